@@ -1,0 +1,86 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "hawser",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hawser", targets: ["hawser"]),
+        .library(name: "HawserClient", targets: ["HawserClient"]),
+        .library(name: "JetStream", targets: ["JetStream"]),
+        .library(name: "ZooKeeper", targets: ["ZooKeeper"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.28.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // Ledger types, canonical encoding, signatures, Merkle trees. No I/O.
+        .target(name: "HawserCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // Protobuf wire messages for the binary API and log entries (generated code is committed).
+        .target(name: "HawserWire", dependencies: [
+            "HawserCore", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        // The deterministic uniqueness state machine. No I/O.
+        .target(name: "Uniqueness", dependencies: ["HawserCore"]),
+        // Notary front (validate, verify, append) and replica (consume the log, apply, answer).
+        .target(name: "Notary", dependencies: [
+            "HawserCore", "HawserWire", "Uniqueness",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Embedded adapters: the durable SQLite log and the replica's SQLite store.
+        .target(name: "Embedded", dependencies: [
+            "HawserCore", "Notary", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // Assembly: configuration, lifecycle, HTTP API, health and metrics.
+        .target(name: "HawserNode", dependencies: [
+            "HawserCore", "HawserWire", "Notary", "Embedded",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Swift client for the HTTP API: retries, failover, answer verification.
+        .target(name: "HawserClient", dependencies: [
+            "HawserCore", "HawserWire",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+        // Native NATS + JetStream client on SwiftNIO; knows nothing of Hawser.
+        .target(name: "JetStream", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Native ZooKeeper client on SwiftNIO; knows nothing of Hawser.
+        .target(name: "ZooKeeper", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "hawser", dependencies: [
+            "HawserCore", "HawserNode", "HawserClient", "Embedded", "Notary",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore"]),
+        .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore"]),
+        .testTarget(name: "NotaryTests", dependencies: ["Notary", "Embedded", "HawserCore", "HawserWire"]),
+        .testTarget(name: "HawserNodeTests", dependencies: [
+            "HawserNode", "HawserClient", "Embedded", "Notary", "HawserCore", "hawser",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+        .testTarget(name: "JetStreamTests", dependencies: ["JetStream"]),
+        .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
