@@ -16,9 +16,18 @@ public struct SecureHash: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// Wraps exactly 32 bytes; returns nil for any other length.
     public init?<Bytes: Collection>(bytes: Bytes) where Bytes.Element == UInt8 {
         guard bytes.count == Self.byteCount else { return nil }
-        var words: [UInt64] = [0, 0, 0, 0]
-        for (i, byte) in bytes.enumerated() { words[i / 8] = words[i / 8] << 8 | UInt64(byte) }
-        self.init(w0: words[0], w1: words[1], w2: words[2], w3: words[3])
+        var w: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var i = 0
+        for byte in bytes {
+            switch i >> 3 {
+            case 0: w.0 = w.0 << 8 | UInt64(byte)
+            case 1: w.1 = w.1 << 8 | UInt64(byte)
+            case 2: w.2 = w.2 << 8 | UInt64(byte)
+            default: w.3 = w.3 << 8 | UInt64(byte)
+            }
+            i += 1
+        }
+        self.init(w0: w.0, w1: w.1, w2: w.2, w3: w.3)
     }
 
     /// The SHA-256 digest of `data`.

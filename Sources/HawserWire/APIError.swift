@@ -1,0 +1,56 @@
+/// Every error the HTTP API returns: a stable code, the HTTP status that fits, a sentence for people.
+public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: ErrorCode
+    public var message: String
+
+    public init(_ code: ErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// The stable, machine-readable error codes. docs/openapi.json lists exactly these (a test checks).
+public enum ErrorCode: String, Sendable, CaseIterable, Codable {
+    /// The body does not decode as the declared content type, or a required field is missing.
+    case malformedRequest = "malformed_request"
+    case invalidTransactionId = "invalid_transaction_id"
+    case invalidStateRef = "invalid_state_ref"
+    case invalidTimeWindow = "invalid_time_window"
+    case invalidPublicKey = "invalid_public_key"
+    case duplicateStateRef = "duplicate_state_ref"
+    case refBothInputAndReference = "ref_both_input_and_reference"
+    case tooManyStateRefs = "too_many_state_refs"
+    case nothingToNotarise = "nothing_to_notarise"
+    case batchTooLarge = "batch_too_large"
+    case bodyTooLarge = "body_too_large"
+    case unknownParty = "unknown_party"
+    case invalidSignature = "invalid_signature"
+    case unsupportedMediaType = "unsupported_media_type"
+    case transactionNotFound = "transaction_not_found"
+    case notFound = "not_found"
+    case methodNotAllowed = "method_not_allowed"
+    case notReady = "not_ready"
+    case timeout = "timeout"
+    case shuttingDown = "shutting_down"
+    case internalError = "internal_error"
+
+    public var httpStatus: Int {
+        switch self {
+        case .malformedRequest, .invalidTransactionId, .invalidStateRef, .invalidTimeWindow, .invalidPublicKey,
+             .duplicateStateRef, .refBothInputAndReference, .tooManyStateRefs, .nothingToNotarise:
+            400
+        case .unknownParty, .invalidSignature: 403
+        case .transactionNotFound, .notFound: 404
+        case .methodNotAllowed: 405
+        case .batchTooLarge, .bodyTooLarge: 413
+        case .unsupportedMediaType: 415
+        case .internalError: 500
+        case .notReady, .timeout, .shuttingDown: 503
+        }
+    }
+
+    /// Whether the same request may simply be sent again later (it changes nothing twice).
+    public var isRetryable: Bool { httpStatus == 503 }
+}

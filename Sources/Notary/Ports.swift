@@ -1,0 +1,60 @@
+import HawserCore
+import Uniqueness
+
+/// One entry of a `ReplicatedLog`: its position (1, 2, 3, ...) and its opaque bytes.
+public struct LogEntry: Sendable, Equatable {
+    public var position: UInt64
+    public var payload: [UInt8]
+
+    public init(position: UInt64, payload: [UInt8]) {
+        self.position = position
+        self.payload = payload
+    }
+}
+
+/// A durable, totally ordered log. Every replica that reads it sees the same entries in the same
+/// order. Implemented by the embedded SQLite log and by a JetStream stream.
+public protocol ReplicatedLog: Sendable {
+    /// Appends one entry and returns its position, only once the entry is durable
+    /// (fsynced for the embedded log, stored on a majority for a replicated one).
+    func append(_ payload: [UInt8]) async throws -> UInt64
+
+    /// Up to `limit` entries after `position`, in order. Waits until at least one exists.
+    func read(after position: UInt64, limit: Int) async throws -> [LogEntry]
+
+    /// The position of the last durable entry (0 when empty).
+    func lastPosition() async throws -> UInt64
+}
+
+/// What one applied batch of log entries changes, committed in one database transaction.
+public struct AppliedBatch: Sendable {
+    /// The last log position this batch covers; the store records it with the effects.
+    public var position: UInt64
+    public var newlySpent: [(ref: StateRef, txId: SecureHash)]
+    public var newOutcomes: [(txId: SecureHash, outcome: NotarisationOutcome)]
+
+    public init(position: UInt64, newlySpent: [(ref: StateRef, txId: SecureHash)],
+                newOutcomes: [(txId: SecureHash, outcome: NotarisationOutcome)]) {
+        self.position = position
+        self.newlySpent = newlySpent
+        self.newOutcomes = newOutcomes
+    }
+}
+
+/// A replica's own database of spent states and outcomes.
+public protocol NotaryStore: Sendable {
+    /// The last log position whose effects are committed (0 for a new store).
+    func appliedPosition() async throws -> UInt64
+
+    /// The persisted facts about these refs and transactions.
+    func view(refs: [StateRef], txIds: [SecureHash]) async throws -> UniquenessView
+
+    /// Commits the batch's effects and its position atomically. A ref spent twice is refused.
+    func commit(_ batch: AppliedBatch) async throws
+
+    /// The recorded outcome of a transaction, if it has one.
+    func outcome(of txId: SecureHash) async throws -> NotarisationOutcome?
+
+    /// SHA-256 over every spent state and outcome in key order: equal on replicas in the same state.
+    func digest() async throws -> SecureHash
+}
