@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.28.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.10.0"),
@@ -59,12 +60,15 @@ let package = Package(
         .target(name: "JetStream", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Native ZooKeeper client on SwiftNIO; knows nothing of Hawser.
         .target(name: "ZooKeeper", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "hawser", dependencies: [
@@ -79,8 +83,12 @@ let package = Package(
             "HawserNode", "HawserClient", "Embedded", "Notary", "HawserCore", "hawser",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "JetStreamTests", dependencies: ["JetStream"]),
-        .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper"]),
+        .testTarget(name: "JetStreamTests", dependencies: [
+            "JetStream", .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "ZooKeeperTests", dependencies: [
+            "ZooKeeper", .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
