@@ -42,12 +42,17 @@ let package = Package(
         ]),
         // Embedded adapters: the durable SQLite log and the replica's SQLite store.
         .target(name: "Embedded", dependencies: [
-            "HawserCore", "Notary", .product(name: "GRDB", package: "GRDB.swift"),
+            "HawserCore", "Notary", "Uniqueness",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // Assembly: configuration, lifecycle, HTTP API, health and metrics.
         .target(name: "HawserNode", dependencies: [
             "HawserCore", "HawserWire", "Notary", "Embedded",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

@@ -1,0 +1,27 @@
+import Foundation
+import GRDB
+
+/// Opens a WAL-mode SQLite database for one of the embedded adapters.
+enum SQLite {
+    /// `synchronous` is FULL where a commit must be on disk before it is acknowledged (the log),
+    /// NORMAL where the data can be rebuilt from the log (a replica's store).
+    static func open(_ path: String, synchronousFull: Bool) throws -> DatabasePool {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronousFull ? "FULL" : "NORMAL")")
+            // 64 MiB of page cache per connection keeps the hot part of a large store's indexes in memory.
+            try db.execute(sql: "PRAGMA cache_size = -65536")
+        }
+        return try DatabasePool(path: path, configuration: config)
+    }
+}
+
+extension Data {
+    init<Bytes: Sequence>(bigEndian value: UInt32, after prefix: Bytes) where Bytes.Element == UInt8 {
+        self.init(prefix)
+        for shift in stride(from: 24, through: 0, by: -8) { append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+    }
+}

@@ -1,0 +1,109 @@
+import Crypto
+import Foundation
+import GRDB
+import HawserCore
+import Notary
+import Uniqueness
+
+/// A replica's own database of spent states and outcomes (SQLite, WAL). Effects and the log
+/// position they reach are committed in one transaction. `synchronous = NORMAL`: a crash may lose
+/// the last commits, never corrupt them, and the log holds everything needed to redo them.
+public final class SQLiteNotaryStore: NotaryStore, Sendable {
+    private let db: DatabasePool
+
+    public init(path: String) throws {
+        db = try SQLite.open(path, synchronousFull: false)
+        try db.write { db in
+            // A ref is 36 bytes: the transaction id, then the output index as a big-endian u32.
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS spent (ref BLOB PRIMARY KEY, tx_id BLOB NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS outcomes (tx_id BLOB PRIMARY KEY, outcome BLOB NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS applied (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL);
+                INSERT OR IGNORE INTO applied (id, position) VALUES (1, 0);
+                """)
+        }
+    }
+
+    public func appliedPosition() async throws -> UInt64 {
+        try await db.read { UInt64(try Int64.fetchOne($0, sql: "SELECT position FROM applied WHERE id = 1") ?? 0) }
+    }
+
+    public func view(refs: [StateRef], txIds: [SecureHash]) async throws -> UniquenessView {
+        try await db.read { db in
+            var view = UniquenessView()
+            let spent = try db.cachedStatement(sql: "SELECT tx_id FROM spent WHERE ref = ?")
+            for ref in refs {
+                if let consumer = try Data.fetchOne(spent, arguments: [Self.key(ref)]) {
+                    view.spentBy[ref] = try Self.hash(consumer)
+                }
+            }
+            let outcome = try db.cachedStatement(sql: "SELECT outcome FROM outcomes WHERE tx_id = ?")
+            for txId in txIds {
+                if let bytes = try Data.fetchOne(outcome, arguments: [Data(txId.bytes)]) {
+                    view.outcomes[txId] = try Self.outcome(bytes)
+                }
+            }
+            return view
+        }
+    }
+
+    public func commit(_ batch: AppliedBatch) async throws {
+        try await db.write { db in
+            let spend = try db.cachedStatement(sql: "INSERT INTO spent (ref, tx_id) VALUES (?, ?)")
+            for (ref, txId) in batch.newlySpent { try spend.execute(arguments: [Self.key(ref), Data(txId.bytes)]) }
+            let record = try db.cachedStatement(sql: "INSERT INTO outcomes (tx_id, outcome) VALUES (?, ?)")
+            for (txId, outcome) in batch.newOutcomes {
+                var w = CanonicalWriter()
+                w.outcome(outcome)
+                try record.execute(arguments: [Data(txId.bytes), Data(w.bytes)])
+            }
+            try db.execute(sql: "UPDATE applied SET position = ? WHERE id = 1", arguments: [Int64(batch.position)])
+        }
+    }
+
+    public func outcome(of txId: SecureHash) async throws -> NotarisationOutcome? {
+        try await db.read { db in
+            try Data.fetchOne(db, sql: "SELECT outcome FROM outcomes WHERE tx_id = ?", arguments: [Data(txId.bytes)])
+                .map(Self.outcome)
+        }
+    }
+
+    /// Which transaction spent `ref`, if any.
+    public func consumer(of ref: StateRef) async throws -> SecureHash? {
+        try await db.read { db in
+            try Data.fetchOne(db, sql: "SELECT tx_id FROM spent WHERE ref = ?", arguments: [Self.key(ref)]).map(Self.hash)
+        }
+    }
+
+    public func digest() async throws -> SecureHash {
+        try await db.read { db in
+            var hasher = SHA256()
+            for table in ["spent", "outcomes"] {
+                let rows = try Row.fetchCursor(db, sql: "SELECT * FROM \(table) ORDER BY 1")
+                while let row = try rows.next() {
+                    for column in [0, 1] {
+                        let value = row[column] as Data
+                        var length = UInt32(value.count).bigEndian
+                        withUnsafeBytes(of: &length) { hasher.update(bufferPointer: $0) }
+                        hasher.update(data: value)
+                    }
+                }
+            }
+            return SecureHash(bytes: Array(hasher.finalize()))!
+        }
+    }
+
+    static func key(_ ref: StateRef) -> Data { Data(bigEndian: ref.index, after: ref.txId.bytes) }
+
+    static func hash(_ data: Data) throws -> SecureHash {
+        guard let hash = SecureHash(bytes: data) else { throw CanonicalDecodingError("stored hash is \(data.count) bytes") }
+        return hash
+    }
+
+    static func outcome(_ data: Data) throws -> NotarisationOutcome {
+        var reader = CanonicalReader([UInt8](data))
+        let outcome = try reader.outcome()
+        try reader.expectEnd()
+        return outcome
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import HawserCore
+
+/// A party's or notary's Ed25519 key on disk: `{"name": ..., "seed": "<base64 of 32 bytes>"}`,
+/// readable by its owner only.
+public struct KeyFile: Codable, Sendable {
+    public var name: String
+    public var seed: String
+
+    public init(name: String, key: SigningKey) {
+        self.name = name
+        self.seed = Data(key.seed).base64EncodedString()
+    }
+
+    public var key: SigningKey? { Data(base64Encoded: seed).flatMap { SigningKey(seed: [UInt8]($0)) } }
+
+    public static func load(_ path: String) throws -> (name: String, key: SigningKey) {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ConfigurationError(["cannot read key file \(path): \(error.localizedDescription)"])
+        }
+        guard let file = try? JSONDecoder().decode(KeyFile.self, from: data), let key = file.key else {
+            throw ConfigurationError(["key file \(path) is not {\"name\": ..., \"seed\": <base64 of 32 bytes>}"])
+        }
+        return (file.name, key)
+    }
+
+    /// Writes the file with mode 0600; refuses to overwrite an existing key.
+    public func save(_ path: String) throws {
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw ConfigurationError(["\(path) already exists; refusing to overwrite a key"])
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        guard FileManager.default.createFile(atPath: path, contents: try encoder.encode(self) + Data("\n".utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw ConfigurationError(["cannot write key file \(path)"])
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import HawserCore
+import Notary
+
+/// Configuration problems found at start-up, one sentence each.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var problems: [String]
+    public init(_ problems: [String]) { self.problems = problems }
+    public var description: String { "invalid configuration:\n" + problems.map { "  - \($0)" }.joined(separator: "\n") }
+}
+
+/// A notary's configuration file (JSON). docs/configuration.md documents every field; unknown
+/// fields are refused so that a misspelt option cannot be silently ignored.
+public struct NotaryConfiguration: Codable, Sendable, Equatable {
+    public struct Listen: Codable, Sendable, Equatable {
+        public var host = "127.0.0.1"
+        public var port = 8080
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            host = try c.decodeIfPresent(String.self, forKey: .host) ?? host
+            port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
+        }
+    }
+    public struct AuthorisedParty: Codable, Sendable, Equatable {
+        public var name: String
+        public var publicKey: String
+        public init(name: String, publicKey: String) {
+            self.name = name
+            self.publicKey = publicKey
+        }
+    }
+    public struct Limits: Codable, Sendable, Equatable {
+        public var maxStateRefs = 10_000
+        public var maxBatchRequests = 1_000
+        public var maxBodyBytes = 8 * 1024 * 1024
+        public var maxRequestsPerLogEntry = 2_000
+        public var maxEntriesPerApply = 64
+        public var requestTimeoutMillis = 30_000
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            maxStateRefs = try c.decodeIfPresent(Int.self, forKey: .maxStateRefs) ?? maxStateRefs
+            maxBatchRequests = try c.decodeIfPresent(Int.self, forKey: .maxBatchRequests) ?? maxBatchRequests
+            maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? maxBodyBytes
+            maxRequestsPerLogEntry = try c.decodeIfPresent(Int.self, forKey: .maxRequestsPerLogEntry) ?? maxRequestsPerLogEntry
+            maxEntriesPerApply = try c.decodeIfPresent(Int.self, forKey: .maxEntriesPerApply) ?? maxEntriesPerApply
+            requestTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .requestTimeoutMillis) ?? requestTimeoutMillis
+        }
+    }
+
+    /// The notary's legal name, served with its public key.
+    public var name = "O=Hawser Notary, L=London, C=GB"
+    /// The notary's key file, relative to the configuration file's directory.
+    public var keyFile = "notary.key"
+    /// Where the log and the replica's database live, relative to the configuration file's directory.
+    public var dataDirectory = "data"
+    public var listen = Listen()
+    /// Parties allowed to notarise; requests from anyone else are refused with `unknown_party`.
+    public var authorisedParties: [AuthorisedParty] = []
+    /// Accept any party that signs with the key it names (open notary; for demos and tests).
+    public var acceptAnyParty = false
+    public var limits = Limits()
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = NotaryConfiguration()
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? d.name
+        keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile) ?? d.keyFile
+        dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory) ?? d.dataDirectory
+        listen = try c.decodeIfPresent(Listen.self, forKey: .listen) ?? d.listen
+        authorisedParties = try c.decodeIfPresent([AuthorisedParty].self, forKey: .authorisedParties) ?? d.authorisedParties
+        acceptAnyParty = try c.decodeIfPresent(Bool.self, forKey: .acceptAnyParty) ?? d.acceptAnyParty
+        limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
+    }
+
+    /// Reads and validates a configuration file.
+    public static func load(_ path: String) throws -> NotaryConfiguration {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ConfigurationError(["cannot read configuration file \(path): \(error.localizedDescription)"])
+        }
+        var problems = unknownKeys(in: data)
+        do {
+            let configuration = try JSONDecoder().decode(NotaryConfiguration.self, from: data)
+            problems += configuration.problems
+            guard problems.isEmpty else { throw ConfigurationError(problems) }
+            return configuration
+        } catch let error as DecodingError {
+            throw ConfigurationError(problems + ["\(path): \(Self.describe(error))"])
+        }
+    }
+
+    public func save(_ path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try (encoder.encode(self) + Data("\n".utf8)).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// Every invalid value, one sentence each.
+    public var problems: [String] {
+        var out = [String]()
+        if name.isEmpty { out.append("name must not be empty") }
+        if keyFile.isEmpty { out.append("keyFile must not be empty") }
+        if dataDirectory.isEmpty { out.append("dataDirectory must not be empty") }
+        if listen.host.isEmpty { out.append("listen.host must not be empty") }
+        if !(0...65_535).contains(listen.port) { out.append("listen.port must be 0...65535 (0 picks a free port)") }
+        for party in authorisedParties where PublicKey(base64: party.publicKey) == nil {
+            out.append("authorisedParties: the key of `\(party.name)` is not a base64 Ed25519 public key")
+        }
+        let names = authorisedParties.map(\.name)
+        if Set(names).count != names.count { out.append("authorisedParties: each name may appear once") }
+        if authorisedParties.isEmpty && !acceptAnyParty {
+            out.append("authorisedParties is empty and acceptAnyParty is false: nobody could notarise")
+        }
+        if limits.maxBodyBytes < 1024 { out.append("limits.maxBodyBytes must be at least 1024") }
+        return out + notaryLimits.problems
+    }
+
+    public var notaryLimits: NotaryLimits {
+        var l = NotaryLimits()
+        l.maxStateRefs = limits.maxStateRefs
+        l.maxBatchRequests = limits.maxBatchRequests
+        l.maxRequestsPerLogEntry = limits.maxRequestsPerLogEntry
+        l.maxEntriesPerApply = limits.maxEntriesPerApply
+        l.requestTimeout = .milliseconds(limits.requestTimeoutMillis)
+        return l
+    }
+
+    /// The authorised parties, or nil when any party is accepted.
+    public var parties: [Party]? {
+        acceptAnyParty ? nil : authorisedParties.compactMap { p in PublicKey(base64: p.publicKey).map { Party(name: p.name, publicKey: $0) } }
+    }
+
+    private static let knownKeys: [String: Set<String>] = [
+        "": ["name", "keyFile", "dataDirectory", "listen", "authorisedParties", "acceptAnyParty", "limits"],
+        "listen": ["host", "port"],
+        "limits": ["maxStateRefs", "maxBatchRequests", "maxBodyBytes", "maxRequestsPerLogEntry", "maxEntriesPerApply",
+                   "requestTimeoutMillis"],
+    ]
+
+    private static func unknownKeys(in data: Data) -> [String] {
+        guard let top = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [] }
+        var out = [String]()
+        for (section, known) in knownKeys {
+            guard let object = section.isEmpty ? top : top[section] as? [String: Any] else { continue }
+            for key in object.keys.sorted() where !known.contains(key) {
+                out.append("unknown option `\(section.isEmpty ? key : "\(section).\(key)")`")
+            }
+        }
+        return out.sorted()
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "`\(path(c))`: \(c.debugDescription)"
+        case .keyNotFound(let key, let c): return "`\(path(c))`: missing `\(key.stringValue)`"
+        case .dataCorrupted(let c): return "not valid JSON: \(c.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+}

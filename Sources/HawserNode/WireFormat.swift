@@ -1,0 +1,114 @@
+import Foundation
+import HawserWire
+import Hummingbird
+import NIOCore
+import SwiftProtobuf
+
+/// The API's two body encodings: JSON for people, protobuf for the hot path.
+enum WireFormat {
+    case json, protobuf
+
+    static let protobufType = "application/x-protobuf"
+
+    var contentType: String { self == .json ? "application/json" : Self.protobufType }
+
+    /// A POST's body format, from its Content-Type; anything but JSON or protobuf is refused.
+    static func ofBody(_ request: Request) throws -> WireFormat {
+        let type = request.headers[.contentType]?.split(separator: ";").first?
+            .trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        switch type {
+        case "application/json": return .json
+        case protobufType: return .protobuf
+        default:
+            throw APIError(.unsupportedMediaType, "send the body as application/json or \(protobufType), not `\(type.isEmpty ? "(none)" : type)`")
+        }
+    }
+
+    /// The format a response should use: the body's format for a POST, else the Accept header.
+    static func forResponse(to request: Request) -> WireFormat {
+        if request.method == .post, let format = try? ofBody(request) { return format }
+        return request.headers[.accept]?.contains(protobufType) == true ? .protobuf : .json
+    }
+
+    func response<J: Encodable, P: SwiftProtobuf.Message>(status: HTTPResponse.Status = .ok, json: @autoclosure () -> J,
+                                                          proto: @autoclosure () -> P) -> Response {
+        let bytes: [UInt8]
+        switch self {
+        case .json: bytes = Array(try! Self.encoder.encode(json()))
+        case .protobuf: bytes = try! proto().serializedBytes()
+        }
+        return Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    func decode<J: Decodable, P: SwiftProtobuf.Message>(_ body: ByteBuffer, json: J.Type, proto: P.Type) throws -> Either<J, P> {
+        let bytes = Data(buffer: body)
+        do {
+            switch self {
+            case .json: return .json(try JSONDecoder().decode(J.self, from: bytes))
+            case .protobuf: return .proto(try P(serializedBytes: bytes))
+            }
+        } catch {
+            throw APIError(.malformedRequest, "the body is not a valid \(contentType) \(String(describing: J.self).replacingOccurrences(of: "JSON", with: "")): \(Self.summary(of: error))")
+        }
+    }
+
+    enum Either<J, P> {
+        case json(J)
+        case proto(P)
+    }
+
+    private static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    private static func summary(of error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing field `\(key.stringValue)`"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+            "wrong type at `\(c.codingPath.map(\.stringValue).joined(separator: "."))`"
+        case DecodingError.dataCorrupted: "not valid JSON"
+        default: "undecodable"
+        }
+    }
+}
+
+extension APIError: ResponseGenerator {}
+extension APIError: HTTPResponseError {
+    public var status: HTTPResponse.Status { .init(code: code.httpStatus) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        WireFormat.forResponse(to: request).response(status: status, json: ErrorBodyJSON(self), proto: proto)
+    }
+}
+
+/// Turns every error into an API error body: Hummingbird's own (unknown route, oversized body)
+/// and unexpected ones, which become `internal_error` without leaking details.
+struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let knownPaths: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch is NIOTooManyBytesError {
+            throw APIError(.bodyTooLarge, "the body is larger than this notary accepts (limits.maxBodyBytes)")
+        } catch let error as HTTPError where error.status == .notFound {
+            if knownPaths.contains(where: { Self.matches(request.uri.path, $0) }) {
+                throw APIError(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)")
+            }
+            throw APIError(.notFound, "no such endpoint: \(request.uri.path)")
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            throw APIError(.internalError, "the notary failed to handle the request; it has been logged")
+        }
+    }
+
+    /// Path match with `{name}` segments matching anything.
+    static func matches(_ path: String, _ pattern: String) -> Bool {
+        let a = path.split(separator: "/"), b = pattern.split(separator: "/")
+        return a.count == b.count && zip(a, b).allSatisfy { $0 == $1 || $1.hasPrefix("{") }
+    }
+}

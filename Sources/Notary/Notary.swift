@@ -1,0 +1,94 @@
+import HawserCore
+import HawserWire
+
+/// The notary as its API sees it: validate, append, await the replica's signed answer.
+public final class Notary: Sendable {
+    public let identity: Party
+    private let validator: RequestValidator
+    private let appender: LogAppender
+    private let waiters: AnswerWaiters
+    private let store: any NotaryStore
+    private let signer: SigningKey
+    private let limits: NotaryLimits
+    private let metrics: NotaryMetrics
+
+    public init(name: String, signer: SigningKey, authorisedParties: [Party]?, limits: NotaryLimits,
+                appender: LogAppender, waiters: AnswerWaiters, store: any NotaryStore, metrics: NotaryMetrics) {
+        self.identity = Party(name: name, publicKey: signer.publicKey)
+        self.validator = RequestValidator(notary: signer.publicKey, authorisedParties: authorisedParties,
+                                          maxStateRefs: limits.maxStateRefs)
+        self.appender = appender
+        self.waiters = waiters
+        self.store = store
+        self.signer = signer
+        self.limits = limits
+        self.metrics = metrics
+    }
+
+    /// Notarises one request; throws `APIError` for a request that was refused or not decided in time.
+    public func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
+        let result = await notarise(batch: [request])[0]
+        return try result.get()
+    }
+
+    /// Notarises many requests with one log append; one result per request, in order. Invalid
+    /// requests get their error and touch nothing; the others proceed.
+    public func notarise(batch requests: [NotarisationRequest]) async -> [Result<NotarisationAnswer, APIError>] {
+        let start = ContinuousClock.now
+        let errors = await validator.checkAll(requests)
+        var results = errors.map { error -> Result<NotarisationAnswer, APIError>? in error.map { .failure($0) } }
+        let valid = requests.indices.filter { errors[$0] == nil }
+        let slots = valid.map { waiters.register(requests[$0].txId) }
+        do {
+            try await appender.append(valid.map { requests[$0] })
+        } catch {
+            slots.forEach(waiters.remove)
+            let failure = Self.apiError(error)
+            for index in valid { results[index] = .failure(failure) }
+            return finish(results, since: start)
+        }
+        await withTaskGroup(of: (Int, Result<NotarisationAnswer, APIError>).self) { group in
+            for (slot, index) in zip(slots, valid) {
+                group.addTask {
+                    do {
+                        return (index, .success(try await slot.answer(within: self.limits.requestTimeout)))
+                    } catch {
+                        self.waiters.remove(slot)
+                        return (index, .failure(Self.apiError(error)))
+                    }
+                }
+            }
+            for await (index, result) in group { results[index] = result }
+        }
+        return finish(results, since: start)
+    }
+
+    /// The recorded outcome of `txId`, freshly signed as a one-leaf batch.
+    public func answer(for txId: SecureHash) async throws -> NotarisationAnswer {
+        guard let outcome = try await store.outcome(of: txId) else {
+            throw APIError(.transactionNotFound, "this notary has no outcome for transaction \(txId.hex)")
+        }
+        let leaf = NotarisationAnswer.leafHash(txId: txId, outcome: outcome)
+        let signature = signer.sign(NotarisationAnswer.batchSigningPayload(root: leaf))
+        return NotarisationAnswer(txId: txId, outcome: outcome, proof: MerkleProof(leafIndex: 0, leafCount: 1, path: []),
+                                  signature: signature)
+    }
+
+    private func finish(_ results: [Result<NotarisationAnswer, APIError>?], since start: ContinuousClock.Instant)
+        -> [Result<NotarisationAnswer, APIError>] {
+        let elapsed = ContinuousClock.now - start
+        let nanos = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        metrics.latency.recordNanoseconds(nanos)
+        return results.map { result in
+            let result = result!
+            if case .failure(let error) = result { metrics.rejected(error.code.rawValue).increment() }
+            return result
+        }
+    }
+
+    static func apiError(_ error: any Error) -> APIError {
+        if let error = error as? APIError { return error }
+        if error is CancellationError { return APIError(.shuttingDown, "the notary is shutting down; retry the request") }
+        return APIError(.internalError, "the notary could not record the request: \(error)")
+    }
+}

@@ -1,0 +1,40 @@
+import CoreMetrics
+import HawserCore
+import Uniqueness
+
+/// The notary's metrics, made from an explicit factory so that a node serves its own registry.
+public struct NotaryMetrics: Sendable {
+    let committed: Counter
+    let conflicts: Counter
+    let timeWindowInvalid: Counter
+    let entriesApplied: Counter
+    let appliedPosition: Gauge
+    let batchRequests: Recorder
+    let rejected: @Sendable (ErrorCodeLabel) -> Counter
+    let latency: Timer
+
+    public typealias ErrorCodeLabel = String
+
+    public init(factory: any MetricsFactory) {
+        committed = Counter(label: "hawser_notary_outcomes_total", dimensions: [("outcome", "committed")], factory: factory)
+        conflicts = Counter(label: "hawser_notary_outcomes_total", dimensions: [("outcome", "conflict")], factory: factory)
+        timeWindowInvalid = Counter(label: "hawser_notary_outcomes_total", dimensions: [("outcome", "time_window_invalid")], factory: factory)
+        entriesApplied = Counter(label: "hawser_notary_log_entries_applied_total", factory: factory)
+        appliedPosition = Gauge(label: "hawser_notary_applied_position", factory: factory)
+        batchRequests = Recorder(label: "hawser_notary_requests_per_apply", factory: factory)
+        rejected = { code in Counter(label: "hawser_notary_rejected_total", dimensions: [("code", code)], factory: factory) }
+        latency = Timer(label: "hawser_notary_request_duration_seconds", factory: factory)
+    }
+
+    func recordApplied(entries: Int, decision: BatchDecision) {
+        entriesApplied.increment(by: entries)
+        batchRequests.record(decision.outcomes.count)
+        for (_, outcome) in decision.newOutcomes {
+            switch outcome {
+            case .committed: committed.increment()
+            case .conflict: conflicts.increment()
+            case .timeWindowInvalid: timeWindowInvalid.increment()
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import HawserCore
+import HawserWire
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Uniqueness
+
+/// Consumes the log in order and applies it to this replica's store: each pass takes every
+/// pending entry (up to a limit), decides them with `UniquenessChecker`, signs the batch's Merkle
+/// root once, and commits effects and position in one transaction. Restarting resumes from the
+/// stored position, so a lost store is rebuilt by replaying the log from the start.
+public final class Replica: Service, Sendable {
+    private let log: any ReplicatedLog
+    private let store: any NotaryStore
+    private let signer: SigningKey
+    private let waiters: AnswerWaiters
+    private let maxEntriesPerApply: Int
+    private let metrics: NotaryMetrics
+    private let logger: Logger
+    private struct Progress {
+        var applied: UInt64 = 0
+        /// The log's end when the replica started; ready once applied reaches it.
+        var catchUpTarget: UInt64?
+    }
+    private let progress = Mutex(Progress())
+
+    public init(log: any ReplicatedLog, store: any NotaryStore, signer: SigningKey, waiters: AnswerWaiters,
+                maxEntriesPerApply: Int, metrics: NotaryMetrics, logger: Logger) {
+        self.log = log
+        self.store = store
+        self.signer = signer
+        self.waiters = waiters
+        self.maxEntriesPerApply = maxEntriesPerApply
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// The last log position applied to the store.
+    public var appliedPosition: UInt64 { progress.withLock { $0.applied } }
+
+    /// True once the replica has applied everything the log held when it started.
+    public var isCaughtUp: Bool {
+        progress.withLock { p in p.catchUpTarget.map { p.applied >= $0 } ?? false }
+    }
+
+    public func run() async throws {
+        let start = try await store.appliedPosition()
+        let target = try await log.lastPosition()
+        progress.withLock { $0 = Progress(applied: start, catchUpTarget: target) }
+        logger.info("replica starting", metadata: ["applied": "\(start)", "logEnd": "\(target)"])
+        do {
+            try await cancelWhenGracefulShutdown {
+                var position = start
+                while !Task.isCancelled {
+                    let entries = try await self.log.read(after: position, limit: self.maxEntriesPerApply)
+                    guard let last = entries.last else { continue }
+                    try await self.apply(entries)
+                    position = last.position
+                    self.progress.withLock { $0.applied = position }
+                    self.metrics.appliedPosition.record(Int64(position))
+                }
+            }
+        } catch where Task.isCancelled {
+            // Shutdown: an interrupted batch was rolled back and is applied again on restart.
+        }
+        logger.info("replica stopped", metadata: ["applied": "\(appliedPosition)"])
+    }
+
+    func apply(_ entries: [LogEntry]) async throws {
+        var items = [(request: UniquenessRequest, notaryTime: Instant)]()
+        for entry in entries {
+            let decoded = LogBatchCodec.decode(entry.payload)
+            if decoded.dropped > 0 {
+                logger.error("undecodable requests in log entry", metadata: ["position": "\(entry.position)", "dropped": "\(decoded.dropped)"])
+            }
+            for request in decoded.requests { items.append((UniquenessRequest(request), decoded.time)) }
+        }
+        var refs = Set<StateRef>(), txIds = Set<SecureHash>()
+        for (request, _) in items {
+            txIds.insert(request.txId)
+            refs.formUnion(request.inputs)
+            refs.formUnion(request.references)
+        }
+        // Sorted so that the store is read in the same order on every replica.
+        let view = try await store.view(refs: refs.sorted(), txIds: txIds.sorted())
+        let decision = UniquenessChecker.decide(items, known: view)
+        try await store.commit(AppliedBatch(position: entries.last!.position, newlySpent: decision.newlySpent,
+                                            newOutcomes: decision.newOutcomes))
+        metrics.recordApplied(entries: entries.count, decision: decision)
+        answerWaiters(items.map(\.request.txId), decision.outcomes)
+    }
+
+    /// Signs the batch once and hands each waiting request its outcome with a proof.
+    private func answerWaiters(_ txIds: [SecureHash], _ outcomes: [NotarisationOutcome]) {
+        guard txIds.contains(where: waiters.isWaiting) else { return }
+        let leaves = zip(txIds, outcomes).map { NotarisationAnswer.leafHash(txId: $0, outcome: $1) }
+        let tree = MerkleTree(leaves: leaves)
+        let signature = signer.sign(NotarisationAnswer.batchSigningPayload(root: tree.root))
+        for (index, txId) in txIds.enumerated() where waiters.isWaiting(for: txId) {
+            waiters.fulfil(NotarisationAnswer(txId: txId, outcome: outcomes[index], proof: tree.proof(forLeaf: index),
+                                              signature: signature))
+        }
+    }
+}
