@@ -60,6 +60,9 @@ let package = Package(
         .target(name: "HawserClient", dependencies: [
             "HawserCore", "HawserWire",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         // Native NATS + JetStream client on SwiftNIO; knows nothing of Hawser.
         .target(name: "JetStream", dependencies: [
@@ -77,11 +80,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "hawser", dependencies: [
-            "HawserCore", "HawserNode", "HawserClient", "Embedded", "Notary",
+            "HawserCore", "HawserNode", "HawserClient", "HawserWire", "Embedded", "Notary",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore"]),
+        .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore"]),
         .testTarget(name: "NotaryTests", dependencies: ["Notary", "Embedded", "HawserCore", "HawserWire"]),
         .testTarget(name: "HawserNodeTests", dependencies: [

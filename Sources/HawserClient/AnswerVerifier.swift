@@ -1,0 +1,85 @@
+import HawserCore
+import Synchronization
+
+/// Checks notary answers: the answer is for the expected transaction and its Merkle proof leads to
+/// a root that the notary key signed.
+///
+/// Answers from one batch share a root and a signature, so each distinct (root, signature) pair is
+/// verified once and remembered in a small bounded cache (first in, first out). Thread-safe.
+public final class AnswerVerifier: Sendable {
+    public let notaryKey: PublicKey
+    private let verifier: Verifier
+    private let cache: Mutex<State>
+
+    private struct SignedRoot: Hashable {
+        var root: SecureHash
+        var signature: [UInt8]
+    }
+
+    private struct State {
+        var recent = BoundedSet<SignedRoot>(capacity: 1024)
+        var signatureChecks = 0
+    }
+
+    /// - Parameter cacheCapacity: how many verified (root, signature) pairs to remember.
+    public init(notaryKey: PublicKey, cacheCapacity: Int = 1024) {
+        self.notaryKey = notaryKey
+        self.verifier = Verifier(notaryKey)
+        var state = State()
+        state.recent = BoundedSet(capacity: max(1, cacheCapacity))
+        self.cache = Mutex(state)
+    }
+
+    /// How many Ed25519 signature checks were actually made (cache misses).
+    public var signatureChecks: Int { cache.withLock { $0.signatureChecks } }
+
+    /// Throws `NotaryClientError.invalidAnswer` unless `answer` is a valid notary answer for `txId`.
+    public func verify(_ answer: NotarisationAnswer, for txId: SecureHash) throws(NotaryClientError) {
+        guard answer.txId == txId else {
+            throw .invalidAnswer(txId: txId, reason: "the answer is for transaction \(answer.txId.hex)")
+        }
+        guard let root = answer.root else {
+            throw .invalidAnswer(txId: txId, reason: "the Merkle proof is malformed")
+        }
+        let key = SignedRoot(root: root, signature: answer.signature)
+        if cache.withLock({ $0.recent.contains(key) }) { return }
+        guard verifier.isValidSignature(answer.signature, for: NotarisationAnswer.batchSigningPayload(root: root)) else {
+            cache.withLock { $0.signatureChecks += 1 }
+            throw .invalidAnswer(txId: txId, reason: "the signature over the batch root does not verify under the notary key")
+        }
+        cache.withLock {
+            $0.signatureChecks += 1
+            $0.recent.insert(key)
+        }
+    }
+}
+
+/// A set that keeps at most `capacity` elements, forgetting the oldest first.
+struct BoundedSet<Element: Hashable>: Sendable where Element: Sendable {
+    private var members: Set<Element> = []
+    private var order: [Element] = []
+    private var next = 0
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        members.reserveCapacity(capacity)
+        order.reserveCapacity(capacity)
+    }
+
+    var count: Int { members.count }
+
+    func contains(_ element: Element) -> Bool { members.contains(element) }
+
+    mutating func insert(_ element: Element) {
+        guard !members.contains(element) else { return }
+        if order.count < capacity {
+            order.append(element)
+        } else {
+            members.remove(order[next])
+            order[next] = element
+            next = (next + 1) % capacity
+        }
+        members.insert(element)
+    }
+}

@@ -1,0 +1,292 @@
+import AsyncHTTPClient
+import Foundation
+import HawserCore
+import HawserWire
+import NIOCore
+import NIOFoundationCompat
+import SwiftProtobuf
+import Synchronization
+
+/// A client for the notary's HTTP API (protobuf on the wire).
+///
+/// - Retries and failover: connection errors, timeouts and 503 answers (`not_ready`, `timeout`,
+///   `shutting_down`) are retried with the same request on the next base URL, after an exponential
+///   back-off with jitter, as `RetryPolicy` says. This is safe because the notary is idempotent per
+///   transaction id. The URL that last worked is tried first by later calls.
+/// - Refusals (4xx and 500) are thrown at once as `APIError`, decoded from the body.
+/// - Verification: every answer is checked (transaction id, Merkle proof, notary signature) before
+///   it is returned; one that fails is thrown as `NotaryClientError.invalidAnswer`.
+public final class NotaryClient: Sendable {
+    /// The base URLs, e.g. `http://127.0.0.1:8080`, without a trailing slash.
+    public let baseURLs: [String]
+    public let retryPolicy: RetryPolicy
+    private let http: HTTPClient
+    private let ownsHTTPClient: Bool
+    private let cacheCapacity: Int
+    private let state: Mutex<State>
+
+    private struct State {
+        var preferred = 0
+        var verifier: AnswerVerifier?
+    }
+
+    static let protobuf = "application/x-protobuf"
+    static let json = "application/json"
+    /// Largest response body read (a full batch of answers fits easily).
+    static let maxResponseBytes = 64 << 20
+
+    /// - Parameters:
+    ///   - urls: the notary's base URLs (several replicas or front ends of one notary).
+    ///   - notaryKey: the notary's public key, pinned. If nil it is fetched once from `/v1/identity`.
+    ///   - httpClient: an HTTP client the caller owns and shuts down. If nil the notary client
+    ///     creates its own (1 s connect timeout, for quick failover); call `shutdown()` then.
+    ///   - retryPolicy: attempts, back-off and deadline.
+    ///   - verificationCacheSize: how many verified (root, signature) pairs to remember.
+    public init(urls: [String], notaryKey: PublicKey? = nil, httpClient: HTTPClient? = nil,
+                retryPolicy: RetryPolicy = .default, verificationCacheSize: Int = 1024) throws(NotaryClientError) {
+        guard !urls.isEmpty else { throw .invalidConfiguration("at least one base URL is needed") }
+        var bases = [String]()
+        for url in urls {
+            var base = url
+            while base.hasSuffix("/") { base.removeLast() }
+            guard let parsed = URL(string: base), let scheme = parsed.scheme?.lowercased(),
+                  scheme == "http" || scheme == "https", parsed.host != nil else {
+                throw .invalidConfiguration("`\(url)` is not an http(s) base URL such as http://127.0.0.1:8080")
+            }
+            bases.append(base)
+        }
+        self.baseURLs = bases
+        self.retryPolicy = retryPolicy
+        self.cacheCapacity = verificationCacheSize
+        if let httpClient {
+            self.http = httpClient
+            self.ownsHTTPClient = false
+        } else {
+            var configuration = HTTPClient.Configuration()
+            configuration.timeout.connect = .seconds(1)
+            self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            self.ownsHTTPClient = true
+        }
+        var initial = State()
+        if let notaryKey { initial.verifier = AnswerVerifier(notaryKey: notaryKey, cacheCapacity: verificationCacheSize) }
+        self.state = Mutex(initial)
+    }
+
+    /// Shuts down the HTTP client if this notary client created it; does nothing otherwise.
+    public func shutdown() async throws {
+        if ownsHTTPClient { try await http.shutdown() }
+    }
+
+    // MARK: - The API
+
+    /// Notarises one request and returns the notary's verified, signed answer. Committed, conflict
+    /// and time-window-invalid are all answers; refusals are thrown as `APIError`.
+    public func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
+        let verifier = try await verifier()
+        let body = try request.proto.serializedBytes() as [UInt8]
+        return try await withRetries { base in
+            let response = try await self.call(post: true, base + "/v1/notarise", body: body)
+            let answer = try Self.decodeAnswer(response.body, txId: request.txId)
+            try verifier.verify(answer, for: request.txId)
+            return answer
+        }
+    }
+
+    /// Notarises many requests with one call: one result per request, in order. Items refused by the
+    /// notary are `.failure(APIError)`; items that failed with a retryable error are sent again (alone)
+    /// while the retry policy allows, and keep their last error otherwise. Throws for failures of the
+    /// whole call (e.g. `batch_too_large`, the notary unreachable) and for any invalid answer.
+    public func notarise(batch requests: [NotarisationRequest]) async throws -> [Result<NotarisationAnswer, APIError>] {
+        guard !requests.isEmpty else { return [] }
+        let verifier = try await verifier()
+        var results = [Result<NotarisationAnswer, APIError>?](repeating: nil, count: requests.count)
+        var pending = Array(requests.indices)
+        do {
+            try await withRetries { base in
+                var message = Hawser_V1_NotarisationBatchRequest()
+                message.requests = pending.map { requests[$0].proto }
+                let response = try await self.call(post: true, base + "/v1/notarise/batch", body: try message.serializedBytes())
+                let decoded: Hawser_V1_NotarisationBatchResponse
+                do { decoded = try Hawser_V1_NotarisationBatchResponse(serializedBytes: Array(buffer: response.body)) } catch {
+                    throw NotaryClientError.invalidAnswer(txId: nil, reason: "the batch response does not decode: \(error)")
+                }
+                guard decoded.results.count == pending.count else {
+                    throw NotaryClientError.invalidAnswer(
+                        txId: nil, reason: "the batch response holds \(decoded.results.count) results for \(pending.count) requests")
+                }
+                var retry = [Int]()
+                for (index, item) in zip(pending, decoded.results) {
+                    let txId = requests[index].txId
+                    switch item.result {
+                    case .answer(let proto)?:
+                        let answer: NotarisationAnswer
+                        do { answer = try NotarisationAnswer(proto: proto) } catch {
+                            throw NotaryClientError.invalidAnswer(txId: txId, reason: "the answer does not decode: \(error)")
+                        }
+                        try verifier.verify(answer, for: txId)
+                        results[index] = .success(answer)
+                    case .error(let proto)?:
+                        let error = Self.apiError(proto, status: 200)
+                        results[index] = .failure(error)
+                        if error.code.isRetryable { retry.append(index) }
+                    case nil:
+                        throw NotaryClientError.invalidAnswer(txId: txId, reason: "a batch result holds neither answer nor error")
+                    }
+                }
+                pending = retry
+                if !retry.isEmpty { throw PartialBatch(retryable: retry.count) }
+            }
+        } catch NotaryClientError.unavailable(_, let last as PartialBatch) {
+            _ = last  // Out of attempts: the retryable items keep their last error.
+        }
+        return results.map { $0! }
+    }
+
+    /// The recorded, verified outcome of `txId`. Throws `APIError` with code `transaction_not_found`
+    /// if the notary has none.
+    public func answer(for txId: SecureHash) async throws -> NotarisationAnswer {
+        let verifier = try await verifier()
+        return try await withRetries { base in
+            let response = try await self.call(post: false, base + "/v1/transactions/" + txId.hex, body: nil)
+            let answer = try Self.decodeAnswer(response.body, txId: txId)
+            try verifier.verify(answer, for: txId)
+            return answer
+        }
+    }
+
+    /// The notary's name and public key, as the server states them (`GET /v1/identity`).
+    public func identity() async throws -> Party {
+        try await withRetries { base in
+            let response = try await self.call(post: false, base + "/v1/identity", body: nil, accept: Self.json)
+            guard let identity = try? JSONDecoder().decode(NotaryIdentityJSON.self, from: Data(buffer: response.body)),
+                  identity.signatureScheme == "ed25519", let key = PublicKey(base64: identity.publicKey) else {
+                throw NotaryClientError.unexpectedResponse(status: 200, body: Self.excerpt(response.body))
+            }
+            return Party(name: identity.name, publicKey: key)
+        }
+    }
+
+    /// The key answers are verified with: the pinned one, or the one fetched from `/v1/identity`.
+    public func notaryKey() async throws -> PublicKey { try await verifier().notaryKey }
+
+    /// The answer verifier in use (its `signatureChecks` shows how well the cache works).
+    public func verifier() async throws -> AnswerVerifier {
+        if let verifier = state.withLock({ $0.verifier }) { return verifier }
+        let key = try await identity().publicKey
+        let capacity = cacheCapacity
+        return state.withLock { state in
+            if let verifier = state.verifier { return verifier }
+            let verifier = AnswerVerifier(notaryKey: key, cacheCapacity: capacity)
+            state.verifier = verifier
+            return verifier
+        }
+    }
+
+    // MARK: - Retries and failover
+
+    /// A batch in which some items failed with a retryable error.
+    struct PartialBatch: Error, CustomStringConvertible {
+        var retryable: Int
+        var description: String { "\(retryable) batch item(s) failed with a retryable error" }
+    }
+
+    /// Runs `attempt` against base URLs until it succeeds, fails with a non-retryable error, or the
+    /// policy's attempts or deadline run out (then `NotaryClientError.unavailable`).
+    private func withRetries<T>(_ attempt: (String) async throws -> T) async throws -> T {
+        let clock = ContinuousClock()
+        let deadline = clock.now + retryPolicy.deadline
+        var urlIndex = state.withLock { $0.preferred }
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                return try await attempt(baseURLs[urlIndex])
+            } catch {
+                guard Self.isRetryable(error) else { throw error }
+                if Task.isCancelled { throw CancellationError() }
+                // Fail over: later calls start at the next URL too, unless another call moved on already.
+                let failed = urlIndex
+                urlIndex = (failed + 1) % baseURLs.count
+                let next = urlIndex
+                state.withLock { if $0.preferred == failed { $0.preferred = next } }
+                let pause = retryPolicy.backoff(beforeRetry: attempts)
+                guard attempts < retryPolicy.maxAttempts, clock.now + pause < deadline else {
+                    throw NotaryClientError.unavailable(attempts: attempts, lastError: error)
+                }
+                try await Task.sleep(for: pause)
+            }
+        }
+    }
+
+    static func isRetryable(_ error: any Error) -> Bool {
+        switch error {
+        case is CancellationError: false
+        case let error as APIError: error.code.isRetryable
+        case is PartialBatch: true
+        case NotaryClientError.unexpectedResponse(let status, _): [502, 503, 504].contains(status)
+        case is NotaryClientError: false
+        case let error as HTTPClientError:
+            error != .cancelled && error != .invalidURL && error != .emptyHost && error != .emptyScheme
+        default: true  // connection refused, reset, closed: another attempt may well work
+        }
+    }
+
+    // MARK: - HTTP
+
+    struct RawResponse {
+        var status: Int
+        var contentType: String
+        var body: ByteBuffer
+    }
+
+    /// One HTTP exchange. Returns 200 responses; throws `APIError` or `unexpectedResponse` otherwise.
+    private func call(post: Bool, _ url: String, body: [UInt8]?, accept: String = protobuf) async throws -> RawResponse {
+        var request = HTTPClientRequest(url: url)
+        request.method = post ? .POST : .GET
+        request.headers.add(name: "Accept", value: accept)
+        if let body {
+            request.headers.add(name: "Content-Type", value: Self.protobuf)
+            request.body = .bytes(body)
+        }
+        let timeout = TimeAmount.nanoseconds(RetryPolicy.nanoseconds(retryPolicy.attemptTimeout))
+        let response = try await http.execute(request, timeout: timeout)
+        let bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
+        let raw = RawResponse(status: Int(response.status.code),
+                              contentType: response.headers.first(name: "Content-Type") ?? "", body: bytes)
+        guard raw.status == 200 else { throw Self.error(from: raw) }
+        return raw
+    }
+
+    /// The API error a non-200 response carries, or `unexpectedResponse` if it carries none.
+    static func error(from response: RawResponse) -> any Error {
+        let type = response.contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        if type == protobuf, let proto = try? Hawser_V1_Error(serializedBytes: Array(buffer: response.body)),
+           ErrorCode(rawValue: proto.code) != nil {
+            return apiError(proto, status: response.status)
+        }
+        if type == json, let body = try? JSONDecoder().decode(ErrorBodyJSON.self, from: Data(buffer: response.body)),
+           let code = ErrorCode(rawValue: body.error.code) {
+            return APIError(code, body.error.message)
+        }
+        return NotaryClientError.unexpectedResponse(status: response.status, body: excerpt(response.body))
+    }
+
+    static func apiError(_ proto: Hawser_V1_Error, status: Int) -> APIError {
+        guard let code = ErrorCode(rawValue: proto.code) else {
+            return APIError(.internalError, "unknown error code `\(proto.code)`: \(proto.message)")
+        }
+        return APIError(code, proto.message)
+    }
+
+    static func decodeAnswer(_ body: ByteBuffer, txId: SecureHash) throws -> NotarisationAnswer {
+        do {
+            return try NotarisationAnswer(proto: Hawser_V1_NotarisationAnswer(serializedBytes: Array(buffer: body)))
+        } catch {
+            throw NotaryClientError.invalidAnswer(txId: txId, reason: "the answer does not decode: \(error)")
+        }
+    }
+
+    static func excerpt(_ body: ByteBuffer) -> String {
+        String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
+    }
+}
