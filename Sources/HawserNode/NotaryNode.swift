@@ -18,6 +18,9 @@ public enum NotaryNode {
         public let log: SQLiteLog
     }
 
+    /// Every route the HTTP API serves, as (method, path) with `{name}` path parameters.
+    public static var routes: [(method: String, path: String)] { NotaryAPI.routes.map { ($0.method.rawValue, $0.path) } }
+
     /// Builds the node from `configuration`, whose relative paths resolve against `baseDirectory`.
     /// `onListening` is called with the bound port once the server accepts connections.
     public static func application(configuration: NotaryConfiguration, baseDirectory: String, logger: Logger,

@@ -17,12 +17,9 @@ public final class Replica: Service, Sendable {
     private let maxEntriesPerApply: Int
     private let metrics: NotaryMetrics
     private let logger: Logger
-    private struct Progress {
-        var applied: UInt64 = 0
-        /// The log's end when the replica started; ready once applied reaches it.
-        var catchUpTarget: UInt64?
-    }
-    private let progress = Mutex(Progress())
+    private let applied = PositionSignal(0)
+    /// The log's end when the replica started; it is ready once it has applied that far.
+    private let catchUpTarget = Mutex<UInt64?>(nil)
 
     public init(log: any ReplicatedLog, store: any NotaryStore, signer: SigningKey, waiters: AnswerWaiters,
                 maxEntriesPerApply: Int, metrics: NotaryMetrics, logger: Logger) {
@@ -36,17 +33,23 @@ public final class Replica: Service, Sendable {
     }
 
     /// The last log position applied to the store.
-    public var appliedPosition: UInt64 { progress.withLock { $0.applied } }
+    public var appliedPosition: UInt64 { applied.value }
+
+    /// Returns once the replica has applied `position`.
+    public func waitUntilApplied(_ position: UInt64) async throws {
+        if position > 0 { try await applied.wait(beyond: position - 1) }
+    }
 
     /// True once the replica has applied everything the log held when it started.
     public var isCaughtUp: Bool {
-        progress.withLock { p in p.catchUpTarget.map { p.applied >= $0 } ?? false }
+        catchUpTarget.withLock { $0 }.map { applied.value >= $0 } ?? false
     }
 
     public func run() async throws {
         let start = try await store.appliedPosition()
         let target = try await log.lastPosition()
-        progress.withLock { $0 = Progress(applied: start, catchUpTarget: target) }
+        applied.advance(to: start)
+        catchUpTarget.withLock { $0 = target }
         logger.info("replica starting", metadata: ["applied": "\(start)", "logEnd": "\(target)"])
         do {
             try await cancelWhenGracefulShutdown {
@@ -56,7 +59,7 @@ public final class Replica: Service, Sendable {
                     guard let last = entries.last else { continue }
                     try await self.apply(entries)
                     position = last.position
-                    self.progress.withLock { $0.applied = position }
+                    self.applied.advance(to: position)
                     self.metrics.appliedPosition.record(Int64(position))
                 }
             }

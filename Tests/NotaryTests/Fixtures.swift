@@ -1,0 +1,87 @@
+import Embedded
+import Foundation
+import HawserCore
+import Logging
+import Metrics
+import Notary
+import Synchronization
+
+/// A temporary directory removed when the test ends.
+struct TemporaryDirectory: ~Copyable {
+    let path: String
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A clock the test sets by hand.
+final class ManualClock: Sendable {
+    private let now = Mutex(Instant(microsecondsSinceEpoch: 1_800_000_000_000_000))
+    func read() -> Instant { now.withLock { $0 } }
+    func set(_ instant: Instant) { now.withLock { $0 = instant } }
+}
+
+let notaryKey = SigningKey(seed: [UInt8](repeating: 7, count: 32))!
+let alice = SigningKey(seed: [UInt8](repeating: 1, count: 32))!
+let bob = SigningKey(seed: [UInt8](repeating: 2, count: 32))!
+let parties = [Party(name: "O=Alice", publicKey: alice.publicKey), Party(name: "O=Bob", publicKey: bob.publicKey)]
+
+/// A deterministic stream of fresh hashes for transaction ids and state refs.
+struct Ids {
+    private var counter: UInt64 = 0
+    init(seed: UInt64) { counter = seed << 32 }
+    mutating func hash() -> SecureHash {
+        counter += 1
+        return SecureHash.sha256(withUnsafeBytes(of: counter.bigEndian, Array.init))
+    }
+    mutating func ref() -> StateRef { StateRef(txId: hash(), index: 0) }
+}
+
+func request(_ txId: SecureHash, inputs: [StateRef], references: [StateRef] = [], window: TimeWindow? = nil,
+             by key: SigningKey = alice, name: String = "O=Alice") -> NotarisationRequest {
+    .signed(txId: txId, inputs: inputs, references: references, timeWindow: window, requesterName: name, key: key,
+            notary: notaryKey.publicKey)
+}
+
+/// A complete embedded notary in a temporary directory, its services running for the duration of `body`.
+struct NotaryHarness {
+    let notary: Notary
+    let replica: Replica
+    let store: SQLiteNotaryStore
+    let log: SQLiteLog
+    let clock: ManualClock
+
+    static func with<T: Sendable>(directory: String, clock: ManualClock = ManualClock(), limits: NotaryLimits = NotaryLimits(),
+                                  _ body: (NotaryHarness) async throws -> T) async throws -> T {
+        let log = try SQLiteLog(path: directory + "/log.sqlite")
+        let store = try SQLiteNotaryStore(path: directory + "/notary.sqlite")
+        let metrics = NotaryMetrics(factory: NOOPMetricsHandler.instance)
+        let waiters = AnswerWaiters()
+        let replica = Replica(log: log, store: store, signer: notaryKey, waiters: waiters,
+                              maxEntriesPerApply: limits.maxEntriesPerApply, metrics: metrics, logger: quietLogger)
+        let appender = LogAppender(log: log, maxRequestsPerEntry: limits.maxRequestsPerLogEntry, clock: clock.read)
+        let notary = Notary(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
+                            appender: appender, waiters: waiters, store: store, metrics: metrics)
+        let harness = NotaryHarness(notary: notary, replica: replica, store: store, log: log, clock: clock)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await replica.run() }
+            group.addTask { try await appender.run() }
+            defer { group.cancelAll() }
+            return try await body(harness)
+        }
+    }
+
+    /// Waits until the replica has applied everything in the log.
+    func caughtUp() async throws {
+        try await replica.waitUntilApplied(try await log.lastPosition())
+    }
+}
+
+/// Logs only warnings and worse, so test output shows what matters.
+let quietLogger: Logger = {
+    var logger = Logger(label: "test")
+    logger.logLevel = .warning
+    return logger
+}()
