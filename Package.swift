@@ -90,10 +90,15 @@ let package = Package(
         .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore"]),
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore"]),
-        .testTarget(name: "NotaryTests", dependencies: ["Notary", "Embedded", "HawserCore", "HawserWire"]),
+        .testTarget(name: "NotaryTests", dependencies: [
+            "Notary", "Embedded", "HawserCore", "HawserWire",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
         .testTarget(name: "HawserNodeTests", dependencies: [
-            "HawserNode", "HawserClient", "Embedded", "Notary", "HawserCore", "hawser",
+            "HawserNode", "HawserClient", "Embedded", "Notary", "HawserCore", "HawserWire", "hawser",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "JetStreamTests", dependencies: [
             "JetStream", .product(name: "NIOEmbedded", package: "swift-nio"),
