@@ -1,0 +1,144 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HawserClient
+import HawserCore
+import HawserNode
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Measure signature rates and a running notary (use release builds).",
+        subcommands: [Verify.self, Notary.self])
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Single-core Ed25519 verification and signing rates (swift-crypto).")
+
+        @Option(help: "Seconds to measure each operation.") var seconds: Double = 2
+        @Flag(help: "Also print one JSON line.") var json = false
+
+        func run() async throws {
+            guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+            let key = Curve25519.Signing.PrivateKey()
+            let publicKey = key.publicKey
+            // The notary signs and verifies 64-byte-ish payloads (tag + Merkle root).
+            let message = [UInt8](repeating: 0x5a, count: 64)
+            let signature = try key.signature(for: message)
+            let verifyRate = Self.rate(seconds: seconds) { publicKey.isValidSignature(signature, for: message) }
+            let signRate = Self.rate(seconds: seconds) { (try? key.signature(for: message)) != nil }
+            print("ed25519 verify  \(String(format: "%.0f", verifyRate)) ops/s (one core)")
+            print("ed25519 sign    \(String(format: "%.0f", signRate)) ops/s (one core)")
+            if json {
+                print(#"{"benchmark":"ed25519","signPerSecond":\#(Int(signRate)),"verifyPerSecond":\#(Int(verifyRate))}"#)
+            }
+        }
+
+        /// Calls `operation` for about `seconds` and returns its rate per second.
+        static func rate(seconds: Double, _ operation: () -> Bool) -> Double {
+            let clock = ContinuousClock()
+            let limit = Duration.nanoseconds(Int64(seconds * 1e9))
+            let start = clock.now
+            var ops = 0, ok = 0
+            var elapsed = Duration.zero
+            repeat {
+                for _ in 0..<64 where operation() { ok += 1 }
+                ops += 64
+                elapsed = clock.now - start
+            } while elapsed < limit
+            precondition(ok == ops, "an Ed25519 operation failed")
+            return Double(ops) / (Double(NotaryLoad.nanoseconds(elapsed)) / 1e9)
+        }
+    }
+
+    struct Notary: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load a running notary with pre-signed requests and check every answer.",
+            discussion: """
+                The key's party must be authorised by the notary. Requests are signed before timing;
+                every answer is verified; the run fails (non-zero exit) on any invalid answer or any
+                broken invariant (an input committed twice, an unexplained conflict).
+                """)
+
+        @Option(name: .customLong("url"), help: "A base URL of the notary, e.g. http://127.0.0.1:8080; repeatable (failover).")
+        var urls: [String]
+        @Option(help: "The requesting party's key file (from `hawser party new`).") var key: String
+        @Option(help: "Concurrent callers.") var clients = 16
+        @Option(help: "Transactions to notarise (timed).") var requests = 10_000
+        @Option(help: "Fresh inputs per transaction.") var inputsPerTx = 2
+        @Option(help: "Fresh references per transaction (never spent).") var references = 0
+        @Option(help: "Fraction of transactions that reuse an input of an earlier one.") var doubleSpendRatio = 0.1
+        @Option(help: "Requests per call: 1 uses /v1/notarise, more use /v1/notarise/batch.") var batchSize = 1
+        @Option(help: "Untimed requests sent first.") var warmup = 0
+        @Flag(help: "Also print one JSON line (for BENCHMARKS.md tooling).") var json = false
+
+        func validate() throws {
+            guard !urls.isEmpty else { throw ValidationError("give at least one --url") }
+            guard clients >= 1, requests >= 1, batchSize >= 1, warmup >= 0, references >= 0 else {
+                throw ValidationError("--clients, --requests and --batch-size must be at least 1")
+            }
+            guard inputsPerTx >= 1 else { throw ValidationError("--inputs-per-tx must be at least 1") }
+            guard (0...1).contains(doubleSpendRatio) else { throw ValidationError("--double-spend-ratio must be in 0...1") }
+        }
+
+        func run() async throws {
+            let party: (name: String, key: SigningKey)
+            do { party = try KeyFile.load(key) } catch { throw CLIError("\(error)") }
+            var configuration = HTTPClient.Configuration()
+            configuration.timeout.connect = .seconds(1)
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = clients
+            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            let report: LoadReport
+            do {
+                let client = try NotaryClient(urls: urls, httpClient: http)
+                report = try await measure(client: client, party: party)
+            } catch {
+                try await http.shutdown()
+                throw error
+            }
+            try await http.shutdown()
+            print(report.text)
+            if json { print(try jsonLine(report)) }
+            if !report.passed { throw ExitCode(1) }
+        }
+
+        /// Fetches the identity, signs the workload, warms up, then runs the timed load.
+        func measure(client: NotaryClient, party: (name: String, key: SigningKey)) async throws -> LoadReport {
+            let identity = try await client.identity()
+            _ = try await client.verifier()
+            FileHandle.standardError.write(Data("notary \(identity.name) \(identity.publicKey.base64); signing \(requests + warmup) requests\n".utf8))
+            if warmup > 0 {
+                let workload = await NotaryWorkload.make(count: warmup, inputsPerTx: inputsPerTx, references: references,
+                                                         doubleSpendRatio: 0, requesterName: party.name, key: party.key,
+                                                         notary: identity.publicKey)
+                let report = await NotaryLoad.run(client: client, workload: workload, clients: clients, batchSize: batchSize)
+                FileHandle.standardError.write(Data("warm-up: \(report.answered) answered, \(report.errors) errors\n".utf8))
+            }
+            let workload = await NotaryWorkload.make(count: requests, inputsPerTx: inputsPerTx, references: references,
+                                                     doubleSpendRatio: doubleSpendRatio, requesterName: party.name,
+                                                     key: party.key, notary: identity.publicKey)
+            return await NotaryLoad.run(client: client, workload: workload, clients: clients, batchSize: batchSize)
+        }
+
+        func jsonLine(_ r: LoadReport) throws -> String {
+            struct Line: Encodable {
+                var benchmark = "notary"
+                var requests, clients, batchSize, inputsPerTx, references: Int
+                var doubleSpendRatio: Double
+                var committed, conflicts, timeWindowInvalid, errors, invalidAnswers, violations: Int
+                var seconds, throughput, p50Ms, p99Ms, p999Ms, maxMs: Double
+                var passed: Bool
+            }
+            func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+            let line = Line(requests: r.requests, clients: clients, batchSize: batchSize, inputsPerTx: inputsPerTx,
+                            references: references, doubleSpendRatio: doubleSpendRatio, committed: r.committed,
+                            conflicts: r.conflicts, timeWindowInvalid: r.timeWindowInvalid, errors: r.errors,
+                            invalidAnswers: r.invalidAnswers, violations: r.violationCount, seconds: round3(r.seconds),
+                            throughput: round3(r.throughput), p50Ms: round3(r.latencyMs(0.5)), p99Ms: round3(r.latencyMs(0.99)),
+                            p999Ms: round3(r.latencyMs(0.999)), maxMs: round3(r.latencyMs(1)), passed: r.passed)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return String(decoding: try encoder.encode(line), as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import HawserCore
+import HawserNode
+
+struct PartyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "party", abstract: "Manage the keys of parties that ask a notary to notarise.",
+        subcommands: [New.self])
+
+    struct New: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a new Ed25519 key for a party.",
+            discussion: "Writes {\"name\": ..., \"seed\": <base64>} readable by its owner only (mode 0600), "
+                + "then prints the name and the public key to add to the notary's list of parties.")
+
+        @Option(help: "The party's name.") var name: String
+        @Option(help: "The key file to write; an existing file is never overwritten.") var out: String
+
+        func run() async throws {
+            let key = SigningKey()
+            do { try KeyFile(name: name, key: key).save(out) } catch { throw CLIError("\(error)") }
+            print("name: \(name)")
+            print("publicKey: \(key.publicKey.base64)")
+        }
+    }
+}
