@@ -39,7 +39,7 @@ public final class NotaryClient: Sendable {
     ///   - urls: the notary's base URLs (several replicas or front ends of one notary).
     ///   - notaryKey: the notary's public key, pinned. If nil it is fetched once from `/v1/identity`.
     ///   - httpClient: an HTTP client the caller owns and shuts down. If nil the notary client
-    ///     creates its own (1 s connect timeout, for quick failover); call `shutdown()` then.
+    ///     creates its own (set up for quick failover); call `shutdown()` then.
     ///   - retryPolicy: attempts, back-off and deadline.
     ///   - verificationCacheSize: how many verified (root, signature) pairs to remember.
     public init(urls: [String], notaryKey: PublicKey? = nil, httpClient: HTTPClient? = nil,
@@ -64,6 +64,8 @@ public final class NotaryClient: Sendable {
         } else {
             var configuration = HTTPClient.Configuration()
             configuration.timeout.connect = .seconds(1)
+            // Fail a refused connection at once and let the retry policy move to the next URL.
+            configuration.connectionPool.retryConnectionEstablishment = false
             self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             self.ownsHTTPClient = true
         }
@@ -84,8 +86,8 @@ public final class NotaryClient: Sendable {
     public func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
         let verifier = try await verifier()
         let body = try request.proto.serializedBytes() as [UInt8]
-        return try await withRetries { base in
-            let response = try await self.call(post: true, base + "/v1/notarise", body: body)
+        return try await withRetries { base, timeout in
+            let response = try await self.call(post: true, base + "/v1/notarise", body: body, timeout: timeout)
             let answer = try Self.decodeAnswer(response.body, txId: request.txId)
             try verifier.verify(answer, for: request.txId)
             return answer
@@ -102,10 +104,11 @@ public final class NotaryClient: Sendable {
         var results = [Result<NotarisationAnswer, APIError>?](repeating: nil, count: requests.count)
         var pending = Array(requests.indices)
         do {
-            try await withRetries { base in
+            try await withRetries { base, timeout in
                 var message = Hawser_V1_NotarisationBatchRequest()
                 message.requests = pending.map { requests[$0].proto }
-                let response = try await self.call(post: true, base + "/v1/notarise/batch", body: try message.serializedBytes())
+                let response = try await self.call(post: true, base + "/v1/notarise/batch", body: try message.serializedBytes(),
+                                                   timeout: timeout)
                 let decoded: Hawser_V1_NotarisationBatchResponse
                 do { decoded = try Hawser_V1_NotarisationBatchResponse(serializedBytes: Array(buffer: response.body)) } catch {
                     throw NotaryClientError.invalidAnswer(txId: nil, reason: "the batch response does not decode: \(error)")
@@ -146,8 +149,9 @@ public final class NotaryClient: Sendable {
     /// if the notary has none.
     public func answer(for txId: SecureHash) async throws -> NotarisationAnswer {
         let verifier = try await verifier()
-        return try await withRetries { base in
-            let response = try await self.call(post: false, base + "/v1/transactions/" + txId.hex, body: nil)
+        return try await withRetries { base, timeout in
+            let response = try await self.call(post: false, base + "/v1/transactions/" + txId.hex, body: nil,
+                                               timeout: timeout)
             let answer = try Self.decodeAnswer(response.body, txId: txId)
             try verifier.verify(answer, for: txId)
             return answer
@@ -156,8 +160,9 @@ public final class NotaryClient: Sendable {
 
     /// The notary's name and public key, as the server states them (`GET /v1/identity`).
     public func identity() async throws -> Party {
-        try await withRetries { base in
-            let response = try await self.call(post: false, base + "/v1/identity", body: nil, accept: Self.json)
+        try await withRetries { base, timeout in
+            let response = try await self.call(post: false, base + "/v1/identity", body: nil, timeout: timeout,
+                                               accept: Self.json)
             guard let identity = try? JSONDecoder().decode(NotaryIdentityJSON.self, from: Data(buffer: response.body)),
                   identity.signatureScheme == "ed25519", let key = PublicKey(base64: identity.publicKey) else {
                 throw NotaryClientError.unexpectedResponse(status: 200, body: Self.excerpt(response.body))
@@ -190,9 +195,9 @@ public final class NotaryClient: Sendable {
         var description: String { "\(retryable) batch item(s) failed with a retryable error" }
     }
 
-    /// Runs `attempt` against base URLs until it succeeds, fails with a non-retryable error, or the
-    /// policy's attempts or deadline run out (then `NotaryClientError.unavailable`).
-    private func withRetries<T>(_ attempt: (String) async throws -> T) async throws -> T {
+    /// Runs `attempt` (given a base URL and the time it may take) until it succeeds, fails with a
+    /// non-retryable error, or the policy's attempts or deadline run out (then `unavailable`).
+    private func withRetries<T>(_ attempt: (String, Duration) async throws -> T) async throws -> T {
         let clock = ContinuousClock()
         let deadline = clock.now + retryPolicy.deadline
         var urlIndex = state.withLock { $0.preferred }
@@ -200,7 +205,7 @@ public final class NotaryClient: Sendable {
         while true {
             attempts += 1
             do {
-                return try await attempt(baseURLs[urlIndex])
+                return try await attempt(baseURLs[urlIndex], min(retryPolicy.attemptTimeout, deadline - clock.now))
             } catch {
                 guard Self.isRetryable(error) else { throw error }
                 if Task.isCancelled { throw CancellationError() }
@@ -240,7 +245,8 @@ public final class NotaryClient: Sendable {
     }
 
     /// One HTTP exchange. Returns 200 responses; throws `APIError` or `unexpectedResponse` otherwise.
-    private func call(post: Bool, _ url: String, body: [UInt8]?, accept: String = protobuf) async throws -> RawResponse {
+    private func call(post: Bool, _ url: String, body: [UInt8]?, timeout: Duration,
+                      accept: String = protobuf) async throws -> RawResponse {
         var request = HTTPClientRequest(url: url)
         request.method = post ? .POST : .GET
         request.headers.add(name: "Accept", value: accept)
@@ -248,8 +254,7 @@ public final class NotaryClient: Sendable {
             request.headers.add(name: "Content-Type", value: Self.protobuf)
             request.body = .bytes(body)
         }
-        let timeout = TimeAmount.nanoseconds(RetryPolicy.nanoseconds(retryPolicy.attemptTimeout))
-        let response = try await http.execute(request, timeout: timeout)
+        let response = try await http.execute(request, timeout: .nanoseconds(max(1, RetryPolicy.nanoseconds(timeout))))
         let bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
         let raw = RawResponse(status: Int(response.status.code),
                               contentType: response.headers.first(name: "Content-Type") ?? "", body: bytes)

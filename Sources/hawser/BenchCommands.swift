@@ -86,6 +86,7 @@ struct BenchCommand: AsyncParsableCommand {
             do { party = try KeyFile.load(key) } catch { throw CLIError("\(error)") }
             var configuration = HTTPClient.Configuration()
             configuration.timeout.connect = .seconds(1)
+            configuration.connectionPool.retryConnectionEstablishment = false
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = clients
             let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             let report: LoadReport
