@@ -63,7 +63,7 @@ public final class Replica: Service, Sendable {
                     self.metrics.appliedPosition.record(Int64(position))
                 }
             }
-        } catch where Task.isCancelled {
+        } catch is CancellationError {
             // Shutdown: an interrupted batch was rolled back and is applied again on restart.
         }
         logger.info("replica stopped", metadata: ["applied": "\(appliedPosition)"])

@@ -1,3 +1,108 @@
 import ArgumentParser
+import Foundation
+import HawserCore
+import HawserNode
+import Hummingbird
+import Logging
 
-struct NotaryCommand: AsyncParsableCommand { static let configuration = CommandConfiguration(commandName: "notary", abstract: "Run and set up a notary.") }
+struct NotaryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notary", abstract: "Set up and run an embedded notary.",
+        subcommands: [Init.self, Run.self])
+
+    static let defaultDirectory = "hawser-data"
+
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a notary key and a configuration file (docs/configuration.md).")
+
+        @Option(help: "Directory to create the key, configuration and data in.")
+        var dir = NotaryCommand.defaultDirectory
+        @Option(help: "The notary's legal name.")
+        var name = NotaryConfiguration().name
+        @Option(help: "HTTP port to listen on (0 picks a free one).")
+        var port = 8080
+        @Option(name: .customLong("authorise"), help: "An authorised party as NAME=BASE64KEY (repeatable).")
+        var parties: [String] = []
+        @Flag(help: "Also create a demo party key (demo-party.key) and authorise it.")
+        var demoParty = false
+        @Flag(help: "Accept any party that signs with the key it names (open notary, for demos).")
+        var acceptAnyParty = false
+
+        func run() async throws {
+            let summary = try NotaryCommand.initialise(directory: dir, name: name, port: port, parties: parties,
+                                                       demoParty: demoParty, acceptAnyParty: acceptAnyParty)
+            print(summary)
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the notary until SIGTERM or SIGINT.",
+            discussion: "Without --config it uses \(NotaryCommand.defaultDirectory)/hawser.json, creating it (with a demo party) on first run.")
+
+        @Option(help: "The configuration file.")
+        var config: String?
+        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+        var logLevel: Logger.Level = .info
+
+        func run() async throws {
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = logLevel
+                return handler
+            }
+            let path = config ?? NotaryCommand.defaultDirectory + "/hawser.json"
+            if config == nil, !FileManager.default.fileExists(atPath: path) {
+                FileHandle.standardError.write(Data((try NotaryCommand.initialise(
+                    directory: NotaryCommand.defaultDirectory, name: NotaryConfiguration().name, port: 8080, parties: [],
+                    demoParty: true, acceptAnyParty: false) + "\n").utf8))
+            }
+            let configuration = try NotaryConfiguration.load(path)
+            let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            let logger = Logger(label: "hawser.notary")
+            let (app, _) = try NotaryNode.application(configuration: configuration, baseDirectory: base, logger: logger,
+                                                      onListening: { port in
+                // One JSON line on stdout, for scripts and tests that start the notary on port 0.
+                let line = "{\"event\":\"listening\",\"host\":\"\(configuration.listen.host)\",\"port\":\(port)}\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            })
+            try await app.runService()
+        }
+    }
+
+    /// Writes a key and a configuration into `directory`; returns what it did, for people.
+    static func initialise(directory: String, name: String, port: Int, parties: [String], demoParty: Bool,
+                           acceptAnyParty: Bool) throws -> String {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let configPath = directory + "/hawser.json"
+        guard !FileManager.default.fileExists(atPath: configPath) else {
+            throw ValidationError("\(configPath) already exists")
+        }
+        var configuration = NotaryConfiguration()
+        configuration.name = name
+        configuration.listen.port = port
+        configuration.acceptAnyParty = acceptAnyParty
+        for text in parties {
+            guard let eq = text.lastIndex(of: "=") else { throw ValidationError("--authorise wants NAME=BASE64KEY, got \(text)") }
+            configuration.authorisedParties.append(.init(name: String(text[..<eq]), publicKey: String(text[text.index(after: eq)...])))
+        }
+        var lines = [String]()
+        if demoParty {
+            let key = SigningKey()
+            try KeyFile(name: "O=Demo Party, L=London, C=GB", key: key).save(directory + "/demo-party.key")
+            configuration.authorisedParties.append(.init(name: "O=Demo Party, L=London, C=GB", publicKey: key.publicKey.base64))
+            lines.append("created the demo party key \(directory)/demo-party.key")
+        }
+        let problems = configuration.problems
+        guard problems.isEmpty else { throw ConfigurationError(problems) }
+        let notaryKey = SigningKey()
+        try KeyFile(name: name, key: notaryKey).save(directory + "/notary.key")
+        try configuration.save(configPath)
+        lines.append("created the notary key \(directory)/notary.key (public key \(notaryKey.publicKey.base64))")
+        lines.append("created \(configPath); every option is described in docs/configuration.md")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,0 +1,90 @@
+import Foundation
+import Synchronization
+
+/// A `hawser notary run` child process. It is killed when the value is dropped, so a failing test
+/// never leaves it running.
+final class NotaryProcess: Sendable {
+    private let process: Process
+    private let output = Output()
+
+    /// The child's stdout, and whoever waits for its "listening" line.
+    private final class Output: Sendable {
+        let state = Mutex<(waiter: CheckedContinuation<Int, any Error>?, text: String)>((nil, ""))
+    }
+
+    /// The binary built beside the test bundle (override with HAWSER_BIN).
+    static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["HAWSER_BIN"] { return path }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hawser").path
+    }
+
+    /// Starts the notary with `config` and returns once it listens.
+    static func start(config: String) async throws -> (NotaryProcess, port: Int) {
+        let notary = NotaryProcess(config: config)
+        return (notary, try await notary.waitForPort())
+    }
+
+    private init(config: String) {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["notary", "run", "--config", config, "--log-level", "warning"]
+    }
+
+    private func waitForPort() async throws -> Int {
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [output] handle in
+            let data = handle.availableData
+            let waiter = output.state.withLock { state -> (CheckedContinuation<Int, any Error>, Result<Int, any Error>)? in
+                state.text += String(decoding: data, as: UTF8.self)
+                guard let waiter = state.waiter else { return nil }
+                if let port = Self.port(in: state.text) {
+                    state.waiter = nil
+                    return (waiter, .success(port))
+                }
+                if data.isEmpty {  // end of output: the process exited before listening
+                    state.waiter = nil
+                    return (waiter, .failure(ProcessError(message: "notary exited before listening: \(state.text)")))
+                }
+                return nil
+            }
+            if data.isEmpty { handle.readabilityHandler = nil }
+            if let (continuation, result) = waiter { continuation.resume(with: result) }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            output.state.withLock { $0.waiter = continuation }
+            do { try process.run() } catch {
+                output.state.withLock { $0.waiter = nil }
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    private static func port(in output: String) -> Int? {
+        guard let line = output.split(separator: "\n").first(where: { $0.contains("\"listening\"") }),
+              let range = line.range(of: "\"port\":") else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// SIGKILL: no shutdown code runs, as in a power cut of the process.
+    func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM and wait: a graceful shutdown. Returns the exit status.
+    func terminate() -> Int32 {
+        process.terminate()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill() }
+    }
+}
+
+struct ProcessError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Installs the servers the integration tests start (nats-server,
+# ZooKeeper, PostgreSQL, from Debian packages) when they are missing and this user can install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v nats-server >/dev/null || missing+=(nats-server)
+[ -e /usr/share/zookeeper/bin/zkServer.sh ] || [ -d /usr/share/zookeeper ] || missing+=(zookeeper)
+command -v java >/dev/null || missing+=(default-jre-headless)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}" >&2
+    if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Arguments go to `swift test` (e.g. --filter NotaryTests). The test bundle runs the `hawser`
+# binary built beside it (the crash tests start it as a child), so build everything first.
+swift build --build-tests
+swift test --skip-build "$@"
