@@ -11,10 +11,13 @@ public struct StateRef: Hashable, Comparable, Sendable, CustomStringConvertible 
     /// Text form `<64 hex digits>:<decimal index>`.
     public var description: String { "\(txId.hex):\(index)" }
 
+    /// Parses the text form. The index must be plain decimal as `description` writes it: no sign
+    /// and no leading zeros, so that one ref has one text form.
     public init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let txId = SecureHash(hex: String(parts[0])),
-              parts[1].allSatisfy(\.isASCII), let index = UInt32(parts[1]) else { return nil }
+              parts[1].utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              let index = UInt32(parts[1]), String(index) == parts[1] else { return nil }
         self.init(txId: txId, index: index)
     }
 
