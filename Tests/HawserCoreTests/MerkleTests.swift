@@ -122,11 +122,13 @@ private func flipped(_ h: SecureHash, bit: Int = 0) -> SecureHash {
                 p.leafIndex = j
                 #expect(p.root(fromLeaf: l[i]) != tree.root, "size \(size) leaf \(i) as index \(j)")
             }
-            // Any other count.
-            for c in 0..<UInt32(size + 70) where c != UInt32(size) {
+            // Any other count fails, unless it gives this leaf a proof of exactly the same shape:
+            // the count is not bound by the root (RFC 9162 binds it by signing the tree size).
+            for c in 0..<(size + 70) where c != size {
                 var p = proof
-                p.leafCount = c
-                #expect(p.root(fromLeaf: l[i]) != tree.root, "size \(size) leaf \(i) with count \(c)")
+                p.leafCount = UInt32(c)
+                let sameShape = i < c && proofShape(i, c) == proofShape(i, size)
+                #expect((p.root(fromLeaf: l[i]) == tree.root) == sameShape, "size \(size) leaf \(i) with count \(c)")
             }
         }
     }
@@ -143,6 +145,16 @@ private func flipped(_ h: SecureHash, bit: Int = 0) -> SecureHash {
         #expect(MerkleProof(leafIndex: 0, leafCount: .max, path: path32).root(fromLeaf: leaf) != nil)
         #expect(MerkleProof(leafIndex: 0, leafCount: .max, path: Array(path32.dropLast())).root(fromLeaf: leaf) == nil)
         #expect(MerkleProof(leafIndex: 0, leafCount: .max, path: path32 + [leaf]).root(fromLeaf: leaf) == nil)
+    }
+
+    @Test func proofShapesDistinguishLeaves() {
+        // In one tree every leaf has its own shape, which is why a changed index always fails.
+        for size in 1...70 {
+            #expect(Set((0..<size).map { proofShape($0, size) }).count == size)
+        }
+        // The shape is what verification reads: direction bits and length.
+        let l = leaves(6)
+        for i in 0..<6 { #expect(MerkleTree(leaves: l).proof(forLeaf: i).path.count == proofShape(i, 6).count) }
     }
 
     @Test func randomTreesAgreeWithReference() {

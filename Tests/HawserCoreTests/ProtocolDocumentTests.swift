@@ -63,7 +63,13 @@ import HawserCore
     }()
 
     @Test func everyVectorMatchesTheCode() throws {
-        let document = try Self.documentVectors()
+        let document: [String: String]
+        do {
+            document = try Self.documentVectors()
+        } catch {
+            print("---- expected vectors for docs/notary-protocol.md ----\n" + ProtocolVectors.rendered())
+            throw error
+        }
         let computed = ProtocolVectors.groups.flatMap(\.entries)
         var mismatches = 0
         for (name, value) in computed {

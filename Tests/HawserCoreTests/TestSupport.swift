@@ -73,3 +73,13 @@ enum Fixtures {
     static func key(_ byte: UInt8) -> SigningKey { SigningKey(seed: [UInt8](repeating: byte, count: 32))! }
     static func instant(_ text: String) -> Instant { Instant(rfc3339: text)! }
 }
+
+/// The shape of leaf `m`'s inclusion proof in a tree of `n` leaves (RFC 6962 PATH): for each path
+/// hash from the leaf up, whether it is the right-hand sibling. Proof verification only ever sees
+/// this shape, so a proof also "verifies" under any other index and count with the same shape.
+func proofShape(_ m: Int, _ n: Int) -> [Bool] {
+    if n == 1 { return [] }
+    var k = 1
+    while k << 1 < n { k <<= 1 }
+    return m < k ? proofShape(m, k) + [true] : proofShape(m - k, n - k) + [false]
+}
