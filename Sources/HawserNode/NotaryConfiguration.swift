@@ -15,6 +15,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     public struct Listen: Codable, Sendable, Equatable {
         public var host = "127.0.0.1"
         public var port = 8080
+        enum CodingKeys: String, CodingKey, CaseIterable { case host, port }
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -37,6 +38,9 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         public var maxRequestsPerLogEntry = 2_000
         public var maxEntriesPerApply = 64
         public var requestTimeoutMillis = 30_000
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case maxStateRefs, maxBatchRequests, maxBodyBytes, maxRequestsPerLogEntry, maxEntriesPerApply, requestTimeoutMillis
+        }
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -61,6 +65,10 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     /// Accept any party that signs with the key it names (open notary; for demos and tests).
     public var acceptAnyParty = false
     public var limits = Limits()
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, keyFile, dataDirectory, listen, authorisedParties, acceptAnyParty, limits
+    }
 
     public init() {}
 
@@ -135,10 +143,9 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     }
 
     private static let knownKeys: [String: Set<String>] = [
-        "": ["name", "keyFile", "dataDirectory", "listen", "authorisedParties", "acceptAnyParty", "limits"],
-        "listen": ["host", "port"],
-        "limits": ["maxStateRefs", "maxBatchRequests", "maxBodyBytes", "maxRequestsPerLogEntry", "maxEntriesPerApply",
-                   "requestTimeoutMillis"],
+        "": Set(CodingKeys.allCases.map(\.rawValue)),
+        "listen": Set(Listen.CodingKeys.allCases.map(\.rawValue)),
+        "limits": Set(Limits.CodingKeys.allCases.map(\.rawValue)),
     ]
 
     private static func unknownKeys(in data: Data) -> [String] {

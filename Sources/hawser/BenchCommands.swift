@@ -61,8 +61,14 @@ struct BenchCommand: AsyncParsableCommand {
                 """)
 
         @Option(name: .customLong("url"), help: "A base URL of the notary, e.g. http://127.0.0.1:8080; repeatable (failover).")
-        var urls: [String]
-        @Option(help: "The requesting party's key file (from `hawser party new`).") var key: String
+        var urls: [String] = []
+        @Option(help: "The requesting party's key file (from `hawser party new`); a fresh key with --embedded if omitted.")
+        var key: String?
+        @Flag(help: "Start an embedded notary in this process (served on a free loopback port) instead of --url.")
+        var embedded = false
+        @Option(help: "With --embedded: its directory (reused across runs, so a preload is made once); a temporary one if omitted.")
+        var dataDir: String?
+        @Option(help: "With --embedded: spent states to commit to its store before the run.") var preload = 0
         @Option(help: "Concurrent callers.") var clients = 16
         @Option(help: "Transactions to notarise (timed).") var requests = 10_000
         @Option(help: "Fresh inputs per transaction.") var inputsPerTx = 2
@@ -73,7 +79,10 @@ struct BenchCommand: AsyncParsableCommand {
         @Flag(help: "Also print one JSON line (for BENCHMARKS.md tooling).") var json = false
 
         func validate() throws {
-            guard !urls.isEmpty else { throw ValidationError("give at least one --url") }
+            guard embedded != !urls.isEmpty else { throw ValidationError("give either --embedded or at least one --url") }
+            guard embedded || key != nil else { throw ValidationError("--key is needed with --url") }
+            guard embedded || (preload == 0 && dataDir == nil) else { throw ValidationError("--preload and --data-dir need --embedded") }
+            guard preload >= 0 else { throw ValidationError("--preload must not be negative") }
             guard clients >= 1, requests >= 1, batchSize >= 1, warmup >= 0, references >= 0 else {
                 throw ValidationError("--clients, --requests and --batch-size must be at least 1")
             }
@@ -83,7 +92,18 @@ struct BenchCommand: AsyncParsableCommand {
 
         func run() async throws {
             let party: (name: String, key: SigningKey)
-            do { party = try KeyFile.load(key) } catch { throw CLIError("\(error)") }
+            do { party = try key.map(KeyFile.load) ?? ("O=Bench Party", SigningKey()) } catch { throw CLIError("\(error)") }
+            guard embedded else { return try await run(urls: urls, party: party) }
+            let temporary = dataDir == nil
+            let directory = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("hawser-bench-\(UUID().uuidString)").path
+            defer { if temporary { try? FileManager.default.removeItem(atPath: directory) } }
+            try await EmbeddedBenchNotary.with(directory: directory, party: Party(name: party.name, publicKey: party.key.publicKey),
+                                               preload: preload) { url in
+                try await run(urls: [url], party: party)
+            }
+        }
+
+        func run(urls: [String], party: (name: String, key: SigningKey)) async throws {
             var configuration = HTTPClient.Configuration()
             configuration.timeout.connect = .seconds(1)
             configuration.connectionPool.retryConnectionEstablishment = false

@@ -1,0 +1,56 @@
+import Foundation
+import HawserNode
+import Testing
+
+@Suite struct ConfigurationTests {
+    func load(_ json: String) throws -> NotaryConfiguration {
+        let dir = try TemporaryDirectory()
+        let path = dir.path + "/hawser.json"
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        return try NotaryConfiguration.load(path)
+    }
+
+    func problems(_ json: String) -> [String] {
+        do { _ = try load(json); return [] } catch let error as ConfigurationError { return error.problems } catch { return ["\(error)"] }
+    }
+
+    @Test func absentFieldsTakeTheirDefaults() throws {
+        let c = try load(#"{"acceptAnyParty": true, "limits": {"maxStateRefs": 5}, "listen": {"port": 9000}}"#)
+        #expect(c.limits.maxStateRefs == 5)
+        #expect(c.limits.maxBatchRequests == NotaryConfiguration.Limits().maxBatchRequests)
+        #expect(c.listen.port == 9000 && c.listen.host == "127.0.0.1")
+        #expect(c.name == NotaryConfiguration().name)
+        #expect(c.parties == nil, "an open notary has no party list")
+    }
+
+    @Test func savedConfigurationsLoadBackEqual() throws {
+        let dir = try TemporaryDirectory()
+        var c = NotaryConfiguration()
+        c.authorisedParties = [.init(name: "O=Alice", publicKey: alice.publicKey.base64)]
+        c.limits.requestTimeoutMillis = 1234
+        try c.save(dir.path + "/hawser.json")
+        #expect(try NotaryConfiguration.load(dir.path + "/hawser.json") == c)
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        let found = problems(#"""
+            {"nmae": "typo", "listen": {"port": 70000, "hots": "x"}, "authorisedParties": [{"name": "A", "publicKey": "AAAA"}],
+             "limits": {"maxStateRefs": 0, "requestTimeoutMillis": -1, "maxBodyBytes": 10, "extra": 1}}
+            """#)
+        for expected in ["unknown option `nmae`", "unknown option `listen.hots`", "unknown option `limits.extra`",
+                         "listen.port must be 0...65535", "the key of `A` is not a base64 Ed25519 public key",
+                         "limits.maxStateRefs must be at least 1", "limits.requestTimeoutMillis must be positive",
+                         "limits.maxBodyBytes must be at least 1024"] {
+            #expect(found.contains { $0.contains(expected) }, "missing: \(expected) in \(found)")
+        }
+    }
+
+    @Test func refusesANotaryNobodyCouldUse() {
+        #expect(problems("{}").contains { $0.contains("nobody could notarise") })
+    }
+
+    @Test func refusesWrongTypesAndBadJSON() {
+        #expect(problems(#"{"acceptAnyParty": "yes"}"#).contains { $0.contains("acceptAnyParty") })
+        #expect(problems("{").contains { $0.contains("not valid JSON") })
+    }
+}
