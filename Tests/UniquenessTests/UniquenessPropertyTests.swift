@@ -133,7 +133,7 @@ func oracle(_ log: [(request: UniquenessRequest, notaryTime: Instant)], known: U
             let s = Scenario(seed: seed)
             let decision = UniquenessChecker.decide(s.log, known: s.known)
             #expect(decision.outcomes.count == s.log.count)
-            let final = persisted(decision, on: s.known)  // traps if a ref is spent twice
+            let final = persisted(decision, on: s.known)  // fails if a ref is spent or a tx decided twice
 
             // No state is ever spent by two transactions.
             let spentRefs = decision.newlySpent.map(\.ref)

@@ -11,11 +11,11 @@ func hashOf(_ id: SecureHash) -> SecureHash { SecureHash.sha256(id.bytes) }
 func persisted(_ decision: BatchDecision, on view: UniquenessView) -> UniquenessView {
     var v = view
     for (ref, txId) in decision.newlySpent {
-        precondition(v.spentBy[ref] == nil, "\(ref) spent twice")
+        #expect(v.spentBy[ref] == nil, "\(ref) spent twice")
         v.spentBy[ref] = txId
     }
     for (txId, outcome) in decision.newOutcomes {
-        precondition(v.outcomes[txId] == nil, "\(txId) decided twice")
+        #expect(v.outcomes[txId] == nil, "\(txId) decided twice")
         v.outcomes[txId] = outcome
     }
     return v
