@@ -45,6 +45,7 @@ let package = Package(
             "HawserCore", "Notary", "Uniqueness",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         // Assembly: configuration, lifecycle, HTTP API, health and metrics.
         .target(name: "HawserNode", dependencies: [

@@ -18,10 +18,3 @@ enum SQLite {
         return try DatabasePool(path: path, configuration: config)
     }
 }
-
-extension Data {
-    init<Bytes: Sequence>(bigEndian value: UInt32, after prefix: Bytes) where Bytes.Element == UInt8 {
-        self.init(prefix)
-        for shift in stride(from: 24, through: 0, by: -8) { append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
-    }
-}

@@ -31,15 +31,16 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
     public func view(refs: [StateRef], txIds: [SecureHash]) async throws -> UniquenessView {
         try await db.read { db in
             var view = UniquenessView()
-            let spent = try db.cachedStatement(sql: "SELECT tx_id FROM spent WHERE ref = ?")
+            let spent = try BlobStatement(db, "SELECT tx_id FROM spent WHERE ref = ?")
             for ref in refs {
-                if let consumer = try Data.fetchOne(spent, arguments: [Self.key(ref)]) {
-                    view.spentBy[ref] = try Self.hash(consumer)
+                if let consumer = try spent.run(Self.key(ref), row: { SecureHash(bytes: $0) }) {
+                    guard let consumer else { throw Self.corrupt("a stored transaction id") }
+                    view.spentBy[ref] = consumer
                 }
             }
-            let outcome = try db.cachedStatement(sql: "SELECT outcome FROM outcomes WHERE tx_id = ?")
+            let outcome = try BlobStatement(db, "SELECT outcome FROM outcomes WHERE tx_id = ?")
             for txId in txIds {
-                if let bytes = try Data.fetchOne(outcome, arguments: [Data(txId.bytes)]) {
+                if let bytes = try outcome.run(txId.bytes, row: { [UInt8]($0) }) {
                     view.outcomes[txId] = try Self.outcome(bytes)
                 }
             }
@@ -49,13 +50,13 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
 
     public func commit(_ batch: AppliedBatch) async throws {
         try await db.write { db in
-            let spend = try db.cachedStatement(sql: "INSERT INTO spent (ref, tx_id) VALUES (?, ?)")
-            for (ref, txId) in batch.newlySpent { try spend.execute(arguments: [Self.key(ref), Data(txId.bytes)]) }
-            let record = try db.cachedStatement(sql: "INSERT INTO outcomes (tx_id, outcome) VALUES (?, ?)")
+            let spend = try BlobStatement(db, "INSERT INTO spent (ref, tx_id) VALUES (?, ?)")
+            for (ref, txId) in batch.newlySpent { _ = try spend.run(Self.key(ref), txId.bytes) { _ in () } }
+            let record = try BlobStatement(db, "INSERT INTO outcomes (tx_id, outcome) VALUES (?, ?)")
             for (txId, outcome) in batch.newOutcomes {
                 var w = CanonicalWriter()
                 w.outcome(outcome)
-                try record.execute(arguments: [Data(txId.bytes), Data(w.bytes)])
+                _ = try record.run(txId.bytes, w.bytes) { _ in () }
             }
             try db.execute(sql: "UPDATE applied SET position = ? WHERE id = 1", arguments: [Int64(batch.position)])
         }
@@ -71,7 +72,7 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
     /// Which transaction spent `ref`, if any.
     public func consumer(of ref: StateRef) async throws -> SecureHash? {
         try await db.read { db in
-            try Data.fetchOne(db, sql: "SELECT tx_id FROM spent WHERE ref = ?", arguments: [Self.key(ref)]).map(Self.hash)
+            try Data.fetchOne(db, sql: "SELECT tx_id FROM spent WHERE ref = ?", arguments: [Data(Self.key(ref))]).map(Self.hash)
         }
     }
 
@@ -93,15 +94,23 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
         }
     }
 
-    static func key(_ ref: StateRef) -> Data { Data(bigEndian: ref.index, after: ref.txId.bytes) }
+    /// The 36-byte key of a ref: its transaction id, then its index as a big-endian u32.
+    static func key(_ ref: StateRef) -> [UInt8] {
+        var key = ref.txId.bytes
+        key.reserveCapacity(36)
+        for shift in stride(from: 24, through: 0, by: -8) { key.append(UInt8(truncatingIfNeeded: ref.index >> UInt32(shift))) }
+        return key
+    }
+
+    static func corrupt(_ what: String) -> CanonicalDecodingError { CanonicalDecodingError("\(what) in notary.sqlite is malformed") }
 
     static func hash(_ data: Data) throws -> SecureHash {
-        guard let hash = SecureHash(bytes: data) else { throw CanonicalDecodingError("stored hash is \(data.count) bytes") }
+        guard let hash = SecureHash(bytes: data) else { throw corrupt("a stored transaction id") }
         return hash
     }
 
-    static func outcome(_ data: Data) throws -> NotarisationOutcome {
-        var reader = CanonicalReader([UInt8](data))
+    static func outcome<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws -> NotarisationOutcome {
+        var reader = CanonicalReader(Array(bytes))
         let outcome = try reader.outcome()
         try reader.expectEnd()
         return outcome

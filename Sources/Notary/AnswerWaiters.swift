@@ -34,56 +34,65 @@ public final class AnswerWaiters: Sendable {
     }
 }
 
-/// One request's place in `AnswerWaiters`: resolved once, awaited once.
+/// One request's place in `AnswerWaiters`: resolved once (the first result wins), awaited once.
 public final class AnswerSlot: Sendable {
     public let txId: SecureHash
     private enum State {
         case pending
-        case awaiting(CheckedContinuation<NotarisationAnswer, any Error>)
-        case resolved(Result<NotarisationAnswer, any Error>)
+        case awaiting(CheckedContinuation<Result<NotarisationAnswer, APIError>, Never>)
+        case resolved(Result<NotarisationAnswer, APIError>)
     }
     private let state = Mutex<State>(.pending)
 
     init(txId: SecureHash) { self.txId = txId }
 
-    func resolve(_ result: Result<NotarisationAnswer, any Error>) {
-        let continuation: CheckedContinuation<NotarisationAnswer, any Error>? = state.withLock { state in
+    func resolve(_ result: Result<NotarisationAnswer, APIError>) {
+        let continuation = state.withLock { state -> CheckedContinuation<Result<NotarisationAnswer, APIError>, Never>? in
             switch state {
             case .pending: state = .resolved(result); return nil
             case .awaiting(let c): state = .resolved(result); return c
             case .resolved: return nil
             }
         }
-        continuation?.resume(with: result)
+        continuation?.resume(returning: result)
     }
 
-    /// The answer, or `timeout` after `limit`; cancellation ends the wait too.
-    public func answer(within limit: Duration) async throws -> NotarisationAnswer {
-        try await withThrowingTaskGroup(of: NotarisationAnswer.self) { group in
-            group.addTask { try await self.wait() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                throw APIError(.timeout, "no outcome within \(limit); the request may still be decided: ask again with the same transaction id")
+    func result() async -> Result<NotarisationAnswer, APIError> {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Result<NotarisationAnswer, APIError>? in
+                switch state {
+                case .pending: state = .awaiting(continuation); return nil
+                case .resolved(let result): return result
+                case .awaiting: preconditionFailure("an answer slot is awaited once")
+                }
             }
-            defer { group.cancelAll() }
-            return try await group.next()!
+            if let ready { continuation.resume(returning: ready) }
         }
     }
+}
 
-    private func wait() async throws -> NotarisationAnswer {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let ready: Result<NotarisationAnswer, any Error>? = state.withLock { state in
-                    switch state {
-                    case .pending: state = .awaiting(continuation); return nil
-                    case .resolved(let result): return result
-                    case .awaiting: preconditionFailure("an answer slot is awaited once")
-                    }
+extension AnswerWaiters {
+    /// Awaits every slot with one timer for them all: a slot not answered within `limit` gets
+    /// `timeout`, and cancellation answers the rest with `shutting_down`. Unanswered slots are
+    /// removed from the table.
+    public func results(of slots: [AnswerSlot], within limit: Duration) async -> [Result<NotarisationAnswer, APIError>] {
+        let results = await withTaskCancellationHandler {
+            await withTaskGroup(of: Void.self) { timer in
+                timer.addTask {
+                    guard (try? await Task.sleep(for: limit)) != nil else { return }
+                    let timeout = APIError(.timeout, "no outcome within \(limit); the request may still be decided: ask again with the same transaction id")
+                    for slot in slots { slot.resolve(.failure(timeout)) }
                 }
-                if let ready { continuation.resume(with: ready) }
+                var results = [Result<NotarisationAnswer, APIError>]()
+                results.reserveCapacity(slots.count)
+                for slot in slots { results.append(await slot.result()) }
+                timer.cancelAll()
+                return results
             }
         } onCancel: {
-            resolve(.failure(CancellationError()))
+            for slot in slots { slot.resolve(.failure(APIError(.shuttingDown, "the notary is shutting down; retry the request"))) }
         }
+        for (slot, result) in zip(slots, results) where (try? result.get()) == nil { remove(slot) }
+        return results
     }
 }

@@ -47,19 +47,8 @@ public final class Notary: Sendable {
             for index in valid { results[index] = .failure(failure) }
             return finish(results, since: start)
         }
-        await withTaskGroup(of: (Int, Result<NotarisationAnswer, APIError>).self) { group in
-            for (slot, index) in zip(slots, valid) {
-                group.addTask {
-                    do {
-                        return (index, .success(try await slot.answer(within: self.limits.requestTimeout)))
-                    } catch {
-                        self.waiters.remove(slot)
-                        return (index, .failure(Self.apiError(error)))
-                    }
-                }
-            }
-            for await (index, result) in group { results[index] = result }
-        }
+        let answers = await waiters.results(of: slots, within: limits.requestTimeout)
+        for (index, answer) in zip(valid, answers) { results[index] = answer }
         return finish(results, since: start)
     }
 
