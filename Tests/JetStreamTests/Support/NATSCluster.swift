@@ -1,0 +1,261 @@
+import Foundation
+import JetStream
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Client authentication a test server demands.
+enum TestServerAuth: Sendable {
+    case userPassword(String, String)
+    case token(String)
+}
+
+/// Real `nats-server` processes on loopback, on free ports, in a temporary directory.
+///
+/// A watchdog shell holds a pipe from this process: if the test process dies without cleaning up,
+/// the pipe closes and the watchdog kills the servers. ``stop()`` kills them in the normal case.
+final class NATSCluster: @unchecked Sendable {
+    final class Server: @unchecked Sendable {
+        let name: String
+        let port: Int
+        let clusterPort: Int?
+        let configPath: String
+        let process: Process
+
+        init(name: String, port: Int, clusterPort: Int?, configPath: String, process: Process) {
+            self.name = name
+            self.port = port
+            self.clusterPort = clusterPort
+            self.configPath = configPath
+            self.process = process
+        }
+
+        var url: String { "nats://127.0.0.1:\(port)" }
+        var pid: Int32 { process.processIdentifier }
+        var isRunning: Bool { process.isRunning }
+
+        func kill9() {
+            if process.isRunning {
+                kill(pid, SIGKILL)
+                process.waitUntilExit()
+            }
+        }
+    }
+
+    static let executable: String = {
+        for path in ["/usr/bin/nats-server", "/usr/sbin/nats-server", "/usr/local/bin/nats-server"]
+        where FileManager.default.isExecutableFile(atPath: path) { return path }
+        return "nats-server"
+    }()
+
+    let directory: URL
+    private(set) var servers: [Server] = []
+    private var watchdog: Process?
+    private var watchdogPipe: Pipe?
+    private let lock = NSLock()
+
+    var urls: [String] { servers.map(\.url) }
+
+    private init(directory: URL) {
+        self.directory = directory
+    }
+
+    /// Starts `size` servers (clustered when `size > 1`) and waits until they serve clients and,
+    /// with JetStream, until JetStream answers `$JS.API.INFO` on every server.
+    static func start(
+        size: Int = 3, jetStream: Bool = true, auth: TestServerAuth? = nil, deadline: Duration = .seconds(30)
+    ) async throws -> NATSCluster {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nats-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let cluster = NATSCluster(directory: dir)
+        do {
+            let ports = try freePorts(size * 2)
+            let clientPorts = Array(ports[0..<size])
+            let routePorts = Array(ports[size...])
+            for i in 0..<size {
+                let name = "n\(i + 1)"
+                var config = """
+                    server_name: "\(name)"
+                    listen: "127.0.0.1:\(clientPorts[i])"
+                    log_file: "\(dir.path)/\(name).log"
+
+                    """
+                if jetStream {
+                    config += """
+                        jetstream {
+                          store_dir: "\(dir.path)/\(name)"
+                          max_memory_store: 268435456
+                          max_file_store: 1073741824
+                        }
+
+                        """
+                }
+                if size > 1 {
+                    let routes = routePorts.map { "\"nats-route://127.0.0.1:\($0)\"" }.joined(separator: ", ")
+                    config += """
+                        cluster {
+                          name: "hawser-test"
+                          listen: "127.0.0.1:\(routePorts[i])"
+                          routes: [\(routes)]
+                        }
+
+                        """
+                }
+                switch auth {
+                case .userPassword(let user, let password):
+                    config += "authorization { user: \"\(user)\", password: \"\(password)\" }\n"
+                case .token(let token):
+                    config += "authorization { token: \"\(token)\" }\n"
+                case nil:
+                    break
+                }
+                let path = dir.appendingPathComponent("\(name).conf").path
+                try config.write(toFile: path, atomically: true, encoding: .utf8)
+                let server = try cluster.launch(
+                    name: name, port: clientPorts[i], clusterPort: size > 1 ? routePorts[i] : nil, config: path)
+                cluster.lock.withLock { cluster.servers.append(server) }
+            }
+            try cluster.startWatchdog()
+            try await cluster.waitUntilReady(jetStream: jetStream, auth: auth, deadline: deadline)
+            return cluster
+        } catch {
+            cluster.stop()
+            throw error
+        }
+    }
+
+    private func launch(name: String, port: Int, clusterPort: Int?, config: String) throws -> Server {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = ["-c", config]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return Server(name: name, port: port, clusterPort: clusterPort, configPath: config, process: process)
+    }
+
+    /// Restarts a killed server with its old configuration and data.
+    func restart(_ server: Server) throws {
+        let replacement = try launch(
+            name: server.name, port: server.port, clusterPort: server.clusterPort, config: server.configPath)
+        lock.withLock {
+            if let i = servers.firstIndex(where: { $0 === server }) { servers[i] = replacement }
+        }
+        try startWatchdog()
+    }
+
+    private func startWatchdog() throws {
+        let pids = lock.withLock { servers.map { String($0.pid) } }.joined(separator: " ")
+        let pipe = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "read _; kill -9 \(pids) 2>/dev/null; exit 0"]
+        process.standardInput = pipe
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let old = lock.withLock { () -> (Process?, Pipe?) in
+            defer { (watchdog, watchdogPipe) = (process, pipe) }
+            return (watchdog, watchdogPipe)
+        }
+        // The old watchdog exits when its pipe closes; it must not kill the servers still in use.
+        if let oldProcess = old.0, oldProcess.isRunning { kill(oldProcess.processIdentifier, SIGKILL) }
+        try? old.1?.fileHandleForWriting.close()
+    }
+
+    private func waitUntilReady(jetStream: Bool, auth: TestServerAuth?, deadline: Duration) async throws {
+        let clock = ContinuousClock()
+        let end = clock.now + deadline
+        for server in servers {
+            var lastError: (any Error)?
+            while true {
+                if clock.now > end {
+                    throw TestClusterError.notReady("\(server.name): \(String(describing: lastError))")
+                }
+                if !server.isRunning { throw TestClusterError.notReady("\(server.name) exited; see \(directory.path)") }
+                do {
+                    var options = NATSOptions(servers: [server.url], connectTimeout: .seconds(2))
+                    options.ignoreDiscoveredServers = true
+                    options.reconnect.enabled = false
+                    switch auth {
+                    case .userPassword(let u, let p): (options.user, options.password) = (u, p)
+                    case .token(let t): options.token = t
+                    case nil: break
+                    }
+                    try await NATSClient.withConnection(options) { client in
+                        guard jetStream else { return }
+                        let reply = try await client.request("$JS.API.INFO", timeout: .seconds(2))
+                        if reply.string.contains("\"error\"") { throw TestClusterError.notReady(reply.string) }
+                    }
+                    break
+                } catch {
+                    lastError = error
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }
+    }
+
+    func server(port: Int) -> Server? { lock.withLock { servers.first { $0.port == port } } }
+
+    /// Kills every server and the watchdog and deletes the directory. Safe to call twice.
+    func stop() {
+        let (all, dog, pipe) = lock.withLock { () -> ([Server], Process?, Pipe?) in
+            defer { (servers, watchdog, watchdogPipe) = ([], nil, nil) }
+            return (servers, watchdog, watchdogPipe)
+        }
+        for s in all { s.kill9() }
+        try? pipe?.fileHandleForWriting.close()
+        if let dog, dog.isRunning { dog.waitUntilExit() }
+        if ProcessInfo.processInfo.environment["KEEP_NATS_TEST_DIRS"] == nil {
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    deinit { stop() }
+
+    /// Asks the kernel for free loopback ports (all held open at once so they differ).
+    static func freePorts(_ count: Int) throws -> [Int] {
+        var fds: [Int32] = []
+        defer { for fd in fds { close(fd) } }
+        var ports: [Int] = []
+        for _ in 0..<count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw TestClusterError.noPorts }
+            fds.append(fd)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = 0
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { throw TestClusterError.noPorts }
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let named = withUnsafeMutablePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+            }
+            guard named == 0 else { throw TestClusterError.noPorts }
+            ports.append(Int(UInt16(bigEndian: addr.sin_port)))
+        }
+        return ports
+    }
+}
+
+enum TestClusterError: Error {
+    case noPorts
+    case notReady(String)
+}
+
+/// Runs `body` with a started cluster and always stops it afterwards.
+func withNATSCluster<T>(
+    size: Int = 3, jetStream: Bool = true, auth: TestServerAuth? = nil,
+    _ body: (NATSCluster) async throws -> T
+) async throws -> T {
+    let cluster = try await NATSCluster.start(size: size, jetStream: jetStream, auth: auth)
+    defer { cluster.stop() }
+    return try await body(cluster)
+}
