@@ -48,6 +48,12 @@ public final class LogAppender: Service, Sendable {
     }
 
     public func run() async throws {
+        let thread = DedicatedThread(name: "hawser-appender")
+        defer { thread.stop() }
+        await withTaskExecutorPreference(thread) { await self.appendLoop() }
+    }
+
+    private func appendLoop() async {
         for await _ in wakeUps.cancelOnGracefulShutdown() {
             while let group = takeGroup() {
                 let payload = LogBatchCodec.encode(group.flatMap(\.requests), appendTime: clock())

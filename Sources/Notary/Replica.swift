@@ -51,22 +51,30 @@ public final class Replica: Service, Sendable {
         applied.advance(to: start)
         catchUpTarget.withLock { $0 = target }
         logger.info("replica starting", metadata: ["applied": "\(start)", "logEnd": "\(target)"])
+        let thread = DedicatedThread(name: "hawser-replica")
+        defer { thread.stop() }
         do {
-            try await cancelWhenGracefulShutdown {
-                var position = start
-                while !Task.isCancelled {
-                    let entries = try await self.log.read(after: position, limit: self.maxEntriesPerApply)
-                    guard let last = entries.last else { continue }
-                    try await self.apply(entries)
-                    position = last.position
-                    self.applied.advance(to: position)
-                    self.metrics.appliedPosition.record(Int64(position))
-                }
+            try await withTaskExecutorPreference(thread) {
+                try await self.applyLoop(from: start)
             }
         } catch is CancellationError {
             // Shutdown: an interrupted batch was rolled back and is applied again on restart.
         }
         logger.info("replica stopped", metadata: ["applied": "\(appliedPosition)"])
+    }
+
+    private func applyLoop(from start: UInt64) async throws {
+        try await cancelWhenGracefulShutdown {
+            var position = start
+            while !Task.isCancelled {
+                let entries = try await self.log.read(after: position, limit: self.maxEntriesPerApply)
+                guard let last = entries.last else { continue }
+                try await self.apply(entries)
+                position = last.position
+                self.applied.advance(to: position)
+                self.metrics.appliedPosition.record(Int64(position))
+            }
+        }
     }
 
     func apply(_ entries: [LogEntry]) async throws {
