@@ -38,6 +38,7 @@ public final class Notary: Sendable {
         let errors = await validator.checkAll(requests)
         var results = errors.map { error -> Result<NotarisationAnswer, APIError>? in error.map { .failure($0) } }
         let valid = requests.indices.filter { errors[$0] == nil }
+        guard !valid.isEmpty else { return finish(results, since: start) }
         let slots = valid.map { waiters.register(requests[$0].txId) }
         do {
             try await appender.append(valid.map { requests[$0] })
