@@ -89,16 +89,18 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
+        // Helpers shared by the notary and node tests (temporary directories, id streams).
+        .target(name: "HawserTestSupport", dependencies: ["HawserCore"], path: "Tests/HawserTestSupport"),
         .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore"]),
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore"]),
         .testTarget(name: "NotaryTests", dependencies: [
-            "Notary", "Embedded", "HawserCore", "HawserWire",
+            "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .testTarget(name: "HawserNodeTests", dependencies: [
-            "HawserNode", "HawserClient", "Embedded", "Notary", "HawserCore", "HawserWire", "hawser",
+            "HawserNode", "HawserClient", "Embedded", "Notary", "HawserCore", "HawserWire", "HawserTestSupport", "hawser",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,5 +1,6 @@
 import Foundation
 import HawserNode
+import HawserTestSupport
 import Testing
 
 @Suite struct ConfigurationTests {

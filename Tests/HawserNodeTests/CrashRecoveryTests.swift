@@ -5,6 +5,7 @@ import HawserClient
 import HawserCore
 import HawserNode
 import Synchronization
+import HawserTestSupport
 import Testing
 
 /// kill -9 the notary process under load, several times, restarting it each time: every

@@ -1,20 +1,11 @@
 import Foundation
 import HawserCore
+import HawserTestSupport
 import HawserNode
 import HawserWire
 import Hummingbird
 import HummingbirdTesting
 import Logging
-
-/// A temporary directory removed when the test ends.
-struct TemporaryDirectory: ~Copyable {
-    let path: String
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-node-test-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 let alice = SigningKey(seed: [UInt8](repeating: 1, count: 32))!
 let notaryKey = SigningKey(seed: [UInt8](repeating: 7, count: 32))!
@@ -38,16 +29,6 @@ func withNotary<T: Sendable>(_ adjust: (inout NotaryConfiguration) -> Void = { _
     let (app, parts) = try NotaryNode.application(configuration: configuration, baseDirectory: dir.path,
                                                    logger: quietLogger)
     return try await app.test(.router) { client in try await body(client, parts) }
-}
-
-struct Ids {
-    private var counter: UInt64
-    init(seed: UInt64) { counter = seed << 32 }
-    mutating func hash() -> SecureHash {
-        counter += 1
-        return SecureHash.sha256(withUnsafeBytes(of: counter.bigEndian, Array.init))
-    }
-    mutating func ref() -> StateRef { StateRef(txId: hash(), index: 0) }
 }
 
 func signed(_ txId: SecureHash, inputs: [StateRef], references: [StateRef] = [], window: TimeWindow? = nil) -> NotarisationRequest {

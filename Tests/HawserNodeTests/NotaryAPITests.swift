@@ -4,6 +4,7 @@ import HawserNode
 import HawserWire
 import Hummingbird
 import HummingbirdTesting
+import HawserTestSupport
 import Testing
 
 @Suite struct NotaryAPITests {

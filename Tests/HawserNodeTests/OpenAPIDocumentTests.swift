@@ -4,6 +4,7 @@ import HawserNode
 import HawserWire
 import Hummingbird
 import HummingbirdTesting
+import HawserTestSupport
 import Testing
 
 /// Keeps docs/openapi.json and the server in step: the same routes, the same error codes, and

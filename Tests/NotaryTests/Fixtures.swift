@@ -1,20 +1,11 @@
 import Embedded
 import Foundation
 import HawserCore
+import HawserTestSupport
 import Logging
 import Metrics
 import Notary
 import Synchronization
-
-/// A temporary directory removed when the test ends.
-struct TemporaryDirectory: ~Copyable {
-    let path: String
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-test-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 /// A clock the test sets by hand.
 final class ManualClock: Sendable {
@@ -27,17 +18,6 @@ let notaryKey = SigningKey(seed: [UInt8](repeating: 7, count: 32))!
 let alice = SigningKey(seed: [UInt8](repeating: 1, count: 32))!
 let bob = SigningKey(seed: [UInt8](repeating: 2, count: 32))!
 let parties = [Party(name: "O=Alice", publicKey: alice.publicKey), Party(name: "O=Bob", publicKey: bob.publicKey)]
-
-/// A deterministic stream of fresh hashes for transaction ids and state refs.
-struct Ids {
-    private var counter: UInt64 = 0
-    init(seed: UInt64) { counter = seed << 32 }
-    mutating func hash() -> SecureHash {
-        counter += 1
-        return SecureHash.sha256(withUnsafeBytes(of: counter.bigEndian, Array.init))
-    }
-    mutating func ref() -> StateRef { StateRef(txId: hash(), index: 0) }
-}
 
 func request(_ txId: SecureHash, inputs: [StateRef], references: [StateRef] = [], window: TimeWindow? = nil,
              by key: SigningKey = alice, name: String = "O=Alice") -> NotarisationRequest {

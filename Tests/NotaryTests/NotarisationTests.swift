@@ -3,6 +3,7 @@ import Foundation
 import HawserCore
 import HawserWire
 import Notary
+import HawserTestSupport
 import Testing
 
 /// The notarisation rules, end to end through the front, the durable log, the replica and SQLite.

@@ -4,6 +4,7 @@ import HawserCore
 import Logging
 import Metrics
 import Notary
+import HawserTestSupport
 import Testing
 
 /// Determinism and recovery: replicas fed the same log agree byte for byte, and a replica

@@ -1,6 +1,7 @@
 import HawserCore
 import HawserWire
 import Notary
+import HawserTestSupport
 import Testing
 
 @Suite struct RequestValidatorTests {

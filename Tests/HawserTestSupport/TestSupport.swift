@@ -1,0 +1,28 @@
+import Foundation
+import HawserCore
+
+/// A temporary directory, removed when the value is dropped.
+public struct TemporaryDirectory: ~Copyable {
+    public let path: String
+
+    public init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A deterministic stream of distinct hashes for transaction ids and state refs.
+public struct Ids: Sendable {
+    private var counter: UInt64
+
+    public init(seed: UInt64) { counter = seed << 32 }
+
+    public mutating func hash() -> SecureHash {
+        counter += 1
+        return SecureHash.sha256(withUnsafeBytes(of: counter.bigEndian, Array.init))
+    }
+
+    public mutating func ref() -> StateRef { StateRef(txId: hash(), index: 0) }
+}
