@@ -107,4 +107,35 @@ struct CoreIntegrationTests {
             }
         }
     }
+
+    /// Publishes made while the only server is down are buffered (up to the limit), sent after the
+    /// client reconnects to the restarted server, and received by the resubscribed subscription.
+    @Test func buffersPublishesAcrossAServerRestart() async throws {
+        try await withNATSCluster(size: 1, jetStream: false) { cluster in
+            let options = clientOptions(cluster) { $0.reconnectBufferSize = 4096 }
+            try await NATSClient.withConnection(options) { client in
+                let events = client.events()
+                let sub = try await client.subscribe("buffered.>")
+                try await client.flush()
+                let server = cluster.servers[0]
+                server.kill9()
+                for await event in events {
+                    if case .disconnected = event { break }
+                }
+                #expect(await client.connectedServer == nil)
+                for i in 0..<10 { try await client.publish("buffered.\(i)", payload: "\(i)") }
+                await #expect(throws: NATSError.reconnectBufferExceeded) {
+                    try await client.publish("buffered.big", payload: ByteBuffer(repeating: 1, count: 5000))
+                }
+                try cluster.restart(server)
+                for await event in events {
+                    if case .reconnected = event { break }
+                }
+                try await client.flush()
+                var received: [String] = []
+                while received.count < 10, let m = try await sub.next(timeout: .seconds(5)) { received.append(m.string) }
+                #expect(received == (0..<10).map(String.init))
+            }
+        }
+    }
 }
