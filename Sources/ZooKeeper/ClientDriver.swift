@@ -163,6 +163,17 @@ final class ClientDriver: @unchecked Sendable {
 
     private func run(_ actions: [Action]) {
         eventLoop.assertInEventLoop()
+        // The machine already changed: publish its view before any continuation resumes.
+        let server = core.connectedServer
+        let credentials = core.session
+        let timeout = core.negotiatedTimeoutMs
+        let state = actions.last { if case .stateChanged = $0 { true } else { false } }
+        snapshot.withLockedValue {
+            $0.server = server
+            $0.credentials = credentials
+            $0.timeoutMs = timeout
+            if case .stateChanged(let state) = state { $0.state = state }
+        }
         for action in actions {
             switch action {
             case .connect(let id, let server):
@@ -194,14 +205,6 @@ final class ClientDriver: @unchecked Sendable {
             case .stateChanged(let state):
                 publish(state)
             }
-        }
-        let server = core.connectedServer
-        let credentials = core.session
-        let timeout = core.negotiatedTimeoutMs
-        snapshot.withLockedValue {
-            $0.server = server
-            $0.credentials = credentials
-            $0.timeoutMs = timeout
         }
     }
 

@@ -327,12 +327,12 @@ struct SessionStateMachine {
         case .closing:
             return actions + finishClose(error: .closed)
         case .connected:
+            actions.append(.stateChanged(.suspended))
             for entry in inFlight {
                 if let pending = entry.pending { actions.append(.complete(pending.id, .failure(.connectionLoss))) }
             }
             inFlight.removeAll()
             authInFlight.removeAll()
-            actions.append(.stateChanged(.suspended))
         default:
             break
         }
@@ -437,9 +437,8 @@ struct SessionStateMachine {
 
     private mutating func expire(_ id: ConnectionID) -> [Action] {
         phase = .expired
-        var actions: [Action] = [.closeConnection(id)] + cancelAllTimers()
+        var actions: [Action] = [.closeConnection(id), .stateChanged(.expired)] + cancelAllTimers()
         actions += failAll(.sessionExpired)
-        actions.append(.stateChanged(.expired))
         return actions
     }
 
@@ -447,11 +446,11 @@ struct SessionStateMachine {
         var actions: [Action] = []
         if let connection = currentConnection { actions.append(.closeConnection(connection)) }
         phase = .closed
+        actions.append(.stateChanged(.closed))
         actions += cancelAllTimers()
-        actions += failAll(error == .connectionLoss && !everEstablished ? .connectionLoss : .closed)
+        actions += failAll(error)
         for waiter in closeWaiters { actions.append(.complete(waiter, .success(.none))) }
         closeWaiters.removeAll()
-        actions.append(.stateChanged(.closed))
         return actions
     }
 
