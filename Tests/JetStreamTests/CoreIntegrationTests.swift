@@ -138,4 +138,22 @@ struct CoreIntegrationTests {
             }
         }
     }
+
+    @Test func tlsWithAPrivateCA() async throws {
+        try await withNATSCluster(size: 1, jetStream: false, tls: true) { cluster in
+            let tls = try NATSOptions.tlsConfiguration(caFile: cluster.certificatePath)
+            try await NATSClient.withConnection(clientOptions(cluster) { $0.tls = tls }) { client in
+                #expect(await client.serverInfo?.tlsRequired == true)
+                let sub = try await client.subscribe("secure")
+                try await client.flush()
+                try await client.publish("secure", payload: "over TLS")
+                #expect(try await sub.next(timeout: .seconds(5))?.string == "over TLS")
+            }
+            // The server requires TLS: the client upgrades by itself but does not trust the
+            // self-signed certificate with the default trust store.
+            await #expect(throws: (any Error).self) {
+                try await NATSClient.connect(clientOptions(cluster))
+            }
+        }
+    }
 }

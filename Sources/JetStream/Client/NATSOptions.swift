@@ -82,3 +82,22 @@ extension Duration {
         return s * 1_000_000_000 + atto / 1_000_000_000
     }
 }
+
+extension NATSOptions {
+    /// A client TLS configuration that trusts the CA certificates in `caFile` (PEM) in addition to
+    /// nothing else, and optionally presents a client certificate (mutual TLS).
+    /// Pass `nil` for `caFile` to use the system's trust store.
+    public static func tlsConfiguration(
+        caFile: String?, certificateFile: String? = nil, keyFile: String? = nil
+    ) throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile {
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+        }
+        if let certificateFile, let keyFile {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+        }
+        return tls
+    }
+}

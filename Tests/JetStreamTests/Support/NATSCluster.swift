@@ -65,12 +65,14 @@ final class NATSCluster: @unchecked Sendable {
     /// Starts `size` servers (clustered when `size > 1`) and waits until they serve clients and,
     /// with JetStream, until JetStream answers `$JS.API.INFO` on every server.
     static func start(
-        size: Int = 3, jetStream: Bool = true, auth: TestServerAuth? = nil, deadline: Duration = .seconds(30)
+        size: Int = 3, jetStream: Bool = true, auth: TestServerAuth? = nil, tls: Bool = false,
+        deadline: Duration = .seconds(30)
     ) async throws -> NATSCluster {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nats-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let cluster = NATSCluster(directory: dir)
         do {
+            if tls { try cluster.makeCertificate() }
             let ports = try freePorts(size * 2)
             let clientPorts = Array(ports[0..<size])
             let routePorts = Array(ports[size...])
@@ -103,6 +105,9 @@ final class NATSCluster: @unchecked Sendable {
 
                         """
                 }
+                if tls {
+                    config += "tls { cert_file: \"\(cluster.certificatePath)\", key_file: \"\(cluster.keyPath)\" }\n"
+                }
                 switch auth {
                 case .userPassword(let user, let password):
                     config += "authorization { user: \"\(user)\", password: \"\(password)\" }\n"
@@ -118,7 +123,7 @@ final class NATSCluster: @unchecked Sendable {
                 cluster.lock.withLock { cluster.servers.append(server) }
             }
             try cluster.startWatchdog()
-            try await cluster.waitUntilReady(jetStream: jetStream, auth: auth, deadline: deadline)
+            try await cluster.waitUntilReady(jetStream: jetStream, auth: auth, tls: tls, deadline: deadline)
             return cluster
         } catch {
             cluster.stop()
@@ -166,7 +171,25 @@ final class NATSCluster: @unchecked Sendable {
         try? old.1?.fileHandleForWriting.close()
     }
 
-    private func waitUntilReady(jetStream: Bool, auth: TestServerAuth?, deadline: Duration) async throws {
+    var certificatePath: String { directory.appendingPathComponent("cert.pem").path }
+    var keyPath: String { directory.appendingPathComponent("key.pem").path }
+
+    /// A self-signed certificate for 127.0.0.1 and localhost, made with the openssl tool.
+    private func makeCertificate() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", keyPath, "-out", certificatePath,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestClusterError.notReady("openssl failed") }
+    }
+
+    private func waitUntilReady(jetStream: Bool, auth: TestServerAuth?, tls: Bool, deadline: Duration) async throws {
         let clock = ContinuousClock()
         let end = clock.now + deadline
         for server in servers {
@@ -180,6 +203,7 @@ final class NATSCluster: @unchecked Sendable {
                     var options = NATSOptions(servers: [server.url], connectTimeout: .seconds(2))
                     options.ignoreDiscoveredServers = true
                     options.reconnect.enabled = false
+                    if tls { options.tls = try NATSOptions.tlsConfiguration(caFile: certificatePath) }
                     switch auth {
                     case .userPassword(let u, let p): (options.user, options.password) = (u, p)
                     case .token(let t): options.token = t
@@ -252,10 +276,10 @@ enum TestClusterError: Error {
 
 /// Runs `body` with a started cluster and always stops it afterwards.
 func withNATSCluster<T>(
-    size: Int = 3, jetStream: Bool = true, auth: TestServerAuth? = nil,
+    size: Int = 3, jetStream: Bool = true, auth: TestServerAuth? = nil, tls: Bool = false,
     _ body: (NATSCluster) async throws -> T
 ) async throws -> T {
-    let cluster = try await NATSCluster.start(size: size, jetStream: jetStream, auth: auth)
+    let cluster = try await NATSCluster.start(size: size, jetStream: jetStream, auth: auth, tls: tls)
     defer { cluster.stop() }
     return try await body(cluster)
 }
