@@ -48,7 +48,9 @@ public struct MerkleTree: Sendable {
 
     public static func nodeHash(_ left: SecureHash, _ right: SecureHash) -> SecureHash {
         var hasher = SHA256()
-        hasher.update(data: [0x01] + left.bytes + right.bytes)
+        withUnsafeBytes(of: UInt8(0x01)) { hasher.update(bufferPointer: $0) }
+        left.hash(into: &hasher)
+        right.hash(into: &hasher)
         return SecureHash(digest: hasher.finalize())
     }
 }

@@ -39,6 +39,12 @@ public struct SecureHash: Hashable, Comparable, Sendable, CustomStringConvertibl
         self = digest.withUnsafeBytes { SecureHash(bytes: $0)! }
     }
 
+    /// Feeds the 32 bytes to `hasher` without allocating.
+    public func hash(into hasher: inout SHA256) {
+        var words = (w0.bigEndian, w1.bigEndian, w2.bigEndian, w3.bigEndian)
+        withUnsafeBytes(of: &words) { hasher.update(bufferPointer: $0) }
+    }
+
     public var bytes: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(32)
