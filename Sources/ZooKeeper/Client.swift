@@ -16,6 +16,11 @@ public final class ZooKeeperClient: Sendable {
         self.driver = driver
     }
 
+    /// A client dropped without `close()` still closes its session (without waiting for it).
+    deinit {
+        driver.closeAbandoned()
+    }
+
     /// Connects to the ensemble and establishes a session (or resumes `configuration.session`).
     /// Throws `connectionLoss` if no server accepted within `initialConnectTimeout`,
     /// `sessionExpired` when resuming a dead session, and `CancellationError` if cancelled.

@@ -101,6 +101,12 @@ final class ClientDriver: @unchecked Sendable {
         _ = try await perform { driver, id in driver.core.close(id: id) }
     }
 
+    /// Closes the session from `ZooKeeperClient.deinit`: nobody waits for the outcome.
+    func closeAbandoned() {
+        let id = makeRequestID()
+        eventLoop.execute { self.run(self.core.close(id: id)) }
+    }
+
     func subscribe() -> AsyncStream<ZooKeeperConnectionState> {
         let (stream, continuation) = AsyncStream.makeStream(of: ZooKeeperConnectionState.self)
         eventLoop.execute {

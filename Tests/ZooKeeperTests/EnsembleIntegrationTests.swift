@@ -91,6 +91,19 @@ struct EnsembleIntegrationTests {
         await observer.close()
     }
 
+    @Test func droppedClientClosesItsSession() async throws {
+        let observer = try await connect()
+        try await observer.create(root)
+        var owner: ZooKeeperClient? = try await connect(sessionTimeout: .seconds(30))
+        try await owner?.create("\(root)/member", mode: .ephemeral)
+        let (_, watch) = try await observer.existsAndWatch("\(root)/member")
+        owner = nil
+        // Far sooner than the 30 s session timeout: deinit sent closeSession.
+        let event = try await withTimeout(.seconds(5)) { try await watch.event() }
+        #expect(event.type == .nodeDeleted && owner == nil)
+        await observer.close()
+    }
+
     @Test func watchesFire() async throws {
         let watcher = try await connect()
         let writer = try await connect()
@@ -227,6 +240,40 @@ struct EnsembleIntegrationTests {
         await zk.close()
         try ensemble.startServer(victim)
         try await ensemble.waitUntilServing([victim])
+    }
+
+    /// A client cut off from the ensemble (its only server frozen) for longer than its session
+    /// timeout: the leader expires the session, and the client learns it when it gets through again.
+    @Test func sessionExpiresDuringAPartition() async throws {
+        let leader = try #require(ensemble.leader())
+        let follower = try #require(ensemble.servers.first { $0.id != leader })
+        let zk = try await connect(sessionTimeout: .seconds(1), servers: [follower.address])
+        let states = zk.states()
+        _ = try await states.states(until: .connected)
+        let observer = try await connect(servers: ensemble.addresses.filter { $0 != follower.address })
+        try await observer.create(root)
+        try await zk.create("\(root)/ephemeral", mode: .ephemeral)
+
+        ensemble.pause(follower.id)
+        do {
+            #expect(try await states.states(until: .suspended) == [.suspended])
+            // Bounded poll: the ephemeral vanishes once the leader expires the session.
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(30)
+            while try await observer.exists("\(root)/ephemeral") != nil {
+                guard clock.now < deadline else { throw TimeoutError() }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        } catch {
+            ensemble.resume(follower.id)
+            throw error
+        }
+        ensemble.resume(follower.id)
+        #expect(try await states.states(until: .expired) == [.expired])
+        await #expect(throws: ZooKeeperError.sessionExpired) { try await zk.getData(root) }
+        await zk.close()
+        await observer.close()
+        try await ensemble.waitUntilServing([follower.id])
     }
 
     @Test func sessionExpiryIsObserved() async throws {

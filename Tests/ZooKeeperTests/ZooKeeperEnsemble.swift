@@ -113,6 +113,16 @@ final class ZooKeeperEnsemble: Sendable {
         Self.killAndReap(process)
     }
 
+    /// SIGSTOP server `id`: it keeps its sockets but answers nothing, like a partitioned machine.
+    func pause(_ id: Int) {
+        if let process = processes.withLock({ $0[id] }) { _ = Glibc.kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    /// SIGCONT server `id`.
+    func resume(_ id: Int) {
+        if let process = processes.withLock({ $0[id] }) { _ = Glibc.kill(process.processIdentifier, SIGCONT) }
+    }
+
     /// Kills every server and removes the directory (keeps it if `ZK_KEEP_LOGS` is set).
     func stop() {
         let all = processes.withLock { processes in
