@@ -25,6 +25,12 @@ public final class NATSClient: Sendable {
         self.core = core
     }
 
+    /// A client that is released without ``close()`` is closed (its subscriptions end).
+    deinit {
+        let core = self.core
+        core.eventLoop.execute { core.close() }
+    }
+
     /// Connects to the first reachable server of `options.servers`.
     public static func connect(
         _ options: NATSOptions, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton

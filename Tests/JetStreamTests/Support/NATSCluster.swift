@@ -279,7 +279,19 @@ func withNATSCluster<T>(
     size: Int = 3, jetStream: Bool = true, auth: TestServerAuth? = nil, tls: Bool = false,
     _ body: (NATSCluster) async throws -> T
 ) async throws -> T {
-    let cluster = try await NATSCluster.start(size: size, jetStream: jetStream, auth: auth, tls: tls)
+    // A port handed out as free can be taken by a parallel test before the server binds it;
+    // starting again on new ports fixes that.
+    var attempt = 0
+    var started: NATSCluster?
+    while started == nil {
+        attempt += 1
+        do {
+            started = try await NATSCluster.start(size: size, jetStream: jetStream, auth: auth, tls: tls)
+        } catch TestClusterError.notReady(let reason) where attempt < 3 && reason.contains("exited") {
+            continue
+        }
+    }
+    let cluster = started!
     defer { cluster.stop() }
     return try await body(cluster)
 }
