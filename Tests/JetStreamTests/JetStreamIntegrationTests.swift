@@ -97,6 +97,30 @@ struct JetStreamIntegrationTests {
         }
     }
 
+    /// The reader recreates its consumer when it disappears and continues without gaps.
+    @Test func readerSurvivesItsConsumerBeingDeleted() async throws {
+        try await withNATSCluster { cluster in
+            try await NATSClient.withConnection(clientOptions(cluster)) { client in
+                let js = JetStreamContext(client: client)
+                _ = try await createStreamWhenReady(js, StreamConfig(name: "R", subjects: ["r"], replicas: 3))
+                for i in 1...50 { _ = try await js.publish("r", payload: "\(i)") }
+                var reader = js.stream("R").read(from: 1, batch: 20, expires: .seconds(2)).makeAsyncIterator()
+                var sequences: [UInt64] = []
+                sequences += try #require(try await reader.next()).map(\.sequence)
+                let names = try await js.consumerNames(stream: "R")
+                #expect(names.count == 1)
+                for name in names { try await js.deleteConsumer(stream: "R", consumer: name) }
+                for i in 51...100 { _ = try await js.publish("r", payload: "\(i)") }
+                while sequences.last != 100 {
+                    sequences += try #require(try await reader.next()).map(\.sequence)
+                }
+                #expect(sequences == Array(1...100))
+                let after = try await js.consumerNames(stream: "R")
+                #expect(after.count == 1 && after != names)
+            }
+        }
+    }
+
     @Test func keyValueBucket() async throws {
         try await withNATSCluster { cluster in
             try await NATSClient.withConnection(clientOptions(cluster)) { client in

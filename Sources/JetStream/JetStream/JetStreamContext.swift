@@ -204,6 +204,14 @@ public struct JetStreamContext: Sendable {
         return try await request("CONSUMER.INFO.\(stream).\(consumer)", as: ConsumerInfo.self)
     }
 
+    /// Names of the stream's consumers (first page of up to 1024 names).
+    public func consumerNames(stream: String) async throws -> [String] {
+        try Self.validateName(stream)
+        struct Page: Decodable { var consumers: [String]? }
+        struct Offset: Encodable { var offset = 0 }
+        return try await request("CONSUMER.NAMES.\(stream)", body: Offset(), as: Page.self).consumers ?? []
+    }
+
     public func deleteConsumer(stream: String, consumer: String) async throws {
         try Self.validateName(stream)
         try Self.validateName(consumer)
