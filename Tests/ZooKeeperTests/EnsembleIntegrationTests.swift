@@ -257,6 +257,10 @@ struct EnsembleIntegrationTests {
         ensemble.pause(follower.id)
         do {
             #expect(try await states.states(until: .suspended) == [.suspended])
+            // A request made now waits for a reconnect; cancelling it gives up at once.
+            let waiting = Task { try await zk.getData(root) }
+            waiting.cancel()
+            await #expect(throws: CancellationError.self) { try await waiting.value }
             // Bounded poll: the ephemeral vanishes once the leader expires the session.
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(30)
