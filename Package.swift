@@ -81,7 +81,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "hawser", dependencies: [
-            "HawserCore", "HawserNode", "HawserClient", "HawserWire", "Embedded", "Notary",
+            "HawserCore", "HawserNode", "HawserClient", "HawserWire", "Embedded", "Notary", "Uniqueness",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),

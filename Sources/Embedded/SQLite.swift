@@ -12,10 +12,7 @@ enum SQLite {
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronousFull ? "FULL" : "NORMAL")")
-            // 64 MiB of page cache per connection, and reads through a memory map rather than a
-            // system call per page: a store of millions of states is read at random.
-            try db.execute(sql: "PRAGMA cache_size = -65536")
-            try db.execute(sql: "PRAGMA mmap_size = 17179869184")
+            try db.execute(sql: "PRAGMA cache_size = -65536")  // 64 MiB per connection
         }
         return try DatabasePool(path: path, configuration: config)
     }

@@ -13,6 +13,12 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
 
     public init(path: String) throws {
         db = try SQLite.open(path, synchronousFull: false)
+        try db.writeWithoutTransaction { db in
+            // Every lookup and insert runs on the writer connection (`apply`); a large page cache
+            // there keeps a store of millions of states in memory. The memory is used only as
+            // pages are touched.
+            try db.execute(sql: "PRAGMA cache_size = -1048576")
+        }
         try db.write { db in
             // A ref is 36 bytes: the transaction id, then the output index as a big-endian u32.
             try db.execute(sql: """
@@ -28,37 +34,34 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
         try await db.read { UInt64(try Int64.fetchOne($0, sql: "SELECT position FROM applied WHERE id = 1") ?? 0) }
     }
 
-    public func view(refs: [StateRef], txIds: [SecureHash]) async throws -> UniquenessView {
-        try await db.read { db in
+    public func apply(through position: UInt64, refs: [StateRef], txIds: [SecureHash],
+                      decide: @escaping @Sendable (UniquenessView) -> BatchDecision) async throws -> BatchDecision {
+        try await db.write { db in
             var view = UniquenessView()
-            let spent = try BlobStatement(db, "SELECT tx_id FROM spent WHERE ref = ?")
+            let spentBy = try BlobStatement(db, "SELECT tx_id FROM spent WHERE ref = ?")
             for ref in refs {
-                if let consumer = try spent.run(Self.key(ref), row: { SecureHash(bytes: $0) }) {
+                if let consumer = try spentBy.run(Self.key(ref), row: { SecureHash(bytes: $0) }) {
                     guard let consumer else { throw Self.corrupt("a stored transaction id") }
                     view.spentBy[ref] = consumer
                 }
             }
-            let outcome = try BlobStatement(db, "SELECT outcome FROM outcomes WHERE tx_id = ?")
+            let outcomeOf = try BlobStatement(db, "SELECT outcome FROM outcomes WHERE tx_id = ?")
             for txId in txIds {
-                if let bytes = try outcome.run(txId.bytes, row: { [UInt8]($0) }) {
+                if let bytes = try outcomeOf.run(txId.bytes, row: { [UInt8]($0) }) {
                     view.outcomes[txId] = try Self.outcome(bytes)
                 }
             }
-            return view
-        }
-    }
-
-    public func commit(_ batch: AppliedBatch) async throws {
-        try await db.write { db in
+            let decision = decide(view)
             let spend = try BlobStatement(db, "INSERT INTO spent (ref, tx_id) VALUES (?, ?)")
-            for (ref, txId) in batch.newlySpent { _ = try spend.run(Self.key(ref), txId.bytes) { _ in () } }
+            for (ref, txId) in decision.newlySpent { _ = try spend.run(Self.key(ref), txId.bytes) { _ in () } }
             let record = try BlobStatement(db, "INSERT INTO outcomes (tx_id, outcome) VALUES (?, ?)")
-            for (txId, outcome) in batch.newOutcomes {
+            for (txId, outcome) in decision.newOutcomes {
                 var w = CanonicalWriter()
                 w.outcome(outcome)
                 _ = try record.run(txId.bytes, w.bytes) { _ in () }
             }
-            try db.execute(sql: "UPDATE applied SET position = ? WHERE id = 1", arguments: [Int64(batch.position)])
+            try db.execute(sql: "UPDATE applied SET position = ? WHERE id = 1", arguments: [Int64(position)])
+            return decision
         }
     }
 

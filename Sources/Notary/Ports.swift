@@ -26,31 +26,16 @@ public protocol ReplicatedLog: Sendable {
     func lastPosition() async throws -> UInt64
 }
 
-/// What one applied batch of log entries changes, committed in one database transaction.
-public struct AppliedBatch: Sendable {
-    /// The last log position this batch covers; the store records it with the effects.
-    public var position: UInt64
-    public var newlySpent: [(ref: StateRef, txId: SecureHash)]
-    public var newOutcomes: [(txId: SecureHash, outcome: NotarisationOutcome)]
-
-    public init(position: UInt64, newlySpent: [(ref: StateRef, txId: SecureHash)],
-                newOutcomes: [(txId: SecureHash, outcome: NotarisationOutcome)]) {
-        self.position = position
-        self.newlySpent = newlySpent
-        self.newOutcomes = newOutcomes
-    }
-}
-
 /// A replica's own database of spent states and outcomes.
 public protocol NotaryStore: Sendable {
     /// The last log position whose effects are committed (0 for a new store).
     func appliedPosition() async throws -> UInt64
 
-    /// The persisted facts about these refs and transactions.
-    func view(refs: [StateRef], txIds: [SecureHash]) async throws -> UniquenessView
-
-    /// Commits the batch's effects and its position atomically. A ref spent twice is refused.
-    func commit(_ batch: AppliedBatch) async throws
+    /// Applies one batch in one transaction: reads the persisted facts about `refs` and `txIds`,
+    /// hands them to `decide`, and commits the new spent states and outcomes it returns together
+    /// with `position`. A ref spent twice is refused and nothing is committed.
+    func apply(through position: UInt64, refs: [StateRef], txIds: [SecureHash],
+               decide: @escaping @Sendable (UniquenessView) -> BatchDecision) async throws -> BatchDecision
 
     /// The recorded outcome of a transaction, if it has one.
     func outcome(of txId: SecureHash) async throws -> NotarisationOutcome?

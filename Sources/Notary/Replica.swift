@@ -93,10 +93,9 @@ public final class Replica: Service, Sendable {
             refs.formUnion(request.references)
         }
         // Sorted: neighbouring keys share B-tree pages, so a batch's lookups touch fewer pages.
-        let view = try await store.view(refs: refs.sorted(), txIds: txIds.sorted())
-        let decision = UniquenessChecker.decide(items, known: view)
-        try await store.commit(AppliedBatch(position: entries.last!.position, newlySpent: decision.newlySpent,
-                                            newOutcomes: decision.newOutcomes))
+        let decision = try await store.apply(through: entries.last!.position, refs: refs.sorted(), txIds: txIds.sorted()) { [items] view in
+            UniquenessChecker.decide(items, known: view)
+        }
         metrics.recordApplied(entries: entries.count, decision: decision)
         answerWaiters(items.map(\.request.txId), decision.outcomes)
     }

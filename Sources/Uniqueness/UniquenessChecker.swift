@@ -40,6 +40,13 @@ public struct BatchDecision: Sendable, Equatable {
     /// States spent by this batch, in log order.
     public var newlySpent: [(ref: StateRef, txId: SecureHash)]
 
+    public init(outcomes: [NotarisationOutcome], newOutcomes: [(txId: SecureHash, outcome: NotarisationOutcome)],
+                newlySpent: [(ref: StateRef, txId: SecureHash)]) {
+        self.outcomes = outcomes
+        self.newOutcomes = newOutcomes
+        self.newlySpent = newlySpent
+    }
+
     public static func == (a: BatchDecision, b: BatchDecision) -> Bool {
         a.outcomes == b.outcomes
             && a.newOutcomes.elementsEqual(b.newOutcomes) { $0.txId == $1.txId && $0.outcome == $1.outcome }

@@ -5,6 +5,7 @@ import HawserNode
 import Hummingbird
 import Logging
 import Notary
+import Uniqueness
 import ServiceLifecycle
 
 /// An embedded notary inside the bench process, for `hawser bench notary --embedded`: it serves
@@ -61,7 +62,8 @@ enum EmbeddedBenchNotary {
         let chunk = 250_000
         for first in stride(from: 0, to: spent.count, by: chunk) {
             let range = first..<min(first + chunk, spent.count)
-            try await store.commit(AppliedBatch(position: 0, newlySpent: Array(spent[range]), newOutcomes: Array(outcomes[range])))
+            let chunk = BatchDecision(outcomes: [], newOutcomes: Array(outcomes[range]), newlySpent: Array(spent[range]))
+            _ = try await store.apply(through: 0, refs: [], txIds: []) { _ in chunk }
             FileHandle.standardError.write(Data("preloaded \(range.upperBound)/\(spent.count) states\r".utf8))
         }
         FileHandle.standardError.write(Data("\npreloaded \(count) states in \(ContinuousClock.now - start)\n".utf8))
