@@ -89,11 +89,11 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
-        // Helpers shared by the notary and node tests (temporary directories, id streams).
+        // Helpers shared by the tests (temporary directories, id streams, a seeded generator).
         .target(name: "HawserTestSupport", dependencies: ["HawserCore"], path: "Tests/HawserTestSupport"),
-        .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore"]),
+        .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore", "HawserTestSupport"]),
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
-        .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore"]),
+        .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),
         .testTarget(name: "NotaryTests", dependencies: [
             "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport",
             .product(name: "Logging", package: "swift-log"),

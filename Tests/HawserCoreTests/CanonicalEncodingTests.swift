@@ -1,5 +1,6 @@
 import Testing
 import HawserCore
+import HawserTestSupport
 
 /// One value of a random schema: what was written, and enough to read it back.
 private enum Value: Equatable {

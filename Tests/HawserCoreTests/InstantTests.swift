@@ -1,5 +1,6 @@
 import Testing
 import HawserCore
+import HawserTestSupport
 
 @Suite struct InstantTests {
     @Test(arguments: [

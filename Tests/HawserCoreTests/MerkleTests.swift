@@ -1,5 +1,6 @@
 import Testing
 import HawserCore
+import HawserTestSupport
 
 /// RFC 6962 section 2.1, written recursively and independently of `MerkleTree`, over leaf hashes.
 private enum Reference {

@@ -1,5 +1,6 @@
 import Testing
 import HawserCore
+import HawserTestSupport
 
 @Suite struct HexTests {
     @Test func encodesLowerCase() {

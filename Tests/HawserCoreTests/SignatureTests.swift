@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import HawserCore
+import HawserTestSupport
 
 @Suite struct KeyTests {
     @Test func rfc8032TestVector1() {

@@ -1,5 +1,6 @@
 import Testing
 import HawserCore
+import HawserTestSupport
 
 @Suite struct StateRefTests {
     static let txHex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -1,19 +1,7 @@
 import Testing
 import HawserCore
 import Uniqueness
-
-/// SplitMix64, so that every run replays the same cases.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import HawserTestSupport
 
 /// A random scenario: a small pool of states and transactions (so that conflicts and repeats
 /// are common), a partly filled view, and a log of requests with non-decreasing entry times.
