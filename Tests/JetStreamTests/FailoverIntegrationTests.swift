@@ -31,6 +31,8 @@ struct FailoverIntegrationTests {
                 let originalServer = try #require(await client.connectedServer)
 
                 let acked = NIOLockedValueBox<[Int: UInt64]>([:])
+                // Each acknowledgement announces the new count, so the test awaits counts, not polls.
+                let (ackCounts, ackCount) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
                 let stop = NIOLockedValueBox(false)
                 let followed = NIOLockedValueBox<[UInt64]>([])
                 let stats = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
@@ -45,6 +47,7 @@ struct FailoverIntegrationTests {
                     // The publish loop: each message is retried with the same Nats-Msg-Id until
                     // acknowledged, so retries are safe.
                     group.addTask {
+                        defer { ackCount.finish() }
                         var i = 0
                         var failures = 0
                         while !stop.withLockedValue({ $0 }) {
@@ -55,7 +58,7 @@ struct FailoverIntegrationTests {
                                     let ack = try await js.publish(
                                         "fault.\(i % 4)", payload: "\(i)",
                                         options: PublishOptions(messageID: "msg-\(i)", timeout: .seconds(2)))
-                                    acked.withLockedValue { $0[i] = ack.sequence }
+                                    ackCount.yield(acked.withLockedValue { $0[i] = ack.sequence; return $0.count })
                                     break
                                 } catch {
                                     failures += 1
@@ -67,14 +70,23 @@ struct FailoverIntegrationTests {
                     }
                     func ackedCount() -> Int { acked.withLockedValue { $0.count } }
                     let clock = ContinuousClock()
-                    func waitFor(_ what: String, _ condition: () async -> Bool) async throws {
-                        let deadline = clock.now + .seconds(30)
-                        while !(await condition()) {
-                            if clock.now > deadline { throw TestClusterError.notReady(what) }
-                            try await Task.sleep(for: .milliseconds(10))
+                    /// Awaits the acknowledgement count reaching `target`, for at most 30 s.
+                    func waitForAcks(_ target: Int, _ what: String) async throws {
+                        let reached = try await withThrowingTaskGroup(of: Bool.self) { wait in
+                            wait.addTask {
+                                for await count in ackCounts where count >= target { return true }
+                                return false
+                            }
+                            wait.addTask {
+                                try await Task.sleep(for: .seconds(30))
+                                return false
+                            }
+                            defer { wait.cancelAll() }
+                            return try await wait.next()!
                         }
+                        if !reached { throw TestClusterError.notReady(what) }
                     }
-                    try await waitFor("200 acks before the kill") { ackedCount() >= 200 }
+                    try await waitForAcks(200, "200 acks before the kill")
 
                     let victim = try #require(cluster.server(port: originalServer.port))
                     let killedAt = clock.now
@@ -91,7 +103,7 @@ struct FailoverIntegrationTests {
                     }
                     #expect(reconnectedTo != nil && reconnectedTo?.port != originalServer.port)
                     let reconnectedAfter = clock.now - killedAt
-                    try await waitFor("200 acks after the kill") { ackedCount() >= ackedAtKill + 200 }
+                    try await waitForAcks(ackedAtKill + 200, "200 acks after the kill")
                     print("failover: reconnected after \(reconnectedAfter), 200 more acks after \(clock.now - killedAt)")
                     stop.withLockedValue { $0 = true }
                     let stoppedAt = clock.now
