@@ -2,9 +2,12 @@ import Foundation
 import Synchronization
 
 /// A `hawser notary run` child process. It is killed when the value is dropped, so a failing test
-/// never leaves it running.
+/// never leaves it running; a watchdog shell reading a pipe from this process kills it if the test
+/// process itself dies.
 final class NotaryProcess: Sendable {
     private let process: Process
+    private let watchdog = Process()
+    private let watchdogPipe = Pipe()
     private let output = Output()
 
     /// The child's stdout, and whoever waits for its "listening" line.
@@ -53,7 +56,13 @@ final class NotaryProcess: Sendable {
         }
         return try await withCheckedThrowingContinuation { continuation in
             output.state.withLock { $0.waiter = continuation }
-            do { try process.run() } catch {
+            do {
+                try process.run()
+                watchdog.executableURL = URL(fileURLWithPath: "/bin/sh")
+                watchdog.arguments = ["-c", "read _; kill -9 \(process.processIdentifier) 2>/dev/null; exit 0"]
+                watchdog.standardInput = watchdogPipe
+                try watchdog.run()
+            } catch {
                 output.state.withLock { $0.waiter = nil }
                 continuation.resume(throwing: error)
             }
@@ -68,15 +77,24 @@ final class NotaryProcess: Sendable {
 
     /// SIGKILL: no shutdown code runs, as in a power cut of the process.
     func kill() {
+        stopWatchdog()
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 
     /// SIGTERM and wait: a graceful shutdown. Returns the exit status.
     func terminate() -> Int32 {
+        stopWatchdog()
         process.terminate()
         process.waitUntilExit()
         return process.terminationStatus
+    }
+
+    /// Ends the watchdog without letting it kill anything (the pid may be reused later).
+    private func stopWatchdog() {
+        guard watchdog.isRunning else { return }
+        Foundation.kill(watchdog.processIdentifier, SIGKILL)
+        watchdog.waitUntilExit()
     }
 
     deinit {
