@@ -89,7 +89,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
-        // Helpers shared by the tests (temporary directories, id streams, a seeded generator).
+        // Helpers shared by the tests (temporary directories, id streams, a seeded generator, watchdogs).
         .target(name: "HawserTestSupport", dependencies: ["HawserCore"], path: "Tests/HawserTestSupport"),
         .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore", "HawserTestSupport"]),
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
@@ -105,10 +105,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "JetStreamTests", dependencies: [
-            "JetStream", .product(name: "NIOEmbedded", package: "swift-nio"),
+            "JetStream", "HawserTestSupport", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "ZooKeeperTests", dependencies: [
-            "ZooKeeper", .product(name: "NIOEmbedded", package: "swift-nio"),
+            "ZooKeeper", "HawserTestSupport", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Foundation
+import HawserTestSupport
 import Synchronization
 
 /// A `hawser notary run` child process. It is killed when the value is dropped, so a failing test
@@ -6,8 +7,7 @@ import Synchronization
 /// process itself dies.
 final class NotaryProcess: Sendable {
     private let process: Process
-    private let watchdog = Process()
-    private let watchdogPipe = Pipe()
+    private let watchdog = Mutex<ProcessWatchdog?>(nil)
     private let output = Output()
 
     /// The child's stdout, and whoever waits for its "listening" line.
@@ -58,10 +58,8 @@ final class NotaryProcess: Sendable {
             output.state.withLock { $0.waiter = continuation }
             do {
                 try process.run()
-                watchdog.executableURL = URL(fileURLWithPath: "/bin/sh")
-                watchdog.arguments = ["-c", "read _; kill -9 \(process.processIdentifier) 2>/dev/null; exit 0"]
-                watchdog.standardInput = watchdogPipe
-                try watchdog.run()
+                let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
+                watchdog.withLock { $0 = guardian }
             } catch {
                 output.state.withLock { $0.waiter = nil }
                 continuation.resume(throwing: error)
@@ -90,12 +88,7 @@ final class NotaryProcess: Sendable {
         return process.terminationStatus
     }
 
-    /// Ends the watchdog without letting it kill anything (the pid may be reused later).
-    private func stopWatchdog() {
-        guard watchdog.isRunning else { return }
-        Foundation.kill(watchdog.processIdentifier, SIGKILL)
-        watchdog.waitUntilExit()
-    }
+    private func stopWatchdog() { watchdog.withLock { $0 }?.stop() }
 
     deinit {
         if process.isRunning { kill() }

@@ -1,4 +1,5 @@
 import Foundation
+import HawserTestSupport
 import Synchronization
 import Testing
 import ZooKeeper
@@ -36,7 +37,7 @@ final class ZooKeeperEnsemble: Sendable {
     private let processes = Mutex<[Int: Process]>([:])
     /// One watchdog shell per server, reading a pipe this process holds: if the test process dies
     /// without stopping the ensemble, the pipe closes and the watchdog kills its server.
-    private let watchdogs = Mutex<[Int: (shell: Process, pipe: Pipe)]>([:])
+    private let watchdogs = Mutex<[Int: ProcessWatchdog]>([:])
 
     var addresses: [ServerAddress] { servers.map(\.address) }
     var connectString: String { addresses.map(\.description).joined(separator: ",") }
@@ -108,27 +109,11 @@ final class ZooKeeperEnsemble: Sendable {
         try process.run()
         try? handle.close()
         processes.withLock { $0[id] = process }
-        try startWatchdog(id, pid: process.processIdentifier)
+        let watchdog = try ProcessWatchdog(killing: [process.processIdentifier])
+        watchdogs.withLock { $0[id] = watchdog }
     }
 
-    private func startWatchdog(_ id: Int, pid: Int32) throws {
-        let pipe = Pipe()
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-        shell.arguments = ["-c", "read _; kill -9 \(pid) 2>/dev/null; exit 0"]
-        shell.standardInput = pipe
-        shell.standardOutput = FileHandle.nullDevice
-        shell.standardError = FileHandle.nullDevice
-        try shell.run()
-        watchdogs.withLock { $0[id] = (shell, pipe) }
-    }
-
-    /// Ends server `id`'s watchdog without letting it kill anything (its pid may be reused later).
-    private func stopWatchdog(_ id: Int) {
-        guard let (shell, pipe) = watchdogs.withLock({ $0.removeValue(forKey: id) }) else { return }
-        Self.killAndReap(shell)
-        try? pipe.fileHandleForWriting.close()
-    }
+    private func stopWatchdog(_ id: Int) { watchdogs.withLock { $0.removeValue(forKey: id) }?.stop() }
 
     /// `kill -9` server `id` and reaps it.
     func kill(_ id: Int) {

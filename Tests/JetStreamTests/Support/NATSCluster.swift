@@ -1,4 +1,5 @@
 import Foundation
+import HawserTestSupport
 import JetStream
 import NIOCore
 
@@ -52,8 +53,7 @@ final class NATSCluster: @unchecked Sendable {
 
     let directory: URL
     private(set) var servers: [Server] = []
-    private var watchdog: Process?
-    private var watchdogPipe: Pipe?
+    private var watchdog: ProcessWatchdog?
     private let lock = NSLock()
 
     var urls: [String] { servers.map(\.url) }
@@ -153,22 +153,13 @@ final class NATSCluster: @unchecked Sendable {
     }
 
     private func startWatchdog() throws {
-        let pids = lock.withLock { servers.map { String($0.pid) } }.joined(separator: " ")
-        let pipe = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "read _; kill -9 \(pids) 2>/dev/null; exit 0"]
-        process.standardInput = pipe
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let old = lock.withLock { () -> (Process?, Pipe?) in
-            defer { (watchdog, watchdogPipe) = (process, pipe) }
-            return (watchdog, watchdogPipe)
+        let new = try ProcessWatchdog(killing: lock.withLock { servers.map(\.pid) })
+        let old = lock.withLock { () -> ProcessWatchdog? in
+            defer { watchdog = new }
+            return watchdog
         }
-        // The old watchdog exits when its pipe closes; it must not kill the servers still in use.
-        if let oldProcess = old.0, oldProcess.isRunning { kill(oldProcess.processIdentifier, SIGKILL) }
-        try? old.1?.fileHandleForWriting.close()
+        // The old one must not kill the servers still in use.
+        old?.stop()
     }
 
     var certificatePath: String { directory.appendingPathComponent("cert.pem").path }
@@ -227,13 +218,12 @@ final class NATSCluster: @unchecked Sendable {
 
     /// Kills every server and the watchdog and deletes the directory. Safe to call twice.
     func stop() {
-        let (all, dog, pipe) = lock.withLock { () -> ([Server], Process?, Pipe?) in
-            defer { (servers, watchdog, watchdogPipe) = ([], nil, nil) }
-            return (servers, watchdog, watchdogPipe)
+        let (all, dog) = lock.withLock { () -> ([Server], ProcessWatchdog?) in
+            defer { (servers, watchdog) = ([], nil) }
+            return (servers, watchdog)
         }
+        dog?.stop()
         for s in all { s.kill9() }
-        try? pipe?.fileHandleForWriting.close()
-        if let dog, dog.isRunning { dog.waitUntilExit() }
         if ProcessInfo.processInfo.environment["KEEP_NATS_TEST_DIRS"] == nil {
             try? FileManager.default.removeItem(at: directory)
         }
