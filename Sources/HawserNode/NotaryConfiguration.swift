@@ -124,6 +124,9 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
             out.append("authorisedParties is empty and acceptAnyParty is false: nobody could notarise")
         }
         if limits.maxBodyBytes < 1024 { out.append("limits.maxBodyBytes must be at least 1024") }
+        if limits.maxRequestsPerLogEntry < limits.maxBatchRequests {
+            out.append("limits.maxRequestsPerLogEntry must be at least limits.maxBatchRequests: one batch call is written as one log entry")
+        }
         return out + notaryLimits.problems
     }
 

@@ -23,6 +23,7 @@ enum EmbeddedBenchNotary {
         configuration.listen.port = 0
         configuration.authorisedParties = [.init(name: party.name, publicKey: party.publicKey.base64)]
         configuration.limits.maxBatchRequests = 10_000
+        configuration.limits.maxRequestsPerLogEntry = 10_000
         if preload > 0 {
             try await Self.preload(preload, into: SQLiteNotaryStore(path: directory + "/" + configuration.dataDirectory + "/notary.sqlite"))
         }

@@ -36,12 +36,14 @@ import Testing
     @Test func everyProblemIsReportedAtOnce() {
         let found = problems(#"""
             {"nmae": "typo", "listen": {"port": 70000, "hots": "x"}, "authorisedParties": [{"name": "A", "publicKey": "AAAA"}],
-             "limits": {"maxStateRefs": 0, "requestTimeoutMillis": -1, "maxBodyBytes": 10, "extra": 1}}
+             "limits": {"maxStateRefs": 0, "requestTimeoutMillis": -1, "maxBodyBytes": 10, "extra": 1,
+                        "maxBatchRequests": 50, "maxRequestsPerLogEntry": 20}}
             """#)
         for expected in ["unknown option `nmae`", "unknown option `listen.hots`", "unknown option `limits.extra`",
                          "listen.port must be 0...65535", "the key of `A` is not a base64 Ed25519 public key",
                          "limits.maxStateRefs must be at least 1", "limits.requestTimeoutMillis must be positive",
-                         "limits.maxBodyBytes must be at least 1024"] {
+                         "limits.maxBodyBytes must be at least 1024",
+                         "limits.maxRequestsPerLogEntry must be at least limits.maxBatchRequests"] {
             #expect(found.contains { $0.contains(expected) }, "missing: \(expected) in \(found)")
         }
     }
