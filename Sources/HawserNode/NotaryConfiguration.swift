@@ -32,12 +32,13 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         }
     }
     public struct Limits: Codable, Sendable, Equatable {
-        public var maxStateRefs = 10_000
+        // The notary's own limits take NotaryLimits' defaults; the HTTP ones are defined here.
+        public var maxStateRefs = NotaryLimits().maxStateRefs
         public var maxBatchRequests = 1_000
         public var maxBodyBytes = 8 * 1024 * 1024
-        public var maxRequestsPerLogEntry = 2_000
-        public var maxEntriesPerApply = 64
-        public var requestTimeoutMillis = 30_000
+        public var maxRequestsPerLogEntry = NotaryLimits().maxRequestsPerLogEntry
+        public var maxEntriesPerApply = NotaryLimits().maxEntriesPerApply
+        public var requestTimeoutMillis = Int(NotaryLimits().requestTimeout.components.seconds * 1000)
         enum CodingKeys: String, CodingKey, CaseIterable {
             case maxStateRefs, maxBatchRequests, maxBodyBytes, maxRequestsPerLogEntry, maxEntriesPerApply, requestTimeoutMillis
         }
@@ -123,6 +124,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         if authorisedParties.isEmpty && !acceptAnyParty {
             out.append("authorisedParties is empty and acceptAnyParty is false: nobody could notarise")
         }
+        if limits.maxBatchRequests < 1 { out.append("limits.maxBatchRequests must be at least 1") }
         if limits.maxBodyBytes < 1024 { out.append("limits.maxBodyBytes must be at least 1024") }
         if limits.maxRequestsPerLogEntry < limits.maxBatchRequests {
             out.append("limits.maxRequestsPerLogEntry must be at least limits.maxBatchRequests: one batch call is written as one log entry")
@@ -133,7 +135,6 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     public var notaryLimits: NotaryLimits {
         var l = NotaryLimits()
         l.maxStateRefs = limits.maxStateRefs
-        l.maxBatchRequests = limits.maxBatchRequests
         l.maxRequestsPerLogEntry = limits.maxRequestsPerLogEntry
         l.maxEntriesPerApply = limits.maxEntriesPerApply
         l.requestTimeout = .milliseconds(limits.requestTimeoutMillis)

@@ -2,8 +2,6 @@
 public struct NotaryLimits: Sendable, Equatable {
     /// Most inputs plus references one request may name.
     public var maxStateRefs = 10_000
-    /// Most requests one batch call may carry.
-    public var maxBatchRequests = 1_000
     /// Most requests written into one log entry (group commit).
     public var maxRequestsPerLogEntry = 2_000
     /// Most log entries the replica applies in one database transaction.
@@ -18,7 +16,6 @@ public struct NotaryLimits: Sendable, Equatable {
     public var problems: [String] {
         var out = [String]()
         if maxStateRefs < 1 { out.append("limits.maxStateRefs must be at least 1") }
-        if maxBatchRequests < 1 { out.append("limits.maxBatchRequests must be at least 1") }
         if maxRequestsPerLogEntry < 1 { out.append("limits.maxRequestsPerLogEntry must be at least 1") }
         if maxEntriesPerApply < 1 { out.append("limits.maxEntriesPerApply must be at least 1") }
         if requestTimeout <= .zero { out.append("limits.requestTimeoutMillis must be positive") }
