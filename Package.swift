@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "HawserClient", targets: ["HawserClient"]),
         .library(name: "JetStream", targets: ["JetStream"]),
         .library(name: "ZooKeeper", targets: ["ZooKeeper"]),
+        .library(name: "Coordination", targets: ["Coordination"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.21.0"),
     ],
     targets: [
         // Ledger types, canonical encoding, signatures, Merkle trees. No I/O.
@@ -40,16 +42,48 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // Election, leases, fencing epochs, preferred master and health-driven demotion (ports + sans-I/O cores).
+        .target(name: "Coordination", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Durable flows: journal, deterministic replay, hospital (ports + sans-I/O cores).
+        .target(name: "Flows", dependencies: [
+            "HawserCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The vault: states of notarised transactions, queries and soft locks (port + logic).
+        .target(name: "Vault", dependencies: ["HawserCore"]),
         // Embedded adapters: the durable SQLite log and the replica's SQLite store.
         .target(name: "Embedded", dependencies: [
-            "HawserCore", "Notary", "Uniqueness",
+            "HawserCore", "Notary", "Uniqueness", "Coordination", "Flows", "Vault",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
+        // The notary's ReplicatedLog on a JetStream stream.
+        .target(name: "JetStreamLog", dependencies: [
+            "JetStream", "Notary", "HawserCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Election on ZooKeeper: ephemeral-sequential candidates, fencing epochs, preferred master.
+        .target(name: "ZooKeeperElection", dependencies: [
+            "Coordination", "ZooKeeper",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // PostgreSQL adapters (PostgresNIO): the lease election and fencing checks.
+        .target(name: "Postgres", dependencies: [
+            "Coordination",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The sample application: issue tokens and move them between parties, notarised.
+        .target(name: "TokenSample", dependencies: ["HawserCore", "Flows", "Vault"]),
         // Assembly: configuration, lifecycle, HTTP API, health and metrics.
         .target(name: "HawserNode", dependencies: [
-            "HawserCore", "HawserWire", "Notary", "Embedded",
+            "HawserCore", "HawserWire", "Notary", "Embedded", "JetStreamLog", "JetStream",
+            "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "Flows", "Vault", "TokenSample",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -82,6 +116,8 @@ let package = Package(
         ]),
         .executableTarget(name: "hawser", dependencies: [
             "HawserCore", "HawserNode", "HawserClient", "HawserWire", "Embedded", "Notary", "Uniqueness",
+            "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "JetStreamLog", "JetStream",
+            "Flows", "Vault", "TokenSample",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -101,6 +137,7 @@ let package = Package(
         ]),
         .testTarget(name: "HawserNodeTests", dependencies: [
             "HawserNode", "HawserClient", "Embedded", "Notary", "HawserCore", "HawserWire", "HawserTestSupport", "hawser",
+            "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -109,6 +146,18 @@ let package = Package(
         ]),
         .testTarget(name: "ZooKeeperTests", dependencies: [
             "ZooKeeper", "HawserTestSupport", .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "JetStreamLogTests", dependencies: [
+            "JetStreamLog", "JetStream", "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "CoordinationTests", dependencies: [
+            "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "Embedded", "HawserTestSupport", "hawser",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "FlowsTests", dependencies: [
+            "Flows", "Vault", "TokenSample", "Embedded", "Notary", "HawserCore", "HawserTestSupport",
+            .product(name: "Logging", package: "swift-log"),
         ]),
     ],
     swiftLanguageModes: [.v6]

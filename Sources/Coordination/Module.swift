@@ -1,0 +1,1 @@
+// Coordination: placeholder until its first source file lands.

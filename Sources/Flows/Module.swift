@@ -1,0 +1,1 @@
+// Flows: placeholder until its first source file lands.

@@ -1,0 +1,1 @@
+// JetStreamLog: placeholder until its first source file lands.

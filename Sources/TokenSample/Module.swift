@@ -1,0 +1,1 @@
+// TokenSample: placeholder until its first source file lands.

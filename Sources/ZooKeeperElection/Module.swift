@@ -1,0 +1,1 @@
+// ZooKeeperElection: placeholder until its first source file lands.

@@ -1,0 +1,1 @@
+// CoordinationTests: placeholder until its first test lands.

@@ -1,0 +1,1 @@
+// FlowsTests: placeholder until its first test lands.

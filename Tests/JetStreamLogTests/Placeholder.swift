@@ -1,0 +1,1 @@
+// JetStreamLogTests: placeholder until its first test lands.
