@@ -1,0 +1,41 @@
+/// Errors of the election and fencing layer. Each has a stable code and an HTTP status that fits,
+/// for whoever reports it over an API.
+public enum CoordinationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A write carried an epoch lower than the highest the store has seen: its leader is stale.
+    case staleEpoch(resource: String, presented: Epoch, current: Epoch)
+    /// A switchover named a candidate that is not standing (absent or unhealthy).
+    case unknownCandidate(String)
+    /// A setting is out of range or inconsistent with another.
+    case invalidConfiguration(String)
+    /// The coordination store did not answer in time or refused the request.
+    case unavailable(String)
+
+    public var code: String {
+        switch self {
+        case .staleEpoch: "stale_epoch"
+        case .unknownCandidate: "unknown_candidate"
+        case .invalidConfiguration: "invalid_configuration"
+        case .unavailable: "coordination_unavailable"
+        }
+    }
+
+    public var httpStatus: Int {
+        switch self {
+        case .staleEpoch: 409
+        case .unknownCandidate: 404
+        case .invalidConfiguration: 400
+        case .unavailable: 503
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .staleEpoch(let resource, let presented, let current):
+            "write to \(resource) refused: epoch \(presented) is older than epoch \(current) already seen (a newer leader exists)"
+        case .unknownCandidate(let id):
+            "candidate \(id) is not standing (absent or unhealthy), so leadership cannot move to it"
+        case .invalidConfiguration(let message): message
+        case .unavailable(let message): "coordination store unavailable: \(message)"
+        }
+    }
+}

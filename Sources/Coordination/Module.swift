@@ -1,1 +1,0 @@
-// Coordination: placeholder until its first source file lands.

@@ -1,0 +1,31 @@
+import Coordination
+import GRDB
+
+/// The fencing check inside a SQLite write transaction: refuses a write whose epoch is lower than
+/// the highest one this database has seen for the resource, and records a higher one. Because it
+/// runs in the same transaction as the write, a stale leader's write is refused as a whole.
+///
+/// A new leader should make one fenced write (or call `check` alone) as soon as it leads, so that
+/// the store knows the new epoch before the old leader could write again.
+public enum SQLiteFencing {
+    public static func createTable(_ db: Database) throws {
+        try db.execute(sql: "CREATE TABLE IF NOT EXISTS hawser_fence (resource TEXT PRIMARY KEY, epoch INTEGER NOT NULL)")
+    }
+
+    /// Call first in the transaction of the write. Throws `CoordinationError.staleEpoch`.
+    public static func check(_ db: Database, resource: String, epoch: Epoch) throws {
+        let current = try Int64.fetchOne(db, sql: "SELECT epoch FROM hawser_fence WHERE resource = ?", arguments: [resource])
+        if let current, UInt64(current) > epoch.value {
+            throw CoordinationError.staleEpoch(resource: resource, presented: epoch, current: Epoch(UInt64(current)))
+        }
+        if current != Int64(epoch.value) {
+            try db.execute(sql: "INSERT INTO hawser_fence (resource, epoch) VALUES (?, ?) ON CONFLICT (resource) DO UPDATE SET epoch = excluded.epoch",
+                           arguments: [resource, Int64(epoch.value)])
+        }
+    }
+
+    /// The highest epoch seen for the resource.
+    public static func currentEpoch(_ db: Database, resource: String) throws -> Epoch? {
+        try Int64.fetchOne(db, sql: "SELECT epoch FROM hawser_fence WHERE resource = ?", arguments: [resource]).map { Epoch(UInt64($0)) }
+    }
+}
