@@ -1,1 +1,0 @@
-// Flows: placeholder until its first source file lands.

@@ -1,1 +1,0 @@
-// JetStreamLog: placeholder until its first source file lands.

@@ -1,1 +1,0 @@
-// ZooKeeperElection: placeholder until its first source file lands.
