@@ -135,6 +135,10 @@ public struct LeaseCandidateCore: Sendable {
         return [.stepDown(current.epoch, reason: "stopping"), .release(current.epoch, handOverTo: nil)]
     }
 
+    /// Steps down if the lease may have lapsed. The shell calls this on its own timer too, so a
+    /// round that hangs cannot keep a leader acting.
+    public mutating func checkExpiry(now: Moment) -> [Action] { expire(now: now) }
+
     private mutating func expire(now: Moment) -> [Action] {
         guard let current = leading, now >= current.validUntil else { return [] }
         leading = nil

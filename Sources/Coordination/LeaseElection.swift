@@ -48,6 +48,26 @@ public final class LeaseElection: Election {
             }
         }
         broadcast.update { $0.role = .follower }
+        await withTaskGroup(of: Void.self) { group in
+            // Steps a leader down when its lease may lapse, even while a round is stuck.
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.configuration.leaseDuration / 20)
+                    for action in self.core.withLock({ $0.checkExpiry(now: .now()) }) { self.publish(action) }
+                }
+            }
+            await rounds()
+            group.cancelAll()
+        }
+        await perform(core.withLock { $0.stop() })
+        try? await withDeadline(configuration.requestTimeout, "withdrawing") { [backend, configuration, candidate] in
+            try await backend.withdraw(election: configuration.name, candidate: candidate.id)
+        }
+        broadcast.update { $0 = ElectionStatus(role: .notStanding, leader: nil) }
+    }
+
+    /// The round loop: health, queued work, one round, every renew interval until cancelled.
+    private func rounds() async {
         while !Task.isCancelled {
             let problem = await health.problem()
             if let problem, core.withLock({ $0.isLeader }) { logger.warning("unhealthy", metadata: ["problem": "\(problem)"]) }
@@ -60,11 +80,6 @@ public final class LeaseElection: Election {
             await performPending()
             try? await Task.sleep(for: configuration.renewInterval)
         }
-        await perform(core.withLock { $0.stop() })
-        try? await withDeadline(configuration.requestTimeout, "withdrawing") { [backend, configuration, candidate] in
-            try await backend.withdraw(election: configuration.name, candidate: candidate.id)
-        }
-        broadcast.update { $0 = ElectionStatus(role: .notStanding, leader: nil) }
     }
 
     public func resign() async {

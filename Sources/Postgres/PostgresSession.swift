@@ -1,0 +1,87 @@
+import Coordination
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// One PostgreSQL connection used by one party at a time, reopened after a failure. Every use is
+/// bounded: when `timeout` passes, the connection is closed, which fails the query in flight (a
+/// query cannot otherwise be abandoned), and the next use opens a new one.
+actor PostgresSession {
+    private let configuration: PostgresConnection.Configuration
+    private let logger: Logger
+    private var connection: PostgresConnection?
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var nextID = 0
+
+    init(configuration: PostgresConnection.Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs `body` alone on the connection, in a transaction if `transaction`.
+    func use<T: Sendable>(timeout: Duration, transaction: Bool = true,
+                          _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
+        await acquire()
+        defer { release() }
+        let connection = try await open()
+        let logger = self.logger
+        do {
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    guard transaction else { return try await body(connection, logger) }
+                    try await connection.query("BEGIN", logger: logger)
+                    do {
+                        let value = try await body(connection, logger)
+                        try await connection.query("COMMIT", logger: logger)
+                        return value
+                    } catch {
+                        try? await connection.query("ROLLBACK", logger: logger)
+                        throw error
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    try? await connection.close()  // fails the query in flight
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let value = first else {
+                    throw CoordinationError.unavailable("PostgreSQL did not answer within \(timeout)")
+                }
+                return value
+            }
+        } catch {
+            if connection.isClosed || !(error is CoordinationError) {
+                try? await connection.close()
+                self.connection = nil
+            }
+            throw error
+        }
+    }
+
+    func close() async {
+        try? await connection?.close()
+        connection = nil
+    }
+
+    private func open() async throws -> PostgresConnection {
+        if let connection, !connection.isClosed { return connection }
+        nextID += 1
+        let opened = try await PostgresConnection.connect(configuration: configuration, id: nextID, logger: logger)
+        connection = opened
+        return opened
+    }
+
+    private func acquire() async {
+        if !busy {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func release() {
+        if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
+    }
+}
