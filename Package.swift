@@ -54,7 +54,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The vault: states of notarised transactions, queries and soft locks (port + logic).
-        .target(name: "Vault", dependencies: ["HawserCore"]),
+        .target(name: "Vault", dependencies: ["HawserCore", "Flows"]),
         // Embedded adapters: the durable SQLite log and the replica's SQLite store.
         .target(name: "Embedded", dependencies: [
             "HawserCore", "Notary", "Uniqueness", "Coordination", "Flows", "Vault",
@@ -64,7 +64,7 @@ let package = Package(
         ]),
         // The notary's ReplicatedLog on a JetStream stream.
         .target(name: "JetStreamLog", dependencies: [
-            "JetStream", "Notary", "HawserCore",
+            "JetStream", "Notary", "HawserCore", "HawserWire",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Election on ZooKeeper: ephemeral-sequential candidates, fencing epochs, preferred master.
@@ -125,8 +125,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
-        // Helpers shared by the tests (temporary directories, id streams, a seeded generator, watchdogs).
-        .target(name: "HawserTestSupport", dependencies: ["HawserCore"], path: "Tests/HawserTestSupport"),
+        // Helpers shared by the tests (temporary directories, id streams, a seeded generator, watchdogs, a NATS cluster).
+        .target(name: "HawserTestSupport", dependencies: ["HawserCore", "JetStream"], path: "Tests/HawserTestSupport"),
         .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore", "HawserTestSupport"]),
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),

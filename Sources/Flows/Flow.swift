@@ -1,0 +1,84 @@
+import Foundation
+
+/// A business workflow. `run` must reach every effect (time, randomness, notarisation, vault,
+/// messages, external calls) through `context`, so that running it again after a crash takes the
+/// journaled results and arrives at the same place. The flow value itself is its argument list:
+/// it is stored (JSON) when the flow starts and decoded again to replay it.
+public protocol Flow: Codable, Sendable {
+    associatedtype Output: Codable & Sendable
+    /// The name clients start the flow by; stable across releases.
+    static var flowName: String { get }
+    func run(_ context: FlowContext) async throws -> Output
+}
+
+extension Flow {
+    public static var flowName: String { String(describing: Self.self) }
+
+    /// Runs the flow and encodes its output, so the engine can handle any flow type.
+    func runEncoded(_ context: FlowContext) async throws -> [UInt8] {
+        try FlowCoding.encode(try await run(context))
+    }
+}
+
+/// A flow's identity, assigned by the engine when it starts.
+public struct FlowID: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+    public let rawValue: String
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public static func random() -> FlowID { FlowID(UUID().uuidString.lowercased()) }
+    public var description: String { rawValue }
+    public static func < (a: FlowID, b: FlowID) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// An error a flow throws on purpose (insufficient funds, a refused transaction): the flow fails
+/// with this message and is not retried.
+public struct FlowFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// An error that may go away by itself (a lost database connection, an unreachable notary).
+/// The hospital retries the flow with back-off.
+public struct TransientFlowError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The JSON form of flow arguments, outputs and journaled results. Keys are sorted so that the
+/// same value always encodes to the same bytes.
+public enum FlowCoding {
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return [UInt8](try encoder.encode(value))
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
+        try JSONDecoder().decode(type, from: Data(bytes))
+    }
+}
+
+/// The flow types a node can start, by name.
+public struct FlowRegistry: Sendable {
+    typealias Decoder = @Sendable ([UInt8]) throws -> any Flow
+    private var decoders: [String: Decoder] = [:]
+
+    public init() {}
+
+    public mutating func register<F: Flow>(_ type: F.Type) {
+        decoders[F.flowName] = { try FlowCoding.decode(F.self, $0) }
+    }
+
+    public var names: [String] { decoders.keys.sorted() }
+
+    public func contains(_ name: String) -> Bool { decoders[name] != nil }
+
+    /// Decodes a flow's arguments; throws when the name is unknown or the arguments do not decode.
+    func decode(_ name: String, arguments: [UInt8]) throws -> any Flow {
+        guard let decoder = decoders[name] else { throw FlowEngineError.unknownFlow(name) }
+        do { return try decoder(arguments) } catch {
+            throw FlowEngineError.invalidArguments(name, "\(error)")
+        }
+    }
+}

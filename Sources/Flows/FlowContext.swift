@@ -1,0 +1,214 @@
+import HawserCore
+import Synchronization
+
+/// Everything a flow may do that is not pure computation. Each call is an effect: the first time
+/// it runs and its result is journaled; when the flow is replayed after a crash or a retry, the
+/// journaled result is returned instead, and a call that differs from the journal parks the flow
+/// with a `NonDeterminismError`. Effects must be awaited one at a time.
+public final class FlowContext: Sendable {
+    public let flowId: FlowID
+    public let services: FlowServices
+    private let replay: Mutex<Replay>
+    private let committer: GroupCommitter
+    private let onRecorded: @Sendable (JournalEntry) -> Void
+
+    init(flowId: FlowID, journal: [JournalEntry], services: FlowServices, committer: GroupCommitter,
+         onRecorded: @escaping @Sendable (JournalEntry) -> Void) {
+        self.flowId = flowId
+        self.services = services
+        self.replay = Mutex(Replay(journal: journal))
+        self.committer = committer
+        self.onRecorded = onRecorded
+    }
+
+    /// True while the flow is still taking results from its journal.
+    public var isReplaying: Bool { replay.withLock { $0.isReplaying } }
+
+    /// The journal as it stands (recorded entries survive a retry in the same process).
+    var journal: [JournalEntry] { replay.withLock { $0.journal } }
+
+    func finishReplay() throws {
+        try replay.withLock { try $0.finish() }
+    }
+
+    // MARK: The primitive
+
+    /// Runs `body` once and journals its result; on replay returns the journaled result.
+    /// `kind` and `descriptor` name what is asked and are compared on replay. `local` effects are
+    /// committed in the same transaction as the journal entry. `body` receives the effect's
+    /// sequence number, unique within the flow.
+    public func effect<T: Codable & Sendable>(_ kind: String, _ descriptor: String = "",
+                                              local: @Sendable (Int, T) -> [any LocalEffect] = { _, _ in [] },
+                                              _ body: (Int) async throws -> T) async throws -> T {
+        try Task.checkCancellation()
+        switch try replay.withLock({ try $0.next(kind: kind, descriptor: descriptor) }) {
+        case .replay(let bytes):
+            return try FlowCoding.decode(T.self, bytes)
+        case .execute(let sequence):
+            do {
+                let value = try await body(sequence)
+                let entry = JournalEntry(sequence: sequence, kind: kind, descriptor: descriptor,
+                                         result: try FlowCoding.encode(value))
+                _ = try await committer.commit(.journal(flowId, entry, local(sequence, value)))
+                replay.withLock { $0.record(entry) }
+                onRecorded(entry)
+                return value
+            } catch {
+                replay.withLock { $0.abandon() }
+                throw error
+            }
+        }
+    }
+
+    /// Journals a step that only changes local state: `effects` are committed with the entry.
+    public func record(_ kind: String, _ descriptor: String,
+                       effects: @escaping @Sendable (Int) -> [any LocalEffect]) async throws {
+        _ = try await effect(kind, descriptor, local: { sequence, _ in effects(sequence) }) { _ in Nothing() }
+    }
+
+    // MARK: Time and randomness
+
+    public func now() async throws -> Instant {
+        Instant(microsecondsSinceEpoch: try await effect(EffectKind.now) { _ in services.clock.now().microsecondsSinceEpoch })
+    }
+
+    public func random() async throws -> UInt64 {
+        try await effect(EffectKind.random) { _ in UInt64.random(in: .min ... .max) }
+    }
+
+    public func randomBytes(_ count: Int) async throws -> [UInt8] {
+        try await effect(EffectKind.random, "\(count)") { _ in (0..<count).map { _ in UInt8.random(in: .min ... .max) } }
+    }
+
+    /// A durable timer: the wake-up time is journaled, so after a restart the flow sleeps only
+    /// what is left.
+    public func sleep(for duration: Duration) async throws {
+        let (seconds, attos) = duration.components
+        let micros = seconds * 1_000_000 + attos / 1_000_000_000_000
+        let wake = try await effect(EffectKind.sleep, "\(micros)us") { _ in services.clock.now().microsecondsSinceEpoch + micros }
+        let left = wake - services.clock.now().microsecondsSinceEpoch
+        if left > 0 { try await services.clock.sleep(for: .microseconds(left)) }
+    }
+
+    // MARK: Structure
+
+    /// Reports a progress step to observers (it is journaled, so a replay does not report it twice).
+    public func progress(_ step: String) async throws {
+        try await record(EffectKind.progress, step) { _ in [] }
+    }
+
+    /// A version marker (Temporal's `patched`): true where the flow should take the new code path.
+    /// Flows that ran the old code before the patch existed replay with false.
+    public func patched(_ id: String) async throws -> Bool {
+        try Task.checkCancellation()
+        switch replay.withLock({ $0.patched(id) }) {
+        case .taken(let newPath):
+            return newPath
+        case .recordMarker(let sequence):
+            let entry = JournalEntry(sequence: sequence, kind: EffectKind.patch, descriptor: id, result: Array("null".utf8))
+            do {
+                _ = try await committer.commit(.journal(flowId, entry, []))
+            } catch {
+                replay.withLock { $0.abandon() }
+                throw error
+            }
+            replay.withLock { $0.record(entry) }
+            return true
+        }
+    }
+
+    /// Runs another flow inline: its effects join this flow's journal.
+    public func subFlow<F: Flow>(_ flow: F) async throws -> F.Output {
+        try await record(EffectKind.subFlow, F.flowName) { _ in [] }
+        return try await flow.run(self)
+    }
+
+    /// Calls something outside the node exactly once per flow step. `body` receives a dedup id,
+    /// stable across replays and retries, to hand to the external system so it can drop repeats
+    /// (the call may run again if the node crashes before its result is journaled).
+    public func external<T: Codable & Sendable>(_ name: String, _ body: (String) async throws -> T) async throws -> T {
+        try await effect(EffectKind.external, name) { sequence in try await body("\(flowId.rawValue)/\(sequence)") }
+    }
+
+    // MARK: Ledger
+
+    /// Notarises a transaction through the node's notary. Asking again about the same transaction
+    /// id returns the first outcome, so a retry after a crash is safe.
+    public func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
+        guard let notary = services.notary else { throw MissingServiceError("notary") }
+        let recorded = try await effect(EffectKind.notarise, request.txId.hex) { _ in
+            RecordedAnswer(try await notary.notarise(request))
+        }
+        return try recorded.answer()
+    }
+
+    public func notaryIdentity() throws -> Party {
+        guard let notary = services.notary else { throw MissingServiceError("notary") }
+        return notary.identity
+    }
+
+    /// Signs `bytes` with the key of `party`, a party this node hosts.
+    public func sign(_ bytes: [UInt8], as party: String) async throws -> [UInt8] {
+        guard let keys = services.keys else { throw MissingServiceError("keys") }
+        return try await effect(EffectKind.sign, "\(party):\(SecureHash.sha256(bytes).hex)") { _ in
+            try keys.sign(bytes, as: party)
+        }
+    }
+
+    // MARK: Sessions
+
+    /// Sends a message in a session: written to the outbox with its journal entry, exactly once.
+    public func send(_ payload: [UInt8], to party: String, session: String) async throws {
+        let id = flowId.rawValue
+        try await record(EffectKind.send, "\(party)/\(session)/\(SecureHash.sha256(payload).hex)") { sequence in
+            [OutboxMessage(messageId: "\(id)/\(sequence)", session: session, recipient: party, payload: payload)]
+        }
+    }
+
+    /// Waits for the next message from `party` in `session`.
+    public func receive(from party: String, session: String) async throws -> [UInt8] {
+        guard let sessions = services.sessions else { throw MissingServiceError("sessions") }
+        return try await effect(EffectKind.receive, "\(party)/\(session)") { sequence in
+            try await sessions.receive(session: session, from: party, dedupId: "\(flowId.rawValue)/\(sequence)")
+        }
+    }
+}
+
+/// The journaled result of an effect that returns nothing.
+public struct Nothing: Codable, Sendable, Equatable {
+    public init() {}
+}
+
+/// A notary answer in a journal-friendly form.
+struct RecordedAnswer: Codable, Sendable {
+    var txId: String
+    var outcome: [UInt8]
+    var leafIndex: UInt32
+    var leafCount: UInt32
+    var path: [String]
+    var signature: [UInt8]
+
+    init(_ answer: NotarisationAnswer) {
+        txId = answer.txId.hex
+        var w = CanonicalWriter()
+        w.outcome(answer.outcome)
+        outcome = w.bytes
+        leafIndex = answer.proof.leafIndex
+        leafCount = answer.proof.leafCount
+        path = answer.proof.path.map(\.hex)
+        signature = answer.signature
+    }
+
+    func answer() throws -> NotarisationAnswer {
+        var reader = CanonicalReader(outcome)
+        let decoded = try reader.outcome()
+        guard let id = SecureHash(hex: txId) else { throw CanonicalDecodingError("journaled transaction id is malformed") }
+        let hashes = try path.map { hex -> SecureHash in
+            guard let hash = SecureHash(hex: hex) else { throw CanonicalDecodingError("journaled proof is malformed") }
+            return hash
+        }
+        return NotarisationAnswer(txId: id, outcome: decoded,
+                                  proof: MerkleProof(leafIndex: leafIndex, leafCount: leafCount, path: hashes),
+                                  signature: signature)
+    }
+}

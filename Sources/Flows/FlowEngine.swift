@@ -1,0 +1,345 @@
+import HawserCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Runs flows durably. Starting a flow stores it; each effect it completes is journaled (group
+/// commit across flows); a flow that throws goes to the hospital; after a restart `run` replays
+/// every unfinished flow from its journal. Shutdown cancels running flows without marking them:
+/// they continue where their journal ends when the node starts again.
+public final class FlowEngine: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var hospital: HospitalPolicy
+        /// Most writes committed in one flow-store transaction.
+        public var maxWritesPerCommit: Int
+        /// Local effects committed with a flow's final status (the node releases its soft locks here).
+        public var endEffects: @Sendable (FlowID) -> [any LocalEffect]
+
+        public init(hospital: HospitalPolicy = HospitalPolicy(), maxWritesPerCommit: Int = 1_000,
+                    endEffects: @escaping @Sendable (FlowID) -> [any LocalEffect] = { _ in [] }) {
+            self.hospital = hospital
+            self.maxWritesPerCommit = maxWritesPerCommit
+            self.endEffects = endEffects
+        }
+    }
+
+    private struct Live {
+        var task: Task<Void, Never>?
+        var killRequested = false
+    }
+    private struct State {
+        var live: [FlowID: Live] = [:]
+        var watchers: [FlowID: [Int: FlowWatcher]] = [:]
+        var nextWatcher = 0
+        var draining = false
+        var stopping = false
+    }
+
+    public let store: any FlowStore
+    public let registry: FlowRegistry
+    public let services: FlowServices
+    private let configuration: Configuration
+    private let committer: GroupCommitter
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    public init(store: any FlowStore, registry: FlowRegistry, services: FlowServices,
+                configuration: Configuration = Configuration(), logger: Logger) {
+        self.store = store
+        self.registry = registry
+        self.services = services
+        self.configuration = configuration
+        self.committer = GroupCommitter(store: store, maxWritesPerCommit: configuration.maxWritesPerCommit)
+        self.logger = logger
+    }
+
+    // MARK: Service
+
+    /// Resumes every unfinished flow, then runs until graceful shutdown.
+    public func run() async throws {
+        for record in try await store.resumable() {
+            launch(record, journal: try await store.journal(of: record.id))
+        }
+        logger.info("flow engine running", metadata: ["resumed": "\(runningCount)"])
+        try? await gracefulShutdown()
+        await stop()
+    }
+
+    /// Cancels every running flow (without changing its stored status) and waits for them.
+    public func stop() async {
+        let tasks = state.withLock { state -> [Task<Void, Never>] in
+            state.stopping = true
+            return state.live.values.compactMap(\.task)
+        }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
+    // MARK: Requests
+
+    /// Starts a flow by name with JSON arguments. With a client request id already used, returns
+    /// that flow instead of starting another (also while draining).
+    public func start(flowName: String, arguments: [UInt8], clientRequestId: String? = nil) async throws -> FlowRecord {
+        if let clientRequestId, let existing = try await store.record(clientRequestId: clientRequestId) { return existing }
+        _ = try registry.decode(flowName, arguments: arguments)
+        guard !isDraining else { throw FlowEngineError.draining }
+        let now = services.clock.now()
+        let record = FlowRecord(id: .random(), clientRequestId: clientRequestId, flowName: flowName, arguments: arguments,
+                                createdAt: now, updatedAt: now)
+        guard let stored = try await committer.commit(.start(record)) else { fatalError("the store returned no record for a start") }
+        if stored.id == record.id { launch(stored, journal: []) }
+        return stored
+    }
+
+    public func start<F: Flow>(_ flow: F, clientRequestId: String? = nil) async throws -> FlowRecord {
+        try await start(flowName: F.flowName, arguments: try FlowCoding.encode(flow), clientRequestId: clientRequestId)
+    }
+
+    public func record(_ id: FlowID) async throws -> FlowRecord? { try await store.record(id) }
+
+    public func list(status: FlowStatus? = nil, after: FlowID? = nil, limit: Int = 100) async throws -> [FlowRecord] {
+        try await store.list(status: status, after: after, limit: limit)
+    }
+
+    /// The progress steps a flow has reported so far.
+    public func progress(of id: FlowID) async throws -> [FlowEvent] {
+        try await store.journal(of: id).filter { $0.kind == EffectKind.progress }
+            .map { .progress(id, sequence: $0.sequence, step: $0.descriptor) }
+    }
+
+    /// The flow's progress so far, then live progress and status changes; ends after a terminal status.
+    public func events(of id: FlowID) async throws -> AsyncStream<FlowEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: FlowEvent.self)
+        let watcher = FlowWatcher(continuation)
+        let key = state.withLock { state in
+            state.nextWatcher += 1
+            state.watchers[id, default: [:]][state.nextWatcher] = watcher
+            return state.nextWatcher
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.watchers[id]?.removeValue(forKey: key) }
+        }
+        do {
+            guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
+            let history = try await progress(of: id)
+            // Status events are delivered live; a flow that has already ended gets its final one here.
+            watcher.deliverHistory(history, final: record.status.isTerminal || record.status == .hospitalised
+                                   ? .status(id, record.status, error: record.error) : nil)
+        } catch {
+            continuation.finish()
+            throw error
+        }
+        return stream
+    }
+
+    /// Waits until the flow has ended or is parked in the hospital, and returns its record.
+    public func waitForEnd(_ id: FlowID) async throws -> FlowRecord {
+        for await event in try await events(of: id) {
+            if let status = event.status, status.isTerminal || status == .hospitalised {
+                guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
+                if record.status.isTerminal || (record.status == .hospitalised && record.retryAt == nil) { return record }
+            }
+        }
+        try Task.checkCancellation()
+        guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
+        return record
+    }
+
+    /// Kills a flow: a running one is cancelled at its next effect; a hospitalised one ends at once.
+    public func kill(_ id: FlowID) async throws -> FlowRecord {
+        let task = state.withLock { state -> Task<Void, Never>? in
+            state.live[id]?.killRequested = true
+            return state.live[id]?.task
+        }
+        if let task {
+            task.cancel()
+            await task.value
+        } else if let record = try await store.record(id) {
+            guard !record.status.isTerminal else { throw FlowEngineError.finished(id, record.status) }
+            try await setState(id, FlowState(status: .killed, error: "killed by an operator", attempts: record.attempts,
+                                             updatedAt: services.clock.now()), effects: configuration.endEffects(id))
+        }
+        guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
+        return record
+    }
+
+    /// Runs a hospitalised flow again (an operator's decision after fixing the cause).
+    public func resume(_ id: FlowID) async throws -> FlowRecord {
+        guard var record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
+        guard record.status == .hospitalised else { throw FlowEngineError.notHospitalised(id, record.status) }
+        guard state.withLock({ $0.live[id] == nil }) else { return record }
+        record.status = .running
+        record.retryAt = nil
+        try await setState(id, FlowState(status: .running, attempts: record.attempts, updatedAt: services.clock.now()),
+                           effects: [])
+        launch(record, journal: try await store.journal(of: id))
+        return record
+    }
+
+    /// Draining mode for upgrades: no new flows start; running ones finish.
+    public func setDraining(_ draining: Bool) {
+        state.withLock { $0.draining = draining }
+        logger.info(draining ? "draining: no new flows will start" : "draining ended")
+    }
+
+    public var isDraining: Bool { state.withLock { $0.draining } }
+
+    /// Flows running in this process now.
+    public var runningCount: Int { state.withLock { $0.live.count } }
+
+    // MARK: Running flows
+
+    private func launch(_ record: FlowRecord, journal: [JournalEntry]) {
+        let fresh = state.withLock { state -> Bool in
+            guard !state.stopping, state.live[record.id] == nil else { return false }
+            state.live[record.id] = Live()
+            return true
+        }
+        guard fresh else { return }
+        let task = Task {
+            await self.execute(record, journal: journal)
+            _ = self.state.withLock { $0.live.removeValue(forKey: record.id) }
+        }
+        let killed = state.withLock { state -> Bool in
+            state.live[record.id]?.task = task
+            return state.live[record.id]?.killRequested ?? false
+        }
+        if killed { task.cancel() }
+    }
+
+    private func execute(_ record: FlowRecord, journal initial: [JournalEntry]) async {
+        let id = record.id
+        var attempts = record.attempts
+        var journal = initial
+        let flow: any Flow
+        do {
+            flow = try registry.decode(record.flowName, arguments: record.arguments)
+        } catch {
+            await settle(id, FlowState(status: .hospitalised, error: "\(error)", attempts: attempts, updatedAt: services.clock.now()))
+            return
+        }
+        while true {
+            let context = FlowContext(flowId: id, journal: journal, services: services, committer: committer) { [weak self] entry in
+                guard entry.kind == EffectKind.progress else { return }
+                self?.publish(.progress(id, sequence: entry.sequence, step: entry.descriptor))
+            }
+            do {
+                let output = try await flow.runEncoded(context)
+                try context.finishReplay()
+                try await setState(id, FlowState(status: .completed, result: output, attempts: attempts,
+                                                 updatedAt: services.clock.now()), effects: configuration.endEffects(id))
+                return
+            } catch {
+                journal = context.journal
+                if isKillRequested(id) {
+                    await settle(id, FlowState(status: .killed, error: "killed by an operator", attempts: attempts,
+                                               updatedAt: services.clock.now()), effects: configuration.endEffects(id))
+                    return
+                }
+                if isStopping { return }
+                switch configuration.hospital.treat(error, attempts: attempts) {
+                case .fail(let message):
+                    logger.info("flow failed", metadata: ["flow": "\(id)", "error": "\(message)"])
+                    await settle(id, FlowState(status: .failed, error: message, attempts: attempts,
+                                               updatedAt: services.clock.now()), effects: configuration.endEffects(id))
+                    return
+                case .park(let reason):
+                    logger.warning("flow parked in the hospital", metadata: ["flow": "\(id)", "reason": "\(reason)"])
+                    await settle(id, FlowState(status: .hospitalised, error: reason, attempts: attempts,
+                                               updatedAt: services.clock.now()))
+                    return
+                case .retry(let delay):
+                    attempts += 1
+                    let now = services.clock.now()
+                    let (seconds, attos) = delay.components
+                    let retryAt = Instant(microsecondsSinceEpoch: now.microsecondsSinceEpoch + seconds * 1_000_000
+                                          + attos / 1_000_000_000_000)
+                    logger.info("flow hospitalised, will retry", metadata: ["flow": "\(id)", "attempt": "\(attempts)",
+                                                                            "error": "\(error)"])
+                    await settle(id, FlowState(status: .hospitalised, error: "\(error)", attempts: attempts, retryAt: retryAt,
+                                               updatedAt: now))
+                    do {
+                        try await services.clock.sleep(for: delay)
+                    } catch {
+                        if isKillRequested(id) {
+                            await settle(id, FlowState(status: .killed, error: "killed by an operator", attempts: attempts,
+                                                       updatedAt: services.clock.now()), effects: configuration.endEffects(id))
+                        }
+                        return
+                    }
+                    await settle(id, FlowState(status: .running, attempts: attempts, updatedAt: services.clock.now()))
+                }
+            }
+        }
+    }
+
+    /// Records a state the flow cannot do anything about failing to record (it is retried after a restart).
+    private func settle(_ id: FlowID, _ flowState: FlowState, effects: [any LocalEffect] = []) async {
+        do {
+            try await setState(id, flowState, effects: effects)
+        } catch {
+            logger.error("could not record a flow's state", metadata: ["flow": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    private func setState(_ id: FlowID, _ flowState: FlowState, effects: [any LocalEffect]) async throws {
+        _ = try await committer.commit(.state(id, flowState, effects))
+        publish(.status(id, flowState.status, error: flowState.error))
+    }
+
+    private func publish(_ event: FlowEvent) {
+        let watchers = state.withLock { state -> [FlowWatcher] in
+            let found = Array(state.watchers[event.flowId, default: [:]].values)
+            if event.isFinal { state.watchers[event.flowId] = nil }
+            return found
+        }
+        for watcher in watchers { watcher.deliver(event) }
+    }
+
+    private func isKillRequested(_ id: FlowID) -> Bool { state.withLock { $0.live[id]?.killRequested ?? false } }
+    private var isStopping: Bool { state.withLock { $0.stopping } }
+}
+
+/// One observer's stream. Live events that arrive while its history is being read are held back,
+/// so the observer sees the history first and each progress step once, in order.
+final class FlowWatcher: Sendable {
+    private struct Inner {
+        var buffering = true
+        var held: [FlowEvent] = []
+        var lastSequence = -1
+        var finished = false
+    }
+    private let continuation: AsyncStream<FlowEvent>.Continuation
+    private let inner = Mutex(Inner())
+
+    init(_ continuation: AsyncStream<FlowEvent>.Continuation) { self.continuation = continuation }
+
+    func deliver(_ event: FlowEvent) {
+        inner.withLock { inner in
+            if inner.buffering { inner.held.append(event) } else { emit(event, &inner) }
+        }
+    }
+
+    func deliverHistory(_ history: [FlowEvent], final: FlowEvent?) {
+        inner.withLock { inner in
+            for event in history { emit(event, &inner) }
+            if let final { emit(final, &inner) }
+            for event in inner.held { emit(event, &inner) }
+            inner.held = []
+            inner.buffering = false
+        }
+    }
+
+    private func emit(_ event: FlowEvent, _ inner: inout Inner) {
+        guard !inner.finished else { return }
+        if let sequence = event.sequence {
+            guard sequence > inner.lastSequence else { return }
+            inner.lastSequence = sequence
+        }
+        continuation.yield(event)
+        if event.isFinal {
+            inner.finished = true
+            continuation.finish()
+        }
+    }
+}

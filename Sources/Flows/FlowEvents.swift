@@ -1,0 +1,43 @@
+/// What observers of a flow hear: its progress steps and its status changes.
+public struct FlowEvent: Sendable, Equatable, Codable {
+    public var flowId: FlowID
+    /// The journal sequence of a progress step (observers use it to drop repeats after a reconnect).
+    public var sequence: Int?
+    /// The progress step's text.
+    public var step: String?
+    public var status: FlowStatus?
+    /// Why the flow failed, was hospitalised or was killed.
+    public var error: String?
+
+    public static func progress(_ id: FlowID, sequence: Int, step: String) -> FlowEvent {
+        FlowEvent(flowId: id, sequence: sequence, step: step, status: nil, error: nil)
+    }
+
+    public static func status(_ id: FlowID, _ status: FlowStatus, error: String?) -> FlowEvent {
+        FlowEvent(flowId: id, sequence: nil, step: nil, status: status, error: error)
+    }
+
+    /// True for the last event of a flow's stream.
+    public var isFinal: Bool { status?.isTerminal ?? false }
+}
+
+/// Why the engine refused a request.
+public enum FlowEngineError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unknownFlow(String)
+    case invalidArguments(String, String)
+    case draining
+    case notFound(FlowID)
+    case notHospitalised(FlowID, FlowStatus)
+    case finished(FlowID, FlowStatus)
+
+    public var description: String {
+        switch self {
+        case .unknownFlow(let name): "no flow named `\(name.prefix(200))` is registered on this node"
+        case .invalidArguments(let name, let why): "the arguments do not decode as flow \(name): \(why)"
+        case .draining: "the node is draining for an upgrade and starts no new flows"
+        case .notFound(let id): "no flow has id \(id.rawValue.prefix(100))"
+        case .notHospitalised(let id, let status): "flow \(id) is \(status.rawValue), not hospitalised"
+        case .finished(let id, let status): "flow \(id) has already ended (\(status.rawValue))"
+        }
+    }
+}

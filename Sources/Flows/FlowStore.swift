@@ -1,0 +1,31 @@
+/// Something a flow changes in the node's own database (a vault update, an outgoing message).
+/// It is committed in the same transaction as the journal entry that records it, so it happens
+/// exactly once whatever crashes. The store adapter knows how to apply each concrete type.
+public protocol LocalEffect: Sendable {}
+
+/// One write to the flow store. Writes from many flows are committed together (group commit).
+public enum FlowWrite: Sendable {
+    /// Creates the flow unless one with the same client request id exists.
+    case start(FlowRecord)
+    /// Appends one journal entry and applies its local effects.
+    case journal(FlowID, JournalEntry, [any LocalEffect])
+    /// Changes the flow's status and applies local effects (e.g. releasing its soft locks).
+    case state(FlowID, FlowState, [any LocalEffect])
+}
+
+/// The checkpoint store: flows, their journals and the local effects committed with them.
+public protocol FlowStore: Sendable {
+    /// Commits every write in one transaction, durably, in order. Returns, for each `.start`, the
+    /// stored record (the existing one when the client request id was already used), nil for others.
+    /// A journal entry whose sequence already exists is refused and nothing is committed.
+    func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?]
+
+    func record(_ id: FlowID) async throws -> FlowRecord?
+    func record(clientRequestId: String) async throws -> FlowRecord?
+    /// The flow's journal in sequence order.
+    func journal(of id: FlowID) async throws -> [JournalEntry]
+    /// Flows in creation order, optionally of one status, after `after` (paging), at most `limit`.
+    func list(status: FlowStatus?, after: FlowID?, limit: Int) async throws -> [FlowRecord]
+    /// Every flow the engine must run again after a restart.
+    func resumable() async throws -> [FlowRecord]
+}

@@ -1,1 +1,0 @@
-// Vault: placeholder until its first source file lands.
