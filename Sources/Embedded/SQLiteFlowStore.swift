@@ -1,0 +1,149 @@
+import Flows
+import Foundation
+import GRDB
+import HawserCore
+import Vault
+
+/// The flow store on the node database: flows, journals, and the local effects (vault updates,
+/// outgoing messages, lock releases) committed in the same transaction as their journal entry.
+public final class SQLiteFlowStore: FlowStore, Sendable {
+    private let db: DatabasePool
+
+    init(db: DatabasePool) { self.db = db }
+
+    public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
+        try await db.write { db in
+            try writes.map { write -> FlowRecord? in
+                switch write {
+                case .start(let record):
+                    return try Self.start(record, db)
+                case .journal(let id, let entry, let effects):
+                    try db.execute(sql: "INSERT INTO journal (flow_id, sequence, kind, descriptor, result) VALUES (?, ?, ?, ?, ?)",
+                                   arguments: [id.rawValue, entry.sequence, entry.kind, entry.descriptor, Data(entry.result)])
+                    for effect in effects { try Self.apply(effect, db) }
+                    return nil
+                case .state(let id, let state, let effects):
+                    try db.execute(sql: """
+                        UPDATE flows SET status = ?, result = ?, error = ?, attempts = ?, retry_at = ?, updated_at = ? WHERE id = ?
+                        """, arguments: [state.status.rawValue, state.result.map { Data($0) }, state.error, state.attempts,
+                                         state.retryAt?.microsecondsSinceEpoch, state.updatedAt.microsecondsSinceEpoch, id.rawValue])
+                    for effect in effects { try Self.apply(effect, db) }
+                    return nil
+                }
+            }
+        }
+    }
+
+    private static func start(_ record: FlowRecord, _ db: Database) throws -> FlowRecord {
+        if let clientRequestId = record.clientRequestId,
+           let existing = try Row.fetchOne(db, sql: "SELECT * FROM flows WHERE client_request_id = ?", arguments: [clientRequestId]) {
+            return try decode(existing)
+        }
+        try db.execute(sql: """
+            INSERT INTO flows (id, client_request_id, name, arguments, status, attempts, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [record.id.rawValue, record.clientRequestId, record.flowName, Data(record.arguments),
+                             record.status.rawValue, record.attempts, record.createdAt.microsecondsSinceEpoch,
+                             record.updatedAt.microsecondsSinceEpoch])
+        return record
+    }
+
+    private static func apply(_ effect: any LocalEffect, _ db: Database) throws {
+        switch effect {
+        case let update as VaultUpdate:
+            try SQLiteVault.apply(update, db)
+        case let release as ReleaseSoftLocks:
+            try db.execute(sql: "UPDATE vault_states SET locked_by = NULL WHERE locked_by = ?", arguments: [release.holder])
+        case let message as OutboxMessage:
+            try db.execute(sql: "INSERT OR IGNORE INTO outbox (message_id, session, recipient, payload) VALUES (?, ?, ?, ?)",
+                           arguments: [message.messageId, message.session, message.recipient, Data(message.payload)])
+        default:
+            throw UnsupportedEffect(description: "the node database cannot apply a \(type(of: effect))")
+        }
+    }
+
+    public func record(_ id: FlowID) async throws -> FlowRecord? {
+        try await db.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM flows WHERE id = ?", arguments: [id.rawValue]).map(Self.decode)
+        }
+    }
+
+    public func record(clientRequestId: String) async throws -> FlowRecord? {
+        try await db.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM flows WHERE client_request_id = ?", arguments: [clientRequestId]).map(Self.decode)
+        }
+    }
+
+    public func journal(of id: FlowID) async throws -> [JournalEntry] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: "SELECT sequence, kind, descriptor, result FROM journal WHERE flow_id = ? ORDER BY sequence",
+                             arguments: [id.rawValue]).map { row in
+                JournalEntry(sequence: row[0], kind: row[1], descriptor: row[2], result: [UInt8](row[3] as Data))
+            }
+        }
+    }
+
+    public func list(status: FlowStatus?, after: FlowID?, limit: Int) async throws -> [FlowRecord] {
+        try await db.read { db in
+            var sql = "SELECT * FROM flows WHERE 1 = 1"
+            var arguments: StatementArguments = []
+            if let status {
+                sql += " AND status = ?"
+                arguments += [status.rawValue]
+            }
+            if let after {
+                sql += " AND seq > COALESCE((SELECT seq FROM flows WHERE id = ?), 0)"
+                arguments += [after.rawValue]
+            }
+            sql += " ORDER BY seq LIMIT ?"
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.decode)
+        }
+    }
+
+    public func resumable() async throws -> [FlowRecord] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM flows WHERE status = 'running' OR (status = 'hospitalised' AND retry_at IS NOT NULL) ORDER BY seq
+                """).map(Self.decode)
+        }
+    }
+
+    /// Messages written to the outbox, oldest first (the peer-to-peer layer will deliver them).
+    public func outbox() async throws -> [OutboxMessage] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: "SELECT message_id, session, recipient, payload FROM outbox ORDER BY seq").map { row in
+                OutboxMessage(messageId: row[0], session: row[1], recipient: row[2], payload: [UInt8](row[3] as Data))
+            }
+        }
+    }
+
+    /// How many flows have each status.
+    public func counts() async throws -> [FlowStatus: Int] {
+        try await db.read { db in
+            var out = [FlowStatus: Int]()
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) FROM flows GROUP BY status") {
+                if let status = FlowStatus(rawValue: row[0]) { out[status] = row[1] }
+            }
+            return out
+        }
+    }
+
+    private static func decode(_ row: Row) throws -> FlowRecord {
+        guard let status = FlowStatus(rawValue: row["status"]) else {
+            throw CanonicalDecodingError("a flow's status in the node database is malformed")
+        }
+        return FlowRecord(
+            id: FlowID(row["id"]), clientRequestId: row["client_request_id"], flowName: row["name"],
+            arguments: [UInt8](row["arguments"] as Data), status: status,
+            result: (row["result"] as Data?).map { [UInt8]($0) }, error: row["error"], attempts: row["attempts"],
+            retryAt: (row["retry_at"] as Int64?).map(Instant.init(microsecondsSinceEpoch:)),
+            createdAt: Instant(microsecondsSinceEpoch: row["created_at"]),
+            updatedAt: Instant(microsecondsSinceEpoch: row["updated_at"]))
+    }
+}
+
+/// A local effect of a type the node database does not know.
+public struct UnsupportedEffect: Error, CustomStringConvertible {
+    public var description: String
+}

@@ -1,0 +1,57 @@
+import Foundation
+import GRDB
+
+/// The node's own database (SQLite, WAL, `synchronous = FULL`): flows, their journals, the
+/// outbox and the vault in one file, so that a flow's journal entry and its local effects
+/// commit in one transaction.
+public final class SQLiteNodeDatabase: Sendable {
+    public let flows: SQLiteFlowStore
+    public let vault: SQLiteVault
+
+    public init(path: String) throws {
+        let db = try SQLite.open(path, synchronousFull: true)
+        try db.write { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS flows (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    client_request_id TEXT UNIQUE,
+                    name TEXT NOT NULL,
+                    arguments BLOB NOT NULL,
+                    status TEXT NOT NULL,
+                    result BLOB,
+                    error TEXT,
+                    attempts INTEGER NOT NULL,
+                    retry_at INTEGER,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL);
+                CREATE INDEX IF NOT EXISTS flows_by_status ON flows (status, seq);
+                CREATE TABLE IF NOT EXISTS journal (
+                    flow_id TEXT NOT NULL,
+                    sequence INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    descriptor TEXT NOT NULL,
+                    result BLOB NOT NULL,
+                    PRIMARY KEY (flow_id, sequence)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS outbox (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    message_id TEXT NOT NULL UNIQUE,
+                    session TEXT NOT NULL,
+                    recipient TEXT NOT NULL,
+                    payload BLOB NOT NULL);
+                CREATE TABLE IF NOT EXISTS vault_states (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    ref TEXT NOT NULL UNIQUE,
+                    type TEXT NOT NULL,
+                    owner TEXT NOT NULL,
+                    data BLOB NOT NULL,
+                    consumed_by TEXT,
+                    locked_by TEXT);
+                CREATE INDEX IF NOT EXISTS vault_by_type_owner ON vault_states (type, owner, consumed_by);
+                CREATE INDEX IF NOT EXISTS vault_by_lock ON vault_states (locked_by) WHERE locked_by IS NOT NULL;
+                """)
+        }
+        flows = SQLiteFlowStore(db: db)
+        vault = SQLiteVault(db: db)
+    }
+}
