@@ -79,7 +79,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The sample application: issue tokens and move them between parties, notarised.
-        .target(name: "TokenSample", dependencies: ["HawserCore", "Flows", "Vault"]),
+        .target(name: "TokenSample", dependencies: ["HawserCore", "HawserWire", "Flows", "Vault", "Notary"]),
         // Assembly: configuration, lifecycle, HTTP API, health and metrics.
         .target(name: "HawserNode", dependencies: [
             "HawserCore", "HawserWire", "Notary", "Embedded", "JetStreamLog", "JetStream",

@@ -1,1 +1,0 @@
-// TokenSample: placeholder until its first source file lands.
