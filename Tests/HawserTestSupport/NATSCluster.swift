@@ -1,5 +1,4 @@
 import Foundation
-import HawserTestSupport
 import JetStream
 import NIOCore
 
@@ -8,7 +7,7 @@ import Glibc
 #endif
 
 /// Client authentication a test server demands.
-enum TestServerAuth: Sendable {
+public enum TestServerAuth: Sendable {
     case userPassword(String, String)
     case token(String)
 }
@@ -17,12 +16,12 @@ enum TestServerAuth: Sendable {
 ///
 /// A watchdog shell holds a pipe from this process: if the test process dies without cleaning up,
 /// the pipe closes and the watchdog kills the servers. ``stop()`` kills them in the normal case.
-final class NATSCluster: @unchecked Sendable {
-    final class Server: @unchecked Sendable {
-        let name: String
-        let port: Int
-        let clusterPort: Int?
-        let configPath: String
+public final class NATSCluster: @unchecked Sendable {
+    public final class Server: @unchecked Sendable {
+        public let name: String
+        public let port: Int
+        public let clusterPort: Int?
+        public let configPath: String
         let process: Process
 
         init(name: String, port: Int, clusterPort: Int?, configPath: String, process: Process) {
@@ -33,11 +32,11 @@ final class NATSCluster: @unchecked Sendable {
             self.process = process
         }
 
-        var url: String { "nats://127.0.0.1:\(port)" }
-        var pid: Int32 { process.processIdentifier }
-        var isRunning: Bool { process.isRunning }
+        public var url: String { "nats://127.0.0.1:\(port)" }
+        public var pid: Int32 { process.processIdentifier }
+        public var isRunning: Bool { process.isRunning }
 
-        func kill9() {
+        public func kill9() {
             if process.isRunning {
                 kill(pid, SIGKILL)
                 process.waitUntilExit()
@@ -45,18 +44,18 @@ final class NATSCluster: @unchecked Sendable {
         }
     }
 
-    static let executable: String = {
+    public static let executable: String = {
         for path in ["/usr/bin/nats-server", "/usr/sbin/nats-server", "/usr/local/bin/nats-server"]
         where FileManager.default.isExecutableFile(atPath: path) { return path }
         return "nats-server"
     }()
 
-    let directory: URL
-    private(set) var servers: [Server] = []
+    public let directory: URL
+    public private(set) var servers: [Server] = []
     private var watchdog: ProcessWatchdog?
     private let lock = NSLock()
 
-    var urls: [String] { servers.map(\.url) }
+    public var urls: [String] { servers.map(\.url) }
 
     private init(directory: URL) {
         self.directory = directory
@@ -64,7 +63,7 @@ final class NATSCluster: @unchecked Sendable {
 
     /// Starts `size` servers (clustered when `size > 1`) and waits until they serve clients and,
     /// with JetStream, until JetStream answers `$JS.API.INFO` on every server.
-    static func start(
+    public static func start(
         size: Int = 3, jetStream: Bool = true, auth: TestServerAuth? = nil, tls: Bool = false,
         deadline: Duration = .seconds(30)
     ) async throws -> NATSCluster {
@@ -143,7 +142,7 @@ final class NATSCluster: @unchecked Sendable {
     }
 
     /// Restarts a killed server with its old configuration and data.
-    func restart(_ server: Server) throws {
+    public func restart(_ server: Server) throws {
         let replacement = try launch(
             name: server.name, port: server.port, clusterPort: server.clusterPort, config: server.configPath)
         lock.withLock {
@@ -162,7 +161,7 @@ final class NATSCluster: @unchecked Sendable {
         old?.stop()
     }
 
-    var certificatePath: String { directory.appendingPathComponent("cert.pem").path }
+    public var certificatePath: String { directory.appendingPathComponent("cert.pem").path }
     var keyPath: String { directory.appendingPathComponent("key.pem").path }
 
     /// A self-signed certificate for 127.0.0.1 and localhost, made with the openssl tool.
@@ -214,10 +213,10 @@ final class NATSCluster: @unchecked Sendable {
         }
     }
 
-    func server(port: Int) -> Server? { lock.withLock { servers.first { $0.port == port } } }
+    public func server(port: Int) -> Server? { lock.withLock { servers.first { $0.port == port } } }
 
     /// Kills every server and the watchdog and deletes the directory. Safe to call twice.
-    func stop() {
+    public func stop() {
         let (all, dog) = lock.withLock { () -> ([Server], ProcessWatchdog?) in
             defer { (servers, watchdog) = ([], nil) }
             return (servers, watchdog)
@@ -232,7 +231,7 @@ final class NATSCluster: @unchecked Sendable {
     deinit { stop() }
 
     /// Asks the kernel for free loopback ports (all held open at once so they differ).
-    static func freePorts(_ count: Int) throws -> [Int] {
+    public static func freePorts(_ count: Int) throws -> [Int] {
         var fds: [Int32] = []
         defer { for fd in fds { close(fd) } }
         var ports: [Int] = []
@@ -259,13 +258,13 @@ final class NATSCluster: @unchecked Sendable {
     }
 }
 
-enum TestClusterError: Error {
+public enum TestClusterError: Error {
     case noPorts
     case notReady(String)
 }
 
 /// Runs `body` with a started cluster and always stops it afterwards.
-func withNATSCluster<T>(
+public func withNATSCluster<T>(
     size: Int = 3, jetStream: Bool = true, auth: TestServerAuth? = nil, tls: Bool = false,
     _ body: (NATSCluster) async throws -> T
 ) async throws -> T {

@@ -1,3 +1,4 @@
+import HawserTestSupport
 import JetStream
 import NIOCore
 import Testing

@@ -1,3 +1,4 @@
+import HawserTestSupport
 import Foundation
 import JetStream
 import NIOConcurrencyHelpers

@@ -1,0 +1,212 @@
+import Foundation
+import HawserWire
+import JetStream
+import Logging
+import Notary
+import Synchronization
+
+/// The notary's `ReplicatedLog` on a JetStream stream (file storage, usually 3 replicas).
+/// Positions are stream sequences. An append returns once JetStream acknowledges the entry, which
+/// it does once a majority of the stream's servers stored it. Each append carries a `Nats-Msg-Id`
+/// and is retried with it after a lost connection or acknowledgement, so it is stored once.
+///
+/// The connection is made on first use and kept; the NATS client reconnects across server
+/// failures on its own. Call `close()` when the notary stops.
+public final class JetStreamLog: ReplicatedLog, Sendable {
+    public let configuration: JetStreamLogConfiguration
+    private let logger: Logger
+    private let connection = Mutex<Task<JetStreamContext, any Error>?>(nil)
+    private let reader = ReaderSlot()
+
+    public init(configuration: JetStreamLogConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    // MARK: ReplicatedLog
+
+    public func append(_ payload: [UInt8]) async throws -> UInt64 {
+        // The id makes a retry after a lost acknowledgement a duplicate, which JetStream answers
+        // with the first copy's sequence: the position returned is where the entry really is.
+        let id = UUID().uuidString
+        let options = PublishOptions(messageID: id, expectedStream: configuration.stream)
+        do {
+            return try await retrying(for: configuration.appendTimeout, what: "append") { js, remaining in
+                var options = options
+                // A publish lost with a dying server is never answered: retry it soon.
+                options.timeout = min(remaining, Self.attemptTimeout)
+                return try await js.publish(self.configuration.subject, payload: payload, options: options).sequence
+            }
+        } catch NATSError.maxPayloadExceeded(let size, let limit) {
+            throw APIError(.internalError, "a log entry of \(size) bytes exceeds the NATS servers' max_payload of \(limit); lower limits.maxRequestsPerLogEntry or raise max_payload")
+        } catch let error as NATSError where Self.isTransient(error) {
+            throw APIError(.timeout, "the log did not acknowledge the request within \(configuration.appendTimeout) (\(error)); it may still be decided: ask again with the same transaction id")
+        }
+    }
+
+    public func read(after position: UInt64, limit: Int) async throws -> [LogEntry] {
+        var current = reader.take()
+        if current?.next != position + 1 {
+            current = nil
+            try await checkAvailable(after: position)
+            let js = try await context()
+            current = (position + 1, js.stream(configuration.stream).read(from: position + 1, batch: limit).makeAsyncIterator())
+        }
+        guard var (next, iterator) = current else { preconditionFailure("a reader was just made") }
+        guard let batch = try await iterator.next(), let first = batch.first else { throw CancellationError() }
+        if first.sequence != next {
+            // Sequences of a stream without deletes have no gaps: the missing ones were removed by retention.
+            throw JetStreamLogError.positionRemoved(position: next - 1, firstAvailable: first.sequence, stream: configuration.stream)
+        }
+        next = batch[batch.count - 1].sequence + 1
+        reader.put((next, iterator))
+        return batch.map { LogEntry(position: $0.sequence, payload: $0.bytes) }
+    }
+
+    public func lastPosition() async throws -> UInt64 {
+        try await state().lastSequence
+    }
+
+    /// The first position the stream still holds (entries before it were removed by retention).
+    public func firstPosition() async throws -> UInt64 {
+        try await state().firstSequence
+    }
+
+    /// Ends the connection; later calls fail.
+    public func close() async {
+        let task = connection.withLock { $0 }
+        task?.cancel()
+        if let js = try? await task?.value { await js.client.close() }
+    }
+
+    // MARK: Connection and retries
+
+    private func state() async throws -> StreamState {
+        try await retrying(for: .seconds(30), what: "stream info") { js, _ in
+            try await js.streamInfo(self.configuration.stream).state
+        }
+    }
+
+    /// Refuses to read from a position the stream cannot continue.
+    private func checkAvailable(after position: UInt64) async throws {
+        let state = try await state()
+        if position > state.lastSequence {
+            throw JetStreamLogError.aheadOfStream(position: position, streamEnd: state.lastSequence, stream: configuration.stream)
+        }
+        if state.firstSequence > 0 && position + 1 < state.firstSequence {
+            throw JetStreamLogError.positionRemoved(position: position, firstAvailable: state.firstSequence, stream: configuration.stream)
+        }
+    }
+
+    /// Runs `operation` until it succeeds, retrying transient failures (no stream leader during
+    /// an election, a lost connection) with back-off until `limit` has passed.
+    private func retrying<T>(for limit: Duration, what: String,
+                             _ operation: (JetStreamContext, Duration) async throws -> T) async throws -> T {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        var backoff = Duration.milliseconds(20)
+        while true {
+            let remaining = deadline - clock.now
+            do {
+                return try await operation(try await context(), max(remaining, .milliseconds(50)))
+            } catch let error as NATSError where Self.isTransient(error) && clock.now + backoff < deadline {
+                logger.debug("JetStream \(what) failed; retrying", metadata: ["error": "\(error)"])
+            } catch let error as JetStreamError where error.isTransient && clock.now + backoff < deadline {
+                logger.debug("JetStream \(what) failed; retrying", metadata: ["error": "\(error)"])
+            }
+            try await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .milliseconds(500))
+        }
+    }
+
+    /// How long one publish waits for its acknowledgement before it is sent again (same id).
+    static let attemptTimeout = Duration.seconds(2)
+
+    static func isTransient(_ error: NATSError) -> Bool {
+        error == .timeout || error == .noResponders || error == .reconnectBufferExceeded || error == .staleConnection
+    }
+
+    /// The connected JetStream context, connecting (and creating the stream) on first use.
+    private func context() async throws -> JetStreamContext {
+        let task = connection.withLock { current in
+            if let current { return current }
+            let made = Task { [configuration, logger] in try await Self.connect(configuration, logger: logger) }
+            current = made
+            return made
+        }
+        do {
+            return try await task.value
+        } catch {
+            // A failed connect is tried afresh by the next call.
+            connection.withLock { if $0 == task { $0 = nil } }
+            throw error
+        }
+    }
+
+    private static func connect(_ configuration: JetStreamLogConfiguration, logger: Logger) async throws -> JetStreamContext {
+        var options = NATSOptions(servers: configuration.servers, name: configuration.clientName,
+                                  user: configuration.user, password: configuration.password, token: configuration.token)
+        options.retryOnFailedInitialConnect = true
+        options.pingInterval = .seconds(2)
+        options.logger = logger
+        let client = try await NATSClient.connect(options)
+        let js = JetStreamContext(client: client, timeout: .seconds(5))
+        var stream = StreamConfig(name: configuration.stream, subjects: [configuration.subject],
+                                  replicas: configuration.replicas, storage: .file)
+        stream.description = "Hawser notary log"
+        stream.maxMessages = configuration.maxEntries > 0 ? configuration.maxEntries : -1
+        stream.maxBytes = configuration.maxBytes > 0 ? configuration.maxBytes : -1
+        stream.maxAge = configuration.maxAge
+        stream.duplicateWindow = configuration.duplicateWindow
+        stream.discard = .old
+        stream.denyDelete = true
+        // Several replicas start at once; whichever creates the stream, the others see it exist.
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(30)
+        while true {
+            do {
+                let info = try await js.createOrUpdateStream(stream)
+                logger.info("JetStream log ready", metadata: [
+                    "stream": "\(configuration.stream)", "first": "\(info.state.firstSequence)", "last": "\(info.state.lastSequence)",
+                ])
+                return js
+            } catch let error as JetStreamError where error.isTransient && clock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            } catch let error as NATSError where isTransient(error) && clock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            } catch {
+                await client.close()
+                throw error
+            }
+        }
+    }
+}
+
+extension JetStreamError {
+    /// Server-side failures an election or restart fixes (no leader, cluster not ready).
+    var isTransient: Bool {
+        if case .api(let status, let code, _) = self {
+            return status >= 500 || code == 10008 || code == 10023 || code == 10058
+        }
+        return false
+    }
+}
+
+/// The ordered reader that continues where the last `read` stopped. Only the replica's apply loop
+/// reads, one call at a time; a concurrent caller simply gets a reader of its own.
+private final class ReaderSlot: @unchecked Sendable {
+    // @unchecked: `lock` guards `value`; the iterator is used by one task at a time (taken out, put back).
+    private let lock = NSLock()
+    private var value: (next: UInt64, iterator: StreamReader.AsyncIterator)?
+
+    func take() -> (next: UInt64, iterator: StreamReader.AsyncIterator)? {
+        lock.withLock {
+            defer { value = nil }
+            return value
+        }
+    }
+
+    func put(_ new: (next: UInt64, iterator: StreamReader.AsyncIterator)) {
+        lock.withLock { value = new }
+    }
+}

@@ -1,1 +1,0 @@
-// FlowsTests: placeholder until its first test lands.

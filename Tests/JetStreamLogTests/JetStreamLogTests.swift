@@ -1,0 +1,143 @@
+import Foundation
+import HawserTestSupport
+import JetStream
+import JetStreamLog
+import Logging
+import Notary
+import Synchronization
+import Testing
+
+/// The notary's log on a real 3-server JetStream cluster.
+@Suite(.serialized) struct JetStreamLogTests {
+    static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    func makeLog(_ cluster: NATSCluster, stream: String = "LOG", _ adjust: (inout JetStreamLogConfiguration) -> Void = { _ in })
+        -> JetStreamLog {
+        var configuration = JetStreamLogConfiguration(servers: cluster.urls)
+        configuration.stream = stream
+        adjust(&configuration)
+        return JetStreamLog(configuration: configuration, logger: Self.logger)
+    }
+
+    @Test func appendsGetConsecutivePositionsAndReadBackInOrder() async throws {
+        try await withNATSCluster { cluster in
+            let log = makeLog(cluster)
+            #expect(try await log.lastPosition() == 0)
+            let positions = try await withThrowingTaskGroup(of: (Int, UInt64).self) { group in
+                for i in 0..<60 { group.addTask { (i, try await log.append(Array("entry \(i)".utf8))) } }
+                return try await group.reduce(into: [Int: UInt64]()) { $0[$1.0] = $1.1 }
+            }
+            #expect(Set(positions.values) == Set(1...60), "each append has its own position")
+            #expect(try await log.lastPosition() == 60)
+
+            var read = [LogEntry]()
+            while read.count < 60 { read += try await log.read(after: read.last?.position ?? 0, limit: 16) }
+            #expect(read.map(\.position) == Array(1...60))
+            for (i, position) in positions {
+                #expect(read[Int(position) - 1].payload == Array("entry \(i)".utf8))
+            }
+            // Reading again from an earlier position starts a new reader there.
+            #expect(try await log.read(after: 10, limit: 3).map(\.position) == [11, 12, 13])
+            await log.close()
+        }
+    }
+
+    @Test func readWaitsForTheNextEntry() async throws {
+        try await withNATSCluster { cluster in
+            let log = makeLog(cluster)
+            _ = try await log.append([1])
+            let (started, start) = AsyncStream.makeStream(of: Void.self)
+            async let waited: [LogEntry] = {
+                start.yield()
+                return try await log.read(after: 1, limit: 10)
+            }()
+            for await _ in started { break }
+            let position = try await log.append([2])
+            #expect(try await waited == [LogEntry(position: position, payload: [2])])
+            await log.close()
+        }
+    }
+
+    @Test func retentionBoundsTheStreamAndAReplicaBehindItIsToldToRestore() async throws {
+        try await withNATSCluster { cluster in
+            let log = makeLog(cluster) { $0.maxEntries = 5 }
+            for i in 0..<12 { _ = try await log.append([UInt8(i)]) }
+            #expect(try await log.firstPosition() == 8)
+            #expect(try await log.read(after: 7, limit: 10).map(\.position) == [8, 9, 10, 11, 12])
+            do {
+                _ = try await log.read(after: 2, limit: 10)
+                Issue.record("reading removed entries must fail")
+            } catch let error as JetStreamLogError {
+                #expect(error == .positionRemoved(position: 2, firstAvailable: 8, stream: "LOG"))
+                #expect(error.description.contains("restore this replica from a snapshot"))
+            }
+            await #expect(throws: JetStreamLogError.aheadOfStream(position: 20, streamEnd: 12, stream: "LOG")) {
+                _ = try await log.read(after: 20, limit: 10)
+            }
+            await log.close()
+        }
+    }
+
+    /// kill -9 the stream leader while appends run: every append returns a position that holds its
+    /// payload, and no payload is stored twice (retries carry the same message id).
+    @Test func appendsSurviveTheLossOfTheStreamLeader() async throws {
+        try await withNATSCluster { cluster in
+            let log = makeLog(cluster)
+            _ = try await log.append([0])
+            let leaderName = try await NATSClient.withConnection(NATSOptions(servers: cluster.urls)) { client in
+                try await JetStreamContext(client: client).streamInfo("LOG").cluster?.leader
+            }
+            let leader = try #require(cluster.servers.first { $0.name == leaderName })
+            let acknowledged = Acknowledged()
+            let (progress, announce) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<4 {
+                    group.addTask {
+                        for i in 0..<60 {
+                            let payload = Array("w\(worker)-\(i)".utf8)
+                            let position = try await log.append(payload)
+                            announce.yield(acknowledged.entries.withLock { $0[position] = payload; return $0.count })
+                        }
+                    }
+                }
+                group.addTask {
+                    for await count in progress where count >= 40 { break }
+                    leader.kill9()
+                }
+                try await group.waitForAll()
+            }
+            let acks = acknowledged.entries.withLock { $0 }
+            #expect(acks.count == 240, "every append was acknowledged at its own position")
+            let end = try await log.lastPosition()
+            var read = [LogEntry]()
+            while read.last?.position ?? 0 < end { read += try await log.read(after: read.last?.position ?? 0, limit: 100) }
+            let byPosition = Dictionary(uniqueKeysWithValues: read.map { ($0.position, $0.payload) })
+            for (position, payload) in acks { #expect(byPosition[position] == payload) }
+            let payloads = read.map(\.payload)
+            #expect(Set(payloads).count == payloads.count, "no entry was stored twice")
+            await log.close()
+        }
+    }
+
+    @Test func configurationProblemsAreReported() {
+        var c = JetStreamLogConfiguration(servers: [])
+        c.stream = "a.b"
+        c.replicas = 2
+        c.maxEntries = -1
+        c.maxAge = .seconds(10)
+        c.user = "u"
+        let problems = c.problems(prefix: "log.")
+        #expect(problems.contains("log.servers must name at least one NATS server"))
+        #expect(problems.contains { $0.hasPrefix("log.stream must be") })
+        #expect(problems.contains("log.replicas must be 1, 3 or 5"))
+        #expect(problems.contains { $0.hasPrefix("log.maxEntries") })
+        #expect(problems.contains { $0.hasPrefix("log.maxAgeSeconds must be at least the duplicate window") })
+        #expect(problems.contains("log.user and log.password go together"))
+        #expect(JetStreamLogConfiguration(servers: ["nats://127.0.0.1:4222"]).problems().isEmpty)
+    }
+}
+
+/// Payloads by the position their append returned.
+final class Acknowledged: Sendable {
+    let entries = Mutex<[UInt64: [UInt8]]>([:])
+}

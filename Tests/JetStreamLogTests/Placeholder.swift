@@ -1,1 +1,0 @@
-// JetStreamLogTests: placeholder until its first test lands.
