@@ -59,10 +59,14 @@ public final class LeaseElection: Election {
             await rounds()
             group.cancelAll()
         }
-        await perform(core.withLock { $0.stop() })
-        try? await withDeadline(configuration.requestTimeout, "withdrawing") { [backend, configuration, candidate] in
-            try await backend.withdraw(election: configuration.name, candidate: candidate.id)
-        }
+        // Release and withdraw even though our task is cancelled: the next leader need not wait
+        // for the lease to lapse. Awaited here, so the task has an owner.
+        await Task {
+            await self.perform(self.core.withLock { $0.stop() })
+            try? await withDeadline(self.configuration.requestTimeout, "withdrawing") { [backend, configuration, candidate] in
+                try await backend.withdraw(election: configuration.name, candidate: candidate.id)
+            }
+        }.value
         broadcast.update { $0 = ElectionStatus(role: .notStanding, leader: nil) }
     }
 

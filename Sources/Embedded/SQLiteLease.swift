@@ -103,7 +103,8 @@ public final class SQLiteLeaseBackend: LeaseBackend {
     public func setTarget(election: String, _ id: String, leaseDuration: Duration) async throws {
         try await transaction { db in
             let now = try Int64.fetchOne(db, sql: "SELECT \(Self.nowMs)")!
-            _ = try Self.lease(db, election: election, now: now)
+            let row = try Self.lease(db, election: election, now: now)
+            if row.live && row.holder == id { return }  // already leads
             let standing = try Self.standing(db, election: election, now: now, duration: leaseDuration.millisecondsValue)
             guard standing.contains(where: { $0.id == id }) else { throw CoordinationError.unknownCandidate(id) }
             try db.execute(sql: "UPDATE hawser_lease SET target = ? WHERE election = ?", arguments: [id, election])
@@ -116,6 +117,11 @@ public final class SQLiteLeaseBackend: LeaseBackend {
             try SQLiteFencing.check(db, resource: resource, epoch: epoch)
             return try body(db)
         }
+    }
+
+    /// Runs `body` in one IMMEDIATE transaction without a fencing check (schema set-up, reads).
+    public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await transaction(body)
     }
 
     // MARK: Internals

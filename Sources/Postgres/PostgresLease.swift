@@ -103,7 +103,8 @@ public final class PostgresLeaseBackend: LeaseBackend {
     public func setTarget(election: String, _ id: String, leaseDuration: Duration) async throws {
         let ms = leaseDuration.millisecondsValue
         try await session.use(timeout: timeout) { connection, logger in
-            _ = try await Self.lease(connection, election: election, logger: logger)
+            let row = try await Self.lease(connection, election: election, logger: logger)
+            if row.live && row.holder == id { return }  // already leads
             let standing = try await Self.standing(connection, election: election, ms: ms, logger: logger)
             guard standing.contains(where: { $0.id == id }) else { throw CoordinationError.unknownCandidate(id) }
             try await connection.query("UPDATE hawser_lease SET target = \(id) WHERE election = \(election)", logger: logger)

@@ -43,6 +43,8 @@ public struct ZooKeeperElectionAdministration: ElectionAdministration {
             guard ElectionRules.queue(children).contains(where: { $0.id == id }) else {
                 throw CoordinationError.unknownCandidate(id)
             }
+            let record = EpochRecord.decode(try await client.getData(configuration.epochPath).data)
+            if let record, record.leader == id, ElectionRules.queue(children).first?.name == record.node { return }  // already leads
             _ = try await client.setData(configuration.switchoverPath, data: Array(id.utf8))
         }
     }

@@ -11,6 +11,8 @@ struct Hawser: AsyncParsableCommand {
             PartyCommand.self,
             RequestCommand.self,
             BenchCommand.self,
+            ElectionCommand.self,
+            AdminCommand.self,
         ])
 }
 

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Coordination
+import Foundation
+
+/// `hawser admin`: operator commands on an election, talking to its coordination store directly.
+struct AdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "admin", abstract: "Inspect an election, set its preferred master, or hand leadership over.",
+        subcommands: [Status.self, Prefer.self, Switchover.self])
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the leader, epoch, standing candidates and settings as JSON.")
+        @OptionGroup var store: CoordinationOptions
+
+        func run() async throws {
+            let snapshot = try await AdminCommand.perform { try await store.makeAdministration().snapshot() }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(snapshot), as: UTF8.self))
+        }
+    }
+
+    struct Prefer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set the preferred master (takes effect without restarts, after the hold-down).")
+        @Argument(help: "The candidate id to prefer.") var node: String?
+        @Flag(help: "Clear the preferred master instead.") var none = false
+        @OptionGroup var store: CoordinationOptions
+
+        func validate() throws {
+            guard (node == nil) == none else { throw ValidationError("give a NODE or --none") }
+            if let node { try Candidate.validate(id: node) }
+        }
+
+        func run() async throws {
+            try await AdminCommand.perform { try await store.makeAdministration().setPreferred(node) }
+            print(node.map { "preferred master: \($0)" } ?? "preferred master cleared")
+        }
+    }
+
+    struct Switchover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Hand leadership to a standing candidate (graceful: the leader stops before the new one starts).")
+        @Option(help: "The candidate id to hand over to.") var to: String
+        @OptionGroup var store: CoordinationOptions
+        @Option(help: "Wait this long (ms) for the new leader; 0 to return at once.") var waitMs = 10000
+
+        func validate() throws { try Candidate.validate(id: to) }
+
+        func run() async throws {
+            let admin = try store.makeAdministration()
+            try await AdminCommand.perform { try await admin.switchover(to: to) }
+            guard waitMs > 0 else { return print("switchover to \(to) requested") }
+            let deadline = ContinuousClock.now + .milliseconds(waitMs)
+            while ContinuousClock.now < deadline {
+                let snapshot = try await AdminCommand.perform { try await admin.snapshot() }
+                if snapshot.leader == to { return print("\(to) leads with epoch \(snapshot.epoch)") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw CLIError("\(to) did not take over within \(waitMs) ms (is it healthy? see hawser admin status)")
+        }
+    }
+
+    /// Runs one store operation, turning its failure into a clear one-line error.
+    static func perform<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as CoordinationError {
+            throw CLIError("\(error.code): \(error)")
+        }
+    }
+}

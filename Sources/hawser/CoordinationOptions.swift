@@ -1,0 +1,76 @@
+import ArgumentParser
+import Coordination
+import Embedded
+import Logging
+import Postgres
+import ZooKeeperElection
+
+/// Where an election lives and its timing: shared by `hawser election` and `hawser admin`.
+struct CoordinationOptions: ParsableArguments {
+    @Option(help: "ZooKeeper ensemble, host:port[,host:port...].") var zookeeper: String?
+    @Option(help: "PostgreSQL lease: postgres://user[:password]@host[:port]/database.") var postgres: String?
+    @Option(help: "SQLite lease file (candidates on this machine only).") var sqlite: String?
+    @Option(help: "The election's name (several can share a store).") var election = "default"
+    @Option(help: "ZooKeeper session timeout (ms).") var sessionTimeoutMs = 2000
+    @Option(help: "ZooKeeper: how often health, switchover and preferred master are checked (ms).") var checkIntervalMs = 250
+    @Option(help: "Lease duration (ms), judged by the database's clock.") var leaseMs = 2000
+    @Option(help: "Lease renew and acquire interval (ms).") var renewMs = 500
+    @Option(help: "Lease: how long a resigned candidate stands aside (ms).") var standAsideMs = 4000
+    @Option(help: "How long the preferred master must stand before leadership moves to it (ms).") var holdDownMs = 10000
+    @Option(help: "Bound on one request to the coordination store (ms).") var requestTimeoutMs = 1000
+
+    func validate() throws {
+        let chosen = [zookeeper, postgres, sqlite].compactMap { $0 }
+        guard chosen.count == 1 else { throw ValidationError("give exactly one of --zookeeper, --postgres, --sqlite") }
+        if zookeeper != nil {
+            let problems = zooKeeperConfiguration().problems()
+            if !problems.isEmpty { throw ValidationError(problems.joined(separator: "; ")) }
+        } else {
+            let problems = leaseConfiguration().problems()
+            if !problems.isEmpty { throw ValidationError(problems.joined(separator: "; ")) }
+            if let postgres { _ = try PostgresURL.configuration(postgres) }
+        }
+    }
+
+    func zooKeeperConfiguration() -> ZooKeeperElectionConfiguration {
+        var configuration = ZooKeeperElectionConfiguration(connectString: zookeeper ?? "")
+        configuration.name = election
+        configuration.sessionTimeout = .milliseconds(sessionTimeoutMs)
+        configuration.checkInterval = .milliseconds(checkIntervalMs)
+        configuration.holdDown = .milliseconds(holdDownMs)
+        configuration.requestTimeout = .milliseconds(max(requestTimeoutMs, sessionTimeoutMs))
+        return configuration
+    }
+
+    func leaseConfiguration() -> LeaseConfiguration {
+        var configuration = LeaseConfiguration()
+        configuration.name = election
+        configuration.leaseDuration = .milliseconds(leaseMs)
+        configuration.renewInterval = .milliseconds(renewMs)
+        configuration.standAside = .milliseconds(standAsideMs)
+        configuration.holdDown = .milliseconds(holdDownMs)
+        configuration.requestTimeout = .milliseconds(requestTimeoutMs)
+        return configuration
+    }
+
+    func leaseBackend() throws -> any LeaseBackend {
+        if let postgres {
+            return PostgresLeaseBackend(configuration: try PostgresURL.configuration(postgres),
+                                        requestTimeout: .milliseconds(requestTimeoutMs))
+        }
+        return try SQLiteLeaseBackend(path: sqlite!, busyTimeout: .milliseconds(requestTimeoutMs / 2))
+    }
+
+    func makeElection(candidate: Candidate, health: HealthChecks, logger: Logger) throws -> any Election {
+        if zookeeper != nil {
+            return try ZooKeeperElection(candidate: candidate, configuration: zooKeeperConfiguration(), health: health, logger: logger)
+        }
+        return try LeaseElection(candidate: candidate, backend: try leaseBackend(), configuration: leaseConfiguration(),
+                                 health: health, logger: logger)
+    }
+
+    func makeAdministration() throws -> any ElectionAdministration {
+        if zookeeper != nil { return try ZooKeeperElectionAdministration(configuration: zooKeeperConfiguration()) }
+        return LeaseAdministration(backend: try leaseBackend(), configuration: leaseConfiguration())
+    }
+}
