@@ -126,7 +126,7 @@ let package = Package(
         ]),
 
         // Helpers shared by the tests (temporary directories, id streams, a seeded generator, watchdogs, a NATS cluster).
-        .target(name: "HawserTestSupport", dependencies: ["HawserCore", "JetStream"], path: "Tests/HawserTestSupport"),
+        .target(name: "HawserTestSupport", dependencies: ["HawserCore", "JetStream", "ZooKeeper"], path: "Tests/HawserTestSupport"),
         .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore", "HawserTestSupport"]),
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),

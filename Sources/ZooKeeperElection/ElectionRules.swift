@@ -13,6 +13,11 @@ public enum ElectionRules {
         public var name: String
         public var id: String
         public var sequence: Int64
+        public init(name: String, id: String, sequence: Int64) {
+            self.name = name
+            self.id = id
+            self.sequence = sequence
+        }
     }
 
     public static func nodePrefix(for id: String) -> String { "c-\(id)-" }

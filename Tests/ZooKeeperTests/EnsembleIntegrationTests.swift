@@ -1,4 +1,5 @@
 import Foundation
+import HawserTestSupport
 import Testing
 @testable import ZooKeeper
 

@@ -12,38 +12,38 @@ import Darwin
 
 /// A real ZooKeeper ensemble for integration tests: `QuorumPeerMain` processes from the Debian
 /// `zookeeper` package on 127.0.0.1, on free ports, in a temporary directory.
-final class ZooKeeperEnsemble: Sendable {
-    struct Server: Sendable {
-        var id: Int
-        var clientPort: Int
-        var quorumPort: Int
-        var electionPort: Int
-        var home: URL
-        var address: ServerAddress { ServerAddress(host: "127.0.0.1", port: clientPort) }
+public final class ZooKeeperEnsemble: Sendable {
+    public struct Server: Sendable {
+        public var id: Int
+        public var clientPort: Int
+        public var quorumPort: Int
+        public var electionPort: Int
+        public var home: URL
+        public var address: ServerAddress { ServerAddress(host: "127.0.0.1", port: clientPort) }
     }
 
-    static let java = "/usr/bin/java"
-    static let classpath = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar"]
-    static var isAvailable: Bool {
+    public static let java = "/usr/bin/java"
+    public static let classpath = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar"]
+    public static var isAvailable: Bool {
         FileManager.default.isExecutableFile(atPath: java) && classpath.allSatisfy { FileManager.default.fileExists(atPath: $0) }
     }
 
     /// The ensemble of the running suite (see `EnsembleTrait`).
-    @TaskLocal static var current: ZooKeeperEnsemble?
+    @TaskLocal public static var current: ZooKeeperEnsemble?
 
-    let directory: URL
-    let servers: [Server]
-    let tickTimeMs: Int
+    public let directory: URL
+    public let servers: [Server]
+    public let tickTimeMs: Int
     private let processes = Mutex<[Int: Process]>([:])
     /// One watchdog shell per server, reading a pipe this process holds: if the test process dies
     /// without stopping the ensemble, the pipe closes and the watchdog kills its server.
     private let watchdogs = Mutex<[Int: ProcessWatchdog]>([:])
 
-    var addresses: [ServerAddress] { servers.map(\.address) }
-    var connectString: String { addresses.map(\.description).joined(separator: ",") }
+    public var addresses: [ServerAddress] { servers.map(\.address) }
+    public var connectString: String { addresses.map(\.description).joined(separator: ",") }
 
     /// Writes the configuration of `count` servers and starts them; returns once every one serves.
-    static func start(count: Int = 3, tickTimeMs: Int = 200) async throws -> ZooKeeperEnsemble {
+    public static func start(count: Int = 3, tickTimeMs: Int = 200) async throws -> ZooKeeperEnsemble {
         let ensemble = try ZooKeeperEnsemble(count: count, tickTimeMs: tickTimeMs)
         do {
             for server in ensemble.servers { try ensemble.startServer(server.id) }
@@ -89,7 +89,7 @@ final class ZooKeeperEnsemble: Sendable {
     }
 
     /// Starts (or restarts) server `id`; its output goes to `zkN/server.log`.
-    func startServer(_ id: Int) throws {
+    public func startServer(_ id: Int) throws {
         let server = servers[id - 1]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.java)
@@ -116,24 +116,24 @@ final class ZooKeeperEnsemble: Sendable {
     private func stopWatchdog(_ id: Int) { watchdogs.withLock { $0.removeValue(forKey: id) }?.stop() }
 
     /// `kill -9` server `id` and reaps it.
-    func kill(_ id: Int) {
+    public func kill(_ id: Int) {
         stopWatchdog(id)
         guard let process = processes.withLock({ $0.removeValue(forKey: id) }) else { return }
         Self.killAndReap(process)
     }
 
     /// SIGSTOP server `id`: it keeps its sockets but answers nothing, like a partitioned machine.
-    func pause(_ id: Int) {
+    public func pause(_ id: Int) {
         if let process = processes.withLock({ $0[id] }) { _ = Glibc.kill(process.processIdentifier, SIGSTOP) }
     }
 
     /// SIGCONT server `id`.
-    func resume(_ id: Int) {
+    public func resume(_ id: Int) {
         if let process = processes.withLock({ $0[id] }) { _ = Glibc.kill(process.processIdentifier, SIGCONT) }
     }
 
     /// Kills every server and removes the directory (keeps it if `ZK_KEEP_LOGS` is set).
-    func stop() {
+    public func stop() {
         for id in watchdogs.withLock({ Array($0.keys) }) { stopWatchdog(id) }
         let all = processes.withLock { processes in
             defer { processes = [:] }
@@ -145,12 +145,12 @@ final class ZooKeeperEnsemble: Sendable {
         }
     }
 
-    func serverID(of address: ServerAddress?) -> Int? {
+    public func serverID(of address: ServerAddress?) -> Int? {
         servers.first { $0.address == address }?.id
     }
 
     /// Polls each server with a client connection until it serves sessions (bounded by `timeout`).
-    func waitUntilServing(_ ids: [Int], timeout: Duration = .seconds(60)) async throws {
+    public func waitUntilServing(_ ids: [Int], timeout: Duration = .seconds(60)) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         for id in ids {
@@ -171,7 +171,7 @@ final class ZooKeeperEnsemble: Sendable {
     }
 
     /// The server's `Mode:` line from the `srvr` four-letter command ("leader", "follower"), if it answers.
-    func mode(of id: Int) -> String? {
+    public func mode(of id: Int) -> String? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -195,7 +195,7 @@ final class ZooKeeperEnsemble: Sendable {
     }
 
     /// The current leader's id, if one answers as leader.
-    func leader() -> Int? {
+    public func leader() -> Int? {
         servers.map(\.id).first { mode(of: $0) == "leader" }
     }
 
@@ -233,17 +233,18 @@ final class ZooKeeperEnsemble: Sendable {
     }
 }
 
-struct EnsembleError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct EnsembleError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Starts one ensemble for a whole suite, publishes it as `ZooKeeperEnsemble.current`, and stops
 /// it when the suite ends, whatever its tests did.
-struct EnsembleTrait: SuiteTrait, TestScoping {
-    var isRecursive: Bool { false }
+public struct EnsembleTrait: SuiteTrait, TestScoping {
+    public init() {}
+    public var isRecursive: Bool { false }
 
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+    public func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
         let ensemble = try await ZooKeeperEnsemble.start()
         defer { ensemble.stop() }
         try await ZooKeeperEnsemble.$current.withValue(ensemble) {
@@ -254,13 +255,15 @@ struct EnsembleTrait: SuiteTrait, TestScoping {
 
 extension Trait where Self == EnsembleTrait {
     /// Runs the suite against a fresh 3-server ensemble.
-    static var zooKeeperEnsemble: Self { EnsembleTrait() }
+    public static var zooKeeperEnsemble: Self { EnsembleTrait() }
 }
 
-struct TimeoutError: Error {}
+public struct TimeoutError: Error {
+    public init() {}
+}
 
 /// Runs `body`, failing with `TimeoutError` if it takes longer than `timeout` (a bound, not a wait).
-func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+public func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await body() }
         group.addTask {
@@ -275,7 +278,7 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable (
 extension AsyncStream<ZooKeeperConnectionState> {
     /// Reads states up to and including `state` (throws `TimeoutError` after `timeout`). Later
     /// calls continue where the previous one stopped.
-    func states(until state: ZooKeeperConnectionState, timeout: Duration = .seconds(30)) async throws -> [ZooKeeperConnectionState] {
+    public func states(until state: ZooKeeperConnectionState, timeout: Duration = .seconds(30)) async throws -> [ZooKeeperConnectionState] {
         try await withTimeout(timeout) {
             var seen: [ZooKeeperConnectionState] = []
             for await value in self {

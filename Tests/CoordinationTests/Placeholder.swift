@@ -1,1 +1,0 @@
-// CoordinationTests: placeholder until its first test lands.
