@@ -1,0 +1,127 @@
+import Coordination
+import Embedded
+import Foundation
+import GRDB
+import HawserTestSupport
+import Synchronization
+import Testing
+
+/// The SQLite lease backend and the fencing check on a real database file, and two elections
+/// in one process sharing it.
+@Suite struct SQLiteLeaseTests {
+    static func fastLease() -> LeaseConfiguration {
+        var configuration = LeaseConfiguration()
+        configuration.leaseDuration = .milliseconds(600)
+        configuration.renewInterval = .milliseconds(100)
+        configuration.requestTimeout = .milliseconds(300)
+        configuration.standAside = .milliseconds(1200)
+        configuration.holdDown = .milliseconds(300)
+        return configuration
+    }
+
+    @Test func roundsFollowTheLeaseRulesByTheDatabaseClock() async throws {
+        let directory = try TemporaryDirectory()
+        let backend = try SQLiteLeaseBackend(path: directory.path + "/lease.sqlite")
+        try await backend.prepare()
+        let a = Candidate(id: "A", addresses: ["10.0.0.1:8080"]), b = Candidate(id: "B")
+        let first = try await backend.round(election: "e", candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300))
+        #expect(first.holder == "A" && first.epoch == Epoch(1))
+        let other = try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300))
+        #expect(other.holder == "A" && other.standing == ["A", "B"])
+        let renewed = try await backend.round(election: "e", candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300))
+        #expect(renewed.holder == "A" && renewed.epoch == Epoch(1))
+        // A stops renewing: once the lease expired by SQLite's clock, B takes it with the next epoch.
+        try await eventually("B acquiring", timeout: .seconds(5)) {
+            try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300)).holder == "B"
+        }
+        let snapshot = try await backend.snapshot(election: "e", leaseDuration: .seconds(10))
+        #expect(snapshot.leader == "B" && snapshot.epoch == Epoch(2))
+        #expect(snapshot.candidates.map(\.id) == ["A", "B"] && snapshot.candidates[0].addresses == ["10.0.0.1:8080"])
+        // Elections are independent.
+        let elsewhere = try await backend.round(election: "f", candidate: a, healthy: true, mayAcquire: true, leaseDuration: .seconds(1))
+        #expect(elsewhere.holder == "A" && elsewhere.epoch == Epoch(1))
+    }
+
+    @Test func aSwitchoverNeedsAStandingTargetAndReservesTheReleasedLease() async throws {
+        let directory = try TemporaryDirectory()
+        let backend = try SQLiteLeaseBackend(path: directory.path + "/lease.sqlite")
+        try await backend.prepare()
+        let a = Candidate(id: "A"), b = Candidate(id: "B"), c = Candidate(id: "C")
+        for candidate in [a, b, c] {
+            _ = try await backend.round(election: "e", candidate: candidate, healthy: true, mayAcquire: true, leaseDuration: .seconds(5))
+        }
+        await #expect(throws: CoordinationError.unknownCandidate("Z")) {
+            try await backend.setTarget(election: "e", "Z", leaseDuration: .seconds(5))
+        }
+        try await backend.setTarget(election: "e", "C", leaseDuration: .seconds(5))
+        try await backend.release(election: "e", holder: "A", epoch: Epoch(1), handOverTo: nil)
+        let b1 = try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(5))
+        #expect(b1.holder == nil && b1.target == "C")
+        let c1 = try await backend.round(election: "e", candidate: c, healthy: true, mayAcquire: true, leaseDuration: .seconds(5))
+        #expect(c1.holder == "C" && c1.epoch == Epoch(2) && c1.target == nil)
+        // A release by a former holder or with an old epoch changes nothing.
+        try await backend.release(election: "e", holder: "A", epoch: Epoch(1), handOverTo: "B")
+        #expect(try await backend.snapshot(election: "e", leaseDuration: .seconds(5)).leader == "C")
+    }
+
+    @Test func theFencingCheckRefusesAStaleEpochAndItsWholeTransaction() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteLeaseBackend(path: directory.path + "/store.sqlite")
+        try await store.prepare()
+        try await store.write { db in try db.execute(sql: "CREATE TABLE t (v INTEGER)") }
+        try await store.fencedWrite(resource: "ledger", epoch: Epoch(3)) { db in try db.execute(sql: "INSERT INTO t VALUES (3)") }
+        try await store.fencedWrite(resource: "ledger", epoch: Epoch(5)) { db in try db.execute(sql: "INSERT INTO t VALUES (5)") }
+        await #expect(throws: CoordinationError.staleEpoch(resource: "ledger", presented: Epoch(4), current: Epoch(5))) {
+            try await store.fencedWrite(resource: "ledger", epoch: Epoch(4)) { db in try db.execute(sql: "INSERT INTO t VALUES (4)") }
+        }
+        try await store.fencedWrite(resource: "ledger", epoch: Epoch(5)) { db in try db.execute(sql: "INSERT INTO t VALUES (55)") }
+        // Another resource has its own epoch.
+        try await store.fencedWrite(resource: "other", epoch: Epoch(1)) { db in try db.execute(sql: "INSERT INTO t VALUES (1)") }
+        let values = try await store.write { db in try Int.fetchAll(db, sql: "SELECT v FROM t ORDER BY rowid") }
+        #expect(values == [3, 5, 55, 1])
+        #expect(try await store.write { try SQLiteFencing.currentEpoch($0, resource: "ledger") } == Epoch(5))
+    }
+
+    @Test(.timeLimit(.minutes(1))) func twoElectionsShareOneLeaseAndHandOver() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/lease.sqlite"
+        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: try SQLiteLeaseBackend(path: path), configuration: Self.fastLease())
+        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try SQLiteLeaseBackend(path: path), configuration: Self.fastLease())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await a.run() }
+            try await eventually("A leading") { a.status.role.epoch != nil }
+            group.addTask { try await b.run() }
+            try await eventually("B following A") { b.status.role == .follower && b.status.leader == "A" }
+            let first = a.status.role.epoch!
+            try await a.handOver(to: "B")
+            #expect(a.status.role.epoch == nil)  // stops acting at once
+            try await eventually("B leading") { b.status.role.epoch != nil }
+            #expect(b.status.role.epoch! > first)
+            group.cancelAll()
+        }
+        #expect(a.status.role == .notStanding && b.status.role == .notStanding)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func anUnhealthyLeaderResignsAndAnUnhealthyCandidateDoesNotStand() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/lease.sqlite"
+        let sick = Mutex(false)
+        let check = ClosureHealthCheck(name: "test") { sick.withLock { $0 } ? "disk full" : nil }
+        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: try SQLiteLeaseBackend(path: path),
+                                  configuration: Self.fastLease(), health: HealthChecks([check]))
+        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try SQLiteLeaseBackend(path: path), configuration: Self.fastLease())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await a.run() }
+            try await eventually("A leading") { a.status.role.epoch != nil }
+            group.addTask { try await b.run() }
+            try await eventually("B following") { b.status.role == .follower }
+            sick.withLock { $0 = true }
+            try await eventually("B leading") { b.status.role.epoch != nil }
+            #expect(a.status.role == .notStanding)
+            let admin = LeaseAdministration(backend: try SQLiteLeaseBackend(path: path), configuration: Self.fastLease())
+            #expect(try await admin.snapshot().candidates.map(\.id) == ["B"])
+            await #expect(throws: CoordinationError.unknownCandidate("A")) { try await admin.switchover(to: "A") }
+            group.cancelAll()
+        }
+    }
+}
