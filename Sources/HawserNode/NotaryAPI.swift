@@ -1,3 +1,4 @@
+import Embedded
 import Foundation
 import HawserCore
 import HawserWire
@@ -9,13 +10,15 @@ import Prometheus
 struct NotaryAPI {
     let notary: Notary
     let replica: Replica
+    let store: any NotaryStore
+    let storePath: String
     let limits: NotaryConfiguration.Limits
     let registry: PrometheusCollectorRegistry
 
     /// Every route as (method, path): registered from here and checked against the OpenAPI document.
     static let routes: [(method: HTTPRequest.Method, path: String)] = [
         (.post, "/v1/notarise"), (.post, "/v1/notarise/batch"), (.get, "/v1/transactions/{txId}"),
-        (.get, "/v1/identity"), (.get, "/health/live"), (.get, "/health/ready"), (.get, "/metrics"),
+        (.get, "/v1/identity"), (.get, "/v1/digest"), (.get, "/v1/snapshot"), (.get, "/health/live"), (.get, "/health/ready"), (.get, "/metrics"),
     ]
 
     func router() -> Router<BasicRequestContext> {
@@ -34,6 +37,8 @@ struct NotaryAPI {
         router.get("/v1/identity") { _, _ in
             NotaryIdentityJSON(name: notary.identity.name, publicKey: notary.identity.publicKey)
         }
+        router.get("/v1/digest") { _, _ in try await digest() }
+        router.get("/v1/snapshot") { _, _ in try await snapshot() }
         router.get("/health/live") { _, _ in HealthStatus(status: "live") }
         router.get("/health/ready") { _, _ in
             guard replica.isCaughtUp else {
@@ -46,6 +51,47 @@ struct NotaryAPI {
                      body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
         return router
+    }
+
+    /// The store's digest with the position it reflects: equal on replicas that applied the same
+    /// log prefix. Position and digest are read apart, so the digest is retried until the
+    /// position did not move while it was computed.
+    private func digest() async throws -> DigestJSON {
+        for _ in 0..<20 {
+            let before = try await store.appliedPosition()
+            let digest = try await store.digest()
+            if try await store.appliedPosition() == before { return DigestJSON(appliedPosition: before, digest: digest.hex) }
+        }
+        throw APIError(.notReady, "the replica applies the log too fast to take a stable digest; retry when the load is lower")
+    }
+
+    /// A consistent copy of the replica's store (SQLite online backup), streamed as one file.
+    /// `Hawser-Applied-Position` says where in the log a replica restored from it continues.
+    private func snapshot() async throws -> Response {
+        let path = storePath + ".snapshot-\(UUID().uuidString)"
+        let position: UInt64
+        do {
+            position = try await Task.detached { try SQLiteSnapshot.write(store: storePath, to: path) }.value
+        } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            throw APIError(.internalError, "the snapshot could not be made: \(error)")
+        }
+        guard let file = FileHandle(forReadingAtPath: path) else {
+            throw APIError(.internalError, "the snapshot could not be read back")
+        }
+        // Unlinked at once: the open handle keeps the data readable until the body is sent.
+        try? FileManager.default.removeItem(atPath: path)
+        let size = Int(try file.seekToEnd())
+        try file.seek(toOffset: 0)
+        let body = ResponseBody(contentLength: size) { writer in
+            defer { try? file.close() }
+            while let chunk = try file.read(upToCount: 1 << 20), !chunk.isEmpty {
+                try await writer.write(ByteBuffer(bytes: chunk))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/vnd.sqlite3",
+                                               .hawserAppliedPosition: String(position)], body: body)
     }
 
     private func notariseOne(_ request: Request) async throws -> Response {
@@ -95,8 +141,18 @@ struct NotaryAPI {
     }
 }
 
+struct DigestJSON: ResponseEncodable {
+    var appliedPosition: UInt64
+    var digest: String
+}
+
 struct HealthStatus: ResponseEncodable {
     var status: String
 }
 
 extension NotaryIdentityJSON: ResponseEncodable {}
+
+extension HTTPFields.Element.Name {
+    /// The log position a snapshot's store has applied (on `GET /v1/snapshot`).
+    static let hawserAppliedPosition = Self("Hawser-Applied-Position")!
+}

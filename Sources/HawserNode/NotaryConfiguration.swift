@@ -66,9 +66,11 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     /// Accept any party that signs with the key it names (open notary; for demos and tests).
     public var acceptAnyParty = false
     public var limits = Limits()
+    /// Where the request log lives: embedded (default) or a JetStream stream shared by a cluster.
+    public var log = LogConfiguration()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, keyFile, dataDirectory, listen, authorisedParties, acceptAnyParty, limits
+        case name, keyFile, dataDirectory, listen, authorisedParties, acceptAnyParty, limits, log
     }
 
     public init() {}
@@ -83,6 +85,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         authorisedParties = try c.decodeIfPresent([AuthorisedParty].self, forKey: .authorisedParties) ?? d.authorisedParties
         acceptAnyParty = try c.decodeIfPresent(Bool.self, forKey: .acceptAnyParty) ?? d.acceptAnyParty
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
+        log = try c.decodeIfPresent(LogConfiguration.self, forKey: .log) ?? d.log
     }
 
     /// Reads and validates a configuration file.
@@ -129,7 +132,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         if limits.maxRequestsPerLogEntry < limits.maxBatchRequests {
             out.append("limits.maxRequestsPerLogEntry must be at least limits.maxBatchRequests: one batch call is written as one log entry")
         }
-        return out + notaryLimits.problems
+        return out + notaryLimits.problems + log.problems
     }
 
     public var notaryLimits: NotaryLimits {
@@ -150,6 +153,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         "": Set(CodingKeys.allCases.map(\.rawValue)),
         "listen": Set(Listen.CodingKeys.allCases.map(\.rawValue)),
         "limits": Set(Limits.CodingKeys.allCases.map(\.rawValue)),
+        "log": Set(LogConfiguration.CodingKeys.allCases.map(\.rawValue)),
     ]
 
     private static func unknownKeys(in data: Data) -> [String] {

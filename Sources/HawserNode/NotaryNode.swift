@@ -3,19 +3,24 @@ import HawserCore
 import Hummingbird
 import Logging
 import Embedded
+import JetStreamLog
 import Notary
 import Prometheus
+import ServiceLifecycle
 
-/// Assembles an all-in-one notary: the embedded durable log, the replica's SQLite store, the
-/// appender, the replica and the HTTP API, run as one service group. The HTTP server stops first
-/// on shutdown (draining requests in flight), then the appender, then the replica.
+/// Assembles a notary replica: the log (embedded SQLite, or a JetStream stream shared by a
+/// cluster of replicas), the replica's SQLite store, the appender, the replica and the HTTP API,
+/// run as one service group. The HTTP server stops first on shutdown (draining requests in
+/// flight), then the appender, then the replica, then the log's connection.
 public enum NotaryNode {
     /// Everything a running notary is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
         public let notary: Notary
         public let replica: Replica
         public let store: SQLiteNotaryStore
-        public let log: SQLiteLog
+        public let log: any ReplicatedLog
+        /// The replica's database file, of which `GET /v1/snapshot` serves copies.
+        public let storePath: String
     }
 
     /// Every route the HTTP API serves, as (method, path) with `{name}` path parameters.
@@ -34,8 +39,18 @@ public enum NotaryNode {
         }
         let signer = try KeyFile.load(resolve(configuration.keyFile)).key
         let data = resolve(configuration.dataDirectory)
-        let log = try SQLiteLog(path: data + "/log.sqlite")
-        let store = try SQLiteNotaryStore(path: data + "/notary.sqlite")
+        let log: any ReplicatedLog
+        var logServices = [any Service]()
+        switch configuration.log.kind {
+        case .embedded:
+            log = try SQLiteLog(path: data + "/log.sqlite")
+        case .jetstream:
+            let jetStream = JetStreamLog(configuration: configuration.log.jetStream, logger: logger)
+            log = jetStream
+            logServices.append(LogConnection(log: jetStream))
+        }
+        let storePath = data + "/notary.sqlite"
+        let store = try SQLiteNotaryStore(path: storePath)
 
         let registry = PrometheusCollectorRegistry()
         let metrics = NotaryMetrics(factory: PrometheusMetricsFactory(registry: registry))
@@ -46,14 +61,26 @@ public enum NotaryNode {
         let appender = LogAppender(log: log, maxRequestsPerEntry: limits.maxRequestsPerLogEntry, clock: clock)
         let notary = Notary(name: configuration.name, signer: signer, authorisedParties: configuration.parties,
                             limits: limits, appender: appender, waiters: waiters, store: store, metrics: metrics)
-        let api = NotaryAPI(notary: notary, replica: replica, limits: configuration.limits, registry: registry)
+        let api = NotaryAPI(notary: notary, replica: replica, store: store, storePath: storePath,
+                            limits: configuration.limits, registry: registry)
         let app = Application(
             router: api.router(),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser"),
-            services: [replica, appender],
+            services: logServices + [replica, appender],
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.listen.port) },
             logger: logger)
-        return (app, Parts(notary: notary, replica: replica, store: store, log: log))
+        return (app, Parts(notary: notary, replica: replica, store: store, log: log, storePath: storePath))
+    }
+}
+
+/// Closes the JetStream log's connection once the services using it have stopped (it is listed
+/// first, so the service group shuts it down last).
+struct LogConnection: Service {
+    let log: JetStreamLog
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await log.close()
     }
 }

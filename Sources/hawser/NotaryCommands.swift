@@ -7,8 +7,8 @@ import Logging
 
 struct NotaryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "notary", abstract: "Set up and run an embedded notary.",
-        subcommands: [Init.self, Run.self])
+        commandName: "notary", abstract: "Set up, run and restore a notary replica.",
+        subcommands: [Init.self, Run.self, Restore.self])
 
     static let defaultDirectory = "hawser-data"
 

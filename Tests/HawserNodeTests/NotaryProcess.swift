@@ -80,6 +80,12 @@ final class NotaryProcess: Sendable {
         process.waitUntilExit()
     }
 
+    /// SIGSTOP: the process freezes (as in a long GC pause or a stalled VM); `resume()` continues it.
+    func pause() { Foundation.kill(process.processIdentifier, SIGSTOP) }
+
+    /// SIGCONT after `pause()`.
+    func resume() { Foundation.kill(process.processIdentifier, SIGCONT) }
+
     /// SIGTERM and wait: a graceful shutdown. Returns the exit status.
     func terminate() -> Int32 {
         stopWatchdog()

@@ -42,6 +42,7 @@ import Testing
             ("/v1/transactions/{txId}", "/v1/transactions/\(tx.hex)", .get, nil),
             ("/v1/transactions/{txId}", "/v1/transactions/\(ids.hash().hex)", .get, nil),
             ("/v1/identity", "/v1/identity", .get, nil),
+            ("/v1/digest", "/v1/digest", .get, nil),
             ("/health/live", "/health/live", .get, nil),
             ("/health/ready", "/health/ready", .get, nil),
         ]
