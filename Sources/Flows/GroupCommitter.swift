@@ -35,7 +35,10 @@ actor GroupCommitter {
         let batch = [write] + followers.map(\.write)
         let results: [Result<FlowRecord?, any Error>]
         do {
-            let stored = try await store.commit(batch)
+            // The leader may be a flow being killed or shut down; its cancellation must not
+            // abort a transaction that carries other flows' writes, so the commit runs apart.
+            let store = self.store
+            let stored = try await Task { try await store.commit(batch) }.value
             results = stored.map { .success($0) }
         } catch {
             results = batch.map { _ in .failure(error) }

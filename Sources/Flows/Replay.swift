@@ -93,6 +93,13 @@ public struct NonDeterminismError: Error, Sendable, Equatable, CustomStringConve
     public var actual: String?
     public var detail: String?
 
+    public init(sequence: Int, expected: String?, actual: String?, detail: String? = nil) {
+        self.sequence = sequence
+        self.expected = expected
+        self.actual = actual
+        self.detail = detail
+    }
+
     public var description: String {
         var text = "non-determinism at effect \(sequence): "
         switch (expected, actual) {

@@ -37,9 +37,13 @@ public struct FlowVault: Sendable {
     }
 
     /// Picks states and reserves them: `select` chooses from the unconsumed states of `query` that
-    /// no other flow holds (nil: not enough), and the choice is reserved; a choice lost to another
-    /// flow is made again, up to `attempts` times. Returns nil when `select` finds too little.
-    public func selectAndReserve(_ query: VaultQuery, attempts: Int = 5,
+    /// no other flow holds (nil: not enough), and the choice is reserved. A choice lost to another
+    /// flow between the query and the reservation is made again from a fresh query (which no
+    /// longer shows the lost states). Returns nil when `select` finds too little.
+    ///
+    /// The losses are journaled, so a replay repeats them exactly; giving up must therefore be a
+    /// `FlowFailure`, never a transient error, or every retry would replay into the same error.
+    public func selectAndReserve(_ query: VaultQuery, attempts: Int = 100,
                                  select: ([VaultState]) -> [VaultState]?) async throws -> [VaultState]? {
         var available = query
         available.consumption = .unconsumed
@@ -48,7 +52,7 @@ public struct FlowVault: Sendable {
             guard let chosen = select(try await self.query(available)) else { return nil }
             if try await reserve(chosen.map(\.ref)) { return chosen }
         }
-        throw TransientFlowError("the states chosen were reserved by other flows \(attempts) times in a row")
+        throw FlowFailure("the states chosen were reserved by other flows \(attempts) times in a row")
     }
 
     /// Records a notarised transaction's effect on the vault, exactly once.

@@ -1,0 +1,203 @@
+import Embedded
+import Flows
+import HawserTestSupport
+import Testing
+
+@Suite struct EngineTests {
+    @Test func aFlowRunsToCompletionWithItsJournalAndProgress() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine()
+        try await running(engine) {
+            let started = try await engine.start(StepsFlow())
+            let record = try await engine.waitForEnd(started.id)
+            #expect(record.status == .completed)
+            let journal = try await harness.database.flows.journal(of: started.id)
+            #expect(journal.map(\.kind) == ["random", "progress", "external", "progress"])
+            let n = try FlowCoding.decode(UInt64.self, journal[0].result)
+            #expect(try FlowCoding.decode(String.self, record.result ?? []) == "\(n)-v")
+            #expect(try await engine.progress(of: started.id).map(\.step) == ["one", "two"])
+            #expect(harness.hooks.calls("call") == 1)
+        }
+    }
+
+    @Test func aRestartedNodeReplaysTheJournalAndDoesNotRepeatEffects() async throws {
+        let directory = try TemporaryDirectory()
+        let first = try EngineHarness(directory: directory.path)
+        let engine = first.engine()
+        let id = try await running(engine) {
+            let started = try await engine.start(StepsFlow(gated: true))
+            await first.hooks.gate.reached()
+            return started.id
+        }
+        // The first engine stopped (as in a crash) while the flow waited at the gate.
+        #expect(try await first.database.flows.record(id)?.status == .running)
+        let journal = try await first.database.flows.journal(of: id)
+        #expect(journal.map(\.kind) == ["random", "progress", "external"])
+
+        let second = try EngineHarness(directory: directory.path)
+        second.hooks.gate.release()
+        let restarted = second.engine()
+        let record = try await running(restarted) { try await restarted.waitForEnd(id) }
+        #expect(record.status == .completed)
+        #expect(second.hooks.calls("call") == 0, "the journaled external call must not run again")
+        let n = try FlowCoding.decode(UInt64.self, journal[0].result)
+        #expect(try FlowCoding.decode(String.self, record.result ?? []) == "\(n)-v")
+    }
+
+    @Test func changedCodeIsDetectedAndParked() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine()
+        let id = try await running(engine) {
+            let started = try await engine.start(StepsFlow(gated: true))
+            await harness.hooks.gate.reached()
+            return started.id
+        }
+        let upgraded = harness.engine { $0.register(ChangedStepsFlow.self) }
+        let record = try await running(upgraded) { try await upgraded.waitForEnd(id) }
+        #expect(record.status == .hospitalised)
+        #expect(record.retryAt == nil)
+        #expect(record.error?.contains("non-determinism at effect 0: the journal holds random() but the flow asked for now()") == true)
+    }
+
+    @Test func startingTwiceWithOneClientRequestIdStartsOneFlow() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine()
+        try await running(engine) {
+            async let a = engine.start(StepsFlow(), clientRequestId: "order-1")
+            async let b = engine.start(StepsFlow(), clientRequestId: "order-1")
+            let (first, second) = try await (a, b)
+            #expect(first.id == second.id)
+            let third = try await engine.start(StepsFlow(), clientRequestId: "order-1")
+            #expect(third.id == first.id)
+            _ = try await engine.waitForEnd(first.id)
+            #expect(try await engine.list().count == 1)
+            #expect(harness.hooks.calls("call") == 1)
+        }
+    }
+
+    @Test func transientErrorsAreRetriedWithBackOff() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        harness.hooks.failTransiently("call", times: 2)
+        let engine = harness.engine()
+        try await running(engine) {
+            let started = try await engine.start(StepsFlow())
+            let record = try await engine.waitForEnd(started.id)
+            #expect(record.status == .completed)
+            #expect(record.attempts == 2)
+            #expect(harness.hooks.calls("call") == 3)
+            // The retries replayed the journal: one random number, one of each step.
+            #expect(try await harness.database.flows.journal(of: started.id).map(\.kind) == ["random", "progress", "external", "progress"])
+        }
+    }
+
+    @Test func transientErrorsThatPersistArePark() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        harness.hooks.failTransiently("call", times: 100)
+        let engine = harness.engine()
+        try await running(engine) {
+            let started = try await engine.start(StepsFlow())
+            let record = try await engine.waitForEnd(started.id)
+            #expect(record.status == .hospitalised)
+            #expect(record.retryAt == nil)
+            #expect(record.attempts == 5)
+            #expect(record.error?.contains("call is unavailable") == true)
+        }
+    }
+
+    @Test func otherErrorsParkUntilAnOperatorResumes() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        harness.hooks.breaks("call", true)
+        let engine = harness.engine()
+        try await running(engine) {
+            let started = try await engine.start(StepsFlow())
+            let parked = try await engine.waitForEnd(started.id)
+            #expect(parked.status == .hospitalised)
+            #expect(parked.error == "unexpected error: the service is broken")
+            harness.hooks.breaks("call", false)
+            _ = try await engine.resume(started.id)
+            let record = try await engine.waitForEnd(started.id)
+            #expect(record.status == .completed)
+            await #expect(throws: FlowEngineError.notHospitalised(started.id, .completed)) { try await engine.resume(started.id) }
+        }
+    }
+
+    @Test func aFlowFailureEndsTheFlow() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine()
+        try await running(engine) {
+            let started = try await engine.start(FailingFlow())
+            let record = try await engine.waitForEnd(started.id)
+            #expect(record.status == .failed)
+            #expect(record.error == "nothing to do")
+        }
+    }
+
+    @Test func killEndsARunningFlow() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine()
+        try await running(engine) {
+            let started = try await engine.start(StepsFlow(gated: true))
+            await harness.hooks.gate.reached()
+            let killed = try await engine.kill(started.id)
+            #expect(killed.status == .killed)
+            await #expect(throws: FlowEngineError.finished(started.id, .killed)) { try await engine.kill(started.id) }
+            #expect(engine.runningCount == 0)
+        }
+    }
+
+    @Test func drainingStartsNothingNewAndLetsRunningFlowsFinish() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine()
+        try await running(engine) {
+            let running = try await engine.start(StepsFlow(gated: true), clientRequestId: "before")
+            await harness.hooks.gate.reached()
+            engine.setDraining(true)
+            await #expect(throws: FlowEngineError.draining) { try await engine.start(StepsFlow()) }
+            // A retried start of an existing flow still answers.
+            #expect(try await engine.start(StepsFlow(), clientRequestId: "before").id == running.id)
+            harness.hooks.gate.release()
+            #expect(try await engine.waitForEnd(running.id).status == .completed)
+            #expect(engine.runningCount == 0)
+        }
+    }
+
+    @Test func unknownFlowsAndBadArgumentsAreRefused() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine()
+        await #expect(throws: FlowEngineError.unknownFlow("Nope")) {
+            try await engine.start(flowName: "Nope", arguments: Array("{}".utf8))
+        }
+        await #expect(throws: FlowEngineError.self) {
+            try await engine.start(flowName: "Steps", arguments: Array("[1]".utf8))
+        }
+    }
+
+    @Test func eventsReplayHistoryThenFollowLive() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine()
+        try await running(engine) {
+            let started = try await engine.start(StepsFlow(gated: true))
+            await harness.hooks.gate.reached()
+            let events = try await engine.events(of: started.id)
+            harness.hooks.gate.release()
+            var seen = [String]()
+            for await event in events { seen.append(event.step ?? event.status?.rawValue ?? "?") }
+            #expect(seen == ["one", "two", "completed"])
+            // A late observer gets the whole history and the final status.
+            var late = [String]()
+            for await event in try await engine.events(of: started.id) { late.append(event.step ?? event.status?.rawValue ?? "?") }
+            #expect(late == ["one", "two", "completed"])
+        }
+    }
+}

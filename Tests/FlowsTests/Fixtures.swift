@@ -1,0 +1,145 @@
+import Embedded
+import Flows
+import Foundation
+import HawserCore
+import HawserTestSupport
+import Logging
+import Synchronization
+import Testing
+
+/// Logs only warnings and worse, so test output shows what matters.
+let quietLogger: Logger = {
+    var logger = Logger(label: "flows-test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// A gate a flow waits at until the test opens it; the test can await a flow's arrival.
+final class Gate: Sendable {
+    private let opened: AsyncStream<Void>
+    private let open: AsyncStream<Void>.Continuation
+    private let arrived: AsyncStream<Void>
+    private let arrive: AsyncStream<Void>.Continuation
+
+    init() {
+        (opened, open) = AsyncStream.makeStream()
+        (arrived, arrive) = AsyncStream.makeStream()
+    }
+
+    func pass() async throws {
+        arrive.yield()
+        for await _ in opened {}
+        try Task.checkCancellation()
+    }
+
+    func release() { open.finish() }
+
+    /// Waits until a flow has reached the gate.
+    func reached() async { for await _ in arrived { return } }
+}
+
+/// What the test flows report to and take orders from, keyed by name.
+final class Hooks: Sendable {
+    private struct State {
+        var calls: [String: Int] = [:]
+        var transientFailures: [String: Int] = [:]
+        var broken: Set<String> = []
+    }
+    private let state = Mutex(State())
+    let gate = Gate()
+
+    func call(_ name: String) throws {
+        try state.withLock { state in
+            state.calls[name, default: 0] += 1
+            if let left = state.transientFailures[name], left > 0 {
+                state.transientFailures[name] = left - 1
+                throw TransientFlowError("\(name) is unavailable")
+            }
+            if state.broken.contains(name) { throw Broken() }
+        }
+    }
+
+    func calls(_ name: String) -> Int { state.withLock { $0.calls[name] ?? 0 } }
+    func failTransiently(_ name: String, times: Int) { state.withLock { $0.transientFailures[name] = times } }
+    func breaks(_ name: String, _ broken: Bool) { state.withLock { if broken { $0.broken.insert(name) } else { $0.broken.remove(name) } } }
+
+    struct Broken: Error, CustomStringConvertible { var description: String { "the service is broken" } }
+}
+
+/// Draws a random number, reports progress, calls an external service, optionally waits at the
+/// gate, and returns what it saw.
+struct StepsFlow: Flow {
+    static let flowName = "Steps"
+    var gated = false
+
+    func run(_ context: FlowContext) async throws -> String {
+        let hooks = context.services.service(Hooks.self)!
+        let n = try await context.random()
+        try await context.progress("one")
+        let value = try await context.external("call") { _ in
+            try hooks.call("call")
+            return "v"
+        }
+        if gated {
+            _ = try await context.external("gate") { _ in
+                try await hooks.gate.pass()
+                return true
+            }
+        }
+        try await context.progress("two")
+        return "\(n)-\(value)"
+    }
+}
+
+/// Registered under StepsFlow's name to stand for a changed version of its code.
+struct ChangedStepsFlow: Flow {
+    static let flowName = "Steps"
+    var gated = false
+
+    func run(_ context: FlowContext) async throws -> String {
+        let now = try await context.now()   // the old code drew a random number here
+        return "\(now)"
+    }
+}
+
+/// Fails on purpose.
+struct FailingFlow: Flow {
+    static let flowName = "Failing"
+    func run(_ context: FlowContext) async throws -> Int {
+        try await context.progress("trying")
+        throw FlowFailure("nothing to do")
+    }
+}
+
+/// A node database and an engine over it; `restart` builds a new engine on the same database,
+/// as after a crash.
+struct EngineHarness {
+    let database: SQLiteNodeDatabase
+    let hooks: Hooks
+
+    init(directory: String, hooks: Hooks = Hooks()) throws {
+        database = try SQLiteNodeDatabase(path: directory + "/node.sqlite")
+        self.hooks = hooks
+    }
+
+    func engine(hospital: HospitalPolicy = HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(5), maxAttempts: 5),
+                register: (inout FlowRegistry) -> Void = { $0.register(StepsFlow.self); $0.register(FailingFlow.self) })
+        -> FlowEngine {
+        var registry = FlowRegistry()
+        register(&registry)
+        var services = FlowServices()
+        services.add(hooks, as: Hooks.self)
+        return FlowEngine(store: database.flows, registry: registry, services: services,
+                          configuration: .init(hospital: hospital), logger: quietLogger)
+    }
+}
+
+/// Runs `engine` as a service for the duration of `body`, then shuts it down.
+func running<T: Sendable>(_ engine: FlowEngine, _ body: () async throws -> T) async throws -> T {
+    let service = Task { try await engine.run() }
+    defer { service.cancel() }
+    let result = try await body()
+    service.cancel()
+    _ = await service.result
+    return result
+}
