@@ -27,6 +27,8 @@ public protocol ElectionAdministration: Sendable {
     func setPreferred(_ id: String?) async throws
     /// Asks the leader to hand over to `id`, which must be standing.
     func switchover(to id: String) async throws
+    /// Closes the connection to the store.
+    func close() async
 }
 
 /// The state of an election as an operator sees it.

@@ -17,6 +17,8 @@ public protocol LeaseBackend: Sendable {
     func setPreferred(election: String, _ id: String?) async throws
     /// Reserves the lease for `id` (standing within `leaseDuration`), or throws `unknownCandidate`.
     func setTarget(election: String, _ id: String, leaseDuration: Duration) async throws
+    /// Closes connections; the backend may not be used afterwards.
+    func close() async
 }
 
 /// `ElectionAdministration` for any lease backend.
@@ -45,4 +47,6 @@ public struct LeaseAdministration: ElectionAdministration {
         try await backend.prepare()
         try await backend.setTarget(election: configuration.name, id, leaseDuration: configuration.leaseDuration)
     }
+
+    public func close() async { await backend.close() }
 }

@@ -40,11 +40,15 @@ public final class LeaseElection: Election {
                 }
                 break
             } catch is CancellationError {
+                await backend.close()
                 return
             } catch {
                 logger.warning("lease tables not ready", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: configuration.renewInterval)
-                if Task.isCancelled { return }
+                if Task.isCancelled {
+                    await backend.close()
+                    return
+                }
             }
         }
         broadcast.update { $0.role = .follower }
@@ -66,6 +70,7 @@ public final class LeaseElection: Election {
             try? await withDeadline(self.configuration.requestTimeout, "withdrawing") { [backend, configuration, candidate] in
                 try await backend.withdraw(election: configuration.name, candidate: candidate.id)
             }
+            await self.backend.close()
         }.value
         broadcast.update { $0 = ElectionStatus(role: .notStanding, leader: nil) }
     }

@@ -119,6 +119,8 @@ public final class SQLiteLeaseBackend: LeaseBackend {
         }
     }
 
+    public func close() async {}
+
     /// Runs `body` in one IMMEDIATE transaction without a fencing check (schema set-up, reads).
     public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await transaction(body)

@@ -49,6 +49,9 @@ public struct ZooKeeperElectionAdministration: ElectionAdministration {
         }
     }
 
+    /// Each command uses its own short session: nothing to close.
+    public func close() async {}
+
     private func string(_ client: ZooKeeperClient, _ path: String) async throws -> String? {
         let data = try await client.getData(path).data
         return data.isEmpty ? nil : String(decoding: data, as: UTF8.self)

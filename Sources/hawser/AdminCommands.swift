@@ -13,7 +13,7 @@ struct AdminCommand: AsyncParsableCommand {
         @OptionGroup var store: CoordinationOptions
 
         func run() async throws {
-            let snapshot = try await AdminCommand.perform { try await store.makeAdministration().snapshot() }
+            let snapshot = try await AdminCommand.using(store) { try await $0.snapshot() }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(snapshot), as: UTF8.self))
@@ -33,7 +33,7 @@ struct AdminCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            try await AdminCommand.perform { try await store.makeAdministration().setPreferred(node) }
+            try await AdminCommand.using(store) { try await $0.setPreferred(node) }
             print(node.map { "preferred master: \($0)" } ?? "preferred master cleared")
         }
     }
@@ -48,16 +48,32 @@ struct AdminCommand: AsyncParsableCommand {
         func validate() throws { try Candidate.validate(id: to) }
 
         func run() async throws {
-            let admin = try store.makeAdministration()
-            try await AdminCommand.perform { try await admin.switchover(to: to) }
+            try await AdminCommand.using(store) { try await handOver($0) }
+        }
+
+        private func handOver(_ admin: any ElectionAdministration) async throws {
+            try await admin.switchover(to: to)
             guard waitMs > 0 else { return print("switchover to \(to) requested") }
             let deadline = ContinuousClock.now + .milliseconds(waitMs)
             while ContinuousClock.now < deadline {
-                let snapshot = try await AdminCommand.perform { try await admin.snapshot() }
+                let snapshot = try await admin.snapshot()
                 if snapshot.leader == to { return print("\(to) leads with epoch \(snapshot.epoch)") }
                 try await Task.sleep(for: .milliseconds(100))
             }
             throw CLIError("\(to) did not take over within \(waitMs) ms (is it healthy? see hawser admin status)")
+        }
+    }
+
+    /// Runs `body` with the store's administration and closes it, also on errors.
+    static func using<T>(_ store: CoordinationOptions, _ body: (any ElectionAdministration) async throws -> T) async throws -> T {
+        let admin = try store.makeAdministration()
+        do {
+            let result = try await perform { try await body(admin) }
+            await admin.close()
+            return result
+        } catch {
+            await admin.close()
+            throw error
         }
     }
 

@@ -1,0 +1,128 @@
+import Coordination
+import Foundation
+import HawserTestSupport
+import Logging
+import Postgres
+import PostgresNIO
+import Testing
+
+/// Starts one PostgreSQL server for a suite and stops it when the suite ends, whatever happened.
+struct PostgresTrait: SuiteTrait, TestScoping {
+    @TaskLocal static var current: PostgresServer?
+    var isRecursive: Bool { false }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        let server = try await PostgresServer.start()
+        defer { server.stop() }
+        try await Self.$current.withValue(server) { try await function() }
+    }
+}
+
+/// The lease election and the fencing check on a real PostgreSQL 15.
+@Suite(.serialized, .enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"),
+       PostgresTrait(), .timeLimit(.minutes(2)))
+struct PostgresLeaseTests {
+    let server = PostgresTrait.current!
+    let election = "e-\(UUID().uuidString.prefix(8).lowercased())"
+    var configuration: PostgresConnection.Configuration { try! PostgresURL.configuration(server.url) }
+
+    @Test func urlsAreParsedAndBadOnesRefused() throws {
+        let parsed = try PostgresURL.configuration("postgres://u:p@db.example:5433/ledger")
+        #expect(parsed.username == "u" && parsed.password == "p" && parsed.database == "ledger")
+        for bad in ["http://u@h/db", "postgres://h/db", "postgres://u@/db", "nonsense"] {
+            #expect(throws: PostgresURLError.self) { try PostgresURL.configuration(bad) }
+        }
+    }
+
+    @Test func roundsFollowTheLeaseRulesByTheDatabaseClock() async throws {
+        let backend = PostgresLeaseBackend(configuration: configuration)
+        try await backend.prepare()
+        try await backend.prepare()  // idempotent
+        let a = Candidate(id: "A", addresses: ["a:1"]), b = Candidate(id: "B")
+        let first = try await backend.round(election: election, candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300))
+        #expect(first.holder == "A" && first.epoch == Epoch(1))
+        let other = try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300))
+        #expect(other.holder == "A" && other.standing == ["A", "B"])
+        try await eventually("B acquiring", timeout: .seconds(5)) {
+            try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300)).holder == "B"
+        }
+        try await backend.setPreferred(election: election, "A")
+        let snapshot = try await backend.snapshot(election: election, leaseDuration: .seconds(10))
+        #expect(snapshot.leader == "B" && snapshot.epoch == Epoch(2) && snapshot.preferred == "A")
+        await #expect(throws: CoordinationError.unknownCandidate("Z")) {
+            try await backend.setTarget(election: election, "Z", leaseDuration: .seconds(10))
+        }
+        try await backend.withdraw(election: election, candidate: "A")
+        #expect(try await backend.snapshot(election: election, leaseDuration: .seconds(10)).candidates.map(\.id) == ["B"])
+        await backend.close()
+    }
+
+    @Test func theFencingCheckRefusesAStaleEpochAndItsWholeTransaction() async throws {
+        let backend = PostgresLeaseBackend(configuration: configuration)
+        try await backend.prepare()
+        let table = "t_\(election.replacingOccurrences(of: "-", with: "_"))"
+        let resource = "ledger-\(election)"
+        try await backend.fencedWrite(resource: "setup-\(election)", epoch: Epoch(1)) { connection, logger in
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE TABLE \(table) (v int)"), logger: logger)
+        }
+        for value in [3, 5] {
+            try await backend.fencedWrite(resource: resource, epoch: Epoch(UInt64(value))) { connection, logger in
+                try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES (\(value))"), logger: logger)
+            }
+        }
+        await #expect(throws: CoordinationError.staleEpoch(resource: resource, presented: Epoch(4), current: Epoch(5))) {
+            try await backend.fencedWrite(resource: resource, epoch: Epoch(4)) { connection, logger in
+                try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES (4)"), logger: logger)
+            }
+        }
+        let values = try await backend.fencedWrite(resource: resource, epoch: Epoch(5)) { connection, logger in
+            var values: [Int32] = []
+            for try await value in try await connection.query(PostgresQuery(unsafeSQL: "SELECT v FROM \(table) ORDER BY v"), logger: logger).decode(Int32.self) {
+                values.append(value)
+            }
+            return values
+        }
+        #expect(values == [3, 5])
+        await backend.close()
+    }
+
+    @Test func twoElectionsHandOverWithoutOverlap() async throws {
+        var lease = LeaseConfiguration()
+        lease.name = election
+        lease.leaseDuration = .milliseconds(900)
+        lease.renewInterval = .milliseconds(150)
+        lease.requestTimeout = .milliseconds(500)
+        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: PostgresLeaseBackend(configuration: configuration), configuration: lease)
+        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: PostgresLeaseBackend(configuration: configuration), configuration: lease)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await a.run() }
+            try await eventually("A leading") { a.status.role.epoch != nil }
+            group.addTask { try await b.run() }
+            try await eventually("B following A") { b.status.role == .follower && b.status.leader == "A" }
+            let admin = LeaseAdministration(backend: PostgresLeaseBackend(configuration: configuration), configuration: lease)
+            try await admin.switchover(to: "B")
+            await admin.close()
+            try await eventually("B leading") { b.status.role.epoch != nil }
+            #expect(a.status.role.epoch == nil)
+            #expect(b.status.role.epoch! == Epoch(2))
+            group.cancelAll()
+        }
+    }
+
+    @Test func killingTheLeaderProcessHandsLeadershipOn() async throws {
+        let directory = try TemporaryDirectory()
+        let writes = directory.path + "/writes.sqlite"
+        let arguments = ["--postgres", server.url, "--election", election, "--lease-ms", "1000", "--renew-ms", "200",
+                         "--request-timeout-ms", "500", "--fenced-writes", writes, "--write-interval-ms", "50"]
+        let a = try CandidateProcess(id: "A", arguments: arguments)
+        let first = try await a.waitUntilLeading()
+        let b = try CandidateProcess(id: "B", arguments: arguments)
+        try await b.waitUntilFollowing("A")
+        a.kill()
+        let second = try await b.waitUntilLeading()
+        #expect(second > first)
+        try await b.waitUntil("an accepted write") { $0.contains { $0.event == "write" && $0.accepted == true } }
+        b.terminate()
+        #expect(FencedLog.problems(try FencedLog.writes(writes)) == [])
+    }
+}
