@@ -1,0 +1,170 @@
+import Coordination
+import Foundation
+import HawserTestSupport
+import Testing
+import ZooKeeperElection
+
+/// The fault tests of the ZooKeeper election: real `hawser election run` processes on a real
+/// 3-server ensemble, each making fenced writes to a SQLite file while it leads. Every test
+/// checks the committed writes: epochs never go down and one epoch has one writer.
+@Suite(.serialized, .enabled(if: ZooKeeperEnsemble.isAvailable, "needs the Debian zookeeper package and a JDK"),
+       .zooKeeperEnsemble, .timeLimit(.minutes(3)))
+struct ZooKeeperFaultTests {
+    let ensemble = ZooKeeperEnsemble.current!
+    let election = "e-\(UUID().uuidString.prefix(8).lowercased())"
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-election-\(UUID().uuidString)").path
+    static let sessionTimeout = Duration.seconds(2)
+
+    var writes: String { directory + "/writes.sqlite" }
+
+    func arguments(holdDownMs: Int = 60_000, writeIntervalMs: Int = 100, extra: [String] = []) -> [String] {
+        ["--zookeeper", ensemble.connectString, "--election", election, "--session-timeout-ms", "2000",
+         "--check-interval-ms", "100", "--hold-down-ms", "\(holdDownMs)", "--fenced-writes", writes,
+         "--write-interval-ms", "\(writeIntervalMs)"] + extra
+    }
+
+    func admin() throws -> ZooKeeperElectionAdministration {
+        var configuration = ZooKeeperElectionConfiguration(connectString: ensemble.connectString)
+        configuration.name = election
+        return try ZooKeeperElectionAdministration(configuration: configuration)
+    }
+
+    func checkWrites() throws {
+        #expect(FencedLog.problems(try FencedLog.writes(writes)) == [])
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    @Test func killingTheLeaderHandsLeadershipToTheOther() async throws {
+        let a = try CandidateProcess(id: "A", arguments: arguments())
+        let first = try await a.waitUntilLeading()
+        let b = try CandidateProcess(id: "B", arguments: arguments())
+        try await b.waitUntilFollowing("A")
+        a.kill()
+        let second = try await b.waitUntilLeading()
+        #expect(second > first)
+        try await b.waitUntil("an accepted write") { $0.contains { $0.event == "write" && $0.accepted == true && $0.epoch == second } }
+        let snapshot = try await admin().snapshot()
+        #expect(snapshot.leader == "B" && snapshot.epoch == Epoch(second) && snapshot.candidates.map(\.id) == ["B"])
+        b.terminate()
+        try checkWrites()
+    }
+
+    @Test func aPausedLeaderIsReplacedAndItsWritesAreRefusedWhenItResumes() async throws {
+        let a = try CandidateProcess(id: "A", arguments: arguments(writeIntervalMs: 400))
+        let first = try await a.waitUntilLeading()
+        let b = try CandidateProcess(id: "B", arguments: arguments(writeIntervalMs: 400))
+        try await b.waitUntilFollowing("A")
+        // Pause just after a write committed: the leader is then between taking its epoch and
+        // its next write, as a process in a long GC pause or a stalled VM would be.
+        let writesSoFar = a.events.filter { $0.event == "write" }.count
+        try await a.waitUntil("another write") { $0.filter { $0.event == "write" }.count > writesSoFar }
+        a.pause()
+        let second = try await b.waitUntilLeading(timeout: .seconds(30))
+        #expect(second > first)
+        try await b.waitUntil("an accepted write") { $0.contains { $0.event == "write" && $0.accepted == true && $0.epoch == second } }
+        let paused = a.events.count
+        a.resume()
+        try await a.waitUntil("a refused write and stepping down") { events in
+            let after = events.dropFirst(paused)
+            return after.contains { $0.event == "write" && $0.accepted == false && $0.error == "stale_epoch" }
+                && after.contains { $0.event == "follower" || $0.event == "not-standing" }
+        }
+        #expect(!a.events.dropFirst(paused).contains { $0.event == "write" && $0.accepted == true })
+        #expect(b.leadingEpoch == second)
+        a.terminate()
+        b.terminate()
+        try checkWrites()
+    }
+
+    @Test func losingAnyZooKeeperServerDoesNotChangeOurLeader() async throws {
+        let a = try CandidateProcess(id: "A", arguments: arguments())
+        let epoch = try await a.waitUntilLeading()
+        let b = try CandidateProcess(id: "B", arguments: arguments())
+        try await b.waitUntilFollowing("A")
+        let ensembleLeader = try #require(ensemble.leader())
+        let follower = ensemble.servers.map(\.id).first { $0 != ensembleLeader }!
+        for victim in [ensembleLeader, follower] {
+            ensemble.kill(victim)
+            try await eventually("a serving quorum", timeout: .seconds(30)) {
+                ensemble.servers.map(\.id).contains { $0 != victim && ["leader", "standalone"].contains(ensemble.mode(of: $0)) }
+            }
+            try await a.waitUntil("leading again", timeout: .seconds(20)) { _ in a.leadingEpoch != nil }
+            // A session outlives its connection for the session timeout: watch past it.
+            try await Task.sleep(for: Self.sessionTimeout * 2)
+            try ensemble.startServer(victim)
+            try await ensemble.waitUntilServing([victim])
+        }
+        #expect(a.leadingEpoch == epoch)  // the same leader with the same epoch: no change of leader
+        #expect(!b.events.contains { $0.event == "leader" })
+        a.terminate()
+        b.terminate()
+        try checkWrites()
+    }
+
+    @Test func thePreferredNodeRegainsLeadershipAfterTheHoldDown() async throws {
+        let holdDown = Duration.milliseconds(1500)
+        let args = arguments(holdDownMs: 1500)
+        let b = try CandidateProcess(id: "B", arguments: args)
+        _ = try await b.waitUntilLeading()
+        try await admin().setPreferred("A")
+        var a = try CandidateProcess(id: "A", arguments: args)
+        _ = try await a.waitUntilLeading()
+        try await b.waitUntilFollowing()
+        // The preferred node crashes: B takes over; when it is back, it leads again after the hold-down.
+        a.kill()
+        _ = try await b.waitUntilLeading()
+        a = try CandidateProcess(id: "A", arguments: args)
+        try await a.waitUntil("standing") { $0.contains { $0.event == "follower" } }
+        let standing = a.events.first { $0.event == "follower" }!.t
+        let epoch = try await a.waitUntilLeading(timeout: .seconds(20))
+        let leading = a.events.last { $0.event == "leader" }!.t
+        #expect(Duration.nanoseconds(leading - standing) >= holdDown - .milliseconds(250))
+        #expect(b.leadingEpoch == nil)
+        #expect(try await admin().snapshot().leader == "A" && epoch > 2)
+        a.terminate()
+        b.terminate()
+        try checkWrites()
+    }
+
+    @Test func aSwitchoverNeverLeavesTwoLeadersWithAValidEpoch() async throws {
+        let a = try CandidateProcess(id: "A", arguments: arguments(writeIntervalMs: 20))
+        let first = try await a.waitUntilLeading()
+        let b = try CandidateProcess(id: "B", arguments: arguments(writeIntervalMs: 20))
+        try await b.waitUntilFollowing("A")
+        try await a.waitUntil("a few writes") { $0.filter { $0.event == "write" }.count >= 5 }
+        try await admin().switchover(to: "B")
+        let second = try await b.waitUntilLeading()
+        #expect(second == first + 1)
+        try await b.waitUntil("a few writes") { $0.filter { $0.event == "write" && $0.accepted == true }.count >= 5 }
+        let stepDown = try #require(a.events.first { $0.event == "follower" && $0.t > a.events.first { $0.event == "leader" }!.t })
+        let takeOver = b.events.first { $0.event == "leader" }!
+        #expect(stepDown.t < takeOver.t)
+        // In the store: every write of A committed before every write of B.
+        let rows = try FencedLog.writes(writes)
+        let lastOfA = rows.lastIndex { $0.writer == "A" } ?? -1
+        let firstOfB = rows.firstIndex { $0.writer == "B" } ?? Int.max
+        #expect(lastOfA < firstOfB)
+        #expect(try await admin().snapshot().switchoverTarget == nil)
+        a.terminate()
+        b.terminate()
+        try checkWrites()
+    }
+
+    @Test func anUnhealthyLeaderStepsAsideAndReturnsWhenHealthy() async throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let flag = directory + "/drain"
+        let a = try CandidateProcess(id: "A", arguments: arguments(extra: ["--unhealthy-if-exists", flag]))
+        _ = try await a.waitUntilLeading()
+        let b = try CandidateProcess(id: "B", arguments: arguments())
+        try await b.waitUntilFollowing("A")
+        FileManager.default.createFile(atPath: flag, contents: nil)
+        _ = try await b.waitUntilLeading()
+        try await a.waitUntil("not standing") { _ in a.lastRole?.event == "not-standing" }
+        #expect(try await admin().snapshot().candidates.map(\.id) == ["B"])
+        try FileManager.default.removeItem(atPath: flag)
+        try await a.waitUntilFollowing("B")
+        a.terminate()
+        b.terminate()
+        try checkWrites()
+    }
+}
