@@ -76,6 +76,8 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "Fraction of transactions that reuse an input of an earlier one.") var doubleSpendRatio = 0.1
         @Option(help: "Requests per call: 1 uses /v1/notarise, more use /v1/notarise/batch.") var batchSize = 1
         @Option(help: "Untimed requests sent first.") var warmup = 0
+        @Flag(help: "With several --url (a cluster): caller i starts at URL i mod n and fails over to the others, spreading the load over every replica.")
+        var spread = false
         @Flag(help: "Also print one JSON line (for BENCHMARKS.md tooling).") var json = false
 
         func validate() throws {
@@ -111,8 +113,10 @@ struct BenchCommand: AsyncParsableCommand {
             let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             let report: LoadReport
             do {
-                let client = try NotaryClient(urls: urls, httpClient: http)
-                report = try await measure(client: client, party: party)
+                // With --spread, one client per starting URL (each still lists every URL for failover).
+                let starts = spread ? urls.indices.map { i in Array(urls[i...] + urls[..<i]) } : [urls]
+                let pool = try starts.map { try NotaryClient(urls: $0, httpClient: http) }
+                report = try await measure(pool: pool, party: party)
             } catch {
                 try await http.shutdown()
                 throw error
@@ -124,21 +128,22 @@ struct BenchCommand: AsyncParsableCommand {
         }
 
         /// Fetches the identity, signs the workload, warms up, then runs the timed load.
-        func measure(client: NotaryClient, party: (name: String, key: SigningKey)) async throws -> LoadReport {
+        func measure(pool: [NotaryClient], party: (name: String, key: SigningKey)) async throws -> LoadReport {
+            let client = pool[0]
             let identity = try await client.identity()
-            _ = try await client.verifier()
+            for member in pool { _ = try await member.verifier() }
             FileHandle.standardError.write(Data("notary \(identity.name) \(identity.publicKey.base64); signing \(requests + warmup) requests\n".utf8))
             if warmup > 0 {
                 let workload = await NotaryWorkload.make(count: warmup, inputsPerTx: inputsPerTx, references: references,
                                                          doubleSpendRatio: 0, requesterName: party.name, key: party.key,
                                                          notary: identity.publicKey)
-                let report = await NotaryLoad.run(client: client, workload: workload, clients: clients, batchSize: batchSize)
+                let report = await NotaryLoad.run(pool: pool, workload: workload, clients: clients, batchSize: batchSize)
                 FileHandle.standardError.write(Data("warm-up: \(report.answered) answered, \(report.errors) errors\n".utf8))
             }
             let workload = await NotaryWorkload.make(count: requests, inputsPerTx: inputsPerTx, references: references,
                                                      doubleSpendRatio: doubleSpendRatio, requesterName: party.name,
                                                      key: party.key, notary: identity.publicKey)
-            return await NotaryLoad.run(client: client, workload: workload, clients: clients, batchSize: batchSize)
+            return await NotaryLoad.run(pool: pool, workload: workload, clients: clients, batchSize: batchSize)
         }
 
         func jsonLine(_ r: LoadReport) throws -> String {

@@ -129,7 +129,12 @@ enum NotaryLoad {
     /// Sends every request of `workload` from `clients` concurrent callers, `batchSize` requests per
     /// call (1: `POST /v1/notarise`; more: `POST /v1/notarise/batch`), records per-request latency,
     /// and checks the answers against the workload's invariants.
+    /// Caller `i` uses `pool[i % pool.count]` (one client per replica address spreads a cluster's load).
     static func run(client: NotaryClient, workload: NotaryWorkload, clients: Int, batchSize: Int) async -> LoadReport {
+        await run(pool: [client], workload: workload, clients: clients, batchSize: batchSize)
+    }
+
+    static func run(pool: [NotaryClient], workload: NotaryWorkload, clients: Int, batchSize: Int) async -> LoadReport {
         let requests = workload.requests
         let batchSize = max(1, batchSize)
         let next = Counter()
@@ -139,7 +144,8 @@ enum NotaryLoad {
         var latencies = [Int64]()
         latencies.reserveCapacity(requests.count)
         await withTaskGroup(of: [(Int, RequestOutcome, Int64)].self) { group in
-            for _ in 0..<max(1, clients) {
+            for caller in 0..<max(1, clients) {
+                let client = pool[caller % pool.count]
                 group.addTask {
                     var log = [(Int, RequestOutcome, Int64)]()
                     while !Task.isCancelled {
