@@ -80,7 +80,13 @@ public final class FlowEngine: Service, Sendable {
     /// Starts a flow by name with JSON arguments. With a client request id already used, returns
     /// that flow instead of starting another (also while draining).
     public func start(flowName: String, arguments: [UInt8], clientRequestId: String? = nil) async throws -> FlowRecord {
-        if let clientRequestId, let existing = try await store.record(clientRequestId: clientRequestId) { return existing }
+        try await startReporting(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId).record
+    }
+
+    /// As `start`, also saying whether this call created the flow (false: the id named an existing one).
+    public func startReporting(flowName: String, arguments: [UInt8], clientRequestId: String? = nil) async throws
+        -> (record: FlowRecord, created: Bool) {
+        if let clientRequestId, let existing = try await store.record(clientRequestId: clientRequestId) { return (existing, false) }
         _ = try registry.decode(flowName, arguments: arguments)
         guard !isDraining else { throw FlowEngineError.draining }
         let now = services.clock.now()
@@ -88,7 +94,7 @@ public final class FlowEngine: Service, Sendable {
                                 createdAt: now, updatedAt: now)
         guard let stored = try await committer.commit(.start(record)) else { fatalError("the store returned no record for a start") }
         if stored.id == record.id { launch(stored, journal: []) }
-        return stored
+        return (stored, stored.id == record.id)
     }
 
     public func start<F: Flow>(_ flow: F, clientRequestId: String? = nil) async throws -> FlowRecord {

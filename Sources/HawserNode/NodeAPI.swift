@@ -1,0 +1,200 @@
+import Embedded
+import Flows
+import Foundation
+import HawserCore
+import Hummingbird
+import NIOCore
+import Notary
+import Prometheus
+import Vault
+
+/// The node's RPC API (docs/node-openapi.json describes it; a test keeps the two in step).
+/// Every /v1 route needs HTTP Basic credentials of a configured user with the route's permission.
+struct NodeAPI {
+    let engine: FlowEngine
+    let database: SQLiteNodeDatabase
+    let replica: Replica
+    let authenticator: RPCAuthenticator
+    let identity: NodeIdentityJSON
+    let maxBodyBytes: Int
+    let registry: PrometheusCollectorRegistry
+
+    /// Every route as (method, path): registered from here and checked against the OpenAPI document.
+    static let routes: [(method: HTTPRequest.Method, path: String)] = [
+        (.post, "/v1/flows"), (.get, "/v1/flows"), (.get, "/v1/flows/{id}"), (.get, "/v1/flows/{id}/events"),
+        (.post, "/v1/flows/{id}/kill"), (.post, "/v1/flows/{id}/resume"), (.get, "/v1/flows/by-client-id/{clientRequestId}"),
+        (.get, "/v1/vault"), (.get, "/v1/node"), (.get, "/v1/admin/draining"), (.put, "/v1/admin/draining"),
+        (.get, "/health/live"), (.get, "/health/ready"), (.get, "/metrics"),
+    ]
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: NodeErrorMiddleware(knownPaths: Set(Self.routes.map(\.path))))
+        router.post("/v1/flows") { request, context in
+            try authorise(request, .startFlow)
+            let start = try await decode(StartFlowJSON.self, request)
+            let started: (record: FlowRecord, created: Bool)
+            do {
+                started = try await engine.startReporting(flowName: start.flow, arguments: start.arguments.bytes,
+                                                          clientRequestId: start.clientRequestId)
+            } catch let error as FlowEngineError {
+                throw Self.apiError(error)
+            }
+            // 201 for a new flow, 200 when the client request id named an existing one.
+            return try Self.json(FlowJSON(started.record), status: started.created ? .created : .ok)
+        }
+        router.get("/v1/flows") { request, context in
+            try authorise(request, .readFlows)
+            let query = request.uri.queryParameters
+            var status: FlowStatus?
+            if let text = query["status"].map(String.init) {
+                guard let parsed = FlowStatus(rawValue: text) else {
+                    throw NodeAPIError(.invalidQuery, "status must be one of \(FlowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                status = parsed
+            }
+            let limit = try Self.limit(query["limit"].map(String.init))
+            let flows = try await engine.list(status: status, after: query["after"].map { FlowID(String($0)) }, limit: limit)
+            return FlowListJSON(flows: flows.map(FlowJSON.init))
+        }
+        router.get("/v1/flows/by-client-id/{clientRequestId}") { request, context in
+            try authorise(request, .readFlows)
+            let key = context.parameters.get("clientRequestId") ?? ""
+            guard let record = try await engine.store.record(clientRequestId: key) else {
+                throw NodeAPIError(.flowNotFound, "no flow was started with client request id `\(key.prefix(200))`")
+            }
+            return FlowJSON(record)
+        }
+        router.get("/v1/flows/{id}") { request, context in
+            try authorise(request, .readFlows)
+            return FlowJSON(try await record(context))
+        }
+        router.get("/v1/flows/{id}/events") { request, context in
+            try authorise(request, .readFlows)
+            let id = try await record(context).id
+            let events = try await engine.events(of: id)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                            body: ResponseBody { writer in
+                for await event in events {
+                    let data = String(decoding: try encoder.encode(FlowEventJSON(event)), as: UTF8.self)
+                    let name = event.status == nil ? "progress" : "status"
+                    try await writer.write(ByteBuffer(string: "event: \(name)\ndata: \(data)\n\n"))
+                }
+                try await writer.finish(nil)
+            })
+        }
+        router.post("/v1/flows/{id}/kill") { request, context in
+            try authorise(request, .manageFlows)
+            let id = try await record(context).id
+            do { return FlowJSON(try await engine.kill(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
+        }
+        router.post("/v1/flows/{id}/resume") { request, context in
+            try authorise(request, .manageFlows)
+            let id = try await record(context).id
+            do { return FlowJSON(try await engine.resume(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
+        }
+        router.get("/v1/vault") { request, context in
+            try authorise(request, .readVault)
+            let query = request.uri.queryParameters
+            var consumption = VaultQuery.Consumption.unconsumed
+            if let text = query["consumption"].map(String.init) {
+                guard let parsed = VaultQuery.Consumption(rawValue: text) else {
+                    throw NodeAPIError(.invalidQuery, "consumption must be unconsumed, consumed or all")
+                }
+                consumption = parsed
+            }
+            let states = try await database.vault.query(VaultQuery(
+                type: query["type"].map(String.init), owner: query["owner"].map(String.init), consumption: consumption,
+                limit: try Self.limit(query["limit"].map(String.init))))
+            return VaultQueryResultJSON(states: states.map(VaultStateJSON.init))
+        }
+        router.get("/v1/node") { request, _ in
+            try authorise(request, .readFlows)
+            return identity
+        }
+        router.get("/v1/admin/draining") { request, _ in
+            try authorise(request, .admin)
+            return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
+        }
+        router.put("/v1/admin/draining") { request, _ in
+            try authorise(request, .admin)
+            let body = try await decode(DrainingJSON.self, request)
+            engine.setDraining(body.draining)
+            return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
+        }
+        router.get("/health/live") { _, _ in HealthStatus(status: "live") }
+        router.get("/health/ready") { _, _ in
+            guard replica.isCaughtUp else {
+                throw NodeAPIError(.notReady, "the embedded notary is still catching up with its log (applied \(replica.appliedPosition))")
+            }
+            return HealthStatus(status: engine.isDraining ? "draining" : "ready")
+        }
+        router.get("/metrics") { _, _ in
+            let counts = try await database.flows.counts()
+            for status in FlowStatus.allCases {
+                registry.makeGauge(name: "hawser_flows", labels: [("status", status.rawValue)]).set(to: Double(counts[status] ?? 0))
+            }
+            registry.makeGauge(name: "hawser_flows_running_here").set(to: Double(engine.runningCount))
+            registry.makeGauge(name: "hawser_flows_draining").set(to: engine.isDraining ? 1 : 0)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        return router
+    }
+
+    private func authorise(_ request: Request, _ permission: RPCPermission) throws {
+        guard let user = authenticator.user(authorization: request.headers[.authorization]) else {
+            throw NodeAPIError(.unauthenticated, "send the credentials of an RPC user (HTTP Basic)")
+        }
+        guard user.may(permission) else {
+            throw NodeAPIError(.forbidden, "user `\(user.username)` lacks the \(permission.rawValue) permission")
+        }
+    }
+
+    private func record(_ context: BasicRequestContext) async throws -> FlowRecord {
+        let id = FlowID(context.parameters.get("id") ?? "")
+        guard let record = try await engine.record(id) else {
+            throw NodeAPIError(.flowNotFound, "no flow has id `\(id.rawValue.prefix(100))`")
+        }
+        return record
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        let contentType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard contentType == "application/json" else {
+            throw NodeAPIError(.unsupportedMediaType, "send the body as application/json")
+        }
+        let body = try await request.body.collect(upTo: maxBodyBytes)
+        do { return try JSONDecoder().decode(T.self, from: Data(buffer: body)) } catch {
+            throw NodeAPIError(.malformedRequest, "the body is not a valid \(String(describing: T.self).replacingOccurrences(of: "JSON", with: "")) request: \(error)")
+        }
+    }
+
+    static func limit(_ text: String?) throws -> Int {
+        guard let text else { return 100 }
+        guard let limit = Int(text), (1...1_000).contains(limit) else {
+            throw NodeAPIError(.invalidQuery, "limit must be a whole number from 1 to 1000")
+        }
+        return limit
+    }
+
+    static func apiError(_ error: FlowEngineError) -> NodeAPIError {
+        switch error {
+        case .unknownFlow: NodeAPIError(.unknownFlow, error.description)
+        case .invalidArguments: NodeAPIError(.invalidFlowArguments, error.description)
+        case .draining: NodeAPIError(.draining, error.description)
+        case .notFound: NodeAPIError(.flowNotFound, error.description)
+        case .notHospitalised: NodeAPIError(.flowNotHospitalised, error.description)
+        case .finished: NodeAPIError(.flowFinished, error.description)
+        }
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}

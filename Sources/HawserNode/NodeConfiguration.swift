@@ -1,0 +1,145 @@
+import Foundation
+import Flows
+import HawserCore
+import Notary
+
+/// The all-in-one node's configuration file (JSON; docs/node.md documents every field). Unknown
+/// fields are refused so that a misspelt option cannot be silently ignored.
+public struct NodeConfiguration: Codable, Sendable, Equatable {
+    public struct Party: Codable, Sendable, Equatable {
+        public var name: String
+        /// The party's key file, relative to the configuration file's directory.
+        public var keyFile: String
+        public init(name: String, keyFile: String) {
+            self.name = name
+            self.keyFile = keyFile
+        }
+    }
+
+    public struct Hospital: Codable, Sendable, Equatable {
+        public var initialDelayMillis = 100
+        public var maxDelayMillis = 60_000
+        public var maxAttempts = 20
+        public init() {}
+        enum CodingKeys: String, CodingKey, CaseIterable { case initialDelayMillis, maxDelayMillis, maxAttempts }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            initialDelayMillis = try c.decodeIfPresent(Int.self, forKey: .initialDelayMillis) ?? initialDelayMillis
+            maxDelayMillis = try c.decodeIfPresent(Int.self, forKey: .maxDelayMillis) ?? maxDelayMillis
+            maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? maxAttempts
+        }
+        var policy: HospitalPolicy {
+            HospitalPolicy(initialDelay: .milliseconds(initialDelayMillis), maxDelay: .milliseconds(maxDelayMillis),
+                           maxAttempts: maxAttempts)
+        }
+    }
+
+    /// The node's own legal name (for logs and the identity endpoint).
+    public var name = "O=Hawser Node, L=London, C=GB"
+    /// Where the node database, the notary log and the notary's store live.
+    public var dataDirectory = "data"
+    public var listen = NotaryConfiguration.Listen()
+    /// The embedded notary's name and key file.
+    public var notaryName = "O=Hawser Notary, L=London, C=GB"
+    public var notaryKeyFile = "notary.key"
+    /// The parties this node hosts: flows sign as them.
+    public var parties: [Party] = []
+    /// Who may call the RPC API, with what permissions (docs/node.md).
+    public var rpcUsers: [RPCUser] = []
+    public var hospital = Hospital()
+    /// Most flow-store writes committed in one transaction (group commit).
+    public var maxWritesPerCommit = 1_000
+    /// Largest request body the RPC API accepts.
+    public var maxBodyBytes = 1024 * 1024
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, dataDirectory, listen, notaryName, notaryKeyFile, parties, rpcUsers, hospital, maxWritesPerCommit, maxBodyBytes
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = NodeConfiguration()
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? d.name
+        dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory) ?? d.dataDirectory
+        listen = try c.decodeIfPresent(NotaryConfiguration.Listen.self, forKey: .listen) ?? d.listen
+        notaryName = try c.decodeIfPresent(String.self, forKey: .notaryName) ?? d.notaryName
+        notaryKeyFile = try c.decodeIfPresent(String.self, forKey: .notaryKeyFile) ?? d.notaryKeyFile
+        parties = try c.decodeIfPresent([Party].self, forKey: .parties) ?? d.parties
+        rpcUsers = try c.decodeIfPresent([RPCUser].self, forKey: .rpcUsers) ?? d.rpcUsers
+        hospital = try c.decodeIfPresent(Hospital.self, forKey: .hospital) ?? d.hospital
+        maxWritesPerCommit = try c.decodeIfPresent(Int.self, forKey: .maxWritesPerCommit) ?? d.maxWritesPerCommit
+        maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
+    }
+
+    /// Every invalid value, one sentence each.
+    public var problems: [String] {
+        var out = [String]()
+        if name.isEmpty { out.append("name must not be empty") }
+        if dataDirectory.isEmpty { out.append("dataDirectory must not be empty") }
+        if listen.host.isEmpty { out.append("listen.host must not be empty") }
+        if !(0...65_535).contains(listen.port) { out.append("listen.port must be 0...65535 (0 picks a free port)") }
+        if notaryName.isEmpty { out.append("notaryName must not be empty") }
+        if notaryKeyFile.isEmpty { out.append("notaryKeyFile must not be empty") }
+        if parties.isEmpty { out.append("parties is empty: flows would have nobody to act for") }
+        let names = parties.map(\.name)
+        if Set(names).count != names.count { out.append("parties: each name may appear once") }
+        for party in parties where party.name.isEmpty || party.keyFile.isEmpty {
+            out.append("parties: every party needs a name and a keyFile")
+        }
+        if rpcUsers.isEmpty { out.append("rpcUsers is empty: nobody could use the RPC API") }
+        let users = rpcUsers.map(\.username)
+        if Set(users).count != users.count { out.append("rpcUsers: each username may appear once") }
+        for user in rpcUsers { out += user.problems }
+        out += hospital.policy.problems
+        if maxWritesPerCommit < 1 { out.append("maxWritesPerCommit must be at least 1") }
+        if maxBodyBytes < 1024 { out.append("maxBodyBytes must be at least 1024") }
+        return out
+    }
+
+    /// Reads and validates a configuration file.
+    public static func load(_ path: String) throws -> NodeConfiguration {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ConfigurationError(["cannot read configuration file \(path): \(error.localizedDescription)"])
+        }
+        var problems = unknownKeys(in: data)
+        do {
+            let configuration = try JSONDecoder().decode(NodeConfiguration.self, from: data)
+            problems += configuration.problems
+            guard problems.isEmpty else { throw ConfigurationError(problems) }
+            return configuration
+        } catch let error as DecodingError {
+            throw ConfigurationError(problems + ["\(path): \(error)"])
+        }
+    }
+
+    public func save(_ path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try (encoder.encode(self) + Data("\n".utf8)).write(to: URL(fileURLWithPath: path))
+    }
+
+    private static func unknownKeys(in data: Data) -> [String] {
+        guard let top = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [] }
+        var out = [String]()
+        let sections: [(String, Set<String>)] = [
+            ("", Set(CodingKeys.allCases.map(\.rawValue))),
+            ("listen", ["host", "port"]),
+            ("hospital", Set(Hospital.CodingKeys.allCases.map(\.rawValue))),
+        ]
+        for (section, known) in sections {
+            guard let object = section.isEmpty ? top : top[section] as? [String: Any] else { continue }
+            for key in object.keys.sorted() where !known.contains(key) {
+                out.append("unknown option `\(section.isEmpty ? key : "\(section).\(key)")`")
+            }
+        }
+        for (i, user) in ((top["rpcUsers"] as? [[String: Any]]) ?? []).enumerated() {
+            for key in user.keys.sorted() where !["username", "passwordHash", "permissions"].contains(key) {
+                out.append("unknown option `rpcUsers[\(i)].\(key)`")
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import HawserCore
+import Synchronization
+
+/// What an RPC user may do.
+public enum RPCPermission: String, Codable, Sendable, CaseIterable {
+    /// Start flows (any registered flow).
+    case startFlow
+    /// Read flows, their progress and results.
+    case readFlows
+    /// Kill and resume flows.
+    case manageFlows
+    /// Query the vault.
+    case readVault
+    /// Switch draining mode.
+    case admin
+    /// Everything above.
+    case all
+}
+
+/// One RPC user. The password is stored only as a salted, iterated SHA-256 hash
+/// (`sha256:<iterations>:<salt base64>:<hash base64>`, made by `hawser node hash-password`).
+public struct RPCUser: Codable, Sendable, Equatable {
+    public var username: String
+    public var passwordHash: String
+    public var permissions: [RPCPermission]
+
+    public init(username: String, passwordHash: String, permissions: [RPCPermission]) {
+        self.username = username
+        self.passwordHash = passwordHash
+        self.permissions = permissions
+    }
+
+    public func may(_ permission: RPCPermission) -> Bool {
+        permissions.contains(.all) || permissions.contains(permission)
+    }
+
+    var problems: [String] {
+        var out = [String]()
+        if username.isEmpty || username.contains(":") { out.append("rpcUsers: a username must be non-empty and have no `:`") }
+        if PasswordHash(passwordHash) == nil {
+            out.append("rpcUsers: the passwordHash of `\(username)` is not sha256:<iterations>:<salt>:<hash> (use `hawser node hash-password`)")
+        }
+        if permissions.isEmpty { out.append("rpcUsers: `\(username)` has no permissions") }
+        return out
+    }
+}
+
+/// A salted, iterated SHA-256 password hash.
+public struct PasswordHash: Sendable, Equatable {
+    public static let defaultIterations = 20_000
+    public var iterations: Int
+    public var salt: [UInt8]
+    public var hash: [UInt8]
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "sha256", let iterations = Int(parts[1]), iterations >= 1,
+              let salt = Data(base64Encoded: String(parts[2])), salt.count >= 8,
+              let hash = Data(base64Encoded: String(parts[3])), hash.count == 32 else { return nil }
+        self.iterations = iterations
+        self.salt = [UInt8](salt)
+        self.hash = [UInt8](hash)
+    }
+
+    /// Hashes `password` with a fresh random salt.
+    public static func make(_ password: String, iterations: Int = defaultIterations) -> String {
+        let salt = (0..<16).map { _ in UInt8.random(in: .min ... .max) }
+        let hash = derive(password, salt: salt, iterations: iterations)
+        return "sha256:\(iterations):\(Data(salt).base64EncodedString()):\(Data(hash).base64EncodedString())"
+    }
+
+    public func verify(_ password: String) -> Bool {
+        let candidate = Self.derive(password, salt: salt, iterations: iterations)
+        // Constant-time comparison.
+        return zip(candidate, hash).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0 && candidate.count == hash.count
+    }
+
+    static func derive(_ password: String, salt: [UInt8], iterations: Int) -> [UInt8] {
+        var digest = SecureHash.sha256(salt + Array(password.utf8)).bytes
+        for _ in 1..<max(iterations, 1) { digest = SecureHash.sha256(digest + salt).bytes }
+        return digest
+    }
+}
+
+/// Checks HTTP Basic credentials against the configured users. A verified header is remembered
+/// (by its SHA-256) so the iterated hash is paid once per credential, not once per request.
+public final class RPCAuthenticator: Sendable {
+    private let users: [String: (user: RPCUser, hash: PasswordHash)]
+    private let verified = Mutex<[SecureHash: String]>([:])
+
+    public init(users: [RPCUser]) {
+        var table = [String: (RPCUser, PasswordHash)]()
+        for user in users { if let hash = PasswordHash(user.passwordHash) { table[user.username] = (user, hash) } }
+        self.users = table
+    }
+
+    /// The user an `Authorization` header names with the right password, or nil.
+    public func user(authorization: String?) -> RPCUser? {
+        guard let authorization, authorization.lowercased().hasPrefix("basic ") else { return nil }
+        let key = SecureHash.sha256(Array(authorization.utf8))
+        if let name = verified.withLock({ $0[key] }) { return users[name]?.user }
+        guard let decoded = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
+        let name = String(text[..<colon]), password = String(text[text.index(after: colon)...])
+        guard let entry = users[name], entry.hash.verify(password) else { return nil }
+        verified.withLock { cache in
+            if cache.count > 10_000 { cache.removeAll() }
+            cache[key] = name
+        }
+        return entry.user
+    }
+
+    /// The `Authorization` header value for Basic credentials.
+    public static func basic(username: String, password: String) -> String {
+        "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
+    }
+}
