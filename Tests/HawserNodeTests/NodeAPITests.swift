@@ -1,0 +1,187 @@
+import Flows
+import Foundation
+import HawserCore
+import HawserNode
+import HawserTestSupport
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// Writes keys for the notary, Alice and Bob, and a configuration with three RPC users: `ops`
+/// (everything), `viewer` (read flows only) and nobody else.
+func writeNodeFiles(in directory: String) throws {
+    try KeyFile(name: "O=Notary", key: notaryKey).save(directory + "/notary.key")
+    try KeyFile(name: "O=Alice", key: alice).save(directory + "/alice.key")
+    try KeyFile(name: "O=Bob", key: SigningKey(seed: [UInt8](repeating: 2, count: 32))!).save(directory + "/bob.key")
+    var configuration = NodeConfiguration()
+    configuration.notaryName = "O=Notary"
+    configuration.parties = [.init(name: "O=Alice", keyFile: "alice.key"), .init(name: "O=Bob", keyFile: "bob.key")]
+    configuration.rpcUsers = [
+        RPCUser(username: "ops", passwordHash: PasswordHash.make("secret", iterations: 100), permissions: [.all]),
+        RPCUser(username: "viewer", passwordHash: PasswordHash.make("look", iterations: 100), permissions: [.readFlows]),
+    ]
+    try configuration.save(directory + "/node.json")
+}
+
+let ops: HTTPFields = [.authorization: RPCAuthenticator.basic(username: "ops", password: "secret"),
+                       .contentType: "application/json"]
+let viewer: HTTPFields = [.authorization: RPCAuthenticator.basic(username: "viewer", password: "look"),
+                          .contentType: "application/json"]
+
+func withNode<T: Sendable>(_ body: @Sendable (any TestClientProtocol, Node.Parts) async throws -> T) async throws -> T {
+    let dir = try TemporaryDirectory()
+    try writeNodeFiles(in: dir.path)
+    let configuration = try NodeConfiguration.load(dir.path + "/node.json")
+    let (app, parts) = try Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+    return try await app.test(.router) { client in try await body(client, parts) }
+}
+
+func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = nil) -> ByteBuffer {
+    let id = clientRequestId.map { ",\"clientRequestId\":\"\($0)\"" } ?? ""
+    return ByteBuffer(string: "{\"flow\":\"\(flow)\",\"arguments\":\(arguments)\(id)}")
+}
+
+@Suite struct NodeAPITests {
+    @Test func startsAFlowAndReportsItsResultProgressAndVault() async throws {
+        try await withNode { client, parts in
+            let flow = try await client.execute(uri: "/v1/flows", method: .post, headers: ops,
+                                                body: startBody("IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":40}",
+                                                                clientRequestId: "issue-1")) { (response: TestResponse) async throws in
+                #expect(response.status == .created)
+                return try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body))
+            }
+            #expect(try await parts.engine.waitForEnd(FlowID(flow.id)).status == .completed)
+            // Starting again with the same client request id returns the same flow.
+            try await client.execute(uri: "/v1/flows", method: .post, headers: ops,
+                                     body: startBody("IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":40}",
+                                                     clientRequestId: "issue-1")) { (response: TestResponse) async throws in
+                #expect(response.status == .ok)
+                #expect(try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body)).id == flow.id)
+            }
+            try await client.execute(uri: "/v1/flows/\(flow.id)", method: .get, headers: viewer) { (response: TestResponse) async throws in
+                #expect(response.status == .ok)
+                let got = try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body))
+                #expect(got.status == "completed")
+                guard case .object(let result) = got.result, case .string(let txId) = result["txId"] else {
+                    Issue.record("the result has no txId")
+                    return
+                }
+                #expect(txId.count == 64)
+            }
+            try await client.execute(uri: "/v1/flows/by-client-id/issue-1", method: .get, headers: viewer) { (response: TestResponse) async throws in
+                #expect(try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body)).id == flow.id)
+            }
+            try await client.execute(uri: "/v1/flows/\(flow.id)/events", method: .get, headers: viewer) { (response: TestResponse) async throws in
+                #expect(response.headers[.contentType] == "text/event-stream")
+                let text = String(buffer: response.body)
+                #expect(text.contains("event: progress\ndata: {\"flowId\":\"\(flow.id)\",\"sequence\":0,\"step\":\"building\"}"))
+                #expect(text.hasSuffix("event: status\ndata: {\"flowId\":\"\(flow.id)\",\"status\":\"completed\"}\n\n"))
+            }
+            try await client.execute(uri: "/v1/vault?type=token&owner=O%3DAlice", method: .get, headers: ops) { (response: TestResponse) async throws in
+                #expect(response.status == .ok)
+                let states = try JSONDecoder().decode(VaultQueryResultJSON.self, from: Data(buffer: response.body)).states
+                #expect(states.count == 1)
+                #expect(states.first?.data == .object(["owner": .string("O=Alice"), "amount": .number(40)]))
+            }
+            try await client.execute(uri: "/v1/flows?status=completed", method: .get, headers: viewer) { (response: TestResponse) async throws in
+                #expect(try JSONDecoder().decode(FlowListJSON.self, from: Data(buffer: response.body)).flows.map(\.id) == [flow.id])
+            }
+        }
+    }
+
+    @Test func credentialsAndPermissionsAreEnforced() async throws {
+        try await withNode { client, _ in
+            try await client.execute(uri: "/v1/flows", method: .get) { (response: TestResponse) async throws in
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[.wwwAuthenticate] == "Basic realm=\"hawser\"")
+                #expect(String(buffer: response.body).contains("\"code\":\"unauthenticated\""))
+            }
+            let wrong: HTTPFields = [.authorization: RPCAuthenticator.basic(username: "ops", password: "guess")]
+            try await client.execute(uri: "/v1/flows", method: .get, headers: wrong) { (response: TestResponse) async throws in
+                #expect(response.status == .unauthorized)
+            }
+            try await client.execute(uri: "/v1/flows", method: .post, headers: viewer,
+                                     body: startBody("IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":1}")) { (response: TestResponse) async throws in
+                #expect(response.status == .forbidden)
+                #expect(String(buffer: response.body).contains("lacks the startFlow permission"))
+            }
+            try await client.execute(uri: "/v1/vault", method: .get, headers: viewer) { (response: TestResponse) async throws in
+                #expect(response.status == .forbidden)
+            }
+            try await client.execute(uri: "/health/live", method: .get) { (response: TestResponse) async throws in #expect(response.status == .ok) }
+            try await client.execute(uri: "/metrics", method: .get) { (response: TestResponse) async throws in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("hawser_flows"))
+            }
+        }
+    }
+
+    @Test func badRequestsGetTheirCodes() async throws {
+        try await withNode { client, _ in
+            try await client.execute(uri: "/v1/flows", method: .post, headers: ops, body: startBody("Nope", "{}")) { (response: TestResponse) async throws in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("\"code\":\"unknown_flow\""))
+            }
+            try await client.execute(uri: "/v1/flows", method: .post, headers: ops, body: startBody("IssueTokens", "{\"owner\":1}")) { (response: TestResponse) async throws in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("\"code\":\"invalid_flow_arguments\""))
+            }
+            try await client.execute(uri: "/v1/flows", method: .post, headers: ops, body: ByteBuffer(string: "{")) { (response: TestResponse) async throws in
+                #expect(String(buffer: response.body).contains("\"code\":\"malformed_request\""))
+            }
+            try await client.execute(uri: "/v1/flows/nope", method: .get, headers: ops) { (response: TestResponse) async throws in
+                #expect(response.status == .notFound)
+                #expect(String(buffer: response.body).contains("\"code\":\"flow_not_found\""))
+            }
+            try await client.execute(uri: "/v1/flows?status=sleeping", method: .get, headers: ops) { (response: TestResponse) async throws in
+                #expect(String(buffer: response.body).contains("\"code\":\"invalid_query\""))
+            }
+            try await client.execute(uri: "/v1/flows", method: .delete, headers: ops) { (response: TestResponse) async throws in
+                #expect(response.status == .methodNotAllowed)
+            }
+        }
+    }
+
+    @Test func drainingRefusesNewFlowsAndKillEndsOnlyLiveOnes() async throws {
+        try await withNode { client, parts in
+            let flow = try await client.execute(uri: "/v1/flows", method: .post, headers: ops,
+                                                body: startBody("MoveTokens", "{\"owner\":\"O=Alice\",\"newOwner\":\"O=Bob\",\"amount\":5}")) { (response: TestResponse) async throws in
+                try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body))
+            }
+            #expect(try await parts.engine.waitForEnd(FlowID(flow.id)).status == .failed)
+            try await client.execute(uri: "/v1/flows/\(flow.id)/kill", method: .post, headers: ops) { (response: TestResponse) async throws in
+                #expect(response.status == .conflict)
+                #expect(String(buffer: response.body).contains("\"code\":\"flow_finished\""))
+            }
+            try await client.execute(uri: "/v1/admin/draining", method: .put, headers: ops,
+                                     body: ByteBuffer(string: "{\"draining\":true}")) { (response: TestResponse) async throws in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/v1/flows", method: .post, headers: ops,
+                                     body: startBody("IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":1}")) { (response: TestResponse) async throws in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains("\"code\":\"draining\""))
+            }
+            try await client.execute(uri: "/health/ready", method: .get) { (response: TestResponse) async throws in
+                #expect(String(buffer: response.body).contains("draining"))
+            }
+        }
+    }
+
+    @Test func configurationProblemsAreReported() throws {
+        var configuration = NodeConfiguration()
+        #expect(configuration.problems.contains("parties is empty: flows would have nobody to act for"))
+        configuration.rpcUsers = [RPCUser(username: "a", passwordHash: "plain", permissions: [])]
+        #expect(configuration.problems.contains { $0.contains("passwordHash of `a`") })
+        #expect(configuration.problems.contains("rpcUsers: `a` has no permissions"))
+        configuration.hospital.initialDelayMillis = 0
+        #expect(configuration.problems.contains("flows.hospital.initialDelayMillis must be positive"))
+    }
+
+    @Test func passwordHashesVerifyOnlyTheirPassword() {
+        let hash = PasswordHash(PasswordHash.make("secret", iterations: 10))!
+        #expect(hash.verify("secret"))
+        #expect(!hash.verify("Secret"))
+        #expect(PasswordHash("sha256:10:c2FsdA==:AAAA") == nil)
+    }
+}
