@@ -13,8 +13,10 @@ cd "$(dirname "$0")/.."
 trials=${1:-20}
 
 swift build -c release --scratch-path .build-release --product hawser >&2
-hawser=.build-release/release/hawser
 work=$(mktemp -d /tmp/hawser-bench-failover.XXXXXX)
+# A private copy: the shared build directory may be rebuilt while the trials start processes.
+cp .build-release/release/hawser "$work/hawser"
+hawser=$work/hawser
 pg_pid=""
 cleanup() {
     scripts/zookeeper-ensemble.sh stop "$work/zk" >/dev/null 2>&1 || true

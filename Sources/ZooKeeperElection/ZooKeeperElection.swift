@@ -34,6 +34,9 @@ public final class ZooKeeperElection: Election {
         var node: String?
         var epoch: Epoch?
         var policy: PreferredMasterPolicy
+        /// The watch on our predecessor, kept across checks: watches are one-shot and an armed
+        /// one stays registered, so setting a new one every check would pile them up.
+        var watching: (node: String, watch: ZooKeeperWatch)?
     }
 
     public init(candidate: Candidate, configuration: ZooKeeperElectionConfiguration,
@@ -79,7 +82,9 @@ public final class ZooKeeperElection: Election {
                 if !Task.isCancelled { logger.warning("ZooKeeper session ended", metadata: ["error": "\(error)"]) }
             }
             stepDown(reason: Task.isCancelled ? "stopping" : "session lost")
-            await client.close()  // deletes our node at once, so the next candidate need not wait for expiry
+            // Deletes our node at once, so the next candidate need not wait for expiry; in a task of
+            // its own (awaited here) so that our cancellation does not cancel the close.
+            await Task { await client.close() }.value
         }
         broadcast.update { $0 = ElectionStatus(role: .notStanding, leader: nil) }
     }
@@ -166,8 +171,12 @@ public final class ZooKeeperElection: Election {
             logger.info("deferring to switchover target", metadata: ["target": "\(target)"])
             try await requeue(client, &term)
         case .watch(let predecessor):
-            let (stat, watch) = try await call { try await client.existsAndWatch("\(self.configuration.candidatesPath)/\(predecessor)") }
-            if stat != nil { _ = await wait(client, for: watch) }
+            if term.watching?.node != predecessor {
+                let (stat, watch) = try await call { try await client.existsAndWatch("\(self.configuration.candidatesPath)/\(predecessor)") }
+                guard stat != nil else { return }  // already gone: decide again
+                term.watching = (predecessor, watch)
+            }
+            if case .fired = await wait(client, for: term.watching!.watch) { term.watching = nil }
         case .lead:
             try await claimEpoch(client, &term)
         }
