@@ -13,6 +13,8 @@ struct Hawser: AsyncParsableCommand {
             BenchCommand.self,
             ElectionCommand.self,
             AdminCommand.self,
+            NodeCommand.self,
+            FlowCommand.self,
         ])
 }
 

@@ -1,0 +1,264 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import Synchronization
+
+/// A client of a node's RPC API (docs/node.md) with several node addresses, retries and failover.
+/// Every start carries a client request id (made up if the caller gives none), so a start that is
+/// retried after a lost answer returns the flow the first attempt started instead of a second one.
+/// `watch` re-attaches to a flow's progress after a dropped connection and skips what it has seen.
+public final class NodeClient: Sendable {
+    public let baseURLs: [String]
+    public let retryPolicy: RetryPolicy
+    private let authorization: String
+    private let http: HTTPClient
+    private let ownsHTTPClient: Bool
+    private let preferred = Mutex(0)
+
+    public init(urls: [String], username: String, password: String, retryPolicy: RetryPolicy = .default,
+                httpClient: HTTPClient? = nil) {
+        precondition(!urls.isEmpty, "a node client needs at least one URL")
+        baseURLs = urls.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.retryPolicy = retryPolicy
+        authorization = "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
+        if let httpClient {
+            http = httpClient
+            ownsHTTPClient = false
+        } else {
+            http = HTTPClient(eventLoopGroupProvider: .singleton)
+            ownsHTTPClient = true
+        }
+    }
+
+    public func shutdown() async throws {
+        if ownsHTTPClient { try await http.shutdown() }
+    }
+
+    /// Starts `flow` with `arguments` (a JSON object's bytes). Safe to call again with the same
+    /// client request id: the node returns the flow already started.
+    public func startFlow(_ flow: String, arguments: [UInt8], clientRequestId: String = UUID().uuidString.lowercased())
+        async throws -> NodeFlow {
+        var body = Array("{\"flow\":".utf8) + (try JSONEncoder().encode(flow))
+        body += Array(",\"arguments\":".utf8) + arguments
+        body += Array(",\"clientRequestId\":".utf8) + (try JSONEncoder().encode(clientRequestId)) + Array("}".utf8)
+        let request = body
+        return try await withRetries { base, timeout in
+            try NodeFlow(json: try await self.call(post: true, base + "/v1/flows", body: request, timeout: timeout))
+        }
+    }
+
+    public func flow(_ id: String) async throws -> NodeFlow {
+        try await withRetries { base, timeout in
+            try NodeFlow(json: try await self.call(post: false, base + "/v1/flows/\(Self.escape(id))", body: nil, timeout: timeout))
+        }
+    }
+
+    /// The flow started with `clientRequestId`, or nil if none was (re-attach after a lost start).
+    public func flow(clientRequestId: String) async throws -> NodeFlow? {
+        do {
+            return try await withRetries { base, timeout in
+                try NodeFlow(json: try await self.call(post: false, base + "/v1/flows/by-client-id/\(Self.escape(clientRequestId))",
+                                                       body: nil, timeout: timeout))
+            }
+        } catch NodeClientError.api(_, "flow_not_found", _) {
+            return nil
+        }
+    }
+
+    public func kill(_ id: String) async throws -> NodeFlow {
+        try await withRetries { base, timeout in
+            try NodeFlow(json: try await self.call(post: true, base + "/v1/flows/\(Self.escape(id))/kill", body: nil, timeout: timeout))
+        }
+    }
+
+    /// Follows a flow's events until it ends (or is parked in the hospital), reconnecting (to the
+    /// next node) when the stream drops, and returns the flow's final state. Each progress step is
+    /// passed to `onEvent` once, whatever reconnects happen; status events may repeat.
+    public func watch(_ id: String, onEvent: (NodeFlowEvent) async -> Void = { _ in }) async throws -> NodeFlow {
+        var lastSequence = -1
+        var failures = 0
+        while true {
+            try Task.checkCancellation()
+            let base = baseURLs[preferred.withLock { $0 }]
+            do {
+                var request = HTTPClientRequest(url: base + "/v1/flows/\(Self.escape(id))/events")
+                request.headers.add(name: "Authorization", value: authorization)
+                request.headers.add(name: "Accept", value: "text/event-stream")
+                let response = try await http.execute(request, timeout: .hours(24))
+                guard response.status.code == 200 else {
+                    throw Self.error(status: Int(response.status.code), body: try await response.body.collect(upTo: 1 << 20))
+                }
+                var parser = ServerSentEvents()
+                var ended = false
+                for try await chunk in response.body {
+                    for data in parser.feed(chunk) {
+                        let event = try JSONDecoder().decode(NodeFlowEvent.self, from: Data(data.utf8))
+                        if let sequence = event.sequence {
+                            guard sequence > lastSequence else { continue }
+                            lastSequence = sequence
+                        }
+                        failures = 0
+                        await onEvent(event)
+                        if let status = event.status, ["completed", "failed", "killed", "hospitalised"].contains(status) {
+                            if status == "hospitalised" {
+                                ended = try await flow(id).retryAt == nil
+                            } else {
+                                ended = true
+                            }
+                            // A parked flow's stream stays open (an operator may resume it): stop here.
+                            if ended { return try await flow(id) }
+                        }
+                    }
+                }
+                if ended { return try await flow(id) }
+                // The stream ended without a final status: the node went away; reconnect.
+                throw NodeClientError.unexpectedResponse(status: 0, body: "the event stream ended early")
+            } catch {
+                guard Self.isRetryable(error) else { throw error }
+                failures += 1
+                guard failures < retryPolicy.maxAttempts else {
+                    throw NodeClientError.unavailable(attempts: failures, lastError: "\(error)")
+                }
+                failOver()
+                try await Task.sleep(for: retryPolicy.backoff(beforeRetry: failures))
+            }
+        }
+    }
+
+    // MARK: - Retries and HTTP
+
+    private func failOver() {
+        preferred.withLock { $0 = ($0 + 1) % baseURLs.count }
+    }
+
+    private func withRetries<T>(_ attempt: (String, Duration) async throws -> T) async throws -> T {
+        let clock = ContinuousClock()
+        let deadline = clock.now + retryPolicy.deadline
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                return try await attempt(baseURLs[preferred.withLock { $0 }], min(retryPolicy.attemptTimeout, deadline - clock.now))
+            } catch {
+                guard Self.isRetryable(error) else { throw error }
+                failOver()
+                let pause = retryPolicy.backoff(beforeRetry: attempts)
+                guard attempts < retryPolicy.maxAttempts, clock.now + pause < deadline else {
+                    throw NodeClientError.unavailable(attempts: attempts, lastError: "\(error)")
+                }
+                try await Task.sleep(for: pause)
+            }
+        }
+    }
+
+    static func isRetryable(_ error: any Error) -> Bool {
+        switch error {
+        case is CancellationError: false
+        case NodeClientError.api(let status, _, _): [502, 503, 504].contains(status)
+        case NodeClientError.unexpectedResponse(let status, _): status == 0 || [502, 503, 504].contains(status)
+        case is NodeClientError, is DecodingError: false
+        case let error as HTTPClientError: error != .cancelled && error != .invalidURL
+        default: true  // connection refused, reset, closed
+        }
+    }
+
+    private func call(post: Bool, _ url: String, body: [UInt8]?, timeout: Duration) async throws -> Data {
+        var request = HTTPClientRequest(url: url)
+        request.method = post ? .POST : .GET
+        request.headers.add(name: "Authorization", value: authorization)
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(body)
+        }
+        let response = try await http.execute(request, timeout: .nanoseconds(max(1, RetryPolicy.nanoseconds(timeout))))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        guard (200..<300).contains(response.status.code) else { throw Self.error(status: Int(response.status.code), body: bytes) }
+        return Data(buffer: bytes)
+    }
+
+    static func error(status: Int, body: ByteBuffer) -> NodeClientError {
+        struct Body: Decodable {
+            struct Detail: Decodable { var code: String; var message: String }
+            var error: Detail
+        }
+        if let decoded = try? JSONDecoder().decode(Body.self, from: Data(buffer: body)) {
+            return .api(status: status, code: decoded.error.code, message: decoded.error.message)
+        }
+        return .unexpectedResponse(status: status, body: String(decoding: body.readableBytesView.prefix(200), as: UTF8.self))
+    }
+
+    static func escape(_ segment: String) -> String {
+        segment.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? segment
+    }
+}
+
+/// A flow as the node reports it. `result` is the output's JSON.
+public struct NodeFlow: Sendable, Equatable {
+    public var id: String
+    public var clientRequestId: String?
+    public var flow: String
+    public var status: String
+    public var result: Data?
+    public var error: String?
+    public var attempts: Int
+    public var retryAt: String?
+
+    init(json: Data) throws {
+        guard let object = try JSONSerialization.jsonObject(with: json) as? [String: Any],
+              let id = object["id"] as? String, let flow = object["flow"] as? String, let status = object["status"] as? String else {
+            throw NodeClientError.unexpectedResponse(status: 200, body: String(decoding: json.prefix(200), as: UTF8.self))
+        }
+        self.id = id
+        self.flow = flow
+        self.status = status
+        clientRequestId = object["clientRequestId"] as? String
+        result = try object["result"].map { try JSONSerialization.data(withJSONObject: $0, options: [.fragmentsAllowed, .sortedKeys]) }
+        error = object["error"] as? String
+        attempts = object["attempts"] as? Int ?? 0
+        retryAt = object["retryAt"] as? String
+    }
+}
+
+/// One event of a flow's stream.
+public struct NodeFlowEvent: Sendable, Equatable, Codable {
+    public var flowId: String
+    public var sequence: Int?
+    public var step: String?
+    public var status: String?
+    public var error: String?
+}
+
+public enum NodeClientError: Error, Equatable, CustomStringConvertible {
+    /// The node answered with an API error.
+    case api(status: Int, code: String, message: String)
+    case unexpectedResponse(status: Int, body: String)
+    /// Every attempt failed with a retryable error.
+    case unavailable(attempts: Int, lastError: String)
+
+    public var description: String {
+        switch self {
+        case .api(let status, let code, let message): "\(code) (\(status)): \(message)"
+        case .unexpectedResponse(let status, let body): "unexpected response \(status): \(body)"
+        case .unavailable(let attempts, let last): "no node answered after \(attempts) attempts; last error: \(last)"
+        }
+    }
+}
+
+/// Splits a server-sent event stream into the `data` of each event.
+struct ServerSentEvents {
+    private var buffer = ""
+
+    mutating func feed(_ chunk: ByteBuffer) -> [String] {
+        buffer += String(buffer: chunk)
+        var out = [String]()
+        while let end = buffer.range(of: "\n\n") {
+            let block = buffer[..<end.lowerBound]
+            buffer.removeSubrange(..<end.upperBound)
+            let data = block.split(separator: "\n").filter { $0.hasPrefix("data:") }
+                .map { $0.dropFirst(5).drop(while: { $0 == " " }) }.joined(separator: "\n")
+            if !data.isEmpty { out.append(data) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import HawserClient
+
+struct FlowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flow", abstract: "Start and follow flows on a node through its RPC API.",
+        subcommands: [Start.self, Status.self, Watch.self])
+
+    struct Connection: ParsableArguments {
+        @Option(name: .customLong("node"), help: "A node's RPC base URL (repeatable for failover).")
+        var nodes: [String] = ["http://127.0.0.1:8090"]
+        @Option(help: "RPC user name.")
+        var user = "admin"
+        @Option(help: "RPC password (or set HAWSER_PASSWORD).")
+        var password: String?
+
+        /// Runs `body` with a client, shutting it down afterwards whatever happens.
+        func withClient(_ body: (NodeClient) async throws -> Void) async throws {
+            guard let password = password ?? ProcessInfo.processInfo.environment["HAWSER_PASSWORD"] else {
+                throw ValidationError("give --password or set HAWSER_PASSWORD")
+            }
+            let client = NodeClient(urls: nodes, username: user, password: password)
+            do {
+                try await body(client)
+            } catch {
+                try? await client.shutdown()
+                throw CLIError("\(error)")
+            }
+            try await client.shutdown()
+        }
+    }
+
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start a flow and print it (JSON); --wait follows it to the end.")
+
+        @OptionGroup var connection: Connection
+        @Argument(help: "The flow's name, e.g. IssueTokens or MoveTokens.")
+        var flow: String
+        @Argument(help: "Its arguments as a JSON object, e.g. '{\"owner\":\"O=Alice\",\"amount\":10}'.")
+        var arguments: String
+        @Option(help: "Idempotency key: starting again with it returns the same flow (default: a new UUID).")
+        var clientRequestId: String?
+        @Flag(help: "Follow the flow's progress and print its final state.")
+        var wait = false
+
+        func run() async throws {
+            try await connection.withClient { client in
+                let started = try await client.startFlow(flow, arguments: Array(arguments.utf8),
+                                                         clientRequestId: clientRequestId ?? UUID().uuidString.lowercased())
+                let final = wait ? try await client.watch(started.id) { print(FlowCommand.line($0)) } : started
+                print(FlowCommand.line(final))
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a flow (JSON) by id or by --client-request-id.")
+
+        @OptionGroup var connection: Connection
+        @Argument(help: "The flow's id.")
+        var id: String?
+        @Option(help: "Find the flow by the client request id it was started with.")
+        var clientRequestId: String?
+
+        func run() async throws {
+            guard id != nil || clientRequestId != nil else { throw ValidationError("give a flow id or --client-request-id") }
+            try await connection.withClient { client in
+                if let clientRequestId {
+                    guard let flow = try await client.flow(clientRequestId: clientRequestId) else {
+                        throw CLIError("no flow was started with client request id \(clientRequestId)")
+                    }
+                    print(FlowCommand.line(flow))
+                } else if let id {
+                    print(FlowCommand.line(try await client.flow(id)))
+                }
+            }
+        }
+    }
+
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a flow's progress as it happens (one JSON line per event), reconnecting if needed, then its final state.")
+
+        @OptionGroup var connection: Connection
+        @Argument(help: "The flow's id.")
+        var id: String
+
+        func run() async throws {
+            try await connection.withClient { client in
+                let final = try await client.watch(id) { print(FlowCommand.line($0)) }
+                print(FlowCommand.line(final))
+            }
+        }
+    }
+
+    static func line(_ event: NodeFlowEvent) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(event)) ?? Data(), as: UTF8.self)
+    }
+
+    static func line(_ flow: NodeFlow) -> String {
+        var object: [String: Any] = ["id": flow.id, "flow": flow.flow, "status": flow.status, "attempts": flow.attempts]
+        if let id = flow.clientRequestId { object["clientRequestId"] = id }
+        if let error = flow.error { object["error"] = error }
+        if let result = flow.result, let value = try? JSONSerialization.jsonObject(with: result, options: .fragmentsAllowed) {
+            object["result"] = value
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
