@@ -190,7 +190,7 @@ public final class ZooKeeperElection: Election {
         let (epoch, isNew) = EpochRecord.claim(after: EpochRecord.decode(data), node: node)
         let record = EpochRecord(epoch: epoch, leader: candidate.id, node: node)
         do {
-            try await call {
+            _ = try await call {
                 try await client.multi([
                     .check(path: "\(self.configuration.candidatesPath)/\(node)", version: -1),
                     .setData(path: self.configuration.epochPath, data: record.bytes, version: stat.version),
