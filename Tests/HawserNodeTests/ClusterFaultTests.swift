@@ -15,7 +15,7 @@ import Testing
     static let perPhase = 120
     static let phaseLimit = Duration.seconds(60)
 
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(6)))
     func historyHoldsThroughReplicaAndServerFaults() async throws {
         try await withNotaryCluster({ $0.limits.requestTimeoutMillis = 2_000 }) { cluster in
             let load = ClusterLoad()
@@ -41,9 +41,11 @@ import Testing
                 await phase("nats-server \(leader.name) restarted")
 
                 cluster.pause(1)
-                // Longer than the request timeout (2 s), a caller's attempt timeout (3 s) and the
-                // NATS client's stale-connection detection (2 pings of 2 s).
-                try await Task.sleep(for: .seconds(6))
+                // Longer than every timeout: the request timeout (2 s), a caller's attempt timeout
+                // (3 s), the NATS client's stale-connection detection (2 pings of 2 s), the
+                // server's write deadline for a client that stops reading, and the 30 s after
+                // which JetStream deletes the replica's idle reading consumer.
+                try await Task.sleep(for: .seconds(35))
                 await phase("replica 1 paused")
                 cluster.resume(1)
                 await phase("replica 1 resumed")
