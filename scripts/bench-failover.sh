@@ -4,6 +4,7 @@
 # one JSON line per backend.
 #
 #   scripts/bench-failover.sh [TRIALS]      # default 20
+#   BACKENDS="sqlite postgres" scripts/bench-failover.sh   # a subset (default: zookeeper sqlite postgres)
 #
 # Backends: ZooKeeper (a 3-server ensemble on loopback, session timeout 2 s), the SQLite lease
 # and, when PostgreSQL 15 is installed and we are root, the PostgreSQL lease (lease 2 s, renew
@@ -11,9 +12,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trials=${1:-20}
+backends=" ${BACKENDS:-zookeeper sqlite postgres} "
 
 swift build -c release --scratch-path .build-release --product hawser >&2
 work=$(mktemp -d /tmp/hawser-bench-failover.XXXXXX)
+chmod 755 "$work"  # the postgres user must reach its data directory inside
 # A private copy: the shared build directory may be rebuilt while the trials start processes.
 cp .build-release/release/hawser "$work/hawser"
 hawser=$work/hawser
@@ -25,15 +28,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== ZooKeeper (session timeout 2 s)" >&2
-connect=$(scripts/zookeeper-ensemble.sh start "$work/zk" | tail -1)
-"$hawser" election bench-failover --zookeeper "$connect" --session-timeout-ms 2000 --trials "$trials" --json
+if [[ "$backends" == *" zookeeper "* ]]; then
+    echo "== ZooKeeper (session timeout 2 s)" >&2
+    connect=$(scripts/zookeeper-ensemble.sh start "$work/zk" | tail -1)
+    "$hawser" election bench-failover --zookeeper "$connect" --session-timeout-ms 2000 --trials "$trials" --json
+    scripts/zookeeper-ensemble.sh stop "$work/zk" >/dev/null
+fi
 
-echo "== SQLite lease (lease 2 s, renew 500 ms)" >&2
-"$hawser" election bench-failover --sqlite "$work/lease.sqlite" --lease-ms 2000 --renew-ms 500 --trials "$trials" --json
+if [[ "$backends" == *" sqlite "* ]]; then
+    echo "== SQLite lease (lease 2 s, renew 500 ms)" >&2
+    "$hawser" election bench-failover --sqlite "$work/lease.sqlite" --lease-ms 2000 --renew-ms 500 --trials "$trials" --json
+fi
 
 pgbin=/usr/lib/postgresql/15/bin
-if [[ -x "$pgbin/postgres" && "$(id -u)" == 0 ]]; then
+if [[ "$backends" == *" postgres "* && -x "$pgbin/postgres" && "$(id -u)" == 0 ]]; then
     echo "== PostgreSQL lease (lease 2 s, renew 500 ms)" >&2
     mkdir -p "$work/pg" && chown postgres:postgres "$work/pg"
     setpriv --reuid=postgres --regid=postgres --init-groups "$pgbin/initdb" -D "$work/pg/data" -U hawser -A trust --no-sync >/dev/null

@@ -1,0 +1,29 @@
+import Coordination
+import Testing
+
+@Suite struct StatusBroadcastTests {
+    @Test func aWatcherHearsTheCurrentStatusThenEveryChangeOnce() async {
+        let broadcast = StatusBroadcast()
+        broadcast.update { $0.role = .follower }
+        let stream = broadcast.stream()
+        broadcast.update { $0.role = .follower }  // no change: not repeated
+        broadcast.update { $0 = ElectionStatus(role: .leader(Epoch(3)), leader: "A") }
+        broadcast.finish()
+        var seen: [ElectionStatus] = []
+        for await status in stream { seen.append(status) }
+        #expect(seen == [ElectionStatus(role: .follower, leader: nil), ElectionStatus(role: .leader(Epoch(3)), leader: "A")])
+        // After the end, a new watcher gets the last status and the end.
+        var late: [ElectionStatus] = []
+        for await status in broadcast.stream() { late.append(status) }
+        #expect(late.map(\.role) == [.leader(Epoch(3))])
+    }
+
+    @Test func aDeadlineBoundsAStoreCall() async throws {
+        await #expect(throws: CoordinationError.self) {
+            try await withDeadline(.milliseconds(20), "a call that hangs") {
+                try await Task.sleep(for: .seconds(60))
+            }
+        }
+        #expect(try await withDeadline(.seconds(5), "a quick call") { 42 } == 42)
+    }
+}
