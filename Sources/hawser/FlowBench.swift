@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import HawserClient
+import HawserCore
+import HawserNode
+import Logging
+
+/// `hawser flow bench`: the issue-token flow on an all-in-one node, driven over the RPC API by
+/// concurrent clients. Each client starts a flow (with a client request id) and follows its
+/// events until it completes; latency is from the start call to the completed event.
+struct FlowBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure completed flows per second and latency on an in-process all-in-one node (use a release build).")
+
+    @Option(help: "Concurrent clients.") var clients = 64
+    @Option(help: "Flows to run (timed).") var flows = 5_000
+    @Option(help: "Untimed flows run first.") var warmup = 500
+    @Option(help: "The node's directory; a temporary one if omitted.") var dir: String?
+
+    func run() async throws {
+        let directory = dir ?? NSTemporaryDirectory() + "hawser-flow-bench-\(UUID().uuidString)"
+        let config = directory + "/node.json"
+        if !FileManager.default.fileExists(atPath: config) {
+            _ = try Node.initialise(directory: directory, port: 0, parties: ["O=Alice", "O=Bob"], username: "bench", password: "bench")
+        }
+        var logger = Logger(label: "hawser.bench")
+        logger.logLevel = .error
+        let ports = AsyncStream.makeStream(of: Int.self)
+        let (app, _) = try Node.application(configuration: try NodeConfiguration.load(config), baseDirectory: directory,
+                                            logger: logger, onListening: { ports.continuation.yield($0) })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            var iterator = ports.stream.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw CLIError("the node did not start") }
+            let client = NodeClient(urls: ["http://127.0.0.1:\(port)"], username: "bench", password: "bench")
+            if warmup > 0 { _ = try await drive(client, count: warmup, prefix: "warmup") }
+            let start = ContinuousClock.now
+            var latencies = try await drive(client, count: flows, prefix: "timed")
+            let elapsed = ContinuousClock.now - start
+            try await client.shutdown()
+            latencies.sort()
+            func percentile(_ p: Double) -> Double {
+                latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+            }
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            print(String(format: "flows=%d clients=%d seconds=%.2f flows_per_second=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f",
+                         flows, clients, seconds, Double(flows) / seconds, percentile(0.5), percentile(0.9), percentile(0.99)))
+            group.cancelAll()
+        }
+    }
+
+    /// Runs `count` issue flows from `clients` concurrent callers; returns each flow's latency in ms.
+    private func drive(_ client: NodeClient, count: Int, prefix: String) async throws -> [Double] {
+        try await withThrowingTaskGroup(of: [Double].self) { group in
+            for worker in 0..<clients {
+                group.addTask {
+                    var out = [Double]()
+                    for i in stride(from: worker, to: count, by: clients) {
+                        let begin = ContinuousClock.now
+                        let flow = try await client.startFlow("IssueTokens", arguments: Array("{\"owner\":\"O=Alice\",\"amount\":1}".utf8),
+                                                              clientRequestId: "\(prefix)-\(UUID().uuidString)-\(i)")
+                        let final = try await client.watch(flow.id)
+                        guard final.status == "completed" else { throw CLIError("flow \(flow.id) ended \(final.status): \(final.error ?? "")") }
+                        let d = ContinuousClock.now - begin
+                        out.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+                    }
+                    return out
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+    }
+}
