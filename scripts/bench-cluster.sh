@@ -8,9 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product hawser --scratch-path .build-release >&2
-hawser=$PWD/.build-release/release/hawser
 dir=$(mktemp -d)
 trap 'scripts/notary-cluster.sh stop "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+# A private copy: the shared release build may be relinked while the benchmark runs.
+cp .build-release/release/hawser "$dir/hawser"
+hawser=$dir/hawser
 nats_port=${NATS_PORT:-24222}
 http_port=${HTTP_PORT:-28080}
 requests=${REQUESTS:-100000}

@@ -11,10 +11,11 @@
 # http-base-port..+2 (default 8080). <dir> holds everything: the NATS cluster (nats/), the replicas
 # (r0/, r1/, r2/ with hawser.json, notary.key and data/), their logs and pid files, and a party key
 # authorised to notarise (demo-party.key). `start` prints the replicas' URLs once all are ready.
-# Environment: HAWSER (the hawser binary; default: build release into .build-release).
+# Environment: HAWSER (the hawser binary; default: build release into .build-release and copy it
+# to <dir>/hawser, which later commands on <dir> reuse).
 set -euo pipefail
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 cmd=${1:-}
 dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || usage
@@ -22,8 +23,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 hawser_bin() {
     if [[ -n "${HAWSER:-}" ]]; then echo "$HAWSER"; return; fi
-    (cd "$root" && swift build -c release --product hawser --scratch-path .build-release >&2)
-    echo "$root/.build-release/release/hawser"
+    if [[ ! -x "$dir/hawser" ]]; then
+        (cd "$root" && swift build -c release --product hawser --scratch-path .build-release >&2)
+        # A private copy: the release build may be relinked while the cluster runs.
+        mkdir -p "$dir"
+        cp "$root/.build-release/release/hawser" "$dir/hawser"
+    fi
+    echo "$(cd "$dir" && pwd)/hawser"
 }
 
 # True once the replica on port $1 answers GET /health/ready with 200.
