@@ -6,9 +6,16 @@ import Synchronization
 /// journaled result is returned instead, and a call that differs from the journal parks the flow
 /// with a `NonDeterminismError`. Effects must be awaited one at a time.
 public final class FlowContext: Sendable {
+    private struct Core {
+        var replay: Replay
+        /// Entries recorded but not yet durable (deferred effects): written with the next
+        /// durable write, which always comes before anything visible outside the node.
+        var pending: [JournalEntry] = []
+    }
+
     public let flowId: FlowID
     public let services: FlowServices
-    private let replay: Mutex<Replay>
+    private let core: Mutex<Core>
     private let committer: GroupCommitter
     private let onRecorded: @Sendable (JournalEntry) -> Void
 
@@ -16,45 +23,86 @@ public final class FlowContext: Sendable {
          onRecorded: @escaping @Sendable (JournalEntry) -> Void) {
         self.flowId = flowId
         self.services = services
-        self.replay = Mutex(Replay(journal: journal))
+        self.core = Mutex(Core(replay: Replay(journal: journal)))
         self.committer = committer
         self.onRecorded = onRecorded
     }
 
     /// True while the flow is still taking results from its journal.
-    public var isReplaying: Bool { replay.withLock { $0.isReplaying } }
+    public var isReplaying: Bool { core.withLock { $0.replay.isReplaying } }
 
-    /// The journal as it stands (recorded entries survive a retry in the same process).
-    var journal: [JournalEntry] { replay.withLock { $0.journal } }
+    /// The journal as it stands, the entries not yet durable included.
+    var journal: [JournalEntry] { core.withLock { $0.replay.journal } }
 
     func finishReplay() throws {
-        try replay.withLock { try $0.finish() }
+        try core.withLock { try $0.replay.finish() }
+    }
+
+    /// Takes the entries that are not durable yet, as writes for the caller to commit.
+    func takePending() -> [FlowWrite] {
+        core.withLock { core in
+            defer { core.pending = [] }
+            return core.pending.map { .journal(flowId, $0, []) }
+        }
+    }
+
+    /// Makes every recorded entry durable now.
+    private func flush() async throws {
+        let writes = takePending()
+        if !writes.isEmpty { _ = try await committer.commit(writes) }
     }
 
     // MARK: The primitive
+
+    /// When an effect's journal entry must be durable.
+    public enum Durability: Sendable {
+        /// The effect may safely run again after a crash (time, randomness, reads, progress):
+        /// its entry is written with the flow's next durable write.
+        case deferred
+        /// The effect only changes the node database (its `local` effects): its entry, the
+        /// deferred ones and the local effects commit in one transaction.
+        case local
+        /// The effect is seen outside the node: every earlier entry is made durable before it
+        /// runs (its inputs must not change on replay); its own result is then durable too,
+        /// unless `resultDeferred` (running it again gives the same result, as notarising does).
+        case outside(resultDeferred: Bool)
+    }
 
     /// Runs `body` once and journals its result; on replay returns the journaled result.
     /// `kind` and `descriptor` name what is asked and are compared on replay. `local` effects are
     /// committed in the same transaction as the journal entry. `body` receives the effect's
     /// sequence number, unique within the flow.
     public func effect<T: Codable & Sendable>(_ kind: String, _ descriptor: String = "",
+                                              durability: Durability = .outside(resultDeferred: false),
                                               local: @Sendable (Int, T) -> [any LocalEffect] = { _, _ in [] },
                                               _ body: (Int) async throws -> T) async throws -> T {
         try Task.checkCancellation()
-        switch try replay.withLock({ try $0.next(kind: kind, descriptor: descriptor) }) {
+        switch try core.withLock({ try $0.replay.next(kind: kind, descriptor: descriptor) }) {
         case .replay(let bytes):
             return try FlowCoding.decode(T.self, bytes)
         case .execute(let sequence):
             do {
+                if case .outside = durability { try await flush() }
                 let value = try await body(sequence)
                 let entry = JournalEntry(sequence: sequence, kind: kind, descriptor: descriptor,
                                          result: try FlowCoding.encode(value))
-                _ = try await committer.commit(.journal(flowId, entry, local(sequence, value)))
-                replay.withLock { $0.record(entry) }
+                let effects = local(sequence, value)
+                let deferred: Bool
+                switch durability {
+                case .deferred: deferred = effects.isEmpty
+                case .local: deferred = false
+                case .outside(let resultDeferred): deferred = resultDeferred && effects.isEmpty
+                }
+                if deferred {
+                    core.withLock { $0.pending.append(entry) }
+                } else {
+                    _ = try await committer.commit(takePending() + [.journal(flowId, entry, effects)])
+                }
+                core.withLock { $0.replay.record(entry) }
                 onRecorded(entry)
                 return value
             } catch {
-                replay.withLock { $0.abandon() }
+                core.withLock { $0.replay.abandon() }
                 throw error
             }
         }
@@ -63,21 +111,21 @@ public final class FlowContext: Sendable {
     /// Journals a step that only changes local state: `effects` are committed with the entry.
     public func record(_ kind: String, _ descriptor: String,
                        effects: @escaping @Sendable (Int) -> [any LocalEffect]) async throws {
-        _ = try await effect(kind, descriptor, local: { sequence, _ in effects(sequence) }) { _ in Nothing() }
+        _ = try await effect(kind, descriptor, durability: .local, local: { sequence, _ in effects(sequence) }) { _ in Nothing() }
     }
 
     // MARK: Time and randomness
 
     public func now() async throws -> Instant {
-        Instant(microsecondsSinceEpoch: try await effect(EffectKind.now) { _ in services.clock.now().microsecondsSinceEpoch })
+        Instant(microsecondsSinceEpoch: try await effect(EffectKind.now, durability: .deferred) { _ in services.clock.now().microsecondsSinceEpoch })
     }
 
     public func random() async throws -> UInt64 {
-        try await effect(EffectKind.random) { _ in UInt64.random(in: .min ... .max) }
+        try await effect(EffectKind.random, durability: .deferred) { _ in UInt64.random(in: .min ... .max) }
     }
 
     public func randomBytes(_ count: Int) async throws -> [UInt8] {
-        try await effect(EffectKind.random, "\(count)") { _ in (0..<count).map { _ in UInt8.random(in: .min ... .max) } }
+        try await effect(EffectKind.random, "\(count)", durability: .deferred) { _ in (0..<count).map { _ in UInt8.random(in: .min ... .max) } }
     }
 
     /// A durable timer: the wake-up time is journaled, so after a restart the flow sleeps only
@@ -85,7 +133,7 @@ public final class FlowContext: Sendable {
     public func sleep(for duration: Duration) async throws {
         let (seconds, attos) = duration.components
         let micros = seconds * 1_000_000 + attos / 1_000_000_000_000
-        let wake = try await effect(EffectKind.sleep, "\(micros)us") { _ in services.clock.now().microsecondsSinceEpoch + micros }
+        let wake = try await effect(EffectKind.sleep, "\(micros)us", durability: .deferred) { _ in services.clock.now().microsecondsSinceEpoch + micros }
         let left = wake - services.clock.now().microsecondsSinceEpoch
         if left > 0 { try await services.clock.sleep(for: .microseconds(left)) }
     }
@@ -94,32 +142,29 @@ public final class FlowContext: Sendable {
 
     /// Reports a progress step to observers (it is journaled, so a replay does not report it twice).
     public func progress(_ step: String) async throws {
-        try await record(EffectKind.progress, step) { _ in [] }
+        _ = try await effect(EffectKind.progress, step, durability: .deferred) { _ in Nothing() }
     }
 
     /// A version marker (Temporal's `patched`): true where the flow should take the new code path.
     /// Flows that ran the old code before the patch existed replay with false.
     public func patched(_ id: String) async throws -> Bool {
         try Task.checkCancellation()
-        switch replay.withLock({ $0.patched(id) }) {
+        switch core.withLock({ $0.replay.patched(id) }) {
         case .taken(let newPath):
             return newPath
         case .recordMarker(let sequence):
             let entry = JournalEntry(sequence: sequence, kind: EffectKind.patch, descriptor: id, result: Array("null".utf8))
-            do {
-                _ = try await committer.commit(.journal(flowId, entry, []))
-            } catch {
-                replay.withLock { $0.abandon() }
-                throw error
+            core.withLock { core in
+                core.replay.record(entry)
+                core.pending.append(entry)
             }
-            replay.withLock { $0.record(entry) }
             return true
         }
     }
 
     /// Runs another flow inline: its effects join this flow's journal.
     public func subFlow<F: Flow>(_ flow: F) async throws -> F.Output {
-        try await record(EffectKind.subFlow, F.flowName) { _ in [] }
+        _ = try await effect(EffectKind.subFlow, F.flowName, durability: .deferred) { _ in Nothing() }
         return try await flow.run(self)
     }
 
@@ -136,7 +181,7 @@ public final class FlowContext: Sendable {
     /// id returns the first outcome, so a retry after a crash is safe.
     public func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
         guard let notary = services.notary else { throw MissingServiceError("notary") }
-        let recorded = try await effect(EffectKind.notarise, request.txId.hex) { _ in
+        let recorded = try await effect(EffectKind.notarise, request.txId.hex, durability: .outside(resultDeferred: true)) { _ in
             RecordedAnswer(try await notary.notarise(request))
         }
         return try recorded.answer()
@@ -150,7 +195,7 @@ public final class FlowContext: Sendable {
     /// Signs `bytes` with the key of `party`, a party this node hosts.
     public func sign(_ bytes: [UInt8], as party: String) async throws -> [UInt8] {
         guard let keys = services.keys else { throw MissingServiceError("keys") }
-        return try await effect(EffectKind.sign, "\(party):\(SecureHash.sha256(bytes).hex)") { _ in
+        return try await effect(EffectKind.sign, "\(party):\(SecureHash.sha256(bytes).hex)", durability: .deferred) { _ in
             try keys.sign(bytes, as: party)
         }
     }

@@ -233,10 +233,11 @@ public final class FlowEngine: Service, Sendable {
                 let output = try await flow.runEncoded(context)
                 try context.finishReplay()
                 try await setState(id, FlowState(status: .completed, result: output, attempts: attempts,
-                                                 updatedAt: services.clock.now()), effects: configuration.endEffects(id))
+                                                 updatedAt: services.clock.now()), effects: configuration.endEffects(id),
+                                   with: context.takePending())
                 return
             } catch {
-                journal = context.journal
+                journal = await durableJournal(of: context)
                 if isKillRequested(id) {
                     await settle(id, FlowState(status: .killed, error: "killed by an operator", attempts: attempts,
                                                updatedAt: services.clock.now()), effects: configuration.endEffects(id))
@@ -288,8 +289,23 @@ public final class FlowEngine: Service, Sendable {
         }
     }
 
-    private func setState(_ id: FlowID, _ flowState: FlowState, effects: [any LocalEffect]) async throws {
-        _ = try await committer.commit(.state(id, flowState, effects))
+    /// The journal to replay on a retry: entries not yet durable are written first; if that
+    /// fails they are dropped (they are all effects that may run again).
+    private func durableJournal(of context: FlowContext) async -> [JournalEntry] {
+        let pending = context.takePending()
+        let all = context.journal
+        guard !pending.isEmpty else { return all }
+        do {
+            _ = try await committer.commit(pending)
+            return all
+        } catch {
+            return Array(all.prefix(all.count - pending.count))
+        }
+    }
+
+    private func setState(_ id: FlowID, _ flowState: FlowState, effects: [any LocalEffect],
+                          with earlier: [FlowWrite] = []) async throws {
+        _ = try await committer.commit(earlier + [.state(id, flowState, effects)])
         publish(.status(id, flowState.status, error: flowState.error))
     }
 

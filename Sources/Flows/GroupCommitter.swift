@@ -1,10 +1,10 @@
 /// Group commit for the flow store: while one transaction is being made durable, writes from
 /// other flows queue; the next transaction carries all of them. No task of its own: the first
-/// waiting writer is handed the lead and commits the queue (leader/follower).
+/// waiting caller is handed the lead and commits the queue (leader/follower).
 actor GroupCommitter {
-    private enum Turn { case done(Result<FlowRecord?, any Error>), lead }
+    private enum Turn { case done(Result<[FlowRecord?], any Error>), lead }
     private struct Waiting {
-        var write: FlowWrite
+        var writes: [FlowWrite]
         var continuation: CheckedContinuation<Turn, Never>
     }
 
@@ -12,53 +12,54 @@ actor GroupCommitter {
     private let maxWritesPerCommit: Int
     private var queue: [Waiting] = []
     private var committing = false
-    /// Transactions and writes committed, for metrics and tests.
-    private(set) var transactions = 0
-    private(set) var writes = 0
 
     init(store: any FlowStore, maxWritesPerCommit: Int) {
         self.store = store
         self.maxWritesPerCommit = maxWritesPerCommit
     }
 
-    /// Commits `write` durably (with whatever else is queued) and returns what the store returned for it.
     func commit(_ write: FlowWrite) async throws -> FlowRecord? {
-        let turn: Turn
+        try await commit([write]).first ?? nil
+    }
+
+    /// Commits `writes` durably and together (with whatever else is queued); returns what the
+    /// store returned for each. Store failures become `TransientFlowError`s for the hospital.
+    func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
         if committing {
-            turn = await withCheckedContinuation { queue.append(Waiting(write: write, continuation: $0)) }
+            let turn = await withCheckedContinuation { queue.append(Waiting(writes: writes, continuation: $0)) }
             if case .done(let result) = turn { return try result.get() }
         } else {
             committing = true
         }
-        // This writer leads: commit its own write and everything queued so far.
-        let followers = take()
-        let batch = [write] + followers.map(\.write)
-        let results: [Result<FlowRecord?, any Error>]
+        // This caller leads: commit its own writes and what is queued, up to the limit.
+        var followers = [Waiting]()
+        var count = writes.count
+        while let next = queue.first, count + next.writes.count <= maxWritesPerCommit {
+            followers.append(queue.removeFirst())
+            count += next.writes.count
+        }
+        let batch = writes + followers.flatMap(\.writes)
+        let result: Result<[FlowRecord?], any Error>
         do {
             // The leader may be a flow being killed or shut down; its cancellation must not
             // abort a transaction that carries other flows' writes, so the commit runs apart.
             let store = self.store
-            let stored = try await Task { try await store.commit(batch) }.value
-            results = stored.map { .success($0) }
+            result = .success(try await Task { try await store.commit(batch) }.value)
         } catch {
-            results = batch.map { _ in .failure(error) }
+            result = .failure(TransientFlowError("the flow store could not commit: \(error)"))
         }
-        transactions += 1
-        writes += batch.count
-        for (waiting, result) in zip(followers, results.dropFirst()) { waiting.continuation.resume(returning: .done(result)) }
-        // Hand the lead to the next queued writer, or stop.
+        var offset = writes.count
+        for waiting in followers {
+            let slice = result.map { Array($0[offset..<(offset + waiting.writes.count)]) }
+            offset += waiting.writes.count
+            waiting.continuation.resume(returning: .done(slice))
+        }
+        // Hand the lead to the next queued caller, or stop.
         if queue.isEmpty {
             committing = false
         } else {
             queue.removeFirst().continuation.resume(returning: .lead)
         }
-        return try results[0].get()
-    }
-
-    private func take() -> [Waiting] {
-        let count = min(queue.count, max(0, maxWritesPerCommit - 1))
-        let taken = Array(queue.prefix(count))
-        queue.removeFirst(count)
-        return taken
+        return try result.map { Array($0[0..<writes.count]) }.get()
     }
 }

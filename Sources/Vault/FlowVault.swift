@@ -17,7 +17,8 @@ public struct FlowVault: Sendable {
 
     public func query(_ query: VaultQuery) async throws -> [VaultState] {
         let store = try store()
-        return try await context.effect("vault.query", String(decoding: try FlowCoding.encode(query), as: UTF8.self)) { _ in
+        return try await context.effect("vault.query", String(decoding: try FlowCoding.encode(query), as: UTF8.self),
+                                          durability: .deferred) { _ in
             try await store.query(query)
         }
     }
