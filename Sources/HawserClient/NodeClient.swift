@@ -26,7 +26,10 @@ public final class NodeClient: Sendable {
             http = httpClient
             ownsHTTPClient = false
         } else {
-            http = HTTPClient(eventLoopGroupProvider: .singleton)
+            // Each watched flow holds a connection for its event stream: allow many per node.
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 512
+            http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             ownsHTTPClient = true
         }
     }
