@@ -1,0 +1,65 @@
+import Embedded
+import Flows
+import HawserTestSupport
+import Testing
+
+/// StepsFlow's code after a change guarded by a patch marker: it now reads the time first.
+struct PatchedStepsFlow: Flow {
+    static let flowName = "Steps"
+    var gated = false
+
+    func run(_ context: FlowContext) async throws -> String {
+        if try await context.patched("read-time-first") { _ = try await context.now() }
+        return try await StepsFlow(gated: gated).run(context)
+    }
+}
+
+/// Sends two messages in a session.
+struct SendingFlow: Flow {
+    static let flowName = "Sending"
+    func run(_ context: FlowContext) async throws -> Int {
+        try await context.send(Array("hello".utf8), to: "O=Bob", session: "s1")
+        try await context.send(Array("again".utf8), to: "O=Bob", session: "s1")
+        return 2
+    }
+}
+
+@Suite struct EvolutionAndOutboxTests {
+    @Test func aPatchedChangeLetsOldFlowsFinishOnTheOldPath() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let old = harness.engine()
+        let id = try await running(old) {
+            let started = try await old.start(StepsFlow(gated: true))
+            await harness.hooks.gate.reached()
+            return started.id
+        }
+        // The node is upgraded while the flow waits; the new code is behind a patch marker.
+        harness.hooks.gate.release()
+        let upgraded = harness.engine { $0.register(PatchedStepsFlow.self) }
+        try await running(upgraded) {
+            let resumed = try await upgraded.waitForEnd(id)
+            #expect(resumed.status == .completed)
+            #expect(try await harness.database.flows.journal(of: id).map(\.kind)
+                    == ["random", "progress", "external", "external", "progress"])
+            // A flow started after the upgrade takes the new path and records the marker.
+            let fresh = try await upgraded.waitForEnd(try await upgraded.start(PatchedStepsFlow()).id)
+            #expect(fresh.status == .completed)
+            #expect(try await harness.database.flows.journal(of: fresh.id).map(\.kind)
+                    == [EffectKind.patch, "now", "random", "progress", "external", "progress"])
+        }
+    }
+
+    @Test func sentMessagesAreWrittenToTheOutboxOnce() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine { $0.register(SendingFlow.self) }
+        let id = try await running(engine) {
+            try await engine.waitForEnd(try await engine.start(SendingFlow()).id).id
+        }
+        let outbox = try await harness.database.flows.outbox()
+        #expect(outbox.map(\.messageId) == ["\(id.rawValue)/0", "\(id.rawValue)/1"])
+        #expect(outbox.map { String(decoding: $0.payload, as: UTF8.self) } == ["hello", "again"])
+        #expect(outbox.allSatisfy { $0.recipient == "O=Bob" && $0.session == "s1" })
+    }
+}
