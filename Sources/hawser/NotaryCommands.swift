@@ -83,10 +83,7 @@ struct NotaryCommand: AsyncParsableCommand {
         configuration.name = name
         configuration.listen.port = port
         configuration.acceptAnyParty = acceptAnyParty
-        for text in parties {
-            guard let eq = text.lastIndex(of: "=") else { throw ValidationError("--authorise wants NAME=BASE64KEY, got \(text)") }
-            configuration.authorisedParties.append(.init(name: String(text[..<eq]), publicKey: String(text[text.index(after: eq)...])))
-        }
+        for text in parties { configuration.authorisedParties.append(try authorisedParty(text)) }
         var lines = [String]()
         if demoParty {
             let key = SigningKey()
@@ -103,6 +100,18 @@ struct NotaryCommand: AsyncParsableCommand {
         lines.append("created \(configPath); every option is described in docs/configuration.md")
         return lines.joined(separator: "\n")
     }
+
+    /// Splits `--authorise NAME=BASE64KEY`. Both halves may hold `=` (X.500 names such as
+    /// "O=Alice, C=GB"; base64 padding), so the key is the last 44 characters: the base64 length of
+    /// an Ed25519 public key. A malformed key is then reported by the configuration's own check.
+    static func authorisedParty(_ text: String) throws -> NotaryConfiguration.AuthorisedParty {
+        let keyLength = 44
+        guard text.count > keyLength + 1, text.dropLast(keyLength).last == "=" else {
+            throw ValidationError("--authorise wants NAME=BASE64KEY (a 44-character base64 Ed25519 public key), got \(text)")
+        }
+        return .init(name: String(text.dropLast(keyLength + 1)), publicKey: String(text.suffix(keyLength)))
+    }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {
+}
