@@ -76,6 +76,34 @@ struct ZooKeeperFaultTests {
         try checkWrites()
     }
 
+    @Test func aLeaderCutOffFromZooKeeperStopsActingBeforeAnotherIsElected() async throws {
+        // A talks to one server only; that server then goes silent (SIGSTOP), as in a partition.
+        let ensembleLeader = try #require(ensemble.leader())
+        let server = ensemble.servers.first { $0.id != ensembleLeader }!
+        var only = arguments()
+        only[1] = server.address.description
+        let a = try CandidateProcess(id: "A", arguments: only)
+        let first = try await a.waitUntilLeading()
+        let b = try CandidateProcess(id: "B", arguments: arguments())
+        try await b.waitUntilFollowing("A")
+        ensemble.pause(server.id)
+        defer { ensemble.resume(server.id) }
+        let second = try await b.waitUntilLeading(timeout: .seconds(30))
+        #expect(second > first)
+        // A heard nothing for 2/3 of the session timeout and stepped down; the ensemble expired its
+        // session only after the whole timeout, and only then could B be elected.
+        let led = a.events.first { $0.event == "leader" }!.t
+        let stepDown = try #require(a.events.first { $0.event == "follower" && $0.t > led })
+        let elected = b.events.first { $0.event == "leader" }!
+        #expect(stepDown.t < elected.t)
+        #expect(a.leadingEpoch == nil)
+        ensemble.resume(server.id)
+        try await b.waitUntil("an accepted write") { $0.contains { $0.event == "write" && $0.accepted == true && $0.epoch == second } }
+        a.terminate()
+        b.terminate()
+        try checkWrites()
+    }
+
     @Test func losingAnyZooKeeperServerDoesNotChangeOurLeader() async throws {
         let a = try CandidateProcess(id: "A", arguments: arguments())
         let epoch = try await a.waitUntilLeading()
