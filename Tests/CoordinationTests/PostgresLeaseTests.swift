@@ -39,12 +39,16 @@ struct PostgresLeaseTests {
         try await backend.prepare()
         try await backend.prepare()  // idempotent
         let a = Candidate(id: "A", addresses: ["a:1"]), b = Candidate(id: "B")
-        let first = try await backend.round(election: election, candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300))
+        // Long leases wherever a step must not see one expire on a loaded machine; A's last
+        // renewal is short so that it expires on its own.
+        let first = try await backend.round(election: election, candidate: a, healthy: true, mayAcquire: true, leaseDuration: .seconds(10))
         #expect(first.holder == "A" && first.epoch == Epoch(1))
-        let other = try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300))
+        let other = try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(10))
         #expect(other.holder == "A" && other.standing == ["A", "B"])
+        let renewed = try await backend.round(election: election, candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(200))
+        #expect(renewed.holder == "A" && renewed.epoch == Epoch(1))
         try await eventually("B acquiring", timeout: .seconds(5)) {
-            try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300)).holder == "B"
+            try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(10)).holder == "B"
         }
         try await backend.setPreferred(election: election, "A")
         let snapshot = try await backend.snapshot(election: election, leaseDuration: .seconds(10))

@@ -24,15 +24,17 @@ import Testing
         let backend = try SQLiteLeaseBackend(path: directory.path + "/lease.sqlite")
         try await backend.prepare()
         let a = Candidate(id: "A", addresses: ["10.0.0.1:8080"]), b = Candidate(id: "B")
-        let first = try await backend.round(election: "e", candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300))
+        // Leases are long wherever a step must not see one expire (a loaded machine may pause for
+        // seconds between calls); A's last renewal is short so that it expires on its own.
+        let first = try await backend.round(election: "e", candidate: a, healthy: true, mayAcquire: true, leaseDuration: .seconds(10))
         #expect(first.holder == "A" && first.epoch == Epoch(1))
-        let other = try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300))
+        let other = try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(10))
         #expect(other.holder == "A" && other.standing == ["A", "B"])
-        let renewed = try await backend.round(election: "e", candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300))
+        let renewed = try await backend.round(election: "e", candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(200))
         #expect(renewed.holder == "A" && renewed.epoch == Epoch(1))
         // A stops renewing: once the lease expired by SQLite's clock, B takes it with the next epoch.
         try await eventually("B acquiring", timeout: .seconds(5)) {
-            try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(300)).holder == "B"
+            try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(10)).holder == "B"
         }
         let snapshot = try await backend.snapshot(election: "e", leaseDuration: .seconds(10))
         #expect(snapshot.leader == "B" && snapshot.epoch == Epoch(2))
