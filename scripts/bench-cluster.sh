@@ -17,7 +17,7 @@ nats_port=${NATS_PORT:-24222}
 http_port=${HTTP_PORT:-28080}
 requests=${REQUESTS:-100000}
 args=("$@")
-[[ ${#args[@]} -gt 0 ]] || args=(--clients 6 --batch-size 50 --spread)
+[[ ${#args[@]} -gt 0 ]] || args=(--clients 4 --batch-size 50 --spread)
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# options: --inputs-per-tx 1 --requests $requests --double-spend-ratio 0 ${args[*]}"
