@@ -116,7 +116,7 @@ import Testing
                 requests.append(request)
             }
             let restore = Process()
-            restore.executableURL = URL(fileURLWithPath: NotaryProcess.binary)
+            restore.executableURL = URL(fileURLWithPath: HawserProcess.binary)
             restore.arguments = ["notary", "restore", "--config", cluster.config(2), "--from", cluster.urls[1]]
             restore.standardOutput = FileHandle.nullDevice
             try restore.run()

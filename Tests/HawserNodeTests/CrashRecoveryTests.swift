@@ -65,7 +65,7 @@ import Testing
         for round in 0..<rounds {
             // Each round: fresh inputs, plus one contested input per request so that double spends are attempted.
             let requests = (0..<perRound).map { i in signed(ids.hash(), inputs: [ids.ref(), contested[(round * perRound + i) % 50]]) }
-            let (notary, port) = try await NotaryProcess.start(config: config)
+            let (notary, port) = try await HawserProcess.notary(config: config)
             let client = try NotaryClient(urls: ["http://127.0.0.1:\(port)"], notaryKey: notaryKey.publicKey,
                                       retryPolicy: RetryPolicy(maxAttempts: 1))
             let killAfter = history.count + perRound / 3
@@ -94,7 +94,7 @@ import Testing
         }
 
         // Restart once more and ask about every acknowledged transaction.
-        let (notary, port) = try await NotaryProcess.start(config: config)
+        let (notary, port) = try await HawserProcess.notary(config: config)
         let client = try NotaryClient(urls: ["http://127.0.0.1:\(port)"], notaryKey: notaryKey.publicKey)
         let acknowledged = history.all
         #expect(acknowledged.count >= rounds * perRound / 3, "the load reached the notary before each kill")

@@ -42,7 +42,7 @@ import Testing
         let dir = try TemporaryDirectory()
         try writeNodeFiles(in: dir.path)
         let config = dir.path + "/node.json"
-        var (node, port) = try await NodeProcess.start(config: config)
+        var (node, port) = try await HawserProcess.node(config: config)
         // Restarts listen on the same port, so the client's one URL stays right.
         var configuration = try NodeConfiguration.load(config)
         configuration.listen.port = port
@@ -84,12 +84,12 @@ import Testing
                 node.kill()
                 interrupted += try await SQLiteNodeDatabase(path: dir.path + "/data/node.sqlite").flows
                     .list(status: .running, after: nil, limit: 10_000).count
-                (node, _) = try await NodeProcess.start(config: config)
+                (node, _) = try await HawserProcess.node(config: config)
             }
             for try await mine in group { ids.merge(mine) { a, _ in a } }
         }
         node.kill()
-        (node, _) = try await NodeProcess.start(config: config)
+        (node, _) = try await HawserProcess.node(config: config)
         #expect(interrupted > 0, "the kills should have interrupted flows in flight")
 
         var txIds = Set<String>()

@@ -14,7 +14,7 @@ final class NotaryCluster: Sendable {
     let nats: NATSCluster
     let root: String
     let ports: [Int]
-    private let processes: Mutex<[NotaryProcess?]>
+    private let processes: Mutex<[HawserProcess?]>
     private let http = HTTPClient(eventLoopGroupProvider: .singleton)
 
     var urls: [String] { ports.map { "http://127.0.0.1:\($0)" } }
@@ -68,7 +68,7 @@ final class NotaryCluster: Sendable {
 
     /// Starts (or starts again) replica `replica` with its configuration and data.
     func restart(_ replica: Int) async throws {
-        let (process, _) = try await NotaryProcess.start(config: config(replica))
+        let (process, _) = try await HawserProcess.notary(config: config(replica))
         processes.withLock { $0[replica] = process }
     }
 
@@ -81,7 +81,7 @@ final class NotaryCluster: Sendable {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: storePath(replica) + suffix) }
     }
 
-    private func take(_ replica: Int) -> NotaryProcess? {
+    private func take(_ replica: Int) -> HawserProcess? {
         processes.withLock { all in
             defer { all[replica] = nil }
             return all[replica]

@@ -2,10 +2,10 @@ import Foundation
 import HawserTestSupport
 import Synchronization
 
-/// A `hawser notary run` child process. It is killed when the value is dropped, so a failing test
-/// never leaves it running; a watchdog shell reading a pipe from this process kills it if the test
-/// process itself dies.
-final class NotaryProcess: Sendable {
+/// A `hawser notary run` or `hawser node run` child process. It is killed when the value is
+/// dropped, so a failing test never leaves it running; a watchdog shell reading a pipe from this
+/// process kills it if the test process itself dies.
+final class HawserProcess: Sendable {
     private let process: Process
     private let watchdog = Mutex<ProcessWatchdog?>(nil)
     private let output = Output()
@@ -21,21 +21,31 @@ final class NotaryProcess: Sendable {
         return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hawser").path
     }
 
-    /// Starts the notary with `config` and returns once it listens.
-    static func start(config: String) async throws -> (NotaryProcess, port: Int) {
-        let notary = NotaryProcess(config: config)
-        return (notary, try await notary.waitForPort())
+    /// Starts `hawser notary run` with `config` and returns once it listens.
+    static func notary(config: String) async throws -> (HawserProcess, port: Int) {
+        try await start(["notary", "run", "--config", config, "--log-level", "warning"])
     }
 
-    private init(config: String) {
+    /// Starts `hawser node run` with `config` and returns once its RPC API listens.
+    static func node(config: String) async throws -> (HawserProcess, port: Int) {
+        try await start(["node", "run", "--config", config, "--log-level", "error"])
+    }
+
+    private static func start(_ arguments: [String]) async throws -> (HawserProcess, port: Int) {
+        let child = HawserProcess(arguments: arguments)
+        return (child, try await child.waitForPort())
+    }
+
+    private init(arguments: [String]) {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["notary", "run", "--config", config, "--log-level", "warning"]
+        process.arguments = arguments
     }
 
     private func waitForPort() async throws -> Int {
         let pipe = Pipe()
         process.standardOutput = pipe
+        let command = "hawser " + (process.arguments ?? []).prefix(2).joined(separator: " ")
         pipe.fileHandleForReading.readabilityHandler = { [output] handle in
             let data = handle.availableData
             let waiter = output.state.withLock { state -> (CheckedContinuation<Int, any Error>, Result<Int, any Error>)? in
@@ -47,7 +57,7 @@ final class NotaryProcess: Sendable {
                 }
                 if data.isEmpty {  // end of output: the process exited before listening
                     state.waiter = nil
-                    return (waiter, .failure(ProcessError(message: "notary exited before listening: \(state.text)")))
+                    return (waiter, .failure(ProcessError(message: "`\(command)` exited before listening: \(state.text)")))
                 }
                 return nil
             }
