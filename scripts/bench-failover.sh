@@ -31,13 +31,13 @@ trap cleanup EXIT
 if [[ "$backends" == *" zookeeper "* ]]; then
     echo "== ZooKeeper (session timeout 2 s)" >&2
     connect=$(scripts/zookeeper-ensemble.sh start "$work/zk" | tail -1)
-    "$hawser" election bench-failover --zookeeper "$connect" --session-timeout-ms 2000 --trials "$trials" --json
+    "$hawser" bench failover --zookeeper "$connect" --session-timeout-ms 2000 --trials "$trials" --json
     scripts/zookeeper-ensemble.sh stop "$work/zk" >/dev/null
 fi
 
 if [[ "$backends" == *" sqlite "* ]]; then
     echo "== SQLite lease (lease 2 s, renew 500 ms)" >&2
-    "$hawser" election bench-failover --sqlite "$work/lease.sqlite" --lease-ms 2000 --renew-ms 500 --trials "$trials" --json
+    "$hawser" bench failover --sqlite "$work/lease.sqlite" --lease-ms 2000 --renew-ms 500 --trials "$trials" --json
 fi
 
 pgbin=/usr/lib/postgresql/15/bin
@@ -50,6 +50,6 @@ if [[ "$backends" == *" postgres "* && -x "$pgbin/postgres" && "$(id -u)" == 0 ]
         -c listen_addresses=127.0.0.1 >"$work/pg/log" 2>&1 &
     pg_pid=$!
     until "$pgbin/pg_isready" -h 127.0.0.1 -p "$port" -q; do sleep 0.2; done
-    "$hawser" election bench-failover --postgres "postgres://hawser@127.0.0.1:$port/postgres" --lease-ms 2000 --renew-ms 500 \
+    "$hawser" bench failover --postgres "postgres://hawser@127.0.0.1:$port/postgres" --lease-ms 2000 --renew-ms 500 \
         --trials "$trials" --json
 fi

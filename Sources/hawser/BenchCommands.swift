@@ -8,8 +8,8 @@ import HawserNode
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure signature rates and a running notary (use release builds).",
-        subcommands: [Verify.self, Notary.self])
+        commandName: "bench", abstract: "Benchmarks: signatures, the notary, election failover, flows (use release builds).",
+        subcommands: [Verify.self, Notary.self, FailoverBench.self, FlowBench.self])
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

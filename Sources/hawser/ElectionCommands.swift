@@ -11,7 +11,7 @@ import ServiceLifecycle
 /// leading, makes fenced writes to a SQLite file.
 struct ElectionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "election", abstract: "Run a candidate of a master election.", subcommands: [Run.self, FailoverBench.self])
+        commandName: "election", abstract: "Run a candidate of a master election.", subcommands: [Run.self])
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -3,7 +3,7 @@ import Coordination
 import Foundation
 import Synchronization
 
-/// `hawser election bench-failover`: kill -9 the leader and time until the new leader acts.
+/// `hawser bench failover`: kill -9 the leader and time until the new leader acts.
 ///
 /// Each trial starts two candidate processes of this binary (`election run`) on a fresh election,
 /// waits until A leads and B follows, waits a random 0-1 s, kills A with SIGKILL, and measures from the kill to B's first
@@ -11,7 +11,7 @@ import Synchronization
 /// All times are CLOCK_MONOTONIC, shared by the processes. Use a release build.
 struct FailoverBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-failover", abstract: "Measure failover time: kill -9 the leader, time until the new leader acts.")
+        commandName: "failover", abstract: "Measure failover time: kill -9 the leader, time until the new leader acts.")
 
     @OptionGroup var store: CoordinationOptions
     @Option(help: "Number of trials.") var trials = 20

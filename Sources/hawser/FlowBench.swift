@@ -5,12 +5,12 @@ import HawserCore
 import HawserNode
 import Logging
 
-/// `hawser flow bench`: the issue-token flow on an all-in-one node, driven over the RPC API by
+/// `hawser bench flows`: the issue-token flow on an all-in-one node, driven over the RPC API by
 /// concurrent clients. Each client starts a flow (with a client request id) and follows its
 /// events until it completes; latency is from the start call to the completed event.
 struct FlowBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
+        commandName: "flows",
         abstract: "Measure completed flows per second and latency on an in-process all-in-one node (use a release build).")
 
     @Option(help: "Concurrent clients.") var clients = 64
@@ -19,7 +19,9 @@ struct FlowBench: AsyncParsableCommand {
     @Option(help: "The node's directory; a temporary one if omitted.") var dir: String?
 
     func run() async throws {
-        let directory = dir ?? NSTemporaryDirectory() + "hawser-flow-bench-\(UUID().uuidString)"
+        let directory = dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("hawser-flow-bench-\(UUID().uuidString)").path
+        // A directory of our own making is removed afterwards; one the caller named is kept.
+        defer { if dir == nil { try? FileManager.default.removeItem(atPath: directory) } }
         let config = directory + "/node.json"
         if !FileManager.default.fileExists(atPath: config) {
             _ = try Node.initialise(directory: directory, port: 0, parties: ["O=Alice", "O=Bob"], username: "bench", password: "bench")

@@ -5,7 +5,7 @@ import HawserClient
 struct FlowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flow", abstract: "Start and follow flows on a node through its RPC API.",
-        subcommands: [Start.self, Status.self, Watch.self, FlowBench.self])
+        subcommands: [Start.self, Status.self, Watch.self])
 
     struct Connection: ParsableArguments {
         @Option(name: .customLong("node"), help: "A node's RPC base URL (repeatable for failover).")
