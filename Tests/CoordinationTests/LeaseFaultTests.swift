@@ -90,21 +90,7 @@ struct LeaseFaultTests {
     }
 
     @Test func aSwitchoverNeverLeavesTwoLeadersWithAValidEpoch() async throws {
-        let a = try CandidateProcess(id: "A", arguments: arguments(writeIntervalMs: 20))
-        let first = try await a.waitUntilLeading()
-        let b = try CandidateProcess(id: "B", arguments: arguments(writeIntervalMs: 20))
-        try await b.waitUntilFollowing("A")
-        try await a.waitUntil("a few writes") { $0.filter { $0.event == "write" }.count >= 5 }
-        try await admin().switchover(to: "B")
-        let second = try await b.waitUntilLeading()
-        #expect(second == first + 1)
-        try await b.waitUntil("a few writes") { $0.filter { $0.event == "write" && $0.accepted == true }.count >= 5 }
-        let stepDown = try #require(a.events.first { $0.event == "follower" && $0.t > a.events.first { $0.event == "leader" }!.t })
-        #expect(stepDown.t < b.events.first { $0.event == "leader" }!.t)
-        let rows = try FencedLog.writes(writes)
-        #expect((rows.lastIndex { $0.writer == "A" } ?? -1) < (rows.firstIndex { $0.writer == "B" } ?? Int.max))
-        a.terminate()
-        b.terminate()
+        try await ElectionScenarios.switchoverNeverOverlaps(arguments: arguments(writeIntervalMs: 20), admin: admin(), writes: writes)
         try checkWrites()
     }
 }

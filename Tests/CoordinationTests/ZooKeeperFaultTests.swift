@@ -155,26 +155,8 @@ struct ZooKeeperFaultTests {
     }
 
     @Test func aSwitchoverNeverLeavesTwoLeadersWithAValidEpoch() async throws {
-        let a = try CandidateProcess(id: "A", arguments: arguments(writeIntervalMs: 20))
-        let first = try await a.waitUntilLeading()
-        let b = try CandidateProcess(id: "B", arguments: arguments(writeIntervalMs: 20))
-        try await b.waitUntilFollowing("A")
-        try await a.waitUntil("a few writes") { $0.filter { $0.event == "write" }.count >= 5 }
-        try await admin().switchover(to: "B")
-        let second = try await b.waitUntilLeading()
-        #expect(second == first + 1)
-        try await b.waitUntil("a few writes") { $0.filter { $0.event == "write" && $0.accepted == true }.count >= 5 }
-        let stepDown = try #require(a.events.first { $0.event == "follower" && $0.t > a.events.first { $0.event == "leader" }!.t })
-        let takeOver = b.events.first { $0.event == "leader" }!
-        #expect(stepDown.t < takeOver.t)
-        // In the store: every write of A committed before every write of B.
-        let rows = try FencedLog.writes(writes)
-        let lastOfA = rows.lastIndex { $0.writer == "A" } ?? -1
-        let firstOfB = rows.firstIndex { $0.writer == "B" } ?? Int.max
-        #expect(lastOfA < firstOfB)
+        try await ElectionScenarios.switchoverNeverOverlaps(arguments: arguments(writeIntervalMs: 20), admin: admin(), writes: writes)
         #expect(try await admin().snapshot().switchoverTarget == nil)
-        a.terminate()
-        b.terminate()
         try checkWrites()
     }
 
