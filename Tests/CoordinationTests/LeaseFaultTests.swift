@@ -29,60 +29,20 @@ struct LeaseFaultTests {
     }
 
     @Test func killingTheLeaderHandsLeadershipToTheOther() async throws {
-        let a = try CandidateProcess(id: "A", arguments: arguments())
-        let first = try await a.waitUntilLeading()
-        let b = try CandidateProcess(id: "B", arguments: arguments())
-        try await b.waitUntilFollowing("A")
-        a.kill()
-        let second = try await b.waitUntilLeading()
+        let (first, second, b) = try await ElectionScenarios.killedLeaderIsReplaced(arguments: arguments())
         #expect(second == first + 1)
-        try await b.waitUntil("an accepted write") { $0.contains { $0.event == "write" && $0.accepted == true && $0.epoch == second } }
         b.terminate()
         try checkWrites()
     }
 
     @Test func aPausedLeaderStepsDownAndItsWritesAreRefusedWhenItResumes() async throws {
-        let a = try CandidateProcess(id: "A", arguments: arguments(writeIntervalMs: 400))
-        let first = try await a.waitUntilLeading()
-        let b = try CandidateProcess(id: "B", arguments: arguments(writeIntervalMs: 400))
-        try await b.waitUntilFollowing("A")
-        let writesSoFar = a.events.filter { $0.event == "write" }.count
-        try await a.waitUntil("another write") { $0.filter { $0.event == "write" }.count > writesSoFar }
-        a.pause()
-        let second = try await b.waitUntilLeading()
-        #expect(second > first)
-        try await b.waitUntil("an accepted write") { $0.contains { $0.event == "write" && $0.accepted == true && $0.epoch == second } }
-        let paused = a.events.count
-        a.resume()
-        try await a.waitUntil("a refused write and stepping down") { events in
-            let after = events.dropFirst(paused)
-            return after.contains { $0.event == "write" && $0.accepted == false && $0.error == "stale_epoch" }
-                && after.contains { $0.event == "follower" }
-        }
-        #expect(!a.events.dropFirst(paused).contains { $0.event == "write" && $0.accepted == true })
-        #expect(b.leadingEpoch == second)
-        a.terminate()
-        b.terminate()
+        try await ElectionScenarios.pausedLeaderIsFenced(arguments: arguments(writeIntervalMs: 400))
         try checkWrites()
     }
 
     @Test func thePreferredNodeRegainsLeadershipAfterTheHoldDown() async throws {
-        let holdDown = Duration.milliseconds(1000)
-        let args = arguments(holdDownMs: 1000)
-        let b = try CandidateProcess(id: "B", arguments: args)
-        _ = try await b.waitUntilLeading()
-        try await admin().setPreferred("A")
-        var a = try CandidateProcess(id: "A", arguments: args)
-        _ = try await a.waitUntilLeading()
-        a.kill()
-        _ = try await b.waitUntilLeading()
-        a = try CandidateProcess(id: "A", arguments: args)
-        try await a.waitUntil("standing") { $0.contains { $0.event == "follower" } }
-        let standing = a.events.first { $0.event == "follower" }!.t
-        _ = try await a.waitUntilLeading()
-        let leading = a.events.last { $0.event == "leader" }!.t
-        // B first saw A standing at A's first round (before A's follower event): allow one round.
-        #expect(Duration.nanoseconds(leading - standing) >= holdDown - .milliseconds(250))
+        let (_, a, b) = try await ElectionScenarios.preferredNodeReturns(arguments: arguments(holdDownMs: 1000),
+                                                                         holdDown: .milliseconds(1000), admin: admin())
         try await b.waitUntilFollowing("A")
         a.terminate()
         b.terminate()

@@ -35,14 +35,8 @@ struct ZooKeeperFaultTests {
     }
 
     @Test func killingTheLeaderHandsLeadershipToTheOther() async throws {
-        let a = try CandidateProcess(id: "A", arguments: arguments())
-        let first = try await a.waitUntilLeading()
-        let b = try CandidateProcess(id: "B", arguments: arguments())
-        try await b.waitUntilFollowing("A")
-        a.kill()
-        let second = try await b.waitUntilLeading()
+        let (first, second, b) = try await ElectionScenarios.killedLeaderIsReplaced(arguments: arguments())
         #expect(second > first)
-        try await b.waitUntil("an accepted write") { $0.contains { $0.event == "write" && $0.accepted == true && $0.epoch == second } }
         let snapshot = try await admin().snapshot()
         #expect(snapshot.leader == "B" && snapshot.epoch == Epoch(second) && snapshot.candidates.map(\.id) == ["B"])
         b.terminate()
@@ -50,29 +44,8 @@ struct ZooKeeperFaultTests {
     }
 
     @Test func aPausedLeaderIsReplacedAndItsWritesAreRefusedWhenItResumes() async throws {
-        let a = try CandidateProcess(id: "A", arguments: arguments(writeIntervalMs: 400))
-        let first = try await a.waitUntilLeading()
-        let b = try CandidateProcess(id: "B", arguments: arguments(writeIntervalMs: 400))
-        try await b.waitUntilFollowing("A")
-        // Pause just after a write committed: the leader is then between taking its epoch and
-        // its next write, as a process in a long GC pause or a stalled VM would be.
-        let writesSoFar = a.events.filter { $0.event == "write" }.count
-        try await a.waitUntil("another write") { $0.filter { $0.event == "write" }.count > writesSoFar }
-        a.pause()
-        let second = try await b.waitUntilLeading(timeout: .seconds(30))
-        #expect(second > first)
-        try await b.waitUntil("an accepted write") { $0.contains { $0.event == "write" && $0.accepted == true && $0.epoch == second } }
-        let paused = a.events.count
-        a.resume()
-        try await a.waitUntil("a refused write and stepping down") { events in
-            let after = events.dropFirst(paused)
-            return after.contains { $0.event == "write" && $0.accepted == false && $0.error == "stale_epoch" }
-                && after.contains { $0.event == "follower" || $0.event == "not-standing" }
-        }
-        #expect(!a.events.dropFirst(paused).contains { $0.event == "write" && $0.accepted == true })
-        #expect(b.leadingEpoch == second)
-        a.terminate()
-        b.terminate()
+        try await ElectionScenarios.pausedLeaderIsFenced(arguments: arguments(writeIntervalMs: 400), takeOverTimeout: .seconds(30),
+                                                         steppedDown: ["follower", "not-standing"])
         try checkWrites()
     }
 
@@ -130,23 +103,8 @@ struct ZooKeeperFaultTests {
     }
 
     @Test func thePreferredNodeRegainsLeadershipAfterTheHoldDown() async throws {
-        let holdDown = Duration.milliseconds(1500)
-        let args = arguments(holdDownMs: 1500)
-        let b = try CandidateProcess(id: "B", arguments: args)
-        _ = try await b.waitUntilLeading()
-        try await admin().setPreferred("A")
-        var a = try CandidateProcess(id: "A", arguments: args)
-        _ = try await a.waitUntilLeading()
-        try await b.waitUntilFollowing()
-        // The preferred node crashes: B takes over; when it is back, it leads again after the hold-down.
-        a.kill()
-        _ = try await b.waitUntilLeading()
-        a = try CandidateProcess(id: "A", arguments: args)
-        try await a.waitUntil("standing") { $0.contains { $0.event == "follower" } }
-        let standing = a.events.first { $0.event == "follower" }!.t
-        let epoch = try await a.waitUntilLeading(timeout: .seconds(20))
-        let leading = a.events.last { $0.event == "leader" }!.t
-        #expect(Duration.nanoseconds(leading - standing) >= holdDown - .milliseconds(250))
+        let (epoch, a, b) = try await ElectionScenarios.preferredNodeReturns(arguments: arguments(holdDownMs: 1500),
+                                                                             holdDown: .milliseconds(1500), admin: admin())
         #expect(b.leadingEpoch == nil)
         #expect(try await admin().snapshot().leader == "A" && epoch > 2)
         a.terminate()
