@@ -94,7 +94,7 @@ import Testing
         }
     }
 
-    @Test func transientErrorsThatPersistArePark() async throws {
+    @Test func transientErrorsThatPersistAreParked() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)
         harness.hooks.failTransiently("call", times: 100)
