@@ -24,7 +24,7 @@ public final class FlowEngine: Service, Sendable {
     }
 
     private struct Live {
-        var task: Task<Void, Never>?
+        var task: Task<Void, Never>
         var killRequested = false
     }
     private struct State {
@@ -42,6 +42,9 @@ public final class FlowEngine: Service, Sendable {
     private let committer: GroupCommitter
     private let logger: Logger
     private let state = Mutex(State())
+    /// When this engine was made. Flows created since were started (and launched) by it, so
+    /// resuming leaves them alone: a flow that had already ended would otherwise run again.
+    private let createdAt: Instant
 
     public init(store: any FlowStore, registry: FlowRegistry, services: FlowServices,
                 configuration: Configuration = Configuration(), logger: Logger) {
@@ -51,13 +54,14 @@ public final class FlowEngine: Service, Sendable {
         self.configuration = configuration
         self.committer = GroupCommitter(store: store, maxWritesPerCommit: configuration.maxWritesPerCommit)
         self.logger = logger
+        createdAt = services.clock.now()
     }
 
     // MARK: Service
 
     /// Resumes every unfinished flow, then runs until graceful shutdown.
     public func run() async throws {
-        for record in try await store.resumable() {
+        for record in try await store.resumable() where record.createdAt < createdAt {
             launch(record, journal: try await store.journal(of: record.id))
         }
         logger.info("flow engine running", metadata: ["resumed": "\(runningCount)"])
@@ -69,7 +73,7 @@ public final class FlowEngine: Service, Sendable {
     public func stop() async {
         let tasks = state.withLock { state -> [Task<Void, Never>] in
             state.stopping = true
-            return state.live.values.compactMap(\.task)
+            return state.live.values.map(\.task)
         }
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
@@ -196,21 +200,17 @@ public final class FlowEngine: Service, Sendable {
     // MARK: Running flows
 
     private func launch(_ record: FlowRecord, journal: [JournalEntry]) {
-        let fresh = state.withLock { state -> Bool in
-            guard !state.stopping, state.live[record.id] == nil else { return false }
-            state.live[record.id] = Live()
-            return true
+        // The task is made and registered under one lock: `kill` then always finds the task of a
+        // live flow (a flow that ran ahead of its registration could otherwise be marked killed
+        // in the store while it went on running). The task cannot touch `state` before we unlock.
+        state.withLock { state in
+            guard !state.stopping, state.live[record.id] == nil else { return }
+            let task = Task {
+                await self.execute(record, journal: journal)
+                _ = self.state.withLock { $0.live.removeValue(forKey: record.id) }
+            }
+            state.live[record.id] = Live(task: task)
         }
-        guard fresh else { return }
-        let task = Task {
-            await self.execute(record, journal: journal)
-            _ = self.state.withLock { $0.live.removeValue(forKey: record.id) }
-        }
-        let killed = state.withLock { state -> Bool in
-            state.live[record.id]?.task = task
-            return state.live[record.id]?.killRequested ?? false
-        }
-        if killed { task.cancel() }
     }
 
     private func execute(_ record: FlowRecord, journal initial: [JournalEntry]) async {
