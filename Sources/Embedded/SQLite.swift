@@ -17,3 +17,11 @@ enum SQLite {
         return try DatabasePool(path: path, configuration: config)
     }
 }
+
+extension Database {
+    /// Runs `sql` as a statement compiled once per connection: the flow store and vault run the
+    /// same few statements for every flow, and compiling each time costs more than running it.
+    func run(_ sql: String, _ arguments: StatementArguments) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+}

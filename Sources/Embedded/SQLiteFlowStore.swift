@@ -18,14 +18,14 @@ public final class SQLiteFlowStore: FlowStore, Sendable {
                 case .start(let record):
                     return try Self.start(record, db)
                 case .journal(let id, let entry, let effects):
-                    try db.execute(sql: "INSERT INTO journal (flow_id, sequence, kind, descriptor, result) VALUES (?, ?, ?, ?, ?)",
-                                   arguments: [id.rawValue, entry.sequence, entry.kind, entry.descriptor, Data(entry.result)])
+                    try db.run("INSERT INTO journal (flow_id, sequence, kind, descriptor, result) VALUES (?, ?, ?, ?, ?)",
+                               [id.rawValue, entry.sequence, entry.kind, entry.descriptor, Data(entry.result)])
                     for effect in effects { try Self.apply(effect, db) }
                     return nil
                 case .state(let id, let state, let effects):
-                    try db.execute(sql: """
+                    try db.run("""
                         UPDATE flows SET status = ?, result = ?, error = ?, attempts = ?, retry_at = ?, updated_at = ? WHERE id = ?
-                        """, arguments: [state.status.rawValue, state.result.map { Data($0) }, state.error, state.attempts,
+                        """, [state.status.rawValue, state.result.map { Data($0) }, state.error, state.attempts,
                                          state.retryAt?.microsecondsSinceEpoch, state.updatedAt.microsecondsSinceEpoch, id.rawValue])
                     for effect in effects { try Self.apply(effect, db) }
                     return nil
@@ -36,13 +36,13 @@ public final class SQLiteFlowStore: FlowStore, Sendable {
 
     private static func start(_ record: FlowRecord, _ db: Database) throws -> FlowRecord {
         if let clientRequestId = record.clientRequestId,
-           let existing = try Row.fetchOne(db, sql: "SELECT * FROM flows WHERE client_request_id = ?", arguments: [clientRequestId]) {
+           let existing = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM flows WHERE client_request_id = ?"), arguments: [clientRequestId]) {
             return try decode(existing)
         }
-        try db.execute(sql: """
+        try db.run("""
             INSERT INTO flows (id, client_request_id, name, arguments, status, attempts, created_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [record.id.rawValue, record.clientRequestId, record.flowName, Data(record.arguments),
+            """, [record.id.rawValue, record.clientRequestId, record.flowName, Data(record.arguments),
                              record.status.rawValue, record.attempts, record.createdAt.microsecondsSinceEpoch,
                              record.updatedAt.microsecondsSinceEpoch])
         return record
@@ -53,10 +53,10 @@ public final class SQLiteFlowStore: FlowStore, Sendable {
         case let update as VaultUpdate:
             try SQLiteVault.apply(update, db)
         case let release as ReleaseSoftLocks:
-            try db.execute(sql: "UPDATE vault_states SET locked_by = NULL WHERE locked_by = ?", arguments: [release.holder])
+            try db.run("UPDATE vault_states SET locked_by = NULL WHERE locked_by = ?", [release.holder])
         case let message as OutboxMessage:
-            try db.execute(sql: "INSERT OR IGNORE INTO outbox (message_id, session, recipient, payload) VALUES (?, ?, ?, ?)",
-                           arguments: [message.messageId, message.session, message.recipient, Data(message.payload)])
+            try db.run("INSERT OR IGNORE INTO outbox (message_id, session, recipient, payload) VALUES (?, ?, ?, ?)",
+                       [message.messageId, message.session, message.recipient, Data(message.payload)])
         default:
             throw UnsupportedEffect(description: "the node database cannot apply a \(type(of: effect))")
         }
@@ -64,13 +64,13 @@ public final class SQLiteFlowStore: FlowStore, Sendable {
 
     public func record(_ id: FlowID) async throws -> FlowRecord? {
         try await db.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM flows WHERE id = ?", arguments: [id.rawValue]).map(Self.decode)
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM flows WHERE id = ?"), arguments: [id.rawValue]).map(Self.decode)
         }
     }
 
     public func record(clientRequestId: String) async throws -> FlowRecord? {
         try await db.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM flows WHERE client_request_id = ?", arguments: [clientRequestId]).map(Self.decode)
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM flows WHERE client_request_id = ?"), arguments: [clientRequestId]).map(Self.decode)
         }
     }
 

@@ -39,33 +39,33 @@ public final class SQLiteVault: VaultStore, Sendable {
     public func reserve(_ refs: [StateRef], for holder: String) async throws {
         try await db.write { db in
             for ref in refs {
-                guard let row = try Row.fetchOne(db, sql: "SELECT consumed_by, locked_by FROM vault_states WHERE ref = ?",
+                guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT consumed_by, locked_by FROM vault_states WHERE ref = ?"),
                                                  arguments: [ref.description]) else {
                     throw VaultError(ref: ref, reason: "this vault does not hold it")
                 }
                 if let consumer = row[0] as String? { throw VaultError(ref: ref, reason: "consumed by \(consumer)") }
                 if let other = row[1] as String?, other != holder { throw VaultError(ref: ref, reason: "reserved by flow \(other)") }
-                try db.execute(sql: "UPDATE vault_states SET locked_by = ? WHERE ref = ?", arguments: [holder, ref.description])
+                try db.run("UPDATE vault_states SET locked_by = ? WHERE ref = ?", [holder, ref.description])
             }
         }
     }
 
     public func release(holder: String) async throws {
         try await db.write { db in
-            try db.execute(sql: "UPDATE vault_states SET locked_by = NULL WHERE locked_by = ?", arguments: [holder])
+            try db.run("UPDATE vault_states SET locked_by = NULL WHERE locked_by = ?", [holder])
         }
     }
 
     /// Applies a transaction's update inside the caller's transaction. Repeating it changes nothing.
     static func apply(_ update: VaultUpdate, _ db: Database) throws {
         for ref in update.consumed {
-            try db.execute(sql: """
+            try db.run("""
                 UPDATE vault_states SET consumed_by = ?, locked_by = NULL WHERE ref = ? AND consumed_by IS NULL
-                """, arguments: [update.txId.hex, ref.description])
+                """, [update.txId.hex, ref.description])
         }
         for state in update.produced {
-            try db.execute(sql: "INSERT OR IGNORE INTO vault_states (ref, type, owner, data) VALUES (?, ?, ?, ?)",
-                           arguments: [state.ref.description, state.type, state.owner, Data(state.data)])
+            try db.run("INSERT OR IGNORE INTO vault_states (ref, type, owner, data) VALUES (?, ?, ?, ?)",
+                       [state.ref.description, state.type, state.owner, Data(state.data)])
         }
     }
 

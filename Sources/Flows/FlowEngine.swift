@@ -90,9 +90,19 @@ public final class FlowEngine: Service, Sendable {
     /// As `start`, also saying whether this call created the flow (false: the id named an existing one).
     public func startReporting(flowName: String, arguments: [UInt8], clientRequestId: String? = nil) async throws
         -> (record: FlowRecord, created: Bool) {
-        if let clientRequestId, let existing = try await store.record(clientRequestId: clientRequestId) { return (existing, false) }
-        _ = try registry.decode(flowName, arguments: arguments)
-        guard !isDraining else { throw FlowEngineError.draining }
+        // A client request id already used names its flow, even while draining or if the
+        // arguments differ; the store also answers that for a start that races with ours.
+        func existing() async throws -> FlowRecord? {
+            guard let clientRequestId else { return nil }
+            return try await store.record(clientRequestId: clientRequestId)
+        }
+        do {
+            _ = try registry.decode(flowName, arguments: arguments)
+            guard !isDraining else { throw FlowEngineError.draining }
+        } catch {
+            if let found = try await existing() { return (found, false) }
+            throw error
+        }
         let now = services.clock.now()
         let record = FlowRecord(id: .random(), clientRequestId: clientRequestId, flowName: flowName, arguments: arguments,
                                 createdAt: now, updatedAt: now)
@@ -119,6 +129,11 @@ public final class FlowEngine: Service, Sendable {
 
     /// The flow's progress so far, then live progress and status changes; ends after a terminal status.
     public func events(of id: FlowID) async throws -> AsyncStream<FlowEvent> {
+        try await events(of: id, withHistory: true)
+    }
+
+    /// With `withHistory` false the stream starts with live events only (no journal read).
+    private func events(of id: FlowID, withHistory: Bool) async throws -> AsyncStream<FlowEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: FlowEvent.self)
         let watcher = FlowWatcher(continuation)
         let key = state.withLock { state in
@@ -131,7 +146,7 @@ public final class FlowEngine: Service, Sendable {
         }
         do {
             guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
-            let history = try await progress(of: id)
+            let history = withHistory ? try await progress(of: id) : []
             // Status events are delivered live; a flow that has already ended gets its final one here.
             watcher.deliverHistory(history, final: record.status.isTerminal || record.status == .hospitalised
                                    ? .status(id, record.status, error: record.error) : nil)
@@ -143,14 +158,26 @@ public final class FlowEngine: Service, Sendable {
     }
 
     /// Waits until the flow has ended or is parked in the hospital, and returns its record.
-    public func waitForEnd(_ id: FlowID) async throws -> FlowRecord {
-        for await event in try await events(of: id) {
-            if let status = event.status, status.isTerminal || status == .hospitalised {
-                guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
-                if record.status.isTerminal || (record.status == .hospitalised && record.retryAt == nil) { return record }
+    /// With a `timeout`, returns the record as it stands once that much time has passed.
+    public func waitForEnd(_ id: FlowID, timeout: Duration? = nil) async throws -> FlowRecord {
+        let events = try await events(of: id, withHistory: false)
+        let ended: FlowRecord? = try await withThrowingTaskGroup(of: FlowRecord?.self) { group in
+            group.addTask {
+                for await event in events {
+                    if let status = event.status, status.isTerminal || status == .hospitalised,
+                       let record = try await self.store.record(id),
+                       record.status.isTerminal || (record.status == .hospitalised && record.retryAt == nil) {
+                        return record
+                    }
+                }
+                return nil
             }
+            if let timeout { group.addTask { try await Task.sleep(for: timeout); return nil } }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
         }
         try Task.checkCancellation()
+        if let ended { return ended }
         guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
         return record
     }

@@ -29,6 +29,9 @@ public final class NodeClient: Sendable {
             // Each watched flow holds a connection for its event stream: allow many per node.
             var configuration = HTTPClient.Configuration()
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 512
+            configuration.timeout.connect = .seconds(1)
+            // Fail a refused connection at once and let the retry policy move to the next URL.
+            configuration.connectionPool.retryConnectionEstablishment = false
             http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             ownsHTTPClient = true
         }
@@ -42,13 +45,43 @@ public final class NodeClient: Sendable {
     /// client request id: the node returns the flow already started.
     public func startFlow(_ flow: String, arguments: [UInt8], clientRequestId: String = UUID().uuidString.lowercased())
         async throws -> NodeFlow {
+        try await startFlow(flow, arguments: arguments, clientRequestId: clientRequestId, waiting: false)
+    }
+
+    private func startFlow(_ flow: String, arguments: [UInt8], clientRequestId: String, waiting: Bool) async throws -> NodeFlow {
+        let query = waiting ? "?wait=\(waitSeconds)" : ""
         var body = Array("{\"flow\":".utf8) + (try JSONEncoder().encode(flow))
         body += Array(",\"arguments\":".utf8) + arguments
         body += Array(",\"clientRequestId\":".utf8) + (try JSONEncoder().encode(clientRequestId)) + Array("}".utf8)
         let request = body
         return try await withRetries { base, timeout in
-            try NodeFlow(json: try await self.call(post: true, base + "/v1/flows", body: request, timeout: timeout))
+            try NodeFlow(json: try await self.call(post: true, base + "/v1/flows" + query, body: request, timeout: timeout))
         }
+    }
+
+    /// Starts `flow` and waits until it has ended (or is parked in the hospital); returns its
+    /// final state. One long-polling call in the common case; after a dropped connection or a
+    /// failover the call is repeated, and the client request id makes it name the same flow.
+    public func run(_ flow: String, arguments: [UInt8], clientRequestId: String = UUID().uuidString.lowercased())
+        async throws -> NodeFlow {
+        let started = try await startFlow(flow, arguments: arguments, clientRequestId: clientRequestId, waiting: true)
+        return started.hasEnded ? started : try await waitForEnd(started.id)
+    }
+
+    /// Waits until the flow has ended or is parked in the hospital, and returns its final state.
+    public func waitForEnd(_ id: String) async throws -> NodeFlow {
+        while true {
+            let found = try await withRetries { base, timeout in
+                try NodeFlow(json: try await self.call(post: false, base + "/v1/flows/\(Self.escape(id))?wait=\(self.waitSeconds)",
+                                                       body: nil, timeout: timeout))
+            }
+            if found.hasEnded { return found }
+        }
+    }
+
+    /// How long one long-polling call asks the node to wait: well inside one attempt's timeout.
+    private var waitSeconds: Int {
+        max(1, min(20, Int(RetryPolicy.nanoseconds(retryPolicy.attemptTimeout) / 1_000_000_000) - 5))
     }
 
     public func flow(_ id: String) async throws -> NodeFlow {
@@ -206,6 +239,12 @@ public struct NodeFlow: Sendable, Equatable {
     public var error: String?
     public var attempts: Int
     public var retryAt: String?
+
+    /// True once the flow has completed, failed or been killed, or is parked in the hospital
+    /// for an operator (not waiting for an automatic retry).
+    public var hasEnded: Bool {
+        ["completed", "failed", "killed"].contains(status) || (status == "hospitalised" && retryAt == nil)
+    }
 
     init(json: Data) throws {
         guard let object = try JSONSerialization.jsonObject(with: json) as? [String: Any],

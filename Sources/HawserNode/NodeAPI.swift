@@ -32,6 +32,7 @@ struct NodeAPI {
         router.add(middleware: NodeErrorMiddleware(knownPaths: Set(Self.routes.map(\.path))))
         router.post("/v1/flows") { request, context in
             try authorise(request, .startFlow)
+            let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let start = try await decode(StartFlowJSON.self, request)
             let started: (record: FlowRecord, created: Bool)
             do {
@@ -40,8 +41,9 @@ struct NodeAPI {
             } catch let error as FlowEngineError {
                 throw Self.apiError(error)
             }
+            let record = wait == nil ? started.record : try await engine.waitForEnd(started.record.id, timeout: wait)
             // 201 for a new flow, 200 when the client request id named an existing one.
-            return try Self.json(FlowJSON(started.record), status: started.created ? .created : .ok)
+            return try Self.json(FlowJSON(record), status: started.created ? .created : .ok)
         }
         router.get("/v1/flows") { request, context in
             try authorise(request, .readFlows)
@@ -67,7 +69,9 @@ struct NodeAPI {
         }
         router.get("/v1/flows/{id}") { request, context in
             try authorise(request, .readFlows)
-            return FlowJSON(try await record(context))
+            let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
+            let found = try await record(context)
+            return FlowJSON(wait == nil ? found : try await engine.waitForEnd(found.id, timeout: wait))
         }
         router.get("/v1/flows/{id}/events") { request, context in
             try authorise(request, .readFlows)
@@ -178,6 +182,15 @@ struct NodeAPI {
             throw NodeAPIError(.invalidQuery, "limit must be a whole number from 1 to 1000")
         }
         return limit
+    }
+
+    /// `?wait=SECONDS` (1 to 60): answer once the flow has ended or is parked, or when the time is up.
+    static func wait(_ text: String?) throws -> Duration? {
+        guard let text else { return nil }
+        guard let seconds = Int(text), (1...60).contains(seconds) else {
+            throw NodeAPIError(.invalidQuery, "wait must be a whole number of seconds from 1 to 60")
+        }
+        return .seconds(seconds)
     }
 
     static func apiError(_ error: FlowEngineError) -> NodeAPIError {

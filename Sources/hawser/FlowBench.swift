@@ -6,8 +6,8 @@ import HawserNode
 import Logging
 
 /// `hawser bench flows`: the issue-token flow on an all-in-one node, driven over the RPC API by
-/// concurrent clients. Each client starts a flow (with a client request id) and follows its
-/// events until it completes; latency is from the start call to the completed event.
+/// concurrent clients. Each client starts a flow (with a client request id) and waits for its end
+/// in the same call (`NodeClient.run`); latency is from the call to the completed flow.
 struct FlowBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flows",
@@ -60,10 +60,9 @@ struct FlowBench: AsyncParsableCommand {
                     var out = [Double]()
                     for i in stride(from: worker, to: count, by: clients) {
                         let begin = ContinuousClock.now
-                        let flow = try await client.startFlow("IssueTokens", arguments: Array("{\"owner\":\"O=Alice\",\"amount\":1}".utf8),
-                                                              clientRequestId: "\(prefix)-\(UUID().uuidString)-\(i)")
-                        let final = try await client.watch(flow.id)
-                        guard final.status == "completed" else { throw CLIError("flow \(flow.id) ended \(final.status): \(final.error ?? "")") }
+                        let final = try await client.run("IssueTokens", arguments: Array("{\"owner\":\"O=Alice\",\"amount\":1}".utf8),
+                                                         clientRequestId: "\(prefix)-\(UUID().uuidString)-\(i)")
+                        guard final.status == "completed" else { throw CLIError("flow \(final.id) ended \(final.status): \(final.error ?? "")") }
                         let d = ContinuousClock.now - begin
                         out.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
                     }

@@ -45,6 +45,19 @@ import Testing
         #expect(try FlowCoding.decode(String.self, record.result ?? []) == "\(n)-v")
     }
 
+    @Test func waitingWithATimeoutReturnsTheFlowAsItStands() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine()
+        try await running(engine) {
+            let started = try await engine.start(StepsFlow(gated: true))
+            await harness.hooks.gate.reached()
+            #expect(try await engine.waitForEnd(started.id, timeout: .milliseconds(20)).status == .running)
+            harness.hooks.gate.release()
+            #expect(try await engine.waitForEnd(started.id, timeout: .seconds(60)).status == .completed)
+        }
+    }
+
     @Test func changedCodeIsDetectedAndParked() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)

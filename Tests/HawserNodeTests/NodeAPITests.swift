@@ -14,6 +14,7 @@ func writeNodeFiles(in directory: String) throws {
     try KeyFile(name: "O=Alice", key: alice).save(directory + "/alice.key")
     try KeyFile(name: "O=Bob", key: SigningKey(seed: [UInt8](repeating: 2, count: 32))!).save(directory + "/bob.key")
     var configuration = NodeConfiguration()
+    configuration.listen.port = 0  // a free port: tests run side by side
     configuration.notaryName = "O=Notary"
     configuration.parties = [.init(name: "O=Alice", keyFile: "alice.key"), .init(name: "O=Bob", keyFile: "bob.key")]
     configuration.rpcUsers = [
@@ -138,6 +139,32 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
             }
             try await client.execute(uri: "/v1/flows", method: .delete, headers: ops) { (response: TestResponse) async throws in
                 #expect(response.status == .methodNotAllowed)
+            }
+        }
+    }
+
+    @Test func waitAnswersWithTheEndedFlowAndABadWaitStartsNothing() async throws {
+        try await withNode { client, parts in
+            for wait in ["0", "61", "soon"] {
+                try await client.execute(uri: "/v1/flows?wait=\(wait)", method: .post, headers: ops,
+                                         body: startBody("IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":3}")) { (response: TestResponse) async throws in
+                    #expect(response.status == .badRequest)
+                    #expect(String(buffer: response.body).contains("\"code\":\"invalid_query\""))
+                }
+            }
+            #expect(try await parts.engine.list().isEmpty, "a refused start must start nothing")
+            let flow = try await client.execute(uri: "/v1/flows?wait=30", method: .post, headers: ops,
+                                                body: startBody("IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":3}")) { (response: TestResponse) async throws in
+                #expect(response.status == .created)
+                return try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body))
+            }
+            #expect(flow.status == "completed")
+            #expect(flow.result != nil)
+            try await client.execute(uri: "/v1/flows/\(flow.id)?wait=30", method: .get, headers: viewer) { (response: TestResponse) async throws in
+                #expect(try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body)).status == "completed")
+            }
+            try await client.execute(uri: "/v1/flows/\(flow.id)?wait=x", method: .get, headers: viewer) { (response: TestResponse) async throws in
+                #expect(response.status == .badRequest)
             }
         }
     }
