@@ -84,6 +84,8 @@ let package = Package(
         .target(name: "HawserNode", dependencies: [
             "HawserCore", "HawserWire", "Notary", "Embedded", "JetStreamLog", "JetStream",
             "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "Flows", "Vault", "TokenSample",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),  // PBKDF2 for RPC passwords
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),

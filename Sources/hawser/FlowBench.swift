@@ -4,6 +4,7 @@ import HawserClient
 import HawserCore
 import HawserNode
 import Logging
+import Synchronization
 
 /// `hawser bench flows`: the issue-token flow on an all-in-one node, driven over the RPC API by
 /// concurrent clients. Each client starts a flow (with a client request id) and waits for its end
@@ -16,7 +17,14 @@ struct FlowBench: AsyncParsableCommand {
     @Option(help: "Concurrent clients.") var clients = 64
     @Option(help: "Flows to run (timed).") var flows = 5_000
     @Option(help: "Untimed flows run first.") var warmup = 500
+    @Option(help: "Start flows at this many per second (open loop; latency counts from each flow's scheduled start). Default: each client starts its next flow as soon as the last one ends.")
+    var rate: Double?
     @Option(help: "The node's directory; a temporary one if omitted.") var dir: String?
+
+    func validate() throws {
+        guard clients > 0, flows > 0, warmup >= 0 else { throw ValidationError("--clients and --flows must be positive") }
+        if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
+    }
 
     func run() async throws {
         let directory = dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("hawser-flow-bench-\(UUID().uuidString)").path
@@ -46,20 +54,29 @@ struct FlowBench: AsyncParsableCommand {
                 latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
             }
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            print(String(format: "flows=%d clients=%d seconds=%.2f flows_per_second=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f",
-                         flows, clients, seconds, Double(flows) / seconds, percentile(0.5), percentile(0.9), percentile(0.99)))
+            print(String(format: "flows=%d clients=%d rate=%@ seconds=%.2f flows_per_second=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f",
+                         flows, clients, rate.map { String(format: "%.0f", $0) } ?? "closed-loop", seconds, Double(flows) / seconds,
+                         percentile(0.5), percentile(0.9), percentile(0.99)))
             group.cancelAll()
         }
     }
 
     /// Runs `count` issue flows from `clients` concurrent callers; returns each flow's latency in ms.
+    /// With a rate, flow i is due at i / rate seconds; a caller waits for the due time, and a flow
+    /// that starts late (every caller busy) counts its lateness as latency.
     private func drive(_ client: NodeClient, count: Int, prefix: String) async throws -> [Double] {
-        try await withThrowingTaskGroup(of: [Double].self) { group in
-            for worker in 0..<clients {
+        let tickets = Tickets()
+        let origin = ContinuousClock.now
+        return try await withThrowingTaskGroup(of: [Double].self) { group in
+            for _ in 0..<clients {
                 group.addTask {
                     var out = [Double]()
-                    for i in stride(from: worker, to: count, by: clients) {
-                        let begin = ContinuousClock.now
+                    while case let i = tickets.next(), i < count {
+                        var begin = ContinuousClock.now
+                        if let rate {
+                            begin = origin + .nanoseconds(Int64(Double(i) / rate * 1e9))
+                            try await Task.sleep(until: begin, clock: .continuous)
+                        }
                         let final = try await client.run("IssueTokens", arguments: Array("{\"owner\":\"O=Alice\",\"amount\":1}".utf8),
                                                          clientRequestId: "\(prefix)-\(UUID().uuidString)-\(i)")
                         guard final.status == "completed" else { throw CLIError("flow \(final.id) ended \(final.status): \(final.error ?? "")") }
@@ -72,4 +89,10 @@ struct FlowBench: AsyncParsableCommand {
             return try await group.reduce(into: []) { $0 += $1 }
         }
     }
+}
+
+/// Hands out 0, 1, 2, ... to concurrent callers.
+private final class Tickets: Sendable {
+    private let counter = Atomic<Int>(0)
+    func next() -> Int { counter.add(1, ordering: .relaxed).oldValue }
 }

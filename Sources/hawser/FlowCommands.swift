@@ -12,13 +12,15 @@ struct FlowCommand: AsyncParsableCommand {
         var nodes: [String] = ["http://127.0.0.1:8090"]
         @Option(help: "RPC user name.")
         var user = "admin"
-        @Option(help: "RPC password (or set HAWSER_PASSWORD).")
+        @Option(help: "RPC password (default: $HAWSER_PASSWORD, else the one `hawser node run` made in \(NodeCommand.defaultDirectory)/\(NodeCommand.passwordFile)).")
         var password: String?
 
         /// Runs `body` with a client, shutting it down afterwards whatever happens.
         func withClient(_ body: (NodeClient) async throws -> Void) async throws {
-            guard let password = password ?? ProcessInfo.processInfo.environment["HAWSER_PASSWORD"] else {
-                throw ValidationError("give --password or set HAWSER_PASSWORD")
+            let stored = (try? String(contentsOfFile: NodeCommand.defaultDirectory + "/" + NodeCommand.passwordFile, encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let password = password ?? ProcessInfo.processInfo.environment["HAWSER_PASSWORD"] ?? stored else {
+                throw ValidationError("give --password, set HAWSER_PASSWORD, or run from the directory holding \(NodeCommand.defaultDirectory)/")
             }
             let client = NodeClient(urls: nodes, username: user, password: password)
             do {

@@ -21,22 +21,46 @@ struct NodeCommand: AsyncParsableCommand {
         var parties: [String] = []
         @Option(help: "The RPC user to create with every permission.")
         var user = "admin"
-        @Option(help: "Its password.")
-        var password: String
+        @Option(help: "Its password (default: a random one, written to <dir>/\(NodeCommand.passwordFile)).")
+        var password: String?
 
         func run() async throws {
-            print(try Node.initialise(directory: dir, port: port, parties: parties.isEmpty ? ["O=Alice", "O=Bob"] : parties,
-                                      username: user, password: password))
+            print(try NodeCommand.initialise(directory: dir, port: port, parties: parties, user: user, password: password))
         }
+    }
+
+    /// Where a generated RPC password is kept, readable only by its owner; `hawser flow` reads it
+    /// when given no password.
+    static let passwordFile = "rpc-password"
+
+    /// Creates a node directory (see `Node.initialise`); without `password` makes a random one and
+    /// stores it in the directory. Returns what it did, for people.
+    static func initialise(directory: String, port: Int, parties: [String], user: String, password: String?) throws -> String {
+        let chosen = password ?? (0..<24).map { _ in String("abcdefghijkmnpqrstuvwxyz23456789".randomElement()!) }.joined()
+        var lines = try Node.initialise(directory: directory, port: port, parties: parties.isEmpty ? ["O=Alice", "O=Bob"] : parties,
+                                        username: user, password: chosen)
+        if password == nil {
+            let path = directory + "/" + passwordFile
+            guard FileManager.default.createFile(atPath: path, contents: Data((chosen + "\n").utf8),
+                                                 attributes: [.posixPermissions: 0o600]) else {
+                throw CLIError("could not write \(path)")
+            }
+            lines += "\nthe password of `\(user)` is in \(path) (`hawser flow` reads it from there)"
+        }
+        return lines
     }
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the node until SIGTERM or SIGINT.",
-            discussion: "Prints {\"event\":\"listening\",...,\"port\":N} on standard output once the RPC API accepts connections.")
+            discussion: """
+                Without --config it uses \(NodeCommand.defaultDirectory)/node.json, creating it on first run (parties O=Alice and \
+                O=Bob, RPC user admin with a random password kept in \(NodeCommand.defaultDirectory)/\(NodeCommand.passwordFile)). \
+                Prints {"event":"listening",...,"port":N} on standard output once the RPC API accepts connections.
+                """)
 
         @Option(help: "The configuration file.")
-        var config = NodeCommand.defaultDirectory + "/node.json"
+        var config: String?
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
         var logLevel: Logger.Level = .info
 
@@ -45,6 +69,11 @@ struct NodeCommand: AsyncParsableCommand {
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = logLevel
                 return handler
+            }
+            let config = self.config ?? NodeCommand.defaultDirectory + "/node.json"
+            if self.config == nil, !FileManager.default.fileExists(atPath: config) {
+                FileHandle.standardError.write(Data((try NodeCommand.initialise(
+                    directory: NodeCommand.defaultDirectory, port: 8090, parties: [], user: "admin", password: nil) + "\n").utf8))
             }
             let configuration = try NodeConfiguration.load(config)
             let base = URL(fileURLWithPath: config).deletingLastPathComponent().path

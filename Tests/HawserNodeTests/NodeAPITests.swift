@@ -210,5 +210,9 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
         #expect(hash.verify("secret"))
         #expect(!hash.verify("Secret"))
         #expect(PasswordHash("sha256:10:c2FsdA==:AAAA") == nil)
+        // PBKDF2-HMAC-SHA256("password", "saltsalt", 2 rounds), as Python's hashlib computes it.
+        let known = PasswordHash("pbkdf2-sha256:2:c2FsdHNhbHQ=:j0Xr2TDUGb2ExAqHE9c43F1b6VtmN1HehzWI9wkQpsQ=")
+        #expect(known?.verify("password") == true)
+        #expect(known?.verify("passwore") == false)
     }
 }
