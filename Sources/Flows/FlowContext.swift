@@ -1,3 +1,4 @@
+import Foundation
 import HawserCore
 import Synchronization
 
@@ -125,7 +126,9 @@ public final class FlowContext: Sendable {
     }
 
     public func randomBytes(_ count: Int) async throws -> [UInt8] {
-        try await effect(EffectKind.random, "\(count)", durability: .deferred) { _ in (0..<count).map { _ in UInt8.random(in: .min ... .max) } }
+        [UInt8](try await effect(EffectKind.random, "\(count)", durability: .deferred) { _ in
+            Data((0..<count).map { _ in UInt8.random(in: .min ... .max) })
+        })
     }
 
     /// A durable timer: the wake-up time is journaled, so after a restart the flow sleeps only
@@ -195,9 +198,10 @@ public final class FlowContext: Sendable {
     /// Signs `bytes` with the key of `party`, a party this node hosts.
     public func sign(_ bytes: [UInt8], as party: String) async throws -> [UInt8] {
         guard let keys = services.keys else { throw MissingServiceError("keys") }
-        return try await effect(EffectKind.sign, "\(party):\(SecureHash.sha256(bytes).hex)", durability: .deferred) { _ in
-            try keys.sign(bytes, as: party)
-        }
+        // Journaled as Data (base64 in JSON), far cheaper to encode than an array of numbers.
+        return [UInt8](try await effect(EffectKind.sign, "\(party):\(SecureHash.sha256(bytes).hex)", durability: .deferred) { _ in
+            Data(try keys.sign(bytes, as: party))
+        })
     }
 
     // MARK: Sessions
@@ -227,25 +231,25 @@ public struct Nothing: Codable, Sendable, Equatable {
 /// A notary answer in a journal-friendly form.
 struct RecordedAnswer: Codable, Sendable {
     var txId: String
-    var outcome: [UInt8]
+    var outcome: Data
     var leafIndex: UInt32
     var leafCount: UInt32
     var path: [String]
-    var signature: [UInt8]
+    var signature: Data
 
     init(_ answer: NotarisationAnswer) {
         txId = answer.txId.hex
         var w = CanonicalWriter()
         w.outcome(answer.outcome)
-        outcome = w.bytes
+        outcome = Data(w.bytes)
         leafIndex = answer.proof.leafIndex
         leafCount = answer.proof.leafCount
         path = answer.proof.path.map(\.hex)
-        signature = answer.signature
+        signature = Data(answer.signature)
     }
 
     func answer() throws -> NotarisationAnswer {
-        var reader = CanonicalReader(outcome)
+        var reader = CanonicalReader([UInt8](outcome))
         let decoded = try reader.outcome()
         guard let id = SecureHash(hex: txId) else { throw CanonicalDecodingError("journaled transaction id is malformed") }
         let hashes = try path.map { hex -> SecureHash in
@@ -254,6 +258,6 @@ struct RecordedAnswer: Codable, Sendable {
         }
         return NotarisationAnswer(txId: id, outcome: decoded,
                                   proof: MerkleProof(leafIndex: leafIndex, leafCount: leafCount, path: hashes),
-                                  signature: signature)
+                                  signature: [UInt8](signature))
     }
 }

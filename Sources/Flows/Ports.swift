@@ -3,7 +3,9 @@ import HawserCore
 
 /// Notarisation as flows see it; the node wires it to its notary. Asking twice about the same
 /// transaction id returns the first outcome, so a replayed flow may safely ask again. Errors
-/// that may pass (notary unreachable, timeout) should be thrown as `TransientFlowError`.
+/// that may pass (notary unreachable, timeout) should be thrown as `TransientFlowError`. An
+/// answer returned has been verified (`AnswerVerifier`): it is for the request's transaction and
+/// carries the signature of `identity`'s key.
 public protocol FlowNotary: Sendable {
     var identity: Party { get }
     func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer

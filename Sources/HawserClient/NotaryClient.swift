@@ -89,7 +89,7 @@ public final class NotaryClient: Sendable {
         return try await withRetries { base, timeout in
             let response = try await self.call(post: true, base + "/v1/notarise", body: body, timeout: timeout)
             let answer = try Self.decodeAnswer(response.body, txId: request.txId)
-            try verifier.verify(answer, for: request.txId)
+            try Self.check(answer, for: request.txId, with: verifier)
             return answer
         }
     }
@@ -126,7 +126,7 @@ public final class NotaryClient: Sendable {
                         do { answer = try NotarisationAnswer(proto: proto) } catch {
                             throw NotaryClientError.invalidAnswer(txId: txId, reason: "the answer does not decode: \(error)")
                         }
-                        try verifier.verify(answer, for: txId)
+                        try Self.check(answer, for: txId, with: verifier)
                         results[index] = .success(answer)
                     case .error(let proto)?:
                         let error = Self.apiError(proto, status: 200)
@@ -153,7 +153,7 @@ public final class NotaryClient: Sendable {
             let response = try await self.call(post: false, base + "/v1/transactions/" + txId.hex, body: nil,
                                                timeout: timeout)
             let answer = try Self.decodeAnswer(response.body, txId: txId)
-            try verifier.verify(answer, for: txId)
+            try Self.check(answer, for: txId, with: verifier)
             return answer
         }
     }
@@ -173,6 +173,10 @@ public final class NotaryClient: Sendable {
 
     /// The key answers are verified with: the pinned one, or the one fetched from `/v1/identity`.
     public func notaryKey() async throws -> PublicKey { try await verifier().notaryKey }
+
+    private static func check(_ answer: NotarisationAnswer, for txId: SecureHash, with verifier: AnswerVerifier) throws(NotaryClientError) {
+        do { try verifier.verify(answer, for: txId) } catch { throw .invalidAnswer(txId: error.txId, reason: error.reason) }
+    }
 
     /// The answer verifier in use (its `signatureChecks` shows how well the cache works).
     public func verifier() async throws -> AnswerVerifier {

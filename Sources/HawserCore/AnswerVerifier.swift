@@ -1,4 +1,3 @@
-import HawserCore
 import Synchronization
 
 /// Checks notary answers: the answer is for the expected transaction and its Merkle proof leads to
@@ -6,6 +5,7 @@ import Synchronization
 ///
 /// Answers from one batch share a root and a signature, so each distinct (root, signature) pair is
 /// verified once and remembered in a small bounded cache (first in, first out). Thread-safe.
+/// The notary client checks every answer with one; so does the embedded notary's flow port.
 public final class AnswerVerifier: Sendable {
     public let notaryKey: PublicKey
     private let verifier: Verifier
@@ -33,25 +33,38 @@ public final class AnswerVerifier: Sendable {
     /// How many Ed25519 signature checks were actually made (cache misses).
     public var signatureChecks: Int { cache.withLock { $0.signatureChecks } }
 
-    /// Throws `NotaryClientError.invalidAnswer` unless `answer` is a valid notary answer for `txId`.
-    public func verify(_ answer: NotarisationAnswer, for txId: SecureHash) throws(NotaryClientError) {
+    /// Throws `InvalidAnswerError` unless `answer` is a valid notary answer for `txId`.
+    public func verify(_ answer: NotarisationAnswer, for txId: SecureHash) throws(InvalidAnswerError) {
         guard answer.txId == txId else {
-            throw .invalidAnswer(txId: txId, reason: "the answer is for transaction \(answer.txId.hex)")
+            throw InvalidAnswerError(txId: txId, reason: "the answer is for transaction \(answer.txId.hex)")
         }
         guard let root = answer.root else {
-            throw .invalidAnswer(txId: txId, reason: "the Merkle proof is malformed")
+            throw InvalidAnswerError(txId: txId, reason: "the Merkle proof is malformed")
         }
         let key = SignedRoot(root: root, signature: answer.signature)
         if cache.withLock({ $0.recent.contains(key) }) { return }
         guard verifier.isValidSignature(answer.signature, for: NotarisationAnswer.batchSigningPayload(root: root)) else {
             cache.withLock { $0.signatureChecks += 1 }
-            throw .invalidAnswer(txId: txId, reason: "the signature over the batch root does not verify under the notary key")
+            throw InvalidAnswerError(txId: txId, reason: "the signature over the batch root does not verify under the notary key")
         }
         cache.withLock {
             $0.signatureChecks += 1
             $0.recent.insert(key)
         }
     }
+}
+
+/// A notary answer that is not what it should be (wrong transaction, bad proof or signature).
+public struct InvalidAnswerError: Error, Equatable, CustomStringConvertible {
+    public var txId: SecureHash
+    public var reason: String
+
+    public init(txId: SecureHash, reason: String) {
+        self.txId = txId
+        self.reason = reason
+    }
+
+    public var description: String { "invalid notary answer for \(txId.hex): \(reason)" }
 }
 
 /// A set that keeps at most `capacity` elements, forgetting the oldest first.
