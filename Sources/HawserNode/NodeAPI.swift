@@ -43,7 +43,7 @@ struct NodeAPI {
             }
             let record = wait == nil ? started.record : try await engine.waitForEnd(started.record.id, timeout: wait)
             // 201 for a new flow, 200 when the client request id named an existing one.
-            return try Self.json(FlowJSON(record), status: started.created ? .created : .ok)
+            return FlowResponse.response(record, status: started.created ? .created : .ok)
         }
         router.get("/v1/flows") { request, context in
             try authorise(request, .readFlows)
@@ -57,7 +57,7 @@ struct NodeAPI {
             }
             let limit = try Self.limit(query["limit"].map(String.init))
             let flows = try await engine.list(status: status, after: query["after"].map { FlowID(String($0)) }, limit: limit)
-            return FlowListJSON(flows: flows.map(FlowJSON.init))
+            return FlowResponse.list(flows)
         }
         router.get("/v1/flows/by-client-id/{clientRequestId}") { request, context in
             try authorise(request, .readFlows)
@@ -65,13 +65,13 @@ struct NodeAPI {
             guard let record = try await engine.store.record(clientRequestId: key) else {
                 throw NodeAPIError(.flowNotFound, "no flow was started with client request id `\(key.prefix(200))`")
             }
-            return FlowJSON(record)
+            return FlowResponse.response(record)
         }
         router.get("/v1/flows/{id}") { request, context in
             try authorise(request, .readFlows)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let found = try await record(context)
-            return FlowJSON(wait == nil ? found : try await engine.waitForEnd(found.id, timeout: wait))
+            return FlowResponse.response(wait == nil ? found : try await engine.waitForEnd(found.id, timeout: wait))
         }
         router.get("/v1/flows/{id}/events") { request, context in
             try authorise(request, .readFlows)
@@ -92,12 +92,12 @@ struct NodeAPI {
         router.post("/v1/flows/{id}/kill") { request, context in
             try authorise(request, .manageFlows)
             let id = try await record(context).id
-            do { return FlowJSON(try await engine.kill(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
+            do { return FlowResponse.response(try await engine.kill(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.post("/v1/flows/{id}/resume") { request, context in
             try authorise(request, .manageFlows)
             let id = try await record(context).id
-            do { return FlowJSON(try await engine.resume(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
+            do { return FlowResponse.response(try await engine.resume(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.get("/v1/vault") { request, context in
             try authorise(request, .readVault)

@@ -9,12 +9,13 @@ public enum JSONValue: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
+        // Most likely first: each failed attempt costs a thrown error.
         if c.decodeNil() { self = .null }
-        else if let v = try? c.decode(Bool.self) { self = .bool(v) }
-        else if let v = try? c.decode(Double.self) { self = .number(v) }
         else if let v = try? c.decode(String.self) { self = .string(v) }
-        else if let v = try? c.decode([JSONValue].self) { self = .array(v) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        else if let v = try? c.decode(Double.self) { self = .number(v) }
+        else if let v = try? c.decode([String: JSONValue].self) { self = .object(v) }
+        else if let v = try? c.decode(Bool.self) { self = .bool(v) }
+        else { self = .array(try c.decode([JSONValue].self)) }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -52,8 +53,8 @@ public struct StartFlowJSON: Codable, Sendable {
     }
 }
 
-/// A flow as the API shows it.
-public struct FlowJSON: Codable, Sendable, Equatable, ResponseEncodable {
+/// A flow as the API shows it (for clients and tests; the server writes it with `FlowResponse`).
+public struct FlowJSON: Codable, Sendable, Equatable {
     public var id: String
     public var clientRequestId: String?
     public var flow: String
@@ -65,23 +66,9 @@ public struct FlowJSON: Codable, Sendable, Equatable, ResponseEncodable {
     public var retryAt: String?
     public var createdAt: String
     public var updatedAt: String
-
-    init(_ record: FlowRecord) {
-        id = record.id.rawValue
-        clientRequestId = record.clientRequestId
-        flow = record.flowName
-        arguments = (try? JSONValue(bytes: record.arguments)) ?? .null
-        status = record.status.rawValue
-        result = try? record.result.map(JSONValue.init(bytes:))
-        error = record.error
-        attempts = record.attempts
-        retryAt = record.retryAt?.rfc3339
-        createdAt = record.createdAt.rfc3339
-        updatedAt = record.updatedAt.rfc3339
-    }
 }
 
-public struct FlowListJSON: Codable, Sendable, ResponseEncodable {
+public struct FlowListJSON: Codable, Sendable {
     public var flows: [FlowJSON]
 }
 
