@@ -30,4 +30,9 @@ import Testing
         let text = String(decoding: FlowResponse.bytes(running), as: UTF8.self)
         #expect(text == "{\"arguments\":{},\"attempts\":0,\"createdAt\":\"\(Instant(microsecondsSinceEpoch: 0).rfc3339)\",\"flow\":\"F\",\"id\":\"f-2\",\"status\":\"running\",\"updatedAt\":\"\(Instant(microsecondsSinceEpoch: 0).rfc3339)\"}")
     }
+
+    @Test func jsonValuesOfEveryKindDecode() throws {
+        let value = try JSONDecoder().decode(JSONValue.self, from: Data("{\"a\":[true,1.5,\"s\",null,{\"b\":false},[]]}".utf8))
+        #expect(value == .object(["a": .array([.bool(true), .number(1.5), .string("s"), .null, .object(["b": .bool(false)]), .array([])])]))
+    }
 }
