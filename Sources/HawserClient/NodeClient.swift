@@ -229,36 +229,54 @@ public final class NodeClient: Sendable {
     }
 }
 
-/// A flow as the node reports it. `result` is the output's JSON.
-public struct NodeFlow: Sendable, Equatable {
+/// A flow as the node reports it.
+public struct NodeFlow: Sendable {
     public var id: String
     public var clientRequestId: String?
     public var flow: String
     public var status: String
-    public var result: Data?
     public var error: String?
     public var attempts: Int
     public var retryAt: String?
+    /// The node's answer as received; `result` is taken from it when asked for.
+    private let json: Data
+
+    private struct Fields: Decodable {
+        var id: String
+        var clientRequestId: String?
+        var flow: String
+        var status: String
+        var error: String?
+        var attempts: Int?
+        var retryAt: String?
+    }
+
+    init(json: Data) throws {
+        guard let fields = try? JSONDecoder().decode(Fields.self, from: json) else {
+            throw NodeClientError.unexpectedResponse(status: 200, body: String(decoding: json.prefix(200), as: UTF8.self))
+        }
+        id = fields.id
+        clientRequestId = fields.clientRequestId
+        flow = fields.flow
+        status = fields.status
+        error = fields.error
+        attempts = fields.attempts ?? 0
+        retryAt = fields.retryAt
+        self.json = json
+    }
+
+    /// The flow's output as JSON (keys sorted), or nil before it completes.
+    public var result: Data? {
+        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any], let value = object["result"] else {
+            return nil
+        }
+        return try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys])
+    }
 
     /// True once the flow has completed, failed or been killed, or is parked in the hospital
     /// for an operator (not waiting for an automatic retry).
     public var hasEnded: Bool {
         ["completed", "failed", "killed"].contains(status) || (status == "hospitalised" && retryAt == nil)
-    }
-
-    init(json: Data) throws {
-        guard let object = try JSONSerialization.jsonObject(with: json) as? [String: Any],
-              let id = object["id"] as? String, let flow = object["flow"] as? String, let status = object["status"] as? String else {
-            throw NodeClientError.unexpectedResponse(status: 200, body: String(decoding: json.prefix(200), as: UTF8.self))
-        }
-        self.id = id
-        self.flow = flow
-        self.status = status
-        clientRequestId = object["clientRequestId"] as? String
-        result = try object["result"].map { try JSONSerialization.data(withJSONObject: $0, options: [.fragmentsAllowed, .sortedKeys]) }
-        error = object["error"] as? String
-        attempts = object["attempts"] as? Int ?? 0
-        retryAt = object["retryAt"] as? String
     }
 }
 
