@@ -9,9 +9,11 @@ import Synchronization
 public final class FlowContext: Sendable {
     private struct Core {
         var replay: Replay
-        /// Entries recorded but not yet durable (deferred effects): written with the next
-        /// durable write, which always comes before anything visible outside the node.
-        var pending: [JournalEntry] = []
+        /// Entries recorded but not yet durable, with their local effects: written with the
+        /// next durable write, which always comes before anything visible outside the node.
+        var pending: [FlowWrite] = []
+        /// Whether `pending` changes node state (local effects) that a read must see first.
+        var pendingLocalEffects = false
     }
 
     public let flowId: FlowID
@@ -42,8 +44,11 @@ public final class FlowContext: Sendable {
     /// Takes the entries that are not durable yet, as writes for the caller to commit.
     func takePending() -> [FlowWrite] {
         core.withLock { core in
-            defer { core.pending = [] }
-            return core.pending.map { .journal(flowId, $0, []) }
+            defer {
+                core.pending = []
+                core.pendingLocalEffects = false
+            }
+            return core.pending
         }
     }
 
@@ -57,12 +62,19 @@ public final class FlowContext: Sendable {
 
     /// When an effect's journal entry must be durable.
     public enum Durability: Sendable {
-        /// The effect may safely run again after a crash (time, randomness, reads, progress):
-        /// its entry is written with the flow's next durable write.
+        /// The effect may safely run again after a crash (time, randomness, progress): its entry
+        /// is written with the flow's next durable write.
         case deferred
-        /// The effect only changes the node database (its `local` effects): its entry, the
-        /// deferred ones and the local effects commit in one transaction.
+        /// As `deferred`, for an effect that reads the node database: the flow's local effects
+        /// not yet written are written first, so the flow reads its own writes.
+        case read
+        /// The effect only changes the node database (its `local` effects). Entry and effects
+        /// are written, in one transaction, with the flow's next durable write: before anything
+        /// it does outside the node, before it reads the database, and when it ends. Until then
+        /// other flows do not see them; after a crash the flow makes them again on replay.
         case local
+        /// The entry is durable before the call returns (a durable timer's wake-up time).
+        case now
         /// The effect is seen outside the node: every earlier entry is made durable before it
         /// runs (its inputs must not change on replay); its own result is then durable too,
         /// unless `resultDeferred` (running it again gives the same result, as notarising does).
@@ -83,21 +95,29 @@ public final class FlowContext: Sendable {
             return try FlowCoding.decode(T.self, bytes)
         case .execute(let sequence):
             do {
-                if case .outside = durability { try await flush() }
+                switch durability {
+                case .outside: try await flush()
+                case .read: if core.withLock({ $0.pendingLocalEffects }) { try await flush() }
+                case .deferred, .local, .now: break
+                }
                 let value = try await body(sequence)
                 let entry = JournalEntry(sequence: sequence, kind: kind, descriptor: descriptor,
                                          result: try FlowCoding.encode(value))
                 let effects = local(sequence, value)
+                let write = FlowWrite.journal(flowId, entry, effects)
                 let deferred: Bool
                 switch durability {
-                case .deferred: deferred = effects.isEmpty
-                case .local: deferred = false
-                case .outside(let resultDeferred): deferred = resultDeferred && effects.isEmpty
+                case .deferred, .read, .local: deferred = true
+                case .now: deferred = false
+                case .outside(let resultDeferred): deferred = resultDeferred
                 }
                 if deferred {
-                    core.withLock { $0.pending.append(entry) }
+                    core.withLock { core in
+                        core.pending.append(write)
+                        if !effects.isEmpty { core.pendingLocalEffects = true }
+                    }
                 } else {
-                    _ = try await committer.commit(takePending() + [.journal(flowId, entry, effects)])
+                    _ = try await committer.commit(takePending() + [write])
                 }
                 core.withLock { $0.replay.record(entry) }
                 onRecorded(entry)
@@ -136,7 +156,7 @@ public final class FlowContext: Sendable {
     public func sleep(for duration: Duration) async throws {
         let (seconds, attos) = duration.components
         let micros = seconds * 1_000_000 + attos / 1_000_000_000_000
-        let wake = try await effect(EffectKind.sleep, "\(micros)us", durability: .deferred) { _ in services.clock.now().microsecondsSinceEpoch + micros }
+        let wake = try await effect(EffectKind.sleep, "\(micros)us", durability: .now) { _ in services.clock.now().microsecondsSinceEpoch + micros }
         let left = wake - services.clock.now().microsecondsSinceEpoch
         if left > 0 { try await services.clock.sleep(for: .microseconds(left)) }
     }
@@ -159,7 +179,7 @@ public final class FlowContext: Sendable {
             let entry = JournalEntry(sequence: sequence, kind: EffectKind.patch, descriptor: id, result: Array("null".utf8))
             core.withLock { core in
                 core.replay.record(entry)
-                core.pending.append(entry)
+                core.pending.append(.journal(flowId, entry, []))
             }
             return true
         }

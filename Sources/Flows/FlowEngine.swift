@@ -319,8 +319,8 @@ public final class FlowEngine: Service, Sendable {
     /// The journal to replay on a retry: entries not yet durable are written first; if that
     /// fails they are dropped (they are all effects that may run again).
     private func durableJournal(of context: FlowContext) async -> [JournalEntry] {
-        let pending = context.takePending()
         let all = context.journal
+        let pending = context.takePending()
         guard !pending.isEmpty else { return all }
         do {
             _ = try await committer.commit(pending)

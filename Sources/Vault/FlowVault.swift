@@ -3,7 +3,7 @@ import HawserCore
 
 extension FlowContext {
     /// The vault as a flow uses it: every read and reservation is journaled, every write is a
-    /// local effect committed with its journal entry.
+    /// local effect committed with its journal entry (see `FlowContext.Durability.local`).
     public var vault: FlowVault { FlowVault(context: self) }
 }
 
@@ -18,7 +18,7 @@ public struct FlowVault: Sendable {
     public func query(_ query: VaultQuery) async throws -> [VaultState] {
         let store = try store()
         return try await context.effect("vault.query", String(decoding: try FlowCoding.encode(query), as: UTF8.self),
-                                          durability: .deferred) { _ in
+                                          durability: .read) { _ in
             try await store.query(query)
         }
     }

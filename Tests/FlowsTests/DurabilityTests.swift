@@ -1,0 +1,77 @@
+import Embedded
+import Flows
+import HawserCore
+import HawserTestSupport
+import Testing
+import Vault
+
+/// When a flow's journal entries and local effects become durable (`FlowContext.Durability`).
+@Suite struct DurabilityTests {
+    /// Records a state, then reads the vault: its own write must be visible.
+    struct RecordThenRead: Flow {
+        static let flowName = "RecordThenRead"
+        func run(_ context: FlowContext) async throws -> Int {
+            let ref = StateRef(txId: SecureHash.sha256(Array(context.flowId.rawValue.utf8)), index: 0)
+            try await context.vault.record(VaultUpdate(txId: ref.txId, consumed: [],
+                                                       produced: [VaultState(ref: ref, type: "t", owner: "A", data: [])]))
+            return try await context.vault.query(VaultQuery(type: "t")).count
+        }
+    }
+
+    /// Sleeps for an hour.
+    struct Sleeper: Flow {
+        static let flowName = "Sleeper"
+        func run(_ context: FlowContext) async throws -> Int {
+            try await context.progress("going to sleep")
+            try await context.sleep(for: .seconds(3600))
+            return 1
+        }
+    }
+
+    /// A clock whose sleeps report themselves and then last until cancelled.
+    final class ReportingClock: FlowClock {
+        let sleeping = AsyncStream.makeStream(of: Void.self)
+        func now() -> Instant { SystemFlowClock().now() }
+        func sleep(for duration: Duration) async throws {
+            sleeping.continuation.yield()
+            let (never, _) = AsyncStream.makeStream(of: Void.self)
+            for await _ in never {}
+            throw CancellationError()
+        }
+    }
+
+    func engine(_ database: SQLiteNodeDatabase, clock: any FlowClock = SystemFlowClock()) -> FlowEngine {
+        var registry = FlowRegistry()
+        registry.register(RecordThenRead.self)
+        registry.register(Sleeper.self)
+        var services = FlowServices(clock: clock)
+        services.add(database.vault, as: (any VaultStore).self)
+        return FlowEngine(store: database.flows, registry: registry, services: services, logger: quietLogger)
+    }
+
+    @Test func aFlowReadsItsOwnLocalWritesAndOthersSeeThemOnceItEnds() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
+        let engine = engine(database)
+        try await running(engine) {
+            let record = try await engine.waitForEnd(try await engine.start(RecordThenRead()).id)
+            #expect(record.status == .completed)
+            #expect(try FlowCoding.decode(Int.self, record.result ?? []) == 1)
+            #expect(try await database.vault.query(VaultQuery(type: "t")).count == 1)
+            #expect(try await database.flows.journal(of: record.id).map(\.kind) == [EffectKind.record, "vault.query"])
+        }
+    }
+
+    @Test func aDurableTimersWakeUpTimeIsWrittenBeforeTheFlowSleeps() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
+        let clock = ReportingClock()
+        let engine = engine(database, clock: clock)
+        try await running(engine) {
+            let id = try await engine.start(Sleeper()).id
+            for await _ in clock.sleeping.stream { break }
+            // Asleep: what came before and the wake-up time are durable, so a restart sleeps only what is left.
+            #expect(try await database.flows.journal(of: id).map(\.kind) == [EffectKind.progress, EffectKind.sleep])
+        }
+    }
+}
