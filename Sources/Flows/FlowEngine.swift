@@ -33,6 +33,9 @@ public final class FlowEngine: Service, Sendable {
         var nextWatcher = 0
         var draining = false
         var stopping = false
+        /// Flows that completed here lately, so a waiter learns the result without a read.
+        var completed: [FlowID: FlowRecord] = [:]
+        var completedOrder: [FlowID] = []
     }
 
     public let store: any FlowStore
@@ -145,6 +148,11 @@ public final class FlowEngine: Service, Sendable {
             _ = self?.state.withLock { $0.watchers[id]?.removeValue(forKey: key) }
         }
         do {
+            // A flow running here publishes its end to the watcher just registered: nothing to read.
+            if !withHistory, state.withLock({ $0.live[id] != nil }) {
+                watcher.deliverHistory([], final: nil)
+                return stream
+            }
             guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
             let history = withHistory ? try await progress(of: id) : []
             // Status events are delivered live; a flow that has already ended gets its final one here.
@@ -165,7 +173,7 @@ public final class FlowEngine: Service, Sendable {
             group.addTask {
                 for await event in events {
                     if let status = event.status, status.isTerminal || status == .hospitalised,
-                       let record = try await self.store.record(id),
+                       let record = try await self.endedRecord(id),
                        record.status.isTerminal || (record.status == .hospitalised && record.retryAt == nil) {
                         return record
                     }
@@ -261,7 +269,7 @@ public final class FlowEngine: Service, Sendable {
                 try context.finishReplay()
                 try await setState(id, FlowState(status: .completed, result: output, attempts: attempts,
                                                  updatedAt: services.clock.now()), effects: configuration.endEffects(id),
-                                   with: context.takePending())
+                                   with: context.takePending(), base: record)
                 return
             } catch {
                 journal = await durableJournal(of: context)
@@ -330,11 +338,15 @@ public final class FlowEngine: Service, Sendable {
         }
     }
 
+    /// Records a flow's new state; with `base` (the flow's record) a completion is remembered
+    /// for waiters before they hear of it.
     private func setState(_ id: FlowID, _ flowState: FlowState, effects: [any LocalEffect],
-                          with earlier: [FlowWrite] = []) async throws {
+                          with earlier: [FlowWrite] = [], base: FlowRecord? = nil) async throws {
         _ = try await committer.commit(earlier + [.state(id, flowState, effects)])
+        if let base, flowState.status == .completed { remember(base, flowState) }
         publish(.status(id, flowState.status, error: flowState.error))
     }
+
 
     private func publish(_ event: FlowEvent) {
         let watchers = state.withLock { state -> [FlowWatcher] in
@@ -343,6 +355,30 @@ public final class FlowEngine: Service, Sendable {
             return found
         }
         for watcher in watchers { watcher.deliver(event) }
+    }
+
+    /// Keeps a completed flow's record for waiters (the last 4,096), once it is durable.
+    private func remember(_ record: FlowRecord, _ final: FlowState) {
+        var completed = record
+        completed.status = final.status
+        completed.result = final.result
+        completed.error = final.error
+        completed.attempts = final.attempts
+        completed.retryAt = final.retryAt
+        completed.updatedAt = final.updatedAt
+        state.withLock { state in
+            state.completed[record.id] = completed
+            state.completedOrder.append(record.id)
+            if state.completedOrder.count > 4_096 {
+                for old in state.completedOrder.prefix(2_048) { state.completed[old] = nil }
+                state.completedOrder.removeFirst(2_048)
+            }
+        }
+    }
+
+    private func endedRecord(_ id: FlowID) async throws -> FlowRecord? {
+        if let completed = state.withLock({ $0.completed[id] }) { return completed }
+        return try await store.record(id)
     }
 
     private func isKillRequested(_ id: FlowID) -> Bool { state.withLock { $0.live[id]?.killRequested ?? false } }
