@@ -48,14 +48,23 @@ public struct TransientFlowError: Error, Sendable, CustomStringConvertible {
 /// The JSON form of flow arguments, outputs and journaled results. Keys are sorted so that the
 /// same value always encodes to the same bytes.
 public enum FlowCoding {
-    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+    private static let decoder = JSONDecoder()
+    private static let nothing = Array("{}".utf8)
+
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        // Most effects return nothing: skip the encoder for them.
+        if value is Nothing { return nothing }
         return [UInt8](try encoder.encode(value))
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
-        try JSONDecoder().decode(type, from: Data(bytes))
+        if type == Nothing.self, bytes == nothing { return Nothing() as! T }
+        return try decoder.decode(type, from: Data(bytes))
     }
 }
 
