@@ -2,6 +2,7 @@ import Embedded
 import Flows
 import HawserCore
 import HawserTestSupport
+import Synchronization
 import Testing
 import Vault
 
@@ -37,6 +38,63 @@ import Vault
             let (never, _) = AsyncStream.makeStream(of: Void.self)
             for await _ in never {}
             throw CancellationError()
+        }
+    }
+
+    /// The node database, refusing every transaction while `broken` is set.
+    final class BreakableStore: FlowStore {
+        let inner: SQLiteFlowStore
+        let broken = Mutex(false)
+        init(_ inner: SQLiteFlowStore) { self.inner = inner }
+        func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
+            if broken.withLock({ $0 }) { throw TransientFlowError("the disk is gone") }
+            return try await inner.commit(writes)
+        }
+        func record(_ id: FlowID) async throws -> FlowRecord? { try await inner.record(id) }
+        func record(clientRequestId: String) async throws -> FlowRecord? { try await inner.record(clientRequestId: clientRequestId) }
+        func journal(of id: FlowID) async throws -> [JournalEntry] { try await inner.journal(of: id) }
+        func list(status: FlowStatus?, after: FlowID?, limit: Int) async throws -> [FlowRecord] {
+            try await inner.list(status: status, after: after, limit: limit)
+        }
+        func resumable() async throws -> [FlowRecord] { try await inner.resumable() }
+    }
+
+    /// Calls the outside once, then returns.
+    struct CallsOut: Flow {
+        static let flowName = "CallsOut"
+        func run(_ context: FlowContext) async throws -> String {
+            _ = try await context.random()
+            return try await context.external("call") { _ in
+                try context.services.service(Hooks.self)!.call("call")
+                return "done"
+            }
+        }
+    }
+
+    @Test func aStartThatCannotBeWrittenRunsNothingOutsideAndReportsTheError() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
+        let store = BreakableStore(database.flows)
+        let hooks = Hooks()
+        var registry = FlowRegistry()
+        registry.register(CallsOut.self)
+        var services = FlowServices()
+        services.add(hooks, as: Hooks.self)
+        let engine = FlowEngine(store: store, registry: registry, services: services,
+                                configuration: .init(hospital: HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(2),
+                                                                              maxAttempts: 3)),
+                                logger: quietLogger)
+        try await running(engine) {
+            store.broken.withLock { $0 = true }
+            await #expect(throws: TransientFlowError.self) { try await engine.start(CallsOut(), clientRequestId: "c-1") }
+            store.broken.withLock { $0 = false }
+            #expect(hooks.calls("call") == 0, "a flow whose start is not durable must not act outside the node")
+            #expect(try await database.flows.list(status: nil, after: nil, limit: 10).isEmpty)
+            // The same client request id starts afresh once the store works again.
+            let record = try await engine.waitForEnd(try await engine.start(CallsOut(), clientRequestId: "c-1").id)
+            #expect(record.status == .completed)
+            #expect(hooks.calls("call") == 1)
+            #expect(try await database.flows.journal(of: record.id).map(\.kind) == [EffectKind.random, EffectKind.external])
         }
     }
 
