@@ -41,21 +41,30 @@ public final class FlowContext: Sendable {
         try core.withLock { try $0.replay.finish() }
     }
 
-    /// Takes the entries that are not durable yet, as writes for the caller to commit.
-    func takePending() -> [FlowWrite] {
-        core.withLock { core in
+    /// How many journal entries are not durable yet.
+    var pendingCount: Int { core.withLock { $0.pending.count } }
+
+    /// Makes every recorded entry durable now, with `extra` writes after them in the same
+    /// transaction. If the commit fails the entries stay pending: a retry must not take them
+    /// for durable (a value replayed from memory would differ from the one after a crash).
+    func commitPending(plus extra: [FlowWrite] = []) async throws {
+        let (taken, local) = core.withLock { core in
             defer {
                 core.pending = []
                 core.pendingLocalEffects = false
             }
-            return core.pending
+            return (core.pending, core.pendingLocalEffects)
         }
-    }
-
-    /// Makes every recorded entry durable now.
-    private func flush() async throws {
-        let writes = takePending()
-        if !writes.isEmpty { _ = try await committer.commit(writes) }
+        guard !(taken + extra).isEmpty else { return }
+        do {
+            _ = try await committer.commit(taken + extra)
+        } catch {
+            core.withLock { core in
+                core.pending = taken + core.pending
+                core.pendingLocalEffects = core.pendingLocalEffects || local
+            }
+            throw error
+        }
     }
 
     // MARK: The primitive
@@ -96,8 +105,8 @@ public final class FlowContext: Sendable {
         case .execute(let sequence):
             do {
                 switch durability {
-                case .outside: try await flush()
-                case .read: if core.withLock({ $0.pendingLocalEffects }) { try await flush() }
+                case .outside: try await commitPending()
+                case .read: if core.withLock({ $0.pendingLocalEffects }) { try await commitPending() }
                 case .deferred, .local, .now: break
                 }
                 let value = try await body(sequence)
@@ -117,7 +126,7 @@ public final class FlowContext: Sendable {
                         if !effects.isEmpty { core.pendingLocalEffects = true }
                     }
                 } else {
-                    _ = try await committer.commit(takePending() + [write])
+                    try await commitPending(plus: [write])
                 }
                 core.withLock { $0.replay.record(entry) }
                 onRecorded(entry)

@@ -267,9 +267,9 @@ public final class FlowEngine: Service, Sendable {
             do {
                 let output = try await flow.runEncoded(context)
                 try context.finishReplay()
-                try await setState(id, FlowState(status: .completed, result: output, attempts: attempts,
-                                                 updatedAt: services.clock.now()), effects: configuration.endEffects(id),
-                                   with: context.takePending(), base: record)
+                let final = FlowState(status: .completed, result: output, attempts: attempts, updatedAt: services.clock.now())
+                try await context.commitPending(plus: [.state(id, final, configuration.endEffects(id))])
+                announce(id, final, base: record)
                 return
             } catch {
                 journal = await durableJournal(of: context)
@@ -328,25 +328,26 @@ public final class FlowEngine: Service, Sendable {
     /// fails they are dropped (they are all effects that may run again).
     private func durableJournal(of context: FlowContext) async -> [JournalEntry] {
         let all = context.journal
-        let pending = context.takePending()
-        guard !pending.isEmpty else { return all }
+        let pending = context.pendingCount
         do {
-            _ = try await committer.commit(pending)
+            try await context.commitPending()
             return all
         } catch {
-            return Array(all.prefix(all.count - pending.count))
+            return Array(all.prefix(all.count - pending))
         }
     }
 
-    /// Records a flow's new state; with `base` (the flow's record) a completion is remembered
-    /// for waiters before they hear of it.
-    private func setState(_ id: FlowID, _ flowState: FlowState, effects: [any LocalEffect],
-                          with earlier: [FlowWrite] = [], base: FlowRecord? = nil) async throws {
-        _ = try await committer.commit(earlier + [.state(id, flowState, effects)])
+    private func setState(_ id: FlowID, _ flowState: FlowState, effects: [any LocalEffect]) async throws {
+        _ = try await committer.commit(.state(id, flowState, effects))
+        announce(id, flowState)
+    }
+
+    /// Tells observers of a durable state change; with `base` (the flow's record) a completion is
+    /// remembered for waiters before they hear of it.
+    private func announce(_ id: FlowID, _ flowState: FlowState, base: FlowRecord? = nil) {
         if let base, flowState.status == .completed { remember(base, flowState) }
         publish(.status(id, flowState.status, error: flowState.error))
     }
-
 
     private func publish(_ event: FlowEvent) {
         let watchers = state.withLock { state -> [FlowWatcher] in

@@ -41,13 +41,21 @@ import Vault
         }
     }
 
-    /// The node database, refusing every transaction while `broken` is set.
+    /// The node database, refusing every transaction while `broken` is set, and the next
+    /// `failJournalCommits` transactions that carry a journal entry.
     final class BreakableStore: FlowStore {
         let inner: SQLiteFlowStore
         let broken = Mutex(false)
+        let failJournalCommits = Mutex(0)
         init(_ inner: SQLiteFlowStore) { self.inner = inner }
         func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
             if broken.withLock({ $0 }) { throw TransientFlowError("the disk is gone") }
+            let carriesJournal = writes.contains { if case .journal = $0 { true } else { false } }
+            let fail = carriesJournal && failJournalCommits.withLock { left in
+                defer { left = max(0, left - 1) }
+                return left > 0
+            }
+            if fail { throw TransientFlowError("the disk hiccupped") }
             return try await inner.commit(writes)
         }
         func record(_ id: FlowID) async throws -> FlowRecord? { try await inner.record(id) }
@@ -95,6 +103,44 @@ import Vault
             #expect(record.status == .completed)
             #expect(hooks.calls("call") == 1)
             #expect(try await database.flows.journal(of: record.id).map(\.kind) == [EffectKind.random, EffectKind.external])
+        }
+    }
+
+    /// Draws a number, then hands it to the outside.
+    struct RandomThenCall: Flow {
+        static let flowName = "RandomThenCall"
+        func run(_ context: FlowContext) async throws -> UInt64 {
+            let n = try await context.random()
+            return try await context.external("call") { _ in
+                try context.services.service(Hooks.self)!.call("call")
+                return n
+            }
+        }
+    }
+
+    @Test func entriesWhoseCommitFailedAreWrittenBeforeTheRetryUsesThem() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
+        let store = BreakableStore(database.flows)
+        let hooks = Hooks()
+        var registry = FlowRegistry()
+        registry.register(RandomThenCall.self)
+        var services = FlowServices()
+        services.add(hooks, as: Hooks.self)
+        let engine = FlowEngine(store: store, registry: registry, services: services,
+                                configuration: .init(hospital: HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(2),
+                                                                              maxAttempts: 3)),
+                                logger: quietLogger)
+        try await running(engine) {
+            // The commit before the outside call (carrying the drawn number) fails once.
+            store.failJournalCommits.withLock { $0 = 1 }
+            let record = try await engine.waitForEnd(try await engine.start(RandomThenCall()).id)
+            #expect(record.status == .completed)
+            let journal = try await database.flows.journal(of: record.id)
+            // The number the outside saw is the one on disk, so a replay after a crash agrees.
+            #expect(journal.map(\.kind) == [EffectKind.random, EffectKind.external])
+            #expect(try FlowCoding.decode(UInt64.self, journal[0].result) == FlowCoding.decode(UInt64.self, record.result ?? []))
+            #expect(hooks.calls("call") == 1)
         }
     }
 
