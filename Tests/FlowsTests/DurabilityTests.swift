@@ -82,16 +82,7 @@ import Vault
     @Test func aStartThatCannotBeWrittenRunsNothingOutsideAndReportsTheError() async throws {
         let directory = try TemporaryDirectory()
         let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
-        let store = BreakableStore(database.flows)
-        let hooks = Hooks()
-        var registry = FlowRegistry()
-        registry.register(CallsOut.self)
-        var services = FlowServices()
-        services.add(hooks, as: Hooks.self)
-        let engine = FlowEngine(store: store, registry: registry, services: services,
-                                configuration: .init(hospital: HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(2),
-                                                                              maxAttempts: 3)),
-                                logger: quietLogger)
+        let (engine, store, hooks) = breakable(database, running: CallsOut.self)
         try await running(engine) {
             store.broken.withLock { $0 = true }
             await #expect(throws: TransientFlowError.self) { try await engine.start(CallsOut(), clientRequestId: "c-1") }
@@ -121,16 +112,7 @@ import Vault
     @Test func entriesWhoseCommitFailedAreWrittenBeforeTheRetryUsesThem() async throws {
         let directory = try TemporaryDirectory()
         let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
-        let store = BreakableStore(database.flows)
-        let hooks = Hooks()
-        var registry = FlowRegistry()
-        registry.register(RandomThenCall.self)
-        var services = FlowServices()
-        services.add(hooks, as: Hooks.self)
-        let engine = FlowEngine(store: store, registry: registry, services: services,
-                                configuration: .init(hospital: HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(2),
-                                                                              maxAttempts: 3)),
-                                logger: quietLogger)
+        let (engine, store, hooks) = breakable(database, running: RandomThenCall.self)
         try await running(engine) {
             // The commit before the outside call (carrying the drawn number) fails once.
             store.failJournalCommits.withLock { $0 = 1 }
@@ -142,6 +124,20 @@ import Vault
             #expect(try FlowCoding.decode(UInt64.self, journal[0].result) == FlowCoding.decode(UInt64.self, record.result ?? []))
             #expect(hooks.calls("call") == 1)
         }
+    }
+
+    /// An engine running `flow` on a `BreakableStore` over `database`, retrying quickly.
+    func breakable<F: Flow>(_ database: SQLiteNodeDatabase, running flow: F.Type) -> (FlowEngine, BreakableStore, Hooks) {
+        let store = BreakableStore(database.flows)
+        let hooks = Hooks()
+        var registry = FlowRegistry()
+        registry.register(flow)
+        var services = FlowServices()
+        services.add(hooks, as: Hooks.self)
+        let hospital = HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(2), maxAttempts: 3)
+        let engine = FlowEngine(store: store, registry: registry, services: services, configuration: .init(hospital: hospital),
+                                logger: quietLogger)
+        return (engine, store, hooks)
     }
 
     func engine(_ database: SQLiteNodeDatabase, clock: any FlowClock = SystemFlowClock()) -> FlowEngine {
