@@ -93,9 +93,11 @@ struct PostgresLeaseTests {
     @Test func twoElectionsHandOverWithoutOverlap() async throws {
         var lease = LeaseConfiguration()
         lease.name = election
-        lease.leaseDuration = .milliseconds(900)
-        lease.renewInterval = .milliseconds(150)
-        lease.requestTimeout = .milliseconds(500)
+        // Generous for a loaded machine: a target that misses its heartbeats for a whole lease
+        // stops counting as standing, and the switchover to it is (rightly) abandoned.
+        lease.leaseDuration = .seconds(2)
+        lease.renewInterval = .milliseconds(300)
+        lease.requestTimeout = .seconds(1)
         let a = try LeaseElection(candidate: Candidate(id: "A"), backend: PostgresLeaseBackend(configuration: configuration), configuration: lease)
         let b = try LeaseElection(candidate: Candidate(id: "B"), backend: PostgresLeaseBackend(configuration: configuration), configuration: lease)
         try await withThrowingTaskGroup(of: Void.self) { group in
