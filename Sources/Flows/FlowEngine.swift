@@ -26,6 +26,9 @@ public final class FlowEngine: Service, Sendable {
     private struct Live {
         var task: Task<Void, Never>
         var killRequested = false
+        /// Set when the flow's last status is published, just before its task leaves `live`: a
+        /// watcher that registers after that hears nothing more from the task and reads the store.
+        var hasEnded = false
     }
     private struct State {
         var live: [FlowID: Live] = [:]
@@ -64,8 +67,15 @@ public final class FlowEngine: Service, Sendable {
 
     /// Resumes every unfinished flow, then runs until graceful shutdown.
     public func run() async throws {
-        for record in try await store.resumable() where record.createdAt < createdAt {
-            launch(record, journal: try await store.journal(of: record.id))
+        do {
+            for record in try await store.resumable() where record.createdAt < createdAt {
+                launch(record, journal: try await store.journal(of: record.id))
+            }
+        } catch {
+            // Flows started or resumed so far must not outlive the service (a cancelled read
+            // lands here when shutdown comes early): another engine may take them over next.
+            await stop()
+            throw error
         }
         logger.info("flow engine running", metadata: ["resumed": "\(runningCount)"])
         try? await gracefulShutdown()
@@ -139,17 +149,19 @@ public final class FlowEngine: Service, Sendable {
     private func events(of id: FlowID, withHistory: Bool) async throws -> AsyncStream<FlowEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: FlowEvent.self)
         let watcher = FlowWatcher(continuation)
-        let key = state.withLock { state in
+        // Registering and asking whether the flow's end is still to be published happen under one
+        // lock, as publishing does: either the end reaches this watcher or the store holds it.
+        let (key, endIsAhead, stopping) = state.withLock { state in
             state.nextWatcher += 1
             state.watchers[id, default: [:]][state.nextWatcher] = watcher
-            return state.nextWatcher
+            return (state.nextWatcher, state.live[id].map { !$0.hasEnded } ?? false, state.stopping)
         }
         continuation.onTermination = { [weak self] _ in
             _ = self?.state.withLock { $0.watchers[id]?.removeValue(forKey: key) }
         }
         do {
             // A flow running here publishes its end to the watcher just registered: nothing to read.
-            if !withHistory, state.withLock({ $0.live[id] != nil }) {
+            if !withHistory, endIsAhead {
                 watcher.deliverHistory([], final: nil)
                 return stream
             }
@@ -158,6 +170,7 @@ public final class FlowEngine: Service, Sendable {
             // Status events are delivered live; a flow that has already ended gets its final one here.
             watcher.deliverHistory(history, final: record.status.isTerminal || record.status == .hospitalised
                                    ? .status(id, record.status, error: record.error) : nil)
+            if stopping { watcher.finish() }  // a stopped engine runs the flow no further
         } catch {
             continuation.finish()
             throw error
@@ -166,7 +179,8 @@ public final class FlowEngine: Service, Sendable {
     }
 
     /// Waits until the flow has ended or is parked in the hospital, and returns its record.
-    /// With a `timeout`, returns the record as it stands once that much time has passed.
+    /// With a `timeout`, or if this engine stops running the flow (shutdown), returns the record
+    /// as it stands then.
     public func waitForEnd(_ id: FlowID, timeout: Duration? = nil) async throws -> FlowRecord {
         let events = try await events(of: id, withHistory: false)
         let ended: FlowRecord? = try await withThrowingTaskGroup(of: FlowRecord?.self) { group in
@@ -242,10 +256,21 @@ public final class FlowEngine: Service, Sendable {
             guard !state.stopping, state.live[record.id] == nil else { return }
             let task = Task {
                 await self.execute(record, journal: journal)
-                _ = self.state.withLock { $0.live.removeValue(forKey: record.id) }
+                self.leave(record.id)
             }
             state.live[record.id] = Live(task: task)
         }
+    }
+
+    /// Takes an ended task out of `live`. A task that stopped without publishing an end (the
+    /// engine stopped, or its last state could not be written) ends its watchers' streams, so a
+    /// waiter reads the record as it stands instead of waiting for an event that never comes.
+    private func leave(_ id: FlowID) {
+        let stranded = state.withLock { state -> [FlowWatcher] in
+            guard let live = state.live.removeValue(forKey: id), !live.hasEnded else { return [] }
+            return Array((state.watchers.removeValue(forKey: id) ?? [:]).values)
+        }
+        for watcher in stranded { watcher.finish() }
     }
 
     private func execute(_ record: FlowRecord, journal initial: [JournalEntry]) async {
@@ -346,13 +371,16 @@ public final class FlowEngine: Service, Sendable {
     /// remembered for waiters before they hear of it.
     private func announce(_ id: FlowID, _ flowState: FlowState, base: FlowRecord? = nil) {
         if let base, flowState.status == .completed { remember(base, flowState) }
-        publish(.status(id, flowState.status, error: flowState.error))
+        let parked = flowState.status == .hospitalised && flowState.retryAt == nil
+        publish(.status(id, flowState.status, error: flowState.error), ends: flowState.status.isTerminal || parked)
     }
 
-    private func publish(_ event: FlowEvent) {
+    /// `ends`: the flow's task publishes nothing after this event.
+    private func publish(_ event: FlowEvent, ends: Bool = false) {
         let watchers = state.withLock { state -> [FlowWatcher] in
             let found = Array(state.watchers[event.flowId, default: [:]].values)
             if event.isFinal { state.watchers[event.flowId] = nil }
+            if ends { state.live[event.flowId]?.hasEnded = true }
             return found
         }
         for watcher in watchers { watcher.deliver(event) }
@@ -413,6 +441,14 @@ final class FlowWatcher: Sendable {
             for event in inner.held { emit(event, &inner) }
             inner.held = []
             inner.buffering = false
+        }
+    }
+
+    /// Ends the stream without a final event.
+    func finish() {
+        inner.withLock { inner in
+            inner.finished = true
+            continuation.finish()
         }
     }
 

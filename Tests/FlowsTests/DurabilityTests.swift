@@ -47,6 +47,7 @@ import Vault
         let inner: SQLiteFlowStore
         let broken = Mutex(false)
         let failJournalCommits = Mutex(0)
+        let resumableFails = Mutex(false)
         init(_ inner: SQLiteFlowStore) { self.inner = inner }
         func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
             if broken.withLock({ $0 }) { throw TransientFlowError("the disk is gone") }
@@ -64,7 +65,10 @@ import Vault
         func list(status: FlowStatus?, after: FlowID?, limit: Int) async throws -> [FlowRecord] {
             try await inner.list(status: status, after: after, limit: limit)
         }
-        func resumable() async throws -> [FlowRecord] { try await inner.resumable() }
+        func resumable() async throws -> [FlowRecord] {
+            if resumableFails.withLock({ $0 }) { throw TransientFlowError("the disk is gone") }
+            return try await inner.resumable()
+        }
     }
 
     /// Calls the outside once, then returns.
@@ -95,6 +99,33 @@ import Vault
             #expect(hooks.calls("call") == 1)
             #expect(try await database.flows.journal(of: record.id).map(\.kind) == [EffectKind.random, EffectKind.external])
         }
+    }
+
+    @Test func anEngineWhoseStartUpFailsStopsTheFlowsItRuns() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
+        let (engine, store, hooks) = breakable(database, running: StepsFlow.self)
+        let id = try await engine.start(StepsFlow(gated: true)).id
+        await hooks.gate.reached()
+        store.resumableFails.withLock { $0 = true }
+        await #expect(throws: TransientFlowError.self) { try await engine.run() }
+        // Left running, the flow would go on beside the engine that takes the database over next.
+        #expect(engine.runningCount == 0)
+        #expect(try await database.flows.record(id)?.status == .running)
+    }
+
+    @Test func aWaiterOnAStoppedEngineGetsTheRecordAsItStands() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
+        let (engine, _, hooks) = breakable(database, running: StepsFlow.self)
+        let id = try await engine.start(StepsFlow(gated: true)).id
+        await hooks.gate.reached()
+        let before = try await engine.events(of: id)   // registered while the flow runs
+        await engine.stop()
+        var heard = [FlowEvent]()
+        for await event in before { heard.append(event) }
+        #expect(heard.map(\.step) == ["one"])
+        #expect(try await engine.waitForEnd(id).status == .running)   // registered after the stop
     }
 
     /// Draws a number, then hands it to the outside.

@@ -39,7 +39,7 @@ struct SendingFlow: Flow {
         let upgraded = harness.engine { $0.register(PatchedStepsFlow.self) }
         try await running(upgraded) {
             let resumed = try await upgraded.waitForEnd(id)
-            #expect(resumed.status == .completed)
+            #expect(resumed.status == .completed, "\(resumed.error ?? "")")
             #expect(try await harness.database.flows.journal(of: id).map(\.kind)
                     == ["random", "progress", "external", "external", "progress"])
             // A flow started after the upgrade takes the new path and records the marker.
