@@ -19,4 +19,10 @@ fi
 # Arguments go to `swift test` (e.g. --filter NotaryTests). The test bundle runs the `hawser`
 # binary built beside it (the crash tests start it as a child), so build everything first.
 swift build --build-tests
-swift test --skip-build "$@"
+# The suite takes a few minutes once built. A test that hangs fails the run after 30 minutes
+# instead of holding CI until its own limit. (--foreground: Ctrl-C still reaches the tests; swift
+# test stops its test process when the time is up.)
+status=0
+timeout --foreground --kill-after=30s 30m swift test --skip-build "$@" || status=$?
+if [ "$status" = 124 ]; then echo "the tests did not finish within 30 minutes: a test hangs" >&2; fi
+exit "$status"
