@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 
 /// A business workflow. `run` must reach every effect (time, randomness, notarisation, vault,
 /// messages, external calls) through `context`, so that running it again after a crash takes the
@@ -24,7 +25,7 @@ extension Flow {
 public struct FlowID: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
     public let rawValue: String
     public init(_ rawValue: String) { self.rawValue = rawValue }
-    public static func random() -> FlowID { FlowID(UUID().uuidString.lowercased()) }
+    public static func random() -> FlowID { FlowID(randomUUID().uuidString.lowercased()) }
     public var description: String { rawValue }
     public static func < (a: FlowID, b: FlowID) -> Bool { a.rawValue < b.rawValue }
 }

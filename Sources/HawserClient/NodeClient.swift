@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import HawserCore
 import NIOCore
 import NIOFoundationCompat
 import Synchronization
@@ -43,7 +44,7 @@ public final class NodeClient: Sendable {
 
     /// Starts `flow` with `arguments` (a JSON object's bytes). Safe to call again with the same
     /// client request id: the node returns the flow already started.
-    public func startFlow(_ flow: String, arguments: [UInt8], clientRequestId: String = UUID().uuidString.lowercased())
+    public func startFlow(_ flow: String, arguments: [UInt8], clientRequestId: String = randomUUID().uuidString.lowercased())
         async throws -> NodeFlow {
         try await startFlow(flow, arguments: arguments, clientRequestId: clientRequestId, waiting: false)
     }
@@ -62,7 +63,7 @@ public final class NodeClient: Sendable {
     /// Starts `flow` and waits until it has ended (or is parked in the hospital); returns its
     /// final state. One long-polling call in the common case; after a dropped connection or a
     /// failover the call is repeated, and the client request id makes it name the same flow.
-    public func run(_ flow: String, arguments: [UInt8], clientRequestId: String = UUID().uuidString.lowercased())
+    public func run(_ flow: String, arguments: [UInt8], clientRequestId: String = randomUUID().uuidString.lowercased())
         async throws -> NodeFlow {
         let started = try await startFlow(flow, arguments: arguments, clientRequestId: clientRequestId, waiting: true)
         return started.hasEnded ? started : try await waitForEnd(started.id)

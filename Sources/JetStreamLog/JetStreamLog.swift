@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 import HawserWire
 import JetStream
 import Logging
@@ -28,7 +29,7 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     public func append(_ payload: [UInt8]) async throws -> UInt64 {
         // The id makes a retry after a lost acknowledgement a duplicate, which JetStream answers
         // with the first copy's sequence: the position returned is where the entry really is.
-        let id = UUID().uuidString
+        let id = randomUUID().uuidString
         let options = PublishOptions(messageID: id, expectedStream: configuration.stream)
         do {
             return try await retrying(for: configuration.appendTimeout, what: "append") { js, remaining in

@@ -34,9 +34,12 @@ public struct RequestValidator: Sendable {
         }
     }
 
+    /// Read once: on Linux each read of the processor count reads two cgroup files.
+    private static let cores = ProcessInfo.processInfo.activeProcessorCount
+
     /// Checks many requests, spreading the signature checks over every core.
     public func checkAll(_ requests: [NotarisationRequest]) async -> [APIError?] {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = Self.cores
         guard requests.count >= 16, cores > 1 else { return requests.map(errorOf) }
         let chunk = (requests.count + cores - 1) / cores
         return await withTaskGroup(of: (Int, [APIError?]).self) { group in

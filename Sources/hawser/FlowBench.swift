@@ -78,7 +78,7 @@ struct FlowBench: AsyncParsableCommand {
                             try await Task.sleep(until: begin, clock: .continuous)
                         }
                         let final = try await client.run("IssueTokens", arguments: Array("{\"owner\":\"O=Alice\",\"amount\":1}".utf8),
-                                                         clientRequestId: "\(prefix)-\(UUID().uuidString)-\(i)")
+                                                         clientRequestId: "\(prefix)-\(randomUUID().uuidString)-\(i)")
                         guard final.status == "completed" else { throw CLIError("flow \(final.id) ended \(final.status): \(final.error ?? "")") }
                         let d = ContinuousClock.now - begin
                         out.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
