@@ -12,15 +12,8 @@ public final class SQLiteLeaseBackend: LeaseBackend {
     /// - Parameter busyTimeout: how long a round waits for another process's transaction; keep it
     ///   below the election's `requestTimeout`.
     public init(path: String, busyTimeout: Duration = .milliseconds(500)) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        var config = Configuration()
-        config.busyMode = .timeout(Double(busyTimeout.millisecondsValue) / 1000)
-        config.prepareDatabase { db in
-            // The epoch must never go back after a crash, or fencing would accept a stale leader.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
-        db = try DatabasePool(path: path, configuration: config)
+        // The epoch must never go back after a crash, or fencing would accept a stale leader.
+        db = try SQLite.open(path, synchronousFull: true, busyTimeout: Double(busyTimeout.millisecondsValue) / 1000)
     }
 
     /// Milliseconds since 1970 by SQLite's clock.
