@@ -25,7 +25,9 @@ extension Flow {
 public struct FlowID: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
     public let rawValue: String
     public init(_ rawValue: String) { self.rawValue = rawValue }
-    public static func random() -> FlowID { FlowID(randomUUID().uuidString.lowercased()) }
+    /// A new id: a time-ordered UUID, so the flows, journal and index pages a batch of new flows
+    /// writes stay few.
+    public static func next() -> FlowID { FlowID(timeOrderedUUID().uuidString.lowercased()) }
     public var description: String { rawValue }
     public static func < (a: FlowID, b: FlowID) -> Bool { a.rawValue < b.rawValue }
 }

@@ -117,7 +117,7 @@ public final class FlowEngine: Service, Sendable {
             throw error
         }
         let now = services.clock.now()
-        let record = FlowRecord(id: .random(), clientRequestId: clientRequestId, flowName: flowName, arguments: arguments,
+        let record = FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: arguments,
                                 createdAt: now, updatedAt: now)
         guard let stored = try await committer.commit(.start(record)) else { fatalError("the store returned no record for a start") }
         if stored.id == record.id { launch(stored, journal: []) }
