@@ -48,7 +48,7 @@ extension NotaryCommand {
         }
 
         static func download(_ url: String, to path: String) async throws {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)  // failure shows as no handle below
             guard let file = FileHandle(forWritingAtPath: path) else { throw CLIError("cannot write \(path)") }
             defer { try? file.close() }
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
