@@ -138,10 +138,11 @@ struct NodeAPI {
         router.get("/metrics") { _, _ in
             let counts = try await database.flows.counts()
             for status in FlowStatus.allCases {
-                registry.makeGauge(name: "hawser_flows", labels: [("status", status.rawValue)]).set(to: Double(counts[status] ?? 0))
+                registry.makeGauge(descriptor: gauge("hawser_flows", "Flows in the node database, by status."),
+                                   labels: [("status", status.rawValue)]).set(to: Double(counts[status] ?? 0))
             }
-            registry.makeGauge(name: "hawser_flows_running_here").set(to: Double(engine.runningCount))
-            registry.makeGauge(name: "hawser_flows_draining").set(to: engine.isDraining ? 1 : 0)
+            registry.makeGauge(descriptor: gauge("hawser_flows_running_here", "Flows running in this process now.")).set(to: Double(engine.runningCount))
+            registry.makeGauge(descriptor: gauge("hawser_flows_draining", "1 while the node is draining for an upgrade.")).set(to: engine.isDraining ? 1 : 0)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
@@ -202,6 +203,11 @@ struct NodeAPI {
         case .notHospitalised: NodeAPIError(.flowNotHospitalised, error.description)
         case .finished: NodeAPIError(.flowFinished, error.description)
         }
+    }
+
+    /// A gauge's name (no unit suffix) and help line for `/metrics`.
+    private func gauge(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status) throws -> Response {

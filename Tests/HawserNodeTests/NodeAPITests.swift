@@ -112,7 +112,9 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
             try await client.execute(uri: "/health/live", method: .get) { (response: TestResponse) async throws in #expect(response.status == .ok) }
             try await client.execute(uri: "/metrics", method: .get) { (response: TestResponse) async throws in
                 #expect(response.status == .ok)
-                #expect(String(buffer: response.body).contains("hawser_flows"))
+                let text = String(buffer: response.body)
+                #expect(text.contains("hawser_flows{status=\"completed\"} "))
+                #expect(text.contains("\nhawser_flows_draining 0"))
             }
         }
     }
