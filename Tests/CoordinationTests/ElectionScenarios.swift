@@ -19,17 +19,25 @@ enum ElectionScenarios {
 
     /// SIGSTOP of the leader A just after a write: B takes over with a higher epoch; after SIGCONT
     /// A's writes are refused with `stale_epoch` and it steps down (one of `steppedDown` events).
+    /// `holdsNoLock` tells whether the paused A holds no lock the others need: a process stopped
+    /// inside a SQLite transaction blocks every other writer of the file until it runs again, and
+    /// the scenario is a leader stopped between its transactions.
     static func pausedLeaderIsFenced(arguments: [String], takeOverTimeout: Duration = .seconds(20),
-                                     steppedDown: Set<String> = ["follower"]) async throws {
+                                     steppedDown: Set<String> = ["follower"],
+                                     holdsNoLock: () throws -> Bool = { true }) async throws {
         let a = try CandidateProcess(id: "A", arguments: arguments)
         let first = try await a.waitUntilLeading()
         let b = try CandidateProcess(id: "B", arguments: arguments)
         try await b.waitUntilFollowing("A")
         // Pause just after a write committed: the leader is then between taking its epoch and
         // its next write, as a process in a long GC pause or a stalled VM would be.
-        let writesSoFar = a.events.filter { $0.event == "write" }.count
-        try await a.waitUntil("another write") { $0.filter { $0.event == "write" }.count > writesSoFar }
-        a.pause()
+        while true {
+            let writesSoFar = a.events.filter { $0.event == "write" }.count
+            try await a.waitUntil("another write") { $0.filter { $0.event == "write" }.count > writesSoFar }
+            a.pause()
+            if try holdsNoLock() { break }
+            a.resume()
+        }
         let second = try await b.waitUntilLeading(timeout: takeOverTimeout)
         #expect(second > first)
         try await b.waitUntil("an accepted write") { $0.contains { $0.event == "write" && $0.accepted == true && $0.epoch == second } }

@@ -1,6 +1,7 @@
 import Coordination
 import Embedded
 import Foundation
+import GRDB
 import HawserTestSupport
 import Testing
 
@@ -23,6 +24,19 @@ struct LeaseFaultTests {
         return LeaseAdministration(backend: try SQLiteLeaseBackend(path: directory + "/lease.sqlite"), configuration: configuration)
     }
 
+    /// True when no process holds the write lock of the SQLite file at `path`.
+    static func isUnlocked(_ path: String) throws -> Bool {
+        var configuration = Configuration()
+        configuration.busyMode = .immediateError
+        let db = try DatabaseQueue(path: path, configuration: configuration)
+        do {
+            try db.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE; ROLLBACK") }
+            return true
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+            return false
+        }
+    }
+
     func checkWrites() throws {
         #expect(FencedLog.problems(try FencedLog.writes(writes)) == [])
         try? FileManager.default.removeItem(atPath: directory)
@@ -36,7 +50,9 @@ struct LeaseFaultTests {
     }
 
     @Test func aPausedLeaderStepsDownAndItsWritesAreRefusedWhenItResumes() async throws {
-        try await ElectionScenarios.pausedLeaderIsFenced(arguments: arguments(writeIntervalMs: 400))
+        try await ElectionScenarios.pausedLeaderIsFenced(arguments: arguments(writeIntervalMs: 400)) {
+            try Self.isUnlocked(directory + "/lease.sqlite") && Self.isUnlocked(writes)
+        }
         try checkWrites()
     }
 
