@@ -134,6 +134,7 @@ let package = Package(
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),
         .testTarget(name: "NotaryTests", dependencies: [
             "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),

@@ -22,11 +22,6 @@ enum SQLite {
         }
         return pool
     }
-
-    /// The writer's `synchronous` setting: 2 is FULL (each commit is fsynced), 1 NORMAL.
-    static func synchronous(_ pool: DatabasePool) throws -> Int {
-        try pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 }
-    }
 }
 
 extension Database {
