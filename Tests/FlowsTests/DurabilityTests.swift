@@ -104,9 +104,7 @@ import Vault
     @Test func anEngineWhoseStartUpFailsStopsTheFlowsItRuns() async throws {
         let directory = try TemporaryDirectory()
         let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
-        let (engine, store, hooks) = breakable(database, running: StepsFlow.self)
-        let id = try await engine.start(StepsFlow(gated: true)).id
-        await hooks.gate.reached()
+        let (engine, store, id) = try await flowAtItsGate(database)
         store.resumableFails.withLock { $0 = true }
         await #expect(throws: TransientFlowError.self) { try await engine.run() }
         // Left running, the flow would go on beside the engine that takes the database over next.
@@ -117,9 +115,7 @@ import Vault
     @Test func aWaiterOnAStoppedEngineGetsTheRecordAsItStands() async throws {
         let directory = try TemporaryDirectory()
         let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
-        let (engine, _, hooks) = breakable(database, running: StepsFlow.self)
-        let id = try await engine.start(StepsFlow(gated: true)).id
-        await hooks.gate.reached()
+        let (engine, _, id) = try await flowAtItsGate(database)
         let before = try await engine.events(of: id)   // registered while the flow runs
         await engine.stop()
         var heard = [FlowEvent]()
@@ -169,6 +165,14 @@ import Vault
         let engine = FlowEngine(store: store, registry: registry, services: services, configuration: .init(hospital: hospital),
                                 logger: quietLogger)
         return (engine, store, hooks)
+    }
+
+    /// A breakable engine over `database` whose one flow has started and waits at its gate.
+    func flowAtItsGate(_ database: SQLiteNodeDatabase) async throws -> (FlowEngine, BreakableStore, FlowID) {
+        let (engine, store, hooks) = breakable(database, running: StepsFlow.self)
+        let id = try await engine.start(StepsFlow(gated: true)).id
+        await hooks.gate.reached()
+        return (engine, store, id)
     }
 
     func engine(_ database: SQLiteNodeDatabase, clock: any FlowClock = SystemFlowClock()) -> FlowEngine {
