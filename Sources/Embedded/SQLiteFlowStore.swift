@@ -13,16 +13,22 @@ public final class SQLiteFlowStore: FlowStore, Sendable {
 
     public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
         try await db.write { db in
-            try writes.map { write -> FlowRecord? in
+            // Flows whose start was refused in this batch: their later writes are skipped.
+            var refused = Set<FlowID>()
+            return try writes.map { write -> FlowRecord? in
                 switch write {
                 case .start(let record):
-                    return try Self.start(record, db)
+                    let stored = try Self.start(record, db)
+                    if stored.id != record.id { refused.insert(record.id) }
+                    return stored
                 case .journal(let id, let entry, let effects):
+                    guard !refused.contains(id) else { return nil }
                     try db.run("INSERT INTO journal (flow_id, sequence, kind, descriptor, result) VALUES (?, ?, ?, ?, ?)",
                                [id.rawValue, entry.sequence, entry.kind, entry.descriptor, Data(entry.result)])
                     for effect in effects { try Self.apply(effect, db) }
                     return nil
                 case .state(let id, let state, let effects):
+                    guard !refused.contains(id) else { return nil }
                     try db.run("""
                         UPDATE flows SET status = ?, result = ?, error = ?, attempts = ?, retry_at = ?, updated_at = ? WHERE id = ?
                         """, [state.status.rawValue, state.result.map { Data($0) }, state.error, state.attempts,

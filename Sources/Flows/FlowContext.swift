@@ -20,14 +20,17 @@ public final class FlowContext: Sendable {
     public let services: FlowServices
     private let core: Mutex<Core>
     private let committer: GroupCommitter
+    /// A start not yet written: it leads the pending writes, so the flow's first commit carries it.
+    private let start: DeferredStart?
     private let onRecorded: @Sendable (JournalEntry) -> Void
 
     init(flowId: FlowID, journal: [JournalEntry], services: FlowServices, committer: GroupCommitter,
-         onRecorded: @escaping @Sendable (JournalEntry) -> Void) {
+         start: DeferredStart? = nil, onRecorded: @escaping @Sendable (JournalEntry) -> Void) {
         self.flowId = flowId
         self.services = services
-        self.core = Mutex(Core(replay: Replay(journal: journal)))
+        self.core = Mutex(Core(replay: Replay(journal: journal), pending: start.map { [.start($0.record)] } ?? []))
         self.committer = committer
+        self.start = start
         self.onRecorded = onRecorded
     }
 
@@ -42,11 +45,15 @@ public final class FlowContext: Sendable {
     }
 
     /// How many journal entries are not durable yet.
-    var pendingCount: Int { core.withLock { $0.pending.count } }
+    var pendingCount: Int {
+        core.withLock { $0.pending.count { if case .journal = $0 { true } else { false } } }
+    }
 
     /// Makes every recorded entry durable now, with `extra` writes after them in the same
     /// transaction. If the commit fails the entries stay pending: a retry must not take them
     /// for durable (a value replayed from memory would differ from the one after a crash).
+    /// The commit that carries a deferred start settles it; if the start was refused, the store
+    /// wrote nothing of this flow and `StartRefused` is thrown.
     func commitPending(plus extra: [FlowWrite] = []) async throws {
         let (taken, local) = core.withLock { core in
             defer {
@@ -56,14 +63,19 @@ public final class FlowContext: Sendable {
             return (core.pending, core.pendingLocalEffects)
         }
         guard !(taken + extra).isEmpty else { return }
+        let stored: [FlowRecord?]
         do {
-            _ = try await committer.commit(taken + extra)
+            stored = try await committer.commit(taken + extra)
         } catch {
             core.withLock { core in
                 core.pending = taken + core.pending
                 core.pendingLocalEffects = core.pendingLocalEffects || local
             }
             throw error
+        }
+        if let start, case .start? = taken.first, let record = stored.first ?? nil {
+            start.settle(.success(record))
+            if record.id != flowId { throw StartRefused() }
         }
     }
 

@@ -103,25 +103,54 @@ public final class FlowEngine: Service, Sendable {
     /// As `start`, also saying whether this call created the flow (false: the id named an existing one).
     public func startReporting(flowName: String, arguments: [UInt8], clientRequestId: String? = nil) async throws
         -> (record: FlowRecord, created: Bool) {
-        // A client request id already used names its flow, even while draining or if the
-        // arguments differ; the store also answers that for a start that races with ours.
-        func existing() async throws -> FlowRecord? {
-            guard let clientRequestId else { return nil }
-            return try await store.record(clientRequestId: clientRequestId)
+        let (record, flow): (FlowRecord, any Flow)
+        switch try await admit(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId) {
+        case .existing(let found): return (found, false)
+        case .new(let new, let decoded): (record, flow) = (new, decoded)
         }
+        guard let stored = try await committer.commit(.start(record)) else { fatalError("the store returned no record for a start") }
+        if stored.id == record.id { launch(stored, journal: [], flow: flow) }
+        return (stored, stored.id == record.id)
+    }
+
+    /// As `startReporting` then `waitForEnd`, with one commit round fewer: the start is written
+    /// with the flow's first durable write, not on its own. The call returns once that write is
+    /// done (what it returns is durable) and the `timeout` counts from then. Throws
+    /// `FlowEngineError.stopping` if the engine is stopping, and the store's error if the start
+    /// could not be written; nothing is stored then.
+    public func startAndWait(flowName: String, arguments: [UInt8], clientRequestId: String? = nil,
+                             timeout: Duration? = nil) async throws -> (record: FlowRecord, created: Bool) {
+        let start: DeferredStart
+        switch try await admit(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId) {
+        case .existing(let found):
+            return (try await waitForEnd(found.id, timeout: timeout), false)
+        case .new(let record, let flow):
+            start = DeferredStart(record)
+            guard launch(record, journal: [], flow: flow, start: start) else { throw FlowEngineError.stopping }
+        }
+        let stored = try await start.stored()
+        return (try await waitForEnd(stored.id, timeout: timeout), start.isCreated)
+    }
+
+    private enum Admission {
+        case existing(FlowRecord)
+        case new(FlowRecord, any Flow)
+    }
+
+    /// A start request's flow, decoded, and its record; or the flow its client request id already
+    /// names, even while draining or if the arguments differ (the store also answers that for a
+    /// start that races with this one).
+    private func admit(flowName: String, arguments: [UInt8], clientRequestId: String?) async throws -> Admission {
         do {
-            _ = try registry.decode(flowName, arguments: arguments)
+            let flow = try registry.decode(flowName, arguments: arguments)
             guard !isDraining else { throw FlowEngineError.draining }
+            let now = services.clock.now()
+            return .new(FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: arguments,
+                                   createdAt: now, updatedAt: now), flow)
         } catch {
-            if let found = try await existing() { return (found, false) }
+            if let clientRequestId, let found = try await store.record(clientRequestId: clientRequestId) { return .existing(found) }
             throw error
         }
-        let now = services.clock.now()
-        let record = FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: arguments,
-                                createdAt: now, updatedAt: now)
-        guard let stored = try await committer.commit(.start(record)) else { fatalError("the store returned no record for a start") }
-        if stored.id == record.id { launch(stored, journal: []) }
-        return (stored, stored.id == record.id)
     }
 
     public func start<F: Flow>(_ flow: F, clientRequestId: String? = nil) async throws -> FlowRecord {
@@ -248,17 +277,22 @@ public final class FlowEngine: Service, Sendable {
 
     // MARK: Running flows
 
-    private func launch(_ record: FlowRecord, journal: [JournalEntry]) {
+    /// Runs the flow unless it runs already or the engine is stopping (then returns false).
+    /// `flow`: the flow, already decoded; `start`: its start, to be written with its first commit.
+    @discardableResult
+    private func launch(_ record: FlowRecord, journal: [JournalEntry], flow: (any Flow)? = nil,
+                        start: DeferredStart? = nil) -> Bool {
         // The task is made and registered under one lock: `kill` then always finds the task of a
         // live flow (a flow that ran ahead of its registration could otherwise be marked killed
         // in the store while it went on running). The task cannot touch `state` before we unlock.
         state.withLock { state in
-            guard !state.stopping, state.live[record.id] == nil else { return }
+            guard !state.stopping, state.live[record.id] == nil else { return false }
             let task = Task {
-                await self.execute(record, journal: journal)
+                await self.execute(record, journal: journal, flow: flow, start: start)
                 self.leave(record.id)
             }
             state.live[record.id] = Live(task: task)
+            return true
         }
     }
 
@@ -273,19 +307,23 @@ public final class FlowEngine: Service, Sendable {
         for watcher in stranded { watcher.finish() }
     }
 
-    private func execute(_ record: FlowRecord, journal initial: [JournalEntry]) async {
+    private func execute(_ record: FlowRecord, journal initial: [JournalEntry], flow decoded: (any Flow)?,
+                         start: DeferredStart?) async {
         let id = record.id
         var attempts = record.attempts
         var journal = initial
+        // Whatever stops the task before its first commit, the starter is not left waiting.
+        defer { start?.settle(.failure(FlowEngineError.stopping)) }
         let flow: any Flow
         do {
-            flow = try registry.decode(record.flowName, arguments: record.arguments)
+            flow = try decoded ?? registry.decode(record.flowName, arguments: record.arguments)
         } catch {
             await settle(id, FlowState(status: .hospitalised, error: "\(error)", attempts: attempts, updatedAt: services.clock.now()))
             return
         }
         while true {
-            let context = FlowContext(flowId: id, journal: journal, services: services, committer: committer) { [weak self] entry in
+            let context = FlowContext(flowId: id, journal: journal, services: services, committer: committer,
+                                      start: start?.isCreated == false ? start : nil) { [weak self] entry in
                 guard entry.kind == EffectKind.progress else { return }
                 self?.publish(.progress(id, sequence: entry.sequence, step: entry.descriptor))
             }
@@ -298,6 +336,11 @@ public final class FlowEngine: Service, Sendable {
                 return
             } catch {
                 journal = await durableJournal(of: context)
+                // A start that is still not durable, or was refused, leaves nothing to record.
+                if let start, !start.isCreated {
+                    start.settle(.failure(error))
+                    return
+                }
                 if isKillRequested(id) {
                     await settle(id, FlowState(status: .killed, error: "killed by an operator", attempts: attempts,
                                                updatedAt: services.clock.now()), effects: configuration.endEffects(id))

@@ -29,6 +29,8 @@ public enum FlowEngineError: Error, Sendable, Equatable, CustomStringConvertible
     case notFound(FlowID)
     case notHospitalised(FlowID, FlowStatus)
     case finished(FlowID, FlowStatus)
+    /// The engine is stopping (node shutdown) and starts no new flows.
+    case stopping
 
     public var description: String {
         switch self {
@@ -38,6 +40,7 @@ public enum FlowEngineError: Error, Sendable, Equatable, CustomStringConvertible
         case .notFound(let id): "no flow has id \(id.rawValue.prefix(100))"
         case .notHospitalised(let id, let status): "flow \(id) is \(status.rawValue), not hospitalised"
         case .finished(let id, let status): "flow \(id) has already ended (\(status.rawValue))"
+        case .stopping: "the node is shutting down and starts no new flows"
         }
     }
 }

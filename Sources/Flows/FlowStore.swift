@@ -17,6 +17,7 @@ public enum FlowWrite: Sendable {
 public protocol FlowStore: Sendable {
     /// Commits every write in one transaction, durably, in order. Returns, for each `.start`, the
     /// stored record (the existing one when the client request id was already used), nil for others.
+    /// A start refused so is not written, nor are the later writes of its flow in the same call.
     /// A journal entry whose sequence already exists is refused and nothing is committed.
     func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?]
 

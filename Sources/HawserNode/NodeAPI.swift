@@ -36,14 +36,20 @@ struct NodeAPI {
             let start = try await decode(StartFlowJSON.self, request)
             let started: (record: FlowRecord, created: Bool)
             do {
-                started = try await engine.startReporting(flowName: start.flow, arguments: start.arguments.bytes,
-                                                          clientRequestId: start.clientRequestId)
+                // A caller that waits is answered after the flow's first commit anyway, so its
+                // start is written with that commit (see `FlowEngine.startAndWait`).
+                if let wait {
+                    started = try await engine.startAndWait(flowName: start.flow, arguments: start.arguments.bytes,
+                                                            clientRequestId: start.clientRequestId, timeout: wait)
+                } else {
+                    started = try await engine.startReporting(flowName: start.flow, arguments: start.arguments.bytes,
+                                                              clientRequestId: start.clientRequestId)
+                }
             } catch let error as FlowEngineError {
                 throw Self.apiError(error)
             }
-            let record = wait == nil ? started.record : try await engine.waitForEnd(started.record.id, timeout: wait)
             // 201 for a new flow, 200 when the client request id named an existing one.
-            return FlowResponse.response(record, status: started.created ? .created : .ok)
+            return FlowResponse.response(started.record, status: started.created ? .created : .ok)
         }
         router.get("/v1/flows") { request, context in
             try authorise(request, .readFlows)
@@ -198,7 +204,7 @@ struct NodeAPI {
         switch error {
         case .unknownFlow: NodeAPIError(.unknownFlow, error.description)
         case .invalidArguments: NodeAPIError(.invalidFlowArguments, error.description)
-        case .draining: NodeAPIError(.draining, error.description)
+        case .draining, .stopping: NodeAPIError(.draining, error.description)
         case .notFound: NodeAPIError(.flowNotFound, error.description)
         case .notHospitalised: NodeAPIError(.flowNotHospitalised, error.description)
         case .finished: NodeAPIError(.flowFinished, error.description)

@@ -48,6 +48,8 @@ import Vault
         let broken = Mutex(false)
         let failJournalCommits = Mutex(0)
         let resumableFails = Mutex(false)
+        /// The kinds of the writes in each transaction committed, in order.
+        let committed = Mutex<[[String]]>([])
         init(_ inner: SQLiteFlowStore) { self.inner = inner }
         func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
             if broken.withLock({ $0 }) { throw TransientFlowError("the disk is gone") }
@@ -57,7 +59,11 @@ import Vault
                 return left > 0
             }
             if fail { throw TransientFlowError("the disk hiccupped") }
-            return try await inner.commit(writes)
+            let stored = try await inner.commit(writes)
+            committed.withLock {
+                $0.append(writes.map { switch $0 { case .start: "start"; case .journal: "journal"; case .state: "state" } })
+            }
+            return stored
         }
         func record(_ id: FlowID) async throws -> FlowRecord? { try await inner.record(id) }
         func record(clientRequestId: String) async throws -> FlowRecord? { try await inner.record(clientRequestId: clientRequestId) }
@@ -98,6 +104,41 @@ import Vault
             #expect(record.status == .completed)
             #expect(hooks.calls("call") == 1)
             #expect(try await database.flows.journal(of: record.id).map(\.kind) == [EffectKind.random, EffectKind.external])
+        }
+    }
+
+    @Test func aWaitingStartIsWrittenWithTheFlowsFirstCommit() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
+        let (engine, store, hooks) = breakable(database, running: CallsOut.self)
+        try await running(engine) {
+            let (record, created) = try await engine.startAndWait(flowName: CallsOut.flowName, arguments: try FlowCoding.encode(CallsOut()),
+                                                                  clientRequestId: "c-1")
+            #expect(created)
+            #expect(record.status == .completed)
+            #expect(hooks.calls("call") == 1)
+            // The start went with the random number, written before the flow called out.
+            #expect(store.committed.withLock { $0 } == [["start", "journal"], ["journal"], ["state"]])
+        }
+    }
+
+    @Test func aWaitingStartThatCannotBeWrittenStoresNothingAndReportsTheError() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
+        let (engine, store, hooks) = breakable(database, running: CallsOut.self)
+        let arguments = try FlowCoding.encode(CallsOut())
+        try await running(engine) {
+            store.broken.withLock { $0 = true }
+            await #expect(throws: TransientFlowError.self) {
+                try await engine.startAndWait(flowName: CallsOut.flowName, arguments: arguments, clientRequestId: "c-1")
+            }
+            store.broken.withLock { $0 = false }
+            #expect(hooks.calls("call") == 0, "a flow whose start is not durable must not act outside the node")
+            #expect(try await database.flows.list(status: nil, after: nil, limit: 10).isEmpty)
+            let again = try await engine.startAndWait(flowName: CallsOut.flowName, arguments: arguments, clientRequestId: "c-1")
+            #expect(again.created)
+            #expect(again.record.status == .completed)
+            #expect(hooks.calls("call") == 1)
         }
     }
 

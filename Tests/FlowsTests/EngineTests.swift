@@ -1,5 +1,6 @@
 import Embedded
 import Flows
+import HawserCore
 import HawserTestSupport
 import Testing
 
@@ -89,6 +90,56 @@ import Testing
             #expect(try await engine.list().count == 1)
             #expect(harness.hooks.calls("call") == 1)
         }
+    }
+
+    @Test func waitingStartsWithOneClientRequestIdStartOneFlow() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine()
+        let arguments = try FlowCoding.encode(StepsFlow())
+        try await running(engine) {
+            async let a = engine.startAndWait(flowName: StepsFlow.flowName, arguments: arguments, clientRequestId: "order-1")
+            async let b = engine.startAndWait(flowName: StepsFlow.flowName, arguments: arguments, clientRequestId: "order-1")
+            let (first, second) = try await (a, b)
+            #expect(first.record.id == second.record.id)
+            #expect([first.created, second.created].filter { $0 }.count == 1)
+            #expect(first.record.status == .completed && second.record.status == .completed)
+            #expect(try await engine.list().count == 1)
+            #expect(harness.hooks.calls("call") == 1, "the flow whose start was refused must not act outside the node")
+            let third = try await engine.startAndWait(flowName: StepsFlow.flowName, arguments: arguments, clientRequestId: "order-1")
+            #expect(third.record.id == first.record.id)
+            #expect(!third.created)
+        }
+    }
+
+    @Test func aRefusedStartWritesNothingOfItsFlow() async throws {
+        let directory = try TemporaryDirectory()
+        let flows = try EngineHarness(directory: directory.path).database.flows
+        let now = Instant(microsecondsSinceEpoch: 1)
+        let first = FlowRecord(id: FlowID("a"), clientRequestId: "order-1", flowName: StepsFlow.flowName, arguments: [],
+                               createdAt: now, updatedAt: now)
+        var second = first
+        second.id = FlowID("b")
+        let entry = JournalEntry(sequence: 0, kind: EffectKind.send, descriptor: "", result: Array("null".utf8))
+        let message = OutboxMessage(messageId: "b/0", session: "s", recipient: "O=Bob", payload: [1])
+        let stored = try await flows.commit([.start(first), .start(second), .journal(second.id, entry, [message]),
+                                             .state(second.id, FlowState(status: .completed, attempts: 0, updatedAt: now), [])])
+        #expect(stored.map { $0?.id } == [first.id, first.id, nil, nil])
+        #expect(try await flows.journal(of: second.id).isEmpty)
+        #expect(try await flows.outbox().isEmpty)
+        #expect(try await flows.record(second.id) == nil)
+        #expect(try await flows.record(first.id)?.status == .running)
+    }
+
+    @Test func aStoppedEngineStartsNoWaitingFlow() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine()
+        try await running(engine) {}
+        await #expect(throws: FlowEngineError.stopping) {
+            try await engine.startAndWait(flowName: StepsFlow.flowName, arguments: try FlowCoding.encode(StepsFlow()))
+        }
+        #expect(try await engine.list().isEmpty)
     }
 
     @Test func transientErrorsAreRetriedWithBackOff() async throws {

@@ -162,6 +162,18 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
             }
             #expect(flow.status == "completed")
             #expect(flow.result != nil)
+            // A waiting start whose client request id was used answers with that flow.
+            let body = startBody("IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":3}", clientRequestId: "order-7")
+            var ids = [String]()
+            for expected in [HTTPResponse.Status.created, .ok] {
+                try await client.execute(uri: "/v1/flows?wait=30", method: .post, headers: ops, body: body) { (response: TestResponse) async throws in
+                    #expect(response.status == expected)
+                    let found = try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body))
+                    #expect(found.status == "completed")
+                    ids.append(found.id)
+                }
+            }
+            #expect(ids.count == 2 && ids[0] == ids[1])
             try await client.execute(uri: "/v1/flows/\(flow.id)?wait=30", method: .get, headers: viewer) { (response: TestResponse) async throws in
                 #expect(try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body)).status == "completed")
             }
