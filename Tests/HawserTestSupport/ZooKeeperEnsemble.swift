@@ -96,6 +96,9 @@ public final class ZooKeeperEnsemble: Sendable {
         process.arguments = [
             "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
             "-Djava.net.preferIPv4Stack=true", "-Dzookeeper.jmx.log4j.disable=true",
+            // A server that misses an election round asks again after at most 2 s, not the
+            // default 60 s (on a loaded machine a late starter could otherwise miss the wait).
+            "-Dzookeeper.fastleader.maxNotificationInterval=2000",
             "-cp", Self.classpath.joined(separator: ":"),
             "org.apache.zookeeper.server.quorum.QuorumPeerMain", server.home.appendingPathComponent("zoo.cfg").path,
         ]
