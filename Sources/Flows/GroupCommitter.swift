@@ -1,22 +1,32 @@
+import HawserCore
+import Synchronization
+
 /// Group commit for the flow store: while one transaction is being made durable, writes from
-/// other flows queue; the next transaction carries all of them. No task of its own: the first
-/// waiting caller is handed the lead and commits the queue (leader/follower).
-actor GroupCommitter {
-    private enum Turn { case done(Result<[FlowRecord?], any Error>), lead }
+/// other flows queue; the next transaction carries all of them. The transactions run one after
+/// another on a thread of their own: run as tasks in the cooperative pool, each commit waited in
+/// its queue behind the flows' work, several times per transaction, and under load a commit
+/// round took several times the transaction itself.
+final class GroupCommitter: Sendable {
     private struct Waiting {
         var writes: [FlowWrite]
-        var continuation: CheckedContinuation<Turn, Never>
+        var continuation: CheckedContinuation<[FlowRecord?], any Error>
+    }
+    private struct State {
+        var queue: [Waiting] = []
+        var draining = false
     }
 
     private let store: any FlowStore
     private let maxWritesPerCommit: Int
-    private var queue: [Waiting] = []
-    private var committing = false
+    private let state = Mutex(State())
+    private let thread = DedicatedThread(name: "hawser-flow-commits")
 
     init(store: any FlowStore, maxWritesPerCommit: Int) {
         self.store = store
         self.maxWritesPerCommit = maxWritesPerCommit
     }
+
+    deinit { thread.stop() }
 
     func commit(_ write: FlowWrite) async throws -> FlowRecord? {
         try await commit([write]).first ?? nil
@@ -24,42 +34,44 @@ actor GroupCommitter {
 
     /// Commits `writes` durably and together (with whatever else is queued); returns what the
     /// store returned for each. Store failures become `TransientFlowError`s for the hospital.
+    /// Not cancellable: the transaction may carry other flows' writes.
     func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
-        if committing {
-            let turn = await withCheckedContinuation { queue.append(Waiting(writes: writes, continuation: $0)) }
-            if case .done(let result) = turn { return try result.get() }
-        } else {
-            committing = true
+        try await withCheckedThrowingContinuation { continuation in
+            let start = state.withLock { state in
+                state.queue.append(Waiting(writes: writes, continuation: continuation))
+                defer { state.draining = true }
+                return !state.draining
+            }
+            if start { Task(executorPreference: thread) { await self.drain() } }
         }
-        // This caller leads: commit its own writes and what is queued, up to the limit.
-        var followers = [Waiting]()
-        var count = writes.count
-        while let next = queue.first, count + next.writes.count <= maxWritesPerCommit {
-            followers.append(queue.removeFirst())
-            count += next.writes.count
+    }
+
+    /// Commits what is queued, transaction after transaction, until the queue is empty.
+    private func drain() async {
+        while true {
+            let batch = state.withLock { state -> [Waiting] in
+                var count = 0
+                let taken = state.queue.prefix { waiting in
+                    defer { count += waiting.writes.count }
+                    return count == 0 || count + waiting.writes.count <= maxWritesPerCommit
+                }
+                state.queue.removeFirst(taken.count)
+                if taken.isEmpty { state.draining = false }
+                return Array(taken)
+            }
+            guard !batch.isEmpty else { return }
+            let result: Result<[FlowRecord?], any Error>
+            do {
+                result = .success(try await store.commit(batch.flatMap(\.writes)))
+            } catch {
+                result = .failure(TransientFlowError("the flow store could not commit: \(error)"))
+            }
+            var offset = 0
+            for waiting in batch {
+                let range = offset..<(offset + waiting.writes.count)
+                offset = range.upperBound
+                waiting.continuation.resume(with: result.map { Array($0[range]) })
+            }
         }
-        let batch = writes + followers.flatMap(\.writes)
-        let result: Result<[FlowRecord?], any Error>
-        do {
-            // The leader may be a flow being killed or shut down; its cancellation must not
-            // abort a transaction that carries other flows' writes, so the commit runs apart.
-            let store = self.store
-            result = .success(try await Task { try await store.commit(batch) }.value)
-        } catch {
-            result = .failure(TransientFlowError("the flow store could not commit: \(error)"))
-        }
-        var offset = writes.count
-        for waiting in followers {
-            let slice = result.map { Array($0[offset..<(offset + waiting.writes.count)]) }
-            offset += waiting.writes.count
-            waiting.continuation.resume(returning: .done(slice))
-        }
-        // Hand the lead to the next queued caller, or stop.
-        if queue.isEmpty {
-            committing = false
-        } else {
-            queue.removeFirst().continuation.resume(returning: .lead)
-        }
-        return try result.map { Array($0[0..<writes.count]) }.get()
     }
 }

@@ -1,10 +1,10 @@
 import Foundation
 import Synchronization
 
-/// A task executor with a thread of its own. The replica and the appender run their loops on
-/// one each (`withTaskExecutorPreference`), so that their next step never waits in the
-/// cooperative pool's queue behind signature checks: the OS shares the cores between threads
-/// fairly, the pool's queue does not.
+/// A task executor with a thread of its own. The notary's replica and appender and the flows'
+/// group committer run their loops on one each (`withTaskExecutorPreference`), so that their
+/// next step never waits in the cooperative pool's queue behind signature checks and flow code:
+/// the OS shares the cores between threads fairly, the pool's queue does not.
 public final class DedicatedThread: TaskExecutor, @unchecked Sendable {
     // @unchecked: `condition` guards `jobs` and `stopped`; the thread is the only consumer.
     private let condition = NSCondition()
