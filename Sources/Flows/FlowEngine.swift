@@ -176,6 +176,11 @@ public final class FlowEngine: Service, Sendable {
 
     /// With `withHistory` false the stream starts with live events only (no journal read).
     private func events(of id: FlowID, withHistory: Bool) async throws -> AsyncStream<FlowEvent> {
+        try await watch(id, withHistory: withHistory).stream
+    }
+
+    /// A new watcher of the flow and the stream it feeds.
+    private func watch(_ id: FlowID, withHistory: Bool) async throws -> (stream: AsyncStream<FlowEvent>, watcher: FlowWatcher) {
         let (stream, continuation) = AsyncStream.makeStream(of: FlowEvent.self)
         let watcher = FlowWatcher(continuation)
         // Registering and asking whether the flow's end is still to be published happen under one
@@ -192,7 +197,7 @@ public final class FlowEngine: Service, Sendable {
             // A flow running here publishes its end to the watcher just registered: nothing to read.
             if !withHistory, endIsAhead {
                 watcher.deliverHistory([], final: nil)
-                return stream
+                return (stream, watcher)
             }
             guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
             let history = withHistory ? try await progress(of: id) : []
@@ -204,31 +209,25 @@ public final class FlowEngine: Service, Sendable {
             continuation.finish()
             throw error
         }
-        return stream
+        return (stream, watcher)
     }
 
     /// Waits until the flow has ended or is parked in the hospital, and returns its record.
     /// With a `timeout`, or if this engine stops running the flow (shutdown), returns the record
     /// as it stands then.
     public func waitForEnd(_ id: FlowID, timeout: Duration? = nil) async throws -> FlowRecord {
-        let events = try await events(of: id, withHistory: false)
-        let ended: FlowRecord? = try await withThrowingTaskGroup(of: FlowRecord?.self) { group in
-            group.addTask {
-                for await event in events {
-                    if let status = event.status, status.isTerminal || status == .hospitalised,
-                       let record = try await self.endedRecord(id),
-                       record.status.isTerminal || (record.status == .hospitalised && record.retryAt == nil) {
-                        return record
-                    }
-                }
-                return nil
+        let (events, watcher) = try await watch(id, withHistory: false)
+        // The time limit ends the watcher's stream; the record is then read as it stands.
+        let timer = timeout.map { Deadlines.shared.schedule(after: $0) { watcher.finish() } }
+        defer { timer.map(Deadlines.shared.cancel) }
+        for await event in events {
+            if let status = event.status, status.isTerminal || status == .hospitalised,
+               let record = try await endedRecord(id),
+               record.status.isTerminal || (record.status == .hospitalised && record.retryAt == nil) {
+                return record
             }
-            if let timeout { group.addTask { try await Task.sleep(for: timeout); return nil } }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
         }
         try Task.checkCancellation()
-        if let ended { return ended }
         guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
         return record
     }

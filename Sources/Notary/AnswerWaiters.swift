@@ -72,26 +72,23 @@ public final class AnswerSlot: Sendable {
 }
 
 extension AnswerWaiters {
-    /// Awaits every slot with one timer for them all: a slot not answered within `limit` gets
-    /// `timeout`, and cancellation answers the rest with `shutting_down`. Unanswered slots are
-    /// removed from the table.
+    /// Awaits every slot with one deadline for them all (on `Deadlines.shared`): a slot not
+    /// answered within `limit` gets `timeout`, and cancellation answers the rest with
+    /// `shutting_down`. Unanswered slots are removed from the table.
     public func results(of slots: [AnswerSlot], within limit: Duration) async -> [Result<NotarisationAnswer, APIError>] {
+        let timer = Deadlines.shared.schedule(after: limit) {
+            let timeout = APIError(.timeout, "no outcome within \(limit); the request may still be decided: ask again with the same transaction id")
+            for slot in slots { slot.resolve(.failure(timeout)) }
+        }
         let results = await withTaskCancellationHandler {
-            await withTaskGroup(of: Void.self) { timer in
-                timer.addTask {
-                    guard (try? await Task.sleep(for: limit)) != nil else { return }
-                    let timeout = APIError(.timeout, "no outcome within \(limit); the request may still be decided: ask again with the same transaction id")
-                    for slot in slots { slot.resolve(.failure(timeout)) }
-                }
-                var results = [Result<NotarisationAnswer, APIError>]()
-                results.reserveCapacity(slots.count)
-                for slot in slots { results.append(await slot.result()) }
-                timer.cancelAll()
-                return results
-            }
+            var results = [Result<NotarisationAnswer, APIError>]()
+            results.reserveCapacity(slots.count)
+            for slot in slots { results.append(await slot.result()) }
+            return results
         } onCancel: {
             for slot in slots { slot.resolve(.failure(APIError(.shuttingDown, "the notary is shutting down; retry the request"))) }
         }
+        Deadlines.shared.cancel(timer)
         for (slot, result) in zip(slots, results) where (try? result.get()) == nil { remove(slot) }
         return results
     }
