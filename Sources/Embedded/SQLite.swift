@@ -24,6 +24,19 @@ enum SQLite {
     }
 }
 
+/// The hot paths (flow commits, log appends and reads, replica batches) run their transactions
+/// on the calling thread and block it. Their callers are the dedicated threads of the group
+/// committer, the log appender and the replica, which have nothing else to do meanwhile; with
+/// GRDB's async API each transaction also hopped to GRDB's queue and back, and at 1,000 flows/s
+/// the bench p50 was 1.8 ms higher. A cooperative-pool thread calling them waits out one fsync.
+extension DatabasePool {
+    /// A write transaction on the calling thread, returning once it has committed.
+    func writeBlocking<T>(_ updates: (Database) throws -> T) throws -> T { try write(updates) }
+
+    /// A read on the calling thread.
+    func readBlocking<T>(_ value: (Database) throws -> T) throws -> T { try read(value) }
+}
+
 extension Database {
     /// Runs `sql` as a statement compiled once per connection: the flow store and vault run the
     /// same few statements for every flow, and compiling each time costs more than running it.

@@ -11,8 +11,9 @@ public final class SQLiteFlowStore: FlowStore, Sendable {
 
     init(db: DatabasePool) { self.db = db }
 
+    /// Blocks the calling thread (the group committer's) for the transaction.
     public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
-        try await db.write { db in
+        try db.writeBlocking { db in
             // Flows whose start was refused in this batch: their later writes are skipped.
             var refused = Set<FlowID>()
             return try writes.map { write -> FlowRecord? in

@@ -17,8 +17,9 @@ public final class SQLiteLog: ReplicatedLog, Sendable {
         tail = PositionSignal( try db.read { try UInt64.fetchOne($0, sql: "SELECT COALESCE(MAX(position), 0) FROM log") ?? 0 })
     }
 
+    /// Blocks the calling thread (the appender's) for the transaction.
     public func append(_ payload: [UInt8]) async throws -> UInt64 {
-        let position = try await db.write { db -> UInt64 in
+        let position = try db.writeBlocking { db -> UInt64 in
             try db.execute(sql: "INSERT INTO log (payload) VALUES (?)", arguments: [Data(payload)])
             return UInt64(db.lastInsertedRowID)
         }
@@ -26,9 +27,10 @@ public final class SQLiteLog: ReplicatedLog, Sendable {
         return position
     }
 
+    /// Blocks the calling thread (the replica's) for the read, not for the wait.
     public func read(after position: UInt64, limit: Int) async throws -> [LogEntry] {
         try await tail.wait(beyond: position)
-        return try await db.read { db in
+        return try db.readBlocking { db in
             try Row.fetchAll(db.cachedStatement(sql: "SELECT position, payload FROM log WHERE position > ? ORDER BY position LIMIT ?"),
                              arguments: [Int64(position), limit])
                 .map { LogEntry(position: UInt64($0[0] as Int64), payload: [UInt8]($0[1] as Data)) }

@@ -34,9 +34,10 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
         try await db.read { UInt64(try Int64.fetchOne($0, sql: "SELECT position FROM applied WHERE id = 1") ?? 0) }
     }
 
+    /// Blocks the calling thread (the replica's) for the transaction.
     public func apply(through position: UInt64, refs: [StateRef], txIds: [SecureHash],
                       decide: @escaping @Sendable (UniquenessView) -> BatchDecision) async throws -> BatchDecision {
-        try await db.write { db in
+        try db.writeBlocking { db in
             var view = UniquenessView()
             let spentBy = try BlobStatement(db, "SELECT tx_id FROM spent WHERE ref = ?")
             for ref in refs {

@@ -19,6 +19,7 @@ public protocol FlowStore: Sendable {
     /// stored record (the existing one when the client request id was already used), nil for others.
     /// A start refused so is not written, nor are the later writes of its flow in the same call.
     /// A journal entry whose sequence already exists is refused and nothing is committed.
+    /// Called only from the group committer's own thread, which an implementation may block.
     func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?]
 
     func record(_ id: FlowID) async throws -> FlowRecord?

@@ -13,7 +13,8 @@ public struct LogEntry: Sendable, Equatable {
 }
 
 /// A durable, totally ordered log. Every replica that reads it sees the same entries in the same
-/// order. Implemented by the embedded SQLite log and by a JetStream stream.
+/// order. Implemented by the embedded SQLite log and by a JetStream stream. Called from the
+/// appender's and the replica's own threads, which an implementation may block.
 public protocol ReplicatedLog: Sendable {
     /// Appends one entry and returns its position, only once the entry is durable
     /// (fsynced for the embedded log, stored on a majority for a replicated one).
@@ -33,7 +34,8 @@ public protocol NotaryStore: Sendable {
 
     /// Applies one batch in one transaction: reads the persisted facts about `refs` and `txIds`,
     /// hands them to `decide`, and commits the new spent states and outcomes it returns together
-    /// with `position`. A ref spent twice is refused and nothing is committed.
+    /// with `position`. A ref spent twice is refused and nothing is committed. Called from the
+    /// replica's own thread, which an implementation may block.
     func apply(through position: UInt64, refs: [StateRef], txIds: [SecureHash],
                decide: @escaping @Sendable (UniquenessView) -> BatchDecision) async throws -> BatchDecision
 
