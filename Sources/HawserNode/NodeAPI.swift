@@ -31,7 +31,7 @@ struct NodeAPI {
         let router = Router()
         router.add(middleware: NodeErrorMiddleware(knownPaths: Set(Self.routes.map(\.path))))
         router.post("/v1/flows") { request, context in
-            try authorise(request, .startFlow)
+            try await authorise(request, .startFlow)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let start = try await decode(StartFlowJSON.self, request)
             let started: (record: FlowRecord, created: Bool)
@@ -52,7 +52,7 @@ struct NodeAPI {
             return FlowResponse.response(started.record, status: started.created ? .created : .ok)
         }
         router.get("/v1/flows") { request, context in
-            try authorise(request, .readFlows)
+            try await authorise(request, .readFlows)
             let query = request.uri.queryParameters
             var status: FlowStatus?
             if let text = query["status"].map(String.init) {
@@ -66,7 +66,7 @@ struct NodeAPI {
             return FlowResponse.list(flows)
         }
         router.get("/v1/flows/by-client-id/{clientRequestId}") { request, context in
-            try authorise(request, .readFlows)
+            try await authorise(request, .readFlows)
             let key = context.parameters.get("clientRequestId") ?? ""
             guard let record = try await engine.store.record(clientRequestId: key) else {
                 throw NodeAPIError(.flowNotFound, "no flow was started with client request id `\(key.prefix(200))`")
@@ -74,13 +74,13 @@ struct NodeAPI {
             return FlowResponse.response(record)
         }
         router.get("/v1/flows/{id}") { request, context in
-            try authorise(request, .readFlows)
+            try await authorise(request, .readFlows)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let found = try await record(context)
             return FlowResponse.response(wait == nil ? found : try await engine.waitForEnd(found.id, timeout: wait))
         }
         router.get("/v1/flows/{id}/events") { request, context in
-            try authorise(request, .readFlows)
+            try await authorise(request, .readFlows)
             let id = try await record(context).id
             let events = try await engine.events(of: id)
             let encoder = JSONEncoder()
@@ -96,17 +96,17 @@ struct NodeAPI {
             })
         }
         router.post("/v1/flows/{id}/kill") { request, context in
-            try authorise(request, .manageFlows)
+            try await authorise(request, .manageFlows)
             let id = try await record(context).id
             do { return FlowResponse.response(try await engine.kill(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.post("/v1/flows/{id}/resume") { request, context in
-            try authorise(request, .manageFlows)
+            try await authorise(request, .manageFlows)
             let id = try await record(context).id
             do { return FlowResponse.response(try await engine.resume(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.get("/v1/vault") { request, context in
-            try authorise(request, .readVault)
+            try await authorise(request, .readVault)
             let query = request.uri.queryParameters
             var consumption = VaultQuery.Consumption.unconsumed
             if let text = query["consumption"].map(String.init) {
@@ -121,15 +121,15 @@ struct NodeAPI {
             return VaultQueryResultJSON(states: states.map(VaultStateJSON.init))
         }
         router.get("/v1/node") { request, _ in
-            try authorise(request, .readFlows)
+            try await authorise(request, .readFlows)
             return identity
         }
         router.get("/v1/admin/draining") { request, _ in
-            try authorise(request, .admin)
+            try await authorise(request, .admin)
             return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
         }
         router.put("/v1/admin/draining") { request, _ in
-            try authorise(request, .admin)
+            try await authorise(request, .admin)
             let body = try await decode(DrainingJSON.self, request)
             engine.setDraining(body.draining)
             return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
@@ -155,8 +155,8 @@ struct NodeAPI {
         return router
     }
 
-    private func authorise(_ request: Request, _ permission: RPCPermission) throws {
-        guard let user = authenticator.user(authorization: request.headers[.authorization]) else {
+    private func authorise(_ request: Request, _ permission: RPCPermission) async throws {
+        guard let user = await authenticator.user(authorization: request.headers[.authorization]) else {
             throw NodeAPIError(.unauthenticated, "send the credentials of an RPC user (HTTP Basic)")
         }
         guard user.may(permission) else {

@@ -92,8 +92,15 @@ public struct PasswordHash: Sendable, Equatable {
 /// Checks HTTP Basic credentials against the configured users. A verified header is remembered
 /// (by its SHA-256) so the password hash is paid once per credential, not once per request.
 public final class RPCAuthenticator: Sendable {
+    private struct State {
+        /// Headers already verified, to the user they name: the password hash is slow by design.
+        var verified: [SecureHash: String] = [:]
+        /// Verifications under way: concurrent first requests with one header share one.
+        var verifying: [SecureHash: Task<String?, Never>] = [:]
+        var passwordChecks = 0
+    }
     private let users: [String: (user: RPCUser, hash: PasswordHash)]
-    private let verified = Mutex<[SecureHash: String]>([:])
+    private let state = Mutex(State())
 
     public init(users: [RPCUser]) {
         var table = [String: (RPCUser, PasswordHash)]()
@@ -101,20 +108,44 @@ public final class RPCAuthenticator: Sendable {
         self.users = table
     }
 
+    /// How many times a password was checked against its hash (the cache missed).
+    public var passwordChecks: Int { state.withLock { $0.passwordChecks } }
+
     /// The user an `Authorization` header names with the right password, or nil.
-    public func user(authorization: String?) -> RPCUser? {
+    public func user(authorization: String?) async -> RPCUser? {
         guard let authorization, authorization.lowercased().hasPrefix("basic ") else { return nil }
         let key = SecureHash.sha256(Array(authorization.utf8))
-        if let name = verified.withLock({ $0[key] }) { return users[name]?.user }
-        guard let decoded = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
-        let name = String(text[..<colon]), password = String(text[text.index(after: colon)...])
-        guard let entry = users[name], entry.hash.verify(password) else { return nil }
-        verified.withLock { cache in
-            if cache.count > 10_000 { cache.removeAll() }
-            cache[key] = name
+        enum Lookup { case verified(String), verifying(Task<String?, Never>) }
+        let lookup = state.withLock { state -> Lookup in
+            if let name = state.verified[key] { return .verified(name) }
+            if let running = state.verifying[key] { return .verifying(running) }
+            state.passwordChecks += 1
+            let task = Task { self.verify(authorization, key: key) }
+            state.verifying[key] = task
+            return .verifying(task)
         }
-        return entry.user
+        let name: String? = switch lookup {
+        case .verified(let name): name
+        case .verifying(let task): await task.value
+        }
+        return name.flatMap { users[$0]?.user }
+    }
+
+    /// Checks the password and records the outcome; returns the user's name if it matches.
+    private func verify(_ authorization: String, key: SecureHash) -> String? {
+        var name: String?
+        if let decoded = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+           let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") {
+            let username = String(text[..<colon]), password = String(text[text.index(after: colon)...])
+            if let entry = users[username], entry.hash.verify(password) { name = username }
+        }
+        state.withLock { state in
+            state.verifying[key] = nil
+            guard let name else { return }
+            if state.verified.count > 10_000 { state.verified.removeAll() }
+            state.verified[key] = name
+        }
+        return name
     }
 
     /// The `Authorization` header value for Basic credentials.

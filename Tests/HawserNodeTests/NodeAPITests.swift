@@ -219,6 +219,21 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
         #expect(configuration.problems.contains("flows.hospital.initialDelayMillis must be positive"))
     }
 
+    @Test func concurrentFirstRequestsWithOneHeaderCheckThePasswordOnce() async {
+        let user = RPCUser(username: "ops", passwordHash: PasswordHash.make("secret", iterations: 1_000), permissions: [.all])
+        let authenticator = RPCAuthenticator(users: [user])
+        let header = RPCAuthenticator.basic(username: "ops", password: "secret")
+        let names = await withTaskGroup(of: String?.self) { group in
+            for _ in 0..<16 { group.addTask { await authenticator.user(authorization: header)?.username } }
+            return await group.reduce(into: [String?]()) { $0.append($1) }
+        }
+        #expect(names == Array(repeating: "ops", count: 16))
+        #expect(authenticator.passwordChecks == 1)
+        #expect(await authenticator.user(authorization: header)?.username == "ops")
+        #expect(await authenticator.user(authorization: RPCAuthenticator.basic(username: "ops", password: "guess")) == nil)
+        #expect(authenticator.passwordChecks == 2)
+    }
+
     @Test func passwordHashesVerifyOnlyTheirPassword() {
         let hash = PasswordHash(PasswordHash.make("secret", iterations: 10))!
         #expect(hash.verify("secret"))
