@@ -19,7 +19,7 @@ final class GroupCommitter: Sendable {
     private let store: any FlowStore
     private let maxWritesPerCommit: Int
     private let state = Mutex(State())
-    private let thread = DedicatedThread(name: "hawser-flow-commits")
+    private let thread = DedicatedThread(name: "hawser-commits")
 
     init(store: any FlowStore, maxWritesPerCommit: Int) {
         self.store = store

@@ -11,9 +11,12 @@ public final class DedicatedThread: TaskExecutor, @unchecked Sendable {
     private var jobs: [UnownedJob] = []
     private var stopped = false
 
+    /// `name`: the thread's name in profilers and debuggers (Linux keeps 15 characters).
     public init(name: String) {
-        let thread = Thread { [self] in runJobs() }
-        thread.name = name
+        let thread = Thread { [self] in
+            Thread.current.name = name  // set from the thread itself, Foundation names the OS thread too
+            runJobs()
+        }
         thread.start()
     }
 
