@@ -60,7 +60,12 @@ public final class Deadlines: Sendable {
         state.sleeper = Task { [weak self] in
             var target = target
             while true {
-                guard (try? await Task.sleep(until: target, clock: .continuous)) != nil, let self else { return }
+                if target > .now {
+                    guard (try? await Task.sleep(until: target, clock: .continuous)) != nil else { return }
+                } else {
+                    await Task.yield()  // a purge in several turns lets other work run between them
+                }
+                guard let self else { return }
                 let (actions, next) = self.takeDue(generation)
                 for action in actions { action() }
                 guard let next else { return }
@@ -75,12 +80,16 @@ public final class Deadlines: Sendable {
             guard state.sleeperGeneration == generation else { return ([], nil) }
             let now = ContinuousClock.now
             var actions = [@Sendable () -> Void]()
-            // Cancelled entries are dropped here too, so the next wake-up is for a live one.
-            while let top = state.due.min, top.deadline <= now || state.actions[top.id] == nil {
+            // Cancelled entries are dropped here too, so the next wake-up is for a live one. They
+            // pile up (every answered call leaves one), so at most 512 go per turn of the lock:
+            // `schedule` callers never wait behind a long purge.
+            var popped = 0
+            while popped < 512, let top = state.due.min, top.deadline <= now || state.actions[top.id] == nil {
                 state.due.removeMin()
+                popped += 1
                 if let action = state.actions.removeValue(forKey: top.id) { actions.append(action) }
             }
-            state.sleeperTarget = state.due.min?.deadline
+            state.sleeperTarget = popped == 512 ? now : state.due.min?.deadline
             if state.sleeperTarget == nil { state.sleeper = nil }
             return (actions, state.sleeperTarget)
         }

@@ -55,6 +55,17 @@ import Testing
         #expect(runs.order == ["kept"])
     }
 
+    @Test func manyCancelledActionsArePurgedAndTheLiveOneStillRuns() async {
+        let deadlines = Deadlines()
+        let runs = Runs()
+        let cancelled = (0..<2_000).map { _ in deadlines.schedule(after: .milliseconds(10)) { runs.ran("cancelled") } }
+        deadlines.schedule(after: .milliseconds(30)) { runs.ran("kept") }
+        for handle in cancelled { deadlines.cancel(handle) }
+        await runs.waitFor(1)
+        #expect(runs.order == ["kept"])
+        #expect(deadlines.count == 0)
+    }
+
     @Test func anEarlierDeadlineWakesASleeperSetForALaterOne() async {
         let deadlines = Deadlines()
         let runs = Runs()
