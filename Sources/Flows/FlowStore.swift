@@ -17,7 +17,8 @@ public enum FlowWrite: Sendable {
 public protocol FlowStore: Sendable {
     /// Commits every write in one transaction, durably, in order. Returns, for each `.start`, the
     /// stored record (the existing one when the client request id was already used), nil for others.
-    /// A start refused so is not written, nor are the later writes of its flow in the same call.
+    /// A start refused because its client request id was used is not written, and neither are
+    /// the later writes of its flow in the same call.
     /// A journal entry whose sequence already exists is refused and nothing is committed.
     /// Called only from the group committer's own thread, which an implementation may block.
     func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?]
