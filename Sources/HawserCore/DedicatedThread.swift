@@ -6,13 +6,17 @@ import Synchronization
 /// next step never waits in the cooperative pool's queue behind signature checks and flow code:
 /// the OS shares the cores between threads fairly, the pool's queue does not.
 public final class DedicatedThread: TaskExecutor, @unchecked Sendable {
-    // @unchecked: `condition` guards `jobs` and `stopped`; the thread is the only consumer.
+    // @unchecked: `condition` guards `jobs`, `stopped` and `users`; the thread is the only consumer.
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
     private var stopped = false
+    /// The loops that run on the thread and have not called `stop` yet.
+    private var users: Int
 
     /// `name`: the thread's name in profilers and debuggers (Linux keeps 15 characters).
-    public init(name: String) {
+    /// `users`: how many loops share the thread; it exits once each of them has called `stop`.
+    public init(name: String, users: Int = 1) {
+        self.users = users
         let thread = Thread { [self] in
             Thread.current.name = name  // set from the thread itself, Foundation names the OS thread too
             runJobs()
@@ -28,12 +32,16 @@ public final class DedicatedThread: TaskExecutor, @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Lets the thread exit once its queue is empty. Jobs enqueued later are never run, so call
-    /// this only when nothing runs on the executor any more.
+    /// One user is done with the thread. Once every user is, the thread exits when its queue is
+    /// empty; jobs enqueued later are never run, so a user calls this only when nothing of its
+    /// own runs on the executor any more.
     public func stop() {
         condition.lock()
-        stopped = true
-        condition.signal()
+        users -= 1
+        if users <= 0 {
+            stopped = true
+            condition.signal()
+        }
         condition.unlock()
     }
 

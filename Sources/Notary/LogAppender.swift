@@ -22,11 +22,16 @@ public final class LogAppender: Service, Sendable {
     private let queue = Mutex(Queue())
     private let wakeUps: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
+    private let thread: DedicatedThread?
 
-    public init(log: any ReplicatedLog, maxRequestsPerEntry: Int, clock: @escaping @Sendable () -> Instant = Instant.now) {
+    /// `thread`: the thread to run on, shared with other loops (each calls its `stop`); by
+    /// default the appender makes one of its own.
+    public init(log: any ReplicatedLog, maxRequestsPerEntry: Int, clock: @escaping @Sendable () -> Instant = Instant.now,
+                thread: DedicatedThread? = nil) {
         self.log = log
         self.maxRequestsPerEntry = maxRequestsPerEntry
         self.clock = clock
+        self.thread = thread
         (wakeUps, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -48,7 +53,7 @@ public final class LogAppender: Service, Sendable {
     }
 
     public func run() async throws {
-        let thread = DedicatedThread(name: "hawser-appender")
+        let thread = self.thread ?? DedicatedThread(name: "hawser-appender")
         defer { thread.stop() }
         await withTaskExecutorPreference(thread) { await self.appendLoop() }
     }

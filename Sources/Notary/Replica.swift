@@ -18,11 +18,15 @@ public final class Replica: Service, Sendable {
     private let metrics: NotaryMetrics
     private let logger: Logger
     private let applied = PositionSignal(0)
+    private let thread: DedicatedThread?
     /// The log's end when the replica started; it is ready once it has applied that far.
     private let catchUpTarget = Mutex<UInt64?>(nil)
 
+    /// `thread`: the thread to run on, shared with other loops (each calls its `stop`); by
+    /// default the replica makes one of its own.
     public init(log: any ReplicatedLog, store: any NotaryStore, signer: SigningKey, waiters: AnswerWaiters,
-                maxEntriesPerApply: Int, metrics: NotaryMetrics, logger: Logger) {
+                maxEntriesPerApply: Int, metrics: NotaryMetrics, logger: Logger, thread: DedicatedThread? = nil) {
+        self.thread = thread
         self.log = log
         self.store = store
         self.signer = signer
@@ -51,7 +55,7 @@ public final class Replica: Service, Sendable {
         applied.advance(to: start)
         catchUpTarget.withLock { $0 = target }
         logger.info("replica starting", metadata: ["applied": "\(start)", "logEnd": "\(target)"])
-        let thread = DedicatedThread(name: "hawser-replica")
+        let thread = self.thread ?? DedicatedThread(name: "hawser-replica")
         defer { thread.stop() }
         do {
             try await withTaskExecutorPreference(thread) {
