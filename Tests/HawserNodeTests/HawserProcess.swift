@@ -46,28 +46,36 @@ final class HawserProcess: Sendable {
         let pipe = Pipe()
         process.standardOutput = pipe
         let command = "hawser " + (process.arguments ?? []).prefix(2).joined(separator: " ")
-        pipe.fileHandleForReading.readabilityHandler = { [output] handle in
-            let data = handle.availableData
-            let waiter = output.state.withLock { state -> (CheckedContinuation<Int, any Error>, Result<Int, any Error>)? in
-                state.text += String(decoding: data, as: UTF8.self)
-                guard let waiter = state.waiter else { return nil }
-                if let port = Self.port(in: state.text) {
-                    state.waiter = nil
-                    return (waiter, .success(port))
+        // A thread of its own reads the output with blocking reads until the end. Foundation's
+        // `readabilityHandler` (a dispatch read source) raced libdispatch's event loop when the
+        // pipe closed on a kill: the test process crashed in `_dispatch_event_loop_drain` about
+        // once in 40 runs of the crash test.
+        let reader = pipe.fileHandleForReading
+        let readOutput: @Sendable () -> Void = { [output] in
+            while true {
+                let data = reader.availableData
+                let waiter = output.state.withLock { state -> (CheckedContinuation<Int, any Error>, Result<Int, any Error>)? in
+                    state.text += String(decoding: data, as: UTF8.self)
+                    guard let waiter = state.waiter else { return nil }
+                    if let port = Self.port(in: state.text) {
+                        state.waiter = nil
+                        return (waiter, .success(port))
+                    }
+                    if data.isEmpty {  // end of output: the process exited before listening
+                        state.waiter = nil
+                        return (waiter, .failure(ProcessError(message: "`\(command)` exited before listening: \(state.text)")))
+                    }
+                    return nil
                 }
-                if data.isEmpty {  // end of output: the process exited before listening
-                    state.waiter = nil
-                    return (waiter, .failure(ProcessError(message: "`\(command)` exited before listening: \(state.text)")))
-                }
-                return nil
+                if let (continuation, result) = waiter { continuation.resume(with: result) }
+                if data.isEmpty { return }
             }
-            if data.isEmpty { handle.readabilityHandler = nil }
-            if let (continuation, result) = waiter { continuation.resume(with: result) }
         }
         return try await withCheckedThrowingContinuation { continuation in
             output.state.withLock { $0.waiter = continuation }
             do {
                 try process.run()
+                Thread(block: readOutput).start()
                 let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
                 watchdog.withLock { $0 = guardian }
             } catch {
