@@ -171,15 +171,11 @@ public final class FlowEngine: Service, Sendable {
 
     /// The flow's progress so far, then live progress and status changes; ends after a terminal status.
     public func events(of id: FlowID) async throws -> AsyncStream<FlowEvent> {
-        try await events(of: id, withHistory: true)
+        try await watch(id, withHistory: true).stream
     }
 
-    /// With `withHistory` false the stream starts with live events only (no journal read).
-    private func events(of id: FlowID, withHistory: Bool) async throws -> AsyncStream<FlowEvent> {
-        try await watch(id, withHistory: withHistory).stream
-    }
-
-    /// A new watcher of the flow and the stream it feeds.
+    /// A new watcher of the flow and the stream it feeds. With `withHistory` false the stream
+    /// starts with live events only (no journal read).
     private func watch(_ id: FlowID, withHistory: Bool) async throws -> (stream: AsyncStream<FlowEvent>, watcher: FlowWatcher) {
         let (stream, continuation) = AsyncStream.makeStream(of: FlowEvent.self)
         let watcher = FlowWatcher(continuation)

@@ -6,7 +6,7 @@ import Synchronization
 /// `Task.sleep` of its own, each arms and cancels a dispatch timer, and each of those wakes the
 /// dispatch timer thread: at 1,000 flows/s that cost a measurable share of the CPU. Here a new
 /// deadline later than the one the sleeper waits for costs a lock and a heap insert; cancelling
-/// costs a dictionary removal (the heap entry is dropped when it comes due).
+/// costs a dictionary removal (the heap entry is dropped when it reaches the top of the heap).
 public final class Deadlines: Sendable {
     /// The process's shared instance.
     public static let shared = Deadlines()
