@@ -37,7 +37,8 @@ let package = Package(
         .target(name: "Uniqueness", dependencies: ["HawserCore"]),
         // Notary front (validate, verify, append) and replica (consume the log, apply, answer).
         .target(name: "Notary", dependencies: [
-            "HawserCore", "HawserWire", "Uniqueness",
+            "HawserCore", "HawserWire", "Uniqueness", "Coordination",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -66,6 +67,7 @@ let package = Package(
         .target(name: "JetStreamLog", dependencies: [
             "JetStream", "Notary", "HawserCore", "HawserWire",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         // Election on ZooKeeper: ephemeral-sequential candidates, fencing epochs, preferred master.
         .target(name: "ZooKeeperElection", dependencies: [
@@ -133,7 +135,7 @@ let package = Package(
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),
         .testTarget(name: "NotaryTests", dependencies: [
-            "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport",
+            "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport", "Coordination",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

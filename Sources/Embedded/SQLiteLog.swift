@@ -18,13 +18,14 @@ public final class SQLiteLog: ReplicatedLog, Sendable {
     }
 
     /// Blocks the calling thread (the appender's) for the transaction.
-    public func append(_ payload: [UInt8]) async throws -> UInt64 {
-        let position = try db.writeBlocking { db -> UInt64 in
-            try db.execute(sql: "INSERT INTO log (payload) VALUES (?)", arguments: [Data(payload)])
-            return UInt64(db.lastInsertedRowID)
+    public func append(_ payload: [UInt8], after last: UInt64) async throws {
+        try db.writeBlocking { db in
+            // MAX of the integer primary key is one B-tree seek.
+            let end = try UInt64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(position), 0) FROM log")) ?? 0
+            guard end == last else { throw LogAppendConflict(expected: last) }
+            try db.run("INSERT INTO log (position, payload) VALUES (?, ?)", [Int64(last + 1), Data(payload)])
         }
-        tail.advance(to: position)
-        return position
+        tail.advance(to: last + 1)
     }
 
     /// Blocks the calling thread (the replica's) for the read, not for the wait.

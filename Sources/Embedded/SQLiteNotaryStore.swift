@@ -5,14 +5,16 @@ import HawserCore
 import Notary
 import Uniqueness
 
-/// A replica's own database of spent states and outcomes (SQLite, WAL). Effects and the log
-/// position they reach are committed in one transaction. `synchronous = NORMAL`: a crash may lose
-/// the last commits, never corrupt them, and the log holds everything needed to redo them.
+/// A replica's own database of spent states and outcomes (SQLite, WAL). Effects and the chain
+/// head they reach are committed in one transaction. With `durable`, every commit is fsynced
+/// (`synchronous = FULL`): a replica of a cluster tells the others how far it has applied, and a
+/// majority's word must survive a power cut. Alone, `synchronous = NORMAL` suffices: a crash may
+/// lose the last commits, never corrupt them, and the log holds everything needed to redo them.
 public final class SQLiteNotaryStore: NotaryStore, Sendable {
     private let db: DatabasePool
 
-    public init(path: String) throws {
-        db = try SQLite.open(path, synchronousFull: false)
+    public init(path: String, durable: Bool = false) throws {
+        db = try SQLite.open(path, synchronousFull: durable)
         try db.writeWithoutTransaction { db in
             // Every lookup and insert runs on the writer connection (`apply`); a large page cache
             // there keeps a store of millions of states in memory. The memory is used only as
@@ -27,16 +29,35 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
                 CREATE TABLE IF NOT EXISTS applied (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL);
                 INSERT OR IGNORE INTO applied (id, position) VALUES (1, 0);
                 """)
+            // The chain head's hashes; NULL in a store written before the verified log.
+            let columns = try db.columns(in: "applied").map(\.name)
+            if !columns.contains("entry_hash") {
+                try db.execute(sql: "ALTER TABLE applied ADD COLUMN entry_hash BLOB; ALTER TABLE applied ADD COLUMN state_hash BLOB")
+                try db.execute(sql: "UPDATE applied SET entry_hash = ?, state_hash = ? WHERE position = 0",
+                               arguments: [Data(SecureHash.zero.bytes), Data(SecureHash.zero.bytes)])
+            }
         }
     }
 
-    public func appliedPosition() async throws -> UInt64 {
-        try await db.read { UInt64(try Int64.fetchOne($0, sql: "SELECT position FROM applied WHERE id = 1") ?? 0) }
+    public func head() async throws -> ChainHead {
+        try await db.read { db in try Self.head(db) }
+    }
+
+    static func head(_ db: Database) throws -> ChainHead {
+        guard let row = try Row.fetchOne(db, sql: "SELECT position, entry_hash, state_hash FROM applied WHERE id = 1") else {
+            throw corrupt("the applied position")
+        }
+        let position = UInt64(row[0] as Int64)
+        guard let entry = (row[1] as Data?).flatMap(SecureHash.init(bytes:)),
+              let state = (row[2] as Data?).flatMap(SecureHash.init(bytes:)) else {
+            throw CanonicalDecodingError("notary.sqlite was written by a Hawser before the verified log (applied position \(position), no chain head): start this replica from a new data directory or from a snapshot of a current replica (docs/cluster.md, \"Upgrading\")")
+        }
+        return ChainHead(position: position, entryHash: entry, stateHash: state)
     }
 
     /// Blocks the calling thread (the replica's) for the transaction.
-    public func apply(through position: UInt64, refs: [StateRef], txIds: [SecureHash],
-                      decide: @escaping @Sendable (UniquenessView) -> BatchDecision) async throws -> BatchDecision {
+    public func apply(refs: [StateRef], txIds: [SecureHash],
+                      decide: @escaping @Sendable (UniquenessView) -> AppliedBatch) async throws -> AppliedBatch {
         try db.writeBlocking { db in
             var view = UniquenessView()
             let spentBy = try BlobStatement(db, "SELECT tx_id FROM spent WHERE ref = ?")
@@ -52,17 +73,18 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
                     view.outcomes[txId] = try Self.outcome(bytes)
                 }
             }
-            let decision = decide(view)
+            let applied = decide(view)
             let spend = try BlobStatement(db, "INSERT INTO spent (ref, tx_id) VALUES (?, ?)")
-            for (ref, txId) in decision.newlySpent { _ = try spend.run(Self.key(ref), txId.bytes) { _ in () } }
+            for (ref, txId) in applied.decision.newlySpent { _ = try spend.run(Self.key(ref), txId.bytes) { _ in () } }
             let record = try BlobStatement(db, "INSERT INTO outcomes (tx_id, outcome) VALUES (?, ?)")
-            for (txId, outcome) in decision.newOutcomes {
+            for (txId, outcome) in applied.decision.newOutcomes {
                 var w = CanonicalWriter()
                 w.outcome(outcome)
                 _ = try record.run(txId.bytes, w.bytes) { _ in () }
             }
-            try db.execute(sql: "UPDATE applied SET position = ? WHERE id = 1", arguments: [Int64(position)])
-            return decision
+            try db.run("UPDATE applied SET position = ?, entry_hash = ?, state_hash = ? WHERE id = 1",
+                       [Int64(applied.head.position), Data(applied.head.entryHash.bytes), Data(applied.head.stateHash.bytes)])
+            return applied
         }
     }
 

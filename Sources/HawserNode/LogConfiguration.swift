@@ -1,5 +1,6 @@
 import Foundation
 import JetStreamLog
+import Notary
 
 /// The `log` section of a notary's configuration: where its replicated request log lives.
 /// `embedded` (the default) is a SQLite file in the data directory; `jetstream` is a stream on a
@@ -19,10 +20,15 @@ public struct LogConfiguration: Codable, Sendable, Equatable {
     public var user: String?
     public var password: String?
     public var token: String?
+    /// This replica's id among `members` (jetstream only).
+    public var replicaId: String?
+    /// The ids of every replica of this notary, in order of preference as sequencer; the same
+    /// list on every replica (jetstream only). A majority of them confirms every outcome.
+    public var members: [String] = []
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case kind, servers, stream, replicas, maxEntries, maxBytes, maxAgeSeconds, duplicateWindowSeconds,
-             appendTimeoutMillis, user, password, token
+             appendTimeoutMillis, user, password, token, replicaId, members
     }
 
     public init() {}
@@ -48,6 +54,14 @@ public struct LogConfiguration: Codable, Sendable, Equatable {
         user = try c.decodeIfPresent(String.self, forKey: .user)
         password = try c.decodeIfPresent(String.self, forKey: .password)
         token = try c.decodeIfPresent(String.self, forKey: .token)
+        replicaId = try c.decodeIfPresent(String.self, forKey: .replicaId)
+        members = try c.decodeIfPresent([String].self, forKey: .members) ?? d.members
+    }
+
+    /// Who the replicas are and which one this is (`.alone` for the embedded log).
+    public var membership: ReplicaMembership {
+        guard kind == .jetstream, let replicaId else { return .alone }
+        return ReplicaMembership(me: replicaId, members: members)
     }
 
     /// The JetStream log's settings (meaningful when `kind` is `jetstream`).
@@ -70,10 +84,25 @@ public struct LogConfiguration: Codable, Sendable, Equatable {
     public var problems: [String] {
         switch kind {
         case .embedded:
-            let jetStreamOnly = !servers.isEmpty || user != nil || password != nil || token != nil
-            return jetStreamOnly ? ["log.servers and credentials apply only to log.kind \"jetstream\""] : []
+            let jetStreamOnly = !servers.isEmpty || user != nil || password != nil || token != nil || replicaId != nil || !members.isEmpty
+            return jetStreamOnly ? ["log.servers, credentials, replicaId and members apply only to log.kind \"jetstream\""] : []
         case .jetstream:
-            return jetStream.problems(prefix: "log.")
+            return jetStream.problems(prefix: "log.") + membershipProblems
         }
+    }
+
+    private var membershipProblems: [String] {
+        var out = [String]()
+        func isToken(_ id: String) -> Bool {
+            !id.isEmpty && id.utf8.count <= 64 && id.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != 46 && $0 != 42 && $0 != 62 }
+        }
+        if members.isEmpty { out.append("log.members must list the ids of every replica of this notary (the same list on each)") }
+        for id in members where !isToken(id) {
+            out.append("log.members: `\(id)` is not a replica id (1-64 printable characters without spaces, `.`, `*` or `>`)")
+        }
+        if Set(members).count != members.count { out.append("log.members must not name a replica twice") }
+        guard let replicaId else { return out + ["log.replicaId must say which of log.members this replica is"] }
+        if !members.isEmpty && !members.contains(replicaId) { out.append("log.replicaId `\(replicaId)` is not one of log.members") }
+        return out
     }
 }

@@ -39,24 +39,19 @@ public enum Node {
         for party in configuration.parties { keys[party.name] = try KeyFile.load(resolve(party.keyFile)).key }
         let data = resolve(configuration.dataDirectory)
 
-        // The embedded notary, as `NotaryNode` builds it, without its HTTP API.
+        // The embedded notary, without its HTTP API. It serves only this node's flows, in small
+        // batches: its appender and replica share one thread, so the replica's turn after an
+        // append wakes no other thread. A standalone notary keeps them apart, where at 10,000
+        // requests/s they work in parallel.
         let log = try SQLiteLog(path: data + "/log.sqlite")
         let notaryStore = try SQLiteNotaryStore(path: data + "/notary.sqlite")
         let registry = PrometheusCollectorRegistry()
         let metrics = NotaryMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let limits = NotaryLimits()
-        let waiters = AnswerWaiters()
-        // This notary serves only this node's flows, in small batches: its appender and replica
-        // share one thread, so the replica's turn after an append wakes no other thread. A
-        // standalone notary keeps them apart, where at 10,000 requests/s they work in parallel.
-        let notaryThread = DedicatedThread(name: "hawser-notary", users: 2)
-        let replica = Replica(log: log, store: notaryStore, signer: notaryKey, waiters: waiters,
-                              maxEntriesPerApply: limits.maxEntriesPerApply, metrics: metrics, logger: logger,
-                              thread: notaryThread)
-        let appender = LogAppender(log: log, maxRequestsPerEntry: limits.maxRequestsPerLogEntry, thread: notaryThread)
         let hosted = keys.map { Party(name: $0.key, publicKey: $0.value.publicKey) }
-        let notary = Notary(name: configuration.notaryName, signer: notaryKey, authorisedParties: hosted, limits: limits,
-                            appender: appender, waiters: waiters, store: notaryStore, metrics: metrics)
+        let embedded = NotaryAssembly(name: configuration.notaryName, signer: notaryKey, authorisedParties: hosted,
+                                      limits: NotaryLimits(), log: log, store: notaryStore, metrics: metrics, logger: logger,
+                                      shareThread: true)
+        let notary = embedded.notary, replica = embedded.replica
 
         let database = try SQLiteNodeDatabase(path: data + "/node.sqlite")
         var flows = FlowRegistry()
@@ -78,7 +73,7 @@ public enum Node {
             router: api.router(),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser-node"),
-            services: [replica, appender, engine],
+            services: embedded.services + [engine],
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.listen.port) },
             logger: logger)
         return (app, Parts(engine: engine, database: database, notary: notary, notaryStore: notaryStore))

@@ -18,7 +18,8 @@ struct NotaryAPI {
     /// Every route as (method, path): registered from here and checked against the OpenAPI document.
     static let routes: [(method: HTTPRequest.Method, path: String)] = [
         (.post, "/v1/notarise"), (.post, "/v1/notarise/batch"), (.get, "/v1/transactions/{txId}"),
-        (.get, "/v1/identity"), (.get, "/v1/digest"), (.get, "/v1/snapshot"), (.get, "/health/live"), (.get, "/health/ready"), (.get, "/metrics"),
+        (.get, "/v1/identity"), (.get, "/v1/digest"), (.get, "/v1/snapshot"), (.get, "/v1/replica"),
+        (.get, "/v1/replica/heads/{position}"), (.get, "/health/live"), (.get, "/health/ready"), (.get, "/metrics"),
     ]
 
     func router() -> Router<BasicRequestContext> {
@@ -39,12 +40,28 @@ struct NotaryAPI {
         }
         router.get("/v1/digest") { _, _ in try await digest() }
         router.get("/v1/snapshot") { _, _ in try await snapshot() }
+        router.get("/v1/replica") { _, _ in ReplicaStatusJSON(replica.quorum) }
+        router.get("/v1/replica/heads/{position}") { _, context in
+            let text = context.parameters.get("position") ?? ""
+            guard let position = UInt64(text) else {
+                throw APIError(.malformedRequest, "`\(text.prefix(30))` is not a log position (a whole number)")
+            }
+            guard let head = replica.quorum.head(at: position) else {
+                throw APIError(.positionNotRemembered, "this replica (applied \(replica.appliedPosition)) does not remember its chain at position \(position): it has not applied it yet, or it is too old")
+            }
+            return ChainHeadJSON(head)
+        }
         router.get("/health/live") { _, _ in HealthStatus(status: "live") }
         router.get("/health/ready") { _, _ in
-            guard replica.isCaughtUp else {
+            switch replica.quorum.health {
+            case .ready: return HealthStatus(status: "ready")
+            case .catchingUp:
                 throw APIError(.notReady, "the replica is still catching up with the log (applied \(replica.appliedPosition))")
+            case .noQuorum(let live):
+                throw APIError(.noQuorum, "only \(live.joined(separator: ", ")) of the replicas \(replica.quorum.membership.members.joined(separator: ", ")) are heard from: nothing can be confirmed")
+            case let health:
+                throw health.refusal ?? APIError(.internalError, "unknown replica health")
             }
-            return HealthStatus(status: "ready")
         }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -58,9 +75,9 @@ struct NotaryAPI {
     /// position did not move while it was computed.
     private func digest() async throws -> DigestJSON {
         for _ in 0..<20 {
-            let before = try await store.appliedPosition()
+            let before = try await store.head().position
             let digest = try await store.digest()
-            if try await store.appliedPosition() == before { return DigestJSON(appliedPosition: before, digest: digest.hex) }
+            if try await store.head().position == before { return DigestJSON(appliedPosition: before, digest: digest.hex) }
         }
         throw APIError(.notReady, "the replica applies the log too fast to take a stable digest; retry when the load is lower")
     }
@@ -144,6 +161,69 @@ struct NotaryAPI {
 struct DigestJSON: ResponseEncodable {
     var appliedPosition: UInt64
     var digest: String
+}
+
+struct ChainHeadJSON: ResponseEncodable, Decodable {
+    var position: UInt64
+    var entryHash: String
+    var stateHash: String
+
+    init(_ head: ChainHead) {
+        position = head.position
+        entryHash = head.entryHash.hex
+        stateHash = head.stateHash.hex
+    }
+}
+
+/// `GET /v1/replica`: where this replica stands in its cluster (docs/cluster.md).
+struct ReplicaStatusJSON: ResponseEncodable {
+    struct DisagreementJSON: Encodable {
+        var peer: String
+        var mine: ChainHeadJSON
+        var theirs: ChainHeadJSON
+    }
+    struct BreakJSON: Encodable {
+        var kind: String
+        var position: UInt64
+        var claimedPosition: UInt64
+        var expectedPrevious: String
+        var claimedPrevious: String?
+        var sequencer: String
+        var entryHash: String
+        var message: String
+    }
+    var replica: String
+    var members: [String]
+    var status: String
+    var applied: ChainHeadJSON
+    var confirmed: UInt64
+    var sequencer: String?
+    var logBreak: BreakJSON?
+    var disagreements: [DisagreementJSON]
+
+    init(_ quorum: Quorum) {
+        replica = quorum.membership.me
+        members = quorum.membership.members
+        let health = quorum.health
+        status = switch health {
+        case .ready: "ready"
+        case .catchingUp: "catching_up"
+        case .diverged: "log_diverged"
+        case .impostor: "duplicate_replica"
+        case .noQuorum: "no_quorum"
+        }
+        applied = ChainHeadJSON(quorum.head)
+        confirmed = quorum.confirmed
+        sequencer = quorum.sequencer()
+        if case .diverged(let found?, _) = health {
+            logBreak = BreakJSON(kind: found.kind.rawValue, position: found.position, claimedPosition: found.claimedPosition,
+                                 expectedPrevious: found.expectedPrevious.hex, claimedPrevious: found.claimedPrevious?.hex,
+                                 sequencer: found.sequencer, entryHash: found.entryHash.hex, message: found.description)
+        }
+        disagreements = quorum.disagreements.map {
+            DisagreementJSON(peer: $0.peer, mine: ChainHeadJSON($0.mine), theirs: ChainHeadJSON($0.theirs))
+        }
+    }
 }
 
 struct HealthStatus: ResponseEncodable {

@@ -9,9 +9,10 @@ import Prometheus
 import ServiceLifecycle
 
 /// Assembles a notary replica: the log (embedded SQLite, or a JetStream stream shared by a
-/// cluster of replicas), the replica's SQLite store, the appender, the replica and the HTTP API,
-/// run as one service group. The HTTP server stops first on shutdown (draining requests in
-/// flight), then the appender, then the replica, then the log's connection.
+/// cluster of replicas, which is also their link), the replica's SQLite store, the notary's
+/// parts (`NotaryAssembly`) and the HTTP API, run as one service group. The HTTP server stops
+/// first on shutdown (draining requests in flight), then the appender, then the replica, then the
+/// gossip, then the log's connection.
 public enum NotaryNode {
     /// Everything a running notary is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
@@ -40,6 +41,7 @@ public enum NotaryNode {
         let signer = try KeyFile.load(resolve(configuration.keyFile)).key
         let data = resolve(configuration.dataDirectory)
         let log: any ReplicatedLog
+        var link: (any ReplicaLink)?
         var logServices = [any Service]()
         switch configuration.log.kind {
         case .embedded:
@@ -47,30 +49,29 @@ public enum NotaryNode {
         case .jetstream:
             let jetStream = JetStreamLog(configuration: configuration.log.jetStream, logger: logger)
             log = jetStream
+            link = jetStream
             logServices.append(LogConnection(log: jetStream))
         }
+        let membership = configuration.log.membership
         let storePath = data + "/notary.sqlite"
-        let store = try SQLiteNotaryStore(path: storePath)
+        let store = try SQLiteNotaryStore(path: storePath, durable: membership.members.count > 1)
 
         let registry = PrometheusCollectorRegistry()
         let metrics = NotaryMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let limits = configuration.notaryLimits
-        let waiters = AnswerWaiters()
-        let replica = Replica(log: log, store: store, signer: signer, waiters: waiters,
-                              maxEntriesPerApply: limits.maxEntriesPerApply, metrics: metrics, logger: logger)
-        let appender = LogAppender(log: log, maxRequestsPerEntry: limits.maxRequestsPerLogEntry, clock: clock)
-        let notary = Notary(name: configuration.name, signer: signer, authorisedParties: configuration.parties,
-                            limits: limits, appender: appender, waiters: waiters, store: store, metrics: metrics)
-        let api = NotaryAPI(notary: notary, replica: replica, store: store, storePath: storePath,
+        let notary = NotaryAssembly(name: configuration.name, signer: signer, authorisedParties: configuration.parties,
+                                    limits: configuration.notaryLimits, log: log, store: store, link: link, membership: membership,
+                                    appendTimeout: .milliseconds(configuration.log.appendTimeoutMillis),
+                                    metrics: metrics, logger: logger, clock: clock)
+        let api = NotaryAPI(notary: notary.notary, replica: notary.replica, store: store, storePath: storePath,
                             limits: configuration.limits, registry: registry)
         let app = Application(
             router: api.router(),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser"),
-            services: logServices + [replica, appender],
+            services: logServices + notary.services,
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.listen.port) },
             logger: logger)
-        return (app, Parts(notary: notary, replica: replica, store: store, log: log, storePath: storePath))
+        return (app, Parts(notary: notary.notary, replica: notary.replica, store: store, log: log, storePath: storePath))
     }
 }
 

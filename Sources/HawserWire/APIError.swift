@@ -29,9 +29,15 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case invalidSignature = "invalid_signature"
     case unsupportedMediaType = "unsupported_media_type"
     case transactionNotFound = "transaction_not_found"
+    /// A replica was asked for its chain at a position it has not applied or no longer remembers.
+    case positionNotRemembered = "position_not_remembered"
     case notFound = "not_found"
     case methodNotAllowed = "method_not_allowed"
     case notReady = "not_ready"
+    /// This replica found the log broken or outvoted (it stopped signing); another replica may answer.
+    case logDiverged = "log_diverged"
+    /// Fewer than a majority of the notary's replicas are ready: nothing can be confirmed.
+    case noQuorum = "no_quorum"
     case timeout = "timeout"
     case shuttingDown = "shutting_down"
     case internalError = "internal_error"
@@ -42,12 +48,12 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
              .duplicateStateRef, .refBothInputAndReference, .tooManyStateRefs, .nothingToNotarise:
             400
         case .unknownParty, .invalidSignature: 403
-        case .transactionNotFound, .notFound: 404
+        case .transactionNotFound, .notFound, .positionNotRemembered: 404
         case .methodNotAllowed: 405
         case .batchTooLarge, .bodyTooLarge: 413
         case .unsupportedMediaType: 415
         case .internalError: 500
-        case .notReady, .timeout, .shuttingDown: 503
+        case .notReady, .timeout, .shuttingDown, .logDiverged, .noQuorum: 503
         }
     }
 

@@ -407,8 +407,12 @@ public nonisolated struct Hawser_V1_NotarisationBatchResponse: Sendable {
   public init() {}
 }
 
-/// One entry of the notary's replicated log: requests that passed the front's checks, stamped
-/// with the appending replica's clock. Replicas judge time windows by this stamp only.
+/// One entry of the notary's replicated log (the body of an `Authenticated`, which is the entry's
+/// bytes on the log): requests that passed the front's checks, stamped with the appending
+/// replica's clock. Replicas judge time windows by this stamp only. `position` and `previous` chain
+/// the entries (docs/cluster.md, "The verified log"): a replica applies an entry only at the
+/// position it names and only after the entry whose SHA-256 (of its bytes on the log) it names;
+/// `previous` of position 1 is 32 zero bytes. A forwarded batch is a LogBatch with requests only.
 public nonisolated struct Hawser_V1_LogBatch: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -417,6 +421,97 @@ public nonisolated struct Hawser_V1_LogBatch: Sendable {
   public var appendTimeMicros: Int64 = 0
 
   public var requests: [Hawser_V1_NotarisationRequest] = []
+
+  public var position: UInt64 = 0
+
+  public var previous: Data = Data()
+
+  /// the replica that appended the entry (for evidence only)
+  public var sequencer: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What one replica of a notary tells the others, several times a second: how far it has applied
+/// the log (its chain head) and whether it is ready. Sent as the body of an `Authenticated`.
+public nonisolated struct Hawser_V1_ReplicaReport: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the sender's `log.replicaId`
+  public var replica: String = String()
+
+  /// random per process start: tells a restart from a second process with the same id
+  public var instance: UInt64 = 0
+
+  /// the last applied log position
+  public var position: UInt64 = 0
+
+  /// SHA-256 of the entry at `position`
+  public var entryHash: Data = Data()
+
+  /// the chain of entry hashes and decided outcomes up to `position`
+  public var stateHash: Data = Data()
+
+  public var status: Hawser_V1_ReplicaReport.Status = .catchingUp
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Status: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case catchingUp // = 0
+    case ready // = 1
+    case diverged // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .catchingUp
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .catchingUp
+      case 1: self = .ready
+      case 2: self = .diverged
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .catchingUp: return 0
+      case .ready: return 1
+      case .diverged: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Hawser_V1_ReplicaReport.Status] = [
+      .catchingUp,
+      .ready,
+      .diverged,
+    ]
+
+  }
+
+  public init() {}
+}
+
+/// Every message between the replicas of one notary (a log entry, a forwarded batch, a report),
+/// with an HMAC-SHA-256 over `body` keyed by a key derived from the notary's private key, one key
+/// per kind of message (docs/cluster.md): only the notary's replicas can make one.
+public nonisolated struct Hawser_V1_Authenticated: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var body: Data = Data()
+
+  public var mac: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1068,7 +1163,7 @@ nonisolated extension Hawser_V1_NotarisationBatchResponse: SwiftProtobuf.Message
 
 nonisolated extension Hawser_V1_LogBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LogBatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}append_time_micros\0\u{1}requests\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}append_time_micros\0\u{1}requests\0\u{1}position\0\u{1}previous\0\u{1}sequencer\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1078,6 +1173,9 @@ nonisolated extension Hawser_V1_LogBatch: SwiftProtobuf.Message, SwiftProtobuf._
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularInt64Field(value: &self.appendTimeMicros) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.requests) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.position) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.previous) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.sequencer) }()
       default: break
       }
     }
@@ -1090,12 +1188,118 @@ nonisolated extension Hawser_V1_LogBatch: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.requests.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.requests, fieldNumber: 2)
     }
+    if self.position != 0 {
+      try visitor.visitSingularUInt64Field(value: self.position, fieldNumber: 3)
+    }
+    if !self.previous.isEmpty {
+      try visitor.visitSingularBytesField(value: self.previous, fieldNumber: 4)
+    }
+    if !self.sequencer.isEmpty {
+      try visitor.visitSingularStringField(value: self.sequencer, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Hawser_V1_LogBatch, rhs: Hawser_V1_LogBatch) -> Bool {
     if lhs.appendTimeMicros != rhs.appendTimeMicros {return false}
     if lhs.requests != rhs.requests {return false}
+    if lhs.position != rhs.position {return false}
+    if lhs.previous != rhs.previous {return false}
+    if lhs.sequencer != rhs.sequencer {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hawser_V1_ReplicaReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaReport"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}instance\0\u{1}position\0\u{3}entry_hash\0\u{3}state_hash\0\u{1}status\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.replica) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.instance) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.position) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.entryHash) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.stateHash) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.replica.isEmpty {
+      try visitor.visitSingularStringField(value: self.replica, fieldNumber: 1)
+    }
+    if self.instance != 0 {
+      try visitor.visitSingularUInt64Field(value: self.instance, fieldNumber: 2)
+    }
+    if self.position != 0 {
+      try visitor.visitSingularUInt64Field(value: self.position, fieldNumber: 3)
+    }
+    if !self.entryHash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.entryHash, fieldNumber: 4)
+    }
+    if !self.stateHash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.stateHash, fieldNumber: 5)
+    }
+    if self.status != .catchingUp {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Hawser_V1_ReplicaReport, rhs: Hawser_V1_ReplicaReport) -> Bool {
+    if lhs.replica != rhs.replica {return false}
+    if lhs.instance != rhs.instance {return false}
+    if lhs.position != rhs.position {return false}
+    if lhs.entryHash != rhs.entryHash {return false}
+    if lhs.stateHash != rhs.stateHash {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hawser_V1_ReplicaReport.Status: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STATUS_CATCHING_UP\0\u{1}STATUS_READY\0\u{1}STATUS_DIVERGED\0")
+}
+
+nonisolated extension Hawser_V1_Authenticated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Authenticated"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}body\0\u{1}mac\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.body) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.mac) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.body.isEmpty {
+      try visitor.visitSingularBytesField(value: self.body, fieldNumber: 1)
+    }
+    if !self.mac.isEmpty {
+      try visitor.visitSingularBytesField(value: self.mac, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Hawser_V1_Authenticated, rhs: Hawser_V1_Authenticated) -> Bool {
+    if lhs.body != rhs.body {return false}
+    if lhs.mac != rhs.mac {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -26,18 +26,25 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
 
     // MARK: ReplicatedLog
 
-    public func append(_ payload: [UInt8]) async throws -> UInt64 {
+    public func append(_ payload: [UInt8], after last: UInt64) async throws {
         // The id makes a retry after a lost acknowledgement a duplicate, which JetStream answers
-        // with the first copy's sequence: the position returned is where the entry really is.
+        // with the first copy's sequence. The expected last sequence of the log's one subject
+        // makes the append conditional (unlike the stream's, it also means something for 0).
         let id = randomUUID().uuidString
-        let options = PublishOptions(messageID: id, expectedStream: configuration.stream)
+        let options = PublishOptions(messageID: id, expectedStream: configuration.stream, expectedLastSubjectSequence: last)
         do {
-            return try await retrying(for: configuration.appendTimeout, what: "append") { js, remaining in
+            let sequence = try await retrying(for: configuration.appendTimeout, what: "append") { js, remaining in
                 var options = options
                 // A publish lost with a dying server is never answered: retry it soon.
                 options.timeout = min(remaining, Self.attemptTimeout)
                 return try await js.publish(self.configuration.subject, payload: payload, options: options).sequence
             }
+            // nats-server 2.9 can store two concurrent appends that expect the same end. The one
+            // stored later names a position that is not its own: replicas skip it as stale
+            // (`LogChain.Verdict.stale`), and to its appender it is a conflict.
+            guard sequence == last + 1 else { throw LogAppendConflict(expected: last) }
+        } catch let error as JetStreamError where error.isWrongLastSequence {
+            throw LogAppendConflict(expected: last)
         } catch NATSError.maxPayloadExceeded(let size, let limit) {
             throw APIError(.internalError, "a log entry of \(size) bytes exceeds the NATS servers' max_payload of \(limit); lower limits.maxRequestsPerLogEntry or raise max_payload")
         } catch let error as NATSError where Self.isTransient(error) {
@@ -128,7 +135,7 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     }
 
     /// The connected JetStream context, connecting (and creating the stream) on first use.
-    private func context() async throws -> JetStreamContext {
+    func context() async throws -> JetStreamContext {
         let task = connection.withLock { current in
             if let current { return current }
             let made = Task { [configuration, logger] in try await Self.connect(configuration, logger: logger) }

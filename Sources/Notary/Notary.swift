@@ -1,3 +1,4 @@
+import Coordination
 import HawserCore
 import HawserWire
 
@@ -8,18 +9,20 @@ public final class Notary: Sendable {
     private let appender: LogAppender
     private let waiters: AnswerWaiters
     private let store: any NotaryStore
+    private let quorum: Quorum
     private let signer: SigningKey
     private let limits: NotaryLimits
     private let metrics: NotaryMetrics
 
     public init(name: String, signer: SigningKey, authorisedParties: [Party]?, limits: NotaryLimits,
-                appender: LogAppender, waiters: AnswerWaiters, store: any NotaryStore, metrics: NotaryMetrics) {
+                appender: LogAppender, waiters: AnswerWaiters, store: any NotaryStore, quorum: Quorum, metrics: NotaryMetrics) {
         self.identity = Party(name: name, publicKey: signer.publicKey)
         self.validator = RequestValidator(notary: signer.publicKey, authorisedParties: authorisedParties,
                                           maxStateRefs: limits.maxStateRefs)
         self.appender = appender
         self.waiters = waiters
         self.store = store
+        self.quorum = quorum
         self.signer = signer
         self.limits = limits
         self.metrics = metrics
@@ -35,6 +38,9 @@ public final class Notary: Sendable {
     /// requests get their error and touch nothing; the others proceed.
     public func notarise(batch requests: [NotarisationRequest]) async -> [Result<NotarisationAnswer, APIError>] {
         let start = ContinuousClock.now
+        if let refusal = quorum.health.refusal {
+            return finish(requests.map { _ in Result<NotarisationAnswer, APIError>?.some(.failure(refusal)) }, since: start)
+        }
         let errors = await validator.checkAll(requests)
         var results = errors.map { error -> Result<NotarisationAnswer, APIError>? in error.map { .failure($0) } }
         let valid = requests.indices.filter { errors[$0] == nil }
@@ -53,10 +59,24 @@ public final class Notary: Sendable {
         return finish(results, since: start)
     }
 
-    /// The recorded outcome of `txId`, freshly signed as a one-leaf batch.
+    /// The recorded outcome of `txId`, freshly signed as a one-leaf batch once the quorum has
+    /// confirmed the position that decided it.
     public func answer(for txId: SecureHash) async throws -> NotarisationAnswer {
         guard let outcome = try await store.outcome(of: txId) else {
             throw APIError(.transactionNotFound, "this notary has no outcome for transaction \(txId.hex)")
+        }
+        // Read after the outcome: the entry that decided it is at or before this position.
+        let applied = quorum.appliedSignal.value
+        if quorum.confirmed < applied {
+            if let refusal = quorum.health.refusal { throw refusal }
+            let confirmed = quorum.confirmedSignal
+            do {
+                try await withDeadline(limits.requestTimeout, "confirming the outcome") { try await confirmed.wait(beyond: applied - 1) }
+            } catch is CancellationError {
+                throw APIError(.shuttingDown, "the notary is shutting down; retry the request")
+            } catch {
+                throw APIError(.noQuorum, "the replicas did not confirm this outcome within \(limits.requestTimeout): fewer than a majority of them are ready")
+            }
         }
         let leaf = NotarisationAnswer.leafHash(txId: txId, outcome: outcome)
         let signature = signer.sign(NotarisationAnswer.batchSigningPayload(root: leaf))

@@ -9,6 +9,9 @@ public struct NotaryMetrics: Sendable {
     let timeWindowInvalid: Counter
     let entriesApplied: Counter
     let appliedPosition: Gauge
+    let confirmedPosition: Gauge
+    /// 1 once this replica found the log broken or was outvoted (it stopped signing).
+    let logDiverged: Gauge
     let batchRequests: Recorder
     let rejected: @Sendable (ErrorCodeLabel) -> Counter
     let latency: Timer
@@ -21,6 +24,8 @@ public struct NotaryMetrics: Sendable {
         timeWindowInvalid = Counter(label: "hawser_notary_outcomes_total", dimensions: [("outcome", "time_window_invalid")], factory: factory)
         entriesApplied = Counter(label: "hawser_notary_log_entries_applied_total", factory: factory)
         appliedPosition = Gauge(label: "hawser_notary_applied_position", factory: factory)
+        confirmedPosition = Gauge(label: "hawser_notary_confirmed_position", factory: factory)
+        logDiverged = Gauge(label: "hawser_notary_log_diverged", factory: factory)
         batchRequests = Recorder(label: "hawser_notary_requests_per_apply", factory: factory)
         rejected = { code in Counter(label: "hawser_notary_rejected_total", dimensions: [("code", code)], factory: factory) }
         latency = Timer(label: "hawser_notary_request_duration_seconds", factory: factory)

@@ -64,7 +64,7 @@ enum EmbeddedBenchNotary {
         for first in stride(from: 0, to: spent.count, by: chunk) {
             let range = first..<min(first + chunk, spent.count)
             let chunk = BatchDecision(outcomes: [], newOutcomes: Array(outcomes[range]), newlySpent: Array(spent[range]))
-            _ = try await store.apply(through: 0, refs: [], txIds: []) { _ in chunk }
+            _ = try await store.apply(refs: [], txIds: []) { _ in AppliedBatch(decision: chunk, heads: [.genesis]) }
             FileHandle.standardError.write(Data("preloaded \(range.upperBound)/\(spent.count) states\r".utf8))
         }
         FileHandle.standardError.write(Data("\npreloaded \(count) states in \(ContinuousClock.now - start)\n".utf8))

@@ -20,14 +20,10 @@ struct SampleNode {
     static func with<T: Sendable>(directory: String, _ body: (SampleNode) async throws -> T) async throws -> T {
         let log = try SQLiteLog(path: directory + "/log.sqlite")
         let store = try SQLiteNotaryStore(path: directory + "/notary.sqlite")
-        let metrics = NotaryMetrics(factory: NOOPMetricsHandler.instance)
-        let limits = NotaryLimits()
-        let waiters = AnswerWaiters()
-        let replica = Replica(log: log, store: store, signer: notaryKey, waiters: waiters,
-                              maxEntriesPerApply: limits.maxEntriesPerApply, metrics: metrics, logger: quietLogger)
-        let appender = LogAppender(log: log, maxRequestsPerEntry: limits.maxRequestsPerLogEntry)
-        let notary = Notary(name: "O=Notary", signer: notaryKey, authorisedParties: nil, limits: limits,
-                            appender: appender, waiters: waiters, store: store, metrics: metrics)
+        let assembly = NotaryAssembly(name: "O=Notary", signer: notaryKey, authorisedParties: nil, limits: NotaryLimits(),
+                                      log: log, store: store, metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance),
+                                      logger: quietLogger)
+        let notary = assembly.notary, replica = assembly.replica, appender = assembly.appender
         let database = try SQLiteNodeDatabase(path: directory + "/node.sqlite")
         var registry = FlowRegistry()
         TokenSample.register(into: &registry)

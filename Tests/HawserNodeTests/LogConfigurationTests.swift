@@ -1,6 +1,7 @@
 import Foundation
 import HawserNode
 import HawserTestSupport
+import Notary
 import Testing
 
 /// The `log` section: embedded by default, JetStream settings validated at start-up.
@@ -26,7 +27,8 @@ import Testing
         let c = try load(#"""
             {"acceptAnyParty": true, "log": {"kind": "jetstream", "servers": ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"],
              "stream": "NOTARY_A", "replicas": 5, "maxEntries": 1000000, "maxBytes": 1073741824, "maxAgeSeconds": 86400,
-             "duplicateWindowSeconds": 60, "appendTimeoutMillis": 5000, "user": "notary", "password": "s3cret"}}
+             "duplicateWindowSeconds": 60, "appendTimeoutMillis": 5000, "user": "notary", "password": "s3cret",
+             "replicaId": "b", "members": ["a", "b", "c"]}}
             """#)
         let j = c.log.jetStream
         #expect(c.log.kind == .jetstream)
@@ -34,21 +36,28 @@ import Testing
         #expect(j.stream == "NOTARY_A" && j.replicas == 5 && j.maxEntries == 1_000_000 && j.maxBytes == 1 << 30)
         #expect(j.maxAge == .seconds(86_400) && j.duplicateWindow == .seconds(60) && j.appendTimeout == .seconds(5))
         #expect(j.user == "notary" && j.password == "s3cret" && j.token == nil)
+        #expect(c.log.membership == ReplicaMembership(me: "b", members: ["a", "b", "c"]))
     }
 
     @Test func everyJetStreamProblemIsReported() {
         let found = problems(#"""
             {"acceptAnyParty": true, "log": {"kind": "jetstream", "stream": "a b", "replicas": 4, "maxBytes": -1,
-             "maxAgeSeconds": 30, "appendTimeoutMillis": 5, "token": "t", "user": "u", "colour": "blue"}}
+             "maxAgeSeconds": 30, "appendTimeoutMillis": 5, "token": "t", "user": "u", "colour": "blue",
+             "replicaId": "d", "members": ["a", "b.c", "a"]}}
             """#)
         for expected in ["unknown option `log.colour`", "log.servers must name at least one NATS server",
                          "log.stream must be", "log.replicas must be 1, 3 or 5", "log.maxBytes must not be negative",
                          "log.maxAgeSeconds must be at least the duplicate window", "log.appendTimeoutMillis must be at least 100",
-                         "log.user and log.password go together", "log.token and log.user are alternatives"] {
+                         "log.user and log.password go together", "log.token and log.user are alternatives",
+                         "log.members: `b.c` is not a replica id", "log.members must not name a replica twice",
+                         "log.replicaId `d` is not one of log.members"] {
             #expect(found.contains { $0.contains(expected) }, "missing: \(expected) in \(found)")
         }
         #expect(problems(#"{"acceptAnyParty": true, "log": {"kind": "kafka"}}"#).contains { $0.contains("log.kind") })
         #expect(problems(#"{"acceptAnyParty": true, "log": {"servers": ["nats://x:4222"]}}"#)
-            .contains("log.servers and credentials apply only to log.kind \"jetstream\""))
+            .contains("log.servers, credentials, replicaId and members apply only to log.kind \"jetstream\""))
+        #expect(problems(#"{"acceptAnyParty": true, "log": {"kind": "jetstream", "servers": ["nats://x:4222"]}}"#)
+            == ["log.members must list the ids of every replica of this notary (the same list on each)",
+                "log.replicaId must say which of log.members this replica is"])
     }
 }

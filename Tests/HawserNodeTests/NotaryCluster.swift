@@ -43,6 +43,8 @@ final class NotaryCluster: Sendable {
                     c.log.kind = .jetstream
                     c.log.servers = nats.urls
                     c.log.stream = "NOTARY"
+                    c.log.members = (0..<size).map { "r\($0)" }
+                    c.log.replicaId = "r\(replica)"
                     adjust(&c)
                 }
             }

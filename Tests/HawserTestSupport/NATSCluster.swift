@@ -44,11 +44,38 @@ public final class NATSCluster: @unchecked Sendable {
         }
     }
 
+    /// The server the tests run: `NATS_SERVER` if set (scripts/test.sh sets it to the current
+    /// nats-server it installs with pip), else the first `nats-server` on the PATH.
     public static let executable: String = {
-        for path in ["/usr/bin/nats-server", "/usr/sbin/nats-server", "/usr/local/bin/nats-server"]
-        where FileManager.default.isExecutableFile(atPath: path) { return path }
+        if let chosen = ProcessInfo.processInfo.environment["NATS_SERVER"], !chosen.isEmpty { return chosen }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/usr/sbin"
+        for directory in path.split(separator: ":") + ["/usr/sbin"] {
+            let candidate = "\(directory)/nats-server"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
         return "nats-server"
     }()
+
+    /// The version `executable` reports, e.g. (2, 15, 1); (0, 0, 0) if it cannot be read.
+    public static let version: (major: Int, minor: Int, patch: Int) = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["--version"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        guard (try? process.run()) != nil else { return (0, 0, 0) }
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        // "nats-server: v2.15.1"
+        let numbers = text.split(separator: "v").last.map { $0.split(separator: ".").compactMap { Int($0.prefix { $0.isNumber }) } } ?? []
+        guard numbers.count >= 3 else { return (0, 0, 0) }
+        return (numbers[0], numbers[1], numbers[2])
+    }()
+
+    /// nats-server before 2.10 can store two concurrent appends that expect the same last
+    /// sequence of a clustered stream's subject (the notary's log copes; docs/cluster.md).
+    public static var enforcesConditionalAppends: Bool { version >= (2, 10, 0) }
 
     public let directory: URL
     public private(set) var servers: [Server] = []

@@ -37,13 +37,10 @@ struct NotaryHarness {
                                   _ body: (NotaryHarness) async throws -> T) async throws -> T {
         let log = try SQLiteLog(path: directory + "/log.sqlite")
         let store = try SQLiteNotaryStore(path: directory + "/notary.sqlite")
-        let metrics = NotaryMetrics(factory: NOOPMetricsHandler.instance)
-        let waiters = AnswerWaiters()
-        let replica = Replica(log: log, store: store, signer: notaryKey, waiters: waiters,
-                              maxEntriesPerApply: limits.maxEntriesPerApply, metrics: metrics, logger: quietLogger)
-        let appender = LogAppender(log: log, maxRequestsPerEntry: limits.maxRequestsPerLogEntry, clock: clock.read)
-        let notary = Notary(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
-                            appender: appender, waiters: waiters, store: store, metrics: metrics)
+        let assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
+                                      log: log, store: store, metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance),
+                                      logger: quietLogger, clock: clock.read)
+        let notary = assembly.notary, replica = assembly.replica, appender = assembly.appender
         let harness = NotaryHarness(notary: notary, replica: replica, store: store, log: log, clock: clock)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await replica.run() }

@@ -36,9 +36,11 @@ import Testing
     /// Applies `log` to a new store at `path` with a given batch size and returns its digest.
     func replay(_ log: SQLiteLog, into path: String, entriesPerApply: Int, upTo end: UInt64? = nil) async throws -> SecureHash {
         let store = try SQLiteNotaryStore(path: path)
-        let replica = Replica(log: log, store: store, signer: notaryKey, waiters: AnswerWaiters(),
-                              maxEntriesPerApply: entriesPerApply, metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance),
-                              logger: quietLogger)
+        var limits = NotaryLimits()
+        limits.maxEntriesPerApply = entriesPerApply
+        let replica = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
+                                     log: log, store: store, metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance),
+                                     logger: quietLogger).replica
         let target = try await log.lastPosition()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await replica.run() }

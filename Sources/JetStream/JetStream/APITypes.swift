@@ -22,8 +22,15 @@ public enum JetStreamError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let streamNotFoundCode = 10059
     public static let streamNameInUseCode = 10058
     public static let wrongLastSequenceCode = 10071
+    /// "wrong last sequence" without the sequence (nats-server 2.10 and later, clustered streams).
+    public static let wrongLastSequenceConstantCode = 10164
     public static let noMessageFoundCode = 10037
     public static let consumerNotFoundCode = 10014
+
+    /// A publish refused because the stream (or subject) did not end where its expectation said.
+    public var isWrongLastSequence: Bool {
+        errorCode == Self.wrongLastSequenceCode || errorCode == Self.wrongLastSequenceConstantCode
+    }
 
     public var errorCode: Int? {
         if case .api(_, let code, _) = self { return code }

@@ -1,0 +1,200 @@
+import Coordination
+import HawserCore
+
+/// What one replica tells the others of itself: its chain head and whether it is ready.
+public struct ReplicaReport: Sendable, Hashable {
+    public enum Status: Sendable, Hashable { case catchingUp, ready, diverged }
+    public var replica: String
+    /// Random per process start: a restart brings a new one; two alternating mean two processes
+    /// run with one replica id.
+    public var instance: UInt64
+    public var head: ChainHead
+    public var status: Status
+
+    public init(replica: String, instance: UInt64, head: ChainHead, status: Status) {
+        self.replica = replica
+        self.instance = instance
+        self.head = head
+        self.status = status
+    }
+}
+
+/// At `mine.position`, this replica and `peer` hold different chains.
+public struct Disagreement: Sendable, Hashable {
+    public var peer: String
+    public var mine: ChainHead
+    public var theirs: ChainHead
+}
+
+/// The quorum rule of a notary's replicas, without I/O: an outcome may be signed only once a
+/// majority of the members have applied the same chain (`ChainHead`, equal in both hashes)
+/// through the entry that decided it. Two majorities share a member, and a member applies one
+/// entry per position and never goes back, so no two replicas can ever sign contradicting
+/// outcomes, whatever the bus hands out (docs/cluster.md, "The verified log").
+///
+/// The shell feeds it the replica's own progress (`applied`) and the peers' reports
+/// (`received`, already authenticated) and publishes `report(status:)`; `confirmed` is the
+/// highest position the rule allows signing. Time is an input (`Moment`).
+public struct Confirmations: Sendable, CustomStringConvertible {
+    public let members: [String]
+    public let me: String
+    public let instance: UInt64
+    /// A peer not heard from for this long is taken as down (when choosing the sequencer); a
+    /// second process seen with one replica id is distrusted for ten times as long.
+    public let liveness: Duration
+
+    public private(set) var head: ChainHead
+    /// The highest position a majority has applied alike; never decreases.
+    public private(set) var confirmed: UInt64 = 0
+
+    private struct Peer {
+        var instance: UInt64
+        /// The instance before the current one; a report from it again means two processes.
+        var previousInstance: UInt64?
+        var duplicateSeen: Moment?
+        /// Reports not yet compared (ahead of this replica's head), oldest first.
+        var pending: [ReplicaReport] = []
+        var agreed: UInt64 = 0
+        var disagreement: Disagreement?
+        var lastHeard: Moment
+        var status: ReplicaReport.Status
+    }
+    private var peers: [String: Peer] = [:]
+    /// The last report with this replica's id from another process, and when it came.
+    private var impostorSeen: (report: ReplicaReport, at: Moment)?
+    /// This replica's recent heads by position (slot `position % count`), to compare with peers'
+    /// reports for positions it has already passed.
+    private var recent: [ChainHead]
+    private static let pendingLimit = 64
+
+    public var majority: Int { members.count / 2 + 1 }
+
+    /// `head`: where this replica starts (its store's head). `members` includes `me`.
+    public init(members: [String], me: String, instance: UInt64, head: ChainHead, liveness: Duration = .milliseconds(1_500),
+                memory: Int = 65_536) {
+        precondition(members.contains(me) && Set(members).count == members.count, "members are unique and include me")
+        precondition(memory > 0)
+        self.members = members
+        self.me = me
+        self.instance = instance
+        self.liveness = liveness
+        self.head = head
+        recent = Array(repeating: ChainHead(position: .max, entryHash: .zero, stateHash: .zero), count: memory)
+        record(head)
+        if members.count == 1 { confirmed = head.position }
+    }
+
+    /// This replica's head at `position`, if it is recent enough to be remembered.
+    public func head(at position: UInt64) -> ChainHead? {
+        let slot = recent[Int(position % UInt64(recent.count))]
+        return slot.position == position ? slot : nil
+    }
+
+    /// The peers that hold a different chain than this replica.
+    public var disagreements: [Disagreement] { members.compactMap { peers[$0]?.disagreement } }
+
+    /// True when too many members disagree with this replica for any majority to include it.
+    public var isOutvoted: Bool { disagreements.count > members.count - majority }
+
+    /// A report with this replica's id from another process, heard lately: two processes run as
+    /// one replica, so this one stops confirming until it has not been heard for a while.
+    public func impostor(at now: Moment) -> ReplicaReport? {
+        impostorSeen.flatMap { now - $0.at <= liveness * 10 ? $0.report : nil }
+    }
+
+    public func report(status: ReplicaReport.Status) -> ReplicaReport {
+        ReplicaReport(replica: me, instance: instance, head: head, status: status)
+    }
+
+    /// Records the heads this replica reached `now`, one for each position it consumed, in order.
+    public mutating func applied(_ heads: [ChainHead], at now: Moment) {
+        for new in heads {
+            precondition(new.position == head.position + 1, "the head moves one position at a time: \(head) then \(new)")
+            head = new
+            record(new)
+        }
+        for id in members where id != me { compare(id) }
+        recount(at: now)
+    }
+
+    /// Takes a peer's report, received `now`. Reports from non-members are ignored.
+    public mutating func received(_ report: ReplicaReport, at now: Moment) {
+        if report.replica == me {
+            if report.instance != instance { impostorSeen = (report, now) }
+            return
+        }
+        guard members.contains(report.replica) else { return }
+        var peer = peers[report.replica] ?? Peer(instance: report.instance, lastHeard: now, status: report.status)
+        if peer.instance != report.instance {
+            if report.instance == peer.previousInstance { peer.duplicateSeen = now }
+            // A restart (or the other of two processes): what the earlier one said no longer counts.
+            peer = Peer(instance: report.instance, previousInstance: peer.instance, duplicateSeen: peer.duplicateSeen,
+                        lastHeard: now, status: report.status)
+        }
+        peer.lastHeard = now
+        peer.status = report.status
+        if report.head.position > peer.agreed && !peer.pending.contains(report) {
+            peer.pending.append(report)
+            peer.pending.sort { $0.head.position < $1.head.position }
+            if peer.pending.count > Self.pendingLimit { peer.pending.removeFirst(peer.pending.count - Self.pendingLimit) }
+        }
+        peers[report.replica] = peer
+        compare(report.replica)
+        recount(at: now)
+    }
+
+    /// The member that should append: the first in `members` order that is ready, heard within
+    /// `liveness` and agrees with this replica so far; nil when there is none.
+    public func sequencer(at now: Moment, selfReady: Bool) -> String? {
+        members.first { id in
+            if id == me { return selfReady }
+            guard let peer = peers[id] else { return false }
+            return peer.status == .ready && peer.disagreement == nil && now - peer.lastHeard <= liveness
+        }
+    }
+
+    /// Members heard within `liveness` (this replica included).
+    public func live(at now: Moment) -> [String] {
+        members.filter { $0 == me || peers[$0].map { now - $0.lastHeard <= liveness } == true }
+    }
+
+    public var description: String {
+        "Confirmations(\(me) of \(members), head \(head), confirmed \(confirmed), disagreements \(disagreements.map(\.peer)))"
+    }
+
+    // MARK: Rules
+
+    private mutating func record(_ head: ChainHead) {
+        recent[Int(head.position % UInt64(recent.count))] = head
+    }
+
+    /// Compares the peer's pending reports that this replica has caught up with.
+    private mutating func compare(_ id: String) {
+        guard var peer = peers[id] else { return }
+        while let report = peer.pending.first, report.head.position <= head.position {
+            peer.pending.removeFirst()
+            guard let mine = head(at: report.head.position) else { continue }  // too old to compare
+            if mine == report.head {
+                peer.agreed = max(peer.agreed, mine.position)
+            } else if peer.disagreement == nil {
+                peer.disagreement = Disagreement(peer: id, mine: mine, theirs: report.head)
+            }
+        }
+        peers[id] = peer
+    }
+
+    /// `confirmed` becomes the highest position that a majority (this replica included) agrees
+    /// on. A peer that later disagreed still counts up to `agreed`: its chain equals this one
+    /// there. Nothing counts while two processes share a replica id.
+    private mutating func recount(at now: Moment) {
+        guard impostor(at: now) == nil else { return }
+        var positions = [head.position]
+        for id in members where id != me {
+            guard let peer = peers[id] else { positions.append(0); continue }
+            let distrusted = peer.duplicateSeen.map { now - $0 <= liveness * 10 } ?? false
+            positions.append(distrusted ? 0 : peer.agreed)
+        }
+        positions.sort(by: >)
+        confirmed = max(confirmed, positions[majority - 1])
+    }
+}

@@ -1,0 +1,202 @@
+import Coordination
+import HawserCore
+import HawserWire
+import Synchronization
+
+/// Who the replicas of one notary are, and which one this is. One member: a notary on its own
+/// (the embedded log), which confirms what it applies at once.
+public struct ReplicaMembership: Sendable, Equatable {
+    public var me: String
+    public var members: [String]
+
+    public init(me: String, members: [String]) {
+        self.me = me
+        self.members = members
+    }
+
+    public static let alone = ReplicaMembership(me: "local", members: ["local"])
+}
+
+/// Why a replica is not ready to serve, as health and metrics report it.
+public enum QuorumHealth: Sendable, Equatable {
+    case ready
+    case catchingUp
+    /// The log broke under this replica, or a majority of the members disagree with its chain.
+    case diverged(LogBreak?, [Disagreement])
+    /// Another process runs with this replica's id.
+    case impostor(ReplicaReport)
+    /// Fewer than a majority of the members have been heard from lately: nothing can be confirmed.
+    case noQuorum(live: [String])
+
+    /// The error a request gets from a replica in this state, nil when it may proceed (a replica
+    /// that is catching up or short of a quorum still takes requests: they may yet be answered).
+    public var refusal: APIError? {
+        switch self {
+        case .ready, .catchingUp, .noQuorum: nil
+        case .diverged(let broken, let disagreements):
+            APIError(.logDiverged, "this replica stopped signing: "
+                     + (broken.map(\.description) ?? "its chain differs from \(disagreements.map(\.peer).joined(separator: ", "))")
+                     + "; send the request to another replica")
+        case .impostor(let report):
+            APIError(.logDiverged, "this replica stopped signing: another process runs as replica `\(report.replica)`; send the request to another replica")
+        }
+    }
+}
+
+/// The shell around `Confirmations`, shared by the replica (its progress), the gossip service
+/// (the peers' reports) and the appender (who sequences). When the confirmed position advances it
+/// releases the held answers (`AnswerGate`).
+public final class Quorum: Sendable {
+    private struct State {
+        var confirmations: Confirmations?
+        var caughtUp = false
+        var broken: LogBreak?
+    }
+    public let membership: ReplicaMembership
+    public let instance: UInt64
+    private let state = Mutex(State())
+    private let gate: AnswerGate
+    private let metrics: NotaryMetrics
+    private let liveness: Duration
+    private let clock: @Sendable () -> Moment
+    /// The newest report to publish (older unsent ones are superseded).
+    let outbox: AsyncStream<ReplicaReport>
+    private let post: AsyncStream<ReplicaReport>.Continuation
+    /// The confirmed position, for those who wait on it.
+    public let confirmedSignal = PositionSignal(0)
+    /// The position this replica has applied.
+    public let appliedSignal = PositionSignal(0)
+    /// How many reports this replica has received from the others.
+    public let reportsReceived = PositionSignal(0)
+
+    public init(membership: ReplicaMembership, gate: AnswerGate, metrics: NotaryMetrics, liveness: Duration = .milliseconds(1_500),
+                clock: @escaping @Sendable () -> Moment = Moment.now) {
+        self.membership = membership
+        self.gate = gate
+        self.metrics = metrics
+        self.liveness = liveness
+        self.clock = clock
+        instance = UInt64.random(in: 1...UInt64.max)
+        (outbox, post) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public var isAlone: Bool { membership.members.count == 1 }
+
+    /// The replica starts from its store's head.
+    func start(at head: ChainHead) {
+        let confirmed = state.withLock { state -> UInt64 in
+            state.confirmations = Confirmations(members: membership.members, me: membership.me, instance: instance,
+                                                head: head, liveness: liveness)
+            return state.confirmations!.confirmed
+        }
+        appliedSignal.advance(to: head.position)
+        advance(to: confirmed)
+        publish()
+    }
+
+    /// The replica committed `heads` (one per position it consumed, in order).
+    func applied(_ heads: [ChainHead]) {
+        let confirmed = state.withLock { state -> UInt64 in
+            state.confirmations?.applied(heads, at: clock())
+            return state.confirmations?.confirmed ?? 0
+        }
+        appliedSignal.advance(to: heads.last?.position ?? 0)
+        advance(to: confirmed)
+        publish()
+    }
+
+    /// A peer's authenticated report arrived.
+    func received(_ report: ReplicaReport) {
+        let (confirmed, changed) = state.withLock { state -> (UInt64, Bool) in
+            let before = state.confirmations.map { ($0.isOutvoted, $0.impostor(at: clock()) != nil) }
+            state.confirmations?.received(report, at: clock())
+            let after = state.confirmations.map { ($0.isOutvoted, $0.impostor(at: clock()) != nil) }
+            return (state.confirmations?.confirmed ?? 0, before?.0 != after?.0 || before?.1 != after?.1)
+        }
+        advance(to: confirmed)
+        if changed { publish() }
+        reportsReceived.advance(to: reportsReceived.value + 1)
+    }
+
+    /// Returns once `condition` holds, checking it after each report from the others (it waits
+    /// for reports, not for time).
+    public func waitUntil(_ condition: (Quorum) -> Bool) async throws {
+        while true {
+            let heard = reportsReceived.value
+            if condition(self) { return }
+            try await reportsReceived.wait(beyond: heard)
+        }
+    }
+
+    func caughtUp() {
+        state.withLock { $0.caughtUp = true }
+        publish()
+    }
+
+    /// The replica found the log broken: it applies nothing more (what it applied before the
+    /// break is still signed once confirmed).
+    func broke(_ evidence: LogBreak) {
+        let first = state.withLock { state -> Bool in
+            guard state.broken == nil else { return false }
+            state.broken = evidence
+            return true
+        }
+        if first { publish() }
+    }
+
+    /// This replica's head (genesis before it started).
+    public var head: ChainHead { state.withLock { $0.confirmations?.head ?? .genesis } }
+
+    /// This replica's head at a recent `position`.
+    public func head(at position: UInt64) -> ChainHead? { state.withLock { $0.confirmations?.head(at: position) } }
+
+    public var confirmed: UInt64 { confirmedSignal.value }
+
+    /// The member that should append now, nil when none can.
+    public func sequencer() -> String? {
+        let now = clock()
+        return state.withLock { state in
+            state.confirmations?.sequencer(at: now, selfReady: Self.status(state, now) == .ready)
+        }
+    }
+
+    public var health: QuorumHealth {
+        let now = clock()
+        return state.withLock { state in
+            guard let c = state.confirmations else { return .catchingUp }
+            if let impostor = c.impostor(at: now) { return .impostor(impostor) }
+            if state.broken != nil || c.isOutvoted { return .diverged(state.broken, c.disagreements) }
+            if !state.caughtUp { return .catchingUp }
+            let live = c.live(at: now)
+            return live.count < c.majority ? .noQuorum(live: live) : .ready
+        }
+    }
+
+    /// Peers that hold another chain than this replica (evidence, also when not outvoted).
+    public var disagreements: [Disagreement] { state.withLock { $0.confirmations?.disagreements ?? [] } }
+
+    /// The report this replica publishes now.
+    var report: ReplicaReport? {
+        let now = clock()
+        return state.withLock { state in state.confirmations?.report(status: Self.status(state, now)) }
+    }
+
+    private static func status(_ state: State, _ now: Moment) -> ReplicaReport.Status {
+        guard let c = state.confirmations else { return .catchingUp }
+        if state.broken != nil || c.isOutvoted || c.impostor(at: now) != nil { return .diverged }
+        return state.caughtUp ? .ready : .catchingUp
+    }
+
+    private func publish() {
+        guard let report else { return }
+        metrics.logDiverged.record(report.status == .diverged ? 1 : 0)
+        if !isAlone { post.yield(report) }
+    }
+
+    private func advance(to confirmed: UInt64) {
+        guard confirmed > confirmedSignal.value else { return }
+        confirmedSignal.advance(to: confirmed)
+        metrics.confirmedPosition.record(Int64(confirmed))
+        gate.release(through: confirmed)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import HawserCore
+import HawserTestSupport
+import HawserWire
+@testable import Notary
+import Testing
+
+/// Three replicas on a bus that loses and forks what it acknowledged (`MemoryBus`): whatever the
+/// bus does, no two replicas sign contradicting outcomes, and a replica that can no longer prove
+/// its history stops signing and says why.
+@Suite struct ClusterIntegrityTests {
+    let codec = ReplicaCodec(notaryKey: notaryKey)
+
+    @Test func replicasForwardToOneSequencerAndAgree() async throws {
+        let dir = try TemporaryDirectory()
+        var ids = Ids(seed: 21)
+        let contested = ids.ref()
+        let requests = (0..<30).map { i in request(ids.hash(), inputs: i % 3 == 0 ? [ids.ref(), contested] : [ids.ref()]) }
+        try await MemoryCluster.with(directory: dir.path) { cluster in
+            let answers = try await withThrowingTaskGroup(of: NotarisationAnswer.self) { group in
+                for (i, r) in requests.enumerated() { group.addTask { try await cluster.replicas[i % 3].notary.notarise(r) } }
+                return try await group.reduce(into: [NotarisationAnswer]()) { $0.append($1) }
+            }
+            #expect(answers.allSatisfy { $0.isValid(notary: Verifier(notaryKey.publicKey)) })
+            #expect(answers.filter { $0.outcome == .committed }.count == 21, "one of the ten requests spending `contested` commits")
+            let end = cluster.bus.end
+            for position in 1...end {
+                #expect(codec.batch(fromEntry: cluster.bus.entry(at: position))?.sequencer == "r0", "r0 appends every entry")
+            }
+            var digests = Set<SecureHash>()
+            for (replica, store) in zip(cluster.replicas, cluster.stores) {
+                try await replica.replica.waitUntilApplied(end)
+                digests.insert(try await store.digest())
+            }
+            #expect(digests.count == 1)
+        }
+    }
+
+    /// The failure the black-box runs found: the bus loses an entry replicas had applied and a
+    /// replica that had not seen it gets the same position for another spend of the same state.
+    /// Before the verified log, that replica signed `committed` for the second spend too.
+    @Test func anEntryTheBusLostIsNeverReplacedByASignedContradiction() async throws {
+        let dir = try TemporaryDirectory()
+        var ids = Ids(seed: 22)
+        let state = ids.ref()
+        let first = request(ids.hash(), inputs: [state]), second = request(ids.hash(), inputs: [state])
+        try await MemoryCluster.with(directory: dir.path, requestTimeout: .seconds(2)) { cluster in
+            _ = try await cluster.replicas[0].notary.notarise(request(ids.hash(), inputs: [ids.ref()]))
+            try await cluster.replicas[2].replica.waitUntilApplied(cluster.bus.end)
+            cluster.bus.hold("r2", at: cluster.bus.end)
+            let answer = try await cluster.replicas[0].notary.notarise(first)
+            #expect(answer.outcome == .committed && answer.isValid(notary: Verifier(notaryKey.publicKey)))
+
+            cluster.bus.truncate(to: cluster.bus.end - 1)
+            cluster.bus.release("r2")
+            do {
+                let contradiction = try await cluster.replicas[2].notary.notarise(second)
+                Issue.record("the second spend was answered: \(contradiction.outcome)")
+            } catch let error as APIError {
+                #expect([.logDiverged, .noQuorum, .timeout].contains(error.code), "\(error)")
+            }
+            // r2 decided the second spend alone; it must not sign it when asked again.
+            await #expect(throws: APIError.self) { try await cluster.replicas[2].notary.answer(for: second.txId) }
+            for replica in cluster.replicas {
+                guard case .diverged = replica.quorum.health else {
+                    Issue.record("\(replica.quorum.membership.me) still serves: \(replica.quorum.health)")
+                    continue
+                }
+            }
+            // What was signed before the loss still holds where it was decided.
+            #expect(try await cluster.replicas[1].notary.answer(for: first.txId).outcome == .committed)
+        }
+    }
+
+    /// The bus shows one replica another (authentic, well-chained) entry at a position: that
+    /// replica is outvoted and stops; the others go on serving.
+    @Test func aReplicaShownAForkedEntryIsOutvotedAndTheOthersServe() async throws {
+        let dir = try TemporaryDirectory()
+        var ids = Ids(seed: 23)
+        let state = ids.ref()
+        let honest = request(ids.hash(), inputs: [state]), forged = request(ids.hash(), inputs: [state])
+        try await MemoryCluster.with(directory: dir.path, requestTimeout: .seconds(2)) { cluster in
+            _ = try await cluster.replicas[0].notary.notarise(request(ids.hash(), inputs: [ids.ref()]))
+            let end = cluster.bus.end
+            try await cluster.replicas[2].replica.waitUntilApplied(end)
+            cluster.bus.hold("r2", at: end)
+            let other = codec.entry([forged], time: Instant(microsecondsSinceEpoch: 1), position: end + 1,
+                                    previous: .sha256(cluster.bus.entry(at: end)), sequencer: "r1")
+            cluster.bus.fork("r2", at: end + 1, other)
+            #expect(try await cluster.replicas[0].notary.notarise(honest).outcome == .committed)
+            cluster.bus.release("r2")
+
+            // r2 applies the forked entry, finds r0 and r1 disagree, and refuses from then on.
+            let more = request(ids.hash(), inputs: [ids.ref()])
+            #expect(try await cluster.replicas[1].notary.notarise(more).outcome == .committed)
+            // It stops at the next entry, which follows the honest one; reports tell it the others disagree.
+            try await cluster.replicas[2].replica.waitUntilApplied(end + 1)
+            try await cluster.replicas[2].quorum.waitUntil { $0.disagreements.count == 2 }
+            await #expect(throws: APIError.self) { try await cluster.replicas[2].notary.answer(for: forged.txId) }
+            await #expect(throws: APIError.self) { try await cluster.replicas[2].notary.notarise(request(ids.hash(), inputs: [ids.ref()])) }
+            guard case .diverged(_, let disagreements) = cluster.replicas[2].quorum.health else {
+                Issue.record("r2 still serves: \(cluster.replicas[2].quorum.health)")
+                return
+            }
+            #expect(Set(disagreements.map(\.peer)) == ["r0", "r1"])
+            #expect(cluster.replicas[0].quorum.health == .ready && cluster.replicas[1].quorum.health == .ready)
+        }
+    }
+}
