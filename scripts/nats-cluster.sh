@@ -8,16 +8,20 @@
 # <dir> holds the configuration, JetStream data, logs and pid files of the three servers.
 # Client ports are base-port, +1, +2 (default 4222); route ports are base-port+100, +101, +102.
 # `start` waits (at most 30 s) until every server accepts clients and JetStream has a meta leader.
-# Environment: NATS_SERVER (default: nats-server on PATH, then /usr/sbin/nats-server).
+# Environment: NATS_SERVER (default: scripts/nats-server-path.sh, the pip-installed current
+# server first); SYNC_INTERVAL (e.g. `always`: JetStream fsyncs every write before acknowledging
+# it; nats-server 2.10 or later; docs/cluster.md, "What acknowledged means").
 set -euo pipefail
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 cmd=${1:-}
 dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || usage
 base=${3:-4222}
-server_bin=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
+server_bin=$("$(dirname "$0")/nats-server-path.sh" 2>/dev/null || echo nats-server)
+sync_line=""
+[[ -n "${SYNC_INTERVAL:-}" ]] && sync_line="  sync_interval: \"$SYNC_INTERVAL\""
 
 urls() {
     for i in 0 1 2; do
@@ -61,6 +65,7 @@ pid_file: "$dir/$name.pid"
 log_file: "$dir/$name.log"
 jetstream {
   store_dir: "$dir/$name"
+$sync_line
 }
 cluster {
   name: "hawser"

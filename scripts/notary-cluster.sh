@@ -12,7 +12,8 @@
 # (r0/, r1/, r2/ with hawser.json, notary.key and data/), their logs and pid files, and a party key
 # authorised to notarise (demo-party.key). `start` prints the replicas' URLs once all are ready.
 # Environment: HAWSER (the hawser binary; default: build release into .build-release and copy it
-# to <dir>/hawser, which later commands on <dir> reuse).
+# to <dir>/hawser, which later commands on <dir> reuse); NATS_SERVER and SYNC_INTERVAL as for
+# scripts/nats-cluster.sh.
 set -euo pipefail
 
 usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
@@ -95,7 +96,8 @@ start)
   "dataDirectory": "data",
   "listen": { "host": "127.0.0.1", "port": $((http_base + i)) },
   "authorisedParties": [ { "name": "O=Demo Party, L=London, C=GB", "publicKey": "$(cat "$dir/demo-party.pub")" } ],
-  "log": { "kind": "jetstream", "servers": [ $servers ], "stream": "HAWSER_NOTARY", "replicas": 3 }
+  "log": { "kind": "jetstream", "servers": [ $servers ], "stream": "HAWSER_NOTARY", "replicas": 3,
+           "replicaId": "r$i", "members": ["r0", "r1", "r2"] }
 }
 JSON
     done

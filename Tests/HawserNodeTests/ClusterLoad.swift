@@ -9,17 +9,19 @@ import Synchronization
 /// attempts); one in ten repeats an earlier request (a client retry).
 final class ClusterLoad: Sendable {
     private struct Source {
-        var ids = Ids(seed: 77)
-        var random = SeededGenerator(seed: 77)
+        var ids: Ids
+        var random: SeededGenerator
         var contested: [StateRef] = []
         var sent: [NotarisationRequest] = []
     }
-    private let source = Mutex(Source())
+    private let source: Mutex<Source>
     private let stopped = Mutex(false)
     let history = ClusterHistory()
 
-    init() {
-        source.withLock { s in s.contested = (0..<40).map { _ in s.ids.ref() } }
+    init(seed: UInt64 = 77) {
+        var s = Source(ids: Ids(seed: seed), random: SeededGenerator(seed: seed))
+        s.contested = (0..<40).map { _ in s.ids.ref() }
+        source = Mutex(s)
     }
 
     private func next() -> NotarisationRequest {

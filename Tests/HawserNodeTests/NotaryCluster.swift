@@ -100,6 +100,17 @@ final class NotaryCluster: Sendable {
         return (body.appliedPosition, body.digest)
     }
 
+    /// The replica's status (`GET /v1/replica`): `ready`, `log_diverged`, ..., and its applied position.
+    func status(_ replica: Int) async throws -> (status: String, applied: UInt64) {
+        struct Head: Decodable { var position: UInt64 }
+        struct Body: Decodable { var status: String; var applied: Head }
+        let response = try await http.execute(HTTPClientRequest(url: urls[replica] + "/v1/replica"), timeout: .seconds(10))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .ok else { throw ProcessError(message: "status: \(response.status) \(String(buffer: bytes))") }
+        let body = try JSONDecoder().decode(Body.self, from: Data(buffer: bytes))
+        return (body.status, body.applied.position)
+    }
+
     /// The replica's snapshot (`GET /v1/snapshot`) as bytes, with its `Hawser-Applied-Position`.
     func snapshot(_ replica: Int) async throws -> (position: UInt64, bytes: ByteBuffer) {
         let response = try await http.execute(HTTPClientRequest(url: urls[replica] + "/v1/snapshot"), timeout: .seconds(30))
