@@ -90,7 +90,9 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     // MARK: Connection and retries
 
     private func state() async throws -> StreamState {
-        try await retrying(for: .seconds(30), what: "stream info") { js, _ in
+        // The stream exists (connecting made sure of it): "not found" comes from a server that has
+        // just restarted and does not know it yet; asked again, another answers.
+        try await retrying(for: .seconds(30), what: "stream info", alsoRetrying: JetStreamError.streamNotFoundCode) { js, _ in
             try await js.streamInfo(self.configuration.stream).state
         }
     }
@@ -107,8 +109,9 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     }
 
     /// Runs `operation` until it succeeds, retrying transient failures (no stream leader during
-    /// an election, a lost connection) with back-off until `limit` has passed.
-    private func retrying<T>(for limit: Duration, what: String,
+    /// an election, a lost connection, and the JetStream error `alsoRetrying`) with back-off until
+    /// `limit` has passed.
+    private func retrying<T>(for limit: Duration, what: String, alsoRetrying code: Int? = nil,
                              _ operation: (JetStreamContext, Duration) async throws -> T) async throws -> T {
         let clock = ContinuousClock()
         let deadline = clock.now + limit
@@ -119,7 +122,7 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
                 return try await operation(try await context(), max(remaining, .milliseconds(50)))
             } catch let error as NATSError where Self.isTransient(error) && clock.now + backoff < deadline {
                 logger.debug("JetStream \(what) failed; retrying", metadata: ["error": "\(error)"])
-            } catch let error as JetStreamError where error.isTransient && clock.now + backoff < deadline {
+            } catch let error as JetStreamError where (error.isTransient || error.errorCode == code) && clock.now + backoff < deadline {
                 logger.debug("JetStream \(what) failed; retrying", metadata: ["error": "\(error)"])
             }
             try await Task.sleep(for: backoff)

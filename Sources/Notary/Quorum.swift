@@ -51,6 +51,7 @@ public final class Quorum: Sendable {
         var confirmations: Confirmations?
         var caughtUp = false
         var broken: LogBreak?
+        var reports: UInt64 = 0
     }
     public let membership: ReplicaMembership
     public let instance: UInt64
@@ -107,15 +108,16 @@ public final class Quorum: Sendable {
 
     /// A peer's authenticated report arrived.
     func received(_ report: ReplicaReport) {
-        let (confirmed, changed) = state.withLock { state -> (UInt64, Bool) in
-            let before = state.confirmations.map { ($0.isOutvoted, $0.impostor(at: clock()) != nil) }
-            state.confirmations?.received(report, at: clock())
-            let after = state.confirmations.map { ($0.isOutvoted, $0.impostor(at: clock()) != nil) }
-            return (state.confirmations?.confirmed ?? 0, before?.0 != after?.0 || before?.1 != after?.1)
+        let now = clock()
+        let (confirmed, statusChanged, count) = state.withLock { state -> (UInt64, Bool, UInt64) in
+            let before = Self.status(state, now)
+            state.confirmations?.received(report, at: now)
+            state.reports += 1
+            return (state.confirmations?.confirmed ?? 0, Self.status(state, now) != before, state.reports)
         }
         advance(to: confirmed)
-        if changed { publish() }
-        reportsReceived.advance(to: reportsReceived.value + 1)
+        if statusChanged { publish() }
+        reportsReceived.advance(to: count)
     }
 
     /// Returns once `condition` holds, checking it after each report from the others (it waits
@@ -152,11 +154,13 @@ public final class Quorum: Sendable {
 
     public var confirmed: UInt64 { confirmedSignal.value }
 
-    /// The member that should append now, nil when none can.
+    /// The member that should append now, nil when none can. A notary on its own appends also
+    /// while it catches up (its appender waits for its replica anyway).
     public func sequencer() -> String? {
         let now = clock()
         return state.withLock { state in
-            state.confirmations?.sequencer(at: now, selfReady: Self.status(state, now) == .ready)
+            let status = Self.status(state, now)
+            return state.confirmations?.sequencer(at: now, selfReady: isAlone ? status != .diverged : status == .ready)
         }
     }
 
