@@ -1,5 +1,6 @@
 import Flows
 import Foundation
+import HawserWire
 import Hummingbird
 import Vault
 
@@ -50,6 +51,16 @@ public struct StartFlowJSON: Codable, Sendable {
         self.flow = flow
         self.arguments = arguments
         self.clientRequestId = clientRequestId
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case flow, arguments, clientRequestId }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownFields(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        flow = try c.decode(String.self, forKey: .flow)
+        arguments = try c.decode(JSONValue.self, forKey: .arguments)
+        clientRequestId = try c.decodeIfGiven(String.self, forKey: .clientRequestId)
     }
 }
 
@@ -114,6 +125,20 @@ public struct VaultQueryResultJSON: Codable, Sendable, ResponseEncodable {
 public struct DrainingJSON: Codable, Sendable, ResponseEncodable {
     public var draining: Bool
     public var runningFlows: Int?
+}
+
+/// PUT /v1/admin/draining
+public struct SetDrainingJSON: Codable, Sendable {
+    public var draining: Bool
+
+    public init(draining: Bool) { self.draining = draining }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case draining }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownFields(CodingKeys.self)
+        draining = try decoder.container(keyedBy: CodingKeys.self).decode(Bool.self, forKey: .draining)
+    }
 }
 
 public struct NodeIdentityJSON: Codable, Sendable, ResponseEncodable {
