@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs the servers the integration tests start (nats-server,
-# ZooKeeper, PostgreSQL, from Debian packages) when they are missing and this user can install.
+# ZooKeeper, PostgreSQL, from Debian packages) and the API fuzzer (schemathesis, from PyPI) when
+# they are missing and this user can install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Schemathesis, the OpenAPI fuzzer the API fuzz test runs (Tests/HawserNodeTests/APIFuzzTests.swift),
+# from PyPI. The version is pinned: its checks and generators change between releases, and the
+# test's seeded run must repeat.
+schemathesis_version=4.32.5
+if [ "$(schemathesis --version 2>/dev/null)" != "schemathesis, version $schemathesis_version" ]; then
+    echo "installing schemathesis $schemathesis_version" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version" >&2
+    hash -r
+    command -v schemathesis >/dev/null || { echo "schemathesis is installed but not on PATH" >&2; exit 1; }
 fi
 
 # Arguments go to `swift test` (e.g. --filter NotaryTests). The test bundle runs the `hawser`

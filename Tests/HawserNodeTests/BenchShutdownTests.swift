@@ -11,29 +11,9 @@ import Testing
     ])
     func aCleanRunLogsNoError(arguments: [String]) async throws {
         let dir = try TemporaryDirectory()
-        let run = try await Self.run(arguments, in: dir.path)
+        let run = try await ChildProcess.run(HawserProcess.binary, arguments, in: dir.path, scratch: dir.path)
         #expect(run.status == 0, "\(run.output)")
         let errors = run.output.split(separator: "\n").filter { $0.contains(" error ") || $0.contains(" critical ") }
         #expect(errors.isEmpty, "\(errors)")
-    }
-
-    /// Runs the `hawser` binary built beside the tests in `directory`; its stdout and stderr go to
-    /// files there (a pipe could fill while the process runs).
-    static func run(_ arguments: [String], in directory: String) async throws -> (status: Int32, output: String) {
-        let outputPath = directory + "/output.txt"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: HawserProcess.binary)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.standardOutput = output
-        process.standardError = output
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
-        try output.close()
-        return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 }
