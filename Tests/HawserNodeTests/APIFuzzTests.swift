@@ -11,7 +11,8 @@ import Testing
 /// real transactions and flows, not only 404s: the documents' examples are seeded, and the ids of
 /// the seeded data are mixed into the generated path parameters. Seeded and single-worker
 /// (scripts/api-fuzz/schemathesis.toml), so a run repeats exactly. Every check is on; the only
-/// cases dropped are those two prose rules make ambiguous (scripts/api-fuzz/hooks.py).
+/// cases dropped are those two prose rules make ambiguous (scripts/api-fuzz/hooks.py). For a
+/// deeper run, set HAWSER_FUZZ_SEED and HAWSER_FUZZ_EXAMPLES (examples per operation).
 @Suite struct APIFuzzTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
@@ -61,8 +62,11 @@ import Testing
                      _ extra: [String], scratch: String) async throws -> ChildProcess {
         let config = scratch + "/schemathesis-\(UUID().uuidString).toml"
         try configuration(dictionaries: dictionaries).write(toFile: config, atomically: true, encoding: .utf8)
+        let environment = ProcessInfo.processInfo.environment
+        let deeper = (environment["HAWSER_FUZZ_SEED"].map { ["--seed", $0] } ?? [])
+            + (environment["HAWSER_FUZZ_EXAMPLES"].map { ["--max-examples", $0] } ?? [])
         return try await ChildProcess.run(st, ["--config-file", config, "run", root + "/docs/" + document,
-                                               "--url", "http://127.0.0.1:\(port)", "--no-color"] + extra,
+                                               "--url", "http://127.0.0.1:\(port)", "--no-color"] + extra + deeper,
                                           in: root, scratch: scratch)
     }
 
