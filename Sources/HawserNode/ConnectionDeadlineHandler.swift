@@ -1,3 +1,6 @@
+import Foundation
+import HawserWire
+import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -16,6 +19,8 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     private let limits: ConnectionDeadlines.Limits
     private let logger: Logger
     private var core: ConnectionDeadlines?
+    /// The parse error the server answers 400 for (see `ConnectionDeadlines.parseFailed`).
+    private var parseError: (any Error)?
     private var context: ChannelHandlerContext?
     /// The one scheduled timer and when it fires; a later deadline waits for it to fire and re-arm.
     private var timer: (task: Scheduled<Void>, at: NIODeadline)?
@@ -74,13 +79,28 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError { update { $0.parseFailed(now: .now()) } }
-        context.fireErrorCaught(error)
+        guard error is HTTPParserError, core != nil else { return context.fireErrorCaught(error) }
+        let (route, action) = core!.parseFailed(now: .now())
+        parseError = error
+        perform(action)
+        // Within a request's body its handler hears of the error and answers it. Elsewhere
+        // Hummingbird would answer a bare 400; the API's error body is answered here instead.
+        if route == .handOver { context.fireErrorCaught(error) }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { update { $0.answerSent(now: .now()) } }
-        context.write(data, promise: promise)
+        switch unwrapOutboundIn(data) {
+        case .head(var head) where core?.answeringLast == true:
+            head.headerFields[.connection] = "close"
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .end:
+            // What follows an answer (a 400 of the server's own, say) is written after it.
+            let next = core?.answerSent(now: .now()) ?? .none
+            context.write(data, promise: promise)
+            perform(next)
+        default:
+            context.write(data, promise: promise)
+        }
     }
 
     fileprivate func bytesReceived() {
@@ -109,11 +129,27 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
         case .linger(let deadline):
             arm(deadline, context)
             context.read()
+        case .answerMalformed(let deadline):
+            answerMalformed(context)
+            arm(deadline, context)
+            context.read()
         case .close(let expiry):
             logger.debug("closing an HTTP connection: its \(expiry.rawValue) deadline passed",
                          metadata: ["peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"])
             context.close(promise: nil)
         }
+    }
+
+    /// 400 with the APIs' error body (both APIs share its shape and this code), and `Connection: close`.
+    private func answerMalformed(_ context: ChannelHandlerContext) {
+        let description = parseError.map { "\($0)" } ?? "unparsable input"
+        let body = ErrorBodyJSON(APIError(.malformedRequest, "the request is not valid HTTP/1.1 (\(description))"))
+        let bytes = ByteBuffer(bytes: (try? JSONEncoder().encode(body)) ?? Data())
+        let head = HTTPResponse(status: .badRequest, headerFields: [.contentType: "application/json", .connection: "close",
+                                                                     .contentLength: String(bytes.readableBytes)])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(bytes)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     private func arm(_ deadline: NIODeadline, _ context: ChannelHandlerContext) {

@@ -40,17 +40,34 @@ struct ConnectionDeadlines {
         case arm(NIODeadline)
         /// Drop input from now on and keep reading it, so that the peer's close is seen; arm the deadline.
         case linger(NIODeadline)
+        /// Answer 400 `malformed_request` (the input could not be parsed), then linger as above.
+        case answerMalformed(lingerUntil: NIODeadline)
         /// Close the connection now.
         case close(Expiry)
+    }
+
+    /// What to do with a parse error, besides the action it returns.
+    enum ParseErrorRoute: Equatable {
+        /// A request's body is being read: its reader hears of the error and answers it.
+        case handOver
+        /// Nobody reads the input now: the error goes no further (the action says what follows).
+        case drop
     }
 
     let limits: Limits
     private(set) var phase: Phase
     private(set) var deadline: NIODeadline?
     /// Request heads read and not yet answered (pipelined requests may queue).
-    private var unanswered = 0
-    /// A request asked the server to close after answering it; later requests are not served.
+    private(set) var unanswered = 0
+    /// A request asked the server to close after answering it (or the input broke within a
+    /// request); later requests are not served.
     private var closeRequested = false
+    /// The input broke outside a request's body: after the answers owed, the server answers 400.
+    private var owesMalformedAnswer = false
+
+    /// Whether the answer being written is the last on this connection (RFC 9112 section 9.6:
+    /// it then says `Connection: close`).
+    var answeringLast: Bool { closeRequested && !owesMalformedAnswer && unanswered == 1 }
 
     /// A new connection: its first request head is due within `head`.
     init(limits: Limits, now: NIODeadline) {
@@ -100,20 +117,33 @@ struct ConnectionDeadlines {
         guard phase != .lingering, unanswered > 0 else { return .none }
         unanswered -= 1
         guard unanswered == 0 else { return .none }
+        if owesMalformedAnswer { return answerMalformed(now: now) }
         if closeRequested { return startLingering(now: now) }
         guard phase == .answering else { return .none }  // the next request is being read: its deadline runs
         phase = .awaitingRequest
         return arm(now + limits.idle)
     }
 
-    /// The input could not be parsed: the server answers 400 and closes, after the answers it owes.
-    mutating func parseFailed(now: NIODeadline) -> Action {
-        guard phase != .lingering else { return .none }
+    /// The input could not be parsed, so the connection ends. Within a body whose request is
+    /// not answered yet, the request's reader answers the error; within a body already answered,
+    /// nothing more is said; elsewhere (a head) the server answers 400 itself, after the answers
+    /// it owes. Then the connection lingers.
+    mutating func parseFailed(now: NIODeadline) -> (route: ParseErrorRoute, action: Action) {
+        guard phase != .lingering else { return (.drop, .none) }
         closeRequested = true
-        if unanswered == 0 { return startLingering(now: now) }
-        phase = .answering
-        deadline = nil
-        return .none
+        if phase == .readingBody {
+            guard unanswered > 0 else { return (.drop, startLingering(now: now)) }
+            phase = .answering
+            deadline = nil
+            return (.handOver, .none)
+        }
+        owesMalformedAnswer = true
+        guard unanswered == 0 else {
+            phase = .answering
+            deadline = nil
+            return (.drop, .none)
+        }
+        return (.drop, answerMalformed(now: now))
     }
 
     /// The peer closed its side while the connection lingers: close now.
@@ -140,9 +170,17 @@ struct ConnectionDeadlines {
     }
 
     private mutating func startLingering(now: NIODeadline) -> Action {
+        .linger(lingerDeadline(now: now))
+    }
+
+    private mutating func answerMalformed(now: NIODeadline) -> Action {
+        owesMalformedAnswer = false
+        return .answerMalformed(lingerUntil: lingerDeadline(now: now))
+    }
+
+    private mutating func lingerDeadline(now: NIODeadline) -> NIODeadline {
         phase = .lingering
-        let deadline = now + limits.linger
-        self.deadline = deadline
-        return .linger(deadline)
+        deadline = now + limits.linger
+        return now + limits.linger
     }
 }

@@ -87,16 +87,44 @@ import Testing
         #expect(core.answerSent(now: at(3)) == .linger(at(5)))
     }
 
-    @Test func unparsableInputLingersAfterTheAnswersOwed() {
+    @Test func unparsableInputBetweenRequestsIsAnsweredByTheServer() {
         var idle = ConnectionDeadlines(limits: limits, now: at(0))
-        #expect(idle.parseFailed(now: at(1)) == .linger(at(3)))
+        #expect(idle.parseFailed(now: at(1)) == (.drop, .answerMalformed(lingerUntil: at(3))))
+        #expect(idle.parseFailed(now: at(2)) == (.drop, .none))
 
+        // A pipelined head breaks while the request before it is answered: 400 after that answer,
+        // which is then not the last one (no `Connection: close` on it).
         var busy = ConnectionDeadlines(limits: limits, now: at(0))
         _ = busy.headReceived(now: at(1), closeAfter: false)
         _ = busy.endReceived(now: at(1))
         _ = busy.bytesReceived(now: at(2))
-        #expect(busy.parseFailed(now: at(2)) == .none)
+        #expect(busy.parseFailed(now: at(2)) == (.drop, .none))
+        #expect(!busy.answeringLast)
         #expect(busy.timerFired(now: at(100)) == .none)
-        #expect(busy.answerSent(now: at(100)) == .linger(at(102)))
+        #expect(busy.answerSent(now: at(100)) == .answerMalformed(lingerUntil: at(102)))
+    }
+
+    @Test func unparsableInputWithinABodyIsHandedToItsReader() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.headReceived(now: at(1), closeAfter: false)
+        #expect(core.parseFailed(now: at(2)) == (.handOver, .none))
+        #expect(core.answeringLast)
+        #expect(core.answerSent(now: at(3)) == .linger(at(5)))
+
+        // Answered already (413): nothing more is said.
+        var answered = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = answered.headReceived(now: at(1), closeAfter: false)
+        _ = answered.answerSent(now: at(2))
+        #expect(answered.parseFailed(now: at(3)) == (.drop, .linger(at(5))))
+    }
+
+    @Test func theAnswerToACloseRequestIsTheLast() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.headReceived(now: at(1), closeAfter: false)
+        #expect(!core.answeringLast)
+        _ = core.endReceived(now: at(1))
+        _ = core.answerSent(now: at(2))
+        _ = core.headReceived(now: at(3), closeAfter: true)
+        #expect(core.answeringLast)
     }
 }

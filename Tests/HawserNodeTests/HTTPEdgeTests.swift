@@ -85,6 +85,39 @@ import Testing
         }
     }
 
+    @Test func invalidHTTPGetsTheAPIsErrorBodyAndTheConnectionCloses() async throws {
+        try await withLiveNotary { port in
+            let garbage = try await RawConnection(port: port)
+            #expect(await garbage.send("GARBAGE LINE\r\n\r\n"))
+            let answer = await garbage.read(within: .seconds(10))
+            let text = String(decoding: answer.bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 400") && text.contains("\"malformed_request\""), "\(text)")
+            #expect(answer.closed)
+
+            // A broken head after a good request: the good one is answered (and not as the last),
+            // then the broken one gets the error body.
+            let pipelined = try await RawConnection(port: port)
+            #expect(await pipelined.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\nGET /health/live HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n"))
+            let both = await pipelined.read(within: .seconds(10))
+            let answers = String(decoding: both.bytes, as: UTF8.self).components(separatedBy: "HTTP/1.1 ").dropFirst()
+            #expect(answers.count == 2, "\(answers)")
+            #expect(answers.first?.hasPrefix("200") == true && answers.first?.lowercased().contains("connection: close") == false)
+            #expect(answers.last?.hasPrefix("400") == true && answers.last?.contains("\"malformed_request\"") == true)
+            #expect(both.closed)
+        }
+    }
+
+    @Test func theAnswerToACloseRequestSaysSoAndTheConnectionCloses() async throws {
+        try await withLiveNode { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+            let answer = await connection.read(within: .seconds(10))
+            let text = String(decoding: answer.bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 200") && text.lowercased().contains("\r\nconnection: close\r\n"), "\(text)")
+            #expect(answer.closed)
+        }
+    }
+
     @Test func unknownJSONFieldsAreRefusedWithTheirPath() async throws {
         var ids = Ids(seed: 41)
         var request = try JSONSerialization.jsonObject(with: JSONEncoder().encode(NotarisationRequestJSON(signed(ids.hash(), inputs: [ids.ref()])))) as! [String: Any]
