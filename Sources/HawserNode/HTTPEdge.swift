@@ -51,7 +51,8 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        let served = routes.filter { $0.method == request.method && $0.matches(path) }
+        // Most requests have no query: they skip the route lookup.
+        let served = request.uri.query?.isEmpty == false ? routes.filter { $0.method == request.method && $0.matches(path) } : []
         if !served.isEmpty {
             let known = served.reduce(into: Set<String>()) { $0.formUnion($1.query) }
             if let unknown = request.uri.queryParameters.map({ String($0.key) }).sorted().first(where: { !known.contains($0) }) {
