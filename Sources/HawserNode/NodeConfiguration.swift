@@ -51,9 +51,11 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var maxWritesPerCommit = 1_000
     /// Largest request body the RPC API accepts.
     public var maxBodyBytes = 1024 * 1024
+    /// How long a peer may take to send a request.
+    public var http = HTTPTimeouts()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, dataDirectory, listen, notaryName, notaryKeyFile, parties, rpcUsers, hospital, maxWritesPerCommit, maxBodyBytes
+        case name, dataDirectory, listen, notaryName, notaryKeyFile, parties, rpcUsers, hospital, maxWritesPerCommit, maxBodyBytes, http
     }
 
     public init() {}
@@ -71,6 +73,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         hospital = try c.decodeIfPresent(Hospital.self, forKey: .hospital) ?? d.hospital
         maxWritesPerCommit = try c.decodeIfPresent(Int.self, forKey: .maxWritesPerCommit) ?? d.maxWritesPerCommit
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
+        http = try c.decodeIfPresent(HTTPTimeouts.self, forKey: .http) ?? d.http
     }
 
     /// Every invalid value, one sentence each.
@@ -95,7 +98,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         out += hospital.policy.problems
         if maxWritesPerCommit < 1 { out.append("maxWritesPerCommit must be at least 1") }
         if maxBodyBytes < 1024 { out.append("maxBodyBytes must be at least 1024") }
-        return out
+        return out + http.problems(section: "http")
     }
 
     /// Reads and validates a configuration file.
@@ -128,6 +131,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             ("", Set(CodingKeys.allCases.map(\.rawValue))),
             ("listen", ["host", "port"]),
             ("hospital", Set(Hospital.CodingKeys.allCases.map(\.rawValue))),
+            ("http", Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue))),
         ]
         for (section, known) in sections {
             guard let object = section.isEmpty ? top : top[section] as? [String: Any] else { continue }

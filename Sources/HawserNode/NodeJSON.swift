@@ -1,17 +1,21 @@
 import Flows
 import Foundation
+import HawserWire
 import Hummingbird
 import Vault
 
 /// Any JSON value, for flow arguments and results, which the API carries without knowing their types.
+/// Whole numbers that fit 64 bits are kept exactly (`integer`): a `Double` holds only 53 bits, and
+/// an argument such as 9223372036854775807 must reach the flow unchanged.
 public enum JSONValue: Codable, Sendable, Equatable {
-    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+    case null, bool(Bool), integer(Int64), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         // Most likely first: each failed attempt costs a thrown error.
         if c.decodeNil() { self = .null }
         else if let v = try? c.decode(String.self) { self = .string(v) }
+        else if let v = try? c.decode(Int64.self) { self = .integer(v) }
         else if let v = try? c.decode(Double.self) { self = .number(v) }
         else if let v = try? c.decode([String: JSONValue].self) { self = .object(v) }
         else if let v = try? c.decode(Bool.self) { self = .bool(v) }
@@ -23,6 +27,7 @@ public enum JSONValue: Codable, Sendable, Equatable {
         switch self {
         case .null: try c.encodeNil()
         case .bool(let v): try c.encode(v)
+        case .integer(let v): try c.encode(v)
         case .number(let v):
             if v == v.rounded(), abs(v) < 9e15 { try c.encode(Int64(v)) } else { try c.encode(v) }
         case .string(let v): try c.encode(v)
@@ -50,6 +55,16 @@ public struct StartFlowJSON: Codable, Sendable {
         self.flow = flow
         self.arguments = arguments
         self.clientRequestId = clientRequestId
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case flow, arguments, clientRequestId }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownFields(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        flow = try c.decode(String.self, forKey: .flow)
+        arguments = try c.decode(JSONValue.self, forKey: .arguments)
+        clientRequestId = try c.decodeIfGiven(String.self, forKey: .clientRequestId)
     }
 }
 
@@ -114,6 +129,20 @@ public struct VaultQueryResultJSON: Codable, Sendable, ResponseEncodable {
 public struct DrainingJSON: Codable, Sendable, ResponseEncodable {
     public var draining: Bool
     public var runningFlows: Int?
+}
+
+/// PUT /v1/admin/draining
+public struct SetDrainingJSON: Codable, Sendable {
+    public var draining: Bool
+
+    public init(draining: Bool) { self.draining = draining }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case draining }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownFields(CodingKeys.self)
+        draining = try decoder.container(keyedBy: CodingKeys.self).decode(Bool.self, forKey: .draining)
+    }
 }
 
 public struct NodeIdentityJSON: Codable, Sendable, ResponseEncodable {

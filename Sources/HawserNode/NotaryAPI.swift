@@ -15,16 +15,18 @@ struct NotaryAPI {
     let limits: NotaryConfiguration.Limits
     let registry: PrometheusCollectorRegistry
 
-    /// Every route as (method, path): registered from here and checked against the OpenAPI document.
-    static let routes: [(method: HTTPRequest.Method, path: String)] = [
-        (.post, "/v1/notarise"), (.post, "/v1/notarise/batch"), (.get, "/v1/transactions/{txId}"),
-        (.get, "/v1/identity"), (.get, "/v1/digest"), (.get, "/v1/snapshot"), (.get, "/v1/replica"),
-        (.get, "/v1/replica/heads/{position}"), (.get, "/health/live"), (.get, "/health/ready"), (.get, "/metrics"),
+    /// Every route with the query parameters it takes (none): checked against the OpenAPI document.
+    static let routes: [APIRoute] = [
+        APIRoute(.post, "/v1/notarise"), APIRoute(.post, "/v1/notarise/batch"), APIRoute(.get, "/v1/transactions/{txId}"),
+        APIRoute(.get, "/v1/identity"), APIRoute(.get, "/v1/digest"), APIRoute(.get, "/v1/snapshot"),
+        APIRoute(.get, "/v1/replica"), APIRoute(.get, "/v1/replica/heads/{position}"),
+        APIRoute(.get, "/health/live"), APIRoute(.get, "/health/ready"), APIRoute(.get, "/metrics"),
     ]
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: APIErrorMiddleware(knownPaths: Set(Self.routes.map(\.path))))
+        router.add(middleware: EdgeMiddleware<BasicRequestContext, APIError>(
+            routes: Self.routes, server: "notary", bodyLimit: ("limits.maxBodyBytes", limits.maxBodyBytes)))
         router.post("/v1/notarise") { request, _ in try await notariseOne(request) }
         router.post("/v1/notarise/batch") { request, _ in try await notariseBatch(request) }
         router.get("/v1/transactions/{txId}") { request, context in

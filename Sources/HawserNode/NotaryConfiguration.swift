@@ -68,9 +68,11 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     public var limits = Limits()
     /// Where the request log lives: embedded (default) or a JetStream stream shared by a cluster.
     public var log = LogConfiguration()
+    /// How long a peer may take to send a request.
+    public var http = HTTPTimeouts()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, keyFile, dataDirectory, listen, authorisedParties, acceptAnyParty, limits, log
+        case name, keyFile, dataDirectory, listen, authorisedParties, acceptAnyParty, limits, log, http
     }
 
     public init() {}
@@ -86,6 +88,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         acceptAnyParty = try c.decodeIfPresent(Bool.self, forKey: .acceptAnyParty) ?? d.acceptAnyParty
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
         log = try c.decodeIfPresent(LogConfiguration.self, forKey: .log) ?? d.log
+        http = try c.decodeIfPresent(HTTPTimeouts.self, forKey: .http) ?? d.http
     }
 
     /// Reads and validates a configuration file.
@@ -132,7 +135,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         if limits.maxRequestsPerLogEntry < limits.maxBatchRequests {
             out.append("limits.maxRequestsPerLogEntry must be at least limits.maxBatchRequests: one batch call is written as one log entry")
         }
-        return out + notaryLimits.problems + log.problems
+        return out + notaryLimits.problems + log.problems + http.problems(section: "http")
     }
 
     public var notaryLimits: NotaryLimits {
@@ -154,6 +157,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         "listen": Set(Listen.CodingKeys.allCases.map(\.rawValue)),
         "limits": Set(Limits.CodingKeys.allCases.map(\.rawValue)),
         "log": Set(LogConfiguration.CodingKeys.allCases.map(\.rawValue)),
+        "http": Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue)),
     ]
 
     private static func unknownKeys(in data: Data) -> [String] {

@@ -24,8 +24,11 @@ public enum NotaryNode {
         public let storePath: String
     }
 
-    /// Every route the HTTP API serves, as (method, path) with `{name}` path parameters.
-    public static var routes: [(method: String, path: String)] { NotaryAPI.routes.map { ($0.method.rawValue, $0.path) } }
+    /// Every route the HTTP API serves, as (method, path) with `{name}` path parameters, and the
+    /// query parameters it takes.
+    public static var routes: [(method: String, path: String, query: Set<String>)] {
+        NotaryAPI.routes.map { ($0.method.rawValue, $0.path, $0.query) }
+    }
 
     /// Builds the node from `configuration`, whose relative paths resolve against `baseDirectory`.
     /// `onListening` is called with the bound port once the server accepts connections.
@@ -66,6 +69,7 @@ public enum NotaryNode {
                             limits: configuration.limits, registry: registry)
         let app = Application(
             router: api.router(),
+            server: .http1(timeouts: configuration.http, logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser"),
             services: logServices + notary.services,

@@ -44,9 +44,11 @@ enum WireFormat {
         let bytes = Data(buffer: body)
         do {
             switch self {
-            case .json: return .json(try JSONDecoder().decode(J.self, from: bytes))
+            case .json: return .json(try JSONDecoder.forRequests().decode(J.self, from: bytes))
             case .protobuf: return .proto(try P(serializedBytes: bytes))
             }
+        } catch let error as UnknownFieldError {
+            throw error  // `EdgeMiddleware` answers it
         } catch {
             throw APIError(.malformedRequest, "the body is not a valid \(contentType) \(String(describing: J.self).replacingOccurrences(of: "JSON", with: "")): \(Self.summary(of: error))")
         }
@@ -83,32 +85,16 @@ extension APIError: HTTPResponseError {
     }
 }
 
-/// Turns every error into an API error body: Hummingbird's own (unknown route, oversized body)
-/// and unexpected ones, which become `internal_error` without leaking details.
-struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    let knownPaths: Set<String>
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let error as APIError {
-            throw error
-        } catch is NIOTooManyBytesError {
-            throw APIError(.bodyTooLarge, "the body is larger than this notary accepts (limits.maxBodyBytes)")
-        } catch let error as HTTPError where error.status == .notFound {
-            if knownPaths.contains(where: { Self.matches(request.uri.path, $0) }) {
-                throw APIError(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)")
-            }
-            throw APIError(.notFound, "no such endpoint: \(request.uri.path)")
-        } catch {
-            context.logger.error("request failed", metadata: ["error": "\(error)"])
-            throw APIError(.internalError, "the notary failed to handle the request; it has been logged")
+extension APIError: EdgeError {
+    init(edge failure: EdgeFailure, _ message: String) {
+        switch failure {
+        case .notFound: self.init(.notFound, message)
+        case .methodNotAllowed: self.init(.methodNotAllowed, message)
+        case .bodyTooLarge: self.init(.bodyTooLarge, message)
+        case .malformedRequest: self.init(.malformedRequest, message)
+        case .unknownField: self.init(.unknownField, message)
+        case .unknownQueryParameter: self.init(.unknownQueryParameter, message)
+        case .internalError: self.init(.internalError, message)
         }
-    }
-
-    /// Path match with `{name}` segments matching anything.
-    static func matches(_ path: String, _ pattern: String) -> Bool {
-        let a = path.split(separator: "/"), b = pattern.split(separator: "/")
-        return a.count == b.count && zip(a, b).allSatisfy { $0 == $1 || $1.hasPrefix("{") }
     }
 }

@@ -15,6 +15,10 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     /// The body does not decode as the declared content type, or a required field is missing.
     case malformedRequest = "malformed_request"
+    /// A JSON body has a field the request type does not have; the message names it.
+    case unknownField = "unknown_field"
+    /// The route does not take a query parameter the request has; the message names it.
+    case unknownQueryParameter = "unknown_query_parameter"
     case invalidTransactionId = "invalid_transaction_id"
     case invalidStateRef = "invalid_state_ref"
     case invalidTimeWindow = "invalid_time_window"
@@ -44,8 +48,9 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
 
     public var httpStatus: Int {
         switch self {
-        case .malformedRequest, .invalidTransactionId, .invalidStateRef, .invalidTimeWindow, .invalidPublicKey,
-             .duplicateStateRef, .refBothInputAndReference, .tooManyStateRefs, .nothingToNotarise:
+        case .malformedRequest, .unknownField, .unknownQueryParameter, .invalidTransactionId, .invalidStateRef,
+             .invalidTimeWindow, .invalidPublicKey, .duplicateStateRef, .refBothInputAndReference, .tooManyStateRefs,
+             .nothingToNotarise:
             400
         case .unknownParty, .invalidSignature: 403
         case .transactionNotFound, .notFound, .positionNotRemembered: 404

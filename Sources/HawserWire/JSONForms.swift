@@ -14,6 +14,15 @@ public struct TimeWindowJSON: Codable, Sendable, Equatable {
         until = window.until?.rfc3339
     }
 
+    enum CodingKeys: String, CodingKey, CaseIterable { case from, until }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownFields(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        from = try c.decodeIfGiven(String.self, forKey: .from)
+        until = try c.decodeIfGiven(String.self, forKey: .until)
+    }
+
     public func decoded() throws(APIError) -> TimeWindow {
         func instant(_ text: String?, _ name: String) throws(APIError) -> Instant? {
             guard let text else { return nil }
@@ -37,6 +46,15 @@ public struct PartyJSON: Codable, Sendable, Equatable {
         name = party.name
         publicKey = party.publicKey.base64
     }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, publicKey }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownFields(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        publicKey = try c.decode(String.self, forKey: .publicKey)
+    }
 }
 
 public struct NotarisationRequestJSON: Codable, Sendable {
@@ -54,6 +72,19 @@ public struct NotarisationRequestJSON: Codable, Sendable {
         timeWindow = r.timeWindow.map(TimeWindowJSON.init)
         requester = PartyJSON(r.requester)
         signature = Data(r.signature).base64EncodedString()
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case txId, inputs, references, timeWindow, requester, signature }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownFields(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        txId = try c.decode(String.self, forKey: .txId)
+        inputs = try c.decode([String].self, forKey: .inputs)
+        references = try c.decodeIfGiven([String].self, forKey: .references)
+        timeWindow = try c.decodeIfGiven(TimeWindowJSON.self, forKey: .timeWindow)
+        requester = try c.decode(PartyJSON.self, forKey: .requester)
+        signature = try c.decode(String.self, forKey: .signature)
     }
 
     public func decoded() throws(APIError) -> NotarisationRequest {
@@ -182,6 +213,13 @@ public struct ErrorBodyJSON: Codable, Sendable, Equatable {
 public struct BatchRequestJSON: Codable, Sendable {
     public var requests: [NotarisationRequestJSON]
     public init(requests: [NotarisationRequestJSON]) { self.requests = requests }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case requests }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownFields(CodingKeys.self)
+        requests = try decoder.container(keyedBy: CodingKeys.self).decode([NotarisationRequestJSON].self, forKey: .requests)
+    }
 }
 
 /// One item of a batch answer: exactly one of `answer` and `error` is present.

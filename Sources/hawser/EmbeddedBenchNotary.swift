@@ -2,11 +2,9 @@ import Embedded
 import Foundation
 import HawserCore
 import HawserNode
-import Hummingbird
 import Logging
 import Notary
 import Uniqueness
-import ServiceLifecycle
 
 /// An embedded notary inside the bench process, for `hawser bench notary --embedded`: it serves
 /// HTTP on a free loopback port, so the load still crosses the real API, and it can be preloaded
@@ -29,19 +27,10 @@ enum EmbeddedBenchNotary {
         }
         var logger = Logger(label: "hawser.bench.notary")
         logger.logLevel = .warning
-        let (port, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let (app, _) = try NotaryNode.application(configuration: configuration, baseDirectory: directory, logger: logger,
-                                                   onListening: { portContinuation.yield($0) })
-        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
-            defer { group.cancelAll() }
-            var ports = port.makeAsyncIterator()
-            guard let bound = await ports.next() else { throw CLIError("the embedded notary did not start") }
-            let result = try await body("http://127.0.0.1:\(bound)")
-            await services.triggerGracefulShutdown()
-            try await group.waitForAll()
-            return result
+        return try await InProcessServer.with(logger: logger, make: { onListening in
+            try NotaryNode.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening).app
+        }) { port in
+            try await body("http://127.0.0.1:\(port)")
         }
     }
 

@@ -36,13 +36,10 @@ struct FlowBench: AsyncParsableCommand {
         }
         var logger = Logger(label: "hawser.bench")
         logger.logLevel = .error
-        let ports = AsyncStream.makeStream(of: Int.self)
-        let (app, _) = try Node.application(configuration: try NodeConfiguration.load(config), baseDirectory: directory,
-                                            logger: logger, onListening: { ports.continuation.yield($0) })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            var iterator = ports.stream.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw CLIError("the node did not start") }
+        let configuration = try NodeConfiguration.load(config)
+        try await InProcessServer.with(logger: logger, make: { onListening in
+            try Node.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening).app
+        }) { port in
             let client = NodeClient(urls: ["http://127.0.0.1:\(port)"], username: "bench", password: "bench")
             if warmup > 0 { _ = try await drive(client, count: warmup, prefix: "warmup") }
             let start = ContinuousClock.now
@@ -57,7 +54,6 @@ struct FlowBench: AsyncParsableCommand {
             print(String(format: "flows=%d clients=%d rate=%@ seconds=%.2f flows_per_second=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f",
                          flows, clients, rate.map { String(format: "%.0f", $0) } ?? "closed-loop", seconds, Double(flows) / seconds,
                          percentile(0.5), percentile(0.9), percentile(0.99)))
-            group.cancelAll()
         }
     }
 

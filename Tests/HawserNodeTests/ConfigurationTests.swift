@@ -48,6 +48,29 @@ import Testing
         }
     }
 
+    /// Both servers read the `http` section alike and refuse it unknown options or out-of-range
+    /// timeouts at start-up.
+    @Test func httpTimeoutsAreValidatedInBothConfigurations() throws {
+        let c = try load(#"{"acceptAnyParty": true, "http": {"idleTimeoutMillis": 5000}}"#)
+        #expect(c.http.idleTimeoutMillis == 5000 && c.http.headerTimeoutMillis == HTTPTimeouts().headerTimeoutMillis)
+        let found = problems(#"{"acceptAnyParty": true, "http": {"headerTimeoutMillis": 0, "bodyTimeoutMillis": 3600001, "idle": 1}}"#)
+        for expected in ["unknown option `http.idle`", "http.headerTimeoutMillis must be 100...3600000",
+                         "http.bodyTimeoutMillis must be 100...3600000"] {
+            #expect(found.contains { $0.contains(expected) }, "missing: \(expected) in \(found)")
+        }
+
+        let dir = try TemporaryDirectory()
+        try writeNodeFiles(in: dir.path)
+        var node = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path + "/node.json"))) as! [String: Any]
+        node["http"] = ["idleTimeoutMillis": 99, "slow": true]
+        try JSONSerialization.data(withJSONObject: node).write(to: URL(fileURLWithPath: dir.path + "/node.json"))
+        #expect(throws: ConfigurationError.self) { try NodeConfiguration.load(dir.path + "/node.json") }
+        do { _ = try NodeConfiguration.load(dir.path + "/node.json") } catch let error as ConfigurationError {
+            #expect(error.problems.contains("unknown option `http.slow`"), "\(error.problems)")
+            #expect(error.problems.contains { $0.contains("http.idleTimeoutMillis must be 100...3600000") }, "\(error.problems)")
+        }
+    }
+
     @Test func refusesANotaryNobodyCouldUse() {
         #expect(problems("{}").contains { $0.contains("nobody could notarise") })
     }

@@ -20,7 +20,7 @@ import Testing
         #expect(decoded.flow == "IssueTokens")
         #expect(decoded.status == "hospitalised")
         #expect(decoded.attempts == 2)
-        #expect(decoded.arguments == .object(["amount": .number(3), "owner": .string("O=Alice")]))
+        #expect(decoded.arguments == .object(["amount": .integer(3), "owner": .string("O=Alice")]))
         #expect(decoded.result == .object(["txId": .string("ab")]))
         #expect(decoded.retryAt == Instant(microsecondsSinceEpoch: 3_000_000).rfc3339)
         #expect(decoded.createdAt == Instant(microsecondsSinceEpoch: 1_000_000).rfc3339)
@@ -34,5 +34,17 @@ import Testing
     @Test func jsonValuesOfEveryKindDecode() throws {
         let value = try JSONDecoder().decode(JSONValue.self, from: Data("{\"a\":[true,1.5,\"s\",null,{\"b\":false},[]]}".utf8))
         #expect(value == .object(["a": .array([.bool(true), .number(1.5), .string("s"), .null, .object(["b": .bool(false)]), .array([])])]))
+    }
+
+    /// Flow arguments pass through a JSONValue: a 64-bit whole number must come out as it went in
+    /// (as a Double, 9223372036854775807 came out as 9.2233720368547758e+18, which no Int64
+    /// argument decodes from; the API fuzz test found it).
+    @Test func wholeNumbersKeepEveryDigit() throws {
+        for text in ["9223372036854775807", "-9223372036854775808", "9007199254740993", "0"] {
+            let value = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            #expect(String(decoding: value.bytes, as: UTF8.self) == text)
+        }
+        let big = try JSONDecoder().decode(JSONValue.self, from: Data("9223372036854775808".utf8))
+        #expect(big == .number(9_223_372_036_854_775_808))
     }
 }

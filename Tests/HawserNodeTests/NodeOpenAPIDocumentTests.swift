@@ -24,6 +24,13 @@ import Testing
         #expect(documented == served)
     }
 
+    @Test func documentsExactlyTheQueryParametersOfEachRoute() {
+        for route in Node.routes {
+            #expect(documentedQueryParameters(Self.paths[route.path]?[route.method.lowercased()]) == route.query,
+                    "\(route.method) \(route.path)")
+        }
+    }
+
     @Test func documentsExactlyTheErrorCodes() {
         let schemas = (Self.document["components"] as! [String: Any])["schemas"] as! [String: Any]
         let documented = (schemas["ErrorCode"] as! [String: Any])["enum"] as! [String]
@@ -63,4 +70,10 @@ import Testing
             }
         }
     }
+}
+
+/// The names of an OpenAPI operation's query parameters.
+func documentedQueryParameters(_ operation: Any?) -> Set<String> {
+    let parameters = (operation as? [String: Any])?["parameters"] as? [[String: Any]] ?? []
+    return Set(parameters.filter { $0["in"] as? String == "query" }.compactMap { $0["name"] as? String })
 }

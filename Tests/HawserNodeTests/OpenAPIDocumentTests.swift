@@ -24,6 +24,13 @@ import Testing
         #expect(documented == served)
     }
 
+    @Test func documentsExactlyTheQueryParametersOfEachRoute() {
+        for route in NotaryNode.routes {
+            #expect(documentedQueryParameters(Self.paths[route.path]?[route.method.lowercased()]) == route.query,
+                    "\(route.method) \(route.path)")
+        }
+    }
+
     @Test func documentsExactlyTheErrorCodes() {
         let documented = (Self.schemas["ErrorCode"] as! [String: Any])["enum"] as! [String]
         #expect(Set(documented) == Set(ErrorCode.allCases.map(\.rawValue)))

@@ -1,0 +1,186 @@
+import NIOCore
+
+/// The read deadlines of one HTTP/1.1 server connection, as a value driven by events (sans-I/O:
+/// time is an input, actions are returned). It promises that a connection is never held open by
+/// its peer without bound: a request head must arrive within `head` of its first byte (of the
+/// accept, for the first request), a body within `body` of its head, the next request's first
+/// byte within `idle` of the last answer, and after the answer to a `Connection: close` request
+/// (or to a request that could not be parsed) the peer has `linger` to close before the server
+/// does. While a request is being answered no read deadline runs: the answer may take as long as
+/// its route allows (a long poll, an event stream).
+struct ConnectionDeadlines {
+    struct Limits: Sendable, Equatable {
+        var head: TimeAmount
+        var body: TimeAmount
+        var idle: TimeAmount
+        var linger: TimeAmount
+    }
+
+    enum Phase: Equatable {
+        /// No byte of the next request has arrived.
+        case awaitingRequest
+        /// The next request's first bytes arrived; its head is incomplete.
+        case readingHead
+        /// The head arrived; the body has not ended.
+        case readingBody
+        /// The request is read; its answer is being made.
+        case answering
+        /// The connection is closing: input is read and dropped until the peer closes.
+        case lingering
+    }
+
+    /// Which deadline closed the connection (for the log).
+    enum Expiry: String, Equatable {
+        case head, body, idle, linger
+    }
+
+    enum Action: Equatable {
+        case none
+        /// Make sure a timer fires at or before this deadline, then call `timerFired`.
+        case arm(NIODeadline)
+        /// Drop input from now on and keep reading it, so that the peer's close is seen; arm the deadline.
+        case linger(NIODeadline)
+        /// Answer 400 `malformed_request` (the input could not be parsed), then linger as above.
+        case answerMalformed(lingerUntil: NIODeadline)
+        /// Close the connection now.
+        case close(Expiry)
+    }
+
+    /// What to do with a parse error, besides the action it returns.
+    enum ParseErrorRoute: Equatable {
+        /// A request's body is being read: its reader hears of the error and answers it.
+        case handOver
+        /// Nobody reads the input now: the error goes no further (the action says what follows).
+        case drop
+    }
+
+    let limits: Limits
+    private(set) var phase: Phase
+    private(set) var deadline: NIODeadline?
+    /// Request heads read and not yet answered (pipelined requests may queue).
+    private(set) var unanswered = 0
+    /// A request asked the server to close after answering it (or the input broke within a
+    /// request); later requests are not served.
+    private var closeRequested = false
+    /// The input broke outside a request's body: after the answers owed, the server answers 400.
+    private var owesMalformedAnswer = false
+
+    /// Whether the answer being written is the last on this connection (RFC 9112 section 9.6:
+    /// it then says `Connection: close`).
+    var answeringLast: Bool { closeRequested && !owesMalformedAnswer && unanswered == 1 }
+
+    /// A new connection: its first request head is due within `head`.
+    init(limits: Limits, now: NIODeadline) {
+        self.limits = limits
+        phase = .readingHead
+        deadline = now + limits.head
+    }
+
+    var initialAction: Action { deadline.map(Action.arm) ?? .none }
+
+    /// Bytes arrived from the peer (before they are parsed).
+    mutating func bytesReceived(now: NIODeadline) -> Action {
+        switch phase {
+        case .awaitingRequest, .answering:
+            // Once a request is fully read, any byte begins the next (pipelined) one.
+            guard !closeRequested else { return .none }
+            phase = .readingHead
+            return arm(now + limits.head)
+        case .readingHead, .readingBody, .lingering:
+            return .none
+        }
+    }
+
+    /// A request head was parsed; `closeAfter` when it asks the server to close after answering.
+    mutating func headReceived(now: NIODeadline, closeAfter: Bool) -> Action {
+        guard !closeRequested, phase != .lingering else { return .none }
+        unanswered += 1
+        closeRequested = closeAfter
+        phase = .readingBody
+        return arm(now + limits.body)
+    }
+
+    /// The request's body ended.
+    mutating func endReceived(now: NIODeadline) -> Action {
+        guard phase == .readingBody else { return .none }
+        if unanswered == 0 {  // answered before its body ended (an early error)
+            phase = .awaitingRequest
+            return arm(now + limits.idle)
+        }
+        phase = .answering
+        deadline = nil
+        return .none
+    }
+
+    /// An answer was written completely.
+    mutating func answerSent(now: NIODeadline) -> Action {
+        guard phase != .lingering, unanswered > 0 else { return .none }
+        unanswered -= 1
+        guard unanswered == 0 else { return .none }
+        if owesMalformedAnswer { return answerMalformed(now: now) }
+        if closeRequested { return startLingering(now: now) }
+        guard phase == .answering else { return .none }  // the next request is being read: its deadline runs
+        phase = .awaitingRequest
+        return arm(now + limits.idle)
+    }
+
+    /// The input could not be parsed, so the connection ends. Within a body whose request is
+    /// not answered yet, the request's reader answers the error; within a body already answered,
+    /// nothing more is said; elsewhere (a head) the server answers 400 itself, after the answers
+    /// it owes. Then the connection lingers.
+    mutating func parseFailed(now: NIODeadline) -> (route: ParseErrorRoute, action: Action) {
+        guard phase != .lingering else { return (.drop, .none) }
+        closeRequested = true
+        if phase == .readingBody {
+            guard unanswered > 0 else { return (.drop, startLingering(now: now)) }
+            phase = .answering
+            deadline = nil
+            return (.handOver, .none)
+        }
+        owesMalformedAnswer = true
+        guard unanswered == 0 else {
+            phase = .answering
+            deadline = nil
+            return (.drop, .none)
+        }
+        return (.drop, answerMalformed(now: now))
+    }
+
+    /// The peer closed its side while the connection lingers: close now.
+    mutating func inputClosed() -> Action {
+        phase == .lingering ? .close(.linger) : .none
+    }
+
+    /// The armed timer fired.
+    mutating func timerFired(now: NIODeadline) -> Action {
+        guard let deadline else { return .none }
+        guard now >= deadline else { return .arm(deadline) }
+        switch phase {
+        case .awaitingRequest: return .close(.idle)
+        case .readingHead: return .close(.head)
+        case .readingBody: return .close(.body)
+        case .lingering: return .close(.linger)
+        case .answering: return .none  // no deadline while answering; not reached
+        }
+    }
+
+    private mutating func arm(_ deadline: NIODeadline) -> Action {
+        self.deadline = deadline
+        return .arm(deadline)
+    }
+
+    private mutating func startLingering(now: NIODeadline) -> Action {
+        .linger(lingerDeadline(now: now))
+    }
+
+    private mutating func answerMalformed(now: NIODeadline) -> Action {
+        owesMalformedAnswer = false
+        return .answerMalformed(lingerUntil: lingerDeadline(now: now))
+    }
+
+    private mutating func lingerDeadline(now: NIODeadline) -> NIODeadline {
+        phase = .lingering
+        deadline = now + limits.linger
+        return now + limits.linger
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import HawserWire
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One route of an HTTP API: its method, its path (`{name}` segments match any one segment) and
+/// the query parameters it takes. Each API declares its routes once, in a table; the edge refuses
+/// a query parameter its route does not declare, and the OpenAPI document tests compare the table
+/// with the document.
+struct APIRoute: Sendable {
+    let method: HTTPRequest.Method
+    let path: String
+    let query: Set<String>
+
+    init(_ method: HTTPRequest.Method, _ path: String, query: Set<String> = []) {
+        self.method = method
+        self.path = path
+        self.query = query
+    }
+
+    func matches(_ requestPath: String) -> Bool {
+        // Empty segments are skipped, as Hummingbird's router skips them.
+        let a = requestPath.split(separator: "/"), b = path.split(separator: "/")
+        return a.count == b.count && zip(a, b).allSatisfy { $0 == $1 || $1.hasPrefix("{") }
+    }
+}
+
+/// The failures every route of an API can meet at its edge, before or around its handler.
+enum EdgeFailure {
+    case notFound, methodNotAllowed, bodyTooLarge, malformedRequest, unknownField, unknownQueryParameter, internalError
+}
+
+/// An API's error type, as the edge needs it: its own code for each `EdgeFailure`.
+protocol EdgeError: HTTPResponseError {
+    init(edge failure: EdgeFailure, _ message: String)
+}
+
+/// Turns everything that goes wrong in a request into the API's error body: unknown routes (404,
+/// or 405 with `Allow`), query parameters the route does not take, oversized or truncated
+/// bodies, unknown JSON fields, and unexpected errors, which become `internal_error` without
+/// leaking their details.
+struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddleware {
+    let routes: [APIRoute]
+    /// "notary" or "node", for messages.
+    let server: String
+    /// The option that limits bodies and its value, for the `body_too_large` message.
+    let bodyLimit: (option: String, bytes: Int)
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        // Most requests have no query: they skip the route lookup.
+        let served = request.uri.query?.isEmpty == false ? routes.filter { $0.method == request.method && $0.matches(path) } : []
+        if !served.isEmpty {
+            let known = served.reduce(into: Set<String>()) { $0.formUnion($1.query) }
+            if let unknown = request.uri.queryParameters.map({ String($0.key) }).sorted().first(where: { !known.contains($0) }) {
+                let takes = known.isEmpty ? "takes no query parameters" : "takes only \(known.sorted().joined(separator: ", "))"
+                throw Failure(edge: .unknownQueryParameter, "unknown query parameter `\(unknown.prefix(100))`: \(request.method) \(path) \(takes)")
+            }
+        }
+        do {
+            return try await next(request, context)
+        } catch let error as Failure {
+            throw error
+        } catch is NIOTooManyBytesError {
+            throw Failure(edge: .bodyTooLarge, "the body is larger than this \(server) accepts (\(bodyLimit.option), \(bodyLimit.bytes) bytes)")
+        } catch let error as HTTPParserError {
+            throw Failure(edge: .malformedRequest, error == .invalidEOFState
+                ? "the request body ended before the length its headers announced"
+                : "the request is not valid HTTP/1.1 (\(error))")
+        } catch let error as UnknownFieldError {
+            throw Failure(edge: .unknownField, "the body has a field this \(server) does not know: `\(error.path.prefix(200))`")
+        } catch let error as HTTPError where error.status == .notFound {
+            let allowed = Set(routes.filter { $0.matches(path) }.map(\.method.rawValue)).sorted()
+            guard !allowed.isEmpty else { throw Failure(edge: .notFound, "no such endpoint: \(path.prefix(200))") }
+            // RFC 9110: a 405 names the methods the resource supports.
+            var response = try Failure(edge: .methodNotAllowed, "\(request.method) is not allowed on \(path.prefix(200)); use \(allowed.joined(separator: " or "))")
+                .response(from: request, context: context)
+            response.headers[.allow] = allowed.joined(separator: ", ")
+            return response
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            throw Failure(edge: .internalError, "the \(server) failed to handle the request; it has been logged")
+        }
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1 with the read deadlines of `timeouts` (see `ConnectionDeadlines`).
+    static func http1(timeouts: HTTPTimeouts, logger: Logger) -> HTTPServerBuilder {
+        .http1(configuration: .init(additionalChannelHandlers: [ConnectionDeadlineHandler(limits: timeouts.limits, logger: logger)]))
+    }
+}
+
+extension JSONDecoder {
+    /// A decoder for request bodies: request types refuse fields they do not have.
+    static func forRequests() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.userInfo[.refusesUnknownFields] = true
+        return decoder
+    }
+}

@@ -1,0 +1,130 @@
+@testable import HawserNode
+import NIOCore
+import Testing
+
+/// The read deadlines of one connection, driven by events at chosen times (no sockets, no clock).
+@Suite struct ConnectionDeadlinesTests {
+    let limits = ConnectionDeadlines.Limits(head: .seconds(10), body: .seconds(30), idle: .seconds(75), linger: .seconds(2))
+    func at(_ seconds: Int64) -> NIODeadline { .uptimeNanoseconds(UInt64(1_000 + seconds) * 1_000_000_000) }
+
+    @Test func aNewConnectionMustSendItsHeadInTime() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        #expect(core.initialAction == .arm(at(10)))
+        // Bytes trickle in: they do not move the deadline.
+        #expect(core.bytesReceived(now: at(5)) == .none)
+        #expect(core.timerFired(now: at(10)) == .close(.head))
+    }
+
+    @Test func aBodyMustArriveWithinItsTimeOfTheHead() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        #expect(core.headReceived(now: at(1), closeAfter: false) == .arm(at(31)))
+        #expect(core.bytesReceived(now: at(20)) == .none)
+        #expect(core.timerFired(now: at(31)) == .close(.body))
+    }
+
+    @Test func noDeadlineRunsWhileAnswering() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.headReceived(now: at(1), closeAfter: false)
+        #expect(core.endReceived(now: at(1)) == .none)
+        #expect(core.phase == .answering)
+        #expect(core.timerFired(now: at(500)) == .none)
+    }
+
+    @Test func anAnsweredConnectionIdlesUntilTheNextRequestsFirstByte() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.headReceived(now: at(1), closeAfter: false)
+        _ = core.endReceived(now: at(1))
+        #expect(core.answerSent(now: at(3)) == .arm(at(78)))
+        // A timer armed for an earlier deadline finds the later one and re-arms.
+        #expect(core.timerFired(now: at(31)) == .arm(at(78)))
+        #expect(core.bytesReceived(now: at(50)) == .arm(at(60)))
+        #expect(core.timerFired(now: at(60)) == .close(.head))
+    }
+
+    @Test func anIdleConnectionIsClosed() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.headReceived(now: at(1), closeAfter: false)
+        _ = core.endReceived(now: at(1))
+        _ = core.answerSent(now: at(2))
+        #expect(core.timerFired(now: at(77)) == .close(.idle))
+    }
+
+    @Test func aPipelinedRequestKeepsItsOwnDeadlineWhenTheFirstIsAnswered() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.headReceived(now: at(1), closeAfter: false)
+        _ = core.endReceived(now: at(1))
+        #expect(core.bytesReceived(now: at(2)) == .arm(at(12)))
+        #expect(core.headReceived(now: at(3), closeAfter: false) == .arm(at(33)))
+        #expect(core.answerSent(now: at(4)) == .none)
+        #expect(core.phase == .readingBody)
+        #expect(core.endReceived(now: at(5)) == .none)
+        #expect(core.answerSent(now: at(6)) == .arm(at(81)))
+    }
+
+    @Test func anAnswerToACloseRequestLingersThenCloses() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.headReceived(now: at(1), closeAfter: true)
+        // Answered early (413) while the body still arrives: input is dropped until the peer closes.
+        #expect(core.answerSent(now: at(2)) == .linger(at(4)))
+        #expect(core.headReceived(now: at(3), closeAfter: false) == .none)
+        #expect(core.bytesReceived(now: at(3)) == .none)
+        #expect(core.timerFired(now: at(4)) == .close(.linger))
+    }
+
+    @Test func aLingeringConnectionClosesWhenThePeerDoes() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        #expect(core.inputClosed() == .none)
+        _ = core.headReceived(now: at(1), closeAfter: true)
+        _ = core.answerSent(now: at(2))
+        #expect(core.inputClosed() == .close(.linger))
+    }
+
+    @Test func requestsAfterACloseRequestAreNotCounted() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.headReceived(now: at(1), closeAfter: true)
+        _ = core.endReceived(now: at(1))
+        #expect(core.headReceived(now: at(2), closeAfter: false) == .none)
+        #expect(core.answerSent(now: at(3)) == .linger(at(5)))
+    }
+
+    @Test func unparsableInputBetweenRequestsIsAnsweredByTheServer() {
+        var idle = ConnectionDeadlines(limits: limits, now: at(0))
+        #expect(idle.parseFailed(now: at(1)) == (.drop, .answerMalformed(lingerUntil: at(3))))
+        #expect(idle.parseFailed(now: at(2)) == (.drop, .none))
+
+        // A pipelined head breaks while the request before it is answered: 400 after that answer,
+        // which is then not the last one (no `Connection: close` on it).
+        var busy = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = busy.headReceived(now: at(1), closeAfter: false)
+        _ = busy.endReceived(now: at(1))
+        _ = busy.bytesReceived(now: at(2))
+        #expect(busy.parseFailed(now: at(2)) == (.drop, .none))
+        #expect(!busy.answeringLast)
+        #expect(busy.timerFired(now: at(100)) == .none)
+        #expect(busy.answerSent(now: at(100)) == .answerMalformed(lingerUntil: at(102)))
+    }
+
+    @Test func unparsableInputWithinABodyIsHandedToItsReader() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.headReceived(now: at(1), closeAfter: false)
+        #expect(core.parseFailed(now: at(2)) == (.handOver, .none))
+        #expect(core.answeringLast)
+        #expect(core.answerSent(now: at(3)) == .linger(at(5)))
+
+        // Answered already (413): nothing more is said.
+        var answered = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = answered.headReceived(now: at(1), closeAfter: false)
+        _ = answered.answerSent(now: at(2))
+        #expect(answered.parseFailed(now: at(3)) == (.drop, .linger(at(5))))
+    }
+
+    @Test func theAnswerToACloseRequestIsTheLast() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.headReceived(now: at(1), closeAfter: false)
+        #expect(!core.answeringLast)
+        _ = core.endReceived(now: at(1))
+        _ = core.answerSent(now: at(2))
+        _ = core.headReceived(now: at(3), closeAfter: true)
+        #expect(core.answeringLast)
+    }
+}

@@ -1,0 +1,203 @@
+import Foundation
+import HawserCore
+import HawserNode
+import HawserTestSupport
+import HawserWire
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The HTTP edge of both servers over real sockets on 127.0.0.1: read deadlines against stalling
+/// peers, closing after `Connection: close`, truncated bodies, unknown fields and query
+/// parameters, and `Allow` on 405.
+@Suite struct HTTPEdgeTests {
+    /// Short deadlines, so that a test waits a fraction of a second for each.
+    static func short(_ timeouts: inout HTTPTimeouts) {
+        timeouts.headerTimeoutMillis = 300
+        timeouts.bodyTimeoutMillis = 300
+        timeouts.idleTimeoutMillis = 300
+    }
+
+    @Test func aHeadSentByteByByteIsClosedAtItsDeadline() async throws {
+        try await withLiveNotary({ Self.short(&$0.http) }) { port in
+            let connection = try await RawConnection(port: port)
+            let head = Array("GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 500)
+            // One byte each 20 ms: 10 s for the whole head, were the server to wait for it.
+            var closed = false
+            for byte in head {
+                guard await connection.send([byte]) else { closed = true; break }
+                if await connection.read(within: .milliseconds(20)).closed { closed = true; break }
+            }
+            #expect(closed)
+        }
+    }
+
+    @Test func aStalledBodyIsClosedAtItsDeadline() async throws {
+        try await withLiveNode({ Self.short(&$0.http) }) { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("POST /v1/flows HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"flow\":"))
+            let answer = await connection.read(within: .seconds(10))
+            #expect(answer.closed)
+        }
+    }
+
+    @Test func anIdleConnectionIsClosedButOneInUseIsNot() async throws {
+        try await withLiveNotary({ Self.short(&$0.http) }) { port in
+            let connection = try await RawConnection(port: port)
+            // Requests closer together than the idle timeout keep the connection.
+            for _ in 0..<5 {
+                #expect(await connection.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n"))
+                #expect(await connection.readResponse().hasPrefix("HTTP/1.1 200"))
+            }
+            #expect(await connection.read(within: .seconds(10)).closed)
+        }
+    }
+
+    @Test func aRequestAnsweredBeforeItsBodyEndsThatAskedToCloseIsClosed() async throws {
+        try await withLiveNotary({ $0.limits.maxBodyBytes = 1024 }) { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("POST /v1/notarise HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                          + "Connection: close\r\nContent-Length: 100000000\r\n\r\n"))
+            #expect(await connection.send([UInt8](repeating: 32, count: 4096)))
+            let answer = await connection.read(within: .seconds(10))
+            #expect(String(decoding: answer.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 413"))
+            #expect(String(decoding: answer.bytes, as: UTF8.self).contains("\"body_too_large\""))
+            #expect(answer.closed)
+            // The client goes on sending its body: once the server has closed (not only its own
+            // side), the connection refuses it.
+            let until = ContinuousClock.now + .seconds(10)
+            var outcome = RawConnection.WriteOutcome.sent
+            while outcome != .refused && ContinuousClock.now < until {
+                outcome = await connection.write([UInt8](repeating: 32, count: 65_536), within: .milliseconds(200))
+            }
+            #expect(outcome == .refused)
+        }
+    }
+
+    @Test func aBodyCutShortGets400() async throws {
+        try await withLiveNotary { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("POST /v1/notarise HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"txId\":"))
+            connection.shutdownWrite()
+            let answer = await connection.readResponse()
+            #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
+            #expect(answer.contains("\"malformed_request\""))
+        }
+    }
+
+    @Test func invalidHTTPGetsTheAPIsErrorBodyAndTheConnectionCloses() async throws {
+        try await withLiveNotary { port in
+            let garbage = try await RawConnection(port: port)
+            #expect(await garbage.send("GARBAGE LINE\r\n\r\n"))
+            let answer = await garbage.read(within: .seconds(10))
+            let text = String(decoding: answer.bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 400") && text.contains("\"malformed_request\""), "\(text)")
+            #expect(answer.closed)
+
+            // A broken head after a good request: the good one is answered (and not as the last),
+            // then the broken one gets the error body.
+            let pipelined = try await RawConnection(port: port)
+            #expect(await pipelined.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\nGET /health/live HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n"))
+            let both = await pipelined.read(within: .seconds(10))
+            let answers = String(decoding: both.bytes, as: UTF8.self).components(separatedBy: "HTTP/1.1 ").dropFirst()
+            #expect(answers.count == 2, "\(answers)")
+            #expect(answers.first?.hasPrefix("200") == true && answers.first?.lowercased().contains("connection: close") == false)
+            #expect(answers.last?.hasPrefix("400") == true && answers.last?.contains("\"malformed_request\"") == true)
+            #expect(both.closed)
+        }
+    }
+
+    @Test func theAnswerToACloseRequestSaysSoAndTheConnectionCloses() async throws {
+        try await withLiveNode { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+            let answer = await connection.read(within: .seconds(10))
+            let text = String(decoding: answer.bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 200") && text.lowercased().contains("\r\nconnection: close\r\n"), "\(text)")
+            #expect(answer.closed)
+        }
+    }
+
+    @Test func unknownJSONFieldsAreRefusedWithTheirPath() async throws {
+        var ids = Ids(seed: 41)
+        var request = try JSONSerialization.jsonObject(with: JSONEncoder().encode(NotarisationRequestJSON(signed(ids.hash(), inputs: [ids.ref()])))) as! [String: Any]
+        var requester = request["requester"] as! [String: Any]
+        requester["nmae"] = "O=Alice"
+        request["requester"] = requester
+        let batch = try JSONSerialization.data(withJSONObject: ["requests": [request]])
+        try await withLiveNotary { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("POST /v1/notarise/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(batch.count)\r\n\r\n"))
+            #expect(await connection.send([UInt8](batch)))
+            let answer = await connection.readResponse()
+            #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
+            #expect(answer.contains("\"unknown_field\"") && answer.contains("requests[0].requester.nmae"), "\(answer)")
+        }
+        try await withLiveNode { port in
+            let connection = try await RawConnection(port: port)
+            let body = "{\"draining\":false,\"runningFlows\":3}"
+            #expect(await connection.send("PUT /v1/admin/draining HTTP/1.1\r\nHost: x\r\nAuthorization: \(Self.opsAuthorization)\r\n"
+                                          + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"))
+            let answer = await connection.readResponse()
+            #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
+            #expect(answer.contains("\"unknown_field\"") && answer.contains("`runningFlows`"), "\(answer)")
+        }
+    }
+
+    @Test func unknownQueryParametersAreRefused() async throws {
+        try await withLiveNotary { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("GET /v1/identity?verbose=1 HTTP/1.1\r\nHost: x\r\n\r\n"))
+            let answer = await connection.readResponse()
+            #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
+            #expect(answer.contains("\"unknown_query_parameter\"") && answer.contains("`verbose`"), "\(answer)")
+        }
+        try await withLiveNode { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("GET /v1/flows?limit=5&statsu=running HTTP/1.1\r\nHost: x\r\nAuthorization: \(Self.opsAuthorization)\r\n\r\n"))
+            let refused = await connection.readResponse()
+            #expect(refused.hasPrefix("HTTP/1.1 400"), "\(refused)")
+            #expect(refused.contains("\"unknown_query_parameter\"") && refused.contains("`statsu`"), "\(refused)")
+            #expect(await connection.send("GET /v1/flows?limit=5&status=running HTTP/1.1\r\nHost: x\r\nAuthorization: \(Self.opsAuthorization)\r\n\r\n"))
+            #expect(await connection.readResponse().hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
+    @Test func every405NamesTheAllowedMethods() async throws {
+        try await withLiveNotary { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("DELETE /v1/transactions/\(String(repeating: "a", count: 64)) HTTP/1.1\r\nHost: x\r\n\r\n"))
+            let answer = await connection.readResponse()
+            #expect(answer.hasPrefix("HTTP/1.1 405"), "\(answer)")
+            #expect(answer.lowercased().contains("\r\nallow: get\r\n"), "\(answer)")
+        }
+        try await withLiveNode { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("DELETE /v1/admin/draining HTTP/1.1\r\nHost: x\r\n\r\n"))
+            let answer = await connection.readResponse()
+            #expect(answer.hasPrefix("HTTP/1.1 405"), "\(answer)")
+            #expect(answer.lowercased().contains("\r\nallow: get, put\r\n"), "\(answer)")
+        }
+    }
+
+    static let opsAuthorization = RPCAuthenticator.basic(username: "ops", password: "secret")
+}
+
+/// Runs a notary on a free port of 127.0.0.1 for the duration of `body`.
+func withLiveNotary(_ adjust: (inout NotaryConfiguration) -> Void = { _ in }, _ body: @Sendable (Int) async throws -> Void) async throws {
+    let dir = try TemporaryDirectory()
+    try writeNotaryFiles(in: dir.path, adjust)
+    let configuration = try NotaryConfiguration.load(dir.path + "/hawser.json")
+    let (app, _) = try NotaryNode.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+    try await app.test(.live) { client in try await body(try #require(client.port)) }
+}
+
+/// Runs a node on a free port of 127.0.0.1 for the duration of `body`.
+func withLiveNode(_ adjust: (inout NodeConfiguration) -> Void = { _ in }, _ body: @Sendable (Int) async throws -> Void) async throws {
+    let dir = try TemporaryDirectory()
+    try writeNodeFiles(in: dir.path)
+    var configuration = try NodeConfiguration.load(dir.path + "/node.json")
+    adjust(&configuration)
+    let (app, _) = try Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+    try await app.test(.live) { client in try await body(try #require(client.port)) }
+}
