@@ -21,6 +21,17 @@ public struct LeaseConfiguration: Sendable, Hashable {
     /// a tenth of the lease covers clock-rate differences between this machine and the database.
     public var safetyMargin: Duration { leaseDuration / 10 }
 
+    /// After a leader hands over, the lease is reserved for the target this long (a live candidate
+    /// runs a round every renew interval); a switchover target must have been seen this recently.
+    public var handOverWindow: Duration { renewInterval * 2 }
+
+    /// The core's timing. A duplicate's predecessor (a crashed process with the same id) stops
+    /// being seen one lease after its last round.
+    public var timing: ElectionTiming {
+        ElectionTiming(validity: leaseDuration - safetyMargin, holdDown: holdDown, standAside: standAside,
+                       handOverWindow: handOverWindow, duplicateGrace: leaseDuration + renewInterval * 2)
+    }
+
     /// Every problem at once; empty when valid.
     public func problems() -> [String] {
         var problems: [String] = []

@@ -95,9 +95,9 @@ import Testing
             group.addTask { try await b.run() }
             try await eventually("B following A") { b.status.role == .follower && b.status.leader == "A" }
             let first = a.status.role.epoch!
-            try await a.handOver(to: "B")
-            #expect(a.status.role.epoch == nil)  // stops acting at once
+            try await a.handOver(to: "B")  // at once if A's last round saw B, else at its next round
             try await eventually("B leading") { b.status.role.epoch != nil }
+            #expect(a.status.role.epoch == nil)
             #expect(b.status.role.epoch! > first)
             group.cancelAll()
         }
@@ -125,5 +125,40 @@ import Testing
             await #expect(throws: CoordinationError.unknownCandidate("A")) { try await admin.switchover(to: "A") }
             group.cancelAll()
         }
+    }
+
+    static func longStandAside() -> LeaseConfiguration {
+        var configuration = fastLease()
+        configuration.standAside = .seconds(30)
+        configuration.holdDown = .seconds(60)
+        return configuration
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aSecondProcessWithTheSameIdIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/lease.sqlite"
+        try await LeaseScenarios.duplicateIsRefused(configuration: Self.fastLease()) { try SQLiteLeaseBackend(path: path) }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aSwitchoverBackToACandidateStandingAsideIsImmediate() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/lease.sqlite"
+        try await LeaseScenarios.switchoverBackIsImmediate(configuration: Self.longStandAside()) { try SQLiteLeaseBackend(path: path) }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aSwitchoverToADeadCandidateLeavesNoLongGap() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/lease.sqlite"
+        try await LeaseScenarios.switchoverToADeadCandidate(configuration: Self.longStandAside()) { try SQLiteLeaseBackend(path: path) }
+    }
+
+    @Test func thePreferredMasterMustBeAStandingCandidate() async throws {
+        let directory = try TemporaryDirectory()
+        let backend = try SQLiteLeaseBackend(path: directory.path + "/lease.sqlite")
+        try await backend.prepare()
+        _ = try await backend.round(election: "e", candidate: Candidate(id: "A"), healthy: true, mayAcquire: true, leaseDuration: .seconds(10))
+        await #expect(throws: CoordinationError.unknownCandidate("B")) { try await backend.setPreferred(election: "e", "B") }
+        try await backend.setPreferred(election: "e", "A")
+        #expect(try await backend.snapshot(election: "e", leaseDuration: .seconds(10)).preferred == "A")
     }
 }
