@@ -5,10 +5,13 @@ import Testing
 
 /// In-process scenarios every lease backend must pass, with elections made by `backend()`.
 enum LeaseScenarios {
-    /// Runs the elections while `body` runs, then stops them.
+    /// Runs the elections while `body` runs, then stops them. The first is leading before the
+    /// others start.
     static func running(_ elections: [LeaseElection], _ body: () async throws -> Void) async throws {
-        let tasks = elections.map { election in Task { try await election.run() } }
+        var tasks = [Task { try await elections[0].run() }]
         defer { tasks.forEach { $0.cancel() } }
+        try await eventually("\(elections[0].candidate.id) leading") { elections[0].status.role.epoch != nil }
+        tasks += elections.dropFirst().map { election in Task { try await election.run() } }
         try await body()
         for task in tasks { task.cancel(); _ = try? await task.value }
     }
