@@ -17,7 +17,6 @@ public final class ElectionDriver: Sendable {
 
     public var status: ElectionStatus { broadcast.status }
     public func statuses() -> AsyncStream<ElectionStatus> { broadcast.stream() }
-    public var isLeader: Bool { core.withLock { $0.isLeader } }
 
     /// Runs one transition and publishes its status in the same critical section. Reports are
     /// logged here, so every backend words them alike; the other actions are the shell's to do.

@@ -43,9 +43,9 @@ struct AdminCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Hand leadership to a standing candidate (graceful: the leader stops before the new one starts).",
             discussion: """
-                The target must be standing (lease: seen within two renew intervals), else unknown_candidate and nothing
-                changes. Waits until the target leads; if another candidate leads instead (the target died meanwhile),
-                fails with switchover_incomplete.
+                The target must be standing (lease: seen within two renew intervals), else unknown_candidate and \
+                nothing changes. Waits until the target leads; if another candidate leads instead (the target died \
+                meanwhile), or nobody within --wait-ms, fails with switchover_incomplete.
                 """)
         @Option(help: "The candidate id to hand over to.") var to: String
         @OptionGroup var store: CoordinationOptions
