@@ -2,26 +2,37 @@
 /// epoch, health, resignation, switchover, the preferred master, duplicates, and the status to
 /// publish. Time is an input (`Moment`); the core reads no clock and starts no task.
 ///
-/// A shell (`LeaseElection`, `ZooKeeperElection`, later a node's shard) drives it like this,
-/// always through `ElectionDriver`, which publishes `status` inside the same lock as the
-/// transition, so a paused shell can never publish `leader` after the core stepped down:
+/// One core is one candidate in one election: a node that owns several shards runs one core per
+/// shard, each with its own epoch. A shell (`LeaseElection`, `ZooKeeperElection`, later a node's
+/// shard) drives it like this, always through `ElectionDriver`, which publishes `status` inside
+/// the same lock as the transition, so a paused shell can never publish `leader` after the core
+/// stepped down:
 ///
 /// ```swift
-/// let driver = ElectionDriver(ElectionCore(me: "A", timing: timing))
-/// driver.apply { $0.health(problem: await checks.problem(), now: .now()) }   // every interval
-/// for action in driver.apply({ $0.tick(now: .now()) }) {                      // every interval
-///     switch action {
-///     case .round(let request):           // one trip to the store, then report what it showed
-///         let sent = ...; do { let view = try await store.round(request)
-///             perform(driver.apply { $0.roundSucceeded(view, now: .now()) }) }
-///         catch { perform(driver.apply { $0.roundFailed(problem: "\(error)", now: .now()) }) }
-///     case .release(let epoch, let target): // give leadership up in the store (status already says so)
-///     case .withdraw, .clearTarget, .requestSwitchover: // store writes
-///     case .report(let report): log(report)
-///     case .fail(let error): throw error
+/// let driver = ElectionDriver(ElectionCore(me: "A", timing: configuration.timing), logger: logger)
+/// // Every interval (and `driver.apply { $0.checkExpiry(now: .now()) }` on a timer of its own,
+/// // so that a round that hangs cannot keep a leader acting):
+/// let problem = await healthChecks.problem()
+/// try await perform(driver.apply { $0.health(problem: problem, now: .now()) })
+/// try await perform(driver.apply { $0.tick(now: .now()) })
+///
+/// func perform(_ actions: [ElectionCore.Action]) async throws {   // reports were logged by the driver
+///     for action in actions {
+///         switch action {
+///         case .round(let request):            // one trip to the store, then what it showed
+///             do {
+///                 let view = try await store.round(request)
+///                 try await perform(driver.apply { $0.roundSucceeded(view, now: .now()) })
+///             } catch {
+///                 try await perform(driver.apply { $0.roundFailed(problem: "\(error)", now: .now()) })
+///             }
+///         case .release(let epoch, let target): try await store.release(epoch, reservedFor: target)
+///         case .withdraw, .clearTarget, .requestSwitchover: ...  // store writes
+///         case .report: break
+///         case .fail(let error): throw error   // stop standing
+///         }
 ///     }
 /// }
-/// driver.apply { $0.checkExpiry(now: .now()) }   // on a timer of its own, even while a round hangs
 /// ```
 ///
 /// Safety rests on one rule: leadership confirmed by a round is acted on only until

@@ -27,33 +27,6 @@ public struct ElectionView: Sendable, Hashable {
     }
 }
 
-/// The timing `ElectionCore` needs, derived from a backend's configuration.
-public struct ElectionTiming: Sendable, Hashable {
-    /// How long after a round was *sent* the leadership it confirmed may be acted on (lease: the
-    /// lease less a tenth; ZooKeeper: two thirds of the session timeout, when a silent connection
-    /// is given up).
-    public var validity: Duration
-    /// How long the preferred master must stand before leadership moves to it.
-    public var holdDown: Duration
-    /// After resigning without a target (or while unhealthy), how long a candidate does not take
-    /// free leadership, so another one does.
-    public var standAside: Duration
-    /// After handing over to a target, how long the resigned leader does not take leadership back
-    /// (the store reserves it for the target as long).
-    public var handOverWindow: Duration
-    /// How long another process with this candidate's id may be seen standing before this one
-    /// gives up with `duplicate_candidate` (a crashed predecessor's traces vanish sooner).
-    public var duplicateGrace: Duration
-
-    public init(validity: Duration, holdDown: Duration, standAside: Duration, handOverWindow: Duration, duplicateGrace: Duration) {
-        self.validity = validity
-        self.holdDown = holdDown
-        self.standAside = standAside
-        self.handOverWindow = handOverWindow
-        self.duplicateGrace = duplicateGrace
-    }
-}
-
 /// What a round asks of the store.
 public struct RoundRequest: Sendable, Hashable {
     /// Whether this candidate stands healthy (an unhealthy one is recorded so, or withdraws).
@@ -70,20 +43,5 @@ public struct RoundRequest: Sendable, Hashable {
         self.mayAcquire = mayAcquire
         self.standingAside = standingAside
         self.highestSeen = highestSeen
-    }
-}
-
-/// The switchover rule shared by every backend: free leadership goes to the switchover target
-/// while it stands; another candidate takes it only if there is none.
-public enum TakeoverRule {
-    /// Whether `me` may take leadership that is free now.
-    /// - Parameter targetReserved: whether the store still holds leadership for the target
-    ///   (it stands and its reservation has not lapsed).
-    public static func mayTake(me: String, request: RoundRequest, target: String?, targetReserved: Bool) -> Bool {
-        guard request.mayAcquire else { return false }
-        if target == me { return true }  // a target takes over even while standing aside
-        if request.standingAside { return false }
-        if target != nil, targetReserved { return false }
-        return true
     }
 }

@@ -29,6 +29,10 @@ struct ZooKeeperStore: Sendable {
         var duplicate = false
         if request.healthy {
             duplicate = try await standAlone(&queue, &place)
+        } else if let node = place.node {
+            try await delete(node)  // an unhealthy candidate does not stand (its withdrawal failed)
+            queue.removeAll { $0.name == node }
+            place = Place()
         }
         let (data, stat) = try await call { try await client.getData(configuration.epochPath) }
         let record = EpochRecord.decode(data)
