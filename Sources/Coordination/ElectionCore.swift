@@ -273,6 +273,8 @@ public struct ElectionCore: Sendable {
 
     /// The status follows from the state alone, so it can never disagree with a transition.
     private mutating func publish() {
+        assert(leading == nil || (healthy == true && duplicateSince == nil && !finished),
+               "Invalid state: leading while unhealthy, a duplicate or stopped")
         let seen = lastView?.holder == me ? nil : lastView?.holder
         if finished {
             status = ElectionStatus(role: .notStanding, leader: nil)

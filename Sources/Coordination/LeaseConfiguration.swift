@@ -21,9 +21,10 @@ public struct LeaseConfiguration: Sendable, Hashable {
     /// a tenth of the lease covers clock-rate differences between this machine and the database.
     public var safetyMargin: Duration { leaseDuration / 10 }
 
-    /// After a leader hands over, the lease is reserved for the target this long (a live candidate
-    /// runs a round every renew interval); a switchover target must have been seen this recently.
-    public var handOverWindow: Duration { renewInterval * 2 }
+    /// After a leader hands over, the lease is reserved for the target this long, and a switchover
+    /// target must have been seen this recently: a live candidate starts a round at least once per
+    /// renew interval plus the longest a round may take.
+    public var handOverWindow: Duration { renewInterval + requestTimeout }
 
     /// The core's timing. A duplicate's predecessor (a crashed process with the same id) stops
     /// being seen one lease after its last round.

@@ -43,7 +43,7 @@ struct AdminCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Hand leadership to a standing candidate (graceful: the leader stops before the new one starts).",
             discussion: """
-                The target must be standing (lease: seen within two renew intervals), else unknown_candidate and \
+                The target must be standing (lease: seen within --renew-ms + --request-timeout-ms), else unknown_candidate and \
                 nothing changes. Waits until the target leads; if another candidate leads instead (the target died \
                 meanwhile), or nobody within --wait-ms, fails with switchover_incomplete.
                 """)

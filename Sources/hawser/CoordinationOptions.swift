@@ -17,10 +17,10 @@ struct CoordinationOptions: ParsableArguments {
     @Option(help: "ZooKeeper session timeout (ms).") var sessionTimeoutMs = 2000
     @Option(help: "ZooKeeper: how often a candidate runs a round: health, switchover, preferred master, its own node (ms); at most a third of the session timeout.") var checkIntervalMs = 250
     @Option(help: "Lease duration (ms), judged by the database's clock.") var leaseMs = 2000
-    @Option(help: "Lease renew and acquire interval (ms); a hand-over reserves the lease for two of them.") var renewMs = 500
+    @Option(help: "Lease renew and acquire interval (ms).") var renewMs = 500
     @Option(help: "Lease: how long a resigned or unhealthy candidate stands aside (ms).") var standAsideMs = 4000
     @Option(help: "How long the preferred master must stand before leadership moves to it (ms).") var holdDownMs = 10000
-    @Option(help: "Bound on one request to the coordination store (ms).") var requestTimeoutMs = 1000
+    @Option(help: "Bound on one request to the coordination store (ms). Lease: a hand-over reserves the lease for --renew-ms plus this.") var requestTimeoutMs = 1000
 
     func validate() throws {
         let chosen = [zookeeper, postgres, sqlite].compactMap { $0 }

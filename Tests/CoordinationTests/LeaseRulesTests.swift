@@ -7,6 +7,7 @@ import Testing
         var configuration = LeaseConfiguration()
         configuration.leaseDuration = .seconds(2)
         configuration.renewInterval = .milliseconds(500)
+        configuration.requestTimeout = .milliseconds(500)  // a hand-over window of 1 s
         return configuration
     }()
     static let now: Int64 = 1_000_000

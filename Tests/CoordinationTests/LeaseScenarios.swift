@@ -75,7 +75,7 @@ enum LeaseScenarios {
             // No event to await here: B's last round must age past the window, which only time does.
             try await Task.sleep(for: configuration.handOverWindow)
             await #expect(throws: CoordinationError.unknownCandidate("B")) { try await admin.switchover(to: "B") }
-            #expect(a.status.role.epoch != nil)
+            try await eventually("A leading") { a.status.role.epoch != nil }
         }
         await admin.close()
     }
