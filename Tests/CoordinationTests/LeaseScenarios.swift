@@ -61,7 +61,7 @@ enum LeaseScenarios {
         let admin = LeaseAdministration(backend: try backend(), configuration: configuration)
         try await running([a, b]) {
             try await eventually("A leading") { a.status.role.epoch != nil }
-            let first = a.status.role.epoch!
+            let first = try #require(a.status.role.epoch)
             try await eventually("B following A") { b.status.role == .follower && b.status.leader == "A" }
             frozen.set(true)  // B is gone, as if killed, without withdrawing
             do {
