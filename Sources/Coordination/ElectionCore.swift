@@ -217,7 +217,9 @@ public struct ElectionCore: Sendable {
     public mutating func handOver(to id: String, now: Moment, reason: String? = nil) -> [Action] {
         guard id != me else { return [] }
         guard let current = leading, lastView?.standing.contains(id) == true else { return [.requestSwitchover(id)] }
-        standAsideUntil = now + timing.handOverWindow
+        // No stand-aside: the store reserves leadership for the target while it is alive, and
+        // lets anyone, this candidate included, take it once the target stopped answering.
+        standAsideUntil = nil
         resignedAt = now
         handingOverTo = id
         policy.reset()

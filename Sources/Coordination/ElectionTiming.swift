@@ -9,18 +9,14 @@ public struct ElectionTiming: Sendable, Hashable {
     /// After resigning without a target (or while unhealthy), how long a candidate does not take
     /// free leadership, so another one does.
     public var standAside: Duration
-    /// After handing over to a target, how long the resigned leader does not take leadership back
-    /// (the store reserves it for the target as long).
-    public var handOverWindow: Duration
     /// How long another process with this candidate's id may be seen standing before this one
     /// gives up with `duplicate_candidate` (a crashed predecessor's traces vanish sooner).
     public var duplicateGrace: Duration
 
-    public init(validity: Duration, holdDown: Duration, standAside: Duration, handOverWindow: Duration, duplicateGrace: Duration) {
+    public init(validity: Duration, holdDown: Duration, standAside: Duration, duplicateGrace: Duration) {
         self.validity = validity
         self.holdDown = holdDown
         self.standAside = standAside
-        self.handOverWindow = handOverWindow
         self.duplicateGrace = duplicateGrace
     }
 }

@@ -21,16 +21,16 @@ public struct LeaseConfiguration: Sendable, Hashable {
     /// a tenth of the lease covers clock-rate differences between this machine and the database.
     public var safetyMargin: Duration { leaseDuration / 10 }
 
-    /// After a leader hands over, the lease is reserved for the target this long, and a switchover
-    /// target must have been seen this recently: a live candidate starts a round at least once per
-    /// renew interval plus the longest a round may take.
+    /// A switchover target must have been seen this recently, and a released lease stays reserved
+    /// for it as long as it was: a live candidate starts a round at least once per renew interval
+    /// plus the longest a round may take.
     public var handOverWindow: Duration { renewInterval + requestTimeout }
 
     /// The core's timing. A duplicate's predecessor (a crashed process with the same id) stops
     /// being seen one lease after its last round.
     public var timing: ElectionTiming {
         ElectionTiming(validity: leaseDuration - safetyMargin, holdDown: holdDown, standAside: standAside,
-                       handOverWindow: handOverWindow, duplicateGrace: leaseDuration + renewInterval * 2)
+                       duplicateGrace: leaseDuration + renewInterval * 2)
     }
 
     /// Every problem at once; empty when valid.

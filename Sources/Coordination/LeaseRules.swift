@@ -5,7 +5,7 @@ public struct LeaseRow: Sendable, Hashable {
     public var epoch: Epoch
     public var expiresMs: Int64
     public var preferred: String?
-    /// A pending switchover's target, reserved for it for a hand-over window after the lease ended.
+    /// A pending switchover's target: a free lease is reserved for it while it runs rounds.
     public var target: String?
     public init(holder: String?, epoch: Epoch, expiresMs: Int64, preferred: String? = nil, target: String? = nil) {
         self.holder = holder
@@ -79,7 +79,10 @@ public enum LeaseRules {
                 write = row
             }
         } else {
-            let reserved = row.target.map { standing.contains($0) && now < row.expiresMs + configuration.handOverWindow.millisecondsValue } ?? false
+            // Reserved for the target while it keeps running rounds: a live target, however slow,
+            // gets it; one that died stops holding it up a hand-over window after its last round.
+            let window = configuration.handOverWindow.millisecondsValue
+            let reserved = row.target.map { target in candidates.contains { $0.candidate.id == target && $0.healthy && $0.seenMs > now - window } } ?? false
             if TakeoverRule.mayTake(me: candidate.id, request: request, target: row.target, targetReserved: reserved) {
                 row = LeaseRow(holder: candidate.id, epoch: max(row.epoch, request.highestSeen).next, expiresMs: now + leaseMs,
                                preferred: row.preferred, target: nil)
@@ -96,7 +99,7 @@ public enum LeaseRules {
     }
 
     /// Gives the lease up if `holder` still holds it with `epoch`; with a target, the lease is
-    /// reserved for it for the hand-over window.
+    /// reserved for it (see `round`).
     public static func release(_ state: LeaseState, holder: String, epoch: Epoch, handOverTo: String?) -> LeaseRow? {
         var row = state.lease
         guard row.holder == holder, row.epoch == epoch else { return nil }

@@ -86,8 +86,7 @@ public struct ZooKeeperElectionConfiguration: Sendable {
     /// the queue, so nobody needs to stand aside; a crashed predecessor's node vanishes when its
     /// session expires, so a duplicate is refused after three session timeouts.
     var timing: ElectionTiming {
-        ElectionTiming(validity: sessionTimeout * 2 / 3, holdDown: holdDown, standAside: .zero, handOverWindow: .zero,
-                       duplicateGrace: sessionTimeout * 3)
+        ElectionTiming(validity: sessionTimeout * 2 / 3, holdDown: holdDown, standAside: .zero, duplicateGrace: sessionTimeout * 3)
     }
 
     var base: String { "\(root)/\(name)" }

@@ -4,7 +4,7 @@ import Testing
 /// The election core's decisions, driven by hand: no store, clock or sleep.
 @Suite struct ElectionCoreTests {
     static let timing = ElectionTiming(validity: .milliseconds(1800), holdDown: .seconds(3), standAside: .seconds(4),
-                                       handOverWindow: .seconds(1), duplicateGrace: .seconds(3))
+                                       duplicateGrace: .seconds(3))
 
     static func at(_ ms: Int64) -> Moment { Moment(nanoseconds: ms * 1_000_000) }
 
@@ -111,17 +111,16 @@ import Testing
         _ = core.tick(now: Self.at(1000))
         #expect(core.roundSucceeded(Self.view("A", epoch: 1, target: "B"), now: Self.at(1010))
             == [.report(.steppedDown(Epoch(1), reason: "switchover to B")), .release(Epoch(1), handOverTo: "B")])
-        // It stands aside only for the hand-over window: if B never comes, A may lead again.
-        #expect(core.tick(now: Self.at(1500)) == [Self.request(aside: true, highest: 1)])
-        _ = core.roundSucceeded(Self.view(nil, epoch: 1, target: "B"), now: Self.at(1510))
-        #expect(core.tick(now: Self.at(2010)) == [Self.request(highest: 1)])
+        // It does not stand aside: the store keeps the lease for B while B is alive, and lets A
+        // take it back if B never comes.
+        #expect(core.tick(now: Self.at(1500)) == [Self.request(highest: 1)])
     }
 
     @Test func aTargetTakesOverEvenWhileStandingAside() {
         var core = Self.leader()
-        _ = core.handOver(to: "B", now: Self.at(100))
+        _ = core.resign(now: Self.at(100))  // stands aside for 4 s
         #expect(core.tick(now: Self.at(200)) == [Self.request(aside: true, highest: 1)])
-        // B handed straight back to A: the store let A take it as the target (clearing it), and A leads.
+        // B led and handed straight back to A: the store let A take it as the target (clearing it), and A leads.
         #expect(core.roundSucceeded(Self.view("A", epoch: 3), now: Self.at(210)) == [.report(.leading(Epoch(3)))])
         #expect(core.status.role == .leader(Epoch(3)))
     }

@@ -48,14 +48,17 @@ import Testing
         #expect(Self.round(expired, "B", Self.request(highest: 9)).lease?.epoch == Epoch(10))
     }
 
-    @Test func aReleasedLeaseIsReservedForAStandingTargetForTheHandOverWindowOnly() {
-        let reserved = Self.state(holder: nil, epoch: 5, expiresIn: -900, target: "C")  // released 900 ms ago; window 1 s
+    @Test func aReleasedLeaseIsReservedForATargetOnlyWhileItRunsRounds() {
+        // The window is 1 s: C ran a round 900 ms ago, so it is alive.
+        let reserved = Self.state(holder: nil, epoch: 5, expiresIn: -5000, target: "C",
+                                  candidates: [Self.row("B"), Self.row("C", seenAgo: 900)])
         #expect(Self.round(reserved, "B").lease == nil)
         #expect(Self.round(reserved, "C").lease == LeaseRow(holder: "C", epoch: Epoch(6), expiresMs: Self.now + 2000))
-        let lapsed = Self.state(holder: nil, epoch: 5, expiresIn: -1000, target: "C")
-        #expect(Self.round(lapsed, "B").lease?.holder == "B")
-        let absent = Self.state(holder: nil, epoch: 5, expiresIn: -10, target: "C", candidates: [Self.row("B")])
-        #expect(Self.round(absent, "B").lease?.holder == "B")
+        // C has not run a round for the window: it died, anyone may take the lease (and clears the target).
+        let lapsed = Self.state(holder: nil, epoch: 5, expiresIn: -10, target: "C", candidates: [Self.row("B"), Self.row("C", seenAgo: 1000)])
+        #expect(Self.round(lapsed, "B").lease == LeaseRow(holder: "B", epoch: Epoch(6), expiresMs: Self.now + 2000))
+        let unhealthy = Self.state(holder: nil, epoch: 5, expiresIn: -10, target: "C", candidates: [Self.row("B"), Self.row("C", healthy: false)])
+        #expect(Self.round(unhealthy, "B").lease?.holder == "B")
     }
 
     @Test func aCandidateStandingAsideTakesOnlyWhatIsReservedForIt() {

@@ -38,10 +38,13 @@ struct ZooKeeperElectionTests {
 
     var base: String { "/hawser/elections/\(name)" }
 
-    /// Runs the elections while `body` runs, then stops them.
+    /// Runs the elections while `body` runs, then stops them. The first is leading before the
+    /// others start.
     func running(_ elections: [ZooKeeperElection], _ body: () async throws -> Void) async throws {
-        let tasks = elections.map { election in Task { try await election.run() } }
+        var tasks = [Task { try await elections[0].run() }]
         defer { tasks.forEach { $0.cancel() } }
+        try await eventually("\(elections[0].candidate.id) leading") { elections[0].status.role.epoch != nil }
+        tasks += elections.dropFirst().map { election in Task { try await election.run() } }
         try await body()
         for task in tasks { task.cancel(); _ = try? await task.value }
     }
@@ -74,7 +77,7 @@ struct ZooKeeperElectionTests {
     @Test func anElectionLeftOpenByAnOlderVersionIsProtectedWhenItStarts() async throws {
         let anonymous = try await client()
         var path = ""
-        for part in ["hawser", "elections", name, "epoch"] where part != "epoch" {
+        for part in ["hawser", "elections", name] {
             path += "/\(part)"
             _ = try? await anonymous.create(path)
         }
