@@ -31,7 +31,9 @@ trap cleanup EXIT
 if [[ "$backends" == *" zookeeper "* ]]; then
     echo "== ZooKeeper (session timeout 2 s)" >&2
     connect=$(scripts/zookeeper-ensemble.sh start "$work/zk" | tail -1)
-    "$hawser" bench failover --zookeeper "$connect" --session-timeout-ms 2000 --trials "$trials" --json
+    printf 'hawser-bench:%s\n' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/zk.credentials"
+    "$hawser" bench failover --zookeeper "$connect" --zookeeper-credentials "$work/zk.credentials" \
+        --session-timeout-ms 2000 --trials "$trials" --json
     scripts/zookeeper-ensemble.sh stop "$work/zk" >/dev/null
 fi
 

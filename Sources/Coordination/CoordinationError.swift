@@ -1,6 +1,6 @@
 /// Errors of the election and fencing layer. Each has a stable code and an HTTP status that fits,
 /// for whoever reports it over an API.
-public enum CoordinationError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum CoordinationError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A write carried an epoch lower than the highest the store has seen: its leader is stale.
     case staleEpoch(resource: String, presented: Epoch, current: Epoch)
     /// A switchover named a candidate that is not standing (absent or unhealthy).
@@ -9,6 +9,10 @@ public enum CoordinationError: Error, Sendable, Equatable, CustomStringConvertib
     case invalidConfiguration(String)
     /// The coordination store did not answer in time or refused the request.
     case unavailable(String)
+    /// Another live process stands in the election with the same candidate id.
+    case duplicateCandidate(String)
+    /// The coordination store refused our credentials, or its nodes belong to other ones.
+    case notAuthorized(String)
 
     public var code: String {
         switch self {
@@ -16,6 +20,8 @@ public enum CoordinationError: Error, Sendable, Equatable, CustomStringConvertib
         case .unknownCandidate: "unknown_candidate"
         case .invalidConfiguration: "invalid_configuration"
         case .unavailable: "coordination_unavailable"
+        case .duplicateCandidate: "duplicate_candidate"
+        case .notAuthorized: "coordination_not_authorized"
         }
     }
 
@@ -25,6 +31,8 @@ public enum CoordinationError: Error, Sendable, Equatable, CustomStringConvertib
         case .unknownCandidate: 404
         case .invalidConfiguration: 400
         case .unavailable: 503
+        case .duplicateCandidate: 409
+        case .notAuthorized: 503
         }
     }
 
@@ -33,9 +41,12 @@ public enum CoordinationError: Error, Sendable, Equatable, CustomStringConvertib
         case .staleEpoch(let resource, let presented, let current):
             "write to \(resource) refused: epoch \(presented) is older than epoch \(current) already seen (a newer leader exists)"
         case .unknownCandidate(let id):
-            "candidate \(id) is not standing (absent or unhealthy), so leadership cannot move to it"
+            "candidate \(id) is not standing (absent, unhealthy or not seen recently), so it cannot lead or be preferred"
         case .invalidConfiguration(let message): message
         case .unavailable(let message): "coordination store unavailable: \(message)"
+        case .duplicateCandidate(let id):
+            "another process already stands in this election as candidate \(id); give every node its own id"
+        case .notAuthorized(let message): "coordination store refused access: \(message)"
         }
     }
 }

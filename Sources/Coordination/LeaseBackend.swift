@@ -1,24 +1,40 @@
-/// A database that holds lease elections (PostgreSQL, SQLite). Each call is one transaction; the
-/// expiry of leases and candidates is judged by the database's clock, never the caller's.
+/// A database that holds lease elections (PostgreSQL, SQLite). It only reads and writes rows;
+/// every rule is in `LeaseRules`, applied by the callers inside `transaction`, so all lease
+/// databases behave alike. Time is the database's clock, never the caller's.
 public protocol LeaseBackend: Sendable {
-    /// Creates the tables if they are missing.
+    /// Creates the tables if they are missing (and adds columns that older versions lacked).
     func prepare() async throws
-    /// One round: record that `candidate` stands (with its health), then apply
-    /// `LeaseDecision.decide` to the locked lease row, and report what the row says afterwards.
-    func round(election: String, candidate: Candidate, healthy: Bool, mayAcquire: Bool,
-               leaseDuration: Duration) async throws -> LeaseObservation
-    /// Gives the lease up if `holder` still holds it with `epoch`: it expires now. With `handOverTo`,
-    /// the lease is reserved for that candidate while it stands.
-    func release(election: String, holder: String, epoch: Epoch, handOverTo: String?) async throws
-    /// Removes the candidate from the standing list (on shutdown).
-    func withdraw(election: String, candidate: String) async throws
-    /// The operator's view and commands.
-    func snapshot(election: String, leaseDuration: Duration) async throws -> ElectionSnapshot
-    func setPreferred(election: String, _ id: String?) async throws
-    /// Reserves the lease for `id` (standing within `leaseDuration`), or throws `unknownCandidate`.
-    func setTarget(election: String, _ id: String, leaseDuration: Duration) async throws
+    /// One transaction: read the election's state (its lease row created free if missing and
+    /// locked until the end, its candidates, the database's time), let `body` decide, write what
+    /// it returns, commit, and hand back its result. A `body` that throws rolls back.
+    func transaction<T: Sendable>(election: String, _ body: @escaping @Sendable (LeaseState) throws -> (LeaseWrites, T)) async throws -> T
     /// Closes connections; the backend may not be used afterwards.
     func close() async
+}
+
+/// The rows one lease transaction writes.
+public struct LeaseWrites: Sendable, Hashable {
+    /// The lease row's new content.
+    public var lease: LeaseRow?
+    /// A candidate row to insert or replace.
+    public var candidate: CandidateRow?
+    /// A candidate row to delete (`id`), only if `instance` wrote it: a withdrawing process never
+    /// deletes the row of another one with its id.
+    public var withdraw: Withdrawal?
+
+    public struct Withdrawal: Sendable, Hashable {
+        public var id: String
+        public var instance: String
+        public init(id: String, instance: String) { self.id = id; self.instance = instance }
+    }
+
+    public init(lease: LeaseRow? = nil, candidate: CandidateRow? = nil, withdraw: Withdrawal? = nil) {
+        self.lease = lease
+        self.candidate = candidate
+        self.withdraw = withdraw
+    }
+
+    public static let none = LeaseWrites()
 }
 
 /// `ElectionAdministration` for any lease backend.
@@ -33,19 +49,25 @@ public struct LeaseAdministration: ElectionAdministration {
 
     public func snapshot() async throws -> ElectionSnapshot {
         try await backend.prepare()
-        return try await backend.snapshot(election: configuration.name, leaseDuration: configuration.leaseDuration)
+        return try await backend.transaction(election: configuration.name) { [configuration] state in
+            (.none, LeaseRules.snapshot(state, configuration: configuration))
+        }
     }
 
     public func setPreferred(_ id: String?) async throws {
         if let id { try Candidate.validate(id: id) }
         try await backend.prepare()
-        try await backend.setPreferred(election: configuration.name, id)
+        try await backend.transaction(election: configuration.name) { [configuration] state in
+            (LeaseWrites(lease: try LeaseRules.setPreferred(state, id, configuration: configuration)), ())
+        }
     }
 
     public func switchover(to id: String) async throws {
         try Candidate.validate(id: id)
         try await backend.prepare()
-        try await backend.setTarget(election: configuration.name, id, leaseDuration: configuration.leaseDuration)
+        try await backend.transaction(election: configuration.name) { [configuration] state in
+            (LeaseWrites(lease: try LeaseRules.setTarget(state, id, configuration: configuration)), ())
+        }
     }
 
     public func close() async { await backend.close() }

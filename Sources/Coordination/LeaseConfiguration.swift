@@ -21,6 +21,18 @@ public struct LeaseConfiguration: Sendable, Hashable {
     /// a tenth of the lease covers clock-rate differences between this machine and the database.
     public var safetyMargin: Duration { leaseDuration / 10 }
 
+    /// A switchover target must have been seen this recently, and a released lease stays reserved
+    /// for it as long as it was: a live candidate starts a round at least once per renew interval
+    /// plus the longest a round may take.
+    public var handOverWindow: Duration { renewInterval + requestTimeout }
+
+    /// The core's timing. A duplicate's predecessor (a crashed process with the same id) stops
+    /// being seen one lease after its last round.
+    public var timing: ElectionTiming {
+        ElectionTiming(validity: leaseDuration - safetyMargin, holdDown: holdDown, standAside: standAside,
+                       duplicateGrace: leaseDuration + renewInterval * 2)
+    }
+
     /// Every problem at once; empty when valid.
     public func problems() -> [String] {
         var problems: [String] = []

@@ -2,19 +2,20 @@ import Logging
 import Synchronization
 
 /// The `Election` on a lease in a database (PostgreSQL or SQLite): the I/O shell around
-/// `LeaseCandidateCore`. Every database call happens on the `run()` task, one at a time, each
-/// bounded by `requestTimeout`; `resign` and `handOver` only change the core and queue the release.
+/// `ElectionCore`, applying `LeaseRules` in the backend's transactions. Every database call
+/// happens on the `run()` task, one at a time, each bounded by `requestTimeout`; `resign` and
+/// `handOver` change the core at once (the status with it) and queue their database work.
 public final class LeaseElection: Election {
     public let candidate: Candidate
     private let backend: any LeaseBackend
     private let configuration: LeaseConfiguration
     private let health: HealthChecks
     private let logger: Logger
-    private let broadcast = StatusBroadcast()
-    private let core: Mutex<LeaseCandidateCore>
-    /// Releases (and switchover requests) decided outside `run()`, performed by it before its next round.
-    private let pending = Mutex<[LeaseCandidateCore.Action]>([])
-    private let targetRequests = Mutex<[String]>([])
+    private let driver: ElectionDriver
+    /// Random per process: tells this process apart from another one started with the same id.
+    private let instance = String(UInt64.random(in: .min ... .max), radix: 36) + String(UInt64.random(in: .min ... .max), radix: 36)
+    /// Store work decided outside `run()` (by `resign`, `handOver`), done before its next round.
+    private let pending = Mutex<[ElectionCore.Action]>([])
 
     public init(candidate: Candidate, backend: any LeaseBackend, configuration: LeaseConfiguration,
                 health: HealthChecks = HealthChecks(), logger: Logger = Logger(label: "hawser.election")) throws {
@@ -25,156 +26,133 @@ public final class LeaseElection: Election {
         self.configuration = configuration
         self.health = health
         self.logger = logger
-        self.core = Mutex(LeaseCandidateCore(me: candidate.id, configuration: configuration))
+        self.driver = ElectionDriver(ElectionCore(me: candidate.id, timing: configuration.timing), logger: logger)
     }
 
-    public var status: ElectionStatus { broadcast.status }
-    public func statuses() -> AsyncStream<ElectionStatus> { broadcast.stream() }
+    public var status: ElectionStatus { driver.status }
+    public func statuses() -> AsyncStream<ElectionStatus> { driver.statuses() }
 
     public func run() async throws {
-        defer { broadcast.finish() }
-        while true {  // the tables, once; a database that is down now may be up later
-            do {
-                try await withDeadline(configuration.requestTimeout * 5, "creating the lease tables") { [backend] in
-                    try await backend.prepare()
-                }
-                break
-            } catch is CancellationError {
-                await backend.close()
-                return
-            } catch {
-                logger.warning("lease tables not ready", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: configuration.renewInterval)
-                if Task.isCancelled {
-                    await backend.close()
-                    return
-                }
-            }
-        }
-        broadcast.update { $0.role = .follower }
+        defer { driver.finish() }
+        guard await prepare() else { return await backend.close() }
+        var failure: (any Error)?
         await withTaskGroup(of: Void.self) { group in
             // Steps a leader down when its lease may lapse, even while a round is stuck.
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: self.configuration.leaseDuration / 20)
-                    for action in self.core.withLock({ $0.checkExpiry(now: .now()) }) { self.publish(action) }
+                    self.driver.apply { $0.checkExpiry(now: .now()) }
                 }
             }
-            await rounds()
+            do { try await rounds() } catch { failure = error }
             group.cancelAll()
         }
         // Release and withdraw even though our task is cancelled: the next leader need not wait
         // for the lease to lapse. Awaited here, so the task has an owner.
         await Task {
-            await self.perform(self.core.withLock { $0.stop() })
-            try? await withDeadline(self.configuration.requestTimeout, "withdrawing") { [backend, configuration, candidate] in
-                try await backend.withdraw(election: configuration.name, candidate: candidate.id)
+            try? await self.perform(self.driver.apply { $0.stop() })
+            try? await self.transaction("withdrawing") { [candidate, instance] _ in
+                (LeaseWrites(withdraw: .init(id: candidate.id, instance: instance)), ())
             }
             await self.backend.close()
         }.value
-        broadcast.update { $0 = ElectionStatus(role: .notStanding, leader: nil) }
+        if let failure { throw failure }
+    }
+
+    /// Creates the tables, retrying while the database is unreachable (each new problem logged once).
+    private func prepare() async -> Bool {
+        var reported: String?
+        while !Task.isCancelled {
+            do {
+                try await withDeadline(configuration.requestTimeout * 5, "creating the lease tables") { [backend] in try await backend.prepare() }
+                if reported != nil { logger.info("lease tables ready") }
+                return true
+            } catch {
+                let problem = "\(error)"
+                if problem != reported, !Task.isCancelled { logger.warning("lease tables not ready", metadata: ["problem": "\(problem)"]) }
+                reported = problem
+                try? await Task.sleep(for: configuration.renewInterval)
+            }
+        }
+        return false
     }
 
     /// The round loop: health, queued work, one round, every renew interval until cancelled.
-    private func rounds() async {
+    private func rounds() async throws {
         while !Task.isCancelled {
             let problem = await health.problem()
-            if let problem, core.withLock({ $0.isLeader }) { logger.warning("unhealthy", metadata: ["problem": "\(problem)"]) }
-            await perform(core.withLock { $0.health(healthy: problem == nil, now: .now()) })
-            broadcast.update { status in
-                if problem != nil { status.role = .notStanding } else if status.role == .notStanding { status.role = .follower }
-            }
-            await performPending()
-            await perform(core.withLock { $0.tick(now: .now()) })
-            await performPending()
+            try await perform(driver.apply { $0.health(problem: problem, now: .now()) })
+            try await performPending()
+            try await perform(driver.apply { $0.tick(now: .now()) })
+            try await performPending()
             try? await Task.sleep(for: configuration.renewInterval)
         }
     }
 
     public func resign() async {
-        let actions = core.withLock { $0.resign(now: .now(), handOverTo: nil, reason: "resigned") }
-        apply(actions)
+        queue(driver.apply { $0.resign(now: .now()) })
     }
 
     public func handOver(to id: String) async throws {
         try Candidate.validate(id: id)
-        if id == candidate.id { return }
-        if core.withLock({ $0.isLeader }) {
-            apply(core.withLock { $0.resign(now: .now(), handOverTo: id, reason: "handing over to \(id)") })
-        } else {
-            targetRequests.withLock { $0.append(id) }
-        }
+        queue(driver.apply { $0.handOver(to: id, now: .now()) })
     }
 
-    /// Status changes take effect at once; database work is queued for `run()`.
-    private func apply(_ actions: [LeaseCandidateCore.Action]) {
+    private func queue(_ actions: [ElectionCore.Action]) {
+        pending.withLock { $0 += actions }
+    }
+
+    private func performPending() async throws {
+        try await perform(pending.withLock { actions in defer { actions = [] }; return actions })
+    }
+
+    private func perform(_ actions: [ElectionCore.Action]) async throws {
         for action in actions {
             switch action {
-            case .stepDown, .becomeLeader, .leaderChanged: publish(action)
-            case .release, .round: pending.withLock { $0.append(action) }
-            }
-        }
-    }
-
-    private func performPending() async {
-        let actions = pending.withLock { actions in
-            defer { actions = [] }
-            return actions
-        }
-        await perform(actions)
-        for id in targetRequests.withLock({ requests in defer { requests = [] }; return requests }) {
-            do {
-                try await withDeadline(configuration.requestTimeout, "switchover") { [backend, configuration] in
-                    try await backend.setTarget(election: configuration.name, id, leaseDuration: configuration.leaseDuration)
-                }
-            } catch {
-                logger.warning("switchover request failed", metadata: ["to": "\(id)", "error": "\(error)"])
-            }
-        }
-    }
-
-    private func perform(_ actions: [LeaseCandidateCore.Action]) async {
-        for action in actions {
-            switch action {
-            case .stepDown, .becomeLeader, .leaderChanged:
-                publish(action)
-            case .round(let mayAcquire, let healthy):
+            case .round(let request):
+                let view: ElectionView
                 do {
-                    let observation = try await withDeadline(configuration.requestTimeout, "a lease round") {
-                        [backend, configuration, candidate] in
-                        try await backend.round(election: configuration.name, candidate: candidate, healthy: healthy,
-                                                mayAcquire: mayAcquire, leaseDuration: configuration.leaseDuration)
+                    view = try await transaction("a lease round") { [candidate, instance, configuration] state in
+                        let outcome = LeaseRules.round(state, candidate: candidate, instance: instance, request: request, configuration: configuration)
+                        return (LeaseWrites(lease: outcome.lease, candidate: outcome.candidate), outcome.view)
                     }
-                    await perform(core.withLock { $0.roundSucceeded(observation, now: .now()) })
                 } catch {
-                    logger.debug("lease round failed", metadata: ["error": "\(error)"])
-                    await perform(core.withLock { $0.roundFailed(now: .now()) })
+                    try await perform(driver.apply { $0.roundFailed(problem: "\(error)", now: .now()) })
+                    continue
                 }
+                try await perform(driver.apply { $0.roundSucceeded(view, now: .now()) })
             case .release(let epoch, let target):
-                do {
-                    try await withDeadline(configuration.requestTimeout, "releasing the lease") { [backend, configuration, candidate] in
-                        try await backend.release(election: configuration.name, holder: candidate.id, epoch: epoch, handOverTo: target)
-                    }
-                } catch {
-                    // Harmless: the lease then lapses by itself after leaseDuration.
-                    logger.warning("lease release failed", metadata: ["error": "\(error)"])
+                await attempt("releasing the lease") { [candidate] state in
+                    LeaseWrites(lease: LeaseRules.release(state, holder: candidate.id, epoch: epoch, handOverTo: target))
                 }
+            case .clearTarget:
+                await attempt("clearing the switchover target") { [candidate] state in
+                    LeaseWrites(lease: LeaseRules.clearTarget(state, holder: candidate.id))
+                }
+            case .requestSwitchover(let id):
+                await attempt("asking for a switchover to \(id)") { [configuration] state in
+                    LeaseWrites(lease: try LeaseRules.setTarget(state, id, configuration: configuration))
+                }
+            case .withdraw, .report:
+                break  // a lease round records health; the driver logged reports
+            case .fail(let error):
+                throw error
             }
         }
     }
 
-    private func publish(_ action: LeaseCandidateCore.Action) {
-        switch action {
-        case .becomeLeader(let epoch):
-            logger.info("leading", metadata: ["epoch": "\(epoch)"])
-            broadcast.update { $0 = ElectionStatus(role: .leader(epoch), leader: candidate.id) }
-        case .stepDown(let epoch, let reason):
-            logger.info("stepped down", metadata: ["epoch": "\(epoch)", "reason": "\(reason)"])
-            broadcast.update { $0.role = .follower; if $0.leader == candidate.id { $0.leader = nil } }
-        case .leaderChanged(let leader):
-            broadcast.update { $0.leader = leader }
-        case .round, .release:
-            break
+    /// Store work whose failure is harmless (a lease not released lapses by itself): logged only.
+    private func attempt(_ what: String, _ body: @escaping @Sendable (LeaseState) throws -> LeaseWrites) async {
+        do {
+            try await transaction(what) { state in (try body(state), ()) }
+        } catch {
+            logger.warning("\(what) failed", metadata: ["problem": "\(error)"])
+        }
+    }
+
+    private func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (LeaseState) throws -> (LeaseWrites, T)) async throws -> T {
+        try await withDeadline(configuration.requestTimeout, what) { [backend, configuration] in
+            try await backend.transaction(election: configuration.name, body)
         }
     }
 }

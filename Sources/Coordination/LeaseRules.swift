@@ -1,56 +1,153 @@
-/// The lease row as a database transaction sees it (locked for the rest of the transaction).
+/// The lease row as a round's transaction reads it (locked until the transaction ends).
+/// Times are milliseconds since 1970 by the database's clock.
 public struct LeaseRow: Sendable, Hashable {
     public var holder: String?
     public var epoch: Epoch
-    /// Whether the lease is unexpired by the database's clock.
-    public var live: Bool
+    public var expiresMs: Int64
     public var preferred: String?
+    /// A pending switchover's target: a free lease is reserved for it while it runs rounds.
     public var target: String?
-    public init(holder: String?, epoch: Epoch, live: Bool, preferred: String? = nil, target: String? = nil) {
+    public init(holder: String?, epoch: Epoch, expiresMs: Int64, preferred: String? = nil, target: String? = nil) {
         self.holder = holder
         self.epoch = epoch
-        self.live = live
+        self.expiresMs = expiresMs
         self.preferred = preferred
         self.target = target
     }
 }
 
-/// What one candidate's round does to the lease row: the rule every backend applies inside its
-/// transaction, so PostgreSQL and SQLite behave the same.
-public enum LeaseDecision: Sendable, Hashable {
-    /// The candidate holds an unexpired lease: extend it, same epoch.
-    case renew
-    /// The lease is free or expired: take it with the next epoch (and clear a switchover aimed at us).
-    case acquire(Epoch, clearTarget: Bool)
-    /// Someone else holds it, or it is reserved for a switchover target, or we may not lead.
-    case leave
-
-    /// - Parameters:
-    ///   - mayAcquire: false while unhealthy or standing aside.
-    ///   - standing: ids of candidates standing now (healthy, seen within a lease by the database's clock).
-    public static func decide(row: LeaseRow, me: String, mayAcquire: Bool, standing: Set<String>) -> LeaseDecision {
-        if row.holder == me && row.live { return .renew }
-        if row.live && row.holder != nil { return .leave }
-        guard mayAcquire else { return .leave }
-        if let target = row.target, target != me, standing.contains(target) { return .leave }
-        return .acquire(row.epoch.next, clearTarget: row.target != nil)
+/// One candidate's row: who stands, whether healthy, when last seen (database clock), and which
+/// process (`instance`, random per start) wrote it.
+public struct CandidateRow: Sendable, Hashable {
+    public var candidate: Candidate
+    public var healthy: Bool
+    public var seenMs: Int64
+    public var instance: String?
+    public init(candidate: Candidate, healthy: Bool, seenMs: Int64, instance: String?) {
+        self.candidate = candidate
+        self.healthy = healthy
+        self.seenMs = seenMs
+        self.instance = instance
     }
 }
 
-/// What a candidate learns from one round.
-public struct LeaseObservation: Sendable, Hashable {
-    /// The holder of an unexpired lease after the round, if any.
-    public var holder: String?
-    public var epoch: Epoch
-    public var preferred: String?
-    public var target: String?
-    /// Candidates standing now (healthy, seen within a lease), this one included if it is.
-    public var standing: Set<String>
-    public init(holder: String?, epoch: Epoch, preferred: String?, target: String?, standing: Set<String>) {
-        self.holder = holder
-        self.epoch = epoch
-        self.preferred = preferred
-        self.target = target
-        self.standing = standing
+/// What a lease transaction read: the database's time, the election's lease row and its candidates.
+public struct LeaseState: Sendable, Hashable {
+    public var nowMs: Int64
+    public var lease: LeaseRow
+    public var candidates: [CandidateRow]
+    public init(nowMs: Int64, lease: LeaseRow, candidates: [CandidateRow]) {
+        self.nowMs = nowMs
+        self.lease = lease
+        self.candidates = candidates
+    }
+}
+
+/// The rules every lease backend applies inside its transaction, as pure functions of what it
+/// read: PostgreSQL and SQLite only read and write rows (their SQL dialects differ), the rules
+/// are these. Each returns the rows to write (nil: leave it as it is).
+public enum LeaseRules {
+    public struct RoundOutcome: Sendable, Hashable {
+        /// Upsert this candidate row (nil for a duplicate: the other process owns the row).
+        public var candidate: CandidateRow?
+        public var lease: LeaseRow?
+        public var view: ElectionView
+    }
+
+    /// One candidate's round: record that it stands, then renew, take or leave the lease.
+    public static func round(_ state: LeaseState, candidate: Candidate, instance: String, request: RoundRequest,
+                             configuration: LeaseConfiguration) -> RoundOutcome {
+        let now = state.nowMs
+        let leaseMs = configuration.leaseDuration.millisecondsValue
+        // Another process wrote our row within a lease: it is alive, and it came first.
+        let duplicate = state.candidates.contains { row in
+            row.candidate.id == candidate.id && row.instance != nil && row.instance != instance && row.seenMs > now - leaseMs
+        }
+        var candidates = state.candidates.filter { $0.candidate.id != candidate.id || duplicate }
+        let mine = duplicate ? nil : CandidateRow(candidate: candidate, healthy: request.healthy, seenMs: now, instance: instance)
+        if let mine { candidates.append(mine) }
+        let standing = Set(standingRows(candidates, now: now, within: configuration.leaseDuration).map(\.candidate.id))
+
+        var row = state.lease
+        var write: LeaseRow?
+        let unexpired = row.holder != nil && row.expiresMs > now
+        if duplicate {
+            // Never renew or take: the lease may be the other process's.
+        } else if unexpired {
+            if row.holder == candidate.id, request.mayAcquire, !request.standingAside || row.target == candidate.id {
+                row.expiresMs = now + leaseMs
+                write = row
+            }
+        } else {
+            // Reserved for the target while it keeps running rounds: a live target, however slow,
+            // gets it; one that died stops holding it up a hand-over window after its last round.
+            let window = configuration.handOverWindow.millisecondsValue
+            let reserved = row.target.map { target in candidates.contains { $0.candidate.id == target && $0.healthy && $0.seenMs > now - window } } ?? false
+            if TakeoverRule.mayTake(me: candidate.id, request: request, target: row.target, targetReserved: reserved) {
+                row = LeaseRow(holder: candidate.id, epoch: max(row.epoch, request.highestSeen).next, expiresMs: now + leaseMs,
+                               preferred: row.preferred, target: nil)
+                write = row
+            }
+        }
+        // Our own id only if this round renewed or took the lease: a lease we still hold but did
+        // not renew (standing aside, unhealthy) confirms nothing, and lapses or is released.
+        let live = row.holder != nil && row.expiresMs > now ? row.holder : nil
+        let holder = live == candidate.id && write == nil ? nil : live
+        let view = ElectionView(holder: holder, epoch: row.epoch, preferred: row.preferred, target: row.target,
+                                standing: standing, duplicate: duplicate)
+        return RoundOutcome(candidate: mine, lease: write, view: view)
+    }
+
+    /// Gives the lease up if `holder` still holds it with `epoch`; with a target, the lease is
+    /// reserved for it (see `round`).
+    public static func release(_ state: LeaseState, holder: String, epoch: Epoch, handOverTo: String?) -> LeaseRow? {
+        var row = state.lease
+        guard row.holder == holder, row.epoch == epoch else { return nil }
+        row.holder = nil
+        row.expiresMs = min(row.expiresMs, state.nowMs)
+        if let handOverTo { row.target = handOverTo }
+        return row
+    }
+
+    /// The leader drops the switchover target (reached, or not standing).
+    public static func clearTarget(_ state: LeaseState, holder: String) -> LeaseRow? {
+        var row = state.lease
+        guard row.holder == holder, row.target != nil else { return nil }
+        row.target = nil
+        return row
+    }
+
+    /// An operator's switchover: the target must have run a round within the hand-over window
+    /// (a candidate killed longer ago is refused). nil when it already leads.
+    public static func setTarget(_ state: LeaseState, _ id: String, configuration: LeaseConfiguration) throws(CoordinationError) -> LeaseRow? {
+        var row = state.lease
+        if row.holder == id, row.expiresMs > state.nowMs { return nil }
+        let recent = standingRows(state.candidates, now: state.nowMs, within: configuration.handOverWindow)
+        guard recent.contains(where: { $0.candidate.id == id }) else { throw .unknownCandidate(id) }
+        row.target = id
+        return row
+    }
+
+    /// An operator's preferred master: a standing candidate, or nil to clear.
+    public static func setPreferred(_ state: LeaseState, _ id: String?, configuration: LeaseConfiguration) throws(CoordinationError) -> LeaseRow {
+        var row = state.lease
+        if let id, !standingRows(state.candidates, now: state.nowMs, within: configuration.leaseDuration).contains(where: { $0.candidate.id == id }) {
+            throw .unknownCandidate(id)
+        }
+        row.preferred = id
+        return row
+    }
+
+    /// The operator's view.
+    public static func snapshot(_ state: LeaseState, configuration: LeaseConfiguration) -> ElectionSnapshot {
+        let row = state.lease
+        return ElectionSnapshot(leader: row.expiresMs > state.nowMs ? row.holder : nil, epoch: row.epoch,
+                                candidates: standingRows(state.candidates, now: state.nowMs, within: configuration.leaseDuration).map(\.candidate),
+                                preferred: row.preferred, switchoverTarget: row.target)
+    }
+
+    /// Healthy candidates seen within `within`, by id.
+    static func standingRows(_ rows: [CandidateRow], now: Int64, within: Duration) -> [CandidateRow] {
+        rows.filter { $0.healthy && $0.seenMs > now - within.millisecondsValue }.sorted { $0.candidate.id < $1.candidate.id }
     }
 }

@@ -3,13 +3,14 @@ import Logging
 import PostgresNIO
 
 /// Lease elections in PostgreSQL, for candidates on any machines that reach the database. Expiry
-/// is judged by the database's clock (`now()`, the start of each round's transaction). A round
+/// is judged by the database's clock (`now()`, the start of each transaction). A transaction
 /// locks the election's lease row (`FOR UPDATE`), so rounds are serialised by the database.
+/// This type only reads and writes rows; the rules are `LeaseRules`.
 public final class PostgresLeaseBackend: LeaseBackend {
     private let session: PostgresSession
     private let timeout: Duration
 
-    /// - Parameter requestTimeout: the bound on one round; at most the election's `requestTimeout`.
+    /// - Parameter requestTimeout: the bound on one transaction; at most the election's `requestTimeout`.
     public init(configuration: PostgresConnection.Configuration, requestTimeout: Duration = .seconds(1),
                 logger: Logger = Logger(label: "hawser.postgres")) {
         session = PostgresSession(configuration: configuration, logger: logger)
@@ -32,82 +33,37 @@ public final class PostgresLeaseBackend: LeaseBackend {
                     election text NOT NULL, id text NOT NULL, addresses text NOT NULL,
                     healthy boolean NOT NULL, seen_at timestamptz NOT NULL, PRIMARY KEY (election, id))
                 """, logger: logger)
+            try await connection.query("ALTER TABLE hawser_candidates ADD COLUMN IF NOT EXISTS instance text", logger: logger)
             try await PostgresFencing.createTable(connection, logger: logger)
         }
     }
 
-    public func round(election: String, candidate: Candidate, healthy: Bool, mayAcquire: Bool,
-                      leaseDuration: Duration) async throws -> LeaseObservation {
-        let ms = leaseDuration.millisecondsValue
-        return try await session.use(timeout: timeout) { connection, logger in
-            let addresses = candidate.addresses.joined(separator: ",")
-            try await connection.query("""
-                INSERT INTO hawser_candidates (election, id, addresses, healthy, seen_at) VALUES (\(election), \(candidate.id), \(addresses), \(healthy), now())
-                ON CONFLICT (election, id) DO UPDATE SET addresses = EXCLUDED.addresses, healthy = EXCLUDED.healthy, seen_at = now()
-                """, logger: logger)
-            var row = try await Self.lease(connection, election: election, logger: logger)
-            let standing = try await Self.standing(connection, election: election, ms: ms, logger: logger)
-            let ids = Set(standing.map(\.id))
-            switch LeaseDecision.decide(row: row, me: candidate.id, mayAcquire: mayAcquire, standing: ids) {
-            case .renew:
-                try await connection.query("UPDATE hawser_lease SET expires_at = now() + \(ms) * interval '1 millisecond' WHERE election = \(election)", logger: logger)
-            case .acquire(let epoch, let clearTarget):
-                let value = Int64(epoch.value)
+    public func transaction<T: Sendable>(election: String, _ body: @escaping @Sendable (LeaseState) throws -> (LeaseWrites, T)) async throws -> T {
+        try await session.use(timeout: timeout) { connection, logger in
+            let (writes, result) = try body(try await Self.read(connection, election: election, logger: logger))
+            if let lease = writes.lease {
                 try await connection.query("""
-                    UPDATE hawser_lease SET holder = \(candidate.id), epoch = \(value), expires_at = now() + \(ms) * interval '1 millisecond',
-                        target = CASE WHEN \(clearTarget) THEN NULL ELSE target END
+                    UPDATE hawser_lease SET holder = \(lease.holder), epoch = \(Int64(lease.epoch.value)),
+                        expires_at = to_timestamp(\(Double(lease.expiresMs) / 1000)), preferred = \(lease.preferred), target = \(lease.target)
                     WHERE election = \(election)
                     """, logger: logger)
-                row = LeaseRow(holder: candidate.id, epoch: epoch, live: true, preferred: row.preferred, target: clearTarget ? nil : row.target)
-            case .leave:
-                break
             }
-            return LeaseObservation(holder: row.live ? row.holder : nil, epoch: row.epoch, preferred: row.preferred,
-                                    target: row.target, standing: ids)
-        }
-    }
-
-    public func release(election: String, holder: String, epoch: Epoch, handOverTo: String?) async throws {
-        let value = Int64(epoch.value)
-        try await session.use(timeout: timeout) { connection, logger in
-            try await connection.query("""
-                UPDATE hawser_lease SET holder = NULL, expires_at = now(), target = COALESCE(\(handOverTo), target)
-                WHERE election = \(election) AND holder = \(holder) AND epoch = \(value)
-                """, logger: logger)
-        }
-    }
-
-    public func withdraw(election: String, candidate: String) async throws {
-        try await session.use(timeout: timeout) { connection, logger in
-            try await connection.query("DELETE FROM hawser_candidates WHERE election = \(election) AND id = \(candidate)", logger: logger)
-        }
-    }
-
-    public func snapshot(election: String, leaseDuration: Duration) async throws -> ElectionSnapshot {
-        let ms = leaseDuration.millisecondsValue
-        return try await session.use(timeout: timeout) { connection, logger in
-            let row = try await Self.lease(connection, election: election, logger: logger)
-            let standing = try await Self.standing(connection, election: election, ms: ms, logger: logger)
-            return ElectionSnapshot(leader: row.live ? row.holder : nil, epoch: row.epoch, candidates: standing,
-                                    preferred: row.preferred, switchoverTarget: row.target)
-        }
-    }
-
-    public func setPreferred(election: String, _ id: String?) async throws {
-        try await session.use(timeout: timeout) { connection, logger in
-            _ = try await Self.lease(connection, election: election, logger: logger)
-            try await connection.query("UPDATE hawser_lease SET preferred = \(id) WHERE election = \(election)", logger: logger)
-        }
-    }
-
-    public func setTarget(election: String, _ id: String, leaseDuration: Duration) async throws {
-        let ms = leaseDuration.millisecondsValue
-        try await session.use(timeout: timeout) { connection, logger in
-            let row = try await Self.lease(connection, election: election, logger: logger)
-            if row.live && row.holder == id { return }  // already leads
-            let standing = try await Self.standing(connection, election: election, ms: ms, logger: logger)
-            guard standing.contains(where: { $0.id == id }) else { throw CoordinationError.unknownCandidate(id) }
-            try await connection.query("UPDATE hawser_lease SET target = \(id) WHERE election = \(election)", logger: logger)
+            if let row = writes.candidate {
+                let addresses = row.candidate.addresses.joined(separator: ",")
+                try await connection.query("""
+                    INSERT INTO hawser_candidates (election, id, addresses, healthy, seen_at, instance)
+                    VALUES (\(election), \(row.candidate.id), \(addresses), \(row.healthy), to_timestamp(\(Double(row.seenMs) / 1000)), \(row.instance))
+                    ON CONFLICT (election, id) DO UPDATE SET addresses = EXCLUDED.addresses, healthy = EXCLUDED.healthy,
+                        seen_at = EXCLUDED.seen_at, instance = EXCLUDED.instance
+                    """, logger: logger)
+            }
+            if let withdrawal = writes.withdraw {
+                try await connection.query("""
+                    DELETE FROM hawser_candidates WHERE election = \(election) AND id = \(withdrawal.id)
+                        AND (instance = \(withdrawal.instance) OR instance IS NULL)
+                    """, logger: logger)
+            }
+            return result
         }
     }
 
@@ -120,34 +76,32 @@ public final class PostgresLeaseBackend: LeaseBackend {
         }
     }
 
-    // MARK: Internals
-
-    /// The election's lease row, locked until the transaction ends (created free if missing).
-    private static func lease(_ connection: PostgresConnection, election: String, logger: Logger) async throws -> LeaseRow {
+    /// The election's state, its lease row created free if missing and locked until the transaction ends.
+    private static func read(_ connection: PostgresConnection, election: String, logger: Logger) async throws -> LeaseState {
         try await connection.query("""
-            INSERT INTO hawser_lease (election, holder, epoch, expires_at) VALUES (\(election), NULL, 0, now())
+            INSERT INTO hawser_lease (election, holder, epoch, expires_at) VALUES (\(election), NULL, 0, to_timestamp(0))
             ON CONFLICT (election) DO NOTHING
             """, logger: logger)
+        var lease: LeaseRow?
+        var nowMs: Int64 = 0
         let rows = try await connection.query("""
-            SELECT holder, epoch, holder IS NOT NULL AND expires_at > now(), preferred, target
+            SELECT holder, epoch, (extract(epoch FROM expires_at) * 1000)::bigint, preferred, target, (extract(epoch FROM now()) * 1000)::bigint
             FROM hawser_lease WHERE election = \(election) FOR UPDATE
             """, logger: logger)
-        for try await (holder, epoch, live, preferred, target) in rows.decode((String?, Int64, Bool, String?, String?).self) {
-            return LeaseRow(holder: holder, epoch: Epoch(UInt64(epoch)), live: live, preferred: preferred, target: target)
+        for try await (holder, epoch, expires, preferred, target, now) in rows.decode((String?, Int64, Int64, String?, String?, Int64).self) {
+            lease = LeaseRow(holder: holder, epoch: Epoch(UInt64(max(epoch, 0))), expiresMs: expires, preferred: preferred, target: target)
+            nowMs = now
         }
-        throw CoordinationError.unavailable("the lease row of \(election) vanished")
-    }
-
-    /// Healthy candidates seen within one lease duration, by id.
-    private static func standing(_ connection: PostgresConnection, election: String, ms: Int64, logger: Logger) async throws -> [Candidate] {
-        let rows = try await connection.query("""
-            SELECT id, addresses FROM hawser_candidates
-            WHERE election = \(election) AND healthy AND seen_at > now() - \(ms) * interval '1 millisecond' ORDER BY id
+        guard let lease else { throw CoordinationError.unavailable("the lease row of \(election) vanished") }
+        var candidates: [CandidateRow] = []
+        let found = try await connection.query("""
+            SELECT id, addresses, healthy, (extract(epoch FROM seen_at) * 1000)::bigint, instance
+            FROM hawser_candidates WHERE election = \(election)
             """, logger: logger)
-        var candidates: [Candidate] = []
-        for try await (id, addresses) in rows.decode((String, String).self) {
-            candidates.append(Candidate(id: id, addresses: addresses.split(separator: ",").map(String.init)))
+        for try await (id, addresses, healthy, seen, instance) in found.decode((String, String, Bool, Int64, String?).self) {
+            candidates.append(CandidateRow(candidate: Candidate(id: id, addresses: addresses.split(separator: ",").map(String.init)),
+                                           healthy: healthy, seenMs: seen, instance: instance))
         }
-        return candidates
+        return LeaseState(nowMs: nowMs, lease: lease, candidates: candidates)
     }
 }

@@ -9,6 +9,8 @@ import PostgresNIO
 actor PostgresSession {
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
+    /// `host:port` as errors name it (never the password).
+    private let server: String
     private var connection: PostgresConnection?
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
@@ -17,11 +19,24 @@ actor PostgresSession {
     init(configuration: PostgresConnection.Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.server = "\(configuration.host ?? "?"):\(configuration.port ?? 5432)"
     }
 
-    /// Runs `body` alone on the connection, in a transaction if `transaction`.
+    /// Runs `body` alone on the connection, in a transaction if `transaction`. Every failure is a
+    /// `CoordinationError` that says what is wrong (`PostgresProblem`).
     func use<T: Sendable>(timeout: Duration, transaction: Bool = true,
                           _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
+        do {
+            return try await attempt(timeout: timeout, transaction: transaction, body)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw PostgresProblem.describe(error, at: server)
+        }
+    }
+
+    private func attempt<T: Sendable>(timeout: Duration, transaction: Bool,
+                                      _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
         await acquire()
         defer { release() }
         let connection = try await open()

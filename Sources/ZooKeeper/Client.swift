@@ -157,6 +157,13 @@ public final class ZooKeeperClient: Sendable {
         return (acl, stat)
     }
 
+    /// Replaces the node's ACL if its ACL version is `version` (-1: any); needs the `admin`
+    /// permission on the node. Returns the new metadata.
+    @discardableResult
+    public func setACL(_ path: String, acl: [ACL], version: Int32 = -1) async throws -> Stat {
+        try Self.stat(of: try await request(.setACL(path: path, acl: acl, version: version)))!
+    }
+
     /// Applies all operations atomically, or none. On failure throws
     /// `ZooKeeperError.multiFailed(index:error:results:)` naming the operation that failed.
     @discardableResult

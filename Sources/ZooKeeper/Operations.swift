@@ -37,6 +37,7 @@ enum Request: Sendable, Hashable {
     case setData(path: String, data: [UInt8], version: Int32)
     case getChildren(path: String, watch: Bool)
     case getACL(path: String)
+    case setACL(path: String, acl: [ACL], version: Int32)
     case sync(path: String)
     case multi([ZooKeeperOperation])
 
@@ -49,6 +50,7 @@ enum Request: Sendable, Hashable {
         case .setData: .setData
         case .getChildren: .getChildren2
         case .getACL: .getACL
+        case .setACL: .setACL
         case .sync: .sync
         case .multi: .multi
         }
@@ -58,7 +60,7 @@ enum Request: Sendable, Hashable {
     var paths: [String] {
         switch self {
         case .create(let path, _, _, _), .delete(let path, _), .exists(let path, _), .getData(let path, _),
-             .setData(let path, _, _), .getChildren(let path, _), .getACL(let path), .sync(let path):
+             .setData(let path, _, _), .getChildren(let path, _), .getACL(let path), .setACL(let path, _, _), .sync(let path):
             [path]
         case .multi(let ops): ops.map(\.path)
         }
@@ -86,6 +88,10 @@ enum Request: Sendable, Hashable {
             buffer.writeJuteString(path); buffer.writeJuteBuffer(data); buffer.writeJuteInt(version)
         case .getACL(let path), .sync(let path):
             buffer.writeJuteString(path)
+        case .setACL(let path, let acl, let version):
+            buffer.writeJuteString(path)
+            buffer.writeJuteVector(acl) { $1.encode(into: &$0) }
+            buffer.writeJuteInt(version)
         case .multi(let ops):
             for op in ops {
                 switch op {
@@ -124,7 +130,7 @@ enum Request: Sendable, Hashable {
             return .created(path: path, stat: stat)
         case .delete:
             return .none
-        case .exists, .setData:
+        case .exists, .setData, .setACL:
             return .stat(try Stat(from: &buffer))
         case .getData:
             let data = try buffer.readJuteBuffer() ?? []

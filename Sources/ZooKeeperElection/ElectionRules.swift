@@ -1,8 +1,8 @@
 import Coordination
 import Foundation
 
-/// The election's decisions on ZooKeeper, as pure functions (no I/O): who leads among the
-/// candidate nodes, whom a candidate watches, and the next epoch.
+/// How the election is laid out in ZooKeeper, as pure functions (no I/O): candidate nodes, their
+/// order, and the epoch record. The decisions themselves are `ElectionCore`'s.
 ///
 /// Candidate nodes are ephemeral-sequential children named `c-<id>-<sequence>`; the lowest
 /// sequence leads. Each other candidate watches only the node just before its own, so a change
@@ -37,42 +37,28 @@ public enum ElectionRules {
         children.compactMap(parse).sorted { $0.sequence < $1.sequence }
     }
 
-    public enum Decision: Sendable, Hashable {
-        /// Our node is first: lead.
-        case lead
-        /// Our node is first but leadership is to move to this standing candidate: go to the back.
-        case deferTo(String)
-        /// Wait until this node (the one just before ours) goes.
-        case watch(String)
-        /// Our node is not among the children (session trouble): create it again.
-        case missing
+    /// The node just before `mine` in the queue (the one to watch), if any.
+    public static func predecessor(of mine: String, in queue: [Node]) -> Node? {
+        guard let index = queue.firstIndex(where: { $0.name == mine }), index > 0 else { return nil }
+        return queue[index - 1]
     }
 
-    /// - Parameter target: the switchover target, if one is set.
-    public static func decide(children: [String], mine: String, target: String?) -> Decision {
-        let queue = queue(children)
-        guard let index = queue.firstIndex(where: { $0.name == mine }) else { return .missing }
-        if index > 0 { return .watch(queue[index - 1].name) }
-        let me = queue[index].id
-        if let target, target != me, queue.contains(where: { $0.id == target }) { return .deferTo(target) }
-        return .lead
-    }
-
-    /// Who leads or is about to: the first candidate (the target if a switchover to a standing one is pending).
-    public static func expectedLeader(children: [String], target: String?) -> String? {
-        let queue = queue(children)
-        if let target, queue.contains(where: { $0.id == target }) { return target }
-        return queue.first?.id
+    /// Who leads by the store: the epoch record's leader while its node is first.
+    public static func leader(queue: [Node], record: EpochRecord?) -> String? {
+        guard let record, let first = queue.first, first.name == record.node else { return nil }
+        return record.leader
     }
 }
 
-/// The content of the epoch node: the last epoch handed out, to whom, for which candidate node.
+/// The content of the epoch node: to whom, for which candidate node, the last epoch was handed.
+///
+/// The epoch itself is not in the content but is the node's `mzxid`, the id of the ZooKeeper
+/// transaction that last wrote it: ZooKeeper's transaction ids only grow, so the epoch strictly
+/// increases with every claim even if someone rewrote or deleted and re-created the node.
 public struct EpochRecord: Sendable, Hashable, Codable {
-    public var epoch: Epoch
     public var leader: String
     public var node: String
-    public init(epoch: Epoch, leader: String, node: String) {
-        self.epoch = epoch
+    public init(leader: String, node: String) {
         self.leader = leader
         self.node = node
     }
@@ -83,12 +69,6 @@ public struct EpochRecord: Sendable, Hashable, Codable {
 
     public var bytes: [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
 
-    /// The epoch a candidate with node `node` should lead with: the same one when this record is
-    /// already its own (it is back from a connection loss that kept its session, so nobody else
-    /// can have led meanwhile), else the next one.
-    public static func claim(after record: EpochRecord?, node: String) -> (epoch: Epoch, isNew: Bool) {
-        guard let record else { return (Epoch(1), true) }
-        if record.node == node { return (record.epoch, false) }
-        return (record.epoch.next, true)
-    }
+    /// The epoch a record written by the transaction `mzxid` stands for.
+    public static func epoch(mzxid: Int64) -> Epoch { Epoch(UInt64(max(mzxid, 0))) }
 }

@@ -3,7 +3,8 @@ import Foundation
 import Logging
 import ZooKeeper
 
-/// `hawser admin` on a ZooKeeper election: reads and sets the election's nodes directly.
+/// `hawser admin` on a ZooKeeper election: reads and sets the election's nodes directly, with
+/// the election's credentials.
 public struct ZooKeeperElectionAdministration: ElectionAdministration {
     let configuration: ZooKeeperElectionConfiguration
 
@@ -14,24 +15,29 @@ public struct ZooKeeperElectionAdministration: ElectionAdministration {
 
     public func snapshot() async throws -> ElectionSnapshot {
         try await withClient { client in
-            let children = try await client.getChildren(configuration.candidatesPath).children
+            let queue = ElectionRules.queue(try await client.getChildren(configuration.candidatesPath).children)
             var candidates: [Candidate] = []
-            for node in ElectionRules.queue(children) {
+            for node in queue {
                 guard let data = try? await client.getData("\(configuration.candidatesPath)/\(node.name)").data else { continue }
                 candidates.append((try? JSONDecoder().decode(Candidate.self, from: Data(data))) ?? Candidate(id: node.id))
             }
-            let record = EpochRecord.decode(try await client.getData(configuration.epochPath).data)
-            // The epoch record names the last leader; it leads still only if its node is still first.
-            let leader = record.flatMap { record in ElectionRules.queue(children).first?.name == record.node ? record.leader : nil }
-            return ElectionSnapshot(leader: leader, epoch: record?.epoch ?? .zero, candidates: candidates,
+            let (data, stat) = try await client.getData(configuration.epochPath)
+            let record = EpochRecord.decode(data)
+            return ElectionSnapshot(leader: ElectionRules.leader(queue: queue, record: record),
+                                    epoch: record == nil ? .zero : EpochRecord.epoch(mzxid: stat.mzxid), candidates: candidates,
                                     preferred: try await string(client, configuration.preferredPath),
                                     switchoverTarget: try await string(client, configuration.switchoverPath))
         }
     }
 
+    /// The preferred master must be standing now (a typo or a node that never ran is refused).
     public func setPreferred(_ id: String?) async throws {
         if let id { try Candidate.validate(id: id) }
         try await withClient { client in
+            if let id {
+                let queue = ElectionRules.queue(try await client.getChildren(configuration.candidatesPath).children)
+                guard queue.contains(where: { $0.id == id }) else { throw CoordinationError.unknownCandidate(id) }
+            }
             _ = try await client.setData(configuration.preferredPath, data: Array((id ?? "").utf8))
         }
     }
@@ -39,12 +45,10 @@ public struct ZooKeeperElectionAdministration: ElectionAdministration {
     public func switchover(to id: String) async throws {
         try Candidate.validate(id: id)
         try await withClient { client in
-            let children = try await client.getChildren(configuration.candidatesPath).children
-            guard ElectionRules.queue(children).contains(where: { $0.id == id }) else {
-                throw CoordinationError.unknownCandidate(id)
-            }
+            let queue = ElectionRules.queue(try await client.getChildren(configuration.candidatesPath).children)
+            guard queue.contains(where: { $0.id == id }) else { throw CoordinationError.unknownCandidate(id) }
             let record = EpochRecord.decode(try await client.getData(configuration.epochPath).data)
-            if let record, record.leader == id, ElectionRules.queue(children).first?.name == record.node { return }  // already leads
+            if ElectionRules.leader(queue: queue, record: record) == id { return }  // already leads
             _ = try await client.setData(configuration.switchoverPath, data: Array(id.utf8))
         }
     }
@@ -58,14 +62,20 @@ public struct ZooKeeperElectionAdministration: ElectionAdministration {
     }
 
     private func withClient<T: Sendable>(_ body: (ZooKeeperClient) async throws -> T) async throws -> T {
-        var zk = try ZooKeeperConfiguration(connectString: configuration.connectString)
-        zk.sessionTimeout = configuration.sessionTimeout
-        zk.initialConnectTimeout = .seconds(5)
         var logger = Logger(label: "hawser.admin")
         logger.logLevel = .warning
-        return try await withZooKeeperClient(configuration: zk, logger: logger) { client in
-            try await ZooKeeperPaths.ensure(client, configuration)
-            return try await body(client)
+        let client = try await ZooKeeperPaths.connect(configuration, initialConnectTimeout: .seconds(5), logger: logger)
+        do {
+            try await ZooKeeperPaths.ensure(client, configuration, logger: logger)
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch ZooKeeperError.noAuth {
+            await client.close()
+            throw CoordinationError.notAuthorized("the election's nodes belong to other credentials than \(configuration.credentials)")
+        } catch {
+            await client.close()
+            throw error
         }
     }
 }

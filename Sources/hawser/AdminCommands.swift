@@ -23,7 +23,8 @@ struct AdminCommand: AsyncParsableCommand {
 
     struct Prefer: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Set the preferred master (takes effect without restarts, after the hold-down).")
+            abstract: "Set the preferred master (takes effect without restarts, after the hold-down).",
+            discussion: "The node must be standing now (running and healthy); otherwise the command fails with unknown_candidate and changes nothing.")
         @Argument(help: "The candidate id to prefer.") var node: String?
         @Flag(help: "Clear the preferred master instead.") var none = false
         @OptionGroup var store: CoordinationOptions
@@ -41,7 +42,12 @@ struct AdminCommand: AsyncParsableCommand {
 
     struct Switchover: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Hand leadership to a standing candidate (graceful: the leader stops before the new one starts).")
+            abstract: "Hand leadership to a standing candidate (graceful: the leader stops before the new one starts).",
+            discussion: """
+                The target must be standing (lease: seen within --renew-ms + --request-timeout-ms), else unknown_candidate and \
+                nothing changes. Waits until the target leads; if another candidate leads instead (the target died \
+                meanwhile), or nobody within --wait-ms, fails with switchover_incomplete.
+                """)
         @Option(help: "The candidate id to hand over to.") var to: String
         @OptionGroup var store: CoordinationOptions
         @Option(help: "Wait this long (ms) for the new leader; 0 to return at once.") var waitMs = 10000
@@ -59,9 +65,16 @@ struct AdminCommand: AsyncParsableCommand {
             while ContinuousClock.now < deadline {
                 let snapshot = try await admin.snapshot()
                 if snapshot.leader == to { return print("\(to) leads with epoch \(snapshot.epoch)") }
+                // The request was dropped (its target went away) and someone else leads: over.
+                if let leader = snapshot.leader, snapshot.switchoverTarget == nil { throw incomplete("\(leader) leads with epoch \(snapshot.epoch)") }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            throw CLIError("\(to) did not take over within \(waitMs) ms (is it healthy? see hawser admin status)")
+            let snapshot = try await admin.snapshot()
+            throw incomplete(snapshot.leader.map { "\($0) leads with epoch \(snapshot.epoch)" } ?? "nobody leads yet")
+        }
+
+        private func incomplete(_ state: String) -> CLIError {
+            CLIError("switchover_incomplete: \(to) did not take over and \(state) (is \(to) running and healthy? see hawser admin status)")
         }
     }
 

@@ -17,11 +17,12 @@ struct ElectionCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Stand for election until SIGTERM or SIGINT, printing JSON lines on role changes.",
             discussion: """
-                Events: started, leader (epoch), follower (leader), not-standing, write (epoch, accepted),
-                stopped. Each carries "t", CLOCK_MONOTONIC in nanoseconds (comparable across processes
-                on one machine). With --fenced-writes, the leader writes a row every --write-interval-ms:
-                it takes its epoch, waits the interval, then writes with that epoch, as real work does;
-                a write whose epoch is stale is refused by the fencing check and reported.
+                Events: started, leader (epoch), follower (leader), not-standing, write (epoch, accepted, error), \
+                stopped, failed (code, error: the election gave up, for example duplicate_candidate, and the process \
+                exits non-zero). Each carries "t", CLOCK_MONOTONIC in nanoseconds (comparable across processes on one \
+                machine). With --fenced-writes, the leader writes a row every --write-interval-ms: it takes its epoch, \
+                waits the interval, then writes with that epoch, as real work does; a write whose epoch is stale is \
+                refused by the fencing check and reported.
                 """)
 
         @Option(help: "This candidate's id.") var id: String
@@ -54,7 +55,12 @@ struct ElectionCommand: AsyncParsableCommand {
             let service = CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs), emit: emit)
             let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
                                                           gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await group.run()
+            do {
+                try await group.run()
+            } catch let error as CoordinationError {
+                emit(["event": "failed", "id": id, "code": error.code, "error": error.description])
+                throw CLIError("\(error.code): \(error)")
+            }
             emit(["event": "stopped", "id": id])
         }
 

@@ -68,6 +68,7 @@ struct FailoverBench: AsyncParsableCommand {
     private func forwardedOptions() -> [String] {
         var options: [String] = []
         if let zookeeper = store.zookeeper { options += ["--zookeeper", zookeeper] }
+        if let credentials = store.zookeeperCredentials { options += ["--zookeeper-credentials", credentials] }
         if let postgres = store.postgres { options += ["--postgres", postgres] }
         options += ["--session-timeout-ms", "\(store.sessionTimeoutMs)", "--check-interval-ms", "\(store.checkIntervalMs)",
                     "--lease-ms", "\(store.leaseMs)", "--renew-ms", "\(store.renewMs)", "--stand-aside-ms", "\(store.standAsideMs)",

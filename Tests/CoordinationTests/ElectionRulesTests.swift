@@ -1,5 +1,6 @@
 import Coordination
 import Testing
+import ZooKeeper
 import ZooKeeperElection
 
 @Suite struct ElectionRulesTests {
@@ -11,30 +12,35 @@ import ZooKeeperElection
     }
 
     @Test func theLowestSequenceLeadsAndEachOtherWatchesItsPredecessor() {
-        let children = ["c-B-0000000007", "c-A-0000000003", "c-C-0000000010", "stray"]
-        #expect(ElectionRules.decide(children: children, mine: "c-A-0000000003", target: nil) == .lead)
-        #expect(ElectionRules.decide(children: children, mine: "c-B-0000000007", target: nil) == .watch("c-A-0000000003"))
-        #expect(ElectionRules.decide(children: children, mine: "c-C-0000000010", target: nil) == .watch("c-B-0000000007"))
-        #expect(ElectionRules.decide(children: children, mine: "c-A-0000000001", target: nil) == .missing)
-        #expect(ElectionRules.expectedLeader(children: children, target: nil) == "A")
+        let queue = ElectionRules.queue(["c-B-0000000007", "c-A-0000000003", "c-C-0000000010", "stray"])
+        #expect(queue.map(\.id) == ["A", "B", "C"])
+        #expect(ElectionRules.predecessor(of: "c-A-0000000003", in: queue) == nil)
+        #expect(ElectionRules.predecessor(of: "c-C-0000000010", in: queue)?.name == "c-B-0000000007")
     }
 
-    @Test func theFirstDefersToAStandingSwitchoverTargetOnly() {
-        let children = ["c-A-0000000003", "c-B-0000000007"]
-        #expect(ElectionRules.decide(children: children, mine: "c-A-0000000003", target: "B") == .deferTo("B"))
-        #expect(ElectionRules.decide(children: children, mine: "c-A-0000000003", target: "C") == .lead)
-        #expect(ElectionRules.decide(children: children, mine: "c-A-0000000003", target: "A") == .lead)
-        #expect(ElectionRules.expectedLeader(children: children, target: "B") == "B")
-    }
-
-    @Test func everyNewLeaderNodeGetsAHigherEpochAndTheSameNodeKeepsItsOwn() {
-        #expect(EpochRecord.claim(after: nil, node: "c-A-0000000001") == (Epoch(1), true))
-        let record = EpochRecord(epoch: Epoch(4), leader: "A", node: "c-A-0000000001")
-        #expect(EpochRecord.claim(after: record, node: "c-B-0000000002") == (Epoch(5), true))
-        // The same candidate with a new node (it lost its session or requeued) is a new term.
-        #expect(EpochRecord.claim(after: record, node: "c-A-0000000009") == (Epoch(5), true))
-        #expect(EpochRecord.claim(after: record, node: "c-A-0000000001") == (Epoch(4), false))
+    @Test func theRecordNamesTheLeaderOnlyWhileItsNodeIsFirst() {
+        let queue = ElectionRules.queue(["c-A-0000000003", "c-B-0000000007"])
+        #expect(ElectionRules.leader(queue: queue, record: EpochRecord(leader: "A", node: "c-A-0000000003")) == "A")
+        #expect(ElectionRules.leader(queue: queue, record: EpochRecord(leader: "B", node: "c-B-0000000007")) == nil)
+        #expect(ElectionRules.leader(queue: queue, record: nil) == nil)
+        let record = EpochRecord(leader: "A", node: "c-A-0000000003")
         #expect(EpochRecord.decode(record.bytes) == record)
         #expect(EpochRecord.decode([]) == nil)
+        #expect(EpochRecord.epoch(mzxid: 0x1_0000_0005) == Epoch(4_294_967_301))
+    }
+
+    @Test func zooKeeperSettingsNeedPortsAndCredentials() {
+        let credentials = ZooKeeperCredentials(user: "hawser", password: "s3cret")
+        #expect(ZooKeeperElectionConfiguration(connectString: "127.0.0.1:2181,[::1]:2182", credentials: credentials).problems().isEmpty)
+        for bad in ["foo", "127.0.0.1:2181,bar", "", "a:2181/chroot"] {
+            let problems = ZooKeeperElectionConfiguration(connectString: bad, credentials: credentials).problems()
+            #expect(problems.count == 1 && problems[0].contains("every server with its port"), "\(bad)")
+        }
+        let open = ZooKeeperElectionConfiguration(connectString: "h:1", credentials: ZooKeeperCredentials(user: "", password: ""))
+        #expect(open.problems() == ["zookeeper credentials must be user:password with a user (no ':') and a password, both non-empty"])
+        #expect(ZooKeeperCredentials.parse("hawser:pa:ss\n") == ZooKeeperCredentials(user: "hawser", password: "pa:ss"))
+        #expect(ZooKeeperCredentials.parse("no colon") == nil)
+        #expect(!"\(credentials)".contains("s3cret"))
+        #expect(credentials.acl == [ACL(permissions: .all, id: .digest(user: "hawser", password: "s3cret"))])
     }
 }

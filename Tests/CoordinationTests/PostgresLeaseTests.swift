@@ -50,6 +50,7 @@ struct PostgresLeaseTests {
         try await eventually("B acquiring", timeout: .seconds(5)) {
             try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(10)).holder == "B"
         }
+        await #expect(throws: CoordinationError.unknownCandidate("Z")) { try await backend.setPreferred(election: election, "Z") }
         try await backend.setPreferred(election: election, "A")
         let snapshot = try await backend.snapshot(election: election, leaseDuration: .seconds(10))
         #expect(snapshot.leader == "B" && snapshot.epoch == Epoch(2) && snapshot.preferred == "A")
@@ -110,7 +111,7 @@ struct PostgresLeaseTests {
             await admin.close()
             try await eventually("B leading") { b.status.role.epoch != nil }
             #expect(a.status.role.epoch == nil)
-            #expect(b.status.role.epoch! == Epoch(2))
+            #expect(b.status.role.epoch == Epoch(2))
             group.cancelAll()
         }
     }
@@ -130,5 +131,69 @@ struct PostgresLeaseTests {
         try await b.waitUntil("an accepted write") { $0.contains { $0.event == "write" && $0.accepted == true } }
         b.terminate()
         #expect(FencedLog.problems(try FencedLog.writes(writes)) == [])
+    }
+
+    func lease(standAside: Duration = .seconds(30)) -> LeaseConfiguration {
+        var lease = LeaseConfiguration()
+        lease.name = election
+        lease.leaseDuration = .seconds(2)
+        lease.renewInterval = .milliseconds(300)
+        lease.requestTimeout = .seconds(1)
+        lease.standAside = standAside
+        lease.holdDown = .seconds(60)
+        return lease
+    }
+
+    @Test func aSecondProcessWithTheSameIdIsRefused() async throws {
+        try await LeaseScenarios.duplicateIsRefused(configuration: lease()) { PostgresLeaseBackend(configuration: configuration) }
+    }
+
+    @Test func aSwitchoverBackToACandidateStandingAsideIsImmediate() async throws {
+        try await LeaseScenarios.switchoverBackIsImmediate(configuration: lease()) { PostgresLeaseBackend(configuration: configuration) }
+    }
+
+    @Test func aSwitchoverToADeadCandidateLeavesNoLongGap() async throws {
+        try await LeaseScenarios.switchoverToADeadCandidate(configuration: lease()) { PostgresLeaseBackend(configuration: configuration) }
+    }
+
+    @Test func errorsSayWhatIsWrongAndNeverThePassword() async throws {
+        let closed = try FreePort.one()
+        let cases: [(url: String, code: String, says: String)] = [
+            ("postgres://hawser:hunter2-secret@127.0.0.1:\(closed)/postgres", "coordination_unavailable", "cannot connect to PostgreSQL at 127.0.0.1:\(closed)"),
+            ("postgres://nobody:hunter2-secret@127.0.0.1:\(server.port)/postgres", "coordination_not_authorized", #"role "nobody" does not exist"#),
+            ("postgres://hawser:hunter2-secret@127.0.0.1:\(server.port)/nope", "coordination_unavailable", #"database "nope" does not exist"#),
+        ]
+        for (url, code, says) in cases {
+            let backend = PostgresLeaseBackend(configuration: try PostgresURL.configuration(url))
+            do {
+                try await backend.prepare()
+                Issue.record("\(url) worked")
+            } catch let error as CoordinationError {
+                #expect(error.code == code, "\(url)")
+                #expect(error.description.contains(says), "\(error)")
+                #expect(!error.description.contains("hunter2"))
+            }
+            await backend.close()
+        }
+    }
+
+    @Test func anUnreachableDatabaseIsLoggedOncePerChangeNotEveryRound() async throws {
+        let closed = try FreePort.one()
+        let url = "postgres://hawser:hunter2-secret@127.0.0.1:\(closed)/postgres"
+        let lines = LogLines()
+        let logger = Logger(label: "test", capturingInto: lines)
+        let counting = CountingBackend(PostgresLeaseBackend(configuration: try PostgresURL.configuration(url)))
+        var fast = lease()
+        fast.renewInterval = .milliseconds(50)
+        fast.requestTimeout = .milliseconds(500)
+        let election = try LeaseElection(candidate: Candidate(id: "A"), backend: counting, configuration: fast, logger: logger)
+        let task = Task { try await election.run() }
+        try await eventually("five attempts") { counting.attempts >= 5 }
+        task.cancel()
+        _ = try? await task.value
+        let warnings = lines.messages.filter { $0.level >= .warning }
+        #expect(warnings.count == 1, "\(warnings)")
+        #expect(warnings.first?.text.contains("cannot connect to PostgreSQL at 127.0.0.1:\(closed)") == true)
+        #expect(!lines.messages.contains { $0.text.contains("hunter2") })
     }
 }

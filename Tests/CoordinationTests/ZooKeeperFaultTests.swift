@@ -18,13 +18,14 @@ struct ZooKeeperFaultTests {
     var writes: String { directory + "/writes.sqlite" }
 
     func arguments(holdDownMs: Int = 60_000, writeIntervalMs: Int = 100, extra: [String] = []) -> [String] {
-        ["--zookeeper", ensemble.connectString, "--election", election, "--session-timeout-ms", "2000",
+        ["--zookeeper", ensemble.connectString, "--zookeeper-credentials", ZooKeeperCredentialsFile.path,
+         "--election", election, "--session-timeout-ms", "2000",
          "--check-interval-ms", "100", "--hold-down-ms", "\(holdDownMs)", "--fenced-writes", writes,
          "--write-interval-ms", "\(writeIntervalMs)"] + extra
     }
 
     func admin() throws -> ZooKeeperElectionAdministration {
-        var configuration = ZooKeeperElectionConfiguration(connectString: ensemble.connectString)
+        var configuration = ZooKeeperElectionConfiguration(connectString: ensemble.connectString, credentials: ZooKeeperCredentialsFile.credentials)
         configuration.name = election
         return try ZooKeeperElectionAdministration(configuration: configuration)
     }
@@ -54,7 +55,7 @@ struct ZooKeeperFaultTests {
         let ensembleLeader = try #require(ensemble.leader())
         let server = ensemble.servers.first { $0.id != ensembleLeader }!
         var only = arguments()
-        only[1] = server.address.description
+        only[1] = server.address.description  // the value of --zookeeper
         let a = try CandidateProcess(id: "A", arguments: only)
         let first = try await a.waitUntilLeading()
         let b = try CandidateProcess(id: "B", arguments: arguments())
@@ -135,4 +136,14 @@ struct ZooKeeperFaultTests {
         b.terminate()
         try checkWrites()
     }
+}
+
+/// The digest credentials the ZooKeeper tests' elections use, in a file for `--zookeeper-credentials`.
+enum ZooKeeperCredentialsFile {
+    static let credentials = ZooKeeperCredentials(user: "hawser-test", password: "pw-\(UUID().uuidString.prefix(8))")
+    static let path: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-zk-credentials-\(getpid())").path
+        FileManager.default.createFile(atPath: path, contents: Data("\(credentials.user):\(credentials.password)\n".utf8))
+        return path
+    }()
 }

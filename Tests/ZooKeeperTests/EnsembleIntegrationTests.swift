@@ -193,6 +193,12 @@ struct EnsembleIntegrationTests {
         let impostor = try await connect()
         try await impostor.addDigestAuth(user: "alice", password: "wrong")
         await #expect(throws: ZooKeeperError.noAuth) { try await impostor.getData("\(root)/private") }
+        // Only a holder of the admin permission may change an ACL.
+        await #expect(throws: ZooKeeperError.noAuth) { try await impostor.setACL("\(root)/private", acl: .openUnsafe) }
+        await #expect(throws: ZooKeeperError.badVersion) { try await alice.setACL("\(root)/shared", acl: .creatorAll, version: 7) }
+        let protected = try await alice.setACL("\(root)/shared", acl: .creatorAll, version: 0)
+        #expect(protected.aversion == 1)
+        await #expect(throws: ZooKeeperError.noAuth) { try await anonymous.getData("\(root)/shared") }
         try await anonymous.addDigestAuth(user: "alice", password: "secret")
         #expect(try await anonymous.getData("\(root)/private").stat.version == 0)
 

@@ -113,6 +113,23 @@ import Testing
         #expect(Request.getChildren(path: "/", watch: false).opCode == .getChildren2)
     }
 
+    @Test func setACLRequestLayoutAndReply() throws {
+        var buffer = ByteBuffer()
+        let request = Request.setACL(path: "/n", acl: [ACL(permissions: [.read, .admin], id: Id(scheme: "digest", id: "u:h="))], version: 4)
+        #expect(request.opCode == .setACL && request.paths == ["/n"])
+        request.encodeBody(into: &buffer)
+        #expect(Array(buffer.readableBytesView) == [
+            0, 0, 0, 2, 0x2F, 0x6E,                       // path
+            0, 0, 0, 1, 0, 0, 0, 17,                      // one ACL, perms READ|ADMIN
+            0, 0, 0, 6, 0x64, 0x69, 0x67, 0x65, 0x73, 0x74, // "digest"
+            0, 0, 0, 4, 0x75, 0x3A, 0x68, 0x3D,           // "u:h="
+            0, 0, 0, 4,                                   // the ACL version it expects
+        ])
+        var reply = ByteBuffer()
+        Stat(aversion: 5).encode(into: &reply)
+        #expect(try request.decodeResponse(from: &reply) == .stat(Stat(aversion: 5)))
+    }
+
     @Test func multiRequestLayoutAndResults() throws {
         var buffer = ByteBuffer()
         Request.multi([.check(path: "/a", version: 3), .delete(path: "/b")]).encodeBody(into: &buffer)

@@ -1,0 +1,53 @@
+import Foundation
+import HawserTestSupport
+import Testing
+
+/// `hawser election` and `hawser admin` refuse bad settings and operator mistakes at once, with a
+/// sentence that says what is wrong (and a stable code where the store refused).
+@Suite(.timeLimit(.minutes(1)))
+struct ElectionCommandLineTests {
+    /// Runs the binary to its end; returns its exit status and standard error. Waits without
+    /// blocking a thread of the test's executor.
+    static func run(_ arguments: [String]) async throws -> (status: Int32, stderr: String) {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/stderr"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CandidateProcess.binary)
+        process.arguments = arguments
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        process.standardOutput = FileHandle.nullDevice
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+        return (status, try String(contentsOfFile: path, encoding: .utf8))
+    }
+
+    @Test func aZooKeeperServerWithoutAPortIsRefusedAtStartUp() async throws {
+        let (status, stderr) = try await Self.run(["election", "run", "--id", "A", "--zookeeper", "foo",
+                                             "--zookeeper-credentials", ZooKeeperCredentialsFile.path])
+        #expect(status != 0)
+        #expect(stderr.contains("every server with its port"), "\(stderr)")
+    }
+
+    @Test func zooKeeperWithoutCredentialsIsRefusedAtStartUp() async throws {
+        let (status, stderr) = try await Self.run(["election", "run", "--id", "A", "--zookeeper", "127.0.0.1:2181"])
+        #expect(status != 0)
+        #expect(stderr.contains("--zookeeper-credentials"), "\(stderr)")
+    }
+
+    @Test func preferringANonCandidateIsRefusedWithAStableCode() async throws {
+        let directory = try TemporaryDirectory()
+        let (status, stderr) = try await Self.run(["admin", "prefer", "nobody", "--sqlite", directory.path + "/lease.sqlite"])
+        #expect(status != 0)
+        #expect(stderr.contains("unknown_candidate"), "\(stderr)")
+        let (switched, refusal) = try await Self.run(["admin", "switchover", "--to", "nobody", "--sqlite", directory.path + "/lease.sqlite"])
+        #expect(switched != 0 && refusal.contains("unknown_candidate"), "\(refusal)")
+    }
+}

@@ -1,0 +1,200 @@
+import Coordination
+import Testing
+
+/// The election core's decisions, driven by hand: no store, clock or sleep.
+@Suite struct ElectionCoreTests {
+    static let timing = ElectionTiming(validity: .milliseconds(1800), holdDown: .seconds(3), standAside: .seconds(4),
+                                       duplicateGrace: .seconds(3))
+
+    static func at(_ ms: Int64) -> Moment { Moment(nanoseconds: ms * 1_000_000) }
+
+    static func view(_ holder: String?, epoch: UInt64, preferred: String? = nil, target: String? = nil,
+                     standing: Set<String> = ["A", "B"], duplicate: Bool = false) -> ElectionView {
+        ElectionView(holder: holder, epoch: Epoch(epoch), preferred: preferred, target: target, standing: standing, duplicate: duplicate)
+    }
+
+    static func request(mayAcquire: Bool = true, aside: Bool = false, highest: UInt64 = 0) -> ElectionCore.Action {
+        .round(RoundRequest(healthy: mayAcquire || aside, mayAcquire: mayAcquire, standingAside: aside, highestSeen: Epoch(highest)))
+    }
+
+    /// A healthy candidate whose first round (sent at `ms`) showed it holding `epoch`.
+    static func leader(epoch: UInt64 = 1, at ms: Int64 = 0) -> ElectionCore {
+        var core = ElectionCore(me: "A", timing: timing)
+        _ = core.health(problem: nil, now: at(ms))
+        _ = core.tick(now: at(ms))
+        _ = core.roundSucceeded(view("A", epoch: epoch), now: at(ms + 10))
+        return core
+    }
+
+    @Test func aCandidateStandsOnlyOnceHealthyAndLeadsWithTheEpochShown() {
+        var core = ElectionCore(me: "A", timing: Self.timing)
+        #expect(core.tick(now: Self.at(0)) == [.round(RoundRequest(healthy: false, mayAcquire: false, standingAside: false, highestSeen: .zero))])
+        _ = core.roundSucceeded(Self.view(nil, epoch: 6), now: Self.at(5))
+        #expect(core.status == ElectionStatus(role: .notStanding, leader: nil))
+        #expect(core.health(problem: nil, now: Self.at(500)) == [.report(.healthy)])
+        #expect(core.status.role == .follower)
+        #expect(core.tick(now: Self.at(500)) == [Self.request(highest: 6)])
+        #expect(core.roundSucceeded(Self.view("A", epoch: 7), now: Self.at(510)) == [.report(.leading(Epoch(7)))])
+        #expect(core.status == ElectionStatus(role: .leader(Epoch(7)), leader: "A"))
+    }
+
+    @Test func noSecondRoundWhileOneIsInFlight() {
+        var core = Self.leader()
+        #expect(core.tick(now: Self.at(500)) == [Self.request(highest: 1)])
+        #expect(core.tick(now: Self.at(1000)) == [])
+    }
+
+    @Test func leadershipLastsFromWhenTheRoundWasSentAndTheStatusFollows() {
+        var core = Self.leader()
+        #expect(core.leading?.validUntil == Self.at(1800))
+        #expect(core.checkExpiry(now: Self.at(1799)) == [])
+        #expect(core.checkExpiry(now: Self.at(1800)) == [.report(.steppedDown(Epoch(1), reason: "leadership not confirmed in time"))])
+        #expect(core.status.role == .follower)
+    }
+
+    @Test func failedRoundsKeepTheLeaderOnlyUntilItsConfirmationLapsesAndAreReportedOncePerChange() {
+        var core = Self.leader()
+        _ = core.tick(now: Self.at(500))
+        #expect(core.roundFailed(problem: "refused", now: Self.at(600)) == [.report(.storeProblem("refused"))])
+        _ = core.tick(now: Self.at(1000))
+        #expect(core.roundFailed(problem: "refused", now: Self.at(1100)) == [])
+        _ = core.tick(now: Self.at(1500))
+        #expect(core.roundFailed(problem: "unknown role", now: Self.at(1850))
+            == [.report(.steppedDown(Epoch(1), reason: "leadership not confirmed in time")), .report(.storeProblem("unknown role"))])
+        _ = core.tick(now: Self.at(2000))
+        #expect(core.roundSucceeded(Self.view("B", epoch: 2), now: Self.at(2010)) == [.report(.storeRecovered)])
+    }
+
+    @Test func anAnswerThatArrivesTooLateDoesNotMakeALeader() {
+        var core = ElectionCore(me: "A", timing: Self.timing)
+        _ = core.health(problem: nil, now: Self.at(0))
+        _ = core.tick(now: Self.at(0))
+        #expect(core.roundSucceeded(Self.view("A", epoch: 1), now: Self.at(1900)) == [])
+        #expect(!core.isLeader && core.status.role == .follower)
+    }
+
+    @Test func anAnswerSentBeforeAConnectionLossIsIgnored() {
+        var core = Self.leader()
+        _ = core.tick(now: Self.at(500))
+        #expect(core.connectionLost(reason: "suspended", now: Self.at(510)) == [.report(.steppedDown(Epoch(1), reason: "suspended"))])
+        #expect(core.roundSucceeded(Self.view("A", epoch: 1), now: Self.at(520)) == [])
+        #expect(!core.isLeader)
+        _ = core.tick(now: Self.at(600))
+        #expect(core.roundSucceeded(Self.view("A", epoch: 1), now: Self.at(610)) == [.report(.leading(Epoch(1)))])
+    }
+
+    @Test func losingLeadershipInTheStoreStepsDown() {
+        var core = Self.leader()
+        _ = core.tick(now: Self.at(500))
+        #expect(core.roundSucceeded(Self.view("B", epoch: 2), now: Self.at(510)) == [.report(.steppedDown(Epoch(1), reason: "leadership held by B"))])
+        #expect(core.status == ElectionStatus(role: .follower, leader: "B"))
+    }
+
+    @Test func anUnhealthyLeaderStepsDownReleasesWithdrawsAndStandsAside() {
+        var core = Self.leader()
+        #expect(core.health(problem: "disk full", now: Self.at(100))
+            == [.report(.steppedDown(Epoch(1), reason: "unhealthy: disk full")), .release(Epoch(1), handOverTo: nil), .withdraw,
+                .report(.unhealthy("disk full"))])
+        #expect(core.status.role == .notStanding)
+        #expect(core.health(problem: "disk full", now: Self.at(150)) == [])  // reported once
+        _ = core.health(problem: nil, now: Self.at(200))
+        #expect(core.tick(now: Self.at(500)) == [Self.request(aside: true, highest: 1)])
+        _ = core.roundSucceeded(Self.view(nil, epoch: 1), now: Self.at(510))
+        #expect(core.tick(now: Self.at(4100)) == [Self.request(highest: 1)])
+    }
+
+    @Test func aSwitchoverToAStandingCandidateHandsOverAndOneToAnAbsentOneIsDropped() {
+        var core = Self.leader()
+        _ = core.tick(now: Self.at(500))
+        #expect(core.roundSucceeded(Self.view("A", epoch: 1, target: "C"), now: Self.at(510)) == [.clearTarget])
+        #expect(core.isLeader)
+        _ = core.tick(now: Self.at(1000))
+        #expect(core.roundSucceeded(Self.view("A", epoch: 1, target: "B"), now: Self.at(1010))
+            == [.report(.steppedDown(Epoch(1), reason: "switchover to B")), .release(Epoch(1), handOverTo: "B")])
+        // It does not stand aside: the store keeps the lease for B while B is alive, and lets A
+        // take it back if B never comes.
+        #expect(core.tick(now: Self.at(1500)) == [Self.request(highest: 1)])
+    }
+
+    @Test func aTargetTakesOverEvenWhileStandingAside() {
+        var core = Self.leader()
+        _ = core.resign(now: Self.at(100))  // stands aside for 4 s
+        #expect(core.tick(now: Self.at(200)) == [Self.request(aside: true, highest: 1)])
+        // B led and handed straight back to A: the store let A take it as the target (clearing it), and A leads.
+        #expect(core.roundSucceeded(Self.view("A", epoch: 3), now: Self.at(210)) == [.report(.leading(Epoch(3)))])
+        #expect(core.status.role == .leader(Epoch(3)))
+    }
+
+    @Test func handingOverToACandidateNotSeenStandingGoesThroughTheStore() {
+        var core = Self.leader()
+        #expect(core.handOver(to: "C", now: Self.at(100)) == [.requestSwitchover("C")])
+        #expect(core.isLeader)  // its next round hands over if C stands by then, or drops the request
+        #expect(core.handOver(to: "A", now: Self.at(100)) == [])
+        var follower = ElectionCore(me: "B", timing: Self.timing)
+        #expect(follower.handOver(to: "A", now: Self.at(0)) == [.requestSwitchover("A")])
+    }
+
+    @Test func thePreferredMasterTakesOverAfterTheHoldDown() {
+        var core = Self.leader()
+        var now: Int64 = 500
+        var handedOver: [ElectionCore.Action] = []
+        while handedOver.isEmpty && now < 10_000 {
+            _ = core.tick(now: Self.at(now))
+            handedOver = core.roundSucceeded(Self.view("A", epoch: 1, preferred: "B"), now: Self.at(now + 10))
+            now += 500
+        }
+        // First seen standing at 510; the hold-down of 3 s ends at 3510.
+        #expect(now - 500 == 3500)
+        #expect(handedOver == [.report(.steppedDown(Epoch(1), reason: "preferred master B is back")), .release(Epoch(1), handOverTo: "B")])
+    }
+
+    @Test func aRoundSentBeforeResigningDoesNotRestoreLeadership() {
+        var core = Self.leader()
+        _ = core.tick(now: Self.at(500))  // in flight
+        #expect(core.resign(now: Self.at(520)) == [.report(.steppedDown(Epoch(1), reason: "resigned")), .release(Epoch(1), handOverTo: nil)])
+        #expect(core.roundSucceeded(Self.view("A", epoch: 1), now: Self.at(530)) == [.release(Epoch(1), handOverTo: nil)])
+        #expect(!core.isLeader && core.status.role == .follower)
+    }
+
+    @Test func anEpochBelowOneAlreadySeenIsNeverLedWith() {
+        var core = Self.leader(epoch: 9)
+        _ = core.tick(now: Self.at(500))
+        // The record was rewound: the store says A holds it with 4.
+        #expect(core.roundSucceeded(Self.view("A", epoch: 4), now: Self.at(510))
+            == [.report(.steppedDown(Epoch(9), reason: "epoch went back")), .report(.epochWentBack(offered: Epoch(4), seen: Epoch(9))),
+                .release(Epoch(4), handOverTo: nil)])
+        #expect(!core.isLeader)
+        #expect(core.tick(now: Self.at(1000)) == [Self.request(highest: 9)])
+    }
+
+    @Test func aDuplicateNeverLeadsAndGivesUpAfterTheGrace() {
+        var core = ElectionCore(me: "A", timing: Self.timing)
+        _ = core.health(problem: nil, now: Self.at(0))
+        _ = core.tick(now: Self.at(0))
+        #expect(core.roundSucceeded(Self.view("A", epoch: 5, duplicate: true), now: Self.at(10)) == [.report(.duplicateSeen)])
+        #expect(!core.isLeader && core.status.role == .notStanding)
+        #expect(core.tick(now: Self.at(500)) == [.round(RoundRequest(healthy: true, mayAcquire: false, standingAside: false, highestSeen: Epoch(5)))])
+        _ = core.roundSucceeded(Self.view("A", epoch: 5, duplicate: true), now: Self.at(510))
+        _ = core.tick(now: Self.at(1000))
+        _ = core.roundSucceeded(Self.view("A", epoch: 5, duplicate: true), now: Self.at(1010))
+        #expect(core.tick(now: Self.at(3010)) == [.fail(.duplicateCandidate("A"))])
+        #expect(core.status == ElectionStatus(role: .notStanding, leader: nil))
+        #expect(core.tick(now: Self.at(3500)) == [])
+    }
+
+    @Test func aPredecessorThatGoesWithinTheGraceIsNoDuplicate() {
+        var core = ElectionCore(me: "A", timing: Self.timing)
+        _ = core.health(problem: nil, now: Self.at(0))
+        _ = core.tick(now: Self.at(0))
+        _ = core.roundSucceeded(Self.view(nil, epoch: 5, duplicate: true), now: Self.at(10))
+        _ = core.tick(now: Self.at(2000))
+        _ = core.roundSucceeded(Self.view(nil, epoch: 5), now: Self.at(2010))
+        #expect(core.tick(now: Self.at(5000)) == [Self.request(highest: 5)])
+    }
+
+    @Test func stoppingStepsDownThenReleases() {
+        var core = Self.leader()
+        #expect(core.stop() == [.report(.steppedDown(Epoch(1), reason: "stopping")), .release(Epoch(1), handOverTo: nil)])
+        #expect(core.status == ElectionStatus(role: .notStanding, leader: nil))
+    }
+}

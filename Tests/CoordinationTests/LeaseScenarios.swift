@@ -1,0 +1,107 @@
+import Coordination
+import Logging
+import Synchronization
+import Testing
+
+/// In-process scenarios every lease backend must pass, with elections made by `backend()`.
+enum LeaseScenarios {
+    /// Runs the elections while `body` runs, then stops them. The first is leading before the
+    /// others start.
+    static func running(_ elections: [LeaseElection], _ body: () async throws -> Void) async throws {
+        var tasks = [Task { try await elections[0].run() }]
+        defer { tasks.forEach { $0.cancel() } }
+        try await eventually("\(elections[0].candidate.id) leading") { elections[0].status.role.epoch != nil }
+        tasks += elections.dropFirst().map { election in Task { try await election.run() } }
+        try await body()
+        for task in tasks { task.cancel(); _ = try? await task.value }
+    }
+
+    /// A second process with the leader's id is refused with `duplicate_candidate`, never leads,
+    /// and the first keeps leading with its epoch.
+    static func duplicateIsRefused(configuration: LeaseConfiguration, backend: () throws -> any LeaseBackend) async throws {
+        let first = try LeaseElection(candidate: Candidate(id: "A"), backend: try backend(), configuration: configuration)
+        let second = try LeaseElection(candidate: Candidate(id: "A"), backend: try backend(), configuration: configuration)
+        try await running([first]) {
+            try await eventually("A leading") { first.status.role.epoch != nil }
+            let epoch = first.status.role.epoch
+            let statuses = second.statuses()
+            let seen = Task { await statuses.reduce(into: [ElectionStatus]()) { $0.append($1) } }
+            await #expect(throws: CoordinationError.duplicateCandidate("A")) { try await second.run() }
+            #expect(await !seen.value.contains { $0.role.epoch != nil })
+            #expect(first.status.role.epoch == epoch)
+        }
+    }
+
+    /// A hands over to B, and at once B back to A: A leads again although it handed over a
+    /// moment ago (a target takes over whatever its stand-aside), long before `standAside` ends.
+    static func switchoverBackIsImmediate(configuration: LeaseConfiguration, backend: () throws -> any LeaseBackend) async throws {
+        precondition(configuration.standAside >= .seconds(20))
+        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: try backend(), configuration: configuration)
+        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try backend(), configuration: configuration)
+        let admin = LeaseAdministration(backend: try backend(), configuration: configuration)
+        try await running([a, b]) {
+            try await eventually("A leading") { a.status.role.epoch != nil }
+            try await eventually("B following A") { b.status.role == .follower && b.status.leader == "A" }
+            await a.resign()  // stands aside for `standAside`
+            try await eventually("B leading") { b.status.role.epoch != nil }
+            // On a loaded machine A's rounds may come further apart than the window: ask again, as an operator would.
+            try await eventually("the switchover to A accepted") { (try? await admin.switchover(to: "A")) != nil }
+            try await eventually("A leading again within the stand-aside", timeout: .seconds(10)) { a.status.role.epoch != nil }
+        }
+        await admin.close()
+    }
+
+    /// A switchover to a candidate that stopped answering: accepted only while it was seen within
+    /// the hand-over window, and then the leader takes leadership back once the reservation
+    /// lapses, long before `standAside`; later the same switchover is refused.
+    static func switchoverToADeadCandidate(configuration: LeaseConfiguration, backend: () throws -> any LeaseBackend) async throws {
+        precondition(configuration.standAside >= .seconds(20))
+        let frozen = Flag()
+        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: try backend(), configuration: configuration)
+        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: FreezableBackend(try backend(), frozen: frozen), configuration: configuration)
+        let admin = LeaseAdministration(backend: try backend(), configuration: configuration)
+        try await running([a, b]) {
+            try await eventually("A leading") { a.status.role.epoch != nil }
+            let first = try #require(a.status.role.epoch)
+            try await eventually("B following A") { b.status.role == .follower && b.status.leader == "A" }
+            frozen.set(true)  // B is gone, as if killed, without withdrawing
+            do {
+                try await admin.switchover(to: "B")
+                try await eventually("A leading again within the stand-aside", timeout: .seconds(10)) {
+                    (a.status.role.epoch ?? first) > first
+                }
+            } catch CoordinationError.unknownCandidate {
+                // B's last round was already older than the window (a slow machine): refused at once.
+            }
+            // No event to await here: B's last round must age past the window, which only time does.
+            try await Task.sleep(for: configuration.handOverWindow)
+            await #expect(throws: CoordinationError.unknownCandidate("B")) { try await admin.switchover(to: "B") }
+            try await eventually("A leading") { a.status.role.epoch != nil }
+        }
+        await admin.close()
+    }
+}
+
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set(_ on: Bool) { value.withLock { $0 = on } }
+    var isSet: Bool { value.withLock { $0 } }
+}
+
+/// A backend that fails every call while `frozen`: from the database's side, its candidate died.
+struct FreezableBackend: LeaseBackend {
+    let backend: any LeaseBackend
+    let frozen: Flag
+
+    init(_ backend: any LeaseBackend, frozen: Flag) {
+        self.backend = backend
+        self.frozen = frozen
+    }
+
+    func prepare() async throws { try await backend.prepare() }
+    func close() async { await backend.close() }
+    func transaction<T: Sendable>(election: String, _ body: @escaping @Sendable (LeaseState) throws -> (LeaseWrites, T)) async throws -> T {
+        if frozen.isSet { throw CoordinationError.unavailable("frozen") }
+        return try await backend.transaction(election: election, body)
+    }
+}

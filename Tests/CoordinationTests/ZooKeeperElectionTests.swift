@@ -1,0 +1,158 @@
+import Coordination
+import Foundation
+import HawserTestSupport
+import Logging
+import Testing
+import ZooKeeper
+import ZooKeeperElection
+
+/// The ZooKeeper election against an outsider and against itself, in-process on a real
+/// 3-server ensemble: ACLs, tampering, duplicates, a deleted candidate node, operator mistakes.
+@Suite(.serialized, .enabled(if: ZooKeeperEnsemble.isAvailable, "needs the Debian zookeeper package and a JDK"),
+       .zooKeeperEnsemble, .timeLimit(.minutes(3)))
+struct ZooKeeperElectionTests {
+    let ensemble = ZooKeeperEnsemble.current!
+    let name = "e-\(UUID().uuidString.prefix(8).lowercased())"
+    static let credentials = ZooKeeperCredentialsFile.credentials
+
+    func configuration(_ credentials: ZooKeeperCredentials = credentials) -> ZooKeeperElectionConfiguration {
+        var configuration = ZooKeeperElectionConfiguration(connectString: ensemble.connectString, credentials: credentials)
+        configuration.name = name
+        configuration.checkInterval = .milliseconds(100)
+        configuration.holdDown = .seconds(60)
+        return configuration
+    }
+
+    func election(_ id: String, _ credentials: ZooKeeperCredentials = credentials) throws -> ZooKeeperElection {
+        try ZooKeeperElection(candidate: Candidate(id: id), configuration: configuration(credentials))
+    }
+
+    /// A client of the ensemble, authenticated as `credentials` if given.
+    func client(_ credentials: ZooKeeperCredentials? = nil) async throws -> ZooKeeperClient {
+        var zk = ZooKeeperConfiguration(servers: ensemble.addresses)
+        zk.sessionTimeout = .seconds(4)
+        let client = try await ZooKeeperClient.connect(configuration: zk)
+        if let credentials { try await client.addDigestAuth(user: credentials.user, password: credentials.password) }
+        return client
+    }
+
+    var base: String { "/hawser/elections/\(name)" }
+
+    /// Runs the elections while `body` runs, then stops them. The first is leading before the
+    /// others start.
+    func running(_ elections: [ZooKeeperElection], _ body: () async throws -> Void) async throws {
+        var tasks = [Task { try await elections[0].run() }]
+        defer { tasks.forEach { $0.cancel() } }
+        try await eventually("\(elections[0].candidate.id) leading") { elections[0].status.role.epoch != nil }
+        tasks += elections.dropFirst().map { election in Task { try await election.run() } }
+        try await body()
+        for task in tasks { task.cancel(); _ = try? await task.value }
+    }
+
+    @Test func anOutsiderCanNeitherChangeNorDeleteNorFakeTheElectionsNodes() async throws {
+        let a = try election("A")
+        try await running([a]) {
+            try await eventually("A leading") { a.status.role.epoch != nil }
+            let insider = try await client(Self.credentials)
+            let node = try #require(try await insider.getChildren("\(base)/candidates").children.first)
+            let anonymous = try await client()
+            let impostor = try await client(ZooKeeperCredentials(user: Self.credentials.user, password: "guess"))
+            for outsider in [anonymous, impostor] {
+                for path in [base, "\(base)/candidates", "\(base)/epoch", "\(base)/preferred", "\(base)/switchover", "\(base)/candidates/\(node)"] {
+                    await #expect(throws: ZooKeeperError.noAuth) { try await outsider.setData(path, data: Array("forged".utf8)) }
+                    await #expect(throws: ZooKeeperError.noAuth) { try await outsider.getData(path) }
+                    #expect(try await insider.getACL(path).acl == Self.credentials.acl)
+                }
+                await #expect(throws: ZooKeeperError.noAuth) { try await outsider.delete("\(base)/candidates/\(node)") }
+                await #expect(throws: ZooKeeperError.noAuth) { try await outsider.delete("\(base)/epoch") }
+                await #expect(throws: ZooKeeperError.noAuth) {
+                    try await outsider.create("\(base)/candidates/c-X-", mode: .ephemeralSequential)
+                }
+            }
+            #expect(a.status.role.epoch != nil)
+            for zk in [insider, anonymous, impostor] { await zk.close() }
+        }
+    }
+
+    @Test func anElectionLeftOpenByAnOlderVersionIsProtectedWhenItStarts() async throws {
+        let anonymous = try await client()
+        var path = ""
+        for part in ["hawser", "elections", name] {
+            path += "/\(part)"
+            _ = try? await anonymous.create(path)
+        }
+        try await anonymous.create("\(base)/epoch", data: Array(#"{"epoch":7,"leader":"X","node":"c-X-0000000001"}"#.utf8))
+        let a = try election("A")
+        try await running([a]) {
+            try await eventually("A leading") { a.status.role.epoch != nil }
+            await #expect(throws: ZooKeeperError.noAuth) { try await anonymous.setData("\(base)/epoch", data: []) }
+        }
+        await anonymous.close()
+    }
+
+    @Test func anElectionWhoseNodesBelongToOtherCredentialsRefusesToStart() async throws {
+        let a = try election("A")
+        try await running([a]) {
+            try await eventually("A leading") { a.status.role.epoch != nil }
+        }
+        let other = try election("B", ZooKeeperCredentials(user: "someone-else", password: "x"))
+        await #expect(throws: CoordinationError.self) { try await other.run() }
+        let admin = try ZooKeeperElectionAdministration(configuration: configuration(ZooKeeperCredentials(user: "someone-else", password: "x")))
+        do {
+            _ = try await admin.snapshot()
+            Issue.record("a snapshot with other credentials succeeded")
+        } catch let error as CoordinationError {
+            #expect(error.code == "coordination_not_authorized")
+        }
+    }
+
+    @Test func aLeaderWhoseNodeIsDeletedStepsDownAndTheNextEpochIsHigherEvenIfTheRecordWasRewound() async throws {
+        let a = try election("A"), b = try election("B")
+        try await running([a, b]) {
+            try await eventually("A leading") { a.status.role.epoch != nil }
+            let first = try #require(a.status.role.epoch)
+            try await eventually("B following A") { b.status.role == .follower && b.status.leader == "A" }
+            // The black-box attack, by someone who has the credentials: rewind the epoch record,
+            // then delete the leader's candidate node.
+            let insider = try await client(Self.credentials)
+            let nodes = try await insider.getChildren("\(base)/candidates").children
+            let nodeOfA = try #require(nodes.first { $0.hasPrefix("c-A-") })
+            try await insider.setData("\(base)/epoch", data: Array(#"{"epoch":0,"leader":"X","node":"c-X-0000000000"}"#.utf8))
+            try await insider.delete("\(base)/candidates/\(nodeOfA)")
+            try await eventually("B leading") { b.status.role.epoch != nil }
+            let second = try #require(b.status.role.epoch)
+            #expect(second > first)
+            try await eventually("A stepping down") { a.status.role.epoch == nil }
+            await insider.close()
+        }
+    }
+
+    @Test func aSecondCandidateWithTheSameIdIsRefusedAndTheFirstKeepsLeading() async throws {
+        let first = try election("A"), second = try election("A")
+        try await running([first]) {
+            try await eventually("A leading") { first.status.role.epoch != nil }
+            let epoch = first.status.role.epoch
+            let statuses = second.statuses()
+            let seen = Task { await statuses.reduce(into: [ElectionStatus]()) { $0.append($1) } }
+            await #expect(throws: CoordinationError.duplicateCandidate("A")) { try await second.run() }
+            #expect(await !seen.value.contains { $0.role.epoch != nil })
+            #expect(first.status.role.epoch == epoch)
+            let children = try await ZooKeeperElectionAdministration(configuration: configuration()).snapshot().candidates
+            #expect(children.map(\.id) == ["A"])
+        }
+    }
+
+    @Test func preferringOrSwitchingToANonCandidateIsRefusedAndChangesNothing() async throws {
+        let a = try election("A")
+        try await running([a]) {
+            try await eventually("A leading") { a.status.role.epoch != nil }
+            let admin = try ZooKeeperElectionAdministration(configuration: configuration())
+            await #expect(throws: CoordinationError.unknownCandidate("nobody")) { try await admin.setPreferred("nobody") }
+            await #expect(throws: CoordinationError.unknownCandidate("nobody")) { try await admin.switchover(to: "nobody") }
+            let snapshot = try await admin.snapshot()
+            #expect(snapshot.preferred == nil && snapshot.switchoverTarget == nil && snapshot.leader == "A")
+            try await admin.setPreferred("A")
+            #expect(try await admin.snapshot().preferred == "A")
+        }
+    }
+}
