@@ -12,7 +12,8 @@ import Vault
 /// Assembles the all-in-one node: the embedded notary (SQLite log and store), the node database
 /// (flows, journal, vault), the flow engine with the token sample's flows, and the RPC API, run
 /// as one service group. On shutdown the HTTP server stops first, then the flow engine (running
-/// flows stop at their next effect and resume from their journal on restart), then the notary.
+/// flows stop at their next effect and resume from their journal on restart), then the notary,
+/// and the data directory's lock is released last.
 public enum Node {
     /// Everything a running node is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
@@ -38,6 +39,10 @@ public enum Node {
         var keys = [String: SigningKey]()
         for party in configuration.parties { keys[party.name] = try KeyFile.load(resolve(party.keyFile)).key }
         let data = resolve(configuration.dataDirectory)
+        // Before anything in the data directory is opened: one process per directory, and a taken
+        // port found now rather than after the notary and the engine have started.
+        let lock = try DataDirectoryLock(directory: data)
+        try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
 
         // The embedded notary, as `NotaryNode` builds it, without its HTTP API.
         let log = try SQLiteLog(path: data + "/log.sqlite")
@@ -78,7 +83,7 @@ public enum Node {
             router: api.router(),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser-node"),
-            services: [replica, appender, engine],
+            services: [DataDirectoryHold(lock: lock), replica, appender, engine],
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.listen.port) },
             logger: logger)
         return (app, Parts(engine: engine, database: database, notary: notary, notaryStore: notaryStore))

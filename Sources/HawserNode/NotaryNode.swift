@@ -11,7 +11,8 @@ import ServiceLifecycle
 /// Assembles a notary replica: the log (embedded SQLite, or a JetStream stream shared by a
 /// cluster of replicas), the replica's SQLite store, the appender, the replica and the HTTP API,
 /// run as one service group. The HTTP server stops first on shutdown (draining requests in
-/// flight), then the appender, then the replica, then the log's connection.
+/// flight), then the appender, then the replica, then the log's connection; the data directory's
+/// lock (`DataDirectoryLock`, taken before anything in it is opened) is released last.
 public enum NotaryNode {
     /// Everything a running notary is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
@@ -39,6 +40,8 @@ public enum NotaryNode {
         }
         let signer = try KeyFile.load(resolve(configuration.keyFile)).key
         let data = resolve(configuration.dataDirectory)
+        let lock = try DataDirectoryLock(directory: data)
+        try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
         let log: any ReplicatedLog
         var logServices = [any Service]()
         switch configuration.log.kind {
@@ -67,7 +70,7 @@ public enum NotaryNode {
             router: api.router(),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser"),
-            services: logServices + [replica, appender],
+            services: [DataDirectoryHold(lock: lock)] + logServices + [replica, appender],
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.listen.port) },
             logger: logger)
         return (app, Parts(notary: notary, replica: replica, store: store, log: log, storePath: storePath))
