@@ -30,6 +30,15 @@ public enum Node {
     public static func application(configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
                                    onListening: @escaping @Sendable (Int) async -> Void = { _ in })
         throws -> (app: some ApplicationProtocol, parts: Parts) {
+        try application(configuration: configuration, baseDirectory: baseDirectory, logger: logger,
+                        authenticator: RPCAuthenticator(users: configuration.rpcUsers, limits: configuration.rpcLogin),
+                        onListening: onListening)
+    }
+
+    /// As above with the given authenticator (tests hold its password checks).
+    static func application(configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
+                            authenticator: RPCAuthenticator, onListening: @escaping @Sendable (Int) async -> Void = { _ in })
+        throws -> (app: some ApplicationProtocol, parts: Parts) {
         let problems = configuration.problems
         guard problems.isEmpty else { throw ConfigurationError(problems) }
         func resolve(_ path: String) -> String {
@@ -75,7 +84,7 @@ public enum Node {
             logger: logger)
 
         let api = NodeAPI(engine: engine, database: database, replica: replica,
-                          authenticator: RPCAuthenticator(users: configuration.rpcUsers),
+                          authenticator: authenticator,
                           identity: NodeIdentityJSON(name: configuration.name, notary: configuration.notaryName,
                                                      parties: keys.keys.sorted(), flows: flows.names),
                           maxBodyBytes: configuration.maxBodyBytes, registry: registry)

@@ -27,11 +27,11 @@ struct NodeAPI {
         (.get, "/health/live"), (.get, "/health/ready"), (.get, "/metrics"),
     ]
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    func router() -> Router<NodeRequestContext> {
+        let router = Router(context: NodeRequestContext.self)
         router.add(middleware: NodeErrorMiddleware(knownPaths: Set(Self.routes.map(\.path))))
         router.post("/v1/flows") { request, context in
-            try await authorise(request, .startFlow)
+            try await authorise(request, context, .startFlow)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let start = try await decode(StartFlowJSON.self, request)
             let started: (record: FlowRecord, created: Bool)
@@ -52,7 +52,7 @@ struct NodeAPI {
             return FlowResponse.response(started.record, status: started.created ? .created : .ok)
         }
         router.get("/v1/flows") { request, context in
-            try await authorise(request, .readFlows)
+            try await authorise(request, context, .readFlows)
             let query = request.uri.queryParameters
             var status: FlowStatus?
             if let text = query["status"].map(String.init) {
@@ -66,7 +66,7 @@ struct NodeAPI {
             return FlowResponse.list(flows)
         }
         router.get("/v1/flows/by-client-id/{clientRequestId}") { request, context in
-            try await authorise(request, .readFlows)
+            try await authorise(request, context, .readFlows)
             let key = context.parameters.get("clientRequestId") ?? ""
             guard let record = try await engine.store.record(clientRequestId: key) else {
                 throw NodeAPIError(.flowNotFound, "no flow was started with client request id `\(key.prefix(200))`")
@@ -74,13 +74,13 @@ struct NodeAPI {
             return FlowResponse.response(record)
         }
         router.get("/v1/flows/{id}") { request, context in
-            try await authorise(request, .readFlows)
+            try await authorise(request, context, .readFlows)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let found = try await record(context)
             return FlowResponse.response(wait == nil ? found : try await engine.waitForEnd(found.id, timeout: wait))
         }
         router.get("/v1/flows/{id}/events") { request, context in
-            try await authorise(request, .readFlows)
+            try await authorise(request, context, .readFlows)
             let id = try await record(context).id
             let events = try await engine.events(of: id)
             let encoder = JSONEncoder()
@@ -96,17 +96,17 @@ struct NodeAPI {
             })
         }
         router.post("/v1/flows/{id}/kill") { request, context in
-            try await authorise(request, .manageFlows)
+            try await authorise(request, context, .manageFlows)
             let id = try await record(context).id
             do { return FlowResponse.response(try await engine.kill(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.post("/v1/flows/{id}/resume") { request, context in
-            try await authorise(request, .manageFlows)
+            try await authorise(request, context, .manageFlows)
             let id = try await record(context).id
             do { return FlowResponse.response(try await engine.resume(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.get("/v1/vault") { request, context in
-            try await authorise(request, .readVault)
+            try await authorise(request, context, .readVault)
             let query = request.uri.queryParameters
             var consumption = VaultQuery.Consumption.unconsumed
             if let text = query["consumption"].map(String.init) {
@@ -120,16 +120,16 @@ struct NodeAPI {
                 limit: try Self.limit(query["limit"].map(String.init))))
             return VaultQueryResultJSON(states: states.map(VaultStateJSON.init))
         }
-        router.get("/v1/node") { request, _ in
-            try await authorise(request, .readFlows)
+        router.get("/v1/node") { request, context in
+            try await authorise(request, context, .readFlows)
             return identity
         }
-        router.get("/v1/admin/draining") { request, _ in
-            try await authorise(request, .admin)
+        router.get("/v1/admin/draining") { request, context in
+            try await authorise(request, context, .admin)
             return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
         }
-        router.put("/v1/admin/draining") { request, _ in
-            try await authorise(request, .admin)
+        router.put("/v1/admin/draining") { request, context in
+            try await authorise(request, context, .admin)
             let body = try await decode(DrainingJSON.self, request)
             engine.setDraining(body.draining)
             return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
@@ -155,16 +155,22 @@ struct NodeAPI {
         return router
     }
 
-    private func authorise(_ request: Request, _ permission: RPCPermission) async throws {
-        guard let user = await authenticator.user(authorization: request.headers[.authorization]) else {
+    private func authorise(_ request: Request, _ context: NodeRequestContext, _ permission: RPCPermission) async throws {
+        switch await authenticator.authenticate(authorization: request.headers[.authorization], source: context.source) {
+        case .rejected:
             throw NodeAPIError(.unauthenticated, "send the credentials of an RPC user (HTTP Basic)")
-        }
-        guard user.may(permission) else {
-            throw NodeAPIError(.forbidden, "user `\(user.username)` lacks the \(permission.rawValue) permission")
+        case .throttled(let wait):
+            let seconds = Int((wait + .nanoseconds(999_999_999)).components.seconds)
+            throw NodeAPIError(.tooManyAttempts, "too many failed password attempts from this address or on this user; try again in \(seconds) s",
+                               retryAfter: seconds)
+        case .authenticated(let user):
+            guard user.may(permission) else {
+                throw NodeAPIError(.forbidden, "user `\(user.username)` lacks the \(permission.rawValue) permission")
+            }
         }
     }
 
-    private func record(_ context: BasicRequestContext) async throws -> FlowRecord {
+    private func record(_ context: NodeRequestContext) async throws -> FlowRecord {
         let id = FlowID(context.parameters.get("id") ?? "")
         guard let record = try await engine.record(id) else {
             throw NodeAPIError(.flowNotFound, "no flow has id `\(id.rawValue.prefix(100))`")
