@@ -53,17 +53,7 @@ struct NodeAPI {
         }
         router.get("/v1/flows") { request, context in
             try await authorise(request, context, .readFlows)
-            let query = request.uri.queryParameters
-            var status: FlowStatus?
-            if let text = query["status"].map(String.init) {
-                guard let parsed = FlowStatus(rawValue: text) else {
-                    throw NodeAPIError(.invalidQuery, "status must be one of \(FlowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                status = parsed
-            }
-            let limit = try Self.limit(query["limit"].map(String.init))
-            let flows = try await engine.list(status: status, after: query["after"].map { FlowID(String($0)) }, limit: limit)
-            return FlowResponse.list(flows)
+            return FlowResponse.list(try await engine.list(try Self.flowQuery(request.uri.queryParameters)))
         }
         router.get("/v1/flows/by-client-id/{clientRequestId}") { request, context in
             try await authorise(request, context, .readFlows)
@@ -187,6 +177,28 @@ struct NodeAPI {
         do { return try JSONDecoder().decode(T.self, from: Data(buffer: body)) } catch {
             throw NodeAPIError(.malformedRequest, "the body is not a valid \(String(describing: T.self).replacingOccurrences(of: "JSON", with: "")) request: \(error)")
         }
+    }
+
+    /// `GET /v1/flows`'s filters and page: `status`, `flow`, `clientRequestId`, `since`, `until`
+    /// (RFC 3339, on the start time), `after` and `limit`.
+    static func flowQuery(_ query: Parameters) throws -> FlowQuery {
+        func text(_ name: String) -> String? { query[Substring(name)].map(String.init) }
+        func instant(_ name: String) throws -> Instant? {
+            guard let value = text(name) else { return nil }
+            guard let parsed = Instant(rfc3339: value) else {
+                throw NodeAPIError(.invalidQuery, "\(name) must be an RFC 3339 time such as 2026-01-31T09:30:00Z, not `\(value.prefix(100))`")
+            }
+            return parsed
+        }
+        var status: FlowStatus?
+        if let value = text("status") {
+            guard let parsed = FlowStatus(rawValue: value) else {
+                throw NodeAPIError(.invalidQuery, "status must be one of \(FlowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            status = parsed
+        }
+        return FlowQuery(status: status, flowName: text("flow"), clientRequestId: text("clientRequestId"), since: try instant("since"),
+                         until: try instant("until"), after: text("after").map(FlowID.init), limit: try limit(text("limit")))
     }
 
     static func limit(_ text: String?) throws -> Int {
