@@ -174,8 +174,8 @@ struct NodeAPI {
             throw NodeAPIError(.unsupportedMediaType, "send the body as application/json")
         }
         let body = try await request.body.collect(upTo: maxBodyBytes)
-        do { return try JSONDecoder().decode(T.self, from: Data(buffer: body)) } catch {
-            throw NodeAPIError(.malformedRequest, "the body is not a valid \(String(describing: T.self).replacingOccurrences(of: "JSON", with: "")) request: \(error)")
+        do { return try JSONDecoder().decode(T.self, from: Data(buffer: body)) } catch let error as DecodingError {
+            throw NodeAPIError(.malformedRequest, "the body is not a valid \(String(describing: T.self).replacingOccurrences(of: "JSON", with: "")) request: \(error.plainDescription)")
         }
     }
 

@@ -143,7 +143,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             guard problems.isEmpty else { throw ConfigurationError(problems) }
             return configuration
         } catch let error as DecodingError {
-            throw ConfigurationError(problems + ["\(path): \(error)"])
+            throw ConfigurationError(problems + ["\(path): \(error.plainDescription)"])
         }
     }
 
