@@ -27,6 +27,13 @@ import Testing
         #expect(Connection.urls(given: [], environment: [:], configuration: dir.path + "/none.json") == ["http://127.0.0.1:8090"])
     }
 
+    @Test func theElectionStoreComesFromOptionsElseTheEnvironment() {
+        let environment = ["HAWSER_POSTGRES": "postgres://hawser:pw@db/hawser"]
+        #expect(CoordinationOptions.store(options: ["zk:2181", nil, nil], environment: environment) == ["zk:2181", nil, nil])
+        #expect(CoordinationOptions.store(options: [nil, nil, nil], environment: environment) == [nil, "postgres://hawser:pw@db/hawser", nil])
+        #expect(CoordinationOptions.store(options: [nil, nil, nil], environment: [:]) == [nil, nil, nil])
+    }
+
     @Test func flowArgumentsThatAreNotAJSONObjectAreRefusedInWordsAboutThem() {
         for (arguments, expected) in [("{owner:1}", "the arguments are not valid JSON: "),
                                       ("[1]", "the arguments must be a JSON object of the flow's fields")] {
