@@ -3,10 +3,11 @@ import Coordination
 /// Limits password checks per client address and per user, without I/O (time is an input).
 ///
 /// Each uncached password check takes one attempt from a token bucket of its source and one from
-/// its user's; a right password gives both back, so only failures count. A bucket holds up to its
-/// `burst` attempts and regains one every `refill`. When either bucket is empty the check is
-/// refused before any hashing, with the time until both hold an attempt again: a flood of wrong
-/// passwords then costs at most `burst` hashes at once and one per `refill` after, per user.
+/// its user's; a right password gives both back, so only failures count. A bucket holds up to
+/// `perSource` (or `perUser`) attempts and regains one every `refill`. When either bucket is empty
+/// the check is refused before any hashing, with the time until both hold an attempt again: a
+/// flood of wrong passwords then costs at most `perUser` hashes at once and one per `refill`
+/// after, per user.
 public struct LoginThrottle: Sendable {
     public struct Limits: Sendable, Equatable {
         /// Attempts one source may make in quick succession.
