@@ -90,20 +90,23 @@ public final class SQLiteFlowStore: FlowStore, Sendable {
         }
     }
 
-    public func list(status: FlowStatus?, after: FlowID?, limit: Int) async throws -> [FlowRecord] {
+    public func list(_ query: FlowQuery) async throws -> [FlowRecord] {
         try await db.read { db in
             var sql = "SELECT * FROM flows WHERE 1 = 1"
             var arguments: StatementArguments = []
-            if let status {
-                sql += " AND status = ?"
-                arguments += [status.rawValue]
+            func filter(_ condition: String, _ value: (any DatabaseValueConvertible)?) {
+                guard let value else { return }
+                sql += " AND " + condition
+                arguments += [value]
             }
-            if let after {
-                sql += " AND seq > COALESCE((SELECT seq FROM flows WHERE id = ?), 0)"
-                arguments += [after.rawValue]
-            }
+            filter("status = ?", query.status?.rawValue)
+            filter("name = ?", query.flowName)
+            filter("client_request_id = ?", query.clientRequestId)
+            filter("created_at >= ?", query.since?.microsecondsSinceEpoch)
+            filter("created_at < ?", query.until?.microsecondsSinceEpoch)
+            filter("seq > COALESCE((SELECT seq FROM flows WHERE id = ?), 0)", query.after?.rawValue)
             sql += " ORDER BY seq LIMIT ?"
-            arguments += [limit]
+            arguments += [query.limit]
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.decode)
         }
     }

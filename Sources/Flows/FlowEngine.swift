@@ -159,8 +159,8 @@ public final class FlowEngine: Service, Sendable {
 
     public func record(_ id: FlowID) async throws -> FlowRecord? { try await store.record(id) }
 
-    public func list(status: FlowStatus? = nil, after: FlowID? = nil, limit: Int = 100) async throws -> [FlowRecord] {
-        try await store.list(status: status, after: after, limit: limit)
+    public func list(_ query: FlowQuery = FlowQuery()) async throws -> [FlowRecord] {
+        try await store.list(query)
     }
 
     /// The progress steps a flow has reported so far.

@@ -27,8 +27,8 @@ public protocol FlowStore: Sendable {
     func record(clientRequestId: String) async throws -> FlowRecord?
     /// The flow's journal in sequence order.
     func journal(of id: FlowID) async throws -> [JournalEntry]
-    /// Flows in creation order, optionally of one status, after `after` (paging), at most `limit`.
-    func list(status: FlowStatus?, after: FlowID?, limit: Int) async throws -> [FlowRecord]
+    /// The flows `query` selects, in creation order.
+    func list(_ query: FlowQuery) async throws -> [FlowRecord]
     /// Every flow the engine must run again after a restart.
     func resumable() async throws -> [FlowRecord]
 }

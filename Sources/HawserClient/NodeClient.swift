@@ -109,6 +109,13 @@ public final class NodeClient: Sendable {
         }
     }
 
+    /// Runs a hospitalised flow again now (`flow_not_hospitalised` if it is not in the hospital).
+    public func resume(_ id: String) async throws -> NodeFlow {
+        try await withRetries { base, timeout in
+            try NodeFlow(json: try await self.call(post: true, base + "/v1/flows/\(Self.escape(id))/resume", body: nil, timeout: timeout))
+        }
+    }
+
     /// Follows a flow's events until it ends (or is parked in the hospital), reconnecting (to the
     /// next node) when the stream drops, and returns the flow's final state. Each progress step is
     /// passed to `onEvent` once, whatever reconnects happen; status events may repeat.
@@ -169,7 +176,7 @@ public final class NodeClient: Sendable {
         preferred.withLock { $0 = ($0 + 1) % baseURLs.count }
     }
 
-    private func withRetries<T>(_ attempt: (String, Duration) async throws -> T) async throws -> T {
+    func withRetries<T>(_ attempt: (String, Duration) async throws -> T) async throws -> T {
         let clock = ContinuousClock()
         let deadline = clock.now + retryPolicy.deadline
         var attempts = 0
@@ -200,7 +207,7 @@ public final class NodeClient: Sendable {
         }
     }
 
-    private func call(post: Bool, _ url: String, body: [UInt8]?, timeout: Duration) async throws -> Data {
+    func call(post: Bool, _ url: String, body: [UInt8]?, timeout: Duration) async throws -> Data {
         var request = HTTPClientRequest(url: url)
         request.method = post ? .POST : .GET
         request.headers.add(name: "Authorization", value: authorization)
@@ -239,6 +246,8 @@ public struct NodeFlow: Sendable {
     public var error: String?
     public var attempts: Int
     public var retryAt: String?
+    /// When the flow was started (RFC 3339).
+    public var createdAt: String?
     /// The node's answer as received; `result` is taken from it when asked for.
     private let json: Data
 
@@ -250,6 +259,7 @@ public struct NodeFlow: Sendable {
         var error: String?
         var attempts: Int?
         var retryAt: String?
+        var createdAt: String?
     }
 
     init(json: Data) throws {
@@ -263,6 +273,7 @@ public struct NodeFlow: Sendable {
         error = fields.error
         attempts = fields.attempts ?? 0
         retryAt = fields.retryAt
+        createdAt = fields.createdAt
         self.json = json
     }
 

@@ -12,7 +12,8 @@ import Vault
 /// Assembles the all-in-one node: the embedded notary (SQLite log and store), the node database
 /// (flows, journal, vault), the flow engine with the token sample's flows, and the RPC API, run
 /// as one service group. On shutdown the HTTP server stops first, then the flow engine (running
-/// flows stop at their next effect and resume from their journal on restart), then the notary.
+/// flows stop at their next effect and resume from their journal on restart), then the notary,
+/// and the data directory's lock is released last.
 public enum Node {
     /// Everything a running node is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
@@ -32,6 +33,15 @@ public enum Node {
     public static func application(configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
                                    onListening: @escaping @Sendable (Int) async -> Void = { _ in })
         throws -> (app: some ApplicationProtocol, parts: Parts) {
+        try application(configuration: configuration, baseDirectory: baseDirectory, logger: logger,
+                        authenticator: RPCAuthenticator(users: configuration.rpcUsers, limits: configuration.rpcLogin),
+                        onListening: onListening)
+    }
+
+    /// As above with the given authenticator (tests hold its password checks).
+    static func application(configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
+                            authenticator: RPCAuthenticator, onListening: @escaping @Sendable (Int) async -> Void = { _ in })
+        throws -> (app: some ApplicationProtocol, parts: Parts) {
         let problems = configuration.problems
         guard problems.isEmpty else { throw ConfigurationError(problems) }
         func resolve(_ path: String) -> String {
@@ -41,6 +51,10 @@ public enum Node {
         var keys = [String: SigningKey]()
         for party in configuration.parties { keys[party.name] = try KeyFile.load(resolve(party.keyFile)).key }
         let data = resolve(configuration.dataDirectory)
+        // Before anything in the data directory is opened: one process per directory, and a taken
+        // port found now rather than after the notary and the engine have started.
+        let lock = try DataDirectoryLock(directory: data)
+        try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
 
         // The embedded notary, without its HTTP API. It serves only this node's flows, in small
         // batches: its appender and replica share one thread, so the replica's turn after an
@@ -68,7 +82,7 @@ public enum Node {
             logger: logger)
 
         let api = NodeAPI(engine: engine, database: database, replica: replica,
-                          authenticator: RPCAuthenticator(users: configuration.rpcUsers),
+                          authenticator: authenticator,
                           identity: NodeIdentityJSON(name: configuration.name, notary: configuration.notaryName,
                                                      parties: keys.keys.sorted(), flows: flows.names),
                           maxBodyBytes: configuration.maxBodyBytes, registry: registry)
@@ -77,7 +91,7 @@ public enum Node {
             server: .http1(timeouts: configuration.http, logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser-node"),
-            services: embedded.services + [engine],
+            services: [DataDirectoryHold(lock: lock)] + embedded.services + [engine],
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.listen.port) },
             logger: logger)
         return (app, Parts(engine: engine, database: database, notary: notary, notaryStore: notaryStore))

@@ -24,7 +24,7 @@ struct NodeAPI {
     /// and a test checks the table against the OpenAPI document. A new route or parameter goes here.
     static let routes: [APIRoute] = [
         APIRoute(.post, "/v1/flows", query: ["wait"]),
-        APIRoute(.get, "/v1/flows", query: ["status", "after", "limit"]),
+        APIRoute(.get, "/v1/flows", query: ["status", "flow", "clientRequestId", "since", "until", "after", "limit"]),
         APIRoute(.get, "/v1/flows/{id}", query: ["wait"]),
         APIRoute(.get, "/v1/flows/{id}/events"),
         APIRoute(.post, "/v1/flows/{id}/kill"),
@@ -39,12 +39,12 @@ struct NodeAPI {
         APIRoute(.get, "/metrics"),
     ]
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
-        router.add(middleware: EdgeMiddleware<BasicRequestContext, NodeAPIError>(
+    func router() -> Router<NodeRequestContext> {
+        let router = Router(context: NodeRequestContext.self)
+        router.add(middleware: EdgeMiddleware<NodeRequestContext, NodeAPIError>(
             routes: Self.routes, server: "node", bodyLimit: ("maxBodyBytes", maxBodyBytes)))
         router.post("/v1/flows") { request, context in
-            try await authorise(request, .startFlow)
+            try await authorise(request, context, .startFlow)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let start = try await decode(StartFlowJSON.self, request)
             let started: (record: FlowRecord, created: Bool)
@@ -65,21 +65,11 @@ struct NodeAPI {
             return FlowResponse.response(started.record, status: started.created ? .created : .ok)
         }
         router.get("/v1/flows") { request, context in
-            try await authorise(request, .readFlows)
-            let query = request.uri.queryParameters
-            var status: FlowStatus?
-            if let text = query["status"].map(String.init) {
-                guard let parsed = FlowStatus(rawValue: text) else {
-                    throw NodeAPIError(.invalidQuery, "status must be one of \(FlowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                status = parsed
-            }
-            let limit = try Self.limit(query["limit"].map(String.init))
-            let flows = try await engine.list(status: status, after: query["after"].map { FlowID(String($0)) }, limit: limit)
-            return FlowResponse.list(flows)
+            try await authorise(request, context, .readFlows)
+            return FlowResponse.list(try await engine.list(try Self.flowQuery(request.uri.queryParameters)))
         }
         router.get("/v1/flows/by-client-id/{clientRequestId}") { request, context in
-            try await authorise(request, .readFlows)
+            try await authorise(request, context, .readFlows)
             let key = context.parameters.get("clientRequestId") ?? ""
             guard let record = try await engine.store.record(clientRequestId: key) else {
                 throw NodeAPIError(.flowNotFound, "no flow was started with client request id `\(key.prefix(200))`")
@@ -87,13 +77,13 @@ struct NodeAPI {
             return FlowResponse.response(record)
         }
         router.get("/v1/flows/{id}") { request, context in
-            try await authorise(request, .readFlows)
+            try await authorise(request, context, .readFlows)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let found = try await record(context)
             return FlowResponse.response(wait == nil ? found : try await engine.waitForEnd(found.id, timeout: wait))
         }
         router.get("/v1/flows/{id}/events") { request, context in
-            try await authorise(request, .readFlows)
+            try await authorise(request, context, .readFlows)
             let id = try await record(context).id
             let events = try await engine.events(of: id)
             let encoder = JSONEncoder()
@@ -109,17 +99,17 @@ struct NodeAPI {
             })
         }
         router.post("/v1/flows/{id}/kill") { request, context in
-            try await authorise(request, .manageFlows)
+            try await authorise(request, context, .manageFlows)
             let id = try await record(context).id
             do { return FlowResponse.response(try await engine.kill(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.post("/v1/flows/{id}/resume") { request, context in
-            try await authorise(request, .manageFlows)
+            try await authorise(request, context, .manageFlows)
             let id = try await record(context).id
             do { return FlowResponse.response(try await engine.resume(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.get("/v1/vault") { request, context in
-            try await authorise(request, .readVault)
+            try await authorise(request, context, .readVault)
             let query = request.uri.queryParameters
             var consumption = VaultQuery.Consumption.unconsumed
             if let text = query["consumption"].map(String.init) {
@@ -133,16 +123,16 @@ struct NodeAPI {
                 limit: try Self.limit(query["limit"].map(String.init))))
             return VaultQueryResultJSON(states: states.map(VaultStateJSON.init))
         }
-        router.get("/v1/node") { request, _ in
-            try await authorise(request, .readFlows)
+        router.get("/v1/node") { request, context in
+            try await authorise(request, context, .readFlows)
             return identity
         }
-        router.get("/v1/admin/draining") { request, _ in
-            try await authorise(request, .admin)
+        router.get("/v1/admin/draining") { request, context in
+            try await authorise(request, context, .admin)
             return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
         }
-        router.put("/v1/admin/draining") { request, _ in
-            try await authorise(request, .admin)
+        router.put("/v1/admin/draining") { request, context in
+            try await authorise(request, context, .admin)
             let body = try await decode(SetDrainingJSON.self, request)
             engine.setDraining(body.draining)
             return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
@@ -168,16 +158,22 @@ struct NodeAPI {
         return router
     }
 
-    private func authorise(_ request: Request, _ permission: RPCPermission) async throws {
-        guard let user = await authenticator.user(authorization: request.headers[.authorization]) else {
+    private func authorise(_ request: Request, _ context: NodeRequestContext, _ permission: RPCPermission) async throws {
+        switch await authenticator.authenticate(authorization: request.headers[.authorization], source: context.source) {
+        case .rejected:
             throw NodeAPIError(.unauthenticated, "send the credentials of an RPC user (HTTP Basic)")
-        }
-        guard user.may(permission) else {
-            throw NodeAPIError(.forbidden, "user `\(user.username)` lacks the \(permission.rawValue) permission")
+        case .throttled(let wait):
+            let seconds = Int((wait + .nanoseconds(999_999_999)).components.seconds)
+            throw NodeAPIError(.tooManyAttempts, "too many failed password attempts from this address or on this user; try again in \(seconds) s",
+                               retryAfter: seconds)
+        case .authenticated(let user):
+            guard user.may(permission) else {
+                throw NodeAPIError(.forbidden, "user `\(user.username)` lacks the \(permission.rawValue) permission")
+            }
         }
     }
 
-    private func record(_ context: BasicRequestContext) async throws -> FlowRecord {
+    private func record(_ context: NodeRequestContext) async throws -> FlowRecord {
         let id = FlowID(context.parameters.get("id") ?? "")
         guard let record = try await engine.record(id) else {
             throw NodeAPIError(.flowNotFound, "no flow has id `\(id.rawValue.prefix(100))`")
@@ -193,9 +189,33 @@ struct NodeAPI {
         let body = try await request.body.collect(upTo: maxBodyBytes)
         do { return try JSONDecoder.forRequests().decode(T.self, from: Data(buffer: body)) } catch let error as UnknownFieldError {
             throw error  // `EdgeMiddleware` answers it
+        } catch let error as DecodingError {
+            throw NodeAPIError(.malformedRequest, "the body is not a valid \(String(describing: T.self).replacingOccurrences(of: "JSON", with: "")) request: \(error.plainDescription)")
         } catch {
             throw NodeAPIError(.malformedRequest, "the body is not a valid \(String(describing: T.self).replacingOccurrences(of: "JSON", with: "")) request: \(error)")
         }
+    }
+
+    /// `GET /v1/flows`'s filters and page: `status`, `flow`, `clientRequestId`, `since`, `until`
+    /// (RFC 3339, on the start time), `after` and `limit`.
+    static func flowQuery(_ query: Parameters) throws -> FlowQuery {
+        func text(_ name: String) -> String? { query[Substring(name)].map(String.init) }
+        func instant(_ name: String) throws -> Instant? {
+            guard let value = text(name) else { return nil }
+            guard let parsed = Instant(rfc3339: value) else {
+                throw NodeAPIError(.invalidQuery, "\(name) must be an RFC 3339 time such as 2026-01-31T09:30:00Z, not `\(value.prefix(100))`")
+            }
+            return parsed
+        }
+        var status: FlowStatus?
+        if let value = text("status") {
+            guard let parsed = FlowStatus(rawValue: value) else {
+                throw NodeAPIError(.invalidQuery, "status must be one of \(FlowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            status = parsed
+        }
+        return FlowQuery(status: status, flowName: text("flow"), clientRequestId: text("clientRequestId"), since: try instant("since"),
+                         until: try instant("until"), after: text("after").map(FlowID.init), limit: try limit(text("limit")))
     }
 
     static func limit(_ text: String?) throws -> Int {

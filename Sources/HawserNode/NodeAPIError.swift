@@ -7,10 +7,13 @@ import NIOCore
 public struct NodeAPIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: NodeErrorCode
     public var message: String
+    /// Seconds after which to try again, sent as `Retry-After` (with `too_many_attempts`).
+    public var retryAfter: Int?
 
-    public init(_ code: NodeErrorCode, _ message: String) {
+    public init(_ code: NodeErrorCode, _ message: String, retryAfter: Int? = nil) {
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
@@ -26,6 +29,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
     case invalidQuery = "invalid_query"
     case unauthenticated = "unauthenticated"
     case forbidden = "forbidden"
+    case tooManyAttempts = "too_many_attempts"
     case flowNotFound = "flow_not_found"
     case notFound = "not_found"
     case methodNotAllowed = "method_not_allowed"
@@ -47,6 +51,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
         case .flowFinished, .flowNotHospitalised: 409
         case .bodyTooLarge: 413
         case .unsupportedMediaType: 415
+        case .tooManyAttempts: 429
         case .internalError: 500
         case .draining, .notReady: 503
         }
@@ -67,6 +72,7 @@ extension NodeAPIError: HTTPResponseError {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if code == .unauthenticated { headers[.wwwAuthenticate] = "Basic realm=\"hawser\"" }
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         let body = try JSONEncoder().encode(NodeErrorBody(error: .init(code: code.rawValue, message: message)))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }

@@ -34,6 +34,35 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// How RPC passwords are checked: failed attempts allowed per source and per user, and the
+    /// threads that compute password hashes (docs/node.md).
+    public struct RPCLogin: Codable, Sendable, Equatable {
+        public var attemptsPerSource = 20
+        public var attemptsPerUser = 10
+        public var refillMillis = 6_000
+        public var checkThreads = 1
+        public init() {}
+        enum CodingKeys: String, CodingKey, CaseIterable { case attemptsPerSource, attemptsPerUser, refillMillis, checkThreads }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            attemptsPerSource = try c.decodeIfPresent(Int.self, forKey: .attemptsPerSource) ?? attemptsPerSource
+            attemptsPerUser = try c.decodeIfPresent(Int.self, forKey: .attemptsPerUser) ?? attemptsPerUser
+            refillMillis = try c.decodeIfPresent(Int.self, forKey: .refillMillis) ?? refillMillis
+            checkThreads = try c.decodeIfPresent(Int.self, forKey: .checkThreads) ?? checkThreads
+        }
+        var throttleLimits: LoginThrottle.Limits {
+            LoginThrottle.Limits(perSource: attemptsPerSource, perUser: attemptsPerUser, refill: .milliseconds(refillMillis))
+        }
+        var problems: [String] {
+            var out = [String]()
+            if attemptsPerSource < 1 { out.append("rpcLogin.attemptsPerSource must be at least 1") }
+            if attemptsPerUser < 1 { out.append("rpcLogin.attemptsPerUser must be at least 1") }
+            if !(1...3_600_000).contains(refillMillis) { out.append("rpcLogin.refillMillis must be 1...3600000") }
+            if !(1...64).contains(checkThreads) { out.append("rpcLogin.checkThreads must be 1...64") }
+            return out
+        }
+    }
+
     /// The node's own legal name (for logs and the identity endpoint).
     public var name = "O=Hawser Node, L=London, C=GB"
     /// Where the node database, the notary log and the notary's store live.
@@ -46,6 +75,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var parties: [Party] = []
     /// Who may call the RPC API, with what permissions (docs/node.md).
     public var rpcUsers: [RPCUser] = []
+    public var rpcLogin = RPCLogin()
     public var hospital = Hospital()
     /// Most flow-store writes committed in one transaction (group commit).
     public var maxWritesPerCommit = 1_000
@@ -55,7 +85,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var http = HTTPTimeouts()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, dataDirectory, listen, notaryName, notaryKeyFile, parties, rpcUsers, hospital, maxWritesPerCommit, maxBodyBytes, http
+        case name, dataDirectory, listen, notaryName, notaryKeyFile, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http
     }
 
     public init() {}
@@ -70,6 +100,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         notaryKeyFile = try c.decodeIfPresent(String.self, forKey: .notaryKeyFile) ?? d.notaryKeyFile
         parties = try c.decodeIfPresent([Party].self, forKey: .parties) ?? d.parties
         rpcUsers = try c.decodeIfPresent([RPCUser].self, forKey: .rpcUsers) ?? d.rpcUsers
+        rpcLogin = try c.decodeIfPresent(RPCLogin.self, forKey: .rpcLogin) ?? d.rpcLogin
         hospital = try c.decodeIfPresent(Hospital.self, forKey: .hospital) ?? d.hospital
         maxWritesPerCommit = try c.decodeIfPresent(Int.self, forKey: .maxWritesPerCommit) ?? d.maxWritesPerCommit
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
@@ -95,6 +126,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         let users = rpcUsers.map(\.username)
         if Set(users).count != users.count { out.append("rpcUsers: each username may appear once") }
         for user in rpcUsers { out += user.problems }
+        out += rpcLogin.problems
         out += hospital.policy.problems
         if maxWritesPerCommit < 1 { out.append("maxWritesPerCommit must be at least 1") }
         if maxBodyBytes < 1024 { out.append("maxBodyBytes must be at least 1024") }
@@ -114,7 +146,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             guard problems.isEmpty else { throw ConfigurationError(problems) }
             return configuration
         } catch let error as DecodingError {
-            throw ConfigurationError(problems + ["\(path): \(error)"])
+            throw ConfigurationError(problems + ["\(path): \(error.plainDescription)"])
         }
     }
 
@@ -132,6 +164,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             ("listen", ["host", "port"]),
             ("hospital", Set(Hospital.CodingKeys.allCases.map(\.rawValue))),
             ("http", Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue))),
+            ("rpcLogin", Set(RPCLogin.CodingKeys.allCases.map(\.rawValue))),
         ]
         for (section, known) in sections {
             guard let object = section.isEmpty ? top : top[section] as? [String: Any] else { continue }

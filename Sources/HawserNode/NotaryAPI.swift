@@ -90,7 +90,11 @@ struct NotaryAPI {
         let path = storePath + ".snapshot-\(UUID().uuidString)"
         let position: UInt64
         do {
-            position = try await Task.detached { try SQLiteSnapshot.write(store: storePath, to: path) }.value
+            // Seconds of blocking I/O for a large store: on a thread of its own, not in the
+            // shared pool, where two snapshots would stall every request on a two-core machine.
+            let thread = DedicatedThread(name: "hawser-snapshot")
+            defer { thread.stop() }
+            position = try await withTaskExecutorPreference(thread) { try SQLiteSnapshot.write(store: storePath, to: path) }
         } catch {
             try? FileManager.default.removeItem(atPath: path)
             throw APIError(.internalError, "the snapshot could not be made: \(error)")

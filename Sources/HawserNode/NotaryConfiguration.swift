@@ -104,7 +104,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
             guard problems.isEmpty else { throw ConfigurationError(problems) }
             return configuration
         } catch let error as DecodingError {
-            throw ConfigurationError(problems + ["\(path): \(Self.describe(error))"])
+            throw ConfigurationError(problems + ["\(path): \(error.plainDescription)"])
         }
     }
 
@@ -170,17 +170,5 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
             }
         }
         return out.sorted()
-    }
-
-    private static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-        }
-        switch error {
-        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "`\(path(c))`: \(c.debugDescription)"
-        case .keyNotFound(let key, let c): return "`\(path(c))`: missing `\(key.stringValue)`"
-        case .dataCorrupted(let c): return "not valid JSON: \(c.debugDescription)"
-        @unknown default: return "\(error)"
-        }
     }
 }

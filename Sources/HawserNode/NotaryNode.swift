@@ -12,7 +12,8 @@ import ServiceLifecycle
 /// cluster of replicas, which is also their link), the replica's SQLite store, the notary's
 /// parts (`NotaryAssembly`) and the HTTP API, run as one service group. The HTTP server stops
 /// first on shutdown (draining requests in flight), then the appender, then the replica, then the
-/// gossip, then the log's connection.
+/// gossip, then the log's connection; the data directory's lock (`DataDirectoryLock`, taken before
+/// anything in it is opened) is released last.
 public enum NotaryNode {
     /// Everything a running notary is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
@@ -43,6 +44,8 @@ public enum NotaryNode {
         }
         let signer = try KeyFile.load(resolve(configuration.keyFile)).key
         let data = resolve(configuration.dataDirectory)
+        let lock = try DataDirectoryLock(directory: data)
+        try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
         let log: any ReplicatedLog
         var link: (any ReplicaLink)?
         var logServices = [any Service]()
@@ -72,7 +75,7 @@ public enum NotaryNode {
             server: .http1(timeouts: configuration.http, logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser"),
-            services: logServices + notary.services,
+            services: [DataDirectoryHold(lock: lock)] + logServices + notary.services,
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.listen.port) },
             logger: logger)
         return (app, Parts(notary: notary.notary, replica: notary.replica, store: store, log: log, storePath: storePath))

@@ -2,7 +2,6 @@ import Crypto
 import _CryptoExtras
 import Foundation
 import HawserCore
-import Synchronization
 
 /// What an RPC user may do.
 public enum RPCPermission: String, Codable, Sendable, CaseIterable {
@@ -51,7 +50,8 @@ public struct RPCUser: Codable, Sendable, Equatable {
 /// A PBKDF2-HMAC-SHA256 password hash with a random salt.
 public struct PasswordHash: Sendable, Equatable {
     /// OWASP's figure for PBKDF2-HMAC-SHA256 (2023). Verifying costs a few hundred milliseconds,
-    /// paid once per credential: `RPCAuthenticator` remembers the ones it has verified.
+    /// paid once per credential: `RPCAuthenticator` remembers the ones it has verified, checks
+    /// on threads of its own, and limits failed attempts.
     public static let defaultIterations = 600_000
     static let scheme = "pbkdf2-sha256"
     public var iterations: Int
@@ -86,70 +86,5 @@ public struct PasswordHash: Sendable, Equatable {
         let key = try? KDF.Insecure.PBKDF2.deriveKey(from: Array(password.utf8), salt: salt, using: .sha256,
                                                     outputByteCount: 32, unsafeUncheckedRounds: max(iterations, 1))
         return key?.withUnsafeBytes { [UInt8]($0) } ?? []
-    }
-}
-
-/// Checks HTTP Basic credentials against the configured users. A verified header is remembered
-/// (by its SHA-256) so the password hash is paid once per credential, not once per request.
-public final class RPCAuthenticator: Sendable {
-    private struct State {
-        /// Headers already verified, to the user they name: the password hash is slow by design.
-        var verified: [SecureHash: String] = [:]
-        /// Verifications under way: concurrent first requests with one header share one.
-        var verifying: [SecureHash: Task<String?, Never>] = [:]
-        var passwordChecks = 0
-    }
-    private let users: [String: (user: RPCUser, hash: PasswordHash)]
-    private let state = Mutex(State())
-
-    public init(users: [RPCUser]) {
-        var table = [String: (RPCUser, PasswordHash)]()
-        for user in users { if let hash = PasswordHash(user.passwordHash) { table[user.username] = (user, hash) } }
-        self.users = table
-    }
-
-    /// How many times a password was checked against its hash (the cache missed).
-    public var passwordChecks: Int { state.withLock { $0.passwordChecks } }
-
-    /// The user an `Authorization` header names with the right password, or nil.
-    public func user(authorization: String?) async -> RPCUser? {
-        guard let authorization, authorization.lowercased().hasPrefix("basic ") else { return nil }
-        let key = SecureHash.sha256(Array(authorization.utf8))
-        enum Lookup { case verified(String), verifying(Task<String?, Never>) }
-        let lookup = state.withLock { state -> Lookup in
-            if let name = state.verified[key] { return .verified(name) }
-            if let running = state.verifying[key] { return .verifying(running) }
-            state.passwordChecks += 1
-            let task = Task { self.verify(authorization, key: key) }
-            state.verifying[key] = task
-            return .verifying(task)
-        }
-        let name: String? = switch lookup {
-        case .verified(let name): name
-        case .verifying(let task): await task.value
-        }
-        return name.flatMap { users[$0]?.user }
-    }
-
-    /// Checks the password and records the outcome; returns the user's name if it matches.
-    private func verify(_ authorization: String, key: SecureHash) -> String? {
-        var name: String?
-        if let decoded = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-           let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") {
-            let username = String(text[..<colon]), password = String(text[text.index(after: colon)...])
-            if let entry = users[username], entry.hash.verify(password) { name = username }
-        }
-        state.withLock { state in
-            state.verifying[key] = nil
-            guard let name else { return }
-            if state.verified.count > 10_000 { state.verified.removeAll() }
-            state.verified[key] = name
-        }
-        return name
-    }
-
-    /// The `Authorization` header value for Basic credentials.
-    public static func basic(username: String, password: String) -> String {
-        "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
     }
 }

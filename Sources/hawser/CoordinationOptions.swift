@@ -8,11 +8,15 @@ import ZooKeeperElection
 
 /// Where an election lives and its timing: shared by `hawser election` and `hawser admin`.
 struct CoordinationOptions: ParsableArguments {
-    @Option(help: "ZooKeeper ensemble, host:port[,host:port...], every server with its port.") var zookeeper: String?
+    @Option(name: .customLong("zookeeper"),
+            help: "ZooKeeper ensemble, host:port[,host:port...], every server with its port (default: $HAWSER_ZOOKEEPER).")
+    var zookeeperOption: String?
     @Option(help: ArgumentHelp("ZooKeeper: file holding user:password, the digest identity that owns the election's nodes (required with --zookeeper).",
                                valueName: "file")) var zookeeperCredentials: String?
-    @Option(help: "PostgreSQL lease: postgres://user[:password]@host[:port]/database.") var postgres: String?
-    @Option(help: "SQLite lease file (candidates on this machine only).") var sqlite: String?
+    @Option(name: .customLong("postgres"), help: "PostgreSQL lease: postgres://user[:password]@host[:port]/database (default: $HAWSER_POSTGRES).")
+    var postgresOption: String?
+    @Option(name: .customLong("sqlite"), help: "SQLite lease file, candidates on this machine only (default: $HAWSER_SQLITE).")
+    var sqliteOption: String?
     @Option(help: "The election's name (several can share a store).") var election = "default"
     @Option(help: "ZooKeeper session timeout (ms).") var sessionTimeoutMs = 2000
     @Option(help: "ZooKeeper: how often a candidate runs a round: health, switchover, preferred master, its own node (ms); at most a third of the session timeout.") var checkIntervalMs = 250
@@ -22,9 +26,26 @@ struct CoordinationOptions: ParsableArguments {
     @Option(help: "How long the preferred master must stand before leadership moves to it (ms).") var holdDownMs = 10000
     @Option(help: "Bound on one request to the coordination store (ms). Lease: a hand-over reserves the lease for --renew-ms plus this.") var requestTimeoutMs = 1000
 
+    /// The store: the options if any is given, else `HAWSER_ZOOKEEPER`, `HAWSER_POSTGRES` and
+    /// `HAWSER_SQLITE`, so that a shell sets it once and a PostgreSQL password stays out of the
+    /// command line (which every user of the machine can read).
+    static func store(options: [String?], environment: [String: String]) -> [String?] {
+        guard options.allSatisfy({ $0 == nil }) else { return options }
+        return ["HAWSER_ZOOKEEPER", "HAWSER_POSTGRES", "HAWSER_SQLITE"].map { environment[$0].flatMap { $0.isEmpty ? nil : $0 } }
+    }
+
+    private var chosenStore: [String?] {
+        Self.store(options: [zookeeperOption, postgresOption, sqliteOption], environment: ProcessInfo.processInfo.environment)
+    }
+    var zookeeper: String? { chosenStore[0] }
+    var postgres: String? { chosenStore[1] }
+    var sqlite: String? { chosenStore[2] }
+
     func validate() throws {
         let chosen = [zookeeper, postgres, sqlite].compactMap { $0 }
-        guard chosen.count == 1 else { throw ValidationError("give exactly one of --zookeeper, --postgres, --sqlite") }
+        guard chosen.count == 1 else {
+            throw ValidationError("give exactly one of --zookeeper, --postgres, --sqlite (or set exactly one of HAWSER_ZOOKEEPER, HAWSER_POSTGRES, HAWSER_SQLITE)")
+        }
         if zookeeper != nil {
             let problems = try zooKeeperConfiguration().problems()
             if !problems.isEmpty { throw ValidationError(problems.joined(separator: "; ")) }

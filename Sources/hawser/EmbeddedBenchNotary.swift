@@ -23,7 +23,11 @@ enum EmbeddedBenchNotary {
         configuration.limits.maxBatchRequests = 10_000
         configuration.limits.maxRequestsPerLogEntry = 10_000
         if preload > 0 {
-            try await Self.preload(preload, into: SQLiteNotaryStore(path: directory + "/" + configuration.dataDirectory + "/notary.sqlite"))
+            // Another bench on the same --data-dir would have its store written under it.
+            let data = directory + "/" + configuration.dataDirectory
+            let lock = try DataDirectoryLock(directory: data)
+            try await Self.preload(preload, into: SQLiteNotaryStore(path: data + "/notary.sqlite"))
+            lock.release()
         }
         var logger = Logger(label: "hawser.bench.notary")
         logger.logLevel = .warning

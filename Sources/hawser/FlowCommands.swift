@@ -4,34 +4,8 @@ import HawserClient
 
 struct FlowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "flow", abstract: "Start and follow flows on a node through its RPC API.",
-        subcommands: [Start.self, Status.self, Watch.self])
-
-    struct Connection: ParsableArguments {
-        @Option(name: .customLong("node"), help: "A node's RPC base URL (repeatable for failover).")
-        var nodes: [String] = ["http://127.0.0.1:8090"]
-        @Option(help: "RPC user name.")
-        var user = "admin"
-        @Option(help: "RPC password (default: $HAWSER_PASSWORD, else the one `hawser node run` made in \(NodeCommand.defaultDirectory)/\(NodeCommand.passwordFile)).")
-        var password: String?
-
-        /// Runs `body` with a client, shutting it down afterwards whatever happens.
-        func withClient(_ body: (NodeClient) async throws -> Void) async throws {
-            let stored = (try? String(contentsOfFile: NodeCommand.defaultDirectory + "/" + NodeCommand.passwordFile, encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let password = password ?? ProcessInfo.processInfo.environment["HAWSER_PASSWORD"] ?? stored else {
-                throw ValidationError("give --password, set HAWSER_PASSWORD, or run from the directory holding \(NodeCommand.defaultDirectory)/")
-            }
-            let client = NodeClient(urls: nodes, username: user, password: password)
-            do {
-                try await body(client)
-            } catch {
-                try? await client.shutdown()
-                throw CLIError("\(error)")
-            }
-            try await client.shutdown()
-        }
-    }
+        commandName: "flow", abstract: "Start, follow, list, kill and resume flows on a node through its RPC API.",
+        subcommands: [Start.self, Status.self, Watch.self, List.self, Kill.self, Resume.self])
 
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start a flow and print it (JSON); --wait follows it to the end.")
@@ -45,6 +19,18 @@ struct FlowCommand: AsyncParsableCommand {
         var clientRequestId: String?
         @Flag(help: "Follow the flow's progress and print its final state.")
         var wait = false
+
+        func validate() throws {
+            // Checked here so that the error speaks of what was typed, not of the request's body.
+            let parsed: Any
+            do { parsed = try JSONSerialization.jsonObject(with: Data(arguments.utf8), options: .fragmentsAllowed) } catch {
+                let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+                throw ValidationError("the arguments are not valid JSON: \(reason) (in \(arguments.prefix(200)))")
+            }
+            guard parsed is [String: Any] else {
+                throw ValidationError("the arguments must be a JSON object of the flow's fields, e.g. '{\"owner\":\"O=Alice\",\"amount\":10}', not \(arguments.prefix(200))")
+            }
+        }
 
         func run() async throws {
             try await connection.withClient { client in
@@ -105,6 +91,7 @@ struct FlowCommand: AsyncParsableCommand {
     static func line(_ flow: NodeFlow) -> String {
         var object: [String: Any] = ["id": flow.id, "flow": flow.flow, "status": flow.status, "attempts": flow.attempts]
         if let id = flow.clientRequestId { object["clientRequestId"] = id }
+        if let createdAt = flow.createdAt { object["createdAt"] = createdAt }
         if let error = flow.error { object["error"] = error }
         if let result = flow.result, let value = try? JSONSerialization.jsonObject(with: result, options: .fragmentsAllowed) {
             object["result"] = value

@@ -15,6 +15,7 @@ struct Hawser: AsyncParsableCommand {
             AdminCommand.self,
             NodeCommand.self,
             FlowCommand.self,
+            VaultCommand.self,
         ])
 }
 

@@ -8,7 +8,7 @@ import Logging
 struct NotaryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notary", abstract: "Set up, run and restore a notary replica.",
-        subcommands: [Init.self, Run.self, Restore.self])
+        subcommands: [Init.self, Run.self, Identity.self, Restore.self])
 
     static let defaultDirectory = "hawser-data"
 

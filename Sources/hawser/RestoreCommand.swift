@@ -29,12 +29,15 @@ extension NotaryCommand {
             let base = URL(fileURLWithPath: config).deletingLastPathComponent()
             let data = configuration.dataDirectory.hasPrefix("/") ? configuration.dataDirectory
                 : base.appendingPathComponent(configuration.dataDirectory).path
+            // Held until the new store is in place: a replica running on this directory would
+            // have its store replaced under it.
+            let lock = try DataDirectoryLock(directory: data)
+            defer { lock.release() }
             let store = data + "/notary.sqlite"
             let files = [store, store + "-wal", store + "-shm"]
             if !force, FileManager.default.fileExists(atPath: store) {
                 throw CLIError("\(store) exists; stop the replica and pass --force to replace it")
             }
-            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
             let download = store + ".download"
             try await Self.download(from.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/snapshot", to: download)
             let position: UInt64

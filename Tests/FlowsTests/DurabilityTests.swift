@@ -68,9 +68,7 @@ import Vault
         func record(_ id: FlowID) async throws -> FlowRecord? { try await inner.record(id) }
         func record(clientRequestId: String) async throws -> FlowRecord? { try await inner.record(clientRequestId: clientRequestId) }
         func journal(of id: FlowID) async throws -> [JournalEntry] { try await inner.journal(of: id) }
-        func list(status: FlowStatus?, after: FlowID?, limit: Int) async throws -> [FlowRecord] {
-            try await inner.list(status: status, after: after, limit: limit)
-        }
+        func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await inner.list(query) }
         func resumable() async throws -> [FlowRecord] {
             if resumableFails.withLock({ $0 }) { throw TransientFlowError("the disk is gone") }
             return try await inner.resumable()
@@ -98,7 +96,7 @@ import Vault
             await #expect(throws: TransientFlowError.self) { try await engine.start(CallsOut(), clientRequestId: "c-1") }
             store.broken.withLock { $0 = false }
             #expect(hooks.calls("call") == 0, "a flow whose start is not durable must not act outside the node")
-            #expect(try await database.flows.list(status: nil, after: nil, limit: 10).isEmpty)
+            #expect(try await database.flows.list(FlowQuery(limit: 10)).isEmpty)
             // The same client request id starts afresh once the store works again.
             let record = try await engine.waitForEnd(try await engine.start(CallsOut(), clientRequestId: "c-1").id)
             #expect(record.status == .completed)
@@ -134,7 +132,7 @@ import Vault
             }
             store.broken.withLock { $0 = false }
             #expect(hooks.calls("call") == 0, "a flow whose start is not durable must not act outside the node")
-            #expect(try await database.flows.list(status: nil, after: nil, limit: 10).isEmpty)
+            #expect(try await database.flows.list(FlowQuery(limit: 10)).isEmpty)
             let again = try await engine.startAndWait(flowName: CallsOut.flowName, arguments: arguments, clientRequestId: "c-1")
             #expect(again.created)
             #expect(again.record.status == .completed)

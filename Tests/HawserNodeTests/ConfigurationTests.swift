@@ -79,4 +79,24 @@ import Testing
         #expect(problems(#"{"acceptAnyParty": "yes"}"#).contains { $0.contains("acceptAnyParty") })
         #expect(problems("{").contains { $0.contains("not valid JSON") })
     }
+
+    /// A wrong value in either file is named by its place in the JSON and what it must be, not by
+    /// the decoder's internals (issue 14, item 11).
+    @Test func wrongTypesAreReportedInWordsAboutTheFile() throws {
+        #expect(problems(#"{"acceptAnyParty": true, "listen": {"port": "80"}}"#).contains { $0.hasSuffix("hawser.json: `listen.port` must be a whole number") },
+                "\(problems(#"{"acceptAnyParty": true, "listen": {"port": "80"}}"#))")
+        #expect(problems(#"{"authorisedParties": [{"name": "A"}]}"#).contains { $0.hasSuffix("`authorisedParties[0].publicKey` is missing") })
+        let dir = try TemporaryDirectory()
+        try writeNodeFiles(in: dir.path)
+        let path = dir.path + "/node.json"
+        var text = try String(contentsOfFile: path, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"maxWritesPerCommit\" : 1000", with: "\"maxWritesPerCommit\" : \"many\"")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            _ = try NodeConfiguration.load(path)
+            Issue.record("a string for maxWritesPerCommit was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.problems == ["\(path): `maxWritesPerCommit` must be a whole number"])
+        }
+    }
 }

@@ -85,6 +85,44 @@ final class HawserProcess: Sendable {
         }
     }
 
+    /// Runs `hawser arguments` with its standard output and error read together, until it exits,
+    /// or until it prints a "listening" line: then it is killed, since it was expected to refuse
+    /// to start. `environment` is added to this process's; `directory` is its working directory.
+    /// Returns its exit status (SIGKILL's if killed) and its output.
+    static func runToExit(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil)
+        async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
+        defer { guardian.stop() }
+        let reader = pipe.fileHandleForReading
+        let pid = process.processIdentifier
+        let output = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
+            Thread {
+                var text = ""
+                while true {
+                    let data = reader.availableData
+                    text += String(decoding: data, as: UTF8.self)
+                    if data.isEmpty { break }
+                    if port(in: text) != nil { Foundation.kill(pid, SIGKILL) }
+                }
+                continuation.resume(returning: text)
+            }.start()
+        }
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    /// The child's process id.
+    var pid: Int32 { process.processIdentifier }
+
     private static func port(in output: String) -> Int? {
         guard let line = output.split(separator: "\n").first(where: { $0.contains("\"listening\"") }),
               let range = line.range(of: "\"port\":") else { return nil }

@@ -224,13 +224,13 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
         let authenticator = RPCAuthenticator(users: [user])
         let header = RPCAuthenticator.basic(username: "ops", password: "secret")
         let names = await withTaskGroup(of: String?.self) { group in
-            for _ in 0..<16 { group.addTask { await authenticator.user(authorization: header)?.username } }
+            for _ in 0..<16 { group.addTask { await authenticator.authenticate(authorization: header, source: "a").username } }
             return await group.reduce(into: [String?]()) { $0.append($1) }
         }
         #expect(names == Array(repeating: "ops", count: 16))
         #expect(authenticator.passwordChecks == 1)
-        #expect(await authenticator.user(authorization: header)?.username == "ops")
-        #expect(await authenticator.user(authorization: RPCAuthenticator.basic(username: "ops", password: "guess")) == nil)
+        #expect(await authenticator.authenticate(authorization: header, source: "a").username == "ops")
+        #expect(await authenticator.authenticate(authorization: RPCAuthenticator.basic(username: "ops", password: "guess"), source: "a") == .rejected)
         #expect(authenticator.passwordChecks == 2)
     }
 
@@ -243,5 +243,11 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
         let known = PasswordHash("pbkdf2-sha256:2:c2FsdHNhbHQ=:j0Xr2TDUGb2ExAqHE9c43F1b6VtmN1HehzWI9wkQpsQ=")
         #expect(known?.verify("password") == true)
         #expect(known?.verify("passwore") == false)
+    }
+}
+
+extension RPCAuthenticator.Outcome {
+    var username: String? {
+        if case .authenticated(let user) = self { user.username } else { nil }
     }
 }

@@ -1,4 +1,5 @@
 import Embedded
+import Flows
 import Foundation
 import HawserClient
 import HawserCore
@@ -88,7 +89,7 @@ import Testing
                 await started.waitUntil(mark)
                 node.kill()
                 interrupted += try await SQLiteNodeDatabase(path: dir.path + "/data/node.sqlite").flows
-                    .list(status: .running, after: nil, limit: 10_000).count
+                    .list(FlowQuery(status: .running, limit: 10_000)).count
                 (node, _) = try await HawserProcess.node(config: config)
             }
             for try await mine in group { ids.merge(mine) { a, _ in a } }
@@ -124,7 +125,7 @@ import Testing
             balances[state.owner, default: 0] += (token["amount"] as! NSNumber).int64Value
         }
         #expect(balances == ["O=Alice": 300, "O=Bob": 900])
-        #expect(try await database.flows.list(status: nil, after: nil, limit: 10_000).count == 250)
+        #expect(try await database.flows.list(FlowQuery(limit: 10_000)).count == 250)
         // The notary agrees with the vault: each consumed state was spent by the transaction the
         // vault says, and no unconsumed one was spent (a replay that built a different
         // transaction would have spent states the vault still holds).

@@ -46,6 +46,8 @@ import Testing
             ("/v1/flows", "/v1/flows", .post, viewer, startBody("Nope", "{}")),
             ("/v1/flows", "/v1/flows", .get, viewer, nil),
             ("/v1/flows", "/v1/flows?limit=0", .get, viewer, nil),
+            ("/v1/flows", "/v1/flows?flow=IssueTokens&clientRequestId=doc&since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z", .get, viewer, nil),
+            ("/v1/flows", "/v1/flows?since=yesterday", .get, viewer, nil),
             ("/v1/flows/{id}", "/v1/flows/none", .get, viewer, nil),
             ("/v1/flows/by-client-id/{clientRequestId}", "/v1/flows/by-client-id/doc", .get, viewer, nil),
             ("/v1/flows/{id}/kill", "/v1/flows/none/kill", .post, ops, nil),

@@ -1,0 +1,38 @@
+import Foundation
+
+extension DecodingError {
+    /// The problem in words about the input, for the person who wrote it: where in the JSON
+    /// (`listen.port`, `parties[0].name`) and what is wrong, without Swift's type names or dumps.
+    var plainDescription: String {
+        func path(_ context: Context, _ last: (any CodingKey)? = nil) -> String {
+            (context.codingPath + (last.map { [$0] } ?? [])).enumerated().map { index, key in
+                key.intValue.map { "[\($0)]" } ?? (index == 0 ? key.stringValue : "." + key.stringValue)
+            }.joined()
+        }
+        switch self {
+        case .typeMismatch(let type, let c):
+            return "`\(path(c))` must be \(Self.kind(type))"
+        case .valueNotFound(let type, let c):
+            return "`\(path(c))` must be \(Self.kind(type)), not null"
+        case .keyNotFound(let key, let c):
+            return "`\(path(c, key))` is missing"
+        case .dataCorrupted(let c) where c.codingPath.isEmpty:
+            let underlying = (c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return "not valid JSON: " + (underlying ?? c.debugDescription)
+        case .dataCorrupted(let c):
+            return "`\(path(c))`: \(c.debugDescription)"
+        @unknown default:
+            return "\(self)"
+        }
+    }
+
+    private static func kind(_ type: Any.Type) -> String {
+        switch type {
+        case is any BinaryInteger.Type: "a whole number"
+        case is any BinaryFloatingPoint.Type: "a number"
+        case is String.Type, is Substring.Type: "a string"
+        case is Bool.Type: "true or false"
+        default: String(describing: type).hasPrefix("Array<") ? "an array" : "an object"
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import HawserCore
+import HawserNode
+import HawserTestSupport
+import Testing
+@testable import hawser
+
+/// What a node user expects of the CLI (issue 14, items 11 and 12): the node's address set once,
+/// flows listed, killed and resumed, the vault queried, the notary's key printed, and errors that
+/// speak of what was typed.
+@Suite struct NodeCLITests {
+    @Test func theNodeURLComesFromTheOptionTheEnvironmentOrTheNodeConfiguration() throws {
+        let dir = try TemporaryDirectory()
+        try writeNodeFiles(in: dir.path)
+        var configuration = try NodeConfiguration.load(dir.path + "/node.json")
+        configuration.listen.host = "0.0.0.0"
+        configuration.listen.port = 9123
+        try FileManager.default.removeItem(atPath: dir.path + "/node.json")
+        try configuration.save(dir.path + "/node.json")
+        let config = dir.path + "/node.json"
+        typealias Connection = FlowCommand.Connection
+        #expect(Connection.urls(given: ["http://a:1"], environment: ["HAWSER_NODE": "http://b:2"], configuration: config) == ["http://a:1"])
+        #expect(Connection.urls(given: [], environment: ["HAWSER_NODE": "http://b:2, http://c:3"], configuration: config)
+                == ["http://b:2", "http://c:3"])
+        #expect(Connection.urls(given: [], environment: [:], configuration: config) == ["http://127.0.0.1:9123"])
+        #expect(Connection.urls(given: [], environment: [:], configuration: dir.path + "/none.json") == ["http://127.0.0.1:8090"])
+    }
+
+    @Test func theElectionStoreComesFromOptionsElseTheEnvironment() {
+        let environment = ["HAWSER_POSTGRES": "postgres://hawser:pw@db/hawser"]
+        #expect(CoordinationOptions.store(options: ["zk:2181", nil, nil], environment: environment) == ["zk:2181", nil, nil])
+        #expect(CoordinationOptions.store(options: [nil, nil, nil], environment: environment) == [nil, "postgres://hawser:pw@db/hawser", nil])
+        #expect(CoordinationOptions.store(options: [nil, nil, nil], environment: [:]) == [nil, nil, nil])
+    }
+
+    @Test func flowArgumentsThatAreNotAJSONObjectAreRefusedInWordsAboutThem() {
+        for (arguments, expected) in [("{owner:1}", "the arguments are not valid JSON: "),
+                                      ("[1]", "the arguments must be a JSON object of the flow's fields")] {
+            do {
+                _ = try FlowCommand.Start.parse(["IssueTokens", arguments])
+                Issue.record("\(arguments) was accepted")
+            } catch {
+                let message = FlowCommand.Start.message(for: error)
+                #expect(message.hasPrefix(expected), "\(message)")
+            }
+        }
+        #expect((try? FlowCommand.Start.parse(["IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":1}"])) != nil)
+    }
+
+    @Test func listsKillsResumesAndQueriesTheVaultOfANodeNamedByTheEnvironment() async throws {
+        let dir = try TemporaryDirectory()
+        try writeNodeFiles(in: dir.path)
+        let (node, port) = try await HawserProcess.node(config: dir.path + "/node.json")
+        let elsewhere = try TemporaryDirectory()  // no hawser-node/ here: everything comes from the environment
+        let environment = ["HAWSER_NODE": "http://127.0.0.1:\(port)", "HAWSER_USER": "ops", "HAWSER_PASSWORD": "secret"]
+        func hawser(_ arguments: String...) async throws -> (status: Int32, lines: [String]) {
+            let (status, output) = try await HawserProcess.runToExit(arguments, environment: environment, directory: elsewhere.path)
+            return (status, output.split(separator: "\n").map(String.init))
+        }
+
+        let started = try await hawser("flow", "start", "IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":7}",
+                                       "--client-request-id", "cli-1", "--wait")
+        #expect(started.status == 0, "\(started.lines)")
+        let flow = try #require(started.lines.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        #expect(flow["status"] as? String == "completed")
+        let id = try #require(flow["id"] as? String)
+
+        let listed = try await hawser("flow", "list", "--flow", "IssueTokens", "--status", "completed", "--since", "2000-01-01T00:00:00Z")
+        #expect(listed.status == 0 && listed.lines.count == 1 && listed.lines[0].contains("\"id\":\"\(id)\""), "\(listed.lines)")
+        #expect(listed.lines.first?.contains("\"clientRequestId\":\"cli-1\"") == true)
+        for filter in [["--flow", "MoveTokens"], ["--client-request-id", "cli-2"], ["--until", "2000-01-01T00:00:00Z"]] {
+            let none = try await HawserProcess.runToExit(["flow", "list"] + filter, environment: environment, directory: elsewhere.path)
+            #expect(none.status == 0 && none.output.isEmpty, "\(filter): \(none.output)")
+        }
+        let badTime = try await hawser("flow", "list", "--since", "yesterday")
+        #expect(badTime.status != 0 && badTime.lines.first?.contains("--since must be an RFC 3339 time") == true, "\(badTime.lines)")
+
+        let kill = try await hawser("flow", "kill", id)
+        #expect(kill.status == 1 && kill.lines.first?.contains("flow_finished (409)") == true, "\(kill.lines)")
+        let resume = try await hawser("flow", "resume", id)
+        #expect(resume.status == 1 && resume.lines.first?.contains("flow_not_hospitalised (409)") == true, "\(resume.lines)")
+
+        let vault = try await hawser("vault", "query", "--type", "token", "--owner", "O=Alice")
+        #expect(vault.status == 0 && vault.lines.count == 1, "\(vault.lines)")
+        #expect(vault.lines.first?.contains("\"data\":{\"amount\":7,\"owner\":\"O=Alice\"}") == true, "\(vault.lines)")
+        #expect(node.terminate() == 0)
+    }
+
+    /// The README's tour: the key printed by `hawser notary identity` is the one `request sign`
+    /// takes, also when it holds a `/` (which the JSON of `/v1/identity` escapes as `\/`).
+    @Test func notaryIdentityPrintsTheKeyThatRequestSignTakes() async throws {
+        let seed = try #require((UInt8(0)...255).first { SigningKey(seed: [UInt8](repeating: $0, count: 32))!.publicKey.base64.contains("/") })
+        let key = SigningKey(seed: [UInt8](repeating: seed, count: 32))!
+        let dir = try TemporaryDirectory()
+        try writeNotaryFiles(in: dir.path)
+        try FileManager.default.removeItem(atPath: dir.path + "/notary.key")
+        try KeyFile(name: "O=Test Notary", key: key).save(dir.path + "/notary.key")
+        try KeyFile(name: "O=Alice", key: alice).save(dir.path + "/alice.key")
+
+        let offline = try await HawserProcess.runToExit(["notary", "identity", "--config", dir.path + "/hawser.json"])
+        #expect(offline.status == 0 && offline.output == key.publicKey.base64 + "\n", "\(offline.output)")
+        let (notary, port) = try await HawserProcess.notary(config: dir.path + "/hawser.json")
+        let online = try await HawserProcess.runToExit(["notary", "identity", "--url", "http://127.0.0.1:\(port)", "--json"])
+        #expect(online.output == "{\"name\":\"O=Hawser Notary, L=London, C=GB\",\"publicKey\":\"\(key.publicKey.base64)\"}\n",
+                "\(online.output)")
+        #expect(notary.terminate() == 0)
+
+        let signed = try await HawserProcess.runToExit(["request", "sign", "--key", dir.path + "/alice.key",
+                                                        "--notary-key", key.publicKey.base64, "--input", String(repeating: "1", count: 64) + ":0"])
+        #expect(signed.status == 0 && signed.output.hasPrefix("{"), "\(signed.output)")
+    }
+}
