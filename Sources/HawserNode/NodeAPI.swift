@@ -18,13 +18,14 @@ struct NodeAPI {
     let identity: NodeIdentityJSON
     let maxBodyBytes: Int
     let registry: PrometheusCollectorRegistry
+    let openAPI: NodeOpenAPI
 
     /// Every route as (method, path): registered from here and checked against the OpenAPI document.
     static let routes: [(method: HTTPRequest.Method, path: String)] = [
         (.post, "/v1/flows"), (.get, "/v1/flows"), (.get, "/v1/flows/{id}"), (.get, "/v1/flows/{id}/events"),
         (.post, "/v1/flows/{id}/kill"), (.post, "/v1/flows/{id}/resume"), (.get, "/v1/flows/by-client-id/{clientRequestId}"),
-        (.get, "/v1/vault"), (.get, "/v1/node"), (.get, "/v1/admin/draining"), (.put, "/v1/admin/draining"),
-        (.get, "/health/live"), (.get, "/health/ready"), (.get, "/metrics"),
+        (.get, "/v1/vault"), (.get, "/v1/vault/balances"), (.get, "/v1/node"), (.get, "/v1/admin/draining"),
+        (.put, "/v1/admin/draining"), (.get, "/health/live"), (.get, "/health/ready"), (.get, "/metrics"), (.get, "/openapi.json"),
     ]
 
     func router() -> Router<BasicRequestContext> {
@@ -33,7 +34,7 @@ struct NodeAPI {
         router.post("/v1/flows") { request, context in
             try await authorise(request, .startFlow)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
-            let start = try await decode(StartFlowJSON.self, request)
+            let start = try StartFlowJSON.parse(try await body(request)).get()
             let started: (record: FlowRecord, created: Bool)
             do {
                 // A caller that waits is answered after the flow's first commit anyway, so its
@@ -115,10 +116,29 @@ struct NodeAPI {
                 }
                 consumption = parsed
             }
-            let states = try await database.vault.query(VaultQuery(
-                type: query["type"].map(String.init), owner: query["owner"].map(String.init), consumption: consumption,
-                limit: try Self.limit(query["limit"].map(String.init))))
-            return VaultQueryResultJSON(states: states.map(VaultStateJSON.init))
+            var order = VaultQuery.Order.ascending
+            if let text = query["order"].map(String.init) {
+                guard let parsed = VaultQuery.Order(rawValue: text) else {
+                    throw NodeAPIError(.invalidQuery, "order must be asc (oldest first) or desc (newest first)")
+                }
+                order = parsed
+            }
+            do {
+                return VaultResponse.page(try await database.vault.page(VaultQuery(
+                    type: query["type"].map(String.init), owner: query["owner"].map(String.init), consumption: consumption,
+                    order: order, after: query["after"].map { VaultCursor(String($0)) },
+                    limit: try Self.limit(query["limit"].map(String.init)))))
+            } catch let error as VaultCursorError {
+                throw NodeAPIError(.invalidQuery, "after: \(error)")
+            }
+        }
+        router.get("/v1/vault/balances") { request, context in
+            try await authorise(request, .readVault)
+            let query = request.uri.queryParameters
+            guard let type = query["type"].map(String.init), !type.isEmpty else {
+                throw NodeAPIError(.invalidQuery, "type is required: the type of state to sum, e.g. token")
+            }
+            return VaultResponse.balances(try await database.vault.balances(type: type, owner: query["owner"].map(String.init)))
         }
         router.get("/v1/node") { request, _ in
             try await authorise(request, .readFlows)
@@ -140,6 +160,9 @@ struct NodeAPI {
                 throw NodeAPIError(.notReady, "the embedded notary is still catching up with its log (applied \(replica.appliedPosition))")
             }
             return HealthStatus(status: engine.isDraining ? "draining" : "ready")
+        }
+        router.get("/openapi.json") { request, _ in
+            Response(json: openAPI.document(authority: request.head.authority))
         }
         router.get("/metrics") { _, _ in
             let counts = try await database.flows.counts()
@@ -173,14 +196,19 @@ struct NodeAPI {
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        let body = try await body(request)
+        do { return try JSONDecoder().decode(T.self, from: Data(body)) } catch {
+            throw NodeAPIError(.malformedRequest, "the body is not a valid \(String(describing: T.self).replacingOccurrences(of: "JSON", with: "")) request: \(error)")
+        }
+    }
+
+    /// The body of a JSON request, at most `maxBodyBytes`.
+    private func body(_ request: Request) async throws -> [UInt8] {
         let contentType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
         guard contentType == "application/json" else {
             throw NodeAPIError(.unsupportedMediaType, "send the body as application/json")
         }
-        let body = try await request.body.collect(upTo: maxBodyBytes)
-        do { return try JSONDecoder().decode(T.self, from: Data(buffer: body)) } catch {
-            throw NodeAPIError(.malformedRequest, "the body is not a valid \(String(describing: T.self).replacingOccurrences(of: "JSON", with: "")) request: \(error)")
-        }
+        return Array(buffer: try await request.body.collect(upTo: maxBodyBytes))
     }
 
     static func limit(_ text: String?) throws -> Int {
@@ -203,7 +231,11 @@ struct NodeAPI {
     static func apiError(_ error: FlowEngineError) -> NodeAPIError {
         switch error {
         case .unknownFlow: NodeAPIError(.unknownFlow, error.description)
+        case .invalidArguments(_, .unknownField): NodeAPIError(.unknownArgument, error.description)
+        case .invalidArguments(_, .unknownParty): NodeAPIError(.unknownParty, error.description)
         case .invalidArguments: NodeAPIError(.invalidFlowArguments, error.description)
+        case .invalidClientRequestId: NodeAPIError(.invalidClientRequestId, error.description)
+        case .clientRequestIdReused: NodeAPIError(.clientRequestIdReused, error.description)
         case .draining, .stopping: NodeAPIError(.draining, error.description)
         case .notFound: NodeAPIError(.flowNotFound, error.description)
         case .notHospitalised: NodeAPIError(.flowNotHospitalised, error.description)

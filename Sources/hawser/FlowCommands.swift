@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
 import HawserClient
+import HawserCore
 
 struct FlowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flow", abstract: "Start and follow flows on a node through its RPC API.",
-        subcommands: [Start.self, Status.self, Watch.self])
+        subcommands: [Start.self, Status.self, Watch.self, Offline.self])
 
     struct Connection: ParsableArguments {
         @Option(name: .customLong("node"), help: "A node's RPC base URL (repeatable for failover).")
@@ -102,14 +103,13 @@ struct FlowCommand: AsyncParsableCommand {
         return String(decoding: (try? encoder.encode(event)) ?? Data(), as: UTF8.self)
     }
 
+    /// The flow as one JSON line; numbers in its result are printed exactly as the node sent them.
     static func line(_ flow: NodeFlow) -> String {
-        var object: [String: Any] = ["id": flow.id, "flow": flow.flow, "status": flow.status, "attempts": flow.attempts]
-        if let id = flow.clientRequestId { object["clientRequestId"] = id }
-        if let error = flow.error { object["error"] = error }
-        if let result = flow.result, let value = try? JSONSerialization.jsonObject(with: result, options: .fragmentsAllowed) {
-            object["result"] = value
-        }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        var object: [String: JSONValue] = ["id": .string(flow.id), "flow": .string(flow.flow), "status": .string(flow.status),
+                                           "attempts": .number(JSONNumber(flow.attempts))]
+        if let id = flow.clientRequestId { object["clientRequestId"] = .string(id) }
+        if let error = flow.error { object["error"] = .string(error) }
+        if let result = flow.result, let value = try? JSONValue(parsing: [UInt8](result)) { object["result"] = value }
+        return String(decoding: JSONValue.object(object).bytes, as: UTF8.self)
     }
 }

@@ -1,0 +1,70 @@
+import Flows
+import HawserCore
+import HawserTestSupport
+import Testing
+import TokenSample
+
+@Suite struct FlowSchemaTests {
+    let schema = MoveTokens.argumentSchema!
+    func check(_ text: String) throws(FlowArgumentError) {
+        let value = try! JSONValue(parsing: Array(text.utf8))
+        try schema.check(value) { ["O=Alice", "O=Bob"].contains($0) }
+    }
+
+    @Test func acceptsArgumentsThatFit() throws {
+        try check(#"{"owner":"O=Alice","newOwner":"O=Bob","amount":9223372036854775807}"#)
+    }
+
+    @Test(arguments: [
+        (#"[1]"#, FlowArgumentError.notAnObject),
+        (#"{"owner":"O=Alice","newOwner":"O=Bob","amount":1,"memo":"x"}"#, .unknownField("memo", allowed: ["owner", "newOwner", "amount"])),
+        (#"{"owner":"O=Alice","amount":1}"#, .missingField("newOwner")),
+        (#"{"owner":"O=Alice","newOwner":null,"amount":1}"#, .missingField("newOwner")),
+        (#"{"owner":"O=Alice","newOwner":"O=Nobody","amount":1}"#, .unknownParty("newOwner", "O=Nobody")),
+        (#"{"owner":1,"newOwner":"O=Bob","amount":1}"#, .wrongType("owner", "a party's name")),
+        (#"{"owner":"O=Alice","newOwner":"O=Bob","amount":"1"}"#, .wrongType("amount", "a whole number")),
+        (#"{"owner":"O=Alice","newOwner":"O=Bob","amount":1.5}"#, .wrongType("amount", "a whole number")),
+        (#"{"owner":"O=Alice","newOwner":"O=Bob","amount":1e3}"#, .wrongType("amount", "a whole number")),
+        (#"{"owner":"O=Alice","newOwner":"O=Bob","amount":0}"#, .outOfRange("amount", "a whole number from 1 to 9223372036854775807")),
+        (#"{"owner":"O=Alice","newOwner":"O=Bob","amount":-5}"#, .outOfRange("amount", "a whole number from 1 to 9223372036854775807")),
+        (#"{"owner":"O=Alice","newOwner":"O=Bob","amount":9223372036854775808}"#,
+         .outOfRange("amount", "a whole number from 1 to 9223372036854775807")),
+    ])
+    func refusesWhatDoesNotFit(_ text: String, _ expected: FlowArgumentError) {
+        #expect(throws: expected) { try check(text) }
+    }
+
+    @Test func describesItselfAsJSONSchema() throws {
+        let json = String(decoding: IssueTokens.argumentSchema!.jsonSchema.bytes, as: UTF8.self)
+        #expect(json.contains(#""additionalProperties":false"#))
+        #expect(json.contains(#""amount":{"description":"How many tokens to issue.","maximum":9223372036854775807,"minimum":1,"type":"integer"}"#))
+        #expect(json.contains(#""required":["owner","amount"]"#))
+    }
+}
+
+@Suite struct StartupReplayTests {
+    let now = Instant(microsecondsSinceEpoch: 5)
+    func flow(_ id: String, attempts: Int = 0) -> FlowRecord {
+        FlowRecord(id: FlowID(id), clientRequestId: nil, flowName: "F", arguments: [], attempts: attempts,
+                   createdAt: Instant(microsecondsSinceEpoch: 1), updatedAt: Instant(microsecondsSinceEpoch: 1))
+    }
+
+    @Test func flowsWithoutAMarkerAreReplayedWithOneSet() {
+        let plan = StartupReplay(resumable: [flow("a"), flow("b")], markers: [], now: now)
+        #expect(plan.replay.map(\.id) == [FlowID("a"), FlowID("b")])
+        #expect(plan.parked.isEmpty)
+        #expect(plan.cleared.isEmpty)
+        #expect(plan.writes.count == 2)
+    }
+
+    @Test func aFlowWhoseMarkerSurvivedIsParkedNotReplayed() {
+        let plan = StartupReplay(resumable: [flow("a"), flow("b", attempts: 3)], markers: [FlowID("b"), FlowID("gone")], now: now)
+        #expect(plan.replay.map(\.id) == [FlowID("a")])
+        #expect(plan.parked.map(\.id) == [FlowID("b")])
+        let parked = plan.parked[0].state
+        #expect(parked.status == .hospitalised && parked.retryAt == nil && parked.attempts == 3 && parked.updatedAt == now)
+        #expect(parked.error == StartupReplay.parkedReason)
+        // The stale marker of a flow that no longer runs goes too.
+        #expect(Set(plan.cleared) == [FlowID("b"), FlowID("gone")])
+    }
+}
