@@ -34,6 +34,19 @@ import TokenSample
         #expect(throws: expected) { try check(text) }
     }
 
+    @Test func checksTextAndBooleansToo() throws {
+        let schema = FlowSchema("A note.", fields: [.init("text", .string(maxLength: 4), "Up to four bytes."),
+                                                    .init("urgent", .boolean, required: false, "Whether it is.")])
+        func check(_ text: String) throws(FlowArgumentError) {
+            try schema.check(try! JSONValue(parsing: Array(text.utf8))) { _ in false }
+        }
+        try check(#"{"text":"abcd"}"#)
+        try check(#"{"text":"é","urgent":true}"#)
+        #expect(throws: FlowArgumentError.outOfRange("text", "1 to 4 bytes of text")) { try check(#"{"text":"abcde"}"#) }
+        #expect(throws: FlowArgumentError.outOfRange("text", "1 to 4 bytes of text")) { try check(#"{"text":""}"#) }
+        #expect(throws: FlowArgumentError.wrongType("urgent", "true or false")) { try check(#"{"text":"a","urgent":1}"#) }
+    }
+
     @Test func describesItselfAsJSONSchema() throws {
         let json = String(decoding: IssueTokens.argumentSchema!.jsonSchema.bytes, as: UTF8.self)
         #expect(json.contains(#""additionalProperties":false"#))
