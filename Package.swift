@@ -98,6 +98,9 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], resources: [
+            // A link to docs/node-openapi.json, compiled in: the node serves it at /openapi.json.
+            .embedInCode("node-openapi.json"),
         ]),
         // Swift client for the HTTP API: retries, failover, answer verification.
         .target(name: "HawserClient", dependencies: [
@@ -166,6 +169,7 @@ let package = Package(
         ]),
         .testTarget(name: "FlowsTests", dependencies: [
             "Flows", "Vault", "TokenSample", "Embedded", "Notary", "HawserCore", "HawserTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),
     ],

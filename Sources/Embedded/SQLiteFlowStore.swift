@@ -36,6 +36,14 @@ public final class SQLiteFlowStore: FlowStore, Sendable {
                                          state.retryAt?.microsecondsSinceEpoch, state.updatedAt.microsecondsSinceEpoch, id.rawValue])
                     for effect in effects { try Self.apply(effect, db) }
                     return nil
+                case .compact(let id):
+                    guard !refused.contains(id) else { return nil }
+                    try db.run("DELETE FROM journal WHERE flow_id = ? AND kind <> ?", [id.rawValue, EffectKind.progress])
+                    return nil
+                case .replayMarker(let id, let set):
+                    try db.run(set ? "INSERT OR IGNORE INTO replay_markers (flow_id) VALUES (?)"
+                                   : "DELETE FROM replay_markers WHERE flow_id = ?", [id.rawValue])
+                    return nil
                 }
             }
         }
@@ -116,6 +124,12 @@ public final class SQLiteFlowStore: FlowStore, Sendable {
             try Row.fetchAll(db, sql: """
                 SELECT * FROM flows WHERE status = 'running' OR (status = 'hospitalised' AND retry_at IS NOT NULL) ORDER BY seq
                 """).map(Self.decode)
+        }
+    }
+
+    public func replayMarkers() async throws -> Set<FlowID> {
+        try await db.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT flow_id FROM replay_markers").map(FlowID.init))
         }
     }
 

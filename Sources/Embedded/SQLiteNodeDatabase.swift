@@ -46,10 +46,22 @@ public final class SQLiteNodeDatabase: Sendable {
                     owner TEXT NOT NULL,
                     data BLOB NOT NULL,
                     consumed_by TEXT,
-                    locked_by TEXT);
+                    locked_by TEXT,
+                    amount INTEGER);
                 CREATE INDEX IF NOT EXISTS vault_by_type_owner ON vault_states (type, owner, consumed_by);
                 CREATE INDEX IF NOT EXISTS vault_by_lock ON vault_states (locked_by) WHERE locked_by IS NOT NULL;
+                CREATE TABLE IF NOT EXISTS replay_markers (flow_id TEXT PRIMARY KEY) WITHOUT ROWID;
                 """)
+            // Databases made before states had an amount: add the column, and take the amount
+            // of the states recorded then from their data's `amount`, as the token sample wrote it.
+            let columns = try Row.fetchAll(db, sql: "PRAGMA table_info(vault_states)").map { $0["name"] as String }
+            if !columns.contains("amount") {
+                try db.execute(sql: """
+                    ALTER TABLE vault_states ADD COLUMN amount INTEGER;
+                    UPDATE vault_states SET amount = json_extract(CAST(data AS TEXT), '$.amount')
+                    WHERE json_valid(CAST(data AS TEXT)) AND json_type(CAST(data AS TEXT), '$.amount') = 'integer';
+                    """)
+            }
         }
         flows = SQLiteFlowStore(db: db)
         vault = SQLiteVault(db: db)

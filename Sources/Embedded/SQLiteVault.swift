@@ -4,35 +4,133 @@ import HawserCore
 import Vault
 
 /// The vault on the node database. Updates arrive as local effects through `SQLiteFlowStore`.
+/// A page's cursor is the recording sequence of its last state, so paging is a range read on an
+/// index whatever the number of states before the page.
 public final class SQLiteVault: VaultStore, Sendable {
     private let db: DatabasePool
+    private static let columns = "seq, ref, type, owner, data, amount, consumed_by, locked_by"
 
     init(db: DatabasePool) { self.db = db }
 
-    public func query(_ query: VaultQuery) async throws -> [VaultState] {
-        try await db.read { db in
-            var sql = "SELECT ref, type, owner, data, consumed_by, locked_by FROM vault_states WHERE 1 = 1"
-            var arguments: StatementArguments = []
-            if let type = query.type {
-                sql += " AND type = ?"
-                arguments += [type]
+    public func page(_ query: VaultQuery) async throws -> VaultPage {
+        let after = try Self.sequence(of: query.after)
+        return try await db.read { db in try Self.page(query, after: after, db) }
+    }
+
+    /// Reads and reserves in one write transaction: no other flow takes a state in between.
+    /// Pages grow from 16 states, twice as large each time, to the query's limit: most choices
+    /// need a state or two, and reading a thousand each time made a large vault slow to spend from.
+    public func reserve<Tally: Sendable>(choosing query: VaultQuery, for holder: String, from start: Tally,
+                                         pick: @escaping @Sendable (inout Tally, VaultState) throws -> VaultPick)
+        async throws -> [VaultState]? {
+        let available = {
+            var available = query
+            available.consumption = .unconsumed
+            available.availableTo = holder
+            return available
+        }()
+        return try await db.write { db in
+            var tally = start
+            var taken = [VaultState]()
+            var after = try Self.sequence(of: available.after)
+            var limit = min(available.limit, 16)
+            while true {
+                var page = available
+                page.limit = limit
+                let found = try Self.page(page, after: after, db)
+                for state in found.states {
+                    switch try pick(&tally, state) {
+                    case .skip: continue
+                    case .take: taken.append(state)
+                    case .takeAndStop:
+                        taken.append(state)
+                        for state in taken {
+                            try db.run("UPDATE vault_states SET locked_by = ? WHERE ref = ?", [holder, state.ref.description])
+                        }
+                        return taken.map { state in
+                            var state = state
+                            state.lockedBy = holder
+                            return state
+                        }
+                    }
+                }
+                guard let next = found.next else { return nil }
+                after = try Self.sequence(of: next)
+                limit = min(available.limit, limit * 2)
             }
-            if let owner = query.owner {
+        }
+    }
+
+    private static func sequence(of cursor: VaultCursor?) throws -> Int64? {
+        try cursor.map { cursor in
+            guard let seq = Int64(cursor.rawValue), seq >= 0 else { throw VaultCursorError(cursor.rawValue) }
+            return seq
+        }
+    }
+
+    private static func page(_ query: VaultQuery, after: Int64?, _ db: Database) throws -> VaultPage {
+        var sql = "SELECT \(columns) FROM vault_states WHERE 1 = 1"
+        var arguments: StatementArguments = []
+        if let type = query.type {
+            sql += " AND type = ?"
+            arguments += [type]
+        }
+        if let owner = query.owner {
+            sql += " AND owner = ?"
+            arguments += [owner]
+        }
+        switch query.consumption {
+        case .unconsumed: sql += " AND consumed_by IS NULL"
+        case .consumed: sql += " AND consumed_by IS NOT NULL"
+        case .all: break
+        }
+        if let holder = query.availableTo {
+            sql += " AND (locked_by IS NULL OR locked_by = ?)"
+            arguments += [holder]
+        }
+        let ascending = query.order == .ascending
+        if let after {
+            sql += ascending ? " AND seq > ?" : " AND seq < ?"
+            arguments += [after]
+        }
+        // One row more than the page says whether another page follows.
+        sql += " ORDER BY seq \(ascending ? "ASC" : "DESC") LIMIT ?"
+        arguments += [query.limit + 1]
+        let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
+        let states = try rows.prefix(query.limit).map(decode)
+        let next = rows.count > query.limit ? VaultCursor(String(rows[query.limit - 1]["seq"] as Int64)) : nil
+        return VaultPage(states: states, next: next)
+    }
+
+    public func states(_ refs: [StateRef]) async throws -> [VaultState] {
+        try await db.read { db in
+            var found = [String: VaultState]()
+            let statement = try db.cachedStatement(sql: "SELECT \(Self.columns) FROM vault_states WHERE ref = ?")
+            for ref in refs {
+                if let row = try Row.fetchOne(statement, arguments: [ref.description]) { found[ref.description] = try Self.decode(row) }
+            }
+            return refs.compactMap { found[$0.description] }
+        }
+    }
+
+    public func balances(type: String, owner: String?) async throws -> [VaultBalance] {
+        try await db.read { db in
+            // SQLite's SUM refuses to overflow 64 bits; summing the high and the low 32 bits of
+            // each amount apart cannot, and the two sums give the exact total.
+            var sql = """
+                SELECT owner, COUNT(*), SUM(amount >> 32), SUM(amount & 4294967295) FROM vault_states
+                WHERE type = ? AND consumed_by IS NULL AND amount IS NOT NULL
+                """
+            var arguments: StatementArguments = [type]
+            if let owner {
                 sql += " AND owner = ?"
                 arguments += [owner]
             }
-            switch query.consumption {
-            case .unconsumed: sql += " AND consumed_by IS NULL"
-            case .consumed: sql += " AND consumed_by IS NOT NULL"
-            case .all: break
+            sql += " GROUP BY owner ORDER BY owner"
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                let high: Int64 = row[2], low: Int64 = row[3]
+                return VaultBalance(type: type, owner: row[0], amount: Int128(high) << 32 + Int128(low), states: row[1])
             }
-            if let holder = query.availableTo {
-                sql += " AND (locked_by IS NULL OR locked_by = ?)"
-                arguments += [holder]
-            }
-            sql += " ORDER BY seq LIMIT ?"
-            arguments += [query.limit]
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.decode)
         }
     }
 
@@ -64,16 +162,16 @@ public final class SQLiteVault: VaultStore, Sendable {
                 """, [update.txId.hex, ref.description])
         }
         for state in update.produced {
-            try db.run("INSERT OR IGNORE INTO vault_states (ref, type, owner, data) VALUES (?, ?, ?, ?)",
-                       [state.ref.description, state.type, state.owner, Data(state.data)])
+            try db.run("INSERT OR IGNORE INTO vault_states (ref, type, owner, data, amount) VALUES (?, ?, ?, ?, ?)",
+                       [state.ref.description, state.type, state.owner, Data(state.data), state.amount])
         }
     }
 
     private static func decode(_ row: Row) throws -> VaultState {
-        let refText: String = row[0]
+        let refText: String = row["ref"]
         guard let ref = StateRef(refText) else { throw CanonicalDecodingError("a vault state ref is malformed") }
-        let consumer: String? = row[4]
-        return VaultState(ref: ref, type: row[1], owner: row[2], data: [UInt8](row[3] as Data),
-                          consumedBy: consumer.flatMap(SecureHash.init(hex:)), lockedBy: row[5])
+        let consumer: String? = row["consumed_by"]
+        return VaultState(ref: ref, type: row["type"], owner: row["owner"], data: [UInt8](row["data"] as Data),
+                          amount: row["amount"], consumedBy: consumer.flatMap(SecureHash.init(hex:)), lockedBy: row["locked_by"])
     }
 }

@@ -9,11 +9,15 @@ public protocol Flow: Codable, Sendable {
     associatedtype Output: Codable & Sendable
     /// The name clients start the flow by; stable across releases.
     static var flowName: String { get }
+    /// What a start request's arguments must be (`FlowSchema`); nil leaves them to `Codable`
+    /// alone. Every flow a node serves to clients should declare one.
+    static var argumentSchema: FlowSchema? { get }
     func run(_ context: FlowContext) async throws -> Output
 }
 
 extension Flow {
     public static var flowName: String { String(describing: Self.self) }
+    public static var argumentSchema: FlowSchema? { nil }
 
     /// Runs the flow and encodes its output, so the engine can handle any flow type.
     func runEncoded(_ context: FlowContext) async throws -> [UInt8] {
@@ -71,26 +75,52 @@ public enum FlowCoding {
     }
 }
 
-/// The flow types a node can start, by name.
+/// The flow types a node can start, by name, with their argument schemas.
 public struct FlowRegistry: Sendable {
-    typealias Decoder = @Sendable ([UInt8]) throws -> any Flow
-    private var decoders: [String: Decoder] = [:]
+    private struct Entry: Sendable {
+        var decode: @Sendable ([UInt8]) throws -> any Flow
+        var schema: FlowSchema?
+    }
+    private var entries: [String: Entry] = [:]
 
     public init() {}
 
     public mutating func register<F: Flow>(_ type: F.Type) {
-        decoders[F.flowName] = { try FlowCoding.decode(F.self, $0) }
+        entries[F.flowName] = Entry(decode: { try FlowCoding.decode(F.self, $0) }, schema: F.argumentSchema)
     }
 
-    public var names: [String] { decoders.keys.sorted() }
+    public var names: [String] { entries.keys.sorted() }
 
-    public func contains(_ name: String) -> Bool { decoders[name] != nil }
+    public func contains(_ name: String) -> Bool { entries[name] != nil }
 
-    /// Decodes a flow's arguments; throws when the name is unknown or the arguments do not decode.
+    /// The flow's argument schema, nil for an unknown flow or one that declares none.
+    public func schema(of name: String) -> FlowSchema? { entries[name]?.schema }
+
+    /// Checks a start request's arguments against the flow's schema (`knows`: whether the node
+    /// knows a party) and decodes them. Returns the flow and the arguments to store: the flow
+    /// value's own encoding, so integers stay exact and equal requests store equal bytes.
+    func admit(_ name: String, arguments: [UInt8], knows: (String) -> Bool) throws(FlowEngineError) -> (any Flow, [UInt8]) {
+        guard let entry = entries[name] else { throw .unknownFlow(name) }
+        var checked = arguments
+        if let schema = entry.schema {
+            let value: JSONValue
+            do { value = try JSONValue(parsing: arguments) } catch { throw .invalidArguments(name, .notJSON(error.description)) }
+            do { checked = try schema.check(value, knows: knows).bytes } catch { throw .invalidArguments(name, error) }
+        }
+        do {
+            let flow = try entry.decode(checked)
+            return (flow, try FlowCoding.encode(flow))
+        } catch {
+            throw .invalidArguments(name, .undecodable("\(error)"))
+        }
+    }
+
+    /// Decodes a stored flow's arguments, to run it again; throws when the name is unknown or
+    /// the arguments do not decode.
     func decode(_ name: String, arguments: [UInt8]) throws -> any Flow {
-        guard let decoder = decoders[name] else { throw FlowEngineError.unknownFlow(name) }
-        do { return try decoder(arguments) } catch {
-            throw FlowEngineError.invalidArguments(name, "\(error)")
+        guard let entry = entries[name] else { throw FlowEngineError.unknownFlow(name) }
+        do { return try entry.decode(arguments) } catch {
+            throw FlowEngineError.invalidArguments(name, .undecodable("\(error)"))
         }
     }
 }

@@ -24,11 +24,14 @@ public final class FlowContext: Sendable {
     private let start: DeferredStart?
     private let onRecorded: @Sendable (JournalEntry) -> Void
 
+    /// `clearsReplayMarker`: the flow was replayed at start-up with its marker set; its first
+    /// durable write clears it (see `StartupReplay`).
     init(flowId: FlowID, journal: [JournalEntry], services: FlowServices, committer: GroupCommitter,
-         start: DeferredStart? = nil, onRecorded: @escaping @Sendable (JournalEntry) -> Void) {
+         start: DeferredStart? = nil, clearsReplayMarker: Bool = false, onRecorded: @escaping @Sendable (JournalEntry) -> Void) {
         self.flowId = flowId
         self.services = services
-        self.core = Mutex(Core(replay: Replay(journal: journal), pending: start.map { [.start($0.record)] } ?? []))
+        let first: [FlowWrite] = (start.map { [.start($0.record)] } ?? []) + (clearsReplayMarker ? [.replayMarker(flowId, false)] : [])
+        self.core = Mutex(Core(replay: Replay(journal: journal), pending: first))
         self.committer = committer
         self.start = start
         self.onRecorded = onRecorded
@@ -175,11 +178,16 @@ public final class FlowContext: Sendable {
     /// A durable timer: the wake-up time is journaled, so after a restart the flow sleeps only
     /// what is left.
     public func sleep(for duration: Duration) async throws {
-        let (seconds, attos) = duration.components
-        let micros = seconds * 1_000_000 + attos / 1_000_000_000_000
-        let wake = try await effect(EffectKind.sleep, "\(micros)us", durability: .now) { _ in services.clock.now().microsecondsSinceEpoch + micros }
+        let micros = duration.microseconds
+        let wake = try await effect(EffectKind.sleep, "\(micros)us", durability: .now) { _ in
+            services.clock.now().microsecondsSinceEpoch.addingSaturating(micros)
+        }
         let left = wake - services.clock.now().microsecondsSinceEpoch
-        if left > 0 { try await services.clock.sleep(for: .microseconds(left)) }
+        guard left > 0 else { return }
+        // What the flow did before it waits is written first: observers see its progress, and
+        // a replay marker is cleared, however long the wait.
+        try await commitPending()
+        try await services.clock.sleep(for: .microseconds(left))
     }
 
     // MARK: Structure
@@ -261,6 +269,23 @@ public final class FlowContext: Sendable {
         return try await effect(EffectKind.receive, "\(party)/\(session)") { sequence in
             try await sessions.receive(session: session, from: party, dedupId: "\(flowId.rawValue)/\(sequence)")
         }
+    }
+}
+
+// Saturating: a flow that sleeps "for ever", or a hospital delay configured huge, must not crash
+// the node on the arithmetic.
+extension Int64 {
+    func addingSaturating(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other < 0 ? .min : .max) : sum
+    }
+}
+
+extension Duration {
+    var microseconds: Int64 {
+        let (seconds, attos) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
+        return overflow ? (seconds < 0 ? .min : .max) : whole.addingSaturating(attos / 1_000_000_000_000)
     }
 }
 

@@ -25,7 +25,11 @@ public final class FlowEngine: Service, Sendable {
 
     private struct Live {
         var task: Task<Void, Never>
+        /// The flow's current run: its journal holds the progress not yet durable.
+        var context: FlowContext?
         var killRequested = false
+        /// Set by `park`: the flow is cancelled and parked with this reason.
+        var parkReason: String?
         /// Set when the flow's last status is published, just before its task leaves `live`: a
         /// watcher that registers after that hears nothing more from the task and reads the store.
         var hasEnded = false
@@ -39,6 +43,8 @@ public final class FlowEngine: Service, Sendable {
         /// Flows that completed here lately, so a waiter learns the result without a read.
         var completed: [FlowID: FlowRecord] = [:]
         var completedOrder: [FlowID] = []
+        /// Flows this engine launched with their replay marker set; cleared when it stops.
+        var marked: Set<FlowID> = []
     }
 
     public let store: any FlowStore
@@ -65,11 +71,21 @@ public final class FlowEngine: Service, Sendable {
 
     // MARK: Service
 
-    /// Resumes every unfinished flow, then runs until graceful shutdown.
+    /// Resumes every unfinished flow (parking those a replay at the last start-up found fatal,
+    /// see `StartupReplay`), then runs until graceful shutdown.
     public func run() async throws {
         do {
-            for record in try await store.resumable() where record.createdAt < createdAt {
-                launch(record, journal: try await store.journal(of: record.id))
+            let plan = StartupReplay(resumable: try await store.resumable().filter { $0.createdAt < createdAt },
+                                     markers: try await store.replayMarkers(), now: services.clock.now())
+            if !plan.writes.isEmpty { _ = try await committer.commit(plan.writes) }
+            for parked in plan.parked {
+                logger.error("flow parked in the hospital at start-up: the node went down while replaying it",
+                             metadata: ["flow": "\(parked.id)"])
+                announce(parked.id, parked.state)
+            }
+            state.withLock { $0.marked = Set(plan.replay.map(\.id)) }
+            for record in plan.replay {
+                launch(record, journal: try await store.journal(of: record.id), replayMarked: true)
             }
         } catch {
             // Flows started or resumed so far must not outlive the service (a cancelled read
@@ -82,7 +98,8 @@ public final class FlowEngine: Service, Sendable {
         await stop()
     }
 
-    /// Cancels every running flow (without changing its stored status) and waits for them.
+    /// Cancels every running flow (without changing its stored status) and waits for them; then
+    /// clears the replay markers it set (a flow still running did not crash the node).
     public func stop() async {
         let tasks = state.withLock { state -> [Task<Void, Never>] in
             state.stopping = true
@@ -90,6 +107,16 @@ public final class FlowEngine: Service, Sendable {
         }
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
+        let marked = state.withLock { state in
+            defer { state.marked = [] }
+            return state.marked
+        }
+        guard !marked.isEmpty else { return }
+        do {
+            _ = try await committer.commit(marked.sorted().map { .replayMarker($0, false) })
+        } catch {
+            logger.error("could not clear the replay markers", metadata: ["error": "\(error)"])
+        }
     }
 
     // MARK: Requests
@@ -109,8 +136,12 @@ public final class FlowEngine: Service, Sendable {
         case .new(let new, let decoded): (record, flow) = (new, decoded)
         }
         guard let stored = try await committer.commit(.start(record)) else { fatalError("the store returned no record for a start") }
-        if stored.id == record.id { launch(stored, journal: [], flow: flow) }
-        return (stored, stored.id == record.id)
+        guard stored.id == record.id else {
+            // A start with the same client request id won the race.
+            return (try Admission.existing(stored, flowName: flowName, arguments: record.arguments), false)
+        }
+        launch(stored, journal: [], flow: flow)
+        return (stored, true)
     }
 
     /// As `startReporting` then `waitForEnd`, with one commit round fewer: the start is written
@@ -128,27 +159,32 @@ public final class FlowEngine: Service, Sendable {
             start = DeferredStart(record)
             guard launch(record, journal: [], flow: flow, start: start) else { throw FlowEngineError.stopping }
         }
-        let stored = try await start.stored()
+        var stored = try await start.stored()
+        if !start.isCreated { stored = try Admission.existing(stored, flowName: flowName, arguments: start.record.arguments) }
         return (try await waitForEnd(stored.id, timeout: timeout), start.isCreated)
     }
 
-    private enum Admission {
+    private enum StartAdmission {
         case existing(FlowRecord)
         case new(FlowRecord, any Flow)
     }
 
-    /// A start request's flow, decoded, and its record; or the flow its client request id already
-    /// names, even while draining or if the arguments differ (the store also answers that for a
-    /// start that races with this one).
-    private func admit(flowName: String, arguments: [UInt8], clientRequestId: String?) async throws -> Admission {
+    /// A start request's flow, checked and decoded, and its record; or the flow its client request
+    /// id already names, also while draining, if that flow is this same request (else
+    /// `clientRequestIdReused`). The store answers that too for a start racing with this one.
+    private func admit(flowName: String, arguments: [UInt8], clientRequestId: String?) async throws -> StartAdmission {
+        if let clientRequestId { try Admission.check(clientRequestId: clientRequestId) }
         do {
-            let flow = try registry.decode(flowName, arguments: arguments)
+            let keys = services.keys
+            let (flow, stored) = try registry.admit(flowName, arguments: arguments) { keys?.party(named: $0) != nil }
             guard !isDraining else { throw FlowEngineError.draining }
             let now = services.clock.now()
-            return .new(FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: arguments,
+            return .new(FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: stored,
                                    createdAt: now, updatedAt: now), flow)
         } catch {
-            if let clientRequestId, let found = try await store.record(clientRequestId: clientRequestId) { return .existing(found) }
+            if let clientRequestId, let found = try await store.record(clientRequestId: clientRequestId) {
+                return .existing(try Admission.existing(found, flowName: flowName, arguments: arguments))
+            }
             throw error
         }
     }
@@ -163,10 +199,13 @@ public final class FlowEngine: Service, Sendable {
         try await store.list(query)
     }
 
-    /// The progress steps a flow has reported so far.
+    /// The progress steps a flow has reported so far, as its durable journal holds them.
     public func progress(of id: FlowID) async throws -> [FlowEvent] {
-        try await store.journal(of: id).filter { $0.kind == EffectKind.progress }
-            .map { .progress(id, sequence: $0.sequence, step: $0.descriptor) }
+        Self.progress(try await store.journal(of: id), of: id)
+    }
+
+    private static func progress(_ journal: [JournalEntry], of id: FlowID) -> [FlowEvent] {
+        journal.filter { $0.kind == EffectKind.progress }.map { .progress(id, sequence: $0.sequence, step: $0.descriptor) }
     }
 
     /// The flow's progress so far, then live progress and status changes; ends after a terminal status.
@@ -181,10 +220,10 @@ public final class FlowEngine: Service, Sendable {
         let watcher = FlowWatcher(continuation)
         // Registering and asking whether the flow's end is still to be published happen under one
         // lock, as publishing does: either the end reaches this watcher or the store holds it.
-        let (key, endIsAhead, stopping) = state.withLock { state in
+        let (key, endIsAhead, stopping, context) = state.withLock { state in
             state.nextWatcher += 1
             state.watchers[id, default: [:]][state.nextWatcher] = watcher
-            return (state.nextWatcher, state.live[id].map { !$0.hasEnded } ?? false, state.stopping)
+            return (state.nextWatcher, state.live[id].map { !$0.hasEnded } ?? false, state.stopping, state.live[id]?.context)
         }
         continuation.onTermination = { [weak self] _ in
             _ = self?.state.withLock { $0.watchers[id]?.removeValue(forKey: key) }
@@ -196,7 +235,17 @@ public final class FlowEngine: Service, Sendable {
                 return (stream, watcher)
             }
             guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
-            let history = withHistory ? try await progress(of: id) : []
+            // A flow running here has progress that is not durable yet (it is written with the
+            // flow's next write) and was published before this watcher registered: its journal
+            // in memory holds it. Steps published since are held back and drop out as repeats.
+            let history: [FlowEvent]
+            if !withHistory {
+                history = []
+            } else if let context {
+                history = Self.progress(context.journal, of: id)
+            } else {
+                history = try await progress(of: id)
+            }
             // Status events are delivered live; a flow that has already ended gets its final one here.
             watcher.deliverHistory(history, final: record.status.isTerminal || record.status == .hospitalised
                                    ? .status(id, record.status, error: record.error) : nil)
@@ -240,7 +289,27 @@ public final class FlowEngine: Service, Sendable {
         } else if let record = try await store.record(id) {
             guard !record.status.isTerminal else { throw FlowEngineError.finished(id, record.status) }
             try await setState(id, FlowState(status: .killed, error: "killed by an operator", attempts: record.attempts,
-                                             updatedAt: services.clock.now()), effects: configuration.endEffects(id))
+                                             updatedAt: services.clock.now()), also: [.replayMarker(id, false)])
+        }
+        guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
+        return record
+    }
+
+    /// Parks a flow in the hospital for an operator, with `reason`: a running one is cancelled at
+    /// its next effect. A parked flow is not run at start-up; it is resumed or killed like any
+    /// other. (The offline tool parks flows while the node is down.)
+    public func park(_ id: FlowID, reason: String) async throws -> FlowRecord {
+        let task = state.withLock { state -> Task<Void, Never>? in
+            state.live[id]?.parkReason = reason
+            return state.live[id]?.task
+        }
+        if let task {
+            task.cancel()
+            await task.value
+        } else if let record = try await store.record(id) {
+            guard !record.status.isTerminal else { throw FlowEngineError.finished(id, record.status) }
+            try await setState(id, FlowState(status: .hospitalised, error: reason, attempts: record.attempts,
+                                             updatedAt: services.clock.now()), also: [.replayMarker(id, false)])
         }
         guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
         return record
@@ -253,9 +322,11 @@ public final class FlowEngine: Service, Sendable {
         guard state.withLock({ $0.live[id] == nil }) else { return record }
         record.status = .running
         record.retryAt = nil
+        // Marked like a replay at start-up: if this flow takes the node down, it is parked again.
         try await setState(id, FlowState(status: .running, attempts: record.attempts, updatedAt: services.clock.now()),
-                           effects: [])
-        launch(record, journal: try await store.journal(of: id))
+                           also: [.replayMarker(id, true)])
+        state.withLock { _ = $0.marked.insert(id) }
+        launch(record, journal: try await store.journal(of: id), replayMarked: true)
         return record
     }
 
@@ -274,16 +345,17 @@ public final class FlowEngine: Service, Sendable {
 
     /// Runs the flow unless it runs already or the engine is stopping (then returns false).
     /// `flow`: the flow, already decoded; `start`: its start, to be written with its first commit.
+    /// `replayMarked`: its replay marker is set, to be cleared by its first durable write.
     @discardableResult
     private func launch(_ record: FlowRecord, journal: [JournalEntry], flow: (any Flow)? = nil,
-                        start: DeferredStart? = nil) -> Bool {
+                        start: DeferredStart? = nil, replayMarked: Bool = false) -> Bool {
         // The task is made and registered under one lock: `kill` then always finds the task of a
         // live flow (a flow that ran ahead of its registration could otherwise be marked killed
         // in the store while it went on running). The task cannot touch `state` before we unlock.
         state.withLock { state in
             guard !state.stopping, state.live[record.id] == nil else { return false }
             let task = Task {
-                await self.execute(record, journal: journal, flow: flow, start: start)
+                await self.execute(record, journal: journal, flow: flow, start: start, replayMarked: replayMarked)
                 self.leave(record.id)
             }
             state.live[record.id] = Live(task: task)
@@ -303,7 +375,7 @@ public final class FlowEngine: Service, Sendable {
     }
 
     private func execute(_ record: FlowRecord, journal initial: [JournalEntry], flow decoded: (any Flow)?,
-                         start: DeferredStart?) async {
+                         start: DeferredStart?, replayMarked: Bool) async {
         let id = record.id
         var attempts = record.attempts
         var journal = initial
@@ -316,17 +388,21 @@ public final class FlowEngine: Service, Sendable {
             await settle(id, FlowState(status: .hospitalised, error: "\(error)", attempts: attempts, updatedAt: services.clock.now()))
             return
         }
+        var clearsMarker = replayMarked
         while true {
             let context = FlowContext(flowId: id, journal: journal, services: services, committer: committer,
-                                      start: start?.isCreated == false ? start : nil) { [weak self] entry in
+                                      start: start?.isCreated == false ? start : nil,
+                                      clearsReplayMarker: clearsMarker) { [weak self] entry in
                 guard entry.kind == EffectKind.progress else { return }
                 self?.publish(.progress(id, sequence: entry.sequence, step: entry.descriptor))
             }
+            clearsMarker = false
+            state.withLock { $0.live[id]?.context = context }
             do {
                 let output = try await flow.runEncoded(context)
                 try context.finishReplay()
                 let final = FlowState(status: .completed, result: output, attempts: attempts, updatedAt: services.clock.now())
-                try await context.commitPending(plus: [.state(id, final, configuration.endEffects(id))])
+                try await context.commitPending(plus: writes(id, final))
                 announce(id, final, base: record)
                 return
             } catch {
@@ -336,17 +412,13 @@ public final class FlowEngine: Service, Sendable {
                     start.settle(.failure(error))
                     return
                 }
-                if isKillRequested(id) {
-                    await settle(id, FlowState(status: .killed, error: "killed by an operator", attempts: attempts,
-                                               updatedAt: services.clock.now()), effects: configuration.endEffects(id))
-                    return
-                }
+                if await settledByOperator(id, attempts: attempts) { return }
                 if isStopping { return }
                 switch configuration.hospital.treat(error, attempts: attempts) {
                 case .fail(let message):
                     logger.info("flow failed", metadata: ["flow": "\(id)", "error": "\(message)"])
                     await settle(id, FlowState(status: .failed, error: message, attempts: attempts,
-                                               updatedAt: services.clock.now()), effects: configuration.endEffects(id))
+                                               updatedAt: services.clock.now()))
                     return
                 case .park(let reason):
                     logger.warning("flow parked in the hospital", metadata: ["flow": "\(id)", "reason": "\(reason)"])
@@ -356,9 +428,7 @@ public final class FlowEngine: Service, Sendable {
                 case .retry(let delay):
                     attempts += 1
                     let now = services.clock.now()
-                    let (seconds, attos) = delay.components
-                    let retryAt = Instant(microsecondsSinceEpoch: now.microsecondsSinceEpoch + seconds * 1_000_000
-                                          + attos / 1_000_000_000_000)
+                    let retryAt = Instant(microsecondsSinceEpoch: now.microsecondsSinceEpoch.addingSaturating(delay.microseconds))
                     logger.info("flow hospitalised, will retry", metadata: ["flow": "\(id)", "attempt": "\(attempts)",
                                                                             "error": "\(error)"])
                     await settle(id, FlowState(status: .hospitalised, error: "\(error)", attempts: attempts, retryAt: retryAt,
@@ -366,10 +436,7 @@ public final class FlowEngine: Service, Sendable {
                     do {
                         try await services.clock.sleep(for: delay)
                     } catch {
-                        if isKillRequested(id) {
-                            await settle(id, FlowState(status: .killed, error: "killed by an operator", attempts: attempts,
-                                                       updatedAt: services.clock.now()), effects: configuration.endEffects(id))
-                        }
+                        _ = await settledByOperator(id, attempts: attempts)
                         return
                     }
                     await settle(id, FlowState(status: .running, attempts: attempts, updatedAt: services.clock.now()))
@@ -379,9 +446,9 @@ public final class FlowEngine: Service, Sendable {
     }
 
     /// Records a state the flow cannot do anything about failing to record (it is retried after a restart).
-    private func settle(_ id: FlowID, _ flowState: FlowState, effects: [any LocalEffect] = []) async {
+    private func settle(_ id: FlowID, _ flowState: FlowState) async {
         do {
-            try await setState(id, flowState, effects: effects)
+            try await setState(id, flowState)
         } catch {
             logger.error("could not record a flow's state", metadata: ["flow": "\(id)", "error": "\(error)"])
         }
@@ -400,9 +467,16 @@ public final class FlowEngine: Service, Sendable {
         }
     }
 
-    private func setState(_ id: FlowID, _ flowState: FlowState, effects: [any LocalEffect]) async throws {
-        _ = try await committer.commit(.state(id, flowState, effects))
+    private func setState(_ id: FlowID, _ flowState: FlowState, also: [FlowWrite] = []) async throws {
+        _ = try await committer.commit(writes(id, flowState) + also)
         announce(id, flowState)
+    }
+
+    /// The writes of a status change: an ended flow also releases what it holds (`endEffects`)
+    /// and has its journal compacted.
+    private func writes(_ id: FlowID, _ flowState: FlowState) -> [FlowWrite] {
+        guard flowState.status.isTerminal else { return [.state(id, flowState, [])] }
+        return [.state(id, flowState, configuration.endEffects(id)), .compact(id)]
     }
 
     /// Tells observers of a durable state change; with `base` (the flow's record) a completion is
@@ -448,58 +522,15 @@ public final class FlowEngine: Service, Sendable {
         return try await store.record(id)
     }
 
-    private func isKillRequested(_ id: FlowID) -> Bool { state.withLock { $0.live[id]?.killRequested ?? false } }
+    /// Records the end an operator asked for (kill, park), if one did; says whether one did.
+    private func settledByOperator(_ id: FlowID, attempts: Int) async -> Bool {
+        let (kill, parkReason) = state.withLock { ($0.live[id]?.killRequested ?? false, $0.live[id]?.parkReason) }
+        if kill {
+            await settle(id, FlowState(status: .killed, error: "killed by an operator", attempts: attempts, updatedAt: services.clock.now()))
+        } else if let parkReason {
+            await settle(id, FlowState(status: .hospitalised, error: parkReason, attempts: attempts, updatedAt: services.clock.now()))
+        }
+        return kill || parkReason != nil
+    }
     private var isStopping: Bool { state.withLock { $0.stopping } }
-}
-
-/// One observer's stream. Live events that arrive while its history is being read are held back,
-/// so the observer sees the history first and each progress step once, in order.
-final class FlowWatcher: Sendable {
-    private struct Inner {
-        var buffering = true
-        var held: [FlowEvent] = []
-        var lastSequence = -1
-        var finished = false
-    }
-    private let continuation: AsyncStream<FlowEvent>.Continuation
-    private let inner = Mutex(Inner())
-
-    init(_ continuation: AsyncStream<FlowEvent>.Continuation) { self.continuation = continuation }
-
-    func deliver(_ event: FlowEvent) {
-        inner.withLock { inner in
-            if inner.buffering { inner.held.append(event) } else { emit(event, &inner) }
-        }
-    }
-
-    func deliverHistory(_ history: [FlowEvent], final: FlowEvent?) {
-        inner.withLock { inner in
-            for event in history { emit(event, &inner) }
-            if let final { emit(final, &inner) }
-            for event in inner.held { emit(event, &inner) }
-            inner.held = []
-            inner.buffering = false
-        }
-    }
-
-    /// Ends the stream without a final event.
-    func finish() {
-        inner.withLock { inner in
-            inner.finished = true
-            continuation.finish()
-        }
-    }
-
-    private func emit(_ event: FlowEvent, _ inner: inout Inner) {
-        guard !inner.finished else { return }
-        if let sequence = event.sequence {
-            guard sequence > inner.lastSequence else { return }
-            inner.lastSequence = sequence
-        }
-        continuation.yield(event)
-        if event.isFinal {
-            inner.finished = true
-            continuation.finish()
-        }
-    }
 }

@@ -24,7 +24,12 @@ public struct FlowEvent: Sendable, Equatable, Codable {
 /// Why the engine refused a request.
 public enum FlowEngineError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownFlow(String)
-    case invalidArguments(String, String)
+    case invalidArguments(String, FlowArgumentError)
+    /// A client request id that is empty, too long or holds control characters.
+    case invalidClientRequestId(String)
+    /// The client request id names an earlier flow that is not this request (another flow or
+    /// other arguments): that flow is left alone and nothing is started.
+    case clientRequestIdReused(String, FlowID)
     case draining
     case notFound(FlowID)
     case notHospitalised(FlowID, FlowStatus)
@@ -35,7 +40,10 @@ public enum FlowEngineError: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String {
         switch self {
         case .unknownFlow(let name): "no flow named `\(name.prefix(200))` is registered on this node"
-        case .invalidArguments(let name, let why): "the arguments do not decode as flow \(name): \(why)"
+        case .invalidArguments(let name, let why): "flow \(name) refuses its arguments: \(why)"
+        case .invalidClientRequestId(let why): "the client request id \(why)"
+        case .clientRequestIdReused(let key, let id):
+            "client request id `\(key)` already names flow \(id), started with another flow or other arguments; use a new id for a new request"
         case .draining: "the node is draining for an upgrade and starts no new flows"
         case .notFound(let id): "no flow has id \(id.rawValue.prefix(100))"
         case .notHospitalised(let id, let status): "flow \(id) is \(status.rawValue), not hospitalised"

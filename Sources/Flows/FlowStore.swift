@@ -11,6 +11,11 @@ public enum FlowWrite: Sendable {
     case journal(FlowID, JournalEntry, [any LocalEffect])
     /// Changes the flow's status and applies local effects (e.g. releasing its soft locks).
     case state(FlowID, FlowState, [any LocalEffect])
+    /// Drops the journal of a flow that has ended, all but its progress steps (which observers
+    /// are shown): a replay never needs it again, and the outcome is in the flow's record.
+    case compact(FlowID)
+    /// Sets (true) or clears the flow's replay marker (see `StartupReplay`).
+    case replayMarker(FlowID, Bool)
 }
 
 /// The checkpoint store: flows, their journals and the local effects committed with them.
@@ -31,4 +36,6 @@ public protocol FlowStore: Sendable {
     func list(_ query: FlowQuery) async throws -> [FlowRecord]
     /// Every flow the engine must run again after a restart.
     func resumable() async throws -> [FlowRecord]
+    /// The flows whose replay marker is set.
+    func replayMarkers() async throws -> Set<FlowID>
 }

@@ -277,12 +277,11 @@ public struct NodeFlow: Sendable {
         self.json = json
     }
 
-    /// The flow's output as JSON (keys sorted), or nil before it completes.
+    /// The flow's output as JSON (keys sorted, numbers exactly as the node sent them), or nil
+    /// before it completes.
     public var result: Data? {
-        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any], let value = object["result"] else {
-            return nil
-        }
-        return try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys])
+        guard let value = (try? JSONValue(parsing: [UInt8](json)))?.object?["result"] else { return nil }
+        return Data(value.bytes)
     }
 
     /// True once the flow has completed, failed or been killed, or is parked in the hospital

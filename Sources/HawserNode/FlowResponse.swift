@@ -1,5 +1,6 @@
 import Flows
 import Foundation
+import HawserCore
 import Hummingbird
 import NIOCore
 
@@ -32,33 +33,16 @@ enum FlowResponse {
         }
         key("arguments"); out += record.arguments
         key("attempts"); out += Array(String(record.attempts).utf8)
-        if let clientRequestId = record.clientRequestId { key("clientRequestId"); appendString(clientRequestId, to: &out) }
-        key("createdAt"); appendString(record.createdAt.rfc3339, to: &out)
-        if let error = record.error { key("error"); appendString(error, to: &out) }
-        key("flow"); appendString(record.flowName, to: &out)
-        key("id"); appendString(record.id.rawValue, to: &out)
+        if let clientRequestId = record.clientRequestId { key("clientRequestId"); JSONValue.appendString(clientRequestId, to: &out) }
+        key("createdAt"); JSONValue.appendString(record.createdAt.rfc3339, to: &out)
+        if let error = record.error { key("error"); JSONValue.appendString(error, to: &out) }
+        key("flow"); JSONValue.appendString(record.flowName, to: &out)
+        key("id"); JSONValue.appendString(record.id.rawValue, to: &out)
         if let result = record.result { key("result"); out += result }
-        if let retryAt = record.retryAt { key("retryAt"); appendString(retryAt.rfc3339, to: &out) }
-        key("status"); appendString(record.status.rawValue, to: &out)
-        key("updatedAt"); appendString(record.updatedAt.rfc3339, to: &out)
+        if let retryAt = record.retryAt { key("retryAt"); JSONValue.appendString(retryAt.rfc3339, to: &out) }
+        key("status"); JSONValue.appendString(record.status.rawValue, to: &out)
+        key("updatedAt"); JSONValue.appendString(record.updatedAt.rfc3339, to: &out)
         out.append(UInt8(ascii: "}"))
         return out
-    }
-
-    /// A JSON string literal: quotes, backslashes and control characters escaped (RFC 8259).
-    static func appendString(_ text: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out += Array("\\\"".utf8)
-            case UInt8(ascii: "\\"): out += Array("\\\\".utf8)
-            case UInt8(ascii: "\n"): out += Array("\\n".utf8)
-            case UInt8(ascii: "\r"): out += Array("\\r".utf8)
-            case UInt8(ascii: "\t"): out += Array("\\t".utf8)
-            case 0..<0x20: out += Array(String(format: "\\u%04x", byte).utf8)
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }

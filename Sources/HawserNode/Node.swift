@@ -75,26 +75,35 @@ public enum Node {
         TokenSample.register(into: &flows)
         var services = FlowServices(notary: EmbeddedNotaryPort(notary), keys: LocalKeys(keys))
         services.add(database.vault, as: (any VaultStore).self)
-        let engine = FlowEngine(
-            store: database.flows, registry: flows, services: services,
-            configuration: .init(hospital: configuration.hospital.policy, maxWritesPerCommit: configuration.maxWritesPerCommit,
-                                 endEffects: { [ReleaseSoftLocks(holder: $0.rawValue)] }),
-            logger: logger)
+        let engine = FlowEngine(store: database.flows, registry: flows, services: services,
+                                configuration: engineConfiguration(configuration), logger: logger)
 
+        let openAPI = NodeOpenAPI(registry: flows, parties: keys.keys.sorted(), host: configuration.listen.host, port: configuration.listen.port)
         let api = NodeAPI(engine: engine, database: database, replica: replica,
                           authenticator: authenticator,
                           identity: NodeIdentityJSON(name: configuration.name, notary: configuration.notaryName,
                                                      parties: keys.keys.sorted(), flows: flows.names),
-                          maxBodyBytes: configuration.maxBodyBytes, registry: registry)
+                          maxBodyBytes: configuration.maxBodyBytes, registry: registry, openAPI: openAPI)
         let app = Application(
             router: api.router(),
             server: .http1(timeouts: configuration.http, logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser-node"),
             services: [DataDirectoryHold(lock: lock)] + embedded.services + [engine],
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.listen.port) },
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.listen.port
+                openAPI.listening(on: port)
+                await onListening(port)
+            },
             logger: logger)
         return (app, Parts(engine: engine, database: database, notary: notary, notaryStore: notaryStore))
+    }
+
+    /// How the node's flow engine treats flows: the hospital's policy, group commit, and the
+    /// soft locks a flow holds released with its final status.
+    static func engineConfiguration(_ configuration: NodeConfiguration) -> FlowEngine.Configuration {
+        .init(hospital: configuration.hospital.policy, maxWritesPerCommit: configuration.maxWritesPerCommit,
+              endEffects: { [ReleaseSoftLocks(holder: $0.rawValue)] })
     }
 
     /// Creates keys for the notary and `parties`, a user with every permission, and a

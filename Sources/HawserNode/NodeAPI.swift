@@ -19,6 +19,7 @@ struct NodeAPI {
     let identity: NodeIdentityJSON
     let maxBodyBytes: Int
     let registry: PrometheusCollectorRegistry
+    let openAPI: NodeOpenAPI
 
     /// Every route with the query parameters it takes: the edge refuses others (`unknown_query_parameter`),
     /// and a test checks the table against the OpenAPI document. A new route or parameter goes here.
@@ -30,13 +31,15 @@ struct NodeAPI {
         APIRoute(.post, "/v1/flows/{id}/kill"),
         APIRoute(.post, "/v1/flows/{id}/resume"),
         APIRoute(.get, "/v1/flows/by-client-id/{clientRequestId}"),
-        APIRoute(.get, "/v1/vault", query: ["type", "owner", "consumption", "limit"]),
+        APIRoute(.get, "/v1/vault", query: ["type", "owner", "consumption", "order", "after", "limit"]),
+        APIRoute(.get, "/v1/vault/balances", query: ["type", "owner"]),
         APIRoute(.get, "/v1/node"),
         APIRoute(.get, "/v1/admin/draining"),
         APIRoute(.put, "/v1/admin/draining"),
         APIRoute(.get, "/health/live"),
         APIRoute(.get, "/health/ready"),
         APIRoute(.get, "/metrics"),
+        APIRoute(.get, "/openapi.json"),
     ]
 
     func router() -> Router<NodeRequestContext> {
@@ -46,7 +49,7 @@ struct NodeAPI {
         router.post("/v1/flows") { request, context in
             try await authorise(request, context, .startFlow)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
-            let start = try await decode(StartFlowJSON.self, request)
+            let start = try StartFlowJSON.parse(try await body(request)).get()
             let started: (record: FlowRecord, created: Bool)
             do {
                 // A caller that waits is answered after the flow's first commit anyway, so its
@@ -118,10 +121,29 @@ struct NodeAPI {
                 }
                 consumption = parsed
             }
-            let states = try await database.vault.query(VaultQuery(
-                type: query["type"].map(String.init), owner: query["owner"].map(String.init), consumption: consumption,
-                limit: try Self.limit(query["limit"].map(String.init))))
-            return VaultQueryResultJSON(states: states.map(VaultStateJSON.init))
+            var order = VaultQuery.Order.ascending
+            if let text = query["order"].map(String.init) {
+                guard let parsed = VaultQuery.Order(rawValue: text) else {
+                    throw NodeAPIError(.invalidQuery, "order must be asc (oldest first) or desc (newest first)")
+                }
+                order = parsed
+            }
+            do {
+                return VaultResponse.page(try await database.vault.page(VaultQuery(
+                    type: query["type"].map(String.init), owner: query["owner"].map(String.init), consumption: consumption,
+                    order: order, after: query["after"].map { VaultCursor(String($0)) },
+                    limit: try Self.limit(query["limit"].map(String.init)))))
+            } catch let error as VaultCursorError {
+                throw NodeAPIError(.invalidQuery, "after: \(error)")
+            }
+        }
+        router.get("/v1/vault/balances") { request, context in
+            try await authorise(request, context, .readVault)
+            let query = request.uri.queryParameters
+            guard let type = query["type"].map(String.init), !type.isEmpty else {
+                throw NodeAPIError(.invalidQuery, "type is required: the type of state to sum, e.g. token")
+            }
+            return VaultResponse.balances(try await database.vault.balances(type: type, owner: query["owner"].map(String.init)))
         }
         router.get("/v1/node") { request, context in
             try await authorise(request, context, .readFlows)
@@ -143,6 +165,9 @@ struct NodeAPI {
                 throw NodeAPIError(.notReady, "the embedded notary is still catching up with its log (applied \(replica.appliedPosition))")
             }
             return HealthStatus(status: engine.isDraining ? "draining" : "ready")
+        }
+        router.get("/openapi.json") { request, _ in
+            Response(json: openAPI.document(authority: request.head.authority))
         }
         router.get("/metrics") { _, _ in
             let counts = try await database.flows.counts()
@@ -182,18 +207,23 @@ struct NodeAPI {
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
-        let contentType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
-        guard contentType == "application/json" else {
-            throw NodeAPIError(.unsupportedMediaType, "send the body as application/json")
-        }
-        let body = try await request.body.collect(upTo: maxBodyBytes)
-        do { return try JSONDecoder.forRequests().decode(T.self, from: Data(buffer: body)) } catch let error as UnknownFieldError {
+        let body = try await body(request)
+        do { return try JSONDecoder.forRequests().decode(T.self, from: Data(body)) } catch let error as UnknownFieldError {
             throw error  // `EdgeMiddleware` answers it
         } catch let error as DecodingError {
             throw NodeAPIError(.malformedRequest, "the body is not a valid \(String(describing: T.self).replacingOccurrences(of: "JSON", with: "")) request: \(error.plainDescription)")
         } catch {
             throw NodeAPIError(.malformedRequest, "the body is not a valid \(String(describing: T.self).replacingOccurrences(of: "JSON", with: "")) request: \(error)")
         }
+    }
+
+    /// The body of a JSON request, at most `maxBodyBytes`.
+    private func body(_ request: Request) async throws -> [UInt8] {
+        let contentType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard contentType == "application/json" else {
+            throw NodeAPIError(.unsupportedMediaType, "send the body as application/json")
+        }
+        return Array(buffer: try await request.body.collect(upTo: maxBodyBytes))
     }
 
     /// `GET /v1/flows`'s filters and page: `status`, `flow`, `clientRequestId`, `since`, `until`
@@ -238,7 +268,11 @@ struct NodeAPI {
     static func apiError(_ error: FlowEngineError) -> NodeAPIError {
         switch error {
         case .unknownFlow: NodeAPIError(.unknownFlow, error.description)
+        case .invalidArguments(_, .unknownField): NodeAPIError(.unknownArgument, error.description)
+        case .invalidArguments(_, .unknownParty): NodeAPIError(.unknownParty, error.description)
         case .invalidArguments: NodeAPIError(.invalidFlowArguments, error.description)
+        case .invalidClientRequestId: NodeAPIError(.invalidClientRequestId, error.description)
+        case .clientRequestIdReused: NodeAPIError(.clientRequestIdReused, error.description)
         case .draining, .stopping: NodeAPIError(.draining, error.description)
         case .notFound: NodeAPIError(.flowNotFound, error.description)
         case .notHospitalised: NodeAPIError(.flowNotHospitalised, error.description)

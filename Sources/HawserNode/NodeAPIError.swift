@@ -26,6 +26,10 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
     case unknownQueryParameter = "unknown_query_parameter"
     case unknownFlow = "unknown_flow"
     case invalidFlowArguments = "invalid_flow_arguments"
+    case unknownArgument = "unknown_argument"
+    case unknownParty = "unknown_party"
+    case invalidClientRequestId = "invalid_client_request_id"
+    case clientRequestIdReused = "client_request_id_reused"
     case invalidQuery = "invalid_query"
     case unauthenticated = "unauthenticated"
     case forbidden = "forbidden"
@@ -43,12 +47,13 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
 
     public var httpStatus: Int {
         switch self {
-        case .malformedRequest, .unknownField, .unknownQueryParameter, .unknownFlow, .invalidFlowArguments, .invalidQuery: 400
+        case .malformedRequest, .unknownField, .unknownQueryParameter, .unknownFlow, .invalidFlowArguments, .unknownArgument,
+             .unknownParty, .invalidClientRequestId, .invalidQuery: 400
         case .unauthenticated: 401
         case .forbidden: 403
         case .flowNotFound, .notFound: 404
         case .methodNotAllowed: 405
-        case .flowFinished, .flowNotHospitalised: 409
+        case .flowFinished, .flowNotHospitalised, .clientRequestIdReused: 409
         case .bodyTooLarge: 413
         case .unsupportedMediaType: 415
         case .tooManyAttempts: 429

@@ -1,52 +1,12 @@
 import Flows
 import Foundation
-import HawserWire
+import HawserCore
 import Hummingbird
 import Vault
 
-/// Any JSON value, for flow arguments and results, which the API carries without knowing their types.
-/// Whole numbers that fit 64 bits are kept exactly (`integer`): a `Double` holds only 53 bits, and
-/// an argument such as 9223372036854775807 must reach the flow unchanged.
-public enum JSONValue: Codable, Sendable, Equatable {
-    case null, bool(Bool), integer(Int64), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        // Most likely first: each failed attempt costs a thrown error.
-        if c.decodeNil() { self = .null }
-        else if let v = try? c.decode(String.self) { self = .string(v) }
-        else if let v = try? c.decode(Int64.self) { self = .integer(v) }
-        else if let v = try? c.decode(Double.self) { self = .number(v) }
-        else if let v = try? c.decode([String: JSONValue].self) { self = .object(v) }
-        else if let v = try? c.decode(Bool.self) { self = .bool(v) }
-        else { self = .array(try c.decode([JSONValue].self)) }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .null: try c.encodeNil()
-        case .bool(let v): try c.encode(v)
-        case .integer(let v): try c.encode(v)
-        case .number(let v):
-            if v == v.rounded(), abs(v) < 9e15 { try c.encode(Int64(v)) } else { try c.encode(v) }
-        case .string(let v): try c.encode(v)
-        case .array(let v): try c.encode(v)
-        case .object(let v): try c.encode(v)
-        }
-    }
-
-    init(bytes: [UInt8]) throws { self = try JSONDecoder().decode(JSONValue.self, from: Data(bytes)) }
-
-    var bytes: [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array((try? encoder.encode(self)) ?? Data("null".utf8))
-    }
-}
-
-/// POST /v1/flows
-public struct StartFlowJSON: Codable, Sendable {
+/// POST /v1/flows. Read with `JSONValue`'s parser, never through `Double`, so the arguments reach
+/// the flow exactly as sent; a member the API does not know is refused.
+public struct StartFlowJSON: Sendable {
     public var flow: String
     public var arguments: JSONValue
     public var clientRequestId: String?
@@ -57,14 +17,31 @@ public struct StartFlowJSON: Codable, Sendable {
         self.clientRequestId = clientRequestId
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case flow, arguments, clientRequestId }
-
-    public init(from decoder: any Decoder) throws {
-        try decoder.refuseUnknownFields(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        flow = try c.decode(String.self, forKey: .flow)
-        arguments = try c.decode(JSONValue.self, forKey: .arguments)
-        clientRequestId = try c.decodeIfGiven(String.self, forKey: .clientRequestId)
+    /// The request, or the error to answer when `body` is not one.
+    static func parse(_ body: [UInt8]) -> Result<StartFlowJSON, NodeAPIError> {
+        let value: JSONValue
+        do { value = try JSONValue(parsing: body) } catch {
+            return .failure(NodeAPIError(.malformedRequest, "the body is not JSON: \(error)"))
+        }
+        guard let members = value.object else { return .failure(NodeAPIError(.malformedRequest, "the body must be a JSON object")) }
+        let known: Set = ["flow", "arguments", "clientRequestId"]
+        if let unknown = members.keys.filter({ !known.contains($0) }).min() {
+            return .failure(NodeAPIError(.unknownField,
+                                         "the body has a field this node does not know: `\(unknown.prefix(100))`; a start request has flow, arguments and clientRequestId"))
+        }
+        guard case .string(let flow)? = members["flow"] else {
+            return .failure(NodeAPIError(.malformedRequest, "`flow` must be the name of a flow (a string)"))
+        }
+        guard let arguments = members["arguments"] else {
+            return .failure(NodeAPIError(.malformedRequest, "`arguments` is missing (a JSON object; {} for none)"))
+        }
+        var clientRequestId: String?
+        switch members["clientRequestId"] {
+        case nil: break
+        case .string(let key)?: clientRequestId = key
+        default: return .failure(NodeAPIError(.malformedRequest, "`clientRequestId` must be a string (leave it out for none)"))
+        }
+        return .success(StartFlowJSON(flow: flow, arguments: arguments, clientRequestId: clientRequestId))
     }
 }
 
@@ -104,26 +81,32 @@ public struct FlowEventJSON: Codable, Sendable, Equatable {
     }
 }
 
+/// A vault state as the API shows it (for clients and tests; the server writes it with `VaultResponse`).
 public struct VaultStateJSON: Codable, Sendable, Equatable {
     public var ref: String
     public var type: String
     public var owner: String
     public var data: JSONValue
+    public var amount: JSONNumber?
     public var consumedBy: String?
     public var lockedBy: String?
-
-    init(_ state: VaultState) {
-        ref = state.ref.description
-        type = state.type
-        owner = state.owner
-        data = (try? JSONValue(bytes: state.data)) ?? .null
-        consumedBy = state.consumedBy?.hex
-        lockedBy = state.lockedBy
-    }
 }
 
-public struct VaultQueryResultJSON: Codable, Sendable, ResponseEncodable {
+/// GET /v1/vault: a page of states and the cursor of the next page.
+public struct VaultQueryResultJSON: Codable, Sendable {
     public var states: [VaultStateJSON]
+    public var next: String?
+}
+
+/// GET /v1/vault/balances
+public struct VaultBalancesJSON: Codable, Sendable {
+    public struct Balance: Codable, Sendable, Equatable {
+        public var type: String
+        public var owner: String
+        public var amount: JSONNumber
+        public var states: Int
+    }
+    public var balances: [Balance]
 }
 
 public struct DrainingJSON: Codable, Sendable, ResponseEncodable {

@@ -57,12 +57,8 @@ public enum TokenSample {
         registry.register(MoveTokens.self)
     }
 
-    /// Unconsumed tokens per owner.
-    public static func balances(_ vault: any VaultStore) async throws -> [String: Int64] {
-        var out = [String: Int64]()
-        for state in try await vault.query(VaultQuery(type: Token.stateType, limit: Int.max)) {
-            out[state.owner, default: 0] += try Token(state).amount
-        }
-        return out
+    /// Unconsumed tokens per owner (exact: a sum may pass Int64's range).
+    public static func balances(_ vault: any VaultStore) async throws -> [String: Int128] {
+        Dictionary(uniqueKeysWithValues: try await vault.balances(type: Token.stateType, owner: nil).map { ($0.owner, $0.amount) })
     }
 }

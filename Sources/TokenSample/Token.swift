@@ -45,7 +45,7 @@ struct TokenTransaction {
         let txId = id
         return VaultUpdate(txId: txId, consumed: inputs, produced: try outputs.enumerated().map { index, token in
             VaultState(ref: StateRef(txId: txId, index: UInt32(index)), type: Token.stateType, owner: token.owner,
-                       data: try FlowCoding.encode(token))
+                       data: try FlowCoding.encode(token), amount: token.amount)
         })
     }
 }

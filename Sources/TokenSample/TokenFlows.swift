@@ -7,6 +7,10 @@ import Vault
 /// notarisable without inputs) and records the new state in the vault.
 public struct IssueTokens: Flow {
     public static let flowName = "IssueTokens"
+    public static let argumentSchema: FlowSchema? = FlowSchema("Issues new tokens to a party this node hosts.", fields: [
+        .init("owner", .party, "The party that receives the tokens."),
+        .init("amount", .integer(1...Int64.max), "How many tokens to issue."),
+    ])
     public var owner: String
     public var amount: Int64
 
@@ -32,6 +36,11 @@ public struct IssueTokens: Flow {
 /// the owner, notarises and records.
 public struct MoveTokens: Flow {
     public static let flowName = "MoveTokens"
+    public static let argumentSchema: FlowSchema? = FlowSchema("Moves tokens from one party this node hosts to another.", fields: [
+        .init("owner", .party, "The party whose tokens move."),
+        .init("newOwner", .party, "The party that receives them."),
+        .init("amount", .integer(1...Int64.max), "How many tokens to move."),
+    ])
     public var owner: String
     public var newOwner: String
     public var amount: Int64
@@ -44,23 +53,28 @@ public struct MoveTokens: Flow {
 
     public func run(_ context: FlowContext) async throws -> TokenReceipt {
         guard amount > 0 else { throw FlowFailure("the amount to move must be positive, not \(amount)") }
+        guard context.services.keys?.party(named: newOwner) != nil else {
+            throw FlowFailure("this node knows no party `\(newOwner)` to move tokens to")
+        }
         try await context.progress("selecting")
-        let query = VaultQuery(type: Token.stateType, owner: owner)
-        let target = amount
-        let chosen = try await context.vault.selectAndReserve(query) { states in
-            var total: Int64 = 0
-            var picked = [VaultState]()
-            for state in states where total < target {
-                guard let token = try? Token(state) else { continue }
-                picked.append(state)
-                total += token.amount
-            }
-            return total >= target ? picked : nil
+        // Take the owner's tokens in recording order until they cover the amount; what is left
+        // to cover only shrinks, so nothing here can overflow, whatever the amounts.
+        let chosen = try await context.vault.selectAndReserve(VaultQuery(type: Token.stateType, owner: owner),
+                                                              from: amount) { left, state in
+            guard let token = try? Token(state), token.amount > 0 else { return .skip }
+            left -= min(left, token.amount)
+            return left == 0 ? .takeAndStop : .take
         }
         guard let chosen else { throw FlowFailure("\(owner) holds fewer than \(amount) unreserved tokens") }
-        let total = try chosen.reduce(Int64(0)) { $0 + (try Token($1)).amount }
+        // The inputs may add up to more than an Int64 holds; the change is less than the last
+        // input taken, so it fits, but it is checked all the same.
+        var total: Int128 = 0
+        for state in chosen { total += Int128(try Token(state).amount) }
+        guard let change = Int64(exactly: total - Int128(amount)), change >= 0 else {
+            throw FlowFailure("the tokens chosen add up to \(total), which cannot pay \(amount) with change")
+        }
         var outputs = [Token(owner: newOwner, amount: amount)]
-        if total > amount { outputs.append(Token(owner: owner, amount: total - amount)) }
+        if change > 0 { outputs.append(Token(owner: owner, amount: change)) }
         let tx = TokenTransaction(command: "move", inputs: chosen.map(\.ref), outputs: outputs,
                                   nonce: try await context.random())
         return try await TokenNotarisation.finish(tx, requester: owner, window: nil, context)

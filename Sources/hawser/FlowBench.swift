@@ -6,27 +6,66 @@ import HawserNode
 import Logging
 import Synchronization
 
-/// `hawser bench flows`: the issue-token flow on an all-in-one node, driven over the RPC API by
+/// `hawser bench flows`: token-sample flows on an all-in-one node, driven over the RPC API by
 /// concurrent clients. Each client starts a flow (with a client request id) and waits for its end
-/// in the same call (`NodeClient.run`); latency is from the call to the completed flow.
+/// in the same call (`NodeClient.run`); latency is from the call to the ended flow. The node runs
+/// in this process, or is a running one (`--node`), which may be killed and restarted meanwhile:
+/// the clients retry through its absence, and the client request ids keep each flow one flow.
 struct FlowBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flows",
-        abstract: "Measure completed flows per second and latency on an in-process all-in-one node (use a release build).")
+        abstract: "Measure completed flows per second and latency on an all-in-one node (use a release build).")
+
+    enum Workload: String, ExpressibleByArgument, CaseIterable {
+        /// IssueTokens of 1 to O=Alice: no flow waits for another.
+        case issue
+        /// MoveTokens of 1 to 9 between O=Alice and O=Bob, both ways: the flows compete for the
+        /// same states (the selection's soft locks), as a busy node's payments do.
+        case move
+    }
 
     @Option(help: "Concurrent clients.") var clients = 64
     @Option(help: "Flows to run (timed).") var flows = 5_000
     @Option(help: "Untimed flows run first.") var warmup = 500
     @Option(help: "Start flows at this many per second (open loop; latency counts from each flow's scheduled start). Default: each client starts its next flow as soon as the last one ends.")
     var rate: Double?
+    @Option(help: "The flows to run: issue or move.") var workload = Workload.issue
+    @Option(help: "For --workload move: token states of 1,000,000 issued to each party first (untimed).")
+    var seedStates = 64
+    @Option(help: "Print the flows that ended in each interval of this many seconds (0: none).")
+    var reportEvery = 0
     @Option(help: "The node's directory; a temporary one if omitted.") var dir: String?
+    @Option(name: .customLong("node"), help: "Drive this running node (repeatable) instead of one in this process.")
+    var nodes: [String] = []
+    @Option(help: "RPC user of --node.") var user = "bench"
+    @Option(help: "RPC password of --node (default: $HAWSER_PASSWORD).") var password: String?
 
     func validate() throws {
-        guard clients > 0, flows > 0, warmup >= 0 else { throw ValidationError("--clients and --flows must be positive") }
+        guard clients > 0, flows > 0, warmup >= 0, seedStates > 0, reportEvery >= 0 else {
+            throw ValidationError("--clients, --flows and --seed-states must be positive")
+        }
         if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
+        if !nodes.isEmpty, password ?? ProcessInfo.processInfo.environment["HAWSER_PASSWORD"] == nil {
+            throw ValidationError("--node needs --password or HAWSER_PASSWORD")
+        }
     }
 
     func run() async throws {
+        if !nodes.isEmpty {
+            // A node that may be killed and restarted: retry for long, a flow at a time.
+            let client = NodeClient(urls: nodes, username: user,
+                                    password: password ?? ProcessInfo.processInfo.environment["HAWSER_PASSWORD"] ?? "",
+                                    retryPolicy: RetryPolicy(maxAttempts: 10_000, baseBackoff: .milliseconds(50), maxBackoff: .seconds(1),
+                                                             attemptTimeout: .seconds(30), deadline: .seconds(600)))
+            do {
+                try await measure(client)
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+            return
+        }
         let directory = dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("hawser-flow-bench-\(UUID().uuidString)").path
         // A directory of our own making is removed afterwards; one the caller named is kept.
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: directory) } }
@@ -41,49 +80,104 @@ struct FlowBench: AsyncParsableCommand {
             try Node.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening).app
         }) { port in
             let client = NodeClient(urls: ["http://127.0.0.1:\(port)"], username: "bench", password: "bench")
-            if warmup > 0 { _ = try await drive(client, count: warmup, prefix: "warmup") }
-            let start = ContinuousClock.now
-            var latencies = try await drive(client, count: flows, prefix: "timed")
-            let elapsed = ContinuousClock.now - start
+            try await measure(client)
             try await client.shutdown()
-            latencies.sort()
-            func percentile(_ p: Double) -> Double {
-                latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
-            }
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            print(String(format: "flows=%d clients=%d rate=%@ seconds=%.2f flows_per_second=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f",
-                         flows, clients, rate.map { String(format: "%.0f", $0) } ?? "closed-loop", seconds, Double(flows) / seconds,
-                         percentile(0.5), percentile(0.9), percentile(0.99)))
         }
     }
 
-    /// Runs `count` issue flows from `clients` concurrent callers; returns each flow's latency in ms.
-    /// With a rate, flow i is due at i / rate seconds; a caller waits for the due time, and a flow
-    /// that starts late (every caller busy) counts its lateness as latency.
-    private func drive(_ client: NodeClient, count: Int, prefix: String) async throws -> [Double] {
+    private func measure(_ client: NodeClient) async throws {
+        let run = randomUUID().uuidString.lowercased().prefix(8)
+        if workload == .move { try await seed(client, run: "\(run)") }
+        if warmup > 0 { _ = try await drive(client, count: warmup, prefix: "\(run)-warmup") }
+        let start = ContinuousClock.now
+        let ended = try await drive(client, count: flows, prefix: "\(run)-timed")
+        let elapsed = Self.seconds(ContinuousClock.now - start)
+        let latencies = ended.map(\.latency).sorted()
+        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        let statuses = Dictionary(grouping: ended, by: \.status).mapValues(\.count).sorted { $0.key < $1.key }
+            .map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        print(String(format: "workload=%@ flows=%d clients=%d rate=%@ seconds=%.2f flows_per_second=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f %@",
+                     workload.rawValue, flows, clients, rate.map { String(format: "%.0f", $0) } ?? "closed-loop", elapsed,
+                     Double(flows) / elapsed, percentile(0.5), percentile(0.9), percentile(0.99), statuses))
+        if reportEvery > 0 {
+            // The last interval ends with the run, so its rate is over the time it lasted.
+            let windows = Dictionary(grouping: ended) { Int($0.at) / reportEvery }.mapValues(\.count)
+            for window in 0...(windows.keys.max() ?? 0) {
+                let count = windows[window] ?? 0
+                let from = Double(window * reportEvery), until = min(Double((window + 1) * reportEvery), elapsed)
+                print(String(format: "interval_s=%.0f-%.1f ended=%d flows_per_second=%.1f", from, until, count,
+                             Double(count) / max(until - from, 0.001)))
+            }
+        }
+    }
+
+    /// Issues `seedStates` states to each party, 16 at a time.
+    private func seed(_ client: NodeClient, run: String) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<16 {
+                group.addTask {
+                    for i in stride(from: worker, to: seedStates * 2, by: 16) {
+                        let owner = i % 2 == 0 ? "O=Alice" : "O=Bob"
+                        let flow = try await client.run("IssueTokens", arguments: Array(#"{"owner":"\#(owner)","amount":1000000}"#.utf8),
+                                                        clientRequestId: "\(run)-seed-\(i)")
+                        guard flow.status == "completed" else { throw CLIError("seed flow \(flow.id) ended \(flow.status): \(flow.error ?? "")") }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    private struct Ended: Sendable {
+        var status: String
+        /// Milliseconds from the call (or from when it was due) to the end.
+        var latency: Double
+        /// Seconds from the start of the run to the end.
+        var at: Double
+    }
+
+    /// Runs `count` flows from `clients` concurrent callers. With a rate, flow i is due at i / rate
+    /// seconds; a caller waits for the due time, and a flow that starts late (every caller busy)
+    /// counts its lateness as latency.
+    private func drive(_ client: NodeClient, count: Int, prefix: String) async throws -> [Ended] {
         let tickets = Tickets()
         let origin = ContinuousClock.now
-        return try await withThrowingTaskGroup(of: [Double].self) { group in
+        return try await withThrowingTaskGroup(of: [Ended].self) { group in
             for _ in 0..<clients {
                 group.addTask {
-                    var out = [Double]()
+                    var out = [Ended]()
                     while case let i = tickets.next(), i < count {
                         var begin = ContinuousClock.now
                         if let rate {
                             begin = origin + .nanoseconds(Int64(Double(i) / rate * 1e9))
                             try await Task.sleep(until: begin, clock: .continuous)
                         }
-                        let final = try await client.run("IssueTokens", arguments: Array("{\"owner\":\"O=Alice\",\"amount\":1}".utf8),
-                                                         clientRequestId: "\(prefix)-\(randomUUID().uuidString)-\(i)")
-                        guard final.status == "completed" else { throw CLIError("flow \(final.id) ended \(final.status): \(final.error ?? "")") }
-                        let d = ContinuousClock.now - begin
-                        out.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+                        let (flow, arguments) = self.flow(i)
+                        let final = try await client.run(flow, arguments: Array(arguments.utf8), clientRequestId: "\(prefix)-\(i)")
+                        if workload == .issue, final.status != "completed" {
+                            throw CLIError("flow \(final.id) ended \(final.status): \(final.error ?? "")")
+                        }
+                        let now = ContinuousClock.now
+                        out.append(Ended(status: final.status, latency: Self.seconds(now - begin) * 1000, at: Self.seconds(now - origin)))
                     }
                     return out
                 }
             }
             return try await group.reduce(into: []) { $0 += $1 }
         }
+    }
+
+    private func flow(_ i: Int) -> (String, String) {
+        switch workload {
+        case .issue: return ("IssueTokens", #"{"owner":"O=Alice","amount":1}"#)
+        case .move:
+            let (from, to) = i % 2 == 0 ? ("O=Alice", "O=Bob") : ("O=Bob", "O=Alice")
+            return ("MoveTokens", #"{"owner":"\#(from)","newOwner":"\#(to)","amount":\#(1 + i % 9)}"#)
+        }
+    }
+
+    private static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }
 

@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
 import HawserClient
+import HawserCore
 
 struct FlowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "flow", abstract: "Start, follow, list, kill and resume flows on a node through its RPC API.",
-        subcommands: [Start.self, Status.self, Watch.self, List.self, Kill.self, Resume.self])
+        commandName: "flow", abstract: "Start, follow, list, kill and resume flows on a node through its RPC API, or kill and park them in a stopped node's database.",
+        subcommands: [Start.self, Status.self, Watch.self, List.self, Kill.self, Resume.self, Offline.self])
 
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start a flow and print it (JSON); --wait follows it to the end.")
@@ -88,15 +89,14 @@ struct FlowCommand: AsyncParsableCommand {
         return String(decoding: (try? encoder.encode(event)) ?? Data(), as: UTF8.self)
     }
 
+    /// The flow as one JSON line; numbers in its result are printed exactly as the node sent them.
     static func line(_ flow: NodeFlow) -> String {
-        var object: [String: Any] = ["id": flow.id, "flow": flow.flow, "status": flow.status, "attempts": flow.attempts]
-        if let id = flow.clientRequestId { object["clientRequestId"] = id }
-        if let createdAt = flow.createdAt { object["createdAt"] = createdAt }
-        if let error = flow.error { object["error"] = error }
-        if let result = flow.result, let value = try? JSONSerialization.jsonObject(with: result, options: .fragmentsAllowed) {
-            object["result"] = value
-        }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        var object: [String: JSONValue] = ["id": .string(flow.id), "flow": .string(flow.flow), "status": .string(flow.status),
+                                           "attempts": .number(JSONNumber(flow.attempts))]
+        if let id = flow.clientRequestId { object["clientRequestId"] = .string(id) }
+        if let createdAt = flow.createdAt { object["createdAt"] = .string(createdAt) }
+        if let error = flow.error { object["error"] = .string(error) }
+        if let result = flow.result, let value = try? JSONValue(parsing: [UInt8](result)) { object["result"] = value }
+        return String(decoding: JSONValue.object(object).bytes, as: UTF8.self)
     }
 }

@@ -34,19 +34,22 @@ struct SendingFlow: Flow {
             await harness.hooks.gate.reached()
             return started.id
         }
-        // The node is upgraded while the flow waits; the new code is behind a patch marker.
-        harness.hooks.gate.release()
-        let upgraded = harness.engine { $0.register(PatchedStepsFlow.self) }
+        // The node is upgraded while the flow waits; the new code is behind a patch marker. The
+        // journals are read at the gate: an ended flow keeps only its progress steps.
+        let upgradedHarness = try EngineHarness(directory: directory.path)
+        let upgraded = upgradedHarness.engine { $0.register(PatchedStepsFlow.self) }
         try await running(upgraded) {
+            await upgradedHarness.hooks.gate.reached()
+            #expect(try await upgradedHarness.database.flows.journal(of: id).map(\.kind) == ["random", "progress", "external"])
+            // A flow started after the upgrade takes the new path and records the marker.
+            let fresh = try await upgraded.start(PatchedStepsFlow(gated: true)).id
+            await upgradedHarness.hooks.gate.reached()
+            #expect(try await upgradedHarness.database.flows.journal(of: fresh).map(\.kind)
+                    == [EffectKind.patch, "now", "random", "progress", "external"])
+            upgradedHarness.hooks.gate.release()
             let resumed = try await upgraded.waitForEnd(id)
             #expect(resumed.status == .completed, "\(resumed.error ?? "")")
-            #expect(try await harness.database.flows.journal(of: id).map(\.kind)
-                    == ["random", "progress", "external", "external", "progress"])
-            // A flow started after the upgrade takes the new path and records the marker.
-            let fresh = try await upgraded.waitForEnd(try await upgraded.start(PatchedStepsFlow()).id)
-            #expect(fresh.status == .completed)
-            #expect(try await harness.database.flows.journal(of: fresh.id).map(\.kind)
-                    == [EffectKind.patch, "now", "random", "progress", "external", "progress"])
+            #expect(try await upgraded.waitForEnd(fresh).status == .completed)
         }
     }
 

@@ -17,7 +17,9 @@ struct SampleNode {
     let database: SQLiteNodeDatabase
     let notaryStore: SQLiteNotaryStore
 
-    static func with<T: Sendable>(directory: String, _ body: (SampleNode) async throws -> T) async throws -> T {
+    /// `register` adds test flows beside the sample's; they find `hooks` among the services.
+    static func with<T: Sendable>(directory: String, hooks: Hooks = Hooks(), register: (inout FlowRegistry) -> Void = { _ in },
+                                  _ body: (SampleNode) async throws -> T) async throws -> T {
         let log = try SQLiteLog(path: directory + "/log.sqlite")
         let store = try SQLiteNotaryStore(path: directory + "/notary.sqlite")
         let assembly = NotaryAssembly(name: "O=Notary", signer: notaryKey, authorisedParties: nil, limits: NotaryLimits(),
@@ -27,8 +29,10 @@ struct SampleNode {
         let database = try SQLiteNodeDatabase(path: directory + "/node.sqlite")
         var registry = FlowRegistry()
         TokenSample.register(into: &registry)
+        register(&registry)
         var services = FlowServices(notary: EmbeddedNotaryPort(notary), keys: sampleKeys)
         services.add(database.vault, as: (any VaultStore).self)
+        services.add(hooks, as: Hooks.self)
         let engine = FlowEngine(store: database.flows, registry: registry, services: services,
                                 configuration: .init(endEffects: { [ReleaseSoftLocks(holder: $0.rawValue)] }),
                                 logger: quietLogger)

@@ -57,7 +57,7 @@ import Vault
             let balances = try await TokenSample.balances(node.database.vault)
             #expect(balances.values.reduce(0, +) == 50)
             let completed = statuses.filter { $0 == .completed }.count
-            #expect(balances["O=Bob"] == Int64(completed * 5))
+            #expect(balances["O=Bob"] == Int128(completed * 5))
             #expect(statuses.allSatisfy { $0 == .completed || $0 == .failed })
             #expect(completed >= 5)
         }
@@ -74,6 +74,78 @@ import Vault
             let record = try await node.engine.waitForEnd(id)
             #expect(record.status == .completed)
             #expect(try await TokenSample.balances(node.database.vault) == ["O=Alice": 7])
+        }
+    }
+
+    /// Records `count` states of one token each for Alice, as if issued.
+    func seed(_ count: Int, in node: SampleNode) async throws {
+        let produced = try (0..<count).map { i in
+            VaultState(ref: StateRef(txId: SecureHash.sha256(Array("seed-\(i)".utf8)), index: 0), type: Token.stateType,
+                       owner: "O=Alice", data: try FlowCoding.encode(Token(owner: "O=Alice", amount: 1)), amount: 1)
+        }
+        let update = VaultUpdate(txId: SecureHash.sha256(Array("seed".utf8)), consumed: [], produced: produced)
+        let entry = JournalEntry(sequence: 0, kind: EffectKind.record, descriptor: update.txId.hex, result: [])
+        _ = try await node.database.flows.commit([.journal(FlowID("seed"), entry, [update])])
+    }
+
+    @Test func aMoveCanSpendMoreThanAThousandStates() async throws {
+        let directory = try TemporaryDirectory()
+        try await SampleNode.with(directory: directory.path) { node in
+            try await seed(1_100, in: node)
+            let moved = try await node.engine.waitForEnd(
+                try await node.engine.start(MoveTokens(owner: "O=Alice", newOwner: "O=Bob", amount: 1_050)).id)
+            #expect(moved.status == .completed, "\(moved.error ?? "")")
+            #expect(try await TokenSample.balances(node.database.vault) == ["O=Alice": 50, "O=Bob": 1_050])
+        }
+    }
+
+    /// Chooses one of Alice's tokens, then waits at the gate.
+    struct ChooseOneThenWait: Flow {
+        static let flowName = "ChooseOneThenWait"
+        func run(_ context: FlowContext) async throws -> Int {
+            let hooks = context.services.service(Hooks.self)!
+            let chosen = try await context.vault.selectAndReserve(VaultQuery(type: Token.stateType, owner: "O=Alice"),
+                                                                  from: 0) { _, _ in .takeAndStop }
+            _ = try await context.external("gate") { _ in
+                try await hooks.gate.pass()
+                return true
+            }
+            return chosen?.count ?? 0
+        }
+    }
+
+    @Test func aChoiceJournalsItsRefsNotTheStatesItRead() async throws {
+        let directory = try TemporaryDirectory()
+        let hooks = Hooks()
+        try await SampleNode.with(directory: directory.path, hooks: hooks, register: { $0.register(ChooseOneThenWait.self) }) { node in
+            try await seed(1_000, in: node)
+            let started = try await node.engine.start(ChooseOneThenWait())
+            await hooks.gate.reached()
+            let journal = try await node.database.flows.journal(of: started.id)
+            #expect(journal.map(\.kind) == ["vault.select"])
+            #expect(journal[0].result.count < 60, "a choice of one state journaled \(journal[0].result.count) bytes")
+            #expect(try await node.database.vault.query(VaultQuery(type: Token.stateType)).filter { $0.lockedBy != nil }.count == 1)
+            hooks.gate.release()
+            #expect(try await node.engine.waitForEnd(started.id).result == Array("1".utf8))
+        }
+    }
+
+    @Test func aReplayedChoiceReadsBackTheStatesItChose() async throws {
+        let directory = try TemporaryDirectory()
+        let hooks = Hooks()
+        let id = try await SampleNode.with(directory: directory.path, hooks: hooks,
+                                           register: { $0.register(ChooseOneThenWait.self) }) { node in
+            try await seed(3, in: node)
+            let started = try await node.engine.start(ChooseOneThenWait())
+            await hooks.gate.reached()
+            return started.id
+        }
+        let again = Hooks()
+        again.gate.release()
+        try await SampleNode.with(directory: directory.path, hooks: again, register: { $0.register(ChooseOneThenWait.self) }) { node in
+            let record = try await node.engine.waitForEnd(id)
+            #expect(record.result == Array("1".utf8))
+            #expect(try await node.database.vault.query(VaultQuery(type: Token.stateType)).allSatisfy { $0.lockedBy == nil })
         }
     }
 }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HawserClient
 import HawserCore
@@ -40,13 +41,17 @@ import Testing
         let (flowIds, clientRequestIds) = try await Self.seedNode("http://127.0.0.1:\(nodePort)")
 
         let scratch = dir.path
-        async let notaryRun = Self.fuzz(st, "openapi.json", port: notaryPort, dictionaries: ["tx-ids": ("path.txId", txIds)],
+        // The node is fuzzed against the document it serves: docs/node-openapi.json with each
+        // flow's argument schema, which says exactly which arguments it accepts.
+        let served = scratch + "/node-served-openapi.json"
+        try await Self.download("http://127.0.0.1:\(nodePort)/openapi.json", to: served)
+        async let notaryRun = Self.fuzz(st, Self.root + "/docs/openapi.json", port: notaryPort, dictionaries: ["tx-ids": ("path.txId", txIds)],
                                         [], scratch: scratch)
         // Draining refuses new flows (503): the admin routes are fuzzed apart, after the rest.
         let nodeDictionaries = ["flow-ids": ("path.id", flowIds), "client-request-ids": ("path.clientRequestId", clientRequestIds)]
-        let nodeRun = try await Self.fuzz(st, "node-openapi.json", port: nodePort, dictionaries: nodeDictionaries,
+        let nodeRun = try await Self.fuzz(st, served, port: nodePort, dictionaries: nodeDictionaries,
                                           ["--auth", "ops:secret", "--exclude-path", "/v1/admin/draining"], scratch: scratch)
-        let adminRun = try await Self.fuzz(st, "node-openapi.json", port: nodePort, dictionaries: [:],
+        let adminRun = try await Self.fuzz(st, served, port: nodePort, dictionaries: [:],
                                            ["--auth", "ops:secret", "--include-path", "/v1/admin/draining",
                                             "--phases", "examples,coverage,fuzzing"], scratch: scratch)  // no links to follow
         for (name, run) in [("notary", try await notaryRun), ("node", nodeRun), ("node admin", adminRun)] {
@@ -57,7 +62,18 @@ import Testing
         #expect(node.terminate() == 0)
     }
 
-    /// Runs schemathesis against docs/`document` at `port`, with `extra` options.
+    /// Saves what `url` answers to `path`.
+    static func download(_ url: String, to path: String) async throws {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let body = await Result {
+            let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+            return try await response.body.collect(upTo: 1 << 22)
+        }
+        try await http.shutdown()
+        try Data(buffer: try body.get()).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// Runs schemathesis against the OpenAPI document at `document` at `port`, with `extra` options.
     static func fuzz(_ st: String, _ document: String, port: Int, dictionaries: [String: (parameter: String, values: [String])],
                      _ extra: [String], scratch: String) async throws -> ChildProcess {
         let config = scratch + "/schemathesis-\(UUID().uuidString).toml"
@@ -65,7 +81,7 @@ import Testing
         let environment = ProcessInfo.processInfo.environment
         let deeper = (environment["HAWSER_FUZZ_SEED"].map { ["--seed", $0] } ?? [])
             + (environment["HAWSER_FUZZ_EXAMPLES"].map { ["--max-examples", $0] } ?? [])
-        return try await ChildProcess.run(st, ["--config-file", config, "run", root + "/docs/" + document,
+        return try await ChildProcess.run(st, ["--config-file", config, "run", document,
                                                "--url", "http://127.0.0.1:\(port)", "--no-color"] + extra + deeper,
                                           in: root, scratch: scratch)
     }

@@ -129,6 +129,26 @@ final class HawserProcess: Sendable {
         return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
 
+    /// Runs a `hawser` command to its end; returns its exit status and what it printed (both streams).
+    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        // A blocking read to the end on a thread of its own (see `waitForPort`).
+        let output = await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }.start()
+        }
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+
+    /// Whether the process is still alive (it may have crashed).
+    var isRunning: Bool { process.isRunning }
+
     /// SIGKILL: no shutdown code runs, as in a power cut of the process.
     func kill() {
         stopWatchdog()

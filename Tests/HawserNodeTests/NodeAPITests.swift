@@ -82,7 +82,7 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
                 #expect(response.status == .ok)
                 let states = try JSONDecoder().decode(VaultQueryResultJSON.self, from: Data(buffer: response.body)).states
                 #expect(states.count == 1)
-                #expect(states.first?.data == .object(["owner": .string("O=Alice"), "amount": .integer(40)]))
+                #expect(states.first?.data == .object(["owner": .string("O=Alice"), "amount": .number(40)]))
             }
             try await client.execute(uri: "/v1/flows?status=completed", method: .get, headers: viewer) { (response: TestResponse) async throws in
                 #expect(try JSONDecoder().decode(FlowListJSON.self, from: Data(buffer: response.body)).flows.map(\.id) == [flow.id])

@@ -1,5 +1,6 @@
 import Foundation
-import HawserNode
+import HawserCore
+@testable import HawserNode
 import Hummingbird
 import HummingbirdTesting
 import Testing
@@ -16,6 +17,12 @@ import Testing
 
     @Test func isOpenAPI31() {
         #expect(Self.document["openapi"] as? String == "3.1.0")
+    }
+
+    @Test func theNodeCompilesInThisDocument() {
+        // `Sources/HawserNode/node-openapi.json` links to docs/node-openapi.json, so the two are one file.
+        #expect(NodeOpenAPI.base.object?["openapi"] == .string("3.1.0"))
+        #expect(NodeOpenAPI.base.object?["paths"]?.object?.count == (Self.document["paths"] as? [String: Any])?.count)
     }
 
     @Test func documentsExactlyTheRoutesTheNodeServes() {
@@ -41,6 +48,8 @@ import Testing
         let requests: [(path: String, uri: String, method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer?)] = [
             ("/v1/flows", "/v1/flows", .post, ops, startBody("IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":3}", clientRequestId: "doc")),
             ("/v1/flows", "/v1/flows", .post, ops, startBody("IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":3}", clientRequestId: "doc")),
+            ("/v1/flows", "/v1/flows", .post, ops, startBody("IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":4}", clientRequestId: "doc")),
+            ("/v1/flows", "/v1/flows", .post, ops, startBody("IssueTokens", "{\"owner\":\"O=Nobody\",\"amount\":4}")),
             ("/v1/flows", "/v1/flows", .post, ops, startBody("Nope", "{}")),
             ("/v1/flows", "/v1/flows", .post, [:], startBody("Nope", "{}")),
             ("/v1/flows", "/v1/flows", .post, viewer, startBody("Nope", "{}")),
@@ -54,6 +63,11 @@ import Testing
             ("/v1/flows/{id}/resume", "/v1/flows/none/resume", .post, ops, nil),
             ("/v1/vault", "/v1/vault?consumption=all", .get, ops, nil),
             ("/v1/vault", "/v1/vault?consumption=maybe", .get, ops, nil),
+            ("/v1/vault", "/v1/vault?order=desc&after=7", .get, ops, nil),
+            ("/v1/vault/balances", "/v1/vault/balances?type=token", .get, ops, nil),
+            ("/v1/vault/balances", "/v1/vault/balances", .get, ops, nil),
+            ("/v1/vault/balances", "/v1/vault/balances?type=token", .get, viewer, nil),
+            ("/openapi.json", "/openapi.json", .get, [:], nil),
             ("/v1/node", "/v1/node", .get, viewer, nil),
             ("/v1/admin/draining", "/v1/admin/draining", .get, ops, nil),
             ("/v1/admin/draining", "/v1/admin/draining", .put, ops, ByteBuffer(string: "{\"draining\":false}")),
