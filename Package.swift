@@ -82,11 +82,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The sample application: issue tokens and move them between parties, notarised.
-        .target(name: "TokenSample", dependencies: ["HawserCore", "HawserWire", "Flows", "Vault", "Notary"]),
+        .target(name: "TokenSample", dependencies: ["HawserCore", "Flows", "Vault"]),
+        // The flows' notary port, implemented twice: the in-process notary and a remote one through
+        // HawserClient; one rule says how notary failures reach flows.
+        .target(name: "FlowNotaries", dependencies: ["Flows", "HawserCore", "HawserWire", "Notary", "HawserClient"]),
         // Assembly: configuration, lifecycle, HTTP API, health and metrics.
         .target(name: "HawserNode", dependencies: [
             "HawserCore", "HawserWire", "Notary", "Embedded", "JetStreamLog", "JetStream",
             "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "Flows", "Vault", "TokenSample",
+            "FlowNotaries", "HawserClient",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),  // PBKDF2 for RPC passwords
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -142,14 +146,14 @@ let package = Package(
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),
         .testTarget(name: "NotaryTests", dependencies: [
-            "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport", "Coordination",
+            "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .testTarget(name: "HawserNodeTests", dependencies: [
             "HawserNode", "HawserClient", "Embedded", "Notary", "HawserCore", "HawserWire", "HawserTestSupport", "hawser",
-            "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample",
+            "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -168,7 +172,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FlowsTests", dependencies: [
-            "Flows", "Vault", "TokenSample", "Embedded", "Notary", "HawserCore", "HawserTestSupport",
+            "Flows", "Vault", "TokenSample", "FlowNotaries", "Embedded", "Notary", "HawserCore", "HawserTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -9,14 +9,15 @@
 #
 # NATS client ports are nats-base-port..+2 (default 4222); the replicas' HTTP APIs listen on
 # http-base-port..+2 (default 8080). <dir> holds everything: the NATS cluster (nats/), the replicas
-# (r0/, r1/, r2/ with hawser.json, notary.key and data/), their logs and pid files, and a party key
-# authorised to notarise (demo-party.key). `start` prints the replicas' URLs once all are ready.
+# (r0/, r1/, r2/ with hawser.json, notary.key and data/), their logs and pid files, the notary's
+# public key (notary.pub), and a party key authorised to notarise (demo-party.key). `start` prints
+# the replicas' URLs once all are ready.
 # Environment: HAWSER (the hawser binary; default: build release into .build-release and copy it
 # to <dir>/hawser, which later commands on <dir> reuse); NATS_SERVER and SYNC_INTERVAL as for
 # scripts/nats-cluster.sh.
 set -euo pipefail
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 cmd=${1:-}
 dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || usage
@@ -82,7 +83,8 @@ start)
         echo "$((http_base + i))" >"$dir/r$i/port"
         [[ -f "$dir/r$i/hawser.json" ]] && continue
         if [[ $i == 0 ]]; then
-            "$hawser" notary init --dir "$dir/init" --port 0 --accept-any-party >/dev/null
+            init=$("$hawser" notary init --dir "$dir/init" --port 0 --accept-any-party)
+            sed -n 's/.*(public key \(.*\))$/\1/p' <<<"$init" >"$dir/notary.pub"
             mv "$dir/init/notary.key" "$dir/notary.key"
             rm -rf "$dir/init"
         fi

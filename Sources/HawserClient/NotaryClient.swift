@@ -46,15 +46,7 @@ public final class NotaryClient: Sendable {
                 retryPolicy: RetryPolicy = .default, verificationCacheSize: Int = 1024) throws(NotaryClientError) {
         guard !urls.isEmpty else { throw .invalidConfiguration("at least one base URL is needed") }
         var bases = [String]()
-        for url in urls {
-            var base = url
-            while base.hasSuffix("/") { base.removeLast() }
-            guard let parsed = URL(string: base), let scheme = parsed.scheme?.lowercased(),
-                  scheme == "http" || scheme == "https", parsed.host != nil else {
-                throw .invalidConfiguration("`\(url)` is not an http(s) base URL such as http://127.0.0.1:8080")
-            }
-            bases.append(base)
-        }
+        for url in urls { bases.append(try Self.baseURL(url)) }
         self.baseURLs = bases
         self.retryPolicy = retryPolicy
         self.cacheCapacity = verificationCacheSize
@@ -72,6 +64,18 @@ public final class NotaryClient: Sendable {
         var initial = State()
         if let notaryKey { initial.verifier = AnswerVerifier(notaryKey: notaryKey, cacheCapacity: verificationCacheSize) }
         self.state = Mutex(initial)
+    }
+
+    /// `url` as a base URL (without trailing slashes), or `invalidConfiguration` if it is not an
+    /// http(s) URL with a host. The check `init` makes of each URL, for configuration files.
+    public static func baseURL(_ url: String) throws(NotaryClientError) -> String {
+        var base = url
+        while base.hasSuffix("/") { base.removeLast() }
+        guard let parsed = URL(string: base), let scheme = parsed.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", parsed.host != nil else {
+            throw .invalidConfiguration("`\(url)` is not an http(s) base URL such as http://127.0.0.1:8080")
+        }
+        return base
     }
 
     /// Shuts down the HTTP client if this notary client created it; does nothing otherwise.

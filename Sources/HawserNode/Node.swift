@@ -9,18 +9,20 @@ import Prometheus
 import TokenSample
 import Vault
 
-/// Assembles the all-in-one node: the embedded notary (SQLite log and store), the node database
-/// (flows, journal, vault), the flow engine with the token sample's flows, and the RPC API, run
-/// as one service group. On shutdown the HTTP server stops first, then the flow engine (running
-/// flows stop at their next effect and resume from their journal on restart), then the notary,
-/// and the data directory's lock is released last.
+/// Assembles the all-in-one node: its notary (embedded, with a SQLite log and store, or a remote
+/// one), the node database (flows, journal, vault), the flow engine with the token sample's flows,
+/// and the RPC API, run as one service group. On shutdown the HTTP server stops first, then the
+/// flow engine (running flows stop at their next effect and resume from their journal on
+/// restart), then the notary (or the remote notary's connections), and the data directory's lock
+/// is released last.
 public enum Node {
     /// Everything a running node is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
         public let engine: FlowEngine
         public let database: SQLiteNodeDatabase
-        public let notary: Notary
-        public let notaryStore: SQLiteNotaryStore
+        /// The embedded notary and its store; nil when the node uses a remote notary.
+        public let notary: Notary?
+        public let notaryStore: SQLiteNotaryStore?
     }
 
     /// Every route the RPC API serves, as (method, path) with `{name}` path parameters, and the
@@ -47,7 +49,6 @@ public enum Node {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).path
         }
-        let notaryKey = try KeyFile.load(resolve(configuration.notaryKeyFile)).key
         var keys = [String: SigningKey]()
         for party in configuration.parties { keys[party.name] = try KeyFile.load(resolve(party.keyFile)).key }
         let data = resolve(configuration.dataDirectory)
@@ -56,32 +57,30 @@ public enum Node {
         let lock = try DataDirectoryLock(directory: data)
         try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
 
-        // The embedded notary, without its HTTP API. It serves only this node's flows, in small
-        // batches: its appender and replica share one thread, so the replica's turn after an
-        // append wakes no other thread. A standalone notary keeps them apart, where at 10,000
-        // requests/s they work in parallel.
-        let log = try SQLiteLog(path: data + "/log.sqlite")
-        let notaryStore = try SQLiteNotaryStore(path: data + "/notary.sqlite")
         let registry = PrometheusCollectorRegistry()
-        let metrics = NotaryMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let hosted = keys.map { Party(name: $0.key, publicKey: $0.value.publicKey) }
-        let embedded = NotaryAssembly(name: configuration.notaryName, signer: notaryKey, authorisedParties: hosted,
-                                      limits: NotaryLimits(), log: log, store: notaryStore, metrics: metrics, logger: logger,
-                                      shareThread: true)
-        let notary = embedded.notary, replica = embedded.replica
+        let notary: NodeNotary
+        switch configuration.notary.kind {
+        case .embedded:
+            notary = try .embedded(name: configuration.notaryName ?? NodeConfiguration.defaultNotaryName,
+                                   key: try KeyFile.load(resolve(configuration.notaryKeyFile ?? NodeConfiguration.defaultNotaryKeyFile)).key,
+                                   hosted: keys.map { Party(name: $0.key, publicKey: $0.value.publicKey) }, data: data,
+                                   registry: registry, logger: logger)
+        case .remote:
+            notary = try .remote(configuration.notary)
+        }
 
         let database = try SQLiteNodeDatabase(path: data + "/node.sqlite")
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)
-        var services = FlowServices(notary: EmbeddedNotaryPort(notary), keys: LocalKeys(keys))
+        var services = FlowServices(notary: notary.port, keys: LocalKeys(keys))
         services.add(database.vault, as: (any VaultStore).self)
         let engine = FlowEngine(store: database.flows, registry: flows, services: services,
                                 configuration: engineConfiguration(configuration), logger: logger)
 
         let openAPI = NodeOpenAPI(registry: flows, parties: keys.keys.sorted(), host: configuration.listen.host, port: configuration.listen.port)
-        let api = NodeAPI(engine: engine, database: database, replica: replica,
+        let api = NodeAPI(engine: engine, database: database, replica: notary.replica,
                           authenticator: authenticator,
-                          identity: NodeIdentityJSON(name: configuration.name, notary: configuration.notaryName,
+                          identity: NodeIdentityJSON(name: configuration.name, notary: notary.port.identity.name,
                                                      parties: keys.keys.sorted(), flows: flows.names),
                           maxBodyBytes: configuration.maxBodyBytes, registry: registry, openAPI: openAPI)
         let app = Application(
@@ -89,14 +88,14 @@ public enum Node {
             server: .http1(timeouts: configuration.http, logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser-node"),
-            services: [DataDirectoryHold(lock: lock)] + embedded.services + [engine],
+            services: [DataDirectoryHold(lock: lock)] + notary.services + [engine],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.listen.port
                 openAPI.listening(on: port)
                 await onListening(port)
             },
             logger: logger)
-        return (app, Parts(engine: engine, database: database, notary: notary, notaryStore: notaryStore))
+        return (app, Parts(engine: engine, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
     }
 
     /// How the node's flow engine treats flows: the hospital's policy, group commit, and the
@@ -106,27 +105,53 @@ public enum Node {
               endEffects: { [ReleaseSoftLocks(holder: $0.rawValue)] })
     }
 
-    /// Creates keys for the notary and `parties`, a user with every permission, and a
-    /// configuration file in `directory`. Returns what it created, one line each.
-    public static func initialise(directory: String, port: Int, parties: [String], username: String, password: String) throws -> String {
+    /// Creates keys for `parties` (and for the embedded notary), a user with every permission, and
+    /// a configuration file in `directory`. `partyKeyFiles` are existing key files of further
+    /// parties (e.g. ones a notary already authorises), named in the configuration by their
+    /// absolute paths. With a remote `notary` no notary key is made, and the lines returned name
+    /// the parties that notary must authorise. Returns what it did, one line each.
+    public static func initialise(directory: String, port: Int, parties: [String], partyKeyFiles: [String] = [],
+                                  username: String, password: String,
+                                  notary: NodeNotaryConfiguration = NodeNotaryConfiguration()) throws -> String {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/node.json"
         guard !FileManager.default.fileExists(atPath: path) else { throw ConfigurationError(["\(path) already exists"]) }
         var configuration = NodeConfiguration()
         configuration.listen.port = port
-        var lines = [String]()
-        try KeyFile(name: configuration.notaryName, key: SigningKey()).save(directory + "/notary.key")
-        for (index, name) in parties.enumerated() {
-            let file = "party-\(index + 1).key"
-            try KeyFile(name: name, key: SigningKey()).save(directory + "/" + file)
-            configuration.parties.append(.init(name: name, keyFile: file))
-            lines.append("created the key of \(name) in \(directory)/\(file)")
-        }
+        configuration.notary = notary
         configuration.rpcUsers = [RPCUser(username: username, passwordHash: PasswordHash.make(password), permissions: [.all])]
+        var hosted = [Party]()
+        for file in partyKeyFiles {
+            let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
+            let (name, key) = try KeyFile.load(absolute)
+            configuration.parties.append(.init(name: name, keyFile: absolute))
+            hosted.append(Party(name: name, publicKey: key.publicKey))
+        }
+        configuration.parties += parties.enumerated().map { NodeConfiguration.Party(name: $1, keyFile: "party-\($0 + 1).key") }
+        if notary.kind == .embedded {
+            configuration.notaryName = NodeConfiguration.defaultNotaryName
+            configuration.notaryKeyFile = NodeConfiguration.defaultNotaryKeyFile
+        }
+        // Checked before any key is written, so that a refused call leaves nothing behind.
         let problems = configuration.problems
         guard problems.isEmpty else { throw ConfigurationError(problems) }
+        var lines = [String]()
+        if let keyFile = configuration.notaryKeyFile {
+            try KeyFile(name: configuration.notaryName ?? NodeConfiguration.defaultNotaryName, key: SigningKey()).save(directory + "/" + keyFile)
+        }
+        for (name, party) in zip(parties, configuration.parties.suffix(parties.count)) {
+            let key = SigningKey()
+            try KeyFile(name: name, key: key).save(directory + "/" + party.keyFile)
+            hosted.append(Party(name: name, publicKey: key.publicKey))
+            lines.append("created the key of \(name) in \(directory)/\(party.keyFile)")
+        }
         try configuration.save(path)
         lines.append("created \(path) with RPC user `\(username)`; every option is described in docs/node.md")
+        if notary.kind == .remote {
+            lines.append("the notary at \((notary.urls ?? []).joined(separator: ", ")) must authorise these parties "
+                         + "(`authorisedParties` in its configuration, or `hawser notary init --authorise`):")
+            lines += hosted.map { "  \($0.name)=\($0.publicKey.base64)" }
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -14,7 +14,8 @@ import Vault
 struct NodeAPI {
     let engine: FlowEngine
     let database: SQLiteNodeDatabase
-    let replica: Replica
+    /// The embedded notary's replica; nil when the node uses a remote notary.
+    let replica: Replica?
     let authenticator: RPCAuthenticator
     let identity: NodeIdentityJSON
     let maxBodyBytes: Int
@@ -161,7 +162,8 @@ struct NodeAPI {
         }
         router.get("/health/live") { _, _ in HealthStatus(status: "live") }
         router.get("/health/ready") { _, _ in
-            guard replica.isCaughtUp else {
+            // A remote notary is no part of readiness (docs/node.md, "The notary").
+            if let replica, !replica.isCaughtUp {
                 throw NodeAPIError(.notReady, "the embedded notary is still catching up with its log (applied \(replica.appliedPosition))")
             }
             return HealthStatus(status: engine.isDraining ? "draining" : "ready")

@@ -65,12 +65,15 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
 
     /// The node's own legal name (for logs and the identity endpoint).
     public var name = "O=Hawser Node, L=London, C=GB"
-    /// Where the node database, the notary log and the notary's store live.
+    /// Where the node database and the embedded notary's log and store live.
     public var dataDirectory = "data"
     public var listen = NotaryConfiguration.Listen()
-    /// The embedded notary's name and key file.
-    public var notaryName = "O=Hawser Notary, L=London, C=GB"
-    public var notaryKeyFile = "notary.key"
+    /// The embedded notary's name and key file (nil: `defaultNotaryName`, `defaultNotaryKeyFile`);
+    /// absent when the notary is remote.
+    public var notaryName: String?
+    public var notaryKeyFile: String?
+    /// Which notary the flows use: the embedded one (the default) or a remote one.
+    public var notary = NodeNotaryConfiguration()
     /// The parties this node hosts: flows sign as them.
     public var parties: [Party] = []
     /// Who may call the RPC API, with what permissions (docs/node.md).
@@ -85,8 +88,11 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var http = HTTPTimeouts()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, dataDirectory, listen, notaryName, notaryKeyFile, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http
+        case name, dataDirectory, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http
     }
+
+    public static let defaultNotaryName = "O=Hawser Notary, L=London, C=GB"
+    public static let defaultNotaryKeyFile = "notary.key"
 
     public init() {}
 
@@ -96,8 +102,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         name = try c.decodeIfPresent(String.self, forKey: .name) ?? d.name
         dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory) ?? d.dataDirectory
         listen = try c.decodeIfPresent(NotaryConfiguration.Listen.self, forKey: .listen) ?? d.listen
-        notaryName = try c.decodeIfPresent(String.self, forKey: .notaryName) ?? d.notaryName
-        notaryKeyFile = try c.decodeIfPresent(String.self, forKey: .notaryKeyFile) ?? d.notaryKeyFile
+        notaryName = try c.decodeIfPresent(String.self, forKey: .notaryName)
+        notaryKeyFile = try c.decodeIfPresent(String.self, forKey: .notaryKeyFile)
+        notary = try c.decodeIfPresent(NodeNotaryConfiguration.self, forKey: .notary) ?? d.notary
         parties = try c.decodeIfPresent([Party].self, forKey: .parties) ?? d.parties
         rpcUsers = try c.decodeIfPresent([RPCUser].self, forKey: .rpcUsers) ?? d.rpcUsers
         rpcLogin = try c.decodeIfPresent(RPCLogin.self, forKey: .rpcLogin) ?? d.rpcLogin
@@ -114,8 +121,12 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         if dataDirectory.isEmpty { out.append("dataDirectory must not be empty") }
         if listen.host.isEmpty { out.append("listen.host must not be empty") }
         if !(0...65_535).contains(listen.port) { out.append("listen.port must be 0...65535 (0 picks a free port)") }
-        if notaryName.isEmpty { out.append("notaryName must not be empty") }
-        if notaryKeyFile.isEmpty { out.append("notaryKeyFile must not be empty") }
+        if notaryName?.isEmpty == true { out.append("notaryName must not be empty") }
+        if notaryKeyFile?.isEmpty == true { out.append("notaryKeyFile must not be empty") }
+        if notary.kind == .remote && (notaryName != nil || notaryKeyFile != nil) {
+            out.append("notaryName and notaryKeyFile configure the embedded notary; a remote one is named by notary.name and notary.publicKey")
+        }
+        out += notary.problems
         if parties.isEmpty { out.append("parties is empty: flows would have nobody to act for") }
         let names = parties.map(\.name)
         if Set(names).count != names.count { out.append("parties: each name may appear once") }
@@ -163,6 +174,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             ("", Set(CodingKeys.allCases.map(\.rawValue))),
             ("listen", ["host", "port"]),
             ("hospital", Set(Hospital.CodingKeys.allCases.map(\.rawValue))),
+            ("notary", Set(NodeNotaryConfiguration.CodingKeys.allCases.map(\.rawValue))),
             ("http", Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue))),
             ("rpcLogin", Set(RPCLogin.CodingKeys.allCases.map(\.rawValue))),
         ]

@@ -1,34 +1,6 @@
 import Flows
 import HawserCore
-import HawserWire
-import Notary
 import Vault
-
-/// The in-process notary as flows see it. Answers that may change if asked again later
-/// (timeout, shutting down, not ready) become transient errors for the hospital to retry.
-/// Answers are verified like any notary's; one signature check covers a whole replica batch.
-public struct EmbeddedNotaryPort: FlowNotary {
-    public let notary: Notary
-    private let verifier: AnswerVerifier
-
-    public init(_ notary: Notary) {
-        self.notary = notary
-        verifier = AnswerVerifier(notaryKey: notary.identity.publicKey)
-    }
-
-    public var identity: Party { notary.identity }
-
-    public func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
-        let answer: NotarisationAnswer
-        do {
-            answer = try await notary.notarise(request)
-        } catch let error as APIError where error.code.isRetryable {
-            throw TransientFlowError("notary: \(error.message)")
-        }
-        do { try verifier.verify(answer, for: request.txId) } catch { throw FlowFailure("\(error)") }
-        return answer
-    }
-}
 
 /// The keys of the parties a node hosts, held in memory.
 public struct LocalKeys: FlowKeys {

@@ -5,7 +5,7 @@ import Logging
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "node", abstract: "Set up and run the all-in-one node (embedded notary, flows, vault, RPC API).",
+        commandName: "node", abstract: "Set up and run the all-in-one node (its notary, embedded or remote; flows, vault, RPC API).",
         subcommands: [Init.self, Run.self, HashPassword.self])
 
     static let defaultDirectory = "hawser-node"
@@ -17,15 +17,31 @@ struct NodeCommand: AsyncParsableCommand {
         var dir = NodeCommand.defaultDirectory
         @Option(help: "RPC port to listen on (0 picks a free one).")
         var port = 8090
-        @Option(name: .customLong("party"), help: "A party the node hosts (repeatable; default O=Alice and O=Bob).")
+        @Option(name: .customLong("party"), help: "A party the node hosts, with a new key (repeatable; default O=Alice and O=Bob unless --party-key is given).")
         var parties: [String] = []
         @Option(help: "The RPC user to create with every permission.")
         var user = "admin"
         @Option(help: "Its password (default: a random one, written to <dir>/\(NodeCommand.passwordFile)).")
         var password: String?
+        @Option(name: .customLong("party-key"), help: "An existing party key file (name and seed) the node hosts too, e.g. one a notary already authorises (repeatable).")
+        var partyKeys: [String] = []
+        @Option(name: .customLong("notary-url"), help: "Use the remote notary at this base URL instead of an embedded one (repeatable: every replica or front end of one notary).")
+        var notaryURLs: [String] = []
+        @Option(help: "The remote notary's Ed25519 public key, base64 (its answers are checked against it).")
+        var notaryKey: String?
+        @Option(help: "The remote notary's name (default: \(NodeConfiguration.defaultNotaryName)).")
+        var notaryName: String?
+
+        func validate() throws {
+            if notaryURLs.isEmpty != (notaryKey == nil) { throw ValidationError("--notary-url and --notary-key go together") }
+            if notaryURLs.isEmpty, notaryName != nil { throw ValidationError("--notary-name names a remote notary: give --notary-url and --notary-key too") }
+        }
 
         func run() async throws {
-            print(try NodeCommand.initialise(directory: dir, port: port, parties: parties, user: user, password: password))
+            let notary = notaryKey.map { NodeNotaryConfiguration.remote(urls: notaryURLs, publicKey: $0, name: notaryName) }
+                ?? NodeNotaryConfiguration()
+            print(try NodeCommand.initialise(directory: dir, port: port, parties: parties, partyKeys: partyKeys, user: user,
+                                             password: password, notary: notary))
         }
     }
 
@@ -35,10 +51,12 @@ struct NodeCommand: AsyncParsableCommand {
 
     /// Creates a node directory (see `Node.initialise`); without `password` makes a random one and
     /// stores it in the directory. Returns what it did, for people.
-    static func initialise(directory: String, port: Int, parties: [String], user: String, password: String?) throws -> String {
+    static func initialise(directory: String, port: Int, parties: [String], partyKeys: [String] = [], user: String, password: String?,
+                           notary: NodeNotaryConfiguration = NodeNotaryConfiguration()) throws -> String {
         let chosen = password ?? (0..<24).map { _ in String("abcdefghijkmnpqrstuvwxyz23456789".randomElement()!) }.joined()
-        var lines = try Node.initialise(directory: directory, port: port, parties: parties.isEmpty ? ["O=Alice", "O=Bob"] : parties,
-                                        username: user, password: chosen)
+        var lines = try Node.initialise(directory: directory, port: port,
+                                        parties: parties.isEmpty && partyKeys.isEmpty ? ["O=Alice", "O=Bob"] : parties,
+                                        partyKeyFiles: partyKeys, username: user, password: chosen, notary: notary)
         if password == nil {
             let path = directory + "/" + passwordFile
             guard FileManager.default.createFile(atPath: path, contents: Data((chosen + "\n").utf8),

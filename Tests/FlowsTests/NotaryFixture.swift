@@ -1,4 +1,5 @@
 import Embedded
+import FlowNotaries
 import Flows
 import HawserCore
 import Metrics
