@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),
         .testTarget(name: "NotaryTests", dependencies: [
-            "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport",
+            "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport", "Coordination",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -172,7 +172,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FlowsTests", dependencies: [
-            "Flows", "Vault", "TokenSample", "FlowNotaries", "Embedded", "Notary", "HawserCore", "HawserTestSupport",
+            "Flows", "Vault", "TokenSample", "FlowNotaries", "Embedded", "Notary", "HawserCore", "HawserTestSupport", "Coordination",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),

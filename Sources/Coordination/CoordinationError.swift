@@ -3,6 +3,9 @@
 public enum CoordinationError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A write carried an epoch lower than the highest the store has seen: its leader is stale.
     case staleEpoch(resource: String, presented: Epoch, current: Epoch)
+    /// A write was attempted by a process that does not own the resource now (a standby, or a
+    /// master that lost the election).
+    case notOwner(resource: String)
     /// A switchover named a candidate that is not standing (absent or unhealthy).
     case unknownCandidate(String)
     /// A setting is out of range or inconsistent with another.
@@ -17,6 +20,7 @@ public enum CoordinationError: Error, Sendable, Hashable, CustomStringConvertibl
     public var code: String {
         switch self {
         case .staleEpoch: "stale_epoch"
+        case .notOwner: "not_owner"
         case .unknownCandidate: "unknown_candidate"
         case .invalidConfiguration: "invalid_configuration"
         case .unavailable: "coordination_unavailable"
@@ -28,6 +32,7 @@ public enum CoordinationError: Error, Sendable, Hashable, CustomStringConvertibl
     public var httpStatus: Int {
         switch self {
         case .staleEpoch: 409
+        case .notOwner: 503
         case .unknownCandidate: 404
         case .invalidConfiguration: 400
         case .unavailable: 503
@@ -40,6 +45,8 @@ public enum CoordinationError: Error, Sendable, Hashable, CustomStringConvertibl
         switch self {
         case .staleEpoch(let resource, let presented, let current):
             "write to \(resource) refused: epoch \(presented) is older than epoch \(current) already seen (a newer leader exists)"
+        case .notOwner(let resource):
+            "write to \(resource) refused: this process does not own it now (it is a standby, or lost the election)"
         case .unknownCandidate(let id):
             "candidate \(id) is not standing (absent, unhealthy or not seen recently), so it cannot lead or be preferred"
         case .invalidConfiguration(let message): message

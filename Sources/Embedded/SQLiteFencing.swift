@@ -24,6 +24,13 @@ public enum SQLiteFencing {
         }
     }
 
+    /// The check of a store's fence (nil: an unfenced, single-process store). Throws
+    /// `CoordinationError.notOwner` while the fence holds no epoch, `.staleEpoch` as above.
+    public static func check(_ db: Database, _ fence: WriteFence?) throws {
+        guard let fence else { return }
+        try check(db, resource: fence.resource, epoch: fence.epochForWrite())
+    }
+
     /// The highest epoch seen for the resource.
     public static func currentEpoch(_ db: Database, resource: String) throws -> Epoch? {
         try Int64.fetchOne(db, sql: "SELECT epoch FROM hawser_fence WHERE resource = ?", arguments: [resource]).map { Epoch(UInt64($0)) }

@@ -1,3 +1,4 @@
+import Coordination
 import Flows
 import Foundation
 import GRDB
@@ -8,12 +9,17 @@ import Vault
 /// outgoing messages, lock releases) committed in the same transaction as their journal entry.
 public final class SQLiteFlowStore: FlowStore, Sendable {
     private let db: DatabasePool
+    private let fence: WriteFence?
 
-    init(db: DatabasePool) { self.db = db }
+    init(db: DatabasePool, fence: WriteFence?) {
+        self.db = db
+        self.fence = fence
+    }
 
     /// Blocks the calling thread (the group committer's) for the transaction.
     public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
         try db.writeBlocking { db in
+            try SQLiteFencing.check(db, fence)
             // Flows whose start was refused in this batch: their later writes are skipped.
             var refused = Set<FlowID>()
             return try writes.map { write -> FlowRecord? in

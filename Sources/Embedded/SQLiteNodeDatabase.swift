@@ -1,14 +1,18 @@
+import Coordination
 import Foundation
 import GRDB
 
 /// The node's own database (SQLite, WAL, `synchronous = FULL`): flows, their journals, the
 /// outbox and the vault in one file, so that a flow's journal entry and its local effects
 /// commit in one transaction.
+///
+/// With a `fence`, every write transaction first proves that this process owns the node's shard
+/// under the newest epoch (`SQLiteFencing`): a deposed master's write is refused as a whole.
 public final class SQLiteNodeDatabase: Sendable {
     public let flows: SQLiteFlowStore
     public let vault: SQLiteVault
 
-    public init(path: String) throws {
+    public init(path: String, fence: WriteFence? = nil) throws {
         let db = try SQLite.open(path, synchronousFull: true)
         try db.write { db in
             try db.execute(sql: """
@@ -52,6 +56,7 @@ public final class SQLiteNodeDatabase: Sendable {
                 CREATE INDEX IF NOT EXISTS vault_by_lock ON vault_states (locked_by) WHERE locked_by IS NOT NULL;
                 CREATE TABLE IF NOT EXISTS replay_markers (flow_id TEXT PRIMARY KEY) WITHOUT ROWID;
                 """)
+            try SQLiteFencing.createTable(db)
             // Databases made before states had an amount: add the column, and take the amount
             // of the states recorded then from their data's `amount`, as the token sample wrote it.
             let columns = try Row.fetchAll(db, sql: "PRAGMA table_info(vault_states)").map { $0["name"] as String }
@@ -63,7 +68,7 @@ public final class SQLiteNodeDatabase: Sendable {
                     """)
             }
         }
-        flows = SQLiteFlowStore(db: db)
-        vault = SQLiteVault(db: db)
+        flows = SQLiteFlowStore(db: db, fence: fence)
+        vault = SQLiteVault(db: db, fence: fence)
     }
 }

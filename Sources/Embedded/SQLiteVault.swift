@@ -1,3 +1,4 @@
+import Coordination
 import Foundation
 import GRDB
 import HawserCore
@@ -10,7 +11,12 @@ public final class SQLiteVault: VaultStore, Sendable {
     private let db: DatabasePool
     private static let columns = "seq, ref, type, owner, data, amount, consumed_by, locked_by"
 
-    init(db: DatabasePool) { self.db = db }
+    private let fence: WriteFence?
+
+    init(db: DatabasePool, fence: WriteFence?) {
+        self.db = db
+        self.fence = fence
+    }
 
     public func page(_ query: VaultQuery) async throws -> VaultPage {
         let after = try Self.sequence(of: query.after)
@@ -30,6 +36,7 @@ public final class SQLiteVault: VaultStore, Sendable {
             return available
         }()
         return try await db.write { db in
+            try SQLiteFencing.check(db, self.fence)
             var tally = start
             var taken = [VaultState]()
             var after = try Self.sequence(of: available.after)
@@ -136,6 +143,7 @@ public final class SQLiteVault: VaultStore, Sendable {
 
     public func reserve(_ refs: [StateRef], for holder: String) async throws {
         try await db.write { db in
+            try SQLiteFencing.check(db, self.fence)
             for ref in refs {
                 guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT consumed_by, locked_by FROM vault_states WHERE ref = ?"),
                                                  arguments: [ref.description]) else {
@@ -150,6 +158,7 @@ public final class SQLiteVault: VaultStore, Sendable {
 
     public func release(holder: String) async throws {
         try await db.write { db in
+            try SQLiteFencing.check(db, self.fence)
             try db.run("UPDATE vault_states SET locked_by = NULL WHERE locked_by = ?", [holder])
         }
     }
