@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The cluster benchmark recorded in BENCHMARKS.md, on a release build: starts 3 nats-server + 3
 # notary replicas on loopback (scripts/notary-cluster.sh), loads the replicas with pre-signed
-# 1-input requests through the HTTP API (every answer verified), then runs the same load against an
-# embedded notary for comparison, and stops everything. Prints one JSON line per run.
+# 1-input requests through the HTTP API (every answer verified) and prints the CPU time the replicas
+# and the nats-servers spent per request, then runs the same load against an embedded notary for
+# comparison, and stops everything. Prints one JSON line per run.
 # Usage: scripts/bench-cluster.sh [extra `hawser bench notary` options, e.g. --clients 6 --batch-size 50]
 # Environment: NATS_PORT (default 24222), HTTP_PORT (default 28080), REQUESTS (default 100000).
 set -euo pipefail
@@ -27,6 +28,11 @@ for url in $urls; do url_args+=(--url "$url"); done
 echo "# cluster (3 replicas, JetStream R3):"
 "$hawser" bench notary "${url_args[@]}" --key "$dir/demo-party.key" --inputs-per-tx 1 --requests "$requests" \
     --double-spend-ratio 0 --warmup 2000 --json "${args[@]}" | tail -1
+# CPU time per request of the 3 replicas and of the 3 nats-servers, warm-up and start-up included:
+# what a change costs, read apart from the host's speed, which drifts while other work runs.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" -v n=$((requests + 2000)) '{t += $14 + $15} END {printf "%.4f", t * 1000 / hz / n}' "$@"; }
+echo "# cpu_ms_per_request replicas=$(cpu_ms $(for i in 0 1 2; do echo "/proc/$(cat "$dir/r$i/hawser.pid")/stat"; done))" \
+     "nats=$(cpu_ms $(for i in 0 1 2; do echo "/proc/$(cat "$dir/nats/n$i.pid")/stat"; done))"
 scripts/notary-cluster.sh stop "$dir" >/dev/null
 echo "# embedded (one process, same machine, same options):"
 embedded_args=()
