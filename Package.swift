@@ -140,7 +140,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "hawser", dependencies: [
-            "HawserCore", "HawserNode", "HawserClient", "HawserWire", "Embedded", "Notary", "Uniqueness",
+            "HawserCore", "HawserNode", "HawserClient", "HawserWire", "Embedded", "PostgresStores", "Notary", "Uniqueness",
             "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "JetStreamLog", "JetStream",
             "Flows", "Vault", "TokenSample",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -170,7 +170,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .testTarget(name: "HawserNodeTests", dependencies: [
-            "HawserNode", "HawserClient", "Embedded", "Notary", "HawserCore", "HawserWire", "HawserTestSupport", "hawser",
+            "HawserNode", "HawserClient", "Embedded", "PostgresStores", "Notary", "HawserCore", "HawserWire", "HawserTestSupport", "hawser",
             "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),

@@ -77,7 +77,7 @@ struct FlowBench: AsyncParsableCommand {
         logger.logLevel = .error
         let configuration = try NodeConfiguration.load(config)
         try await InProcessServer.with(logger: logger, make: { onListening in
-            try Node.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening).app
+            try await Node.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening).app
         }) { port in
             let client = NodeClient(urls: ["http://127.0.0.1:\(port)"], username: "bench", password: "bench")
             try await measure(client)
