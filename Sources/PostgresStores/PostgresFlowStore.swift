@@ -20,87 +20,18 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         self.fence = fence
     }
 
+    /// The batch in a few statements per kind of write (`PostgresFlowCommit`), in one transaction.
     public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
         let fence = self.fence
         return try await database.transaction { connection, logger in
             try await PostgresFencing.check(connection, fence, logger: logger)
+            var out = [FlowRecord?](repeating: nil, count: writes.count)
             // Flows whose start was refused in this batch: their later writes are skipped.
             var refused = Set<FlowID>()
-            var out = [FlowRecord?]()
-            out.reserveCapacity(writes.count)
-            for write in writes {
-                switch write {
-                case .start(let record):
-                    let stored = try await Self.start(record, connection, logger)
-                    if stored.id != record.id { refused.insert(record.id) }
-                    out.append(stored)
-                    continue
-                case .journal(let id, let entry, let effects):
-                    guard !refused.contains(id) else { break }
-                    try await connection.query("""
-                        INSERT INTO journal (flow_id, sequence, kind, descriptor, result)
-                        VALUES (\(id.rawValue), \(Int64(entry.sequence)), \(entry.kind), \(entry.descriptor), \(ByteBuffer(bytes: entry.result)))
-                        """, logger: logger)
-                    for effect in effects { try await Self.apply(effect, connection, logger) }
-                case .state(let id, let state, let effects):
-                    guard !refused.contains(id) else { break }
-                    try await connection.query("""
-                        UPDATE flows SET status = \(state.status.rawValue), result = \(state.result.map { ByteBuffer(bytes: $0) }),
-                            error = \(state.error), attempts = \(Int64(state.attempts)), retry_at = \(state.retryAt?.microsecondsSinceEpoch),
-                            updated_at = \(state.updatedAt.microsecondsSinceEpoch)
-                        WHERE id = \(id.rawValue)
-                        """, logger: logger)
-                    for effect in effects { try await Self.apply(effect, connection, logger) }
-                case .compact(let id):
-                    guard !refused.contains(id) else { break }
-                    try await connection.query("DELETE FROM journal WHERE flow_id = \(id.rawValue) AND kind <> \(EffectKind.progress)",
-                                               logger: logger)
-                case .replayMarker(let id, let set):
-                    if set {
-                        try await connection.query("INSERT INTO replay_markers (flow_id) VALUES (\(id.rawValue)) ON CONFLICT DO NOTHING",
-                                                   logger: logger)
-                    } else {
-                        try await connection.query("DELETE FROM replay_markers WHERE flow_id = \(id.rawValue)", logger: logger)
-                    }
-                }
-                out.append(nil)
+            for segment in PostgresFlowCommit.segments(writes) {
+                try await PostgresFlowCommit.commit(writes, segment, into: &out, refused: &refused, connection, logger)
             }
             return out
-        }
-    }
-
-    /// Inserts the flow, or returns the one that already has its client request id.
-    private static func start(_ record: FlowRecord, _ connection: PostgresConnection, _ logger: Logger) async throws -> FlowRecord {
-        let inserted = try await connection.query("""
-            INSERT INTO flows (id, client_request_id, name, arguments, status, attempts, created_at, updated_at)
-            VALUES (\(record.id.rawValue), \(record.clientRequestId), \(record.flowName), \(ByteBuffer(bytes: record.arguments)),
-                    \(record.status.rawValue), \(Int64(record.attempts)), \(record.createdAt.microsecondsSinceEpoch),
-                    \(record.updatedAt.microsecondsSinceEpoch))
-            ON CONFLICT (client_request_id) DO NOTHING RETURNING seq
-            """, logger: logger)
-        for try await _ in inserted { return record }
-        guard let clientRequestId = record.clientRequestId,
-              let existing = try await fetch("SELECT \(unescaped: columns) FROM flows WHERE client_request_id = \(clientRequestId)",
-                                             connection, logger).first else {
-            throw CanonicalDecodingError("a flow start was neither inserted nor found by its client request id")
-        }
-        return existing
-    }
-
-    private static func apply(_ effect: any LocalEffect, _ connection: PostgresConnection, _ logger: Logger) async throws {
-        switch effect {
-        case let update as VaultUpdate:
-            try await PostgresVault.apply(update, connection, logger)
-        case let release as ReleaseSoftLocks:
-            try await connection.query("UPDATE vault_states SET locked_by = NULL WHERE locked_by = \(release.holder)", logger: logger)
-        case let message as OutboxMessage:
-            try await connection.query("""
-                INSERT INTO outbox (message_id, session, recipient, payload)
-                VALUES (\(message.messageId), \(message.session), \(message.recipient), \(ByteBuffer(bytes: message.payload)))
-                ON CONFLICT (message_id) DO NOTHING
-                """, logger: logger)
-        default:
-            throw UnsupportedEffect(description: "the node database cannot apply a \(type(of: effect))")
         }
     }
 
@@ -187,7 +118,7 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         }
     }
 
-    private static func fetch(_ query: PostgresQuery, _ connection: PostgresConnection, _ logger: Logger) async throws -> [FlowRecord] {
+    static func fetch(_ query: PostgresQuery, _ connection: PostgresConnection, _ logger: Logger) async throws -> [FlowRecord] {
         var out = [FlowRecord]()
         let rows = try await connection.query(query, logger: logger)
         for try await (id, clientRequestId, name, arguments, status, result, error, attempts, retryAt, createdAt, updatedAt)

@@ -6,7 +6,7 @@ import PostgresNIO
 import Vault
 
 /// The vault on PostgreSQL, as `SQLiteVault` is on SQLite. Updates arrive as local effects
-/// through `PostgresFlowStore`. A page's cursor is the recording sequence of its last state.
+/// through `PostgresFlowStore` (`PostgresFlowCommit`). A page's cursor is the recording sequence of its last state.
 ///
 /// SQLite runs one write transaction at a time; PostgreSQL runs them side by side, so a choice
 /// (`reserve(choosing:)`) reserves its states only where they are still free when it commits
@@ -189,17 +189,8 @@ public final class PostgresVault: VaultStore, Sendable {
         }
     }
 
-    /// Applies a transaction's update inside the caller's transaction. Repeating it changes nothing.
-    static func apply(_ update: VaultUpdate, _ connection: PostgresConnection, _ logger: Logger) async throws {
-        if !update.consumed.isEmpty {
-            try await connection.query("""
-                UPDATE vault_states SET consumed_by = \(update.txId.hex), locked_by = NULL
-                WHERE ref = ANY(\(update.consumed.map(\.description))) AND consumed_by IS NULL
-                """, logger: logger)
-        }
-        guard !update.produced.isEmpty else { return }
-        // One statement for every state, recorded in the update's order.
-        let produced = update.produced
+    /// Records `states` in this order, inside the caller's transaction; states already recorded stay as they are.
+    static func insert(_ produced: [VaultState], _ connection: PostgresConnection, _ logger: Logger) async throws {
         try await connection.query("""
             INSERT INTO vault_states (ref, type, owner, data, amount)
             SELECT ref, type, owner, data, CASE WHEN has_amount THEN amount END
