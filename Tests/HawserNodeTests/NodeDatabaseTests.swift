@@ -53,6 +53,8 @@ struct NodeDatabaseTests {
         configuration.database.kind = .postgres
         configuration.database.url = server.url
         configuration.database.passwordFile = "db-password"
+        // A SCRAM login computes PBKDF2 on both sides, slow in a debug build on a busy machine.
+        configuration.database.connectTimeoutMillis = 60_000
         let refused = await #expect(throws: StoreDatabaseError.self) {
             _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
         }

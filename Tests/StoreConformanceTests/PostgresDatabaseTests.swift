@@ -21,17 +21,18 @@ struct PostgresDatabaseTests {
 
         let server = try await PostgresServer.start(password: "right-horse")
         defer { server.stop() }
+        // A SCRAM login computes PBKDF2 on both sides, slow in a debug build on a busy machine.
         let refused = await #expect(throws: StoreDatabaseError.self) {
-            _ = try await PostgresDatabase.connect(url: server.url, password: "wrong-battery", logger: quietLogger)
+            _ = try await PostgresDatabase.connect(url: server.url, password: "wrong-battery", timeout: .seconds(60), logger: quietLogger)
         }
         #expect(refused?.code == .notAuthorized)
         #expect(refused?.description.contains("wrong-battery") == false)
         let inURL = await #expect(throws: StoreDatabaseError.self) {
             _ = try await PostgresDatabase.connect(url: "postgres://hawser:staple-x@127.0.0.1:\(server.port)/postgres", password: nil,
-                                                   logger: quietLogger)
+                                                   timeout: .seconds(60), logger: quietLogger)
         }
         #expect(inURL?.description.contains("staple-x") == false)
-        let database = try await PostgresDatabase.connect(url: server.url, password: "right-horse", logger: quietLogger)
+        let database = try await PostgresDatabase.connect(url: server.url, password: "right-horse", timeout: .seconds(60), logger: quietLogger)
         let running = Task { try await database.run() }
         defer { running.cancel() }
         _ = try await PostgresNodeDatabase.open(database)
