@@ -39,6 +39,7 @@ let package = Package(
         // Notary front (validate, verify, append) and replica (consume the log, apply, answer).
         .target(name: "Notary", dependencies: [
             "HawserCore", "HawserWire", "Uniqueness", "Coordination",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -81,6 +82,15 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The node's and the notary's stores on PostgreSQL (PostgresNIO's pooled client): flows,
+        // journal, outbox, vault, the notary's log and its store, each write fenced.
+        .target(name: "PostgresStores", dependencies: [
+            "Postgres", "Coordination", "Flows", "Vault", "Notary", "Uniqueness", "HawserCore",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // The sample application: issue tokens and move them between parties, notarised.
         .target(name: "TokenSample", dependencies: ["HawserCore", "Flows", "Vault"]),
         // The flows' notary port, implemented twice: the in-process notary and a remote one through
@@ -89,7 +99,7 @@ let package = Package(
         // Assembly: configuration, lifecycle, HTTP API, health and metrics.
         .target(name: "HawserNode", dependencies: [
             "HawserCore", "HawserWire", "Notary", "Embedded", "JetStreamLog", "JetStream",
-            "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "Flows", "Vault", "TokenSample",
+            "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "PostgresStores", "Flows", "Vault", "TokenSample",
             "FlowNotaries", "HawserClient",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),  // PBKDF2 for RPC passwords
@@ -130,7 +140,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "hawser", dependencies: [
-            "HawserCore", "HawserNode", "HawserClient", "HawserWire", "Embedded", "Notary", "Uniqueness",
+            "HawserCore", "HawserNode", "HawserClient", "HawserWire", "Embedded", "PostgresStores", "Notary", "Uniqueness",
             "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "JetStreamLog", "JetStream",
             "Flows", "Vault", "TokenSample",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -142,6 +152,14 @@ let package = Package(
 
         // Helpers shared by the tests (temporary directories, id streams, a seeded generator, watchdogs, a NATS cluster).
         .target(name: "HawserTestSupport", dependencies: ["HawserCore", "JetStream", "ZooKeeper"], path: "Tests/HawserTestSupport"),
+        // One suite of store tests run against every back end (SQLite, PostgreSQL).
+        .testTarget(name: "StoreConformanceTests", dependencies: [
+            "Embedded", "PostgresStores", "Postgres", "Flows", "Vault", "Notary", "Uniqueness", "Coordination", "HawserCore",
+            "HawserTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore", "HawserTestSupport"]),
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),
@@ -152,7 +170,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .testTarget(name: "HawserNodeTests", dependencies: [
-            "HawserNode", "HawserClient", "Embedded", "Notary", "HawserCore", "HawserWire", "HawserTestSupport", "hawser",
+            "HawserNode", "HawserClient", "Embedded", "PostgresStores", "Notary", "HawserCore", "HawserWire", "HawserTestSupport", "hawser",
             "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),

@@ -7,7 +7,7 @@ import Vault
 
 /// The flow store on the node database: flows, journals, and the local effects (vault updates,
 /// outgoing messages, lock releases) committed in the same transaction as their journal entry.
-public final class SQLiteFlowStore: FlowStore, Sendable {
+public final class SQLiteFlowStore: NodeFlowStore, Sendable {
     private let db: DatabasePool
     private let fence: WriteFence?
 
@@ -139,7 +139,6 @@ public final class SQLiteFlowStore: FlowStore, Sendable {
         }
     }
 
-    /// Messages written to the outbox, oldest first (the peer-to-peer layer will deliver them).
     public func outbox() async throws -> [OutboxMessage] {
         try await db.read { db in
             try Row.fetchAll(db, sql: "SELECT message_id, session, recipient, payload FROM outbox ORDER BY seq").map { row in
@@ -148,7 +147,6 @@ public final class SQLiteFlowStore: FlowStore, Sendable {
         }
     }
 
-    /// How many flows have each status.
     public func counts() async throws -> [FlowStatus: Int] {
         try await db.read { db in
             var out = [FlowStatus: Int]()
@@ -171,9 +169,4 @@ public final class SQLiteFlowStore: FlowStore, Sendable {
             createdAt: Instant(microsecondsSinceEpoch: row["created_at"]),
             updatedAt: Instant(microsecondsSinceEpoch: row["updated_at"]))
     }
-}
-
-/// A local effect of a type the node database does not know.
-public struct UnsupportedEffect: Error, CustomStringConvertible {
-    public var description: String
 }

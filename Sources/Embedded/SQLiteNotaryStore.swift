@@ -1,4 +1,4 @@
-import Crypto
+import Coordination
 import Foundation
 import GRDB
 import HawserCore
@@ -10,10 +10,15 @@ import Uniqueness
 /// (`synchronous = FULL`): a replica of a cluster tells the others how far it has applied, and a
 /// majority's word must survive a power cut. Alone, `synchronous = NORMAL` suffices: a crash may
 /// lose the last commits, never corrupt them, and the log holds everything needed to redo them.
+///
+/// With a `fence` (a hot-warm notary whose replicas share the store), each batch is applied only
+/// under the newest epoch of the fence's resource (`SQLiteFencing`).
 public final class SQLiteNotaryStore: NotaryStore, Sendable {
     private let db: DatabasePool
+    private let fence: WriteFence?
 
-    public init(path: String, durable: Bool = false) throws {
+    public init(path: String, durable: Bool = false, fence: WriteFence? = nil) throws {
+        self.fence = fence
         db = try SQLite.open(path, synchronousFull: durable)
         try db.writeWithoutTransaction { db in
             // Every lookup and insert runs on the writer connection (`apply`); a large page cache
@@ -29,6 +34,7 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
                 CREATE TABLE IF NOT EXISTS applied (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL);
                 INSERT OR IGNORE INTO applied (id, position) VALUES (1, 0);
                 """)
+            if fence != nil { try SQLiteFencing.createTable(db) }
             // The chain head's hashes; NULL in a store written before the verified log.
             let columns = try db.columns(in: "applied").map(\.name)
             if !columns.contains("entry_hash") {
@@ -59,6 +65,7 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
     public func apply(refs: [StateRef], txIds: [SecureHash],
                       decide: @escaping @Sendable (UniquenessView) -> AppliedBatch) async throws -> AppliedBatch {
         try db.writeBlocking { db in
+            try SQLiteFencing.check(db, fence)
             var view = UniquenessView()
             let spentBy = try BlobStatement(db, "SELECT tx_id FROM spent WHERE ref = ?")
             for ref in refs {
@@ -78,9 +85,7 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
             for (ref, txId) in applied.decision.newlySpent { _ = try spend.run(Self.key(ref), txId.bytes) { _ in () } }
             let record = try BlobStatement(db, "INSERT INTO outcomes (tx_id, outcome) VALUES (?, ?)")
             for (txId, outcome) in applied.decision.newOutcomes {
-                var w = CanonicalWriter()
-                w.outcome(outcome)
-                _ = try record.run(txId.bytes, w.bytes) { _ in () }
+                _ = try record.run(txId.bytes, NotaryStoreEncoding.bytes(outcome)) { _ in () }
             }
             try db.run("UPDATE applied SET position = ?, entry_hash = ?, state_hash = ? WHERE id = 1",
                        [Int64(applied.head.position), Data(applied.head.entryHash.bytes), Data(applied.head.stateHash.bytes)])
@@ -104,29 +109,18 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
 
     public func digest() async throws -> SecureHash {
         try await db.read { db in
-            var hasher = SHA256()
+            var digest = NotaryStoreEncoding.Digest()
             for table in ["spent", "outcomes"] {
                 let rows = try Row.fetchCursor(db, sql: "SELECT * FROM \(table) ORDER BY 1")
                 while let row = try rows.next() {
-                    for column in [0, 1] {
-                        let value = row[column] as Data
-                        var length = UInt32(value.count).bigEndian
-                        withUnsafeBytes(of: &length) { hasher.update(bufferPointer: $0) }
-                        hasher.update(data: value)
-                    }
+                    for column in [0, 1] { digest.add(column: row[column] as Data) }
                 }
             }
-            return SecureHash(bytes: Array(hasher.finalize()))!
+            return digest.finish()
         }
     }
 
-    /// The 36-byte key of a ref: its transaction id, then its index as a big-endian u32.
-    static func key(_ ref: StateRef) -> [UInt8] {
-        var key = ref.txId.bytes
-        key.reserveCapacity(36)
-        for shift in stride(from: 24, through: 0, by: -8) { key.append(UInt8(truncatingIfNeeded: ref.index >> UInt32(shift))) }
-        return key
-    }
+    static func key(_ ref: StateRef) -> [UInt8] { NotaryStoreEncoding.key(ref) }
 
     static func corrupt(_ what: String) -> CanonicalDecodingError { CanonicalDecodingError("\(what) in notary.sqlite is malformed") }
 
@@ -136,9 +130,6 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
     }
 
     static func outcome<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws -> NotarisationOutcome {
-        var reader = CanonicalReader(Array(bytes))
-        let outcome = try reader.outcome()
-        try reader.expectEnd()
-        return outcome
+        try NotaryStoreEncoding.outcome(bytes)
     }
 }

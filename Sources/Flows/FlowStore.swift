@@ -39,3 +39,18 @@ public protocol FlowStore: Sendable {
     /// The flows whose replay marker is set.
     func replayMarkers() async throws -> Set<FlowID>
 }
+
+/// The flow store a node runs on (SQLite or PostgreSQL): the port, and what the node's API,
+/// metrics and tools read besides.
+public protocol NodeFlowStore: FlowStore {
+    /// Messages written to the outbox, oldest first (the peer-to-peer layer will deliver them).
+    func outbox() async throws -> [OutboxMessage]
+    /// How many flows have each status.
+    func counts() async throws -> [FlowStatus: Int]
+}
+
+/// A local effect of a type the node database does not know.
+public struct UnsupportedEffect: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
+}

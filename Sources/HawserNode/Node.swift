@@ -10,7 +10,7 @@ import TokenSample
 import Vault
 
 /// Assembles the all-in-one node: its notary (embedded, with a SQLite log and store, or a remote
-/// one), the node database (flows, journal, vault), the flow engine with the token sample's flows,
+/// one), the node database (flows, journal, vault; SQLite or PostgreSQL), the flow engine with the token sample's flows,
 /// and the RPC API, run as one service group. On shutdown the HTTP server stops first, then the
 /// flow engine (running flows stop at their next effect and resume from their journal on
 /// restart), then the notary (or the remote notary's connections), and the data directory's lock
@@ -19,7 +19,7 @@ public enum Node {
     /// Everything a running node is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
         public let engine: FlowEngine
-        public let database: SQLiteNodeDatabase
+        public let database: NodeDatabase
         /// The embedded notary and its store; nil when the node uses a remote notary.
         public let notary: Notary?
         public let notaryStore: SQLiteNotaryStore?
@@ -34,8 +34,8 @@ public enum Node {
     /// Builds the node from `configuration`, whose relative paths resolve against `baseDirectory`.
     public static func application(configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
                                    onListening: @escaping @Sendable (Int) async -> Void = { _ in })
-        throws -> (app: some ApplicationProtocol, parts: Parts) {
-        try application(configuration: configuration, baseDirectory: baseDirectory, logger: logger,
+        async throws -> (app: some ApplicationProtocol, parts: Parts) {
+        try await application(configuration: configuration, baseDirectory: baseDirectory, logger: logger,
                         authenticator: RPCAuthenticator(users: configuration.rpcUsers, limits: configuration.rpcLogin),
                         onListening: onListening)
     }
@@ -43,7 +43,7 @@ public enum Node {
     /// As above with the given authenticator (tests hold its password checks).
     static func application(configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
                             authenticator: RPCAuthenticator, onListening: @escaping @Sendable (Int) async -> Void = { _ in })
-        throws -> (app: some ApplicationProtocol, parts: Parts) {
+        async throws -> (app: some ApplicationProtocol, parts: Parts) {
         let problems = configuration.problems
         guard problems.isEmpty else { throw ConfigurationError(problems) }
         func resolve(_ path: String) -> String {
@@ -69,7 +69,8 @@ public enum Node {
             notary = try .remote(configuration.notary)
         }
 
-        let database = try SQLiteNodeDatabase(path: data + "/node.sqlite")
+        // The one place the node's stores are chosen (`database` section).
+        let database = try await NodeDatabase.open(configuration.database, data: data, fence: nil, resolve: resolve, logger: logger)
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)
         var services = FlowServices(notary: notary.port, keys: LocalKeys(keys))
@@ -88,7 +89,8 @@ public enum Node {
             server: .http1(timeouts: configuration.http, logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser-node"),
-            services: [DataDirectoryHold(lock: lock)] + notary.services + [engine],
+            // Stopped in reverse order: the database's pool outlives the engine that writes to it.
+            services: [DataDirectoryHold(lock: lock)] + database.services + notary.services + [engine],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.listen.port
                 openAPI.listening(on: port)

@@ -13,7 +13,7 @@ import Vault
 /// Every /v1 route needs HTTP Basic credentials of a configured user with the route's permission.
 struct NodeAPI {
     let engine: FlowEngine
-    let database: SQLiteNodeDatabase
+    let database: NodeDatabase
     /// The embedded notary's replica; nil when the node uses a remote notary.
     let replica: Replica?
     let authenticator: RPCAuthenticator

@@ -65,8 +65,10 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
 
     /// The node's own legal name (for logs and the identity endpoint).
     public var name = "O=Hawser Node, L=London, C=GB"
-    /// Where the node database and the embedded notary's log and store live.
+    /// Where the node database (unless `database` says PostgreSQL) and the embedded notary's log and store live.
     public var dataDirectory = "data"
+    /// Where the node keeps flows, journals, outbox and vault: SQLite (the default) or PostgreSQL.
+    public var database = NodeDatabaseConfiguration()
     public var listen = NotaryConfiguration.Listen()
     /// The embedded notary's name and key file (nil: `defaultNotaryName`, `defaultNotaryKeyFile`);
     /// absent when the notary is remote.
@@ -88,7 +90,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var http = HTTPTimeouts()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, dataDirectory, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http
+        case name, dataDirectory, database, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http
     }
 
     public static let defaultNotaryName = "O=Hawser Notary, L=London, C=GB"
@@ -101,6 +103,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         let d = NodeConfiguration()
         name = try c.decodeIfPresent(String.self, forKey: .name) ?? d.name
         dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory) ?? d.dataDirectory
+        database = try c.decodeIfPresent(NodeDatabaseConfiguration.self, forKey: .database) ?? d.database
         listen = try c.decodeIfPresent(NotaryConfiguration.Listen.self, forKey: .listen) ?? d.listen
         notaryName = try c.decodeIfPresent(String.self, forKey: .notaryName)
         notaryKeyFile = try c.decodeIfPresent(String.self, forKey: .notaryKeyFile)
@@ -127,6 +130,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             out.append("notaryName and notaryKeyFile configure the embedded notary; a remote one is named by notary.name and notary.publicKey")
         }
         out += notary.problems
+        out += database.problems
         if parties.isEmpty { out.append("parties is empty: flows would have nobody to act for") }
         let names = parties.map(\.name)
         if Set(names).count != names.count { out.append("parties: each name may appear once") }
@@ -175,6 +179,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             ("listen", ["host", "port"]),
             ("hospital", Set(Hospital.CodingKeys.allCases.map(\.rawValue))),
             ("notary", Set(NodeNotaryConfiguration.CodingKeys.allCases.map(\.rawValue))),
+            ("database", Set(NodeDatabaseConfiguration.CodingKeys.allCases.map(\.rawValue))),
             ("http", Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue))),
             ("rpcLogin", Set(RPCLogin.CodingKeys.allCases.map(\.rawValue))),
         ]

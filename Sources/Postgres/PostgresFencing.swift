@@ -9,13 +9,27 @@ import PostgresNIO
 ///
 /// A new leader should make one fenced write (or call `check` alone) as soon as it leads.
 public enum PostgresFencing {
+    /// The fencing table, for schemas that include it.
+    public static let tableDefinition = "CREATE TABLE IF NOT EXISTS hawser_fence (resource text PRIMARY KEY, epoch bigint NOT NULL)"
+
     public static func createTable(_ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("CREATE TABLE IF NOT EXISTS hawser_fence (resource text PRIMARY KEY, epoch bigint NOT NULL)", logger: logger)
+        try await connection.query(PostgresQuery(unsafeSQL: tableDefinition), logger: logger)
     }
 
     /// Call first in the transaction of the write (after `BEGIN`). Throws `CoordinationError.staleEpoch`.
+    ///
+    /// The steady state (the epoch recorded is the one presented) is one read that share-locks
+    /// the row: writers under one epoch do not wait for each other, and a new leader's upsert
+    /// waits until their transactions end, so none commits after the newer epoch is recorded.
     public static func check(_ connection: PostgresConnection, resource: String, epoch: Epoch, logger: Logger) async throws {
         let value = Int64(epoch.value)
+        let recorded = try await connection.query("SELECT epoch FROM hawser_fence WHERE resource = \(resource) FOR SHARE", logger: logger)
+        for try await current in recorded.decode(Int64.self) {
+            if current == value { return }
+            if current > value {
+                throw CoordinationError.staleEpoch(resource: resource, presented: epoch, current: Epoch(UInt64(current)))
+            }
+        }
         let accepted = try await connection.query("""
             INSERT INTO hawser_fence (resource, epoch) VALUES (\(resource), \(value))
             ON CONFLICT (resource) DO UPDATE SET epoch = EXCLUDED.epoch WHERE hawser_fence.epoch <= EXCLUDED.epoch
@@ -26,5 +40,12 @@ public enum PostgresFencing {
         var highest = epoch
         for try await value in current.decode(Int64.self) { highest = Epoch(UInt64(value)) }
         throw CoordinationError.staleEpoch(resource: resource, presented: epoch, current: highest)
+    }
+
+    /// The check of a store's fence (nil: an unfenced, single-process store). Throws
+    /// `CoordinationError.notOwner` while the fence holds no epoch, `.staleEpoch` as above.
+    public static func check(_ connection: PostgresConnection, _ fence: WriteFence?, logger: Logger) async throws {
+        guard let fence else { return }
+        try await check(connection, resource: fence.resource, epoch: fence.epochForWrite(), logger: logger)
     }
 }

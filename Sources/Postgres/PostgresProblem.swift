@@ -5,8 +5,8 @@ import PostgresNIO
 /// is wrong: the server is unreachable, the role or the database does not exist, the password is
 /// wrong. Built from the error's code, SQLSTATE and the server's own message, which names the
 /// role or database but never the password.
-enum PostgresProblem {
-    static func describe(_ error: any Error, at server: String) -> CoordinationError {
+public enum PostgresProblem {
+    public static func describe(_ error: any Error, at server: String) -> CoordinationError {
         if let error = error as? CoordinationError { return error }
         guard let error = error as? PSQLError else { return .unavailable("PostgreSQL at \(server): \(error)") }
         if let info = error.serverInfo {

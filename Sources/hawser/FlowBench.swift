@@ -35,6 +35,10 @@ struct FlowBench: AsyncParsableCommand {
     @Option(help: "Print the flows that ended in each interval of this many seconds (0: none).")
     var reportEvery = 0
     @Option(help: "The node's directory; a temporary one if omitted.") var dir: String?
+    @Option(help: "The in-process node's database: sqlite (in its directory) or postgres (--database-url).")
+    var store = NodeDatabaseConfiguration.Kind.sqlite
+    @Option(help: "For --store postgres: postgres://user@host:port/database (password from $\(NodeDatabaseConfiguration.passwordVariable)).")
+    var databaseURL: String?
     @Option(name: .customLong("node"), help: "Drive this running node (repeatable) instead of one in this process.")
     var nodes: [String] = []
     @Option(help: "RPC user of --node.") var user = "bench"
@@ -45,6 +49,8 @@ struct FlowBench: AsyncParsableCommand {
             throw ValidationError("--clients, --flows and --seed-states must be positive")
         }
         if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
+        if (store == .postgres) != (databaseURL != nil) { throw ValidationError("--store postgres and --database-url go together") }
+        if !nodes.isEmpty, store != .sqlite { throw ValidationError("--store chooses the in-process node's database; a --node has its own") }
         if !nodes.isEmpty, password ?? ProcessInfo.processInfo.environment["HAWSER_PASSWORD"] == nil {
             throw ValidationError("--node needs --password or HAWSER_PASSWORD")
         }
@@ -75,9 +81,11 @@ struct FlowBench: AsyncParsableCommand {
         }
         var logger = Logger(label: "hawser.bench")
         logger.logLevel = .error
-        let configuration = try NodeConfiguration.load(config)
+        var configuration = try NodeConfiguration.load(config)
+        configuration.database.kind = store
+        configuration.database.url = databaseURL
         try await InProcessServer.with(logger: logger, make: { onListening in
-            try Node.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening).app
+            try await Node.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening).app
         }) { port in
             let client = NodeClient(urls: ["http://127.0.0.1:\(port)"], username: "bench", password: "bench")
             try await measure(client)
@@ -96,8 +104,8 @@ struct FlowBench: AsyncParsableCommand {
         func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
         let statuses = Dictionary(grouping: ended, by: \.status).mapValues(\.count).sorted { $0.key < $1.key }
             .map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        print(String(format: "workload=%@ flows=%d clients=%d rate=%@ seconds=%.2f flows_per_second=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f %@",
-                     workload.rawValue, flows, clients, rate.map { String(format: "%.0f", $0) } ?? "closed-loop", elapsed,
+        print(String(format: "store=%@ workload=%@ flows=%d clients=%d rate=%@ seconds=%.2f flows_per_second=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f %@",
+                     nodes.isEmpty ? store.rawValue : "node", workload.rawValue, flows, clients, rate.map { String(format: "%.0f", $0) } ?? "closed-loop", elapsed,
                      Double(flows) / elapsed, percentile(0.5), percentile(0.9), percentile(0.99), statuses))
         if reportEvery > 0 {
             // The last interval ends with the run, so its rate is over the time it lasted.
@@ -186,3 +194,5 @@ private final class Tickets: Sendable {
     private let counter = Atomic<Int>(0)
     func next() -> Int { counter.add(1, ordering: .relaxed).oldValue }
 }
+
+extension NodeDatabaseConfiguration.Kind: ExpressibleByArgument {}

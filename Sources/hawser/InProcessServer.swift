@@ -8,10 +8,10 @@ enum InProcessServer {
     /// returned or threw. Cancelling the server's task instead would be a crash-stop: Hummingbird
     /// logs it as an error ("Waiting on child channel: CancellationError()").
     static func with<T: Sendable>(logger: Logger,
-                                  make: (@escaping @Sendable (Int) async -> Void) throws -> any Service,
+                                  make: (@escaping @Sendable (Int) async -> Void) async throws -> any Service,
                                   _ body: (Int) async throws -> T) async throws -> T {
         let ports = AsyncStream.makeStream(of: Int.self)
-        let services = ServiceGroup(configuration: .init(services: [try make { ports.continuation.yield($0) }], logger: logger))
+        let services = ServiceGroup(configuration: .init(services: [try await make { ports.continuation.yield($0) }], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 // A server that stops (or fails to start) ends the wait for its port.

@@ -95,7 +95,7 @@ struct NodeCommand: AsyncParsableCommand {
             }
             let configuration = try NodeConfiguration.load(config)
             let base = URL(fileURLWithPath: config).deletingLastPathComponent().path
-            let (app, _) = try Node.application(configuration: configuration, baseDirectory: base,
+            let (app, _) = try await Node.application(configuration: configuration, baseDirectory: base,
                                                 logger: Logger(label: "hawser.node"), onListening: { port in
                 let line = "{\"event\":\"listening\",\"host\":\"\(configuration.listen.host)\",\"port\":\(port)}\n"
                 FileHandle.standardOutput.write(Data(line.utf8))

@@ -6,18 +6,6 @@ import Postgres
 import PostgresNIO
 import Testing
 
-/// Starts one PostgreSQL server for a suite and stops it when the suite ends, whatever happened.
-struct PostgresTrait: SuiteTrait, TestScoping {
-    @TaskLocal static var current: PostgresServer?
-    var isRecursive: Bool { false }
-
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        let server = try await PostgresServer.start()
-        defer { server.stop() }
-        try await Self.$current.withValue(server) { try await function() }
-    }
-}
-
 /// The lease election and the fencing check on a real PostgreSQL 15.
 @Suite(.serialized, .enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"),
        PostgresTrait(), .timeLimit(.minutes(2)))

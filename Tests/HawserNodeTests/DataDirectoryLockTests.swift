@@ -8,14 +8,16 @@ import Testing
 
 /// One process per data directory, and a taken port found before anything starts (issue 14, item 8).
 @Suite struct DataDirectoryLockTests {
-    @Test func aSecondNodeOrNotaryOnOneDataDirectoryIsRefused() throws {
+    @Test func aSecondNodeOrNotaryOnOneDataDirectoryIsRefused() async throws {
         let dir = try TemporaryDirectory()
         try writeNodeFiles(in: dir.path)
         let configuration = try NodeConfiguration.load(dir.path + "/node.json")
         let data = dir.path + "/data"
-        try withExtendedLifetime(try Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)) {
-            let error = #expect(throws: DataDirectoryInUse.self) {
-                _ = try Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+        do {
+            let first = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+            defer { withExtendedLifetime(first) {} }
+            let error = await #expect(throws: DataDirectoryInUse.self) {
+                _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
             }
             #expect(error?.description.hasPrefix("the data directory \(data) is in use by process \(getpid()) (") == true,
                     "\(error.map(String.init(describing:)) ?? "")")
@@ -28,17 +30,17 @@ import Testing
             }
         }
         // Once the first is gone the directory can be used again.
-        _ = try Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+        _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
     }
 
-    @Test func aTakenPortIsFoundBeforeTheDataDirectoryIsOpened() throws {
+    @Test func aTakenPortIsFoundBeforeTheDataDirectoryIsOpened() async throws {
         let taken = try ListeningSocket()
         let dir = try TemporaryDirectory()
         try writeNodeFiles(in: dir.path)
         var configuration = try NodeConfiguration.load(dir.path + "/node.json")
         configuration.listen.port = taken.port
-        let error = #expect(throws: ListenAddressUnavailable.self) {
-            _ = try Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+        let error = await #expect(throws: ListenAddressUnavailable.self) {
+            _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
         }
         #expect(error?.description == "cannot listen on 127.0.0.1:\(taken.port): the port is in use by another process")
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/node.sqlite"))

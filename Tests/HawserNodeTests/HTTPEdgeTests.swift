@@ -198,6 +198,6 @@ func withLiveNode(_ adjust: (inout NodeConfiguration) -> Void = { _ in }, _ body
     try writeNodeFiles(in: dir.path)
     var configuration = try NodeConfiguration.load(dir.path + "/node.json")
     adjust(&configuration)
-    let (app, _) = try Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+    let (app, _) = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
     try await app.test(.live) { client in try await body(try #require(client.port)) }
 }

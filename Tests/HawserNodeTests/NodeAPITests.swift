@@ -33,7 +33,7 @@ func withNode<T: Sendable>(_ body: @Sendable (any TestClientProtocol, Node.Parts
     let dir = try TemporaryDirectory()
     try writeNodeFiles(in: dir.path)
     let configuration = try NodeConfiguration.load(dir.path + "/node.json")
-    let (app, parts) = try Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+    let (app, parts) = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
     return try await app.test(.router) { client in try await body(client, parts) }
 }
 

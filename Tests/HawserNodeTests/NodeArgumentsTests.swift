@@ -121,7 +121,7 @@ import Testing
     @Test func theNodeServesItsOpenAPIDocumentWithItsAddressAndFlowSchemas() async throws {
         let dir = try TemporaryDirectory()
         try writeNodeFiles(in: dir.path)
-        let (app, _) = try Node.application(configuration: try NodeConfiguration.load(dir.path + "/node.json"),
+        let (app, _) = try await Node.application(configuration: try NodeConfiguration.load(dir.path + "/node.json"),
                                             baseDirectory: dir.path, logger: quietLogger)
         try await app.test(.live) { client in
             try await client.execute(uri: "/openapi.json", method: .get) { response in

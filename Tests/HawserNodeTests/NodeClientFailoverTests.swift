@@ -12,7 +12,7 @@ import Testing
         let dir = try TemporaryDirectory()
         try writeNodeFiles(in: dir.path)
         let ports = AsyncStream.makeStream(of: Int.self)
-        let (app, parts) = try Node.application(configuration: try NodeConfiguration.load(dir.path + "/node.json"),
+        let (app, parts) = try await Node.application(configuration: try NodeConfiguration.load(dir.path + "/node.json"),
                                                 baseDirectory: dir.path, logger: quietLogger,
                                                 onListening: { ports.continuation.yield($0) })
         // Nothing listens on `dead`: a free port picked and released.

@@ -136,7 +136,7 @@ func withLoginNode(login: NodeConfiguration.RPCLogin, verify: @escaping @Sendabl
     var configuration = try NodeConfiguration.load(dir.path + "/node.json")
     configuration.rpcLogin = login
     let authenticator = RPCAuthenticator(users: configuration.rpcUsers, limits: login, verify: verify)
-    let (app, _) = try Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger,
+    let (app, _) = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger,
                                         authenticator: authenticator)
     try await app.test(.router) { client in try await body(client, authenticator) }
 }

@@ -93,7 +93,7 @@ func withRemoteNode<T: Sendable>(urls: [String], key: PublicKey = notaryKey.publ
     try writeRemoteNodeFiles(in: dir.path, urls: urls, key: key, adjust)
     let configuration = try NodeConfiguration.load(dir.path + "/node.json")
     let path = dir.path
-    let (app, parts) = try Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
+    let (app, parts) = try await Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
     return try await app.test(.router) { client in try await body(client, parts, path) }
 }
 

@@ -1,37 +1,52 @@
 import Foundation
-import HawserTestSupport
 import Synchronization
+import Testing
 
 /// A throwaway PostgreSQL 15 server for tests: initdb in a temporary directory owned by the
-/// `postgres` user (the server refuses to run as root), started on a free loopback port with
-/// trust authentication, killed and removed by `stop()`. A watchdog kills it if the test process dies.
-final class PostgresServer: Sendable {
-    static let bin = "/usr/lib/postgresql/15/bin"
-    static var isAvailable: Bool {
+/// `postgres` user (the server refuses to run as root), started on a free loopback port, killed
+/// and removed by `stop()`. A watchdog kills it if the test process dies. Role `hawser` is the
+/// superuser; without a password every login is trusted, with one a TCP login must give it.
+public final class PostgresServer: Sendable {
+    public static let bin = "/usr/lib/postgresql/15/bin"
+    public static var isAvailable: Bool {
         // setpriv drops root to the postgres user, so this needs root (as the test machines run).
         FileManager.default.isExecutableFile(atPath: "\(bin)/postgres") && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
             && getuid() == 0
     }
 
-    let directory: String
-    let port: Int
+    public let directory: String
+    public let port: Int
     private let process: Process
     private let watchdog: ProcessWatchdog
+    private let databases = Atomic<Int>(0)
 
-    var url: String { "postgres://hawser@127.0.0.1:\(port)/postgres" }
+    /// The URL of the `postgres` database, without a password.
+    public var url: String { url(database: "postgres") }
 
-    static func start() async throws -> PostgresServer {
+    public func url(database: String) -> String { "postgres://hawser@127.0.0.1:\(port)/\(database)" }
+
+    /// Starts a server; with `password`, TCP logins of `hawser` must give it (SCRAM).
+    public static func start(password: String? = nil) async throws -> PostgresServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-pg-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.ownerAccountName: "postgres", .groupOwnerAccountName: "postgres"], ofItemAtPath: directory)
         let data = directory + "/data"
-        try run(asPostgres: ["\(bin)/initdb", "-D", data, "-U", "hawser", "-A", "trust", "--no-sync", "-E", "UTF8"])
+        var initdb = ["\(bin)/initdb", "-D", data, "-U", "hawser", "--no-sync", "-E", "UTF8"]
+        if let password {
+            let file = directory + "/password"
+            try Data(password.utf8).write(to: URL(fileURLWithPath: file))
+            try FileManager.default.setAttributes([.ownerAccountName: "postgres"], ofItemAtPath: file)
+            initdb += ["--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile=\(file)"]
+        } else {
+            initdb += ["-A", "trust"]
+        }
+        try run(asPostgres: initdb)
         let port = try FreePort.one()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--reuid=postgres", "--regid=postgres", "--init-groups", "\(bin)/postgres", "-D", data,
                              "-p", "\(port)", "-k", directory, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                             "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+                             "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"]
         let log = FileHandle(forWritingAtPath: "/dev/null")
         process.standardOutput = log
         process.standardError = log
@@ -54,6 +69,19 @@ final class PostgresServer: Sendable {
         self.watchdog = watchdog
     }
 
+    /// Creates a new, empty database and returns its URL: one per test keeps tests apart.
+    public func createDatabase() throws -> String {
+        let name = "t\(databases.add(1, ordering: .relaxed).newValue)_\(UUID().uuidString.prefix(8).lowercased())"
+        try sql("CREATE DATABASE \(name)")
+        return url(database: name)
+    }
+
+    /// Runs `statement` as `hawser` through the server's Unix socket (trusted).
+    public func sql(_ statement: String, database: String = "postgres") throws {
+        try Self.run(asPostgres: ["\(Self.bin)/psql", "-h", directory, "-p", "\(port)", "-U", "hawser", "-d", database,
+                                  "-v", "ON_ERROR_STOP=1", "-q", "-c", statement])
+    }
+
     private func waitUntilReady() async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
@@ -63,14 +91,14 @@ final class PostgresServer: Sendable {
             try probe.run()
             probe.waitUntilExit()
             if probe.terminationStatus == 0 { return }
-            if !process.isRunning { throw CandidateError("postgres exited during start-up") }
-            if ContinuousClock.now > deadline { throw CandidateError("postgres not ready within 30 s") }
+            if !process.isRunning { throw PostgresServerError("postgres exited during start-up") }
+            if ContinuousClock.now > deadline { throw PostgresServerError("postgres not ready within 30 s") }
             try await Task.sleep(for: .milliseconds(100))
         }
     }
 
     /// Kills the server (every backend exits with the postmaster) and removes the directory.
-    func stop() {
+    public func stop() {
         watchdog.stop()
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
@@ -88,15 +116,39 @@ final class PostgresServer: Sendable {
         process.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
         try process.run()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CandidateError("\(arguments[0]) failed with status \(process.terminationStatus)") }
+        guard process.terminationStatus == 0 else {
+            throw PostgresServerError("\(arguments[0]) failed with status \(process.terminationStatus)")
+        }
     }
 }
 
+/// Starts one PostgreSQL server for a suite and stops it when the suite ends, whatever happened.
+/// With `ifAvailable`, a machine that cannot run one runs the suite without (`current` is nil).
+public struct PostgresTrait: SuiteTrait, TestScoping {
+    @TaskLocal public static var current: PostgresServer?
+    public var isRecursive: Bool { false }
+    private let ifAvailable: Bool
+
+    public init(ifAvailable: Bool = false) { self.ifAvailable = ifAvailable }
+
+    public func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        if ifAvailable && !PostgresServer.isAvailable { return try await function() }
+        let server = try await PostgresServer.start()
+        defer { server.stop() }
+        try await Self.$current.withValue(server) { try await function() }
+    }
+}
+
+public struct PostgresServerError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
 /// A free loopback port (the kernel's choice for port 0).
-enum FreePort {
-    static func one() throws -> Int {
+public enum FreePort {
+    public static func one() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw CandidateError("socket() failed") }
+        guard fd >= 0 else { throw PostgresServerError("socket() failed") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -104,7 +156,7 @@ enum FreePort {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw CandidateError("bind() failed") }
+        guard bound == 0 else { throw PostgresServerError("bind() failed") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }

@@ -1,0 +1,154 @@
+import Coordination
+import Postgres
+import Flows
+import HawserCore
+import NIOCore
+import PostgresNIO
+import Vault
+
+/// The flow store on PostgreSQL: flows, journals, and the local effects (vault updates, outgoing
+/// messages, lock releases) committed in the same transaction as their journal entry, as
+/// `SQLiteFlowStore` does on SQLite. With a fence, each transaction first proves the epoch
+/// (`PostgresFencing`).
+public final class PostgresFlowStore: NodeFlowStore, Sendable {
+    private let database: PostgresDatabase
+    private let fence: WriteFence?
+    static let columns = "id, client_request_id, name, arguments, status, result, error, attempts, retry_at, created_at, updated_at"
+
+    init(database: PostgresDatabase, fence: WriteFence?) {
+        self.database = database
+        self.fence = fence
+    }
+
+    /// The batch in a few statements per kind of write (`PostgresFlowCommit`), in one transaction.
+    public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
+        let fence = self.fence
+        return try await database.transaction { connection, logger in
+            try await PostgresFencing.check(connection, fence, logger: logger)
+            var out = [FlowRecord?](repeating: nil, count: writes.count)
+            // Flows whose start was refused in this batch: their later writes are skipped.
+            var refused = Set<FlowID>()
+            for segment in PostgresFlowCommit.segments(writes) {
+                try await PostgresFlowCommit.commit(writes, segment, into: &out, refused: &refused, connection, logger)
+            }
+            return out
+        }
+    }
+
+    public func record(_ id: FlowID) async throws -> FlowRecord? {
+        try await database.read { connection, logger in
+            try await Self.fetch("SELECT \(unescaped: Self.columns) FROM flows WHERE id = \(id.rawValue)", connection, logger).first
+        }
+    }
+
+    public func record(clientRequestId: String) async throws -> FlowRecord? {
+        try await database.read { connection, logger in
+            try await Self.fetch("SELECT \(unescaped: Self.columns) FROM flows WHERE client_request_id = \(clientRequestId)",
+                                 connection, logger).first
+        }
+    }
+
+    public func journal(of id: FlowID) async throws -> [JournalEntry] {
+        try await database.read { connection, logger in
+            let rows = try await connection.query("""
+                SELECT sequence, kind, descriptor, result FROM journal WHERE flow_id = \(id.rawValue) ORDER BY sequence
+                """, logger: logger)
+            var out = [JournalEntry]()
+            for try await (sequence, kind, descriptor, result) in rows.decode((Int64, String, String, ByteBuffer).self) {
+                out.append(JournalEntry(sequence: Int(sequence), kind: kind, descriptor: descriptor, result: Array(result.readableBytesView)))
+            }
+            return out
+        }
+    }
+
+    public func list(_ query: FlowQuery) async throws -> [FlowRecord] {
+        var sql = SQLBuilder("SELECT \(Self.columns) FROM flows WHERE true")
+        if let status = query.status { sql.append(" AND status = ", status.rawValue) }
+        if let name = query.flowName { sql.append(" AND name = ", name) }
+        if let clientRequestId = query.clientRequestId { sql.append(" AND client_request_id = ", clientRequestId) }
+        if let since = query.since { sql.append(" AND created_at >= ", since.microsecondsSinceEpoch) }
+        if let until = query.until { sql.append(" AND created_at < ", until.microsecondsSinceEpoch) }
+        if let after = query.after {
+            sql.append(" AND seq > COALESCE((SELECT seq FROM flows WHERE id = ", after.rawValue)
+            sql.append("), 0)")
+        }
+        sql.append(" ORDER BY seq LIMIT ", Int64(query.limit))
+        let built = sql.query
+        return try await database.read { connection, logger in try await Self.fetch(built, connection, logger) }
+    }
+
+    public func resumable() async throws -> [FlowRecord] {
+        try await database.read { connection, logger in
+            try await Self.fetch("""
+                SELECT \(unescaped: Self.columns) FROM flows
+                WHERE status = 'running' OR (status = 'hospitalised' AND retry_at IS NOT NULL) ORDER BY seq
+                """, connection, logger)
+        }
+    }
+
+    public func replayMarkers() async throws -> Set<FlowID> {
+        try await database.read { connection, logger in
+            var out = Set<FlowID>()
+            for try await id in try await connection.query("SELECT flow_id FROM replay_markers", logger: logger).decode(String.self) {
+                out.insert(FlowID(id))
+            }
+            return out
+        }
+    }
+
+    public func outbox() async throws -> [OutboxMessage] {
+        try await database.read { connection, logger in
+            var out = [OutboxMessage]()
+            let rows = try await connection.query("SELECT message_id, session, recipient, payload FROM outbox ORDER BY seq", logger: logger)
+            for try await (id, session, recipient, payload) in rows.decode((String, String, String, ByteBuffer).self) {
+                out.append(OutboxMessage(messageId: id, session: session, recipient: recipient, payload: Array(payload.readableBytesView)))
+            }
+            return out
+        }
+    }
+
+    public func counts() async throws -> [FlowStatus: Int] {
+        try await database.read { connection, logger in
+            var out = [FlowStatus: Int]()
+            let rows = try await connection.query("SELECT status, COUNT(*) FROM flows GROUP BY status", logger: logger)
+            for try await (status, count) in rows.decode((String, Int64).self) {
+                if let status = FlowStatus(rawValue: status) { out[status] = Int(count) }
+            }
+            return out
+        }
+    }
+
+    static func fetch(_ query: PostgresQuery, _ connection: PostgresConnection, _ logger: Logger) async throws -> [FlowRecord] {
+        var out = [FlowRecord]()
+        let rows = try await connection.query(query, logger: logger)
+        for try await (id, clientRequestId, name, arguments, status, result, error, attempts, retryAt, createdAt, updatedAt)
+            in rows.decode((String, String?, String, ByteBuffer, String, ByteBuffer?, String?, Int64, Int64?, Int64, Int64).self) {
+            guard let status = FlowStatus(rawValue: status) else {
+                throw CanonicalDecodingError("a flow's status in the node database is malformed")
+            }
+            out.append(FlowRecord(id: FlowID(id), clientRequestId: clientRequestId, flowName: name,
+                                  arguments: Array(arguments.readableBytesView), status: status,
+                                  result: result.map { Array($0.readableBytesView) }, error: error, attempts: Int(attempts),
+                                  retryAt: retryAt.map(Instant.init(microsecondsSinceEpoch:)),
+                                  createdAt: Instant(microsecondsSinceEpoch: createdAt), updatedAt: Instant(microsecondsSinceEpoch: updatedAt)))
+        }
+        return out
+    }
+}
+
+/// A query whose conditions are chosen at run time, each value bound as a parameter.
+struct SQLBuilder {
+    private var sql: String
+    private var binds = PostgresBindings()
+
+    init(_ sql: String) { self.sql = sql }
+
+    mutating func append(_ fragment: String) { sql += fragment }
+
+    mutating func append<Value: PostgresDynamicTypeEncodable>(_ fragment: String, _ value: Value) {
+        binds.append(value)
+        sql += fragment + "$\(binds.count)"
+    }
+
+    var query: PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: binds) }
+}

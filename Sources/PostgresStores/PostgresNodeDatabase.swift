@@ -1,0 +1,79 @@
+import Coordination
+import Postgres
+
+/// The node's database on PostgreSQL: flows, their journals, the outbox and the vault, with
+/// the same tables and meaning as `SQLiteNodeDatabase`, for nodes that share one database
+/// (hot-warm, hot-cold). A flow's journal entry and its local effects commit in one transaction.
+///
+/// With a `fence`, every write transaction first proves that this process owns the node's shard
+/// under the newest epoch (`PostgresFencing`): a deposed master's write is refused as a whole.
+public final class PostgresNodeDatabase: Sendable {
+    public let flows: PostgresFlowStore
+    public let vault: PostgresVault
+    /// The pooled client; run it as a service for as long as the stores are used.
+    public let database: PostgresDatabase
+
+    /// Creates the node's tables in a new database or checks their version (`StoreDatabaseError`).
+    public static func open(_ database: PostgresDatabase, fence: WriteFence? = nil) async throws -> PostgresNodeDatabase {
+        try await schema.prepare(database)
+        return PostgresNodeDatabase(database, fence: fence)
+    }
+
+    private init(_ database: PostgresDatabase, fence: WriteFence?) {
+        self.database = database
+        flows = PostgresFlowStore(database: database, fence: fence)
+        vault = PostgresVault(database: database, fence: fence)
+    }
+
+    /// Version 1: the tables of the node database as they were when PostgreSQL came.
+    static let schema = PostgresSchema(component: "node", version: 1, statements: [
+        """
+        CREATE TABLE flows (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id text NOT NULL UNIQUE,
+            client_request_id text UNIQUE,
+            name text NOT NULL,
+            arguments bytea NOT NULL,
+            status text NOT NULL,
+            result bytea,
+            error text,
+            attempts bigint NOT NULL,
+            retry_at bigint,
+            created_at bigint NOT NULL,
+            updated_at bigint NOT NULL)
+        """,
+        "CREATE INDEX flows_by_status ON flows (status, seq)",
+        """
+        CREATE TABLE journal (
+            flow_id text NOT NULL,
+            sequence bigint NOT NULL,
+            kind text NOT NULL,
+            descriptor text NOT NULL,
+            result bytea NOT NULL,
+            PRIMARY KEY (flow_id, sequence))
+        """,
+        """
+        CREATE TABLE outbox (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            message_id text NOT NULL UNIQUE,
+            session text NOT NULL,
+            recipient text NOT NULL,
+            payload bytea NOT NULL)
+        """,
+        """
+        CREATE TABLE vault_states (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            ref text NOT NULL UNIQUE,
+            type text NOT NULL,
+            owner text NOT NULL,
+            data bytea NOT NULL,
+            consumed_by text,
+            locked_by text,
+            amount bigint)
+        """,
+        "CREATE INDEX vault_by_type_owner ON vault_states (type, owner, consumed_by)",
+        "CREATE INDEX vault_by_lock ON vault_states (locked_by) WHERE locked_by IS NOT NULL",
+        "CREATE TABLE replay_markers (flow_id text PRIMARY KEY)",
+        PostgresFencing.tableDefinition,
+    ])
+}

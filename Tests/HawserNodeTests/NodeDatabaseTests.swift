@@ -1,0 +1,80 @@
+import Flows
+import Foundation
+import HawserCore
+import HawserNode
+import HawserTestSupport
+import Hummingbird
+import HummingbirdTesting
+import PostgresStores
+import Testing
+import TokenSample
+import Vault
+
+/// The node's `database` section: checked before anything starts, and a node whose flows and
+/// vault live in PostgreSQL.
+@Suite(.timeLimit(.minutes(3)))
+struct NodeDatabaseTests {
+    @Test func theSectionIsCheckedAndNeverRepeatsAPassword() throws {
+        func problems(_ json: String) throws -> [String] {
+            let dir = try TemporaryDirectory()
+            try writeNodeFiles(in: dir.path)
+            var object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path + "/node.json"))) as! [String: Any]
+            object["database"] = try JSONSerialization.jsonObject(with: Data(json.utf8))
+            try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: dir.path + "/node.json"))
+            do {
+                _ = try NodeConfiguration.load(dir.path + "/node.json")
+                return []
+            } catch let error as ConfigurationError {
+                return error.problems
+            }
+        }
+        #expect(try problems(#"{"kind": "sqlite"}"#).isEmpty)
+        #expect(try problems(#"{"kind": "postgres", "url": "postgres://hawser@db.example:5433/ledger", "passwordFile": "pw"}"#).isEmpty)
+        #expect(try problems(#"{"kind": "postgres"}"#) == [#"database.kind "postgres" needs database.url"#])
+        #expect(try problems(#"{"kind": "postgres", "url": "http://db.example/ledger"}"#)
+            == ["database.url must be postgres://user@host[:port]/database"])
+        let secret = try problems(#"{"kind": "postgres", "url": "postgres://hawser:hunter2@db.example/ledger"}"#)
+        #expect(secret == ["database.url must not hold a password: put it in database.passwordFile or HAWSER_NODE_DATABASE_PASSWORD"])
+        #expect(try problems(#"{"kind": "sqlite", "url": "postgres://hawser@db.example/ledger"}"#)
+            == [#"database.url and database.passwordFile are for database.kind "postgres""#])
+        #expect(try problems(#"{"kind": "mysql"}"#).first?.contains(#"database.kind must be "sqlite" or "postgres""#) == true)
+        #expect(try problems(#"{"kind": "postgres", "url": "postgres://h@x/y", "connectTimeoutMillis": 0, "maxConnections": 0, "port": 1}"#)
+            == ["unknown option `database.port`", "database.connectTimeoutMillis must be 100...600000", "database.maxConnections must be 1...100"])
+    }
+
+    @Test(.enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"))
+    func aNodeOnPostgreSQLRunsFlowsAndRefusesAWrongPassword() async throws {
+        let server = try await PostgresServer.start(password: "right-horse")
+        defer { server.stop() }
+        let dir = try TemporaryDirectory()
+        try writeNodeFiles(in: dir.path)
+        try Data("wrong-battery\n".utf8).write(to: URL(fileURLWithPath: dir.path + "/db-password"))
+        var configuration = try NodeConfiguration.load(dir.path + "/node.json")
+        configuration.database.kind = .postgres
+        configuration.database.url = server.url
+        configuration.database.passwordFile = "db-password"
+        // A SCRAM login computes PBKDF2 on both sides, slow in a debug build on a busy machine.
+        configuration.database.connectTimeoutMillis = 60_000
+        let refused = await #expect(throws: StoreDatabaseError.self) {
+            _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+        }
+        #expect(refused?.code == .notAuthorized)
+        #expect(refused?.description.contains("wrong-battery") == false)
+
+        try Data("right-horse\n".utf8).write(to: URL(fileURLWithPath: dir.path + "/db-password"))
+        let (app, parts) = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+        try await app.test(.router) { client in
+            for i in 0..<3 {
+                let id = try await client.execute(uri: "/v1/flows", method: .post, headers: ops,
+                                                  body: startBody("IssueTokens", #"{"owner":"O=Alice","amount":5}"#, clientRequestId: "pg-\(i)")) {
+                    (response: TestResponse) async throws in try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body)).id
+                }
+                #expect(try await parts.engine.waitForEnd(FlowID(id)).status == .completed)
+            }
+            #expect(try await parts.database.vault.balances(type: Token.stateType, owner: "O=Alice").map(\.amount) == [15])
+            #expect(try await parts.database.flows.counts() == [.completed: 3])
+        }
+        // Nothing went to a node.sqlite.
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/node.sqlite"))
+    }
+}

@@ -1,0 +1,81 @@
+import Coordination
+import Flows
+import Foundation
+import HawserCore
+import HawserTestSupport
+import Notary
+import Testing
+import Uniqueness
+import Vault
+
+/// Two processes on one database, as a deposed master and its successor are, on every back end:
+/// every write of the one holding the older epoch, or none, is refused as a whole.
+@Suite(PostgresTrait(ifAvailable: true), .timeLimit(.minutes(2)))
+struct FencedWriteTests {
+    func start(_ id: String) -> FlowWrite {
+        .start(FlowRecord(id: FlowID(id), clientRequestId: nil, flowName: "F", arguments: [], attempts: 0,
+                          createdAt: Instant(microsecondsSinceEpoch: 1), updatedAt: Instant(microsecondsSinceEpoch: 1)))
+    }
+
+    @Test(arguments: Backend.available) func aDeposedMastersWritesAreRefusedAndChangeNothing(_ backend: Backend) async throws {
+        var ids = Ids(seed: 7)
+        try await StoreDatabase.with(backend) { database in
+            let oldFence = WriteFence(resource: "node/0"), newFence = WriteFence(resource: "node/0")
+            let old = try await database.node(fence: oldFence)
+            let new = try await database.node(fence: newFence)
+            let ref = ids.ref()
+            let produce = VaultUpdate(txId: ref.txId, consumed: [],
+                                      produced: [VaultState(ref: ref, type: "token", owner: "O=Alice", data: Array("{}".utf8))])
+
+            oldFence.hold(Epoch(1))
+            _ = try await old.flows.commit([start("a"), .journal(FlowID("a"), JournalEntry(sequence: 0, kind: EffectKind.record, descriptor: "p",
+                                                                                           result: []), [produce])])
+            newFence.hold(Epoch(2))
+            _ = try await new.flows.commit([start("b")])
+
+            // The old master still believes it leads: its flow commit and its soft locks all fail.
+            await #expect(throws: CoordinationError.staleEpoch(resource: "node/0", presented: Epoch(1), current: Epoch(2))) {
+                _ = try await old.flows.commit([start("c"), .state(FlowID("a"), FlowState(status: .completed, attempts: 0,
+                                                                                            updatedAt: Instant(microsecondsSinceEpoch: 2)), [])])
+            }
+            await #expect(throws: CoordinationError.self) { try await old.vault.reserve([ref], for: "a") }
+            await #expect(throws: CoordinationError.self) {
+                _ = try await old.vault.reserve(choosing: VaultQuery(), for: "a", from: 0) { _, _ in .takeAndStop }
+            }
+            await #expect(throws: CoordinationError.self) { try await old.vault.release(holder: "a") }
+            #expect(try await new.flows.record(FlowID("c")) == nil)
+            #expect(try await new.flows.record(FlowID("a"))?.status == .running)
+            #expect(try await new.vault.states([ref]).first?.lockedBy == nil)
+
+            // A process that holds no epoch (a standby, or a master that resigned) writes nothing.
+            newFence.release()
+            await #expect(throws: CoordinationError.notOwner(resource: "node/0")) { _ = try await new.flows.commit([start("d")]) }
+            await #expect(throws: CoordinationError.notOwner(resource: "node/0")) { try await new.vault.release(holder: "a") }
+            newFence.hold(Epoch(3))
+            _ = try await new.flows.commit([start("d")])
+            #expect(try await new.flows.record(FlowID("d")) != nil)
+        }
+    }
+
+    @Test(arguments: Backend.available) func aDeposedNotarysBatchIsRefusedAndChangesNothing(_ backend: Backend) async throws {
+        var ids = Ids(seed: 8)
+        try await StoreDatabase.with(backend) { database in
+            let oldFence = WriteFence(resource: "notary/0"), newFence = WriteFence(resource: "notary/0")
+            let old = try await database.notaryStore(fence: oldFence)
+            let new = try await database.notaryStore(fence: newFence)
+            let (ref, txId) = (ids.ref(), ids.hash())
+            oldFence.hold(Epoch(4))
+            newFence.hold(Epoch(5))
+            _ = try await new.apply(refs: [], txIds: [], decide: { _ in NotaryStoreCases.batch([], position: 1) })
+            await #expect(throws: CoordinationError.staleEpoch(resource: "notary/0", presented: Epoch(4), current: Epoch(5))) {
+                _ = try await old.apply(refs: [ref], txIds: [txId], decide: { _ in NotaryStoreCases.batch([(ref, txId)], position: 2) })
+            }
+            #expect(try await new.head().position == 1)
+            #expect(try await new.outcome(of: txId) == nil)
+            newFence.release()
+            await #expect(throws: CoordinationError.notOwner(resource: "notary/0")) {
+                _ = try await new.apply(refs: [], txIds: [], decide: { _ in NotaryStoreCases.batch([], position: 2) })
+            }
+        }
+    }
+}

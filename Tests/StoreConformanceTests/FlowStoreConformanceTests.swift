@@ -1,0 +1,126 @@
+import Flows
+import Foundation
+import HawserCore
+import HawserTestSupport
+import Testing
+import Vault
+
+/// The flow store on every back end: group commits, client request ids, the journal, compaction,
+/// replay markers, the outbox and the queries.
+@Suite(PostgresTrait(ifAvailable: true), .timeLimit(.minutes(2)))
+struct FlowStoreConformanceTests {
+    func record(_ id: String, clientRequestId: String? = nil, name: String = "F", at micros: Int64 = 1) -> FlowRecord {
+        FlowRecord(id: FlowID(id), clientRequestId: clientRequestId, flowName: name, arguments: Array("{}".utf8), attempts: 0,
+                   createdAt: Instant(microsecondsSinceEpoch: micros), updatedAt: Instant(microsecondsSinceEpoch: micros))
+    }
+
+    func entry(_ sequence: Int, kind: String = EffectKind.record) -> JournalEntry {
+        JournalEntry(sequence: sequence, kind: kind, descriptor: "step \(sequence)", result: [UInt8(sequence), 0, 255])
+    }
+
+    @Test(arguments: Backend.available) func aGroupCommitStoresEveryWriteInOrder(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let flows = try await database.node().flows
+            let result = try await flows.commit([
+                .start(record("a", clientRequestId: "c-a")), .journal(FlowID("a"), entry(0), []),
+                .start(record("b")), .journal(FlowID("a"), entry(1, kind: EffectKind.progress), []),
+                .state(FlowID("a"), FlowState(status: .completed, result: Array("7".utf8), attempts: 2,
+                                              updatedAt: Instant(microsecondsSinceEpoch: 9)), []),
+            ])
+            #expect(result == [record("a", clientRequestId: "c-a"), nil, record("b"), nil, nil])
+            let stored = try #require(try await flows.record(FlowID("a")))
+            #expect(stored.status == .completed && stored.result == Array("7".utf8) && stored.attempts == 2)
+            #expect(stored.updatedAt == Instant(microsecondsSinceEpoch: 9) && stored.createdAt == Instant(microsecondsSinceEpoch: 1))
+            #expect(try await flows.record(clientRequestId: "c-a")?.id == FlowID("a"))
+            #expect(try await flows.journal(of: FlowID("a")) == [entry(0), entry(1, kind: EffectKind.progress)])
+            #expect(try await flows.counts() == [.completed: 1, .running: 1])
+        }
+    }
+
+    @Test(arguments: Backend.available) func aStartWithAUsedClientRequestIdReturnsTheFirstAndWritesNothingOfItsFlow(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let flows = try await database.node().flows
+            _ = try await flows.commit([.start(record("a", clientRequestId: "c-1"))])
+            let result = try await flows.commit([
+                .start(record("b", clientRequestId: "c-1")), .journal(FlowID("b"), entry(0), []),
+                .state(FlowID("b"), FlowState(status: .failed, attempts: 0, updatedAt: Instant(microsecondsSinceEpoch: 2)), []),
+                .start(record("c", clientRequestId: "c-2")), .start(record("d", clientRequestId: "c-2")),
+            ])
+            #expect(result == [record("a", clientRequestId: "c-1"), nil, nil, record("c", clientRequestId: "c-2"),
+                               record("c", clientRequestId: "c-2")])
+            #expect(try await flows.record(FlowID("b")) == nil)
+            #expect(try await flows.record(FlowID("d")) == nil)
+            #expect(try await flows.journal(of: FlowID("b")).isEmpty)
+            #expect(try await flows.record(FlowID("a"))?.status == .running)
+        }
+    }
+
+    @Test(arguments: Backend.available) func aJournalSequenceWrittenTwiceRefusesTheWholeCommit(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let flows = try await database.node().flows
+            _ = try await flows.commit([.start(record("a")), .journal(FlowID("a"), entry(0), [])])
+            await #expect(throws: (any Error).self) {
+                _ = try await flows.commit([.start(record("b")), .journal(FlowID("a"), entry(1), []), .journal(FlowID("a"), entry(0), [])])
+            }
+            #expect(try await flows.record(FlowID("b")) == nil)
+            #expect(try await flows.journal(of: FlowID("a")) == [entry(0)])
+            // The store goes on working after the refusal.
+            _ = try await flows.commit([.journal(FlowID("a"), entry(1), [])])
+            #expect(try await flows.journal(of: FlowID("a")).count == 2)
+        }
+    }
+
+    @Test(arguments: Backend.available) func compactionKeepsOnlyProgressAndMarkersComeAndGo(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let flows = try await database.node().flows
+            _ = try await flows.commit([
+                .start(record("a")), .journal(FlowID("a"), entry(0), []), .journal(FlowID("a"), entry(1, kind: EffectKind.progress), []),
+                .journal(FlowID("a"), entry(2), []), .replayMarker(FlowID("a"), true), .replayMarker(FlowID("b"), true),
+                .replayMarker(FlowID("b"), true), .compact(FlowID("a")), .journal(FlowID("a"), entry(3), []),
+            ])
+            // In order: the entry written after the compaction stays.
+            #expect(try await flows.journal(of: FlowID("a")) == [entry(1, kind: EffectKind.progress), entry(3)])
+            #expect(try await flows.replayMarkers() == [FlowID("a"), FlowID("b")])
+            _ = try await flows.commit([.replayMarker(FlowID("a"), false), .replayMarker(FlowID("c"), false)])
+            #expect(try await flows.replayMarkers() == [FlowID("b")])
+        }
+    }
+
+    @Test(arguments: Backend.available) func outgoingMessagesAreKeptOnceInOrder(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let flows = try await database.node().flows
+            let first = OutboxMessage(messageId: "a/1", session: "s", recipient: "O=Bob", payload: [1, 2])
+            let second = OutboxMessage(messageId: "a/2", session: "s", recipient: "O=Carol", payload: [])
+            _ = try await flows.commit([.start(record("a")), .journal(FlowID("a"), entry(1), [first])])
+            _ = try await flows.commit([.journal(FlowID("a"), entry(2), [second, first])])
+            #expect(try await flows.outbox() == [first, second])
+        }
+    }
+
+    @Test(arguments: Backend.available) func listingFiltersAndPagesInCreationOrder(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let flows = try await database.node().flows
+            let hospitalised = FlowState(status: .hospitalised, error: "x", attempts: 1, retryAt: Instant(microsecondsSinceEpoch: 50),
+                                         updatedAt: Instant(microsecondsSinceEpoch: 6))
+            let parked = FlowState(status: .hospitalised, error: "y", attempts: 3, updatedAt: Instant(microsecondsSinceEpoch: 7))
+            _ = try await flows.commit([
+                .start(record("a", at: 10)), .start(record("b", name: "G", at: 20)), .start(record("c", clientRequestId: "c-c", at: 30)),
+                .start(record("d", at: 40)), .start(record("e", at: 50)),
+                .state(FlowID("b"), hospitalised, []), .state(FlowID("c"), parked, []),
+                .state(FlowID("d"), FlowState(status: .completed, attempts: 0, updatedAt: Instant(microsecondsSinceEpoch: 8)), []),
+            ])
+            func ids(_ query: FlowQuery) async throws -> [String] { try await flows.list(query).map(\.id.rawValue) }
+            #expect(try await ids(FlowQuery(limit: 10)) == ["a", "b", "c", "d", "e"])
+            #expect(try await ids(FlowQuery(limit: 2)) == ["a", "b"])
+            #expect(try await ids(FlowQuery(after: FlowID("b"), limit: 2)) == ["c", "d"])
+            #expect(try await ids(FlowQuery(status: .hospitalised, limit: 10)) == ["b", "c"])
+            #expect(try await ids(FlowQuery(flowName: "G", limit: 10)) == ["b"])
+            #expect(try await ids(FlowQuery(clientRequestId: "c-c", limit: 10)) == ["c"])
+            #expect(try await ids(FlowQuery(since: Instant(microsecondsSinceEpoch: 20), until: Instant(microsecondsSinceEpoch: 40), limit: 10)) == ["b", "c"])
+            // Running flows and those the hospital will retry; not the parked or the ended.
+            #expect(try await flows.resumable().map(\.id.rawValue) == ["a", "b", "e"])
+            #expect(try await flows.record(FlowID("b"))?.retryAt == Instant(microsecondsSinceEpoch: 50))
+            #expect(try await flows.record(FlowID("c"))?.error == "y")
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import HawserTestSupport
+import PostgresStores
+import Testing
+
+/// What is particular to PostgreSQL: start-up checks that fail fast with a clear error, and
+/// schema versions.
+@Suite(.enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"), .timeLimit(.minutes(2)))
+struct PostgresDatabaseTests {
+    @Test func aBadURLAnUnreachableServerAndAWrongPasswordAreEachNamed() async throws {
+        await #expect(throws: StoreDatabaseError.self) {
+            _ = try await PostgresDatabase.connect(url: "mysql://u@h/db", password: nil, logger: quietLogger)
+        }
+        let closed = try FreePort.one()
+        let unreachable = await #expect(throws: StoreDatabaseError.self) {
+            _ = try await PostgresDatabase.connect(url: "postgres://hawser@127.0.0.1:\(closed)/postgres", password: nil,
+                                                   timeout: .seconds(2), logger: quietLogger)
+        }
+        #expect(unreachable?.code == .unavailable)
+        #expect(unreachable?.message.contains("127.0.0.1:\(closed)") == true)
+
+        let server = try await PostgresServer.start(password: "right-horse")
+        defer { server.stop() }
+        // A SCRAM login computes PBKDF2 on both sides, slow in a debug build on a busy machine.
+        let refused = await #expect(throws: StoreDatabaseError.self) {
+            _ = try await PostgresDatabase.connect(url: server.url, password: "wrong-battery", timeout: .seconds(60), logger: quietLogger)
+        }
+        #expect(refused?.code == .notAuthorized)
+        #expect(refused?.description.contains("wrong-battery") == false)
+        let inURL = await #expect(throws: StoreDatabaseError.self) {
+            _ = try await PostgresDatabase.connect(url: "postgres://hawser:staple-x@127.0.0.1:\(server.port)/postgres", password: nil,
+                                                   timeout: .seconds(60), logger: quietLogger)
+        }
+        #expect(inURL?.description.contains("staple-x") == false)
+        let database = try await PostgresDatabase.connect(url: server.url, password: "right-horse", timeout: .seconds(60), logger: quietLogger)
+        let running = Task { try await database.run() }
+        defer { running.cancel() }
+        _ = try await PostgresNodeDatabase.open(database)
+    }
+
+    @Test func aServerThatAcceptsButNeverAnswersDoesNotHoldStartUp() async throws {
+        // A listening socket nobody serves: the login gets no answer.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(fd, 8)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let silent = await #expect(throws: StoreDatabaseError.self) {
+            _ = try await PostgresDatabase.connect(url: "postgres://hawser@127.0.0.1:\(port)/postgres", password: nil,
+                                                   timeout: .milliseconds(500), logger: quietLogger)
+        }
+        #expect(silent?.code == .unavailable)
+    }
+
+    @Test func aSchemaOfAnotherVersionIsRefusedBeforeAnythingIsWritten() async throws {
+        let server = try await PostgresServer.start()
+        defer { server.stop() }
+        for (version, code) in [(0, StoreDatabaseError.Code.schemaTooOld), (2, .schemaTooNew)] {
+            let url = try server.createDatabase()
+            let name = String(url.split(separator: "/").last!)
+            try server.sql("CREATE TABLE hawser_schema (component text PRIMARY KEY, version integer NOT NULL); "
+                           + "INSERT INTO hawser_schema VALUES ('node', \(version)), ('notary', \(version))", database: name)
+            let database = try await PostgresDatabase.connect(url: url, password: nil, logger: quietLogger)
+            let running = Task { try await database.run() }
+            defer { running.cancel() }
+            let node = await #expect(throws: StoreDatabaseError.self) { _ = try await PostgresNodeDatabase.open(database) }
+            #expect(node?.code == code)
+            let notary = await #expect(throws: StoreDatabaseError.self) { _ = try await PostgresNotaryStore.open(database) }
+            #expect(notary?.code == code)
+        }
+        // A new database gets the tables once; opening it again finds them at this version.
+        let database = try await PostgresDatabase.connect(url: try server.createDatabase(), password: nil, logger: quietLogger)
+        let running = Task { try await database.run() }
+        defer { running.cancel() }
+        _ = try await PostgresNodeDatabase.open(database)
+        _ = try await PostgresNodeDatabase.open(database)
+        _ = try await PostgresNotaryStore.open(database)
+        _ = try await PostgresLog.open(database)
+    }
+}
