@@ -213,7 +213,6 @@ public struct WatchdogCore: Sendable {
         guard let epoch, epoch != resignedEpoch else { return [] }
         if let until = backoffUntil, now < until {
             // Won while backing off (the election had not seen the health check yet): give it back.
-            guard resignedEpoch != epoch else { return [] }
             resignedEpoch = epoch
             return [.resign(reason: "backing off")]
         }

@@ -262,7 +262,6 @@ struct NodeAPI {
         return limit
     }
 
-    /// `?wait=SECONDS` (1 to 60): answer once the flow has ended or is parked, or when the time is up.
     /// Where a reconnecting event-stream client left off: its Last-Event-ID, or the start.
     static func resumedCursor(_ request: Request) throws -> FlowEventCursor {
         guard let text = request.headers[.lastEventID] else { return .start }
@@ -273,6 +272,7 @@ struct NodeAPI {
         return cursor
     }
 
+    /// `?wait=SECONDS` (1 to 60): answer once the flow has ended or is parked, or when the time is up.
     static func wait(_ text: String?) throws -> Duration? {
         guard let text else { return nil }
         guard let seconds = Int(text), (1...60).contains(seconds) else {

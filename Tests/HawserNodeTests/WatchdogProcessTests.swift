@@ -139,4 +139,23 @@ import Testing
         let bStarted = try await b.await("child-started")
         #expect(bStarted.t > exited.t)
     }
+
+    @Test func badSettingsAreRefusedAtStartUpWithASentence() async throws {
+        let directory = try TemporaryDirectory()
+        let base = ["watchdog", "--id", "A", "--sqlite", directory.path + "/lease.sqlite", "--health", "http://127.0.0.1:1/health/ready"]
+        let cases: [(arguments: [String], says: String)] = [
+            (base, "give the child's command after --"),
+            (base + ["--", "no-such-command-here"], "is not on PATH"),
+            (base + ["--", directory.path + "/missing"], "is not an executable file"),
+            (base + ["--advertise", "10.0.0.1:8090", "--", "/bin/true"], "10.0.0.1:8090 is not an http(s) URL"),
+            (base + ["--backoff-initial-ms", "5000", "--backoff-max-ms", "1000", "--", "/bin/true"], "the maximum back-off must be at least the initial one"),
+            (base + ["--health-failures", "0", "--", "/bin/true"], "health failures must be at least 1"),
+            (["watchdog", "--id", "A", "--health", "http://127.0.0.1:1/", "--", "/bin/true"], "give exactly one of --zookeeper, --postgres, --sqlite"),
+        ]
+        for (arguments, says) in cases {
+            let (status, output) = try await HawserProcess.run(arguments)
+            #expect(status != 0, "\(arguments)")
+            #expect(output.contains(says), "\(arguments): \(output)")
+        }
+    }
 }
