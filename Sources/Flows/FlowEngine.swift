@@ -208,16 +208,19 @@ public final class FlowEngine: Service, Sendable {
         journal.filter { $0.kind == EffectKind.progress }.map { .progress(id, sequence: $0.sequence, step: $0.descriptor) }
     }
 
-    /// The flow's progress so far, then live progress and status changes; ends after a terminal status.
-    public func events(of id: FlowID) async throws -> AsyncStream<FlowEvent> {
-        try await watch(id, withHistory: true).stream
+    /// The flow's progress so far, then live progress and status changes; ends after a terminal
+    /// status. After `cursor` (where an earlier stream of this flow left off, on this node or
+    /// another), only what is new to it: see `FlowEventCursor`.
+    public func events(of id: FlowID, after cursor: FlowEventCursor = .start) async throws -> AsyncStream<FlowEvent> {
+        try await watch(id, withHistory: true, after: cursor).stream
     }
 
     /// A new watcher of the flow and the stream it feeds. With `withHistory` false the stream
     /// starts with live events only (no journal read).
-    private func watch(_ id: FlowID, withHistory: Bool) async throws -> (stream: AsyncStream<FlowEvent>, watcher: FlowWatcher) {
+    private func watch(_ id: FlowID, withHistory: Bool, after cursor: FlowEventCursor = .start)
+        async throws -> (stream: AsyncStream<FlowEvent>, watcher: FlowWatcher) {
         let (stream, continuation) = AsyncStream.makeStream(of: FlowEvent.self)
-        let watcher = FlowWatcher(continuation)
+        let watcher = FlowWatcher(continuation, after: cursor)
         // Registering and asking whether the flow's end is still to be published happen under one
         // lock, as publishing does: either the end reaches this watcher or the store holds it.
         let (key, endIsAhead, stopping, context) = state.withLock { state in
@@ -231,7 +234,7 @@ public final class FlowEngine: Service, Sendable {
         do {
             // A flow running here publishes its end to the watcher just registered: nothing to read.
             if !withHistory, endIsAhead {
-                watcher.deliverHistory([], final: nil)
+                watcher.deliverHistory([], status: nil)
                 return (stream, watcher)
             }
             guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
@@ -246,9 +249,10 @@ public final class FlowEngine: Service, Sendable {
             } else {
                 history = try await progress(of: id)
             }
-            // Status events are delivered live; a flow that has already ended gets its final one here.
-            watcher.deliverHistory(history, final: record.status.isTerminal || record.status == .hospitalised
-                                   ? .status(id, record.status, error: record.error) : nil)
+            // Status events are delivered live; a flow that has already ended (or is in the
+            // hospital) gets its status here, and so does an observer that saw another one.
+            let told = record.status.isTerminal || record.status == .hospitalised || cursor.status != nil
+            watcher.deliverHistory(history, status: told ? .status(id, record.status, error: record.error, attempts: record.attempts) : nil)
             if stopping { watcher.finish() }  // a stopped engine runs the flow no further
         } catch {
             continuation.finish()
@@ -484,7 +488,8 @@ public final class FlowEngine: Service, Sendable {
     private func announce(_ id: FlowID, _ flowState: FlowState, base: FlowRecord? = nil) {
         if let base, flowState.status == .completed { remember(base, flowState) }
         let parked = flowState.status == .hospitalised && flowState.retryAt == nil
-        publish(.status(id, flowState.status, error: flowState.error), ends: flowState.status.isTerminal || parked)
+        publish(.status(id, flowState.status, error: flowState.error, attempts: flowState.attempts),
+                ends: flowState.status.isTerminal || parked)
     }
 
     /// `ends`: the flow's task publishes nothing after this event.

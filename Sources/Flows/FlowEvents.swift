@@ -8,13 +8,15 @@ public struct FlowEvent: Sendable, Equatable, Codable {
     public var status: FlowStatus?
     /// Why the flow failed, was hospitalised or was killed.
     public var error: String?
+    /// With a status: how many times the hospital has retried the flow.
+    public var attempts: Int?
 
     public static func progress(_ id: FlowID, sequence: Int, step: String) -> FlowEvent {
-        FlowEvent(flowId: id, sequence: sequence, step: step, status: nil, error: nil)
+        FlowEvent(flowId: id, sequence: sequence, step: step, status: nil, error: nil, attempts: nil)
     }
 
-    public static func status(_ id: FlowID, _ status: FlowStatus, error: String?) -> FlowEvent {
-        FlowEvent(flowId: id, sequence: nil, step: nil, status: status, error: error)
+    public static func status(_ id: FlowID, _ status: FlowStatus, error: String?, attempts: Int) -> FlowEvent {
+        FlowEvent(flowId: id, sequence: nil, step: nil, status: status, error: error, attempts: attempts)
     }
 
     /// True for the last event of a flow's stream.

@@ -6,21 +6,24 @@ import NIOFoundationCompat
 import Synchronization
 
 /// A client of a node's RPC API (docs/node.md) with several node addresses, retries and failover.
-/// Every start carries a client request id (made up if the caller gives none), so a start that is
-/// retried after a lost answer returns the flow the first attempt started instead of a second one.
-/// `watch` re-attaches to a flow's progress after a dropped connection and skips what it has seen.
+/// A standby's answer sends the next attempt to the active node it names (`NodeTargets`), after at
+/// least its `Retry-After`. Every start carries a client request id (made up if the caller gives
+/// none), so a start that is retried after a lost answer returns the flow the first attempt
+/// started instead of a second one. `watch` re-attaches to a flow's events after a dropped
+/// connection or a failover, resuming after the last event it saw (`Last-Event-ID`).
 public final class NodeClient: Sendable {
     public let baseURLs: [String]
     public let retryPolicy: RetryPolicy
-    private let authorization: String
-    private let http: HTTPClient
+    let authorization: String
+    let http: HTTPClient
     private let ownsHTTPClient: Bool
-    private let preferred = Mutex(0)
+    let targets: Mutex<NodeTargets>
 
     public init(urls: [String], username: String, password: String, retryPolicy: RetryPolicy = .default,
                 httpClient: HTTPClient? = nil) {
         precondition(!urls.isEmpty, "a node client needs at least one URL")
         baseURLs = urls.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        targets = Mutex(NodeTargets(baseURLs))
         self.retryPolicy = retryPolicy
         authorization = "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
         if let httpClient {
@@ -117,45 +120,37 @@ public final class NodeClient: Sendable {
     }
 
     /// Follows a flow's events until it ends (or is parked in the hospital), reconnecting (to the
-    /// next node) when the stream drops, and returns the flow's final state. Each progress step is
-    /// passed to `onEvent` once, whatever reconnects happen; status events may repeat.
+    /// active node, or the next address) when the stream drops, and returns the flow's final
+    /// state. A reconnection resumes after the last event seen (`Last-Event-ID`), so `onEvent`
+    /// hears every event once, in order, whatever reconnects and failovers happen.
     public func watch(_ id: String, onEvent: (NodeFlowEvent) async -> Void = { _ in }) async throws -> NodeFlow {
-        var lastSequence = -1
+        var lastEventID: String?
         var failures = 0
         while true {
             try Task.checkCancellation()
-            let base = baseURLs[preferred.withLock { $0 }]
             do {
-                var request = HTTPClientRequest(url: base + "/v1/flows/\(Self.escape(id))/events")
+                var request = HTTPClientRequest(url: targets.withLock { $0.current } + "/v1/flows/\(Self.escape(id))/events")
                 request.headers.add(name: "Authorization", value: authorization)
                 request.headers.add(name: "Accept", value: "text/event-stream")
+                if let lastEventID { request.headers.add(name: "Last-Event-ID", value: lastEventID) }
                 let response = try await http.execute(request, timeout: .hours(24))
                 guard response.status.code == 200 else {
-                    throw Self.error(status: Int(response.status.code), body: try await response.body.collect(upTo: 1 << 20))
+                    throw Self.error(status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"),
+                                     body: try await response.body.collect(upTo: 1 << 20))
                 }
                 var parser = ServerSentEvents()
-                var ended = false
                 for try await chunk in response.body {
-                    for data in parser.feed(chunk) {
-                        let event = try JSONDecoder().decode(NodeFlowEvent.self, from: Data(data.utf8))
-                        if let sequence = event.sequence {
-                            guard sequence > lastSequence else { continue }
-                            lastSequence = sequence
-                        }
+                    for received in parser.feed(chunk) {
+                        let event = try JSONDecoder().decode(NodeFlowEvent.self, from: Data(received.data.utf8))
+                        lastEventID = received.id ?? lastEventID
                         failures = 0
                         await onEvent(event)
-                        if let status = event.status, ["completed", "failed", "killed", "hospitalised"].contains(status) {
-                            if status == "hospitalised" {
-                                ended = try await flow(id).retryAt == nil
-                            } else {
-                                ended = true
-                            }
-                            // A parked flow's stream stays open (an operator may resume it): stop here.
-                            if ended { return try await flow(id) }
-                        }
+                        guard let status = event.status, ["completed", "failed", "killed", "hospitalised"].contains(status) else { continue }
+                        // A parked flow's stream stays open (an operator may resume it): stop here.
+                        let found = try await flow(id)
+                        if status != "hospitalised" || found.retryAt == nil { return found }
                     }
                 }
-                if ended { return try await flow(id) }
                 // The stream ended without a final status: the node went away; reconnect.
                 throw NodeClientError.unexpectedResponse(status: 0, body: "the event stream ended early")
             } catch {
@@ -164,76 +159,10 @@ public final class NodeClient: Sendable {
                 guard failures < retryPolicy.maxAttempts else {
                     throw NodeClientError.unavailable(attempts: failures, lastError: "\(error)")
                 }
-                failOver()
-                try await Task.sleep(for: retryPolicy.backoff(beforeRetry: failures))
+                failOver(after: error)
+                try await Task.sleep(for: pause(beforeRetry: failures, after: error))
             }
         }
-    }
-
-    // MARK: - Retries and HTTP
-
-    private func failOver() {
-        preferred.withLock { $0 = ($0 + 1) % baseURLs.count }
-    }
-
-    func withRetries<T>(_ attempt: (String, Duration) async throws -> T) async throws -> T {
-        let clock = ContinuousClock()
-        let deadline = clock.now + retryPolicy.deadline
-        var attempts = 0
-        while true {
-            attempts += 1
-            do {
-                return try await attempt(baseURLs[preferred.withLock { $0 }], min(retryPolicy.attemptTimeout, deadline - clock.now))
-            } catch {
-                guard Self.isRetryable(error) else { throw error }
-                failOver()
-                let pause = retryPolicy.backoff(beforeRetry: attempts)
-                guard attempts < retryPolicy.maxAttempts, clock.now + pause < deadline else {
-                    throw NodeClientError.unavailable(attempts: attempts, lastError: "\(error)")
-                }
-                try await Task.sleep(for: pause)
-            }
-        }
-    }
-
-    static func isRetryable(_ error: any Error) -> Bool {
-        switch error {
-        case is CancellationError: false
-        case NodeClientError.api(let status, _, _): [502, 503, 504].contains(status)
-        case NodeClientError.unexpectedResponse(let status, _): status == 0 || [502, 503, 504].contains(status)
-        case is NodeClientError, is DecodingError: false
-        case let error as HTTPClientError: error != .cancelled && error != .invalidURL
-        default: true  // connection refused, reset, closed
-        }
-    }
-
-    func call(post: Bool, _ url: String, body: [UInt8]?, timeout: Duration) async throws -> Data {
-        var request = HTTPClientRequest(url: url)
-        request.method = post ? .POST : .GET
-        request.headers.add(name: "Authorization", value: authorization)
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(body)
-        }
-        let response = try await http.execute(request, timeout: .nanoseconds(max(1, RetryPolicy.nanoseconds(timeout))))
-        let bytes = try await response.body.collect(upTo: 16 << 20)
-        guard (200..<300).contains(response.status.code) else { throw Self.error(status: Int(response.status.code), body: bytes) }
-        return Data(buffer: bytes)
-    }
-
-    static func error(status: Int, body: ByteBuffer) -> NodeClientError {
-        struct Body: Decodable {
-            struct Detail: Decodable { var code: String; var message: String }
-            var error: Detail
-        }
-        if let decoded = try? JSONDecoder().decode(Body.self, from: Data(buffer: body)) {
-            return .api(status: status, code: decoded.error.code, message: decoded.error.message)
-        }
-        return .unexpectedResponse(status: status, body: String(decoding: body.readableBytesView.prefix(200), as: UTF8.self))
-    }
-
-    static func escape(_ segment: String) -> String {
-        segment.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? segment
     }
 }
 
@@ -298,6 +227,8 @@ public struct NodeFlowEvent: Sendable, Equatable, Codable {
     public var step: String?
     public var status: String?
     public var error: String?
+    /// With a status: how many times the hospital has retried the flow.
+    public var attempts: Int?
 }
 
 public enum NodeClientError: Error, Equatable, CustomStringConvertible {
@@ -316,19 +247,25 @@ public enum NodeClientError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Splits a server-sent event stream into the `data` of each event.
+/// Splits a server-sent event stream into its events: each one's `data`, and its `id` if it has one.
 struct ServerSentEvents {
+    struct Event: Equatable {
+        var id: String?
+        var data: String
+    }
     private var buffer = ""
 
-    mutating func feed(_ chunk: ByteBuffer) -> [String] {
+    mutating func feed(_ chunk: ByteBuffer) -> [Event] {
         buffer += String(buffer: chunk)
-        var out = [String]()
+        var out = [Event]()
         while let end = buffer.range(of: "\n\n") {
-            let block = buffer[..<end.lowerBound]
+            let lines = buffer[..<end.lowerBound].split(separator: "\n")
             buffer.removeSubrange(..<end.upperBound)
-            let data = block.split(separator: "\n").filter { $0.hasPrefix("data:") }
-                .map { $0.dropFirst(5).drop(while: { $0 == " " }) }.joined(separator: "\n")
-            if !data.isEmpty { out.append(data) }
+            func field(_ name: String) -> [Substring] {
+                lines.filter { $0.hasPrefix(name + ":") }.map { $0.dropFirst(name.count + 1).drop(while: { $0 == " " }) }
+            }
+            let data = field("data").joined(separator: "\n")
+            if !data.isEmpty { out.append(Event(id: field("id").last.map(String.init), data: data)) }
         }
         return out
     }

@@ -88,16 +88,20 @@ struct NodeAPI {
         }
         router.get("/v1/flows/{id}/events") { request, context in
             try await authorise(request, context, .readFlows)
+            let resumed = try Self.resumedCursor(request)
             let id = try await record(context).id
-            let events = try await engine.events(of: id)
+            let events = try await engine.events(of: id, after: resumed)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                             body: ResponseBody { writer in
+                // Every event carries the cursor after it as its id: a client resumes from the last one it saw.
+                var cursor = resumed
                 for await event in events {
+                    cursor = cursor.advanced(past: event)
                     let data = String(decoding: try encoder.encode(FlowEventJSON(event)), as: UTF8.self)
                     let name = event.status == nil ? "progress" : "status"
-                    try await writer.write(ByteBuffer(string: "event: \(name)\ndata: \(data)\n\n"))
+                    try await writer.write(ByteBuffer(string: "id: \(cursor)\nevent: \(name)\ndata: \(data)\n\n"))
                 }
                 try await writer.finish(nil)
             })
@@ -256,6 +260,16 @@ struct NodeAPI {
             throw NodeAPIError(.invalidQuery, "limit must be a whole number from 1 to 1000")
         }
         return limit
+    }
+
+    /// Where a reconnecting event-stream client left off: its Last-Event-ID, or the start.
+    static func resumedCursor(_ request: Request) throws -> FlowEventCursor {
+        guard let text = request.headers[.lastEventID] else { return .start }
+        guard let cursor = FlowEventCursor(text) else {
+            throw NodeAPIError(.invalidLastEventId,
+                               "Last-Event-ID `\(text.prefix(100))` is not the id of an event of this stream (`7`, `7:hospitalised:2`)")
+        }
+        return cursor
     }
 
     /// `?wait=SECONDS` (1 to 60): answer once the flow has ended or is parked, or when the time is up.

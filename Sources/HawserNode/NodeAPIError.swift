@@ -31,6 +31,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
     case invalidClientRequestId = "invalid_client_request_id"
     case clientRequestIdReused = "client_request_id_reused"
     case invalidQuery = "invalid_query"
+    case invalidLastEventId = "invalid_last_event_id"
     case unauthenticated = "unauthenticated"
     case forbidden = "forbidden"
     case tooManyAttempts = "too_many_attempts"
@@ -48,7 +49,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
     public var httpStatus: Int {
         switch self {
         case .malformedRequest, .unknownField, .unknownQueryParameter, .unknownFlow, .invalidFlowArguments, .unknownArgument,
-             .unknownParty, .invalidClientRequestId, .invalidQuery: 400
+             .unknownParty, .invalidClientRequestId, .invalidQuery, .invalidLastEventId: 400
         case .unauthenticated: 401
         case .forbidden: 403
         case .flowNotFound, .notFound: 404

@@ -71,6 +71,7 @@ public struct FlowEventJSON: Codable, Sendable, Equatable {
     public var step: String?
     public var status: String?
     public var error: String?
+    public var attempts: Int?
 
     init(_ event: FlowEvent) {
         flowId = event.flowId.rawValue
@@ -78,6 +79,7 @@ public struct FlowEventJSON: Codable, Sendable, Equatable {
         step = event.step
         status = event.status?.rawValue
         error = event.error
+        attempts = event.attempts
     }
 }
 

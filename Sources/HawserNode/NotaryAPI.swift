@@ -241,4 +241,6 @@ extension NotaryIdentityJSON: ResponseEncodable {}
 extension HTTPFields.Element.Name {
     /// The log position a snapshot's store has applied (on `GET /v1/snapshot`).
     static let hawserAppliedPosition = Self("Hawser-Applied-Position")!
+    /// The id of the last event a reconnecting event-stream client saw (the SSE standard's header).
+    static let lastEventID = Self("Last-Event-ID")!
 }

@@ -51,24 +51,17 @@ struct ElectionCommand: AsyncParsableCommand {
                                                   health: HealthChecks(checks), logger: logger)
             let writer: FencedWriter? = try fencedWrites.map { try FencedWriter(path: $0, id: id) }
             try await writer?.prepare()
-            emit(["event": "started", "id": id, "pid": Int(getpid())])
-            let service = CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs), emit: emit)
+            emitEvent(["event": "started", "id": id, "pid": Int(getpid())])
+            let service = CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs), emit: emitEvent)
             let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
                                                           gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do {
                 try await group.run()
             } catch let error as CoordinationError {
-                emit(["event": "failed", "id": id, "code": error.code, "error": error.description])
+                emitEvent(["event": "failed", "id": id, "code": error.code, "error": error.description])
                 throw CLIError("\(error.code): \(error)")
             }
-            emit(["event": "stopped", "id": id])
-        }
-
-        func emit(_ fields: [String: any Sendable]) {
-            var fields = fields
-            fields["t"] = Moment.now().nanoseconds
-            let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data()
-            FileHandle.standardOutput.write(data + Data("\n".utf8))
+            emitEvent(["event": "stopped", "id": id])
         }
     }
 }
@@ -93,19 +86,9 @@ private struct CandidateService: Service {
     }
 
     private func report() async {
-        let id = election.candidate.id
         var last: ElectionStatus?
         for await status in election.statuses() where status != last {
-            switch status.role {
-            case .leader(let epoch):
-                emit(["event": "leader", "id": id, "epoch": epoch.value])
-            case .follower:
-                if last?.role != .follower || last?.leader != status.leader {
-                    emit(["event": "follower", "id": id, "leader": status.leader ?? NSNull()])
-                }
-            case .notStanding:
-                emit(["event": "not-standing", "id": id])
-            }
+            if let event = roleEvent(id: election.candidate.id, status, after: last) { emit(event) }
             last = status
         }
     }
@@ -130,6 +113,20 @@ private struct CandidateService: Service {
                 emit(["event": "write", "id": election.candidate.id, "epoch": epoch.value, "accepted": false, "error": "\(error)"])
             }
         }
+    }
+}
+
+/// The event line for a new election status (nil when it says nothing new): leader, follower
+/// (when the leader seen changed), not-standing. `hawser election run` and `hawser watchdog` print it.
+func roleEvent(id: String, _ status: ElectionStatus, after last: ElectionStatus?) -> [String: any Sendable]? {
+    switch status.role {
+    case .leader(let epoch):
+        return ["event": "leader", "id": id, "epoch": epoch.value]
+    case .follower:
+        guard last?.role != .follower || last?.leader != status.leader else { return nil }
+        return ["event": "follower", "id": id, "leader": status.leader ?? NSNull()]
+    case .notStanding:
+        return ["event": "not-standing", "id": id]
     }
 }
 

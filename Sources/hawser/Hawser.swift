@@ -13,6 +13,7 @@ struct Hawser: AsyncParsableCommand {
             BenchCommand.self,
             ElectionCommand.self,
             AdminCommand.self,
+            WatchdogCommand.self,
             NodeCommand.self,
             FlowCommand.self,
             VaultCommand.self,

@@ -75,8 +75,8 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
             try await client.execute(uri: "/v1/flows/\(flow.id)/events", method: .get, headers: viewer) { (response: TestResponse) async throws in
                 #expect(response.headers[.contentType] == "text/event-stream")
                 let text = String(buffer: response.body)
-                #expect(text.contains("event: progress\ndata: {\"flowId\":\"\(flow.id)\",\"sequence\":0,\"step\":\"building\"}"))
-                #expect(text.hasSuffix("event: status\ndata: {\"flowId\":\"\(flow.id)\",\"status\":\"completed\"}\n\n"))
+                #expect(text.contains("id: 0\nevent: progress\ndata: {\"flowId\":\"\(flow.id)\",\"sequence\":0,\"step\":\"building\"}"))
+                #expect(text.hasSuffix("id: 7:completed:0\nevent: status\ndata: {\"attempts\":0,\"flowId\":\"\(flow.id)\",\"status\":\"completed\"}\n\n"))
             }
             try await client.execute(uri: "/v1/vault?type=token&owner=O%3DAlice", method: .get, headers: ops) { (response: TestResponse) async throws in
                 #expect(response.status == .ok)

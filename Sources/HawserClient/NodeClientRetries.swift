@@ -1,0 +1,89 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+
+/// Retries, failover and the HTTP calls of `NodeClient`.
+extension NodeClient {
+    /// Runs `attempt` against the current node until it succeeds, fails for good, or the retry
+    /// policy is spent. Each retryable failure moves on (`NodeTargets`) and pauses first.
+    func withRetries<T>(_ attempt: (String, Duration) async throws -> T) async throws -> T {
+        let clock = ContinuousClock()
+        let deadline = clock.now + retryPolicy.deadline
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                return try await attempt(targets.withLock { $0.current }, min(retryPolicy.attemptTimeout, deadline - clock.now))
+            } catch {
+                guard Self.isRetryable(error) else { throw error }
+                failOver(after: error)
+                let pause = pause(beforeRetry: attempts, after: error)
+                guard attempts < retryPolicy.maxAttempts, clock.now + pause < deadline else {
+                    throw NodeClientError.unavailable(attempts: attempts, lastError: "\(error)")
+                }
+                try await Task.sleep(for: pause)
+            }
+        }
+    }
+
+    /// Moves to the node to ask next: the active node a standby named, or the next address.
+    func failOver(after error: any Error) {
+        targets.withLock { $0.failed(active: (error as? RetryHints)?.active) }
+    }
+
+    /// The back-off before retry number `retry`, but never less than the answer's `Retry-After`.
+    func pause(beforeRetry retry: Int, after error: any Error) -> Duration {
+        max(retryPolicy.backoff(beforeRetry: retry), (error as? RetryHints)?.retryAfter ?? .zero)
+    }
+
+    static func isRetryable(_ error: any Error) -> Bool {
+        switch error {
+        case is CancellationError: false
+        case let hints as RetryHints: isRetryable(hints.error)
+        case NodeClientError.api(let status, _, _): [502, 503, 504].contains(status)
+        case NodeClientError.unexpectedResponse(let status, _): status == 0 || [502, 503, 504].contains(status)
+        case is NodeClientError, is DecodingError: false
+        case let error as HTTPClientError: error != .cancelled && error != .invalidURL
+        default: true  // connection refused, reset, closed
+        }
+    }
+
+    func call(post: Bool, _ url: String, body: [UInt8]?, timeout: Duration) async throws -> Data {
+        var request = HTTPClientRequest(url: url)
+        request.method = post ? .POST : .GET
+        request.headers.add(name: "Authorization", value: authorization)
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(body)
+        }
+        let response = try await http.execute(request, timeout: .nanoseconds(max(1, RetryPolicy.nanoseconds(timeout))))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        guard (200..<300).contains(response.status.code) else {
+            throw Self.error(status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"), body: bytes)
+        }
+        return Data(buffer: bytes)
+    }
+
+    /// The error an answer stands for: a `NodeClientError`, wrapped in `RetryHints` when it is
+    /// worth retrying, with the active node a standby named and the `Retry-After` it asked for.
+    static func error(status: Int, retryAfter: String?, body: ByteBuffer) -> any Error {
+        struct Body: Decodable {
+            struct Detail: Decodable { var code: String; var message: String; var active: String? }
+            var error: Detail
+        }
+        let decoded = try? JSONDecoder().decode(Body.self, from: Data(buffer: body))
+        let error: NodeClientError = decoded.map { .api(status: status, code: $0.error.code, message: $0.error.message) }
+            ?? .unexpectedResponse(status: status, body: String(decoding: body.readableBytesView.prefix(200), as: UTF8.self))
+        guard isRetryable(error) else { return error }
+        // A malformed address is no hint: the client walks its list as if none was given.
+        let active = decoded?.error.code == "standby" ? decoded?.error.active.flatMap { try? NotaryClient.baseURL($0) } : nil
+        // Seconds only: an HTTP date is ignored (no node sends one).
+        let wait = retryAfter.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? Duration.seconds($0) : nil }
+        return RetryHints(error: error, active: active, retryAfter: wait)
+    }
+
+    static func escape(_ segment: String) -> String {
+        segment.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? segment
+    }
+}

@@ -1,0 +1,45 @@
+/// Which node a `NodeClient` asks next, without I/O: its addresses in turn, or the active node a
+/// standby named. A standby answers 503 `standby` with the active node's address (docs/node.md,
+/// "Clients that follow the active node"); the next attempt goes there, even to an address not in
+/// the list, instead of to the next address of the list. The address that answered stays current,
+/// so later calls go straight to it.
+struct NodeTargets: Sendable, Equatable {
+    let addresses: [String]
+    /// The address of the list asked last (or that named `followed`).
+    private(set) var index = 0
+    /// An active node a standby named that is not in the list.
+    private(set) var followed: String?
+
+    init(_ addresses: [String]) {
+        precondition(!addresses.isEmpty, "a node client needs at least one URL")
+        self.addresses = addresses
+    }
+
+    /// The base URL to ask now.
+    var current: String { followed ?? addresses[index] }
+
+    /// The attempt at `current` failed; `active` is the active node's base URL if the answer named one.
+    mutating func failed(active: String?) {
+        if let active, active != current {
+            if let known = addresses.firstIndex(of: active) {
+                index = known
+                followed = nil
+            } else {
+                followed = active
+            }
+            return
+        }
+        // The active node named earlier failed too (or nothing was named): on along the list.
+        followed = nil
+        index = (index + 1) % addresses.count
+    }
+}
+
+/// What an error answer says about the next attempt: the active node's address (a standby's
+/// answer) and how long to wait at least (`Retry-After`, in seconds).
+struct RetryHints: Error, Sendable, Equatable {
+    /// The error to report if no attempt is left.
+    var error: NodeClientError
+    var active: String?
+    var retryAfter: Duration?
+}
