@@ -47,6 +47,7 @@ let package = Package(
         ]),
         // Election, leases, fencing epochs, preferred master and health-driven demotion (ports + sans-I/O cores).
         .target(name: "Coordination", dependencies: [
+            "HawserCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -78,7 +79,7 @@ let package = Package(
         ]),
         // PostgreSQL adapters (PostgresNIO): the lease election and fencing checks.
         .target(name: "Postgres", dependencies: [
-            "Coordination",
+            "Coordination", "HawserCore",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,4 +1,5 @@
 import Coordination
+import HawserCore
 import Logging
 import NIOCore
 import PostgresNIO
@@ -42,30 +43,23 @@ actor PostgresSession {
         let connection = try await open()
         let logger = self.logger
         do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask {
-                    guard transaction else { return try await body(connection, logger) }
-                    try await connection.query("BEGIN", logger: logger)
-                    do {
-                        let value = try await body(connection, logger)
-                        try await connection.query("COMMIT", logger: logger)
-                        return value
-                    } catch {
-                        try? await connection.query("ROLLBACK", logger: logger)
-                        throw error
-                    }
+            let value = try await within(timeout) {
+                guard transaction else { return try await body(connection, logger) }
+                try await connection.query("BEGIN", logger: logger)
+                do {
+                    let value = try await body(connection, logger)
+                    try await connection.query("COMMIT", logger: logger)
+                    return value
+                } catch {
+                    try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
                 }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    try? await connection.close()  // fails the query in flight
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let value = first else {
-                    throw CoordinationError.unavailable("PostgreSQL did not answer within \(timeout)")
-                }
-                return value
             }
+            guard let value else {
+                try? await connection.close()  // fails the query in flight
+                throw CoordinationError.unavailable("PostgreSQL did not answer within \(timeout)")
+            }
+            return value
         } catch {
             if connection.isClosed || !(error is CoordinationError) {
                 try? await connection.close()

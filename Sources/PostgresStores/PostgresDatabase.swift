@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 import Logging
 import NIOCore
 import Postgres
@@ -83,28 +84,21 @@ public final class PostgresDatabase: Service, Sendable {
     func withSingleConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
         let (single, logger, timeout, server) = (self.single, self.logger, self.timeout, self.server)
         do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask {
-                    let connection = try await PostgresConnection.connect(configuration: single, id: 0, logger: logger)
-                    do {
-                        let value = try await body(connection, logger)
-                        try await connection.close()
-                        return value
-                    } catch {
-                        try? await connection.close()
-                        throw error
-                    }
+            let value = try await within(timeout) {
+                let connection = try await PostgresConnection.connect(configuration: single, id: 0, logger: logger)
+                do {
+                    let value = try await body(connection, logger)
+                    try await connection.close()
+                    return value
+                } catch {
+                    try? await connection.close()
+                    throw error
                 }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let value = first else {
-                    throw StoreDatabaseError(.unavailable, "PostgreSQL at \(server) did not answer within \(timeout)")
-                }
-                return value
             }
+            guard let value else {
+                throw StoreDatabaseError(.unavailable, "PostgreSQL at \(server) did not answer within \(timeout)")
+            }
+            return value
         } catch {
             throw StoreDatabaseError.wrapping(error, at: server)
         }

@@ -1,4 +1,5 @@
 import Coordination
+import Synchronization
 import Testing
 
 @Suite struct StatusBroadcastTests {
@@ -25,5 +26,18 @@ import Testing
             }
         }
         #expect(try await withDeadline(.seconds(5), "a quick call") { 42 } == 42)
+    }
+
+    /// A store call that does not notice cancellation (a read from a server that stopped
+    /// answering) is bounded too. Before `within`, the deadline waited for it (a task group
+    /// waits for its children), and this test hung until its time limit.
+    @Test(.timeLimit(.minutes(1))) func aDeadlineBoundsACallThatIgnoresCancellation() async throws {
+        let parked = Mutex<CheckedContinuation<Void, Never>?>(nil)
+        defer { parked.withLock { $0?.resume() } }
+        await #expect(throws: CoordinationError.self) {
+            try await withDeadline(.milliseconds(20), "a call that ignores cancellation") {
+                await withCheckedContinuation { continuation in parked.withLock { $0 = continuation } }
+            }
+        }
     }
 }
