@@ -10,7 +10,8 @@
 ///
 /// The order it guarantees, which the shell must keep by performing actions in the order given:
 /// - on winning epoch E: `hold(E)`, then `claim(E)` (one fenced write, so the database knows E
-///   and refuses the former owner from then on), then `startWork(E)` only after `claimed(E)`;
+///   and refuses the former owner from then on; repeated until it commits or is refused), then
+///   `startWork(E)` only after `claimed(E)`;
 ///   the shard serves (`isServing`) only after `workStarted(E)`;
 /// - on losing, resigning or a refused write: `release` *before* `stopWork`, so not one write
 ///   of the stopping work can commit; a new term begins only after `workStopped`.
@@ -18,8 +19,9 @@ public struct ShardCore: Sendable {
     public enum Action: Sendable, Hashable {
         /// Hold the write fence at this epoch.
         case hold(Epoch)
-        /// Make one fenced write at this epoch; report `claimed` or `claimFailed`.
-        case claim(Epoch)
+        /// Make one fenced write at this epoch (`retry`: again, after a pause); report `claimed`
+        /// or `claimFailed`.
+        case claim(Epoch, retry: Bool)
         /// Start the shard's work for this term; report `workStarted` or `workFailed`.
         case startWork(Epoch)
         /// Release the write fence: every later write is refused before it reaches the database.
@@ -78,10 +80,14 @@ public struct ShardCore: Sendable {
         return [.startWork(epoch)] + reconcile()
     }
 
-    /// The claiming write failed (`stale_epoch`: a newer owner exists; or the database is down).
-    public mutating func claimFailed(_ epoch: Epoch, problem: String) -> [Action] {
+    /// The claiming write failed. `refused`: the fencing check refused it (a newer owner exists):
+    /// step down. Otherwise (the database busy or unreachable) claim again while the election
+    /// says this process leads: a SQLite database stays locked while a paused former owner holds
+    /// its write lock, and an unreachable one makes the health check resign for us.
+    public mutating func claimFailed(_ epoch: Epoch, problem: String, refused: Bool) -> [Action] {
         guard phase == .claiming(epoch) else { return [] }
-        return abandon(epoch, reason: "the claiming write at epoch \(epoch) failed: \(problem)")
+        guard refused else { return [.claim(epoch, retry: true)] }
+        return abandon(epoch, reason: "the claiming write at epoch \(epoch) was refused: \(problem)")
     }
 
     /// The work of `epoch`'s term started and serves.
@@ -127,7 +133,7 @@ public struct ShardCore: Sendable {
         case .standby:
             guard let epoch = wanted else { return [] }
             phase = .claiming(epoch)
-            return [.hold(epoch), .claim(epoch)]
+            return [.hold(epoch), .claim(epoch, retry: false)]
         case .claiming(let epoch):
             guard wanted != epoch else { return [] }
             // Nothing started yet: the claim's answer, when it comes, is ignored.

@@ -8,7 +8,7 @@ import Testing
 
     @Test func winningHoldsTheFenceClaimsThenStartsAndServesOnlyOnceStarted() {
         var core = ShardCore()
-        #expect(core.status(Self.leader(3)) == [.hold(Epoch(3)), .claim(Epoch(3))])
+        #expect(core.status(Self.leader(3)) == [.hold(Epoch(3)), .claim(Epoch(3), retry: false)])
         #expect(!core.isServing)
         #expect(core.claimed(Epoch(3)) == [.startWork(Epoch(3))])
         #expect(!core.isServing)
@@ -25,7 +25,7 @@ import Testing
         #expect(core.otherLeader == "B" && !core.isServing)
         // Won again before the old term's work stopped: nothing until it has.
         #expect(core.status(Self.leader(5)) == [])
-        #expect(core.workStopped() == [.hold(Epoch(5)), .claim(Epoch(5))])
+        #expect(core.workStopped() == [.hold(Epoch(5)), .claim(Epoch(5), retry: false)])
     }
 
     @Test func aLossDuringTheClaimDropsItsAnswer() {
@@ -36,19 +36,21 @@ import Testing
         #expect(core.phase == .standby)
         // A newer epoch while claiming an older one: release, then claim the newer.
         _ = core.status(Self.leader(4))
-        #expect(core.status(Self.leader(6)) == [.release, .hold(Epoch(6)), .claim(Epoch(6))])
+        #expect(core.status(Self.leader(6)) == [.release, .hold(Epoch(6)), .claim(Epoch(6), retry: false)])
         #expect(core.claimed(Epoch(4)) == [])
         #expect(core.claimed(Epoch(6)) == [.startWork(Epoch(6))])
     }
 
-    @Test func aFailedClaimStepsDownAndIsNotRetriedUnderTheSameEpoch() {
+    @Test func aBusyDatabaseIsClaimedAgainButARefusedClaimStepsDownForGood() {
         var core = ShardCore()
         _ = core.status(Self.leader(3))
-        #expect(core.claimFailed(Epoch(3), problem: "stale_epoch") == [.release, .stepDown("the claiming write at epoch 3 failed: stale_epoch")])
+        #expect(core.claimFailed(Epoch(3), problem: "database is locked", refused: false) == [.claim(Epoch(3), retry: true)])
+        #expect(core.claimFailed(Epoch(3), problem: "stale_epoch", refused: true)
+                == [.release, .stepDown("the claiming write at epoch 3 was refused: stale_epoch")])
         // The election still says leader until the resignation lands: not taken up again.
         #expect(core.status(Self.leader(3)) == [])
         #expect(core.status(Self.follower) == [])
-        #expect(core.status(Self.leader(7)) == [.hold(Epoch(7)), .claim(Epoch(7))])
+        #expect(core.status(Self.leader(7)) == [.hold(Epoch(7)), .claim(Epoch(7), retry: false)])
     }
 
     @Test func aRefusedWriteStopsAtOnceAndStepsDown() {
@@ -96,7 +98,7 @@ import Testing
                 case 0: epoch += 1; actions = core.status(Self.leader(epoch))
                 case 1: actions = core.status(Self.follower)
                 case 2: actions = core.claimed(Epoch(epoch))
-                case 3: actions = core.claimFailed(Epoch(epoch), problem: "x")
+                case 3: actions = core.claimFailed(Epoch(epoch), problem: "x", refused: Bool.random(using: &generator))
                 case 4: actions = core.workStarted(Epoch(epoch))
                 case 5:
                     if wasStopping { working = false }  // the shell reports the stop it was asked for
@@ -110,7 +112,7 @@ import Testing
                     case .release: fence = nil
                     case .startWork(let e): #expect(fence == e && !working); working = true
                     case .stopWork: #expect(fence == nil && working)
-                    case .claim(let e): #expect(fence == e)
+                    case .claim(let e, _): #expect(fence == e)
                     case .stepDown: break
                     }
                 }
