@@ -1,3 +1,4 @@
+import Coordination
 import Embedded
 import Flows
 import Foundation
@@ -6,6 +7,7 @@ import Hummingbird
 import Logging
 import Notary
 import Prometheus
+import ServiceLifecycle
 import TokenSample
 import Vault
 
@@ -18,7 +20,12 @@ import Vault
 public enum Node {
     /// Everything a running node is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
-        public let engine: FlowEngine
+        let serving: ServingState
+        /// The flow engine serving now (a hot-warm standby has none: do not ask one).
+        public var engine: FlowEngine {
+            guard let engine = try? serving.engine() else { preconditionFailure("a hot-warm standby runs no flow engine") }
+            return engine
+        }
         public let database: SQLiteNodeDatabase
         /// The embedded notary and its store; nil when the node uses a remote notary.
         public let notary: Notary?
@@ -54,7 +61,8 @@ public enum Node {
         let data = resolve(configuration.dataDirectory)
         // Before anything in the data directory is opened: one process per directory, and a taken
         // port found now rather than after the notary and the engine have started.
-        let lock = try DataDirectoryLock(directory: data)
+        // Hot-warm nodes share the directory of their shared SQLite database (the fence guards it).
+        let lock = try DataDirectoryLock(directory: data, shared: configuration.ha.mode == .hotWarm)
         try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
 
         let registry = PrometheusCollectorRegistry()
@@ -69,16 +77,39 @@ public enum Node {
             notary = try .remote(configuration.notary)
         }
 
-        let database = try SQLiteNodeDatabase(path: data + "/node.sqlite")
+        let ha = configuration.ha
+        let fence: WriteFence? = switch ha.mode {
+        case .single: nil
+        case .hotWarm: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard))
+        case .hotCold: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard),
+                                  epoch: try HotColdFence.epoch(environment: ProcessInfo.processInfo.environment))
+        }
+        let database = try SQLiteNodeDatabase(path: data + "/node.sqlite", fence: fence)
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)
         var services = FlowServices(notary: notary.port, keys: LocalKeys(keys))
         services.add(database.vault, as: (any VaultStore).self)
-        let engine = FlowEngine(store: database.flows, registry: flows, services: services,
-                                configuration: engineConfiguration(configuration), logger: logger)
+        let makeEngine: @Sendable (any FlowStore) -> FlowEngine = { [flows, services] store in
+            FlowEngine(store: store, registry: flows, services: services, configuration: engineConfiguration(configuration), logger: logger)
+        }
+        let serving: ServingState
+        let owner: [any Service]
+        switch ha.mode {
+        case .single:
+            let engine = makeEngine(database.flows)
+            (serving, owner) = (ServingState(.active(engine)), [engine])
+        case .hotCold:
+            let (refusals, refused) = AsyncStream.makeStream(of: CoordinationError.self)
+            let engine = makeEngine(FencedFlowStore(base: database.flows) { refused.yield($0) })
+            (serving, owner) = (ServingState(.active(engine)), [HotColdFence(store: database.flows, refusals: refusals), engine])
+        case .hotWarm:
+            serving = ServingState(.standby(active: nil))
+            owner = [try shard(ha, baseDirectory: baseDirectory, fence: fence!, store: database.flows, makeEngine: makeEngine,
+                               serving: serving, logger: logger)]
+        }
 
         let openAPI = NodeOpenAPI(registry: flows, parties: keys.keys.sorted(), host: configuration.listen.host, port: configuration.listen.port)
-        let api = NodeAPI(engine: engine, database: database, replica: notary.replica,
+        let api = NodeAPI(serving: serving, gated: ha.mode == .hotWarm, database: database, replica: notary.replica,
                           authenticator: authenticator,
                           identity: NodeIdentityJSON(name: configuration.name, notary: notary.port.identity.name,
                                                      parties: keys.keys.sorted(), flows: flows.names),
@@ -88,14 +119,35 @@ public enum Node {
             server: .http1(timeouts: configuration.http, logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser-node"),
-            services: [DataDirectoryHold(lock: lock)] + notary.services + [engine],
+            services: [DataDirectoryHold(lock: lock)] + notary.services + owner,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.listen.port
                 openAPI.listening(on: port)
                 await onListening(port)
             },
             logger: logger)
-        return (app, Parts(engine: engine, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
+        return (app, Parts(serving: serving, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
+    }
+
+    /// A hot-warm node's stand in the election for its shard, with the database as a health check.
+    private static func shard(_ ha: HAConfiguration, baseDirectory: String, fence: WriteFence, store: any FlowStore,
+                              makeEngine: @escaping @Sendable (any FlowStore) -> FlowEngine, serving: ServingState,
+                              logger: Logger) throws -> ShardService {
+        guard let id = ha.id, let settings = ha.election?.resolved(against: baseDirectory) else {
+            throw ConfigurationError(ha.problems(notary: NodeNotaryConfiguration()))
+        }
+        let timeout = Duration.milliseconds(settings.requestTimeoutMs)
+        let health = HealthChecks([DatabaseHealthCheck(store: store, timeout: timeout, serving: serving)])
+        var electionLogger = logger
+        electionLogger[metadataKey: "shard"] = "\(HAConfiguration.shard)"
+        do {
+            return ShardService(election: try settings.makeElection(candidate: Candidate(id: id, addresses: ha.advertise), health: health,
+                                                                   logger: electionLogger),
+                                administration: try settings.makeAdministration(), fence: fence, store: store, makeEngine: makeEngine,
+                                serving: serving, timeout: timeout, logger: electionLogger)
+        } catch let error as CoordinationError {
+            throw ConfigurationError(["ha.election: \(error)"])
+        }
     }
 
     /// How the node's flow engine treats flows: the hospital's policy, group commit, and the

@@ -86,9 +86,11 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var maxBodyBytes = 1024 * 1024
     /// How long a peer may take to send a request.
     public var http = HTTPTimeouts()
+    /// High availability: single (the default), hot-warm or hot-cold (docs/node.md).
+    public var ha = HAConfiguration()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, dataDirectory, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http
+        case name, dataDirectory, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http, ha
     }
 
     public static let defaultNotaryName = "O=Hawser Notary, L=London, C=GB"
@@ -112,6 +114,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         maxWritesPerCommit = try c.decodeIfPresent(Int.self, forKey: .maxWritesPerCommit) ?? d.maxWritesPerCommit
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
         http = try c.decodeIfPresent(HTTPTimeouts.self, forKey: .http) ?? d.http
+        ha = try c.decodeIfPresent(HAConfiguration.self, forKey: .ha) ?? d.ha
     }
 
     /// Every invalid value, one sentence each.
@@ -141,6 +144,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         out += hospital.policy.problems
         if maxWritesPerCommit < 1 { out.append("maxWritesPerCommit must be at least 1") }
         if maxBodyBytes < 1024 { out.append("maxBodyBytes must be at least 1024") }
+        out += ha.problems(notary: notary)
         return out + http.problems(section: "http")
     }
 
@@ -177,12 +181,17 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             ("notary", Set(NodeNotaryConfiguration.CodingKeys.allCases.map(\.rawValue))),
             ("http", Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue))),
             ("rpcLogin", Set(RPCLogin.CodingKeys.allCases.map(\.rawValue))),
+            ("ha", Set(HAConfiguration.CodingKeys.allCases.map(\.rawValue))),
         ]
         for (section, known) in sections {
             guard let object = section.isEmpty ? top : top[section] as? [String: Any] else { continue }
             for key in object.keys.sorted() where !known.contains(key) {
                 out.append("unknown option `\(section.isEmpty ? key : "\(section).\(key)")`")
             }
+        }
+        if let election = (top["ha"] as? [String: Any])?["election"] as? [String: Any] {
+            let known = Set(ElectionSettings.CodingKeys.allCases.map(\.rawValue))
+            for key in election.keys.sorted() where !known.contains(key) { out.append("unknown option `ha.election.\(key)`") }
         }
         for (i, user) in ((top["rpcUsers"] as? [[String: Any]]) ?? []).enumerated() {
             for key in user.keys.sorted() where !["username", "passwordHash", "permissions"].contains(key) {
