@@ -65,6 +65,20 @@ public enum Node {
         let lock = try DataDirectoryLock(directory: data, shared: configuration.ha.mode == .hotWarm)
         try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
 
+        // Everything that may still refuse to start comes before the notary: a remote notary's
+        // HTTP client, once made, must be shut down.
+        let ha = configuration.ha
+        let fence: WriteFence? = switch ha.mode {
+        case .single: nil
+        case .hotWarm: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard))
+        case .hotCold: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard),
+                                  epoch: try HotColdFence.epoch(environment: ProcessInfo.processInfo.environment))
+        }
+        let database = try SQLiteNodeDatabase(path: data + "/node.sqlite", fence: fence)
+        let serving = ServingState(.standby(active: nil))
+        let stand = ha.mode == .hotWarm
+            ? try election(ha, baseDirectory: baseDirectory, store: database.flows, serving: serving, logger: logger) : nil
+
         let registry = PrometheusCollectorRegistry()
         let notary: NodeNotary
         switch configuration.notary.kind {
@@ -77,14 +91,6 @@ public enum Node {
             notary = try .remote(configuration.notary)
         }
 
-        let ha = configuration.ha
-        let fence: WriteFence? = switch ha.mode {
-        case .single: nil
-        case .hotWarm: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard))
-        case .hotCold: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard),
-                                  epoch: try HotColdFence.epoch(environment: ProcessInfo.processInfo.environment))
-        }
-        let database = try SQLiteNodeDatabase(path: data + "/node.sqlite", fence: fence)
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)
         var services = FlowServices(notary: notary.port, keys: LocalKeys(keys))
@@ -92,20 +98,20 @@ public enum Node {
         let makeEngine: @Sendable (any FlowStore) -> FlowEngine = { [flows, services] store in
             FlowEngine(store: store, registry: flows, services: services, configuration: engineConfiguration(configuration), logger: logger)
         }
-        let serving: ServingState
+        // What owns the flows: the one engine (single, hot-cold), or the shard's terms (hot-warm).
         let owner: [any Service]
-        switch ha.mode {
-        case .single:
-            let engine = makeEngine(database.flows)
-            (serving, owner) = (ServingState(.active(engine)), [engine])
-        case .hotCold:
+        if let stand, let fence {
+            owner = [ShardService(election: stand.election, administration: stand.administration, fence: fence, store: database.flows,
+                                  makeEngine: makeEngine, serving: serving, timeout: stand.timeout, logger: stand.logger)]
+        } else if let fence {
             let (refusals, refused) = AsyncStream.makeStream(of: CoordinationError.self)
             let engine = makeEngine(FencedFlowStore(base: database.flows) { refused.yield($0) })
-            (serving, owner) = (ServingState(.active(engine)), [HotColdFence(store: database.flows, refusals: refusals), engine])
-        case .hotWarm:
-            serving = ServingState(.standby(active: nil))
-            owner = [try shard(ha, baseDirectory: baseDirectory, fence: fence!, store: database.flows, makeEngine: makeEngine,
-                               serving: serving, logger: logger)]
+            serving.set(.active(engine))
+            owner = [HotColdFence(store: database.flows, refusals: refusals), engine]
+        } else {
+            let engine = makeEngine(database.flows)
+            serving.set(.active(engine))
+            owner = [engine]
         }
 
         let openAPI = NodeOpenAPI(registry: flows, parties: keys.keys.sorted(), host: configuration.listen.host, port: configuration.listen.port)
@@ -130,21 +136,18 @@ public enum Node {
     }
 
     /// A hot-warm node's stand in the election for its shard, with the database as a health check.
-    private static func shard(_ ha: HAConfiguration, baseDirectory: String, fence: WriteFence, store: any FlowStore,
-                              makeEngine: @escaping @Sendable (any FlowStore) -> FlowEngine, serving: ServingState,
-                              logger: Logger) throws -> ShardService {
+    private static func election(_ ha: HAConfiguration, baseDirectory: String, store: any FlowStore, serving: ServingState, logger: Logger)
+        throws -> (election: any Election, administration: any ElectionAdministration, timeout: Duration, logger: Logger) {
         guard let id = ha.id, let settings = ha.election?.resolved(against: baseDirectory) else {
             throw ConfigurationError(ha.problems(notary: NodeNotaryConfiguration()))
         }
         let timeout = Duration.milliseconds(settings.requestTimeoutMs)
         let health = HealthChecks([DatabaseHealthCheck(store: store, timeout: timeout, serving: serving)])
-        var electionLogger = logger
-        electionLogger[metadataKey: "shard"] = "\(HAConfiguration.shard)"
+        var shardLogger = logger
+        shardLogger[metadataKey: "shard"] = "\(HAConfiguration.shard)"
         do {
-            return ShardService(election: try settings.makeElection(candidate: Candidate(id: id, addresses: ha.advertise), health: health,
-                                                                   logger: electionLogger),
-                                administration: try settings.makeAdministration(), fence: fence, store: store, makeEngine: makeEngine,
-                                serving: serving, timeout: timeout, logger: electionLogger)
+            return (try settings.makeElection(candidate: Candidate(id: id, addresses: ha.advertise), health: health, logger: shardLogger),
+                    try settings.makeAdministration(), timeout, shardLogger)
         } catch let error as CoordinationError {
             throw ConfigurationError(["ha.election: \(error)"])
         }

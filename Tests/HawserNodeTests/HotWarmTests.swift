@@ -231,3 +231,55 @@ import Vault
         return (Int(response.status.code), String(buffer: body), response.headers.first(name: "Retry-After"))
     }
 }
+
+/// A hot-cold node runs only with the epoch its watchdog won, holds its fence at it, and exits
+/// when the database has seen a newer one.
+@Suite struct HotColdTests {
+    @Test(.timeLimit(.minutes(2))) func aHotColdNodeNeedsItsEpochAndExitsWhenItIsStale() async throws {
+        let notary = try await StandaloneNotary.start()
+        let dir = try TemporaryDirectory()
+        try writeRemoteNodeFiles(in: dir.path, urls: [notary.url]) { $0.ha.mode = .hotCold }
+        let config = dir.path + "/node.json"
+
+        for (value, expected) in [(nil, "HAWSER_FENCE_EPOCH is not set"), ("x1", "must be a positive whole number")] {
+            let (status, output) = try await runUntilExit(config, epoch: value)
+            #expect(status != 0 && output.contains(expected), "\(output)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/node.sqlite"), "a refused start opens nothing")
+
+        // Epoch 5: it serves, and the database learns the epoch at once.
+        let node = try await HawserProcess.node(config: config, environment: [HAConfiguration.fenceEpochVariable: "5"])
+        let client = NodeClient(urls: ["http://127.0.0.1:\(node.port)"], username: "ops", password: "secret")
+        #expect(try await client.run("IssueTokens", arguments: Array(#"{"owner":"O=Alice","amount":1}"#.utf8)).status == "completed")
+        try await client.shutdown()
+        #expect(node.0.terminate() == 0)
+
+        // A node started with an older epoch (a watchdog whose win was overtaken) writes nothing and exits.
+        let (status, output) = try await runUntilExit(config, epoch: "4")
+        #expect(status != 0 && output.contains("epoch 4 is older than epoch 5"), "\(output)")
+        #expect(try await SQLiteNodeDatabase(path: dir.path + "/data/node.sqlite").flows.counts() == [.completed: 1])
+    }
+
+    /// Runs `hawser node run` to its end (within a minute), with `HAWSER_FENCE_EPOCH` if given.
+    func runUntilExit(_ config: String, epoch: String?) async throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: HawserProcess.binary)
+        process.arguments = ["node", "run", "--config", config, "--log-level", "error"]
+        var environment = ProcessInfo.processInfo.environment
+        environment[HAConfiguration.fenceEpochVariable] = epoch
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
+        defer { guardian.stop() }
+        let output = try await withTimeout(.seconds(60)) {
+            await withCheckedContinuation { continuation in
+                Thread { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }.start()
+            }
+        }
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+}
