@@ -44,6 +44,11 @@ import Vault
             }
         }
 
+        /// The options that name the pair's election to `hawser admin`.
+        var electionOptions: [String] {
+            ["--sqlite", root + "/election.sqlite", "--lease-ms", "1000", "--renew-ms", "200", "--request-timeout-ms", "300"]
+        }
+
         func start(_ id: String) async throws -> HawserProcess {
             try await HawserProcess.node(config: config(id)).0
         }
@@ -93,6 +98,9 @@ import Vault
         a?.kill()
         a = nil
         try await awaitReady(pair.url("B"), "ready")
+        // A switchover to the dead node is refused, with the stable code.
+        let (refused, refusal) = try await HawserProcess.run(["admin", "switchover", "--to", "A"] + pair.electionOptions)
+        #expect(refused != 0 && refusal.contains("unknown_candidate"), "\(refusal)")
         try await notary.restart()
         try await expectEveryFlowCompletedOnce(ids, client)
 
@@ -100,6 +108,13 @@ import Vault
         // paused node, still running, finds itself deposed (its writes refused) and stands by.
         let restarted = try await pair.start("A")
         try await awaitReady(pair.url("A"), "standby")
+        // The operator's view: every member's role, epoch, health and address.
+        let (listed, json) = try await HawserProcess.run(["admin", "status"] + pair.electionOptions)
+        #expect(listed == 0, "\(json)")
+        let members = try JSONDecoder().decode(AdminStatus.self, from: Data(json.utf8)).members.sorted { $0.id < $1.id }
+        #expect(members.map(\.id) == ["A", "B"] && members.map(\.role) == ["standby", "active"], "\(json)")
+        #expect(members[1].epoch != nil && members[0].epoch == nil && members.allSatisfy(\.healthy), "\(json)")
+        #expect(members.map(\.addresses) == [[pair.url("A")], [pair.url("B")]])
         notary.kill()
         var later = [String: String]()
         for i in 12..<18 { later["load-\(i)"] = try await start(i, client).id }
@@ -159,6 +174,11 @@ import Vault
     }
 
     // MARK: Helpers
+
+    struct AdminStatus: Decodable {
+        struct Member: Decodable { var id: String; var role: String; var epoch: UInt64?; var healthy: Bool; var addresses: [String] }
+        var members: [Member]
+    }
 
     /// Flows in the shared node database that have not ended.
     func unfinished(_ root: String) async throws -> Int {
