@@ -59,7 +59,7 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
             return ["\(prefix)give exactly one election back end: \(prefix)zookeeper, \(prefix)postgres or \(prefix)sqlite"]
         }
         if zookeeper != nil {
-            do { return try zooKeeperConfiguration().problems().map { prefix + $0 } } catch { return ["\(prefix)\(error)"] }
+            do { return try zooKeeperConfiguration().problems().map { prefix + $0 } } catch { return ["\(prefix)zookeeperCredentials: \(error)"] }
         }
         var problems = leaseConfiguration().problems().map { prefix + $0 }
         if zookeeperCredentials != nil { problems.append("\(prefix)zookeeperCredentials goes with \(prefix)zookeeper only") }

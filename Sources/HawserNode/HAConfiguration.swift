@@ -55,8 +55,9 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         try c.encodeIfPresent(election, forKey: .election)
     }
 
-    /// Every invalid value, one sentence each. `notary`: the node's notary (hot-warm needs a remote one).
-    func problems(notary: NodeNotaryConfiguration) -> [String] {
+    /// Every invalid value, one sentence each. `notary`: the node's notary (hot-warm needs a remote
+    /// one); `baseDirectory`: where relative file names point (nil: the current directory).
+    func problems(notary: NodeNotaryConfiguration, baseDirectory: String?) -> [String] {
         var out = [String]()
         for (i, url) in advertise.enumerated() where (try? NotaryClient.baseURL(url)) == nil {
             out.append("ha.advertise[\(i)] \"\(url)\" must be an http:// or https:// base URL")
@@ -72,7 +73,9 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         case .hotWarm:
             if id == nil { out.append("ha.mode hot-warm needs ha.id, this node's candidate id in the election") }
             if advertise.isEmpty { out.append("ha.mode hot-warm needs ha.advertise, the RPC URLs clients reach this node at") }
-            if let election { out += election.problems(prefix: "ha.election.") } else {
+            if let election {
+                out += election.resolved(against: baseDirectory ?? FileManager.default.currentDirectoryPath).problems(prefix: "ha.election.")
+            } else {
                 out.append("ha.mode hot-warm needs ha.election, the election's back end (zookeeper, postgres or sqlite) and timing")
             }
             if notary.kind != .remote {

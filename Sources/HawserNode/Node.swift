@@ -51,7 +51,7 @@ public enum Node {
     static func application(configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
                             authenticator: RPCAuthenticator, onListening: @escaping @Sendable (Int) async -> Void = { _ in })
         throws -> (app: some ApplicationProtocol, parts: Parts) {
-        let problems = configuration.problems
+        let problems = configuration.problems(baseDirectory: baseDirectory)
         guard problems.isEmpty else { throw ConfigurationError(problems) }
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).path
@@ -139,7 +139,7 @@ public enum Node {
     private static func election(_ ha: HAConfiguration, baseDirectory: String, store: any FlowStore, serving: ServingState, logger: Logger)
         throws -> (election: any Election, administration: any ElectionAdministration, timeout: Duration, logger: Logger) {
         guard let id = ha.id, let settings = ha.election?.resolved(against: baseDirectory) else {
-            throw ConfigurationError(ha.problems(notary: NodeNotaryConfiguration()))
+            preconditionFailure("a validated hot-warm configuration has ha.id and ha.election")
         }
         let timeout = Duration.milliseconds(settings.requestTimeoutMs)
         let health = HealthChecks([DatabaseHealthCheck(store: store, timeout: timeout, serving: serving)])

@@ -117,8 +117,12 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         ha = try c.decodeIfPresent(HAConfiguration.self, forKey: .ha) ?? d.ha
     }
 
-    /// Every invalid value, one sentence each.
-    public var problems: [String] {
+    /// Every invalid value, one sentence each; relative file names taken from the current directory.
+    public var problems: [String] { problems(baseDirectory: nil) }
+
+    /// Every invalid value, one sentence each. `baseDirectory`: the directory relative file names
+    /// in the configuration point into (the configuration file's); nil: the current directory.
+    public func problems(baseDirectory: String?) -> [String] {
         var out = [String]()
         if name.isEmpty { out.append("name must not be empty") }
         if dataDirectory.isEmpty { out.append("dataDirectory must not be empty") }
@@ -144,7 +148,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         out += hospital.policy.problems
         if maxWritesPerCommit < 1 { out.append("maxWritesPerCommit must be at least 1") }
         if maxBodyBytes < 1024 { out.append("maxBodyBytes must be at least 1024") }
-        out += ha.problems(notary: notary)
+        out += ha.problems(notary: notary, baseDirectory: baseDirectory)
         return out + http.problems(section: "http")
     }
 
@@ -157,7 +161,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         var problems = unknownKeys(in: data)
         do {
             let configuration = try JSONDecoder().decode(NodeConfiguration.self, from: data)
-            problems += configuration.problems
+            problems += configuration.problems(baseDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
             guard problems.isEmpty else { throw ConfigurationError(problems) }
             return configuration
         } catch let error as DecodingError {
