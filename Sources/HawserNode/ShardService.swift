@@ -57,7 +57,6 @@ final class ShardService: Service, Sendable {
         (events, input) = AsyncStream.makeStream(of: Event.self)
     }
 
-
     func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
@@ -75,10 +74,16 @@ final class ShardService: Service, Sendable {
                 }
             }
         } catch {
-            await stopEngine()
-            await administration.close()
+            await finish()
             throw error
         }
+        await finish()
+    }
+
+    /// Stops owning anything: fence first (also when the election gave up, without a cancellation).
+    private func finish() async {
+        fence.release()
+        serving.set(.standby(active: nil))
         await stopEngine()
         await administration.close()
     }
@@ -165,18 +170,17 @@ final class ShardService: Service, Sendable {
                     input.yield(.claimed(epoch))
                 } catch is CancellationError {
                     return
-                } catch let error as CoordinationError {
-                    input.yield(.claimFailed(epoch, "\(error)", refused: error.isFencingRefusal))
                 } catch {
-                    if !retry { logger.warning("the claiming write failed; trying again", metadata: ["problem": "\(error)"]) }
-                    input.yield(.claimFailed(epoch, "\(error)", refused: false))
+                    let refused = (error as? CoordinationError)?.isFencingRefusal ?? false
+                    if !refused, !retry { logger.warning("the claiming write failed; trying again", metadata: ["problem": "\(error)"]) }
+                    input.yield(.claimFailed(epoch, "\(error)", refused: refused))
                 }
             }
         case .startWork(let epoch):
             // Made here, not in the child task, so that a `stopWork` that follows always finds it.
             let engine = makeEngine(FencedFlowStore(base: store) { [input] error in input.yield(.writeRefused(error.description)) })
             shell.withLock { shell in
-                engine.setDraining(shell.draining)
+                if shell.draining { engine.setDraining(true) }
                 shell.engine = engine
             }
             group.addTask { [input, logger] in
