@@ -20,8 +20,12 @@ import Vault
         func url(_ id: String) -> String { "http://127.0.0.1:\(ports[id]!)" }
         func config(_ id: String) -> String { root + "/\(id).json" }
 
-        init(root: String, notary: String) throws {
+        /// The options that name the pair's election to `hawser admin`.
+        let electionOptions: [String]
+
+        init(root: String, notary: String, election: ElectionSettings, electionOptions: [String]) throws {
             self.root = root
+            self.electionOptions = electionOptions
             let free = try NATSCluster.freePorts(2)
             ports = ["A": free[0], "B": free[1]]
             // Transient notary failures reach the hospital quickly, so flows write while it is down.
@@ -33,20 +37,9 @@ import Vault
                 configuration.ha.mode = .hotWarm
                 configuration.ha.id = id
                 configuration.ha.advertise = ["http://127.0.0.1:\(port)"]
-                var election = ElectionSettings()
-                election.sqlite = "election.sqlite"
-                election.leaseMs = 1_000
-                election.renewMs = 200
-                election.requestTimeoutMs = 300
-                election.standAsideMs = 1_000
                 configuration.ha.election = election
                 try configuration.save(config(id))
             }
-        }
-
-        /// The options that name the pair's election to `hawser admin`.
-        var electionOptions: [String] {
-            ["--sqlite", root + "/election.sqlite", "--lease-ms", "1000", "--renew-ms", "200", "--request-timeout-ms", "300"]
         }
 
         func start(_ id: String) async throws -> HawserProcess {
@@ -55,9 +48,22 @@ import Vault
     }
 
     @Test(.timeLimit(.minutes(4))) func theStandbyTakesOverAfterAKillAndAPauseWithEveryFlowOnce() async throws {
-        let notary = try await StandaloneNotary.start()
         let dir = try TemporaryDirectory()
-        let pair = try Pair(root: dir.path, notary: notary.url)
+        var election = ElectionSettings()
+        election.sqlite = "election.sqlite"
+        election.leaseMs = 1_000
+        election.renewMs = 200
+        election.requestTimeoutMs = 300
+        election.standAsideMs = 1_000
+        try await scenario(dir.path, election: election,
+                           electionOptions: ["--sqlite", dir.path + "/election.sqlite", "--lease-ms", "1000", "--renew-ms", "200",
+                                             "--request-timeout-ms", "300"])
+    }
+
+    /// The standby's answer, kill -9 of the active, SIGSTOP of the next one, on the election given.
+    func scenario(_ root: String, election: ElectionSettings, electionOptions: [String]) async throws {
+        let notary = try await StandaloneNotary.start()
+        let pair = try Pair(root: root, notary: notary.url, election: election, electionOptions: electionOptions)
         let a = try await pair.start("A")
         try await awaitReady(pair.url("A"), "ready")
         let b = try await pair.start("B")
@@ -79,7 +85,7 @@ import Vault
         }
         try await client.shutdown()
         #expect(b.terminate() == 0)
-        try await checkLedger(dir.path, notary)
+        try await checkLedger(root, notary)
     }
 
     /// Seeds tokens, then kills A under load, then pauses B past its lease (see the test above).
@@ -249,6 +255,26 @@ import Vault
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
         let body = try await response.body.collect(upTo: 1 << 20)
         return (Int(response.status.code), String(buffer: body), response.headers.first(name: "Retry-After"))
+    }
+}
+
+/// The same two processes, elected through a 3-server ZooKeeper ensemble with digest ACLs.
+@Suite(.serialized, .enabled(if: ZooKeeperEnsemble.isAvailable, "needs the Debian zookeeper package and a JDK"),
+       .zooKeeperEnsemble, .timeLimit(.minutes(4)))
+struct HotWarmZooKeeperTests {
+    @Test func theStandbyTakesOverAfterAKillAndAPauseWithEveryFlowOnce() async throws {
+        let ensemble = try #require(ZooKeeperEnsemble.current)
+        let dir = try TemporaryDirectory()
+        let credentials = dir.path + "/zk.credentials"
+        try "hawser-test:pw-\(UUID().uuidString.prefix(8))\n".write(toFile: credentials, atomically: true, encoding: .utf8)
+        var election = ElectionSettings()
+        election.zookeeper = ensemble.connectString
+        election.zookeeperCredentials = "zk.credentials"
+        election.election = "hot-warm-\(UUID().uuidString.prefix(8))"
+        election.sessionTimeoutMs = 2_000
+        try await HotWarmTests().scenario(dir.path, election: election,
+                                          electionOptions: ["--zookeeper", ensemble.connectString, "--zookeeper-credentials", credentials,
+                                                            "--election", election.election, "--session-timeout-ms", "2000"])
     }
 }
 

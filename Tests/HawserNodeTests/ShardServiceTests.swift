@@ -21,7 +21,8 @@ import Testing
     }
 
     /// Runs a shard service on `dir` until `body` returns.
-    func withShard(_ dir: String, health: Switch, _ body: (ServingState, WriteFence, SQLiteNodeDatabase) async throws -> Void) async throws {
+    func withShard(_ dir: String, health: Switch,
+                   _ body: (ServingState, WriteFence, SQLiteNodeDatabase, any Election) async throws -> Void) async throws {
         var lease = LeaseConfiguration()
         lease.leaseDuration = .milliseconds(1_000)
         lease.renewInterval = .milliseconds(100)
@@ -43,7 +44,7 @@ import Testing
                                    }, serving: serving, timeout: .milliseconds(300), logger: quietLogger)
         let task = Task { try await service.run() }
         do {
-            try await body(serving, fence, database)
+            try await body(serving, fence, database, election)
         } catch {
             task.cancel()
             _ = await task.result
@@ -69,12 +70,14 @@ import Testing
     @Test(.timeLimit(.minutes(1))) func anUnhealthyOwnerStandsByAndServesAgainOnceHealthy() async throws {
         let dir = try TemporaryDirectory()
         let health = Switch()
-        try await withShard(dir.path, health: health) { serving, fence, _ in
+        try await withShard(dir.path, health: health) { serving, fence, _, election in
             try await self.await("it serves") { serving.isActive }
             let first = try #require(fence.epoch)
             #expect(try await serving.engine().start(Echo(text: "a")).status == .running)
 
             health.problem.withLock { $0 = "disk gone" }
+            // Not merely a lapse under load (which a renewal under the same epoch ends): the verdict.
+            try await self.await("the election hears it is unhealthy") { election.status.role == .notStanding }
             try await self.await("it stands by") { !serving.isActive }
             #expect(fence.epoch == nil)
             #expect(throws: NodeAPIError.self) { try serving.engine() }
@@ -87,7 +90,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1))) func aRefusedWriteStopsTheEngineAndStepsDown() async throws {
         let dir = try TemporaryDirectory()
-        try await withShard(dir.path, health: Switch()) { serving, fence, database in
+        try await withShard(dir.path, health: Switch()) { serving, fence, database, _ in
             try await self.await("it serves") { serving.isActive }
             let engine = try serving.engine()
             let epoch = try #require(fence.epoch)
