@@ -81,10 +81,6 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
         return copy
     }
 
-    /// How long a leader that can no longer reach the store keeps acting, at most: the session
-    /// timeout (ZooKeeper) or the lease.
-    public var sessionTimeout: Duration { .milliseconds(zookeeper != nil ? sessionTimeoutMs : leaseMs) }
-
     public func zooKeeperConfiguration() throws -> ZooKeeperElectionConfiguration {
         var configuration = ZooKeeperElectionConfiguration(connectString: zookeeper ?? "", credentials: try credentials())
         configuration.name = election

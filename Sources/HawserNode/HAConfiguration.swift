@@ -68,7 +68,7 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         switch mode {
         case .single:
             if id != nil || !advertise.isEmpty || election != nil {
-                out.append("ha.id, ha.advertise and ha.election are for ha.mode hot-warm (and hot-cold); this node's ha.mode is single")
+                out.append("ha.id, ha.advertise and ha.election have no use with ha.mode single: set ha.mode hot-warm, or remove them")
             }
         case .hotWarm:
             if id == nil { out.append("ha.mode hot-warm needs ha.id, this node's candidate id in the election") }

@@ -4,7 +4,8 @@ import Synchronization
 /// What the node's RPC API serves with now. A single node is `active` with its one flow engine for
 /// its whole life; a hot-warm node switches between `standby` and the engine of its current term
 /// as `ShardService` wins and loses the shard. Every route reaches the engine through `engine()`,
-/// so no request can use an engine the node has stopped.
+/// so a request that begins after the node stopped serving gets the standby answer (and one under
+/// way then gets it from `StandbyGate`).
 final class ServingState: Sendable {
     enum State: Sendable {
         /// Owning the shard: requests go to this engine.

@@ -144,13 +144,23 @@ final class ShardService: Service, Sendable {
         return lookUp
     }
 
-    /// The active node's first advertised address, from the election's snapshot (once per leader).
+    /// The active node's first advertised address, from the election's snapshot (once per leader;
+    /// a few tries, since reading the snapshot may open a connection of its own, which a loaded
+    /// machine or store can make slow).
     private func lookUp(_ id: String, in group: inout TaskGroup<Void>) {
         group.addTask { [administration, input, timeout] in
-            let url = try? await withDeadline(timeout, "reading the election") {
-                try await administration.snapshot().candidates.first { $0.id == id }?.addresses.first
+            for attempt in 0..<10 {
+                if attempt > 0 { try? await Task.sleep(for: timeout) }
+                if Task.isCancelled { return }
+                let found = try? await withDeadline(timeout * 5, "reading the election") {
+                    try await administration.snapshot().candidates.first { $0.id == id }?.addresses.first
+                }
+                if let url = found ?? nil {
+                    input.yield(.address(id: id, url: url))
+                    return
+                }
             }
-            input.yield(.address(id: id, url: url ?? nil))
+            input.yield(.address(id: id, url: nil))
         }
     }
 

@@ -215,7 +215,7 @@ import Vault
 
     /// Polls `/health/ready` until its body's status is `expected` (or, with `orTakingOver`, the
     /// node says it is taking over), within a minute.
-    func awaitReady(_ url: String, _ expected: String, orTakingOver: Bool = false) async throws {
+    func awaitReady(_ url: String, _ expected: String, orTakingOver: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
         var last = ""
         while ContinuousClock.now < deadline {
@@ -226,13 +226,14 @@ import Vault
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        Issue.record("\(url) did not become \(expected); last answer: \(last)")
+        Issue.record("\(url) did not become \(expected); last answer: \(last)", sourceLocation: sourceLocation)
         throw CancellationError()
     }
 
     /// Polls an RPC call on the standby until its answer names the active node (its address is
     /// looked up in the election once the standby has seen who leads).
-    func awaitStandbyAnswer(_ url: String, naming active: String) async throws -> (status: Int, body: String, retryAfter: String?) {
+    func awaitStandbyAnswer(_ url: String, naming active: String, sourceLocation: SourceLocation = #_sourceLocation) async throws
+        -> (status: Int, body: String, retryAfter: String?) {
         let deadline = ContinuousClock.now + .seconds(30)
         var last = ""
         while ContinuousClock.now < deadline {
@@ -241,7 +242,7 @@ import Vault
             if answer.body.contains("\"code\":\"standby\""), answer.body.contains("\"active\":\"\(active)\"") { return answer }
             try await Task.sleep(for: .milliseconds(50))
         }
-        Issue.record("\(url) never named \(active) as the active node; last answer: \(last)")
+        Issue.record("\(url) never named \(active) as the active node; last answer: \(last)", sourceLocation: sourceLocation)
         throw CancellationError()
     }
 
