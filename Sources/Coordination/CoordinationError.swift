@@ -17,6 +17,14 @@ public enum CoordinationError: Error, Sendable, Hashable, CustomStringConvertibl
     /// The coordination store refused our credentials, or its nodes belong to other ones.
     case notAuthorized(String)
 
+    /// A fencing check refused a write: this process does not own the resource (any more).
+    public var isFencingRefusal: Bool {
+        switch self {
+        case .staleEpoch, .notOwner: true
+        default: false
+        }
+    }
+
     public var code: String {
         switch self {
         case .staleEpoch: "stale_epoch"

@@ -37,14 +37,72 @@ public struct ElectionSnapshot: Sendable, Hashable, Codable {
     public var epoch: Epoch
     /// Candidates currently standing, in the order they would take over (ZooKeeper) or by id (lease).
     public var candidates: [Candidate]
+    /// Candidates seen lately that report themselves unhealthy and so do not stand (lease backends;
+    /// an unhealthy ZooKeeper candidate withdraws its node, and is not seen at all).
+    public var unhealthy: [Candidate]
     public var preferred: String?
     public var switchoverTarget: String?
 
-    public init(leader: String?, epoch: Epoch, candidates: [Candidate], preferred: String?, switchoverTarget: String?) {
+    public init(leader: String?, epoch: Epoch, candidates: [Candidate], unhealthy: [Candidate] = [], preferred: String?,
+                switchoverTarget: String?) {
         self.leader = leader
         self.epoch = epoch
         self.candidates = candidates
+        self.unhealthy = unhealthy
         self.preferred = preferred
         self.switchoverTarget = switchoverTarget
+    }
+
+    /// Every member the store knows of, with its role: the leader `active` (with the epoch it
+    /// leads under), the other standing candidates `standby`, then the `unhealthy` ones.
+    public var members: [ElectionMember] {
+        candidates.map { candidate in
+            let leads = candidate.id == leader
+            return ElectionMember(id: candidate.id, role: leads ? .active : .standby, epoch: leads ? epoch : nil, healthy: true,
+                                  addresses: candidate.addresses)
+        } + unhealthy.map { ElectionMember(id: $0.id, role: .unhealthy, epoch: nil, healthy: false, addresses: $0.addresses) }
+    }
+
+    enum CodingKeys: String, CodingKey { case leader, epoch, candidates, unhealthy, preferred, switchoverTarget, members }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        leader = try c.decodeIfPresent(String.self, forKey: .leader)
+        epoch = try c.decode(Epoch.self, forKey: .epoch)
+        candidates = try c.decode([Candidate].self, forKey: .candidates)
+        unhealthy = try c.decodeIfPresent([Candidate].self, forKey: .unhealthy) ?? []
+        preferred = try c.decodeIfPresent(String.self, forKey: .preferred)
+        switchoverTarget = try c.decodeIfPresent(String.self, forKey: .switchoverTarget)
+    }
+
+    /// Also writes `members`, for `hawser admin status`.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(leader, forKey: .leader)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(candidates, forKey: .candidates)
+        try c.encode(unhealthy, forKey: .unhealthy)
+        try c.encodeIfPresent(preferred, forKey: .preferred)
+        try c.encodeIfPresent(switchoverTarget, forKey: .switchoverTarget)
+        try c.encode(members, forKey: .members)
+    }
+}
+
+/// One member of an election as `hawser admin status` shows it.
+public struct ElectionMember: Sendable, Hashable, Codable {
+    public enum Role: String, Sendable, Hashable, Codable { case active, standby, unhealthy }
+    public var id: String
+    public var role: Role
+    /// The epoch it leads under (the active member only).
+    public var epoch: Epoch?
+    public var healthy: Bool
+    public var addresses: [String]
+
+    public init(id: String, role: Role, epoch: Epoch?, healthy: Bool, addresses: [String]) {
+        self.id = id
+        self.role = role
+        self.epoch = epoch
+        self.healthy = healthy
+        self.addresses = addresses
     }
 }

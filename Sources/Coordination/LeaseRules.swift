@@ -141,8 +141,10 @@ public enum LeaseRules {
     /// The operator's view.
     public static func snapshot(_ state: LeaseState, configuration: LeaseConfiguration) -> ElectionSnapshot {
         let row = state.lease
+        let unhealthy = state.candidates.filter { !$0.healthy && $0.seenMs > state.nowMs - configuration.leaseDuration.millisecondsValue }
         return ElectionSnapshot(leader: row.expiresMs > state.nowMs ? row.holder : nil, epoch: row.epoch,
                                 candidates: standingRows(state.candidates, now: state.nowMs, within: configuration.leaseDuration).map(\.candidate),
+                                unhealthy: unhealthy.sorted { $0.candidate.id < $1.candidate.id }.map(\.candidate),
                                 preferred: row.preferred, switchoverTarget: row.target)
     }
 

@@ -74,8 +74,19 @@ public final class FlowEngine: Service, Sendable {
     /// Resumes every unfinished flow (parking those a replay at the last start-up found fatal,
     /// see `StartupReplay`), then runs until graceful shutdown.
     public func run() async throws {
+        try await resumeUnfinished(createdBefore: createdAt)
+        try? await gracefulShutdown()
+        await stop()
+    }
+
+    /// Resumes the unfinished flows created before `cutoff` (nil: all of them) and returns once
+    /// they run. `run` calls it with the engine's creation time, since starts may reach the
+    /// engine meanwhile; a host that lets no start reach the engine before this returns (a
+    /// hot-warm node taking over: flows created by the former owner carry its clock, which may
+    /// run ahead of this one) passes nil and calls `stop` itself. On failure the engine is stopped.
+    public func resumeUnfinished(createdBefore cutoff: Instant?) async throws {
         do {
-            let plan = StartupReplay(resumable: try await store.resumable().filter { $0.createdAt < createdAt },
+            let plan = StartupReplay(resumable: try await store.resumable().filter { record in cutoff.map { record.createdAt < $0 } ?? true },
                                      markers: try await store.replayMarkers(), now: services.clock.now())
             if !plan.writes.isEmpty { _ = try await committer.commit(plan.writes) }
             for parked in plan.parked {
@@ -94,8 +105,6 @@ public final class FlowEngine: Service, Sendable {
             throw error
         }
         logger.info("flow engine running", metadata: ["resumed": "\(runningCount)"])
-        try? await gracefulShutdown()
-        await stop()
     }
 
     /// Cancels every running flow (without changing its stored status) and waits for them; then

@@ -19,8 +19,11 @@ public final class DataDirectoryLock: Sendable {
     private let descriptor: Mutex<Int32?>
 
     /// Takes the lock on `directory` (created if missing), or throws `DataDirectoryInUse` at once
-    /// if another process (or another lock in this one) holds it.
-    public init(directory: String) throws {
+    /// if another process (or another lock in this one) holds it. A `shared` lock is held by the
+    /// processes of one hot-warm node together, which share the directory's database under a
+    /// write fence; it still excludes every exclusive holder (a single node, a notary, a restore,
+    /// the offline flow tool), and they exclude it.
+    public init(directory: String, shared: Bool = false) throws {
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/" + Self.fileName
@@ -28,7 +31,7 @@ public final class DataDirectoryLock: Sendable {
         guard fd >= 0 else {
             throw DataDirectoryInUse(directory: directory, holder: nil, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        guard flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 else {
             let failure = errno
             let holder = Self.holder(fd)
             close(fd)

@@ -1,3 +1,4 @@
+import Coordination
 import Embedded
 import Flows
 import Foundation
@@ -6,6 +7,7 @@ import Hummingbird
 import Logging
 import Notary
 import Prometheus
+import ServiceLifecycle
 import TokenSample
 import Vault
 
@@ -18,7 +20,12 @@ import Vault
 public enum Node {
     /// Everything a running node is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
-        public let engine: FlowEngine
+        let serving: ServingState
+        /// The flow engine serving now (a hot-warm standby has none: do not ask one).
+        public var engine: FlowEngine {
+            guard let engine = try? serving.engine() else { preconditionFailure("a hot-warm standby runs no flow engine") }
+            return engine
+        }
         public let database: NodeDatabase
         /// The embedded notary and its store; nil when the node uses a remote notary.
         public let notary: Notary?
@@ -44,7 +51,7 @@ public enum Node {
     static func application(configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
                             authenticator: RPCAuthenticator, onListening: @escaping @Sendable (Int) async -> Void = { _ in })
         async throws -> (app: some ApplicationProtocol, parts: Parts) {
-        let problems = configuration.problems
+        let problems = configuration.problems(baseDirectory: baseDirectory)
         guard problems.isEmpty else { throw ConfigurationError(problems) }
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).path
@@ -54,8 +61,24 @@ public enum Node {
         let data = resolve(configuration.dataDirectory)
         // Before anything in the data directory is opened: one process per directory, and a taken
         // port found now rather than after the notary and the engine have started.
-        let lock = try DataDirectoryLock(directory: data)
+        // Hot-warm nodes share the directory of their shared SQLite database (the fence guards it).
+        let lock = try DataDirectoryLock(directory: data, shared: configuration.ha.mode == .hotWarm)
         try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
+
+        // Everything that may still refuse to start comes before the notary: a remote notary's
+        // HTTP client, once made, must be shut down.
+        let ha = configuration.ha
+        let fence: WriteFence? = switch ha.mode {
+        case .single: nil
+        case .hotWarm: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard))
+        case .hotCold: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard),
+                                  epoch: try HotColdFence.epoch(environment: ProcessInfo.processInfo.environment))
+        }
+        // The one place the node's stores are chosen (`database` section).
+        let database = try await NodeDatabase.open(configuration.database, data: data, fence: fence, resolve: resolve, logger: logger)
+        let serving = ServingState(.standby(active: nil))
+        let stand = ha.mode == .hotWarm
+            ? try election(ha, baseDirectory: baseDirectory, store: database.flows, serving: serving, logger: logger) : nil
 
         let registry = PrometheusCollectorRegistry()
         let notary: NodeNotary
@@ -69,17 +92,31 @@ public enum Node {
             notary = try .remote(configuration.notary)
         }
 
-        // The one place the node's stores are chosen (`database` section).
-        let database = try await NodeDatabase.open(configuration.database, data: data, fence: nil, resolve: resolve, logger: logger)
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)
         var services = FlowServices(notary: notary.port, keys: LocalKeys(keys))
         services.add(database.vault, as: (any VaultStore).self)
-        let engine = FlowEngine(store: database.flows, registry: flows, services: services,
-                                configuration: engineConfiguration(configuration), logger: logger)
+        let makeEngine: @Sendable (any FlowStore) -> FlowEngine = { [flows, services] store in
+            FlowEngine(store: store, registry: flows, services: services, configuration: engineConfiguration(configuration), logger: logger)
+        }
+        // What owns the flows: the one engine (single, hot-cold), or the shard's terms (hot-warm).
+        let owner: [any Service]
+        if let stand, let fence {
+            owner = [ShardService(election: stand.election, administration: stand.administration, fence: fence, store: database.flows,
+                                  makeEngine: makeEngine, serving: serving, timeout: stand.timeout, logger: stand.logger)]
+        } else if let fence {
+            let (refusals, refused) = AsyncStream.makeStream(of: CoordinationError.self)
+            let engine = makeEngine(FencedFlowStore(base: database.flows) { refused.yield($0) })
+            serving.set(.active(engine))
+            owner = [HotColdFence(store: database.flows, refusals: refusals), engine]
+        } else {
+            let engine = makeEngine(database.flows)
+            serving.set(.active(engine))
+            owner = [engine]
+        }
 
         let openAPI = NodeOpenAPI(registry: flows, parties: keys.keys.sorted(), host: configuration.listen.host, port: configuration.listen.port)
-        let api = NodeAPI(engine: engine, database: database, replica: notary.replica,
+        let api = NodeAPI(serving: serving, gated: ha.mode == .hotWarm, database: database, replica: notary.replica,
                           authenticator: authenticator,
                           identity: NodeIdentityJSON(name: configuration.name, notary: notary.port.identity.name,
                                                      parties: keys.keys.sorted(), flows: flows.names),
@@ -90,14 +127,32 @@ public enum Node {
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser-node"),
             // Stopped in reverse order: the database's pool outlives the engine that writes to it.
-            services: [DataDirectoryHold(lock: lock)] + database.services + notary.services + [engine],
+            services: [DataDirectoryHold(lock: lock)] + database.services + notary.services + owner,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.listen.port
                 openAPI.listening(on: port)
                 await onListening(port)
             },
             logger: logger)
-        return (app, Parts(engine: engine, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
+        return (app, Parts(serving: serving, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
+    }
+
+    /// A hot-warm node's stand in the election for its shard, with the database as a health check.
+    private static func election(_ ha: HAConfiguration, baseDirectory: String, store: any FlowStore, serving: ServingState, logger: Logger)
+        throws -> (election: any Election, administration: any ElectionAdministration, timeout: Duration, logger: Logger) {
+        guard let id = ha.id, let settings = ha.election?.resolved(against: baseDirectory) else {
+            preconditionFailure("a validated hot-warm configuration has ha.id and ha.election")
+        }
+        let timeout = Duration.milliseconds(settings.requestTimeoutMs)
+        let health = HealthChecks([DatabaseHealthCheck(store: store, timeout: timeout, serving: serving)])
+        var shardLogger = logger
+        shardLogger[metadataKey: "shard"] = "\(HAConfiguration.shard)"
+        do {
+            return (try settings.makeElection(candidate: Candidate(id: id, addresses: ha.advertise), health: health, logger: shardLogger),
+                    try settings.makeAdministration(), timeout, shardLogger)
+        } catch let error as CoordinationError {
+            throw ConfigurationError(["ha.election: \(error)"])
+        }
     }
 
     /// How the node's flow engine treats flows: the hospital's policy, group commit, and the

@@ -12,7 +12,10 @@ import Vault
 /// The node's RPC API (docs/node-openapi.json describes it; a test keeps the two in step).
 /// Every /v1 route needs HTTP Basic credentials of a configured user with the route's permission.
 struct NodeAPI {
-    let engine: FlowEngine
+    /// The engine requests go to (none while a hot-warm node is a standby).
+    let serving: ServingState
+    /// Whether a standby gate answers for a node that does not serve (hot-warm only).
+    let gated: Bool
     let database: NodeDatabase
     /// The embedded notary's replica; nil when the node uses a remote notary.
     let replica: Replica?
@@ -47,8 +50,10 @@ struct NodeAPI {
         let router = Router(context: NodeRequestContext.self)
         router.add(middleware: EdgeMiddleware<NodeRequestContext, NodeAPIError>(
             routes: Self.routes, server: "node", bodyLimit: ("maxBodyBytes", maxBodyBytes)))
+        if gated { router.add(middleware: StandbyGate<NodeRequestContext>(serving: serving, routes: Self.routes)) }
         router.post("/v1/flows") { request, context in
             try await authorise(request, context, .startFlow)
+            let engine = try serving.engine()
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let start = try StartFlowJSON.parse(try await body(request)).get()
             let started: (record: FlowRecord, created: Bool)
@@ -70,12 +75,12 @@ struct NodeAPI {
         }
         router.get("/v1/flows") { request, context in
             try await authorise(request, context, .readFlows)
-            return FlowResponse.list(try await engine.list(try Self.flowQuery(request.uri.queryParameters)))
+            return FlowResponse.list(try await serving.engine().list(try Self.flowQuery(request.uri.queryParameters)))
         }
         router.get("/v1/flows/by-client-id/{clientRequestId}") { request, context in
             try await authorise(request, context, .readFlows)
             let key = context.parameters.get("clientRequestId") ?? ""
-            guard let record = try await engine.store.record(clientRequestId: key) else {
+            guard let record = try await serving.engine().store.record(clientRequestId: key) else {
                 throw NodeAPIError(.flowNotFound, "no flow was started with client request id `\(key.prefix(200))`")
             }
             return FlowResponse.response(record)
@@ -84,13 +89,13 @@ struct NodeAPI {
             try await authorise(request, context, .readFlows)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let found = try await record(context)
-            return FlowResponse.response(wait == nil ? found : try await engine.waitForEnd(found.id, timeout: wait))
+            return FlowResponse.response(wait == nil ? found : try await serving.engine().waitForEnd(found.id, timeout: wait))
         }
         router.get("/v1/flows/{id}/events") { request, context in
             try await authorise(request, context, .readFlows)
             let resumed = try Self.resumedCursor(request)
             let id = try await record(context).id
-            let events = try await engine.events(of: id, after: resumed)
+            let events = try await serving.engine().events(of: id, after: resumed)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
@@ -109,12 +114,12 @@ struct NodeAPI {
         router.post("/v1/flows/{id}/kill") { request, context in
             try await authorise(request, context, .manageFlows)
             let id = try await record(context).id
-            do { return FlowResponse.response(try await engine.kill(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
+            do { return FlowResponse.response(try await serving.engine().kill(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.post("/v1/flows/{id}/resume") { request, context in
             try await authorise(request, context, .manageFlows)
             let id = try await record(context).id
-            do { return FlowResponse.response(try await engine.resume(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
+            do { return FlowResponse.response(try await serving.engine().resume(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.get("/v1/vault") { request, context in
             try await authorise(request, context, .readVault)
@@ -156,11 +161,13 @@ struct NodeAPI {
         }
         router.get("/v1/admin/draining") { request, context in
             try await authorise(request, context, .admin)
+            let engine = try serving.engine()
             return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
         }
         router.put("/v1/admin/draining") { request, context in
             try await authorise(request, context, .admin)
             let body = try await decode(SetDrainingJSON.self, request)
+            let engine = try serving.engine()
             engine.setDraining(body.draining)
             return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
         }
@@ -170,7 +177,13 @@ struct NodeAPI {
             if let replica, !replica.isCaughtUp {
                 throw NodeAPIError(.notReady, "the embedded notary is still catching up with its log (applied \(replica.appliedPosition))")
             }
-            return HealthStatus(status: engine.isDraining ? "draining" : "ready")
+            switch serving.current {
+            case .active(let engine):
+                if let problem = serving.healthProblem { throw NodeAPIError(.notReady, "unhealthy, stepping down: \(problem)") }
+                return try NodeAPI.json(HealthStatus(status: engine.isDraining ? "draining" : "ready"), status: .ok)
+            case .takingOver(let step): throw NodeAPIError(.notReady, "taking over as the active node: \(step)")
+            case .standby: return try NodeAPI.json(HealthStatus(status: "standby"), status: .serviceUnavailable)
+            }
         }
         router.get("/openapi.json") { request, _ in
             Response(json: openAPI.document(authority: request.head.authority))
@@ -181,8 +194,11 @@ struct NodeAPI {
                 registry.makeGauge(descriptor: gauge("hawser_flows", "Flows in the node database, by status."),
                                    labels: [("status", status.rawValue)]).set(to: Double(counts[status] ?? 0))
             }
-            registry.makeGauge(descriptor: gauge("hawser_flows_running_here", "Flows running in this process now.")).set(to: Double(engine.runningCount))
-            registry.makeGauge(descriptor: gauge("hawser_flows_draining", "1 while the node is draining for an upgrade.")).set(to: engine.isDraining ? 1 : 0)
+            let engine = try? serving.engine()
+            registry.makeGauge(descriptor: gauge("hawser_flows_running_here", "Flows running in this process now.")).set(to: Double(engine?.runningCount ?? 0))
+            registry.makeGauge(descriptor: gauge("hawser_flows_draining", "1 while the node is draining for an upgrade.")).set(to: engine?.isDraining == true ? 1 : 0)
+            registry.makeGauge(descriptor: gauge("hawser_node_active", "1 while this process serves the node (always, unless hot-warm)."))
+                .set(to: serving.isActive ? 1 : 0)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
@@ -206,7 +222,7 @@ struct NodeAPI {
 
     private func record(_ context: NodeRequestContext) async throws -> FlowRecord {
         let id = FlowID(context.parameters.get("id") ?? "")
-        guard let record = try await engine.record(id) else {
+        guard let record = try await serving.engine().record(id) else {
             throw NodeAPIError(.flowNotFound, "no flow has id `\(id.rawValue.prefix(100))`")
         }
         return record

@@ -7,13 +7,16 @@ import NIOCore
 public struct NodeAPIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: NodeErrorCode
     public var message: String
-    /// Seconds after which to try again, sent as `Retry-After` (with `too_many_attempts`).
+    /// Seconds after which to try again, sent as `Retry-After` (with `too_many_attempts`, `standby`).
     public var retryAfter: Int?
+    /// With `standby`: the active node's first advertised URL, when one is active.
+    public var active: String?
 
-    public init(_ code: NodeErrorCode, _ message: String, retryAfter: Int? = nil) {
+    public init(_ code: NodeErrorCode, _ message: String, retryAfter: Int? = nil, active: String? = nil) {
         self.code = code
         self.message = message
         self.retryAfter = retryAfter
+        self.active = active
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
@@ -44,6 +47,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
     case unsupportedMediaType = "unsupported_media_type"
     case draining = "draining"
     case notReady = "not_ready"
+    case standby = "standby"
     case internalError = "internal_error"
 
     public var httpStatus: Int {
@@ -59,7 +63,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
         case .unsupportedMediaType: 415
         case .tooManyAttempts: 429
         case .internalError: 500
-        case .draining, .notReady: 503
+        case .draining, .notReady, .standby: 503
         }
     }
 }
@@ -68,6 +72,8 @@ struct NodeErrorBody: Codable, Sendable {
     struct Detail: Codable, Sendable {
         var code: String
         var message: String
+        /// The active node's URL (`standby` only).
+        var active: String?
     }
     var error: Detail
 }
@@ -79,7 +85,9 @@ extension NodeAPIError: HTTPResponseError {
         var headers: HTTPFields = [.contentType: "application/json"]
         if code == .unauthenticated { headers[.wwwAuthenticate] = "Basic realm=\"hawser\"" }
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
-        let body = try JSONEncoder().encode(NodeErrorBody(error: .init(code: code.rawValue, message: message)))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]  // `active` is a URL
+        let body = try encoder.encode(NodeErrorBody(error: .init(code: code.rawValue, message: message, active: active)))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -88,9 +88,11 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var maxBodyBytes = 1024 * 1024
     /// How long a peer may take to send a request.
     public var http = HTTPTimeouts()
+    /// High availability: single (the default), hot-warm or hot-cold (docs/node.md).
+    public var ha = HAConfiguration()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, dataDirectory, database, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http
+        case name, dataDirectory, database, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http, ha
     }
 
     public static let defaultNotaryName = "O=Hawser Notary, L=London, C=GB"
@@ -115,10 +117,15 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         maxWritesPerCommit = try c.decodeIfPresent(Int.self, forKey: .maxWritesPerCommit) ?? d.maxWritesPerCommit
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
         http = try c.decodeIfPresent(HTTPTimeouts.self, forKey: .http) ?? d.http
+        ha = try c.decodeIfPresent(HAConfiguration.self, forKey: .ha) ?? d.ha
     }
 
-    /// Every invalid value, one sentence each.
-    public var problems: [String] {
+    /// Every invalid value, one sentence each; relative file names taken from the current directory.
+    public var problems: [String] { problems(baseDirectory: nil) }
+
+    /// Every invalid value, one sentence each. `baseDirectory`: the directory relative file names
+    /// in the configuration point into (the configuration file's); nil: the current directory.
+    public func problems(baseDirectory: String?) -> [String] {
         var out = [String]()
         if name.isEmpty { out.append("name must not be empty") }
         if dataDirectory.isEmpty { out.append("dataDirectory must not be empty") }
@@ -145,6 +152,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         out += hospital.policy.problems
         if maxWritesPerCommit < 1 { out.append("maxWritesPerCommit must be at least 1") }
         if maxBodyBytes < 1024 { out.append("maxBodyBytes must be at least 1024") }
+        out += ha.problems(notary: notary, baseDirectory: baseDirectory)
         return out + http.problems(section: "http")
     }
 
@@ -157,7 +165,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         var problems = unknownKeys(in: data)
         do {
             let configuration = try JSONDecoder().decode(NodeConfiguration.self, from: data)
-            problems += configuration.problems
+            problems += configuration.problems(baseDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
             guard problems.isEmpty else { throw ConfigurationError(problems) }
             return configuration
         } catch let error as DecodingError {
@@ -182,12 +190,17 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             ("database", Set(NodeDatabaseConfiguration.CodingKeys.allCases.map(\.rawValue))),
             ("http", Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue))),
             ("rpcLogin", Set(RPCLogin.CodingKeys.allCases.map(\.rawValue))),
+            ("ha", Set(HAConfiguration.CodingKeys.allCases.map(\.rawValue))),
         ]
         for (section, known) in sections {
             guard let object = section.isEmpty ? top : top[section] as? [String: Any] else { continue }
             for key in object.keys.sorted() where !known.contains(key) {
                 out.append("unknown option `\(section.isEmpty ? key : "\(section).\(key)")`")
             }
+        }
+        if let election = (top["ha"] as? [String: Any])?["election"] as? [String: Any] {
+            let known = Set(ElectionSettings.CodingKeys.allCases.map(\.rawValue))
+            for key in election.keys.sorted() where !known.contains(key) { out.append("unknown option `ha.election.\(key)`") }
         }
         for (i, user) in ((top["rpcUsers"] as? [[String: Any]]) ?? []).enumerated() {
             for key in user.keys.sorted() where !["username", "passwordHash", "permissions"].contains(key) {

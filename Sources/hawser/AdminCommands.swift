@@ -10,7 +10,13 @@ struct AdminCommand: AsyncParsableCommand {
         subcommands: [Status.self, Prefer.self, Switchover.self, VerifyCluster.self])
 
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the leader, epoch, standing candidates and settings as JSON.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the leader, epoch, members and settings as JSON.",
+            discussion: """
+                `members` lists every member the store knows: its id, role (active, standby, unhealthy), the epoch the active \
+                one leads under, whether it is healthy, and the addresses it advertises. A lease backend shows unhealthy members \
+                seen within a lease; on ZooKeeper an unhealthy member withdraws and is not listed.
+                """)
         @OptionGroup var store: CoordinationOptions
 
         func run() async throws {

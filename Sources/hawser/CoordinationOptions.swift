@@ -1,9 +1,8 @@
 import ArgumentParser
 import Foundation
 import Coordination
-import Embedded
+import HawserNode
 import Logging
-import Postgres
 import ZooKeeperElection
 
 /// Where an election lives and its timing: shared by `hawser election` and `hawser admin`.
@@ -41,75 +40,44 @@ struct CoordinationOptions: ParsableArguments {
     var postgres: String? { chosenStore[1] }
     var sqlite: String? { chosenStore[2] }
 
+    /// The options as `ElectionSettings`, the one place that validates them and builds the
+    /// election (node.json's `ha.election` uses the same).
+    var settings: ElectionSettings {
+        var settings = ElectionSettings()
+        settings.zookeeper = zookeeper
+        settings.zookeeperCredentials = zookeeperCredentials
+        settings.postgres = postgres
+        settings.sqlite = sqlite
+        settings.election = election
+        settings.sessionTimeoutMs = sessionTimeoutMs
+        settings.checkIntervalMs = checkIntervalMs
+        settings.leaseMs = leaseMs
+        settings.renewMs = renewMs
+        settings.standAsideMs = standAsideMs
+        settings.holdDownMs = holdDownMs
+        settings.requestTimeoutMs = requestTimeoutMs
+        return settings
+    }
+
     func validate() throws {
-        let chosen = [zookeeper, postgres, sqlite].compactMap { $0 }
-        guard chosen.count == 1 else {
+        guard [zookeeper, postgres, sqlite].compactMap({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --zookeeper, --postgres, --sqlite (or set exactly one of HAWSER_ZOOKEEPER, HAWSER_POSTGRES, HAWSER_SQLITE)")
         }
-        if zookeeper != nil {
-            let problems = try zooKeeperConfiguration().problems()
-            if !problems.isEmpty { throw ValidationError(problems.joined(separator: "; ")) }
-        } else {
-            if zookeeperCredentials != nil { throw ValidationError("--zookeeper-credentials goes with --zookeeper only") }
-            let problems = leaseConfiguration().problems()
-            if !problems.isEmpty { throw ValidationError(problems.joined(separator: "; ")) }
-            if let postgres { _ = try PostgresURL.configuration(postgres) }
-        }
-    }
-
-    func zooKeeperConfiguration() throws -> ZooKeeperElectionConfiguration {
-        var configuration = ZooKeeperElectionConfiguration(connectString: zookeeper ?? "", credentials: try credentials())
-        configuration.name = election
-        configuration.sessionTimeout = .milliseconds(sessionTimeoutMs)
-        configuration.checkInterval = .milliseconds(checkIntervalMs)
-        configuration.holdDown = .milliseconds(holdDownMs)
-        configuration.requestTimeout = .milliseconds(max(requestTimeoutMs, sessionTimeoutMs))
-        return configuration
-    }
-
-    /// Read from a file, so the password shows neither in `ps` nor in shell history.
-    private func credentials() throws -> ZooKeeperCredentials {
-        guard let path = zookeeperCredentials else {
+        if zookeeper != nil, zookeeperCredentials == nil {
             throw ValidationError("--zookeeper needs --zookeeper-credentials FILE (a line user:password): the election's nodes are protected by a digest ACL")
         }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ValidationError("cannot read the ZooKeeper credentials file \(path)")
-        }
-        guard let credentials = ZooKeeperCredentials.parse(text) else {
-            throw ValidationError("the ZooKeeper credentials file \(path) must hold one line user:password")
-        }
-        return credentials
+        if zookeeper == nil, zookeeperCredentials != nil { throw ValidationError("--zookeeper-credentials goes with --zookeeper only") }
+        let problems = settings.problems()
+        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "; ")) }
     }
 
-    func leaseConfiguration() -> LeaseConfiguration {
-        var configuration = LeaseConfiguration()
-        configuration.name = election
-        configuration.leaseDuration = .milliseconds(leaseMs)
-        configuration.renewInterval = .milliseconds(renewMs)
-        configuration.standAside = .milliseconds(standAsideMs)
-        configuration.holdDown = .milliseconds(holdDownMs)
-        configuration.requestTimeout = .milliseconds(requestTimeoutMs)
-        return configuration
-    }
-
-    func leaseBackend() throws -> any LeaseBackend {
-        if let postgres {
-            return PostgresLeaseBackend(configuration: try PostgresURL.configuration(postgres),
-                                        requestTimeout: .milliseconds(requestTimeoutMs))
-        }
-        return try SQLiteLeaseBackend(path: sqlite!, busyTimeout: .milliseconds(requestTimeoutMs / 2))
-    }
+    func zooKeeperConfiguration() throws -> ZooKeeperElectionConfiguration { try settings.zooKeeperConfiguration() }
+    func leaseConfiguration() -> LeaseConfiguration { settings.leaseConfiguration() }
+    func leaseBackend() throws -> any LeaseBackend { try settings.leaseBackend() }
 
     func makeElection(candidate: Candidate, health: HealthChecks, logger: Logger) throws -> any Election {
-        if zookeeper != nil {
-            return try ZooKeeperElection(candidate: candidate, configuration: try zooKeeperConfiguration(), health: health, logger: logger)
-        }
-        return try LeaseElection(candidate: candidate, backend: try leaseBackend(), configuration: leaseConfiguration(),
-                                 health: health, logger: logger)
+        try settings.makeElection(candidate: candidate, health: health, logger: logger)
     }
 
-    func makeAdministration() throws -> any ElectionAdministration {
-        if zookeeper != nil { return try ZooKeeperElectionAdministration(configuration: try zooKeeperConfiguration()) }
-        return LeaseAdministration(backend: try leaseBackend(), configuration: leaseConfiguration())
-    }
+    func makeAdministration() throws -> any ElectionAdministration { try settings.makeAdministration() }
 }

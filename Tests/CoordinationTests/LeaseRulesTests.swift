@@ -30,6 +30,17 @@ import Testing
         LeaseRules.round(state, candidate: Candidate(id: me), instance: instance ?? "i-\(me)", request: request, configuration: configuration)
     }
 
+    @Test func theSnapshotShowsEveryMemberWithItsRoleAndHealth() {
+        let state = Self.state(holder: "B", epoch: 7, expiresIn: 500,
+                               candidates: [Self.row("A"), Self.row("B"), Self.row("C", healthy: false), Self.row("D", seenAgo: 5_000)])
+        let snapshot = LeaseRules.snapshot(state, configuration: Self.configuration)
+        #expect(snapshot.members == [
+            ElectionMember(id: "A", role: .standby, epoch: nil, healthy: true, addresses: []),
+            ElectionMember(id: "B", role: .active, epoch: Epoch(7), healthy: true, addresses: []),
+            ElectionMember(id: "C", role: .unhealthy, epoch: nil, healthy: false, addresses: []),
+        ], "D was last seen longer than a lease ago: gone")
+    }
+
     @Test func theHolderRenewsAndOthersLeave() {
         let state = Self.state(holder: "A", epoch: 3, expiresIn: 500)
         let renewed = Self.round(state, "A")

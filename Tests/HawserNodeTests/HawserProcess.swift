@@ -27,19 +27,21 @@ final class HawserProcess: Sendable {
     }
 
     /// Starts `hawser node run` with `config` and returns once its RPC API listens.
-    static func node(config: String) async throws -> (HawserProcess, port: Int) {
-        try await start(["node", "run", "--config", config, "--log-level", "error"])
+    /// `environment` is added to this process's.
+    static func node(config: String, environment: [String: String] = [:]) async throws -> (HawserProcess, port: Int) {
+        try await start(["node", "run", "--config", config, "--log-level", "error"], environment: environment)
     }
 
-    private static func start(_ arguments: [String]) async throws -> (HawserProcess, port: Int) {
-        let child = HawserProcess(arguments: arguments)
+    private static func start(_ arguments: [String], environment: [String: String] = [:]) async throws -> (HawserProcess, port: Int) {
+        let child = HawserProcess(arguments: arguments, environment: environment)
         return (child, try await child.waitForPort())
     }
 
-    private init(arguments: [String]) {
+    private init(arguments: [String], environment: [String: String] = [:]) {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     }
 
     private func waitForPort() async throws -> Int {

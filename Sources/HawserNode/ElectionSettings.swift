@@ -1,0 +1,141 @@
+import Coordination
+import Embedded
+import Foundation
+import Logging
+import Postgres
+import ZooKeeperElection
+
+/// Where an election lives (exactly one of ZooKeeper, a PostgreSQL lease, a SQLite lease) and its
+/// timing. One set of names for every place that configures an election: node.json's
+/// `ha.election` and the options of `hawser election run`, `hawser admin` and the watchdog, so a
+/// name means one thing everywhere (docs/coordination.md). Builds the election and its
+/// administration; `problems()` says everything wrong at once.
+public struct ElectionSettings: Codable, Sendable, Equatable {
+    /// ZooKeeper ensemble, `host:port[,host:port...]`.
+    public var zookeeper: String?
+    /// ZooKeeper: a file holding `user:password`, the digest identity owning the election's nodes.
+    public var zookeeperCredentials: String?
+    /// PostgreSQL lease: `postgres://user[:password]@host[:port]/database`.
+    public var postgres: String?
+    /// SQLite lease file (candidates on one machine only).
+    public var sqlite: String?
+    public var election = "default"
+    public var sessionTimeoutMs = 2000
+    public var checkIntervalMs = 250
+    public var leaseMs = 2000
+    public var renewMs = 500
+    public var standAsideMs = 4000
+    public var holdDownMs = 10000
+    public var requestTimeoutMs = 1000
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case zookeeper, zookeeperCredentials, postgres, sqlite, election, sessionTimeoutMs, checkIntervalMs, leaseMs, renewMs,
+             standAsideMs, holdDownMs, requestTimeoutMs
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = ElectionSettings()
+        zookeeper = try c.decodeIfPresent(String.self, forKey: .zookeeper)
+        zookeeperCredentials = try c.decodeIfPresent(String.self, forKey: .zookeeperCredentials)
+        postgres = try c.decodeIfPresent(String.self, forKey: .postgres)
+        sqlite = try c.decodeIfPresent(String.self, forKey: .sqlite)
+        election = try c.decodeIfPresent(String.self, forKey: .election) ?? d.election
+        sessionTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .sessionTimeoutMs) ?? d.sessionTimeoutMs
+        checkIntervalMs = try c.decodeIfPresent(Int.self, forKey: .checkIntervalMs) ?? d.checkIntervalMs
+        leaseMs = try c.decodeIfPresent(Int.self, forKey: .leaseMs) ?? d.leaseMs
+        renewMs = try c.decodeIfPresent(Int.self, forKey: .renewMs) ?? d.renewMs
+        standAsideMs = try c.decodeIfPresent(Int.self, forKey: .standAsideMs) ?? d.standAsideMs
+        holdDownMs = try c.decodeIfPresent(Int.self, forKey: .holdDownMs) ?? d.holdDownMs
+        requestTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .requestTimeoutMs) ?? d.requestTimeoutMs
+    }
+
+    /// Every problem at once, each naming the setting as `prefix` + its name; empty when valid.
+    public func problems(prefix: String = "") -> [String] {
+        let chosen = [zookeeper, postgres, sqlite].compactMap { $0 }
+        guard chosen.count == 1 else {
+            return ["\(prefix)give exactly one election back end: \(prefix)zookeeper, \(prefix)postgres or \(prefix)sqlite"]
+        }
+        if zookeeper != nil {
+            do { return try zooKeeperConfiguration().problems().map { prefix + $0 } } catch { return ["\(prefix)zookeeperCredentials: \(error)"] }
+        }
+        var problems = leaseConfiguration().problems().map { prefix + $0 }
+        if zookeeperCredentials != nil { problems.append("\(prefix)zookeeperCredentials goes with \(prefix)zookeeper only") }
+        if sqlite?.isEmpty == true { problems.append("\(prefix)sqlite must name a file") }
+        if let postgres, (try? PostgresURL.configuration(postgres)) == nil {
+            problems.append("\(prefix)postgres must be a URL of the form postgres://user[:password]@host[:port]/database")
+        }
+        return problems
+    }
+
+    /// These settings with relative file names taken relative to `directory`.
+    public func resolved(against directory: String) -> ElectionSettings {
+        func resolve(_ path: String?) -> String? {
+            path.map { $0.hasPrefix("/") ? $0 : URL(fileURLWithPath: directory).appendingPathComponent($0).path }
+        }
+        var copy = self
+        copy.sqlite = resolve(sqlite)
+        copy.zookeeperCredentials = resolve(zookeeperCredentials)
+        return copy
+    }
+
+    public func zooKeeperConfiguration() throws -> ZooKeeperElectionConfiguration {
+        var configuration = ZooKeeperElectionConfiguration(connectString: zookeeper ?? "", credentials: try credentials())
+        configuration.name = election
+        configuration.sessionTimeout = .milliseconds(sessionTimeoutMs)
+        configuration.checkInterval = .milliseconds(checkIntervalMs)
+        configuration.holdDown = .milliseconds(holdDownMs)
+        configuration.requestTimeout = .milliseconds(max(requestTimeoutMs, sessionTimeoutMs))
+        return configuration
+    }
+
+    /// Read from a file, so the password shows neither in `ps`, nor in shell history, nor in node.json.
+    private func credentials() throws -> ZooKeeperCredentials {
+        guard let path = zookeeperCredentials else {
+            throw CoordinationError.invalidConfiguration(
+                "zookeeper needs zookeeperCredentials, a file holding a line user:password: the election's nodes are protected by a digest ACL")
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CoordinationError.invalidConfiguration("cannot read the ZooKeeper credentials file \(path)")
+        }
+        guard let credentials = ZooKeeperCredentials.parse(text) else {
+            throw CoordinationError.invalidConfiguration("the ZooKeeper credentials file \(path) must hold one line user:password")
+        }
+        return credentials
+    }
+
+    public func leaseConfiguration() -> LeaseConfiguration {
+        var configuration = LeaseConfiguration()
+        configuration.name = election
+        configuration.leaseDuration = .milliseconds(leaseMs)
+        configuration.renewInterval = .milliseconds(renewMs)
+        configuration.standAside = .milliseconds(standAsideMs)
+        configuration.holdDown = .milliseconds(holdDownMs)
+        configuration.requestTimeout = .milliseconds(requestTimeoutMs)
+        return configuration
+    }
+
+    public func leaseBackend() throws -> any LeaseBackend {
+        if let postgres {
+            return PostgresLeaseBackend(configuration: try PostgresURL.configuration(postgres),
+                                        requestTimeout: .milliseconds(requestTimeoutMs))
+        }
+        guard let sqlite else { throw CoordinationError.invalidConfiguration("no election back end is configured") }
+        return try SQLiteLeaseBackend(path: sqlite, busyTimeout: .milliseconds(requestTimeoutMs / 2))
+    }
+
+    public func makeElection(candidate: Candidate, health: HealthChecks, logger: Logger) throws -> any Election {
+        if zookeeper != nil {
+            return try ZooKeeperElection(candidate: candidate, configuration: try zooKeeperConfiguration(), health: health, logger: logger)
+        }
+        return try LeaseElection(candidate: candidate, backend: try leaseBackend(), configuration: leaseConfiguration(),
+                                 health: health, logger: logger)
+    }
+
+    public func makeAdministration() throws -> any ElectionAdministration {
+        if zookeeper != nil { return try ZooKeeperElectionAdministration(configuration: try zooKeeperConfiguration()) }
+        return LeaseAdministration(backend: try leaseBackend(), configuration: leaseConfiguration())
+    }
+}

@@ -1,0 +1,51 @@
+import Coordination
+import Flows
+
+/// The flow store of a node that shares its database (hot-warm, hot-cold): every call goes to
+/// `base`, and a commit the fencing check refused (`stale_epoch`: a newer owner exists;
+/// `not_owner`) is reported to `refused` before the error goes on to the flow, so that the node
+/// stops its engine at once instead of letting each flow find out on its own.
+struct FencedFlowStore: FlowStore {
+    let base: any FlowStore
+    let refused: @Sendable (CoordinationError) -> Void
+
+    func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
+        do {
+            return try await base.commit(writes)
+        } catch let error as CoordinationError where error.isFencingRefusal {
+            refused(error)
+            throw error
+        }
+    }
+
+    func record(_ id: FlowID) async throws -> FlowRecord? { try await base.record(id) }
+    func record(clientRequestId: String) async throws -> FlowRecord? { try await base.record(clientRequestId: clientRequestId) }
+    func journal(of id: FlowID) async throws -> [JournalEntry] { try await base.journal(of: id) }
+    func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await base.list(query) }
+    func resumable() async throws -> [FlowRecord] { try await base.resumable() }
+    func replayMarkers() async throws -> Set<FlowID> { try await base.replayMarkers() }
+}
+
+/// The node database answers a cheap read within `timeout`: an active node that cannot reach its
+/// database is unhealthy, so it resigns and another candidate takes over. The last verdict is
+/// kept in `serving` for `/health/ready`.
+struct DatabaseHealthCheck: HealthCheck {
+    let store: any FlowStore
+    let timeout: Duration
+    let serving: ServingState
+    var name: String { "database" }
+
+    func problem() async -> String? {
+        let problem: String?
+        do {
+            _ = try await withDeadline(timeout, "a read of the node database") { [store] in
+                try await store.record(FlowID("hawser-health-check"))
+            }
+            problem = nil
+        } catch {
+            problem = "\(error)"
+        }
+        serving.setHealthProblem(problem.map { "\(name): \($0)" })
+        return problem
+    }
+}

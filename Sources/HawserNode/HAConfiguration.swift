@@ -1,0 +1,91 @@
+import Coordination
+import Foundation
+import HawserClient
+
+/// The `ha` section of node.json (docs/node.md, "High availability"): how this node shares its
+/// work with others. `single` (the default) is one process with nothing shared; `hot-warm` runs
+/// warm beside a standby and stands in the election itself; `hot-cold` is started by a
+/// `hawser watchdog` that stood in the election for it and passes the epoch it won in
+/// `HAWSER_FENCE_EPOCH`.
+public struct HAConfiguration: Codable, Sendable, Equatable {
+    public enum Mode: String, Codable, Sendable, CaseIterable {
+        case single
+        case hotWarm = "hot-warm"
+        case hotCold = "hot-cold"
+    }
+
+    public var mode = Mode.single
+    /// This node's candidate id in the election (hot-warm), unique among the nodes of the election.
+    public var id: String?
+    /// The RPC base URLs clients reach this node at; a standby names the active's first one.
+    public var advertise: [String] = []
+    /// The election's back end and timing (hot-warm), named as `hawser election run`'s options.
+    public var election: ElectionSettings?
+
+    /// The environment variable a watchdog passes the won epoch in (hot-cold).
+    public static let fenceEpochVariable = "HAWSER_FENCE_EPOCH"
+    /// The node's one shard today; hot-hot will own several.
+    public static let shard = "0"
+    /// The fencing resource of a shard, as the node database's fencing table names it.
+    public static func resource(shard: String) -> String { "node/\(shard)" }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case mode, id, advertise, election }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let text = try c.decodeIfPresent(String.self, forKey: .mode) {
+            guard let parsed = Mode(rawValue: text) else {
+                throw DecodingError.dataCorruptedError(forKey: .mode, in: c,
+                                                       debugDescription: "ha.mode must be \"single\", \"hot-warm\" or \"hot-cold\", not \"\(text)\"")
+            }
+            mode = parsed
+        }
+        id = try c.decodeIfPresent(String.self, forKey: .id)
+        advertise = try c.decodeIfPresent([String].self, forKey: .advertise) ?? []
+        election = try c.decodeIfPresent(ElectionSettings.self, forKey: .election)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(mode, forKey: .mode)
+        try c.encodeIfPresent(id, forKey: .id)
+        if !advertise.isEmpty { try c.encode(advertise, forKey: .advertise) }
+        try c.encodeIfPresent(election, forKey: .election)
+    }
+
+    /// Every invalid value, one sentence each. `notary`: the node's notary (hot-warm needs a remote
+    /// one); `baseDirectory`: where relative file names point (nil: the current directory).
+    func problems(notary: NodeNotaryConfiguration, baseDirectory: String?) -> [String] {
+        var out = [String]()
+        for (i, url) in advertise.enumerated() where (try? NotaryClient.baseURL(url)) == nil {
+            out.append("ha.advertise[\(i)] \"\(url)\" must be an http:// or https:// base URL")
+        }
+        if let id, (try? Candidate.validate(id: id)) == nil {
+            out.append("ha.id \"\(id)\" must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-'")
+        }
+        switch mode {
+        case .single:
+            if id != nil || !advertise.isEmpty || election != nil {
+                out.append("ha.id, ha.advertise and ha.election have no use with ha.mode single: set ha.mode hot-warm, or remove them")
+            }
+        case .hotWarm:
+            if id == nil { out.append("ha.mode hot-warm needs ha.id, this node's candidate id in the election") }
+            if advertise.isEmpty { out.append("ha.mode hot-warm needs ha.advertise, the RPC URLs clients reach this node at") }
+            if let election {
+                out += election.resolved(against: baseDirectory ?? FileManager.default.currentDirectoryPath).problems(prefix: "ha.election.")
+            } else {
+                out.append("ha.mode hot-warm needs ha.election, the election's back end (zookeeper, postgres or sqlite) and timing")
+            }
+            if notary.kind != .remote {
+                out.append("ha.mode hot-warm needs notary.kind remote: an embedded notary's log and store cannot be shared by two processes")
+            }
+        case .hotCold:
+            if election != nil {
+                out.append("ha.election is for hot-warm: in hot-cold the watchdog stands in the election (hawser watchdog takes its options)")
+            }
+        }
+        return out
+    }
+}

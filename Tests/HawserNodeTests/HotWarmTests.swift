@@ -1,0 +1,332 @@
+import AsyncHTTPClient
+import Embedded
+import Foundation
+import HawserClient
+import HawserNode
+import HawserTestSupport
+import NIOCore
+import Testing
+import Vault
+
+/// Two `hawser node run` processes in hot-warm on one SQLite node database with the SQLite lease,
+/// and a remote notary: the standby's answer, kill -9 of the active, SIGSTOP of the active past
+/// its lease. Every flow started with a client request id ends once, completed, with its own
+/// transaction, and the notary agrees with the vault.
+@Suite(.serialized) struct HotWarmTests {
+    /// A pair of hot-warm nodes sharing `root/data`, with their configuration files.
+    struct Pair {
+        let root: String
+        let ports: [String: Int]
+        func url(_ id: String) -> String { "http://127.0.0.1:\(ports[id]!)" }
+        func config(_ id: String) -> String { root + "/\(id).json" }
+
+        /// The options that name the pair's election to `hawser admin`.
+        let electionOptions: [String]
+
+        init(root: String, notary: String, election: ElectionSettings, electionOptions: [String]) throws {
+            self.root = root
+            self.electionOptions = electionOptions
+            let free = try NATSCluster.freePorts(2)
+            ports = ["A": free[0], "B": free[1]]
+            // Transient notary failures reach the hospital quickly, so flows write while it is down.
+            try writeRemoteNodeFiles(in: root, urls: [notary]) { $0.notary.maxAttempts = 2; $0.notary.timeoutMillis = 2_000 }
+            let base = try NodeConfiguration.load(root + "/node.json")
+            for (id, port) in ports {
+                var configuration = base
+                configuration.listen.port = port
+                configuration.ha.mode = .hotWarm
+                configuration.ha.id = id
+                configuration.ha.advertise = ["http://127.0.0.1:\(port)"]
+                configuration.ha.election = election
+                try configuration.save(config(id))
+            }
+        }
+
+        func start(_ id: String) async throws -> HawserProcess {
+            try await HawserProcess.node(config: config(id)).0
+        }
+    }
+
+    @Test(.timeLimit(.minutes(4))) func theStandbyTakesOverAfterAKillAndAPauseWithEveryFlowOnce() async throws {
+        let dir = try TemporaryDirectory()
+        var election = ElectionSettings()
+        election.sqlite = "election.sqlite"
+        election.leaseMs = 1_000
+        election.renewMs = 200
+        election.requestTimeoutMs = 300
+        election.standAsideMs = 1_000
+        try await scenario(dir.path, election: election,
+                           electionOptions: ["--sqlite", dir.path + "/election.sqlite", "--lease-ms", "1000", "--renew-ms", "200",
+                                             "--request-timeout-ms", "300"])
+    }
+
+    /// The standby's answer, kill -9 of the active, SIGSTOP of the next one, on the election given.
+    func scenario(_ root: String, election: ElectionSettings, electionOptions: [String]) async throws {
+        let notary = try await StandaloneNotary.start()
+        let pair = try Pair(root: root, notary: notary.url, election: election, electionOptions: electionOptions)
+        let a = try await pair.start("A")
+        try await awaitReady(pair.url("A"), "ready")
+        let b = try await pair.start("B")
+        try await awaitReady(pair.url("B"), "standby")
+
+        // The standby answers every RPC call with the active node's address, credentials or not.
+        let answer = try await awaitStandbyAnswer(pair.url("B"), naming: pair.url("A"))
+        #expect(answer.status == 503 && answer.retryAfter == "1")
+        #expect(try await status(pair.url("B") + "/health/live").status == 200)
+
+        let client = NodeClient(urls: [pair.url("A"), pair.url("B")], username: "ops", password: "secret",
+                                retryPolicy: RetryPolicy(maxAttempts: 1_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200),
+                                                         attemptTimeout: .seconds(10), deadline: .seconds(90)))
+        do {
+            try await exercise(pair, client, notary, a: a, b: b)
+        } catch {
+            try await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+        #expect(b.terminate() == 0)
+        try await checkLedger(root, notary)
+    }
+
+    /// Seeds tokens, then kills A under load, then pauses B past its lease (see the test above).
+    func exercise(_ pair: Pair, _ client: NodeClient, _ notary: StandaloneNotary, a first: HawserProcess, b: HawserProcess) async throws {
+        var a: HawserProcess? = first
+        for i in 0..<10 {
+            let seed = try await client.run("IssueTokens", arguments: Array(#"{"owner":"O=Alice","amount":10}"#.utf8), clientRequestId: "seed-\(i)")
+            #expect(seed.status == "completed")
+        }
+
+        // kill -9 of the active while its flows wait for the notary, which is down.
+        notary.kill()
+        var ids = [String: String]()
+        for i in 0..<12 { ids["load-\(i)"] = try await start(i, client).id }
+        #expect(try await unfinished(pair.root) == 12, "the notary being down, no flow can have completed")
+        a?.kill()
+        a = nil
+        try await awaitReady(pair.url("B"), "ready")
+        // A switchover to the dead node is refused, with the stable code.
+        let (refused, refusal) = try await HawserProcess.run(["admin", "switchover", "--to", "A"] + pair.electionOptions)
+        #expect(refused != 0 && refusal.contains("unknown_candidate"), "\(refusal)")
+        try await notary.restart()
+        try await expectEveryFlowCompletedOnce(ids, client)
+
+        // SIGSTOP of the active past its lease, then SIGCONT: the former standby leads, and the
+        // paused node, still running, finds itself deposed (its writes refused) and stands by.
+        let restarted = try await pair.start("A")
+        try await awaitReady(pair.url("A"), "standby")
+        // The operator's view: every member's role, epoch, health and address.
+        let (listed, json) = try await HawserProcess.run(["admin", "status"] + pair.electionOptions)
+        #expect(listed == 0, "\(json)")
+        let members = try JSONDecoder().decode(AdminStatus.self, from: Data(json.utf8)).members.sorted { $0.id < $1.id }
+        #expect(members.map(\.id) == ["A", "B"] && members.map(\.role) == ["standby", "active"], "\(json)")
+        #expect(members[1].epoch != nil && members[0].epoch == nil && members.allSatisfy(\.healthy), "\(json)")
+        #expect(members.map(\.addresses) == [[pair.url("A")], [pair.url("B")]])
+        notary.kill()
+        var later = [String: String]()
+        for i in 12..<18 { later["load-\(i)"] = try await start(i, client).id }
+        #expect(try await unfinished(pair.root) == 6)
+        b.pause()
+        // A wins the election once B's lease lapses; its claiming write may wait for B's SQLite
+        // write lock if B was paused inside a transaction, so A serves only after B resumes.
+        try await awaitReady(pair.url("A"), "ready", orTakingOver: true)
+        try await notary.restart()
+        b.resume()
+        try await awaitReady(pair.url("A"), "ready")
+        try await awaitReady(pair.url("B"), "standby")
+        #expect(b.isRunning, "the deposed node stands by without a restart")
+        _ = try await awaitStandbyAnswer(pair.url("B"), naming: pair.url("A"))
+        try await expectEveryFlowCompletedOnce(ids.merging(later) { x, _ in x }, client)
+        #expect(restarted.terminate() == 0)
+    }
+
+    /// Every flow once in the node database, tokens conserved, the notary agreeing with the vault.
+    func checkLedger(_ root: String, _ notary: StandaloneNotary) async throws {
+        // Alice: 100 - 9 moves of 2; Bob: 9 issues of 7 + 9 moves of 2. No state spent twice: the
+        // notary's record of each state agrees with the vault.
+        let database = try SQLiteNodeDatabase(path: root + "/data/node.sqlite")
+        #expect(try await database.flows.counts() == [.completed: 28])
+        let states = try await database.vault.query(VaultQuery(type: "token", consumption: .all, limit: 100_000))
+        var balances = [String: Int64]()
+        for state in states where !state.isConsumed {
+            let token = try JSONSerialization.jsonObject(with: Data(state.data)) as! [String: Any]
+            balances[state.owner, default: 0] += (token["amount"] as! NSNumber).int64Value
+        }
+        #expect(balances == ["O=Alice": 82, "O=Bob": 81])
+        notary.stop()
+        let store = try notary.store()
+        for state in states {
+            #expect(try await store.consumer(of: state.ref) == state.consumedBy, "\(state.ref)")
+            #expect(try await store.outcome(of: state.ref.txId) == .committed)
+        }
+    }
+
+    @Test func aHotWarmNodeNeedsItsIdAddressesElectionAndARemoteNotary() throws {
+        var configuration = NodeConfiguration()
+        configuration.ha.mode = .hotWarm
+        let problems = configuration.problems.joined(separator: "\n")
+        for expected in ["needs ha.id", "needs ha.advertise", "needs ha.election", "needs notary.kind remote"] {
+            #expect(problems.contains(expected), "\(problems)")
+        }
+        configuration.ha.election = ElectionSettings()
+        configuration.ha.advertise = ["ftp://x"]
+        configuration.ha.id = "a b"
+        let more = configuration.problems.joined(separator: "\n")
+        for expected in ["exactly one election back end", "ha.advertise[0]", "ha.id \"a b\""] {
+            #expect(more.contains(expected), "\(more)")
+        }
+        configuration.ha.election?.sqlite = "lease.sqlite"
+        configuration.ha.election?.renewMs = 1_000
+        #expect(configuration.problems.contains { $0.hasPrefix("ha.election.renewInterval") })
+    }
+
+    // MARK: Helpers
+
+    struct AdminStatus: Decodable {
+        struct Member: Decodable { var id: String; var role: String; var epoch: UInt64?; var healthy: Bool; var addresses: [String] }
+        var members: [Member]
+    }
+
+    /// Flows in the shared node database that have not ended.
+    func unfinished(_ root: String) async throws -> Int {
+        let counts = try await SQLiteNodeDatabase(path: root + "/data/node.sqlite").flows.counts()
+        return counts.filter { !$0.key.isTerminal }.values.reduce(0, +)
+    }
+
+    /// Issues of 7 to Bob (even `i`) and moves of 2 from Alice to Bob (odd), started and not awaited.
+    func start(_ i: Int, _ client: NodeClient) async throws -> NodeFlow {
+        let (flow, arguments) = i % 2 == 0
+            ? ("IssueTokens", #"{"owner":"O=Bob","amount":7}"#)
+            : ("MoveTokens", #"{"owner":"O=Alice","newOwner":"O=Bob","amount":2}"#)
+        return try await client.startFlow(flow, arguments: Array(arguments.utf8), clientRequestId: "load-\(i)")
+    }
+
+    /// Each flow completed, its client request id names it alone, and no two share a transaction.
+    func expectEveryFlowCompletedOnce(_ ids: [String: String], _ client: NodeClient) async throws {
+        var txIds = Set<String>()
+        for (key, id) in ids.sorted(by: { $0.key < $1.key }) {
+            let flow = try await client.waitForEnd(id)
+            #expect(flow.status == "completed", "\(key): \(flow.status) \(flow.error ?? "")")
+            #expect(try await client.flow(clientRequestId: key)?.id == id)
+            let result = try JSONSerialization.jsonObject(with: flow.result ?? Data()) as? [String: Any]
+            let txId = result?["txId"] as? String ?? ""
+            #expect(txIds.insert(txId).inserted, "two flows completed with transaction \(txId)")
+        }
+    }
+
+    /// Polls `/health/ready` until its body's status is `expected` (or, with `orTakingOver`, the
+    /// node says it is taking over), within a minute.
+    func awaitReady(_ url: String, _ expected: String, orTakingOver: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var last = ""
+        while ContinuousClock.now < deadline {
+            if let answer = try? await status(url + "/health/ready") {
+                last = "\(answer.status) \(answer.body)"
+                if answer.body.contains("\"status\":\"\(expected)\"") { return }
+                if orTakingOver, answer.body.contains("taking over as the active node") { return }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("\(url) did not become \(expected); last answer: \(last)", sourceLocation: sourceLocation)
+        throw CancellationError()
+    }
+
+    /// Polls an RPC call on the standby until its answer names the active node (its address is
+    /// looked up in the election once the standby has seen who leads).
+    func awaitStandbyAnswer(_ url: String, naming active: String, sourceLocation: SourceLocation = #_sourceLocation) async throws
+        -> (status: Int, body: String, retryAfter: String?) {
+        let deadline = ContinuousClock.now + .seconds(30)
+        var last = ""
+        while ContinuousClock.now < deadline {
+            let answer = try await status(url + "/v1/flows", post: true)
+            last = answer.body
+            if answer.body.contains("\"code\":\"standby\""), answer.body.contains("\"active\":\"\(active)\"") { return answer }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("\(url) never named \(active) as the active node; last answer: \(last)", sourceLocation: sourceLocation)
+        throw CancellationError()
+    }
+
+    func status(_ url: String, post: Bool = false) async throws -> (status: Int, body: String, retryAfter: String?) {
+        var request = HTTPClientRequest(url: url)
+        if post {
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: #"{"flow":"IssueTokens","arguments":{"owner":"O=Alice","amount":1}}"#))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), String(buffer: body), response.headers.first(name: "Retry-After"))
+    }
+}
+
+/// The same two processes, elected through a 3-server ZooKeeper ensemble with digest ACLs.
+@Suite(.serialized, .enabled(if: ZooKeeperEnsemble.isAvailable, "needs the Debian zookeeper package and a JDK"),
+       .zooKeeperEnsemble, .timeLimit(.minutes(4)))
+struct HotWarmZooKeeperTests {
+    @Test func theStandbyTakesOverAfterAKillAndAPauseWithEveryFlowOnce() async throws {
+        let ensemble = try #require(ZooKeeperEnsemble.current)
+        let dir = try TemporaryDirectory()
+        let credentials = dir.path + "/zk.credentials"
+        try "hawser-test:pw-\(UUID().uuidString.prefix(8))\n".write(toFile: credentials, atomically: true, encoding: .utf8)
+        var election = ElectionSettings()
+        election.zookeeper = ensemble.connectString
+        election.zookeeperCredentials = "zk.credentials"
+        election.election = "hot-warm-\(UUID().uuidString.prefix(8))"
+        election.sessionTimeoutMs = 2_000
+        try await HotWarmTests().scenario(dir.path, election: election,
+                                          electionOptions: ["--zookeeper", ensemble.connectString, "--zookeeper-credentials", credentials,
+                                                            "--election", election.election, "--session-timeout-ms", "2000"])
+    }
+}
+
+/// A hot-cold node runs only with the epoch its watchdog won, holds its fence at it, and exits
+/// when the database has seen a newer one.
+@Suite struct HotColdTests {
+    @Test(.timeLimit(.minutes(2))) func aHotColdNodeNeedsItsEpochAndExitsWhenItIsStale() async throws {
+        let notary = try await StandaloneNotary.start()
+        let dir = try TemporaryDirectory()
+        try writeRemoteNodeFiles(in: dir.path, urls: [notary.url]) { $0.ha.mode = .hotCold }
+        let config = dir.path + "/node.json"
+
+        for (value, expected) in [(nil, "HAWSER_FENCE_EPOCH is not set"), ("x1", "must be a positive whole number")] {
+            let (status, output) = try await runUntilExit(config, epoch: value)
+            #expect(status != 0 && output.contains(expected), "\(output)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/node.sqlite"), "a refused start opens nothing")
+
+        // Epoch 5: it serves, and the database learns the epoch at once.
+        let node = try await HawserProcess.node(config: config, environment: [HAConfiguration.fenceEpochVariable: "5"])
+        let client = NodeClient(urls: ["http://127.0.0.1:\(node.port)"], username: "ops", password: "secret")
+        #expect(try await client.run("IssueTokens", arguments: Array(#"{"owner":"O=Alice","amount":1}"#.utf8)).status == "completed")
+        try await client.shutdown()
+        #expect(node.0.terminate() == 0)
+
+        // A node started with an older epoch (a watchdog whose win was overtaken) writes nothing and exits.
+        let (status, output) = try await runUntilExit(config, epoch: "4")
+        #expect(status != 0 && output.contains("epoch 4 is older than epoch 5"), "\(output)")
+        #expect(try await SQLiteNodeDatabase(path: dir.path + "/data/node.sqlite").flows.counts() == [.completed: 1])
+    }
+
+    /// Runs `hawser node run` to its end (within a minute), with `HAWSER_FENCE_EPOCH` if given.
+    func runUntilExit(_ config: String, epoch: String?) async throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: HawserProcess.binary)
+        process.arguments = ["node", "run", "--config", config, "--log-level", "error"]
+        var environment = ProcessInfo.processInfo.environment
+        environment[HAConfiguration.fenceEpochVariable] = epoch
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
+        defer { guardian.stop() }
+        let output = try await withTimeout(.seconds(60)) {
+            await withCheckedContinuation { continuation in
+                Thread { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }.start()
+            }
+        }
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+}

@@ -1,0 +1,109 @@
+import Coordination
+import Embedded
+import Flows
+import Foundation
+import HawserTestSupport
+@testable import HawserNode
+import Synchronization
+import Testing
+
+/// The hot-warm shell in one process, on a real SQLite lease and node database: it serves only
+/// while it owns the shard, and steps down (fence released, engine stopped) when it turns
+/// unhealthy or a write of it is refused; it serves again later without a restart.
+@Suite struct ShardServiceTests {
+    struct Echo: Flow {
+        var text: String
+        func run(_ context: FlowContext) async throws -> String { text }
+    }
+
+    final class Switch: Sendable {
+        let problem = Mutex<String?>(nil)
+    }
+
+    /// Runs a shard service on `dir` until `body` returns.
+    func withShard(_ dir: String, health: Switch,
+                   _ body: (ServingState, WriteFence, SQLiteNodeDatabase, any Election) async throws -> Void) async throws {
+        var lease = LeaseConfiguration()
+        lease.leaseDuration = .milliseconds(1_000)
+        lease.renewInterval = .milliseconds(100)
+        lease.requestTimeout = .milliseconds(300)
+        lease.standAside = .milliseconds(300)
+        let checks = HealthChecks([ClosureHealthCheck(name: "switch") { health.problem.withLock { $0 } }])
+        let election = try LeaseElection(candidate: Candidate(id: "A", addresses: ["http://127.0.0.1:1"]),
+                                         backend: try SQLiteLeaseBackend(path: dir + "/lease.sqlite"), configuration: lease,
+                                         health: checks, logger: quietLogger)
+        let administration = LeaseAdministration(backend: try SQLiteLeaseBackend(path: dir + "/lease.sqlite"), configuration: lease)
+        let fence = WriteFence(resource: "node/0")
+        let database = try SQLiteNodeDatabase(path: dir + "/node.sqlite", fence: fence)
+        let serving = ServingState(.standby(active: nil))
+        let service = ShardService(election: election, administration: administration, fence: fence, store: database.flows,
+                                   makeEngine: { store in
+                                       var registry = FlowRegistry()
+                                       registry.register(Echo.self)
+                                       return FlowEngine(store: store, registry: registry, services: FlowServices(), logger: quietLogger)
+                                   }, serving: serving, timeout: .milliseconds(300), logger: quietLogger)
+        let task = Task { try await service.run() }
+        do {
+            try await body(serving, fence, database, election)
+        } catch {
+            task.cancel()
+            _ = await task.result
+            throw error
+        }
+        task.cancel()
+        _ = await task.result
+        #expect(fence.epoch == nil, "a stopped shard holds no epoch")
+    }
+
+    /// Polls until `condition` holds (within 20 s).
+    func await(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("timed out waiting until \(what)")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func anUnhealthyOwnerStandsByAndServesAgainOnceHealthy() async throws {
+        let dir = try TemporaryDirectory()
+        let health = Switch()
+        try await withShard(dir.path, health: health) { serving, fence, _, election in
+            try await self.await("it serves") { serving.isActive }
+            let first = try #require(fence.epoch)
+            #expect(try await serving.engine().start(Echo(text: "a")).status == .running)
+
+            health.problem.withLock { $0 = "disk gone" }
+            // Not merely a lapse under load (which a renewal under the same epoch ends): the verdict.
+            try await self.await("the election hears it is unhealthy") { election.status.role == .notStanding }
+            try await self.await("it stands by") { !serving.isActive }
+            #expect(fence.epoch == nil)
+            #expect(throws: NodeAPIError.self) { try serving.engine() }
+
+            health.problem.withLock { $0 = nil }
+            try await self.await("it serves again") { serving.isActive }
+            #expect(try #require(fence.epoch) > first)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aRefusedWriteStopsTheEngineAndStepsDown() async throws {
+        let dir = try TemporaryDirectory()
+        try await withShard(dir.path, health: Switch()) { serving, fence, database, _ in
+            try await self.await("it serves") { serving.isActive }
+            let engine = try serving.engine()
+            let epoch = try #require(fence.epoch)
+            // Another owner claims the database under a newer epoch, as a new leader would.
+            let other = WriteFence(resource: "node/0", epoch: epoch.next)
+            _ = try await SQLiteNodeDatabase(path: dir.path + "/node.sqlite", fence: other).flows.commit([])
+
+            await #expect(throws: (any Error).self) { try await engine.start(Echo(text: "refused")) }
+            try await self.await("it stands by") { !serving.isActive }
+            #expect(try await database.flows.list(FlowQuery()).isEmpty, "the refused start wrote nothing")
+            // The election hands it a newer epoch after its stand-aside: it owns the shard again.
+            try await self.await("it serves again") { serving.isActive && (fence.epoch ?? .zero) > epoch }
+            #expect(try await serving.engine().start(Echo(text: "b")).flowName == "Echo")
+        }
+    }
+}
