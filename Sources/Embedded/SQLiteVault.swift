@@ -24,46 +24,27 @@ public final class SQLiteVault: VaultStore, Sendable {
     }
 
     /// Reads and reserves in one write transaction: no other flow takes a state in between.
-    /// Pages grow from 16 states, twice as large each time, to the query's limit: most choices
-    /// need a state or two, and reading a thousand each time made a large vault slow to spend from.
     public func reserve<Tally: Sendable>(choosing query: VaultQuery, for holder: String, from start: Tally,
                                          pick: @escaping @Sendable (inout Tally, VaultState) throws -> VaultPick)
         async throws -> [VaultState]? {
-        let available = {
-            var available = query
-            available.consumption = .unconsumed
-            available.availableTo = holder
-            return available
-        }()
-        return try await db.write { db in
+        try await db.write { db in
             try SQLiteFencing.check(db, self.fence)
-            var tally = start
-            var taken = [VaultState]()
-            var after = try Self.sequence(of: available.after)
-            var limit = min(available.limit, 16)
+            var selection = VaultSelection(choosing: query, for: holder, from: start, pick: pick)
+            var request = selection.firstPage
             while true {
-                var page = available
-                page.limit = limit
-                let found = try Self.page(page, after: after, db)
-                for state in found.states {
-                    switch try pick(&tally, state) {
-                    case .skip: continue
-                    case .take: taken.append(state)
-                    case .takeAndStop:
-                        taken.append(state)
-                        for state in taken {
-                            try db.run("UPDATE vault_states SET locked_by = ? WHERE ref = ?", [holder, state.ref.description])
-                        }
-                        return taken.map { state in
-                            var state = state
-                            state.lockedBy = holder
-                            return state
-                        }
+                switch try selection.consider(try Self.page(request, after: try Self.sequence(of: request.after), db), of: request) {
+                case .read(let next): request = next
+                case .notEnough: return nil
+                case .reserve(let taken):
+                    for state in taken {
+                        try db.run("UPDATE vault_states SET locked_by = ? WHERE ref = ?", [holder, state.ref.description])
+                    }
+                    return taken.map { state in
+                        var state = state
+                        state.lockedBy = holder
+                        return state
                     }
                 }
-                guard let next = found.next else { return nil }
-                after = try Self.sequence(of: next)
-                limit = min(available.limit, limit * 2)
             }
         }
     }

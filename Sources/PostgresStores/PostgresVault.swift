@@ -32,36 +32,21 @@ public final class PostgresVault: VaultStore, Sendable {
     public func reserve<Tally: Sendable>(choosing query: VaultQuery, for holder: String, from start: Tally,
                                          pick: @escaping @Sendable (inout Tally, VaultState) throws -> VaultPick)
         async throws -> [VaultState]? {
-        var available = query
-        available.consumption = .unconsumed
-        available.availableTo = holder
-        let first = try Self.sequence(of: available.after)
         for _ in 0..<Self.attempts {
-            let fence = self.fence, chosen = available
+            let fence = self.fence
             let outcome: Choice
             do {
                 outcome = try await database.transaction { connection, logger in
                     try await PostgresFencing.check(connection, fence, logger: logger)
-                    var tally = start
-                    var taken = [VaultState]()
-                    var after = first
-                    var limit = min(chosen.limit, 16)
+                    var selection = VaultSelection(choosing: query, for: holder, from: start, pick: pick)
+                    var request = selection.firstPage
                     while true {
-                        var page = chosen
-                        page.limit = limit
-                        let found = try await Self.page(page, after: after, connection, logger)
-                        for state in found.states {
-                            switch try pick(&tally, state) {
-                            case .skip: continue
-                            case .take: taken.append(state)
-                            case .takeAndStop:
-                                taken.append(state)
-                                return try await Self.lock(taken, for: holder, connection, logger)
-                            }
+                        let page = try await Self.page(request, after: try Self.sequence(of: request.after), connection, logger)
+                        switch try selection.consider(page, of: request) {
+                        case .read(let next): request = next
+                        case .notEnough: return .notEnough
+                        case .reserve(let taken): return try await Self.lock(taken, for: holder, connection, logger)
                         }
-                        guard let next = found.next else { return .notEnough }
-                        after = try Self.sequence(of: next)
-                        limit = min(chosen.limit, limit * 2)
                     }
                 }
             } catch is ContendedChoice {
