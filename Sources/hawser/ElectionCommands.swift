@@ -51,17 +51,8 @@ struct ElectionCommand: AsyncParsableCommand {
                                                   health: HealthChecks(checks), logger: logger)
             let writer: FencedWriter? = try fencedWrites.map { try FencedWriter(path: $0, id: id) }
             try await writer?.prepare()
-            emitEvent(["event": "started", "id": id, "pid": Int(getpid())])
             let service = CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs), emit: emitEvent)
-            let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
-                                                          gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            do {
-                try await group.run()
-            } catch let error as CoordinationError {
-                emitEvent(["event": "failed", "id": id, "code": error.code, "error": error.description])
-                throw CLIError("\(error.code): \(error)")
-            }
-            emitEvent(["event": "stopped", "id": id])
+            try await runUntilSignalled(service, id: id, logger: logger)
         }
     }
 }
@@ -116,19 +107,6 @@ private struct CandidateService: Service {
     }
 }
 
-/// The event line for a new election status (nil when it says nothing new): leader, follower
-/// (when the leader seen changed), not-standing. `hawser election run` and `hawser watchdog` print it.
-func roleEvent(id: String, _ status: ElectionStatus, after last: ElectionStatus?) -> [String: any Sendable]? {
-    switch status.role {
-    case .leader(let epoch):
-        return ["event": "leader", "id": id, "epoch": epoch.value]
-    case .follower:
-        guard last?.role != .follower || last?.leader != status.leader else { return nil }
-        return ["event": "follower", "id": id, "leader": status.leader ?? NSNull()]
-    case .notStanding:
-        return ["event": "not-standing", "id": id]
-    }
-}
 
 /// A SQLite file of fenced writes: a row per accepted write, in commit order.
 struct FencedWriter: Sendable {

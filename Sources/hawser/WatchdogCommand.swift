@@ -96,25 +96,7 @@ struct WatchdogCommand: AsyncParsableCommand {
             health: health, healthTimeout: .milliseconds(healthTimeoutMs), emit: emitEvent) { checks in
                 try store.makeElection(candidate: candidate, health: checks, logger: logger)
             }
-        emitEvent(["event": "started", "id": id, "pid": Int(getpid())])
-        let group = ServiceGroup(configuration: .init(services: [.init(service: shell)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch let error as CoordinationError {
-            emitEvent(["event": "failed", "id": id, "code": error.code, "error": error.description])
-            throw CLIError("\(error.code): \(error)")
-        }
-        emitEvent(["event": "stopped", "id": id])
+        try await runUntilSignalled(shell, id: id, logger: logger)
     }
 }
 
-/// Prints one event as a JSON line on standard output, with "t": CLOCK_MONOTONIC in nanoseconds
-/// (comparable across processes on one machine). The output of `hawser election run` and
-/// `hawser watchdog`.
-@Sendable func emitEvent(_ fields: [String: any Sendable]) {
-    var fields = fields
-    fields["t"] = Moment.now().nanoseconds
-    let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data()
-    FileHandle.standardOutput.write(data + Data("\n".utf8))
-}

@@ -1,0 +1,45 @@
+import Coordination
+import Foundation
+import Logging
+import ServiceLifecycle
+
+// The event lines of `hawser election run` and `hawser watchdog`, one JSON object per line on
+// standard output, which tests and operators read.
+
+/// Prints one event as a JSON line on standard output, with "t": CLOCK_MONOTONIC in nanoseconds
+/// (comparable across processes on one machine).
+@Sendable func emitEvent(_ fields: [String: any Sendable]) {
+    var fields = fields
+    fields["t"] = Moment.now().nanoseconds
+    let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data()
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+}
+
+/// The event line for a new election status (nil when it says nothing new): leader, follower
+/// (when the leader seen changed), not-standing. `hawser election run` and `hawser watchdog` print it.
+func roleEvent(id: String, _ status: ElectionStatus, after last: ElectionStatus?) -> [String: any Sendable]? {
+    switch status.role {
+    case .leader(let epoch):
+        return ["event": "leader", "id": id, "epoch": epoch.value]
+    case .follower:
+        guard last?.role != .follower || last?.leader != status.leader else { return nil }
+        return ["event": "follower", "id": id, "leader": status.leader ?? NSNull()]
+    case .notStanding:
+        return ["event": "not-standing", "id": id]
+    }
+}
+
+/// Runs a standing candidate's service until SIGTERM or SIGINT, between its `started` and
+/// `stopped` lines; an election that gives up prints `failed` with its code and fails the command.
+func runUntilSignalled(_ service: some Service, id: String, logger: Logger) async throws {
+    emitEvent(["event": "started", "id": id, "pid": Int(getpid())])
+    let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
+                                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    do {
+        try await group.run()
+    } catch let error as CoordinationError {
+        emitEvent(["event": "failed", "id": id, "code": error.code, "error": error.description])
+        throw CLIError("\(error.code): \(error)")
+    }
+    emitEvent(["event": "stopped", "id": id])
+}
