@@ -22,8 +22,12 @@ struct PostgresLeaseTests {
         }
     }
 
+    /// A backend for the tests of the rules, whose transactions may take long on a loaded machine
+    /// (the default bound of one second is for elections, which retry).
+    var patientBackend: PostgresLeaseBackend { PostgresLeaseBackend(configuration: configuration, requestTimeout: .seconds(15)) }
+
     @Test func roundsFollowTheLeaseRulesByTheDatabaseClock() async throws {
-        let backend = PostgresLeaseBackend(configuration: configuration)
+        let backend = patientBackend
         try await backend.prepare()
         try await backend.prepare()  // idempotent
         let a = Candidate(id: "A", addresses: ["a:1"]), b = Candidate(id: "B")
@@ -51,7 +55,7 @@ struct PostgresLeaseTests {
     }
 
     @Test func theFencingCheckRefusesAStaleEpochAndItsWholeTransaction() async throws {
-        let backend = PostgresLeaseBackend(configuration: configuration)
+        let backend = patientBackend
         try await backend.prepare()
         let table = "t_\(election.replacingOccurrences(of: "-", with: "_"))"
         let resource = "ledger-\(election)"

@@ -114,9 +114,14 @@ import Testing
         let path = directory.path + "/lease.sqlite"
         let sick = Mutex(false)
         let check = ClosureHealthCheck(name: "test") { sick.withLock { $0 } ? "disk full" : nil }
+        // Leases long enough that none lapses by accident on a loaded machine: A steps down because
+        // it is unhealthy, not because it was slow.
+        var lease = Self.fastLease()
+        lease.leaseDuration = .seconds(3)
+        lease.requestTimeout = .seconds(1)
         let a = try LeaseElection(candidate: Candidate(id: "A"), backend: try SQLiteLeaseBackend(path: path),
-                                  configuration: Self.fastLease(), health: HealthChecks([check]))
-        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try SQLiteLeaseBackend(path: path), configuration: Self.fastLease())
+                                  configuration: lease, health: HealthChecks([check]))
+        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try SQLiteLeaseBackend(path: path), configuration: lease)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await a.run() }
             try await eventually("A leading") { a.status.role.epoch != nil }
@@ -125,7 +130,7 @@ import Testing
             sick.withLock { $0 = true }
             try await eventually("B leading") { b.status.role.epoch != nil }
             #expect(a.status.role == .notStanding)
-            let admin = LeaseAdministration(backend: try SQLiteLeaseBackend(path: path), configuration: Self.fastLease())
+            let admin = LeaseAdministration(backend: try SQLiteLeaseBackend(path: path), configuration: lease)
             #expect(try await admin.snapshot().candidates.map(\.id) == ["B"])
             await #expect(throws: CoordinationError.unknownCandidate("A")) { try await admin.switchover(to: "A") }
             group.cancelAll()

@@ -69,7 +69,12 @@ struct ZooKeeperElectionTests {
                     try await outsider.create("\(base)/candidates/c-X-", mode: .ephemeralSequential)
                 }
             }
-            #expect(a.status.role.epoch != nil)
+            // Nothing an outsider tried took effect. (Whether A still leads is not the question: on a
+            // loaded machine it may step down for want of a timely confirmation, and lead again.)
+            for path in [base, "\(base)/candidates", "\(base)/epoch", "\(base)/preferred", "\(base)/switchover"] {
+                #expect(try await insider.getData(path).data != Array("forged".utf8), "\(path)")
+            }
+            #expect(try await !insider.getChildren("\(base)/candidates").children.contains { $0.hasPrefix("c-X-") })
             for zk in [insider, anonymous, impostor] { await zk.close() }
         }
     }
