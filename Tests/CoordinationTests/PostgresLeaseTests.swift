@@ -33,24 +33,24 @@ struct PostgresLeaseTests {
         let a = Candidate(id: "A", addresses: ["a:1"]), b = Candidate(id: "B")
         // Long leases wherever a step must not see one expire on a loaded machine; A's last
         // renewal is short so that it expires on its own.
-        let first = try await backend.round(election: election, candidate: a, healthy: true, mayAcquire: true, leaseDuration: .seconds(10))
+        let first = try await backend.round(election: election, candidate: a, healthy: true, mayAcquire: true, leaseDuration: .seconds(60))
         #expect(first.holder == "A" && first.epoch == Epoch(1))
-        let other = try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(10))
+        let other = try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(60))
         #expect(other.holder == "A" && other.standing == ["A", "B"])
         let renewed = try await backend.round(election: election, candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(200))
         #expect(renewed.holder == "A" && renewed.epoch == Epoch(1))
-        try await eventually("B acquiring", timeout: .seconds(5)) {
-            try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(10)).holder == "B"
+        try await eventually("B acquiring", timeout: .seconds(30)) {
+            try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(60)).holder == "B"
         }
         await #expect(throws: CoordinationError.unknownCandidate("Z")) { try await backend.setPreferred(election: election, "Z") }
         try await backend.setPreferred(election: election, "A")
-        let snapshot = try await backend.snapshot(election: election, leaseDuration: .seconds(10))
+        let snapshot = try await backend.snapshot(election: election, leaseDuration: .seconds(60))
         #expect(snapshot.leader == "B" && snapshot.epoch == Epoch(2) && snapshot.preferred == "A")
         await #expect(throws: CoordinationError.unknownCandidate("Z")) {
-            try await backend.setTarget(election: election, "Z", leaseDuration: .seconds(10))
+            try await backend.setTarget(election: election, "Z", leaseDuration: .seconds(60))
         }
         try await backend.withdraw(election: election, candidate: "A")
-        #expect(try await backend.snapshot(election: election, leaseDuration: .seconds(10)).candidates.map(\.id) == ["B"])
+        #expect(try await backend.snapshot(election: election, leaseDuration: .seconds(60)).candidates.map(\.id) == ["B"])
         await backend.close()
     }
 

@@ -26,17 +26,17 @@ import Testing
         let a = Candidate(id: "A", addresses: ["10.0.0.1:8080"]), b = Candidate(id: "B")
         // Leases are long wherever a step must not see one expire (a loaded machine may pause for
         // seconds between calls); A's last renewal is short so that it expires on its own.
-        let first = try await backend.round(election: "e", candidate: a, healthy: true, mayAcquire: true, leaseDuration: .seconds(10))
+        let first = try await backend.round(election: "e", candidate: a, healthy: true, mayAcquire: true, leaseDuration: .seconds(60))
         #expect(first.holder == "A" && first.epoch == Epoch(1))
-        let other = try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(10))
+        let other = try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(60))
         #expect(other.holder == "A" && other.standing == ["A", "B"])
         let renewed = try await backend.round(election: "e", candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(200))
         #expect(renewed.holder == "A" && renewed.epoch == Epoch(1))
         // A stops renewing: once the lease expired by SQLite's clock, B takes it with the next epoch.
-        try await eventually("B acquiring", timeout: .seconds(5)) {
-            try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(10)).holder == "B"
+        try await eventually("B acquiring", timeout: .seconds(30)) {
+            try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(60)).holder == "B"
         }
-        let snapshot = try await backend.snapshot(election: "e", leaseDuration: .seconds(10))
+        let snapshot = try await backend.snapshot(election: "e", leaseDuration: .seconds(60))
         #expect(snapshot.leader == "B" && snapshot.epoch == Epoch(2))
         #expect(snapshot.candidates.map(\.id) == ["A", "B"] && snapshot.candidates[0].addresses == ["10.0.0.1:8080"])
         // Elections are independent.
@@ -50,20 +50,20 @@ import Testing
         try await backend.prepare()
         let a = Candidate(id: "A"), b = Candidate(id: "B"), c = Candidate(id: "C")
         for candidate in [a, b, c] {
-            _ = try await backend.round(election: "e", candidate: candidate, healthy: true, mayAcquire: true, leaseDuration: .seconds(5))
+            _ = try await backend.round(election: "e", candidate: candidate, healthy: true, mayAcquire: true, leaseDuration: .seconds(60))
         }
         await #expect(throws: CoordinationError.unknownCandidate("Z")) {
-            try await backend.setTarget(election: "e", "Z", leaseDuration: .seconds(5))
+            try await backend.setTarget(election: "e", "Z", leaseDuration: .seconds(60))
         }
-        try await backend.setTarget(election: "e", "C", leaseDuration: .seconds(5))
+        try await backend.setTarget(election: "e", "C", leaseDuration: .seconds(60))
         try await backend.release(election: "e", holder: "A", epoch: Epoch(1), handOverTo: nil)
-        let b1 = try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(5))
+        let b1 = try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(60))
         #expect(b1.holder == nil && b1.target == "C")
-        let c1 = try await backend.round(election: "e", candidate: c, healthy: true, mayAcquire: true, leaseDuration: .seconds(5))
+        let c1 = try await backend.round(election: "e", candidate: c, healthy: true, mayAcquire: true, leaseDuration: .seconds(60))
         #expect(c1.holder == "C" && c1.epoch == Epoch(2) && c1.target == nil)
         // A release by a former holder or with an old epoch changes nothing.
         try await backend.release(election: "e", holder: "A", epoch: Epoch(1), handOverTo: "B")
-        #expect(try await backend.snapshot(election: "e", leaseDuration: .seconds(5)).leader == "C")
+        #expect(try await backend.snapshot(election: "e", leaseDuration: .seconds(60)).leader == "C")
     }
 
     @Test func theFencingCheckRefusesAStaleEpochAndItsWholeTransaction() async throws {

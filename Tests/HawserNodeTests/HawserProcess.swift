@@ -23,13 +23,17 @@ final class HawserProcess: Sendable {
 
     /// Starts `hawser notary run` with `config` and returns once it listens.
     static func notary(config: String) async throws -> (HawserProcess, port: Int) {
-        try await start(["notary", "run", "--config", config, "--log-level", "warning"])
+        try await start(["notary", "run", "--config", config, "--log-level", logLevel ?? "warning"])
     }
+
+    /// `HAWSER_TEST_LOG_LEVEL` (e.g. `info`): the children's log level, to see why a test failed.
+    /// Their logs go to the test's standard error.
+    static var logLevel: String? { ProcessInfo.processInfo.environment["HAWSER_TEST_LOG_LEVEL"] }
 
     /// Starts `hawser node run` with `config` and returns once its RPC API listens.
     /// `environment` is added to this process's.
     static func node(config: String, environment: [String: String] = [:]) async throws -> (HawserProcess, port: Int) {
-        try await start(["node", "run", "--config", config, "--log-level", "error"], environment: environment)
+        try await start(["node", "run", "--config", config, "--log-level", logLevel ?? "error"], environment: environment)
     }
 
     private static func start(_ arguments: [String], environment: [String: String] = [:]) async throws -> (HawserProcess, port: Int) {
