@@ -1,13 +1,14 @@
-import Embedded
 import Flows
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// Kills or parks a flow in a node's database while the node is stopped: the way out when a flow
 /// keeps the node from running (`hawser flow offline kill|park`). It writes what the node itself
 /// writes (a killed flow releases its soft locks, a parked one waits for an operator) and clears
-/// the flow's replay marker. Run it only while no node uses the data directory: a running node
-/// would go on running a flow killed under it.
+/// the flow's replay marker. A running node would go on running a flow killed under it, so the
+/// tool takes the data directory's lock first and is refused while a node on this machine holds
+/// it; a node on PostgreSQL that runs on another machine must be stopped by the operator.
 public enum OfflineFlows {
     public enum Action: String, Sendable, CaseIterable {
         case kill, park
@@ -16,22 +17,34 @@ public enum OfflineFlows {
     /// The flow after `action`, as the API shows it (JSON).
     public static func apply(_ action: Action, to id: String, configuration: NodeConfiguration, baseDirectory: String,
                              logger: Logger) async throws -> String {
-        let data = configuration.dataDirectory.hasPrefix("/")
-            ? configuration.dataDirectory
-            : URL(fileURLWithPath: baseDirectory).appendingPathComponent(configuration.dataDirectory).path
-        let path = data + "/node.sqlite"
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ConfigurationError(["\(path) does not exist: the node has never run with this configuration"])
+        func resolve(_ path: String) -> String {
+            path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).path
         }
-        let database = try SQLiteNodeDatabase(path: path)
-        // An engine that runs no flow: it writes the operator's decision as the node would.
-        let engine = FlowEngine(store: database.flows, registry: FlowRegistry(), services: FlowServices(),
-                                configuration: Node.engineConfiguration(configuration), logger: logger)
-        let record: FlowRecord
-        switch action {
-        case .kill: record = try await engine.kill(FlowID(id))
-        case .park: record = try await engine.park(FlowID(id), reason: "parked by an operator while the node was stopped")
+        let data = resolve(configuration.dataDirectory)
+        if configuration.database.kind == .sqlite, !FileManager.default.fileExists(atPath: data + "/node.sqlite") {
+            throw ConfigurationError(["\(data)/node.sqlite does not exist: the node has never run with this configuration"])
         }
-        return String(decoding: FlowResponse.bytes(record), as: UTF8.self)
+        let lock = try DataDirectoryLock(directory: data)
+        defer { lock.release() }
+        let database = try await NodeDatabase.open(configuration.database, data: data, fence: nil, resolve: resolve, logger: logger)
+        return try await withThrowingTaskGroup(of: String?.self) { group in
+            for service in database.services { group.addTask { try await service.run(); return nil } }
+            group.addTask {
+                // An engine that runs no flow: it writes the operator's decision as the node would.
+                let engine = FlowEngine(store: database.flows, registry: FlowRegistry(), services: FlowServices(),
+                                        configuration: Node.engineConfiguration(configuration), logger: logger)
+                let record: FlowRecord
+                switch action {
+                case .kill: record = try await engine.kill(FlowID(id))
+                case .park: record = try await engine.park(FlowID(id), reason: "parked by an operator while the node was stopped")
+                }
+                return String(decoding: FlowResponse.bytes(record), as: UTF8.self)
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
     }
 }

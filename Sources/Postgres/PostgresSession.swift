@@ -51,7 +51,7 @@ actor PostgresSession {
                     try await connection.query("COMMIT", logger: logger)
                     return value
                 } catch {
-                    try? await connection.query("ROLLBACK", logger: logger)
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
                     throw error
                 }
             }
@@ -72,6 +72,13 @@ actor PostgresSession {
     func close() async {
         try? await connection?.close()
         connection = nil
+    }
+
+    /// A session dropped without `close()` (its owner failed first) closes its connection still;
+    /// the closure keeps the connection until it is closed, which PostgresNIO requires of a
+    /// connection that is freed.
+    deinit {
+        if let connection { connection.close().whenComplete { _ in _ = connection } }
     }
 
     private func open() async throws -> PostgresConnection {

@@ -123,12 +123,3 @@ struct CandidateError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
-
-/// Polls `condition` until it holds; throws after `timeout`.
-func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try await !condition() {
-        if ContinuousClock.now > deadline { throw CandidateError("no \(what) within \(timeout)") }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-}

@@ -1,3 +1,4 @@
+import HawserTestSupport
 import Coordination
 import Logging
 import Synchronization

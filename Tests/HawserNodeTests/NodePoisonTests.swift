@@ -79,10 +79,24 @@ import Vault
         _ = running.node.terminate()
         let id = try await runningFlow(try SQLiteNodeDatabase(path: running.databasePath), marked: true)
         try await running.restart()
+        // The engine decides about unfinished flows while the API already answers.
+        try await eventually("the flow is decided") { try await running.client.flow(id.rawValue).status != "running" }
         let flow = try await running.client.flow(id.rawValue)
         #expect(flow.status == "hospitalised")
         #expect(flow.retryAt == nil)
         #expect(flow.error == StartupReplay.parkedReason)
+        try await running.client.shutdown()
+    }
+
+    /// The offline tool would kill a flow under a running node, which would go on running it: it
+    /// takes the data directory's lock, and a running node holds it. (Before: it wrote anyway.)
+    @Test(.timeLimit(.minutes(2))) func theOfflineToolIsRefusedWhileTheNodeRuns() async throws {
+        let running = try await RunningNode.start()
+        let issued = try await running.issue(5, to: "O=Alice")
+        let refused = try await HawserProcess.run(["flow", "offline", "kill", issued.id, "--config", running.config])
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("is in use by process") && refused.output.contains("hawser node run"), "\(refused.output)")
+        #expect(try await running.client.flow(issued.id).status == "completed")
         try await running.client.shutdown()
     }
 

@@ -24,9 +24,10 @@ import Testing
     func withShard(_ dir: String, health: Switch,
                    _ body: (ServingState, WriteFence, SQLiteNodeDatabase, any Election) async throws -> Void) async throws {
         var lease = LeaseConfiguration()
-        lease.leaseDuration = .milliseconds(1_000)
-        lease.renewInterval = .milliseconds(100)
-        lease.requestTimeout = .milliseconds(300)
+        // One candidate: the lease may be long, and a round slow on a loaded machine is no failure.
+        lease.leaseDuration = .seconds(6)
+        lease.renewInterval = .milliseconds(200)
+        lease.requestTimeout = .seconds(3)
         lease.standAside = .milliseconds(300)
         let checks = HealthChecks([ClosureHealthCheck(name: "switch") { health.problem.withLock { $0 } }])
         let election = try LeaseElection(candidate: Candidate(id: "A", addresses: ["http://127.0.0.1:1"]),
@@ -41,7 +42,7 @@ import Testing
                                        var registry = FlowRegistry()
                                        registry.register(Echo.self)
                                        return FlowEngine(store: store, registry: registry, services: FlowServices(), logger: quietLogger)
-                                   }, serving: serving, timeout: .milliseconds(300), logger: quietLogger)
+                                   }, serving: serving, timeout: .seconds(3), logger: quietLogger)
         let task = Task { try await service.run() }
         do {
             try await body(serving, fence, database, election)

@@ -41,3 +41,17 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+/// Polls `condition` until it holds, for state that no event announces (another process's, a
+/// server's); throws after `timeout`.
+public func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        if ContinuousClock.now > deadline { throw EventuallyTimedOut(description: "no \(what) within \(timeout)") }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+public struct EventuallyTimedOut: Error, CustomStringConvertible {
+    public let description: String
+}
