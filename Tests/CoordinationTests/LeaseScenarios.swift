@@ -1,5 +1,5 @@
-import HawserTestSupport
 import Coordination
+import HawserTestSupport
 import Logging
 import Synchronization
 import Testing

@@ -2,8 +2,8 @@ import Coordination
 import Embedded
 import Flows
 import Foundation
-import HawserTestSupport
 @testable import HawserNode
+import HawserTestSupport
 import Synchronization
 import Testing
 
