@@ -43,6 +43,8 @@ struct PostgresLeaseTests {
             try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(60)).holder == "B"
         }
         await #expect(throws: CoordinationError.unknownCandidate("Z")) { try await backend.setPreferred(election: election, "Z") }
+        // A stands again (its last round may be long past on a loaded machine), and B keeps the lease.
+        #expect(try await backend.round(election: election, candidate: a, healthy: true, mayAcquire: true, leaseDuration: .seconds(60)).holder == "B")
         try await backend.setPreferred(election: election, "A")
         let snapshot = try await backend.snapshot(election: election, leaseDuration: .seconds(60))
         #expect(snapshot.leader == "B" && snapshot.epoch == Epoch(2) && snapshot.preferred == "A")
@@ -88,9 +90,9 @@ struct PostgresLeaseTests {
         lease.name = election
         // Generous for a loaded machine: a target that misses its heartbeats for a whole lease
         // stops counting as standing, and the switchover to it is (rightly) abandoned.
-        lease.leaseDuration = .seconds(2)
+        lease.leaseDuration = .seconds(6)
         lease.renewInterval = .milliseconds(300)
-        lease.requestTimeout = .seconds(1)
+        lease.requestTimeout = .seconds(3)
         let a = try LeaseElection(candidate: Candidate(id: "A"), backend: PostgresLeaseBackend(configuration: configuration), configuration: lease)
         let b = try LeaseElection(candidate: Candidate(id: "B"), backend: PostgresLeaseBackend(configuration: configuration), configuration: lease)
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -19,6 +19,9 @@ struct ZooKeeperElectionTests {
         var configuration = ZooKeeperElectionConfiguration(connectString: ensemble.connectString, credentials: credentials)
         configuration.name = name
         configuration.checkInterval = .milliseconds(100)
+        // The longest the ensemble grants (20 ticks of 200 ms): nothing here tests expiry, and a
+        // loaded machine must not lose leaders by accident.
+        configuration.sessionTimeout = .seconds(4)
         configuration.holdDown = .seconds(60)
         return configuration
     }
