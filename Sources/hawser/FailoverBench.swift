@@ -56,7 +56,6 @@ struct FailoverBench: AsyncParsableCommand {
         let directory = workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("hawser-failover-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { if workDirectory == nil { try? FileManager.default.removeItem(atPath: directory) } }
-        let backend = store.zookeeper != nil ? "zookeeper" : store.postgres != nil ? "postgres" : "sqlite"
         var results: [Duration] = []
         if node, let mode {
             let bench = NodeFailoverBench(mode: mode, machineGone: machineGone, clients: clients, trialTimeout: .milliseconds(trialTimeoutMs),
@@ -64,7 +63,7 @@ struct FailoverBench: AsyncParsableCommand {
                                           directory: directory)
             results = try await bench.run(trials: trials)
             let timeout = store.zookeeper != nil ? "session timeout \(store.sessionTimeoutMs) ms" : "lease \(store.leaseMs) ms"
-            summarise(results, label: "node \(mode.rawValue)\(machineGone ? " machine-gone" : ""), \(backend), \(timeout)",
+            summarise(results, label: "node \(mode.rawValue)\(machineGone ? " machine-gone" : ""), \(backendName), \(timeout)",
                       fields: #""mode":"\#(mode.rawValue)","machineGone":\#(machineGone),"clients":\#(clients),"#)
             return
         }
@@ -73,8 +72,10 @@ struct FailoverBench: AsyncParsableCommand {
             results.append(failover)
             print("trial \(trial): \(Self.ms(failover)) ms")
         }
-        summarise(results, label: backend, fields: "")
+        summarise(results, label: backendName, fields: "")
     }
+
+    private var backendName: String { store.zookeeper != nil ? "zookeeper" : store.postgres != nil ? "postgres" : "sqlite" }
 
     /// Prints the summary line (median, p90, worst, best) and, with --json, the JSON line.
     private func summarise(_ results: [Duration], label: String, fields: String) {
@@ -85,8 +86,7 @@ struct FailoverBench: AsyncParsableCommand {
         let worst = sorted.last!, best = sorted.first!
         print("\(label): \(results.count) trials, median \(Self.ms(median)) ms, p90 \(Self.ms(p90)) ms, worst \(Self.ms(worst)) ms, best \(Self.ms(best)) ms")
         if json {
-            let backend = store.zookeeper != nil ? "zookeeper" : store.postgres != nil ? "postgres" : "sqlite"
-            print(#"{"benchmark":"\#(node ? "node-failover" : "failover")","backend":"\#(backend)",\#(fields)"trials":\#(results.count),"medianMs":\#(Self.ms(median)),"p90Ms":\#(Self.ms(p90)),"worstMs":\#(Self.ms(worst)),"bestMs":\#(Self.ms(best))}"#)
+            print(#"{"benchmark":"\#(node ? "node-failover" : "failover")","backend":"\#(backendName)",\#(fields)"trials":\#(results.count),"medianMs":\#(Self.ms(median)),"p90Ms":\#(Self.ms(p90)),"worstMs":\#(Self.ms(worst)),"bestMs":\#(Self.ms(best))}"#)
         }
     }
 
