@@ -21,10 +21,10 @@ struct NodeFailoverBench {
     let machineGone: Bool
     let clients: Int
     let trialTimeout: Duration
-    /// The election's back end and timing (its name is replaced by this run's).
-    var election: ElectionSettings
+    /// The election's back end and timing, under this run's name.
+    let election: ElectionSettings
     /// The same as `hawser watchdog` options.
-    var electionOptions: [String]
+    let electionOptions: [String]
     let databaseURL: String?
     let directory: String
 
@@ -35,10 +35,12 @@ struct NodeFailoverBench {
         self.clients = clients
         self.trialTimeout = trialTimeout
         let name = "bench-node-\(UUID().uuidString.prefix(8).lowercased())"
-        self.election = election.resolved(against: FileManager.default.currentDirectoryPath)
-        self.election.election = name
-        self.electionOptions = electionOptions
-        if let at = electionOptions.firstIndex(of: "--election") { self.electionOptions[at + 1] = name }
+        var settings = election.resolved(against: FileManager.default.currentDirectoryPath)
+        settings.election = name
+        self.election = settings
+        var options = electionOptions
+        if let at = options.firstIndex(of: "--election") { options[at + 1] = name }
+        self.electionOptions = options
         self.databaseURL = databaseURL
         self.directory = directory
     }
