@@ -4,7 +4,8 @@ import Synchronization
 /// The `Election` on a lease in a database (PostgreSQL or SQLite): the I/O shell around
 /// `ElectionCore`, applying `LeaseRules` in the backend's transactions. Every database call
 /// happens on the `run()` task, one at a time, each bounded by `requestTimeout`; `resign` and
-/// `handOver` change the core at once (the status with it) and queue their database work.
+/// `handOver` change the core at once (the status with it) and queue their database work, which
+/// the round loop then does at once.
 public final class LeaseElection: Election {
     public let candidate: Candidate
     private let backend: any LeaseBackend
@@ -16,6 +17,9 @@ public final class LeaseElection: Election {
     private let instance = String(UInt64.random(in: .min ... .max), radix: 36) + String(UInt64.random(in: .min ... .max), radix: 36)
     /// Store work decided outside `run()` (by `resign`, `handOver`), done before its next round.
     private let pending = Mutex<[ElectionCore.Action]>([])
+    /// Cuts the pause between rounds short when work is queued: a resigning leader releases the
+    /// lease now, so the next candidate need not wait a renew interval for it.
+    private let wakeup = Wakeup()
 
     public init(candidate: Candidate, backend: any LeaseBackend, configuration: LeaseConfiguration,
                 health: HealthChecks = HealthChecks(), logger: Logger = Logger(label: "hawser.election")) throws {
@@ -85,7 +89,7 @@ public final class LeaseElection: Election {
             try await performPending()
             try await perform(driver.apply { $0.tick(now: .now()) })
             try await performPending()
-            try? await Task.sleep(for: configuration.renewInterval)
+            await wakeup.sleep(for: configuration.renewInterval)
         }
     }
 
@@ -100,6 +104,7 @@ public final class LeaseElection: Election {
 
     private func queue(_ actions: [ElectionCore.Action]) {
         pending.withLock { $0 += actions }
+        wakeup.wake()
     }
 
     private func performPending() async throws {

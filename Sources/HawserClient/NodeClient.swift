@@ -6,9 +6,10 @@ import NIOFoundationCompat
 import Synchronization
 
 /// A client of a node's RPC API (docs/node.md) with several node addresses, retries and failover.
-/// A standby's answer sends the next attempt to the active node it names (`NodeTargets`), after at
-/// least its `Retry-After`. Every start carries a client request id (made up if the caller gives
-/// none), so a start that is retried after a lost answer returns the flow the first attempt
+/// A standby's answer sends the next attempt to the active node it names (`NodeTargets`); a node
+/// that answered with a `Retry-After` is not asked again before it has passed (unless the node it
+/// named could not be reached). Every start carries a client request id (made up if the caller
+/// gives none), so a start that is retried after a lost answer returns the flow the first attempt
 /// started instead of a second one. `watch` re-attaches to a flow's events after a dropped
 /// connection or a failover, resuming after the last event it saw (`Last-Event-ID`).
 public final class NodeClient: Sendable {
@@ -160,7 +161,7 @@ public final class NodeClient: Sendable {
                     throw NodeClientError.unavailable(attempts: failures, lastError: "\(error)")
                 }
                 failOver(after: error)
-                try await Task.sleep(for: pause(beforeRetry: failures, after: error))
+                try await Task.sleep(for: pause(beforeRetry: failures))
             }
         }
     }
@@ -177,6 +178,8 @@ public struct NodeFlow: Sendable {
     public var retryAt: String?
     /// When the flow was started (RFC 3339).
     public var createdAt: String?
+    /// When the flow last changed state (RFC 3339): for an ended flow, when it ended.
+    public var updatedAt: String?
     /// The node's answer as received; `result` is taken from it when asked for.
     private let json: Data
 
@@ -189,6 +192,7 @@ public struct NodeFlow: Sendable {
         var attempts: Int?
         var retryAt: String?
         var createdAt: String?
+        var updatedAt: String?
     }
 
     init(json: Data) throws {
@@ -203,6 +207,7 @@ public struct NodeFlow: Sendable {
         attempts = fields.attempts ?? 0
         retryAt = fields.retryAt
         createdAt = fields.createdAt
+        updatedAt = fields.updatedAt
         self.json = json
     }
 

@@ -18,7 +18,7 @@ extension NodeClient {
             } catch {
                 guard Self.isRetryable(error) else { throw error }
                 failOver(after: error)
-                let pause = pause(beforeRetry: attempts, after: error)
+                let pause = pause(beforeRetry: attempts)
                 guard attempts < retryPolicy.maxAttempts, clock.now + pause < deadline else {
                     throw NodeClientError.unavailable(attempts: attempts, lastError: "\(error)")
                 }
@@ -28,13 +28,16 @@ extension NodeClient {
     }
 
     /// Moves to the node to ask next: the active node a standby named, or the next address.
+    /// Every retryable answer is a `RetryHints`; any other error means no answer came.
     func failOver(after error: any Error) {
-        targets.withLock { $0.failed(active: (error as? RetryHints)?.active) }
+        let hints = error as? RetryHints
+        targets.withLock { $0.failed(active: hints?.active, retryAfter: hints?.retryAfter, answered: hints != nil, now: .now) }
     }
 
-    /// The back-off before retry number `retry`, but never less than the answer's `Retry-After`.
-    func pause(beforeRetry retry: Int, after error: any Error) -> Duration {
-        max(retryPolicy.backoff(beforeRetry: retry), (error as? RetryHints)?.retryAfter ?? .zero)
+    /// The back-off before retry number `retry`, but never less than what remains of the
+    /// `Retry-After` of the node asked next.
+    func pause(beforeRetry retry: Int) -> Duration {
+        max(retryPolicy.backoff(beforeRetry: retry), targets.withLock { $0.wait(now: .now) })
     }
 
     static func isRetryable(_ error: any Error) -> Bool {

@@ -1,14 +1,23 @@
-/// Which node a `NodeClient` asks next, without I/O: its addresses in turn, or the active node a
-/// standby named. A standby answers 503 `standby` with the active node's address (docs/node.md,
-/// "Clients that follow the active node"); the next attempt goes there, even to an address not in
-/// the list, instead of to the next address of the list. The address that answered stays current,
-/// so later calls go straight to it.
+/// Which node a `NodeClient` asks next, and how long it must wait first, without I/O: its
+/// addresses in turn, or the active node a standby named. A standby answers 503 `standby` with
+/// the active node's address (docs/node.md, "Clients that follow the active node"); the next
+/// attempt goes there, even to an address not in the list, instead of to the next address of the
+/// list. The address that answered stays current, so later calls go straight to it.
+///
+/// A `Retry-After` holds for the node that sent it: that node is not asked again before it has
+/// passed. Following a standby to the node it names is not asking the standby again, so it waits
+/// for the client's back-off only; and when the named node cannot be reached (it died, and the
+/// standby does not know yet), the standby's answer is out of date and its `Retry-After` void.
 struct NodeTargets: Sendable, Equatable {
     let addresses: [String]
     /// The address of the list asked last (or that named `followed`).
     private(set) var index = 0
     /// An active node a standby named that is not in the list.
     private(set) var followed: String?
+    /// The standby whose answer sent the client to `current`.
+    private(set) var namedBy: String?
+    /// Until when each node that answered with a `Retry-After` is not to be asked again.
+    private(set) var notBefore: [String: ContinuousClock.Instant] = [:]
 
     init(_ addresses: [String]) {
         precondition(!addresses.isEmpty, "a node client needs at least one URL")
@@ -18,20 +27,33 @@ struct NodeTargets: Sendable, Equatable {
     /// The base URL to ask now.
     var current: String { followed ?? addresses[index] }
 
-    /// The attempt at `current` failed; `active` is the active node's base URL if the answer named one.
-    mutating func failed(active: String?) {
-        if let active, active != current {
+    /// The attempt at `current` failed at `now`: with an answer (`answered`) that may name the
+    /// active node's base URL and ask for a `retryAfter`, or without one (the node could not be
+    /// reached or did not answer in time).
+    mutating func failed(active: String?, retryAfter: Duration?, answered: Bool, now: ContinuousClock.Instant) {
+        let asked = current
+        notBefore[asked] = retryAfter.map { now + $0 }
+        if !answered, let standby = namedBy { notBefore[standby] = nil }
+        namedBy = nil
+        if let active, active != asked {
             if let known = addresses.firstIndex(of: active) {
                 index = known
                 followed = nil
             } else {
                 followed = active
             }
+            namedBy = asked
             return
         }
         // The active node named earlier failed too (or nothing was named): on along the list.
         followed = nil
         index = (index + 1) % addresses.count
+    }
+
+    /// What remains at `now` of the `Retry-After` of the node to ask now.
+    func wait(now: ContinuousClock.Instant) -> Duration {
+        guard let until = notBefore[current], until > now else { return .zero }
+        return until - now
     }
 }
 

@@ -42,6 +42,18 @@ final class ServingState: Sendable {
         return false
     }
 
+    /// Waits while the node takes over (claims the database, resumes flows), at most `limit`;
+    /// true if it is active then. A take-over lasts moments, so a request that arrives during one
+    /// is better served once it is done than sent away to come back after its `Retry-After`.
+    /// Polls (a few milliseconds apart): only requests that arrive during a take-over wait.
+    func awaitTakeOver(within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while case .takingOver = current, ContinuousClock.now < deadline {
+            do { try await Task.sleep(for: .milliseconds(5)) } catch { break }
+        }
+        return isActive
+    }
+
     /// The answer of a node that does not serve now (docs/node.md, "High availability").
     static func standby(active: String?) -> NodeAPIError {
         let message = active.map { "this node is a standby; the active node is at \($0)" }

@@ -9,7 +9,9 @@ import ZooKeeper
 /// leader stops acting at once, and a leader whose node vanished stops at its next round.
 ///
 /// One task (`run()`) owns the ZooKeeper client and does every request, each bounded by
-/// `requestTimeout`. `resign` and `handOver` change the core at once and queue their requests.
+/// `requestTimeout`. `resign` and `handOver` change the core at once and queue their requests,
+/// which the round loop then sends at once (a resigning leader's node is gone at once, so the
+/// next candidate's watch fires without waiting for a check interval).
 public final class ZooKeeperElection: Election {
     public let candidate: Candidate
     private let configuration: ZooKeeperElectionConfiguration
@@ -17,6 +19,7 @@ public final class ZooKeeperElection: Election {
     private let logger: Logger
     private let driver: ElectionDriver
     private let pending = Mutex<[ElectionCore.Action]>([])
+    private let wakeup = Wakeup()
 
     public init(candidate: Candidate, configuration: ZooKeeperElectionConfiguration,
                 health: HealthChecks = HealthChecks(), logger: Logger = Logger(label: "hawser.election")) throws {
@@ -33,13 +36,17 @@ public final class ZooKeeperElection: Election {
     public func statuses() -> AsyncStream<ElectionStatus> { driver.statuses() }
 
     public func resign() async {
-        pending.withLock { $0 += driver.apply { $0.resign(now: .now()) } }
+        queue(driver.apply { $0.resign(now: .now()) })
     }
 
     public func handOver(to id: String) async throws {
         try Candidate.validate(id: id)
-        let actions = driver.apply { $0.handOver(to: id, now: .now()) }
+        queue(driver.apply { $0.handOver(to: id, now: .now()) })
+    }
+
+    private func queue(_ actions: [ElectionCore.Action]) {
         pending.withLock { $0 += actions }
+        wakeup.wake()
     }
 
     public func run() async throws {
@@ -127,7 +134,7 @@ public final class ZooKeeperElection: Election {
             } catch {
                 logger.debug("election step failed", metadata: ["problem": "\(error)"])
             }
-            if let state = await store.wait(place), state == .expired || state == .closed { return }
+            if let state = await store.wait(place, wakeup: wakeup), state == .expired || state == .closed { return }
         }
     }
 

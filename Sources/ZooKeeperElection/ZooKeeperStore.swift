@@ -120,9 +120,14 @@ struct ZooKeeperStore: Sendable {
         try await call { _ = try await client.setData(path, data: Array((value ?? "").utf8)) }
     }
 
-    /// Waits for the predecessor's watch, a lost connection, or `checkInterval`, whichever is first.
-    func wait(_ place: Place) async -> ZooKeeperConnectionState? {
+    /// Waits for the predecessor's watch, a lost connection, `wakeup` (work queued), or
+    /// `checkInterval`, whichever is first.
+    func wait(_ place: Place, wakeup: Wakeup) async -> ZooKeeperConnectionState? {
         await withTaskGroup(of: ZooKeeperConnectionState?.self) { group in
+            group.addTask {
+                await wakeup.wait()
+                return nil
+            }
             group.addTask {
                 for await state in client.states() where state != .connected && state != .reconnected { return state }
                 return nil

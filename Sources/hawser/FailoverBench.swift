@@ -1,59 +1,105 @@
 import ArgumentParser
 import Coordination
 import Foundation
-import Synchronization
+import HawserNode
 
 /// `hawser bench failover`: kill -9 the leader and time until the new leader acts.
 ///
-/// Each trial starts two candidate processes of this binary (`election run`) on a fresh election,
-/// waits until A leads and B follows, waits a random 0-1 s, kills A with SIGKILL, and measures from the kill to B's first
-/// accepted fenced write (B writes every 20 ms while leading): the moment the new leader acts.
-/// All times are CLOCK_MONOTONIC, shared by the processes. Use a release build.
+/// Without `--node`, each trial starts two candidate processes of this binary (`election run`) on
+/// a fresh election, waits until A leads and B follows, waits a random 0-1 s, kills A with
+/// SIGKILL, and measures from the kill to B's first accepted fenced write (B writes every 20 ms
+/// while leading): the moment the new leader acts. With `--node`, the candidates are a pair of
+/// nodes under flow load (`NodeFailoverBench`) and the new leader acts when a flow completes on
+/// it. All times are CLOCK_MONOTONIC, shared by the processes. Use a release build.
 struct FailoverBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "failover", abstract: "Measure failover time: kill -9 the leader, time until the new leader acts.")
+        commandName: "failover", abstract: "Measure failover time: kill -9 the leader (or the active node), time until the new one acts.",
+        discussion: """
+            Without --node: two `election run` candidates per trial; from the kill of the leader to the other's first accepted \
+            fenced write. With --node: a standalone notary and two nodes on one node database (--mode hot-cold: two \
+            `hawser watchdog`s, each with a node child; --mode hot-warm: two node processes), driven by --clients callers \
+            through one failing-over NodeClient; from kill -9 of the active node (with --machine-gone: its watchdog and node \
+            together) to the first flow completed by the new active node, as the caller receives it. See docs/node.md, \
+            "Measuring failover".
+            """)
 
     @OptionGroup var store: CoordinationOptions
     @Option(help: "Number of trials.") var trials = 20
     @Option(help: "Give up on a trial after this long (ms).") var trialTimeoutMs = 30_000
-    @Option(help: "Directory for the fenced-write files (a temporary one if absent).") var workDirectory: String?
+    @Option(help: "Directory for the trials' files (a temporary one, removed afterwards, if absent).") var workDirectory: String?
     @Flag(help: "Also print one JSON line with the summary.") var json = false
+    @Flag(help: "Measure a pair of nodes under flow load instead of bare candidates.") var node = false
+    @Option(help: "With --node: hot-cold (watchdogs) or hot-warm.") var mode: HAConfiguration.Mode?
+    @Flag(help: "With --node --mode hot-cold: kill the active node's watchdog with it, as when its machine is gone.")
+    var machineGone = false
+    @Option(help: "With --node: concurrent callers running flows.") var clients = 8
+    @Option(help: "With --node: the node database on PostgreSQL, postgres://user@host:port/database (password from $\(NodeDatabaseConfiguration.passwordVariable)); default: SQLite in the work directory.")
+    var databaseURL: String?
 
     func validate() throws {
         guard trials >= 1 else { throw ValidationError("--trials must be at least 1") }
+        guard trialTimeoutMs >= 1 else { throw ValidationError("--trial-timeout-ms must be at least 1") }
+        guard node else {
+            guard mode == nil, !machineGone, databaseURL == nil else {
+                throw ValidationError("--mode, --machine-gone and --database-url go with --node")
+            }
+            return
+        }
+        guard let mode, mode != .single else { throw ValidationError("--node needs --mode hot-cold or --mode hot-warm") }
+        if machineGone, mode != .hotCold {
+            throw ValidationError("--machine-gone goes with --mode hot-cold: a hot-warm node stands for itself, so its kill -9 is already its machine gone")
+        }
+        guard clients >= 1 else { throw ValidationError("--clients must be at least 1") }
     }
 
     func run() async throws {
         let directory = workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("hawser-failover-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { if workDirectory == nil { try? FileManager.default.removeItem(atPath: directory) } }
-        let backend = store.zookeeper != nil ? "zookeeper" : store.postgres != nil ? "postgres" : "sqlite"
         var results: [Duration] = []
+        if node, let mode {
+            let bench = NodeFailoverBench(mode: mode, machineGone: machineGone, clients: clients, trialTimeout: .milliseconds(trialTimeoutMs),
+                                          election: store.settings, electionOptions: forwardedOptions(), databaseURL: databaseURL,
+                                          directory: directory)
+            results = try await bench.run(trials: trials)
+            let timeout = store.zookeeper != nil ? "session timeout \(store.sessionTimeoutMs) ms" : "lease \(store.leaseMs) ms"
+            summarise(results, label: "node \(mode.rawValue)\(machineGone ? " machine-gone" : ""), \(backendName), \(timeout)",
+                      fields: #""mode":"\#(mode.rawValue)","machineGone":\#(machineGone),"clients":\#(clients),"#)
+            return
+        }
         for trial in 1...trials {
             let failover = try await runTrial(trial, directory: directory)
             results.append(failover)
             print("trial \(trial): \(Self.ms(failover)) ms")
         }
+        summarise(results, label: backendName, fields: "")
+    }
+
+    private var backendName: String { store.zookeeper != nil ? "zookeeper" : store.postgres != nil ? "postgres" : "sqlite" }
+
+    /// Prints the summary line (median, p90, worst, best) and, with --json, the JSON line.
+    private func summarise(_ results: [Duration], label: String, fields: String) {
         let sorted = results.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        // The nearest-rank 90th percentile.
+        let p90 = sorted[Int((Double(sorted.count) * 0.9).rounded(.up)) - 1]
         let worst = sorted.last!, best = sorted.first!
-        print("\(backend): \(trials) trials, median \(Self.ms(median)) ms, worst \(Self.ms(worst)) ms, best \(Self.ms(best)) ms")
+        print("\(label): \(results.count) trials, median \(Self.ms(median)) ms, p90 \(Self.ms(p90)) ms, worst \(Self.ms(worst)) ms, best \(Self.ms(best)) ms")
         if json {
-            print(#"{"benchmark":"failover","backend":"\#(backend)","trials":\#(trials),"medianMs":\#(Self.ms(median)),"worstMs":\#(Self.ms(worst)),"bestMs":\#(Self.ms(best))}"#)
+            print(#"{"benchmark":"\#(node ? "node-failover" : "failover")","backend":"\#(backendName)",\#(fields)"trials":\#(results.count),"medianMs":\#(Self.ms(median)),"p90Ms":\#(Self.ms(p90)),"worstMs":\#(Self.ms(worst)),"bestMs":\#(Self.ms(best))}"#)
         }
     }
 
     private func runTrial(_ trial: Int, directory: String) async throws -> Duration {
         let election = "bench-\(UUID().uuidString.prefix(8).lowercased())-\(trial)"
         let writes = "\(directory)/writes-\(trial).sqlite"
-        var common = forwardedOptions() + ["--election", election, "--fenced-writes", writes, "--write-interval-ms", "20"]
-        if let sqlite = store.sqlite { common += ["--sqlite", sqlite] }
+        let common = ["election", "run"] + forwardedOptions(election: election) + ["--fenced-writes", writes, "--write-interval-ms", "20"]
         let timeout = Duration.milliseconds(trialTimeoutMs)
-        let a = try BenchCandidate(arguments: ["--id", "A"] + common)
-        defer { a.stop() }
+        let a = try BenchChild("candidate A", arguments: common + ["--id", "A"])
+        defer { a.kill() }
         try await a.waitFor("A leading", timeout: timeout) { $0.contains { $0.event == "leader" } }
-        let b = try BenchCandidate(arguments: ["--id", "B"] + common)
-        defer { b.stop() }
+        let b = try BenchChild("candidate B", arguments: common + ["--id", "B"])
+        defer { b.kill() }
         try await b.waitFor("B following A", timeout: timeout) { $0.contains { $0.event == "follower" && $0.leader == "A" } }
         // A crash comes at any moment of the renewal cycle, not just after B's first round.
         try await Task.sleep(for: .milliseconds(Int.random(in: 0..<1000)))
@@ -64,13 +110,16 @@ struct FailoverBench: AsyncParsableCommand {
         return .nanoseconds(acted - killedAt.nanoseconds)
     }
 
-    /// The store and timing options, passed on to the candidates.
-    private func forwardedOptions() -> [String] {
+    /// The store and timing options, passed on to the candidates (or watchdogs); the election
+    /// named `election`, or as given.
+    private func forwardedOptions(election: String? = nil) -> [String] {
         var options: [String] = []
         if let zookeeper = store.zookeeper { options += ["--zookeeper", zookeeper] }
         if let credentials = store.zookeeperCredentials { options += ["--zookeeper-credentials", credentials] }
         if let postgres = store.postgres { options += ["--postgres", postgres] }
-        options += ["--session-timeout-ms", "\(store.sessionTimeoutMs)", "--check-interval-ms", "\(store.checkIntervalMs)",
+        if let sqlite = store.sqlite { options += ["--sqlite", sqlite] }
+        options += ["--election", election ?? store.election,
+                    "--session-timeout-ms", "\(store.sessionTimeoutMs)", "--check-interval-ms", "\(store.checkIntervalMs)",
                     "--lease-ms", "\(store.leaseMs)", "--renew-ms", "\(store.renewMs)", "--stand-aside-ms", "\(store.standAsideMs)",
                     "--hold-down-ms", "\(store.holdDownMs)", "--request-timeout-ms", "\(store.requestTimeoutMs)"]
         return options
@@ -79,70 +128,4 @@ struct FailoverBench: AsyncParsableCommand {
     static func ms(_ duration: Duration) -> Int { Int(duration.millisecondsValue) }
 }
 
-/// One `hawser election run` child of the benchmark and the events it printed.
-private final class BenchCandidate: Sendable {
-    struct Event: Sendable {
-        var event: String
-        var leader: String?
-        var accepted: Bool?
-        var t: Int64
-    }
-
-    private let process = Process()
-    private let state = Mutex<(text: String, events: [Event])>(("", []))
-
-    init(arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path) {
-            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        }
-        process.arguments = ["election", "run"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil }
-            self?.receive(data)
-        }
-        try process.run()
-    }
-
-    private func receive(_ data: Data) {
-        state.withLock { state in
-            state.text += String(decoding: data, as: UTF8.self)
-            while let newline = state.text.firstIndex(of: "\n") {
-                let line = Data(state.text[..<newline].utf8)
-                state.text = String(state.text[state.text.index(after: newline)...])
-                guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
-                      let event = object["event"] as? String, let t = (object["t"] as? NSNumber)?.int64Value else { continue }
-                state.events.append(Event(event: event, leader: object["leader"] as? String, accepted: object["accepted"] as? Bool, t: t))
-            }
-        }
-    }
-
-    var events: [Event] { state.withLock { $0.events } }
-
-    func waitFor(_ what: String, timeout: Duration, _ condition: ([Event]) -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !condition(events) {
-            if ContinuousClock.now > deadline { throw CLIError("no \(what) within \(timeout)") }
-            if !process.isRunning { throw CLIError("candidate exited (status \(process.terminationStatus)) before \(what)") }
-            try await Task.sleep(for: .milliseconds(2))
-        }
-    }
-
-    /// SIGKILL; returns the moment it was sent.
-    func kill() -> Moment {
-        let moment = Moment.now()
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        return moment
-    }
-
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
-}
+extension HAConfiguration.Mode: ExpressibleByArgument {}

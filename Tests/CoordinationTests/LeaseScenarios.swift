@@ -33,6 +33,25 @@ enum LeaseScenarios {
         }
     }
 
+    /// A leader that resigns releases the lease at once, not at its next round: A renews once a
+    /// minute, B tries every 100 ms, and B leads within 30 s, which it can only through A's
+    /// release (A's lease lasts five minutes). Failed before the round loop was woken for queued work.
+    static func aResignationReleasesTheLeaseAtOnce(backend: () throws -> any LeaseBackend) async throws {
+        var slow = LeaseConfiguration()
+        slow.leaseDuration = .seconds(300)
+        slow.renewInterval = .seconds(60)
+        slow.standAside = .seconds(300)
+        var quick = slow
+        quick.renewInterval = .milliseconds(100)
+        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: try backend(), configuration: slow)
+        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try backend(), configuration: quick)
+        try await running([a, b]) {
+            try await eventually("B following A") { b.status.role == .follower && b.status.leader == "A" }
+            await a.resign()
+            try await eventually("B leading before A's next round", timeout: .seconds(30)) { b.status.role.epoch != nil }
+        }
+    }
+
     /// A hands over to B, and at once B back to A: A leads again although it handed over a
     /// moment ago (a target takes over whatever its stand-aside), long before `standAside` ends.
     static func switchoverBackIsImmediate(configuration: LeaseConfiguration, backend: () throws -> any LeaseBackend) async throws {

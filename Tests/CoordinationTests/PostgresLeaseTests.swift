@@ -146,6 +146,10 @@ struct PostgresLeaseTests {
         try await LeaseScenarios.switchoverBackIsImmediate(configuration: lease()) { PostgresLeaseBackend(configuration: configuration) }
     }
 
+    @Test func aResignationReleasesTheLeaseAtOnce() async throws {
+        try await LeaseScenarios.aResignationReleasesTheLeaseAtOnce { PostgresLeaseBackend(configuration: configuration) }
+    }
+
     @Test func aSwitchoverToADeadCandidateLeavesNoLongGap() async throws {
         try await LeaseScenarios.switchoverToADeadCandidate(configuration: lease()) { PostgresLeaseBackend(configuration: configuration) }
     }

@@ -160,6 +160,12 @@ import Testing
         try await LeaseScenarios.switchoverBackIsImmediate(configuration: Self.longStandAside()) { try SQLiteLeaseBackend(path: path) }
     }
 
+    @Test(.timeLimit(.minutes(1))) func aResignationReleasesTheLeaseAtOnce() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/lease.sqlite"
+        try await LeaseScenarios.aResignationReleasesTheLeaseAtOnce { try SQLiteLeaseBackend(path: path) }
+    }
+
     @Test(.timeLimit(.minutes(1))) func aSwitchoverToADeadCandidateLeavesNoLongGap() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"

@@ -135,6 +135,22 @@ struct ZooKeeperElectionTests {
         }
     }
 
+    /// A leader that resigns deletes its node at once, not at its next check: A checks every 20 s
+    /// (a session of 60 s), B leads within 10 s, which it can only through A's resignation.
+    /// Failed before the round loop was woken for queued work.
+    @Test func aResignationHandsOverAtOnce() async throws {
+        var slow = configuration()
+        slow.sessionTimeout = .seconds(60)
+        slow.checkInterval = .seconds(20)
+        let a = try ZooKeeperElection(candidate: Candidate(id: "A"), configuration: slow)
+        let b = try election("B")
+        try await running([a, b]) {
+            try await eventually("B following A") { b.status.role == .follower && b.status.leader == "A" }
+            await a.resign()
+            try await eventually("B leading before A's next check", timeout: .seconds(10)) { b.status.role.epoch != nil }
+        }
+    }
+
     @Test func aSecondCandidateWithTheSameIdIsRefusedAndTheFirstKeepsLeading() async throws {
         let first = try election("A"), second = try election("A")
         try await running([first]) {

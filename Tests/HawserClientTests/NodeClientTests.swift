@@ -38,18 +38,47 @@ import Testing
     }
 
     @Test func theNextAddressIsTheActiveNodeNamedElseTheNextOfTheList() {
+        let now = ContinuousClock.now
         var targets = NodeTargets(["http://a", "http://b", "http://c"])
+        func failed(active: String?) { targets.failed(active: active, retryAfter: nil, answered: true, now: now) }
         #expect(targets.current == "http://a")
-        targets.failed(active: nil)
+        failed(active: nil)
         #expect(targets.current == "http://b")
-        targets.failed(active: "http://z")  // not in the list: followed all the same
+        failed(active: "http://z")  // not in the list: followed all the same
         #expect(targets.current == "http://z")
-        targets.failed(active: "http://z")  // the active node named is the one that failed
+        failed(active: "http://z")  // the active node named is the one that failed
         #expect(targets.current == "http://c")
-        targets.failed(active: "http://a")  // in the list: taken from there
-        #expect(targets.current == "http://a")
-        #expect(targets == NodeTargets(["http://a", "http://b", "http://c"]))
-        targets.failed(active: "http://a")
+        failed(active: "http://a")  // in the list: taken from there
+        #expect(targets.current == "http://a" && targets.followed == nil)
+        failed(active: "http://a")
         #expect(targets.current == "http://b")
+    }
+
+    /// A `Retry-After` holds for the node that sent it; a standby's is void once the node it
+    /// named cannot be reached (its answer is out of date). Failed before: every answer's
+    /// `Retry-After` held for whichever node came next.
+    @Test func aRetryAfterHoldsForItsNodeUntilTheNodeItNamedIsFoundDown() {
+        let t0 = ContinuousClock.now
+        func at(_ ms: Int) -> ContinuousClock.Instant { t0 + .milliseconds(ms) }
+        var targets = NodeTargets(["http://a", "http://b"])
+        // A is down: on to B at once.
+        targets.failed(active: nil, retryAfter: nil, answered: false, now: at(0))
+        #expect(targets.current == "http://b" && targets.wait(now: at(0)) == .zero)
+        // B stands by and names A: A is asked at once; B's Retry-After is B's.
+        targets.failed(active: "http://a", retryAfter: .seconds(1), answered: true, now: at(10))
+        #expect(targets.current == "http://a" && targets.wait(now: at(10)) == .zero)
+        // A cannot be reached: B's answer was out of date, and B is asked again without waiting.
+        targets.failed(active: nil, retryAfter: nil, answered: false, now: at(20))
+        #expect(targets.current == "http://b" && targets.wait(now: at(20)) == .zero)
+        // B names no node (it is taking over): its Retry-After holds when the list comes back to it.
+        targets.failed(active: nil, retryAfter: .seconds(1), answered: true, now: at(30))
+        #expect(targets.current == "http://a" && targets.wait(now: at(30)) == .zero)
+        targets.failed(active: nil, retryAfter: nil, answered: false, now: at(40))
+        #expect(targets.current == "http://b" && targets.wait(now: at(40)) == .milliseconds(990))
+        // B names A, and A answers (an error, not a standby): B's Retry-After still holds.
+        targets.failed(active: "http://a", retryAfter: .seconds(1), answered: true, now: at(1_100))
+        targets.failed(active: nil, retryAfter: nil, answered: true, now: at(1_200))
+        #expect(targets.current == "http://b" && targets.wait(now: at(1_200)) == .milliseconds(900))
+        #expect(targets.wait(now: at(2_200)) == .zero)
     }
 }

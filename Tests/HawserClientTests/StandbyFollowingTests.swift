@@ -5,7 +5,8 @@ import Testing
 
 /// `NodeClient` against fake nodes that answer as a hot-warm pair does (docs/node.md, "Clients
 /// that follow the active node"): a standby's 503 sends the next attempt to the active node it
-/// names, after its Retry-After, and an event stream resumes there after the last event seen.
+/// names, the standby is asked again only after its Retry-After (unless the node it named is
+/// down), and an event stream resumes there after the last event seen.
 @Suite(.timeLimit(.minutes(1))) struct StandbyFollowingTests {
     static let flowJSON = #"{"id":"f1","flow":"Steps","status":"completed","attempts":0}"#
 
@@ -37,7 +38,6 @@ import Testing
         #expect(listed.requests.isEmpty, "the list was not walked")
         let asked = try #require(active.requests.first)
         #expect(asked.path == "/v1/flows/f1")
-        #expect(asked.at - standby.requests[0].at >= .seconds(1), "Retry-After is a lower bound on the wait")
         // Later calls go straight to the active node.
         #expect(try await client.flow("f1").id == "f1")
         #expect(active.requests.count == 2 && standby.requests.count == 1)
@@ -50,8 +50,25 @@ import Testing
         let client = Self.client([standby.url, listed.url])
         #expect(try await client.flow("f1").id == "f1")
         #expect(standby.requests.count == 1 && listed.requests.count == 1)
-        #expect(listed.requests[0].at - standby.requests[0].at >= .seconds(1))
         try await client.shutdown()
+    }
+
+    @Test func aStandbyIsAskedAgainOnlyAfterItsRetryAfterUnlessTheNodeItNamedIsDown() async throws {
+        // Nothing listens on port 1 (a fake node stopped here would free a port that another test's may take).
+        let down = "http://127.0.0.1:1"
+        let waiting = try Self.standby(active: nil)
+        let outdated = try Self.standby(active: down)
+        // Naming no node: the standby, the node that is down, then the standby again after its Retry-After.
+        let client = Self.client([waiting.url, down])
+        await #expect(throws: NodeClientError.self) { try await client.flow("f1") }
+        try #require(waiting.requests.count == 3, "five attempts: standby, down, standby, down, standby")
+        #expect(waiting.requests[1].at - waiting.requests[0].at >= .seconds(1), "Retry-After is a lower bound")
+        // Naming the node that is down: its answer is out of date, and it is asked again (no lower bound).
+        let following = Self.client([outdated.url])
+        await #expect(throws: NodeClientError.self) { try await following.flow("f1") }
+        #expect(outdated.requests.count == 3, "five attempts: standby, the node it named, standby, ...")
+        try await client.shutdown()
+        try await following.shutdown()
     }
 
     @Test func aWatchResumesOnTheActiveNodeAfterTheLastEventItSaw() async throws {

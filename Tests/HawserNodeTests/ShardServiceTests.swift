@@ -107,4 +107,21 @@ import Testing
             #expect(try await serving.engine().start(Echo(text: "b")).flowName == "Echo")
         }
     }
+
+    /// A request that arrives while the node takes over waits for it and is served (before, it got
+    /// the standby answer and came back a second later); a standby does not hold requests, and a
+    /// take-over that lasts longer than the bound does not hold them past it.
+    @Test(.timeLimit(.minutes(1))) func aRequestDuringATakeOverWaitsForItAndIsServed() async throws {
+        let dir = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: dir.path + "/node.sqlite")
+        let engine = FlowEngine(store: database.flows, registry: FlowRegistry(), services: FlowServices(), logger: quietLogger)
+        let serving = ServingState(.takingOver("resuming unfinished flows at epoch 1"))
+        let request = Task { await serving.awaitTakeOver(within: .seconds(50)) }
+        serving.set(.active(engine))
+        #expect(await request.value, "served once the take-over is done")
+        serving.set(.standby(active: "http://10.0.0.1:8090"))
+        #expect(await serving.awaitTakeOver(within: .seconds(50)) == false, "a standby sends the request away at once")
+        serving.set(.takingOver("claiming the node database at epoch 2"))
+        #expect(await serving.awaitTakeOver(within: .milliseconds(100)) == false, "not held past the bound")
+    }
 }
