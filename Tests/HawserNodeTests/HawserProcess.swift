@@ -27,13 +27,22 @@ final class HawserProcess: Sendable {
     }
 
     /// Starts `hawser node run` with `config` and returns once its RPC API listens.
-    /// `environment` is added to this process's.
-    static func node(config: String, environment: [String: String] = [:]) async throws -> (HawserProcess, port: Int) {
-        try await start(["node", "run", "--config", config, "--log-level", "error"], environment: environment)
+    /// `environment` is added to this process's. With `log`, its log (at `logLevel`) is appended
+    /// to that file instead of this process's standard error.
+    static func node(config: String, environment: [String: String] = [:], logLevel: String = "error", log: String? = nil)
+        async throws -> (HawserProcess, port: Int) {
+        try await start(["node", "run", "--config", config, "--log-level", logLevel], environment: environment, log: log)
     }
 
-    private static func start(_ arguments: [String], environment: [String: String] = [:]) async throws -> (HawserProcess, port: Int) {
+    private static func start(_ arguments: [String], environment: [String: String] = [:], log: String? = nil) async throws
+        -> (HawserProcess, port: Int) {
         let child = HawserProcess(arguments: arguments, environment: environment)
+        if let log {
+            if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            handle.seekToEndOfFile()
+            child.process.standardError = handle
+        }
         return (child, try await child.waitForPort())
     }
 
