@@ -38,7 +38,7 @@ final class HawserProcess: Sendable {
         -> (HawserProcess, port: Int) {
         let child = HawserProcess(arguments: arguments, environment: environment)
         if let log {
-            if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+            if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             handle.seekToEndOfFile()
             child.process.standardError = handle
