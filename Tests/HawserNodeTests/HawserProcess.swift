@@ -27,22 +27,13 @@ final class HawserProcess: Sendable {
     }
 
     /// Starts `hawser node run` with `config` and returns once its RPC API listens.
-    /// `environment` is added to this process's. With `log`, its log (at `logLevel`) is appended
-    /// to that file instead of this process's standard error.
-    static func node(config: String, environment: [String: String] = [:], logLevel: String = "error", log: String? = nil)
-        async throws -> (HawserProcess, port: Int) {
-        try await start(["node", "run", "--config", config, "--log-level", logLevel], environment: environment, log: log)
+    /// `environment` is added to this process's.
+    static func node(config: String, environment: [String: String] = [:]) async throws -> (HawserProcess, port: Int) {
+        try await start(["node", "run", "--config", config, "--log-level", "error"], environment: environment)
     }
 
-    private static func start(_ arguments: [String], environment: [String: String] = [:], log: String? = nil) async throws
-        -> (HawserProcess, port: Int) {
+    private static func start(_ arguments: [String], environment: [String: String] = [:]) async throws -> (HawserProcess, port: Int) {
         let child = HawserProcess(arguments: arguments, environment: environment)
-        if let log {
-            if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            handle.seekToEndOfFile()
-            child.process.standardError = handle
-        }
         return (child, try await child.waitForPort())
     }
 
@@ -51,6 +42,17 @@ final class HawserProcess: Sendable {
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    }
+
+    /// Starts `hawser node run` with `config`, its log at `logLevel` appended to the file `log`
+    /// (where a hot-warm node names the epochs it wins), and returns once its RPC API listens.
+    static func node(config: String, logLevel: String, log: String) async throws -> (HawserProcess, port: Int) {
+        let child = HawserProcess(arguments: ["node", "run", "--config", config, "--log-level", logLevel])
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        child.process.standardError = handle
+        return (child, try await child.waitForPort())
     }
 
     private func waitForPort() async throws -> Int {
