@@ -17,8 +17,8 @@ import Testing
 struct NodeHAFaultTests {
     enum Fault: String, CaseIterable { case killActive, killActiveAgain, pauseActive, crashPostgres, quorumAway }
 
-    /// The faults of a run. Two of them meet known defects (docs/node.md, "Tests"), so they run
-    /// only with HAWSER_FAULT_ALL=1: a node paused past its session timeout while active, and
+    /// The faults of a run. Two of them met defects in some runs (docs/node.md, "Tests"), so they
+    /// run only with HAWSER_FAULT_ALL=1: a node paused past its session timeout while active, and
     /// resumed, may never stand in the election again; a crash of PostgreSQL under concurrent
     /// flows can leave the active node's flow engine stuck, so that it never serves again.
     static var faults: [Fault] {
@@ -128,8 +128,9 @@ struct NodeHAFaultTests {
     }
 }
 
-/// Clients running token flows through a `NodeClient` that fails over: issues to Bob and moves of
-/// 1 from Alice to Bob, each with a client request id of its own; records every acknowledged start.
+/// Clients running token flows through a `NodeClient` that fails over: issues of 3 to Alice and
+/// moves of 1 from Alice to Bob, each with a client request id of its own; records every
+/// acknowledged start.
 final class NodeHALoad: Sendable {
     private let client: NodeClient
     private struct State {
@@ -160,7 +161,8 @@ final class NodeHALoad: Sendable {
     func loop(_ worker: Int) async {
         var i = 0
         while !state.withLock({ $0.stopped }), !Task.isCancelled {
-            let effect: NodeHAHistory.TokenEffect = i % 2 == 0 ? .issue(owner: "O=Bob", amount: 3) : .move(from: "O=Alice", to: "O=Bob", amount: 1)
+            // Alice gains 3 for each 1 she pays Bob, so however long a run, no move lacks tokens.
+            let effect: NodeHAHistory.TokenEffect = i % 2 == 0 ? .issue(owner: "O=Alice", amount: 3) : .move(from: "O=Alice", to: "O=Bob", amount: 1)
             do {
                 try await run(effect, "w\(worker)-\(i)")
             } catch {
