@@ -6,7 +6,7 @@
 #   scripts/zookeeper-ensemble.sh status DIR
 #
 # Uses the Debian `zookeeper` package (jars in /usr/share/java) and a JDK. Each server gets
-# DIR/zkN/{zoo.cfg,data/myid,server.log,pid}; ports are picked at random among free ones
+# DIR/zkN/{zoo.cfg,data/myid,server.log,pid}; ports are picked at random among free ones in 20000-31999
 # (client, quorum and election ports, all on 127.0.0.1). ZOOKEEPER_TICK_MS sets tickTime (200).
 set -euo pipefail
 
@@ -27,7 +27,9 @@ port_is_free() {
 pick_ports() {
     local -a picked=()
     while ((${#picked[@]} < 9)); do
-        local port=$((20000 + RANDOM % 40000))
+        # Below the kernel's ephemeral range (32768 and up), where outgoing connections of other
+        # processes could take a port between this check and the server's bind.
+        local port=$((20000 + RANDOM % 12000))
         [[ " ${picked[*]} " == *" $port "* ]] && continue
         port_is_free "$port" && picked+=("$port")
     done

@@ -7,9 +7,9 @@ struct ChildProcess {
 
     /// Runs `executable` with `arguments` in `directory`; stdout and stderr go to a file in
     /// `scratch` (a pipe could fill while the program runs). A program still running after
-    /// `limit` is terminated, and its status then says so.
+    /// `limit` is terminated, and its status then says so. `environment` is added to this process's.
     static func run(_ executable: String, _ arguments: [String], in directory: String, scratch: String,
-                    limit: Duration = .seconds(600)) async throws -> ChildProcess {
+                    limit: Duration = .seconds(600), environment: [String: String] = [:]) async throws -> ChildProcess {
         let outputPath = scratch + "/output-\(UUID().uuidString).txt"
         FileManager.default.createFile(atPath: outputPath, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
@@ -17,6 +17,7 @@ struct ChildProcess {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = output
         process.standardError = output
         let status: Int32 = try await withThrowingTaskGroup(of: Int32?.self) { group in

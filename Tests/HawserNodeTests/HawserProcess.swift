@@ -48,6 +48,17 @@ final class HawserProcess: Sendable {
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     }
 
+    /// Starts `hawser node run` with `config`, its log at `logLevel` appended to the file `log`
+    /// (where a hot-warm node names the epochs it wins), and returns once its RPC API listens.
+    static func node(config: String, logLevel: String, log: String) async throws -> (HawserProcess, port: Int) {
+        let child = HawserProcess(arguments: ["node", "run", "--config", config, "--log-level", logLevel])
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        child.process.standardError = handle
+        return (child, try await child.waitForPort())
+    }
+
     private func waitForPort() async throws -> Int {
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -6,6 +6,7 @@ import Testing
 /// `postgres` user (the server refuses to run as root), started on a free loopback port, killed
 /// and removed by `stop()`. A watchdog kills it if the test process dies. Role `hawser` is the
 /// superuser; without a password every login is trusted, with one a TCP login must give it.
+/// `restartImmediately()` crashes it (`pg_ctl stop -m immediate`) and starts it again on its port.
 public final class PostgresServer: Sendable {
     public static let bin = "/usr/lib/postgresql/15/bin"
     public static var isAvailable: Bool {
@@ -16,17 +17,20 @@ public final class PostgresServer: Sendable {
 
     public let directory: String
     public let port: Int
-    private let process: Process
-    private let watchdog: ProcessWatchdog
+    /// The running postmaster and the watchdog that kills it if the test process dies.
+    private let running: Mutex<(process: Process, watchdog: ProcessWatchdog)?>
     private let databases = Atomic<Int>(0)
+    private let durableCommits: Bool
 
     /// The URL of the `postgres` database, without a password.
     public var url: String { url(database: "postgres") }
 
     public func url(database: String) -> String { "postgres://hawser@127.0.0.1:\(port)/\(database)" }
 
-    /// Starts a server; with `password`, TCP logins of `hawser` must give it (SCRAM).
-    public static func start(password: String? = nil) async throws -> PostgresServer {
+    /// Starts a server; with `password`, TCP logins of `hawser` must give it (SCRAM). Commits are
+    /// acknowledged before their WAL is written unless `durableCommits`, which a test that crashes
+    /// the server needs (the OS keeps what was written: `fsync` stays off).
+    public static func start(password: String? = nil, durableCommits: Bool = false) async throws -> PostgresServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-pg-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.ownerAccountName: "postgres", .groupOwnerAccountName: "postgres"], ofItemAtPath: directory)
@@ -41,20 +45,9 @@ public final class PostgresServer: Sendable {
             initdb += ["-A", "trust"]
         }
         try run(asPostgres: initdb)
-        let port = try FreePort.one()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=postgres", "--regid=postgres", "--init-groups", "\(bin)/postgres", "-D", data,
-                             "-p", "\(port)", "-k", directory, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                             "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"]
-        let log = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        let server = PostgresServer(directory: directory, port: port, process: process,
-                                    watchdog: try ProcessWatchdog(killing: [process.processIdentifier]))
+        let server = PostgresServer(directory: directory, port: try FreePort.one(), durableCommits: durableCommits)
         do {
-            try await server.waitUntilReady()
+            try await server.launch()
         } catch {
             server.stop()
             throw error
@@ -62,11 +55,40 @@ public final class PostgresServer: Sendable {
         return server
     }
 
-    private init(directory: String, port: Int, process: Process, watchdog: ProcessWatchdog) {
+    /// Starts the postmaster on the server's port and waits until it accepts connections.
+    private func launch() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=postgres", "--regid=postgres", "--init-groups", "\(Self.bin)/postgres", "-D", directory + "/data",
+                             "-p", "\(port)", "-k", directory, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                             "-c", "synchronous_commit=\(durableCommits ? "on" : "off")", "-c", "full_page_writes=off",
+                             "-c", "max_connections=200"]
+        let log = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let watchdog = try ProcessWatchdog(killing: [process.processIdentifier])
+        running.withLock { $0 = (process, watchdog) }
+        try await waitUntilReady(process)
+    }
+
+    /// A crash of the server (`pg_ctl stop -m immediate`: every backend quits, nothing is flushed
+    /// or checkpointed), then a start on the same port, returning once it accepts connections
+    /// again (after its crash recovery).
+    public func restartImmediately() async throws {
+        if let (process, watchdog) = running.withLock({ $0.take() }) {
+            try Self.run(asPostgres: ["\(Self.bin)/pg_ctl", "-D", directory + "/data", "-m", "immediate", "-w", "stop"])
+            process.waitUntilExit()
+            watchdog.stop()
+        }
+        try await launch()
+    }
+
+    private init(directory: String, port: Int, durableCommits: Bool) {
         self.directory = directory
         self.port = port
-        self.process = process
-        self.watchdog = watchdog
+        self.durableCommits = durableCommits
+        running = Mutex(nil)
     }
 
     /// Creates a new, empty database and returns its URL: one per test keeps tests apart.
@@ -82,7 +104,14 @@ public final class PostgresServer: Sendable {
                                   "-v", "ON_ERROR_STOP=1", "-q", "-c", statement])
     }
 
-    private func waitUntilReady() async throws {
+    /// Runs `query` as `hawser` and returns its rows, each a list of its columns as text (NULL as "").
+    public func rows(_ query: String, database: String = "postgres") throws -> [[String]] {
+        let output = try Self.run(asPostgres: ["\(Self.bin)/psql", "-h", directory, "-p", "\(port)", "-U", "hawser", "-d", database,
+                                               "-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-F", "\u{1F}", "-c", query])
+        return output.split(separator: "\n").map { $0.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init) }
+    }
+
+    private func waitUntilReady(_ process: Process) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
             let probe = Process()
@@ -99,26 +128,33 @@ public final class PostgresServer: Sendable {
 
     /// Kills the server (every backend exits with the postmaster) and removes the directory.
     public func stop() {
-        watchdog.stop()
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        if let (process, watchdog) = running.withLock({ $0.take() }) {
+            watchdog.stop()
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
         }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    private static func run(asPostgres arguments: [String]) throws {
+    /// Runs a program as `postgres`; returns its standard output.
+    @discardableResult
+    private static func run(asPostgres arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--reuid=postgres", "--regid=postgres", "--init-groups"] + arguments
-        process.standardOutput = FileHandle.nullDevice
+        let output = Pipe()
+        process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         process.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
         try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw PostgresServerError("\(arguments[0]) failed with status \(process.terminationStatus)")
         }
+        return text
     }
 }
 

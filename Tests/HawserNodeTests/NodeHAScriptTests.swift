@@ -1,0 +1,70 @@
+import Foundation
+import HawserTestSupport
+import Testing
+
+/// `scripts/node-ha.sh`, the local HA set-up in one command: it starts PostgreSQL, ZooKeeper, a
+/// notary and a hot-warm pair; `status` shows one active and one standby; after `kill` of the
+/// active the other takes over; `stop` leaves no process running.
+@Suite(.enabled(if: PostgresServer.isAvailable && ZooKeeperEnsemble.isAvailable && ChildProcess.find("jq") != nil,
+                "needs PostgreSQL 15 and root, the Debian zookeeper package, a JDK and jq"))
+struct NodeHAScriptTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/node-ha.sh")
+        .standardized.path
+
+    @Test(.timeLimit(.minutes(6))) func startStatusKillAndStop() async throws {
+        let scratch = try TemporaryDirectory()
+        let dir = scratch.path + "/ha"
+        let started = try await script(["start", dir, "hot-warm"], scratch.path)
+        do {
+            #expect(started.status == 0, "\(started.output)")
+            for line in ["node A:", "node B:", "PostgreSQL:   postgres://hawser@127.0.0.1:", "ZooKeeper:", "notary:", "RPC login:"] {
+                #expect(started.output.contains(line), "\(started.output)")
+            }
+            let roles = try await awaitRoles(dir, scratch.path, ["A": "active", "B": "standby"])
+            #expect(roles.contains(#"{"status":"ready"}"#) && roles.contains(#"{"status":"standby"}"#), "\(roles)")
+            let killed = try await script(["kill", dir, "A"], scratch.path)
+            #expect(killed.status == 0, "\(killed.output)")
+            try await awaitRoles(dir, scratch.path, ["B": "active"])
+        } catch {
+            _ = try? await script(["stop", dir], scratch.path)
+            throw error
+        }
+        let pids = try pidFiles(dir).compactMap { Int32(try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n")[0]) }
+        #expect(pids.count == 7, "nodes A and B, the notary, three ZooKeeper servers and PostgreSQL: \(pids)")
+        let stopped = try await script(["stop", dir], scratch.path)
+        #expect(stopped.status == 0, "\(stopped.output)")
+        // A server may still be exiting (or not yet reaped) for a moment after it gave up its pid file.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while pids.contains(where: { kill($0, 0) == 0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(pids.filter { kill($0, 0) == 0 }.isEmpty, "stop left processes running")
+    }
+
+    /// Runs the script with the `hawser` built beside the tests.
+    func script(_ arguments: [String], _ scratch: String) async throws -> ChildProcess {
+        try await ChildProcess.run("/bin/bash", [Self.script] + arguments, in: scratch, scratch: scratch, limit: .seconds(240),
+                                   environment: ["HAWSER": HawserProcess.binary])
+    }
+
+    /// Polls `status` until its member lines give each id the role expected (within a minute);
+    /// returns its output.
+    @discardableResult
+    func awaitRoles(_ dir: String, _ scratch: String, _ expected: [String: String],
+                    sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var last = ""
+        while ContinuousClock.now < deadline {
+            last = try await script(["status", dir], scratch).output
+            let lines = last.split(separator: "\n")
+            if expected.allSatisfy({ id, role in lines.contains { $0.hasPrefix("member \(id): \(role) ") } }) { return last }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        Issue.record("status never showed \(expected): \(last)", sourceLocation: sourceLocation)
+        throw CancellationError()
+    }
+
+    /// The pid files of a running set-up in `dir`.
+    func pidFiles(_ dir: String) -> [String] {
+        ["A.pid", "B.pid", "notary.pid", "zk/zk1/pid", "zk/zk2/pid", "zk/zk3/pid", "pg/data/postmaster.pid"]
+            .map { dir + "/" + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
+    }
+}
