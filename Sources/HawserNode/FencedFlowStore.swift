@@ -1,5 +1,6 @@
 import Coordination
 import Flows
+import Synchronization
 
 /// The flow store of a node that shares its database (hot-warm, hot-cold): every call goes to
 /// `base`, and a commit the fencing check refused (`stale_epoch`: a newer owner exists;
@@ -26,26 +27,32 @@ struct FencedFlowStore: FlowStore {
     func replayMarkers() async throws -> Set<FlowID> { try await base.replayMarkers() }
 }
 
-/// The node database answers a cheap read within `timeout`: an active node that cannot reach its
-/// database is unhealthy, so it resigns and another candidate takes over. The last verdict is
-/// kept in `serving` for `/health/ready`.
-struct DatabaseHealthCheck: HealthCheck {
-    let store: any FlowStore
-    let timeout: Duration
-    let serving: ServingState
-    var name: String { "database" }
+/// The node's work in a hot-warm term (`ShardService`): a flow engine on the fenced node
+/// database, which resumes every unfinished flow from the shared journal. Draining carries over
+/// from one term's engine to the next.
+final class FlowShardWork: ShardWork {
+    /// The node database's flow store, fenced by the shard's fence.
+    private let store: any FlowStore
+    private let makeEngine: @Sendable (any FlowStore) -> FlowEngine
+    private let draining = Mutex(false)
 
-    func problem() async -> String? {
-        let problem: String?
-        do {
-            _ = try await withDeadline(timeout, "a read of the node database") { [store] in
-                try await store.record(FlowID("hawser-health-check"))
-            }
-            problem = nil
-        } catch {
-            problem = "\(error)"
-        }
-        serving.setHealthProblem(problem.map { "\(name): \($0)" })
-        return problem
+    init(store: any FlowStore, makeEngine: @escaping @Sendable (any FlowStore) -> FlowEngine) {
+        self.store = store
+        self.makeEngine = makeEngine
+    }
+
+    func claim() async throws { _ = try await store.commit([]) }
+
+    func makeTerm(failed: @escaping @Sendable (String) -> Void) -> FlowEngine {
+        let engine = makeEngine(FencedFlowStore(base: store) { failed($0.description) })
+        if draining.withLock({ $0 }) { engine.setDraining(true) }
+        return engine
+    }
+
+    func start(_ engine: FlowEngine) async throws { try await engine.resumeUnfinished(createdBefore: nil) }
+
+    func stop(_ engine: FlowEngine) async {
+        draining.withLock { $0 = engine.isDraining }
+        await engine.stop()
     }
 }

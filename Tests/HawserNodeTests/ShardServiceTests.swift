@@ -22,7 +22,7 @@ import Testing
 
     /// Runs a shard service on `dir` until `body` returns.
     func withShard(_ dir: String, health: Switch,
-                   _ body: (ServingState, WriteFence, SQLiteNodeDatabase, any Election) async throws -> Void) async throws {
+                   _ body: (ServingState<FlowEngine>, WriteFence, SQLiteNodeDatabase, any Election) async throws -> Void) async throws {
         var lease = LeaseConfiguration()
         lease.leaseDuration = .milliseconds(1_000)
         lease.renewInterval = .milliseconds(100)
@@ -35,13 +35,15 @@ import Testing
         let administration = LeaseAdministration(backend: try SQLiteLeaseBackend(path: dir + "/lease.sqlite"), configuration: lease)
         let fence = WriteFence(resource: "node/0")
         let database = try SQLiteNodeDatabase(path: dir + "/node.sqlite", fence: fence)
-        let serving = ServingState(.standby(active: nil))
-        let service = ShardService(election: election, administration: administration, fence: fence, store: database.flows,
-                                   makeEngine: { store in
-                                       var registry = FlowRegistry()
-                                       registry.register(Echo.self)
-                                       return FlowEngine(store: store, registry: registry, services: FlowServices(), logger: quietLogger)
-                                   }, serving: serving, timeout: .milliseconds(300), logger: quietLogger)
+        let serving = ServingState<FlowEngine>(.standby(active: nil))
+        let work = FlowShardWork(store: database.flows) { store in
+            var registry = FlowRegistry()
+            registry.register(Echo.self)
+            return FlowEngine(store: store, registry: registry, services: FlowServices(), logger: quietLogger)
+        }
+        let service = ShardService(stand: ShardStand(election: election, administration: administration, timeout: .milliseconds(300),
+                                                     logger: quietLogger),
+                                   fence: fence, work: work, serving: serving)
         let task = Task { try await service.run() }
         do {
             try await body(serving, fence, database, election)
