@@ -26,8 +26,10 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
     public static let fenceEpochVariable = "HAWSER_FENCE_EPOCH"
     /// The node's one shard today; hot-hot will own several.
     public static let shard = "0"
-    /// The fencing resource of a shard, as the node database's fencing table names it.
+    /// The fencing resource of a node's shard, as the node database's fencing table names it.
     public static func resource(shard: String) -> String { "node/\(shard)" }
+    /// The fencing resource of a notary's shard, in the notary database's fencing table.
+    public static func notaryResource(shard: String) -> String { "notary/\(shard)" }
 
     enum CodingKeys: String, CodingKey, CaseIterable { case mode, id, advertise, election }
 
@@ -55,9 +57,11 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         try c.encodeIfPresent(election, forKey: .election)
     }
 
-    /// Every invalid value, one sentence each. `notary`: the node's notary (hot-warm needs a remote
-    /// one); `baseDirectory`: where relative file names point (nil: the current directory).
-    func problems(notary: NodeNotaryConfiguration, baseDirectory: String?) -> [String] {
+    /// Every invalid value, one sentence each, for the process of `role` ("node" or "notary");
+    /// `baseDirectory`: where relative file names point (nil: the current directory). What else
+    /// hot-warm needs of a role (a node's remote notary, a notary's PostgreSQL) its configuration
+    /// checks.
+    func problems(role: String, baseDirectory: String?) -> [String] {
         var out = [String]()
         for (i, url) in advertise.enumerated() where (try? NotaryClient.baseURL(url)) == nil {
             out.append("ha.advertise[\(i)] \"\(url)\" must be an http:// or https:// base URL")
@@ -71,15 +75,12 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
                 out.append("ha.id, ha.advertise and ha.election have no use with ha.mode single: set ha.mode hot-warm, or remove them")
             }
         case .hotWarm:
-            if id == nil { out.append("ha.mode hot-warm needs ha.id, this node's candidate id in the election") }
-            if advertise.isEmpty { out.append("ha.mode hot-warm needs ha.advertise, the RPC URLs clients reach this node at") }
+            if id == nil { out.append("ha.mode hot-warm needs ha.id, this \(role)'s candidate id in the election") }
+            if advertise.isEmpty { out.append("ha.mode hot-warm needs ha.advertise, the API base URLs clients reach this \(role) at") }
             if let election {
                 out += election.resolved(against: baseDirectory ?? FileManager.default.currentDirectoryPath).problems(prefix: "ha.election.")
             } else {
                 out.append("ha.mode hot-warm needs ha.election, the election's back end (zookeeper, postgres or sqlite) and timing")
-            }
-            if notary.kind != .remote {
-                out.append("ha.mode hot-warm needs notary.kind remote: an embedded notary's log and store cannot be shared by two processes")
             }
         case .hotCold:
             if election != nil {
