@@ -1,9 +1,10 @@
-/// Which node a `NodeClient` asks next, without I/O: its addresses in turn, or the active node a
-/// standby named. A standby answers 503 `standby` with the active node's address (docs/node.md,
-/// "Clients that follow the active node"); the next attempt goes there, even to an address not in
-/// the list, instead of to the next address of the list. The address that answered stays current,
-/// so later calls go straight to it.
-struct NodeTargets: Sendable, Equatable {
+/// Which server a `NodeClient` or a `NotaryClient` asks next, without I/O: its addresses in turn,
+/// or the active process a standby named. A hot-warm standby (node or notary) answers 503
+/// `standby` with the active one's address (docs/node.md, "Clients that follow the active node";
+/// docs/configuration.md, "High availability"); the next attempt goes there, even to an address
+/// not in the list, instead of to the next address of the list. The address that answered stays
+/// current, so later calls go straight to it.
+struct FailoverTargets: Sendable, Equatable {
     let addresses: [String]
     /// The address of the list asked last (or that named `followed`).
     private(set) var index = 0
@@ -11,7 +12,7 @@ struct NodeTargets: Sendable, Equatable {
     private(set) var followed: String?
 
     init(_ addresses: [String]) {
-        precondition(!addresses.isEmpty, "a node client needs at least one URL")
+        precondition(!addresses.isEmpty, "a client needs at least one URL")
         self.addresses = addresses
     }
 
@@ -42,4 +43,15 @@ struct RetryHints: Error, Sendable, Equatable {
     var error: NodeClientError
     var active: String?
     var retryAfter: Duration?
+
+    /// The active process a standby's answer names, if it is one (`code` `standby`) and names a
+    /// valid base URL: a malformed address is no hint, the client walks its list as if none was given.
+    static func active(code: String?, named active: String?) -> String? {
+        code == "standby" ? active.flatMap { try? NotaryClient.baseURL($0) } : nil
+    }
+
+    /// A `Retry-After` header's wait: seconds only (an HTTP date is ignored; no server sends one).
+    static func wait(retryAfter: String?) -> Duration? {
+        retryAfter.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? Duration.seconds($0) : nil }
+    }
 }

@@ -38,7 +38,7 @@ import Testing
     }
 
     @Test func theNextAddressIsTheActiveNodeNamedElseTheNextOfTheList() {
-        var targets = NodeTargets(["http://a", "http://b", "http://c"])
+        var targets = FailoverTargets(["http://a", "http://b", "http://c"])
         #expect(targets.current == "http://a")
         targets.failed(active: nil)
         #expect(targets.current == "http://b")
@@ -48,7 +48,7 @@ import Testing
         #expect(targets.current == "http://c")
         targets.failed(active: "http://a")  // in the list: taken from there
         #expect(targets.current == "http://a")
-        #expect(targets == NodeTargets(["http://a", "http://b", "http://c"]))
+        #expect(targets == FailoverTargets(["http://a", "http://b", "http://c"]))
         targets.failed(active: "http://a")
         #expect(targets.current == "http://b")
     }
