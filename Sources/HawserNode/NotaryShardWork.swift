@@ -15,7 +15,9 @@ public final class NotaryTerm: Sendable {
     public var replica: Replica { assembly.replica }
     /// Told when the running parts fail (not when they are stopped): the term must end.
     private let failed: (@Sendable (String) -> Void)?
-    private let running = Mutex<Task<Void, Never>?>(nil)
+    /// The task running the parts, and whether `stop` came (perhaps before `start` did: then the
+    /// parts never run).
+    private let running = Mutex<(task: Task<Void, Never>?, stopped: Bool)>((nil, false))
 
     init(_ assembly: NotaryAssembly, failed: (@Sendable (String) -> Void)? = nil) {
         self.assembly = assembly
@@ -28,24 +30,28 @@ public final class NotaryTerm: Sendable {
     func start(catchingUpTo logEnd: UInt64) async throws {
         let (started, report) = AsyncStream.makeStream(of: Result<Void, any Error>.self)
         let (services, applied, failed) = (assembly.services, assembly.quorum.appliedSignal, self.failed)
-        let task = Task {
-            do {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for service in services { group.addTask { try await service.run() } }
-                    group.addTask {
-                        if logEnd > 0 { try await applied.wait(beyond: logEnd - 1) }
-                        report.yield(.success(()))
+        let launched = running.withLock { running -> Bool in
+            guard !running.stopped else { return false }
+            running.task = Task {
+                do {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for service in services { group.addTask { try await service.run() } }
+                        group.addTask {
+                            if logEnd > 0 { try await applied.wait(beyond: logEnd - 1) }
+                            report.yield(.success(()))
+                        }
+                        // The services return only when cancelled; the first to throw ends the term.
+                        while try await group.next() != nil {}
                     }
-                    // The services return only when cancelled; the first to throw ends the term.
-                    while try await group.next() != nil {}
-                }
-            } catch where !Task.isCancelled {
-                report.yield(.failure(error))
-                failed?("the notary's replica or appender failed: \(error)")
-            } catch {}
-            report.finish()
+                } catch where !Task.isCancelled {
+                    report.yield(.failure(error))
+                    failed?("the notary's replica or appender failed: \(error)")
+                } catch {}
+                report.finish()
+            }
+            return true
         }
-        running.withLock { $0 = task }
+        guard launched else { throw CancellationError() }
         for await result in started { return try result.get() }
         throw CancellationError()
     }
@@ -53,9 +59,12 @@ public final class NotaryTerm: Sendable {
     /// Stops the parts and returns once they stopped; requests waiting in the appender are
     /// answered `shutting_down` (retryable: the client asks the next process).
     func stop() async {
-        guard let task = running.withLock({ $0 }) else { return }
-        task.cancel()
-        await task.value
+        let task = running.withLock { running in
+            running.stopped = true
+            return running.task
+        }
+        task?.cancel()
+        await task?.value
     }
 }
 
