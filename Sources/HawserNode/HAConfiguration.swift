@@ -2,11 +2,11 @@ import Coordination
 import Foundation
 import HawserClient
 
-/// The `ha` section of node.json (docs/node.md, "High availability"): how this node shares its
-/// work with others. `single` (the default) is one process with nothing shared; `hot-warm` runs
-/// warm beside a standby and stands in the election itself; `hot-cold` is started by a
-/// `hawser watchdog` that stood in the election for it and passes the epoch it won in
-/// `HAWSER_FENCE_EPOCH`.
+/// The `ha` section of node.json (docs/node.md, "High availability") and of the notary's
+/// configuration (docs/configuration.md): how this process shares its work with others. `single`
+/// (the default) is one process with nothing shared; `hot-warm` runs warm beside a standby and
+/// stands in the election itself; `hot-cold` (the node only) is started by a `hawser watchdog`
+/// that stood in the election for it and passes the epoch it won in `HAWSER_FENCE_EPOCH`.
 public struct HAConfiguration: Codable, Sendable, Equatable {
     public enum Mode: String, Codable, Sendable, CaseIterable {
         case single
@@ -15,16 +15,16 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
     }
 
     public var mode = Mode.single
-    /// This node's candidate id in the election (hot-warm), unique among the nodes of the election.
+    /// This process's candidate id in the election (hot-warm), unique among its candidates.
     public var id: String?
-    /// The RPC base URLs clients reach this node at; a standby names the active's first one.
+    /// The API base URLs clients reach this process at; a standby names the active's first one.
     public var advertise: [String] = []
     /// The election's back end and timing (hot-warm), named as `hawser election run`'s options.
     public var election: ElectionSettings?
 
     /// The environment variable a watchdog passes the won epoch in (hot-cold).
     public static let fenceEpochVariable = "HAWSER_FENCE_EPOCH"
-    /// The node's one shard today; hot-hot will own several.
+    /// The one shard of a node or notary today; hot-hot will own several.
     public static let shard = "0"
     /// The fencing resource of a node's shard, as the node database's fencing table names it.
     public static func resource(shard: String) -> String { "node/\(shard)" }
