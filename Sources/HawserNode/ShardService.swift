@@ -1,5 +1,4 @@
 import Coordination
-import Flows
 import Logging
 import ServiceLifecycle
 import Synchronization
