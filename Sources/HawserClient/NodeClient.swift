@@ -6,7 +6,7 @@ import NIOFoundationCompat
 import Synchronization
 
 /// A client of a node's RPC API (docs/node.md) with several node addresses, retries and failover.
-/// A standby's answer sends the next attempt to the active node it names (`NodeTargets`); a node
+/// A standby's answer sends the next attempt to the active node it names (`FailoverTargets`); a node
 /// that answered with a `Retry-After` is not asked again before it has passed (unless the node it
 /// named could not be reached). Every start carries a client request id (made up if the caller
 /// gives none), so a start that is retried after a lost answer returns the flow the first attempt
@@ -18,13 +18,13 @@ public final class NodeClient: Sendable {
     let authorization: String
     let http: HTTPClient
     private let ownsHTTPClient: Bool
-    let targets: Mutex<NodeTargets>
+    let targets: Mutex<FailoverTargets>
 
     public init(urls: [String], username: String, password: String, retryPolicy: RetryPolicy = .default,
                 httpClient: HTTPClient? = nil) {
         precondition(!urls.isEmpty, "a node client needs at least one URL")
         baseURLs = urls.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
-        targets = Mutex(NodeTargets(baseURLs))
+        targets = Mutex(FailoverTargets(baseURLs))
         self.retryPolicy = retryPolicy
         authorization = "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
         if let httpClient {

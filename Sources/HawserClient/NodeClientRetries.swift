@@ -6,7 +6,7 @@ import NIOFoundationCompat
 /// Retries, failover and the HTTP calls of `NodeClient`.
 extension NodeClient {
     /// Runs `attempt` against the current node until it succeeds, fails for good, or the retry
-    /// policy is spent. Each retryable failure moves on (`NodeTargets`) and pauses first.
+    /// policy is spent. Each retryable failure moves on (`FailoverTargets`) and pauses first.
     func withRetries<T>(_ attempt: (String, Duration) async throws -> T) async throws -> T {
         let clock = ContinuousClock()
         let deadline = clock.now + retryPolicy.deadline
@@ -79,11 +79,8 @@ extension NodeClient {
         let error: NodeClientError = decoded.map { .api(status: status, code: $0.error.code, message: $0.error.message) }
             ?? .unexpectedResponse(status: status, body: String(decoding: body.readableBytesView.prefix(200), as: UTF8.self))
         guard isRetryable(error) else { return error }
-        // A malformed address is no hint: the client walks its list as if none was given.
-        let active = decoded?.error.code == "standby" ? decoded?.error.active.flatMap { try? NotaryClient.baseURL($0) } : nil
-        // Seconds only: an HTTP date is ignored (no node sends one).
-        let wait = retryAfter.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? Duration.seconds($0) : nil }
-        return RetryHints(error: error, active: active, retryAfter: wait)
+        return RetryHints(error: error, active: RetryHints.active(code: decoded?.error.code, named: decoded?.error.active),
+                          retryAfter: RetryHints.wait(retryAfter: retryAfter))
     }
 
     static func escape(_ segment: String) -> String {

@@ -10,9 +10,11 @@ import Synchronization
 /// A client for the notary's HTTP API (protobuf on the wire).
 ///
 /// - Retries and failover: connection errors, timeouts and 503 answers (`not_ready`, `timeout`,
-///   `shutting_down`) are retried with the same request on the next base URL, after an exponential
-///   back-off with jitter, as `RetryPolicy` says. This is safe because the notary is idempotent per
-///   transaction id. The URL that last worked is tried first by later calls.
+///   `shutting_down`, `standby`) are retried with the same request on the next base URL, after an
+///   exponential back-off with jitter, as `RetryPolicy` says. A hot-warm standby's answer sends the
+///   next attempt to the active notary it names instead, after at least its `Retry-After`
+///   (`FailoverTargets`, the rule `NodeClient` follows too). This is safe because the notary is
+///   idempotent per transaction id. The URL that last worked is tried first by later calls.
 /// - Refusals (4xx and 500) are thrown at once as `APIError`, decoded from the body.
 /// - Verification: every answer is checked (transaction id, Merkle proof, notary signature) before
 ///   it is returned; one that fails is thrown as `NotaryClientError.invalidAnswer`.
@@ -26,8 +28,16 @@ public final class NotaryClient: Sendable {
     private let state: Mutex<State>
 
     private struct State {
-        var preferred = 0
+        var targets: FailoverTargets
         var verifier: AnswerVerifier?
+    }
+
+    /// A retryable answer with what it says about the next attempt (a standby's active notary,
+    /// `Retry-After`); only `withRetries` sees it, and reports `error`.
+    struct Hinted: Error {
+        var error: APIError
+        var active: String?
+        var retryAfter: Duration?
     }
 
     static let protobuf = "application/x-protobuf"
@@ -61,7 +71,7 @@ public final class NotaryClient: Sendable {
             self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             self.ownsHTTPClient = true
         }
-        var initial = State()
+        var initial = State(targets: FailoverTargets(bases))
         if let notaryKey { initial.verifier = AnswerVerifier(notaryKey: notaryKey, cacheCapacity: verificationCacheSize) }
         self.state = Mutex(initial)
     }
@@ -208,23 +218,29 @@ public final class NotaryClient: Sendable {
     private func withRetries<T>(_ attempt: (String, Duration) async throws -> T) async throws -> T {
         let clock = ContinuousClock()
         let deadline = clock.now + retryPolicy.deadline
-        var urlIndex = state.withLock { $0.preferred }
         var attempts = 0
         while true {
             attempts += 1
+            let base = state.withLock { $0.targets.current }
             do {
-                return try await attempt(baseURLs[urlIndex], min(retryPolicy.attemptTimeout, deadline - clock.now))
+                return try await attempt(base, min(retryPolicy.attemptTimeout, deadline - clock.now))
             } catch {
                 guard Self.isRetryable(error) else { throw error }
                 if Task.isCancelled { throw CancellationError() }
+                let hinted = error as? Hinted
+                // Whether a server answered (else it could not be reached, or not in time).
+                let answered = hinted != nil || error is APIError || error is PartialBatch || error is NotaryClientError
                 // Fail over: later calls start at the next URL too, unless another call moved on already.
-                let failed = urlIndex
-                urlIndex = (failed + 1) % baseURLs.count
-                let next = urlIndex
-                state.withLock { if $0.preferred == failed { $0.preferred = next } }
-                let pause = retryPolicy.backoff(beforeRetry: attempts)
+                let wait = state.withLock { state -> Duration in
+                    let now = ContinuousClock.now
+                    if state.targets.current == base {
+                        state.targets.failed(active: hinted?.active, retryAfter: hinted?.retryAfter, answered: answered, now: now)
+                    }
+                    return state.targets.wait(now: now)
+                }
+                let pause = max(retryPolicy.backoff(beforeRetry: attempts), wait)
                 guard attempts < retryPolicy.maxAttempts, clock.now + pause < deadline else {
-                    throw NotaryClientError.unavailable(attempts: attempts, lastError: error)
+                    throw NotaryClientError.unavailable(attempts: attempts, lastError: hinted?.error ?? error)
                 }
                 try await Task.sleep(for: pause)
             }
@@ -235,7 +251,7 @@ public final class NotaryClient: Sendable {
         switch error {
         case is CancellationError: false
         case let error as APIError: error.code.isRetryable
-        case is PartialBatch: true
+        case is PartialBatch, is Hinted: true
         case NotaryClientError.unexpectedResponse(let status, _): [502, 503, 504].contains(status)
         case is NotaryClientError: false
         case let error as HTTPClientError:
@@ -266,7 +282,12 @@ public final class NotaryClient: Sendable {
         let bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
         let raw = RawResponse(status: Int(response.status.code),
                               contentType: response.headers.first(name: "Content-Type") ?? "", body: bytes)
-        guard raw.status == 200 else { throw Self.error(from: raw) }
+        guard raw.status == 200 else {
+            let error = Self.error(from: raw)
+            guard let api = error as? APIError, api.code.isRetryable else { throw error }
+            throw Hinted(error: api, active: RetryHints.active(code: api.code.rawValue, named: api.active),
+                         retryAfter: RetryHints.wait(retryAfter: response.headers.first(name: "Retry-After")))
+        }
         return raw
     }
 
@@ -279,7 +300,7 @@ public final class NotaryClient: Sendable {
         }
         if type == json, let body = try? JSONDecoder().decode(ErrorBodyJSON.self, from: Data(buffer: response.body)),
            let code = ErrorCode(rawValue: body.error.code) {
-            return APIError(code, body.error.message)
+            return APIError(code, body.error.message, active: body.error.active)
         }
         return NotaryClientError.unexpectedResponse(status: response.status, body: excerpt(response.body))
     }
@@ -288,7 +309,7 @@ public final class NotaryClient: Sendable {
         guard let code = ErrorCode(rawValue: proto.code) else {
             return APIError(.internalError, "unknown error code `\(proto.code)`: \(proto.message)")
         }
-        return APIError(code, proto.message)
+        return APIError(code, proto.message, active: proto.active.isEmpty ? nil : proto.active)
     }
 
     static func decodeAnswer(_ body: ByteBuffer, txId: SecureHash) throws -> NotarisationAnswer {

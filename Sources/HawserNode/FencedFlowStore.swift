@@ -25,27 +25,3 @@ struct FencedFlowStore: FlowStore {
     func resumable() async throws -> [FlowRecord] { try await base.resumable() }
     func replayMarkers() async throws -> Set<FlowID> { try await base.replayMarkers() }
 }
-
-/// The node database answers a cheap read within `timeout`: an active node that cannot reach its
-/// database is unhealthy, so it resigns and another candidate takes over. The last verdict is
-/// kept in `serving` for `/health/ready`.
-struct DatabaseHealthCheck: HealthCheck {
-    let store: any FlowStore
-    let timeout: Duration
-    let serving: ServingState
-    var name: String { "database" }
-
-    func problem() async -> String? {
-        let problem: String?
-        do {
-            _ = try await withDeadline(timeout, "a read of the node database") { [store] in
-                try await store.record(FlowID("hawser-health-check"))
-            }
-            problem = nil
-        } catch {
-            problem = "\(error)"
-        }
-        serving.setHealthProblem(problem.map { "\(name): \($0)" })
-        return problem
-    }
-}

@@ -2,11 +2,11 @@ import Coordination
 import Foundation
 import HawserClient
 
-/// The `ha` section of node.json (docs/node.md, "High availability"): how this node shares its
-/// work with others. `single` (the default) is one process with nothing shared; `hot-warm` runs
-/// warm beside a standby and stands in the election itself; `hot-cold` is started by a
-/// `hawser watchdog` that stood in the election for it and passes the epoch it won in
-/// `HAWSER_FENCE_EPOCH`.
+/// The `ha` section of node.json (docs/node.md, "High availability") and of the notary's
+/// configuration (docs/configuration.md): how this process shares its work with others. `single`
+/// (the default) is one process with nothing shared; `hot-warm` runs warm beside a standby and
+/// stands in the election itself; `hot-cold` (the node only) is started by a `hawser watchdog`
+/// that stood in the election for it and passes the epoch it won in `HAWSER_FENCE_EPOCH`.
 public struct HAConfiguration: Codable, Sendable, Equatable {
     public enum Mode: String, Codable, Sendable, CaseIterable {
         case single
@@ -15,19 +15,21 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
     }
 
     public var mode = Mode.single
-    /// This node's candidate id in the election (hot-warm), unique among the nodes of the election.
+    /// This process's candidate id in the election (hot-warm), unique among its candidates.
     public var id: String?
-    /// The RPC base URLs clients reach this node at; a standby names the active's first one.
+    /// The API base URLs clients reach this process at; a standby names the active's first one.
     public var advertise: [String] = []
     /// The election's back end and timing (hot-warm), named as `hawser election run`'s options.
     public var election: ElectionSettings?
 
     /// The environment variable a watchdog passes the won epoch in (hot-cold).
     public static let fenceEpochVariable = "HAWSER_FENCE_EPOCH"
-    /// The node's one shard today; hot-hot will own several.
+    /// The one shard of a node or notary today; hot-hot will own several.
     public static let shard = "0"
-    /// The fencing resource of a shard, as the node database's fencing table names it.
+    /// The fencing resource of a node's shard, as the node database's fencing table names it.
     public static func resource(shard: String) -> String { "node/\(shard)" }
+    /// The fencing resource of a notary's shard, in the notary database's fencing table.
+    public static func notaryResource(shard: String) -> String { "notary/\(shard)" }
 
     enum CodingKeys: String, CodingKey, CaseIterable { case mode, id, advertise, election }
 
@@ -55,9 +57,11 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         try c.encodeIfPresent(election, forKey: .election)
     }
 
-    /// Every invalid value, one sentence each. `notary`: the node's notary (hot-warm needs a remote
-    /// one); `baseDirectory`: where relative file names point (nil: the current directory).
-    func problems(notary: NodeNotaryConfiguration, baseDirectory: String?) -> [String] {
+    /// Every invalid value, one sentence each, for the process of `role` ("node" or "notary");
+    /// `baseDirectory`: where relative file names point (nil: the current directory). What else
+    /// hot-warm needs of a role (a node's remote notary, a notary's PostgreSQL) its configuration
+    /// checks.
+    func problems(role: String, baseDirectory: String?) -> [String] {
         var out = [String]()
         for (i, url) in advertise.enumerated() where (try? NotaryClient.baseURL(url)) == nil {
             out.append("ha.advertise[\(i)] \"\(url)\" must be an http:// or https:// base URL")
@@ -71,15 +75,12 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
                 out.append("ha.id, ha.advertise and ha.election have no use with ha.mode single: set ha.mode hot-warm, or remove them")
             }
         case .hotWarm:
-            if id == nil { out.append("ha.mode hot-warm needs ha.id, this node's candidate id in the election") }
-            if advertise.isEmpty { out.append("ha.mode hot-warm needs ha.advertise, the RPC URLs clients reach this node at") }
+            if id == nil { out.append("ha.mode hot-warm needs ha.id, this \(role)'s candidate id in the election") }
+            if advertise.isEmpty { out.append("ha.mode hot-warm needs ha.advertise, the API base URLs clients reach this \(role) at") }
             if let election {
                 out += election.resolved(against: baseDirectory ?? FileManager.default.currentDirectoryPath).problems(prefix: "ha.election.")
             } else {
                 out.append("ha.mode hot-warm needs ha.election, the election's back end (zookeeper, postgres or sqlite) and timing")
-            }
-            if notary.kind != .remote {
-                out.append("ha.mode hot-warm needs notary.kind remote: an embedded notary's log and store cannot be shared by two processes")
             }
         case .hotCold:
             if election != nil {

@@ -20,7 +20,7 @@ import Vault
 public enum Node {
     /// Everything a running node is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
-        let serving: ServingState
+        let serving: ServingState<FlowEngine>
         /// The flow engine serving now (a hot-warm standby has none: do not ask one).
         public var engine: FlowEngine {
             guard let engine = try? serving.engine() else { preconditionFailure("a hot-warm standby runs no flow engine") }
@@ -82,9 +82,11 @@ public enum Node {
         }
         // The one place the node's stores are chosen (`database` section).
         let database = try await NodeDatabase.open(configuration.database, data: data, fence: fence, resolve: resolve, logger: logger)
-        let serving = ServingState(.standby(active: nil))
+        let serving = ServingState<FlowEngine>(.standby(active: nil))
         let stand = ha.mode == .hotWarm
-            ? try election(ha, baseDirectory: baseDirectory, store: database.flows, serving: serving, logger: logger) : nil
+            ? try ShardStand(ha, baseDirectory: baseDirectory, serving: serving, logger: logger) { [store = database.flows] in
+                _ = try await store.record(FlowID("hawser-health-check"))
+            } : nil
 
         let registry = PrometheusCollectorRegistry()
         let notary: NodeNotary
@@ -108,8 +110,8 @@ public enum Node {
         // What owns the flows: the one engine (single, hot-cold), or the shard's terms (hot-warm).
         let owner: [any Service]
         if let stand, let fence {
-            owner = [ShardService(election: stand.election, administration: stand.administration, fence: fence, store: database.flows,
-                                  makeEngine: makeEngine, serving: serving, timeout: stand.timeout, logger: stand.logger)]
+            owner = [ShardService(stand: stand, fence: fence, work: FlowShardWork(store: database.flows, makeEngine: makeEngine),
+                                  serving: serving)]
         } else if let fence {
             let (refusals, refused) = AsyncStream.makeStream(of: CoordinationError.self)
             let engine = makeEngine(FencedFlowStore(base: database.flows) { refused.yield($0) })
@@ -141,24 +143,6 @@ public enum Node {
             },
             logger: logger)
         return (app, Parts(serving: serving, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
-    }
-
-    /// A hot-warm node's stand in the election for its shard, with the database as a health check.
-    private static func election(_ ha: HAConfiguration, baseDirectory: String, store: any FlowStore, serving: ServingState, logger: Logger)
-        throws -> (election: any Election, administration: any ElectionAdministration, timeout: Duration, logger: Logger) {
-        guard let id = ha.id, let settings = ha.election?.resolved(against: baseDirectory) else {
-            preconditionFailure("a validated hot-warm configuration has ha.id and ha.election")
-        }
-        let timeout = Duration.milliseconds(settings.requestTimeoutMs)
-        let health = HealthChecks([DatabaseHealthCheck(store: store, timeout: timeout, serving: serving)])
-        var shardLogger = logger
-        shardLogger[metadataKey: "shard"] = "\(HAConfiguration.shard)"
-        do {
-            return (try settings.makeElection(candidate: Candidate(id: id, addresses: ha.advertise), health: health, logger: shardLogger),
-                    try settings.makeAdministration(), timeout, shardLogger)
-        } catch let error as CoordinationError {
-            throw ConfigurationError(["ha.election: \(error)"])
-        }
     }
 
     /// How the node's flow engine treats flows: the hospital's policy, group commit, and the

@@ -13,7 +13,7 @@ import Vault
 /// Every /v1 route needs HTTP Basic credentials of a configured user with the route's permission.
 struct NodeAPI {
     /// The engine requests go to (none while a hot-warm node is a standby).
-    let serving: ServingState
+    let serving: ServingState<FlowEngine>
     /// Whether a standby gate answers for a node that does not serve (hot-warm only).
     let gated: Bool
     let database: NodeDatabase
@@ -50,7 +50,7 @@ struct NodeAPI {
         let router = Router(context: NodeRequestContext.self)
         router.add(middleware: EdgeMiddleware<NodeRequestContext, NodeAPIError>(
             routes: Self.routes, server: "node", bodyLimit: ("maxBodyBytes", maxBodyBytes)))
-        if gated { router.add(middleware: StandbyGate<NodeRequestContext>(serving: serving, routes: Self.routes)) }
+        if gated { router.add(middleware: StandbyGate<NodeRequestContext, FlowEngine, NodeAPIError>(serving: serving, routes: Self.routes)) }
         router.post("/v1/flows") { request, context in
             try await authorise(request, context, .startFlow)
             let engine = try serving.engine()

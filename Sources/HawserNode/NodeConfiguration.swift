@@ -137,7 +137,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             out.append("notaryName and notaryKeyFile configure the embedded notary; a remote one is named by notary.name and notary.publicKey")
         }
         out += notary.problems
-        out += database.problems
+        out += database.problems()
         if parties.isEmpty { out.append("parties is empty: flows would have nobody to act for") }
         let names = parties.map(\.name)
         if Set(names).count != names.count { out.append("parties: each name may appear once") }
@@ -152,7 +152,10 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         out += hospital.policy.problems
         if maxWritesPerCommit < 1 { out.append("maxWritesPerCommit must be at least 1") }
         if maxBodyBytes < 1024 { out.append("maxBodyBytes must be at least 1024") }
-        out += ha.problems(notary: notary, baseDirectory: baseDirectory)
+        out += ha.problems(role: "node", baseDirectory: baseDirectory)
+        if ha.mode == .hotWarm && notary.kind != .remote {
+            out.append("ha.mode hot-warm needs notary.kind remote: an embedded notary's log and store cannot be shared by two processes")
+        }
         return out + http.problems(section: "http")
     }
 

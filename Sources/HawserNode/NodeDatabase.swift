@@ -23,12 +23,20 @@ public struct NodeDatabase: Sendable {
             let database = try SQLiteNodeDatabase(path: data + "/node.sqlite", fence: fence)
             return NodeDatabase(flows: database.flows, vault: database.vault, services: [])
         case .postgres:
-            let password = try configuration.password(resolve: resolve, environment: ProcessInfo.processInfo.environment)
-            let pool = try await PostgresDatabase.connect(url: configuration.url ?? "", password: password,
-                                                          timeout: .milliseconds(configuration.connectTimeoutMillis),
-                                                          maxConnections: configuration.maxConnections, logger: logger)
+            let pool = try await configuration.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.passwordVariable,
+                                                       logger: logger)
             let database = try await PostgresNodeDatabase.open(pool, fence: fence)
             return NodeDatabase(flows: database.flows, vault: database.vault, services: [pool])
         }
+    }
+}
+
+extension NodeDatabaseConfiguration {
+    /// The pool of a `postgres` section, reached and logged into within the connect timeout
+    /// (`StoreDatabaseError`), with the password from `passwordFile` or `passwordVariable`.
+    func connect(resolve: (String) -> String, passwordVariable: String, logger: Logger) async throws -> PostgresDatabase {
+        let password = try password(resolve: resolve, environment: ProcessInfo.processInfo.environment, variable: passwordVariable)
+        return try await PostgresDatabase.connect(url: url ?? "", password: password, timeout: .milliseconds(connectTimeoutMillis),
+                                                  maxConnections: maxConnections, logger: logger)
     }
 }

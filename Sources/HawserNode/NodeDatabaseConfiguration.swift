@@ -1,16 +1,20 @@
 import Foundation
 import Postgres
 
-/// The `database` section of the node's configuration: where the node keeps its flows, journals,
-/// outbox and vault. `sqlite` (the default) is `dataDirectory/node.sqlite`; `postgres` is the
-/// database at `url`, which several node processes can share (hot-warm, hot-cold). The password
-/// is never in the URL or the file: it comes from `passwordFile` or the environment variable
-/// `HAWSER_NODE_DATABASE_PASSWORD`. docs/node.md documents every option.
+/// The `database` section of the node's and the notary's configuration: where the node keeps its
+/// flows, journals, outbox and vault, and the notary its log, spent states and outcomes. `sqlite`
+/// (the default) is a file in `dataDirectory`; `postgres` is the database at `url`, which several
+/// processes can share (hot-warm, hot-cold). The password is never in the URL or the file: it
+/// comes from `passwordFile` or an environment variable (`HAWSER_NODE_DATABASE_PASSWORD` for the
+/// node, `HAWSER_NOTARY_DATABASE_PASSWORD` for the notary). docs/node.md and
+/// docs/configuration.md document every option.
 public struct NodeDatabaseConfiguration: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable { case sqlite, postgres }
 
-    /// The environment variable that may hold the PostgreSQL password.
+    /// The environment variable that may hold the node's PostgreSQL password.
     public static let passwordVariable = "HAWSER_NODE_DATABASE_PASSWORD"
+    /// The environment variable that may hold the notary's PostgreSQL password.
+    public static let notaryPasswordVariable = "HAWSER_NOTARY_DATABASE_PASSWORD"
 
     public var kind = Kind.sqlite
     /// `postgres://user@host[:port]/database` (postgres only).
@@ -41,8 +45,9 @@ public struct NodeDatabaseConfiguration: Codable, Sendable, Equatable {
         maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
     }
 
-    /// Every invalid value, one sentence each; never repeats a password.
-    var problems: [String] {
+    /// Every invalid value, one sentence each; never repeats a password. `passwordVariable`: the
+    /// environment variable this process reads the password from.
+    func problems(passwordVariable: String = Self.passwordVariable) -> [String] {
         var out = [String]()
         switch kind {
         case .sqlite:
@@ -51,7 +56,7 @@ public struct NodeDatabaseConfiguration: Codable, Sendable, Equatable {
             if let url {
                 if let parsed = try? PostgresURL.configuration(url) {
                     if parsed.password != nil {
-                        out.append("database.url must not hold a password: put it in database.passwordFile or \(Self.passwordVariable)")
+                        out.append("database.url must not hold a password: put it in database.passwordFile or \(passwordVariable)")
                     }
                 } else {
                     out.append("database.url must be postgres://user@host[:port]/database")
@@ -66,9 +71,9 @@ public struct NodeDatabaseConfiguration: Codable, Sendable, Equatable {
         return out
     }
 
-    /// The password: the file's first line if `passwordFile` is set, else the environment variable's.
-    func password(resolve: (String) -> String, environment: [String: String]) throws -> String? {
-        guard let passwordFile else { return environment[Self.passwordVariable] }
+    /// The password: the file's first line if `passwordFile` is set, else `variable`'s.
+    func password(resolve: (String) -> String, environment: [String: String], variable: String = Self.passwordVariable) throws -> String? {
+        guard let passwordFile else { return environment[variable] }
         let path = resolve(passwordFile)
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ConfigurationError(["cannot read database.passwordFile \(path)"])

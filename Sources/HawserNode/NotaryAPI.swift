@@ -6,14 +6,21 @@ import Hummingbird
 import Notary
 import Prometheus
 
-/// The notary's HTTP API (docs/openapi.json describes it; a test keeps the two in step).
+/// The notary's HTTP API (docs/openapi.json describes it; a test keeps the two in step). It
+/// serves with the notary parts `serving` holds; a hot-warm standby (`gated`) gives every `/v1/`
+/// route the standby answer.
 struct NotaryAPI {
-    let notary: Notary
-    let replica: Replica
+    let serving: ServingState<NotaryTerm>
+    let gated: Bool
+    /// The store, shared by every term.
     let store: any NotaryStore
-    let storePath: String
+    /// The SQLite store's file, for snapshots (nil on PostgreSQL).
+    let storePath: String?
     let limits: NotaryConfiguration.Limits
     let registry: PrometheusCollectorRegistry
+
+    /// The notary parts serving now, or the standby answer.
+    private func term() throws(APIError) -> NotaryTerm { try serving.work(or: APIError.self) }
 
     /// Every route with the query parameters it takes (none): checked against the OpenAPI document.
     static let routes: [APIRoute] = [
@@ -27,6 +34,7 @@ struct NotaryAPI {
         let router = Router()
         router.add(middleware: EdgeMiddleware<BasicRequestContext, APIError>(
             routes: Self.routes, server: "notary", bodyLimit: ("limits.maxBodyBytes", limits.maxBodyBytes)))
+        if gated { router.add(middleware: StandbyGate<BasicRequestContext, NotaryTerm, APIError>(serving: serving, routes: Self.routes)) }
         router.post("/v1/notarise") { request, _ in try await notariseOne(request) }
         router.post("/v1/notarise/batch") { request, _ in try await notariseBatch(request) }
         router.get("/v1/transactions/{txId}") { request, context in
@@ -34,17 +42,28 @@ struct NotaryAPI {
             guard let txId = SecureHash(hex: text) else {
                 throw APIError(.invalidTransactionId, "`\(text.prefix(100))` is not a transaction id (64 hexadecimal digits)")
             }
-            let answer = try await notary.answer(for: txId)
+            let answer = try await term().notary.answer(for: txId)
             return WireFormat.forResponse(to: request).response(json: NotarisationAnswerJSON(answer), proto: answer.proto)
         }
         router.get("/v1/identity") { _, _ in
-            NotaryIdentityJSON(name: notary.identity.name, publicKey: notary.identity.publicKey)
+            let identity = try term().notary.identity
+            return NotaryIdentityJSON(name: identity.name, publicKey: identity.publicKey)
         }
-        router.get("/v1/digest") { _, _ in try await digest() }
-        router.get("/v1/snapshot") { _, _ in try await snapshot() }
-        router.get("/v1/replica") { _, _ in ReplicaStatusJSON(replica.quorum) }
+        router.get("/v1/digest") { _, _ in
+            _ = try term()  // a standby's view of the shared store may be behind the active's
+            return try await digest()
+        }
+        router.get("/v1/snapshot") { _, _ in
+            _ = try term()
+            guard let storePath else {
+                throw APIError(.notFound, "this notary keeps its store in PostgreSQL: copy it with PostgreSQL's own tools (pg_dump)")
+            }
+            return try await snapshot(of: storePath)
+        }
+        router.get("/v1/replica") { _, _ in ReplicaStatusJSON(try term().replica.quorum) }
         router.get("/v1/replica/heads/{position}") { _, context in
             let text = context.parameters.get("position") ?? ""
+            let replica = try term().replica
             guard let position = UInt64(text) else {
                 throw APIError(.malformedRequest, "`\(text.prefix(30))` is not a log position (a whole number)")
             }
@@ -54,9 +73,18 @@ struct NotaryAPI {
             return ChainHeadJSON(head)
         }
         router.get("/health/live") { _, _ in HealthStatus(status: "live") }
-        router.get("/health/ready") { _, _ in
+        router.get("/health/ready") { request, context in
+            let replica: Replica
+            switch serving.current {
+            case .active(let term): replica = term.replica
+            case .takingOver(let step): throw APIError(.notReady, "taking over as the active notary: \(step)")
+            case .standby:
+                return Response(status: .serviceUnavailable, headers: [.contentType: "application/json"],
+                                body: .init(byteBuffer: ByteBuffer(string: #"{"status":"standby"}"#)))
+            }
+            if let problem = serving.healthProblem { throw APIError(.notReady, "unhealthy, stepping down: \(problem)") }
             switch replica.quorum.health {
-            case .ready: return HealthStatus(status: "ready")
+            case .ready: return try HealthStatus(status: "ready").response(from: request, context: context)
             case .catchingUp:
                 throw APIError(.notReady, "the replica is still catching up with the log (applied \(replica.appliedPosition))")
             case .noQuorum(let live):
@@ -86,7 +114,7 @@ struct NotaryAPI {
 
     /// A consistent copy of the replica's store (SQLite online backup), streamed as one file.
     /// `Hawser-Applied-Position` says where in the log a replica restored from it continues.
-    private func snapshot() async throws -> Response {
+    private func snapshot(of storePath: String) async throws -> Response {
         let path = storePath + ".snapshot-\(UUID().uuidString)"
         let position: UInt64
         do {
@@ -125,7 +153,7 @@ struct NotaryAPI {
         case .json(let json): parsed = try json.decoded()
         case .proto(let proto): parsed = try NotarisationRequest(proto: proto)
         }
-        let answer = try await notary.notarise(parsed)
+        let answer = try await term().notary.notarise(parsed)
         return format.response(json: NotarisationAnswerJSON(answer), proto: answer.proto)
     }
 
@@ -142,7 +170,8 @@ struct NotaryAPI {
             throw APIError(.batchTooLarge, "the batch holds \(decoded.count) requests; this notary accepts at most \(limits.maxBatchRequests)")
         }
         let valid = decoded.compactMap { try? $0.get() }
-        var answers = await notary.notarise(batch: valid).makeIterator()
+        let parts = try term()
+        var answers = await parts.notary.notarise(batch: valid).makeIterator()
         let results = decoded.map { item -> Result<NotarisationAnswer, APIError> in
             switch item {
             case .success: answers.next()!

@@ -70,9 +70,13 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     public var log = LogConfiguration()
     /// How long a peer may take to send a request.
     public var http = HTTPTimeouts()
+    /// Where the log and the store live: SQLite files in `dataDirectory` (the default) or PostgreSQL.
+    public var database = NodeDatabaseConfiguration()
+    /// High availability: single (the default) or hot-warm on a shared PostgreSQL database.
+    public var ha = HAConfiguration()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, keyFile, dataDirectory, listen, authorisedParties, acceptAnyParty, limits, log, http
+        case name, keyFile, dataDirectory, listen, authorisedParties, acceptAnyParty, limits, log, http, database, ha
     }
 
     public init() {}
@@ -89,6 +93,8 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
         log = try c.decodeIfPresent(LogConfiguration.self, forKey: .log) ?? d.log
         http = try c.decodeIfPresent(HTTPTimeouts.self, forKey: .http) ?? d.http
+        database = try c.decodeIfPresent(NodeDatabaseConfiguration.self, forKey: .database) ?? d.database
+        ha = try c.decodeIfPresent(HAConfiguration.self, forKey: .ha) ?? d.ha
     }
 
     /// Reads and validates a configuration file.
@@ -100,7 +106,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         var problems = unknownKeys(in: data)
         do {
             let configuration = try JSONDecoder().decode(NotaryConfiguration.self, from: data)
-            problems += configuration.problems
+            problems += configuration.problems(baseDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
             guard problems.isEmpty else { throw ConfigurationError(problems) }
             return configuration
         } catch let error as DecodingError {
@@ -114,8 +120,12 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         try (encoder.encode(self) + Data("\n".utf8)).write(to: URL(fileURLWithPath: path))
     }
 
-    /// Every invalid value, one sentence each.
-    public var problems: [String] {
+    /// Every invalid value, one sentence each; relative file names taken from the current directory.
+    public var problems: [String] { problems(baseDirectory: nil) }
+
+    /// Every invalid value, one sentence each. `baseDirectory`: the directory relative file names
+    /// in the configuration point into (the configuration file's); nil: the current directory.
+    public func problems(baseDirectory: String?) -> [String] {
         var out = [String]()
         if name.isEmpty { out.append("name must not be empty") }
         if keyFile.isEmpty { out.append("keyFile must not be empty") }
@@ -134,6 +144,20 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         if limits.maxBodyBytes < 1024 { out.append("limits.maxBodyBytes must be at least 1024") }
         if limits.maxRequestsPerLogEntry < limits.maxBatchRequests {
             out.append("limits.maxRequestsPerLogEntry must be at least limits.maxBatchRequests: one batch call is written as one log entry")
+        }
+        out += database.problems(passwordVariable: NodeDatabaseConfiguration.notaryPasswordVariable)
+        if database.kind == .postgres && log.kind != .embedded {
+            out.append("database.kind postgres keeps the log in PostgreSQL too: it goes with log.kind embedded, not \(log.kind.rawValue)")
+        }
+        out += ha.problems(role: "notary", baseDirectory: baseDirectory)
+        switch ha.mode {
+        case .single: break
+        case .hotWarm:
+            if database.kind != .postgres {
+                out.append("ha.mode hot-warm needs database.kind postgres: both notary processes keep the log and the store in one shared database")
+            }
+        case .hotCold:
+            out.append("ha.mode hot-cold is not available for the notary: use hot-warm (both processes up on one PostgreSQL database)")
         }
         return out + notaryLimits.problems + log.problems + http.problems(section: "http")
     }
@@ -158,6 +182,8 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         "limits": Set(Limits.CodingKeys.allCases.map(\.rawValue)),
         "log": Set(LogConfiguration.CodingKeys.allCases.map(\.rawValue)),
         "http": Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue)),
+        "database": Set(NodeDatabaseConfiguration.CodingKeys.allCases.map(\.rawValue)),
+        "ha": Set(HAConfiguration.CodingKeys.allCases.map(\.rawValue)),
     ]
 
     private static func unknownKeys(in data: Data) -> [String] {
@@ -168,6 +194,10 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
             for key in object.keys.sorted() where !known.contains(key) {
                 out.append("unknown option `\(section.isEmpty ? key : "\(section).\(key)")`")
             }
+        }
+        if let election = (top["ha"] as? [String: Any])?["election"] as? [String: Any] {
+            let known = Set(ElectionSettings.CodingKeys.allCases.map(\.rawValue))
+            for key in election.keys.sorted() where !known.contains(key) { out.append("unknown option `ha.election.\(key)`") }
         }
         return out.sorted()
     }

@@ -1,28 +1,37 @@
+import Coordination
+import Embedded
 import Foundation
 import HawserCore
 import Hummingbird
 import Logging
-import Embedded
 import JetStreamLog
 import Notary
+import PostgresStores
 import Prometheus
 import ServiceLifecycle
 
-/// Assembles a notary replica: the log (embedded SQLite, or a JetStream stream shared by a
-/// cluster of replicas, which is also their link), the replica's SQLite store, the notary's
-/// parts (`NotaryAssembly`) and the HTTP API, run as one service group. The HTTP server stops
-/// first on shutdown (draining requests in flight), then the appender, then the replica, then the
-/// gossip, then the log's connection; the data directory's lock (`DataDirectoryLock`, taken before
-/// anything in it is opened) is released last.
+/// Assembles a notary replica: the log (embedded SQLite, a JetStream stream shared by a cluster
+/// of replicas, which is also their link, or a table in PostgreSQL), the replica's store (SQLite,
+/// or PostgreSQL with the log), the notary's parts (`NotaryAssembly`) and the HTTP API, run as
+/// one service group. The HTTP server stops first on shutdown (draining requests in flight), then
+/// the appender, then the replica (in hot-warm: the shard's term), then the gossip, then the
+/// log's connection or the database's pool; the data directory's lock (`DataDirectoryLock`, taken
+/// before anything in it is opened) is released last.
 public enum NotaryNode {
     /// Everything a running notary is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
-        public let notary: Notary
-        public let replica: Replica
-        public let store: SQLiteNotaryStore
+        let serving: ServingState<NotaryTerm>
+        /// The notary parts serving now (a hot-warm standby has none: do not ask one).
+        public var term: NotaryTerm {
+            guard case .active(let term) = serving.current else { preconditionFailure("a hot-warm standby runs no notary") }
+            return term
+        }
+        public var notary: Notary { term.notary }
+        public var replica: Replica { term.replica }
+        public let store: any NotaryStore
         public let log: any ReplicatedLog
-        /// The replica's database file, of which `GET /v1/snapshot` serves copies.
-        public let storePath: String
+        /// The replica's SQLite database file, of which `GET /v1/snapshot` serves copies (nil on PostgreSQL).
+        public let storePath: String?
     }
 
     /// Every route the HTTP API serves, as (method, path) with `{name}` path parameters, and the
@@ -31,54 +40,101 @@ public enum NotaryNode {
         NotaryAPI.routes.map { ($0.method.rawValue, $0.path, $0.query) }
     }
 
-    /// Builds the node from `configuration`, whose relative paths resolve against `baseDirectory`.
+    /// Builds the notary from `configuration`, whose relative paths resolve against `baseDirectory`.
     /// `onListening` is called with the bound port once the server accepts connections.
     public static func application(configuration: NotaryConfiguration, baseDirectory: String, logger: Logger,
                                    clock: @escaping @Sendable () -> Instant = Instant.now,
                                    onListening: @escaping @Sendable (Int) async -> Void = { _ in })
-        throws -> (app: some ApplicationProtocol, parts: Parts) {
-        let problems = configuration.problems
+        async throws -> (app: some ApplicationProtocol, parts: Parts) {
+        let problems = configuration.problems(baseDirectory: baseDirectory)
         guard problems.isEmpty else { throw ConfigurationError(problems) }
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).path
         }
         let signer = try KeyFile.load(resolve(configuration.keyFile)).key
         let data = resolve(configuration.dataDirectory)
-        let lock = try DataDirectoryLock(directory: data)
+        // Hot-warm notaries keep nothing in their data directory but may share it.
+        let lock = try DataDirectoryLock(directory: data, shared: configuration.ha.mode == .hotWarm)
         try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
-        let log: any ReplicatedLog
-        var link: (any ReplicaLink)?
-        var logServices = [any Service]()
-        switch configuration.log.kind {
-        case .embedded:
-            log = try SQLiteLog(path: data + "/log.sqlite")
-        case .jetstream:
-            let jetStream = JetStreamLog(configuration: configuration.log.jetStream, logger: logger)
-            log = jetStream
-            link = jetStream
-            logServices.append(LogConnection(log: jetStream))
-        }
-        let membership = configuration.log.membership
-        let storePath = data + "/notary.sqlite"
-        let store = try SQLiteNotaryStore(path: storePath, durable: membership.members.count > 1)
+        let fence: WriteFence? = configuration.ha.mode == .hotWarm
+            ? WriteFence(resource: HAConfiguration.notaryResource(shard: HAConfiguration.shard)) : nil
+        let stores = try await NotaryStores.open(configuration, data: data, fence: fence, resolve: resolve, logger: logger)
 
         let registry = PrometheusCollectorRegistry()
         let metrics = NotaryMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let notary = NotaryAssembly(name: configuration.name, signer: signer, authorisedParties: configuration.parties,
-                                    limits: configuration.notaryLimits, log: log, store: store, link: link, membership: membership,
-                                    appendTimeout: .milliseconds(configuration.log.appendTimeoutMillis),
-                                    metrics: metrics, logger: logger, clock: clock)
-        let api = NotaryAPI(notary: notary.notary, replica: notary.replica, store: store, storePath: storePath,
-                            limits: configuration.limits, registry: registry)
+        let makeParts: @Sendable (any ReplicatedLog, any NotaryStore, (@Sendable (String) -> Void)?) -> NotaryTerm = { log, store, failed in
+            NotaryTerm(NotaryAssembly(name: configuration.name, signer: signer, authorisedParties: configuration.parties,
+                                      limits: configuration.notaryLimits, log: log, store: store, link: stores.link,
+                                      membership: configuration.log.membership,
+                                      appendTimeout: .milliseconds(configuration.log.appendTimeoutMillis),
+                                      metrics: metrics, logger: logger, clock: clock), failed: failed)
+        }
+        let serving = ServingState<NotaryTerm>(.standby(active: nil))
+        let owner: [any Service]
+        if let fence, let claim = stores.claim {
+            let stand = try ShardStand(configuration.ha, baseDirectory: baseDirectory, serving: serving, logger: logger) {
+                [store = stores.store] in _ = try await store.head()
+            }
+            let work = NotaryShardWork(log: stores.log, store: stores.store, claimWrite: claim, makeParts: makeParts)
+            owner = [ShardService(stand: stand, fence: fence, work: work, serving: serving)]
+        } else {
+            let term = makeParts(stores.log, stores.store, nil)
+            serving.set(.active(term))
+            owner = term.assembly.services
+        }
+        let api = NotaryAPI(serving: serving, gated: configuration.ha.mode == .hotWarm, store: stores.store,
+                            storePath: stores.storePath, limits: configuration.limits, registry: registry)
         let app = Application(
             router: api.router(),
             server: .http1(timeouts: configuration.http, logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser"),
-            services: [DataDirectoryHold(lock: lock)] + logServices + notary.services,
+            services: [DataDirectoryHold(lock: lock)] + stores.services + owner,
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.listen.port) },
             logger: logger)
-        return (app, Parts(notary: notary.notary, replica: notary.replica, store: store, log: log, storePath: storePath))
+        return (app, Parts(serving: serving, store: stores.store, log: stores.log, storePath: stores.storePath))
+    }
+}
+
+/// The notary's log and store as the `database` and `log` sections choose them, and the services
+/// they need running (the JetStream connection, the PostgreSQL pool). The one place they are chosen.
+struct NotaryStores: Sendable {
+    let log: any ReplicatedLog
+    let store: any NotaryStore
+    /// How the replicas of a JetStream cluster reach each other (nil otherwise).
+    let link: (any ReplicaLink)?
+    /// The SQLite store's file (nil on PostgreSQL).
+    let storePath: String?
+    /// The claiming write of a fenced (hot-warm) store: the fencing check alone.
+    let claim: (@Sendable () async throws -> Void)?
+    /// Started before the notary and stopped after it.
+    let services: [any Service]
+
+    static func open(_ configuration: NotaryConfiguration, data: String, fence: WriteFence?, resolve: (String) -> String,
+                     logger: Logger) async throws -> NotaryStores {
+        switch configuration.database.kind {
+        case .postgres:
+            let pool = try await configuration.database.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.notaryPasswordVariable,
+                                                                logger: logger)
+            let store = try await PostgresNotaryStore.open(pool, fence: fence)
+            let log = try await PostgresLog.open(pool, fence: fence)
+            var claim: (@Sendable () async throws -> Void)?
+            if fence != nil { claim = { try await store.claim() } }
+            return NotaryStores(log: log, store: store, link: nil, storePath: nil, claim: claim, services: [pool])
+        case .sqlite:
+            let storePath = data + "/notary.sqlite"
+            let membership = configuration.log.membership
+            let store = try SQLiteNotaryStore(path: storePath, durable: membership.members.count > 1)
+            switch configuration.log.kind {
+            case .embedded:
+                return NotaryStores(log: try SQLiteLog(path: data + "/log.sqlite"), store: store, link: nil, storePath: storePath,
+                                    claim: nil, services: [])
+            case .jetstream:
+                let jetStream = JetStreamLog(configuration: configuration.log.jetStream, logger: logger)
+                return NotaryStores(log: jetStream, store: store, link: jetStream, storePath: storePath, claim: nil,
+                                    services: [LogConnection(log: jetStream)])
+            }
+        }
     }
 }
 

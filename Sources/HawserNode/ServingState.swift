@@ -1,23 +1,24 @@
 import Flows
+import HawserWire
 import Synchronization
 
-/// What the node's RPC API serves with now. A single node is `active` with its one flow engine for
-/// its whole life; a hot-warm node switches between `standby` and the engine of its current term
-/// as `ShardService` wins and loses the shard. Every route reaches the engine through `engine()`,
-/// so a request that begins after the node stopped serving gets the standby answer (and one under
-/// way then gets it from `StandbyGate`).
-final class ServingState: Sendable {
+/// What an API serves with now (`Work`: the node's flow engine, the notary's parts). A single
+/// process is `active` with its one `Work` for its whole life; a hot-warm process switches
+/// between `standby` and the work of its current term as `ShardService` wins and loses the shard.
+/// Every route reaches the work through `work(or:)`, so a request that begins after the process
+/// stopped serving gets the standby answer (and one under way then gets it from `StandbyGate`).
+final class ServingState<Work: Sendable>: Sendable {
     enum State: Sendable {
-        /// Owning the shard: requests go to this engine.
-        case active(FlowEngine)
-        /// Taking the shard over (claiming it, resuming its flows): not serving yet.
+        /// Owning the shard: requests go to this work.
+        case active(Work)
+        /// Taking the shard over (claiming it, resuming its work): not serving yet.
         case takingOver(String)
         /// Another process owns the shard (or none does); `active`: its first advertised URL, if known.
         case standby(active: String?)
     }
 
     private let state: Mutex<State>
-    /// The last health problem the node found (its database unreachable), for `/health/ready`.
+    /// The last health problem the process found (its database unreachable), for `/health/ready`.
     private let problem = Mutex<String?>(nil)
 
     init(_ state: State) { self.state = Mutex(state) }
@@ -28,12 +29,12 @@ final class ServingState: Sendable {
     var healthProblem: String? { problem.withLock { $0 } }
     func setHealthProblem(_ text: String?) { problem.withLock { $0 = text } }
 
-    /// The engine to serve a request with, or the standby answer.
-    func engine() throws -> FlowEngine {
+    /// The work to serve a request with, or the API's standby answer.
+    func work<Failure: StandbyAnswer>(or _: Failure.Type) throws(Failure) -> Work {
         switch current {
-        case .active(let engine): return engine
-        case .takingOver: throw Self.standby(active: nil)
-        case .standby(let active): throw Self.standby(active: active)
+        case .active(let work): return work
+        case .takingOver: throw Failure.standby(active: nil)
+        case .standby(let active): throw Failure.standby(active: active)
         }
     }
 
@@ -42,7 +43,7 @@ final class ServingState: Sendable {
         return false
     }
 
-    /// Waits while the node takes over (claims the database, resumes flows), at most `limit`;
+    /// Waits while the process takes over (claims the database, resumes its work), at most `limit`;
     /// true if it is active then. A take-over lasts moments, so a request that arrives during one
     /// is better served once it is done than sent away to come back after its `Retry-After`.
     /// Polls (a few milliseconds apart): only requests that arrive during a take-over wait.
@@ -53,11 +54,33 @@ final class ServingState: Sendable {
         }
         return isActive
     }
+}
 
-    /// The answer of a node that does not serve now (docs/node.md, "High availability").
+extension ServingState where Work == FlowEngine {
+    /// The flow engine serving now, or the node API's standby answer.
+    func engine() throws(NodeAPIError) -> FlowEngine { try work(or: NodeAPIError.self) }
+}
+
+/// An API error type with the answer of a process that does not serve now (docs/node.md, "High
+/// availability"): 503 `standby`, `Retry-After: 1`, and `active`, the active process's first
+/// advertised URL, when one is active.
+protocol StandbyAnswer: Error {
+    static func standby(active: String?) -> Self
+}
+
+extension NodeAPIError: StandbyAnswer {
     static func standby(active: String?) -> NodeAPIError {
         let message = active.map { "this node is a standby; the active node is at \($0)" }
             ?? "this node is a standby and no node is active yet; try again shortly"
         return NodeAPIError(.standby, message, retryAfter: 1, active: active)
+    }
+}
+
+extension APIError: StandbyAnswer {
+    /// The notary's standby answer; its response adds `Retry-After: 1` (`WireFormat`).
+    static func standby(active: String?) -> APIError {
+        let message = active.map { "this notary is a standby; the active notary is at \($0)" }
+            ?? "this notary is a standby and no notary is active yet; try again shortly"
+        return APIError(.standby, message, active: active)
     }
 }

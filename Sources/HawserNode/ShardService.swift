@@ -1,33 +1,47 @@
 import Coordination
-import Flows
 import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// A hot-warm node's ownership of its shard: the I/O shell around `ShardCore`. It stands in the
-/// election, and as the core decides holds and releases the write fence, makes the claiming
-/// write, starts a flow engine per term (which resumes every unfinished flow from the shared
-/// journal) and stops it, and tells the RPC API whether it serves (`ServingState`). Every event is
-/// handled by one task, in order; the slow actions (claim, resume, stop) run as child tasks that
-/// report back, so a lost election releases the fence at once even while a resume is under way.
-final class ShardService: Service, Sendable {
+/// What a process owning a shard does in each term, for `ShardService`: the node runs a flow
+/// engine, the notary its appender and replica. Every write of a term goes to a store fenced by
+/// the shard's `WriteFence`; a refused write (`stale_epoch`, `not_owner`) is reported to
+/// `failed`, as is a failure that ends the term's work: the process stops it and steps down.
+protocol ShardWork: Sendable {
+    associatedtype Term: Sendable
+    /// The claiming write: the fencing check alone, in a transaction of its own.
+    func claim() async throws
+    /// The term's work, made but not started; it reports refused writes and failures to `failed`.
+    func makeTerm(failed: @escaping @Sendable (String) -> Void) -> Term
+    /// Starts `term` and returns once it serves (the node resumed its flows, the notary caught up).
+    func start(_ term: Term) async throws
+    /// Stops `term` at once; its fence has been released already.
+    func stop(_ term: Term) async
+}
+
+/// A hot-warm process's ownership of its shard: the I/O shell around `ShardCore`. It stands in
+/// the election, and as the core decides holds and releases the write fence, makes the claiming
+/// write, starts the work of each term (`ShardWork`: the node resumes every unfinished flow from
+/// the shared journal, the notary catches up from the shared log) and stops it, and tells the API
+/// whether it serves (`ServingState`). Every event is handled by one task, in order; the slow
+/// actions (claim, start, stop) run as child tasks that report back, so a lost election releases
+/// the fence at once even while a start is under way.
+final class ShardService<Work: ShardWork>: Service, Sendable {
     enum Event: Sendable {
         case status(ElectionStatus)
         case claimed(Epoch), claimFailed(Epoch, String, refused: Bool)
         case workStarted(Epoch), workFailed(Epoch, String)
         case workStopped
         case writeRefused(String)
-        /// The active node `id` advertises `url` first.
+        /// The active process `id` advertises `url` first.
         case address(id: String, url: String?)
     }
 
     private let election: any Election
     private let administration: any ElectionAdministration
     private let fence: WriteFence
-    /// The node database's flow store, fenced by `fence`.
-    private let store: any FlowStore
-    private let makeEngine: @Sendable (any FlowStore) -> FlowEngine
-    private let serving: ServingState
+    private let work: Work
+    private let serving: ServingState<Work.Term>
     private let timeout: Duration
     private let logger: Logger
     private let events: AsyncStream<Event>
@@ -35,25 +49,20 @@ final class ShardService: Service, Sendable {
 
     private struct Shell {
         var core = ShardCore()
-        var engine: FlowEngine?
-        /// Carried from one term's engine to the next.
-        var draining = false
+        var term: Work.Term?
         var addresses: [String: String] = [:]
         var lookingUp: Set<String> = []
     }
     private let shell = Mutex(Shell())
 
-    /// `makeEngine` makes a term's flow engine on the store it is given (which reports refused writes).
-    init(election: any Election, administration: any ElectionAdministration, fence: WriteFence, store: any FlowStore,
-         makeEngine: @escaping @Sendable (any FlowStore) -> FlowEngine, serving: ServingState, timeout: Duration, logger: Logger) {
-        self.election = election
-        self.administration = administration
+    init(stand: ShardStand, fence: WriteFence, work: Work, serving: ServingState<Work.Term>) {
+        self.election = stand.election
+        self.administration = stand.administration
         self.fence = fence
-        self.store = store
-        self.makeEngine = makeEngine
+        self.work = work
         self.serving = serving
-        self.timeout = timeout
-        self.logger = logger
+        self.timeout = stand.timeout
+        self.logger = stand.logger
         (events, input) = AsyncStream.makeStream(of: Event.self)
     }
 
@@ -84,7 +93,7 @@ final class ShardService: Service, Sendable {
     private func finish() async {
         fence.release()
         serving.set(.standby(active: nil))
-        await stopEngine()
+        await stopTerm()
         await administration.close()
     }
 
@@ -133,10 +142,10 @@ final class ShardService: Service, Sendable {
             }
             switch shell.core.phase {
             case .active:
-                if let engine = shell.engine { return (.active(engine), lookUp) }
-                return (.takingOver("starting the flow engine"), lookUp)
-            case .claiming(let epoch): return (.takingOver("claiming the node database at epoch \(epoch)"), lookUp)
-            case .starting(let epoch): return (.takingOver("resuming unfinished flows at epoch \(epoch)"), lookUp)
+                if let term = shell.term { return (.active(term), lookUp) }
+                return (.takingOver("starting its work"), lookUp)
+            case .claiming(let epoch): return (.takingOver("claiming the shared database at epoch \(epoch)"), lookUp)
+            case .starting(let epoch): return (.takingOver("starting its work at epoch \(epoch) (resuming flows, catching up with the log)"), lookUp)
             case .standby, .stopping: return (.standby(active: leader.flatMap { shell.addresses[$0] }), lookUp)
             }
         }
@@ -144,7 +153,7 @@ final class ShardService: Service, Sendable {
         return lookUp
     }
 
-    /// The active node's first advertised address, from the election's snapshot (once per leader;
+    /// The active process's first advertised address, from the election's snapshot (once per leader;
     /// a few tries, since reading the snapshot may open a connection of its own, which a loaded
     /// machine or store can make slow).
     private func lookUp(_ id: String, in group: inout TaskGroup<Void>) {
@@ -168,15 +177,14 @@ final class ShardService: Service, Sendable {
         switch action {
         case .hold(let epoch):
             fence.hold(epoch)
-            logger.info("won the node's shard: claiming the node database", metadata: ["epoch": "\(epoch)"])
+            logger.info("won the shard: claiming the shared database", metadata: ["epoch": "\(epoch)"])
         case .release:
             fence.release()
         case .claim(let epoch, let retry):
-            group.addTask { [store, input, timeout, logger] in
+            group.addTask { [work, input, timeout, logger] in
                 do {
                     if retry { try await Task.sleep(for: timeout) }
-                    // An empty commit: the fencing check alone, in a transaction of its own.
-                    _ = try await withDeadline(timeout, "the claiming write") { try await store.commit([]) }
+                    try await withDeadline(timeout, "the claiming write") { try await work.claim() }
                     input.yield(.claimed(epoch))
                 } catch is CancellationError {
                     return
@@ -188,14 +196,11 @@ final class ShardService: Service, Sendable {
             }
         case .startWork(let epoch):
             // Made here, not in the child task, so that a `stopWork` that follows always finds it.
-            let engine = makeEngine(FencedFlowStore(base: store) { [input] error in input.yield(.writeRefused(error.description)) })
-            shell.withLock { shell in
-                if shell.draining { engine.setDraining(true) }
-                shell.engine = engine
-            }
-            group.addTask { [input, logger] in
+            let term = work.makeTerm { [input] problem in input.yield(.writeRefused(problem)) }
+            shell.withLock { $0.term = term }
+            group.addTask { [work, input, logger] in
                 do {
-                    try await engine.resumeUnfinished(createdBefore: nil)
+                    try await work.start(term)
                     logger.info("active: serving", metadata: ["epoch": "\(epoch)"])
                     input.yield(.workStarted(epoch))
                 } catch {
@@ -204,7 +209,7 @@ final class ShardService: Service, Sendable {
             }
         case .stopWork:
             group.addTask { [input] in
-                await self.stopEngine()
+                await self.stopTerm()
                 input.yield(.workStopped)
             }
         case .stepDown(let reason):
@@ -213,14 +218,13 @@ final class ShardService: Service, Sendable {
         }
     }
 
-    private func stopEngine() async {
-        let engine = shell.withLock { shell -> FlowEngine? in
-            defer { shell.engine = nil }
-            if let engine = shell.engine { shell.draining = engine.isDraining }
-            return shell.engine
+    private func stopTerm() async {
+        let term = shell.withLock { shell -> Work.Term? in
+            defer { shell.term = nil }
+            return shell.term
         }
-        guard let engine else { return }
-        await engine.stop()
-        logger.info("flow engine stopped: standby")
+        guard let term else { return }
+        await work.stop(term)
+        logger.info("work stopped: standby")
     }
 }

@@ -81,7 +81,9 @@ extension APIError: HTTPResponseError {
     public var status: HTTPResponse.Status { .init(code: code.httpStatus) }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        WireFormat.forResponse(to: request).response(status: status, json: ErrorBodyJSON(self), proto: proto)
+        var response = WireFormat.forResponse(to: request).response(status: status, json: ErrorBodyJSON(self), proto: proto)
+        if code == .standby { response.headers[.retryAfter] = "1" }  // the standby answer (ServingState)
+        return response
     }
 }
 

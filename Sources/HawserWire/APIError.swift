@@ -2,10 +2,13 @@
 public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: ErrorCode
     public var message: String
+    /// With `standby`: the active process's first advertised base URL, when one is active.
+    public var active: String?
 
-    public init(_ code: ErrorCode, _ message: String) {
+    public init(_ code: ErrorCode, _ message: String, active: String? = nil) {
         self.code = code
         self.message = message
+        self.active = active
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
@@ -44,6 +47,8 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case noQuorum = "no_quorum"
     case timeout = "timeout"
     case shuttingDown = "shutting_down"
+    /// A hot-warm standby (or a process taking over): ask the active one, named in `active`.
+    case standby = "standby"
     case internalError = "internal_error"
 
     public var httpStatus: Int {
@@ -58,7 +63,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .batchTooLarge, .bodyTooLarge: 413
         case .unsupportedMediaType: 415
         case .internalError: 500
-        case .notReady, .timeout, .shuttingDown, .logDiverged, .noQuorum: 503
+        case .notReady, .timeout, .shuttingDown, .logDiverged, .noQuorum, .standby: 503
         }
     }
 

@@ -204,10 +204,12 @@ public struct ErrorBodyJSON: Codable, Sendable, Equatable {
     public struct Detail: Codable, Sendable, Equatable {
         public var code: String
         public var message: String
+        /// With `standby`: the active process's base URL (absent when none is active).
+        public var active: String?
     }
     public var error: Detail
 
-    public init(_ e: APIError) { error = Detail(code: e.code.rawValue, message: e.message) }
+    public init(_ e: APIError) { error = Detail(code: e.code.rawValue, message: e.message, active: e.active) }
 }
 
 public struct BatchRequestJSON: Codable, Sendable {

@@ -148,6 +148,7 @@ extension APIError {
         var p = Hawser_V1_Error()
         p.code = code.rawValue
         p.message = message
+        p.active = active ?? ""
         return p
     }
 }

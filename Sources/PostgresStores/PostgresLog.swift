@@ -1,33 +1,41 @@
 import Coordination
 import NIOCore
 import Notary
+import Postgres
 import PostgresNIO
 
 /// The notary's `ReplicatedLog` in a PostgreSQL table, for a notary whose processes share one
 /// database (hot-warm): an append has returned once PostgreSQL has made it durable (fsynced),
 /// and every process reads the same log. It replicates nothing itself; PostgreSQL's own
-/// replication is the operator's choice.
+/// replication is the operator's choice. With a `fence` (hot-warm) an append commits only under
+/// the newest epoch of its resource, so a deposed notary appends nothing.
 public final class PostgresLog: ReplicatedLog, Sendable {
     private let database: PostgresDatabase
+    private let fence: WriteFence?
     private let tail: PositionSignal
     /// How often a reader that found nothing looks again, for entries appended by other processes.
     private let poll: Duration
 
     /// Creates the notary's tables in a new database or checks their version (`StoreDatabaseError`).
-    public static func open(_ database: PostgresDatabase, poll: Duration = .milliseconds(50)) async throws -> PostgresLog {
+    public static func open(_ database: PostgresDatabase, fence: WriteFence? = nil, poll: Duration = .milliseconds(50)) async throws -> PostgresLog {
         try await PostgresNotaryStore.schema.prepare(database)
-        let last = try await database.read { connection, logger in try await Self.last(connection, logger) }
-        return PostgresLog(database: database, last: last, poll: poll)
+        // Before the pool runs (as the schema): a connection of its own.
+        let last = try await database.withSingleConnection { connection, logger in try await Self.last(connection, logger) }
+        return PostgresLog(database: database, fence: fence, last: last, poll: poll)
     }
 
-    private init(database: PostgresDatabase, last: UInt64, poll: Duration) {
+    private init(database: PostgresDatabase, fence: WriteFence?, last: UInt64, poll: Duration) {
         self.database = database
+        self.fence = fence
         self.tail = PositionSignal(last)
         self.poll = poll
     }
 
     public func append(_ payload: [UInt8], after last: UInt64) async throws {
+        let fence = self.fence
         try await database.transaction { connection, logger in
+            try await PostgresNotaryStore.limitStall(connection, fence, logger: logger)
+            try await PostgresFencing.check(connection, fence, logger: logger)
             // Appenders to one log take turns; the end is read under the lock.
             try await connection.query("SELECT pg_advisory_xact_lock(7262940)", logger: logger)
             guard try await Self.last(connection, logger) == last else { throw LogAppendConflict(expected: last) }

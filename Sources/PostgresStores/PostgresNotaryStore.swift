@@ -25,6 +25,28 @@ public final class PostgresNotaryStore: NotaryStore, Sendable {
         self.fence = fence
     }
 
+    /// The fencing check alone, in a transaction of its own: a new owner's claiming write, after
+    /// which no write of a former owner commits. It waits at most a second for the fencing row
+    /// (a former owner's transaction under way), so that repeated claims do not pile up in the pool.
+    public func claim() async throws {
+        let fence = self.fence
+        try await database.transaction { connection, logger in
+            try await connection.query("SET LOCAL lock_timeout = '1s'", logger: logger)
+            try await PostgresFencing.check(connection, fence, logger: logger)
+        }
+    }
+
+    /// First in a fenced transaction: if this process stalls inside it (paused, partitioned),
+    /// PostgreSQL ends the transaction after `stallLimit`, releasing its locks. Otherwise a paused
+    /// former owner would hold the fencing row, and so stop the new owner's claim, for as long as
+    /// it stays paused. No healthy transaction of the notary waits that long between statements.
+    static func limitStall(_ connection: PostgresConnection, _ fence: WriteFence?, logger: Logger) async throws {
+        guard fence != nil else { return }
+        try await connection.query("SET LOCAL idle_in_transaction_session_timeout = '\(unescaped: stallLimit)'", logger: logger)
+    }
+
+    static let stallLimit = "5s"
+
     public func head() async throws -> ChainHead {
         try await database.read { connection, logger in try await Self.head(connection, logger, lock: false) }
     }
@@ -46,6 +68,7 @@ public final class PostgresNotaryStore: NotaryStore, Sendable {
                       decide: @escaping @Sendable (UniquenessView) -> AppliedBatch) async throws -> AppliedBatch {
         let fence = self.fence
         return try await database.transaction { connection, logger in
+            try await Self.limitStall(connection, fence, logger: logger)
             try await PostgresFencing.check(connection, fence, logger: logger)
             // Batches are applied one at a time: the head row is locked until this one commits.
             _ = try await Self.head(connection, logger, lock: true)

@@ -32,7 +32,7 @@ enum EmbeddedBenchNotary {
         var logger = Logger(label: "hawser.bench.notary")
         logger.logLevel = .warning
         return try await InProcessServer.with(logger: logger, make: { onListening in
-            try NotaryNode.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening).app
+            try await NotaryNode.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening).app
         }) { port in
             try await body("http://127.0.0.1:\(port)")
         }

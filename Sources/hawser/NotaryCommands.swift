@@ -61,7 +61,7 @@ struct NotaryCommand: AsyncParsableCommand {
             let configuration = try NotaryConfiguration.load(path)
             let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
             let logger = Logger(label: "hawser.notary")
-            let (app, _) = try NotaryNode.application(configuration: configuration, baseDirectory: base, logger: logger,
+            let (app, _) = try await NotaryNode.application(configuration: configuration, baseDirectory: base, logger: logger,
                                                       onListening: { port in
                 // One JSON line on stdout, for scripts and tests that start the notary on port 0.
                 let line = "{\"event\":\"listening\",\"host\":\"\(configuration.listen.host)\",\"port\":\(port)}\n"

@@ -39,7 +39,7 @@ import Testing
 
     @Test func theNextAddressIsTheActiveNodeNamedElseTheNextOfTheList() {
         let now = ContinuousClock.now
-        var targets = NodeTargets(["http://a", "http://b", "http://c"])
+        var targets = FailoverTargets(["http://a", "http://b", "http://c"])
         func failed(active: String?) { targets.failed(active: active, retryAfter: nil, answered: true, now: now) }
         #expect(targets.current == "http://a")
         failed(active: nil)
@@ -60,7 +60,7 @@ import Testing
     @Test func aRetryAfterHoldsForItsNodeUntilTheNodeItNamedIsFoundDown() {
         let t0 = ContinuousClock.now
         func at(_ ms: Int) -> ContinuousClock.Instant { t0 + .milliseconds(ms) }
-        var targets = NodeTargets(["http://a", "http://b"])
+        var targets = FailoverTargets(["http://a", "http://b"])
         // A is down: on to B at once.
         targets.failed(active: nil, retryAfter: nil, answered: false, now: at(0))
         #expect(targets.current == "http://b" && targets.wait(now: at(0)) == .zero)

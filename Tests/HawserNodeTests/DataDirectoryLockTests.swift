@@ -24,8 +24,8 @@ import Testing
             // A notary configured on the node's data directory is refused as well.
             let notaryDir = try TemporaryDirectory()
             try writeNotaryFiles(in: notaryDir.path) { $0.dataDirectory = data }
-            #expect(throws: DataDirectoryInUse.self) {
-                _ = try NotaryNode.application(configuration: try NotaryConfiguration.load(notaryDir.path + "/hawser.json"),
+            await #expect(throws: DataDirectoryInUse.self) {
+                _ = try await NotaryNode.application(configuration: try NotaryConfiguration.load(notaryDir.path + "/hawser.json"),
                                                baseDirectory: notaryDir.path, logger: quietLogger)
             }
         }
@@ -48,8 +48,8 @@ import Testing
 
         let notaryDir = try TemporaryDirectory()
         try writeNotaryFiles(in: notaryDir.path, port: taken.port)
-        #expect(throws: ListenAddressUnavailable.self) {
-            _ = try NotaryNode.application(configuration: try NotaryConfiguration.load(notaryDir.path + "/hawser.json"),
+        await #expect(throws: ListenAddressUnavailable.self) {
+            _ = try await NotaryNode.application(configuration: try NotaryConfiguration.load(notaryDir.path + "/hawser.json"),
                                            baseDirectory: notaryDir.path, logger: quietLogger)
         }
         #expect(!FileManager.default.fileExists(atPath: notaryDir.path + "/data/log.sqlite"))

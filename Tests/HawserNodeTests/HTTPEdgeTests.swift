@@ -190,7 +190,7 @@ func withLiveNotary(_ adjust: (inout NotaryConfiguration) -> Void = { _ in }, _ 
     let dir = try TemporaryDirectory()
     try writeNotaryFiles(in: dir.path, adjust)
     let configuration = try NotaryConfiguration.load(dir.path + "/hawser.json")
-    let (app, _) = try NotaryNode.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+    let (app, _) = try await NotaryNode.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
     try await app.test(.live) { client in try await body(try #require(client.port)) }
 }
 

@@ -114,10 +114,17 @@ import Vault
         // paused node, still running, finds itself deposed (its writes refused) and stands by.
         let restarted = try await pair.start("A")
         try await awaitReady(pair.url("A"), "standby")
-        // The operator's view: every member's role, epoch, health and address.
-        let (listed, json) = try await HawserProcess.run(["admin", "status"] + pair.electionOptions)
-        #expect(listed == 0, "\(json)")
-        let members = try JSONDecoder().decode(AdminStatus.self, from: Data(json.utf8)).members.sorted { $0.id < $1.id }
+        // The operator's view: every member's role, epoch, health and address. (A answers
+        // `standby` from its start; it is a member once its first round stood it.)
+        var json = ""
+        var members: [AdminStatus.Member] = []
+        try await eventually("A and B both members") {
+            let (listed, output) = try await HawserProcess.run(["admin", "status"] + pair.electionOptions)
+            json = output
+            guard listed == 0 else { return false }
+            members = try JSONDecoder().decode(AdminStatus.self, from: Data(output.utf8)).members.sorted { $0.id < $1.id }
+            return members.count == 2
+        }
         #expect(members.map(\.id) == ["A", "B"] && members.map(\.role) == ["standby", "active"], "\(json)")
         #expect(members[1].epoch != nil && members[0].epoch == nil && members.allSatisfy(\.healthy), "\(json)")
         #expect(members.map(\.addresses) == [[pair.url("A")], [pair.url("B")]])

@@ -26,7 +26,7 @@ func withNotary<T: Sendable>(_ adjust: (inout NotaryConfiguration) -> Void = { _
     let dir = try TemporaryDirectory()
     try writeNotaryFiles(in: dir.path, adjust)
     let configuration = try NotaryConfiguration.load(dir.path + "/hawser.json")
-    let (app, parts) = try NotaryNode.application(configuration: configuration, baseDirectory: dir.path,
+    let (app, parts) = try await NotaryNode.application(configuration: configuration, baseDirectory: dir.path,
                                                    logger: quietLogger)
     return try await app.test(.router) { client in try await body(client, parts) }
 }

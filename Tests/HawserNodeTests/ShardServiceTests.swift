@@ -30,7 +30,7 @@ import Testing
 
     /// Runs a shard service on `dir` until `body` returns.
     func withShard(_ dir: String, health: Switch,
-                   _ body: (ServingState, WriteFence, SQLiteNodeDatabase, any Election) async throws -> Void) async throws {
+                   _ body: (ServingState<FlowEngine>, WriteFence, SQLiteNodeDatabase, any Election) async throws -> Void) async throws {
         var lease = LeaseConfiguration()
         // One candidate: the lease may be long, and a round slow on a loaded machine is no failure.
         lease.leaseDuration = .seconds(6)
@@ -44,14 +44,16 @@ import Testing
         let administration = LeaseAdministration(backend: try SQLiteLeaseBackend(path: dir + "/lease.sqlite"), configuration: lease)
         let fence = WriteFence(resource: "node/0")
         let database = try SQLiteNodeDatabase(path: dir + "/node.sqlite", fence: fence)
-        let serving = ServingState(.standby(active: nil))
-        let service = ShardService(election: election, administration: administration, fence: fence, store: database.flows,
-                                   makeEngine: { store in
-                                       var registry = FlowRegistry()
-                                       registry.register(Echo.self)
-                                       registry.register(Hold.self)
-                                       return FlowEngine(store: store, registry: registry, services: FlowServices(), logger: quietLogger)
-                                   }, serving: serving, timeout: .seconds(3), logger: quietLogger)
+        let serving = ServingState<FlowEngine>(.standby(active: nil))
+        let work = FlowShardWork(store: database.flows) { store in
+            var registry = FlowRegistry()
+            registry.register(Echo.self)
+            registry.register(Hold.self)
+            return FlowEngine(store: store, registry: registry, services: FlowServices(), logger: quietLogger)
+        }
+        let service = ShardService(stand: ShardStand(election: election, administration: administration, timeout: .seconds(3),
+                                                     logger: quietLogger),
+                                   fence: fence, work: work, serving: serving)
         let task = Task { try await service.run() }
         do {
             try await body(serving, fence, database, election)
@@ -124,7 +126,7 @@ import Testing
         let dir = try TemporaryDirectory()
         let database = try SQLiteNodeDatabase(path: dir.path + "/node.sqlite")
         let engine = FlowEngine(store: database.flows, registry: FlowRegistry(), services: FlowServices(), logger: quietLogger)
-        let serving = ServingState(.takingOver("resuming unfinished flows at epoch 1"))
+        let serving = ServingState<FlowEngine>(.takingOver("resuming unfinished flows at epoch 1"))
         let request = Task { await serving.awaitTakeOver(within: .seconds(50)) }
         serving.set(.active(engine))
         #expect(await request.value, "served once the take-over is done")

@@ -1,14 +1,15 @@
-/// Which node a `NodeClient` asks next, and how long it must wait first, without I/O: its
-/// addresses in turn, or the active node a standby named. A standby answers 503 `standby` with
-/// the active node's address (docs/node.md, "Clients that follow the active node"); the next
-/// attempt goes there, even to an address not in the list, instead of to the next address of the
-/// list. The address that answered stays current, so later calls go straight to it.
+/// Which server a `NodeClient` or a `NotaryClient` asks next, and how long it must wait first,
+/// without I/O: its addresses in turn, or the active process a standby named. A hot-warm standby
+/// (node or notary) answers 503 `standby` with the active one's address (docs/node.md, "Clients
+/// that follow the active node"; docs/configuration.md, "High availability"); the next attempt goes
+/// there, even to an address not in the list, instead of to the next address of the list. The
+/// address that answered stays current, so later calls go straight to it.
 ///
-/// A `Retry-After` holds for the node that sent it: that node is not asked again before it has
-/// passed. Following a standby to the node it names is not asking the standby again, so it waits
-/// for the client's back-off only; and when the named node cannot be reached (it died, and the
+/// A `Retry-After` holds for the server that sent it: that server is not asked again before it has
+/// passed. Following a standby to the process it names is not asking the standby again, so it waits
+/// for the client's back-off only; and when the named process cannot be reached (it died, and the
 /// standby does not know yet), the standby's answer is out of date and its `Retry-After` void.
-struct NodeTargets: Sendable, Equatable {
+struct FailoverTargets: Sendable, Equatable {
     let addresses: [String]
     /// The address of the list asked last (or that named `followed`).
     private(set) var index = 0
@@ -20,7 +21,7 @@ struct NodeTargets: Sendable, Equatable {
     private(set) var notBefore: [String: ContinuousClock.Instant] = [:]
 
     init(_ addresses: [String]) {
-        precondition(!addresses.isEmpty, "a node client needs at least one URL")
+        precondition(!addresses.isEmpty, "a client needs at least one URL")
         self.addresses = addresses
     }
 
@@ -64,4 +65,15 @@ struct RetryHints: Error, Sendable, Equatable {
     var error: NodeClientError
     var active: String?
     var retryAfter: Duration?
+
+    /// The active process a standby's answer names, if it is one (`code` `standby`) and names a
+    /// valid base URL: a malformed address is no hint, the client walks its list as if none was given.
+    static func active(code: String?, named active: String?) -> String? {
+        code == "standby" ? active.flatMap { try? NotaryClient.baseURL($0) } : nil
+    }
+
+    /// A `Retry-After` header's wait: seconds only (an HTTP date is ignored; no server sends one).
+    static func wait(retryAfter: String?) -> Duration? {
+        retryAfter.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? Duration.seconds($0) : nil }
+    }
 }

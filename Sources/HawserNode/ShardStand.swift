@@ -1,0 +1,64 @@
+import Coordination
+import Foundation
+import HawserCore
+import Logging
+
+/// A hot-warm process's stand in the election for its shard (`ha` section), with a read of its
+/// shared database as the health check: an active process that cannot reach its database is
+/// unhealthy, so it resigns and another candidate takes over. Built once, here, for the node and
+/// the notary.
+struct ShardStand: Sendable {
+    let election: any Election
+    let administration: any ElectionAdministration
+    /// How long one request to the database or the election may take.
+    let timeout: Duration
+    let logger: Logger
+
+    init(election: any Election, administration: any ElectionAdministration, timeout: Duration, logger: Logger) {
+        self.election = election
+        self.administration = administration
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    /// `probe`: a cheap read of the shared database; its last verdict is kept in `serving` for
+    /// `/health/ready`. `ha` must be a validated hot-warm section.
+    init<Work>(_ ha: HAConfiguration, baseDirectory: String, serving: ServingState<Work>, logger: Logger,
+               probe: @escaping @Sendable () async throws -> Void) throws {
+        guard let id = ha.id, let settings = ha.election?.resolved(against: baseDirectory) else {
+            preconditionFailure("a validated hot-warm configuration has ha.id and ha.election")
+        }
+        timeout = .milliseconds(settings.requestTimeoutMs)
+        let health = HealthChecks([DatabaseHealthCheck(probe: probe, timeout: timeout) { serving.setHealthProblem($0) }])
+        var shardLogger = logger
+        shardLogger[metadataKey: "shard"] = "\(HAConfiguration.shard)"
+        self.logger = shardLogger
+        do {
+            election = try settings.makeElection(candidate: Candidate(id: id, addresses: ha.advertise), health: health, logger: shardLogger)
+            administration = try settings.makeAdministration()
+        } catch let error as CoordinationError {
+            throw ConfigurationError(["ha.election: \(error)"])
+        }
+    }
+}
+
+/// The shared database answers a cheap read (`probe`) within `timeout`. The last verdict goes to
+/// `report` (nil: healthy).
+struct DatabaseHealthCheck: HealthCheck {
+    let probe: @Sendable () async throws -> Void
+    let timeout: Duration
+    let report: @Sendable (String?) -> Void
+    var name: String { "database" }
+
+    func problem() async -> String? {
+        let problem: String?
+        do {
+            try await withDeadline(timeout, "a read of the shared database") { [probe] in try await probe() }
+            problem = nil
+        } catch {
+            problem = "\(error)"
+        }
+        report(problem.map { "\(name): \($0)" })
+        return problem
+    }
+}
