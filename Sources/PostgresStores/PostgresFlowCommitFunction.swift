@@ -36,6 +36,9 @@ extension PostgresFlowCommit {
         DECLARE
             recorded bigint;
             inserted text[];
+            taken text[];
+            holder_key text[] := '{}';
+            holder_id text[] := '{}';
         BEGIN
             IF fence_resource IS NOT NULL THEN
                 SELECT f.epoch INTO recorded FROM hawser_fence f WHERE f.resource = fence_resource FOR SHARE;
@@ -55,15 +58,26 @@ extension PostgresFlowCommit {
                     ORDER BY s.position
                     ON CONFLICT (client_request_id) DO NOTHING RETURNING flows.id)
                 SELECT coalesce(array_agg(new.id), '{}') INTO inserted FROM new;
-                RETURN QUERY
-                    SELECT f.id, f.client_request_id, f.name, f.arguments, f.status, f.result, f.error, f.attempts, f.retry_at,
-                           f.created_at, f.updated_at
-                    FROM flows f JOIN unnest(start_id, start_key, start_has_key) AS s(id, key, has_key) ON f.client_request_id = s.key
-                    WHERE s.has_key AND s.id <> ALL (inserted);
-                refused := refused || ARRAY(
-                    SELECT s.id FROM flows f JOIN unnest(start_id, start_key, start_has_key) AS s(id, key, has_key)
-                        ON f.client_request_id = s.key
-                    WHERE s.has_key AND f.id <> s.id);
+                -- Nearly always every start is new. Otherwise the flows that hold the keys the
+                -- others found taken are returned, found by the key's index (a join with the
+                -- starts could scan every flow).
+                IF cardinality(inserted) < cardinality(start_id) THEN
+                    taken := ARRAY(SELECT s.key FROM unnest(start_id, start_key, start_has_key) AS s(id, key, has_key)
+                                   WHERE s.has_key AND s.id <> ALL (inserted));
+                    FOR id, client_request_id, name, arguments, status, result, error, attempts, retry_at, created_at, updated_at IN
+                        SELECT f.id, f.client_request_id, f.name, f.arguments, f.status, f.result, f.error, f.attempts, f.retry_at,
+                               f.created_at, f.updated_at
+                        FROM flows f WHERE f.client_request_id = ANY (taken)
+                    LOOP
+                        RETURN NEXT;
+                        holder_key := holder_key || client_request_id;
+                        holder_id := holder_id || id;
+                    END LOOP;
+                    refused := refused || ARRAY(
+                        SELECT s.id FROM unnest(start_id, start_key) AS s(id, key) JOIN unnest(holder_key, holder_id) AS h(key, id)
+                            ON h.key = s.key
+                        WHERE h.id <> s.id);
+                END IF;
             END IF;
             IF cardinality(journal_flow) > 0 THEN
                 INSERT INTO journal (flow_id, sequence, kind, descriptor, result)
