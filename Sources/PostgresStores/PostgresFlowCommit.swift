@@ -61,14 +61,15 @@ enum PostgresFlowCommit {
                        into out: inout [FlowRecord?], refused: inout Set<FlowID>,
                        _ connection: PostgresConnection, _ logger: Logger) async throws {
         var segment = Segment()
-        var fresh = [(index: Int, record: FlowRecord)](), firstWith = [String: Int](), repeats = [(index: Int, record: FlowRecord, first: Int)]()
+        var fresh = [(index: Int, record: FlowRecord)](), firstWith = [String: Int](), repeats = [(index: Int, first: Int)]()
         for index in range {
             switch writes[index] {
             case .start(let record):
                 if let key = record.clientRequestId {
                     if let first = firstWith[key] {
-                        repeats.append((index, record, first))
-                        refused.insert(record.id)  // the first start with the key has another id
+                        // Refused whatever the first start finds: the flow it gets is never this one.
+                        repeats.append((index, first))
+                        refused.insert(record.id)
                         continue
                     }
                     firstWith[key] = index
@@ -97,7 +98,7 @@ enum PostgresFlowCommit {
             out[index] = stored
             if stored.id != record.id { refused.insert(record.id) }
         }
-        for (index, _, first) in repeats { out[index] = out[first] }
+        for (index, first) in repeats { out[index] = out[first] }
     }
 
     /// A segment's writes other than starts, gathered by kind in the batch's order.
