@@ -6,8 +6,8 @@
 # PostgreSQL runs as the `postgres` user (it refuses root), so run this as root.
 # Usage: scripts/bench-flows-postgres.sh [FLOWS] [CLIENTS] [RATE] [ROUNDS]   (default: 5000 64 500 1)
 # With HAWSER="/path/a /path/b" (builds to compare), each round runs every build in turn on the
-# same server, each line tagged with its build: an A/B under the same load. Otherwise this
-# worktree's release build.
+# same server, each line tagged with its build, each round starting with the next build: an A/B
+# under the same load. Otherwise this worktree's release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flows=${1:-5000}
@@ -43,10 +43,16 @@ run() {  # build, store, then the bench's own options
     line=$("$hawser" bench flows --store "$store" "${extra[@]}" --flows "$flows" --clients "$clients" "$@")
     echo "build=$hawser $line"
 }
+read -r -a builds <<< "$HAWSER"
 for round in $(seq "$rounds"); do
+    # The first place goes round: in a fixed order the build that ran second had the slower
+    # open loop in most rounds, whichever build it was (the server is still busy with the last
+    # run's database then).
+    first=$(( (round - 1) % ${#builds[@]} ))
+    order=("${builds[@]:$first}" "${builds[@]:0:$first}")
     echo "# round $round, load $(cut -d' ' -f1-3 /proc/loadavg)"
     for store in sqlite postgres; do
-        for hawser in $HAWSER; do run "$hawser" "$store"; done
-        for hawser in $HAWSER; do run "$hawser" "$store" --rate "$rate"; done
+        for hawser in "${order[@]}"; do run "$hawser" "$store"; done
+        for hawser in "${order[@]}"; do run "$hawser" "$store" --rate "$rate"; done
     done
 done
