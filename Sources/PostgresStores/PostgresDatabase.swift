@@ -68,7 +68,8 @@ public final class PostgresDatabase: Service, Sendable {
         }
     }
 
-    /// Runs `body` on a pooled connection outside a transaction (reads).
+    /// Runs `body` on a pooled connection outside an explicit transaction: reads, and writes made
+    /// in one statement, which is a transaction of its own.
     func read<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
         let logger = self.logger
         do {

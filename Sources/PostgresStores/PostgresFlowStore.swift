@@ -20,20 +20,44 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         self.fence = fence
     }
 
-    /// The batch in a few statements per kind of write (`PostgresFlowCommit`), in one transaction.
+    /// The batch in one call of `hawser_flow_commit` per segment (`PostgresFlowCommit`): a batch
+    /// of one segment, nearly every one, in one round trip, its own transaction; more in one
+    /// transaction. The call proves the fence's epoch; if the epoch recorded is not this one (a
+    /// new leader's first write, or a deposed one's), `PostgresFencing` records it or refuses
+    /// it, in a transaction of its own, and the batch is tried again.
     public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
-        let fence = self.fence
-        return try await database.transaction { connection, logger in
-            try await PostgresFencing.check(connection, fence, logger: logger)
+        for _ in 0..<3 {
+            let fence = try self.fence.map { fence in (resource: fence.resource, epoch: Int64(try fence.epochForWrite().value)) }
+            do {
+                return try await commit(writes, fence: fence)
+            } catch is FenceMoved {
+                let fence = self.fence
+                try await database.transaction { connection, logger in try await PostgresFencing.check(connection, fence, logger: logger) }
+            }
+        }
+        throw StoreDatabaseError(.unavailable, "the fence of \(fence?.resource ?? "") kept moving during a flow commit")
+    }
+
+    private func commit(_ writes: [FlowWrite], fence: (resource: String, epoch: Int64)?) async throws -> [FlowRecord?] {
+        let segments = PostgresFlowCommit.segments(writes)
+        let body: (PostgresConnection, Logger) async throws -> [FlowRecord?] = { connection, logger in
             var out = [FlowRecord?](repeating: nil, count: writes.count)
             // Flows whose start was refused in this batch: their later writes are skipped.
             var refused = Set<FlowID>()
-            for segment in PostgresFlowCommit.segments(writes) {
-                try await PostgresFlowCommit.commit(writes, segment, into: &out, refused: &refused, connection, logger)
+            do {
+                for segment in segments {
+                    try await PostgresFlowCommit.commit(writes, segment, fence: fence, into: &out, refused: &refused, connection, logger)
+                }
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == PostgresFlowCommit.fenceMoved {
+                throw FenceMoved()
             }
             return out
         }
+        return segments.count == 1 ? try await database.read(body) : try await database.transaction(body)
     }
+
+    /// The fence's recorded epoch is not the one presented.
+    private struct FenceMoved: Error {}
 
     public func record(_ id: FlowID) async throws -> FlowRecord? {
         try await database.read { connection, logger in

@@ -25,8 +25,9 @@ public final class PostgresNodeDatabase: Sendable {
         vault = PostgresVault(database: database, fence: fence)
     }
 
-    /// Version 1: the tables of the node database as they were when PostgreSQL came.
-    static let schema = PostgresSchema(component: "node", version: 1, statements: [
+    /// Version 1: the tables of the node database as they were when PostgreSQL came; version 2
+    /// adds the function that makes a group commit one round trip (`PostgresFlowCommit`).
+    static let schema = PostgresSchema(component: "node", version: 2, statements: [
         """
         CREATE TABLE flows (
             seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -75,5 +76,6 @@ public final class PostgresNodeDatabase: Sendable {
         "CREATE INDEX vault_by_lock ON vault_states (locked_by) WHERE locked_by IS NOT NULL",
         "CREATE TABLE replay_markers (flow_id text PRIMARY KEY)",
         PostgresFencing.tableDefinition,
-    ])
+        PostgresFlowCommit.function,
+    ], upgrades: [1: [PostgresFlowCommit.function]])
 }

@@ -3,14 +3,17 @@ import PostgresNIO
 
 /// The tables of one part of Hawser (the node's, the notary's) in a PostgreSQL database, and
 /// the version they have. A new database gets them; a database at this version is used as it
-/// is; one at another version is refused with `database_schema_too_old` or `_too_new`, before
-/// anything is written, instead of failing later in the middle of a flow.
+/// is; one at an older version that `upgrades` cover is brought to this one; any other is
+/// refused with `database_schema_too_old` or `_too_new`, before anything is written, instead of
+/// failing later in the middle of a flow.
 struct PostgresSchema: Sendable {
     /// The row of `hawser_schema` that holds this part's version.
     var component: String
     var version: Int
     /// What `version` consists of, run once in a new database.
     var statements: [String]
+    /// The statements that take version `v` to `v + 1`, by `v`.
+    var upgrades: [Int: [String]] = [:]
 
     /// Creates or checks the tables, serialised with any other process doing the same.
     func prepare(_ database: PostgresDatabase) async throws {
@@ -26,7 +29,11 @@ struct PostgresSchema: Sendable {
                 var found: Int?
                 let rows = try await connection.query("SELECT version FROM hawser_schema WHERE component = \(schema.component)", logger: logger)
                 for try await version in rows.decode(Int.self) { found = version }
-                if let found {
+                if let found, let steps = schema.steps(from: found) {
+                    for statement in steps { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                    try await connection.query("UPDATE hawser_schema SET version = \(schema.version) WHERE component = \(schema.component)",
+                                               logger: logger)
+                } else if let found {
                     try schema.check(found, at: database.server)
                 } else {
                     for statement in schema.statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
@@ -39,6 +46,17 @@ struct PostgresSchema: Sendable {
                 throw error
             }
         }
+    }
+
+    /// The upgrades from version `found` to this one, in order; nil unless every step is known.
+    func steps(from found: Int) -> [String]? {
+        guard found < version else { return nil }
+        var out = [String]()
+        for step in found..<version {
+            guard let statements = upgrades[step] else { return nil }
+            out += statements
+        }
+        return out
     }
 
     func check(_ found: Int, at server: String) throws {

@@ -174,19 +174,6 @@ public final class PostgresVault: VaultStore, Sendable {
         }
     }
 
-    /// Records `states` in this order, inside the caller's transaction; states already recorded stay as they are.
-    static func insert(_ produced: [VaultState], _ connection: PostgresConnection, _ logger: Logger) async throws {
-        try await connection.query("""
-            INSERT INTO vault_states (ref, type, owner, data, amount)
-            SELECT ref, type, owner, data, CASE WHEN has_amount THEN amount END
-            FROM unnest(\(produced.map(\.ref.description)), \(produced.map(\.type)), \(produced.map(\.owner)),
-                        \(produced.map { ByteBuffer(bytes: $0.data) }), \(produced.map { $0.amount ?? 0 }), \(produced.map { $0.amount != nil }))
-                WITH ORDINALITY AS p(ref, type, owner, data, amount, has_amount, position)
-            ORDER BY position
-            ON CONFLICT (ref) DO NOTHING
-            """, logger: logger)
-    }
-
     private static func fetch(_ query: PostgresQuery, _ connection: PostgresConnection,
                               _ logger: Logger) async throws -> [(seq: Int64, state: VaultState)] {
         var out = [(seq: Int64, state: VaultState)]()

@@ -54,6 +54,14 @@ struct FencedWriteTests {
             newFence.hold(Epoch(3))
             _ = try await new.flows.commit([start("d")])
             #expect(try await new.flows.record(FlowID("d")) != nil)
+
+            // A new owner's claiming write, a commit of nothing, records its epoch all the same.
+            let claimingFence = WriteFence(resource: "node/0")
+            claimingFence.hold(Epoch(4))
+            _ = try await database.node(fence: claimingFence).flows.commit([])
+            await #expect(throws: CoordinationError.staleEpoch(resource: "node/0", presented: Epoch(3), current: Epoch(4))) {
+                _ = try await new.flows.commit([start("e")])
+            }
         }
     }
 

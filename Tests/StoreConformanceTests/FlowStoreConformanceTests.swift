@@ -55,6 +55,40 @@ struct FlowStoreConformanceTests {
         }
     }
 
+    @Test(arguments: Backend.available) func theLocalEffectsOfARefusedStartsFlowAreLeftOutAndOthersApplyInOrder(_ backend: Backend) async throws {
+        var ids = Ids(seed: 11)
+        try await StoreDatabase.with(backend) { database in
+            let stores = try await database.node()
+            func token(_ ref: StateRef) -> VaultState { VaultState(ref: ref, type: "token", owner: "O=Alice", data: Array("{}".utf8), amount: 1) }
+            let (x, y, z, w) = (ids.ref(), ids.ref(), ids.ref(), ids.ref())
+            let kept = OutboxMessage(messageId: "c/1", session: "s", recipient: "O=Bob", payload: [3])
+            let dropped = OutboxMessage(messageId: "b/1", session: "s", recipient: "O=Bob", payload: [4])
+            _ = try await stores.flows.commit([.start(record("a", clientRequestId: "c-1")),
+                                               .journal(FlowID("a"), entry(0), [VaultUpdate(txId: x.txId, consumed: [], produced: [token(x), token(y)])])])
+            try await stores.vault.reserve([y], for: "h")
+            let (byB, byC, byCAgain) = (ids.hash(), ids.hash(), ids.hash())
+            let result = try await stores.flows.commit([
+                // b's start finds c-1 taken: nothing of b is written, its effects included.
+                .start(record("b", clientRequestId: "c-1")),
+                .journal(FlowID("b"), entry(0), [VaultUpdate(txId: byB, consumed: [x], produced: [token(z)]), dropped]),
+                .state(FlowID("b"), FlowState(status: .completed, attempts: 0, updatedAt: Instant(microsecondsSinceEpoch: 2)),
+                       [ReleaseSoftLocks(holder: "h")]),
+                .start(record("c")),
+                .journal(FlowID("c"), entry(0), [VaultUpdate(txId: byC, consumed: [x], produced: [token(w)]), kept]),
+                .journal(FlowID("c"), entry(1), [VaultUpdate(txId: byCAgain, consumed: [x], produced: [])]),
+            ])
+            #expect(result == [record("a", clientRequestId: "c-1"), nil, nil, record("c"), nil, nil])
+            let vault = try await stores.vault.query(VaultQuery(consumption: .all))
+            #expect(vault.map(\.ref) == [x, y, w])
+            // The first consumption of x that is written wins; y keeps its soft lock.
+            #expect(vault.first?.consumedBy == byC)
+            #expect(vault.dropFirst().first?.lockedBy == "h")
+            #expect(try await stores.flows.outbox() == [kept])
+            #expect(try await stores.flows.journal(of: FlowID("b")).isEmpty)
+            #expect(try await stores.flows.journal(of: FlowID("c")).count == 2)
+        }
+    }
+
     @Test(arguments: Backend.available) func aJournalSequenceWrittenTwiceRefusesTheWholeCommit(_ backend: Backend) async throws {
         try await StoreDatabase.with(backend) { database in
             let flows = try await database.node().flows

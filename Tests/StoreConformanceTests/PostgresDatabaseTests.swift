@@ -1,4 +1,6 @@
+import Flows
 import Foundation
+import HawserCore
 import HawserTestSupport
 import PostgresStores
 import Testing
@@ -60,7 +62,7 @@ struct PostgresDatabaseTests {
     @Test func aSchemaOfAnotherVersionIsRefusedBeforeAnythingIsWritten() async throws {
         let server = try await PostgresServer.start()
         defer { server.stop() }
-        for (version, code) in [(0, StoreDatabaseError.Code.schemaTooOld), (2, .schemaTooNew)] {
+        for (version, code) in [(0, StoreDatabaseError.Code.schemaTooOld), (3, .schemaTooNew)] {
             let url = try server.createDatabase()
             let name = String(url.split(separator: "/").last!)
             try server.sql("CREATE TABLE hawser_schema (component text PRIMARY KEY, version integer NOT NULL); "
@@ -81,5 +83,27 @@ struct PostgresDatabaseTests {
         _ = try await PostgresNodeDatabase.open(database)
         _ = try await PostgresNotaryStore.open(database)
         _ = try await PostgresLog.open(database)
+    }
+
+    @Test func aNodeDatabaseOfVersionOneIsUpgradedOnceAndCommitsFlows() async throws {
+        let server = try await PostgresServer.start()
+        defer { server.stop() }
+        let url = try server.createDatabase()
+        let name = String(url.split(separator: "/").last!)
+        let database = try await PostgresDatabase.connect(url: url, password: nil, logger: quietLogger)
+        let running = Task { try await database.run() }
+        defer { running.cancel() }
+        _ = try await PostgresNodeDatabase.open(database)
+        // What the Hawser before version 2 left: the same tables, without the commit function.
+        try server.sql("DROP FUNCTION hawser_flow_commit; UPDATE hawser_schema SET version = 1 WHERE component = 'node'", database: name)
+        let node = try await PostgresNodeDatabase.open(database)
+        try server.sql("""
+            DO $$ BEGIN IF (SELECT version FROM hawser_schema WHERE component = 'node') <> 2 THEN RAISE EXCEPTION 'not upgraded'; END IF; END $$
+            """, database: name)
+        let start = FlowRecord(id: FlowID("a"), clientRequestId: "c-a", flowName: "F", arguments: [], attempts: 0,
+                               createdAt: Instant(microsecondsSinceEpoch: 1), updatedAt: Instant(microsecondsSinceEpoch: 1))
+        #expect(try await node.flows.commit([.start(start)]) == [start])
+        #expect(try await node.flows.record(FlowID("a")) == start)
+        _ = try await PostgresNodeDatabase.open(database)
     }
 }
