@@ -190,9 +190,13 @@ public struct ElectionCore: Sendable {
     }
 
     /// The connection to the store was lost (ZooKeeper: suspended or expired): stop acting now.
-    /// Answers to rounds sent before this moment are ignored.
+    /// Answers to rounds sent before this moment are ignored, and the round in flight, if any, is
+    /// abandoned: the next `tick` starts one. A shell may never report the abandoned round (its
+    /// request failed with the session), and waiting for that report would stop the candidate
+    /// standing for good.
     public mutating func connectionLost(reason: String, now: Moment) -> [Action] {
         lostAt = now
+        roundSentAt = nil
         defer { publish() }
         return loseLeadership(reason: reason)
     }

@@ -83,6 +83,17 @@ import Testing
         #expect(core.roundSucceeded(Self.view("A", epoch: 1), now: Self.at(610)) == [.report(.leading(Epoch(1)))])
     }
 
+    /// Defect A of the fault run: a round failed with its expired ZooKeeper session, the shell
+    /// reported neither success nor failure, and the core waited for that round for ever, so the
+    /// candidate never stood again on its new session.
+    @Test func aRoundInFlightWhenTheConnectionIsLostIsAbandonedAndTheNextTickStartsOne() {
+        var core = Self.leader()
+        #expect(core.tick(now: Self.at(500)) == [Self.request(highest: 1)])
+        _ = core.connectionLost(reason: "session lost", now: Self.at(3000))
+        #expect(core.tick(now: Self.at(3100)) == [Self.request(highest: 1)])
+        #expect(core.roundSucceeded(Self.view("A", epoch: 2), now: Self.at(3110)) == [.report(.leading(Epoch(2)))])
+    }
+
     @Test func losingLeadershipInTheStoreStepsDown() {
         var core = Self.leader()
         _ = core.tick(now: Self.at(500))
