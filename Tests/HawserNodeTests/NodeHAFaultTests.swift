@@ -40,10 +40,10 @@ struct NodeHAFaultTests {
         defer { ensemble.stop() }
         let notary = try await StandaloneNotary.start()
         let dir = try TemporaryDirectory()
-        let pair = try NodeHAPair(root: dir.path, postgres: postgres, ensemble: ensemble, notary: notary.url)
+        let pair = try await NodeHAPair(root: dir.path, postgres: postgres, ensemble: ensemble, notary: notary.url)
         try await pair.start("A")
         _ = try await pair.awaitState("A ready") { $0["A"] == "ready" }
-        try pair.installAudit()
+        try await pair.installAudit()
         try await pair.start("B")
         _ = try await pair.awaitState("B standby") { $0["B"] == "standby" }
 
@@ -76,9 +76,9 @@ struct NodeHAFaultTests {
 
         // Flows whose start no client heard of must end too.
         let deadline = ContinuousClock.now + .seconds(120)
-        while try pair.unfinished() > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        while try await pair.unfinished() > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
         #expect(pair.stop(), "both nodes stop cleanly")
-        let history = try pair.history(starts: load.acknowledged)
+        let history = try await pair.history(starts: load.acknowledged)
         #expect(history.starts.count >= 40 && history.won.values.map(\.count).reduce(0, +) >= faults.count,
                 "\(history.starts.count) starts, epochs won \(history.won)")
         let violations = history.violations()

@@ -20,12 +20,12 @@ final class NodeHAPair {
     let electionOptions: [String]
     private var processes: [String: HawserProcess] = [:]
 
-    init(root: String, postgres: PostgresServer, ensemble: ZooKeeperEnsemble, notary: String) throws {
+    init(root: String, postgres: PostgresServer, ensemble: ZooKeeperEnsemble, notary: String) async throws {
         self.root = root
         self.postgres = postgres
         database = "ledger"
-        try postgres.sql("CREATE DATABASE \(database)")
-        for id in Self.ids { try postgres.sql("CREATE ROLE \(Self.role(id)) SUPERUSER LOGIN") }
+        try await postgres.sql("CREATE DATABASE \(database)")
+        for id in Self.ids { try await postgres.sql("CREATE ROLE \(Self.role(id)) SUPERUSER LOGIN") }
         let free = try NATSCluster.freePorts(2)
         ports = ["A": free[0], "B": free[1]]
         try "hawser-test:pw-\(UUID().uuidString.prefix(8))\n".write(toFile: root + "/zk.credentials", atomically: true, encoding: .utf8)
@@ -82,8 +82,8 @@ final class NodeHAPair {
     /// the key, a flow's status, the writing role and the fence's epoch inside the transaction
     /// (which a fenced writer has share-locked, so it is the epoch that writer presented, unless
     /// the fence let a deposed writer through). The fence's own changes record the new epoch.
-    func installAudit() throws {
-        try postgres.sql("""
+    func installAudit() async throws {
+        try await postgres.sql("""
             CREATE TABLE ha_audit (seq bigserial PRIMARY KEY, tbl text, key text, status text, writer text, epoch bigint);
             CREATE FUNCTION ha_audit_write() RETURNS trigger AS $$
             DECLARE r jsonb := to_jsonb(NEW);
@@ -102,15 +102,15 @@ final class NodeHAPair {
     }
 
     /// The history the database and the nodes' logs hold, with the clients' acknowledged starts.
-    func history(starts: [NodeHAHistory.Start]) throws -> NodeHAHistory {
+    func history(starts: [NodeHAHistory.Start]) async throws -> NodeHAHistory {
         var history = NodeHAHistory()
         history.starts = starts
         let writers = Dictionary(uniqueKeysWithValues: Self.ids.map { (Self.role($0), $0) })
-        history.writes = try postgres.rows("SELECT tbl, key, coalesce(status, ''), writer, coalesce(epoch::text, '') FROM ha_audit ORDER BY seq",
+        history.writes = try await postgres.rows("SELECT tbl, key, coalesce(status, ''), writer, coalesce(epoch::text, '') FROM ha_audit ORDER BY seq",
                                            database: database).map { r in
             .init(table: r[0], key: r[1], status: r[2].isEmpty ? nil : r[2], writer: writers[r[3]] ?? r[3], epoch: UInt64(r[4]))
         }
-        history.flows = try postgres.rows("""
+        history.flows = try await postgres.rows("""
             SELECT id, coalesce(client_request_id, ''), name, convert_from(arguments, 'UTF8'), status, coalesce(convert_from(result, 'UTF8'), '')
             FROM flows ORDER BY seq
             """, database: database).map { r in
@@ -121,7 +121,7 @@ final class NodeHAPair {
                          tokens: r[2] == "MoveTokens" ? .move(from: owner, to: arguments["newOwner"] as? String ?? "", amount: amount)
                                                       : .issue(owner: owner, amount: amount))
         }
-        for row in try postgres.rows("SELECT owner, sum(amount) FROM vault_states WHERE type = 'token' AND consumed_by IS NULL GROUP BY owner",
+        for row in try await postgres.rows("SELECT owner, sum(amount) FROM vault_states WHERE type = 'token' AND consumed_by IS NULL GROUP BY owner",
                                      database: database) {
             history.balances[row[0]] = Int64(row[1])
         }
@@ -129,11 +129,11 @@ final class NodeHAPair {
         return history
     }
 
-    /// The epochs node `id` logged winning ("won the node's shard ... epoch=N").
+    /// The epochs node `id` logged winning ("won the shard ... epoch=N").
     func wonEpochs(_ id: String) throws -> Set<UInt64> {
         let text = try String(contentsOfFile: log(id), encoding: .utf8)
         var epochs = Set<UInt64>()
-        for line in text.split(separator: "\n") where line.contains("won the node's shard") {
+        for line in text.split(separator: "\n") where line.contains("won the shard") {
             guard let range = line.range(of: "epoch=") else { continue }
             if let epoch = UInt64(line[range.upperBound...].prefix { $0.isNumber }) { epochs.insert(epoch) }
         }
@@ -141,8 +141,8 @@ final class NodeHAPair {
     }
 
     /// Flows in the database that have not ended.
-    func unfinished() throws -> Int {
-        Int(try postgres.rows("SELECT count(*) FROM flows WHERE status IN ('running', 'hospitalised')", database: database)[0][0]) ?? -1
+    func unfinished() async throws -> Int {
+        Int(try await postgres.rows("SELECT count(*) FROM flows WHERE status IN ('running', 'hospitalised')", database: database)[0][0]) ?? -1
     }
 
     /// What `/health/ready` of node `id` says now: its status, or nil without an answer.

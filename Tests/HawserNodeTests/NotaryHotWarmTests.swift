@@ -39,7 +39,7 @@ struct NotaryHotWarmTests {
         let electionName = "notary-\(UUID().uuidString.prefix(8))"
         let ports = try NATSCluster.freePorts(2)
         let url = ["A": "http://127.0.0.1:\(ports[0])", "B": "http://127.0.0.1:\(ports[1])"]
-        let databaseURL = try server.createDatabase()
+        let databaseURL = try await server.createDatabase()
         for (id, port) in [("A", ports[0]), ("B", ports[1])] {
             try FileManager.default.createDirectory(atPath: root + "/\(id)", withIntermediateDirectories: true)
             try writeNotaryFiles(in: root + "/\(id)", port: port) { configuration in

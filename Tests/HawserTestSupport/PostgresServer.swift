@@ -44,7 +44,7 @@ public final class PostgresServer: Sendable {
         } else {
             initdb += ["-A", "trust"]
         }
-        try run(asPostgres: initdb)
+        try await run(asPostgres: initdb)
         let server = PostgresServer(directory: directory, port: try FreePort.one(), durableCommits: durableCommits)
         do {
             try await server.launch()
@@ -77,7 +77,7 @@ public final class PostgresServer: Sendable {
     /// again (after its crash recovery).
     public func restartImmediately() async throws {
         if let (process, watchdog) = running.withLock({ $0.take() }) {
-            try Self.run(asPostgres: ["\(Self.bin)/pg_ctl", "-D", directory + "/data", "-m", "immediate", "-w", "stop"])
+            try await Self.run(asPostgres: ["\(Self.bin)/pg_ctl", "-D", directory + "/data", "-m", "immediate", "-w", "stop"])
             process.waitUntilExit()
             watchdog.stop()
         }
@@ -92,21 +92,21 @@ public final class PostgresServer: Sendable {
     }
 
     /// Creates a new, empty database and returns its URL: one per test keeps tests apart.
-    public func createDatabase() throws -> String {
+    public func createDatabase() async throws -> String {
         let name = "t\(databases.add(1, ordering: .relaxed).newValue)_\(UUID().uuidString.prefix(8).lowercased())"
-        try sql("CREATE DATABASE \(name)")
+        try await sql("CREATE DATABASE \(name)")
         return url(database: name)
     }
 
     /// Runs `statement` as `hawser` through the server's Unix socket (trusted).
-    public func sql(_ statement: String, database: String = "postgres") throws {
-        try Self.run(asPostgres: ["\(Self.bin)/psql", "-h", directory, "-p", "\(port)", "-U", "hawser", "-d", database,
+    public func sql(_ statement: String, database: String = "postgres") async throws {
+        try await Self.run(asPostgres: ["\(Self.bin)/psql", "-h", directory, "-p", "\(port)", "-U", "hawser", "-d", database,
                                   "-v", "ON_ERROR_STOP=1", "-q", "-c", statement])
     }
 
     /// Runs `query` as `hawser` and returns its rows, each a list of its columns as text (NULL as "").
-    public func rows(_ query: String, database: String = "postgres") throws -> [[String]] {
-        let output = try Self.run(asPostgres: ["\(Self.bin)/psql", "-h", directory, "-p", "\(port)", "-U", "hawser", "-d", database,
+    public func rows(_ query: String, database: String = "postgres") async throws -> [[String]] {
+        let output = try await Self.run(asPostgres: ["\(Self.bin)/psql", "-h", directory, "-p", "\(port)", "-U", "hawser", "-d", database,
                                                "-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-F", "\u{1F}", "-c", query])
         return output.split(separator: "\n").map { $0.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init) }
     }
@@ -117,9 +117,12 @@ public final class PostgresServer: Sendable {
             let probe = Process()
             probe.executableURL = URL(fileURLWithPath: "\(Self.bin)/pg_isready")
             probe.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-U", "hawser", "-d", "postgres", "-q"]
-            try probe.run()
-            probe.waitUntilExit()
-            if probe.terminationStatus == 0 { return }
+            let ready = try await Self.onThread {
+                try probe.run()
+                probe.waitUntilExit()
+                return probe.terminationStatus == 0
+            }
+            if ready { return }
             if !process.isRunning { throw PostgresServerError("postgres exited during start-up") }
             if ContinuousClock.now > deadline { throw PostgresServerError("postgres not ready within 30 s") }
             try await Task.sleep(for: .milliseconds(100))
@@ -140,7 +143,20 @@ public final class PostgresServer: Sendable {
 
     /// Runs a program as `postgres`; returns its standard output.
     @discardableResult
-    private static func run(asPostgres arguments: [String]) throws -> String {
+    private static func run(asPostgres arguments: [String]) async throws -> String {
+        try await onThread { try runBlocking(asPostgres: arguments) }
+    }
+
+    /// Runs `body`, which blocks (waits for a program), on a thread of its own: the tests' tasks
+    /// share as many threads as the machine has cores, and an initdb holding one for seconds stalls
+    /// every other test's deadlines.
+    private static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
+    private static func runBlocking(asPostgres arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--reuid=postgres", "--regid=postgres", "--init-groups"] + arguments

@@ -63,9 +63,9 @@ struct PostgresDatabaseTests {
         let server = try await PostgresServer.start()
         defer { server.stop() }
         for (version, code) in [(0, StoreDatabaseError.Code.schemaTooOld), (3, .schemaTooNew)] {
-            let url = try server.createDatabase()
+            let url = try await server.createDatabase()
             let name = String(url.split(separator: "/").last!)
-            try server.sql("CREATE TABLE hawser_schema (component text PRIMARY KEY, version integer NOT NULL); "
+            try await server.sql("CREATE TABLE hawser_schema (component text PRIMARY KEY, version integer NOT NULL); "
                            + "INSERT INTO hawser_schema VALUES ('node', \(version)), ('notary', \(version))", database: name)
             let database = try await PostgresDatabase.connect(url: url, password: nil, logger: quietLogger)
             let running = Task { try await database.run() }
@@ -76,7 +76,7 @@ struct PostgresDatabaseTests {
             #expect(notary?.code == code)
         }
         // A new database gets the tables once; opening it again finds them at this version.
-        let database = try await PostgresDatabase.connect(url: try server.createDatabase(), password: nil, logger: quietLogger)
+        let database = try await PostgresDatabase.connect(url: try await server.createDatabase(), password: nil, logger: quietLogger)
         let running = Task { try await database.run() }
         defer { running.cancel() }
         _ = try await PostgresNodeDatabase.open(database)
@@ -88,16 +88,16 @@ struct PostgresDatabaseTests {
     @Test func aNodeDatabaseOfVersionOneIsUpgradedOnceAndCommitsFlows() async throws {
         let server = try await PostgresServer.start()
         defer { server.stop() }
-        let url = try server.createDatabase()
+        let url = try await server.createDatabase()
         let name = String(url.split(separator: "/").last!)
         let database = try await PostgresDatabase.connect(url: url, password: nil, logger: quietLogger)
         let running = Task { try await database.run() }
         defer { running.cancel() }
         _ = try await PostgresNodeDatabase.open(database)
         // What the Hawser before version 2 left: the same tables, without the commit function.
-        try server.sql("DROP FUNCTION hawser_flow_commit; UPDATE hawser_schema SET version = 1 WHERE component = 'node'", database: name)
+        try await server.sql("DROP FUNCTION hawser_flow_commit; UPDATE hawser_schema SET version = 1 WHERE component = 'node'", database: name)
         let node = try await PostgresNodeDatabase.open(database)
-        try server.sql("""
+        try await server.sql("""
             DO $$ BEGIN IF (SELECT version FROM hawser_schema WHERE component = 'node') <> 2 THEN RAISE EXCEPTION 'not upgraded'; END IF; END $$
             """, database: name)
         let start = FlowRecord(id: FlowID("a"), clientRequestId: "c-a", flowName: "F", arguments: [], attempts: 0,

@@ -51,7 +51,7 @@ final class StoreDatabase: Sendable {
         var url: String?
         if backend == .postgres {
             let server = try #require(PostgresTrait.current, "the suite needs PostgresTrait")
-            url = try server.createDatabase()
+            url = try await server.createDatabase()
         }
         let database = StoreDatabase(backend: backend, directory: directory.path, url: url)
         do {
