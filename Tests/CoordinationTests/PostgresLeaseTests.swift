@@ -105,7 +105,8 @@ struct PostgresLeaseTests {
             await admin.close()
             try await eventually("B leading") { b.status.role.epoch != nil }
             #expect(a.status.role.epoch == nil)
-            #expect(b.status.role.epoch == Epoch(2))
+            // Epoch 2 when nothing else happened; a lease lapsed on a loaded machine adds terms.
+            #expect((b.status.role.epoch ?? .zero) >= Epoch(2))
             group.cancelAll()
         }
     }

@@ -84,7 +84,7 @@ import Testing
         #expect(try await store.write { try SQLiteFencing.currentEpoch($0, resource: "ledger") } == Epoch(5))
     }
 
-    @Test(.timeLimit(.minutes(1))) func twoElectionsShareOneLeaseAndHandOver() async throws {
+    @Test(.timeLimit(.minutes(3))) func twoElectionsShareOneLeaseAndHandOver() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"
         // A lease that does not lapse by accident while the test looks, on a loaded machine.
@@ -109,7 +109,7 @@ import Testing
         #expect(a.status.role == .notStanding && b.status.role == .notStanding)
     }
 
-    @Test(.timeLimit(.minutes(1))) func anUnhealthyLeaderResignsAndAnUnhealthyCandidateDoesNotStand() async throws {
+    @Test(.timeLimit(.minutes(3))) func anUnhealthyLeaderResignsAndAnUnhealthyCandidateDoesNotStand() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"
         let sick = Mutex(false)
@@ -148,25 +148,25 @@ import Testing
         return configuration
     }
 
-    @Test(.timeLimit(.minutes(1))) func aSecondProcessWithTheSameIdIsRefused() async throws {
+    @Test(.timeLimit(.minutes(3))) func aSecondProcessWithTheSameIdIsRefused() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"
         try await LeaseScenarios.duplicateIsRefused(configuration: Self.longStandAside()) { try SQLiteLeaseBackend(path: path) }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aSwitchoverBackToACandidateStandingAsideIsImmediate() async throws {
+    @Test(.timeLimit(.minutes(3))) func aSwitchoverBackToACandidateStandingAsideIsImmediate() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"
         try await LeaseScenarios.switchoverBackIsImmediate(configuration: Self.longStandAside()) { try SQLiteLeaseBackend(path: path) }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aResignationReleasesTheLeaseAtOnce() async throws {
+    @Test(.timeLimit(.minutes(3))) func aResignationReleasesTheLeaseAtOnce() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"
         try await LeaseScenarios.aResignationReleasesTheLeaseAtOnce { try SQLiteLeaseBackend(path: path) }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aSwitchoverToADeadCandidateLeavesNoLongGap() async throws {
+    @Test(.timeLimit(.minutes(3))) func aSwitchoverToADeadCandidateLeavesNoLongGap() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"
         try await LeaseScenarios.switchoverToADeadCandidate(configuration: Self.longStandAside()) { try SQLiteLeaseBackend(path: path) }

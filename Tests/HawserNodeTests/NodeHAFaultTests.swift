@@ -13,7 +13,7 @@ import Testing
 /// also crashes PostgreSQL), and finally hands the shard back to the preferred node under load.
 /// `NodeHAHistory` then judges what the clients, the nodes' logs and the database saw.
 @Suite(.serialized, .enabled(if: PostgresServer.isAvailable && ZooKeeperEnsemble.isAvailable,
-                             "needs PostgreSQL 15 and root, the Debian zookeeper package and a JDK"))
+                             "needs PostgreSQL 15 and root, the Debian zookeeper package and a JDK"), .zooKeeperEnsemble)
 struct NodeHAFaultTests {
     enum Fault: String, CaseIterable { case killActive, killActiveAgain, pauseActive, crashPostgres, quorumAway }
 
@@ -36,8 +36,7 @@ struct NodeHAFaultTests {
 
         let postgres = try await PostgresServer.start(durableCommits: true)
         defer { postgres.stop() }
-        let ensemble = try await ZooKeeperEnsemble.start()
-        defer { ensemble.stop() }
+        let ensemble = try #require(ZooKeeperEnsemble.current)
         let notary = try await StandaloneNotary.start()
         let dir = try TemporaryDirectory()
         let pair = try await NodeHAPair(root: dir.path, postgres: postgres, ensemble: ensemble, notary: notary.url)

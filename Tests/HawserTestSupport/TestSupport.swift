@@ -44,7 +44,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 
 /// Polls `condition` until it holds, for state that no event announces (another process's, a
 /// server's); throws after `timeout`.
-public func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
+public func eventually(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while try await !condition() {
         if ContinuousClock.now > deadline { throw EventuallyTimedOut(description: "no \(what) within \(timeout)") }

@@ -248,11 +248,37 @@ public struct EnsembleTrait: SuiteTrait, TestScoping {
     public var isRecursive: Bool { false }
 
     public func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        let ensemble = try await ZooKeeperEnsemble.start()
-        defer { ensemble.stop() }
-        try await ZooKeeperEnsemble.$current.withValue(ensemble) {
-            try await function()
+        try await EnsembleSlots.shared.withSlot {
+            let ensemble = try await ZooKeeperEnsemble.start()
+            defer { ensemble.stop() }
+            try await ZooKeeperEnsemble.$current.withValue(ensemble) {
+                try await function()
+            }
         }
+    }
+}
+
+/// At most two ensembles run at once in the test process. Each is three JVMs; six suites starting
+/// theirs together on a 2-core machine starved every server's ticks, and elections that must be
+/// confirmed within a session never led (`no A leading within 60 s`), while each suite alone passed.
+public actor EnsembleSlots {
+    public static let shared = EnsembleSlots(count: 2)
+    private var free: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(count: Int) { free = count }
+
+    /// Runs `body` holding a slot, waiting for one first.
+    public func withSlot<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        if free > 0 {
+            free -= 1
+        } else {
+            await withCheckedContinuation { waiters.append($0) }
+        }
+        defer {
+            if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
+        }
+        return try await body()
     }
 }
 
