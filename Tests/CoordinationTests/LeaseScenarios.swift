@@ -66,7 +66,7 @@ enum LeaseScenarios {
             try await eventually("B leading") { b.status.role.epoch != nil }
             // On a loaded machine A's rounds may come further apart than the window: ask again, as an operator would.
             try await eventually("the switchover to A accepted") { (try? await admin.switchover(to: "A")) != nil }
-            try await eventually("A leading again within the stand-aside", timeout: .seconds(10)) { a.status.role.epoch != nil }
+            try await eventually("A leading again within the stand-aside", timeout: .seconds(25)) { a.status.role.epoch != nil }
         }
         await admin.close()
     }
@@ -87,7 +87,7 @@ enum LeaseScenarios {
             frozen.set(true)  // B is gone, as if killed, without withdrawing
             do {
                 try await admin.switchover(to: "B")
-                try await eventually("A leading again within the stand-aside", timeout: .seconds(10)) {
+                try await eventually("A leading again within the stand-aside", timeout: .seconds(25)) {
                     (a.status.role.epoch ?? first) > first
                 }
             } catch CoordinationError.unknownCandidate {

@@ -93,14 +93,14 @@ struct PostgresLeaseTests {
         lease.leaseDuration = .seconds(6)
         lease.renewInterval = .milliseconds(300)
         lease.requestTimeout = .seconds(3)
-        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: PostgresLeaseBackend(configuration: configuration), configuration: lease)
-        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: PostgresLeaseBackend(configuration: configuration), configuration: lease)
+        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: PostgresLeaseBackend(configuration: configuration, requestTimeout: lease.requestTimeout), configuration: lease)
+        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: PostgresLeaseBackend(configuration: configuration, requestTimeout: lease.requestTimeout), configuration: lease)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await a.run() }
             try await eventually("A leading") { a.status.role.epoch != nil }
             group.addTask { try await b.run() }
             try await eventually("B following A") { b.status.role == .follower && b.status.leader == "A" }
-            let admin = LeaseAdministration(backend: PostgresLeaseBackend(configuration: configuration), configuration: lease)
+            let admin = LeaseAdministration(backend: PostgresLeaseBackend(configuration: configuration, requestTimeout: lease.requestTimeout), configuration: lease)
             try await admin.switchover(to: "B")
             await admin.close()
             try await eventually("B leading") { b.status.role.epoch != nil }
@@ -131,28 +131,28 @@ struct PostgresLeaseTests {
     func lease(standAside: Duration = .seconds(30)) -> LeaseConfiguration {
         var lease = LeaseConfiguration()
         lease.name = election
-        lease.leaseDuration = .seconds(2)
+        lease.leaseDuration = .seconds(9)
         lease.renewInterval = .milliseconds(300)
-        lease.requestTimeout = .seconds(1)
+        lease.requestTimeout = .seconds(5)
         lease.standAside = standAside
         lease.holdDown = .seconds(60)
         return lease
     }
 
     @Test func aSecondProcessWithTheSameIdIsRefused() async throws {
-        try await LeaseScenarios.duplicateIsRefused(configuration: lease()) { PostgresLeaseBackend(configuration: configuration) }
+        try await LeaseScenarios.duplicateIsRefused(configuration: lease()) { PostgresLeaseBackend(configuration: configuration, requestTimeout: .seconds(5)) }
     }
 
     @Test func aSwitchoverBackToACandidateStandingAsideIsImmediate() async throws {
-        try await LeaseScenarios.switchoverBackIsImmediate(configuration: lease()) { PostgresLeaseBackend(configuration: configuration) }
+        try await LeaseScenarios.switchoverBackIsImmediate(configuration: lease()) { PostgresLeaseBackend(configuration: configuration, requestTimeout: .seconds(5)) }
     }
 
     @Test func aResignationReleasesTheLeaseAtOnce() async throws {
-        try await LeaseScenarios.aResignationReleasesTheLeaseAtOnce { PostgresLeaseBackend(configuration: configuration) }
+        try await LeaseScenarios.aResignationReleasesTheLeaseAtOnce { PostgresLeaseBackend(configuration: configuration, requestTimeout: .seconds(5)) }
     }
 
     @Test func aSwitchoverToADeadCandidateLeavesNoLongGap() async throws {
-        try await LeaseScenarios.switchoverToADeadCandidate(configuration: lease()) { PostgresLeaseBackend(configuration: configuration) }
+        try await LeaseScenarios.switchoverToADeadCandidate(configuration: lease()) { PostgresLeaseBackend(configuration: configuration, requestTimeout: .seconds(5)) }
     }
 
     @Test func errorsSayWhatIsWrongAndNeverThePassword() async throws {

@@ -137,12 +137,13 @@ import Testing
         }
     }
 
-    /// For the scenarios that must not see a lease lapse by accident on a loaded machine.
+    /// For the scenarios that must not see a lease lapse by accident on a loaded machine (a full
+    /// run's disk makes an fsynced SQLite round take seconds at times).
     static func longStandAside() -> LeaseConfiguration {
         var configuration = LeaseConfiguration()
-        configuration.leaseDuration = .seconds(2)
+        configuration.leaseDuration = .seconds(9)
         configuration.renewInterval = .milliseconds(300)
-        configuration.requestTimeout = .seconds(1)
+        configuration.requestTimeout = .seconds(5)
         configuration.standAside = .seconds(30)
         configuration.holdDown = .seconds(60)
         return configuration
