@@ -129,9 +129,10 @@ import Testing
             try await eventually("B following") { b.status.role == .follower }
             sick.withLock { $0 = true }
             try await eventually("B leading") { b.status.role.epoch != nil }
-            #expect(a.status.role == .notStanding)
+            // A hears its verdict at its next round, which a stalled disk may delay past B's win.
+            try await eventually("A not standing") { a.status.role == .notStanding }
             let admin = LeaseAdministration(backend: try SQLiteLeaseBackend(path: path), configuration: lease)
-            #expect(try await admin.snapshot().candidates.map(\.id) == ["B"])
+            try await eventually("A withdrawn") { try await admin.snapshot().candidates.map(\.id) == ["B"] }
             await #expect(throws: CoordinationError.unknownCandidate("A")) { try await admin.switchover(to: "A") }
             group.cancelAll()
         }
