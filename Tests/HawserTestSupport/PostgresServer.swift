@@ -112,7 +112,8 @@ public final class PostgresServer: Sendable {
     }
 
     private func waitUntilReady(_ process: Process) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
+        // A bound only: several servers starting together on a busy 2-core machine took over 30 s.
+        let deadline = ContinuousClock.now + .seconds(120)
         while true {
             let probe = Process()
             probe.executableURL = URL(fileURLWithPath: "\(Self.bin)/pg_isready")
@@ -124,7 +125,7 @@ public final class PostgresServer: Sendable {
             }
             if ready { return }
             if !process.isRunning { throw PostgresServerError("postgres exited during start-up") }
-            if ContinuousClock.now > deadline { throw PostgresServerError("postgres not ready within 30 s") }
+            if ContinuousClock.now > deadline { throw PostgresServerError("postgres not ready within 120 s") }
             try await Task.sleep(for: .milliseconds(100))
         }
     }
