@@ -3,12 +3,12 @@ import Foundation
 import Logging
 import Synchronization
 
-/// The test hook of `hawser election run` (docs/coordination.md, "A candidate stopped inside a
-/// round"): with `HAWSER_TEST_PAUSE_IN_LEASE_ROUND=FILE` set, the first lease round after FILE
-/// appears that renews this candidate's lease prints a `test-pause` event and stops the process
-/// (SIGSTOP) inside the round's transaction, with the lease row locked: the worst moment for a
-/// pause, which a test cannot hit reliably from outside. Once only; SIGCONT resumes the process,
-/// which then finishes the round. Not for production.
+/// The test hook of `hawser election run` (docs/coordination.md, "Commands"): with
+/// `HAWSER_TEST_PAUSE_IN_LEASE_ROUND=FILE` set, the first lease round after FILE appears that
+/// renews this candidate's lease prints a `test-pause` event and stops the process (SIGSTOP)
+/// inside the round's transaction, with the lease row locked: the worst moment for a pause, which
+/// a test cannot hit reliably from outside. Once only; SIGCONT resumes the process, which then
+/// finishes the round. Not for production.
 final class PauseInRoundBackend: LeaseBackend {
     static let variable = "HAWSER_TEST_PAUSE_IN_LEASE_ROUND"
 

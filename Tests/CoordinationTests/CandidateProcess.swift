@@ -81,8 +81,11 @@ final class CandidateProcess: Sendable {
         return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T")
     }
 
+    /// The events that announce a role.
+    static let roleEvents: Set<String> = ["leader", "follower", "not-standing", "stopped"]
+
     /// The role the last role event announced: ("leader", epoch) or ("follower", nil)...
-    var lastRole: Event? { events.last { ["leader", "follower", "not-standing", "stopped"].contains($0.event) } }
+    var lastRole: Event? { events.last { Self.roleEvents.contains($0.event) } }
     var leadingEpoch: UInt64? { lastRole.flatMap { $0.event == "leader" ? $0.epoch : nil } }
 
     /// Polls `condition` on the events until it holds; throws after `timeout`.

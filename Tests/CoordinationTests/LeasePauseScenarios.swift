@@ -7,8 +7,6 @@ import Testing
 /// test hook `HAWSER_TEST_PAUSE_IN_LEASE_ROUND` (docs/coordination.md), which no signal sent from
 /// outside hits reliably.
 enum LeasePauseScenarios {
-    static let roles: Set<String> = ["leader", "follower", "not-standing", "stopped"]
-
     /// A leads and B follows; A stops inside its next renewal. `whilePaused` checks what B does
     /// meanwhile (each back end's own story). Then A is resumed: it steps down before anything
     /// else, never leads with its old epoch again, and a higher epoch leads.
@@ -25,8 +23,9 @@ enum LeasePauseScenarios {
         let paused = a.events.count
         try await whilePaused(b)
         a.resume()
-        try await a.waitUntil("a role after resuming") { $0.dropFirst(paused).contains { roles.contains($0.event) } }
-        #expect(a.events.dropFirst(paused).first { roles.contains($0.event) }?.event == "follower")
+        let isRole = { (event: CandidateProcess.Event) in CandidateProcess.roleEvents.contains(event.event) }
+        try await a.waitUntil("a role after resuming") { $0.dropFirst(paused).contains(where: isRole) }
+        #expect(a.events.dropFirst(paused).first(where: isRole)?.event == "follower")
         try await eventually("a higher epoch leading") { [a, b].contains { ($0.leadingEpoch ?? 0) > first } }
         #expect(!a.events.dropFirst(paused).contains { $0.event == "leader" && $0.epoch == first })
         a.terminate()
