@@ -6,14 +6,22 @@ import GRDB
 /// not work across machines). Expiry is judged by SQLite's clock (`julianday('now')`), which is this
 /// machine's clock. Every round is one IMMEDIATE transaction, so rounds of different processes
 /// are serialised by the database. This type only reads and writes rows; the rules are `LeaseRules`.
+///
+/// A process stopped inside a transaction (SIGSTOP, a debugger) keeps the file's write lock, and
+/// no other process can take it away: every other transaction then fails after `busyTimeout`,
+/// saying so, until the stopped one runs again or exits (docs/coordination.md).
 public final class SQLiteLeaseBackend: LeaseBackend {
     private let db: DatabasePool
+    private let path: String
+    private let busyTimeout: Duration
 
     /// - Parameter busyTimeout: how long a round waits for another process's transaction; keep it
     ///   below the election's `requestTimeout`.
     public init(path: String, busyTimeout: Duration = .milliseconds(500)) throws {
         // The epoch must never go back after a crash, or fencing would accept a stale leader.
         db = try SQLite.open(path, synchronousFull: true, busyTimeout: Double(busyTimeout.millisecondsValue) / 1000)
+        self.path = path
+        self.busyTimeout = busyTimeout
     }
 
     /// Milliseconds since 1970 by SQLite's clock.
@@ -75,14 +83,24 @@ public final class SQLiteLeaseBackend: LeaseBackend {
 
     // MARK: Internals
 
+    /// A transaction that the file's write lock kept waiting past the busy timeout fails with
+    /// `unavailable`, naming the likely cause, rather than with SQLite's bare "database is locked".
     private func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await db.writeWithoutTransaction { db in
-            var result: T?
-            try db.inTransaction(.immediate) {
-                result = try body(db)
-                return .commit
+        do {
+            return try await db.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
             }
-            return result!
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+            throw CoordinationError.unavailable("""
+                the SQLite file \(path) is held by another process: it stayed locked for longer than \(busyTimeout). \
+                A process stopped or stuck inside a transaction (SIGSTOP, a debugger) keeps the write lock, and no \
+                other process can write to the file until that one runs again or exits
+                """)
         }
     }
 

@@ -47,8 +47,8 @@ struct ElectionCommand: AsyncParsableCommand {
             let logger = Logger(label: "hawser.election")
             var checks: [any HealthCheck] = []
             if let path = unhealthyIfExists { checks.append(FileAbsentHealthCheck(path: path)) }
-            let election = try store.makeElection(candidate: Candidate(id: id, addresses: addresses),
-                                                  health: HealthChecks(checks), logger: logger)
+            let election = try PauseInRoundBackend.election(store, candidate: Candidate(id: id, addresses: addresses),
+                                                            health: HealthChecks(checks), logger: logger)
             let writer: FencedWriter? = try fencedWrites.map { try FencedWriter(path: $0, id: id) }
             try await writer?.prepare()
             let service = CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs), emit: emitEvent)

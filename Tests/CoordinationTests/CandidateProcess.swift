@@ -22,6 +22,8 @@ final class CandidateProcess: Sendable {
 
     private final class Output: Sendable {
         let state = Mutex<(text: String, events: [Event])>(("", []))
+        /// What it logged on standard error (warnings and worse, by default).
+        let log = Mutex("")
     }
 
     static var binary: String {
@@ -29,15 +31,22 @@ final class CandidateProcess: Sendable {
         return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hawser").path
     }
 
-    /// Starts `hawser election run --id ID ARGUMENTS`.
-    init(id: String, arguments: [String]) throws {
+    /// Starts `hawser election run --id ID ARGUMENTS`, with `environment` added to the test's.
+    init(id: String, arguments: [String], environment: [String: String] = [:]) throws {
         self.id = id
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["election", "run", "--id", id] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
+        let errorPipe = Pipe()
+        process.standardError = errorPipe
+        errorPipe.fileHandleForReading.readabilityHandler = { [output] handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil }
+            output.log.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
         pipe.fileHandleForReading.readabilityHandler = { [output] handle in
             let data = handle.availableData
             if data.isEmpty { handle.readabilityHandler = nil }
@@ -62,10 +71,21 @@ final class CandidateProcess: Sendable {
     }
 
     var events: [Event] { output.state.withLock { $0.events } }
+    var log: String { output.log.withLock { $0 } }
     var pid: Int32 { process.processIdentifier }
 
+    /// Stopped by a signal (state `T` in /proc/PID/stat), as after SIGSTOP.
+    var isStopped: Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T")
+    }
+
+    /// The events that announce a role.
+    static let roleEvents: Set<String> = ["leader", "follower", "not-standing", "stopped"]
+
     /// The role the last role event announced: ("leader", epoch) or ("follower", nil)...
-    var lastRole: Event? { events.last { ["leader", "follower", "not-standing", "stopped"].contains($0.event) } }
+    var lastRole: Event? { events.last { Self.roleEvents.contains($0.event) } }
     var leadingEpoch: UInt64? { lastRole.flatMap { $0.event == "leader" ? $0.epoch : nil } }
 
     /// Polls `condition` on the events until it holds; throws after `timeout`.

@@ -8,13 +8,14 @@ import Testing
 struct ElectionCommandLineTests {
     /// Runs the binary to its end; returns its exit status and standard error. Waits without
     /// blocking a thread of the test's executor.
-    static func run(_ arguments: [String]) async throws -> (status: Int32, stderr: String) {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stderr: String) {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/stderr"
         FileManager.default.createFile(atPath: path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CandidateProcess.binary)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         process.standardOutput = FileHandle.nullDevice
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
@@ -40,6 +41,14 @@ struct ElectionCommandLineTests {
         let (status, stderr) = try await Self.run(["election", "run", "--id", "A", "--zookeeper", "127.0.0.1:2181"])
         #expect(status != 0)
         #expect(stderr.contains("--zookeeper-credentials"), "\(stderr)")
+    }
+
+    @Test func thePauseHookIsRefusedWithZooKeeper() async throws {
+        let (status, stderr) = try await Self.run(["election", "run", "--id", "A", "--zookeeper", "127.0.0.1:1",
+                                                   "--zookeeper-credentials", ZooKeeperCredentialsFile.path],
+                                                  environment: ["HAWSER_TEST_PAUSE_IN_LEASE_ROUND": "/nonexistent"])
+        #expect(status != 0)
+        #expect(stderr.contains("HAWSER_TEST_PAUSE_IN_LEASE_ROUND works with a lease back end"), "\(stderr)")
     }
 
     @Test func preferringANonCandidateIsRefusedWithAStableCode() async throws {

@@ -128,6 +128,18 @@ struct PostgresLeaseTests {
         #expect(FencedLog.problems(try FencedLog.writes(writes)) == [])
     }
 
+    /// The leader stopped inside a round, holding the lease row's lock: the server ends that
+    /// transaction once it has been idle for `requestTimeout`, so B takes over while A is still
+    /// stopped. Failed before the election's sessions had that bound: B never led.
+    @Test func aLeaderStoppedInsideARoundIsReplacedWhileStopped() async throws {
+        let directory = try TemporaryDirectory()
+        let arguments = ["--postgres", server.url, "--election", election, "--lease-ms", "3000", "--renew-ms", "300",
+                         "--request-timeout-ms", "1500", "--hold-down-ms", "60000"]
+        try await LeasePauseScenarios.leaderStoppedInsideARound(arguments: arguments, directory: directory.path) { b in
+            _ = try await b.waitUntilLeading(timeout: .seconds(45))
+        }
+    }
+
     func lease(standAside: Duration = .seconds(30)) -> LeaseConfiguration {
         var lease = LeaseConfiguration()
         lease.name = election
