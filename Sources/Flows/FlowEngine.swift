@@ -108,7 +108,9 @@ public final class FlowEngine: Service, Sendable {
     }
 
     /// Cancels every running flow (without changing its stored status) and waits for them; then
-    /// clears the replay markers it set (a flow still running did not crash the node).
+    /// clears the replay markers it set (a flow still running did not crash the node), also when
+    /// its fence has just been released (`FlowStore.clearReplayMarkers`): a term that steps down
+    /// leaves none for the next owner to take for a crash.
     public func stop() async {
         let tasks = state.withLock { state -> [Task<Void, Never>] in
             state.stopping = true
@@ -122,7 +124,7 @@ public final class FlowEngine: Service, Sendable {
         }
         guard !marked.isEmpty else { return }
         do {
-            _ = try await committer.commit(marked.sorted().map { .replayMarker($0, false) })
+            try await committer.clearReplayMarkers(marked.sorted())
         } catch {
             logger.error("could not clear the replay markers", metadata: ["error": "\(error)"])
         }

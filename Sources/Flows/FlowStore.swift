@@ -38,6 +38,12 @@ public protocol FlowStore: Sendable {
     func resumable() async throws -> [FlowRecord]
     /// The flows whose replay marker is set.
     func replayMarkers() async throws -> Set<FlowID>
+    /// The engine's last write, once every flow it ran has stopped (none took the process down):
+    /// clears the replay markers of `ids`. A fenced store makes it under the epoch of the term
+    /// that is ending (`WriteFence.epochForCleanup`), since a process stepping down releases its
+    /// fence before its engine stops; the database still refuses it (`stale_epoch`) once a newer
+    /// owner has claimed. Called only from the group committer's own thread.
+    func clearReplayMarkers(_ ids: [FlowID]) async throws
 }
 
 /// The flow store a node runs on (SQLite or PostgreSQL): the port, and what the node's API,

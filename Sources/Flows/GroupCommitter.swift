@@ -46,6 +46,11 @@ final class GroupCommitter: Sendable {
         }
     }
 
+    /// The engine's last write (`FlowStore.clearReplayMarkers`), on the commit thread.
+    func clearReplayMarkers(_ ids: [FlowID]) async throws {
+        try await Task(executorPreference: thread) { try await self.store.clearReplayMarkers(ids) }.value
+    }
+
     /// Commits what is queued, transaction after transaction, until the queue is empty.
     private func drain() async {
         while true {

@@ -24,4 +24,6 @@ struct FencedFlowStore: FlowStore {
     func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await base.list(query) }
     func resumable() async throws -> [FlowRecord] { try await base.resumable() }
     func replayMarkers() async throws -> Set<FlowID> { try await base.replayMarkers() }
+    /// Not reported when refused: the term is over by then.
+    func clearReplayMarkers(_ ids: [FlowID]) async throws { try await base.clearReplayMarkers(ids) }
 }

@@ -15,7 +15,8 @@ protocol ShardWork: Sendable {
     func makeTerm(failed: @escaping @Sendable (String) -> Void) -> Term
     /// Starts `term` and returns once it serves (the node resumed its flows, the notary caught up).
     func start(_ term: Term) async throws
-    /// Stops `term` at once; its fence has been released already.
+    /// Stops `term` at once; its fence has been released already, so only what the stopped work
+    /// leaves behind is written, under the term's epoch (`WriteFence.epochForCleanup`).
     func stop(_ term: Term) async
 }
 
@@ -78,7 +79,7 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
                         try await group.next()  // the election gave up (a duplicate id): so does the node
                     }
                 } onCancel: {
-                    // Before anything else stops: not one more write of this process commits.
+                    // Before anything else stops: not one more write of its work commits.
                     self.fence.release()
                 }
             }

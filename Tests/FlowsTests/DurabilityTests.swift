@@ -82,6 +82,10 @@ import Vault
             return try await inner.resumable()
         }
         func replayMarkers() async throws -> Set<FlowID> { try await inner.replayMarkers() }
+        func clearReplayMarkers(_ ids: [FlowID]) async throws {
+            if broken.withLock({ $0 }) { throw TransientFlowError("the disk is gone") }
+            try await inner.clearReplayMarkers(ids)
+        }
     }
 
     /// Calls the outside once, then returns.

@@ -1,3 +1,4 @@
+import Coordination
 import Embedded
 import Flows
 import Foundation
@@ -117,8 +118,9 @@ struct EngineHarness {
     let database: SQLiteNodeDatabase
     let hooks: Hooks
 
-    init(directory: String, hooks: Hooks = Hooks()) throws {
-        database = try SQLiteNodeDatabase(path: directory + "/node.sqlite")
+    /// `fence`: the database is shared, as hot-warm nodes share it, and this harness's writes are fenced.
+    init(directory: String, hooks: Hooks = Hooks(), fence: WriteFence? = nil) throws {
+        database = try SQLiteNodeDatabase(path: directory + "/node.sqlite", fence: fence)
         self.hooks = hooks
     }
 

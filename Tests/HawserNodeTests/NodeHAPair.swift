@@ -35,7 +35,9 @@ final class NodeHAPair {
         election.election = "fault"
         election.sessionTimeoutMs = 2_000
         // The production default: a node that took over keeps the shard long enough for the flows it
-        // resumed to write (a shorter term parks them at the next take-over: a known defect).
+        // resumed to write. A shorter term clears their replay markers when it steps down, but a
+        // successor that claims the database before that write (a quick hand-back) still parks
+        // them (docs/node.md, "High availability").
         election.holdDownMs = 10_000
         electionOptions = ["--zookeeper", ensemble.connectString, "--zookeeper-credentials", root + "/zk.credentials",
                            "--election", "fault", "--session-timeout-ms", "2000", "--hold-down-ms", "10000"]

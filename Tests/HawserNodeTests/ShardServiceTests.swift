@@ -136,10 +136,11 @@ import Testing
         #expect(await serving.awaitTakeOver(within: .milliseconds(100)) == false, "not held past the bound")
     }
 
-    /// Known defect, found by `NodeHAFaultTests` with a 2 s hold-down: a term that resumes a flow
-    /// and ends before the flow's next write cannot clear its replay marker (the fence is released
-    /// before the engine stops), so the next term parks the flow in the hospital as if it had taken
-    /// the node down. Passing this expectation (then `withKnownIssue` fails) means it is mended.
+    /// Defect C, found by `NodeHAFaultTests` with a 2 s hold-down: a term that resumes a flow and
+    /// ends before the flow's next write left its replay marker set (the fence is released before
+    /// the engine stops, and the stop's clearing write was refused), so the next term parked the
+    /// flow in the hospital as if it had taken the node down. The stop now clears the markers
+    /// under the term's own epoch (`WriteFence.epochForCleanup`). Failed before the fix.
     @Test(.timeLimit(.minutes(1))) func aFlowResumedInAShortTermIsResumedAgainNotParked() async throws {
         let dir = try TemporaryDirectory()
         let health = Switch()
@@ -154,9 +155,7 @@ import Testing
                 try await self.await("it serves again") { serving.isActive }
             }
             let record = try await database.flows.record(id)
-            withKnownIssue("a stepped-down term leaves its replay markers set") {
-                #expect(record?.status == .running, "\(record?.status.rawValue ?? "none"): \(record?.error ?? "")")
-            }
+            #expect(record?.status == .running, "\(record?.status.rawValue ?? "none"): \(record?.error ?? "")")
         }
     }
 }

@@ -65,6 +65,35 @@ struct FencedWriteTests {
         }
     }
 
+    /// A term that steps down releases its fence before its engine stops; the engine's last
+    /// write, clearing the replay markers of the flows it stopped, carries the term's epoch: the
+    /// database takes it until a newer owner has claimed, and refuses it after.
+    @Test(arguments: Backend.available) func aSteppedDownTermClearsItsMarkersUntilANewerOwnerClaims(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let fence = WriteFence(resource: "node/0")
+            let term = try await database.node(fence: fence)
+            fence.hold(Epoch(1))
+            _ = try await term.flows.commit([start("a"), start("b"), .replayMarker(FlowID("a"), true), .replayMarker(FlowID("b"), true)])
+            fence.release()
+            await #expect(throws: CoordinationError.notOwner(resource: "node/0")) {
+                _ = try await term.flows.commit([.replayMarker(FlowID("a"), false)])
+            }
+            try await term.flows.clearReplayMarkers([FlowID("a")])
+            #expect(try await term.flows.replayMarkers() == [FlowID("b")])
+
+            _ = try await database.node(fence: WriteFence(resource: "node/0", epoch: Epoch(2))).flows.commit([])
+            await #expect(throws: CoordinationError.staleEpoch(resource: "node/0", presented: Epoch(1), current: Epoch(2))) {
+                try await term.flows.clearReplayMarkers([FlowID("b")])
+            }
+            #expect(try await term.flows.replayMarkers() == [FlowID("b")])
+            // A process that never owned the shard clears nothing.
+            await #expect(throws: CoordinationError.notOwner(resource: "node/0")) {
+                try await database.node(fence: WriteFence(resource: "node/0")).flows.clearReplayMarkers([FlowID("b")])
+            }
+            #expect(try await term.flows.replayMarkers() == [FlowID("b")])
+        }
+    }
+
     @Test(arguments: Backend.available) func aDeposedNotarysBatchIsRefusedAndChangesNothing(_ backend: Backend) async throws {
         var ids = Ids(seed: 8)
         try await StoreDatabase.with(backend) { database in

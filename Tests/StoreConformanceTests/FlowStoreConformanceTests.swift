@@ -117,6 +117,8 @@ struct FlowStoreConformanceTests {
             #expect(try await flows.replayMarkers() == [FlowID("a"), FlowID("b")])
             _ = try await flows.commit([.replayMarker(FlowID("a"), false), .replayMarker(FlowID("c"), false)])
             #expect(try await flows.replayMarkers() == [FlowID("b")])
+            try await flows.clearReplayMarkers([FlowID("b"), FlowID("c")])
+            #expect(try await flows.replayMarkers().isEmpty)
         }
     }
 

@@ -1,0 +1,70 @@
+import Coordination
+import Embedded
+import Flows
+import HawserCore
+import HawserTestSupport
+import Testing
+
+/// The replay marker (`StartupReplay`) across the owners of one shared database, each a term with
+/// an epoch of its own, as hot-warm nodes take the shard from each other. A term that steps down
+/// releases its fence before its engine stops; the engine then clears the markers of the flows it
+/// stopped under the term's epoch, so the next owner replays them. A term whose process dies
+/// while replaying a flow (an engine left running, never stopped) leaves the marker set, and the
+/// next owner parks the flow.
+@Suite struct TermReplayTests {
+    func engine(_ harness: EngineHarness) -> FlowEngine {
+        harness.engine { $0.register(PoisonFlowTests.StuckFlow.self) }
+    }
+
+    /// A term at epoch 1 starts a flow that waits at the gate and ends cleanly; a term at epoch 2
+    /// claims the database and resumes the flow until the gate. Returns the second term.
+    func secondTermReplaying(in directory: String) async throws -> (harness: EngineHarness, engine: FlowEngine, fence: WriteFence, flow: FlowID) {
+        let first = try EngineHarness(directory: directory, fence: WriteFence(resource: "node/0", epoch: Epoch(1)))
+        let firstEngine = engine(first)
+        let id = try await running(firstEngine) {
+            let id = try await firstEngine.start(PoisonFlowTests.StuckFlow()).id
+            await first.hooks.gate.reached()
+            return id
+        }
+        let fence = WriteFence(resource: "node/0", epoch: Epoch(2))
+        let second = try EngineHarness(directory: directory, fence: fence)
+        _ = try await second.database.flows.commit([])  // the claiming write
+        let secondEngine = engine(second)
+        try await secondEngine.resumeUnfinished(createdBefore: nil)
+        await second.hooks.gate.reached()
+        #expect(try await second.database.flows.replayMarkers() == [id])
+        return (second, secondEngine, fence, id)
+    }
+
+    /// The next owner, at epoch 3, with the gate open: returns the flow's end.
+    func thirdTerm(in directory: String, _ id: FlowID) async throws -> FlowRecord {
+        let third = try EngineHarness(directory: directory, fence: WriteFence(resource: "node/0", epoch: Epoch(3)))
+        third.hooks.gate.release()
+        let engine = engine(third)
+        return try await running(engine) { try await engine.waitForEnd(id) }
+    }
+
+    /// Failed before the fix: the stop's clearing write was refused (`not_owner`, the fence
+    /// released), and the next owner parked the flow.
+    @Test func aTermThatStepsDownLeavesNoMarkerAndTheNextOwnerReplaysTheFlow() async throws {
+        let directory = try TemporaryDirectory()
+        let second = try await secondTermReplaying(in: directory.path)
+        second.fence.release()  // stepping down: the fence first, then the engine
+        await second.engine.stop()
+        #expect(try await second.harness.database.flows.replayMarkers().isEmpty)
+
+        let record = try await thirdTerm(in: directory.path, second.flow)
+        #expect(record.status == .completed, "\(record.status): \(record.error ?? "")")
+    }
+
+    @Test func aTermWhoseProcessDiesWhileReplayingAFlowLeavesItParked() async throws {
+        let directory = try TemporaryDirectory()
+        // The second term's process dies at the gate: its engine is not stopped, its fence not released.
+        let crashed = try await secondTermReplaying(in: directory.path)
+        let record = try await thirdTerm(in: directory.path, crashed.flow)
+        #expect(record.status == .hospitalised)
+        #expect(record.retryAt == nil)
+        #expect(record.error == StartupReplay.parkedReason)
+        await crashed.engine.stop()
+    }
+}
