@@ -180,6 +180,9 @@ struct NodeAPI {
             switch serving.current {
             case .active(let engine):
                 if let problem = serving.healthProblem { throw NodeAPIError(.notReady, "unhealthy, stepping down: \(problem)") }
+                // A single or hot-cold node serves while it resumes (starts are taken meanwhile),
+                // but is not ready until every unfinished flow runs again.
+                if !engine.hasResumed { throw NodeAPIError(.notReady, "resuming the unfinished flows at start-up") }
                 return try NodeAPI.json(HealthStatus(status: engine.isDraining ? "draining" : "ready"), status: .ok)
             case .takingOver(let step): throw NodeAPIError(.notReady, "taking over as the active node: \(step)")
             case .standby: return try NodeAPI.json(HealthStatus(status: "standby"), status: .serviceUnavailable)
