@@ -21,9 +21,9 @@ public enum Node {
     /// Everything a running node is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
         let serving: ServingState<FlowEngine>
-        /// The flow engine serving now (a hot-warm standby has none: do not ask one).
+        /// The flow engine serving now (a hot-warm standby, or a process still taking over, has none: do not ask one).
         public var engine: FlowEngine {
-            guard let engine = try? serving.engine() else { preconditionFailure("a hot-warm standby runs no flow engine") }
+            guard let engine = try? serving.engine() else { preconditionFailure("a standby, or a process taking over, runs no flow engine") }
             return engine
         }
         public let database: NodeDatabase

@@ -15,16 +15,15 @@ import ServiceLifecycle
 /// or PostgreSQL with the log), the notary's parts (`NotaryAssembly`) and the HTTP API, run as
 /// one service group. The HTTP server stops first on shutdown (draining requests in flight), then
 /// the appender, then the replica (in hot-warm: the shard's term; in hot-cold: then its fence's
-/// service), then the gossip, then the
-/// log's connection or the database's pool; the data directory's lock (`DataDirectoryLock`, taken
-/// before anything in it is opened) is released last.
+/// service), then the gossip, then the log's connection or the database's pool; the data
+/// directory's lock (`DataDirectoryLock`, taken before anything in it is opened) is released last.
 public enum NotaryNode {
     /// Everything a running notary is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
         let serving: ServingState<NotaryTerm>
-        /// The notary parts serving now (a hot-warm standby has none: do not ask one).
+        /// The notary parts serving now (a hot-warm standby, or a process still taking over, has none: do not ask one).
         public var term: NotaryTerm {
-            guard case .active(let term) = serving.current else { preconditionFailure("a hot-warm standby runs no notary") }
+            guard case .active(let term) = serving.current else { preconditionFailure("a standby, or a process taking over, runs no notary") }
             return term
         }
         public var notary: Notary { term.notary }
