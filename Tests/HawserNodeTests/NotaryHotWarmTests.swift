@@ -186,7 +186,7 @@ struct NotaryHotWarmTests {
 
 /// The notary's `database` and `ha` sections: every problem named, unknown keys refused.
 @Suite struct NotaryHAConfigurationTests {
-    @Test func aHotWarmNotaryNeedsPostgresItsIdAddressesAndElection() throws {
+    @Test func anHANotaryNeedsPostgresAndTheSettingsOfItsMode() throws {
         var configuration = NotaryConfiguration()
         configuration.acceptAnyParty = true
         configuration.ha.mode = .hotWarm
