@@ -45,6 +45,8 @@ public final class FlowEngine: Service, Sendable {
         var completedOrder: [FlowID] = []
         /// Flows this engine launched with their replay marker set; cleared when it stops.
         var marked: Set<FlowID> = []
+        /// Set once `resumeUnfinished` has resumed (or parked) every unfinished flow.
+        var resumed = false
     }
 
     public let store: any FlowStore
@@ -104,8 +106,13 @@ public final class FlowEngine: Service, Sendable {
             await stop()
             throw error
         }
+        state.withLock { $0.resumed = true }
         logger.info("flow engine running", metadata: ["resumed": "\(runningCount)"])
     }
+
+    /// True once the engine has resumed every unfinished flow it found at start (before, the
+    /// node is not ready: those flows' effects are not under way yet).
+    public var hasResumed: Bool { state.withLock { $0.resumed } }
 
     /// Cancels every running flow (without changing its stored status) and waits for them; then
     /// clears the replay markers it set (a flow still running did not crash the node), also when

@@ -5,7 +5,7 @@ import HawserClient
 /// The `ha` section of node.json (docs/node.md, "High availability") and of the notary's
 /// configuration (docs/configuration.md): how this process shares its work with others. `single`
 /// (the default) is one process with nothing shared; `hot-warm` runs warm beside a standby and
-/// stands in the election itself; `hot-cold` (the node only) is started by a `hawser watchdog`
+/// stands in the election itself; `hot-cold` is started by a `hawser watchdog`
 /// that stood in the election for it and passes the epoch it won in `HAWSER_FENCE_EPOCH`.
 public struct HAConfiguration: Codable, Sendable, Equatable {
     public enum Mode: String, Codable, Sendable, CaseIterable {

@@ -21,9 +21,9 @@ public enum Node {
     /// Everything a running node is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
         let serving: ServingState<FlowEngine>
-        /// The flow engine serving now (a hot-warm standby has none: do not ask one).
+        /// The flow engine serving now (a hot-warm standby, or a process still taking over, has none: do not ask one).
         public var engine: FlowEngine {
-            guard let engine = try? serving.engine() else { preconditionFailure("a hot-warm standby runs no flow engine") }
+            guard let engine = try? serving.engine() else { preconditionFailure("a standby, or a process taking over, runs no flow engine") }
             return engine
         }
         public let database: NodeDatabase
@@ -78,7 +78,7 @@ public enum Node {
         case .single: nil
         case .hotWarm: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard))
         case .hotCold: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard),
-                                  epoch: try HotColdFence.epoch(environment: ProcessInfo.processInfo.environment))
+                                  epoch: try HAConfiguration.hotColdEpoch(environment: ProcessInfo.processInfo.environment, role: "node"))
         }
         // The one place the node's stores are chosen (`database` section).
         let database = try await NodeDatabase.open(configuration.database, data: data, fence: fence, resolve: resolve, logger: logger)
@@ -112,11 +112,12 @@ public enum Node {
         if let stand, let fence {
             owner = [ShardService(stand: stand, fence: fence, work: FlowShardWork(store: database.flows, makeEngine: makeEngine),
                                   serving: serving)]
-        } else if let fence {
+        } else if let fence, let epoch = fence.epoch {
             let (refusals, refused) = AsyncStream.makeStream(of: CoordinationError.self)
             let engine = makeEngine(FencedFlowStore(base: database.flows) { refused.yield($0) })
-            serving.set(.active(engine))
-            owner = [HotColdFence(store: database.flows, refusals: refusals), engine]
+            serving.set(HotColdFence.takingOver(epoch))
+            owner = [HotColdFence(claim: { [store = database.flows] in _ = try await store.commit([]) }, refusals: refusals,
+                                  serving: serving, work: engine), engine]
         } else {
             let engine = makeEngine(database.flows)
             serving.set(.active(engine))
@@ -124,7 +125,7 @@ public enum Node {
         }
 
         let openAPI = NodeOpenAPI(registry: flows, parties: keys.keys.sorted(), host: configuration.listen.host, port: configuration.listen.port)
-        let api = NodeAPI(serving: serving, gated: ha.mode == .hotWarm, database: database, replica: notary.replica,
+        let api = NodeAPI(serving: serving, gated: ha.mode != .single, database: database, replica: notary.replica,
                           authenticator: authenticator,
                           identity: NodeIdentityJSON(name: configuration.name, notary: notary.port.identity.name,
                                                      parties: keys.keys.sorted(), flows: flows.names),

@@ -180,6 +180,9 @@ struct NodeAPI {
             switch serving.current {
             case .active(let engine):
                 if let problem = serving.healthProblem { throw NodeAPIError(.notReady, "unhealthy, stepping down: \(problem)") }
+                // A single or hot-cold node serves while it resumes (starts are taken meanwhile),
+                // but is not ready until every unfinished flow runs again.
+                if !engine.hasResumed { throw NodeAPIError(.notReady, "resuming the unfinished flows at start-up") }
                 return try NodeAPI.json(HealthStatus(status: engine.isDraining ? "draining" : "ready"), status: .ok)
             case .takingOver(let step): throw NodeAPIError(.notReady, "taking over as the active node: \(step)")
             case .standby: return try NodeAPI.json(HealthStatus(status: "standby"), status: .serviceUnavailable)
@@ -197,7 +200,7 @@ struct NodeAPI {
             let engine = try? serving.engine()
             registry.makeGauge(descriptor: gauge("hawser_flows_running_here", "Flows running in this process now.")).set(to: Double(engine?.runningCount ?? 0))
             registry.makeGauge(descriptor: gauge("hawser_flows_draining", "1 while the node is draining for an upgrade.")).set(to: engine?.isDraining == true ? 1 : 0)
-            registry.makeGauge(descriptor: gauge("hawser_node_active", "1 while this process serves the node (always, unless hot-warm)."))
+            registry.makeGauge(descriptor: gauge("hawser_node_active", "1 while this process serves the node (always in single mode; otherwise once it has taken over)."))
                 .set(to: serving.isActive ? 1 : 0)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))

@@ -56,7 +56,10 @@ struct NotaryAPI {
         router.get("/v1/snapshot") { _, _ in
             _ = try term()
             guard let storePath else {
-                throw APIError(.notFound, "this notary keeps its store in PostgreSQL: copy it with PostgreSQL's own tools (pg_dump)")
+                // A snapshot starts a replica of a JetStream cluster (`hawser notary restore`);
+                // every process of a PostgreSQL notary shares one store, so none needs a copy.
+                throw APIError(.noSnapshot, "this notary keeps its store in PostgreSQL, which every process of it shares: "
+                               + "there is no replica to start from a snapshot; back the database up with PostgreSQL's own tools (pg_dump)")
             }
             return try await snapshot(of: storePath)
         }

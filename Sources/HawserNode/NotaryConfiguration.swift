@@ -72,7 +72,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     public var http = HTTPTimeouts()
     /// Where the log and the store live: SQLite files in `dataDirectory` (the default) or PostgreSQL.
     public var database = NodeDatabaseConfiguration()
-    /// High availability: single (the default) or hot-warm on a shared PostgreSQL database.
+    /// High availability: single (the default), or hot-warm or hot-cold on a shared PostgreSQL database.
     public var ha = HAConfiguration()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -152,12 +152,11 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         out += ha.problems(role: "notary", baseDirectory: baseDirectory)
         switch ha.mode {
         case .single: break
-        case .hotWarm:
+        case .hotWarm, .hotCold:
+            // Only PostgreSQL's log and store are fenced: two SQLite stores would be two histories.
             if database.kind != .postgres {
-                out.append("ha.mode hot-warm needs database.kind postgres: both notary processes keep the log and the store in one shared database")
+                out.append("ha.mode \(ha.mode.rawValue) needs database.kind postgres: every notary process keeps the log and the store in one shared database")
             }
-        case .hotCold:
-            out.append("ha.mode hot-cold is not available for the notary: use hot-warm (both processes up on one PostgreSQL database)")
         }
         return out + notaryLimits.problems + log.problems + http.problems(section: "http")
     }

@@ -14,16 +14,16 @@ import ServiceLifecycle
 /// of replicas, which is also their link, or a table in PostgreSQL), the replica's store (SQLite,
 /// or PostgreSQL with the log), the notary's parts (`NotaryAssembly`) and the HTTP API, run as
 /// one service group. The HTTP server stops first on shutdown (draining requests in flight), then
-/// the appender, then the replica (in hot-warm: the shard's term), then the gossip, then the
-/// log's connection or the database's pool; the data directory's lock (`DataDirectoryLock`, taken
-/// before anything in it is opened) is released last.
+/// the appender, then the replica (in hot-warm: the shard's term; in hot-cold: then its fence's
+/// service), then the gossip, then the log's connection or the database's pool; the data
+/// directory's lock (`DataDirectoryLock`, taken before anything in it is opened) is released last.
 public enum NotaryNode {
     /// Everything a running notary is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
         let serving: ServingState<NotaryTerm>
-        /// The notary parts serving now (a hot-warm standby has none: do not ask one).
+        /// The notary parts serving now (a hot-warm standby, or a process still taking over, has none: do not ask one).
         public var term: NotaryTerm {
-            guard case .active(let term) = serving.current else { preconditionFailure("a hot-warm standby runs no notary") }
+            guard case .active(let term) = serving.current else { preconditionFailure("a standby, or a process taking over, runs no notary") }
             return term
         }
         public var notary: Notary { term.notary }
@@ -53,11 +53,14 @@ public enum NotaryNode {
         }
         let signer = try KeyFile.load(resolve(configuration.keyFile)).key
         let data = resolve(configuration.dataDirectory)
-        // Hot-warm notaries keep nothing in their data directory but may share it.
-        let lock = try DataDirectoryLock(directory: data, shared: configuration.ha.mode == .hotWarm)
+        // Hot-warm and hot-cold notaries keep nothing in their data directory (their database is
+        // PostgreSQL) but may share it.
+        let lock = try DataDirectoryLock(directory: data, shared: configuration.ha.mode != .single)
         try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
-        let fence: WriteFence? = configuration.ha.mode == .hotWarm
-            ? WriteFence(resource: HAConfiguration.notaryResource(shard: HAConfiguration.shard)) : nil
+        let resource = HAConfiguration.notaryResource(shard: HAConfiguration.shard)
+        let hotColdEpoch = configuration.ha.mode == .hotCold
+            ? try HAConfiguration.hotColdEpoch(environment: ProcessInfo.processInfo.environment, role: "notary") : nil
+        let fence: WriteFence? = configuration.ha.mode == .single ? nil : WriteFence(resource: resource, epoch: hotColdEpoch)
         let stores = try await NotaryStores.open(configuration, data: data, fence: fence, resolve: resolve, logger: logger)
 
         let registry = PrometheusCollectorRegistry()
@@ -70,19 +73,30 @@ public enum NotaryNode {
                                       metrics: metrics, logger: logger, clock: clock), failed: failed)
         }
         let serving = ServingState<NotaryTerm>(.standby(active: nil))
+        // What owns the notary's work: the shard's terms (hot-warm), or the one term (hot-cold, single).
         let owner: [any Service]
-        if let fence, let claim = stores.claim {
+        switch (hotColdEpoch, fence, stores.claim) {
+        case (nil, let fence?, let claim?):
             let stand = try ShardStand(configuration.ha, baseDirectory: baseDirectory, serving: serving, logger: logger) {
                 [store = stores.store] in _ = try await store.head()
             }
             let work = NotaryShardWork(log: stores.log, store: stores.store, claimWrite: claim, makeParts: makeParts)
             owner = [ShardService(stand: stand, fence: fence, work: work, serving: serving)]
-        } else {
+        case (let epoch?, _, let claim?):
+            // Every write is fenced at the watchdog's epoch for the process's life; the first
+            // refused one ends the process.
+            let (refusals, refused) = AsyncStream.makeStream(of: CoordinationError.self)
+            let report: @Sendable (CoordinationError) -> Void = { refused.yield($0) }
+            let term = makeParts(FencedNotaryLog(base: stores.log, refused: report),
+                                 FencedNotaryStore(base: stores.store, refused: report), nil)
+            serving.set(HotColdFence.takingOver(epoch))
+            owner = [HotColdFence(claim: claim, refusals: refusals, serving: serving, work: term)] + term.assembly.services
+        default:
             let term = makeParts(stores.log, stores.store, nil)
             serving.set(.active(term))
             owner = term.assembly.services
         }
-        let api = NotaryAPI(serving: serving, gated: configuration.ha.mode == .hotWarm, store: stores.store,
+        let api = NotaryAPI(serving: serving, gated: configuration.ha.mode != .single, store: stores.store,
                             storePath: stores.storePath, limits: configuration.limits, registry: registry)
         let app = Application(
             router: api.router(),
@@ -105,7 +119,7 @@ struct NotaryStores: Sendable {
     let link: (any ReplicaLink)?
     /// The SQLite store's file (nil on PostgreSQL).
     let storePath: String?
-    /// The claiming write of a fenced (hot-warm) store: the fencing check alone.
+    /// The claiming write of a fenced (hot-warm, hot-cold) store: the fencing check alone.
     let claim: (@Sendable () async throws -> Void)?
     /// Started before the notary and stopped after it.
     let services: [any Service]

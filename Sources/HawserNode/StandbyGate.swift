@@ -7,7 +7,8 @@ import Hummingbird
 /// served. Health, metrics and the OpenAPI document are served as usual. A request that failed
 /// because the process stopped serving while it ran gets the standby answer too, so that the
 /// client tries again where the shard is now (node starts are idempotent by client request id,
-/// notarisations by transaction id). Only hot-warm processes install it.
+/// notarisations by transaction id). Hot-warm and hot-cold processes install it (a hot-cold one
+/// takes over once, at start-up).
 struct StandbyGate<Context: RequestContext, Work: Sendable, Failure: StandbyAnswer>: RouterMiddleware {
     let serving: ServingState<Work>
     let routes: [APIRoute]

@@ -38,6 +38,8 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case transactionNotFound = "transaction_not_found"
     /// A replica was asked for its chain at a position it has not applied or no longer remembers.
     case positionNotRemembered = "position_not_remembered"
+    /// This notary has no store file to copy (`GET /v1/snapshot` of a notary on PostgreSQL).
+    case noSnapshot = "no_snapshot"
     case notFound = "not_found"
     case methodNotAllowed = "method_not_allowed"
     case notReady = "not_ready"
@@ -58,7 +60,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
              .nothingToNotarise:
             400
         case .unknownParty, .invalidSignature: 403
-        case .transactionNotFound, .notFound, .positionNotRemembered: 404
+        case .transactionNotFound, .notFound, .positionNotRemembered, .noSnapshot: 404
         case .methodNotAllowed: 405
         case .batchTooLarge, .bodyTooLarge: 413
         case .unsupportedMediaType: 415

@@ -22,8 +22,9 @@ final class HawserProcess: Sendable {
     }
 
     /// Starts `hawser notary run` with `config` and returns once it listens.
-    static func notary(config: String) async throws -> (HawserProcess, port: Int) {
-        try await start(["notary", "run", "--config", config, "--log-level", logLevel ?? "warning"])
+    /// `environment` is added to this process's.
+    static func notary(config: String, environment: [String: String] = [:]) async throws -> (HawserProcess, port: Int) {
+        try await start(["notary", "run", "--config", config, "--log-level", logLevel ?? "warning"], environment: environment)
     }
 
     /// `HAWSER_TEST_LOG_LEVEL` (e.g. `info`): the children's log level, to see why a test failed.
@@ -103,11 +104,11 @@ final class HawserProcess: Sendable {
     }
 
     /// Runs `hawser arguments` with its standard output and error read together, until it exits,
-    /// or until it prints a "listening" line: then it is killed, since it was expected to refuse
-    /// to start. `environment` is added to this process's; `directory` is its working directory.
-    /// Returns its exit status (SIGKILL's if killed) and its output.
-    static func runToExit(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil)
-        async throws -> (status: Int32, output: String) {
+    /// or (`killWhenListening`) until it prints a "listening" line: then it is killed, since it was
+    /// expected to refuse to start. `environment` is added to this process's; `directory` is its
+    /// working directory. Returns its exit status (SIGKILL's if killed) and its output.
+    static func runToExit(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+                          killWhenListening: Bool = true) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
@@ -128,7 +129,7 @@ final class HawserProcess: Sendable {
                     let data = reader.availableData
                     text += String(decoding: data, as: UTF8.self)
                     if data.isEmpty { break }
-                    if port(in: text) != nil { Foundation.kill(pid, SIGKILL) }
+                    if killWhenListening, port(in: text) != nil { Foundation.kill(pid, SIGKILL) }
                 }
                 continuation.resume(returning: text)
             }.start()

@@ -186,7 +186,7 @@ struct NotaryHotWarmTests {
 
 /// The notary's `database` and `ha` sections: every problem named, unknown keys refused.
 @Suite struct NotaryHAConfigurationTests {
-    @Test func aHotWarmNotaryNeedsPostgresItsIdAddressesAndElection() throws {
+    @Test func anHANotaryNeedsPostgresAndTheSettingsOfItsMode() throws {
         var configuration = NotaryConfiguration()
         configuration.acceptAnyParty = true
         configuration.ha.mode = .hotWarm
@@ -194,8 +194,18 @@ struct NotaryHotWarmTests {
         for expected in ["ha.mode hot-warm needs ha.id", "needs ha.advertise", "needs ha.election", "needs database.kind postgres"] {
             #expect(problems.contains(expected), "\(problems)")
         }
+        // Hot-cold needs PostgreSQL too, and leaves the election to the watchdog.
         configuration.ha.mode = .hotCold
-        #expect(configuration.problems.contains { $0.hasPrefix("ha.mode hot-cold is not available for the notary") })
+        configuration.ha.election = ElectionSettings()
+        let hotCold = configuration.problems.joined(separator: "\n")
+        for expected in ["ha.mode hot-cold needs database.kind postgres", "ha.election is for hot-warm: in hot-cold the watchdog stands"] {
+            #expect(hotCold.contains(expected), "\(hotCold)")
+        }
+        configuration.ha.election = nil
+        configuration.database.kind = .postgres
+        configuration.database.url = "postgres://u@127.0.0.1/db"
+        #expect(configuration.problems == [])
+        configuration.database = NodeDatabaseConfiguration()
         configuration.ha.mode = .single
         configuration.database.kind = .postgres
         #expect(configuration.problems == ["database.kind \"postgres\" needs database.url"])
