@@ -59,7 +59,7 @@ final class CandidateProcess: Sendable {
                 }
             }
         }
-        try process.run()
+        try process.launch()
         watchdog = Mutex(try ProcessWatchdog(killing: [process.processIdentifier]))
     }
 

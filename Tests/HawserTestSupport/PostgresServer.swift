@@ -66,7 +66,7 @@ public final class PostgresServer: Sendable {
         let log = FileHandle(forWritingAtPath: "/dev/null")
         process.standardOutput = log
         process.standardError = log
-        try process.run()
+        try process.launch()
         let watchdog = try ProcessWatchdog(killing: [process.processIdentifier])
         running.withLock { $0 = (process, watchdog) }
         try await waitUntilReady(process)
@@ -119,7 +119,7 @@ public final class PostgresServer: Sendable {
             probe.executableURL = URL(fileURLWithPath: "\(Self.bin)/pg_isready")
             probe.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-U", "hawser", "-d", "postgres", "-q"]
             let ready = try await Self.onThread {
-                try probe.run()
+                try probe.launch()
                 probe.waitUntilExit()
                 return probe.terminationStatus == 0
             }
@@ -165,7 +165,7 @@ public final class PostgresServer: Sendable {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         process.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
-        try process.run()
+        try process.launch()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
