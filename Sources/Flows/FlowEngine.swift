@@ -391,7 +391,6 @@ public final class FlowEngine: Service, Sendable {
                          start: DeferredStart?, replayMarked: Bool) async {
         let id = record.id
         var attempts = record.attempts
-        var journal = initial
         // Whatever stops the task before its first commit, the starter is not left waiting.
         defer { start?.settle(.failure(FlowEngineError.stopping)) }
         let flow: any Flow
@@ -402,24 +401,38 @@ public final class FlowEngine: Service, Sendable {
             return
         }
         var clearsMarker = replayMarked
+        // Nil after a failure: the journal is read from the store before the next run.
+        var known: [JournalEntry]? = initial
         while true {
-            let context = FlowContext(flowId: id, journal: journal, services: services, committer: committer,
-                                      start: start?.isCreated == false ? start : nil,
-                                      clearsReplayMarker: clearsMarker) { [weak self] entry in
-                guard entry.kind == EffectKind.progress else { return }
-                self?.publish(.progress(id, sequence: entry.sequence, step: entry.descriptor))
-            }
-            clearsMarker = false
-            state.withLock { $0.live[id]?.context = context }
+            var context: FlowContext?
             do {
-                let output = try await flow.runEncoded(context)
-                try context.finishReplay()
+                let journal: [JournalEntry]
+                if let known {
+                    journal = known
+                } else {
+                    guard let read = try await durableState(of: id) else { return }
+                    journal = read
+                    await settle(id, FlowState(status: .running, attempts: attempts, updatedAt: services.clock.now()))
+                }
+                let made = FlowContext(flowId: id, journal: journal, services: services, committer: committer,
+                                       start: start?.isCreated == false ? start : nil,
+                                       clearsReplayMarker: clearsMarker) { [weak self] entry in
+                    guard entry.kind == EffectKind.progress else { return }
+                    self?.publish(.progress(id, sequence: entry.sequence, step: entry.descriptor))
+                }
+                context = made
+                clearsMarker = false
+                state.withLock { $0.live[id]?.context = made }
+                let output = try await flow.runEncoded(made)
+                try made.finishReplay()
                 let final = FlowState(status: .completed, result: output, attempts: attempts, updatedAt: services.clock.now())
-                try await context.commitPending(plus: writes(id, final))
+                try await made.commitPending(plus: writes(id, final))
                 announce(id, final, base: record)
                 return
             } catch {
-                journal = await durableJournal(of: context)
+                // What was recorded is kept if it can be; what is durable is read before the next run.
+                _ = try? await context?.commitPending()
+                known = nil
                 // A start that is still not durable, or was refused, leaves nothing to record.
                 if let start, !start.isCreated {
                     start.settle(.failure(error))
@@ -444,17 +457,37 @@ public final class FlowEngine: Service, Sendable {
                     let retryAt = Instant(microsecondsSinceEpoch: now.microsecondsSinceEpoch.addingSaturating(delay.microseconds))
                     logger.info("flow hospitalised, will retry", metadata: ["flow": "\(id)", "attempt": "\(attempts)",
                                                                             "error": "\(error)"])
-                    await settle(id, FlowState(status: .hospitalised, error: "\(error)", attempts: attempts, retryAt: retryAt,
-                                               updatedAt: now))
+                    // Only a flow the store shows unfinished is marked: a failed commit may have
+                    // ended it (its answer lost), and an unreachable store is not written to.
+                    if let stored = try? await store.record(id), !stored.status.isTerminal {
+                        await settle(id, FlowState(status: .hospitalised, error: "\(error)", attempts: attempts, retryAt: retryAt,
+                                                   updatedAt: now))
+                    }
                     do {
                         try await services.clock.sleep(for: delay)
                     } catch {
                         _ = await settledByOperator(id, attempts: attempts)
                         return
                     }
-                    await settle(id, FlowState(status: .running, attempts: attempts, updatedAt: services.clock.now()))
                 }
             }
+        }
+    }
+
+    /// The flow's journal as the store holds it, before a run that follows a failure: a commit
+    /// that failed may have been made (the database crashed, or the connection broke, before
+    /// its answer), so only the store knows what is durable. Nil if the flow has ended there
+    /// (announced here). A store that cannot be read is a transient error.
+    private func durableState(of id: FlowID) async throws -> [JournalEntry]? {
+        do {
+            if let stored = try await store.record(id), stored.status.isTerminal {
+                announce(id, FlowState(status: stored.status, result: stored.result, error: stored.error, attempts: stored.attempts,
+                                       updatedAt: stored.updatedAt), base: stored)
+                return nil
+            }
+            return try await store.journal(of: id)
+        } catch {
+            throw TransientFlowError("the flow store could not be read: \(error)")
         }
     }
 
@@ -464,19 +497,6 @@ public final class FlowEngine: Service, Sendable {
             try await setState(id, flowState)
         } catch {
             logger.error("could not record a flow's state", metadata: ["flow": "\(id)", "error": "\(error)"])
-        }
-    }
-
-    /// The journal to replay on a retry: entries not yet durable are written first; if that
-    /// fails they are dropped (they are all effects that may run again).
-    private func durableJournal(of context: FlowContext) async -> [JournalEntry] {
-        let all = context.journal
-        let pending = context.pendingCount
-        do {
-            try await context.commitPending()
-            return all
-        } catch {
-            return Array(all.prefix(all.count - pending))
         }
     }
 
