@@ -39,20 +39,49 @@ import Testing
         func replayMarkers() async throws -> Set<FlowID> { try await base.replayMarkers() }
     }
 
+    func engine(_ database: SQLiteNodeDatabase, _ hooks: Hooks, losing: Int) -> FlowEngine {
+        var registry = FlowRegistry()
+        registry.register(StepsFlow.self)
+        var services = FlowServices()
+        services.add(hooks, as: Hooks.self)
+        return FlowEngine(store: LosingStore(database.flows, losing: losing), registry: registry, services: services,
+                          configuration: .init(hospital: HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(5),
+                                                                        maxAttempts: 5)),
+                          logger: quietLogger)
+    }
+
+    /// A start whose answer is lost fails for its caller, but the flow it made runs: the caller's
+    /// repeated start (same client request id) names it and sees it end, and it runs once.
+    @Test(arguments: [false, true]) func aStartWhoseAnswerIsLostStillRunsOnce(_ waiting: Bool) async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
+        let hooks = Hooks()
+        let engine = engine(database, hooks, losing: 1)
+        let arguments = try FlowCoding.encode(StepsFlow())
+        try await running(engine) {
+            func start() async throws -> FlowRecord {
+                if waiting {
+                    return try await engine.startAndWait(flowName: StepsFlow.flowName, arguments: arguments, clientRequestId: "lost",
+                                                         timeout: .seconds(60)).record
+                }
+                return try await engine.start(flowName: StepsFlow.flowName, arguments: arguments, clientRequestId: "lost")
+            }
+            await #expect(throws: TransientFlowError.self) { _ = try await start() }
+            let again = try await start()
+            let ended = try await engine.waitForEnd(again.id, timeout: .seconds(60))
+            #expect(ended.status == .completed, "\(ended)")
+            #expect(hooks.calls("call") == 1)
+            #expect(try await database.flows.counts() == [.completed: 1])
+        }
+    }
+
     /// StepsFlow commits four times: its start, its journal before the call, the call's result, and
     /// its end. Whichever answer is lost, the flow completes and the call is made once.
     @Test(arguments: 2...4) func aRetryAfterALostAnswerReplaysWhatWasCommitted(_ losing: Int) async throws {
         let directory = try TemporaryDirectory()
         let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
         let hooks = Hooks()
-        var registry = FlowRegistry()
-        registry.register(StepsFlow.self)
-        var services = FlowServices()
-        services.add(hooks, as: Hooks.self)
-        let engine = FlowEngine(store: LosingStore(database.flows, losing: losing), registry: registry, services: services,
-                                configuration: .init(hospital: HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(5),
-                                                                              maxAttempts: 5)),
-                                logger: quietLogger)
+        let engine = engine(database, hooks, losing: losing)
         try await running(engine) {
             let started = try await engine.start(StepsFlow())
             let ended = try await engine.waitForEnd(started.id, timeout: .seconds(60))
