@@ -69,6 +69,18 @@ struct PostgresCrashTests {
         return ids
     }
 
+    @Test func aFlowThatFindsTheDatabaseUnreachableIsRetriedNotParked() {
+        // A flow's vault read meets the store's own error, not the engine's TransientFlowError:
+        // before, the hospital parked the flow for an operator ("unexpected error").
+        let policy = HospitalPolicy(initialDelay: .milliseconds(100), maxDelay: .seconds(1), maxAttempts: 3)
+        #expect(policy.treat(StoreDatabaseError(.unavailable, "PostgreSQL at db:5432 is down"), attempts: 0) == .retry(after: .milliseconds(100)))
+        #expect(policy.treat(StoreDatabaseError(.unavailable, "down"), attempts: 3) == .park("still failing after 3 retries: down (database_unavailable)"))
+        guard case .park = policy.treat(StoreDatabaseError(.schemaTooNew, "newer tables"), attempts: 0) else {
+            Issue.record("a schema of another version is no transient error")
+            return
+        }
+    }
+
     @Test func flowsFinishOnceAfterACrashUnderLoad() async throws {
         let server = try await PostgresServer.start(durableCommits: true)
         defer { server.stop() }
