@@ -47,11 +47,6 @@ public final class FlowContext: Sendable {
         try core.withLock { try $0.replay.finish() }
     }
 
-    /// How many journal entries are not durable yet.
-    var pendingCount: Int {
-        core.withLock { $0.pending.count { if case .journal = $0 { true } else { false } } }
-    }
-
     /// Makes every recorded entry durable now, with `extra` writes after them in the same
     /// transaction. If the commit fails the entries stay pending: a retry must not take them
     /// for durable (a value replayed from memory would differ from the one after a crash).

@@ -153,7 +153,16 @@ public final class FlowEngine: Service, Sendable {
         case .existing(let found): return (found, false)
         case .new(let new, let decoded): (record, flow) = (new, decoded)
         }
-        guard let stored = try await committer.commit(.start(record)) else { fatalError("the store returned no record for a start") }
+        let committed: FlowRecord?
+        do {
+            committed = try await committer.commit(.start(record))
+        } catch {
+            // The start may have been made with its answer lost (the database crashed): the
+            // flow's task learns from the store whether the flow exists, and if so runs it.
+            launch(record, journal: nil, flow: flow)
+            throw error
+        }
+        guard let stored = committed else { fatalError("the store returned no record for a start") }
         guard stored.id == record.id else {
             // A start with the same client request id won the race.
             return (try Admission.existing(stored, flowName: flowName, arguments: record.arguments), false)
@@ -366,10 +375,12 @@ public final class FlowEngine: Service, Sendable {
     // MARK: Running flows
 
     /// Runs the flow unless it runs already or the engine is stopping (then returns false).
-    /// `flow`: the flow, already decoded; `start`: its start, to be written with its first commit.
-    /// `replayMarked`: its replay marker is set, to be cleared by its first durable write.
+    /// `journal`: nil if the store says, before the first run, whether the flow exists and
+    /// what its journal holds. `flow`: the flow, already decoded; `start`: its start, to be
+    /// written with its first commit. `replayMarked`: its replay marker is set, to be cleared by
+    /// its first durable write.
     @discardableResult
-    private func launch(_ record: FlowRecord, journal: [JournalEntry], flow: (any Flow)? = nil,
+    private func launch(_ record: FlowRecord, journal: [JournalEntry]?, flow: (any Flow)? = nil,
                         start: DeferredStart? = nil, replayMarked: Bool = false) -> Bool {
         // The task is made and registered under one lock: `kill` then always finds the task of a
         // live flow (a flow that ran ahead of its registration could otherwise be marked killed
@@ -396,11 +407,10 @@ public final class FlowEngine: Service, Sendable {
         for watcher in stranded { watcher.finish() }
     }
 
-    private func execute(_ record: FlowRecord, journal initial: [JournalEntry], flow decoded: (any Flow)?,
+    private func execute(_ record: FlowRecord, journal initial: [JournalEntry]?, flow decoded: (any Flow)?,
                          start: DeferredStart?, replayMarked: Bool) async {
         let id = record.id
         var attempts = record.attempts
-        var journal = initial
         // Whatever stops the task before its first commit, the starter is not left waiting.
         defer { start?.settle(.failure(FlowEngineError.stopping)) }
         let flow: any Flow
@@ -411,28 +421,47 @@ public final class FlowEngine: Service, Sendable {
             return
         }
         var clearsMarker = replayMarked
+        // Nil after a failure: the journal is read from the store before the next run.
+        var known: [JournalEntry]? = initial
+        // The deferred start, while it is still to be written with the flow's first commit.
+        var unwritten = start
         while true {
-            let context = FlowContext(flowId: id, journal: journal, services: services, committer: committer,
-                                      start: start?.isCreated == false ? start : nil,
-                                      clearsReplayMarker: clearsMarker) { [weak self] entry in
-                guard entry.kind == EffectKind.progress else { return }
-                self?.publish(.progress(id, sequence: entry.sequence, step: entry.descriptor))
-            }
-            clearsMarker = false
-            state.withLock { $0.live[id]?.context = context }
+            var context: FlowContext?
             do {
-                let output = try await flow.runEncoded(context)
-                try context.finishReplay()
+                let journal: [JournalEntry]
+                if let known {
+                    journal = known
+                } else {
+                    guard let read = try await durableState(of: id) else { return }
+                    journal = read
+                    unwritten = nil  // the store holds the flow
+                    await settle(id, FlowState(status: .running, attempts: attempts, updatedAt: services.clock.now()))
+                }
+                let made = FlowContext(flowId: id, journal: journal, services: services, committer: committer,
+                                       start: unwritten?.isCreated == false ? unwritten : nil,
+                                       clearsReplayMarker: clearsMarker) { [weak self] entry in
+                    guard entry.kind == EffectKind.progress else { return }
+                    self?.publish(.progress(id, sequence: entry.sequence, step: entry.descriptor))
+                }
+                context = made
+                clearsMarker = false
+                state.withLock { $0.live[id]?.context = made }
+                let output = try await flow.runEncoded(made)
+                try made.finishReplay()
                 let final = FlowState(status: .completed, result: output, attempts: attempts, updatedAt: services.clock.now())
-                try await context.commitPending(plus: writes(id, final))
+                try await made.commitPending(plus: writes(id, final))
                 announce(id, final, base: record)
                 return
             } catch {
-                journal = await durableJournal(of: context)
-                // A start that is still not durable, or was refused, leaves nothing to record.
-                if let start, !start.isCreated {
-                    start.settle(.failure(error))
-                    return
+                // What was recorded is kept if it can be; what is durable is read before the next run.
+                _ = try? await context?.commitPending()
+                known = nil
+                // A start that is still not durable, or was refused, leaves nothing to record;
+                // but a failed commit of it may have been made (its answer lost): the retry
+                // below runs the flow if the store holds it, and ends if not.
+                if let unwritten, !unwritten.isCreated {
+                    unwritten.settle(.failure(error))
+                    guard error is TransientFlowError else { return }
                 }
                 if await settledByOperator(id, attempts: attempts) { return }
                 if isStopping { return }
@@ -453,17 +482,39 @@ public final class FlowEngine: Service, Sendable {
                     let retryAt = Instant(microsecondsSinceEpoch: now.microsecondsSinceEpoch.addingSaturating(delay.microseconds))
                     logger.info("flow hospitalised, will retry", metadata: ["flow": "\(id)", "attempt": "\(attempts)",
                                                                             "error": "\(error)"])
-                    await settle(id, FlowState(status: .hospitalised, error: "\(error)", attempts: attempts, retryAt: retryAt,
-                                               updatedAt: now))
+                    // Only a flow the store shows unfinished is marked: a failed commit may have
+                    // ended it (its answer lost), and an unreachable store is not written to.
+                    if let stored = try? await store.record(id), !stored.status.isTerminal {
+                        await settle(id, FlowState(status: .hospitalised, error: "\(error)", attempts: attempts, retryAt: retryAt,
+                                                   updatedAt: now))
+                    }
                     do {
                         try await services.clock.sleep(for: delay)
                     } catch {
                         _ = await settledByOperator(id, attempts: attempts)
                         return
                     }
-                    await settle(id, FlowState(status: .running, attempts: attempts, updatedAt: services.clock.now()))
                 }
             }
+        }
+    }
+
+    /// The flow's journal as the store holds it, before a run that follows a failure: a commit
+    /// that failed may have been made (the database crashed, or the connection broke, before
+    /// its answer), so only the store knows what is durable. Nil if there is nothing to run: the
+    /// flow has ended there (announced here), or its start was never made. A store that cannot
+    /// be read is a transient error.
+    private func durableState(of id: FlowID) async throws -> [JournalEntry]? {
+        do {
+            guard let stored = try await store.record(id) else { return nil }
+            if stored.status.isTerminal {
+                announce(id, FlowState(status: stored.status, result: stored.result, error: stored.error, attempts: stored.attempts,
+                                       updatedAt: stored.updatedAt), base: stored)
+                return nil
+            }
+            return try await store.journal(of: id)
+        } catch {
+            throw TransientFlowError("the flow store could not be read: \(error)")
         }
     }
 
@@ -473,19 +524,6 @@ public final class FlowEngine: Service, Sendable {
             try await setState(id, flowState)
         } catch {
             logger.error("could not record a flow's state", metadata: ["flow": "\(id)", "error": "\(error)"])
-        }
-    }
-
-    /// The journal to replay on a retry: entries not yet durable are written first; if that
-    /// fails they are dropped (they are all effects that may run again).
-    private func durableJournal(of context: FlowContext) async -> [JournalEntry] {
-        let all = context.journal
-        let pending = context.pendingCount
-        do {
-            try await context.commitPending()
-            return all
-        } catch {
-            return Array(all.prefix(all.count - pending))
         }
     }
 

@@ -31,6 +31,9 @@ public struct HospitalPolicy: Sendable, Equatable {
                 return .park("still failing after \(attempts) retries: \(transient.message)")
             }
             return .retry(after: delay(attempt: attempts))
+        case let transient as any PossiblyTransientError where transient.isTransient:
+            guard attempts < maxAttempts else { return .park("still failing after \(attempts) retries: \(transient)") }
+            return .retry(after: delay(attempt: attempts))
         case let divergence as NonDeterminismError:
             return .park(divergence.description)
         default:

@@ -51,6 +51,7 @@ struct NodeAPI {
         router.add(middleware: EdgeMiddleware<NodeRequestContext, NodeAPIError>(
             routes: Self.routes, server: "node", bodyLimit: ("maxBodyBytes", maxBodyBytes)))
         if gated { router.add(middleware: StandbyGate<NodeRequestContext, FlowEngine, NodeAPIError>(serving: serving, routes: Self.routes)) }
+        router.add(middleware: DatabaseUnavailableAnswer())
         router.post("/v1/flows") { request, context in
             try await authorise(request, context, .startFlow)
             let engine = try serving.engine()

@@ -7,7 +7,8 @@ import NIOCore
 public struct NodeAPIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: NodeErrorCode
     public var message: String
-    /// Seconds after which to try again, sent as `Retry-After` (with `too_many_attempts`, `standby`).
+    /// Seconds after which to try again, sent as `Retry-After` (with `too_many_attempts`, `standby`,
+    /// `database_unavailable`).
     public var retryAfter: Int?
     /// With `standby`: the active node's first advertised URL, when one is active.
     public var active: String?
@@ -48,6 +49,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
     case draining = "draining"
     case notReady = "not_ready"
     case standby = "standby"
+    case databaseUnavailable = "database_unavailable"
     case internalError = "internal_error"
 
     public var httpStatus: Int {
@@ -63,7 +65,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
         case .unsupportedMediaType: 415
         case .tooManyAttempts: 429
         case .internalError: 500
-        case .draining, .notReady, .standby: 503
+        case .draining, .notReady, .standby, .databaseUnavailable: 503
         }
     }
 }

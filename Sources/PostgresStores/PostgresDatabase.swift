@@ -5,6 +5,7 @@ import NIOCore
 import Postgres
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// A PostgreSQL database the node or the notary keeps its state in, through PostgresNIO's pooled
 /// client. `connect` proves at once that the server answers and accepts the login (within a
@@ -57,10 +58,15 @@ public final class PostgresDatabase: Service, Sendable {
 
     /// Runs `body` in one transaction on a pooled connection: committed if it returns, rolled back
     /// if it throws (its error is thrown as it was; PostgreSQL's own become `StoreDatabaseError`).
-    func transaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
-        let logger = self.logger
+    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
+        let (client, logger) = (self.client, self.logger)
         do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection, logger) }
+            return try await leased { granted in
+                try await client.withTransaction(logger: logger) { connection in
+                    try granted()
+                    return try await body(connection, logger)
+                }
+            }
         } catch let error as PostgresTransactionError {
             throw StoreDatabaseError.wrapping(error.closureError ?? error.commitError ?? error.beginError ?? error, at: server)
         } catch {
@@ -70,12 +76,56 @@ public final class PostgresDatabase: Service, Sendable {
 
     /// Runs `body` on a pooled connection outside an explicit transaction: reads, and writes made
     /// in one statement, which is a transaction of its own.
-    func read<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
-        let logger = self.logger
+    func read<T: Sendable>(_ body: @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
+        let (client, logger) = (self.client, self.logger)
         do {
-            return try await client.withConnection { connection in try await body(connection, logger) }
+            return try await leased { granted in
+                try await client.withConnection { connection in
+                    try granted()
+                    return try await body(connection, logger)
+                }
+            }
         } catch {
             throw StoreDatabaseError.wrapping(error, at: server)
+        }
+    }
+
+    /// Runs `use`, which leases a pooled connection and calls `granted` once it has one, and
+    /// gives up waiting for the connection after the connect timeout (`database_unavailable`).
+    /// While the server is down the pool keeps trying to connect and holds every request for up
+    /// to a minute: a commit would wait that long, and with it a flow engine's stop. A query
+    /// that has its connection is not cut short: a crash of the server closes the connection,
+    /// which fails the query.
+    private func leased<T: Sendable>(_ use: @Sendable (_ granted: @Sendable () throws -> Void) async throws -> T) async throws -> T {
+        let wait = LeaseWait()
+        let (timeout, server) = (self.timeout, self.server)
+        return try await withoutActuallyEscaping(use) { use in
+            try await withThrowingTaskGroup(of: LeaseOutcome<T>.self) { group in
+                group.addTask {
+                    do {
+                        return .done(try await use { try wait.grant() })
+                    } catch let error where !(error is CancellationError || error is PSQLError) && wait.expire() {
+                        // The pool refused the request (its connection attempts have failed for a minute).
+                        throw StoreDatabaseError(.unavailable, "cannot connect to PostgreSQL at \(server): \(error)")
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return .expired
+                }
+                while let outcome = try await group.next() {
+                    switch outcome {
+                    case .done(let value):
+                        group.cancelAll()
+                        return value
+                    case .expired:
+                        guard wait.expire() else { continue }  // the query runs: it ends on its own
+                        group.cancelAll()
+                        throw StoreDatabaseError(.unavailable, "no connection to PostgreSQL at \(server) within \(timeout)")
+                    }
+                }
+                throw CancellationError()
+            }
         }
     }
 
@@ -102,6 +152,34 @@ public final class PostgresDatabase: Service, Sendable {
             return value
         } catch {
             throw StoreDatabaseError.wrapping(error, at: server)
+        }
+    }
+}
+
+private enum LeaseOutcome<T: Sendable>: Sendable {
+    case done(T)
+    case expired
+}
+
+/// Whether a request got its pooled connection before its time ran out; whichever comes first wins.
+private final class LeaseWait: Sendable {
+    private enum State { case waiting, granted, expired }
+    private let state = Mutex(State.waiting)
+
+    /// The connection came: throws if the time had run out already (the request is being given up).
+    func grant() throws {
+        try state.withLock { state in
+            guard state == .waiting else { throw CancellationError() }
+            state = .granted
+        }
+    }
+
+    /// The time ran out: true if no connection had come.
+    func expire() -> Bool {
+        state.withLock { state in
+            guard state == .waiting else { return false }
+            state = .expired
+            return true
         }
     }
 }

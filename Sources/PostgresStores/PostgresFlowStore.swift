@@ -40,7 +40,7 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
 
     private func commit(_ writes: [FlowWrite], fence: (resource: String, epoch: Int64)?) async throws -> [FlowRecord?] {
         let segments = PostgresFlowCommit.segments(writes)
-        let body: (PostgresConnection, Logger) async throws -> [FlowRecord?] = { connection, logger in
+        let body: @Sendable (PostgresConnection, Logger) async throws -> [FlowRecord?] = { connection, logger in
             var out = [FlowRecord?](repeating: nil, count: writes.count)
             // Flows whose start was refused in this batch: their later writes are skipped.
             var refused = Set<FlowID>()

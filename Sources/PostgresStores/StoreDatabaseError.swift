@@ -1,4 +1,5 @@
 import Coordination
+import Flows
 import Postgres
 import PostgresNIO
 
@@ -43,4 +44,9 @@ public struct StoreDatabaseError: Error, Sendable, Equatable, CustomStringConver
             return error
         }
     }
+}
+
+/// An unreachable database may come back: a flow that met it is retried (`HospitalPolicy`).
+extension StoreDatabaseError: PossiblyTransientError {
+    public var isTransient: Bool { code == .unavailable }
 }

@@ -77,4 +77,48 @@ struct NodeDatabaseTests {
         // Nothing went to a node.sqlite.
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/node.sqlite"))
     }
+
+    @Test(.enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"))
+    func whilePostgreSQLIsDownRequestsGetDatabaseUnavailableAndAStartIsSafeToRepeat() async throws {
+        let server = try await PostgresServer.start(durableCommits: true)
+        defer { server.stop() }
+        let dir = try TemporaryDirectory()
+        try writeNodeFiles(in: dir.path)
+        var configuration = try NodeConfiguration.load(dir.path + "/node.json")
+        configuration.database.kind = .postgres
+        configuration.database.url = server.url
+        configuration.database.connectTimeoutMillis = 2_000
+        let (app, parts) = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+        let start = startBody("IssueTokens", #"{"owner":"O=Alice","amount":5}"#, clientRequestId: "while-down")
+        // Live: the node runs its services, the database pool among them.
+        try await app.test(.live) { client in
+            // A flow first: the node serves (its engine's start-up reads are done) before the crash.
+            let first = try await client.execute(uri: "/v1/flows?wait=30", method: .post, headers: ops,
+                                                 body: startBody("IssueTokens", #"{"owner":"O=Alice","amount":5}"#, clientRequestId: "before")) {
+                (response: TestResponse) async throws in try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body)).status
+            }
+            #expect(first == "completed")
+            try await server.crash()
+            for (uri, method, body) in [("/v1/flows", HTTPRequest.Method.post, start), ("/v1/flows", .get, ByteBuffer())] {
+                try await client.execute(uri: uri, method: method, headers: ops, body: body) { (response: TestResponse) async throws in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.retryAfter] == "1")
+                    #expect(String(buffer: response.body).contains(#""code":"database_unavailable""#), "\(String(buffer: response.body))")
+                }
+            }
+            try await server.startAgain()
+            // The same start, repeated until the pool has connected again, starts one flow.
+            var id: String?
+            try await eventually("a start once the server is back", timeout: .seconds(120)) {
+                id = try await client.execute(uri: "/v1/flows", method: .post, headers: ops, body: start) {
+                    (response: TestResponse) async throws -> String? in
+                    guard response.status == .created || response.status == .ok else { return nil }
+                    return try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body)).id
+                }
+                return id != nil
+            }
+            #expect(try await parts.engine.waitForEnd(FlowID(try #require(id)), timeout: .seconds(60)).status == .completed)
+            #expect(try await parts.database.flows.counts() == [.completed: 2])
+        }
+    }
 }

@@ -17,9 +17,9 @@ import Testing
 struct NodeHAFaultTests {
     enum Fault: String, CaseIterable { case killActive, killActiveAgain, pauseActive, crashPostgres, quorumAway }
 
-    /// The faults of a run. A crash of PostgreSQL under concurrent flows met a defect in some runs
-    /// (docs/node.md, "Tests": the active node's flow engine can stay stuck, so that it never
-    /// serves again), so it runs only with HAWSER_FAULT_ALL=1.
+    /// The faults of a run. A crash of PostgreSQL under concurrent flows still meets a defect in
+    /// some runs (docs/node.md, "Tests": client loops wait on flows that no node finishes), so it
+    /// runs only with HAWSER_FAULT_ALL=1.
     static var faults: [Fault] {
         ProcessInfo.processInfo.environment["HAWSER_FAULT_ALL"] == "1" ? Fault.allCases
             : Fault.allCases.filter { $0 != .crashPostgres }

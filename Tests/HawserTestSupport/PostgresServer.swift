@@ -76,11 +76,22 @@ public final class PostgresServer: Sendable {
     /// or checkpointed), then a start on the same port, returning once it accepts connections
     /// again (after its crash recovery).
     public func restartImmediately() async throws {
+        try await crash()
+        try await startAgain()
+    }
+
+    /// A crash of the server (`pg_ctl stop -m immediate`) that it does not come back from until
+    /// `startAgain()`: every connection is closed and every new one refused meanwhile.
+    public func crash() async throws {
         if let (process, watchdog) = running.withLock({ $0.take() }) {
             try await Self.run(asPostgres: ["\(Self.bin)/pg_ctl", "-D", directory + "/data", "-m", "immediate", "-w", "stop"])
             process.waitUntilExit()
             watchdog.stop()
         }
+    }
+
+    /// Starts the server again after `crash()` (its crash recovery first), on the same port.
+    public func startAgain() async throws {
         try await launch()
     }
 

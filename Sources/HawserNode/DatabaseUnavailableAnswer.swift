@@ -1,0 +1,20 @@
+import Flows
+import Hummingbird
+import PostgresStores
+
+/// Answers a request that failed because the node database cannot be reached (a PostgreSQL
+/// server that is down or restarting) with 503 `database_unavailable` and `Retry-After: 1`,
+/// instead of `internal_error`: nothing the client sent was wrong, and the same request may be
+/// sent again (a start with its client request id is safe to repeat). A flow commit that fails
+/// reaches the API as the engine's `TransientFlowError`, a read as `StoreDatabaseError`.
+struct DatabaseUnavailableAnswer<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as StoreDatabaseError where error.code == .unavailable {
+            throw NodeAPIError(.databaseUnavailable, "the node database cannot be reached: \(error.message)", retryAfter: 1)
+        } catch let error as TransientFlowError {
+            throw NodeAPIError(.databaseUnavailable, "the node database cannot be reached: \(error.message)", retryAfter: 1)
+        }
+    }
+}
