@@ -59,7 +59,7 @@ final class CandidateProcess: Sendable {
                 }
             }
         }
-        try process.launch()
+        try process.spawn()
         watchdog = Mutex(try ProcessWatchdog(killing: [process.processIdentifier]))
     }
 

@@ -37,6 +37,7 @@ import Testing
         func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await base.list(query) }
         func resumable() async throws -> [FlowRecord] { try await base.resumable() }
         func replayMarkers() async throws -> Set<FlowID> { try await base.replayMarkers() }
+        func clearReplayMarkers(_ ids: [FlowID]) async throws { try await base.clearReplayMarkers(ids) }
     }
 
     func engine(_ database: SQLiteNodeDatabase, _ hooks: Hooks, losing: Int) -> FlowEngine {

@@ -25,7 +25,7 @@ struct ChildProcess {
             group.addTask {
                 try await withCheckedThrowingContinuation { continuation in
                     process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-                    do { try process.launch() } catch { continuation.resume(throwing: error) }
+                    do { try process.spawn() } catch { continuation.resume(throwing: error) }
                 }
             }
             group.addTask {

@@ -8,7 +8,7 @@ extension Process {
     /// of a heap the read faults and takes the test process down. Allocations from 32 KiB up are
     /// made with `mmap` from here on, so the buffer's mapping has a few KiB to spare after it.
     /// Every test launches its children through this.
-    public func launch() throws {
+    public func spawn() throws {
         _ = Self.directoryBuffersMapped
         try run()
     }
