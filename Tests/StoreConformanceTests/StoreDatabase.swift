@@ -27,7 +27,7 @@ struct NodeStores: Sendable {
 
 let quietLogger: Logger = {
     var logger = Logger(label: "hawser.tests")
-    logger.logLevel = .critical
+    logger.logLevel = ProcessInfo.processInfo.environment["HAWSER_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
     return logger
 }()
 
