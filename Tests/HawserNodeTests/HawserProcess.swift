@@ -180,10 +180,15 @@ final class HawserProcess: Sendable {
     /// SIGCONT after `pause()`.
     func resume() { Foundation.kill(process.processIdentifier, SIGCONT) }
 
-    /// SIGTERM and wait: a graceful shutdown. Returns the exit status.
-    func terminate() -> Int32 {
+    /// SIGTERM and wait: a graceful shutdown. Returns the exit status. A process that has not
+    /// exited within `bound` is killed (SIGKILL: status 9), so a shutdown that hangs fails the
+    /// test that expects 0 instead of holding the whole suite.
+    func terminate(within bound: Duration = .seconds(60)) -> Int32 {
         stopWatchdog()
         process.terminate()
+        let deadline = ContinuousClock.now + bound
+        while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }  // no exit event to wait on with a bound
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         return process.terminationStatus
     }

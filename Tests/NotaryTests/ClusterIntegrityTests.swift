@@ -61,10 +61,19 @@ import Testing
             }
             // r2 decided the second spend alone; it must not sign it when asked again.
             await #expect(throws: APIError.self) { try await cluster.replicas[2].notary.answer(for: second.txId) }
-            // Every replica learns of the divergence (r2 from its own check, the others from r2's
-            // report, which a loaded machine may deliver late) and stops serving.
+            // Every replica learns of the divergence and stops serving: r2 from its own check, r0
+            // and r1 when they next append (resync finds the log shorter than what they applied).
+            // r2's request, forwarded, usually makes them append; on a loaded machine it may time
+            // out before it reaches them, so each replica not yet stopped is asked for a new one.
+            let probes = (0..<3).map { _ in request(ids.hash(), inputs: [ids.ref()]) }
+            func diverged(_ replica: Int) -> Bool {
+                if case .diverged = cluster.replicas[replica].quorum.health { true } else { false }
+            }
             try await eventually("every replica diverged") {
-                cluster.replicas.allSatisfy { if case .diverged = $0.quorum.health { true } else { false } }
+                for replica in 0..<3 where !diverged(replica) {
+                    _ = try? await cluster.replicas[replica].notary.notarise(probes[replica])
+                }
+                return (0..<3).allSatisfy(diverged)
             }
             // What was signed before the loss still holds where it was decided.
             #expect(try await cluster.replicas[1].notary.answer(for: first.txId).outcome == .committed)
