@@ -42,7 +42,7 @@ struct ZooKeeperSessionExpiryTests {
             ensemble.resume(server.id)
             task.cancel()
         }
-        try await eventually("A leading") { a.status.role.epoch != nil }
+        try await eventually("A leading", timeout: .seconds(120)) { a.status.role.epoch != nil }  // a new ensemble under load
         let first = try #require(a.status.role.epoch)
 
         // Holds the round loop between rounds, cuts it off until the ensemble expired its session,

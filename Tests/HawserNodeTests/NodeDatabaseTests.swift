@@ -87,7 +87,7 @@ struct NodeDatabaseTests {
         var configuration = try NodeConfiguration.load(dir.path + "/node.json")
         configuration.database.kind = .postgres
         configuration.database.url = server.url
-        configuration.database.connectTimeoutMillis = 8_000  // start-up connects within it on a loaded machine
+        configuration.database.connectTimeoutMillis = 15_000  // start-up connects within it on a loaded machine (8 s was not)
         let (app, parts) = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
         let start = startBody("IssueTokens", #"{"owner":"O=Alice","amount":5}"#, clientRequestId: "while-down")
         // Live: the node runs its services, the database pool among them.
