@@ -41,7 +41,23 @@ swift build --build-tests
 # The suite takes a few minutes once built. A test that hangs fails the run after 30 minutes
 # instead of holding CI until its own limit. (--foreground: Ctrl-C still reaches the tests; swift
 # test stops its test process when the time is up.)
+#
+# The whole suite runs as two test processes, the node's tests and the rest, one after the other:
+# in one process the parallel tests held up to 1,446 descriptors, and Foundation's Process.run()
+# (Swift 6.3.1) crashes the process at random once more than about 1,360 are open (it over-reads
+# glibc's 32 KiB buffer listing /proc/self/fd; swift-corelibs-foundation PR #5472). Each half
+# peaks near 800. Arguments (a --filter) select from the whole suite in one process.
+run() {
+    local status=0
+    timeout --foreground --kill-after=30s 30m swift test --skip-build "$@" || status=$?
+    if [ "$status" = 124 ]; then echo "the tests did not finish within 30 minutes: a test hangs" >&2; fi
+    return "$status"
+}
+if [ $# -gt 0 ]; then
+    run "$@"
+    exit
+fi
 status=0
-timeout --foreground --kill-after=30s 30m swift test --skip-build "$@" || status=$?
-if [ "$status" = 124 ]; then echo "the tests did not finish within 30 minutes: a test hangs" >&2; fi
+run --filter HawserNodeTests || status=$?
+run --skip HawserNodeTests || status=$?
 exit "$status"

@@ -59,7 +59,7 @@ final class CandidateProcess: Sendable {
                 }
             }
         }
-        try process.spawn()
+        try process.run()
         watchdog = Mutex(try ProcessWatchdog(killing: [process.processIdentifier]))
     }
 

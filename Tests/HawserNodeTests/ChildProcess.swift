@@ -1,5 +1,4 @@
 import Foundation
-import HawserTestSupport
 
 /// A program run to its end, its stdout and stderr captured together.
 struct ChildProcess {
@@ -25,7 +24,7 @@ struct ChildProcess {
             group.addTask {
                 try await withCheckedThrowingContinuation { continuation in
                     process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-                    do { try process.spawn() } catch { continuation.resume(throwing: error) }
+                    do { try process.run() } catch { continuation.resume(throwing: error) }
                 }
             }
             group.addTask {

@@ -92,7 +92,7 @@ final class HawserProcess: Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             output.state.withLock { $0.waiter = continuation }
             do {
-                try process.spawn()
+                try process.run()
                 Thread(block: readOutput).start()
                 let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
                 watchdog.withLock { $0 = guardian }
@@ -117,7 +117,7 @@ final class HawserProcess: Sendable {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        try process.spawn()
+        try process.run()
         let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
         defer { guardian.stop() }
         let reader = pipe.fileHandleForReading
@@ -155,7 +155,7 @@ final class HawserProcess: Sendable {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        try process.spawn()
+        try process.run()
         // A blocking read to the end on a thread of its own (see `waitForPort`).
         let output = await withCheckedContinuation { continuation in
             Thread { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }.start()

@@ -325,7 +325,7 @@ struct HotWarmZooKeeperTests {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        try process.spawn()
+        try process.run()
         let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
         defer { guardian.stop() }
         let output = try await withTimeout(.seconds(60)) {

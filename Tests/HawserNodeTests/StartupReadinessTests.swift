@@ -143,7 +143,7 @@ final class TableLock: Sendable {
         input = Pipe()
         process.standardInput = input
         process.standardOutput = FileHandle.nullDevice
-        try process.spawn()
+        try process.run()
         guardian = try ProcessWatchdog(killing: [process.processIdentifier])
         input.fileHandleForWriting.write(Data("BEGIN;\nLOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE;\n".utf8))
     }

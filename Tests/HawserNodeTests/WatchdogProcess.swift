@@ -50,7 +50,7 @@ final class WatchdogProcess: Sendable {
             }
             for waiter in waiters { waiter.resume(returning: status) }
         }
-        try process.spawn()
+        try process.run()
         guardian = Mutex(try ProcessWatchdog(killing: [process.processIdentifier]))
         // Blocking reads on a thread of its own, to the end of the output (see `HawserProcess`).
         let reader = pipe.fileHandleForReading

@@ -64,7 +64,7 @@ public final class NATSCluster: @unchecked Sendable {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        guard (try? process.spawn()) != nil else { return (0, 0, 0) }
+        guard (try? process.run()) != nil else { return (0, 0, 0) }
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         // "nats-server: v2.15.1"
@@ -164,7 +164,7 @@ public final class NATSCluster: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
-        try process.spawn()
+        try process.run()
         return Server(name: name, port: port, clusterPort: clusterPort, configPath: config, process: process)
     }
 
@@ -201,7 +201,7 @@ public final class NATSCluster: @unchecked Sendable {
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.spawn()
+        try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw TestClusterError.notReady("openssl failed") }
     }

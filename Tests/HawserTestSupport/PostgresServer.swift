@@ -66,7 +66,7 @@ public final class PostgresServer: Sendable {
         let log = FileHandle(forWritingAtPath: "/dev/null")
         process.standardOutput = log
         process.standardError = log
-        try process.spawn()
+        try process.run()
         let watchdog = try ProcessWatchdog(killing: [process.processIdentifier])
         running.withLock { $0 = (process, watchdog) }
         try await waitUntilReady(process)
@@ -130,7 +130,7 @@ public final class PostgresServer: Sendable {
             probe.executableURL = URL(fileURLWithPath: "\(Self.bin)/pg_isready")
             probe.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-U", "hawser", "-d", "postgres", "-q"]
             let ready = try await Self.onThread {
-                try probe.spawn()
+                try probe.run()
                 probe.waitUntilExit()
                 return probe.terminationStatus == 0
             }
@@ -176,7 +176,7 @@ public final class PostgresServer: Sendable {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         process.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
-        try process.spawn()
+        try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {

@@ -12,7 +12,7 @@ public final class ProcessWatchdog: Sendable {
         shell.standardInput = pipe
         shell.standardOutput = FileHandle.nullDevice
         shell.standardError = FileHandle.nullDevice
-        try shell.spawn()
+        try shell.run()
     }
 
     /// Ends the watchdog without letting it kill anything (the pids may be reused later).

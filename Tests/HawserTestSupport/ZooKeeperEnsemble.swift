@@ -109,7 +109,7 @@ public final class ZooKeeperEnsemble: Sendable {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
-        try process.spawn()
+        try process.run()
         try? handle.close()
         processes.withLock { $0[id] = process }
         let watchdog = try ProcessWatchdog(killing: [process.processIdentifier])
