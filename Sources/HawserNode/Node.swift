@@ -112,7 +112,7 @@ public enum Node {
         if let stand, let fence {
             owner = [ShardService(stand: stand, fence: fence, work: FlowShardWork(store: database.flows, makeEngine: makeEngine),
                                   serving: serving)]
-        } else if let fence, let epoch = fence.epoch {
+        } else if let epoch = fence?.epoch {
             let (refusals, refused) = AsyncStream.makeStream(of: CoordinationError.self)
             let engine = makeEngine(FencedFlowStore(base: database.flows) { refused.yield($0) })
             serving.set(HotColdFence.takingOver(epoch))
