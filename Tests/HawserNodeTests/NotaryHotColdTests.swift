@@ -53,23 +53,8 @@ struct NotaryHotColdTests {
                                                                attemptTimeout: .seconds(10), deadline: .seconds(90)))
         let history = NotaryHotWarmTests.History()
         let pair = NotaryHotWarmTests()
-        // Two clients race for each contested state (one of each pair must lose) across the kill.
-        let load = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for worker in 0..<2 {
-                    group.addTask {
-                        var i = 0
-                        while !history.stopped.load(ordering: .relaxed) {
-                            let contested = StateRef(txId: .sha256(Array("contested-\(i)".utf8)), index: 0)
-                            let own = StateRef(txId: .sha256(Array("own-\(worker)-\(i)".utf8)), index: 0)
-                            let request = signed(.sha256(Array("tx-\(worker)-\(i)".utf8)), inputs: [contested, own])
-                            if let answer = try? await client.notarise(request) { history.record(request, answer) }
-                            i += 1
-                        }
-                    }
-                }
-            }
-        }
+        // Two clients race for each contested state across the kill.
+        let load = NotaryHotWarmTests.contestedLoad(client, history)
         let second: UInt64
         do {
             try await pair.awaitAnswers(history, atLeast: 10)

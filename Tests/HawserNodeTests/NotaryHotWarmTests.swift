@@ -69,23 +69,8 @@ struct NotaryHotWarmTests {
                                       retryPolicy: RetryPolicy(maxAttempts: 1_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200),
                                                                attemptTimeout: .seconds(10), deadline: .seconds(90)))
         let history = History()
-        // Two clients race for each contested state (one of each pair must lose) while the faults happen.
-        let load = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for worker in 0..<2 {
-                    group.addTask {
-                        var i = 0
-                        while !history.stopped.load(ordering: .relaxed) {
-                            let contested = StateRef(txId: .sha256(Array("contested-\(i)".utf8)), index: 0)
-                            let own = StateRef(txId: .sha256(Array("own-\(worker)-\(i)".utf8)), index: 0)
-                            let request = signed(.sha256(Array("tx-\(worker)-\(i)".utf8)), inputs: [contested, own])
-                            if let answer = try? await client.notarise(request) { history.record(request, answer) }
-                            i += 1
-                        }
-                    }
-                }
-            }
-        }
+        // Two clients race for each contested state while the faults happen.
+        let load = Self.contestedLoad(client, history)
         do {
             try await awaitAnswers(history, atLeast: 10)
             a?.kill()
@@ -127,6 +112,27 @@ struct NotaryHotWarmTests {
         let status = b.terminate()
         withKnownIssue("a deposed notary's graceful stop can hang", isIntermittent: true) {
             #expect(status == 0)
+        }
+    }
+
+    /// Two clients race for each contested state (one of each pair must lose), recording every
+    /// answer in `history`, until `history.stopped` is set.
+    static func contestedLoad(_ client: NotaryClient, _ history: History) -> Task<Void, Never> {
+        Task {
+            await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<2 {
+                    group.addTask {
+                        var i = 0
+                        while !history.stopped.load(ordering: .relaxed) {
+                            let contested = StateRef(txId: .sha256(Array("contested-\(i)".utf8)), index: 0)
+                            let own = StateRef(txId: .sha256(Array("own-\(worker)-\(i)".utf8)), index: 0)
+                            let request = signed(.sha256(Array("tx-\(worker)-\(i)".utf8)), inputs: [contested, own])
+                            if let answer = try? await client.notarise(request) { history.record(request, answer) }
+                            i += 1
+                        }
+                    }
+                }
+            }
         }
     }
 
