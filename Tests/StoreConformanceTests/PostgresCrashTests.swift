@@ -56,8 +56,10 @@ struct PostgresCrashTests {
         }
     }
 
-    /// Starts the flows and returns once some of their steps are durable.
-    func startFlows(_ engine: FlowEngine, _ harness: Harness) async throws -> [FlowID] {
+    /// An engine on `harness` running the flows; returns once some of their steps are durable.
+    func startFlows(_ harness: Harness) async throws -> (FlowEngine, [FlowID]) {
+        let engine = harness.engine()
+        try await engine.resumeUnfinished(createdBefore: nil)
         var ids = [FlowID]()
         for index in 0..<Self.flows {
             ids.append(try await engine.start(CommitStepsFlow(steps: Self.steps), clientRequestId: "crash-\(index)").id)
@@ -66,7 +68,7 @@ struct PostgresCrashTests {
             let journal = try await harness.node.flows.journal(of: ids[0])
             return journal.count >= 3
         }
-        return ids
+        return (engine, ids)
     }
 
     @Test func aFlowThatFindsTheDatabaseUnreachableIsRetriedNotParked() {
@@ -85,15 +87,13 @@ struct PostgresCrashTests {
         let server = try await PostgresServer.start(durableCommits: true)
         defer { server.stop() }
         let harness = try await Harness(server)
-        let engine = harness.engine()
-        try await engine.resumeUnfinished(createdBefore: nil)
-        let ids = try await startFlows(engine, harness)
+        let (engine, ids) = try await startFlows(harness)
 
         try await server.restartImmediately()
 
         // Defect B (docs/node.md), open: on a loaded machine some runs stop here. Every flow
         // logs "flow hospitalised, will retry" once after the crash, the pool reconnects, and
-        // then nothing runs again (no retry, no query, idle CPU). Bounded, so a stuck run is
+        // then no flow runs again (no retry logged, idle CPU). Bounded, so a stuck run is
         // recorded as the known issue instead of holding the suite to its time limit.
         let ended = try await within(.seconds(120)) {
             for id in ids { _ = try await engine.waitForEnd(id, timeout: .seconds(120)) }
@@ -107,7 +107,7 @@ struct PostgresCrashTests {
                 let record = try #require(try await harness.node.flows.record(id))
                 #expect(record.result == Array("\((0..<Self.steps).reduce(0, +))".utf8))
             }
-            let stopped = try await within(.seconds(30)) { await engine.stop() }
+            let stopped: Void? = try await within(.seconds(30)) { await engine.stop() }
             #expect(stopped != nil, "the engine's stop returns")
         }
         _ = try await within(.seconds(30)) { await harness.close() }
@@ -117,9 +117,7 @@ struct PostgresCrashTests {
         let server = try await PostgresServer.start(durableCommits: true)
         defer { server.stop() }
         let harness = try await Harness(server)
-        let engine = harness.engine()
-        try await engine.resumeUnfinished(createdBefore: nil)
-        let ids = try await startFlows(engine, harness)
+        let (engine, ids) = try await startFlows(harness)
 
         try await server.crash()
         // A start fails with the store's error, within the bound, and stores nothing; the engine's
@@ -132,7 +130,7 @@ struct PostgresCrashTests {
         } catch {
             refusal = "\(error)"
         }
-        let stopped = try await within(.seconds(30)) { await engine.stop() }
+        let stopped: Void? = try await within(.seconds(30)) { await engine.stop() }
         withKnownIssue("defect B: under load a commit can wait for ever after a crash", isIntermittent: true) {
             #expect(refusal.contains("database_unavailable"), "\(refusal)")
             #expect(stopped != nil, "the engine's stop returns while the database is down")
