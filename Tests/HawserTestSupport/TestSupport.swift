@@ -1,4 +1,5 @@
 import Foundation
+import Sim
 import HawserCore
 
 /// A temporary directory, removed when the value is dropped.
@@ -27,20 +28,8 @@ public struct Ids: Sendable {
     public mutating func ref() -> StateRef { StateRef(txId: hash(), index: 0) }
 }
 
-/// SplitMix64: a small seeded generator, so that every property test replays exactly.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The simulator's SplitMix64, so that every property test replays exactly from its seed.
+public typealias SeededGenerator = Sim.SeededGenerator
 
 /// Polls `condition` until it holds, for state that no event announces (another process's, a
 /// server's); throws after `timeout`.
