@@ -10,8 +10,9 @@ extension LeaseElectionWorld {
     /// A message's travel time: usually well under a millisecond to 20 ms; sometimes (until the
     /// quiet period) longer than the request time-out, so its sender gave up on it before it
     /// arrives.
-    mutating func delay() -> Int64 {
+    mutating func delay(_ index: Int) -> Int64 {
         if !quiet, Double.random(in: 0..<1, using: &random) < settings.faults.slow {
+            disturb(index)
             let timeout = Double(configuration.requestTimeout.nanosecondsValue)
             return Int64(timeout * Double.random(in: 0.5...2, using: &random))
         }
@@ -21,7 +22,14 @@ extension LeaseElectionWorld {
     /// Whether a message to or from `index` is lost now.
     mutating func lost(_ index: Int) -> Bool {
         if shells[index].cutOffUntil > now { return true }
-        return !quiet && Double.random(in: 0..<1, using: &random) < settings.faults.loss
+        guard !quiet, Double.random(in: 0..<1, using: &random) < settings.faults.loss else { return false }
+        disturb(index)
+        return true
+    }
+
+    /// Counts a pause, cut-off or slow or lost message of `index` (see `ShardProcess.disturbances`).
+    mutating func disturb(_ index: Int) {
+        if node != nil { processes[index].disturbances += 1 }
     }
 
     mutating func inject(_ fault: SimFault) {
@@ -35,6 +43,7 @@ extension LeaseElectionWorld {
         switch fault {
         case .pause:
             shells[index].pausedUntil = now + spell
+            disturb(index)
             record("fault: \(id) paused for \(spell / 1_000_000) ms")
         case .crash:
             shells[index].alive = false
@@ -47,6 +56,7 @@ extension LeaseElectionWorld {
             queue.schedule(.heal(index, .unhealthy), at: now + spell)
         case .partition:
             shells[index].cutOffUntil = now + spell
+            disturb(index)
             record("fault: \(id) cut off from the store for \(spell / 1_000_000) ms")
         case .resign:
             record("operator: \(id) resigns")
@@ -75,7 +85,7 @@ extension LeaseElectionWorld {
 
     /// An operator's call on a candidate (`resign`, `handOver`): its store work is queued, and the
     /// round loop wakes at once unless a call is in flight.
-    private mutating func wake(_ index: Int, _ actions: [ElectionCore.Action]) {
+    mutating func wake(_ index: Int, _ actions: [ElectionCore.Action]) {
         shells[index].work += actions
         if shells[index].inFlight == nil, !shells[index].gaveUp { schedule(turnOf: index, at: now) }
     }

@@ -24,6 +24,10 @@ public enum LeaseElectionSim {
         public var faulty: Duration = .seconds(60)
         public var quiet: Duration = .seconds(20)
         public var faults = SimFaults()
+        /// How many of the last events a violation shows.
+        public var traceLines = 60
+        /// With a shard layer: each candidate is a hot-warm shell owning the node database's flows.
+        public var shard: ShardSettings?
 
         public init(configuration: LeaseConfiguration = LeaseConfiguration()) {
             self.configuration = configuration
@@ -41,6 +45,11 @@ public enum LeaseElectionSim {
         public var terms: Int
         /// Faults injected.
         public var faults: Int
+        /// How many of the last events a violation shows.
+        public var traceLines = 60
+        /// With a shard layer: flows finished, and flows parked as poison.
+        public var flowsDone: Int
+        public var flowsParked: Int
         public var violation: SimViolation?
     }
 

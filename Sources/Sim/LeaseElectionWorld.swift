@@ -14,6 +14,14 @@ struct LeaseElectionWorld {
         case fault
         case heal(Int, SimFault)
         case quiet
+        // The shard layer (`ShardLayer`), when the settings have one:
+        /// The election's status reaches the shard shell.
+        case shardStatus(Int, incarnation: Int, ElectionStatus)
+        case nodeArrive(Int, incarnation: Int, call: Int, SimNodeDatabase.Call)
+        case nodeAnswer(Int, incarnation: Int, call: Int, SimNodeDatabase.Answer)
+        case flowStep(Int, incarnation: Int, term: Int, flow: Int)
+        /// A stopping term's engine has stopped its flows: its cleanup write goes out.
+        case engineStopped(Int, incarnation: Int, term: Int)
     }
 
     /// One candidate process as `LeaseElection` runs it.
@@ -48,18 +56,28 @@ struct LeaseElectionWorld {
     var faults = 0
     var quiet = false
     var violation: SimViolation?
+    /// The shard layer: the shared node database and each candidate's shard shell.
+    var node: SimNodeDatabase?
+    var processes: [ShardProcess] = []
+    var checkedParkings = 0
+    var terms = 0
 
     init(seed: UInt64, settings: LeaseElectionSim.Settings) {
         self.seed = seed
         self.settings = settings
         random = SeededGenerator(seed: seed)
         store = SimLeaseStore(configuration: settings.configuration)
+        trace = SimTrace(keep: settings.traceLines)
         let drift = settings.faults.drift
         for index in 0..<settings.candidates {
             let id = "c\(index)"
             let clock = SimClock(originNs: Int64.random(in: 0...1_000_000_000_000, using: &random),
                                  rate: 1 + Double.random(in: -drift...drift, using: &random))
             shells.append(Shell(id: id, core: ElectionCore(me: id, timing: settings.timing), clock: clock))
+        }
+        if let shard = settings.shard {
+            node = SimNodeDatabase(flows: shard.flows, steps: shard.steps, fenced: shard.fenced)
+            processes = shells.map { _ in ShardProcess() }
         }
     }
 
@@ -80,8 +98,10 @@ struct LeaseElectionWorld {
         if violation == nil, acting().isEmpty {
             fail("no leader \(settings.quiet) after the last fault")
         }
+        if violation == nil, let problem = shardProblem() { fail(problem) }
         return LeaseElectionSim.Outcome(seed: seed, events: events, digest: trace.digest, terms: store.grants.count,
-                                        faults: faults, violation: violation)
+                                        faults: faults, flowsDone: node.map { node in node.flows.indices.filter(node.isDone).count } ?? 0,
+                                        flowsParked: node?.parkings.count ?? 0, violation: violation)
     }
 
     // MARK: Events
@@ -106,7 +126,7 @@ struct LeaseElectionWorld {
             let answer = store.apply(request, from: shells[index].id, nowNs: now)
             record("store <- \(shells[index].id) #\(call) \(request): \(answer)")
             if let broken = store.broken { return fail(broken) }
-            if !lost(index) { queue.schedule(.answer(index, call: call, answer), at: now + delay()) }
+            if !lost(index) { queue.schedule(.answer(index, call: call, answer), at: now + delay(index)) }
         case .answer(let index, let call, let answer):
             guard let index = ready(index, event), shells[index].inFlight?.call == call else { return }
             finishCall(index, answer: answer)
@@ -123,12 +143,14 @@ struct LeaseElectionWorld {
         case .quiet:
             quiet = true
             record("quiet: no more faults")
+        case .shardStatus, .nodeArrive, .nodeAnswer, .flowStep, .engineStopped:
+            handleShard(event)
         }
     }
 
     /// The candidate an event is for, if it can handle it now: a paused process handles it once
     /// resumed (it is put back, in order), a dead one never.
-    private mutating func ready(_ index: Int, _ event: Event) -> Int? {
+    mutating func ready(_ index: Int, _ event: Event) -> Int? {
         guard shells[index].alive else { return nil }
         if shells[index].pausedUntil > now {
             queue.schedule(event, at: shells[index].pausedUntil)
@@ -141,6 +163,7 @@ struct LeaseElectionWorld {
     mutating func transition(_ index: Int, _ body: (inout ElectionCore) -> [ElectionCore.Action]) -> [ElectionCore.Action] {
         let before = shells[index].core.leading?.epoch
         let actions = body(&shells[index].core)
+        observe(index, ledWith: before, actions: actions)
         let shell = shells[index]
         for case .report(let report) in actions { record("\(shell.id): \(report)") }
         if let epoch = shell.core.leading?.epoch, epoch != before, store.grants[epoch] != shell.id {
@@ -194,7 +217,7 @@ struct LeaseElectionWorld {
         if case .round = call { isRound = true }
         shells[index].inFlight = (calls, isRound)
         queue.schedule(.timeout(index, call: calls), at: shells[index].clock.trueTime(after: configuration.requestTimeout, from: now))
-        if !lost(index) { queue.schedule(.arrive(index, call: calls, call), at: now + delay()) }
+        if !lost(index) { queue.schedule(.arrive(index, call: calls, call), at: now + delay(index)) }
     }
 
     mutating func schedule(turnOf index: Int, at time: Int64) {
@@ -211,6 +234,7 @@ struct LeaseElectionWorld {
         shells[index].work = []
         shells[index].inFlight = nil
         shells[index].gaveUp = false
+        resetShard(index)
         schedule(turnOf: index, at: now)
         queue.schedule(.expiryTimer(index, incarnation: shells[index].incarnation), at: now)
         record("\(id) starts")

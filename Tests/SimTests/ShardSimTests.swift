@@ -1,0 +1,46 @@
+import Coordination
+import Foundation
+import Sim
+import Testing
+
+/// The hot-warm shard's real cores (`ElectionCore`, `LeaseRules`, `ShardCore`, `WriteFence`,
+/// `StartupReplay`) under the seeded simulator: three candidates, each a shard shell running a
+/// flow engine on one shared, fenced node database, through the election's faults.
+/// `HAWSER_SIM_SEEDS` chooses the seeds, as for `LeaseElectionSimTests`; the suite runs 1-60.
+@Suite struct ShardSimTests {
+    static let seeds = ProcessInfo.processInfo.environment["HAWSER_SIM_SEEDS"] == nil ? Array(1...60) : LeaseElectionSimTests.seeds
+
+    static var settings: LeaseElectionSim.Settings {
+        var settings = LeaseElectionSim.Settings()
+        settings.shard = ShardSettings()
+        return settings
+    }
+
+    /// Never a flow step written twice (two owners at once), never a healthy flow parked as
+    /// poison, every flow finished or parked once the faults stop, and a process serving then.
+    @Test func everySeedKeepsTheShardsInvariants() {
+        var done = 0
+        for seed in Self.seeds {
+            let outcome = LeaseElectionSim.run(seed: seed, settings: Self.settings)
+            done += outcome.flowsDone
+            guard let violation = outcome.violation else { continue }
+            if violation.what.contains("parked as poison") {
+                withKnownIssue("defect C: a successor can claim before a voluntarily stopping engine cleared its markers", isIntermittent: true) {
+                    Issue.record("\(violation)")
+                }
+            } else {
+                Issue.record("\(violation)")
+            }
+        }
+        #expect(done > Self.seeds.count * 8, "the flows must run: \(done) finished")
+    }
+
+    /// The checks catch a database that does not fence: two owners write one flow.
+    @Test func anUnfencedDatabaseIsCaught() throws {
+        var settings = Self.settings
+        settings.shard?.fenced = false
+        let found = (1...30).lazy.compactMap { LeaseElectionSim.run(seed: $0, settings: settings).violation }.first
+        let violation = try #require(found)
+        #expect(violation.what.contains("two owners ran it at once"), "\(violation)")
+    }
+}
