@@ -80,6 +80,8 @@ public struct ElectionCore: Sendable {
     private var healthy: Bool?
     private var roundSentAt: Moment?
     private var lostAt: Moment?
+    /// The epoch of the last leadership that ended: never led with again (see `roundSucceeded`).
+    private var ended: Epoch?
     private var standAsideUntil: Moment?
     /// When leadership was last given up by choice: a round sent before then cannot restore it.
     private var resignedAt: Moment?
@@ -110,7 +112,7 @@ public struct ElectionCore: Sendable {
             roundSentAt = now
             let aside = standAsideUntil.map { now < $0 } ?? false
             actions.append(.round(RoundRequest(healthy: healthy == true, mayAcquire: healthy == true && duplicateSince == nil,
-                                               standingAside: aside, highestSeen: highestSeen)))
+                                               standingAside: aside, highestSeen: highestSeen, leadingWith: leading?.epoch)))
         }
         return actions
     }
@@ -161,6 +163,12 @@ public struct ElectionCore: Sendable {
         }
         if let current = leading, current.epoch != view.epoch {
             actions += loseLeadership(reason: "epoch changed to \(view.epoch)")
+        }
+        if leading == nil, let ended, view.epoch <= ended {
+            // A round sent before this candidate stepped down renewed the term that ended. A term
+            // is not resumed: the next round (not leading) takes leadership under a new epoch, so
+            // fencing can refuse any late write of the old term.
+            return actions
         }
         let validUntil = sentAt + timing.validity
         guard validUntil > now else {
@@ -272,6 +280,7 @@ public struct ElectionCore: Sendable {
     private mutating func loseLeadership(reason: String) -> [Action] {
         guard let current = leading else { return [] }
         leading = nil
+        ended = current.epoch
         policy.reset()
         publish()
         return [.report(.steppedDown(current.epoch, reason: reason))]

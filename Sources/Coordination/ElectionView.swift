@@ -37,11 +37,17 @@ public struct RoundRequest: Sendable, Hashable {
     public var standingAside: Bool
     /// Never take an epoch at or below this one (the highest this candidate has seen).
     public var highestSeen: Epoch
+    /// The epoch this candidate leads with now (nil: it does not lead). The store renews only
+    /// that epoch: a candidate that holds leadership by the store but stepped down meanwhile (its
+    /// confirmation came too late) takes it again under a new epoch, so that two of its terms
+    /// never share one and fencing can refuse a late write of the earlier.
+    public var leadingWith: Epoch?
 
-    public init(healthy: Bool, mayAcquire: Bool, standingAside: Bool, highestSeen: Epoch) {
+    public init(healthy: Bool, mayAcquire: Bool, standingAside: Bool, highestSeen: Epoch, leadingWith: Epoch? = nil) {
         self.healthy = healthy
         self.mayAcquire = mayAcquire
         self.standingAside = standingAside
         self.highestSeen = highestSeen
+        self.leadingWith = leadingWith
     }
 }

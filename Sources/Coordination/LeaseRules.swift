@@ -75,6 +75,9 @@ public enum LeaseRules {
             // Never renew or take: the lease may be the other process's.
         } else if unexpired {
             if row.holder == candidate.id, request.mayAcquire, !request.standingAside || row.target == candidate.id {
+                // Renewed under the epoch it leads with; taken again under a new one if it stepped
+                // down meanwhile (see `RoundRequest.leadingWith`).
+                if request.leadingWith != row.epoch { row.epoch = max(row.epoch, request.highestSeen).next }
                 row.expiresMs = now + leaseMs
                 write = row
             }

@@ -49,6 +49,9 @@ struct ShardProcess {
     /// (resigned, handed over) rather than losing it or stepping down after a refused write.
     var endedVoluntarily: [Epoch: Bool] = [:]
     var abandoned: Set<Epoch> = []
+    /// The epoch of this incarnation's last term: a new term must have a higher one, or fencing
+    /// could not tell a late write of the old term from the new term's.
+    var lastTermEpoch: Epoch?
 }
 
 extension LeaseElectionWorld {
@@ -113,6 +116,10 @@ extension LeaseElectionWorld {
             case .claim(let epoch, _):
                 send(index, .claim(epoch), for: .claim(epoch))
             case .startWork(let epoch):
+                if let last = processes[index].lastTermEpoch, epoch <= last {
+                    fail("\(shells[index].id) starts a term at epoch \(epoch) after one at \(last): fencing cannot tell them apart")
+                }
+                processes[index].lastTermEpoch = epoch
                 terms += 1
                 let id = terms
                 processes[index].term = ShardProcess.Term(id: id, epoch: epoch)

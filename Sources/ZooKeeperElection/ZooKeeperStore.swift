@@ -41,7 +41,9 @@ struct ZooKeeperStore: Sendable {
         let standing = Set(queue.map(\.id))
         var holder = ElectionRules.leader(queue: queue, record: record)
         var epoch = record == nil ? Epoch.zero : EpochRecord.epoch(mzxid: stat.mzxid)
-        if let mine = place.node, queue.first?.name == mine, holder != candidate.id {
+        // Claimed again (a new epoch) if the record names us but we do not lead with it: we
+        // stepped down meanwhile (see `RoundRequest.leadingWith`).
+        if let mine = place.node, queue.first?.name == mine, holder != candidate.id || request.leadingWith != epoch {
             let reserved = target.map(standing.contains) ?? false
             if TakeoverRule.mayTake(me: candidate.id, request: request, target: target, targetReserved: reserved) {
                 if let claimed = try await claim(node: mine, version: stat.version, &place) {

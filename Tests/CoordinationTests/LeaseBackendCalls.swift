@@ -12,9 +12,10 @@ extension LeaseBackend {
     }
 
     func round(election: String, candidate: Candidate, healthy: Bool, mayAcquire: Bool, leaseDuration: Duration,
-               instance: String? = nil, highestSeen: Epoch = .zero) async throws -> ElectionView {
+               instance: String? = nil, highestSeen: Epoch = .zero, leadingWith: Epoch? = nil) async throws -> ElectionView {
         let configuration = Self.configuration(election, leaseDuration)
-        let request = RoundRequest(healthy: healthy, mayAcquire: mayAcquire, standingAside: false, highestSeen: highestSeen)
+        let request = RoundRequest(healthy: healthy, mayAcquire: mayAcquire, standingAside: false, highestSeen: highestSeen,
+                                   leadingWith: leadingWith)
         return try await transaction(election: election) { state in
             let outcome = LeaseRules.round(state, candidate: candidate, instance: instance ?? "test-\(candidate.id)",
                                            request: request, configuration: configuration)

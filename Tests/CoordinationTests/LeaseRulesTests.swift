@@ -22,8 +22,8 @@ import Testing
                    candidates: candidates)
     }
 
-    static func request(mayAcquire: Bool = true, aside: Bool = false, highest: UInt64 = 0) -> RoundRequest {
-        RoundRequest(healthy: true, mayAcquire: mayAcquire, standingAside: aside, highestSeen: Epoch(highest))
+    static func request(mayAcquire: Bool = true, aside: Bool = false, highest: UInt64 = 0, leading: UInt64? = nil) -> RoundRequest {
+        RoundRequest(healthy: true, mayAcquire: mayAcquire, standingAside: aside, highestSeen: Epoch(highest), leadingWith: leading.map(Epoch.init))
     }
 
     static func round(_ state: LeaseState, _ me: String, _ request: RoundRequest = request(), instance: String? = nil) -> LeaseRules.RoundOutcome {
@@ -41,9 +41,18 @@ import Testing
         ], "D was last seen longer than a lease ago: gone")
     }
 
+    /// A holder that no longer leads with the lease's epoch (it stepped down meanwhile) takes the
+    /// lease again under a new epoch: two terms of one candidate never share an epoch.
+    @Test func aHolderThatSteppedDownTakesANewEpoch() {
+        let state = Self.state(holder: "A", epoch: 3, expiresIn: 500)
+        let taken = Self.round(state, "A", Self.request(highest: 3))
+        #expect(taken.lease?.epoch == Epoch(4) && taken.lease?.holder == "A" && taken.view.holder == "A")
+        #expect(Self.round(state, "A", Self.request(highest: 3, leading: 2)).lease?.epoch == Epoch(4), "an older term is no renewal either")
+    }
+
     @Test func theHolderRenewsAndOthersLeave() {
         let state = Self.state(holder: "A", epoch: 3, expiresIn: 500)
-        let renewed = Self.round(state, "A")
+        let renewed = Self.round(state, "A", Self.request(leading: 3))
         #expect(renewed.lease?.expiresMs == Self.now + 2000 && renewed.lease?.epoch == Epoch(3))
         #expect(renewed.view.holder == "A" && renewed.candidate?.seenMs == Self.now)
         let other = Self.round(state, "B")

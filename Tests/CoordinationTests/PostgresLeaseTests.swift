@@ -37,7 +37,8 @@ struct PostgresLeaseTests {
         #expect(first.holder == "A" && first.epoch == Epoch(1))
         let other = try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(60))
         #expect(other.holder == "A" && other.standing == ["A", "B"])
-        let renewed = try await backend.round(election: election, candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(200))
+        let renewed = try await backend.round(election: election, candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(200),
+                                             leadingWith: Epoch(1))
         #expect(renewed.holder == "A" && renewed.epoch == Epoch(1))
         try await eventually("B acquiring", timeout: .seconds(30)) {
             try await backend.round(election: election, candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(60)).holder == "B"

@@ -30,7 +30,8 @@ import Testing
         #expect(first.holder == "A" && first.epoch == Epoch(1))
         let other = try await backend.round(election: "e", candidate: b, healthy: true, mayAcquire: true, leaseDuration: .seconds(60))
         #expect(other.holder == "A" && other.standing == ["A", "B"])
-        let renewed = try await backend.round(election: "e", candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(200))
+        let renewed = try await backend.round(election: "e", candidate: a, healthy: true, mayAcquire: true, leaseDuration: .milliseconds(200),
+                                             leadingWith: Epoch(1))
         #expect(renewed.holder == "A" && renewed.epoch == Epoch(1))
         // A stops renewing: once the lease expired by SQLite's clock, B takes it with the next epoch.
         try await eventually("B acquiring", timeout: .seconds(30)) {
