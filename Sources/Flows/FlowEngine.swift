@@ -47,6 +47,9 @@ public final class FlowEngine: Service, Sendable {
         var marked: Set<FlowID> = []
         /// Set once `resumeUnfinished` has resumed (or parked) every unfinished flow.
         var resumed = false
+        /// `resumeUnfinished` is under way; `stop` waits for it (`resumeWaiters`).
+        var resuming = false
+        var resumeWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     public let store: any FlowStore
@@ -87,6 +90,13 @@ public final class FlowEngine: Service, Sendable {
     /// hot-warm node taking over: flows created by the former owner carry its clock, which may
     /// run ahead of this one) passes nil and calls `stop` itself. On failure the engine is stopped.
     public func resumeUnfinished(createdBefore cutoff: Instant?) async throws {
+        let begun = state.withLock { state -> Bool in
+            guard !state.stopping else { return false }
+            state.resuming = true
+            return true
+        }
+        guard begun else { throw CancellationError() }
+        defer { finishResuming() }
         do {
             let plan = StartupReplay(resumable: try await store.resumable().filter { record in cutoff.map { record.createdAt < $0 } ?? true },
                                      markers: try await store.replayMarkers(), now: services.clock.now())
@@ -96,6 +106,7 @@ public final class FlowEngine: Service, Sendable {
                              metadata: ["flow": "\(parked.id)"])
                 announce(parked.id, parked.state)
             }
+            // Recorded even if a stop came meanwhile: that stop clears them once this returns.
             state.withLock { $0.marked = Set(plan.replay.map(\.id)) }
             for record in plan.replay {
                 launch(record, journal: try await store.journal(of: record.id), replayMarked: true)
@@ -103,7 +114,7 @@ public final class FlowEngine: Service, Sendable {
         } catch {
             // Flows started or resumed so far must not outlive the service (a cancelled read
             // lands here when shutdown comes early): another engine may take them over next.
-            await stop()
+            await stopFlows()
             throw error
         }
         state.withLock { $0.resumed = true }
@@ -118,7 +129,31 @@ public final class FlowEngine: Service, Sendable {
     /// clears the replay markers it set (a flow still running did not crash the node), also when
     /// its fence has just been released (`FlowStore.clearReplayMarkers`): a term that steps down
     /// leaves none for the next owner to take for a crash.
+    /// A resume under way (`resumeUnfinished`) is waited for first: the markers it sets may
+    /// commit after this stop began, and must be cleared too.
     public func stop() async {
+        state.withLock { $0.stopping = true }
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let waits = state.withLock { state in
+                if state.resuming { state.resumeWaiters.append(waiter) }
+                return state.resuming
+            }
+            if !waits { waiter.resume() }
+        }
+        await stopFlows()
+    }
+
+    private func finishResuming() {
+        let waiters = state.withLock { state in
+            state.resuming = false
+            defer { state.resumeWaiters = [] }
+            return state.resumeWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Cancels the running flows, waits for them, and clears the markers this engine set.
+    private func stopFlows() async {
         let tasks = state.withLock { state -> [Task<Void, Never>] in
             state.stopping = true
             return state.live.values.map(\.task)
@@ -369,6 +404,9 @@ public final class FlowEngine: Service, Sendable {
 
     public var isDraining: Bool { state.withLock { $0.draining } }
 
+    /// True once `stop` has begun.
+    public var isStopping: Bool { state.withLock { $0.stopping } }
+
     /// Flows running in this process now.
     public var runningCount: Int { state.withLock { $0.live.count } }
 
@@ -593,5 +631,4 @@ public final class FlowEngine: Service, Sendable {
         }
         return kill || parkReason != nil
     }
-    private var isStopping: Bool { state.withLock { $0.stopping } }
 }

@@ -39,6 +39,27 @@ final class Gate: Sendable {
     func reached() async { for await _ in arrived { return } }
 }
 
+/// A flow store whose commits go through `commit` (which may delay, fail or lose them); every
+/// other call goes straight to `base`.
+final class InterceptedFlowStore: FlowStore {
+    let base: any FlowStore
+    private let intercept: @Sendable ([FlowWrite]) async throws -> [FlowRecord?]
+
+    init(_ base: any FlowStore, commit: @escaping @Sendable ([FlowWrite]) async throws -> [FlowRecord?]) {
+        self.base = base
+        intercept = commit
+    }
+
+    func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] { try await intercept(writes) }
+    func record(_ id: FlowID) async throws -> FlowRecord? { try await base.record(id) }
+    func record(clientRequestId: String) async throws -> FlowRecord? { try await base.record(clientRequestId: clientRequestId) }
+    func journal(of id: FlowID) async throws -> [JournalEntry] { try await base.journal(of: id) }
+    func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await base.list(query) }
+    func resumable() async throws -> [FlowRecord] { try await base.resumable() }
+    func replayMarkers() async throws -> Set<FlowID> { try await base.replayMarkers() }
+    func clearReplayMarkers(_ ids: [FlowID]) async throws { try await base.clearReplayMarkers(ids) }
+}
+
 /// What the test flows report to and take orders from, keyed by name.
 final class Hooks: Sendable {
     private struct State {
@@ -124,14 +145,15 @@ struct EngineHarness {
         self.hooks = hooks
     }
 
-    func engine(hospital: HospitalPolicy = HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(5), maxAttempts: 5),
+    /// `store`: what the engine writes through (default: the database's flow store).
+    func engine(store: (any FlowStore)? = nil, hospital: HospitalPolicy = HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(5), maxAttempts: 5),
                 register: (inout FlowRegistry) -> Void = { $0.register(StepsFlow.self); $0.register(FailingFlow.self) })
         -> FlowEngine {
         var registry = FlowRegistry()
         register(&registry)
         var services = FlowServices()
         services.add(hooks, as: Hooks.self)
-        return FlowEngine(store: database.flows, registry: registry, services: services,
+        return FlowEngine(store: store ?? database.flows, registry: registry, services: services,
                           configuration: .init(hospital: hospital), logger: quietLogger)
     }
 }

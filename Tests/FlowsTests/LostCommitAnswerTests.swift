@@ -11,17 +11,9 @@ import Testing
 /// and an external call would be made twice).
 @Suite struct LostCommitAnswerTests {
     /// Forwards to `base`; the commit numbered `losing` (counted from 1) is made, then reported failed.
-    final class LosingStore: FlowStore {
-        let base: any FlowStore
-        private let count = Mutex(0)
-        let losing: Int
-
-        init(_ base: any FlowStore, losing: Int) {
-            self.base = base
-            self.losing = losing
-        }
-
-        func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
+    static func losing(_ base: any FlowStore, _ losing: Int) -> any FlowStore {
+        let count = Mutex(0)
+        return InterceptedFlowStore(base) { writes in
             let stored = try await base.commit(writes)
             let number = count.withLock { count in
                 count += 1
@@ -30,14 +22,6 @@ import Testing
             if number == losing { throw TransientFlowError("the connection closed before the commit's answer") }
             return stored
         }
-
-        func record(_ id: FlowID) async throws -> FlowRecord? { try await base.record(id) }
-        func record(clientRequestId: String) async throws -> FlowRecord? { try await base.record(clientRequestId: clientRequestId) }
-        func journal(of id: FlowID) async throws -> [JournalEntry] { try await base.journal(of: id) }
-        func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await base.list(query) }
-        func resumable() async throws -> [FlowRecord] { try await base.resumable() }
-        func replayMarkers() async throws -> Set<FlowID> { try await base.replayMarkers() }
-        func clearReplayMarkers(_ ids: [FlowID]) async throws { try await base.clearReplayMarkers(ids) }
     }
 
     func engine(_ database: SQLiteNodeDatabase, _ hooks: Hooks, losing: Int) -> FlowEngine {
@@ -45,7 +29,7 @@ import Testing
         registry.register(StepsFlow.self)
         var services = FlowServices()
         services.add(hooks, as: Hooks.self)
-        return FlowEngine(store: LosingStore(database.flows, losing: losing), registry: registry, services: services,
+        return FlowEngine(store: Self.losing(database.flows, losing), registry: registry, services: services,
                           configuration: .init(hospital: HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(5),
                                                                         maxAttempts: 5)),
                           logger: quietLogger)

@@ -12,8 +12,8 @@ import Testing
 /// while replaying a flow (an engine left running, never stopped) leaves the marker set, and the
 /// next owner parks the flow.
 @Suite struct TermReplayTests {
-    func engine(_ harness: EngineHarness) -> FlowEngine {
-        harness.engine { $0.register(PoisonFlowTests.StuckFlow.self) }
+    func engine(_ harness: EngineHarness, store: (any FlowStore)? = nil) -> FlowEngine {
+        harness.engine(store: store) { $0.register(PoisonFlowTests.StuckFlow.self) }
     }
 
     /// A term at epoch 1 starts a flow that waits at the gate and ends cleanly; a term at epoch 2
@@ -66,5 +66,41 @@ import Testing
         #expect(record.retryAt == nil)
         #expect(record.error == StartupReplay.parkedReason)
         await crashed.engine.stop()
+    }
+
+    /// A stop that comes while the term's resume commits its replay markers. Before, the stop
+    /// found no marker to clear and returned; the markers then committed, and the next owner
+    /// parked the flow as poison. Now the stop waits for the resume and clears them. (The
+    /// simulation's model of the engine had assumed this; the engine did not do it.)
+    @Test func aStopDuringTheResumeStillClearsTheMarkersItSets() async throws {
+        let directory = try TemporaryDirectory()
+        let first = try EngineHarness(directory: directory.path, fence: WriteFence(resource: "node/0", epoch: Epoch(1)))
+        let firstEngine = engine(first)
+        let id = try await running(firstEngine) {
+            let id = try await firstEngine.start(PoisonFlowTests.StuckFlow()).id
+            await first.hooks.gate.reached()
+            return id
+        }
+        // The second term's first commit, its replay markers, waits until the stop is under way.
+        let second = try EngineHarness(directory: directory.path, fence: WriteFence(resource: "node/0", epoch: Epoch(2)))
+        let (committing, arrive) = AsyncStream.makeStream(of: Void.self)
+        let (opened, open) = AsyncStream.makeStream(of: Void.self)
+        let flows = second.database.flows
+        let secondEngine = engine(second, store: InterceptedFlowStore(flows) { writes in
+            arrive.yield()
+            for await _ in opened {}
+            return try await flows.commit(writes)
+        })
+        let resume = Task { try await secondEngine.resumeUnfinished(createdBefore: nil) }
+        for await _ in committing { break }
+        let stop = Task { await secondEngine.stop() }
+        try await eventually("the stop under way") { secondEngine.isStopping }
+        open.finish()
+        await stop.value
+        _ = await resume.result
+        #expect(try await flows.replayMarkers().isEmpty)
+
+        let record = try await thirdTerm(in: directory.path, id)
+        #expect(record.status == .completed, "\(record.status): \(record.error ?? "")")
     }
 }
