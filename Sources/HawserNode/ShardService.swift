@@ -26,7 +26,9 @@ protocol ShardWork: Sendable {
 /// the shared journal, the notary catches up from the shared log) and stops it, and tells the API
 /// whether it serves (`ServingState`). Every event is handled by one task, in order; the slow
 /// actions (claim, start, stop) run as child tasks that report back, so a lost election releases
-/// the fence at once even while a start is under way.
+/// the fence at once even while a start is under way. The election hears when a term's work starts
+/// and once it has stopped (`Election.workStarted`, `workStopped`): leadership the process gives up
+/// of its own accord is released in the store only after the work's last write (`ReleaseHold`).
 final class ShardService<Work: ShardWork>: Service, Sendable {
     enum Event: Sendable {
         case status(ElectionStatus)
@@ -199,6 +201,7 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
             // Made here, not in the child task, so that a `stopWork` that follows always finds it.
             let term = work.makeTerm { [input] problem in input.yield(.writeRefused(problem)) }
             shell.withLock { $0.term = term }
+            election.workStarted()  // leadership given up from now on is released only once the term stopped
             group.addTask { [work, input, logger] in
                 do {
                     try await work.start(term)
@@ -226,6 +229,7 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
         }
         guard let term else { return }
         await work.stop(term)
+        election.workStopped()  // its last write is made: a successor may claim now
         logger.info("work stopped: standby")
     }
 }
