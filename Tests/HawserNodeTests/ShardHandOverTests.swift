@@ -4,13 +4,14 @@ import Flows
 import Foundation
 @testable import HawserNode
 import HawserTestSupport
+import ServiceLifecycle
 import Synchronization
 import Testing
 
 /// Two hot-warm shard services in one process (A and B), on one SQLite lease and node database:
-/// a switchover hands the shard from A to B only once A's engine has stopped and cleared the
-/// replay markers of the flows it resumed (defect C's hand-over window), and a stop that hangs
-/// holds the shard back for a bounded while only.
+/// a switchover or a graceful shutdown hands the shard from A to B only once A's engine has stopped
+/// and cleared the replay markers of the flows it resumed (defect C's hand-over window), and a stop
+/// that hangs holds the shard back for a bounded while only.
 @Suite struct ShardHandOverTests {
     /// A flow that waits at `StopGate` without writing anything. Once the gate is stubborn, a
     /// waiting flow ignores cancellation until the gate opens: its engine's stop takes as long.
@@ -62,18 +63,21 @@ import Testing
         }
     }
 
-    /// One hot-warm process: its election, fence, node database and what it serves.
+    /// One hot-warm process: its election, fence, node database and what it serves; its shard
+    /// service runs in a service group, as in `hawser node run`.
     struct Member {
         let serving: ServingState<FlowEngine>
         let fence: WriteFence
         let database: SQLiteNodeDatabase
         let administration: LeaseAdministration
         let rounds: Rounds
+        let group: ServiceGroup
         let task: Task<Void, any Error>
 
-        func stop() async {
-            task.cancel()
-            _ = await task.result
+        /// Shuts down gracefully (as on SIGTERM) and waits until it has.
+        func stop() async throws {
+            await group.triggerGracefulShutdown()
+            try await task.value
         }
     }
 
@@ -122,8 +126,9 @@ import Testing
         let service = ShardService(stand: ShardStand(election: election, administration: administration, timeout: .seconds(2),
                                                      logger: quietLogger),
                                    fence: fence, work: work, serving: serving)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: quietLogger))
         return Member(serving: serving, fence: fence, database: database, administration: administration, rounds: rounds,
-                      task: Task { try await service.run() })
+                      group: group, task: Task { try await group.run() })
     }
 
     /// A flow left unfinished (waiting at the gate) by an earlier process, so that the next owner
@@ -175,8 +180,37 @@ import Testing
         let record = try await Self.settled(id, in: b)
         #expect(record.status == .completed, "\(record.status): \(record.error ?? "")")
         #expect(try #require(b.fence.epoch) > Epoch(1))
-        await b.stop()
-        await a.stop()
+        try await b.stop()
+        try await a.stop()
+    }
+
+    /// Failed before the fix: a graceful shutdown cancelled the election with the rest, which
+    /// released the lease while the engine was still stopping; B claimed and parked the flow.
+    @Test(.timeLimit(.minutes(2))) func aGracefulShutdownStopsTheEngineBeforeTheSuccessorClaims() async throws {
+        let dir = try TemporaryDirectory()
+        let gate = StopGate()
+        defer { gate.open() }  // a failed test leaves no stop hanging
+        let id = try await Self.unfinishedFlow(in: dir.path, gate: gate)
+        let a = try Self.member("A", in: dir.path, lease: .seconds(10), gate: gate)
+        defer { a.task.cancel() }
+        try await eventually("A serves") { a.serving.isActive }
+        try await eventually("A resumed the flow") { gate.arrivals == 2 }
+        let b = try Self.member("B", in: dir.path, lease: .seconds(10), gate: gate)
+        defer { b.task.cancel() }
+        try await eventually("B stands") { b.rounds.value > 1 }
+
+        await a.group.triggerGracefulShutdown()
+        try await eventually("A stands by") { !a.serving.isActive }
+        let seen = b.rounds.value
+        try await eventually("B serves or runs five rounds") { b.serving.isActive || b.rounds.value >= seen + 5 }
+        #expect(!b.serving.isActive, "B took the shard over while A's engine was still stopping")
+        gate.open()
+
+        try await a.task.value
+        try await eventually("B serves") { b.serving.isActive }
+        let record = try await Self.settled(id, in: b)
+        #expect(record.status == .completed, "\(record.status): \(record.error ?? "")")
+        try await b.stop()
     }
 
     /// A stop that hangs holds leadership for the bound only: B takes over without A's stop (and,
@@ -198,7 +232,7 @@ import Testing
         try await eventually("B serves while A's stop hangs") { b.serving.isActive }
         #expect(!a.serving.isActive)
         gate.open()
-        await b.stop()
-        await a.stop()
+        try await b.stop()
+        try await a.stop()
     }
 }
