@@ -132,14 +132,13 @@ import Testing
     }
 
     /// A flow left unfinished (waiting at the gate) by an earlier process, so that the next owner
-    /// resumes it and sets its replay marker; the gate is stubborn from then on.
+    /// resumes it and sets its replay marker.
     static func unfinishedFlow(in dir: String, gate: StopGate) async throws -> FlowID {
         let database = try SQLiteNodeDatabase(path: dir + "/node.sqlite")
         let engine = FlowEngine(store: database.flows, registry: registry(), services: services(gate), logger: quietLogger)
         let id = try await engine.start(Stubborn()).id
         try await eventually("the flow waits at the gate") { gate.arrivals == 1 }
         await engine.stop()
-        gate.makeStubborn()
         return id
     }
 
@@ -161,12 +160,14 @@ import Testing
         let a = try Self.member("A", in: dir.path, lease: .seconds(10), gate: gate)
         defer { a.task.cancel() }
         try await eventually("A serves") { a.serving.isActive }
-        try await eventually("A resumed the flow") { gate.arrivals == 2 }
+        try await eventually("A resumed the flow") { gate.arrivals >= 2 }
         #expect(try await a.database.flows.replayMarkers() == [id])
         let b = try Self.member("B", in: dir.path, lease: .seconds(10), gate: gate)
         defer { b.task.cancel() }
         try await eventually("B stands") { b.rounds.value > 1 }
 
+        // Stubborn only now: a stop before this (a lease lapsed on a loaded machine) ends at once.
+        gate.makeStubborn()
         try await a.administration.switchover(to: "B")
         try await eventually("A stands by") { !a.serving.isActive }
         // A's engine now waits for the flow to give way. B must not claim meanwhile: it may run
@@ -194,11 +195,12 @@ import Testing
         let a = try Self.member("A", in: dir.path, lease: .seconds(10), gate: gate)
         defer { a.task.cancel() }
         try await eventually("A serves") { a.serving.isActive }
-        try await eventually("A resumed the flow") { gate.arrivals == 2 }
+        try await eventually("A resumed the flow") { gate.arrivals >= 2 }
         let b = try Self.member("B", in: dir.path, lease: .seconds(10), gate: gate)
         defer { b.task.cancel() }
         try await eventually("B stands") { b.rounds.value > 1 }
 
+        gate.makeStubborn()
         await a.group.triggerGracefulShutdown()
         try await eventually("A stands by") { !a.serving.isActive }
         let seen = b.rounds.value
@@ -220,14 +222,16 @@ import Testing
         let gate = StopGate()
         defer { gate.open() }  // a failed test leaves no stop hanging
         _ = try await Self.unfinishedFlow(in: dir.path, gate: gate)
-        let a = try Self.member("A", in: dir.path, lease: .seconds(2), gate: gate)
+        let a = try Self.member("A", in: dir.path, lease: .seconds(5), gate: gate)
         defer { a.task.cancel() }
         try await eventually("A serves") { a.serving.isActive }
-        try await eventually("A resumed the flow") { gate.arrivals == 2 }
-        let b = try Self.member("B", in: dir.path, lease: .seconds(2), gate: gate)
+        try await eventually("A resumed the flow") { gate.arrivals >= 2 }
+        let b = try Self.member("B", in: dir.path, lease: .seconds(5), gate: gate)
         defer { b.task.cancel() }
         try await eventually("B stands") { b.rounds.value > 1 }
 
+        // Stubborn only now: a stop before this (a lease lapsed on a loaded machine) ends at once.
+        gate.makeStubborn()
         try await a.administration.switchover(to: "B")
         try await eventually("B serves while A's stop hangs") { b.serving.isActive }
         #expect(!a.serving.isActive)
