@@ -94,6 +94,8 @@ public struct ElectionCore: Sendable {
     private var finished = false
     private var policy: PreferredMasterPolicy
     private var hold = ReleaseHold()
+    /// The epoch this candidate led with last, released once more when it stops (see `stop`).
+    private var lastLed: Epoch?
 
     public init(me: String, timing: ElectionTiming) {
         self.me = me
@@ -179,6 +181,7 @@ public struct ElectionCore: Sendable {
             policy.reset()
         }
         leading = (view.epoch, validUntil)
+        lastLed = view.epoch
         standAsideUntil = nil
         handingOverTo = nil
         return actions + leaderDuties(view, now: now)
@@ -251,14 +254,19 @@ public struct ElectionCore: Sendable {
         released(hold.workStopped(), now: now)
     }
 
-    /// Stop standing (shutdown): step down and release what is held.
+    /// Stop standing (shutdown): step down and release what is held. The last epoch led is
+    /// released even if it was given up before: that release may have been lost with the shell's
+    /// cancelled task (a graceful stop lets go of a held release just before it stops), and a
+    /// release changes nothing once the store no longer holds that epoch for this candidate.
     public mutating func stop() -> [Action] {
         guard !finished else { return [] }
-        let held = leading?.epoch
-        let actions = loseLeadership(reason: "stopping") + hold.letGo()
+        var actions = loseLeadership(reason: "stopping") + hold.letGo()
         finished = true
         publish()
-        return actions + (held.map { [.release($0, handOverTo: nil)] } ?? [])
+        if let lastLed, !actions.contains(where: { if case .release(lastLed, _) = $0 { true } else { false } }) {
+            actions.append(.release(lastLed, handOverTo: nil))
+        }
+        return actions
     }
 
     // MARK: Rules

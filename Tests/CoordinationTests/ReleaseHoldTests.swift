@@ -83,4 +83,16 @@ import Testing
         _ = core.resign(now: T.at(100))
         #expect(core.stop() == [.release(Epoch(1), handOverTo: nil)])
     }
+
+    /// A graceful stop lets go of the held release just before the shell stops, whose cancelled
+    /// task may lose it: stopping releases the last epoch led once more (a no-op in the store
+    /// once that epoch is no longer this candidate's).
+    @Test func stoppingReleasesTheLastEpochLedOnceMore() {
+        var core = Self.working()
+        _ = core.handOver(to: "B", now: T.at(100))
+        #expect(core.workStopped(now: T.at(200)) == [.release(Epoch(1), handOverTo: "B")])
+        #expect(core.stop() == [.release(Epoch(1), handOverTo: nil)])
+        var never = ElectionCore(me: "A", timing: T.timing)
+        #expect(never.stop() == [])
+    }
 }

@@ -209,6 +209,7 @@ import Testing
         gate.open()
 
         try await a.task.value
+        #expect(try await a.administration.snapshot().leader != "A", "A released the lease before it ended")
         try await eventually("B serves") { b.serving.isActive }
         let record = try await Self.settled(id, in: b)
         #expect(record.status == .completed, "\(record.status): \(record.error ?? "")")
