@@ -12,7 +12,7 @@
 /// to (lapsed, session lost) has nothing to hold: a successor may own the shard already.
 struct ReleaseHold: Sendable {
     /// Work runs under this candidate's leadership (reported by its owner, e.g. `ShardService`).
-    private(set) var working = false
+    private var working = false
     private var held: (until: Moment, actions: [ElectionCore.Action])?
 
     /// Whether giving up is being held back now.
