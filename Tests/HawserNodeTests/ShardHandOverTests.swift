@@ -173,7 +173,7 @@ import Testing
         // A's engine now waits for the flow to give way. B must not claim meanwhile: it may run
         // rounds, but the lease stays A's until A's stop is done.
         let seen = b.rounds.value
-        try await eventually("B serves or runs five rounds") { b.serving.isActive || b.rounds.value >= seen + 5 }
+        try await eventually("B serves or runs three rounds") { b.serving.isActive || b.rounds.value >= seen + 3 }
         #expect(!b.serving.isActive, "B took the shard over while A's engine was still stopping")
         gate.open()
 
@@ -204,7 +204,7 @@ import Testing
         await a.group.triggerGracefulShutdown()
         try await eventually("A stands by") { !a.serving.isActive }
         let seen = b.rounds.value
-        try await eventually("B serves or runs five rounds") { b.serving.isActive || b.rounds.value >= seen + 5 }
+        try await eventually("B serves or runs three rounds") { b.serving.isActive || b.rounds.value >= seen + 3 }
         #expect(!b.serving.isActive, "B took the shard over while A's engine was still stopping")
         gate.open()
 
