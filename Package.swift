@@ -178,6 +178,7 @@ let package = Package(
             "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "JetStreamTests", dependencies: [
             "JetStream", "HawserTestSupport", .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -37,7 +37,9 @@
 ///
 /// Safety rests on one rule: leadership confirmed by a round is acted on only until
 /// `sentAt + timing.validity`, counted from when the round was *sent*, and every step down is
-/// published before the release that lets another candidate lead.
+/// published before the release that lets another candidate lead. A leader whose owner reported
+/// work running (`workStarted`) and that gives leadership up of its own accord releases it only
+/// once that work has stopped (`workStopped`), or `timing.validity` later at most (`ReleaseHold`).
 public struct ElectionCore: Sendable {
     public enum Action: Sendable, Hashable {
         /// Run one round on the store and feed back `roundSucceeded` or `roundFailed`.
@@ -67,6 +69,8 @@ public struct ElectionCore: Sendable {
         case duplicateSeen
         /// The store offered an epoch below one already seen: it was tampered with or rolled back.
         case epochWentBack(offered: Epoch, seen: Epoch)
+        /// The work of a leadership given up did not stop within the bound: released all the same.
+        case workStopOverdue
     }
 
     public let me: String
@@ -91,6 +95,9 @@ public struct ElectionCore: Sendable {
     private var lastView: ElectionView?
     private var finished = false
     private var policy: PreferredMasterPolicy
+    private var hold = ReleaseHold()
+    /// The epoch this candidate led with last, released once more when it stops (see `stop`).
+    private var lastLed: Epoch?
 
     public init(me: String, timing: ElectionTiming) {
         self.me = me
@@ -104,11 +111,12 @@ public struct ElectionCore: Sendable {
     /// too long, and starts a round unless one is in flight.
     public mutating func tick(now: Moment) -> [Action] {
         guard !finished else { return [] }
-        var actions = expire(now: now)
+        var actions = expire(now: now) + released(hold.expire(now: now), now: now)
         if let since = duplicateSince, now - since >= timing.duplicateGrace {
             return actions + fail(.duplicateCandidate(me))
         }
-        if roundSentAt == nil {
+        // None while a release is held: a round would renew, or take back, what is being given up.
+        if roundSentAt == nil, !hold.isHolding {
             roundSentAt = now
             let aside = standAsideUntil.map { now < $0 } ?? false
             actions.append(.round(RoundRequest(healthy: healthy == true, mayAcquire: healthy == true && duplicateSince == nil,
@@ -125,7 +133,7 @@ public struct ElectionCore: Sendable {
         defer { publish() }
         guard let problem else { return [.report(.healthy)] }
         let resigned = leading != nil ? resign(now: now, reason: "unhealthy: \(problem)") : []
-        return resigned + [.withdraw, .report(.unhealthy(problem))]
+        return resigned + hold.alongside([.withdraw]) + [.report(.unhealthy(problem))]
     }
 
     /// The round sent at the last `.round` came back showing `view`.
@@ -159,7 +167,8 @@ public struct ElectionCore: Sendable {
         }
         if healthy != true || (resignedAt.map { sentAt <= $0 } ?? false) {
             // A round sent before we resigned took or kept leadership: give it straight back.
-            return actions + loseLeadership(reason: "standing aside") + [.release(view.epoch, handOverTo: handingOverTo)]
+            return actions + loseLeadership(reason: "standing aside")
+                + hold.alongside([.release(view.epoch, handOverTo: handingOverTo)])
         }
         if let current = leading, current.epoch != view.epoch {
             actions += loseLeadership(reason: "epoch changed to \(view.epoch)")
@@ -180,6 +189,7 @@ public struct ElectionCore: Sendable {
             policy.reset()
         }
         leading = (view.epoch, validUntil)
+        lastLed = view.epoch
         standAsideUntil = nil
         handingOverTo = nil
         return actions + leaderDuties(view, now: now)
@@ -220,7 +230,7 @@ public struct ElectionCore: Sendable {
         policy.reset()
         guard let current = leading else { return [] }
         defer { publish() }
-        return loseLeadership(reason: reason) + [.release(current.epoch, handOverTo: nil)]
+        return loseLeadership(reason: reason) + hold.giveUp([.release(current.epoch, handOverTo: nil)], now: now, bound: timing.validity)
     }
 
     /// Move leadership to `id`. As leader, if the last round showed `id` standing: step down and
@@ -236,17 +246,35 @@ public struct ElectionCore: Sendable {
         handingOverTo = id
         policy.reset()
         defer { publish() }
-        return loseLeadership(reason: reason ?? "handing over to \(id)") + [.release(current.epoch, handOverTo: id)]
+        return loseLeadership(reason: reason ?? "handing over to \(id)")
+            + hold.giveUp([.release(current.epoch, handOverTo: id)], now: now, bound: timing.validity)
     }
 
-    /// Stop standing (shutdown): step down and release what is held.
+    /// The owner started work under this leadership (a node's flow engine): from now on, giving
+    /// leadership up of its own accord waits for `workStopped` (`ReleaseHold`).
+    public mutating func workStarted() -> [Action] {
+        hold.workStarted()
+        return []
+    }
+
+    /// The owner's work stopped (its last write made): a release held for it is done now.
+    public mutating func workStopped(now: Moment) -> [Action] {
+        released(hold.workStopped(), now: now)
+    }
+
+    /// Stop standing (shutdown): step down and release what is held. The last epoch led is
+    /// released even if it was given up before: that release may have been lost with the shell's
+    /// cancelled task (a graceful stop lets go of a held release just before it stops), and a
+    /// release changes nothing once the store no longer holds that epoch for this candidate.
     public mutating func stop() -> [Action] {
         guard !finished else { return [] }
-        let held = leading?.epoch
-        let actions = loseLeadership(reason: "stopping")
+        var actions = loseLeadership(reason: "stopping") + hold.letGo()
         finished = true
         publish()
-        return actions + (held.map { [.release($0, handOverTo: nil)] } ?? [])
+        if let lastLed, !actions.contains(where: { if case .release(lastLed, _) = $0 { true } else { false } }) {
+            actions.append(.release(lastLed, handOverTo: nil))
+        }
+        return actions
     }
 
     // MARK: Rules
@@ -264,6 +292,13 @@ public struct ElectionCore: Sendable {
             return handOver(to: preferred, now: now, reason: "preferred master \(preferred) is back")
         }
         return []
+    }
+
+    /// Held store work, done now. A resignation's stand-aside counts from here, so that this
+    /// candidate does not take back at once what it has only just released.
+    private mutating func released(_ actions: [Action], now: Moment) -> [Action] {
+        if !actions.isEmpty, standAsideUntil != nil { standAsideUntil = now + timing.standAside }
+        return actions
     }
 
     private mutating func fail(_ error: CoordinationError) -> [Action] {

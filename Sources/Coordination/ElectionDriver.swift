@@ -51,6 +51,8 @@ public final class ElectionDriver: Sendable {
         case .epochWentBack(let offered, let seen):
             logger.error("the store offered an epoch below one already seen (tampered with or rolled back): not leading with it",
                          metadata: ["offered": "\(offered)", "seen": "\(seen)"])
+        case .workStopOverdue:
+            logger.warning("the work under the leadership given up has not stopped within the bound: releasing it all the same")
         }
     }
 }

@@ -54,6 +54,7 @@ public final class LeaseElection: Election {
         // Release and withdraw even though our task is cancelled: the next leader need not wait
         // for the lease to lapse. Awaited here, so the task has an owner.
         await Task {
+            try? await self.performPending()  // a release held for the work, let go just before
             try? await self.perform(self.driver.apply { $0.stop() })
             try? await self.transaction("withdrawing") { [candidate, instance] _ in
                 (LeaseWrites(withdraw: .init(id: candidate.id, instance: instance)), ())
@@ -102,7 +103,12 @@ public final class LeaseElection: Election {
         queue(driver.apply { $0.handOver(to: id, now: .now()) })
     }
 
+    public func workStarted() { driver.apply { $0.workStarted() } }
+
+    public func workStopped() { queue(driver.apply { $0.workStopped(now: .now()) }) }
+
     private func queue(_ actions: [ElectionCore.Action]) {
+        guard !actions.isEmpty else { return }
         pending.withLock { $0 += actions }
         wakeup.wake()
     }

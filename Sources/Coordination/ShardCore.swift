@@ -14,7 +14,9 @@
 ///   `startWork(E)` only after `claimed(E)`;
 ///   the shard serves (`isServing`) only after `workStarted(E)`;
 /// - on losing, resigning or a refused write: `release` *before* `stopWork`, so not one write
-///   of the stopping work can commit; a new term begins only after `workStopped`.
+///   of the stopping work can commit; a new term begins only after `workStopped`;
+/// - on `shutdown`: as on resigning (`stepDown`, so that the election releases the shard only once
+///   the work has stopped), then `finish` once no work runs; no new term begins.
 public struct ShardCore: Sendable {
     public enum Action: Sendable, Hashable {
         /// Hold the write fence at this epoch.
@@ -30,6 +32,8 @@ public struct ShardCore: Sendable {
         case stopWork
         /// Give leadership up in the election (resign), for this reason.
         case stepDown(String)
+        /// Shut down: no work runs and none will; stop standing in the election.
+        case finish
     }
 
     /// Where the shard's term stands.
@@ -52,6 +56,7 @@ public struct ShardCore: Sendable {
     /// The epoch this process gave up of its own accord (a failed claim, a refused write): not
     /// taken up again even while the election still says it leads with it.
     private var abandoned: Epoch?
+    private var shuttingDown = false
 
     public init() {}
 
@@ -118,12 +123,29 @@ public struct ShardCore: Sendable {
     public mutating func workStopped() -> [Action] {
         guard phase == .stopping else { return [] }
         phase = .standby
-        return reconcile()
+        return shuttingDown ? [.finish] : reconcile()
+    }
+
+    /// The process shuts down (gracefully): it gives the shard up as a resignation does, so that a
+    /// successor claims only once the work has stopped, and finishes then.
+    public mutating func shutdown() -> [Action] {
+        guard !shuttingDown else { return [] }
+        shuttingDown = true
+        switch phase {
+        case .standby:
+            return [.finish]
+        case .claiming(let epoch):
+            return abandon(epoch, reason: "shutting down") + [.finish]
+        case .starting(let epoch), .active(let epoch):
+            return abandon(epoch, reason: "shutting down")
+        case .stopping:
+            return []
+        }
     }
 
     /// The epoch this process should own now, if any.
     private var wanted: Epoch? {
-        guard let epoch = election.role.epoch, epoch != abandoned else { return nil }
+        guard !shuttingDown, let epoch = election.role.epoch, epoch != abandoned else { return nil }
         return epoch
     }
 

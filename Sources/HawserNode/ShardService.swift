@@ -26,7 +26,9 @@ protocol ShardWork: Sendable {
 /// the shared journal, the notary catches up from the shared log) and stops it, and tells the API
 /// whether it serves (`ServingState`). Every event is handled by one task, in order; the slow
 /// actions (claim, start, stop) run as child tasks that report back, so a lost election releases
-/// the fence at once even while a start is under way.
+/// the fence at once even while a start is under way. The election hears when a term's work starts
+/// and once it has stopped (`Election.workStarted`, `workStopped`): leadership the process gives up
+/// of its own accord is released in the store only after the work's last write (`ReleaseHold`).
 final class ShardService<Work: ShardWork>: Service, Sendable {
     enum Event: Sendable {
         case status(ElectionStatus)
@@ -34,6 +36,8 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
         case workStarted(Epoch), workFailed(Epoch, String)
         case workStopped
         case writeRefused(String)
+        /// Graceful shutdown: give the shard up (work first, then the election), then end.
+        case shutdown
         /// The active process `id` advertises `url` first.
         case address(id: String, url: String?)
     }
@@ -69,19 +73,24 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
 
     func run() async throws {
         do {
-            try await cancelWhenGracefulShutdown {
+            // Not cancelled at once: an active process first stops its work, then releases the shard
+            // (a successor that claimed sooner would find the work's replay markers), then ends.
+            try await withGracefulShutdownHandler {
                 try await withTaskCancellationHandler {
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask { try await self.election.run() }
                         group.addTask { for await status in self.election.statuses() { self.input.yield(.status(status)) } }
                         group.addTask { await self.process() }
                         defer { group.cancelAll() }
-                        try await group.next()  // the election gave up (a duplicate id): so does the node
+                        // The election gave up (a duplicate id): so does the node. Or shut down.
+                        try await group.next()
                     }
                 } onCancel: {
                     // Before anything else stops: not one more write of its work commits.
                     self.fence.release()
                 }
+            } onGracefulShutdown: {
+                self.input.yield(.shutdown)
             }
         } catch {
             await finish()
@@ -105,6 +114,7 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
                 let actions = shell.withLock { shell in transition(&shell, event) }
                 if let leader = publish() { lookUp(leader, in: &group) }
                 for action in actions { perform(action, in: &group) }
+                if actions.contains(.finish) { break }
             }
             group.cancelAll()
         }
@@ -121,6 +131,7 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
         case .workFailed(let epoch, let problem): return shell.core.workFailed(epoch, problem: problem)
         case .workStopped: return shell.core.workStopped()
         case .writeRefused(let problem): return shell.core.writeRefused(problem: problem)
+        case .shutdown: return shell.core.shutdown()
         case .address(let id, let url):
             // Not found: asked again when the leader changes, not in a loop.
             if let url {
@@ -199,6 +210,7 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
             // Made here, not in the child task, so that a `stopWork` that follows always finds it.
             let term = work.makeTerm { [input] problem in input.yield(.writeRefused(problem)) }
             shell.withLock { $0.term = term }
+            election.workStarted()  // leadership given up from now on is released only once the term stopped
             group.addTask { [work, input, logger] in
                 do {
                     try await work.start(term)
@@ -216,6 +228,8 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
         case .stepDown(let reason):
             logger.warning("stepping down", metadata: ["reason": "\(reason)"])
             group.addTask { await self.election.resign() }
+        case .finish:
+            break  // `process()` returns, and the group around it ends
         }
     }
 
@@ -226,6 +240,7 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
         }
         guard let term else { return }
         await work.stop(term)
+        election.workStopped()  // its last write is made: a successor may claim now
         logger.info("work stopped: standby")
     }
 }

@@ -44,7 +44,12 @@ public final class ZooKeeperElection: Election {
         queue(driver.apply { $0.handOver(to: id, now: .now()) })
     }
 
+    public func workStarted() { driver.apply { $0.workStarted() } }
+
+    public func workStopped() { queue(driver.apply { $0.workStopped(now: .now()) }) }
+
     private func queue(_ actions: [ElectionCore.Action]) {
+        guard !actions.isEmpty else { return }
         pending.withLock { $0 += actions }
         wakeup.wake()
     }

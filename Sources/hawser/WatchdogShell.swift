@@ -91,12 +91,18 @@ final class WatchdogShell: Service, Sendable {
                 case .shutdown: core.shutdown(now: now)
                 }
             }
-            if case .exited(let generation, let description) = event, processes.removeValue(forKey: generation) != nil {
-                emit(["event": "child-exited", "generation": generation, "status": description])
+            if case .exited(let generation, let description) = event {
+                if processes.removeValue(forKey: generation) != nil {
+                    emit(["event": "child-exited", "generation": generation, "status": description])
+                }
+                if processes.isEmpty { election.workStopped() }  // leadership given up may be released now
             }
             for action in actions {
                 switch action {
                 case .start(let generation, let epoch):
+                    // Leadership given up from now on (a switchover, the preferred master) is released only
+                    // once the child has exited, so that no other watchdog's child claims beside it.
+                    election.workStarted()
                     processes[generation] = await start(generation: generation, epoch: epoch)
                 case .pollHealth(let generation):
                     pollRequests.yield(generation)

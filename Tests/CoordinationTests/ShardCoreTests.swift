@@ -114,6 +114,7 @@ import Testing
                     case .stopWork: #expect(fence == nil && working)
                     case .claim(let e, _): #expect(fence == e)
                     case .stepDown: break
+                    case .finish: Issue.record("finished without a shutdown")
                     }
                 }
                 if core.isServing {
@@ -121,5 +122,25 @@ import Testing
                 }
             }
         }
+    }
+
+    @Test func aShutdownStopsTheWorkAndStepsDownBeforeItFinishesAndBeginsNoNewTerm() {
+        var core = ShardCore()
+        _ = core.status(Self.leader(3))
+        _ = core.claimed(Epoch(3))
+        _ = core.workStarted(Epoch(3))
+        #expect(core.shutdown() == [.release, .stopWork, .stepDown("shutting down")])
+        #expect(core.shutdown() == [])
+        // The election still says leader until the resignation is seen: no new term.
+        #expect(core.status(Self.leader(3)) == [])
+        #expect(core.workStopped() == [.finish])
+        #expect(core.status(Self.leader(4)) == [])
+
+        var standby = ShardCore()
+        #expect(standby.shutdown() == [.finish])
+        var claiming = ShardCore()
+        _ = claiming.status(Self.leader(3))
+        #expect(claiming.shutdown() == [.release, .stepDown("shutting down"), .finish])
+        #expect(claiming.claimed(Epoch(3)) == [])
     }
 }

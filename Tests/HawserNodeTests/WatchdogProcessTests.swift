@@ -139,6 +139,51 @@ import Testing
         #expect(bStarted.t > exited.t)
     }
 
+    /// A child that answers every GET on the port given with 200 (once it can listen on it), and
+    /// takes a second to stop on SIGTERM (as a node does whose engine is slow to stop).
+    static let slowStoppingChild = """
+        import http.server, os, signal, sys, time
+        class Health(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200); self.end_headers(); self.wfile.write(b"{}")
+            def log_message(self, *args): pass
+        def stop(*args):
+            time.sleep(1); os._exit(0)
+        signal.signal(signal.SIGTERM, stop)
+        while True:
+            try:
+                server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health)
+                break
+            except OSError:
+                time.sleep(0.05)
+        server.serve_forever()
+        """
+
+    /// Failed before the fix: A's election released the lease for B as soon as it saw the
+    /// switchover, so B started its child while A's was still stopping (beside it, under a newer
+    /// epoch: the old child's last writes would be refused, a node's replay markers left behind).
+    @Test func aSwitchoverStopsTheChildBeforeTheOtherWatchdogStartsOne() async throws {
+        let setup = try HotCold()
+        let child = ["/usr/bin/python3", "-c", Self.slowStoppingChild, String(setup.port)]
+        // A long lease: A's hold for its child's stop (0.9 of it at most) outlasts the second.
+        let a = try setup.watchdog("A", child: child, leaseMs: 6000)
+        try await Self.leadsWithHealthyChild(a)
+        let b = try setup.watchdog("B", child: child, leaseMs: 6000)
+        try await b.await("follower") { $0.fields["leader"] == "A" }
+
+        let (status, output) = try await HawserProcess.run(["admin", "switchover", "--to", "B", "--sqlite", setup.directory.path + "/lease.sqlite"])
+        #expect(status == 0, "\(output)")
+        let exited = try await a.await("child-exited")
+        #expect(exited.fields["status"] == "exit status 0")
+        try await Self.leadsWithHealthyChild(b)
+        let bStarted = try await b.await("child-started")
+        #expect(bStarted.t > exited.t, "B's child started while A's was still stopping")
+        a.terminate()
+        b.terminate()
+        #expect(await a.exitStatus() == 0)
+        #expect(await b.exitStatus() == 0)
+    }
+
     @Test func badSettingsAreRefusedAtStartUpWithASentence() async throws {
         let directory = try TemporaryDirectory()
         let base = ["watchdog", "--id", "A", "--sqlite", directory.path + "/lease.sqlite", "--health", "http://127.0.0.1:1/health/ready"]
