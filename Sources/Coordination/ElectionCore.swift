@@ -107,6 +107,9 @@ public struct ElectionCore: Sendable {
 
     public var isLeader: Bool { leading != nil }
 
+    /// Leadership given up of its own accord is held in the store until the work stops (`ReleaseHold`).
+    public var isHoldingRelease: Bool { hold.isHolding }
+
     /// Every interval: steps down if leadership may have lapsed, gives up if a duplicate stayed
     /// too long, and starts a round unless one is in flight.
     public mutating func tick(now: Moment) -> [Action] {

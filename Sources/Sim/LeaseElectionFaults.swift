@@ -83,9 +83,11 @@ extension LeaseElectionWorld {
         }
     }
 
-    /// An operator's call on a candidate (`resign`, `handOver`): its store work is queued, and the
-    /// round loop wakes at once unless a call is in flight.
+    /// A call on a candidate from outside its round loop (an operator's `resign` or `handOver`, the
+    /// shard's `workStopped`): its store work, if any, is queued, and the round loop wakes at once
+    /// unless a call is in flight.
     mutating func wake(_ index: Int, _ actions: [ElectionCore.Action]) {
+        guard !actions.isEmpty else { return }
         shells[index].work += actions
         if shells[index].inFlight == nil, !shells[index].gaveUp { schedule(turnOf: index, at: now) }
     }

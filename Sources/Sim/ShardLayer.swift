@@ -67,7 +67,8 @@ extension LeaseElectionWorld {
     mutating func observe(_ index: Int, ledWith before: Epoch?, actions: [ElectionCore.Action]) {
         guard node != nil else { return }
         if let before, shells[index].core.leading?.epoch != before {
-            let released = actions.contains { if case .release(before, _) = $0 { true } else { false } }
+            // Given up of its own accord: released at once, or held until the work stops.
+            let released = shells[index].core.isHoldingRelease || actions.contains { if case .release(before, _) = $0 { true } else { false } }
             processes[index].endedVoluntarily[before] = released && !processes[index].abandoned.contains(before)
         }
         let status = shells[index].core.status
@@ -125,8 +126,9 @@ extension LeaseElectionWorld {
                 processes[index].term = ShardProcess.Term(id: id, epoch: epoch)
                 let marker = SimNodeDatabase.Marker(process: index, incarnation: shells[index].incarnation, epoch: epoch,
                                                     disturbances: processes[index].disturbances)
+                // Leadership given up from now on is released only once the term stopped.
+                shells[index].work += transition(index) { $0.workStarted() }
                 guard let fenced = try? processes[index].fence.epochForWrite() else {
-                    processes[index].term = nil
                     perform(index, processes[index].core.workFailed(epoch, problem: "not_owner"))
                     continue
                 }
@@ -136,11 +138,17 @@ extension LeaseElectionWorld {
                     perform(index, processes[index].core.workStopped())
                     continue
                 }
+                if !term.started, processes[index].calls.values.allSatisfy({ if case .start(term.id) = $0 { false } else { true } }) {
+                    termStopped(index)  // it never got as far as its start
+                    continue
+                }
                 term.stopping = true
                 processes[index].term = term
                 // Like the engine's stop, which waits for a start under way and for the writes
                 // of its flows: the cleanup follows them.
                 if term.started, term.writing == 0 { cleanUp(index) }
+            case .finish:
+                break
             case .stepDown(let reason):
                 if let epoch = shells[index].core.leading?.epoch { processes[index].abandoned.insert(epoch) }
                 record("\(shells[index].id) steps down: \(reason)")
@@ -162,9 +170,8 @@ extension LeaseElectionWorld {
         case .start(let id):
             guard var term = processes[index].term, term.id == id else { return }
             guard case .started(let flows) = answer else {
-                processes[index].term = nil
                 // A stop under way ends with the failed start (`ShardService`'s stop task reports it).
-                if term.stopping { return perform(index, processes[index].core.workStopped()) }
+                if term.stopping { return termStopped(index) }
                 return perform(index, processes[index].core.workFailed(term.epoch, problem: refusal ?? ""))
             }
             term.started = true
@@ -193,9 +200,17 @@ extension LeaseElectionWorld {
             }
         case .cleanup(let id):
             guard processes[index].term?.id == id else { return }
-            processes[index].term = nil
-            perform(index, processes[index].core.workStopped())
+            termStopped(index)
         }
+    }
+
+    /// The term's work has stopped (its last write made): the election may release what it
+    /// holds, and the shard core may begin the next term.
+    private mutating func termStopped(_ index: Int) {
+        processes[index].term = nil
+        let moment = shells[index].clock.moment(at: now)
+        wake(index, transition(index) { $0.workStopped(now: moment) })
+        perform(index, processes[index].core.workStopped())
     }
 
     /// The stopped term's last write: its flows' markers, at the term's own epoch.
