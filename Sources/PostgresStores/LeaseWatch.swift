@@ -10,13 +10,17 @@
 ///   vapor/postgres-nio#487, reverted in #501), so the request would wait for ever. A server ends
 ///   a session that way when its client stalls inside a transaction
 ///   (`idle_in_transaction_session_timeout`, e.g. a paused process). A request whose connection
-///   is seen closed at two checks in a row is given up: the answer to a query that was under way
-///   at the close comes at once, so the second check only gives up a request that waits on a
-///   dropped query. No one else can use a closed connection, so it is safe to abandon.
+///   is seen closed at two checks in a row (`closedCheck` apart) is given up: the answer to a
+///   query that was under way at the close comes at once, so the second check only gives up a
+///   request that waits on a dropped query. No one else can use a closed connection, so it is
+///   safe to abandon.
 struct LeaseWatch: Sendable {
+    /// How often a request that has its connection looks whether the connection has closed.
+    static let closedCheck = Duration.milliseconds(500)
+
     enum Verdict: Sendable, Equatable {
-        /// Check again later.
-        case wait
+        /// Check again after this long.
+        case wait(Duration)
         /// The request is over (it ended, or was given up): no more checks.
         case done
         /// Give the request up: no connection came within the timeout.
@@ -55,23 +59,29 @@ struct LeaseWatch: Sendable {
     /// The request has its outcome.
     mutating func end() { phase = .over }
 
+    /// When the first check is due.
+    func firstCheck(now: ContinuousClock.Instant) -> Duration {
+        guard case .waiting(let until) = phase else { return Self.closedCheck }
+        return min(Self.closedCheck, until - now)
+    }
+
     /// A timer's check: `connectionClosed` says whether the granted connection has closed.
     mutating func check(now: ContinuousClock.Instant, connectionClosed: Bool) -> Verdict {
         switch phase {
         case .over:
             return .done
         case .waiting(let until):
-            guard now >= until else { return .wait }
+            guard now >= until else { return .wait(min(Self.closedCheck, until - now)) }
             phase = .over
             return .noConnection
         case .granted(let closedBefore):
             guard connectionClosed else {
                 phase = .granted(closedAtLastCheck: false)
-                return .wait
+                return .wait(Self.closedCheck)
             }
             guard closedBefore else {
                 phase = .granted(closedAtLastCheck: true)
-                return .wait
+                return .wait(Self.closedCheck)
             }
             phase = .over
             return .connectionClosed

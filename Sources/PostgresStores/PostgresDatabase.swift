@@ -90,9 +90,6 @@ public final class PostgresDatabase: Service, Sendable {
         }
     }
 
-    /// How often a request that has its connection looks whether the connection has closed (`LeaseWatch`).
-    static let closedCheck = Duration.milliseconds(500)
-
     /// Runs `use`, which leases a pooled connection and calls `granted` with it once it has one,
     /// within the bounds of `LeaseWatch`: no connection within the connect timeout, or a
     /// connection that closed under the request, fails it with `database_unavailable`. `use` runs
@@ -116,11 +113,10 @@ public final class PostgresDatabase: Service, Sendable {
                 outcome.finish(.failure(error))
             }
         }
-        let interval = min(timeout, Self.closedCheck)
         @Sendable func check() {
             switch lease.check() {
-            case .wait:
-                lease.timer.withLock { $0 = Deadlines.shared.schedule(after: interval, check) }
+            case .wait(let delay):
+                lease.timer.withLock { $0 = Deadlines.shared.schedule(after: delay, check) }
             case .done:
                 return
             case .noConnection:
@@ -131,7 +127,7 @@ public final class PostgresDatabase: Service, Sendable {
                 task.cancel()
             }
         }
-        lease.timer.withLock { $0 = Deadlines.shared.schedule(after: interval, check) }
+        lease.timer.withLock { $0 = Deadlines.shared.schedule(after: lease.firstCheck(), check) }
         defer { lease.end() }
         return try await withTaskCancellationHandler {
             try await outcome.value()
@@ -186,6 +182,8 @@ private final class WatchedLease: Sendable {
     }
 
     func expire() -> Bool { watch.withLock { $0.expire() } }
+
+    func firstCheck() -> Duration { watch.withLock { $0.firstCheck(now: .now) } }
 
     func check() -> LeaseWatch.Verdict {
         let closed = connection.withLock { $0?.isClosed ?? false }
