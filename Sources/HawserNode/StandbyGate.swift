@@ -32,8 +32,7 @@ struct StandbyGate<Context: RequestContext, Work: Sendable, Failure: StandbyAnsw
         do {
             return try await next(request, context)
         } catch {
-            if Self.ownershipLost(error) { throw serving.standbyAnswer(Failure.self) }
-            if !serving.isActive { _ = try serving.work(or: Failure.self) }
+            if Self.ownershipLost(error) || !serving.isActive { throw serving.standbyAnswer(Failure.self) }
             throw error
         }
     }
