@@ -48,7 +48,13 @@ public struct FlowFailure: Error, Sendable, Equatable, CustomStringConvertible {
 /// The hospital retries the flow with back-off.
 public struct TransientFlowError: Error, Sendable, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The store's or service's own error, for whoever must tell causes apart (the node's API
+    /// answers a commit its fencing check refused differently from one the database never got).
+    public var cause: (any Error)?
+    public init(_ message: String, cause: (any Error)? = nil) {
+        self.message = message
+        self.cause = cause
+    }
     public var description: String { message }
 }
 

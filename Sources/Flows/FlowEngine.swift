@@ -552,7 +552,7 @@ public final class FlowEngine: Service, Sendable {
             }
             return try await store.journal(of: id)
         } catch {
-            throw TransientFlowError("the flow store could not be read: \(error)")
+            throw TransientFlowError("the flow store could not be read: \(error)", cause: error)
         }
     }
 

@@ -69,7 +69,7 @@ final class GroupCommitter: Sendable {
             do {
                 result = .success(try await store.commit(batch.flatMap(\.writes)))
             } catch {
-                result = .failure(TransientFlowError("the flow store could not commit: \(error)"))
+                result = .failure(TransientFlowError("the flow store could not commit: \(error)", cause: error))
             }
             var offset = 0
             for waiting in batch {

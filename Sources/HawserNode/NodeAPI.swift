@@ -50,8 +50,9 @@ struct NodeAPI {
         let router = Router(context: NodeRequestContext.self)
         router.add(middleware: EdgeMiddleware<NodeRequestContext, NodeAPIError>(
             routes: Self.routes, server: "node", bodyLimit: ("maxBodyBytes", maxBodyBytes)))
-        if gated { router.add(middleware: StandbyGate<NodeRequestContext, FlowEngine, NodeAPIError>(serving: serving, routes: Self.routes)) }
+        // Outside the gate, which must see a failed commit's cause (a fencing refusal is `standby`).
         router.add(middleware: DatabaseUnavailableAnswer())
+        if gated { router.add(middleware: StandbyGate<NodeRequestContext, FlowEngine, NodeAPIError>(serving: serving, routes: Self.routes)) }
         router.post("/v1/flows") { request, context in
             try await authorise(request, context, .startFlow)
             let engine = try serving.engine()

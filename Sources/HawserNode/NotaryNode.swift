@@ -48,6 +48,12 @@ public enum NotaryNode {
         async throws -> (app: some ApplicationProtocol, parts: Parts) {
         let problems = configuration.problems(baseDirectory: baseDirectory)
         guard problems.isEmpty else { throw ConfigurationError(problems) }
+        // The members of a pair log to one place: each line says whose it is.
+        let logger = configuration.ha.id.map { id in
+            var logger = logger
+            logger[metadataKey: "notary"] = "\(id)"
+            return logger
+        } ?? logger
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).path
         }

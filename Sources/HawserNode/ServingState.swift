@@ -31,11 +31,18 @@ final class ServingState<Work: Sendable>: Sendable {
 
     /// The work to serve a request with, or the API's standby answer.
     func work<Failure: StandbyAnswer>(or _: Failure.Type) throws(Failure) -> Work {
-        switch current {
-        case .active(let work): return work
-        case .takingOver: throw Failure.standby(active: nil)
-        case .standby(let active): throw Failure.standby(active: active)
-        }
+        let state = current
+        if case .active(let work) = state { return work }
+        throw Self.standbyAnswer(state, Failure.self)
+    }
+
+    /// The API's standby answer, naming the active process if this one knows it (not while it
+    /// still serves or takes over: a process whose write was just refused may not have heard yet).
+    func standbyAnswer<Failure: StandbyAnswer>(_: Failure.Type) -> Failure { Self.standbyAnswer(current, Failure.self) }
+
+    private static func standbyAnswer<Failure: StandbyAnswer>(_ state: State, _: Failure.Type) -> Failure {
+        if case .standby(let active) = state { return Failure.standby(active: active) }
+        return Failure.standby(active: nil)
     }
 
     var isActive: Bool {

@@ -108,8 +108,10 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
     }
 
     /// Handles events one at a time until cancelled; slow actions run in the group and report back.
+    /// The group discards each child as it ends: the loop never collects, and a process that
+    /// stands for months starts a child for every claim, start, stop and address look-up.
     private func process() async {
-        await withTaskGroup(of: Void.self) { group in
+        await withDiscardingTaskGroup { group in
             for await event in events {
                 let actions = shell.withLock { shell in transition(&shell, event) }
                 if let leader = publish() { lookUp(leader, in: &group) }
@@ -168,7 +170,7 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
     /// The active process's first advertised address, from the election's snapshot (once per leader;
     /// a few tries, since reading the snapshot may open a connection of its own, which a loaded
     /// machine or store can make slow).
-    private func lookUp(_ id: String, in group: inout TaskGroup<Void>) {
+    private func lookUp(_ id: String, in group: inout DiscardingTaskGroup) {
         group.addTask { [administration, input, timeout] in
             for attempt in 0..<10 {
                 if attempt > 0 { try? await Task.sleep(for: timeout) }
@@ -185,7 +187,7 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
         }
     }
 
-    private func perform(_ action: ShardCore.Action, in group: inout TaskGroup<Void>) {
+    private func perform(_ action: ShardCore.Action, in group: inout DiscardingTaskGroup) {
         switch action {
         case .hold(let epoch):
             fence.hold(epoch)

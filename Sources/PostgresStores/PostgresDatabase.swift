@@ -58,12 +58,12 @@ public final class PostgresDatabase: Service, Sendable {
 
     /// Runs `body` in one transaction on a pooled connection: committed if it returns, rolled back
     /// if it throws (its error is thrown as it was; PostgreSQL's own become `StoreDatabaseError`).
-    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
         let (client, logger) = (self.client, self.logger)
         do {
             return try await leased { granted in
                 try await client.withTransaction(logger: logger) { connection in
-                    try granted()
+                    try granted(connection)
                     return try await body(connection, logger)
                 }
             }
@@ -76,12 +76,12 @@ public final class PostgresDatabase: Service, Sendable {
 
     /// Runs `body` on a pooled connection outside an explicit transaction: reads, and writes made
     /// in one statement, which is a transaction of its own.
-    func read<T: Sendable>(_ body: @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
         let (client, logger) = (self.client, self.logger)
         do {
             return try await leased { granted in
                 try await client.withConnection { connection in
-                    try granted()
+                    try granted(connection)
                     return try await body(connection, logger)
                 }
             }
@@ -90,42 +90,51 @@ public final class PostgresDatabase: Service, Sendable {
         }
     }
 
-    /// Runs `use`, which leases a pooled connection and calls `granted` once it has one, and
-    /// gives up waiting for the connection after the connect timeout (`database_unavailable`).
-    /// While the server is down the pool keeps trying to connect and holds every request for up
-    /// to a minute: a commit would wait that long, and with it a flow engine's stop. A query
-    /// that has its connection is not cut short: a crash of the server closes the connection,
-    /// which fails the query.
-    private func leased<T: Sendable>(_ use: @Sendable (_ granted: @Sendable () throws -> Void) async throws -> T) async throws -> T {
-        let wait = LeaseWait()
+    /// Runs `use`, which leases a pooled connection and calls `granted` with it once it has one,
+    /// within the bounds of `LeaseWatch`: no connection within the connect timeout, or a
+    /// connection that closed under the request, fails it with `database_unavailable`. `use` runs
+    /// in a task of its own, which is then cancelled and not waited for. Cancelling the caller
+    /// cancels `use`; one that has its connection still runs to its end (its queries complete),
+    /// so that the pool never hands out a connection a request still uses.
+    private func leased<T: Sendable>(_ use: @escaping @Sendable (_ granted: @escaping @Sendable (PostgresConnection) throws -> Void) async throws -> T)
+        async throws -> T {
         let (timeout, server) = (self.timeout, self.server)
-        return try await withoutActuallyEscaping(use) { use in
-            try await withThrowingTaskGroup(of: LeaseOutcome<T>.self) { group in
-                group.addTask {
-                    do {
-                        return .done(try await use { try wait.grant() })
-                    } catch let error where !(error is CancellationError || error is PSQLError) && wait.expire() {
-                        // The pool refused the request (its connection attempts have failed for a minute).
-                        throw StoreDatabaseError(.unavailable, "cannot connect to PostgreSQL at \(server): \(error)")
-                    }
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return .expired
-                }
-                while let outcome = try await group.next() {
-                    switch outcome {
-                    case .done(let value):
-                        group.cancelAll()
-                        return value
-                    case .expired:
-                        guard wait.expire() else { continue }  // the query runs: it ends on its own
-                        group.cancelAll()
-                        throw StoreDatabaseError(.unavailable, "no connection to PostgreSQL at \(server) within \(timeout)")
-                    }
-                }
-                throw CancellationError()
+        let lease = WatchedLease(timeout: timeout)
+        let outcome = FirstResult<T>()
+        let task = Task {
+            do {
+                outcome.finish(.success(try await use { connection in
+                    guard lease.grant(connection) else { throw CancellationError() }  // given up already
+                }))
+            } catch let error where !(error is CancellationError || error is PSQLError) && lease.expire() {
+                // The pool refused the request (its connection attempts have failed for a minute).
+                outcome.finish(.failure(StoreDatabaseError(.unavailable, "cannot connect to PostgreSQL at \(server): \(error)")))
+            } catch {
+                outcome.finish(.failure(error))
             }
+        }
+        @Sendable func check() {
+            switch lease.check() {
+            case .wait(let delay):
+                lease.timer.withLock { $0 = Deadlines.shared.schedule(after: delay, check) }
+            case .done:
+                return
+            case .noConnection:
+                outcome.finish(.failure(StoreDatabaseError(.unavailable, "no connection to PostgreSQL at \(server) within \(timeout)")))
+                task.cancel()
+            case .connectionClosed:
+                outcome.finish(.failure(StoreDatabaseError(.unavailable, "the connection to PostgreSQL at \(server) closed under the request")))
+                task.cancel()
+            }
+        }
+        lease.timer.withLock { $0 = Deadlines.shared.schedule(after: lease.firstCheck(), check) }
+        defer { lease.end() }
+        return try await withTaskCancellationHandler {
+            try await outcome.value()
+        } onCancel: {
+            task.cancel()
+            // Without a connection nothing of the request runs on one: it ends now.
+            if lease.expire() { outcome.finish(.failure(CancellationError())) }
         }
     }
 
@@ -156,30 +165,34 @@ public final class PostgresDatabase: Service, Sendable {
     }
 }
 
-private enum LeaseOutcome<T: Sendable>: Sendable {
-    case done(T)
-    case expired
-}
+/// A request's `LeaseWatch`, the connection the pool granted it and its timer, shared by the
+/// request's task and the timer's checks.
+private final class WatchedLease: Sendable {
+    private let watch: Mutex<LeaseWatch>
+    private let connection = Mutex<PostgresConnection?>(nil)
+    let timer = Mutex<Deadlines.Handle?>(nil)
 
-/// Whether a request got its pooled connection before its time ran out; whichever comes first wins.
-private final class LeaseWait: Sendable {
-    private enum State { case waiting, granted, expired }
-    private let state = Mutex(State.waiting)
+    init(timeout: Duration) { watch = Mutex(LeaseWatch(now: .now, timeout: timeout)) }
 
-    /// The connection came: throws if the time had run out already (the request is being given up).
-    func grant() throws {
-        try state.withLock { state in
-            guard state == .waiting else { throw CancellationError() }
-            state = .granted
-        }
+    /// False if the request was given up already: then it must not use `granted`.
+    func grant(_ granted: PostgresConnection) -> Bool {
+        guard watch.withLock({ $0.grant() }) else { return false }
+        connection.withLock { $0 = granted }
+        return true
     }
 
-    /// The time ran out: true if no connection had come.
-    func expire() -> Bool {
-        state.withLock { state in
-            guard state == .waiting else { return false }
-            state = .expired
-            return true
-        }
+    func expire() -> Bool { watch.withLock { $0.expire() } }
+
+    func firstCheck() -> Duration { watch.withLock { $0.firstCheck(now: .now) } }
+
+    func check() -> LeaseWatch.Verdict {
+        let closed = connection.withLock { $0?.isClosed ?? false }
+        return watch.withLock { $0.check(now: .now, connectionClosed: closed) }
+    }
+
+    /// The request has its outcome: no more checks.
+    func end() {
+        watch.withLock { $0.end() }
+        if let handle = timer.withLock({ $0 }) { Deadlines.shared.cancel(handle) }
     }
 }

@@ -8,10 +8,11 @@ import NIOCore
 import Testing
 import Vault
 
-/// Two `hawser node run` processes in hot-warm on one SQLite node database with the SQLite lease,
-/// and a remote notary: the standby's answer, kill -9 of the active, SIGSTOP of the active past
-/// its lease. Every flow started with a client request id ends once, completed, with its own
-/// transaction, and the notary agrees with the vault.
+/// Two `hawser node run` processes in hot-warm on one SQLite node database, and a remote notary:
+/// the standby's answer, kill -9 of the active, and (on an election that a paused process cannot
+/// hold: the PostgreSQL lease, ZooKeeper) SIGSTOP of the active past its lease. Every flow started
+/// with a client request id ends once, completed, with its own transaction, and the notary agrees
+/// with the vault.
 @Suite(.serialized) struct HotWarmTests {
     /// A pair of hot-warm nodes sharing `root/data`, with their configuration files.
     struct Pair {
@@ -47,7 +48,10 @@ import Vault
         }
     }
 
-    @Test(.timeLimit(.minutes(4))) func theStandbyTakesOverAfterAKillAndAPauseWithEveryFlowOnce() async throws {
+    /// The SQLite lease is for processes on one machine that nothing pauses (docs/coordination.md):
+    /// a process paused inside a lease transaction keeps the file's write lock, and no other can
+    /// lead until it resumes. So kill -9 only; the pause runs on the PostgreSQL lease (below).
+    @Test(.timeLimit(.minutes(4))) func theStandbyTakesOverAfterAKillWithEveryFlowOnce() async throws {
         let dir = try TemporaryDirectory()
         var election = ElectionSettings()
         election.sqlite = "election.sqlite"
@@ -57,11 +61,12 @@ import Vault
         election.standAsideMs = 1_000
         try await scenario(dir.path, election: election,
                            electionOptions: ["--sqlite", dir.path + "/election.sqlite", "--lease-ms", "1000", "--renew-ms", "200",
-                                             "--request-timeout-ms", "300"])
+                                             "--request-timeout-ms", "300"], pause: false)
     }
 
-    /// The standby's answer, kill -9 of the active, SIGSTOP of the next one, on the election given.
-    func scenario(_ root: String, election: ElectionSettings, electionOptions: [String]) async throws {
+    /// The standby's answer, kill -9 of the active, and with `pause` SIGSTOP of the next one, on
+    /// the election given.
+    func scenario(_ root: String, election: ElectionSettings, electionOptions: [String], pause: Bool) async throws {
         let notary = try await StandaloneNotary.start()
         let pair = try Pair(root: root, notary: notary.url, election: election, electionOptions: electionOptions)
         let a = try await pair.start("A")
@@ -77,19 +82,22 @@ import Vault
         let client = NodeClient(urls: [pair.url("A"), pair.url("B")], username: "ops", password: "secret",
                                 retryPolicy: RetryPolicy(maxAttempts: 1_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200),
                                                          attemptTimeout: .seconds(10), deadline: .seconds(90)))
+        let loads: Int
         do {
-            try await exercise(pair, client, notary, a: a, b: b)
+            loads = try await exercise(pair, client, notary, a: a, b: b, pause: pause)
         } catch {
             try await client.shutdown()
             throw error
         }
         try await client.shutdown()
         #expect(b.terminate() == 0)
-        try await checkLedger(root, notary)
+        try await checkLedger(root, notary, loads: loads)
     }
 
-    /// Seeds tokens, then kills A under load, then pauses B past its lease (see the test above).
-    func exercise(_ pair: Pair, _ client: NodeClient, _ notary: StandaloneNotary, a first: HawserProcess, b: HawserProcess) async throws {
+    /// Seeds tokens, then kills A under load, then (`pause`) pauses B past its lease; returns how
+    /// many load flows it started (see the tests above).
+    func exercise(_ pair: Pair, _ client: NodeClient, _ notary: StandaloneNotary, a first: HawserProcess, b: HawserProcess,
+                  pause: Bool) async throws -> Int {
         var a: HawserProcess? = first
         for i in 0..<10 {
             let seed = try await client.run("IssueTokens", arguments: Array(#"{"owner":"O=Alice","amount":10}"#.utf8), clientRequestId: "seed-\(i)")
@@ -128,6 +136,10 @@ import Vault
         #expect(members.map(\.id) == ["A", "B"] && members.map(\.role) == ["standby", "active"], "\(json)")
         #expect(members[1].epoch != nil && members[0].epoch == nil && members.allSatisfy(\.healthy), "\(json)")
         #expect(members.map(\.addresses) == [[pair.url("A")], [pair.url("B")]])
+        guard pause else {
+            #expect(restarted.terminate() == 0)
+            return ids.count
+        }
         notary.kill()
         var later = [String: String]()
         for i in 12..<18 { later["load-\(i)"] = try await start(i, client).id }
@@ -144,21 +156,24 @@ import Vault
         _ = try await awaitStandbyAnswer(pair.url("B"), naming: pair.url("A"))
         try await expectEveryFlowCompletedOnce(ids.merging(later) { x, _ in x }, client)
         #expect(restarted.terminate() == 0)
+        return ids.count + later.count
     }
 
-    /// Every flow once in the node database, tokens conserved, the notary agreeing with the vault.
-    func checkLedger(_ root: String, _ notary: StandaloneNotary) async throws {
-        // Alice: 100 - 9 moves of 2; Bob: 9 issues of 7 + 9 moves of 2. No state spent twice: the
-        // notary's record of each state agrees with the vault.
+    /// Every flow once in the node database (10 seeds and `loads` load flows), tokens conserved,
+    /// the notary agreeing with the vault.
+    func checkLedger(_ root: String, _ notary: StandaloneNotary, loads: Int) async throws {
+        // Alice: 100 - a move of 2 for each odd load flow; Bob: an issue of 7 for each even one, and
+        // the moves. No state spent twice: the notary's record of each state agrees with the vault.
+        let (issues, moves) = ((loads + 1) / 2, loads / 2)
         let database = try SQLiteNodeDatabase(path: root + "/data/node.sqlite")
-        #expect(try await database.flows.counts() == [.completed: 28])
+        #expect(try await database.flows.counts() == [.completed: 10 + loads])
         let states = try await database.vault.query(VaultQuery(type: "token", consumption: .all, limit: 100_000))
         var balances = [String: Int64]()
         for state in states where !state.isConsumed {
             let token = try JSONSerialization.jsonObject(with: Data(state.data)) as! [String: Any]
             balances[state.owner, default: 0] += (token["amount"] as! NSNumber).int64Value
         }
-        #expect(balances == ["O=Alice": 82, "O=Bob": 81])
+        #expect(balances == ["O=Alice": 100 - 2 * Int64(moves), "O=Bob": 7 * Int64(issues) + 2 * Int64(moves)])
         notary.stop()
         let store = try notary.store()
         for state in states {
@@ -266,6 +281,32 @@ import Vault
     }
 }
 
+/// The same two processes, elected through the PostgreSQL lease: a process paused inside a lease
+/// round holds its row only until PostgreSQL ends the stalled transaction, so the standby takes
+/// over while the active one is paused.
+@Suite(.serialized, .enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"),
+       PostgresTrait(), .timeLimit(.minutes(4)))
+struct HotWarmPostgresLeaseTests {
+    @Test func theStandbyTakesOverAfterAKillAndAPauseWithEveryFlowOnce() async throws {
+        let server = try #require(PostgresTrait.current)
+        let url = try await server.createDatabase()
+        let dir = try TemporaryDirectory()
+        var election = ElectionSettings()
+        election.postgres = url
+        election.election = "hot-warm"
+        // A round may take a while on a loaded machine; a paused leader's stalled round is ended
+        // by the server after the request timeout.
+        election.leaseMs = 3_000
+        election.renewMs = 300
+        election.requestTimeoutMs = 1_000
+        election.standAsideMs = 1_000
+        try await HotWarmTests().scenario(dir.path, election: election,
+                                          electionOptions: ["--postgres", url, "--election", "hot-warm", "--lease-ms", "3000",
+                                                            "--renew-ms", "300", "--request-timeout-ms", "1000"],
+                                          pause: true)
+    }
+}
+
 /// The same two processes, elected through a 3-server ZooKeeper ensemble with digest ACLs.
 @Suite(.serialized, .enabled(if: ZooKeeperEnsemble.isAvailable, "needs the Debian zookeeper package and a JDK"),
        .zooKeeperEnsemble, .timeLimit(.minutes(4)))
@@ -282,7 +323,8 @@ struct HotWarmZooKeeperTests {
         election.sessionTimeoutMs = 2_000
         try await HotWarmTests().scenario(dir.path, election: election,
                                           electionOptions: ["--zookeeper", ensemble.connectString, "--zookeeper-credentials", credentials,
-                                                            "--election", election.election, "--session-timeout-ms", "2000"])
+                                                            "--election", election.election, "--session-timeout-ms", "2000"],
+                                          pause: true)
     }
 }
 
@@ -294,10 +336,11 @@ struct HotWarmZooKeeperTests {
         let dir = try TemporaryDirectory()
         try writeRemoteNodeFiles(in: dir.path, urls: [notary.url]) { $0.ha.mode = .hotCold }
         let config = dir.path + "/node.json"
+        let run = ["node", "run", "--config", config, "--log-level", "error"]
 
         for (value, expected) in [(nil, "HAWSER_FENCE_EPOCH is not set"), ("x1", "must be a positive whole number")] {
-            let (status, output) = try await runUntilExit(config, epoch: value)
-            #expect(status != 0 && output.contains(expected), "\(output)")
+            let (status, output) = try await HawserProcess.runToExit(run, environment: value.map { [HAConfiguration.fenceEpochVariable: $0] } ?? [:])
+            #expect(status != 0 && status != SIGKILL && output.contains(expected), "\(output)")
         }
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/node.sqlite"), "a refused start opens nothing")
 
@@ -309,31 +352,10 @@ struct HotWarmZooKeeperTests {
         #expect(node.0.terminate() == 0)
 
         // A node started with an older epoch (a watchdog whose win was overtaken) writes nothing and exits.
-        let (status, output) = try await runUntilExit(config, epoch: "4")
-        #expect(status != 0 && output.contains("epoch 4 is older than epoch 5"), "\(output)")
+        // It listens before its claim is refused: it must be left to exit on its own (within the time limit).
+        let (status, output) = try await HawserProcess.runToExit(run, environment: [HAConfiguration.fenceEpochVariable: "4"],
+                                                                 killWhenListening: false)
+        #expect(status != 0 && status != SIGKILL && output.contains("epoch 4 is older than epoch 5"), "\(output)")
         #expect(try await SQLiteNodeDatabase(path: dir.path + "/data/node.sqlite").flows.counts() == [.completed: 1])
-    }
-
-    /// Runs `hawser node run` to its end (within a minute), with `HAWSER_FENCE_EPOCH` if given.
-    func runUntilExit(_ config: String, epoch: String?) async throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: HawserProcess.binary)
-        process.arguments = ["node", "run", "--config", config, "--log-level", "error"]
-        var environment = ProcessInfo.processInfo.environment
-        environment[HAConfiguration.fenceEpochVariable] = epoch
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
-        defer { guardian.stop() }
-        let output = try await withTimeout(.seconds(60)) {
-            await withCheckedContinuation { continuation in
-                Thread { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }.start()
-            }
-        }
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }
