@@ -28,9 +28,12 @@ public final class PostgresDatabase: Service, Sendable {
     /// none. Throws `StoreDatabaseError`.
     ///
     /// A request waits at most `timeout` for a pooled connection and then runs at most
-    /// `requestTimeout` on it.
+    /// `requestTimeout` on it. With a `stallLimit`, the server ends a pooled session's
+    /// transaction left idle that long, and a statement's wait for a lock (`PostgresSessionLimits`):
+    /// a process stopped inside a transaction (SIGSTOP, a hung VM) cannot hold its row locks, the
+    /// fencing row among them, for longer.
     public static func connect(url: String, password: String?, timeout: Duration = .seconds(10),
-                               requestTimeout: Duration = .seconds(30),
+                               requestTimeout: Duration = .seconds(30), stallLimit: Duration? = nil,
                                maxConnections: Int = 8, logger: Logger) async throws -> PostgresDatabase {
         var configuration: PostgresConnection.Configuration
         do { configuration = try PostgresURL.configuration(url) } catch {
@@ -40,13 +43,13 @@ public final class PostgresDatabase: Service, Sendable {
         configuration.options.connectTimeout = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
                                                                       + timeout.components.attoseconds / 1_000_000_000)
         let database = PostgresDatabase(configuration, maxConnections: maxConnections, timeout: timeout, requestTimeout: requestTimeout,
-                                        logger: logger)
+                                        stallLimit: stallLimit, logger: logger)
         try await database.withSingleConnection { _, _ in }
         return database
     }
 
     private init(_ configuration: PostgresConnection.Configuration, maxConnections: Int, timeout: Duration, requestTimeout: Duration,
-                 logger: Logger) {
+                 stallLimit: Duration?, logger: Logger) {
         single = configuration
         self.timeout = timeout
         self.requestTimeout = requestTimeout
@@ -56,6 +59,7 @@ public final class PostgresDatabase: Service, Sendable {
                                                   database: configuration.database, tls: .disable)
         pooled.options.connectTimeout = timeout
         pooled.options.maximumConnections = maxConnections
+        if let stallLimit { pooled.options.additionalStartupParameters = PostgresSessionLimits.parameters(stallLimit) }
         client = PostgresClient(configuration: pooled, backgroundLogger: logger)
         self.logger = logger
     }
