@@ -7,9 +7,9 @@ import PostgresNIO
 /// locks the election's lease row (`FOR UPDATE`), so rounds are serialised by the database.
 /// This type only reads and writes rows; the rules are `LeaseRules`.
 ///
-/// The server bounds its sessions by `requestTimeout` too (`PostgresSessionLimits`): a candidate stopped
-/// inside a transaction (SIGSTOP, a hung VM) would otherwise hold the row lock for as long as it
-/// is stopped, and nobody could take the lease it no longer renews.
+/// The server bounds its sessions by `requestTimeout` too (`PostgresSessionLimits`): a candidate
+/// stopped inside a transaction (SIGSTOP, a hung VM) would otherwise hold the row lock for as long
+/// as it is stopped, and nobody could take the lease it no longer renews.
 public final class PostgresLeaseBackend: LeaseBackend {
     private let session: PostgresSession
     private let timeout: Duration
