@@ -2,6 +2,7 @@ import Foundation
 import HawserCore
 import HawserTestSupport
 import Logging
+import Synchronization
 @testable import PostgresStores
 import PostgresNIO
 import Testing
@@ -67,6 +68,44 @@ struct PostgresCallBoundTests {
         // The pool serves later calls on a new connection (one made before it has seen the close
         // may meet the closed one, and fails as unavailable too).
         try await eventually("a call served after the close") {
+            let one = try? await database.read { connection, logger in
+                for try await value in try await connection.query("SELECT 1", logger: logger).decode(Int32.self) { return value }
+                return 0
+            }
+            return one == 1
+        }
+    }
+
+    @Test func aCallTheServerLeavesUnansweredEndsAfterTheRequestBound() async throws {
+        let server = try await PostgresServer.start()
+        defer { server.stop() }
+        let database = try await PostgresDatabase.connect(url: try await server.createDatabase(), password: nil,
+                                                          requestTimeout: .seconds(2), logger: quietLogger)
+        let pool = Task { try await database.run() }
+        defer { pool.cancel() }
+        let stopped = Mutex<Int32?>(nil)
+        defer { if let pid = stopped.withLock({ $0 }) { kill(pid, SIGCONT) } }
+
+        // The server process of the session stops (SIGSTOP) before the statement: no answer comes.
+        let outcome: String? = try await within(.seconds(60)) {
+            do {
+                _ = try await database.read { connection, logger in
+                    let pid = try await Self.backendPid(connection, logger)
+                    stopped.withLock { $0 = pid }
+                    kill(pid, SIGSTOP)
+                    try await connection.query("SELECT 1", logger: logger)
+                    return 1
+                }
+                return "returned"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(outcome?.contains("did not answer within 2.0 seconds (database_unavailable)") == true, "\(String(describing: outcome))")
+        // Its connection was closed: once the server process runs again it ends, and the pool
+        // serves later calls on another.
+        if let pid = stopped.withLock({ $0 }) { kill(pid, SIGCONT) }
+        try await eventually("a call served after the bound") {
             let one = try? await database.read { connection, logger in
                 for try await value in try await connection.query("SELECT 1", logger: logger).decode(Int32.self) { return value }
                 return 0
