@@ -7,10 +7,11 @@ import Synchronization
 import PostgresNIO
 import Testing
 
-/// Every call on the node's PostgreSQL pool ends, whatever its connection does: PostgresNIO never
+/// Every call on a `PostgresDatabase` pool ends, whatever its connection does: PostgresNIO never
 /// answers a query written to a connection after it has closed (its promise is dropped with the
-/// connection's handlers), so a call whose connection the server ends between two statements
-/// waited for ever, and with it the flow engine's group committer (defect B).
+/// connection's handlers), so a call whose connection the server ended between two statements
+/// waited for ever, and with it the flow engine's group committer (defect B). A server that stops
+/// answering is given up after the request bound.
 @Suite(.enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"), .timeLimit(.minutes(3)))
 struct PostgresCallBoundTests {
     /// Ends the server process of the session whose backend pid is `pid` and waits until this
@@ -32,7 +33,8 @@ struct PostgresCallBoundTests {
         /// Between two statements outside a transaction.
         case betweenStatementsOfARead
         /// During a statement of a transaction, which fails: a crash of the server under load.
-        /// PostgresNIO's `withTransaction` then sent ROLLBACK on the closed connection.
+        /// PostgresNIO's `withTransaction` then sent ROLLBACK, which on a loaded machine can reach
+        /// the connection after it has closed.
         case duringAStatementOfATransaction
     }
 
