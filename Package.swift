@@ -175,8 +175,9 @@ let package = Package(
         ]),
         .testTarget(name: "HawserNodeTests", dependencies: [
             "HawserNode", "HawserClient", "Embedded", "PostgresStores", "Notary", "HawserCore", "HawserWire", "HawserTestSupport", "hawser",
-            "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries",
+            "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries", "Postgres",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

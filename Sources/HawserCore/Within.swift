@@ -6,7 +6,7 @@ import Synchronization
 /// task group, which always waits for its children. Cancelling the caller cancels the body and
 /// throws `CancellationError` at once.
 public func within<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
-    let outcome = FirstResult<T?>()
+    let outcome = Outcome<T?>()
     let task = Task {
         do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
     }
@@ -16,17 +16,15 @@ public func within<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable
     }
     defer { Deadlines.shared.cancel(deadline) }
     return try await withTaskCancellationHandler {
-        try await outcome.value()
+        try await withCheckedThrowingContinuation { outcome.wait($0) }
     } onCancel: {
         outcome.finish(.failure(CancellationError()))
         task.cancel()
     }
 }
 
-/// The first result given, handed to the one waiter whenever it arrives; later ones are dropped.
-/// For a caller that races work in a task of its own against a bound it sets (`within`, a pooled
-/// PostgreSQL connection's lease), and so never waits for work that ignores cancellation.
-public final class FirstResult<T: Sendable>: Sendable {
+/// The first result given, handed to the one waiter whenever it arrives.
+private final class Outcome<T: Sendable>: Sendable {
     private enum State {
         case empty
         case waiting(CheckedContinuation<T, any Error>)
@@ -35,15 +33,7 @@ public final class FirstResult<T: Sendable>: Sendable {
     }
     private let state = Mutex(State.empty)
 
-    public init() {}
-
-    /// Waits for the first result (at once if it came already). One waiter only.
-    public func value() async throws -> T {
-        try await withCheckedThrowingContinuation { wait($0) }
-    }
-
-    /// Gives the result; only the first one given counts.
-    public func finish(_ result: Result<T, any Error>) {
+    func finish(_ result: Result<T, any Error>) {
         let waiter: CheckedContinuation<T, any Error>? = state.withLock { state in
             switch state {
             case .empty:
@@ -59,7 +49,7 @@ public final class FirstResult<T: Sendable>: Sendable {
         waiter?.resume(with: result)
     }
 
-    private func wait(_ continuation: CheckedContinuation<T, any Error>) {
+    func wait(_ continuation: CheckedContinuation<T, any Error>) {
         let result: Result<T, any Error>? = state.withLock { state in
             guard case .finished(let result) = state else {
                 state = .waiting(continuation)

@@ -24,7 +24,7 @@ public struct NodeDatabase: Sendable {
             return NodeDatabase(flows: database.flows, vault: database.vault, services: [])
         case .postgres:
             let pool = try await configuration.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.passwordVariable,
-                                                       logger: logger)
+                                                       stallLimit: PostgresNodeDatabase.stallLimit, logger: logger)
             let database = try await PostgresNodeDatabase.open(pool, fence: fence)
             return NodeDatabase(flows: database.flows, vault: database.vault, services: [pool])
         }
@@ -33,10 +33,12 @@ public struct NodeDatabase: Sendable {
 
 extension NodeDatabaseConfiguration {
     /// The pool of a `postgres` section, reached and logged into within the connect timeout
-    /// (`StoreDatabaseError`), with the password from `passwordFile` or `passwordVariable`.
-    func connect(resolve: (String) -> String, passwordVariable: String, logger: Logger) async throws -> PostgresDatabase {
+    /// (`StoreDatabaseError`), with the password from `passwordFile` or `passwordVariable`, its
+    /// sessions bounded by `stallLimit` if given (`PostgresDatabase.connect`).
+    func connect(resolve: (String) -> String, passwordVariable: String, stallLimit: Duration? = nil,
+                 logger: Logger) async throws -> PostgresDatabase {
         let password = try password(resolve: resolve, environment: ProcessInfo.processInfo.environment, variable: passwordVariable)
         return try await PostgresDatabase.connect(url: url ?? "", password: password, timeout: .milliseconds(connectTimeoutMillis),
-                                                  maxConnections: maxConnections, logger: logger)
+                                                  stallLimit: stallLimit, maxConnections: maxConnections, logger: logger)
     }
 }

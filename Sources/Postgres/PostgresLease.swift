@@ -7,9 +7,9 @@ import PostgresNIO
 /// locks the election's lease row (`FOR UPDATE`), so rounds are serialised by the database.
 /// This type only reads and writes rows; the rules are `LeaseRules`.
 ///
-/// The server bounds its sessions by `requestTimeout` too (`sessionLimits`): a candidate stopped
-/// inside a transaction (SIGSTOP, a hung VM) would otherwise hold the row lock for as long as it
-/// is stopped, and nobody could take the lease it no longer renews.
+/// The server bounds its sessions by `requestTimeout` too (`PostgresSessionLimits`): a candidate
+/// stopped inside a transaction (SIGSTOP, a hung VM) would otherwise hold the row lock for as long
+/// as it is stopped, and nobody could take the lease it no longer renews.
 public final class PostgresLeaseBackend: LeaseBackend {
     private let session: PostgresSession
     private let timeout: Duration
@@ -18,18 +18,9 @@ public final class PostgresLeaseBackend: LeaseBackend {
     public init(configuration: PostgresConnection.Configuration, requestTimeout: Duration = .seconds(1),
                 logger: Logger = Logger(label: "hawser.postgres")) {
         var configuration = configuration
-        configuration.options.additionalStartupParameters += Self.sessionLimits(requestTimeout)
+        configuration.options.additionalStartupParameters += PostgresSessionLimits.parameters(requestTimeout)
         session = PostgresSession(configuration: configuration, logger: logger)
         timeout = requestTimeout
-    }
-
-    /// Settings of every session, sent when it opens: the server ends a transaction left idle for
-    /// `bound` (its client stopped between two statements, so its locks go with it), and a
-    /// statement gives up waiting for a lock after `bound` (the client stopped waiting by then, and
-    /// a wait left on the server would take the lock after the client has gone).
-    static func sessionLimits(_ bound: Duration) -> [(String, String)] {
-        let ms = "\(max(bound.millisecondsValue, 1))"
-        return [("idle_in_transaction_session_timeout", ms), ("lock_timeout", ms)]
     }
 
     public func close() async { await session.close() }

@@ -13,6 +13,12 @@ public final class PostgresNodeDatabase: Sendable {
     /// The pooled client; run it as a service for as long as the stores are used.
     public let database: PostgresDatabase
 
+    /// The bound the node's pool gives its sessions (`PostgresDatabase.connect`'s `stallLimit`):
+    /// a node stopped inside a transaction (a vault reservation, a claim, a commit of several
+    /// segments) holds the fencing row `FOR SHARE` at most this long, so a standby's claim gets
+    /// through. No healthy transaction of the node waits that long between statements or for a lock.
+    public static let stallLimit: Duration = .seconds(5)
+
     /// Creates the node's tables in a new database or checks their version (`StoreDatabaseError`).
     public static func open(_ database: PostgresDatabase, fence: WriteFence? = nil) async throws -> PostgresNodeDatabase {
         try await schema.prepare(database)

@@ -9,21 +9,14 @@ import Testing
 /// ZooKeeper ensemble, with a standalone notary. Clients that fail over run flows with client
 /// request ids while the test, in an order drawn from a seed (`HAWSER_FAULT_SEED` replays one),
 /// kills the active node with SIGKILL twice (and starts it again), pauses it past the session
-/// timeout and resumes it, and takes the ZooKeeper quorum away and back (with HAWSER_FAULT_ALL=1
-/// also crashes PostgreSQL), and finally hands the shard back to the preferred node under load.
+/// timeout and resumes it, crashes PostgreSQL (`pg_ctl stop -m immediate`, then a start), and
+/// takes the ZooKeeper quorum away and back, and finally hands the shard back to the preferred
+/// node under load.
 /// `NodeHAHistory` then judges what the clients, the nodes' logs and the database saw.
 @Suite(.serialized, .enabled(if: PostgresServer.isAvailable && ZooKeeperEnsemble.isAvailable,
                              "needs PostgreSQL 15 and root, the Debian zookeeper package and a JDK"), .zooKeeperEnsemble)
 struct NodeHAFaultTests {
     enum Fault: String, CaseIterable { case killActive, killActiveAgain, pauseActive, crashPostgres, quorumAway }
-
-    /// The faults of a run. A crash of PostgreSQL under concurrent flows still meets a defect in
-    /// some runs (docs/node.md, "Tests": client loops wait on flows that no node finishes), so it
-    /// runs only with HAWSER_FAULT_ALL=1.
-    static var faults: [Fault] {
-        ProcessInfo.processInfo.environment["HAWSER_FAULT_ALL"] == "1" ? Fault.allCases
-            : Fault.allCases.filter { $0 != .crashPostgres }
-    }
 
     /// Progress lines on standard error (unbuffered), to follow a long run.
     static func say(_ text: String) { FileHandle.standardError.write(Data("NodeHAFaultTests: \(text)\n".utf8)) }
@@ -31,7 +24,7 @@ struct NodeHAFaultTests {
     @Test(.timeLimit(.minutes(10))) func everyFlowEndsOnceThroughFaultsAndAHandBack() async throws {
         let seed = ProcessInfo.processInfo.environment["HAWSER_FAULT_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...999_999)
         var generator = SeededGenerator(seed: seed)
-        let faults = Self.faults.shuffled(using: &generator)
+        let faults = Fault.allCases.shuffled(using: &generator)
         Self.say("seed \(seed), faults \(faults.map(\.rawValue))")
 
         let postgres = try await PostgresServer.start(durableCommits: true)

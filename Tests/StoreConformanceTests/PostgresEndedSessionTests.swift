@@ -7,7 +7,8 @@ import Testing
 
 /// A request whose session the server ends under it (as `idle_in_transaction_session_timeout`
 /// ends the session of a process paused inside a transaction): PostgresNIO drops a query written
-/// to a connection after it closed, without an answer, so before `LeaseWatch` such a request
+/// to a connection after it closed, without an answer, so before every call was bounded
+/// (`PostgresCallRules`: its connection closing ends it) such a request
 /// waited for ever, and with it a notary's or a node's graceful stop. Now it fails with
 /// `database_unavailable`, and the pool serves the next request on a new connection.
 @Suite(.serialized, .enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"),

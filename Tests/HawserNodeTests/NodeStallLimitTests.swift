@@ -1,0 +1,81 @@
+import Coordination
+import HawserCore
+@testable import HawserNode
+import HawserTestSupport
+import Logging
+import Postgres
+@testable import PostgresStores
+import PostgresNIO
+import Testing
+
+/// The node's PostgreSQL sessions are bounded on the server (`PostgresNodeDatabase.stallLimit`):
+/// a hot-warm node stopped (SIGSTOP) inside a transaction that read the fencing row `FOR SHARE`
+/// (a vault reservation, a claim, a commit of several segments) no longer blocks the standby's
+/// claim for as long as it stays stopped.
+@Suite(.enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"), .timeLimit(.minutes(3)))
+struct NodeStallLimitTests {
+    /// The node database of `url`, fenced by `fence`, as the node opens it, with its pool running.
+    static func open(_ url: String, fence: WriteFence) async throws -> (NodeDatabase, PostgresStores.PostgresDatabase, Task<Void, any Error>) {
+        var configuration = NodeDatabaseConfiguration()
+        configuration.kind = .postgres
+        configuration.url = url
+        configuration.connectTimeoutMillis = 30_000
+        let database = try await NodeDatabase.open(configuration, data: "/nonexistent", fence: fence, resolve: { $0 }, logger: quietLogger)
+        let pool = try #require(database.services.first as? PostgresStores.PostgresDatabase)
+        return (database, pool, Task { try await pool.run() })
+    }
+
+    @Test func aStandbysClaimGetsThroughWhileTheFormerActiveIsStoppedInsideATransaction() async throws {
+        let server = try await PostgresServer.start()
+        defer { server.stop() }
+        let url = try await server.createDatabase()
+        let name = String(url.split(separator: "/").last!)
+        let former = WriteFence(resource: "node/0", epoch: Epoch(1))
+        let (a, poolA, runningA) = try await Self.open(url, fence: former)
+        defer { runningA.cancel() }
+        _ = try await a.flows.commit([])  // A's claim at epoch 1
+
+        // Every session of the node's pool carries the bound, sent when it opens.
+        let settings = try await poolA.read { connection, logger in
+            var out = [String]()
+            for setting in ["idle_in_transaction_session_timeout", "lock_timeout"] {
+                for try await value in try await connection.query("SELECT current_setting(\(setting))", logger: logger).decode(String.self) {
+                    out.append(value)
+                }
+            }
+            return out
+        }
+        #expect(settings == ["5s", "5s"])
+
+        // A takes the fencing row FOR SHARE in a transaction, and then sends nothing more: what
+        // the server sees of a process stopped between two statements.
+        let (holding, held) = AsyncStream<Void>.makeStream()
+        let (resuming, resume) = AsyncStream<Void>.makeStream()
+        let stalled = Task {
+            try await poolA.transaction { connection, logger in
+                try await PostgresFencing.check(connection, former, logger: logger)
+                held.yield()
+                for await _ in resuming { break }
+                try await connection.query("INSERT INTO replay_markers (flow_id) VALUES ('stalled')", logger: logger)
+            }
+        }
+        for await _ in holding { break }
+
+        // B, the standby that won epoch 2, claims while A is still stopped.
+        let (b, _, runningB) = try await Self.open(url, fence: WriteFence(resource: "node/0", epoch: Epoch(2)))
+        defer { runningB.cancel() }
+        let claimed: Void? = try await within(.seconds(90)) {
+            try await eventually("the standby's claim", timeout: .seconds(90)) { (try? await b.flows.commit([])) != nil }
+        }
+        #expect(claimed != nil, "the claim gets through while the former active is stopped")
+
+        // A resumes: the server ended its session (the node's own 30 s bound on a request, which
+        // a stopped process could not keep, would say "did not answer"), and nothing of its
+        // transaction is committed.
+        resume.yield()
+        let ended = await #expect(throws: StoreDatabaseError.self) { try await stalled.value }
+        #expect(ended?.message.contains("closed") == true, "\(String(describing: ended))")
+        #expect(try await server.rows("SELECT count(*) FROM replay_markers", database: name) == [["0"]])
+        #expect(try await server.rows("SELECT epoch FROM hawser_fence WHERE resource = 'node/0'", database: name) == [["2"]])
+    }
+}
