@@ -171,7 +171,7 @@ final class HawserProcess: Sendable {
     func kill() {
         stopWatchdog()
         Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = process.waitUntilGone()
     }
 
     /// SIGSTOP: the process freezes (as in a long GC pause or a stalled VM); `resume()` continues it.
@@ -186,11 +186,11 @@ final class HawserProcess: Sendable {
     func terminate(within bound: Duration = .seconds(60)) -> Int32 {
         stopWatchdog()
         process.terminate()
-        let deadline = ContinuousClock.now + bound
-        while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }  // no exit event to wait on with a bound
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        return process.terminationStatus
+        if !process.waitUntilGone(within: bound) {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            _ = process.waitUntilGone()
+        }
+        return process.exitStatus ?? SIGKILL
     }
 
     private func stopWatchdog() { watchdog.withLock { $0 }?.stop() }

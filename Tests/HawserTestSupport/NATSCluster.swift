@@ -39,7 +39,7 @@ public final class NATSCluster: @unchecked Sendable {
         public func kill9() {
             if process.isRunning {
                 kill(pid, SIGKILL)
-                process.waitUntilExit()
+                _ = process.waitUntilGone()
             }
         }
     }

@@ -147,7 +147,7 @@ public final class PostgresServer: Sendable {
             watchdog.stop()
             if process.isRunning {
                 kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                _ = process.waitUntilGone()
             }
         }
         try? FileManager.default.removeItem(atPath: directory)

@@ -205,7 +205,7 @@ public final class ZooKeeperEnsemble: Sendable {
     private static func killAndReap(_ process: Process) {
         guard process.isRunning else { return }
         _ = Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = process.waitUntilGone()
     }
 
     /// Ports the kernel hands out for port 0, held together so they are distinct.
