@@ -15,10 +15,9 @@ import Testing
 
     /// Never two leaders, epochs granted once and never going back, and a leader once the faults
     /// stop, on every seed.
-    @Test func everySeedKeepsTheElectionsInvariants() {
+    @Test func everySeedKeepsTheElectionsInvariants() async {
         var terms = 0, faults = 0
-        for seed in Self.seeds {
-            let outcome = LeaseElectionSim.run(seed: seed)
+        for outcome in await simulate(Self.seeds, untilViolation: true) {
             if let violation = outcome.violation {
                 Issue.record("\(violation)")
                 return
@@ -32,10 +31,9 @@ import Testing
     }
 
     /// A seed replays exactly; another seed is another run.
-    @Test func aSeedReplaysExactly() {
-        let first = LeaseElectionSim.run(seed: 42)
-        let again = LeaseElectionSim.run(seed: 42)
-        let other = LeaseElectionSim.run(seed: 43)
+    @Test func aSeedReplaysExactly() async {
+        let runs = await simulate([42, 42, 43])
+        let (first, again, other) = (runs[0], runs[1], runs[2])
         #expect(first.digest == again.digest)
         #expect(first.events == again.events)
         #expect(first.digest != other.digest)
@@ -43,30 +41,28 @@ import Testing
 
     /// The checks find a planted bug: leaders that act for longer than the lease lasts (no safety
     /// margin, and more) overlap with their successors.
-    @Test func aLeaderThatOutlivesItsLeaseIsCaught() throws {
+    @Test func aLeaderThatOutlivesItsLeaseIsCaught() async throws {
         var settings = LeaseElectionSim.Settings()
         settings.timing.validity = settings.configuration.leaseDuration * 2
-        let found = (1...50).lazy.compactMap { LeaseElectionSim.run(seed: $0, settings: settings).violation }.first
-        let violation = try #require(found)
+        let violation = try #require(await firstViolation(settings))
         #expect(violation.what.contains("two leaders at once"), "\(violation)")
     }
 
     /// Clocks that drift further apart than the safety margin covers (a tenth of the lease) are
     /// outside the model, and the checks see what that costs.
-    @Test func clocksFasterThanTheMarginAreCaught() throws {
+    @Test func clocksFasterThanTheMarginAreCaught() async throws {
         var settings = LeaseElectionSim.Settings()
         settings.faults.drift = 0.4
-        let found = (1...50).lazy.compactMap { LeaseElectionSim.run(seed: $0, settings: settings).violation }.first
-        let violation = try #require(found)
+        let violation = try #require(await firstViolation(settings))
         #expect(violation.what.contains("two leaders at once"), "\(violation)")
     }
 
     /// The liveness check fires too: a candidate whose confirmations are always too late never
     /// leads.
-    @Test func anElectionThatNeverConfirmsALeaderIsCaught() throws {
+    @Test func anElectionThatNeverConfirmsALeaderIsCaught() async throws {
         var settings = LeaseElectionSim.Settings()
         settings.timing.validity = .zero
-        let violation = try #require(LeaseElectionSim.run(seed: 1, settings: settings).violation)
+        let violation = try #require(await firstViolation(settings))
         #expect(violation.what.contains("no leader"), "\(violation)")
     }
 }

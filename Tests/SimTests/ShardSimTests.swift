@@ -20,10 +20,9 @@ import Testing
     /// poison (defect C's hand-over window: 11 of seeds 1-200 before stop-then-release), each
     /// term at a higher epoch than the last, every flow finished or parked once the faults stop,
     /// and a process serving then.
-    @Test func everySeedKeepsTheShardsInvariants() {
+    @Test func everySeedKeepsTheShardsInvariants() async {
         var done = 0
-        for seed in Self.seeds {
-            let outcome = LeaseElectionSim.run(seed: seed, settings: Self.settings)
+        for outcome in await simulate(Self.seeds, Self.settings) {
             done += outcome.flowsDone
             if let violation = outcome.violation { Issue.record("\(violation)") }
         }
@@ -31,11 +30,10 @@ import Testing
     }
 
     /// The checks catch a database that does not fence: two owners write one flow.
-    @Test func anUnfencedDatabaseIsCaught() throws {
+    @Test func anUnfencedDatabaseIsCaught() async throws {
         var settings = Self.settings
         settings.shard?.fenced = false
-        let found = (1...30).lazy.compactMap { LeaseElectionSim.run(seed: $0, settings: settings).violation }.first
-        let violation = try #require(found)
+        let violation = try #require(await firstViolation(settings))
         #expect(violation.what.contains("two owners ran it at once"), "\(violation)")
     }
 }

@@ -1,0 +1,26 @@
+import Foundation
+import Sim
+
+/// Runs `seeds` in turn, on a thread of its own, up to the first violation if `untilViolation`.
+/// Simulations are CPU-bound for seconds; on the tests' cooperative threads (as many as the
+/// machine has cores) they stalled every other test of the process (a full run's
+/// NotaryClientTests missed its deadline so).
+func simulate(_ seeds: some Sequence<UInt64>, _ settings: LeaseElectionSim.Settings = .init(),
+              untilViolation: Bool = false) async -> [LeaseElectionSim.Outcome] {
+    let seeds = Array(seeds)
+    return await withCheckedContinuation { continuation in
+        Thread {
+            var outcomes: [LeaseElectionSim.Outcome] = []
+            for seed in seeds {
+                outcomes.append(LeaseElectionSim.run(seed: seed, settings: settings))
+                if untilViolation, outcomes.last?.violation != nil { break }
+            }
+            continuation.resume(returning: outcomes)
+        }.start()
+    }
+}
+
+/// The first violation among seeds 1-50.
+func firstViolation(_ settings: LeaseElectionSim.Settings) async -> SimViolation? {
+    await simulate(1...50, settings, untilViolation: true).last?.violation
+}
