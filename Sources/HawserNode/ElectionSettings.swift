@@ -117,14 +117,20 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
         return configuration
     }
 
-    public func leaseBackend() throws -> any LeaseBackend {
+    /// `administration`: for an operator's command, which may wait longer for another process's
+    /// SQLite transaction than a round may (a busy leader's fsynced round can take longer than half
+    /// a short request time-out on a loaded machine), up to `administrationBusyTimeout`.
+    public func leaseBackend(administration: Bool = false) throws -> any LeaseBackend {
         if let postgres {
             return PostgresLeaseBackend(configuration: try PostgresURL.configuration(postgres),
                                         requestTimeout: .milliseconds(requestTimeoutMs))
         }
         guard let sqlite else { throw CoordinationError.invalidConfiguration("no election back end is configured") }
-        return try SQLiteLeaseBackend(path: sqlite, busyTimeout: .milliseconds(requestTimeoutMs / 2))
+        let round = Duration.milliseconds(requestTimeoutMs / 2)
+        return try SQLiteLeaseBackend(path: sqlite, busyTimeout: administration ? max(round, Self.administrationBusyTimeout) : round)
     }
+
+    public static let administrationBusyTimeout = Duration.seconds(5)
 
     public func makeElection(candidate: Candidate, health: HealthChecks, logger: Logger) throws -> any Election {
         if zookeeper != nil {
@@ -136,6 +142,6 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
 
     public func makeAdministration() throws -> any ElectionAdministration {
         if zookeeper != nil { return try ZooKeeperElectionAdministration(configuration: try zooKeeperConfiguration()) }
-        return LeaseAdministration(backend: try leaseBackend(), configuration: leaseConfiguration())
+        return LeaseAdministration(backend: try leaseBackend(administration: true), configuration: leaseConfiguration())
     }
 }

@@ -115,6 +115,7 @@ extension LeaseElectionWorld {
             case .hold(let epoch): processes[index].fence.hold(epoch)
             case .release: processes[index].fence.release()
             case .claim(let epoch, _):
+                // The model's database refuses a claim or takes it, never fails it otherwise: no retries.
                 send(index, .claim(epoch), for: .claim(epoch))
             case .startWork(let epoch):
                 if let last = processes[index].lastTermEpoch, epoch <= last {
