@@ -13,7 +13,10 @@ import Testing
 ///   they all hold the same digest (`requireAllServing`: every replica still serves);
 /// - every answer a client was given holds on every replica that still serves.
 enum ClusterChecks {
-    static func verify(_ history: ClusterHistory, on cluster: NotaryCluster, requireAllServing: Bool) async throws {
+    /// `stopsKnown`: a replica that stopped although `requireAllServing` is an intermittent known
+    /// issue, for this reason (the safety checks stay as they are).
+    static func verify(_ history: ClusterHistory, on cluster: NotaryCluster, requireAllServing: Bool,
+                       stopsKnown: Comment? = nil) async throws {
         #expect(history.changed.isEmpty, "retried requests got different outcomes: \(history.changed)")
         let answers = history.answers
         var spentBy = [StateRef: SecureHash]()
@@ -31,7 +34,11 @@ enum ClusterChecks {
         for replica in cluster.urls.indices {
             let status = try await cluster.status(replica).status
             if status == "log_diverged" || status == "duplicate_replica" {
-                #expect(!requireAllServing, "replica \(replica) stopped: \(status)")
+                if requireAllServing, let stopsKnown {
+                    withKnownIssue(stopsKnown, isIntermittent: true) { Issue.record("replica \(replica) stopped: \(status)") }
+                } else if requireAllServing {
+                    Issue.record("replica \(replica) stopped: \(status)")
+                }
             } else {
                 serving.append(replica)
             }
