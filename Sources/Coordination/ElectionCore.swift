@@ -84,8 +84,6 @@ public struct ElectionCore: Sendable {
     private var healthy: Bool?
     private var roundSentAt: Moment?
     private var lostAt: Moment?
-    /// The epoch of the last leadership that ended: never led with again (see `roundSucceeded`).
-    private var ended: Epoch?
     private var standAsideUntil: Moment?
     /// When leadership was last given up by choice: a round sent before then cannot restore it.
     private var resignedAt: Moment?
@@ -96,7 +94,8 @@ public struct ElectionCore: Sendable {
     private var finished = false
     private var policy: PreferredMasterPolicy
     private var hold = ReleaseHold()
-    /// The epoch this candidate led with last, released once more when it stops (see `stop`).
+    /// The epoch this candidate led with last: released once more when it stops (see `stop`), and
+    /// once that leadership ended, never led with again (see `roundSucceeded`).
     private var lastLed: Epoch?
 
     public init(me: String, timing: ElectionTiming) {
@@ -176,7 +175,7 @@ public struct ElectionCore: Sendable {
         if let current = leading, current.epoch != view.epoch {
             actions += loseLeadership(reason: "epoch changed to \(view.epoch)")
         }
-        if leading == nil, let ended, view.epoch <= ended {
+        if leading == nil, let lastLed, view.epoch <= lastLed {
             // A round sent before this candidate stepped down renewed the term that ended. A term
             // is not resumed: the next round (not leading) takes leadership under a new epoch, so
             // fencing can refuse any late write of the old term.
@@ -318,7 +317,6 @@ public struct ElectionCore: Sendable {
     private mutating func loseLeadership(reason: String) -> [Action] {
         guard let current = leading else { return [] }
         leading = nil
-        ended = current.epoch
         policy.reset()
         publish()
         return [.report(.steppedDown(current.epoch, reason: reason))]
