@@ -142,6 +142,28 @@ import Testing
         return id
     }
 
+    /// A flow left unfinished, then A serving with the flow resumed (its marker set), and B standing
+    /// by; both on `lease`. The caller cancels both members' tasks when it ends.
+    static func pairWithAResumedFlow(in dir: String, lease: Duration, gate: StopGate) async throws -> (id: FlowID, a: Member, b: Member) {
+        let id = try await unfinishedFlow(in: dir, gate: gate)
+        let a = try member("A", in: dir, lease: lease, gate: gate)
+        do {
+            try await eventually("A serves") { a.serving.isActive }
+            try await eventually("A resumed the flow") { gate.arrivals >= 2 }
+            let b = try member("B", in: dir, lease: lease, gate: gate)
+            do {
+                try await eventually("B stands") { b.rounds.value > 1 }
+            } catch {
+                b.task.cancel()
+                throw error
+            }
+            return (id, a, b)
+        } catch {
+            a.task.cancel()
+            throw error
+        }
+    }
+
     /// Waits until the flow has ended or been parked; returns its record.
     static func settled(_ id: FlowID, in member: Member) async throws -> FlowRecord {
         try await eventually("the flow completes or is parked") {
@@ -156,15 +178,9 @@ import Testing
         let dir = try TemporaryDirectory()
         let gate = StopGate()
         defer { gate.open() }  // a failed test leaves no stop hanging
-        let id = try await Self.unfinishedFlow(in: dir.path, gate: gate)
-        let a = try Self.member("A", in: dir.path, lease: .seconds(10), gate: gate)
-        defer { a.task.cancel() }
-        try await eventually("A serves") { a.serving.isActive }
-        try await eventually("A resumed the flow") { gate.arrivals >= 2 }
+        let (id, a, b) = try await Self.pairWithAResumedFlow(in: dir.path, lease: .seconds(10), gate: gate)
+        defer { a.task.cancel(); b.task.cancel() }
         #expect(try await a.database.flows.replayMarkers() == [id])
-        let b = try Self.member("B", in: dir.path, lease: .seconds(10), gate: gate)
-        defer { b.task.cancel() }
-        try await eventually("B stands") { b.rounds.value > 1 }
 
         // Stubborn only now: a stop before this (a lease lapsed on a loaded machine) ends at once.
         gate.makeStubborn()
@@ -191,14 +207,8 @@ import Testing
         let dir = try TemporaryDirectory()
         let gate = StopGate()
         defer { gate.open() }  // a failed test leaves no stop hanging
-        let id = try await Self.unfinishedFlow(in: dir.path, gate: gate)
-        let a = try Self.member("A", in: dir.path, lease: .seconds(10), gate: gate)
-        defer { a.task.cancel() }
-        try await eventually("A serves") { a.serving.isActive }
-        try await eventually("A resumed the flow") { gate.arrivals >= 2 }
-        let b = try Self.member("B", in: dir.path, lease: .seconds(10), gate: gate)
-        defer { b.task.cancel() }
-        try await eventually("B stands") { b.rounds.value > 1 }
+        let (id, a, b) = try await Self.pairWithAResumedFlow(in: dir.path, lease: .seconds(10), gate: gate)
+        defer { a.task.cancel(); b.task.cancel() }
 
         gate.makeStubborn()
         await a.group.triggerGracefulShutdown()
@@ -222,14 +232,8 @@ import Testing
         let dir = try TemporaryDirectory()
         let gate = StopGate()
         defer { gate.open() }  // a failed test leaves no stop hanging
-        _ = try await Self.unfinishedFlow(in: dir.path, gate: gate)
-        let a = try Self.member("A", in: dir.path, lease: .seconds(5), gate: gate)
-        defer { a.task.cancel() }
-        try await eventually("A serves") { a.serving.isActive }
-        try await eventually("A resumed the flow") { gate.arrivals >= 2 }
-        let b = try Self.member("B", in: dir.path, lease: .seconds(5), gate: gate)
-        defer { b.task.cancel() }
-        try await eventually("B stands") { b.rounds.value > 1 }
+        let (_, a, b) = try await Self.pairWithAResumedFlow(in: dir.path, lease: .seconds(5), gate: gate)
+        defer { a.task.cancel(); b.task.cancel() }
 
         // Stubborn only now: a stop before this (a lease lapsed on a loaded machine) ends at once.
         gate.makeStubborn()
