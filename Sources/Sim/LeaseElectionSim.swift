@@ -14,6 +14,9 @@ import Coordination
 /// - a candidate leads only with an epoch the store granted to it;
 /// - at the end of the quiet period, a candidate leads.
 ///
+/// With `Settings.shard`, each candidate also runs a hot-warm shard shell, and the shard's
+/// invariants are checked too (`ShardLayer`, docs/simulation.md).
+///
 /// A run depends on its seed alone: `Outcome.digest` is the same for the same seed and settings.
 public enum LeaseElectionSim {
     public struct Settings: Sendable, Hashable {
