@@ -106,6 +106,14 @@ public struct ElectionCore: Sendable {
 
     public var isLeader: Bool { leading != nil }
 
+    /// Whether this candidate stands for leadership: healthy, and no work of a term it no longer
+    /// leads still running. A process whose last term's stop hangs cannot begin a new term, so
+    /// taking leadership (a lapsed reservation, a switchover back to it) would leave the shard
+    /// with a leader that never serves; it stands again once the work stopped.
+    private var isStanding: Bool {
+        healthy == true && (leading != nil || !hold.isWorking)
+    }
+
     /// Leadership given up of its own accord is held in the store until the work stops (`ReleaseHold`).
     public var isHoldingRelease: Bool { hold.isHolding }
 
@@ -121,7 +129,7 @@ public struct ElectionCore: Sendable {
         if roundSentAt == nil, !hold.isHolding {
             roundSentAt = now
             let aside = standAsideUntil.map { now < $0 } ?? false
-            actions.append(.round(RoundRequest(healthy: healthy == true, mayAcquire: healthy == true && duplicateSince == nil,
+            actions.append(.round(RoundRequest(healthy: isStanding, mayAcquire: isStanding && duplicateSince == nil,
                                                standingAside: aside, highestSeen: highestSeen, leadingWith: leading?.epoch)))
         }
         return actions
@@ -167,7 +175,7 @@ public struct ElectionCore: Sendable {
             actions += loseLeadership(reason: "epoch went back")
             return actions + [.report(.epochWentBack(offered: view.epoch, seen: previouslySeen)), .release(view.epoch, handOverTo: nil)]
         }
-        if healthy != true || (resignedAt.map { sentAt <= $0 } ?? false) {
+        if !isStanding || (resignedAt.map { sentAt <= $0 } ?? false) {
             // A round sent before we resigned took or kept leadership: give it straight back.
             return actions + loseLeadership(reason: "standing aside")
                 + hold.alongside([.release(view.epoch, handOverTo: handingOverTo)])
@@ -261,7 +269,8 @@ public struct ElectionCore: Sendable {
 
     /// The owner's work stopped (its last write made): a release held for it is done now.
     public mutating func workStopped(now: Moment) -> [Action] {
-        released(hold.workStopped(), now: now)
+        defer { publish() }  // it stands again
+        return released(hold.workStopped(), now: now)
     }
 
     /// Stop standing (shutdown): step down and release what is held. The last epoch led is
@@ -331,7 +340,7 @@ public struct ElectionCore: Sendable {
             status = ElectionStatus(role: .notStanding, leader: nil)
         } else if let leading {
             status = ElectionStatus(role: .leader(leading.epoch), leader: me)
-        } else if healthy != true || duplicateSince != nil {
+        } else if !isStanding || duplicateSince != nil {
             status = ElectionStatus(role: .notStanding, leader: seen)
         } else {
             status = ElectionStatus(role: .follower, leader: seen)

@@ -18,6 +18,9 @@ struct ReleaseHold: Sendable {
     /// Whether giving up is being held back now.
     var isHolding: Bool { held != nil }
 
+    /// Whether work started under a leadership runs still (until `workStopped`).
+    var isWorking: Bool { working }
+
     mutating func workStarted() { working = true }
 
     /// `actions` give up a leadership held until now: done now when no work runs, else held until

@@ -19,9 +19,10 @@ import Testing
         _ = core.tick(now: T.at(500))
         #expect(core.roundSucceeded(T.view("A", epoch: 1, target: "B"), now: T.at(510))
             == [.report(.steppedDown(Epoch(1), reason: "switchover to B"))])
-        #expect(core.status.role == .follower, "the work is told to stop at once")
+        #expect(core.status.role == .notStanding, "the work is told to stop at once; until it stopped, A does not stand")
         #expect(core.tick(now: T.at(1000)) == [], "no round: it would renew what is being given up")
         #expect(core.workStopped(now: T.at(1200)) == [.release(Epoch(1), handOverTo: "B")])
+        #expect(core.status == ElectionStatus(role: .follower, leader: nil))
         #expect(core.workStopped(now: T.at(1300)) == [], "released once")
         #expect(core.tick(now: T.at(1500)) == [T.request(highest: 1)])
     }
@@ -39,8 +40,34 @@ import Testing
         #expect(core.tick(now: T.at(1899)) == [])
         // Released, and standing aside (4 s) from the release, not from the resignation.
         #expect(core.tick(now: T.at(1900))
-            == [.report(.workStopOverdue), .release(Epoch(1), handOverTo: nil), T.request(aside: true, highest: 1)])
+            == [.report(.workStopOverdue), .release(Epoch(1), handOverTo: nil), Self.notStanding(aside: true, highest: 1)])
+        _ = core.roundSucceeded(T.view(nil, epoch: 1), now: T.at(1910))
         #expect(core.workStopped(now: T.at(6000)) == [], "nothing left to release")
+        #expect(core.tick(now: T.at(6000)) == [T.request(highest: 1)], "stands again: its stand-aside is over")
+    }
+
+    /// Failed before: the stop hangs past the bound, the lease reserved for the target lapses,
+    /// and the old leader took leadership back, though it cannot begin a term until its work
+    /// stopped: a leader that never serves. It does not stand until then.
+    @Test func aCandidateWhoseStopHangsDoesNotStandUntilItStopped() {
+        var core = Self.working()
+        _ = core.tick(now: T.at(500))
+        _ = core.roundSucceeded(T.view("A", epoch: 1, target: "B"), now: T.at(510))
+        #expect(core.tick(now: T.at(2310)) == [.report(.workStopOverdue), .release(Epoch(1), handOverTo: "B"),
+                                               Self.notStanding(highest: 1)])
+        #expect(core.status.role == .notStanding)
+        // Were it offered to A all the same, A would give it straight back, reserved for B.
+        #expect(core.roundSucceeded(T.view("A", epoch: 2), now: T.at(2320)) == [.release(Epoch(2), handOverTo: "B")])
+        #expect(!core.isLeader)
+        #expect(core.tick(now: T.at(2400)) == [Self.notStanding(highest: 2)])
+        _ = core.roundSucceeded(T.view(nil, epoch: 2), now: T.at(2410))
+        #expect(core.workStopped(now: T.at(9000)) == [])
+        #expect(core.status.role == .follower)
+        #expect(core.tick(now: T.at(9000)) == [T.request(highest: 2)])
+    }
+
+    static func notStanding(aside: Bool = false, highest: UInt64) -> ElectionCore.Action {
+        .round(RoundRequest(healthy: false, mayAcquire: false, standingAside: aside, highestSeen: Epoch(highest)))
     }
 
     @Test func anUnhealthyLeaderReleasesAndWithdrawsOnceItsWorkStopped() {
@@ -71,11 +98,15 @@ import Testing
     @Test func losingLeadershipWithoutChoosingHoldsNothing() {
         var lapsed = Self.working()
         #expect(lapsed.checkExpiry(now: T.at(1800)) == [.report(.steppedDown(Epoch(1), reason: "leadership not confirmed in time"))])
-        #expect(lapsed.tick(now: T.at(1900)) == [T.request(highest: 1)])
+        // Nothing to release; it stands again once its work stopped.
+        #expect(lapsed.tick(now: T.at(1900)) == [Self.notStanding(highest: 1)])
+        _ = lapsed.roundSucceeded(T.view(nil, epoch: 1), now: T.at(1910))
+        #expect(lapsed.workStopped(now: T.at(2000)) == [])
+        #expect(lapsed.tick(now: T.at(2000)) == [T.request(highest: 1)])
 
         var lost = Self.working()
         _ = lost.connectionLost(reason: "session expired", now: T.at(100))
-        #expect(lost.tick(now: T.at(200)) == [T.request(highest: 1)])
+        #expect(lost.tick(now: T.at(200)) == [Self.notStanding(highest: 1)])
     }
 
     @Test func stoppingReleasesWhatIsHeldAtOnce() {
