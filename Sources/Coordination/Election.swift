@@ -17,11 +17,12 @@ public protocol Election: Sendable {
     /// Moves leadership to the named candidate: it must be standing. Returns once asked; the move
     /// itself happens as soon as the current leader sees it (at once if this candidate leads).
     func handOver(to id: String) async throws
-    /// The work done under this candidate's leadership started (a node's flow engine). From now
-    /// on, leadership given up of its own accord (`resign`, `handOver`, unhealthy, a switchover, the
-    /// preferred master) stays held in the store until `workStopped`, a bounded while at most, so
-    /// that no successor claims before that work's last write.
-    func workStarted()
+    /// The work done under this candidate's leadership with `epoch` starts (a node's flow engine).
+    /// From now on, leadership given up of its own accord (`resign`, `handOver`, unhealthy, a
+    /// switchover, the preferred master) stays held in the store until `workStopped`, a bounded
+    /// while at most, so that no successor claims before that work's last write. Returns false if
+    /// this candidate no longer leads with `epoch` (given up in the meantime): do not start then.
+    func workStarted(epoch: Epoch) -> Bool
     /// The work reported by `workStarted` has stopped, its last write made.
     func workStopped()
 }

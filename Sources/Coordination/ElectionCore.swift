@@ -260,11 +260,15 @@ public struct ElectionCore: Sendable {
             + hold.giveUp([.release(current.epoch, handOverTo: id)], now: now, bound: timing.validity)
     }
 
-    /// The owner started work under this leadership (a node's flow engine): from now on, giving
-    /// leadership up of its own accord waits for `workStopped` (`ReleaseHold`).
-    public mutating func workStarted() -> [Action] {
+    /// The owner starts work under leadership with `epoch` (a node's flow engine): from now on,
+    /// giving leadership up of its own accord waits for `workStopped` (`ReleaseHold`). Returns
+    /// false, and holds nothing, when this candidate no longer leads with `epoch`: it gave
+    /// leadership up (and released it) in the moment since its owner decided to start, so the
+    /// owner must not start, or a successor could claim while that work runs.
+    public mutating func workStarted(_ epoch: Epoch) -> Bool {
+        guard leading?.epoch == epoch else { return false }
         hold.workStarted()
-        return []
+        return true
     }
 
     /// The owner's work stopped (its last write made): a release held for it is done now.

@@ -35,6 +35,11 @@ public final class ElectionDriver: Sendable {
         return rest
     }
 
+    /// Asks the core a question that changes no status and leads to no action, under the same lock.
+    public func ask<T>(_ question: (inout ElectionCore) -> T) -> T {
+        core.withLock { question(&$0) }
+    }
+
     /// Ends every status stream (the election stopped).
     public func finish() { broadcast.finish() }
 

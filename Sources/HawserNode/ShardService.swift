@@ -209,10 +209,15 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
                 }
             }
         case .startWork(let epoch):
+            // Leadership given up from now on is released only once the term stopped. Given up
+            // already (the status saying so is on its way): the term must not start.
+            guard election.workStarted(epoch: epoch) else {
+                input.yield(.workFailed(epoch, "leadership at epoch \(epoch) ended before its work started"))
+                return
+            }
             // Made here, not in the child task, so that a `stopWork` that follows always finds it.
             let term = work.makeTerm { [input] problem in input.yield(.writeRefused(problem)) }
             shell.withLock { $0.term = term }
-            election.workStarted()  // leadership given up from now on is released only once the term stopped
             group.addTask { [work, input, logger] in
                 do {
                     try await work.start(term)

@@ -118,6 +118,12 @@ extension LeaseElectionWorld {
                 // The model's database refuses a claim or takes it, never fails it otherwise: no retries.
                 send(index, .claim(epoch), for: .claim(epoch))
             case .startWork(let epoch):
+                // Leadership given up from now on is released only once the term stopped; given up
+                // already (its status is on its way to the shard): the term does not start.
+                guard shells[index].core.workStarted(epoch) else {
+                    perform(index, processes[index].core.workFailed(epoch, problem: "leadership ended before its work started"))
+                    continue
+                }
                 if let last = processes[index].lastTermEpoch, epoch <= last {
                     fail("\(shells[index].id) starts a term at epoch \(epoch) after one at \(last): fencing cannot tell them apart")
                 }
@@ -127,8 +133,6 @@ extension LeaseElectionWorld {
                 processes[index].term = ShardProcess.Term(id: id, epoch: epoch)
                 let marker = SimNodeDatabase.Marker(process: index, incarnation: shells[index].incarnation, epoch: epoch,
                                                     disturbances: processes[index].disturbances)
-                // Leadership given up from now on is released only once the term stopped.
-                shells[index].work += transition(index) { $0.workStarted() }
                 guard let fenced = try? processes[index].fence.epochForWrite() else {
                     perform(index, processes[index].core.workFailed(epoch, problem: "not_owner"))
                     continue

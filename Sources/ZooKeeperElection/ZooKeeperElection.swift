@@ -44,7 +44,7 @@ public final class ZooKeeperElection: Election {
         queue(driver.apply { $0.handOver(to: id, now: .now()) })
     }
 
-    public func workStarted() { driver.apply { $0.workStarted() } }
+    public func workStarted(epoch: Epoch) -> Bool { driver.ask { $0.workStarted(epoch) } }
 
     public func workStopped() { queue(driver.apply { $0.workStopped(now: .now()) }) }
 

@@ -102,7 +102,10 @@ final class WatchdogShell: Service, Sendable {
                 case .start(let generation, let epoch):
                     // Leadership given up from now on (a switchover, the preferred master) is released only
                     // once the child has exited, so that no other watchdog's child claims beside it.
-                    election.workStarted()
+                    guard election.workStarted(epoch: epoch) else {
+                        input.yield(.exited(generation: generation, description: "not started: leadership at epoch \(epoch) ended first"))
+                        continue
+                    }
                     processes[generation] = await start(generation: generation, epoch: epoch)
                 case .pollHealth(let generation):
                     pollRequests.yield(generation)

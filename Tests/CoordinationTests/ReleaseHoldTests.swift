@@ -10,7 +10,8 @@ import Testing
     /// A leader at epoch 1 whose owner's work runs.
     static func working() -> ElectionCore {
         var core = T.leader()
-        #expect(core.workStarted() == [])
+        let started = core.workStarted(Epoch(1))
+        #expect(started)
         return core
     }
 
@@ -25,6 +26,20 @@ import Testing
         #expect(core.status == ElectionStatus(role: .follower, leader: nil))
         #expect(core.workStopped(now: T.at(1300)) == [], "released once")
         #expect(core.tick(now: T.at(1500)) == [T.request(highest: 1)])
+    }
+
+    /// The owner decided to start while leading, but the core gave leadership up (and released it
+    /// at once: no work ran) before the owner said so: the work must not start, and nothing is held.
+    @Test func workStartsOnlyUnderTheLeadershipItWasDecidedFor() {
+        var core = T.leader()
+        _ = core.handOver(to: "B", now: T.at(100))
+        let started = core.workStarted(Epoch(1))
+        #expect(!started)
+        #expect(!core.isHoldingRelease)
+        #expect(core.tick(now: T.at(200)) == [T.request(highest: 1)], "nothing runs: it stands at once")
+        var other = T.leader(epoch: 2)
+        let otherStarted = other.workStarted(Epoch(1))
+        #expect(!otherStarted, "not the epoch it leads with")
     }
 
     @Test func withoutWorkRunningLeadershipIsReleasedAtOnce() {
