@@ -134,8 +134,9 @@ struct NotaryStores: Sendable {
                      logger: Logger) async throws -> NotaryStores {
         switch configuration.database.kind {
         case .postgres:
+            // A shared (fenced) database bounds its sessions on the server, as the node's does.
             let pool = try await configuration.database.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.notaryPasswordVariable,
-                                                                logger: logger)
+                                                                stallLimit: fence == nil ? nil : PostgresNotaryStore.stallLimit, logger: logger)
             let store = try await PostgresNotaryStore.open(pool, fence: fence)
             let log = try await PostgresLog.open(pool, fence: fence)
             var claim: (@Sendable () async throws -> Void)?

@@ -36,16 +36,12 @@ public final class PostgresNotaryStore: NotaryStore, Sendable {
         }
     }
 
-    /// First in a fenced transaction: if this process stalls inside it (paused, partitioned),
-    /// PostgreSQL ends the transaction after `stallLimit`, releasing its locks. Otherwise a paused
-    /// former owner would hold the fencing row, and so stop the new owner's claim, for as long as
-    /// it stays paused. No healthy transaction of the notary waits that long between statements.
-    static func limitStall(_ connection: PostgresConnection, _ fence: WriteFence?, logger: Logger) async throws {
-        guard fence != nil else { return }
-        try await connection.query("SET LOCAL idle_in_transaction_session_timeout = '\(unescaped: stallLimit)'", logger: logger)
-    }
-
-    static let stallLimit = "5s"
+    /// The bound a fenced notary's pool gives its sessions (`PostgresDatabase.connect`'s
+    /// `stallLimit`): a process that stalls inside a transaction (paused, partitioned) holds the
+    /// fencing row at most this long; otherwise a paused former owner would stop the new owner's
+    /// claim for as long as it stays paused. No healthy transaction of the notary waits that long
+    /// between statements or for a lock.
+    public static let stallLimit: Duration = .seconds(5)
 
     public func head() async throws -> ChainHead {
         try await database.read { connection, logger in try await Self.head(connection, logger, lock: false) }
@@ -68,7 +64,6 @@ public final class PostgresNotaryStore: NotaryStore, Sendable {
                       decide: @escaping @Sendable (UniquenessView) -> AppliedBatch) async throws -> AppliedBatch {
         let fence = self.fence
         return try await database.transaction { connection, logger in
-            try await Self.limitStall(connection, fence, logger: logger)
             try await PostgresFencing.check(connection, fence, logger: logger)
             // Batches are applied one at a time: the head row is locked until this one commits.
             _ = try await Self.head(connection, logger, lock: true)

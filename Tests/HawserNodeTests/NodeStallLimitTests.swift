@@ -8,7 +8,7 @@ import Postgres
 import PostgresNIO
 import Testing
 
-/// The node's PostgreSQL sessions are bounded on the server (`PostgresNodeDatabase.stallLimit`):
+/// The node's PostgreSQL sessions (and a fenced notary's) are bounded on the server (`PostgresNodeDatabase.stallLimit`):
 /// a hot-warm node stopped (SIGSTOP) inside a transaction that read the fencing row `FOR SHARE`
 /// (a vault reservation, a claim, a commit of several segments) no longer blocks the standby's
 /// claim for as long as it stays stopped.
@@ -25,6 +25,37 @@ struct NodeStallLimitTests {
         return (database, pool, Task { try await pool.run() })
     }
 
+    /// The two settings of every session of `pool`.
+    static func limits(_ pool: PostgresStores.PostgresDatabase) async throws -> [String] {
+        try await pool.read { connection, logger in
+            var out = [String]()
+            for setting in ["idle_in_transaction_session_timeout", "lock_timeout"] {
+                for try await value in try await connection.query("SELECT current_setting(\(setting))", logger: logger).decode(String.self) {
+                    out.append(value)
+                }
+            }
+            return out
+        }
+    }
+
+    /// A notary sharing its database (fenced: hot-warm, hot-cold) bounds its sessions as the node
+    /// does, when they open; a notary alone on its database does not need to.
+    @Test func aFencedNotarysSessionsCarryTheBound() async throws {
+        let server = try await PostgresServer.start()
+        defer { server.stop() }
+        var configuration = NotaryConfiguration()
+        configuration.database.kind = .postgres
+        configuration.database.url = try await server.createDatabase()
+        configuration.database.connectTimeoutMillis = 30_000
+        for (fence, expected) in [(WriteFence(resource: "notary", epoch: Epoch(1)), ["5s", "5s"]), (nil, ["0", "0"])] {
+            let stores = try await NotaryStores.open(configuration, data: "/nonexistent", fence: fence, resolve: { $0 }, logger: quietLogger)
+            let pool = try #require(stores.services.first as? PostgresStores.PostgresDatabase)
+            let running = Task { try await pool.run() }
+            defer { running.cancel() }
+            #expect(try await Self.limits(pool) == expected, "fenced: \(fence != nil)")
+        }
+    }
+
     @Test func aStandbysClaimGetsThroughWhileTheFormerActiveIsStoppedInsideATransaction() async throws {
         let server = try await PostgresServer.start()
         defer { server.stop() }
@@ -36,16 +67,7 @@ struct NodeStallLimitTests {
         _ = try await a.flows.commit([])  // A's claim at epoch 1
 
         // Every session of the node's pool carries the bound, sent when it opens.
-        let settings = try await poolA.read { connection, logger in
-            var out = [String]()
-            for setting in ["idle_in_transaction_session_timeout", "lock_timeout"] {
-                for try await value in try await connection.query("SELECT current_setting(\(setting))", logger: logger).decode(String.self) {
-                    out.append(value)
-                }
-            }
-            return out
-        }
-        #expect(settings == ["5s", "5s"])
+        #expect(try await Self.limits(poolA) == ["5s", "5s"])
 
         // A takes the fencing row FOR SHARE in a transaction, and then sends nothing more: what
         // the server sees of a process stopped between two statements.
