@@ -39,6 +39,6 @@ extension NodeDatabaseConfiguration {
                  logger: Logger) async throws -> PostgresDatabase {
         let password = try password(resolve: resolve, environment: ProcessInfo.processInfo.environment, variable: passwordVariable)
         return try await PostgresDatabase.connect(url: url ?? "", password: password, timeout: .milliseconds(connectTimeoutMillis),
-                                                  stallLimit: stallLimit, maxConnections: maxConnections, logger: logger)
+                                                  requestTimeout: .milliseconds(requestTimeoutMillis), stallLimit: stallLimit, maxConnections: maxConnections, logger: logger)
     }
 }

@@ -25,8 +25,11 @@ public struct NodeDatabaseConfiguration: Codable, Sendable, Equatable {
     public var connectTimeoutMillis = 10_000
     /// The most connections the node's pool opens (postgres only).
     public var maxConnections = 8
+    /// The longest one call may run on its connection before the connection is closed and the
+    /// call fails with `database_unavailable` (postgres only): a server that stopped answering.
+    public var requestTimeoutMillis = 30_000
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case kind, url, passwordFile, connectTimeoutMillis, maxConnections }
+    enum CodingKeys: String, CodingKey, CaseIterable { case kind, url, passwordFile, connectTimeoutMillis, maxConnections, requestTimeoutMillis }
 
     public init() {}
 
@@ -43,6 +46,7 @@ public struct NodeDatabaseConfiguration: Codable, Sendable, Equatable {
         passwordFile = try c.decodeIfPresent(String.self, forKey: .passwordFile)
         connectTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .connectTimeoutMillis) ?? connectTimeoutMillis
         maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
+        requestTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .requestTimeoutMillis) ?? requestTimeoutMillis
     }
 
     /// Every invalid value, one sentence each; never repeats a password. `passwordVariable`: the
@@ -68,6 +72,7 @@ public struct NodeDatabaseConfiguration: Codable, Sendable, Equatable {
         }
         if !(100...600_000).contains(connectTimeoutMillis) { out.append("database.connectTimeoutMillis must be 100...600000") }
         if !(1...100).contains(maxConnections) { out.append("database.maxConnections must be 1...100") }
+        if !(1_000...3_600_000).contains(requestTimeoutMillis) { out.append("database.requestTimeoutMillis must be 1000...3600000") }
         return out
     }
 

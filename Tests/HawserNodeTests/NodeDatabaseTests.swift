@@ -38,8 +38,9 @@ struct NodeDatabaseTests {
         #expect(try problems(#"{"kind": "sqlite", "url": "postgres://hawser@db.example/ledger"}"#)
             == [#"database.url and database.passwordFile are for database.kind "postgres""#])
         #expect(try problems(#"{"kind": "mysql"}"#).first?.contains(#"database.kind must be "sqlite" or "postgres""#) == true)
-        #expect(try problems(#"{"kind": "postgres", "url": "postgres://h@x/y", "connectTimeoutMillis": 0, "maxConnections": 0, "port": 1}"#)
-            == ["unknown option `database.port`", "database.connectTimeoutMillis must be 100...600000", "database.maxConnections must be 1...100"])
+        #expect(try problems(#"{"kind": "postgres", "url": "postgres://h@x/y", "connectTimeoutMillis": 0, "maxConnections": 0, "requestTimeoutMillis": 999, "port": 1}"#)
+            == ["unknown option `database.port`", "database.connectTimeoutMillis must be 100...600000", "database.maxConnections must be 1...100",
+                "database.requestTimeoutMillis must be 1000...3600000"])
     }
 
     @Test(.enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"))

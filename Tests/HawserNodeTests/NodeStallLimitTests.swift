@@ -56,6 +56,26 @@ struct NodeStallLimitTests {
         }
     }
 
+    /// `database.requestTimeoutMillis` bounds one call on its connection: a statement that runs
+    /// longer fails (the server's answer would come after 3 s; the default bound is 30 s).
+    @Test func aCallLongerThanTheRequestTimeoutFails() async throws {
+        let server = try await PostgresServer.start()
+        defer { server.stop() }
+        var configuration = NodeDatabaseConfiguration()
+        configuration.kind = .postgres
+        configuration.url = try await server.createDatabase()
+        configuration.connectTimeoutMillis = 30_000
+        configuration.requestTimeoutMillis = 1_000
+        let database = try await NodeDatabase.open(configuration, data: "/nonexistent", fence: nil, resolve: { $0 }, logger: quietLogger)
+        let pool = try #require(database.services.first as? PostgresStores.PostgresDatabase)
+        let running = Task { try await pool.run() }
+        defer { running.cancel() }
+        let failed = await #expect(throws: StoreDatabaseError.self) {
+            try await pool.read { connection, logger in _ = try await connection.query("SELECT pg_sleep(3)", logger: logger) }
+        }
+        #expect(failed?.code == .unavailable, "\(String(describing: failed))")
+    }
+
     @Test func aStandbysClaimGetsThroughWhileTheFormerActiveIsStoppedInsideATransaction() async throws {
         let server = try await PostgresServer.start()
         defer { server.stop() }
