@@ -143,7 +143,7 @@ let package = Package(
         .executableTarget(name: "hawser", dependencies: [
             "HawserCore", "HawserNode", "HawserClient", "HawserWire", "Embedded", "PostgresStores", "Notary", "Uniqueness",
             "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "JetStreamLog", "JetStream",
-            "Flows", "Vault", "TokenSample",
+            "Flows", "Vault", "TokenSample", "Sim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -56,8 +56,11 @@ public enum LeaseElectionSim {
         public var violation: SimViolation?
     }
 
-    public static func run(seed: UInt64, settings: Settings = Settings()) -> Outcome {
+    /// Runs one seed. `observe` sees every event's trace line (true time in nanoseconds, then the
+    /// event) as it happens: a replay shows the run step by step.
+    public static func run(seed: UInt64, settings: Settings = Settings(), observe: ((String) -> Void)? = nil) -> Outcome {
         var world = LeaseElectionWorld(seed: seed, settings: settings)
+        world.observe = observe
         return world.run()
     }
 }

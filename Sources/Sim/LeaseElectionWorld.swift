@@ -56,6 +56,8 @@ struct LeaseElectionWorld {
     var faults = 0
     var quiet = false
     var violation: SimViolation?
+    /// Sees every trace line as it is recorded (a replay prints them).
+    var observe: ((String) -> Void)?
     /// The shard layer: the shared node database and each candidate's shard shell.
     var node: SimNodeDatabase?
     var processes: [ShardProcess] = []
@@ -135,8 +137,9 @@ struct LeaseElectionWorld {
             record("\(shells[index].id) #\(call) timed out")
             finishCall(index, answer: .refused("timed out"))
         case .fault:
-            guard !quiet else { return }
-            inject(SimFault.allCases.randomElement(using: &random)!)
+            // In a fixed order (a Set's is not the same from one process to the next).
+            guard !quiet, let fault = SimFault.allCases.filter(settings.faults.kinds.contains).randomElement(using: &random) else { return }
+            inject(fault)
             queue.schedule(.fault, at: now + gap())
         case .heal(let index, let fault):
             heal(index, fault)
@@ -241,7 +244,9 @@ struct LeaseElectionWorld {
     }
 
     mutating func record(_ line: String) {
-        trace.record("\(now) \(line)")
+        let line = "\(now) \(line)"
+        trace.record(line)
+        observe?(line)
     }
 
     mutating func fail(_ what: String) {

@@ -14,11 +14,29 @@ public struct SimFaults: Sendable, Hashable {
     public var drift = 0.02
     /// The longest pause of a process (SIGSTOP), kill-to-restart time, unhealthy spell or partition.
     public var longest: Duration = .seconds(5)
+    /// The kinds injected, one chosen at random at each fault time (none: only lost and slow messages).
+    public var kinds = Set(SimFault.allCases)
 
     public init() {}
 }
 
-/// The faults a simulation can inject, one chosen at random at each fault time.
-enum SimFault: CaseIterable {
-    case pause, crash, unhealthy, partition, resign, handOver, adminSwitchover, adminPreferred
+/// The faults a simulation can inject, one chosen at random at each fault time; the raw values
+/// are the names `hawser sim --faults` takes.
+public enum SimFault: String, CaseIterable, Sendable, Hashable {
+    /// A process paused (SIGSTOP), its clock running on.
+    case pause
+    /// A process killed, restarted later as a new instance.
+    case crash
+    /// A process's health checks fail.
+    case unhealthy
+    /// A process cut off from the store (every message to or from it lost).
+    case partition
+    /// An operator asks the process to resign.
+    case resign
+    /// An operator asks the process to hand over to another.
+    case handOver = "hand-over"
+    /// An operator's switchover through the store.
+    case adminSwitchover = "switchover"
+    /// An operator sets (or clears) the preferred master.
+    case adminPreferred = "prefer"
 }

@@ -17,6 +17,7 @@ struct Hawser: AsyncParsableCommand {
             NodeCommand.self,
             FlowCommand.self,
             VaultCommand.self,
+            SimCommand.self,
         ])
 }
 

@@ -1,0 +1,147 @@
+import ArgumentParser
+import Coordination
+import Foundation
+import Sim
+import Synchronization
+
+/// `hawser sim`: the seeded simulation of the lease election (and, with `--shard`, the hot-warm
+/// shard) outside the test suite: long campaigns over many seeds on every core, and one seed
+/// replayed event by event. docs/simulation.md describes what it simulates and checks.
+struct SimCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim",
+        abstract: "Run the seeded simulation: a campaign over many seeds, or one seed replayed step by step.",
+        discussion: """
+            A campaign prints every seed that broke an invariant, the first one's last events, and \
+            how many seeds a minute it ran; it exits with status 1 if any seed broke one. \
+            `--replay SEED` with the same options prints every event of that seed as it happens.
+            """)
+
+    @Option(help: "Seeds to run: N or FIRST-LAST.")
+    var seeds = "1-100"
+    @Option(help: "Replay this one seed, printing every event (true time in ns, then the event).")
+    var replay: UInt64?
+    @Flag(help: "Simulate the hot-warm shard too: every candidate owns the node database's flows when it leads.")
+    var shard = false
+    @Option(help: "Faults to inject, comma-separated, or all or none: \(SimFault.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var faults = "all"
+    @Option(help: "Chance that a message is lost, 0...0.5.")
+    var loss = 0.02
+    @Option(help: "Chance that a message takes longer than the request time-out, 0...0.5.")
+    var slow = 0.03
+    @Option(help: "Each clock runs at 1 ± this of true time, 0...0.9 (the election's margin covers 0.1).")
+    var drift = 0.02
+    @Option(help: "Simulated seconds with faults, then --quiet-seconds without, 1...3600.")
+    var faultySeconds = 60
+    @Option(help: "Simulated seconds without faults at the end, after which a candidate must lead, 1...3600.")
+    var quietSeconds = 20
+    @Option(help: "Threads running seeds (default: one per core).")
+    var jobs = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        _ = try seedRange()
+        _ = try faultKinds()
+        guard (0...0.5).contains(loss), (0...0.5).contains(slow) else { throw ValidationError("--loss and --slow must be 0...0.5") }
+        guard (0...0.9).contains(drift) else { throw ValidationError("--drift must be 0...0.9") }
+        guard (1...3600).contains(faultySeconds), (1...3600).contains(quietSeconds) else {
+            throw ValidationError("--faulty-seconds and --quiet-seconds must be 1...3600")
+        }
+        guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be 1...256") }
+    }
+
+    func run() throws {
+        let settings = try settings()
+        if let replay {
+            let outcome = LeaseElectionSim.run(seed: replay, settings: settings) { print($0) }
+            print(Self.summary(outcome))
+            if outcome.violation != nil { throw ExitCode(1) }
+            return
+        }
+        let range = try seedRange()
+        let started = ContinuousClock.now
+        let outcomes = Self.campaign(range, settings: settings, jobs: jobs)
+        let seconds = Double((ContinuousClock.now - started).nanosecondsValue) / 1e9
+        let broken = outcomes.filter { $0.violation != nil }
+        for outcome in broken { print("seed \(outcome.seed): \(outcome.violation!.what)") }
+        if let first = broken.first?.violation { print("\nthe first:\n\(first)\n") }
+        print(String(format: "seeds %llu-%llu: %d run, %d broke an invariant, %.1f s, %.0f seeds a minute (%d threads)",
+                     range.lowerBound, range.upperBound, outcomes.count, broken.count, seconds,
+                     Double(outcomes.count) * 60 / max(seconds, 0.001), jobs))
+        if let first = broken.first {
+            print("replay it: hawser sim --replay \(first.seed) \(replayOptions())")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Runs every seed of `range` on `jobs` threads; the outcomes in seed order.
+    static func campaign(_ range: ClosedRange<UInt64>, settings: LeaseElectionSim.Settings, jobs: Int) -> [LeaseElectionSim.Outcome] {
+        let next = Atomic<UInt64>(range.lowerBound)
+        let outcomes = Mutex<[LeaseElectionSim.Outcome]>([])
+        let done = DispatchGroup()
+        for _ in 0..<jobs {
+            done.enter()
+            Thread {
+                while true {
+                    let seed = next.add(1, ordering: .relaxed).oldValue
+                    guard seed <= range.upperBound else { break }
+                    let outcome = LeaseElectionSim.run(seed: seed, settings: settings)
+                    outcomes.withLock { $0.append(outcome) }
+                }
+                done.leave()
+            }.start()
+        }
+        done.wait()
+        return outcomes.withLock { $0 }.sorted { $0.seed < $1.seed }
+    }
+
+    static func summary(_ outcome: LeaseElectionSim.Outcome) -> String {
+        let what = outcome.violation.map { "BROKE AN INVARIANT at \(Double($0.atNs) / 1e9) s: \($0.what)" } ?? "no invariant broken"
+        var line = "seed \(outcome.seed): \(what); \(outcome.events) events, \(outcome.faults) faults, \(outcome.terms) terms"
+        if outcome.flowsDone + outcome.flowsParked > 0 { line += ", \(outcome.flowsDone) flows finished, \(outcome.flowsParked) parked" }
+        return line + String(format: ", digest %016llx", outcome.digest)
+    }
+
+    func settings() throws -> LeaseElectionSim.Settings {
+        var settings = LeaseElectionSim.Settings()
+        settings.faults.kinds = try faultKinds()
+        settings.faults.loss = loss
+        settings.faults.slow = slow
+        settings.faults.drift = drift
+        settings.faulty = .seconds(faultySeconds)
+        settings.quiet = .seconds(quietSeconds)
+        if shard { settings.shard = ShardSettings() }
+        return settings
+    }
+
+    func seedRange() throws -> ClosedRange<UInt64> {
+        let parts = seeds.split(separator: "-", omittingEmptySubsequences: false).map { UInt64($0) }
+        switch parts.count {
+        case 1: if let seed = parts[0] { return seed...seed }
+        case 2: if let first = parts[0], let last = parts[1], first <= last { return first...last }
+        default: break
+        }
+        throw ValidationError("--seeds must be N or FIRST-LAST (FIRST <= LAST), not \(seeds)")
+    }
+
+    func faultKinds() throws -> Set<SimFault> {
+        switch faults {
+        case "all": return Set(SimFault.allCases)
+        case "none": return []
+        default:
+            return Set(try faults.split(separator: ",").map { name in
+                guard let kind = SimFault(rawValue: String(name)) else {
+                    throw ValidationError("--faults: unknown fault \(name); known: \(SimFault.allCases.map(\.rawValue).joined(separator: ", ")), or all or none")
+                }
+                return kind
+            })
+        }
+    }
+
+    /// The options that shape a run, as given, for the replay line.
+    private func replayOptions() -> String {
+        var options = shard ? ["--shard"] : []
+        if faults != "all" { options.append("--faults \(faults)") }
+        options += ["--loss \(loss)", "--slow \(slow)", "--drift \(drift)", "--faulty-seconds \(faultySeconds)", "--quiet-seconds \(quietSeconds)"]
+        return options.joined(separator: " ")
+    }
+}
