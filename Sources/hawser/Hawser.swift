@@ -18,6 +18,7 @@ struct Hawser: AsyncParsableCommand {
             FlowCommand.self,
             VaultCommand.self,
             SimCommand.self,
+            CheckCommand.self,
         ])
 }
 

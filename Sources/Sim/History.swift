@@ -1,0 +1,131 @@
+import Foundation
+
+/// A history of what clients asked a notary or a node and what they were told, read from JSON
+/// lines (docs/history.md): one event per line, in the order the clients saw them. Any client,
+/// in any language, can write one; `HistoryChecker` judges it.
+public struct History: Sendable {
+    /// What a client saw: it sent a request (`invoke`), got an answer (`ok`), learned that the
+    /// request was not carried out (`fail`), or cannot tell (`info`: a time-out, a lost connection).
+    public enum Kind: String, Sendable, Codable { case invoke, ok, fail, info }
+
+    /// One line of the history. Which fields are set depends on `op` and `kind` (docs/history.md).
+    public struct Event: Sendable {
+        public var line: Int
+        public var kind: Kind
+        public var op: Op
+    }
+
+    public enum Op: Sendable {
+        /// A notarisation of `txId`: its inputs on `invoke`, its outcome on `ok`.
+        case notarise(txId: String, inputs: [String]?, outcome: Outcome?)
+        /// A flow start with a client request id: on `ok`, the flow id the node gave it.
+        case start(clientRequestId: String, flowId: String?)
+        /// A flow's end as the node reported it: its status and result (canonical JSON text).
+        case result(flowId: String, status: String, result: String?)
+    }
+
+    public enum Outcome: Sendable, Hashable {
+        case committed
+        /// Each input already consumed, with the transaction that consumed it.
+        case conflict([String: String])
+        case timeWindowInvalid
+    }
+
+    public var events: [Event]
+
+    /// A line that is not a history event: its number and what is wrong with it.
+    public struct ReadError: Error, Sendable, CustomStringConvertible {
+        public var line: Int
+        public var problem: String
+        public var description: String { "line \(line): \(problem)" }
+    }
+
+    /// Reads JSON lines; blank lines are skipped. Throws `ReadError` at the first bad line.
+    public init(jsonLines text: String) throws {
+        events = []
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = index + 1
+            guard !raw.allSatisfy(\.isWhitespace) else { continue }
+            let object: [String: Any]
+            do {
+                guard let parsed = try JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any] else {
+                    throw ReadError(line: line, problem: "not a JSON object")
+                }
+                object = parsed
+            } catch let error as ReadError {
+                throw error
+            } catch {
+                throw ReadError(line: line, problem: "not JSON")
+            }
+            events.append(try Self.event(object, line: line))
+        }
+    }
+
+    private static func event(_ object: [String: Any], line: Int) throws -> Event {
+        func string(_ key: String) throws -> String {
+            guard let value = object[key] as? String, !value.isEmpty else { throw ReadError(line: line, problem: "`\(key)` must be a non-empty string") }
+            return value
+        }
+        func optionalString(_ key: String) throws -> String? { object[key] == nil ? nil : try string(key) }
+        guard let kindText = object["type"] as? String, let kind = Kind(rawValue: kindText) else {
+            throw ReadError(line: line, problem: "`type` must be invoke, ok, fail or info")
+        }
+        switch try string("op") {
+        case "notarise":
+            let txId = try string("txId").lowercased()
+            var inputs: [String]?
+            if let raw = object["inputs"] {
+                guard let list = raw as? [String] else { throw ReadError(line: line, problem: "`inputs` must be an array of state references") }
+                inputs = try list.map { try stateRef($0, line: line) }
+            }
+            if kind == .invoke, inputs == nil { throw ReadError(line: line, problem: "a notarise invoke needs `inputs`") }
+            var outcome: Outcome?
+            if kind == .ok { outcome = try self.outcome(object, line: line) }
+            return Event(line: line, kind: kind, op: .notarise(txId: txId, inputs: inputs, outcome: outcome))
+        case "start":
+            let flowId = try optionalString("flowId")
+            if kind == .ok, flowId == nil { throw ReadError(line: line, problem: "a start's ok needs `flowId`") }
+            return Event(line: line, kind: kind, op: .start(clientRequestId: try string("clientRequestId"), flowId: flowId))
+        case "result":
+            guard kind == .ok else { throw ReadError(line: line, problem: "a result is always of type ok") }
+            var result: String?
+            if let value = object["result"] {
+                let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])
+                result = String(decoding: data, as: UTF8.self)
+            }
+            return Event(line: line, kind: kind, op: .result(flowId: try string("flowId"), status: try string("status"), result: result))
+        case let other:
+            throw ReadError(line: line, problem: "unknown op \(other): notarise, start or result")
+        }
+    }
+
+    private static func outcome(_ object: [String: Any], line: Int) throws -> Outcome {
+        switch object["outcome"] as? String {
+        case "committed": return .committed
+        case "time_window_invalid": return .timeWindowInvalid
+        case "conflict":
+            guard let list = object["conflicts"] as? [[String: Any]], !list.isEmpty else {
+                throw ReadError(line: line, problem: "a conflict needs `conflicts`: [{\"state\": ..., \"consumedBy\": ...}]")
+            }
+            var consumed = [String: String]()
+            for entry in list {
+                guard let state = entry["state"] as? String, let by = entry["consumedBy"] as? String, !by.isEmpty else {
+                    throw ReadError(line: line, problem: "each conflict needs `state` and `consumedBy`")
+                }
+                consumed[try stateRef(state, line: line)] = by.lowercased()
+            }
+            return .conflict(consumed)
+        default:
+            throw ReadError(line: line, problem: "`outcome` must be committed, conflict or time_window_invalid")
+        }
+    }
+
+    /// `TXID:INDEX`, the transaction id in hex (any case), normalised to lower case.
+    private static func stateRef(_ text: String, line: Int) throws -> String {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy(\.isHexDigit), let index = UInt32(parts[1]) else {
+            throw ReadError(line: line, problem: "a state reference must be TXID:INDEX, not \(text)")
+        }
+        return parts[0].lowercased() + ":\(index)"
+    }
+}

@@ -1,0 +1,80 @@
+import Sim
+import Testing
+
+/// Each rule of `HistoryChecker` on hand-made histories: one that keeps it, one that breaks it.
+@Suite struct HistoryCheckerTests {
+    static let a = String(repeating: "a", count: 64), b = String(repeating: "b", count: 64), c = String(repeating: "c", count: 64)
+    static let s1 = String(repeating: "1", count: 64) + ":0", s2 = String(repeating: "2", count: 64) + ":1"
+
+    static func invoke(_ tx: String, _ inputs: [String]) -> String {
+        #"{"type": "invoke", "op": "notarise", "txId": "\#(tx)", "inputs": [\#(inputs.map { "\"\($0)\"" }.joined(separator: ","))]}"#
+    }
+    static func committed(_ tx: String) -> String { #"{"type": "ok", "op": "notarise", "txId": "\#(tx)", "outcome": "committed"}"# }
+    static func conflict(_ tx: String, _ state: String, by: String) -> String {
+        #"{"type": "ok", "op": "notarise", "txId": "\#(tx)", "outcome": "conflict", "conflicts": [{"state": "\#(state)", "consumedBy": "\#(by)"}]}"#
+    }
+
+    func check(_ lines: [String], allowUnfinished: Bool = false) throws -> [HistoryChecker.Violation] {
+        try HistoryChecker(allowUnfinished: allowUnfinished).check(History(jsonLines: lines.joined(separator: "\n"))).violations
+    }
+
+    @Test func aNotaryThatKeepsItsWordPasses() throws {
+        let lines = [Self.invoke(Self.a, [Self.s1]), Self.invoke(Self.b, [Self.s1, Self.s2]), Self.committed(Self.a),
+                     Self.conflict(Self.b, Self.s1, by: Self.a),
+                     #"{"type": "info", "op": "notarise", "txId": "\#(Self.c)", "error": "timeout"}"#,
+                     Self.committed(Self.a)]  // a retry: the same answer
+        #expect(try check(lines) == [])
+    }
+
+    @Test func twoCommittedSpendsOfOneStateAreADoubleSpend() throws {
+        let lines = [Self.invoke(Self.a, [Self.s1]), Self.invoke(Self.b, [Self.s2, Self.s1.uppercased()]),
+                     Self.committed(Self.a), Self.committed(Self.b)]
+        #expect(try check(lines) == [HistoryChecker.Violation(rule: "double_spend", detail: "state \(Self.s1) consumed by \(Self.a) and \(Self.b)", lines: [3, 4])])
+    }
+
+    @Test func aConflictNamingAnotherConsumerThanTheCommittedOneIsADoubleSpend() throws {
+        let lines = [Self.invoke(Self.a, [Self.s1]), Self.committed(Self.a), Self.invoke(Self.b, [Self.s1]),
+                     Self.conflict(Self.b, Self.s1, by: Self.c)]
+        #expect(try check(lines).map(\.rule) == ["double_spend"])
+    }
+
+    @Test func anOutcomeThatChangesIsReported() throws {
+        let lines = [Self.invoke(Self.a, [Self.s1]), Self.committed(Self.a), Self.conflict(Self.a, Self.s1, by: Self.b)]
+        let found = try check(lines)
+        #expect(found.map(\.rule).sorted() == ["changed_outcome", "double_spend"])
+        #expect(found.first { $0.rule == "changed_outcome" }?.lines == [2, 3])
+    }
+
+    @Test func aConflictNamingAConsumerThatNeverHadTheStateIsFalse() throws {
+        let lines = [Self.invoke(Self.a, [Self.s2]), Self.invoke(Self.b, [Self.s1]), Self.conflict(Self.b, Self.s1, by: Self.a)]
+        #expect(try check(lines).map(\.rule) == ["false_conflict"])
+    }
+
+    @Test func flowsEndOnceAndEveryAcknowledgedStartEnds() throws {
+        let start = { (crid: String, flow: String) in #"{"type": "ok", "op": "start", "clientRequestId": "\#(crid)", "flowId": "\#(flow)"}"# }
+        let result = { (flow: String, amount: Int) in
+            #"{"type": "ok", "op": "result", "flowId": "\#(flow)", "status": "completed", "result": {"moved": \#(amount), "to": "bob"}}"#
+        }
+        let good = [#"{"type": "invoke", "op": "start", "clientRequestId": "r1"}"#, start("r1", "f1"), start("r1", "f1"),
+                    result("f1", 5), #"{"type": "ok", "op": "result", "flowId": "f1", "status": "completed", "result": {"to": "bob", "moved": 5}}"#]
+        #expect(try check(good) == [])
+        #expect(try check([start("r1", "f1"), start("r1", "f2"), result("f1", 5), result("f2", 5)]).map(\.rule) == ["duplicate_flow"])
+        #expect(try check([start("r1", "f1"), result("f1", 5), result("f1", 6)]).map(\.rule) == ["changed_result"])
+        #expect(try check([start("r1", "f1"), start("r2", "f2"), result("f2", 1)]).map(\.detail) == ["flow f1 (client request id r1) has no result"])
+        #expect(try check([start("r1", "f1")], allowUnfinished: true) == [])
+    }
+
+    @Test func aBadLineIsRefusedWithItsNumber() {
+        for (line, problem) in [("{not json", "not JSON"), (#"{"type": "ok", "op": "pay"}"#, "unknown op pay"),
+                                (#"{"type": "invoke", "op": "notarise", "txId": "aa"}"#, "needs `inputs`"),
+                                (#"{"type": "invoke", "op": "notarise", "txId": "aa", "inputs": ["zz:1"]}"#, "TXID:INDEX"),
+                                (#"{"type": "ok", "op": "notarise", "txId": "aa", "outcome": "maybe"}"#, "`outcome` must be")] {
+            #expect {
+                _ = try History(jsonLines: "\n" + line)
+            } throws: { error in
+                let error = error as? History.ReadError
+                return error?.line == 2 && error?.problem.contains(problem) == true
+            }
+        }
+    }
+}
