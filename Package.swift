@@ -153,7 +153,7 @@ let package = Package(
 
         // Helpers shared by the tests (temporary directories, id streams, a seeded generator, watchdogs, a NATS cluster).
         // The seeded simulator: real sans-I/O cores under simulated time, network, stores and faults.
-        .target(name: "Sim", dependencies: ["Coordination"]),
+        .target(name: "Sim", dependencies: ["Coordination", "HawserCore"]),
         .target(name: "HawserTestSupport", dependencies: ["HawserCore", "JetStream", "ZooKeeper", "Sim"], path: "Tests/HawserTestSupport"),
         // One suite of store tests run against every back end (SQLite, PostgreSQL).
         .testTarget(name: "StoreConformanceTests", dependencies: [
@@ -164,7 +164,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore", "HawserTestSupport"]),
-        .testTarget(name: "SimTests", dependencies: ["Sim", "Coordination"]),
+        .testTarget(name: "SimTests", dependencies: ["Sim", "Coordination", "HawserCore"]),
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),
         .testTarget(name: "NotaryTests", dependencies: [

@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 
 /// A history of what clients asked a notary or a node and what they were told, read from JSON
 /// lines (docs/history.md): one event per line, in the order the clients saw them. Any client,
@@ -17,7 +18,7 @@ public struct History: Sendable {
 
     public enum Op: Sendable {
         /// A notarisation of `txId`: its inputs on `invoke`, its outcome on `ok`.
-        case notarise(txId: String, inputs: [String]?, outcome: Outcome?)
+        case notarise(txId: SecureHash, inputs: [StateRef]?, outcome: Outcome?)
         /// A flow start with a client request id: on `ok`, the flow id the node gave it.
         case start(clientRequestId: String, flowId: String?)
         /// A flow's end as the node reported it: its status and result (canonical JSON text).
@@ -26,8 +27,9 @@ public struct History: Sendable {
 
     public enum Outcome: Sendable, Hashable {
         case committed
-        /// Each input already consumed, with the transaction that consumed it.
-        case conflict([String: String])
+        /// Each state (input or reference) already consumed, with the SHA-256 of the id of the
+        /// transaction that consumed it, as the answer names them.
+        case conflict([StateRef: SecureHash])
         case timeWindowInvalid
     }
 
@@ -72,8 +74,8 @@ public struct History: Sendable {
         }
         switch try string("op") {
         case "notarise":
-            let txId = try string("txId").lowercased()
-            var inputs: [String]?
+            let txId = try hash(try string("txId"), line: line)
+            var inputs: [StateRef]?
             if let raw = object["inputs"] {
                 guard let list = raw as? [String] else { throw ReadError(line: line, problem: "`inputs` must be an array of state references") }
                 inputs = try list.map { try stateRef($0, line: line) }
@@ -105,14 +107,14 @@ public struct History: Sendable {
         case "time_window_invalid": return .timeWindowInvalid
         case "conflict":
             guard let list = object["conflicts"] as? [[String: Any]], !list.isEmpty else {
-                throw ReadError(line: line, problem: "a conflict needs `conflicts`: [{\"state\": ..., \"consumedBy\": ...}]")
+                throw ReadError(line: line, problem: "a conflict needs `conflicts`: [{\"ref\": ..., \"consumingTxIdHash\": ...}]")
             }
-            var consumed = [String: String]()
+            var consumed = [StateRef: SecureHash]()
             for entry in list {
-                guard let state = entry["state"] as? String, let by = entry["consumedBy"] as? String, !by.isEmpty else {
-                    throw ReadError(line: line, problem: "each conflict needs `state` and `consumedBy`")
+                guard let ref = entry["ref"] as? String, let by = entry["consumingTxIdHash"] as? String else {
+                    throw ReadError(line: line, problem: "each conflict needs `ref` and `consumingTxIdHash`")
                 }
-                consumed[try stateRef(state, line: line)] = by.lowercased()
+                consumed[try stateRef(ref, line: line)] = try hash(by, line: line)
             }
             return .conflict(consumed)
         default:
@@ -120,12 +122,17 @@ public struct History: Sendable {
         }
     }
 
-    /// `TXID:INDEX`, the transaction id in hex (any case), normalised to lower case.
-    private static func stateRef(_ text: String, line: Int) throws -> String {
-        let parts = text.split(separator: ":")
-        guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy(\.isHexDigit), let index = UInt32(parts[1]) else {
-            throw ReadError(line: line, problem: "a state reference must be TXID:INDEX, not \(text)")
+    /// 64 hexadecimal digits, either case.
+    private static func hash(_ text: String, line: Int) throws -> SecureHash {
+        guard let hash = SecureHash(hex: text) else { throw ReadError(line: line, problem: "a hash must be 64 hexadecimal digits, not \(text)") }
+        return hash
+    }
+
+    /// The text form of `StateRef`: 64 hexadecimal digits, a colon, a plain decimal index.
+    private static func stateRef(_ text: String, line: Int) throws -> StateRef {
+        guard let ref = StateRef(text) else {
+            throw ReadError(line: line, problem: "a state reference must be TXID:INDEX (64 hexadecimal digits, a colon, a plain decimal number), not \(text)")
         }
-        return parts[0].lowercased() + ":\(index)"
+        return ref
     }
 }

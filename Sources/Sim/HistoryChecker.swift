@@ -1,9 +1,12 @@
+import HawserCore
+
 /// The notary's and the node's promises, checked against what clients were told (`History`,
 /// docs/history.md). Sans-I/O: a history in, violations out, each naming the lines that show it.
 ///
 /// The notary:
 /// - `double_spend`: no state is consumed by two transactions, by the notary's own word (its
-///   `committed` answers, with the inputs the request named, and the consumers its conflicts name);
+///   `committed` answers, with the inputs the request named, and the consumers its conflicts
+///   name; a conflict names the SHA-256 of the consumer's id, so consumers are compared so);
 /// - `changed_outcome`: a transaction asked again gets the answer it got before (an acknowledged
 ///   outcome is never lost);
 /// - `false_conflict`: a conflict names as consumer a transaction that, as requested in this
@@ -47,11 +50,13 @@ public struct HistoryChecker: Sendable {
         var counts = Counts(events: history.events.count)
         var out = [Violation]()
         // Notary: the inputs each transaction was requested with, its first answer, and every
-        // consumer the notary named for each state (committed answers and conflicts).
-        var inputs = [String: (refs: [String], line: Int)]()
-        var answers = [String: (outcome: History.Outcome, line: Int)]()
-        var consumers = [String: [String: Int]]()  // state -> consumer tx -> first line
-        var conflictsNamed = [(state: String, consumer: String, line: Int)]()
+        // consumer the notary named for each state (committed answers and conflicts), by the
+        // SHA-256 of its id, as conflicts name them.
+        var inputs = [SecureHash: (refs: [StateRef], line: Int)]()
+        var answers = [SecureHash: (outcome: History.Outcome, line: Int)]()
+        var consumers = [StateRef: [SecureHash: Int]]()  // state -> hash of the consumer's id -> first line
+        var conflictsNamed = [(state: StateRef, consumer: SecureHash, line: Int)]()
+        var byHash = [SecureHash: SecureHash]()  // hash of a requested transaction's id -> its id
         // Node: the flow each client request id was acknowledged as, and each flow's result.
         var flows = [String: (flowId: String, line: Int)]()
         var results = [String: (status: String, result: String?, line: Int)]()
@@ -59,7 +64,10 @@ public struct HistoryChecker: Sendable {
         for event in history.events {
             switch event.op {
             case .notarise(let txId, let refs, let outcome):
-                if let refs, inputs[txId] == nil { inputs[txId] = (refs, event.line) }
+                if let refs, inputs[txId] == nil {
+                    inputs[txId] = (refs, event.line)
+                    byHash[SecureHash.sha256(txId.bytes)] = txId
+                }
                 guard event.kind == .ok, let outcome else { continue }
                 if let first = answers[txId] {
                     if first.outcome != outcome {
@@ -72,8 +80,9 @@ public struct HistoryChecker: Sendable {
                 }
                 switch outcome {
                 case .committed:
-                    for ref in inputs[txId]?.refs ?? [] where consumers[ref, default: [:]][txId] == nil {
-                        consumers[ref, default: [:]][txId] = event.line
+                    let consumer = SecureHash.sha256(txId.bytes)
+                    for ref in inputs[txId]?.refs ?? [] where consumers[ref, default: [:]][consumer] == nil {
+                        consumers[ref, default: [:]][consumer] = event.line
                     }
                 case .conflict(let consumed):
                     for (ref, by) in consumed.sorted(by: { $0.key < $1.key }) {
@@ -105,14 +114,16 @@ public struct HistoryChecker: Sendable {
                 }
             }
         }
+        /// A consumer by its id where the history requested it, else by the hash a conflict named.
+        func name(_ hash: SecureHash) -> String { byHash[hash].map(\.hex) ?? "the transaction whose id hashes to \(hash.hex)" }
         for (ref, byTx) in consumers.sorted(by: { $0.key < $1.key }) where byTx.count > 1 {
-            let named = byTx.sorted { $0.value < $1.value }
-            out.append(Violation(rule: "double_spend", detail: "state \(ref) consumed by \(named.map(\.key).joined(separator: " and "))",
+            let named = byTx.sorted { ($0.value, $0.key) < ($1.value, $1.key) }
+            out.append(Violation(rule: "double_spend", detail: "state \(ref) consumed by \(named.map { name($0.key) }.joined(separator: " and "))",
                                  lines: named.map(\.value)))
         }
         for named in conflictsNamed {
-            if let requested = inputs[named.consumer], !requested.refs.contains(named.state) {
-                out.append(Violation(rule: "false_conflict", detail: "state \(named.state) named consumed by \(named.consumer), which was requested without it",
+            if let consumer = byHash[named.consumer], let requested = inputs[consumer], !requested.refs.contains(named.state) {
+                out.append(Violation(rule: "false_conflict", detail: "state \(named.state) named consumed by \(consumer.hex), which was requested without it",
                                      lines: [requested.line, named.line]))
             }
         }
@@ -128,7 +139,7 @@ public struct HistoryChecker: Sendable {
     static func name(_ outcome: History.Outcome) -> String {
         switch outcome {
         case .committed: "committed"
-        case .conflict(let consumed): "conflict (\(consumed.sorted { $0.key < $1.key }.map { "\($0.key) by \($0.value)" }.joined(separator: ", ")))"
+        case .conflict(let consumed): "conflict (\(consumed.sorted { $0.key < $1.key }.map { "\($0.key) by id hash \($0.value.hex)" }.joined(separator: ", ")))"
         case .timeWindowInvalid: "time_window_invalid"
         }
     }

@@ -1,3 +1,4 @@
+import HawserCore
 import Sim
 import Testing
 
@@ -10,8 +11,10 @@ import Testing
         #"{"type": "invoke", "op": "notarise", "txId": "\#(tx)", "inputs": [\#(inputs.map { "\"\($0)\"" }.joined(separator: ","))]}"#
     }
     static func committed(_ tx: String) -> String { #"{"type": "ok", "op": "notarise", "txId": "\#(tx)", "outcome": "committed"}"# }
+    /// A conflict answer as the notary gives it: the consumer named by the SHA-256 of its id.
     static func conflict(_ tx: String, _ state: String, by: String) -> String {
-        #"{"type": "ok", "op": "notarise", "txId": "\#(tx)", "outcome": "conflict", "conflicts": [{"state": "\#(state)", "consumedBy": "\#(by)"}]}"#
+        let hash = SecureHash.sha256(SecureHash(hex: by)!.bytes).hex
+        return #"{"type": "ok", "op": "notarise", "txId": "\#(tx)", "outcome": "conflict", "conflicts": [{"ref": "\#(state)", "kind": "input", "consumingTxIdHash": "\#(hash)"}]}"#
     }
 
     func check(_ lines: [String], allowUnfinished: Bool = false) throws -> [HistoryChecker.Violation] {
@@ -66,9 +69,10 @@ import Testing
 
     @Test func aBadLineIsRefusedWithItsNumber() {
         for (line, problem) in [("{not json", "not JSON"), (#"{"type": "ok", "op": "pay"}"#, "unknown op pay"),
-                                (#"{"type": "invoke", "op": "notarise", "txId": "aa"}"#, "needs `inputs`"),
-                                (#"{"type": "invoke", "op": "notarise", "txId": "aa", "inputs": ["zz:1"]}"#, "TXID:INDEX"),
-                                (#"{"type": "ok", "op": "notarise", "txId": "aa", "outcome": "maybe"}"#, "`outcome` must be")] {
+                                (#"{"type": "invoke", "op": "notarise", "txId": "\#(Self.a)"}"#, "needs `inputs`"),
+                                (#"{"type": "invoke", "op": "notarise", "txId": "aa"}"#, "64 hexadecimal digits"),
+                                (#"{"type": "invoke", "op": "notarise", "txId": "\#(Self.a)", "inputs": ["\#(Self.b):01"]}"#, "TXID:INDEX"),
+                                (#"{"type": "ok", "op": "notarise", "txId": "\#(Self.a)", "outcome": "maybe"}"#, "`outcome` must be")] {
             #expect {
                 _ = try History(jsonLines: "\n" + line)
             } throws: { error in
