@@ -175,7 +175,7 @@ let package = Package(
         ]),
         .testTarget(name: "HawserNodeTests", dependencies: [
             "HawserNode", "HawserClient", "Embedded", "PostgresStores", "Notary", "HawserCore", "HawserWire", "HawserTestSupport", "hawser",
-            "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries", "Postgres",
+            "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries", "Postgres", "Sim",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),

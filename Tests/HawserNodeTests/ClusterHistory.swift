@@ -1,4 +1,6 @@
+import Foundation
 import HawserCore
+import Sim
 import Synchronization
 
 /// Every answer clients of a cluster were given, by transaction id, checked as it is recorded: a
@@ -13,6 +15,8 @@ final class ClusterHistory: Sendable {
         var answered = 0
         var errors: [String] = []
         var changed: [SecureHash] = []
+        /// Every answer in the order recorded, in the form of docs/history.md.
+        var lines: [String] = []
         var marks: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
     private let state = Mutex(State())
@@ -21,6 +25,7 @@ final class ClusterHistory: Sendable {
         let due = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             if let prior = s.answers[request.txId], prior.outcome != outcome { s.changed.append(request.txId) }
             s.answers[request.txId] = Answer(inputs: request.inputs, outcome: outcome)
+            s.lines += Self.lines(request, outcome)
             s.answered += 1
             let answered = s.answered
             let due = s.marks.filter { $0.count <= answered }.map(\.continuation)
@@ -31,6 +36,24 @@ final class ClusterHistory: Sendable {
     }
 
     func recordError(_ error: any Error) { state.withLock { $0.errors.append("\(error)") } }
+
+    /// The history as JSON lines (docs/history.md): an invoke and an ok for every answer.
+    var jsonLines: String { state.withLock { $0.lines.joined(separator: "\n") } }
+
+    /// What `hawser check history` finds in it.
+    func violations() throws -> [HistoryChecker.Violation] {
+        try HistoryChecker().check(History(jsonLines: jsonLines)).violations
+    }
+
+    static func lines(_ request: NotarisationRequest, _ outcome: NotarisationOutcome) -> [String] {
+        var ok: [String: Any] = ["type": "ok", "op": "notarise", "txId": request.txId.hex, "outcome": outcome.kindName]
+        if case .conflict(let conflicts) = outcome {
+            ok["conflicts"] = conflicts.map { ["ref": $0.ref.description, "kind": $0.kind == .input ? "input" : "reference",
+                                               "consumingTxIdHash": $0.consumingTxIdHash.hex] }
+        }
+        let invoke: [String: Any] = ["type": "invoke", "op": "notarise", "txId": request.txId.hex, "inputs": request.inputs.map(\.description)]
+        return [invoke, ok].map { String(decoding: try! JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
+    }
 
     /// Answers given so far (retries included).
     var answered: Int { state.withLock { $0.answered } }
