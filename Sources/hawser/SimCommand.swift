@@ -64,9 +64,9 @@ struct SimCommand: ParsableCommand {
         let broken = outcomes.filter { $0.violation != nil }
         for outcome in broken { print("seed \(outcome.seed): \(outcome.violation!.what)") }
         if let first = broken.first?.violation { print("\nthe first:\n\(first)\n") }
-        print(String(format: "seeds %llu-%llu: %d run, %d broke an invariant, %.1f s, %.0f seeds a minute (%d threads)",
+        print(String(format: "seeds %llu-%llu: %d run, %d broke an invariant, %.1f s, %.0f seeds a minute (%d thread%@)",
                      range.lowerBound, range.upperBound, outcomes.count, broken.count, seconds,
-                     Double(outcomes.count) * 60 / max(seconds, 0.001), jobs))
+                     Double(outcomes.count) * 60 / max(seconds, 0.001), jobs, jobs == 1 ? "" : "s"))
         if let first = broken.first {
             print("replay it: hawser sim --replay \(first.seed) \(replayOptions())")
             throw ExitCode(1)
