@@ -18,6 +18,15 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
 
     /// Blocks the calling thread (the group committer's) for the transaction.
     public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
+        do {
+            return try commitBlocking(writes)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            // A write's content, not the database, is at fault: the group committer commits the others.
+            throw FlowWriteRefused("SQLite refused a flow write: \(error.message ?? "constraint failed")")
+        }
+    }
+
+    private func commitBlocking(_ writes: [FlowWrite]) throws -> [FlowRecord?] {
         try db.writeBlocking { db in
             try SQLiteFencing.check(db, fence)
             // Flows whose start was refused in this batch: their later writes are skipped.

@@ -24,7 +24,8 @@ public protocol FlowStore: Sendable {
     /// stored record (the existing one when the client request id was already used), nil for others.
     /// A start refused because its client request id was used is not written, and neither are
     /// the later writes of its flow in the same call.
-    /// A journal entry whose sequence already exists is refused and nothing is committed.
+    /// A journal entry whose sequence already exists is refused and nothing is committed; a
+    /// transaction refused for what its writes hold throws `FlowWriteRefused`.
     /// Called only from the group committer's own thread, which an implementation may block.
     func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?]
 
@@ -53,6 +54,15 @@ public protocol NodeFlowStore: FlowStore {
     func outbox() async throws -> [OutboxMessage]
     /// How many flows have each status.
     func counts() async throws -> [FlowStatus: Int]
+}
+
+/// The store rolled a commit back for what one of its writes holds (a constraint: a journal
+/// entry whose sequence exists, a start whose flow id exists), not because it cannot commit:
+/// the same writes are refused again, while others may commit. The group committer then commits
+/// the other flows' writes without them (`GroupCommitter`).
+public struct FlowWriteRefused: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// A local effect of a type the node database does not know.

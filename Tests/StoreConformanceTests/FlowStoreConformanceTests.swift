@@ -89,11 +89,12 @@ struct FlowStoreConformanceTests {
         }
     }
 
+    /// Refused as `FlowWriteRefused`, which tells the group committer to commit the other flows' writes without it.
     @Test(arguments: Backend.available) func aJournalSequenceWrittenTwiceRefusesTheWholeCommit(_ backend: Backend) async throws {
         try await StoreDatabase.with(backend) { database in
             let flows = try await database.node().flows
             _ = try await flows.commit([.start(record("a")), .journal(FlowID("a"), entry(0), [])])
-            await #expect(throws: (any Error).self) {
+            await #expect(throws: FlowWriteRefused.self) {
                 _ = try await flows.commit([.start(record("b")), .journal(FlowID("a"), entry(1), []), .journal(FlowID("a"), entry(0), [])])
             }
             #expect(try await flows.record(FlowID("b")) == nil)
