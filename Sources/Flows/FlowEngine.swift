@@ -45,6 +45,11 @@ public final class FlowEngine: Service, Sendable {
         var completedOrder: [FlowID] = []
         /// Flows this engine launched with their replay marker set; cleared when it stops.
         var marked: Set<FlowID> = []
+        /// The flows this engine admitted before `resumeUnfinished` read the store's unfinished
+        /// ones; nil once it has. Resuming leaves them alone: they run already, or have ended and
+        /// must not run again. Which engine started a flow decides, not when it was created: a
+        /// clock stepped back, or another node's clock, makes creation times lie.
+        var startedBeforeResume: Set<FlowID>? = []
         /// Set once `resumeUnfinished` has resumed (or parked) every unfinished flow.
         var resumed = false
         /// `resumeUnfinished` is under way; `stop` waits for it (`resumeWaiters`).
@@ -59,9 +64,6 @@ public final class FlowEngine: Service, Sendable {
     private let committer: GroupCommitter
     private let logger: Logger
     private let state = Mutex(State())
-    /// When this engine was made. Flows created since were started (and launched) by it, so
-    /// resuming leaves them alone: a flow that had already ended would otherwise run again.
-    private let createdAt: Instant
 
     public init(store: any FlowStore, registry: FlowRegistry, services: FlowServices,
                 configuration: Configuration = Configuration(), logger: Logger) {
@@ -71,7 +73,6 @@ public final class FlowEngine: Service, Sendable {
         self.configuration = configuration
         self.committer = GroupCommitter(store: store, maxWritesPerCommit: configuration.maxWritesPerCommit)
         self.logger = logger
-        createdAt = services.clock.now()
     }
 
     // MARK: Service
@@ -79,17 +80,15 @@ public final class FlowEngine: Service, Sendable {
     /// Resumes every unfinished flow (parking those a replay at the last start-up found fatal,
     /// see `StartupReplay`), then runs until graceful shutdown.
     public func run() async throws {
-        try await resumeUnfinished(createdBefore: createdAt)
+        try await resumeUnfinished()
         try? await gracefulShutdown()
         await stop()
     }
 
-    /// Resumes the unfinished flows created before `cutoff` (nil: all of them) and returns once
-    /// they run. `run` calls it with the engine's creation time, since starts may reach the
-    /// engine meanwhile; a host that lets no start reach the engine before this returns (a
-    /// hot-warm node taking over: flows created by the former owner carry its clock, which may
-    /// run ahead of this one) passes nil and calls `stop` itself. On failure the engine is stopped.
-    public func resumeUnfinished(createdBefore cutoff: Instant?) async throws {
+    /// Resumes the unfinished flows, all but those this engine started itself (starts may reach
+    /// it meanwhile), and returns once they run. `run` calls it; a host that runs the engine
+    /// itself (a hot-warm node's term) calls it, then `stop`. On failure the engine is stopped.
+    public func resumeUnfinished() async throws {
         let begun = state.withLock { state -> Bool in
             guard !state.stopping else { return false }
             state.resuming = true
@@ -98,7 +97,12 @@ public final class FlowEngine: Service, Sendable {
         guard begun else { throw CancellationError() }
         defer { finishResuming() }
         do {
-            let plan = StartupReplay(resumable: try await store.resumable().filter { record in cutoff.map { record.createdAt < $0 } ?? true },
+            let unfinished = try await store.resumable()
+            let started = state.withLock { state in
+                defer { state.startedBeforeResume = nil }
+                return state.startedBeforeResume ?? []
+            }
+            let plan = StartupReplay(resumable: unfinished.filter { !started.contains($0.id) },
                                      markers: try await store.replayMarkers(), now: services.clock.now())
             if !plan.writes.isEmpty { _ = try await committer.commit(plan.writes) }
             for parked in plan.parked {
@@ -241,8 +245,11 @@ public final class FlowEngine: Service, Sendable {
             let (flow, stored) = try registry.admit(flowName, arguments: arguments) { keys?.party(named: $0) != nil }
             guard !isDraining else { throw FlowEngineError.draining }
             let now = services.clock.now()
-            return .new(FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: stored,
-                                   createdAt: now, updatedAt: now), flow)
+            let record = FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: stored,
+                                    createdAt: now, updatedAt: now)
+            // Before its start is written: a resume that reads it must know it is this engine's.
+            state.withLock { _ = $0.startedBeforeResume?.insert(record.id) }
+            return .new(record, flow)
         } catch {
             if let clientRequestId, let found = try await store.record(clientRequestId: clientRequestId) {
                 return .existing(try Admission.existing(found, flowName: flowName, arguments: arguments))
