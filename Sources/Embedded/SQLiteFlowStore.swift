@@ -78,17 +78,15 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
         return record
     }
 
-    private static func apply(_ effect: any LocalEffect, _ db: Database) throws {
+    private static func apply(_ effect: LocalEffect, _ db: Database) throws {
         switch effect {
-        case let update as VaultUpdate:
+        case .vault(let update):
             try SQLiteVault.apply(update, db)
-        case let release as ReleaseSoftLocks:
-            try db.run("UPDATE vault_states SET locked_by = NULL WHERE locked_by = ?", [release.holder])
-        case let message as OutboxMessage:
+        case .releaseSoftLocks(let holder):
+            try db.run("UPDATE vault_states SET locked_by = NULL WHERE locked_by = ?", [holder])
+        case .outbox(let message):
             try db.run("INSERT OR IGNORE INTO outbox (message_id, session, recipient, payload) VALUES (?, ?, ?, ?)",
                        [message.messageId, message.session, message.recipient, Data(message.payload)])
-        default:
-            throw UnsupportedEffect(description: "the node database cannot apply a \(type(of: effect))")
         }
     }
 

@@ -13,10 +13,10 @@ public final class FlowEngine: Service, Sendable {
         /// Most writes committed in one flow-store transaction.
         public var maxWritesPerCommit: Int
         /// Local effects committed with a flow's final status (the node releases its soft locks here).
-        public var endEffects: @Sendable (FlowID) -> [any LocalEffect]
+        public var endEffects: @Sendable (FlowID) -> [LocalEffect]
 
         public init(hospital: HospitalPolicy = HospitalPolicy(), maxWritesPerCommit: Int = 1_000,
-                    endEffects: @escaping @Sendable (FlowID) -> [any LocalEffect] = { _ in [] }) {
+                    endEffects: @escaping @Sendable (FlowID) -> [LocalEffect] = { _ in [] }) {
             self.hospital = hospital
             self.maxWritesPerCommit = maxWritesPerCommit
             self.endEffects = endEffects

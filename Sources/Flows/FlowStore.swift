@@ -1,16 +1,11 @@
-/// Something a flow changes in the node's own database (a vault update, an outgoing message).
-/// It is committed in the same transaction as the journal entry that records it, so it happens
-/// exactly once whatever crashes. The store adapter knows how to apply each concrete type.
-public protocol LocalEffect: Sendable {}
-
 /// One write to the flow store. Writes from many flows are committed together (group commit).
 public enum FlowWrite: Sendable {
     /// Creates the flow unless one with the same client request id exists.
     case start(FlowRecord)
     /// Appends one journal entry and applies its local effects.
-    case journal(FlowID, JournalEntry, [any LocalEffect])
+    case journal(FlowID, JournalEntry, [LocalEffect])
     /// Changes the flow's status and applies local effects (e.g. releasing its soft locks).
-    case state(FlowID, FlowState, [any LocalEffect])
+    case state(FlowID, FlowState, [LocalEffect])
     /// Drops the journal of a flow that has ended, all but its progress steps (which observers
     /// are shown): a replay never needs it again, and the outcome is in the flow's record.
     case compact(FlowID)
@@ -63,10 +58,4 @@ public protocol NodeFlowStore: FlowStore {
 public struct FlowWriteRefused: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// A local effect of a type the node database does not know.
-public struct UnsupportedEffect: Error, CustomStringConvertible {
-    public var description: String
-    public init(description: String) { self.description = description }
 }
