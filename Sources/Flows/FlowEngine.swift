@@ -441,8 +441,8 @@ public final class FlowEngine: Service, Sendable {
                 await self.execute(record, journal: journal, flow: flow, start: start)
                 self.leave(record.id)
             }
-            state.live[record.id] = Live(task: task, machine: FlowTransition.State(record: record, startUnwritten: start != nil,
-                                                                                   clearsMarker: replayMarked))
+            let machine = FlowTransition.State(attempts: record.attempts, startUnwritten: start != nil, clearsMarker: replayMarked)
+            state.live[record.id] = Live(task: task, machine: machine)
             return true
         }
     }

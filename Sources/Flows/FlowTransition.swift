@@ -10,8 +10,6 @@ import HawserCore
 public enum FlowTransition {
     public struct State: Sendable, Equatable {
         public var phase: Phase
-        /// The flow's record as the engine launched it (announcing a completion remembers it).
-        public var record: FlowRecord
         /// Retries made so far (the hospital's `attempts`).
         public var attempts: Int
         /// The flow's start is to be written with its first commit (`DeferredStart`), and no run
@@ -25,12 +23,11 @@ public enum FlowTransition {
         /// The engine is stopping: a run that fails is left as it stands, for the next owner.
         public var stopping = false
 
-        /// A flow just launched: its start still to write if `startUnwritten`, its replay marker
-        /// to clear if `clearsMarker`.
-        public init(record: FlowRecord, startUnwritten: Bool = false, clearsMarker: Bool = false) {
+        /// A flow just launched, after `attempts` retries: its start still to write if
+        /// `startUnwritten`, its replay marker to clear if `clearsMarker`.
+        public init(attempts: Int, startUnwritten: Bool = false, clearsMarker: Bool = false) {
             phase = .launched
-            self.record = record
-            attempts = record.attempts
+            self.attempts = attempts
             self.startUnwritten = startUnwritten
             self.clearsMarker = clearsMarker
         }
@@ -110,7 +107,7 @@ public enum FlowTransition {
         /// As `record`, only if the store shows the flow unfinished (a failed commit may have
         /// ended it, and an unreachable store is not written to).
         case recordIfUnfinished(FlowState)
-        /// Tell observers of a durable end: `final` of the launched record, or the stored record.
+        /// Tell observers of a durable end: `final` of the flow as launched, or the stored record.
         case announce(FlowState)
         case announceStored(FlowRecord)
         /// Cancel the running body or delay (the task that runs the flow).

@@ -18,7 +18,7 @@ import Testing
     }
 
     func state(_ phase: T.Phase, startUnwritten: Bool = false, attempts: Int = 0) -> T.State {
-        var state = T.State(record: record, startUnwritten: startUnwritten)
+        var state = T.State(attempts: 0, startUnwritten: startUnwritten)
         state.phase = phase
         state.attempts = attempts
         return state
@@ -29,7 +29,7 @@ import Testing
     }
 
     @Test func aLaunchedFlowRunsItsKnownJournalOrReadsTheStoreFirst() {
-        let launched = T.State(record: record, startUnwritten: true, clearsMarker: true)
+        let launched = T.State(attempts: 0, startUnwritten: true, clearsMarker: true)
         let (running, actions) = step(.begin(journal: journal), launched)
         #expect(actions == [.run(journal: journal, carriesStart: true, clearsMarker: true)])
         #expect(running.phase == .running && !running.clearsMarker)
@@ -42,7 +42,7 @@ import Testing
     }
 
     @Test func whatTheStoreHoldsDecidesTheRun() {
-        var reading = T.State(record: record, startUnwritten: true, clearsMarker: true)
+        var reading = T.State(attempts: 0, startUnwritten: true, clearsMarker: true)
         reading.phase = .reading
         #expect(step(.read(.absent), reading).1 == [.end])
         var stored = record

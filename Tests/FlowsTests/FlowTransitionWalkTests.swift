@@ -29,7 +29,7 @@ import Testing
         var record = FlowRecord(id: FlowID("f"), clientRequestId: nil, flowName: "F", arguments: [],
                                 createdAt: Instant(microsecondsSinceEpoch: 0), updatedAt: Instant(microsecondsSinceEpoch: 0))
         let startUnwritten = Bool.random(using: &random)
-        var state = T.State(record: record, startUnwritten: startUnwritten, clearsMarker: Bool.random(using: &random))
+        var state = T.State(attempts: 0, startUnwritten: startUnwritten, clearsMarker: Bool.random(using: &random))
         var now = Instant(microsecondsSinceEpoch: 1_000_000)
         var event: T.Event = .begin(journal: Bool.random(using: &random) ? [] : nil)
         var cancelled = false, killed = false, stopped = false, ended = false
