@@ -18,6 +18,15 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
 
     /// Blocks the calling thread (the group committer's) for the transaction.
     public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
+        do {
+            return try commitBlocking(writes)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            // A write's content, not the database, is at fault: the group committer commits the others.
+            throw FlowWriteRefused("SQLite refused a flow write: \(error.message ?? "constraint failed")")
+        }
+    }
+
+    private func commitBlocking(_ writes: [FlowWrite]) throws -> [FlowRecord?] {
         try db.writeBlocking { db in
             try SQLiteFencing.check(db, fence)
             // Flows whose start was refused in this batch: their later writes are skipped.
@@ -69,17 +78,15 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
         return record
     }
 
-    private static func apply(_ effect: any LocalEffect, _ db: Database) throws {
+    private static func apply(_ effect: LocalEffect, _ db: Database) throws {
         switch effect {
-        case let update as VaultUpdate:
+        case .vault(let update):
             try SQLiteVault.apply(update, db)
-        case let release as ReleaseSoftLocks:
-            try db.run("UPDATE vault_states SET locked_by = NULL WHERE locked_by = ?", [release.holder])
-        case let message as OutboxMessage:
+        case .releaseSoftLocks(let holder):
+            try db.run("UPDATE vault_states SET locked_by = NULL WHERE locked_by = ?", [holder])
+        case .outbox(let message):
             try db.run("INSERT OR IGNORE INTO outbox (message_id, session, recipient, payload) VALUES (?, ?, ?, ?)",
                        [message.messageId, message.session, message.recipient, Data(message.payload)])
-        default:
-            throw UnsupportedEffect(description: "the node database cannot apply a \(type(of: effect))")
         }
     }
 

@@ -1,4 +1,5 @@
 import Coordination
+import Flows
 import Foundation
 import GRDB
 import HawserCore

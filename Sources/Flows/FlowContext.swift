@@ -106,7 +106,7 @@ public final class FlowContext: Sendable {
     /// sequence number, unique within the flow.
     public func effect<T: Codable & Sendable>(_ kind: String, _ descriptor: String = "",
                                               durability: Durability = .outside(resultDeferred: false),
-                                              local: @Sendable (Int, T) -> [any LocalEffect] = { _, _ in [] },
+                                              local: @Sendable (Int, T) -> [LocalEffect] = { _, _ in [] },
                                               _ body: (Int) async throws -> T) async throws -> T {
         try Task.checkCancellation()
         switch try core.withLock({ try $0.replay.next(kind: kind, descriptor: descriptor) }) {
@@ -150,7 +150,7 @@ public final class FlowContext: Sendable {
 
     /// Journals a step that only changes local state: `effects` are committed with the entry.
     public func record(_ kind: String, _ descriptor: String,
-                       effects: @escaping @Sendable (Int) -> [any LocalEffect]) async throws {
+                       effects: @escaping @Sendable (Int) -> [LocalEffect]) async throws {
         _ = try await effect(kind, descriptor, durability: .local, local: { sequence, _ in effects(sequence) }) { _ in Nothing() }
     }
 
@@ -254,7 +254,7 @@ public final class FlowContext: Sendable {
     public func send(_ payload: [UInt8], to party: String, session: String) async throws {
         let id = flowId.rawValue
         try await record(EffectKind.send, "\(party)/\(session)/\(SecureHash.sha256(payload).hex)") { sequence in
-            [OutboxMessage(messageId: "\(id)/\(sequence)", session: session, recipient: party, payload: payload)]
+            [.outbox(OutboxMessage(messageId: "\(id)/\(sequence)", session: session, recipient: party, payload: payload))]
         }
     }
 

@@ -13,10 +13,10 @@ public final class FlowEngine: Service, Sendable {
         /// Most writes committed in one flow-store transaction.
         public var maxWritesPerCommit: Int
         /// Local effects committed with a flow's final status (the node releases its soft locks here).
-        public var endEffects: @Sendable (FlowID) -> [any LocalEffect]
+        public var endEffects: @Sendable (FlowID) -> [LocalEffect]
 
         public init(hospital: HospitalPolicy = HospitalPolicy(), maxWritesPerCommit: Int = 1_000,
-                    endEffects: @escaping @Sendable (FlowID) -> [any LocalEffect] = { _ in [] }) {
+                    endEffects: @escaping @Sendable (FlowID) -> [LocalEffect] = { _ in [] }) {
             self.hospital = hospital
             self.maxWritesPerCommit = maxWritesPerCommit
             self.endEffects = endEffects
@@ -25,11 +25,10 @@ public final class FlowEngine: Service, Sendable {
 
     private struct Live {
         var task: Task<Void, Never>
+        /// The flow's state machine: its task, operators (kill, park) and `stop` feed it events.
+        var machine: FlowTransition.State
         /// The flow's current run: its journal holds the progress not yet durable.
         var context: FlowContext?
-        var killRequested = false
-        /// Set by `park`: the flow is cancelled and parked with this reason.
-        var parkReason: String?
         /// Set when the flow's last status is published, just before its task leaves `live`: a
         /// watcher that registers after that hears nothing more from the task and reads the store.
         var hasEnded = false
@@ -45,6 +44,11 @@ public final class FlowEngine: Service, Sendable {
         var completedOrder: [FlowID] = []
         /// Flows this engine launched with their replay marker set; cleared when it stops.
         var marked: Set<FlowID> = []
+        /// The flows this engine admitted before `resumeUnfinished` read the store's unfinished
+        /// ones; nil once it has. Resuming leaves them alone: they run already, or have ended and
+        /// must not run again. Which engine started a flow decides, not when it was created: a
+        /// clock stepped back, or another node's clock, makes creation times lie.
+        var startedBeforeResume: Set<FlowID>? = []
         /// Set once `resumeUnfinished` has resumed (or parked) every unfinished flow.
         var resumed = false
         /// `resumeUnfinished` is under way; `stop` waits for it (`resumeWaiters`).
@@ -59,9 +63,6 @@ public final class FlowEngine: Service, Sendable {
     private let committer: GroupCommitter
     private let logger: Logger
     private let state = Mutex(State())
-    /// When this engine was made. Flows created since were started (and launched) by it, so
-    /// resuming leaves them alone: a flow that had already ended would otherwise run again.
-    private let createdAt: Instant
 
     public init(store: any FlowStore, registry: FlowRegistry, services: FlowServices,
                 configuration: Configuration = Configuration(), logger: Logger) {
@@ -71,7 +72,6 @@ public final class FlowEngine: Service, Sendable {
         self.configuration = configuration
         self.committer = GroupCommitter(store: store, maxWritesPerCommit: configuration.maxWritesPerCommit)
         self.logger = logger
-        createdAt = services.clock.now()
     }
 
     // MARK: Service
@@ -79,17 +79,15 @@ public final class FlowEngine: Service, Sendable {
     /// Resumes every unfinished flow (parking those a replay at the last start-up found fatal,
     /// see `StartupReplay`), then runs until graceful shutdown.
     public func run() async throws {
-        try await resumeUnfinished(createdBefore: createdAt)
+        try await resumeUnfinished()
         try? await gracefulShutdown()
         await stop()
     }
 
-    /// Resumes the unfinished flows created before `cutoff` (nil: all of them) and returns once
-    /// they run. `run` calls it with the engine's creation time, since starts may reach the
-    /// engine meanwhile; a host that lets no start reach the engine before this returns (a
-    /// hot-warm node taking over: flows created by the former owner carry its clock, which may
-    /// run ahead of this one) passes nil and calls `stop` itself. On failure the engine is stopped.
-    public func resumeUnfinished(createdBefore cutoff: Instant?) async throws {
+    /// Resumes the unfinished flows, all but those this engine started itself (starts may reach
+    /// it meanwhile), and returns once they run. `run` calls it; a host that runs the engine
+    /// itself (a hot-warm node's term) calls it, then `stop`. On failure the engine is stopped.
+    public func resumeUnfinished() async throws {
         let begun = state.withLock { state -> Bool in
             guard !state.stopping else { return false }
             state.resuming = true
@@ -98,7 +96,12 @@ public final class FlowEngine: Service, Sendable {
         guard begun else { throw CancellationError() }
         defer { finishResuming() }
         do {
-            let plan = StartupReplay(resumable: try await store.resumable().filter { record in cutoff.map { record.createdAt < $0 } ?? true },
+            let unfinished = try await store.resumable()
+            let started = state.withLock { state in
+                defer { state.startedBeforeResume = nil }
+                return state.startedBeforeResume ?? []
+            }
+            let plan = StartupReplay(resumable: unfinished.filter { !started.contains($0.id) },
                                      markers: try await store.replayMarkers(), now: services.clock.now())
             if !plan.writes.isEmpty { _ = try await committer.commit(plan.writes) }
             for parked in plan.parked {
@@ -132,7 +135,7 @@ public final class FlowEngine: Service, Sendable {
     /// A resume under way (`resumeUnfinished`) is waited for first: the markers it sets may
     /// commit after this stop began, and must be cleared too.
     public func stop() async {
-        state.withLock { $0.stopping = true }
+        _ = stopLive()
         await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
             let waits = state.withLock { state in
                 if state.resuming { state.resumeWaiters.append(waiter) }
@@ -152,14 +155,22 @@ public final class FlowEngine: Service, Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// Marks the engine stopping and tells each live flow's state machine, cancelling the flows
+    /// it says to; returns every live flow's task.
+    private func stopLive() -> [Task<Void, Never>] {
+        let (tasks, cancelled) = state.withLock { state in
+            state.stopping = true
+            var cancelled = [Task<Void, Never>]()
+            for (id, live) in state.live where transition(.stop, of: id, in: &state).contains(.cancel) { cancelled.append(live.task) }
+            return (state.live.values.map(\.task), cancelled)
+        }
+        for task in cancelled { task.cancel() }
+        return tasks
+    }
+
     /// Cancels the running flows, waits for them, and clears the markers this engine set.
     private func stopFlows() async {
-        let tasks = state.withLock { state -> [Task<Void, Never>] in
-            state.stopping = true
-            return state.live.values.map(\.task)
-        }
-        for task in tasks { task.cancel() }
-        for task in tasks { await task.value }
+        for task in stopLive() { await task.value }
         let marked = state.withLock { state in
             defer { state.marked = [] }
             return state.marked
@@ -241,8 +252,11 @@ public final class FlowEngine: Service, Sendable {
             let (flow, stored) = try registry.admit(flowName, arguments: arguments) { keys?.party(named: $0) != nil }
             guard !isDraining else { throw FlowEngineError.draining }
             let now = services.clock.now()
-            return .new(FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: stored,
-                                   createdAt: now, updatedAt: now), flow)
+            let record = FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: stored,
+                                    createdAt: now, updatedAt: now)
+            // Before its start is written: a resume that reads it must know it is this engine's.
+            state.withLock { _ = $0.startedBeforeResume?.insert(record.id) }
+            return .new(record, flow)
         } catch {
             if let clientRequestId, let found = try await store.record(clientRequestId: clientRequestId) {
                 return .existing(try Admission.existing(found, flowName: flowName, arguments: arguments))
@@ -345,16 +359,15 @@ public final class FlowEngine: Service, Sendable {
 
     /// Kills a flow: a running one is cancelled at its next effect; a hospitalised one ends at once.
     public func kill(_ id: FlowID) async throws -> FlowRecord {
-        let task = state.withLock { state -> Task<Void, Never>? in
-            state.live[id]?.killRequested = true
-            return state.live[id]?.task
+        let (task, cancel) = state.withLock { state in
+            (state.live[id]?.task, transition(.kill, of: id, in: &state).contains(.cancel))
         }
         if let task {
-            task.cancel()
+            if cancel { task.cancel() }
             await task.value
         } else if let record = try await store.record(id) {
             guard !record.status.isTerminal else { throw FlowEngineError.finished(id, record.status) }
-            try await setState(id, FlowState(status: .killed, error: "killed by an operator", attempts: record.attempts,
+            try await setState(id, FlowState(status: .killed, error: FlowTransition.killedMessage, attempts: record.attempts,
                                              updatedAt: services.clock.now()), also: [.replayMarker(id, false)])
         }
         guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
@@ -365,12 +378,11 @@ public final class FlowEngine: Service, Sendable {
     /// its next effect. A parked flow is not run at start-up; it is resumed or killed like any
     /// other. (The offline tool parks flows while the node is down.)
     public func park(_ id: FlowID, reason: String) async throws -> FlowRecord {
-        let task = state.withLock { state -> Task<Void, Never>? in
-            state.live[id]?.parkReason = reason
-            return state.live[id]?.task
+        let (task, cancel) = state.withLock { state in
+            (state.live[id]?.task, transition(.park(reason), of: id, in: &state).contains(.cancel))
         }
         if let task {
-            task.cancel()
+            if cancel { task.cancel() }
             await task.value
         } else if let record = try await store.record(id) {
             guard !record.status.isTerminal else { throw FlowEngineError.finished(id, record.status) }
@@ -416,7 +428,7 @@ public final class FlowEngine: Service, Sendable {
     /// `journal`: nil if the store says, before the first run, whether the flow exists and
     /// what its journal holds. `flow`: the flow, already decoded; `start`: its start, to be
     /// written with its first commit. `replayMarked`: its replay marker is set, to be cleared by
-    /// its first durable write.
+    /// its first durable write. The flow's state machine (`FlowTransition`) starts here.
     @discardableResult
     private func launch(_ record: FlowRecord, journal: [JournalEntry]?, flow: (any Flow)? = nil,
                         start: DeferredStart? = nil, replayMarked: Bool = false) -> Bool {
@@ -426,10 +438,11 @@ public final class FlowEngine: Service, Sendable {
         state.withLock { state in
             guard !state.stopping, state.live[record.id] == nil else { return false }
             let task = Task {
-                await self.execute(record, journal: journal, flow: flow, start: start, replayMarked: replayMarked)
+                await self.execute(record, journal: journal, flow: flow, start: start)
                 self.leave(record.id)
             }
-            state.live[record.id] = Live(task: task)
+            let machine = FlowTransition.State(attempts: record.attempts, startUnwritten: start != nil, clearsMarker: replayMarked)
+            state.live[record.id] = Live(task: task, machine: machine)
             return true
         }
     }
@@ -445,112 +458,107 @@ public final class FlowEngine: Service, Sendable {
         for watcher in stranded { watcher.finish() }
     }
 
-    private func execute(_ record: FlowRecord, journal initial: [JournalEntry]?, flow decoded: (any Flow)?,
-                         start: DeferredStart?, replayMarked: Bool) async {
+    /// The flow's task: feeds its state machine (`FlowTransition`) the outcome of each action it
+    /// asked for, until it asks to end. Kill, park and stop reach the machine from other tasks,
+    /// under the same lock.
+    private func execute(_ record: FlowRecord, journal: [JournalEntry]?, flow decoded: (any Flow)?, start: DeferredStart?) async {
         let id = record.id
-        var attempts = record.attempts
         // Whatever stops the task before its first commit, the starter is not left waiting.
         defer { start?.settle(.failure(FlowEngineError.stopping)) }
-        let flow: any Flow
+        var event: FlowTransition.Event
+        var flow: (any Flow)?
         do {
             flow = try decoded ?? registry.decode(record.flowName, arguments: record.arguments)
+            event = .begin(journal: journal)
         } catch {
-            await settle(id, FlowState(status: .hospitalised, error: "\(error)", attempts: attempts, updatedAt: services.clock.now()))
-            return
+            event = .undecodable("\(error)")
         }
-        var clearsMarker = replayMarked
-        // Nil after a failure: the journal is read from the store before the next run.
-        var known: [JournalEntry]? = initial
-        // The deferred start, while it is still to be written with the flow's first commit.
-        var unwritten = start
+        var context: FlowContext?
+        // The error the machine was last told of, for the deferred start's waiter.
+        var failure: (any Error)?
+        func failed(_ error: any Error) -> FlowTransition.Event {
+            failure = error
+            return .failed(error, startWritten: start?.isCreated ?? false)
+        }
         while true {
-            var context: FlowContext?
-            do {
-                let journal: [JournalEntry]
-                if let known {
-                    journal = known
-                } else {
-                    guard let read = try await durableState(of: id) else { return }
-                    journal = read
-                    unwritten = nil  // the store holds the flow
-                    await settle(id, FlowState(status: .running, attempts: attempts, updatedAt: services.clock.now()))
-                }
-                let made = FlowContext(flowId: id, journal: journal, services: services, committer: committer,
-                                       start: unwritten?.isCreated == false ? unwritten : nil,
-                                       clearsReplayMarker: clearsMarker) { [weak self] entry in
-                    guard entry.kind == EffectKind.progress else { return }
-                    self?.publish(.progress(id, sequence: entry.sequence, step: entry.descriptor))
-                }
-                context = made
-                clearsMarker = false
-                state.withLock { $0.live[id]?.context = made }
-                let output = try await flow.runEncoded(made)
-                try made.finishReplay()
-                let final = FlowState(status: .completed, result: output, attempts: attempts, updatedAt: services.clock.now())
-                try await made.commitPending(plus: writes(id, final))
-                announce(id, final, base: record)
-                return
-            } catch {
-                // What was recorded is kept if it can be; what is durable is read before the next run.
-                _ = try? await context?.commitPending()
-                known = nil
-                // A start that is still not durable, or was refused, leaves nothing to record;
-                // but a failed commit of it may have been made (its answer lost): the retry
-                // below runs the flow if the store holds it, and ends if not.
-                if let unwritten, !unwritten.isCreated {
-                    unwritten.settle(.failure(error))
-                    guard error is TransientFlowError else { return }
-                }
-                if await settledByOperator(id, attempts: attempts) { return }
-                if isStopping { return }
-                switch configuration.hospital.treat(error, attempts: attempts) {
-                case .fail(let message):
-                    logger.info("flow failed", metadata: ["flow": "\(id)", "error": "\(message)"])
-                    await settle(id, FlowState(status: .failed, error: message, attempts: attempts,
-                                               updatedAt: services.clock.now()))
-                    return
-                case .park(let reason):
-                    logger.warning("flow parked in the hospital", metadata: ["flow": "\(id)", "reason": "\(reason)"])
-                    await settle(id, FlowState(status: .hospitalised, error: reason, attempts: attempts,
-                                               updatedAt: services.clock.now()))
-                    return
-                case .retry(let delay):
-                    attempts += 1
-                    let now = services.clock.now()
-                    let retryAt = Instant(microsecondsSinceEpoch: now.microsecondsSinceEpoch.addingSaturating(delay.microseconds))
-                    logger.info("flow hospitalised, will retry", metadata: ["flow": "\(id)", "attempt": "\(attempts)",
-                                                                            "error": "\(error)"])
-                    // Only a flow the store shows unfinished is marked: a failed commit may have
-                    // ended it (its answer lost), and an unreachable store is not written to.
-                    if let stored = try? await store.record(id), !stored.status.isTerminal {
-                        await settle(id, FlowState(status: .hospitalised, error: "\(error)", attempts: attempts, retryAt: retryAt,
-                                                   updatedAt: now))
+            var next: FlowTransition.Event?
+            for action in feed(event, to: id) {
+                switch action {
+                case .readDurable:
+                    do { next = try await readDurable(id) } catch { next = failed(error) }
+                case .run(let journal, let carriesStart, let clearsMarker):
+                    guard let flow else { return }
+                    let made = FlowContext(flowId: id, journal: journal, services: services, committer: committer,
+                                           start: carriesStart ? start : nil, clearsReplayMarker: clearsMarker) { [weak self] entry in
+                        guard entry.kind == EffectKind.progress else { return }
+                        self?.publish(.progress(id, sequence: entry.sequence, step: entry.descriptor))
                     }
+                    context = made
+                    state.withLock { $0.live[id]?.context = made }
+                    do { next = .returned(try await flow.runEncoded(made)) } catch { next = failed(error) }
+                case .commitEnd(let final):
+                    do {
+                        try context?.finishReplay()
+                        try await context?.commitPending(plus: writes(id, final))
+                        next = .committed
+                    } catch {
+                        next = failed(error)
+                    }
+                case .keepRecorded:
+                    _ = try? await context?.commitPending()
+                case .failStart:
+                    if let failure { start?.settle(.failure(failure)) }
+                case .record(let flowState):
+                    await settle(id, flowState)
+                case .recordIfUnfinished(let flowState):
+                    logger.info("flow hospitalised, will retry", metadata: ["flow": "\(id)", "attempt": "\(flowState.attempts)",
+                                                                            "error": "\(flowState.error ?? "")"])
+                    if let stored = try? await store.record(id), !stored.status.isTerminal { await settle(id, flowState) }
+                case .announce(let final):
+                    announce(id, final, base: record)
+                case .announceStored(let stored):
+                    announce(id, FlowState(status: stored.status, result: stored.result, error: stored.error, attempts: stored.attempts,
+                                           updatedAt: stored.updatedAt), base: stored)
+                case .wait(let delay):
                     do {
                         try await services.clock.sleep(for: delay)
+                        next = .timerFired
                     } catch {
-                        _ = await settledByOperator(id, attempts: attempts)
-                        return
+                        next = .waitCancelled
                     }
+                case .cancel:
+                    break  // asked for by kill, park and stop, whose callers cancel this task
+                case .end:
+                    return
                 }
             }
+            guard let next else { return }
+            event = next
         }
     }
 
-    /// The flow's journal as the store holds it, before a run that follows a failure: a commit
-    /// that failed may have been made (the database crashed, or the connection broke, before
-    /// its answer), so only the store knows what is durable. Nil if there is nothing to run: the
-    /// flow has ended there (announced here), or its start was never made. A store that cannot
-    /// be read is a transient error.
-    private func durableState(of id: FlowID) async throws -> [JournalEntry]? {
+    /// Feeds `event` to the flow's state machine and returns the actions it asks for.
+    private func feed(_ event: FlowTransition.Event, to id: FlowID) -> [FlowTransition.Action] {
+        state.withLock { transition(event, of: id, in: &$0) }
+    }
+
+    /// Under the lock, so that events from the flow's task, from operators and from `stop` are ordered.
+    private func transition(_ event: FlowTransition.Event, of id: FlowID, in state: inout State) -> [FlowTransition.Action] {
+        guard let machine = state.live[id]?.machine else { return [] }
+        let (next, actions) = FlowTransition.transition(event, machine, now: services.clock.now(), policy: configuration.hospital)
+        state.live[id]?.machine = next
+        return actions
+    }
+
+    /// What the store holds of the flow, before a run that follows a failure: a commit that
+    /// failed may have been made (the database crashed, or the connection broke, before its
+    /// answer), so only the store knows what is durable. A store that cannot be read is a
+    /// transient error.
+    private func readDurable(_ id: FlowID) async throws -> FlowTransition.Event {
         do {
-            guard let stored = try await store.record(id) else { return nil }
-            if stored.status.isTerminal {
-                announce(id, FlowState(status: stored.status, result: stored.result, error: stored.error, attempts: stored.attempts,
-                                       updatedAt: stored.updatedAt), base: stored)
-                return nil
-            }
-            return try await store.journal(of: id)
+            guard let stored = try await store.record(id) else { return .read(.absent) }
+            if stored.status.isTerminal { return .read(.ended(stored)) }
+            return .read(.unfinished(try await store.journal(of: id)))
         } catch {
             throw TransientFlowError("the flow store could not be read: \(error)", cause: error)
         }
@@ -558,6 +566,11 @@ public final class FlowEngine: Service, Sendable {
 
     /// Records a state the flow cannot do anything about failing to record (it is retried after a restart).
     private func settle(_ id: FlowID, _ flowState: FlowState) async {
+        switch flowState.status {
+        case .failed: logger.info("flow failed", metadata: ["flow": "\(id)", "error": "\(flowState.error ?? "")"])
+        case .hospitalised where flowState.retryAt == nil: logger.warning("flow parked in the hospital", metadata: ["flow": "\(id)", "reason": "\(flowState.error ?? "")"])
+        default: break
+        }
         do {
             try await setState(id, flowState)
         } catch {
@@ -619,16 +632,5 @@ public final class FlowEngine: Service, Sendable {
     private func endedRecord(_ id: FlowID) async throws -> FlowRecord? {
         if let completed = state.withLock({ $0.completed[id] }) { return completed }
         return try await store.record(id)
-    }
-
-    /// Records the end an operator asked for (kill, park), if one did; says whether one did.
-    private func settledByOperator(_ id: FlowID, attempts: Int) async -> Bool {
-        let (kill, parkReason) = state.withLock { ($0.live[id]?.killRequested ?? false, $0.live[id]?.parkReason) }
-        if kill {
-            await settle(id, FlowState(status: .killed, error: "killed by an operator", attempts: attempts, updatedAt: services.clock.now()))
-        } else if let parkReason {
-            await settle(id, FlowState(status: .hospitalised, error: parkReason, attempts: attempts, updatedAt: services.clock.now()))
-        }
-        return kill || parkReason != nil
     }
 }

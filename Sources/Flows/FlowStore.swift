@@ -1,16 +1,11 @@
-/// Something a flow changes in the node's own database (a vault update, an outgoing message).
-/// It is committed in the same transaction as the journal entry that records it, so it happens
-/// exactly once whatever crashes. The store adapter knows how to apply each concrete type.
-public protocol LocalEffect: Sendable {}
-
 /// One write to the flow store. Writes from many flows are committed together (group commit).
 public enum FlowWrite: Sendable {
     /// Creates the flow unless one with the same client request id exists.
     case start(FlowRecord)
     /// Appends one journal entry and applies its local effects.
-    case journal(FlowID, JournalEntry, [any LocalEffect])
+    case journal(FlowID, JournalEntry, [LocalEffect])
     /// Changes the flow's status and applies local effects (e.g. releasing its soft locks).
-    case state(FlowID, FlowState, [any LocalEffect])
+    case state(FlowID, FlowState, [LocalEffect])
     /// Drops the journal of a flow that has ended, all but its progress steps (which observers
     /// are shown): a replay never needs it again, and the outcome is in the flow's record.
     case compact(FlowID)
@@ -24,7 +19,8 @@ public protocol FlowStore: Sendable {
     /// stored record (the existing one when the client request id was already used), nil for others.
     /// A start refused because its client request id was used is not written, and neither are
     /// the later writes of its flow in the same call.
-    /// A journal entry whose sequence already exists is refused and nothing is committed.
+    /// A journal entry whose sequence already exists is refused and nothing is committed; a
+    /// transaction refused for what its writes hold throws `FlowWriteRefused`.
     /// Called only from the group committer's own thread, which an implementation may block.
     func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?]
 
@@ -55,8 +51,11 @@ public protocol NodeFlowStore: FlowStore {
     func counts() async throws -> [FlowStatus: Int]
 }
 
-/// A local effect of a type the node database does not know.
-public struct UnsupportedEffect: Error, CustomStringConvertible {
+/// The store rolled a commit back for what one of its writes holds (a constraint: a journal
+/// entry whose sequence exists, a start whose flow id exists), not because it cannot commit:
+/// the same writes are refused again, while others may commit. The group committer then commits
+/// the other flows' writes without them (`GroupCommitter`).
+public struct FlowWriteRefused: Error, CustomStringConvertible {
     public var description: String
-    public init(description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }

@@ -46,6 +46,9 @@ final class GroupCommitter: Sendable {
         }
     }
 
+    /// How many commits wait for the transaction under way to end (tests wait for a batch to form).
+    var waiting: Int { state.withLock { $0.queue.count } }
+
     /// The engine's last write (`FlowStore.clearReplayMarkers`), on the commit thread.
     func clearReplayMarkers(_ ids: [FlowID]) async throws {
         try await Task(executorPreference: thread) { try await self.store.clearReplayMarkers(ids) }.value
@@ -65,18 +68,32 @@ final class GroupCommitter: Sendable {
                 return Array(taken)
             }
             guard !batch.isEmpty else { return }
-            let result: Result<[FlowRecord?], any Error>
-            do {
-                result = .success(try await store.commit(batch.flatMap(\.writes)))
-            } catch {
-                result = .failure(TransientFlowError("the flow store could not commit: \(error)", cause: error))
-            }
-            var offset = 0
-            for waiting in batch {
-                let range = offset..<(offset + waiting.writes.count)
-                offset = range.upperBound
-                waiting.continuation.resume(with: result.map { Array($0[range]) })
-            }
+            for (waiting, result) in zip(batch, await commit(batch[...])) { waiting.continuation.resume(with: result) }
+        }
+    }
+
+    /// Commits the waiters' writes in one transaction and returns each waiter's share of the
+    /// answer. A transaction the store refused for what a write holds (`FlowWriteRefused`) is cut
+    /// in halves, each committed on its own, down to the waiters whose writes the store refuses:
+    /// only they fail, not every flow that shared their transaction (one refused write among n
+    /// waiters costs about 2·log₂ n transactions more). Any other failure fails the whole batch:
+    /// the store cannot commit, and each flow's hospital takes it from there.
+    private func commit(_ batch: ArraySlice<Waiting>) async -> [Result<[FlowRecord?], any Error>] {
+        let stored: [FlowRecord?]
+        do {
+            stored = try await store.commit(batch.flatMap(\.writes))
+        } catch is FlowWriteRefused where batch.count > 1 {
+            let middle = batch.startIndex + batch.count / 2
+            return await commit(batch[..<middle]) + commit(batch[middle...])
+        } catch {
+            let failure = TransientFlowError("the flow store could not commit: \(error)", cause: error)
+            return batch.map { _ in .failure(failure) }
+        }
+        var offset = 0
+        return batch.map { waiting in
+            let range = offset..<(offset + waiting.writes.count)
+            offset = range.upperBound
+            return .success(Array(stored[range]))
         }
     }
 }

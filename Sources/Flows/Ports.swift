@@ -26,7 +26,7 @@ public protocol FlowSessions: Sendable {
 }
 
 /// A message a flow sends: written to the outbox with its journal entry, delivered later.
-public struct OutboxMessage: LocalEffect, Equatable {
+public struct OutboxMessage: Sendable, Equatable {
     /// Unique per flow and effect, so the receiver can drop duplicates.
     public var messageId: String
     public var session: String

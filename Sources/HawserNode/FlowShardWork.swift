@@ -24,7 +24,7 @@ final class FlowShardWork: ShardWork {
         return engine
     }
 
-    func start(_ engine: FlowEngine) async throws { try await engine.resumeUnfinished(createdBefore: nil) }
+    func start(_ engine: FlowEngine) async throws { try await engine.resumeUnfinished() }
 
     func stop(_ engine: FlowEngine) async {
         draining.withLock { $0 = engine.isDraining }

@@ -150,7 +150,7 @@ public enum Node {
     /// soft locks a flow holds released with its final status.
     static func engineConfiguration(_ configuration: NodeConfiguration) -> FlowEngine.Configuration {
         .init(hospital: configuration.hospital.policy, maxWritesPerCommit: configuration.maxWritesPerCommit,
-              endEffects: { [ReleaseSoftLocks(holder: $0.rawValue)] })
+              endEffects: { [.releaseSoftLocks(holder: $0.rawValue)] })
     }
 
     /// Creates keys for `parties` (and for the embedded notary), a user with every permission, and

@@ -1,3 +1,4 @@
+import Flows
 import HawserCore
 import Hummingbird
 import NIOCore

@@ -77,10 +77,10 @@ enum PostgresFlowCommit {
                 fresh.append((index, record))
             case .journal(let id, let entry, let local):
                 segment.journal.append((id, entry))
-                try segment.effects.add(local, of: id)
+                segment.effects.add(local, of: id)
             case .state(let id, let state, let local):
                 if segment.states.updateValue(state, forKey: id) == nil { segment.stateOrder.append(id) }
-                try segment.effects.add(local, of: id)
+                segment.effects.add(local, of: id)
             case .compact(let id): segment.compacted.append(id.rawValue)
             case .replayMarker(let id, let set): segment.markers[id.rawValue] = set
             }
@@ -147,15 +147,14 @@ enum PostgresFlowCommit {
         var released: [(flow: String, holder: String)] = []
         var messages: [(flow: String, message: OutboxMessage)] = []
 
-        mutating func add(_ effects: [any LocalEffect], of flow: FlowID) throws {
+        mutating func add(_ effects: [LocalEffect], of flow: FlowID) {
             for effect in effects {
                 switch effect {
-                case let update as VaultUpdate:
+                case .vault(let update):
                     consumed += update.consumed.map { (flow.rawValue, $0.description, update.txId.hex) }
                     produced += update.produced.map { (flow.rawValue, $0) }
-                case let release as ReleaseSoftLocks: released.append((flow.rawValue, release.holder))
-                case let message as OutboxMessage: messages.append((flow.rawValue, message))
-                default: throw UnsupportedEffect(description: "the node database cannot apply a \(type(of: effect))")
+                case .releaseSoftLocks(let holder): released.append((flow.rawValue, holder))
+                case .outbox(let message): messages.append((flow.rawValue, message))
                 }
             }
         }

@@ -50,6 +50,9 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
                 }
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == PostgresFlowCommit.fenceMoved {
                 throw FenceMoved()
+            } catch let error as PSQLError where error.serverInfo?[.sqlState]?.hasPrefix("23") == true {
+                // Integrity constraint violation: a write's content, not the database, is at fault.
+                throw FlowWriteRefused("PostgreSQL refused a flow write: \(error.serverInfo?[.message] ?? "constraint violated")")
             }
             return out
         }

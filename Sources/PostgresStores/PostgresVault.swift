@@ -1,4 +1,5 @@
 import Coordination
+import Flows
 import Postgres
 import HawserCore
 import NIOCore

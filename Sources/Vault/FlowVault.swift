@@ -95,7 +95,7 @@ public struct FlowVault: Sendable {
 
     /// Records a notarised transaction's effect on the vault, exactly once.
     public func record(_ update: VaultUpdate) async throws {
-        try await context.record(EffectKind.record, update.txId.hex) { _ in [update] }
+        try await context.record(EffectKind.record, update.txId.hex) { _ in [.vault(update)] }
     }
 }
 

@@ -1,3 +1,5 @@
+import Flows
+
 /// Which states a query selects, in which order, one page at a time.
 public struct VaultQuery: Sendable, Equatable, Codable {
     public enum Consumption: String, Sendable, Codable, CaseIterable { case unconsumed, consumed, all }

@@ -1,3 +1,5 @@
+import Flows
+
 /// How every vault store chooses states for a holder (`VaultStore.reserve(choosing:...)`): the
 /// states available to the holder, in the query's order, offered one by one to `pick` until it
 /// says the states taken are enough. Pages grow from 16 states, twice as large each time, to the

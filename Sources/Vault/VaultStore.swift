@@ -1,27 +1,6 @@
 import Flows
 import HawserCore
 
-/// What a notarised transaction changes in the vault: the states it consumed and those it
-/// produced that this node records. Committed with the flow's journal entry (a local effect).
-/// Applying it twice changes nothing the second time.
-public struct VaultUpdate: LocalEffect, Equatable {
-    public var txId: SecureHash
-    public var consumed: [StateRef]
-    public var produced: [VaultState]
-
-    public init(txId: SecureHash, consumed: [StateRef], produced: [VaultState]) {
-        self.txId = txId
-        self.consumed = consumed
-        self.produced = produced
-    }
-}
-
-/// Releases every soft lock a flow holds; the node commits it with the flow's final status.
-public struct ReleaseSoftLocks: LocalEffect, Equatable {
-    public var holder: String
-    public init(holder: String) { self.holder = holder }
-}
-
 /// Why a state could not be reserved.
 public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible {
     public var ref: StateRef

@@ -158,7 +158,7 @@ import Testing
         second.id = FlowID("b")
         let entry = JournalEntry(sequence: 0, kind: EffectKind.send, descriptor: "", result: Array("null".utf8))
         let message = OutboxMessage(messageId: "b/0", session: "s", recipient: "O=Bob", payload: [1])
-        let stored = try await flows.commit([.start(first), .start(second), .journal(second.id, entry, [message]),
+        let stored = try await flows.commit([.start(first), .start(second), .journal(second.id, entry, [.outbox(message)]),
                                              .state(second.id, FlowState(status: .completed, attempts: 0, updatedAt: now), [])])
         #expect(stored.map { $0?.id } == [first.id, first.id, nil, nil])
         #expect(try await flows.journal(of: second.id).isEmpty)

@@ -35,7 +35,7 @@ struct SampleNode {
         services.add(database.vault, as: (any VaultStore).self)
         services.add(hooks, as: Hooks.self)
         let engine = FlowEngine(store: database.flows, registry: registry, services: services,
-                                configuration: .init(endEffects: { [ReleaseSoftLocks(holder: $0.rawValue)] }),
+                                configuration: .init(endEffects: { [.releaseSoftLocks(holder: $0.rawValue)] }),
                                 logger: quietLogger)
         let node = SampleNode(engine: engine, database: database, notaryStore: store)
         return try await withThrowingTaskGroup(of: Void.self) { group in

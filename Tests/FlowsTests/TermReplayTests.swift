@@ -30,7 +30,7 @@ import Testing
         let second = try EngineHarness(directory: directory, fence: fence)
         _ = try await second.database.flows.commit([])  // the claiming write
         let secondEngine = engine(second)
-        try await secondEngine.resumeUnfinished(createdBefore: nil)
+        try await secondEngine.resumeUnfinished()
         await second.hooks.gate.reached()
         #expect(try await second.database.flows.replayMarkers() == [id])
         return (second, secondEngine, fence, id)
@@ -91,7 +91,7 @@ import Testing
             for await _ in opened {}
             return try await flows.commit(writes)
         })
-        let resume = Task { try await secondEngine.resumeUnfinished(createdBefore: nil) }
+        let resume = Task { try await secondEngine.resumeUnfinished() }
         for await _ in committing { break }
         let stop = Task { await secondEngine.stop() }
         try await eventually("the stop under way") { secondEngine.isStopping }

@@ -85,7 +85,7 @@ import Vault
         }
         let update = VaultUpdate(txId: SecureHash.sha256(Array("seed".utf8)), consumed: [], produced: produced)
         let entry = JournalEntry(sequence: 0, kind: EffectKind.record, descriptor: update.txId.hex, result: [])
-        _ = try await node.database.flows.commit([.journal(FlowID("seed"), entry, [update])])
+        _ = try await node.database.flows.commit([.journal(FlowID("seed"), entry, [.vault(update)])])
     }
 
     @Test func aMoveCanSpendMoreThanAThousandStates() async throws {

@@ -29,7 +29,7 @@ struct FencedWriteTests {
 
             oldFence.hold(Epoch(1))
             _ = try await old.flows.commit([start("a"), .journal(FlowID("a"), JournalEntry(sequence: 0, kind: EffectKind.record, descriptor: "p",
-                                                                                           result: []), [produce])])
+                                                                                           result: []), [.vault(produce)])])
             newFence.hold(Epoch(2))
             _ = try await new.flows.commit([start("b")])
 

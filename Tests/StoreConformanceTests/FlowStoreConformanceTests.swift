@@ -64,18 +64,18 @@ struct FlowStoreConformanceTests {
             let kept = OutboxMessage(messageId: "c/1", session: "s", recipient: "O=Bob", payload: [3])
             let dropped = OutboxMessage(messageId: "b/1", session: "s", recipient: "O=Bob", payload: [4])
             _ = try await stores.flows.commit([.start(record("a", clientRequestId: "c-1")),
-                                               .journal(FlowID("a"), entry(0), [VaultUpdate(txId: x.txId, consumed: [], produced: [token(x), token(y)])])])
+                                               .journal(FlowID("a"), entry(0), [.vault(VaultUpdate(txId: x.txId, consumed: [], produced: [token(x), token(y)]))])])
             try await stores.vault.reserve([y], for: "h")
             let (byB, byC, byCAgain) = (ids.hash(), ids.hash(), ids.hash())
             let result = try await stores.flows.commit([
                 // b's start finds c-1 taken: nothing of b is written, its effects included.
                 .start(record("b", clientRequestId: "c-1")),
-                .journal(FlowID("b"), entry(0), [VaultUpdate(txId: byB, consumed: [x], produced: [token(z)]), dropped]),
+                .journal(FlowID("b"), entry(0), [.vault(VaultUpdate(txId: byB, consumed: [x], produced: [token(z)])), .outbox(dropped)]),
                 .state(FlowID("b"), FlowState(status: .completed, attempts: 0, updatedAt: Instant(microsecondsSinceEpoch: 2)),
-                       [ReleaseSoftLocks(holder: "h")]),
+                       [.releaseSoftLocks(holder: "h")]),
                 .start(record("c")),
-                .journal(FlowID("c"), entry(0), [VaultUpdate(txId: byC, consumed: [x], produced: [token(w)]), kept]),
-                .journal(FlowID("c"), entry(1), [VaultUpdate(txId: byCAgain, consumed: [x], produced: [])]),
+                .journal(FlowID("c"), entry(0), [.vault(VaultUpdate(txId: byC, consumed: [x], produced: [token(w)])), .outbox(kept)]),
+                .journal(FlowID("c"), entry(1), [.vault(VaultUpdate(txId: byCAgain, consumed: [x], produced: []))]),
             ])
             #expect(result == [record("a", clientRequestId: "c-1"), nil, nil, record("c"), nil, nil])
             let vault = try await stores.vault.query(VaultQuery(consumption: .all))
@@ -89,11 +89,12 @@ struct FlowStoreConformanceTests {
         }
     }
 
+    /// Refused as `FlowWriteRefused`, which tells the group committer to commit the other flows' writes without it.
     @Test(arguments: Backend.available) func aJournalSequenceWrittenTwiceRefusesTheWholeCommit(_ backend: Backend) async throws {
         try await StoreDatabase.with(backend) { database in
             let flows = try await database.node().flows
             _ = try await flows.commit([.start(record("a")), .journal(FlowID("a"), entry(0), [])])
-            await #expect(throws: (any Error).self) {
+            await #expect(throws: FlowWriteRefused.self) {
                 _ = try await flows.commit([.start(record("b")), .journal(FlowID("a"), entry(1), []), .journal(FlowID("a"), entry(0), [])])
             }
             #expect(try await flows.record(FlowID("b")) == nil)
@@ -127,8 +128,8 @@ struct FlowStoreConformanceTests {
             let flows = try await database.node().flows
             let first = OutboxMessage(messageId: "a/1", session: "s", recipient: "O=Bob", payload: [1, 2])
             let second = OutboxMessage(messageId: "a/2", session: "s", recipient: "O=Carol", payload: [])
-            _ = try await flows.commit([.start(record("a")), .journal(FlowID("a"), entry(1), [first])])
-            _ = try await flows.commit([.journal(FlowID("a"), entry(2), [second, first])])
+            _ = try await flows.commit([.start(record("a")), .journal(FlowID("a"), entry(1), [.outbox(first)])])
+            _ = try await flows.commit([.journal(FlowID("a"), entry(2), [.outbox(second), .outbox(first)])])
             #expect(try await flows.outbox() == [first, second])
         }
     }

@@ -59,7 +59,7 @@ struct PostgresCrashTests {
     /// An engine on `harness` running the flows; returns once some of their steps are durable.
     func startFlows(_ harness: Harness) async throws -> (FlowEngine, [FlowID]) {
         let engine = harness.engine()
-        try await engine.resumeUnfinished(createdBefore: nil)
+        try await engine.resumeUnfinished()
         var ids = [FlowID]()
         for index in 0..<Self.flows {
             ids.append(try await engine.start(CommitStepsFlow(steps: Self.steps), clientRequestId: "crash-\(index)").id)
@@ -135,7 +135,7 @@ struct PostgresCrashTests {
         try await eventually("the successor resumes", timeout: .seconds(120)) {
             let engine = harness.engine()
             do {
-                try await engine.resumeUnfinished(createdBefore: nil)
+                try await engine.resumeUnfinished()
                 successor = engine
                 return true
             } catch {

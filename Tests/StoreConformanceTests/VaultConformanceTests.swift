@@ -15,7 +15,7 @@ struct VaultConformanceTests {
     /// Applies `update` the way a flow does: as a local effect with a journal entry.
     func record(_ update: VaultUpdate, in stores: NodeStores, flow: FlowID, sequence: Int) async throws {
         let entry = JournalEntry(sequence: sequence, kind: EffectKind.record, descriptor: update.txId.hex, result: [])
-        _ = try await stores.flows.commit([.journal(flow, entry, [update])])
+        _ = try await stores.flows.commit([.journal(flow, entry, [.vault(update)])])
     }
 
     @Test(arguments: Backend.available) func queriesByTypeOwnerAndConsumption(_ backend: Backend) async throws {
@@ -74,7 +74,7 @@ struct VaultConformanceTests {
             // Releasing with the flow's final status (a local effect) frees the state.
             _ = try await stores.flows.commit([.state(FlowID("flow-1"), FlowState(status: .completed, attempts: 0,
                                                                                     updatedAt: Instant(microsecondsSinceEpoch: 0)),
-                                                      [ReleaseSoftLocks(holder: "flow-1")])])
+                                                      [.releaseSoftLocks(holder: "flow-1")])])
             try await vault.reserve([a, b], for: "flow-2")
             #expect(try await vault.query(VaultQuery()).allSatisfy { $0.lockedBy == "flow-2" })
             let unknown = ids.ref()

@@ -3,6 +3,8 @@ import HawserCore
 
 /// One output of a notarised transaction that this node records: who owns it, what kind of
 /// state it is, the application's payload, and whether it has been consumed or soft-locked.
+/// (Here rather than in Vault: the vault updates a flow makes are among its local effects, a
+/// closed set every flow store applies.)
 public struct VaultState: Sendable, Equatable, Codable {
     public var ref: StateRef
     /// The application's name for the kind of state (e.g. "token").

@@ -1,0 +1,165 @@
+import Flows
+import HawserCore
+import Testing
+
+/// `FlowTransition` driven without I/O: every event in every phase it can arrive in, and the
+/// events that cannot arrive in a phase change nothing.
+@Suite struct FlowTransitionTests {
+    typealias T = FlowTransition
+    let policy = HospitalPolicy(initialDelay: .milliseconds(100), maxDelay: .seconds(1), maxAttempts: 2)
+    let now = Instant(microsecondsSinceEpoch: 5_000_000)
+    let record = FlowRecord(id: FlowID("f"), clientRequestId: nil, flowName: "F", arguments: [], createdAt: Instant(microsecondsSinceEpoch: 1),
+                            updatedAt: Instant(microsecondsSinceEpoch: 1))
+    let journal = [JournalEntry(sequence: 0, kind: EffectKind.random, descriptor: "", result: Array("1".utf8))]
+    struct Bug: Error {}
+
+    func step(_ event: T.Event, _ state: T.State) -> (T.State, [T.Action]) {
+        T.transition(event, state, now: now, policy: policy)
+    }
+
+    func state(_ phase: T.Phase, startUnwritten: Bool = false, attempts: Int = 0) -> T.State {
+        var state = T.State(attempts: 0, startUnwritten: startUnwritten)
+        state.phase = phase
+        state.attempts = attempts
+        return state
+    }
+
+    func at(_ status: FlowStatus, error: String? = nil, attempts: Int = 0, retryAt: Instant? = nil) -> FlowState {
+        FlowState(status: status, error: error, attempts: attempts, retryAt: retryAt, updatedAt: now)
+    }
+
+    @Test func aLaunchedFlowRunsItsKnownJournalOrReadsTheStoreFirst() {
+        let launched = T.State(attempts: 0, startUnwritten: true, clearsMarker: true)
+        let (running, actions) = step(.begin(journal: journal), launched)
+        #expect(actions == [.run(journal: journal, carriesStart: true, clearsMarker: true)])
+        #expect(running.phase == .running && !running.clearsMarker)
+
+        let (reading, read) = step(.begin(journal: nil), launched)
+        #expect(read == [.readDurable] && reading.phase == .reading)
+
+        let (ended, parked) = step(.undecodable("no such field"), launched)
+        #expect(parked == [.record(at(.hospitalised, error: "no such field")), .end] && ended.phase == .ended)
+    }
+
+    @Test func whatTheStoreHoldsDecidesTheRun() {
+        var reading = T.State(attempts: 0, startUnwritten: true, clearsMarker: true)
+        reading.phase = .reading
+        #expect(step(.read(.absent), reading).1 == [.end])
+        var stored = record
+        stored.status = .completed
+        #expect(step(.read(.ended(stored)), reading).1 == [.announceStored(stored), .end])
+        let (running, actions) = step(.read(.unfinished(journal)), reading)
+        #expect(actions == [.record(at(.running)), .run(journal: journal, carriesStart: false, clearsMarker: true)])
+        #expect(running.phase == .running && !running.startUnwritten && !running.clearsMarker)
+    }
+
+    @Test func aReturnedBodyEndsOnceItsEndIsDurable() {
+        let (ending, commit) = step(.returned(Array("7".utf8)), state(.running, attempts: 1))
+        let final = FlowState(status: .completed, result: Array("7".utf8), attempts: 1, updatedAt: now)
+        #expect(commit == [.commitEnd(final)] && ending.phase == .ending(final))
+        let (ended, announce) = step(.committed, ending)
+        #expect(announce == [.announce(final), .end] && ended.phase == .ended)
+        // The end's commit failing is a failure like any other: the hospital retries.
+        let (waiting, retry) = step(.failed(TransientFlowError("down"), startWritten: true), ending)
+        #expect(retry.first == .keepRecorded && waiting.phase == .waiting && waiting.attempts == 2)
+    }
+
+    @Test func theHospitalTreatsAFailedRun() {
+        let running = state(.running)
+        let (waiting, retry) = step(.failed(TransientFlowError("down"), startWritten: true), running)
+        let retryAt = Instant(microsecondsSinceEpoch: now.microsecondsSinceEpoch + 100_000)
+        #expect(retry == [.keepRecorded, .recordIfUnfinished(at(.hospitalised, error: "down", attempts: 1, retryAt: retryAt)),
+                          .wait(.milliseconds(100))])
+        #expect(waiting.phase == .waiting && waiting.attempts == 1)
+        let (reading, read) = step(.timerFired, waiting)
+        #expect(read == [.readDurable] && reading.phase == .reading)
+
+        #expect(step(.failed(FlowFailure("no"), startWritten: true), running).1 == [.keepRecorded, .record(at(.failed, error: "no")), .end])
+        let parked = step(.failed(Bug(), startWritten: true), running)
+        #expect(parked.0.phase == .ended)
+        guard case .record(let state) = parked.1[1] else { Issue.record("\(parked.1)"); return }
+        #expect(state.status == .hospitalised && state.retryAt == nil)
+        // Out of retries: parked.
+        let tired = step(.failed(TransientFlowError("down"), startWritten: true), self.state(.running, attempts: 2)).1
+        #expect(tired == [.keepRecorded, .record(at(.hospitalised, error: "still failing after 2 retries: down", attempts: 2)), .end])
+        // A failed read has no run whose records to keep.
+        #expect(step(.failed(TransientFlowError("down"), startWritten: true), self.state(.reading)).1.first != .keepRecorded)
+    }
+
+    @Test func aStartNotYetDurableFailsItsWaiterAndEndsUnlessTheFailureMayPass() {
+        let running = state(.running, startUnwritten: true)
+        let (ended, refused) = step(.failed(Bug(), startWritten: false), running)
+        #expect(refused == [.keepRecorded, .failStart, .end] && ended.phase == .ended)
+        let (waiting, retry) = step(.failed(TransientFlowError("down"), startWritten: false), running)
+        #expect(retry.prefix(2) == [.keepRecorded, .failStart] && waiting.phase == .waiting)
+        // Once durable, the start is the flow's: the hospital treats the failure as usual.
+        #expect(!step(.failed(TransientFlowError("down"), startWritten: true), running).1.contains(.failStart))
+    }
+
+    @Test(arguments: [T.Phase.launched, .reading, .running, .ending(FlowState(status: .completed, attempts: 0, updatedAt: Instant(microsecondsSinceEpoch: 0))), .waiting])
+    func anOperatorsKillOrParkCancelsTheRunAndIsRecordedWhenItStops(_ phase: T.Phase) {
+        let (killed, cancel) = step(.kill, state(phase))
+        #expect(cancel == [.cancel] && killed.operatorEnd == .kill)
+        let (parked, _) = step(.park("look at it"), state(phase))
+        #expect(parked.operatorEnd == .park("look at it"))
+        // A kill asked for first stands against a later park.
+        #expect(step(.park("later"), killed).0.operatorEnd == .kill)
+        #expect(step(.kill, parked).0.operatorEnd == .kill)
+
+        for (asked, recorded) in [(killed, at(.killed, error: T.killedMessage)), (parked, at(.hospitalised, error: "look at it"))] {
+            var stopped = asked
+            stopped.phase = phase == .waiting ? .waiting : .running
+            let event: T.Event = phase == .waiting ? .waitCancelled : .failed(CancellationError(), startWritten: true)
+            let (ended, actions) = step(event, stopped)
+            #expect(actions.suffix(2) == [.record(recorded), .end] && ended.phase == .ended)
+        }
+    }
+
+    @Test func anEngineThatStopsLeavesTheFlowAsItStands() {
+        let (stopping, cancel) = step(.stop, state(.running))
+        #expect(cancel == [.cancel] && stopping.stopping)
+        #expect(step(.failed(CancellationError(), startWritten: true), stopping).1 == [.keepRecorded, .end])
+        var waiting = stopping
+        waiting.phase = .waiting
+        #expect(step(.waitCancelled, waiting).1 == [.end])
+        #expect(step(.waitCancelled, state(.waiting)).1 == [.end])
+    }
+
+    static let phases: [T.Phase] = [.launched, .reading, .running, .ending(FlowState(status: .completed, attempts: 0, updatedAt: Instant(microsecondsSinceEpoch: 0))), .waiting, .ended]
+
+    func events() -> [(String, T.Event)] {
+        var stored = record
+        stored.status = .failed
+        return [("begin", .begin(journal: journal)), ("beginUnknown", .begin(journal: nil)), ("undecodable", .undecodable("x")),
+                ("absent", .read(.absent)), ("ended", .read(.ended(stored))), ("unfinished", .read(.unfinished([]))),
+                ("returned", .returned([])), ("committed", .committed), ("failed", .failed(Bug(), startWritten: true)),
+                ("timerFired", .timerFired), ("waitCancelled", .waitCancelled), ("kill", .kill), ("park", .park("p")), ("stop", .stop)]
+    }
+
+    /// The events each phase answers; every other event leaves the state as it is and asks for nothing.
+    func answers(_ phase: T.Phase) -> Set<String> {
+        let operators: Set<String> = ["kill", "park", "stop"]
+        switch phase {
+        case .launched: return operators.union(["begin", "beginUnknown", "undecodable"])
+        case .reading: return operators.union(["absent", "ended", "unfinished", "failed"])
+        case .running: return operators.union(["returned", "failed"])
+        case .ending: return operators.union(["committed", "failed"])
+        case .waiting: return operators.union(["timerFired", "waitCancelled"])
+        case .ended: return []
+        }
+    }
+
+    @Test(arguments: phases) func everyEventInEveryPhase(_ phase: T.Phase) {
+        let before = state(phase)
+        for (name, event) in events() {
+            let (after, actions) = step(event, before)
+            if answers(phase).contains(name) {
+                #expect(!actions.isEmpty, "\(name) in \(phase)")
+            } else {
+                #expect(after == before && actions.isEmpty, "\(name) in \(phase)")
+            }
+            // Whatever ends the flow's task says so last, and nothing follows an end.
+            if let end = actions.firstIndex(of: .end) { #expect(end == actions.count - 1 && after.phase == .ended, "\(name) in \(phase)") }
+        }
+    }
+}
