@@ -89,11 +89,16 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
 
     // MARK: Connection and retries
 
+    /// The stream's state as its leader knows it.
     private func state() async throws -> StreamState {
         // The stream exists (connecting made sure of it): "not found" comes from a server that has
-        // just restarted and does not know it yet; asked again, another answers.
+        // just restarted and does not know it yet; asked again, another answers. A server that
+        // answers while the stream has no leader gives its own state, which may end before
+        // entries the replicas applied: only the leader's counts (`StreamInfo.isFromLeader`).
         try await retrying(for: .seconds(30), what: "stream info", alsoRetrying: JetStreamError.streamNotFoundCode) { js, _ in
-            try await js.streamInfo(self.configuration.stream).state
+            let info = try await js.streamInfo(self.configuration.stream)
+            guard info.isFromLeader else { throw NoStreamLeader(stream: self.configuration.stream) }
+            return info.state
         }
     }
 
@@ -123,6 +128,8 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
             } catch let error as NATSError where Self.isTransient(error) && clock.now + backoff < deadline {
                 logger.debug("JetStream \(what) failed; retrying", metadata: ["error": "\(error)"])
             } catch let error as JetStreamError where (error.isTransient || error.errorCode == code) && clock.now + backoff < deadline {
+                logger.debug("JetStream \(what) failed; retrying", metadata: ["error": "\(error)"])
+            } catch let error as NoStreamLeader where clock.now + backoff < deadline {
                 logger.debug("JetStream \(what) failed; retrying", metadata: ["error": "\(error)"])
             }
             try await Task.sleep(for: backoff)
@@ -191,6 +198,12 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
             }
         }
     }
+}
+
+/// A stream info answer from a server that does not lead the stream (retried until one does).
+struct NoStreamLeader: Error, CustomStringConvertible {
+    var stream: String
+    var description: String { "stream \(stream) has no leader (a server that does not lead it answered with its own state)" }
 }
 
 extension JetStreamError {

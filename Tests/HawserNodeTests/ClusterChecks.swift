@@ -13,10 +13,7 @@ import Testing
 ///   they all hold the same digest (`requireAllServing`: every replica still serves);
 /// - every answer a client was given holds on every replica that still serves.
 enum ClusterChecks {
-    /// `stopsKnown`: a replica that stopped although `requireAllServing` is an intermittent known
-    /// issue, for this reason (the safety checks stay as they are).
-    static func verify(_ history: ClusterHistory, on cluster: NotaryCluster, requireAllServing: Bool,
-                       stopsKnown: Comment? = nil) async throws {
+    static func verify(_ history: ClusterHistory, on cluster: NotaryCluster, requireAllServing: Bool) async throws {
         #expect(history.changed.isEmpty, "retried requests got different outcomes: \(history.changed)")
         let answers = history.answers
         var spentBy = [StateRef: SecureHash]()
@@ -32,13 +29,9 @@ enum ClusterChecks {
         }
         var serving = [Int]()
         for replica in cluster.urls.indices {
-            let status = try await cluster.status(replica).status
+            let (status, _, evidence) = try await cluster.status(replica)
             if status == "log_diverged" || status == "duplicate_replica" {
-                if requireAllServing, let stopsKnown {
-                    withKnownIssue(stopsKnown, isIntermittent: true) { Issue.record("replica \(replica) stopped: \(status)") }
-                } else if requireAllServing {
-                    Issue.record("replica \(replica) stopped: \(status)")
-                }
+                if requireAllServing { Issue.record("replica \(replica) stopped: \(evidence)") }
             } else {
                 serving.append(replica)
             }

@@ -60,11 +60,7 @@ import Testing
                 load.stop()
                 try await group.waitForAll()
             }
-            // On a loaded machine a replica sometimes stops with log_diverged on 2.15 too (2 full
-            // runs of about 8, seeds 1 and 2; nothing signed twice): whether it saw a divergence
-            // that was not there or the stream really diverged is open (issue 13).
-            try await ClusterChecks.verify(history, on: cluster, requireAllServing: keepsPromises,
-                                           stopsKnown: "a replica may stop with log_diverged under load on nats-server 2.15")
+            try await ClusterChecks.verify(history, on: cluster, requireAllServing: keepsPromises)
         }
     }
 }

@@ -100,15 +100,16 @@ final class NotaryCluster: Sendable {
         return (body.appliedPosition, body.digest)
     }
 
-    /// The replica's status (`GET /v1/replica`): `ready`, `log_diverged`, ..., and its applied position.
-    func status(_ replica: Int) async throws -> (status: String, applied: UInt64) {
+    /// The replica's status (`GET /v1/replica`): `ready`, `log_diverged`, ..., its applied
+    /// position, and the whole answer (a stopped replica's evidence).
+    func status(_ replica: Int) async throws -> (status: String, applied: UInt64, body: String) {
         struct Head: Decodable { var position: UInt64 }
         struct Body: Decodable { var status: String; var applied: Head }
         let response = try await http.execute(HTTPClientRequest(url: urls[replica] + "/v1/replica"), timeout: .seconds(10))
         let bytes = try await response.body.collect(upTo: 1 << 20)
         guard response.status == .ok else { throw ProcessError(message: "status: \(response.status) \(String(buffer: bytes))") }
         let body = try JSONDecoder().decode(Body.self, from: Data(buffer: bytes))
-        return (body.status, body.applied.position)
+        return (body.status, body.applied.position, String(buffer: bytes))
     }
 
     /// The replica's snapshot (`GET /v1/snapshot`) as bytes, with its `Hawser-Applied-Position`.

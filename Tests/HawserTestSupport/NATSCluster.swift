@@ -42,6 +42,10 @@ public final class NATSCluster: @unchecked Sendable {
                 _ = process.waitUntilGone()
             }
         }
+
+        /// SIGSTOP: the server keeps its connections and state but does nothing until `resume()`.
+        public func pause() { kill(pid, SIGSTOP) }
+        public func resume() { kill(pid, SIGCONT) }
     }
 
     /// The server the tests run: `NATS_SERVER` if set (scripts/test.sh sets it to the current

@@ -134,6 +134,25 @@ struct JetStreamCodingTests {
         #expect(throws: JetStreamError.self) { try JSONCoding.decodeResponse(PubAck.self, from: garbage) }
     }
 
+    /// Stream info as nats-server answers it from the stream's leader, from a member while the
+    /// stream has no leader (with its own, possibly stale, state), from a member that saw a leader
+    /// elected while it answered, and from a server without a cluster.
+    @Test func streamInfoSaysWhetherTheStreamsLeaderAnswered() throws {
+        func info(_ cluster: String) throws -> StreamInfo {
+            let json = #"{"type":"io.nats.jetstream.api.v1.stream_info_response","config":{"name":"LOG","subjects":["log"]},"#
+                + #""state":{"messages":6,"bytes":60,"first_seq":1,"last_seq":6,"consumer_count":0},"cluster":"# + cluster + "}"
+            return try JSONCoding.decodeResponse(StreamInfo.self, from: NATSMessage(subject: "x", payload: ByteBuffer(string: json)))
+        }
+        let leader = try info(#"{"name":"c","leader":"n1","replicas":[{"name":"n2","current":true,"active":1000,"lag":0},{"name":"n3","current":true,"active":1000}]}"#)
+        #expect(leader.isFromLeader && leader.state.lastSequence == 6)
+        let leaderless = try info(#"{"name":"c","replicas":[{"name":"n1","current":false,"offline":true,"active":0},{"name":"n2","current":true,"active":0},{"name":"n3","current":false,"offline":true,"active":0}]}"#)
+        #expect(!leaderless.isFromLeader)
+        let overtaken = try info(#"{"name":"c","leader":"n1","replicas":[{"name":"n1","current":true,"active":1000},{"name":"n3","current":true,"active":1000}]}"#)
+        #expect(!overtaken.isFromLeader)
+        #expect(try info(#"{"leader":"solo"}"#).isFromLeader)
+        #expect(try !info(#"{"name":"c","leader":""}"#).isFromLeader)
+    }
+
     @Test func parsesServerTimestamps() {
         #expect(JSONCoding.parseTimestamp("2023-11-14T22:13:20.123456789Z") == 1_700_000_000_123_456_789)
         #expect(JSONCoding.parseTimestamp("2023-11-14T22:13:20Z") == 1_700_000_000_000_000_000)

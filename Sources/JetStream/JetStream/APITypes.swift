@@ -205,6 +205,17 @@ public struct StreamInfo: Decodable, Sendable, Hashable {
     public var state: StreamState
     public var cluster: ClusterInfo?
     public var created: String?
+
+    /// Whether the stream's leader gave this answer, so that `state` holds everything the stream
+    /// acknowledged. While a clustered stream has no leader, each of its servers that sees none
+    /// answers with its own state, which may lag far behind (a server that missed appends while
+    /// it was down): it names no leader then, or, if one was elected meanwhile, names it and lists
+    /// it among the replicas (a server lists every replica but itself). A server without a
+    /// cluster names itself.
+    public var isFromLeader: Bool {
+        guard let leader = cluster?.leader, !leader.isEmpty else { return false }
+        return cluster?.replicas?.contains { $0.name == leader } != true
+    }
 }
 
 /// The acknowledgement of a JetStream publish.
