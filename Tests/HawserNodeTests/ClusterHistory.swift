@@ -3,8 +3,8 @@ import HawserCore
 import Sim
 import Synchronization
 
-/// Every answer clients of a cluster were given, by transaction id, checked as it is recorded: a
-/// transaction answered twice (a retried request) must get the same outcome both times.
+/// Every answer clients of a cluster were given, by transaction id (the last one), and all of them
+/// in order as a history (docs/history.md) for `HistoryChecker`.
 final class ClusterHistory: Sendable {
     struct Answer: Sendable {
         var inputs: [StateRef]
@@ -14,7 +14,6 @@ final class ClusterHistory: Sendable {
         var answers: [SecureHash: Answer] = [:]
         var answered = 0
         var errors: [String] = []
-        var changed: [SecureHash] = []
         /// Every answer in the order recorded, in the form of docs/history.md.
         var lines: [String] = []
         var marks: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
@@ -23,7 +22,6 @@ final class ClusterHistory: Sendable {
 
     func record(_ request: NotarisationRequest, _ outcome: NotarisationOutcome) {
         let due = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            if let prior = s.answers[request.txId], prior.outcome != outcome { s.changed.append(request.txId) }
             s.answers[request.txId] = Answer(inputs: request.inputs, outcome: outcome)
             s.lines += Self.lines(request, outcome)
             s.answered += 1
@@ -59,8 +57,6 @@ final class ClusterHistory: Sendable {
     var answered: Int { state.withLock { $0.answered } }
     var answers: [SecureHash: Answer] { state.withLock { $0.answers } }
     var errors: [String] { state.withLock { $0.errors } }
-    /// Transactions answered twice with different outcomes.
-    var changed: [SecureHash] { state.withLock { $0.changed } }
 
     /// Waits until `more` answers beyond the current count have been recorded; false if `limit` passed first.
     func awaitAnswers(_ more: Int, within limit: Duration) async -> Bool {
