@@ -96,11 +96,11 @@ import TokenSample
         for _ in 0..<20 {
             #expect(try await client.notarise(signed(ids.hash(), inputs: [ids.ref()])).outcome == .committed)
         }
+        try await client.shutdown()
+        second.stop()
         // The first replica decided the early request, the second every later one.
         #expect(try await first.store().outcome(of: early.txId) == .committed)
         #expect(try await second.store().outcome(of: early.txId) == nil)
-        try await client.shutdown()
-        second.stop()
     }
 
     /// A node whose remote notary is given as a grpc:// address notarises its flows over gRPC.
