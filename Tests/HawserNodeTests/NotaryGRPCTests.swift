@@ -103,6 +103,50 @@ import TokenSample
         #expect(try await second.store().outcome(of: early.txId) == nil)
     }
 
+    /// Every replica of a JetStream cluster serves gRPC; callers spread over the replicas keep
+    /// notarising when one replica is killed (its callers fail over to the others).
+    @Test(.timeLimit(.minutes(4))) func everyClusterReplicaServesGRPCAndCallersFailOverWhenOneDies() async throws {
+        let cluster = try await NotaryCluster.start(running: 0)
+        let grpcPorts = try NATSCluster.freePorts(3)
+        for replica in 0..<3 {
+            var configuration = try NotaryConfiguration.load(cluster.config(replica))
+            configuration.grpc = GRPCConfiguration()
+            configuration.grpc?.port = grpcPorts[replica]
+            try configuration.save(cluster.config(replica))
+        }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for replica in 0..<3 { group.addTask { try await cluster.restart(replica) } }
+                try await group.waitForAll()
+            }
+            let urls = grpcPorts.map { "grpc://127.0.0.1:\($0)" }
+            // Client i starts at replica i and knows the others.
+            let clients = try (0..<3).map { i in
+                try NotaryClient(urls: Array(urls[i...] + urls[..<i]), notaryKey: notaryKey.publicKey,
+                                 retryPolicy: RetryPolicy(maxAttempts: 20, baseBackoff: .milliseconds(20), attemptTimeout: .seconds(20),
+                                                          deadline: .seconds(90)))
+            }
+            var ids = Ids(seed: 74)
+            for round in 0..<2 {
+                if round == 1 { cluster.kill(0) }
+                let requests = (0..<30).map { _ in signed(ids.hash(), inputs: [ids.ref()]) }
+                let outcomes = try await withThrowingTaskGroup(of: NotarisationOutcome.self) { group in
+                    for (i, request) in requests.enumerated() {
+                        let client = clients[i % 3]
+                        group.addTask { try await client.notarise(request).outcome }
+                    }
+                    return try await group.reduce(into: [NotarisationOutcome]()) { $0.append($1) }
+                }
+                #expect(outcomes == Array(repeating: .committed, count: 30), "round \(round)")
+            }
+            for client in clients { try await client.shutdown() }
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
     /// A node whose remote notary is given as a grpc:// address notarises its flows over gRPC.
     @Test(.timeLimit(.minutes(2))) func aNodesRemoteNotaryPortSpeaksGRPC() async throws {
         let notary = try await StandaloneNotary.start(grpc: true)
