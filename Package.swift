@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.28.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
@@ -30,9 +33,12 @@ let package = Package(
     targets: [
         // Ledger types, canonical encoding, signatures, Merkle trees. No I/O.
         .target(name: "HawserCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        // Protobuf wire messages for the binary API and log entries (generated code is committed).
+        // Protobuf wire messages for the binary API and log entries, and the notary's gRPC service
+        // (generated code is committed).
         .target(name: "HawserWire", dependencies: [
             "HawserCore", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         ]),
         // The deterministic uniqueness state machine. No I/O.
         .target(name: "Uniqueness", dependencies: ["HawserCore"]),
@@ -113,6 +119,8 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ], resources: [
             // A link to docs/node-openapi.json, compiled in: the node serves it at /openapi.json.
             .embedInCode("node-openapi.json"),
@@ -124,6 +132,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
         // Native NATS + JetStream client on SwiftNIO; knows nothing of Hawser.
         .target(name: "JetStream", dependencies: [
@@ -177,6 +187,8 @@ let package = Package(
             "HawserNode", "HawserClient", "Embedded", "PostgresStores", "Notary", "HawserCore", "HawserWire", "HawserTestSupport", "hawser",
             "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries", "Postgres", "Sim",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Regenerates the committed Swift code for proto/*.proto. Needs `protoc` (Debian: protobuf-compiler);
-# builds protoc-gen-swift from the swift-protobuf version this package resolved.
+# Regenerates the committed Swift code for proto/*.proto: the messages (hawser_notary.pb.swift) and
+# the notary's gRPC service (hawser_notary.grpc.swift). Needs `protoc` (Debian: protobuf-compiler);
+# builds protoc-gen-swift and protoc-gen-grpc-swift-2 from the grpc-swift-protobuf version this
+# package resolved (and the swift-protobuf it resolved with it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler" >&2; exit 1; }
 swift package resolve
-swift build -c release --product protoc-gen-swift --package-path .build/checkouts/swift-protobuf \
-    --scratch-path .build-protoc
-plugin=".build-protoc/release/protoc-gen-swift"
-protoc --plugin=protoc-gen-swift="$plugin" --swift_opt=Visibility=Public \
+# A debug build of the plugins is enough to generate code, and several minutes quicker.
+for product in protoc-gen-swift protoc-gen-grpc-swift-2; do
+    swift build --product "$product" --package-path .build/checkouts/grpc-swift-protobuf --scratch-path .build-protoc
+done
+plugins=".build-protoc/debug"
+protoc --plugin=protoc-gen-swift="$plugins/protoc-gen-swift" --swift_opt=Visibility=Public \
     --swift_out=Sources/HawserWire --proto_path=proto proto/hawser_notary.proto
-echo "generated Sources/HawserWire/hawser_notary.pb.swift"
+protoc --plugin=protoc-gen-grpc-swift="$plugins/protoc-gen-grpc-swift-2" --grpc-swift_opt=Visibility=Public \
+    --grpc-swift_out=Sources/HawserWire --proto_path=proto proto/hawser_notary.proto
+echo "generated Sources/HawserWire/hawser_notary.pb.swift and hawser_notary.grpc.swift"

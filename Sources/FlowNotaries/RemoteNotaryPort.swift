@@ -2,8 +2,8 @@ import Flows
 import HawserClient
 import HawserCore
 
-/// A notary reached over its HTTP API (a standalone notary, a hot-warm pair, the replicas of a
-/// JetStream cluster) as flows see it. Every request goes through one `NotaryClient` holding all
+/// A notary reached over its HTTP API or its gRPC service (`grpc://` addresses; a standalone
+/// notary, a hot-warm pair, the replicas of a JetStream cluster) as flows see it. Every request goes through one `NotaryClient` holding all
 /// of the notary's addresses: it fails over between them and resends the same request while its
 /// retry policy allows (safe: the notary is idempotent per transaction id), and it verifies every
 /// answer against `identity`'s key, pinned from configuration and never fetched. Failures reach
@@ -25,6 +25,6 @@ public struct RemoteNotaryPort: FlowNotary {
         try await NotaryFailures.asking { try await client.notarise(request) }
     }
 
-    /// Closes the port's HTTP connections.
+    /// Closes the port's HTTP and gRPC connections.
     public func shutdown() async throws { try await client.shutdown() }
 }

@@ -7,7 +7,8 @@ import NIOFoundationCompat
 import SwiftProtobuf
 import Synchronization
 
-/// A client for the notary's HTTP API (protobuf on the wire).
+/// A client for the notary's HTTP API (protobuf on the wire) or its gRPC service (base URLs
+/// `grpc://host:port`: every request to one address shares one `NotariseStream` call).
 ///
 /// - Retries and failover: connection errors, timeouts and 503 answers (`not_ready`, `timeout`,
 ///   `shutting_down`, `standby`) are retried with the same request on the next base URL, after an
@@ -18,6 +19,10 @@ import Synchronization
 /// - Refusals (4xx and 500) are thrown at once as `APIError`, decoded from the body.
 /// - Verification: every answer is checked (transaction id, Merkle proof, notary signature) before
 ///   it is returned; one that fails is thrown as `NotaryClientError.invalidAnswer`.
+/// - Over gRPC the same rules hold, with a refusal's `Error` read from the result message and a
+///   failed call or ended stream in place of a connection error. A standby's `active` names an
+///   HTTP address, so a gRPC client does not follow it: it asks its next address.
+///   `notarise(batch:)` and `answer(for:)` are HTTP only (`invalidConfiguration` over gRPC).
 public final class NotaryClient: Sendable {
     /// The base URLs, e.g. `http://127.0.0.1:8080`, without a trailing slash.
     public let baseURLs: [String]
@@ -26,6 +31,8 @@ public final class NotaryClient: Sendable {
     private let ownsHTTPClient: Bool
     private let cacheCapacity: Int
     private let state: Mutex<State>
+    /// The gRPC channel of each `grpc://` base URL (none for an HTTP client).
+    let channels: [String: GRPCNotaryChannel]
 
     private struct State {
         var targets: FailoverTargets
@@ -57,6 +64,18 @@ public final class NotaryClient: Sendable {
         guard !urls.isEmpty else { throw .invalidConfiguration("at least one base URL is needed") }
         var bases = [String]()
         for url in urls { bases.append(try Self.baseURL(url)) }
+        let grpc = bases.filter { $0.hasPrefix(Self.grpcScheme) }
+        guard grpc.isEmpty || grpc.count == bases.count else {
+            throw .invalidConfiguration("give either http(s) or grpc base URLs, not both: one client speaks one protocol")
+        }
+        var channels = [String: GRPCNotaryChannel]()
+        for base in grpc {
+            guard let url = URL(string: base), let host = url.host, let port = url.port else { continue }
+            do { channels[base] = try GRPCNotaryChannel(address: base, host: host, port: port) } catch {
+                throw .invalidConfiguration("`\(base)`: \(error)")
+            }
+        }
+        self.channels = channels
         self.baseURLs = bases
         self.retryPolicy = retryPolicy
         self.cacheCapacity = verificationCacheSize
@@ -77,19 +96,31 @@ public final class NotaryClient: Sendable {
     }
 
     /// `url` as a base URL (without trailing slashes), or `invalidConfiguration` if it is not an
-    /// http(s) URL with a host. The check `init` makes of each URL, for configuration files.
+    /// http(s) URL with a host, nor a `grpc://host:port` address of a notary's gRPC service. The
+    /// check `init` makes of each URL, for configuration files.
     public static func baseURL(_ url: String) throws(NotaryClientError) -> String {
         var base = url
         while base.hasSuffix("/") { base.removeLast() }
-        guard let parsed = URL(string: base), let scheme = parsed.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", parsed.host != nil else {
-            throw .invalidConfiguration("`\(url)` is not an http(s) base URL such as http://127.0.0.1:8080")
+        guard let parsed = URL(string: base), let scheme = parsed.scheme?.lowercased(), parsed.host != nil else {
+            throw .invalidConfiguration("`\(url)` is not an http(s) base URL such as http://127.0.0.1:8080, nor grpc://HOST:PORT")
         }
-        return base
+        switch scheme {
+        case "http", "https": return base
+        case "grpc":
+            guard parsed.port != nil, parsed.path.isEmpty, parsed.query == nil else {
+                throw .invalidConfiguration("`\(url)` is not a gRPC address: grpc://HOST:PORT, with the port and nothing after it")
+            }
+            return base
+        default:
+            throw .invalidConfiguration("`\(url)` is not an http(s) base URL such as http://127.0.0.1:8080, nor grpc://HOST:PORT")
+        }
     }
 
-    /// Shuts down the HTTP client if this notary client created it; does nothing otherwise.
+    static let grpcScheme = "grpc://"
+
+    /// Shuts down the HTTP client if this notary client created it, and closes its gRPC channels.
     public func shutdown() async throws {
+        for channel in channels.values { await channel.close() }
         if ownsHTTPClient { try await http.shutdown() }
     }
 
@@ -99,6 +130,7 @@ public final class NotaryClient: Sendable {
     /// and time-window-invalid are all answers; refusals are thrown as `APIError`.
     public func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
         let verifier = try await verifier()
+        if !channels.isEmpty { return try await notariseOverGRPC(request, verifier: verifier) }
         let body = try request.proto.serializedBytes() as [UInt8]
         return try await withRetries { base, timeout in
             let response = try await self.call(post: true, base + "/v1/notarise", body: body, timeout: timeout)
@@ -114,6 +146,7 @@ public final class NotaryClient: Sendable {
     /// whole call (e.g. `batch_too_large`, the notary unreachable) and for any invalid answer.
     public func notarise(batch requests: [NotarisationRequest]) async throws -> [Result<NotarisationAnswer, APIError>] {
         guard !requests.isEmpty else { return [] }
+        try httpOnly("notarise(batch:)")
         let verifier = try await verifier()
         var results = [Result<NotarisationAnswer, APIError>?](repeating: nil, count: requests.count)
         var pending = Array(requests.indices)
@@ -162,6 +195,7 @@ public final class NotaryClient: Sendable {
     /// The recorded, verified outcome of `txId`. Throws `APIError` with code `transaction_not_found`
     /// if the notary has none.
     public func answer(for txId: SecureHash) async throws -> NotarisationAnswer {
+        try httpOnly("answer(for:)")
         let verifier = try await verifier()
         return try await withRetries { base, timeout in
             let response = try await self.call(post: false, base + "/v1/transactions/" + txId.hex, body: nil,
@@ -174,7 +208,8 @@ public final class NotaryClient: Sendable {
 
     /// The notary's name and public key, as the server states them (`GET /v1/identity`).
     public func identity() async throws -> Party {
-        try await withRetries { base, timeout in
+        if !channels.isEmpty { return try await identityOverGRPC() }
+        return try await withRetries { base, timeout in
             let response = try await self.call(post: false, base + "/v1/identity", body: nil, timeout: timeout,
                                                accept: Self.json)
             guard let identity = try? JSONDecoder().decode(NotaryIdentityJSON.self, from: Data(buffer: response.body)),
@@ -188,7 +223,7 @@ public final class NotaryClient: Sendable {
     /// The key answers are verified with: the pinned one, or the one fetched from `/v1/identity`.
     public func notaryKey() async throws -> PublicKey { try await verifier().notaryKey }
 
-    private static func check(_ answer: NotarisationAnswer, for txId: SecureHash, with verifier: AnswerVerifier) throws(NotaryClientError) {
+    static func check(_ answer: NotarisationAnswer, for txId: SecureHash, with verifier: AnswerVerifier) throws(NotaryClientError) {
         do { try verifier.verify(answer, for: txId) } catch { throw .invalidAnswer(txId: error.txId, reason: error.reason) }
     }
 
@@ -215,7 +250,7 @@ public final class NotaryClient: Sendable {
 
     /// Runs `attempt` (given a base URL and the time it may take) until it succeeds, fails with a
     /// non-retryable error, or the policy's attempts or deadline run out (then `unavailable`).
-    private func withRetries<T>(_ attempt: (String, Duration) async throws -> T) async throws -> T {
+    func withRetries<T>(_ attempt: (String, Duration) async throws -> T) async throws -> T {
         let clock = ContinuousClock()
         let deadline = clock.now + retryPolicy.deadline
         var attempts = 0

@@ -51,4 +51,10 @@ enum ListenCheck {
             throw ListenAddressUnavailable(host: host, port: port, reason: reason)
         }
     }
+
+    /// Whether `host` is an IPv4 or IPv6 address literal (the gRPC listener takes no host names).
+    static func isIPAddress(_ host: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
 }

@@ -74,9 +74,11 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     public var database = NodeDatabaseConfiguration()
     /// High availability: single (the default), or hot-warm or hot-cold on a shared PostgreSQL database.
     public var ha = HAConfiguration()
+    /// The gRPC listener; nil (the default): HTTP only.
+    public var grpc: GRPCConfiguration?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, keyFile, dataDirectory, listen, authorisedParties, acceptAnyParty, limits, log, http, database, ha
+        case name, keyFile, dataDirectory, listen, authorisedParties, acceptAnyParty, limits, log, http, database, ha, grpc
     }
 
     public init() {}
@@ -95,6 +97,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         http = try c.decodeIfPresent(HTTPTimeouts.self, forKey: .http) ?? d.http
         database = try c.decodeIfPresent(NodeDatabaseConfiguration.self, forKey: .database) ?? d.database
         ha = try c.decodeIfPresent(HAConfiguration.self, forKey: .ha) ?? d.ha
+        grpc = try c.decodeIfPresent(GRPCConfiguration.self, forKey: .grpc)
     }
 
     /// Reads and validates a configuration file.
@@ -158,6 +161,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
                 out.append("ha.mode \(ha.mode.rawValue) needs database.kind postgres: every notary process keeps the log and the store in one shared database")
             }
         }
+        out += grpc?.problems(httpPort: listen.port) ?? []
         return out + notaryLimits.problems + log.problems + http.problems(section: "http")
     }
 
@@ -183,6 +187,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         "http": Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue)),
         "database": Set(NodeDatabaseConfiguration.CodingKeys.allCases.map(\.rawValue)),
         "ha": Set(HAConfiguration.CodingKeys.allCases.map(\.rawValue)),
+        "grpc": Set(GRPCConfiguration.CodingKeys.allCases.map(\.rawValue)),
     ]
 
     private static func unknownKeys(in data: Data) -> [String] {

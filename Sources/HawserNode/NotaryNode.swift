@@ -12,9 +12,9 @@ import ServiceLifecycle
 
 /// Assembles a notary replica: the log (embedded SQLite, a JetStream stream shared by a cluster
 /// of replicas, which is also their link, or a table in PostgreSQL), the replica's store (SQLite,
-/// or PostgreSQL with the log), the notary's parts (`NotaryAssembly`) and the HTTP API, run as
-/// one service group. The HTTP server stops first on shutdown (draining requests in flight), then
-/// the appender, then the replica (in hot-warm: the shard's term; in hot-cold: then its fence's
+/// or PostgreSQL with the log), the notary's parts (`NotaryAssembly`), the HTTP API and the gRPC
+/// service (if configured), run as one service group. The HTTP server stops first on shutdown
+/// (draining requests in flight), then the gRPC listener, then the appender, then the replica (in hot-warm: the shard's term; in hot-cold: then its fence's
 /// service), then the gossip, then the log's connection or the database's pool; the data
 /// directory's lock (`DataDirectoryLock`, taken before anything in it is opened) is released last.
 public enum NotaryNode {
@@ -41,10 +41,12 @@ public enum NotaryNode {
     }
 
     /// Builds the notary from `configuration`, whose relative paths resolve against `baseDirectory`.
-    /// `onListening` is called with the bound port once the server accepts connections.
+    /// `onListening` is called with the bound port once the server accepts connections, and
+    /// `onGRPCListening` with the gRPC port once the gRPC listener (`grpc`, if configured) does.
     public static func application(configuration: NotaryConfiguration, baseDirectory: String, logger: Logger,
                                    clock: @escaping @Sendable () -> Instant = Instant.now,
-                                   onListening: @escaping @Sendable (Int) async -> Void = { _ in })
+                                   onListening: @escaping @Sendable (Int) async -> Void = { _ in },
+                                   onGRPCListening: @escaping @Sendable (Int) async -> Void = { _ in })
         async throws -> (app: some ApplicationProtocol, parts: Parts) {
         let problems = configuration.problems(baseDirectory: baseDirectory)
         guard problems.isEmpty else { throw ConfigurationError(problems) }
@@ -63,6 +65,7 @@ public enum NotaryNode {
         // PostgreSQL) but may share it.
         let lock = try DataDirectoryLock(directory: data, shared: configuration.ha.mode != .single)
         try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
+        if let grpc = configuration.grpc { try ListenCheck.ensureBindable(host: grpc.host, port: grpc.port) }
         let resource = HAConfiguration.notaryResource(shard: HAConfiguration.shard)
         let hotColdEpoch = configuration.ha.mode == .hotCold
             ? try HAConfiguration.hotColdEpoch(environment: ProcessInfo.processInfo.environment, role: "notary") : nil
@@ -104,12 +107,18 @@ public enum NotaryNode {
         }
         let api = NotaryAPI(serving: serving, gated: configuration.ha.mode != .single, store: stores.store,
                             storePath: stores.storePath, limits: configuration.limits, registry: registry)
+        // Listed last, so it stops first of the services, after the HTTP server.
+        let grpc = configuration.grpc.map { grpc in
+            GRPCListener(configuration: grpc,
+                         services: [NotaryGRPCService(serving: serving, maxInFlightPerStream: grpc.maxInFlightPerStream, logger: logger)],
+                         onListening: onGRPCListening)
+        }
         let app = Application(
             router: api.router(),
             server: .http1(timeouts: configuration.http, logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser"),
-            services: [DataDirectoryHold(lock: lock)] + stores.services + owner,
+            services: [DataDirectoryHold(lock: lock)] + stores.services + owner + (grpc.map { [$0] } ?? []),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.listen.port) },
             logger: logger)
         return (app, Parts(serving: serving, store: stores.store, log: stores.log, storePath: stores.storePath))

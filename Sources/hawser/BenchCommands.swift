@@ -78,6 +78,10 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "Untimed requests sent first.") var warmup = 0
         @Flag(help: "With several --url (a cluster): caller i starts at URL i mod n and fails over to the others, spreading the load over every replica.")
         var spread = false
+        @Flag(help: "Use the notary's gRPC service (one shared stream per address): --embedded serves it too; --url takes grpc://HOST:PORT addresses.")
+        var grpc = false
+        @Option(help: "Seconds to measure the Ed25519 verify ceiling (all cores at once) after the load; 0 skips it.")
+        var ceilingSeconds = 3.0
         @Flag(help: "Also print one JSON line (for BENCHMARKS.md tooling).") var json = false
 
         func validate() throws {
@@ -90,6 +94,11 @@ struct BenchCommand: AsyncParsableCommand {
             }
             guard inputsPerTx >= 1 else { throw ValidationError("--inputs-per-tx must be at least 1") }
             guard (0...1).contains(doubleSpendRatio) else { throw ValidationError("--double-spend-ratio must be in 0...1") }
+            guard ceilingSeconds >= 0 else { throw ValidationError("--ceiling-seconds must not be negative") }
+            guard !grpc || batchSize == 1 else { throw ValidationError("--grpc sends one request per call: --batch-size must be 1") }
+            guard urls.allSatisfy({ $0.hasPrefix("grpc://") == grpc }) else {
+                throw ValidationError(grpc ? "with --grpc, every --url is a grpc://HOST:PORT address" : "a grpc:// --url needs --grpc")
+            }
         }
 
         func run() async throws {
@@ -100,7 +109,7 @@ struct BenchCommand: AsyncParsableCommand {
             let directory = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("hawser-bench-\(UUID().uuidString)").path
             defer { if temporary { try? FileManager.default.removeItem(atPath: directory) } }
             try await EmbeddedBenchNotary.with(directory: directory, party: Party(name: party.name, publicKey: party.key.publicKey),
-                                               preload: preload) { url in
+                                               preload: preload, grpc: grpc) { url in
                 try await run(urls: [url], party: party)
             }
         }
@@ -116,14 +125,23 @@ struct BenchCommand: AsyncParsableCommand {
                 // With --spread, one client per starting URL (each still lists every URL for failover).
                 let starts = spread ? urls.indices.map { i in Array(urls[i...] + urls[..<i]) } : [urls]
                 let pool = try starts.map { try NotaryClient(urls: $0, httpClient: http) }
-                report = try await measure(pool: pool, party: party)
+                do { report = try await measure(pool: pool, party: party) } catch {
+                    for client in pool { try? await client.shutdown() }
+                    throw error
+                }
+                for client in pool { try await client.shutdown() }
             } catch {
                 try await http.shutdown()
                 throw error
             }
             try await http.shutdown()
+            let ceiling = ceilingSeconds > 0 ? await VerifyCeiling.measure(seconds: ceilingSeconds) : nil
             print(report.text)
-            if json { print(try jsonLine(report)) }
+            if let ceiling {
+                print(ceiling.text)
+                print("of the ceiling        \(String(format: "%.1f", ceiling.percent(of: report.throughput)))% (\(grpc ? "gRPC stream" : "HTTP"))")
+            }
+            if json { print(try jsonLine(report, ceiling: ceiling)) }
             if !report.passed { throw ExitCode(1) }
         }
 
@@ -146,9 +164,12 @@ struct BenchCommand: AsyncParsableCommand {
             return await NotaryLoad.run(pool: pool, workload: workload, clients: clients, batchSize: batchSize)
         }
 
-        func jsonLine(_ r: LoadReport) throws -> String {
+        func jsonLine(_ r: LoadReport, ceiling: VerifyCeiling?) throws -> String {
             struct Line: Encodable {
                 var benchmark = "notary"
+                var transport: String
+                var verifyCeiling: Double?
+                var ceilingPercent: Double?
                 var requests, clients, batchSize, inputsPerTx, references: Int
                 var doubleSpendRatio: Double
                 var committed, conflicts, timeWindowInvalid, errors, invalidAnswers, violations: Int
@@ -156,7 +177,8 @@ struct BenchCommand: AsyncParsableCommand {
                 var passed: Bool
             }
             func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
-            let line = Line(requests: r.requests, clients: clients, batchSize: batchSize, inputsPerTx: inputsPerTx,
+            let line = Line(transport: grpc ? "grpc" : "http", verifyCeiling: ceiling.map { $0.perSecond.rounded() },
+                            ceilingPercent: ceiling.map { round3($0.percent(of: r.throughput)) }, requests: r.requests, clients: clients, batchSize: batchSize, inputsPerTx: inputsPerTx,
                             references: references, doubleSpendRatio: doubleSpendRatio, committed: r.committed,
                             conflicts: r.conflicts, timeWindowInvalid: r.timeWindowInvalid, errors: r.errors,
                             invalidAnswers: r.invalidAnswers, violations: r.violationCount, seconds: round3(r.seconds),

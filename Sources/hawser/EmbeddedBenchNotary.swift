@@ -7,11 +7,12 @@ import Notary
 import Uniqueness
 
 /// An embedded notary inside the bench process, for `hawser bench notary --embedded`: it serves
-/// HTTP on a free loopback port, so the load still crosses the real API, and it can be preloaded
-/// with millions of spent states to measure a large store.
+/// HTTP (and with `grpc` its gRPC service) on free loopback ports, so the load still crosses the
+/// real API, and it can be preloaded with millions of spent states to measure a large store.
 enum EmbeddedBenchNotary {
-    /// Runs `body` with the URL of a notary in `directory` that authorises `party`.
-    static func with<T: Sendable>(directory: String, party: Party, preload: Int,
+    /// Runs `body` with the URL of a notary in `directory` that authorises `party`: its HTTP base
+    /// URL, or with `grpc` its `grpc://` address.
+    static func with<T: Sendable>(directory: String, party: Party, preload: Int, grpc: Bool = false,
                                   _ body: @Sendable (String) async throws -> T) async throws -> T {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let keyPath = directory + "/notary.key"
@@ -22,6 +23,10 @@ enum EmbeddedBenchNotary {
         configuration.authorisedParties = [.init(name: party.name, publicKey: party.publicKey.base64)]
         configuration.limits.maxBatchRequests = 10_000
         configuration.limits.maxRequestsPerLogEntry = 10_000
+        if grpc {
+            configuration.grpc = GRPCConfiguration()
+            configuration.grpc?.port = 0
+        }
         if preload > 0 {
             // Another bench on the same --data-dir would have its store written under it.
             let data = directory + "/" + configuration.dataDirectory
@@ -31,10 +36,15 @@ enum EmbeddedBenchNotary {
         }
         var logger = Logger(label: "hawser.bench.notary")
         logger.logLevel = .warning
+        let grpcPorts = AsyncStream.makeStream(of: Int.self)
         return try await InProcessServer.with(logger: logger, make: { onListening in
-            try await NotaryNode.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening).app
+            try await NotaryNode.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening,
+                                             onGRPCListening: { grpcPorts.continuation.yield($0) }).app
         }) { port in
-            try await body("http://127.0.0.1:\(port)")
+            guard grpc else { return try await body("http://127.0.0.1:\(port)") }
+            var ports = grpcPorts.stream.makeAsyncIterator()
+            guard let grpcPort = await ports.next() else { throw CLIError("the gRPC listener did not start") }
+            return try await body("grpc://127.0.0.1:\(grpcPort)")
         }
     }
 

@@ -22,6 +22,8 @@ struct NotaryCommand: AsyncParsableCommand {
         var name = NotaryConfiguration().name
         @Option(help: "HTTP port to listen on (0 picks a free one).")
         var port = 8080
+        @Option(help: "Also serve the gRPC service on this port (0 picks a free one); none if omitted.")
+        var grpcPort: Int?
         @Option(name: .customLong("authorise"), help: "An authorised party as NAME=BASE64KEY (repeatable).")
         var parties: [String] = []
         @Flag(help: "Also create a demo party key (demo-party.key) and authorise it.")
@@ -31,7 +33,7 @@ struct NotaryCommand: AsyncParsableCommand {
 
         func run() async throws {
             let summary = try NotaryCommand.initialise(directory: dir, name: name, port: port, parties: parties,
-                                                       demoParty: demoParty, acceptAnyParty: acceptAnyParty)
+                                                       demoParty: demoParty, acceptAnyParty: acceptAnyParty, grpcPort: grpcPort)
             print(summary)
         }
     }
@@ -66,6 +68,9 @@ struct NotaryCommand: AsyncParsableCommand {
                 // One JSON line on stdout, for scripts and tests that start the notary on port 0.
                 let line = "{\"event\":\"listening\",\"host\":\"\(configuration.listen.host)\",\"port\":\(port)}\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
+            }, onGRPCListening: { port in
+                let line = "{\"event\":\"grpc_listening\",\"host\":\"\(configuration.grpc?.host ?? "")\",\"port\":\(port)}\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
             })
             try await app.runService()
         }
@@ -73,7 +78,7 @@ struct NotaryCommand: AsyncParsableCommand {
 
     /// Writes a key and a configuration into `directory`; returns what it did, for people.
     static func initialise(directory: String, name: String, port: Int, parties: [String], demoParty: Bool,
-                           acceptAnyParty: Bool) throws -> String {
+                           acceptAnyParty: Bool, grpcPort: Int? = nil) throws -> String {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let configPath = directory + "/hawser.json"
         guard !FileManager.default.fileExists(atPath: configPath) else {
@@ -83,6 +88,10 @@ struct NotaryCommand: AsyncParsableCommand {
         configuration.name = name
         configuration.listen.port = port
         configuration.acceptAnyParty = acceptAnyParty
+        if let grpcPort {
+            configuration.grpc = GRPCConfiguration()
+            configuration.grpc?.port = grpcPort
+        }
         for text in parties { configuration.authorisedParties.append(try authorisedParty(text)) }
         var lines = [String]()
         if demoParty {

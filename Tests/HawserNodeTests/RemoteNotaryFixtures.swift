@@ -18,14 +18,18 @@ let bob = SigningKey(seed: [UInt8](repeating: 2, count: 32))!
 final class StandaloneNotary: Sendable {
     let root: String
     let port: Int
+    /// The gRPC service's port, if it serves one.
+    let grpcPort: Int?
     private let process = Mutex<HawserProcess?>(nil)
 
     var url: String { "http://127.0.0.1:\(port)" }
+    var grpcURL: String? { grpcPort.map { "grpc://127.0.0.1:\($0)" } }
     var config: String { root + "/hawser.json" }
 
-    private init(root: String, port: Int) {
+    private init(root: String, port: Int, grpcPort: Int?) {
         self.root = root
         self.port = port
+        self.grpcPort = grpcPort
     }
 
     deinit {
@@ -33,14 +37,20 @@ final class StandaloneNotary: Sendable {
         try? FileManager.default.removeItem(atPath: root)
     }
 
-    static func start(key: SigningKey = notaryKey) async throws -> StandaloneNotary {
+    /// With `grpc`, it serves its gRPC service too.
+    static func start(key: SigningKey = notaryKey, grpc: Bool = false) async throws -> StandaloneNotary {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-notary-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let notary = StandaloneNotary(root: root, port: try NATSCluster.freePorts(1)[0])
+        let ports = try NATSCluster.freePorts(2)
+        let notary = StandaloneNotary(root: root, port: ports[0], grpcPort: grpc ? ports[1] : nil)
         try KeyFile(name: "O=Notary", key: key).save(root + "/notary.key")
         var configuration = NotaryConfiguration()
         configuration.name = "O=Notary"
         configuration.listen.port = notary.port
+        if let grpcPort = notary.grpcPort {
+            configuration.grpc = GRPCConfiguration()
+            configuration.grpc?.port = grpcPort
+        }
         configuration.authorisedParties = [.init(name: "O=Alice", publicKey: alice.publicKey.base64),
                                            .init(name: "O=Bob", publicKey: bob.publicKey.base64)]
         try configuration.save(notary.config)
@@ -65,7 +75,7 @@ final class StandaloneNotary: Sendable {
 }
 
 /// An address where nothing listens: a port handed out as free and left unbound.
-func closedURL() throws -> String { "http://127.0.0.1:\(try NATSCluster.freePorts(1)[0])" }
+func closedURL(scheme: String = "http") throws -> String { "\(scheme)://127.0.0.1:\(try NATSCluster.freePorts(1)[0])" }
 
 /// Writes the files of `writeNodeFiles`, but for a node that uses the remote notary at `urls`
 /// (pinned to `key`): no notary key, no embedded notary options. Transient failures are retried

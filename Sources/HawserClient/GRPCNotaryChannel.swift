@@ -1,0 +1,174 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import HawserWire
+import Synchronization
+
+/// One gRPC connection to one notary address (`grpc://host:port`) and the one `NotariseStream`
+/// call that every request to that address shares: each request goes out with an id of its own
+/// and its caller waits for the result with that id. It knows nothing of retries, failover or
+/// verification (`NotaryClient` does that, for HTTP and gRPC alike); it reports a failed call, a
+/// stream that ended and a request not answered in time as errors, and opens a new stream for the
+/// next request after one ended.
+final class GRPCNotaryChannel: Sendable {
+    typealias Transport = HTTP2ClientTransport.Posix
+
+    /// The request was sent but no result came within the attempt's time.
+    struct TimedOut: Error, CustomStringConvertible {
+        var address: String
+        var description: String { "no answer from \(address) in time" }
+    }
+
+    /// The stream ended (the server stopped, the connection closed) before the result came.
+    struct StreamEnded: Error, CustomStringConvertible {
+        var address: String
+        var cause: (any Error)?
+        var description: String { "the gRPC stream to \(address) ended\(cause.map { ": \($0)" } ?? "")" }
+    }
+
+    let address: String
+    private let grpc: GRPCClient<Transport>
+    private let connections: Task<Void, Never>
+    private let state = Mutex(State())
+
+    private struct State {
+        var stream: NotaryStream?
+        var closed = false
+    }
+
+    /// `host` and `port` of a `grpc://` base URL.
+    init(address: String, host: String, port: Int) throws {
+        self.address = address
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .dns(host: host, port: port), transportSecurity: .plaintext,
+            config: .defaults { config in
+                // Reconnect soon after a replica comes back; the retry policy paces the calls.
+                config.backoff.initial = .milliseconds(100)
+                config.backoff.max = .seconds(2)
+            })
+        let grpc = GRPCClient(transport: transport)
+        self.grpc = grpc
+        connections = Task { try? await grpc.runConnections() }
+    }
+
+    /// Sends `request` on the shared stream and waits at most `timeout` for its result.
+    func notarise(_ request: Hawser_V1_NotarisationRequest, timeout: Duration) async throws -> Hawser_V1_NotarisationResult {
+        let stream = try state.withLock { state throws(StreamEnded) -> NotaryStream in
+            guard !state.closed else { throw StreamEnded(address: address, cause: CancellationError()) }
+            if let stream = state.stream, stream.isOpen { return stream }
+            let stream = NotaryStream(address: address, client: Hawser_V1_Notary.Client(wrapping: grpc))
+            state.stream = stream
+            return stream
+        }
+        return try await stream.send(request, timeout: timeout)
+    }
+
+    /// The notary's name and public key, as this address states them.
+    func identity(timeout: Duration) async throws -> Hawser_V1_Party {
+        var options = CallOptions.defaults
+        options.timeout = timeout
+        options.waitForReady = false  // a replica that is down fails at once: the next address is asked
+        return try await Hawser_V1_Notary.Client(wrapping: grpc).identity(Hawser_V1_IdentityRequest(), options: options)
+    }
+
+    /// Ends the stream and the connection; waiting callers fail with `StreamEnded`.
+    func close() async {
+        let stream = state.withLock { state in
+            state.closed = true
+            return state.stream
+        }
+        stream?.end(StreamEnded(address: address, cause: CancellationError()))
+        grpc.beginGracefulShutdown()
+        await connections.value
+    }
+}
+
+/// One `NotariseStream` call: the requests waiting for their results, by id. Results come in any
+/// order; a request whose time ran out is forgotten (a late result for it is dropped).
+final class NotaryStream: Sendable {
+    let address: String
+    private let outgoing: AsyncStream<Hawser_V1_StreamedRequest>.Continuation
+    private let state = Mutex(State())
+
+    private struct Waiting {
+        var continuation: CheckedContinuation<Hawser_V1_NotarisationResult, any Error>
+        var deadline: ContinuousClock.Instant
+    }
+    private struct State {
+        var nextId: UInt64 = 1
+        var waiting: [UInt64: Waiting] = [:]
+        var ended: (any Error)?
+    }
+
+    /// How often requests are checked for their deadline: a timed-out request fails this late at most.
+    static let sweepInterval = Duration.milliseconds(100)
+
+    init(address: String, client: Hawser_V1_Notary.Client<GRPCNotaryChannel.Transport>) {
+        self.address = address
+        let (requests, outgoing) = AsyncStream.makeStream(of: Hawser_V1_StreamedRequest.self)
+        self.outgoing = outgoing
+        var options = CallOptions.defaults
+        options.waitForReady = false  // a replica that is down fails the stream at once
+        Task { [self] in
+            do {
+                try await client.notariseStream(options: options, requestProducer: { writer in
+                    for await request in requests { try await writer.write(request) }
+                }, onResponse: { response in
+                    for try await message in response.messages { self.deliver(message) }
+                })
+                end(GRPCNotaryChannel.StreamEnded(address: address, cause: nil))
+            } catch {
+                end(GRPCNotaryChannel.StreamEnded(address: address, cause: error))
+            }
+        }
+        Task { [self] in await sweep() }
+    }
+
+    var isOpen: Bool { state.withLock { $0.ended == nil } }
+
+    func send(_ request: Hawser_V1_NotarisationRequest, timeout: Duration) async throws -> Hawser_V1_NotarisationResult {
+        var message = Hawser_V1_StreamedRequest()
+        message.request = request
+        let deadline = ContinuousClock.now + timeout
+        return try await withCheckedThrowingContinuation { continuation in
+            let refused = state.withLock { state -> (any Error)? in
+                if let ended = state.ended { return ended }
+                message.id = state.nextId
+                state.nextId += 1
+                state.waiting[message.id] = Waiting(continuation: continuation, deadline: deadline)
+                return nil
+            }
+            if let refused { return continuation.resume(throwing: refused) }
+            outgoing.yield(message)
+        }
+    }
+
+    /// Fails every waiting request with `error` and refuses new ones.
+    func end(_ error: any Error) {
+        let waiting = state.withLock { state -> [Waiting] in
+            if state.ended == nil { state.ended = error }
+            defer { state.waiting = [:] }
+            return Array(state.waiting.values)
+        }
+        outgoing.finish()
+        for item in waiting { item.continuation.resume(throwing: error) }
+    }
+
+    private func deliver(_ message: Hawser_V1_StreamedResult) {
+        let waiting = state.withLock { $0.waiting.removeValue(forKey: message.id) }
+        waiting?.continuation.resume(returning: message.result)
+    }
+
+    /// Fails the requests whose deadline passed, until the stream ends.
+    private func sweep() async {
+        while (try? await Task.sleep(for: Self.sweepInterval)) != nil {
+            let now = ContinuousClock.now
+            let expired = state.withLock { state -> [Waiting]? in
+                guard state.ended == nil else { return nil }
+                let ids = state.waiting.filter { $0.value.deadline <= now }.map(\.key)
+                return ids.compactMap { state.waiting.removeValue(forKey: $0) }
+            }
+            guard let expired else { return }
+            for item in expired { item.continuation.resume(throwing: GRPCNotaryChannel.TimedOut(address: address)) }
+        }
+    }
+}

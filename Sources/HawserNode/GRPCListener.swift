@@ -1,0 +1,44 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import ServiceLifecycle
+
+/// The notary's gRPC server (plaintext HTTP/2, `grpc` in the configuration) as a service of the
+/// notary's group. On graceful shutdown it stops accepting calls and lets the calls under way end
+/// (a client's stream ends when the client closes it, or when the connection's GOAWAY grace runs
+/// out); it is listed after the notary's own services, so it stops before them.
+struct GRPCListener: Service {
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let onListening: @Sendable (Int) async -> Void
+
+    init(configuration: GRPCConfiguration, services: [any RegistrableRPCService],
+         onListening: @escaping @Sendable (Int) async -> Void) {
+        let address: GRPCNIOTransportHTTP2.SocketAddress = configuration.host.contains(":")
+            ? .ipv6(host: configuration.host, port: configuration.port)
+            : .ipv4(host: configuration.host, port: configuration.port)
+        let transport = HTTP2ServerTransport.Posix(
+            address: address, transportSecurity: .plaintext,
+            config: .defaults { config in
+                config.rpc.maxRequestPayloadSize = configuration.maxMessageBytes
+                config.http2.maxConcurrentStreams = configuration.maxConcurrentStreams
+                config.connection.maxIdleTime = .milliseconds(configuration.idleTimeoutMillis)
+                // Calls still open when the server stops get this long before the connection closes.
+                config.connection.maxGraceTime = .seconds(5)
+            })
+        self.server = GRPCServer(transport: transport, services: services)
+        self.onListening = onListening
+    }
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await server.serve() }
+                let bound = try await server.listeningAddress
+                if let port = bound?.ipv4?.port ?? bound?.ipv6?.port { await onListening(port) }
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            server.beginGracefulShutdown()
+        }
+    }
+}

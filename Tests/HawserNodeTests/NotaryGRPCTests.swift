@@ -1,0 +1,206 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import HawserClient
+import HawserCore
+import HawserNode
+import HawserTestSupport
+import HawserWire
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import TokenSample
+
+/// The notary's gRPC service (docs/notary-protocol.md, "gRPC") and `NotaryClient` over it: an
+/// in-process notary, `hawser notary run` children that go away, and a node whose remote notary
+/// is reached over gRPC.
+@Suite struct NotaryGRPCTests {
+    /// Many callers share the client's one stream; each gets its own verified answer, a double
+    /// spend its conflict, and a stranger the HTTP API's refusal.
+    @Test(.timeLimit(.minutes(2))) func manyCallersShareOneStreamAndEachGetsItsOwnVerifiedAnswer() async throws {
+        try await withGRPCNotary { url, _ in
+            let client = try NotaryClient(urls: [url])  // no pinned key: fetched with the Identity call
+            #expect(try await client.identity() == Party(name: NotaryConfiguration().name, publicKey: notaryKey.publicKey))
+            var ids = Ids(seed: 71)
+            let requests = (0..<200).map { _ in signed(ids.hash(), inputs: [ids.ref()]) }
+            let answers = try await withThrowingTaskGroup(of: (Int, NotarisationAnswer).self) { group in
+                for (i, request) in requests.enumerated() { group.addTask { (i, try await client.notarise(request)) } }
+                return try await group.reduce(into: [Int: NotarisationAnswer]()) { $0[$1.0] = $1.1 }
+            }
+            #expect(answers.count == 200)
+            for (i, request) in requests.enumerated() {
+                #expect(answers[i]?.txId == request.txId && answers[i]?.outcome == .committed)
+            }
+            let twin = signed(ids.hash(), inputs: requests[0].inputs)
+            #expect(try await client.notarise(twin).outcome
+                    == .conflict([Conflict(ref: requests[0].inputs[0], kind: .input, consumingTxIdHash: .sha256(requests[0].txId.bytes))]))
+            let stranger = NotarisationRequest.signed(txId: ids.hash(), inputs: [ids.ref()], requesterName: "O=Mallory",
+                                                      key: SigningKey(), notary: notaryKey.publicKey)
+            await #expect { try await client.notarise(stranger) } throws: { ($0 as? APIError)?.code == .unknownParty }
+            await #expect(throws: NotaryClientError.self) { try await client.answer(for: requests[0].txId) }
+            try await client.shutdown()
+        }
+    }
+
+    /// A malformed request gets, in its result message, the code and sentence the HTTP API gives
+    /// for the same bytes; the stream goes on answering the requests after it.
+    @Test(.timeLimit(.minutes(2))) func refusalsCarryTheHTTPAPIsCodeAndSentence() async throws {
+        try await withGRPCNotary { url, http in
+            var ids = Ids(seed: 72)
+            var malformed = signed(ids.hash(), inputs: [ids.ref()]).proto
+            malformed.txID = Data([1, 2, 3])
+            let bad = malformed
+            let good = signed(ids.hash(), inputs: [ids.ref()]).proto
+            let port = try #require(URL(string: url)?.port)
+            let results = try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port),
+                                                                              transportSecurity: .plaintext)) { grpc in
+                try await Hawser_V1_Notary.Client(wrapping: grpc).notariseStream(requestProducer: { writer in
+                    for (id, request) in [(UInt64(7), bad), (UInt64(8), good)] {
+                        var item = Hawser_V1_StreamedRequest()
+                        item.id = id
+                        item.request = request
+                        try await writer.write(item)
+                    }
+                }, onResponse: { response in
+                    try await response.messages.reduce(into: [UInt64: Hawser_V1_NotarisationResult]()) { $0[$1.id] = $1.result }
+                })
+            }
+            let refusal = try #require(results[7]?.error)
+            #expect(refusal.code == "invalid_transaction_id")
+            if case .answer(let answer)? = results[8]?.result {
+                #expect(try NotarisationAnswer(proto: answer).outcome == .committed)
+            } else {
+                Issue.record("the request after the refused one got no answer: \(String(describing: results[8]))")
+            }
+            try await http.execute(uri: "/v1/notarise", method: .post, headers: protobufHeaders,
+                                   body: ByteBuffer(bytes: try bad.serializedBytes() as [UInt8])) { (response: TestResponse) async throws in
+                #expect(response.status == .badRequest)
+                let error = try Hawser_V1_Error(serializedBytes: Array(buffer: response.body))
+                #expect(error.code == refusal.code && error.message == refusal.message)
+            }
+        }
+    }
+
+    /// The first address is a closed port, then the replica in use goes away: every call fails
+    /// over to the next address, answers verified against the pinned key.
+    @Test(.timeLimit(.minutes(3))) func callsFailOverWhenAReplicaGoesAway() async throws {
+        let first = try await StandaloneNotary.start(grpc: true)
+        let second = try await StandaloneNotary.start(grpc: true)
+        let client = try NotaryClient(urls: [try closedURL(scheme: "grpc"), try #require(first.grpcURL), try #require(second.grpcURL)],
+                                      notaryKey: notaryKey.publicKey,
+                                      retryPolicy: RetryPolicy(baseBackoff: .milliseconds(20), attemptTimeout: .seconds(20)))
+        var ids = Ids(seed: 73)
+        let early = signed(ids.hash(), inputs: [ids.ref()])
+        #expect(try await client.notarise(early).outcome == .committed)
+        first.stop()
+        for _ in 0..<20 {
+            #expect(try await client.notarise(signed(ids.hash(), inputs: [ids.ref()])).outcome == .committed)
+        }
+        try await client.shutdown()
+        second.stop()
+        // The first replica decided the early request, the second every later one.
+        #expect(try await first.store().outcome(of: early.txId) == .committed)
+        #expect(try await second.store().outcome(of: early.txId) == nil)
+    }
+
+    /// Every replica of a JetStream cluster serves gRPC; callers spread over the replicas keep
+    /// notarising when one replica is killed (its callers fail over to the others).
+    @Test(.timeLimit(.minutes(4))) func everyClusterReplicaServesGRPCAndCallersFailOverWhenOneDies() async throws {
+        let cluster = try await NotaryCluster.start(running: 0)
+        let grpcPorts = try NATSCluster.freePorts(3)
+        for replica in 0..<3 {
+            var configuration = try NotaryConfiguration.load(cluster.config(replica))
+            configuration.grpc = GRPCConfiguration()
+            configuration.grpc?.port = grpcPorts[replica]
+            try configuration.save(cluster.config(replica))
+        }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for replica in 0..<3 { group.addTask { try await cluster.restart(replica) } }
+                try await group.waitForAll()
+            }
+            let urls = grpcPorts.map { "grpc://127.0.0.1:\($0)" }
+            // Client i starts at replica i and knows the others.
+            let clients = try (0..<3).map { i in
+                try NotaryClient(urls: Array(urls[i...] + urls[..<i]), notaryKey: notaryKey.publicKey,
+                                 retryPolicy: RetryPolicy(maxAttempts: 20, baseBackoff: .milliseconds(20), attemptTimeout: .seconds(20),
+                                                          deadline: .seconds(90)))
+            }
+            var ids = Ids(seed: 74)
+            for round in 0..<2 {
+                if round == 1 { cluster.kill(0) }
+                let requests = (0..<30).map { _ in signed(ids.hash(), inputs: [ids.ref()]) }
+                let outcomes = try await withThrowingTaskGroup(of: NotarisationOutcome.self) { group in
+                    for (i, request) in requests.enumerated() {
+                        let client = clients[i % 3]
+                        group.addTask { try await client.notarise(request).outcome }
+                    }
+                    return try await group.reduce(into: [NotarisationOutcome]()) { $0.append($1) }
+                }
+                #expect(outcomes == Array(repeating: .committed, count: 30), "round \(round)")
+            }
+            for client in clients { try await client.shutdown() }
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
+    /// A node whose remote notary is given as a grpc:// address notarises its flows over gRPC.
+    @Test(.timeLimit(.minutes(2))) func aNodesRemoteNotaryPortSpeaksGRPC() async throws {
+        let notary = try await StandaloneNotary.start(grpc: true)
+        try await withRemoteNode(urls: [try #require(notary.grpcURL)]) { _, parts, _ in
+            let issued = try await parts.engine.run(IssueTokens(owner: "O=Alice", amount: 10))
+            #expect(issued.status == .completed, "\(issued.error ?? "")")
+        }
+        notary.stop()
+    }
+
+    /// The `grpc` section is validated at start-up, one sentence per problem.
+    @Test func theGRPCSectionIsValidated() throws {
+        var configuration = NotaryConfiguration()
+        configuration.acceptAnyParty = true
+        configuration.grpc = GRPCConfiguration()
+        #expect(configuration.problems.isEmpty)
+        configuration.grpc?.host = "localhost"
+        configuration.grpc?.port = configuration.listen.port
+        configuration.grpc?.maxMessageBytes = 10
+        configuration.grpc?.maxConcurrentStreams = 0
+        configuration.grpc?.maxInFlightPerStream = 0
+        configuration.grpc?.idleTimeoutMillis = 5
+        let problems = configuration.problems
+        for option in ["grpc.host", "grpc.port", "grpc.maxMessageBytes", "grpc.maxConcurrentStreams", "grpc.maxInFlightPerStream",
+                       "grpc.idleTimeoutMillis"] {
+            #expect(problems.contains { $0.hasPrefix(option + " ") }, "\(option) not refused: \(problems)")
+        }
+        let dir = try TemporaryDirectory()
+        try Data(#"{"acceptAnyParty": true, "grpc": {"port": 9191, "maxStreams": 3}}"#.utf8).write(to: URL(fileURLWithPath: dir.path + "/n.json"))
+        #expect { try NotaryConfiguration.load(dir.path + "/n.json") } throws: {
+            "\($0)".contains("unknown option `grpc.maxStreams`")
+        }
+        for url in ["grpc://127.0.0.1", "grpc://127.0.0.1:9090/v1", "ftp://127.0.0.1:1"] {
+            #expect(throws: NotaryClientError.self) { try NotaryClient.baseURL(url) }
+        }
+        #expect(throws: NotaryClientError.self) { try NotaryClient(urls: ["grpc://127.0.0.1:9090", "http://127.0.0.1:8080"]) }
+    }
+}
+
+/// An in-process notary (`writeNotaryFiles`) that also serves gRPC on a free port: `body` gets its
+/// `grpc://` address and a client of its HTTP API.
+func withGRPCNotary<T: Sendable>(_ body: @Sendable (String, any TestClientProtocol) async throws -> T) async throws -> T {
+    let dir = try TemporaryDirectory()
+    try writeNotaryFiles(in: dir.path) { configuration in
+        configuration.grpc = GRPCConfiguration()
+        configuration.grpc?.port = 0
+    }
+    let configuration = try NotaryConfiguration.load(dir.path + "/hawser.json")
+    let ports = AsyncStream.makeStream(of: Int.self)
+    let (app, _) = try await NotaryNode.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger,
+                                                    onGRPCListening: { ports.continuation.yield($0) })
+    return try await app.test(.live) { client in
+        var listening = ports.stream.makeAsyncIterator()
+        let port = try #require(await listening.next())
+        return try await body("grpc://127.0.0.1:\(port)", client)
+    }
+}
