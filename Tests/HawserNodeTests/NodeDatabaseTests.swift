@@ -88,7 +88,10 @@ struct NodeDatabaseTests {
         var configuration = try NodeConfiguration.load(dir.path + "/node.json")
         configuration.database.kind = .postgres
         configuration.database.url = server.url
-        configuration.database.connectTimeoutMillis = 15_000  // start-up connects within it on a loaded machine (8 s was not)
+        // Start-up connects within it on a loaded machine (8 s was not); it is also how long a
+        // request waits for a connection while the server is down, which must stay below the test
+        // client's read timeout (60 s was not).
+        configuration.database.connectTimeoutMillis = 15_000
         let (app, parts) = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
         let start = startBody("IssueTokens", #"{"owner":"O=Alice","amount":5}"#, clientRequestId: "while-down")
         // Live: the node runs its services, the database pool among them.

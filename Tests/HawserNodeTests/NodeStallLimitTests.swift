@@ -12,7 +12,7 @@ import Testing
 /// a hot-warm node stopped (SIGSTOP) inside a transaction that read the fencing row `FOR SHARE`
 /// (a vault reservation, a claim, a commit of several segments) no longer blocks the standby's
 /// claim for as long as it stays stopped.
-@Suite(.enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"), .timeLimit(.minutes(3)))
+@Suite(.enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"), PostgresTrait(), .timeLimit(.minutes(3)))
 struct NodeStallLimitTests {
     /// The node database of `url`, fenced by `fence`, as the node opens it, with its pool running.
     static func open(_ url: String, fence: WriteFence) async throws -> (NodeDatabase, PostgresStores.PostgresDatabase, Task<Void, any Error>) {
@@ -41,8 +41,7 @@ struct NodeStallLimitTests {
     /// A notary sharing its database (fenced: hot-warm, hot-cold) bounds its sessions as the node
     /// does, when they open; a notary alone on its database does not need to.
     @Test func aFencedNotarysSessionsCarryTheBound() async throws {
-        let server = try await PostgresServer.start()
-        defer { server.stop() }
+        let server = try #require(PostgresTrait.current)  // one server for the suite, a database per test
         var configuration = NotaryConfiguration()
         configuration.database.kind = .postgres
         configuration.database.url = try await server.createDatabase()
@@ -59,8 +58,7 @@ struct NodeStallLimitTests {
     /// `database.requestTimeoutMillis` bounds one call on its connection: a statement that runs
     /// longer fails (the server's answer would come after 3 s; the default bound is 30 s).
     @Test func aCallLongerThanTheRequestTimeoutFails() async throws {
-        let server = try await PostgresServer.start()
-        defer { server.stop() }
+        let server = try #require(PostgresTrait.current)  // one server for the suite, a database per test
         var configuration = NodeDatabaseConfiguration()
         configuration.kind = .postgres
         configuration.url = try await server.createDatabase()
@@ -77,8 +75,7 @@ struct NodeStallLimitTests {
     }
 
     @Test func aStandbysClaimGetsThroughWhileTheFormerActiveIsStoppedInsideATransaction() async throws {
-        let server = try await PostgresServer.start()
-        defer { server.stop() }
+        let server = try #require(PostgresTrait.current)  // one server for the suite, a database per test
         let url = try await server.createDatabase()
         let name = String(url.split(separator: "/").last!)
         let former = WriteFence(resource: "node/0", epoch: Epoch(1))

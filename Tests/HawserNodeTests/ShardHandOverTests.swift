@@ -178,7 +178,8 @@ import Testing
         let dir = try TemporaryDirectory()
         let gate = StopGate()
         defer { gate.open() }  // a failed test leaves no stop hanging
-        let (id, a, b) = try await Self.pairWithAResumedFlow(in: dir.path, lease: .seconds(10), gate: gate)
+        // A lease of 30 s: the hold's bound (0.9 of it) must outlast B's three rounds on a loaded machine.
+        let (id, a, b) = try await Self.pairWithAResumedFlow(in: dir.path, lease: .seconds(30), gate: gate)
         defer { a.task.cancel(); b.task.cancel() }
         #expect(try await a.database.flows.replayMarkers() == [id])
 
@@ -207,7 +208,8 @@ import Testing
         let dir = try TemporaryDirectory()
         let gate = StopGate()
         defer { gate.open() }  // a failed test leaves no stop hanging
-        let (id, a, b) = try await Self.pairWithAResumedFlow(in: dir.path, lease: .seconds(10), gate: gate)
+        // A lease of 30 s: the hold's bound (0.9 of it) must outlast B's three rounds on a loaded machine.
+        let (id, a, b) = try await Self.pairWithAResumedFlow(in: dir.path, lease: .seconds(30), gate: gate)
         defer { a.task.cancel(); b.task.cancel() }
 
         gate.makeStubborn()
