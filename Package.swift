@@ -208,7 +208,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FlowsTests", dependencies: [
-            "Flows", "Vault", "TokenSample", "FlowNotaries", "Embedded", "Notary", "HawserCore", "HawserTestSupport", "Coordination",
+            "Flows", "Vault", "TokenSample", "FlowNotaries", "Embedded", "Notary", "HawserCore", "HawserTestSupport", "Coordination", "Sim",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),

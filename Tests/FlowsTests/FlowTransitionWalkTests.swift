@@ -1,5 +1,6 @@
 import Flows
 import HawserCore
+import Sim
 import Testing
 
 /// `FlowTransition` under seeded random walks: a shell that answers each action with any outcome
@@ -9,22 +10,10 @@ import Testing
 @Suite struct FlowTransitionWalkTests {
     typealias T = FlowTransition
 
-    /// SplitMix64: the same seed gives the same walk.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     struct Bug: Error {}
 
     @Test(arguments: 0..<300) func aWalkEndsOnceAndKeepsWhatWasAsked(_ seed: Int) {
-        var random = Generator(state: UInt64(seed))
+        var random = SeededGenerator(seed: UInt64(seed))  // the same seed gives the same walk
         let policy = HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(4), maxAttempts: 3)
         var record = FlowRecord(id: FlowID("f"), clientRequestId: nil, flowName: "F", arguments: [],
                                 createdAt: Instant(microsecondsSinceEpoch: 0), updatedAt: Instant(microsecondsSinceEpoch: 0))
