@@ -11,23 +11,21 @@
 /// leadership is neither renewed nor taken back. A leader that loses leadership without choosing
 /// to (lapsed, session lost) has nothing to hold: a successor may own the shard already.
 struct ReleaseHold: Sendable {
-    /// Work runs under this candidate's leadership (reported by its owner, e.g. `ShardService`).
-    private var working = false
+    /// Work started under a leadership runs still, until `workStopped` (reported by its owner,
+    /// e.g. `ShardService`).
+    private(set) var isWorking = false
     private var held: (until: Moment, actions: [ElectionCore.Action])?
 
     /// Whether giving up is being held back now.
     var isHolding: Bool { held != nil }
 
-    /// Whether work started under a leadership runs still (until `workStopped`).
-    var isWorking: Bool { working }
-
-    mutating func workStarted() { working = true }
+    mutating func workStarted() { isWorking = true }
 
     /// `actions` give up a leadership held until now: done now when no work runs, else held until
     /// the work stopped or `now + bound`.
     mutating func giveUp(_ actions: [ElectionCore.Action], now: Moment, bound: Duration) -> [ElectionCore.Action] {
         guard !isHolding else { return alongside(actions) }
-        guard working, !actions.isEmpty else { return actions }
+        guard isWorking, !actions.isEmpty else { return actions }
         held = (now + bound, actions)
         return []
     }
@@ -43,7 +41,7 @@ struct ReleaseHold: Sendable {
 
     /// The work stopped: what was held is done now.
     mutating func workStopped() -> [ElectionCore.Action] {
-        working = false
+        isWorking = false
         return letGo()
     }
 
