@@ -17,7 +17,7 @@ struct SimCommand: ParsableCommand {
             `--replay SEED` with the same options prints every event of that seed as it happens.
             """)
 
-    @Option(help: "Seeds to run: N or FIRST-LAST.")
+    @Option(help: "Seeds to run: N, FIRST-LAST or A,B,C.")
     var seeds = "1-100"
     @Option(help: "Replay this one seed, printing every event (true time in ns, then the event).")
     var replay: UInt64?
@@ -39,7 +39,7 @@ struct SimCommand: ParsableCommand {
     var jobs = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
-        _ = try seedRange()
+        _ = try seedList()
         _ = try faultKinds()
         guard (0...0.5).contains(loss), (0...0.5).contains(slow) else { throw ValidationError("--loss and --slow must be 0...0.5") }
         guard (0...0.9).contains(drift) else { throw ValidationError("--drift must be 0...0.9") }
@@ -57,15 +57,14 @@ struct SimCommand: ParsableCommand {
             if outcome.violation != nil { throw ExitCode(1) }
             return
         }
-        let range = try seedRange()
         let started = ContinuousClock.now
-        let outcomes = Self.campaign(range, settings: settings, jobs: jobs)
+        let outcomes = Self.campaign(try seedList(), settings: settings, jobs: jobs)
         let seconds = Double((ContinuousClock.now - started).nanosecondsValue) / 1e9
         let broken = outcomes.filter { $0.violation != nil }
         for outcome in broken { print("seed \(outcome.seed): \(outcome.violation!.what)") }
         if let first = broken.first?.violation { print("\nthe first:\n\(first)\n") }
-        print(String(format: "seeds %llu-%llu: %d run, %d broke an invariant, %.1f s, %.0f seeds a minute (%d thread%@)",
-                     range.lowerBound, range.upperBound, outcomes.count, broken.count, seconds,
+        print(String(format: "seeds %@: %d run, %d broke an invariant, %.1f s, %.0f seeds a minute (%d thread%@)",
+                     seeds, outcomes.count, broken.count, seconds,
                      Double(outcomes.count) * 60 / max(seconds, 0.001), jobs, jobs == 1 ? "" : "s"))
         if let first = broken.first {
             print("replay it: hawser sim --replay \(first.seed) \(replayOptions())")
@@ -73,18 +72,18 @@ struct SimCommand: ParsableCommand {
         }
     }
 
-    /// Runs every seed of `range` on `jobs` threads; the outcomes in seed order.
-    static func campaign(_ range: ClosedRange<UInt64>, settings: LeaseElectionSim.Settings, jobs: Int) -> [LeaseElectionSim.Outcome] {
-        let next = Atomic<UInt64>(range.lowerBound)
+    /// Runs every seed on `jobs` threads; the outcomes in seed order.
+    static func campaign(_ seeds: [UInt64], settings: LeaseElectionSim.Settings, jobs: Int) -> [LeaseElectionSim.Outcome] {
+        let next = Atomic<Int>(0)
         let outcomes = Mutex<[LeaseElectionSim.Outcome]>([])
         let done = DispatchGroup()
         for _ in 0..<jobs {
             done.enter()
             Thread {
                 while true {
-                    let seed = next.add(1, ordering: .relaxed).oldValue
-                    guard seed <= range.upperBound else { break }
-                    let outcome = LeaseElectionSim.run(seed: seed, settings: settings)
+                    let index = next.add(1, ordering: .relaxed).oldValue
+                    guard index < seeds.count else { break }
+                    let outcome = LeaseElectionSim.run(seed: seeds[index], settings: settings)
                     outcomes.withLock { $0.append(outcome) }
                 }
                 done.leave()
@@ -113,14 +112,11 @@ struct SimCommand: ParsableCommand {
         return settings
     }
 
-    func seedRange() throws -> ClosedRange<UInt64> {
-        let parts = seeds.split(separator: "-", omittingEmptySubsequences: false).map { UInt64($0) }
-        switch parts.count {
-        case 1: if let seed = parts[0] { return seed...seed }
-        case 2: if let first = parts[0], let last = parts[1], first <= last { return first...last }
-        default: break
+    func seedList() throws -> [UInt64] {
+        guard let list = SeedList.parse(seeds) else {
+            throw ValidationError("--seeds must be N, FIRST-LAST (FIRST <= LAST) or A,B,C, not \(seeds)")
         }
-        throw ValidationError("--seeds must be N or FIRST-LAST (FIRST <= LAST), not \(seeds)")
+        return list
     }
 
     func faultKinds() throws -> Set<SimFault> {

@@ -1,5 +1,6 @@
 import Foundation
 import HawserTestSupport
+import Sim
 import Testing
 
 /// The fault sequence that made nats-server 2.9.10's stream diverge in black-box runs, and seeded
@@ -15,8 +16,7 @@ import Testing
 @Suite(.serialized) struct DivergedStreamFaultTests {
     static let seeds: [UInt64] = {
         guard let text = ProcessInfo.processInfo.environment["HAWSER_FAULT_SEEDS"] else { return [1, 2] }
-        let bounds = text.split(separator: "-").compactMap { UInt64($0) }
-        return bounds.count == 2 ? Array(bounds[0]...bounds[1]) : text.split(separator: ",").compactMap { UInt64($0) }
+        return SeedList.parse(text) ?? []
     }()
 
     @Test(.timeLimit(.minutes(5)), arguments: seeds)

@@ -46,7 +46,7 @@ struct SimCommandTests {
     }
 
     @Test func badOptionsAreRefused() async throws {
-        for (arguments, says) in [(["--seeds", "9-1"], "--seeds must be N or FIRST-LAST"),
+        for (arguments, says) in [(["--seeds", "9-1"], "--seeds must be N, FIRST-LAST"),
                                   (["--faults", "pause,meteor"], "unknown fault meteor"),
                                   (["--drift", "2"], "--drift must be 0...0.9")] {
             let run = try await hawser(arguments)

@@ -9,8 +9,7 @@ import Testing
 @Suite struct LeaseElectionSimTests {
     static let seeds: [UInt64] = {
         guard let text = ProcessInfo.processInfo.environment["HAWSER_SIM_SEEDS"] else { return Array(1...100) }
-        let bounds = text.split(separator: "-").compactMap { UInt64($0) }
-        return bounds.count == 2 ? Array(bounds[0]...bounds[1]) : text.split(separator: ",").compactMap { UInt64($0) }
+        return SeedList.parse(text) ?? []
     }()
 
     /// Never two leaders, epochs granted once and never going back, and a leader once the faults
