@@ -61,15 +61,9 @@ public final class NotaryClient: Sendable {
     ///   - verificationCacheSize: how many verified (root, signature) pairs to remember.
     public init(urls: [String], notaryKey: PublicKey? = nil, httpClient: HTTPClient? = nil,
                 retryPolicy: RetryPolicy = .default, verificationCacheSize: Int = 1024) throws(NotaryClientError) {
-        guard !urls.isEmpty else { throw .invalidConfiguration("at least one base URL is needed") }
-        var bases = [String]()
-        for url in urls { bases.append(try Self.baseURL(url)) }
-        let grpc = bases.filter { $0.hasPrefix(Self.grpcScheme) }
-        guard grpc.isEmpty || grpc.count == bases.count else {
-            throw .invalidConfiguration("give either http(s) or grpc base URLs, not both: one client speaks one protocol")
-        }
+        let bases = try Self.addresses(urls)
         var channels = [String: GRPCNotaryChannel]()
-        for base in grpc {
+        for base in bases where base.lowercased().hasPrefix(Self.grpcScheme) {
             guard let url = URL(string: base), let host = url.host, let port = url.port else { continue }
             do { channels[base] = try GRPCNotaryChannel(address: base, host: host, port: port) } catch {
                 throw .invalidConfiguration("`\(base)`: \(error)")
@@ -96,24 +90,43 @@ public final class NotaryClient: Sendable {
     }
 
     /// `url` as a base URL (without trailing slashes), or `invalidConfiguration` if it is not an
-    /// http(s) URL with a host, nor a `grpc://host:port` address of a notary's gRPC service. The
-    /// check `init` makes of each URL, for configuration files.
+    /// http(s) URL with a host. The check for HTTP addresses in configuration files (advertised
+    /// addresses, health URLs, a standby's hint).
     public static func baseURL(_ url: String) throws(NotaryClientError) -> String {
         var base = url
         while base.hasSuffix("/") { base.removeLast() }
-        guard let parsed = URL(string: base), let scheme = parsed.scheme?.lowercased(), parsed.host != nil else {
-            throw .invalidConfiguration("`\(url)` is not an http(s) base URL such as http://127.0.0.1:8080, nor grpc://HOST:PORT")
+        guard let parsed = URL(string: base), let scheme = parsed.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", parsed.host != nil else {
+            throw .invalidConfiguration("`\(url)` is not an http(s) base URL such as http://127.0.0.1:8080")
         }
-        switch scheme {
-        case "http", "https": return base
-        case "grpc":
-            guard parsed.port != nil, parsed.path.isEmpty, parsed.query == nil else {
-                throw .invalidConfiguration("`\(url)` is not a gRPC address: grpc://HOST:PORT, with the port and nothing after it")
+        return base
+    }
+
+    /// The notary addresses `init` takes, each as `baseURL` or a `grpc://HOST:PORT` address of a
+    /// notary's gRPC service, all of one kind; or `invalidConfiguration`. The check `init` makes,
+    /// for configuration files.
+    public static func addresses(_ urls: [String]) throws(NotaryClientError) -> [String] {
+        guard !urls.isEmpty else { throw .invalidConfiguration("at least one base URL is needed") }
+        var bases = [String]()
+        for url in urls {
+            var base = url
+            while base.hasSuffix("/") { base.removeLast() }
+            if base.lowercased().hasPrefix(grpcScheme) {
+                guard let parsed = URL(string: base), parsed.host != nil, parsed.port != nil, parsed.path.isEmpty, parsed.query == nil else {
+                    throw .invalidConfiguration("`\(url)` is not a gRPC address: grpc://HOST:PORT, with the port and nothing after it")
+                }
+                bases.append(base)
+            } else {
+                do { bases.append(try baseURL(url)) } catch {
+                    throw .invalidConfiguration("`\(url)` is not an http(s) base URL such as http://127.0.0.1:8080, nor grpc://HOST:PORT")
+                }
             }
-            return base
-        default:
-            throw .invalidConfiguration("`\(url)` is not an http(s) base URL such as http://127.0.0.1:8080, nor grpc://HOST:PORT")
         }
+        let grpc = bases.filter { $0.lowercased().hasPrefix(grpcScheme) }
+        guard grpc.isEmpty || grpc.count == bases.count else {
+            throw .invalidConfiguration("give either http(s) or grpc base URLs, not both: one client speaks one protocol")
+        }
+        return bases
     }
 
     static let grpcScheme = "grpc://"

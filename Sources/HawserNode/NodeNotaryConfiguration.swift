@@ -84,10 +84,14 @@ public struct NodeNotaryConfiguration: Codable, Sendable, Equatable {
             var out = [String]()
             let urls = urls ?? []
             if urls.isEmpty { out.append("notary.urls must list the remote notary's base URLs, e.g. [\"http://10.0.0.1:8080\"]") }
+            var bases = [String]()
             for url in urls {
-                do { _ = try NotaryClient.baseURL(url) } catch { out.append("notary.urls: \(error.problem)") }
+                do { bases += try NotaryClient.addresses([url]) } catch { out.append("notary.urls: \(error.problem)") }
             }
-            if Set(urls.compactMap { try? NotaryClient.baseURL($0) }).count < urls.count { out.append("notary.urls must not name a URL twice") }
+            if Set(bases).count < bases.count { out.append("notary.urls must not name a URL twice") }
+            if !bases.isEmpty {
+                do { _ = try NotaryClient.addresses(bases) } catch { out.append("notary.urls: \(error.problem)") }  // http and grpc mixed
+            }
             if name?.isEmpty == true { out.append("notary.name must not be empty") }
             if publicKey == nil {
                 out.append("notary.publicKey is required: the remote notary's Ed25519 public key (base64), which every answer is checked against")

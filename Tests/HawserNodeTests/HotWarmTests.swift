@@ -190,10 +190,10 @@ import Vault
             #expect(problems.contains(expected), "\(problems)")
         }
         configuration.ha.election = ElectionSettings()
-        configuration.ha.advertise = ["ftp://x"]
+        configuration.ha.advertise = ["ftp://x", "grpc://10.0.0.1:9090"]  // the RPC API is HTTP: a gRPC address is no advertised URL
         configuration.ha.id = "a b"
         let more = configuration.problems.joined(separator: "\n")
-        for expected in ["exactly one election back end", "ha.advertise[0]", "ha.id \"a b\""] {
+        for expected in ["exactly one election back end", "ha.advertise[0]", "ha.advertise[1]", "ha.id \"a b\""] {
             #expect(more.contains(expected), "\(more)")
         }
         configuration.ha.election?.sqlite = "lease.sqlite"

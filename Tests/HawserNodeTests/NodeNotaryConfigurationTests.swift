@@ -62,6 +62,19 @@ import Testing
         }
     }
 
+    /// gRPC addresses are accepted, but not mixed with HTTP ones: one client speaks one protocol.
+    @Test func aRemoteNotarysURLsAreAllHTTPOrAllGRPC() throws {
+        let remote = { (urls: [String]) in
+            try self.problems {
+                $0["notaryName"] = nil
+                $0["notaryKeyFile"] = nil
+                $0["notary"] = ["kind": "remote", "urls": urls, "publicKey": self.key]
+            }.filter { $0.hasPrefix("notary.urls") }
+        }
+        #expect(try remote(["grpc://10.0.0.1:9090", "grpc://10.0.0.2:9090"]) == [])
+        #expect(try remote(["grpc://10.0.0.1:9090", "http://10.0.0.2:8080"]).first?.contains("not both") == true)
+    }
+
     @Test func remoteOptionsAreRefusedForTheEmbeddedNotary() throws {
         let found = try problems { $0["notary"] = ["urls": ["http://10.0.0.1:8080"], "publicKey": key] }
         #expect(found.contains { $0.contains("apply only to notary.kind \"remote\"") }, "\(found)")

@@ -183,8 +183,11 @@ import TokenSample
             "\($0)".contains("unknown option `grpc.maxStreams`")
         }
         for url in ["grpc://127.0.0.1", "grpc://127.0.0.1:9090/v1", "ftp://127.0.0.1:1"] {
-            #expect(throws: NotaryClientError.self) { try NotaryClient.baseURL(url) }
+            #expect(throws: NotaryClientError.self) { try NotaryClient.addresses([url]) }
         }
+        #expect(try NotaryClient.addresses(["grpc://127.0.0.1:9090/"]) == ["grpc://127.0.0.1:9090"])
+        // A gRPC address is a notary address only: not an HTTP base URL (advertised, health, a standby's hint).
+        #expect(throws: NotaryClientError.self) { try NotaryClient.baseURL("grpc://127.0.0.1:9090") }
         #expect(throws: NotaryClientError.self) { try NotaryClient(urls: ["grpc://127.0.0.1:9090", "http://127.0.0.1:8080"]) }
     }
 }
