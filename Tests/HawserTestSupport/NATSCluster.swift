@@ -93,10 +93,11 @@ public final class NATSCluster: @unchecked Sendable {
     }
 
     /// Starts `size` servers (clustered when `size > 1`) and waits until they serve clients and,
-    /// with JetStream, until JetStream answers `$JS.API.INFO` on every server.
+    /// with JetStream, until JetStream answers `$JS.API.INFO` on every server. `deadline` is for
+    /// all of them: a loaded full run once took the default's earlier 30 s for two of three.
     public static func start(
         size: Int = 3, jetStream: Bool = true, auth: TestServerAuth? = nil, tls: Bool = false,
-        deadline: Duration = .seconds(30)
+        deadline: Duration = .seconds(90)
     ) async throws -> NATSCluster {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nats-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
