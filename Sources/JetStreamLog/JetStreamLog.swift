@@ -167,6 +167,9 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
         options.retryOnFailedInitialConnect = true
         options.pingInterval = .seconds(2)
         options.logger = logger
+        // A replica's own reports are not worth receiving back; another process publishing
+        // under its id (a second connection) is still heard, and found out (`Confirmations`).
+        options.echo = false
         let client = try await NATSClient.connect(options)
         let js = JetStreamContext(client: client, timeout: .seconds(5))
         var stream = StreamConfig(name: configuration.stream, subjects: [configuration.subject],

@@ -64,6 +64,40 @@ import Testing
         }
     }
 
+    /// A replica is not sent its own reports back (NATS `echo` off), but it hears a second
+    /// process, on another connection, that publishes under its id.
+    @Test(.timeLimit(.minutes(2))) func aReplicaHearsOthersReportsButNotItsOwn() async throws {
+        try await withNATSCluster { cluster in
+            let a = makeLog(cluster), b = makeLog(cluster)
+            let toA = try await a.reports(), toB = try await b.reports()
+            // B's subscription may reach its server after A's first reports: A sends until B hears one.
+            #expect(try await firstReport(toB, whileSending: { try await a.publish(report: [1]) }) == [1])
+            // A subscribed before it published, so with echo its own [1] would come first.
+            #expect(try await firstReport(toA, whileSending: { try await b.publish(report: [2]) }) == [2])
+            await a.close()
+            await b.close()
+        }
+    }
+
+    /// The first report `stream` yields, calling `send` every 100 ms until it does.
+    func firstReport(_ stream: AsyncThrowingStream<[UInt8], any Error>,
+                     whileSending send: @escaping @Sendable () async throws -> Void) async throws -> [UInt8]? {
+        try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask {
+                for try await report in stream { return report }
+                return nil
+            }
+            group.addTask {
+                while true {
+                    try await send()
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
     @Test func readWaitsForTheNextEntry() async throws {
         try await withNATSCluster { cluster in
             let log = makeLog(cluster)
