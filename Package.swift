@@ -107,7 +107,7 @@ let package = Package(
         .target(name: "HawserNode", dependencies: [
             "HawserCore", "HawserWire", "Notary", "Embedded", "JetStreamLog", "JetStream",
             "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "PostgresStores", "Flows", "Vault", "TokenSample",
-            "FlowNotaries", "HawserClient",
+            "FlowNotaries", "HawserClient", "Membership",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),  // PBKDF2 for RPC passwords
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -153,7 +153,7 @@ let package = Package(
         .executableTarget(name: "hawser", dependencies: [
             "HawserCore", "HawserNode", "HawserClient", "HawserWire", "Embedded", "PostgresStores", "Notary", "Uniqueness",
             "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "JetStreamLog", "JetStream",
-            "Flows", "Vault", "TokenSample", "Sim",
+            "Flows", "Vault", "TokenSample", "Sim", "Membership",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -164,6 +164,13 @@ let package = Package(
         // Helpers shared by the tests (temporary directories, id streams, a seeded generator, watchdogs, a NATS cluster).
         // The seeded simulator: real sans-I/O cores under simulated time, network, stores and faults.
         .target(name: "Sim", dependencies: ["Coordination", "HawserCore"]),
+        // The network definition: members, their keys and addresses, the notaries (docs/network.md).
+        .target(name: "Membership", dependencies: [
+            "HawserCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .testTarget(name: "MembershipTests", dependencies: ["Membership", "HawserCore"]),
         .target(name: "HawserTestSupport", dependencies: ["HawserCore", "JetStream", "ZooKeeper", "Sim"], path: "Tests/HawserTestSupport"),
         // One suite of store tests run against every back end (SQLite, PostgreSQL).
         .testTarget(name: "StoreConformanceTests", dependencies: [
@@ -185,7 +192,7 @@ let package = Package(
         ]),
         .testTarget(name: "HawserNodeTests", dependencies: [
             "HawserNode", "HawserClient", "Embedded", "PostgresStores", "Notary", "HawserCore", "HawserWire", "HawserTestSupport", "hawser",
-            "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries", "Postgres", "Sim",
+            "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries", "Postgres", "Sim", "Membership",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -64,6 +64,7 @@ public enum Node {
         }
         var keys = [String: SigningKey]()
         for party in configuration.parties { keys[party.name] = try KeyFile.load(resolve(party.keyFile)).key }
+        let network = try configuration.network?.open(name: configuration.name, parties: keys, resolve: resolve, logger: logger)
         let data = resolve(configuration.dataDirectory)
         // Before anything in the data directory is opened: one process per directory, and a taken
         // port found now rather than after the notary and the engine have started.
@@ -129,14 +130,14 @@ public enum Node {
                           authenticator: authenticator,
                           identity: NodeIdentityJSON(name: configuration.name, notary: notary.port.identity.name,
                                                      parties: keys.keys.sorted(), flows: flows.names),
-                          maxBodyBytes: configuration.maxBodyBytes, registry: registry, openAPI: openAPI)
+                          maxBodyBytes: configuration.maxBodyBytes, registry: registry, openAPI: openAPI, network: network)
         let app = Application(
             router: api.router(),
             server: .http1(timeouts: configuration.http, logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser-node"),
             // Stopped in reverse order: the database's pool outlives the engine that writes to it.
-            services: [DataDirectoryHold(lock: lock)] + database.services + notary.services + owner,
+            services: [DataDirectoryHold(lock: lock)] + database.services + notary.services + owner + (network.map { [$0] } ?? []),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.listen.port
                 openAPI.listening(on: port)

@@ -4,6 +4,7 @@ import Foundation
 import HawserCore
 import HawserWire
 import Hummingbird
+import Membership
 import NIOCore
 import Notary
 import Prometheus
@@ -24,6 +25,8 @@ struct NodeAPI {
     let maxBodyBytes: Int
     let registry: PrometheusCollectorRegistry
     let openAPI: NodeOpenAPI
+    /// The network definition in use; nil for a node on its own.
+    let network: MembershipWatcher?
 
     /// Every route with the query parameters it takes: the edge refuses others (`unknown_query_parameter`),
     /// and a test checks the table against the OpenAPI document. A new route or parameter goes here.
@@ -38,6 +41,7 @@ struct NodeAPI {
         APIRoute(.get, "/v1/vault", query: ["type", "owner", "consumption", "order", "after", "limit"]),
         APIRoute(.get, "/v1/vault/balances", query: ["type", "owner"]),
         APIRoute(.get, "/v1/node"),
+        APIRoute(.get, "/v1/network"),
         APIRoute(.get, "/v1/admin/draining"),
         APIRoute(.put, "/v1/admin/draining"),
         APIRoute(.get, "/health/live"),
@@ -160,6 +164,14 @@ struct NodeAPI {
         router.get("/v1/node") { request, context in
             try await authorise(request, context, .readFlows)
             return identity
+        }
+        router.get("/v1/network") { request, context in
+            try await authorise(request, context, .readFlows)
+            guard let network else {
+                throw NodeAPIError(.notFound, "this node is not a member of a network (no `network` section in its configuration)")
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: network.current.definition.json)))
         }
         router.get("/v1/admin/draining") { request, context in
             try await authorise(request, context, .admin)

@@ -90,9 +90,11 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var http = HTTPTimeouts()
     /// High availability: single (the default), hot-warm or hot-cold (docs/node.md).
     public var ha = HAConfiguration()
+    /// The network the node is a member of (docs/network.md); nil: a node on its own.
+    public var network: NodeNetworkConfiguration?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, dataDirectory, database, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http, ha
+        case name, dataDirectory, database, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http, ha, network
     }
 
     public static let defaultNotaryName = "O=Hawser Notary, L=London, C=GB"
@@ -118,6 +120,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
         http = try c.decodeIfPresent(HTTPTimeouts.self, forKey: .http) ?? d.http
         ha = try c.decodeIfPresent(HAConfiguration.self, forKey: .ha) ?? d.ha
+        network = try c.decodeIfPresent(NodeNetworkConfiguration.self, forKey: .network)
     }
 
     /// Every invalid value, one sentence each; relative file names taken from the current directory.
@@ -153,6 +156,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         if maxWritesPerCommit < 1 { out.append("maxWritesPerCommit must be at least 1") }
         if maxBodyBytes < 1024 { out.append("maxBodyBytes must be at least 1024") }
         out += ha.problems(role: "node", baseDirectory: baseDirectory)
+        out += network?.problems ?? []
         if ha.mode == .hotWarm && notary.kind != .remote {
             out.append("ha.mode hot-warm needs notary.kind remote: an embedded notary's log and store cannot be shared by two processes")
         }
@@ -194,6 +198,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             ("http", Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue))),
             ("rpcLogin", Set(RPCLogin.CodingKeys.allCases.map(\.rawValue))),
             ("ha", Set(HAConfiguration.CodingKeys.allCases.map(\.rawValue))),
+            ("network", Set(NodeNetworkConfiguration.CodingKeys.allCases.map(\.rawValue))),
         ]
         for (section, known) in sections {
             guard let object = section.isEmpty ? top : top[section] as? [String: Any] else { continue }

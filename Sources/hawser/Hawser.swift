@@ -19,6 +19,7 @@ struct Hawser: AsyncParsableCommand {
             VaultCommand.self,
             SimCommand.self,
             CheckCommand.self,
+            NetworkCommand.self,
         ])
 }
 

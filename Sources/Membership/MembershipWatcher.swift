@@ -1,0 +1,89 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The network definition a node uses, from its file, kept current without a restart: it reads
+/// the file every `interval` and takes a new version by `Membership.update` (valid, and a higher
+/// version). A file that cannot be used is logged and the version in use stays, so a bad edit
+/// never takes the network away from a running node.
+public final class MembershipWatcher: Service, Sendable {
+    private struct State {
+        var membership: Membership
+        /// The file's bytes last looked at, taken or not: each edit is judged (and logged) once.
+        var seen: Data
+        var waiters: [(version: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+    public let path: String
+    private let interval: Duration
+    private let logger: Logger
+    private let state: Mutex<State>
+
+    /// Loads the file at `path`; throws if it cannot be used: a node does not start without a network.
+    public init(path: String, interval: Duration, logger: Logger) throws(MembershipError) {
+        let data = try Self.read(path)
+        let membership = try Membership(NetworkDefinition.load(data))
+        self.path = path
+        self.interval = interval
+        self.logger = logger
+        state = Mutex(State(membership: membership, seen: data))
+    }
+
+    /// The membership in use.
+    public var current: Membership { state.withLock { $0.membership } }
+
+    /// Reads the file every `interval` until cancelled or the node shuts down.
+    public func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                while true {
+                    try await Task.sleep(for: self.interval)
+                    self.check()
+                }
+            }
+        } catch is CancellationError {}
+    }
+
+    /// Reads the file once and takes it if it is a newer usable version.
+    public func check() {
+        let data: Data
+        do { data = try Self.read(path) } catch {
+            logger.error("the network definition in use stays", metadata: ["file": "\(path)", "error": "\(error)"])
+            return
+        }
+        let (outcome, due) = state.withLock { state -> (Result<Membership.Change, MembershipError>?, [CheckedContinuation<Void, Never>]) in
+            guard data != state.seen else { return (nil, []) }
+            state.seen = data
+            let taken = Result { () throws(MembershipError) in try state.membership.update(to: NetworkDefinition.load(data)) }
+            guard case .success(let (next, change)) = taken else { return (taken.map(\.1), []) }
+            state.membership = next
+            let due = state.waiters.filter { $0.version <= next.version }.map(\.continuation)
+            state.waiters.removeAll { $0.version <= next.version }
+            return (.success(change), due)
+        }
+        switch outcome {
+        case .success(let change): logger.notice("took a new network definition", metadata: ["file": "\(path)", "change": "\(change)"])
+        case .failure(let error): logger.error("the network definition in use stays", metadata: ["file": "\(path)", "error": "\(error)"])
+        case .none: break
+        }
+        for continuation in due { continuation.resume() }
+    }
+
+    /// Returns once a definition of `version` or higher is in use.
+    public func waitForVersion(_ version: Int) async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.membership.version >= version { return true }
+                state.waiters.append((version, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    private static func read(_ path: String) throws(MembershipError) -> Data {
+        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw MembershipError.unreadable("\(path): \(error.localizedDescription)")
+        }
+    }
+}

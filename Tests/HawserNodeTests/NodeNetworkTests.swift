@@ -1,0 +1,130 @@
+import Foundation
+import HawserCore
+import HawserNode
+import HawserTestSupport
+import Hummingbird
+import HummingbirdTesting
+import Membership
+import Testing
+
+/// A node that is a member of a network (docs/network.md): it starts only with a definition that
+/// names it as configured, serves the one in use, and takes a new version without a restart.
+@Suite struct NodeNetworkTests {
+    static let identity = SigningKey(seed: [UInt8](repeating: 30, count: 32))!
+    static let bob = SigningKey(seed: [UInt8](repeating: 2, count: 32))!
+
+    /// The network of this node (O=Hawser Node, hosting O=Alice and O=Bob) and one other node.
+    static func definition(version: Int, identity: PublicKey = identity.publicKey, parties: [String: SigningKey]? = nil)
+        -> NetworkDefinition {
+        let hosted = (parties ?? ["O=Alice": alice, "O=Bob": bob]).sorted { $0.key < $1.key }
+            .map { NetworkDefinition.Member(name: $0.key, publicKey: $0.value.publicKey.base64) }
+        let other = SigningKey(seed: [UInt8](repeating: 31, count: 32))!, carol = SigningKey(seed: [UInt8](repeating: 32, count: 32))!
+        return NetworkDefinition(version: version, nodes: [
+            .init(name: NodeConfiguration().name, identityKey: identity.base64, addresses: ["https://127.0.0.1:10021"], parties: hosted),
+            .init(name: "O=Carol Node", identityKey: other.publicKey.base64, addresses: ["https://127.0.0.1:10022"],
+                  parties: [.init(name: "O=Carol", publicKey: carol.publicKey.base64)]),
+        ], notaries: [.init(name: "O=Notary", publicKey: notaryKey.publicKey.base64, addresses: ["http://127.0.0.1:10000"])])
+    }
+
+    /// Writes a node directory (writeNodeFiles) with a `network` section and the definition file
+    /// into `dir`; returns the configuration.
+    func nodeDirectory(_ dir: String, _ definition: NetworkDefinition) throws -> NodeConfiguration {
+        try writeNodeFiles(in: dir)
+        try KeyFile(name: "O=Hawser Node", key: Self.identity).save(dir + "/identity.key")
+        try definition.json.write(to: URL(fileURLWithPath: dir + "/network.json"))
+        var configuration = try NodeConfiguration.load(dir + "/node.json")
+        configuration.network = NodeNetworkConfiguration(file: "network.json", identityKeyFile: "identity.key")
+        configuration.network?.reloadIntervalMillis = 100
+        try configuration.save(dir + "/node.json")
+        return try NodeConfiguration.load(dir + "/node.json")
+    }
+
+    func served(_ client: any TestClientProtocol) async throws -> (HTTPResponse.Status, NetworkDefinition?) {
+        try await client.execute(uri: "/v1/network", method: .get, headers: viewer) { response in
+            (response.status, try? JSONDecoder().decode(NetworkDefinition.self, from: Data(buffer: response.body)))
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2))) func theNodeServesItsNetworkAndTakesANewVersionWithoutARestart() async throws {
+        let dir = try TemporaryDirectory(), path = dir.path
+        let configuration = try nodeDirectory(path, Self.definition(version: 1))
+        let (app, _) = try await Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
+        try await app.test(.live) { client in
+            #expect(try await served(client) == (.ok, Self.definition(version: 1)))
+            var next = Self.definition(version: 2)
+            next.nodes[1].addresses = ["https://127.0.0.1:10023"]
+            try next.json.write(to: URL(fileURLWithPath: path + "/network.json"))
+            try await eventually("the node takes version 2") { try await served(client).1?.version == 2 }
+            #expect(try await served(client).1 == next)
+        }
+    }
+
+    @Test func aNodeNotNamedAsConfiguredDoesNotStart() async throws {
+        let stranger = SigningKey(seed: [UInt8](repeating: 33, count: 32))!
+        for (definition, problem) in [
+            (Self.definition(version: 1, identity: stranger.publicKey), "network.identityKeyFile: its public key"),
+            (Self.definition(version: 1, parties: ["O=Alice": alice]), "parties: `O=Bob` is not a party of `O=Hawser Node, L=London, C=GB`"),
+            (Self.definition(version: 1, parties: ["O=Alice": alice, "O=Bob": stranger]), "parties: the key of `O=Bob` is not the one"),
+            (Self.definition(version: 1, parties: ["O=Alice": alice, "O=Bob": Self.bob, "O=Dave": stranger]),
+             "parties: the network definition gives `O=Hawser Node, L=London, C=GB` the party `O=Dave`, which this node does not host"),
+        ] {
+            let dir = try TemporaryDirectory(), path = dir.path
+            let configuration = try nodeDirectory(path, definition)
+            let error = await #expect(throws: ConfigurationError.self) {
+                _ = try await Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
+            }
+            #expect(error?.problems.contains { $0.hasPrefix(problem) } == true, "\(error?.problems ?? [])")
+        }
+        // Neither does a node the definition does not name, nor one whose definition is unusable.
+        var renamed = Self.definition(version: 1)
+        renamed.nodes[0].name = "O=Someone Else"
+        let dir = try TemporaryDirectory(), path = dir.path
+        let configuration = try nodeDirectory(path, renamed)
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
+        }
+        try Data("[]".utf8).write(to: URL(fileURLWithPath: path + "/network.json"))
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
+        }
+    }
+
+    @Test func aNodeOnItsOwnHasNoNetwork() async throws {
+        try await withNode { client, _ in
+            try await client.execute(uri: "/v1/network", method: .get, headers: viewer) { response in
+                #expect(response.status == .notFound)
+                #expect(String(buffer: response.body).contains("\"not_found\""))
+            }
+        }
+    }
+
+    @Test func theNetworkSectionIsValidated() throws {
+        var configuration = NodeConfiguration()
+        configuration.network = NodeNetworkConfiguration(file: "", identityKeyFile: "")
+        configuration.network?.reloadIntervalMillis = 5
+        let problems = configuration.problems
+        #expect(problems.contains("network.file must not be empty"))
+        #expect(problems.contains("network.identityKeyFile must not be empty"))
+        #expect(problems.contains("network.reloadIntervalMillis must be 100...3600000"))
+    }
+}
+
+/// `hawser network check FILE`: exit status 0 for a definition a node would take, 1 otherwise,
+/// with one line per problem.
+@Suite(.timeLimit(.minutes(2)))
+struct NetworkCheckCommandTests {
+    @Test func aUsableDefinitionPassesAndABrokenOneListsItsProblems() async throws {
+        let dir = try TemporaryDirectory()
+        try NodeNetworkTests.definition(version: 3).json.write(to: URL(fileURLWithPath: dir.path + "/good.json"))
+        var broken = NodeNetworkTests.definition(version: 3)
+        broken.notaries = []
+        broken.nodes[1].addresses = ["carol:10022"]
+        try broken.json.write(to: URL(fileURLWithPath: dir.path + "/bad.json"))
+        let good = try await ChildProcess.run(HawserProcess.binary, ["network", "check", "good.json"], in: dir.path, scratch: dir.path)
+        #expect(good.status == 0 && good.output.contains("version 3: 2 nodes, 3 parties, 1 notaries"), "\(good.output)")
+        let bad = try await ChildProcess.run(HawserProcess.binary, ["network", "check", "bad.json"], in: dir.path, scratch: dir.path)
+        #expect(bad.status == 1)
+        #expect(bad.output.contains("notaries: a network needs at least one notary"), "\(bad.output)")
+        #expect(bad.output.contains("node `O=Carol Node`: `carol:10022` is not an address"), "\(bad.output)")
+    }
+}

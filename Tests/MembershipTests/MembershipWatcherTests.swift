@@ -1,0 +1,58 @@
+import Foundation
+import Logging
+import Membership
+import Testing
+
+struct MembershipWatcherTests {
+    let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    func temporaryFile(_ data: Data) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("network-\(UUID().uuidString).json").path
+        try data.write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test func aNodeDoesNotStartWithoutAUsableNetwork() throws {
+        #expect(throws: MembershipError.self) { try MembershipWatcher(path: "/nonexistent/network.json", interval: .seconds(1), logger: logger) }
+        let path = try temporaryFile(network(version: 0).json)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: MembershipError.self) { try MembershipWatcher(path: path, interval: .seconds(1), logger: logger) }
+    }
+
+    /// Edits are taken only as newer valid versions; a bad or older file leaves the one in use.
+    @Test func aNewerVersionIsTakenAndABadEditIsNot() throws {
+        let path = try temporaryFile(network(version: 1).json)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let watcher = try MembershipWatcher(path: path, interval: .seconds(1), logger: logger)
+        #expect(watcher.current.version == 1)
+
+        try Data("{ not json".utf8).write(to: URL(fileURLWithPath: path))
+        watcher.check()
+        #expect(watcher.current.version == 1)
+        try network(version: 1, nodes: 4).json.write(to: URL(fileURLWithPath: path))
+        watcher.check()
+        #expect(watcher.current.definition.nodes.count == 3, "an edit without a new version is not taken")
+
+        try network(version: 2, nodes: 4).json.write(to: URL(fileURLWithPath: path))
+        watcher.check()
+        #expect(watcher.current.version == 2)
+        #expect(watcher.current.node(named: "O=Node 3, L=London, C=GB") != nil)
+        try FileManager.default.removeItem(atPath: path)
+        watcher.check()
+        #expect(watcher.current.version == 2, "a file gone missing leaves the network in use")
+    }
+
+    /// The running service picks a new version up by itself.
+    @Test(.timeLimit(.minutes(1))) func theRunningWatcherPicksUpANewVersion() async throws {
+        let path = try temporaryFile(network(version: 1).json)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let watcher = try MembershipWatcher(path: path, interval: .milliseconds(20), logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await watcher.run() }
+            try network(version: 7, nodes: 2).json.write(to: URL(fileURLWithPath: path))
+            await watcher.waitForVersion(7)
+            #expect(watcher.current.definition.nodes.count == 2)
+            group.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import HawserCore
+import Membership
+import Testing
+
+/// A valid network of `nodes` nodes (one party each) and one notary, version `version`.
+func network(version: Int = 1, nodes: Int = 3) -> NetworkDefinition {
+    let key = { (seed: UInt8) in SigningKey(seed: [UInt8](repeating: seed, count: 32))!.publicKey.base64 }
+    return NetworkDefinition(
+        version: version,
+        nodes: (0..<nodes).map { i in
+            NetworkDefinition.Node(name: "O=Node \(i), L=London, C=GB", identityKey: key(UInt8(10 + i)),
+                                   addresses: ["https://127.0.0.1:\(10_020 + i)"],
+                                   parties: [.init(name: "O=Party \(i), L=London, C=GB", publicKey: key(UInt8(40 + i)))])
+        },
+        notaries: [.init(name: "O=Notary, L=London, C=GB", publicKey: key(99), addresses: ["grpc://127.0.0.1:10000"])])
+}
+
+struct NetworkDefinitionTests {
+    @Test func aWellFormedNetworkHasNoProblemsAndIsIndexed() throws {
+        let definition = network()
+        #expect(definition.problems == [])
+        let membership = try Membership(definition)
+        #expect(membership.node(hosting: "O=Party 1, L=London, C=GB")?.name == "O=Node 1, L=London, C=GB")
+        #expect(membership.node(hosting: "O=Nobody") == nil)
+        let identity = PublicKey(base64: definition.nodes[2].identityKey)!
+        #expect(membership.node(withIdentity: identity)?.name == "O=Node 2, L=London, C=GB")
+        // A party's key is not a node's identity: only the identity key speaks for a node.
+        #expect(membership.node(withIdentity: PublicKey(base64: definition.nodes[2].parties[0].publicKey)!) == nil)
+        #expect(membership.party(named: "O=Party 0, L=London, C=GB")?.publicKey.base64 == definition.nodes[0].parties[0].publicKey)
+        #expect(membership.notary(named: "O=Notary, L=London, C=GB")?.addresses == ["grpc://127.0.0.1:10000"])
+    }
+
+    @Test func everyRuleIsChecked() {
+        var bad = network()
+        bad.version = 0
+        bad.nodes[1].name = bad.nodes[0].name
+        bad.nodes[2].identityKey = bad.nodes[0].identityKey
+        bad.nodes[0].addresses = ["127.0.0.1:9000", "ftp://host:21", "https://host"]
+        bad.nodes[1].parties[0].publicKey = "not a key"
+        bad.nodes[2].parties = []
+        bad.notaries[0].addresses = []
+        let problems = bad.problems
+        #expect(problems.contains("version must be at least 1, got 0"))
+        #expect(problems.contains("node `O=Node 0, L=London, C=GB`: the name is also node's"))
+        #expect(problems.contains("node `O=Node 2, L=London, C=GB`: the key is also node `O=Node 0, L=London, C=GB`'s"))
+        #expect(problems.filter { $0.contains("is not an address of the form SCHEME://HOST:PORT") }.count == 3)
+        #expect(problems.contains("party `O=Party 1, L=London, C=GB`: `not a key` is not an Ed25519 public key in base64"))
+        #expect(problems.contains("node `O=Node 2, L=London, C=GB`: needs at least one party"))
+        #expect(problems.contains("notary `O=Notary, L=London, C=GB`: needs at least one address"))
+        #expect(throws: MembershipError.self) { try Membership(bad) }
+        #expect(NetworkDefinition(version: 1, nodes: [], notaries: []).problems
+            == ["nodes: a network needs at least one node", "notaries: a network needs at least one notary"])
+    }
+
+    @Test func aFileIsReadStrictly() throws {
+        let good = network().json
+        #expect(try NetworkDefinition.load(good) == network())
+        var object = try #require(try JSONSerialization.jsonObject(with: good) as? [String: Any])
+        object["versoin"] = 2
+        var nodes = try #require(object["nodes"] as? [[String: Any]])
+        nodes[0]["adresses"] = ["https://127.0.0.1:1"]
+        object["nodes"] = nodes
+        let misspelt = try JSONSerialization.data(withJSONObject: object)
+        #expect(throws: MembershipError.invalid(["unknown field `versoin`", "unknown field `nodes[].adresses`"])) {
+            try NetworkDefinition.load(misspelt)
+        }
+        #expect(throws: MembershipError.self) { try NetworkDefinition.load(Data("{\"version\": 1}".utf8)) }
+    }
+
+    @Test func onlyAHigherValidVersionIsTaken() throws {
+        let current = try Membership(network(version: 3))
+        var next = network(version: 4, nodes: 4)
+        next.nodes[0].addresses.append("https://127.0.0.1:11020")
+        next.nodes.remove(at: 1)
+        let (taken, change) = try current.update(to: next)
+        #expect(taken.version == 4)
+        #expect("\(change)" == "version 3 -> 4; added O=Node 3, L=London, C=GB; removed O=Node 1, L=London, C=GB; changed O=Node 0, L=London, C=GB")
+        #expect(throws: MembershipError.notNewer(offered: 3, current: 3)) { try current.update(to: next.withVersion(3)) }
+        #expect(throws: MembershipError.notNewer(offered: 2, current: 3)) { try current.update(to: network(version: 2)) }
+        var broken = network(version: 5)
+        broken.notaries = []
+        #expect(throws: MembershipError.invalid(["notaries: a network needs at least one notary"])) { try current.update(to: broken) }
+    }
+}
+
+extension NetworkDefinition {
+    func withVersion(_ version: Int) -> NetworkDefinition {
+        var copy = self
+        copy.version = version
+        return copy
+    }
+}
