@@ -7,7 +7,7 @@ struct NetworkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "network",
         abstract: "Work with a network definition: its members, their keys and addresses, its notaries.",
-        subcommands: [Check.self])
+        subcommands: [NetworkInit.self, Check.self])
 
     /// `hawser network check FILE`: whether a node would take the file. Exit status 0: usable;
     /// 1: a problem, one line each (the node would refuse to start with it, or keep its version).

@@ -109,10 +109,44 @@ import Testing
     }
 }
 
-/// `hawser network check FILE`: exit status 0 for a definition a node would take, 1 otherwise,
-/// with one line per problem.
-@Suite(.timeLimit(.minutes(2)))
-struct NetworkCheckCommandTests {
+/// `hawser network init` and `hawser network check` (docs/network.md).
+@Suite(.timeLimit(.minutes(3)))
+struct NetworkCommandTests {
+    /// The network `init` makes is one every node of it starts in, with the notary's addresses.
+    @Test(arguments: ["single", "cluster"]) func initMakesANetworkEveryNodeStartsIn(notary: String) async throws {
+        let dir = try TemporaryDirectory(), path = dir.path
+        let made = try await ChildProcess.run(HawserProcess.binary, ["network", "init", "net", "--nodes", "Alice,Bob", "--notary", notary,
+                                                                     "--base-port", "21000"], in: path, scratch: path)
+        #expect(made.status == 0, "\(made.output)")
+        let definition = try NetworkDefinition.load(Data(contentsOf: URL(fileURLWithPath: path + "/net/network.json")))
+        #expect(definition.nodes.map(\.name) == ["O=Alice Node, L=London, C=GB", "O=Bob Node, L=London, C=GB"])
+        #expect(definition.notaries[0].addresses == (notary == "single" ? ["grpc://127.0.0.1:21001"]
+                                                     : ["grpc://127.0.0.1:21001", "grpc://127.0.0.1:21003", "grpc://127.0.0.1:21005"]))
+        let replicas = notary == "single" ? ["notary"] : ["notary/r0", "notary/r1", "notary/r2"]
+        for replica in replicas {
+            let configuration = try NotaryConfiguration.load(path + "/net/\(replica)/hawser.json")
+            #expect(Set(configuration.authorisedParties.map(\.name)) == ["O=Alice, L=London, C=GB", "O=Bob, L=London, C=GB"])
+            #expect(try KeyFile.load(path + "/net/\(replica)/notary.key").key.publicKey.base64 == definition.notaries[0].publicKey)
+        }
+        for node in ["alice", "bob"] {
+            var configuration = try NodeConfiguration.load(path + "/net/\(node)/node.json")
+            configuration.listen.port = 0
+            // Starts only if the definition names it as configured; serves the definition.
+            let (app, _) = try await Node.application(configuration: configuration, baseDirectory: path + "/net/\(node)", logger: quietLogger)
+            try await app.test(.router) { client in
+                let password = try String(contentsOfFile: path + "/net/\(node)/rpc-password", encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                try await client.execute(uri: "/v1/network", method: .get,
+                                         headers: [.authorization: RPCAuthenticator.basic(username: "admin", password: password)]) { response throws in
+                    #expect(response.status == .ok)
+                    #expect(try JSONDecoder().decode(NetworkDefinition.self, from: Data(buffer: response.body)) == definition)
+                }
+            }
+        }
+        let again = try await ChildProcess.run(HawserProcess.binary, ["network", "init", "net"], in: path, scratch: path)
+        #expect(again.status != 0 && again.output.contains("already exists"), "\(again.output)")
+    }
+
     @Test func aUsableDefinitionPassesAndABrokenOneListsItsProblems() async throws {
         let dir = try TemporaryDirectory()
         try NodeNetworkTests.definition(version: 3).json.write(to: URL(fileURLWithPath: dir.path + "/good.json"))
