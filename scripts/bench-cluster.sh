@@ -25,8 +25,12 @@ args=("$@")
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# options: --inputs-per-tx 1 --requests $requests --double-spend-ratio 0 ${args[*]}"
-urls=$(HAWSER=$hawser scripts/notary-cluster.sh start "$dir" "$nats_port" "$http_port" "$grpc_port")
-[[ " ${args[*]} " == *" --grpc "* ]] && urls=$(cat "$dir/grpc-urls")
+if [[ " ${args[*]} " == *" --grpc "* ]]; then
+    HAWSER=$hawser scripts/notary-cluster.sh start "$dir" "$nats_port" "$http_port" "$grpc_port" >/dev/null
+    urls=$(cat "$dir/grpc-urls")
+else
+    urls=$(HAWSER=$hawser scripts/notary-cluster.sh start "$dir" "$nats_port" "$http_port")
+fi
 url_args=()
 for url in $urls; do url_args+=(--url "$url"); done
 echo "# cluster (3 replicas, JetStream R3):"
