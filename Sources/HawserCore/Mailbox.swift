@@ -8,7 +8,8 @@ import Synchronization
 public final class Mailbox<Element: Sendable>: Sendable {
     private struct State {
         var items: [Element] = []
-        var taker: CheckedContinuation<[Element]?, Never>?
+        /// The consumer, waiting for the box to be non-empty (or closed).
+        var taker: CheckedContinuation<Void, Never>?
         var closed = false
     }
     private let state = Mutex(State())
@@ -18,66 +19,57 @@ public final class Mailbox<Element: Sendable>: Sendable {
     /// Adds `element`; false (and nothing added) once the box is closed.
     @discardableResult
     public func post(_ element: Element) -> Bool {
-        let taker = state.withLock { state -> CheckedContinuation<[Element]?, Never>?? in
-            guard !state.closed else { return .none }
-            guard let taker = state.taker else {
-                state.items.append(element)
-                return .some(nil)
-            }
-            state.taker = nil
-            return .some(taker)
+        let (added, taker) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard !state.closed else { return (false, nil) }
+            state.items.append(element)
+            defer { state.taker = nil }
+            return (true, state.taker)
         }
-        switch taker {
-        case .none: return false
-        case .some(nil): return true
-        case .some(let waiting?):
-            waiting.resume(returning: [element])
-            return true
-        }
+        // Woken, the taker takes what is there when it runs: the posts made meanwhile go with this one.
+        taker?.resume()
+        return added
     }
 
     /// Everything posted and not yet taken, waiting while there is nothing; nil once the box is
     /// closed and emptied, or when the waiting task is cancelled. One consumer at a time.
     public func takeAll() async -> [Element]? {
-        if let ready = takeReady() { return ready }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<[Element]?, Never>) in
-                let now = state.withLock { state -> [Element]?? in
-                    if !state.items.isEmpty {
-                        defer { state.items = [] }
-                        return .some(state.items)
-                    }
-                    if state.closed || Task.isCancelled { return .some(nil) }
-                    precondition(state.taker == nil, "a mailbox has one consumer")
-                    state.taker = continuation
-                    return .none
+        while true {
+            let (ready, done) = state.withLock { state -> ([Element]?, Bool) in
+                if !state.items.isEmpty {
+                    defer { state.items = [] }
+                    return (state.items, true)
                 }
-                if let now { continuation.resume(returning: now) }
+                return (nil, state.closed)
             }
-        } onCancel: {
-            let taker = state.withLock { state in
-                defer { state.taker = nil }
-                return state.taker
+            if let ready { return ready }
+            if done || Task.isCancelled { return nil }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let wait = state.withLock { state -> Bool in
+                        guard state.items.isEmpty && !state.closed && !Task.isCancelled else { return false }
+                        precondition(state.taker == nil, "a mailbox has one consumer")
+                        state.taker = continuation
+                        return true
+                    }
+                    if !wait { continuation.resume() }
+                }
+            } onCancel: {
+                wakeTaker()
             }
-            taker?.resume(returning: nil)
         }
     }
 
     /// No more posts; the consumer still takes what is left, then gets nil.
     public func close() {
+        state.withLock { $0.closed = true }
+        wakeTaker()
+    }
+
+    private func wakeTaker() {
         let taker = state.withLock { state in
-            state.closed = true
             defer { state.taker = nil }
             return state.taker
         }
-        taker?.resume(returning: nil)
-    }
-
-    private func takeReady() -> [Element]? {
-        state.withLock { state in
-            guard !state.items.isEmpty else { return nil }
-            defer { state.items = [] }
-            return state.items
-        }
+        taker?.resume()
     }
 }
