@@ -42,10 +42,10 @@ public final class Notary: Sendable {
         return results.map { $0! }
     }
 
-    /// Notarises many requests with one validation pass (signatures checked on every core) and
-    /// one log append, and hands each result to `each` (with the request's index) as soon as it
-    /// is known: a refused request at once, without waiting for the others' append; the others as
-    /// the replica answers them. `each` is called once per request, before this returns.
+    /// Notarises many requests with one validation pass (a large batch's signatures checked on
+    /// every core) and one log append, and hands each result to `each` (with the request's index)
+    /// as soon as it is known: a refused request at once, without waiting for the others' append;
+    /// the others as the replica answers them. `each` is called once per request, before this returns.
     public func notarise(batch requests: [NotarisationRequest],
                          each: (Int, Result<NotarisationAnswer, APIError>) -> Void) async {
         let start = ContinuousClock.now
