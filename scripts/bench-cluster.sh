@@ -5,7 +5,9 @@
 # and the nats-servers spent per request, then runs the same load against an embedded notary for
 # comparison, and stops everything. Prints one JSON line per run.
 # Usage: scripts/bench-cluster.sh [extra `hawser bench notary` options, e.g. --clients 6 --batch-size 50]
-# Environment: NATS_PORT (default 24222), HTTP_PORT (default 28080), REQUESTS (default 100000).
+# With --grpc among the options the load goes over the replicas' gRPC service instead of HTTP.
+# Environment: NATS_PORT (default 24222), HTTP_PORT (default 28080), GRPC_PORT (default 29090),
+# REQUESTS (default 100000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product hawser --scratch-path .build-release >&2
@@ -16,13 +18,19 @@ cp .build-release/release/hawser "$dir/hawser"
 hawser=$dir/hawser
 nats_port=${NATS_PORT:-24222}
 http_port=${HTTP_PORT:-28080}
+grpc_port=${GRPC_PORT:-29090}
 requests=${REQUESTS:-100000}
 args=("$@")
 [[ ${#args[@]} -gt 0 ]] || args=(--clients 4 --batch-size 50 --spread)
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# options: --inputs-per-tx 1 --requests $requests --double-spend-ratio 0 ${args[*]}"
-urls=$(HAWSER=$hawser scripts/notary-cluster.sh start "$dir" "$nats_port" "$http_port")
+if [[ " ${args[*]} " == *" --grpc "* ]]; then
+    HAWSER=$hawser scripts/notary-cluster.sh start "$dir" "$nats_port" "$http_port" "$grpc_port" >/dev/null
+    urls=$(cat "$dir/grpc-urls")
+else
+    urls=$(HAWSER=$hawser scripts/notary-cluster.sh start "$dir" "$nats_port" "$http_port")
+fi
 url_args=()
 for url in $urls; do url_args+=(--url "$url"); done
 echo "# cluster (3 replicas, JetStream R3):"

@@ -2,22 +2,23 @@
 # Start or stop a local notary cluster on loopback: 3 nats-server (JetStream) + 3 notary replicas
 # of one notary (one key), each with its own SQLite store, sharing one replicated log stream.
 #
-#   scripts/notary-cluster.sh start <dir> [nats-base-port] [http-base-port]
+#   scripts/notary-cluster.sh start <dir> [nats-base-port] [http-base-port] [grpc-base-port]
 #   scripts/notary-cluster.sh stop  <dir>
 #   scripts/notary-cluster.sh kill  <dir> <replica 0-2>     kill -9 one replica (to try failover)
 #   scripts/notary-cluster.sh restart <dir> <replica 0-2>   start a stopped replica again
 #
 # NATS client ports are nats-base-port..+2 (default 4222); the replicas' HTTP APIs listen on
-# http-base-port..+2 (default 8080). <dir> holds everything: the NATS cluster (nats/), the replicas
-# (r0/, r1/, r2/ with hawser.json, notary.key and data/), their logs and pid files, the notary's
-# public key (notary.pub), and a party key authorised to notarise (demo-party.key). `start` prints
-# the replicas' URLs once all are ready.
+# http-base-port..+2 (default 8080); given a grpc-base-port, they also serve gRPC on ..+2, listed
+# in <dir>/grpc-urls. <dir> holds everything: the NATS cluster (nats/), the replicas (r0/, r1/,
+# r2/ with hawser.json, notary.key and data/), their logs and pid files, the notary's public key
+# (notary.pub), and a party key authorised to notarise (demo-party.key). `start` prints the
+# replicas' HTTP URLs once all are ready.
 # Environment: HAWSER (the hawser binary; default: build release into .build-release and copy it
 # to <dir>/hawser, which later commands on <dir> reuse); NATS_SERVER and SYNC_INTERVAL as for
 # scripts/nats-cluster.sh.
 set -euo pipefail
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 cmd=${1:-}
 dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || usage
@@ -68,6 +69,7 @@ case "$cmd" in
 start)
     nats_base=${3:-4222}
     http_base=${4:-8080}
+    grpc_base=${5:-}
     hawser=$(hawser_bin)
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
@@ -82,6 +84,12 @@ start)
         mkdir -p "$dir/r$i"
         echo "$((http_base + i))" >"$dir/r$i/port"
         [[ -f "$dir/r$i/hawser.json" ]] && continue
+        grpc=""
+        if [[ -n "$grpc_base" ]]; then
+            grpc=",
+  \"grpc\": { \"host\": \"127.0.0.1\", \"port\": $((grpc_base + i)) }"
+            echo "grpc://127.0.0.1:$((grpc_base + i))" >>"$dir/grpc-urls"
+        fi
         if [[ $i == 0 ]]; then
             init=$("$hawser" notary init --dir "$dir/init" --port 0 --accept-any-party)
             sed -n 's/.*(public key \(.*\))$/\1/p' <<<"$init" >"$dir/notary.pub"
@@ -99,7 +107,7 @@ start)
   "listen": { "host": "127.0.0.1", "port": $((http_base + i)) },
   "authorisedParties": [ { "name": "O=Demo Party, L=London, C=GB", "publicKey": "$(cat "$dir/demo-party.pub")" } ],
   "log": { "kind": "jetstream", "servers": [ $servers ], "stream": "HAWSER_NOTARY", "replicas": 3,
-           "replicaId": "r$i", "members": ["r0", "r1", "r2"] }
+           "replicaId": "r$i", "members": ["r0", "r1", "r2"] }$grpc
 }
 JSON
     done

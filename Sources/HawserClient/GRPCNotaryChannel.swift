@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import HawserCore
 import HawserWire
 import Synchronization
 
@@ -86,7 +87,8 @@ final class GRPCNotaryChannel: Sendable {
 /// order; a request whose time ran out is forgotten (a late result for it is dropped).
 final class NotaryStream: Sendable {
     let address: String
-    private let outgoing: AsyncStream<Hawser_V1_StreamedRequest>.Continuation
+    /// Requests not yet written; those posted together go out in one write.
+    private let outgoing = Mailbox<Hawser_V1_StreamedRequest>()
     private let state = Mutex(State())
 
     private struct Waiting {
@@ -104,14 +106,12 @@ final class NotaryStream: Sendable {
 
     init(address: String, client: Hawser_V1_Notary.Client<GRPCNotaryChannel.Transport>) {
         self.address = address
-        let (requests, outgoing) = AsyncStream.makeStream(of: Hawser_V1_StreamedRequest.self)
-        self.outgoing = outgoing
         var options = CallOptions.defaults
         options.waitForReady = false  // a replica that is down fails the stream at once
         Task { [self] in
             do {
-                try await client.notariseStream(options: options, requestProducer: { writer in
-                    for await request in requests { try await writer.write(request) }
+                try await client.notariseStream(options: options, requestProducer: { [outgoing] writer in
+                    while let requests = await outgoing.takeAll() { try await writer.write(contentsOf: requests) }
                 }, onResponse: { response in
                     for try await message in response.messages { self.deliver(message) }
                 })
@@ -138,7 +138,7 @@ final class NotaryStream: Sendable {
                 return nil
             }
             if let refused { return continuation.resume(throwing: refused) }
-            outgoing.yield(message)
+            outgoing.post(message)
         }
     }
 
@@ -149,7 +149,7 @@ final class NotaryStream: Sendable {
             defer { state.waiting = [:] }
             return Array(state.waiting.values)
         }
-        outgoing.finish()
+        outgoing.close()
         for item in waiting { item.continuation.resume(throwing: error) }
     }
 

@@ -2,7 +2,6 @@ import Foundation
 import GRPCCore
 import HawserCore
 import HawserWire
-import Logging
 import Notary
 import Synchronization
 
@@ -14,7 +13,6 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
     let serving: ServingState<NotaryTerm>
     /// Most requests of one stream decided at once (`grpc.maxInFlightPerStream`).
     let maxInFlightPerStream: Int
-    let logger: Logger
 
     func notarise(request: Hawser_V1_NotarisationRequest, context: ServerContext) async throws -> Hawser_V1_NotarisationResult {
         await decide(request)
@@ -22,20 +20,35 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
 
     func notariseStream(request: RPCAsyncSequence<Hawser_V1_StreamedRequest, any Error>,
                         response: RPCWriter<Hawser_V1_StreamedResult>, context: ServerContext) async throws {
-        let slots = InFlightSlots(maxInFlightPerStream)
+        let inFlight = InFlightSlots(maxInFlightPerStream)
+        let arrived = Mailbox<Hawser_V1_StreamedRequest>()
+        let answered = Mailbox<Hawser_V1_StreamedResult>()
         try await withThrowingDiscardingTaskGroup { group in
-            for try await item in request {
-                // At the limit the stream is not read on: HTTP/2 flow control then holds the client back.
-                await slots.acquire()
-                group.addTask {
-                    defer { slots.release() }
-                    var out = Hawser_V1_StreamedResult()
-                    out.id = item.id
-                    out.result = await decide(item.request)
-                    // The writer takes writes from many tasks at once (NIOAsyncWriter); each is one message.
-                    try await response.write(out)
+            // Results ready together go out in one write: one hop to the connection's event loop.
+            group.addTask {
+                while let results = await answered.takeAll() { try await response.write(contentsOf: results) }
+            }
+            try await withThrowingDiscardingTaskGroup { batches in
+                batches.addTask {
+                    defer { arrived.close() }
+                    for try await item in request {
+                        // At the limit the stream is not read on: HTTP/2 flow control then holds the client back.
+                        await inFlight.acquire()
+                        arrived.post(item)
+                    }
+                }
+                // The requests that arrived while the last group was being taken are decided
+                // together (one validation pass, one append); each is answered on its own.
+                while let items = await arrived.takeAll() {
+                    batches.addTask {
+                        await decide(items) { result in
+                            answered.post(result)
+                            inFlight.release()
+                        }
+                    }
                 }
             }
+            answered.close()
         }
     }
 
@@ -55,16 +68,51 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
     /// The answer to one request, or the error the HTTP API would give for it.
     private func decide(_ proto: Hawser_V1_NotarisationRequest) async -> Hawser_V1_NotarisationResult {
         var result = Hawser_V1_NotarisationResult()
-        do {
-            let request = try NotarisationRequest(proto: proto)
-            result.answer = try await serving.work(or: APIError.self).notary.notarise(request).proto
-        } catch let error as APIError {
-            result.error = error.proto
-        } catch {
-            logger.error("gRPC request failed", metadata: ["error": "\(error)"])
-            result.error = APIError(.internalError, "the notary failed to handle the request; it has been logged").proto
-        }
+        await decide([(0, proto)]) { _, outcome in result = outcome }
         return result
+    }
+
+    /// Decides streamed requests together and hands each result to `answer` as soon as it is known.
+    private func decide(_ items: [Hawser_V1_StreamedRequest], answer: (Hawser_V1_StreamedResult) -> Void) async {
+        await decide(items.map { ($0.id, $0.request) }) { id, result in
+            var out = Hawser_V1_StreamedResult()
+            out.id = id
+            out.result = result
+            answer(out)
+        }
+    }
+
+    /// Decodes each request (one that does not decode gets its error at once) and notarises the
+    /// others as one batch; `answer` is called once per item, with its id.
+    private func decide(_ items: [(id: UInt64, request: Hawser_V1_NotarisationRequest)],
+                        answer: (UInt64, Hawser_V1_NotarisationResult) -> Void) async {
+        var requests = [NotarisationRequest](), ids = [UInt64]()
+        requests.reserveCapacity(items.count)
+        ids.reserveCapacity(items.count)
+        for item in items {
+            do {
+                requests.append(try NotarisationRequest(proto: item.request))
+                ids.append(item.id)
+            } catch {
+                answer(item.id, Self.result(.failure(error)))
+            }
+        }
+        guard !requests.isEmpty else { return }
+        let notary: Notary
+        do { notary = try serving.work(or: APIError.self).notary } catch {
+            for id in ids { answer(id, Self.result(.failure(error))) }
+            return
+        }
+        await notary.notarise(batch: requests) { index, result in answer(ids[index], Self.result(result)) }
+    }
+
+    private static func result(_ result: Result<NotarisationAnswer, APIError>) -> Hawser_V1_NotarisationResult {
+        var out = Hawser_V1_NotarisationResult()
+        switch result {
+        case .success(let answer): out.answer = answer.proto
+        case .failure(let error): out.error = error.proto
+        }
+        return out
     }
 }
 

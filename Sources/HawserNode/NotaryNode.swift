@@ -110,7 +110,7 @@ public enum NotaryNode {
         // Listed last, so it stops first of the services, after the HTTP server.
         let grpc = configuration.grpc.map { grpc in
             GRPCListener(configuration: grpc,
-                         services: [NotaryGRPCService(serving: serving, maxInFlightPerStream: grpc.maxInFlightPerStream, logger: logger)],
+                         services: [NotaryGRPCService(serving: serving, maxInFlightPerStream: grpc.maxInFlightPerStream)],
                          onListening: onGRPCListening)
         }
         let app = Application(

@@ -10,10 +10,15 @@ public final class AnswerWaiters: Sendable {
 
     public init() {}
 
-    public func register(_ txId: SecureHash) -> AnswerSlot {
-        let slot = AnswerSlot(txId: txId)
-        waiting.withLock { $0[txId, default: []].append(slot) }
-        return slot
+    public func register(_ txId: SecureHash) -> AnswerSlot { register([txId])[0] }
+
+    /// One slot per transaction id, in order, registered under one lock.
+    public func register(_ txIds: [SecureHash]) -> [AnswerSlot] {
+        let slots = txIds.map(AnswerSlot.init)
+        waiting.withLock { table in
+            for slot in slots { table[slot.txId, default: []].append(slot) }
+        }
+        return slots
     }
 
     /// Drops a slot that will no longer be awaited (its append failed or it timed out).
@@ -76,20 +81,32 @@ extension AnswerWaiters {
     /// answered within `limit` gets `timeout`, and cancellation answers the rest with
     /// `shutting_down`. Unanswered slots are removed from the table.
     public func results(of slots: [AnswerSlot], within limit: Duration) async -> [Result<NotarisationAnswer, APIError>] {
+        var results = [Result<NotarisationAnswer, APIError>]()
+        results.reserveCapacity(slots.count)
+        await self.results(of: slots, within: limit) { _, result in results.append(result) }
+        return results
+    }
+
+    /// The same, handing each slot's result to `each` (with the slot's index) in slot order, as
+    /// soon as it and the slots before it are resolved. The slots of one log append resolve
+    /// together (their entry is confirmed and signed at once), so order holds none of them back.
+    public func results(of slots: [AnswerSlot], within limit: Duration,
+                        each: (Int, Result<NotarisationAnswer, APIError>) -> Void) async {
         let timer = Deadlines.shared.schedule(after: limit) {
             let timeout = APIError(.timeout, "no outcome within \(limit); the request may still be decided: ask again with the same transaction id")
             for slot in slots { slot.resolve(.failure(timeout)) }
         }
-        let results = await withTaskCancellationHandler {
-            var results = [Result<NotarisationAnswer, APIError>]()
-            results.reserveCapacity(slots.count)
-            for slot in slots { results.append(await slot.result()) }
-            return results
+        var unanswered = [AnswerSlot]()
+        await withTaskCancellationHandler {
+            for (index, slot) in slots.enumerated() {
+                let result = await slot.result()
+                if case .failure = result { unanswered.append(slot) }
+                each(index, result)
+            }
         } onCancel: {
             for slot in slots { slot.resolve(.failure(APIError(.shuttingDown, "the notary is shutting down; retry the request"))) }
         }
         Deadlines.shared.cancel(timer)
-        for (slot, result) in zip(slots, results) where (try? result.get()) == nil { remove(slot) }
-        return results
+        for slot in unanswered { remove(slot) }
     }
 }

@@ -37,26 +37,40 @@ public final class Notary: Sendable {
     /// Notarises many requests with one log append; one result per request, in order. Invalid
     /// requests get their error and touch nothing; the others proceed.
     public func notarise(batch requests: [NotarisationRequest]) async -> [Result<NotarisationAnswer, APIError>] {
+        var results = [Result<NotarisationAnswer, APIError>?](repeating: nil, count: requests.count)
+        await notarise(batch: requests) { index, result in results[index] = result }
+        return results.map { $0! }
+    }
+
+    /// Notarises many requests with one validation pass (a large batch's signatures checked on
+    /// every core) and one log append, and hands each result to `each` (with the request's index)
+    /// as soon as it is known: a refused request at once, without waiting for the others' append;
+    /// the others as the replica answers them. `each` is called once per request, before this returns.
+    public func notarise(batch requests: [NotarisationRequest],
+                         each: (Int, Result<NotarisationAnswer, APIError>) -> Void) async {
         let start = ContinuousClock.now
+        defer { recordLatency(since: start) }
         if let refusal = quorum.health.refusal {
-            return finish(requests.map { _ in Result<NotarisationAnswer, APIError>?.some(.failure(refusal)) }, since: start)
+            for index in requests.indices { report(index, .failure(refusal), each) }
+            return
         }
         let errors = await validator.checkAll(requests)
-        var results = errors.map { error -> Result<NotarisationAnswer, APIError>? in error.map { .failure($0) } }
-        let valid = requests.indices.filter { errors[$0] == nil }
-        guard !valid.isEmpty else { return finish(results, since: start) }
-        let slots = valid.map { waiters.register(requests[$0].txId) }
+        var valid = [Int]()
+        valid.reserveCapacity(requests.count)
+        for (index, error) in errors.enumerated() {
+            if let error { report(index, .failure(error), each) } else { valid.append(index) }
+        }
+        guard !valid.isEmpty else { return }
+        let slots = waiters.register(valid.map { requests[$0].txId })
         do {
             try await appender.append(valid.map { requests[$0] })
         } catch {
             slots.forEach(waiters.remove)
             let failure = Self.apiError(error)
-            for index in valid { results[index] = .failure(failure) }
-            return finish(results, since: start)
+            for index in valid { report(index, .failure(failure), each) }
+            return
         }
-        let answers = await waiters.results(of: slots, within: limits.requestTimeout)
-        for (index, answer) in zip(valid, answers) { results[index] = answer }
-        return finish(results, since: start)
+        await waiters.results(of: slots, within: limits.requestTimeout) { slot, result in report(valid[slot], result, each) }
     }
 
     /// The recorded outcome of `txId`, freshly signed as a one-leaf batch once the quorum has
@@ -84,16 +98,15 @@ public final class Notary: Sendable {
                                   signature: signature)
     }
 
-    private func finish(_ results: [Result<NotarisationAnswer, APIError>?], since start: ContinuousClock.Instant)
-        -> [Result<NotarisationAnswer, APIError>] {
+    private func recordLatency(since start: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - start
-        let nanos = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
-        metrics.latency.recordNanoseconds(nanos)
-        return results.map { result in
-            let result = result!
-            if case .failure(let error) = result { metrics.rejected(error.code.rawValue).increment() }
-            return result
-        }
+        metrics.latency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
+
+    private func report(_ index: Int, _ result: Result<NotarisationAnswer, APIError>,
+                        _ each: (Int, Result<NotarisationAnswer, APIError>) -> Void) {
+        if case .failure(let error) = result { metrics.rejected(error.code.rawValue).increment() }
+        each(index, result)
     }
 
     static func apiError(_ error: any Error) -> APIError {

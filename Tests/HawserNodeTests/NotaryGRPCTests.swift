@@ -84,6 +84,59 @@ import TokenSample
         }
     }
 
+    /// Requests written to a stream at once are decided together, yet each gets its own result
+    /// under its own id: forged ones their refusal, a double spend inside the group its conflict,
+    /// and every other one its committed answer.
+    @Test(.timeLimit(.minutes(2))) func requestsArrivingTogetherAreEachAnsweredOnTheirOwn() async throws {
+        try await withGRPCNotary { url, _ in
+            var ids = Ids(seed: 75)
+            var requests = (0..<60).map { _ in signed(ids.hash(), inputs: [ids.ref()]) }
+            let forged: Set<Int> = [10, 20, 59]
+            for i in forged {
+                requests[i] = .signed(txId: ids.hash(), inputs: [ids.ref()], requesterName: "O=Alice", key: alice,
+                                      notary: SigningKey().publicKey)
+            }
+            requests[30] = signed(ids.hash(), inputs: requests[0].inputs)  // spends what the first spends
+            let items = requests.enumerated().map { i, request in
+                var item = Hawser_V1_StreamedRequest()
+                item.id = UInt64(1000 + i)
+                item.request = request.proto
+                return item
+            }
+            let port = try #require(URL(string: url)?.port)
+            let results = try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port),
+                                                                              transportSecurity: .plaintext)) { grpc in
+                try await Hawser_V1_Notary.Client(wrapping: grpc).notariseStream(requestProducer: { writer in
+                    try await writer.write(contentsOf: items)
+                }, onResponse: { response in
+                    try await response.messages.reduce(into: [UInt64: Hawser_V1_NotarisationResult]()) { $0[$1.id] = $1.result }
+                })
+            }
+            #expect(results.count == 60)
+            let verifier = AnswerVerifier(notaryKey: notaryKey.publicKey)
+            var twinsCommitted = 0
+            for (i, request) in requests.enumerated() {
+                let result = results[UInt64(1000 + i)]?.result
+                switch (i, result) {
+                case (let i, .error(let error)?) where forged.contains(i):
+                    #expect(error.code == "invalid_signature", "request \(i)")
+                case (let i, .answer(let proto)?) where !forged.contains(i):
+                    let answer = try NotarisationAnswer(proto: proto)
+                    try verifier.verify(answer, for: request.txId)
+                    if i == 0 || i == 30 {
+                        // Groups in flight together may be appended in either order: one of the twins wins.
+                        if answer.outcome.isCommitted { twinsCommitted += 1 }
+                    } else {
+                        #expect(answer.outcome == .committed, "request \(i)")
+                    }
+                default:
+                    Issue.record("request \(i): \(String(describing: result))")
+                }
+            }
+            #expect(twinsCommitted == 1, "exactly one of two transactions spending one input commits")
+        }
+    }
+
     /// The first address is a closed port, then the replica in use goes away: every call fails
     /// over to the next address, answers verified against the pinned key.
     @Test(.timeLimit(.minutes(3))) func callsFailOverWhenAReplicaGoesAway() async throws {
