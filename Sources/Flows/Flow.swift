@@ -12,12 +12,16 @@ public protocol Flow: Codable, Sendable {
     /// What a start request's arguments must be (`FlowSchema`); nil leaves them to `Codable`
     /// alone. Every flow a node serves to clients should declare one.
     static var argumentSchema: FlowSchema? { get }
+    /// The version an initiating flow announces when it opens a session; the counterparty's node
+    /// picks the responder registered for this name and version.
+    static var flowVersion: Int { get }
     func run(_ context: FlowContext) async throws -> Output
 }
 
 extension Flow {
     public static var flowName: String { String(describing: Self.self) }
     public static var argumentSchema: FlowSchema? { nil }
+    public static var flowVersion: Int { 1 }
 
     /// Runs the flow and encodes its output, so the engine can handle any flow type.
     func runEncoded(_ context: FlowContext) async throws -> [UInt8] {
@@ -95,6 +99,9 @@ public struct FlowRegistry: Sendable {
         var schema: FlowSchema?
     }
     private var entries: [String: Entry] = [:]
+    /// Responder flow names by initiating flow name and version, and how each is made.
+    var responders: [SessionMessage.Initiator: String] = [:]
+    var responderArguments: [String: @Sendable (FlowSession) throws -> [UInt8]] = [:]
 
     public init() {}
 

@@ -26,6 +26,9 @@ public struct HospitalPolicy: Sendable, Equatable {
         switch error {
         case let failure as FlowFailure:
             return .fail(failure.message)
+        case let session as SessionError:
+            // The counterparty's answer (or silence) will not change on a retry.
+            return .fail(session.description)
         case let transient as TransientFlowError:
             guard attempts < maxAttempts else {
                 return .park("still failing after \(attempts) retries: \(transient.message)")
