@@ -3,6 +3,7 @@ import Flows
 import Foundation
 import HawserCore
 import HawserTestSupport
+import Sim
 import Synchronization
 
 /// A node in a network of nodes in one process: its database, session hub and engine, run as
@@ -27,6 +28,8 @@ final class SessionNode: Sendable {
         registry.register(AskFlow.self)
         registry.registerResponder(FailingResponder.self, for: AskFlow.self)
         registry.register(UnansweredFlow.self)
+        registry.register(CloseEarlyFlow.self)
+        registry.registerResponder(CollectResponder.self, for: CloseEarlyFlow.self)
         var services = FlowServices(sessions: hub)
         services.add(hooks, as: Hooks.self)
         engine = FlowEngine(store: database.flows, registry: registry, services: services,
@@ -165,5 +168,49 @@ struct DuplicatingTransport: PeerTransport {
         let second = try await network.deliver(body, to: recipient)
         precondition(first == second, "a node answered one message two ways")
         return second
+    }
+}
+
+/// Sends one message, closes the session, then tries to send again; returns the error code it met.
+struct CloseEarlyFlow: Flow {
+    func run(_ context: FlowContext) async throws -> String {
+        let session = try await context.initiateFlow(with: "O=Bob", as: "O=Alice", by: Self.self)
+        try await context.send(text("only"), on: session)
+        try await context.close(session)
+        try await context.close(session)
+        do {
+            try await context.send(text("more"), on: session)
+            return "sent after close"
+        } catch let error as SessionError {
+            return error.code.rawValue
+        }
+    }
+}
+
+/// Fails, lets through, or loses the answer of each delivery at random (from a seed), and
+/// sometimes delivers twice: a link at its worst short of losing the outbox.
+final class FlakyTransport: PeerTransport, Sendable {
+    private let network: InProcessNetwork
+    private let random: Mutex<SeededGenerator>
+
+    init(network: InProcessNetwork, seed: UInt64) {
+        self.network = network
+        random = Mutex(SeededGenerator(seed: seed))
+    }
+
+    struct Dropped: Error {}
+
+    func deliver(_ body: [UInt8], to recipient: String) async throws -> DeliveryAnswer {
+        switch random.withLock({ Int.random(in: 0..<10, using: &$0) }) {
+        case 0, 1: throw Dropped()  // lost on the way there
+        case 2, 3:
+            _ = try await network.deliver(body, to: recipient)
+            throw Dropped()  // the answer lost on the way back
+        case 4:
+            _ = try await network.deliver(body, to: recipient)
+            return try await network.deliver(body, to: recipient)
+        default:
+            return try await network.deliver(body, to: recipient)
+        }
     }
 }

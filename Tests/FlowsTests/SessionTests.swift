@@ -12,10 +12,12 @@ import Testing
         let root: String
         let network = InProcessNetwork()
 
-        func node(_ name: String, _ party: String, duplicating: Bool = false,
+        func node(_ name: String, _ party: String, duplicating: Bool = false, flakySeed: UInt64? = nil,
                   configuration: SessionConfiguration = SessionNode.configuration, hooks: Hooks = Hooks()) throws -> SessionNode {
-            try SessionNode(directory: root + "/" + name, parties: [party], network: network,
-                            transport: duplicating ? DuplicatingTransport(network: network) : nil, configuration: configuration, hooks: hooks)
+            let transport: (any PeerTransport)? = if let flakySeed { FlakyTransport(network: network, seed: flakySeed) }
+                else if duplicating { DuplicatingTransport(network: network) } else { nil }
+            return try SessionNode(directory: root + "/" + name, parties: [party], network: network, transport: transport,
+                                   configuration: configuration, hooks: hooks)
         }
 
         func started(_ nodes: SessionNode...) async throws {
@@ -150,6 +152,90 @@ import Testing
         #expect(ended.status == .failed)
         #expect(ended.error?.hasPrefix("no_responder: O=Bob's node has no responder for UnansweredFlow version 1") == true,
                 "\(ended.error ?? "")")
+        await alice.stop()
+        await bob.stop()
+    }
+
+    @Test func theInitiatorRestartedMidSessionTakesTheAnswerThatCameWhileItWasDown() async throws {
+        let directory = try TemporaryDirectory()
+        let net = Network(root: directory.path)
+        let hooks = Hooks()
+        try hooks.call("gated")
+        var alice = try net.node("alice", "O=Alice")
+        let bob = try net.node("bob", "O=Bob", hooks: hooks)
+        try await net.started(alice, bob)
+        let ping = try await alice.engine.start(PingFlow(rounds: 2))
+        await hooks.gate.reached()  // Alice waits for the second answer, which Bob holds
+        await alice.stop()
+        hooks.gate.release()
+        // Bob answers while Alice's node is down: the answer waits in Bob's outbox.
+        try await eventually("Bob failed to reach Alice") { bob.hub.link.failures(of: "O=Alice") > 0 }
+        alice = try net.node("alice", "O=Alice")
+        try await alice.start()
+        let ended = try await alice.engine.waitForEnd(ping.id)
+        #expect(ended.status == .completed, "\(ended.error ?? "")")
+        #expect(try FlowCoding.decode([String].self, ended.result ?? []) == ["pong 1", "pong 2"])
+        try await eventually("Bob's responder completed") { try await bob.flows(named: "PongResponder").first?.status == .completed }
+        #expect(hooks.calls("answer") == 2)
+        await alice.stop()
+        await bob.stop()
+    }
+
+    @Test func aClosedSessionRefusesTheFlowAndEndsTheCounterpartysReceive() async throws {
+        let directory = try TemporaryDirectory()
+        let net = Network(root: directory.path)
+        let alice = try net.node("alice", "O=Alice")
+        let bob = try net.node("bob", "O=Bob")
+        try await net.started(alice, bob)
+        let ended = try await alice.engine.waitForEnd(try await alice.engine.start(CloseEarlyFlow()).id)
+        #expect(try FlowCoding.decode(String.self, ended.result ?? []) == "session_not_open")
+        try await eventually("Bob's responder completed") { try await bob.flows(named: "CollectResponder").first?.status == .completed }
+        let collected = try #require(try await bob.flows(named: "CollectResponder").first)
+        #expect(try FlowCoding.decode([String].self, collected.result ?? []) == ["only"])
+        await alice.stop()
+        await bob.stop()
+    }
+
+    @Test func aFlowKilledByAnOperatorEndsItsCounterpartysFlow() async throws {
+        let directory = try TemporaryDirectory()
+        let net = Network(root: directory.path)
+        let hooks = Hooks()
+        try hooks.call("gated")
+        let alice = try net.node("alice", "O=Alice")
+        let bob = try net.node("bob", "O=Bob", hooks: hooks)
+        try await net.started(alice, bob)
+        let ping = try await alice.engine.start(PingFlow(rounds: 3))
+        await hooks.gate.reached()
+        #expect(try await alice.engine.kill(ping.id).status == .killed)
+        hooks.gate.release()
+        // Bob answers the second ping, then takes Alice's error instead of a third.
+        try await eventually("Bob's responder ended") { try await bob.flows(named: "PongResponder").first?.status == .failed }
+        let pong = try #require(try await bob.flows(named: "PongResponder").first)
+        #expect(pong.error == "counterparty_failed: the counterparty's flow was killed by an operator")
+        await alice.stop()
+        await bob.stop()
+    }
+
+    @Test(arguments: [UInt64(1), 2, 3]) func overALinkThatFailsLosesAndRepeatsEveryMessageIsTakenOnceInOrder(_ seed: UInt64) async throws {
+        let directory = try TemporaryDirectory()
+        let net = Network(root: directory.path)
+        let hooks = Hooks()
+        let alice = try net.node("alice", "O=Alice", flakySeed: seed)
+        let bob = try net.node("bob", "O=Bob", flakySeed: seed &+ 100, hooks: hooks)
+        try await net.started(alice, bob)
+        let stream = try await alice.engine.start(StreamFlow(count: 30))
+        let ping = try await alice.engine.start(PingFlow(rounds: 5))
+        let pinged = try await alice.engine.waitForEnd(ping.id)
+        #expect(try FlowCoding.decode([String].self, pinged.result ?? []) == (1...5).map { "pong \($0)" }, "\(pinged.error ?? "")")
+        #expect(try await alice.engine.waitForEnd(stream.id).status == .completed)
+        try await eventually("Bob's responders completed") {
+            let ended = try await bob.engine.list(FlowQuery(status: .completed)).count
+            return ended == 2
+        }
+        let collected = try #require(try await bob.flows(named: "CollectResponder").first)
+        #expect(try FlowCoding.decode([String].self, collected.result ?? []) == (1...30).map { "\($0)" })
+        #expect(hooks.calls("answer") == 5)
+        #expect(try await bob.engine.list(FlowQuery()).count == 2, "one responder per session")
         await alice.stop()
         await bob.stop()
     }
