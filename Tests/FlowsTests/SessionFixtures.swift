@@ -79,8 +79,9 @@ struct PingFlow: Flow {
     }
 }
 
-/// Answers each "ping n" with "pong n" until the initiator closes; with `gated` in its hooks it
-/// waits at the gate before its second answer. Returns how many it answered.
+/// Answers each "ping n" with "pong n" until the initiator closes; with `gated` (`gatedFirst`)
+/// called in its hooks it waits at the gate before its second (first) answer. Returns how many
+/// it answered.
 struct PongResponder: ResponderFlow {
     var session: FlowSession
     init(session: FlowSession) { self.session = session }
@@ -93,7 +94,7 @@ struct PongResponder: ResponderFlow {
             do { ping = try await context.receive(on: session) } catch let error as SessionError where error.code == .sessionClosed {
                 return answered
             }
-            if answered == 1, hooks.calls("gated") > 0 {
+            if (answered == 0 && hooks.calls("gatedFirst") > 0) || (answered == 1 && hooks.calls("gated") > 0) {
                 _ = try await context.external("gate") { _ in
                     try await hooks.gate.pass()
                     return true

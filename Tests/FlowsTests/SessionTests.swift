@@ -128,14 +128,14 @@ import Testing
         let directory = try TemporaryDirectory()
         let net = Network(root: directory.path)
         let hooks = Hooks()
-        try hooks.call("gated")
+        try hooks.call("gatedFirst")
         var short = SessionNode.configuration
         short.timeout = .seconds(2)
         let alice = try net.node("alice", "O=Alice", configuration: short)
         let bob = try net.node("bob", "O=Bob", hooks: hooks)
         try await net.started(alice, bob)
-        // Bob answers the first ping, then is held past Alice's timeout.
-        let ended = try await alice.engine.waitForEnd(try await alice.engine.start(PingFlow(rounds: 2)).id)
+        // Bob's responder is held before it answers, past Alice's timeout.
+        let ended = try await alice.engine.waitForEnd(try await alice.engine.start(PingFlow(rounds: 1)).id)
         #expect(ended.status == .failed)
         #expect(ended.error?.hasPrefix("session_timeout: nothing came from O=Bob") == true, "\(ended.error ?? "")")
         await alice.stop()

@@ -1,4 +1,4 @@
-/// The node's session settings (`flows.sessions` in the node's configuration, `docs/sessions.md`).
+/// A node's session settings (`docs/sessions.md`; the node's future `sessions` options).
 public struct SessionConfiguration: Sendable, Equatable {
     /// How long a flow waits in `receive` for the counterparty's next message.
     public var timeout: Duration
@@ -20,11 +20,11 @@ public struct SessionConfiguration: Sendable, Equatable {
     /// One sentence per invalid value; empty when all are valid.
     public var problems: [String] {
         var out = [String]()
-        if timeout <= .zero { out.append("flows.sessions.timeoutMillis must be positive") }
-        if backoff.initialDelay <= .zero { out.append("flows.sessions.retryInitialDelayMillis must be positive") }
-        if backoff.maxDelay < backoff.initialDelay { out.append("flows.sessions.retryMaxDelayMillis must be at least retryInitialDelayMillis") }
-        if pollInterval <= .zero { out.append("flows.sessions.pollIntervalMillis must be positive") }
-        if !(1...10_000).contains(batchSize) { out.append("flows.sessions.batchSize must be from 1 to 10000") }
+        if timeout <= .zero { out.append("sessions.timeoutMillis must be positive") }
+        if backoff.initialDelay <= .zero { out.append("sessions.retryInitialDelayMillis must be positive") }
+        if backoff.maxDelay < backoff.initialDelay { out.append("sessions.retryMaxDelayMillis must be at least retryInitialDelayMillis") }
+        if pollInterval <= .zero { out.append("sessions.pollIntervalMillis must be positive") }
+        if !(1...10_000).contains(batchSize) { out.append("sessions.batchSize must be from 1 to 10000") }
         return out
     }
 }
