@@ -2,6 +2,7 @@ import Coordination
 import Flows
 import Foundation
 import GRDB
+import Sessions
 
 /// The session side of the node database (`SessionStore`): the inbox, keyed by each message's
 /// `(session, sender, sequence)` so a message delivered again is kept once, and the outbox as

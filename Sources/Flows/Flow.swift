@@ -1,5 +1,6 @@
 import Foundation
 import HawserCore
+import Sessions
 
 /// A business workflow. `run` must reach every effect (time, randomness, notarisation, vault,
 /// messages, external calls) through `context`, so that running it again after a crash takes the

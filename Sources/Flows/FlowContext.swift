@@ -1,5 +1,6 @@
 import Foundation
 import HawserCore
+import Sessions
 import Synchronization
 
 /// Everything a flow may do that is not pure computation. Each call is an effect: the first time

@@ -1,6 +1,7 @@
 import HawserCore
 import Logging
 import ServiceLifecycle
+import Sessions
 import Synchronization
 
 /// Runs flows durably. Starting a flow stores it; each effect it completes is journaled (group

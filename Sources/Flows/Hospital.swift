@@ -1,3 +1,5 @@
+import Sessions
+
 /// The flow hospital's policy (sans-I/O): what to do with a flow whose run threw.
 public struct HospitalPolicy: Sendable, Equatable {
     /// The first retry's delay; each further retry doubles it, up to `maxDelay`.

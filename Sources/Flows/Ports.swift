@@ -1,5 +1,6 @@
 import Foundation
 import HawserCore
+import Sessions
 
 /// Notarisation as flows see it; the node wires it to its notary. Asking twice about the same
 /// transaction id returns the first outcome, so a replayed flow may safely ask again. Errors

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Postgres
 import PostgresNIO
+import Sessions
 
 /// The session side of the node database on PostgreSQL (`SessionStore`), with the same tables
 /// and meaning as `SQLiteSessionStore`: the inbox keyed by `(session, sender, sequence)`, and

@@ -1,6 +1,7 @@
 import Embedded
 import Flows
 import HawserTestSupport
+import Sessions
 import Testing
 
 /// StepsFlow's code after a change guarded by a patch marker: it now reads the time first.

@@ -1,6 +1,7 @@
 import Flows
 import Foundation
 import HawserCore
+import Sessions
 import Testing
 
 /// The session rules (`SessionCore`, `SessionInbound`, `LinkBackoff`), sans-I/O.

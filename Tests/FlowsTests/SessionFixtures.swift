@@ -3,6 +3,7 @@ import Flows
 import Foundation
 import HawserCore
 import HawserTestSupport
+import Sessions
 import Sim
 import Synchronization
 

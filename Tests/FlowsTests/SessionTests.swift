@@ -2,6 +2,7 @@ import Flows
 import Foundation
 import HawserCore
 import HawserTestSupport
+import Sessions
 import Testing
 
 /// Flow sessions between two nodes in one process: Alice's node and Bob's, each with its own

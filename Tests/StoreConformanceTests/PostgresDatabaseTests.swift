@@ -3,6 +3,7 @@ import Foundation
 import HawserCore
 import HawserTestSupport
 import PostgresStores
+import Sessions
 import Testing
 
 /// What is particular to PostgreSQL: start-up checks that fail fast with a clear error, and

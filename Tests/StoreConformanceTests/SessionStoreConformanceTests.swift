@@ -3,6 +3,7 @@ import Flows
 import Foundation
 import HawserCore
 import HawserTestSupport
+import Sessions
 import Testing
 
 /// The session store on every back end: the inbox keeps each message key once, and the outbox

@@ -1,4 +1,5 @@
 import HawserCore
+import Sessions
 
 /// Flow sessions (`docs/sessions.md`): a flow opens a session with a party on another node (or
 /// this one), sends and receives messages in order, exactly once, and closes it. Every call is

@@ -1,3 +1,4 @@
+import Sessions
 import Synchronization
 
 /// Flows waiting for an inbox message, by key: `receive` waits here, and whoever writes the

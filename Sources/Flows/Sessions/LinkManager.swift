@@ -1,5 +1,6 @@
 import HawserCore
 import Logging
+import Sessions
 import Synchronization
 
 /// Delivers the node's outbox, at least once and in order per recipient: it reads the outbox in

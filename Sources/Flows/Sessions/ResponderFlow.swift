@@ -1,3 +1,5 @@
+import Sessions
+
 /// A flow a node starts when a peer's flow opens a session with one of its parties: it is made
 /// with its end of the session, and registered for the initiating flow and version it answers
 /// (`FlowRegistry.registerResponder`).

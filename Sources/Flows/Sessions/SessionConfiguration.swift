@@ -1,3 +1,5 @@
+import Sessions
+
 /// A node's session settings (`docs/sessions.md`; the node's future `sessions` options).
 public struct SessionConfiguration: Sendable, Equatable {
     /// How long a flow waits in `receive` for the counterparty's next message.

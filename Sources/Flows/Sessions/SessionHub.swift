@@ -1,5 +1,6 @@
 import HawserCore
 import Logging
+import Sessions
 import Synchronization
 
 /// A node's flow sessions, wired to its database and a transport: flows wait here for their

@@ -1,3 +1,5 @@
+import Sessions
+
 /// The node database's side of sessions: the inbox, and the outbox as the link manager reads
 /// and empties it (flows fill it, `LocalEffect.outbox`, in the transaction of their journal entry).
 public protocol SessionStore: Sendable {
@@ -36,4 +38,19 @@ public struct PeerUnreachable: Error, Sendable, Equatable, CustomStringConvertib
     public var recipient: String
     public init(_ recipient: String) { self.recipient = recipient }
     public var description: String { "no node that hosts \(recipient) can be reached" }
+}
+
+/// A message in a node's inbox, as the store keeps it: its key and its encoded form.
+public struct InboxMessage: Sendable, Equatable {
+    public var key: SessionMessageKey
+    public var body: [UInt8]
+
+    public init(key: SessionMessageKey, body: [UInt8]) {
+        self.key = key
+        self.body = body
+    }
+
+    public init(_ message: SessionMessage) {
+        self.init(key: message.key, body: message.encoded())
+    }
 }

@@ -55,11 +55,13 @@ public struct SessionMessage: Sendable, Equatable, Codable {
 
     /// The bytes stored in the outbox and inbox and sent between nodes: JSON, keys sorted.
     public func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
         // Text, whole numbers and bytes always encode; only non-finite floating point could fail.
-        try! FlowCoding.encode(self)
+        return [UInt8](try! encoder.encode(self))
     }
 
-    public static func decode(_ bytes: [UInt8]) throws -> SessionMessage { try FlowCoding.decode(SessionMessage.self, bytes) }
+    public static func decode(_ bytes: [UInt8]) throws -> SessionMessage { try JSONDecoder().decode(SessionMessage.self, from: Data(bytes)) }
 }
 
 /// Names one message: the session, the party that sent it and its sequence number there.
@@ -76,19 +78,4 @@ public struct SessionMessageKey: Sendable, Hashable, Codable, CustomStringConver
 
     /// The outbox's message id: unique per message, and the same every time the message is made.
     public var description: String { "\(session)|\(sender)|\(sequence)" }
-}
-
-/// A message in a node's inbox, as the store keeps it: its key and its encoded form.
-public struct InboxMessage: Sendable, Equatable {
-    public var key: SessionMessageKey
-    public var body: [UInt8]
-
-    public init(key: SessionMessageKey, body: [UInt8]) {
-        self.key = key
-        self.body = body
-    }
-
-    public init(_ message: SessionMessage) {
-        self.init(key: message.key, body: message.encoded())
-    }
 }

@@ -38,7 +38,7 @@ public struct LinkBackoff: Sendable, Equatable {
     @discardableResult
     public mutating func failed(_ peer: String, now: Instant) -> Instant {
         let failures = (peers[peer]?.failures ?? 0) + 1
-        let retryAt = Instant(microsecondsSinceEpoch: now.microsecondsSinceEpoch.addingSaturating(delay(failures: failures).microseconds))
+        let retryAt = now.adding(delay(failures: failures))
         peers[peer] = Peer(failures: failures, retryAt: retryAt)
         return retryAt
     }
@@ -59,5 +59,15 @@ public struct LinkBackoff: Sendable, Equatable {
             if delay >= policy.maxDelay { return policy.maxDelay }
         }
         return min(delay, policy.maxDelay)
+    }
+}
+
+extension Instant {
+    /// Saturating: a delay configured huge must not crash the node on the arithmetic.
+    func adding(_ duration: Duration) -> Instant {
+        let (seconds, attoseconds) = duration.components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
+        let (sum, overflowAgain) = microsecondsSinceEpoch.addingReportingOverflow(whole &+ attoseconds / 1_000_000_000_000)
+        return Instant(microsecondsSinceEpoch: overflow || overflowAgain ? .max : sum)
     }
 }
