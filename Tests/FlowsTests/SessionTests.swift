@@ -91,16 +91,20 @@ import Testing
         await bob.stop()
     }
 
-    @Test func aPeerDownThenUpDrainsItsBacklogInOrder() async throws {
+    @Test func aPeerDownThenUpDrainsTheBacklogInOrderAcrossTheSendersRestart() async throws {
         let directory = try TemporaryDirectory()
         let net = Network(root: directory.path)
-        let alice = try net.node("alice", "O=Alice")
+        var alice = try net.node("alice", "O=Alice")
         try await alice.start()
         // Bob's node is down: Alice's messages wait in her outbox (more than a batch of them).
         let stream = try await alice.engine.start(StreamFlow(count: 40))
         #expect(try await alice.engine.waitForEnd(stream.id).status == .completed)
         try await eventually("Alice's link failed to reach Bob") { alice.hub.link.failures(of: "O=Bob") > 0 }
         #expect(try await alice.database.flows.outbox().count == 42, "initiate, 40 messages and close")
+        // Alice's node restarts meanwhile: the backlog is in her database, not in memory.
+        await alice.stop()
+        alice = try net.node("alice", "O=Alice")
+        try await alice.start()
         let bob = try net.node("bob", "O=Bob")
         try await bob.start()
         try await eventually("Bob's responder completed") { try await bob.flows(named: "CollectResponder").first?.status == .completed }
