@@ -1,13 +1,14 @@
 import HawserCore
 import Logging
+import ServiceLifecycle
 import Sessions
 import Synchronization
 
 /// A node's flow sessions, wired to its database and a transport: flows wait here for their
 /// messages (`FlowSessions`); peers' messages arrive in `accept`, which starts responders and
-/// writes the inbox before it answers; its `link` delivers the outbox. Run it (`run`) for as
+/// writes the inbox before it answers; its `link` delivers the outbox. Run it (a service) for as
 /// long as the node's engine runs; `attach` the engine before peers can reach it.
-public final class SessionHub: FlowSessions, Sendable {
+public final class SessionHub: FlowSessions, Service, Sendable {
     public let configuration: SessionConfiguration
     public let link: LinkManager
     private let store: any SessionStore
@@ -36,8 +37,12 @@ public final class SessionHub: FlowSessions, Sendable {
     /// The engine whose registry names the responders, and which starts them.
     public func attach(_ engine: FlowEngine) { self.engine.withLock { $0 = engine } }
 
-    /// Delivers the outbox until cancelled.
-    public func run() async { await link.run() }
+    /// Delivers the outbox until cancelled or shut down gracefully (what is not delivered stays
+    /// in the outbox for the next run).
+    public func run() async {
+        let link = self.link
+        await cancelWhenGracefulShutdown { await link.run() }
+    }
 
     // MARK: FlowSessions
 
