@@ -63,7 +63,7 @@ struct SendingFlow: Flow {
             try await engine.waitForEnd(try await engine.start(SendingFlow()).id).id
         }
         // The session's initiate, the two messages, and the close the flow's end sends.
-        let outbox = try await harness.database.flows.outbox()
+        let outbox = try await harness.database.sessions.outbound(limit: 10, excluding: [])
         let session = "\(id.rawValue)/0"
         #expect(outbox.map(\.messageId) == (1...4).map { "\(session)|O=Alice|\($0)" })
         let messages = try outbox.map { try SessionMessage.decode($0.payload) }

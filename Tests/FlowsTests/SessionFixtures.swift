@@ -64,6 +64,9 @@ final class SessionNode: Sendable {
     }
 
     func flows(named name: String) async throws -> [FlowRecord] { try await engine.list(FlowQuery(flowName: name)) }
+
+    /// The messages not yet delivered.
+    func outbox() async throws -> [OutboxMessage] { try await database.sessions.outbound(limit: 1_000, excluding: []) }
 }
 
 func text(_ string: String) -> [UInt8] { Array(string.utf8) }

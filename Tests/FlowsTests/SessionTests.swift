@@ -41,7 +41,7 @@ import Testing
         let pong = try #require(try await bob.flows(named: "PongResponder").first)
         #expect(try FlowCoding.decode(Int.self, pong.result ?? []) == 3)
         try await eventually("both outboxes drained") {
-            let left = try await alice.database.flows.outbox().count + bob.database.flows.outbox().count
+            let left = try await alice.outbox().count + bob.outbox().count
             return left == 0
         }
         await alice.stop()
@@ -100,7 +100,7 @@ import Testing
         let stream = try await alice.engine.start(StreamFlow(count: 40))
         #expect(try await alice.engine.waitForEnd(stream.id).status == .completed)
         try await eventually("Alice's link failed to reach Bob") { alice.hub.link.failures(of: "O=Bob") > 0 }
-        #expect(try await alice.database.flows.outbox().count == 42, "initiate, 40 messages and close")
+        #expect(try await alice.outbox().count == 42, "initiate, 40 messages and close")
         // Alice's node restarts meanwhile: the backlog is in her database, not in memory.
         await alice.stop()
         alice = try net.node("alice", "O=Alice")
@@ -110,7 +110,7 @@ import Testing
         try await eventually("Bob's responder completed") { try await bob.flows(named: "CollectResponder").first?.status == .completed }
         let collected = try #require(try await bob.flows(named: "CollectResponder").first)
         #expect(try FlowCoding.decode([String].self, collected.result ?? []) == (1...40).map { "\($0)" })
-        try await eventually("Alice's outbox drained") { try await alice.database.flows.outbox().isEmpty }
+        try await eventually("Alice's outbox drained") { try await alice.outbox().isEmpty }
         await alice.stop()
         await bob.stop()
     }
