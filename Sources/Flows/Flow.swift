@@ -110,7 +110,8 @@ public struct FlowRegistry: Sendable {
         entries[F.flowName] = Entry(decode: { try FlowCoding.decode(F.self, $0) }, schema: F.argumentSchema)
     }
 
-    public var names: [String] { entries.keys.sorted() }
+    /// The flows clients may start: responders are started only by the session hub.
+    public var names: [String] { entries.keys.filter { responderArguments[$0] == nil }.sorted() }
 
     public func contains(_ name: String) -> Bool { entries[name] != nil }
 
@@ -120,8 +121,9 @@ public struct FlowRegistry: Sendable {
     /// Checks a start request's arguments against the flow's schema (`knows`: whether the node
     /// knows a party) and decodes them. Returns the flow and the arguments to store: the flow
     /// value's own encoding, so integers stay exact and equal requests store equal bytes.
-    func admit(_ name: String, arguments: [UInt8], knows: (String) -> Bool) throws(FlowEngineError) -> (any Flow, [UInt8]) {
-        guard let entry = entries[name] else { throw .unknownFlow(name) }
+    /// `responder`: the session hub starts a responder; no one else may, and it starts nothing else.
+    func admit(_ name: String, arguments: [UInt8], responder: Bool = false, knows: (String) -> Bool) throws(FlowEngineError) -> (any Flow, [UInt8]) {
+        guard let entry = entries[name], (responderArguments[name] != nil) == responder else { throw .unknownFlow(name) }
         var checked = arguments
         if let schema = entry.schema {
             let value: JSONValue

@@ -193,10 +193,11 @@ public final class FlowEngine: Service, Sendable {
     }
 
     /// As `start`, also saying whether this call created the flow (false: the id named an existing one).
-    public func startReporting(flowName: String, arguments: [UInt8], clientRequestId: String? = nil) async throws
+    /// `responder`: the session hub starts a responder flow (`ResponderFlow`), which nothing else may start.
+    public func startReporting(flowName: String, arguments: [UInt8], clientRequestId: String? = nil, responder: Bool = false) async throws
         -> (record: FlowRecord, created: Bool) {
         let (record, flow): (FlowRecord, any Flow)
-        switch try await admit(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId) {
+        switch try await admit(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId, responder: responder) {
         case .existing(let found): return (found, false)
         case .new(let new, let decoded): (record, flow) = (new, decoded)
         }
@@ -246,11 +247,11 @@ public final class FlowEngine: Service, Sendable {
     /// A start request's flow, checked and decoded, and its record; or the flow its client request
     /// id already names, also while draining, if that flow is this same request (else
     /// `clientRequestIdReused`). The store answers that too for a start racing with this one.
-    private func admit(flowName: String, arguments: [UInt8], clientRequestId: String?) async throws -> StartAdmission {
+    private func admit(flowName: String, arguments: [UInt8], clientRequestId: String?, responder: Bool = false) async throws -> StartAdmission {
         if let clientRequestId { try Admission.check(clientRequestId: clientRequestId) }
         do {
             let keys = services.keys
-            let (flow, stored) = try registry.admit(flowName, arguments: arguments) { keys?.party(named: $0) != nil }
+            let (flow, stored) = try registry.admit(flowName, arguments: arguments, responder: responder) { keys?.party(named: $0) != nil }
             guard !isDraining else { throw FlowEngineError.draining }
             let now = services.clock.now()
             let record = FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: stored,

@@ -244,4 +244,19 @@ import Testing
         await alice.stop()
         await bob.stop()
     }
+
+    @Test func aClientCannotStartAResponder() async throws {
+        let directory = try TemporaryDirectory()
+        let net = Network(root: directory.path)
+        let bob = try net.node("bob", "O=Bob")
+        try await bob.start()
+        let forged = try FlowCoding.encode(PongResponder(session: FlowSession(id: "someone-else/0", ourParty: "O=Bob", counterparty: "O=Alice",
+                                                                                isInitiator: false)))
+        await #expect(throws: FlowEngineError.unknownFlow("PongResponder")) {
+            _ = try await bob.engine.start(flowName: "PongResponder", arguments: forged, clientRequestId: "session:someone-else/0")
+        }
+        #expect(!bob.engine.registry.names.contains("PongResponder") && bob.engine.registry.names.contains("PingFlow"))
+        #expect(try await bob.engine.list(FlowQuery()).isEmpty)
+        await bob.stop()
+    }
 }

@@ -73,8 +73,8 @@ public final class SessionHub: FlowSessions, Service, Sendable {
             logger.info("refused a session message", metadata: ["message": "\(message.key)", "error": "\(error)"])
             return .refused(error)
         case .startResponder(let flowName, let session):
-            _ = try await engine.start(flowName: flowName, arguments: try engine.registry.responderArguments(flowName, session),
-                                       clientRequestId: SessionInbound.responderRequestId(session.id))
+            _ = try await engine.startReporting(flowName: flowName, arguments: try engine.registry.responderArguments(flowName, session),
+                                                clientRequestId: SessionInbound.responderRequestId(session.id), responder: true)
         case .store:
             break
         }
