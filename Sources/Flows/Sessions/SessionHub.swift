@@ -60,8 +60,9 @@ public final class SessionHub: FlowSessions, Service, Sendable {
 
     /// A peer's message (an encoded `SessionMessage`): answered `accepted` once it is in the
     /// inbox (and its responder started, for an `initiate`), now or at an earlier delivery.
-    /// Throws if it cannot be taken now (the database, or the engine is stopping): the sender
-    /// tries again.
+    /// Throws if it cannot be taken now (the database cannot be written, the engine is draining
+    /// or not attached): the sender tries again. A responder started while the engine stops runs
+    /// when the node starts again.
     public func accept(_ body: [UInt8]) async throws -> DeliveryAnswer {
         let message: SessionMessage
         do { message = try SessionMessage.decode(body) } catch {
