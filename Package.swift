@@ -57,9 +57,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // Durable flows: journal, deterministic replay, hospital (ports + sans-I/O cores).
         // The flow-session core, sans-I/O: sequencing, dedup, the inbox and link rules.
         .target(name: "Sessions", dependencies: ["HawserCore"]),
+        // Durable flows: journal, deterministic replay, hospital, sessions' shell (ports + sans-I/O cores).
         .target(name: "Flows", dependencies: [
             "HawserCore", "Sessions",
             .product(name: "Logging", package: "swift-log"),
