@@ -57,9 +57,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // Durable flows: journal, deterministic replay, hospital (ports + sans-I/O cores).
+        // The flow-session core, sans-I/O: sequencing, dedup, the inbox and link rules.
+        .target(name: "Sessions", dependencies: ["HawserCore"]),
+        // Durable flows: journal, deterministic replay, hospital, sessions' shell (ports + sans-I/O cores).
         .target(name: "Flows", dependencies: [
-            "HawserCore",
+            "HawserCore", "Sessions",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -67,7 +69,7 @@ let package = Package(
         .target(name: "Vault", dependencies: ["HawserCore", "Flows"]),
         // Embedded adapters: the durable SQLite log and the replica's SQLite store.
         .target(name: "Embedded", dependencies: [
-            "HawserCore", "Notary", "Uniqueness", "Coordination", "Flows", "Vault",
+            "HawserCore", "Notary", "Uniqueness", "Coordination", "Flows", "Sessions", "Vault",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -92,7 +94,7 @@ let package = Package(
         // The node's and the notary's stores on PostgreSQL (PostgresNIO's pooled client): flows,
         // journal, outbox, vault, the notary's log and its store, each write fenced.
         .target(name: "PostgresStores", dependencies: [
-            "Postgres", "Coordination", "Flows", "Vault", "Notary", "Uniqueness", "HawserCore",
+            "Postgres", "Coordination", "Flows", "Sessions", "Vault", "Notary", "Uniqueness", "HawserCore",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -174,7 +176,7 @@ let package = Package(
         .target(name: "HawserTestSupport", dependencies: ["HawserCore", "JetStream", "ZooKeeper", "Sim"], path: "Tests/HawserTestSupport"),
         // One suite of store tests run against every back end (SQLite, PostgreSQL).
         .testTarget(name: "StoreConformanceTests", dependencies: [
-            "Embedded", "PostgresStores", "Postgres", "Flows", "Vault", "Notary", "Uniqueness", "Coordination", "HawserCore",
+            "Embedded", "PostgresStores", "Postgres", "Flows", "Sessions", "Vault", "Notary", "Uniqueness", "Coordination", "HawserCore",
             "HawserTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -215,7 +217,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FlowsTests", dependencies: [
-            "Flows", "Vault", "TokenSample", "FlowNotaries", "Embedded", "Notary", "HawserCore", "HawserTestSupport", "Coordination", "Sim",
+            "Flows", "Sessions", "Vault", "TokenSample", "FlowNotaries", "Embedded", "Notary", "HawserCore", "HawserTestSupport", "Coordination", "Sim",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -154,14 +154,6 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
         }
     }
 
-    public func outbox() async throws -> [OutboxMessage] {
-        try await db.read { db in
-            try Row.fetchAll(db, sql: "SELECT message_id, session, recipient, payload FROM outbox ORDER BY seq").map { row in
-                OutboxMessage(messageId: row[0], session: row[1], recipient: row[2], payload: [UInt8](row[3] as Data))
-            }
-        }
-    }
-
     public func counts() async throws -> [FlowStatus: Int] {
         try await db.read { db in
             var out = [FlowStatus: Int]()

@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 
 /// The node's own database (SQLite, WAL, `synchronous = FULL`): flows, their journals, the
-/// outbox and the vault in one file, so that a flow's journal entry and its local effects
+/// outbox, the inbox and the vault in one file, so that a flow's journal entry and its local effects
 /// commit in one transaction.
 ///
 /// With a `fence`, every write transaction first proves that this process owns the node's shard
@@ -11,6 +11,7 @@ import GRDB
 public final class SQLiteNodeDatabase: Sendable {
     public let flows: SQLiteFlowStore
     public let vault: SQLiteVault
+    public let sessions: SQLiteSessionStore
 
     public init(path: String, fence: WriteFence? = nil) throws {
         let db = try SQLite.open(path, synchronousFull: true)
@@ -57,6 +58,7 @@ public final class SQLiteNodeDatabase: Sendable {
                 CREATE TABLE IF NOT EXISTS replay_markers (flow_id TEXT PRIMARY KEY) WITHOUT ROWID;
                 """)
             try SQLiteFencing.createTable(db)
+            try SQLiteSessionStore.createTables(db)
             // Databases made before states had an amount: add the column, and take the amount
             // of the states recorded then from their data's `amount`, as the token sample wrote it.
             let columns = try Row.fetchAll(db, sql: "PRAGMA table_info(vault_states)").map { $0["name"] as String }
@@ -70,5 +72,6 @@ public final class SQLiteNodeDatabase: Sendable {
         }
         flows = SQLiteFlowStore(db: db, fence: fence)
         vault = SQLiteVault(db: db, fence: fence)
+        sessions = SQLiteSessionStore(db: db, fence: fence)
     }
 }

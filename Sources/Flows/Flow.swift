@@ -1,5 +1,6 @@
 import Foundation
 import HawserCore
+import Sessions
 
 /// A business workflow. `run` must reach every effect (time, randomness, notarisation, vault,
 /// messages, external calls) through `context`, so that running it again after a crash takes the
@@ -12,12 +13,16 @@ public protocol Flow: Codable, Sendable {
     /// What a start request's arguments must be (`FlowSchema`); nil leaves them to `Codable`
     /// alone. Every flow a node serves to clients should declare one.
     static var argumentSchema: FlowSchema? { get }
+    /// The version an initiating flow announces when it opens a session; the counterparty's node
+    /// picks the responder registered for this name and version.
+    static var flowVersion: Int { get }
     func run(_ context: FlowContext) async throws -> Output
 }
 
 extension Flow {
     public static var flowName: String { String(describing: Self.self) }
     public static var argumentSchema: FlowSchema? { nil }
+    public static var flowVersion: Int { 1 }
 
     /// Runs the flow and encodes its output, so the engine can handle any flow type.
     func runEncoded(_ context: FlowContext) async throws -> [UInt8] {
@@ -95,6 +100,9 @@ public struct FlowRegistry: Sendable {
         var schema: FlowSchema?
     }
     private var entries: [String: Entry] = [:]
+    /// Responder flow names by initiating flow name and version, and how each is made.
+    var responders: [SessionMessage.Initiator: String] = [:]
+    var responderArguments: [String: @Sendable (FlowSession) throws -> [UInt8]] = [:]
 
     public init() {}
 
@@ -102,7 +110,8 @@ public struct FlowRegistry: Sendable {
         entries[F.flowName] = Entry(decode: { try FlowCoding.decode(F.self, $0) }, schema: F.argumentSchema)
     }
 
-    public var names: [String] { entries.keys.sorted() }
+    /// The flows clients may start: responders are started only by the session hub.
+    public var names: [String] { entries.keys.filter { responderArguments[$0] == nil }.sorted() }
 
     public func contains(_ name: String) -> Bool { entries[name] != nil }
 
@@ -112,8 +121,9 @@ public struct FlowRegistry: Sendable {
     /// Checks a start request's arguments against the flow's schema (`knows`: whether the node
     /// knows a party) and decodes them. Returns the flow and the arguments to store: the flow
     /// value's own encoding, so integers stay exact and equal requests store equal bytes.
-    func admit(_ name: String, arguments: [UInt8], knows: (String) -> Bool) throws(FlowEngineError) -> (any Flow, [UInt8]) {
-        guard let entry = entries[name] else { throw .unknownFlow(name) }
+    /// `responder`: the session hub starts a responder; no one else may, and it starts nothing else.
+    func admit(_ name: String, arguments: [UInt8], responder: Bool = false, knows: (String) -> Bool) throws(FlowEngineError) -> (any Flow, [UInt8]) {
+        guard let entry = entries[name], (responderArguments[name] != nil) == responder else { throw .unknownFlow(name) }
         var checked = arguments
         if let schema = entry.schema {
             let value: JSONValue

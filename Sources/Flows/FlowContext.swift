@@ -1,5 +1,6 @@
 import Foundation
 import HawserCore
+import Sessions
 import Synchronization
 
 /// Everything a flow may do that is not pure computation. Each call is an effect: the first time
@@ -23,6 +24,8 @@ public final class FlowContext: Sendable {
     /// A start not yet written: it leads the pending writes, so the flow's first commit carries it.
     private let start: DeferredStart?
     private let onRecorded: @Sendable (JournalEntry) -> Void
+    /// The flow's sessions by id, as its journal has driven them so far (`FlowContext+Sessions`).
+    let sessionCores = Mutex<[String: SessionCore]>([:])
 
     /// `clearsReplayMarker`: the flow was replayed at start-up with its marker set; its first
     /// durable write clears it (see `StartupReplay`).
@@ -246,24 +249,6 @@ public final class FlowContext: Sendable {
         return [UInt8](try await effect(EffectKind.sign, "\(party):\(SecureHash.sha256(bytes).hex)", durability: .deferred) { _ in
             Data(try keys.sign(bytes, as: party))
         })
-    }
-
-    // MARK: Sessions
-
-    /// Sends a message in a session: written to the outbox with its journal entry, exactly once.
-    public func send(_ payload: [UInt8], to party: String, session: String) async throws {
-        let id = flowId.rawValue
-        try await record(EffectKind.send, "\(party)/\(session)/\(SecureHash.sha256(payload).hex)") { sequence in
-            [.outbox(OutboxMessage(messageId: "\(id)/\(sequence)", session: session, recipient: party, payload: payload))]
-        }
-    }
-
-    /// Waits for the next message from `party` in `session`.
-    public func receive(from party: String, session: String) async throws -> [UInt8] {
-        guard let sessions = services.sessions else { throw MissingServiceError("sessions") }
-        return try await effect(EffectKind.receive, "\(party)/\(session)") { sequence in
-            try await sessions.receive(session: session, from: party, dedupId: "\(flowId.rawValue)/\(sequence)")
-        }
     }
 }
 

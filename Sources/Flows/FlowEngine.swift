@@ -1,6 +1,7 @@
 import HawserCore
 import Logging
 import ServiceLifecycle
+import Sessions
 import Synchronization
 
 /// Runs flows durably. Starting a flow stores it; each effect it completes is journaled (group
@@ -192,10 +193,11 @@ public final class FlowEngine: Service, Sendable {
     }
 
     /// As `start`, also saying whether this call created the flow (false: the id named an existing one).
-    public func startReporting(flowName: String, arguments: [UInt8], clientRequestId: String? = nil) async throws
+    /// `responder`: the session hub starts a responder flow (`ResponderFlow`), which nothing else may start.
+    public func startReporting(flowName: String, arguments: [UInt8], clientRequestId: String? = nil, responder: Bool = false) async throws
         -> (record: FlowRecord, created: Bool) {
         let (record, flow): (FlowRecord, any Flow)
-        switch try await admit(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId) {
+        switch try await admit(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId, responder: responder) {
         case .existing(let found): return (found, false)
         case .new(let new, let decoded): (record, flow) = (new, decoded)
         }
@@ -245,11 +247,11 @@ public final class FlowEngine: Service, Sendable {
     /// A start request's flow, checked and decoded, and its record; or the flow its client request
     /// id already names, also while draining, if that flow is this same request (else
     /// `clientRequestIdReused`). The store answers that too for a start racing with this one.
-    private func admit(flowName: String, arguments: [UInt8], clientRequestId: String?) async throws -> StartAdmission {
+    private func admit(flowName: String, arguments: [UInt8], clientRequestId: String?, responder: Bool = false) async throws -> StartAdmission {
         if let clientRequestId { try Admission.check(clientRequestId: clientRequestId) }
         do {
             let keys = services.keys
-            let (flow, stored) = try registry.admit(flowName, arguments: arguments) { keys?.party(named: $0) != nil }
+            let (flow, stored) = try registry.admit(flowName, arguments: arguments, responder: responder) { keys?.party(named: $0) != nil }
             guard !isDraining else { throw FlowEngineError.draining }
             let now = services.clock.now()
             let record = FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: stored,
@@ -493,13 +495,14 @@ public final class FlowEngine: Service, Sendable {
                         guard entry.kind == EffectKind.progress else { return }
                         self?.publish(.progress(id, sequence: entry.sequence, step: entry.descriptor))
                     }
+                    if let responder = flow as? any ResponderFlow { made.adopt(responder.session) }
                     context = made
                     state.withLock { $0.live[id]?.context = made }
                     do { next = .returned(try await flow.runEncoded(made)) } catch { next = failed(error) }
                 case .commitEnd(let final):
                     do {
                         try context?.finishReplay()
-                        try await context?.commitPending(plus: writes(id, final))
+                        try await context?.commitPending(plus: writes(id, final, context?.sessionFarewell(final) ?? []))
                         next = .committed
                     } catch {
                         next = failed(error)
@@ -509,7 +512,7 @@ public final class FlowEngine: Service, Sendable {
                 case .failStart:
                     if let failure { start?.settle(.failure(failure)) }
                 case .record(let flowState):
-                    await settle(id, flowState)
+                    await settle(id, flowState, farewell: context?.sessionFarewell(flowState) ?? [])
                 case .recordIfUnfinished(let flowState):
                     logger.info("flow hospitalised, will retry", metadata: ["flow": "\(id)", "attempt": "\(flowState.attempts)",
                                                                             "error": "\(flowState.error ?? "")"])
@@ -565,29 +568,30 @@ public final class FlowEngine: Service, Sendable {
     }
 
     /// Records a state the flow cannot do anything about failing to record (it is retried after a restart).
-    private func settle(_ id: FlowID, _ flowState: FlowState) async {
+    /// `farewell`: what the flow's open sessions are sent as it ends (`FlowContext.sessionFarewell`).
+    private func settle(_ id: FlowID, _ flowState: FlowState, farewell: [LocalEffect] = []) async {
         switch flowState.status {
         case .failed: logger.info("flow failed", metadata: ["flow": "\(id)", "error": "\(flowState.error ?? "")"])
         case .hospitalised where flowState.retryAt == nil: logger.warning("flow parked in the hospital", metadata: ["flow": "\(id)", "reason": "\(flowState.error ?? "")"])
         default: break
         }
         do {
-            try await setState(id, flowState)
+            try await setState(id, flowState, farewell: farewell)
         } catch {
             logger.error("could not record a flow's state", metadata: ["flow": "\(id)", "error": "\(error)"])
         }
     }
 
-    private func setState(_ id: FlowID, _ flowState: FlowState, also: [FlowWrite] = []) async throws {
-        _ = try await committer.commit(writes(id, flowState) + also)
+    private func setState(_ id: FlowID, _ flowState: FlowState, farewell: [LocalEffect] = [], also: [FlowWrite] = []) async throws {
+        _ = try await committer.commit(writes(id, flowState, farewell) + also)
         announce(id, flowState)
     }
 
     /// The writes of a status change: an ended flow also releases what it holds (`endEffects`)
     /// and has its journal compacted.
-    private func writes(_ id: FlowID, _ flowState: FlowState) -> [FlowWrite] {
+    private func writes(_ id: FlowID, _ flowState: FlowState, _ farewell: [LocalEffect] = []) -> [FlowWrite] {
         guard flowState.status.isTerminal else { return [.state(id, flowState, [])] }
-        return [.state(id, flowState, configuration.endEffects(id)), .compact(id)]
+        return [.state(id, flowState, configuration.endEffects(id) + farewell), .compact(id)]
     }
 
     /// Tells observers of a durable state change; with `base` (the flow's record) a completion is

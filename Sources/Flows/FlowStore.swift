@@ -45,8 +45,6 @@ public protocol FlowStore: Sendable {
 /// The flow store a node runs on (SQLite or PostgreSQL): the port, and what the node's API,
 /// metrics and tools read besides.
 public protocol NodeFlowStore: FlowStore {
-    /// Messages written to the outbox, oldest first (the peer-to-peer layer will deliver them).
-    func outbox() async throws -> [OutboxMessage]
     /// How many flows have each status.
     func counts() async throws -> [FlowStatus: Int]
 }

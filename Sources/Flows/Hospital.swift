@@ -1,3 +1,5 @@
+import Sessions
+
 /// The flow hospital's policy (sans-I/O): what to do with a flow whose run threw.
 public struct HospitalPolicy: Sendable, Equatable {
     /// The first retry's delay; each further retry doubles it, up to `maxDelay`.
@@ -26,6 +28,9 @@ public struct HospitalPolicy: Sendable, Equatable {
         switch error {
         case let failure as FlowFailure:
             return .fail(failure.message)
+        case let session as SessionError:
+            // The counterparty's answer (or silence) will not change on a retry.
+            return .fail(session.description)
         case let transient as TransientFlowError:
             guard attempts < maxAttempts else {
                 return .park("still failing after \(attempts) retries: \(transient.message)")

@@ -26,7 +26,9 @@ public enum EffectKind {
     public static let notarise = "notarise"
     public static let sign = "sign"
     public static let external = "external"
+    public static let initiate = "initiate"
     public static let send = "send"
+    public static let close = "close"
     public static let receive = "receive"
     public static let record = "record"
 }

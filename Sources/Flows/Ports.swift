@@ -1,5 +1,6 @@
 import Foundation
 import HawserCore
+import Sessions
 
 /// Notarisation as flows see it; the node wires it to its notary. Asking twice about the same
 /// transaction id returns the first outcome, so a replayed flow may safely ask again. Errors
@@ -19,15 +20,22 @@ public protocol FlowKeys: Sendable {
     func signingKey(of name: String) -> SigningKey?
 }
 
-/// Peer-to-peer sessions, wired by the peer-to-peer layer. Sending is a local effect (an outbox
-/// row committed with the journal entry); receiving waits for the next message of a session.
+/// Flow sessions as flows see them: the node's `SessionHub` (`docs/sessions.md`). Sending is a
+/// local effect (an outbox row committed with the journal entry); receiving waits for one
+/// message of a session, by its key, in the node's inbox.
 public protocol FlowSessions: Sendable {
-    func receive(session: String, from party: String, dedupId: String) async throws -> [UInt8]
+    /// How long `receive` waits for a message before the session times out.
+    var timeout: Duration { get }
+    /// The message `key` once it is in the inbox; nil if it did not come within `timeout`.
+    func receive(_ key: SessionMessageKey, timeout: Duration) async throws -> SessionMessage?
+    /// The flow's outbox rows are durable now: the link manager should deliver them soon.
+    func outboxChanged()
 }
 
 /// A message a flow sends: written to the outbox with its journal entry, delivered later.
+/// Session messages (`SessionMessage`) travel as the payload, their key as the message id.
 public struct OutboxMessage: Sendable, Equatable {
-    /// Unique per flow and effect, so the receiver can drop duplicates.
+    /// Unique per message, so the receiver can drop duplicates.
     public var messageId: String
     public var session: String
     public var recipient: String
@@ -38,6 +46,12 @@ public struct OutboxMessage: Sendable, Equatable {
         self.session = session
         self.recipient = recipient
         self.payload = payload
+    }
+
+    /// The outbox row of a session message.
+    public init(_ message: SessionMessage) {
+        self.init(messageId: message.key.description, session: message.session, recipient: message.recipient,
+                  payload: message.encoded())
     }
 }
 

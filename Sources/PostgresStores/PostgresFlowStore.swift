@@ -133,17 +133,6 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         }
     }
 
-    public func outbox() async throws -> [OutboxMessage] {
-        try await database.read { connection, logger in
-            var out = [OutboxMessage]()
-            let rows = try await connection.query("SELECT message_id, session, recipient, payload FROM outbox ORDER BY seq", logger: logger)
-            for try await (id, session, recipient, payload) in rows.decode((String, String, String, ByteBuffer).self) {
-                out.append(OutboxMessage(messageId: id, session: session, recipient: recipient, payload: Array(payload.readableBytesView)))
-            }
-            return out
-        }
-    }
-
     public func counts() async throws -> [FlowStatus: Int] {
         try await database.read { connection, logger in
             var out = [FlowStatus: Int]()

@@ -1,7 +1,7 @@
 import Coordination
 import Postgres
 
-/// The node's database on PostgreSQL: flows, their journals, the outbox and the vault, with
+/// The node's database on PostgreSQL: flows, their journals, the outbox, the inbox and the vault, with
 /// the same tables and meaning as `SQLiteNodeDatabase`, for nodes that share one database
 /// (hot-warm, hot-cold). A flow's journal entry and its local effects commit in one transaction.
 ///
@@ -10,6 +10,7 @@ import Postgres
 public final class PostgresNodeDatabase: Sendable {
     public let flows: PostgresFlowStore
     public let vault: PostgresVault
+    public let sessions: PostgresSessionStore
     /// The pooled client; run it as a service for as long as the stores are used.
     public let database: PostgresDatabase
 
@@ -29,11 +30,13 @@ public final class PostgresNodeDatabase: Sendable {
         self.database = database
         flows = PostgresFlowStore(database: database, fence: fence)
         vault = PostgresVault(database: database, fence: fence)
+        sessions = PostgresSessionStore(database: database, fence: fence)
     }
 
     /// Version 1: the tables of the node database as they were when PostgreSQL came; version 2
-    /// adds the function that makes a group commit one round trip (`PostgresFlowCommit`).
-    static let schema = PostgresSchema(component: "node", version: 2, statements: [
+    /// adds the function that makes a group commit one round trip (`PostgresFlowCommit`); version
+    /// 3 the inbox of flow sessions (`PostgresSessionStore`).
+    static let schema = PostgresSchema(component: "node", version: 3, statements: [
         """
         CREATE TABLE flows (
             seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -83,5 +86,5 @@ public final class PostgresNodeDatabase: Sendable {
         "CREATE TABLE replay_markers (flow_id text PRIMARY KEY)",
         PostgresFencing.tableDefinition,
         PostgresFlowCommit.function,
-    ], upgrades: [1: [PostgresFlowCommit.function]])
+    ] + PostgresSessionStore.tables, upgrades: [1: [PostgresFlowCommit.function], 2: PostgresSessionStore.tables])
 }

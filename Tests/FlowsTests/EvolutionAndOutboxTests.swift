@@ -1,6 +1,7 @@
 import Embedded
 import Flows
 import HawserTestSupport
+import Sessions
 import Testing
 
 /// StepsFlow's code after a change guarded by a patch marker: it now reads the time first.
@@ -18,8 +19,9 @@ struct PatchedStepsFlow: Flow {
 struct SendingFlow: Flow {
     static let flowName = "Sending"
     func run(_ context: FlowContext) async throws -> Int {
-        try await context.send(Array("hello".utf8), to: "O=Bob", session: "s1")
-        try await context.send(Array("again".utf8), to: "O=Bob", session: "s1")
+        let session = try await context.initiateFlow(with: "O=Bob", as: "O=Alice", by: Self.self)
+        try await context.send(Array("hello".utf8), on: session)
+        try await context.send(Array("again".utf8), on: session)
         return 2
     }
 }
@@ -60,9 +62,13 @@ struct SendingFlow: Flow {
         let id = try await running(engine) {
             try await engine.waitForEnd(try await engine.start(SendingFlow()).id).id
         }
-        let outbox = try await harness.database.flows.outbox()
-        #expect(outbox.map(\.messageId) == ["\(id.rawValue)/0", "\(id.rawValue)/1"])
-        #expect(outbox.map { String(decoding: $0.payload, as: UTF8.self) } == ["hello", "again"])
-        #expect(outbox.allSatisfy { $0.recipient == "O=Bob" && $0.session == "s1" })
+        // The session's initiate, the two messages, and the close the flow's end sends.
+        let outbox = try await harness.database.sessions.outbound(limit: 10, excluding: [])
+        let session = "\(id.rawValue)/0"
+        #expect(outbox.map(\.messageId) == (1...4).map { "\(session)|O=Alice|\($0)" })
+        let messages = try outbox.map { try SessionMessage.decode($0.payload) }
+        #expect(messages.map(\.kind) == [.initiate, .data, .data, .close])
+        #expect(messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["", "hello", "again", ""])
+        #expect(outbox.allSatisfy { $0.recipient == "O=Bob" && $0.session == session })
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import HawserCore
 import HawserTestSupport
 import PostgresStores
+import Sessions
 import Testing
 
 /// What is particular to PostgreSQL: start-up checks that fail fast with a clear error, and
@@ -62,7 +63,7 @@ struct PostgresDatabaseTests {
     @Test func aSchemaOfAnotherVersionIsRefusedBeforeAnythingIsWritten() async throws {
         let server = try await PostgresServer.start()
         defer { server.stop() }
-        for (version, code) in [(0, StoreDatabaseError.Code.schemaTooOld), (3, .schemaTooNew)] {
+        for (version, code) in [(0, StoreDatabaseError.Code.schemaTooOld), (4, .schemaTooNew)] {
             let url = try await server.createDatabase()
             let name = String(url.split(separator: "/").last!)
             try await server.sql("CREATE TABLE hawser_schema (component text PRIMARY KEY, version integer NOT NULL); "
@@ -85,7 +86,7 @@ struct PostgresDatabaseTests {
         _ = try await PostgresLog.open(database)
     }
 
-    @Test func aNodeDatabaseOfVersionOneIsUpgradedOnceAndCommitsFlows() async throws {
+    @Test func aNodeDatabaseOfVersionOneIsUpgradedOnceAndCommitsFlowsAndTakesMessages() async throws {
         let server = try await PostgresServer.start()
         defer { server.stop() }
         let url = try await server.createDatabase()
@@ -94,12 +95,19 @@ struct PostgresDatabaseTests {
         let running = Task { try await database.run() }
         defer { running.cancel() }
         _ = try await PostgresNodeDatabase.open(database)
-        // What the Hawser before version 2 left: the same tables, without the commit function.
-        try await server.sql("DROP FUNCTION hawser_flow_commit; UPDATE hawser_schema SET version = 1 WHERE component = 'node'", database: name)
+        // What the Hawser before version 2 left: the same tables, without the commit function and
+        // the inbox (version 3).
+        try await server.sql("""
+            DROP FUNCTION hawser_flow_commit; DROP TABLE inbox; DROP INDEX outbox_by_recipient;
+            UPDATE hawser_schema SET version = 1 WHERE component = 'node'
+            """, database: name)
         let node = try await PostgresNodeDatabase.open(database)
         try await server.sql("""
-            DO $$ BEGIN IF (SELECT version FROM hawser_schema WHERE component = 'node') <> 2 THEN RAISE EXCEPTION 'not upgraded'; END IF; END $$
+            DO $$ BEGIN IF (SELECT version FROM hawser_schema WHERE component = 'node') <> 3 THEN RAISE EXCEPTION 'not upgraded'; END IF; END $$
             """, database: name)
+        let message = InboxMessage(key: SessionMessageKey(session: "s", sender: "O=Bob", sequence: 1), body: [1])
+        #expect(try await node.sessions.acceptInbound(message))
+        #expect(try await node.sessions.inbound(message.key) == message)
         let start = FlowRecord(id: FlowID("a"), clientRequestId: "c-a", flowName: "F", arguments: [], attempts: 0,
                                createdAt: Instant(microsecondsSinceEpoch: 1), updatedAt: Instant(microsecondsSinceEpoch: 1))
         #expect(try await node.flows.commit([.start(start)]) == [start])

@@ -23,6 +23,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 struct NodeStores: Sendable {
     let flows: any NodeFlowStore
     let vault: any VaultStore
+    let sessions: any SessionStore
 }
 
 let quietLogger: Logger = {
@@ -67,10 +68,10 @@ final class StoreDatabase: Sendable {
         switch backend {
         case .sqlite:
             let database = try SQLiteNodeDatabase(path: directory + "/node.sqlite", fence: fence)
-            return NodeStores(flows: database.flows, vault: database.vault)
+            return NodeStores(flows: database.flows, vault: database.vault, sessions: database.sessions)
         case .postgres:
             let database = try await PostgresNodeDatabase.open(try await connect(), fence: fence)
-            return NodeStores(flows: database.flows, vault: database.vault)
+            return NodeStores(flows: database.flows, vault: database.vault, sessions: database.sessions)
         }
     }
 

@@ -1,0 +1,68 @@
+import Coordination
+import Flows
+import Foundation
+import GRDB
+import Sessions
+
+/// The session side of the node database (`SessionStore`): the inbox, keyed by each message's
+/// `(session, sender, sequence)` so a message delivered again is kept once, and the outbox as
+/// the link manager reads and empties it.
+public final class SQLiteSessionStore: SessionStore, Sendable {
+    private let db: DatabasePool
+    private let fence: WriteFence?
+
+    init(db: DatabasePool, fence: WriteFence?) {
+        self.db = db
+        self.fence = fence
+    }
+
+    static func createTables(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS inbox (
+                session TEXT NOT NULL,
+                sender TEXT NOT NULL,
+                sequence INTEGER NOT NULL,
+                body BLOB NOT NULL,
+                PRIMARY KEY (session, sender, sequence)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS outbox_by_recipient ON outbox (recipient, seq);
+            """)
+    }
+
+    public func acceptInbound(_ message: InboxMessage) async throws -> Bool {
+        let fence = self.fence
+        return try await db.write { db in
+            try SQLiteFencing.check(db, fence)
+            try db.run("INSERT OR IGNORE INTO inbox (session, sender, sequence, body) VALUES (?, ?, ?, ?)",
+                       [message.key.session, message.key.sender, message.key.sequence, Data(message.body)])
+            return db.changesCount > 0
+        }
+    }
+
+    public func inbound(_ key: SessionMessageKey) async throws -> InboxMessage? {
+        try await db.read { db in
+            try Data.fetchOne(db.cachedStatement(sql: "SELECT body FROM inbox WHERE session = ? AND sender = ? AND sequence = ?"),
+                              arguments: [key.session, key.sender, key.sequence])
+                .map { InboxMessage(key: key, body: [UInt8]($0)) }
+        }
+    }
+
+    public func outbound(limit: Int, excluding: Set<String>) async throws -> [OutboxMessage] {
+        try await db.read { db in
+            let skip = excluding.sorted()
+            let holes = skip.isEmpty ? "" : "WHERE recipient NOT IN (\(Array(repeating: "?", count: skip.count).joined(separator: ", ")))"
+            let arguments = StatementArguments(skip) + [limit]
+            return try Row.fetchAll(db, sql: "SELECT message_id, session, recipient, payload FROM outbox \(holes) ORDER BY seq LIMIT ?",
+                                    arguments: arguments).map { row in
+                OutboxMessage(messageId: row[0], session: row[1], recipient: row[2], payload: [UInt8](row[3] as Data))
+            }
+        }
+    }
+
+    public func acknowledge(_ messageId: String) async throws {
+        let fence = self.fence
+        try await db.write { db in
+            try SQLiteFencing.check(db, fence)
+            try db.run("DELETE FROM outbox WHERE message_id = ?", [messageId])
+        }
+    }
+}

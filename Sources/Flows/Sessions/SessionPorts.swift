@@ -1,0 +1,56 @@
+import Sessions
+
+/// The node database's side of sessions: the inbox, and the outbox as the link manager reads
+/// and empties it (flows fill it, `LocalEffect.outbox`, in the transaction of their journal entry).
+public protocol SessionStore: Sendable {
+    /// Writes `message` to the inbox in one durable transaction, unless a message with its key
+    /// is there already; true if it wrote it. Refused (throws) by a fenced store whose fence is gone.
+    func acceptInbound(_ message: InboxMessage) async throws -> Bool
+    /// The inbox's message with `key`, if it has come.
+    func inbound(_ key: SessionMessageKey) async throws -> InboxMessage?
+    /// Up to `limit` outbox messages to recipients not in `excluding`, oldest first.
+    func outbound(limit: Int, excluding: Set<String>) async throws -> [OutboxMessage]
+    /// Deletes the outbox message `messageId`: its recipient's node has it. Deleting one that is
+    /// gone does nothing.
+    func acknowledge(_ messageId: String) async throws
+}
+
+/// How session messages reach other nodes: the link manager hands each outbox message to the
+/// transport, which returns once the recipient's node has answered. An implementation carries
+/// the message to the node that hosts `recipient` and calls its `SessionHub.accept`.
+public protocol PeerTransport: Sendable {
+    /// Delivers `body` (an encoded `SessionMessage`) to the node that hosts `recipient`. Throws
+    /// if that node could not be reached or did not answer (the link manager tries again later).
+    func deliver(_ body: [UInt8], to recipient: String) async throws -> DeliveryAnswer
+}
+
+/// A receiving node's answer to a delivery.
+public enum DeliveryAnswer: Sendable, Equatable {
+    /// The message is in the node's inbox (now or before): the sender may forget it.
+    case accepted
+    /// The node will not take the message (`SessionInbound`); the sending flow gets `error` as
+    /// the counterparty's answer.
+    case refused(SessionError)
+}
+
+/// No node that hosts the recipient is reachable now.
+public struct PeerUnreachable: Error, Sendable, Equatable, CustomStringConvertible {
+    public var recipient: String
+    public init(_ recipient: String) { self.recipient = recipient }
+    public var description: String { "no node that hosts \(recipient) can be reached" }
+}
+
+/// A message in a node's inbox, as the store keeps it: its key and its encoded form.
+public struct InboxMessage: Sendable, Equatable {
+    public var key: SessionMessageKey
+    public var body: [UInt8]
+
+    public init(key: SessionMessageKey, body: [UInt8]) {
+        self.key = key
+        self.body = body
+    }
+
+    public init(_ message: SessionMessage) {
+        self.init(key: message.key, body: message.encoded())
+    }
+}

@@ -1,0 +1,81 @@
+import Coordination
+import Flows
+import Logging
+import NIOCore
+import Postgres
+import PostgresNIO
+import Sessions
+
+/// The session side of the node database on PostgreSQL (`SessionStore`), with the same tables
+/// and meaning as `SQLiteSessionStore`: the inbox keyed by `(session, sender, sequence)`, and
+/// the outbox as the link manager reads and empties it.
+public final class PostgresSessionStore: SessionStore, Sendable {
+    private let database: PostgresDatabase
+    private let fence: WriteFence?
+
+    init(database: PostgresDatabase, fence: WriteFence?) {
+        self.database = database
+        self.fence = fence
+    }
+
+    /// Schema version 3 of the node's tables adds these.
+    static let tables = [
+        """
+        CREATE TABLE inbox (
+            session text NOT NULL,
+            sender text NOT NULL,
+            sequence bigint NOT NULL,
+            body bytea NOT NULL,
+            PRIMARY KEY (session, sender, sequence))
+        """,
+        "CREATE INDEX outbox_by_recipient ON outbox (recipient, seq)",
+    ]
+
+    public func acceptInbound(_ message: InboxMessage) async throws -> Bool {
+        let fence = self.fence
+        return try await database.transaction { connection, logger in
+            try await PostgresFencing.check(connection, fence, logger: logger)
+            let rows = try await connection.query("""
+                INSERT INTO inbox (session, sender, sequence, body)
+                VALUES (\(message.key.session), \(message.key.sender), \(Int64(message.key.sequence)), \(ByteBuffer(bytes: message.body)))
+                ON CONFLICT DO NOTHING RETURNING 1
+                """, logger: logger)
+            var inserted = false
+            for try await _ in rows.decode(Int.self) { inserted = true }
+            return inserted
+        }
+    }
+
+    public func inbound(_ key: SessionMessageKey) async throws -> InboxMessage? {
+        try await database.read { connection, logger in
+            let rows = try await connection.query("""
+                SELECT body FROM inbox WHERE session = \(key.session) AND sender = \(key.sender) AND sequence = \(Int64(key.sequence))
+                """, logger: logger)
+            var found: InboxMessage?
+            for try await body in rows.decode(ByteBuffer.self) { found = InboxMessage(key: key, body: Array(body.readableBytesView)) }
+            return found
+        }
+    }
+
+    public func outbound(limit: Int, excluding: Set<String>) async throws -> [OutboxMessage] {
+        let skip = excluding.sorted()
+        return try await database.read { connection, logger in
+            var out = [OutboxMessage]()
+            let rows = try await connection.query("""
+                SELECT message_id, session, recipient, payload FROM outbox WHERE recipient <> ALL(\(skip)) ORDER BY seq LIMIT \(Int64(limit))
+                """, logger: logger)
+            for try await (id, session, recipient, payload) in rows.decode((String, String, String, ByteBuffer).self) {
+                out.append(OutboxMessage(messageId: id, session: session, recipient: recipient, payload: Array(payload.readableBytesView)))
+            }
+            return out
+        }
+    }
+
+    public func acknowledge(_ messageId: String) async throws {
+        let fence = self.fence
+        try await database.transaction { connection, logger in
+            try await PostgresFencing.check(connection, fence, logger: logger)
+            try await connection.query("DELETE FROM outbox WHERE message_id = \(messageId)", logger: logger)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+/// What a node does with a session message that arrives from a peer, sans-I/O. Whatever it
+/// decides is idempotent, so a message delivered again is answered the same way and changes
+/// nothing more: the responder's start is keyed by the session (`responderRequestId`) and the
+/// inbox by the message's key.
+public enum SessionInbound {
+    public enum Decision: Sendable, Equatable {
+        /// Write the message to the inbox, then acknowledge it.
+        case store
+        /// Start `flowName` (the responder) with its end of the session, then store the message.
+        case startResponder(flowName: String, session: FlowSession)
+        /// Acknowledge the message without storing it; the sender's node hands `error` to the
+        /// sending flow as the counterparty's answer.
+        case refuse(SessionError)
+    }
+
+    /// Longest session id, in UTF-8 bytes (a flow id and an effect number need about 40).
+    public static let maxSessionIdBytes = 160
+
+    /// `responder`: the flow this node registered for an initiating flow and version, if any.
+    public static func decide(_ message: SessionMessage, responder: (SessionMessage.Initiator) -> String?) -> Decision {
+        guard !message.session.isEmpty, message.session.utf8.count <= maxSessionIdBytes else {
+            return .refuse(SessionError(.protocolViolation, "a session id must be 1 to \(maxSessionIdBytes) bytes long"))
+        }
+        guard message.sequence >= 1 else {
+            return .refuse(SessionError(.protocolViolation, "message sequence numbers start at 1, got \(message.sequence)"))
+        }
+        guard message.kind == .initiate else { return .store }
+        guard message.sequence == 1, let initiator = message.initiator else {
+            return .refuse(SessionError(.protocolViolation, "an initiate message must be message 1 and name its flow"))
+        }
+        guard let flowName = responder(initiator) else {
+            return .refuse(SessionError(.noResponder, "\(message.recipient)'s node has no responder for \(initiator.flowName) version \(initiator.version)"))
+        }
+        return .startResponder(flowName: flowName, session: FlowSession(id: message.session, ourParty: message.recipient,
+                                                                        counterparty: message.sender, isInitiator: false))
+    }
+
+    /// The counterparty's answer to `sent` that its node refused with `error`, as the sending
+    /// flow takes it: an `error` message from the counterparty. Only an `initiate` is answered
+    /// so (the refusing node has no such session, so it sent nothing in it: the answer is its
+    /// message 1); nil for others, which a node refuses only if the sender breaks the protocol.
+    public static func refusal(of sent: SessionMessage, _ error: SessionError) -> SessionMessage? {
+        guard sent.kind == .initiate else { return nil }
+        return SessionMessage(session: sent.session, sender: sent.recipient, recipient: sent.sender, sequence: 1, kind: .error,
+                              error: error)
+    }
+
+    /// The client request id a responder is started with: one flow per session, however often
+    /// the `initiate` is delivered.
+    public static func responderRequestId(_ session: String) -> String { "session:" + session }
+}

@@ -1,0 +1,75 @@
+import Coordination
+import Flows
+import Foundation
+import HawserCore
+import HawserTestSupport
+import Sessions
+import Testing
+
+/// The session store on every back end: the inbox keeps each message key once, and the outbox
+/// is read in batches, in order, past the recipients put off, and emptied by acknowledgements.
+@Suite(PostgresTrait(ifAvailable: true), .timeLimit(.minutes(2)))
+struct SessionStoreConformanceTests {
+    func inbox(_ sequence: Int, _ body: [UInt8] = [1], session: String = "s") -> InboxMessage {
+        InboxMessage(key: SessionMessageKey(session: session, sender: "O=Alice", sequence: sequence), body: body)
+    }
+
+    func outbox(_ id: String, to recipient: String) -> OutboxMessage {
+        OutboxMessage(messageId: id, session: "s", recipient: recipient, payload: Array(id.utf8))
+    }
+
+    func start(_ id: String) -> FlowRecord {
+        FlowRecord(id: FlowID(id), clientRequestId: nil, flowName: "F", arguments: Array("{}".utf8), attempts: 0,
+                   createdAt: Instant(microsecondsSinceEpoch: 1), updatedAt: Instant(microsecondsSinceEpoch: 1))
+    }
+
+    @Test(arguments: Backend.available) func theInboxKeepsAMessageDeliveredTwiceOnce(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let sessions = try await database.node().sessions
+            #expect(try await sessions.inbound(inbox(1).key) == nil)
+            #expect(try await sessions.acceptInbound(inbox(1)))
+            #expect(try await !sessions.acceptInbound(inbox(1, [9])), "the second delivery changes nothing")
+            #expect(try await sessions.inbound(inbox(1).key) == inbox(1))
+            #expect(try await sessions.acceptInbound(inbox(2, [2])))
+            #expect(try await sessions.acceptInbound(inbox(1, session: "t")), "another session's message 1 is another key")
+            #expect(try await sessions.inbound(inbox(2).key) == inbox(2, [2]))
+            // Another process on the same database sees what was accepted.
+            #expect(try await database.node().sessions.inbound(inbox(1, session: "t").key) == inbox(1, session: "t"))
+        }
+    }
+
+    @Test(arguments: Backend.available) func theOutboxIsReadInOrderPastPeersPutOffAndEmptiedByAcknowledgements(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let node = try await database.node()
+            let messages = [outbox("1", to: "O=Bob"), outbox("2", to: "O=Carol"), outbox("3", to: "O=Bob"), outbox("4", to: "O=Dan")]
+            _ = try await node.flows.commit([.start(start("a")),
+                                             .journal(FlowID("a"), JournalEntry(sequence: 0, kind: "send", descriptor: "", result: []),
+                                                      messages.map(LocalEffect.outbox))])
+            #expect(try await node.sessions.outbound(limit: 10, excluding: []) == messages)
+            #expect(try await node.sessions.outbound(limit: 2, excluding: []) == Array(messages.prefix(2)))
+            #expect(try await node.sessions.outbound(limit: 10, excluding: ["O=Bob", "O=Dan"]) == [messages[1]])
+            try await node.sessions.acknowledge("1")
+            try await node.sessions.acknowledge("1")
+            try await node.sessions.acknowledge("4")
+            #expect(try await node.sessions.outbound(limit: 10, excluding: []) == [messages[1], messages[2]])
+        }
+    }
+
+    @Test(arguments: Backend.available) func aDeposedNodeNeitherAcceptsNorAcknowledges(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let oldFence = WriteFence(resource: "node/0"), newFence = WriteFence(resource: "node/0")
+            let old = try await database.node(fence: oldFence)
+            let new = try await database.node(fence: newFence)
+            oldFence.hold(Epoch(1))
+            _ = try await old.flows.commit([.start(start("a")),
+                                            .journal(FlowID("a"), JournalEntry(sequence: 0, kind: "send", descriptor: "", result: []),
+                                                     [.outbox(outbox("1", to: "O=Bob"))])])
+            newFence.hold(Epoch(2))
+            #expect(try await new.sessions.acceptInbound(inbox(1)))
+            await #expect(throws: (any Error).self) { _ = try await old.sessions.acceptInbound(inbox(2)) }
+            await #expect(throws: (any Error).self) { try await old.sessions.acknowledge("1") }
+            #expect(try await new.sessions.inbound(inbox(2).key) == nil)
+            #expect(try await new.sessions.outbound(limit: 10, excluding: []).map(\.messageId) == ["1"])
+        }
+    }
+}
