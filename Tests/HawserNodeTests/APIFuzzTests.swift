@@ -36,7 +36,8 @@ import Testing
         let (notary, notaryPort) = try await HawserProcess.notary(config: notaryDir + "/hawser.json")
         let txIds = try await Self.seedNotary("http://127.0.0.1:\(notaryPort)")
 
-        try writeNodeFiles(in: nodeDir)
+        // A member of a network, so that GET /v1/network has a definition to serve.
+        _ = try NodeNetworkTests.memberNodeFiles(in: nodeDir)
         let (node, nodePort) = try await HawserProcess.node(config: nodeDir + "/node.json")
         let (flowIds, clientRequestIds) = try await Self.seedNode("http://127.0.0.1:\(nodePort)")
 

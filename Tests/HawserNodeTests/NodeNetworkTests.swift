@@ -28,7 +28,7 @@ import Testing
 
     /// Writes a node directory (writeNodeFiles) with a `network` section and the definition file
     /// into `dir`; returns the configuration.
-    func nodeDirectory(_ dir: String, _ definition: NetworkDefinition) throws -> NodeConfiguration {
+    static func memberNodeFiles(in dir: String, _ definition: NetworkDefinition = definition(version: 1)) throws -> NodeConfiguration {
         try writeNodeFiles(in: dir)
         try KeyFile(name: "O=Hawser Node", key: Self.identity).save(dir + "/identity.key")
         try definition.json.write(to: URL(fileURLWithPath: dir + "/network.json"))
@@ -47,7 +47,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(2))) func theNodeServesItsNetworkAndTakesANewVersionWithoutARestart() async throws {
         let dir = try TemporaryDirectory(), path = dir.path
-        let configuration = try nodeDirectory(path, Self.definition(version: 1))
+        let configuration = try Self.memberNodeFiles(in: path, Self.definition(version: 1))
         let (app, _) = try await Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
         try await app.test(.live) { client in
             #expect(try await served(client) == (.ok, Self.definition(version: 1)))
@@ -69,7 +69,7 @@ import Testing
              "parties: the network definition gives `O=Hawser Node, L=London, C=GB` the party `O=Dave`, which this node does not host"),
         ] {
             let dir = try TemporaryDirectory(), path = dir.path
-            let configuration = try nodeDirectory(path, definition)
+            let configuration = try Self.memberNodeFiles(in: path, definition)
             let error = await #expect(throws: ConfigurationError.self) {
                 _ = try await Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
             }
@@ -79,7 +79,7 @@ import Testing
         var renamed = Self.definition(version: 1)
         renamed.nodes[0].name = "O=Someone Else"
         let dir = try TemporaryDirectory(), path = dir.path
-        let configuration = try nodeDirectory(path, renamed)
+        let configuration = try Self.memberNodeFiles(in: path, renamed)
         await #expect(throws: ConfigurationError.self) {
             _ = try await Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
         }
