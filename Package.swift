@@ -163,7 +163,7 @@ let package = Package(
 
         // Helpers shared by the tests (temporary directories, id streams, a seeded generator, watchdogs, a NATS cluster).
         // The seeded simulator: real sans-I/O cores under simulated time, network, stores and faults.
-        .target(name: "Sim", dependencies: ["Coordination", "HawserCore"]),
+        .target(name: "Sim", dependencies: ["Coordination", "HawserCore", "HawserWire", "Notary", "Uniqueness"]),
         .target(name: "HawserTestSupport", dependencies: ["HawserCore", "JetStream", "ZooKeeper", "Sim"], path: "Tests/HawserTestSupport"),
         // One suite of store tests run against every back end (SQLite, PostgreSQL).
         .testTarget(name: "StoreConformanceTests", dependencies: [
@@ -178,7 +178,7 @@ let package = Package(
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),
         .testTarget(name: "NotaryTests", dependencies: [
-            "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport", "Coordination",
+            "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport", "Coordination", "Uniqueness",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
