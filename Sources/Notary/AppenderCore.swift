@@ -34,7 +34,8 @@ public struct AppenderCore: Sendable {
 
     /// What to do about where the log ends (`resync`).
     public enum Resync: Sendable, Equatable {
-        /// Wait until this replica has applied `through`, then take its head as the tail.
+        /// Wait until this replica has applied `through` and a majority confirmed its head, then
+        /// take the head as the tail (`caughtUp`).
         case catchUp(through: UInt64)
         /// The log lost entries this replica applied: it stops (the evidence), the group fails.
         case diverged(LogBreak)
@@ -79,9 +80,14 @@ public struct AppenderCore: Sendable {
         return .catchUp(through: logEnd)
     }
 
-    /// This replica caught up with the log: its head is where the next entry goes.
-    public mutating func caughtUp(_ head: ChainHead) {
+    /// This replica caught up with the log: its head is where the next entry goes, once a
+    /// majority confirmed it (`confirmed`, from `Confirmations`). A head only this replica
+    /// holds (its log server served it another entry) would put a fork into the others' log and
+    /// stop them all; this replica waits instead, and is outvoted. Returns whether the tail is set.
+    public mutating func caughtUp(_ head: ChainHead, confirmed: UInt64) -> Bool {
+        guard head.position <= confirmed else { return false }
         tail = Tail(position: head.position, entryHash: head.entryHash)
+        return true
     }
 
     /// An error that ends the group's tries at once, nil if another try may fix it.

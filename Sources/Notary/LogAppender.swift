@@ -149,7 +149,7 @@ public final class LogAppender: Service, Sendable {
     }
 
     /// Learns the log's end, as this replica has verified it: waits until the replica has
-    /// applied everything the log holds now.
+    /// applied everything the log holds now, and a majority has confirmed it.
     private func resync(_ core: inout AppenderCore, within limit: Duration) async throws {
         let end = try await log.lastPosition()
         switch AppenderCore.resync(logEnd: end, applied: quorum.head) {
@@ -162,7 +162,13 @@ public final class LogAppender: Service, Sendable {
                 try await withDeadline(limit, "catching up with the log before appending") { try await applied.wait(beyond: through - 1) }
             }
         }
-        core.caughtUp(quorum.head)
+        let head = quorum.head
+        guard !core.caughtUp(head, confirmed: quorum.confirmed) else { return }
+        let confirmed = quorum.confirmedSignal
+        try await withDeadline(limit, "a majority confirming the log's end before appending") {
+            try await confirmed.wait(beyond: head.position - 1)
+        }
+        _ = core.caughtUp(head, confirmed: head.position)
     }
 
     /// The next entry's worth of queued submissions, all forwarded or all local; a submission is

@@ -54,8 +54,11 @@ extension NotaryClusterWorld {
                 if now >= catching.deadline { return retry(index, after: APIError(.timeout, "catching up with the log before appending")) }
                 return later(index, 2_000_000)
             }
+            guard shells[index].appender.caughtUp(head, confirmed: shells[index].confirmations.confirmed) else {
+                if now >= catching.deadline { return retry(index, after: APIError(.timeout, "a majority confirming the log's end before appending")) }
+                return later(index, 2_000_000)
+            }
             shells[index].queue[0].catchingUp = nil
-            shells[index].appender.caughtUp(head)
             // After a conflict: an earlier attempt of this very entry may have landed.
             if let entry = group.entry, entry.landed(shells[index].confirmations.head(at: entry.position)) { return finish(index, nil) }
             return appendHere(index)
@@ -137,7 +140,7 @@ extension NotaryClusterWorld {
         let rival = NotarisationRequest(txId: SecureHash.sha256(Array("rival at \(position) of seed \(seed)".utf8)),
                                         inputs: victim.inputs, requester: requester, signature: [])
         var ghost = AppenderCore(me: carried.sequencer, codec: codec)
-        ghost.caughtUp(ChainHead(position: entry.after, entryHash: carried.previous, stateHash: .zero))
+        _ = ghost.caughtUp(ChainHead(position: entry.after, entryHash: carried.previous, stateHash: .zero), confirmed: entry.after)
         log.followers[unlucky].other[position] = ghost.entry([rival] + carried.requests, time: carried.time).payload
         record("fault: r\(unlucky)'s log server holds another entry at \(position), spending \(victim.txId.hex.prefix(8))'s inputs first")
     }

@@ -13,7 +13,7 @@ import Uniqueness
     /// An appender for `me` whose tail is `head`.
     func appender(_ me: String = "r0", at head: ChainHead = .genesis) -> AppenderCore {
         var core = AppenderCore(me: me, codec: codec)
-        core.caughtUp(head)
+        _ = core.caughtUp(head, confirmed: head.position)
         return core
     }
 
@@ -58,6 +58,14 @@ import Uniqueness
         #expect(!entry.landed(ChainHead(position: 8, entryHash: .sha256([8]), stateHash: .zero)) && !entry.landed(nil))
         core.forget()
         #expect(core.tail == nil, "after a failed try the end is learnt again")
+    }
+
+    @Test func theAppenderBuildsOnlyOnAHeadAMajorityConfirmed() {
+        // Its replica applied an entry at 5 that the others may not hold (its log server diverged).
+        let head = ChainHead(position: 5, entryHash: .sha256([5]), stateHash: .zero)
+        var core = AppenderCore(me: "r0", codec: codec)
+        #expect(!core.caughtUp(head, confirmed: 4) && core.tail == nil)
+        #expect(core.caughtUp(head, confirmed: 5) && core.tail == AppenderCore.Tail(position: 5, entryHash: head.entryHash))
     }
 
     @Test func aLogThatEndsBeforeTheAppliedHeadIsDiverged() {

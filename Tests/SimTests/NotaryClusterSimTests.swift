@@ -18,6 +18,16 @@ import Testing
         }
     }
 
+    /// Seed 159: the replica whose log server served another entry at 18 became the sequencer
+    /// before it heard that the others disagreed, chained entry 19 to its own 18, and both
+    /// others stopped at the fork: the cluster halted. The appender now builds only on a head a
+    /// majority confirmed (docs/cluster.md).
+    @Test func aSequencerWhoseServerDivergedDoesNotStopTheOthers() async {
+        let run = await simulateCluster([159])[0]
+        #expect(run.violation == nil, "\(run.violation.map { "\($0)" } ?? "")")
+        #expect(run.stopped == 1, "only the replica whose server diverged stops")
+    }
+
     @Test func aSeedReplaysExactly() async {
         let runs = await simulateCluster([7, 7])
         #expect(runs[0].digest == runs[1].digest && runs[0].events == runs[1].events && runs[0].violation == nil)
