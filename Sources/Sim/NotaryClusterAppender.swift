@@ -54,7 +54,8 @@ extension NotaryClusterWorld {
                 if now >= catching.deadline { return retry(index, after: APIError(.timeout, "catching up with the log before appending")) }
                 return later(index, 2_000_000)
             }
-            guard shells[index].appender.caughtUp(head, confirmed: shells[index].confirmations.confirmed) else {
+            let confirmed = settings.mutation == .unconfirmedTail ? head.position : shells[index].confirmations.confirmed
+            guard shells[index].appender.caughtUp(head, confirmed: confirmed) else {
                 if now >= catching.deadline { return retry(index, after: APIError(.timeout, "a majority confirming the log's end before appending")) }
                 return later(index, 2_000_000)
             }
@@ -89,6 +90,8 @@ extension NotaryClusterWorld {
         carried[entry.hash] = (requests, time, shells[index].id, tail.entryHash)
         shells[index].queue[0].entry = entry
         appendIds += 1
+        // A try of its own: a late or duplicated answer to an earlier append is not this one's.
+        shells[index].token += 1
         let (id, incarnation, token) = (appendIds, shells[index].incarnation, shells[index].token)
         toLog(.logAppend(index, incarnation: incarnation, token: token, entry, id: id))
         queue.schedule(.callTimeout(index, incarnation: incarnation, token: token), at: now + min(remaining(shells[index].queue[0]), 1_000_000_000))
@@ -102,9 +105,9 @@ extension NotaryClusterWorld {
         queue.schedule(.turn(index, incarnation: shells[index].incarnation, token: shells[index].token), at: now + delay)
     }
 
-    /// `LogAppender.resync`: where the log ends, as this replica's server says.
+    /// `LogAppender.resync`: where the log ends, as its leader says (as `JetStreamLog` asks it).
     mutating func resync(_ index: Int) {
-        let end = log.end(for: index, now: now)
+        let end = log.end
         switch AppenderCore.resync(logEnd: end, applied: shells[index].store.head) {
         case .diverged(let evidence):
             shells[index].broken = evidence

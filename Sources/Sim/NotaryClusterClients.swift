@@ -138,12 +138,12 @@ extension NotaryClusterWorld {
         let spell = Int64.random(in: 50_000_000...settings.longest.nanosecondsValue, using: &random)
         var index = Int.random(in: shells.indices, using: &random)
         if fault == .lostTail || fault == .diverge { index = unlucky }
+        let next = now + gap()
+        if next < settings.faulty.nanosecondsValue { queue.schedule(.fault, at: next) }
         if fault == .truncate {
             // Once, late: it may halt the cluster (rightly), which ends what else a run shows.
             guard truncatedAt == nil, now >= settings.faulty.nanosecondsValue * 3 / 4 else { return }
         }
-        let next = now + gap()
-        if next < settings.faulty.nanosecondsValue { queue.schedule(.fault, at: next) }
         guard shells[index].alive, shells[index].pausedUntil <= now else { return }
         faults += 1
         let id = shells[index].id
@@ -199,9 +199,11 @@ extension NotaryClusterWorld {
     /// kept, the quiet period answered a transaction, and the history checker is content.
     mutating func finalChecks() {
         // Agreement: a replica that applied another entry than a peer must have stopped (being
-        // outvoted is not enough: it would go on applying a log that is not the chain).
+        // outvoted is not enough: it would go on applying a log that is not the chain). Not after
+        // `truncate`: a replica that applied a lost entry and one that applied its successor at
+        // that position cannot tell which is right; neither confirms (checked above and below).
         let applying = shells.indices.filter { shells[$0].broken == nil }
-        for a in applying {
+        for a in applying where truncatedAt == nil {
             for b in applying where b > a {
                 let heads = zip(shells[a].store.heads, shells[b].store.heads)
                 if let (x, y) = heads.first(where: { $0.0 != $0.1 }) {

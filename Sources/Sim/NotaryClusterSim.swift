@@ -12,9 +12,9 @@ import Notary
 ///
 /// Checked after every event: no state committed by two signed answers, and no transaction
 /// signed with two outcomes. At the end, after `quiet`: the replicas agree on every position
-/// they both applied (or one stopped with `log_diverged`), no stopped replica is needed for a
-/// majority, every acknowledged outcome is still in every replica that goes on, a transaction
-/// was answered in the quiet period, and the history checker finds nothing.
+/// they both applied (or one stopped with `log_diverged`), every signed outcome is held by every
+/// replica that confirmed past it, a majority is ready and a transaction was answered in the
+/// quiet period (unless the log lost what a majority signed), and the history checker finds nothing.
 ///
 /// A run depends on its seed alone: `Outcome.digest` is the same for the same seed and settings.
 public enum NotaryClusterSim {
@@ -56,8 +56,8 @@ public enum NotaryClusterSim {
         public var faults: Int
         /// Log entries appended.
         public var entries: Int
-        /// Transactions acknowledged to their clients.
-        public var acknowledged: Int
+        /// Transactions signed (by the replicas' gates, whether or not their clients still waited).
+        public var signed: Int
         /// Replicas that stopped with `log_diverged`.
         public var stopped: Int
         public var violation: SimViolation?
@@ -82,7 +82,7 @@ public enum ClusterFault: String, CaseIterable, Sendable, Hashable {
     /// A replica cut off from the others and the clients (not from its log server).
     case partition
     /// The log server a replica reads from lost its tail after a crash, and serves a shorter log
-    /// for a while (one replica per run: it may stop with `log_diverged`).
+    /// for a while (one replica per run; the log's end is asked of the leader).
     case lostTail = "lost-tail"
     /// The log server a replica reads from holds other entries at the same positions, as
     /// nats-server 2.9.10 did (one replica per run: it stops with `log_diverged`).
@@ -105,4 +105,7 @@ public enum ClusterMutation: String, CaseIterable, Sendable, Hashable {
     case unconditionalAppend = "unconditional-append"
     /// Answers are signed as soon as the replica applied them, before a majority confirms.
     case earlyAnswers = "early-answers"
+    /// After learning the log's end, the appender builds on its replica's head before a
+    /// majority confirmed it (as before the fix of cluster seed 159, docs/simulation.md).
+    case unconfirmedTail = "unconfirmed-tail"
 }

@@ -14,7 +14,9 @@ struct NotaryClusterWorld {
         case answerTimeout(Int, incarnation: Int, client: Int, call: Int, txId: SecureHash)
         case read(Int, incarnation: Int)
         case heartbeat(Int, incarnation: Int)
-        case report(Int, ReplicaReport)
+        /// A report from process `incarnation` of replica `from`: dropped once that process is gone
+        /// (a killed process's reports do not arrive after its successor's).
+        case report(Int, from: Int, incarnation: Int, ReplicaReport)
         /// The appender's next step for its current group (`token` names the try it belongs to).
         case turn(Int, incarnation: Int, token: Int)
         case logAppend(Int, incarnation: Int, token: Int, AppenderCore.Entry, id: UInt64)
@@ -67,7 +69,6 @@ struct NotaryClusterWorld {
         var token = 0
         /// Answers decided and waiting for the quorum (`AnswerGate`), oldest first.
         var held: [(position: UInt64, txId: SecureHash, outcome: NotarisationOutcome)] = []
-        var released: UInt64 = 0
         /// Clients waiting for an answer (`AnswerWaiters`): transaction -> (client, call).
         var waiters: [SecureHash: [(client: Int, call: Int)]] = [:]
     }
@@ -154,7 +155,7 @@ struct NotaryClusterWorld {
             finalChecks()
         }
         return NotaryClusterSim.Outcome(seed: seed, events: events, digest: trace.digest, faults: faults, entries: log.entries.count,
-                                        acknowledged: signed.count, stopped: shells.filter { $0.broken != nil }.count,
+                                        signed: signed.count, stopped: shells.filter { $0.broken != nil }.count,
                                         violation: violation)
     }
 
@@ -198,8 +199,8 @@ struct NotaryClusterWorld {
             guard deliverable(index, incarnation, event) else { return }
             publish(index)
             queue.schedule(.heartbeat(index, incarnation: incarnation), at: now + 250_000_000)
-        case .report(let index, let report):
-            guard deliverable(index, nil, event) else { return }
+        case .report(let index, let from, let incarnation, let report):
+            guard shells[from].incarnation == incarnation, deliverable(index, nil, event) else { return }
             received(index, report)
         case .turn(let index, let incarnation, let token):
             guard deliverable(index, incarnation, event), shells[index].token == token else { return }
@@ -225,93 +226,5 @@ struct NotaryClusterWorld {
             quiet = true
             record("quiet: no more faults")
         }
-    }
-
-    // MARK: The replica (`Replica`, `Quorum`, `AnswerGate`)
-
-    /// A process starts: from its store's head, with a new instance; everything else is new.
-    mutating func start(_ index: Int) {
-        let instance = UInt64.random(in: 1...UInt64.max, using: &random)
-        let members = shells[index].confirmations.members, id = shells[index].id, head = shells[index].store.head
-        shells[index].confirmations = Confirmations(members: members, me: id, instance: instance, head: head, memory: 4_096)
-        shells[index].appender = AppenderCore(me: id, codec: codec)
-        shells[index].broken = nil
-        shells[index].catchUpTarget = log.end(for: index, now: now)
-        shells[index].caughtUp = head.position >= shells[index].catchUpTarget
-        shells[index].queue = []
-        shells[index].busy = false
-        shells[index].held = []
-        shells[index].released = shells[index].confirmations.confirmed
-        shells[index].waiters = [:]
-        shells[index].reading = true
-        shells[index].token += 1
-        let incarnation = shells[index].incarnation
-        queue.schedule(.read(index, incarnation: incarnation), at: now + 1_000_000)
-        queue.schedule(.heartbeat(index, incarnation: incarnation), at: now + 1_000_000)
-    }
-
-    mutating func read(_ index: Int) {
-        // In place (`shells[index]`): a copy of the shell would copy its store at each write.
-        guard shells[index].broken == nil else { shells[index].reading = false; return }
-        let head = shells[index].store.head
-        let entries = log.read(for: index, after: head.position, limit: settings.maxEntriesPerApply, now: now)
-        guard !entries.isEmpty else { shells[index].reading = false; return }
-        let step: ReplicaStep
-        if settings.mutation == .skipChainCheck {
-            step = ReplicaStep(entries, after: head, codec: codec) { entry, batch, hash, head in
-                batch == nil ? LogChain.check(entry, batch, entryHash: hash, after: head) : .next
-            }
-        } else {
-            step = ReplicaStep(entries, after: head, codec: codec)
-        }
-        let id = shells[index].id
-        if !step.consumed.isEmpty {
-            let result = shells[index].store.apply(step)
-            record("\(id) applied \(step.consumed[0].position)...\(result.head.position): \(step.items.count) requests, head \(result.head)")
-            for (txId, outcome) in zip(step.requested, result.decision.outcomes) where shells[index].waiters[txId] != nil {
-                shells[index].held.append((result.head.position, txId, outcome))
-            }
-            shells[index].confirmations.applied(result.heads, at: Moment(nanoseconds: now))
-            if result.head.position >= shells[index].catchUpTarget { shells[index].caughtUp = true }
-        }
-        if let broken = step.broken {
-            shells[index].broken = broken
-            record("\(id) STOPS (log_diverged): \(broken)")
-        }
-        releaseConfirmed(index)
-        publish(index)
-        queue.schedule(.read(index, incarnation: shells[index].incarnation), at: now + Int64.random(in: 100_000...2_000_000, using: &random))
-    }
-
-    /// Signs what the quorum confirmed (with the mutation: everything held).
-    mutating func releaseConfirmed(_ index: Int) {
-        let confirmed = settings.mutation == .earlyAnswers ? shells[index].store.head.position : shells[index].confirmations.confirmed
-        shells[index].released = max(shells[index].released, confirmed)
-        let due = shells[index].held.prefix { $0.position <= confirmed }
-        guard !due.isEmpty else { return }
-        shells[index].held.removeFirst(due.count)
-        for answer in due { sign(index, answer.txId, answer.outcome, position: answer.position) }
-    }
-
-    mutating func publish(_ index: Int) {
-        let report = shells[index].confirmations.report(status: status(index))
-        for peer in shells.indices where peer != index {
-            send(from: index, to: peer) { .report(peer, report) }
-        }
-    }
-
-    func status(_ index: Int) -> ReplicaReport.Status {
-        shells[index].confirmations.status(broken: shells[index].broken != nil, caughtUp: shells[index].caughtUp, at: Moment(nanoseconds: now))
-    }
-
-    func health(_ index: Int) -> QuorumHealth {
-        shells[index].confirmations.health(broken: shells[index].broken, caughtUp: shells[index].caughtUp, at: Moment(nanoseconds: now))
-    }
-
-    mutating func received(_ index: Int, _ report: ReplicaReport) {
-        let before = status(index)
-        shells[index].confirmations.received(report, at: Moment(nanoseconds: now))
-        releaseConfirmed(index)
-        if status(index) != before { publish(index) }
     }
 }

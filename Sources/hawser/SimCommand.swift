@@ -142,7 +142,7 @@ struct SimCommand: ParsableCommand {
     static func summary(_ outcome: NotaryClusterSim.Outcome) -> String {
         let what = outcome.violation.map { "BROKE AN INVARIANT at \(Double($0.atNs) / 1e9) s: \($0.what)" } ?? "no invariant broken"
         return "seed \(outcome.seed): \(what); \(outcome.events) events, \(outcome.faults) faults, \(outcome.entries) log entries, "
-            + "\(outcome.acknowledged) transactions signed, \(outcome.stopped) replicas stopped (log_diverged)"
+            + "\(outcome.signed) transactions signed, \(outcome.stopped) replicas stopped (log_diverged)"
             + String(format: ", digest %016llx", outcome.digest)
     }
 
