@@ -8,8 +8,9 @@ import Synchronization
 /// durable, new requests queue up, and the next append carries all of them in one entry.
 ///
 /// One replica at a time appends, the sequencer (`Quorum.sequencer()`); the others forward their
-/// requests to it. The sequencer builds each entry on the chain its own replica has verified,
-/// names the entry's position and predecessor in it, and appends it only if the log still ends
+/// requests to it. The sequencer builds each entry on the chain its own replica has verified
+/// (and, when it learns the log's end anew, a majority has confirmed), names the entry's position
+/// and predecessor in it, and appends it only if the log still ends
 /// where it expects (`ReplicatedLog.append(_:after:)`), so no two entries can claim one place. Each
 /// entry is stamped with the sequencer's clock; replicas judge time windows by that stamp.
 public final class LogAppender: Service, Sendable {

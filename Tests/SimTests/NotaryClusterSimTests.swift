@@ -30,7 +30,8 @@ import Testing
         #expect(halted.violation != nil && halted.stopped >= 2, "seed 15 no longer shows the defect: \(halted)")
         let run = await simulateCluster([15])[0]
         #expect(run.violation == nil, "\(run.violation.map { "\($0)" } ?? "")")
-        #expect(run.stopped <= 1, "only the replica whose server diverged stops")
+        // It goes on past where the old rule halted (until the late `truncate` of this seed).
+        #expect(run.entries > halted.entries * 5, "\(run.entries) entries, \(halted.entries) with the old rule")
     }
 
     @Test func aSeedReplaysExactly() async {
