@@ -1,5 +1,4 @@
 import HawserCore
-import HawserWire
 import Notary
 
 /// The replicated notary under a seeded simulation: three replicas, each the real `ReplicaStep`

@@ -1,5 +1,4 @@
 import HawserCore
-import HawserWire
 import Notary
 import Uniqueness
 
