@@ -165,7 +165,7 @@ let package = Package(
 
         // Helpers shared by the tests (temporary directories, id streams, a seeded generator, watchdogs, a NATS cluster).
         // The seeded simulator: real sans-I/O cores under simulated time, network, stores and faults.
-        .target(name: "Sim", dependencies: ["Coordination", "HawserCore"]),
+        .target(name: "Sim", dependencies: ["Coordination", "HawserCore", "HawserWire", "Notary", "Uniqueness"]),
         // The network definition: members, their keys and addresses, the notaries (docs/network.md).
         .target(name: "Membership", dependencies: [
             "HawserCore",
@@ -187,7 +187,7 @@ let package = Package(
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),
         .testTarget(name: "NotaryTests", dependencies: [
-            "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport", "Coordination",
+            "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport", "Coordination", "Uniqueness",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

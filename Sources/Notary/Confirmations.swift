@@ -158,6 +158,22 @@ public struct Confirmations: Sendable, CustomStringConvertible {
         members.filter { $0 == me || peers[$0].map { now - $0.lastHeard <= liveness } == true }
     }
 
+    /// The status this replica reports: `broken` when the log broke under it, `caughtUp` once
+    /// it has applied what the log held when it started.
+    public func status(broken: Bool, caughtUp: Bool, at now: Moment) -> ReplicaReport.Status {
+        if broken || isOutvoted || impostor(at: now) != nil { return .diverged }
+        return caughtUp ? .ready : .catchingUp
+    }
+
+    /// Whether this replica may take requests now (`QuorumHealth.refusal`), and why not.
+    public func health(broken: LogBreak?, caughtUp: Bool, at now: Moment) -> QuorumHealth {
+        if let impostor = impostor(at: now) { return .impostor(impostor) }
+        if broken != nil || isOutvoted { return .diverged(broken, disagreements) }
+        if !caughtUp { return .catchingUp }
+        let live = live(at: now)
+        return live.count < majority ? .noQuorum(live: live) : .ready
+    }
+
     public var description: String {
         "Confirmations(\(me) of \(members), head \(head), confirmed \(confirmed), disagreements \(disagreements.map(\.peer)))"
     }

@@ -8,8 +8,9 @@ import Synchronization
 /// durable, new requests queue up, and the next append carries all of them in one entry.
 ///
 /// One replica at a time appends, the sequencer (`Quorum.sequencer()`); the others forward their
-/// requests to it. The sequencer builds each entry on the chain its own replica has verified,
-/// names the entry's position and predecessor in it, and appends it only if the log still ends
+/// requests to it. The sequencer builds each entry on the chain its own replica has verified
+/// (and, when it learns the log's end anew, a majority has confirmed), names the entry's position
+/// and predecessor in it, and appends it only if the log still ends
 /// where it expects (`ReplicatedLog.append(_:after:)`), so no two entries can claim one place. Each
 /// entry is stamped with the sequencer's clock; replicas judge time windows by that stamp.
 public final class LogAppender: Service, Sendable {
@@ -23,12 +24,6 @@ public final class LogAppender: Service, Sendable {
         var pending: [Pending] = []
         var closed = false
     }
-    /// Where this replica's next entry goes.
-    private struct Tail {
-        var position: UInt64
-        var entryHash: SecureHash
-    }
-
     private let log: any ReplicatedLog
     private let link: (any ReplicaLink)?
     private let codec: ReplicaCodec
@@ -72,7 +67,7 @@ public final class LogAppender: Service, Sendable {
             if accepted {
                 wake.yield()
             } else {
-                continuation.resume(throwing: Self.shuttingDown)
+                continuation.resume(throwing: AppenderCore.shuttingDown)
             }
         }
     }
@@ -84,11 +79,11 @@ public final class LogAppender: Service, Sendable {
     }
 
     private func appendLoop() async {
-        var tail: Tail?
+        var core = AppenderCore(me: quorum.membership.me, codec: codec)
         for await _ in wakeUps.cancelOnGracefulShutdown() {
             while let group = takeGroup() {
                 do {
-                    try await route(group.flatMap(\.requests), forwarded: group[0].forwarded, tail: &tail)
+                    try await route(group.flatMap(\.requests), forwarded: group[0].forwarded, core: &core)
                     for item in group { item.continuation.resume() }
                 } catch {
                     for item in group { item.continuation.resume(throwing: Notary.apiError(error)) }
@@ -100,85 +95,81 @@ public final class LogAppender: Service, Sendable {
             defer { queue.pending = [] }
             return queue.pending
         }
-        for item in abandoned { item.continuation.resume(throwing: Self.shuttingDown) }
+        for item in abandoned { item.continuation.resume(throwing: AppenderCore.shuttingDown) }
     }
 
     /// Appends here if this replica sequences (or the requests were forwarded to it), else
     /// forwards them to the sequencer; retries failures a new attempt can fix until the deadline.
-    private func route(_ requests: [NotarisationRequest], forwarded: Bool, tail: inout Tail?) async throws {
+    private func route(_ requests: [NotarisationRequest], forwarded: Bool, core: inout AppenderCore) async throws {
         let start = ContinuousClock.now
-        var backoff = Duration.milliseconds(10)
+        var retry = AppenderCore.Retry(timeout: appendTimeout)
         while true {
             if let refusal = quorum.health.refusal { throw refusal }
-            let target = forwarded ? quorum.membership.me : quorum.sequencer()
             let remaining = appendTimeout - (ContinuousClock.now - start)
+            var failure: (any Error)?
             do {
-                if target == quorum.membership.me {
-                    try await sequence(requests, tail: &tail, within: remaining)
+                switch core.target(forwarded: forwarded, sequencer: quorum.sequencer()) {
+                case .here:
+                    try await sequence(requests, core: &core, within: remaining)
                     return
-                }
-                if let target, let link {
+                case .forward(let target):
+                    guard let link else { break }
                     let reply = try await link.forward(codec.forwarded(requests), to: target, timeout: min(remaining, .seconds(2)))
                     if let refusal = codec.forwardRefusal(reply) { throw refusal }
                     return
+                case .nobody:
+                    break
                 }
-            } catch let error as APIError where !error.code.isRetryable {
-                throw error
-            } catch is CancellationError {
-                throw Self.shuttingDown
             } catch {
-                tail = nil  // a failed append may have landed: learn the log's end again
-                if ContinuousClock.now - start + backoff >= appendTimeout { throw Self.timedOut(error) }
+                if let fatal = AppenderCore.fatal(error) { throw fatal }
+                core.forget()
+                failure = error
             }
-            if ContinuousClock.now - start + backoff >= appendTimeout {
-                throw APIError(.noQuorum, "no replica could append to the log within \(appendTimeout): fewer than a majority of the replicas are ready")
+            switch retry.next(after: failure, elapsed: ContinuousClock.now - start) {
+            case .wait(let backoff): try await Task.sleep(for: backoff)
+            case .giveUp(let error): throw error
             }
-            try await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .milliseconds(200))
         }
     }
 
     /// Appends one entry at the log's end as this replica knows it; after a conflict it learns
     /// the new end from its own replica and builds the entry again.
-    private func sequence(_ requests: [NotarisationRequest], tail: inout Tail?, within limit: Duration) async throws {
+    private func sequence(_ requests: [NotarisationRequest], core: inout AppenderCore, within limit: Duration) async throws {
         while true {
-            let current: Tail
-            if let tail { current = tail } else { current = try await resync(within: limit) }
-            tail = current
-            let payload = codec.entry(requests, time: clock(), position: current.position + 1, previous: current.entryHash,
-                                      sequencer: quorum.membership.me)
-            let entryHash = SecureHash.sha256(payload)
+            if core.tail == nil { try await resync(&core, within: limit) }
+            let entry = core.entry(requests, time: clock())
             do {
-                try await log.append(payload, after: current.position)
-                tail = Tail(position: current.position + 1, entryHash: entryHash)
+                try await log.append(entry.payload, after: entry.after)
+                core.appended(entry)
                 return
             } catch is LogAppendConflict {
-                let learnt = try await resync(within: limit)
-                tail = learnt
-                // An earlier attempt of this very entry may have landed before its answer was lost.
-                if quorum.head(at: current.position + 1)?.entryHash == entryHash { return }
+                try await resync(&core, within: limit)
+                if entry.landed(quorum.head(at: entry.position)) { return }
             }
         }
     }
 
-    /// The log's end, as this replica has verified it: waits until the replica has applied
-    /// everything the log holds now.
-    private func resync(within limit: Duration) async throws -> Tail {
+    /// Learns the log's end, as this replica has verified it: waits until the replica has
+    /// applied everything the log holds now, and a majority has confirmed it.
+    private func resync(_ core: inout AppenderCore, within limit: Duration) async throws {
         let end = try await log.lastPosition()
-        let applied = quorum.head
-        if end < applied.position {
-            // Entries this replica applied (and may have confirmed) are gone from the log:
-            // appending now would give their positions to other entries.
-            let evidence = LogBreak.truncated(end: end, head: applied)
+        switch AppenderCore.resync(logEnd: end, applied: quorum.head) {
+        case .diverged(let evidence):
             quorum.broke(evidence)
-            throw APIError(.logDiverged, "this replica stopped signing: \(evidence); send the request to another replica")
-        }
-        if end > 0 {
-            let applied = quorum.appliedSignal
-            try await withDeadline(limit, "catching up with the log before appending") { try await applied.wait(beyond: end - 1) }
+            throw AppenderCore.diverged(evidence)
+        case .catchUp(let through):
+            if through > 0 {
+                let applied = quorum.appliedSignal
+                try await withDeadline(limit, "catching up with the log before appending") { try await applied.wait(beyond: through - 1) }
+            }
         }
         let head = quorum.head
-        return Tail(position: head.position, entryHash: head.entryHash)
+        guard !core.caughtUp(head, confirmed: quorum.confirmed) else { return }
+        let confirmed = quorum.confirmedSignal
+        try await withDeadline(limit, "a majority confirming the log's end before appending") {
+            try await confirmed.wait(beyond: head.position - 1)
+        }
+        _ = core.caughtUp(head, confirmed: head.position)
     }
 
     /// The next entry's worth of queued submissions, all forwarded or all local; a submission is
@@ -195,11 +186,5 @@ public final class LogAppender: Service, Sendable {
             defer { queue.pending.removeFirst(taken) }
             return Array(queue.pending.prefix(taken))
         }
-    }
-
-    static let shuttingDown = APIError(.shuttingDown, "the notary is shutting down; send the request to another replica or retry")
-
-    static func timedOut(_ error: any Error) -> APIError {
-        APIError(.timeout, "the log did not take the request in time (\(error)); it may still be decided: ask again with the same transaction id")
     }
 }

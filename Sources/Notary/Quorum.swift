@@ -167,12 +167,7 @@ public final class Quorum: Sendable {
     public var health: QuorumHealth {
         let now = clock()
         return state.withLock { state in
-            guard let c = state.confirmations else { return .catchingUp }
-            if let impostor = c.impostor(at: now) { return .impostor(impostor) }
-            if state.broken != nil || c.isOutvoted { return .diverged(state.broken, c.disagreements) }
-            if !state.caughtUp { return .catchingUp }
-            let live = c.live(at: now)
-            return live.count < c.majority ? .noQuorum(live: live) : .ready
+            state.confirmations?.health(broken: state.broken, caughtUp: state.caughtUp, at: now) ?? .catchingUp
         }
     }
 
@@ -186,9 +181,7 @@ public final class Quorum: Sendable {
     }
 
     private static func status(_ state: State, _ now: Moment) -> ReplicaReport.Status {
-        guard let c = state.confirmations else { return .catchingUp }
-        if state.broken != nil || c.isOutvoted || c.impostor(at: now) != nil { return .diverged }
-        return state.caughtUp ? .ready : .catchingUp
+        state.confirmations?.status(broken: state.broken != nil, caughtUp: state.caughtUp, at: now) ?? .catchingUp
     }
 
     private func publish() {

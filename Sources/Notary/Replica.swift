@@ -3,7 +3,6 @@ import HawserWire
 import Logging
 import ServiceLifecycle
 import Synchronization
-import Uniqueness
 
 /// Consumes the log in order and applies it to this replica's store: each pass takes every
 /// pending entry (up to a limit), checks that each continues the chain it has verified so far
@@ -94,69 +93,27 @@ public final class Replica: Service, Sendable {
     }
 
     /// Applies the entries that continue `head` and returns the new head, with the break if an
-    /// entry does not continue it (the entries before it are applied).
+    /// entry does not continue it (the entries before it are applied). The decisions are the
+    /// step's (`ReplicaStep`); this shell logs, commits and hands the answers on.
     func apply(_ entries: [LogEntry], after head: ChainHead) async throws -> (ChainHead, LogBreak?) {
-        /// A consumed position: an entry to apply, or a stale one to skip.
-        var consumed = [(position: UInt64, entryHash: SecureHash, batch: ReplicaCodec.Batch?)]()
-        var broken: LogBreak?
-        var tail = head
-        for entry in entries {
-            let entryHash = SecureHash.sha256(entry.payload)
-            let batch = codec.batch(fromEntry: entry.payload)
-            switch LogChain.check(entry, batch, entryHash: entryHash, after: tail) {
-            case .broken(let found):
-                broken = found
-            case .stale:
+        let step = ReplicaStep(entries, after: head, codec: codec)
+        for note in step.notes {
+            switch note {
+            case .stale(let position, let claimed, let sequencer):
                 logger.info("skipped a log entry that lost the race for its position", metadata: [
-                    "position": "\(entry.position)", "claimed": "\(batch!.position)", "sequencer": "\(batch!.sequencer)",
+                    "position": "\(position)", "claimed": "\(claimed)", "sequencer": "\(sequencer)",
                 ])
-                tail.position = entry.position
-                consumed.append((entry.position, entryHash, nil))
-            case .next:
-                tail = ChainHead(position: entry.position, entryHash: entryHash, stateHash: tail.stateHash)
-                consumed.append((entry.position, entryHash, batch!))
-                if batch!.dropped > 0 {
-                    logger.error("undecodable requests in log entry", metadata: ["position": "\(entry.position)", "dropped": "\(batch!.dropped)"])
-                }
-            }
-            if broken != nil { break }
-        }
-        guard !consumed.isEmpty else { return (head, broken) }
-
-        var items = [(request: UniquenessRequest, notaryTime: Instant)]()
-        var refs = Set<StateRef>(), txIds = Set<SecureHash>()
-        for case let (_, _, batch?) in consumed {
-            for request in batch.requests {
-                let item = UniquenessRequest(request)
-                items.append((item, batch.time))
-                txIds.insert(item.txId)
-                refs.formUnion(item.inputs)
-                refs.formUnion(item.references)
+            case .dropped(let position, let count):
+                logger.error("undecodable requests in log entry", metadata: ["position": "\(position)", "dropped": "\(count)"])
             }
         }
-        // Sorted: neighbouring keys share B-tree pages, so a batch's lookups touch fewer pages.
-        let result = try await store.apply(refs: refs.sorted(), txIds: txIds.sorted()) { [items, consumed] view in
-            let decision = UniquenessChecker.decide(items, known: view)
-            var heads = [ChainHead](), current = head, offset = 0
-            heads.reserveCapacity(consumed.count)
-            for (position, entryHash, batch) in consumed {
-                current.position = position
-                if let batch {
-                    let count = batch.requests.count
-                    current.entryHash = entryHash
-                    current.stateHash = LogChain.nextState(current.stateHash, entryHash: entryHash,
-                                                           outcomes: decision.outcomes[offset..<offset + count])
-                    offset += count
-                }
-                heads.append(current)
-            }
-            return AppliedBatch(decision: decision, heads: heads)
-        }
-        metrics.recordApplied(entries: consumed.count, decision: result.decision)
+        guard !step.consumed.isEmpty else { return (head, step.broken) }
+        let result = try await store.apply(refs: step.refs, txIds: step.txIds) { [step] view in step.decide(view) }
+        metrics.recordApplied(entries: step.consumed.count, decision: result.decision)
         metrics.appliedPosition.record(Int64(result.head.position))
-        gate.hold(position: result.head.position, txIds: items.map(\.request.txId), outcomes: result.decision.outcomes)
+        gate.hold(position: result.head.position, txIds: step.requested, outcomes: result.decision.outcomes)
         quorum.applied(result.heads)
-        return (result.head, broken)
+        return (result.head, step.broken)
     }
 
     private func stop(at broken: LogBreak) {

@@ -42,6 +42,9 @@ public struct History: Sendable {
         public var description: String { "line \(line): \(problem)" }
     }
 
+    /// A history a simulation recorded.
+    init(events: [Event]) { self.events = events }
+
     /// Reads JSON lines; blank lines are skipped. Throws `ReadError` at the first bad line.
     public init(jsonLines text: String) throws {
         events = []

@@ -5,8 +5,9 @@ import Sim
 import Synchronization
 
 /// `hawser sim`: the seeded simulation of the lease election (and, with `--shard`, the hot-warm
-/// shard) outside the test suite: long campaigns over many seeds on every core, and one seed
-/// replayed event by event. docs/simulation.md describes what it simulates and checks.
+/// shard), or with `--model cluster` of the notary's replicas, outside the test suite: long
+/// campaigns over many seeds on every core, and one seed replayed event by event.
+/// docs/simulation.md describes what it simulates and checks.
 struct SimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sim",
@@ -17,48 +18,79 @@ struct SimCommand: ParsableCommand {
             `--replay SEED` with the same options prints every event of that seed as it happens.
             """)
 
+    enum Model: String, ExpressibleByArgument, CaseIterable { case election, cluster }
+
+    @Option(help: "What to simulate: election (the lease election, with --shard the hot-warm shard) or cluster (the notary's replicas).")
+    var model = Model.election
     @Option(help: "Seeds to run: N, FIRST-LAST or A,B,C.")
     var seeds = "1-100"
     @Option(help: "Replay this one seed, printing every event (true time in ns, then the event).")
     var replay: UInt64?
     @Flag(help: "Simulate the hot-warm shard too: every candidate owns the node database's flows when it leads.")
     var shard = false
-    @Option(help: "Faults to inject, comma-separated, or all or none: \(SimFault.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "Faults to inject, comma-separated, or all or none; election: \(SimFault.allCases.map(\.rawValue).joined(separator: ", ")); cluster: \(ClusterFault.allCases.map(\.rawValue).joined(separator: ", ")).")
     var faults = "all"
+    @Option(help: "With --model cluster: break a rule on purpose, to see the checks catch it: \(ClusterMutation.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var mutation: String?
     @Option(help: "Chance that a message is lost, 0...0.5.")
     var loss = 0.02
     @Option(help: "Chance that a message takes longer than the request time-out, 0...0.5.")
     var slow = 0.03
+    @Option(help: "With --model cluster: chance that a message is delivered twice, 0...0.5.")
+    var duplicate = 0.02
     @Option(help: "Each clock runs at 1 ± this of true time, 0...0.9 (the election's margin covers 0.1).")
     var drift = 0.02
-    @Option(help: "Simulated seconds with faults, then --quiet-seconds without, 1...3600.")
-    var faultySeconds = 60
-    @Option(help: "Simulated seconds without faults at the end, after which a candidate must lead, 1...3600.")
-    var quietSeconds = 20
+    @Option(help: "Simulated seconds with faults, then --quiet-seconds without, 1...3600 (default: 60 for the election, 20 for the cluster).")
+    var faultySeconds: Int?
+    @Option(help: "Simulated seconds without faults at the end, after which a candidate must lead (the cluster must answer), 1...3600 (default: 20, 10 for the cluster).")
+    var quietSeconds: Int?
     @Option(help: "Threads running seeds (default: one per core).")
     var jobs = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
         _ = try seedList()
-        _ = try faultKinds()
-        guard (0...0.5).contains(loss), (0...0.5).contains(slow) else { throw ValidationError("--loss and --slow must be 0...0.5") }
+        guard (0...0.5).contains(loss), (0...0.5).contains(slow), (0...0.5).contains(duplicate) else {
+            throw ValidationError("--loss, --slow and --duplicate must be 0...0.5")
+        }
         guard (0...0.9).contains(drift) else { throw ValidationError("--drift must be 0...0.9") }
-        guard (1...3600).contains(faultySeconds), (1...3600).contains(quietSeconds) else {
+        guard [faultySeconds, quietSeconds].allSatisfy({ $0.map { (1...3600).contains($0) } ?? true }) else {
             throw ValidationError("--faulty-seconds and --quiet-seconds must be 1...3600")
+        }
+        switch model {
+        case .election:
+            _ = try faultKinds()
+            guard mutation == nil else { throw ValidationError("--mutation needs --model cluster") }
+        case .cluster:
+            _ = try clusterSettings()
+            guard !shard else { throw ValidationError("--shard needs --model election") }
         }
         guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be 1...256") }
     }
 
     func run() throws {
-        let settings = try settings()
+        let one: @Sendable (UInt64, ((String) -> Void)?) -> SeedRun
+        switch model {
+        case .election:
+            let settings = try settings()
+            one = { seed, observe in
+                let outcome = LeaseElectionSim.run(seed: seed, settings: settings, observe: observe)
+                return SeedRun(seed: seed, violation: outcome.violation, summary: Self.summary(outcome))
+            }
+        case .cluster:
+            let settings = try clusterSettings()
+            one = { seed, observe in
+                let outcome = NotaryClusterSim.run(seed: seed, settings: settings, observe: observe)
+                return SeedRun(seed: seed, violation: outcome.violation, summary: Self.summary(outcome))
+            }
+        }
         if let replay {
-            let outcome = LeaseElectionSim.run(seed: replay, settings: settings) { print($0) }
-            print(Self.summary(outcome))
+            let outcome = one(replay) { print($0) }
+            print(outcome.summary)
             if outcome.violation != nil { throw ExitCode(1) }
             return
         }
         let started = ContinuousClock.now
-        let outcomes = Self.campaign(try seedList(), settings: settings, jobs: jobs)
+        let outcomes = Self.campaign(try seedList(), jobs: jobs) { one($0, nil) }
         let seconds = Double((ContinuousClock.now - started).nanosecondsValue) / 1e9
         let broken = outcomes.filter { $0.violation != nil }
         for outcome in broken { print("seed \(outcome.seed): \(outcome.violation!.what)") }
@@ -72,10 +104,17 @@ struct SimCommand: ParsableCommand {
         }
     }
 
+    /// One seed's run: its violation, if any, and its summary line.
+    struct SeedRun: Sendable {
+        var seed: UInt64
+        var violation: SimViolation?
+        var summary: String
+    }
+
     /// Runs every seed on `jobs` threads; the outcomes in seed order.
-    static func campaign(_ seeds: [UInt64], settings: LeaseElectionSim.Settings, jobs: Int) -> [LeaseElectionSim.Outcome] {
+    static func campaign(_ seeds: [UInt64], jobs: Int, run: @escaping @Sendable (UInt64) -> SeedRun) -> [SeedRun] {
         let next = Atomic<Int>(0)
-        let outcomes = Mutex<[LeaseElectionSim.Outcome]>([])
+        let outcomes = Mutex<[SeedRun]>([])
         let done = DispatchGroup()
         for _ in 0..<jobs {
             done.enter()
@@ -83,7 +122,7 @@ struct SimCommand: ParsableCommand {
                 while true {
                     let index = next.add(1, ordering: .relaxed).oldValue
                     guard index < seeds.count else { break }
-                    let outcome = LeaseElectionSim.run(seed: seeds[index], settings: settings)
+                    let outcome = run(seeds[index])
                     outcomes.withLock { $0.append(outcome) }
                 }
                 done.leave()
@@ -100,15 +139,49 @@ struct SimCommand: ParsableCommand {
         return line + String(format: ", digest %016llx", outcome.digest)
     }
 
+    static func summary(_ outcome: NotaryClusterSim.Outcome) -> String {
+        let what = outcome.violation.map { "BROKE AN INVARIANT at \(Double($0.atNs) / 1e9) s: \($0.what)" } ?? "no invariant broken"
+        return "seed \(outcome.seed): \(what); \(outcome.events) events, \(outcome.faults) faults, \(outcome.entries) log entries, "
+            + "\(outcome.signed) transactions signed, \(outcome.stopped) replicas stopped (log_diverged)"
+            + String(format: ", digest %016llx", outcome.digest)
+    }
+
     func settings() throws -> LeaseElectionSim.Settings {
         var settings = LeaseElectionSim.Settings()
         settings.faults.kinds = try faultKinds()
         settings.faults.loss = loss
         settings.faults.slow = slow
         settings.faults.drift = drift
-        settings.faulty = .seconds(faultySeconds)
-        settings.quiet = .seconds(quietSeconds)
+        settings.faulty = .seconds(faultySeconds ?? 60)
+        settings.quiet = .seconds(quietSeconds ?? 20)
         if shard { settings.shard = ShardSettings() }
+        return settings
+    }
+
+    func clusterSettings() throws -> NotaryClusterSim.Settings {
+        var settings = NotaryClusterSim.Settings()
+        switch faults {
+        case "all": settings.faults = Set(ClusterFault.allCases)
+        case "none": settings.faults = []
+        default:
+            settings.faults = Set(try faults.split(separator: ",").map { name in
+                guard let kind = ClusterFault(rawValue: String(name)) else {
+                    throw ValidationError("--faults: unknown fault \(name) of the cluster; known: \(ClusterFault.allCases.map(\.rawValue).joined(separator: ", ")), or all or none")
+                }
+                return kind
+            })
+        }
+        if let mutation {
+            guard let broken = ClusterMutation(rawValue: mutation) else {
+                throw ValidationError("--mutation: unknown mutation \(mutation); known: \(ClusterMutation.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            settings.mutation = broken
+        }
+        settings.loss = loss
+        settings.slow = slow
+        settings.duplicate = duplicate
+        if let faultySeconds { settings.faulty = .seconds(faultySeconds) }
+        if let quietSeconds { settings.quiet = .seconds(quietSeconds) }
         return settings
     }
 
@@ -135,9 +208,14 @@ struct SimCommand: ParsableCommand {
 
     /// The options that shape a run, as given, for the replay line.
     private func replayOptions() -> String {
-        var options = shard ? ["--shard"] : []
+        var options = model == .cluster ? ["--model cluster"] : []
+        if shard { options.append("--shard") }
         if faults != "all" { options.append("--faults \(faults)") }
-        options += ["--loss \(loss)", "--slow \(slow)", "--drift \(drift)", "--faulty-seconds \(faultySeconds)", "--quiet-seconds \(quietSeconds)"]
+        if let mutation { options.append("--mutation \(mutation)") }
+        options += ["--loss \(loss)", "--slow \(slow)"]
+        options += model == .cluster ? ["--duplicate \(duplicate)"] : ["--drift \(drift)"]
+        if let faultySeconds { options.append("--faulty-seconds \(faultySeconds)") }
+        if let quietSeconds { options.append("--quiet-seconds \(quietSeconds)") }
         return options.joined(separator: " ")
     }
 }
