@@ -91,7 +91,7 @@ struct NotaryAPI {
             case .catchingUp:
                 throw APIError(.notReady, "the replica is still catching up with the log (applied \(replica.appliedPosition))")
             case .noQuorum(let live):
-                throw APIError(.noQuorum, "only \(live.joined(separator: ", ")) of the replicas \(replica.quorum.membership.members.joined(separator: ", ")) are heard from: nothing can be confirmed")
+                throw APIError(.noQuorum, "only \(live.joined(separator: ", ")) of the replicas \(replica.quorum.membership.members.joined(separator: ", ")) are heard from and agree with this replica's chain: nothing can be confirmed")
             case let health:
                 throw health.refusal ?? APIError(.internalError, "unknown replica health")
             }

@@ -170,8 +170,10 @@ public struct Confirmations: Sendable, CustomStringConvertible {
         if let impostor = impostor(at: now) { return .impostor(impostor) }
         if broken != nil || isOutvoted { return .diverged(broken, disagreements) }
         if !caughtUp { return .catchingUp }
-        let live = live(at: now)
-        return live.count < majority ? .noQuorum(live: live) : .ready
+        // A peer on another chain cannot help confirm anything past the fork: without a majority
+        // that agrees, nothing is signed, and health says so rather than `ready`.
+        let agreeing = live(at: now).filter { $0 == me || peers[$0]?.disagreement == nil }
+        return agreeing.count < majority ? .noQuorum(live: agreeing) : .ready
     }
 
     public var description: String {

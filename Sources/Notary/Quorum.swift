@@ -25,7 +25,8 @@ public enum QuorumHealth: Sendable, Equatable {
     case diverged(LogBreak?, [Disagreement])
     /// Another process runs with this replica's id.
     case impostor(ReplicaReport)
-    /// Fewer than a majority of the members have been heard from lately: nothing can be confirmed.
+    /// Fewer than a majority of the members have been heard from lately and agree with this
+    /// replica's chain (`live`): nothing more can be confirmed.
     case noQuorum(live: [String])
 
     /// The error a request gets from a replica in this state, nil when it may proceed (a replica

@@ -25,6 +25,19 @@ import Testing
         ReplicaReport(replica: replica, instance: instance, head: head, status: status)
     }
 
+    /// Two live replicas on different chains, the third silent: neither is outvoted, and nothing
+    /// past the fork can be confirmed; health says so (`noQuorum`) instead of `ready`.
+    @Test func aPeerOnAnotherChainDoesNotCountTowardsAQuorum() {
+        var c = Confirmations(members: Self.members, me: "r0", instance: 1, head: .genesis)
+        c.applied(Self.heads(through: 6, branch: 0, fork: 5), at: Self.at(0))
+        c.received(report("r1", Self.head(6, branch: 1, fork: 5)), at: Self.at(1))
+        #expect(c.health(broken: nil, caughtUp: true, at: Self.at(2)) == .noQuorum(live: ["r0"]))
+        // The third, on r0's chain, makes a majority again.
+        c.received(report("r2", Self.head(6, branch: 0, fork: 5)), at: Self.at(3))
+        #expect(c.health(broken: nil, caughtUp: true, at: Self.at(4)) == .ready)
+        #expect(c.confirmed == 6)
+    }
+
     @Test func aNotaryOnItsOwnConfirmsWhatItApplies() {
         var c = Confirmations(members: ["local"], me: "local", instance: 1, head: Self.head(3))
         #expect(c.confirmed == 3)
