@@ -10,8 +10,9 @@ import Synchronization
 public final class MembershipWatcher: Service, Sendable {
     private struct State {
         var membership: Membership
-        /// The file's bytes last looked at, taken or not: each edit is judged (and logged) once.
-        var seen: Data
+        /// The file's bytes last looked at, taken or not (nil: it could not be read): each edit,
+        /// and a file gone missing, is judged and logged once.
+        var seen: Data?
         var waiters: [(version: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
     public let path: String
@@ -46,16 +47,18 @@ public final class MembershipWatcher: Service, Sendable {
 
     /// Reads the file once and takes it if it is a newer usable version.
     public func check() {
-        let data: Data
-        do { data = try Self.read(path) } catch {
-            logger.error("the network definition in use stays", metadata: ["file": "\(path)", "error": "\(error)"])
-            return
-        }
+        let read = Result { () throws(MembershipError) in try Self.read(path) }
+        let data = try? read.get()
         let (outcome, due) = state.withLock { state -> (Result<Membership.Change, MembershipError>?, [CheckedContinuation<Void, Never>]) in
             guard data != state.seen else { return (nil, []) }
             state.seen = data
-            let taken = Result { () throws(MembershipError) in try state.membership.update(to: NetworkDefinition.load(data)) }
-            guard case .success(let (next, change)) = taken else { return (taken.map(\.1), []) }
+            // The version in use, written again (e.g. restored after it went missing), is no news.
+            let taken = Result { () throws(MembershipError) -> (Membership, Membership.Change)? in
+                let offered = try NetworkDefinition.load(read.get())
+                return offered == state.membership.definition ? nil : try state.membership.update(to: offered)
+            }
+            guard case .success(let update) = taken else { return (taken.map { $0!.1 }, []) }
+            guard let (next, change) = update else { return (nil, []) }
             state.membership = next
             let due = state.waiters.filter { $0.version <= next.version }.map(\.continuation)
             state.waiters.removeAll { $0.version <= next.version }

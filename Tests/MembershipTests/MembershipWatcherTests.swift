@@ -40,6 +40,12 @@ struct MembershipWatcherTests {
         try FileManager.default.removeItem(atPath: path)
         watcher.check()
         #expect(watcher.current.version == 2, "a file gone missing leaves the network in use")
+        try network(version: 2, nodes: 4).json.write(to: URL(fileURLWithPath: path))
+        watcher.check()
+        #expect(watcher.current.version == 2, "the version in use, restored, changes nothing")
+        try network(version: 3, nodes: 2).json.write(to: URL(fileURLWithPath: path))
+        watcher.check()
+        #expect(watcher.current.definition.nodes.count == 2, "and a newer one is still taken after it")
     }
 
     /// The running service picks a new version up by itself.
