@@ -20,16 +20,17 @@ public struct NotaryAssembly: Sendable {
     /// `link` and `membership`: how this replica reaches the others of its cluster and who they
     /// are (`.alone` and nil for a notary on its own). `shareThread`: the appender and replica
     /// run on one thread (a notary that serves one node's flows in small batches; under heavy load
-    /// two threads work in parallel).
+    /// two threads work in parallel). `liveness`: how long a silent peer still counts as up
+    /// (`Confirmations.liveness`).
     public init(name: String, signer: SigningKey, authorisedParties: [Party]?, limits: NotaryLimits,
                 log: any ReplicatedLog, store: any NotaryStore, link: (any ReplicaLink)? = nil,
                 membership: ReplicaMembership = .alone, appendTimeout: Duration = .seconds(10),
                 metrics: NotaryMetrics, logger: Logger, clock: @escaping @Sendable () -> Instant = Instant.now,
-                shareThread: Bool = false) {
+                shareThread: Bool = false, liveness: Duration = .milliseconds(1_500)) {
         let codec = ReplicaCodec(notaryKey: signer)
         let waiters = AnswerWaiters()
         let gate = AnswerGate(signer: signer, waiters: waiters)
-        let quorum = Quorum(membership: membership, gate: gate, metrics: metrics)
+        let quorum = Quorum(membership: membership, gate: gate, metrics: metrics, liveness: liveness)
         let thread = shareThread ? DedicatedThread(name: "hawser-notary", users: 2) : nil
         replica = Replica(log: log, store: store, codec: codec, gate: gate, quorum: quorum,
                           maxEntriesPerApply: limits.maxEntriesPerApply, metrics: metrics, logger: logger, thread: thread)

@@ -16,7 +16,8 @@ import Testing
         var ids = Ids(seed: 21)
         let contested = ids.ref()
         let requests = (0..<30).map { i in request(ids.hash(), inputs: i % 3 == 0 ? [ids.ref(), contested] : [ids.ref()]) }
-        try await MemoryCluster.with(directory: dir.path) { cluster in
+        // r0 stays the sequencer however slowly the machine runs its heartbeats.
+        try await MemoryCluster.with(directory: dir.path, liveness: .seconds(120)) { cluster in
             let answers = try await withThrowingTaskGroup(of: NotarisationAnswer.self) { group in
                 for (i, r) in requests.enumerated() { group.addTask { try await cluster.replicas[i % 3].notary.notarise(r) } }
                 return try await group.reduce(into: [NotarisationAnswer]()) { $0.append($1) }

@@ -119,7 +119,9 @@ struct MemoryCluster {
     let stores: [SQLiteNotaryStore]
     static let members = ["r0", "r1", "r2"]
 
-    static func with<T: Sendable>(directory: String, requestTimeout: Duration = .seconds(5),
+    /// `liveness`: how long a silent replica still counts as up (a test that needs r0 to stay
+    /// the sequencer on a loaded machine makes it long).
+    static func with<T: Sendable>(directory: String, requestTimeout: Duration = .seconds(5), liveness: Duration = .milliseconds(1_500),
                                   _ body: (MemoryCluster) async throws -> T) async throws -> T {
         let bus = MemoryBus(), link = MemoryLink()
         var limits = NotaryLimits()
@@ -132,7 +134,7 @@ struct MemoryCluster {
                                            log: bus.log(for: id), store: store, link: link.endpoint,
                                            membership: ReplicaMembership(me: id, members: members),
                                            appendTimeout: requestTimeout, metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance),
-                                           logger: quietLogger))
+                                           logger: quietLogger, liveness: liveness))
         }
         let cluster = MemoryCluster(bus: bus, replicas: replicas, stores: stores)
         return try await withThrowingTaskGroup(of: Void.self) { group in
