@@ -57,7 +57,7 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
         if me.identityKey != identity.base64 {
             problems.append("network.identityKeyFile: its public key \(identity.base64) is not the identity key of `\(name)` in the network definition")
         }
-        let listed = Dictionary(me.parties.map { ($0.name, $0.publicKey) }, uniquingKeysWith: { first, _ in first })
+        let listed = Dictionary(uniqueKeysWithValues: me.parties.map { ($0.name, $0.publicKey) })  // names are unique (`problems`)
         for (party, key) in parties.sorted(by: { $0.key < $1.key }) where listed[party] != key.publicKey.base64 {
             problems.append(listed[party] == nil
                 ? "parties: `\(party)` is not a party of `\(name)` in the network definition"
