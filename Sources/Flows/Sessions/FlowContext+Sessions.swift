@@ -16,16 +16,19 @@ extension FlowContext {
         let id = try await effect(EffectKind.initiate, "\(ourParty)>\(counterparty):\(announced.flowName)@\(announced.version)",
                                   durability: .local,
                                   local: { _, id in
-                                      var core = SessionCore.initiating(Self.session(id, ourParty, counterparty))
-                                      return [.outbox(OutboxMessage(core.initiate(announced)))]
+                                      [.outbox(OutboxMessage(Self.opened(id, ourParty, counterparty, announced).initiate))]
                                   }) { sequence in "\(flow)/\(sequence)" }
-        let session = Self.session(id, ourParty, counterparty)
-        sessionCores.withLock { cores in
-            var core = SessionCore.initiating(session)
-            _ = core.initiate(announced)
-            cores[id] = core
-        }
-        return session
+        let (core, _) = Self.opened(id, ourParty, counterparty, announced)
+        sessionCores.withLock { $0[id] = core }
+        return core.session
+    }
+
+    /// A session this flow opened, and the `initiate` message that opens it.
+    private static func opened(_ id: String, _ ourParty: String, _ counterparty: String,
+                               _ announced: SessionMessage.Initiator) -> (core: SessionCore, initiate: SessionMessage) {
+        var core = SessionCore.initiating(session(id, ourParty, counterparty))
+        let initiate = core.initiate(announced)
+        return (core, initiate)
     }
 
     /// Sends `payload` to the counterparty: written to the outbox with the flow's next durable
@@ -81,8 +84,13 @@ extension FlowContext {
         case .killed: failure = SessionError(.counterpartyFailed, "the counterparty's flow was killed by an operator")
         case .running, .hospitalised: return []
         }
+        // Read from copies: the engine may ask again when the end's commit failed, and the
+        // counterparty must still be told then.
         return sessionCores.withLock { cores in
-            cores.keys.sorted().compactMap { id in cores[id]?.farewell(failure: failure) }.map { .outbox(OutboxMessage($0)) }
+            cores.keys.sorted().compactMap { id in
+                var core = cores[id]
+                return core?.farewell(failure: failure)
+            }.map { .outbox(OutboxMessage($0)) }
         }
     }
 
