@@ -12,7 +12,7 @@ public struct SessionError: Error, Sendable, Equatable, Codable, CustomStringCon
         case sessionTimeout = "session_timeout"
         /// The counterparty's node has no responder for the initiating flow and version.
         case noResponder = "no_responder"
-        /// This flow closed the session, or the session ended, and the flow used it again.
+        /// The flow used a session it closed, or one it did not open.
         case sessionNotOpen = "session_not_open"
         /// The counterparty sent a message the protocol does not allow here.
         case protocolViolation = "protocol_violation"
