@@ -169,7 +169,8 @@ public final class LogAppender: Service, Sendable {
         try await withDeadline(limit, "a majority confirming the log's end before appending") {
             try await confirmed.wait(beyond: head.position - 1)
         }
-        _ = core.caughtUp(head, confirmed: head.position)
+        let confirmedNow = core.caughtUp(head, confirmed: quorum.confirmed)
+        assert(confirmedNow, "the wait ends only once a majority confirmed the head")
     }
 
     /// The next entry's worth of queued submissions, all forwarded or all local; a submission is
