@@ -25,12 +25,6 @@ public struct LinkBackoff: Sendable, Equatable {
 
     public init(policy: Policy) { self.policy = policy }
 
-    /// Whether a delivery to `peer` may be tried at `now`.
-    public func mayDeliver(to peer: String, now: Instant) -> Bool {
-        guard let waiting = peers[peer] else { return true }
-        return now >= waiting.retryAt
-    }
-
     /// The peers put off at `now`.
     public func putOff(now: Instant) -> Set<String> { Set(peers.filter { now < $0.value.retryAt }.keys) }
 
