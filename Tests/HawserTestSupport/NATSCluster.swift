@@ -107,6 +107,11 @@ public final class NATSCluster: @unchecked Sendable {
             let ports = try freePorts(size * 2)
             let clientPorts = Array(ports[0..<size])
             let routePorts = Array(ports[size...])
+            // A name of its own: servers of parallel tests' clusters keep dialling the route ports
+            // of servers they lost, and one of ours may have taken such a port since. NATS refuses
+            // a route whose cluster name differs; with one shared name the two clusters merged and
+            // JetStream stayed unavailable (CI, 2 December).
+            let clusterName = "hawser-test-\(UUID().uuidString.prefix(8))"
             for i in 0..<size {
                 let name = "n\(i + 1)"
                 var config = """
@@ -129,7 +134,7 @@ public final class NATSCluster: @unchecked Sendable {
                     let routes = routePorts.map { "\"nats-route://127.0.0.1:\($0)\"" }.joined(separator: ", ")
                     config += """
                         cluster {
-                          name: "hawser-test"
+                          name: "\(clusterName)"
                           listen: "127.0.0.1:\(routePorts[i])"
                           routes: [\(routes)]
                         }
