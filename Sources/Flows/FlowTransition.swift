@@ -98,7 +98,7 @@ public enum FlowTransition {
         /// Check that the body asked for every journaled effect, then commit what it recorded with
         /// `final` (and the writes of an end); answer with `committed` or `failed`.
         case commitEnd(FlowState)
-        /// Commit what the failed run recorded, if it can be (best effort).
+        /// Commit what the failed run recorded, if it can be (best effort); not after a failed end.
         case keepRecorded
         /// Fail the deferred start's waiter with the error just reported.
         case failStart
@@ -159,7 +159,10 @@ public enum FlowTransition {
 
         case (.failed(let error, let startWritten), .reading), (.failed(let error, let startWritten), .running),
              (.failed(let error, let startWritten), .ending):
-            var actions: [Action] = state.phase == .reading ? [] : [.keepRecorded]
+            // What a failed run recorded is kept; a failed end's writes are not committed apart:
+            // the end may have been made (its answer lost), ending the flow and compacting its
+            // journal, and its entries and their local effects would be written a second time.
+            var actions: [Action] = state.phase == .running ? [.keepRecorded] : []
             // A start still not durable, or refused, leaves nothing to record; but a failed commit
             // of it may have been made (its answer lost): the retry's read runs the flow if the
             // store holds it.

@@ -59,9 +59,13 @@ import Testing
         #expect(commit == [.commitEnd(final)] && ending.phase == .ending(final))
         let (ended, announce) = step(.committed, ending)
         #expect(announce == [.announce(final), .end] && ended.phase == .ended)
-        // The end's commit failing is a failure like any other: the hospital retries.
+        // The end's commit failing is a failure like any other: the hospital retries. Nothing of
+        // it is committed apart: it may have been made, its answer lost (the session simulation's
+        // seed 284 credited a payee twice so).
         let (waiting, retry) = step(.failed(TransientFlowError("down"), startWritten: true), ending)
-        #expect(retry.first == .keepRecorded && waiting.phase == .waiting && waiting.attempts == 2)
+        #expect(!retry.contains(.keepRecorded) && retry.first == .recordIfUnfinished(at(.hospitalised, error: "down", attempts: 2,
+                retryAt: Instant(microsecondsSinceEpoch: now.microsecondsSinceEpoch + 200_000))))
+        #expect(waiting.phase == .waiting && waiting.attempts == 2)
     }
 
     @Test func theHospitalTreatsAFailedRun() {

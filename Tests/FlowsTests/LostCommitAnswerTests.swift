@@ -27,6 +27,7 @@ import Testing
     func engine(_ database: SQLiteNodeDatabase, _ hooks: Hooks, losing: Int) -> FlowEngine {
         var registry = FlowRegistry()
         registry.register(StepsFlow.self)
+        registry.register(EndsAfterALocalStep.self)
         var services = FlowServices()
         services.add(hooks, as: Hooks.self)
         return FlowEngine(store: Self.losing(database.flows, losing), registry: registry, services: services,
@@ -74,5 +75,34 @@ import Testing
             #expect(hooks.calls("call") == 1)
             #expect(try await database.flows.record(started.id)?.status == .completed)
         }
+    }
+
+    /// A flow whose end carries a journal entry not yet durable (a deferred `now`). Whether the
+    /// answer of its call's commit or of its end is lost, the ended flow keeps no journal: before the fix, a lost answer of
+    /// the end (the end made, the journal compacted) had the engine commit that entry again, with
+    /// whatever local effects it carried (the session simulation's seed 284: a payee credited twice).
+    @Test(arguments: 2...3) func anEndWhoseAnswerIsLostIsNotWrittenAgain(_ losing: Int) async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
+        let engine = engine(database, Hooks(), losing: losing)
+        try await running(engine) {
+            let started = try await engine.start(EndsAfterALocalStep())
+            let ended = try await engine.waitForEnd(started.id, timeout: .seconds(60))
+            #expect(ended.status == .completed, "\(ended)")
+            let left = try await database.flows.journal(of: started.id).filter { $0.kind != EffectKind.progress }
+            #expect(left.isEmpty, "an ended flow's journal holds \(left.map(\.kind))")
+        }
+    }
+}
+
+/// Makes one durable write (the start, with the call's entry), then records the time, which is
+/// written only with its end.
+struct EndsAfterALocalStep: Flow {
+    static let flowName = "EndsAfterALocalStep"
+
+    func run(_ context: FlowContext) async throws -> Int {
+        let value = try await context.external("call") { _ in 1 }
+        _ = try await context.now()
+        return value
     }
 }
