@@ -5,7 +5,8 @@ import Sim
 import Synchronization
 
 /// `hawser sim`: the seeded simulation of the lease election (and, with `--shard`, the hot-warm
-/// shard), or with `--model cluster` of the notary's replicas, outside the test suite: long
+/// shard), with `--model cluster` of the notary's replicas, or with `--model sessions` of nodes
+/// paying each other through flow sessions, outside the test suite: long
 /// campaigns over many seeds on every core, and one seed replayed event by event.
 /// docs/simulation.md describes what it simulates and checks.
 struct SimCommand: ParsableCommand {
@@ -18,9 +19,9 @@ struct SimCommand: ParsableCommand {
             `--replay SEED` with the same options prints every event of that seed as it happens.
             """)
 
-    enum Model: String, ExpressibleByArgument, CaseIterable { case election, cluster }
+    enum Model: String, ExpressibleByArgument, CaseIterable { case election, cluster, sessions }
 
-    @Option(help: "What to simulate: election (the lease election, with --shard the hot-warm shard) or cluster (the notary's replicas).")
+    @Option(help: "What to simulate: election (the lease election, with --shard the hot-warm shard), cluster (the notary's replicas) or sessions (nodes paying each other through flow sessions).")
     var model = Model.election
     @Option(help: "Seeds to run: N, FIRST-LAST or A,B,C.")
     var seeds = "1-100"
@@ -28,21 +29,21 @@ struct SimCommand: ParsableCommand {
     var replay: UInt64?
     @Flag(help: "Simulate the hot-warm shard too: every candidate owns the node database's flows when it leads.")
     var shard = false
-    @Option(help: "Faults to inject, comma-separated, or all or none; election: \(SimFault.allCases.map(\.rawValue).joined(separator: ", ")); cluster: \(ClusterFault.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "Faults to inject, comma-separated, or all or none; election: \(SimFault.allCases.map(\.rawValue).joined(separator: ", ")); cluster: \(ClusterFault.allCases.map(\.rawValue).joined(separator: ", ")); sessions: \(SessionFault.allCases.map(\.rawValue).joined(separator: ", ")).")
     var faults = "all"
-    @Option(help: "With --model cluster: break a rule on purpose, to see the checks catch it: \(ClusterMutation.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "With --model cluster or sessions: break a rule on purpose, to see the checks catch it; cluster: \(ClusterMutation.allCases.map(\.rawValue).joined(separator: ", ")); sessions: \(SessionMutation.allCases.map(\.rawValue).joined(separator: ", ")).")
     var mutation: String?
     @Option(help: "Chance that a message is lost, 0...0.5.")
     var loss = 0.02
     @Option(help: "Chance that a message takes longer than the request time-out, 0...0.5.")
     var slow = 0.03
-    @Option(help: "With --model cluster: chance that a message is delivered twice, 0...0.5.")
+    @Option(help: "With --model cluster or sessions: chance that a message is delivered twice, 0...0.5.")
     var duplicate = 0.02
     @Option(help: "Each clock runs at 1 ± this of true time, 0...0.9 (the election's margin covers 0.1).")
     var drift = 0.02
-    @Option(help: "Simulated seconds with faults, then --quiet-seconds without, 1...3600 (default: 60 for the election, 20 for the cluster).")
+    @Option(help: "Simulated seconds with faults, then --quiet-seconds without, 1...3600 (default: 60 for the election, 20 for the cluster and sessions).")
     var faultySeconds: Int?
-    @Option(help: "Simulated seconds without faults at the end, after which a candidate must lead (the cluster must answer), 1...3600 (default: 20, 10 for the cluster).")
+    @Option(help: "Simulated seconds without faults at the end, after which a candidate must lead (the cluster must answer, every payment must have ended), 1...3600 (default: 20, 10 for the cluster, 15 for sessions).")
     var quietSeconds: Int?
     @Option(help: "Threads running seeds (default: one per core).")
     var jobs = ProcessInfo.processInfo.activeProcessorCount
@@ -59,9 +60,12 @@ struct SimCommand: ParsableCommand {
         switch model {
         case .election:
             _ = try faultKinds()
-            guard mutation == nil else { throw ValidationError("--mutation needs --model cluster") }
+            guard mutation == nil else { throw ValidationError("--mutation needs --model cluster or sessions") }
         case .cluster:
             _ = try clusterSettings()
+            guard !shard else { throw ValidationError("--shard needs --model election") }
+        case .sessions:
+            _ = try sessionSettings()
             guard !shard else { throw ValidationError("--shard needs --model election") }
         }
         guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be 1...256") }
@@ -80,6 +84,12 @@ struct SimCommand: ParsableCommand {
             let settings = try clusterSettings()
             one = { seed, observe in
                 let outcome = NotaryClusterSim.run(seed: seed, settings: settings, observe: observe)
+                return SeedRun(seed: seed, violation: outcome.violation, summary: Self.summary(outcome))
+            }
+        case .sessions:
+            let settings = try sessionSettings()
+            one = { seed, observe in
+                let outcome = SessionNetworkSim.run(seed: seed, settings: settings, observe: observe)
                 return SeedRun(seed: seed, violation: outcome.violation, summary: Self.summary(outcome))
             }
         }
@@ -146,6 +156,12 @@ struct SimCommand: ParsableCommand {
             + String(format: ", digest %016llx", outcome.digest)
     }
 
+    static func summary(_ outcome: SessionNetworkSim.Outcome) -> String {
+        let what = outcome.violation.map { "BROKE AN INVARIANT at \(Double($0.atNs) / 1e9) s: \($0.what)" } ?? "no invariant broken"
+        return "seed \(outcome.seed): \(what); \(outcome.events) events, \(outcome.faults) faults, \(outcome.paid) payments paid, "
+            + "\(outcome.refused) refused, \(outcome.deliveries) deliveries" + String(format: ", digest %016llx", outcome.digest)
+    }
+
     func settings() throws -> LeaseElectionSim.Settings {
         var settings = LeaseElectionSim.Settings()
         settings.faults.kinds = try faultKinds()
@@ -160,17 +176,7 @@ struct SimCommand: ParsableCommand {
 
     func clusterSettings() throws -> NotaryClusterSim.Settings {
         var settings = NotaryClusterSim.Settings()
-        switch faults {
-        case "all": settings.faults = Set(ClusterFault.allCases)
-        case "none": settings.faults = []
-        default:
-            settings.faults = Set(try faults.split(separator: ",").map { name in
-                guard let kind = ClusterFault(rawValue: String(name)) else {
-                    throw ValidationError("--faults: unknown fault \(name) of the cluster; known: \(ClusterFault.allCases.map(\.rawValue).joined(separator: ", ")), or all or none")
-                }
-                return kind
-            })
-        }
+        settings.faults = try Self.kinds(ClusterFault.self, faults, of: "the cluster")
         if let mutation {
             guard let broken = ClusterMutation(rawValue: mutation) else {
                 throw ValidationError("--mutation: unknown mutation \(mutation); known: \(ClusterMutation.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -185,6 +191,39 @@ struct SimCommand: ParsableCommand {
         return settings
     }
 
+    func sessionSettings() throws -> SessionNetworkSim.Settings {
+        var settings = SessionNetworkSim.Settings()
+        settings.faults = try Self.kinds(SessionFault.self, faults, of: "sessions")
+        if let mutation {
+            guard let broken = SessionMutation(rawValue: mutation) else {
+                throw ValidationError("--mutation: unknown mutation \(mutation) of sessions; known: \(SessionMutation.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            settings.mutation = broken
+        }
+        settings.loss = loss
+        settings.slow = slow
+        settings.duplicate = duplicate
+        if let faultySeconds { settings.faulty = .seconds(faultySeconds) }
+        if let quietSeconds { settings.quiet = .seconds(quietSeconds) }
+        return settings
+    }
+
+    /// `--faults` as a set of `Kind`: all, none, or names separated by commas.
+    static func kinds<Kind: RawRepresentable & CaseIterable & Hashable>(_ kind: Kind.Type, _ faults: String, of model: String) throws -> Set<Kind>
+    where Kind.RawValue == String {
+        switch faults {
+        case "all": return Set(Kind.allCases)
+        case "none": return []
+        default:
+            return Set(try faults.split(separator: ",").map { name in
+                guard let kind = Kind(rawValue: String(name)) else {
+                    throw ValidationError("--faults: unknown fault \(name) of \(model); known: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")), or all or none")
+                }
+                return kind
+            })
+        }
+    }
+
     func seedList() throws -> [UInt64] {
         guard let list = SeedList.parse(seeds) else {
             throw ValidationError("--seeds must be N, FIRST-LAST (FIRST <= LAST) or A,B,C, not \(seeds)")
@@ -192,28 +231,16 @@ struct SimCommand: ParsableCommand {
         return list
     }
 
-    func faultKinds() throws -> Set<SimFault> {
-        switch faults {
-        case "all": return Set(SimFault.allCases)
-        case "none": return []
-        default:
-            return Set(try faults.split(separator: ",").map { name in
-                guard let kind = SimFault(rawValue: String(name)) else {
-                    throw ValidationError("--faults: unknown fault \(name); known: \(SimFault.allCases.map(\.rawValue).joined(separator: ", ")), or all or none")
-                }
-                return kind
-            })
-        }
-    }
+    func faultKinds() throws -> Set<SimFault> { try Self.kinds(SimFault.self, faults, of: "the election") }
 
     /// The options that shape a run, as given, for the replay line.
     private func replayOptions() -> String {
-        var options = model == .cluster ? ["--model cluster"] : []
+        var options = model == .election ? [] : ["--model \(model.rawValue)"]
         if shard { options.append("--shard") }
         if faults != "all" { options.append("--faults \(faults)") }
         if let mutation { options.append("--mutation \(mutation)") }
         options += ["--loss \(loss)", "--slow \(slow)"]
-        options += model == .cluster ? ["--duplicate \(duplicate)"] : ["--drift \(drift)"]
+        options += model == .election ? ["--drift \(drift)"] : ["--duplicate \(duplicate)"]
         if let faultySeconds { options.append("--faulty-seconds \(faultySeconds)") }
         if let quietSeconds { options.append("--quiet-seconds \(quietSeconds)") }
         return options.joined(separator: " ")

@@ -45,16 +45,17 @@ struct SimCommandTests {
         #expect(run.output.contains("seeds a minute"))
     }
 
-    @Test func theClusterModelCatchesABrokenRuleAndReplaysIt() async throws {
-        let campaign = try await hawser(["--model", "cluster", "--seeds", "1", "--mutation", "skip-chain-check"])
+    @Test(arguments: [("cluster", "skip-chain-check"), ("sessions", "responder-per-delivery")])
+    func aModelCatchesABrokenRuleAndReplaysIt(_ model: String, _ mutation: String) async throws {
+        let campaign = try await hawser(["--model", model, "--seeds", "1", "--mutation", mutation])
         #expect(campaign.status == 1, "\(campaign.output)")
         let replayLine = try #require(campaign.output.split(separator: "\n").first { $0.hasPrefix("replay it: hawser sim --replay 1 ") })
-        #expect(replayLine.contains("--model cluster") && replayLine.contains("--mutation skip-chain-check"), "\(replayLine)")
-        let replay = try await hawser(["--model", "cluster", "--replay", "1", "--mutation", "skip-chain-check"])
+        #expect(replayLine.contains("--model \(model)") && replayLine.contains("--mutation \(mutation)"), "\(replayLine)")
+        let replay = try await hawser(["--model", model, "--replay", "1", "--mutation", mutation])
         #expect(replay.status == 1)
         #expect(replay.output.split(separator: "\n").last?.hasPrefix("seed 1: BROKE AN INVARIANT at ") == true, "\(replay.output.suffix(500))")
         // Without the mutation the seed holds.
-        let fine = try await hawser(["--model", "cluster", "--replay", "1"])
+        let fine = try await hawser(["--model", model, "--replay", "1"])
         #expect(fine.status == 0 && fine.output.split(separator: "\n").last?.hasPrefix("seed 1: no invariant broken;") == true,
                 "\(fine.output.suffix(500))")
     }
@@ -64,8 +65,11 @@ struct SimCommandTests {
                                   (["--faults", "pause,meteor"], "unknown fault meteor"),
                                   (["--drift", "2"], "--drift must be 0...0.9"),
                                   (["--model", "cluster", "--faults", "resign"], "unknown fault resign of the cluster"),
-                                  (["--mutation", "early-answers"], "--mutation needs --model cluster"),
-                                  (["--model", "cluster", "--mutation", "typo"], "unknown mutation typo")] {
+                                  (["--mutation", "early-answers"], "--mutation needs --model cluster or sessions"),
+                                  (["--model", "cluster", "--mutation", "typo"], "unknown mutation typo"),
+                                  (["--model", "sessions", "--faults", "truncate"], "unknown fault truncate of sessions"),
+                                  (["--model", "sessions", "--mutation", "early-answers"], "unknown mutation early-answers of sessions"),
+                                  (["--model", "sessions", "--shard"], "--shard needs --model election")] {
             let run = try await hawser(arguments)
             #expect(run.status != 0)
             #expect(run.output.contains(says), "\(arguments): \(run.output)")

@@ -48,19 +48,7 @@ import Testing
     }
 }
 
-/// Runs `seeds` in turn on a thread of its own (see `simulate`), up to the first violation if
-/// `untilViolation`.
 func simulateCluster(_ seeds: some Sequence<UInt64>, _ settings: NotaryClusterSim.Settings = .init(),
                      untilViolation: Bool = false) async -> [NotaryClusterSim.Outcome] {
-    let seeds = Array(seeds)
-    return await withCheckedContinuation { continuation in
-        Thread {
-            var outcomes: [NotaryClusterSim.Outcome] = []
-            for seed in seeds {
-                outcomes.append(NotaryClusterSim.run(seed: seed, settings: settings))
-                if untilViolation, outcomes.last?.violation != nil { break }
-            }
-            continuation.resume(returning: outcomes)
-        }.start()
-    }
+    await runSeeds(seeds, untilViolation: untilViolation, violated: { $0.violation != nil }) { NotaryClusterSim.run(seed: $0, settings: settings) }
 }
