@@ -63,6 +63,9 @@ final class GRPCNotaryChannel: Sendable {
         return try await stream.send(request, timeout: timeout)
     }
 
+    /// How many requests wait for their results on the current stream.
+    var waitingCount: Int { state.withLock { $0.stream?.waitingCount ?? 0 } }
+
     /// The notary's name and public key, as this address states them.
     func identity(timeout: Duration) async throws -> Hawser_V1_Party {
         var options = CallOptions.defaults
@@ -84,7 +87,9 @@ final class GRPCNotaryChannel: Sendable {
 }
 
 /// One `NotariseStream` call: the requests waiting for their results, by id. Results come in any
-/// order; a request whose time ran out is forgotten (a late result for it is dropped).
+/// order. A request whose time ran out, or whose caller was cancelled, is forgotten at once (a
+/// late result for it is dropped); its timer runs on `Deadlines.shared`, one sleeping task for
+/// every deadline of the process.
 final class NotaryStream: Sendable {
     let address: String
     /// Requests not yet written; those posted together go out in one write.
@@ -93,16 +98,13 @@ final class NotaryStream: Sendable {
 
     private struct Waiting {
         var continuation: CheckedContinuation<Hawser_V1_NotarisationResult, any Error>
-        var deadline: ContinuousClock.Instant
+        var timer: Deadlines.Handle
     }
     private struct State {
         var nextId: UInt64 = 1
         var waiting: [UInt64: Waiting] = [:]
         var ended: (any Error)?
     }
-
-    /// How often requests are checked for their deadline: a timed-out request fails this late at most.
-    static let sweepInterval = Duration.milliseconds(100)
 
     init(address: String, client: Hawser_V1_Notary.Client<GRPCNotaryChannel.Transport>) {
         self.address = address
@@ -120,25 +122,42 @@ final class NotaryStream: Sendable {
                 end(GRPCNotaryChannel.StreamEnded(address: address, cause: error))
             }
         }
-        Task { [self] in await sweep() }
     }
 
     var isOpen: Bool { state.withLock { $0.ended == nil } }
 
+    /// How many requests wait for their results.
+    var waitingCount: Int { state.withLock { $0.waiting.count } }
+
+    /// Sends `request` and waits for its result: at most `timeout` (then `TimedOut`), and only
+    /// while the calling task is not cancelled (then `CancellationError`, at once).
     func send(_ request: Hawser_V1_NotarisationRequest, timeout: Duration) async throws -> Hawser_V1_NotarisationResult {
         var message = Hawser_V1_StreamedRequest()
         message.request = request
-        let deadline = ContinuousClock.now + timeout
-        return try await withCheckedThrowingContinuation { continuation in
-            let refused = state.withLock { state -> (any Error)? in
-                if let ended = state.ended { return ended }
-                message.id = state.nextId
-                state.nextId += 1
-                state.waiting[message.id] = Waiting(continuation: continuation, deadline: deadline)
-                return nil
+        message.id = state.withLock { state in
+            defer { state.nextId += 1 }
+            return state.nextId
+        }
+        let id = message.id
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let refused = state.withLock { state -> (any Error)? in
+                    if let ended = state.ended { return ended }
+                    // Scheduled under the lock so that the entry holds its timer from the start;
+                    // `Deadlines` runs its actions outside its own lock, so this cannot deadlock.
+                    let timer = Deadlines.shared.schedule(after: timeout) { [self] in
+                        finish(id, GRPCNotaryChannel.TimedOut(address: address))
+                    }
+                    state.waiting[id] = Waiting(continuation: continuation, timer: timer)
+                    return nil
+                }
+                if let refused { return continuation.resume(throwing: refused) }
+                // A cancellation that came before the entry existed found nothing to release.
+                if Task.isCancelled { return finish(id, CancellationError()) }
+                outgoing.post(message)
             }
-            if let refused { return continuation.resume(throwing: refused) }
-            outgoing.post(message)
+        } onCancel: {
+            finish(id, CancellationError())
         }
     }
 
@@ -150,25 +169,22 @@ final class NotaryStream: Sendable {
             return Array(state.waiting.values)
         }
         outgoing.close()
-        for item in waiting { item.continuation.resume(throwing: error) }
+        for item in waiting {
+            Deadlines.shared.cancel(item.timer)
+            item.continuation.resume(throwing: error)
+        }
     }
 
     private func deliver(_ message: Hawser_V1_StreamedResult) {
-        let waiting = state.withLock { $0.waiting.removeValue(forKey: message.id) }
-        waiting?.continuation.resume(returning: message.result)
+        guard let waiting = state.withLock({ $0.waiting.removeValue(forKey: message.id) }) else { return }
+        Deadlines.shared.cancel(waiting.timer)
+        waiting.continuation.resume(returning: message.result)
     }
 
-    /// Fails the requests whose deadline passed, until the stream ends.
-    private func sweep() async {
-        while (try? await Task.sleep(for: Self.sweepInterval)) != nil {
-            let now = ContinuousClock.now
-            let expired = state.withLock { state -> [Waiting]? in
-                guard state.ended == nil else { return nil }
-                let ids = state.waiting.filter { $0.value.deadline <= now }.map(\.key)
-                return ids.compactMap { state.waiting.removeValue(forKey: $0) }
-            }
-            guard let expired else { return }
-            for item in expired { item.continuation.resume(throwing: GRPCNotaryChannel.TimedOut(address: address)) }
-        }
+    /// Releases the caller of request `id` with `error`, if it still waits.
+    private func finish(_ id: UInt64, _ error: any Error) {
+        guard let waiting = state.withLock({ $0.waiting.removeValue(forKey: id) }) else { return }
+        Deadlines.shared.cancel(waiting.timer)
+        waiting.continuation.resume(throwing: error)
     }
 }

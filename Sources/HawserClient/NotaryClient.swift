@@ -61,15 +61,16 @@ public final class NotaryClient: Sendable {
     ///   - verificationCacheSize: how many verified (root, signature) pairs to remember.
     public init(urls: [String], notaryKey: PublicKey? = nil, httpClient: HTTPClient? = nil,
                 retryPolicy: RetryPolicy = .default, verificationCacheSize: Int = 1024) throws(NotaryClientError) {
-        let bases = try Self.addresses(urls)
+        let addresses = try Self.parse(urls)
         var channels = [String: GRPCNotaryChannel]()
-        for base in bases where base.lowercased().hasPrefix(Self.grpcScheme) {
-            guard let url = URL(string: base), let host = url.host, let port = url.port else { continue }
+        for address in addresses {
+            guard case .grpc(let base, let host, let port) = address else { continue }
             do { channels[base] = try GRPCNotaryChannel(address: base, host: host, port: port) } catch {
                 throw .invalidConfiguration("`\(base)`: \(error)")
             }
         }
         self.channels = channels
+        let bases = addresses.map(\.base)
         self.baseURLs = bases
         self.retryPolicy = retryPolicy
         self.cacheCapacity = verificationCacheSize
@@ -106,30 +107,47 @@ public final class NotaryClient: Sendable {
     /// notary's gRPC service, all of one kind; or `invalidConfiguration`. The check `init` makes,
     /// for configuration files.
     public static func addresses(_ urls: [String]) throws(NotaryClientError) -> [String] {
+        try parse(urls).map(\.base)
+    }
+
+    /// A notary address as `init` reads it: an HTTP base URL, or a gRPC service's host and port.
+    enum Address {
+        case http(String)
+        case grpc(String, host: String, port: Int)
+
+        /// The address as given, without trailing slashes: what `baseURLs` lists and failover walks.
+        var base: String {
+            switch self {
+            case .http(let base), .grpc(let base, _, _): base
+            }
+        }
+    }
+
+    /// Reads every address once: the one parse behind `addresses` and `init`.
+    static func parse(_ urls: [String]) throws(NotaryClientError) -> [Address] {
         guard !urls.isEmpty else { throw .invalidConfiguration("at least one base URL is needed") }
-        var bases = [String]()
+        var addresses = [Address]()
         for url in urls {
             var base = url
             while base.hasSuffix("/") { base.removeLast() }
-            if base.lowercased().hasPrefix(grpcScheme) {
-                guard let parsed = URL(string: base), parsed.host != nil, parsed.port != nil, parsed.path.isEmpty, parsed.query == nil else {
+            if base.lowercased().hasPrefix("grpc://") {
+                guard let parsed = URL(string: base), let host = parsed.host, let port = parsed.port, parsed.path.isEmpty,
+                      parsed.query == nil else {
                     throw .invalidConfiguration("`\(url)` is not a gRPC address: grpc://HOST:PORT, with the port and nothing after it")
                 }
-                bases.append(base)
+                addresses.append(.grpc(base, host: host, port: port))
             } else {
-                do { bases.append(try baseURL(url)) } catch {
+                do { addresses.append(.http(try baseURL(url))) } catch {
                     throw .invalidConfiguration("`\(url)` is not an http(s) base URL such as http://127.0.0.1:8080, nor grpc://HOST:PORT")
                 }
             }
         }
-        let grpc = bases.filter { $0.lowercased().hasPrefix(grpcScheme) }
-        guard grpc.isEmpty || grpc.count == bases.count else {
+        let grpc = addresses.filter { if case .grpc = $0 { true } else { false } }
+        guard grpc.isEmpty || grpc.count == addresses.count else {
             throw .invalidConfiguration("give either http(s) or grpc base URLs, not both: one client speaks one protocol")
         }
-        return bases
+        return addresses
     }
-
-    static let grpcScheme = "grpc://"
 
     /// Shuts down the HTTP client if this notary client created it, and closes its gRPC channels.
     public func shutdown() async throws {

@@ -32,9 +32,10 @@ extension NotaryClient {
         }
     }
 
-    private func channel(_ base: String) throws(NotaryClientError) -> GRPCNotaryChannel {
-        // Every base of a gRPC client has a channel, and a gRPC client follows no standby's (HTTP) hint.
-        guard let channel = channels[base] else { throw .invalidConfiguration("no gRPC channel for `\(base)`") }
+    private func channel(_ base: String) -> GRPCNotaryChannel {
+        // `withRetries` hands out only the client's own addresses here, each of which has a
+        // channel: over gRPC no standby's (HTTP) address is followed.
+        guard let channel = channels[base] else { preconditionFailure("no gRPC channel for `\(base)`") }
         return channel
     }
 

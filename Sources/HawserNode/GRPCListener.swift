@@ -2,6 +2,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The notary's gRPC server (plaintext HTTP/2, `grpc` in the configuration) as a service of the
 /// notary's group. On graceful shutdown it stops accepting calls and lets the calls under way end
@@ -9,9 +10,10 @@ import ServiceLifecycle
 /// out); it is listed after the notary's own services, so it stops before them.
 struct GRPCListener: Service {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let draining: GRPCDraining
     let onListening: @Sendable (Int) async -> Void
 
-    init(configuration: GRPCConfiguration, services: [any RegistrableRPCService],
+    init(configuration: GRPCConfiguration, services: [any RegistrableRPCService], draining: GRPCDraining,
          onListening: @escaping @Sendable (Int) async -> Void) {
         let address: GRPCNIOTransportHTTP2.SocketAddress = configuration.host.contains(":")
             ? .ipv6(host: configuration.host, port: configuration.port)
@@ -26,6 +28,7 @@ struct GRPCListener: Service {
                 config.connection.maxGraceTime = .seconds(5)
             })
         self.server = GRPCServer(transport: transport, services: services)
+        self.draining = draining
         self.onListening = onListening
     }
 
@@ -38,7 +41,17 @@ struct GRPCListener: Service {
                 try await group.waitForAll()
             }
         } onGracefulShutdown: {
+            draining.begin()
             server.beginGracefulShutdown()
         }
     }
+}
+
+/// Whether the gRPC server has begun its graceful shutdown. gRPC cancels every call's handle when
+/// it does, as it does when a client goes away; a service tells the two apart by this.
+final class GRPCDraining: Sendable {
+    private let begun = Atomic(false)
+
+    var isDraining: Bool { begun.load(ordering: .acquiring) }
+    func begin() { begun.store(true, ordering: .releasing) }
 }

@@ -13,6 +13,8 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
     let serving: ServingState<NotaryTerm>
     /// Most requests of one stream decided at once (`grpc.maxInFlightPerStream`).
     let maxInFlightPerStream: Int
+    /// Set when the server begins its graceful shutdown.
+    let draining: GRPCDraining
 
     func notarise(request: Hawser_V1_NotarisationRequest, context: ServerContext) async throws -> Hawser_V1_NotarisationResult {
         await decide(request)
@@ -20,6 +22,29 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
 
     func notariseStream(request: RPCAsyncSequence<Hawser_V1_StreamedRequest, any Error>,
                         response: RPCWriter<Hawser_V1_StreamedResult>, context: ServerContext) async throws {
+        // gRPC reports a call that ended early (the client cancelled it, its connection broke) on
+        // the call's cancellation handle, not by cancelling this task: the stream's requests still
+        // waiting for a decision would hold their places until the request timeout. The handle
+        // fires too when the server begins a graceful shutdown; then the call finishes what it read.
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await serve(request, response)
+                return true
+            }
+            group.addTask {
+                try await context.cancellation.cancelled
+                return false
+            }
+            while let served = try await group.next() {
+                if served || !draining.isDraining { break }
+            }
+            group.cancelAll()  // cancelled: the decisions under way are answered `shutting_down` at once
+        }
+    }
+
+    /// Reads the stream's requests, decides them in groups and writes each result as it comes.
+    private func serve(_ request: RPCAsyncSequence<Hawser_V1_StreamedRequest, any Error>,
+                       _ response: RPCWriter<Hawser_V1_StreamedResult>) async throws {
         let inFlight = InFlightSlots(maxInFlightPerStream)
         let arrived = Mailbox<Hawser_V1_StreamedRequest>()
         let answered = Mailbox<Hawser_V1_StreamedResult>()

@@ -109,9 +109,11 @@ public enum NotaryNode {
                             storePath: stores.storePath, limits: configuration.limits, registry: registry)
         // Listed last, so it stops first of the services, after the HTTP server.
         let grpc = configuration.grpc.map { grpc in
-            GRPCListener(configuration: grpc,
-                         services: [NotaryGRPCService(serving: serving, maxInFlightPerStream: grpc.maxInFlightPerStream)],
-                         onListening: onGRPCListening)
+            let draining = GRPCDraining()
+            return GRPCListener(configuration: grpc,
+                                services: [NotaryGRPCService(serving: serving, maxInFlightPerStream: grpc.maxInFlightPerStream,
+                                                             draining: draining)],
+                                draining: draining, onListening: onGRPCListening)
         }
         let app = Application(
             router: api.router(),

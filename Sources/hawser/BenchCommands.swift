@@ -5,6 +5,7 @@ import Foundation
 import HawserClient
 import HawserCore
 import HawserNode
+import Sim
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -82,6 +83,8 @@ struct BenchCommand: AsyncParsableCommand {
         var grpc = false
         @Option(help: "Seconds to measure the Ed25519 verify ceiling (all cores at once) after the load; 0 skips it.")
         var ceilingSeconds = 3.0
+        @Option(help: "Record every request (warm-up included) and what its caller was told in this file, as the JSON-lines history of docs/history.md, then check it as `hawser check history` does.")
+        var history: String?
         @Flag(help: "Also print one JSON line (for BENCHMARKS.md tooling).") var json = false
 
         func validate() throws {
@@ -94,6 +97,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
             guard inputsPerTx >= 1 else { throw ValidationError("--inputs-per-tx must be at least 1") }
             guard (0...1).contains(doubleSpendRatio) else { throw ValidationError("--double-spend-ratio must be in 0...1") }
+            guard history.map({ !$0.isEmpty }) ?? true else { throw ValidationError("--history needs a file path") }
             guard ceilingSeconds >= 0 else { throw ValidationError("--ceiling-seconds must not be negative") }
             guard !grpc || batchSize == 1 else { throw ValidationError("--grpc sends one request per call: --batch-size must be 1") }
             guard urls.allSatisfy({ $0.hasPrefix("grpc://") == grpc }) else {
@@ -104,28 +108,31 @@ struct BenchCommand: AsyncParsableCommand {
         func run() async throws {
             let party: (name: String, key: SigningKey)
             do { party = try key.map(KeyFile.load) ?? ("O=Bench Party", SigningKey()) } catch { throw CLIError("\(error)") }
-            guard embedded else { return try await run(urls: urls, party: party) }
+            // Made first, so that a path that cannot be written fails the run before any load.
+            let recorder: HistoryWriter?
+            do { recorder = try history.map { try HistoryWriter(path: $0) } } catch { throw CLIError("\(error)") }
+            guard embedded else { return try await run(urls: urls, party: party, history: recorder) }
             let temporary = dataDir == nil
             let directory = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("hawser-bench-\(UUID().uuidString)").path
             defer { if temporary { try? FileManager.default.removeItem(atPath: directory) } }
             try await EmbeddedBenchNotary.with(directory: directory, party: Party(name: party.name, publicKey: party.key.publicKey),
                                                preload: preload, grpc: grpc) { url in
-                try await run(urls: [url], party: party)
+                try await run(urls: [url], party: party, history: recorder)
             }
         }
 
-        func run(urls: [String], party: (name: String, key: SigningKey)) async throws {
+        func run(urls: [String], party: (name: String, key: SigningKey), history: HistoryWriter?) async throws {
             var configuration = HTTPClient.Configuration()
             configuration.timeout.connect = .seconds(1)
             configuration.connectionPool.retryConnectionEstablishment = false
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = clients
             let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            let report: LoadReport
+            var report: LoadReport
             do {
                 // With --spread, one client per starting URL (each still lists every URL for failover).
                 let starts = spread ? urls.indices.map { i in Array(urls[i...] + urls[..<i]) } : [urls]
                 let pool = try starts.map { try NotaryClient(urls: $0, httpClient: http) }
-                do { report = try await measure(pool: pool, party: party) } catch {
+                do { report = try await measure(pool: pool, party: party, history: history) } catch {
                     for client in pool { try? await client.shutdown() }
                     throw error
                 }
@@ -135,6 +142,11 @@ struct BenchCommand: AsyncParsableCommand {
                 throw error
             }
             try await http.shutdown()
+            if let history {
+                do { try history.close() } catch { throw CLIError("\(error)") }
+                let (violations, summary) = try CheckCommand.HistoryCheck.check(history.path, allowUnfinished: false)
+                report.history = (history.path, summary, violations.map(\.description))
+            }
             let ceiling = ceilingSeconds > 0 ? await VerifyCeiling.measure(seconds: ceilingSeconds) : nil
             print(report.text)
             if let ceiling {
@@ -146,7 +158,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
 
         /// Fetches the identity, signs the workload, warms up, then runs the timed load.
-        func measure(pool: [NotaryClient], party: (name: String, key: SigningKey)) async throws -> LoadReport {
+        func measure(pool: [NotaryClient], party: (name: String, key: SigningKey), history: HistoryWriter?) async throws -> LoadReport {
             let client = pool[0]
             let identity = try await client.identity()
             for member in pool { _ = try await member.verifier() }
@@ -155,13 +167,13 @@ struct BenchCommand: AsyncParsableCommand {
                 let workload = await NotaryWorkload.make(count: warmup, inputsPerTx: inputsPerTx, references: references,
                                                          doubleSpendRatio: 0, requesterName: party.name, key: party.key,
                                                          notary: identity.publicKey)
-                let report = await NotaryLoad.run(pool: pool, workload: workload, clients: clients, batchSize: batchSize)
+                let report = await NotaryLoad.run(pool: pool, workload: workload, clients: clients, batchSize: batchSize, history: history)
                 FileHandle.standardError.write(Data("warm-up: \(report.answered) answered, \(report.errors) errors\n".utf8))
             }
             let workload = await NotaryWorkload.make(count: requests, inputsPerTx: inputsPerTx, references: references,
                                                      doubleSpendRatio: doubleSpendRatio, requesterName: party.name,
                                                      key: party.key, notary: identity.publicKey)
-            return await NotaryLoad.run(pool: pool, workload: workload, clients: clients, batchSize: batchSize)
+            return await NotaryLoad.run(pool: pool, workload: workload, clients: clients, batchSize: batchSize, history: history)
         }
 
         func jsonLine(_ r: LoadReport, ceiling: VerifyCeiling?) throws -> String {
@@ -173,6 +185,7 @@ struct BenchCommand: AsyncParsableCommand {
                 var requests, clients, batchSize, inputsPerTx, references: Int
                 var doubleSpendRatio: Double
                 var committed, conflicts, timeWindowInvalid, errors, invalidAnswers, violations: Int
+                var historyViolations: Int?
                 var seconds, throughput, p50Ms, p99Ms, p999Ms, maxMs: Double
                 var passed: Bool
             }
@@ -181,7 +194,8 @@ struct BenchCommand: AsyncParsableCommand {
                             ceilingPercent: ceiling.map { round3($0.percent(of: r.throughput)) }, requests: r.requests, clients: clients, batchSize: batchSize, inputsPerTx: inputsPerTx,
                             references: references, doubleSpendRatio: doubleSpendRatio, committed: r.committed,
                             conflicts: r.conflicts, timeWindowInvalid: r.timeWindowInvalid, errors: r.errors,
-                            invalidAnswers: r.invalidAnswers, violations: r.violationCount, seconds: round3(r.seconds),
+                            invalidAnswers: r.invalidAnswers, violations: r.violationCount,
+                            historyViolations: r.history?.violations.count, seconds: round3(r.seconds),
                             throughput: round3(r.throughput), p50Ms: round3(r.latencyMs(0.5)), p99Ms: round3(r.latencyMs(0.99)),
                             p999Ms: round3(r.latencyMs(0.999)), maxMs: round3(r.latencyMs(1)), passed: r.passed)
             let encoder = JSONEncoder()

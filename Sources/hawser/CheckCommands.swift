@@ -23,6 +23,16 @@ struct CheckCommand: ParsableCommand {
         var allowUnfinished = false
 
         func run() throws {
+            let (violations, summary) = try Self.check(file, allowUnfinished: allowUnfinished)
+            for violation in violations { print(violation) }
+            print(summary)
+            if !violations.isEmpty { throw ExitCode(1) }
+        }
+
+        /// Reads the history in `file` (`-`: standard input) and checks it: the violations and a
+        /// summary line. A file that cannot be read as a history is thrown as `unreadable`.
+        /// `hawser bench notary --history` ends with this check too.
+        static func check(_ file: String, allowUnfinished: Bool) throws -> (violations: [HistoryChecker.Violation], summary: String) {
             let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
             guard let data, let text = String(data: data, encoding: .utf8) else {
                 throw Self.unreadable("cannot read \(file) as UTF-8 text")
@@ -32,10 +42,8 @@ struct CheckCommand: ParsableCommand {
                 throw Self.unreadable("\(file): \(error)")
             }
             let (counts, violations) = HistoryChecker(allowUnfinished: allowUnfinished).check(history)
-            for violation in violations { print(violation) }
-            print("\(counts.events) events, \(counts.notarisations) transactions answered, \(counts.flows) flows acknowledged: "
-                  + (violations.isEmpty ? "no invariant broken" : "\(violations.count) violation\(violations.count == 1 ? "" : "s")"))
-            if !violations.isEmpty { throw ExitCode(1) }
+            return (violations, "\(counts.events) events, \(counts.notarisations) transactions answered, \(counts.flows) flows acknowledged: "
+                    + (violations.isEmpty ? "no invariant broken" : "\(violations.count) violation\(violations.count == 1 ? "" : "s")"))
         }
 
         /// A history that cannot be read: said on standard error, exit status 2, so that scripts

@@ -2,6 +2,7 @@ import Foundation
 import HawserClient
 import HawserCore
 import HawserWire
+import Sim
 import Synchronization
 
 /// A pre-signed notarisation workload: fresh random inputs, a fraction of transactions that reuse an
@@ -58,6 +59,13 @@ enum RequestOutcome: Sendable {
     /// An answer came back but failed verification.
     case invalidAnswer(String)
 
+    init(_ result: Result<NotarisationAnswer, any Error>) {
+        switch result {
+        case .success(let answer): self = .answer(answer)
+        case .failure(let error): self.init(error)
+        }
+    }
+
     init(_ error: any Error) {
         switch error {
         case NotaryClientError.invalidAnswer: self = .invalidAnswer("\(error)")
@@ -81,6 +89,8 @@ struct LoadReport: Sendable {
     var errorSamples: [String] = []
     var violations: [String] = []
     var violationCount = 0
+    /// With `--history`: what `hawser check history` found in it (nil: no history was written).
+    var history: (file: String, summary: String, violations: [String])?
     var elapsed: Duration = .zero
     /// Per-request latency in nanoseconds, sorted.
     var latencies: [Int64] = []
@@ -88,7 +98,7 @@ struct LoadReport: Sendable {
     var answered: Int { committed + conflicts + timeWindowInvalid }
     var seconds: Double { Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
     var throughput: Double { seconds > 0 ? Double(answered) / seconds : 0 }
-    var passed: Bool { invalidAnswers == 0 && violationCount == 0 }
+    var passed: Bool { invalidAnswers == 0 && violationCount == 0 && (history?.violations.isEmpty ?? true) }
 
     /// Nearest-rank percentile in milliseconds (`q` in 0...1).
     func latencyMs(_ q: Double) -> Double {
@@ -118,6 +128,10 @@ struct LoadReport: Sendable {
         ]
         lines += errorSamples.map { "error sample          \($0)" }
         lines += violations.map { "VIOLATION             \($0)" }
+        if let history {
+            lines.append("history               \(history.file): \(history.summary)")
+            lines += history.violations.map { "HISTORY VIOLATION     \($0)" }
+        }
         lines.append(passed ? "result                PASS" : "result                FAIL")
         return lines.joined(separator: "\n")
     }
@@ -130,11 +144,15 @@ enum NotaryLoad {
     /// call (1: `POST /v1/notarise`; more: `POST /v1/notarise/batch`), records per-request latency,
     /// and checks the answers against the workload's invariants.
     /// Caller `i` uses `pool[i % pool.count]` (one client per replica address spreads a cluster's load).
-    static func run(client: NotaryClient, workload: NotaryWorkload, clients: Int, batchSize: Int) async -> LoadReport {
-        await run(pool: [client], workload: workload, clients: clients, batchSize: batchSize)
+    /// With `history`, every request is recorded as it is sent and answered (`LoadHistory`), caller
+    /// `i` as client `ci`.
+    static func run(client: NotaryClient, workload: NotaryWorkload, clients: Int, batchSize: Int,
+                    history: HistoryWriter? = nil) async -> LoadReport {
+        await run(pool: [client], workload: workload, clients: clients, batchSize: batchSize, history: history)
     }
 
-    static func run(pool: [NotaryClient], workload: NotaryWorkload, clients: Int, batchSize: Int) async -> LoadReport {
+    static func run(pool: [NotaryClient], workload: NotaryWorkload, clients: Int, batchSize: Int,
+                    history: HistoryWriter? = nil) async -> LoadReport {
         let requests = workload.requests
         let batchSize = max(1, batchSize)
         let next = Counter()
@@ -146,32 +164,23 @@ enum NotaryLoad {
         await withTaskGroup(of: [(Int, RequestOutcome, Int64)].self) { group in
             for caller in 0..<max(1, clients) {
                 let client = pool[caller % pool.count]
+                let name = "c\(caller)"
                 group.addTask {
                     var log = [(Int, RequestOutcome, Int64)]()
                     while !Task.isCancelled {
                         let first = next.value.add(batchSize, ordering: .relaxed).oldValue
                         guard first < requests.count else { break }
                         let range = first..<min(requests.count, first + batchSize)
-                        let sent = clock.now
-                        var results: [RequestOutcome]
-                        if batchSize == 1 {
-                            do { results = [.answer(try await client.notarise(requests[first]))] } catch {
-                                results = [RequestOutcome(error)]
-                            }
-                        } else {
-                            do {
-                                results = try await client.notarise(batch: Array(requests[range])).map { result in
-                                    switch result {
-                                    case .success(let answer): .answer(answer)
-                                    case .failure(let error): .error("\(error)")
-                                    }
-                                }
-                            } catch {
-                                results = Array(repeating: RequestOutcome(error), count: range.count)
-                            }
+                        for index in range {
+                            history?.record(HistoryEvent.notariseInvoke(txId: requests[index].txId, inputs: requests[index].inputs).by(client: name))
                         }
+                        let sent = clock.now
+                        let results = await Self.call(client, Array(requests[range]), batch: batchSize > 1)
                         let latency = Self.nanoseconds(clock.now - sent)
-                        for (index, result) in zip(range, results) { log.append((index, result, latency)) }
+                        for (index, result) in zip(range, results) {
+                            history?.record(LoadHistory.event(requests[index].txId, result).by(client: name))
+                            log.append((index, RequestOutcome(result), latency))
+                        }
                     }
                     return log
                 }
@@ -188,6 +197,17 @@ enum NotaryLoad {
         report.latencies = latencies.sorted()
         check(workload, outcomes.map { $0 ?? .error("not sent") }, into: &report)
         return report
+    }
+
+    /// One call for `requests`: `POST /v1/notarise` (or the gRPC stream) for one, or with `batch`
+    /// `POST /v1/notarise/batch`; one result per request, in order.
+    static func call(_ client: NotaryClient, _ requests: [NotarisationRequest], batch: Bool) async -> [Result<NotarisationAnswer, any Error>] {
+        guard batch else {
+            do { return [.success(try await client.notarise(requests[0]))] } catch { return [.failure(error)] }
+        }
+        do { return try await client.notarise(batch: requests).map { $0.mapError { $0 as any Error } } } catch {
+            return Array(repeating: .failure(error), count: requests.count)
+        }
     }
 
     /// Counts outcomes and checks: every answer verified; no input committed by two transactions;

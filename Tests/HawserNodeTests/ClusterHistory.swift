@@ -43,14 +43,10 @@ final class ClusterHistory: Sendable {
         try HistoryChecker().check(History(jsonLines: jsonLines)).violations
     }
 
+    /// The invoke and the answer, in the one form of `HistoryEvent`.
     static func lines(_ request: NotarisationRequest, _ outcome: NotarisationOutcome) -> [String] {
-        var ok: [String: Any] = ["type": "ok", "op": "notarise", "txId": request.txId.hex, "outcome": outcome.kindName]
-        if case .conflict(let conflicts) = outcome {
-            ok["conflicts"] = conflicts.map { ["ref": $0.ref.description, "kind": $0.kind == .input ? "input" : "reference",
-                                               "consumingTxIdHash": $0.consumingTxIdHash.hex] }
-        }
-        let invoke: [String: Any] = ["type": "invoke", "op": "notarise", "txId": request.txId.hex, "inputs": request.inputs.map(\.description)]
-        return [invoke, ok].map { String(decoding: try! JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
+        [HistoryEvent.notariseInvoke(txId: request.txId, inputs: request.inputs).line(),
+         HistoryEvent.notariseOk(txId: request.txId, outcome: outcome).line()]
     }
 
     /// Answers given so far (retries included).

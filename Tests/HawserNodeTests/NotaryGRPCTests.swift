@@ -245,13 +245,16 @@ import TokenSample
     }
 }
 
-/// An in-process notary (`writeNotaryFiles`) that also serves gRPC on a free port: `body` gets its
-/// `grpc://` address and a client of its HTTP API.
-func withGRPCNotary<T: Sendable>(_ body: @Sendable (String, any TestClientProtocol) async throws -> T) async throws -> T {
+/// An in-process notary (`writeNotaryFiles`) that also serves gRPC on a free port, its `grpc`
+/// section changed by `configure`: `body` gets its `grpc://` address and a client of its HTTP API.
+func withGRPCNotary<T: Sendable>(configure: (inout GRPCConfiguration) -> Void = { _ in },
+                                 _ body: @Sendable (String, any TestClientProtocol) async throws -> T) async throws -> T {
     let dir = try TemporaryDirectory()
     try writeNotaryFiles(in: dir.path) { configuration in
-        configuration.grpc = GRPCConfiguration()
-        configuration.grpc?.port = 0
+        var grpc = GRPCConfiguration()
+        grpc.port = 0
+        configure(&grpc)
+        configuration.grpc = grpc
     }
     let configuration = try NotaryConfiguration.load(dir.path + "/hawser.json")
     let ports = AsyncStream.makeStream(of: Int.self)

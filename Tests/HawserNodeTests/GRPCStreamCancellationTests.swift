@@ -1,0 +1,95 @@
+import Embedded
+import GRPCCore
+import HawserCore
+@testable import HawserNode
+import HawserTestSupport
+import HawserWire
+import Metrics
+import Notary
+import Synchronization
+import Testing
+
+/// The server side of a `NotariseStream` call that ends early (the client cancelled it, or its
+/// connection broke): gRPC reports it on the call's cancellation handle, and the requests the
+/// stream was still deciding are released at once, not held until the notary's request timeout.
+/// On a graceful shutdown the same handle fires, and then the call finishes what it read.
+@Suite(.timeLimit(.minutes(1)))
+struct GRPCStreamCancellationTests {
+    /// Collects what the service writes back.
+    final class Results: RPCWriterProtocol, Sendable {
+        let written = Mutex<[Hawser_V1_StreamedResult]>([])
+        func write(_ element: Hawser_V1_StreamedResult) async throws { written.withLock { $0.append(element) } }
+        func write(contentsOf elements: some Sequence<Hawser_V1_StreamedResult>) async throws {
+            written.withLock { $0 += elements }
+        }
+        var all: [Hawser_V1_StreamedResult] { written.withLock { $0 } }
+    }
+
+    /// A notary whose replica stopped after deciding one request, with a request timeout of an
+    /// hour: five requests read from a half-closed stream are appended and then wait. `body` gets
+    /// a wait for the call's handler to return, the call's cancellation handle, the draining flag,
+    /// what was written, and a way to start the replica again.
+    func withStalledCall(_ body: (_ returned: () async -> Void, _ handle: ServerContext.RPCCancellationHandle,
+                                  _ draining: GRPCDraining, _ results: Results, _ restart: () -> Void) async throws -> Void) async throws {
+        let dir = try TemporaryDirectory()
+        var limits = NotaryLimits()
+        limits.requestTimeout = .seconds(3600)
+        let log = try SQLiteLog(path: dir.path + "/log.sqlite")
+        let assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: [Party(name: "O=Alice", publicKey: alice.publicKey)],
+                                      limits: limits, log: log, store: try SQLiteNotaryStore(path: dir.path + "/notary.sqlite"),
+                                      metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
+        let draining = GRPCDraining()
+        let service = NotaryGRPCService(serving: ServingState(.active(NotaryTerm(assembly))), maxInFlightPerStream: 16, draining: draining)
+        var ids = Ids(seed: 94)
+        let (requests, sender) = AsyncThrowingStream.makeStream(of: Hawser_V1_StreamedRequest.self)
+        for id in 1...5 {
+            var item = Hawser_V1_StreamedRequest()
+            item.id = UInt64(id)
+            item.request = signed(ids.hash(), inputs: [ids.ref()]).proto
+            sender.yield(item)
+        }
+        sender.finish()  // the client half-closed: only the cancellation says it went away
+        let handle = ServerContext.RPCCancellationHandle()
+        let context = ServerContext(descriptor: Hawser_V1_Notary.Method.NotariseStream.descriptor, remotePeer: "test",
+                                    localPeer: "test", cancellation: handle)
+        let results = Results()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await assembly.appender.run() }
+            // One request decided while the replica runs (the appender learns the log's end).
+            let replica = Task { try await assembly.replica.run() }
+            #expect(try await assembly.notary.notarise(signed(ids.hash(), inputs: [ids.ref()])).outcome == .committed)
+            replica.cancel()
+            _ = await replica.result
+            let decided = try await log.lastPosition()
+            let call = Task {
+                await #expect(throws: Never.self) {
+                    try await service.notariseStream(request: RPCAsyncSequence(wrapping: requests), response: RPCWriter(wrapping: results),
+                                                     context: context)
+                }
+            }
+            // The requests are durable in the log, waiting for a decision that does not come.
+            try await eventually("the requests are appended") { try await log.lastPosition() > decided }
+            try await body({ await call.value }, handle, draining, results, { group.addTask { try await assembly.replica.run() } })
+            group.cancelAll()
+        }
+    }
+
+    @Test func aCancelledCallsRequestsAreReleasedAtOnce() async throws {
+        try await withStalledCall { returned, handle, _, results, _ in
+            handle.cancel()
+            await returned()  // nothing else ends it within the time limit
+            #expect(results.all.allSatisfy { $0.result.error.code == ErrorCode.shuttingDown.rawValue }, "\(results.all)")
+        }
+    }
+
+    @Test func onAGracefulShutdownTheCallFinishesWhatItRead() async throws {
+        try await withStalledCall { returned, handle, draining, results, restart in
+            draining.begin()
+            handle.cancel()
+            restart()  // the requests are decided only now: the call still waits for them
+            await returned()
+            #expect(results.all.map(\.id).sorted() == [1, 2, 3, 4, 5])
+            #expect(results.all.allSatisfy { $0.result.answer.hasOutcome }, "\(results.all)")
+        }
+    }
+}
