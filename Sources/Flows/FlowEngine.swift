@@ -514,9 +514,9 @@ public final class FlowEngine: Service, Sendable {
                 case .record(let flowState):
                     await settle(id, flowState, farewell: context?.sessionFarewell(flowState) ?? [])
                 case .recordIfUnfinished(let flowState):
-                    logger.info("flow hospitalised, will retry", metadata: ["flow": "\(id)", "attempt": "\(flowState.attempts)",
-                                                                            "error": "\(flowState.error ?? "")"])
-                    if let stored = try? await store.record(id), !stored.status.isTerminal { await settle(id, flowState) }
+                    if let stored = try? await store.record(id), !stored.status.isTerminal {
+                        await settle(id, flowState, farewell: context?.sessionFarewell(flowState) ?? [])
+                    }
                 case .announce(let final):
                     announce(id, final, base: record)
                 case .announceStored(let stored):
@@ -573,6 +573,8 @@ public final class FlowEngine: Service, Sendable {
         switch flowState.status {
         case .failed: logger.info("flow failed", metadata: ["flow": "\(id)", "error": "\(flowState.error ?? "")"])
         case .hospitalised where flowState.retryAt == nil: logger.warning("flow parked in the hospital", metadata: ["flow": "\(id)", "reason": "\(flowState.error ?? "")"])
+        case .hospitalised: logger.info("flow hospitalised, will retry", metadata: ["flow": "\(id)", "attempt": "\(flowState.attempts)",
+                                                                                 "error": "\(flowState.error ?? "")"])
         default: break
         }
         do {

@@ -105,7 +105,8 @@ public enum FlowTransition {
         /// Record this state (best effort; announced once durable).
         case record(FlowState)
         /// As `record`, only if the store shows the flow unfinished (a failed commit may have
-        /// ended it, and an unreachable store is not written to).
+        /// ended it, and an unreachable store is not written to): after a failed end, and for the
+        /// hospital's retry marker.
         case recordIfUnfinished(FlowState)
         /// Tell observers of a durable end: `final` of the flow as launched, or the stored record.
         case announce(FlowState)
@@ -173,14 +174,15 @@ public enum FlowTransition {
                     return (next, actions + [.end])
                 }
             }
-            return failed(error, next, actions, now: now, policy: policy)
+            let endMayBeMade = if case .ending = state.phase { true } else { false }
+            return failed(error, next, actions, endMayBeMade: endMayBeMade, now: now, policy: policy)
 
         case (.timerFired, .waiting):
             next.phase = .reading
             return (next, [.readDurable])
         case (.waitCancelled, .waiting):
             next.phase = .ended
-            return (next, operatorRecord(state, now) + [.end])
+            return (next, operatorRecord(state, now).map(Action.record) + [.end])
 
         case (.kill, .launched), (.kill, .reading), (.kill, .running), (.kill, .ending), (.kill, .waiting):
             next.operatorEnd = .kill
@@ -199,21 +201,25 @@ public enum FlowTransition {
         }
     }
 
-    /// After a failed run: an operator's end, else nothing if the engine stops, else the hospital's treatment.
-    private static func failed(_ error: any Error, _ state: State, _ actions: [Action], now: Instant,
+    /// After a failed run: an operator's end, else nothing if the engine stops, else the hospital's
+    /// treatment. `endMayBeMade`: the failure was the end's commit, which may have been made (its
+    /// answer lost); what is recorded then is recorded only if the flow is still unfinished, so a
+    /// durable end is never overwritten.
+    private static func failed(_ error: any Error, _ state: State, _ actions: [Action], endMayBeMade: Bool, now: Instant,
                                policy: HospitalPolicy) -> (State, [Action]) {
         var next = state
+        func record(_ flowState: FlowState) -> Action { endMayBeMade ? .recordIfUnfinished(flowState) : .record(flowState) }
         if state.operatorEnd != nil || state.stopping {
             next.phase = .ended
-            return (next, actions + operatorRecord(state, now) + [.end])
+            return (next, actions + operatorRecord(state, now).map(record) + [.end])
         }
         switch policy.treat(error, attempts: state.attempts) {
         case .fail(let message):
             next.phase = .ended
-            return (next, actions + [.record(flowState(.failed, error: message, state, now)), .end])
+            return (next, actions + [record(flowState(.failed, error: message, state, now)), .end])
         case .park(let reason):
             next.phase = .ended
-            return (next, actions + [.record(flowState(.hospitalised, error: reason, state, now)), .end])
+            return (next, actions + [record(flowState(.hospitalised, error: reason, state, now)), .end])
         case .retry(let delay):
             next.attempts += 1
             next.phase = .waiting
@@ -223,11 +229,11 @@ public enum FlowTransition {
         }
     }
 
-    /// The record of the end an operator asked for, if one did.
-    private static func operatorRecord(_ state: State, _ now: Instant) -> [Action] {
+    /// The state an operator asked for, if one did.
+    private static func operatorRecord(_ state: State, _ now: Instant) -> [FlowState] {
         switch state.operatorEnd {
-        case .kill: [.record(flowState(.killed, error: killedMessage, state, now))]
-        case .park(let reason): [.record(flowState(.hospitalised, error: reason, state, now))]
+        case .kill: [flowState(.killed, error: killedMessage, state, now)]
+        case .park(let reason): [flowState(.hospitalised, error: reason, state, now)]
         case nil: []
         }
     }

@@ -136,7 +136,8 @@ extension SessionNetworkWorld {
                 return
             case .recordIfUnfinished(let state):
                 if !(nodes[index].store.flows[id]?.state.status.isTerminal ?? true) {
-                    commit(index, [.state(id, state, [])], then: .action(id, token: flow.token, isEnd: false))
+                    commit(index, [.state(id, state, SimFlowContext.farewell(flow.run?.cores ?? [:], state))],
+                           then: .action(id, token: flow.token, isEnd: false))
                     return
                 }
             case .wait(let delay):

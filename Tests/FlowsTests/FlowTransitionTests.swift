@@ -119,6 +119,18 @@ import Testing
         }
     }
 
+    /// After the end's commit failed, a kill or the hospital's verdict is recorded only over an
+    /// unfinished flow: the end may have been made (its answer lost), and a durable end stands.
+    @Test func whatFollowsAFailedEndIsRecordedOnlyOverAnUnfinishedFlow() {
+        let ending = state(.ending(FlowState(status: .completed, result: Array("1".utf8), attempts: 0, updatedAt: now)))
+        let (killed, _) = step(.kill, ending)
+        #expect(step(.failed(TransientFlowError("answer lost"), startWritten: true), killed).1
+                == [.recordIfUnfinished(at(.killed, error: T.killedMessage)), .end])
+        #expect(step(.failed(FlowFailure("no"), startWritten: true), ending).1 == [.recordIfUnfinished(at(.failed, error: "no")), .end])
+        // In a run, nothing was ended: the record is made as it stands.
+        #expect(step(.failed(FlowFailure("no"), startWritten: true), state(.running)).1.contains(.record(at(.failed, error: "no"))))
+    }
+
     @Test func anEngineThatStopsLeavesTheFlowAsItStands() {
         let (stopping, cancel) = step(.stop, state(.running))
         #expect(cancel == [.cancel] && stopping.stopping)
