@@ -53,10 +53,13 @@ extension SessionNetworkWorld {
     mutating func after(_ index: Int, _ then: AfterCommit, _ failure: (any Error)?) {
         switch then {
         case .started(let number, _):
-            guard failure == nil, let id = nodes[index].store.flow(requestId: "pay-\(number)") else {
+            let requestId = "pay-\(number)"
+            guard failure == nil, let id = nodes[index].store.flow(requestId: requestId) else {
+                history(.info, .start(clientRequestId: requestId, flowId: nil))
                 queue.schedule(.pay(index, number: number), at: now + 100_000_000)  // the client asks again
                 return
             }
+            history(.ok, .start(clientRequestId: requestId, flowId: id.rawValue))
             payments[number].flow = id
             launch(index, id)
         case .body(let id, let token, let entry):

@@ -141,7 +141,10 @@ extension SessionNetworkWorld {
             let commit = nodes[index].commits[id]!
             if Bool.random(using: &random) { apply(index, commit.writes) }
             // A client whose start was under way sees its connection close, and asks again.
-            if case .started(let number, _) = commit.then { queue.schedule(.pay(index, number: number), at: now + 200_000_000) }
+            if case .started(let number, _) = commit.then {
+                history(.info, .start(clientRequestId: "pay-\(number)", flowId: nil))
+                queue.schedule(.pay(index, number: number), at: now + 200_000_000)
+            }
         }
         nodes[index].commits = [:]
         nodes[index].flows = [:]
@@ -190,6 +193,12 @@ extension SessionNetworkWorld {
                             + "refund \(refund.map(String.init) ?? "none")")
             }
         }
+        // What the clients were told, with each payment's end as they would read it.
+        for payment in payments {
+            guard let id = payment.flow, let state = nodes[payment.payer].store.flows[id]?.state else { continue }
+            history(.ok, .result(flowId: id.rawValue, status: state.status.rawValue, result: state.result.map { String(decoding: $0, as: UTF8.self) }))
+        }
+        if let first = HistoryChecker().check(History(events: history)).violations.first { return fail("history: \(first)") }
         let total = nodes.reduce(0) { $0 + $1.store.balance }
         if total != settings.balance * nodes.count {
             fail("tokens not conserved: \(total) across the network, \(settings.balance * nodes.count) at the start")

@@ -16,7 +16,8 @@ import Sessions
 /// commits: no flow ends twice or changes after its end, no balance change is applied twice, one
 /// responder per session. At the end, after `quiet`: every flow ended, every payment completed
 /// exactly once on both sides (paid: one debit and one credit; refused: a debit, its refund and no
-/// credit), tokens are conserved across the network, every outbox is empty.
+/// credit), tokens are conserved across the network, every outbox is empty, and `HistoryChecker`
+/// finds nothing in what the clients were told (each request id one flow, every flow ended).
 ///
 /// A run depends on its seed alone: `Outcome.digest` is the same for the same seed and settings.
 public enum SessionNetworkSim {

@@ -99,6 +99,8 @@ struct SessionNetworkWorld {
     var attempts = 0
     var quiet = false
     var violation: SimViolation?
+    /// What the clients were told (docs/history.md), for `HistoryChecker`.
+    var history: [History.Event] = []
 
     init(seed: UInt64, settings: SessionNetworkSim.Settings) {
         self.seed = seed
@@ -219,9 +221,14 @@ struct SessionNetworkWorld {
         let payment = payments[number], index = payment.payer
         let requestId = "pay-\(number)"
         record("n\(index) start payment \(number): \(payment.amount) to \(nodes[payment.payee].party)")
+        history(.invoke, .start(clientRequestId: requestId, flowId: nil))
         let id = nodes[index].store.flow(requestId: requestId) ?? newFlowId(index)
         commit(index, [.start(id, requestId: requestId, .pay(payee: nodes[payment.payee].party, amount: payment.amount))],
                then: .started(number: number, id))
+    }
+
+    mutating func history(_ kind: History.Kind, _ op: History.Op) {
+        history.append(History.Event(line: history.count + 1, kind: kind, op: op))
     }
 
     mutating func newFlowId(_ index: Int) -> FlowID {
