@@ -177,15 +177,8 @@ struct SimCommand: ParsableCommand {
     func clusterSettings() throws -> NotaryClusterSim.Settings {
         var settings = NotaryClusterSim.Settings()
         settings.faults = try Self.kinds(ClusterFault.self, faults, of: "the cluster")
-        if let mutation {
-            guard let broken = ClusterMutation(rawValue: mutation) else {
-                throw ValidationError("--mutation: unknown mutation \(mutation); known: \(ClusterMutation.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            settings.mutation = broken
-        }
-        settings.loss = loss
-        settings.slow = slow
-        settings.duplicate = duplicate
+        settings.mutation = try Self.named(ClusterMutation.self, mutation, of: "the cluster")
+        (settings.loss, settings.slow, settings.duplicate) = (loss, slow, duplicate)
         if let faultySeconds { settings.faulty = .seconds(faultySeconds) }
         if let quietSeconds { settings.quiet = .seconds(quietSeconds) }
         return settings
@@ -194,18 +187,21 @@ struct SimCommand: ParsableCommand {
     func sessionSettings() throws -> SessionNetworkSim.Settings {
         var settings = SessionNetworkSim.Settings()
         settings.faults = try Self.kinds(SessionFault.self, faults, of: "sessions")
-        if let mutation {
-            guard let broken = SessionMutation(rawValue: mutation) else {
-                throw ValidationError("--mutation: unknown mutation \(mutation) of sessions; known: \(SessionMutation.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            settings.mutation = broken
-        }
-        settings.loss = loss
-        settings.slow = slow
-        settings.duplicate = duplicate
+        settings.mutation = try Self.named(SessionMutation.self, mutation, of: "sessions")
+        (settings.loss, settings.slow, settings.duplicate) = (loss, slow, duplicate)
         if let faultySeconds { settings.faulty = .seconds(faultySeconds) }
         if let quietSeconds { settings.quiet = .seconds(quietSeconds) }
         return settings
+    }
+
+    /// `--mutation` as a `Mutation` of the model, if given.
+    static func named<Mutation: RawRepresentable & CaseIterable>(_ type: Mutation.Type, _ name: String?, of model: String) throws -> Mutation?
+    where Mutation.RawValue == String {
+        guard let name else { return nil }
+        guard let mutation = Mutation(rawValue: name) else {
+            throw ValidationError("--mutation: unknown mutation \(name) of \(model); known: \(Mutation.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return mutation
     }
 
     /// `--faults` as a set of `Kind`: all, none, or names separated by commas.
