@@ -52,7 +52,7 @@ extension SessionNetworkWorld {
 
     mutating func after(_ index: Int, _ then: AfterCommit, _ failure: (any Error)?) {
         switch then {
-        case .started(let number, _):
+        case .started(let number):
             let requestId = "pay-\(number)"
             guard failure == nil, let id = nodes[index].store.flow(requestId: requestId) else {
                 history(.info, .start(clientRequestId: requestId, flowId: nil))

@@ -141,7 +141,7 @@ extension SessionNetworkWorld {
             let commit = nodes[index].commits[id]!
             if Bool.random(using: &random) { apply(index, commit.writes) }
             // A client whose start was under way sees its connection close, and asks again.
-            if case .started(let number, _) = commit.then {
+            if case .started(let number) = commit.then {
                 history(.info, .start(clientRequestId: "pay-\(number)", flowId: nil))
                 queue.schedule(.pay(index, number: number), at: now + 200_000_000)
             }

@@ -6,7 +6,8 @@ import Sessions
 /// holds), the pending events, the fault plan and the checks.
 struct SessionNetworkWorld {
     enum Event {
-        /// A client asks node `node` to start payment `number` (retried until answered).
+        /// A client asks node `node` to start payment `number` (retried until answered), or to
+        /// start a new one (-1).
         case pay(Int, number: Int)
         case commitDone(Int, incarnation: Int, commit: Int)
         /// A flow's hospital delay or its receive's session timeout (`token` names the wait).
@@ -26,7 +27,7 @@ struct SessionNetworkWorld {
     /// What follows a commit, once it is made (or failed).
     enum AfterCommit {
         /// A client's start of payment `number`.
-        case started(number: Int, FlowID)
+        case started(number: Int)
         /// A flow's body waits for it; `entry` is durable once it is made.
         case body(FlowID, token: Int, entry: JournalEntry?)
         /// A flow's action (`commitEnd`, `record`, ...) waits for it.
@@ -224,7 +225,7 @@ struct SessionNetworkWorld {
         history(.invoke, .start(clientRequestId: requestId, flowId: nil))
         let id = nodes[index].store.flow(requestId: requestId) ?? newFlowId(index)
         commit(index, [.start(id, requestId: requestId, .pay(payee: nodes[payment.payee].party, amount: payment.amount))],
-               then: .started(number: number, id))
+               then: .started(number: number))
     }
 
     mutating func history(_ kind: History.Kind, _ op: History.Op) {
