@@ -4,6 +4,7 @@ import HawserClient
 import HawserCore
 import HawserNode
 import Logging
+import Sim
 import Synchronization
 
 /// `hawser bench flows`: token-sample flows on an all-in-one node, driven over the RPC API by
@@ -11,6 +12,8 @@ import Synchronization
 /// in the same call (`NodeClient.run`); latency is from the call to the ended flow. The node runs
 /// in this process, or is a running one (`--node`), which may be killed and restarted meanwhile:
 /// the clients retry through its absence, and the client request ids keep each flow one flow.
+/// With `--history FILE` every start and every end the clients saw is written as the history of
+/// docs/history.md and checked at the end, as `hawser check history` does.
 struct FlowBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flows",
@@ -43,12 +46,15 @@ struct FlowBench: AsyncParsableCommand {
     var nodes: [String] = []
     @Option(help: "RPC user of --node.") var user = "bench"
     @Option(help: "RPC password of --node (default: $HAWSER_PASSWORD).") var password: String?
+    @Option(help: "Record every flow the clients start (seeding and warm-up included) and its end in this file, as the JSON-lines history of docs/history.md, then check it as `hawser check history` does.")
+    var history: String?
 
     func validate() throws {
         guard clients > 0, flows > 0, warmup >= 0, seedStates > 0, reportEvery >= 0 else {
             throw ValidationError("--clients, --flows and --seed-states must be positive")
         }
         if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
+        guard history.map({ !$0.isEmpty }) ?? true else { throw ValidationError("--history needs a file path") }
         if (store == .postgres) != (databaseURL != nil) { throw ValidationError("--store postgres and --database-url go together") }
         if !nodes.isEmpty, store != .sqlite { throw ValidationError("--store chooses the in-process node's database; a --node has its own") }
         if !nodes.isEmpty, password ?? ProcessInfo.processInfo.environment["HAWSER_PASSWORD"] == nil {
@@ -57,6 +63,19 @@ struct FlowBench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Made first, so that a path that cannot be written fails the run before any load.
+        let recorder: HistoryWriter?
+        do { recorder = try history.map { try HistoryWriter(path: $0) } } catch { throw CLIError("\(error)") }
+        try await run(recorder)
+        guard let recorder else { return }
+        do { try recorder.close() } catch { throw CLIError("\(error)") }
+        let (violations, summary) = try CheckCommand.HistoryCheck.check(recorder.path, allowUnfinished: false)
+        print("history \(recorder.path): \(summary)")
+        for violation in violations { print("HISTORY VIOLATION \(violation)") }
+        if !violations.isEmpty { throw ExitCode(1) }
+    }
+
+    private func run(_ history: HistoryWriter?) async throws {
         if !nodes.isEmpty {
             // A node that may be killed and restarted: retry for long, a flow at a time.
             let client = NodeClient(urls: nodes, username: user,
@@ -64,7 +83,7 @@ struct FlowBench: AsyncParsableCommand {
                                     retryPolicy: RetryPolicy(maxAttempts: 10_000, baseBackoff: .milliseconds(50), maxBackoff: .seconds(1),
                                                              attemptTimeout: .seconds(30), deadline: .seconds(600)))
             do {
-                try await measure(client)
+                try await measure(client, history)
             } catch {
                 try? await client.shutdown()
                 throw error
@@ -88,17 +107,17 @@ struct FlowBench: AsyncParsableCommand {
             try await Node.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening).app
         }) { port in
             let client = NodeClient(urls: ["http://127.0.0.1:\(port)"], username: "bench", password: "bench")
-            try await measure(client)
+            try await measure(client, history)
             try await client.shutdown()
         }
     }
 
-    private func measure(_ client: NodeClient) async throws {
+    private func measure(_ client: NodeClient, _ history: HistoryWriter?) async throws {
         let run = randomUUID().uuidString.lowercased().prefix(8)
-        if workload == .move { try await seed(client, run: "\(run)") }
-        if warmup > 0 { _ = try await drive(client, count: warmup, prefix: "\(run)-warmup") }
+        if workload == .move { try await seed(client, run: "\(run)", history) }
+        if warmup > 0 { _ = try await drive(client, count: warmup, prefix: "\(run)-warmup", history) }
         let start = ContinuousClock.now
-        let ended = try await drive(client, count: flows, prefix: "\(run)-timed")
+        let ended = try await drive(client, count: flows, prefix: "\(run)-timed", history)
         let elapsed = Self.seconds(ContinuousClock.now - start)
         let latencies = ended.map(\.latency).sorted()
         func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
@@ -120,14 +139,14 @@ struct FlowBench: AsyncParsableCommand {
     }
 
     /// Issues `seedStates` states to each party, 16 at a time.
-    private func seed(_ client: NodeClient, run: String) async throws {
+    private func seed(_ client: NodeClient, run: String, _ history: HistoryWriter?) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<16 {
                 group.addTask {
                     for i in stride(from: worker, to: seedStates * 2, by: 16) {
                         let owner = i % 2 == 0 ? "O=Alice" : "O=Bob"
-                        let flow = try await client.run("IssueTokens", arguments: Array(#"{"owner":"\#(owner)","amount":1000000}"#.utf8),
-                                                        clientRequestId: "\(run)-seed-\(i)")
+                        let flow = try await Self.run(client, "IssueTokens", #"{"owner":"\#(owner)","amount":1000000}"#,
+                                                      clientRequestId: "\(run)-seed-\(i)", by: "seed\(worker)", history)
                         guard flow.status == "completed" else { throw CLIError("seed flow \(flow.id) ended \(flow.status): \(flow.error ?? "")") }
                     }
                 }
@@ -147,11 +166,11 @@ struct FlowBench: AsyncParsableCommand {
     /// Runs `count` flows from `clients` concurrent callers. With a rate, flow i is due at i / rate
     /// seconds; a caller waits for the due time, and a flow that starts late (every caller busy)
     /// counts its lateness as latency.
-    private func drive(_ client: NodeClient, count: Int, prefix: String) async throws -> [Ended] {
+    private func drive(_ client: NodeClient, count: Int, prefix: String, _ history: HistoryWriter?) async throws -> [Ended] {
         let tickets = Tickets()
         let origin = ContinuousClock.now
         return try await withThrowingTaskGroup(of: [Ended].self) { group in
-            for _ in 0..<clients {
+            for caller in 0..<clients {
                 group.addTask {
                     var out = [Ended]()
                     while case let i = tickets.next(), i < count {
@@ -161,7 +180,7 @@ struct FlowBench: AsyncParsableCommand {
                             try await Task.sleep(until: begin, clock: .continuous)
                         }
                         let (flow, arguments) = self.flow(i)
-                        let final = try await client.run(flow, arguments: Array(arguments.utf8), clientRequestId: "\(prefix)-\(i)")
+                        let final = try await Self.run(client, flow, arguments, clientRequestId: "\(prefix)-\(i)", by: "c\(caller)", history)
                         if workload == .issue, final.status != "completed" {
                             throw CLIError("flow \(final.id) ended \(final.status): \(final.error ?? "")")
                         }
@@ -173,6 +192,24 @@ struct FlowBench: AsyncParsableCommand {
             }
             return try await group.reduce(into: []) { $0 += $1 }
         }
+    }
+
+    /// Runs a flow to its end, recording its start and end in `history` as the caller `name` saw them.
+    private static func run(_ client: NodeClient, _ flow: String, _ arguments: String, clientRequestId: String, by name: String,
+                            _ history: HistoryWriter?) async throws -> NodeFlow {
+        history?.record(HistoryEvent.startInvoke(clientRequestId: clientRequestId).by(client: name))
+        let final: NodeFlow
+        do { final = try await client.run(flow, arguments: Array(arguments.utf8), clientRequestId: clientRequestId) } catch {
+            history?.record(HistoryEvent.startInfo(clientRequestId: clientRequestId, error: "\(error)").by(client: name))
+            throw error
+        }
+        history?.record(HistoryEvent.startOk(clientRequestId: clientRequestId, flowId: final.id).by(client: name))
+        // A flow parked in the hospital has not ended (docs/history.md): no result for it.
+        if final.status != "hospitalised" {
+            let result = final.result.flatMap { try? JSONValue(parsing: [UInt8]($0)) }
+            history?.record(HistoryEvent.result(flowId: final.id, status: final.status, result: result).by(client: name))
+        }
+        return final
     }
 
     private func flow(_ i: Int) -> (String, String) {

@@ -55,6 +55,35 @@ struct BenchHistoryTests {
         #expect(times.first.map { $0 >= 0 } == true && times == times.sorted())
     }
 
+    /// `hawser bench flows --history`: each flow's start and its end, as its client saw them.
+    @Test(arguments: [["--workload", "issue"], ["--workload", "move", "--seed-states", "2"]])
+    func everyFlowStartedAndItsEndAreRecordedAndChecked(workload: [String]) async throws {
+        let dir = try TemporaryDirectory()
+        let run = try await ChildProcess.run(HawserProcess.binary, [
+            "bench", "flows", "--flows", "12", "--warmup", "3", "--clients", "3", "--history", "flows.jsonl",
+        ] + workload, in: dir.path, scratch: dir.path)
+        #expect(run.status == 0, "\(run.output)")
+        let seeded = workload.contains("move") ? 4 : 0, total = 15 + seeded
+        #expect(run.output.contains("history flows.jsonl: \(3 * total) events, 0 transactions answered, \(total) flows acknowledged: no invariant broken"),
+                "\(run.output)")
+        let history = try History(jsonLines: try String(contentsOfFile: dir.path + "/flows.jsonl", encoding: .utf8))
+        #expect(HistoryChecker().check(history).violations.isEmpty)
+        // Per flow: the invoke, then its acknowledgement, then its end, completed with its output.
+        var invoked = Set<String>(), acknowledged = [String: String](), ended = Set<String>()
+        for event in history.events {
+            switch (event.kind, event.op) {
+            case (.invoke, .start(let requestId, nil)): #expect(invoked.insert(requestId).inserted)
+            case (.ok, .start(let requestId, let flowId?)):
+                #expect(invoked.contains(requestId) && acknowledged.updateValue(flowId, forKey: requestId) == nil, "line \(event.line)")
+            case (.ok, .result(let flowId, let status, let result)):
+                #expect(acknowledged.values.contains(flowId) && status == "completed" && result != nil && ended.insert(flowId).inserted,
+                        "line \(event.line)")
+            default: Issue.record("line \(event.line): \(event.kind) \(event.op)")
+            }
+        }
+        #expect(invoked.count == total && acknowledged.count == total && ended.count == total)
+    }
+
     @Test func aHistoryPathThatCannotBeWrittenFailsTheRunBeforeAnyLoad() async throws {
         let dir = try TemporaryDirectory()
         let run = try await ChildProcess.run(HawserProcess.binary, [
