@@ -82,8 +82,8 @@ extension SessionNetworkWorld {
         case .accepting(let from, let incarnation, let attempt, let message, let stored):
             accepting(index, from: from, incarnation: incarnation, attempt: attempt, message, stored: stored, failure: failure)
         case .acknowledged(let peer):
-            guard nodes[index].delivering?.attempt == 0 else { return }
-            nodes[index].delivering = nil
+            guard nodes[index].delivering[peer]?.attempt == 0 else { return }
+            nodes[index].delivering[peer] = nil
             if failure == nil { nodes[index].backoff.delivered(peer) }
             linkTurn(index)
         case .none:

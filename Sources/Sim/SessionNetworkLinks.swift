@@ -2,55 +2,64 @@ import Flows
 import HawserCore
 import Sessions
 
-/// Between the nodes: each node's link manager delivering its outbox (one message at a time,
-/// a peer that does not answer put off by the real `LinkBackoff`), each node's hub taking what
-/// arrives (the real `SessionInbound`: responder started once per session, then the inbox row,
-/// then the answer), the network's losses, delays and duplicates, and the faults.
+/// Between the nodes: each node's link manager delivering its outbox (each recipient's messages
+/// one at a time, oldest first, the recipients side by side; a recipient that does not answer put
+/// off by the real `LinkBackoff`), each node's hub taking what arrives (the real `SessionInbound`:
+/// responder started once per session, then the inbox row, then the answer), the network's
+/// losses, delays and duplicates, and the faults.
 extension SessionNetworkWorld {
     // MARK: The link manager (`LinkManager`)
 
-    /// Delivers the oldest outbox row to a peer not put off, unless a delivery is under way.
+    /// Delivers the oldest outbox row of each recipient neither put off nor being delivered to.
     mutating func linkTurn(_ index: Int) {
-        guard nodes[index].alive, nodes[index].pausedUntil <= now, nodes[index].delivering == nil else { return }
+        guard nodes[index].alive, nodes[index].pausedUntil <= now else { return }
         let putOff = nodes[index].backoff.putOff(now: instant)
-        guard let row = nodes[index].store.outbox.first(where: { !putOff.contains($0.message.recipient) }) else { return }
-        guard let peer = node(of: row.message.recipient) else {
-            fail("n\(index) holds a message for \(row.message.recipient), whom no node hosts")
-            return
+        var seen = Set<String>()
+        for row in nodes[index].store.outbox where seen.insert(row.message.recipient).inserted {
+            let recipient = row.message.recipient
+            guard !putOff.contains(recipient), nodes[index].delivering[recipient] == nil else { continue }
+            guard let peer = node(of: recipient) else {
+                return fail("n\(index) holds a message for \(recipient), whom no node hosts")
+            }
+            attempts += 1
+            let incarnation = nodes[index].incarnation
+            nodes[index].delivering[recipient] = (attempts, row.id)
+            send(.arrive(peer, from: index, incarnation: incarnation, attempt: attempts, row.message), from: index, to: peer)
+            queue.schedule(.deliveryTimeout(index, incarnation: incarnation, attempt: attempts),
+                           at: now + settings.deliveryTimeout.nanosecondsValue)
         }
-        attempts += 1
-        let incarnation = nodes[index].incarnation
-        nodes[index].delivering = (attempts, row.id, row.message.recipient)
-        send(.arrive(peer, from: index, incarnation: incarnation, attempt: attempts, row.message), from: index, to: peer)
-        queue.schedule(.deliveryTimeout(index, incarnation: incarnation, attempt: attempts), at: now + settings.deliveryTimeout.nanosecondsValue)
+    }
+
+    /// The recipient of try `attempt`, if that try is still waiting for its answer.
+    func waiting(_ index: Int, attempt: Int) -> (peer: String, id: String)? {
+        nodes[index].delivering.first { $0.value.attempt == attempt }.map { ($0.key, $0.value.id) }
     }
 
     /// The recipient's node answered: the row is deleted (a refused `initiate` is answered to the
     /// sending flow as the counterparty's error first, `SessionInbound.refusal`).
     mutating func answered(_ index: Int, attempt: Int, _ answer: DeliveryAnswer) {
-        guard let delivering = nodes[index].delivering, delivering.attempt == attempt else { return }
-        nodes[index].delivering = (0, delivering.id, delivering.peer)
-        record("n\(index) delivery of \(delivering.id) answered")
-        var writes: [SimWrite] = [.acknowledge(delivering.id)]
+        guard let (peer, id) = waiting(index, attempt: attempt) else { return }
+        nodes[index].delivering[peer] = (0, id)
+        record("n\(index) delivery of \(id) answered")
+        var writes: [SimWrite] = [.acknowledge(id)]
         if case .refused(let error) = answer {
-            record("n\(index) delivery of \(delivering.id) refused: \(error)")
-            if let sent = nodes[index].store.outbox.first(where: { $0.id == delivering.id })?.message,
-               let refusal = SessionInbound.refusal(of: sent, error) {
+            record("n\(index) delivery of \(id) refused: \(error)")
+            if let sent = nodes[index].store.outbox.first(where: { $0.id == id })?.message, let refusal = SessionInbound.refusal(of: sent, error) {
                 writes.insert(.inbox(refusal), at: 0)
             }
         }
-        commit(index, writes, then: .acknowledged(peer: delivering.peer))
+        commit(index, writes, then: .acknowledged(peer: peer))
     }
 
-    /// No answer in time: the peer is put off, and its messages wait with it.
-    mutating func unanswered(_ index: Int) {
-        guard let delivering = nodes[index].delivering else { return }
-        nodes[index].delivering = nil
+    /// No answer in time: the recipient is put off, and its messages wait with it.
+    mutating func unanswered(_ index: Int, attempt: Int) {
+        guard let (peer, id) = waiting(index, attempt: attempt) else { return }
+        nodes[index].delivering[peer] = nil
         if settings.mutation == .forgetUnanswered {
-            commit(index, [.acknowledge(delivering.id)], then: .none)
+            commit(index, [.acknowledge(id)], then: .none)
         } else {
-            let retryAt = nodes[index].backoff.failed(delivering.peer, now: instant)
-            record("n\(index) delivery of \(delivering.id) unanswered; \(delivering.peer) put off until \(retryAt.microsecondsSinceEpoch) us")
+            let retryAt = nodes[index].backoff.failed(peer, now: instant)
+            record("n\(index) delivery of \(id) unanswered; \(peer) put off until \(retryAt.microsecondsSinceEpoch) us")
         }
         linkTurn(index)
     }
@@ -148,7 +157,7 @@ extension SessionNetworkWorld {
         }
         nodes[index].commits = [:]
         nodes[index].flows = [:]
-        nodes[index].delivering = nil
+        nodes[index].delivering = [:]
         nodes[index].commitFault = nil
         nodes[index].crashAtFlowCommit = nil
         nodes[index].pausedUntil = 0

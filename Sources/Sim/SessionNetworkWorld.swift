@@ -72,8 +72,8 @@ struct SessionNetworkWorld {
         /// Die while the next commit of a flow is under way, and restart this long after.
         var crashAtFlowCommit: Int64?
         var backoff: LinkBackoff
-        /// The delivery in flight: its try (0 once answered), outbox row and recipient.
-        var delivering: (attempt: Int, id: String, peer: String)?
+        /// The delivery in flight to each recipient: its try (0 once answered) and outbox row.
+        var delivering: [String: (attempt: Int, id: String)] = [:]
         var flowsMade = 0
     }
 
@@ -188,8 +188,8 @@ struct SessionNetworkWorld {
             guard nodes[index].cutOffUntil <= now, deliverable(index, incarnation, event) else { return }
             answered(index, attempt: attempt, answer)
         case .deliveryTimeout(let index, let incarnation, let attempt):
-            guard deliverable(index, incarnation, event), nodes[index].delivering?.attempt == attempt else { return }
-            unanswered(index)
+            guard deliverable(index, incarnation, event) else { return }
+            unanswered(index, attempt: attempt)
         case .linkPoll(let index, let incarnation):
             guard deliverable(index, incarnation, event) else { return }
             linkTurn(index)

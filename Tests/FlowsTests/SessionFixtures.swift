@@ -75,8 +75,9 @@ func string(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self)
 /// Sends "ping n" and takes the answer, `rounds` times; returns the answers.
 struct PingFlow: Flow {
     var rounds: Int
+    var counterparty = "O=Bob"
     func run(_ context: FlowContext) async throws -> [String] {
-        let session = try await context.initiateFlow(with: "O=Bob", as: "O=Alice", by: Self.self)
+        let session = try await context.initiateFlow(with: counterparty, as: "O=Alice", by: Self.self)
         var answers = [String]()
         for round in 1...rounds { answers.append(string(try await context.sendAndReceive(text("ping \(round)"), on: session))) }
         return answers
@@ -189,6 +190,43 @@ struct CloseEarlyFlow: Flow {
         } catch let error as SessionError {
             return error.code.rawValue
         }
+    }
+}
+
+/// Holds every delivery to `held` until `release()`; the others pass at once.
+final class HoldingTransport: PeerTransport, Sendable {
+    private let network: InProcessNetwork
+    private let held: String
+    private let gate = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+
+    init(network: InProcessNetwork, held: String) {
+        self.network = network
+        self.held = held
+    }
+
+    /// Deliveries waiting at the gate.
+    var holding: Int { gate.withLock { $0.waiting.count } }
+
+    func release() {
+        let waiting = gate.withLock { gate in
+            gate.open = true
+            defer { gate.waiting = [] }
+            return gate.waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    func deliver(_ body: [UInt8], to recipient: String) async throws -> DeliveryAnswer {
+        if recipient == held {
+            await withCheckedContinuation { continuation in
+                let open = gate.withLock { gate in
+                    if !gate.open { gate.waiting.append(continuation) }
+                    return gate.open
+                }
+                if open { continuation.resume() }
+            }
+        }
+        return try await network.deliver(body, to: recipient)
     }
 }
 

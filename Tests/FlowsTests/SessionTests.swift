@@ -48,6 +48,32 @@ import Testing
         await bob.stop()
     }
 
+    /// The link manager delivers to each recipient on its own: Alice's delivery to Bob hangs (no
+    /// answer, no error), and her session with Carol still runs to its end meanwhile. Before,
+    /// one message at a time, everything behind Bob's waited for it (the session simulation's
+    /// outboxes that could not drain, docs/simulation.md).
+    @Test func aRecipientThatDoesNotAnswerHoldsUpOnlyItsOwnMessages() async throws {
+        let directory = try TemporaryDirectory()
+        let net = Network(root: directory.path)
+        let holding = HoldingTransport(network: net.network, held: "O=Bob")
+        let alice = try SessionNode(directory: directory.path + "/alice", parties: ["O=Alice"], network: net.network, transport: holding)
+        let bob = try net.node("bob", "O=Bob"), carol = try net.node("carol", "O=Carol")
+        try await net.started(alice, bob, carol)
+        let toBob = try await alice.engine.start(PingFlow(rounds: 1))
+        try await eventually("Alice's delivery to Bob is held") { holding.holding > 0 }
+        let toCarol = try await alice.engine.start(PingFlow(rounds: 2, counterparty: "O=Carol"))
+        let withCarol = try await alice.engine.waitForEnd(toCarol.id, timeout: .seconds(60))
+        #expect(withCarol.status == .completed, "\(withCarol.error ?? "")")
+        #expect(try await alice.engine.record(toBob.id)?.status == .running)
+        holding.release()
+        let withBob = try await alice.engine.waitForEnd(toBob.id, timeout: .seconds(60))
+        #expect(withBob.status == .completed, "\(withBob.error ?? "")")
+        #expect(try FlowCoding.decode([String].self, withBob.result ?? []) == ["pong 1"])
+        await alice.stop()
+        await bob.stop()
+        await carol.stop()
+    }
+
     @Test func aMessageDeliveredTwiceIsAppliedOnce() async throws {
         let directory = try TemporaryDirectory()
         let net = Network(root: directory.path)

@@ -4,10 +4,11 @@ import Sessions
 import Synchronization
 
 /// Delivers the node's outbox, at least once and in order per recipient: it reads the outbox in
-/// batches (a backlog of any size takes bounded memory), hands each message to the transport,
-/// and deletes it once the recipient's node has it in its inbox. A peer that cannot be reached
-/// is put off (`LinkBackoff`) with its later messages; the others go on. The outbox is durable,
-/// so delivery goes on across restarts of either side.
+/// batches (a backlog of any size takes bounded memory) and hands each recipient's messages, in
+/// order, to the transport, each recipient on its own task, so that one that does not answer
+/// holds up only its own messages. A message is deleted once the recipient's node has it in its
+/// inbox. A recipient that cannot be reached is put off (`LinkBackoff`) with its later messages.
+/// The outbox is durable, so delivery goes on across restarts of either side.
 public final class LinkManager: Sendable {
     private let store: any SessionStore
     private let transport: any PeerTransport
@@ -15,6 +16,8 @@ public final class LinkManager: Sendable {
     private let clock: any FlowClock
     private let logger: Logger
     private let backoff: Mutex<LinkBackoff>
+    /// Recipients whose messages a task is delivering now.
+    private let busy = Mutex<Set<String>>([])
     private let wakes: AsyncStream<Void>
     private let wakeUp: AsyncStream<Void>.Continuation
     /// What to do when a recipient's node refuses a message (the sending flow hears of it).
@@ -35,43 +38,64 @@ public final class LinkManager: Sendable {
     /// New outbox rows are durable: look now rather than at the next poll.
     public func wake() { wakeUp.yield() }
 
-    /// Delivers until cancelled.
+    /// Delivers until cancelled; the recipients' tasks end with it.
     public func run() async {
-        while !Task.isCancelled {
-            if await deliverBatch() { continue }
-            await pause()
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled {
+                let (batch, full) = await nextBatch()
+                for (recipient, messages) in batch {
+                    group.addTask {
+                        await self.deliver(messages, to: recipient)
+                        self.busy.withLock { _ = $0.remove(recipient) }
+                        self.wake()  // its later messages
+                    }
+                }
+                // A full batch may have left other recipients' messages behind: read on at once.
+                if !full { await pause() }
+            }
         }
     }
 
     /// Failures in a row delivering to `peer` (tests and metrics).
     public func failures(of peer: String) -> Int { backoff.withLock { $0.failures(of: peer) } }
 
-    /// Delivers one batch; true if it was full and went through (more may wait).
-    func deliverBatch() async -> Bool {
-        let putOff = backoff.withLock { $0.putOff(now: clock.now()) }
+    /// The oldest outbox messages of recipients neither put off nor being delivered to, by
+    /// recipient in order (those recipients are marked busy), and whether the batch was full.
+    func nextBatch() async -> (batch: [(String, [OutboxMessage])], full: Bool) {
+        let excluded = backoff.withLock { $0.putOff(now: clock.now()) }.union(busy.withLock { $0 })
         let batch: [OutboxMessage]
         do {
-            batch = try await store.outbound(limit: configuration.batchSize, excluding: putOff)
+            batch = try await store.outbound(limit: configuration.batchSize, excluding: excluded)
         } catch {
             logger.warning("could not read the outbox", metadata: ["error": "\(error)"])
-            return false
+            return ([], false)
         }
-        var failed = Set<String>()
-        for message in batch where !failed.contains(message.recipient) {
+        var order: [String] = []
+        var byRecipient: [String: [OutboxMessage]] = [:]
+        for message in batch {
+            if byRecipient[message.recipient] == nil { order.append(message.recipient) }
+            byRecipient[message.recipient, default: []].append(message)
+        }
+        busy.withLock { $0.formUnion(order) }
+        return (order.map { ($0, byRecipient[$0]!) }, batch.count == configuration.batchSize)
+    }
+
+    /// Delivers `messages` to `recipient` in order, up to the first failure (which puts it off).
+    func deliver(_ messages: [OutboxMessage], to recipient: String) async {
+        for message in messages {
             do {
-                if case .refused(let error) = try await transport.deliver(message.payload, to: message.recipient) {
+                if case .refused(let error) = try await transport.deliver(message.payload, to: recipient) {
                     try await refused(message, error)
                 }
                 try await store.acknowledge(message.messageId)
-                backoff.withLock { $0.delivered(message.recipient) }
+                backoff.withLock { $0.delivered(recipient) }
             } catch {
-                failed.insert(message.recipient)
-                let retryAt = backoff.withLock { $0.failed(message.recipient, now: clock.now()) }
-                logger.debug("delivery failed; will retry", metadata: ["recipient": "\(message.recipient)", "error": "\(error)",
+                let retryAt = backoff.withLock { $0.failed(recipient, now: clock.now()) }
+                logger.debug("delivery failed; will retry", metadata: ["recipient": "\(recipient)", "error": "\(error)",
                                                                       "retryAt": "\(retryAt)"])
+                return
             }
         }
-        return batch.count == configuration.batchSize && failed.count < Set(batch.map(\.recipient)).count
     }
 
     /// Waits for a wake, the next retry or the poll interval, whichever comes first.
