@@ -512,10 +512,22 @@ public final class FlowEngine: Service, Sendable {
                 case .failStart:
                     if let failure { start?.settle(.failure(failure)) }
                 case .record(let flowState):
-                    await settle(id, flowState, farewell: context?.sessionFarewell(flowState) ?? [])
+                    await settle(id, flowState)
                 case .recordIfUnfinished(let flowState):
-                    if let stored = try? await store.record(id), !stored.status.isTerminal {
-                        await settle(id, flowState, farewell: context?.sessionFarewell(flowState) ?? [])
+                    if let stored = try? await store.record(id), !stored.status.isTerminal { await settle(id, flowState) }
+                case .recordEnd(let flowState, let ifUnfinished):
+                    do {
+                        if ifUnfinished, let stored = try await store.record(id), stored.status.isTerminal {
+                            announce(id, FlowState(status: stored.status, result: stored.result, error: stored.error,
+                                                   attempts: stored.attempts, updatedAt: stored.updatedAt), base: stored)
+                        } else {
+                            logState(id, flowState)
+                            try await setState(id, flowState, farewell: context?.sessionFarewell(flowState) ?? [])
+                        }
+                        next = .committed
+                    } catch {
+                        logger.error("could not record a flow's end; will try again", metadata: ["flow": "\(id)", "error": "\(error)"])
+                        next = failed(error)
                     }
                 case .announce(let final):
                     announce(id, final, base: record)
@@ -567,20 +579,24 @@ public final class FlowEngine: Service, Sendable {
         }
     }
 
-    /// Records a state the flow cannot do anything about failing to record (it is retried after a restart).
-    /// `farewell`: what the flow's open sessions are sent as it ends (`FlowContext.sessionFarewell`).
-    private func settle(_ id: FlowID, _ flowState: FlowState, farewell: [LocalEffect] = []) async {
+    /// Records a state best effort (failing, it is written again after a restart): a flow's
+    /// running state, its retry marker, or an undecodable flow parked.
+    private func settle(_ id: FlowID, _ flowState: FlowState) async {
+        logState(id, flowState)
+        do {
+            try await setState(id, flowState)
+        } catch {
+            logger.error("could not record a flow's state", metadata: ["flow": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    private func logState(_ id: FlowID, _ flowState: FlowState) {
         switch flowState.status {
         case .failed: logger.info("flow failed", metadata: ["flow": "\(id)", "error": "\(flowState.error ?? "")"])
         case .hospitalised where flowState.retryAt == nil: logger.warning("flow parked in the hospital", metadata: ["flow": "\(id)", "reason": "\(flowState.error ?? "")"])
         case .hospitalised: logger.info("flow hospitalised, will retry", metadata: ["flow": "\(id)", "attempt": "\(flowState.attempts)",
                                                                                  "error": "\(flowState.error ?? "")"])
         default: break
-        }
-        do {
-            try await setState(id, flowState, farewell: farewell)
-        } catch {
-            logger.error("could not record a flow's state", metadata: ["flow": "\(id)", "error": "\(error)"])
         }
     }
 

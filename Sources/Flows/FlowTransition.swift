@@ -44,6 +44,10 @@ public enum FlowTransition {
         case ending(FlowState)
         /// The hospital's delay before the next run (`wait`).
         case waiting
+        /// The end a failed run came to (failed, killed or parked) is being recorded (`recordEnd`).
+        case recording(FlowState)
+        /// That record failed: the hospital's delay before it is tried again (`wait`).
+        case recordWaiting(FlowState)
         /// Nothing more happens to the flow in this engine.
         case ended
     }
@@ -102,12 +106,16 @@ public enum FlowTransition {
         case keepRecorded
         /// Fail the deferred start's waiter with the error just reported.
         case failStart
-        /// Record this state (best effort; announced once durable).
+        /// Record this state (best effort; announced once durable): the running state, an
+        /// undecodable flow parked.
         case record(FlowState)
         /// As `record`, only if the store shows the flow unfinished (a failed commit may have
-        /// ended it, and an unreachable store is not written to): after a failed end, and for the
-        /// hospital's retry marker.
+        /// ended it, and an unreachable store is not written to): the hospital's retry marker.
         case recordIfUnfinished(FlowState)
+        /// Record the end a failed run came to (with the sessions' farewell); answer with
+        /// `committed` or `failed`. `ifUnfinished`: only if the store shows the flow unfinished
+        /// (the end's own commit may have been made), else it is `committed` as it stands.
+        case recordEnd(FlowState, ifUnfinished: Bool)
         /// Tell observers of a durable end: `final` of the flow as launched, or the stored record.
         case announce(FlowState)
         case announceStored(FlowRecord)
@@ -181,8 +189,36 @@ public enum FlowTransition {
             next.phase = .reading
             return (next, [.readDurable])
         case (.waitCancelled, .waiting):
+            guard let asked = operatorRecord(state, now) else {
+                next.phase = .ended
+                return (next, [.end])
+            }
+            next.phase = .recording(asked)
+            return (next, [.recordEnd(asked, ifUnfinished: false)])
+
+        case (.committed, .recording):
             next.phase = .ended
-            return (next, operatorRecord(state, now).map(Action.record) + [.end])
+            return (next, [.end])
+        case (.failed, .recording(let end)):
+            // The store could not record the end: try again after the hospital's delay, unless
+            // the engine stops (the next owner runs the flow again and comes to the same end).
+            guard !state.stopping else {
+                next.phase = .ended
+                return (next, [.end])
+            }
+            next.attempts += 1
+            next.phase = .recordWaiting(end)
+            return (next, [.wait(policy.delay(attempt: state.attempts))])
+        case (.timerFired, .recordWaiting(let end)):
+            guard !state.stopping else {  // the stop came as the delay ended
+                next.phase = .ended
+                return (next, [.end])
+            }
+            next.phase = .recording(end)
+            return (next, [.recordEnd(end, ifUnfinished: true)])
+        case (.waitCancelled, .recordWaiting):
+            next.phase = .ended
+            return (next, [.end])
 
         case (.kill, .launched), (.kill, .reading), (.kill, .running), (.kill, .ending), (.kill, .waiting):
             next.operatorEnd = .kill
@@ -208,18 +244,23 @@ public enum FlowTransition {
     private static func failed(_ error: any Error, _ state: State, _ actions: [Action], endMayBeMade: Bool, now: Instant,
                                policy: HospitalPolicy) -> (State, [Action]) {
         var next = state
-        func record(_ flowState: FlowState) -> Action { endMayBeMade ? .recordIfUnfinished(flowState) : .record(flowState) }
+        /// The run came to `end`: recorded until the store has it (`recording`).
+        func ending(_ end: FlowState) -> (State, [Action]) {
+            next.phase = .recording(end)
+            return (next, actions + [.recordEnd(end, ifUnfinished: endMayBeMade)])
+        }
         if state.operatorEnd != nil || state.stopping {
-            next.phase = .ended
-            return (next, actions + operatorRecord(state, now).map(record) + [.end])
+            guard let asked = operatorRecord(state, now) else {
+                next.phase = .ended
+                return (next, actions + [.end])
+            }
+            return ending(asked)
         }
         switch policy.treat(error, attempts: state.attempts) {
         case .fail(let message):
-            next.phase = .ended
-            return (next, actions + [record(flowState(.failed, error: message, state, now)), .end])
+            return ending(flowState(.failed, error: message, state, now))
         case .park(let reason):
-            next.phase = .ended
-            return (next, actions + [record(flowState(.hospitalised, error: reason, state, now)), .end])
+            return ending(flowState(.hospitalised, error: reason, state, now))
         case .retry(let delay):
             next.attempts += 1
             next.phase = .waiting
@@ -230,11 +271,11 @@ public enum FlowTransition {
     }
 
     /// The state an operator asked for, if one did.
-    private static func operatorRecord(_ state: State, _ now: Instant) -> [FlowState] {
+    private static func operatorRecord(_ state: State, _ now: Instant) -> FlowState? {
         switch state.operatorEnd {
-        case .kill: [flowState(.killed, error: killedMessage, state, now)]
-        case .park(let reason): [flowState(.hospitalised, error: reason, state, now)]
-        case nil: []
+        case .kill: flowState(.killed, error: killedMessage, state, now)
+        case .park(let reason): flowState(.hospitalised, error: reason, state, now)
+        case nil: nil
         }
     }
 

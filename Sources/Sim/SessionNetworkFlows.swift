@@ -134,13 +134,19 @@ extension SessionNetworkWorld {
                     return
                 }
             case .record(let state):
-                commit(index, [.state(id, state, SimFlowContext.farewell(flow.run?.cores ?? [:], state))],
-                       then: .action(id, token: flow.token, isEnd: false))
+                commit(index, [.state(id, state, [])], then: .action(id, token: flow.token, isEnd: false))
                 return
             case .recordIfUnfinished(let state):
                 if !(nodes[index].store.flows[id]?.state.status.isTerminal ?? true) {
+                    commit(index, [.state(id, state, [])], then: .action(id, token: flow.token, isEnd: false))
+                    return
+                }
+            case .recordEnd(let state, let ifUnfinished):
+                if ifUnfinished, nodes[index].store.flows[id]?.state.status.isTerminal ?? true {
+                    nodes[index].flows[id]?.next = .committed
+                } else {
                     commit(index, [.state(id, state, SimFlowContext.farewell(flow.run?.cores ?? [:], state))],
-                           then: .action(id, token: flow.token, isEnd: false))
+                           then: .action(id, token: flow.token, isEnd: true))
                     return
                 }
             case .wait(let delay):

@@ -30,7 +30,8 @@ struct SessionNetworkWorld {
         case started(number: Int)
         /// A flow's body waits for it; `entry` is durable once it is made.
         case body(FlowID, token: Int, entry: JournalEntry?)
-        /// A flow's action (`commitEnd`, `record`, ...) waits for it.
+        /// A flow's action (`commitEnd`, `recordEnd`, `record`, ...) waits for it; with `isEnd`,
+        /// the machine hears whether it was made.
         case action(FlowID, token: Int, isEnd: Bool)
         /// An arriving message: its responder's start, then its inbox row, then the answer.
         case accepting(from: Int, incarnation: Int, attempt: Int, SessionMessage, stored: Bool)

@@ -95,6 +95,40 @@ import Testing
     }
 }
 
+extension LostCommitAnswerTests {
+    /// A flow that fails, and whose failure's record fails once (the store was down a moment): the
+    /// engine records it again after the hospital's delay, without a restart. Before, the record
+    /// was best effort and the flow stayed `running` with no task until the node restarted (the
+    /// session simulation's seed 635: the counterparty waited out its session timeout).
+    @Test func aFailureWhoseRecordFailsIsRecordedAgain() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
+        let refusals = Mutex(0)
+        let store = InterceptedFlowStore(database.flows) { writes in
+            let failing = writes.contains { if case .state(_, let state, _) = $0 { state.status == .failed } else { false } }
+            if failing, refusals.withLock({ count in
+                count += 1
+                return count == 1
+            }) {
+                throw TransientFlowError("the database was down a moment")
+            }
+            return try await database.flows.commit(writes)
+        }
+        var registry = FlowRegistry()
+        registry.register(FailingFlow.self)
+        let engine = FlowEngine(store: store, registry: registry, services: FlowServices(),
+                                configuration: .init(hospital: HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(5))),
+                                logger: quietLogger)
+        try await running(engine) {
+            let started = try await engine.start(FailingFlow())
+            let ended = try await engine.waitForEnd(started.id, timeout: .seconds(60))
+            #expect(ended.status == .failed && ended.error == "nothing to do", "\(ended)")
+            #expect(try await database.flows.record(started.id)?.status == .failed)
+            #expect(refusals.withLock { $0 } == 2)
+        }
+    }
+}
+
 /// Makes one durable write (the start, with the call's entry), then records the time, which is
 /// written only with its end.
 struct EndsAfterALocalStep: Flow {
