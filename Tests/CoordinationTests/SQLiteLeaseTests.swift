@@ -179,9 +179,12 @@ import Testing
         let directory = try TemporaryDirectory()
         let backend = try SQLiteLeaseBackend(path: directory.path + "/lease.sqlite")
         try await backend.prepare()
-        _ = try await backend.round(election: "e", candidate: Candidate(id: "A"), healthy: true, mayAcquire: true, leaseDuration: .seconds(10))
-        await #expect(throws: CoordinationError.unknownCandidate("B")) { try await backend.setPreferred(election: "e", "B") }
-        try await backend.setPreferred(election: "e", "A")
-        #expect(try await backend.snapshot(election: "e", leaseDuration: .seconds(10)).preferred == "A")
+        // A lease far longer than the test: a loaded full run once took 38 s between A's round and
+        // the calls below, and A was no longer standing. The rule, not the timing, is tested here.
+        let lease = Duration.seconds(3_600)
+        _ = try await backend.round(election: "e", candidate: Candidate(id: "A"), healthy: true, mayAcquire: true, leaseDuration: lease)
+        await #expect(throws: CoordinationError.unknownCandidate("B")) { try await backend.setPreferred(election: "e", "B", leaseDuration: lease) }
+        try await backend.setPreferred(election: "e", "A", leaseDuration: lease)
+        #expect(try await backend.snapshot(election: "e", leaseDuration: lease).preferred == "A")
     }
 }
