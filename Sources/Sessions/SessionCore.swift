@@ -36,6 +36,14 @@ public struct SessionCore: Sendable, Equatable {
     /// The responding side: the counterparty's `initiate` (message 1) is what started it.
     public static func responding(_ session: FlowSession) -> SessionCore { SessionCore(session: session, sent: 0, received: 1) }
 
+    /// The initiating side of session `id`, with the `initiate` message that opens it.
+    public static func opening(_ id: String, as ourParty: String, with counterparty: String,
+                               for initiator: SessionMessage.Initiator) -> (core: SessionCore, initiate: SessionMessage) {
+        var core = initiating(FlowSession(id: id, ourParty: ourParty, counterparty: counterparty, isInitiator: true))
+        let initiate = core.initiate(initiator)
+        return (core, initiate)
+    }
+
     private init(session: FlowSession, sent: Int, received: Int) {
         self.session = session
         self.sent = sent

@@ -35,9 +35,9 @@ public enum SessionNetworkSim {
         public var longest: Duration = .seconds(3)
         /// Chance that a message (a delivery or its answer) is lost, until the quiet period.
         public var loss = 0.02
-        /// Chance that a message takes half to twice the delivery time-out.
+        /// Chance that a message takes half to twice the delivery time-out, until the quiet period.
         public var slow = 0.03
-        /// Chance that a message is delivered twice.
+        /// Chance that a message is delivered twice, until the quiet period.
         public var duplicate = 0.02
         public var faults = Set(SessionFault.allCases)
         /// A rule broken on purpose, to show that the checks catch it.
@@ -78,7 +78,8 @@ public enum SessionNetworkSim {
 
 /// The faults a session network simulation injects, one chosen at random at each fault time; the
 /// raw values are the names `hawser sim --model sessions --faults` takes. Lost, slow, duplicated
-/// and reordered messages come throughout besides (`Settings.loss`, `slow`, `duplicate`).
+/// and reordered messages come besides (`Settings.loss`, `slow`, `duplicate`), until the quiet
+/// period heals the network.
 public enum SessionFault: String, CaseIterable, Sendable, Hashable {
     /// A node paused (SIGSTOP): its events wait.
     case pause

@@ -83,14 +83,11 @@ final class SimFlowContext {
     func initiate(_ counterparty: String, flowName: String) throws -> FlowSession {
         let announced = SessionMessage.Initiator(flowName: flowName, version: 1)
         let flow = flowId.rawValue, me = party
-        func opened(_ id: String) -> (SessionCore, SessionMessage) {
-            var core = SessionCore.initiating(FlowSession(id: id, ourParty: me, counterparty: counterparty, isInitiator: true))
-            let initiate = core.initiate(announced)
-            return (core, initiate)
-        }
         let id: String = try effect(EffectKind.initiate, "\(party)>\(counterparty):\(flowName)@1", .local,
-                                    local: { _, id in [.outbox(opened(id).1)] }) { sequence in "\(flow)/\(sequence)" }
-        let core = opened(id).0
+                                    local: { _, id in [.outbox(SessionCore.opening(id, as: me, with: counterparty, for: announced).initiate)] }) {
+            sequence in "\(flow)/\(sequence)"
+        }
+        let core = SessionCore.opening(id, as: party, with: counterparty, for: announced).core
         run.cores[id] = core
         return core.session
     }
@@ -127,18 +124,9 @@ final class SimFlowContext {
         if run.cores[session.id] == nil { run.cores[session.id] = .responding(session) }
     }
 
-    /// What the flow sends as it ends in `state` (`FlowContext.sessionFarewell`), from its sessions `cores`.
+    /// What the flow sends as it ends in `state`, from its sessions `cores` (`FlowContext.sessionFarewell`).
     static func farewell(_ cores: [String: SessionCore], _ state: FlowState) -> [SimEffect] {
-        let failure: SessionError?
-        switch state.status {
-        case .completed: failure = nil
-        case .failed, .killed: failure = SessionError(.counterpartyFailed, "the counterparty's flow failed: \(state.error ?? "")")
-        case .running, .hospitalised: return []
-        }
-        return cores.keys.sorted().compactMap { id in
-            var core = cores[id]
-            return core?.farewell(failure: failure)
-        }.map { .outbox($0) }
+        FlowContext.sessionFarewell(cores, state).map { .outbox($0) }
     }
 
     private func core(of session: FlowSession) throws(SessionError) -> SessionCore {

@@ -16,19 +16,11 @@ extension FlowContext {
         let id = try await effect(EffectKind.initiate, "\(ourParty)>\(counterparty):\(announced.flowName)@\(announced.version)",
                                   durability: .local,
                                   local: { _, id in
-                                      [.outbox(OutboxMessage(Self.opened(id, ourParty, counterparty, announced).initiate))]
+                                      [.outbox(OutboxMessage(SessionCore.opening(id, as: ourParty, with: counterparty, for: announced).initiate))]
                                   }) { sequence in "\(flow)/\(sequence)" }
-        let (core, _) = Self.opened(id, ourParty, counterparty, announced)
+        let core = SessionCore.opening(id, as: ourParty, with: counterparty, for: announced).core
         sessionCores.withLock { $0[id] = core }
         return core.session
-    }
-
-    /// A session this flow opened, and the `initiate` message that opens it.
-    private static func opened(_ id: String, _ ourParty: String, _ counterparty: String,
-                               _ announced: SessionMessage.Initiator) -> (core: SessionCore, initiate: SessionMessage) {
-        var core = SessionCore.initiating(session(id, ourParty, counterparty))
-        let initiate = core.initiate(announced)
-        return (core, initiate)
     }
 
     /// Sends `payload` to the counterparty: written to the outbox with the flow's next durable
@@ -77,6 +69,13 @@ extension FlowContext {
     /// completed, an `error` if it failed or was killed; nothing otherwise (a hospitalised flow
     /// runs again). Committed with the flow's final state.
     func sessionFarewell(_ state: FlowState) -> [LocalEffect] {
+        Self.sessionFarewell(sessionCores.withLock { $0 }, state).map { .outbox(OutboxMessage($0)) }
+    }
+
+    /// The messages `cores` (a flow's sessions) send as the flow ends in `state`. Pure, and it
+    /// reads copies: the engine may ask again when the end's commit failed, and the counterparty
+    /// must still be told then. The simulation (`Sim`) uses it too.
+    public static func sessionFarewell(_ cores: [String: SessionCore], _ state: FlowState) -> [SessionMessage] {
         let failure: SessionError?
         switch state.status {
         case .completed: failure = nil
@@ -84,13 +83,9 @@ extension FlowContext {
         case .killed: failure = SessionError(.counterpartyFailed, "the counterparty's flow was killed by an operator")
         case .running, .hospitalised: return []
         }
-        // Read from copies: the engine may ask again when the end's commit failed, and the
-        // counterparty must still be told then.
-        return sessionCores.withLock { cores in
-            cores.keys.sorted().compactMap { id in
-                var core = cores[id]
-                return core?.farewell(failure: failure)
-            }.map { .outbox(OutboxMessage($0)) }
+        return cores.keys.sorted().compactMap { id in
+            var core = cores[id]
+            return core?.farewell(failure: failure)
         }
     }
 
@@ -109,9 +104,5 @@ extension FlowContext {
         sessionCores.withLock { cores in
             if cores[session.id] == nil { cores[session.id] = .responding(session) }
         }
-    }
-
-    private static func session(_ id: String, _ ourParty: String, _ counterparty: String) -> FlowSession {
-        FlowSession(id: id, ourParty: ourParty, counterparty: counterparty, isInitiator: true)
     }
 }
