@@ -124,7 +124,7 @@ extension SessionNetworkWorld {
 
     mutating func injectFault() {
         guard !quiet else { return }
-        queue.schedule(.fault, at: gap())
+        queue.schedule(.fault, at: now + gap())
         let index = Int.random(in: 0..<nodes.count, using: &random)
         let kinds = SessionFault.allCases.filter { settings.faults.contains($0) }
         let fault = kinds[Int.random(in: 0..<kinds.count, using: &random)]

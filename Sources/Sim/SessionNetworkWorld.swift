@@ -124,7 +124,7 @@ struct SessionNetworkWorld {
 
     mutating func run() -> SessionNetworkSim.Outcome {
         let faultyEnd = settings.faulty.nanosecondsValue, end = faultyEnd + settings.quiet.nanosecondsValue
-        if !settings.faults.isEmpty { queue.schedule(.fault, at: gap()) }
+        if !settings.faults.isEmpty { queue.schedule(.fault, at: now + gap()) }
         queue.schedule(.quiet, at: faultyEnd)
         while violation == nil, let (at, event) = queue.pop(), at <= end {
             now = at
@@ -240,8 +240,9 @@ struct SessionNetworkWorld {
 
     // MARK: Timing
 
+    /// Time to the next fault: uniform up to twice the mean (as the other worlds draw it).
     mutating func gap() -> Int64 {
-        now + Int64.random(in: 0...(2 * settings.meanGap.nanosecondsValue), using: &random)
+        Int64.random(in: 0...(2 * settings.meanGap.nanosecondsValue), using: &random)
     }
 
     mutating func paymentGap() -> Int64 {
