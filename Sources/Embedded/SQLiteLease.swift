@@ -15,13 +15,21 @@ public final class SQLiteLeaseBackend: LeaseBackend {
     private let path: String
     private let busyTimeout: Duration
 
-    /// - Parameter busyTimeout: how long a round waits for another process's transaction; keep it
+    /// - Parameter busyTimeout: how long a transaction waits for another process's; keep it
     ///   below the election's `requestTimeout`.
-    public init(path: String, busyTimeout: Duration = .milliseconds(500)) throws {
+    public init(path: String, busyTimeout: Duration) throws {
         // The epoch must never go back after a crash, or fencing would accept a stale leader.
         db = try SQLite.open(path, synchronousFull: true, busyTimeout: Double(busyTimeout.millisecondsValue) / 1000)
         self.path = path
         self.busyTimeout = busyTimeout
+    }
+
+    /// The backend for elections run with `configuration`: a transaction waits up to half the
+    /// request timeout for another process's (or `atLeast`, for an operator's command). An
+    /// fsynced round takes seconds at times on a loaded disk; a much shorter wait than the
+    /// request timeout fails every other candidate's round while the leader's commits.
+    public convenience init(path: String, roundsOf configuration: LeaseConfiguration, atLeast: Duration = .zero) throws {
+        try self.init(path: path, busyTimeout: max(configuration.requestTimeout / 2, atLeast))
     }
 
     /// Milliseconds since 1970 by SQLite's clock.

@@ -126,8 +126,7 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
                                         requestTimeout: .milliseconds(requestTimeoutMs))
         }
         guard let sqlite else { throw CoordinationError.invalidConfiguration("no election back end is configured") }
-        let round = Duration.milliseconds(requestTimeoutMs / 2)
-        return try SQLiteLeaseBackend(path: sqlite, busyTimeout: administration ? max(round, Self.administrationBusyTimeout) : round)
+        return try SQLiteLeaseBackend(path: sqlite, roundsOf: leaseConfiguration(), atLeast: administration ? Self.administrationBusyTimeout : .zero)
     }
 
     public static let administrationBusyTimeout = Duration.seconds(5)

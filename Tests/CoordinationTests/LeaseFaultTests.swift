@@ -21,7 +21,7 @@ struct LeaseFaultTests {
     func admin() throws -> LeaseAdministration {
         var configuration = LeaseConfiguration()
         configuration.leaseDuration = .seconds(1)
-        return LeaseAdministration(backend: try SQLiteLeaseBackend(path: directory + "/lease.sqlite"), configuration: configuration)
+        return LeaseAdministration(backend: try SQLiteLeaseBackend(path: directory + "/lease.sqlite", roundsOf: configuration), configuration: configuration)
     }
 
     /// True when no process holds the write lock of the SQLite file at `path`.

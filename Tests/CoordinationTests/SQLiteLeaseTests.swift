@@ -21,7 +21,7 @@ import Testing
 
     @Test func roundsFollowTheLeaseRulesByTheDatabaseClock() async throws {
         let directory = try TemporaryDirectory()
-        let backend = try SQLiteLeaseBackend(path: directory.path + "/lease.sqlite")
+        let backend = try SQLiteLeaseBackend(path: directory.path + "/lease.sqlite", busyTimeout: .seconds(5))
         try await backend.prepare()
         let a = Candidate(id: "A", addresses: ["10.0.0.1:8080"]), b = Candidate(id: "B")
         // Leases are long wherever a step must not see one expire (a loaded machine may pause for
@@ -47,7 +47,7 @@ import Testing
 
     @Test func aSwitchoverNeedsAStandingTargetAndReservesTheReleasedLease() async throws {
         let directory = try TemporaryDirectory()
-        let backend = try SQLiteLeaseBackend(path: directory.path + "/lease.sqlite")
+        let backend = try SQLiteLeaseBackend(path: directory.path + "/lease.sqlite", busyTimeout: .seconds(5))
         try await backend.prepare()
         let a = Candidate(id: "A"), b = Candidate(id: "B"), c = Candidate(id: "C")
         for candidate in [a, b, c] {
@@ -69,7 +69,7 @@ import Testing
 
     @Test func theFencingCheckRefusesAStaleEpochAndItsWholeTransaction() async throws {
         let directory = try TemporaryDirectory()
-        let store = try SQLiteLeaseBackend(path: directory.path + "/store.sqlite")
+        let store = try SQLiteLeaseBackend(path: directory.path + "/store.sqlite", busyTimeout: .seconds(5))
         try await store.prepare()
         try await store.write { db in try db.execute(sql: "CREATE TABLE t (v INTEGER)") }
         try await store.fencedWrite(resource: "ledger", epoch: Epoch(3)) { db in try db.execute(sql: "INSERT INTO t VALUES (3)") }
@@ -89,8 +89,8 @@ import Testing
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"
         // A lease that does not lapse by accident while the test looks, on a loaded machine.
-        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: try SQLiteLeaseBackend(path: path), configuration: Self.longStandAside())
-        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try SQLiteLeaseBackend(path: path), configuration: Self.longStandAside())
+        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: try SQLiteLeaseBackend(path: path, roundsOf: Self.longStandAside()), configuration: Self.longStandAside())
+        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try SQLiteLeaseBackend(path: path, roundsOf: Self.longStandAside()), configuration: Self.longStandAside())
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await a.run() }
             try await eventually("A leading") { a.status.role.epoch != nil }
@@ -120,9 +120,9 @@ import Testing
         var lease = Self.fastLease()
         lease.leaseDuration = .seconds(3)
         lease.requestTimeout = .seconds(1)
-        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: try SQLiteLeaseBackend(path: path),
+        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: try SQLiteLeaseBackend(path: path, roundsOf: lease),
                                   configuration: lease, health: HealthChecks([check]))
-        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try SQLiteLeaseBackend(path: path), configuration: lease)
+        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try SQLiteLeaseBackend(path: path, roundsOf: lease), configuration: lease)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await a.run() }
             try await eventually("A leading") { a.status.role.epoch != nil }
@@ -132,7 +132,7 @@ import Testing
             try await eventually("B leading") { b.status.role.epoch != nil }
             // A hears its verdict at its next round, which a stalled disk may delay past B's win.
             try await eventually("A not standing") { a.status.role == .notStanding }
-            let admin = LeaseAdministration(backend: try SQLiteLeaseBackend(path: path), configuration: lease)
+            let admin = LeaseAdministration(backend: try SQLiteLeaseBackend(path: path, roundsOf: lease), configuration: lease)
             try await eventually("A withdrawn") { try await admin.snapshot().candidates.map(\.id) == ["B"] }
             await #expect(throws: CoordinationError.unknownCandidate("A")) { try await admin.switchover(to: "A") }
             group.cancelAll()
@@ -154,30 +154,58 @@ import Testing
     @Test(.timeLimit(.minutes(3))) func aSecondProcessWithTheSameIdIsRefused() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"
-        try await LeaseScenarios.duplicateIsRefused(configuration: Self.longStandAside()) { try SQLiteLeaseBackend(path: path) }
+        try await LeaseScenarios.duplicateIsRefused(configuration: Self.longStandAside()) { try SQLiteLeaseBackend(path: path, roundsOf: Self.longStandAside()) }
     }
 
     @Test(.timeLimit(.minutes(3))) func aSwitchoverBackToACandidateStandingAsideIsImmediate() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"
-        try await LeaseScenarios.switchoverBackIsImmediate(configuration: Self.longStandAside()) { try SQLiteLeaseBackend(path: path) }
+        try await LeaseScenarios.switchoverBackIsImmediate(configuration: Self.longStandAside()) { try SQLiteLeaseBackend(path: path, roundsOf: Self.longStandAside()) }
     }
 
     @Test(.timeLimit(.minutes(3))) func aResignationReleasesTheLeaseAtOnce() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"
-        try await LeaseScenarios.aResignationReleasesTheLeaseAtOnce { try SQLiteLeaseBackend(path: path) }
+        try await LeaseScenarios.aResignationReleasesTheLeaseAtOnce { try SQLiteLeaseBackend(path: path, roundsOf: LeaseConfiguration()) }
     }
 
     @Test(.timeLimit(.minutes(3))) func aSwitchoverToADeadCandidateLeavesNoLongGap() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"
-        try await LeaseScenarios.switchoverToADeadCandidate(configuration: Self.longStandAside()) { try SQLiteLeaseBackend(path: path) }
+        try await LeaseScenarios.switchoverToADeadCandidate(configuration: Self.longStandAside()) { try SQLiteLeaseBackend(path: path, roundsOf: Self.longStandAside()) }
+    }
+
+    /// Another process's transaction (a leader's fsynced round on a loaded disk) holds the file's
+    /// lock for over a second: a round of an election with a 4 s request timeout waits it out.
+    /// Failed when every round gave up after a fixed 500 ms, which starved a leader's rivals.
+    @Test func aRoundWaitsOutAnotherProcesssSlowCommit() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/lease.sqlite"
+        var lease = LeaseConfiguration()
+        lease.leaseDuration = .seconds(12)
+        lease.requestTimeout = .seconds(4)
+        let backend = try SQLiteLeaseBackend(path: path, roundsOf: lease)
+        try await backend.prepare()
+        let other = try DatabaseQueue(path: path)
+        let (locked, lockedSignal) = AsyncStream.makeStream(of: Void.self)
+        let holder = Task.detached {
+            try other.inDatabase { db in
+                try db.inTransaction(.immediate) {
+                    lockedSignal.yield()
+                    Thread.sleep(forTimeInterval: 1.2)  // the slow commit itself, not a wait for an event
+                    return .commit
+                }
+            }
+        }
+        for await _ in locked { break }
+        let view = try await backend.round(election: "e", candidate: Candidate(id: "A"), healthy: true, mayAcquire: true, leaseDuration: .seconds(12))
+        #expect(view.holder == "A")
+        try await holder.value
     }
 
     @Test func thePreferredMasterMustBeAStandingCandidate() async throws {
         let directory = try TemporaryDirectory()
-        let backend = try SQLiteLeaseBackend(path: directory.path + "/lease.sqlite")
+        let backend = try SQLiteLeaseBackend(path: directory.path + "/lease.sqlite", busyTimeout: .seconds(5))
         try await backend.prepare()
         // A lease far longer than the test: a loaded full run once took 38 s between A's round and
         // the calls below, and A was no longer standing. The rule, not the timing, is tested here.

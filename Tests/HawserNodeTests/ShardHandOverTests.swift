@@ -114,9 +114,9 @@ import Testing
             return nil
         }])
         let election = try LeaseElection(candidate: Candidate(id: id, addresses: ["http://127.0.0.1:1"]),
-                                         backend: try SQLiteLeaseBackend(path: dir + "/lease.sqlite"), configuration: configuration,
+                                         backend: try SQLiteLeaseBackend(path: dir + "/lease.sqlite", roundsOf: configuration), configuration: configuration,
                                          health: checks, logger: quietLogger)
-        let administration = LeaseAdministration(backend: try SQLiteLeaseBackend(path: dir + "/lease.sqlite"), configuration: configuration)
+        let administration = LeaseAdministration(backend: try SQLiteLeaseBackend(path: dir + "/lease.sqlite", roundsOf: configuration), configuration: configuration)
         let fence = WriteFence(resource: "node/0")
         let database = try SQLiteNodeDatabase(path: dir + "/node.sqlite", fence: fence)
         let serving = ServingState<FlowEngine>(.standby(active: nil))

@@ -39,9 +39,9 @@ import Testing
         lease.standAside = .milliseconds(300)
         let checks = HealthChecks([ClosureHealthCheck(name: "switch") { health.problem.withLock { $0 } }])
         let election = try LeaseElection(candidate: Candidate(id: "A", addresses: ["http://127.0.0.1:1"]),
-                                         backend: try SQLiteLeaseBackend(path: dir + "/lease.sqlite"), configuration: lease,
+                                         backend: try SQLiteLeaseBackend(path: dir + "/lease.sqlite", roundsOf: lease), configuration: lease,
                                          health: checks, logger: quietLogger)
-        let administration = LeaseAdministration(backend: try SQLiteLeaseBackend(path: dir + "/lease.sqlite"), configuration: lease)
+        let administration = LeaseAdministration(backend: try SQLiteLeaseBackend(path: dir + "/lease.sqlite", roundsOf: lease), configuration: lease)
         let fence = WriteFence(resource: "node/0")
         let database = try SQLiteNodeDatabase(path: dir + "/node.sqlite", fence: fence)
         let serving = ServingState<FlowEngine>(.standby(active: nil))
