@@ -43,3 +43,25 @@ struct EventQueue<Event> {
         return (first.at, first.event)
     }
 }
+
+/// A simulated process as the event loop sees it: running or dead, which start it is in, and
+/// until when it is paused.
+protocol SimProcess {
+    var alive: Bool { get }
+    var incarnation: Int { get }
+    var pausedUntil: Int64 { get }
+}
+
+extension EventQueue {
+    /// Whether `event` is for `process` as it runs now (`incarnation`, when given, must be its
+    /// current one): a paused process gets the event once resumed (put back, in order), a dead
+    /// or restarted one never.
+    mutating func deliverable(_ event: Event, to process: some SimProcess, incarnation: Int? = nil, now: Int64) -> Bool {
+        guard process.alive, incarnation == nil || incarnation == process.incarnation else { return false }
+        if process.pausedUntil > now {
+            schedule(event, at: process.pausedUntil)
+            return false
+        }
+        return true
+    }
+}

@@ -60,7 +60,7 @@ public enum LeaseElectionSim {
     /// event) as it happens: a replay shows the run step by step.
     public static func run(seed: UInt64, settings: Settings = Settings(), observe: ((String) -> Void)? = nil) -> Outcome {
         var world = LeaseElectionWorld(seed: seed, settings: settings)
-        world.observe = observe
+        world.trace.observe = observe
         return world.run()
     }
 }

@@ -25,7 +25,7 @@ struct LeaseElectionWorld {
     }
 
     /// One candidate process as `LeaseElection` runs it.
-    struct Shell {
+    struct Shell: SimProcess {
         let id: String
         var core: ElectionCore
         var clock: SimClock
@@ -55,9 +55,6 @@ struct LeaseElectionWorld {
     var events = 0
     var faults = 0
     var quiet = false
-    var violation: SimViolation?
-    /// Sees every trace line as it is recorded (a replay prints them).
-    var observe: ((String) -> Void)?
     /// The shard layer: the shared node database and each candidate's shard shell.
     var node: SimNodeDatabase?
     var processes: [ShardProcess] = []
@@ -154,12 +151,7 @@ struct LeaseElectionWorld {
     /// The candidate an event is for, if it can handle it now: a paused process handles it once
     /// resumed (it is put back, in order), a dead one never.
     mutating func ready(_ index: Int, _ event: Event) -> Int? {
-        guard shells[index].alive else { return nil }
-        if shells[index].pausedUntil > now {
-            queue.schedule(event, at: shells[index].pausedUntil)
-            return nil
-        }
-        return index
+        queue.deliverable(event, to: shells[index], now: now) ? index : nil
     }
 
     /// Runs one transition of a core and checks the epoch it leads with.
@@ -243,16 +235,11 @@ struct LeaseElectionWorld {
         record("\(id) starts")
     }
 
-    mutating func record(_ line: String) {
-        let line = "\(now) \(line)"
-        trace.record(line)
-        observe?(line)
-    }
+    mutating func record(_ line: String) { trace.record(line, at: now) }
 
-    mutating func fail(_ what: String) {
-        guard violation == nil else { return }
-        violation = SimViolation(seed: seed, atNs: now, what: what, trace: trace.lastLines)
-    }
+    mutating func fail(_ what: String) { trace.fail(what, seed: seed, at: now) }
+
+    var violation: SimViolation? { trace.violation }
 
     // MARK: Checks
 

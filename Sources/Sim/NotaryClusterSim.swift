@@ -65,7 +65,7 @@ public enum NotaryClusterSim {
     /// Runs one seed. `observe` sees every event's trace line as it happens.
     public static func run(seed: UInt64, settings: Settings = Settings(), observe: ((String) -> Void)? = nil) -> Outcome {
         var world = NotaryClusterWorld(seed: seed, settings: settings)
-        world.observe = observe
+        world.trace.observe = observe
         return world.run()
     }
 }

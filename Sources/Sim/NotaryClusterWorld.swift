@@ -50,7 +50,7 @@ struct NotaryClusterWorld {
     }
 
     /// One replica process as `Replica`, `LogAppender`, `Quorum` and `Notary` run it.
-    struct Shell {
+    struct Shell: SimProcess {
         let id: String
         var store = SimNotaryStore()
         var alive = true
@@ -99,13 +99,11 @@ struct NotaryClusterWorld {
     /// What each entry carries, by its hash (to build a diverged copy of it).
     var carried: [SecureHash: (requests: [NotarisationRequest], time: Instant, sequencer: String, previous: SecureHash)] = [:]
     var trace: SimTrace
-    var observe: ((String) -> Void)?
     var now: Int64 = 0
     var events = 0
     var faults = 0
     var appendIds: UInt64 = 0
     var quiet = false
-    var violation: SimViolation?
     // The checks' memory (`NotaryClusterChecks`).
     var history: [History.Event] = []
     var signed: [SecureHash: (outcome: NotarisationOutcome, position: UInt64, by: String)] = [:]
@@ -159,26 +157,15 @@ struct NotaryClusterWorld {
                                         violation: violation)
     }
 
-    mutating func record(_ line: String) {
-        let text = "\(now) \(line)"
-        trace.record(text)
-        observe?(text)
-    }
+    mutating func record(_ line: String) { trace.record(line, at: now) }
 
-    mutating func fail(_ what: String) {
-        guard violation == nil else { return }
-        record("VIOLATION: \(what)")
-        violation = SimViolation(seed: seed, atNs: now, what: what, trace: trace.lastLines)
-    }
+    mutating func fail(_ what: String) { trace.fail(what, seed: seed, at: now) }
+
+    var violation: SimViolation? { trace.violation }
 
     /// Whether the event is for a replica's current, running process; a paused one's wait.
     mutating func deliverable(_ index: Int, _ incarnation: Int?, _ event: Event) -> Bool {
-        guard shells[index].alive, incarnation == nil || incarnation == shells[index].incarnation else { return false }
-        if shells[index].pausedUntil > now {
-            queue.schedule(event, at: shells[index].pausedUntil)
-            return false
-        }
-        return true
+        queue.deliverable(event, to: shells[index], incarnation: incarnation, now: now)
     }
 
     mutating func handle(_ event: Event) {

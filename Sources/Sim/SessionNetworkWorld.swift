@@ -59,7 +59,7 @@ struct SessionNetworkWorld {
         var waitingFor: SessionMessageKey?
     }
 
-    struct Node {
+    struct Node: SimProcess {
         let party: String
         var store: SimSessionStore
         var alive = true
@@ -92,7 +92,6 @@ struct SessionNetworkWorld {
     var nodes: [Node] = []
     var payments: [Payment] = []
     var trace: SimTrace
-    var observe: ((String) -> Void)?
     var now: Int64 = 0
     var events = 0
     var faults = 0
@@ -100,7 +99,6 @@ struct SessionNetworkWorld {
     var commitsMade = 0
     var attempts = 0
     var quiet = false
-    var violation: SimViolation?
     /// What the clients were told (docs/history.md), for `HistoryChecker`.
     var history: [History.Event] = []
 
@@ -144,26 +142,15 @@ struct SessionNetworkWorld {
 
     var instant: Instant { Instant(microsecondsSinceEpoch: now / 1_000) }
 
-    mutating func record(_ line: String) {
-        let text = "\(now) \(line)"
-        trace.record(text)
-        observe?(text)
-    }
+    mutating func record(_ line: String) { trace.record(line, at: now) }
 
-    mutating func fail(_ what: String) {
-        guard violation == nil else { return }
-        record("VIOLATION: \(what)")
-        violation = SimViolation(seed: seed, atNs: now, what: what, trace: trace.lastLines)
-    }
+    mutating func fail(_ what: String) { trace.fail(what, seed: seed, at: now) }
+
+    var violation: SimViolation? { trace.violation }
 
     /// Whether the event is for a node's current, running process; a paused one's wait.
     mutating func deliverable(_ index: Int, _ incarnation: Int?, _ event: Event) -> Bool {
-        guard nodes[index].alive, incarnation == nil || incarnation == nodes[index].incarnation else { return false }
-        if nodes[index].pausedUntil > now {
-            queue.schedule(event, at: nodes[index].pausedUntil)
-            return false
-        }
-        return true
+        queue.deliverable(event, to: nodes[index], incarnation: incarnation, now: now)
     }
 
     mutating func handle(_ event: Event) {
