@@ -165,7 +165,7 @@ let package = Package(
 
         // Helpers shared by the tests (temporary directories, id streams, a seeded generator, watchdogs, a NATS cluster).
         // The seeded simulator: real sans-I/O cores under simulated time, network, stores and faults.
-        .target(name: "Sim", dependencies: ["Coordination", "Flows", "HawserCore", "HawserWire", "Notary", "Sessions", "Uniqueness"]),
+        .target(name: "Sim", dependencies: ["Coordination", "Flows", "HawserCore", "HawserWire", "Notary", "Sessions", "Uniqueness", "ZooKeeper"]),
         // The network definition: members, their keys and addresses, the notaries (docs/network.md).
         .target(name: "Membership", dependencies: [
             "HawserCore",
@@ -183,7 +183,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore", "HawserTestSupport"]),
-        .testTarget(name: "SimTests", dependencies: ["Sim", "Coordination", "HawserCore"]),
+        .testTarget(name: "SimTests", dependencies: ["Sim", "Coordination", "HawserCore", "ZooKeeper"]),
         .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),
         .testTarget(name: "NotaryTests", dependencies: [
