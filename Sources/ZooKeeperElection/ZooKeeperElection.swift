@@ -162,9 +162,9 @@ public final class ZooKeeperElection: Election {
             case .withdraw:
                 try await store.withdraw(&place)
             case .clearTarget:
-                try await store.setString(configuration.switchoverPath, nil)
+                try await store.setString(.switchover, nil, &place)
             case .requestSwitchover(let id):
-                try await store.setString(configuration.switchoverPath, id)
+                try await store.setString(.switchover, id, &place)
             case .report:
                 break
             case .fail(let error):

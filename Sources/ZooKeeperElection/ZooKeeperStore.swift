@@ -2,124 +2,35 @@ import Coordination
 import Foundation
 import ZooKeeper
 
-/// The election's requests on one ZooKeeper session: the I/O the `ElectionCore` actions ask
-/// for. Holds no decision of its own beyond the queue mechanics (create, claim, move to the back).
+/// The election's requests on one ZooKeeper session: runs the `ZooKeeperProgram` of each
+/// `ElectionCore` action, performing its requests with the client. Holds no decision of its own.
 struct ZooKeeperStore: Sendable {
     let client: ZooKeeperClient
     let configuration: ZooKeeperElectionConfiguration
     let candidate: Candidate
 
-    /// This session's candidate node and the watch on its predecessor.
+    /// This session's candidate node, and the watch on its predecessor while the program's place
+    /// names it.
     struct Place: Sendable {
-        var node: String?
-        /// Kept across rounds: watches are one-shot and an armed one stays registered, so setting
-        /// a new one every round would pile them up.
+        var program = ZooKeeperProgram.Place()
         var watching: (node: String, watch: ZooKeeperWatch)?
     }
 
-    /// One round: stand (create our node unless another process stands with our id), read the
-    /// queue and the settings, and claim the next epoch if our node is first and the takeover
-    /// rule lets us; if it does not (a switchover target waits behind us), go to the back.
     func round(_ request: RoundRequest, _ place: inout Place) async throws -> ElectionView {
-        let children = try await call { try await client.getChildren(configuration.candidatesPath).children }
-        var queue = ElectionRules.queue(children)
-        if let node = place.node, !queue.contains(where: { $0.name == node }) {
-            place = Place()  // deleted under us (or lost with a session): stand again
-        }
-        var duplicate = false
-        if request.healthy {
-            duplicate = try await standAlone(&queue, &place)
-        } else if let node = place.node {
-            try await delete(node)  // an unhealthy candidate does not stand (its withdrawal failed)
-            queue.removeAll { $0.name == node }
-            place = Place()
-        }
-        let (data, stat) = try await call { try await client.getData(configuration.epochPath) }
-        let record = EpochRecord.decode(data)
-        let target = try await readString(configuration.switchoverPath)
-        let preferred = try await readString(configuration.preferredPath)
-        let standing = Set(queue.map(\.id))
-        var holder = ElectionRules.leader(queue: queue, record: record)
-        var epoch = record == nil ? Epoch.zero : EpochRecord.epoch(mzxid: stat.mzxid)
-        // Claimed again (a new epoch) if the record names us but we do not lead with it: we
-        // stepped down meanwhile (see `RoundRequest.leadingWith`).
-        if let mine = place.node, queue.first?.name == mine, holder != candidate.id || request.leadingWith != epoch {
-            let reserved = target.map(standing.contains) ?? false
-            if TakeoverRule.mayTake(me: candidate.id, request: request, target: target, targetReserved: reserved) {
-                if let claimed = try await claim(node: mine, version: stat.version, &place) {
-                    (holder, epoch) = (candidate.id, claimed)
-                }
-            } else if queue.count > 1 {
-                try await requeue(&place)
-                queue = ElectionRules.queue(try await call { try await client.getChildren(configuration.candidatesPath).children })
-            }
-        }
-        try await watchPredecessor(queue, &place)
-        return ElectionView(holder: holder, epoch: epoch, preferred: preferred, target: target, standing: standing, duplicate: duplicate)
+        guard let view = try await run(.round(request), &place) else { preconditionFailure("Invalid state: a round without a view") }
+        return view
     }
 
-    /// Makes sure we stand with one node, unless another session stands with our id first.
-    /// Returns whether another process does (a duplicate).
-    private func standAlone(_ queue: inout [ElectionRules.Node], _ place: inout Place) async throws -> Bool {
-        var foreign: [ElectionRules.Node] = []
-        for node in queue where node.id == candidate.id && node.name != place.node {
-            guard let stat = try await call({ try await client.exists("\(configuration.candidatesPath)/\(node.name)") }) else { continue }
-            if stat.ephemeralOwner != client.sessionID {
-                foreign.append(node)
-            } else if place.node == nil {
-                place.node = node.name  // created by us, but the reply was lost with the connection
-            } else {
-                try await delete(node.name)
-                queue.removeAll { $0.name == node.name }
-            }
-        }
-        if let mine = place.node, let first = foreign.first, let own = queue.first(where: { $0.name == mine }), first.sequence < own.sequence {
-            try await delete(mine)  // the other process came first: it keeps its place
-            queue.removeAll { $0.name == mine }
-            place = Place()
-        }
-        guard place.node == nil else { return false }
-        guard foreign.isEmpty else { return true }
-        let created = try await createNode()
-        place.node = created
-        if let node = ElectionRules.parse(created) { queue.append(node) }
-        return false
-    }
-
-    /// Writes the epoch record with the epoch node's version, atomically with checking that our
-    /// node exists: two claims cannot both succeed, and a candidate that lost its place gets
-    /// nothing. The epoch is the transaction's id (`mzxid`).
-    private func claim(node: String, version: Int32, _ place: inout Place) async throws -> Epoch? {
-        let record = EpochRecord(leader: candidate.id, node: node)
-        do {
-            let results = try await call {
-                try await client.multi([
-                    .check(path: "\(configuration.candidatesPath)/\(node)", version: -1),
-                    .setData(path: configuration.epochPath, data: record.bytes, version: version),
-                ])
-            }
-            guard results.count == 2, case .setData(let stat) = results[1] else { return nil }
-            return EpochRecord.epoch(mzxid: stat.mzxid)
-        } catch ZooKeeperError.multiFailed(let index, _, _) {
-            if index == 0 { place = Place() }  // our node is gone: stand again
-            return nil  // or another claim won the race
-        }
-    }
-
-    /// Leadership given up: reserve it for `handOverTo` (the switchover node), then go to the back.
     func release(handOverTo: String?, _ place: inout Place) async throws {
-        if let handOverTo { try await setString(configuration.switchoverPath, handOverTo) }
-        try await requeue(&place)
+        _ = try await run(.release(handOverTo: handOverTo), &place)
     }
 
-    /// Deletes our node (unhealthy candidates do not stand).
     func withdraw(_ place: inout Place) async throws {
-        if let node = place.node { try await delete(node) }
-        place = Place()
+        _ = try await run(.withdraw, &place)
     }
 
-    func setString(_ path: String, _ value: String?) async throws {
-        try await call { _ = try await client.setData(path, data: Array((value ?? "").utf8)) }
+    func setString(_ setting: ZooKeeperSetting, _ value: String?, _ place: inout Place) async throws {
+        _ = try await run(.write(setting, value), &place)
     }
 
     /// Waits for the predecessor's watch, a lost connection, `wakeup` (work queued), or
@@ -151,41 +62,86 @@ struct ZooKeeperStore: Sendable {
 
     // MARK: Requests
 
-    private func requeue(_ place: inout Place) async throws {
-        if let node = place.node { try await delete(node) }
-        place = Place(node: try await createNode())
-    }
-
-    private func watchPredecessor(_ queue: [ElectionRules.Node], _ place: inout Place) async throws {
-        guard let mine = place.node, let predecessor = ElectionRules.predecessor(of: mine, in: queue) else {
-            place.watching = nil
-            return
+    /// Runs `action`'s program to its end, performing each request it names.
+    private func run(_ action: ZooKeeperProgram.Action, _ place: inout Place) async throws -> ElectionView? {
+        var program = ZooKeeperProgram(candidate: candidate, session: client.sessionID, action: action, place: place.program)
+        while true {
+            switch program.next() {
+            case .send(let request):
+                program.receive(await perform(request, &place.watching))
+            case .finished(let view, let next):
+                settle(next, &place)
+                return view
+            case .failed(let error, let next):
+                settle(next, &place)
+                throw error
+            }
         }
-        if place.watching?.node == predecessor.name { return }
-        let (stat, watch) = try await call { try await client.existsAndWatch("\(configuration.candidatesPath)/\(predecessor.name)") }
-        place.watching = stat == nil ? nil : (predecessor.name, watch)
     }
 
-    /// Creates our ephemeral-sequential node, readable and writable only with the election's
-    /// credentials. After a connection loss during the create, the node may exist without our
-    /// knowing its name: the next round adopts the one our session owns.
-    private func createNode() async throws -> String {
-        let data = Array((try? JSONEncoder().encode(candidate)) ?? Data())
-        let prefix = "\(configuration.candidatesPath)/\(ElectionRules.nodePrefix(for: candidate.id))"
-        let path = try await call { try await client.create(prefix, data: data, acl: configuration.credentials.acl, mode: .ephemeralSequential) }
-        return String(path.split(separator: "/").last!)
+    /// Keeps the watch only while the program still watches its node.
+    private func settle(_ program: ZooKeeperProgram.Place, _ place: inout Place) {
+        place.program = program
+        if place.watching?.node != program.watching { place.watching = nil }
     }
 
-    private func delete(_ node: String) async throws {
+    /// One request with the client, bounded by `requestTimeout`; a thrown error is the reply.
+    /// A watch set on a node that exists replaces the one `watching` held.
+    private func perform(_ request: ZooKeeperRequest, _ watching: inout (node: String, watch: ZooKeeperWatch)?) async -> ZooKeeperReply {
+        let candidates = configuration.candidatesPath
         do {
-            try await call { try await client.delete("\(configuration.candidatesPath)/\(node)") }
-        } catch ZooKeeperError.noNode {
+            switch request {
+            case .listCandidates:
+                return .children(try await call { try await client.getChildren(candidates).children })
+            case .exists(let node):
+                return .exists(ephemeralOwner: try await call { try await client.exists("\(candidates)/\(node)") }?.ephemeralOwner)
+            case .delete(let node):
+                try await call { try await client.delete("\(candidates)/\(node)") }
+                return .done
+            case .create(let prefix):
+                // Readable and writable only with the election's credentials.
+                let data = Array((try? JSONEncoder().encode(candidate)) ?? Data())
+                let path = try await call {
+                    try await client.create("\(candidates)/\(prefix)", data: data, acl: configuration.credentials.acl, mode: .ephemeralSequential)
+                }
+                return .created(node: String(path.split(separator: "/").last!))
+            case .readEpoch:
+                return try await read(configuration.epochPath)
+            case .read(let setting):
+                return try await read(path(of: setting))
+            case .claim(let node, let record, let version):
+                let results = try await call {
+                    try await client.multi([
+                        .check(path: "\(candidates)/\(node)", version: -1),
+                        .setData(path: configuration.epochPath, data: record.bytes, version: version),
+                    ])
+                }
+                guard results.count == 2, case .setData(let stat) = results[1] else { return .claimed(mzxid: nil) }
+                return .claimed(mzxid: stat.mzxid)
+            case .watch(let node):
+                let (stat, watch) = try await call { try await client.existsAndWatch("\(candidates)/\(node)") }
+                if stat != nil { watching = (node, watch) }
+                return .exists(ephemeralOwner: stat?.ephemeralOwner)
+            case .write(let setting, let value):
+                let path = path(of: setting)
+                try await call { _ = try await client.setData(path, data: Array((value ?? "").utf8)) }
+                return .done
+            }
+        } catch {
+            return .failed(error)
         }
     }
 
-    func readString(_ path: String) async throws -> String? {
-        let data = try await call { try await client.getData(path).data }
-        return data.isEmpty ? nil : String(decoding: data, as: UTF8.self)
+    private func read(_ path: String) async throws -> ZooKeeperReply {
+        let (data, stat) = try await call { try await client.getData(path) }
+        return .data(data, mzxid: stat.mzxid, version: stat.version)
+    }
+
+    private func path(of setting: ZooKeeperSetting) -> String {
+        switch setting {
+        case .switchover: configuration.switchoverPath
+        case .preferred: configuration.preferredPath
+        }
     }
 
     /// One ZooKeeper request, bounded by `requestTimeout`.
