@@ -117,14 +117,11 @@ public struct ElectionCore: Sendable {
     /// Leadership given up of its own accord is held in the store until the work stops (`ReleaseHold`).
     public var isHoldingRelease: Bool { hold.isHolding }
 
-    /// Every interval: steps down if leadership may have lapsed, gives up if a duplicate stayed
-    /// too long, and starts a round unless one is in flight.
+    /// Every interval: steps down if leadership may have lapsed, and starts a round unless one is
+    /// in flight.
     public mutating func tick(now: Moment) -> [Action] {
         guard !finished else { return [] }
         var actions = expire(now: now) + released(hold.expire(now: now), now: now)
-        if let since = duplicateSince, now - since >= timing.duplicateGrace {
-            return actions + fail(.duplicateCandidate(me))
-        }
         // None while a release is held: a round would renew, or take back, what is being given up.
         if roundSentAt == nil, !hold.isHolding {
             roundSentAt = now
@@ -163,6 +160,10 @@ public struct ElectionCore: Sendable {
         if view.duplicate {
             if duplicateSince == nil { actions.append(.report(.duplicateSeen)) }
             duplicateSince = duplicateSince ?? now
+            // Only a round that still shows the other process gives up: rounds that failed
+            // meanwhile (a flaky store just after a restart, while the previous instance's
+            // session or row lingers) say nothing about whether it has gone.
+            if now - duplicateSince! >= timing.duplicateGrace { return actions + fail(.duplicateCandidate(me)) }
         } else {
             duplicateSince = nil
         }

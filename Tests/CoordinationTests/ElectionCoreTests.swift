@@ -209,9 +209,27 @@ import Testing
         _ = core.roundSucceeded(Self.view("A", epoch: 5, duplicate: true), now: Self.at(510))
         _ = core.tick(now: Self.at(1000))
         _ = core.roundSucceeded(Self.view("A", epoch: 5, duplicate: true), now: Self.at(1010))
-        #expect(core.tick(now: Self.at(3010)) == [.fail(.duplicateCandidate("A"))])
+        _ = core.tick(now: Self.at(3000))
+        #expect(core.roundSucceeded(Self.view("A", epoch: 5, duplicate: true), now: Self.at(3010)) == [.fail(.duplicateCandidate("A"))])
         #expect(core.status == ElectionStatus(role: .notStanding, leader: nil))
         #expect(core.tick(now: Self.at(3500)) == [])
+    }
+
+    /// Found by the ZooKeeper election's simulation (seed 1): a restarted candidate saw its
+    /// previous instance's node, then its rounds failed for longer than the grace (a flaky
+    /// connection), and it gave up for good although the other instance had long gone.
+    @Test func failedRoundsAfterADuplicateDoNotMakeTheCandidateGiveUp() {
+        var core = ElectionCore(me: "A", timing: Self.timing)
+        _ = core.health(problem: nil, now: Self.at(0))
+        _ = core.tick(now: Self.at(0))
+        _ = core.roundSucceeded(Self.view(nil, epoch: 5, duplicate: true), now: Self.at(10))
+        for second in 1...5 {
+            #expect(!core.tick(now: Self.at(Int64(second) * 1000)).contains(.fail(.duplicateCandidate("A"))))
+            _ = core.roundFailed(problem: "timed out", now: Self.at(Int64(second) * 1000 + 500))
+        }
+        _ = core.tick(now: Self.at(6000))
+        _ = core.roundSucceeded(Self.view(nil, epoch: 5), now: Self.at(6010))
+        #expect(core.tick(now: Self.at(7000)) == [Self.request(highest: 5)])
     }
 
     @Test func aPredecessorThatGoesWithinTheGraceIsNoDuplicate() {
