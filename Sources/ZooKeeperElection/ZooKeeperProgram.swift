@@ -59,6 +59,7 @@ public enum ZooKeeperReply: Sendable {
 /// replay, as durable workflows do): a round makes fewer than 15 requests, and the decisions stay
 /// straight-line code. The same replies always give the same requests.
 public struct ZooKeeperProgram: Sendable {
+    /// What the program does: one `ElectionCore` action that needs the store.
     public enum Action: Sendable, Hashable {
         /// Stand, read the queue and the settings, claim or move to the back, watch the predecessor.
         case round(RoundRequest)
@@ -82,6 +83,7 @@ public struct ZooKeeperProgram: Sendable {
         }
     }
 
+    /// What `next()` found: a request to perform, or the end of the action.
     public enum Step: Sendable {
         /// Perform this request and pass its reply to `receive`.
         case send(ZooKeeperRequest)
@@ -143,7 +145,8 @@ public struct ZooKeeperProgram: Sendable {
 /// The replies received so far for one action, handed out in order. When they run out, `ask`
 /// throws `NextRequest`: the driver sends that request and runs the decisions again.
 struct Replies {
-    struct NextRequest: Error {
+    /// The marker `ask` throws when the replies ran out; only the driver catches it.
+    fileprivate struct NextRequest: Error {
         let request: ZooKeeperRequest
     }
 
