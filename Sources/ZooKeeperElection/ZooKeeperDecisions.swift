@@ -90,9 +90,11 @@ struct ZooKeeperDecisions {
         }
         guard place.node == nil else { return false }
         guard foreign.isEmpty else { return true }
-        let created = try createNode()
-        place.node = created
-        if let node = ElectionRules.parse(created) { queue.append(node) }
+        place.node = try createNode()
+        // Listed again: a node another candidate created after our listing but before ours has a
+        // lower sequence and goes before us, and the first listing does not show it. Claiming on
+        // that listing made two leaders at once (the ZooKeeper election's simulation, seed 25).
+        queue = ElectionRules.queue(try replies.children())
         return false
     }
 

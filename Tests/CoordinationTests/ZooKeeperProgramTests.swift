@@ -62,12 +62,30 @@ import ZooKeeperElection
         let run = drive(.round(leader), [
             (.listCandidates, .children([])),
             (.create(prefix: "c-A-"), .created(node: node)),
+            (.listCandidates, .children([node])),
             Self.epoch(nil, mzxid: 5),
         ] + Self.settings(preferred: "A") + [
             (.claim(node: node, record: EpochRecord(leader: "A", node: node), version: 0), .claimed(mzxid: 9)),
         ])
         #expect(run.view == ElectionView(holder: "A", epoch: Epoch(9), preferred: "A", target: nil, standing: ["A"], duplicate: false))
         #expect(run.place == Place(node: node))
+    }
+
+    /// Found by the simulation (seed 25): B created its node after A listed the queue and before
+    /// A created its own, so B's sequence is lower. A lists again after creating, does not claim,
+    /// and watches B. Before, A claimed on its first listing, and A and B led at once.
+    @Test func aNodeCreatedBetweenOurListingAndOurCreateGoesFirst() {
+        let early = "c-B-0000000001", mine = "c-A-0000000002"
+        let run = drive(.round(leader), [
+            (.listCandidates, .children([])),
+            (.create(prefix: "c-A-"), .created(node: mine)),
+            (.listCandidates, .children([early, mine])),
+            Self.epoch(EpochRecord(leader: "B", node: early), mzxid: 7, version: 1),
+        ] + Self.settings() + [
+            (.watch(node: early), .exists(ephemeralOwner: Self.other)),
+        ])
+        #expect(run.view == ElectionView(holder: "B", epoch: Epoch(7), preferred: nil, target: nil, standing: ["A", "B"], duplicate: false))
+        #expect(run.place == Place(node: mine, watching: early))
     }
 
     @Test func aNodeWhoseCreateReplyWasLostIsAdoptedNotCreatedAgain() {
