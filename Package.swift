@@ -165,7 +165,7 @@ let package = Package(
 
         // Helpers shared by the tests (temporary directories, id streams, a seeded generator, watchdogs, a NATS cluster).
         // The seeded simulator: real sans-I/O cores under simulated time, network, stores and faults.
-        .target(name: "Sim", dependencies: ["Coordination", "Flows", "HawserCore", "HawserWire", "Notary", "Sessions", "Uniqueness", "ZooKeeper"]),
+        .target(name: "Sim", dependencies: ["Coordination", "Flows", "HawserCore", "HawserWire", "Notary", "Sessions", "Uniqueness", "ZooKeeper", "ZooKeeperElection"]),
         // The network definition: members, their keys and addresses, the notaries (docs/network.md).
         .target(name: "Membership", dependencies: [
             "HawserCore",

@@ -85,7 +85,7 @@ public struct ZooKeeperElectionConfiguration: Sendable {
     /// round (when the client gives up a silent connection); resigning moves a node to the back of
     /// the queue, so nobody needs to stand aside; a crashed predecessor's node vanishes when its
     /// session expires, so a duplicate is refused after three session timeouts.
-    var timing: ElectionTiming {
+    public var timing: ElectionTiming {
         ElectionTiming(validity: sessionTimeout * 2 / 3, holdDown: holdDown, standAside: .zero, duplicateGrace: sessionTimeout * 3)
     }
 

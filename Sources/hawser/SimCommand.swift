@@ -5,7 +5,8 @@ import Sim
 import Synchronization
 
 /// `hawser sim`: the seeded simulation of the lease election (and, with `--shard`, the hot-warm
-/// shard), with `--model cluster` of the notary's replicas, or with `--model sessions` of nodes
+/// shard), with `--model zookeeper` of the ZooKeeper election, with `--model cluster` of the
+/// notary's replicas, or with `--model sessions` of nodes
 /// paying each other through flow sessions, outside the test suite: long
 /// campaigns over many seeds on every core, and one seed replayed event by event.
 /// docs/simulation.md describes what it simulates and checks.
@@ -19,9 +20,9 @@ struct SimCommand: ParsableCommand {
             `--replay SEED` with the same options prints every event of that seed as it happens.
             """)
 
-    enum Model: String, ExpressibleByArgument, CaseIterable { case election, cluster, sessions }
+    enum Model: String, ExpressibleByArgument, CaseIterable { case election, zookeeper, cluster, sessions }
 
-    @Option(help: "What to simulate: election (the lease election, with --shard the hot-warm shard), cluster (the notary's replicas) or sessions (nodes paying each other through flow sessions).")
+    @Option(help: "What to simulate: election (the lease election, with --shard the hot-warm shard), zookeeper (the ZooKeeper election), cluster (the notary's replicas) or sessions (nodes paying each other through flow sessions).")
     var model = Model.election
     @Option(help: "Seeds to run: N, FIRST-LAST or A,B,C.")
     var seeds = "1-100"
@@ -29,7 +30,7 @@ struct SimCommand: ParsableCommand {
     var replay: UInt64?
     @Flag(help: "Simulate the hot-warm shard too: every candidate owns the node database's flows when it leads.")
     var shard = false
-    @Option(help: "Faults to inject, comma-separated, or all or none; election: \(SimFault.allCases.map(\.rawValue).joined(separator: ", ")); cluster: \(ClusterFault.allCases.map(\.rawValue).joined(separator: ", ")); sessions: \(SessionFault.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "Faults to inject, comma-separated, or all or none; election and zookeeper: \(SimFault.allCases.map(\.rawValue).joined(separator: ", ")); cluster: \(ClusterFault.allCases.map(\.rawValue).joined(separator: ", ")); sessions: \(SessionFault.allCases.map(\.rawValue).joined(separator: ", ")).")
     var faults = "all"
     @Option(help: "With --model cluster or sessions: break a rule on purpose, to see the checks catch it; cluster: \(ClusterMutation.allCases.map(\.rawValue).joined(separator: ", ")); sessions: \(SessionMutation.allCases.map(\.rawValue).joined(separator: ", ")).")
     var mutation: String?
@@ -41,9 +42,9 @@ struct SimCommand: ParsableCommand {
     var duplicate = 0.02
     @Option(help: "Each clock runs at 1 ± this of true time, 0...0.9 (the election's margin covers 0.1).")
     var drift = 0.02
-    @Option(help: "Simulated seconds with faults, then --quiet-seconds without, 1...3600 (default: 60 for the election, 20 for the cluster and sessions).")
+    @Option(help: "Simulated seconds with faults, then --quiet-seconds without, 1...3600 (default: 60 for the elections, 20 for the cluster and sessions).")
     var faultySeconds: Int?
-    @Option(help: "Simulated seconds without faults at the end, after which a candidate must lead (the cluster must answer, every payment must have ended), 1...3600 (default: 20, 10 for the cluster, 15 for sessions).")
+    @Option(help: "Simulated seconds without faults at the end, after which a candidate must lead (the cluster must answer, every payment must have ended), 1...3600 (default: 20 for the elections, 10 for the cluster, 15 for sessions).")
     var quietSeconds: Int?
     @Option(help: "Threads running seeds (default: one per core).")
     var jobs = ProcessInfo.processInfo.activeProcessorCount
@@ -58,9 +59,10 @@ struct SimCommand: ParsableCommand {
             throw ValidationError("--faulty-seconds and --quiet-seconds must be 1...3600")
         }
         switch model {
-        case .election:
+        case .election, .zookeeper:
             _ = try faultKinds()
             guard mutation == nil else { throw ValidationError("--mutation needs --model cluster or sessions") }
+            guard !shard || model == .election else { throw ValidationError("--shard needs --model election") }
         case .cluster:
             _ = try clusterSettings()
             guard !shard else { throw ValidationError("--shard needs --model election") }
@@ -78,6 +80,12 @@ struct SimCommand: ParsableCommand {
             let settings = try settings()
             one = { seed, observe in
                 let outcome = LeaseElectionSim.run(seed: seed, settings: settings, observe: observe)
+                return SeedRun(seed: seed, violation: outcome.violation, summary: Self.summary(outcome))
+            }
+        case .zookeeper:
+            let settings = try zooKeeperSettings()
+            one = { seed, observe in
+                let outcome = ZooKeeperElectionSim.run(seed: seed, settings: settings, observe: observe)
                 return SeedRun(seed: seed, violation: outcome.violation, summary: Self.summary(outcome))
             }
         case .cluster:
@@ -149,6 +157,12 @@ struct SimCommand: ParsableCommand {
         return line + String(format: ", digest %016llx", outcome.digest)
     }
 
+    static func summary(_ outcome: ZooKeeperElectionSim.Outcome) -> String {
+        let what = outcome.violation.map { "BROKE AN INVARIANT at \(Double($0.atNs) / 1e9) s: \($0.what)" } ?? "no invariant broken"
+        return "seed \(outcome.seed): \(what); \(outcome.events) events, \(outcome.faults) faults, \(outcome.terms) terms, "
+            + "\(outcome.expiredSessions) sessions expired" + String(format: ", digest %016llx", outcome.digest)
+    }
+
     static func summary(_ outcome: NotaryClusterSim.Outcome) -> String {
         let what = outcome.violation.map { "BROKE AN INVARIANT at \(Double($0.atNs) / 1e9) s: \($0.what)" } ?? "no invariant broken"
         return "seed \(outcome.seed): \(what); \(outcome.events) events, \(outcome.faults) faults, \(outcome.entries) log entries, "
@@ -171,6 +185,15 @@ struct SimCommand: ParsableCommand {
         settings.faulty = .seconds(faultySeconds ?? 60)
         settings.quiet = .seconds(quietSeconds ?? 20)
         if shard { settings.shard = ShardSettings() }
+        return settings
+    }
+
+    func zooKeeperSettings() throws -> ZooKeeperElectionSim.Settings {
+        var settings = ZooKeeperElectionSim.Settings()
+        settings.faults.kinds = try faultKinds()
+        (settings.faults.loss, settings.faults.slow, settings.faults.drift) = (loss, slow, drift)
+        settings.faulty = .seconds(faultySeconds ?? 60)
+        settings.quiet = .seconds(quietSeconds ?? 20)
         return settings
     }
 
@@ -236,7 +259,7 @@ struct SimCommand: ParsableCommand {
         if faults != "all" { options.append("--faults \(faults)") }
         if let mutation { options.append("--mutation \(mutation)") }
         options += ["--loss \(loss)", "--slow \(slow)"]
-        options += model == .election ? ["--drift \(drift)"] : ["--duplicate \(duplicate)"]
+        options += model == .election || model == .zookeeper ? ["--drift \(drift)"] : ["--duplicate \(duplicate)"]
         if let faultySeconds { options.append("--faulty-seconds \(faultySeconds)") }
         if let quietSeconds { options.append("--quiet-seconds \(quietSeconds)") }
         return options.joined(separator: " ")
