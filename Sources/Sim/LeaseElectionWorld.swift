@@ -25,7 +25,7 @@ struct LeaseElectionWorld {
     }
 
     /// One candidate process as `LeaseElection` runs it.
-    struct Shell: SimProcess {
+    struct Shell: ElectionShell {
         let id: String
         var core: ElectionCore
         var clock: SimClock
@@ -92,7 +92,7 @@ struct LeaseElectionWorld {
             now = at
             events += 1
             handle(event)
-            check()
+            checkOneLeader()
         }
         if violation == nil, acting().isEmpty {
             fail("no leader \(settings.quiet) after the last fault")
@@ -240,23 +240,4 @@ struct LeaseElectionWorld {
     mutating func fail(_ what: String) { trace.fail(what, seed: seed, at: now) }
 
     var violation: SimViolation? { trace.violation }
-
-    // MARK: Checks
-
-    /// The candidates acting as leader now: leading, by their own clock within their confirmation.
-    func acting() -> [Int] {
-        shells.indices.filter { index in
-            let shell = shells[index]
-            guard shell.alive, let leading = shell.core.leading else { return false }
-            return shell.clock.moment(at: now) < leading.validUntil
-        }
-    }
-
-    private mutating func check() {
-        let leaders = acting()
-        if leaders.count > 1 {
-            let who = leaders.map { "\(shells[$0].id) (epoch \(shells[$0].core.leading!.epoch))" }.joined(separator: " and ")
-            fail("two leaders at once: \(who)")
-        }
-    }
 }
