@@ -67,7 +67,13 @@ public struct EpochRecord: Sendable, Hashable, Codable {
         bytes.isEmpty ? nil : try? JSONDecoder().decode(EpochRecord.self, from: Data(bytes))
     }
 
-    public var bytes: [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
+    /// JSON with its keys in order: the same bytes in every process (a dictionary's order
+    /// changes with each process's hash seed, and the simulation's digests with it).
+    public var bytes: [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return Array((try? encoder.encode(self)) ?? Data())
+    }
 
     /// The epoch a record written by the transaction `mzxid` stands for.
     public static func epoch(mzxid: Int64) -> Epoch { Epoch(UInt64(max(mzxid, 0))) }

@@ -25,6 +25,8 @@ import ZooKeeperElection
         #expect(ElectionRules.leader(queue: queue, record: nil) == nil)
         let record = EpochRecord(leader: "A", node: "c-A-0000000003")
         #expect(EpochRecord.decode(record.bytes) == record)
+        // The same bytes in every process: keys in order, whatever the process's hash seed.
+        #expect(String(decoding: record.bytes, as: UTF8.self) == #"{"leader":"A","node":"c-A-0000000003"}"#)
         #expect(EpochRecord.decode([]) == nil)
         #expect(EpochRecord.epoch(mzxid: 0x1_0000_0005) == Epoch(4_294_967_301))
     }
