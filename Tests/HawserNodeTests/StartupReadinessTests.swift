@@ -23,6 +23,9 @@ struct NodeResumeReadinessTests {
         try writeRemoteNodeFiles(in: dir.path, urls: ["http://127.0.0.1:\(away)"]) { configuration in
             configuration.database.kind = .postgres
             configuration.database.url = databaseURL
+            // Start-up's schema work on a fresh database took over the default 10 s once, beside
+            // the other node tests on a loaded machine; the readiness is tested here, not the bound.
+            configuration.database.connectTimeoutMillis = 60_000
             configuration.notary.maxAttempts = 1
             // The flow waits in the hospital, unfinished, for the rest of the test.
             configuration.hospital.initialDelayMillis = 600_000
