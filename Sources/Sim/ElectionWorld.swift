@@ -17,10 +17,23 @@ protocol ElectionShell: SimProcess {
 /// operator's command, how a restart goes, and how its loop is woken.
 protocol ElectionWorld {
     associatedtype Shell: ElectionShell
+    associatedtype Event
     var shells: [Shell] { get set }
     var random: SeededGenerator { get set }
-    var now: Int64 { get }
+    var queue: EventQueue<Event> { get set }
+    var now: Int64 { get set }
+    var events: Int { get set }
+    var violation: SimViolation? { get }
     var quiet: Bool { get }
+    /// Simulated time with faults, then without.
+    var faulty: Duration { get }
+    var calm: Duration { get }
+    /// The events that inject the next fault and that end the faulty period.
+    static var faultEvent: Event { get }
+    static var quietEvent: Event { get }
+    mutating func handle(_ event: Event)
+    /// A process starts (or restarts, as a new instance).
+    mutating func start(_ index: Int)
     var faults: Int { get set }
     var faultSettings: SimFaults { get }
     var requestTimeout: Duration { get }
@@ -31,8 +44,6 @@ protocol ElectionWorld {
     mutating func wake(_ index: Int, _ actions: [ElectionCore.Action])
     /// Schedules `heal(index, fault)` at `at` (the end of a crash or an unhealthy spell).
     mutating func scheduleHeal(_ index: Int, _ fault: SimFault, at: Int64)
-    /// A process starts (or restarts, as a new instance).
-    mutating func start(_ index: Int)
     /// An operator's switchover to `id` or preferred master through the store; what it answered.
     mutating func operatorSwitchover(to id: String) -> String
     mutating func operatorPrefer(_ id: String?) -> String
@@ -41,6 +52,25 @@ protocol ElectionWorld {
 }
 
 extension ElectionWorld {
+    /// Starts every candidate and handles the events through the faulty and the quiet period,
+    /// checking after each that at most one leads and, at the end, that one does.
+    mutating func runEvents() {
+        for index in shells.indices { start(index) }
+        queue.schedule(Self.faultEvent, at: gap())
+        let quietAt = faulty.nanosecondsValue
+        let end = quietAt + calm.nanosecondsValue
+        queue.schedule(Self.quietEvent, at: quietAt)
+        while violation == nil, let (at, event) = queue.pop(), at <= end {
+            now = at
+            events += 1
+            handle(event)
+            checkOneLeader()
+        }
+        if violation == nil, acting().isEmpty {
+            fail("no leader \(calm) after the last fault")
+        }
+    }
+
     /// True nanoseconds until the next fault: uniform, up to twice the mean gap.
     mutating func gap() -> Int64 {
         Int64.random(in: 1...faultSettings.meanGap.nanosecondsValue * 2, using: &random)

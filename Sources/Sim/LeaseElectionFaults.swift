@@ -4,6 +4,10 @@ import Coordination
 extension LeaseElectionWorld: ElectionWorld {
     var faultSettings: SimFaults { settings.faults }
     var requestTimeout: Duration { configuration.requestTimeout }
+    var faulty: Duration { settings.faulty }
+    var calm: Duration { settings.quiet }
+    static var faultEvent: Event { .fault }
+    static var quietEvent: Event { .quiet }
 
     /// Counts a pause, cut-off or slow or lost message of `index` (see `ShardProcess.disturbances`).
     mutating func disturb(_ index: Int) {

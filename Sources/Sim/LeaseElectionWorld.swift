@@ -83,20 +83,7 @@ struct LeaseElectionWorld {
     var configuration: LeaseConfiguration { settings.configuration }
 
     mutating func run() -> LeaseElectionSim.Outcome {
-        for index in shells.indices { start(index) }
-        queue.schedule(.fault, at: gap())
-        let quietAt = settings.faulty.nanosecondsValue
-        let end = quietAt + settings.quiet.nanosecondsValue
-        queue.schedule(.quiet, at: quietAt)
-        while violation == nil, let (at, event) = queue.pop(), at <= end {
-            now = at
-            events += 1
-            handle(event)
-            checkOneLeader()
-        }
-        if violation == nil, acting().isEmpty {
-            fail("no leader \(settings.quiet) after the last fault")
-        }
+        runEvents()
         if violation == nil, let problem = shardProblem() { fail(problem) }
         return LeaseElectionSim.Outcome(seed: seed, events: events, digest: trace.digest, terms: store.grants.count,
                                         faults: faults, flowsDone: node.map { node in node.flows.indices.filter(node.isDone).count } ?? 0,
@@ -105,7 +92,7 @@ struct LeaseElectionWorld {
 
     // MARK: Events
 
-    private mutating func handle(_ event: Event) {
+    mutating func handle(_ event: Event) {
         switch event {
         case .turn(let index, let token):
             guard let index = ready(index, event), shells[index].token == token else { return }

@@ -7,6 +7,10 @@ import ZooKeeperElection
 extension ZooKeeperElectionWorld: ElectionWorld {
     var faultSettings: SimFaults { settings.faults }
     var requestTimeout: Duration { configuration.requestTimeout }
+    var faulty: Duration { settings.faulty }
+    var calm: Duration { settings.quiet }
+    static var faultEvent: Event { .fault }
+    static var quietEvent: Event { .quiet }
 
     mutating func disturb(_ index: Int) {}
     mutating func scheduleHeal(_ index: Int, _ fault: SimFault, at time: Int64) { queue.schedule(.heal(index, fault), at: time) }

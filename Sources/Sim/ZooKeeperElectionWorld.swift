@@ -93,28 +93,15 @@ struct ZooKeeperElectionWorld {
     var sessionTimeout: Int64 { configuration.sessionTimeout.nanosecondsValue }
 
     mutating func run() -> ZooKeeperElectionSim.Outcome {
-        for index in shells.indices { start(index) }
         queue.schedule(.serverTick, at: 0)
-        queue.schedule(.fault, at: gap())
-        let quietAt = settings.faulty.nanosecondsValue
-        let end = quietAt + settings.quiet.nanosecondsValue
-        queue.schedule(.quiet, at: quietAt)
-        while violation == nil, let (at, event) = queue.pop(), at <= end {
-            now = at
-            events += 1
-            handle(event)
-            checkOneLeader()
-        }
-        if violation == nil, acting().isEmpty {
-            fail("no leader \(settings.quiet) after the last fault")
-        }
+        runEvents()
         return ZooKeeperElectionSim.Outcome(seed: seed, events: events, digest: trace.digest, terms: grants.count, faults: faults,
                                             expiredSessions: expired, violation: violation)
     }
 
     // MARK: Events
 
-    private mutating func handle(_ event: Event) {
+    mutating func handle(_ event: Event) {
         switch event {
         case .turn(let index, let token):
             guard deliverable(index, nil, event), shells[index].token == token else { return }
