@@ -24,7 +24,7 @@ protocol ElectionWorld {
     var now: Int64 { get set }
     var events: Int { get set }
     var violation: SimViolation? { get }
-    var quiet: Bool { get }
+    var quiet: Bool { get set }
     /// Simulated time with faults, then without.
     var faulty: Duration { get }
     var calm: Duration { get }
@@ -93,6 +93,20 @@ extension ElectionWorld {
         guard !quiet, Double.random(in: 0..<1, using: &random) < faultSettings.loss else { return false }
         disturb(index)
         return true
+    }
+
+    /// The fault event: one fault of the kinds chosen, and the next fault event; none once quiet.
+    mutating func nextFault() {
+        // In a fixed order (a Set's is not the same from one process to the next).
+        guard !quiet, let fault = SimFault.allCases.filter(faultSettings.kinds.contains).randomElement(using: &random) else { return }
+        inject(fault)
+        queue.schedule(Self.faultEvent, at: now + gap())
+    }
+
+    /// The end of the faulty period.
+    mutating func becomeQuiet() {
+        quiet = true
+        record("quiet: no more faults")
     }
 
     mutating func inject(_ fault: SimFault) {

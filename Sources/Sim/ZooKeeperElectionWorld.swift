@@ -143,15 +143,11 @@ struct ZooKeeperElectionWorld {
             deliverFired()
             queue.schedule(.serverTick, at: now + 50_000_000)
         case .fault:
-            // In a fixed order (a Set's is not the same from one process to the next).
-            guard !quiet, let fault = SimFault.allCases.filter(settings.faults.kinds.contains).randomElement(using: &random) else { return }
-            inject(fault)
-            queue.schedule(.fault, at: now + gap())
+            nextFault()
         case .heal(let index, let fault):
             heal(index, fault)
         case .quiet:
-            quiet = true
-            record("quiet: no more faults")
+            becomeQuiet()
         }
     }
 
