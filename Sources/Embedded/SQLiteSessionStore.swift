@@ -58,11 +58,12 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         }
     }
 
-    public func acknowledge(_ messageId: String) async throws {
+    public func acknowledge(_ messageIds: [String]) async throws {
+        guard !messageIds.isEmpty else { return }
         let fence = self.fence
         try await db.write { db in
             try SQLiteFencing.check(db, fence)
-            try db.run("DELETE FROM outbox WHERE message_id = ?", [messageId])
+            for messageId in messageIds { try db.run("DELETE FROM outbox WHERE message_id = ?", [messageId]) }
         }
     }
 }

@@ -71,11 +71,12 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         }
     }
 
-    public func acknowledge(_ messageId: String) async throws {
+    public func acknowledge(_ messageIds: [String]) async throws {
+        guard !messageIds.isEmpty else { return }
         let fence = self.fence
         try await database.transaction { connection, logger in
             try await PostgresFencing.check(connection, fence, logger: logger)
-            try await connection.query("DELETE FROM outbox WHERE message_id = \(messageId)", logger: logger)
+            try await connection.query("DELETE FROM outbox WHERE message_id = ANY(\(messageIds))", logger: logger)
         }
     }
 }

@@ -169,10 +169,10 @@ struct UnansweredFlow: Flow {
 /// Delivers every message twice, as a link whose acknowledgement was lost would.
 struct DuplicatingTransport: PeerTransport {
     let network: InProcessNetwork
-    func deliver(_ body: [UInt8], to recipient: String) async throws -> DeliveryAnswer {
-        let first = try await network.deliver(body, to: recipient)
-        let second = try await network.deliver(body, to: recipient)
-        precondition(first == second, "a node answered one message two ways")
+    func deliver(_ bodies: [[UInt8]], to recipient: String) async throws -> [DeliveryAnswer] {
+        let first = try await network.deliver(bodies, to: recipient)
+        let second = try await network.deliver(bodies, to: recipient)
+        precondition(first == second, "a node answered one delivery two ways")
         return second
     }
 }
@@ -216,7 +216,7 @@ final class HoldingTransport: PeerTransport, Sendable {
         for continuation in waiting { continuation.resume() }
     }
 
-    func deliver(_ body: [UInt8], to recipient: String) async throws -> DeliveryAnswer {
+    func deliver(_ bodies: [[UInt8]], to recipient: String) async throws -> [DeliveryAnswer] {
         if recipient == held {
             await withCheckedContinuation { continuation in
                 let open = gate.withLock { gate in
@@ -226,7 +226,7 @@ final class HoldingTransport: PeerTransport, Sendable {
                 if open { continuation.resume() }
             }
         }
-        return try await network.deliver(body, to: recipient)
+        return try await network.deliver(bodies, to: recipient)
     }
 }
 
@@ -243,17 +243,20 @@ final class FlakyTransport: PeerTransport, Sendable {
 
     struct Dropped: Error {}
 
-    func deliver(_ body: [UInt8], to recipient: String) async throws -> DeliveryAnswer {
+    func deliver(_ bodies: [[UInt8]], to recipient: String) async throws -> [DeliveryAnswer] {
         switch random.withLock({ Int.random(in: 0..<10, using: &$0) }) {
         case 0, 1: throw Dropped()  // lost on the way there
         case 2, 3:
-            _ = try await network.deliver(body, to: recipient)
+            _ = try await network.deliver(bodies, to: recipient)
             throw Dropped()  // the answer lost on the way back
         case 4:
-            _ = try await network.deliver(body, to: recipient)
-            return try await network.deliver(body, to: recipient)
+            _ = try await network.deliver(bodies, to: recipient)
+            return try await network.deliver(bodies, to: recipient)
+        case 5:
+            // Only the first messages get there: the rest are delivered again later.
+            return try await network.deliver(Array(bodies.prefix(1)), to: recipient)
         default:
-            return try await network.deliver(body, to: recipient)
+            return try await network.deliver(bodies, to: recipient)
         }
     }
 }

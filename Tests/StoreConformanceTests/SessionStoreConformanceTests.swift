@@ -48,9 +48,9 @@ struct SessionStoreConformanceTests {
             #expect(try await node.sessions.outbound(limit: 10, excluding: []) == messages)
             #expect(try await node.sessions.outbound(limit: 2, excluding: []) == Array(messages.prefix(2)))
             #expect(try await node.sessions.outbound(limit: 10, excluding: ["O=Bob", "O=Dan"]) == [messages[1]])
-            try await node.sessions.acknowledge("1")
-            try await node.sessions.acknowledge("1")
-            try await node.sessions.acknowledge("4")
+            try await node.sessions.acknowledge(["1"])
+            try await node.sessions.acknowledge(["1", "4"])
+            try await node.sessions.acknowledge([])
             #expect(try await node.sessions.outbound(limit: 10, excluding: []) == [messages[1], messages[2]])
         }
     }
@@ -67,7 +67,7 @@ struct SessionStoreConformanceTests {
             newFence.hold(Epoch(2))
             #expect(try await new.sessions.acceptInbound(inbox(1)))
             await #expect(throws: (any Error).self) { _ = try await old.sessions.acceptInbound(inbox(2)) }
-            await #expect(throws: (any Error).self) { try await old.sessions.acknowledge("1") }
+            await #expect(throws: (any Error).self) { try await old.sessions.acknowledge(["1"]) }
             #expect(try await new.sessions.inbound(inbox(2).key) == nil)
             #expect(try await new.sessions.outbound(limit: 10, excluding: []).map(\.messageId) == ["1"])
         }

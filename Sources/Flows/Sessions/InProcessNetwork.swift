@@ -17,8 +17,8 @@ public final class InProcessNetwork: PeerTransport, Sendable {
         hubs.withLock { for party in parties { $0[party] = nil } }
     }
 
-    public func deliver(_ body: [UInt8], to recipient: String) async throws -> DeliveryAnswer {
+    public func deliver(_ bodies: [[UInt8]], to recipient: String) async throws -> [DeliveryAnswer] {
         guard let hub = hubs.withLock({ $0[recipient] }) else { throw PeerUnreachable(recipient) }
-        return try await hub.accept(body)
+        return try await hub.accept(bodies)
     }
 }

@@ -22,9 +22,13 @@ public final class LinkManager: Sendable {
     private let wakeUp: AsyncStream<Void>.Continuation
     /// What to do when a recipient's node refuses a message (the sending flow hears of it).
     private let refused: @Sendable (OutboxMessage, SessionError) async throws -> Void
+    /// Whether this process owns the outbox now (a hot-warm standby does not): only then it delivers.
+    private let isActive: @Sendable () -> Bool
 
     init(store: any SessionStore, transport: any PeerTransport, configuration: SessionConfiguration, clock: any FlowClock,
-         logger: Logger, refused: @escaping @Sendable (OutboxMessage, SessionError) async throws -> Void) {
+         logger: Logger, isActive: @escaping @Sendable () -> Bool,
+         refused: @escaping @Sendable (OutboxMessage, SessionError) async throws -> Void) {
+        self.isActive = isActive
         self.store = store
         self.transport = transport
         self.configuration = configuration
@@ -62,6 +66,7 @@ public final class LinkManager: Sendable {
     /// The oldest outbox messages of recipients neither put off nor being delivered to, by
     /// recipient in order (those recipients are marked busy), and whether the batch was full.
     func nextBatch() async -> (batch: [(String, [OutboxMessage])], full: Bool) {
+        guard isActive() else { return ([], false) }
         let excluded = backoff.withLock { $0.putOff(now: clock.now()) }.union(busy.withLock { $0 })
         let batch: [OutboxMessage]
         do {
@@ -80,22 +85,30 @@ public final class LinkManager: Sendable {
         return (order.map { ($0, byRecipient[$0]!) }, batch.count == configuration.batchSize)
     }
 
-    /// Delivers `messages` to `recipient` in order, up to the first failure (which puts it off).
+    /// Delivers `messages` to `recipient` in order; a failure, or messages the recipient's node
+    /// did not take, put it off.
     func deliver(_ messages: [OutboxMessage], to recipient: String) async {
-        for message in messages {
-            do {
-                if case .refused(let error) = try await transport.deliver(message.payload, to: recipient) {
-                    try await refused(message, error)
-                }
-                try await store.acknowledge(message.messageId)
-                backoff.withLock { $0.delivered(recipient) }
-            } catch {
-                let retryAt = backoff.withLock { $0.failed(recipient, now: clock.now()) }
-                logger.debug("delivery failed; will retry", metadata: ["recipient": "\(recipient)", "error": "\(error)",
-                                                                      "retryAt": "\(retryAt)"])
-                return
+        do {
+            let answers = try await transport.deliver(messages.map(\.payload), to: recipient)
+            let taken = messages.prefix(answers.count)
+            for (message, answer) in zip(taken, answers) {
+                if case .refused(let error) = answer { try await refused(message, error) }
             }
+            try await store.acknowledge(taken.map(\.messageId))
+            guard answers.count == messages.count else { throw PartlyTaken(taken: answers.count, of: messages.count) }
+            backoff.withLock { $0.delivered(recipient) }
+        } catch {
+            let retryAt = backoff.withLock { $0.failed(recipient, now: clock.now()) }
+            logger.debug("delivery failed; will retry", metadata: ["recipient": "\(recipient)", "error": "\(error)",
+                                                                  "retryAt": "\(retryAt)"])
         }
+    }
+
+    /// The recipient's node took only the first `taken` messages of a delivery.
+    struct PartlyTaken: Error, CustomStringConvertible {
+        var taken: Int
+        var of: Int
+        var description: String { "the node took \(taken) of \(of) messages" }
     }
 
     /// Waits for a wake, the next retry or the poll interval, whichever comes first.

@@ -16,16 +16,22 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     private let logger: Logger
     private let waiters: InboxWaiters
     private let engine = Mutex<FlowEngine?>(nil)
+    private let isActive: @Sendable () -> Bool
 
+    /// `isActive`: whether this process owns the node's flows now (a hot-warm standby shares the
+    /// database but does not); only while it does, the link manager delivers and peers' messages
+    /// are taken.
     public init(store: any SessionStore, transport: any PeerTransport, configuration: SessionConfiguration = SessionConfiguration(),
-                clock: any FlowClock = SystemFlowClock(), logger: Logger) {
+                clock: any FlowClock = SystemFlowClock(), logger: Logger, isActive: @escaping @Sendable () -> Bool = { true }) {
         let waiters = InboxWaiters()
         self.configuration = configuration
         self.store = store
         self.clock = clock
         self.logger = logger
         self.waiters = waiters
-        link = LinkManager(store: store, transport: transport, configuration: configuration, clock: clock, logger: logger) { sent, error in
+        self.isActive = isActive
+        link = LinkManager(store: store, transport: transport, configuration: configuration, clock: clock, logger: logger,
+                           isActive: isActive) { sent, error in
             guard let message = try? SessionMessage.decode(sent.payload), let answer = SessionInbound.refusal(of: message, error) else {
                 logger.error("a peer refused a session message", metadata: ["message": "\(sent.messageId)", "error": "\(error)"])
                 return
@@ -58,6 +64,20 @@ public final class SessionHub: FlowSessions, Service, Sendable {
 
     // MARK: Arriving messages
 
+    /// Peers' messages, in order: `accept` for each, up to the first that cannot be taken now.
+    /// Returns the answers of those taken; throws only if not even the first could be.
+    public func accept(_ bodies: [[UInt8]]) async throws -> [DeliveryAnswer] {
+        var answers = [DeliveryAnswer]()
+        for body in bodies {
+            do { answers.append(try await accept(body)) } catch {
+                if answers.isEmpty { throw error }
+                logger.debug("took part of a delivery", metadata: ["taken": "\(answers.count)", "of": "\(bodies.count)", "error": "\(error)"])
+                break
+            }
+        }
+        return answers
+    }
+
     /// A peer's message (an encoded `SessionMessage`): answered `accepted` once it is in the
     /// inbox (and its responder started, for an `initiate`), now or at an earlier delivery.
     /// Throws if it cannot be taken now (the database cannot be written, the engine is draining
@@ -68,7 +88,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
         do { message = try SessionMessage.decode(body) } catch {
             return .refused(SessionError(.protocolViolation, "the message does not decode: \(error)"))
         }
-        guard let engine = engine.withLock({ $0 }) else { throw PeerUnreachable(message.recipient) }
+        guard isActive(), let engine = engine.withLock({ $0 }) else { throw PeerUnreachable(message.recipient) }
         switch SessionInbound.decide(message, responder: engine.registry.responder(for:)) {
         case .refuse(let error):
             logger.info("refused a session message", metadata: ["message": "\(message.key)", "error": "\(error)"])

@@ -10,18 +10,22 @@ public protocol SessionStore: Sendable {
     func inbound(_ key: SessionMessageKey) async throws -> InboxMessage?
     /// Up to `limit` outbox messages to recipients not in `excluding`, oldest first.
     func outbound(limit: Int, excluding: Set<String>) async throws -> [OutboxMessage]
-    /// Deletes the outbox message `messageId`: its recipient's node has it. Deleting one that is
-    /// gone does nothing.
-    func acknowledge(_ messageId: String) async throws
+    /// Deletes the outbox messages `messageIds` in one transaction: their recipients' nodes have
+    /// them. Deleting one that is gone does nothing.
+    func acknowledge(_ messageIds: [String]) async throws
 }
 
-/// How session messages reach other nodes: the link manager hands each outbox message to the
-/// transport, which returns once the recipient's node has answered. An implementation carries
-/// the message to the node that hosts `recipient` and calls its `SessionHub.accept`.
+/// How session messages reach other nodes: the link manager hands a recipient's outbox messages,
+/// in order, to the transport, which returns once the recipient's node has answered. An
+/// implementation carries them to the node that hosts `recipient` and calls its
+/// `SessionHub.accept` for each, in order.
 public protocol PeerTransport: Sendable {
-    /// Delivers `body` (an encoded `SessionMessage`) to the node that hosts `recipient`. Throws
-    /// if that node could not be reached or did not answer (the link manager tries again later).
-    func deliver(_ body: [UInt8], to recipient: String) async throws -> DeliveryAnswer
+    /// Delivers `bodies` (encoded `SessionMessage`s for `recipient`, oldest first) to the node
+    /// that hosts `recipient`. Returns the node's answer to each message it took, in order: fewer
+    /// answers than messages when it could not take the rest now (the link manager delivers those
+    /// again later). Throws if the node could not be reached, did not answer, or refused the
+    /// delivery as a whole (nothing of it was taken).
+    func deliver(_ bodies: [[UInt8]], to recipient: String) async throws -> [DeliveryAnswer]
 }
 
 /// A receiving node's answer to a delivery.
