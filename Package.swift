@@ -109,7 +109,7 @@ let package = Package(
         .target(name: "HawserNode", dependencies: [
             "HawserCore", "HawserWire", "Notary", "Embedded", "JetStreamLog", "JetStream",
             "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "PostgresStores", "Flows", "Vault", "TokenSample",
-            "FlowNotaries", "HawserClient", "Membership",
+            "FlowNotaries", "HawserClient", "Membership", "P2P",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),  // PBKDF2 for RPC passwords
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -173,6 +173,21 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "HawserCore"]),
+        // Peer-to-peer delivery between member nodes over gRPC, each delivery signed (docs/p2p.md).
+        .target(name: "P2P", dependencies: [
+            "HawserCore", "HawserWire", "Sessions", "Flows", "Membership",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .testTarget(name: "P2PTests", dependencies: [
+            "P2P", "Flows", "Sessions", "Membership", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "HawserTestSupport", dependencies: ["HawserCore", "JetStream", "ZooKeeper", "Sim"], path: "Tests/HawserTestSupport"),
         // One suite of store tests run against every back end (SQLite, PostgreSQL).
         .testTarget(name: "StoreConformanceTests", dependencies: [
@@ -194,7 +209,7 @@ let package = Package(
         ]),
         .testTarget(name: "HawserNodeTests", dependencies: [
             "HawserNode", "HawserClient", "Embedded", "PostgresStores", "Notary", "HawserCore", "HawserWire", "HawserTestSupport", "hawser",
-            "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries", "Postgres", "Sim", "Membership",
+            "JetStreamLog", "JetStream", "Flows", "Vault", "TokenSample", "FlowNotaries", "Postgres", "Sim", "Membership", "P2P", "Sessions",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

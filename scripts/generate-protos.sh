@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates the committed Swift code for proto/*.proto: the messages (hawser_notary.pb.swift) and
-# the notary's gRPC service (hawser_notary.grpc.swift). Needs `protoc` (Debian: protobuf-compiler);
+# Regenerates the committed Swift code for proto/*.proto: the messages (NAME.pb.swift) and the
+# gRPC services (NAME.grpc.swift) of the notary (hawser_notary) and of peer-to-peer delivery
+# (hawser_p2p). Needs `protoc` (Debian: protobuf-compiler);
 # builds protoc-gen-swift and protoc-gen-grpc-swift-2 from the grpc-swift-protobuf version this
 # package resolved (and the swift-protobuf it resolved with it).
 set -euo pipefail
@@ -12,8 +13,10 @@ for product in protoc-gen-swift protoc-gen-grpc-swift-2; do
     swift build --product "$product" --package-path .build/checkouts/grpc-swift-protobuf --scratch-path .build-protoc
 done
 plugins=".build-protoc/debug"
-protoc --plugin=protoc-gen-swift="$plugins/protoc-gen-swift" --swift_opt=Visibility=Public \
-    --swift_out=Sources/HawserWire --proto_path=proto proto/hawser_notary.proto
-protoc --plugin=protoc-gen-grpc-swift="$plugins/protoc-gen-grpc-swift-2" --grpc-swift_opt=Visibility=Public \
-    --grpc-swift_out=Sources/HawserWire --proto_path=proto proto/hawser_notary.proto
-echo "generated Sources/HawserWire/hawser_notary.pb.swift and hawser_notary.grpc.swift"
+for proto in hawser_notary hawser_p2p; do
+    protoc --plugin=protoc-gen-swift="$plugins/protoc-gen-swift" --swift_opt=Visibility=Public \
+        --swift_out=Sources/HawserWire --proto_path=proto "proto/$proto.proto"
+    protoc --plugin=protoc-gen-grpc-swift="$plugins/protoc-gen-grpc-swift-2" --grpc-swift_opt=Visibility=Public \
+        --grpc-swift_out=Sources/HawserWire --proto_path=proto "proto/$proto.proto"
+    echo "generated Sources/HawserWire/$proto.pb.swift and $proto.grpc.swift"
+done

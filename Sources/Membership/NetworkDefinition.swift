@@ -61,8 +61,11 @@ public struct NetworkDefinition: Codable, Sendable, Equatable {
         self.notaries = notaries
     }
 
-    /// Address schemes a member may advertise.
-    public static let addressSchemes: Set<String> = ["http", "https", "grpc", "grpcs"]
+    /// Address schemes a notary may advertise (as a node's `notary.urls` takes them).
+    public static let notaryAddressSchemes: Set<String> = ["http", "https", "grpc"]
+    /// Address schemes a node may advertise for peer-to-peer delivery (docs/p2p.md): gRPC over
+    /// plaintext HTTP/2, each delivery signed by the node's identity key.
+    public static let nodeAddressSchemes: Set<String> = ["grpc"]
 
     /// Why this definition cannot be used, one sentence each; empty when it can.
     public var problems: [String] {
@@ -84,23 +87,26 @@ public struct NetworkDefinition: Codable, Sendable, Equatable {
             claim(node.name, key: node.identityKey, as: "node")
             if node.addresses.isEmpty { out.append("node `\(node.name)`: needs at least one address") }
             if node.parties.isEmpty { out.append("node `\(node.name)`: needs at least one party") }
-            out += node.addresses.compactMap { Self.addressProblem($0).map { "node `\(node.name)`: \($0)" } }
+            out += node.addresses.compactMap { Self.addressProblem($0, schemes: Self.nodeAddressSchemes).map { "node `\(node.name)`: \($0)" } }
             for party in node.parties { claim(party.name, key: party.publicKey, as: "party") }
         }
         for notary in notaries {
             claim(notary.name, key: notary.publicKey, as: "notary")
             if notary.addresses.isEmpty { out.append("notary `\(notary.name)`: needs at least one address") }
-            out += notary.addresses.compactMap { Self.addressProblem($0).map { "notary `\(notary.name)`: \($0)" } }
+            out += notary.addresses.compactMap {
+                Self.addressProblem($0, schemes: Self.notaryAddressSchemes).map { "notary `\(notary.name)`: \($0)" }
+            }
         }
         return out
     }
 
-    /// Why `address` is not `SCHEME://HOST:PORT` with a scheme of `addressSchemes`, nil if it is.
-    static func addressProblem(_ address: String) -> String? {
-        guard let url = URL(string: address), let scheme = url.scheme?.lowercased(), addressSchemes.contains(scheme),
-              let host = url.host, !host.isEmpty, let port = url.port, (1...65_535).contains(port) else {
-            return "`\(address)` is not an address of the form SCHEME://HOST:PORT with SCHEME one of "
-                + addressSchemes.sorted().joined(separator: ", ")
+    /// Why `address` is not `SCHEME://HOST:PORT` with a scheme of `schemes`, nil if it is.
+    static func addressProblem(_ address: String, schemes: Set<String>) -> String? {
+        guard let url = URL(string: address), let scheme = url.scheme?.lowercased(), schemes.contains(scheme),
+              let host = url.host, !host.isEmpty, let port = url.port, (1...65_535).contains(port),
+              url.path.isEmpty || url.path == "/", url.query == nil else {
+            return "`\(address)` is not an address of the form SCHEME://HOST:PORT with SCHEME "
+                + (schemes.count == 1 ? schemes.first! : "one of " + schemes.sorted().joined(separator: ", "))
         }
         return nil
     }

@@ -10,7 +10,7 @@ func network(version: Int = 1, nodes: Int = 3) -> NetworkDefinition {
         version: version,
         nodes: (0..<nodes).map { i in
             NetworkDefinition.Node(name: "O=Node \(i), L=London, C=GB", identityKey: key(UInt8(10 + i)),
-                                   addresses: ["https://127.0.0.1:\(10_020 + i)"],
+                                   addresses: ["grpc://127.0.0.1:\(10_020 + i)"],
                                    parties: [.init(name: "O=Party \(i), L=London, C=GB", publicKey: key(UInt8(40 + i)))])
         },
         notaries: [.init(name: "O=Notary, L=London, C=GB", publicKey: key(99), addresses: ["grpc://127.0.0.1:10000"])])
@@ -36,7 +36,7 @@ struct NetworkDefinitionTests {
         bad.version = 0
         bad.nodes[1].name = bad.nodes[0].name
         bad.nodes[2].identityKey = bad.nodes[0].identityKey
-        bad.nodes[0].addresses = ["127.0.0.1:9000", "ftp://host:21", "https://host"]
+        bad.nodes[0].addresses = ["127.0.0.1:9000", "ftp://host:21", "grpc://host", "https://host:1"]
         bad.nodes[1].parties[0].publicKey = "not a key"
         bad.nodes[2].parties = []
         bad.notaries[0].addresses = []
@@ -44,7 +44,7 @@ struct NetworkDefinitionTests {
         #expect(problems.contains("version must be at least 1, got 0"))
         #expect(problems.contains("node `O=Node 0, L=London, C=GB`: the name is also node's"))
         #expect(problems.contains("node `O=Node 2, L=London, C=GB`: the key is also node `O=Node 0, L=London, C=GB`'s"))
-        #expect(problems.filter { $0.contains("is not an address of the form SCHEME://HOST:PORT") }.count == 3)
+        #expect(problems.filter { $0.contains("is not an address of the form SCHEME://HOST:PORT") }.count == 4)
         #expect(problems.contains("party `O=Party 1, L=London, C=GB`: `not a key` is not an Ed25519 public key in base64"))
         #expect(problems.contains("node `O=Node 2, L=London, C=GB`: needs at least one party"))
         #expect(problems.contains("notary `O=Notary, L=London, C=GB`: needs at least one address"))
@@ -71,7 +71,7 @@ struct NetworkDefinitionTests {
     @Test func onlyAHigherValidVersionIsTaken() throws {
         let current = try Membership(network(version: 3))
         var next = network(version: 4, nodes: 4)
-        next.nodes[0].addresses.append("https://127.0.0.1:11020")
+        next.nodes[0].addresses.append("grpc://127.0.0.1:11020")
         next.nodes.remove(at: 1)
         let (taken, change) = try current.update(to: next)
         #expect(taken.version == 4)

@@ -1,0 +1,91 @@
+import Foundation
+import HawserCore
+import HawserWire
+import Membership
+import P2P
+import Sessions
+import Testing
+
+/// The receiving node's checks of a signed delivery, without a network: each refusal has its
+/// code, and only a delivery from a member, signed by it, fresh, for this node, with messages
+/// between the two nodes' parties passes.
+struct DeliveryCheckTests {
+    static let aliceNode = SigningKey(seed: [UInt8](repeating: 1, count: 32))!
+    static let bobNode = SigningKey(seed: [UInt8](repeating: 2, count: 32))!
+    static let outsider = SigningKey(seed: [UInt8](repeating: 3, count: 32))!
+    static let membership = try! Membership(definition())
+    static let now = Instant(microsecondsSinceEpoch: 1_800_000_000_000_000)
+    let check = DeliveryCheck(me: "O=Bob Node", maxSkew: .seconds(300))
+
+    /// Alice's node hosts O=Alice and O=Ann; Bob's hosts O=Bob.
+    static func definition() -> NetworkDefinition {
+        let party = { (seed: UInt8) in SigningKey(seed: [UInt8](repeating: seed, count: 32))!.publicKey.base64 }
+        return NetworkDefinition(version: 1, nodes: [
+            .init(name: "O=Alice Node", identityKey: aliceNode.publicKey.base64, addresses: ["grpc://127.0.0.1:1"],
+                  parties: [.init(name: "O=Alice", publicKey: party(11)), .init(name: "O=Ann", publicKey: party(12))]),
+            .init(name: "O=Bob Node", identityKey: bobNode.publicKey.base64, addresses: ["grpc://127.0.0.1:2"],
+                  parties: [.init(name: "O=Bob", publicKey: party(13))]),
+        ], notaries: [.init(name: "O=Notary", publicKey: party(14), addresses: ["grpc://127.0.0.1:3"])])
+    }
+
+    static func message(_ sequence: Int, from sender: String = "O=Alice", to recipient: String = "O=Bob") -> [UInt8] {
+        SessionMessage(session: "f/0", sender: sender, recipient: recipient, sequence: sequence, kind: sequence == 1 ? .initiate : .data,
+                       payload: sequence == 1 ? [] : [UInt8(sequence)],
+                       initiator: sequence == 1 ? .init(flowName: "Ping", version: 1) : nil).encoded()
+    }
+
+    func signed(_ messages: [[UInt8]], from: String = "O=Alice Node", to: String = "O=Bob Node", at: Instant = now,
+                key: SigningKey = aliceNode) -> Hawser_P2p_V1_SignedDelivery {
+        DeliverySigning.sign(messages, from: from, to: to, at: at, with: key)
+    }
+
+    func refusal(_ delivery: Hawser_P2p_V1_SignedDelivery, now: Instant = now) -> DeliveryRefusal.Code? {
+        if case .failure(let refusal) = check.check(delivery, in: Self.membership, now: now) { return refusal.code }
+        return nil
+    }
+
+    @Test func aMembersSignedDeliveryForThisNodePassesWithItsMessagesInOrder() throws {
+        let messages = [Self.message(1), Self.message(2), Self.message(3, from: "O=Ann")]
+        let passed = try check.check(signed(messages), in: Self.membership, now: Self.now).get()
+        #expect(passed == DeliveryCheck.Passed(from: "O=Alice Node", messages: messages))
+        // Within the allowed skew either way.
+        #expect(refusal(signed(messages), now: Instant(microsecondsSinceEpoch: Self.now.microsecondsSinceEpoch + 299_000_000)) == nil)
+        #expect(refusal(signed(messages), now: Instant(microsecondsSinceEpoch: Self.now.microsecondsSinceEpoch - 299_000_000)) == nil)
+    }
+
+    @Test func eachBrokenRuleRefusesTheWholeDeliveryWithItsCode() {
+        var garbage = Hawser_P2p_V1_SignedDelivery()
+        garbage.delivery = Data([0xFF, 0xFF, 0xFF])
+        garbage.signature = Data(Self.aliceNode.sign([0xFF, 0xFF, 0xFF]))
+        #expect(refusal(garbage) == .malformedDelivery)
+        #expect(refusal(signed([])) == .malformedDelivery)
+        #expect(refusal(signed([Self.message(1), Array("not json".utf8)])) == .malformedDelivery)
+        // An outsider signing as itself, or as a member.
+        #expect(refusal(signed([Self.message(1)], from: "O=Mallory Node", key: Self.outsider)) == .notAMember)
+        #expect(refusal(signed([Self.message(1)], key: Self.outsider)) == .badSignature)
+        // A member's signature over other bytes: the delivery was altered on the way.
+        var altered = signed([Self.message(1)])
+        var delivery = try! Hawser_P2p_V1_Delivery(serializedBytes: [UInt8](altered.delivery))
+        delivery.messages.append(Data(Self.message(2)))
+        altered.delivery = try! delivery.serializedData()
+        #expect(refusal(altered) == .badSignature)
+        #expect(refusal(signed([Self.message(1)], to: "O=Carol Node")) == .wrongNode)
+        #expect(refusal(signed([Self.message(1)]), now: Instant(microsecondsSinceEpoch: Self.now.microsecondsSinceEpoch + 301_000_000))
+                == .staleDelivery)
+        #expect(refusal(signed([Self.message(1)]), now: Instant(microsecondsSinceEpoch: Self.now.microsecondsSinceEpoch - 301_000_000))
+                == .staleDelivery)
+        // Alice's node speaking for Bob's party, or to a party Bob's node does not host.
+        #expect(refusal(signed([Self.message(1), Self.message(2, from: "O=Bob")])) == .forgedSender)
+        #expect(refusal(signed([Self.message(1), Self.message(2, to: "O=Ann")])) == .notHostedHere)
+        // Bob's node's own key does not make a delivery from Alice's node.
+        #expect(refusal(signed([Self.message(1)], key: Self.bobNode)) == .badSignature)
+    }
+
+    @Test func aSignatureMeansNothingOutsideItsContext() {
+        // The same key signing the bare delivery bytes (no context) does not make a valid delivery.
+        let good = signed([Self.message(1)])
+        var bare = good
+        bare.signature = Data(Self.aliceNode.sign([UInt8](good.delivery)))
+        #expect(refusal(bare) == .badSignature)
+    }
+}

@@ -1,0 +1,136 @@
+import Flows
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import HawserCore
+import HawserTestSupport
+import HawserWire
+import Membership
+import P2P
+import Sessions
+import Testing
+
+/// Two nodes that reach each other only through loopback gRPC, each delivery signed: sessions
+/// complete, a node is found at whichever of its addresses answers, a backlog drains in order
+/// after the receiver comes back, and forged or replayed deliveries change nothing.
+@Suite(.timeLimit(.minutes(3))) struct PeerNetworkTests {
+    /// Starts both nodes (Bob's listed at `bobExtra` addresses before his own), points the
+    /// network at their ports and runs `body`; stops them after.
+    func withTwoNodes(bobFirst bobExtra: [Int] = [], _ body: (PeerNode, PeerNode, TestNetwork) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory()
+        let network = try TestNetwork(TwoNodes.definition(alice: [1], bob: [1]))
+        let alice = try PeerNode(name: "O=Alice Node", identity: TwoNodes.aliceIdentity, directory: directory.path + "/alice", network: network)
+        let bob = try PeerNode(name: "O=Bob Node", identity: TwoNodes.bobIdentity, directory: directory.path + "/bob", network: network)
+        try FileManager.default.createDirectory(atPath: directory.path + "/alice", withIntermediateDirectories: true)
+        let alicePort = try await alice.start()
+        let bobPort = try await bob.start()
+        try network.use(TwoNodes.definition(version: 2, alice: [alicePort], bob: bobExtra + [bobPort]))
+        do { try await body(alice, bob, network) } catch {
+            await alice.stop()
+            await bob.stop()
+            throw error
+        }
+        await alice.stop()
+        await bob.stop()
+    }
+
+    @Test func aPingPongCompletesBetweenTwoNodesOverGRPC() async throws {
+        try await withTwoNodes { alice, bob, _ in
+            let ping = try await alice.engine.start(Ping(rounds: 3))
+            let ended = try await alice.engine.waitForEnd(ping.id)
+            #expect(ended.status == .completed, "\(ended.error ?? "")")
+            #expect(try FlowCoding.decode([String].self, ended.result ?? []) == ["pong 1", "pong 2", "pong 3"])
+            try await eventually("Bob's responder saw the close") { try await bob.flows(named: "Pong").first?.status == .completed }
+            try await eventually("both outboxes drained") {
+                let (aliceLeft, bobLeft) = (try await alice.outbox(), try await bob.outbox())
+                return aliceLeft.isEmpty && bobLeft.isEmpty
+            }
+        }
+    }
+
+    @Test func aNodeIsReachedAtWhicheverOfItsAddressesAnswers() async throws {
+        // Bob's first address has nothing listening (a standby gone, a machine down).
+        let dead = try NATSCluster.freePorts(1)[0]
+        try await withTwoNodes(bobFirst: [dead]) { alice, _, _ in
+            let ended = try await alice.engine.waitForEnd(try await alice.engine.start(Ping(rounds: 2)).id)
+            #expect(ended.status == .completed, "\(ended.error ?? "")")
+            #expect(alice.hub.link.failures(of: "O=Bob") == 0)
+        }
+    }
+
+    @Test func aBacklogDrainsInOrderOnceTheReceiverIsBack() async throws {
+        let directory = try TemporaryDirectory()
+        let network = try TestNetwork(TwoNodes.definition(alice: [1], bob: [1]))
+        let alice = try PeerNode(name: "O=Alice Node", identity: TwoNodes.aliceIdentity, directory: directory.path + "/alice", network: network)
+        var bob = try PeerNode(name: "O=Bob Node", identity: TwoNodes.bobIdentity, directory: directory.path + "/bob", network: network)
+        let alicePort = try await alice.start()
+        let bobPort = try await bob.start()
+        await bob.stop()
+        try network.use(TwoNodes.definition(version: 2, alice: [alicePort], bob: [bobPort]))
+        // 600 messages of 2,000 bytes: more than one outbox batch (50), each batch more than one
+        // delivery (64 KiB), while Bob is away.
+        let burst = try await alice.engine.waitForEnd(try await alice.engine.start(Burst(count: 600, size: 2_000)).id)
+        #expect(burst.status == .completed, "\(burst.error ?? "")")
+        try await eventually("the link manager has tried Bob") { alice.hub.link.failures(of: "O=Bob") > 0 }
+        #expect(try await alice.outbox().count == 602)  // initiate, 600 data, close
+
+        bob = try PeerNode(name: "O=Bob Node", identity: TwoNodes.bobIdentity, directory: directory.path + "/bob", network: network, port: bobPort)
+        _ = try await bob.start()
+        try await eventually("Bob took all 600 in order") { try await bob.flows(named: "Count").first?.status == .completed }
+        let count = try #require(try await bob.flows(named: "Count").first)
+        #expect(try FlowCoding.decode(Int.self, count.result ?? []) == 600)
+        try await eventually("Alice's outbox drained") { try await alice.outbox().isEmpty }
+        await alice.stop()
+        await bob.stop()
+    }
+
+    /// A client that speaks to Bob's node directly, as any process on the network could.
+    func call(_ delivery: Hawser_P2p_V1_SignedDelivery, port: Int) async throws -> Hawser_P2p_V1_DeliveryReply {
+        try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) {
+            try await Hawser_P2p_V1_Peer.Client(wrapping: $0).deliver(delivery)
+        }
+    }
+
+    static let initiate = SessionMessage(session: "forged/0", sender: "O=Alice", recipient: "O=Bob", sequence: 1, kind: .initiate,
+                                         initiator: .init(flowName: Burst.flowName, version: 1))
+    static let data = SessionMessage(session: "forged/0", sender: "O=Alice", recipient: "O=Bob", sequence: 2, kind: .data, payload: text("1"))
+
+    @Test func forgedDeliveriesAreRefusedAndChangeNothing() async throws {
+        try await withTwoNodes { _, bob, network in
+            let port = try #require(network.membership.node(named: "O=Bob Node")?.addresses.last.flatMap { URL(string: $0)?.port })
+            let messages = [Self.initiate.encoded(), Self.data.encoded()]
+            let now = SystemFlowClock().now()
+            let forgeries: [(Hawser_P2p_V1_SignedDelivery, String)] = [
+                (DeliverySigning.sign(messages, from: "O=Alice Node", to: "O=Bob Node", at: now, with: TwoNodes.outsider), "bad_signature"),
+                (DeliverySigning.sign(messages, from: "O=Mallory Node", to: "O=Bob Node", at: now, with: TwoNodes.outsider), "not_a_member"),
+                // Bob's own key cannot speak for Alice's node, nor Alice's for Bob's parties.
+                (DeliverySigning.sign(messages, from: "O=Alice Node", to: "O=Bob Node", at: now, with: TwoNodes.bobIdentity), "bad_signature"),
+                (DeliverySigning.sign([SessionMessage(session: "x/0", sender: "O=Bob", recipient: "O=Bob", sequence: 1, kind: .data).encoded()],
+                                      from: "O=Alice Node", to: "O=Bob Node", at: now, with: TwoNodes.aliceIdentity), "forged_sender"),
+                (DeliverySigning.sign(messages, from: "O=Alice Node", to: "O=Bob Node",
+                                      at: Instant(microsecondsSinceEpoch: now.microsecondsSinceEpoch - 3_600_000_000), with: TwoNodes.aliceIdentity),
+                 "stale_delivery"),
+            ]
+            for (forgery, code) in forgeries {
+                let reply = try await call(forgery, port: port)
+                #expect(reply.hasRefused && reply.refused.code == code && reply.answers.isEmpty, "\(reply)")
+            }
+            #expect(try await bob.database.sessions.inbound(Self.initiate.key) == nil)
+            #expect(try await bob.flows(named: "Count").isEmpty)
+        }
+    }
+
+    @Test func aReplayedDeliveryIsAnsweredAgainAndChangesNothing() async throws {
+        try await withTwoNodes { _, bob, network in
+            let port = try #require(network.membership.node(named: "O=Bob Node")?.addresses.last.flatMap { URL(string: $0)?.port })
+            let delivery = DeliverySigning.sign([Self.initiate.encoded(), Self.data.encoded()], from: "O=Alice Node", to: "O=Bob Node",
+                                                at: SystemFlowClock().now(), with: TwoNodes.aliceIdentity)
+            for _ in 1...3 {
+                let reply = try await call(delivery, port: port)
+                #expect(!reply.hasRefused && reply.answers.map(\.accepted) == [true, true], "\(reply)")
+            }
+            #expect(try await bob.flows(named: "Count").count == 1)
+            #expect(try await bob.database.sessions.inbound(Self.data.key)?.body == Self.data.encoded())
+        }
+    }
+}
