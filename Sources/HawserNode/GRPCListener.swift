@@ -4,26 +4,26 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The notary's gRPC server (plaintext HTTP/2, `grpc` in the configuration) as a service of the
-/// notary's group. On graceful shutdown it stops accepting calls and lets the calls under way end
-/// (a client's stream ends when the client closes it, or when the connection's GOAWAY grace runs
-/// out); it is listed after the notary's own services, so it stops before them.
+/// A gRPC server (plaintext HTTP/2) as a service of a process's group: the notary's (`grpc` in its
+/// configuration) and the node's peer-to-peer listener (`network.listen`). On graceful shutdown
+/// it stops accepting calls and lets the calls under way end (a client's stream ends when the
+/// client closes it, or when the connection's GOAWAY grace runs out); it is listed after the
+/// services its calls use, so it stops before them.
 struct GRPCListener: Service {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
     let draining: GRPCDraining
     let onListening: @Sendable (Int) async -> Void
 
-    init(configuration: GRPCConfiguration, services: [any RegistrableRPCService], draining: GRPCDraining,
-         onListening: @escaping @Sendable (Int) async -> Void) {
-        let address: GRPCNIOTransportHTTP2.SocketAddress = configuration.host.contains(":")
-            ? .ipv6(host: configuration.host, port: configuration.port)
-            : .ipv4(host: configuration.host, port: configuration.port)
+    init(host: String, port: Int, maxMessageBytes: Int, maxConcurrentStreams: Int, idleTimeout: Duration,
+         services: [any RegistrableRPCService], draining: GRPCDraining, onListening: @escaping @Sendable (Int) async -> Void) {
+        let address: GRPCNIOTransportHTTP2.SocketAddress = host.contains(":")
+            ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
         let transport = HTTP2ServerTransport.Posix(
             address: address, transportSecurity: .plaintext,
             config: .defaults { config in
-                config.rpc.maxRequestPayloadSize = configuration.maxMessageBytes
-                config.http2.maxConcurrentStreams = configuration.maxConcurrentStreams
-                config.connection.maxIdleTime = .milliseconds(configuration.idleTimeoutMillis)
+                config.rpc.maxRequestPayloadSize = maxMessageBytes
+                config.http2.maxConcurrentStreams = maxConcurrentStreams
+                config.connection.maxIdleTime = idleTimeout
                 // Calls still open when the server stops get this long before the connection closes.
                 config.connection.maxGraceTime = .seconds(5)
             })

@@ -64,7 +64,8 @@ public enum Node {
         }
         var keys = [String: SigningKey]()
         for party in configuration.parties { keys[party.name] = try KeyFile.load(resolve(party.keyFile)).key }
-        let network = try configuration.network?.open(name: configuration.name, parties: keys, resolve: resolve, logger: logger)
+        let member = try configuration.network?.open(name: configuration.name, parties: keys, resolve: resolve, logger: logger)
+        if let listen = configuration.network?.listen { try ListenCheck.ensureBindable(host: listen.host, port: listen.port) }
         let data = resolve(configuration.dataDirectory)
         // Before anything in the data directory is opened: one process per directory, and a taken
         // port found now rather than after the notary and the engine have started.
@@ -101,12 +102,21 @@ public enum Node {
             notary = try .remote(configuration.notary)
         }
 
+        // A member of a network talks to its peers through flow sessions.
+        let peers: NodePeers? = if let network = configuration.network, let member {
+            NodePeers(network, name: configuration.name, identity: member.identity, membership: member.watcher,
+                      sessions: configuration.sessions, store: database.sessions, isActive: { (try? serving.engine()) != nil },
+                      logger: logger)
+        } else { nil }
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)
-        var services = FlowServices(notary: notary.port, keys: LocalKeys(keys))
+        var services = FlowServices(notary: notary.port, keys: LocalKeys(keys), sessions: peers?.hub)
         services.add(database.vault, as: (any VaultStore).self)
         let makeEngine: @Sendable (any FlowStore) -> FlowEngine = { [flows, services] store in
-            FlowEngine(store: store, registry: flows, services: services, configuration: engineConfiguration(configuration), logger: logger)
+            let engine = FlowEngine(store: store, registry: flows, services: services, configuration: engineConfiguration(configuration),
+                                    logger: logger)
+            peers?.hub.attach(engine)  // the engine that starts responders for peers' sessions
+            return engine
         }
         // What owns the flows: the one engine (single, hot-cold), or the shard's terms (hot-warm).
         let owner: [any Service]
@@ -130,14 +140,17 @@ public enum Node {
                           authenticator: authenticator,
                           identity: NodeIdentityJSON(name: configuration.name, notary: notary.port.identity.name,
                                                      parties: keys.keys.sorted(), flows: flows.names),
-                          maxBodyBytes: configuration.maxBodyBytes, registry: registry, openAPI: openAPI, network: network)
+                          maxBodyBytes: configuration.maxBodyBytes, registry: registry, openAPI: openAPI, network: member?.watcher)
         let app = Application(
             router: api.router(),
             server: .http1(timeouts: configuration.http, logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser-node"),
-            // Stopped in reverse order: the database's pool outlives the engine that writes to it.
-            services: [DataDirectoryHold(lock: lock)] + database.services + notary.services + owner + (network.map { [$0] } ?? []),
+            // Stopped in reverse order: the database's pool outlives the engine that writes to it,
+            // the engine outlives the peers' listener and the link manager, and the transport
+            // outlives the link manager.
+            services: [DataDirectoryHold(lock: lock)] + database.services + notary.services + (peers.map { [$0.transport] } ?? [])
+                + owner + (peers?.services ?? []) + (member.map { [$0.watcher] } ?? []),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.listen.port
                 openAPI.listening(on: port)

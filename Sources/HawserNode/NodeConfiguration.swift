@@ -92,9 +92,11 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var ha = HAConfiguration()
     /// The network the node is a member of (docs/network.md); nil: a node on its own.
     public var network: NodeNetworkConfiguration?
+    /// Flow sessions with other nodes (docs/sessions.md); used when `network` is set.
+    public var sessions = NodeSessionsConfiguration()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, dataDirectory, database, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http, ha, network
+        case name, dataDirectory, database, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http, ha, network, sessions
     }
 
     public static let defaultNotaryName = "O=Hawser Notary, L=London, C=GB"
@@ -121,6 +123,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         http = try c.decodeIfPresent(HTTPTimeouts.self, forKey: .http) ?? d.http
         ha = try c.decodeIfPresent(HAConfiguration.self, forKey: .ha) ?? d.ha
         network = try c.decodeIfPresent(NodeNetworkConfiguration.self, forKey: .network)
+        sessions = try c.decodeIfPresent(NodeSessionsConfiguration.self, forKey: .sessions) ?? d.sessions
     }
 
     /// Every invalid value, one sentence each; relative file names taken from the current directory.
@@ -156,7 +159,8 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         if maxWritesPerCommit < 1 { out.append("maxWritesPerCommit must be at least 1") }
         if maxBodyBytes < 1024 { out.append("maxBodyBytes must be at least 1024") }
         out += ha.problems(role: "node", baseDirectory: baseDirectory)
-        out += network?.problems ?? []
+        out += network?.problems(rpcPort: listen.port) ?? []
+        out += sessions.settings.problems
         if ha.mode == .hotWarm && notary.kind != .remote {
             out.append("ha.mode hot-warm needs notary.kind remote: an embedded notary's log and store cannot be shared by two processes")
         }
@@ -199,12 +203,17 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             ("rpcLogin", Set(RPCLogin.CodingKeys.allCases.map(\.rawValue))),
             ("ha", Set(HAConfiguration.CodingKeys.allCases.map(\.rawValue))),
             ("network", Set(NodeNetworkConfiguration.CodingKeys.allCases.map(\.rawValue))),
+            ("sessions", Set(NodeSessionsConfiguration.CodingKeys.allCases.map(\.rawValue))),
         ]
         for (section, known) in sections {
             guard let object = section.isEmpty ? top : top[section] as? [String: Any] else { continue }
             for key in object.keys.sorted() where !known.contains(key) {
                 out.append("unknown option `\(section.isEmpty ? key : "\(section).\(key)")`")
             }
+        }
+        if let listen = (top["network"] as? [String: Any])?["listen"] as? [String: Any] {
+            let known = Set(NodeNetworkConfiguration.Listen.CodingKeys.allCases.map(\.rawValue))
+            for key in listen.keys.sorted() where !known.contains(key) { out.append("unknown option `network.listen.\(key)`") }
         }
         if let election = (top["ha"] as? [String: Any])?["election"] as? [String: Any] {
             let known = Set(ElectionSettings.CodingKeys.allCases.map(\.rawValue))

@@ -12,6 +12,8 @@ import Vault
 public struct NodeDatabase: Sendable {
     public let flows: any NodeFlowStore
     public let vault: any VaultStore
+    /// The inbox and outbox of flow sessions.
+    public let sessions: any SessionStore
     let services: [any Service]
 
     /// Opens the database of `configuration`: SQLite in `data`, or PostgreSQL, reached, logged
@@ -21,12 +23,12 @@ public struct NodeDatabase: Sendable {
         switch configuration.kind {
         case .sqlite:
             let database = try SQLiteNodeDatabase(path: data + "/node.sqlite", fence: fence)
-            return NodeDatabase(flows: database.flows, vault: database.vault, services: [])
+            return NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [])
         case .postgres:
             let pool = try await configuration.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.passwordVariable,
                                                        stallLimit: PostgresNodeDatabase.stallLimit, logger: logger)
             let database = try await PostgresNodeDatabase.open(pool, fence: fence)
-            return NodeDatabase(flows: database.flows, vault: database.vault, services: [pool])
+            return NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [pool])
         }
     }
 }

@@ -3,9 +3,39 @@ import HawserCore
 import Logging
 import Membership
 
-/// The `network` section of the node's configuration (docs/configuration.md, docs/network.md):
-/// the network definition the node is a member of, and the key that speaks for the node in it.
+/// The `network` section of the node's configuration (docs/configuration.md, docs/network.md,
+/// docs/p2p.md): the network definition the node is a member of, the key that speaks for the node
+/// in it, and how it delivers to and takes deliveries from its peers.
 public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
+    /// Where the node serves peer-to-peer delivery (gRPC `Peer/Deliver`, plaintext HTTP/2): one of
+    /// the node's addresses in the definition must reach it.
+    public struct Listen: Codable, Sendable, Equatable {
+        /// An IPv4 or IPv6 address, not a name.
+        public var host = "127.0.0.1"
+        /// 0 picks a free port (tests; peers cannot know it).
+        public var port = 0
+        /// Most calls open at once on one connection.
+        public var maxConcurrentStreams = 64
+        /// A connection with no call open for this long is closed (gracefully, with GOAWAY).
+        public var idleTimeoutMillis = 300_000
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case host, port, maxConcurrentStreams, idleTimeoutMillis }
+
+        public init(host: String = "127.0.0.1", port: Int = 0) {
+            self.host = host
+            self.port = port
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let d = Listen()
+            host = try c.decodeIfPresent(String.self, forKey: .host) ?? d.host
+            port = try c.decode(Int.self, forKey: .port)
+            maxConcurrentStreams = try c.decodeIfPresent(Int.self, forKey: .maxConcurrentStreams) ?? d.maxConcurrentStreams
+            idleTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutMillis) ?? d.idleTimeoutMillis
+        }
+    }
+
     /// The network definition file, relative to the configuration file's directory.
     public var file: String
     /// The node's identity key file (`hawser party new` writes one), relative likewise. Its public
@@ -13,42 +43,69 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
     public var identityKeyFile: String
     /// How often the file is read again for a new version.
     public var reloadIntervalMillis = 5_000
+    public var listen: Listen
+    /// Largest delivery the node sends or takes (the messages' bytes and the envelope's); every
+    /// node of a network should use the same.
+    public var maxDeliveryBytes = 4 * 1024 * 1024
+    /// How long one delivery may take before the peer's next address is tried.
+    public var deliveryTimeoutMillis = 10_000
+    /// Most difference between a sender's signing time and this node's clock (docs/p2p.md).
+    public var maxClockSkewMillis = 300_000
 
     static let reloadRange = 100...3_600_000
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case file, identityKeyFile, reloadIntervalMillis }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case file, identityKeyFile, reloadIntervalMillis, listen, maxDeliveryBytes, deliveryTimeoutMillis, maxClockSkewMillis
+    }
 
-    public init(file: String, identityKeyFile: String) {
+    public init(file: String, identityKeyFile: String, listen: Listen = Listen()) {
         self.file = file
         self.identityKeyFile = identityKeyFile
+        self.listen = listen
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         file = try c.decode(String.self, forKey: .file)
         identityKeyFile = try c.decode(String.self, forKey: .identityKeyFile)
+        listen = try c.decode(Listen.self, forKey: .listen)
         reloadIntervalMillis = try c.decodeIfPresent(Int.self, forKey: .reloadIntervalMillis) ?? reloadIntervalMillis
+        maxDeliveryBytes = try c.decodeIfPresent(Int.self, forKey: .maxDeliveryBytes) ?? maxDeliveryBytes
+        deliveryTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .deliveryTimeoutMillis) ?? deliveryTimeoutMillis
+        maxClockSkewMillis = try c.decodeIfPresent(Int.self, forKey: .maxClockSkewMillis) ?? maxClockSkewMillis
     }
 
-    var problems: [String] {
+    func problems(rpcPort: Int) -> [String] {
         var out = [String]()
         if file.isEmpty { out.append("network.file must not be empty") }
         if identityKeyFile.isEmpty { out.append("network.identityKeyFile must not be empty") }
         if !Self.reloadRange.contains(reloadIntervalMillis) {
             out.append("network.reloadIntervalMillis must be \(Self.reloadRange.lowerBound)...\(Self.reloadRange.upperBound)")
         }
+        if !ListenCheck.isIPAddress(listen.host) {
+            out.append("network.listen.host must be an IP address, such as 127.0.0.1, 0.0.0.0 or ::1 (not `\(listen.host.prefix(100))`)")
+        }
+        if !(0...65_535).contains(listen.port) { out.append("network.listen.port must be 0...65535 (0 picks a free port)") }
+        if listen.port != 0 && listen.port == rpcPort { out.append("network.listen.port must differ from listen.port (\(rpcPort))") }
+        if !(1...65_535).contains(listen.maxConcurrentStreams) { out.append("network.listen.maxConcurrentStreams must be 1...65535") }
+        if !(100...86_400_000).contains(listen.idleTimeoutMillis) { out.append("network.listen.idleTimeoutMillis must be 100...86400000") }
+        if !((64 * 1024)...(64 << 20)).contains(maxDeliveryBytes) { out.append("network.maxDeliveryBytes must be 65536...67108864") }
+        if !(100...600_000).contains(deliveryTimeoutMillis) { out.append("network.deliveryTimeoutMillis must be 100...600000") }
+        if !(1_000...86_400_000).contains(maxClockSkewMillis) { out.append("network.maxClockSkewMillis must be 1000...86400000") }
         return out
     }
 
     /// Loads the definition and checks that it names this node as configured: `name` is a node of
     /// it, with the identity key of `identityKeyFile` and exactly the parties (and keys) the node
-    /// hosts. Returns the watcher that keeps it current.
-    func open(name: String, parties: [String: SigningKey], resolve: (String) -> String, logger: Logger) throws -> MembershipWatcher {
+    /// hosts. Returns the watcher that keeps it current, and the identity key.
+    func open(name: String, parties: [String: SigningKey], resolve: (String) -> String, logger: Logger)
+        throws -> (watcher: MembershipWatcher, identity: SigningKey) {
         let watcher: MembershipWatcher
         do { watcher = try MembershipWatcher(path: resolve(file), interval: .milliseconds(reloadIntervalMillis), logger: logger) } catch {
             throw ConfigurationError(["network.file: \(error)"])
         }
-        let identity = try KeyFile.load(resolve(identityKeyFile)).key.publicKey
+        let identityKey = try KeyFile.load(resolve(identityKeyFile)).key
+        let identity = identityKey.publicKey
         let membership = watcher.current
         guard let me = membership.node(named: name) else {
             throw ConfigurationError(["network.file: the network definition (version \(membership.version)) has no node named `\(name)`, this node's name"])
@@ -67,6 +124,6 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
             problems.append("parties: the network definition gives `\(name)` the party `\(party)`, which this node does not host")
         }
         guard problems.isEmpty else { throw ConfigurationError(problems) }
-        return watcher
+        return (watcher, identityKey)
     }
 }

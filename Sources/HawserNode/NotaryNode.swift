@@ -110,7 +110,8 @@ public enum NotaryNode {
         // Listed last, so it stops first of the services, after the HTTP server.
         let grpc = configuration.grpc.map { grpc in
             let draining = GRPCDraining()
-            return GRPCListener(configuration: grpc,
+            return GRPCListener(host: grpc.host, port: grpc.port, maxMessageBytes: grpc.maxMessageBytes,
+                                maxConcurrentStreams: grpc.maxConcurrentStreams, idleTimeout: .milliseconds(grpc.idleTimeoutMillis),
                                 services: [NotaryGRPCService(serving: serving, maxInFlightPerStream: grpc.maxInFlightPerStream,
                                                              draining: draining)],
                                 draining: draining, onListening: onGRPCListening)

@@ -64,12 +64,14 @@ struct NetworkInit: ParsableCommand {
             var configuration = try NodeConfiguration.load(directory + "/node.json")
             configuration.name = nodeName
             configuration.parties = [.init(name: party.party, keyFile: "party.key")]
-            configuration.network = NodeNetworkConfiguration(file: "../network.json", identityKeyFile: "identity.key")
+            configuration.network = NodeNetworkConfiguration(file: "../network.json", identityKeyFile: "identity.key",
+                                                             listen: .init(port: basePort + 20 + index))
             try configuration.save(directory + "/node.json")
-            lines.append("node `\(nodeName)` (party `\(party.party)`): RPC at http://127.0.0.1:\(basePort + 10 + index), user admin, "
+            lines.append("node `\(nodeName)` (party `\(party.party)`): RPC at http://127.0.0.1:\(basePort + 10 + index), "
+                         + "peer-to-peer at grpc://127.0.0.1:\(basePort + 20 + index), user admin, "
                          + "password in \(directory)/\(NodeCommand.passwordFile); run: hawser node run --config \(directory)/node.json")
             members.append(.init(name: nodeName, identityKey: identity.publicKey.base64,
-                                 addresses: ["http://127.0.0.1:\(basePort + 20 + index)"],
+                                 addresses: ["grpc://127.0.0.1:\(basePort + 20 + index)"],
                                  parties: [.init(name: party.party, publicKey: party.key.publicKey.base64)]))
         }
         let definition = NetworkDefinition(version: 1, nodes: members, notaries: [

@@ -4,7 +4,13 @@ import HawserNode
 import HawserTestSupport
 import Hummingbird
 import HummingbirdTesting
+import Flows
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import HawserWire
 import Membership
+import P2P
+import Sessions
 import Testing
 
 /// A node that is a member of a network (docs/network.md): it starts only with a definition that
@@ -20,8 +26,8 @@ import Testing
             .map { NetworkDefinition.Member(name: $0.key, publicKey: $0.value.publicKey.base64) }
         let other = SigningKey(seed: [UInt8](repeating: 31, count: 32))!, carol = SigningKey(seed: [UInt8](repeating: 32, count: 32))!
         return NetworkDefinition(version: version, nodes: [
-            .init(name: NodeConfiguration().name, identityKey: identity.base64, addresses: ["https://127.0.0.1:10021"], parties: hosted),
-            .init(name: "O=Carol Node", identityKey: other.publicKey.base64, addresses: ["https://127.0.0.1:10022"],
+            .init(name: NodeConfiguration().name, identityKey: identity.base64, addresses: ["grpc://127.0.0.1:10021"], parties: hosted),
+            .init(name: "O=Carol Node", identityKey: other.publicKey.base64, addresses: ["grpc://127.0.0.1:10022"],
                   parties: [.init(name: "O=Carol", publicKey: carol.publicKey.base64)]),
         ], notaries: [.init(name: "O=Notary", publicKey: notaryKey.publicKey.base64, addresses: ["http://127.0.0.1:10000"])])
     }
@@ -52,10 +58,44 @@ import Testing
         try await app.test(.live) { client in
             #expect(try await served(client) == (.ok, Self.definition(version: 1)))
             var next = Self.definition(version: 2)
-            next.nodes[1].addresses = ["https://127.0.0.1:10023"]
+            next.nodes[1].addresses = ["grpc://127.0.0.1:10023"]
             try next.json.write(to: URL(fileURLWithPath: path + "/network.json"))
             try await eventually("the node takes version 2") { try await served(client).1?.version == 2 }
             #expect(try await served(client).1 == next)
+        }
+    }
+
+    /// Carol's node, the other member of `definition`.
+    static let carolNode = SigningKey(seed: [UInt8](repeating: 31, count: 32))!
+
+    @Test(.timeLimit(.minutes(2))) func aMemberNodeServesPeerDeliveryAndRefusesForgeries() async throws {
+        let dir = try TemporaryDirectory(), path = dir.path
+        var configuration = try Self.memberNodeFiles(in: path)
+        let port = try NATSCluster.freePorts(1)[0]
+        configuration.network?.listen.port = port
+        let (app, _) = try await Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
+        let initiate = SessionMessage(session: "carol-flow/0", sender: "O=Carol", recipient: "O=Alice", sequence: 1, kind: .initiate,
+                                      initiator: .init(flowName: "NoSuchFlow", version: 1)).encoded()
+        @Sendable func deliver(signedBy key: SigningKey) async throws -> Hawser_P2p_V1_DeliveryReply {
+            let delivery = DeliverySigning.sign([initiate], from: "O=Carol Node", to: NodeConfiguration().name, at: SystemFlowClock().now(),
+                                                with: key)
+            return try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port),
+                                                                           transportSecurity: .plaintext)) {
+                try await Hawser_P2p_V1_Peer.Client(wrapping: $0).deliver(delivery)
+            }
+        }
+        try await app.test(.live) { _ in
+            var answered: Hawser_P2p_V1_DeliveryReply?
+            try await eventually("the peer-to-peer listener answers") {
+                answered = try? await deliver(signedBy: Self.carolNode)
+                return answered != nil
+            }
+            // Carol's node is a member and signed it; the node has no responder for that flow.
+            let answer = try #require(answered?.answers.first)
+            #expect(answered?.answers.count == 1 && !answer.accepted && answer.code == "no_responder", "\(String(describing: answered))")
+            // The same delivery signed by a key that is not Carol's node's is refused whole.
+            let forged = try await deliver(signedBy: SigningKey())
+            #expect(forged.hasRefused && forged.refused.code == "bad_signature" && forged.answers.isEmpty)
         }
     }
 
@@ -102,7 +142,16 @@ import Testing
         var configuration = NodeConfiguration()
         configuration.network = NodeNetworkConfiguration(file: "", identityKeyFile: "")
         configuration.network?.reloadIntervalMillis = 5
+        configuration.network?.listen = .init(host: "localhost", port: configuration.listen.port)
+        configuration.network?.maxClockSkewMillis = 10
+        configuration.sessions.batchSize = 0
+        configuration.sessions.retryMaxDelayMillis = 1
         let problems = configuration.problems
+        #expect(problems.contains("network.listen.host must be an IP address, such as 127.0.0.1, 0.0.0.0 or ::1 (not `localhost`)"))
+        #expect(problems.contains("network.listen.port must differ from listen.port (\(configuration.listen.port))"))
+        #expect(problems.contains("network.maxClockSkewMillis must be 1000...86400000"))
+        #expect(problems.contains("sessions.batchSize must be from 1 to 10000"))
+        #expect(problems.contains("sessions.retryMaxDelayMillis must be at least retryInitialDelayMillis"))
         #expect(problems.contains("network.file must not be empty"))
         #expect(problems.contains("network.identityKeyFile must not be empty"))
         #expect(problems.contains("network.reloadIntervalMillis must be 100...3600000"))
@@ -128,9 +177,13 @@ struct NetworkCommandTests {
             #expect(Set(configuration.authorisedParties.map(\.name)) == ["O=Alice, L=London, C=GB", "O=Bob, L=London, C=GB"])
             #expect(try KeyFile.load(path + "/net/\(replica)/notary.key").key.publicKey.base64 == definition.notaries[0].publicKey)
         }
-        for node in ["alice", "bob"] {
+        for (index, node) in ["alice", "bob"].enumerated() {
             var configuration = try NodeConfiguration.load(path + "/net/\(node)/node.json")
+            // Its peer-to-peer service listens where the definition says the node is reached.
+            #expect(configuration.network?.listen.port == 21_020 + index)
+            #expect(definition.nodes[index].addresses == ["grpc://127.0.0.1:\(21_020 + index)"])
             configuration.listen.port = 0
+            configuration.network?.listen.port = 0  // the two cases of this test run side by side
             // Starts only if the definition names it as configured; serves the definition.
             let (app, _) = try await Node.application(configuration: configuration, baseDirectory: path + "/net/\(node)", logger: quietLogger)
             try await app.test(.router) { client in

@@ -37,7 +37,7 @@ import Testing
         let engine = FlowEngine(store: FencedFlowStore(base: database.flows) { _ in refusals.add() }, registry: registry,
                                 services: FlowServices(), logger: quietLogger)
         let api = NodeAPI(serving: ServingState(.active(engine)), gated: true,
-                          database: NodeDatabase(flows: database.flows, vault: database.vault, services: []), replica: nil,
+                          database: NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: []), replica: nil,
                           authenticator: RPCAuthenticator(users: [RPCUser(username: "ops", passwordHash: PasswordHash.make("secret", iterations: 100),
                                                                           permissions: [.all])]),
                           identity: NodeIdentityJSON(name: "O=Alice", notary: "O=Notary", parties: [], flows: registry.names),

@@ -1,0 +1,37 @@
+import Flows
+import HawserCore
+import Logging
+import Membership
+import P2P
+import ServiceLifecycle
+import Sessions
+
+/// A member node's flow sessions with its peers (docs/p2p.md, docs/sessions.md): the session hub
+/// on the node database's inbox and outbox, the transport that signs and delivers the outbox,
+/// and the gRPC listener that takes peers' deliveries.
+struct NodePeers: Sendable {
+    let hub: SessionHub
+    /// Started before the flow engine and stopped after it: the transport the link manager uses.
+    let transport: GRPCPeerTransport
+    /// Started after the flow engine and stopped before it: the link manager, then the listener.
+    let services: [any Service]
+
+    /// `isActive`: whether this process owns the node's flows now (a hot-warm standby does not).
+    init(_ network: NodeNetworkConfiguration, name: String, identity: SigningKey, membership: MembershipWatcher,
+         sessions: NodeSessionsConfiguration, store: any SessionStore, isActive: @escaping @Sendable () -> Bool, logger: Logger) {
+        let logger = { var logger = logger; logger[metadataKey: "component"] = "p2p"; return logger }()
+        transport = GRPCPeerTransport(settings: .init(me: name, identity: identity, maxDeliveryBytes: network.maxDeliveryBytes,
+                                                      callTimeout: .milliseconds(network.deliveryTimeoutMillis)),
+                                      membership: { membership.current }, logger: logger)
+        hub = SessionHub(store: store, transport: transport, configuration: sessions.settings, logger: logger, isActive: isActive)
+        let service = PeerService(hub: hub, check: DeliveryCheck(me: name, maxSkew: .milliseconds(network.maxClockSkewMillis)),
+                                  membership: { membership.current }, logger: logger)
+        let listen = network.listen
+        let listener = GRPCListener(host: listen.host, port: listen.port, maxMessageBytes: network.maxDeliveryBytes,
+                                    maxConcurrentStreams: listen.maxConcurrentStreams, idleTimeout: .milliseconds(listen.idleTimeoutMillis),
+                                    services: [service], draining: GRPCDraining()) { port in
+            logger.notice("serving peer-to-peer delivery", metadata: ["host": "\(listen.host)", "port": "\(port)"])
+        }
+        services = [hub, listener]
+    }
+}
