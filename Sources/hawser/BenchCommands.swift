@@ -9,8 +9,8 @@ import Sim
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks: signatures, the notary, election failover, flows (use release builds).",
-        subcommands: [Verify.self, Notary.self, FailoverBench.self, FlowBench.self])
+        commandName: "bench", abstract: "Benchmarks: signatures, the notary, election failover, flows, payments between nodes (use release builds).",
+        subcommands: [Verify.self, Notary.self, FailoverBench.self, FlowBench.self, PaymentBench.self])
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -5,11 +5,9 @@ import HawserCore
 import HawserNode
 import Logging
 import Sim
-import Synchronization
 
 /// `hawser bench flows`: token-sample flows on an all-in-one node, driven over the RPC API by
-/// concurrent clients. Each client starts a flow (with a client request id) and waits for its end
-/// in the same call (`NodeClient.run`); latency is from the call to the ended flow. The node runs
+/// concurrent clients (`FlowLoad`). The node runs
 /// in this process, or is a running one (`--node`), which may be killed and restarted meanwhile:
 /// the clients retry through its absence, and the client request ids keep each flow one flow.
 /// With `--history FILE` every start and every end the clients saw is written as the history of
@@ -114,102 +112,20 @@ struct FlowBench: AsyncParsableCommand {
 
     private func measure(_ client: NodeClient, _ history: HistoryWriter?) async throws {
         let run = randomUUID().uuidString.lowercased().prefix(8)
-        if workload == .move { try await seed(client, run: "\(run)", history) }
-        if warmup > 0 { _ = try await drive(client, count: warmup, prefix: "\(run)-warmup", history) }
+        let load = FlowLoad(clients: clients, rate: rate, history: history)
+        let (workload, flow) = (workload, self.flow)
+        // An issue never fails; a move may (its owner's tokens all reserved by other moves).
+        let accept: @Sendable (NodeFlow) throws -> Void = { final in
+            if workload == .issue, final.status != "completed" { throw CLIError("flow \(final.id) ended \(final.status): \(final.error ?? "")") }
+        }
+        if workload == .move { try await load.seed(client, parties: ["O=Alice", "O=Bob"], count: seedStates * 2, prefix: "\(run)") }
+        if warmup > 0 { _ = try await load.drive(client, count: warmup, prefix: "\(run)-warmup", flow: flow, accept: accept) }
         let start = ContinuousClock.now
-        let ended = try await drive(client, count: flows, prefix: "\(run)-timed", history)
-        let elapsed = Self.seconds(ContinuousClock.now - start)
-        let latencies = ended.map(\.latency).sorted()
-        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-        let statuses = Dictionary(grouping: ended, by: \.status).mapValues(\.count).sorted { $0.key < $1.key }
-            .map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        print(String(format: "store=%@ workload=%@ flows=%d clients=%d rate=%@ seconds=%.2f flows_per_second=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f %@",
-                     nodes.isEmpty ? store.rawValue : "node", workload.rawValue, flows, clients, rate.map { String(format: "%.0f", $0) } ?? "closed-loop", elapsed,
-                     Double(flows) / elapsed, percentile(0.5), percentile(0.9), percentile(0.99), statuses))
-        if reportEvery > 0 {
-            // The last interval ends with the run, so its rate is over the time it lasted.
-            let windows = Dictionary(grouping: ended) { Int($0.at) / reportEvery }.mapValues(\.count)
-            for window in 0...(windows.keys.max() ?? 0) {
-                let count = windows[window] ?? 0
-                let from = Double(window * reportEvery), until = min(Double((window + 1) * reportEvery), elapsed)
-                print(String(format: "interval_s=%.0f-%.1f ended=%d flows_per_second=%.1f", from, until, count,
-                             Double(count) / max(until - from, 0.001)))
-            }
-        }
-    }
-
-    /// Issues `seedStates` states to each party, 16 at a time.
-    private func seed(_ client: NodeClient, run: String, _ history: HistoryWriter?) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for worker in 0..<16 {
-                group.addTask {
-                    for i in stride(from: worker, to: seedStates * 2, by: 16) {
-                        let owner = i % 2 == 0 ? "O=Alice" : "O=Bob"
-                        let flow = try await Self.run(client, "IssueTokens", #"{"owner":"\#(owner)","amount":1000000}"#,
-                                                      clientRequestId: "\(run)-seed-\(i)", by: "seed\(worker)", history)
-                        guard flow.status == "completed" else { throw CLIError("seed flow \(flow.id) ended \(flow.status): \(flow.error ?? "")") }
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-    }
-
-    private struct Ended: Sendable {
-        var status: String
-        /// Milliseconds from the call (or from when it was due) to the end.
-        var latency: Double
-        /// Seconds from the start of the run to the end.
-        var at: Double
-    }
-
-    /// Runs `count` flows from `clients` concurrent callers. With a rate, flow i is due at i / rate
-    /// seconds; a caller waits for the due time, and a flow that starts late (every caller busy)
-    /// counts its lateness as latency.
-    private func drive(_ client: NodeClient, count: Int, prefix: String, _ history: HistoryWriter?) async throws -> [Ended] {
-        let tickets = Tickets()
-        let origin = ContinuousClock.now
-        return try await withThrowingTaskGroup(of: [Ended].self) { group in
-            for caller in 0..<clients {
-                group.addTask {
-                    var out = [Ended]()
-                    while case let i = tickets.next(), i < count {
-                        var begin = ContinuousClock.now
-                        if let rate {
-                            begin = origin + .nanoseconds(Int64(Double(i) / rate * 1e9))
-                            try await Task.sleep(until: begin, clock: .continuous)
-                        }
-                        let (flow, arguments) = self.flow(i)
-                        let final = try await Self.run(client, flow, arguments, clientRequestId: "\(prefix)-\(i)", by: "c\(caller)", history)
-                        if workload == .issue, final.status != "completed" {
-                            throw CLIError("flow \(final.id) ended \(final.status): \(final.error ?? "")")
-                        }
-                        let now = ContinuousClock.now
-                        out.append(Ended(status: final.status, latency: Self.seconds(now - begin) * 1000, at: Self.seconds(now - origin)))
-                    }
-                    return out
-                }
-            }
-            return try await group.reduce(into: []) { $0 += $1 }
-        }
-    }
-
-    /// Runs a flow to its end, recording its start and end in `history` as the caller `name` saw them.
-    private static func run(_ client: NodeClient, _ flow: String, _ arguments: String, clientRequestId: String, by name: String,
-                            _ history: HistoryWriter?) async throws -> NodeFlow {
-        history?.record(HistoryEvent.startInvoke(clientRequestId: clientRequestId).by(client: name))
-        let final: NodeFlow
-        do { final = try await client.run(flow, arguments: Array(arguments.utf8), clientRequestId: clientRequestId) } catch {
-            history?.record(HistoryEvent.startInfo(clientRequestId: clientRequestId, error: "\(error)").by(client: name))
-            throw error
-        }
-        history?.record(HistoryEvent.startOk(clientRequestId: clientRequestId, flowId: final.id).by(client: name))
-        // A flow parked in the hospital has not ended (docs/history.md): no result for it.
-        if final.status != "hospitalised" {
-            let result = final.result.flatMap { try? JSONValue(parsing: [UInt8]($0)) }
-            history?.record(HistoryEvent.result(flowId: final.id, status: final.status, result: result).by(client: name))
-        }
-        return final
+        let ended = try await load.drive(client, count: flows, prefix: "\(run)-timed", flow: flow, accept: accept)
+        let elapsed = FlowLoad.seconds(ContinuousClock.now - start)
+        print("store=\(nodes.isEmpty ? store.rawValue : "node") workload=\(workload.rawValue) flows=\(flows) clients=\(clients) "
+              + "rate=\(rate.map { String(format: "%.0f", $0) } ?? "closed-loop") " + FlowLoad.summary(ended, elapsed: elapsed))
+        if reportEvery > 0 { FlowLoad.intervals(ended, every: reportEvery, elapsed: elapsed).forEach { print($0) } }
     }
 
     private func flow(_ i: Int) -> (String, String) {
@@ -220,16 +136,6 @@ struct FlowBench: AsyncParsableCommand {
             return ("MoveTokens", #"{"owner":"\#(from)","newOwner":"\#(to)","amount":\#(1 + i % 9)}"#)
         }
     }
-
-    private static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
-}
-
-/// Hands out 0, 1, 2, ... to concurrent callers.
-private final class Tickets: Sendable {
-    private let counter = Atomic<Int>(0)
-    func next() -> Int { counter.add(1, ordering: .relaxed).oldValue }
 }
 
 extension NodeDatabaseConfiguration.Kind: ExpressibleByArgument {}
