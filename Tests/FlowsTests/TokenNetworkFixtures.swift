@@ -76,10 +76,10 @@ final class TokenNode: Sendable {
     private let services: Mutex<[Task<Void, Never>]> = Mutex([])
 
     init(directory: String, parties: [String], network: InProcessNetwork, notary: SharedNotary,
-         partyDirectory: StaticPartyDirectory = tokenDirectory, hooks: Hooks = Hooks()) throws {
+         partyDirectory: StaticPartyDirectory = tokenDirectory, transport: (any PeerTransport)? = nil, hooks: Hooks = Hooks()) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         database = try SQLiteNodeDatabase(path: directory + "/node.sqlite")
-        hub = SessionHub(store: database.sessions, transport: network, configuration: SessionNode.configuration, logger: quietLogger)
+        hub = SessionHub(store: database.sessions, transport: transport ?? network, configuration: SessionNode.configuration, logger: quietLogger)
         var registry = FlowRegistry()
         TokenSample.register(into: &registry)
         registry.register(SendPayload.self)

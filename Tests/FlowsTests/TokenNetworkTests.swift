@@ -11,12 +11,14 @@ import Vault
 /// over `InProcessNetwork`, sharing one embedded notary (docs/tokens.md).
 @Suite struct TokenNetworkTests {
     /// Runs `body` with nodes A (Alice) and B (Bob) started, then stops them and the notary.
-    func withNodes(_ body: (TokenNode, TokenNode, SharedNotary) async throws -> Void) async throws {
+    /// `duplicating`: every message is delivered twice, as a link whose acknowledgement was lost would.
+    func withNodes(duplicating: Bool = false, _ body: (TokenNode, TokenNode, SharedNotary) async throws -> Void) async throws {
         let directory = try TemporaryDirectory()
         let notary = try SharedNotary(directory: directory.path)
         let network = InProcessNetwork()
-        let a = try TokenNode(directory: directory.path + "/a", parties: ["O=Alice"], network: network, notary: notary)
-        let b = try TokenNode(directory: directory.path + "/b", parties: ["O=Bob"], network: network, notary: notary)
+        let transport = duplicating ? DuplicatingTransport(network: network) : nil
+        let a = try TokenNode(directory: directory.path + "/a", parties: ["O=Alice"], network: network, notary: notary, transport: transport)
+        let b = try TokenNode(directory: directory.path + "/b", parties: ["O=Bob"], network: network, notary: notary, transport: transport)
         try await a.start()
         try await b.start()
         var failure: (any Error)?
@@ -54,6 +56,19 @@ import Vault
             #expect(back.status == .completed, "\(back.error ?? "")")
             #expect(try await b.balances() == ["O=Bob": 18])
             #expect(try await a.balances() == ["O=Alice": 82])
+        }
+    }
+
+    @Test func aPaymentDeliveredTwiceIsRecordedOnce() async throws {
+        try await withNodes(duplicating: true) { a, b, _ in
+            try await a.issue(100, to: "O=Alice")
+            for amount: Int64 in [30, 5] {
+                let moved = try await a.run(MoveTokens(owner: "O=Alice", newOwner: "O=Bob", amount: amount))
+                #expect(moved.status == .completed, "\(moved.error ?? "")")
+            }
+            #expect(try await a.balances() == ["O=Alice": 65])
+            #expect(try await b.balances() == ["O=Bob": 35])
+            #expect(try await b.flows(named: "ReceiveTokens").map(\.status) == [.completed, .completed])
         }
     }
 
