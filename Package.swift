@@ -101,7 +101,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The sample application: issue tokens and move them between parties, notarised.
-        .target(name: "TokenSample", dependencies: ["HawserCore", "Flows", "Vault"]),
+        .target(name: "TokenSample", dependencies: ["HawserCore", "HawserWire", "Flows", "Sessions", "Vault"]),
         // The flows' notary port, implemented twice: the in-process notary and a remote one through
         // HawserClient; one rule says how notary failures reach flows.
         .target(name: "FlowNotaries", dependencies: ["Flows", "HawserCore", "HawserWire", "Notary", "HawserClient"]),

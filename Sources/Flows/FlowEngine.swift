@@ -250,8 +250,9 @@ public final class FlowEngine: Service, Sendable {
     private func admit(flowName: String, arguments: [UInt8], clientRequestId: String?, responder: Bool = false) async throws -> StartAdmission {
         if let clientRequestId { try Admission.check(clientRequestId: clientRequestId) }
         do {
-            let keys = services.keys
-            let (flow, stored) = try registry.admit(flowName, arguments: arguments, responder: responder) { keys?.party(named: $0) != nil }
+            // A party argument may name a party of the network, not only one this node hosts.
+            let services = self.services
+            let (flow, stored) = try registry.admit(flowName, arguments: arguments, responder: responder) { services.knows(party: $0) }
             guard !isDraining else { throw FlowEngineError.draining }
             let now = services.clock.now()
             let record = FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: stored,

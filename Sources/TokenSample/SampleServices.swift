@@ -27,6 +27,9 @@ public enum TokenSample {
     public static func register(into registry: inout FlowRegistry) {
         registry.register(IssueTokens.self)
         registry.register(MoveTokens.self)
+        registry.registerResponder(ReceiveTokens.self, for: MoveTokens.self)
+        registry.register(SwapTokens.self)
+        registry.registerResponder(AcceptSwap.self, for: SwapTokens.self)
     }
 
     /// Unconsumed tokens per owner (exact: a sum may pass Int64's range).

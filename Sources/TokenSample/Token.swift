@@ -20,16 +20,29 @@ public struct Token: Codable, Sendable, Equatable {
 }
 
 /// The sample's transaction. Its id is the SHA-256 of its canonical bytes, so a replayed flow,
-/// which sees the same journaled nonce, builds the same transaction with the same id.
-struct TokenTransaction {
-    var command: String
-    var inputs: [StateRef]
-    var outputs: [Token]
-    var nonce: UInt64
+/// which sees the same journaled nonce, builds the same transaction with the same id. Nodes
+/// exchange it as those bytes (docs/tokens.md), so a receiver checks the id by hashing them.
+public struct TokenTransaction: Sendable, Equatable {
+    static let tag = "hawser/token-sample/v1"
+    /// "issue", "move" or "swap".
+    public var command: String
+    public var inputs: [StateRef]
+    public var outputs: [Token]
+    public var nonce: UInt64
 
-    var id: SecureHash {
+    public init(command: String, inputs: [StateRef], outputs: [Token], nonce: UInt64) {
+        self.command = command
+        self.inputs = inputs
+        self.outputs = outputs
+        self.nonce = nonce
+    }
+
+    public var id: SecureHash { SecureHash.sha256(canonicalBytes) }
+
+    /// Tag, command, inputs, outputs (owner, amount), nonce, in `CanonicalWriter`'s encoding.
+    public var canonicalBytes: [UInt8] {
         var w = CanonicalWriter()
-        w.string("hawser/token-sample/v1")
+        w.string(Self.tag)
         w.string(command)
         w.list(inputs) { $0.stateRef($1) }
         w.list(outputs) { w, token in
@@ -37,16 +50,30 @@ struct TokenTransaction {
             w.i64(token.amount)
         }
         w.u64(nonce)
-        return SecureHash.sha256(w.bytes)
+        return w.bytes
     }
 
-    /// The vault's view of the transaction: the inputs it consumes and the outputs it produces.
-    func vaultUpdate() throws -> VaultUpdate {
+    /// Reads `canonicalBytes` back; throws `CanonicalDecodingError` for anything else.
+    public init(canonicalBytes bytes: [UInt8]) throws {
+        var r = CanonicalReader(bytes)
+        guard try r.string() == Self.tag else { throw CanonicalDecodingError("not a token-sample transaction") }
+        command = try r.string()
+        inputs = try r.list { try $0.stateRef() }
+        outputs = try r.list { Token(owner: try $0.string(), amount: try $0.i64()) }
+        nonce = try r.u64()
+        try r.expectEnd()
+    }
+
+    /// The vault's view of the transaction: the inputs it consumes and the outputs it produces,
+    /// of these only those `records` (the owners a node hosts) when given. Indexes stay the
+    /// transaction's, whichever outputs are left out.
+    func vaultUpdate(recording records: ((String) -> Bool)? = nil) throws -> VaultUpdate {
         let txId = id
-        return VaultUpdate(txId: txId, consumed: inputs, produced: try outputs.enumerated().map { index, token in
+        let produced = try outputs.enumerated().filter { records?($0.element.owner) ?? true }.map { index, token in
             VaultState(ref: StateRef(txId: txId, index: UInt32(index)), type: Token.stateType, owner: token.owner,
                        data: try FlowCoding.encode(token), amount: token.amount)
-        })
+        }
+        return VaultUpdate(txId: txId, consumed: inputs, produced: produced)
     }
 }
 
@@ -56,4 +83,12 @@ public struct TokenReceipt: Codable, Sendable, Equatable {
     public var txId: String
     /// The refs of the states it produced.
     public var outputs: [String]
+}
+
+extension TokenReceipt {
+    /// The receipt of a notarised transaction: its id and every output's ref.
+    init(_ tx: TokenTransaction) {
+        let txId = tx.id
+        self.init(txId: txId.hex, outputs: tx.outputs.indices.map { StateRef(txId: txId, index: UInt32($0)).description })
+    }
 }

@@ -31,12 +31,16 @@ public struct IssueTokens: Flow {
     }
 }
 
-/// Moves `amount` tokens from `owner` to `newOwner`, both hosted here: reserves enough of the
-/// owner's unconsumed tokens (soft locks, released when the flow ends), pays the change back to
-/// the owner, notarises and records.
+/// Moves `amount` tokens from `owner`, a party this node hosts, to `newOwner`: reserves enough of
+/// the owner's unconsumed tokens (soft locks, released when the flow ends), pays the change back
+/// to the owner and notarises. When this node hosts `newOwner` too it then records the
+/// transaction; otherwise `newOwner` must be a party of the network (`PartyDirectory`), and the
+/// flow sends it the transaction with the signed request and the notary's answer
+/// (`ReceiveTokens` checks and records them) and records its own side once it has the
+/// acknowledgement (docs/tokens.md).
 public struct MoveTokens: Flow {
     public static let flowName = "MoveTokens"
-    public static let argumentSchema: FlowSchema? = FlowSchema("Moves tokens from one party this node hosts to another.", fields: [
+    public static let argumentSchema: FlowSchema? = FlowSchema("Moves tokens from a party this node hosts to a party of the network.", fields: [
         .init("owner", .party, "The party whose tokens move."),
         .init("newOwner", .party, "The party that receives them."),
         .init("amount", .integer(1...Int64.max), "How many tokens to move."),
@@ -53,10 +57,33 @@ public struct MoveTokens: Flow {
 
     public func run(_ context: FlowContext) async throws -> TokenReceipt {
         guard amount > 0 else { throw FlowFailure("the amount to move must be positive, not \(amount)") }
-        guard context.services.keys?.party(named: newOwner) != nil else {
-            throw FlowFailure("this node knows no party `\(newOwner)` to move tokens to")
+        let local = context.services.keys?.party(named: newOwner) != nil
+        if !local, try context.partyDirectory().party(named: newOwner) == nil {
+            throw FlowFailure("`\(newOwner)` is not a party of the network: no tokens can move to it")
         }
         try await context.progress("selecting")
+        let (chosen, change) = try await TokenSelection.reserve(amount, of: owner, context)
+        var outputs = [Token(owner: newOwner, amount: amount)]
+        if change > 0 { outputs.append(Token(owner: owner, amount: change)) }
+        let tx = TokenTransaction(command: "move", inputs: chosen, outputs: outputs, nonce: try await context.random())
+        guard !local else { return try await TokenNotarisation.finish(tx, requester: owner, window: nil, context) }
+        let (request, answer) = try await TokenNotarisation.notarise(tx, requester: owner, window: nil, context)
+        // The transaction is final now: the counterparty must hear of it, and records it first.
+        try await context.progress("sending")
+        let session = try await context.initiateFlow(with: newOwner, as: owner, by: MoveTokens.self)
+        let payment = try FlowCoding.encode(TokenPayment(transaction: tx, request: request, answer: answer))
+        do { try TokenChecks.acknowledgement(try await context.sendAndReceive(payment, on: session), of: tx.id) } catch let refusal as TokenRefusal {
+            throw FlowFailure(refusal.reason)
+        }
+        return try await TokenNotarisation.record(tx, context)
+    }
+}
+
+/// Reserving a party's tokens to spend.
+enum TokenSelection {
+    /// Reserves enough of `owner`'s unconsumed tokens to cover `amount` (soft locks held until the
+    /// flow ends) and returns their refs and the change; a `FlowFailure` if the owner has too few.
+    static func reserve(_ amount: Int64, of owner: String, _ context: FlowContext) async throws -> (refs: [StateRef], change: Int64) {
         // Take the owner's tokens in recording order until they cover the amount; what is left
         // to cover only shrinks, so nothing here can overflow, whatever the amounts.
         let chosen = try await context.vault.selectAndReserve(VaultQuery(type: Token.stateType, owner: owner),
@@ -73,11 +100,7 @@ public struct MoveTokens: Flow {
         guard let change = Int64(exactly: total - Int128(amount)), change >= 0 else {
             throw FlowFailure("the tokens chosen add up to \(total), which cannot pay \(amount) with change")
         }
-        var outputs = [Token(owner: newOwner, amount: amount)]
-        if change > 0 { outputs.append(Token(owner: owner, amount: change)) }
-        let tx = TokenTransaction(command: "move", inputs: chosen.map(\.ref), outputs: outputs,
-                                  nonce: try await context.random())
-        return try await TokenNotarisation.finish(tx, requester: owner, window: nil, context)
+        return (chosen.map(\.ref), change)
     }
 }
 
@@ -85,6 +108,14 @@ enum TokenNotarisation {
     /// Signs the request as `requester`, notarises, checks the answer and records the transaction.
     static func finish(_ tx: TokenTransaction, requester: String, window: TimeWindow?,
                        _ context: FlowContext) async throws -> TokenReceipt {
+        _ = try await notarise(tx, requester: requester, window: window, context)
+        return try await record(tx, context)
+    }
+
+    /// Signs the request as `requester` (a party this node hosts) and notarises; a `FlowFailure`
+    /// unless the notary committed. Returns the signed request and the answer.
+    static func notarise(_ tx: TokenTransaction, requester: String, window: TimeWindow?,
+                         _ context: FlowContext) async throws -> (NotarisationRequest, NotarisationAnswer) {
         guard let keys = context.services.keys, let party = keys.party(named: requester) else {
             throw FlowFailure("this node does not host party `\(requester)`")
         }
@@ -97,9 +128,16 @@ enum TokenNotarisation {
         guard answer.outcome.isCommitted else {
             throw FlowFailure("the notary refused transaction \(tx.id): \(answer.outcome.kindName)")
         }
-        let update = try tx.vaultUpdate()
-        try await context.vault.record(update)
+        return (request, answer)
+    }
+
+    /// Records the notarised `tx` in the vault: the inputs it spends (those the vault does not
+    /// hold are not there to change) and the outputs of the parties this node hosts. Once: the
+    /// journal and the vault both make a second recording change nothing.
+    static func record(_ tx: TokenTransaction, _ context: FlowContext) async throws -> TokenReceipt {
+        let keys = context.services.keys
+        try await context.vault.record(try tx.vaultUpdate { keys?.party(named: $0) != nil })
         try await context.progress("recorded")
-        return TokenReceipt(txId: tx.id.hex, outputs: update.produced.map(\.ref.description))
+        return TokenReceipt(tx)
     }
 }

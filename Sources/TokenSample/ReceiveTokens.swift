@@ -1,0 +1,32 @@
+import Flows
+import HawserCore
+import Sessions
+import Vault
+
+/// Answers `MoveTokens` from another node: takes the payment, checks it whole
+/// (`TokenChecks.payment`) before it records anything, records the transaction (the outputs of
+/// the parties this node hosts) and acknowledges. Any failed check fails the flow, which the
+/// sender hears as `counterparty_failed` with the reason; nothing is recorded then.
+public struct ReceiveTokens: ResponderFlow {
+    public static let flowName = "ReceiveTokens"
+    public var session: FlowSession
+
+    public init(session: FlowSession) { self.session = session }
+
+    public func run(_ context: FlowContext) async throws -> TokenReceipt {
+        let payload = try await context.receive(on: session)
+        let directory = try context.partyDirectory()
+        let notary = try context.notaryIdentity()
+        let tx: TokenTransaction
+        do {
+            tx = try TokenChecks.payment(payload, from: session.counterparty, to: session.ourParty,
+                                         directory: directory.party(named:), notary: notary.publicKey)
+        } catch {
+            throw FlowFailure("refused the payment from \(session.counterparty): \(error.reason)")
+        }
+        try await context.progress("checked")
+        let receipt = try await TokenNotarisation.record(tx, context)
+        try await context.send(try FlowCoding.encode(TokenAcknowledgement(recorded: tx.id)), on: session)
+        return receipt
+    }
+}

@@ -1,0 +1,96 @@
+import Flows
+import HawserCore
+import Sessions
+import Vault
+
+/// Swaps tokens between `owner` (a party this node hosts) and `counterparty` (a party of the
+/// network, on its own node): `owner` gives `give` of its tokens for `want` of the
+/// counterparty's. The protocol (docs/tokens.md): this flow reserves the owner's inputs and
+/// proposes; `AcceptSwap` reserves the counterparty's, builds the transaction and signs its
+/// agreement; this flow checks the offer, signs its own agreement, notarises (a notarisation
+/// request carries one requester signature, so one side, the offerer, notarises; the
+/// acceptor's consent is its agreement signature, `TokenChecks.agreementPayload`), sends the
+/// result and records once the acceptor has. A refusal on either side fails both flows, and
+/// each flow's soft locks are released as it ends.
+public struct SwapTokens: Flow {
+    public static let flowName = "SwapTokens"
+    public static let argumentSchema: FlowSchema? = FlowSchema("Swaps tokens with a party of another node.", fields: [
+        .init("owner", .party, "The party this node hosts that gives tokens."),
+        .init("counterparty", .party, "The party that gives tokens back."),
+        .init("give", .integer(1...Int64.max), "How many tokens the owner gives."),
+        .init("want", .integer(1...Int64.max), "How many tokens the owner gets."),
+    ])
+    public var owner: String
+    public var counterparty: String
+    public var give: Int64
+    public var want: Int64
+
+    public init(owner: String, counterparty: String, give: Int64, want: Int64) {
+        self.owner = owner
+        self.counterparty = counterparty
+        self.give = give
+        self.want = want
+    }
+
+    public func run(_ context: FlowContext) async throws -> TokenReceipt {
+        guard give > 0, want > 0 else { throw FlowFailure("a swap's amounts must be positive, not \(give) and \(want)") }
+        let directory = try context.partyDirectory()
+        guard directory.party(named: counterparty) != nil else {
+            throw FlowFailure("`\(counterparty)` is not a party of the network: no swap with it is possible")
+        }
+        try await context.progress("selecting")
+        let (inputs, change) = try await TokenSelection.reserve(give, of: owner, context)
+        let terms = SwapTerms(offerer: owner, acceptor: counterparty, give: give, want: want,
+                              offererInputs: inputs, offererChange: change)
+        try await context.progress("proposing")
+        let session = try await context.initiateFlow(with: counterparty, as: owner, by: SwapTokens.self)
+        let proposal = try FlowCoding.encode(SwapProposal(give: give, want: want, inputs: inputs, change: change))
+        let offer = try await context.sendAndReceive(proposal, on: session)
+        let tx: TokenTransaction
+        do { tx = try TokenChecks.swapOffer(offer, for: terms, directory: directory.party(named:)).0 } catch {
+            throw FlowFailure("refused the swap offer of \(counterparty): \(error.reason)")
+        }
+        let agreement = try await context.sign(TokenChecks.agreementPayload(tx.id), as: owner)
+        let (request, answer) = try await TokenNotarisation.notarise(tx, requester: owner, window: nil, context)
+        try await context.progress("sending")
+        let closing = try FlowCoding.encode(SwapFinal(signature: agreement, request: request, answer: answer))
+        do { try TokenChecks.acknowledgement(try await context.sendAndReceive(closing, on: session), of: tx.id) } catch let refusal as TokenRefusal {
+            throw FlowFailure(refusal.reason)
+        }
+        return try await TokenNotarisation.record(tx, context)
+    }
+}
+
+/// Answers `SwapTokens`: checks the proposal, reserves enough of its party's tokens (a
+/// `FlowFailure` if it has too few), builds the swap's transaction and signs its agreement,
+/// then checks the offerer's agreement and the notarisation before it records and acknowledges.
+public struct AcceptSwap: ResponderFlow {
+    public static let flowName = "AcceptSwap"
+    public var session: FlowSession
+
+    public init(session: FlowSession) { self.session = session }
+
+    public func run(_ context: FlowContext) async throws -> TokenReceipt {
+        let proposal = try await context.receive(on: session)
+        let directory = try context.partyDirectory()
+        let notary = try context.notaryIdentity()
+        let terms: SwapTerms
+        do { terms = try TokenChecks.swapProposal(proposal, from: session.counterparty, to: session.ourParty) } catch {
+            throw FlowFailure("refused the swap proposal of \(session.counterparty): \(error.reason)")
+        }
+        try await context.progress("selecting")
+        let (inputs, change) = try await TokenSelection.reserve(terms.want, of: session.ourParty, context)
+        let tx = TokenChecks.swapTransaction(terms, acceptorInputs: inputs, acceptorChange: change, nonce: try await context.random())
+        let agreement = try await context.sign(TokenChecks.agreementPayload(tx.id), as: session.ourParty)
+        try await context.progress("offering")
+        let closing = try await context.sendAndReceive(try FlowCoding.encode(SwapOffer(transaction: tx, signature: agreement)), on: session)
+        do {
+            try TokenChecks.swapFinal(closing, offered: tx, terms: terms, directory: directory.party(named:), notary: notary.publicKey)
+        } catch {
+            throw FlowFailure("refused the swap's notarisation from \(session.counterparty): \(error.reason)")
+        }
+        let receipt = try await TokenNotarisation.record(tx, context)
+        try await context.send(try FlowCoding.encode(TokenAcknowledgement(recorded: tx.id)), on: session)
+        return receipt
+    }
+}

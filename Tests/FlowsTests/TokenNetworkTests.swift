@@ -1,0 +1,206 @@
+import Flows
+import Foundation
+import HawserCore
+import HawserTestSupport
+import Sessions
+import Testing
+import TokenSample
+import Vault
+
+/// The token sample across nodes: Alice's node A and Bob's node B, each with its own database,
+/// over `InProcessNetwork`, sharing one embedded notary (docs/tokens.md).
+@Suite struct TokenNetworkTests {
+    /// Runs `body` with nodes A (Alice) and B (Bob) started, then stops them and the notary.
+    /// `duplicating`: every message is delivered twice, as a link whose acknowledgement was lost would.
+    func withNodes(duplicating: Bool = false, _ body: (TokenNode, TokenNode, SharedNotary) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory()
+        let notary = try SharedNotary(directory: directory.path)
+        let network = InProcessNetwork()
+        let transport = duplicating ? DuplicatingTransport(network: network) : nil
+        let a = try TokenNode(directory: directory.path + "/a", parties: ["O=Alice"], network: network, notary: notary, transport: transport)
+        let b = try TokenNode(directory: directory.path + "/b", parties: ["O=Bob"], network: network, notary: notary, transport: transport)
+        try await a.start()
+        try await b.start()
+        var failure: (any Error)?
+        do { try await body(a, b, notary) } catch { failure = error }
+        await a.stop()
+        await b.stop()
+        await notary.stop()
+        if let failure { throw failure }
+    }
+
+    @Test func aPaymentToAPartyOnAnotherNodeLandsOnceInBothVaults() async throws {
+        try await withNodes { a, b, notary in
+            try await a.issue(100, to: "O=Alice")
+            let moved = try await a.run(MoveTokens(owner: "O=Alice", newOwner: "O=Bob", amount: 30))
+            #expect(moved.status == .completed, "\(moved.error ?? "")")
+            let receipt = try FlowCoding.decode(TokenReceipt.self, moved.result ?? [])
+            let txId = try #require(SecureHash(hex: receipt.txId))
+            #expect(try await a.balances() == ["O=Alice": 70])
+            #expect(try await b.balances() == ["O=Bob": 30])
+            // Each node records its own party's output of the one transaction; A's input is spent by it.
+            let paid = try await b.database.vault.states([StateRef(receipt.outputs[0])!])
+            #expect(paid.map(\.owner) == ["O=Bob"])
+            #expect(try await a.database.vault.states([StateRef(receipt.outputs[1])!]).map(\.owner) == ["O=Alice"])
+            #expect(try await a.database.vault.states([StateRef(receipt.outputs[0])!]).isEmpty)
+            #expect(try await a.database.vault.query(VaultQuery(consumption: .consumed)).map(\.consumedBy) == [txId])
+            #expect(notary.port.requests(about: txId) == 1)
+            let received = try await b.flows(named: "ReceiveTokens")
+            #expect(received.map(\.status) == [.completed])
+            #expect(try FlowCoding.decode(TokenReceipt.self, received.first?.result ?? []) == receipt)
+            #expect(try await a.engine.progress(of: moved.id).map(\.step) == ["selecting", "notarising", "sending", "recorded"])
+            #expect(try await a.locked().isEmpty)
+
+            // Bob's tokens, recorded on B, are his to spend: he pays some back.
+            let back = try await b.run(MoveTokens(owner: "O=Bob", newOwner: "O=Alice", amount: 12))
+            #expect(back.status == .completed, "\(back.error ?? "")")
+            #expect(try await b.balances() == ["O=Bob": 18])
+            #expect(try await a.balances() == ["O=Alice": 82])
+        }
+    }
+
+    @Test func aPaymentDeliveredTwiceIsRecordedOnce() async throws {
+        try await withNodes(duplicating: true) { a, b, _ in
+            try await a.issue(100, to: "O=Alice")
+            for amount: Int64 in [30, 5] {
+                let moved = try await a.run(MoveTokens(owner: "O=Alice", newOwner: "O=Bob", amount: amount))
+                #expect(moved.status == .completed, "\(moved.error ?? "")")
+            }
+            #expect(try await a.balances() == ["O=Alice": 65])
+            #expect(try await b.balances() == ["O=Bob": 35])
+            #expect(try await b.flows(named: "ReceiveTokens").map(\.status) == [.completed, .completed])
+        }
+    }
+
+    @Test func aPaymentToAPartyOutsideTheDirectoryFailsClearly() async throws {
+        try await withNodes { a, _, _ in
+            try await a.issue(10, to: "O=Alice")
+            // A client's start is refused before any flow exists...
+            await #expect(throws: FlowEngineError.invalidArguments("MoveTokens", .unknownParty("newOwner", "O=Zed"))) {
+                try await a.engine.start(MoveTokens(owner: "O=Alice", newOwner: "O=Zed", amount: 5))
+            }
+            // ...and the flow itself, run by another, fails before it reserves anything.
+            let moved = try await a.run(MoveInline(move: MoveTokens(owner: "O=Alice", newOwner: "O=Zed", amount: 5)))
+            #expect(moved.status == .failed)
+            #expect(moved.error == "`O=Zed` is not a party of the network: no tokens can move to it")
+            #expect(try await a.balances() == ["O=Alice": 10])
+            #expect(try await a.outbox().isEmpty)
+        }
+    }
+
+    @Test func forgedPaymentsAreRefusedAndRecordNothing() async throws {
+        try await withNodes { a, b, notary in
+            let forgery = Forgery(notary: notary.port)
+            let cases: [(String, [UInt8])] = [
+                ("the notary's answer does not verify: the signature over the batch root does not verify under the notary key",
+                 try await forgery.payment(tamper: .notarySignature)),
+                ("the notarisation request is not signed with O=Alice's key", try await forgery.payment(tamper: .requestKey)),
+                ("the transaction's first output does not pay O=Bob", try await forgery.payment(tamper: .recipient)),
+            ]
+            for (reason, payload) in cases {
+                let sent = try await a.run(SendPayload(payload: Data(payload)))
+                #expect(sent.status == .failed)
+                #expect(sent.error == "counterparty_failed: the counterparty's flow failed: refused the payment from O=Alice: \(reason)")
+            }
+            // An honest payment made the same way is taken: the forgeries failed only on what was forged.
+            let honest = try await a.run(SendPayload(payload: Data(try await forgery.payment(tamper: nil))))
+            #expect(honest.status == .completed, "\(honest.error ?? "")")
+            #expect(try await b.balances() == ["O=Bob": 5])
+            #expect(try await b.flows(named: "ReceiveTokens").map(\.status).filter { $0 == .failed }.count == cases.count)
+        }
+    }
+
+    @Test func theSenderRestartedMidPaymentCompletesExactlyOnce() async throws {
+        let directory = try TemporaryDirectory()
+        let notary = try SharedNotary(directory: directory.path)
+        let network = InProcessNetwork()
+        var a = try TokenNode(directory: directory.path + "/a", parties: ["O=Alice"], network: network, notary: notary)
+        try await a.start()
+        try await a.issue(100, to: "O=Alice")
+        // B is down: the payment is notarised and waits in A's outbox, the flow waiting for B's answer.
+        let started = try await a.engine.start(MoveTokens(owner: "O=Alice", newOwner: "O=Bob", amount: 30))
+        try await eventually("A's payment waits for B") {
+            try await a.outbox().count == 2 && a.hub.link.failures(of: "O=Bob") > 0
+        }
+        await a.stop()
+        a = try TokenNode(directory: directory.path + "/a", parties: ["O=Alice"], network: network, notary: notary)
+        try await a.start()
+        let b = try TokenNode(directory: directory.path + "/b", parties: ["O=Bob"], network: network, notary: notary)
+        try await b.start()
+        let moved = try await a.engine.waitForEnd(started.id, timeout: .seconds(120))
+        #expect(moved.status == .completed, "\(moved.error ?? "")")
+        let txId = try #require(SecureHash(hex: try FlowCoding.decode(TokenReceipt.self, moved.result ?? []).txId))
+        #expect(notary.port.requests(about: txId) == 1, "the replay took the notary's answer from the journal")
+        #expect(try await a.balances() == ["O=Alice": 70])
+        #expect(try await b.balances() == ["O=Bob": 30])
+        #expect(try await b.flows(named: "ReceiveTokens").map(\.status) == [.completed])
+        try await eventually("A's outbox drained") { try await a.outbox().isEmpty }
+        #expect(try await a.locked().isEmpty)
+        await a.stop()
+        await b.stop()
+        await notary.stop()
+    }
+
+    @Test func aSwapCompletesWithBalancesRightOnBothSides() async throws {
+        try await withNodes { a, b, notary in
+            try await a.issue(100, to: "O=Alice")
+            try await b.issue(50, to: "O=Bob")
+            let swapped = try await a.run(SwapTokens(owner: "O=Alice", counterparty: "O=Bob", give: 30, want: 20))
+            #expect(swapped.status == .completed, "\(swapped.error ?? "")")
+            let receipt = try FlowCoding.decode(TokenReceipt.self, swapped.result ?? [])
+            #expect(try await a.balances() == ["O=Alice": 90])
+            #expect(try await b.balances() == ["O=Bob": 60])
+            let accepted = try await b.flows(named: "AcceptSwap")
+            #expect(accepted.map(\.status) == [.completed])
+            #expect(try FlowCoding.decode(TokenReceipt.self, accepted.first?.result ?? []) == receipt)
+            #expect(notary.port.requests(about: SecureHash(hex: receipt.txId)!) == 1)
+            #expect(try await a.locked().isEmpty)
+            #expect(try await b.locked().isEmpty)
+        }
+    }
+
+    @Test func aSwapTheCounterpartyCannotPayFailsOnBothSidesWithNoLockLeft() async throws {
+        try await withNodes { a, b, _ in
+            try await a.issue(100, to: "O=Alice")
+            try await b.issue(5, to: "O=Bob")
+            let swapped = try await a.run(SwapTokens(owner: "O=Alice", counterparty: "O=Bob", give: 30, want: 20))
+            #expect(swapped.status == .failed)
+            #expect(swapped.error == "counterparty_failed: the counterparty's flow failed: O=Bob holds fewer than 20 unreserved tokens")
+            #expect(try await b.flows(named: "AcceptSwap").map(\.status) == [.failed])
+            #expect(try await a.balances() == ["O=Alice": 100])
+            #expect(try await b.balances() == ["O=Bob": 5])
+            #expect(try await a.locked().isEmpty)
+            #expect(try await b.locked().isEmpty)
+        }
+    }
+}
+
+/// Runs a `MoveTokens` inside another flow, past the start's argument checks.
+struct MoveInline: Flow {
+    static let flowName = "MoveInline"
+    var move: MoveTokens
+    func run(_ context: FlowContext) async throws -> TokenReceipt { try await context.subFlow(move) }
+}
+
+/// Payments from Alice to Bob made outside any flow, notarised for real, then forged.
+struct Forgery {
+    enum Tamper { case notarySignature, requestKey, recipient }
+    let notary: CountingNotary
+
+    /// A move of 5 tokens from a made-up input, or with `tamper` forged.
+    func payment(tamper: Tamper?) async throws -> [UInt8] {
+        let alice = sampleKeys.signingKey(of: "O=Alice")!
+        let tx = TokenTransaction(command: "move", inputs: [StateRef(txId: .sha256(Array("forged-\(UInt64.random(in: 0 ... .max))".utf8)), index: 0)],
+                                  outputs: [Token(owner: tamper == .recipient ? "O=Carol" : "O=Bob", amount: 5)], nonce: 1)
+        var request = NotarisationRequest.signed(txId: tx.id, inputs: tx.inputs, requesterName: "O=Alice", key: alice,
+                                                 notary: notary.identity.publicKey)
+        var answer = try await notary.notarise(request)
+        #expect(answer.outcome == .committed)
+        switch tamper {
+        case .notarySignature: answer.signature = carolKey.sign(NotarisationAnswer.batchSigningPayload(root: answer.root!))
+        case .requestKey: request.signature = carolKey.sign(request.signingPayload(notary: notary.identity.publicKey))
+        case .recipient, nil: break
+        }
+        return try FlowCoding.encode(TokenPayment(transaction: tx, request: request, answer: answer))
+    }
+}
