@@ -112,6 +112,7 @@ public enum Node {
         TokenSample.register(into: &flows)
         var services = FlowServices(notary: notary.port, keys: LocalKeys(keys), sessions: peers?.hub)
         services.add(database.vault, as: (any VaultStore).self)
+        if let member { services.add(MembershipDirectory(membership: member.watcher) as any PartyDirectory, as: (any PartyDirectory).self) }
         let makeEngine: @Sendable (any FlowStore) -> FlowEngine = { [flows, services] store in
             let engine = FlowEngine(store: store, registry: flows, services: services, configuration: engineConfiguration(configuration),
                                     logger: logger)

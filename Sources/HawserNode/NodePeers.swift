@@ -35,3 +35,10 @@ struct NodePeers: Sendable {
         services = [hub, listener]
     }
 }
+
+/// The network's parties for flows (`PartyDirectory`), from the membership in use: a party added
+/// to the definition is known as soon as the node takes the new version.
+struct MembershipDirectory: PartyDirectory {
+    let membership: MembershipWatcher
+    func party(named name: String) -> Party? { membership.current.party(named: name) }
+}

@@ -35,9 +35,9 @@ public struct IssueTokens: Flow {
 /// the owner's unconsumed tokens (soft locks, released when the flow ends), pays the change back
 /// to the owner and notarises. When this node hosts `newOwner` too it then records the
 /// transaction; otherwise `newOwner` must be a party of the network (`PartyDirectory`), and the
-/// flow sends it the transaction with the signed request and the notary's answer
-/// (`ReceiveTokens` checks and records them) and records its own side once it has the
-/// acknowledgement (docs/tokens.md).
+/// flow records its own side as soon as the notary has committed, then sends `newOwner` the
+/// transaction with the signed request and the notary's answer (`ReceiveTokens` checks and
+/// records them) and completes once it has the acknowledgement (docs/tokens.md).
 public struct MoveTokens: Flow {
     public static let flowName = "MoveTokens"
     public static let argumentSchema: FlowSchema? = FlowSchema("Moves tokens from a party this node hosts to a party of the network.", fields: [
@@ -68,14 +68,16 @@ public struct MoveTokens: Flow {
         let tx = TokenTransaction(command: "move", inputs: chosen, outputs: outputs, nonce: try await context.random())
         guard !local else { return try await TokenNotarisation.finish(tx, requester: owner, window: nil, context) }
         let (request, answer) = try await TokenNotarisation.notarise(tx, requester: owner, window: nil, context)
-        // The transaction is final now: the counterparty must hear of it, and records it first.
+        // The transaction is final now, whatever the counterparty makes of it: the owner's
+        // inputs are spent, so the vault says so at once (a later move must not pick them).
+        let receipt = try await TokenNotarisation.record(tx, context)
         try await context.progress("sending")
         let session = try await context.initiateFlow(with: newOwner, as: owner, by: MoveTokens.self)
         let payment = try FlowCoding.encode(TokenPayment(transaction: tx, request: request, answer: answer))
         do { try TokenChecks.acknowledgement(try await context.sendAndReceive(payment, on: session), of: tx.id) } catch let refusal as TokenRefusal {
             throw FlowFailure(refusal.reason)
         }
-        return try await TokenNotarisation.record(tx, context)
+        return receipt
     }
 }
 

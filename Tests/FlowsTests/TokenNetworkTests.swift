@@ -48,7 +48,7 @@ import Vault
             let received = try await b.flows(named: "ReceiveTokens")
             #expect(received.map(\.status) == [.completed])
             #expect(try FlowCoding.decode(TokenReceipt.self, received.first?.result ?? []) == receipt)
-            #expect(try await a.engine.progress(of: moved.id).map(\.step) == ["selecting", "notarising", "sending", "recorded"])
+            #expect(try await a.engine.progress(of: moved.id).map(\.step) == ["selecting", "notarising", "recorded", "sending"])
             #expect(try await a.locked().isEmpty)
 
             // Bob's tokens, recorded on B, are his to spend: he pays some back.

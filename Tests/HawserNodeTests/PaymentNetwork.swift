@@ -1,0 +1,92 @@
+import Foundation
+import HawserClient
+@testable import HawserNode
+import HawserTestSupport
+
+/// A network of separate processes on loopback, as `scripts/network.sh` starts one: a notary (one
+/// process) and nodes made by `hawser network init`, each node's P2P service at the address the
+/// network definition gives it. Every process is stopped by `stop()` (or killed when the test's
+/// last reference goes).
+final class PaymentNetwork: @unchecked Sendable {
+    let path: String
+    let base: Int
+    let names: [String]
+    private(set) var notary: HawserProcess
+    private var nodes: [String: HawserProcess] = [:]
+    private let lock = NSLock()
+
+    /// Makes and starts a network of `nodes` (lower-case directory names) in `path`.
+    static func start(in path: String, nodes: [String] = ["alice", "bob"]) async throws -> PaymentNetwork {
+        let base = try freeBase()
+        let capitalised = nodes.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(separator: ",")
+        let made = try await HawserProcess.run(["network", "init", path + "/net", "--nodes", capitalised, "--notary", "single",
+                                                "--base-port", "\(base)"])
+        guard made.status == 0 else { throw SetUpFailed("network init failed: \(made.output)") }
+        let (notary, _) = try await HawserProcess.notary(config: path + "/net/notary/hawser.json")
+        let network = PaymentNetwork(path: path + "/net", base: base, names: nodes, notary: notary)
+        for node in nodes { try await network.startNode(node) }
+        return network
+    }
+
+    private init(path: String, base: Int, names: [String], notary: HawserProcess) {
+        self.path = path
+        self.base = base
+        self.names = names
+        self.notary = notary
+    }
+
+    /// A base port whose ports for two nodes and the notary are free now.
+    static func freeBase() throws -> Int {
+        for _ in 0..<50 {
+            let base = Int.random(in: 20_000...59_000)
+            let ports = [0, 1, 10, 11, 12, 20, 21, 22].map { base + $0 }
+            if ports.allSatisfy({ (try? ListenCheck.ensureBindable(host: "127.0.0.1", port: $0)) != nil }) { return base }
+        }
+        throw SetUpFailed("no free range of ports for a network")
+    }
+
+    func startNode(_ node: String) async throws {
+        let (process, _) = try await HawserProcess.node(config: path + "/\(node)/node.json")
+        lock.withLock { nodes[node] = process }
+    }
+
+    /// kill -9 of the node's process.
+    func kill(_ node: String) { lock.withLock { nodes.removeValue(forKey: node) }?.kill() }
+
+    func process(_ node: String) -> HawserProcess? { lock.withLock { nodes[node] } }
+
+    /// The node's party, as `hawser network init` names it.
+    func party(_ node: String) -> String { "O=\(node.prefix(1).uppercased() + node.dropFirst()), L=London, C=GB" }
+
+    /// A client of the node's RPC API that retries for long (the node may be down meanwhile).
+    func client(_ node: String) throws -> NodeClient {
+        let index = names.firstIndex(of: node)!
+        let password = try String(contentsOfFile: path + "/\(node)/rpc-password", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return NodeClient(urls: ["http://127.0.0.1:\(base + 10 + index)"], username: "admin", password: password,
+                          retryPolicy: RetryPolicy(maxAttempts: 10_000, baseBackoff: .milliseconds(50), maxBackoff: .milliseconds(500),
+                                                   attemptTimeout: .seconds(30), deadline: .seconds(300)))
+    }
+
+    /// The sum of `node`'s unconsumed tokens by owner.
+    func balances(_ node: String) async throws -> [String: Int64] {
+        let client = try client(node)
+        defer { Task { try? await client.shutdown() } }
+        var out = [String: Int64]()
+        for state in try await client.vault(type: "token", limit: 1_000) {
+            let object = try JSONSerialization.jsonObject(with: state.json) as? [String: Any]
+            let data = object?["data"] as? [String: Any]
+            out[state.owner, default: 0] += (data?["amount"] as? NSNumber)?.int64Value ?? 0
+        }
+        return out
+    }
+
+    func stop() {
+        for process in lock.withLock({ Array(nodes.values) }) { _ = process.terminate() }
+        _ = notary.terminate()
+    }
+}
+
+struct SetUpFailed: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
