@@ -62,7 +62,7 @@ if [ $# -gt 0 ]; then
     exit
 fi
 status=0
-faults='HawserNodeTests\.(Cluster|Diverged|NodeCrash|CrashRecovery|NodeHAFault|NodeFailoverBench|RemoteNotaryFault|HotWarm|NotaryHot|Watchdog|NodeHAScript|BenchHistory)'
+faults='HawserNodeTests\.(PaymentNetwork|Cluster|Diverged|NodeCrash|CrashRecovery|NodeHAFault|NodeFailoverBench|RemoteNotaryFault|HotWarm|NotaryHot|Watchdog|NodeHAScript|BenchHistory)'
 run --filter "$faults" || status=$?
 run --filter HawserNodeTests --skip "$faults" || status=$?
 run --skip HawserNodeTests || status=$?
