@@ -15,13 +15,20 @@ final class PaymentNetwork: @unchecked Sendable {
     private var nodes: [String: HawserProcess] = [:]
     private let lock = NSLock()
 
-    /// Makes and starts a network of `nodes` (lower-case directory names) in `path`.
-    static func start(in path: String, nodes: [String] = ["alice", "bob"]) async throws -> PaymentNetwork {
+    /// Makes and starts a network of `nodes` (lower-case directory names) in `path`; `adjust`
+    /// changes each node's configuration first.
+    static func start(in path: String, nodes: [String] = ["alice", "bob"],
+                      adjust: (String, inout NodeConfiguration) -> Void = { _, _ in }) async throws -> PaymentNetwork {
         let base = try freeBase()
         let capitalised = nodes.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(separator: ",")
         let made = try await HawserProcess.run(["network", "init", path + "/net", "--nodes", capitalised, "--notary", "single",
                                                 "--base-port", "\(base)"])
         guard made.status == 0 else { throw SetUpFailed("network init failed: \(made.output)") }
+        for node in nodes {
+            var configuration = try NodeConfiguration.load(path + "/net/\(node)/node.json")
+            adjust(node, &configuration)
+            try configuration.save(path + "/net/\(node)/node.json")
+        }
         let (notary, _) = try await HawserProcess.notary(config: path + "/net/notary/hawser.json")
         let network = PaymentNetwork(path: path + "/net", base: base, names: nodes, notary: notary)
         for node in nodes { try await network.startNode(node) }

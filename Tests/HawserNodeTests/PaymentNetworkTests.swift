@@ -32,6 +32,31 @@ import Testing
         try await bob.shutdown()
     }
 
+    /// A receiver paused (SIGSTOP) past the payer's session timeout: the payment fails at the
+    /// payer with `session_timeout`, but it is final (notarised, and the payer's side recorded),
+    /// so once the receiver runs again it takes the payment from the outbox and records it:
+    /// no token is lost or made.
+    @Test func aReceiverPausedPastTheSessionTimeoutStillRecordsThePayment() async throws {
+        let dir = try TemporaryDirectory()
+        let network = try await PaymentNetwork.start(in: dir.path) { node, configuration in
+            if node == "alice" { configuration.sessions.timeoutMillis = 2_000 }
+        }
+        defer { network.stop() }
+        let (a, b) = (network.party("alice"), network.party("bob"))
+        let alice = try network.client("alice")
+        #expect(try await alice.run("IssueTokens", arguments: Array(#"{"owner":"\#(a)","amount":100}"#.utf8)).status == "completed")
+        let bob = try #require(network.process("bob"))
+        bob.pause()
+        let paid = try await alice.run("MoveTokens", arguments: Array(#"{"owner":"\#(a)","newOwner":"\#(b)","amount":40}"#.utf8))
+        bob.resume()
+        #expect(paid.status == "failed" && paid.error?.hasPrefix("session_timeout") == true, "\(paid.status): \(paid.error ?? "")")
+        #expect(try await network.balances("alice") == [a: 60])
+        try await eventually("Bob took the payment once he ran again", timeout: .seconds(60)) {
+            try await network.balances("bob") == [b: 40]
+        }
+        try await alice.shutdown()
+    }
+
     /// Payments from Alice to Bob while each node is killed (-9) and restarted at random moments:
     /// every payment the API saw completed is recorded once by both sides, and tokens are
     /// conserved. `HAWSER_PAYMENT_KILLS` (default 2) kills of each node; the issue's run uses 10.
