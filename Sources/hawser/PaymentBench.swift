@@ -28,6 +28,8 @@ struct PaymentBench: AsyncParsableCommand {
     var seedStates: Int?
     @Option(help: "Record every payment the clients start and its end in this file (docs/history.md), then check it.")
     var history: String?
+    @Flag(help: "Start every payment first (64 at a time), print `started=N`, then wait for all of them: with the payee's node down meanwhile, a backlog of two messages per payment waits in the payer's outbox, and the figure is how long it takes to drain.")
+    var backlog = false
 
     /// The responder that records a payment on the payee's node.
     static let responder = "ReceiveTokens"
@@ -54,7 +56,12 @@ struct PaymentBench: AsyncParsableCommand {
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
-        func client() -> NodeClient { NodeClient(urls: [url], username: "admin", password: password) }
+        /// A client that waits out a node that is down for a while (a backlog run stops the payee).
+        func client() -> NodeClient {
+            NodeClient(urls: [url], username: "admin", password: password,
+                       retryPolicy: RetryPolicy(maxAttempts: 10_000, baseBackoff: .milliseconds(50), maxBackoff: .seconds(1),
+                                                attemptTimeout: .seconds(30), deadline: .seconds(900)))
+        }
     }
 
     func run() async throws {
@@ -90,6 +97,7 @@ struct PaymentBench: AsyncParsableCommand {
         let completed: @Sendable (NodeFlow) throws -> Void = { final in
             guard final.status == "completed" else { throw CLIError("payment \(final.id) ended \(final.status): \(final.error ?? "")") }
         }
+        if backlog { return try await drain(paying, receiving, pay: pay, run: run, before: before) }
         if warmup > 0 { _ = try await load.drive(paying, count: warmup, prefix: "\(run)-warmup", flow: pay, accept: completed) }
         let start = ContinuousClock.now
         let ended = try await load.drive(paying, count: payments, prefix: "\(run)-timed", flow: pay, accept: completed)
@@ -107,6 +115,41 @@ struct PaymentBench: AsyncParsableCommand {
               + " recorded_by_payee=\(received)")
         guard received == warmup + payments else {
             throw CLIError("the payee's node recorded \(received) payments of the \(warmup + payments) completed")
+        }
+    }
+
+    /// `--backlog`: starts every payment, then waits for each to end and for the payee to have
+    /// recorded them all; prints how long that took from the last start.
+    private func drain(_ paying: NodeClient, _ receiving: NodeClient, pay: @escaping @Sendable (Int) -> (String, String), run: String,
+                       before: Int) async throws {
+        let ids = try await Self.concurrently(payments, width: 64) { i -> String in
+            let (flow, arguments) = pay(i)
+            return try await paying.startFlow(flow, arguments: Array(arguments.utf8), clientRequestId: "\(run)-backlog-\(i)").id
+        }
+        print("started=\(payments)")
+        let start = ContinuousClock.now
+        let statuses = try await Self.concurrently(ids.count, width: 64) { try await paying.waitForEnd(ids[$0]).status }
+        var received = try await recorded(receiving) - before
+        while received < payments {
+            try await Task.sleep(for: .milliseconds(200))
+            received = try await recorded(receiving) - before
+        }
+        let elapsed = FlowLoad.seconds(ContinuousClock.now - start)
+        let counts = Dictionary(grouping: statuses) { $0 }.mapValues(\.count).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        print(String(format: "backlog_payments=%d drained_seconds=%.2f payments_per_second=%.0f recorded_by_payee=%d ", payments, elapsed,
+                     Double(payments) / elapsed, received) + counts.joined(separator: " "))
+    }
+
+    /// `body(0..<count)`, at most `width` at a time; the results in order.
+    private static func concurrently<T: Sendable>(_ count: Int, width: Int, _ body: @escaping @Sendable (Int) async throws -> T) async throws -> [T] {
+        try await withThrowingTaskGroup(of: (Int, T).self) { group in
+            var out = [T?](repeating: nil, count: count), next = 0
+            while next < min(width, count) { let i = next; group.addTask { (i, try await body(i)) }; next += 1 }
+            while let (i, value) = try await group.next() {
+                out[i] = value
+                if next < count { let j = next; group.addTask { (j, try await body(j)) }; next += 1 }
+            }
+            return out.map { $0! }
         }
     }
 

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Payments between two nodes (issue 18): starts a local network (scripts/network.sh, the notary
+# as one process unless NOTARY=cluster), then measures with `hawser bench payments`
+#   1. closed loop: PAYMENTS payments from CLIENTS clients of Alice's node to Bob's party;
+#   2. open loop at half the rate reached in 1 (p50 at a sustainable load);
+#   3. a backlog: Bob's node killed -9, BACKLOG payments started (two messages each wait in
+#      Alice's outbox), Bob's node started again; how long the backlog takes to drain, and Bob's
+#      peak resident memory (VmHWM) meanwhile;
+# then stops the network. Prints each figure as one line; raw lines go to stdout.
+#
+#   scripts/bench-payments.sh <dir> [base-port]
+#
+# Environment: HAWSER (a release hawser; default: build it, as scripts/network.sh does), NOTARY,
+# PAYMENTS (default 3000), CLIENTS (default 32), BACKLOG (default 5000).
+set -euo pipefail
+dir=${1:?usage: scripts/bench-payments.sh <dir> [base-port]}
+base=${2:-10000}
+root=$(cd "$(dirname "$0")/.." && pwd)
+export NOTARY=${NOTARY:-single}
+payments=${PAYMENTS:-3000}
+clients=${CLIENTS:-32}
+backlog=${BACKLOG:-5000}
+
+"$root/scripts/network.sh" start "$dir" "$base" >/dev/null
+dir=$(cd "$dir" && pwd)
+hawser=${HAWSER:-$dir/hawser}
+trap '"$root/scripts/network.sh" stop "$dir" >/dev/null' EXIT
+
+closed=$("$hawser" bench payments --network "$dir" --payments "$payments" --clients "$clients")
+echo "notary=$NOTARY closed-loop $closed"
+rate=$(sed -n 's/.*payments_per_second=\([0-9]*\).*/\1/p' <<<"$closed")
+half=$((rate / 2))
+echo "notary=$NOTARY half-rate $("$hawser" bench payments --network "$dir" --payments "$payments" --clients 128 --rate "$half" --warmup 0)"
+
+# The backlog: Bob's node down while the payments start, then back.
+kill -9 "$(cat "$dir/bob/hawser.pid")"
+out=$(mktemp)
+"$hawser" bench payments --network "$dir" --backlog --payments "$backlog" >"$out" &
+bench=$!
+until grep -q '^started=' "$out"; do
+    kill -0 "$bench" 2>/dev/null || { cat "$out" >&2; exit 1; }
+    sleep 0.5
+done
+(cd "$dir/bob" && nohup "$hawser" node run --config node.json --log-level warning >stdout.log 2>hawser.log & echo $! >hawser.pid)
+bob=$(cat "$dir/bob/hawser.pid")
+wait "$bench"
+peak=$(awk '/VmHWM/ {print $2}' "/proc/$bob/status")
+echo "notary=$NOTARY $(grep '^backlog_' "$out") payee_peak_rss_kib=$peak"
+rm -f "$out"
