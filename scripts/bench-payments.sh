@@ -41,7 +41,8 @@ until grep -q '^started=' "$out"; do
     kill -0 "$bench" 2>/dev/null || { cat "$out" >&2; exit 1; }
     sleep 0.5
 done
-(cd "$dir/bob" && nohup "$hawser" node run --config node.json --log-level warning >stdout.log 2>hawser.log & echo $! >hawser.pid)
+(cd "$dir/bob" && exec nohup "$hawser" node run --config node.json --log-level warning >stdout.log 2>hawser.log </dev/null) &
+echo $! >"$dir/bob/hawser.pid"
 bob=$(cat "$dir/bob/hawser.pid")
 wait "$bench"
 peak=$(awk '/VmHWM/ {print $2}' "/proc/$bob/status")

@@ -39,7 +39,9 @@ start_process() {
         echo "$where: already running (pid $(cat "$where/hawser.pid"))" >&2
         return 0
     fi
-    (cd "$where" && nohup "$@" --log-level "${LOG_LEVEL:-warning}" >stdout.log 2>hawser.log & echo $! >hawser.pid)
+    # The subshell becomes the process (exec), so that $! is its pid; it holds none of our streams.
+    (cd "$where" && exec nohup "$@" --log-level "${LOG_LEVEL:-warning}" >stdout.log 2>hawser.log </dev/null) &
+    echo $! >"$where/hawser.pid"
 }
 
 # Waits (at most 90 s) until the process in $1 answers GET /health/ready on port $2.

@@ -71,7 +71,9 @@ public final class FlowEngine: Service, Sendable {
         self.registry = registry
         self.services = services
         self.configuration = configuration
-        self.committer = GroupCommitter(store: store, maxWritesPerCommit: configuration.maxWritesPerCommit)
+        self.committer = GroupCommitter(store: store, maxWritesPerCommit: configuration.maxWritesPerCommit) { [services] in
+            services.sessions?.outboxChanged()
+        }
         self.logger = logger
     }
 

@@ -20,10 +20,15 @@ final class GroupCommitter: Sendable {
     private let maxWritesPerCommit: Int
     private let state = Mutex(State())
     private let thread = DedicatedThread(name: "hawser-commits")
+    /// Called after a transaction that wrote outbox messages: the link manager delivers them now
+    /// rather than at its next poll (a flow's final write, such as a responder's last answer,
+    /// has no `receive` after it to wake it).
+    private let wroteOutbox: @Sendable () -> Void
 
-    init(store: any FlowStore, maxWritesPerCommit: Int) {
+    init(store: any FlowStore, maxWritesPerCommit: Int, wroteOutbox: @escaping @Sendable () -> Void = {}) {
         self.store = store
         self.maxWritesPerCommit = maxWritesPerCommit
+        self.wroteOutbox = wroteOutbox
     }
 
     deinit { thread.stop() }
@@ -89,11 +94,23 @@ final class GroupCommitter: Sendable {
             let failure = TransientFlowError("the flow store could not commit: \(error)", cause: error)
             return batch.map { _ in .failure(failure) }
         }
+        if batch.contains(where: { $0.writes.contains(where: \.sendsMessages) }) { wroteOutbox() }
         var offset = 0
         return batch.map { waiting in
             let range = offset..<(offset + waiting.writes.count)
             offset = range.upperBound
             return .success(Array(stored[range]))
+        }
+    }
+}
+
+extension FlowWrite {
+    /// Whether the write puts messages in the outbox.
+    var sendsMessages: Bool {
+        switch self {
+        case .journal(_, _, let effects), .state(_, _, let effects):
+            effects.contains { if case .outbox = $0 { true } else { false } }
+        case .start, .compact, .replayMarker: false
         }
     }
 }

@@ -65,12 +65,7 @@ struct FlowBench: AsyncParsableCommand {
         let recorder: HistoryWriter?
         do { recorder = try history.map { try HistoryWriter(path: $0) } } catch { throw CLIError("\(error)") }
         try await run(recorder)
-        guard let recorder else { return }
-        do { try recorder.close() } catch { throw CLIError("\(error)") }
-        let (violations, summary) = try CheckCommand.HistoryCheck.check(recorder.path, allowUnfinished: false)
-        print("history \(recorder.path): \(summary)")
-        for violation in violations { print("HISTORY VIOLATION \(violation)") }
-        if !violations.isEmpty { throw ExitCode(1) }
+        try FlowLoad.check(recorder)
     }
 
     private func run(_ history: HistoryWriter?) async throws {

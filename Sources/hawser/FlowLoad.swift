@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import HawserClient
 import HawserCore
@@ -86,6 +87,17 @@ struct FlowLoad: Sendable {
             }
             try await group.waitForAll()
         }
+    }
+
+    /// Closes the history the run recorded, if any, and checks it as `hawser check history`
+    /// does: prints the summary and every violation, and fails (exit status 1) on one.
+    static func check(_ history: HistoryWriter?) throws {
+        guard let history else { return }
+        do { try history.close() } catch { throw CLIError("\(error)") }
+        let (violations, summary) = try CheckCommand.HistoryCheck.check(history.path, allowUnfinished: false)
+        print("history \(history.path): \(summary)")
+        for violation in violations { print("HISTORY VIOLATION \(violation)") }
+        if !violations.isEmpty { throw ExitCode(1) }
     }
 
     /// The figures of a run that took `elapsed` seconds: one line, `key=value` pairs.
