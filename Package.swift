@@ -82,7 +82,7 @@ let package = Package(
         ]),
         // Election on ZooKeeper: ephemeral-sequential candidates, fencing epochs, preferred master.
         .target(name: "ZooKeeperElection", dependencies: [
-            "Coordination", "ZooKeeper",
+            "Coordination", "ZooKeeper", "HawserCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // PostgreSQL adapters (PostgresNIO): the lease election and fencing checks.

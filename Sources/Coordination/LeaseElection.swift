@@ -1,3 +1,4 @@
+import HawserCore
 import Logging
 import Synchronization
 

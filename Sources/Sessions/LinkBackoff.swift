@@ -39,8 +39,9 @@ public struct LinkBackoff: Sendable, Equatable {
 
     public mutating func delivered(_ peer: String) { peers[peer] = nil }
 
-    /// The earliest time a peer put off may be tried again, if any is.
-    public var nextRetry: Instant? { peers.values.map(\.retryAt).min() }
+    /// The earliest time after `now` that a peer put off may be tried again, if any is. (A time
+    /// already past is not one to wait for: that peer is tried, or being tried, now.)
+    public func nextRetry(after now: Instant) -> Instant? { peers.values.map(\.retryAt).filter { $0 > now }.min() }
 
     /// Failures in a row of `peer` so far.
     public func failures(of peer: String) -> Int { peers[peer]?.failures ?? 0 }

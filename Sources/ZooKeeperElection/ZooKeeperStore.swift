@@ -1,3 +1,4 @@
+import HawserCore
 import Coordination
 import Foundation
 import ZooKeeper

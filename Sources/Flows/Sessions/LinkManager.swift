@@ -18,8 +18,7 @@ public final class LinkManager: Sendable {
     private let backoff: Mutex<LinkBackoff>
     /// Recipients whose messages a task is delivering now.
     private let busy = Mutex<Set<String>>([])
-    private let wakes: AsyncStream<Void>
-    private let wakeUp: AsyncStream<Void>.Continuation
+    private let wakeup = Wakeup()
     /// What to do when a recipient's node refuses a message (the sending flow hears of it).
     private let refused: @Sendable (OutboxMessage, SessionError) async throws -> Void
     /// Whether this process owns the outbox now (a hot-warm standby does not): only then it delivers.
@@ -36,11 +35,10 @@ public final class LinkManager: Sendable {
         self.logger = logger
         self.refused = refused
         backoff = Mutex(LinkBackoff(policy: configuration.backoff))
-        (wakes, wakeUp) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// New outbox rows are durable: look now rather than at the next poll.
-    public func wake() { wakeUp.yield() }
+    public func wake() { wakeup.wake() }
 
     /// Delivers until cancelled; the recipients' tasks end with it.
     public func run() async {
@@ -114,12 +112,13 @@ public final class LinkManager: Sendable {
     /// Waits for a wake, the next retry or the poll interval, whichever comes first.
     private func pause() async {
         let now = clock.now()
-        let untilRetry = backoff.withLock { $0.nextRetry }.map { Duration.microseconds(max(0, $0.microsecondsSinceEpoch - now.microsecondsSinceEpoch)) }
+        let untilRetry = backoff.withLock { $0.nextRetry(after: now) }.map { Duration.microseconds(max(0, $0.microsecondsSinceEpoch - now.microsecondsSinceEpoch)) }
         let delay = min(configuration.pollInterval, untilRetry ?? configuration.pollInterval)
-        let wakes = self.wakes
-        let clock = self.clock
+        // (An AsyncStream would not do: cancelling the task that waits on it ends the stream, and
+        // every later pause would return at once.)
+        let (wakeup, clock) = (self.wakeup, self.clock)
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { for await _ in wakes { return } }
+            group.addTask { await wakeup.wait() }
             group.addTask { try? await clock.sleep(for: delay) }
             await group.next()
             group.cancelAll()

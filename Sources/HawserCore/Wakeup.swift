@@ -2,7 +2,8 @@ import Synchronization
 
 /// A loop's pause that another task can cut short: `wake()` ends the pause under way at once, or
 /// else the next one. An election's round loop pauses on it, so that work queued from outside
-/// (a resignation, a hand-over) is done now instead of a round later. One waiter at a time.
+/// (a resignation, a hand-over) is done now instead of a round later; the link manager pauses on
+/// it between reads of the outbox. One waiter at a time.
 public final class Wakeup: Sendable {
     private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
