@@ -24,9 +24,9 @@ public struct DeliveryCheck: Sendable {
     /// A delivery that passed: its sender and its messages, in order.
     public struct Passed: Sendable, Equatable {
         public var from: String
-        public var messages: [[UInt8]]
+        public var messages: [ArrivedMessage]
 
-        public init(from: String, messages: [[UInt8]]) {
+        public init(from: String, messages: [ArrivedMessage]) {
             self.from = from
             self.messages = messages
         }
@@ -60,20 +60,20 @@ public struct DeliveryCheck: Sendable {
         guard !delivery.messages.isEmpty else { throw DeliveryRefusal(.malformedDelivery, "the delivery carries no message") }
         let senders = Set(sender.parties.map(\.name))
         let hosted = Set(membership.node(named: me)?.parties.map(\.name) ?? [])
-        var messages = [[UInt8]]()
+        var messages = [ArrivedMessage]()
         for (index, data) in delivery.messages.enumerated() {
-            let body = [UInt8](data)
-            let message: SessionMessage
-            do { message = try SessionMessage.decode(body) } catch {
+            let arrived: ArrivedMessage
+            do { arrived = try ArrivedMessage(body: [UInt8](data)) } catch {
                 throw DeliveryRefusal(.malformedDelivery, "message \(index) does not decode: \(error)")
             }
+            let message = arrived.message
             guard senders.contains(message.sender) else {
                 throw DeliveryRefusal(.forgedSender, "message \(index) is from `\(message.sender.prefix(200))`, not a party of `\(sender.name)`")
             }
             guard hosted.contains(message.recipient) else {
                 throw DeliveryRefusal(.notHostedHere, "message \(index) is for `\(message.recipient.prefix(200))`, not a party of `\(me)`")
             }
-            messages.append(body)
+            messages.append(arrived)
         }
         return Passed(from: sender.name, messages: messages)
     }

@@ -64,6 +64,18 @@ public struct SessionMessage: Sendable, Equatable, Codable {
     public static func decode(_ bytes: [UInt8]) throws -> SessionMessage { try JSONDecoder().decode(SessionMessage.self, from: Data(bytes)) }
 }
 
+/// A message as it arrived from a peer: decoded once, and its bytes as sent (the inbox keeps
+/// those, whatever fields they carry that this version ignores).
+public struct ArrivedMessage: Sendable, Equatable {
+    public var message: SessionMessage
+    public var body: [UInt8]
+
+    public init(body: [UInt8]) throws {
+        message = try SessionMessage.decode(body)
+        self.body = body
+    }
+}
+
 /// Names one message: the session, the party that sent it and its sequence number there.
 public struct SessionMessageKey: Sendable, Hashable, Codable, CustomStringConvertible {
     public var session: String

@@ -1,3 +1,4 @@
+import Sessions
 import Synchronization
 
 /// A `PeerTransport` between nodes in one process (tests, the simulator): each node's hub is
@@ -19,6 +20,7 @@ public final class InProcessNetwork: PeerTransport, Sendable {
 
     public func deliver(_ bodies: [[UInt8]], to recipient: String) async throws -> [DeliveryAnswer] {
         guard let hub = hubs.withLock({ $0[recipient] }) else { throw PeerUnreachable(recipient) }
-        return try await hub.accept(bodies)
+        // Bodies this process encoded: they decode.
+        return try await hub.accept(bodies.map(ArrivedMessage.init(body:)))
     }
 }

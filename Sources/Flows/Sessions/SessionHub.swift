@@ -64,30 +64,26 @@ public final class SessionHub: FlowSessions, Service, Sendable {
 
     // MARK: Arriving messages
 
-    /// Peers' messages, in order: `accept` for each, up to the first that cannot be taken now.
-    /// Returns the answers of those taken; throws only if not even the first could be.
-    public func accept(_ bodies: [[UInt8]]) async throws -> [DeliveryAnswer] {
+    /// Peers' messages, in order: each taken as `accept` says, up to the first that cannot be
+    /// taken now. Returns the answers of those taken; throws only if not even the first could be.
+    public func accept(_ arrived: [ArrivedMessage]) async throws -> [DeliveryAnswer] {
         var answers = [DeliveryAnswer]()
-        for body in bodies {
-            do { answers.append(try await accept(body)) } catch {
+        for message in arrived {
+            do { answers.append(try await accept(message)) } catch {
                 if answers.isEmpty { throw error }
-                logger.debug("took part of a delivery", metadata: ["taken": "\(answers.count)", "of": "\(bodies.count)", "error": "\(error)"])
+                logger.debug("took part of a delivery", metadata: ["taken": "\(answers.count)", "of": "\(arrived.count)", "error": "\(error)"])
                 break
             }
         }
         return answers
     }
 
-    /// A peer's message (an encoded `SessionMessage`): answered `accepted` once it is in the
-    /// inbox (and its responder started, for an `initiate`), now or at an earlier delivery.
-    /// Throws if it cannot be taken now (the database cannot be written, the engine is draining
-    /// or not attached): the sender tries again. A responder started while the engine stops runs
-    /// when the node starts again.
-    public func accept(_ body: [UInt8]) async throws -> DeliveryAnswer {
-        let message: SessionMessage
-        do { message = try SessionMessage.decode(body) } catch {
-            return .refused(SessionError(.protocolViolation, "the message does not decode: \(error)"))
-        }
+    /// A peer's message: answered `accepted` once it is in the inbox (and its responder started,
+    /// for an `initiate`), now or at an earlier delivery. Throws if it cannot be taken now (the
+    /// database cannot be written, the engine is draining or not attached): the sender tries
+    /// again. A responder started while the engine stops runs when the node starts again.
+    private func accept(_ arrived: ArrivedMessage) async throws -> DeliveryAnswer {
+        let message = arrived.message
         guard isActive(), let engine = engine.withLock({ $0 }) else { throw PeerUnreachable(message.recipient) }
         switch SessionInbound.decide(message, responder: engine.registry.responder(for:)) {
         case .refuse(let error):
@@ -99,7 +95,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
         case .store:
             break
         }
-        if try await store.acceptInbound(InboxMessage(key: message.key, body: body)) { waiters.notify(message.key) }
+        if try await store.acceptInbound(InboxMessage(key: message.key, body: arrived.body)) { waiters.notify(message.key) }
         return .accepted
     }
 }
