@@ -26,6 +26,27 @@ import Testing
         }
     }
 
+    /// A flow's last message goes out with its final write, after which nothing of the flow
+    /// wakes the link manager: the commit itself must, or the message waits for the next poll
+    /// (here two minutes, longer than the test waits).
+    @Test(.timeLimit(.minutes(2))) func aFlowsLastMessageGoesOutWithoutWaitingForThePoll() async throws {
+        let directory = try TemporaryDirectory()
+        let net = Network(root: directory.path)
+        var slowPoll = SessionNode.configuration
+        slowPoll.pollInterval = .seconds(120)
+        let alice = try net.node("alice", "O=Alice", configuration: slowPoll)
+        let bob = try net.node("bob", "O=Bob", configuration: slowPoll)
+        try await net.started(alice, bob)
+        let ended = try await alice.engine.waitForEnd(try await alice.engine.start(PingFlow(rounds: 1)).id)
+        #expect(ended.status == .completed, "\(ended.error ?? "")")
+        // Alice's close went out with her final write; Bob's responder ends when it arrives.
+        try await eventually("Bob's responder saw the close", timeout: .seconds(30)) {
+            try await bob.flows(named: "PongResponder").first?.status == .completed
+        }
+        await alice.stop()
+        await bob.stop()
+    }
+
     @Test func aPingPongCompletesOnBothSidesAndEmptiesTheOutboxes() async throws {
         let directory = try TemporaryDirectory()
         let net = Network(root: directory.path)
