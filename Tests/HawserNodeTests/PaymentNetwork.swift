@@ -11,7 +11,7 @@ final class PaymentNetwork: @unchecked Sendable {
     let path: String
     let base: Int
     let names: [String]
-    private(set) var notary: HawserProcess
+    let notary: HawserProcess
     private var nodes: [String: HawserProcess] = [:]
     private let lock = NSLock()
 
@@ -77,9 +77,14 @@ final class PaymentNetwork: @unchecked Sendable {
     /// The sum of `node`'s unconsumed tokens by owner.
     func balances(_ node: String) async throws -> [String: Int64] {
         let client = try client(node)
-        defer { Task { try? await client.shutdown() } }
+        let states: [NodeVaultState]
+        do { states = try await client.vault(type: "token", limit: 1_000) } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
         var out = [String: Int64]()
-        for state in try await client.vault(type: "token", limit: 1_000) {
+        for state in states {
             let object = try JSONSerialization.jsonObject(with: state.json) as? [String: Any]
             let data = object?["data"] as? [String: Any]
             out[state.owner, default: 0] += (data?["amount"] as? NSNumber)?.int64Value ?? 0
