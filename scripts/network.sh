@@ -21,17 +21,6 @@ dir=${2:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
 nodes=(alice bob charlie)
 
-hawser_bin() {
-    if [[ -n "${HAWSER:-}" ]]; then echo "$HAWSER"; return; fi
-    if [[ ! -x "$dir/hawser" ]]; then
-        (cd "$root" && swift build -c release --product hawser --scratch-path .build-release >&2)
-        # A private copy: the release build may be relinked while the network runs.
-        mkdir -p "$dir"
-        cp "$root/.build-release/release/hawser" "$dir/hawser"
-    fi
-    echo "$(cd "$dir" && pwd)/hawser"
-}
-
 # Starts `hawser $2...` in directory $1 (its pid in $1/hawser.pid, its log in $1/hawser.log).
 start_process() {
     local where=$1; shift
@@ -58,7 +47,7 @@ case "$cmd" in
 start)
     base=${3:-10000}
     notary=${NOTARY:-cluster}
-    hawser=$(hawser_bin)
+    hawser=$("$root/scripts/hawser-path.sh" "$dir")
     if [[ ! -f "$dir/network.json" ]]; then
         "$hawser" network init "$dir" --nodes Alice,Bob,Charlie --notary "$notary" --base-port "$base" >"$dir.init.txt" \
             || { cat "$dir.init.txt" >&2; exit 1; }

@@ -24,17 +24,6 @@ dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || usage
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-hawser_bin() {
-    if [[ -n "${HAWSER:-}" ]]; then echo "$HAWSER"; return; fi
-    if [[ ! -x "$dir/hawser" ]]; then
-        (cd "$root" && swift build -c release --product hawser --scratch-path .build-release >&2)
-        # A private copy: the release build may be relinked while the cluster runs.
-        mkdir -p "$dir"
-        cp "$root/.build-release/release/hawser" "$dir/hawser"
-    fi
-    echo "$(cd "$dir" && pwd)/hawser"
-}
-
 # True once the replica on port $1 answers GET /health/ready with 200.
 ready() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/health/ready") == 200 ]]; }
 
@@ -70,7 +59,7 @@ start)
     nats_base=${3:-4222}
     http_base=${4:-8080}
     grpc_base=${5:-}
-    hawser=$(hawser_bin)
+    hawser=$("$root/scripts/hawser-path.sh" "$dir")
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     nats_urls=$("$root/scripts/nats-cluster.sh" start "$dir/nats" "$nats_base")
@@ -135,7 +124,7 @@ kill)
     ;;
 restart)
     i=${3:?replica 0-2}
-    hawser=$(hawser_bin)
+    hawser=$("$root/scripts/hawser-path.sh" "$dir")
     start_replica "$i" "$hawser"
     wait_ready "$i"
     ;;
