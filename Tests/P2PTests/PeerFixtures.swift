@@ -39,6 +39,7 @@ final class PeerNode: Sendable {
     let transport: GRPCPeerTransport
     let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let tasks = Mutex<[Task<Void, Never>]>([])
+    private let serving = Mutex<Task<Void, Never>?>(nil)
 
     init(name: String, identity: SigningKey, directory: String, network: TestNetwork, port: Int = 0) throws {
         self.name = name
@@ -68,20 +69,23 @@ final class PeerNode: Sendable {
     /// Starts the server, the engine, the link manager and the transport; returns the bound port.
     func start() async throws -> Int {
         let (server, engine, hub, transport) = (self.server, self.engine, self.hub, self.transport)
-        tasks.withLock {
-            $0 = [Task { try? await server.serve() }, Task { try? await engine.run() }, Task { await hub.run() },
-                  Task { await transport.run() }]
-        }
+        serving.withLock { $0 = Task { try? await server.serve() } }
+        tasks.withLock { $0 = [Task { try? await engine.run() }, Task { await hub.run() }, Task { await transport.run() }] }
         try await eventually("the engine resumed its flows") { engine.hasResumed }
         return try await server.listeningAddress?.ipv4?.port ?? -1
     }
 
+    /// Stops the node's own work, then its server. The server is shut down gracefully and its
+    /// task not cancelled: cancelling `serve` while a peer's stream is still buffered traps in
+    /// NIO ("Deinited NIOAsyncWriter without calling finish()", as swift-http-server#137 reports
+    /// of the same pattern); it crashed the whole test process once.
     func stop() async {
-        server.beginGracefulShutdown()
         for task in tasks.withLock({ $0 }) {
             task.cancel()
             await task.value
         }
+        server.beginGracefulShutdown()
+        await serving.withLock({ $0 })?.value
     }
 
     func flows(named name: String) async throws -> [FlowRecord] { try await engine.list(FlowQuery(flowName: name)) }
