@@ -24,7 +24,7 @@ struct PaymentBench: AsyncParsableCommand {
     @Option(help: "Untimed payments made first.") var warmup = 200
     @Option(help: "Start payments at this many per second (open loop). Default: each client pays again as soon as its last payment completes.")
     var rate: Double?
-    @Option(help: "Token states of 1,000,000 issued to the payer first (untimed); default: twice the clients.")
+    @Option(help: "Token states of 1,000,000 issued to the payer first (untimed); default: twice the clients, or one per payment with --backlog (its payments are all in flight at once).")
     var seedStates: Int?
     @Option(help: "Record every payment the clients start and its end in this file (docs/history.md), then check it.")
     var history: String?
@@ -84,7 +84,7 @@ struct PaymentBench: AsyncParsableCommand {
 
     private func measure(_ load: FlowLoad, _ paying: NodeClient, _ receiving: NodeClient, payer: String, payee: String) async throws {
         let run = String(UUID().uuidString.lowercased().prefix(8))
-        try await load.seed(paying, parties: [payer], count: seedStates ?? 2 * clients, prefix: run)
+        try await load.seed(paying, parties: [payer], count: seedStates ?? (backlog ? payments : 2 * clients), prefix: run)
         let pay: @Sendable (Int) -> (String, String) = { _ in
             ("MoveTokens", #"{"owner":"\#(payer)","newOwner":"\#(payee)","amount":1}"#)
         }
@@ -122,6 +122,8 @@ struct PaymentBench: AsyncParsableCommand {
             return try await paying.startFlow(flow, arguments: Array(arguments.utf8), clientRequestId: "\(run)-backlog-\(i)").id
         }
         print("started=\(payments)")
+        // The caller waits for this line to restart the payee's node: a pipe or file would hold it.
+        fflush(nil)  // every stream (naming `stdout` is not concurrency-safe)
         let start = ContinuousClock.now
         let statuses = try await Self.concurrently(ids.count, width: 64) { try await paying.waitForEnd(ids[$0]).status }
         let elapsed = FlowLoad.seconds(ContinuousClock.now - start)
