@@ -57,65 +57,118 @@ import Testing
         try await alice.shutdown()
     }
 
-    /// Payments from Alice to Bob while each node is killed (-9) and restarted at random moments:
-    /// every payment the API saw completed is recorded once by both sides, and tokens are
-    /// conserved. `HAWSER_PAYMENT_KILLS` (default 2) kills of each node; the issue's run uses 10.
-    @Test func paymentsSurviveKillsOfTheSenderAndTheReceiver() async throws {
+    /// The issue's fault run, on three node processes: Alice pays Bob and Charlie and swaps tokens
+    /// with Charlie, while the sender (Alice) and a receiver (Bob) are each killed -9 and restarted
+    /// at random moments, and a forger sends Bob replays of what Alice sent him and forged
+    /// payments (`PeerForger`). The history checker finds no violation; every payment and swap
+    /// completes, and is recorded once by every party to it (one responder each); every node's
+    /// vault agrees, tokens are conserved; nothing forged is taken. `HAWSER_PAYMENT_KILLS`
+    /// (default 2) kills of each node; the issue's run uses 10. `HAWSER_FAULT_SEED` picks the moments.
+    @Test func paymentsAndSwapsSurviveKillsReplaysAndForgeries() async throws {
         let kills = Int(ProcessInfo.processInfo.environment["HAWSER_PAYMENT_KILLS"] ?? "") ?? 2
         let dir = try TemporaryDirectory()
-        let network = try await PaymentNetwork.start(in: dir.path)
+        let network = try await PaymentNetwork.start(in: dir.path, nodes: ["alice", "bob", "charlie"])
         defer { network.stop() }
-        let (a, b) = (network.party("alice"), network.party("bob"))
-        let alice = try network.client("alice")
-        for i in 0..<16 {
-            let issued = try await alice.run("IssueTokens", arguments: Array(#"{"owner":"\#(a)","amount":1000}"#.utf8), clientRequestId: "seed-\(i)")
-            #expect(issued.status == "completed")
+        let (a, b, c) = (network.party("alice"), network.party("bob"), network.party("charlie"))
+        let (alice, charlie) = (try network.client("alice"), try network.client("charlie"))
+        for (client, owner, states) in [(alice, a, 16), (charlie, c, 8)] {
+            for i in 0..<states {
+                let issued = try await client.run("IssueTokens", arguments: Array(#"{"owner":"\#(owner)","amount":1000}"#.utf8), clientRequestId: "seed-\(i)")
+                #expect(issued.status == "completed")
+            }
         }
         let history = try HistoryWriter(path: dir.path + "/history.jsonl")
-        let done = Atomic(false)
-        let payments = 40 * (kills + 1)
+        // Caller 0-5's i-th flow pays Bob or Charlie in turn; callers 6 and 7 swap 2 of Alice's
+        // tokens for 3 of Charlie's. Each caller goes on until every kill is done.
+        let item = { @Sendable (caller: Int, i: Int) -> (id: String, flow: String, arguments: String) in
+            switch (caller, (caller + i) % 2) {
+            case (6..., _): ("swap-\(caller)-\(i)", "SwapTokens", #"{"owner":"\#(a)","counterparty":"\#(c)","give":2,"want":3}"#)
+            case (_, 0): ("pay-\(caller)-\(i)", "MoveTokens", #"{"owner":"\#(a)","newOwner":"\#(b)","amount":1}"#)
+            default: ("pay-\(caller)-\(i)", "MoveTokens", #"{"owner":"\#(a)","newOwner":"\#(c)","amount":1}"#)
+            }
+        }
+        let killed = Signal()
+        // How many flows each caller made.
         let load = Task {
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            try await withThrowingTaskGroup(of: (Int, Int).self) { group in
                 for caller in 0..<8 {
                     group.addTask {
-                        for i in stride(from: caller, to: payments, by: 8) {
-                            let id = "pay-\(i)"
+                        var i = 0
+                        while i < 5 || !killed.isRaised {
+                            let (id, flow, arguments) = item(caller, i)
                             history.record(HistoryEvent.startInvoke(clientRequestId: id).by(client: "c\(caller)"))
-                            let final = try await alice.run("MoveTokens", arguments: Array(#"{"owner":"\#(a)","newOwner":"\#(b)","amount":1}"#.utf8),
-                                                            clientRequestId: id)
+                            let final = try await alice.run(flow, arguments: Array(arguments.utf8), clientRequestId: id)
                             history.record(HistoryEvent.startOk(clientRequestId: id, flowId: final.id).by(client: "c\(caller)"))
                             history.record(HistoryEvent.result(flowId: final.id, status: final.status,
                                                                result: final.result.flatMap { try? JSONValue(parsing: [UInt8]($0)) })
                                 .by(client: "c\(caller)"))
+                            i += 1
                         }
+                        return (caller, i)
                     }
                 }
-                try await group.waitForAll()
+                var made = [Int](repeating: 0, count: 8)
+                for try await (caller, count) in group { made[caller] = count }
+                return made
             }
-            done.store(true, ordering: .releasing)
         }
+        let forger = PeerForger(network, target: "bob", sender: "alice", third: "charlie")
+        let forging = Task { try await forger.run() }
         var random = SeededGenerator(seed: UInt64(ProcessInfo.processInfo.environment["HAWSER_FAULT_SEED"] ?? "") ?? 7)
-        for round in 0..<(2 * kills) where !done.load(ordering: .acquiring) {
+        for round in 0..<(2 * kills) {
             let victim = round % 2 == 0 ? "bob" : "alice"
             try await Task.sleep(for: .milliseconds(Int.random(in: 200...1_500, using: &random)))
             network.kill(victim)
             try await network.startNode(victim)
         }
-        try await load.value
+        killed.raise()
+        let counts = try await load.value
+        forging.cancel()
+        try await forging.value
+        let work = counts.indices.flatMap { caller in (0..<counts[caller]).map { item(caller, $0) } }
+        let (toBob, toCharlie, swaps) = (work.filter { $0.arguments.contains(b) }.count, work.filter { $0.arguments.contains(#""newOwner":"\#(c)""#) }.count,
+                                         work.filter { $0.flow == "SwapTokens" }.count)
         try history.close()
         let checked = HistoryChecker().check(try History(jsonLines: String(contentsOfFile: history.path, encoding: .utf8)))
         #expect(checked.violations.isEmpty, "\(checked.violations)")
-        #expect(checked.counts.flows == payments)
-        // Every payment completed (none failed: a payment survives its sender's and receiver's crashes).
-        let bobClient = try network.client("bob")
-        try await eventually("Bob recorded every payment", timeout: .seconds(120)) {
-            try await network.balances("bob")[b] == Int64(payments)
+        #expect(checked.counts.flows == work.count)
+        try await eventually("Bob and Charlie recorded every payment and swap", timeout: .seconds(120)) {
+            let (bobs, charlies) = (try await network.balances("bob")[b], try await network.balances("charlie")[c])
+            return bobs == Int64(toBob) && charlies == Int64(8_000 + toCharlie - swaps)
         }
-        let aliceBalance = try await network.balances("alice")[a] ?? 0
-        #expect(aliceBalance == 16_000 - Int64(payments), "tokens are conserved across the network")
-        let received = try await bobClient.flows(matching: NodeFlowFilter(status: "completed", flow: "ReceiveTokens", limit: 1_000))
-        #expect(received.count == payments, "one responder per payment")
+        #expect(try await network.balances("alice")[a] == Int64(16_000 - toBob - toCharlie + swaps), "tokens are conserved across the network")
+        let bob = try network.client("bob")
+        // Every payment and swap completed (a flow survives its sender's and receiver's crashes),
+        // and ran once on every node party to it.
+        for (client, flow, count) in [(alice, "MoveTokens", toBob + toCharlie), (alice, "SwapTokens", swaps), (bob, "ReceiveTokens", toBob),
+                                      (charlie, "ReceiveTokens", toCharlie), (charlie, "AcceptSwap", swaps)] {
+            let ran = try await Self.allFlows(client, named: flow)
+            #expect(ran.count == count && ran.allSatisfy { $0.status == "completed" }, "\(flow): \(ran.count) of \(count), \(ran.filter { $0.status != "completed" }.map { "\($0.status): \($0.error ?? "")" })")
+        }
+        let seen = forger.seen
+        print("fault run: \(2 * kills) kills, payments to Bob \(toBob), to Charlie \(toCharlie), swaps \(swaps); forger: \(seen)")
+        #expect(seen.forgedTaken == 0)
+        #expect(seen.replayed > 0 && Set(seen.refused.keys) == ["bad_signature", "not_a_member", "forged_sender"], "\(seen)")
         try await alice.shutdown()
-        try await bobClient.shutdown()
+        try await bob.shutdown()
+        try await charlie.shutdown()
     }
+
+    /// Every flow named `flow` the node has, page by page.
+    static func allFlows(_ client: NodeClient, named flow: String) async throws -> [NodeFlow] {
+        var all = [NodeFlow](), filter = NodeFlowFilter(flow: flow, limit: 1_000)
+        while true {
+            let page = try await client.flows(matching: filter)
+            all += page
+            guard page.count == 1_000, let last = page.last else { return all }
+            filter.after = last.id
+        }
+    }
+}
+
+/// A flag one task raises and others read.
+private final class Signal: Sendable {
+    private let raised = Atomic(false)
+    func raise() { raised.store(true, ordering: .releasing) }
+    var isRaised: Bool { raised.load(ordering: .acquiring) }
 }

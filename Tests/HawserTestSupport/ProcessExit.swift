@@ -4,7 +4,7 @@ extension Process {
     /// Waits until the child has exited, at most `bound`; true if it has. A child killed under
     /// load is sometimes never reaped by Foundation: it stays a zombie, `isRunning` stays true and
     /// `waitUntilExit()` spins for ever (a full run hung on one, at 80% CPU). The kernel's view
-    /// counts too: a zombie has exited, its sockets and ports are closed.
+    /// counts too: a zombie whose threads have all exited has closed its sockets and ports.
     public func waitUntilGone(within bound: Duration = .seconds(60)) -> Bool {
         let deadline = ContinuousClock.now + bound
         while isRunning, !isZombie, ContinuousClock.now < deadline { usleep(20_000) }  // no exit event to wait on with a bound
@@ -23,9 +23,15 @@ extension Process {
         return code & 0x7F != 0 ? code & 0x7F : (code >> 8) & 0xFF
     }
 
+    /// The main thread is a zombie and no other thread is left. (The main thread of a process
+    /// killed with SIGKILL can be a zombie while its other threads still exit; the process's
+    /// files, its listening sockets among them, close only when the last one has: a restart on
+    /// the same port failed with "in use" in that moment.)
     private var isZombie: Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(processIdentifier)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+              let close = stat.lastIndex(of: ")"),
+              stat[stat.index(after: close)...].split(separator: " ").first == "Z" else { return false }
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(processIdentifier)/task")) ?? []
+        return threads.count <= 1
     }
 }
