@@ -28,13 +28,16 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
             """)
     }
 
-    public func acceptInbound(_ message: InboxMessage) async throws -> Bool {
+    public func acceptInbound(_ messages: [InboxMessage]) async throws -> [Bool] {
+        guard !messages.isEmpty else { return [] }
         let fence = self.fence
         return try await db.write { db in
             try SQLiteFencing.check(db, fence)
-            try db.run("INSERT OR IGNORE INTO inbox (session, sender, sequence, body) VALUES (?, ?, ?, ?)",
-                       [message.key.session, message.key.sender, message.key.sequence, Data(message.body)])
-            return db.changesCount > 0
+            return try messages.map { message in
+                try db.run("INSERT OR IGNORE INTO inbox (session, sender, sequence, body) VALUES (?, ?, ?, ?)",
+                           [message.key.session, message.key.sender, message.key.sequence, Data(message.body)])
+                return db.changesCount > 0
+            }
         }
     }
 

@@ -31,18 +31,23 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         "CREATE INDEX outbox_by_recipient ON outbox (recipient, seq)",
     ]
 
-    public func acceptInbound(_ message: InboxMessage) async throws -> Bool {
+    public func acceptInbound(_ messages: [InboxMessage]) async throws -> [Bool] {
+        guard !messages.isEmpty else { return [] }
         let fence = self.fence
         return try await database.transaction { connection, logger in
             try await PostgresFencing.check(connection, fence, logger: logger)
-            let rows = try await connection.query("""
-                INSERT INTO inbox (session, sender, sequence, body)
-                VALUES (\(message.key.session), \(message.key.sender), \(Int64(message.key.sequence)), \(ByteBuffer(bytes: message.body)))
-                ON CONFLICT DO NOTHING RETURNING 1
-                """, logger: logger)
-            var inserted = false
-            for try await _ in rows.decode(Int.self) { inserted = true }
-            return inserted
+            var written = [Bool]()
+            for message in messages {
+                let rows = try await connection.query("""
+                    INSERT INTO inbox (session, sender, sequence, body)
+                    VALUES (\(message.key.session), \(message.key.sender), \(Int64(message.key.sequence)), \(ByteBuffer(bytes: message.body)))
+                    ON CONFLICT DO NOTHING RETURNING 1
+                    """, logger: logger)
+                var inserted = false
+                for try await _ in rows.decode(Int.self) { inserted = true }
+                written.append(inserted)
+            }
+            return written
         }
     }
 

@@ -14,7 +14,7 @@ struct LinkManagerIdleTests {
         let base: any SessionStore
         let reads = Atomic(0)
         init(_ base: any SessionStore) { self.base = base }
-        func acceptInbound(_ message: InboxMessage) async throws -> Bool { try await base.acceptInbound(message) }
+        func acceptInbound(_ messages: [InboxMessage]) async throws -> [Bool] { try await base.acceptInbound(messages) }
         func inbound(_ key: SessionMessageKey) async throws -> InboxMessage? { try await base.inbound(key) }
         func outbound(limit: Int, excluding: Set<String>) async throws -> [OutboxMessage] {
             reads.add(1, ordering: .relaxed)

@@ -64,38 +64,59 @@ public final class SessionHub: FlowSessions, Service, Sendable {
 
     // MARK: Arriving messages
 
-    /// Peers' messages, in order: each taken as `accept` says, up to the first that cannot be
-    /// taken now. Returns the answers of those taken; throws only if not even the first could be.
+    /// Peers' messages, in order. Each is decided on its own (`SessionInbound`); the responders
+    /// the initiates ask for are started together (their starts share commits), and the messages
+    /// taken are written to the inbox in one transaction: a delivery costs a commit or two, not
+    /// two a message. Returns the answers of the messages taken: all of them, or those before the
+    /// first whose responder could not be started now. Throws if none could be taken (the
+    /// database cannot be written, the engine is draining or not attached): the sender tries
+    /// again. A responder started while the engine stops runs when the node starts again; one
+    /// started for a message not answered is found again (by its session) when it comes back.
     public func accept(_ arrived: [ArrivedMessage]) async throws -> [DeliveryAnswer] {
-        var answers = [DeliveryAnswer]()
-        for message in arrived {
-            do { answers.append(try await accept(message)) } catch {
-                if answers.isEmpty { throw error }
-                logger.debug("took part of a delivery", metadata: ["taken": "\(answers.count)", "of": "\(arrived.count)", "error": "\(error)"])
+        guard let first = arrived.first else { return [] }
+        guard isActive(), let engine = engine.withLock({ $0 }) else { throw PeerUnreachable(first.message.recipient) }
+        let decisions = arrived.map { SessionInbound.decide($0.message, responder: engine.registry.responder(for:)) }
+        let failures = await startResponders(decisions, on: engine)
+        var answers = [DeliveryAnswer](), inbox = [InboxMessage]()
+        for (index, (message, decision)) in zip(arrived, decisions).enumerated() {
+            if let failure = failures[index] {
+                if answers.isEmpty { throw failure }
+                logger.debug("took part of a delivery", metadata: ["taken": "\(answers.count)", "of": "\(arrived.count)", "error": "\(failure)"])
                 break
             }
+            switch decision {
+            case .refuse(let error):
+                logger.info("refused a session message", metadata: ["message": "\(message.message.key)", "error": "\(error)"])
+                answers.append(.refused(error))
+            case .startResponder, .store:
+                answers.append(.accepted)
+                inbox.append(InboxMessage(key: message.message.key, body: message.body))
+            }
         }
+        let written = try await store.acceptInbound(inbox)
+        for (message, new) in zip(inbox, written) where new { waiters.notify(message.key) }
         return answers
     }
 
-    /// A peer's message: answered `accepted` once it is in the inbox (and its responder started,
-    /// for an `initiate`), now or at an earlier delivery. Throws if it cannot be taken now (the
-    /// database cannot be written, the engine is draining or not attached): the sender tries
-    /// again. A responder started while the engine stops runs when the node starts again.
-    private func accept(_ arrived: ArrivedMessage) async throws -> DeliveryAnswer {
-        let message = arrived.message
-        guard isActive(), let engine = engine.withLock({ $0 }) else { throw PeerUnreachable(message.recipient) }
-        switch SessionInbound.decide(message, responder: engine.registry.responder(for:)) {
-        case .refuse(let error):
-            logger.info("refused a session message", metadata: ["message": "\(message.key)", "error": "\(error)"])
-            return .refused(error)
-        case .startResponder(let flowName, let session):
-            _ = try await engine.startReporting(flowName: flowName, arguments: try engine.registry.responderArguments(flowName, session),
-                                                clientRequestId: SessionInbound.responderRequestId(session.id), responder: true)
-        case .store:
-            break
+    /// Starts the responder of every `.startResponder` decision, all at once; the error of each
+    /// start that failed, by index.
+    private func startResponders(_ decisions: [SessionInbound.Decision], on engine: FlowEngine) async -> [Int: any Error] {
+        await withTaskGroup(of: (Int, (any Error)?).self) { group in
+            for (index, decision) in decisions.enumerated() {
+                guard case .startResponder(let flowName, let session) = decision else { continue }
+                group.addTask {
+                    do {
+                        _ = try await engine.startReporting(flowName: flowName, arguments: try engine.registry.responderArguments(flowName, session),
+                                                            clientRequestId: SessionInbound.responderRequestId(session.id), responder: true)
+                        return (index, nil)
+                    } catch {
+                        return (index, error)
+                    }
+                }
+            }
+            var failures = [Int: any Error]()
+            for await (index, error) in group { failures[index] = error }
+            return failures
         }
-        if try await store.acceptInbound(InboxMessage(key: message.key, body: arrived.body)) { waiters.notify(message.key) }
-        return .accepted
     }
 }

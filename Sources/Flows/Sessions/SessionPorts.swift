@@ -3,9 +3,10 @@ import Sessions
 /// The node database's side of sessions: the inbox, and the outbox as the link manager reads
 /// and empties it (flows fill it, `LocalEffect.outbox`, in the transaction of their journal entry).
 public protocol SessionStore: Sendable {
-    /// Writes `message` to the inbox in one durable transaction, unless a message with its key
-    /// is there already; true if it wrote it. Refused (throws) by a fenced store whose fence is gone.
-    func acceptInbound(_ message: InboxMessage) async throws -> Bool
+    /// Writes `messages` to the inbox in one durable transaction, each unless a message with its
+    /// key is there already; for each, true if it wrote it. Refused (throws) by a fenced store
+    /// whose fence is gone; nothing is written then.
+    func acceptInbound(_ messages: [InboxMessage]) async throws -> [Bool]
     /// The inbox's message with `key`, if it has come.
     func inbound(_ key: SessionMessageKey) async throws -> InboxMessage?
     /// Up to `limit` outbox messages to recipients not in `excluding`, oldest first.
@@ -13,6 +14,11 @@ public protocol SessionStore: Sendable {
     /// Deletes the outbox messages `messageIds` in one transaction: their recipients' nodes have
     /// them. Deleting one that is gone does nothing.
     func acknowledge(_ messageIds: [String]) async throws
+}
+
+extension SessionStore {
+    /// One message, as `acceptInbound(_:)` with one.
+    public func acceptInbound(_ message: InboxMessage) async throws -> Bool { try await acceptInbound([message]) == [true] }
 }
 
 /// How session messages reach other nodes: the link manager hands a recipient's outbox messages,
