@@ -11,7 +11,7 @@
 #   scripts/bench-payments.sh <dir> [base-port]
 #
 # Environment: HAWSER (a release hawser; default: build it, as scripts/network.sh does), NOTARY,
-# PAYMENTS (default 3000), CLIENTS (default 32), BACKLOG (default 5000).
+# PAYMENTS (default 3000), CLIENTS (default 32), BACKLOG (default 5000), NOTARY_REQUESTS (default 20000).
 set -euo pipefail
 dir=${1:?usage: scripts/bench-payments.sh <dir> [base-port]}
 base=${2:-10000}
@@ -48,3 +48,12 @@ wait "$bench"
 peak=$(awk '/VmHWM/ {print $2}' "/proc/$bob/status")
 echo "notary=$NOTARY $(grep '^backlog_' "$out") payee_peak_rss_kib=$peak"
 rm -f "$out"
+
+# The notary on its own: every replica's gRPC address, callers spread over them.
+if [[ "$NOTARY" == cluster ]]; then urls=(0 2 4); else urls=(0); fi
+url_args=()
+for offset in "${urls[@]}"; do url_args+=(--url "grpc://127.0.0.1:$((base + offset + 1))"); done
+notary=$("$hawser" bench notary --grpc "${url_args[@]}" --spread --key "$dir/alice/party.key" --clients "$clients" \
+    --requests "${NOTARY_REQUESTS:-20000}" --inputs-per-tx 1 --double-spend-ratio 0 --json 2>/dev/null | tail -1)
+field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$notary"; }
+echo "notary=$NOTARY notary-only clients=$clients requests_per_second=$(field throughput) p50_ms=$(field p50Ms) p99_ms=$(field p99Ms)"
