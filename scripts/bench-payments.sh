@@ -5,7 +5,7 @@
 #   2. open loop at half the rate reached in 1 (p50 at a sustainable load);
 #   3. a backlog: Bob's node killed -9, BACKLOG payments started (two messages each wait in
 #      Alice's outbox), Bob's node started again; how long the backlog takes to drain, and Bob's
-#      peak resident memory (VmHWM) meanwhile;
+#      peak resident memory (VmHWM) meanwhile, and the history checker's verdict on the payments;
 # then stops the network. Prints each figure as one line; raw lines go to stdout.
 #
 #   scripts/bench-payments.sh <dir> [base-port]
@@ -35,7 +35,7 @@ echo "notary=$NOTARY half-rate $("$hawser" bench payments --network "$dir" --pay
 # The backlog: Bob's node down while the payments start, then back.
 kill -9 "$(cat "$dir/bob/hawser.pid")"
 out=$(mktemp)
-"$hawser" bench payments --network "$dir" --backlog --payments "$backlog" >"$out" &
+"$hawser" bench payments --network "$dir" --backlog --payments "$backlog" --history "$dir/backlog-history.jsonl" >"$out" &
 bench=$!
 until grep -q '^started=' "$out"; do
     kill -0 "$bench" 2>/dev/null || { cat "$out" >&2; exit 1; }
@@ -46,7 +46,7 @@ echo $! >"$dir/bob/hawser.pid"
 bob=$(cat "$dir/bob/hawser.pid")
 wait "$bench"
 peak=$(awk '/VmHWM/ {print $2}' "/proc/$bob/status")
-echo "notary=$NOTARY $(grep '^backlog_' "$out") payee_peak_rss_kib=$peak"
+echo "notary=$NOTARY $(grep '^backlog_' "$out") payee_peak_rss_kib=$peak $(grep '^history ' "$out" | sed 's/^history [^:]*: /history: /')"
 rm -f "$out"
 
 # The notary on its own: every replica's gRPC address, callers spread over them.

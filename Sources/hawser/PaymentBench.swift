@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HawserClient
+import HawserCore
 import HawserNode
 import Sim
 
@@ -92,7 +93,7 @@ struct PaymentBench: AsyncParsableCommand {
             guard final.status == "completed" else { throw CLIError("payment \(final.id) ended \(final.status): \(final.error ?? "")") }
         }
         // The payee may be down for a backlog run: its count is not asked for then.
-        if backlog { return try await drain(paying, pay: pay, run: run) }
+        if backlog { return try await drain(paying, pay: pay, run: run, history: load.history) }
         let before = try await recorded(receiving)
         if warmup > 0 { _ = try await load.drive(paying, count: warmup, prefix: "\(run)-warmup", flow: pay, accept: completed) }
         let start = ContinuousClock.now
@@ -115,17 +116,30 @@ struct PaymentBench: AsyncParsableCommand {
     }
 
     /// `--backlog`: starts every payment, then waits for each to end; prints how long that took
-    /// from the last start. A payment completes only once the payee's node has recorded it.
-    private func drain(_ paying: NodeClient, pay: @escaping @Sendable (Int) -> (String, String), run: String) async throws {
+    /// from the last start. A payment completes only once the payee's node has recorded it. With
+    /// a history, each payment's start and end are recorded as its own client's.
+    private func drain(_ paying: NodeClient, pay: @escaping @Sendable (Int) -> (String, String), run: String,
+                       history: HistoryWriter?) async throws {
         let ids = try await Self.concurrently(payments, width: 64) { i -> String in
             let (flow, arguments) = pay(i)
-            return try await paying.startFlow(flow, arguments: Array(arguments.utf8), clientRequestId: "\(run)-backlog-\(i)").id
+            let clientRequestId = "\(run)-backlog-\(i)"
+            history?.record(HistoryEvent.startInvoke(clientRequestId: clientRequestId).by(client: "p\(i)"))
+            let started = try await paying.startFlow(flow, arguments: Array(arguments.utf8), clientRequestId: clientRequestId)
+            history?.record(HistoryEvent.startOk(clientRequestId: clientRequestId, flowId: started.id).by(client: "p\(i)"))
+            return started.id
         }
         print("started=\(payments)")
         // The caller waits for this line to restart the payee's node: a pipe or file would hold it.
         fflush(nil)  // every stream (naming `stdout` is not concurrency-safe)
         let start = ContinuousClock.now
-        let statuses = try await Self.concurrently(ids.count, width: 64) { try await paying.waitForEnd(ids[$0]).status }
+        let statuses = try await Self.concurrently(ids.count, width: 64) { i -> String in
+            let final = try await paying.waitForEnd(ids[i])
+            if final.status != "hospitalised" {  // not ended (docs/history.md): no result
+                let result = final.result.flatMap { try? JSONValue(parsing: [UInt8]($0)) }
+                history?.record(HistoryEvent.result(flowId: final.id, status: final.status, result: result).by(client: "p\(i)"))
+            }
+            return final.status
+        }
         let elapsed = FlowLoad.seconds(ContinuousClock.now - start)
         let counts = Dictionary(grouping: statuses) { $0 }.mapValues(\.count).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         print(String(format: "backlog_payments=%d drained_seconds=%.2f payments_per_second=%.0f ", payments, elapsed,
