@@ -13,12 +13,16 @@ final class PaymentNetwork: @unchecked Sendable {
     let names: [String]
     let notary: HawserProcess
     private var nodes: [String: HawserProcess] = [:]
+    /// RPC addresses of nodes that are not at the network's default one (an HA pair's).
+    private var rpcURLs: [String: [String]] = [:]
     private let lock = NSLock()
 
     /// Makes and starts a network of `nodes` (lower-case directory names) in `path`; `adjust`
-    /// changes each node's configuration first.
-    static func start(in path: String, nodes: [String] = ["alice", "bob"],
-                      adjust: (String, inout NodeConfiguration) -> Void = { _, _ in }) async throws -> PaymentNetwork {
+    /// changes each node's configuration first, and `prepare` gets the network's directory before
+    /// any process starts. Only the nodes in `starting` are started (default: all).
+    static func start(in path: String, nodes: [String] = ["alice", "bob"], starting: [String]? = nil,
+                      adjust: (String, inout NodeConfiguration) -> Void = { _, _ in },
+                      prepare: (String) throws -> Void = { _ in }) async throws -> PaymentNetwork {
         let base = try freeBase()
         let capitalised = nodes.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(separator: ",")
         let made = try await HawserProcess.run(["network", "init", path + "/net", "--nodes", capitalised, "--notary", "single",
@@ -29,9 +33,10 @@ final class PaymentNetwork: @unchecked Sendable {
             adjust(node, &configuration)
             try configuration.save(path + "/net/\(node)/node.json")
         }
+        try prepare(path + "/net")
         let (notary, _) = try await HawserProcess.notary(config: path + "/net/notary/hawser.json")
         let network = PaymentNetwork(path: path + "/net", base: base, names: nodes, notary: notary)
-        for node in nodes { try await network.startNode(node) }
+        for node in starting ?? nodes { try await network.startNode(node) }
         return network
     }
 
@@ -52,15 +57,20 @@ final class PaymentNetwork: @unchecked Sendable {
         throw SetUpFailed("no free range of ports for a network")
     }
 
-    func startNode(_ node: String) async throws {
-        let (process, _) = try await HawserProcess.node(config: path + "/\(node)/node.json")
-        lock.withLock { nodes[node] = process }
+    /// Starts the node process `name` with the configuration `config` in the node's directory
+    /// (default: `node`'s `node.json`, and its name).
+    func startNode(_ node: String, config: String = "node.json", as name: String? = nil) async throws {
+        let (process, _) = try await HawserProcess.node(config: path + "/\(node)/\(config)")
+        lock.withLock { nodes[name ?? node] = process }
     }
 
     /// kill -9 of the node's process.
     func kill(_ node: String) { lock.withLock { nodes.removeValue(forKey: node) }?.kill() }
 
     func process(_ node: String) -> HawserProcess? { lock.withLock { nodes[node] } }
+
+    /// `node` is served at `urls` (an HA pair): its clients try each.
+    func serve(_ node: String, at urls: [String]) { lock.withLock { rpcURLs[node] = urls } }
 
     /// The node's party, as `hawser network init` names it.
     func party(_ node: String) -> String { "O=\(node.prefix(1).uppercased() + node.dropFirst()), L=London, C=GB" }
@@ -69,7 +79,8 @@ final class PaymentNetwork: @unchecked Sendable {
     func client(_ node: String) throws -> NodeClient {
         let index = names.firstIndex(of: node)!
         let password = try String(contentsOfFile: path + "/\(node)/rpc-password", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        return NodeClient(urls: ["http://127.0.0.1:\(base + 10 + index)"], username: "admin", password: password,
+        let urls = lock.withLock { rpcURLs[node] } ?? ["http://127.0.0.1:\(base + 10 + index)"]
+        return NodeClient(urls: urls, username: "admin", password: password,
                           retryPolicy: RetryPolicy(maxAttempts: 10_000, baseBackoff: .milliseconds(50), maxBackoff: .milliseconds(500),
                                                    attemptTimeout: .seconds(30), deadline: .seconds(300)))
     }
