@@ -57,19 +57,31 @@ struct FlowLoad: Sendable {
 
     /// Runs a flow to its end, recording its start and end in the history as the caller `name` saw them.
     func run(_ client: NodeClient, _ flow: String, _ arguments: String, clientRequestId: String, by name: String) async throws -> NodeFlow {
+        let final = try await start(clientRequestId, by: name) {
+            try await client.run(flow, arguments: Array(arguments.utf8), clientRequestId: clientRequestId)
+        }
+        ended(final, by: name)
+        return final
+    }
+
+    /// Starts a flow with `call`, recording the start in the history as the caller `name` saw it.
+    func start(_ clientRequestId: String, by name: String, _ call: () async throws -> NodeFlow) async throws -> NodeFlow {
         history?.record(HistoryEvent.startInvoke(clientRequestId: clientRequestId).by(client: name))
-        let final: NodeFlow
-        do { final = try await client.run(flow, arguments: Array(arguments.utf8), clientRequestId: clientRequestId) } catch {
+        let started: NodeFlow
+        do { started = try await call() } catch {
             history?.record(HistoryEvent.startInfo(clientRequestId: clientRequestId, error: "\(error)").by(client: name))
             throw error
         }
-        history?.record(HistoryEvent.startOk(clientRequestId: clientRequestId, flowId: final.id).by(client: name))
-        // A flow parked in the hospital has not ended (docs/history.md): no result for it.
-        if final.status != "hospitalised" {
-            let result = final.result.flatMap { try? JSONValue(parsing: [UInt8]($0)) }
-            history?.record(HistoryEvent.result(flowId: final.id, status: final.status, result: result).by(client: name))
-        }
-        return final
+        history?.record(HistoryEvent.startOk(clientRequestId: clientRequestId, flowId: started.id).by(client: name))
+        return started
+    }
+
+    /// Records the end of a flow the caller `name` saw. A flow parked in the hospital has not
+    /// ended (docs/history.md): no result for it.
+    func ended(_ final: NodeFlow, by name: String) {
+        guard final.status != "hospitalised" else { return }
+        let result = final.result.flatMap { try? JSONValue(parsing: [UInt8]($0)) }
+        history?.record(HistoryEvent.result(flowId: final.id, status: final.status, result: result).by(client: name))
     }
 
     /// Issues `count` token states of 1,000,000 to the parties in turn, 16 at a time.

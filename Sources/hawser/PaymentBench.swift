@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import HawserClient
-import HawserCore
 import HawserNode
 import Sim
 
@@ -93,7 +92,7 @@ struct PaymentBench: AsyncParsableCommand {
             guard final.status == "completed" else { throw CLIError("payment \(final.id) ended \(final.status): \(final.error ?? "")") }
         }
         // The payee may be down for a backlog run: its count is not asked for then.
-        if backlog { return try await drain(paying, pay: pay, run: run, history: load.history) }
+        if backlog { return try await drain(paying, pay: pay, run: run, load: load) }
         let before = try await recorded(receiving)
         if warmup > 0 { _ = try await load.drive(paying, count: warmup, prefix: "\(run)-warmup", flow: pay, accept: completed) }
         let start = ContinuousClock.now
@@ -119,14 +118,13 @@ struct PaymentBench: AsyncParsableCommand {
     /// from the last start. A payment completes only once the payee's node has recorded it. With
     /// a history, each payment's start and end are recorded as its own client's.
     private func drain(_ paying: NodeClient, pay: @escaping @Sendable (Int) -> (String, String), run: String,
-                       history: HistoryWriter?) async throws {
+                       load: FlowLoad) async throws {
         let ids = try await Self.concurrently(payments, width: 64) { i -> String in
             let (flow, arguments) = pay(i)
             let clientRequestId = "\(run)-backlog-\(i)"
-            history?.record(HistoryEvent.startInvoke(clientRequestId: clientRequestId).by(client: "p\(i)"))
-            let started = try await paying.startFlow(flow, arguments: Array(arguments.utf8), clientRequestId: clientRequestId)
-            history?.record(HistoryEvent.startOk(clientRequestId: clientRequestId, flowId: started.id).by(client: "p\(i)"))
-            return started.id
+            return try await load.start(clientRequestId, by: "p\(i)") {
+                try await paying.startFlow(flow, arguments: Array(arguments.utf8), clientRequestId: clientRequestId)
+            }.id
         }
         print("started=\(payments)")
         // The caller waits for this line to restart the payee's node: a pipe or file would hold it.
@@ -134,10 +132,7 @@ struct PaymentBench: AsyncParsableCommand {
         let start = ContinuousClock.now
         let statuses = try await Self.concurrently(ids.count, width: 64) { i -> String in
             let final = try await paying.waitForEnd(ids[i])
-            if final.status != "hospitalised" {  // not ended (docs/history.md): no result
-                let result = final.result.flatMap { try? JSONValue(parsing: [UInt8]($0)) }
-                history?.record(HistoryEvent.result(flowId: final.id, status: final.status, result: result).by(client: "p\(i)"))
-            }
+            load.ended(final, by: "p\(i)")
             return final.status
         }
         let elapsed = FlowLoad.seconds(ContinuousClock.now - start)

@@ -2,6 +2,7 @@ import Foundation
 import HawserClient
 import HawserCore
 import HawserTestSupport
+@testable import hawser
 import Sim
 import Synchronization
 import Testing
@@ -78,6 +79,7 @@ import Testing
             }
         }
         let history = try HistoryWriter(path: dir.path + "/history.jsonl")
+        let recording = FlowLoad(clients: 8, history: history)  // records each call's start and end
         // Caller 0-5's i-th flow pays Bob or Charlie in turn; callers 6 and 7 swap 2 of Alice's
         // tokens for 3 of Charlie's. Each caller goes on until every kill is done.
         let item = { @Sendable (caller: Int, i: Int) -> (id: String, flow: String, arguments: String) in
@@ -96,12 +98,7 @@ import Testing
                         var i = 0
                         while i < 5 || !killed.isRaised {
                             let (id, flow, arguments) = item(caller, i)
-                            history.record(HistoryEvent.startInvoke(clientRequestId: id).by(client: "c\(caller)"))
-                            let final = try await alice.run(flow, arguments: Array(arguments.utf8), clientRequestId: id)
-                            history.record(HistoryEvent.startOk(clientRequestId: id, flowId: final.id).by(client: "c\(caller)"))
-                            history.record(HistoryEvent.result(flowId: final.id, status: final.status,
-                                                               result: final.result.flatMap { try? JSONValue(parsing: [UInt8]($0)) })
-                                .by(client: "c\(caller)"))
+                            _ = try await recording.run(alice, flow, arguments, clientRequestId: id, by: "c\(caller)")
                             i += 1
                         }
                         return (caller, i)

@@ -7,8 +7,8 @@ extension Process {
     /// counts too: a zombie whose threads have all exited has closed its sockets and ports.
     public func waitUntilGone(within bound: Duration = .seconds(60)) -> Bool {
         let deadline = ContinuousClock.now + bound
-        while isRunning, !isZombie, ContinuousClock.now < deadline { usleep(20_000) }  // no exit event to wait on with a bound
-        return !isRunning || isZombie
+        while isRunning, !hasExitedWhole, ContinuousClock.now < deadline { usleep(20_000) }  // no exit event to wait on with a bound
+        return !isRunning || hasExitedWhole
     }
 
     /// The exit status as `terminationStatus` gives it (the code, or the signal that ended it),
@@ -27,7 +27,7 @@ extension Process {
     /// killed with SIGKILL can be a zombie while its other threads still exit; the process's
     /// files, its listening sockets among them, close only when the last one has: a restart on
     /// the same port failed with "in use" in that moment.)
-    private var isZombie: Bool {
+    private var hasExitedWhole: Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(processIdentifier)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")"),
               stat[stat.index(after: close)...].split(separator: " ").first == "Z" else { return false }
