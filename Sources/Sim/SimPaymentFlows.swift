@@ -47,16 +47,18 @@ final class SimFlowContext {
         replay = Replay(journal: run.journal)
     }
 
-    enum Durability { case local, outside }
+    /// `outsideResultDeferred`: as `outside`, but the entry waits for the flow's next write
+    /// (`FlowContext.Durability.outside(resultDeferred: true)`).
+    enum Durability { case local, outside, outsideResultDeferred }
 
-    /// `FlowContext.effect` for the two durabilities the flows here use.
+    /// `FlowContext.effect` for the durabilities the flows here use.
     func effect<T: Codable & Sendable>(_ kind: String, _ descriptor: String, _ durability: Durability,
                                        local: (Int, T) -> [SimEffect] = { _, _ in [] }, _ body: (Int) throws -> T) throws -> T {
         switch try replay.next(kind: kind, descriptor: descriptor) {
         case .replay(let bytes):
             return try FlowCoding.decode(T.self, bytes)
         case .execute(let sequence):
-            if durability == .outside, !run.pending.isEmpty { return try suspend(.commit(run.pending, entry: nil)) }
+            if durability != .local, !run.pending.isEmpty { return try suspend(.commit(run.pending, entry: nil)) }
             let value = try body(sequence)
             let entry = JournalEntry(sequence: sequence, kind: kind, descriptor: descriptor, result: try FlowCoding.encode(value))
             var effects = local(sequence, value)
@@ -65,7 +67,7 @@ final class SimFlowContext {
                 effects.removeAll { if case .balance = $0 { true } else { false } }
             }
             let write = SimWrite.journal(flowId, entry, effects)
-            guard durability == .local else { return try suspend(.commit(run.pending + [write], entry: entry)) }
+            guard durability != .outside else { return try suspend(.commit(run.pending + [write], entry: entry)) }
             run.pending.append(write)
             run.journal.append(entry)
             replay.record(entry)
@@ -103,7 +105,7 @@ final class SimFlowContext {
     func receive(on session: FlowSession) throws -> [UInt8] {
         var core = try core(of: session)
         let key = try core.awaited()
-        let found: SessionCore.Received = try effect(EffectKind.receive, key.description, .outside) { _ in
+        let found: SessionCore.Received = try effect(EffectKind.receive, key.description, .outsideResultDeferred) { _ in
             if let message = inbox(key) { return .message(message) }
             if run.timedOut == key { return .timedOut }
             return try suspend(.message(key))

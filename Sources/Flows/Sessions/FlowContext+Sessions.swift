@@ -36,11 +36,15 @@ extension FlowContext {
     /// Waits for the counterparty's next message and returns its payload. Throws `SessionError`
     /// when the counterparty closed the session or failed, or nothing came within the session
     /// timeout; the flow's earlier writes are durable (and its messages on their way) first.
+    /// What was taken is journaled with the flow's next write, not at once: the message stays in
+    /// the inbox under its key, so a flow replayed before that write takes the same one again
+    /// (and a timeout not yet written is waited for afresh, as nothing outside saw it).
     public func receive(on session: FlowSession) async throws -> [UInt8] {
         guard let sessions = services.sessions else { throw MissingServiceError("sessions") }
         var core = try self.core(of: session)
         let key = try core.awaited()
-        let found = try await effect(EffectKind.receive, key.description) { _ -> SessionCore.Received in
+        let found = try await effect(EffectKind.receive, key.description,
+                                     durability: .outside(resultDeferred: true)) { _ -> SessionCore.Received in
             sessions.outboxChanged()
             guard let message = try await sessions.receive(key, timeout: sessions.timeout) else { return .timedOut }
             return .message(message)
