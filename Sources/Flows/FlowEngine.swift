@@ -71,8 +71,8 @@ public final class FlowEngine: Service, Sendable {
         self.registry = registry
         self.services = services
         self.configuration = configuration
-        self.committer = GroupCommitter(store: store, maxWritesPerCommit: configuration.maxWritesPerCommit) { [services] in
-            services.sessions?.outboxChanged()
+        self.committer = GroupCommitter(store: store, maxWritesPerCommit: configuration.maxWritesPerCommit) { [services] recipients in
+            services.sessions?.outboxChanged(for: recipients)
         }
         self.logger = logger
     }

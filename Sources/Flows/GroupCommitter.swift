@@ -20,12 +20,11 @@ final class GroupCommitter: Sendable {
     private let maxWritesPerCommit: Int
     private let state = Mutex(State())
     private let thread = DedicatedThread(name: "hawser-commits")
-    /// Called after a transaction that wrote outbox messages: the link manager delivers them now
-    /// rather than at its next poll (a flow's final write, such as a responder's last answer,
-    /// has no `receive` after it to wake it).
-    private let wroteOutbox: @Sendable () -> Void
+    /// Called after a transaction that wrote outbox messages, with their recipients: the link
+    /// manager delivers them now rather than at its next poll.
+    private let wroteOutbox: @Sendable (Set<String>) -> Void
 
-    init(store: any FlowStore, maxWritesPerCommit: Int, wroteOutbox: @escaping @Sendable () -> Void = {}) {
+    init(store: any FlowStore, maxWritesPerCommit: Int, wroteOutbox: @escaping @Sendable (Set<String>) -> Void = { _ in }) {
         self.store = store
         self.maxWritesPerCommit = maxWritesPerCommit
         self.wroteOutbox = wroteOutbox
@@ -94,7 +93,8 @@ final class GroupCommitter: Sendable {
             let failure = TransientFlowError("the flow store could not commit: \(error)", cause: error)
             return batch.map { _ in .failure(failure) }
         }
-        if batch.contains(where: { $0.writes.contains(where: \.sendsMessages) }) { wroteOutbox() }
+        let recipients = Set(batch.flatMap { $0.writes.flatMap(\.recipients) })
+        if !recipients.isEmpty { wroteOutbox(recipients) }
         var offset = 0
         return batch.map { waiting in
             let range = offset..<(offset + waiting.writes.count)
@@ -105,12 +105,12 @@ final class GroupCommitter: Sendable {
 }
 
 extension FlowWrite {
-    /// Whether the write puts messages in the outbox.
-    var sendsMessages: Bool {
+    /// The recipients of the messages the write puts in the outbox.
+    var recipients: [String] {
         switch self {
         case .journal(_, _, let effects), .state(_, _, let effects):
-            effects.contains { if case .outbox = $0 { true } else { false } }
-        case .start, .compact, .replayMarker: false
+            effects.compactMap { if case .outbox(let message) = $0 { message.recipient } else { nil } }
+        case .start, .compact, .replayMarker: []
         }
     }
 }

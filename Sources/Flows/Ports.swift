@@ -28,8 +28,9 @@ public protocol FlowSessions: Sendable {
     var timeout: Duration { get }
     /// The message `key` once it is in the inbox; nil if it did not come within `timeout`.
     func receive(_ key: SessionMessageKey, timeout: Duration) async throws -> SessionMessage?
-    /// The flow's outbox rows are durable now: the link manager should deliver them soon.
-    func outboxChanged()
+    /// Outbox rows of messages to `recipients` are durable now: the link manager should deliver
+    /// them soon.
+    func outboxChanged(for recipients: Set<String>)
 }
 
 /// A message a flow sends: written to the outbox with its journal entry, delivered later.

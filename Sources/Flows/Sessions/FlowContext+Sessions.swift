@@ -45,7 +45,6 @@ extension FlowContext {
         let key = try core.awaited()
         let found = try await effect(EffectKind.receive, key.description,
                                      durability: .outside(resultDeferred: true)) { _ -> SessionCore.Received in
-            sessions.outboxChanged()
             guard let message = try await sessions.receive(key, timeout: sessions.timeout) else { return .timedOut }
             return .message(message)
         }

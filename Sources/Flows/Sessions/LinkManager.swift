@@ -40,6 +40,14 @@ public final class LinkManager: Sendable {
     /// New outbox rows are durable: look now rather than at the next poll.
     public func wake() { wakeup.wake() }
 
+    /// New outbox rows for `recipients` are durable: look now, unless a delivery to each of them
+    /// is under way. The end of a delivery looks again, and a read before it would leave their
+    /// rows behind all the same (a recipient gets one delivery at a time): under load, most
+    /// commits write to a recipient being delivered to, and those reads were most of the outbox's.
+    public func wake(for recipients: Set<String>) {
+        guard !recipients.isEmpty, recipients.isSubset(of: busy.withLock({ $0 })) else { return wakeup.wake() }
+    }
+
     /// Delivers until cancelled; the recipients' tasks end with it.
     public func run() async {
         await withDiscardingTaskGroup { group in
@@ -49,7 +57,7 @@ public final class LinkManager: Sendable {
                     group.addTask {
                         await self.deliver(messages, to: recipient)
                         self.busy.withLock { _ = $0.remove(recipient) }
-                        self.wake()  // its later messages
+                        self.wake()  // its later messages (see `wake(for:)`)
                     }
                 }
                 // A full batch may have left other recipients' messages behind: read on at once.

@@ -60,7 +60,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
         return try found.map { try SessionMessage.decode($0.body) }
     }
 
-    public func outboxChanged() { link.wake() }
+    public func outboxChanged(for recipients: Set<String>) { link.wake(for: recipients) }
 
     // MARK: Arriving messages
 
