@@ -2,20 +2,21 @@ import Sessions
 import Synchronization
 
 /// Flows waiting for an inbox message, by key: `receive` waits here, and whoever writes the
-/// message to the inbox (`SessionHub.accept`, a refusal's answer) tells it. The inbox is looked
-/// at after the waiter is registered, so a message written meanwhile is not missed.
+/// message to the inbox (`SessionHub.accept`, a refusal's answer) hands it over once it is
+/// written, so the waiter need not read it back. The inbox is looked at after the waiter is
+/// registered, so a message written meanwhile is not missed.
 final class InboxWaiters: Sendable {
     private struct State {
-        var waiting: [SessionMessageKey: [Int: AsyncStream<Void>.Continuation]] = [:]
+        var waiting: [SessionMessageKey: [Int: AsyncStream<SessionMessage>.Continuation]] = [:]
         var next = 0
     }
     private let state = Mutex(State())
 
-    /// `look` (the inbox) once now and again after each notice, until it finds the message or
+    /// `look` (the inbox) once now, then waits for the message to be handed over, until
     /// `timeout` passes (nil). Cancellation ends the wait with `CancellationError`.
     func wait(for key: SessionMessageKey, timeout: Duration, clock: any FlowClock,
-              look: @escaping @Sendable () async throws -> InboxMessage?) async throws -> InboxMessage? {
-        let (notices, notice) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+              look: @escaping @Sendable () async throws -> SessionMessage?) async throws -> SessionMessage? {
+        let (notices, notice) = AsyncStream<SessionMessage>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = state.withLock { state in
             defer { state.next += 1 }
             state.waiting[key, default: [:]][state.next] = notice
@@ -28,9 +29,9 @@ final class InboxWaiters: Sendable {
             }
         }
         if let found = try await look() { return found }
-        let found = try await withThrowingTaskGroup(of: InboxMessage?.self) { group in
+        let found = try await withThrowingTaskGroup(of: SessionMessage?.self) { group in
             group.addTask {
-                for await _ in notices { if let found = try await look() { return found } }
+                for await message in notices { return message }
                 return nil
             }
             group.addTask {
@@ -46,8 +47,8 @@ final class InboxWaiters: Sendable {
         return try await look()
     }
 
-    /// The message `key` is in the inbox.
-    func notify(_ key: SessionMessageKey) {
-        for notice in state.withLock({ Array(($0.waiting[key] ?? [:]).values) }) { notice.yield() }
+    /// `message` is in the inbox now (written by the caller, under its key).
+    func notify(_ message: SessionMessage) {
+        for notice in state.withLock({ Array(($0.waiting[message.key] ?? [:]).values) }) { notice.yield(message) }
     }
 }

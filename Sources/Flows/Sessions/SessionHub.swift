@@ -36,7 +36,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
                 logger.error("a peer refused a session message", metadata: ["message": "\(sent.messageId)", "error": "\(error)"])
                 return
             }
-            if try await store.acceptInbound(InboxMessage(answer)) { waiters.notify(answer.key) }
+            if try await store.acceptInbound(InboxMessage(answer)) { waiters.notify(answer) }
         }
     }
 
@@ -56,8 +56,9 @@ public final class SessionHub: FlowSessions, Service, Sendable {
 
     public func receive(_ key: SessionMessageKey, timeout: Duration) async throws -> SessionMessage? {
         let store = self.store
-        let found = try await waiters.wait(for: key, timeout: timeout, clock: clock) { try await store.inbound(key) }
-        return try found.map { try SessionMessage.decode($0.body) }
+        return try await waiters.wait(for: key, timeout: timeout, clock: clock) {
+            try await store.inbound(key).map { try SessionMessage.decode($0.body) }
+        }
     }
 
     public func outboxChanged(for recipients: Set<String>) { link.wake(for: recipients) }
@@ -77,7 +78,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
         guard isActive(), let engine = engine.withLock({ $0 }) else { throw PeerUnreachable(first.message.recipient) }
         let decisions = arrived.map { SessionInbound.decide($0.message, responder: engine.registry.responder(for:)) }
         let failures = await startResponders(decisions, on: engine)
-        var answers = [DeliveryAnswer](), inbox = [InboxMessage]()
+        var answers = [DeliveryAnswer](), inbox = [InboxMessage](), taken = [SessionMessage]()
         for (index, (message, decision)) in zip(arrived, decisions).enumerated() {
             if let failure = failures[index] {
                 if answers.isEmpty { throw failure }
@@ -91,10 +92,11 @@ public final class SessionHub: FlowSessions, Service, Sendable {
             case .startResponder, .store:
                 answers.append(.accepted)
                 inbox.append(InboxMessage(key: message.message.key, body: message.body))
+                taken.append(message.message)
             }
         }
         let written = try await store.acceptInbound(inbox)
-        for (message, new) in zip(inbox, written) where new { waiters.notify(message.key) }
+        for (message, new) in zip(taken, written) where new { waiters.notify(message) }
         return answers
     }
 
