@@ -47,11 +47,12 @@ final class SimFlowContext {
         replay = Replay(journal: run.journal)
     }
 
-    /// `outsideResultDeferred`: as `outside`, but the entry waits for the flow's next write
-    /// (`FlowContext.Durability.outside(resultDeferred: true)`).
+    /// `FlowContext.Durability`'s `local`, `outside(resultDeferred: false)` and
+    /// `outside(resultDeferred: true)` (the earlier writes are made durable first, the entry waits
+    /// for the flow's next write: `receive`).
     enum Durability { case local, outside, outsideResultDeferred }
 
-    /// `FlowContext.effect` for the durabilities the flows here use.
+    /// `FlowContext.effect` for these durabilities.
     func effect<T: Codable & Sendable>(_ kind: String, _ descriptor: String, _ durability: Durability,
                                        local: (Int, T) -> [SimEffect] = { _, _ in [] }, _ body: (Int) throws -> T) throws -> T {
         switch try replay.next(kind: kind, descriptor: descriptor) {
