@@ -77,6 +77,8 @@ struct NotaryReplayReadinessTests {
         try writeNotaryFiles(in: dir.path) { configuration in
             configuration.database.kind = .postgres
             configuration.database.url = databaseURL
+            // The full suite loads the machine: connecting once took longer than the default 10 s.
+            configuration.database.connectTimeoutMillis = 60_000
         }
         let configuration = try NotaryConfiguration.load(dir.path + "/hawser.json")
         let txIds = (0..<3).map { SecureHash.sha256(Array("replayed-\($0)".utf8)) }
