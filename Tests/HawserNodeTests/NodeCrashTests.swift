@@ -39,7 +39,8 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func flowsSurviveKillNineExactlyOnce() async throws {
+    // The limit catches a hang: under the full suite on a slow day the test took 155-171 s, once more than 180.
+    @Test(.timeLimit(.minutes(5))) func flowsSurviveKillNineExactlyOnce() async throws {
         let dir = try TemporaryDirectory()
         try writeNodeFiles(in: dir.path)
         let config = dir.path + "/node.json"
