@@ -62,7 +62,7 @@ extension SessionNetworkWorld {
             history(.ok, .start(clientRequestId: requestId, flowId: id.rawValue))
             payments[number].flow = id
             launch(index, id)
-        case .body(let id, let token, let entry):
+        case .body(let id, let token):
             guard var flow = nodes[index].flows[id], flow.token == token, var run = flow.run else { return }
             if let failure {
                 flow.next = .failed(failure, startWritten: true)
@@ -71,7 +71,6 @@ extension SessionNetworkWorld {
                 return
             }
             run.pending = []
-            if let entry { run.journal.append(entry) }
             flow.run = run
             nodes[index].flows[id] = flow
             step(index, id)
@@ -179,10 +178,10 @@ extension SessionNetworkWorld {
         flow.run = context.run
         if !context.apart.isEmpty { apply(index, [.apart(context.apart)]) }
         switch (outcome, context.need) {
-        case (.failure(is SimFlowContext.Suspended), .commit(let writes, let entry)?):
+        case (.failure(is SimFlowContext.Suspended), .commit(let writes)?):
             flow.token += 1
             nodes[index].flows[id] = flow
-            commit(index, writes, then: .body(id, token: flow.token, entry: entry))
+            commit(index, writes, then: .body(id, token: flow.token))
         case (.failure(is SimFlowContext.Suspended), .message(let key)?):
             flow.token += 1
             flow.waitingFor = key

@@ -28,8 +28,8 @@ struct SessionNetworkWorld {
     enum AfterCommit {
         /// A client's start of payment `number`.
         case started(number: Int)
-        /// A flow's body waits for it; `entry` is durable once it is made.
-        case body(FlowID, token: Int, entry: JournalEntry?)
+        /// A flow's body waits for it.
+        case body(FlowID, token: Int)
         /// A flow's action (`commitEnd`, `recordEnd`, `record`, ...) waits for it; with `isEnd`,
         /// the machine hears whether it was made.
         case action(FlowID, token: Int, isEnd: Bool)

@@ -12,10 +12,10 @@ struct SimFlowRun {
     var timedOut: SessionMessageKey?
 }
 
-/// Why a flow's body stopped before its end: it waits for a commit (the writes, and the entry
-/// that is durable once they are), or for a message.
+/// Why a flow's body stopped before its end: it waits for a commit of its pending writes, or for
+/// a message.
 enum SimFlowNeed {
-    case commit([SimWrite], entry: JournalEntry?)
+    case commit([SimWrite])
     case message(SessionMessageKey)
 }
 
@@ -47,10 +47,10 @@ final class SimFlowContext {
         replay = Replay(journal: run.journal)
     }
 
-    /// `FlowContext.Durability`'s `local`, `outside(resultDeferred: false)` and
-    /// `outside(resultDeferred: true)` (the earlier writes are made durable first, the entry waits
-    /// for the flow's next write: `receive`).
-    enum Durability { case local, outside, outsideResultDeferred }
+    /// `FlowContext.Durability`'s `local`, and `outside(resultDeferred: true)` as `receive` uses
+    /// it: the earlier writes are made durable first; either way the entry waits for the flow's
+    /// next write.
+    enum Durability { case local, outside }
 
     /// `FlowContext.effect` for these durabilities.
     func effect<T: Codable & Sendable>(_ kind: String, _ descriptor: String, _ durability: Durability,
@@ -59,7 +59,7 @@ final class SimFlowContext {
         case .replay(let bytes):
             return try FlowCoding.decode(T.self, bytes)
         case .execute(let sequence):
-            if durability != .local, !run.pending.isEmpty { return try suspend(.commit(run.pending, entry: nil)) }
+            if durability == .outside, !run.pending.isEmpty { return try suspend(.commit(run.pending)) }
             let value = try body(sequence)
             let entry = JournalEntry(sequence: sequence, kind: kind, descriptor: descriptor, result: try FlowCoding.encode(value))
             var effects = local(sequence, value)
@@ -67,9 +67,7 @@ final class SimFlowContext {
                 apart += effects.filter { if case .balance = $0 { true } else { false } }
                 effects.removeAll { if case .balance = $0 { true } else { false } }
             }
-            let write = SimWrite.journal(flowId, entry, effects)
-            guard durability != .outside else { return try suspend(.commit(run.pending + [write], entry: entry)) }
-            run.pending.append(write)
+            run.pending.append(.journal(flowId, entry, effects))
             run.journal.append(entry)
             replay.record(entry)
             return value
@@ -106,7 +104,7 @@ final class SimFlowContext {
     func receive(on session: FlowSession) throws -> [UInt8] {
         var core = try core(of: session)
         let key = try core.awaited()
-        let found: SessionCore.Received = try effect(EffectKind.receive, key.description, .outsideResultDeferred) { _ in
+        let found: SessionCore.Received = try effect(EffectKind.receive, key.description, .outside) { _ in
             if let message = inbox(key) { return .message(message) }
             if run.timedOut == key { return .timedOut }
             return try suspend(.message(key))
