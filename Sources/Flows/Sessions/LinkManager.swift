@@ -45,7 +45,7 @@ public final class LinkManager: Sendable {
     /// rows behind all the same (a recipient gets one delivery at a time): under load, most
     /// commits write to a recipient being delivered to, and those reads were most of the outbox's.
     public func wake(for recipients: Set<String>) {
-        guard !recipients.isEmpty, recipients.isSubset(of: busy.withLock({ $0 })) else { return wakeup.wake() }
+        if recipients.isEmpty || !busy.withLock({ recipients.isSubset(of: $0) }) { wakeup.wake() }
     }
 
     /// Delivers until cancelled; the recipients' tasks end with it.

@@ -78,7 +78,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
         guard isActive(), let engine = engine.withLock({ $0 }) else { throw PeerUnreachable(first.message.recipient) }
         let decisions = arrived.map { SessionInbound.decide($0.message, responder: engine.registry.responder(for:)) }
         let failures = await startResponders(decisions, on: engine)
-        var answers = [DeliveryAnswer](), inbox = [InboxMessage](), taken = [SessionMessage]()
+        var answers = [DeliveryAnswer](), taken = [ArrivedMessage]()
         for (index, (message, decision)) in zip(arrived, decisions).enumerated() {
             if let failure = failures[index] {
                 if answers.isEmpty { throw failure }
@@ -91,12 +91,11 @@ public final class SessionHub: FlowSessions, Service, Sendable {
                 answers.append(.refused(error))
             case .startResponder, .store:
                 answers.append(.accepted)
-                inbox.append(InboxMessage(key: message.message.key, body: message.body))
-                taken.append(message.message)
+                taken.append(message)
             }
         }
-        let written = try await store.acceptInbound(inbox)
-        for (message, new) in zip(taken, written) where new { waiters.notify(message) }
+        let written = try await store.acceptInbound(taken.map { InboxMessage(key: $0.message.key, body: $0.body) })
+        for (arrived, new) in zip(taken, written) where new { waiters.notify(arrived.message) }
         return answers
     }
 
