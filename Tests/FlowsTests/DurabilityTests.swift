@@ -50,6 +50,8 @@ import Vault
         let resumableFails = Mutex(false)
         /// The kinds of the writes in each transaction committed, in order.
         let committed = Mutex<[[String]]>([])
+        /// The kinds of the journal entries in each transaction committed, in order.
+        let journaled = Mutex<[[String]]>([])
         init(_ inner: SQLiteFlowStore) { self.inner = inner }
         func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
             if broken.withLock({ $0 }) { throw TransientFlowError("the disk is gone") }
@@ -60,6 +62,7 @@ import Vault
             }
             if fail { throw TransientFlowError("the disk hiccupped") }
             let stored = try await inner.commit(writes)
+            journaled.withLock { $0.append(writes.compactMap { if case .journal(_, let entry, _) = $0 { entry.kind } else { nil } }) }
             committed.withLock {
                 $0.append(writes.map {
                     switch $0 {

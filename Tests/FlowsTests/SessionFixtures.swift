@@ -17,8 +17,10 @@ final class SessionNode: Sendable {
     private let network: InProcessNetwork
     private let services: Mutex<[Task<Void, Never>]> = Mutex([])
 
+    /// `store`: the flow store the engine uses, made from the node database's.
     init(directory: String, parties: [String], network: InProcessNetwork, transport: (any PeerTransport)? = nil,
-         configuration: SessionConfiguration = SessionNode.configuration, hooks: Hooks = Hooks()) throws {
+         configuration: SessionConfiguration = SessionNode.configuration, hooks: Hooks = Hooks(),
+         store: (SQLiteFlowStore) -> any FlowStore = { $0 }) throws {
         database = try SQLiteNodeDatabase(path: directory + "/node.sqlite")
         hub = SessionHub(store: database.sessions, transport: transport ?? network, configuration: configuration, logger: quietLogger)
         var registry = FlowRegistry()
@@ -33,7 +35,7 @@ final class SessionNode: Sendable {
         registry.registerResponder(CollectResponder.self, for: CloseEarlyFlow.self)
         var services = FlowServices(sessions: hub)
         services.add(hooks, as: Hooks.self)
-        engine = FlowEngine(store: database.flows, registry: registry, services: services,
+        engine = FlowEngine(store: store(database.flows), registry: registry, services: services,
                             configuration: .init(hospital: HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(5))),
                             logger: quietLogger)
         hub.attach(engine)

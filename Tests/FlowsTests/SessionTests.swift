@@ -47,6 +47,31 @@ import Testing
         await bob.stop()
     }
 
+    /// What a flow takes with `receive` is journaled with its next write, not in a transaction of
+    /// its own (a replay before that write takes the message again from the inbox): Alice's
+    /// one-round ping commits its `receive` entry with its end.
+    @Test func aReceivedMessageIsJournaledWithTheFlowsNextWrite() async throws {
+        let directory = try TemporaryDirectory()
+        let net = Network(root: directory.path)
+        var recording: DurabilityTests.BreakableStore?
+        let alice = try SessionNode(directory: directory.path + "/alice", parties: ["O=Alice"], network: net.network) { flows in
+            let store = DurabilityTests.BreakableStore(flows)
+            recording = store
+            return store
+        }
+        let bob = try net.node("bob", "O=Bob")
+        try await net.started(alice, bob)
+        let ended = try await alice.engine.waitForEnd(try await alice.engine.start(PingFlow(rounds: 1)).id)
+        #expect(ended.status == .completed)
+        await alice.stop()
+        await bob.stop()
+        let store = try #require(recording)
+        let transactions = Array(zip(store.journaled.withLock { $0 }, store.committed.withLock { $0 }))
+        let withReceive = transactions.filter { journaled, _ in journaled.contains(EffectKind.receive) }.map { $0.1 }
+        #expect(withReceive.count == 1)
+        #expect(withReceive.first?.contains("state") == true, "\(withReceive)")
+    }
+
     @Test func aPingPongCompletesOnBothSidesAndEmptiesTheOutboxes() async throws {
         let directory = try TemporaryDirectory()
         let net = Network(root: directory.path)
