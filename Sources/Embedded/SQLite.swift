@@ -37,6 +37,31 @@ extension DatabasePool {
     func readBlocking<T>(_ value: (Database) throws -> T) throws -> T { try read(value) }
 }
 
+extension DatabasePool {
+    /// On a database opened with `synchronous = FULL`: a write transaction whose commit does not
+    /// wait for the disk (`synchronous = NORMAL` for it alone), for writes whose loss in a crash
+    /// of the machine is harmless: a reservation (the flow chooses again), an outbox
+    /// acknowledgement (the message is delivered again, and the receiver keeps it once). A crash
+    /// of the process loses nothing (the system has the log's pages), and the log is appended in
+    /// commit order, so the next commit that waits for the disk makes this one durable too.
+    func writeWithoutWaitingForDisk<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            defer {
+                // Every other commit on this connection relies on FULL: a node that could not
+                // restore it must not go on (setting a pragma does not fail in practice).
+                do { try db.execute(sql: "PRAGMA synchronous = FULL") } catch { fatalError("could not restore synchronous = FULL: \(error)") }
+            }
+            var value: T?
+            try db.inTransaction {
+                value = try updates(db)
+                return .commit
+            }
+            return value!
+        }
+    }
+}
+
 extension Database {
     /// Runs `sql` as a statement compiled once per connection: the flow store and vault run the
     /// same few statements for every flow, and compiling each time costs more than running it.

@@ -64,7 +64,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     public func acknowledge(_ messageIds: [String]) async throws {
         guard !messageIds.isEmpty else { return }
         let fence = self.fence
-        try await db.write { db in
+        try await db.writeWithoutWaitingForDisk { db in
             try SQLiteFencing.check(db, fence)
             for messageId in messageIds { try db.run("DELETE FROM outbox WHERE message_id = ?", [messageId]) }
         }

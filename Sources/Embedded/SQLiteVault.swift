@@ -28,7 +28,7 @@ public final class SQLiteVault: VaultStore, Sendable {
     public func reserve<Tally: Sendable>(choosing query: VaultQuery, for holder: String, from start: Tally,
                                          pick: @escaping @Sendable (inout Tally, VaultState) throws -> VaultPick)
         async throws -> [VaultState]? {
-        try await db.write { db in
+        try await db.writeWithoutWaitingForDisk { db in
             try SQLiteFencing.check(db, self.fence)
             var selection = VaultSelection(choosing: query, for: holder, from: start, pick: pick)
             var request = selection.firstPage
@@ -124,7 +124,7 @@ public final class SQLiteVault: VaultStore, Sendable {
     }
 
     public func reserve(_ refs: [StateRef], for holder: String) async throws {
-        try await db.write { db in
+        try await db.writeWithoutWaitingForDisk { db in
             try SQLiteFencing.check(db, self.fence)
             for ref in refs {
                 guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT consumed_by, locked_by FROM vault_states WHERE ref = ?"),

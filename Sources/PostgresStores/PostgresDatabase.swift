@@ -71,10 +71,18 @@ public final class PostgresDatabase: Service, Sendable {
     /// Runs `body` in one transaction on a pooled connection: committed if it returns, rolled back
     /// if it throws (its error is thrown as it was; PostgreSQL's own become `StoreDatabaseError`).
     /// Bounded as a whole, like `read`.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
+    ///
+    /// `waitForDisk: false` commits without waiting for the commit to reach the disk
+    /// (`synchronous_commit = off` for this transaction alone), for writes whose loss in a crash of
+    /// the database is harmless: a reservation (the flow chooses again), an outbox acknowledgement
+    /// (the message is delivered again, and the receiver keeps it once). The log is flushed in
+    /// order, so the next commit that waits makes this one durable too.
+    func transaction<T: Sendable>(waitForDisk: Bool = true,
+                                  _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
         let logger = self.logger
         return try await call { connection in
             try await connection.query("BEGIN", logger: logger)
+            if !waitForDisk { try await connection.query("SET LOCAL synchronous_commit = off", logger: logger) }
             let value: T
             do {
                 value = try await body(connection, logger)

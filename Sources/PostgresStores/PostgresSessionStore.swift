@@ -79,7 +79,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
     public func acknowledge(_ messageIds: [String]) async throws {
         guard !messageIds.isEmpty else { return }
         let fence = self.fence
-        try await database.transaction { connection, logger in
+        try await database.transaction(waitForDisk: false) { connection, logger in
             try await PostgresFencing.check(connection, fence, logger: logger)
             try await connection.query("DELETE FROM outbox WHERE message_id = ANY(\(messageIds))", logger: logger)
         }

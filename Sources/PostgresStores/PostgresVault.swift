@@ -37,7 +37,7 @@ public final class PostgresVault: VaultStore, Sendable {
             let fence = self.fence
             let outcome: Choice
             do {
-                outcome = try await database.transaction { connection, logger in
+                outcome = try await database.transaction(waitForDisk: false) { connection, logger in
                     try await PostgresFencing.check(connection, fence, logger: logger)
                     var selection = VaultSelection(choosing: query, for: holder, from: start, pick: pick)
                     var request = selection.firstPage
@@ -150,7 +150,7 @@ public final class PostgresVault: VaultStore, Sendable {
     public func reserve(_ refs: [StateRef], for holder: String) async throws {
         let fence = self.fence
         let wanted = refs.map(\.description)
-        try await database.transaction { connection, logger in
+        try await database.transaction(waitForDisk: false) { connection, logger in
             try await PostgresFencing.check(connection, fence, logger: logger)
             // Locked in one order, so that two reservations of the same states cannot deadlock.
             let rows = try await connection.query("""

@@ -16,4 +16,27 @@ import Testing
         #expect(try synchronous(SQLite.open(directory.path + "/durable.sqlite", synchronousFull: true)) == 2)
         #expect(try synchronous(SQLite.open(directory.path + "/store.sqlite", synchronousFull: false)) == 1)
     }
+
+    /// A reservation or an outbox acknowledgement commits without an fsync of its own; the
+    /// writer is FULL again after it, whether it committed or threw (and then rolled back).
+    @Test func aWriteThatNeedNotWaitForTheDiskLeavesEveryOtherCommitFsynced() async throws {
+        let directory = try TemporaryDirectory()
+        let pool = try SQLite.open(directory.path + "/node.sqlite", synchronousFull: true)
+        try await pool.write { try $0.execute(sql: "CREATE TABLE t (x INTEGER)") }
+        let during = try await pool.writeWithoutWaitingForDisk { db in
+            try db.execute(sql: "INSERT INTO t VALUES (1)")
+            return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+        }
+        #expect(during == 1)
+        #expect(try synchronous(pool) == 2)
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) {
+            try await pool.writeWithoutWaitingForDisk { db in
+                try db.execute(sql: "INSERT INTO t VALUES (2)")
+                throw Refused()
+            }
+        }
+        #expect(try synchronous(pool) == 2)
+        #expect(try await pool.read { try Int.fetchAll($0, sql: "SELECT x FROM t") } == [1])
+    }
 }
