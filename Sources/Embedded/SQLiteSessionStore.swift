@@ -28,14 +28,22 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
             """)
     }
 
+    /// The statuses of a flow that has ended, as SQL (`IN (...)`).
+    private static let ended = FlowStatus.allCases.filter(\.isTerminal).map { "'\($0.rawValue)'" }.joined(separator: ", ")
+
     public func acceptInbound(_ messages: [InboxMessage]) async throws -> [Bool] {
         guard !messages.isEmpty else { return [] }
         let fence = self.fence
         return try await db.write { db in
             try SQLiteFencing.check(db, fence)
             return try messages.map { message in
-                try db.run("INSERT OR IGNORE INTO inbox (session, sender, sequence, body) VALUES (?, ?, ?, ?)",
-                           [message.key.session, message.key.sender, message.key.sequence, Data(message.body)])
+                let session = message.key.session
+                try db.run("""
+                    INSERT OR IGNORE INTO inbox (session, sender, sequence, body) SELECT ?, ?, ?, ?
+                    WHERE NOT EXISTS (SELECT 1 FROM flows WHERE id = ? AND status IN (\(Self.ended)))
+                    AND NOT EXISTS (SELECT 1 FROM flows WHERE client_request_id = ? AND status IN (\(Self.ended)))
+                    """, [session, message.key.sender, message.key.sequence, Data(message.body),
+                          SessionInbound.initiatorFlowId(of: session), SessionInbound.responderRequestId(session)])
                 return db.changesCount > 0
             }
         }
@@ -58,6 +66,23 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
                                     arguments: arguments).map { row in
                 OutboxMessage(messageId: row[0], session: row[1], recipient: row[2], payload: [UInt8](row[3] as Data))
             }
+        }
+    }
+
+    public func pruneInbox(limit: Int) async throws -> Int {
+        let fence = self.fence
+        // Lost in a crash of the machine, the rows are pruned again.
+        return try await db.writeWithoutWaitingForDisk { db in
+            try SQLiteFencing.check(db, fence)
+            try db.run("""
+                DELETE FROM inbox WHERE (session, sender, sequence) IN (
+                    SELECT session, sender, sequence FROM inbox AS i
+                    WHERE EXISTS (SELECT 1 FROM flows WHERE id = substr(i.session, 1, instr(i.session, '/') - 1)
+                                                        AND status IN (\(Self.ended)))
+                    OR EXISTS (SELECT 1 FROM flows WHERE client_request_id = ? || i.session AND status IN (\(Self.ended)))
+                    LIMIT ?)
+                """, [SessionInbound.responderRequestId(""), limit])
+            return db.changesCount
         }
     }
 

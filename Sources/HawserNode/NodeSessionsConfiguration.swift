@@ -10,9 +10,10 @@ public struct NodeSessionsConfiguration: Codable, Sendable, Equatable {
     public var retryMaxDelayMillis: Int
     public var pollIntervalMillis: Int
     public var batchSize: Int
+    public var inboxPruneIntervalMillis: Int
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case timeoutMillis, retryInitialDelayMillis, retryMaxDelayMillis, pollIntervalMillis, batchSize
+        case timeoutMillis, retryInitialDelayMillis, retryMaxDelayMillis, pollIntervalMillis, batchSize, inboxPruneIntervalMillis
     }
 
     /// `SessionConfiguration`'s defaults.
@@ -24,6 +25,7 @@ public struct NodeSessionsConfiguration: Codable, Sendable, Equatable {
         retryMaxDelayMillis = Int(settings.backoff.maxDelay.millisecondsValue)
         pollIntervalMillis = Int(settings.pollInterval.millisecondsValue)
         batchSize = settings.batchSize
+        inboxPruneIntervalMillis = Int(settings.inboxPruneInterval.millisecondsValue)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -34,6 +36,7 @@ public struct NodeSessionsConfiguration: Codable, Sendable, Equatable {
         retryMaxDelayMillis = try c.decodeIfPresent(Int.self, forKey: .retryMaxDelayMillis) ?? d.retryMaxDelayMillis
         pollIntervalMillis = try c.decodeIfPresent(Int.self, forKey: .pollIntervalMillis) ?? d.pollIntervalMillis
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        inboxPruneIntervalMillis = try c.decodeIfPresent(Int.self, forKey: .inboxPruneIntervalMillis) ?? d.inboxPruneIntervalMillis
     }
 
     /// The settings the session hub runs with; `problems` names the invalid ones.
@@ -41,6 +44,7 @@ public struct NodeSessionsConfiguration: Codable, Sendable, Equatable {
         SessionConfiguration(timeout: .milliseconds(timeoutMillis),
                              backoff: LinkBackoff.Policy(initialDelay: .milliseconds(retryInitialDelayMillis),
                                                          maxDelay: .milliseconds(retryMaxDelayMillis)),
-                             pollInterval: .milliseconds(pollIntervalMillis), batchSize: batchSize)
+                             pollInterval: .milliseconds(pollIntervalMillis), batchSize: batchSize,
+                             inboxPruneInterval: .milliseconds(inboxPruneIntervalMillis))
     }
 }

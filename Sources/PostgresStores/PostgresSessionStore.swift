@@ -38,9 +38,13 @@ public final class PostgresSessionStore: SessionStore, Sendable {
             try await PostgresFencing.check(connection, fence, logger: logger)
             var written = [Bool]()
             for message in messages {
+                let session = message.key.session
                 let rows = try await connection.query("""
                     INSERT INTO inbox (session, sender, sequence, body)
-                    VALUES (\(message.key.session), \(message.key.sender), \(Int64(message.key.sequence)), \(ByteBuffer(bytes: message.body)))
+                    SELECT \(session), \(message.key.sender), \(Int64(message.key.sequence)), \(ByteBuffer(bytes: message.body))
+                    WHERE NOT EXISTS (SELECT 1 FROM flows WHERE id = \(SessionInbound.initiatorFlowId(of: session)) AND status = ANY(\(Self.ended)))
+                    AND NOT EXISTS (SELECT 1 FROM flows WHERE client_request_id = \(SessionInbound.responderRequestId(session))
+                                    AND status = ANY(\(Self.ended)))
                     ON CONFLICT DO NOTHING RETURNING 1
                     """, logger: logger)
                 var inserted = false
@@ -73,6 +77,30 @@ public final class PostgresSessionStore: SessionStore, Sendable {
                 out.append(OutboxMessage(messageId: id, session: session, recipient: recipient, payload: Array(payload.readableBytesView)))
             }
             return out
+        }
+    }
+
+    /// The statuses of a flow that has ended.
+    private static let ended = FlowStatus.allCases.filter(\.isTerminal).map(\.rawValue)
+
+    public func pruneInbox(limit: Int) async throws -> Int {
+        let fence = self.fence
+        // Lost in a crash of the database, the rows are pruned again.
+        return try await database.transaction(waitForDisk: false) { connection, logger in
+            try await PostgresFencing.check(connection, fence, logger: logger)
+            let rows = try await connection.query("""
+                DELETE FROM inbox WHERE (session, sender, sequence) IN (
+                    SELECT session, sender, sequence FROM inbox AS i
+                    WHERE EXISTS (SELECT 1 FROM flows WHERE id = split_part(i.session, '/', 1) AND strpos(i.session, '/') > 0
+                                                        AND status = ANY(\(Self.ended)))
+                    OR EXISTS (SELECT 1 FROM flows WHERE client_request_id = \(SessionInbound.responderRequestId("")) || i.session
+                                                     AND status = ANY(\(Self.ended)))
+                    LIMIT \(Int64(limit)))
+                RETURNING 1
+                """, logger: logger)
+            var deleted = 0
+            for try await _ in rows { deleted += 1 }
+            return deleted
         }
     }
 

@@ -170,6 +170,7 @@ extension SessionNetworkWorld {
         nodes[index].alive = true
         record("n\(index) restarts")
         queue.schedule(.linkPoll(index, incarnation: nodes[index].incarnation), at: now)
+        queue.schedule(.prune(index, incarnation: nodes[index].incarnation), at: now + settings.inboxPruneInterval.nanosecondsValue)
         for id in nodes[index].store.unfinished { launch(index, id) }
     }
 
@@ -183,6 +184,10 @@ extension SessionNetworkWorld {
             }
             if let row = node.store.outbox.first {
                 return fail("n\(index) still holds \(node.store.outbox.count) undelivered messages, the first \(row.id)")
+            }
+            // Every flow has ended, long enough ago for a pruning to have come since.
+            if let key = node.store.inbox.keys.first {
+                return fail("n\(index)'s inbox still holds \(node.store.inbox.count) messages of ended flows, \(key) among them")
             }
         }
         for (number, payment) in payments.enumerated() {

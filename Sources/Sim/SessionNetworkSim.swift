@@ -44,6 +44,9 @@ public enum SessionNetworkSim {
         public var mutation: SessionMutation?
         /// How long the link manager waits for a delivery's answer.
         public var deliveryTimeout: Duration = .seconds(1)
+        /// How often each node prunes its inbox (often, so that late and repeated messages meet
+        /// sessions already pruned).
+        public var inboxPruneInterval: Duration = .milliseconds(500)
         /// How long a `receive` waits (longer than any fault, so none should time out).
         public var sessionTimeout: Duration = .seconds(30)
         public var backoff = LinkBackoff.Policy(initialDelay: .milliseconds(50), maxDelay: .seconds(2))
@@ -105,4 +108,6 @@ public enum SessionMutation: String, CaseIterable, Sendable, Hashable {
     case effectsApart = "effects-apart"
     /// The link manager forgets a message whose delivery was not answered in time.
     case forgetUnanswered = "forget-unanswered"
+    /// The node prunes the inbox messages of flows still running too.
+    case pruneLive = "prune-live"
 }

@@ -17,6 +17,8 @@ struct SessionNetworkWorld {
         case answer(Int, incarnation: Int, attempt: Int, DeliveryAnswer)
         case deliveryTimeout(Int, incarnation: Int, attempt: Int)
         case linkPoll(Int, incarnation: Int)
+        /// The node prunes its inbox (every `inboxPruneInterval`).
+        case prune(Int, incarnation: Int)
         /// Node `node` dies with a flow's commit in flight (`SessionFault.crash`).
         case crash(Int, incarnation: Int, restartAt: Int64)
         case restart(Int)
@@ -109,9 +111,11 @@ struct SessionNetworkWorld {
         trace = SimTrace(keep: settings.traceLines)
         for index in 0..<settings.nodes {
             nodes.append(Node(party: Self.party(index),
-                              store: SimSessionStore(balance: settings.balance, startsAlways: settings.mutation == .responderPerDelivery),
+                              store: SimSessionStore(balance: settings.balance, startsAlways: settings.mutation == .responderPerDelivery,
+                                                     prunesLive: settings.mutation == .pruneLive),
                               backoff: LinkBackoff(policy: settings.backoff)))
             queue.schedule(.linkPoll(index, incarnation: 0), at: 0)
+            queue.schedule(.prune(index, incarnation: 0), at: settings.inboxPruneInterval.nanosecondsValue)
             queue.schedule(.pay(index, number: -1), at: paymentGap())
         }
     }
@@ -182,6 +186,10 @@ struct SessionNetworkWorld {
             guard deliverable(index, incarnation, event) else { return }
             linkTurn(index)
             queue.schedule(.linkPoll(index, incarnation: incarnation), at: now + 250_000_000)
+        case .prune(let index, let incarnation):
+            guard deliverable(index, incarnation, event) else { return }
+            commit(index, [.pruneInbox], then: .none)
+            queue.schedule(.prune(index, incarnation: incarnation), at: now + settings.inboxPruneInterval.nanosecondsValue)
         case .crash(let index, let incarnation, let restartAt):
             guard nodes[index].alive, nodes[index].incarnation == incarnation else { return }
             record("n\(index) dies during a flow's commit")

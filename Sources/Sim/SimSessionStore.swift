@@ -22,8 +22,11 @@ enum SimWrite {
     case start(FlowID, requestId: String, SimFlowKind)
     case journal(FlowID, JournalEntry, [SimEffect])
     case state(FlowID, FlowState, [SimEffect])
-    /// A peer's message, unless one with its key is there already.
+    /// A peer's message, unless one with its key is there already or its session's flow here
+    /// has ended.
     case inbox(SessionMessage)
+    /// Deletes the inbox messages of sessions whose flow here has ended (`SessionStore.pruneInbox`).
+    case pruneInbox
     /// An outbox row the recipient's node has: deleted.
     case acknowledge(String)
     /// Effects written apart from any journal entry (only the mutation `effectsApart` does).
@@ -59,6 +62,8 @@ struct SimSessionStore {
 
     /// When set, a start never finds an earlier one with its request id (`responderPerDelivery`).
     let startsAlways: Bool
+    /// When set, a pruning deletes every inbox message, ended flow or not (`pruneLive`).
+    let prunesLive: Bool
     private(set) var flows: [FlowID: StoredFlow] = [:]
     /// Flow ids in the order started (for a deterministic restart).
     private(set) var order: [FlowID] = []
@@ -71,9 +76,18 @@ struct SimSessionStore {
     /// Responders by session id.
     private(set) var responders: [String: FlowID] = [:]
 
-    init(balance: Int, startsAlways: Bool) {
+    init(balance: Int, startsAlways: Bool, prunesLive: Bool = false) {
         self.balance = balance
         self.startsAlways = startsAlways
+        self.prunesLive = prunesLive
+    }
+
+    /// Whether the flow `session` belongs to here has ended (`SessionInbound.initiatorFlowId`,
+    /// `responderRequestId`), as the real stores tell.
+    func sessionEnded(_ session: String) -> Bool {
+        let initiator = SessionInbound.initiatorFlowId(of: session).map(FlowID.init)
+        let responder = byRequest[SessionInbound.responderRequestId(session)]
+        return [initiator, responder].contains { id in id.flatMap { flows[$0]?.state.status.isTerminal } ?? false }
     }
 
     /// The flow a start with `requestId` made, if one did.
@@ -140,7 +154,15 @@ struct SimSessionStore {
                 flows[id] = flow
                 broken += apply(effects)
             case .inbox(let message):
-                if inbox[message.key] == nil { inbox[message.key] = message }
+                if inbox[message.key] == nil, !sessionEnded(message.session) { inbox[message.key] = message }
+            case .pruneInbox:
+                let pruned = inbox.keys.filter { prunesLive || sessionEnded($0.session) }.sorted { $0.description < $1.description }
+                // The rule pruning keeps: a running flow may still take (again, after a crash) any
+                // message of its sessions.
+                if let live = pruned.first(where: { !sessionEnded($0.session) }) {
+                    broken.append("the inbox message \(live) was pruned while its session's flow runs")
+                }
+                for key in pruned { inbox[key] = nil }
             case .acknowledge(let id):
                 outbox.removeAll { $0.id == id }
             case .apart(let effects):

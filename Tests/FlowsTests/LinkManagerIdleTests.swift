@@ -21,6 +21,7 @@ struct LinkManagerIdleTests {
             return try await base.outbound(limit: limit, excluding: excluding)
         }
         func acknowledge(_ messageIds: [String]) async throws { try await base.acknowledge(messageIds) }
+        func pruneInbox(limit: Int) async throws -> Int { try await base.pruneInbox(limit: limit) }
     }
 
     @Test func anIdleLinkManagerReadsTheOutboxOncePerPoll() async throws {

@@ -192,7 +192,7 @@ import Testing
     @Test func invalidSettingsAreNamed() {
         #expect(SessionConfiguration().problems.isEmpty)
         let bad = SessionConfiguration(timeout: .zero, backoff: .init(initialDelay: .seconds(2), maxDelay: .seconds(1)),
-                                       pollInterval: .zero, batchSize: 0)
-        #expect(bad.problems.count == 4)
+                                       pollInterval: .zero, batchSize: 0, inboxPruneInterval: .milliseconds(99))
+        #expect(bad.problems.count == 5)
     }
 }

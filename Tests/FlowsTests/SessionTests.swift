@@ -94,6 +94,40 @@ import Testing
         await bob.stop()
     }
 
+    /// Once a session's flows have ended, their inbox rows are pruned on both nodes, and a
+    /// message of the session delivered again afterwards (its answer was lost) is answered but
+    /// neither kept nor applied: the responder is not started again, nor does it answer again.
+    @Test func theInboxOfEndedFlowsIsPrunedAndAMessageDeliveredAgainAfterwardsChangesNothing() async throws {
+        let directory = try TemporaryDirectory()
+        let net = Network(root: directory.path)
+        // Pruned only when the test says (no timed pruning within it).
+        var configuration = SessionNode.configuration
+        configuration.inboxPruneInterval = .seconds(600)
+        let hooks = Hooks()
+        let alice = try net.node("alice", "O=Alice", configuration: configuration)
+        let bob = try net.node("bob", "O=Bob", configuration: configuration, hooks: hooks)
+        try await net.started(alice, bob)
+        let ping = try await alice.engine.start(PingFlow(rounds: 2))
+        #expect(try await alice.engine.waitForEnd(ping.id).status == .completed)
+        try await eventually("Bob's responder completed") { try await bob.flows(named: "PongResponder").first?.status == .completed }
+        let responder = try #require(try await bob.flows(named: "PongResponder").first)
+        let session = String(try #require(responder.clientRequestId).dropFirst(SessionInbound.responderRequestId("").count))
+        #expect(try await bob.hub.pruneInbox() == 4, "the initiate, two pings and the close")
+        #expect(try await alice.hub.pruneInbox() == 2, "two pongs")
+        #expect(try await bob.hub.pruneInbox() == 0)
+        #expect(try await alice.hub.pruneInbox() == 0)
+        let again = [SessionMessage(session: session, sender: "O=Alice", recipient: "O=Bob", sequence: 1, kind: .initiate,
+                                    initiator: .init(flowName: PingFlow.flowName, version: PingFlow.flowVersion)),
+                     SessionMessage(session: session, sender: "O=Alice", recipient: "O=Bob", sequence: 2, kind: .data, payload: text("ping 1"))]
+        let arrived = try again.map { try ArrivedMessage(body: $0.encoded()) }
+        #expect(try await bob.hub.accept(arrived) == [.accepted, .accepted])
+        #expect(try await bob.hub.pruneInbox() == 0, "nothing was kept")
+        #expect(try await bob.flows(named: "PongResponder").count == 1)
+        #expect(hooks.calls("answer") == 2)
+        await alice.stop()
+        await bob.stop()
+    }
+
     /// The link manager delivers to each recipient on its own: Alice's delivery to Bob hangs (no
     /// answer, no error), and her session with Carol still runs to its end meanwhile. Before,
     /// one message at a time, everything behind Bob's waited for it (the session simulation's

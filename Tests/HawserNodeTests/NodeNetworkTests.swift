@@ -145,12 +145,14 @@ import Testing
         configuration.network?.listen = .init(host: "localhost", port: configuration.listen.port)
         configuration.network?.maxClockSkewMillis = 10
         configuration.sessions.batchSize = 0
+        configuration.sessions.inboxPruneIntervalMillis = 0
         configuration.sessions.retryMaxDelayMillis = 1
         let problems = configuration.problems
         #expect(problems.contains("network.listen.host must be an IP address, such as 127.0.0.1, 0.0.0.0 or ::1 (not `localhost`)"))
         #expect(problems.contains("network.listen.port must differ from listen.port (\(configuration.listen.port))"))
         #expect(problems.contains("network.maxClockSkewMillis must be 1000...86400000"))
         #expect(problems.contains("sessions.batchSize must be from 1 to 10000"))
+        #expect(problems.contains("sessions.inboxPruneIntervalMillis must be at least 100"))
         #expect(problems.contains("sessions.retryMaxDelayMillis must be at least retryInitialDelayMillis"))
         #expect(problems.contains("network.file must not be empty"))
         #expect(problems.contains("network.identityKeyFile must not be empty"))

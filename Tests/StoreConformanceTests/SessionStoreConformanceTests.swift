@@ -6,8 +6,9 @@ import HawserTestSupport
 import Sessions
 import Testing
 
-/// The session store on every back end: the inbox keeps each message key once, and the outbox
-/// is read in batches, in order, past the recipients put off, and emptied by acknowledgements.
+/// The session store on every back end: the inbox keeps each message key once and drops the
+/// sessions of flows that have ended, and the outbox is read in batches, in order, past the
+/// recipients put off, and emptied by acknowledgements.
 @Suite(PostgresTrait(ifAvailable: true), .timeLimit(.minutes(2)))
 struct SessionStoreConformanceTests {
     func inbox(_ sequence: Int, _ body: [UInt8] = [1], session: String = "s") -> InboxMessage {
@@ -35,6 +36,39 @@ struct SessionStoreConformanceTests {
             #expect(try await sessions.inbound(inbox(2).key) == inbox(2, [2]))
             // Another process on the same database sees what was accepted.
             #expect(try await database.node().sessions.inbound(inbox(1, session: "t").key) == inbox(1, session: "t"))
+        }
+    }
+
+    @Test(arguments: Backend.available) func theInboxOfAFlowThatHasEndedIsPrunedAndNotWrittenAgain(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let node = try await database.node()
+            // "a" opened session a/0 here; "r" is the responder of session b/1, which Bob opened.
+            var responder = start("r")
+            responder.clientRequestId = SessionInbound.responderRequestId("b/1")
+            _ = try await node.flows.commit([.start(start("a")), .start(responder), .start(start("h"))])
+            let mine = inbox(1, session: "a/0"), theirs = [inbox(1, session: "b/1"), inbox(2, session: "b/1")]
+            let unknown = inbox(1, session: "c/0"), waiting = inbox(1, session: "h/0")
+            #expect(try await node.sessions.acceptInbound([mine] + theirs + [unknown, waiting]) == [true, true, true, true, true])
+            #expect(try await node.sessions.pruneInbox(limit: 10) == 0, "every flow runs")
+            func end(_ id: String, _ status: FlowStatus) async throws {
+                _ = try await node.flows.commit([.state(FlowID(id), FlowState(status: status, attempts: 0,
+                                                                              updatedAt: Instant(microsecondsSinceEpoch: 2)), [])])
+            }
+            try await end("a", .completed)
+            try await end("h", .hospitalised)
+            #expect(try await node.sessions.pruneInbox(limit: 10) == 1)
+            #expect(try await node.sessions.inbound(mine.key) == nil)
+            #expect(try await node.sessions.acceptInbound([inbox(2, session: "a/0"), inbox(3, session: "b/1")]) == [false, true],
+                    "a message for an ended flow is not kept")
+            #expect(try await node.sessions.inbound(inbox(2, session: "a/0").key) == nil)
+            try await end("r", .failed)
+            #expect(try await node.sessions.pruneInbox(limit: 2) == 2, "at most the limit")
+            #expect(try await node.sessions.pruneInbox(limit: 10) == 1)
+            #expect(try await node.sessions.pruneInbox(limit: 10) == 0)
+            #expect(try await node.sessions.acceptInbound(theirs) == [false, false])
+            // A session no flow here belongs to, and that of a flow in the hospital, are kept.
+            #expect(try await node.sessions.inbound(unknown.key) == unknown)
+            #expect(try await node.sessions.inbound(waiting.key) == waiting)
         }
     }
 
@@ -68,6 +102,7 @@ struct SessionStoreConformanceTests {
             #expect(try await new.sessions.acceptInbound(inbox(1)))
             await #expect(throws: (any Error).self) { _ = try await old.sessions.acceptInbound(inbox(2)) }
             await #expect(throws: (any Error).self) { try await old.sessions.acknowledge(["1"]) }
+            await #expect(throws: (any Error).self) { _ = try await old.sessions.pruneInbox(limit: 10) }
             #expect(try await new.sessions.inbound(inbox(2).key) == nil)
             #expect(try await new.sessions.outbound(limit: 10, excluding: []).map(\.messageId) == ["1"])
         }

@@ -10,13 +10,16 @@ public struct SessionConfiguration: Sendable, Equatable {
     public var pollInterval: Duration
     /// Most outbox messages the link manager reads at once (a backlog drains in such batches).
     public var batchSize: Int
+    /// How often the inbox messages of sessions whose flow has ended are deleted.
+    public var inboxPruneInterval: Duration
 
     public init(timeout: Duration = .seconds(300), backoff: LinkBackoff.Policy = LinkBackoff.Policy(),
-                pollInterval: Duration = .milliseconds(500), batchSize: Int = 256) {
+                pollInterval: Duration = .milliseconds(500), batchSize: Int = 256, inboxPruneInterval: Duration = .seconds(10)) {
         self.timeout = timeout
         self.backoff = backoff
         self.pollInterval = pollInterval
         self.batchSize = batchSize
+        self.inboxPruneInterval = inboxPruneInterval
     }
 
     /// One sentence per invalid value; empty when all are valid.
@@ -27,6 +30,7 @@ public struct SessionConfiguration: Sendable, Equatable {
         if backoff.maxDelay < backoff.initialDelay { out.append("sessions.retryMaxDelayMillis must be at least retryInitialDelayMillis") }
         if pollInterval <= .zero { out.append("sessions.pollIntervalMillis must be positive") }
         if !(1...10_000).contains(batchSize) { out.append("sessions.batchSize must be from 1 to 10000") }
+        if inboxPruneInterval < .milliseconds(100) { out.append("sessions.inboxPruneIntervalMillis must be at least 100") }
         return out
     }
 }

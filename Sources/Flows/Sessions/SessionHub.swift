@@ -43,11 +43,43 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     /// The engine whose registry names the responders, and which starts them.
     public func attach(_ engine: FlowEngine) { self.engine.withLock { $0 = engine } }
 
-    /// Delivers the outbox until cancelled or shut down gracefully (what is not delivered stays
-    /// in the outbox for the next run).
+    /// Delivers the outbox, and prunes the inbox every `inboxPruneInterval`, until cancelled or
+    /// shut down gracefully (what is not delivered stays in the outbox for the next run).
     public func run() async {
-        let link = self.link
-        await cancelWhenGracefulShutdown { await link.run() }
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.link.run() }
+                group.addTask { await self.pruneInboxUntilCancelled() }
+            }
+        }
+    }
+
+    /// Rows pruned in one transaction: a large backlog of ended sessions goes in several short ones.
+    static let pruneBatch = 1_000
+
+    /// Deletes the inbox messages of sessions whose flow here has ended (`SessionStore.pruneInbox`),
+    /// batch after batch; returns how many. Only the process that owns the node's flows prunes.
+    @discardableResult
+    public func pruneInbox() async throws -> Int {
+        guard isActive() else { return 0 }
+        var total = 0
+        while true {
+            let deleted = try await store.pruneInbox(limit: Self.pruneBatch)
+            total += deleted
+            if deleted < Self.pruneBatch { return total }
+        }
+    }
+
+    private func pruneInboxUntilCancelled() async {
+        while !Task.isCancelled {
+            do { try await clock.sleep(for: configuration.inboxPruneInterval) } catch { return }
+            do {
+                let pruned = try await pruneInbox()
+                if pruned > 0 { logger.debug("pruned the inbox", metadata: ["messages": "\(pruned)"]) }
+            } catch {
+                logger.warning("could not prune the inbox", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     // MARK: FlowSessions

@@ -4,8 +4,9 @@ import Sessions
 /// and empties it (flows fill it, `LocalEffect.outbox`, in the transaction of their journal entry).
 public protocol SessionStore: Sendable {
     /// Writes `messages` to the inbox in one durable transaction, each unless a message with its
-    /// key is there already; for each, true if it wrote it. Refused (throws) by a fenced store
-    /// whose fence is gone; nothing is written then.
+    /// key is there already or the flow its session belongs to here has ended
+    /// (`SessionInbound.initiatorFlowId`, `responderRequestId`); for each, true if it wrote it.
+    /// Refused (throws) by a fenced store whose fence is gone; nothing is written then.
     func acceptInbound(_ messages: [InboxMessage]) async throws -> [Bool]
     /// The inbox's message with `key`, if it has come.
     func inbound(_ key: SessionMessageKey) async throws -> InboxMessage?
@@ -14,6 +15,10 @@ public protocol SessionStore: Sendable {
     /// Deletes the outbox messages `messageIds` in one transaction: their recipients' nodes have
     /// them. Deleting one that is gone does nothing.
     func acknowledge(_ messageIds: [String]) async throws
+    /// Deletes up to `limit` inbox messages of sessions whose flow here has ended, in one
+    /// transaction; returns how many it deleted. Refused (throws) by a fenced store whose fence
+    /// is gone.
+    func pruneInbox(limit: Int) async throws -> Int
 }
 
 extension SessionStore {
