@@ -186,7 +186,7 @@ extension SessionNetworkWorld {
                 return fail("n\(index) still holds \(node.store.outbox.count) undelivered messages, the first \(row.id)")
             }
             // Every flow has ended, long enough ago for a pruning to have come since.
-            if let key = node.store.inbox.keys.first {
+            if let key = node.store.inbox.keys.map(\.description).min() {
                 return fail("n\(index)'s inbox still holds \(node.store.inbox.count) messages of ended flows, \(key) among them")
             }
         }
