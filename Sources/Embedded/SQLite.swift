@@ -42,9 +42,9 @@ extension DatabasePool {
     /// wait for the disk (`synchronous = NORMAL` for it alone), for writes whose loss in a crash
     /// of the machine is harmless: a reservation (the flow chooses again), an outbox
     /// acknowledgement (the message is delivered again, and the receiver keeps it once), an inbox
-    /// pruning (it is done again). A crash
-    /// of the process loses nothing (the system has the log's pages), and the log is appended in
-    /// commit order, so the next commit that waits for the disk makes this one durable too.
+    /// pruning (it is done again). A crash of the process loses nothing (the system has the log's
+    /// pages), and the log is appended in commit order, so the next commit that waits for the
+    /// disk makes this one durable too.
     func writeWithoutWaitingForDisk<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
