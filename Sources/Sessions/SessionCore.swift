@@ -12,8 +12,12 @@ public struct SessionCore: Sendable, Equatable {
         case open
         /// This side closed the session: it sends and receives nothing more.
         case closed
-        /// The counterparty closed or failed, the session timed out or broke the protocol.
+        /// The counterparty closed or failed, or broke the protocol.
         case ended(SessionError)
+        /// Nothing came from the counterparty within the session timeout. The counterparty is
+        /// told when this side's flow ends (`farewell`), so that it does not wait out a timeout
+        /// of its own for a side that no longer listens.
+        case timedOut(SessionError)
     }
 
     /// What a `receive` found: the message, or nothing within the timeout. Journaled as the
@@ -73,7 +77,9 @@ public struct SessionCore: Sendable, Equatable {
     public mutating func take(_ found: Received) throws(SessionError) -> [UInt8] {
         let expected = try awaited()
         guard case .message(let message) = found else {
-            throw end(SessionError(.sessionTimeout, "nothing came from \(session.counterparty) in session \(session.id) within the session timeout"))
+            let error = SessionError(.sessionTimeout, "nothing came from \(session.counterparty) in session \(session.id) within the session timeout")
+            phase = .timedOut(error)
+            throw error
         }
         guard message.key == expected, message.recipient == session.ourParty else {
             throw end(SessionError(.protocolViolation, "expected message \(expected), got \(message.key) for \(message.recipient)"))
@@ -100,19 +106,28 @@ public struct SessionCore: Sendable, Equatable {
     }
 
     /// What this side sends when its flow ends with the session still open: `close` if the flow
-    /// completed, else an `error` with `failure`; nil if the session is not open.
+    /// completed, else an `error` with `failure`; with the session timed out here, an `error`
+    /// with `session_timeout` that says so; nil otherwise.
     public mutating func farewell(failure: SessionError?) -> SessionMessage? {
-        guard phase == .open else { return nil }
-        guard let failure else { return close() }
-        phase = .closed
-        return next(.error, error: failure)
+        switch phase {
+        case .open:
+            guard let failure else { return close() }
+            phase = .closed
+            return next(.error, error: failure)
+        case .timedOut(let error):
+            phase = .ended(error)
+            return next(.error, error: SessionError(.sessionTimeout, "\(session.ourParty) heard nothing from "
+                                                    + "\(session.counterparty) in session \(session.id) within its session timeout"))
+        case .closed, .ended:
+            return nil
+        }
     }
 
     private func requireOpen() throws(SessionError) {
         switch phase {
         case .open: return
         case .closed: throw SessionError(.sessionNotOpen, "session \(session.id) was closed by this flow")
-        case .ended(let error): throw error
+        case .ended(let error), .timedOut(let error): throw error
         }
     }
 

@@ -66,11 +66,26 @@ import Testing
         #expect(throws: failure) { try core.take(.message(message(1, .error, error: failure))) }
     }
 
-    @Test func silenceWithinTheTimeoutEndsTheSession() throws {
+    @Test func silenceWithinTheTimeoutEndsTheSessionAndTheFlowsEndTellsTheCounterparty() throws {
         var core = SessionCore.initiating(alice)
         _ = core.initiate(ping)
         #expect { try core.take(.timedOut) } throws: { ($0 as? SessionError)?.code == .sessionTimeout }
         #expect { try core.send([1]) } throws: { ($0 as? SessionError)?.code == .sessionTimeout }
+        #expect(core.close() == nil)
+        // Whether the flow completed (it caught the timeout) or failed, the counterparty hears why.
+        let farewell = core.farewell(failure: nil)
+        let told = try #require(farewell)
+        #expect(told.kind == .error && told.sequence == 2 && told.recipient == "O=Bob")
+        #expect(told.error?.code == .sessionTimeout)
+        #expect(core.farewell(failure: nil) == nil, "told once")
+        #expect { try core.awaited() } throws: { ($0 as? SessionError)?.code == .sessionTimeout }
+    }
+
+    @Test func theCounterpartysTimeoutIsNotAnsweredInKind() throws {
+        var core = SessionCore.responding(bob)
+        let timedOut = SessionError(.sessionTimeout, "O=Alice heard nothing from O=Bob in session f/0 within its session timeout")
+        #expect(throws: timedOut) { try core.take(.message(message(2, .error, from: "O=Alice", to: "O=Bob", error: timedOut))) }
+        #expect(core.farewell(failure: SessionError(.counterpartyFailed, "the counterparty's flow failed")) == nil)
     }
 
     @Test func closingSendsCloseOnceAndThenRefusesTheSession() throws {

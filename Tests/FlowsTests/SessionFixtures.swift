@@ -31,6 +31,8 @@ final class SessionNode: Sendable {
         registry.register(AskFlow.self)
         registry.registerResponder(FailingResponder.self, for: AskFlow.self)
         registry.register(UnansweredFlow.self)
+        registry.register(StuckFlow.self)
+        registry.registerResponder(StuckResponder.self, for: StuckFlow.self)
         registry.register(CloseEarlyFlow.self)
         registry.registerResponder(CollectResponder.self, for: CloseEarlyFlow.self)
         var services = FlowServices(sessions: hub)
@@ -165,6 +167,24 @@ struct UnansweredFlow: Flow {
     func run(_ context: FlowContext) async throws -> String {
         let session = try await context.initiateFlow(with: "O=Bob", as: "O=Alice", by: Self.self)
         return string(try await context.sendAndReceive(text("anyone?"), on: session))
+    }
+}
+
+/// Asks, and waits for an answer `StuckResponder` never gives: it waits for a second question.
+struct StuckFlow: Flow {
+    func run(_ context: FlowContext) async throws -> String {
+        let session = try await context.initiateFlow(with: "O=Bob", as: "O=Alice", by: Self.self)
+        return string(try await context.sendAndReceive(text("question"), on: session))
+    }
+}
+
+struct StuckResponder: ResponderFlow {
+    var session: FlowSession
+    init(session: FlowSession) { self.session = session }
+
+    func run(_ context: FlowContext) async throws -> String {
+        _ = try await context.receive(on: session)
+        return string(try await context.receive(on: session))
     }
 }
 

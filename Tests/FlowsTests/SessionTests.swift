@@ -235,6 +235,26 @@ import Testing
         await bob.stop()
     }
 
+    /// Both sides wait for each other. Alice's side times out first, and her flow's end tells
+    /// Bob's responder, which then ends at once rather than at its own timeout (two minutes, more
+    /// than the test waits).
+    @Test(.timeLimit(.minutes(1))) func aSideThatTimesOutTellsItsCounterpartyWhenItsFlowEnds() async throws {
+        let directory = try TemporaryDirectory()
+        let net = Network(root: directory.path)
+        var short = SessionNode.configuration
+        short.timeout = .seconds(1)
+        let alice = try net.node("alice", "O=Alice", configuration: short)
+        let bob = try net.node("bob", "O=Bob")
+        try await net.started(alice, bob)
+        let ended = try await alice.engine.waitForEnd(try await alice.engine.start(StuckFlow()).id)
+        #expect(ended.error?.hasPrefix("session_timeout: nothing came from O=Bob") == true, "\(ended.error ?? "")")
+        try await eventually("Bob's responder ended") { try await bob.flows(named: "StuckResponder").first?.status == .failed }
+        let responder = try #require(try await bob.flows(named: "StuckResponder").first)
+        #expect(responder.error?.hasPrefix("session_timeout: O=Alice heard nothing from O=Bob") == true, "\(responder.error ?? "")")
+        await alice.stop()
+        await bob.stop()
+    }
+
     @Test func aSessionThatHearsNothingWithinItsTimeoutEndsTheFlow() async throws {
         let directory = try TemporaryDirectory()
         let net = Network(root: directory.path)
