@@ -45,6 +45,9 @@ import Testing
         let started = try await watchdog.await("child-started", after: count)
         #expect(started.epoch == leader.epoch)
         let pid = try #require(started.pid)
+        // The watchdog may report the child before the child's exec is done: until then its
+        // /proc environment is the watchdog's own (the suite saw the variable missing once).
+        try await eventually("the child's exec") { environment(ofProcess: pid)["HAWSER_FENCE_EPOCH"] != nil }
         #expect(environment(ofProcess: pid)["HAWSER_FENCE_EPOCH"] == leader.epoch.map(String.init),
                 "the child's HAWSER_FENCE_EPOCH is the epoch its watchdog won")
         try await watchdog.await("child-healthy", after: count) { $0.generation == started.generation }
