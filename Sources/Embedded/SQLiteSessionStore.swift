@@ -80,7 +80,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
                                                     AND status IN (\(Self.ended)))
                 OR EXISTS (SELECT 1 FROM flows WHERE client_request_id = ? || i.session AND status IN (\(Self.ended)))
                 LIMIT ?
-                """, arguments: [SessionInbound.responderRequestId(""), limit]).map { row -> [DatabaseValue] in
+                """, arguments: [SessionInbound.responderRequestPrefix, limit]).map { row -> [DatabaseValue] in
                 [row[0], row[1], row[2]]
             }
         }

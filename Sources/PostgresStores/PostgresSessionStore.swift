@@ -93,7 +93,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
                     SELECT session, sender, sequence FROM inbox AS i
                     WHERE EXISTS (SELECT 1 FROM flows WHERE id = split_part(i.session, '/', 1) AND strpos(i.session, '/') > 0
                                                         AND status = ANY(\(Self.ended)))
-                    OR EXISTS (SELECT 1 FROM flows WHERE client_request_id = \(SessionInbound.responderRequestId("")) || i.session
+                    OR EXISTS (SELECT 1 FROM flows WHERE client_request_id = \(SessionInbound.responderRequestPrefix) || i.session
                                                      AND status = ANY(\(Self.ended)))
                     LIMIT \(Int64(limit)))
                 RETURNING 1

@@ -47,13 +47,20 @@ public enum SessionInbound {
 
     /// The client request id a responder is started with: one flow per session, however often
     /// the `initiate` is delivered.
-    public static func responderRequestId(_ session: String) -> String { "session:" + session }
+    public static func responderRequestId(_ session: String) -> String { responderRequestPrefix + session }
+
+    /// What a responder's client request id begins with (the session id follows).
+    public static let responderRequestPrefix = "session:"
+
+    /// The id of the session a flow opens with its effect `effect`: `<flow id>/<effect>` (flow
+    /// ids hold no `/`).
+    public static func sessionId(flow: String, effect: Int) -> String { "\(flow)/\(effect)" }
 
     /// The flow a session belongs to on a node, if the node has one: the initiator's, whose id
-    /// is the session id up to its first `/` (a session opened here is `<flow id>/<effect>`, and
-    /// flow ids hold no `/`), or the responder's, started with `responderRequestId(session)`.
-    /// Once that flow has ended its inbox rows are no longer needed: it takes no more messages,
-    /// and a message that arrives for it later is answered `accepted` and not kept.
+    /// is the session id up to its first `/` (`sessionId(flow:effect:)`), or the responder's,
+    /// started with `responderRequestId(session)`. Once that flow has ended its inbox rows are no
+    /// longer needed: it takes no more messages, and a message that arrives for it later is
+    /// answered `accepted` and not kept. (The stores' SQL splits the id the same way.)
     public static func initiatorFlowId(of session: String) -> String? {
         session.firstIndex(of: "/").map { String(session[..<$0]) }
     }

@@ -86,7 +86,7 @@ final class SimFlowContext {
         let flow = flowId.rawValue, me = party
         let id: String = try effect(EffectKind.initiate, "\(party)>\(counterparty):\(flowName)@1", .local,
                                     local: { _, id in [.outbox(SessionCore.opening(id, as: me, with: counterparty, for: announced).initiate)] }) {
-            sequence in "\(flow)/\(sequence)"
+            sequence in SessionInbound.sessionId(flow: flow, effect: sequence)
         }
         let core = SessionCore.opening(id, as: party, with: counterparty, for: announced).core
         run.cores[id] = core

@@ -76,7 +76,7 @@ struct SimSessionStore {
     /// Responders by session id.
     private(set) var responders: [String: FlowID] = [:]
 
-    init(balance: Int, startsAlways: Bool, prunesLive: Bool = false) {
+    init(balance: Int, startsAlways: Bool, prunesLive: Bool) {
         self.balance = balance
         self.startsAlways = startsAlways
         self.prunesLive = prunesLive

@@ -111,7 +111,7 @@ import Testing
         #expect(try await alice.engine.waitForEnd(ping.id).status == .completed)
         try await eventually("Bob's responder completed") { try await bob.flows(named: "PongResponder").first?.status == .completed }
         let responder = try #require(try await bob.flows(named: "PongResponder").first)
-        let session = String(try #require(responder.clientRequestId).dropFirst(SessionInbound.responderRequestId("").count))
+        let session = String(try #require(responder.clientRequestId).dropFirst(SessionInbound.responderRequestPrefix.count))
         #expect(try await bob.hub.pruneInbox() == 4, "the initiate, two pings and the close")
         #expect(try await alice.hub.pruneInbox() == 2, "two pongs")
         #expect(try await bob.hub.pruneInbox() == 0)

@@ -17,7 +17,7 @@ extension FlowContext {
                                   durability: .local,
                                   local: { _, id in
                                       [.outbox(OutboxMessage(SessionCore.opening(id, as: ourParty, with: counterparty, for: announced).initiate))]
-                                  }) { sequence in "\(flow)/\(sequence)" }
+                                  }) { sequence in SessionInbound.sessionId(flow: flow, effect: sequence) }
         let core = SessionCore.opening(id, as: ourParty, with: counterparty, for: announced).core
         sessionCores.withLock { $0[id] = core }
         return core.session
