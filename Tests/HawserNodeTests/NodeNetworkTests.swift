@@ -138,6 +138,15 @@ import Testing
         }
     }
 
+    /// The `sessions` options come from the file; those left out keep `SessionConfiguration`'s defaults.
+    @Test func theSessionsSectionIsReadFromTheFile() throws {
+        let json = #"{"sessions": {"inboxPruneIntervalMillis": 250, "batchSize": 7}}"#
+        let settings = try JSONDecoder().decode(NodeConfiguration.self, from: Data(json.utf8)).sessions.settings
+        #expect(settings.inboxPruneInterval == .milliseconds(250))
+        #expect(settings.batchSize == 7)
+        #expect(settings.timeout == SessionConfiguration().timeout)
+    }
+
     @Test func theNetworkSectionIsValidated() throws {
         var configuration = NodeConfiguration()
         configuration.network = NodeNetworkConfiguration(file: "", identityKeyFile: "")
