@@ -45,21 +45,27 @@ extension DatabasePool {
     /// pruning (it is done again). A crash of the process loses nothing (the system has the log's
     /// pages), and the log is appended in commit order, so the next commit that waits for the
     /// disk makes this one durable too.
+    ///
+    /// The write runs in a task of its own, which the caller's cancellation does not reach: GRDB
+    /// fails every statement of a cancelled task's access, the restoring one too, and a node
+    /// whose request was cancelled mid-reservation stopped on the `fatalError` below (session 33).
     func writeWithoutWaitingForDisk<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            defer {
-                // Every other commit on this connection relies on FULL: a node that could not
-                // restore it must not go on (setting a pragma does not fail in practice).
-                do { try db.execute(sql: "PRAGMA synchronous = FULL") } catch { fatalError("could not restore synchronous = FULL: \(error)") }
+        try await Task {
+            try await writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                defer {
+                    // Every other commit on this connection relies on FULL: a node that could not
+                    // restore it must not go on (setting a pragma does not fail in practice).
+                    do { try db.execute(sql: "PRAGMA synchronous = FULL") } catch { fatalError("could not restore synchronous = FULL: \(error)") }
+                }
+                var value: T?
+                try db.inTransaction {
+                    value = try updates(db)
+                    return .commit
+                }
+                return value!
             }
-            var value: T?
-            try db.inTransaction {
-                value = try updates(db)
-                return .commit
-            }
-            return value!
-        }
+        }.value
     }
 }
 

@@ -1,4 +1,5 @@
 @testable import Embedded
+import Foundation
 import GRDB
 import HawserTestSupport
 import Testing
@@ -36,6 +37,30 @@ import Testing
                 throw Refused()
             }
         }
+        #expect(try synchronous(pool) == 2)
+        #expect(try await pool.read { try Int.fetchAll($0, sql: "SELECT x FROM t") } == [1])
+    }
+
+    /// A caller cancelled while its write runs: the write completes and FULL is restored. GRDB
+    /// fails every statement of a cancelled task's access, and the restoring statement's failure
+    /// stopped the process (a shutdown cancels the reservations in flight).
+    @Test func aWriteWhoseCallerIsCancelledMidwayStillRestoresFull() async throws {
+        let directory = try TemporaryDirectory()
+        let pool = try SQLite.open(directory.path + "/node.sqlite", synchronousFull: true)
+        try await pool.write { try $0.execute(sql: "CREATE TABLE t (x INTEGER)") }
+        let (inside, insideSignal) = AsyncStream.makeStream(of: Void.self)
+        let cancelled = DispatchSemaphore(value: 0)
+        let writer = Task {
+            try await pool.writeWithoutWaitingForDisk { db in
+                insideSignal.yield()
+                cancelled.wait()  // holds GRDB's writer thread, not a test's, until the cancel
+                try db.execute(sql: "INSERT INTO t VALUES (1)")
+            }
+        }
+        for await _ in inside { break }
+        writer.cancel()
+        cancelled.signal()
+        _ = await writer.result
         #expect(try synchronous(pool) == 2)
         #expect(try await pool.read { try Int.fetchAll($0, sql: "SELECT x FROM t") } == [1])
     }
