@@ -40,8 +40,8 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
                 let session = message.key.session
                 try db.run("""
                     INSERT OR IGNORE INTO inbox (session, sender, sequence, body) SELECT ?, ?, ?, ?
-                    WHERE NOT EXISTS (SELECT 1 FROM flows WHERE id = ? AND status IN (\(Self.ended)))
-                    AND NOT EXISTS (SELECT 1 FROM flows WHERE client_request_id = ? AND status IN (\(Self.ended)))
+                    WHERE EXISTS (SELECT 1 FROM flows WHERE id = ? AND status NOT IN (\(Self.ended)))
+                    OR EXISTS (SELECT 1 FROM flows WHERE client_request_id = ? AND status NOT IN (\(Self.ended)))
                     """, [session, message.key.sender, message.key.sequence, Data(message.body),
                           SessionInbound.initiatorFlowId(of: session), SessionInbound.responderRequestId(session)])
                 return db.changesCount > 0

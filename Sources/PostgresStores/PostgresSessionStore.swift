@@ -42,9 +42,9 @@ public final class PostgresSessionStore: SessionStore, Sendable {
                 let rows = try await connection.query("""
                     INSERT INTO inbox (session, sender, sequence, body)
                     SELECT \(session), \(message.key.sender), \(Int64(message.key.sequence)), \(ByteBuffer(bytes: message.body))
-                    WHERE NOT EXISTS (SELECT 1 FROM flows WHERE id = \(SessionInbound.initiatorFlowId(of: session)) AND status = ANY(\(Self.ended)))
-                    AND NOT EXISTS (SELECT 1 FROM flows WHERE client_request_id = \(SessionInbound.responderRequestId(session))
-                                    AND status = ANY(\(Self.ended)))
+                    WHERE EXISTS (SELECT 1 FROM flows WHERE id = \(SessionInbound.initiatorFlowId(of: session)) AND status <> ALL(\(Self.ended)))
+                    OR EXISTS (SELECT 1 FROM flows WHERE client_request_id = \(SessionInbound.responderRequestId(session))
+                               AND status <> ALL(\(Self.ended)))
                     ON CONFLICT DO NOTHING RETURNING 1
                     """, logger: logger)
                 var inserted = false

@@ -84,6 +84,13 @@ struct SimSessionStore {
 
     /// Whether the flow `session` belongs to here has ended (`SessionInbound.initiatorFlowId`,
     /// `responderRequestId`), as the real stores tell.
+    /// Whether a flow here that `session` belongs to runs: only then is a message of it kept.
+    func sessionRuns(_ session: String) -> Bool {
+        let initiator = SessionInbound.initiatorFlowId(of: session).map(FlowID.init)
+        let responder = byRequest[SessionInbound.responderRequestId(session)]
+        return [initiator, responder].contains { id in id.flatMap { flows[$0].map { !$0.state.status.isTerminal } } ?? false }
+    }
+
     func sessionEnded(_ session: String) -> Bool {
         let initiator = SessionInbound.initiatorFlowId(of: session).map(FlowID.init)
         let responder = byRequest[SessionInbound.responderRequestId(session)]
@@ -154,7 +161,7 @@ struct SimSessionStore {
                 flows[id] = flow
                 broken += apply(effects)
             case .inbox(let message):
-                if inbox[message.key] == nil, !sessionEnded(message.session) { inbox[message.key] = message }
+                if inbox[message.key] == nil, sessionRuns(message.session) { inbox[message.key] = message }
             case .pruneInbox:
                 let pruned = inbox.keys.filter { prunesLive || sessionEnded($0.session) }.sorted { $0.description < $1.description }
                 // The rule pruning keeps: a running flow may still take (again, after a crash) any

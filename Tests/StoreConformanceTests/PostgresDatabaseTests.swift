@@ -105,13 +105,14 @@ struct PostgresDatabaseTests {
         try await server.sql("""
             DO $$ BEGIN IF (SELECT version FROM hawser_schema WHERE component = 'node') <> 3 THEN RAISE EXCEPTION 'not upgraded'; END IF; END $$
             """, database: name)
-        let message = InboxMessage(key: SessionMessageKey(session: "s", sender: "O=Bob", sequence: 1), body: [1])
-        #expect(try await node.sessions.acceptInbound(message))
-        #expect(try await node.sessions.inbound(message.key) == message)
         let start = FlowRecord(id: FlowID("a"), clientRequestId: "c-a", flowName: "F", arguments: [], attempts: 0,
                                createdAt: Instant(microsecondsSinceEpoch: 1), updatedAt: Instant(microsecondsSinceEpoch: 1))
         #expect(try await node.flows.commit([.start(start)]) == [start])
         #expect(try await node.flows.record(FlowID("a")) == start)
+        // A message of a session flow "a" opened.
+        let message = InboxMessage(key: SessionMessageKey(session: "a/0", sender: "O=Bob", sequence: 1), body: [1])
+        #expect(try await node.sessions.acceptInbound(message))
+        #expect(try await node.sessions.inbound(message.key) == message)
         _ = try await PostgresNodeDatabase.open(database)
     }
 }

@@ -3,9 +3,9 @@ import Sessions
 /// The node database's side of sessions: the inbox, and the outbox as the link manager reads
 /// and empties it (flows fill it, `LocalEffect.outbox`, in the transaction of their journal entry).
 public protocol SessionStore: Sendable {
-    /// Writes `messages` to the inbox in one durable transaction, each unless a message with its
-    /// key is there already or the flow its session belongs to here has ended
-    /// (`SessionInbound.initiatorFlowId`, `responderRequestId`); for each, true if it wrote it.
+    /// Writes `messages` to the inbox in one durable transaction, each only if a flow here that
+    /// its session belongs to (`SessionInbound.initiatorFlowId`, `responderRequestId`) is still
+    /// running and no message with its key is there already; for each, true if it wrote it.
     /// Refused (throws) by a fenced store whose fence is gone; nothing is written then.
     func acceptInbound(_ messages: [InboxMessage]) async throws -> [Bool]
     /// The inbox's message with `key`, if it has come.
