@@ -49,11 +49,9 @@ public struct FlowVault: Sendable {
     ///
     /// Only the refs chosen are journaled (36 bytes each), whatever the number of states read;
     /// a replay reads the chosen states back from the vault (a state's content never changes).
-    /// The flow's pending local effects are written first, so the choice sees its own writes;
-    /// its other pending entries (time, randomness, progress) are not: like them, the choice's
-    /// entry waits for the flow's next write, and a crash before then makes them all again (the
-    /// locks of the first choice are released when the flow ends). Other flows only see the
-    /// locks, which hold nothing the flow has not yet written.
+    /// The reservation is seen by other flows, so the flow's pending entries are written before
+    /// it; its own entry waits for the flow's next write (a crash before then makes the choice
+    /// again, and the locks of the first choice are released when the flow ends).
     public func selectAndReserve<Tally: Sendable>(_ query: VaultQuery, from start: Tally,
                                                   pick: @escaping @Sendable (inout Tally, VaultState) throws -> VaultPick)
         async throws -> [VaultState]? {
@@ -61,7 +59,7 @@ public struct FlowVault: Sendable {
         let holder = context.flowId.rawValue
         var chosen: [VaultState]?
         let descriptor = "\(query.type ?? "*")/\(query.owner ?? "*")/\(query.order.rawValue)"
-        let refs = try await context.effect("vault.select", descriptor, durability: .read) { _ -> Data? in
+        let refs = try await context.effect("vault.select", descriptor, durability: .outside(resultDeferred: true)) { _ -> Data? in
             chosen = try await store.reserve(choosing: query, for: holder, from: start, pick: pick)
             return chosen.map { Self.encode($0.map(\.ref)) }
         }

@@ -216,53 +216,6 @@ import Vault
         }
     }
 
-    /// Draws a number, records a state of its own if `record`, then chooses one state to spend
-    /// and calls outside.
-    struct ChooseThenCall: Flow {
-        static let flowName = "ChooseThenCall"
-        var record: Bool
-        func run(_ context: FlowContext) async throws -> Int {
-            _ = try await context.random()
-            if record {
-                let ref = StateRef(txId: SecureHash.sha256(Array(context.flowId.rawValue.utf8)), index: 0)
-                try await context.vault.record(VaultUpdate(txId: ref.txId, consumed: [],
-                                                           produced: [VaultState(ref: ref, type: "t", owner: "A", data: [])]))
-            }
-            try await context.progress("choosing")
-            let chosen = try await context.vault.selectAndReserve(VaultQuery(type: "t"), from: 0) { _, _ in .takeAndStop }
-            _ = try await context.external("call") { _ in true }
-            return chosen?.count ?? 0
-        }
-    }
-
-    /// A choice of states writes the flow's pending local effects first (it sees its own
-    /// writes) but not its pending time, randomness or progress: its own entry waits for the
-    /// flow's next write like them, so making them durable first bought nothing (one commit a
-    /// payment).
-    @Test func aChoiceWritesThePendingLocalEffectsFirstAndNothingElse() async throws {
-        let directory = try TemporaryDirectory()
-        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
-        let store = BreakableStore(database.flows)
-        var registry = FlowRegistry()
-        registry.register(ChooseThenCall.self)
-        var services = FlowServices()
-        services.add(database.vault, as: (any VaultStore).self)
-        let engine = FlowEngine(store: store, registry: registry, services: services,
-                                configuration: .init(endEffects: { [.releaseSoftLocks(holder: $0.rawValue)] }), logger: quietLogger)
-        func journaled(_ run: () async throws -> FlowRecord) async throws -> [[String]] {
-            store.journaled.withLock { $0 = [] }
-            let record = try await run()
-            #expect(record.status == .completed && record.result == Array("1".utf8), "\(record.error ?? "")")
-            return store.journaled.withLock { $0 }.filter { !$0.isEmpty }
-        }
-        try await running(engine) {
-            let first = try await journaled { try await engine.waitForEnd(try await engine.start(ChooseThenCall(record: true)).id) }
-            #expect(first.first == [EffectKind.random, EffectKind.record, EffectKind.progress], "\(first)")
-            let second = try await journaled { try await engine.waitForEnd(try await engine.start(ChooseThenCall(record: false)).id) }
-            #expect(second.first == [EffectKind.random, EffectKind.progress, "vault.select"], "\(second)")
-        }
-    }
-
     /// An engine running `flow` on a `BreakableStore` over `database`, retrying quickly.
     func breakable<F: Flow>(_ database: SQLiteNodeDatabase, running flow: F.Type) -> (FlowEngine, BreakableStore, Hooks) {
         let store = BreakableStore(database.flows)
