@@ -47,8 +47,8 @@ extension DatabasePool {
     /// disk makes this one durable too.
     ///
     /// The write runs in a task of its own, which the caller's cancellation does not reach: GRDB
-    /// fails every statement of a cancelled task's access, the restoring one too, and a node
-    /// whose request was cancelled mid-reservation stopped on the `fatalError` below (session 33).
+    /// fails every statement of a cancelled task's access, the restoring one too, and a process
+    /// whose reservation's caller was cancelled mid-write stopped on the `fatalError` below.
     func writeWithoutWaitingForDisk<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await Task {
             try await writeWithoutTransaction { db in

@@ -82,15 +82,15 @@ struct SimSessionStore {
         self.prunesLive = prunesLive
     }
 
-    /// Whether the flow `session` belongs to here has ended (`SessionInbound.initiatorFlowId`,
-    /// `responderRequestId`), as the real stores tell.
-    /// Whether a flow here that `session` belongs to runs: only then is a message of it kept.
+    /// Whether a flow here that `session` belongs to runs (`SessionInbound.initiatorFlowId`,
+    /// `responderRequestId`): only then is a message of it kept, as in the real stores.
     func sessionRuns(_ session: String) -> Bool {
         let initiator = SessionInbound.initiatorFlowId(of: session).map(FlowID.init)
         let responder = byRequest[SessionInbound.responderRequestId(session)]
         return [initiator, responder].contains { id in id.flatMap { flows[$0].map { !$0.state.status.isTerminal } } ?? false }
     }
 
+    /// Whether the flow `session` belongs to here has ended, as the real stores tell.
     func sessionEnded(_ session: String) -> Bool {
         let initiator = SessionInbound.initiatorFlowId(of: session).map(FlowID.init)
         let responder = byRequest[SessionInbound.responderRequestId(session)]

@@ -7,7 +7,7 @@ import Sim
 /// (as many as the machine has cores) they stalled every other test of the process (a full run's
 /// NotaryClientTests missed its deadline so). On threads of their own at the normal priority,
 /// the twenty or so of them outnumbered the two cooperative threads ten to one for the cores,
-/// and on CI's two cores the tests beside them waited out 60 s deadlines (session 32).
+/// and on CI's two cores the tests beside them waited out 60 s deadlines.
 func runSeeds<Outcome: Sendable>(_ seeds: some Sequence<UInt64>, untilViolation: Bool, violated: @escaping @Sendable (Outcome) -> Bool,
                                  _ run: @escaping @Sendable (UInt64) -> Outcome) async -> [Outcome] {
     let seeds = Array(seeds)
