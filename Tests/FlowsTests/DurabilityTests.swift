@@ -216,6 +216,48 @@ import Vault
         }
     }
 
+    /// Records a state of its own if `record`, then chooses one state to spend.
+    struct RecordOrChoose: Flow {
+        static let flowName = "RecordOrChoose"
+        var record: Bool
+        func run(_ context: FlowContext) async throws -> Int {
+            if record {
+                let ref = StateRef(txId: SecureHash.sha256(Array(context.flowId.rawValue.utf8)), index: 0)
+                try await context.vault.record(VaultUpdate(txId: ref.txId, consumed: [],
+                                                           produced: [VaultState(ref: ref, type: "t", owner: "A", data: [])]))
+                return 0
+            }
+            try await context.progress("choosing")
+            return try await context.vault.selectAndReserve(VaultQuery(type: "t"), from: 0) { _, _ in .takeAndStop }?.count ?? 0
+        }
+    }
+
+    /// A flow started with `startAndWait` chooses states only once its start is written: a
+    /// choice made before it locked a state for a flow whose start was then refused, and nothing
+    /// released the lock (session 33 tried a choice with a vault read's durability, which does
+    /// not write the pending start first; the node's tests hung).
+    @Test func aWaitingStartThatCannotBeWrittenLocksNothing() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")
+        let store = BreakableStore(database.flows)
+        var registry = FlowRegistry()
+        registry.register(RecordOrChoose.self)
+        var services = FlowServices()
+        services.add(database.vault, as: (any VaultStore).self)
+        let engine = FlowEngine(store: store, registry: registry, services: services,
+                                configuration: .init(endEffects: { [.releaseSoftLocks(holder: $0.rawValue)] }), logger: quietLogger)
+        try await running(engine) {
+            let recorded = try await engine.waitForEnd(try await engine.start(RecordOrChoose(record: true)).id)
+            #expect(recorded.status == .completed)
+            store.broken.withLock { $0 = true }
+            await #expect(throws: (any Error).self) {
+                _ = try await engine.startAndWait(flowName: RecordOrChoose.flowName, arguments: try FlowCoding.encode(RecordOrChoose(record: false)))
+            }
+            let states = try await database.vault.query(VaultQuery(type: "t"))
+            #expect(states.count == 1 && states.allSatisfy { $0.lockedBy == nil }, "\(states.map { $0.lockedBy ?? "-" })")
+        }
+    }
+
     /// An engine running `flow` on a `BreakableStore` over `database`, retrying quickly.
     func breakable<F: Flow>(_ database: SQLiteNodeDatabase, running flow: F.Type) -> (FlowEngine, BreakableStore, Hooks) {
         let store = BreakableStore(database.flows)
