@@ -22,8 +22,8 @@ enum SimWrite {
     case start(FlowID, requestId: String, SimFlowKind)
     case journal(FlowID, JournalEntry, [SimEffect])
     case state(FlowID, FlowState, [SimEffect])
-    /// A peer's message, unless one with its key is there already or its session's flow here
-    /// has ended.
+    /// A peer's message, unless one with its key is there already; kept only while its
+    /// session's flow here runs.
     case inbox(SessionMessage)
     /// Deletes the inbox messages of sessions whose flow here has ended (`SessionStore.pruneInbox`).
     case pruneInbox
@@ -82,20 +82,19 @@ struct SimSessionStore {
         self.prunesLive = prunesLive
     }
 
-    /// Whether a flow here that `session` belongs to runs (`SessionInbound.initiatorFlowId`,
-    /// `responderRequestId`): only then is a message of it kept, as in the real stores.
-    func sessionRuns(_ session: String) -> Bool {
+    /// Whether each flow here that `session` belongs to (`SessionInbound.initiatorFlowId`,
+    /// `responderRequestId`) has ended, as the real stores tell.
+    private func owners(of session: String) -> [Bool] {
         let initiator = SessionInbound.initiatorFlowId(of: session).map(FlowID.init)
         let responder = byRequest[SessionInbound.responderRequestId(session)]
-        return [initiator, responder].contains { id in id.flatMap { flows[$0].map { !$0.state.status.isTerminal } } ?? false }
+        return [initiator, responder].compactMap { id in id.flatMap { flows[$0]?.state.status.isTerminal } }
     }
 
-    /// Whether the flow `session` belongs to here has ended, as the real stores tell.
-    func sessionEnded(_ session: String) -> Bool {
-        let initiator = SessionInbound.initiatorFlowId(of: session).map(FlowID.init)
-        let responder = byRequest[SessionInbound.responderRequestId(session)]
-        return [initiator, responder].contains { id in id.flatMap { flows[$0]?.state.status.isTerminal } ?? false }
-    }
+    /// Whether a flow here that `session` belongs to runs: only then is a message of it kept.
+    func sessionRuns(_ session: String) -> Bool { owners(of: session).contains(false) }
+
+    /// Whether a flow here that `session` belongs to has ended: then its messages are pruned.
+    func sessionEnded(_ session: String) -> Bool { owners(of: session).contains(true) }
 
     /// The flow a start with `requestId` made, if one did.
     func flow(requestId: String) -> FlowID? { byRequest[requestId] }
