@@ -70,15 +70,18 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     }
 
     public func pruneInbox(limit: Int) async throws -> Int {
-        // The rows are looked for on a reader: the scan passes every row of a running flow (20,000
-        // in a large backlog took 87 ms), which would hold the one writer. A row found stays
-        // prunable (a flow that ended does not run again, and its late messages are not written).
+        // A row is pruned once no flow of its session runs here: both the initiator and the
+        // responder do when two parties of this node are in the session, and the one that ended
+        // first may have left a message for the other. The rows are looked for on a reader: the
+        // scan passes every row of a running flow (20,000 in a large backlog took 87 ms), which
+        // would hold the one writer. A row found stays prunable (a flow that ended does not run
+        // again, and its late messages are not written).
         let keys = try await db.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT session, sender, sequence FROM inbox AS i
-                WHERE EXISTS (SELECT 1 FROM flows WHERE id = substr(i.session, 1, instr(i.session, '/') - 1)
-                                                    AND status IN (\(Self.ended)))
-                OR EXISTS (SELECT 1 FROM flows WHERE client_request_id = ? || i.session AND status IN (\(Self.ended)))
+                WHERE NOT EXISTS (SELECT 1 FROM flows WHERE id = substr(i.session, 1, instr(i.session, '/') - 1)
+                                                        AND status NOT IN (\(Self.ended)))
+                AND NOT EXISTS (SELECT 1 FROM flows WHERE client_request_id = ? || i.session AND status NOT IN (\(Self.ended)))
                 LIMIT ?
                 """, arguments: [SessionInbound.responderRequestPrefix, limit]).map { row -> [DatabaseValue] in
                 [row[0], row[1], row[2]]

@@ -85,16 +85,17 @@ public final class PostgresSessionStore: SessionStore, Sendable {
 
     public func pruneInbox(limit: Int) async throws -> Int {
         let fence = self.fence
-        // Lost in a crash of the database, the rows are pruned again.
+        // Lost in a crash of the database, the rows are pruned again. A row goes once no flow of
+        // its session runs here (SQLiteSessionStore.pruneInbox says why).
         return try await database.transaction(waitForDisk: false) { connection, logger in
             try await PostgresFencing.check(connection, fence, logger: logger)
             let rows = try await connection.query("""
                 DELETE FROM inbox WHERE (session, sender, sequence) IN (
                     SELECT session, sender, sequence FROM inbox AS i
-                    WHERE EXISTS (SELECT 1 FROM flows WHERE id = split_part(i.session, '/', 1) AND strpos(i.session, '/') > 0
-                                                        AND status = ANY(\(Self.ended)))
-                    OR EXISTS (SELECT 1 FROM flows WHERE client_request_id = \(SessionInbound.responderRequestPrefix) || i.session
-                                                     AND status = ANY(\(Self.ended)))
+                    WHERE NOT EXISTS (SELECT 1 FROM flows WHERE id = split_part(i.session, '/', 1) AND strpos(i.session, '/') > 0
+                                                            AND status <> ALL(\(Self.ended)))
+                    AND NOT EXISTS (SELECT 1 FROM flows WHERE client_request_id = \(SessionInbound.responderRequestPrefix) || i.session
+                                                         AND status <> ALL(\(Self.ended)))
                     LIMIT \(Int64(limit)))
                 RETURNING 1
                 """, logger: logger)

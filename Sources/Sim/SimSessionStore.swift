@@ -25,7 +25,7 @@ enum SimWrite {
     /// A peer's message, unless one with its key is there already; kept only while its
     /// session's flow here runs.
     case inbox(SessionMessage)
-    /// Deletes the inbox messages of sessions whose flow here has ended (`SessionStore.pruneInbox`).
+    /// Deletes the inbox messages of sessions no flow here runs (`SessionStore.pruneInbox`).
     case pruneInbox
     /// An outbox row the recipient's node has: deleted.
     case acknowledge(String)
@@ -90,11 +90,9 @@ struct SimSessionStore {
         return [initiator, responder].compactMap { id in id.flatMap { flows[$0]?.state.status.isTerminal } }
     }
 
-    /// Whether a flow here that `session` belongs to runs: only then is a message of it kept.
+    /// Whether a flow here that `session` belongs to runs: only then is a message of it kept,
+    /// and pruned once none runs (two parties of the node in a session have both flows here).
     func sessionRuns(_ session: String) -> Bool { owners(of: session).contains(false) }
-
-    /// Whether a flow here that `session` belongs to has ended: then its messages are pruned.
-    func sessionEnded(_ session: String) -> Bool { owners(of: session).contains(true) }
 
     /// The flow a start with `requestId` made, if one did.
     func flow(requestId: String) -> FlowID? { byRequest[requestId] }
@@ -162,10 +160,10 @@ struct SimSessionStore {
             case .inbox(let message):
                 if inbox[message.key] == nil, sessionRuns(message.session) { inbox[message.key] = message }
             case .pruneInbox:
-                let pruned = inbox.keys.filter { prunesLive || sessionEnded($0.session) }.sorted { $0.description < $1.description }
+                let pruned = inbox.keys.filter { prunesLive || !sessionRuns($0.session) }.sorted { $0.description < $1.description }
                 // The rule pruning keeps: a running flow may still take (again, after a crash) any
                 // message of its sessions.
-                if let live = pruned.first(where: { !sessionEnded($0.session) }) {
+                if let live = pruned.first(where: { sessionRuns($0.session) }) {
                     broken.append("the inbox message \(live) was pruned while its session's flow runs")
                 }
                 for key in pruned { inbox[key] = nil }

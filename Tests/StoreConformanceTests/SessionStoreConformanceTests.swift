@@ -80,6 +80,28 @@ struct SessionStoreConformanceTests {
         }
     }
 
+    /// Two parties of one node in a session: the initiator and the responder both run here, and
+    /// the responder's last message waits in the inbox for the initiator after the responder has
+    /// ended. It is pruned only once neither runs (pruning it with the responder's end left the
+    /// initiator waiting out its session timeout for an answer already received).
+    @Test(arguments: Backend.available) func aSessionBetweenTwoPartiesOfTheNodeIsPrunedOnlyOnceBothFlowsEnd(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let node = try await database.node()
+            _ = try await node.flows.commit([.start(start("i")), .start(responder("k", of: "i/0"))])
+            let answer = inbox(2, session: "i/0")
+            #expect(try await node.sessions.acceptInbound([inbox(1, session: "i/0"), answer]) == [true, true])
+            func end(_ id: String) async throws {
+                _ = try await node.flows.commit([.state(FlowID(id), FlowState(status: .completed, attempts: 0,
+                                                                              updatedAt: Instant(microsecondsSinceEpoch: 2)), [])])
+            }
+            try await end("k")
+            #expect(try await node.sessions.pruneInbox(limit: 10) == 0, "the initiator still runs")
+            #expect(try await node.sessions.inbound(answer.key) == answer)
+            try await end("i")
+            #expect(try await node.sessions.pruneInbox(limit: 10) == 2)
+        }
+    }
+
     @Test(arguments: Backend.available) func theOutboxIsReadInOrderPastPeersPutOffAndEmptiedByAcknowledgements(_ backend: Backend) async throws {
         try await StoreDatabase.with(backend) { database in
             let node = try await database.node()

@@ -15,7 +15,8 @@ public protocol SessionStore: Sendable {
     /// Deletes the outbox messages `messageIds` in one transaction: their recipients' nodes have
     /// them. Deleting one that is gone does nothing.
     func acknowledge(_ messageIds: [String]) async throws
-    /// Deletes up to `limit` inbox messages of sessions whose flow here has ended, in one
+    /// Deletes up to `limit` inbox messages of sessions no flow here runs any more (neither the
+    /// initiator nor the responder, both here when two parties of the node talk), in one
     /// transaction; returns how many it deleted. Refused (throws) by a fenced store whose fence
     /// is gone.
     func pruneInbox(limit: Int) async throws -> Int
