@@ -10,6 +10,7 @@ import Vault
 /// index whatever the number of states before the page.
 public final class SQLiteVault: VaultStore, Sendable {
     private let db: DatabasePool
+    /// The columns every read selects, in the order `decode` reads them.
     private static let columns = "seq, ref, type, owner, data, amount, consumed_by, locked_by"
 
     private let fence: WriteFence?
@@ -87,7 +88,7 @@ public final class SQLiteVault: VaultStore, Sendable {
         arguments += [query.limit + 1]
         let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
         let states = try rows.prefix(query.limit).map(decode)
-        let next = rows.count > query.limit ? VaultCursor(String(rows[query.limit - 1]["seq"] as Int64)) : nil
+        let next = rows.count > query.limit ? VaultCursor(String(rows[query.limit - 1][0] as Int64)) : nil
         return VaultPage(states: states, next: next)
     }
 
@@ -158,11 +159,13 @@ public final class SQLiteVault: VaultStore, Sendable {
         }
     }
 
+    /// A row of `columns`, read by position: GRDB looks a column name up by lowercasing it, a
+    /// cost a choice of states paid for every state it read.
     private static func decode(_ row: Row) throws -> VaultState {
-        let refText: String = row["ref"]
+        let refText: String = row[1]
         guard let ref = StateRef(refText) else { throw CanonicalDecodingError("a vault state ref is malformed") }
-        let consumer: String? = row["consumed_by"]
-        return VaultState(ref: ref, type: row["type"], owner: row["owner"], data: [UInt8](row["data"] as Data),
-                          amount: row["amount"], consumedBy: consumer.flatMap(SecureHash.init(hex:)), lockedBy: row["locked_by"])
+        let consumer: String? = row[6]
+        return VaultState(ref: ref, type: row[2], owner: row[3], data: [UInt8](row[4] as Data),
+                          amount: row[5], consumedBy: consumer.flatMap(SecureHash.init(hex:)), lockedBy: row[7])
     }
 }
