@@ -7,7 +7,7 @@ import Notary
 /// `NotaryFailures` says.
 public struct EmbeddedNotaryPort: FlowNotary {
     public let notary: Notary
-    private let verifier: AnswerVerifier
+    public let verifier: AnswerVerifier
 
     public init(_ notary: Notary) {
         self.notary = notary

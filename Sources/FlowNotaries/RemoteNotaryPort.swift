@@ -10,6 +10,7 @@ import HawserCore
 /// flows as `NotaryFailures` says. Call `shutdown()` once no flow uses the port any more.
 public struct RemoteNotaryPort: FlowNotary {
     public let identity: Party
+    public let verifier: AnswerVerifier
     private let client: NotaryClient
 
     /// - Parameters:
@@ -18,6 +19,7 @@ public struct RemoteNotaryPort: FlowNotary {
     ///   - retryPolicy: how long one notarisation may keep trying before the flow goes to the hospital.
     public init(identity: Party, urls: [String], retryPolicy: RetryPolicy) throws(NotaryClientError) {
         self.identity = identity
+        verifier = AnswerVerifier(notaryKey: identity.publicKey)
         client = try NotaryClient(urls: urls, notaryKey: identity.publicKey, retryPolicy: retryPolicy)
     }
 

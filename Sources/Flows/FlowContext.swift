@@ -242,6 +242,12 @@ public final class FlowContext: Sendable {
         return notary.identity
     }
 
+    /// Checks answers of the node's notary that a counterparty presents (`FlowNotary.verifier`).
+    public func notaryVerifier() throws -> AnswerVerifier {
+        guard let notary = services.notary else { throw MissingServiceError("notary") }
+        return notary.verifier
+    }
+
     /// Signs `bytes` with the key of `party`, a party this node hosts.
     public func sign(_ bytes: [UInt8], as party: String) async throws -> [UInt8] {
         guard let keys = services.keys else { throw MissingServiceError("keys") }

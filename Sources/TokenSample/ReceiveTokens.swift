@@ -16,11 +16,11 @@ public struct ReceiveTokens: ResponderFlow {
     public func run(_ context: FlowContext) async throws -> TokenReceipt {
         let payload = try await context.receive(on: session)
         let directory = try context.partyDirectory()
-        let notary = try context.notaryIdentity()
+        let notary = try context.notaryVerifier()
         let tx: TokenTransaction
         do {
             tx = try TokenChecks.payment(payload, from: session.counterparty, to: session.ourParty,
-                                         directory: directory.party(named:), notary: notary.publicKey)
+                                         directory: directory.party(named:), notary: notary)
         } catch {
             throw FlowFailure("refused the payment from \(session.counterparty): \(error.reason)")
         }

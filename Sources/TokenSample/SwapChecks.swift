@@ -83,7 +83,7 @@ extension TokenChecks {
     /// the offerer agreed (its signature under its key in `directory`), and the transaction was
     /// notarised at its request and committed.
     public static func swapFinal(_ payload: [UInt8], offered tx: TokenTransaction, terms: SwapTerms,
-                                 directory: (String) -> Party?, notary: PublicKey) throws(TokenRefusal) {
+                                 directory: (String) -> Party?, notary: AnswerVerifier) throws(TokenRefusal) {
         let closing = try decode(SwapFinal.self, payload, "swap's final message")
         guard let offerer = directory(terms.offerer),
               offerer.publicKey.isValidSignature(try base64(closing.signature, "the signature"), for: agreementPayload(tx.id)) else {

@@ -73,7 +73,7 @@ public struct AcceptSwap: ResponderFlow {
     public func run(_ context: FlowContext) async throws -> TokenReceipt {
         let proposal = try await context.receive(on: session)
         let directory = try context.partyDirectory()
-        let notary = try context.notaryIdentity()
+        let notary = try context.notaryVerifier()
         let terms: SwapTerms
         do { terms = try TokenChecks.swapProposal(proposal, from: session.counterparty, to: session.ourParty) } catch {
             throw FlowFailure("refused the swap proposal of \(session.counterparty): \(error.reason)")
@@ -85,7 +85,7 @@ public struct AcceptSwap: ResponderFlow {
         try await context.progress("offering")
         let closing = try await context.sendAndReceive(try FlowCoding.encode(SwapOffer(transaction: tx, signature: agreement)), on: session)
         do {
-            try TokenChecks.swapFinal(closing, offered: tx, terms: terms, directory: directory.party(named:), notary: notary.publicKey)
+            try TokenChecks.swapFinal(closing, offered: tx, terms: terms, directory: directory.party(named:), notary: notary)
         } catch {
             throw FlowFailure("refused the swap's notarisation from \(session.counterparty): \(error.reason)")
         }

@@ -20,7 +20,7 @@ public enum TokenChecks {
     /// it is a move paying `recipient` first, any change going back to `sender`. Returns the
     /// transaction to record.
     public static func payment(_ payload: [UInt8], from sender: String, to recipient: String,
-                               directory: (String) -> Party?, notary: PublicKey) throws(TokenRefusal) -> TokenTransaction {
+                               directory: (String) -> Party?, notary: AnswerVerifier) throws(TokenRefusal) -> TokenTransaction {
         let payment = try decode(TokenPayment.self, payload, "payment")
         let tx = try notarised(transaction: try base64(payment.transaction, "the transaction"),
                                request: try wire(payment.request),
@@ -39,7 +39,7 @@ public enum TokenChecks {
     /// A transaction notarised at `by`'s request, as a counterparty presents it: its bytes, the
     /// request and the answer. Each must be what it claims; returns the decoded transaction.
     static func notarised(transaction bytes: [UInt8], request: NotarisationRequest, answer: NotarisationAnswer,
-                          by owner: String, directory: (String) -> Party?, notary: PublicKey) throws(TokenRefusal) -> TokenTransaction {
+                          by owner: String, directory: (String) -> Party?, notary: AnswerVerifier) throws(TokenRefusal) -> TokenTransaction {
         let tx: TokenTransaction
         do { tx = try TokenTransaction(canonicalBytes: bytes) } catch {
             throw TokenRefusal("the transaction does not decode: \(error)")
@@ -55,10 +55,10 @@ public enum TokenChecks {
         guard let known = directory(owner) else { throw TokenRefusal("\(owner) is not a party of the network") }
         // The directory's key, not the one the request carries: anyone can sign with a key of their own.
         guard known.publicKey == request.requester.publicKey,
-              known.publicKey.isValidSignature(request.signature, for: request.signingPayload(notary: notary)) else {
+              known.publicKey.isValidSignature(request.signature, for: request.signingPayload(notary: notary.notaryKey)) else {
             throw TokenRefusal("the notarisation request is not signed with \(owner)'s key")
         }
-        do { try AnswerVerifier(notaryKey: notary).verify(answer, for: id) } catch {
+        do { try notary.verify(answer, for: id) } catch {
             throw TokenRefusal("the notary's answer does not verify: \(error.reason)")
         }
         guard answer.outcome.isCommitted else {

@@ -30,7 +30,7 @@ import TokenSample
 
     func check(_ payment: TokenPayment, from sender: String = "O=Alice") throws(TokenRefusal) -> TokenTransaction {
         try TokenChecks.payment(try! FlowCoding.encode(payment), from: sender, to: "O=Bob", directory: directory.party(named:),
-                                notary: notaryKey.publicKey)
+                                notary: AnswerVerifier(notaryKey: notaryKey.publicKey))
     }
 
     func refusal(_ payment: TokenPayment, from sender: String = "O=Alice") -> String? {
@@ -90,7 +90,7 @@ import TokenSample
 
     func refusal(payload: [UInt8]) -> String? {
         do {
-            _ = try TokenChecks.payment(payload, from: "O=Alice", to: "O=Bob", directory: directory.party(named:), notary: notaryKey.publicKey)
+            _ = try TokenChecks.payment(payload, from: "O=Alice", to: "O=Bob", directory: directory.party(named:), notary: AnswerVerifier(notaryKey: notaryKey.publicKey))
         } catch { return error.reason }
         return nil
     }
@@ -144,14 +144,14 @@ import TokenSample
             try! FlowCoding.encode(SwapFinal(signature: signer.sign(TokenChecks.agreementPayload(tx.id)), request: request(tx), answer: answer))
         }
         try TokenChecks.swapFinal(closing(agreement: alice, answer: answer(tx.id)), offered: tx, terms: terms,
-                                  directory: directory.party(named:), notary: notaryKey.publicKey)
+                                  directory: directory.party(named:), notary: AnswerVerifier(notaryKey: notaryKey.publicKey))
         #expect(throws: TokenRefusal("the swap transaction is not signed with O=Alice's key")) {
             try TokenChecks.swapFinal(closing(agreement: carolKey, answer: answer(tx.id)), offered: tx, terms: terms,
-                                      directory: directory.party(named:), notary: notaryKey.publicKey)
+                                      directory: directory.party(named:), notary: AnswerVerifier(notaryKey: notaryKey.publicKey))
         }
         #expect(throws: TokenRefusal("the notary did not commit transaction \(tx.id.hex): conflict")) {
             try TokenChecks.swapFinal(closing(agreement: alice, answer: answer(tx.id, .conflict([]))), offered: tx, terms: terms,
-                                      directory: directory.party(named:), notary: notaryKey.publicKey)
+                                      directory: directory.party(named:), notary: AnswerVerifier(notaryKey: notaryKey.publicKey))
         }
     }
 }

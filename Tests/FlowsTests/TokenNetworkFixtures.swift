@@ -55,6 +55,7 @@ final class CountingNotary: FlowNotary {
     init(_ base: any FlowNotary) { self.base = base }
 
     var identity: Party { base.identity }
+    var verifier: AnswerVerifier { base.verifier }
 
     func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
         counts.withLock { $0[request.txId, default: 0] += 1 }
