@@ -1,7 +1,7 @@
 import Coordination
 import Testing
 
-@Suite struct PreferredMasterPolicyTests {
+@Suite(.timeLimit(.minutes(10))) struct PreferredMasterPolicyTests {
     static func at(_ s: Int64) -> Moment { Moment(nanoseconds: s * 1_000_000_000) }
 
     @Test func movesOnlyAfterTheHoldDownWithoutABreak() {
@@ -34,7 +34,7 @@ import Testing
     }
 }
 
-@Suite struct CoordinationSettingsTests {
+@Suite(.timeLimit(.minutes(10))) struct CoordinationSettingsTests {
     @Test func leaseSettingsAreValidated() {
         var configuration = LeaseConfiguration()
         #expect(configuration.problems().isEmpty)

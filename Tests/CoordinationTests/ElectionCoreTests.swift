@@ -2,7 +2,7 @@ import Coordination
 import Testing
 
 /// The election core's decisions, driven by hand: no store, clock or sleep.
-@Suite struct ElectionCoreTests {
+@Suite(.timeLimit(.minutes(10))) struct ElectionCoreTests {
     static let timing = ElectionTiming(validity: .milliseconds(1800), holdDown: .seconds(3), standAside: .seconds(4),
                                        duplicateGrace: .seconds(3))
 

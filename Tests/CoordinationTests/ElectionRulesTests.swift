@@ -3,7 +3,7 @@ import Testing
 import ZooKeeper
 import ZooKeeperElection
 
-@Suite struct ElectionRulesTests {
+@Suite(.timeLimit(.minutes(10))) struct ElectionRulesTests {
     @Test func nodeNamesCarryTheIdAndSequence() {
         #expect(ElectionRules.parse("c-node-a-0000000012") == .init(name: "c-node-a-0000000012", id: "node-a", sequence: 12))
         #expect(ElectionRules.parse("c--0000000012") == nil)

@@ -7,7 +7,7 @@ import Testing
 /// flips, resignations, switchovers and preferred masters. After every step: no two candidates
 /// may act at once, and leadership never passes to another candidate without a higher epoch.
 /// A failure names its seed, which replays exactly.
-@Suite struct ElectionSimulationTests {
+@Suite(.timeLimit(.minutes(10))) struct ElectionSimulationTests {
     @Test func leaseCandidatesNeverActTogetherAndEpochsOnlyGoUp() {
         for seed in UInt64(1)...150 {
             var simulation = LeaseSimulation(seed: seed)

@@ -2,7 +2,7 @@ import Coordination
 import Testing
 
 /// The rules every lease database applies in its transactions, on rows made by hand.
-@Suite struct LeaseRulesTests {
+@Suite(.timeLimit(.minutes(10))) struct LeaseRulesTests {
     static let configuration: LeaseConfiguration = {
         var configuration = LeaseConfiguration()
         configuration.leaseDuration = .seconds(2)

@@ -4,7 +4,7 @@ import Testing
 /// Stop, then release: a leader whose work runs and that gives leadership up of its own accord
 /// releases it in the store only once the work stopped, or after the bound (`timing.validity`,
 /// 1.8 s here); an involuntary loss holds nothing. Driven by hand, as `ElectionCoreTests`.
-@Suite struct ReleaseHoldTests {
+@Suite(.timeLimit(.minutes(10))) struct ReleaseHoldTests {
     typealias T = ElectionCoreTests
 
     /// A leader at epoch 1 whose owner's work runs.

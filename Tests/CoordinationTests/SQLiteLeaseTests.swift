@@ -8,7 +8,7 @@ import Testing
 
 /// The SQLite lease backend and the fencing check on a real database file, and two elections
 /// in one process sharing it.
-@Suite struct SQLiteLeaseTests {
+@Suite(.timeLimit(.minutes(10))) struct SQLiteLeaseTests {
     static func fastLease() -> LeaseConfiguration {
         var configuration = LeaseConfiguration()
         configuration.leaseDuration = .milliseconds(600)

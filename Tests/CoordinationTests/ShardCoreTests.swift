@@ -2,7 +2,7 @@ import Coordination
 import Testing
 
 /// The shard core's order of actions: claim before work, release before stop, one term at a time.
-@Suite struct ShardCoreTests {
+@Suite(.timeLimit(.minutes(10))) struct ShardCoreTests {
     static func leader(_ epoch: UInt64) -> ElectionStatus { ElectionStatus(role: .leader(Epoch(epoch)), leader: "A") }
     static let follower = ElectionStatus(role: .follower, leader: "B")
 

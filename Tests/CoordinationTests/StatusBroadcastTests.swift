@@ -2,7 +2,7 @@ import Coordination
 import Synchronization
 import Testing
 
-@Suite struct StatusBroadcastTests {
+@Suite(.timeLimit(.minutes(10))) struct StatusBroadcastTests {
     @Test func aWatcherHearsTheCurrentStatusThenEveryChangeOnce() async {
         let broadcast = StatusBroadcast()
         broadcast.update { $0.role = .follower }

@@ -3,7 +3,7 @@ import HawserTestSupport
 import Testing
 
 /// The watchdog's decisions, driven by hand: no process, HTTP request, clock or sleep.
-@Suite struct WatchdogCoreTests {
+@Suite(.timeLimit(.minutes(10))) struct WatchdogCoreTests {
     static func at(_ ms: Int64) -> Moment { Moment(nanoseconds: ms * 1_000_000) }
 
     static let settings: WatchdogCore.Settings = {

@@ -3,7 +3,7 @@ import Testing
 
 /// The fence a process's writes carry: the epoch held now for its work's writes, and after a
 /// release the epoch of the term that is ending for that term's cleanup, until a new term.
-@Suite struct WriteFenceTests {
+@Suite(.timeLimit(.minutes(10))) struct WriteFenceTests {
     @Test func aReleasedFenceRefusesWritesButKeepsTheEndingTermsEpochForItsCleanup() throws {
         let fence = WriteFence(resource: "node/0")
         #expect(throws: CoordinationError.notOwner(resource: "node/0")) { try fence.epochForCleanup() }

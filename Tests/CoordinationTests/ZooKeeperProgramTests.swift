@@ -4,7 +4,7 @@ import ZooKeeper
 import ZooKeeperElection
 
 /// The ZooKeeper election's decisions driven with scripted replies, no server.
-@Suite struct ZooKeeperProgramTests {
+@Suite(.timeLimit(.minutes(10))) struct ZooKeeperProgramTests {
     typealias Place = ZooKeeperProgram.Place
     static let session: Int64 = 0x51
     static let other: Int64 = 0x77

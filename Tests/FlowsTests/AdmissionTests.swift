@@ -7,7 +7,7 @@ import Vault
 
 /// What a start request must be before a flow is created: arguments the flow's schema accepts,
 /// parties the node knows, a sensible client request id that names no other request.
-@Suite struct AdmissionTests {
+@Suite(.timeLimit(.minutes(10))) struct AdmissionTests {
     func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
     @Test func badArgumentsAndUnknownPartiesAreRefusedAndStartNothing() async throws {

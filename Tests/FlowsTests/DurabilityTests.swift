@@ -7,7 +7,7 @@ import Testing
 import Vault
 
 /// When a flow's journal entries and local effects become durable (`FlowContext.Durability`).
-@Suite struct DurabilityTests {
+@Suite(.timeLimit(.minutes(10))) struct DurabilityTests {
     /// Records a state, then reads the vault: its own write must be visible.
     struct RecordThenRead: Flow {
         static let flowName = "RecordThenRead"

@@ -4,7 +4,7 @@ import HawserCore
 import HawserTestSupport
 import Testing
 
-@Suite struct EngineTests {
+@Suite(.timeLimit(.minutes(10))) struct EngineTests {
     @Test func aFlowRunsToCompletionWithItsJournalAndProgress() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)

@@ -4,7 +4,7 @@ import Testing
 
 /// A flow's event stream resumed after an event id (`FlowEventCursor`): the rest of the stream,
 /// nothing lost and nothing repeated.
-@Suite struct EventResumeTests {
+@Suite(.timeLimit(.minutes(10))) struct EventResumeTests {
     static let flow = FlowID("f")
 
     @Test func cursorsReadBackAsWritten() {

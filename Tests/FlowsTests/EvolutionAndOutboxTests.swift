@@ -26,7 +26,7 @@ struct SendingFlow: Flow {
     }
 }
 
-@Suite struct EvolutionAndOutboxTests {
+@Suite(.timeLimit(.minutes(10))) struct EvolutionAndOutboxTests {
     @Test func aPatchedChangeLetsOldFlowsFinishOnTheOldPath() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)

@@ -4,7 +4,7 @@ import HawserTestSupport
 import Testing
 import TokenSample
 
-@Suite struct FlowSchemaTests {
+@Suite(.timeLimit(.minutes(10))) struct FlowSchemaTests {
     let schema = MoveTokens.argumentSchema!
     @discardableResult
     func check(_ text: String) throws(FlowArgumentError) -> String {
@@ -66,7 +66,7 @@ import TokenSample
     }
 }
 
-@Suite struct StartupReplayTests {
+@Suite(.timeLimit(.minutes(10))) struct StartupReplayTests {
     let now = Instant(microsecondsSinceEpoch: 5)
     func flow(_ id: String, attempts: Int = 0) -> FlowRecord {
         FlowRecord(id: FlowID(id), clientRequestId: nil, flowName: "F", arguments: [], attempts: attempts,

@@ -4,7 +4,7 @@ import Testing
 
 /// `FlowTransition` driven without I/O: every event in every phase it can arrive in, and the
 /// events that cannot arrive in a phase change nothing.
-@Suite struct FlowTransitionTests {
+@Suite(.timeLimit(.minutes(10))) struct FlowTransitionTests {
     typealias T = FlowTransition
     let policy = HospitalPolicy(initialDelay: .milliseconds(100), maxDelay: .seconds(1), maxAttempts: 2)
     let now = Instant(microsecondsSinceEpoch: 5_000_000)

@@ -7,7 +7,7 @@ import Testing
 /// the real one could report, and operators' kills, parks and stops at random moments. Whatever
 /// happens, the flow's task ends, its outcome is recorded at most once (a failed record is tried
 /// again), and what an operator or a stop asked for is respected.
-@Suite struct FlowTransitionWalkTests {
+@Suite(.timeLimit(.minutes(10))) struct FlowTransitionWalkTests {
     typealias T = FlowTransition
 
     struct Bug: Error {}

@@ -8,6 +8,7 @@ import Testing
 
 /// A commit that writes only to recipients being delivered to does not read the outbox: the end
 /// of that delivery reads it, and the new message goes then, without waiting for a poll.
+@Suite(.timeLimit(.minutes(10)))
 struct LinkManagerBusyWakeTests {
     /// Holds each delivery until the test lets it through.
     final class GatedTransport: PeerTransport {

@@ -8,6 +8,7 @@ import Testing
 /// An idle link manager reads the outbox once per poll interval, not in a loop: before, the
 /// first poll that outlasted its wait ended the wake stream, and every pause after returned at
 /// once (idle nodes burned a core reading an empty outbox).
+@Suite(.timeLimit(.minutes(10)))
 struct LinkManagerIdleTests {
     /// Counts the outbox reads of the store it wraps.
     final class CountingStore: SessionStore {

@@ -9,7 +9,7 @@ import Testing
 /// broke) before saying so, and the engine saw a failure. Its retry must take the journal the
 /// store holds, not run the flow's effects again (a duplicate journal entry is refused for ever,
 /// and an external call would be made twice).
-@Suite struct LostCommitAnswerTests {
+@Suite(.timeLimit(.minutes(10))) struct LostCommitAnswerTests {
     /// Forwards to `base`; the commit numbered `losing` (counted from 1) is made, then reported failed.
     static func losing(_ base: any FlowStore, _ losing: Int) -> any FlowStore {
         let count = Mutex(0)

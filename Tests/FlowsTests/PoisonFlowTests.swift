@@ -7,7 +7,7 @@ import Testing
 /// The replay marker (`StartupReplay`): a flow whose replay at start-up took the process down is
 /// parked at the next start-up instead of replayed. A process that dies is stood for by an engine
 /// that is left running, never stopped, while a second engine opens the same database.
-@Suite struct PoisonFlowTests {
+@Suite(.timeLimit(.minutes(10))) struct PoisonFlowTests {
     /// Calls the outside (a durable write), reports progress, then waits at the gate without
     /// writing anything: to the engine, a flow that crashes the process there looks like this.
     struct StuckFlow: Flow {

@@ -2,7 +2,7 @@ import Flows
 import Testing
 
 /// The sans-I/O replay core, driven by hand.
-@Suite struct ReplayTests {
+@Suite(.timeLimit(.minutes(10))) struct ReplayTests {
     func entry(_ sequence: Int, _ kind: String, _ descriptor: String = "", _ result: String = "1") -> JournalEntry {
         JournalEntry(sequence: sequence, kind: kind, descriptor: descriptor, result: Array(result.utf8))
     }
@@ -72,7 +72,7 @@ import Testing
     }
 }
 
-@Suite struct HospitalPolicyTests {
+@Suite(.timeLimit(.minutes(10))) struct HospitalPolicyTests {
     let policy = HospitalPolicy(initialDelay: .milliseconds(100), maxDelay: .seconds(1), maxAttempts: 3)
 
     @Test func backOffDoublesUpToTheCap() {

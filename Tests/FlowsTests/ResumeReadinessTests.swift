@@ -5,7 +5,7 @@ import Testing
 
 /// `FlowEngine.hasResumed`, which a node's `/health/ready` waits for: an engine that finds
 /// unfinished flows at start is not ready until every one of them runs again.
-@Suite struct ResumeReadinessTests {
+@Suite(.timeLimit(.minutes(10))) struct ResumeReadinessTests {
     /// The node database's flow store, whose journal reads (made while resuming) wait at a gate.
     final class HeldJournalStore: FlowStore {
         let inner: SQLiteFlowStore

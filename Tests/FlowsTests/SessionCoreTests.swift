@@ -5,7 +5,7 @@ import Sessions
 import Testing
 
 /// The session rules (`SessionCore`, `SessionInbound`, `LinkBackoff`), sans-I/O.
-@Suite struct SessionCoreTests {
+@Suite(.timeLimit(.minutes(10))) struct SessionCoreTests {
     let alice = FlowSession(id: "f/0", ourParty: "O=Alice", counterparty: "O=Bob", isInitiator: true)
     let bob = FlowSession(id: "f/0", ourParty: "O=Bob", counterparty: "O=Alice", isInitiator: false)
     let ping = SessionMessage.Initiator(flowName: "Ping", version: 1)
@@ -121,7 +121,7 @@ import Testing
     }
 }
 
-@Suite struct SessionInboundTests {
+@Suite(.timeLimit(.minutes(10))) struct SessionInboundTests {
     let initiate = SessionMessage(session: "f/0", sender: "O=Alice", recipient: "O=Bob", sequence: 1, kind: .initiate,
                                   initiator: SessionMessage.Initiator(flowName: "Ping", version: 2))
 
@@ -175,7 +175,7 @@ import Testing
     }
 }
 
-@Suite struct LinkBackoffTests {
+@Suite(.timeLimit(.minutes(10))) struct LinkBackoffTests {
     let start = Instant(microsecondsSinceEpoch: 1_000_000)
     func at(_ millis: Int64) -> Instant { Instant(microsecondsSinceEpoch: start.microsecondsSinceEpoch + millis * 1_000) }
 

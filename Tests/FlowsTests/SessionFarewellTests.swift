@@ -8,7 +8,7 @@ import Testing
 /// The messages a flow's end sends on its open sessions (`sessionFarewell`) go out with the end's
 /// commit. When that commit fails, the engine asks again for the end it records instead: the
 /// counterparty must still be told.
-@Suite struct SessionFarewellTests {
+@Suite(.timeLimit(.minutes(10))) struct SessionFarewellTests {
     @Test func askingAgainAfterAFailedEndCommitStillTellsTheCounterparty() throws {
         let directory = try TemporaryDirectory()
         let database = try SQLiteNodeDatabase(path: directory.path + "/node.sqlite")

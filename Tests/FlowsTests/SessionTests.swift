@@ -7,7 +7,7 @@ import Testing
 
 /// Flow sessions between two nodes in one process: Alice's node and Bob's, each with its own
 /// database, exchanging messages through their outboxes, link managers and inboxes.
-@Suite struct SessionTests {
+@Suite(.timeLimit(.minutes(10))) struct SessionTests {
     /// Nodes made under one directory, on one network.
     struct Network {
         let root: String

@@ -11,7 +11,7 @@ import Testing
 /// stopped under the term's epoch, so the next owner replays them. A term whose process dies
 /// while replaying a flow (an engine left running, never stopped) leaves the marker set, and the
 /// next owner parks the flow.
-@Suite struct TermReplayTests {
+@Suite(.timeLimit(.minutes(10))) struct TermReplayTests {
     func engine(_ harness: EngineHarness, store: (any FlowStore)? = nil) -> FlowEngine {
         harness.engine(store: store) { $0.register(PoisonFlowTests.StuckFlow.self) }
     }

@@ -6,7 +6,7 @@ import TokenSample
 
 /// The receiving side's checks (`TokenChecks`) alone: no node, no notary, no session. Each
 /// forged input is the honest one with one thing changed, and must be refused for that thing.
-@Suite struct TokenNetworkChecksTests {
+@Suite(.timeLimit(.minutes(10))) struct TokenNetworkChecksTests {
     let alice = sampleKeys.signingKey(of: "O=Alice")!
     let bob = sampleKeys.signingKey(of: "O=Bob")!
     let directory = tokenDirectory

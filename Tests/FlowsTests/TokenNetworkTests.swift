@@ -9,7 +9,7 @@ import Vault
 
 /// The token sample across nodes: Alice's node A and Bob's node B, each with its own database,
 /// over `InProcessNetwork`, sharing one embedded notary (docs/tokens.md).
-@Suite struct TokenNetworkTests {
+@Suite(.timeLimit(.minutes(10))) struct TokenNetworkTests {
     /// Runs `body` with nodes A (Alice) and B (Bob) started, then stops them and the notary.
     /// `duplicating`: every message is delivered twice, as a link whose acknowledgement was lost would.
     func withNodes(duplicating: Bool = false, _ body: (TokenNode, TokenNode, SharedNotary) async throws -> Void) async throws {

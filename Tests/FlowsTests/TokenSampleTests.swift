@@ -5,7 +5,7 @@ import Testing
 import TokenSample
 import Vault
 
-@Suite struct TokenSampleTests {
+@Suite(.timeLimit(.minutes(10))) struct TokenSampleTests {
     @Test func issueAndMoveTokensBetweenTwoParties() async throws {
         let directory = try TemporaryDirectory()
         try await SampleNode.with(directory: directory.path) { node in

@@ -9,7 +9,7 @@ import Vault
 
 /// What is particular to the SQLite vault and the query rule; the vault port's behaviour on every
 /// back end is in `StoreConformanceTests`.
-@Suite struct VaultTests {
+@Suite(.timeLimit(.minutes(10))) struct VaultTests {
     @Test func queryRuleMatchesTheStore() {
         let consumed = VaultState(ref: StateRef(txId: .zero, index: 0), type: "token", owner: "Alice", data: [],
                                   consumedBy: .zero, lockedBy: nil)

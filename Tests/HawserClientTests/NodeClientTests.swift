@@ -2,7 +2,7 @@
 import NIOCore
 import Testing
 
-@Suite struct NodeClientTests {
+@Suite(.timeLimit(.minutes(10))) struct NodeClientTests {
     @Test func serverSentEventsSplitAcrossChunksWithTheirIds() {
         var parser = ServerSentEvents()
         #expect(parser.feed(ByteBuffer(string: "id: 3\nevent: progress\ndata: {\"a\"")) == [])

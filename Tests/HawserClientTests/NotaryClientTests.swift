@@ -3,7 +3,7 @@ import HawserCore
 import HawserWire
 import Testing
 
-@Suite struct NotaryClientTests {
+@Suite(.timeLimit(.minutes(10))) struct NotaryClientTests {
     @Test func refusesBadConfiguration() {
         #expect(throws: NotaryClientError.self) { try NotaryClient(urls: []) }
         #expect(throws: NotaryClientError.self) { try NotaryClient(urls: ["ftp://example.com"]) }

@@ -4,7 +4,7 @@ import HawserCore
 import HawserWire
 import Testing
 
-@Suite struct RequestDraftTests {
+@Suite(.timeLimit(.minutes(10))) struct RequestDraftTests {
     let party = SigningKey()
     let notary = SigningKey()
 

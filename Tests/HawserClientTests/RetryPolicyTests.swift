@@ -1,7 +1,7 @@
 import HawserClient
 import Testing
 
-@Suite struct RetryPolicyTests {
+@Suite(.timeLimit(.minutes(10))) struct RetryPolicyTests {
     let policy = RetryPolicy(maxAttempts: 5, baseBackoff: .milliseconds(100), maxBackoff: .seconds(1))
 
     @Test func backoffDoublesUpToTheCap() {

@@ -12,7 +12,7 @@ func signedBatch(_ outcomes: [(SecureHash, NotarisationOutcome)], notary: Signin
 
 private func randomHash() -> SecureHash { SecureHash.sha256((0..<16).map { _ in UInt8.random(in: .min ... .max) }) }
 
-@Suite struct AnswerVerifierTests {
+@Suite(.timeLimit(.minutes(10))) struct AnswerVerifierTests {
     let notary = SigningKey()
 
     @Test func acceptsValidAnswersAndChecksEachBatchSignatureOnce() throws {

@@ -90,7 +90,7 @@ private func decode(_ bytes: [UInt8], shape: [Value]) throws -> [Value] {
     return values
 }
 
-@Suite struct CanonicalEncodingTests {
+@Suite(.timeLimit(.minutes(10))) struct CanonicalEncodingTests {
     @Test func primitiveLayouts() {
         var w = CanonicalWriter()
         w.u8(0xab)

@@ -2,7 +2,7 @@ import HawserCore
 import Synchronization
 import Testing
 
-@Suite struct DeadlinesTests {
+@Suite(.timeLimit(.minutes(10))) struct DeadlinesTests {
     /// The order in which scheduled actions ran, and a way to wait for the n-th.
     final class Runs: Sendable {
         private let state = Mutex<(order: [String], waiters: [(Int, CheckedContinuation<Void, Never>)])>(([], []))

@@ -2,7 +2,7 @@ import Foundation
 import HawserCore
 import Testing
 
-@Suite struct DedicatedThreadTests {
+@Suite(.timeLimit(.minutes(10))) struct DedicatedThreadTests {
     #if os(Linux)
     @Test func jobsRunOnTheNamedThread() async {
         let thread = DedicatedThread(name: "test-thread")

@@ -2,7 +2,7 @@ import Testing
 import HawserCore
 import HawserTestSupport
 
-@Suite struct InstantTests {
+@Suite(.timeLimit(.minutes(10))) struct InstantTests {
     @Test(arguments: [
         (Int64(0), "1970-01-01T00:00:00.000000Z"),
         (1, "1970-01-01T00:00:00.000001Z"),
@@ -131,7 +131,7 @@ import HawserTestSupport
     }
 }
 
-@Suite struct TimeWindowTests {
+@Suite(.timeLimit(.minutes(10))) struct TimeWindowTests {
     let t0 = Instant(microsecondsSinceEpoch: 1_000)
     let t1 = Instant(microsecondsSinceEpoch: 2_000)
 

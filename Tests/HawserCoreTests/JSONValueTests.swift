@@ -2,7 +2,7 @@ import Foundation
 import HawserCore
 import Testing
 
-@Suite struct JSONValueTests {
+@Suite(.timeLimit(.minutes(10))) struct JSONValueTests {
     func parse(_ text: String) throws -> JSONValue { try JSONValue(parsing: Array(text.utf8)) }
     func write(_ value: JSONValue) -> String { String(decoding: value.bytes, as: UTF8.self) }
 

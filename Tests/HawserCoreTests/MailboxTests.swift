@@ -1,7 +1,7 @@
 import HawserCore
 import Testing
 
-@Suite struct MailboxTests {
+@Suite(.timeLimit(.minutes(10))) struct MailboxTests {
     @Test func takesEverythingPostedSinceItLastLookedInPostingOrder() async {
         let box = Mailbox<Int>()
         for i in 0..<5 { #expect(box.post(i)) }

@@ -36,7 +36,7 @@ private func flipped(_ h: SecureHash, bit: Int = 0) -> SecureHash {
     return SecureHash(bytes: b)!
 }
 
-@Suite struct MerkleTests {
+@Suite(.timeLimit(.minutes(10))) struct MerkleTests {
     @Test func hashPrefixes() {
         // RFC 6962: leaf = SHA-256(0x00 || data), node = SHA-256(0x01 || left || right).
         #expect(MerkleTree.leafHash([]) == SecureHash.sha256([0x00]))

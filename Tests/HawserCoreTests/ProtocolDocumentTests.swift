@@ -4,7 +4,7 @@ import HawserCore
 
 /// docs/notary-protocol.md and the code must not drift apart: every vector in the document is
 /// recomputed here. On a mismatch the expected blocks are printed, ready to paste into the document.
-@Suite struct ProtocolDocumentTests {
+@Suite(.timeLimit(.minutes(10))) struct ProtocolDocumentTests {
     static let documentURL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()  // HawserCoreTests
         .deletingLastPathComponent()  // Tests

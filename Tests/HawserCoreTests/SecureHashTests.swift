@@ -2,7 +2,7 @@ import Testing
 import HawserCore
 import HawserTestSupport
 
-@Suite struct HexTests {
+@Suite(.timeLimit(.minutes(10))) struct HexTests {
     @Test func encodesLowerCase() {
         #expect(Hex.encode([]) == "")
         #expect(Hex.encode([0x00, 0x01, 0x7f, 0x80, 0xab, 0xff]) == "00017f80abff")
@@ -31,7 +31,7 @@ import HawserTestSupport
     }
 }
 
-@Suite struct SecureHashTests {
+@Suite(.timeLimit(.minutes(10))) struct SecureHashTests {
     @Test func sha256KnownAnswers() {
         // FIPS 180-2 examples.
         #expect(SecureHash.sha256([UInt8]()).hex == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")

@@ -3,7 +3,7 @@ import Testing
 import HawserCore
 import HawserTestSupport
 
-@Suite struct KeyTests {
+@Suite(.timeLimit(.minutes(10))) struct KeyTests {
     @Test func rfc8032TestVector1() {
         // RFC 8032 section 7.1, TEST 1: the empty message.
         let key = SigningKey(seed: Hex.decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")!)!
@@ -111,7 +111,7 @@ private struct RequestCase {
     }
 }
 
-@Suite struct RequestSignatureTests {
+@Suite(.timeLimit(.minutes(10))) struct RequestSignatureTests {
     @Test func signedRequestVerifies() {
         let r = RequestCase.base()
         #expect(r.requester.publicKey == RequestCase.requester.publicKey)
@@ -186,7 +186,7 @@ private struct RequestCase {
     }
 }
 
-@Suite struct AnswerSignatureTests {
+@Suite(.timeLimit(.minutes(10))) struct AnswerSignatureTests {
     static let notaryKey = Fixtures.key(2)
 
     /// Signs a batch of `outcomes` as the notary does: one Merkle tree, one signature over its root.

@@ -2,7 +2,7 @@ import Testing
 import HawserCore
 import HawserTestSupport
 
-@Suite struct StateRefTests {
+@Suite(.timeLimit(.minutes(10))) struct StateRefTests {
     static let txHex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
     @Test func textForm() {

@@ -2,7 +2,7 @@ import Foundation
 import HawserCore
 import Testing
 
-@Suite struct UUIDTests {
+@Suite(.timeLimit(.minutes(10))) struct UUIDTests {
     /// The version nibble and the RFC 4122 variant bits of `id`.
     func versionAndVariant(_ id: UUID) -> (UInt8, UInt8) { (id.uuid.6 >> 4, id.uuid.8 >> 6) }
 

@@ -4,7 +4,7 @@ import Testing
 
 /// `within` bounds the wait even for a body that ignores cancellation, which a task group
 /// cannot: it waits for every child before it returns.
-@Suite struct WithinTests {
+@Suite(.timeLimit(.minutes(10))) struct WithinTests {
     /// A wait that ignores cancellation until `open()` is called, like a read from a server
     /// that stopped answering.
     final class Gate: Sendable {

@@ -14,7 +14,7 @@ import Testing
 /// (scripts/api-fuzz/schemathesis.toml), so a run repeats exactly. Every check is on; the only
 /// cases dropped are those two prose rules make ambiguous (scripts/api-fuzz/hooks.py). For a
 /// deeper run, set HAWSER_FUZZ_SEED and HAWSER_FUZZ_EXAMPLES (examples per operation).
-@Suite struct APIFuzzTests {
+@Suite(.timeLimit(.minutes(10))) struct APIFuzzTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
     /// The keys of docs/notary-protocol.md section 7, which the notary document's example uses.

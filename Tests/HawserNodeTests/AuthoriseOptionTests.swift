@@ -3,7 +3,7 @@ import Testing
 @testable import hawser
 
 /// `hawser notary init --authorise NAME=BASE64KEY`: names and keys both contain `=`.
-@Suite struct AuthoriseOptionTests {
+@Suite(.timeLimit(.minutes(10))) struct AuthoriseOptionTests {
     @Test func splitsAnX500NameFromAPaddedKey() throws {
         let key = SigningKey().publicKey.base64
         #expect(key.count == 44 && key.hasSuffix("="))

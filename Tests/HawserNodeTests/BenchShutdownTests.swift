@@ -4,7 +4,7 @@ import Testing
 
 /// The benchmarks that run a server in their own process stop it as a normal shutdown: a clean
 /// run logs no error (it used to end with "Waiting on child channel: CancellationError()").
-@Suite struct BenchShutdownTests {
+@Suite(.timeLimit(.minutes(10))) struct BenchShutdownTests {
     @Test(arguments: [
         ["bench", "flows", "--flows", "20", "--warmup", "0", "--clients", "2"],
         ["bench", "notary", "--embedded", "--requests", "50", "--clients", "2"],

@@ -4,7 +4,7 @@ import Testing
 
 /// `ClusterHistory` writes what clients heard as docs/history.md says, so the fault runs are
 /// judged by the same `HistoryChecker` as `hawser check history`.
-@Suite struct ClusterHistoryTests {
+@Suite(.timeLimit(.minutes(10))) struct ClusterHistoryTests {
     static let requester = Party(name: "O=Alice", publicKey: SigningKey().publicKey)
     static let state = StateRef(txId: SecureHash.sha256([1]), index: 0)
 

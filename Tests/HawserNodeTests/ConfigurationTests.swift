@@ -3,7 +3,7 @@ import HawserNode
 import HawserTestSupport
 import Testing
 
-@Suite struct ConfigurationTests {
+@Suite(.timeLimit(.minutes(10))) struct ConfigurationTests {
     func load(_ json: String) throws -> NotaryConfiguration {
         let dir = try TemporaryDirectory()
         let path = dir.path + "/hawser.json"

@@ -3,7 +3,7 @@ import NIOCore
 import Testing
 
 /// The read deadlines of one connection, driven by events at chosen times (no sockets, no clock).
-@Suite struct ConnectionDeadlinesTests {
+@Suite(.timeLimit(.minutes(10))) struct ConnectionDeadlinesTests {
     let limits = ConnectionDeadlines.Limits(head: .seconds(10), body: .seconds(30), idle: .seconds(75), linger: .seconds(2))
     func at(_ seconds: Int64) -> NIODeadline { .uptimeNanoseconds(UInt64(1_000 + seconds) * 1_000_000_000) }
 

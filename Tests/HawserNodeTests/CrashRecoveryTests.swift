@@ -10,7 +10,7 @@ import Testing
 /// kill -9 the notary process under load, several times, restarting it each time: every
 /// acknowledged outcome still holds and no state is ever spent by two transactions, by the
 /// history rules (docs/history.md) and by the store.
-@Suite(.serialized) struct CrashRecoveryTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct CrashRecoveryTests {
     @Test func acknowledgedOutcomesSurviveKillNineAndNothingIsSpentTwice() async throws {
         let dir = try TemporaryDirectory()
         try writeNotaryFiles(in: dir.path)

@@ -7,7 +7,7 @@ import HawserTestSupport
 import Testing
 
 /// One process per data directory, and a taken port found before anything starts (issue 14, item 8).
-@Suite struct DataDirectoryLockTests {
+@Suite(.timeLimit(.minutes(10))) struct DataDirectoryLockTests {
     @Test func aSecondNodeOrNotaryOnOneDataDirectoryIsRefused() async throws {
         let dir = try TemporaryDirectory()
         try writeNodeFiles(in: dir.path)

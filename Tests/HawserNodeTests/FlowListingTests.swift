@@ -6,7 +6,7 @@ import HummingbirdTesting
 import Testing
 
 /// `GET /v1/flows` by name, client request id, status and start time, in pages (issue 14, item 12).
-@Suite struct FlowListingTests {
+@Suite(.timeLimit(.minutes(10))) struct FlowListingTests {
     @Test func flowsAreFoundByNameClientRequestIdStatusAndStartTime() async throws {
         try await withNode { client, parts in
             var started = [FlowJSON]()

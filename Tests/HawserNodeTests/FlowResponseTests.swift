@@ -4,7 +4,7 @@ import HawserCore
 @testable import HawserNode
 import Testing
 
-@Suite struct FlowResponseTests {
+@Suite(.timeLimit(.minutes(10))) struct FlowResponseTests {
     @Test func theWrittenJSONDecodesToEveryFieldWithAwkwardCharactersEscaped() throws {
         let awkward = "quote \" backslash \\ newline \n tab \t bell \u{07} slash / é 🙂"
         let record = FlowRecord(id: FlowID("f-1"), clientRequestId: awkward, flowName: "IssueTokens",

@@ -10,7 +10,7 @@ import Testing
 /// The HTTP edge of both servers over real sockets on 127.0.0.1: read deadlines against stalling
 /// peers, closing after `Connection: close`, truncated bodies, unknown fields and query
 /// parameters, and `Allow` on 405.
-@Suite struct HTTPEdgeTests {
+@Suite(.timeLimit(.minutes(10))) struct HTTPEdgeTests {
     /// Short deadlines, so that a test waits a fraction of a second for each.
     static func short(_ timeouts: inout HTTPTimeouts) {
         timeouts.headerTimeoutMillis = 300

@@ -6,7 +6,7 @@ import Testing
 
 /// `HistoryEvent` and `HistoryWriter`, the one writer of histories (docs/history.md): what they
 /// write, `History` reads back as the same events, and the file grows while the run goes on.
-@Suite struct HistoryWriterTests {
+@Suite(.timeLimit(.minutes(10))) struct HistoryWriterTests {
     static let a = SecureHash.sha256([1]), b = SecureHash.sha256([2]), c = SecureHash.sha256([3]), d = SecureHash.sha256([4])
     static let e = SecureHash.sha256([5])
     static let state = StateRef(txId: .sha256([9]), index: 3)

@@ -330,7 +330,7 @@ struct HotWarmZooKeeperTests {
 
 /// A hot-cold node runs only with the epoch its watchdog won, holds its fence at it, and exits
 /// when the database has seen a newer one.
-@Suite struct HotColdTests {
+@Suite(.timeLimit(.minutes(10))) struct HotColdTests {
     @Test(.timeLimit(.minutes(2))) func aHotColdNodeNeedsItsEpochAndExitsWhenItIsStale() async throws {
         let notary = try await StandaloneNotary.start()
         let dir = try TemporaryDirectory()

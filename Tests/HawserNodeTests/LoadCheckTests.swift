@@ -4,7 +4,7 @@ import Testing
 @testable import hawser
 
 /// The bench's invariant checker: what lets `hawser bench notary` claim that every run was checked.
-@Suite struct LoadCheckTests {
+@Suite(.timeLimit(.minutes(10))) struct LoadCheckTests {
     var ids = Ids(seed: 77)
 
     /// An answer as the checker sees it (it judges outcomes; signatures were verified before).

@@ -5,7 +5,7 @@ import Notary
 import Testing
 
 /// The `log` section: embedded by default, JetStream settings validated at start-up.
-@Suite struct LogConfigurationTests {
+@Suite(.timeLimit(.minutes(10))) struct LogConfigurationTests {
     func load(_ json: String) throws -> NotaryConfiguration {
         let dir = try TemporaryDirectory()
         let path = dir.path + "/hawser.json"

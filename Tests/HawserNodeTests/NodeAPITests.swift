@@ -42,7 +42,7 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
     return ByteBuffer(string: "{\"flow\":\"\(flow)\",\"arguments\":\(arguments)\(id)}")
 }
 
-@Suite struct NodeAPITests {
+@Suite(.timeLimit(.minutes(10))) struct NodeAPITests {
     @Test func startsAFlowAndReportsItsResultProgressAndVault() async throws {
         try await withNode { client, parts in
             let flow = try await client.execute(uri: "/v1/flows", method: .post, headers: ops,

@@ -10,7 +10,7 @@ import Testing
 /// Flow arguments and numbers through the RPC API: exact integers end to end, arguments checked
 /// against the flow's schema before a flow is created, one request per client request id, and
 /// the vault's pages and balances.
-@Suite struct NodeArgumentsTests {
+@Suite(.timeLimit(.minutes(10))) struct NodeArgumentsTests {
     func start(_ client: some TestClientProtocol, _ flow: String, _ arguments: String, id: String? = nil, wait: Bool = false)
         async throws -> (HTTPResponse.Status, String) {
         try await client.execute(uri: "/v1/flows" + (wait ? "?wait=30" : ""), method: .post, headers: ops,

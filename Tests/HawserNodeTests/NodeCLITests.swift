@@ -9,7 +9,7 @@ import Testing
 /// What a node user expects of the CLI (issue 14, items 11 and 12): the node's address set once,
 /// flows listed, killed and resumed, the vault queried, the notary's key printed, and errors that
 /// speak of what was typed.
-@Suite struct NodeCLITests {
+@Suite(.timeLimit(.minutes(10))) struct NodeCLITests {
     @Test func theNodeURLComesFromTheOptionTheEnvironmentOrTheNodeConfiguration() throws {
         let dir = try TemporaryDirectory()
         try writeNodeFiles(in: dir.path)

@@ -7,7 +7,7 @@ import Testing
 
 /// `NodeClient` against a real node on loopback: addresses that do not answer are skipped, and a
 /// retried start names the flow the first attempt started.
-@Suite struct NodeClientFailoverTests {
+@Suite(.timeLimit(.minutes(10))) struct NodeClientFailoverTests {
     @Test(.timeLimit(.minutes(1))) func aClientFailsOverToTheNodeThatAnswers() async throws {
         let dir = try TemporaryDirectory()
         try writeNodeFiles(in: dir.path)

@@ -2,7 +2,7 @@ import Testing
 
 /// The fault run's checker, on hand-made histories: a clean one passes, and each rule is broken
 /// once on its own and named.
-@Suite struct NodeHAHistoryTests {
+@Suite(.timeLimit(.minutes(10))) struct NodeHAHistoryTests {
     /// Two nodes, A then B; three flows completed; every write fenced by its writer's epoch.
     static func clean() -> NodeHAHistory {
         var h = NodeHAHistory()

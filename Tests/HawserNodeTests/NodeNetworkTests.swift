@@ -15,7 +15,7 @@ import Testing
 
 /// A node that is a member of a network (docs/network.md): it starts only with a definition that
 /// names it as configured, serves the one in use, and takes a new version without a restart.
-@Suite struct NodeNetworkTests {
+@Suite(.timeLimit(.minutes(10))) struct NodeNetworkTests {
     static let identity = SigningKey(seed: [UInt8](repeating: 30, count: 32))!
     static let bob = SigningKey(seed: [UInt8](repeating: 2, count: 32))!
 

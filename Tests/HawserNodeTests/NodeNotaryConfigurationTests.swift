@@ -6,7 +6,7 @@ import Testing
 
 /// The node configuration's `notary` section: embedded by default (the top-level `notaryName` and
 /// `notaryKeyFile` still name it), remote with URLs and a pinned key, every mistake named at start-up.
-@Suite struct NodeNotaryConfigurationTests {
+@Suite(.timeLimit(.minutes(10))) struct NodeNotaryConfigurationTests {
     /// The node files of `writeNodeFiles` with `edit` applied to node.json's JSON object.
     func problems(_ edit: (inout [String: Any]) -> Void) throws -> [String] {
         let dir = try TemporaryDirectory()

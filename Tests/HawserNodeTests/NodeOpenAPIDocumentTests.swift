@@ -7,7 +7,7 @@ import Testing
 
 /// Keeps docs/node-openapi.json and the node's RPC API in step: the same routes, the same error
 /// codes, and real responses whose statuses are documented.
-@Suite struct NodeOpenAPIDocumentTests {
+@Suite(.timeLimit(.minutes(10))) struct NodeOpenAPIDocumentTests {
     nonisolated(unsafe) static let document: [String: Any] = {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let data = try! Data(contentsOf: root.appendingPathComponent("docs/node-openapi.json"))

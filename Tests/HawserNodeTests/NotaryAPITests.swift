@@ -7,7 +7,7 @@ import HummingbirdTesting
 import HawserTestSupport
 import Testing
 
-@Suite struct NotaryAPITests {
+@Suite(.timeLimit(.minutes(10))) struct NotaryAPITests {
     @Test func notarisesOverJSONAndProtobufWithVerifiableAnswers() async throws {
         var ids = Ids(seed: 1)
         let (tx, other, input) = (ids.hash(), ids.hash(), ids.ref())

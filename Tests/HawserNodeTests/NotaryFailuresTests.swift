@@ -7,7 +7,7 @@ import Testing
 
 /// The one rule by which notary failures reach flows, checked through the hospital's treatment:
 /// what may pass is retried, a refusal is parked for an operator, an invalid answer fails the flow.
-@Suite struct NotaryFailuresTests {
+@Suite(.timeLimit(.minutes(10))) struct NotaryFailuresTests {
     let hospital = HospitalPolicy()
 
     func treatment(_ error: any Error) -> HospitalPolicy.Treatment {

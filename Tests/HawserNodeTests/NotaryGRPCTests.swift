@@ -14,7 +14,7 @@ import TokenSample
 /// The notary's gRPC service (docs/notary-protocol.md, "gRPC") and `NotaryClient` over it: an
 /// in-process notary, `hawser notary run` children that go away, and a node whose remote notary
 /// is reached over gRPC.
-@Suite struct NotaryGRPCTests {
+@Suite(.timeLimit(.minutes(10))) struct NotaryGRPCTests {
     /// Many callers share the client's one stream; each gets its own verified answer, a double
     /// spend its conflict, and a stranger the HTTP API's refusal.
     @Test(.timeLimit(.minutes(2))) func manyCallersShareOneStreamAndEachGetsItsOwnVerifiedAnswer() async throws {

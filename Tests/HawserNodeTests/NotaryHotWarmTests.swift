@@ -193,7 +193,7 @@ struct NotaryHotWarmTests {
 }
 
 /// The notary's `database` and `ha` sections: every problem named, unknown keys refused.
-@Suite struct NotaryHAConfigurationTests {
+@Suite(.timeLimit(.minutes(10))) struct NotaryHAConfigurationTests {
     @Test func anHANotaryNeedsPostgresAndTheSettingsOfItsMode() throws {
         var configuration = NotaryConfiguration()
         configuration.acceptAnyParty = true

@@ -9,7 +9,7 @@ import Testing
 
 /// Keeps docs/openapi.json and the server in step: the same routes, the same error codes, and
 /// real responses that match the documented statuses and schemas.
-@Suite struct OpenAPIDocumentTests {
+@Suite(.timeLimit(.minutes(10))) struct OpenAPIDocumentTests {
     nonisolated(unsafe) static let document: [String: Any] = {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let data = try! Data(contentsOf: root.appendingPathComponent("docs/openapi.json"))

@@ -9,7 +9,7 @@ import Synchronization
 import Testing
 
 /// Wrong passwords must neither starve the node (issue 14, item 6) nor be tried without limit.
-@Suite struct RPCLoginTests {
+@Suite(.timeLimit(.minutes(10))) struct RPCLoginTests {
     let limits = LoginThrottle.Limits(perSource: 3, perUser: 2, refill: .seconds(10))
     let t0 = Moment(nanoseconds: 1_000_000_000)
 

@@ -17,7 +17,7 @@ import Testing
 /// then the answer was 503 `database_unavailable`, which says the database cannot be reached.
 /// Failed before the fix (`database_unavailable`). The gate is driven here while the node still
 /// serves, as in the moment between the refusal and the step-down.
-@Suite struct RefusedWriteAnswerTests {
+@Suite(.timeLimit(.minutes(10))) struct RefusedWriteAnswerTests {
     struct Greet: Flow {
         var text: String
         func run(_ context: FlowContext) async throws -> String { text }

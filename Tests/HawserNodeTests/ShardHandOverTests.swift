@@ -12,7 +12,7 @@ import Testing
 /// a switchover or a graceful shutdown hands the shard from A to B only once A's engine has stopped
 /// and cleared the replay markers of the flows it resumed (defect C's hand-over window), and a stop
 /// that hangs holds the shard back for a bounded while only.
-@Suite struct ShardHandOverTests {
+@Suite(.timeLimit(.minutes(10))) struct ShardHandOverTests {
     /// A flow that waits at `StopGate` without writing anything. Once the gate is stubborn, a
     /// waiting flow ignores cancellation until the gate opens: its engine's stop takes as long.
     struct Stubborn: Flow {

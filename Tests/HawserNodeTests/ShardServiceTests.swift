@@ -10,7 +10,7 @@ import Testing
 /// The hot-warm shell in one process, on a real SQLite lease and node database: it serves only
 /// while it owns the shard, and steps down (fence released, engine stopped) when it turns
 /// unhealthy or a write of it is refused; it serves again later without a restart.
-@Suite struct ShardServiceTests {
+@Suite(.timeLimit(.minutes(10))) struct ShardServiceTests {
     struct Echo: Flow {
         var text: String
         func run(_ context: FlowContext) async throws -> String { text }

@@ -8,7 +8,7 @@ import Synchronization
 import Testing
 
 /// The notary's log on a real 3-server JetStream cluster.
-@Suite(.serialized) struct JetStreamLogTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct JetStreamLogTests {
     static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
     func makeLog(_ cluster: NATSCluster, stream: String = "LOG", _ adjust: (inout JetStreamLogConfiguration) -> Void = { _ in })

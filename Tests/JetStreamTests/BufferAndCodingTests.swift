@@ -5,7 +5,7 @@ import Testing
 
 @testable import JetStream
 
-@Suite("Subscription buffer")
+@Suite("Subscription buffer", .timeLimit(.minutes(10)))
 struct MessageQueueTests {
     let loop = MultiThreadedEventLoopGroup.singleton.next()
 
@@ -85,7 +85,7 @@ extension MessageQueue.DeliveryResult {
     var isFinished: Bool { if case .finished = self { true } else { false } }
 }
 
-@Suite("JetStream coding")
+@Suite("JetStream coding", .timeLimit(.minutes(10)))
 struct JetStreamCodingTests {
     @Test func parsesBothAckSubjectForms() throws {
         let v1 = try #require(DeliveryMetadata(replySubject: "$JS.ACK.LOG.c1.1.42.7.1700000000000000000.3"))

@@ -2,7 +2,7 @@ import Testing
 
 @testable import JetStream
 
-@Suite("Connection state machine")
+@Suite("Connection state machine", .timeLimit(.minutes(10)))
 struct ConnectionStateMachineTests {
     typealias Machine = ConnectionStateMachine
     let a = ServerAddress(host: "a", port: 1)

@@ -10,7 +10,7 @@ func clientOptions(_ cluster: NATSCluster, _ configure: (inout NATSOptions) -> V
     return options
 }
 
-@Suite("NATS core against nats-server", .serialized)
+@Suite("NATS core against nats-server", .serialized, .timeLimit(.minutes(10)))
 struct CoreIntegrationTests {
     @Test func pubSubWithHeadersAndRequestReply() async throws {
         try await withNATSCluster(size: 1, jetStream: false) { cluster in

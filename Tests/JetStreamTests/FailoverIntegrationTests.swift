@@ -5,7 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
-@Suite("Failover against a 3-server cluster", .serialized)
+@Suite("Failover against a 3-server cluster", .serialized, .timeLimit(.minutes(10)))
 struct FailoverIntegrationTests {
     /// Kills (-9) the server the client is connected to while it publishes with acknowledgement and
     /// a reader follows the stream. The client must move to another server, resubscribe, and every

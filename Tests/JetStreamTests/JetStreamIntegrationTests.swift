@@ -19,7 +19,7 @@ func createStreamWhenReady(_ js: JetStreamContext, _ config: StreamConfig) async
     }
 }
 
-@Suite("JetStream against a 3-server cluster", .serialized)
+@Suite("JetStream against a 3-server cluster", .serialized, .timeLimit(.minutes(10)))
 struct JetStreamIntegrationTests {
     @Test func replicatedStreamPublishAckDedupAndOrderedReads() async throws {
         try await withNATSCluster { cluster in

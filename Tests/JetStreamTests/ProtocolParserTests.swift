@@ -3,7 +3,7 @@ import Testing
 
 @testable import JetStream
 
-@Suite("Protocol parser")
+@Suite("Protocol parser", .timeLimit(.minutes(10)))
 struct ProtocolParserTests {
     /// Feeds `chunks` and collects every operation.
     static func parse(_ chunks: [[UInt8]], parser: ProtocolParser = ProtocolParser()) throws -> [ServerOp] {
@@ -143,7 +143,7 @@ struct ProtocolParserTests {
     }
 }
 
-@Suite("Headers and commands")
+@Suite("Headers and commands", .timeLimit(.minutes(10)))
 struct HeaderTests {
     @Test func roundTripsHeaders() throws {
         var headers = NATSHeaders([("Nats-Msg-Id", "abc"), ("X", "1")])

@@ -16,6 +16,7 @@ func network(version: Int = 1, nodes: Int = 3) -> NetworkDefinition {
         notaries: [.init(name: "O=Notary, L=London, C=GB", publicKey: key(99), addresses: ["grpc://127.0.0.1:10000"])])
 }
 
+@Suite(.timeLimit(.minutes(10)))
 struct NetworkDefinitionTests {
     @Test func aWellFormedNetworkHasNoProblemsAndIsIndexed() throws {
         let definition = network()

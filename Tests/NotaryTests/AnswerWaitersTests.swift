@@ -4,7 +4,7 @@ import HawserWire
 import Notary
 import Testing
 
-@Suite struct AnswerWaitersTests {
+@Suite(.timeLimit(.minutes(10))) struct AnswerWaitersTests {
     var ids = Ids(seed: 31)
 
     func answer(_ txId: SecureHash) -> NotarisationAnswer {

@@ -8,7 +8,7 @@ import Testing
 
 /// `Notary.notarise(batch:each:)`, the path that requests arriving together take (the gRPC
 /// stream): one validation pass and one append, and each result handed on as soon as it is known.
-@Suite struct BatchResultsTests {
+@Suite(.timeLimit(.minutes(10))) struct BatchResultsTests {
     @Test(.timeLimit(.minutes(2))) func aRefusedRequestIsAnsweredWithoutWaitingForItsNeighboursAppend() async throws {
         let dir = try TemporaryDirectory()
         var ids = Ids(seed: 41)

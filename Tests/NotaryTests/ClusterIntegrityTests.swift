@@ -8,7 +8,7 @@ import Testing
 /// Three replicas on a bus that loses and forks what it acknowledged (`MemoryBus`): whatever the
 /// bus does, no two replicas sign contradicting outcomes, and a replica that can no longer prove
 /// its history stops signing and says why.
-@Suite struct ClusterIntegrityTests {
+@Suite(.timeLimit(.minutes(10))) struct ClusterIntegrityTests {
     let codec = ReplicaCodec(notaryKey: notaryKey)
 
     @Test func replicasForwardToOneSequencerAndAgree() async throws {

@@ -5,7 +5,7 @@ import Notary
 import Testing
 
 /// The quorum rule: an outcome is signed only once a majority has applied the same chain up to it.
-@Suite struct ConfirmationsTests {
+@Suite(.timeLimit(.minutes(10))) struct ConfirmationsTests {
     static let members = ["r0", "r1", "r2"]
 
     /// The chain of branch `branch`, which shares every position before `fork` with the others.

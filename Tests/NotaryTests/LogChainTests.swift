@@ -4,7 +4,7 @@ import HawserTestSupport
 import Testing
 
 /// The chain rules: an entry is applied only at the position it names and after the entry it names.
-@Suite struct LogChainTests {
+@Suite(.timeLimit(.minutes(10))) struct LogChainTests {
     let codec = ReplicaCodec(notaryKey: notaryKey)
 
     func entry(at position: UInt64, claims claimed: UInt64? = nil, after previous: SecureHash, sequencer: String = "r0") -> LogEntry {

@@ -7,7 +7,7 @@ import HawserTestSupport
 import Testing
 
 /// The notarisation rules, end to end through the front, the durable log, the replica and SQLite.
-@Suite struct NotarisationTests {
+@Suite(.timeLimit(.minutes(10))) struct NotarisationTests {
     @Test func spendsInputsAndAnswersWithAVerifiableSignedOutcome() async throws {
         let dir = try TemporaryDirectory()
         var ids = Ids(seed: 2)

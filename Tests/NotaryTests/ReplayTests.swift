@@ -9,7 +9,7 @@ import Testing
 
 /// Determinism and recovery: replicas fed the same log agree byte for byte, and a replica
 /// rebuilt from the log, or restarted part way, reaches the same state.
-@Suite struct ReplayTests {
+@Suite(.timeLimit(.minutes(10))) struct ReplayTests {
     /// Fills a log through a notary with a mix of commits, conflicts and time-window rejections.
     func fillLog(in directory: String, count: Int) async throws -> SecureHash {
         var ids = Ids(seed: 10)

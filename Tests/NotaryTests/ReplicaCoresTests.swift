@@ -6,7 +6,7 @@ import Uniqueness
 
 /// The replica's and the appender's decisions as the shells and the simulator drive them
 /// (`ReplicaStep`, `AppenderCore`): no log, no store, time as an input.
-@Suite struct ReplicaCoresTests {
+@Suite(.timeLimit(.minutes(10))) struct ReplicaCoresTests {
     let codec = ReplicaCodec(notaryKey: notaryKey)
     let state = StateRef(txId: .sha256([42]), index: 0)
 

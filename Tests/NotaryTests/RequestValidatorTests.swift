@@ -4,7 +4,7 @@ import Notary
 import HawserTestSupport
 import Testing
 
-@Suite struct RequestValidatorTests {
+@Suite(.timeLimit(.minutes(10))) struct RequestValidatorTests {
     let validator = RequestValidator(notary: notaryKey.publicKey, authorisedParties: parties, maxStateRefs: 4)
     var ids = Ids(seed: 1)
 

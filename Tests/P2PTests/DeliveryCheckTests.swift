@@ -9,6 +9,7 @@ import Testing
 /// The receiving node's checks of a signed delivery, without a network: each refusal has its
 /// code, and only a delivery from a member, signed by it, fresh, for this node, with messages
 /// between the two nodes' parties passes.
+@Suite(.timeLimit(.minutes(10)))
 struct DeliveryCheckTests {
     static let aliceNode = SigningKey(seed: [UInt8](repeating: 1, count: 32))!
     static let bobNode = SigningKey(seed: [UInt8](repeating: 2, count: 32))!

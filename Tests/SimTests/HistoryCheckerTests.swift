@@ -3,7 +3,7 @@ import Sim
 import Testing
 
 /// Each rule of `HistoryChecker` on hand-made histories: one that keeps it, one that breaks it.
-@Suite struct HistoryCheckerTests {
+@Suite(.timeLimit(.minutes(10))) struct HistoryCheckerTests {
     static let a = String(repeating: "a", count: 64), b = String(repeating: "b", count: 64), c = String(repeating: "c", count: 64)
     static let s1 = String(repeating: "1", count: 64) + ":0", s2 = String(repeating: "2", count: 64) + ":1"
 

@@ -6,7 +6,7 @@ import Testing
 /// The lease election's real cores (`ElectionCore`, `LeaseRules`) under the seeded simulator:
 /// thousands of fault schedules a minute, each replayable from its seed.
 /// `HAWSER_SIM_SEEDS` (`1-5000` or `7,12`) chooses the seeds; the suite runs 1-100.
-@Suite struct LeaseElectionSimTests {
+@Suite(.timeLimit(.minutes(10))) struct LeaseElectionSimTests {
     static let seeds: [UInt64] = {
         guard let text = ProcessInfo.processInfo.environment["HAWSER_SIM_SEEDS"] else { return Array(1...100) }
         return SeedList.parse(text) ?? []

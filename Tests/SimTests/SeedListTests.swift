@@ -1,7 +1,7 @@
 import Sim
 import Testing
 
-@Suite struct SeedListTests {
+@Suite(.timeLimit(.minutes(10))) struct SeedListTests {
     @Test func theThreeFormsAndWhatIsRefused() {
         #expect(SeedList.parse("7") == [7])
         #expect(SeedList.parse("3-5") == [3, 4, 5])

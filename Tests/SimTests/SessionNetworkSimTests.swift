@@ -5,7 +5,7 @@ import Testing
 /// Nodes paying each other through flow sessions under the simulator (docs/simulation.md): every
 /// seed holds the invariants, a seed replays exactly, the faults bite, and each rule broken on
 /// purpose is caught.
-@Suite struct SessionNetworkSimTests {
+@Suite(.timeLimit(.minutes(10))) struct SessionNetworkSimTests {
     /// `HAWSER_SIM_SEEDS` (N, FIRST-LAST or A,B,C) runs other seeds.
     static let seeds = ProcessInfo.processInfo.environment["HAWSER_SIM_SEEDS"].flatMap(SeedList.parse) ?? Array(1...100)
 

@@ -7,7 +7,7 @@ import Testing
 /// `StartupReplay`) under the seeded simulator: three candidates, each a shard shell running a
 /// flow engine on one shared, fenced node database, through the election's faults.
 /// `HAWSER_SIM_SEEDS` chooses the seeds, as for `LeaseElectionSimTests`; the suite runs 1-60.
-@Suite struct ShardSimTests {
+@Suite(.timeLimit(.minutes(10))) struct ShardSimTests {
     static let seeds = ProcessInfo.processInfo.environment["HAWSER_SIM_SEEDS"] == nil ? Array(1...60) : LeaseElectionSimTests.seeds
 
     static var settings: LeaseElectionSim.Settings {

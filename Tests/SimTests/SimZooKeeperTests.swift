@@ -5,7 +5,7 @@ import ZooKeeper
 /// The in-memory ZooKeeper the election simulation runs against keeps ZooKeeper's rules: sequence
 /// numbers, ephemeral nodes bound to sessions, all-or-nothing multis, versions, zxids, one-shot
 /// watches, and expiry of sessions not heard from.
-@Suite struct SimZooKeeperTests {
+@Suite(.timeLimit(.minutes(10))) struct SimZooKeeperTests {
     @Test func ephemeralSequentialNodesGoWithTheirSessionInOneChange() throws {
         var zk = SimZooKeeper()
         let a = zk.openSession(timeoutNs: 1_000, nowNs: 0), b = zk.openSession(timeoutNs: 1_000, nowNs: 0)

@@ -6,7 +6,7 @@ import Testing
 /// The ZooKeeper election's real cores (`ElectionCore`) and its real decisions on ZooKeeper
 /// (`ZooKeeperProgram`) under the seeded simulator, against an in-memory ZooKeeper whose sessions
 /// expire. `HAWSER_SIM_SEEDS` (`1-5000` or `7,12`) chooses the seeds; the suite runs 1-100.
-@Suite struct ZooKeeperElectionSimTests {
+@Suite(.timeLimit(.minutes(10))) struct ZooKeeperElectionSimTests {
     static let seeds: [UInt64] = {
         guard let text = ProcessInfo.processInfo.environment["HAWSER_SIM_SEEDS"] else { return Array(1...100) }
         return SeedList.parse(text) ?? []

@@ -3,6 +3,7 @@ import Testing
 
 /// The rules of one bounded call on the pool, without I/O: the first ending wins, and a
 /// connection that comes after the call has ended is handed back.
+@Suite(.timeLimit(.minutes(10)))
 struct PostgresCallRulesTests {
     @Test func aCallEndsOnceAtTheFirstEnding() {
         var rules = PostgresCallRules()

@@ -64,7 +64,7 @@ func oracle(_ log: [(request: UniquenessRequest, notaryTime: Instant)], known: U
     return outcomes
 }
 
-@Suite struct UniquenessPropertyTests {
+@Suite(.timeLimit(.minutes(10))) struct UniquenessPropertyTests {
     static let seeds: [UInt64] = Array(1...400)
 
     @Test func matchesTheOracle() {

@@ -35,7 +35,7 @@ struct Ledger {
     }
 }
 
-@Suite struct UniquenessRuleTests {
+@Suite(.timeLimit(.minutes(10))) struct UniquenessRuleTests {
     @Test func committedTransactionSpendsItsInputs() {
         var ledger = Ledger()
         let (outcome, decision) = ledger.notarise(tx(1), inputs: [ref(1), ref(2, 5)])

@@ -2,7 +2,7 @@ import NIOCore
 import Testing
 @testable import ZooKeeper
 
-@Suite struct FrameDecoderTests {
+@Suite(.timeLimit(.minutes(10))) struct FrameDecoderTests {
     private func frame(_ body: [UInt8]) -> [UInt8] {
         let length = UInt32(body.count)
         return [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + body

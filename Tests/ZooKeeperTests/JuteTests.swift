@@ -2,7 +2,7 @@ import NIOCore
 import Testing
 @testable import ZooKeeper
 
-@Suite struct JuteTests {
+@Suite(.timeLimit(.minutes(10))) struct JuteTests {
     private func bytes(_ write: (inout ByteBuffer) -> Void) -> [UInt8] {
         var buffer = ByteBuffer()
         write(&buffer)
@@ -191,7 +191,7 @@ import Testing
     }
 }
 
-@Suite struct DigestTests {
+@Suite(.timeLimit(.minutes(10))) struct DigestTests {
     private func hex(_ bytes: [UInt8]) -> String {
         bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }

@@ -99,7 +99,7 @@ extension [SessionStateMachine.Action] {
     var closes: [UInt64] { compactMap { if case .closeConnection(let id) = $0 { id } else { nil } } }
 }
 
-@Suite struct SessionStateMachineTests {
+@Suite(.timeLimit(.minutes(10))) struct SessionStateMachineTests {
     @Test func connectHandshakeAndTimerSchedule() throws {
         var h = Harness()
         let start = h.start()
@@ -405,7 +405,7 @@ extension [SessionStateMachine.Action] {
     }
 }
 
-@Suite struct WatchTableTests {
+@Suite(.timeLimit(.minutes(10))) struct WatchTableTests {
     @Test func triggerRulesFollowZooKeeper() {
         var table = WatchTable()
         table.register(1, kind: .data, path: "/n")
