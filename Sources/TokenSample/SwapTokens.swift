@@ -14,7 +14,7 @@ import Vault
 /// each flow's soft locks are released as it ends.
 public struct SwapTokens: Flow {
     public static let flowName = "SwapTokens"
-    public static let argumentSchema: FlowSchema? = FlowSchema("Swaps tokens with a party of another node.", fields: [
+    public static let argumentSchema: FlowSchema? = FlowSchema("Swaps tokens with another party of the network.", fields: [
         .init("owner", .party, "The party this node hosts that gives tokens."),
         .init("counterparty", .party, "The party that gives tokens back."),
         .init("give", .integer(1...Int64.max), "How many tokens the owner gives."),
@@ -34,6 +34,7 @@ public struct SwapTokens: Flow {
 
     public func run(_ context: FlowContext) async throws -> TokenReceipt {
         guard give > 0, want > 0 else { throw FlowFailure("a swap's amounts must be positive, not \(give) and \(want)") }
+        guard counterparty != owner else { throw FlowFailure("\(owner) cannot swap with itself") }
         let directory = try context.partyDirectory()
         guard directory.party(named: counterparty) != nil else {
             throw FlowFailure("`\(counterparty)` is not a party of the network: no swap with it is possible")

@@ -159,6 +159,50 @@ import Vault
         }
     }
 
+    /// Two parties of one node swap through a session whose both ends are on that node.
+    @Test func aSwapBetweenTwoPartiesOfOneNodeCompletes() async throws {
+        let directory = try TemporaryDirectory()
+        let notary = try SharedNotary(directory: directory.path)
+        let network = InProcessNetwork()
+        let node = try TokenNode(directory: directory.path + "/a", parties: ["O=Alice", "O=Bob"], network: network, notary: notary)
+        try await node.start()
+        var failure: (any Error)?
+        do {
+            try await node.issue(100, to: "O=Alice")
+            try await node.issue(50, to: "O=Bob")
+            let swapped = try await node.run(SwapTokens(owner: "O=Alice", counterparty: "O=Bob", give: 30, want: 20))
+            #expect(swapped.status == .completed, "\(swapped.error ?? "")")
+            #expect(try await node.balances() == ["O=Alice": 90, "O=Bob": 60])
+            #expect(try await node.flows(named: "AcceptSwap").map(\.status) == [.completed])
+            #expect(try await node.locked().isEmpty)
+            // Every message of the session, both ways, landed in this node's inbox; once both
+            // flows have ended, none is kept.
+            // (At least the proposal, the offer, the closing and the acknowledgement; a farewell
+            // that arrives after both ended is not kept.)
+            #expect(try await node.hub.pruneInbox() >= 4)
+            #expect(try await node.hub.pruneInbox() == 0)
+        } catch { failure = error }
+        await node.stop()
+        await notary.stop()
+        if let failure { throw failure }
+    }
+
+    /// A party cannot swap with itself: the flow says so at once rather than waiting out a session.
+    @Test func aSwapWithOneselfIsRefusedAtOnce() async throws {
+        try await withNodes { a, _, _ in
+            try await a.issue(100, to: "O=Alice")
+            let swapped = try await a.run(SwapTokens(owner: "O=Alice", counterparty: "O=Alice", give: 30, want: 20))
+            #expect(swapped.status == .failed)
+            #expect(swapped.error?.contains("itself") == true, "\(swapped.error ?? "")")
+            #expect(try await a.balances() == ["O=Alice": 100])
+            #expect(try await a.locked().isEmpty)
+            // Any flow: a session's two ends would share the inbox keys of one party.
+            let alone = try await a.run(SendPayload(payload: Data([1]), to: "O=Alice"))
+            #expect(alone.status == .failed && alone.error == "O=Alice cannot open a session with itself", "\(alone.error ?? "")")
+            #expect(try await a.outbox().isEmpty)
+        }
+    }
+
     @Test func aSwapTheCounterpartyCannotPayFailsOnBothSidesWithNoLockLeft() async throws {
         try await withNodes { a, b, _ in
             try await a.issue(100, to: "O=Alice")

@@ -11,6 +11,9 @@ extension FlowContext {
     /// the initiating flow `initiator` (whose name and `flowVersion` pick the responder there).
     /// Its `initiate` message goes out with the flow's next durable write.
     public func initiateFlow<F: Flow>(with counterparty: String, as ourParty: String, by initiator: F.Type) async throws -> FlowSession {
+        // Both ends would write the same inbox keys (session, sender, sequence): each would take
+        // its own messages for the other's.
+        guard counterparty != ourParty else { throw FlowFailure("\(ourParty) cannot open a session with itself") }
         let announced = SessionMessage.Initiator(flowName: F.flowName, version: F.flowVersion)
         let flow = flowId.rawValue
         let id = try await effect(EffectKind.initiate, "\(ourParty)>\(counterparty):\(announced.flowName)@\(announced.version)",
