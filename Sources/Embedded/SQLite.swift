@@ -29,9 +29,6 @@ enum SQLite {
 /// committer, the log appender and the replica, which have nothing else to do meanwhile; with
 /// GRDB's async API each transaction also hopped to GRDB's queue and back, and at 1,000 flows/s
 /// the bench p50 was 1.8 ms higher. A cooperative-pool thread calling them waits out one fsync.
-/// Reads of a row or a batch that every payment makes (a flow's record, an inbox message, the
-/// outbox) run on the calling thread from the pool as well: a WAL reader never waits for the
-/// writer, and the hop to GRDB's queue and back was two thread switches a read.
 extension DatabasePool {
     /// A write transaction on the calling thread, returning once it has committed.
     func writeBlocking<T>(_ updates: (Database) throws -> T) throws -> T { try write(updates) }

@@ -91,13 +91,13 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
     }
 
     public func record(_ id: FlowID) async throws -> FlowRecord? {
-        try db.readBlocking { db in
+        try await db.read { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM flows WHERE id = ?"), arguments: [id.rawValue]).map(Self.decode)
         }
     }
 
     public func record(clientRequestId: String) async throws -> FlowRecord? {
-        try db.readBlocking { db in
+        try await db.read { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM flows WHERE client_request_id = ?"), arguments: [clientRequestId]).map(Self.decode)
         }
     }
