@@ -169,7 +169,7 @@ struct PostgresLeaseTests {
     }
 
     @Test func errorsSayWhatIsWrongAndNeverThePassword() async throws {
-        let closed = try FreePort.one()
+        let closed = try FreePorts.take(1)[0]
         let cases: [(url: String, code: String, says: String)] = [
             ("postgres://hawser:hunter2-secret@127.0.0.1:\(closed)/postgres", "coordination_unavailable", "cannot connect to PostgreSQL at 127.0.0.1:\(closed)"),
             ("postgres://nobody:hunter2-secret@127.0.0.1:\(server.port)/postgres", "coordination_not_authorized", #"role "nobody" does not exist"#),
@@ -190,7 +190,7 @@ struct PostgresLeaseTests {
     }
 
     @Test func anUnreachableDatabaseIsLoggedOncePerChangeNotEveryRound() async throws {
-        let closed = try FreePort.one()
+        let closed = try FreePorts.take(1)[0]
         let url = "postgres://hawser:hunter2-secret@127.0.0.1:\(closed)/postgres"
         let lines = LogLines()
         let logger = Logger(label: "test", capturingInto: lines)

@@ -19,12 +19,15 @@ import Vault
         let transport = duplicating ? DuplicatingTransport(network: network) : nil
         let a = try TokenNode(directory: directory.path + "/a", parties: ["O=Alice"], network: network, notary: notary, transport: transport)
         let b = try TokenNode(directory: directory.path + "/b", parties: ["O=Bob"], network: network, notary: notary, transport: transport)
-        try await a.start()
-        try await b.start()
+        try await running([a, b], notary) { try await body(a, b, notary) }
+    }
+
+    /// Starts `nodes`, runs `body`, then stops them and the notary, whatever `body` did.
+    func running(_ nodes: [TokenNode], _ notary: SharedNotary, _ body: () async throws -> Void) async throws {
+        for node in nodes { try await node.start() }
         var failure: (any Error)?
-        do { try await body(a, b, notary) } catch { failure = error }
-        await a.stop()
-        await b.stop()
+        do { try await body() } catch { failure = error }
+        for node in nodes { await node.stop() }
         await notary.stop()
         if let failure { throw failure }
     }
@@ -165,9 +168,7 @@ import Vault
         let notary = try SharedNotary(directory: directory.path)
         let network = InProcessNetwork()
         let node = try TokenNode(directory: directory.path + "/a", parties: ["O=Alice", "O=Bob"], network: network, notary: notary)
-        try await node.start()
-        var failure: (any Error)?
-        do {
+        try await running([node], notary) {
             try await node.issue(100, to: "O=Alice")
             try await node.issue(50, to: "O=Bob")
             let swapped = try await node.run(SwapTokens(owner: "O=Alice", counterparty: "O=Bob", give: 30, want: 20))
@@ -175,16 +176,12 @@ import Vault
             #expect(try await node.balances() == ["O=Alice": 90, "O=Bob": 60])
             #expect(try await node.flows(named: "AcceptSwap").map(\.status) == [.completed])
             #expect(try await node.locked().isEmpty)
-            // Every message of the session, both ways, landed in this node's inbox; once both
-            // flows have ended, none is kept.
-            // (At least the proposal, the offer, the closing and the acknowledgement; a farewell
-            // that arrives after both ended is not kept.)
+            // Every message of the session, both ways, landed in this node's inbox (at least the
+            // proposal, the offer, the closing and the acknowledgement; a farewell that arrives
+            // after both flows ended is not kept); once both have ended, none is kept.
             #expect(try await node.hub.pruneInbox() >= 4)
             #expect(try await node.hub.pruneInbox() == 0)
-        } catch { failure = error }
-        await node.stop()
-        await notary.stop()
-        if let failure { throw failure }
+        }
     }
 
     /// A party cannot swap with itself: the flow says so at once rather than waiting out a session.

@@ -267,36 +267,11 @@ public final class NATSCluster: @unchecked Sendable {
 
     deinit { stop() }
 
-    /// Asks the kernel for free loopback ports (all held open at once so they differ).
-    public static func freePorts(_ count: Int) throws -> [Int] {
-        var fds: [Int32] = []
-        defer { for fd in fds { close(fd) } }
-        var ports: [Int] = []
-        for _ in 0..<count {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw TestClusterError.noPorts }
-            fds.append(fd)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = 0
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard bound == 0 else { throw TestClusterError.noPorts }
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let named = withUnsafeMutablePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-            }
-            guard named == 0 else { throw TestClusterError.noPorts }
-            ports.append(Int(UInt16(bigEndian: addr.sin_port)))
-        }
-        return ports
-    }
+    /// Free loopback ports for servers of their own (`FreePorts.take`).
+    public static func freePorts(_ count: Int) throws -> [Int] { try FreePorts.take(count) }
 }
 
 public enum TestClusterError: Error {
-    case noPorts
     case notReady(String)
 }
 

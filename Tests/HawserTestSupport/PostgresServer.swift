@@ -45,7 +45,7 @@ public final class PostgresServer: Sendable {
             initdb += ["-A", "trust"]
         }
         try await run(asPostgres: initdb)
-        let server = PostgresServer(directory: directory, port: try FreePort.one(), durableCommits: durableCommits)
+        let server = PostgresServer(directory: directory, port: try FreePorts.take(1)[0], durableCommits: durableCommits)
         do {
             try await server.launch()
         } catch {
@@ -206,25 +206,4 @@ public struct PostgresTrait: SuiteTrait, TestScoping {
 public struct PostgresServerError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// A free loopback port (the kernel's choice for port 0).
-public enum FreePort {
-    public static func one() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw PostgresServerError("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw PostgresServerError("bind() failed") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import HawserTestSupport
 import Synchronization
 import Testing
 import ZooKeeper
@@ -59,7 +58,7 @@ public final class ZooKeeperEnsemble: Sendable {
         self.tickTimeMs = tickTimeMs
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zookeeper-\(UUID().uuidString)")
         self.directory = directory
-        let ports = try Self.freePorts(count * 3)
+        let ports = try FreePorts.take(count * 3)
         servers = (0..<count).map { index in
             Server(id: index + 1, clientPort: ports[index * 3], quorumPort: ports[index * 3 + 1],
                    electionPort: ports[index * 3 + 2], home: directory.appendingPathComponent("zk\(index + 1)"))
@@ -206,33 +205,6 @@ public final class ZooKeeperEnsemble: Sendable {
         guard process.isRunning else { return }
         _ = Glibc.kill(process.processIdentifier, SIGKILL)
         _ = process.waitUntilGone()
-    }
-
-    /// Ports the kernel hands out for port 0, held together so they are distinct.
-    private static func freePorts(_ count: Int) throws -> [Int] {
-        var sockets: [Int32] = []
-        defer { for fd in sockets { close(fd) } }
-        var ports: [Int] = []
-        for _ in 0..<count {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw EnsembleError("socket() failed") }
-            sockets.append(fd)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = 0
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard bound == 0 else { throw EnsembleError("bind() failed") }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let named = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-            }
-            guard named == 0 else { throw EnsembleError("getsockname() failed") }
-            ports.append(Int(UInt16(bigEndian: address.sin_port)))
-        }
-        return ports
     }
 }
 

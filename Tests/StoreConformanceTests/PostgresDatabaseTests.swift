@@ -14,7 +14,7 @@ struct PostgresDatabaseTests {
         await #expect(throws: StoreDatabaseError.self) {
             _ = try await PostgresDatabase.connect(url: "mysql://u@h/db", password: nil, logger: quietLogger)
         }
-        let closed = try FreePort.one()
+        let closed = try FreePorts.take(1)[0]
         let unreachable = await #expect(throws: StoreDatabaseError.self) {
             _ = try await PostgresDatabase.connect(url: "postgres://hawser@127.0.0.1:\(closed)/postgres", password: nil,
                                                    timeout: .seconds(2), logger: quietLogger)
