@@ -165,7 +165,10 @@ public final class ZooKeeperEnsemble: Sendable {
                     break
                 }
                 if clock.now > deadline {
-                    throw EnsembleError("server \(id) is not serving after \(timeout); see \(servers[id - 1].home.path)/server.log")
+                    // The log's end, in the error: the ensemble's directory goes with the suite.
+                    let log = servers[id - 1].home.path + "/server.log"
+                    let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(15)
+                    throw EnsembleError("server \(id) is not serving after \(timeout); the end of \(log):\n" + tail.joined(separator: "\n"))
                 }
                 try await Task.sleep(for: .milliseconds(100))
             }
