@@ -27,7 +27,7 @@ import Vault
         init(root: String, notary: String, election: ElectionSettings, electionOptions: [String]) throws {
             self.root = root
             self.electionOptions = electionOptions
-            let free = try NATSCluster.freePorts(2)
+            let free = try FreePorts.take(2)
             ports = ["A": free[0], "B": free[1]]
             // Transient notary failures reach the hospital quickly, so flows write while it is down.
             try writeRemoteNodeFiles(in: root, urls: [notary]) { $0.notary.maxAttempts = 2; $0.notary.timeoutMillis = 2_000 }

@@ -16,7 +16,7 @@ import Testing
                                                 baseDirectory: dir.path, logger: quietLogger,
                                                 onListening: { ports.continuation.yield($0) })
         // Nothing listens on `dead`: a free port picked and released.
-        let dead = try NATSCluster.freePorts(1)[0]
+        let dead = try FreePorts.take(1)[0]
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }
             defer { group.cancelAll() }

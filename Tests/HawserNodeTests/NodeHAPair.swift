@@ -26,7 +26,7 @@ final class NodeHAPair {
         database = "ledger"
         try await postgres.sql("CREATE DATABASE \(database)")
         for id in Self.ids { try await postgres.sql("CREATE ROLE \(Self.role(id)) SUPERUSER LOGIN") }
-        let free = try NATSCluster.freePorts(2)
+        let free = try FreePorts.take(2)
         ports = ["A": free[0], "B": free[1]]
         try "hawser-test:pw-\(UUID().uuidString.prefix(8))\n".write(toFile: root + "/zk.credentials", atomically: true, encoding: .utf8)
         var election = ElectionSettings()

@@ -71,7 +71,7 @@ import Testing
     @Test(.timeLimit(.minutes(2))) func aMemberNodeServesPeerDeliveryAndRefusesForgeries() async throws {
         let dir = try TemporaryDirectory(), path = dir.path
         var configuration = try Self.memberNodeFiles(in: path)
-        let port = try NATSCluster.freePorts(1)[0]
+        let port = try FreePorts.take(1)[0]
         configuration.network?.listen.port = port
         let (app, _) = try await Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
         let initiate = SessionMessage(session: "carol-flow/0", sender: "O=Carol", recipient: "O=Alice", sequence: 1, kind: .initiate,

@@ -34,7 +34,7 @@ final class NotaryCluster: Sendable {
                       _ adjust: @escaping (inout NotaryConfiguration) -> Void = { _ in }) async throws -> NotaryCluster {
         let nats = try await startNATS()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-cluster-\(UUID().uuidString)").path
-        let cluster = NotaryCluster(nats: nats, root: root, ports: try NATSCluster.freePorts(size))
+        let cluster = NotaryCluster(nats: nats, root: root, ports: try FreePorts.take(size))
         do {
             for replica in 0..<size {
                 let dir = "\(root)/r\(replica)"

@@ -163,7 +163,7 @@ import TokenSample
     /// notarising when one replica is killed (its callers fail over to the others).
     @Test(.timeLimit(.minutes(4))) func everyClusterReplicaServesGRPCAndCallersFailOverWhenOneDies() async throws {
         let cluster = try await NotaryCluster.start(running: 0)
-        let grpcPorts = try NATSCluster.freePorts(3)
+        let grpcPorts = try FreePorts.take(3)
         for replica in 0..<3 {
             var configuration = try NotaryConfiguration.load(cluster.config(replica))
             configuration.grpc = GRPCConfiguration()

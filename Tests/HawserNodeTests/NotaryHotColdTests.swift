@@ -20,7 +20,7 @@ struct NotaryHotColdTests {
         let server = try #require(PostgresTrait.current)
         let dir = try TemporaryDirectory()
         let root = dir.path
-        let ports = try NATSCluster.freePorts(2)
+        let ports = try FreePorts.take(2)
         let url = ["A": "http://127.0.0.1:\(ports[0])", "B": "http://127.0.0.1:\(ports[1])"]
         let databaseURL = try await server.createDatabase()
         for (id, port) in [("A", ports[0]), ("B", ports[1])] {

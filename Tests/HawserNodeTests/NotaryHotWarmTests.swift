@@ -37,7 +37,7 @@ struct NotaryHotWarmTests {
         let root = dir.path
         try "hawser-test:pw-\(UUID().uuidString.prefix(8))\n".write(toFile: root + "/zk.credentials", atomically: true, encoding: .utf8)
         let electionName = "notary-\(UUID().uuidString.prefix(8))"
-        let ports = try NATSCluster.freePorts(2)
+        let ports = try FreePorts.take(2)
         let url = ["A": "http://127.0.0.1:\(ports[0])", "B": "http://127.0.0.1:\(ports[1])"]
         let databaseURL = try await server.createDatabase()
         for (id, port) in [("A", ports[0]), ("B", ports[1])] {

@@ -16,7 +16,7 @@ import Testing
         let postgres = try await PostgresServer.start(durableCommits: true)
         defer { postgres.stop() }
         try await postgres.sql("CREATE DATABASE bob")
-        let ports = try NATSCluster.freePorts(4)
+        let ports = try FreePorts.take(4)
         let (rpc, p2p) = (["A": ports[0], "B": ports[1]], ["A": ports[2], "B": ports[3]])
         let url = postgres.url(database: "bob")
         let network = try await PaymentNetwork.start(in: dir.path, starting: ["alice"]) { node, configuration in

@@ -41,7 +41,7 @@ final class StandaloneNotary: Sendable {
     static func start(key: SigningKey = notaryKey, grpc: Bool = false) async throws -> StandaloneNotary {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-notary-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let ports = try NATSCluster.freePorts(2)
+        let ports = try FreePorts.take(2)
         let notary = StandaloneNotary(root: root, port: ports[0], grpcPort: grpc ? ports[1] : nil)
         try KeyFile(name: "O=Notary", key: key).save(root + "/notary.key")
         var configuration = NotaryConfiguration()
@@ -75,7 +75,7 @@ final class StandaloneNotary: Sendable {
 }
 
 /// An address where nothing listens: a port handed out as free and left unbound.
-func closedURL(scheme: String = "http") throws -> String { "\(scheme)://127.0.0.1:\(try NATSCluster.freePorts(1)[0])" }
+func closedURL(scheme: String = "http") throws -> String { "\(scheme)://127.0.0.1:\(try FreePorts.take(1)[0])" }
 
 /// Writes the files of `writeNodeFiles`, but for a node that uses the remote notary at `urls`
 /// (pinned to `key`): no notary key, no embedded notary options. Transient failures are retried

@@ -18,7 +18,7 @@ struct NodeResumeReadinessTests {
         let server = try #require(PostgresTrait.current)
         let databaseURL = try await server.createDatabase()
         let database = String(databaseURL.split(separator: "/").last!)
-        let away = try NATSCluster.freePorts(1)[0]  // nothing listens there: the notary is away
+        let away = try FreePorts.take(1)[0]  // nothing listens there: the notary is away
         let dir = try TemporaryDirectory()
         try writeRemoteNodeFiles(in: dir.path, urls: ["http://127.0.0.1:\(away)"]) { configuration in
             configuration.database.kind = .postgres

@@ -15,7 +15,7 @@ import Testing
         init() throws {
             let directory = try TemporaryDirectory()
             try writeNodeFiles(in: directory.path)
-            let port = try NATSCluster.freePorts(1)[0]
+            let port = try FreePorts.take(1)[0]
             var configuration = try NodeConfiguration.load(directory.path + "/node.json")
             configuration.listen.port = port
             try configuration.save(directory.path + "/node.json")

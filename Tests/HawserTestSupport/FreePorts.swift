@@ -1,53 +1,60 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Loopback ports for test servers that run as processes of their own (nats-server, ZooKeeper,
-/// a node) and are told their ports. They are drawn below the kernel's ephemeral range
-/// (`net.ipv4.ip_local_port_range`, 32768 and up by default): a port the kernel hands out for
-/// port 0 is one an outgoing connection of any test may take before the server binds it, and a
-/// ZooKeeper server of an ensemble never came up that way. Each is checked free by binding it, the
-/// sockets held together so that the ports differ. Servers inside the test process bind port 0
-/// and read it back instead.
+/// PostgreSQL, a node) and are told their ports. They are drawn outside the kernel's ephemeral
+/// range (`net.ipv4.ip_local_port_range`, 32768-60999 by default; below it, or above it if it
+/// starts low): a port the kernel hands out for port 0 is one an outgoing connection of any test
+/// may take before the server binds it (the likely reason a ZooKeeper server of an ensemble once
+/// never came up). Each is checked free by binding it, the sockets held together so that the
+/// ports differ. Servers inside the test process bind port 0 and read it back instead.
 public enum FreePorts {
-    public struct Exhausted: Error, CustomStringConvertible {
-        public var description: String { "no free loopback ports below the ephemeral range" }
+    public struct Unavailable: Error, CustomStringConvertible {
+        public var description: String
     }
 
     public static func take(_ count: Int) throws -> [Int] {
         var sockets: [Int32] = []
         defer { for fd in sockets { close(fd) } }
-        let range = 10_000..<max(10_001, min(ephemeralStart(), 65_536))
+        let range = outsideEphemeralRange()
+        guard !range.isEmpty else { throw Unavailable(description: "the kernel's ephemeral range leaves no port outside it") }
         var ports: [Int] = []
         var tries = 0
         while ports.count < count {
             tries += 1
-            guard tries <= 100 * count + 1_000 else { throw Exhausted() }
+            guard tries <= 100 * count + 1_000 else { throw Unavailable(description: "no \(count) free loopback ports in \(range)") }
             let port = Int.random(in: range)
             if ports.contains(port) { continue }
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw Exhausted() }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = UInt16(port).bigEndian
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard bound == 0 else { close(fd); continue }
+            guard let fd = socket(boundTo: port) else { continue }
             sockets.append(fd)
             ports.append(port)
         }
         return ports
     }
 
-    /// The first port of the kernel's ephemeral range (32768 if it cannot be read).
-    static func ephemeralStart() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8),
-              let first = text.split(whereSeparator: \.isWhitespace).first, let start = Int(first) else { return 32_768 }
-        return start
+    /// A TCP socket bound to 127.0.0.1:`port`, or nil if the port is taken; the caller closes it.
+    public static func socket(boundTo port: Int) -> Int32? {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { close(fd); return nil }
+        return fd
+    }
+
+    /// The ports to draw from: 10000 up to the kernel's ephemeral range, or above its end when it
+    /// leaves fewer than 1,000 below it.
+    public static func outsideEphemeralRange() -> Range<Int> {
+        var (start, end) = (32_768, 60_999)
+        if let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8) {
+            let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+            if bounds.count == 2 { (start, end) = (bounds[0], bounds[1]) }
+        }
+        return start >= 11_000 ? 10_000..<start : (end + 1)..<65_536
     }
 }

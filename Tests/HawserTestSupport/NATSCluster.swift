@@ -104,7 +104,7 @@ public final class NATSCluster: @unchecked Sendable {
         let cluster = NATSCluster(directory: dir)
         do {
             if tls { try cluster.makeCertificate() }
-            let ports = try freePorts(size * 2)
+            let ports = try FreePorts.take(size * 2)
             let clientPorts = Array(ports[0..<size])
             let routePorts = Array(ports[size...])
             // A name of its own: servers of parallel tests' clusters keep dialling the route ports
@@ -267,8 +267,6 @@ public final class NATSCluster: @unchecked Sendable {
 
     deinit { stop() }
 
-    /// Free loopback ports for servers of their own (`FreePorts.take`).
-    public static func freePorts(_ count: Int) throws -> [Int] { try FreePorts.take(count) }
 }
 
 public enum TestClusterError: Error {

@@ -50,7 +50,7 @@ import Testing
 
     @Test func aNodeIsReachedAtWhicheverOfItsAddressesAnswers() async throws {
         // Bob's first address has nothing listening (a standby gone, a machine down).
-        let dead = try NATSCluster.freePorts(1)[0]
+        let dead = try FreePorts.take(1)[0]
         try await withTwoNodes(bobFirst: [dead]) { alice, _, _ in
             let ended = try await alice.engine.waitForEnd(try await alice.engine.start(Ping(rounds: 2)).id)
             #expect(ended.status == .completed, "\(ended.error ?? "")")
