@@ -58,10 +58,11 @@ public enum SessionInbound {
 
     /// The flow a session belongs to on a node, if the node has one: the initiator's, whose id
     /// is the session id up to its first `/` (`sessionId(flow:effect:)`), or the responder's,
-    /// started with `responderRequestId(session)`. A message is kept only while that flow runs:
-    /// once it has ended its inbox rows are no longer needed, and a message that arrives for it
-    /// later, or for a session no flow here has, is answered `accepted` and not kept. (The
-    /// stores' SQL splits the id the same way.)
+    /// started with `responderRequestId(session)`; both, when two parties of the node are in the
+    /// session. A message is kept only while a flow of its session runs here: once none does its
+    /// inbox rows are no longer needed, and a message that arrives later, or for a session no
+    /// flow here has, is answered `accepted` and not kept. (The stores' SQL splits the id the
+    /// same way.)
     public static func initiatorFlowId(of session: String) -> String? {
         session.firstIndex(of: "/").map { String(session[..<$0]) }
     }

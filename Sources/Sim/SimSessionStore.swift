@@ -82,17 +82,14 @@ struct SimSessionStore {
         self.prunesLive = prunesLive
     }
 
-    /// Whether each flow here that `session` belongs to (`SessionInbound.initiatorFlowId`,
-    /// `responderRequestId`) has ended, as the real stores tell.
-    private func owners(of session: String) -> [Bool] {
+    /// Whether a flow here that `session` belongs to (`SessionInbound.initiatorFlowId`,
+    /// `responderRequestId`) runs, as the real stores tell: only then is a message of it kept,
+    /// and pruned once none runs (two parties of the node in a session have both flows here).
+    func sessionRuns(_ session: String) -> Bool {
         let initiator = SessionInbound.initiatorFlowId(of: session).map(FlowID.init)
         let responder = byRequest[SessionInbound.responderRequestId(session)]
-        return [initiator, responder].compactMap { id in id.flatMap { flows[$0]?.state.status.isTerminal } }
+        return [initiator, responder].contains { id in id.flatMap { flows[$0].map { !$0.state.status.isTerminal } } ?? false }
     }
-
-    /// Whether a flow here that `session` belongs to runs: only then is a message of it kept,
-    /// and pruned once none runs (two parties of the node in a session have both flows here).
-    func sessionRuns(_ session: String) -> Bool { owners(of: session).contains(false) }
 
     /// The flow a start with `requestId` made, if one did.
     func flow(requestId: String) -> FlowID? { byRequest[requestId] }

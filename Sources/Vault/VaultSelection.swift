@@ -4,8 +4,8 @@ import Flows
 /// states available to the holder, in the query's order, offered one by one to `pick` until it
 /// says the states taken are enough. Pages grow from 2 states, twice as large each time, to the
 /// query's limit: most choices need a state or two, and reading a thousand each time made a large
-/// vault slow to spend from (a first page of 16, read and decoded for one state, was 4% of a
-/// payer's CPU). The store reads the pages and reserves what is chosen, in one
+/// vault slow to spend from (and a first page of 16, read and decoded to spend one state, was
+/// most of a choice's cost). The store reads the pages and reserves what is chosen, in one
 /// transaction; this decides which page comes next and when the choice is made.
 public struct VaultSelection<Tally: Sendable> {
     public enum Step {
