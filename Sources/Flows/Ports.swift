@@ -9,8 +9,8 @@ import Sessions
 /// carries the signature of `identity`'s key.
 public protocol FlowNotary: Sendable {
     var identity: Party { get }
-    /// Checks answers signed by this notary that counterparties present. One verifier for the
-    /// node: answers of one notary batch share a signature, checked once.
+    /// Checks answers signed by this notary that counterparties present, for the port's life:
+    /// answers of one notary batch share a signature, which it checks once.
     var verifier: AnswerVerifier { get }
     func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer
 }
