@@ -28,6 +28,8 @@ struct NodeHAHistory: Sendable {
         /// The transaction a completed flow returned.
         var txId: String?
         var tokens: TokenEffect
+        /// Why a flow that did not complete ended so (its error column).
+        var error: String? = nil
     }
 
     /// What a token flow does when it completes.
@@ -79,7 +81,8 @@ struct NodeHAHistory: Sendable {
             out.append("client request id \(crid) names \(named.count) flows in the database")
         }
         for flow in flows where flow.status != "completed" {
-            out.append("flow \(flow.id) (\(flow.clientRequestId ?? "no client request id")) ended \(flow.status), not completed")
+            out.append("flow \(flow.id) (\(flow.clientRequestId ?? "no client request id")) ended \(flow.status), not completed"
+                       + (flow.error.map { ": \($0)" } ?? ""))
         }
         out += tokenViolations()
         out += fencingViolations()

@@ -61,6 +61,11 @@ import Testing
             h.flows[2].status = "running"
             h.balances["Bob"] = 4
         }
+        expectViolation("ended failed, not completed: the notary refused") { h in
+            h.flows[2].status = "failed"
+            h.flows[2].error = "the notary refused"
+            h.balances["Bob"] = 4
+        }
         expectViolation("ended hospitalised") {
             $0.flows.append(.init(id: "f5", clientRequestId: "c5", status: "hospitalised", txId: nil, tokens: .issue(owner: "Bob", amount: 2)))
         }

@@ -113,7 +113,8 @@ final class NodeHAPair {
             .init(table: r[0], key: r[1], status: r[2].isEmpty ? nil : r[2], writer: writers[r[3]] ?? r[3], epoch: UInt64(r[4]))
         }
         history.flows = try await postgres.rows("""
-            SELECT id, coalesce(client_request_id, ''), name, convert_from(arguments, 'UTF8'), status, coalesce(convert_from(result, 'UTF8'), '')
+            SELECT id, coalesce(client_request_id, ''), name, convert_from(arguments, 'UTF8'), status, coalesce(convert_from(result, 'UTF8'), ''),
+                   coalesce(error, '')
             FROM flows ORDER BY seq
             """, database: database).map { r in
             let arguments = (try? JSONSerialization.jsonObject(with: Data(r[3].utf8))) as? [String: Any] ?? [:]
@@ -121,7 +122,8 @@ final class NodeHAPair {
             let owner = arguments["owner"] as? String ?? "", amount = (arguments["amount"] as? NSNumber)?.int64Value ?? 0
             return .init(id: r[0], clientRequestId: r[1].isEmpty ? nil : r[1], status: r[4], txId: result?["txId"] as? String,
                          tokens: r[2] == "MoveTokens" ? .move(from: owner, to: arguments["newOwner"] as? String ?? "", amount: amount)
-                                                      : .issue(owner: owner, amount: amount))
+                                                      : .issue(owner: owner, amount: amount),
+                         error: r[6].isEmpty ? nil : r[6])
         }
         for row in try await postgres.rows("SELECT owner, sum(amount) FROM vault_states WHERE type = 'token' AND consumed_by IS NULL GROUP BY owner",
                                      database: database) {
