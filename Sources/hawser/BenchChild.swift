@@ -1,5 +1,6 @@
 import Coordination
 import Foundation
+import HawserCore
 import Synchronization
 
 /// A child process of a benchmark: this binary run with some arguments (`election run`,
@@ -27,20 +28,18 @@ final class BenchChild: Sendable {
         self.name = name
         process.executableURL = URL(fileURLWithPath: Self.executable)
         process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
         if let log {
             FileManager.default.createFile(atPath: log, contents: nil)
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         } else {
             process.standardError = FileHandle.nullDevice
         }
+        let pipe = try BenchChildren.shared.start(process)
         pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
             if data.isEmpty { handle.readabilityHandler = nil }
             self?.receive(data)
         }
-        try BenchChildren.shared.start(process)
     }
 
     /// This binary's path.
@@ -116,10 +115,17 @@ final class BenchChildren: Sendable {
     private let adopted = Mutex<Set<Int32>>([])
     private let handlers = Mutex<[any DispatchSourceSignal]>([])
 
-    func start(_ process: Process) throws {
+    /// Starts `process` with a pipe as its standard output, and returns the pipe.
+    func start(_ process: Process) throws -> Pipe {
         installHandlers()
-        try process.run()
+        let pipe = try ChildProcesses.start {
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            return pipe
+        }
         processes.withLock { $0.append(process) }
+        return pipe
     }
 
     /// Also ends `pid`, a watchdog's child, on an interruption, until `release`d.

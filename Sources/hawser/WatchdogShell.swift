@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Coordination
 import Foundation
+import HawserCore
 import ServiceLifecycle
 import Synchronization
 
@@ -158,7 +159,7 @@ final class WatchdogShell: Service, Sendable {
                 sigemptyset(&none)
                 pthread_sigmask(SIG_SETMASK, &none, nil)
                 do {
-                    try process.run()
+                    try ChildProcesses.start { try process.run() }
                     continuation.resume()
                 } catch {
                     continuation.resume(throwing: error)

@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 import HawserTestSupport
 import Synchronization
 
@@ -38,10 +39,13 @@ final class CandidateProcess: Sendable {
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["election", "run", "--id", id] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        let errorPipe = Pipe()
-        process.standardError = errorPipe
+        let (pipe, errorPipe) = try ChildProcesses.start { [process] in
+            let pipe = Pipe(), errorPipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = errorPipe
+            try process.run()
+            return (pipe, errorPipe)
+        }
         errorPipe.fileHandleForReading.readabilityHandler = { [output] handle in
             let data = handle.availableData
             if data.isEmpty { handle.readabilityHandler = nil }
@@ -59,7 +63,6 @@ final class CandidateProcess: Sendable {
                 }
             }
         }
-        try process.run()
         watchdog = Mutex(try ProcessWatchdog(killing: [process.processIdentifier]))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 import HawserTestSupport
 import Testing
 
@@ -21,7 +22,7 @@ struct ElectionCommandLineTests {
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do {
-                try process.run()
+                try ChildProcesses.start { try process.run() }
             } catch {
                 process.terminationHandler = nil
                 continuation.resume(throwing: error)

@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 
 /// A program run to its end, its stdout and stderr captured together.
 struct ChildProcess {
@@ -24,7 +25,7 @@ struct ChildProcess {
             group.addTask {
                 try await withCheckedThrowingContinuation { continuation in
                     process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-                    do { try process.run() } catch { continuation.resume(throwing: error) }
+                    do { try ChildProcesses.start { try process.run() } } catch { continuation.resume(throwing: error) }
                 }
             }
             group.addTask {

@@ -84,7 +84,7 @@ import Testing
             restore.executableURL = URL(fileURLWithPath: HawserProcess.binary)
             restore.arguments = ["notary", "restore", "--config", cluster.config(2), "--from", cluster.urls[1]]
             restore.standardOutput = FileHandle.nullDevice
-            try restore.run()
+            try ChildProcesses.start { try restore.run() }
             restore.waitUntilExit()
             #expect(restore.terminationStatus == 0, "hawser notary restore succeeded")
 

@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 import HawserTestSupport
 import Synchronization
 
@@ -61,15 +62,12 @@ final class HawserProcess: Sendable {
     }
 
     private func waitForPort() async throws -> Int {
-        let pipe = Pipe()
-        process.standardOutput = pipe
         let command = "hawser " + (process.arguments ?? []).prefix(2).joined(separator: " ")
         // A thread of its own reads the output with blocking reads until the end. Foundation's
         // `readabilityHandler` (a dispatch read source) raced libdispatch's event loop when the
         // pipe closed on a kill: the test process crashed in `_dispatch_event_loop_drain` about
         // once in 40 runs of the crash test.
-        let reader = pipe.fileHandleForReading
-        let readOutput: @Sendable () -> Void = { [output] in
+        let readOutput: @Sendable (FileHandle) -> Void = { [output] reader in
             while true {
                 let data = reader.availableData
                 let waiter = output.state.withLock { state -> (CheckedContinuation<Int, any Error>, Result<Int, any Error>)? in
@@ -92,8 +90,13 @@ final class HawserProcess: Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             output.state.withLock { $0.waiter = continuation }
             do {
-                try process.run()
-                Thread(block: readOutput).start()
+                let reader = try ChildProcesses.start { [process] in
+                    let pipe = Pipe()
+                    process.standardOutput = pipe
+                    try process.run()
+                    return pipe.fileHandleForReading
+                }
+                Thread { readOutput(reader) }.start()
                 let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
                 watchdog.withLock { $0 = guardian }
             } catch {
@@ -114,10 +117,13 @@ final class HawserProcess: Sendable {
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
+        let pipe = try ChildProcesses.start {
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            return pipe
+        }
         let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
         defer { guardian.stop() }
         let reader = pipe.fileHandleForReading
@@ -152,10 +158,13 @@ final class HawserProcess: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
+        let pipe = try ChildProcesses.start {
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            return pipe
+        }
         // A blocking read to the end on a thread of its own (see `waitForPort`).
         let output = await withCheckedContinuation { continuation in
             Thread { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }.start()

@@ -145,10 +145,13 @@ final class TableLock: Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: PostgresServer.bin + "/psql")
         process.arguments = [url, "-q", "-v", "ON_ERROR_STOP=1"]
-        input = Pipe()
-        process.standardInput = input
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        input = try ChildProcesses.start { [process] in
+            let input = Pipe()
+            process.standardInput = input
+            try process.run()
+            return input
+        }
         guardian = try ProcessWatchdog(killing: [process.processIdentifier])
         input.fileHandleForWriting.write(Data("BEGIN;\nLOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE;\n".utf8))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 import HawserTestSupport
 import Synchronization
 
@@ -38,8 +39,6 @@ final class WatchdogProcess: Sendable {
         process.executableURL = URL(fileURLWithPath: HawserProcess.binary)
         process.arguments = ["watchdog", "--id", id] + arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let pipe = Pipe()
-        process.standardOutput = pipe
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.terminationHandler = { [exit] process in
             let status = process.terminationStatus
@@ -50,7 +49,12 @@ final class WatchdogProcess: Sendable {
             }
             for waiter in waiters { waiter.resume(returning: status) }
         }
-        try process.run()
+        let pipe = try ChildProcesses.start { [process] in
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            return pipe
+        }
         guardian = Mutex(try ProcessWatchdog(killing: [process.processIdentifier]))
         // Blocking reads on a thread of its own, to the end of the output (see `HawserProcess`).
         let reader = pipe.fileHandleForReading

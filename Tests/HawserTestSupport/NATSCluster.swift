@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 import JetStream
 import NIOCore
 
@@ -65,10 +66,13 @@ public final class NATSCluster: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["--version"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        guard (try? process.run()) != nil else { return (0, 0, 0) }
+        guard let pipe = try? ChildProcesses.start({ () throws -> Pipe in
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            return pipe
+        }) else { return (0, 0, 0) }
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         // "nats-server: v2.15.1"
@@ -174,7 +178,7 @@ public final class NATSCluster: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try ChildProcesses.start { try process.run() }
         return Server(name: name, port: port, clusterPort: clusterPort, configPath: config, process: process)
     }
 
@@ -211,7 +215,7 @@ public final class NATSCluster: @unchecked Sendable {
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try ChildProcesses.start { try process.run() }
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw TestClusterError.notReady("openssl failed") }
     }

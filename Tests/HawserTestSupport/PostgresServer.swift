@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 import Synchronization
 import Testing
 
@@ -66,7 +67,7 @@ public final class PostgresServer: Sendable {
         let log = FileHandle(forWritingAtPath: "/dev/null")
         process.standardOutput = log
         process.standardError = log
-        try process.run()
+        try ChildProcesses.start { try process.run() }
         let watchdog = try ProcessWatchdog(killing: [process.processIdentifier])
         running.withLock { $0 = (process, watchdog) }
         try await waitUntilReady(process)
@@ -130,7 +131,7 @@ public final class PostgresServer: Sendable {
             probe.executableURL = URL(fileURLWithPath: "\(Self.bin)/pg_isready")
             probe.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-U", "hawser", "-d", "postgres", "-q"]
             let ready = try await Self.onThread {
-                try probe.run()
+                try ChildProcesses.start { try probe.run() }
                 probe.waitUntilExit()
                 return probe.terminationStatus == 0
             }
@@ -172,11 +173,14 @@ public final class PostgresServer: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--reuid=postgres", "--regid=postgres", "--init-groups"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         process.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
-        try process.run()
+        let output = try ChildProcesses.start {
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            return output
+        }
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {

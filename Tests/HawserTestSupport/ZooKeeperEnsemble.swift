@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 import Synchronization
 import Testing
 import ZooKeeper
@@ -108,7 +109,7 @@ public final class ZooKeeperEnsemble: Sendable {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try ChildProcesses.start { try process.run() }
         try? handle.close()
         processes.withLock { $0[id] = process }
         let watchdog = try ProcessWatchdog(killing: [process.processIdentifier])
