@@ -52,10 +52,17 @@ swift build --build-tests
 # BenchHistoryTests' bench processes among the rest, HTTPEdgeTests' client could not connect
 # within 5 s).
 # Arguments (a --filter) select from the whole suite in one process.
+# On a time-out the tests still running are named, from the event stream the test process writes
+# itself (what it printed last is lost with `swift test`).
 run() {
-    local status=0
-    timeout --foreground --kill-after=30s 30m swift test --skip-build "$@" || status=$?
-    if [ "$status" = 124 ]; then echo "the tests did not finish within 30 minutes: a test hangs" >&2; fi
+    local status=0 events
+    events=$(mktemp)
+    timeout --foreground --kill-after=30s 30m swift test --skip-build --event-stream-output-path "$events" "$@" || status=$?
+    if [ "$status" = 124 ]; then
+        echo "the tests did not finish within 30 minutes: a test hangs. Still running:" >&2
+        scripts/unfinished-tests.py "$events" >&2
+    fi
+    rm -f "$events"
     return "$status"
 }
 if [ $# -gt 0 ]; then
