@@ -364,6 +364,7 @@ public final class FlowEngine: Service, Sendable {
 
     /// Kills a flow: a running one is cancelled at its next effect; a hospitalised one ends at once.
     public func kill(_ id: FlowID) async throws -> FlowRecord {
+        await awaitLeavingTask(id)
         let (task, cancel) = state.withLock { state in
             (state.live[id]?.task, transition(.kill, of: id, in: &state).contains(.cancel))
         }
@@ -383,6 +384,7 @@ public final class FlowEngine: Service, Sendable {
     /// its next effect. A parked flow is not run at start-up; it is resumed or killed like any
     /// other. (The offline tool parks flows while the node is down.)
     public func park(_ id: FlowID, reason: String) async throws -> FlowRecord {
+        await awaitLeavingTask(id)
         let (task, cancel) = state.withLock { state in
             (state.live[id]?.task, transition(.park(reason), of: id, in: &state).contains(.cancel))
         }
@@ -400,8 +402,9 @@ public final class FlowEngine: Service, Sendable {
 
     /// Runs a hospitalised flow again (an operator's decision after fixing the cause).
     public func resume(_ id: FlowID) async throws -> FlowRecord {
-        guard var record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
-        guard record.status == .hospitalised else { throw FlowEngineError.notHospitalised(id, record.status) }
+        var record = try await hospitalisedRecord(id)
+        if await awaitLeavingTask(id) { record = try await hospitalisedRecord(id) }
+        // A live flow here waits out the hospital's delay, and then runs again anyway.
         guard state.withLock({ $0.live[id] == nil }) else { return record }
         record.status = .running
         record.retryAt = nil
@@ -411,6 +414,30 @@ public final class FlowEngine: Service, Sendable {
         state.withLock { _ = $0.marked.insert(id) }
         launch(record, journal: try await store.journal(of: id), replayMarked: true)
         return record
+    }
+
+    private func hospitalisedRecord(_ id: FlowID) async throws -> FlowRecord {
+        guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
+        guard record.status == .hospitalised else { throw FlowEngineError.notHospitalised(id, record.status) }
+        return record
+    }
+
+    /// Waits for the task of a flow that is recording its end, or has recorded it, to leave
+    /// `live`; true if there was one. An operator's kill, park or resume then acts on the flow as
+    /// the store holds it: one that came in that moment (the store showing the flow parked, its
+    /// task still registered) changed nothing.
+    @discardableResult
+    private func awaitLeavingTask(_ id: FlowID) async -> Bool {
+        let leaving = state.withLock { state -> Task<Void, Never>? in
+            guard let live = state.live[id] else { return nil }
+            switch live.machine.phase {
+            case .recording, .ended: return live.task
+            default: return live.hasEnded ? live.task : nil
+            }
+        }
+        guard let leaving else { return false }
+        await leaving.value
+        return true
     }
 
     /// Draining mode for upgrades: no new flows start; running ones finish.

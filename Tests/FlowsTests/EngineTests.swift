@@ -2,6 +2,7 @@ import Embedded
 import Flows
 import HawserCore
 import HawserTestSupport
+import Synchronization
 import Testing
 
 @Suite(.timeLimit(.minutes(10))) struct EngineTests {
@@ -225,6 +226,45 @@ import Testing
             let record = try await engine.waitForEnd(started.id)
             #expect(record.status == .completed)
             await #expect(throws: FlowEngineError.notHospitalised(started.id, .completed)) { try await engine.resume(started.id) }
+        }
+    }
+
+    /// An operator acting the moment a flow is parked: the store shows it parked, but its task
+    /// has not yet told anyone or left the engine. A resume or kill then returned the parked
+    /// record and changed nothing. Here the park's commit answers only once the command has come:
+    /// once a resume has read the record, or once a kill has been issued.
+    @Test(arguments: ["resume", "kill"]) func anOperatorsCommandAsAFlowIsParkedTakesEffect(_ command: String) async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        harness.hooks.breaks("call", true)
+        let parkHeld = Gate()
+        let releaseOnRead = Mutex(false)
+        let store = InterceptedFlowStore(harness.database.flows, read: { _ in
+            if releaseOnRead.withLock({ armed in defer { armed = false }; return armed }) { parkHeld.release() }
+        }) { writes in
+            let records = try await harness.database.flows.commit(writes)
+            let parks = writes.contains {
+                if case .state(_, let state, _) = $0 { return state.status == .hospitalised && state.retryAt == nil }
+                return false
+            }
+            if parks { try await parkHeld.pass() }
+            return records
+        }
+        let engine = harness.engine(store: store)
+        try await running(engine) {
+            let started = try await engine.start(StepsFlow())
+            await parkHeld.reached()
+            #expect(try await harness.database.flows.record(started.id)?.status == .hospitalised)
+            if command == "resume" {
+                releaseOnRead.withLock { $0 = true }
+                #expect(try await engine.resume(started.id).status == .running)
+                // Still broken: parked again (the park's commit is no longer held).
+                #expect(try await engine.waitForEnd(started.id).status == .hospitalised)
+            } else {
+                let killed = Task { try await engine.kill(started.id) }
+                parkHeld.release()
+                #expect(try await killed.value.status == .killed)
+            }
         }
     }
 

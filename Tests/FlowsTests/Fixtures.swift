@@ -39,19 +39,26 @@ final class Gate: Sendable {
     func reached() async { for await _ in arrived { return } }
 }
 
-/// A flow store whose commits go through `commit` (which may delay, fail or lose them); every
-/// other call goes straight to `base`.
+/// A flow store whose commits go through `commit` (which may delay, fail or lose them), and
+/// whose reads of a record are reported to `read` once made; every other call goes straight to
+/// `base`.
 final class InterceptedFlowStore: FlowStore {
     let base: any FlowStore
     private let intercept: @Sendable ([FlowWrite]) async throws -> [FlowRecord?]
+    private let read: @Sendable (FlowID) -> Void
 
-    init(_ base: any FlowStore, commit: @escaping @Sendable ([FlowWrite]) async throws -> [FlowRecord?]) {
+    init(_ base: any FlowStore, read: @escaping @Sendable (FlowID) -> Void = { _ in },
+         commit: @escaping @Sendable ([FlowWrite]) async throws -> [FlowRecord?]) {
         self.base = base
+        self.read = read
         intercept = commit
     }
 
     func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] { try await intercept(writes) }
-    func record(_ id: FlowID) async throws -> FlowRecord? { try await base.record(id) }
+    func record(_ id: FlowID) async throws -> FlowRecord? {
+        defer { read(id) }
+        return try await base.record(id)
+    }
     func record(clientRequestId: String) async throws -> FlowRecord? { try await base.record(clientRequestId: clientRequestId) }
     func journal(of id: FlowID) async throws -> [JournalEntry] { try await base.journal(of: id) }
     func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await base.list(query) }
