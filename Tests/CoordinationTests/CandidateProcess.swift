@@ -96,7 +96,9 @@ final class CandidateProcess: Sendable {
         let deadline = ContinuousClock.now + timeout
         while !condition(events) {
             if ContinuousClock.now > deadline {
-                throw CandidateError("\(id): no \(what) within \(timeout); events: \(events.map(\.event))")
+                // The events with their leaders, and the end of the log (rounds that failed say why).
+                let seen = events.map { $0.event + ($0.leader.map { "(\($0))" } ?? "") }
+                throw CandidateError("\(id): no \(what) within \(timeout); events: \(seen); log ends: \(log.suffix(2_000))")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
