@@ -77,11 +77,16 @@ final class CandidateProcess: Sendable {
     var log: String { output.log.withLock { $0 } }
     var pid: Int32 { process.processIdentifier }
 
-    /// Stopped by a signal (state `T` in /proc/PID/stat), as after SIGSTOP.
+    /// Stopped by a signal, every thread of it (state `T` in /proc/PID/task/*/stat), as after
+    /// SIGSTOP. `kill` returns before the threads have stopped: one still running may yet take
+    /// a lock.
     var isStopped: Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T")
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !threads.isEmpty else { return false }
+        return threads.allSatisfy { thread in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T")
+        }
     }
 
     /// The events that announce a role.

@@ -1,4 +1,5 @@
 import Coordination
+import HawserTestSupport
 import Testing
 
 /// Fault scenarios that every election backend must pass, run by `LeaseFaultTests` and
@@ -35,6 +36,8 @@ enum ElectionScenarios {
             let writesSoFar = a.events.filter { $0.event == "write" }.count
             try await a.waitUntil("another write") { $0.filter { $0.event == "write" }.count > writesSoFar }
             a.pause()
+            // Checked once every thread has stopped: one still running could take a lock after.
+            try await eventually("A stopped") { a.isStopped }
             if try holdsNoLock() { break }
             a.resume()
         }
