@@ -20,4 +20,16 @@ public enum ChildProcesses {
         defer { lock.unlock() }
         return try body()
     }
+
+    /// Starts `process` with a new pipe as its standard output (its standard error too if
+    /// `mergingErrors`) and returns the pipe.
+    public static func startWithOutputPipe(_ process: Process, mergingErrors: Bool = false) throws -> Pipe {
+        try start {
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            if mergingErrors { process.standardError = pipe }
+            try process.run()
+            return pipe
+        }
+    }
 }

@@ -29,7 +29,7 @@ final class BenchChild: Sendable {
         process.executableURL = URL(fileURLWithPath: Self.executable)
         process.arguments = arguments
         if let log {
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         } else {
             process.standardError = FileHandle.nullDevice
@@ -118,12 +118,7 @@ final class BenchChildren: Sendable {
     /// Starts `process` with a pipe as its standard output, and returns the pipe.
     func start(_ process: Process) throws -> Pipe {
         installHandlers()
-        let pipe = try ChildProcesses.start {
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            try process.run()
-            return pipe
-        }
+        let pipe = try ChildProcesses.startWithOutputPipe(process)
         processes.withLock { $0.append(process) }
         return pipe
     }

@@ -12,7 +12,7 @@ struct ElectionCommandLineTests {
     static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stderr: String) {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/stderr"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CandidateProcess.binary)
         process.arguments = arguments

@@ -129,7 +129,7 @@ struct ZooKeeperFaultTests {
         _ = try await a.waitUntilLeading()
         let b = try CandidateProcess(id: "B", arguments: arguments())
         try await b.waitUntilFollowing("A")
-        FileManager.default.createFile(atPath: flag, contents: nil)
+        _ = FileManager.default.createFile(atPath: flag, contents: nil)
         _ = try await b.waitUntilLeading()
         try await a.waitUntil("not standing") { _ in a.lastRole?.event == "not-standing" }
         #expect(try await admin().snapshot().candidates.map(\.id) == ["B"])
@@ -146,7 +146,7 @@ enum ZooKeeperCredentialsFile {
     static let credentials = ZooKeeperCredentials(user: "hawser-test", password: "pw-\(UUID().uuidString.prefix(8))")
     static let path: String = {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-zk-credentials-\(getpid())").path
-        FileManager.default.createFile(atPath: path, contents: Data("\(credentials.user):\(credentials.password)\n".utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data("\(credentials.user):\(credentials.password)\n".utf8))
         return path
     }()
 }

@@ -12,7 +12,7 @@ struct ChildProcess {
     static func run(_ executable: String, _ arguments: [String], in directory: String, scratch: String,
                     limit: Duration = .seconds(600), environment: [String: String] = [:]) async throws -> ChildProcess {
         let outputPath = scratch + "/output-\(UUID().uuidString).txt"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)

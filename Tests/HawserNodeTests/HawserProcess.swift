@@ -90,12 +90,7 @@ final class HawserProcess: Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             output.state.withLock { $0.waiter = continuation }
             do {
-                let reader = try ChildProcesses.start { [process] in
-                    let pipe = Pipe()
-                    process.standardOutput = pipe
-                    try process.run()
-                    return pipe.fileHandleForReading
-                }
+                let reader = try ChildProcesses.startWithOutputPipe(process).fileHandleForReading
                 Thread { readOutput(reader) }.start()
                 let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
                 watchdog.withLock { $0 = guardian }
@@ -117,13 +112,7 @@ final class HawserProcess: Sendable {
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let pipe = try ChildProcesses.start {
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            return pipe
-        }
+        let pipe = try ChildProcesses.startWithOutputPipe(process, mergingErrors: true)
         let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
         defer { guardian.stop() }
         let reader = pipe.fileHandleForReading
@@ -158,13 +147,7 @@ final class HawserProcess: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
-        let pipe = try ChildProcesses.start {
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            return pipe
-        }
+        let pipe = try ChildProcesses.startWithOutputPipe(process, mergingErrors: true)
         // A blocking read to the end on a thread of its own (see `waitForPort`).
         let output = await withCheckedContinuation { continuation in
             Thread { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }.start()

@@ -34,7 +34,7 @@ final class WatchdogProcess: Sendable {
     init(id: String, directory: String, arguments: [String]) throws {
         self.id = id
         stderrPath = directory + "/\(id).stderr"
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: HawserProcess.binary)
         process.arguments = ["watchdog", "--id", id] + arguments
@@ -49,12 +49,7 @@ final class WatchdogProcess: Sendable {
             }
             for waiter in waiters { waiter.resume(returning: status) }
         }
-        let pipe = try ChildProcesses.start { [process] in
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            try process.run()
-            return pipe
-        }
+        let pipe = try ChildProcesses.startWithOutputPipe(process)
         guardian = Mutex(try ProcessWatchdog(killing: [process.processIdentifier]))
         // Blocking reads on a thread of its own, to the end of the output (see `HawserProcess`).
         let reader = pipe.fileHandleForReading

@@ -66,13 +66,7 @@ public final class NATSCluster: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["--version"]
-        guard let pipe = try? ChildProcesses.start({ () throws -> Pipe in
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            return pipe
-        }) else { return (0, 0, 0) }
+        guard let pipe = try? ChildProcesses.startWithOutputPipe(process, mergingErrors: true) else { return (0, 0, 0) }
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         // "nats-server: v2.15.1"

@@ -175,12 +175,7 @@ public final class PostgresServer: Sendable {
         process.arguments = ["--reuid=postgres", "--regid=postgres", "--init-groups"] + arguments
         process.standardError = FileHandle.nullDevice
         process.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
-        let output = try ChildProcesses.start {
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            return output
-        }
+        let output = try ChildProcesses.startWithOutputPipe(process)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
