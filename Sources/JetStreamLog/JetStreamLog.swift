@@ -18,6 +18,8 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     private let logger: Logger
     private let connection = Mutex<Task<JetStreamContext, any Error>?>(nil)
     private let reader = ReaderSlot()
+    /// The highest position this process has read or had acknowledged: the stream held it.
+    private let seen = Mutex<UInt64>(0)
 
     public init(configuration: JetStreamLogConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -42,6 +44,7 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
             // nats-server 2.9 can store two concurrent appends that expect the same end. The one
             // stored later names a position that is not its own: replicas skip it as stale
             // (`LogChain.Verdict.stale`), and to its appender it is a conflict.
+            see(sequence)
             guard sequence == last + 1 else { throw LogAppendConflict(expected: last) }
         } catch let error as JetStreamError where error.isWrongLastSequence {
             throw LogAppendConflict(expected: last)
@@ -67,6 +70,7 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
             throw JetStreamLogError.positionRemoved(position: next - 1, firstAvailable: first.sequence, stream: configuration.stream)
         }
         next = batch[batch.count - 1].sequence + 1
+        see(next - 1)
         reader.put((next, iterator))
         return batch.map { LogEntry(position: $0.sequence, payload: $0.bytes) }
     }
@@ -89,8 +93,31 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
 
     // MARK: Connection and retries
 
+    private func see(_ position: UInt64) { seen.withLock { $0 = max($0, position) } }
+
+    /// How long an end before a position this process has seen is asked again before it is
+    /// believed (the stream did lose entries, or was made anew).
+    static let staleEndBound = Duration.seconds(10)
+
     /// The stream's state as its leader knows it.
     private func state() async throws -> StreamState {
+        // An end before a position this process has read or appended is most likely a member's
+        // that has not caught up, in an answer that looks like the leader's (a replica that
+        // believed one found the entries it had applied "lost": `truncated`). Asked again, the
+        // leader answers; only an end that stays there is believed.
+        let floor = seen.withLock { $0 }
+        let clock = ContinuousClock()
+        let deadline = clock.now + Self.staleEndBound
+        while true {
+            let state = try await leadersState()
+            if state.lastSequence >= floor || clock.now >= deadline { return state }
+            logger.debug("JetStream stream info ends before a position seen; asking again",
+                         metadata: ["end": "\(state.lastSequence)", "seen": "\(floor)"])
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    private func leadersState() async throws -> StreamState {
         // The stream exists (connecting made sure of it): "not found" comes from a server that has
         // just restarted and does not know it yet; asked again, another answers. A server that
         // answers while the stream has no leader gives its own state, which may end before

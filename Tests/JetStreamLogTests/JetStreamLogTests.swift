@@ -217,6 +217,38 @@ import Testing
         }
     }
 
+    /// A stream's end before an entry this log has already appended is not believed at once: a
+    /// member that has not caught up can answer as if it led (a replica that believed such an
+    /// answer stopped with its applied entries "lost", `truncated`, in a fault run on 2.15). It is
+    /// asked again: here the stream is made anew, and the end returned is the one that reached
+    /// the log's position again, not the empty stream's. An end that stays low is believed.
+    @Test(.timeLimit(.minutes(2))) func anEndBeforeWhatTheLogSawIsAskedAgain() async throws {
+        try await withNATSCluster { cluster in
+            let log = makeLog(cluster)
+            for i in 0..<5 { try await log.append([UInt8(i)], after: UInt64(i)) }
+            try await NATSClient.withConnection(NATSOptions(servers: cluster.urls)) { client in
+                let js = JetStreamContext(client: client)
+                func makeAnew() async throws {
+                    try await js.deleteStream("LOG")
+                    _ = try await js.createOrUpdateStream(StreamConfig(name: "LOG", subjects: [log.configuration.subject],
+                                                                       replicas: 3, storage: .file))
+                }
+                try await makeAnew()
+                let asked = try await client.subscribe("$JS.API.STREAM.INFO.LOG")
+                let end = Task { try await log.lastPosition() }
+                // Once the log has asked (and been told 0), the stream grows past what it saw.
+                for try await _ in asked { break }
+                for i in 0..<6 { _ = try await js.publish(log.configuration.subject, payload: [UInt8(i)]) }
+                #expect(try await end.value == 6)
+                await asked.unsubscribe()
+
+                try await makeAnew()
+                #expect(try await log.lastPosition() == 0, "an end that stays before what the log saw is believed")
+            }
+            await log.close()
+        }
+    }
+
     /// Returns once the servers at `urls` answer stream info of `LOG` with an answer that `matches`.
     func awaitAnswer(from urls: [String], within limit: Duration = .seconds(90),
                      _ matches: @escaping @Sendable (StreamInfo) -> Bool) async throws {
