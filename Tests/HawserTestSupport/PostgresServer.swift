@@ -64,9 +64,8 @@ public final class PostgresServer: Sendable {
                              "-p", "\(port)", "-k", directory, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
                              "-c", "synchronous_commit=\(durableCommits ? "on" : "off")", "-c", "full_page_writes=off",
                              "-c", "max_connections=200"]
-        let log = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardOutput = log
-        process.standardError = log
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
         try ChildProcesses.start { try process.run() }
         let watchdog = try ProcessWatchdog(killing: [process.processIdentifier])
         running.withLock { $0 = (process, watchdog) }
