@@ -41,10 +41,10 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
                 options.timeout = min(remaining, Self.attemptTimeout)
                 return try await js.publish(self.configuration.subject, payload: payload, options: options).sequence
             }
+            see(sequence)
             // nats-server 2.9 can store two concurrent appends that expect the same end. The one
             // stored later names a position that is not its own: replicas skip it as stale
             // (`LogChain.Verdict.stale`), and to its appender it is a conflict.
-            see(sequence)
             guard sequence == last + 1 else { throw LogAppendConflict(expected: last) }
         } catch let error as JetStreamError where error.isWrongLastSequence {
             throw LogAppendConflict(expected: last)
