@@ -18,4 +18,12 @@ struct FreePortsTests {
             fd.map { _ = close($0) }
         }
     }
+
+    /// A port is handed out once in a process, even after its taker let it go: its server may
+    /// bind it only seconds later, or be down to be restarted on it.
+    @Test func noPortIsHandedOutTwice() throws {
+        var all: [Int] = []
+        for _ in 0..<10 { all += try FreePorts.take(100) }
+        #expect(Set(all).count == all.count, "\(all.count - Set(all).count) ports handed out twice")
+    }
 }

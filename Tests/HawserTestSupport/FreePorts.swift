@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// Loopback ports for test servers that run as processes of their own (nats-server, ZooKeeper,
 /// PostgreSQL, a node) and are told their ports. They are drawn outside the kernel's ephemeral
@@ -7,8 +8,13 @@ import Glibc
 /// starts low): a port the kernel hands out for port 0 is one an outgoing connection of any test
 /// may take before the server binds it (the likely reason a ZooKeeper server of an ensemble once
 /// never came up). Each is checked free by binding it, the sockets held together so that the
-/// ports differ. Servers inside the test process bind port 0 and read it back instead.
+/// ports differ, and none is handed out twice in a process: a server binds its port seconds after
+/// it is taken (a JVM's start), or not at all while it is down to be restarted, and a port drawn
+/// again meanwhile went to two servers (a ZooKeeper server failed to bind its election port and
+/// exited). Servers inside the test process bind port 0 and read it back instead.
 public enum FreePorts {
+    private static let handedOut = Mutex<Set<Int>>([])
+
     public struct Unavailable: Error, CustomStringConvertible {
         public var description: String
     }
@@ -24,11 +30,12 @@ public enum FreePorts {
             tries += 1
             guard tries <= 100 * count + 1_000 else { throw Unavailable(description: "no \(count) free loopback ports in \(range)") }
             let port = Int.random(in: range)
-            if ports.contains(port) { continue }
+            if ports.contains(port) || handedOut.withLock({ $0.contains(port) }) { continue }
             guard let fd = socket(boundTo: port) else { continue }
             sockets.append(fd)
             ports.append(port)
         }
+        handedOut.withLock { $0.formUnion(ports) }
         return ports
     }
 
