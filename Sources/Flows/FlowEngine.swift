@@ -428,11 +428,12 @@ public final class FlowEngine: Service, Sendable {
     /// task still registered) changed nothing.
     @discardableResult
     private func awaitLeavingTask(_ id: FlowID) async -> Bool {
+        // A flow's end is announced only in these phases (`hasEnded` follows them).
         let leaving = state.withLock { state -> Task<Void, Never>? in
             guard let live = state.live[id] else { return nil }
             switch live.machine.phase {
             case .recording, .ended: return live.task
-            default: return live.hasEnded ? live.task : nil
+            default: return nil
             }
         }
         guard let leaving else { return false }
