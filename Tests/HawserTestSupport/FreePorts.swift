@@ -7,11 +7,11 @@ import Synchronization
 /// range (`net.ipv4.ip_local_port_range`, 32768-60999 by default; below it, or above it if it
 /// starts low): a port the kernel hands out for port 0 is one an outgoing connection of any test
 /// may take before the server binds it (the likely reason a ZooKeeper server of an ensemble once
-/// never came up). Each is checked free by binding it, the sockets held together so that the
-/// ports differ, and none is handed out twice in a process: a server binds its port seconds after
-/// it is taken (a JVM's start), or not at all while it is down to be restarted, and a port drawn
-/// again meanwhile went to two servers (a ZooKeeper server failed to bind its election port and
-/// exited). Servers inside the test process bind port 0 and read it back instead.
+/// never came up). Each is checked free by binding it, and none is handed out twice in a process
+/// (so the ports of one take differ too): a server binds its port seconds after it is taken (a
+/// JVM's start), or not at all while it is down to be restarted, and a port drawn again meanwhile
+/// went to two servers (a ZooKeeper server failed to bind its election port and exited). Servers
+/// inside the test process bind port 0 and read it back instead.
 public enum FreePorts {
     private static let handedOut = Mutex<Set<Int>>([])
 
@@ -20,8 +20,6 @@ public enum FreePorts {
     }
 
     public static func take(_ count: Int) throws -> [Int] {
-        var sockets: [Int32] = []
-        defer { for fd in sockets { close(fd) } }
         let range = outsideEphemeralRange()
         guard !range.isEmpty else { throw Unavailable(description: "the kernel's ephemeral range leaves no port outside it") }
         var ports: [Int] = []
@@ -29,13 +27,12 @@ public enum FreePorts {
         while ports.count < count {
             tries += 1
             guard tries <= 100 * count + 1_000 else { throw Unavailable(description: "no \(count) free loopback ports in \(range)") }
+            // Claimed before it is checked: a port found taken is skipped by later takes too.
             let port = Int.random(in: range)
-            if ports.contains(port) || handedOut.withLock({ $0.contains(port) }) { continue }
-            guard let fd = socket(boundTo: port) else { continue }
-            sockets.append(fd)
+            guard handedOut.withLock({ $0.insert(port).inserted }), let fd = socket(boundTo: port) else { continue }
+            close(fd)
             ports.append(port)
         }
-        handedOut.withLock { $0.formUnion(ports) }
         return ports
     }
 
