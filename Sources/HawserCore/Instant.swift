@@ -8,6 +8,12 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public static func < (a: Instant, b: Instant) -> Bool { a.microsecondsSinceEpoch < b.microsecondsSinceEpoch }
 
+    /// The instants the text form can write: 0000-01-01T00:00:00.000000Z to
+    /// 9999-12-31T23:59:59.999999Z. An API takes no time outside it (a signed answer must be
+    /// readable by its client), whatever the transport.
+    public static let textRange = Instant(microsecondsSinceEpoch: days(year: 0, month: 1, day: 1) * 86_400_000_000)
+        ... Instant(microsecondsSinceEpoch: (days(year: 10_000, month: 1, day: 1) * 86_400 - 1) * 1_000_000 + 999_999)
+
     /// RFC 3339 in UTC with six fractional digits, e.g. `2026-11-22T09:30:00.000000Z`.
     public var description: String { rfc3339 }
 
@@ -24,6 +30,7 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`); at most six fractional digits.
+    /// Nil also when the offset takes the time out of `textRange` (`0000-01-01T00:30:00+01:00`).
     public init?(rfc3339 text: String) {
         let c = Array(text.utf8)
         var i = 0
@@ -73,6 +80,7 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
         guard i == c.count else { return nil }
         let seconds = Self.days(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
         self.init(microsecondsSinceEpoch: seconds * 1_000_000 + micros)
+        guard Self.textRange.contains(self) else { return nil }
     }
 
     // Howard Hinnant's days-from-civil and civil-from-days algorithms (proleptic Gregorian).

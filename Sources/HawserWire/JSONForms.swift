@@ -27,7 +27,8 @@ public struct TimeWindowJSON: Codable, Sendable, Equatable {
         func instant(_ text: String?, _ name: String) throws(APIError) -> Instant? {
             guard let text else { return nil }
             guard let instant = Instant(rfc3339: text) else {
-                throw APIError(.invalidTimeWindow, "time window `\(name)` is not an RFC 3339 time: \(text)")
+                throw APIError(.invalidTimeWindow, "time window `\(name)` is not an RFC 3339 time from "
+                               + "\(Instant.textRange.lowerBound) to \(Instant.textRange.upperBound): \(text)")
             }
             return instant
         }

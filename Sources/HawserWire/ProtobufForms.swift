@@ -33,6 +33,12 @@ extension TimeWindow {
     public init(proto: Hawser_V1_TimeWindow) throws(APIError) {
         let from = proto.hasFromMicros ? Instant(microsecondsSinceEpoch: proto.fromMicros) : nil
         let until = proto.hasUntilMicros ? Instant(microsecondsSinceEpoch: proto.untilMicros) : nil
+        for (bound, name) in [(from, "from"), (until, "until")] {
+            if let bound, !Instant.textRange.contains(bound) {
+                throw APIError(.invalidTimeWindow, "time window `\(name)` (\(bound.microsecondsSinceEpoch) µs) is outside "
+                               + "\(Instant.textRange.lowerBound) to \(Instant.textRange.upperBound)")
+            }
+        }
         guard let window = TimeWindow(from: from, until: until) else {
             throw APIError(.invalidTimeWindow, "a time window needs a bound, and `from` must be before `until`")
         }

@@ -38,6 +38,8 @@ import HawserTestSupport
         ("2026-01-01T00:00:00.000000Z", "2026-01-01T00:00:00.000000Z"),
         ("2026-01-01T00:00:00.25+02:00", "2025-12-31T22:00:00.250000Z"),
         ("1969-12-31T23:59:59.999999Z", "1969-12-31T23:59:59.999999Z"),
+        ("0000-01-01T01:00:00+01:00", "0000-01-01T00:00:00.000000Z"),
+        ("9999-12-31T22:59:59.999999-01:00", "9999-12-31T23:59:59.999999Z"),
     ])
     func parsesOffsetsAndFractions(_ input: String, _ utc: String) {
         #expect(Instant(rfc3339: input)?.rfc3339 == utc)
@@ -56,9 +58,17 @@ import HawserTestSupport
         "2026-01-01T00:00:00+01:60", "2026-01-01T00:00:00+1:00", "2026-01-01T00:00:00+01:00Z",
         "2026-01-01T00:00:00UTC", "2026-01-01T00:00:00GMT", "２026-01-01T00:00:00Z", "2026-01-01T0a:00:00Z",
         "2026-01-01T00:00:00.12a4Z",
+        // Valid text whose offset takes the time out of the years 0000 to 9999 (UTC), which the
+        // text form could not write back.
+        "0000-01-01T00:30:00+01:00", "9999-12-31T23:59:59-23:59", "9999-12-31T23:59:59.999999-00:01",
     ])
     func rejects(_ text: String) {
         #expect(Instant(rfc3339: text) == nil)
+    }
+
+    @Test func theTextRangeIsWhatTheTextFormWrites() {
+        #expect(Instant.textRange.lowerBound.microsecondsSinceEpoch == Fixtures.minRFC3339Micros)
+        #expect(Instant.textRange.upperBound.microsecondsSinceEpoch == Fixtures.maxRFC3339Micros)
     }
 
     @Test func leapYears() {

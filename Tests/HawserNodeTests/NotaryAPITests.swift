@@ -73,6 +73,9 @@ import Testing
         let strangerRequest = NotarisationRequest.signed(txId: ids.hash(), inputs: [ids.ref()], requesterName: "O=Mallory",
                                                          key: stranger, notary: notaryKey.publicKey)
         let tooMany = signed(ids.hash(), inputs: (0..<6).map { _ in ids.ref() })
+        // A bound outside the years 0000 to 9999 (UTC) could not be written back in an answer.
+        var outOfRange = signed(ids.hash(), inputs: [ids.ref()]).proto
+        outOfRange.timeWindow.untilMicros = .min
         let cases: [(name: String, uri: String, method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer?, code: String, status: Int)] = [
             ("not JSON", "/v1/notarise", .post, jsonHeaders, ByteBuffer(string: "{nope"), "malformed_request", 400),
             ("missing field", "/v1/notarise", .post, jsonHeaders, ByteBuffer(string: "{\"txId\":\"00\"}"), "malformed_request", 400),
@@ -81,6 +84,12 @@ import Testing
             ("bad ref", "/v1/notarise", .post, jsonHeaders, variant { $0.inputs = ["\(ref.txId.hex):-1"] }, "invalid_state_ref", 400),
             ("bad window", "/v1/notarise", .post, jsonHeaders, variant { $0.timeWindow = window(from: "yesterday", until: nil) }, "invalid_time_window", 400),
             ("empty window", "/v1/notarise", .post, jsonHeaders, variant { $0.timeWindow = window(from: nil, until: nil) }, "invalid_time_window", 400),
+            ("window before year 0", "/v1/notarise", .post, jsonHeaders,
+             variant { $0.timeWindow = window(from: nil, until: "0000-01-01T00:30:00+01:00") }, "invalid_time_window", 400),
+            ("window after year 9999", "/v1/notarise", .post, jsonHeaders,
+             variant { $0.timeWindow = window(from: "9999-12-31T23:59:59-23:59", until: nil) }, "invalid_time_window", 400),
+            ("protobuf window out of range", "/v1/notarise", .post, protobufHeaders,
+             ByteBuffer(bytes: try outOfRange.serializedBytes() as [UInt8]), "invalid_time_window", 400),
             ("bad key", "/v1/notarise", .post, jsonHeaders, variant { $0.requester.publicKey = "AAAA" }, "invalid_public_key", 400),
             ("duplicate", "/v1/notarise", .post, jsonHeaders, variant { $0.inputs = [ref.description, ref.description] }, "duplicate_state_ref", 400),
             ("both", "/v1/notarise", .post, jsonHeaders, variant { $0.inputs = [ref.description]; $0.references = [ref.description] }, "ref_both_input_and_reference", 400),
