@@ -171,13 +171,15 @@ public enum FlowTransition {
             // What a failed run recorded is kept; a failed end's writes are not committed apart:
             // the end may have been made (its answer lost), ending the flow and compacting its
             // journal, and its entries and their local effects would be written a second time.
+            // A start not yet durable is written by `keepRecorded` (it leads the flow's first
+            // commit), so the end is recorded as for any flow. If that commit fails too, the
+            // start's waiter hears its error and nothing is stored; the end's write then changes
+            // nothing, and a retry's read finds no flow (or the flow, if the failed commit was made).
             var actions: [Action] = state.phase == .running ? [.keepRecorded] : []
-            // A start still not durable, or refused, leaves nothing to record; but a failed commit
-            // of it may have been made (its answer lost): the retry's read runs the flow if the
-            // store holds it.
             if state.startUnwritten && !startWritten {
                 actions.append(.failStart)
-                guard error is TransientFlowError else {
+                // Refused: its client request id names another flow, and this one never existed.
+                if error is StartRefused {
                     next.phase = .ended
                     return (next, actions + [.end])
                 }

@@ -27,6 +27,42 @@ import Testing
         }
     }
 
+    /// Reports a step (written later, with the flow's first commit), then throws an error that
+    /// is neither a flow failure nor transient: the hospital parks the flow.
+    struct StrayError: Flow {
+        static let flowName = "StrayError"
+        func run(_ context: FlowContext) async throws -> Int {
+            try await context.progress("trying")
+            throw Hooks.Broken()
+        }
+    }
+
+    /// A start with a wait is written with its flow's first commit. A flow that fails before
+    /// that commit is recorded as it ends, and the waiter hears that end: it was left stored as
+    /// running, with nothing running it, until the node restarted (found by a client written
+    /// from the docs). Failed for a flow failure, parked for another error; repeated, the start
+    /// names the same flow.
+    @Test(arguments: [(FailingFlow.flowName, FlowStatus.failed, "nothing to do"),
+                      (StrayError.flowName, .hospitalised, "unexpected error: the service is broken")])
+    func aWaitingStartWhoseFlowFailsBeforeItsFirstCommitRecordsTheEnd(_ name: String, _ status: FlowStatus, _ error: String) async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine { $0.register(FailingFlow.self); $0.register(StrayError.self) }
+        try await running(engine) {
+            let (record, created) = try await engine.startAndWait(flowName: name, arguments: Array("{}".utf8),
+                                                                  clientRequestId: "fails-\(name)", timeout: .seconds(20))
+            #expect(created)
+            #expect(record.status == status)
+            #expect(record.error == error)
+            #expect(try await harness.database.flows.counts() == [status: 1])
+            #expect(try await harness.database.flows.record(record.id)?.status == status)
+            let again = try await engine.startAndWait(flowName: name, arguments: Array("{}".utf8),
+                                                      clientRequestId: "fails-\(name)", timeout: .seconds(20))
+            #expect(!again.created)
+            #expect(again.record.id == record.id && again.record.status == status)
+        }
+    }
+
     /// Reports a step, then waits at the gate inside an effect that writes nothing.
     struct ProgressThenWait: Flow {
         static let flowName = "ProgressThenWait"

@@ -1,4 +1,4 @@
-import Flows
+@testable import Flows
 import HawserCore
 import Testing
 
@@ -89,9 +89,18 @@ import Testing
         #expect(step(.failed(TransientFlowError("down"), startWritten: true), self.state(.reading)).1.first != .keepRecorded)
     }
 
-    @Test func aStartNotYetDurableFailsItsWaiterAndEndsUnlessTheFailureMayPass() {
+    @Test func aFailureBeforeTheStartIsDurableIsTreatedAsAnyOtherUnlessTheStartWasRefused() {
         let running = state(.running, startUnwritten: true)
-        let (ended, refused) = step(.failed(Bug(), startWritten: false), running)
+        // The kept records carry the start; the waiter hears a failure only if they cannot be
+        // written (the first outcome stands), and the end is recorded as for any flow.
+        #expect(step(.failed(FlowFailure("no"), startWritten: false), running).1
+                == [.keepRecorded, .failStart, .recordEnd(at(.failed, error: "no"), ifUnfinished: false)])
+        let parked = step(.failed(Bug(), startWritten: false), running)
+        #expect(parked.1.prefix(2) == [.keepRecorded, .failStart])
+        guard case .recordEnd(let end, ifUnfinished: false) = parked.1.last else { Issue.record("\(parked.1)"); return }
+        #expect(end.status == .hospitalised && parked.0.phase == .recording(end))
+        // Refused, the flow never existed: nothing to record.
+        let (ended, refused) = step(.failed(StartRefused(), startWritten: false), running)
         #expect(refused == [.keepRecorded, .failStart, .end] && ended.phase == .ended)
         let (waiting, retry) = step(.failed(TransientFlowError("down"), startWritten: false), running)
         #expect(retry.prefix(2) == [.keepRecorded, .failStart] && waiting.phase == .waiting)
