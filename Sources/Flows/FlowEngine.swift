@@ -250,7 +250,13 @@ public final class FlowEngine: Service, Sendable {
     /// id already names, also while draining, if that flow is this same request (else
     /// `clientRequestIdReused`). The store answers that too for a start racing with this one.
     private func admit(flowName: String, arguments: [UInt8], clientRequestId: String?, responder: Bool = false) async throws -> StartAdmission {
-        if let clientRequestId { try Admission.check(clientRequestId: clientRequestId) }
+        if let clientRequestId {
+            try Admission.check(clientRequestId: clientRequestId)
+            // Kept for responders (one per session), so that no other start can take a session's id.
+            if !responder, clientRequestId.hasPrefix(SessionInbound.responderRequestPrefix) {
+                throw FlowEngineError.invalidClientRequestId("begins with `\(SessionInbound.responderRequestPrefix)`, which names the responders of flow sessions")
+            }
+        }
         do {
             // A party argument may name a party of the network, not only one this node hosts.
             let services = self.services

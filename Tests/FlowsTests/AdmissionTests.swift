@@ -60,7 +60,9 @@ import Vault
                                                    clientRequestId: "order-1")
             }
             for (key, why) in [("", "is empty"), (String(repeating: "x", count: 201), "is 201 bytes long; at most 200 are allowed"),
-                               ("a\u{0}b", "holds a control character")] {
+                               ("a\u{0}b", "holds a control character"),
+                               // Kept for the responders of flow sessions, one per session id.
+                               ("session:abc/0", "begins with `session:`, which names the responders of flow sessions")] {
                 await #expect(throws: FlowEngineError.invalidClientRequestId(why)) {
                     try await node.engine.start(flowName: "IssueTokens", arguments: bytes(#"{"owner":"O=Alice","amount":5}"#),
                                                 clientRequestId: key)

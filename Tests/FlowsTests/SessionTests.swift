@@ -128,6 +128,36 @@ import Testing
         await bob.stop()
     }
 
+    /// An `initiate` whose session id already names another flow on the node (another sender
+    /// reusing a session's id) is refused alone with `protocol_violation`: no retry could take
+    /// it, and the delivery's other messages are taken. Before, the whole delivery failed as if
+    /// the node were unavailable, and the sender retried it for ever (found by a peer written
+    /// from the docs).
+    @Test func anInitiateOfASessionIdInUseIsRefusedAlone() async throws {
+        let directory = try TemporaryDirectory()
+        let net = Network(root: directory.path)
+        let alice = try net.node("alice", "O=Alice"), bob = try net.node("bob", "O=Bob")
+        try await net.started(alice, bob)
+        let ping = try await alice.engine.start(PingFlow(rounds: 1))
+        #expect(try await alice.engine.waitForEnd(ping.id).status == .completed)
+        try await eventually("Bob's responder completed") { try await bob.flows(named: "PongResponder").first?.status == .completed }
+        let responder = try #require(try await bob.flows(named: "PongResponder").first)
+        let session = String(try #require(responder.clientRequestId).dropFirst(SessionInbound.responderRequestPrefix.count))
+        let initiator = SessionMessage.Initiator(flowName: PingFlow.flowName, version: PingFlow.flowVersion)
+        let delivery = [SessionMessage(session: session, sender: "O=Carol", recipient: "O=Bob", sequence: 1, kind: .initiate, initiator: initiator),
+                        SessionMessage(session: "fresh/0", sender: "O=Carol", recipient: "O=Bob", sequence: 1, kind: .initiate, initiator: initiator)]
+        let answers = try await bob.hub.accept(try delivery.map { try ArrivedMessage(body: $0.encoded()) })
+        guard answers.count == 2, case .refused(let error) = answers[0] else { Issue.record("\(answers)"); return }
+        #expect(error.code == .protocolViolation)
+        #expect(answers[1] == .accepted)
+        try await eventually("the fresh session's responder started") {
+            try await bob.flows(named: "PongResponder").contains { $0.clientRequestId == SessionInbound.responderRequestId("fresh/0") }
+        }
+        #expect(try await bob.flows(named: "PongResponder").count == 2)
+        await alice.stop()
+        await bob.stop()
+    }
+
     /// The link manager delivers to each recipient on its own: Alice's delivery to Bob hangs (no
     /// answer, no error), and her session with Carol still runs to its end meanwhile. Before,
     /// one message at a time, everything behind Bob's waited for it (the session simulation's

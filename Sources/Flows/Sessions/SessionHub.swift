@@ -101,7 +101,8 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     /// the initiates ask for are started together (their starts share commits), and the messages
     /// taken are written to the inbox in one transaction: a delivery costs a commit or two, not
     /// two a message. Returns the answers of the messages taken: all of them, or those before the
-    /// first whose responder could not be started now. Throws if none could be taken (the
+    /// first whose responder could not be started now (an `initiate` whose session id names
+    /// another flow here is refused with `protocol_violation`). Throws if none could be taken (the
     /// database cannot be written, the engine is draining or not attached): the sender tries
     /// again. A responder started while the engine stops runs when the node starts again; one
     /// started for a message not answered is found again (by its session) when it comes back.
@@ -112,6 +113,14 @@ public final class SessionHub: FlowSessions, Service, Sendable {
         let failures = await startResponders(decisions, on: engine)
         var answers = [DeliveryAnswer](), taken = [ArrivedMessage]()
         for (index, (message, decision)) in zip(arrived, decisions).enumerated() {
+            if case FlowEngineError.clientRequestIdReused? = failures[index] {
+                // The session's id already names another flow here (another sender's session):
+                // no retry changes that, so the message is refused, not the delivery.
+                let error = SessionError(.protocolViolation, "session `\(message.message.session)` already names another flow on this node")
+                logger.info("refused a session message", metadata: ["message": "\(message.message.key)", "error": "\(error)"])
+                answers.append(.refused(error))
+                continue
+            }
             if let failure = failures[index] {
                 if answers.isEmpty { throw failure }
                 logger.debug("took part of a delivery", metadata: ["taken": "\(answers.count)", "of": "\(arrived.count)", "error": "\(failure)"])
