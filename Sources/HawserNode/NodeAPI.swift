@@ -85,7 +85,9 @@ struct NodeAPI {
         }
         router.get("/v1/flows/by-client-id/{clientRequestId}") { request, context in
             try await authorise(request, context, .readFlows)
-            let key = context.parameters.get("clientRequestId") ?? ""
+            // The router hands the segment over as sent; an id may hold `/`, `?` or a space.
+            let sent = context.parameters.get("clientRequestId") ?? ""
+            let key = sent.removingPercentEncoding ?? sent
             guard let record = try await serving.engine().store.record(clientRequestId: key) else {
                 throw NodeAPIError(.flowNotFound, "no flow was started with client request id `\(key.prefix(200))`")
             }

@@ -43,6 +43,23 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
 }
 
 @Suite(.timeLimit(.minutes(10))) struct NodeAPITests {
+    /// A client request id in the path is percent-decoded (it was taken as sent, so an id with a
+    /// space, `/` or `?`, and every responder's `session:<flow>/<n>`, could not be found).
+    @Test func aClientRequestIdInThePathIsPercentDecoded() async throws {
+        try await withNode { client, _ in
+            // The id is percent-decoded (it was taken as sent): a space, a slash, a question mark.
+            let spaced = try await client.execute(uri: "/v1/flows", method: .post, headers: ops,
+                                                  body: startBody("IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":1}",
+                                                                  clientRequestId: "order 7/a?b")) { (response: TestResponse) async throws in
+                try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body))
+            }
+            try await client.execute(uri: "/v1/flows/by-client-id/order%207%2Fa%3Fb", method: .get, headers: viewer) { (response: TestResponse) async throws in
+                #expect(response.status == .ok)
+                #expect(try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body)).id == spaced.id)
+            }
+        }
+    }
+
     @Test func startsAFlowAndReportsItsResultProgressAndVault() async throws {
         try await withNode { client, parts in
             let flow = try await client.execute(uri: "/v1/flows", method: .post, headers: ops,
