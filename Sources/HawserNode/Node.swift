@@ -136,7 +136,11 @@ public enum Node {
             owner = [engine]
         }
 
-        let openAPI = NodeOpenAPI(registry: flows, parties: keys.keys.sorted(), host: configuration.listen.host, port: configuration.listen.port)
+        let hosted = keys.keys.sorted()
+        let openAPI = NodeOpenAPI(registry: flows, parties: { [watcher = member?.watcher] in
+            guard let watcher else { return hosted }
+            return Set(hosted + watcher.current.definition.nodes.flatMap { $0.parties.map(\.name) }).sorted()
+        }, host: configuration.listen.host, port: configuration.listen.port)
         let api = NodeAPI(serving: serving, gated: ha.mode != .single, database: database, replica: notary.replica,
                           authenticator: authenticator,
                           identity: NodeIdentityJSON(name: configuration.name, notary: notary.port.identity.name,

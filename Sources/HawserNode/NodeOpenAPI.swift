@@ -6,15 +6,19 @@ import Synchronization
 /// with the node's real address in `servers`, and the argument schema of every flow it runs
 /// (`FlowSchema`, the one that checks start requests) in `StartFlow`.
 final class NodeOpenAPI: Sendable {
-    private let document: JSONValue
+    private let base = NodeOpenAPI.base
+    private let registry: FlowRegistry
+    private let parties: @Sendable () -> [String]
     private let host: String
     private let port: Mutex<Int>
 
-    /// `parties`: the parties the node hosts, which the flows' party arguments may name.
-    init(registry: FlowRegistry, parties: [String], host: String, port: Int) {
+    /// `parties`: the parties a flow's party argument may name as of now: those the node hosts
+    /// and those of its network, which may change while it runs (so the document is made per call).
+    init(registry: FlowRegistry, parties: @escaping @Sendable () -> [String], host: String, port: Int) {
+        self.registry = registry
+        self.parties = parties
         self.host = host
         self.port = Mutex(port)
-        document = Self.withFlows(Self.base, registry, parties: parties)
     }
 
     /// docs/node-openapi.json; a test checks that it parses.
@@ -26,6 +30,7 @@ final class NodeOpenAPI: Sendable {
     /// The document, its server the address the node listens on; for a node listening on every
     /// interface, the address the client reached (`authority`, the Host header).
     func document(authority: String?) -> JSONValue {
+        let document = Self.withFlows(base, registry, parties: parties())
         guard var root = document.object else { return document }
         let port = self.port.withLock { $0 }
         let address: String

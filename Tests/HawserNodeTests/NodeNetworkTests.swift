@@ -51,17 +51,32 @@ import Testing
         }
     }
 
+    /// The parties the served OpenAPI document lets `MoveTokens` pay.
+    func payees(_ client: any TestClientProtocol) async throws -> [String]? {
+        try await client.execute(uri: "/openapi.json", method: .get) { response in
+            let document = try JSONValue(parsing: Array(buffer: response.body))
+            let newOwner = document.object?["components"]?.object?["schemas"]?.object?["MoveTokensArguments"]?
+                .object?["properties"]?.object?["newOwner"]?.object
+            guard case .array(let names)? = newOwner?["enum"] else { return nil }
+            return names.compactMap { if case .string(let name) = $0 { name } else { nil } }
+        }
+    }
+
     @Test(.timeLimit(.minutes(2))) func theNodeServesItsNetworkAndTakesANewVersionWithoutARestart() async throws {
         let dir = try TemporaryDirectory(), path = dir.path
         let configuration = try Self.memberNodeFiles(in: path, Self.definition(version: 1))
         let (app, _) = try await Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
         try await app.test(.live) { client in
             #expect(try await served(client) == (.ok, Self.definition(version: 1)))
+            // A flow may name the network's parties, not only the node's (it named only those).
+            #expect(try await payees(client) == ["O=Alice", "O=Bob", "O=Carol"])
             var next = Self.definition(version: 2)
             next.nodes[1].addresses = ["grpc://127.0.0.1:10023"]
+            next.nodes[1].parties.append(.init(name: "O=Dan", publicKey: SigningKey(seed: [UInt8](repeating: 33, count: 32))!.publicKey.base64))
             try next.json.write(to: URL(fileURLWithPath: path + "/network.json"))
             try await eventually("the node takes version 2") { try await served(client).1?.version == 2 }
             #expect(try await served(client).1 == next)
+            #expect(try await payees(client) == ["O=Alice", "O=Bob", "O=Carol", "O=Dan"])
         }
     }
 
