@@ -52,8 +52,9 @@ public struct DeliveryCheck: Sendable {
         guard delivery.toNode == me else {
             throw DeliveryRefusal(.wrongNode, "the delivery is for `\(delivery.toNode.prefix(200))`, and this node is `\(me)`")
         }
-        let skew = Duration.microseconds(abs(delivery.signedAtMicros.subtractingReportingOverflow(now.microsecondsSinceEpoch).partialValue))
-        guard skew <= maxSkew else {
+        // `magnitude`, not `abs`: a difference of exactly Int64.min has no Int64 absolute value.
+        let (difference, overflow) = delivery.signedAtMicros.subtractingReportingOverflow(now.microsecondsSinceEpoch)
+        guard !overflow, Duration.microseconds(difference.magnitude) <= maxSkew else {
             throw DeliveryRefusal(.staleDelivery, "it was signed at \(Instant(microsecondsSinceEpoch: delivery.signedAtMicros)), "
                                   + "more than \(maxSkew) from this node's clock (\(now))")
         }

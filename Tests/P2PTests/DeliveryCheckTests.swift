@@ -75,6 +75,11 @@ struct DeliveryCheckTests {
                 == .staleDelivery)
         #expect(refusal(signed([Self.message(1)]), now: Instant(microsecondsSinceEpoch: Self.now.microsecondsSinceEpoch - 301_000_000))
                 == .staleDelivery)
+        // Times so far off that their difference from the clock is Int64.min or overflows: a
+        // member's delivery signed at `now - 2^63` stopped the node (abs of Int64.min traps).
+        for signedAt in [Self.now.microsecondsSinceEpoch &+ Int64.min, Int64.min, Int64.max] {
+            #expect(refusal(signed([Self.message(1)], at: Instant(microsecondsSinceEpoch: signedAt))) == .staleDelivery)
+        }
         // Alice's node speaking for Bob's party, or to a party Bob's node does not host.
         #expect(refusal(signed([Self.message(1), Self.message(2, from: "O=Bob")])) == .forgedSender)
         #expect(refusal(signed([Self.message(1), Self.message(2, to: "O=Ann")])) == .notHostedHere)
