@@ -409,6 +409,10 @@ import Testing
         let forged = try FlowCoding.encode(PongResponder(session: FlowSession(id: "someone-else/0", ourParty: "O=Bob", counterparty: "O=Alice",
                                                                                 isInitiator: false)))
         await #expect(throws: FlowEngineError.unknownFlow("PongResponder")) {
+            _ = try await bob.engine.start(flowName: "PongResponder", arguments: forged, clientRequestId: "someone-else/0")
+        }
+        // Nor take a session's responder id for any flow.
+        await #expect(throws: FlowEngineError.invalidClientRequestId("begins with `session:`, which names the responders of flow sessions")) {
             _ = try await bob.engine.start(flowName: "PongResponder", arguments: forged, clientRequestId: "session:someone-else/0")
         }
         #expect(!bob.engine.registry.names.contains("PongResponder") && bob.engine.registry.names.contains("PingFlow"))
