@@ -27,6 +27,8 @@ struct NodeAPI {
     let openAPI: NodeOpenAPI
     /// The network definition in use; nil for a node on its own.
     let network: MembershipWatcher?
+    /// How often an event stream sends a comment line (`EventStreamHeartbeat`).
+    var heartbeat: Duration = .seconds(15)
 
     /// Every route with the query parameters it takes: the edge refuses others (`unknown_query_parameter`),
     /// and a test checks the table against the OpenAPI document. A new route or parameter goes here.
@@ -81,7 +83,14 @@ struct NodeAPI {
         }
         router.get("/v1/flows") { request, context in
             try await authorise(request, context, .readFlows)
-            return FlowResponse.list(try await serving.engine().list(try Self.flowQuery(request.uri.queryParameters)))
+            let query = try Self.flowQuery(request.uri.queryParameters)
+            let engine = try await serving.engine()
+            // A cursor must be a flow of this node: the store would read an unknown one as the
+            // start, and a client with a stale or mangled cursor would page for ever.
+            if let after = query.after, try await engine.record(after) == nil {
+                throw NodeAPIError(.flowNotFound, "after names no flow of this node (it must be the last of the previous page): `\(after.rawValue.prefix(100))`")
+            }
+            return FlowResponse.list(try await engine.list(query))
         }
         router.get("/v1/flows/by-client-id/{clientRequestId}") { request, context in
             try await authorise(request, context, .readFlows)
@@ -106,11 +115,16 @@ struct NodeAPI {
             let events = try await serving.engine().events(of: id, after: resumed)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
+            let heartbeat = self.heartbeat
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                             body: ResponseBody { writer in
                 // Every event carries the cursor after it as its id: a client resumes from the last one it saw.
                 var cursor = resumed
-                for await event in events {
+                for await item in EventStreamHeartbeat.merged(events, every: heartbeat) {
+                    guard let event = item else {
+                        try await writer.write(ByteBuffer(string: EventStreamHeartbeat.comment))
+                        continue
+                    }
                     cursor = cursor.advanced(past: event)
                     let data = String(decoding: try encoder.encode(FlowEventJSON(event)), as: UTF8.self)
                     let name = event.status == nil ? "progress" : "status"

@@ -42,6 +42,13 @@ import Testing
                     #expect(String(buffer: response.body).contains("\"code\":\"invalid_query\""), "\(bad)")
                 }
             }
+            // A cursor that names no flow here (it was read as the start: page 1 again, for ever).
+            for bad in ["after=zzz", "after=ffffffff-ffff-7fff-bfff-ffffffffffff", "after="] {
+                try await client.execute(uri: "/v1/flows?" + bad, method: .get, headers: viewer) { (response: TestResponse) async throws in
+                    #expect(response.status == .notFound, "\(bad)")
+                    #expect(String(buffer: response.body).contains("\"code\":\"flow_not_found\""), "\(bad)")
+                }
+            }
             #expect(try await parts.engine.list(FlowQuery(flowName: "MoveTokens")).map(\.id.rawValue) == [b.id])
         }
     }
