@@ -86,6 +86,10 @@ enum TokenSelection {
     /// Reserves enough of `owner`'s unconsumed tokens to cover `amount` (soft locks held until the
     /// flow ends) and returns their refs and the change; a `FlowFailure` if the owner has too few.
     static func reserve(_ amount: Int64, of owner: String, _ context: FlowContext) async throws -> (refs: [StateRef], change: Int64) {
+        // Said first: a party of another node holds no tokens here, and "holds fewer" would mislead.
+        guard context.services.keys?.party(named: owner) != nil else {
+            throw FlowFailure("this node does not host party `\(owner)`: only its own node can spend its tokens")
+        }
         // Take the owner's tokens in recording order until they cover the amount; what is left
         // to cover only shrinks, so nothing here can overflow, whatever the amounts.
         let chosen = try await context.vault.selectAndReserve(VaultQuery(type: Token.stateType, owner: owner),

@@ -32,6 +32,20 @@ import Vault
         if let failure { throw failure }
     }
 
+    /// A party of another node is a valid argument (a payee), but its tokens are spent only on
+    /// its own node: the flow fails saying so, not that the party "holds fewer" tokens.
+    @Test func aNodeCannotSpendThePartiesOfAnotherNode() async throws {
+        try await withNodes { a, b, _ in
+            try await b.issue(10, to: "O=Bob")
+            let moved = try await a.run(MoveTokens(owner: "O=Bob", newOwner: "O=Alice", amount: 1))
+            #expect(moved.status == .failed)
+            #expect(moved.error == "this node does not host party `O=Bob`: only its own node can spend its tokens")
+            let swapped = try await a.run(SwapTokens(owner: "O=Bob", counterparty: "O=Alice", give: 1, want: 1))
+            #expect(swapped.error == "this node does not host party `O=Bob`: only its own node can spend its tokens")
+            #expect(try await b.balances() == ["O=Bob": 10])
+        }
+    }
+
     @Test func aPaymentToAPartyOnAnotherNodeLandsOnceInBothVaults() async throws {
         try await withNodes { a, b, notary in
             try await a.issue(100, to: "O=Alice")
