@@ -6,6 +6,9 @@ import Flows
 enum EventStreamHeartbeat {
     /// What the stream sends at each tick: an SSE comment, which clients ignore.
     static let comment = ": keep-alive\n\n"
+    /// Well under the 60 s idle timeouts common on the way (nginx's `proxy_read_timeout`, a cloud
+    /// load balancer's default).
+    static let interval = Duration.seconds(15)
 
     /// `events` in order, with a nil every `interval`; it ends when `events` ends, and stops
     /// both feeding tasks when its reader goes away.

@@ -27,8 +27,6 @@ struct NodeAPI {
     let openAPI: NodeOpenAPI
     /// The network definition in use; nil for a node on its own.
     let network: MembershipWatcher?
-    /// How often an event stream sends a comment line (`EventStreamHeartbeat`).
-    var heartbeat: Duration = .seconds(15)
 
     /// Every route with the query parameters it takes: the edge refuses others (`unknown_query_parameter`),
     /// and a test checks the table against the OpenAPI document. A new route or parameter goes here.
@@ -115,12 +113,11 @@ struct NodeAPI {
             let events = try await serving.engine().events(of: id, after: resumed)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            let heartbeat = self.heartbeat
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                             body: ResponseBody { writer in
                 // Every event carries the cursor after it as its id: a client resumes from the last one it saw.
                 var cursor = resumed
-                for await item in EventStreamHeartbeat.merged(events, every: heartbeat) {
+                for await item in EventStreamHeartbeat.merged(events, every: EventStreamHeartbeat.interval) {
                     guard let event = item else {
                         try await writer.write(ByteBuffer(string: EventStreamHeartbeat.comment))
                         continue
