@@ -33,6 +33,8 @@ public final class FlowEngine: Service, Sendable {
         /// Set when the flow's last status is published, just before its task leaves `live`: a
         /// watcher that registers after that hears nothing more from the task and reads the store.
         var hasEnded = false
+        /// Cuts short the hospital's delay the flow is waiting out (an operator's resume).
+        var wake: AsyncStream<Void>.Continuation?
     }
     private struct State {
         var live: [FlowID: Live] = [:]
@@ -410,10 +412,18 @@ public final class FlowEngine: Service, Sendable {
     public func resume(_ id: FlowID) async throws -> FlowRecord {
         var record = try await hospitalisedRecord(id)
         if await awaitLeavingTask(id) { record = try await hospitalisedRecord(id) }
-        // A live flow here waits out the hospital's delay, and then runs again anyway.
-        guard state.withLock({ $0.live[id] == nil }) else { return record }
+        // A live flow here waiting out the hospital's delay runs again now; one in another phase
+        // (its end being recorded again) goes on as it is.
+        let (live, woken) = state.withLock { state -> (Bool, Bool) in
+            guard let flow = state.live[id] else { return (false, false) }
+            guard let wake = flow.wake else { return (true, false) }
+            wake.yield()
+            return (true, true)
+        }
+        guard !live || woken else { return record }
         record.status = .running
         record.retryAt = nil
+        guard !live else { return record }
         // Marked like a replay at start-up: if this flow takes the node down, it is parked again.
         try await setState(id, FlowState(status: .running, attempts: record.attempts, updatedAt: services.clock.now()),
                            also: [.replayMarker(id, true)])
@@ -572,12 +582,7 @@ public final class FlowEngine: Service, Sendable {
                     announce(id, FlowState(status: stored.status, result: stored.result, error: stored.error, attempts: stored.attempts,
                                            updatedAt: stored.updatedAt), base: stored)
                 case .wait(let delay):
-                    do {
-                        try await services.clock.sleep(for: delay)
-                        next = .timerFired
-                    } catch {
-                        next = .waitCancelled
-                    }
+                    next = await waitOrWake(id, delay)
                 case .cancel:
                     break  // asked for by kill, park and stop, whose callers cancel this task
                 case .end:
@@ -587,6 +592,24 @@ public final class FlowEngine: Service, Sendable {
             guard let next else { return }
             event = next
         }
+    }
+
+    /// Waits out `delay`, or less if an operator resumes the flow meanwhile (`timerFired`
+    /// either way); `waitCancelled` if the task is cancelled (kill, park, stop).
+    private func waitOrWake(_ id: FlowID, _ delay: Duration) async -> FlowTransition.Event {
+        let (woken, wake) = AsyncStream.makeStream(of: Void.self)
+        // Only the hospital's retry is an operator's to hasten, not a retried record of an end.
+        state.withLock { if $0.live[id]?.machine.phase == .waiting { $0.live[id]?.wake = wake } }
+        defer { state.withLock { $0.live[id]?.wake = nil } }
+        let clock = services.clock
+        let fired = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { (try? await clock.sleep(for: delay)) != nil }
+            group.addTask { await woken.first { _ in true } != nil }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        return fired && !Task.isCancelled ? .timerFired : .waitCancelled
     }
 
     /// Feeds `event` to the flow's state machine and returns the actions it asks for.

@@ -247,6 +247,33 @@ import Testing
         }
     }
 
+    /// An operator's resume of a flow waiting out the hospital's delay runs it again at once. It
+    /// changed nothing before, and the flow waited the whole delay (found by a client written
+    /// from the docs). A kill of a waiting flow still ends it, at once.
+    @Test func aResumeCutsTheHospitalsDelayShort() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        harness.hooks.failTransiently("call", times: 1)
+        let engine = harness.engine(hospital: HospitalPolicy(initialDelay: .seconds(3600), maxDelay: .seconds(3600), maxAttempts: 5))
+        try await running(engine) {
+            let started = try await engine.start(StepsFlow())
+            try await eventually("the flow waits for its retry") { try await harness.database.flows.record(started.id)?.retryAt != nil }
+            let resumed = try await engine.resume(started.id)
+            #expect(resumed.status == .running && resumed.retryAt == nil)
+            let record = try await engine.waitForEnd(started.id, timeout: .seconds(30))
+            #expect(record.status == .completed)
+            #expect(record.attempts == 1)
+            #expect(harness.hooks.calls("call") == 2)
+
+            harness.hooks.failTransiently("call", times: 1)
+            let waiting = try await engine.start(StepsFlow())
+            try await eventually("the second flow waits for its retry") { try await harness.database.flows.record(waiting.id)?.retryAt != nil }
+            #expect(try await engine.kill(waiting.id).status == .killed)
+            #expect(try await engine.waitForEnd(waiting.id, timeout: .seconds(30)).status == .killed)
+            #expect(harness.hooks.calls("call") == 3)
+        }
+    }
+
     @Test func otherErrorsParkUntilAnOperatorResumes() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)
