@@ -40,7 +40,7 @@ echo "# cluster (3 replicas, JetStream R3):"
 # what a change costs, read apart from the host's speed, which drifts while other work runs.
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" -v n=$((requests + 2000)) '{t += $14 + $15} END {printf "%.4f", t * 1000 / hz / n}' "$@"; }
 echo "# cpu_ms_per_request replicas=$(cpu_ms $(for i in 0 1 2; do echo "/proc/$(cat "$dir/r$i/hawser.pid")/stat"; done))" \
-     "nats=$(cpu_ms $(for i in 0 1 2; do echo "/proc/$(cat "$dir/nats/n$i.pid")/stat"; done))"
+     "nats=$(cpu_ms $(for i in 1 2 3; do echo "/proc/$(cat "$dir/nats/n$i.pid")/stat"; done))"
 scripts/notary-cluster.sh stop "$dir" >/dev/null
 echo "# embedded (one process, same machine, same options):"
 embedded_args=()
