@@ -412,18 +412,16 @@ public final class FlowEngine: Service, Sendable {
     public func resume(_ id: FlowID) async throws -> FlowRecord {
         var record = try await hospitalisedRecord(id)
         if await awaitLeavingTask(id) { record = try await hospitalisedRecord(id) }
-        // A live flow here waiting out the hospital's delay runs again now; one in another phase
-        // (its end being recorded again) goes on as it is.
-        let (live, woken) = state.withLock { state -> (Bool, Bool) in
-            guard let flow = state.live[id] else { return (false, false) }
-            guard let wake = flow.wake else { return (true, false) }
-            wake.yield()
-            return (true, true)
+        // A task here waiting out the hospital's delay (`wake` set) runs the flow again now; one in
+        // another phase (its end being recorded again) goes on as it is.
+        let task = state.withLock { state -> (woken: Bool, any: Bool) in
+            state.live[id]?.wake?.yield()
+            return (state.live[id]?.wake != nil, state.live[id] != nil)
         }
-        guard !live || woken else { return record }
+        if task.any && !task.woken { return record }
         record.status = .running
         record.retryAt = nil
-        guard !live else { return record }
+        if task.woken { return record }
         // Marked like a replay at start-up: if this flow takes the node down, it is parked again.
         try await setState(id, FlowState(status: .running, attempts: record.attempts, updatedAt: services.clock.now()),
                            also: [.replayMarker(id, true)])
