@@ -229,7 +229,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CoordinationTests", dependencies: [
-            "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "Embedded", "HawserCore", "HawserTestSupport", "hawser",
+            "Coordination", "ZooKeeperElection", "ZooKeeper", "Postgres", "Embedded", "HawserCore", "HawserTestSupport", "Sim", "hawser",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FlowsTests", dependencies: [

@@ -71,6 +71,13 @@ struct CoordinationOptions: ParsableArguments {
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "; ")) }
     }
 
+    /// The options of partition `k`'s election, `<election>.p<k>` (`hawser election run --partitions`).
+    func partition(_ k: Int) -> CoordinationOptions {
+        var copy = self
+        copy.election = "\(election).p\(k)"
+        return copy
+    }
+
     func zooKeeperConfiguration() throws -> ZooKeeperElectionConfiguration { try settings.zooKeeperConfiguration() }
     func leaseConfiguration() -> LeaseConfiguration { settings.leaseConfiguration() }
     func leaseBackend() throws -> any LeaseBackend { try settings.leaseBackend() }

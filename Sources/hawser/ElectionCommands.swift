@@ -23,6 +23,13 @@ struct ElectionCommand: AsyncParsableCommand {
                 machine). With --fenced-writes, the leader writes a row every --write-interval-ms: it takes its epoch, \
                 waits the interval, then writes with that epoch, as real work does; a write whose epoch is stale is \
                 refused by the fencing check and reported.
+
+                With --partitions N, the candidate stands in N elections, <election>.p0 to <election>.p<N-1>, one \
+                per partition, each with its own epoch (and, with --fenced-writes, its own fenced resource, \
+                ledger.p<k>); every event names its partition. While it leads partition 0 it balances the \
+                partitions over the candidates standing in all of them, by setting each partition's preferred \
+                master (a balanced event lists what it moved); a leader hands over once its partition's preferred \
+                master has stood for --hold-down-ms.
                 """)
 
         @Option(help: "This candidate's id.") var id: String
@@ -31,11 +38,21 @@ struct ElectionCommand: AsyncParsableCommand {
         @Option(help: "Unhealthy while this file exists (drain a node by touching it).") var unhealthyIfExists: String?
         @Option(help: "SQLite file for fenced writes while leading.") var fencedWrites: String?
         @Option(help: "Interval between fenced writes (ms).") var writeIntervalMs = 100
+        @Option(help: "Stand in this many partition elections (1-\(Self.maxPartitions)) and balance them.") var partitions: Int?
         @Option(help: "Log level for stderr.") var logLevel: Logger.Level = .warning
+
+        static let maxPartitions = 256
 
         func validate() throws {
             try Candidate.validate(id: id)
             guard writeIntervalMs >= 1 else { throw ValidationError("--write-interval-ms must be at least 1") }
+            if let partitions {
+                guard (1...Self.maxPartitions).contains(partitions) else {
+                    throw ValidationError("--partitions must be 1 to \(Self.maxPartitions), not \(partitions)")
+                }
+                let problems = store.partition(partitions - 1).settings.problems()
+                if !problems.isEmpty { throw ValidationError("with --partitions: " + problems.joined(separator: "; ")) }
+            }
         }
 
         func run() async throws {
@@ -47,12 +64,69 @@ struct ElectionCommand: AsyncParsableCommand {
             let logger = Logger(label: "hawser.election")
             var checks: [any HealthCheck] = []
             if let path = unhealthyIfExists { checks.append(FileAbsentHealthCheck(path: path)) }
-            let election = try PauseInRoundBackend.election(store, candidate: Candidate(id: id, addresses: addresses),
-                                                            health: HealthChecks(checks), logger: logger)
-            let writer: FencedWriter? = try fencedWrites.map { try FencedWriter(path: $0, id: id) }
-            try await writer?.prepare()
-            let service = CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs), emit: emitEvent)
+            let candidate = Candidate(id: id, addresses: addresses)
+            let health = HealthChecks(checks)
+            guard let partitions else {
+                let election = try PauseInRoundBackend.election(store, candidate: candidate, health: health, logger: logger)
+                let writer: FencedWriter? = try fencedWrites.map { try FencedWriter(path: $0, id: id, resource: "ledger") }
+                try await writer?.prepare()
+                let service = CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs), emit: emitEvent)
+                return try await runUntilSignalled(service, id: id, logger: logger)
+            }
+            var services: [CandidateService] = []
+            for partition in 0..<partitions {
+                let election = try PauseInRoundBackend.election(store.partition(partition), candidate: candidate, health: health, logger: logger)
+                let writer: FencedWriter? = try fencedWrites.map { try FencedWriter(path: $0, id: id, resource: "ledger.p\(partition)") }
+                try await writer?.prepare()
+                services.append(CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs)) { fields in
+                    var fields = fields
+                    fields["partition"] = partition
+                    emitEvent(fields)
+                })
+            }
+            let balancer = PartitionBalancer(partitions: try (0..<partitions).map { try store.partition($0).makeAdministration() })
+            let service = PartitionedCandidate(partitions: services, balancer: balancer, interval: .milliseconds(renewOrCheckMs), logger: logger)
             try await runUntilSignalled(service, id: id, logger: logger)
+        }
+
+        /// How often the balancer runs while this candidate leads partition 0: as often as a round.
+        private var renewOrCheckMs: Int { store.zookeeper != nil ? store.checkIntervalMs : store.renewMs }
+    }
+}
+
+/// A candidate in every partition's election; while it leads partition 0, it also balances them.
+private struct PartitionedCandidate: Service {
+    let partitions: [CandidateService]
+    let balancer: PartitionBalancer
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for partition in partitions { group.addTask { try await partition.run() } }
+            group.addTask { await balance() }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for administration in balancer.partitions { group.addTask { await administration.close() } }
+        }
+    }
+
+    private func balance() async {
+        let first = partitions[0].election
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            guard first.status.role.epoch != nil else { continue }
+            do {
+                let moved = try await balancer.pass()
+                if !moved.isEmpty {
+                    emitEvent(["event": "balanced", "id": first.candidate.id,
+                               "moved": Dictionary(uniqueKeysWithValues: moved.map { ("\($0.key)", $0.value) })])
+                }
+            } catch {
+                logger.warning("balancing the partitions failed", metadata: ["problem": "\(error)"])
+            }
         }
     }
 }
@@ -112,24 +186,30 @@ private struct CandidateService: Service {
 struct FencedWriter: Sendable {
     let store: SQLiteLeaseBackend
     let id: String
+    /// The fenced resource, and what each row names as its own.
+    let resource: String
 
-    init(path: String, id: String) throws {
+    init(path: String, id: String, resource: String) throws {
         store = try SQLiteLeaseBackend(path: path, busyTimeout: .seconds(2))
         self.id = id
+        self.resource = resource
     }
 
     func prepare() async throws {
         try await store.prepare()
         try await store.write { db in
-            try db.execute(sql: "CREATE TABLE IF NOT EXISTS writes (seq INTEGER PRIMARY KEY, writer TEXT NOT NULL, epoch INTEGER NOT NULL, t INTEGER NOT NULL)")
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS writes (seq INTEGER PRIMARY KEY, writer TEXT NOT NULL, epoch INTEGER NOT NULL,
+                    t INTEGER NOT NULL, resource TEXT NOT NULL)
+                """)
         }
     }
 
     func write(epoch: Epoch) async throws {
-        let id = self.id
-        try await store.fencedWrite(resource: "ledger", epoch: epoch) { db in
-            try db.execute(sql: "INSERT INTO writes (writer, epoch, t) VALUES (?, ?, ?)",
-                           arguments: [id, Int64(epoch.value), Moment.now().nanoseconds])
+        let (id, resource) = (self.id, self.resource)
+        try await store.fencedWrite(resource: resource, epoch: epoch) { db in
+            try db.execute(sql: "INSERT INTO writes (writer, epoch, t, resource) VALUES (?, ?, ?, ?)",
+                           arguments: [id, Int64(epoch.value), Moment.now().nanoseconds, resource])
         }
     }
 }

@@ -12,6 +12,8 @@ final class CandidateProcess: Sendable {
         var leader: String?
         var accepted: Bool?
         var error: String?
+        /// The partition it is about (`--partitions`).
+        var partition: Int?
         /// CLOCK_MONOTONIC nanoseconds, comparable across processes.
         var t: Int64
     }
@@ -70,7 +72,8 @@ final class CandidateProcess: Sendable {
         guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
               let event = object["event"] as? String, let t = object["t"] as? Int64 ?? (object["t"] as? NSNumber)?.int64Value else { return nil }
         return Event(event: event, epoch: (object["epoch"] as? NSNumber)?.uint64Value, leader: object["leader"] as? String,
-                     accepted: object["accepted"] as? Bool, error: object["error"] as? String, t: t)
+                     accepted: object["accepted"] as? Bool, error: object["error"] as? String,
+                     partition: (object["partition"] as? NSNumber)?.intValue, t: t)
     }
 
     var events: [Event] { output.state.withLock { $0.events } }
@@ -107,6 +110,15 @@ final class CandidateProcess: Sendable {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
+    }
+
+    /// The partitions whose last role event says this candidate leads them (`--partitions`).
+    var leadingPartitions: Set<Int> {
+        var last: [Int: String] = [:]
+        for event in events where Self.roleEvents.contains(event.event) {
+            if let partition = event.partition { last[partition] = event.event }
+        }
+        return Set(last.filter { $0.value == "leader" }.keys)
     }
 
     func waitUntilLeading(timeout: Duration = .seconds(20)) async throws -> UInt64 {
