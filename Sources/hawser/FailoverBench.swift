@@ -33,12 +33,20 @@ struct FailoverBench: AsyncParsableCommand {
     @Flag(help: "With --node --mode hot-cold: kill the active node's watchdog with it, as when its machine is gone.")
     var machineGone = false
     @Option(help: "With --node: concurrent callers running flows.") var clients = 8
+    @Option(help: "Three workers of this many partitions: time the takeover of a killed worker's partitions and the rebalance when it returns.")
+    var partitions: Int?
     @Option(help: "With --node: the node database on PostgreSQL, postgres://user@host:port/database (password from $\(NodeDatabaseConfiguration.passwordVariable)); default: SQLite in the work directory.")
     var databaseURL: String?
 
     func validate() throws {
         guard trials >= 1 else { throw ValidationError("--trials must be at least 1") }
         guard trialTimeoutMs >= 1 else { throw ValidationError("--trial-timeout-ms must be at least 1") }
+        if let partitions {
+            guard !node else { throw ValidationError("--partitions times bare workers: not with --node") }
+            guard (PartitionFailoverBench.workers.count...ElectionCommand.Run.maxPartitions).contains(partitions) else {
+                throw ValidationError("--partitions must be \(PartitionFailoverBench.workers.count) to \(ElectionCommand.Run.maxPartitions)")
+            }
+        }
         guard node else {
             guard mode == nil, !machineGone, databaseURL == nil else {
                 throw ValidationError("--mode, --machine-gone and --database-url go with --node")
@@ -67,6 +75,21 @@ struct FailoverBench: AsyncParsableCommand {
                       fields: #""mode":"\#(mode.rawValue)","machineGone":\#(machineGone),"clients":\#(clients),"#)
             return
         }
+        if let partitions {
+            let bench = PartitionFailoverBench(partitions: partitions, arguments: { forwardedOptions(election: $0) },
+                                               timeout: .milliseconds(trialTimeoutMs), directory: directory)
+            var rebalances: [Duration] = []
+            for trial in 1...trials {
+                let (takeover, rebalance) = try await bench.trial(trial)
+                results.append(takeover)
+                rebalances.append(rebalance)
+                print("trial \(trial): takeover \(Self.ms(takeover)) ms, rebalance \(Self.ms(rebalance)) ms")
+            }
+            let label = "\(backendName), 3 workers, \(partitions) partitions, hold-down \(store.holdDownMs) ms"
+            summarise(results, label: "takeover, \(label)", fields: #""partitions":\#(partitions),"measure":"takeover","#)
+            summarise(rebalances, label: "rebalance, \(label)", fields: #""partitions":\#(partitions),"measure":"rebalance","#)
+            return
+        }
         for trial in 1...trials {
             let failover = try await runTrial(trial, directory: directory)
             results.append(failover)
@@ -86,7 +109,7 @@ struct FailoverBench: AsyncParsableCommand {
         let worst = sorted.last!, best = sorted.first!
         print("\(label): \(results.count) trials, median \(Self.ms(median)) ms, p90 \(Self.ms(p90)) ms, worst \(Self.ms(worst)) ms, best \(Self.ms(best)) ms")
         if json {
-            print(#"{"benchmark":"\#(node ? "node-failover" : "failover")","backend":"\#(backendName)",\#(fields)"trials":\#(results.count),"medianMs":\#(Self.ms(median)),"p90Ms":\#(Self.ms(p90)),"worstMs":\#(Self.ms(worst)),"bestMs":\#(Self.ms(best))}"#)
+            print(#"{"benchmark":"\#(node ? "node-failover" : partitions != nil ? "partition-failover" : "failover")","backend":"\#(backendName)",\#(fields)"trials":\#(results.count),"medianMs":\#(Self.ms(median)),"p90Ms":\#(Self.ms(p90)),"worstMs":\#(Self.ms(worst)),"bestMs":\#(Self.ms(best))}"#)
         }
     }
 

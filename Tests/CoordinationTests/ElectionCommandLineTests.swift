@@ -52,6 +52,20 @@ struct ElectionCommandLineTests {
         #expect(stderr.contains("HAWSER_TEST_PAUSE_IN_LEASE_ROUND works with a lease back end"), "\(stderr)")
     }
 
+    @Test func aPartitionCountOutOfRangeOrAPartitionNameTooLongIsRefusedAtStartUp() async throws {
+        let cases: [(partitions: String, election: String, says: String)] = [
+            ("0", "default", "--partitions must be 1 to 256, not 0"),
+            ("257", "default", "--partitions must be 1 to 256, not 257"),
+            // 61 characters: a valid name alone, but partition 16's election, "<name>.p16", has 65.
+            ("17", String(repeating: "e", count: 61), "with --partitions: election name"),
+        ]
+        for (partitions, election, says) in cases {
+            let (status, stderr) = try await Self.run(["election", "run", "--id", "A", "--sqlite", "/tmp/unused-lease.sqlite",
+                                                       "--election", election, "--partitions", partitions])
+            #expect(status != 0 && stderr.contains(says), "\(partitions): \(stderr)")
+        }
+    }
+
     @Test func preferringANonCandidateIsRefusedWithAStableCode() async throws {
         let directory = try TemporaryDirectory()
         let (status, stderr) = try await Self.run(["admin", "prefer", "nobody", "--sqlite", directory.path + "/lease.sqlite"])
