@@ -16,14 +16,53 @@ struct AdminCommand: AsyncParsableCommand {
                 `members` lists every member the store knows: its id, role (active, standby, unhealthy), the epoch the active \
                 one leads under, whether it is healthy, and the addresses it advertises. A lease backend shows unhealthy members \
                 seen within a lease; on ZooKeeper an unhealthy member withdraws and is not listed.
+
+                With --partitions N: the N partition elections of `hawser election run --partitions` (<election>.p0 ...), \
+                as {"partitions": [one status per partition, with its "partition" number], "leads": {worker id: [the \
+                partitions it leads]}}.
                 """)
         @OptionGroup var store: CoordinationOptions
+        @Option(help: "Show the partitions of a partitioned election (1-\(ElectionCommand.Run.maxPartitions)).") var partitions: Int?
+
+        func validate() throws {
+            if let partitions, !(1...ElectionCommand.Run.maxPartitions).contains(partitions) {
+                throw ValidationError("--partitions must be 1 to \(ElectionCommand.Run.maxPartitions), not \(partitions)")
+            }
+        }
 
         func run() async throws {
-            let snapshot = try await AdminCommand.using(store) { try await $0.snapshot() }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(snapshot), as: UTF8.self))
+            guard let partitions else {
+                let snapshot = try await AdminCommand.using(store) { try await $0.snapshot() }
+                return print(String(decoding: try encoder.encode(snapshot), as: UTF8.self))
+            }
+            var statuses: [PartitionStatus] = []
+            for partition in 0..<partitions {
+                statuses.append(PartitionStatus(partition: partition, election: try await AdminCommand.using(store.partition(partition)) { try await $0.snapshot() }))
+            }
+            var leads: [String: [Int]] = [:]
+            for status in statuses { if let leader = status.election.leader { leads[leader, default: []].append(status.partition) } }
+            print(String(decoding: try encoder.encode(PartitionedStatus(partitions: statuses, leads: leads)), as: UTF8.self))
+        }
+
+        struct PartitionedStatus: Encodable {
+            var partitions: [PartitionStatus]
+            var leads: [String: [Int]]
+        }
+
+        /// One partition's election status, with its number beside the snapshot's fields.
+        struct PartitionStatus: Encodable {
+            var partition: Int
+            var election: ElectionSnapshot
+
+            func encode(to encoder: any Encoder) throws {
+                try election.encode(to: encoder)
+                var c = encoder.container(keyedBy: Key.self)
+                try c.encode(partition, forKey: .partition)
+            }
+
+            enum Key: String, CodingKey { case partition }
         }
     }
 

@@ -10,15 +10,22 @@ struct ElectionCommandLineTests {
     /// Runs the binary to its end; returns its exit status and standard error. Waits without
     /// blocking a thread of the test's executor.
     static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stderr: String) {
+        let (status, stderr, _) = try await runCapturing(arguments, environment: environment)
+        return (status, stderr)
+    }
+
+    /// As `run`, with standard output too.
+    static func runCapturing(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stderr: String, stdout: String) {
         let directory = try TemporaryDirectory()
-        let path = directory.path + "/stderr"
+        let path = directory.path + "/stderr", outPath = directory.path + "/stdout"
         _ = FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CandidateProcess.binary)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        process.standardOutput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do {
@@ -28,7 +35,7 @@ struct ElectionCommandLineTests {
                 continuation.resume(throwing: error)
             }
         }
-        return (status, try String(contentsOfFile: path, encoding: .utf8))
+        return (status, try String(contentsOfFile: path, encoding: .utf8), try String(contentsOfFile: outPath, encoding: .utf8))
     }
 
     @Test func aZooKeeperServerWithoutAPortIsRefusedAtStartUp() async throws {

@@ -34,6 +34,17 @@ struct PartitionedElectionTests {
         let a = try start("a"), b = try start("b")
         var c = try start("c")
         try await Self.waitUntilBalanced([a, b, c], share: 2)
+        // An operator sees the same in `hawser admin status --partitions` (once a hand-over the
+        // plan still asks for, if any, is done: the store and the events then agree).
+        try await eventually("admin status agreeing with the workers") {
+            let status = try await ElectionCommandLineTests.runCapturing([
+                "admin", "status", "--sqlite", directory + "/lease.sqlite", "--partitions", "\(Self.partitions)"])
+            let shown = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any], "\(status)")
+            let leads = try #require(shown["leads"] as? [String: [Int]])
+            let numbered = (shown["partitions"] as? [[String: Any]])?.map { $0["partition"] as? Int }
+            return numbered == (0..<Self.partitions).map { $0 }
+                && leads.mapValues(Set.init) == ["a": a.leadingPartitions, "b": b.leadingPartitions, "c": c.leadingPartitions]
+        }
 
         let hers = c.leadingPartitions
         c.kill()
