@@ -73,9 +73,12 @@ struct ElectionCommand: AsyncParsableCommand {
                 let service = CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs), emit: emitEvent)
                 return try await runUntilSignalled(service, id: id, logger: logger)
             }
+            if !(ProcessInfo.processInfo.environment[PauseInRoundBackend.variable] ?? "").isEmpty {
+                throw CLIError("\(PauseInRoundBackend.variable) works without --partitions only")
+            }
             var services: [CandidateService] = []
             for partition in 0..<partitions {
-                let election = try PauseInRoundBackend.election(store.partition(partition), candidate: candidate, health: health, logger: logger)
+                let election = try store.partition(partition).makeElection(candidate: candidate, health: health, logger: logger)
                 let writer: FencedWriter? = try fencedWrites.map { try FencedWriter(path: $0, id: id, resource: "ledger.p\(partition)") }
                 try await writer?.prepare()
                 services.append(CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs)) { fields in
@@ -102,15 +105,22 @@ private struct PartitionedCandidate: Service {
     let logger: Logger
 
     func run() async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for partition in partitions { group.addTask { try await partition.run() } }
-            group.addTask { await balance() }
-            defer { group.cancelAll() }
-            try await group.next()
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for partition in partitions { group.addTask { try await partition.run() } }
+                group.addTask { await balance() }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+        } catch {
+            await closeBalancer()
+            throw error
         }
-        await withTaskGroup(of: Void.self) { group in
-            for administration in balancer.partitions { group.addTask { await administration.close() } }
-        }
+        await closeBalancer()
+    }
+
+    private func closeBalancer() async {
+        for administration in balancer.partitions { await administration.close() }
     }
 
     private func balance() async {
