@@ -52,20 +52,50 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
         requestTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .requestTimeoutMs) ?? d.requestTimeoutMs
     }
 
+    /// The longest any of the timings may be: one day. Longer ones are typing mistakes, and
+    /// adding them to a clock reading would overflow it.
+    public static let maxMs = 86_400_000
+
     /// Every problem at once, each naming the setting as `prefix` + its name; empty when valid.
     public func problems(prefix: String = "") -> [String] {
+        problems { prefix + $0 }
+    }
+
+    /// Every problem at once, each naming the setting as `name` turns its field name (`leaseMs`)
+    /// into what the user wrote (`ha.election.leaseMs`, `--lease-ms`); empty when valid.
+    public func problems(naming name: (String) -> String) -> [String] {
         let chosen = [zookeeper, postgres, sqlite].compactMap { $0 }
         guard chosen.count == 1 else {
-            return ["\(prefix)give exactly one election back end: \(prefix)zookeeper, \(prefix)postgres or \(prefix)sqlite"]
+            return ["give exactly one election back end: \(name("zookeeper")), \(name("postgres")) or \(name("sqlite"))"]
         }
+        let timings = [("sessionTimeoutMs", sessionTimeoutMs), ("checkIntervalMs", checkIntervalMs), ("leaseMs", leaseMs), ("renewMs", renewMs),
+                       ("standAsideMs", standAsideMs), ("holdDownMs", holdDownMs), ("requestTimeoutMs", requestTimeoutMs)]
+        var problems = timings.filter { $0.1 < 0 || $0.1 > Self.maxMs }.map { "\(name($0.0)) must be 0 to \(Self.maxMs) ms (a day), not \($0.1)" }
+        guard problems.isEmpty else { return problems }
         if zookeeper != nil {
-            do { return try zooKeeperConfiguration().problems().map { prefix + $0 } } catch { return ["\(prefix)zookeeperCredentials: \(error)"] }
+            if sessionTimeoutMs < 400 || sessionTimeoutMs > 60_000 {
+                problems.append("\(name("sessionTimeoutMs")) must be 400 to 60000 ms (the ensemble clamps it to 2-20 ticks)")
+            }
+            if checkIntervalMs < 10 || checkIntervalMs * 3 > sessionTimeoutMs {
+                problems.append("\(name("checkIntervalMs")) must be 10 ms to a third of \(name("sessionTimeoutMs")), so a leader confirms its place at least twice before it must stop")
+            }
+            if requestTimeoutMs < 1 { problems.append("\(name("requestTimeoutMs")) must be at least 1 ms") }
+            guard problems.isEmpty else { return problems }
+            // The ensemble, the credentials and the name (the timings passed above, by these names).
+            do { return try zooKeeperConfiguration().problems() } catch { return ["\(name("zookeeperCredentials")): \(error)"] }
         }
-        var problems = leaseConfiguration().problems().map { prefix + $0 }
-        if zookeeperCredentials != nil { problems.append("\(prefix)zookeeperCredentials goes with \(prefix)zookeeper only") }
-        if sqlite?.isEmpty == true { problems.append("\(prefix)sqlite must name a file") }
+        if leaseMs < 200 { problems.append("\(name("leaseMs")) must be at least 200 ms") }
+        if renewMs < 10 || renewMs * 3 > leaseMs {
+            problems.append("\(name("renewMs")) must be 10 ms to a third of \(name("leaseMs")), so a leader renews at least twice before its lease could lapse")
+        }
+        if requestTimeoutMs < 1 || requestTimeoutMs > leaseMs - leaseMs / 10 - renewMs {
+            problems.append("\(name("requestTimeoutMs")) must be 1 ms to \(name("leaseMs")) - \(name("leaseMs"))/10 - \(name("renewMs"))")
+        }
+        if problems.isEmpty { problems += leaseConfiguration().problems() }  // the election's name
+        if zookeeperCredentials != nil { problems.append("\(name("zookeeperCredentials")) goes with \(name("zookeeper")) only") }
+        if sqlite?.isEmpty == true { problems.append("\(name("sqlite")) must name a file") }
         if let postgres, (try? PostgresURL.configuration(postgres)) == nil {
-            problems.append("\(prefix)postgres must be a URL of the form postgres://user[:password]@host[:port]/database")
+            problems.append("\(name("postgres")) must be a URL of the form postgres://user[:password]@host[:port]/database")
         }
         return problems
     }

@@ -40,7 +40,7 @@ public struct RPCUser: Codable, Sendable, Equatable {
         var out = [String]()
         if username.isEmpty || username.contains(":") { out.append("rpcUsers: a username must be non-empty and have no `:`") }
         if PasswordHash(passwordHash) == nil {
-            out.append("rpcUsers: the passwordHash of `\(username)` is not pbkdf2-sha256:<iterations>:<salt>:<hash> (use `hawser node hash-password`)")
+            out.append("rpcUsers: the passwordHash of `\(username)` is not pbkdf2-sha256:<iterations>:<salt>:<hash> with 1 to \(PasswordHash.maxIterations) iterations, a salt of at least 8 bytes and a 32-byte hash (use `hawser node hash-password`)")
         }
         if permissions.isEmpty { out.append("rpcUsers: `\(username)` has no permissions") }
         return out
@@ -53,6 +53,8 @@ public struct PasswordHash: Sendable, Equatable {
     /// paid once per credential: `RPCAuthenticator` remembers the ones it has verified, checks
     /// on threads of its own, and limits failed attempts.
     public static let defaultIterations = 600_000
+    /// More would take minutes to verify, and the hash function takes at most 2^32 - 1.
+    public static let maxIterations = 10_000_000
     static let scheme = "pbkdf2-sha256"
     public var iterations: Int
     public var salt: [UInt8]
@@ -60,7 +62,7 @@ public struct PasswordHash: Sendable, Equatable {
 
     public init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == Self.scheme, let iterations = Int(parts[1]), iterations >= 1,
+        guard parts.count == 4, parts[0] == Self.scheme, let iterations = Int(parts[1]), (1...Self.maxIterations).contains(iterations),
               let salt = Data(base64Encoded: String(parts[2])), salt.count >= 8,
               let hash = Data(base64Encoded: String(parts[3])), hash.count == 32 else { return nil }
         self.iterations = iterations

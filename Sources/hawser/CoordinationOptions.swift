@@ -67,8 +67,15 @@ struct CoordinationOptions: ParsableArguments {
             throw ValidationError("--zookeeper needs --zookeeper-credentials FILE (a line user:password): the election's nodes are protected by a digest ACL")
         }
         if zookeeper == nil, zookeeperCredentials != nil { throw ValidationError("--zookeeper-credentials goes with --zookeeper only") }
-        let problems = settings.problems()
+        let problems = settings.problems(naming: Self.option)
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "; ")) }
+    }
+
+    /// The command-line option of an `ElectionSettings` field: `leaseMs` is `--lease-ms`.
+    static func option(_ field: String) -> String {
+        "--" + field.reduce(into: "") { name, character in
+            if character.isUppercase { name += "-" + character.lowercased() } else { name.append(character) }
+        }
     }
 
     /// The options of partition `k`'s election, `<election>.p<k>` (`hawser election run --partitions`).

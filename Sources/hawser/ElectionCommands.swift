@@ -50,7 +50,7 @@ struct ElectionCommand: AsyncParsableCommand {
                 guard (1...Self.maxPartitions).contains(partitions) else {
                     throw ValidationError("--partitions must be 1 to \(Self.maxPartitions), not \(partitions)")
                 }
-                let problems = store.partition(partitions - 1).settings.problems()
+                let problems = store.partition(partitions - 1).settings.problems(naming: CoordinationOptions.option)
                 if !problems.isEmpty { throw ValidationError("with --partitions: " + problems.joined(separator: "; ")) }
             }
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Coordination
 import Foundation
 import HawserClient
+import HawserNode
 import Logging
 import ServiceLifecycle
 
@@ -67,6 +68,12 @@ struct WatchdogCommand: AsyncParsableCommand {
             do { _ = try NotaryClient.baseURL(url) } catch { throw ValidationError("\(url) is not an http(s) URL such as http://127.0.0.1:8090") }
         }
         guard healthTimeoutMs >= 1 else { throw ValidationError("--health-timeout-ms must be at least 1") }
+        let timings = [("--health-interval-ms", healthIntervalMs), ("--health-timeout-ms", healthTimeoutMs), ("--start-timeout-ms", startTimeoutMs),
+                       ("--stop-grace-ms", stopGraceMs), ("--backoff-initial-ms", backoffInitialMs), ("--backoff-max-ms", backoffMaxMs),
+                       ("--backoff-reset-ms", backoffResetMs)]
+        for (option, value) in timings where value > ElectionSettings.maxMs {
+            throw ValidationError("\(option) must be at most \(ElectionSettings.maxMs) ms (a day), not \(value)")
+        }
         let problems = settings.problems()
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "; ")) }
     }

@@ -59,6 +59,22 @@ struct ElectionCommandLineTests {
         #expect(stderr.contains("HAWSER_TEST_PAUSE_IN_LEASE_ROUND works with a lease back end"), "\(stderr)")
     }
 
+    /// Timings beyond a day are refused by the option's name: 2^63 ms passed before and trapped the
+    /// process later (the stand-aside when it resigned; a watchdog's back-off at its first restart).
+    @Test func timingsBeyondADayAreRefusedAtStartUpByTheirOptionsNames() async throws {
+        let huge = "9223372036854775807"
+        let (status, stderr) = try await Self.run(["election", "run", "--id", "A", "--sqlite", "/tmp/unused-lease.sqlite",
+                                                   "--stand-aside-ms", huge, "--lease-ms", "100"])
+        #expect(status != 0)
+        #expect(stderr.contains("--stand-aside-ms must be 0 to 86400000 ms (a day), not \(huge)"), "\(stderr)")
+        let watchdog = try await Self.run(["watchdog", "--id", "A", "--sqlite", "/tmp/unused-lease.sqlite", "--health", "http://127.0.0.1:1/",
+                                           "--backoff-initial-ms", huge, "--", "/bin/true"])
+        #expect(watchdog.status != 0)
+        #expect(watchdog.stderr.contains("--backoff-initial-ms must be at most 86400000 ms (a day), not \(huge)"), "\(watchdog.stderr)")
+        let renew = try await Self.run(["election", "run", "--id", "A", "--sqlite", "/tmp/unused-lease.sqlite", "--renew-ms", "1000"])
+        #expect(renew.stderr.contains("--renew-ms must be 10 ms to a third of --lease-ms"), "\(renew.stderr)")
+    }
+
     @Test func aPartitionCountOutOfRangeOrAPartitionNameTooLongIsRefusedAtStartUp() async throws {
         let cases: [(partitions: String, election: String, says: String)] = [
             ("0", "default", "--partitions must be 1 to 256, not 0"),

@@ -196,9 +196,28 @@ import Vault
         for expected in ["exactly one election back end", "ha.advertise[0]", "ha.advertise[1]", "ha.id \"a b\""] {
             #expect(more.contains(expected), "\(more)")
         }
+        #expect(more.contains("give exactly one election back end: ha.election.zookeeper, ha.election.postgres or ha.election.sqlite"), "\(more)")
         configuration.ha.election?.sqlite = "lease.sqlite"
         configuration.ha.election?.renewMs = 1_000
-        #expect(configuration.problems.contains { $0.hasPrefix("ha.election.renewInterval") })
+        #expect(configuration.problems.contains { $0.hasPrefix("ha.election.renewMs must be 10 ms to a third of ha.election.leaseMs") })
+    }
+
+    /// Each timing is named as written and bounded: a timing of 2^63 ms passed validation before
+    /// and trapped the process once added to a clock reading (`standAsideMs`, when it resigned).
+    @Test func electionTimingsAreNamedAsWrittenAndBoundedByADay() {
+        var settings = ElectionSettings()
+        settings.sqlite = "lease.sqlite"
+        #expect(settings.problems(prefix: "ha.election.") == [])
+        settings.standAsideMs = .max
+        settings.holdDownMs = -1
+        #expect(settings.problems(prefix: "ha.election.") == [
+            "ha.election.standAsideMs must be 0 to 86400000 ms (a day), not \(Int.max)",
+            "ha.election.holdDownMs must be 0 to 86400000 ms (a day), not -1",
+        ])
+        settings = ElectionSettings()
+        settings.zookeeper = "127.0.0.1:2181"
+        settings.sessionTimeoutMs = 300
+        #expect(settings.problems { "--" + $0 }.contains { $0.hasPrefix("--sessionTimeoutMs must be 400 to 60000 ms") })
     }
 
     // MARK: Helpers

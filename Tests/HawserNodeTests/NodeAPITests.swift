@@ -256,6 +256,10 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
         #expect(hash.verify("secret"))
         #expect(!hash.verify("Secret"))
         #expect(PasswordHash("sha256:10:c2FsdA==:AAAA") == nil)
+        // More rounds than the hash function takes: refused when read (checking the password
+        // with it trapped, taking the node down at the first login).
+        #expect(PasswordHash("pbkdf2-sha256:99999999999:c2FsdHNhbHQ=:j0Xr2TDUGb2ExAqHE9c43F1b6VtmN1HehzWI9wkQpsQ=") == nil)
+        #expect(PasswordHash("pbkdf2-sha256:\(PasswordHash.maxIterations + 1):c2FsdHNhbHQ=:j0Xr2TDUGb2ExAqHE9c43F1b6VtmN1HehzWI9wkQpsQ=") == nil)
         // PBKDF2-HMAC-SHA256("password", "saltsalt", 2 rounds), as Python's hashlib computes it.
         let known = PasswordHash("pbkdf2-sha256:2:c2FsdHNhbHQ=:j0Xr2TDUGb2ExAqHE9c43F1b6VtmN1HehzWI9wkQpsQ=")
         #expect(known?.verify("password") == true)
