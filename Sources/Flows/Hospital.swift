@@ -56,12 +56,17 @@ public struct HospitalPolicy: Sendable, Equatable {
         return min(delay, maxDelay)
     }
 
+    /// The longest delay: a longer one is a typing mistake, and would overflow a clock reading.
+    static let longest = Duration.seconds(86_400)
+
     /// One sentence per invalid value; empty when all are valid.
     public var problems: [String] {
         var out = [String]()
-        if initialDelay <= .zero { out.append("flows.hospital.initialDelayMillis must be positive") }
-        if maxDelay < initialDelay { out.append("flows.hospital.maxDelayMillis must be at least initialDelayMillis") }
-        if maxAttempts < 0 { out.append("flows.hospital.maxAttempts must not be negative") }
+        if initialDelay <= .zero || initialDelay > Self.longest { out.append("hospital.initialDelayMillis must be 1...86400000 (a day)") }
+        if maxDelay < initialDelay || maxDelay > Self.longest {
+            out.append("hospital.maxDelayMillis must be hospital.initialDelayMillis...86400000 (a day)")
+        }
+        if maxAttempts < 0 { out.append("hospital.maxAttempts must not be negative") }
         return out
     }
 }

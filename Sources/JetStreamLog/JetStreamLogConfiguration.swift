@@ -47,7 +47,9 @@ public struct JetStreamLogConfiguration: Sendable, Equatable {
             out.append("\(prefix)maxAgeSeconds must be at least the duplicate window (\(duplicateWindow))")
         }
         if duplicateWindow < .seconds(1) { out.append("\(prefix)duplicateWindowSeconds must be at least 1") }
-        if appendTimeout < .milliseconds(100) { out.append("\(prefix)appendTimeoutMillis must be at least 100") }
+        if appendTimeout < .milliseconds(100) || appendTimeout > .seconds(3_600) {
+            out.append("\(prefix)appendTimeoutMillis must be 100...3600000 (an hour)")
+        }
         if (user == nil) != (password == nil) { out.append("\(prefix)user and \(prefix)password go together") }
         if token != nil && user != nil { out.append("\(prefix)token and \(prefix)user are alternatives; give one") }
         return out

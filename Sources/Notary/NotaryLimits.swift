@@ -18,7 +18,7 @@ public struct NotaryLimits: Sendable, Equatable {
         if maxStateRefs < 1 { out.append("limits.maxStateRefs must be at least 1") }
         if maxRequestsPerLogEntry < 1 { out.append("limits.maxRequestsPerLogEntry must be at least 1") }
         if maxEntriesPerApply < 1 { out.append("limits.maxEntriesPerApply must be at least 1") }
-        if requestTimeout <= .zero { out.append("limits.requestTimeoutMillis must be positive") }
+        if requestTimeout <= .zero || requestTimeout > .seconds(3_600) { out.append("limits.requestTimeoutMillis must be 1...3600000 (an hour)") }
         return out
     }
 }

@@ -41,7 +41,7 @@ import Testing
             """#)
         for expected in ["unknown option `nmae`", "unknown option `listen.hots`", "unknown option `limits.extra`",
                          "listen.port must be 0...65535", "the key of `A` is not a base64 Ed25519 public key",
-                         "limits.maxStateRefs must be at least 1", "limits.requestTimeoutMillis must be positive",
+                         "limits.maxStateRefs must be at least 1", "limits.requestTimeoutMillis must be 1...3600000 (an hour)",
                          "limits.maxBodyBytes must be at least 1024",
                          "limits.maxRequestsPerLogEntry must be at least limits.maxBatchRequests"] {
             #expect(found.contains { $0.contains(expected) }, "missing: \(expected) in \(found)")

@@ -47,7 +47,7 @@ import Testing
             """#)
         for expected in ["unknown option `log.colour`", "log.servers must name at least one NATS server",
                          "log.stream must be", "log.replicas must be 1, 3 or 5", "log.maxBytes must not be negative",
-                         "log.maxAgeSeconds must be at least the duplicate window", "log.appendTimeoutMillis must be at least 100",
+                         "log.maxAgeSeconds must be at least the duplicate window", "log.appendTimeoutMillis must be 100...3600000 (an hour)",
                          "log.user and log.password go together", "log.token and log.user are alternatives",
                          "log.members: `b.c` is not a replica id", "log.members must not name a replica twice",
                          "log.replicaId `d` is not one of log.members"] {

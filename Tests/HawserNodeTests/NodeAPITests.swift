@@ -233,7 +233,13 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
         #expect(configuration.problems.contains { $0.contains("passwordHash of `a`") })
         #expect(configuration.problems.contains("rpcUsers: `a` has no permissions"))
         configuration.hospital.initialDelayMillis = 0
-        #expect(configuration.problems.contains("flows.hospital.initialDelayMillis must be positive"))
+        #expect(configuration.problems.contains("hospital.initialDelayMillis must be 1...86400000 (a day)"))
+        // Beyond a day: refused (2^63 ms passed before and would overflow the retry's clock reading).
+        configuration.hospital.initialDelayMillis = 100
+        configuration.hospital.maxDelayMillis = .max
+        configuration.sessions.timeoutMillis = .max
+        #expect(configuration.problems.contains("hospital.maxDelayMillis must be hospital.initialDelayMillis...86400000 (a day)"))
+        #expect(configuration.problems.contains("sessions.timeoutMillis must be 1...86400000 (a day)"))
     }
 
     @Test func concurrentFirstRequestsWithOneHeaderCheckThePasswordOnce() async {

@@ -25,12 +25,17 @@ public struct SessionConfiguration: Sendable, Equatable {
     /// One sentence per invalid value; empty when all are valid.
     public var problems: [String] {
         var out = [String]()
-        if timeout <= .zero { out.append("sessions.timeoutMillis must be positive") }
-        if backoff.initialDelay <= .zero { out.append("sessions.retryInitialDelayMillis must be positive") }
-        if backoff.maxDelay < backoff.initialDelay { out.append("sessions.retryMaxDelayMillis must be at least retryInitialDelayMillis") }
-        if pollInterval <= .zero { out.append("sessions.pollIntervalMillis must be positive") }
+        let day = Duration.seconds(86_400)  // longer is a typing mistake, and would overflow a clock reading
+        if timeout <= .zero || timeout > day { out.append("sessions.timeoutMillis must be 1...86400000 (a day)") }
+        if backoff.initialDelay <= .zero || backoff.initialDelay > day { out.append("sessions.retryInitialDelayMillis must be 1...86400000 (a day)") }
+        if backoff.maxDelay < backoff.initialDelay || backoff.maxDelay > day {
+            out.append("sessions.retryMaxDelayMillis must be sessions.retryInitialDelayMillis...86400000 (a day)")
+        }
+        if pollInterval <= .zero || pollInterval > day { out.append("sessions.pollIntervalMillis must be 1...86400000 (a day)") }
         if !(1...10_000).contains(batchSize) { out.append("sessions.batchSize must be from 1 to 10000") }
-        if inboxPruneInterval < .milliseconds(100) { out.append("sessions.inboxPruneIntervalMillis must be at least 100") }
+        if inboxPruneInterval < .milliseconds(100) || inboxPruneInterval > day {
+            out.append("sessions.inboxPruneIntervalMillis must be 100...86400000 (a day)")
+        }
         return out
     }
 }
