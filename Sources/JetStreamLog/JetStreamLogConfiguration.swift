@@ -1,3 +1,5 @@
+import JetStream
+
 /// Where and how the notary's log lives on JetStream. `problems` validates it at start-up.
 public struct JetStreamLogConfiguration: Sendable, Equatable {
     /// NATS server URLs (`nats://host:port`, `tls://host:port`); more are learnt from the cluster.
@@ -33,9 +35,19 @@ public struct JetStreamLogConfiguration: Sendable, Equatable {
     public func problems(prefix: String = "") -> [String] {
         var out = [String]()
         if servers.isEmpty { out.append("\(prefix)servers must name at least one NATS server") }
-        for server in servers where server.isEmpty || server.contains(" ") {
-            out.append("\(prefix)servers: `\(server)` is not a server URL")
+        for server in servers where server.contains(" ") || (try? ServerAddress(server)) == nil {
+            out.append("\(prefix)servers: `\(server)` is not a server URL: nats://host[:port] or tls://host[:port] (port 1-65535, 4222 if omitted)")
         }
+        out += streamProblems(prefix: prefix)
+        if (user == nil) != (password == nil) { out.append("\(prefix)user and \(prefix)password go together") }
+        if token != nil && user != nil { out.append("\(prefix)token and \(prefix)user are alternatives; give one") }
+        return out
+    }
+
+    /// The stream's own settings (name, replicas, retention, duplicate window, append time-out),
+    /// which are checked wherever they are written, also beside an embedded log.
+    public func streamProblems(prefix: String = "") -> [String] {
+        var out = [String]()
         if stream.isEmpty || stream.utf8.contains(where: { $0 <= 32 || $0 == 46 || $0 == 42 || $0 == 62 || $0 == 127 }) {
             out.append("\(prefix)stream must be a non-empty name without spaces, `.`, `*` or `>`")
         }
@@ -50,8 +62,6 @@ public struct JetStreamLogConfiguration: Sendable, Equatable {
         if appendTimeout < .milliseconds(100) || appendTimeout > .seconds(3_600) {
             out.append("\(prefix)appendTimeoutMillis must be 100...3600000 (an hour)")
         }
-        if (user == nil) != (password == nil) { out.append("\(prefix)user and \(prefix)password go together") }
-        if token != nil && user != nil { out.append("\(prefix)token and \(prefix)user are alternatives; give one") }
         return out
     }
 }

@@ -59,5 +59,13 @@ import Testing
         #expect(problems(#"{"acceptAnyParty": true, "log": {"kind": "jetstream", "servers": ["nats://x:4222"]}}"#)
             == ["log.members must list the ids of every replica of this notary (the same list on each)",
                 "log.replicaId must say which of log.members this replica is"])
+        // Server URLs are parsed at start-up (an http:// one failed only once the notary listened).
+        let urls = problems(#"{"acceptAnyParty": true, "log": {"kind": "jetstream", "servers": ["http://x:4222", "nats://x:99999", "tls://y"], "replicaId": "a", "members": ["a"]}}"#)
+        #expect(urls.filter { $0.hasPrefix("log.servers: ") }.count == 2, "\(urls)")
+        #expect(urls.contains { $0.hasPrefix("log.servers: `http://x:4222` is not a server URL") })
+        // The stream's settings are checked beside an embedded log too (they were taken unchecked).
+        #expect(problems(#"{"acceptAnyParty": true, "log": {"replicas": 2, "maxEntries": -1, "stream": ""}}"#)
+            == ["log.stream must be a non-empty name without spaces, `.`, `*` or `>`", "log.replicas must be 1, 3 or 5",
+                "log.maxEntries must not be negative (0: unbounded)"])
     }
 }
