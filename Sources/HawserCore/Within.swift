@@ -23,6 +23,21 @@ public func within<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable
     }
 }
 
+/// The value of `task`, which others may be waiting for too: cancelling the caller throws
+/// `CancellationError` at once and leaves `task` running. Awaiting `task.value` directly cannot be
+/// cancelled, so a caller waiting for a shared connection that never comes would hold up a
+/// shutdown for ever.
+public func value<T: Sendable>(of task: Task<T, any Error>) async throws -> T {
+    let outcome = Outcome<T>()
+    // Ends with `task`, whoever ends that (its owner cancels it when it closes).
+    Task { outcome.finish(await task.result) }
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { outcome.wait($0) }
+    } onCancel: {
+        outcome.finish(.failure(CancellationError()))
+    }
+}
+
 /// The first result given, handed to the one waiter whenever it arrives.
 private final class Outcome<T: Sendable>: Sendable {
     private enum State {

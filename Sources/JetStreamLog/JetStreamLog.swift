@@ -20,6 +20,8 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     private let reader = ReaderSlot()
     /// The highest position this process has read or had acknowledged: the stream held it.
     private let seen = Mutex<UInt64>(0)
+    /// Why the last connect failed, logged once per change (callers retry it often).
+    private let connectProblem = Mutex<String?>(nil)
 
     public init(configuration: JetStreamLogConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -175,12 +177,31 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     func context() async throws -> JetStreamContext {
         let task = connection.withLock { current in
             if let current { return current }
-            let made = Task { [configuration, logger] in try await Self.connect(configuration, logger: logger) }
+            let made = Task { [self] in
+                do {
+                    let js = try await Self.connect(configuration, logger: logger)
+                    self.connectProblem.withLock { $0 = nil }
+                    return js
+                } catch {
+                    // The operator's one clue while the servers refuse the stream (replicas > 1
+                    // on a server that is not clustered): `/health/ready` only says the replica
+                    // has not caught up. (Servers that cannot be reached: the client logs that.)
+                    let problem = "\(error)"
+                    if self.connectProblem.withLock({ last in defer { last = problem }; return last != problem }), !(error is CancellationError) {
+                        logger.error("cannot set up the log on JetStream; trying again", metadata: [
+                            "servers": "\(configuration.servers)", "stream": "\(configuration.stream)", "problem": "\(problem)",
+                        ])
+                    }
+                    throw error
+                }
+            }
             current = made
             return made
         }
         do {
-            return try await task.value
+            return try await value(of: task)
+        } catch is CancellationError where !task.isCancelled {
+            throw CancellationError()  // this caller was cancelled; the connect goes on for the others
         } catch {
             // A failed connect is tried afresh by the next call.
             connection.withLock { if $0 == task { $0 = nil } }

@@ -52,8 +52,14 @@ public final class Replica: Service, Sendable {
     }
 
     public func run() async throws {
-        let start = try await store.head()
-        let target = try await log.lastPosition()
+        // Cancelled by a graceful shutdown too: the log's end waits for its servers, for as long
+        // as they cannot be reached.
+        let start: ChainHead, target: UInt64
+        do {
+            (start, target) = try await cancelWhenGracefulShutdown { (try await self.store.head(), try await self.log.lastPosition()) }
+        } catch is CancellationError {
+            return logger.info("replica stopped before it started: the log could not be read")
+        }
         quorum.start(at: start)
         catchUpTarget.withLock { $0 = target }
         if start.position >= target { quorum.caughtUp() }

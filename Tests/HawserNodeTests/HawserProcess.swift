@@ -24,9 +24,14 @@ final class HawserProcess: Sendable {
 
     /// Starts `hawser notary run` with `config` and returns once it listens.
     /// `environment` is added to this process's.
-    static func notary(config: String, environment: [String: String] = [:]) async throws -> (HawserProcess, port: Int) {
-        try await start(["notary", "run", "--config", config, "--log-level", logLevel ?? "warning"], environment: environment)
+    /// `mergingErrors`: its log (standard error) is read with its output, into `printed`.
+    static func notary(config: String, environment: [String: String] = [:], mergingErrors: Bool = false) async throws -> (HawserProcess, port: Int) {
+        try await start(["notary", "run", "--config", config, "--log-level", logLevel ?? "warning"], environment: environment,
+                        mergingErrors: mergingErrors)
     }
+
+    /// What it printed so far (and logged, if started `mergingErrors`).
+    var printed: String { output.state.withLock { $0.text } }
 
     /// `HAWSER_TEST_LOG_LEVEL` (e.g. `info`): the children's log level, to see why a test failed.
     /// Their logs go to the test's standard error.
@@ -38,12 +43,16 @@ final class HawserProcess: Sendable {
         try await start(["node", "run", "--config", config, "--log-level", logLevel ?? "error"], environment: environment)
     }
 
-    private static func start(_ arguments: [String], environment: [String: String] = [:]) async throws -> (HawserProcess, port: Int) {
-        let child = HawserProcess(arguments: arguments, environment: environment)
+    private static func start(_ arguments: [String], environment: [String: String] = [:],
+                              mergingErrors: Bool = false) async throws -> (HawserProcess, port: Int) {
+        let child = HawserProcess(arguments: arguments, environment: environment, mergingErrors: mergingErrors)
         return (child, try await child.waitForPort())
     }
 
-    private init(arguments: [String], environment: [String: String] = [:]) {
+    private let mergingErrors: Bool
+
+    private init(arguments: [String], environment: [String: String] = [:], mergingErrors: Bool = false) {
+        self.mergingErrors = mergingErrors
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
@@ -90,7 +99,7 @@ final class HawserProcess: Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             output.state.withLock { $0.waiter = continuation }
             do {
-                let reader = try ChildProcesses.startWithOutputPipe(process).fileHandleForReading
+                let reader = try ChildProcesses.startWithOutputPipe(process, mergingErrors: mergingErrors).fileHandleForReading
                 Thread { readOutput(reader) }.start()
                 let guardian = try ProcessWatchdog(killing: [process.processIdentifier])
                 watchdog.withLock { $0 = guardian }

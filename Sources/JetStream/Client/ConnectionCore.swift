@@ -33,6 +33,9 @@ final class ConnectionCore: @unchecked Sendable {
     private var channel: (any Channel)?
     private var generation: UInt64 = 0
     private var lastChannelError: String?
+    /// The last failure to connect that was logged: each new one is logged once, at warning,
+    /// since the client retries unseen otherwise (an unreachable server at start-up, for ever).
+    private var reportedConnectProblem: String?
     private var pending = ByteBuffer()
     private var flushScheduled = false
 
@@ -158,7 +161,12 @@ final class ConnectionCore: @unchecked Sendable {
                     if gen != generation || machine.state == .closed { channel.close(promise: nil) }
                 case .failure(let error):
                     guard gen == generation else { return }
-                    run(machine.channelClosed(reason: "\(server): \(error)"))
+                    let problem = "\(server): \(error)"
+                    if problem != reportedConnectProblem {
+                        reportedConnectProblem = problem
+                        logger.warning("cannot connect to a NATS server; trying again", metadata: ["problem": "\(problem)"])
+                    }
+                    run(machine.channelClosed(reason: problem))
                 }
             }
     }
@@ -204,7 +212,12 @@ final class ConnectionCore: @unchecked Sendable {
     private func handshakeCompleted(_ server: ServerAddress, isReconnect: Bool) {
         handshakeTimer?.cancel()
         handshakeTimer = nil
-        logger.debug(isReconnect ? "reconnected" : "connected", metadata: ["server": "\(server)"])
+        if reportedConnectProblem != nil {
+            reportedConnectProblem = nil
+            logger.info("connected to a NATS server", metadata: ["server": "\(server)"])
+        } else {
+            logger.debug(isReconnect ? "reconnected" : "connected", metadata: ["server": "\(server)"])
+        }
         if isReconnect {
             var buffer = ByteBuffer()
             for (sid, record) in subscriptions.sorted(by: { $0.key < $1.key }) {
