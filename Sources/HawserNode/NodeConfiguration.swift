@@ -10,6 +10,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         public var name: String
         /// The party's key file, relative to the configuration file's directory.
         public var keyFile: String
+        enum CodingKeys: String, CodingKey, CaseIterable { case name, keyFile }
         public init(name: String, keyFile: String) {
             self.name = name
             self.keyFile = keyFile
@@ -191,39 +192,21 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     }
 
     private static func unknownKeys(in data: Data) -> [String] {
-        guard let top = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [] }
-        var out = [String]()
-        let sections: [(String, Set<String>)] = [
-            ("", Set(CodingKeys.allCases.map(\.rawValue))),
-            ("listen", ["host", "port"]),
-            ("hospital", Set(Hospital.CodingKeys.allCases.map(\.rawValue))),
-            ("notary", Set(NodeNotaryConfiguration.CodingKeys.allCases.map(\.rawValue))),
-            ("database", Set(NodeDatabaseConfiguration.CodingKeys.allCases.map(\.rawValue))),
-            ("http", Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue))),
-            ("rpcLogin", Set(RPCLogin.CodingKeys.allCases.map(\.rawValue))),
-            ("ha", Set(HAConfiguration.CodingKeys.allCases.map(\.rawValue))),
-            ("network", Set(NodeNetworkConfiguration.CodingKeys.allCases.map(\.rawValue))),
-            ("sessions", Set(NodeSessionsConfiguration.CodingKeys.allCases.map(\.rawValue))),
-        ]
-        for (section, known) in sections {
-            guard let object = section.isEmpty ? top : top[section] as? [String: Any] else { continue }
-            for key in object.keys.sorted() where !known.contains(key) {
-                out.append("unknown option `\(section.isEmpty ? key : "\(section).\(key)")`")
-            }
-        }
-        if let listen = (top["network"] as? [String: Any])?["listen"] as? [String: Any] {
-            let known = Set(NodeNetworkConfiguration.Listen.CodingKeys.allCases.map(\.rawValue))
-            for key in listen.keys.sorted() where !known.contains(key) { out.append("unknown option `network.listen.\(key)`") }
-        }
-        if let election = (top["ha"] as? [String: Any])?["election"] as? [String: Any] {
-            let known = Set(ElectionSettings.CodingKeys.allCases.map(\.rawValue))
-            for key in election.keys.sorted() where !known.contains(key) { out.append("unknown option `ha.election.\(key)`") }
-        }
-        for (i, user) in ((top["rpcUsers"] as? [[String: Any]]) ?? []).enumerated() {
-            for key in user.keys.sorted() where !["username", "passwordHash", "permissions"].contains(key) {
-                out.append("unknown option `rpcUsers[\(i)].\(key)`")
-            }
-        }
-        return out
+        UnknownOptions.find(in: data, known: [
+            "": Set(CodingKeys.allCases.map(\.rawValue)),
+            "listen": ["host", "port"],
+            "parties[]": Set(Party.CodingKeys.allCases.map(\.rawValue)),
+            "rpcUsers[]": ["username", "passwordHash", "permissions"],
+            "hospital": Set(Hospital.CodingKeys.allCases.map(\.rawValue)),
+            "notary": Set(NodeNotaryConfiguration.CodingKeys.allCases.map(\.rawValue)),
+            "database": Set(NodeDatabaseConfiguration.CodingKeys.allCases.map(\.rawValue)),
+            "http": Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue)),
+            "rpcLogin": Set(RPCLogin.CodingKeys.allCases.map(\.rawValue)),
+            "ha": Set(HAConfiguration.CodingKeys.allCases.map(\.rawValue)),
+            "ha.election": Set(ElectionSettings.CodingKeys.allCases.map(\.rawValue)),
+            "network": Set(NodeNetworkConfiguration.CodingKeys.allCases.map(\.rawValue)),
+            "network.listen": Set(NodeNetworkConfiguration.Listen.CodingKeys.allCases.map(\.rawValue)),
+            "sessions": Set(NodeSessionsConfiguration.CodingKeys.allCases.map(\.rawValue)),
+        ])
     }
 }

@@ -26,6 +26,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     public struct AuthorisedParty: Codable, Sendable, Equatable {
         public var name: String
         public var publicKey: String
+        enum CodingKeys: String, CodingKey, CaseIterable { case name, publicKey }
         public init(name: String, publicKey: String) {
             self.name = name
             self.publicKey = publicKey
@@ -179,30 +180,18 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         acceptAnyParty ? nil : authorisedParties.compactMap { p in PublicKey(base64: p.publicKey).map { Party(name: p.name, publicKey: $0) } }
     }
 
-    private static let knownKeys: [String: Set<String>] = [
-        "": Set(CodingKeys.allCases.map(\.rawValue)),
-        "listen": Set(Listen.CodingKeys.allCases.map(\.rawValue)),
-        "limits": Set(Limits.CodingKeys.allCases.map(\.rawValue)),
-        "log": Set(LogConfiguration.CodingKeys.allCases.map(\.rawValue)),
-        "http": Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue)),
-        "database": Set(NodeDatabaseConfiguration.CodingKeys.allCases.map(\.rawValue)),
-        "ha": Set(HAConfiguration.CodingKeys.allCases.map(\.rawValue)),
-        "grpc": Set(GRPCConfiguration.CodingKeys.allCases.map(\.rawValue)),
-    ]
-
     private static func unknownKeys(in data: Data) -> [String] {
-        guard let top = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [] }
-        var out = [String]()
-        for (section, known) in knownKeys {
-            guard let object = section.isEmpty ? top : top[section] as? [String: Any] else { continue }
-            for key in object.keys.sorted() where !known.contains(key) {
-                out.append("unknown option `\(section.isEmpty ? key : "\(section).\(key)")`")
-            }
-        }
-        if let election = (top["ha"] as? [String: Any])?["election"] as? [String: Any] {
-            let known = Set(ElectionSettings.CodingKeys.allCases.map(\.rawValue))
-            for key in election.keys.sorted() where !known.contains(key) { out.append("unknown option `ha.election.\(key)`") }
-        }
-        return out.sorted()
+        UnknownOptions.find(in: data, known: [
+            "": Set(CodingKeys.allCases.map(\.rawValue)),
+            "authorisedParties[]": Set(AuthorisedParty.CodingKeys.allCases.map(\.rawValue)),
+            "listen": Set(Listen.CodingKeys.allCases.map(\.rawValue)),
+            "limits": Set(Limits.CodingKeys.allCases.map(\.rawValue)),
+            "log": Set(LogConfiguration.CodingKeys.allCases.map(\.rawValue)),
+            "http": Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue)),
+            "database": Set(NodeDatabaseConfiguration.CodingKeys.allCases.map(\.rawValue)),
+            "ha": Set(HAConfiguration.CodingKeys.allCases.map(\.rawValue)),
+            "ha.election": Set(ElectionSettings.CodingKeys.allCases.map(\.rawValue)),
+            "grpc": Set(GRPCConfiguration.CodingKeys.allCases.map(\.rawValue)),
+        ])
     }
 }

@@ -35,11 +35,12 @@ import Testing
 
     @Test func everyProblemIsReportedAtOnce() {
         let found = problems(#"""
-            {"nmae": "typo", "listen": {"port": 70000, "hots": "x"}, "authorisedParties": [{"name": "A", "publicKey": "AAAA"}],
+            {"nmae": "typo", "listen": {"port": 70000, "hots": "x"}, "authorisedParties": [{"name": "A", "publicKey": "AAAA", "x": 1}],
              "limits": {"maxStateRefs": 0, "requestTimeoutMillis": -1, "maxBodyBytes": 10, "extra": 1,
                         "maxBatchRequests": 50, "maxRequestsPerLogEntry": 20}}
             """#)
         for expected in ["unknown option `nmae`", "unknown option `listen.hots`", "unknown option `limits.extra`",
+                         "unknown option `authorisedParties[0].x`",
                          "listen.port must be 0...65535", "the key of `A` is not a base64 Ed25519 public key",
                          "limits.maxStateRefs must be at least 1", "limits.requestTimeoutMillis must be 1...3600000 (an hour)",
                          "limits.maxBodyBytes must be at least 1024",
@@ -63,10 +64,15 @@ import Testing
         try writeNodeFiles(in: dir.path)
         var node = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path + "/node.json"))) as! [String: Any]
         node["http"] = ["idleTimeoutMillis": 99, "slow": true]
+        // Unknown fields in an array's elements too (they were taken before; rpcUsers' only were refused).
+        var parties = node["parties"] as! [[String: Any]]
+        parties[0]["foo"] = 1
+        node["parties"] = parties
         try JSONSerialization.data(withJSONObject: node).write(to: URL(fileURLWithPath: dir.path + "/node.json"))
         #expect(throws: ConfigurationError.self) { try NodeConfiguration.load(dir.path + "/node.json") }
         do { _ = try NodeConfiguration.load(dir.path + "/node.json") } catch let error as ConfigurationError {
             #expect(error.problems.contains("unknown option `http.slow`"), "\(error.problems)")
+            #expect(error.problems.contains("unknown option `parties[0].foo`"), "\(error.problems)")
             #expect(error.problems.contains { $0.contains("http.idleTimeoutMillis must be 100...3600000") }, "\(error.problems)")
         }
     }
