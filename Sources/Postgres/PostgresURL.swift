@@ -11,16 +11,26 @@ public enum PostgresURL {
               let user = components.user, !user.isEmpty else {
             throw PostgresURLError(url: url)
         }
+        // A port out of range was wrapped (99999 became 34463), and a missing database left the
+        // server to pick the user's: both are mistakes to hear about at start-up.
+        let port = components.port ?? 5432
         let database = String(components.path.drop(while: { $0 == "/" }))
+        guard (1...65535).contains(port), !database.isEmpty, !database.contains("/") else { throw PostgresURLError(url: url) }
         return PostgresConnection.Configuration(
-            host: host, port: components.port ?? 5432, username: user, password: components.password,
-            database: database.isEmpty ? nil : database, tls: .disable)
+            host: host, port: port, username: user, password: components.password, database: database, tls: .disable)
     }
 }
 
 public struct PostgresURLError: Error, CustomStringConvertible {
     public var url: String
     public var description: String {
-        "\"\(url)\" is not a PostgreSQL URL of the form postgres://user[:password]@host[:port]/database"
+        "\"\(redacted)\" is not a PostgreSQL URL of the form postgres://user[:password]@host[:port]/database (port 1-65535, the database named)"
+    }
+
+    /// The URL without its password, which an error must never show.
+    private var redacted: String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? "(a URL with a password)"
     }
 }

@@ -17,9 +17,12 @@ struct PostgresLeaseTests {
     @Test func urlsAreParsedAndBadOnesRefused() throws {
         let parsed = try PostgresURL.configuration("postgres://u:p@db.example:5433/ledger")
         #expect(parsed.username == "u" && parsed.password == "p" && parsed.database == "ledger")
-        for bad in ["http://u@h/db", "postgres://h/db", "postgres://u@/db", "nonsense"] {
+        for bad in ["http://u@h/db", "postgres://h/db", "postgres://u@/db", "nonsense",
+                    "postgres://u@h:99999/db", "postgres://u@h:0/db", "postgres://u@h:5432", "postgres://u@h:5432/", "postgres://u@h/db/x"] {
             #expect(throws: PostgresURLError.self) { try PostgresURL.configuration(bad) }
         }
+        let withPassword = try #require(#expect(throws: PostgresURLError.self) { try PostgresURL.configuration("postgres://u:hunter2@h:99999/db") }).description
+        #expect(!withPassword.contains("hunter2") && withPassword.contains("postgres://u:***@h:99999/db"), "\(withPassword)")
     }
 
     /// A backend for the tests of the rules, whose transactions may take long on a loaded machine
