@@ -36,7 +36,8 @@ struct NetworkInit: ParsableCommand {
         if !(1024...65_300).contains(basePort) { throw ValidationError("--base-port must be 1024...65300") }
     }
 
-    var nodeNames: [String] { nodes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+    /// Empty names kept (`Alice,,Bob`), so that validation refuses them.
+    var nodeNames: [String] { nodes.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
 
     func run() throws {
         let root = URL(fileURLWithPath: dir).standardizedFileURL.path

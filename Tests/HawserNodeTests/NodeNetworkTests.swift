@@ -226,6 +226,16 @@ struct NetworkCommandTests {
         #expect(again.status != 0 && again.output.contains("already exists"), "\(again.output)")
     }
 
+    /// Names are checked one by one: an empty one (`Alice,,Bob`) was dropped silently before.
+    @Test func initRefusesEmptyRepeatedOrTooManyNodeNames() async throws {
+        let cases = [("Alice,,Bob", "`` is not a short name of letters and digits"), ("Alice,alice", "--nodes names a node twice"),
+                     ((1...11).map { "N\($0)" }.joined(separator: ","), "--nodes: at most 10 nodes")]
+        for (nodes, says) in cases {
+            let (status, output) = try await HawserProcess.run(["network", "init", "/tmp/unused-network-\(UUID().uuidString)", "--nodes", nodes])
+            #expect(status != 0 && output.contains(says), "\(nodes): \(output)")
+        }
+    }
+
     @Test func aUsableDefinitionPassesAndABrokenOneListsItsProblems() async throws {
         let dir = try TemporaryDirectory()
         try NodeNetworkTests.definition(version: 3).json.write(to: URL(fileURLWithPath: dir.path + "/good.json"))
