@@ -14,8 +14,14 @@ struct GRPCListener: Service {
     let draining: GRPCDraining
     let onListening: @Sendable (Int) async -> Void
 
-    init(host: String, port: Int, maxMessageBytes: Int, maxConcurrentStreams: Int, idleTimeout: Duration,
-         services: [any RegistrableRPCService], draining: GRPCDraining, onListening: @escaping @Sendable (Int) async -> Void) {
+    /// - Parameters:
+    ///   - timeouts: the server's `http` section: its header timeout bounds the client's HTTP/2
+    ///     handshake, its body timeout each request message (and a unary call's whole request).
+    ///   - streamingPaths: the methods whose requests are streams (`/hawser.v1.Notary/NotariseStream`);
+    ///     the others are unary.
+    init(host: String, port: Int, maxMessageBytes: Int, maxConcurrentStreams: Int, idleTimeout: Duration, timeouts: HTTPTimeouts,
+         streamingPaths: Set<String> = [], services: [any RegistrableRPCService], draining: GRPCDraining, logger: Logger,
+         onListening: @escaping @Sendable (Int) async -> Void) {
         let address: GRPCNIOTransportHTTP2.SocketAddress = host.contains(":")
             ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
         let transport = HTTP2ServerTransport.Posix(
@@ -25,12 +31,31 @@ struct GRPCListener: Service {
                 config.http2.maxConcurrentStreams = maxConcurrentStreams
                 config.connection.maxIdleTime = idleTimeout
                 // Calls still open when the server stops get this long before the connection closes.
-                config.connection.maxGraceTime = .seconds(5)
+                config.connection.maxGraceTime = Self.grace
+                // What the library leaves unbounded (`GRPCDeadlines`).
+                let limits = GRPCDeadlines.Limits(handshake: .milliseconds(Int64(timeouts.headerTimeoutMillis)),
+                                                  body: .milliseconds(Int64(timeouts.bodyTimeoutMillis)),
+                                                  closing: .seconds(Int64(Self.grace.components.seconds) + Self.pingAnswerSeconds))
+                config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(GRPCConnectionGuard(limits: limits, logger: logger), position: .first)
+                    }
+                }
+                config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(GRPCCallGuard(limits: limits, streamingPaths: streamingPaths), position: .first)
+                    }
+                }
             })
         self.server = GRPCServer(transport: transport, services: services)
         self.draining = draining
         self.onListening = onListening
     }
+
+    /// How long calls still open when the server stops (or closes an idle connection) may run on.
+    static let grace = Duration.seconds(5)
+    /// How long a client has to answer the PING after the server's first GOAWAY, on top of the grace.
+    static let pingAnswerSeconds: Int64 = 5
 
     func run() async throws {
         try await withGracefulShutdownHandler {

@@ -106,7 +106,7 @@ public enum Node {
         let peers: NodePeers? = if let network = configuration.network, let member {
             NodePeers(network, name: configuration.name, identity: member.identity, membership: member.watcher,
                       sessions: configuration.sessions, store: database.sessions, isActive: { (try? serving.engine()) != nil },
-                      logger: logger)
+                      timeouts: configuration.http, logger: logger)
         } else { nil }
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)

@@ -18,7 +18,8 @@ struct NodePeers: Sendable {
 
     /// `isActive`: whether this process owns the node's flows now (a hot-warm standby does not).
     init(_ network: NodeNetworkConfiguration, name: String, identity: SigningKey, membership: MembershipWatcher,
-         sessions: NodeSessionsConfiguration, store: any SessionStore, isActive: @escaping @Sendable () -> Bool, logger: Logger) {
+         sessions: NodeSessionsConfiguration, store: any SessionStore, isActive: @escaping @Sendable () -> Bool, timeouts: HTTPTimeouts,
+         logger: Logger) {
         let logger = { var logger = logger; logger[metadataKey: "component"] = "p2p"; return logger }()
         transport = GRPCPeerTransport(settings: .init(me: name, identity: identity, maxDeliveryBytes: network.maxDeliveryBytes,
                                                       callTimeout: .milliseconds(network.deliveryTimeoutMillis)),
@@ -29,7 +30,7 @@ struct NodePeers: Sendable {
         let listen = network.listen
         let listener = GRPCListener(host: listen.host, port: listen.port, maxMessageBytes: network.maxDeliveryBytes,
                                     maxConcurrentStreams: listen.maxConcurrentStreams, idleTimeout: .milliseconds(listen.idleTimeoutMillis),
-                                    services: [service], draining: GRPCDraining()) { port in
+                                    timeouts: timeouts, services: [service], draining: GRPCDraining(), logger: logger) { port in
             logger.notice("serving peer-to-peer delivery", metadata: ["host": "\(listen.host)", "port": "\(port)"])
         }
         services = [hub, listener]

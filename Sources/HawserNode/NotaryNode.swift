@@ -112,9 +112,10 @@ public enum NotaryNode {
             let draining = GRPCDraining()
             return GRPCListener(host: grpc.host, port: grpc.port, maxMessageBytes: grpc.maxMessageBytes,
                                 maxConcurrentStreams: grpc.maxConcurrentStreams, idleTimeout: .milliseconds(grpc.idleTimeoutMillis),
+                                timeouts: configuration.http, streamingPaths: ["/hawser.v1.Notary/NotariseStream"],
                                 services: [NotaryGRPCService(serving: serving, maxInFlightPerStream: grpc.maxInFlightPerStream,
                                                              draining: draining)],
-                                draining: draining, onListening: onGRPCListening)
+                                draining: draining, logger: logger, onListening: onGRPCListening)
         }
         let app = Application(
             router: api.router(),

@@ -1,0 +1,144 @@
+import Foundation
+import HawserTestSupport
+import NIOCore
+import Testing
+@testable import HawserNode
+
+/// The deadlines the gRPC listeners add to their HTTP/2 library (`GRPCDeadlines`): a client that
+/// never finishes its handshake, never answers the closing PING, or never finishes its request
+/// no longer holds a connection, a call or a shutdown for ever.
+@Suite(.timeLimit(.minutes(2))) struct GRPCDeadlineTests {
+    static let limits = GRPCDeadlines.Limits(handshake: .seconds(10), body: .seconds(30), closing: .seconds(10))
+    static let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
+
+    @Test func theHandshakeDeadlineHoldsUntilThePrefaceAndAFrameHeaderArrived() {
+        var connection = GRPCDeadlines.Connection(limits: Self.limits, acceptedAt: Self.t0)
+        #expect(connection.deadline == Self.t0 + .seconds(10))
+        connection.received(24)
+        #expect(connection.deadline == Self.t0 + .seconds(10), "the preface alone")
+        connection.received(9)
+        #expect(connection.deadline == nil)
+    }
+
+    @Test func aGoAwayStartsTheClosingDeadlineWhereverItsHeaderIsSplit() {
+        var connection = GRPCDeadlines.Connection(limits: Self.limits, acceptedAt: Self.t0)
+        connection.received(33)
+        // SETTINGS with one 6-byte entry, then a GOAWAY (8 bytes of payload) split inside its header.
+        let settings: [UInt8] = [0, 0, 6, 4, 0, 0, 0, 0, 0] + [0, 3, 0, 0, 1, 0]
+        let goAway: [UInt8] = [0, 0, 8, 7, 0, 0, 0, 0, 0] + [0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0]
+        let bytes = settings + goAway
+        connection.sent(ByteBuffer(bytes: bytes[..<(settings.count + 2)]), now: Self.t0)
+        #expect(connection.deadline == nil)
+        connection.sent(ByteBuffer(bytes: bytes[(settings.count + 2)...]), now: Self.t0 + .seconds(1))
+        #expect(connection.deadline == Self.t0 + .seconds(11))
+        // A payload byte that looks like a GOAWAY type is no header.
+        var other = GRPCDeadlines.Connection(limits: Self.limits, acceptedAt: Self.t0)
+        other.received(33)
+        other.sent(ByteBuffer(bytes: [0, 0, 4, 0, 0, 0, 0, 0, 1] + [7, 7, 7, 7]), now: Self.t0)
+        #expect(other.deadline == nil)
+    }
+
+    @Test func aUnaryRequestMustEndInTimeAStreamsMessagesMustEachBeComplete() {
+        var unary = GRPCDeadlines.Call(limits: Self.limits, unary: true, headersAt: Self.t0, endStream: false)
+        #expect(unary.deadline == Self.t0 + .seconds(30))
+        unary.data(ByteBuffer(bytes: [0, 0, 0, 0, 2, 1, 2]), endStream: false, now: Self.t0)
+        #expect(unary.deadline == Self.t0 + .seconds(30), "a whole message, but no end")
+        unary.data(ByteBuffer(), endStream: true, now: Self.t0)
+        #expect(unary.deadline == nil)
+
+        var stream = GRPCDeadlines.Call(limits: Self.limits, unary: false, headersAt: Self.t0, endStream: false)
+        #expect(stream.deadline == nil, "a stream may wait for its first message")
+        stream.data(ByteBuffer(bytes: [0, 0, 0, 0, 100, 1]), endStream: false, now: Self.t0 + .seconds(5))
+        #expect(stream.deadline == Self.t0 + .seconds(35), "a message begun")
+        stream.data(ByteBuffer(bytes: [UInt8](repeating: 1, count: 98)), endStream: false, now: Self.t0 + .seconds(6))
+        #expect(stream.deadline == Self.t0 + .seconds(35), "its first byte counts, not the last")
+        stream.data(ByteBuffer(bytes: [1, 0, 0]), endStream: false, now: Self.t0 + .seconds(7))
+        #expect(stream.deadline == Self.t0 + .seconds(37), "complete, and the next begun")
+        stream.data(ByteBuffer(bytes: [0, 0, 0]), endStream: false, now: Self.t0 + .seconds(8))
+        #expect(stream.deadline == nil, "a zero-length message is whole with its prefix")
+    }
+
+    // MARK: A real notary's gRPC listener
+
+    /// An HTTP/2 client preface and an empty SETTINGS frame.
+    static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0]
+
+    /// A notary process serving gRPC, with short header and body time-outs.
+    static func notary(in directory: String) async throws -> (HawserProcess, grpcPort: Int) {
+        let grpcPort = try FreePorts.take(1)[0]
+        try writeNotaryFiles(in: directory) { c in
+            c.grpc = GRPCConfiguration()
+            c.grpc?.port = grpcPort
+            c.http.headerTimeoutMillis = 500
+            c.http.bodyTimeoutMillis = 1_000
+        }
+        let (process, _) = try await HawserProcess.notary(config: directory + "/hawser.json")
+        return (process, grpcPort)
+    }
+
+    /// Before, a connection that sent nothing stayed open for good (the idle close waits for a PING
+    /// answer): 2,000 of them took every file descriptor.
+    @Test func aConnectionThatNeverSendsItsPrefaceIsClosed() async throws {
+        let dir = try TemporaryDirectory()
+        let (notary, port) = try await Self.notary(in: dir.path)
+        do {
+            let silent = try await RawConnection(port: port)
+            #expect(await silent.read(within: .seconds(20)).closed)
+        }
+        _ = notary.terminate()
+    }
+
+    /// Before, the notary never finished its graceful shutdown while such a client stayed connected.
+    @Test func aShutdownEndsThoughAClientNeverAnswersTheClosingPing() async throws {
+        let dir = try TemporaryDirectory()
+        let (notary, port) = try await Self.notary(in: dir.path)
+        let client = try await RawConnection(port: port)
+        #expect(await client.send(Self.preface))
+        _ = await client.read(within: .milliseconds(300))  // the server's SETTINGS
+        #expect(notary.terminate(within: .seconds(30)) == 0)
+    }
+
+    /// A unary call whose request never ends is reset (RST_STREAM) after the body time-out; before,
+    /// it was held for as long as the client kept the connection.
+    @Test func aUnaryCallWhoseRequestNeverEndsIsReset() async throws {
+        let dir = try TemporaryDirectory()
+        let (notary, port) = try await Self.notary(in: dir.path)
+        do {
+            let client = try await RawConnection(port: port)
+            #expect(await client.send(Self.preface + Self.headers(stream: 1, path: "/hawser.v1.Notary/Identity")))
+            var received = [UInt8]()
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !Self.frames(in: received).contains(where: { $0.type == 3 && $0.stream == 1 }), ContinuousClock.now < deadline {
+                let (bytes, closed) = await client.read(within: .milliseconds(200))
+                received += bytes
+                if closed { break }
+            }
+            #expect(Self.frames(in: received).contains { $0.type == 3 && $0.stream == 1 }, "no RST_STREAM: \(Self.frames(in: received))")
+        }
+        _ = notary.terminate()
+    }
+
+    /// A HEADERS frame (END_HEADERS, not END_STREAM) of literal, unindexed, unencoded fields.
+    static func headers(stream: UInt32, path: String) -> [UInt8] {
+        var block = [UInt8]()
+        for (name, value) in [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "127.0.0.1"),
+                              ("content-type", "application/grpc"), ("te", "trailers")] {
+            block += [0, UInt8(name.utf8.count)] + Array(name.utf8) + [UInt8(value.utf8.count)] + Array(value.utf8)
+        }
+        let length = block.count
+        return [UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff), 1, 4]
+            + [UInt8(stream >> 24 & 0x7f), UInt8(stream >> 16 & 0xff), UInt8(stream >> 8 & 0xff), UInt8(stream & 0xff)] + block
+    }
+
+    /// The frames (type, stream) in a server's bytes.
+    static func frames(in bytes: [UInt8]) -> [(type: UInt8, stream: UInt32)] {
+        var out: [(UInt8, UInt32)] = [], at = 0
+        while at + 9 <= bytes.count {
+            let length = Int(bytes[at]) << 16 | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2])
+            let stream = UInt32(bytes[at + 5] & 0x7f) << 24 | UInt32(bytes[at + 6]) << 16 | UInt32(bytes[at + 7]) << 8 | UInt32(bytes[at + 8])
+            out.append((bytes[at + 3], stream))
+            at += 9 + length
+        }
+        return out
+    }
+}
