@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 import HawserWire
 import Hummingbird
 import HummingbirdCore
@@ -100,5 +101,14 @@ extension JSONDecoder {
         let decoder = JSONDecoder()
         decoder.userInfo[.refusesUnknownFields] = true
         return decoder
+    }
+
+    /// A request body as `T`, read strictly first (`JSONValue(parsing:)`): Foundation's reader
+    /// takes the first of a member named twice, a byte-order mark and text after the value, and
+    /// a body that means two things to two readers must mean nothing. Throws `JSONParseError`
+    /// (with the byte where reading stopped), `UnknownFieldError` or `DecodingError`.
+    static func decodeRequest<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        _ = try JSONValue(parsing: bytes)
+        return try forRequests().decode(T.self, from: Data(bytes))
     }
 }

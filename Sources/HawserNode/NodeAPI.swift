@@ -260,8 +260,10 @@ struct NodeAPI {
 
     private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
         let body = try await body(request)
-        do { return try JSONDecoder.forRequests().decode(T.self, from: Data(body)) } catch let error as UnknownFieldError {
+        do { return try JSONDecoder.decodeRequest(T.self, from: body) } catch let error as UnknownFieldError {
             throw error  // `EdgeMiddleware` answers it
+        } catch let error as JSONParseError {
+            throw NodeAPIError(.malformedRequest, "the body is not JSON: \(error)")
         } catch let error as DecodingError {
             throw NodeAPIError(.malformedRequest, "the body is not a valid \(String(describing: T.self).replacingOccurrences(of: "JSON", with: "")) request: \(error.plainDescription)")
         } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 import HawserWire
 import Hummingbird
 import NIOCore
@@ -41,11 +42,10 @@ enum WireFormat {
     }
 
     func decode<J: Decodable, P: SwiftProtobuf.Message>(_ body: ByteBuffer, json: J.Type, proto: P.Type) throws -> Either<J, P> {
-        let bytes = Data(buffer: body)
         do {
             switch self {
-            case .json: return .json(try JSONDecoder.forRequests().decode(J.self, from: bytes))
-            case .protobuf: return .proto(try P(serializedBytes: bytes))
+            case .json: return .json(try JSONDecoder.decodeRequest(J.self, from: Array(buffer: body)))
+            case .protobuf: return .proto(try P(serializedBytes: Data(buffer: body)))
             }
         } catch let error as UnknownFieldError {
             throw error  // `EdgeMiddleware` answers it
@@ -67,10 +67,10 @@ enum WireFormat {
 
     private static func summary(of error: any Error) -> String {
         switch error {
-        case DecodingError.keyNotFound(let key, _): "missing field `\(key.stringValue)`"
-        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-            "wrong type at `\(c.codingPath.map(\.stringValue).joined(separator: "."))`"
-        case DecodingError.dataCorrupted: "not valid JSON"
+        case let error as JSONParseError: "not valid JSON: \(error)"
+        case DecodingError.typeMismatch(_, let c) where c.codingPath.isEmpty: "the body must be a JSON object"
+        case DecodingError.keyNotFound(let key, let c) where c.codingPath.isEmpty: "missing field `\(key.stringValue)`"
+        case let error as DecodingError: error.plainDescription
         default: "undecodable"
         }
     }

@@ -78,6 +78,10 @@ import Testing
         outOfRange.timeWindow.untilMicros = .min
         let cases: [(name: String, uri: String, method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer?, code: String, status: Int)] = [
             ("not JSON", "/v1/notarise", .post, jsonHeaders, ByteBuffer(string: "{nope"), "malformed_request", 400),
+            // A member named twice: Foundation's reader took the first, and this request was committed.
+            ("member twice", "/v1/notarise", .post, jsonHeaders, ByteBuffer(string: String(String(buffer: json(good)).dropLast()) + #","signature":"AAAA"}"#),
+             "malformed_request", 400),
+            ("null body", "/v1/notarise", .post, jsonHeaders, ByteBuffer(string: "null"), "malformed_request", 400),
             ("missing field", "/v1/notarise", .post, jsonHeaders, ByteBuffer(string: "{\"txId\":\"00\"}"), "malformed_request", 400),
             ("not protobuf", "/v1/notarise", .post, protobufHeaders, ByteBuffer(bytes: [0xff, 0xff, 0xff]), "malformed_request", 400),
             ("bad tx id", "/v1/notarise", .post, jsonHeaders, variant { $0.txId = "xyz" }, "invalid_transaction_id", 400),
