@@ -86,6 +86,9 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
             if election != nil {
                 out.append("ha.election is for hot-warm: in hot-cold the watchdog stands in the election (hawser watchdog takes its options)")
             }
+            if id != nil || !advertise.isEmpty {
+                out.append("ha.id and ha.advertise are for hot-warm: in hot-cold the watchdog's --id and --advertise are used")
+            }
         }
         return out
     }

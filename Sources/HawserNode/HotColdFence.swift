@@ -35,7 +35,8 @@ extension HAConfiguration {
         guard let text = environment[name] else {
             throw ConfigurationError(["ha.mode hot-cold: \(name) is not set; a hot-cold \(role) is started by `hawser watchdog`, which passes the epoch it won"])
         }
-        guard let value = UInt64(text), value > 0 else {
+        // Digits only: `UInt64` also takes a leading `+`, which no watchdog writes.
+        guard text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = UInt64(text), value > 0 else {
             throw ConfigurationError(["ha.mode hot-cold: \(name) must be a positive whole number (the epoch the watchdog won), not \"\(text.prefix(40))\""])
         }
         return Epoch(value)

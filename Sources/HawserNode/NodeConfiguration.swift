@@ -134,7 +134,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     /// in the configuration point into (the configuration file's); nil: the current directory.
     public func problems(baseDirectory: String?) -> [String] {
         var out = [String]()
-        if name.isEmpty { out.append("name must not be empty") }
+        if name.trimmingCharacters(in: .whitespaces).isEmpty { out.append("name must not be empty or blank") }
         if dataDirectory.isEmpty { out.append("dataDirectory must not be empty") }
         if listen.host.isEmpty { out.append("listen.host must not be empty") }
         if !(0...65_535).contains(listen.port) { out.append("listen.port must be 0...65535 (0 picks a free port)") }

@@ -131,11 +131,14 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     /// in the configuration point into (the configuration file's); nil: the current directory.
     public func problems(baseDirectory: String?) -> [String] {
         var out = [String]()
-        if name.isEmpty { out.append("name must not be empty") }
+        if name.trimmingCharacters(in: .whitespaces).isEmpty { out.append("name must not be empty or blank") }
         if keyFile.isEmpty { out.append("keyFile must not be empty") }
         if dataDirectory.isEmpty { out.append("dataDirectory must not be empty") }
         if listen.host.isEmpty { out.append("listen.host must not be empty") }
         if !(0...65_535).contains(listen.port) { out.append("listen.port must be 0...65535 (0 picks a free port)") }
+        for (i, party) in authorisedParties.enumerated() where party.name.trimmingCharacters(in: .whitespaces).isEmpty {
+            out.append("authorisedParties[\(i)].name must not be empty or blank")
+        }
         for party in authorisedParties where PublicKey(base64: party.publicKey) == nil {
             out.append("authorisedParties: the key of `\(party.name)` is not a base64 Ed25519 public key")
         }

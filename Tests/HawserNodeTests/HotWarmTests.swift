@@ -1,8 +1,9 @@
 import AsyncHTTPClient
+import Coordination
 import Embedded
 import Foundation
 import HawserClient
-import HawserNode
+@testable import HawserNode
 import HawserTestSupport
 import NIOCore
 import Testing
@@ -200,6 +201,22 @@ import Vault
         configuration.ha.election?.sqlite = "lease.sqlite"
         configuration.ha.election?.renewMs = 1_000
         #expect(configuration.problems.contains { $0.hasPrefix("ha.election.renewMs must be 10 ms to a third of ha.election.leaseMs") })
+    }
+
+    /// Smaller values a helper found taken: a blank name, a blank authorised party, `ha.id` and
+    /// `ha.advertise` in hot-cold (unused there), and `+5` as the watchdog's epoch.
+    @Test func blankNamesHotColdCandidateSettingsAndASignedEpochAreRefused() throws {
+        var notary = NotaryConfiguration()
+        notary.name = "   "
+        notary.authorisedParties = [.init(name: "", publicKey: alice.publicKey.base64)]
+        #expect(notary.problems.contains("name must not be empty or blank"))
+        #expect(notary.problems.contains("authorisedParties[0].name must not be empty or blank"))
+        var node = NodeConfiguration()
+        node.ha.mode = .hotCold
+        node.ha.id = "A"
+        #expect(node.problems.contains { $0.hasPrefix("ha.id and ha.advertise are for hot-warm") })
+        #expect(throws: ConfigurationError.self) { try HAConfiguration.hotColdEpoch(environment: ["HAWSER_FENCE_EPOCH": "+5"], role: "node") }
+        #expect(try HAConfiguration.hotColdEpoch(environment: ["HAWSER_FENCE_EPOCH": "5"], role: "node") == Epoch(5))
     }
 
     /// Each timing is named as written and bounded: a timing of 2^63 ms passed validation before
