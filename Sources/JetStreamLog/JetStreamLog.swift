@@ -22,6 +22,9 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     private let seen = Mutex<UInt64>(0)
     /// Why the last connect failed, logged once per change (callers retry it often).
     private let connectProblem = Mutex<String?>(nil)
+    /// The context once connected: every append and read asks for it, and need not wait on the
+    /// connect task for it (a wait that can be cancelled costs a task of its own).
+    private let connected = Mutex<JetStreamContext?>(nil)
 
     public init(configuration: JetStreamLogConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -89,6 +92,7 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     /// Ends the connection; later calls fail.
     public func close() async {
         let task = connection.withLock { $0 }
+        connected.withLock { $0 = nil }
         task?.cancel()
         if let js = try? await task?.value { await js.client.close() }
     }
@@ -175,6 +179,7 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
 
     /// The connected JetStream context, connecting (and creating the stream) on first use.
     func context() async throws -> JetStreamContext {
+        if let js = connected.withLock({ $0 }) { return js }
         let task = connection.withLock { current in
             if let current { return current }
             let made = Task { [self] in
@@ -199,7 +204,9 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
             return made
         }
         do {
-            return try await value(of: task)
+            let js = try await value(of: task)
+            connected.withLock { $0 = $0 ?? js }
+            return js
         } catch is CancellationError where !task.isCancelled {
             throw CancellationError()  // this caller was cancelled; the connect goes on for the others
         } catch {

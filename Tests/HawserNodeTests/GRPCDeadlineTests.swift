@@ -63,16 +63,19 @@ import Testing
     /// An HTTP/2 client preface and an empty SETTINGS frame.
     static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0]
 
-    /// A notary process serving gRPC, with short header and body time-outs.
+    /// A notary process serving gRPC, with short header and body time-outs (the header one long
+    /// enough that a loaded machine reads a client's first bytes in time: 500 ms was not, once).
     static func notary(in directory: String) async throws -> (HawserProcess, grpcPort: Int) {
         let grpcPort = try FreePorts.take(1)[0]
         try writeNotaryFiles(in: directory) { c in
             c.grpc = GRPCConfiguration()
             c.grpc?.port = grpcPort
-            c.http.headerTimeoutMillis = 500
+            c.http.headerTimeoutMillis = 3_000
             c.http.bodyTimeoutMillis = 1_000
         }
         let (process, _) = try await HawserProcess.notary(config: directory + "/hawser.json")
+        // It prints this line once the gRPC listener is bound (the HTTP API's may come first).
+        try await eventually("the gRPC listener bound", timeout: .seconds(30)) { process.printed.contains("grpc_listening") }
         return (process, grpcPort)
     }
 
