@@ -25,7 +25,15 @@ public final class DataDirectoryLock: Sendable {
     /// the offline flow tool), and they exclude it.
     public init(directory: String, shared: Bool = false) throws {
         self.directory = directory
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw DataDirectoryInUse(directory: directory, holder: nil, reason: "\(directory) is a file, not a directory: give dataDirectory a directory")
+        }
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            // Foundation's error names a domain and a number; the system's reason is beneath it.
+            let posix = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
+            throw DataDirectoryInUse(directory: directory, holder: nil, reason: "cannot create it: \(posix ?? "\(error)")")
+        }
         let path = directory + "/" + Self.fileName
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {

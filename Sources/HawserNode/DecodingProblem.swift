@@ -17,8 +17,11 @@ extension DecodingError {
         case .keyNotFound(let key, let c):
             return "`\(path(c, key))` is missing"
         case .dataCorrupted(let c) where c.codingPath.isEmpty:
+            // Every reader checks the JSON itself first (`JSONValue(parsing:)`): what is left is
+            // a number Foundation's reader cannot hold.
             let underlying = (c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return "not valid JSON: " + (underlying ?? c.debugDescription)
+            return "a number does not fit (too large, or a fraction where a whole number is wanted)"
+                + (underlying.map { ": \($0)" } ?? "")
         case .dataCorrupted(let c):
             return "`\(path(c))`: \(c.debugDescription)"
         @unknown default:

@@ -15,10 +15,7 @@ public struct KeyFile: Codable, Sendable {
     public var key: SigningKey? { Data(base64Encoded: seed).flatMap { SigningKey(seed: [UInt8]($0)) } }
 
     public static func load(_ path: String) throws -> (name: String, key: SigningKey) {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw ConfigurationError(["cannot read key file \(path): \(error.localizedDescription)"])
-        }
+        let data = try ConfigurationFile.contents(of: path, what: "key file")
         guard let file = try? JSONDecoder().decode(KeyFile.self, from: data), let key = file.key else {
             throw ConfigurationError(["key file \(path) is not {\"name\": ..., \"seed\": <base64 of 32 bytes>}"])
         }

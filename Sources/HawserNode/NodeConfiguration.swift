@@ -170,19 +170,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
 
     /// Reads and validates a configuration file.
     public static func load(_ path: String) throws -> NodeConfiguration {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw ConfigurationError(["cannot read configuration file \(path): \(error.localizedDescription)"])
-        }
-        var problems = unknownKeys(in: data)
-        do {
-            let configuration = try JSONDecoder().decode(NodeConfiguration.self, from: data)
-            problems += configuration.problems(baseDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
-            guard problems.isEmpty else { throw ConfigurationError(problems) }
-            return configuration
-        } catch let error as DecodingError {
-            throw ConfigurationError(problems + ["\(path): \(error.plainDescription)"])
-        }
+        try ConfigurationFile.load(path, unknownOptions: unknownKeys) { configuration, base in configuration.problems(baseDirectory: base) }
     }
 
     public func save(_ path: String) throws {

@@ -84,6 +84,26 @@ import Testing
     @Test func refusesWrongTypesAndBadJSON() {
         #expect(problems(#"{"acceptAnyParty": "yes"}"#).contains { $0.contains("acceptAnyParty") })
         #expect(problems("{").contains { $0.contains("not valid JSON") })
+        // A member named twice is refused, not taken first-wins, with where it was found.
+        #expect(problems(#"{"acceptAnyParty": true, "name": "O=A", "name": "O=B"}"#)
+            .contains { $0.contains("is not valid JSON: the object names member `name` twice at byte") })
+        // Valid JSON whose number does not fit says so (it was "not valid JSON").
+        #expect(problems(#"{"acceptAnyParty": true, "listen": {"port": 99999999999999999999}}"#)
+            .contains { $0.contains("a number does not fit") })
+    }
+
+    /// Files that cannot be read say why in words (they named "NSCocoaErrorDomain error 256").
+    @Test func unreadableFilesSayWhy() throws {
+        let dir = try TemporaryDirectory()
+        let directory = #expect(throws: ConfigurationError.self) { try NotaryConfiguration.load(dir.path) }
+        #expect(directory?.problems == ["cannot read configuration file \(dir.path): it is a directory"])
+        let missing = #expect(throws: ConfigurationError.self) { try KeyFile.load(dir.path + "/none.key") }
+        #expect(missing?.problems == ["cannot read key file \(dir.path)/none.key: there is no such file"])
+        FileManager.default.createFile(atPath: dir.path + "/file", contents: Data())
+        #expect(throws: DataDirectoryInUse.self) { try DataDirectoryLock(directory: dir.path + "/file") }
+        do { _ = try DataDirectoryLock(directory: dir.path + "/file") } catch {
+            #expect("\(error)".contains("is a file, not a directory"), "\(error)")
+        }
     }
 
     /// A wrong value in either file is named by its place in the JSON and what it must be, not by
