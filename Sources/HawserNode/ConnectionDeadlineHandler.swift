@@ -89,6 +89,7 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .head = unwrapOutboundIn(data) { core?.answerStarting() }
         switch unwrapOutboundIn(data) {
         case .head(var head) where core?.answeringLast == true:
             head.headerFields[.connection] = "close"

@@ -100,6 +100,14 @@ struct ConnectionDeadlines {
         return arm(now + limits.body)
     }
 
+    /// An answer's head is being written. Begun while its request's body still arrives (an early
+    /// error: 413 `body_too_large`), the answer is the connection's last: the rest of the body is
+    /// not read on (an oversized body was taken at full speed until the body deadline), the
+    /// answer says `Connection: close`, and the connection lingers after it.
+    mutating func answerStarting() {
+        if phase == .readingBody, unanswered == 1 { closeRequested = true }
+    }
+
     /// The request's body ended.
     mutating func endReceived(now: NIODeadline) -> Action {
         guard phase == .readingBody else { return .none }

@@ -25,7 +25,7 @@ enum GRPCDeadlines {
         let limits: Limits
         private(set) var deadline: NIODeadline?
         private var receivedBytes = 0
-        private var outbound = FrameHeaders()
+        private var outbound = LengthPrefixedRecords.http2Frames()
         private var closing = false
 
         init(limits: Limits, acceptedAt now: NIODeadline) {
@@ -42,10 +42,15 @@ enum GRPCDeadlines {
 
         /// Bytes to the client: a GOAWAY among them starts the closing deadline (once).
         mutating func sent(_ bytes: ByteBuffer, now: NIODeadline) {
-            guard !closing, outbound.scan(bytes, for: FrameHeaders.goAway) else { return }
+            guard !closing else { return }
+            var goAway = false
+            _ = outbound.consume(bytes) { header in if header[3] == Self.goAwayType { goAway = true } }
+            guard goAway else { return }
             closing = true
             deadline = now + limits.closing
         }
+
+        static let goAwayType: UInt8 = 0x7
     }
 
     /// One call (an HTTP/2 stream), fed its request's frames.
@@ -54,7 +59,7 @@ enum GRPCDeadlines {
         /// A unary call: its request must end, not only its messages be complete.
         let unary: Bool
         private(set) var deadline: NIODeadline?
-        private var messages = MessageFraming()
+        private var messages = LengthPrefixedRecords.grpcMessages()
         private var ended = false
 
         init(limits: Limits, unary: Bool, headersAt now: NIODeadline, endStream: Bool) {
@@ -85,16 +90,31 @@ enum GRPCDeadlines {
         }
     }
 
-    /// The gRPC length-prefixed messages of a request (1 flag byte, 4 length bytes, the message),
-    /// as far as seen: whether one is partly received.
-    struct MessageFraming {
-        private var prefix: [UInt8] = []
+    /// A byte stream of records, each a fixed-size header that holds its body's length, then the
+    /// body: a request's gRPC messages (5-byte header, the length in bytes 1-4) or a connection's
+    /// HTTP/2 frames (9-byte header, the length in bytes 0-2, the type in byte 3). Fed in pieces
+    /// of any size.
+    struct LengthPrefixedRecords {
+        let headerSize: Int
+        /// Where in the header the body's length is, big-endian.
+        let lengthBytes: Range<Int>
+        private var header: [UInt8] = []
         private var remaining = 0
 
-        var isPartial: Bool { !prefix.isEmpty || remaining > 0 }
+        static func grpcMessages() -> Self { Self(headerSize: 5, lengthBytes: 1..<5) }
+        static func http2Frames() -> Self { Self(headerSize: 9, lengthBytes: 0..<3) }
 
-        /// Reads on through `bytes`; returns how many messages they completed.
-        mutating func consume(_ bytes: ByteBuffer) -> Int {
+        init(headerSize: Int, lengthBytes: Range<Int>) {
+            self.headerSize = headerSize
+            self.lengthBytes = lengthBytes
+        }
+
+        /// Whether a record is partly read.
+        var isPartial: Bool { !header.isEmpty || remaining > 0 }
+
+        /// Reads on through `bytes`, handing each header read to `headerRead`; returns how many
+        /// records they completed.
+        mutating func consume(_ bytes: ByteBuffer, headerRead: ([UInt8]) -> Void = { _ in }) -> Int {
             var bytes = bytes, completed = 0
             while bytes.readableBytes > 0 {
                 if remaining > 0 {
@@ -104,42 +124,14 @@ enum GRPCDeadlines {
                     if remaining == 0 { completed += 1 }
                     continue
                 }
-                prefix.append(bytes.readInteger(as: UInt8.self)!)
-                if prefix.count == 5 {
-                    remaining = Int(prefix[1]) << 24 | Int(prefix[2]) << 16 | Int(prefix[3]) << 8 | Int(prefix[4])
-                    prefix = []
-                    if remaining == 0 { completed += 1 }
-                }
+                header.append(bytes.readInteger(as: UInt8.self)!)
+                guard header.count == headerSize else { continue }
+                headerRead(header)
+                remaining = lengthBytes.reduce(0) { $0 << 8 | Int(header[$1]) }
+                header = []
+                if remaining == 0 { completed += 1 }
             }
             return completed
-        }
-    }
-
-    /// The frame headers (9 bytes: length 3, type 1, flags 1, stream 4) of an HTTP/2 byte stream
-    /// from its first frame on, as far as seen.
-    struct FrameHeaders {
-        static let goAway: UInt8 = 0x7
-        private var header: [UInt8] = []
-        private var remaining = 0
-
-        /// Reads on through `bytes`; whether a frame of `type` began in them.
-        mutating func scan(_ bytes: ByteBuffer, for type: UInt8) -> Bool {
-            var bytes = bytes, found = false
-            while bytes.readableBytes > 0 {
-                if remaining > 0 {
-                    let skipped = min(remaining, bytes.readableBytes)
-                    bytes.moveReaderIndex(forwardBy: skipped)
-                    remaining -= skipped
-                    continue
-                }
-                header.append(bytes.readInteger(as: UInt8.self)!)
-                if header.count == 9 {
-                    remaining = Int(header[0]) << 16 | Int(header[1]) << 8 | Int(header[2])
-                    if header[3] == type { found = true }
-                    header = []
-                }
-            }
-            return found
         }
     }
 }

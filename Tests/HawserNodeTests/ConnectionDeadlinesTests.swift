@@ -71,6 +71,24 @@ import Testing
         #expect(core.timerFired(now: at(4)) == .close(.linger))
     }
 
+    /// An answer begun while its body still arrives (413) is the last: before, the server read the
+    /// rest of an oversized body at full speed until the body deadline, to keep the connection.
+    @Test func anEarlyAnswerEndsTheConnection() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.headReceived(now: at(1), closeAfter: false)
+        core.answerStarting()
+        #expect(core.answeringLast)
+        #expect(core.answerSent(now: at(2)) == .linger(at(4)))
+        #expect(core.timerFired(now: at(4)) == .close(.linger))
+        // An answer after the whole body keeps the connection.
+        var kept = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = kept.headReceived(now: at(1), closeAfter: false)
+        _ = kept.endReceived(now: at(1))
+        kept.answerStarting()
+        #expect(!kept.answeringLast)
+        #expect(kept.answerSent(now: at(2)) == .arm(at(77)))
+    }
+
     @Test func aLingeringConnectionClosesWhenThePeerDoes() {
         var core = ConnectionDeadlines(limits: limits, now: at(0))
         #expect(core.inputClosed() == .none)

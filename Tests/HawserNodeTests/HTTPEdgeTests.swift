@@ -55,6 +55,27 @@ import Testing
         }
     }
 
+    /// Any request answered before its body ends (413) ends the connection: before, the server
+    /// read the rest of an oversized body at full speed until the body deadline (30 s).
+    @Test func aRequestAnsweredBeforeItsBodyEndsIsTheConnectionsLast() async throws {
+        try await withLiveNotary({ $0.limits.maxBodyBytes = 1024 }) { port in
+            let connection = try await RawConnection(port: port)
+            // A chunked body that never ends, as the helper who found it sent.
+            let chunk = Array("10000\r\n".utf8) + [UInt8](repeating: 32, count: 65_536) + Array("\r\n".utf8)
+            #expect(await connection.send("POST /v1/notarise HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                          + "Transfer-Encoding: chunked\r\n\r\n"))
+            #expect(await connection.send(chunk))
+            let answer = String(decoding: await connection.read(within: .seconds(5)).bytes, as: UTF8.self)
+            #expect(answer.hasPrefix("HTTP/1.1 413") && answer.lowercased().contains("connection: close"), "\(answer)")
+            let until = ContinuousClock.now + .seconds(10)
+            var outcome = RawConnection.WriteOutcome.sent
+            while outcome != .refused && ContinuousClock.now < until {
+                outcome = await connection.write(chunk, within: .milliseconds(200))
+            }
+            #expect(outcome == .refused)
+        }
+    }
+
     @Test func aRequestAnsweredBeforeItsBodyEndsThatAskedToCloseIsClosed() async throws {
         try await withLiveNotary({ $0.limits.maxBodyBytes = 1024 }) { port in
             let connection = try await RawConnection(port: port)
