@@ -1,6 +1,9 @@
 import Foundation
 import HawserTestSupport
 import NIOCore
+import NIOEmbedded
+import NIOHPACK
+import NIOHTTP2
 import Testing
 @testable import HawserNode
 
@@ -56,6 +59,21 @@ import Testing
         #expect(stream.deadline == Self.t0 + .seconds(37), "complete, and the next begun")
         stream.data(ByteBuffer(bytes: [0, 0, 0]), endStream: false, now: Self.t0 + .seconds(8))
         #expect(stream.deadline == nil, "a zero-length message is whole with its prefix")
+    }
+
+    /// The call guard tells the streaming method from unary ones by its `:path`: a stream that
+    /// waits between messages is left alone, a unary request that does not end is reset.
+    @Test(arguments: [("/hawser.v1.Notary/NotariseStream", true), ("/hawser.v1.Notary/Notarise", false)])
+    func onlyAStreamingCallMayWaitWithItsRequestOpen(path: String, staysOpen: Bool) throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(handler: GRPCCallGuard(limits: Self.limits, streamingPaths: ["/hawser.v1.Notary/NotariseStream"]),
+                                      loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let headers = HPACKHeaders([(":method", "POST"), (":path", path), (":scheme", "http"), ("content-type", "application/grpc")])
+        try channel.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: headers)))
+        loop.advanceTime(to: .now() + .seconds(31))
+        #expect(channel.isActive == staysOpen)
+        _ = try? channel.finish()
     }
 
     // MARK: A real notary's gRPC listener
