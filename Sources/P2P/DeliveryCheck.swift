@@ -37,8 +37,16 @@ public struct DeliveryCheck: Sendable {
         Result { () throws(DeliveryRefusal) in try passed(signed, membership, now) }
     }
 
+    /// Most messages in one delivery (the sender's `GRPCPeerTransport` never puts more in one).
+    public static let maxMessages = 32
+
     private func passed(_ signed: Hawser_P2p_V1_SignedDelivery, _ membership: Membership, _ now: Instant) throws(DeliveryRefusal) -> Passed {
         let bytes = [UInt8](signed.delivery)
+        // Counted before decoding, which makes an object of every message: anyone, member or not,
+        // could send millions of empty ones in one delivery, at about ten times its size in memory.
+        guard let count = Self.messageCount(bytes), count <= Self.maxMessages else {
+            throw DeliveryRefusal(.malformedDelivery, "a delivery carries at most \(Self.maxMessages) messages, each a length-delimited field 4")
+        }
         let delivery: Hawser_P2p_V1_Delivery
         do { delivery = try Hawser_P2p_V1_Delivery(serializedBytes: bytes) } catch {
             throw DeliveryRefusal(.malformedDelivery, "the delivery does not decode: \(error)")
@@ -77,5 +85,37 @@ public struct DeliveryCheck: Sendable {
             messages.append(arrived)
         }
         return Passed(from: sender.name, messages: messages)
+    }
+
+    /// How many `messages` (field 4) an encoded `Delivery` holds, read from its protobuf wire form
+    /// without decoding it; nil if the bytes are not a well-formed message.
+    static func messageCount(_ bytes: [UInt8]) -> Int? {
+        var at = 0, count = 0
+        func varint() -> UInt64? {
+            var value: UInt64 = 0
+            for shift in stride(from: 0, to: 64, by: 7) {
+                guard at < bytes.count else { return nil }
+                let byte = bytes[at]
+                at += 1
+                value |= UInt64(byte & 0x7f) << UInt64(shift)
+                if byte < 0x80 { return value }
+            }
+            return nil
+        }
+        while at < bytes.count {
+            guard let tag = varint() else { return nil }
+            switch tag & 7 {
+            case 0: guard varint() != nil else { return nil }
+            case 1: at += 8
+            case 2:
+                guard let length = varint(), length <= UInt64(bytes.count - at) else { return nil }
+                at += Int(length)
+                if tag >> 3 == 4 { count += 1 }
+            case 5: at += 4
+            default: return nil
+            }
+            guard at <= bytes.count else { return nil }
+        }
+        return count
     }
 }

@@ -66,10 +66,10 @@ public final class GRPCPeerTransport: PeerTransport, Service, Sendable {
 
     /// Room for the envelope around the messages: the two node names, the time, the signature.
     static let envelopeBytes = 2_048
-    /// Most messages in one delivery. The receiver takes them one transaction each, and a
-    /// delivery that outlasts the call's deadline loses the answers of all it took (they are
-    /// sent again): a small delivery keeps each call well inside its deadline.
-    static let maxMessagesPerDelivery = 32
+    /// Most messages in one delivery (the receiver refuses more). The receiver takes them one
+    /// transaction each, and a delivery that outlasts the call's deadline loses the answers of all
+    /// it took (they are sent again): a small delivery keeps each call well inside its deadline.
+    static let maxMessagesPerDelivery = DeliveryCheck.maxMessages
 
     public init(settings: Settings, membership: @escaping @Sendable () -> Membership, clock: any FlowClock = SystemFlowClock(),
                 logger: Logger) {

@@ -2,7 +2,7 @@ import Foundation
 import HawserCore
 import HawserWire
 import Membership
-import P2P
+@testable import P2P
 import Sessions
 import Testing
 
@@ -85,6 +85,28 @@ struct DeliveryCheckTests {
         #expect(refusal(signed([Self.message(1), Self.message(2, to: "O=Ann")])) == .notHostedHere)
         // Bob's node's own key does not make a delivery from Alice's node.
         #expect(refusal(signed([Self.message(1)], key: Self.bobNode)) == .badSignature)
+    }
+
+    /// More than 32 messages is refused before the delivery is decoded (and before its signature
+    /// is checked): a non-member's 3 MB of empty messages cost a node about 30 MB each while it
+    /// decoded them to refuse the signature.
+    @Test func aDeliveryOfMoreThan32MessagesIsRefusedUndecoded() throws {
+        let messages = (1...32).map { Self.message($0) }
+        #expect(refusal(signed(messages)) == nil)
+        #expect(refusal(signed(messages + [Self.message(33)])) == .malformedDelivery)
+        var flood = Hawser_P2p_V1_Delivery()
+        flood.fromNode = "O=Mallory Node"
+        flood.messages = Array(repeating: Data(), count: 100_000)
+        let bytes: [UInt8] = try flood.serializedBytes()
+        #expect(DeliveryCheck.messageCount(bytes) == 100_000)
+        var outsider = Hawser_P2p_V1_SignedDelivery()
+        outsider.delivery = Data(bytes)
+        outsider.signature = Data(Self.outsider.sign(bytes))
+        #expect(refusal(outsider) == .malformedDelivery)
+        // The wire reader counts field 4 only and refuses what is not protobuf.
+        #expect(DeliveryCheck.messageCount([UInt8](signed(messages).delivery)) == 32)
+        #expect(DeliveryCheck.messageCount([0x22, 0x05, 0x00]) == nil)  // a length past the end
+        #expect(DeliveryCheck.messageCount([0x0F]) == nil)  // wire type 7
     }
 
     @Test func aSignatureMeansNothingOutsideItsContext() {
