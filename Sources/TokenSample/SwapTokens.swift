@@ -35,6 +35,11 @@ public struct SwapTokens: Flow {
     public func run(_ context: FlowContext) async throws -> TokenReceipt {
         guard give > 0, want > 0 else { throw FlowFailure("a swap's amounts must be positive, not \(give) and \(want)") }
         guard counterparty != owner else { throw FlowFailure("\(owner) cannot swap with itself") }
+        // Checked first: without sessions the flow would stop at its first session call and be
+        // parked in the hospital, where an operator can do nothing for it.
+        guard context.services.sessions != nil else {
+            throw FlowFailure("a swap needs flow sessions, which a node has only as a member of a network (docs/network.md), even between two of its own parties")
+        }
         let directory = try context.partyDirectory()
         guard directory.party(named: counterparty) != nil else {
             throw FlowFailure("`\(counterparty)` is not a party of the network: no swap with it is possible")

@@ -43,6 +43,26 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
 }
 
 @Suite(.timeLimit(.minutes(10))) struct NodeAPITests {
+    /// A node outside any network has no flow sessions: a swap, even between two of its parties,
+    /// fails at once saying so. It was parked in the hospital, where an operator could do nothing.
+    @Test func aSwapOnANodeOutsideAnyNetworkFailsSayingWhy() async throws {
+        try await withNode { client, parts in
+            for (owner, amount) in [("O=Alice", 30), ("O=Bob", 20)] {
+                let issued = try await client.execute(uri: "/v1/flows", method: .post, headers: ops,
+                                                      body: startBody("IssueTokens", #"{"owner":"\#(owner)","amount":\#(amount)}"#)) { (response: TestResponse) async throws in
+                    try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body))
+                }
+                #expect(try await parts.engine.waitForEnd(FlowID(issued.id)).status == .completed)
+            }
+            let swap = try await client.execute(uri: "/v1/flows", method: .post, headers: ops,
+                                                body: startBody("SwapTokens", #"{"owner":"O=Alice","counterparty":"O=Bob","give":30,"want":20}"#)) { (response: TestResponse) async throws in
+                try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body))
+            }
+            let end = try await parts.engine.waitForEnd(FlowID(swap.id))
+            #expect(end.status == .failed && end.error?.hasPrefix("a swap needs flow sessions") == true, "\(end.status) \(String(describing: end.error))")
+        }
+    }
+
     /// A client request id in the path is percent-decoded (it was taken as sent, so an id with a
     /// space, `/` or `?`, and every responder's `session:<flow>/<n>`, could not be found).
     @Test func aClientRequestIdInThePathIsPercentDecoded() async throws {
