@@ -245,7 +245,7 @@ struct SimCommand: ParsableCommand {
 
     func seedList() throws -> [UInt64] {
         guard let list = SeedList.parse(seeds) else {
-            throw ValidationError("--seeds must be N, FIRST-LAST (FIRST <= LAST) or A,B,C, not \(seeds)")
+            throw ValidationError("--seeds must be N, FIRST-LAST (FIRST <= LAST) or A,B,C, at most \(SeedList.maxSeeds) seeds, not \(seeds.prefix(100))")
         }
         return list
     }
