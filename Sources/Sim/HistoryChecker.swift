@@ -17,6 +17,9 @@ import HawserCore
 /// - `changed_result`: a flow's result, read twice, is the same;
 /// - `unfinished`: every acknowledged start has a result in the history (unless allowed).
 public struct HistoryChecker: Sendable {
+    /// The statuses a flow ends with (docs/history.md); a `result` with another says nothing of its end.
+    static let finalStatuses: Set<String> = ["completed", "failed", "killed"]
+
     public struct Violation: Sendable, Hashable, CustomStringConvertible {
         /// Stable: `double_spend`, `changed_outcome`, `false_conflict`, `duplicate_flow`,
         /// `changed_result`, `unfinished`.
@@ -104,6 +107,9 @@ public struct HistoryChecker: Sendable {
                     counts.flows += 1
                 }
             case .result(let flowId, let status, let result):
+                // Only an end counts: a flow read while running, or parked in the hospital, has
+                // not ended, and must not hide that it never did (`unfinished`).
+                guard Self.finalStatuses.contains(status) else { continue }
                 if let first = results[flowId] {
                     if first.status != status || first.result != result {
                         out.append(Violation(rule: "changed_result", detail: "flow \(flowId) ended \(first.status), then read as \(status)\(first.result != result ? " with another result" : "")",

@@ -34,9 +34,12 @@ struct CheckCommand: ParsableCommand {
         /// `hawser bench notary --history` ends with this check too.
         static func check(_ file: String, allowUnfinished: Bool) throws -> (violations: [HistoryChecker.Violation], summary: String) {
             let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
-            guard let data, let text = String(data: data, encoding: .utf8) else {
-                throw Self.unreadable("cannot read \(file) as UTF-8 text")
+            guard let data else {
+                var isDirectory: ObjCBool = false
+                let exists = FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory)
+                throw Self.unreadable("cannot read \(file): " + (!exists ? "there is no such file" : isDirectory.boolValue ? "it is a directory" : "permission denied"))
             }
+            guard let text = String(data: data, encoding: .utf8) else { throw Self.unreadable("\(file) is not UTF-8 text") }
             let history: History
             do { history = try History(jsonLines: text) } catch let error as History.ReadError {
                 throw Self.unreadable("\(file): \(error)")

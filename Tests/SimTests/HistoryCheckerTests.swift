@@ -65,6 +65,11 @@ import Testing
         #expect(try check([start("r1", "f1"), result("f1", 5), result("f1", 6)]).map(\.rule) == ["changed_result"])
         #expect(try check([start("r1", "f1"), start("r2", "f2"), result("f2", 1)]).map(\.detail) == ["flow f1 (client request id r1) has no result"])
         #expect(try check([start("r1", "f1")], allowUnfinished: true) == [])
+        // A flow read while parked in the hospital (or running) has not ended: it hid `unfinished`
+        // before, and a later end was a `changed_result`.
+        let parked = #"{"type": "ok", "op": "result", "flowId": "f1", "status": "hospitalised"}"#
+        #expect(try check([start("r1", "f1"), parked]).map(\.rule) == ["unfinished"])
+        #expect(try check([start("r1", "f1"), parked, result("f1", 5)]) == [])
     }
 
     @Test func aBadLineIsRefusedWithItsNumber() {
