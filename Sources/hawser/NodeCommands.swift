@@ -33,6 +33,7 @@ struct NodeCommand: AsyncParsableCommand {
         var notaryName: String?
 
         func validate() throws {
+            if password?.isEmpty == true { throw ValidationError("--password must not be empty (leave it out for a random one)") }
             if notaryURLs.isEmpty != (notaryKey == nil) { throw ValidationError("--notary-url and --notary-key go together") }
             if notaryURLs.isEmpty, notaryName != nil { throw ValidationError("--notary-name names a remote notary: give --notary-url and --notary-key too") }
         }
@@ -54,9 +55,17 @@ struct NodeCommand: AsyncParsableCommand {
     static func initialise(directory: String, port: Int, parties: [String], partyKeys: [String] = [], user: String, password: String?,
                            notary: NodeNotaryConfiguration = NodeNotaryConfiguration()) throws -> String {
         let chosen = password ?? (0..<24).map { _ in String("abcdefghijkmnpqrstuvwxyz23456789".randomElement()!) }.joined()
-        var lines = try Node.initialise(directory: directory, port: port,
+        // A refused start leaves nothing behind: a directory this call made is removed again.
+        let existed = FileManager.default.fileExists(atPath: directory)
+        var lines: String
+        do {
+            lines = try Node.initialise(directory: directory, port: port,
                                         parties: parties.isEmpty && partyKeys.isEmpty ? ["O=Alice", "O=Bob"] : parties,
                                         partyKeyFiles: partyKeys, username: user, password: chosen, notary: notary)
+        } catch {
+            if !existed { try? FileManager.default.removeItem(atPath: directory) }
+            throw error
+        }
         if password == nil {
             let path = directory + "/" + passwordFile
             guard FileManager.default.createFile(atPath: path, contents: Data((chosen + "\n").utf8),

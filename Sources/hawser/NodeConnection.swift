@@ -29,6 +29,9 @@ extension FlowCommand {
                 throw ValidationError("give --password, set HAWSER_PASSWORD, or run from the directory holding \(NodeCommand.defaultDirectory)/")
             }
             let urls = Self.urls(given: nodes, environment: environment, configuration: NodeCommand.defaultDirectory + "/node.json")
+            for url in urls where (try? NotaryClient.baseURL(url)) == nil {
+                throw ValidationError("--node (or HAWSER_NODE) `\(url.prefix(200))` is not an http:// or https:// base URL such as \(Self.defaultURL)")
+            }
             let client = NodeClient(urls: urls, username: user ?? environment["HAWSER_USER"] ?? "admin", password: password)
             do {
                 try await body(client)

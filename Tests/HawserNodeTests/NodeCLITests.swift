@@ -34,6 +34,19 @@ import Testing
         #expect(CoordinationOptions.store(options: [nil, nil, nil], environment: [:]) == [nil, nil, nil])
     }
 
+    /// A helper's findings: `--node ftp://x` was tried 8 times and failed with a client library's
+    /// error; `node init` took an empty password, and left a directory behind when it refused.
+    @Test func aBadNodeURLAnEmptyPasswordAndARefusedInitAreSaidAndLeaveNothing() async throws {
+        let (status, output) = try await HawserProcess.runToExit(["flow", "list", "--node", "ftp://x", "--password", "p"])
+        #expect(status != 0 && output.contains("--node (or HAWSER_NODE) `ftp://x` is not an http:// or https:// base URL"), "\(output)")
+        let dir = try TemporaryDirectory()
+        let empty = try await HawserProcess.runToExit(["node", "init", "--dir", dir.path + "/a", "--password", ""])
+        #expect(empty.status != 0 && empty.output.contains("--password must not be empty"), "\(empty.output)")
+        let refused = try await HawserProcess.runToExit(["node", "init", "--dir", dir.path + "/b", "--port", "70000"])
+        #expect(refused.status != 0)
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/b"), "\(refused.output)")
+    }
+
     @Test func flowArgumentsThatAreNotAJSONObjectAreRefusedInWordsAboutThem() {
         for (arguments, expected) in [("{owner:1}", "the arguments are not valid JSON: "),
                                       ("[1]", "the arguments must be a JSON object of the flow's fields")] {
