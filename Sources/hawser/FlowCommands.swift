@@ -52,8 +52,12 @@ struct FlowCommand: AsyncParsableCommand {
         @Option(help: "Find the flow by the client request id it was started with.")
         var clientRequestId: String?
 
+        // In `validate`, so that ArgumentParser prints this command's usage with it.
+        func validate() throws {
+            guard (id == nil) != (clientRequestId == nil) else { throw ValidationError("give one of a flow id and --client-request-id") }
+        }
+
         func run() async throws {
-            guard id != nil || clientRequestId != nil else { throw ValidationError("give a flow id or --client-request-id") }
             try await connection.withClient { client in
                 if let clientRequestId {
                     guard let flow = try await client.flow(clientRequestId: clientRequestId) else {

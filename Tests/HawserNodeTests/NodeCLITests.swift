@@ -45,6 +45,10 @@ import Testing
         let refused = try await HawserProcess.runToExit(["node", "init", "--dir", dir.path + "/b", "--port", "70000"])
         #expect(refused.status != 0)
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/b"), "\(refused.output)")
+        // `flow status` takes an id or a client request id: neither, or both (the id was ignored), is refused.
+        #expect(throws: (any Error).self) { try FlowCommand.Status.parse([]) }
+        #expect(throws: (any Error).self) { try FlowCommand.Status.parse(["abc", "--client-request-id", "x"]) }
+        #expect((try? FlowCommand.Status.parse(["abc"])) != nil)
     }
 
     @Test func flowArgumentsThatAreNotAJSONObjectAreRefusedInWordsAboutThem() {
