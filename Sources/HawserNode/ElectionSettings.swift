@@ -88,7 +88,9 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
         if renewMs < 10 || renewMs * 3 > leaseMs {
             problems.append("\(name("renewMs")) must be 10 ms to a third of \(name("leaseMs")), so a leader renews at least twice before its lease could lapse")
         }
-        if requestTimeoutMs < 1 || requestTimeoutMs > leaseMs - leaseMs / 10 - renewMs {
+        // In durations, as `LeaseConfiguration` checks it (a tenth of an odd lease is a fraction).
+        let lease = Duration.milliseconds(leaseMs)
+        if requestTimeoutMs < 1 || .milliseconds(requestTimeoutMs) > lease - lease / 10 - .milliseconds(renewMs) {
             problems.append("\(name("requestTimeoutMs")) must be 1 ms to \(name("leaseMs")) - \(name("leaseMs"))/10 - \(name("renewMs"))")
         }
         if problems.isEmpty { problems += leaseConfiguration().problems() }  // the election's name
