@@ -34,12 +34,15 @@ struct FlowCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            var ended: String?
             try await connection.withClient { client in
                 let started = try await client.startFlow(flow, arguments: Array(arguments.utf8),
                                                          clientRequestId: clientRequestId ?? UUID().uuidString.lowercased())
                 let final = wait ? try await client.watch(started.id) { print(FlowCommand.line($0)) } : started
                 print(FlowCommand.line(final))
+                ended = final.status
             }
+            if wait { try FlowCommand.exit(forEnd: ended) }
         }
     }
 
@@ -80,11 +83,20 @@ struct FlowCommand: AsyncParsableCommand {
         var id: String
 
         func run() async throws {
+            var ended: String?
             try await connection.withClient { client in
                 let final = try await client.watch(id) { print(FlowCommand.line($0)) }
                 print(FlowCommand.line(final))
+                ended = final.status
             }
+            try FlowCommand.exit(forEnd: ended)
         }
+    }
+
+    /// A followed flow's end as the exit status, for scripts: 0 completed, 1 any other end
+    /// (failed, killed) or a flow parked in the hospital.
+    static func exit(forEnd status: String?) throws {
+        if status != "completed" { throw ExitCode(1) }
     }
 
     static func line(_ event: NodeFlowEvent) -> String {

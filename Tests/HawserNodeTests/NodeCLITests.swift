@@ -98,6 +98,12 @@ import Testing
         let resume = try await hawser("flow", "resume", id)
         #expect(resume.status == 1 && resume.lines.first?.contains("flow_not_hospitalised (409)") == true, "\(resume.lines)")
 
+        // A followed flow that does not complete exits 1 (it exited 0 whatever the end).
+        let failed = try await hawser("flow", "start", "MoveTokens", "{\"owner\":\"O=Alice\",\"newOwner\":\"O=Bob\",\"amount\":1000}", "--wait")
+        #expect(failed.status == 1 && failed.lines.last?.contains("\"status\":\"failed\"") == true, "\(failed.lines)")
+        let watched = try await hawser("flow", "watch", id)
+        #expect(watched.status == 0, "\(watched.lines)")
+
         let vault = try await hawser("vault", "query", "--type", "token", "--owner", "O=Alice")
         #expect(vault.status == 0 && vault.lines.count == 1, "\(vault.lines)")
         #expect(vault.lines.first?.contains("\"data\":{\"amount\":7,\"owner\":\"O=Alice\"}") == true, "\(vault.lines)")
