@@ -13,7 +13,7 @@ final class GRPCConnectionGuard: ChannelDuplexHandler {
 
     private var core: GRPCDeadlines.Connection
     private let logger: Logger
-    private var timer: Scheduled<Void>?
+    private var timer = ClosingTimer()
 
     init(limits: GRPCDeadlines.Limits, logger: Logger) {
         core = GRPCDeadlines.Connection(limits: limits, acceptedAt: .now())
@@ -22,7 +22,7 @@ final class GRPCConnectionGuard: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) { arm(context) }
 
-    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
+    func handlerRemoved(context: ChannelHandlerContext) { timer.cancel() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         core.received(unwrapInboundIn(data).readableBytes)
@@ -38,15 +38,9 @@ final class GRPCConnectionGuard: ChannelDuplexHandler {
         context.write(data, promise: promise)
     }
 
-    /// One timer at the core's deadline (none when it has none).
     private func arm(_ context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
-        guard let deadline = core.deadline else { return }
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: deadline) { [logger] in
+        timer.arm(core.deadline, context) { [logger] in
             logger.debug("closing a gRPC connection: its handshake or its closing took too long")
-            loopBound.value.close(promise: nil)
         }
     }
 }
@@ -60,14 +54,14 @@ final class GRPCCallGuard: ChannelInboundHandler {
     private let limits: GRPCDeadlines.Limits
     private let streamingPaths: Set<String>
     private var core: GRPCDeadlines.Call?
-    private var timer: Scheduled<Void>?
+    private var timer = ClosingTimer()
 
     init(limits: GRPCDeadlines.Limits, streamingPaths: Set<String>) {
         self.limits = limits
         self.streamingPaths = streamingPaths
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
+    func handlerRemoved(context: ChannelHandlerContext) { timer.cancel() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -79,25 +73,36 @@ final class GRPCCallGuard: ChannelInboundHandler {
             } else {
                 core?.trailers()
             }
-            arm(context)
+            timer.arm(core?.deadline, context)
         case .data(let data):
             if case .byteBuffer(let bytes) = data.data {
                 core?.data(bytes, endStream: data.endStream, now: .now())
-                arm(context)
+                timer.arm(core?.deadline, context)
             }
         default:
             break
         }
         context.fireChannelRead(data)
     }
+}
 
-    private func arm(_ context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
-        guard let deadline = core?.deadline else { return }
+/// One timer at a deadline that closes the channel when it passes (a stream channel's close
+/// resets its stream); armed anew whenever the deadline may have moved.
+struct ClosingTimer {
+    private var scheduled: Scheduled<Void>?
+
+    mutating func arm(_ deadline: NIODeadline?, _ context: ChannelHandlerContext, closing: @escaping @Sendable () -> Void = {}) {
+        cancel()
+        guard let deadline else { return }
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: deadline) {
+        scheduled = context.eventLoop.scheduleTask(deadline: deadline) {
+            closing()
             loopBound.value.close(promise: nil)
         }
+    }
+
+    mutating func cancel() {
+        scheduled?.cancel()
+        scheduled = nil
     }
 }

@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 
@@ -35,7 +36,7 @@ struct GRPCListener: Service {
                 // What the library leaves unbounded (`GRPCDeadlines`).
                 let limits = GRPCDeadlines.Limits(handshake: .milliseconds(Int64(timeouts.headerTimeoutMillis)),
                                                   body: .milliseconds(Int64(timeouts.bodyTimeoutMillis)),
-                                                  closing: .seconds(Int64(Self.grace.components.seconds) + Self.pingAnswerSeconds))
+                                                  closing: TimeAmount(Self.grace + Self.pingAnswer))
                 config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(GRPCConnectionGuard(limits: limits, logger: logger), position: .first)
@@ -55,7 +56,7 @@ struct GRPCListener: Service {
     /// How long calls still open when the server stops (or closes an idle connection) may run on.
     static let grace = Duration.seconds(5)
     /// How long a client has to answer the PING after the server's first GOAWAY, on top of the grace.
-    static let pingAnswerSeconds: Int64 = 5
+    static let pingAnswer = Duration.seconds(5)
 
     func run() async throws {
         try await withGracefulShutdownHandler {

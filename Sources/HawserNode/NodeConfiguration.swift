@@ -181,20 +181,20 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
 
     private static func unknownKeys(in data: Data) -> [String] {
         UnknownOptions.find(in: data, known: [
-            "": Set(CodingKeys.allCases.map(\.rawValue)),
+            "": UnknownOptions.keys(CodingKeys.self),
             "listen": ["host", "port"],
-            "parties[]": Set(Party.CodingKeys.allCases.map(\.rawValue)),
+            "parties[]": UnknownOptions.keys(Party.CodingKeys.self),
             "rpcUsers[]": ["username", "passwordHash", "permissions"],
-            "hospital": Set(Hospital.CodingKeys.allCases.map(\.rawValue)),
-            "notary": Set(NodeNotaryConfiguration.CodingKeys.allCases.map(\.rawValue)),
-            "database": Set(NodeDatabaseConfiguration.CodingKeys.allCases.map(\.rawValue)),
-            "http": Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue)),
-            "rpcLogin": Set(RPCLogin.CodingKeys.allCases.map(\.rawValue)),
-            "ha": Set(HAConfiguration.CodingKeys.allCases.map(\.rawValue)),
-            "ha.election": Set(ElectionSettings.CodingKeys.allCases.map(\.rawValue)),
-            "network": Set(NodeNetworkConfiguration.CodingKeys.allCases.map(\.rawValue)),
-            "network.listen": Set(NodeNetworkConfiguration.Listen.CodingKeys.allCases.map(\.rawValue)),
-            "sessions": Set(NodeSessionsConfiguration.CodingKeys.allCases.map(\.rawValue)),
+            "hospital": UnknownOptions.keys(Hospital.CodingKeys.self),
+            "notary": UnknownOptions.keys(NodeNotaryConfiguration.CodingKeys.self),
+            "database": UnknownOptions.keys(NodeDatabaseConfiguration.CodingKeys.self),
+            "http": UnknownOptions.keys(HTTPTimeouts.CodingKeys.self),
+            "rpcLogin": UnknownOptions.keys(RPCLogin.CodingKeys.self),
+            "ha": UnknownOptions.keys(HAConfiguration.CodingKeys.self),
+            "ha.election": UnknownOptions.keys(ElectionSettings.CodingKeys.self),
+            "network": UnknownOptions.keys(NodeNetworkConfiguration.CodingKeys.self),
+            "network.listen": UnknownOptions.keys(NodeNetworkConfiguration.Listen.CodingKeys.self),
+            "sessions": UnknownOptions.keys(NodeSessionsConfiguration.CodingKeys.self),
         ])
     }
 }

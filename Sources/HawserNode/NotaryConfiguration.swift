@@ -173,16 +173,16 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
 
     private static func unknownKeys(in data: Data) -> [String] {
         UnknownOptions.find(in: data, known: [
-            "": Set(CodingKeys.allCases.map(\.rawValue)),
-            "authorisedParties[]": Set(AuthorisedParty.CodingKeys.allCases.map(\.rawValue)),
-            "listen": Set(Listen.CodingKeys.allCases.map(\.rawValue)),
-            "limits": Set(Limits.CodingKeys.allCases.map(\.rawValue)),
-            "log": Set(LogConfiguration.CodingKeys.allCases.map(\.rawValue)),
-            "http": Set(HTTPTimeouts.CodingKeys.allCases.map(\.rawValue)),
-            "database": Set(NodeDatabaseConfiguration.CodingKeys.allCases.map(\.rawValue)),
-            "ha": Set(HAConfiguration.CodingKeys.allCases.map(\.rawValue)),
-            "ha.election": Set(ElectionSettings.CodingKeys.allCases.map(\.rawValue)),
-            "grpc": Set(GRPCConfiguration.CodingKeys.allCases.map(\.rawValue)),
+            "": UnknownOptions.keys(CodingKeys.self),
+            "authorisedParties[]": UnknownOptions.keys(AuthorisedParty.CodingKeys.self),
+            "listen": UnknownOptions.keys(Listen.CodingKeys.self),
+            "limits": UnknownOptions.keys(Limits.CodingKeys.self),
+            "log": UnknownOptions.keys(LogConfiguration.CodingKeys.self),
+            "http": UnknownOptions.keys(HTTPTimeouts.CodingKeys.self),
+            "database": UnknownOptions.keys(NodeDatabaseConfiguration.CodingKeys.self),
+            "ha": UnknownOptions.keys(HAConfiguration.CodingKeys.self),
+            "ha.election": UnknownOptions.keys(ElectionSettings.CodingKeys.self),
+            "grpc": UnknownOptions.keys(GRPCConfiguration.CodingKeys.self),
         ])
     }
 }

@@ -20,6 +20,9 @@ enum UnknownOptions {
         return out.sorted()
     }
 
+    /// The keys a `Codable` section knows: its coding keys.
+    static func keys<Key: CodingKey & CaseIterable>(_: Key.Type) -> Set<String> { Set(Key.allCases.map(\.stringValue)) }
+
     /// The objects at `path` below `object`, with the names a user reads (`parties[1]`).
     private static func objects(at path: [String], in object: [String: Any], named name: String) -> [(String, [String: Any])] {
         guard let first = path.first else { return [(name, object)] }
