@@ -15,9 +15,8 @@ final class BenchChild: Sendable {
         var pid: Int32?
         var port: Int?
         var generation: Int?
-        /// `election run --partitions`: the partition an event is about, and what a `balanced` moved.
+        /// `election run --partitions`: the partition an event is about.
         var partition: Int?
-        var moved: [Int: String]?
         /// CLOCK_MONOTONIC nanoseconds: the line's "t", or when it was read if it has none.
         var t: Int64
     }
@@ -64,9 +63,6 @@ final class BenchChild: Sendable {
                                           pid: (object["pid"] as? NSNumber)?.int32Value, port: (object["port"] as? NSNumber)?.intValue,
                                           generation: (object["generation"] as? NSNumber)?.intValue,
                                           partition: (object["partition"] as? NSNumber)?.intValue,
-                                          moved: (object["moved"] as? [String: String]).map { moved in
-                                              Dictionary(uniqueKeysWithValues: moved.compactMap { key, id in Int(key).map { ($0, id) } })
-                                          },
                                           t: (object["t"] as? NSNumber)?.int64Value ?? Moment.now().nanoseconds))
                 // A watchdog's child is ended on an interruption too, until it is seen to exit.
                 let last = state.events[state.events.count - 1]
