@@ -1,3 +1,5 @@
+import Logging
+
 /// Keeps the partitions of a partitioned election balanced over its workers (`PartitionPlan`) by
 /// setting each partition's preferred master; the partition's leader hands over once that worker
 /// has stood for the hold-down (`PreferredMasterPolicy`), as it would for an operator's `prefer`.
@@ -34,5 +36,22 @@ public struct PartitionBalancer: Sendable {
             moved[partition] = owner
         }
         return moved
+    }
+
+    /// Runs a pass every `interval` while `isLeading` (this process leads partition 0) until
+    /// cancelled; each non-empty move goes to `moved`, each failed pass to the log (the next may
+    /// succeed: balancing is never needed for safety).
+    public func run(every interval: Duration, isLeading: @Sendable () -> Bool, logger: Logger,
+                    moved: @Sendable ([Int: String]) -> Void = { _ in }) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            guard !Task.isCancelled, isLeading() else { continue }
+            do {
+                let changes = try await pass()
+                if !changes.isEmpty { moved(changes) }
+            } catch {
+                logger.warning("balancing the partitions failed", metadata: ["problem": "\(error)"])
+            }
+        }
     }
 }

@@ -164,6 +164,20 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
         }
     }
 
+    public func partitionCount(proposing count: Int) async throws -> Int {
+        try await db.write { db in
+            try db.execute(sql: "INSERT INTO node_settings (name, value) VALUES ('partitions', ?) ON CONFLICT (name) DO NOTHING", arguments: [count])
+            return try Int.fetchOne(db, sql: "SELECT value FROM node_settings WHERE name = 'partitions'") ?? count
+        }
+    }
+
+    public func setPartitionCount(_ count: Int) async throws {
+        try await db.write { db in
+            try db.execute(sql: "INSERT INTO node_settings (name, value) VALUES ('partitions', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                           arguments: [count])
+        }
+    }
+
     private static func decode(_ row: Row) throws -> FlowRecord {
         guard let status = FlowStatus(rawValue: row["status"]) else {
             throw CanonicalDecodingError("a flow's status in the node database is malformed")

@@ -15,12 +15,17 @@ public final class FlowEngine: Service, Sendable {
         public var maxWritesPerCommit: Int
         /// Local effects committed with a flow's final status (the node releases its soft locks here).
         public var endEffects: @Sendable (FlowID) -> [LocalEffect]
+        /// The id of each flow this engine starts (a hot-hot node's partition engine makes them
+        /// fall in its partition, `FlowPartitions.newID(in:)`).
+        public var newFlowID: @Sendable () -> FlowID
 
         public init(hospital: HospitalPolicy = HospitalPolicy(), maxWritesPerCommit: Int = 1_000,
-                    endEffects: @escaping @Sendable (FlowID) -> [LocalEffect] = { _ in [] }) {
+                    endEffects: @escaping @Sendable (FlowID) -> [LocalEffect] = { _ in [] },
+                    newFlowID: @escaping @Sendable () -> FlowID = { FlowID.next() }) {
             self.hospital = hospital
             self.maxWritesPerCommit = maxWritesPerCommit
             self.endEffects = endEffects
+            self.newFlowID = newFlowID
         }
     }
 
@@ -265,7 +270,7 @@ public final class FlowEngine: Service, Sendable {
             let (flow, stored) = try registry.admit(flowName, arguments: arguments, responder: responder) { services.knows(party: $0) }
             guard !isDraining else { throw FlowEngineError.draining }
             let now = services.clock.now()
-            let record = FlowRecord(id: .next(), clientRequestId: clientRequestId, flowName: flowName, arguments: stored,
+            let record = FlowRecord(id: configuration.newFlowID(), clientRequestId: clientRequestId, flowName: flowName, arguments: stored,
                                     createdAt: now, updatedAt: now)
             // Before its start is written: a resume that reads it must know it is this engine's.
             state.withLock { _ = $0.startedBeforeResume?.insert(record.id) }

@@ -13,6 +13,16 @@ public enum FlowWrite: Sendable {
     case replayMarker(FlowID, Bool)
 }
 
+extension FlowWrite {
+    /// The flow the write is about.
+    public var flowID: FlowID {
+        switch self {
+        case .start(let record): record.id
+        case .journal(let id, _, _), .state(let id, _, _), .compact(let id), .replayMarker(let id, _): id
+        }
+    }
+}
+
 /// The checkpoint store: flows, their journals and the local effects committed with them.
 public protocol FlowStore: Sendable {
     /// Commits every write in one transaction, durably, in order. Returns, for each `.start`, the
@@ -47,6 +57,12 @@ public protocol FlowStore: Sendable {
 public protocol NodeFlowStore: FlowStore {
     /// How many flows have each status.
     func counts() async throws -> [FlowStatus: Int]
+    /// The partition count of a hot-hot node's flows as the database records it, after recording
+    /// `count` if none was (`FlowPartitions`: every process must split the flows alike). Unfenced.
+    func partitionCount(proposing count: Int) async throws -> Int
+    /// Records `count` as the partition count, whatever was recorded (`hawser node repartition`,
+    /// while no process of the node runs). Unfenced.
+    func setPartitionCount(_ count: Int) async throws
 }
 
 /// The store rolled a commit back for what one of its writes holds (a constraint: a journal

@@ -103,6 +103,9 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
     }
 
     /// These settings with relative file names taken relative to `directory`.
+    /// How often a candidate acts on its own: a ZooKeeper check, or a lease renewal.
+    public var roundMs: Int { zookeeper != nil ? checkIntervalMs : renewMs }
+
     public func resolved(against directory: String) -> ElectionSettings {
         func resolve(_ path: String?) -> String? {
             path.map { $0.hasPrefix("/") ? $0 : URL(fileURLWithPath: directory).appendingPathComponent($0).path }

@@ -1,33 +1,33 @@
 import Coordination
 import Flows
-import Synchronization
 
-/// The node's work in a hot-warm term (`ShardService`): a flow engine on the fenced node
-/// database, which resumes every unfinished flow from the shared journal. Draining carries over
-/// from one term's engine to the next.
+/// The node's work in a hot-warm term, or a hot-hot partition's (`ShardService`): a flow engine on
+/// the fenced node database, which resumes every unfinished flow of the shard (all of them, or
+/// the partition's, `owns`) from the shared journal. A term's engine drains if the node does.
 final class FlowShardWork: ShardWork {
     /// The node database's flow store, fenced by the shard's fence.
     private let store: any FlowStore
+    private let owns: @Sendable (FlowID) -> Bool
     private let makeEngine: @Sendable (any FlowStore) -> FlowEngine
-    private let draining = Mutex(false)
+    private let draining: @Sendable () -> Bool
 
-    init(store: any FlowStore, makeEngine: @escaping @Sendable (any FlowStore) -> FlowEngine) {
+    init(store: any FlowStore, owns: @escaping @Sendable (FlowID) -> Bool = { _ in true }, draining: @escaping @Sendable () -> Bool,
+         makeEngine: @escaping @Sendable (any FlowStore) -> FlowEngine) {
         self.store = store
+        self.owns = owns
         self.makeEngine = makeEngine
+        self.draining = draining
     }
 
     func claim() async throws { _ = try await store.commit([]) }
 
     func makeTerm(failed: @escaping @Sendable (String) -> Void) -> FlowEngine {
-        let engine = makeEngine(FencedFlowStore(base: store) { failed($0.description) })
-        if draining.withLock({ $0 }) { engine.setDraining(true) }
+        let engine = makeEngine(FencedFlowStore(base: store, owns: owns) { failed($0.description) })
+        if draining() { engine.setDraining(true) }
         return engine
     }
 
     func start(_ engine: FlowEngine) async throws { try await engine.resumeUnfinished() }
 
-    func stop(_ engine: FlowEngine) async {
-        draining.withLock { $0 = engine.isDraining }
-        await engine.stop()
-    }
+    func stop(_ engine: FlowEngine) async { await engine.stop() }
 }

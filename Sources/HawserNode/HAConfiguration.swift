@@ -1,4 +1,5 @@
 import Coordination
+import Flows
 import Foundation
 import HawserClient
 
@@ -6,12 +7,18 @@ import HawserClient
 /// configuration (docs/configuration.md): how this process shares its work with others. `single`
 /// (the default) is one process with nothing shared; `hot-warm` runs warm beside a standby and
 /// stands in the election itself; `hot-cold` is started by a `hawser watchdog`
-/// that stood in the election for it and passes the epoch it won in `HAWSER_FENCE_EPOCH`.
+/// that stood in the election for it and passes the epoch it won in `HAWSER_FENCE_EPOCH`;
+/// `hot-hot` (nodes only) stands in one election per partition of the flows and runs the flows of
+/// the partitions it wins, beside other processes that run the rest.
 public struct HAConfiguration: Codable, Sendable, Equatable {
     public enum Mode: String, Codable, Sendable, CaseIterable {
         case single
         case hotWarm = "hot-warm"
         case hotCold = "hot-cold"
+        case hotHot = "hot-hot"
+
+        /// Whether the process stands in the election itself (`ha.id`, `ha.advertise`, `ha.election`).
+        var stands: Bool { self == .hotWarm || self == .hotHot }
     }
 
     public var mode = Mode.single
@@ -21,6 +28,13 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
     public var advertise: [String] = []
     /// The election's back end and timing (hot-warm), named as `hawser election run`'s options.
     public var election: ElectionSettings?
+    /// How many partitions a hot-hot node's flows are split over (`FlowPartitions`); the same in
+    /// every process of the node.
+    public var partitions: Int?
+
+    /// Partitions of a hot-hot node when `ha.partitions` is not given, and the most it may have.
+    public static let defaultPartitions = 16
+    public static let maxPartitions = 256
 
     /// The environment variable a watchdog passes the won epoch in (hot-cold).
     public static let fenceEpochVariable = "HAWSER_FENCE_EPOCH"
@@ -28,10 +42,12 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
     public static let shard = "0"
     /// The fencing resource of a node's shard, as the node database's fencing table names it.
     public static func resource(shard: String) -> String { "node/\(shard)" }
+    /// The fencing resource of partition `k` of a hot-hot node's flows.
+    public static func resource(partition k: Int) -> String { "node/p\(k)" }
     /// The fencing resource of a notary's shard, in the notary database's fencing table.
     public static func notaryResource(shard: String) -> String { "notary/\(shard)" }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case mode, id, advertise, election }
+    enum CodingKeys: String, CodingKey, CaseIterable { case mode, id, advertise, election, partitions }
 
     public init() {}
 
@@ -40,13 +56,14 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         if let text = try c.decodeIfPresent(String.self, forKey: .mode) {
             guard let parsed = Mode(rawValue: text) else {
                 throw DecodingError.dataCorruptedError(forKey: .mode, in: c,
-                                                       debugDescription: "ha.mode must be \"single\", \"hot-warm\" or \"hot-cold\", not \"\(text)\"")
+                                                       debugDescription: "ha.mode must be \"single\", \"hot-warm\", \"hot-cold\" or \"hot-hot\", not \"\(text)\"")
             }
             mode = parsed
         }
         id = try c.decodeIfPresent(String.self, forKey: .id)
         advertise = try c.decodeIfPresent([String].self, forKey: .advertise) ?? []
         election = try c.decodeIfPresent(ElectionSettings.self, forKey: .election)
+        partitions = try c.decodeIfPresent(Int.self, forKey: .partitions)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -55,6 +72,12 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         try c.encodeIfPresent(id, forKey: .id)
         if !advertise.isEmpty { try c.encode(advertise, forKey: .advertise) }
         try c.encodeIfPresent(election, forKey: .election)
+        try c.encodeIfPresent(partitions, forKey: .partitions)
+    }
+
+    /// The partitions of a hot-hot node's flows (nil in every other mode).
+    var flowPartitions: FlowPartitions? {
+        mode == .hotHot ? FlowPartitions(count: partitions ?? Self.defaultPartitions) : nil
     }
 
     /// Every invalid value, one sentence each, for the process of `role` ("node" or "notary");
@@ -69,18 +92,28 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         if let id, (try? Candidate.validate(id: id)) == nil {
             out.append("ha.id \"\(id)\" must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-'")
         }
+        if let partitions, mode != .hotHot {
+            out.append("ha.partitions (\(partitions)) is for ha.mode hot-hot: remove it, or set ha.mode hot-hot")
+        }
         switch mode {
         case .single:
             if id != nil || !advertise.isEmpty || election != nil {
                 out.append("ha.id, ha.advertise and ha.election have no use with ha.mode single: set ha.mode hot-warm, or remove them")
             }
-        case .hotWarm:
-            if id == nil { out.append("ha.mode hot-warm needs ha.id, this \(role)'s candidate id in the election") }
-            if advertise.isEmpty { out.append("ha.mode hot-warm needs ha.advertise, the API base URLs clients reach this \(role) at") }
-            if let election {
+        case .hotWarm, .hotHot:
+            let mode = mode.rawValue
+            if id == nil { out.append("ha.mode \(mode) needs ha.id, this \(role)'s candidate id in the election") }
+            if advertise.isEmpty { out.append("ha.mode \(mode) needs ha.advertise, the API base URLs clients reach this \(role) at") }
+            if var election {
+                // A hot-hot node's elections are named `<election>.p<k>`: the longest must be valid too.
+                let count = partitions ?? Self.defaultPartitions
+                if self.mode == .hotHot, (1...Self.maxPartitions).contains(count) { election.election += ".p\(count - 1)" }
                 out += election.resolved(against: baseDirectory ?? FileManager.default.currentDirectoryPath).problems(prefix: "ha.election.")
             } else {
-                out.append("ha.mode hot-warm needs ha.election, the election's back end (zookeeper, postgres or sqlite) and timing")
+                out.append("ha.mode \(mode) needs ha.election, the election's back end (zookeeper, postgres or sqlite) and timing")
+            }
+            if self.mode == .hotHot, let partitions, !(1...Self.maxPartitions).contains(partitions) {
+                out.append("ha.partitions must be 1 to \(Self.maxPartitions), not \(partitions)")
             }
         case .hotCold:
             if election != nil {

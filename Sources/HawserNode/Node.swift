@@ -20,10 +20,10 @@ import Vault
 public enum Node {
     /// Everything a running node is made of, for tests and tools that look inside.
     public struct Parts: Sendable {
-        let serving: ServingState<FlowEngine>
+        let engines: FlowEngines
         /// The flow engine serving now (a hot-warm standby, or a process still taking over, has none: do not ask one).
         public var engine: FlowEngine {
-            guard let engine = try? serving.engine() else { preconditionFailure("a standby, or a process taking over, runs no flow engine") }
+            guard let engine = try? engines.any() else { preconditionFailure("a standby, or a process taking over, runs no flow engine") }
             return engine
         }
         public let database: NodeDatabase
@@ -70,25 +70,33 @@ public enum Node {
         // Before anything in the data directory is opened: one process per directory, and a taken
         // port found now rather than after the notary and the engine have started.
         // Hot-warm nodes share the directory of their shared SQLite database (the fence guards it).
-        let lock = try DataDirectoryLock(directory: data, shared: configuration.ha.mode == .hotWarm)
+        let lock = try DataDirectoryLock(directory: data, shared: configuration.ha.mode.stands)
         try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
 
         // Everything that may still refuse to start comes before the notary: a remote notary's
         // HTTP client, once made, must be shut down.
         let ha = configuration.ha
         let fence: WriteFence? = switch ha.mode {
-        case .single: nil
+        // A hot-hot node fences each partition's stores with a fence of its own (below).
+        case .single, .hotHot: nil
         case .hotWarm: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard))
         case .hotCold: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard),
                                   epoch: try HAConfiguration.hotColdEpoch(environment: ProcessInfo.processInfo.environment, role: "node"))
         }
         // The one place the node's stores are chosen (`database` section).
         let database = try await NodeDatabase.open(configuration.database, data: data, fence: fence, resolve: resolve, logger: logger)
-        let serving = ServingState<FlowEngine>(.standby(active: nil))
-        let stand = ha.mode == .hotWarm
-            ? try ShardStand(ha, baseDirectory: baseDirectory, serving: serving, logger: logger) { [store = database.flows] in
-                _ = try await store.record(FlowID("hawser-health-check"))
-            } : nil
+        if let map = ha.flowPartitions {
+            let recorded = try await database.flows.partitionCount(proposing: map.count)
+            guard recorded == map.count else {
+                throw ConfigurationError(["ha.partitions is \(map.count), but the node database splits its flows into \(recorded) partitions: "
+                                          + "every process of a node must use the count recorded (to change it, stop every process and run "
+                                          + "`hawser node repartition` with the new count)"])
+            }
+        }
+        let engines = ha.flowPartitions.map { FlowEngines(partitions: $0) } ?? FlowEngines(node: ServingState(.standby(active: nil)))
+        let serving = engines.node
+        let probe: @Sendable () async throws -> Void = { [store = database.flows] in _ = try await store.record(FlowID("hawser-health-check")) }
+        let stand = ha.mode == .hotWarm ? try ShardStand(ha, baseDirectory: baseDirectory, serving: serving, logger: logger, probe: probe) : nil
 
         let registry = PrometheusCollectorRegistry()
         let notary: NodeNotary
@@ -110,28 +118,46 @@ public enum Node {
         } else { nil }
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)
-        var services = FlowServices(notary: notary.port, keys: LocalKeys(keys), sessions: peers?.hub)
-        services.add(database.vault, as: (any VaultStore).self)
-        if let member { services.add(MembershipDirectory(membership: member.watcher) as any PartyDirectory, as: (any PartyDirectory).self) }
-        let makeEngine: @Sendable (any FlowStore) -> FlowEngine = { [flows, services] store in
-            let engine = FlowEngine(store: store, registry: flows, services: services, configuration: engineConfiguration(configuration),
-                                    logger: logger)
+        var common = FlowServices(notary: notary.port, keys: LocalKeys(keys), sessions: peers?.hub)
+        if let member { common.add(MembershipDirectory(membership: member.watcher) as any PartyDirectory, as: (any PartyDirectory).self) }
+        // An engine on `stores` (their flow store wrapped in `store`); a hot-hot partition's makes its flows' ids fall in it.
+        let makeEngine: @Sendable (any FlowStore, NodeDatabase, Int?) -> FlowEngine = { [flows, common] store, stores, partition in
+            var services = common
+            services.add(stores.vault, as: (any VaultStore).self)
+            var settings = engineConfiguration(configuration)
+            if let map = ha.flowPartitions, let partition { settings.newFlowID = { map.newID(in: partition) } }
+            let engine = FlowEngine(store: store, registry: flows, services: services, configuration: settings, logger: logger)
             peers?.hub.attach(engine)  // the engine that starts responders for peers' sessions
             return engine
         }
-        // What owns the flows: the one engine (single, hot-cold), or the shard's terms (hot-warm).
+        // What owns the flows: the one engine (single, hot-cold), the shard's terms (hot-warm), or
+        // the terms of each partition this process wins (hot-hot).
         let owner: [any Service]
-        if let stand, let fence {
-            owner = [ShardService(stand: stand, fence: fence, work: FlowShardWork(store: database.flows, makeEngine: makeEngine),
-                                  serving: serving)]
+        if let map = ha.flowPartitions {
+            var stands = [ShardStand]()
+            var shards = [any Service]()
+            for k in 0..<map.count {
+                let fence = WriteFence(resource: HAConfiguration.resource(partition: k))
+                let stores = try database.fenced(fence)
+                let stand = try ShardStand(ha, partition: k, baseDirectory: baseDirectory, serving: engines.partitions[k], logger: logger, probe: probe)
+                let work = FlowShardWork(store: stores.flows, owns: { map.partition(of: $0) == k }, draining: { engines.isDraining }) { store in
+                    makeEngine(store, stores, k)
+                }
+                stands.append(stand)
+                shards.append(ShardService(stand: stand, fence: fence, work: work, serving: engines.partitions[k]))
+            }
+            owner = shards + [PartitionBalancing(stands: stands, interval: .milliseconds(ha.election?.roundMs ?? 500), logger: logger)]
+        } else if let stand, let fence {
+            let work = FlowShardWork(store: database.flows, draining: { engines.isDraining }) { makeEngine($0, database, nil) }
+            owner = [ShardService(stand: stand, fence: fence, work: work, serving: serving)]
         } else if let epoch = fence?.epoch {
             let (refusals, refused) = AsyncStream.makeStream(of: CoordinationError.self)
-            let engine = makeEngine(FencedFlowStore(base: database.flows) { refused.yield($0) })
+            let engine = makeEngine(FencedFlowStore(base: database.flows) { refused.yield($0) }, database, nil)
             serving.set(HotColdFence.takingOver(epoch))
             owner = [HotColdFence(claim: { [store = database.flows] in _ = try await store.commit([]) }, refusals: refusals,
                                   serving: serving, work: engine), engine]
         } else {
-            let engine = makeEngine(database.flows)
+            let engine = makeEngine(database.flows, database, nil)
             serving.set(.active(engine))
             owner = [engine]
         }
@@ -141,7 +167,7 @@ public enum Node {
             guard let watcher else { return hosted }
             return Set(hosted + watcher.current.definition.nodes.flatMap { $0.parties.map(\.name) }).sorted()
         }, host: configuration.listen.host, port: configuration.listen.port)
-        let api = NodeAPI(serving: serving, gated: ha.mode != .single, database: database, replica: notary.replica,
+        let api = NodeAPI(flows: engines, gated: ha.mode != .single, database: database, replica: notary.replica,
                           authenticator: authenticator,
                           identity: NodeIdentityJSON(name: configuration.name, notary: notary.port.identity.name,
                                                      parties: keys.keys.sorted(), flows: flows.names),
@@ -162,7 +188,7 @@ public enum Node {
                 await onListening(port)
             },
             logger: logger)
-        return (app, Parts(serving: serving, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
+        return (app, Parts(engines: engines, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
     }
 
     /// How the node's flow engine treats flows: the hospital's policy, group commit, and the

@@ -13,9 +13,12 @@ import Vault
 /// The node's RPC API (docs/node-openapi.json describes it; a test keeps the two in step).
 /// Every /v1 route needs HTTP Basic credentials of a configured user with the route's permission.
 struct NodeAPI {
-    /// The engine requests go to (none while a hot-warm node is a standby).
-    let serving: ServingState<FlowEngine>
-    /// Whether a standby gate answers for a node that does not serve (hot-warm only).
+    /// The engines requests go to (none while a hot-warm node is a standby; one per partition
+    /// this process owns in hot-hot).
+    let flows: FlowEngines
+    /// The node as a whole: active while it serves any flows.
+    var serving: ServingState<FlowEngine> { flows.node }
+    /// Whether a standby gate answers for a node that does not serve (every mode but single).
     let gated: Bool
     let database: NodeDatabase
     /// The embedded notary's replica; nil when the node uses a remote notary.
@@ -59,7 +62,7 @@ struct NodeAPI {
         if gated { router.add(middleware: StandbyGate<NodeRequestContext, FlowEngine, NodeAPIError>(serving: serving, routes: Self.routes)) }
         router.post("/v1/flows") { request, context in
             try await authorise(request, context, .startFlow)
-            let engine = try serving.engine()
+            let engine = try flows.forStart()
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let start = try StartFlowJSON.parse(try await body(request)).get()
             let started: (record: FlowRecord, created: Bool)
@@ -104,13 +107,13 @@ struct NodeAPI {
             try await authorise(request, context, .readFlows)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let found = try await record(context)
-            return FlowResponse.response(wait == nil ? found : try await serving.engine().waitForEnd(found.id, timeout: wait))
+            return FlowResponse.response(wait == nil ? found : try await engine(running: found).waitForEnd(found.id, timeout: wait))
         }
         router.get("/v1/flows/{id}/events") { request, context in
             try await authorise(request, context, .readFlows)
             let resumed = try Self.resumedCursor(request)
-            let id = try await record(context).id
-            let events = try await serving.engine().events(of: id, after: resumed)
+            let found = try await record(context)
+            let events = try await engine(running: found).events(of: found.id, after: resumed)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
@@ -133,12 +136,12 @@ struct NodeAPI {
         router.post("/v1/flows/{id}/kill") { request, context in
             try await authorise(request, context, .manageFlows)
             let id = try await record(context).id
-            do { return FlowResponse.response(try await serving.engine().kill(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
+            do { return FlowResponse.response(try await flows.engine(for: id).kill(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.post("/v1/flows/{id}/resume") { request, context in
             try await authorise(request, context, .manageFlows)
             let id = try await record(context).id
-            do { return FlowResponse.response(try await serving.engine().resume(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
+            do { return FlowResponse.response(try await flows.engine(for: id).resume(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.get("/v1/vault") { request, context in
             try await authorise(request, context, .readVault)
@@ -188,15 +191,15 @@ struct NodeAPI {
         }
         router.get("/v1/admin/draining") { request, context in
             try await authorise(request, context, .admin)
-            let engine = try serving.engine()
-            return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
+            _ = try serving.engine()
+            return DrainingJSON(draining: flows.isDraining, runningFlows: flows.runningCount)
         }
         router.put("/v1/admin/draining") { request, context in
             try await authorise(request, context, .admin)
             let body = try await decode(SetDrainingJSON.self, request)
-            let engine = try serving.engine()
-            engine.setDraining(body.draining)
-            return DrainingJSON(draining: engine.isDraining, runningFlows: engine.runningCount)
+            _ = try serving.engine()
+            flows.setDraining(body.draining)
+            return DrainingJSON(draining: flows.isDraining, runningFlows: flows.runningCount)
         }
         router.get("/health/live") { _, _ in HealthStatus(status: "live") }
         router.get("/health/ready") { _, _ in
@@ -210,7 +213,7 @@ struct NodeAPI {
                 // A single or hot-cold node serves while it resumes (starts are taken meanwhile),
                 // but is not ready until every unfinished flow runs again.
                 if !engine.hasResumed { throw NodeAPIError(.notReady, "resuming the unfinished flows at start-up") }
-                return try NodeAPI.json(HealthStatus(status: engine.isDraining ? "draining" : "ready"), status: .ok)
+                return try NodeAPI.json(HealthStatus(status: flows.isDraining ? "draining" : "ready"), status: .ok)
             case .takingOver(let step): throw NodeAPIError(.notReady, "taking over as the active node: \(step)")
             case .standby: return try NodeAPI.json(HealthStatus(status: "standby"), status: .serviceUnavailable)
             }
@@ -224,9 +227,8 @@ struct NodeAPI {
                 registry.makeGauge(descriptor: gauge("hawser_flows", "Flows in the node database, by status."),
                                    labels: [("status", status.rawValue)]).set(to: Double(counts[status] ?? 0))
             }
-            let engine = try? serving.engine()
-            registry.makeGauge(descriptor: gauge("hawser_flows_running_here", "Flows running in this process now.")).set(to: Double(engine?.runningCount ?? 0))
-            registry.makeGauge(descriptor: gauge("hawser_flows_draining", "1 while the node is draining for an upgrade.")).set(to: engine?.isDraining == true ? 1 : 0)
+            registry.makeGauge(descriptor: gauge("hawser_flows_running_here", "Flows running in this process now.")).set(to: Double(flows.runningCount))
+            registry.makeGauge(descriptor: gauge("hawser_flows_draining", "1 while the node is draining for an upgrade.")).set(to: flows.isDraining ? 1 : 0)
             registry.makeGauge(descriptor: gauge("hawser_node_active", "1 while this process serves the node (always in single mode; otherwise once it has taken over)."))
                 .set(to: serving.isActive ? 1 : 0)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -248,6 +250,12 @@ struct NodeAPI {
                 throw NodeAPIError(.forbidden, "user `\(user.username)` lacks the \(permission.rawValue) permission")
             }
         }
+    }
+
+    /// The engine that can follow `record`'s flow: any for one that has ended, else the one that
+    /// runs it (in hot-hot, the standby answer names its partition's owner when that is another process).
+    private func engine(running record: FlowRecord) throws(NodeAPIError) -> FlowEngine {
+        record.status.isTerminal ? try flows.any() : try flows.engine(for: record.id)
     }
 
     private func record(_ context: NodeRequestContext) async throws -> FlowRecord {

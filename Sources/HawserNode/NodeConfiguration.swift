@@ -89,7 +89,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var maxBodyBytes = 1024 * 1024
     /// How long a peer may take to send a request.
     public var http = HTTPTimeouts()
-    /// High availability: single (the default), hot-warm or hot-cold (docs/node.md).
+    /// High availability: single (the default), hot-warm, hot-cold or hot-hot (docs/node.md).
     public var ha = HAConfiguration()
     /// The network the node is a member of (docs/network.md); nil: a node on its own.
     public var network: NodeNetworkConfiguration?
@@ -162,8 +162,11 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         out += ha.problems(role: "node", baseDirectory: baseDirectory)
         out += network?.problems(rpcPort: listen.port) ?? []
         out += sessions.settings.problems
-        if ha.mode == .hotWarm && notary.kind != .remote {
-            out.append("ha.mode hot-warm needs notary.kind remote: an embedded notary's log and store cannot be shared by two processes")
+        if ha.mode.stands && notary.kind != .remote {
+            out.append("ha.mode \(ha.mode.rawValue) needs notary.kind remote: an embedded notary's log and store cannot be shared by several processes")
+        }
+        if ha.mode == .hotHot && network != nil {
+            out.append("ha.mode hot-hot does not yet take part in a network: its flow sessions would reach one process, not the partition's owner (use hot-warm)")
         }
         return out + http.problems(section: "http")
     }

@@ -15,6 +15,9 @@ public struct NodeDatabase: Sendable {
     /// The inbox and outbox of flow sessions.
     public let sessions: any SessionStore
     let services: [any Service]
+    /// The same database's stores with every write fenced by the given fence (a hot-hot node's
+    /// partition): on PostgreSQL the same pool, on SQLite another handle on the same file.
+    let fenced: @Sendable (WriteFence) throws -> NodeDatabase
 
     /// Opens the database of `configuration`: SQLite in `data`, or PostgreSQL, reached, logged
     /// into and schema-checked within the connect timeout (`StoreDatabaseError`).
@@ -22,13 +25,19 @@ public struct NodeDatabase: Sendable {
                      resolve: (String) -> String, logger: Logger) async throws -> NodeDatabase {
         switch configuration.kind {
         case .sqlite:
-            let database = try SQLiteNodeDatabase(path: data + "/node.sqlite", fence: fence)
-            return NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [])
+            @Sendable func open(_ fence: WriteFence?) throws -> NodeDatabase {
+                let database = try SQLiteNodeDatabase(path: data + "/node.sqlite", fence: fence)
+                return NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [], fenced: { try open($0) })
+            }
+            return try open(fence)
         case .postgres:
             let pool = try await configuration.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.passwordVariable,
                                                        stallLimit: PostgresNodeDatabase.stallLimit, logger: logger)
-            let database = try await PostgresNodeDatabase.open(pool, fence: fence)
-            return NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [pool])
+            @Sendable func stores(_ database: PostgresNodeDatabase) -> NodeDatabase {
+                NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [pool],
+                             fenced: { stores(database.fenced(by: $0)) })
+            }
+            return stores(try await PostgresNodeDatabase.open(pool, fence: fence))
         }
     }
 }

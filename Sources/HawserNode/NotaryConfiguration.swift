@@ -147,6 +147,8 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         out += ha.problems(role: "notary", baseDirectory: baseDirectory)
         switch ha.mode {
         case .single: break
+        case .hotHot:
+            out.append("ha.mode hot-hot is for nodes: a notary is single, hot-warm or hot-cold")
         case .hotWarm, .hotCold:
             // Only PostgreSQL's log and store are fenced: two SQLite stores would be two histories.
             if database.kind != .postgres {

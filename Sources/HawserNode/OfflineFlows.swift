@@ -17,34 +17,16 @@ public enum OfflineFlows {
     /// The flow after `action`, as the API shows it (JSON).
     public static func apply(_ action: Action, to id: String, configuration: NodeConfiguration, baseDirectory: String,
                              logger: Logger) async throws -> String {
-        func resolve(_ path: String) -> String {
-            path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).path
-        }
-        let data = resolve(configuration.dataDirectory)
-        if configuration.database.kind == .sqlite, !FileManager.default.fileExists(atPath: data + "/node.sqlite") {
-            throw ConfigurationError(["\(data)/node.sqlite does not exist: the node has never run with this configuration"])
-        }
-        let lock = try DataDirectoryLock(directory: data)
-        defer { lock.release() }
-        let database = try await NodeDatabase.open(configuration.database, data: data, fence: nil, resolve: resolve, logger: logger)
-        return try await withThrowingTaskGroup(of: String?.self) { group in
-            for service in database.services { group.addTask { try await service.run(); return nil } }
-            group.addTask {
-                // An engine that runs no flow: it writes the operator's decision as the node would.
-                let engine = FlowEngine(store: database.flows, registry: FlowRegistry(), services: FlowServices(),
-                                        configuration: Node.engineConfiguration(configuration), logger: logger)
-                let record: FlowRecord
-                switch action {
-                case .kill: record = try await engine.kill(FlowID(id))
-                case .park: record = try await engine.park(FlowID(id), reason: "parked by an operator while the node was stopped")
-                }
-                return String(decoding: FlowResponse.bytes(record), as: UTF8.self)
+        try await NodeDatabase.offline(configuration, baseDirectory: baseDirectory, logger: logger) { database in
+            // An engine that runs no flow: it writes the operator's decision as the node would.
+            let engine = FlowEngine(store: database.flows, registry: FlowRegistry(), services: FlowServices(),
+                                    configuration: Node.engineConfiguration(configuration), logger: logger)
+            let record: FlowRecord
+            switch action {
+            case .kill: record = try await engine.kill(FlowID(id))
+            case .park: record = try await engine.park(FlowID(id), reason: "parked by an operator while the node was stopped")
             }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw CancellationError()
+            return String(decoding: FlowResponse.bytes(record), as: UTF8.self)
         }
     }
 }

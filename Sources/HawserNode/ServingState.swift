@@ -20,14 +20,25 @@ final class ServingState<Work: Sendable>: Sendable {
     private let state: Mutex<State>
     /// The last health problem the process found (its database unreachable), for `/health/ready`.
     private let problem = Mutex<String?>(nil)
+    /// Called after every change (a hot-hot node's partitions tell the node's state, `FlowEngines`).
+    private let changed: @Sendable () -> Void
 
-    init(_ state: State) { self.state = Mutex(state) }
+    init(_ state: State, changed: @escaping @Sendable () -> Void = {}) {
+        self.state = Mutex(state)
+        self.changed = changed
+    }
 
     var current: State { state.withLock { $0 } }
-    func set(_ new: State) { state.withLock { $0 = new } }
+    func set(_ new: State) {
+        state.withLock { $0 = new }
+        changed()
+    }
 
     var healthProblem: String? { problem.withLock { $0 } }
-    func setHealthProblem(_ text: String?) { problem.withLock { $0 = text } }
+    func setHealthProblem(_ text: String?) {
+        problem.withLock { $0 = text }
+        changed()
+    }
 
     /// The work to serve a request with, or the API's standby answer.
     func work<Failure: StandbyAnswer>(or _: Failure.Type) throws(Failure) -> Work {

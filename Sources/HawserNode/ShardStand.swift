@@ -3,7 +3,7 @@ import Foundation
 import HawserCore
 import Logging
 
-/// A hot-warm process's stand in the election for its shard (`ha` section), with a read of its
+/// A hot-warm process's stand in the election for its shard, or a hot-hot one's for one partition (`ha` section), with a read of its
 /// shared database as the health check: an active process that cannot reach its database is
 /// unhealthy, so it resigns and another candidate takes over. Built once, here, for the node and
 /// the notary.
@@ -22,16 +22,18 @@ struct ShardStand: Sendable {
     }
 
     /// `probe`: a cheap read of the shared database; its last verdict is kept in `serving` for
-    /// `/health/ready`. `ha` must be a validated hot-warm section.
-    init<Work>(_ ha: HAConfiguration, baseDirectory: String, serving: ServingState<Work>, logger: Logger,
+    /// `/health/ready`. `ha` must be a validated hot-warm or hot-hot section; `partition`: the
+    /// hot-hot partition this stand is for, whose election is `<ha.election.election>.p<k>`.
+    init<Work>(_ ha: HAConfiguration, partition: Int? = nil, baseDirectory: String, serving: ServingState<Work>, logger: Logger,
                probe: @escaping @Sendable () async throws -> Void) throws {
-        guard let id = ha.id, let settings = ha.election?.resolved(against: baseDirectory) else {
-            preconditionFailure("a validated hot-warm configuration has ha.id and ha.election")
+        guard let id = ha.id, var settings = ha.election?.resolved(against: baseDirectory) else {
+            preconditionFailure("a validated hot-warm or hot-hot configuration has ha.id and ha.election")
         }
+        if let partition { settings.election += ".p\(partition)" }
         timeout = .milliseconds(settings.requestTimeoutMs)
         let health = HealthChecks([DatabaseHealthCheck(probe: probe, timeout: timeout) { serving.setHealthProblem($0) }])
         var shardLogger = logger
-        shardLogger[metadataKey: "shard"] = "\(HAConfiguration.shard)"
+        shardLogger[metadataKey: "shard"] = "\(partition.map { "p\($0)" } ?? HAConfiguration.shard)"
         self.logger = shardLogger
         do {
             election = try settings.makeElection(candidate: Candidate(id: id, addresses: ha.advertise), health: health, logger: shardLogger)

@@ -144,6 +144,25 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         }
     }
 
+    public func partitionCount(proposing count: Int) async throws -> Int {
+        try await database.transaction { connection, logger in
+            try await connection.query("INSERT INTO node_settings (name, value) VALUES ('partitions', \(Int64(count))) ON CONFLICT (name) DO NOTHING",
+                                       logger: logger)
+            var recorded = Int64(count)
+            for try await value in try await connection.query("SELECT value FROM node_settings WHERE name = 'partitions'", logger: logger)
+                .decode(Int64.self) { recorded = value }
+            return Int(recorded)
+        }
+    }
+
+    public func setPartitionCount(_ count: Int) async throws {
+        try await database.transaction { connection, logger in
+            try await connection.query(
+                "INSERT INTO node_settings (name, value) VALUES ('partitions', \(Int64(count))) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                logger: logger)
+        }
+    }
+
     static func fetch(_ query: PostgresQuery, _ connection: PostgresConnection, _ logger: Logger) async throws -> [FlowRecord] {
         var out = [FlowRecord]()
         let rows = try await connection.query(query, logger: logger)

@@ -26,6 +26,10 @@ public final class PostgresNodeDatabase: Sendable {
         return PostgresNodeDatabase(database, fence: fence)
     }
 
+    /// The same database's stores with every write fenced by `fence` instead (a hot-hot node's
+    /// partition), on the same pool.
+    public func fenced(by fence: WriteFence) -> PostgresNodeDatabase { PostgresNodeDatabase(database, fence: fence) }
+
     private init(_ database: PostgresDatabase, fence: WriteFence?) {
         self.database = database
         flows = PostgresFlowStore(database: database, fence: fence)
@@ -35,8 +39,9 @@ public final class PostgresNodeDatabase: Sendable {
 
     /// Version 1: the tables of the node database as they were when PostgreSQL came; version 2
     /// adds the function that makes a group commit one round trip (`PostgresFlowCommit`); version
-    /// 3 the inbox of flow sessions (`PostgresSessionStore`).
-    static let schema = PostgresSchema(component: "node", version: 3, statements: [
+    /// 3 the inbox of flow sessions (`PostgresSessionStore`); version 4 the node's settings (a
+    /// hot-hot node's partition count).
+    static let schema = PostgresSchema(component: "node", version: 4, statements: [
         """
         CREATE TABLE flows (
             seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -86,5 +91,8 @@ public final class PostgresNodeDatabase: Sendable {
         "CREATE TABLE replay_markers (flow_id text PRIMARY KEY)",
         PostgresFencing.tableDefinition,
         PostgresFlowCommit.function,
-    ] + PostgresSessionStore.tables, upgrades: [1: [PostgresFlowCommit.function], 2: PostgresSessionStore.tables])
+    ] + PostgresSessionStore.tables + [settingsTable],
+    upgrades: [1: [PostgresFlowCommit.function], 2: PostgresSessionStore.tables, 3: [settingsTable]])
+
+    static let settingsTable = "CREATE TABLE node_settings (name text PRIMARY KEY, value bigint NOT NULL)"
 }

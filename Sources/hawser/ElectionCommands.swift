@@ -88,12 +88,9 @@ struct ElectionCommand: AsyncParsableCommand {
                 })
             }
             let balancer = PartitionBalancer(partitions: try (0..<partitions).map { try store.partition($0).makeAdministration() })
-            let service = PartitionedCandidate(partitions: services, balancer: balancer, interval: .milliseconds(renewOrCheckMs), logger: logger)
+            let service = PartitionedCandidate(partitions: services, balancer: balancer, interval: .milliseconds(store.settings.roundMs), logger: logger)
             try await runUntilSignalled(service, id: id, logger: logger)
         }
-
-        /// How often the balancer runs while this candidate leads partition 0: as often as a round.
-        private var renewOrCheckMs: Int { store.zookeeper != nil ? store.checkIntervalMs : store.renewMs }
     }
 }
 
@@ -125,18 +122,9 @@ private struct PartitionedCandidate: Service {
 
     private func balance() async {
         let first = partitions[0].election
-        while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            guard first.status.role.epoch != nil else { continue }
-            do {
-                let moved = try await balancer.pass()
-                if !moved.isEmpty {
-                    emitEvent(["event": "balanced", "id": first.candidate.id,
-                               "moved": Dictionary(uniqueKeysWithValues: moved.map { ("\($0.key)", $0.value) })])
-                }
-            } catch {
-                logger.warning("balancing the partitions failed", metadata: ["problem": "\(error)"])
-            }
+        await balancer.run(every: interval, isLeading: { first.status.role.epoch != nil }, logger: logger) { moved in
+            emitEvent(["event": "balanced", "id": first.candidate.id,
+                       "moved": Dictionary(uniqueKeysWithValues: moved.map { ("\($0.key)", $0.value) })])
         }
     }
 }

@@ -6,7 +6,7 @@ import Logging
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Set up and run the all-in-one node (its notary, embedded or remote; flows, vault, RPC API).",
-        subcommands: [Init.self, Run.self, HashPassword.self])
+        subcommands: [Init.self, Run.self, HashPassword.self, Repartition.self])
 
     static let defaultDirectory = "hawser-node"
 
@@ -110,6 +110,32 @@ struct NodeCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data(line.utf8))
             })
             try await app.runService()
+        }
+    }
+
+    struct Repartition: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Split a stopped hot-hot node's flows into the configuration's ha.partitions.",
+            discussion: """
+                A hot-hot node's database records how many partitions its flows are split into, and a process whose \
+                ha.partitions differs refuses to start. With every process of the node stopped, this records the count of \
+                the configuration given; start every process with that count afterwards. Refused while any process stands in \
+                a partition election of the old count or the new one, or holds the data directory's lock on this machine.
+                """)
+
+        @Option(help: "The node's configuration file (ha.mode hot-hot), with the new ha.partitions.")
+        var config = NodeCommand.defaultDirectory + "/node.json"
+
+        func run() async throws {
+            let configuration = try NodeConfiguration.load(config)
+            var logger = Logger(label: "hawser.node.repartition")
+            logger.logLevel = .error
+            do {
+                print(try await NodeRepartition.apply(configuration: configuration,
+                                                      baseDirectory: URL(fileURLWithPath: config).deletingLastPathComponent().path, logger: logger))
+            } catch {
+                throw CLIError("\(error)")
+            }
         }
     }
 

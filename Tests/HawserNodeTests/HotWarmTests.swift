@@ -15,7 +15,7 @@ import Vault
 /// with a client request id ends once, completed, with its own transaction, and the notary agrees
 /// with the vault.
 @Suite(.serialized) struct HotWarmTests {
-    /// A pair of hot-warm nodes sharing `root/data`, with their configuration files.
+    /// A pair of hot-warm (or hot-hot) nodes sharing `root/data`, with their configuration files.
     struct Pair {
         let root: String
         let ports: [String: Int]
@@ -25,7 +25,8 @@ import Vault
         /// The options that name the pair's election to `hawser admin`.
         let electionOptions: [String]
 
-        init(root: String, notary: String, election: ElectionSettings, electionOptions: [String]) throws {
+        init(root: String, notary: String, election: ElectionSettings, electionOptions: [String],
+             mode: HAConfiguration.Mode = .hotWarm, partitions: Int? = nil) throws {
             self.root = root
             self.electionOptions = electionOptions
             let free = try FreePorts.take(2)
@@ -36,7 +37,8 @@ import Vault
             for (id, port) in ports {
                 var configuration = base
                 configuration.listen.port = port
-                configuration.ha.mode = .hotWarm
+                configuration.ha.mode = mode
+                configuration.ha.partitions = partitions
                 configuration.ha.id = id
                 configuration.ha.advertise = ["http://127.0.0.1:\(port)"]
                 configuration.ha.election = election

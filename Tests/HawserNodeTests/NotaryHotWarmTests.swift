@@ -244,6 +244,6 @@ struct NotaryHotWarmTests {
         object["database"] = nil
         try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
         let mode = #expect(throws: ConfigurationError.self) { try NotaryConfiguration.load(path) }
-        #expect(mode?.description.contains("ha.mode must be \"single\", \"hot-warm\" or \"hot-cold\", not \"warm\"") == true)
+        #expect(mode?.description.contains("ha.mode must be \"single\", \"hot-warm\", \"hot-cold\" or \"hot-hot\", not \"warm\"") == true, "\(String(describing: mode))")
     }
 }

@@ -36,8 +36,9 @@ import Testing
         let refusals = RefusalCount()
         let engine = FlowEngine(store: FencedFlowStore(base: database.flows) { _ in refusals.add() }, registry: registry,
                                 services: FlowServices(), logger: quietLogger)
-        let api = NodeAPI(serving: ServingState(.active(engine)), gated: true,
-                          database: NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: []), replica: nil,
+        let api = NodeAPI(flows: FlowEngines(node: ServingState(.active(engine))), gated: true,
+                          database: NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [],
+                                                 fenced: { _ in preconditionFailure("not partitioned") }), replica: nil,
                           authenticator: RPCAuthenticator(users: [RPCUser(username: "ops", passwordHash: PasswordHash.make("secret", iterations: 100),
                                                                           permissions: [.all])]),
                           identity: NodeIdentityJSON(name: "O=Alice", notary: "O=Notary", parties: [], flows: registry.names),

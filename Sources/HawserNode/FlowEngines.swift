@@ -1,0 +1,90 @@
+import Flows
+import Synchronization
+
+/// Which flow engine serves a request. A single, hot-cold or hot-warm node has one engine, that of
+/// `node`. A hot-hot node has one per partition it owns (`partitions`, each switched by its own
+/// `ShardService`): a start goes to an engine of this process, in turn, and makes its flow's id
+/// fall in that engine's partition; a request about one flow goes to the engine of the flow's
+/// partition, or gets the standby answer naming that partition's owner. `node` is then active
+/// while any partition serves, so the standby gate, readiness and metrics read one state.
+final class FlowEngines: Sendable {
+    let node: ServingState<FlowEngine>
+    /// Hot-hot: each partition's serving state, in partition order; empty otherwise.
+    let partitions: [ServingState<FlowEngine>]
+    let map: FlowPartitions?
+    private let draining = Mutex(false)
+    private let turn = Atomic<Int>(0)
+
+    /// One engine, switched by `node`.
+    init(node: ServingState<FlowEngine>) {
+        self.node = node
+        partitions = []
+        map = nil
+    }
+
+    /// A hot-hot node's partitions, all standby at first.
+    init(partitions map: FlowPartitions) {
+        let summary = Summary()
+        let states = (0..<map.count).map { _ in ServingState<FlowEngine>(.standby(active: nil)) { summary.refresh() } }
+        summary.partitions.withLock { $0 = states }
+        self.node = summary.node
+        self.partitions = states
+        self.map = map
+    }
+
+    /// Keeps a hot-hot node's state: active while any partition serves (with the first one's
+    /// engine), taking over while any takes over, and otherwise a standby naming the first owner
+    /// it knows of. One refresh at a time, so that the last one reads every partition's last state.
+    private final class Summary: Sendable {
+        let node = ServingState<FlowEngine>(.standby(active: nil))
+        let partitions = Mutex<[ServingState<FlowEngine>]>([])
+
+        func refresh() {
+            partitions.withLock { partitions in
+                let states = partitions.map(\.current)
+                node.setHealthProblem(partitions.lazy.compactMap(\.healthProblem).first)
+                if let engine = states.lazy.compactMap({ if case .active(let engine) = $0 { engine } else { nil } }).first {
+                    node.set(.active(engine))
+                } else if let reason = states.lazy.compactMap({ if case .takingOver(let reason) = $0 { reason } else { nil } }).first {
+                    node.set(.takingOver(reason))
+                } else {
+                    node.set(.standby(active: states.lazy.compactMap { if case .standby(let active) = $0 { active } else { nil } }.first))
+                }
+            }
+        }
+    }
+
+    /// The engine a new flow starts on: in a hot-hot node, the next partition this process serves.
+    func forStart() throws(NodeAPIError) -> FlowEngine {
+        guard !partitions.isEmpty else { return try node.engine() }
+        let first = turn.add(1, ordering: .relaxed).newValue
+        for offset in 0..<partitions.count {
+            if case .active(let engine) = partitions[(first + offset) % partitions.count].current { return engine }
+        }
+        return try node.engine()  // the standby answer
+    }
+
+    /// The engine that runs flow `id`, or the standby answer naming its partition's owner.
+    func engine(for id: FlowID) throws(NodeAPIError) -> FlowEngine {
+        guard let map else { return try node.engine() }
+        return try partitions[map.partition(of: id)].engine()
+    }
+
+    /// Any engine serving now, for what any can answer (reads of the shared database).
+    func any() throws(NodeAPIError) -> FlowEngine { try node.engine() }
+
+    /// The engines serving now.
+    var active: [FlowEngine] {
+        (partitions.isEmpty ? [node] : partitions).compactMap { if case .active(let engine) = $0.current { engine } else { nil } }
+    }
+
+    /// Draining for upgrades, on every engine serving now and every one that starts later.
+    var isDraining: Bool { draining.withLock { $0 } }
+    func setDraining(_ on: Bool) {
+        draining.withLock { $0 = on }
+        for engine in active { engine.setDraining(on) }
+    }
+
+    /// Flows running in this process now.
+    var runningCount: Int { active.reduce(0) { $0 + $1.runningCount } }
+}

@@ -1,0 +1,40 @@
+import Coordination
+import Foundation
+import Logging
+
+/// Changes the partition count a hot-hot node's database records (`hawser node repartition`). The
+/// count says which partition owns each flow, so every process must use the one recorded: a
+/// process whose `ha.partitions` differs refuses to start. With every process stopped, the flows
+/// may be split anew: no flow runs, and each is resumed by its new partition's owner.
+public enum NodeRepartition {
+    /// Records `configuration`'s `ha.partitions` in its node database, after checking that no
+    /// process stands in, or leads, any partition election of the old count or the new. Returns
+    /// what it did, in a sentence.
+    public static func apply(configuration: NodeConfiguration, baseDirectory: String, logger: Logger) async throws -> String {
+        guard let map = configuration.ha.flowPartitions, let election = configuration.ha.election?.resolved(against: baseDirectory) else {
+            throw ConfigurationError(["ha.mode is \(configuration.ha.mode.rawValue): only a hot-hot node's flows are partitioned"])
+        }
+        return try await NodeDatabase.offline(configuration, baseDirectory: baseDirectory, logger: logger) { database in
+            let recorded = try await database.flows.partitionCount(proposing: map.count)
+            for partition in 0..<max(recorded, map.count) {
+                var settings = election
+                settings.election += ".p\(partition)"
+                let administration = try settings.makeAdministration()
+                let snapshot: ElectionSnapshot
+                do {
+                    snapshot = try await administration.snapshot()
+                } catch {
+                    await administration.close()
+                    throw error
+                }
+                await administration.close()
+                if let running = snapshot.leader ?? snapshot.candidates.first?.id {
+                    throw ConfigurationError(["\(running) still stands in the election of partition \(partition) (\(settings.election)): "
+                                              + "stop every process of the node first (a killed one stands until its lease or session runs out)"])
+                }
+            }
+            try await database.flows.setPartitionCount(map.count)
+            return "the node database splits its flows into \(map.count) partitions (it split them into \(recorded))"
+        }
+    }
+}

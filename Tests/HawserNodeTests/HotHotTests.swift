@@ -1,0 +1,201 @@
+import Coordination
+import Embedded
+import Flows
+import Foundation
+import HawserClient
+import HawserCore
+@testable import HawserNode
+import HawserTestSupport
+import Testing
+
+/// Two `hawser node run` processes in hot-hot on one SQLite node database (SQLite leases) and a
+/// remote notary: the partitions spread over both, each process starts flows only in partitions it
+/// owns, and after kill -9 of one the other takes its partitions over and finishes its flows, each
+/// once. The ledger is checked as for hot-warm (`HotWarmTests.checkLedger`).
+@Suite(.serialized) struct HotHotTests {
+    let hotWarm = HotWarmTests()
+    static let partitions = 4
+
+    @Test(.timeLimit(.minutes(4))) func partitionsSpreadAndASurvivorFinishesTheFlowsOfAKilledProcess() async throws {
+        let dir = try TemporaryDirectory()
+        var election = ElectionSettings()
+        election.sqlite = "election.sqlite"
+        election.leaseMs = 1_000
+        election.renewMs = 200
+        election.requestTimeoutMs = 300
+        election.standAsideMs = 1_000
+        election.holdDownMs = 500
+        let options = ["--sqlite", dir.path + "/election.sqlite", "--lease-ms", "1000", "--renew-ms", "200", "--request-timeout-ms", "300"]
+        let notary = try await StandaloneNotary.start()
+        let pair = try HotWarmTests.Pair(root: dir.path, notary: notary.url, election: election, electionOptions: options,
+                                         mode: .hotHot, partitions: Self.partitions)
+        var a: HawserProcess? = try await pair.start("A")
+        try await hotWarm.awaitReady(pair.url("A"), "ready")
+        let b = try await pair.start("B")
+        // B serves once the balancer (A, the leader of partition 0) has moved half of the partitions to it.
+        try await hotWarm.awaitReady(pair.url("B"), "ready")
+        let leads = try await awaitLeads(options) { $0["A"]?.count == 2 && $0["B"]?.count == 2 }
+
+        let retries = RetryPolicy(maxAttempts: 1_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200),
+                                  attemptTimeout: .seconds(10), deadline: .seconds(90))
+        let clients = [pair.url("A"), pair.url("B"), "both"].map {
+            NodeClient(urls: $0 == "both" ? [pair.url("A"), pair.url("B")] : [$0], username: "ops", password: "secret", retryPolicy: retries)
+        }
+        do {
+            try await exercise(pair, clients, notary, leads: leads, a: &a, b: b, options: options)
+        } catch {
+            for client in clients { try await client.shutdown() }
+            throw error
+        }
+        for client in clients { try await client.shutdown() }
+    }
+
+    /// Seeds from both processes, then loads from both with the notary down, then kill -9 of A.
+    func exercise(_ pair: HotWarmTests.Pair, _ clients: [NodeClient], _ notary: StandaloneNotary, leads: [String: [Int]],
+                  a: inout HawserProcess?, b: HawserProcess, options: [String]) async throws {
+        // Each process runs the flows it starts: their ids fall in partitions it owns.
+        let map = FlowPartitions(count: Self.partitions)
+        for i in 0..<10 {
+            let process = i % 2 == 0 ? "A" : "B"
+            let seed = try await clients[i % 2].run("IssueTokens", arguments: Array(#"{"owner":"O=Alice","amount":10}"#.utf8),
+                                                    clientRequestId: "seed-\(i)")
+            #expect(seed.status == "completed")
+            #expect(leads[process]?.contains(map.partition(of: FlowID(seed.id))) == true, "seed \(i) from \(process): \(seed.id)")
+        }
+
+        // kill -9 of A while the flows of both wait for the notary, which is down.
+        notary.kill()
+        var ids = [String: String]()
+        for i in 0..<12 { ids["load-\(i)"] = try await hotWarm.start(i, clients[i % 2]).id }
+        #expect(try await hotWarm.unfinished(pair.root) == 12, "the notary being down, no flow can have completed")
+        a?.kill()
+        a = nil
+        _ = try await awaitLeads(options) { $0["B"]?.count == Self.partitions }
+        try await hotWarm.awaitReady(pair.url("B"), "ready")
+        try await notary.restart()
+        try await hotWarm.expectEveryFlowCompletedOnce(ids, clients[2])
+        #expect(b.terminate() == 0)
+        try await hotWarm.checkLedger(pair.root, notary, loads: ids.count)
+    }
+
+    /// Every process must split the flows alike, or two could run one flow (partition 3 of 4 and
+    /// partition 7 of 8 both hold a flow whose hash is 7 mod 8): the database records the count of
+    /// the first process, a process with another refuses to start, and `hawser node repartition`
+    /// changes it only while no process runs or stands in a partition's election.
+    @Test(.timeLimit(.minutes(2))) func thePartitionCountIsRecordedAndChangedOnlyWithEveryProcessStopped() async throws {
+        let dir = try TemporaryDirectory()
+        var election = ElectionSettings()
+        election.sqlite = "election.sqlite"
+        election.leaseMs = 1_000
+        election.renewMs = 200
+        election.requestTimeoutMs = 300
+        let notary = try await StandaloneNotary.start()
+        defer { notary.stop() }
+        let pair = try HotWarmTests.Pair(root: dir.path, notary: notary.url, election: election, electionOptions: [],
+                                         mode: .hotHot, partitions: Self.partitions)
+        var eight = try NodeConfiguration.load(pair.config("B"))
+        eight.ha.partitions = 8
+        try eight.save(pair.config("B"))
+
+        let a = try await pair.start("A")
+        try await hotWarm.awaitReady(pair.url("A"), "ready")
+        let (refused, why) = try await HawserProcess.runToExit(["node", "run", "--config", pair.config("B")])
+        #expect(refused != 0 && why.contains("ha.partitions is 8, but the node database splits its flows into 4 partitions"), "\(why)")
+        let (busy, lock) = try await HawserProcess.run(["node", "repartition", "--config", pair.config("B")])
+        #expect(busy != 0 && lock.contains("(hawser node run); stop it first"), "\(lock)")
+        #expect(a.terminate() == 0)
+
+        // A process elsewhere (here: this test) stands in partition 0's election: refused.
+        var p0 = election.resolved(against: dir.path)
+        p0.election += ".p0"
+        let standing = try p0.makeElection(candidate: Candidate(id: "elsewhere", addresses: []), health: HealthChecks(), logger: quietLogger)
+        let stand = Task { try await standing.run() }
+        try await eventually("a repartition refused for the process standing") {
+            let (status, output) = try await HawserProcess.run(["node", "repartition", "--config", pair.config("B")])
+            return status != 0 && output.contains("elsewhere still stands in the election of partition 0 (default.p0)")
+        }
+        stand.cancel()
+        _ = try? await stand.value
+        var done = ""
+        try await eventually("the repartition") {
+            let (status, output) = try await HawserProcess.run(["node", "repartition", "--config", pair.config("B")])
+            done = output
+            return status == 0
+        }
+        #expect(done.contains("the node database splits its flows into 8 partitions (it split them into 4)"), "\(done)")
+        let b = try await pair.start("B")
+        try await hotWarm.awaitReady(pair.url("B"), "ready")
+        #expect(b.terminate() == 0)
+    }
+
+    /// Partitions per leading process, from `hawser admin status --partitions`, once `done` holds.
+    func awaitLeads(_ options: [String], _ done: ([String: [Int]]) -> Bool) async throws -> [String: [Int]] {
+        struct Status: Decodable { var leads: [String: [Int]] }
+        var leads: [String: [Int]] = [:]
+        try await eventually("the partitions led as expected") {
+            let (code, output) = try await HawserProcess.run(["admin", "status", "--partitions", "\(Self.partitions)"] + options)
+            guard code == 0, let status = try? JSONDecoder().decode(Status.self, from: Data(output.utf8)) else { return false }
+            leads = status.leads
+            return done(leads)
+        }
+        return leads
+    }
+
+    @Test func partitionsAreStableAndEveryNewIdFallsInItsPartition() {
+        let map = FlowPartitions(count: 16)
+        // FNV-1a 64 of the id's UTF-8 bytes, mod the count (docs/node.md): a client can compute it.
+        #expect(map.partition(of: FlowID("")) == Int(UInt64(0xcbf2_9ce4_8422_2325) % 16))
+        #expect(FlowPartitions(count: 1000).partition(of: FlowID("a")) == Int(UInt64(0xaf63_dc4c_8601_ec8c) % 1000))
+        for partition in 0..<16 {
+            let ids = (0..<20).map { _ in map.newID(in: partition) }
+            #expect(ids.allSatisfy { map.partition(of: $0) == partition && UUID(uuidString: $0.rawValue) != nil })
+            #expect(Set(ids).count == ids.count)
+        }
+    }
+
+    /// A partition's engine sees only its partition's unfinished flows and replay markers, and a
+    /// write about another partition's flow is refused (and reported) before it reaches the
+    /// database: the partition's fence proves nothing about other partitions' flows.
+    @Test func aPartitionsStoreSeesAndWritesOnlyItsOwnFlows() async throws {
+        let dir = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: dir.path + "/node.sqlite")
+        let map = FlowPartitions(count: 4)
+        let ids = (0..<4).flatMap { k in (0..<3).map { _ in map.newID(in: k) } }
+        let now = Instant(microsecondsSinceEpoch: 1)
+        _ = try await database.flows.commit(ids.flatMap { id in
+            [FlowWrite.start(FlowRecord(id: id, clientRequestId: nil, flowName: "F", arguments: [], attempts: 0, createdAt: now, updatedAt: now)),
+             .replayMarker(id, true)]
+        })
+        let refusals = RefusedWriteAnswerTests.RefusalCount()
+        let store = FencedFlowStore(base: database.flows, owns: { map.partition(of: $0) == 1 }) { _ in refusals.add() }
+        let own = Set(ids.filter { map.partition(of: $0) == 1 })
+        #expect(Set(try await store.resumable().map(\.id)) == own)
+        #expect(try await store.replayMarkers() == own)
+
+        let other = try #require(ids.first { map.partition(of: $0) == 2 })
+        let write = FlowWrite.state(other, FlowState(status: .killed, attempts: 0, updatedAt: now), [])
+        await #expect(throws: CoordinationError.self) { try await store.commit([.replayMarker(own.first!, false), write]) }
+        #expect(refusals.count == 1)
+        #expect(try await database.flows.record(other)?.status == .running, "the refused commit changed nothing")
+        #expect(try await database.flows.replayMarkers().count == ids.count)
+        _ = try await store.commit([.replayMarker(own.first!, false)])
+        #expect(try await database.flows.replayMarkers().count == ids.count - 1)
+    }
+
+    @Test func aHotHotNodeNeedsWhatHotWarmNeedsValidPartitionsAndNoNetwork() throws {
+        var configuration = NodeConfiguration()
+        configuration.ha.mode = .hotHot
+        let problems = configuration.problems.joined(separator: "\n")
+        for expected in ["ha.mode hot-hot needs ha.id", "ha.mode hot-hot needs ha.advertise", "ha.mode hot-hot needs ha.election",
+                         "ha.mode hot-hot needs notary.kind remote"] {
+            #expect(problems.contains(expected), "\(problems)")
+        }
+        configuration.ha.partitions = 0
+        #expect(configuration.problems.contains("ha.partitions must be 1 to 256, not 0"))
+        configuration.ha.mode = .hotWarm
+        #expect(configuration.problems.contains { $0.hasPrefix("ha.partitions (0) is for ha.mode hot-hot") })
+        var notary = NotaryConfiguration()
+        notary.ha.mode = .hotHot
+        #expect(notary.problems.contains("ha.mode hot-hot is for nodes: a notary is single, hot-warm or hot-cold"))
+    }
+}
