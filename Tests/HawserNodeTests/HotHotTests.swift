@@ -146,6 +146,7 @@ import Testing
         // FNV-1a 64 of the id's UTF-8 bytes, mod the count (docs/node.md): a client can compute it.
         #expect(map.partition(of: FlowID("")) == Int(UInt64(0xcbf2_9ce4_8422_2325) % 16))
         #expect(FlowPartitions(count: 1000).partition(of: FlowID("a")) == Int(UInt64(0xaf63_dc4c_8601_ec8c) % 1000))
+        #expect(map.partition(of: FlowID("0195f0e4-8c1a-7a3b-9d2e-4f5a6b7c8d9e")) == 7)  // docs/node.md's example
         for partition in 0..<16 {
             let ids = (0..<20).map { _ in map.newID(in: partition) }
             #expect(ids.allSatisfy { map.partition(of: $0) == partition && UUID(uuidString: $0.rawValue) != nil })
