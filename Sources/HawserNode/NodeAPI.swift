@@ -62,9 +62,9 @@ struct NodeAPI {
         if gated { router.add(middleware: StandbyGate<NodeRequestContext, FlowEngine, NodeAPIError>(serving: serving, routes: Self.routes)) }
         router.post("/v1/flows") { request, context in
             try await authorise(request, context, .startFlow)
-            let engine = try flows.forStart()
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let start = try StartFlowJSON.parse(try await body(request)).get()
+            let engine = try await flows.forStart(clientRequestId: start.clientRequestId)
             let started: (record: FlowRecord, created: Bool)
             do {
                 // A caller that waits is answered after the flow's first commit anyway, so its

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Coordination
 import Embedded
 import Flows
@@ -6,6 +7,7 @@ import HawserClient
 import HawserCore
 @testable import HawserNode
 import HawserTestSupport
+import NIOCore
 import Testing
 
 /// Two `hawser node run` processes in hot-hot on one SQLite node database (SQLite leases) and a
@@ -68,6 +70,11 @@ import Testing
         var ids = [String: String]()
         for i in 0..<12 { ids["load-\(i)"] = try await hotWarm.start(i, clients[i % 2]).id }
         #expect(try await hotWarm.unfinished(pair.root) == 12, "the notary being down, no flow can have completed")
+        // A repeated start goes where its flow runs: B names A, which started load-0.
+        let repeated = try await post(pair.url("B") + "/v1/flows",
+                                      #"{"flow":"IssueTokens","arguments":{"owner":"O=Bob","amount":7},"clientRequestId":"load-0"}"#)
+        #expect(repeated.status == 503 && repeated.body.contains(#""code":"standby""#)
+                && repeated.body.contains(#""active":"\#(pair.url("A"))""#), "\(repeated)")
         a?.kill()
         a = nil
         _ = try await awaitLeads(options) { $0["B"]?.count == Self.partitions }
@@ -126,6 +133,17 @@ import Testing
         let b = try await pair.start("B")
         try await hotWarm.awaitReady(pair.url("B"), "ready")
         #expect(b.terminate() == 0)
+    }
+
+    /// POSTs `body` as the pair's RPC user.
+    func post(_ url: String, _ body: String) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Authorization", value: "Basic " + Data("ops:secret".utf8).base64EncodedString())
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
     }
 
     /// Partitions per leading process, from `hawser admin status --partitions`, once `done` holds.
