@@ -144,22 +144,27 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         }
     }
 
+    /// On a connection of its own: a node checks the count at start-up, before its pool runs.
     public func partitionCount(proposing count: Int) async throws -> Int {
-        try await database.transaction { connection, logger in
-            try await connection.query("INSERT INTO node_settings (name, value) VALUES ('partitions', \(Int64(count))) ON CONFLICT (name) DO NOTHING",
-                                       logger: logger)
+        try await database.withSingleConnection { connection, logger in
+            // One statement: the insert's row, or (the count was recorded) the row there was.
+            let rows = try await connection.query("""
+                WITH inserted AS (INSERT INTO node_settings (name, value) VALUES ('partitions', \(Int64(count)))
+                                  ON CONFLICT (name) DO NOTHING RETURNING value)
+                SELECT value FROM inserted UNION ALL SELECT value FROM node_settings WHERE name = 'partitions'
+                """, logger: logger)
             var recorded = Int64(count)
-            for try await value in try await connection.query("SELECT value FROM node_settings WHERE name = 'partitions'", logger: logger)
-                .decode(Int64.self) { recorded = value }
+            for try await value in rows.decode(Int64.self) { recorded = value }
             return Int(recorded)
         }
     }
 
     public func setPartitionCount(_ count: Int) async throws {
-        try await database.transaction { connection, logger in
-            try await connection.query(
-                "INSERT INTO node_settings (name, value) VALUES ('partitions', \(Int64(count))) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-                logger: logger)
+        try await database.withSingleConnection { connection, logger in
+            try await connection.query("""
+                INSERT INTO node_settings (name, value) VALUES ('partitions', \(Int64(count)))
+                ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value
+                """, logger: logger)
         }
     }
 

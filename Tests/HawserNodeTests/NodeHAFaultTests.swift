@@ -119,11 +119,12 @@ struct NodeHAFaultTests {
     }
 }
 
-/// Clients running token flows through a `NodeClient` that fails over: issues of 3 to Alice and
+/// Clients running token flows through `NodeClient`s that fail over: issues of 3 to Alice and
 /// moves of 1 from Alice to Bob, each with a client request id of its own; records every
 /// acknowledged start.
 final class NodeHALoad: Sendable {
-    private let client: NodeClient
+    /// Loop `i` runs its flows through `clients[i % clients.count]`.
+    private let clients: [NodeClient]
     private struct State {
         var acknowledged: [NodeHAHistory.Start] = []
         var errors: [String] = []
@@ -131,14 +132,15 @@ final class NodeHALoad: Sendable {
     }
     private let state = Mutex(State())
 
-    init(_ client: NodeClient) { self.client = client }
+    init(_ clients: NodeClient...) { self.clients = clients }
 
     var acknowledged: [NodeHAHistory.Start] { state.withLock { $0.acknowledged } }
     var errors: [String] { state.withLock { $0.errors } }
     func stop() { state.withLock { $0.stopped = true } }
 
     /// Starts one flow and waits for its end; the start counts as acknowledged once a node named its flow.
-    func run(_ effect: NodeHAHistory.TokenEffect, _ clientRequestId: String) async throws {
+    func run(_ effect: NodeHAHistory.TokenEffect, _ clientRequestId: String, through client: NodeClient? = nil) async throws {
+        let client = client ?? clients[0]
         let (flow, arguments) = switch effect {
         case .issue(let owner, let amount): ("IssueTokens", #"{"owner":"\#(owner)","amount":\#(amount)}"#)
         case .move(let from, let to, let amount): ("MoveTokens", #"{"owner":"\#(from)","newOwner":"\#(to)","amount":\#(amount)}"#)
@@ -155,7 +157,7 @@ final class NodeHALoad: Sendable {
             // Alice gains 3 for each 1 she pays Bob, so however long a run, no move lacks tokens.
             let effect: NodeHAHistory.TokenEffect = i % 2 == 0 ? .issue(owner: "O=Alice", amount: 3) : .move(from: "O=Alice", to: "O=Bob", amount: 1)
             do {
-                try await run(effect, "w\(worker)-\(i)")
+                try await run(effect, "w\(worker)-\(i)", through: clients[worker % clients.count])
             } catch {
                 state.withLock { $0.errors.append("w\(worker)-\(i): \(error)") }
             }

@@ -12,7 +12,7 @@
 ///   held inside that write's transaction (a deposed master's write shows as a write under an
 ///   epoch its writer never won), and every write was fenced;
 /// - no epoch was won by two nodes, and the fence's epochs only grew: at most one node holds a
-///   valid epoch at any time.
+///   valid epoch at any time (of each fenced resource: in hot-hot, of each partition).
 struct NodeHAHistory: Sendable {
     /// A start the client was told of: the flow id the node answered for a client request id.
     struct Start: Sendable, Equatable {
@@ -39,13 +39,26 @@ struct NodeHAHistory: Sendable {
     }
 
     /// One row written, in commit order: its table and key, the flow status it wrote (flows
-    /// only), the node that wrote it, and the fence's epoch inside its transaction (nil: none).
+    /// only), the node that wrote it, and the epoch of the fence that guards it (`resource`: the
+    /// shard's, or in hot-hot the flow's partition's) inside its transaction (nil: none).
     struct Write: Sendable, Equatable {
         var table: String
         var key: String
         var status: String?
         var writer: String
         var epoch: UInt64?
+        var resource = "node/0"
+    }
+
+    /// An epoch of one fenced resource. An integer literal is an epoch of `node/0`, the one shard
+    /// of a hot-warm node.
+    struct Term: Sendable, Hashable, Comparable, ExpressibleByIntegerLiteral, CustomStringConvertible {
+        var resource: String
+        var epoch: UInt64
+        init(_ resource: String, _ epoch: UInt64) { (self.resource, self.epoch) = (resource, epoch) }
+        init(integerLiteral epoch: UInt64) { self.init("node/0", epoch) }
+        var description: String { resource == "node/0" ? "\(epoch)" : "\(epoch) of \(resource)" }
+        static func < (a: Term, b: Term) -> Bool { (a.resource, a.epoch) < (b.resource, b.epoch) }
     }
 
     var starts: [Start] = []
@@ -53,7 +66,7 @@ struct NodeHAHistory: Sendable {
     /// Audited writes in commit order, the fence's own (`hawser_fence`, epoch = the new value) included.
     var writes: [Write] = []
     /// The epochs each node logged winning.
-    var won: [String: Set<UInt64>] = [:]
+    var won: [String: Set<Term>] = [:]
     /// Each owner's unconsumed tokens at the end.
     var balances: [String: Int64] = [:]
 
@@ -112,24 +125,26 @@ struct NodeHAHistory: Sendable {
 
     private func fencingViolations() -> [String] {
         var out = [String]()
-        var owners = [UInt64: String]()
-        for (node, epochs) in won.sorted(by: { $0.key < $1.key }) {
-            for epoch in epochs.sorted() {
-                if let other = owners.updateValue(node, forKey: epoch) { out.append("epoch \(epoch) was won by both \(other) and \(node)") }
+        var owners = [Term: String]()
+        for (node, terms) in won.sorted(by: { $0.key < $1.key }) {
+            for term in terms.sorted() {
+                if let other = owners.updateValue(node, forKey: term) { out.append("epoch \(term) was won by both \(other) and \(node)") }
             }
         }
-        var fence: UInt64 = 0
+        var fences = [String: UInt64]()
         for (i, write) in writes.enumerated() {
             guard let epoch = write.epoch else {
                 out.append("write \(i) (\(write.table) \(write.key) by \(write.writer)) was made without a fencing epoch")
                 continue
             }
-            if won[write.writer]?.contains(epoch) != true {
-                out.append("write \(i) (\(write.table) \(write.key)) by \(write.writer) was accepted under epoch \(epoch), which \(write.writer) never won: a deposed master's write")
+            let term = Term(write.resource, epoch)
+            if won[write.writer]?.contains(term) != true {
+                out.append("write \(i) (\(write.table) \(write.key)) by \(write.writer) was accepted under epoch \(term), which \(write.writer) never won: a deposed master's write")
             }
             if write.table == "hawser_fence" {
-                if epoch <= fence { out.append("write \(i): the fence went from epoch \(fence) to \(epoch)") }
-                fence = epoch
+                let fence = fences[write.resource] ?? 0
+                if epoch <= fence { out.append("write \(i): the fence went from epoch \(Term(write.resource, fence)) to \(term)") }
+                fences[write.resource] = epoch
             }
         }
         return out

@@ -90,4 +90,26 @@ import Testing
             h.writes.append(.init(table: "hawser_fence", key: "node/0", writer: "B", epoch: 2))
         }
     }
+
+    /// Hot-hot: each partition's fence is a resource of its own, with epochs of its own.
+    @Test func eachPartitionsEpochsAreItsOwn() {
+        expectViolation("by A was accepted under epoch 1 of node/p2, which A never won") { h in
+            h.won["A"]?.insert(.init("node/p1", 1))
+            h.writes.append(.init(table: "journal", key: "f3", writer: "A", epoch: 1, resource: "node/p2"))
+        }
+        expectViolation("epoch 1 of node/p1 was won by both A and B") { h in
+            h.won["A"]?.insert(.init("node/p1", 1))
+            h.won["B"]?.insert(.init("node/p1", 1))
+        }
+        expectViolation("the fence went from epoch 4 of node/p1 to 4 of node/p1") { h in
+            h.won["B"]?.formUnion([.init("node/p1", 4)])
+            h.writes += [.init(table: "hawser_fence", key: "node/p1", writer: "B", epoch: 4, resource: "node/p1"),
+                         .init(table: "hawser_fence", key: "node/p1", writer: "B", epoch: 4, resource: "node/p1")]
+        }
+        // The same epoch number in two partitions is no conflict.
+        var h = Self.clean()
+        h.won["A"]?.insert(.init("node/p1", 2))
+        h.writes.append(.init(table: "hawser_fence", key: "node/p1", writer: "A", epoch: 2, resource: "node/p1"))
+        #expect(h.violations() == [])
+    }
 }

@@ -6,28 +6,27 @@ import NIOCore
 import Testing
 
 /// Two hot-warm `hawser node run` processes, A and B, on one PostgreSQL node database, elected
-/// through a ZooKeeper ensemble, using a remote notary. Each logs in to the database as a role of
-/// its own (`node_a`, `node_b`), so that the audit triggers `installAudit` adds can name the
-/// writer of every row; each writes its log (info) to `root/<id>.log`, where it names the epochs
-/// it wins.
+/// through a ZooKeeper ensemble, using a remote notary; or (`hotHot`) hot-hot workers, elected
+/// through PostgreSQL leases in the same database. Each logs in to the database as a role of its
+/// own (`node_a`, `node_b`), so that the audit triggers `installAudit` adds can name the writer of
+/// every row; each writes its log (info) to `root/<id>.log`, where it names the epochs it wins.
 final class NodeHAPair {
     static let ids = ["A", "B"]
     let root: String
     let postgres: PostgresServer
     let database: String
-    let ports: [String: Int]
+    /// The processes of the set, started or not: configured at `init`, or `add`ed later.
+    private(set) var ids: [String]
+    private(set) var ports: [String: Int] = [:]
     /// The options that name the pair's election to `hawser admin`.
     let electionOptions: [String]
+    /// Hot-hot: the partition count; nil for a hot-warm pair.
+    let partitions: Int?
+    private let base: NodeConfiguration
     private var processes: [String: HawserProcess] = [:]
 
-    init(root: String, postgres: PostgresServer, ensemble: ZooKeeperEnsemble, notary: String) async throws {
-        self.root = root
-        self.postgres = postgres
-        database = "ledger"
-        try await postgres.sql("CREATE DATABASE \(database)")
-        for id in Self.ids { try await postgres.sql("CREATE ROLE \(Self.role(id)) SUPERUSER LOGIN") }
-        let free = try FreePorts.take(2)
-        ports = ["A": free[0], "B": free[1]]
+    /// A hot-warm pair elected through `ensemble`.
+    convenience init(root: String, postgres: PostgresServer, ensemble: ZooKeeperEnsemble, notary: String) async throws {
         try "hawser-test:pw-\(UUID().uuidString.prefix(8))\n".write(toFile: root + "/zk.credentials", atomically: true, encoding: .utf8)
         var election = ElectionSettings()
         election.zookeeper = ensemble.connectString
@@ -39,23 +38,55 @@ final class NodeHAPair {
         // successor that claims the database before that write (a quick hand-back) still parks
         // them (docs/node.md, "High availability").
         election.holdDownMs = 10_000
-        electionOptions = ["--zookeeper", ensemble.connectString, "--zookeeper-credentials", root + "/zk.credentials",
-                           "--election", "fault", "--session-timeout-ms", "2000", "--hold-down-ms", "10000"]
+        try await self.init(root: root, postgres: postgres, notary: notary, ids: Self.ids, election: election,
+                            electionOptions: ["--zookeeper", ensemble.connectString, "--zookeeper-credentials", root + "/zk.credentials",
+                                              "--election", "fault", "--session-timeout-ms", "2000", "--hold-down-ms", "10000"])
+    }
+
+    /// Hot-hot workers `ids` with `partitions`, elected through PostgreSQL leases in the node database
+    /// (`holdDownMs` short, so that the partitions move during a run).
+    convenience init(root: String, postgres: PostgresServer, notary: String, workers ids: [String], partitions: Int) async throws {
+        var election = ElectionSettings()
+        election.postgres = "postgres://hawser@127.0.0.1:\(postgres.port)/ledger"
+        election.election = "fault"
+        election.holdDownMs = 2_000
+        try await self.init(root: root, postgres: postgres, notary: notary, ids: ids, election: election,
+                            electionOptions: ["--postgres", election.postgres!, "--election", "fault"], partitions: partitions)
+    }
+
+    private init(root: String, postgres: PostgresServer, notary: String, ids: [String], election: ElectionSettings,
+                 electionOptions: [String], partitions: Int? = nil) async throws {
+        self.root = root
+        self.postgres = postgres
+        self.ids = []
+        self.electionOptions = electionOptions
+        self.partitions = partitions
+        database = "ledger"
+        try await postgres.sql("CREATE DATABASE \(database)")
         try writeRemoteNodeFiles(in: root, urls: [notary]) { $0.notary.maxAttempts = 2; $0.notary.timeoutMillis = 2_000 }
-        let base = try NodeConfiguration.load(root + "/node.json")
-        for id in Self.ids {
-            var configuration = base
-            configuration.listen.port = ports[id]!
-            configuration.dataDirectory = "data-\(id)"
-            configuration.database.kind = .postgres
-            configuration.database.url = "postgres://\(Self.role(id))@127.0.0.1:\(postgres.port)/\(database)"
-            configuration.database.connectTimeoutMillis = 60_000
-            configuration.ha.mode = .hotWarm
-            configuration.ha.id = id
-            configuration.ha.advertise = [url(id)]
-            configuration.ha.election = election
-            try configuration.save(root + "/\(id).json")
-        }
+        var base = try NodeConfiguration.load(root + "/node.json")
+        base.database.kind = .postgres
+        base.database.connectTimeoutMillis = 60_000
+        base.ha.mode = partitions == nil ? .hotWarm : .hotHot
+        base.ha.partitions = partitions
+        base.ha.election = election
+        self.base = base
+        for id in ids { try await add(id) }
+    }
+
+    /// Configures one more process, `id` (its role, port and configuration file); `start` starts it.
+    func add(_ id: String) async throws {
+        try await postgres.sql("CREATE ROLE \(Self.role(id)) SUPERUSER LOGIN")
+        let port = try FreePorts.take(1)[0]
+        var configuration = base
+        configuration.listen.port = port
+        configuration.dataDirectory = "data-\(id)"
+        configuration.database.url = "postgres://\(Self.role(id))@127.0.0.1:\(postgres.port)/\(database)"
+        configuration.ha.id = id
+        configuration.ha.advertise = ["http://127.0.0.1:\(port)"]
+        try configuration.save(root + "/\(id).json")
+        ids.append(id)
+        ports[id] = port
     }
 
     static func role(_ id: String) -> String { "node_\(id.lowercased())" }
@@ -65,7 +96,13 @@ final class NodeHAPair {
     func start(_ id: String) async throws {
         // info names the epochs won; HAWSER_FAULT_LOG_LEVEL=debug shows more of a failing run.
         let level = ProcessInfo.processInfo.environment["HAWSER_FAULT_LOG_LEVEL"] ?? "info"
-        processes[id] = try await HawserProcess.node(config: root + "/\(id).json", logLevel: level, log: log(id)).0
+        do {
+            processes[id] = try await HawserProcess.node(config: root + "/\(id).json", logLevel: level, log: log(id)).0
+        } catch {
+            let tail = ((try? String(contentsOfFile: log(id), encoding: .utf8)) ?? "").split(separator: "\n").suffix(10)
+            Issue.record("\(id) did not start: \(error); the end of its log:\n\(tail.joined(separator: "\n"))")
+            throw error
+        }
     }
 
     func kill(_ id: String) { processes.removeValue(forKey: id)?.kill() }
@@ -73,7 +110,10 @@ final class NodeHAPair {
     func resume(_ id: String) { processes[id]?.resume() }
     func isRunning(_ id: String) -> Bool { processes[id]?.isRunning ?? false }
 
-    /// SIGTERM to both; true if both exited cleanly.
+    /// SIGTERM to `id`; true if it exited cleanly.
+    func stop(_ id: String) -> Bool { processes.removeValue(forKey: id).map { $0.terminate() == 0 } ?? true }
+
+    /// SIGTERM to every process; true if all exited cleanly.
     func stop() -> Bool {
         let statuses = processes.values.map { $0.terminate() }
         processes = [:]
@@ -81,24 +121,39 @@ final class NodeHAPair {
     }
 
     /// Records every write to the node's tables, in the order the fence serialises them: the table,
-    /// the key, a flow's status, the writing role and the fence's epoch inside the transaction
-    /// (which a fenced writer has share-locked, so it is the epoch that writer presented, unless
-    /// the fence let a deposed writer through). The fence's own changes record the new epoch.
+    /// the key, a flow's status, the writing role and the epoch of the fence that guards the row
+    /// inside the transaction (which a fenced writer has share-locked, so it is the epoch that
+    /// writer presented, unless the fence let a deposed writer through), with that fence's resource.
+    /// The fence's own changes record the new epoch. In hot-hot the vault is not audited: its rows
+    /// name no flow, so no partition (token conservation still checks it).
     func installAudit() async throws {
         try await postgres.sql("""
-            CREATE TABLE ha_audit (seq bigserial PRIMARY KEY, tbl text, key text, status text, writer text, epoch bigint);
+            CREATE TABLE ha_audit (seq bigserial PRIMARY KEY, tbl text, key text, status text, writer text, epoch bigint, resource text);
+            -- The fence that guards a flow: the shard's, or in hot-hot its partition's (FNV-1a 64 of
+            -- the id mod the count, docs/node.md; in numeric, which does not overflow).
+            CREATE FUNCTION ha_resource(id text) RETURNS text AS $$
+            DECLARE h numeric := 14695981039346656037; bytes bytea := convert_to(id, 'UTF8'); low int;
+            BEGIN
+              IF \(partitions.map(String.init) ?? "NULL")::int IS NULL THEN RETURN 'node/0'; END IF;
+              FOR i IN 0 .. length(bytes) - 1 LOOP
+                low := (h % 256)::int;
+                h := (h - low + (low # get_byte(bytes, i))) * 1099511628211 % 18446744073709551616;
+              END LOOP;
+              RETURN 'node/p' || (h % \(partitions ?? 1))::text;
+            END $$ LANGUAGE plpgsql IMMUTABLE;
             CREATE FUNCTION ha_audit_write() RETURNS trigger AS $$
             DECLARE r jsonb := to_jsonb(NEW);
             BEGIN
-              INSERT INTO ha_audit (tbl, key, status, writer, epoch) VALUES (TG_TABLE_NAME,
+              INSERT INTO ha_audit (tbl, key, status, writer, epoch, resource) VALUES (TG_TABLE_NAME,
                 coalesce(r->>'id', r->>'flow_id', r->>'ref', r->>'resource'), r->>'status', current_user,
                 CASE WHEN TG_TABLE_NAME = 'hawser_fence' THEN (r->>'epoch')::bigint
-                     ELSE (SELECT epoch FROM hawser_fence WHERE resource = 'node/0') END);
+                     ELSE (SELECT epoch FROM hawser_fence WHERE resource = ha_resource(coalesce(r->>'id', r->>'flow_id'))) END,
+                CASE WHEN TG_TABLE_NAME = 'hawser_fence' THEN r->>'resource' ELSE ha_resource(coalesce(r->>'id', r->>'flow_id')) END);
               RETURN NULL;
             END $$ LANGUAGE plpgsql;
             CREATE TRIGGER audit AFTER INSERT OR UPDATE ON flows FOR EACH ROW EXECUTE FUNCTION ha_audit_write();
             CREATE TRIGGER audit AFTER INSERT OR UPDATE ON journal FOR EACH ROW EXECUTE FUNCTION ha_audit_write();
-            CREATE TRIGGER audit AFTER INSERT OR UPDATE ON vault_states FOR EACH ROW EXECUTE FUNCTION ha_audit_write();
+            \(partitions == nil ? "CREATE TRIGGER audit AFTER INSERT OR UPDATE ON vault_states FOR EACH ROW EXECUTE FUNCTION ha_audit_write();" : "")
             CREATE TRIGGER audit AFTER INSERT OR UPDATE ON hawser_fence FOR EACH ROW EXECUTE FUNCTION ha_audit_write();
             """, database: database)
     }
@@ -107,10 +162,10 @@ final class NodeHAPair {
     func history(starts: [NodeHAHistory.Start]) async throws -> NodeHAHistory {
         var history = NodeHAHistory()
         history.starts = starts
-        let writers = Dictionary(uniqueKeysWithValues: Self.ids.map { (Self.role($0), $0) })
-        history.writes = try await postgres.rows("SELECT tbl, key, coalesce(status, ''), writer, coalesce(epoch::text, '') FROM ha_audit ORDER BY seq",
+        let writers = Dictionary(uniqueKeysWithValues: ids.map { (Self.role($0), $0) })
+        history.writes = try await postgres.rows("SELECT tbl, key, coalesce(status, ''), writer, coalesce(epoch::text, ''), resource FROM ha_audit ORDER BY seq",
                                            database: database).map { r in
-            .init(table: r[0], key: r[1], status: r[2].isEmpty ? nil : r[2], writer: writers[r[3]] ?? r[3], epoch: UInt64(r[4]))
+            .init(table: r[0], key: r[1], status: r[2].isEmpty ? nil : r[2], writer: writers[r[3]] ?? r[3], epoch: UInt64(r[4]), resource: r[5])
         }
         history.flows = try await postgres.rows("""
             SELECT id, coalesce(client_request_id, ''), name, convert_from(arguments, 'UTF8'), status, coalesce(convert_from(result, 'UTF8'), ''),
@@ -129,19 +184,27 @@ final class NodeHAPair {
                                      database: database) {
             history.balances[row[0]] = Int64(row[1])
         }
-        for id in Self.ids { history.won[id] = try wonEpochs(id) }
+        for id in ids { history.won[id] = try wonEpochs(id) }
         return history
     }
 
     /// The epochs node `id` logged winning ("won the shard ... epoch=N").
-    func wonEpochs(_ id: String) throws -> Set<UInt64> {
-        let text = try String(contentsOfFile: log(id), encoding: .utf8)
-        var epochs = Set<UInt64>()
+    func wonEpochs(_ id: String) throws -> Set<NodeHAHistory.Term> { try NodeHAPair.wonTerms(inLog: log(id)) }
+
+    /// The terms a node's log at `path` says it won: "won the shard" lines, with `epoch=N` and, in
+    /// hot-hot, `shard=p<k>` (the term is then of resource `node/p<k>`).
+    static func wonTerms(inLog path: String) throws -> Set<NodeHAHistory.Term> {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var terms = Set<NodeHAHistory.Term>()
         for line in text.split(separator: "\n") where line.contains("won the shard") {
-            guard let range = line.range(of: "epoch=") else { continue }
-            if let epoch = UInt64(line[range.upperBound...].prefix { $0.isNumber }) { epochs.insert(epoch) }
+            func value(_ key: String) -> Substring? {
+                line.range(of: key + "=").map { line[$0.upperBound...].prefix { !$0.isWhitespace } }
+            }
+            guard let epoch = value("epoch").flatMap({ UInt64($0) }) else { continue }
+            let partition = value("shard").flatMap { $0.hasPrefix("p") ? Int($0.dropFirst()) : nil }
+            terms.insert(NodeHAHistory.Term(partition.map { HAConfiguration.resource(partition: $0) } ?? "node/0", epoch))
         }
-        return epochs
+        return terms
     }
 
     /// Flows in the database that have not ended.
@@ -166,7 +229,7 @@ final class NodeHAPair {
         var seen = [String: String]()
         while ContinuousClock.now < deadline {
             seen = [:]
-            for id in Self.ids { seen[id] = await readiness(id) ?? "down" }
+            for id in ids { seen[id] = await readiness(id) ?? "down" }
             if condition(seen) { return seen }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -177,6 +240,6 @@ final class NodeHAPair {
     /// The node that answers ready, once one does.
     func awaitActive(sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
         let seen = try await awaitState("one node ready", sourceLocation: sourceLocation) { $0.values.contains("ready") }
-        return Self.ids.first { seen[$0] == "ready" }!
+        return ids.first { seen[$0] == "ready" }!
     }
 }

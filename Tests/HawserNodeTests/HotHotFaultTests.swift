@@ -1,0 +1,124 @@
+import Foundation
+import HawserClient
+import HawserTestSupport
+import Testing
+
+/// Issue 19's fault run for hot-hot flows on real processes: three workers (then a fourth) of one
+/// node on a real PostgreSQL (commits durable), each partition elected through a PostgreSQL lease,
+/// with a standalone notary. Clients spread over the workers run flows with client request ids
+/// while the test, in an order drawn from a seed (`HAWSER_FAULT_SEED` replays one), kills a worker
+/// with SIGKILL ten times (starting it again each time), pauses one past its lease and resumes it,
+/// adds a worker and removes one (SIGTERM). `NodeHAHistory` then judges what the clients, the
+/// workers' logs and the database saw: every acknowledged flow completed exactly once, tokens
+/// conserved, and every flow write made under an epoch of its partition that its writer won, no
+/// epoch of a partition won twice, each partition's fence only growing.
+@Suite(.serialized, .enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"))
+struct HotHotFaultTests {
+    enum Fault: Equatable { case kill(Int), pause, add, remove }
+    static let partitions = 8
+
+    static func say(_ text: String) { FileHandle.standardError.write(Data("HotHotFaultTests: \(text)\n".utf8)) }
+
+    @Test(.timeLimit(.minutes(10))) func everyFlowEndsOnceThroughKillsAPauseAndWorkersComingAndGoing() async throws {
+        let seed = ProcessInfo.processInfo.environment["HAWSER_FAULT_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...999_999)
+        var generator = SeededGenerator(seed: seed)
+        let faults = ((0..<10).map { Fault.kill($0) } + [.pause, .add, .remove]).shuffled(using: &generator)
+        Self.say("seed \(seed), faults \(faults)")
+
+        let postgres = try await PostgresServer.start(durableCommits: true)
+        defer { postgres.stop() }
+        let notary = try await StandaloneNotary.start()
+        defer { notary.stop() }
+        let dir = try TemporaryDirectory()
+        let set = try await NodeHAPair(root: dir.path, postgres: postgres, notary: notary.url, workers: ["W1", "W2", "W3"],
+                                       partitions: Self.partitions)
+        try await set.start("W1")
+        _ = try await set.awaitState("W1 ready") { $0["W1"] == "ready" }
+        try await set.installAudit()
+        try await set.start("W2")
+        try await set.start("W3")
+        var running = ["W1", "W2", "W3"]
+        try await awaitEveryRunningWorkerServes(set, running)
+
+        let retries = RetryPolicy(maxAttempts: 10_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(300),
+                                  attemptTimeout: .seconds(15), deadline: .seconds(240))
+        // Each loop starts at a worker of its own and fails over to the others.
+        let urls = set.ids.map(set.url)
+        let clients = (0..<3).map { i in NodeClient(urls: Array(urls[i...] + urls[..<i]), username: "ops", password: "secret", retryPolicy: retries) }
+        let load = NodeHALoad(clients[0], clients[1], clients[2])
+        do {
+            for i in 0..<10 { try await load.run(.issue(owner: "O=Alice", amount: 100), "seed-\(i)") }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<3 { group.addTask { await load.loop(worker) } }
+                try await load.awaitAcknowledged(5, workers: 3)
+                for fault in faults {
+                    Self.say("\(fault), workers \(running), \(load.acknowledged.count) starts acknowledged so far")
+                    try await inject(fault, set, &running, &generator)
+                    try await load.awaitAcknowledged(5, workers: 3)
+                }
+                load.stop()
+                try await group.waitForAll()
+            }
+        } catch {
+            load.stop()
+            for client in clients { try await client.shutdown() }
+            throw error
+        }
+        for client in clients { try await client.shutdown() }
+        #expect(load.errors.isEmpty, "clients gave up: \(load.errors)")
+
+        // Flows whose start no client heard of must end too.
+        try await eventually("every flow ended", timeout: .seconds(120)) { try await set.unfinished() == 0 }
+        #expect(set.stop(), "every worker stops cleanly")
+        let history = try await set.history(starts: load.acknowledged)
+        let terms = history.won.values.map(\.count).reduce(0, +)
+        #expect(history.starts.count >= 60 && terms >= Self.partitions + 10, "\(history.starts.count) starts, \(terms) terms won")
+        let violations = history.violations()
+        #expect(violations.isEmpty, "seed \(seed): \(violations.joined(separator: "\n"))")
+    }
+
+    /// One fault, and the wait until every running worker serves again and every partition is led by one.
+    func inject(_ fault: Fault, _ set: NodeHAPair, _ running: inout [String], _ generator: inout SeededGenerator) async throws {
+        switch fault {
+        case .kill:
+            let victim = running.randomElement(using: &generator)!
+            set.kill(victim)
+            try await awaitPartitionsLed(by: running.filter { $0 != victim }, set)
+            try await set.start(victim)
+        case .pause:
+            let victim = running.randomElement(using: &generator)!
+            set.pause(victim)
+            // Past its leases: the others take its partitions over (a claim waits while the paused
+            // worker holds a fence row in an open transaction, at most the pool's stall limit).
+            try await awaitPartitionsLed(by: running.filter { $0 != victim }, set)
+            set.resume(victim)
+        case .add:
+            let id = "W\(set.ids.count + 1)"
+            try await set.add(id)
+            try await set.start(id)
+            running.append(id)
+        case .remove:
+            let leaving = running.randomElement(using: &generator)!
+            #expect(set.stop(leaving), "\(leaving) stops cleanly")
+            running.removeAll { $0 == leaving }
+            try await awaitPartitionsLed(by: running, set)
+        }
+        try await awaitEveryRunningWorkerServes(set, running)
+    }
+
+    /// Every worker of `running` answers ready (it owns a partition and has resumed its flows).
+    func awaitEveryRunningWorkerServes(_ set: NodeHAPair, _ running: [String]) async throws {
+        try await set.awaitState("\(running) ready") { seen in running.allSatisfy { seen[$0] == "ready" } }
+    }
+
+    /// Every partition's election led by one of `workers` (`hawser admin status --partitions`).
+    func awaitPartitionsLed(by workers: [String], _ set: NodeHAPair) async throws {
+        struct Status: Decodable { var leads: [String: [Int]] }
+        try await eventually("every partition led by one of \(workers)", timeout: .seconds(120)) {
+            let (code, output) = try await HawserProcess.run(["admin", "status", "--partitions", "\(Self.partitions)"] + set.electionOptions)
+            guard code == 0, let status = try? JSONDecoder().decode(Status.self, from: Data(output.utf8)) else { return false }
+            let led = status.leads.filter { workers.contains($0.key) }.values.flatMap { $0 }
+            return Set(led) == Set(0..<Self.partitions)
+        }
+    }
+}
