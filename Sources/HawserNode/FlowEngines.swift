@@ -22,10 +22,11 @@ final class FlowEngines: Sendable {
         map = nil
     }
 
-    /// A hot-hot node's partitions, all standby at first.
-    init(partitions map: FlowPartitions) {
-        let summary = Summary()
-        let states = (0..<map.count).map { _ in ServingState<FlowEngine>(.standby(active: nil)) { summary.refresh() } }
+    /// A hot-hot node's partitions, all standby at first. `serving` hears each partition that
+    /// starts (true: its engine has resumed its flows) or stops serving here.
+    init(partitions map: FlowPartitions, serving: @escaping @Sendable (_ partition: Int, _ serving: Bool) -> Void = { _, _ in }) {
+        let summary = Summary(count: map.count, report: serving)
+        let states = (0..<map.count).map { k in ServingState<FlowEngine>(.standby(active: nil)) { summary.refresh(changed: k) } }
         summary.partitions.withLock { $0 = states }
         self.node = summary.node
         self.partitions = states
@@ -38,10 +39,23 @@ final class FlowEngines: Sendable {
     private final class Summary: Sendable {
         let node = ServingState<FlowEngine>(.standby(active: nil))
         let partitions = Mutex<[ServingState<FlowEngine>]>([])
+        private let report: @Sendable (Int, Bool) -> Void
+        private let serving: Mutex<[Bool]>
 
-        func refresh() {
+        init(count: Int, report: @escaping @Sendable (Int, Bool) -> Void) {
+            self.report = report
+            serving = Mutex(Array(repeating: false, count: count))
+        }
+
+        func refresh(changed k: Int) {
             partitions.withLock { partitions in
                 let states = partitions.map(\.current)
+                let active = if case .active = states[k] { true } else { false }
+                let changed = serving.withLock { flags in
+                    defer { flags[k] = active }
+                    return flags[k] != active
+                }
+                if changed { report(k, active) }
                 node.setHealthProblem(partitions.lazy.compactMap(\.healthProblem).first)
                 if let engine = states.lazy.compactMap({ if case .active(let engine) = $0 { engine } else { nil } }).first {
                     node.set(.active(engine))

@@ -39,17 +39,20 @@ public enum Node {
     }
 
     /// Builds the node from `configuration`, whose relative paths resolve against `baseDirectory`.
+    /// `onPartition` hears each partition of a hot-hot node that starts (true) or stops serving here.
     public static func application(configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
-                                   onListening: @escaping @Sendable (Int) async -> Void = { _ in })
+                                   onListening: @escaping @Sendable (Int) async -> Void = { _ in },
+                                   onPartition: @escaping @Sendable (Int, Bool) -> Void = { _, _ in })
         async throws -> (app: some ApplicationProtocol, parts: Parts) {
         try await application(configuration: configuration, baseDirectory: baseDirectory, logger: logger,
                         authenticator: RPCAuthenticator(users: configuration.rpcUsers, limits: configuration.rpcLogin),
-                        onListening: onListening)
+                        onListening: onListening, onPartition: onPartition)
     }
 
     /// As above with the given authenticator (tests hold its password checks).
     static func application(configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
-                            authenticator: RPCAuthenticator, onListening: @escaping @Sendable (Int) async -> Void = { _ in })
+                            authenticator: RPCAuthenticator, onListening: @escaping @Sendable (Int) async -> Void = { _ in },
+                            onPartition: @escaping @Sendable (Int, Bool) -> Void = { _, _ in })
         async throws -> (app: some ApplicationProtocol, parts: Parts) {
         let problems = configuration.problems(baseDirectory: baseDirectory)
         guard problems.isEmpty else { throw ConfigurationError(problems) }
@@ -93,7 +96,7 @@ public enum Node {
                                           + "`hawser node repartition` with the new count)"])
             }
         }
-        let engines = ha.flowPartitions.map { FlowEngines(partitions: $0) } ?? FlowEngines(node: ServingState(.standby(active: nil)))
+        let engines = ha.flowPartitions.map { FlowEngines(partitions: $0, serving: onPartition) } ?? FlowEngines(node: ServingState(.standby(active: nil)))
         let serving = engines.node
         let probe: @Sendable () async throws -> Void = { [store = database.flows] in _ = try await store.record(FlowID("hawser-health-check")) }
         let stand = ha.mode == .hotWarm ? try ShardStand(ha, baseDirectory: baseDirectory, serving: serving, logger: logger, probe: probe) : nil

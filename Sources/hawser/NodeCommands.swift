@@ -83,7 +83,9 @@ struct NodeCommand: AsyncParsableCommand {
             discussion: """
                 Without --config it uses \(NodeCommand.defaultDirectory)/node.json, creating it on first run (parties O=Alice and \
                 O=Bob, RPC user admin with a random password kept in \(NodeCommand.defaultDirectory)/\(NodeCommand.passwordFile)). \
-                Prints {"event":"listening",...,"port":N} on standard output once the RPC API accepts connections.
+                Prints {"event":"listening",...,"port":N} on standard output once the RPC API accepts connections; a \
+                hot-hot node also prints {"event":"serving","partition":K,"t":...} once it runs partition K's flows and \
+                {"event":"released","partition":K,"t":...} when it stops (t: CLOCK_MONOTONIC nanoseconds).
                 """)
 
         @Option(help: "The configuration file.")
@@ -108,6 +110,8 @@ struct NodeCommand: AsyncParsableCommand {
                                                 logger: Logger(label: "hawser.node"), onListening: { port in
                 let line = "{\"event\":\"listening\",\"host\":\"\(configuration.listen.host)\",\"port\":\(port)}\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
+            }, onPartition: { partition, serving in
+                emitEvent(["event": serving ? "serving" : "released", "partition": partition])
             })
             try await app.runService()
         }

@@ -37,6 +37,10 @@ import Testing
         // B serves once the balancer (A, the leader of partition 0) has moved half of the partitions to it.
         try await hotWarm.awaitReady(pair.url("B"), "ready")
         let leads = try await awaitLeads(options) { $0["A"]?.count == 2 && $0["B"]?.count == 2 }
+        // Each says on its output which partitions it serves: those it leads, once their flows resumed.
+        for (id, process) in [("A", a!), ("B", b)] {
+            try await eventually("\(id) serving its partitions") { Self.serving(process.printed) == Set(leads[id] ?? []) }
+        }
 
         let retries = RetryPolicy(maxAttempts: 1_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200),
                                   attemptTimeout: .seconds(10), deadline: .seconds(90))
@@ -133,6 +137,17 @@ import Testing
         let b = try await pair.start("B")
         try await hotWarm.awaitReady(pair.url("B"), "ready")
         #expect(b.terminate() == 0)
+    }
+
+    /// The partitions whose last `serving`/`released` event line in `output` is `serving`.
+    static func serving(_ output: String) -> Set<Int> {
+        var last: [Int: String] = [:]
+        for line in output.split(separator: "\n") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let event = object["event"] as? String, let partition = object["partition"] as? Int else { continue }
+            last[partition] = event
+        }
+        return Set(last.filter { $0.value == "serving" }.keys)
     }
 
     /// POSTs `body` as the pair's RPC user.
