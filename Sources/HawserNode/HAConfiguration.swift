@@ -18,7 +18,7 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         case hotHot = "hot-hot"
 
         /// Whether the process stands in the election itself (`ha.id`, `ha.advertise`, `ha.election`).
-        var stands: Bool { self == .hotWarm || self == .hotHot }
+        public var stands: Bool { self == .hotWarm || self == .hotHot }
     }
 
     public var mode = Mode.single

@@ -19,8 +19,10 @@ struct FailoverBench: AsyncParsableCommand {
             fenced write. With --node: a standalone notary and two nodes on one node database (--mode hot-cold: two \
             `hawser watchdog`s, each with a node child; --mode hot-warm: two node processes), driven by --clients callers \
             through one failing-over NodeClient; from kill -9 of the active node (with --machine-gone: its watchdog and node \
-            together) to the first flow completed by the new active node, as the caller receives it. See docs/node.md, \
-            "Measuring failover".
+            together) to the first flow completed by the new active node, as the caller receives it. With --node --mode \
+            hot-hot: three workers of --partitions partitions (16 if absent), the callers spread over them; from kill -9 of a \
+            worker until every partition it served serves at another (its flows resumed there), and from its restart until \
+            it serves its share again (the rebalance). See docs/node.md, "Measuring failover".
             """)
 
     @OptionGroup var store: CoordinationOptions
@@ -29,11 +31,11 @@ struct FailoverBench: AsyncParsableCommand {
     @Option(help: "Directory for the trials' files (a temporary one, removed afterwards, if absent).") var workDirectory: String?
     @Flag(help: "Also print one JSON line with the summary.") var json = false
     @Flag(help: "Measure a pair of nodes under flow load instead of bare candidates.") var node = false
-    @Option(help: "With --node: hot-cold (watchdogs) or hot-warm.") var mode: HAConfiguration.Mode?
+    @Option(help: "With --node: hot-cold (watchdogs), hot-warm or hot-hot.") var mode: HAConfiguration.Mode?
     @Flag(help: "With --node --mode hot-cold: kill the active node's watchdog with it, as when its machine is gone.")
     var machineGone = false
     @Option(help: "With --node: concurrent callers running flows.") var clients = 8
-    @Option(help: "Three workers of this many partitions: time the takeover of a killed worker's partitions and the rebalance when it returns.")
+    @Option(help: "Three workers of this many partitions (bare election workers, or with --node --mode hot-hot node workers): time the takeover of a killed worker's partitions and the rebalance when it returns.")
     var partitions: Int?
     @Option(help: "With --node: the node database on PostgreSQL, postgres://user@host:port/database (password from $\(NodeDatabaseConfiguration.passwordVariable)); default: SQLite in the work directory.")
     var databaseURL: String?
@@ -42,7 +44,7 @@ struct FailoverBench: AsyncParsableCommand {
         guard trials >= 1 else { throw ValidationError("--trials must be at least 1") }
         guard trialTimeoutMs >= 1 else { throw ValidationError("--trial-timeout-ms must be at least 1") }
         if let partitions {
-            guard !node else { throw ValidationError("--partitions times bare workers: not with --node") }
+            guard !node || mode == .hotHot else { throw ValidationError("--partitions goes with bare workers, or with --node --mode hot-hot") }
             guard (PartitionFailoverBench.workers.count...ElectionCommand.Run.maxPartitions).contains(partitions) else {
                 throw ValidationError("--partitions must be \(PartitionFailoverBench.workers.count) to \(ElectionCommand.Run.maxPartitions)")
             }
@@ -53,7 +55,7 @@ struct FailoverBench: AsyncParsableCommand {
             }
             return
         }
-        guard let mode, mode != .single else { throw ValidationError("--node needs --mode hot-cold or --mode hot-warm") }
+        guard let mode, mode != .single else { throw ValidationError("--node needs --mode hot-cold, hot-warm or hot-hot") }
         if machineGone, mode != .hotCold {
             throw ValidationError("--machine-gone goes with --mode hot-cold: a hot-warm node stands for itself, so its kill -9 is already its machine gone")
         }
@@ -68,11 +70,18 @@ struct FailoverBench: AsyncParsableCommand {
         if node, let mode {
             let bench = NodeFailoverBench(mode: mode, machineGone: machineGone, clients: clients, trialTimeout: .milliseconds(trialTimeoutMs),
                                           election: store.settings, electionOptions: forwardedOptions(), databaseURL: databaseURL,
-                                          directory: directory)
-            results = try await bench.run(trials: trials)
+                                          directory: directory, partitions: mode == .hotHot ? partitions ?? HAConfiguration.defaultPartitions : nil)
+            let (failovers, rebalances) = try await bench.run(trials: trials)
             let timeout = store.zookeeper != nil ? "session timeout \(store.sessionTimeoutMs) ms" : "lease \(store.leaseMs) ms"
-            summarise(results, label: "node \(mode.rawValue)\(machineGone ? " machine-gone" : ""), \(backendName), \(timeout)",
-                      fields: #""mode":"\#(mode.rawValue)","machineGone":\#(machineGone),"clients":\#(clients),"#)
+            let label = "node \(mode.rawValue)\(machineGone ? " machine-gone" : ""), \(backendName), \(timeout)"
+            let fields = #""mode":"\#(mode.rawValue)","machineGone":\#(machineGone),"clients":\#(clients),"#
+            guard let partitions = bench.partitions else {
+                summarise(failovers, label: label, fields: fields)
+                return
+            }
+            let workers = "3 workers, \(partitions) partitions, hold-down \(store.holdDownMs) ms"
+            summarise(failovers, label: "takeover, \(label), \(workers)", fields: fields + #""partitions":\#(partitions),"measure":"takeover","#)
+            summarise(rebalances, label: "rebalance, \(label), \(workers)", fields: fields + #""partitions":\#(partitions),"measure":"rebalance","#)
             return
         }
         if let partitions {

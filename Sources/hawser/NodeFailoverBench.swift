@@ -27,10 +27,13 @@ struct NodeFailoverBench {
     let electionOptions: [String]
     let databaseURL: String?
     let directory: String
+    /// Hot-hot: how many partitions the workers split the flows into.
+    let partitions: Int?
 
     init(mode: HAConfiguration.Mode, machineGone: Bool, clients: Int, trialTimeout: Duration, election: ElectionSettings,
-         electionOptions: [String], databaseURL: String?, directory: String) {
+         electionOptions: [String], databaseURL: String?, directory: String, partitions: Int? = nil) {
         self.mode = mode
+        self.partitions = partitions
         self.machineGone = machineGone
         self.clients = clients
         self.trialTimeout = trialTimeout
@@ -47,17 +50,28 @@ struct NodeFailoverBench {
 
     private var nodeDirectory: String { directory + "/node" }
     private var logs: String { directory + "/logs" }
+    /// The processes of a trial: a pair, or three hot-hot workers.
+    private var ids: [String] { mode == .hotHot ? HotHotTrial.workers : ["A", "B"] }
 
-    /// Runs the trials, printing one line each; returns their failover times.
-    func run(trials: Int) async throws -> [Duration] {
+    /// Runs the trials, printing one line each; returns their failover times (hot-hot: the
+    /// takeover of a killed worker's partitions) and, in hot-hot, the rebalances when it returned.
+    func run(trials: Int) async throws -> (failovers: [Duration], rebalances: [Duration]) {
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let notary = try await startNotary()
-        var results: [Duration] = []
+        var results: [Duration] = [], rebalances: [Duration] = []
         do {
-            let ports = [try freeLoopbackPort(), try freeLoopbackPort()]
+            let ports = try ids.map { _ in try freeLoopbackPort() }
             try writeNodeConfigurations(notary: notary.url, notaryKey: notary.key, ports: ports)
             let urls = ports.map { "http://127.0.0.1:\($0)" }
             for trial in 1...trials {
+                if mode == .hotHot {
+                    let (takeover, rebalance, before) = try await runHotHotTrial(trial, urls: urls)
+                    results.append(takeover)
+                    rebalances.append(rebalance)
+                    print("trial \(trial): takeover \(FailoverBench.ms(takeover)) ms, rebalance \(FailoverBench.ms(rebalance)) ms "
+                          + "(\(before) flows completed in the trial before the kill)")
+                    continue
+                }
                 let (failover, before) = try await runTrial(trial, urls: urls)
                 results.append(failover)
                 print("trial \(trial): \(FailoverBench.ms(failover)) ms (\(before) flows completed in the trial before the kill)")
@@ -67,7 +81,7 @@ struct NodeFailoverBench {
             throw error
         }
         await notary.child.stop()
-        return results
+        return (results, rebalances)
     }
 
     /// A notary that notarises for any party, on a free port.
@@ -82,7 +96,7 @@ struct NodeFailoverBench {
         return (child, "http://127.0.0.1:\(port)", key)
     }
 
-    /// node/A.json and node/B.json: one node (its keys, users and data directory) on two ports.
+    /// node/<id>.json for each process: one node (its keys, users and data directory) on a port each.
     private func writeNodeConfigurations(notary: String, notaryKey: String, ports: [Int]) throws {
         _ = try Node.initialise(directory: nodeDirectory, port: 0, parties: ["O=Alice"], username: "bench", password: "bench",
                                 notary: .remote(urls: [notary], publicKey: notaryKey, name: "O=Bench Notary"))
@@ -91,11 +105,12 @@ struct NodeFailoverBench {
             base.database.kind = .postgres
             base.database.url = databaseURL
         }
-        for (id, port) in zip(["A", "B"], ports) {
+        for (id, port) in zip(ids, ports) {
             var configuration = base
             configuration.listen.port = port
             configuration.ha.mode = mode
-            if mode == .hotWarm {
+            configuration.ha.partitions = partitions
+            if mode.stands {
                 configuration.ha.id = id
                 configuration.ha.advertise = ["http://127.0.0.1:\(port)"]
                 configuration.ha.election = election
@@ -106,12 +121,17 @@ struct NodeFailoverBench {
         }
     }
 
+    /// A client of the node that retries through a failover, trying `urls` in the order given.
+    private func client(_ urls: [String]) -> NodeClient {
+        NodeClient(urls: urls, username: "bench", password: "bench",
+                   retryPolicy: RetryPolicy(maxAttempts: 1_000_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200),
+                                            attemptTimeout: .seconds(10), deadline: trialTimeout))
+    }
+
     /// One trial; returns the failover time and how many flows completed before the kill.
     private func runTrial(_ trial: Int, urls: [String]) async throws -> (Duration, Int) {
         var started: [BenchChild] = []
-        let client = NodeClient(urls: urls, username: "bench", password: "bench",
-                                retryPolicy: RetryPolicy(maxAttempts: 1_000_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200),
-                                                         attemptTimeout: .seconds(10), deadline: trialTimeout))
+        let client = client(urls)
         let load = FailoverLoad()
         var driving: Task<Void, Never>?
         func stopAll() async {
@@ -127,7 +147,7 @@ struct NodeFailoverBench {
             let b = try start("B", url: urls[1], trial: trial)
             started.append(b)
             try await awaitStandingBy(b, url: urls[1])
-            driving = Task { await load.drive(client, callers: clients, prefix: "t\(trial)") }
+            driving = Task { await load.drive([client], callers: clients, prefix: "t\(trial)") }
             try await load.waitFor("\(clients * 2) completed flows", timeout: trialTimeout) { $0.count >= clients * 2 }
             // A crash comes at any moment, not just after the first flows.
             try await Task.sleep(for: .milliseconds(Int.random(in: 0..<1000)))
@@ -143,7 +163,49 @@ struct NodeFailoverBench {
         }
     }
 
-    /// A's or B's side: a watchdog with a node child (hot-cold), or a node (hot-warm).
+    /// One hot-hot trial: three workers, balanced; the callers spread over them; kill -9 of one at
+    /// a random moment. Returns the takeover (from the kill until every partition the victim
+    /// served serves at a survivor, its flows resumed there: its `serving` line), the rebalance
+    /// (from the victim's restart until it serves its share again) and the flows completed before
+    /// the kill.
+    private func runHotHotTrial(_ trial: Int, urls: [String]) async throws -> (Duration, Duration, Int) {
+        var workers: [String: BenchChild] = [:]
+        let clients = urls.indices.map { client(Array(urls[$0...] + urls[..<$0])) }
+        let load = FailoverLoad()
+        var driving: Task<Void, Never>?
+        func stopAll() async {
+            driving?.cancel()
+            await driving?.value
+            for child in workers.values { await child.stop() }
+            for client in clients { try? await client.shutdown() }
+        }
+        let hotHot = HotHotTrial(partitions: partitions ?? HAConfiguration.defaultPartitions, timeout: trialTimeout)
+        do {
+            for id in ids { workers[id] = try start(id, url: "", trial: trial) }
+            try await hotHot.waitUntilBalanced(workers)
+            driving = Task { await load.drive(clients, callers: self.clients, prefix: "t\(trial)") }
+            try await load.waitFor("\(self.clients * 2) completed flows", timeout: trialTimeout) { $0.count >= self.clients * 2 }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0..<1000)))
+            let before = load.completions.count
+            let victim = ids.randomElement()!
+            let lost = HotHotTrial.serving(workers[victim]!.events)
+            let killedAt = workers[victim]!.kill().nanoseconds
+            let takeover = try await hotHot.takeover(of: lost, by: workers.filter { $0.key != victim }, after: killedAt)
+            let restartedAt = Moment.now().nanoseconds
+            workers[victim] = try start(victim, url: "", trial: trial)
+            try await hotHot.waitUntilBalanced(workers)
+            let back = HotHotTrial.serving(workers[victim]!.events).compactMap { partition in
+                workers[victim]!.events.last { $0.event == "serving" && $0.partition == partition }?.t
+            }.max() ?? restartedAt
+            await stopAll()
+            return (.nanoseconds(takeover - killedAt), .nanoseconds(back - restartedAt), before)
+        } catch {
+            await stopAll()
+            throw CLIError("trial \(trial): \(error) (logs in \(logs))")
+        }
+    }
+
+    /// A's or B's side: a watchdog with a node child (hot-cold), or a node (hot-warm, hot-hot).
     private func start(_ id: String, url: String, trial: Int) throws -> BenchChild {
         let node = ["node", "run", "--config", nodeDirectory + "/\(id).json", "--log-level", "error"]
         let log = logs + "/\(id)-\(trial).log"
@@ -208,7 +270,7 @@ struct NodeFailoverBench {
     static func wallMicroseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
 }
 
-/// Callers that run IssueTokens flows back to back through one `NodeClient`, each with its own
+/// Callers that run IssueTokens flows back to back through `NodeClient`s, each with its own
 /// client request id, and record every completed flow: when the caller received it and when the
 /// node ended it (its `updatedAt`).
 final class FailoverLoad: Sendable {
@@ -223,10 +285,12 @@ final class FailoverLoad: Sendable {
 
     var completions: [Completion] { state.withLock { $0 } }
 
-    /// Runs until cancelled. A call that gives up (its retry deadline spent) is simply followed by the next.
-    func drive(_ client: NodeClient, callers: Int, prefix: String) async {
+    /// Runs until cancelled, caller `i` through `clients[i % clients.count]`. A call that gives up
+    /// (its retry deadline spent) is simply followed by the next.
+    func drive(_ clients: [NodeClient], callers: Int, prefix: String) async {
         await withTaskGroup(of: Void.self) { group in
             for caller in 0..<callers {
+                let client = clients[caller % clients.count]
                 group.addTask {
                     var i = 0
                     while !Task.isCancelled {

@@ -47,14 +47,35 @@ import Testing
         #expect(Self.processes(naming: work).isEmpty, "every process the benchmark started has ended")
     }
 
+    /// `--node --mode hot-hot`: three node workers under flow load; a trial times the takeover of a
+    /// killed worker's partitions (their flows resumed elsewhere) and its rebalance once it returns.
+    @Test func aHotHotTrialPrintsTheTakeoverAndTheRebalance() async throws {
+        let dir = try TemporaryDirectory()
+        let work = dir.path + "/work"
+        let run = try await ChildProcess.run(HawserProcess.binary, [
+            "bench", "failover", "--node", "--mode", "hot-hot", "--partitions", "6", "--sqlite", dir.path + "/lease.sqlite",
+            "--lease-ms", "1000", "--renew-ms", "200", "--request-timeout-ms", "500", "--hold-down-ms", "500", "--trials", "1",
+            "--clients", "3", "--work-directory", work, "--json",
+        ], in: dir.path, scratch: dir.path)
+        #expect(run.status == 0, "\(run.output)")
+        let lines = run.output.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("trial 1: takeover ") && $0.contains(" ms, rebalance ") }, "\(run.output)")
+        let measures = try lines.filter { $0.hasPrefix("{") }.map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        #expect(measures.map { $0["measure"] as? String } == ["takeover", "rebalance"], "\(run.output)")
+        #expect(measures.allSatisfy { $0["benchmark"] as? String == "node-failover" && $0["mode"] as? String == "hot-hot" && $0["partitions"] as? Int == 6 })
+        #expect(Self.processes(naming: work).isEmpty, "every process the benchmark started has ended")
+    }
+
     @Test func optionsThatDoNotGoTogetherAreRefused() async throws {
         let cases: [(arguments: [String], says: String)] = [
-            (["--node"], "--node needs --mode hot-cold or --mode hot-warm"),
+            (["--node"], "--node needs --mode hot-cold, hot-warm or hot-hot"),
             (["--node", "--mode", "hot-warm", "--machine-gone"], "--machine-gone goes with --mode hot-cold"),
             (["--mode", "hot-cold"], "--mode, --machine-gone and --database-url go with --node"),
             (["--node", "--mode", "hot-cold", "--clients", "0"], "--clients must be at least 1"),
             (["--partitions", "2"], "--partitions must be 3 to 256"),
-            (["--partitions", "6", "--node", "--mode", "hot-warm"], "--partitions times bare workers: not with --node"),
+            (["--partitions", "6", "--node", "--mode", "hot-warm"], "--partitions goes with bare workers, or with --node --mode hot-hot"),
         ]
         for (arguments, says) in cases {
             let (status, output) = try await HawserProcess.run(["bench", "failover", "--sqlite", "/tmp/unused-lease.sqlite"] + arguments)
