@@ -233,18 +233,23 @@ public final class FlowEngine: Service, Sendable {
     /// done (what it returns is durable) and the `timeout` counts from then. Throws
     /// `FlowEngineError.stopping` if the engine is stopping, and the store's error if the start
     /// could not be written; nothing is stored then.
+    /// `waitingForExisting` false: a flow the client request id already names is returned as it
+    /// stands, for the caller to wait where that flow runs (a hot-hot node's other partition).
     public func startAndWait(flowName: String, arguments: [UInt8], clientRequestId: String? = nil,
-                             timeout: Duration? = nil) async throws -> (record: FlowRecord, created: Bool) {
+                             timeout: Duration? = nil, waitingForExisting: Bool = true) async throws -> (record: FlowRecord, created: Bool) {
         let start: DeferredStart
         switch try await admit(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId) {
         case .existing(let found):
-            return (try await waitForEnd(found.id, timeout: timeout), false)
+            return (waitingForExisting ? try await waitForEnd(found.id, timeout: timeout) : found, false)
         case .new(let record, let flow):
             start = DeferredStart(record)
             guard launch(record, journal: [], flow: flow, start: start) else { throw FlowEngineError.stopping }
         }
         var stored = try await start.stored()
-        if !start.isCreated { stored = try Admission.existing(stored, flowName: flowName, arguments: start.record.arguments) }
+        if !start.isCreated {
+            stored = try Admission.existing(stored, flowName: flowName, arguments: start.record.arguments)
+            if !waitingForExisting { return (stored, false) }
+        }
         return (try await waitForEnd(stored.id, timeout: timeout), start.isCreated)
     }
 

@@ -69,20 +69,15 @@ final class FlowEngines: Sendable {
     }
 
     /// The engine a start goes to: in a hot-hot node, that of the next partition this process
-    /// serves; but a start whose client request id names a flow that has not ended goes to the
-    /// engine of that flow's partition (or gets the standby answer naming its owner), so that
-    /// a repeated start waits where its flow runs. (One read more per start with an id, in hot-hot only.)
-    func forStart(clientRequestId: String?) async throws -> FlowEngine {
+    /// serves (a start whose client request id names an existing flow is then answered by the
+    /// engine of that flow's partition: `NodeAPI`).
+    func forStart() throws(NodeAPIError) -> FlowEngine {
         guard !partitions.isEmpty else { return try node.engine() }
         let first = turn.add(1, ordering: .relaxed).newValue
-        var chosen: FlowEngine?
-        for offset in 0..<partitions.count where chosen == nil {
-            if case .active(let engine) = partitions[(first + offset) % partitions.count].current { chosen = engine }
+        for offset in 0..<partitions.count {
+            if case .active(let engine) = partitions[(first + offset) % partitions.count].current { return engine }
         }
-        guard let engine = chosen else { return try node.engine() }  // the standby answer
-        guard let clientRequestId, let existing = try await engine.store.record(clientRequestId: clientRequestId),
-              !existing.status.isTerminal else { return engine }
-        return try self.engine(for: existing.id)
+        return try node.engine()  // the standby answer
     }
 
     /// The engine that runs flow `id`, or the standby answer naming its partition's owner.

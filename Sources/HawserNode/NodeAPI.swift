@@ -64,14 +64,17 @@ struct NodeAPI {
             try await authorise(request, context, .startFlow)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let start = try StartFlowJSON.parse(try await body(request)).get()
-            let engine = try await flows.forStart(clientRequestId: start.clientRequestId)
-            let started: (record: FlowRecord, created: Bool)
+            let engine = try flows.forStart()
+            var started: (record: FlowRecord, created: Bool)
             do {
                 // A caller that waits is answered after the flow's first commit anyway, so its
-                // start is written with that commit (see `FlowEngine.startAndWait`).
+                // start is written with that commit (see `FlowEngine.startAndWait`). A repeated
+                // start waits where its flow runs (in hot-hot, maybe another partition's engine,
+                // or another process: the standby answer names it).
                 if let wait {
                     started = try await engine.startAndWait(flowName: start.flow, arguments: start.arguments.bytes,
-                                                            clientRequestId: start.clientRequestId, timeout: wait)
+                                                            clientRequestId: start.clientRequestId, timeout: wait, waitingForExisting: false)
+                    if !started.created { started.record = try await self.engine(running: started.record).waitForEnd(started.record.id, timeout: wait) }
                 } else {
                     started = try await engine.startReporting(flowName: start.flow, arguments: start.arguments.bytes,
                                                               clientRequestId: start.clientRequestId)

@@ -40,7 +40,7 @@ struct FlowBench: AsyncParsableCommand {
     var store = NodeDatabaseConfiguration.Kind.sqlite
     @Option(help: "For --store postgres: postgres://user@host:port/database (password from $\(NodeDatabaseConfiguration.passwordVariable)).")
     var databaseURL: String?
-    @Option(name: .customLong("node"), help: "Drive this running node (repeatable) instead of one in this process.")
+    @Option(name: .customLong("node"), help: "Drive this running node instead of one in this process; repeated, the callers are spread over the URLs, each failing over to the others (a hot-hot node's workers, or a hot-warm pair).")
     var nodes: [String] = []
     @Option(help: "RPC user of --node.") var user = "bench"
     @Option(help: "RPC password of --node (default: $HAWSER_PASSWORD).") var password: String?
@@ -70,18 +70,21 @@ struct FlowBench: AsyncParsableCommand {
 
     private func run(_ history: HistoryWriter?) async throws {
         if !nodes.isEmpty {
-            // A node that may be killed and restarted: retry for long, a flow at a time.
-            let client = NodeClient(urls: nodes, username: user,
-                                    password: password ?? ProcessInfo.processInfo.environment["HAWSER_PASSWORD"] ?? "",
-                                    retryPolicy: RetryPolicy(maxAttempts: 10_000, baseBackoff: .milliseconds(50), maxBackoff: .seconds(1),
-                                                             attemptTimeout: .seconds(30), deadline: .seconds(600)))
+            // A node that may be killed and restarted: retry for long, a flow at a time. Client i
+            // tries the URLs from the i-th on.
+            let clients = nodes.indices.map { i in
+                NodeClient(urls: Array(nodes[i...] + nodes[..<i]), username: user,
+                           password: password ?? ProcessInfo.processInfo.environment["HAWSER_PASSWORD"] ?? "",
+                           retryPolicy: RetryPolicy(maxAttempts: 10_000, baseBackoff: .milliseconds(50), maxBackoff: .seconds(1),
+                                                    attemptTimeout: .seconds(30), deadline: .seconds(600)))
+            }
             do {
-                try await measure(client, history)
+                try await measure(clients, history)
             } catch {
-                try? await client.shutdown()
+                for client in clients { try? await client.shutdown() }
                 throw error
             }
-            try await client.shutdown()
+            for client in clients { try await client.shutdown() }
             return
         }
         let directory = dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("hawser-flow-bench-\(UUID().uuidString)").path
@@ -100,12 +103,13 @@ struct FlowBench: AsyncParsableCommand {
             try await Node.application(configuration: configuration, baseDirectory: directory, logger: logger, onListening: onListening).app
         }) { port in
             let client = NodeClient(urls: ["http://127.0.0.1:\(port)"], username: "bench", password: "bench")
-            try await measure(client, history)
+            try await measure([client], history)
             try await client.shutdown()
         }
     }
 
-    private func measure(_ client: NodeClient, _ history: HistoryWriter?) async throws {
+    private func measure(_ targets: [NodeClient], _ history: HistoryWriter?) async throws {
+        let client = targets[0]
         let run = randomUUID().uuidString.lowercased().prefix(8)
         let load = FlowLoad(clients: clients, rate: rate, history: history)
         let (workload, flow) = (workload, self.flow)
@@ -114,9 +118,9 @@ struct FlowBench: AsyncParsableCommand {
             if workload == .issue, final.status != "completed" { throw CLIError("flow \(final.id) ended \(final.status): \(final.error ?? "")") }
         }
         if workload == .move { try await load.seed(client, parties: ["O=Alice", "O=Bob"], count: seedStates * 2, prefix: "\(run)") }
-        if warmup > 0 { _ = try await load.drive(client, count: warmup, prefix: "\(run)-warmup", flow: flow, accept: accept) }
+        if warmup > 0 { _ = try await load.drive(targets, count: warmup, prefix: "\(run)-warmup", flow: flow, accept: accept) }
         let start = ContinuousClock.now
-        let ended = try await load.drive(client, count: flows, prefix: "\(run)-timed", flow: flow, accept: accept)
+        let ended = try await load.drive(targets, count: flows, prefix: "\(run)-timed", flow: flow, accept: accept)
         let elapsed = FlowLoad.seconds(ContinuousClock.now - start)
         print("store=\(nodes.isEmpty ? store.rawValue : "node") workload=\(workload.rawValue) flows=\(flows) clients=\(clients) "
               + "rate=\(rate.map { String(format: "%.0f", $0) } ?? "closed-loop") " + FlowLoad.summary(ended, elapsed: elapsed))

@@ -25,15 +25,16 @@ struct FlowLoad: Sendable {
     }
 
     /// Runs `count` flows, flow i being `flow(i)` (a name and JSON arguments) with client request
-    /// id `prefix-i`; a flow whose end `accept` refuses (it throws) ends the run. With a rate,
-    /// flow i is due at i / rate seconds, and one started late (every caller busy) counts its
-    /// lateness as latency.
-    func drive(_ client: NodeClient, count: Int, prefix: String, flow: @escaping @Sendable (Int) -> (String, String),
+    /// id `prefix-i`, caller c through `targets[c % targets.count]`; a flow whose end `accept`
+    /// refuses (it throws) ends the run. With a rate, flow i is due at i / rate seconds, and one
+    /// started late (every caller busy) counts its lateness as latency.
+    func drive(_ targets: [NodeClient], count: Int, prefix: String, flow: @escaping @Sendable (Int) -> (String, String),
                accept: @escaping @Sendable (NodeFlow) throws -> Void = { _ in }) async throws -> [Ended] {
         let tickets = Tickets()
         let origin = ContinuousClock.now
         return try await withThrowingTaskGroup(of: [Ended].self) { group in
             for caller in 0..<clients {
+                let client = targets[caller % targets.count]
                 group.addTask {
                     var out = [Ended]()
                     while case let i = tickets.next(), i < count {

@@ -94,9 +94,9 @@ struct PaymentBench: AsyncParsableCommand {
         // The payee may be down for a backlog run: its count is not asked for then.
         if backlog { return try await drain(paying, pay: pay, run: run, load: load) }
         let before = try await recorded(receiving)
-        if warmup > 0 { _ = try await load.drive(paying, count: warmup, prefix: "\(run)-warmup", flow: pay, accept: completed) }
+        if warmup > 0 { _ = try await load.drive([paying], count: warmup, prefix: "\(run)-warmup", flow: pay, accept: completed) }
         let start = ContinuousClock.now
-        let ended = try await load.drive(paying, count: payments, prefix: "\(run)-timed", flow: pay, accept: completed)
+        let ended = try await load.drive([paying], count: payments, prefix: "\(run)-timed", flow: pay, accept: completed)
         let elapsed = FlowLoad.seconds(ContinuousClock.now - start)
         // A payment completes only after the payee's node recorded it; its responder ends just
         // after it answered, so give the last ones a moment.

@@ -74,11 +74,14 @@ import Testing
         var ids = [String: String]()
         for i in 0..<12 { ids["load-\(i)"] = try await hotWarm.start(i, clients[i % 2]).id }
         #expect(try await hotWarm.unfinished(pair.root) == 12, "the notary being down, no flow can have completed")
-        // A repeated start goes where its flow runs: B names A, which started load-0.
-        let repeated = try await post(pair.url("B") + "/v1/flows",
-                                      #"{"flow":"IssueTokens","arguments":{"owner":"O=Bob","amount":7},"clientRequestId":"load-0"}"#)
-        #expect(repeated.status == 503 && repeated.body.contains(#""code":"standby""#)
-                && repeated.body.contains(#""active":"\#(pair.url("A"))""#), "\(repeated)")
+        // A repeated start returns its flow; one that waits, waits where the flow runs: B names A,
+        // which started load-0.
+        let start = #"{"flow":"IssueTokens","arguments":{"owner":"O=Bob","amount":7},"clientRequestId":"load-0"}"#
+        let repeated = try await post(pair.url("B") + "/v1/flows", start)
+        #expect(repeated.status == 200 && repeated.body.contains(#""id":"\#(ids["load-0"]!)""#), "\(repeated)")
+        let waiting = try await post(pair.url("B") + "/v1/flows?wait=5", start)
+        #expect(waiting.status == 503 && waiting.body.contains(#""code":"standby""#)
+                && waiting.body.contains(#""active":"\#(pair.url("A"))""#), "\(waiting)")
         a?.kill()
         a = nil
         _ = try await awaitLeads(options) { $0["B"]?.count == Self.partitions }

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Hot-hot scaling on this machine (issue 19), release build: the same flow benchmark on one node
+# whose flows run on 1, 2 and 3 hot-hot workers, beside the single-process node (ha.mode single),
+# all on one private PostgreSQL 15 (every setting at its default: fsync and synchronous_commit on),
+# with a standalone notary (open to any party). Each case gets a database of its own; the workers
+# stand in PostgreSQL leases in it (PARTITIONS partitions, hold-down 1 s) and the callers are
+# spread over them (`hawser bench flows --node URL ...`). For each case it prints the benchmark's
+# line, then the CPU the node's processes and the notary used, per flow (utime + stime from
+# /proc, over the whole run: warm-up and timed flows). Rounds rotate the order of the cases.
+# PostgreSQL runs as the `postgres` user (it refuses root), so run this as root.
+#
+#   scripts/bench-workers.sh [FLOWS] [CLIENTS] [ROUNDS] [PARTITIONS]   (default: 3000 64 2 16)
+#   CASES="single 1 2 3" (the default) chooses the cases.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flows=${1:-3000}
+clients=${2:-64}
+rounds=${3:-2}
+partitions=${4:-16}
+warmup=500
+cases=${CASES:-single 1 2 3}
+bin=/usr/lib/postgresql/15/bin
+if [ -z "${HAWSER:-}" ]; then
+    swift build -c release --product hawser --scratch-path .build-release >&2
+    HAWSER=$PWD/.build-release/release/hawser
+fi
+work=$(mktemp -d /tmp/hawser-bench-workers.XXXXXX)
+cp "$HAWSER" "$work/hawser"
+hawser=$work/hawser
+chown postgres:postgres "$work"
+as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    as_postgres "$bin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+pgport=$(free_port)
+as_postgres "$bin/initdb" -D "$work/pg" -U hawser -A trust -E UTF8 >/dev/null
+as_postgres "$bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+
+notary_port=$(free_port)
+key=$("$hawser" notary init --dir "$work/notary" --port "$notary_port" --accept-any-party | sed -n 's/.*(public key \(.*\))$/\1/p')
+"$hawser" notary run --config "$work/notary/hawser.json" --log-level error >/dev/null 2>"$work/notary.log" &
+notary_pid=$!
+pids+=("$notary_pid")
+until curl -sf -o /dev/null "http://127.0.0.1:$notary_port/health/ready"; do sleep 0.2; done
+"$hawser" node init --dir "$work/node" --port 0 --user bench --password bench \
+    --notary-url "http://127.0.0.1:$notary_port" --notary-key "$key" >/dev/null
+
+cpu_ticks() {  # utime + stime of the given pids, in clock ticks
+    local total=0 pid
+    for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+    echo "$total"
+}
+
+run_case() {  # single | number of workers
+    local case=$1 db="c${1}_$(date +%s%N)" ids=() urls=() worker_pids=() id port
+    as_postgres "$bin/psql" -h "$work" -p "$pgport" -U hawser -d postgres -qc "CREATE DATABASE $db"
+    local url="postgres://hawser@127.0.0.1:$pgport/$db"
+    if [ "$case" = single ]; then ids=(S); else for i in $(seq "$case"); do ids+=("W$i"); done; fi
+    for id in "${ids[@]}"; do
+        port=$(free_port)
+        urls+=("http://127.0.0.1:$port")
+        jq --arg id "$id" --argjson port "$port" --arg db "$url" --arg mode "$([ "$case" = single ] && echo single || echo hot-hot)" \
+            --argjson partitions "$partitions" '
+            .listen.port = $port | .dataDirectory = "data-" + $id | .database = {kind: "postgres", url: $db}
+            | .ha = (if $mode == "single" then {mode: "single"}
+                     else {mode: $mode, id: $id, advertise: ["http://127.0.0.1:\($port)"], partitions: $partitions,
+                           election: {postgres: $db, election: "bench", holdDownMs: 1000}} end)' \
+            "$work/node/node.json" >"$work/node/$id.json"
+        "$hawser" node run --config "$work/node/$id.json" --log-level error >"$work/$id.out" 2>"$work/$id.log" &
+        worker_pids+=("$!")
+        pids+=("$!")
+    done
+    # Every worker serves its share of the partitions (or the single node is ready).
+    for i in "${!ids[@]}"; do
+        until [[ "$(curl -s --max-time 2 "${urls[$i]}/health/ready")" == *'"status":"ready"'* ]]; do sleep 0.2; done
+    done
+    if [ "$case" != single ]; then
+        local want=$((partitions / case))
+        for id in "${ids[@]}"; do
+            until (( $(jq -r 'select(.event == "serving" or .event == "released") | "\(.partition) \(.event)"' "$work/$id.out" \
+                       | awk '{last[$1] = $2} END {n = 0; for (p in last) if (last[p] == "serving") n++; print n}') >= want )); do sleep 0.2; done
+        done
+    fi
+    local nodes=() before notary_before line after notary_after
+    for u in "${urls[@]}"; do nodes+=(--node "$u"); done
+    before=$(cpu_ticks "${worker_pids[@]}")
+    notary_before=$(cpu_ticks "$notary_pid")
+    line=$(HAWSER_PASSWORD=bench "$hawser" bench flows "${nodes[@]}" --user bench --flows "$flows" --clients "$clients" --warmup "$warmup")
+    after=$(cpu_ticks "${worker_pids[@]}")
+    notary_after=$(cpu_ticks "$notary_pid")
+    local hz total=$((flows + warmup))
+    hz=$(getconf CLK_TCK)
+    printf 'case=%s %s node_cpu_ms_per_flow=%s notary_cpu_ms_per_flow=%s\n' "$case" "$line" \
+        "$(echo "scale=3; ($after - $before) * 1000 / $hz / $total" | bc)" \
+        "$(echo "scale=3; ($notary_after - $notary_before) * 1000 / $hz / $total" | bc)"
+    for pid in "${worker_pids[@]}"; do kill -TERM "$pid"; done
+    for pid in "${worker_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+
+echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $partitions partitions, $flows flows + $warmup warm-up, $clients callers; build $HAWSER"
+read -r -a order <<< "$cases"
+for round in $(seq "$rounds"); do
+    first=$(( (round - 1) % ${#order[@]} ))
+    rotated=("${order[@]:$first}" "${order[@]:0:$first}")
+    echo "# round $round, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    for case in "${rotated[@]}"; do run_case "$case"; done
+done
