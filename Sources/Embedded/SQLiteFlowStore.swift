@@ -18,17 +18,23 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
 
     /// Blocks the calling thread (the group committer's) for the transaction.
     public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
+        let fences = try fence.map { [CommitFence(resource: $0.resource, epoch: try $0.epochForWrite().value)] } ?? []
+        return try await commit(writes, proving: fences)
+    }
+
+    /// Blocks the calling thread for the transaction.
+    public func commit(_ writes: [FlowWrite], proving fences: [CommitFence]) async throws -> [FlowRecord?] {
         do {
-            return try commitBlocking(writes)
+            return try commitBlocking(writes, fences)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             // A write's content, not the database, is at fault: the group committer commits the others.
             throw FlowWriteRefused("SQLite refused a flow write: \(error.message ?? "constraint failed")")
         }
     }
 
-    private func commitBlocking(_ writes: [FlowWrite]) throws -> [FlowRecord?] {
+    private func commitBlocking(_ writes: [FlowWrite], _ fences: [CommitFence]) throws -> [FlowRecord?] {
         try db.writeBlocking { db in
-            try SQLiteFencing.check(db, fence)
+            for fence in fences { try SQLiteFencing.check(db, resource: fence.resource, epoch: Epoch(fence.epoch)) }
             // Flows whose start was refused in this batch: their later writes are skipped.
             var refused = Set<FlowID>()
             return try writes.map { write -> FlowRecord? in

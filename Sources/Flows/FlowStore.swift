@@ -57,12 +57,29 @@ public protocol FlowStore: Sendable {
 public protocol NodeFlowStore: FlowStore {
     /// How many flows have each status.
     func counts() async throws -> [FlowStatus: Int]
+    /// Commits as `commit` does, proving every one of `fences` inside the transaction instead of
+    /// the store's own fence (a hot-hot process commits the writes of the partitions it owns
+    /// together, each fenced by its partition's epoch). A fence whose epoch the database holds
+    /// higher refuses the whole transaction (`CoordinationError.staleEpoch` naming it); a higher
+    /// one is recorded, as a new owner's first write does.
+    func commit(_ writes: [FlowWrite], proving fences: [CommitFence]) async throws -> [FlowRecord?]
     /// The partition count of a hot-hot node's flows as the database records it, after recording
     /// `count` if none was (`FlowPartitions`: every process must split the flows alike). Unfenced.
     func partitionCount(proposing count: Int) async throws -> Int
     /// Records `count` as the partition count, whatever was recorded (`hawser node repartition`,
     /// while no process of the node runs). Unfenced.
     func setPartitionCount(_ count: Int) async throws
+}
+
+/// A fence a commit proves (`NodeFlowStore.commit(_:proving:)`): a resource of the fencing table
+/// and the epoch the writer holds it under.
+public struct CommitFence: Sendable, Hashable {
+    public var resource: String
+    public var epoch: UInt64
+    public init(resource: String, epoch: UInt64) {
+        self.resource = resource
+        self.epoch = epoch
+    }
 }
 
 /// The store rolled a commit back for what one of its writes holds (a constraint: a journal

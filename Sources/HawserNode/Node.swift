@@ -139,11 +139,14 @@ public enum Node {
         if let map = ha.flowPartitions {
             var stands = [ShardStand]()
             var shards = [any Service]()
+            // The partitions this process serves commit together (`PartitionCommits`).
+            let commits = PartitionCommits(store: database.flows, maxWritesPerCommit: configuration.maxWritesPerCommit)
             for k in 0..<map.count {
                 let fence = WriteFence(resource: HAConfiguration.resource(partition: k))
                 let stores = try database.fenced(fence)
                 let stand = try ShardStand(ha, partition: k, baseDirectory: baseDirectory, serving: engines.partitions[k], logger: logger, probe: probe)
-                let work = FlowShardWork(store: stores.flows, owns: { map.partition(of: $0) == k }, draining: { engines.isDraining }) { store in
+                let work = FlowShardWork(store: PartitionFlowStore(fenced: stores.flows, fence: fence, commits: commits),
+                                         owns: { map.partition(of: $0) == k }, draining: { engines.isDraining }) { store in
                     makeEngine(store, stores, k)
                 }
                 stands.append(stand)

@@ -27,13 +27,6 @@ enum PostgresFlowCommit {
         }
     }
 
-    static func flow(_ write: FlowWrite) -> FlowID {
-        switch write {
-        case .start(let record): record.id
-        case .journal(let id, _, _), .state(let id, _, _), .compact(let id), .replayMarker(let id, _): id
-        }
-    }
-
     /// Consecutive ranges of `writes` in which no flow has a write of an earlier phase after a
     /// later one; at least one, so that an empty batch still proves the fence.
     static func segments(_ writes: [FlowWrite]) -> [Range<Int>] {
@@ -41,7 +34,7 @@ enum PostgresFlowCommit {
         var start = 0
         var reached = [FlowID: Int]()
         for (index, write) in writes.enumerated() {
-            let (id, phase) = (flow(write), phase(write))
+            let (id, phase) = (write.flowID, phase(write))
             if let last = reached[id], phase < last {
                 out.append(start..<index)
                 start = index
@@ -54,10 +47,10 @@ enum PostgresFlowCommit {
     }
 
     /// Commits `writes[range]` on `connection` in one call of `hawser_flow_commit` (one round
-    /// trip), after proving `epoch` of `fence`'s resource if there is one: fills `out` for its
+    /// trip), after proving each of `fences`: fills `out` for its
     /// starts, and `refused` with flows whose start found its client request id taken (in the
     /// database, or earlier in the batch); their later writes are not written.
-    static func commit(_ writes: [FlowWrite], _ range: Range<Int>, fence: (resource: String, epoch: Int64)?,
+    static func commit(_ writes: [FlowWrite], _ range: Range<Int>, fences: [CommitFence],
                        into out: inout [FlowRecord?], refused: inout Set<FlowID>,
                        _ connection: PostgresConnection, _ logger: Logger) async throws {
         var segment = Segment()
@@ -86,7 +79,7 @@ enum PostgresFlowCommit {
             }
         }
         var taken = [String: FlowRecord]()
-        for record in try await PostgresFlowStore.fetch(segment.query(fence: fence, refused: refused, starts: fresh.map(\.record)),
+        for record in try await PostgresFlowStore.fetch(segment.query(fences: fences, refused: refused, starts: fresh.map(\.record)),
                                                        connection, logger) {
             taken[record.clientRequestId ?? ""] = record
         }
@@ -111,12 +104,12 @@ enum PostgresFlowCommit {
 
         /// The call of `hawser_flow_commit`; it returns the flows holding the client request ids
         /// `starts` found taken.
-        func query(fence: (resource: String, epoch: Int64)?, refused: Set<FlowID>, starts: [FlowRecord]) -> PostgresQuery {
+        func query(fences: [CommitFence], refused: Set<FlowID>, starts: [FlowRecord]) -> PostgresQuery {
             let states = stateOrder.map { ($0.rawValue, self.states[$0]!) }
             let (consumed, produced, released, messages) = (effects.consumed, effects.produced, effects.released, effects.messages)
             return """
                 SELECT \(unescaped: PostgresFlowStore.columns) FROM hawser_flow_commit(
-                    \(fence?.resource)::text, \(fence?.epoch)::bigint, \(refused.map(\.rawValue)),
+                    \(fences.map(\.resource))::text[], \(fences.map { Int64($0.epoch) })::bigint[], \(refused.map(\.rawValue)),
                     \(starts.map(\.id.rawValue)), \(starts.map { $0.clientRequestId ?? "" }), \(starts.map { $0.clientRequestId != nil }),
                     \(starts.map(\.flowName)), \(starts.map { ByteBuffer(bytes: $0.arguments) }), \(starts.map(\.status.rawValue)),
                     \(starts.map { Int64($0.attempts) }), \(starts.map(\.createdAt.microsecondsSinceEpoch)),

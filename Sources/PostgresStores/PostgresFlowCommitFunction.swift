@@ -11,12 +11,14 @@ extension PostgresFlowCommit {
     ///
     /// Each write comes with its flow, so that the writes of a flow whose start is refused (its
     /// client request id names another flow, or it is in `refused` already) are left out. Returns
-    /// the flows that hold the client request ids starts found taken. With a `fence_resource`, the
-    /// call first proves, share-locking the row, that the epoch recorded is `fence_epoch` (the
-    /// steady state of `PostgresFencing.check`) and raises `fenceMoved` otherwise.
+    /// the flows that hold the client request ids starts found taken. The call first proves, for
+    /// each of `fence_resources` (none: an unfenced store), share-locking its row, that the epoch
+    /// recorded is the one at the same place in `fence_epochs` (the steady state of
+    /// `PostgresFencing.check`), and raises `fenceMoved` otherwise. (Version 5 of the schema: one
+    /// fence before, `fence_resource` and `fence_epoch`.)
     static let function = """
         CREATE FUNCTION hawser_flow_commit(
-            fence_resource text, fence_epoch bigint, refused text[],
+            fence_resources text[], fence_epochs bigint[], refused text[],
             start_id text[], start_key text[], start_has_key boolean[], start_name text[], start_arguments bytea[],
             start_status text[], start_attempts bigint[], start_created bigint[], start_updated bigint[],
             journal_flow text[], journal_sequence bigint[], journal_kind text[], journal_descriptor text[], journal_result bytea[],
@@ -40,13 +42,13 @@ extension PostgresFlowCommit {
             holder_key text[] := '{}';
             holder_id text[] := '{}';
         BEGIN
-            IF fence_resource IS NOT NULL THEN
-                SELECT f.epoch INTO recorded FROM hawser_fence f WHERE f.resource = fence_resource FOR SHARE;
-                IF recorded IS DISTINCT FROM fence_epoch THEN
-                    RAISE EXCEPTION 'the fence of % records epoch %, not %', fence_resource, recorded, fence_epoch
+            FOR i IN 1 .. coalesce(cardinality(fence_resources), 0) LOOP
+                SELECT f.epoch INTO recorded FROM hawser_fence f WHERE f.resource = fence_resources[i] FOR SHARE;
+                IF recorded IS DISTINCT FROM fence_epochs[i] THEN
+                    RAISE EXCEPTION 'the fence of % records epoch %, not %', fence_resources[i], recorded, fence_epochs[i]
                         USING ERRCODE = 'HW001';
                 END IF;
-            END IF;
+            END LOOP;
             IF cardinality(start_id) > 0 THEN
                 WITH new AS (
                     INSERT INTO flows (id, client_request_id, name, arguments, status, attempts, created_at, updated_at)

@@ -26,19 +26,26 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
     /// new leader's first write, or a deposed one's), `PostgresFencing` records it or refuses
     /// it, in a transaction of its own, and the batch is tried again.
     public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
-        for _ in 0..<3 {
-            let fence = try self.fence.map { fence in (resource: fence.resource, epoch: Int64(try fence.epochForWrite().value)) }
-            do {
-                return try await commit(writes, fence: fence)
-            } catch is FenceMoved {
-                let fence = self.fence
-                try await database.transaction { connection, logger in try await PostgresFencing.check(connection, fence, logger: logger) }
-            }
-        }
-        throw StoreDatabaseError(.unavailable, "the fence of \(fence?.resource ?? "") kept moving during a flow commit")
+        let fences = try fence.map { [CommitFence(resource: $0.resource, epoch: try $0.epochForWrite().value)] } ?? []
+        return try await commit(writes, proving: fences)
     }
 
-    private func commit(_ writes: [FlowWrite], fence: (resource: String, epoch: Int64)?) async throws -> [FlowRecord?] {
+    public func commit(_ writes: [FlowWrite], proving fences: [CommitFence]) async throws -> [FlowRecord?] {
+        for _ in 0..<3 {
+            do {
+                return try await commit(writes, fences)
+            } catch is FenceMoved {
+                try await database.transaction { connection, logger in
+                    for fence in fences {
+                        try await PostgresFencing.check(connection, resource: fence.resource, epoch: Epoch(fence.epoch), logger: logger)
+                    }
+                }
+            }
+        }
+        throw StoreDatabaseError(.unavailable, "the fences of \(fences.map(\.resource).joined(separator: ", ")) kept moving during a flow commit")
+    }
+
+    private func commit(_ writes: [FlowWrite], _ fences: [CommitFence]) async throws -> [FlowRecord?] {
         let segments = PostgresFlowCommit.segments(writes)
         let body: @Sendable (PostgresConnection, Logger) async throws -> [FlowRecord?] = { connection, logger in
             var out = [FlowRecord?](repeating: nil, count: writes.count)
@@ -46,7 +53,7 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
             var refused = Set<FlowID>()
             do {
                 for segment in segments {
-                    try await PostgresFlowCommit.commit(writes, segment, fence: fence, into: &out, refused: &refused, connection, logger)
+                    try await PostgresFlowCommit.commit(writes, segment, fences: fences, into: &out, refused: &refused, connection, logger)
                 }
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == PostgresFlowCommit.fenceMoved {
                 throw FenceMoved()

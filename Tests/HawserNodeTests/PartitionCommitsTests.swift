@@ -1,0 +1,50 @@
+import Coordination
+import Embedded
+import Flows
+import HawserCore
+@testable import HawserNode
+import HawserTestSupport
+import Testing
+
+/// The partitions of a hot-hot process commit together, each batch proving its own partition's
+/// fence: a batch whose partition has a newer owner, or whose fence is released, fails alone;
+/// the others in its transaction commit.
+@Suite struct PartitionCommitsTests {
+    func start(_ id: FlowID) -> FlowWrite {
+        let now = Instant(microsecondsSinceEpoch: 1)
+        return .start(FlowRecord(id: id, clientRequestId: nil, flowName: "F", arguments: [], attempts: 0, createdAt: now, updatedAt: now))
+    }
+
+    @Test func aStaleOrReleasedPartitionFailsAloneAndTheOthersCommit() async throws {
+        let dir = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: dir.path + "/node.sqlite")
+        let map = FlowPartitions(count: 3)
+        let fences = (0..<3).map { WriteFence(resource: "node/p\($0)", epoch: Epoch(1)) }
+        let commits = PartitionCommits(store: database.flows, maxWritesPerCommit: 1_000)
+        for fence in fences { _ = try await commits.commit([], fencedBy: fence) }  // each claims epoch 1
+        // Partition 1 has a newer owner; partition 2's fence is released.
+        _ = try await database.flows.commit([], proving: [CommitFence(resource: "node/p1", epoch: 2)])
+        fences[2].release()
+
+        let results = await withTaskGroup(of: (Int, Bool, Error?).self) { group in
+            for i in 0..<90 {
+                let partition = i % 3
+                group.addTask {
+                    do {
+                        _ = try await commits.commit([start(map.newID(in: partition))], fencedBy: fences[partition])
+                        return (partition, true, nil)
+                    } catch {
+                        return (partition, false, error)
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let committed = results.filter { $0.0 == 0 }.allSatisfy { $0.1 }
+        #expect(committed, "partition 0's batches all commit")
+        #expect(results.filter { $0.0 == 1 }.allSatisfy { !$0.1 && ($0.2 as? CoordinationError).map { if case .staleEpoch = $0 { true } else { false } } == true })
+        #expect(results.filter { $0.0 == 2 }.allSatisfy { !$0.1 && ($0.2 as? CoordinationError) == .notOwner(resource: "node/p2") })
+        let stored = try await database.flows.list(FlowQuery(limit: 1_000))
+        #expect(stored.count == 30 && stored.allSatisfy { map.partition(of: $0.id) == 0 })
+    }
+}
