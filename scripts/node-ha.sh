@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # A highly available node on this machine, on loopback: a private PostgreSQL (the shared node
 # database), a 3-server ZooKeeper ensemble (the election), a standalone notary, and two node
-# processes A and B (A preferred) on the one database.
+# processes A and B (A preferred) on the one database; in hot-hot, three workers A, B and C.
 #
-#   scripts/node-ha.sh start  DIR [hot-warm|hot-cold]   start everything (default hot-warm); prints every address
-#   scripts/node-ha.sh status DIR                       each member's role and epoch, each node's /health/ready
-#   scripts/node-ha.sh kill   DIR A|B                   kill -9 that node's process
-#   scripts/node-ha.sh pause  DIR A|B                   SIGSTOP it (a frozen machine); resume: SIGCONT
-#   scripts/node-ha.sh resume DIR A|B
-#   scripts/node-ha.sh start-node DIR A|B               start a killed node (hot-warm; in hot-cold its watchdog restarts it)
+#   scripts/node-ha.sh start  DIR [hot-warm|hot-cold|hot-hot]   start everything (default hot-warm); prints every address
+#   scripts/node-ha.sh status DIR                       each member's role and epoch (hot-hot: the partitions each leads), each node's /health/ready
+#   scripts/node-ha.sh kill   DIR A|B|C                 kill -9 that node's process
+#   scripts/node-ha.sh pause  DIR A|B|C                 SIGSTOP it (a frozen machine); resume: SIGCONT
+#   scripts/node-ha.sh resume DIR A|B|C
+#   scripts/node-ha.sh start-node DIR A|B|C             start a killed node (hot-warm, hot-hot; in hot-cold its watchdog restarts it)
 #   scripts/node-ha.sh stop   DIR                       stop everything started in DIR, also after a half-done start
 #
 # hot-warm: both nodes run and stand in the election themselves; the standby answers 503 `standby`
 # naming the active. hot-cold: two `hawser watchdog` processes stand instead (back-off 200 ms to
-# 2 s), and only the winner's node runs. Ports are free ones picked at start; everything lives in
+# 2 s), and only the winner's node runs. hot-hot: three workers, each standing in the election of
+# every one of 16 partitions (hold-down 2 s), all serving; each runs the flows of the partitions it
+# leads (docs/node.md, "Hot-hot"). Ports are free ones picked at start; everything lives in
 # DIR (logs: DIR/*.log, at LOG_LEVEL, default info). docs/node.md describes it.
 # The hawser binary: $HAWSER if set, else .build-release/release/hawser, else .build/debug/hawser,
 # else a release build made now; a copy goes to DIR/hawser (later commands on DIR use it).
@@ -21,13 +23,17 @@
 # zookeeper package and a JDK, jq and curl must be installed.
 set -Eeuo pipefail
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 cmd=${1:-}
 dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || usage
 root=$(cd "$(dirname "$0")/.." && pwd)
 pgbin=/usr/lib/postgresql/15/bin
 election=node
+partitions=16
+
+# The node processes of the set-up in DIR.
+ids() { if [[ $(cat "$dir/mode" 2>/dev/null) == hot-hot ]]; then echo A B C; else echo A B; fi; }
 
 hawser_bin() {
     if [[ -n "${HAWSER:-}" ]]; then echo "$HAWSER"; return; fi
@@ -141,34 +147,37 @@ start_notary() {
     done
 }
 
-# Writes DIR/node (keys, RPC password) and A.json, B.json for mode $2.
+# Writes DIR/node (keys, RPC password) and A.json, B.json (and C.json) for mode $2.
 configure_nodes() {
     local hawser=$1 mode=$2
     "$hawser" node init --dir "$dir/node" --port 0 --user admin \
         --notary-url "$(cat "$dir/notary/url")" --notary-key "$(cat "$dir/notary/public-key")" >"$dir/node-init.txt" 2>&1 \
         || { cat "$dir/node-init.txt" >&2; return 1; }
-    for id in A B; do
+    for id in $(ids); do
         local port
         port=$(free_port)
         echo "$port" >"$dir/node/$id.port"
         jq --arg id "$id" --argjson port "$port" --arg url "http://127.0.0.1:$port" --arg db "$(cat "$dir/pg/url")" \
-            --arg mode "$mode" --arg zk "$(cat "$dir/zk/connect-string")" --arg election "$election" '
+            --arg mode "$mode" --arg zk "$(cat "$dir/zk/connect-string")" --arg election "$election" --argjson partitions "$partitions" '
             .listen.port = $port | .dataDirectory = "data-" + $id
             | .database = {kind: "postgres", url: $db}
             | .ha = (if $mode == "hot-warm"
                      then {mode: $mode, id: $id, advertise: [$url],
                            election: {zookeeper: $zk, zookeeperCredentials: "../zk.credentials", election: $election}}
+                     elif $mode == "hot-hot"
+                     then {mode: $mode, id: $id, advertise: [$url], partitions: $partitions,
+                           election: {zookeeper: $zk, zookeeperCredentials: "../zk.credentials", election: $election, holdDownMs: 2000}}
                      else {mode: $mode} end)' "$dir/node/node.json" >"$dir/node/$id.json"
     done
 }
 
-# Starts node $1 (hot-warm) or its watchdog (hot-cold), in the background.
+# Starts node $1 (hot-warm, hot-hot) or its watchdog (hot-cold), in the background.
 start_member() {
     local id=$1 hawser mode
     hawser=$(hawser_bin)
     mode=$(cat "$dir/mode")
     if alive "$dir/$id.pid"; then echo "$id is already running (pid $(cat "$dir/$id.pid"))" >&2; return 1; fi
-    if [[ $mode == hot-warm ]]; then
+    if [[ $mode != hot-cold ]]; then
         (close_fds && exec nohup "$hawser" node run --config "$dir/node/$id.json" --log-level "${LOG_LEVEL:-info}" \
             >>"$dir/$id.out" 2>>"$dir/$id.log") &
     else
@@ -183,11 +192,11 @@ start_member() {
     echo $! >"$dir/$id.pid"
 }
 
-# The pid of node $1's process: the node itself in hot-warm, the watchdog's current child in hot-cold.
+# The pid of node $1's process: the node itself in hot-warm and hot-hot, the watchdog's current child in hot-cold.
 node_pid() {
     local id=$1
     alive "$dir/$id.pid" || { echo "$id is not running" >&2; return 1; }
-    if [[ $(cat "$dir/mode") == hot-warm ]]; then cat "$dir/$id.pid"; return; fi
+    if [[ $(cat "$dir/mode") != hot-cold ]]; then cat "$dir/$id.pid"; return; fi
     local child
     child=$(grep '"event":"child-started"' "$dir/$id.out" | tail -1 | jq -r .pid)
     if [[ -z "$child" ]] || ! kill -0 "$child" 2>/dev/null; then echo "$id's watchdog runs no node now" >&2; return 1; fi
@@ -196,7 +205,7 @@ node_pid() {
 
 start() {
     local mode=${1:-hot-warm}
-    [[ $mode == hot-warm || $mode == hot-cold ]] || usage
+    [[ $mode == hot-warm || $mode == hot-cold || $mode == hot-hot ]] || usage
     if [[ -f "$dir/mode" ]]; then echo "$dir holds a set-up already: stop it, or use another DIR" >&2; exit 1; fi
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
@@ -216,18 +225,31 @@ start() {
     await_health "$a" ready
     start_member B
     if [[ $mode == hot-warm ]]; then await_health "$b" standby; fi
-    # shellcheck disable=SC2046
-    "$hawser" admin prefer A $(election_options) >/dev/null
+    if [[ $mode == hot-hot ]]; then
+        # Each worker serves once the balancer (A, partition 0's leader) has moved it its share.
+        start_member C
+        await_health "$b" ready
+        await_health "$(node_url C)" ready
+    else
+        # shellcheck disable=SC2046
+        "$hawser" admin prefer A $(election_options) >/dev/null
+    fi
     trap - ERR
+    local nodes="" urls="" id note
+    for id in $(ids); do
+        note=""
+        if [[ $mode != hot-hot && $id == A ]]; then note=" (preferred)"; fi
+        nodes+="node $id:       $(node_url "$id")$note   config $dir/node/$id.json"$'\n'
+        urls+="${urls:+,}$(node_url "$id")"
+    done
     cat <<EOF
 mode:         $mode
-node A:       $a (preferred)   config $dir/node/A.json
-node B:       $b               config $dir/node/B.json
+${nodes%$'\n'}
 RPC login:    user admin, password in $dir/node/rpc-password
 PostgreSQL:   $(cat "$dir/pg/url")
 ZooKeeper:    $(cat "$dir/zk/connect-string")  (election "$election", digest credentials in $dir/zk.credentials)
 notary:       $(cat "$dir/notary/url")  (public key $(cat "$dir/notary/public-key"))
-try:          HAWSER_NODE=$a,$b HAWSER_PASSWORD=\$(cat $dir/node/rpc-password) \\
+try:          HAWSER_NODE=$urls HAWSER_PASSWORD=\$(cat $dir/node/rpc-password) \\
                 $hawser flow start IssueTokens '{"owner":"O=Alice","amount":10}' --wait
               $0 status $dir
 EOF
@@ -238,10 +260,16 @@ status() {
     hawser=$(hawser_bin)
     [[ -f "$dir/mode" ]] || { echo "nothing started in $dir" >&2; exit 1; }
     echo "mode: $(cat "$dir/mode")"
-    # shellcheck disable=SC2046
-    "$hawser" admin status $(election_options) \
-        | jq -r '.members | sort_by(.id)[] | "member \(.id): \(.role) epoch \(.epoch // "-") healthy \(.healthy) \(.addresses | join(" "))"'
-    for id in A B; do
+    if [[ $(cat "$dir/mode") == hot-hot ]]; then
+        # shellcheck disable=SC2046
+        "$hawser" admin status --partitions "$partitions" $(election_options) \
+            | jq -r '.leads | to_entries | sort_by(.key)[] | "member \(.key): leads \(.value | length) partitions \(.value | map(tostring) | join(","))"'
+    else
+        # shellcheck disable=SC2046
+        "$hawser" admin status $(election_options) \
+            | jq -r '.members | sort_by(.id)[] | "member \(.id): \(.role) epoch \(.epoch // "-") healthy \(.healthy) \(.addresses | join(" "))"'
+    fi
+    for id in $(ids); do
         local url answer
         url=$(node_url "$id")
         answer=$(curl -s --max-time 2 "$url/health/ready" || true)
@@ -252,7 +280,7 @@ status() {
 stop() {
     trap - ERR
     set +e
-    for id in A B; do stop_pid "$dir/$id.pid"; done
+    for id in A B C; do stop_pid "$dir/$id.pid"; done
     stop_pid "$dir/notary.pid"
     [[ -d "$dir/zk" ]] && "$root/scripts/zookeeper-ensemble.sh" stop "$dir/zk"
     if [[ -f "$dir/pg/data/postmaster.pid" ]]; then
@@ -264,7 +292,7 @@ stop() {
 
 signal() {
     local id=${1:-} sig=$2
-    [[ $id == A || $id == B ]] || usage
+    [[ " $(ids) " == *" $id "* ]] || usage
     kill "-$sig" "$(node_pid "$id")"
 }
 
@@ -276,8 +304,8 @@ pause) signal "${3:-}" STOP ;;
 resume) signal "${3:-}" CONT ;;
 start-node)
     id=${3:-}
-    [[ $id == A || $id == B ]] || usage
-    [[ $(cat "$dir/mode") == hot-warm ]] || { echo "in hot-cold the watchdog starts its node" >&2; exit 1; }
+    [[ -n $id && " $(ids) " == *" $id "* ]] || usage
+    [[ $(cat "$dir/mode") != hot-cold ]] || { echo "in hot-cold the watchdog starts its node" >&2; exit 1; }
     start_member "$id"
     ;;
 stop) stop ;;

@@ -39,6 +39,50 @@ struct NodeHAScriptTests {
         #expect(pids.filter { kill($0, 0) == 0 }.isEmpty, "stop left processes running")
     }
 
+    /// `start DIR hot-hot`: three workers, each leading its share of the 16 partitions; after
+    /// `kill` of one the other two lead them all; `stop` leaves no process running.
+    @Test(.timeLimit(.minutes(6))) func hotHotWorkersShareThePartitionsAndTakeOverAKilledOnes() async throws {
+        let scratch = try TemporaryDirectory()
+        let dir = scratch.path + "/hh"
+        let started = try await script(["start", dir, "hot-hot"], scratch.path)
+        do {
+            #expect(started.status == 0, "\(started.output)")
+            for line in ["mode:         hot-hot", "node A:", "node B:", "node C:"] { #expect(started.output.contains(line), "\(started.output)") }
+            try await awaitLeads(dir, scratch.path) { $0.values.sorted() == [5, 5, 6] }
+            #expect(try await script(["kill", dir, "B"], scratch.path).status == 0)
+            try await awaitLeads(dir, scratch.path) { $0["B"] == nil && $0.values.reduce(0, +) == 16 }
+        } catch {
+            _ = try? await script(["stop", dir], scratch.path)
+            throw error
+        }
+        let pids = try pidFiles(dir).compactMap { Int32(try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n")[0]) }
+        #expect(pids.count == 8, "workers A, B (killed) and C, the notary, three ZooKeeper servers and PostgreSQL: \(pids)")
+        #expect(try await script(["stop", dir], scratch.path).status == 0)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while pids.contains(where: { kill($0, 0) == 0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(pids.filter { kill($0, 0) == 0 }.isEmpty, "stop left processes running")
+    }
+
+    /// Polls `status` until the partitions each member leads (its `member ID: leads N partitions`
+    /// line) satisfy `done` (within a minute).
+    func awaitLeads(_ dir: String, _ scratch: String, sourceLocation: SourceLocation = #_sourceLocation,
+                    _ done: ([String: Int]) -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var last = ""
+        while ContinuousClock.now < deadline {
+            last = try await script(["status", dir], scratch).output
+            var leads: [String: Int] = [:]
+            for line in last.split(separator: "\n") where line.hasPrefix("member ") {
+                let words = line.split(separator: " ")
+                if words.count >= 4, words[2] == "leads", let count = Int(words[3]) { leads[String(words[1].dropLast())] = count }
+            }
+            if done(leads) { return }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        Issue.record("status never showed the partitions led as expected: \(last)", sourceLocation: sourceLocation)
+        throw CancellationError()
+    }
+
     /// Runs the script with the `hawser` built beside the tests.
     func script(_ arguments: [String], _ scratch: String) async throws -> ChildProcess {
         try await ChildProcess.run("/bin/bash", [Self.script] + arguments, in: scratch, scratch: scratch, limit: .seconds(240),
@@ -64,7 +108,7 @@ struct NodeHAScriptTests {
 
     /// The pid files of a running set-up in `dir`.
     func pidFiles(_ dir: String) -> [String] {
-        ["A.pid", "B.pid", "notary.pid", "zk/zk1/pid", "zk/zk2/pid", "zk/zk3/pid", "pg/data/postmaster.pid"]
+        ["A.pid", "B.pid", "C.pid", "notary.pid", "zk/zk1/pid", "zk/zk2/pid", "zk/zk3/pid", "pg/data/postmaster.pid"]
             .map { dir + "/" + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
     }
 }
