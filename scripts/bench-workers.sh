@@ -5,8 +5,9 @@
 # with a standalone notary (open to any party). Each case gets a database of its own; the workers
 # stand in PostgreSQL leases in it (PARTITIONS partitions, hold-down 1 s) and the callers are
 # spread over them (`hawser bench flows --node URL ...`). For each case it prints the benchmark's
-# line, then the CPU the node's processes and the notary used, per flow (utime + stime from
-# /proc, over the whole run: warm-up and timed flows). Rounds rotate the order of the cases.
+# line, then the CPU the node's processes, the notary and PostgreSQL (the postmaster, its live
+# backends and those it reaped) used, per flow (utime + stime from /proc, over the whole run:
+# warm-up and timed flows). Rounds rotate the order of the cases.
 # PostgreSQL runs as the `postgres` user (it refuses root), so run this as root.
 #
 #   scripts/bench-workers.sh [FLOWS] [CLIENTS] [ROUNDS] [PARTITIONS]   (default: 3000 64 2 16)
@@ -57,6 +58,16 @@ cpu_ticks() {  # utime + stime of the given pids, in clock ticks
     echo "$total"
 }
 
+postgres_ticks() {  # PostgreSQL's CPU so far: the postmaster, its live children and the children it reaped
+    local postmaster total
+    postmaster=$(head -1 "$work/pg/postmaster.pid")
+    total=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")
+    for pid in $(ps --ppid "$postmaster" -o pid=); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
 run_case() {  # single | number of workers
     local case=$1 db="c${1}_$(date +%s%N)" ids=() urls=() worker_pids=() id port
     as_postgres "$bin/psql" -h "$work" -p "$pgport" -U hawser -d postgres -qc "CREATE DATABASE $db"
@@ -87,18 +98,21 @@ run_case() {  # single | number of workers
                        | awk '{last[$1] = $2} END {n = 0; for (p in last) if (last[p] == "serving") n++; print n}') >= want )); do sleep 0.2; done
         done
     fi
-    local nodes=() before notary_before line after notary_after
+    local nodes=() before notary_before pg_before line after notary_after pg_after
     for u in "${urls[@]}"; do nodes+=(--node "$u"); done
     before=$(cpu_ticks "${worker_pids[@]}")
     notary_before=$(cpu_ticks "$notary_pid")
+    pg_before=$(postgres_ticks)
     line=$(HAWSER_PASSWORD=bench "$hawser" bench flows "${nodes[@]}" --user bench --flows "$flows" --clients "$clients" --warmup "$warmup")
     after=$(cpu_ticks "${worker_pids[@]}")
     notary_after=$(cpu_ticks "$notary_pid")
+    pg_after=$(postgres_ticks)
     local hz total=$((flows + warmup))
     hz=$(getconf CLK_TCK)
-    printf 'case=%s %s node_cpu_ms_per_flow=%s notary_cpu_ms_per_flow=%s\n' "$case" "$line" \
+    printf 'case=%s %s node_cpu_ms_per_flow=%s notary_cpu_ms_per_flow=%s postgres_cpu_ms_per_flow=%s\n' "$case" "$line" \
         "$(echo "scale=3; ($after - $before) * 1000 / $hz / $total" | bc)" \
-        "$(echo "scale=3; ($notary_after - $notary_before) * 1000 / $hz / $total" | bc)"
+        "$(echo "scale=3; ($notary_after - $notary_before) * 1000 / $hz / $total" | bc)" \
+        "$(echo "scale=3; ($pg_after - $pg_before) * 1000 / $hz / $total" | bc)"
     for pid in "${worker_pids[@]}"; do kill -TERM "$pid"; done
     for pid in "${worker_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
