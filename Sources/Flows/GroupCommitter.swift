@@ -1,36 +1,22 @@
 import HawserCore
-import Synchronization
 
 /// Group commit for the flow store: while one transaction is being made durable, writes from
-/// other flows queue; the next transaction carries all of them. The transactions run one after
-/// another on a thread of their own: run as tasks in the cooperative pool, each commit waited in
-/// its queue behind the flows' work, several times per transaction, and under load a commit
-/// round took several times the transaction itself.
+/// other flows queue; the next transaction carries all of them (`BatchQueue`). The transactions
+/// run one after another on a thread of their own: run as tasks in the cooperative pool, each
+/// commit waited in its queue behind the flows' work, several times per transaction, and under
+/// load a commit round took several times the transaction itself.
 final class GroupCommitter: Sendable {
-    private struct Waiting {
-        var writes: [FlowWrite]
-        var continuation: CheckedContinuation<[FlowRecord?], any Error>
-    }
-    private struct State {
-        var queue: [Waiting] = []
-        var draining = false
-    }
-
     private let store: any FlowStore
-    private let maxWritesPerCommit: Int
-    private let state = Mutex(State())
-    private let thread = DedicatedThread(name: "hawser-commits")
-    /// Called after a transaction that wrote outbox messages, with their recipients: the link
-    /// manager delivers them now rather than at its next poll.
-    private let wroteOutbox: @Sendable (Set<String>) -> Void
+    private let queue: BatchQueue<[FlowWrite], [FlowRecord?]>
 
+    /// `wroteOutbox` is called after a transaction that wrote outbox messages, with their
+    /// recipients: the link manager delivers them now rather than at its next poll.
     init(store: any FlowStore, maxWritesPerCommit: Int, wroteOutbox: @escaping @Sendable (Set<String>) -> Void = { _ in }) {
         self.store = store
-        self.maxWritesPerCommit = maxWritesPerCommit
-        self.wroteOutbox = wroteOutbox
+        queue = BatchQueue(thread: "hawser-commits", limit: maxWritesPerCommit, size: \.count) { batch in
+            await Self.commit(batch[...], store, wroteOutbox)
+        }
     }
-
-    deinit { thread.stop() }
 
     func commit(_ write: FlowWrite) async throws -> FlowRecord? {
         try await commit([write]).first ?? nil
@@ -39,41 +25,14 @@ final class GroupCommitter: Sendable {
     /// Commits `writes` durably and together (with whatever else is queued); returns what the
     /// store returned for each. Store failures become `TransientFlowError`s for the hospital.
     /// Not cancellable: the transaction may carry other flows' writes.
-    func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
-        try await withCheckedThrowingContinuation { continuation in
-            let start = state.withLock { state in
-                state.queue.append(Waiting(writes: writes, continuation: continuation))
-                defer { state.draining = true }
-                return !state.draining
-            }
-            if start { Task(executorPreference: thread) { await self.drain() } }
-        }
-    }
+    func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] { try await queue.submit(writes) }
 
     /// How many commits wait for the transaction under way to end (tests wait for a batch to form).
-    var waiting: Int { state.withLock { $0.queue.count } }
+    var waiting: Int { queue.waiting }
 
     /// The engine's last write (`FlowStore.clearReplayMarkers`), on the commit thread.
     func clearReplayMarkers(_ ids: [FlowID]) async throws {
-        try await Task(executorPreference: thread) { try await self.store.clearReplayMarkers(ids) }.value
-    }
-
-    /// Commits what is queued, transaction after transaction, until the queue is empty.
-    private func drain() async {
-        while true {
-            let batch = state.withLock { state -> [Waiting] in
-                var count = 0
-                let taken = state.queue.prefix { waiting in
-                    defer { count += waiting.writes.count }
-                    return count == 0 || count + waiting.writes.count <= maxWritesPerCommit
-                }
-                state.queue.removeFirst(taken.count)
-                if taken.isEmpty { state.draining = false }
-                return Array(taken)
-            }
-            guard !batch.isEmpty else { return }
-            for (waiting, result) in zip(batch, await commit(batch[...])) { waiting.continuation.resume(with: result) }
-        }
+        try await queue.onThread { [store] in try await store.clearReplayMarkers(ids) }
     }
 
     /// Commits the waiters' writes in one transaction and returns each waiter's share of the
@@ -82,22 +41,23 @@ final class GroupCommitter: Sendable {
     /// only they fail, not every flow that shared their transaction (one refused write among n
     /// waiters costs about 2·log₂ n transactions more). Any other failure fails the whole batch:
     /// the store cannot commit, and each flow's hospital takes it from there.
-    private func commit(_ batch: ArraySlice<Waiting>) async -> [Result<[FlowRecord?], any Error>] {
+    private static func commit(_ batch: ArraySlice<[FlowWrite]>, _ store: any FlowStore,
+                               _ wroteOutbox: @Sendable (Set<String>) -> Void) async -> [Result<[FlowRecord?], any Error>] {
         let stored: [FlowRecord?]
         do {
-            stored = try await store.commit(batch.flatMap(\.writes))
+            stored = try await store.commit(batch.flatMap { $0 })
         } catch is FlowWriteRefused where batch.count > 1 {
             let middle = batch.startIndex + batch.count / 2
-            return await commit(batch[..<middle]) + commit(batch[middle...])
+            return await commit(batch[..<middle], store, wroteOutbox) + commit(batch[middle...], store, wroteOutbox)
         } catch {
             let failure = TransientFlowError("the flow store could not commit: \(error)", cause: error)
             return batch.map { _ in .failure(failure) }
         }
-        let recipients = Set(batch.flatMap { $0.writes.flatMap(\.recipients) })
+        let recipients = Set(batch.flatMap { $0.flatMap(\.recipients) })
         if !recipients.isEmpty { wroteOutbox(recipients) }
         var offset = 0
-        return batch.map { waiting in
-            let range = offset..<(offset + waiting.writes.count)
+        return batch.map { writes in
+            let range = offset..<(offset + writes.count)
             offset = range.upperBound
             return .success(Array(stored[range]))
         }

@@ -1,7 +1,6 @@
 import Coordination
 import Flows
 import HawserCore
-import Synchronization
 
 /// The group commit of a hot-hot process's partitions. Each partition's engine batches its own
 /// flows' writes (its `GroupCommitter`); here, while one transaction is under way, the batches of
@@ -15,81 +14,47 @@ import Synchronization
 /// content: `FlowWriteRefused`) is made again batch by batch, so that only the batch at fault
 /// fails and its engine hears why.
 final class PartitionCommits: Sendable {
-    private struct Waiting {
+    /// One partition's batch: its engine's writes and the partition's fence.
+    private struct Batch: Sendable {
         var writes: [FlowWrite]
         var fence: WriteFence
-        var continuation: CheckedContinuation<[FlowRecord?], any Error>
     }
-    private struct State {
-        var queue: [Waiting] = []
-        var draining = false
-    }
-
-    private let store: any NodeFlowStore
-    private let maxWritesPerCommit: Int
-    private let state = Mutex(State())
-    /// The transactions run here: a SQLite store blocks its caller's thread.
-    private let thread = DedicatedThread(name: "hawser-partition-commits")
+    private let queue: BatchQueue<Batch, [FlowRecord?]>
 
     init(store: any NodeFlowStore, maxWritesPerCommit: Int) {
-        self.store = store
-        self.maxWritesPerCommit = maxWritesPerCommit
+        queue = BatchQueue(thread: "hawser-partitions", limit: maxWritesPerCommit, size: { $0.writes.count }) { batches in
+            await Self.commit(batches, store)
+        }
     }
-
-    deinit { thread.stop() }
 
     /// Commits `writes`, fenced by `fence`, with whatever other partitions' batches are queued.
     func commit(_ writes: [FlowWrite], fencedBy fence: WriteFence) async throws -> [FlowRecord?] {
-        try await withCheckedThrowingContinuation { continuation in
-            let start = state.withLock { state in
-                state.queue.append(Waiting(writes: writes, fence: fence, continuation: continuation))
-                defer { state.draining = true }
-                return !state.draining
-            }
-            if start { Task(executorPreference: thread) { await self.drain() } }
-        }
+        try await queue.submit(Batch(writes: writes, fence: fence))
     }
 
-    private func drain() async {
-        while true {
-            let batch = state.withLock { state -> [Waiting] in
-                var count = 0
-                let taken = state.queue.prefix { waiting in
-                    defer { count += waiting.writes.count }
-                    return count == 0 || count + waiting.writes.count <= maxWritesPerCommit
-                }
-                state.queue.removeFirst(taken.count)
-                if taken.isEmpty { state.draining = false }
-                return Array(taken)
-            }
-            guard !batch.isEmpty else { return }
-            for (waiting, result) in zip(batch, await commit(batch)) { waiting.continuation.resume(with: result) }
-        }
-    }
-
-    private func commit(_ batch: [Waiting]) async -> [Result<[FlowRecord?], any Error>] {
-        var results = [Result<[FlowRecord?], any Error>?](repeating: nil, count: batch.count)
+    private static func commit(_ batches: [Batch], _ store: any NodeFlowStore) async -> [Result<[FlowRecord?], any Error>] {
+        var results = [Result<[FlowRecord?], any Error>?](repeating: nil, count: batches.count)
         var proofs: [String: CommitFence] = [:]
         var ready: [Int] = []
-        for (i, waiting) in batch.enumerated() {
+        for (i, batch) in batches.enumerated() {
             do {
-                let epoch = try waiting.fence.epochForWrite()
-                proofs[waiting.fence.resource] = CommitFence(resource: waiting.fence.resource, epoch: epoch.value)
+                let epoch = try batch.fence.epochForWrite()
+                proofs[batch.fence.resource] = CommitFence(resource: batch.fence.resource, epoch: epoch.value)
                 ready.append(i)
             } catch {
                 results[i] = .failure(error)
             }
         }
         do {
-            let stored = try await store.commit(ready.flatMap { batch[$0].writes }, proving: proofs.values.sorted { $0.resource < $1.resource })
+            let stored = try await store.commit(ready.flatMap { batches[$0].writes }, proving: proofs.values.sorted { $0.resource < $1.resource })
             var offset = 0
             for i in ready {
-                let range = offset..<(offset + batch[i].writes.count)
+                let range = offset..<(offset + batches[i].writes.count)
                 offset = range.upperBound
                 results[i] = .success(Array(stored[range]))
             }
         } catch where ready.count > 1 {
-            for i in ready { results[i] = await alone(batch[i]) }
+            for i in ready { results[i] = await alone(batches[i], store) }
         } catch {
             for i in ready { results[i] = .failure(error) }
         }
@@ -97,10 +62,10 @@ final class PartitionCommits: Sendable {
     }
 
     /// One partition's batch in a transaction of its own.
-    private func alone(_ waiting: Waiting) async -> Result<[FlowRecord?], any Error> {
+    private static func alone(_ batch: Batch, _ store: any NodeFlowStore) async -> Result<[FlowRecord?], any Error> {
         do {
-            let epoch = try waiting.fence.epochForWrite()
-            return .success(try await store.commit(waiting.writes, proving: [CommitFence(resource: waiting.fence.resource, epoch: epoch.value)]))
+            let epoch = try batch.fence.epochForWrite()
+            return .success(try await store.commit(batch.writes, proving: [CommitFence(resource: batch.fence.resource, epoch: epoch.value)]))
         } catch {
             return .failure(error)
         }
