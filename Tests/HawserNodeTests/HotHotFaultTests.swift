@@ -47,20 +47,11 @@ struct HotHotFaultTests {
         let clients = (0..<3).map { i in NodeClient(urls: Array(urls[i...] + urls[..<i]), username: "ops", password: "secret", retryPolicy: retries) }
         let load = NodeHALoad(clients[0], clients[1], clients[2])
         do {
-            for i in 0..<10 { try await load.run(.issue(owner: "O=Alice", amount: 100), "seed-\(i)") }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<3 { group.addTask { await load.loop(worker) } }
-                try await load.awaitAcknowledged(5, workers: 3)
-                for fault in faults {
-                    Self.say("\(fault), workers \(running), \(load.acknowledged.count) starts acknowledged so far")
-                    try await inject(fault, set, &running, &generator)
-                    try await load.awaitAcknowledged(5, workers: 3)
-                }
-                load.stop()
-                try await group.waitForAll()
+            try await load.exercise(steps: faults.count) { step in
+                Self.say("\(faults[step]), workers \(running), \(load.acknowledged.count) starts acknowledged so far")
+                try await inject(faults[step], set, &running, &generator)
             }
         } catch {
-            load.stop()
             for client in clients { try await client.shutdown() }
             throw error
         }

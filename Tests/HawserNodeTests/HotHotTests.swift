@@ -20,14 +20,8 @@ import Testing
 
     @Test(.timeLimit(.minutes(4))) func partitionsSpreadAndASurvivorFinishesTheFlowsOfAKilledProcess() async throws {
         let dir = try TemporaryDirectory()
-        var election = ElectionSettings()
-        election.sqlite = "election.sqlite"
-        election.leaseMs = 1_000
-        election.renewMs = 200
-        election.requestTimeoutMs = 300
-        election.standAsideMs = 1_000
+        var (election, options) = HotWarmTests.sqliteElection(in: dir.path)
         election.holdDownMs = 500
-        let options = ["--sqlite", dir.path + "/election.sqlite", "--lease-ms", "1000", "--renew-ms", "200", "--request-timeout-ms", "300"]
         let notary = try await StandaloneNotary.start()
         let pair = try HotWarmTests.Pair(root: dir.path, notary: notary.url, election: election, electionOptions: options,
                                          mode: .hotHot, partitions: Self.partitions)
@@ -98,11 +92,7 @@ import Testing
     /// changes it only while no process runs or stands in a partition's election.
     @Test(.timeLimit(.minutes(2))) func thePartitionCountIsRecordedAndChangedOnlyWithEveryProcessStopped() async throws {
         let dir = try TemporaryDirectory()
-        var election = ElectionSettings()
-        election.sqlite = "election.sqlite"
-        election.leaseMs = 1_000
-        election.renewMs = 200
-        election.requestTimeoutMs = 300
+        let (election, _) = HotWarmTests.sqliteElection(in: dir.path)
         let notary = try await StandaloneNotary.start()
         defer { notary.stop() }
         let pair = try HotWarmTests.Pair(root: dir.path, notary: notary.url, election: election, electionOptions: [],

@@ -56,15 +56,20 @@ import Vault
     /// lead until it resumes. So kill -9 only; the pause runs on the PostgreSQL lease (below).
     @Test(.timeLimit(.minutes(4))) func theStandbyTakesOverAfterAKillWithEveryFlowOnce() async throws {
         let dir = try TemporaryDirectory()
+        let (election, options) = Self.sqliteElection(in: dir.path)
+        try await scenario(dir.path, election: election, electionOptions: options, pause: false)
+    }
+
+    /// A quick SQLite lease election in `root` (`election.sqlite`, lease 1 s, renewed every 200
+    /// ms), as node.json's `ha.election` and as `hawser admin`'s options.
+    static func sqliteElection(in root: String) -> (ElectionSettings, [String]) {
         var election = ElectionSettings()
         election.sqlite = "election.sqlite"
         election.leaseMs = 1_000
         election.renewMs = 200
         election.requestTimeoutMs = 300
         election.standAsideMs = 1_000
-        try await scenario(dir.path, election: election,
-                           electionOptions: ["--sqlite", dir.path + "/election.sqlite", "--lease-ms", "1000", "--renew-ms", "200",
-                                             "--request-timeout-ms", "300"], pause: false)
+        return (election, ["--sqlite", root + "/election.sqlite", "--lease-ms", "1000", "--renew-ms", "200", "--request-timeout-ms", "300"])
     }
 
     /// The standby's answer, kill -9 of the active, and with `pause` SIGSTOP of the next one, on

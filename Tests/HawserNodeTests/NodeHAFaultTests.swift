@@ -44,22 +44,12 @@ struct NodeHAFaultTests {
                                                          attemptTimeout: .seconds(15), deadline: .seconds(240)))
         let load = NodeHALoad(client)
         do {
-            for i in 0..<10 { try await load.run(.issue(owner: "O=Alice", amount: 100), "seed-\(i)") }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<3 { group.addTask { await load.loop(worker) } }
-                try await load.awaitAcknowledged(5, workers: 3)
-                for fault in faults {
-                    Self.say("\(fault.rawValue), \(load.acknowledged.count) starts acknowledged so far")
-                    try await inject(fault, pair, ensemble, &generator)
-                    try await load.awaitAcknowledged(5, workers: 3)
-                }
-                try await handBackToThePreferredNode(pair)
-                try await load.awaitAcknowledged(5, workers: 3)
-                load.stop()
-                try await group.waitForAll()
+            try await load.exercise(steps: faults.count + 1) { step in
+                guard step < faults.count else { return try await handBackToThePreferredNode(pair) }
+                Self.say("\(faults[step].rawValue), \(load.acknowledged.count) starts acknowledged so far")
+                try await inject(faults[step], pair, ensemble, &generator)
             }
         } catch {
-            load.stop()
             try await client.shutdown()
             throw error
         }
@@ -148,6 +138,24 @@ final class NodeHALoad: Sendable {
         let started = try await client.startFlow(flow, arguments: Array(arguments.utf8), clientRequestId: clientRequestId)
         state.withLock { $0.acknowledged.append(.init(clientRequestId: clientRequestId, flowId: started.id)) }
         _ = try await client.waitForEnd(started.id)
+    }
+
+    /// Seeds Alice with ten issues of 100, runs three loops, and takes `steps` steps (the faults of
+    /// a run): before the first and after each, it waits for five more acknowledged starts, one at
+    /// least from each loop. Stops the loops at the end, or when a step fails.
+    func exercise(steps: Int, _ step: (Int) async throws -> Void) async throws {
+        defer { stop() }
+        for i in 0..<10 { try await run(.issue(owner: "O=Alice", amount: 100), "seed-\(i)") }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<3 { group.addTask { await self.loop(worker) } }
+            try await awaitAcknowledged(5, workers: 3)
+            for i in 0..<steps {
+                try await step(i)
+                try await awaitAcknowledged(5, workers: 3)
+            }
+            stop()
+            try await group.waitForAll()
+        }
     }
 
     /// One client's flows until `stop()`.
