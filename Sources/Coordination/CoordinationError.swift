@@ -51,6 +51,8 @@ public enum CoordinationError: Error, Sendable, Hashable, CustomStringConvertibl
 
     public var description: String {
         switch self {
+        case .staleEpoch(let resource, let presented, let current) where presented == current:
+            "claim of \(resource) refused: epoch \(presented) was claimed already (by another process, from an election other than this one's, or by this process in an earlier attempt)"
         case .staleEpoch(let resource, let presented, let current):
             "write to \(resource) refused: epoch \(presented) is older than epoch \(current) already seen (a newer leader exists)"
         case .notOwner(let resource):

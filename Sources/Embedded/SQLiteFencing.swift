@@ -5,8 +5,8 @@ import GRDB
 /// the highest one this database has seen for the resource, and records a higher one. Because it
 /// runs in the same transaction as the write, a stale leader's write is refused as a whole.
 ///
-/// A new leader should make one fenced write (or call `check` alone) as soon as it leads, so that
-/// the store knows the new epoch before the old leader could write again.
+/// A new leader claims its epoch (`claim`) before it writes anything else, so that the store
+/// knows the new epoch before the old leader could write again.
 public enum SQLiteFencing {
     public static func createTable(_ db: Database) throws {
         try db.execute(sql: "CREATE TABLE IF NOT EXISTS hawser_fence (resource TEXT PRIMARY KEY, epoch INTEGER NOT NULL)")
@@ -22,6 +22,19 @@ public enum SQLiteFencing {
             try db.execute(sql: "INSERT INTO hawser_fence (resource, epoch) VALUES (?, ?) ON CONFLICT (resource) DO UPDATE SET epoch = excluded.epoch",
                            arguments: [resource, Int64(epoch.value)])
         }
+    }
+
+    /// A new owner's claim, in a write transaction of its own: records `epoch` only if it is higher
+    /// than the one recorded, and throws `CoordinationError.staleEpoch` otherwise. An equal epoch
+    /// is refused too: it was claimed already, by another process (the same number from another
+    /// election) or by this one in an earlier attempt; the term must not begin on it.
+    public static func claim(_ db: Database, resource: String, epoch: Epoch) throws {
+        let current = try Int64.fetchOne(db, sql: "SELECT epoch FROM hawser_fence WHERE resource = ?", arguments: [resource])
+        if let current, UInt64(current) >= epoch.value {
+            throw CoordinationError.staleEpoch(resource: resource, presented: epoch, current: Epoch(UInt64(current)))
+        }
+        try db.execute(sql: "INSERT INTO hawser_fence (resource, epoch) VALUES (?, ?) ON CONFLICT (resource) DO UPDATE SET epoch = excluded.epoch",
+                       arguments: [resource, Int64(epoch.value)])
     }
 
     /// The check of a store's fence (nil: an unfenced, single-process store). Throws

@@ -170,17 +170,26 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
         }
     }
 
-    public func partitionCount(proposing count: Int) async throws -> Int {
+    /// Claims the store's fence at the epoch it holds (`SQLiteFencing.claim`), in a transaction of its own.
+    public func claim() async throws {
+        guard let fence else { return }
+        let epoch = try fence.epochForWrite()
+        try await db.write { db in try SQLiteFencing.claim(db, resource: fence.resource, epoch: epoch) }
+    }
+
+    public func setting(_ name: String, proposing value: String?) async throws -> String? {
         try await db.write { db in
-            try db.execute(sql: "INSERT INTO node_settings (name, value) VALUES ('partitions', ?) ON CONFLICT (name) DO NOTHING", arguments: [count])
-            return try Int.fetchOne(db, sql: "SELECT value FROM node_settings WHERE name = 'partitions'") ?? count
+            if let value {
+                try db.execute(sql: "INSERT INTO node_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", arguments: [name, value])
+            }
+            return try String.fetchOne(db, sql: "SELECT value FROM node_settings WHERE name = ?", arguments: [name])
         }
     }
 
-    public func setPartitionCount(_ count: Int) async throws {
+    public func setSetting(_ name: String, to value: String) async throws {
         try await db.write { db in
-            try db.execute(sql: "INSERT INTO node_settings (name, value) VALUES ('partitions', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                           arguments: [count])
+            try db.execute(sql: "INSERT INTO node_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                           arguments: [name, value])
         }
     }
 

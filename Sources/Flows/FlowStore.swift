@@ -63,12 +63,18 @@ public protocol NodeFlowStore: FlowStore {
     /// higher refuses the whole transaction (`CoordinationError.staleEpoch` naming it); a higher
     /// one is recorded, as a new owner's first write does.
     func commit(_ writes: [FlowWrite], proving fences: [CommitFence]) async throws -> [FlowRecord?]
-    /// The partition count of a hot-hot node's flows as the database records it, after recording
-    /// `count` if none was (`FlowPartitions`: every process must split the flows alike). Unfenced.
-    func partitionCount(proposing count: Int) async throws -> Int
-    /// Records `count` as the partition count, whatever was recorded (`hawser node repartition`,
-    /// while no process of the node runs). Unfenced.
-    func setPartitionCount(_ count: Int) async throws
+    /// A new owner's claim of the store's fence at the epoch it holds, in a transaction of its
+    /// own: refused (`CoordinationError.staleEpoch`) unless that epoch is higher than the one
+    /// recorded, so that two processes never both begin a term on one epoch. (Nothing to do for
+    /// an unfenced store.)
+    func claim() async throws
+    /// A setting of the node as the database records it (`node_settings`: a hot-hot node's
+    /// `partitions` and `election`), after recording `value` if none was and `value` is given.
+    /// Unfenced.
+    func setting(_ name: String, proposing value: String?) async throws -> String?
+    /// Records `value` for the setting, whatever was recorded (`hawser node repartition`, while no
+    /// process of the node runs). Unfenced.
+    func setSetting(_ name: String, to value: String) async throws
 }
 
 /// A fence a commit proves (`NodeFlowStore.commit(_:proving:)`): a resource of the fencing table

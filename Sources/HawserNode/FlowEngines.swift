@@ -13,7 +13,7 @@ final class FlowEngines: Sendable {
     let partitions: [ServingState<FlowEngine>]
     let map: FlowPartitions?
     private let draining = Mutex(false)
-    private let turn = Atomic<Int>(0)
+    private let turn = Atomic<UInt>(0)
 
     /// One engine, switched by `node`.
     init(node: ServingState<FlowEngine>) {
@@ -73,11 +73,9 @@ final class FlowEngines: Sendable {
     /// engine of that flow's partition: `NodeAPI`).
     func forStart() throws(NodeAPIError) -> FlowEngine {
         guard !partitions.isEmpty else { return try node.engine() }
-        let first = turn.add(1, ordering: .relaxed).newValue
-        for offset in 0..<partitions.count {
-            if case .active(let engine) = partitions[(first + offset) % partitions.count].current { return engine }
-        }
-        return try node.engine()  // the standby answer
+        let serving = active
+        guard !serving.isEmpty else { return try node.engine() }  // the standby answer
+        return serving[Int(turn.add(1, ordering: .relaxed).oldValue % UInt(serving.count))]
     }
 
     /// The engine that runs flow `id`, or the standby answer naming its partition's owner.

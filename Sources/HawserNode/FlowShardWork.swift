@@ -10,16 +10,19 @@ final class FlowShardWork: ShardWork {
     private let owns: @Sendable (FlowID) -> Bool
     private let makeEngine: @Sendable (any FlowStore) -> FlowEngine
     private let draining: @Sendable () -> Bool
+    private let claiming: @Sendable () async throws -> Void
 
-    init(store: any FlowStore, owns: @escaping @Sendable (FlowID) -> Bool = { _ in true }, draining: @escaping @Sendable () -> Bool,
-         makeEngine: @escaping @Sendable (any FlowStore) -> FlowEngine) {
+    /// `claim`: the claim of the shard's fence (`NodeFlowStore.claim`).
+    init(store: any FlowStore, owns: @escaping @Sendable (FlowID) -> Bool = { _ in true }, claim: @escaping @Sendable () async throws -> Void,
+         draining: @escaping @Sendable () -> Bool, makeEngine: @escaping @Sendable (any FlowStore) -> FlowEngine) {
         self.store = store
         self.owns = owns
+        self.claiming = claim
         self.makeEngine = makeEngine
         self.draining = draining
     }
 
-    func claim() async throws { _ = try await store.commit([]) }
+    func claim() async throws { try await claiming() }
 
     func makeTerm(failed: @escaping @Sendable (String) -> Void) -> FlowEngine {
         let engine = makeEngine(FencedFlowStore(base: store, owns: owns) { failed($0.description) })

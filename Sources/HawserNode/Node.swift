@@ -88,14 +88,7 @@ public enum Node {
         }
         // The one place the node's stores are chosen (`database` section).
         let database = try await NodeDatabase.open(configuration.database, data: data, fence: fence, resolve: resolve, logger: logger)
-        if let map = ha.flowPartitions {
-            let recorded = try await database.flows.partitionCount(proposing: map.count)
-            guard recorded == map.count else {
-                throw ConfigurationError(["ha.partitions is \(map.count), but the node database splits its flows into \(recorded) partitions: "
-                                          + "every process of a node must use the count recorded (to change it, stop every process and run "
-                                          + "`hawser node repartition` with the new count)"])
-            }
-        }
+        try await HotHotRecord.check(ha, baseDirectory: baseDirectory, store: database.flows)
         let engines = ha.flowPartitions.map { FlowEngines(partitions: $0, serving: onPartition) } ?? FlowEngines(node: ServingState(.standby(active: nil)))
         let serving = engines.node
         let probe: @Sendable () async throws -> Void = { [store = database.flows] in _ = try await store.record(FlowID("hawser-health-check")) }
@@ -146,7 +139,8 @@ public enum Node {
                 let stores = try database.fenced(fence)
                 let stand = try ShardStand(ha, partition: k, baseDirectory: baseDirectory, serving: engines.partitions[k], logger: logger, probe: probe)
                 let work = FlowShardWork(store: PartitionFlowStore(fenced: stores.flows, fence: fence, commits: commits),
-                                         owns: { map.partition(of: $0) == k }, draining: { engines.isDraining }) { store in
+                                         owns: { map.partition(of: $0) == k }, claim: { try await stores.flows.claim() },
+                                         draining: { engines.isDraining }) { store in
                     makeEngine(store, stores, k)
                 }
                 stands.append(stand)
@@ -154,13 +148,15 @@ public enum Node {
             }
             owner = shards + [PartitionBalancing(stands: stands, interval: .milliseconds(ha.election?.roundMs ?? 500), logger: logger)]
         } else if let stand, let fence {
-            let work = FlowShardWork(store: database.flows, draining: { engines.isDraining }) { makeEngine($0, database, nil) }
+            let work = FlowShardWork(store: database.flows, claim: { try await database.flows.claim() }, draining: { engines.isDraining }) {
+                makeEngine($0, database, nil)
+            }
             owner = [ShardService(stand: stand, fence: fence, work: work, serving: serving)]
         } else if let epoch = fence?.epoch {
             let (refusals, refused) = AsyncStream.makeStream(of: CoordinationError.self)
             let engine = makeEngine(FencedFlowStore(base: database.flows) { refused.yield($0) }, database, nil)
             serving.set(HotColdFence.takingOver(epoch))
-            owner = [HotColdFence(claim: { [store = database.flows] in _ = try await store.commit([]) }, refusals: refusals,
+            owner = [HotColdFence(claim: { [store = database.flows] in try await store.claim() }, refusals: refusals,
                                   serving: serving, work: engine), engine]
         } else {
             let engine = makeEngine(database.flows, database, nil)

@@ -138,13 +138,13 @@ struct NodeAPI {
         }
         router.post("/v1/flows/{id}/kill") { request, context in
             try await authorise(request, context, .manageFlows)
-            let id = try await record(context).id
-            do { return FlowResponse.response(try await flows.engine(for: id).kill(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
+            let found = try await record(context)
+            do { return FlowResponse.response(try await engine(running: found).kill(found.id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.post("/v1/flows/{id}/resume") { request, context in
             try await authorise(request, context, .manageFlows)
-            let id = try await record(context).id
-            do { return FlowResponse.response(try await flows.engine(for: id).resume(id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
+            let found = try await record(context)
+            do { return FlowResponse.response(try await engine(running: found).resume(found.id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.get("/v1/vault") { request, context in
             try await authorise(request, context, .readVault)

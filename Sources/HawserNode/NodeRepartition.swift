@@ -15,7 +15,13 @@ public enum NodeRepartition {
             throw ConfigurationError(["ha.mode is \(configuration.ha.mode.rawValue): only a hot-hot node's flows are partitioned"])
         }
         return try await NodeDatabase.offline(configuration, baseDirectory: baseDirectory, logger: logger) { database in
-            let recorded = try await database.flows.partitionCount(proposing: map.count)
+            // The elections checked below must be those the node's processes stand in.
+            let identity = election.identity
+            if let named = try await database.flows.setting("election", proposing: identity), named != identity {
+                throw ConfigurationError(["ha.election names the election \(identity), but the node's processes stand in \(named): "
+                                          + "name theirs, so that it can be checked that none of them runs"])
+            }
+            let recorded = Int(try await database.flows.setting("partitions", proposing: "\(map.count)") ?? "") ?? map.count
             for partition in 0..<max(recorded, map.count) {
                 var settings = election
                 settings.election += ".p\(partition)"
@@ -33,7 +39,7 @@ public enum NodeRepartition {
                                               + "stop every process of the node first (a killed one stands until its lease or session runs out)"])
                 }
             }
-            try await database.flows.setPartitionCount(map.count)
+            try await database.flows.setSetting("partitions", to: "\(map.count)")
             return "the node database splits its flows into \(map.count) partitions (it split them into \(recorded))"
         }
     }

@@ -7,7 +7,7 @@ import PostgresNIO
 /// fenced writers to one resource are serialised until their transactions end; a stale leader's
 /// transaction fails as a whole.
 ///
-/// A new leader should make one fenced write (or call `check` alone) as soon as it leads.
+/// A new leader claims its epoch (`claim`) before it writes anything else.
 public enum PostgresFencing {
     /// The fencing table, for schemas that include it.
     public static let tableDefinition = "CREATE TABLE IF NOT EXISTS hawser_fence (resource text PRIMARY KEY, epoch bigint NOT NULL)"
@@ -33,6 +33,25 @@ public enum PostgresFencing {
         let accepted = try await connection.query("""
             INSERT INTO hawser_fence (resource, epoch) VALUES (\(resource), \(value))
             ON CONFLICT (resource) DO UPDATE SET epoch = EXCLUDED.epoch WHERE hawser_fence.epoch <= EXCLUDED.epoch
+            RETURNING epoch
+            """, logger: logger)
+        for try await _ in accepted { return }
+        let current = try await connection.query("SELECT epoch FROM hawser_fence WHERE resource = \(resource)", logger: logger)
+        var highest = epoch
+        for try await value in current.decode(Int64.self) { highest = Epoch(UInt64(value)) }
+        throw CoordinationError.staleEpoch(resource: resource, presented: epoch, current: highest)
+    }
+
+    /// A new owner's claim, first in a transaction of its own: records `epoch` only if it is
+    /// higher than the one recorded, and throws `CoordinationError.staleEpoch` otherwise. An
+    /// equal epoch is refused too: it was claimed already, by another process (the same number
+    /// from another election: two elections' epochs can meet) or by this one in an attempt whose
+    /// answer was lost; either way the term must not begin on it. Once claimed, the owner's writes
+    /// at its epoch pass `check`.
+    public static func claim(_ connection: PostgresConnection, resource: String, epoch: Epoch, logger: Logger) async throws {
+        let accepted = try await connection.query("""
+            INSERT INTO hawser_fence (resource, epoch) VALUES (\(resource), \(Int64(epoch.value)))
+            ON CONFLICT (resource) DO UPDATE SET epoch = EXCLUDED.epoch WHERE hawser_fence.epoch < EXCLUDED.epoch
             RETURNING epoch
             """, logger: logger)
         for try await _ in accepted { return }

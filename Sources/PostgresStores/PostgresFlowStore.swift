@@ -151,25 +151,37 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         }
     }
 
-    /// On a connection of its own: a node checks the count at start-up, before its pool runs.
-    public func partitionCount(proposing count: Int) async throws -> Int {
-        try await database.withSingleConnection { connection, logger in
-            // One statement: the insert's row, or (the count was recorded) the row there was.
-            let rows = try await connection.query("""
-                WITH inserted AS (INSERT INTO node_settings (name, value) VALUES ('partitions', \(Int64(count)))
-                                  ON CONFLICT (name) DO NOTHING RETURNING value)
-                SELECT value FROM inserted UNION ALL SELECT value FROM node_settings WHERE name = 'partitions'
-                """, logger: logger)
-            var recorded = Int64(count)
-            for try await value in rows.decode(Int64.self) { recorded = value }
-            return Int(recorded)
+    /// Claims the store's fence at the epoch it holds (`PostgresFencing.claim`), in a transaction
+    /// of its own that waits at most a second for the fencing row (a former owner's transaction
+    /// under way), so that repeated claims do not pile up in the pool.
+    public func claim() async throws {
+        guard let fence else { return }
+        let epoch = try fence.epochForWrite()
+        try await database.transaction { connection, logger in
+            try await connection.query("SET LOCAL lock_timeout = '1s'", logger: logger)
+            try await PostgresFencing.claim(connection, resource: fence.resource, epoch: epoch, logger: logger)
         }
     }
 
-    public func setPartitionCount(_ count: Int) async throws {
+    /// On a connection of its own: a node checks its settings at start-up, before its pool runs.
+    public func setting(_ name: String, proposing value: String?) async throws -> String? {
+        try await database.withSingleConnection { connection, logger in
+            // One statement: the insert's row, or (the setting was recorded) the row there was.
+            let rows = try await connection.query("""
+                WITH inserted AS (INSERT INTO node_settings (name, value) SELECT \(name), \(value) WHERE \(value)::text IS NOT NULL
+                                  ON CONFLICT (name) DO NOTHING RETURNING value)
+                SELECT value FROM inserted UNION ALL SELECT value FROM node_settings WHERE name = \(name)
+                """, logger: logger)
+            var recorded: String?
+            for try await value in rows.decode(String.self) { recorded = value }
+            return recorded
+        }
+    }
+
+    public func setSetting(_ name: String, to value: String) async throws {
         try await database.withSingleConnection { connection, logger in
             try await connection.query("""
-                INSERT INTO node_settings (name, value) VALUES ('partitions', \(Int64(count)))
+                INSERT INTO node_settings (name, value) VALUES (\(name), \(value))
                 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value
                 """, logger: logger)
         }

@@ -209,6 +209,56 @@ import Testing
         #expect(try await database.flows.replayMarkers().count == ids.count - 1)
     }
 
+    /// The database records the first hot-hot process's split and election; a process whose own
+    /// differ, or a process of another mode, is refused before it runs anything. (A process in
+    /// another election took partitions whose epochs its election also reached: an outside audit.)
+    @Test func theRecordedSplitAndElectionKeepOutProcessesThatDiffer() async throws {
+        let dir = try TemporaryDirectory()
+        let store = try SQLiteNodeDatabase(path: dir.path + "/node.sqlite").flows
+        var ha = HAConfiguration()
+        ha.mode = .hotHot
+        ha.partitions = 4
+        ha.election = HotWarmTests.sqliteElection(in: dir.path).0
+        try await HotHotRecord.check(ha, baseDirectory: dir.path, store: store)
+        try await HotHotRecord.check(ha, baseDirectory: dir.path, store: store)  // the same again: accepted
+        #expect(try await store.setting("election", proposing: nil) == "sqlite \(dir.path)/election.sqlite default")
+
+        var other = ha
+        other.election?.election = "other"
+        let elsewhere = await #expect(throws: ConfigurationError.self) { try await HotHotRecord.check(other, baseDirectory: dir.path, store: store) }
+        #expect(elsewhere?.description.contains("ha.election names the election sqlite \(dir.path)/election.sqlite other, but the node's other "
+                                                + "processes stand in sqlite \(dir.path)/election.sqlite default") == true, "\(String(describing: elsewhere))")
+        other = ha
+        other.election?.sqlite = "elsewhere.sqlite"
+        await #expect(throws: ConfigurationError.self) { try await HotHotRecord.check(other, baseDirectory: dir.path, store: store) }
+        for mode in [HAConfiguration.Mode.single, .hotWarm] {
+            var another = HAConfiguration()
+            another.mode = mode
+            let refused = await #expect(throws: ConfigurationError.self) { try await HotHotRecord.check(another, baseDirectory: dir.path, store: store) }
+            #expect(refused?.description.contains("the node database is a hot-hot node's (its flows split into 4 partitions)") == true)
+        }
+        // A database no hot-hot process used takes any mode.
+        try await HotHotRecord.check(HAConfiguration(), baseDirectory: dir.path, store: try SQLiteNodeDatabase(path: dir.path + "/fresh.sqlite").flows)
+    }
+
+    /// Starts go to the partitions a process serves in turn, each as often as the others. (They
+    /// went round all the partitions, the served one after an unserved one taking its turn: with
+    /// 3 of 6 served, 7 of 9 starts went to one.)
+    @Test func startsGoToTheServedPartitionsInTurn() async throws {
+        let dir = try TemporaryDirectory()
+        let store = try SQLiteNodeDatabase(path: dir.path + "/node.sqlite").flows
+        let engines = FlowEngines(partitions: FlowPartitions(count: 6))
+        var served: [ObjectIdentifier: Int] = [:]
+        for k in [1, 2, 5] {
+            let engine = FlowEngine(store: store, registry: FlowRegistry(), services: FlowServices(), logger: quietLogger)
+            engines.partitions[k].set(.active(engine))
+            served[ObjectIdentifier(engine)] = k
+        }
+        var chosen: [Int: Int] = [:]
+        for _ in 0..<9 { chosen[served[ObjectIdentifier(try engines.forStart())]!, default: 0] += 1 }
+        #expect(chosen == [1: 3, 2: 3, 5: 3])
+    }
+
     @Test func aHotHotNodeNeedsWhatHotWarmNeedsValidPartitionsAndNoNetwork() throws {
         var configuration = NodeConfiguration()
         configuration.ha.mode = .hotHot

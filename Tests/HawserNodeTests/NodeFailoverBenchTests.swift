@@ -28,12 +28,15 @@ import Testing
     }
 
     /// `--partitions`: a trial times the takeover of a killed worker's partitions and the rebalance
-    /// once it returns; one line each, and a JSON summary of each measure.
-    @Test func aPartitionTrialPrintsTheTakeoverAndTheRebalance() async throws {
+    /// once it returns; one line each, and a JSON summary of each measure. Bare election workers,
+    /// or (`--node --mode hot-hot`) three node workers under flow load, whose takeover ends when the
+    /// killed worker's partitions serve elsewhere (their flows resumed there).
+    @Test(arguments: [[String](), ["--node", "--mode", "hot-hot", "--clients", "3"]])
+    func aPartitionTrialPrintsTheTakeoverAndTheRebalance(workers: [String]) async throws {
         let dir = try TemporaryDirectory()
         let work = dir.path + "/work"
-        let run = try await ChildProcess.run(HawserProcess.binary, [
-            "bench", "failover", "--partitions", "6", "--sqlite", dir.path + "/lease.sqlite", "--lease-ms", "1000", "--renew-ms", "200",
+        let run = try await ChildProcess.run(HawserProcess.binary, ["bench", "failover"] + workers + [
+            "--partitions", "6", "--sqlite", dir.path + "/lease.sqlite", "--lease-ms", "1000", "--renew-ms", "200",
             "--request-timeout-ms", "500", "--hold-down-ms", "500", "--trials", "1", "--work-directory", work, "--json",
         ], in: dir.path, scratch: dir.path)
         #expect(run.status == 0, "\(run.output)")
@@ -43,28 +46,8 @@ import Testing
             try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         }
         #expect(measures.map { $0["measure"] as? String } == ["takeover", "rebalance"], "\(run.output)")
-        #expect(measures.allSatisfy { $0["benchmark"] as? String == "partition-failover" && $0["partitions"] as? Int == 6 })
-        #expect(Self.processes(naming: work).isEmpty, "every process the benchmark started has ended")
-    }
-
-    /// `--node --mode hot-hot`: three node workers under flow load; a trial times the takeover of a
-    /// killed worker's partitions (their flows resumed elsewhere) and its rebalance once it returns.
-    @Test func aHotHotTrialPrintsTheTakeoverAndTheRebalance() async throws {
-        let dir = try TemporaryDirectory()
-        let work = dir.path + "/work"
-        let run = try await ChildProcess.run(HawserProcess.binary, [
-            "bench", "failover", "--node", "--mode", "hot-hot", "--partitions", "6", "--sqlite", dir.path + "/lease.sqlite",
-            "--lease-ms", "1000", "--renew-ms", "200", "--request-timeout-ms", "500", "--hold-down-ms", "500", "--trials", "1",
-            "--clients", "3", "--work-directory", work, "--json",
-        ], in: dir.path, scratch: dir.path)
-        #expect(run.status == 0, "\(run.output)")
-        let lines = run.output.split(separator: "\n").map(String.init)
-        #expect(lines.contains { $0.hasPrefix("trial 1: takeover ") && $0.contains(" ms, rebalance ") }, "\(run.output)")
-        let measures = try lines.filter { $0.hasPrefix("{") }.map { line in
-            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        }
-        #expect(measures.map { $0["measure"] as? String } == ["takeover", "rebalance"], "\(run.output)")
-        #expect(measures.allSatisfy { $0["benchmark"] as? String == "node-failover" && $0["mode"] as? String == "hot-hot" && $0["partitions"] as? Int == 6 })
+        let benchmark = workers.isEmpty ? "partition-failover" : "node-failover"
+        #expect(measures.allSatisfy { $0["benchmark"] as? String == benchmark && $0["partitions"] as? Int == 6 })
         #expect(Self.processes(naming: work).isEmpty, "every process the benchmark started has ended")
     }
 

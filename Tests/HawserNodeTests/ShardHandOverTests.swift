@@ -120,7 +120,7 @@ import Testing
         let fence = WriteFence(resource: "node/0")
         let database = try SQLiteNodeDatabase(path: dir + "/node.sqlite", fence: fence)
         let serving = ServingState<FlowEngine>(.standby(active: nil))
-        let work = FlowShardWork(store: database.flows, draining: { false }) { store in
+        let work = FlowShardWork(store: database.flows, claim: { try await database.flows.claim() }, draining: { false }) { store in
             FlowEngine(store: store, registry: registry(), services: services(gate), logger: quietLogger)
         }
         let service = ShardService(stand: ShardStand(election: election, administration: administration, timeout: .seconds(2),

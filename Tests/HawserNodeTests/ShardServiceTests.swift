@@ -45,7 +45,7 @@ import Testing
         let fence = WriteFence(resource: "node/0")
         let database = try SQLiteNodeDatabase(path: dir + "/node.sqlite", fence: fence)
         let serving = ServingState<FlowEngine>(.standby(active: nil))
-        let work = FlowShardWork(store: database.flows, draining: { false }) { store in
+        let work = FlowShardWork(store: database.flows, claim: { try await database.flows.claim() }, draining: { false }) { store in
             var registry = FlowRegistry()
             registry.register(Echo.self)
             registry.register(Hold.self)

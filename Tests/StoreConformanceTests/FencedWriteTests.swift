@@ -65,6 +65,32 @@ struct FencedWriteTests {
         }
     }
 
+    /// A term begins with a claim, which must raise the epoch: the same epoch from another
+    /// election (two elections' epochs meet: a process misconfigured, or an election moved) is
+    /// refused, so two processes never both begin a term on one epoch. (A claim used to be a
+    /// fenced commit of nothing, which an equal epoch passes: both then ran the shard's flows.)
+    @Test(arguments: Backend.available) func aClaimMustRaiseTheEpoch(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let first = WriteFence(resource: "node/p3", epoch: Epoch(1)), other = WriteFence(resource: "node/p3", epoch: Epoch(1))
+            let owner = try await database.node(fence: first)
+            try await owner.flows.claim()
+            _ = try await owner.flows.commit([start("a")])
+            let stranger = try await database.node(fence: other)
+            _ = try await stranger.flows.commit([])  // the claim before: an equal epoch passes the check
+            await #expect(throws: CoordinationError.staleEpoch(resource: "node/p3", presented: Epoch(1), current: Epoch(1))) {
+                try await stranger.flows.claim()
+            }
+            _ = try await owner.flows.commit([start("b")])  // the owner goes on
+            other.hold(Epoch(2))
+            try await stranger.flows.claim()
+            await #expect(throws: CoordinationError.staleEpoch(resource: "node/p3", presented: Epoch(1), current: Epoch(2))) {
+                _ = try await owner.flows.commit([start("c")])
+            }
+            // An unfenced store has nothing to claim.
+            try await database.node().flows.claim()
+        }
+    }
+
     /// A term that steps down releases its fence before its engine stops; the engine's last
     /// write, clearing the replay markers of the flows it stopped, carries the term's epoch: the
     /// database takes it until a newer owner has claimed, and refuses it after.

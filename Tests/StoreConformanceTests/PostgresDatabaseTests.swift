@@ -105,7 +105,7 @@ struct PostgresDatabaseTests {
         try await server.sql("""
             DO $$ BEGIN IF (SELECT version FROM hawser_schema WHERE component = 'node') <> 5 THEN RAISE EXCEPTION 'not upgraded'; END IF; END $$
             """, database: name)
-        #expect(try await node.flows.partitionCount(proposing: 4) == 4)
+        #expect(try await node.flows.setting("partitions", proposing: "4") == "4")
         let start = FlowRecord(id: FlowID("a"), clientRequestId: "c-a", flowName: "F", arguments: [], attempts: 0,
                                createdAt: Instant(microsecondsSinceEpoch: 1), updatedAt: Instant(microsecondsSinceEpoch: 1))
         #expect(try await node.flows.commit([.start(start)]) == [start])
