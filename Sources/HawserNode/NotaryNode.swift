@@ -138,7 +138,7 @@ struct NotaryStores: Sendable {
     let link: (any ReplicaLink)?
     /// The SQLite store's file (nil on PostgreSQL).
     let storePath: String?
-    /// The claiming write of a fenced (hot-warm, hot-cold) store: the fencing check alone.
+    /// The claim of a fenced (hot-warm, hot-cold) store's fence: its epoch, if higher than the one recorded.
     let claim: (@Sendable () async throws -> Void)?
     /// Started before the notary and stopped after it.
     let services: [any Service]

@@ -23,7 +23,7 @@ struct SimNodeDatabase {
     }
 
     enum Call: CustomStringConvertible {
-        /// The claiming write of a term: the fencing check alone.
+        /// The claim of a term: its epoch recorded, if higher than the one recorded.
         case claim(Epoch)
         /// A term's start: the flows to run again, their markers set (`StartupReplay`).
         case start(Epoch, Marker)
@@ -77,7 +77,10 @@ struct SimNodeDatabase {
     mutating func apply(_ call: Call) -> Answer {
         switch call {
         case .claim(let epoch):
-            return fenced(epoch) ?? .done
+            // A claim records a higher epoch only (`SQLiteFencing.claim`): an equal one was claimed already.
+            if fenced, fence >= epoch { return .refused("stale_epoch: claimed \(epoch), current \(fence)") }
+            fence = max(fence, epoch)
+            return .done
         case .start(let epoch, let marker):
             if let refusal = fenced(epoch) { return refusal }
             return start(marker)
