@@ -7,8 +7,9 @@ enum SQLite {
     /// the node's flows, the lease), NORMAL where the data can be rebuilt from the log (a
     /// replica's store).
     static func open(_ path: String, synchronousFull: Bool, busyTimeout: Double = 5) throws -> DatabasePool {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
+        // A bare file name lives in the working directory, which exists.
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
         config.prepareDatabase { db in

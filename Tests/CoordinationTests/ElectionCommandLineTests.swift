@@ -15,7 +15,8 @@ struct ElectionCommandLineTests {
     }
 
     /// As `run`, with standard output too.
-    static func runCapturing(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stderr: String, stdout: String) {
+    static func runCapturing(_ arguments: [String], environment: [String: String] = [:],
+                             in workingDirectory: String? = nil) async throws -> (status: Int32, stderr: String, stdout: String) {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/stderr", outPath = directory.path + "/stdout"
         _ = FileManager.default.createFile(atPath: path, contents: nil)
@@ -24,6 +25,7 @@ struct ElectionCommandLineTests {
         process.executableURL = URL(fileURLWithPath: CandidateProcess.binary)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
@@ -96,5 +98,14 @@ struct ElectionCommandLineTests {
         #expect(stderr.contains("unknown_candidate"), "\(stderr)")
         let (switched, refusal) = try await Self.run(["admin", "switchover", "--to", "nobody", "--sqlite", directory.path + "/lease.sqlite"])
         #expect(switched != 0 && refusal.contains("unknown_candidate"), "\(refusal)")
+    }
+
+    /// A lease file named without a directory lives in the working directory (it failed: "The
+    /// file doesn't exist", the empty directory part created).
+    @Test func aBareLeaseFileNameIsInTheWorkingDirectory() async throws {
+        let directory = try TemporaryDirectory()
+        let (status, stderr, stdout) = try await Self.runCapturing(["admin", "status", "--sqlite", "lease.sqlite"], in: directory.path)
+        #expect(status == 0 && stdout.contains("\"epoch\""), "\(stderr)")
+        #expect(FileManager.default.fileExists(atPath: directory.path + "/lease.sqlite"))
     }
 }
