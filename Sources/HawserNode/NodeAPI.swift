@@ -234,6 +234,13 @@ struct NodeAPI {
             registry.makeGauge(descriptor: gauge("hawser_flows_draining", "1 while the node is draining for an upgrade.")).set(to: flows.isDraining ? 1 : 0)
             registry.makeGauge(descriptor: gauge("hawser_node_active", "1 while this process serves the node (always in single mode; otherwise once it has taken over)."))
                 .set(to: serving.isActive ? 1 : 0)
+            for (partition, state) in flows.partitions.enumerated() {
+                let running = if case .active(let engine) = state.current { engine.runningCount } else { 0 }
+                registry.makeGauge(descriptor: gauge("hawser_partition_serving", "1 while this process runs the partition's flows (hot-hot)."),
+                                   labels: [("partition", "\(partition)")]).set(to: state.isActive ? 1 : 0)
+                registry.makeGauge(descriptor: gauge("hawser_partition_flows_running", "The partition's flows running in this process now (hot-hot)."),
+                                   labels: [("partition", "\(partition)")]).set(to: Double(running))
+            }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }

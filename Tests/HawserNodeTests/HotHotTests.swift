@@ -31,9 +31,14 @@ import Testing
         // B serves once the balancer (A, the leader of partition 0) has moved half of the partitions to it.
         try await hotWarm.awaitReady(pair.url("B"), "ready")
         let leads = try await awaitLeads(options) { $0["A"]?.count == 2 && $0["B"]?.count == 2 }
-        // Each says on its output which partitions it serves: those it leads, once their flows resumed.
+        // Each says on its output and in its metrics which partitions it serves: those it leads, once their flows resumed.
         for (id, process) in [("A", a!), ("B", b)] {
             try await eventually("\(id) serving its partitions") { Self.serving(process.printed) == Set(leads[id] ?? []) }
+            let metrics = try await hotWarm.status(pair.url(id) + "/metrics").body
+            for partition in 0..<Self.partitions {
+                let line = "hawser_partition_serving{partition=\"\(partition)\"} \(leads[id]?.contains(partition) == true ? 1 : 0)"
+                #expect(metrics.contains(line), "\(id): \(line)")
+            }
         }
 
         let retries = RetryPolicy(maxAttempts: 1_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200),
