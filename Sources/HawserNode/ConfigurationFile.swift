@@ -24,7 +24,8 @@ enum ConfigurationFile {
     static func load<T: Decodable>(_ path: String, unknownOptions: (Data) -> [String],
                                    problems: (T, _ baseDirectory: String) -> [String]) throws -> T {
         let data = try contents(of: path, what: "configuration file")
-        do { _ = try JSONValue(parsing: Array(data)) } catch {
+        let json: JSONValue
+        do { json = try JSONValue(parsing: Array(data)) } catch {
             throw ConfigurationError(["\(path) is not valid JSON: \(error)"])
         }
         var found = unknownOptions(data)
@@ -34,8 +35,14 @@ enum ConfigurationFile {
             guard found.isEmpty else { throw ConfigurationError(found) }
             return configuration
         } catch let error as DecodingError {
-            // Reported alone: the other checks need a configuration that decoded.
-            throw ConfigurationError(found + ["\(path): \(error.plainDescription)"])
+            // Reported alone: the other checks need a configuration that decoded. A number the
+            // decoder could not hold comes without its place: the candidates are named.
+            var problem = "\(path): \(error.plainDescription)"
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                let candidates = json.numbersBeyondWholeNumbers()
+                if !candidates.isEmpty { problem += " (not whole numbers: \(candidates.joined(separator: ", ")))" }
+            }
+            throw ConfigurationError(found + [problem])
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 
 extension DecodingError {
     /// The problem in words about the input, for the person who wrote it: where in the JSON
@@ -36,6 +37,23 @@ extension DecodingError {
         case is String.Type, is Substring.Type: "a string"
         case is Bool.Type: "true or false"
         default: String(describing: type).hasPrefix("Array<") ? "an array" : "an object"
+        }
+    }
+}
+
+extension JSONValue {
+    /// Where in the value a number is not a whole number that 64 bits hold (`ha.partitions`,
+    /// `parties[0].x`), with its text: what Foundation's decoder refuses without saying where.
+    func numbersBeyondWholeNumbers(at path: String = "") -> [String] {
+        switch self {
+        case .number(let number):
+            return Int64(number.text) == nil ? ["`\(path)` is \(number.text)"] : []
+        case .array(let items):
+            return items.enumerated().flatMap { $1.numbersBeyondWholeNumbers(at: "\(path)[\($0)]") }
+        case .object(let members):
+            return members.sorted { $0.key < $1.key }.flatMap { $1.numbersBeyondWholeNumbers(at: path.isEmpty ? $0 : "\(path).\($0)") }
+        case .null, .bool, .string:
+            return []
         }
     }
 }

@@ -87,9 +87,11 @@ import Testing
         // A member named twice is refused, not taken first-wins, with where it was found.
         #expect(problems(#"{"acceptAnyParty": true, "name": "O=A", "name": "O=B"}"#)
             .contains { $0.contains("is not valid JSON: the object names member `name` twice at byte") })
-        // Valid JSON whose number does not fit says so (it was "not valid JSON").
+        // Valid JSON whose number does not fit says so (it was "not valid JSON"), and where.
         #expect(problems(#"{"acceptAnyParty": true, "listen": {"port": 99999999999999999999}}"#)
-            .contains { $0.contains("a number does not fit") })
+            .contains { $0.contains("a number does not fit") && $0.contains("(not whole numbers: `listen.port` is 99999999999999999999)") })
+        #expect(problems(#"{"acceptAnyParty": true, "ha": {"mode": "hot-warm", "partitions": 8.5}}"#)
+            .contains { $0.contains("(not whole numbers: `ha.partitions` is 8.5)") })
     }
 
     /// Files that cannot be read say why in words (they named "NSCocoaErrorDomain error 256").
