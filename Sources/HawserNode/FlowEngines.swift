@@ -81,7 +81,14 @@ final class FlowEngines: Sendable {
     /// The engine that runs flow `id`, or the standby answer naming its partition's owner.
     func engine(for id: FlowID) throws(NodeAPIError) -> FlowEngine {
         guard let map else { return try node.engine() }
-        return try partitions[map.partition(of: id)].engine()
+        let partition = map.partition(of: id)
+        let state = partitions[partition]
+        if case .active(let engine) = state.current { return engine }
+        guard node.isActive else { return try node.engine() }  // a standby altogether: the usual answer
+        let owner = if case .standby(let active) = state.current { active } else { String?.none }
+        let message = owner.map { "flow \(id) is in partition \(partition), which the process at \($0) runs" }
+            ?? "flow \(id) is in partition \(partition), which no process runs now (it is changing hands); try again shortly"
+        throw NodeAPIError(.standby, message, retryAfter: 1, active: owner)
     }
 
     /// Any engine serving now, for what any can answer (reads of the shared database).

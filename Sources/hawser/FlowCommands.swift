@@ -38,7 +38,7 @@ struct FlowCommand: AsyncParsableCommand {
             try await connection.withClient { client in
                 let started = try await client.startFlow(flow, arguments: Array(arguments.utf8),
                                                          clientRequestId: clientRequestId ?? UUID().uuidString.lowercased())
-                let final = wait ? try await client.watch(started.id) { print(FlowCommand.line($0)) } : started
+                let final = wait ? try await client.watch(started.id) { FlowCommand.printNow(FlowCommand.line($0)) } : started
                 print(FlowCommand.line(final))
                 ended = final.status
             }
@@ -85,7 +85,7 @@ struct FlowCommand: AsyncParsableCommand {
         func run() async throws {
             var ended: String?
             try await connection.withClient { client in
-                let final = try await client.watch(id) { print(FlowCommand.line($0)) }
+                let final = try await client.watch(id) { FlowCommand.printNow(FlowCommand.line($0)) }
                 print(FlowCommand.line(final))
                 ended = final.status
             }
@@ -97,6 +97,13 @@ struct FlowCommand: AsyncParsableCommand {
     /// (failed, killed) or a flow parked in the hospital.
     static func exit(forEnd status: String?) throws {
         if status != "completed" { throw ExitCode(1) }
+    }
+
+    /// Prints a line of a stream as it comes: into a pipe, standard output is block-buffered, and
+    /// a reader (`flow watch ID | jq`) saw nothing until the flow ended.
+    static func printNow(_ line: String) {
+        print(line)
+        fflush(nil)  // every stream (naming `stdout` is not concurrency-safe)
     }
 
     static func line(_ event: NodeFlowEvent) -> String {

@@ -80,7 +80,9 @@ import Testing
         #expect(repeated.status == 200 && repeated.body.contains(#""id":"\#(ids["load-0"]!)""#), "\(repeated)")
         let waiting = try await post(pair.url("B") + "/v1/flows?wait=5", start)
         #expect(waiting.status == 503 && waiting.body.contains(#""code":"standby""#)
-                && waiting.body.contains(#""active":"\#(pair.url("A"))""#), "\(waiting)")
+                && waiting.body.contains(#""active":"\#(pair.url("A"))""#)
+                && waiting.body.contains("is in partition \(FlowPartitions(count: Self.partitions).partition(of: FlowID(ids["load-0"]!))), which the process at \(pair.url("A")) runs"),
+                "\(waiting)")
         a?.kill()
         a = nil
         _ = try await awaitLeads(options) { $0["B"]?.count == Self.partitions }
