@@ -75,9 +75,14 @@ public final class SQLiteLeaseBackend: LeaseBackend {
     }
 
     /// Fenced writes share this database: run `body` in one transaction after the fencing check.
-    public func fencedWrite<T: Sendable>(resource: String, epoch: Epoch, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    public func fencedWrite<T: Sendable>(resource: String, epoch: Epoch, claiming: Bool = false,
+                                         _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await transaction { db in
-            try SQLiteFencing.check(db, resource: resource, epoch: epoch)
+            if claiming {
+                try SQLiteFencing.claim(db, resource: resource, epoch: epoch)
+            } else {
+                try SQLiteFencing.check(db, resource: resource, epoch: epoch)
+            }
             return try body(db)
         }
     }

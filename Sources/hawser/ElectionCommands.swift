@@ -156,10 +156,11 @@ private struct CandidateService: Service {
         }
     }
 
-    /// The first write of an epoch goes at once (so the store learns the new epoch); later ones
-    /// take the epoch, wait, then write, as work that decides first and commits later does.
+    /// The first write of an epoch goes at once and claims it (so the store learns the new epoch,
+    /// and refuses it if another writer claimed it already: then nothing is written under it);
+    /// later ones take the epoch, wait, then write, as work that decides first and commits later does.
     private func write(_ writer: FencedWriter) async {
-        var registered: Epoch?
+        var registered: Epoch?, claimed: Epoch?
         while !Task.isCancelled {
             guard let epoch = election.status.role.epoch else {
                 try? await Task.sleep(for: .milliseconds(10))
@@ -168,7 +169,8 @@ private struct CandidateService: Service {
             if registered == epoch { try? await Task.sleep(for: interval) }
             registered = epoch
             do {
-                try await writer.write(epoch: epoch)
+                try await writer.write(epoch: epoch, claiming: claimed != epoch)
+                claimed = epoch
                 emit(["event": "write", "id": election.candidate.id, "epoch": epoch.value, "accepted": true])
             } catch let error as CoordinationError {
                 emit(["event": "write", "id": election.candidate.id, "epoch": epoch.value, "accepted": false, "error": error.code])
@@ -203,9 +205,9 @@ struct FencedWriter: Sendable {
         }
     }
 
-    func write(epoch: Epoch) async throws {
+    func write(epoch: Epoch, claiming: Bool) async throws {
         let (id, resource) = (self.id, self.resource)
-        try await store.fencedWrite(resource: resource, epoch: epoch) { db in
+        try await store.fencedWrite(resource: resource, epoch: epoch, claiming: claiming) { db in
             try db.execute(sql: "INSERT INTO writes (writer, epoch, t, resource) VALUES (?, ?, ?, ?)",
                            arguments: [id, Int64(epoch.value), Moment.now().nanoseconds, resource])
         }

@@ -83,6 +83,12 @@ import Testing
         let values = try await store.write { db in try Int.fetchAll(db, sql: "SELECT v FROM t ORDER BY rowid") }
         #expect(values == [3, 5, 55, 1])
         #expect(try await store.write { try SQLiteFencing.currentEpoch($0, resource: "ledger") } == Epoch(5))
+        // A claim (a term's first write) needs a higher epoch: epoch 5 was claimed already.
+        await #expect(throws: CoordinationError.staleEpoch(resource: "ledger", presented: Epoch(5), current: Epoch(5))) {
+            try await store.fencedWrite(resource: "ledger", epoch: Epoch(5), claiming: true) { db in try db.execute(sql: "INSERT INTO t VALUES (0)") }
+        }
+        try await store.fencedWrite(resource: "ledger", epoch: Epoch(6), claiming: true) { db in try db.execute(sql: "INSERT INTO t VALUES (6)") }
+        #expect(try await store.write { db in try Int.fetchAll(db, sql: "SELECT v FROM t ORDER BY rowid") } == [3, 5, 55, 1, 6])
     }
 
     @Test(.timeLimit(.minutes(3))) func twoElectionsShareOneLeaseAndHandOver() async throws {
