@@ -14,14 +14,7 @@ public enum SQLiteFencing {
 
     /// Call first in the transaction of the write. Throws `CoordinationError.staleEpoch`.
     public static func check(_ db: Database, resource: String, epoch: Epoch) throws {
-        let current = try Int64.fetchOne(db, sql: "SELECT epoch FROM hawser_fence WHERE resource = ?", arguments: [resource])
-        if let current, UInt64(current) > epoch.value {
-            throw CoordinationError.staleEpoch(resource: resource, presented: epoch, current: Epoch(UInt64(current)))
-        }
-        if current != Int64(epoch.value) {
-            try db.execute(sql: "INSERT INTO hawser_fence (resource, epoch) VALUES (?, ?) ON CONFLICT (resource) DO UPDATE SET epoch = excluded.epoch",
-                           arguments: [resource, Int64(epoch.value)])
-        }
+        try record(db, resource: resource, epoch: epoch, equalPasses: true)
     }
 
     /// A new owner's claim, in a write transaction of its own: records `epoch` only if it is higher
@@ -29,12 +22,19 @@ public enum SQLiteFencing {
     /// is refused too: it was claimed already, by another process (the same number from another
     /// election) or by this one in an earlier attempt; the term must not begin on it.
     public static func claim(_ db: Database, resource: String, epoch: Epoch) throws {
-        let current = try Int64.fetchOne(db, sql: "SELECT epoch FROM hawser_fence WHERE resource = ?", arguments: [resource])
-        if let current, UInt64(current) >= epoch.value {
-            throw CoordinationError.staleEpoch(resource: resource, presented: epoch, current: Epoch(UInt64(current)))
+        try record(db, resource: resource, epoch: epoch, equalPasses: false)
+    }
+
+    /// Refuses `epoch` below the recorded one (and equal to it, unless `equalPasses`), records a higher one.
+    private static func record(_ db: Database, resource: String, epoch: Epoch, equalPasses: Bool) throws {
+        let current = try currentEpoch(db, resource: resource)
+        if let current, current > epoch || (current == epoch && !equalPasses) {
+            throw CoordinationError.staleEpoch(resource: resource, presented: epoch, current: current)
         }
-        try db.execute(sql: "INSERT INTO hawser_fence (resource, epoch) VALUES (?, ?) ON CONFLICT (resource) DO UPDATE SET epoch = excluded.epoch",
-                       arguments: [resource, Int64(epoch.value)])
+        if current != epoch {
+            try db.execute(sql: "INSERT INTO hawser_fence (resource, epoch) VALUES (?, ?) ON CONFLICT (resource) DO UPDATE SET epoch = excluded.epoch",
+                           arguments: [resource, Int64(epoch.value)])
+        }
     }
 
     /// The check of a store's fence (nil: an unfenced, single-process store). Throws

@@ -12,8 +12,9 @@ public final class SQLiteNodeDatabase: Sendable {
     public let flows: SQLiteFlowStore
     public let vault: SQLiteVault
     public let sessions: SQLiteSessionStore
+    private let db: DatabasePool
 
-    public init(path: String, fence: WriteFence? = nil) throws {
+    public convenience init(path: String, fence: WriteFence? = nil) throws {
         let db = try SQLite.open(path, synchronousFull: true)
         try db.write { db in
             try db.execute(sql: """
@@ -71,6 +72,15 @@ public final class SQLiteNodeDatabase: Sendable {
                     """)
             }
         }
+        self.init(db, fence: fence)
+    }
+
+    /// The same database's stores with every write fenced by `fence` instead (a hot-hot node's
+    /// partition), on the same connections.
+    public func fenced(by fence: WriteFence) -> SQLiteNodeDatabase { SQLiteNodeDatabase(db, fence: fence) }
+
+    private init(_ db: DatabasePool, fence: WriteFence?) {
+        self.db = db
         flows = SQLiteFlowStore(db: db, fence: fence)
         vault = SQLiteVault(db: db, fence: fence)
         sessions = SQLiteSessionStore(db: db, fence: fence)

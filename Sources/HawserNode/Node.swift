@@ -136,7 +136,7 @@ public enum Node {
             let commits = PartitionCommits(store: database.flows, maxWritesPerCommit: configuration.maxWritesPerCommit)
             for k in 0..<map.count {
                 let fence = WriteFence(resource: HAConfiguration.resource(partition: k))
-                let stores = try database.fenced(fence)
+                let stores = database.fenced(fence)
                 let stand = try ShardStand(ha, partition: k, baseDirectory: baseDirectory, serving: engines.partitions[k], logger: logger, probe: probe)
                 let work = FlowShardWork(store: PartitionFlowStore(fenced: stores.flows, fence: fence, commits: commits),
                                          owns: { map.partition(of: $0) == k }, claim: { try await stores.flows.claim() },

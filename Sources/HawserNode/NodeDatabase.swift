@@ -16,8 +16,8 @@ public struct NodeDatabase: Sendable {
     public let sessions: any SessionStore
     let services: [any Service]
     /// The same database's stores with every write fenced by the given fence (a hot-hot node's
-    /// partition): on PostgreSQL the same pool, on SQLite another handle on the same file.
-    let fenced: @Sendable (WriteFence) throws -> NodeDatabase
+    /// partition), on the same connections.
+    let fenced: @Sendable (WriteFence) -> NodeDatabase
 
     /// Opens the database of `configuration`: SQLite in `data`, or PostgreSQL, reached, logged
     /// into and schema-checked within the connect timeout (`StoreDatabaseError`).
@@ -25,11 +25,11 @@ public struct NodeDatabase: Sendable {
                      resolve: (String) -> String, logger: Logger) async throws -> NodeDatabase {
         switch configuration.kind {
         case .sqlite:
-            @Sendable func open(_ fence: WriteFence?) throws -> NodeDatabase {
-                let database = try SQLiteNodeDatabase(path: data + "/node.sqlite", fence: fence)
-                return NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [], fenced: { try open($0) })
+            @Sendable func stores(_ database: SQLiteNodeDatabase) -> NodeDatabase {
+                NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [],
+                             fenced: { stores(database.fenced(by: $0)) })
             }
-            return try open(fence)
+            return stores(try SQLiteNodeDatabase(path: data + "/node.sqlite", fence: fence))
         case .postgres:
             let pool = try await configuration.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.passwordVariable,
                                                        stallLimit: PostgresNodeDatabase.stallLimit, logger: logger)

@@ -30,16 +30,7 @@ public enum PostgresFencing {
                 throw CoordinationError.staleEpoch(resource: resource, presented: epoch, current: Epoch(UInt64(current)))
             }
         }
-        let accepted = try await connection.query("""
-            INSERT INTO hawser_fence (resource, epoch) VALUES (\(resource), \(value))
-            ON CONFLICT (resource) DO UPDATE SET epoch = EXCLUDED.epoch WHERE hawser_fence.epoch <= EXCLUDED.epoch
-            RETURNING epoch
-            """, logger: logger)
-        for try await _ in accepted { return }
-        let current = try await connection.query("SELECT epoch FROM hawser_fence WHERE resource = \(resource)", logger: logger)
-        var highest = epoch
-        for try await value in current.decode(Int64.self) { highest = Epoch(UInt64(value)) }
-        throw CoordinationError.staleEpoch(resource: resource, presented: epoch, current: highest)
+        try await raise(connection, resource: resource, epoch: epoch, over: "<=", logger: logger)
     }
 
     /// A new owner's claim, first in a transaction of its own: records `epoch` only if it is
@@ -49,9 +40,16 @@ public enum PostgresFencing {
     /// answer was lost; either way the term must not begin on it. Once claimed, the owner's writes
     /// at its epoch pass `check`.
     public static func claim(_ connection: PostgresConnection, resource: String, epoch: Epoch, logger: Logger) async throws {
+        try await raise(connection, resource: resource, epoch: epoch, over: "<", logger: logger)
+    }
+
+    /// Records `epoch` if the recorded one stands in relation `over` (`<` or `<=`) to it; else
+    /// throws `staleEpoch` with the epoch recorded.
+    private static func raise(_ connection: PostgresConnection, resource: String, epoch: Epoch, over relation: String,
+                              logger: Logger) async throws {
         let accepted = try await connection.query("""
             INSERT INTO hawser_fence (resource, epoch) VALUES (\(resource), \(Int64(epoch.value)))
-            ON CONFLICT (resource) DO UPDATE SET epoch = EXCLUDED.epoch WHERE hawser_fence.epoch < EXCLUDED.epoch
+            ON CONFLICT (resource) DO UPDATE SET epoch = EXCLUDED.epoch WHERE hawser_fence.epoch \(unescaped: relation) EXCLUDED.epoch
             RETURNING epoch
             """, logger: logger)
         for try await _ in accepted { return }

@@ -1,3 +1,4 @@
+import Coordination
 import Foundation
 import HawserCore
 import Logging
@@ -139,6 +140,21 @@ public final class PostgresDatabase: Service, Sendable {
             return value
         } catch {
             throw StoreDatabaseError.wrapping(error, at: server)
+        }
+    }
+}
+
+extension PostgresDatabase {
+    /// A new owner's claim of a store's fence at the epoch it holds (`PostgresFencing.claim`),
+    /// in a transaction of its own that waits at most a second for the fencing row (a former
+    /// owner's transaction under way), so that repeated claims do not pile up in the pool.
+    /// Nothing to do for an unfenced store.
+    func claim(_ fence: WriteFence?) async throws {
+        guard let fence else { return }
+        let epoch = try fence.epochForWrite()
+        try await transaction { connection, logger in
+            try await connection.query("SET LOCAL lock_timeout = '1s'", logger: logger)
+            try await PostgresFencing.claim(connection, resource: fence.resource, epoch: epoch, logger: logger)
         }
     }
 }

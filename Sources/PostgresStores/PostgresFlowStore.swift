@@ -151,17 +151,7 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         }
     }
 
-    /// Claims the store's fence at the epoch it holds (`PostgresFencing.claim`), in a transaction
-    /// of its own that waits at most a second for the fencing row (a former owner's transaction
-    /// under way), so that repeated claims do not pile up in the pool.
-    public func claim() async throws {
-        guard let fence else { return }
-        let epoch = try fence.epochForWrite()
-        try await database.transaction { connection, logger in
-            try await connection.query("SET LOCAL lock_timeout = '1s'", logger: logger)
-            try await PostgresFencing.claim(connection, resource: fence.resource, epoch: epoch, logger: logger)
-        }
-    }
+    public func claim() async throws { try await database.claim(fence) }
 
     /// On a connection of its own: a node checks its settings at start-up, before its pool runs.
     public func setting(_ name: String, proposing value: String?) async throws -> String? {

@@ -25,18 +25,9 @@ public final class PostgresNotaryStore: NotaryStore, Sendable {
         self.fence = fence
     }
 
-    /// A new owner's claim of the fence (`PostgresFencing.claim`: only a higher epoch than the one
-    /// recorded), in a transaction of its own, after which no write of a former owner commits. It
-    /// waits at most a second for the fencing row (a former owner's transaction under way), so
-    /// that repeated claims do not pile up in the pool.
-    public func claim() async throws {
-        guard let fence else { return }
-        let epoch = try fence.epochForWrite()
-        try await database.transaction { connection, logger in
-            try await connection.query("SET LOCAL lock_timeout = '1s'", logger: logger)
-            try await PostgresFencing.claim(connection, resource: fence.resource, epoch: epoch, logger: logger)
-        }
-    }
+    /// A new owner's claim of the fence (`PostgresDatabase.claim`), after which no write of a
+    /// former owner commits.
+    public func claim() async throws { try await database.claim(fence) }
 
     /// The bound a fenced notary's pool gives its sessions (`PostgresDatabase.connect`'s
     /// `stallLimit`): a process that stalls inside a transaction (paused, partitioned) holds the
