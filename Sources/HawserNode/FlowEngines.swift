@@ -69,8 +69,7 @@ final class FlowEngines: Sendable {
     }
 
     /// The engine a start goes to: in a hot-hot node, that of the next partition this process
-    /// serves (a start whose client request id names an existing flow is then answered by the
-    /// engine of that flow's partition: `NodeAPI`).
+    /// serves (a start that waits and names an existing flow waits on that flow's: `NodeAPI`).
     func forStart() throws(NodeAPIError) -> FlowEngine {
         guard !partitions.isEmpty else { return try node.engine() }
         let serving = active
