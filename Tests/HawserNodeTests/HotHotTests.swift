@@ -115,6 +115,12 @@ import Testing
         let (busy, lock) = try await HawserProcess.run(["node", "repartition", "--config", pair.config("B")])
         #expect(busy != 0 && lock.contains("(hawser node run); stop it first"), "\(lock)")
         #expect(a.terminate() == 0)
+        // A file naming another election cannot check that the node's processes are stopped: refused.
+        var elsewhere = eight
+        elsewhere.ha.election?.election = "other"
+        try elsewhere.save(dir.path + "/other.json")
+        let (misnamed, named) = try await HawserProcess.run(["node", "repartition", "--config", dir.path + "/other.json"])
+        #expect(misnamed != 0 && named.contains("but the node's processes stand in sqlite \(dir.path)/election.sqlite default"), "\(named)")
 
         // A process elsewhere (here: this test) stands in partition 0's election: refused.
         var p0 = election.resolved(against: dir.path)
@@ -264,6 +270,19 @@ import Testing
         var chosen: [Int: Int] = [:]
         for _ in 0..<9 { chosen[served[ObjectIdentifier(try engines.forStart())]!, default: 0] += 1 }
         #expect(chosen == [1: 3, 2: 3, 5: 3])
+    }
+
+    /// An election's identity names where it lives without credentials, the same from every process.
+    @Test func anElectionsIdentityIsTheSameFromEveryProcess() {
+        var zookeeper = ElectionSettings()
+        zookeeper.zookeeper = "zk2:2181, zk1:2181,zk3:2181"
+        zookeeper.election = "node"
+        #expect(zookeeper.identity == "zookeeper zk1:2181,zk2:2181,zk3:2181 node")
+        var postgres = ElectionSettings()
+        postgres.postgres = "postgres://node_a:secret@db.example:5433/ledger"
+        #expect(postgres.identity == "postgres db.example:5433/ledger default")
+        postgres.postgres = "postgres://node_b@db.example/ledger"
+        #expect(postgres.identity == "postgres db.example:5432/ledger default")
     }
 
     @Test func aHotHotNodeNeedsWhatHotWarmNeedsValidPartitionsAndNoNetwork() throws {
