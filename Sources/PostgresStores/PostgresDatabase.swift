@@ -75,10 +75,10 @@ public final class PostgresDatabase: Service, Sendable {
     ///
     /// `waitForDisk: false` commits without waiting for the commit to reach the disk
     /// (`synchronous_commit = off` for this transaction alone), for writes whose loss in a crash of
-    /// the database is harmless: a reservation (the flow chooses again), an outbox acknowledgement
-    /// (the message is delivered again, and the receiver keeps it once), an inbox pruning (it is
-    /// done again). The log is flushed in order, so the next commit that waits makes this one
-    /// durable too.
+    /// the database is harmless: an outbox acknowledgement (the message is delivered again, and the
+    /// receiver keeps it once), an inbox pruning (it is done again). Not a reservation: the node
+    /// may outlive the crash and act on it (`PostgresVault`). The log is flushed in order, so the
+    /// next commit that waits makes this one durable too.
     func transaction<T: Sendable>(waitForDisk: Bool = true,
                                   _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
         let logger = self.logger

@@ -13,6 +13,10 @@ import Vault
 /// (`reserve(choosing:)`) reserves its states only where they are still free when it commits
 /// (the update's condition, re-checked by PostgreSQL after any concurrent writer), and is made
 /// again from the start when another holder took one first.
+///
+/// A reservation waits for the disk like every other commit: a flow relies on it from its next
+/// durable write on, which may come after a crash of the database that its pool waited out; a
+/// reservation lost in that crash would leave the flow sure of a state another flow could spend.
 public final class PostgresVault: VaultStore, Sendable {
     private let database: PostgresDatabase
     private let fence: WriteFence?
@@ -37,7 +41,7 @@ public final class PostgresVault: VaultStore, Sendable {
             let fence = self.fence
             let outcome: Choice
             do {
-                outcome = try await database.transaction(waitForDisk: false) { connection, logger in
+                outcome = try await database.transaction { connection, logger in
                     try await PostgresFencing.check(connection, fence, logger: logger)
                     var selection = VaultSelection(choosing: query, for: holder, from: start, pick: pick)
                     var request = selection.firstPage
@@ -150,7 +154,7 @@ public final class PostgresVault: VaultStore, Sendable {
     public func reserve(_ refs: [StateRef], for holder: String) async throws {
         let fence = self.fence
         let wanted = refs.map(\.description)
-        try await database.transaction(waitForDisk: false) { connection, logger in
+        try await database.transaction { connection, logger in
             try await PostgresFencing.check(connection, fence, logger: logger)
             // Locked in one order, so that two reservations of the same states cannot deadlock.
             let rows = try await connection.query("""

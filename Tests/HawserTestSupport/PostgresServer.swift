@@ -22,6 +22,7 @@ public final class PostgresServer: Sendable {
     private let running: Mutex<(process: Process, watchdog: ProcessWatchdog)?>
     private let databases = Atomic<Int>(0)
     private let durableCommits: Bool
+    private let lateWAL: Bool
 
     /// The URL of the `postgres` database, without a password.
     public var url: String { url(database: "postgres") }
@@ -30,8 +31,11 @@ public final class PostgresServer: Sendable {
 
     /// Starts a server; with `password`, TCP logins of `hawser` must give it (SCRAM). Commits are
     /// acknowledged before their WAL is written unless `durableCommits`, which a test that crashes
-    /// the server needs (the OS keeps what was written: `fsync` stays off).
-    public static func start(password: String? = nil, durableCommits: Bool = false) async throws -> PostgresServer {
+    /// the server needs (the OS keeps what was written: `fsync` stays off). With `lateWAL`, a commit
+    /// that did not wait for the disk (`synchronous_commit = off`) stays in the server's memory for
+    /// up to 10 s (`wal_writer_delay`, the background writer writes no pages), so that a crash
+    /// right after it loses it for certain.
+    public static func start(password: String? = nil, durableCommits: Bool = false, lateWAL: Bool = false) async throws -> PostgresServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hawser-pg-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.ownerAccountName: "postgres", .groupOwnerAccountName: "postgres"], ofItemAtPath: directory)
@@ -46,7 +50,7 @@ public final class PostgresServer: Sendable {
             initdb += ["-A", "trust"]
         }
         try await run(asPostgres: initdb)
-        let server = PostgresServer(directory: directory, port: try FreePorts.take(1)[0], durableCommits: durableCommits)
+        let server = PostgresServer(directory: directory, port: try FreePorts.take(1)[0], durableCommits: durableCommits, lateWAL: lateWAL)
         do {
             try await server.launch()
         } catch {
@@ -64,6 +68,7 @@ public final class PostgresServer: Sendable {
                              "-p", "\(port)", "-k", directory, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
                              "-c", "synchronous_commit=\(durableCommits ? "on" : "off")", "-c", "full_page_writes=off",
                              "-c", "max_connections=200"]
+            + (lateWAL ? ["-c", "wal_writer_delay=10000", "-c", "bgwriter_lru_maxpages=0"] : [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try ChildProcesses.start { try process.run() }
@@ -95,10 +100,11 @@ public final class PostgresServer: Sendable {
         try await launch()
     }
 
-    private init(directory: String, port: Int, durableCommits: Bool) {
+    private init(directory: String, port: Int, durableCommits: Bool, lateWAL: Bool) {
         self.directory = directory
         self.port = port
         self.durableCommits = durableCommits
+        self.lateWAL = lateWAL
         running = Mutex(nil)
     }
 
