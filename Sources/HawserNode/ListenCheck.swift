@@ -43,13 +43,19 @@ enum ListenCheck {
         guard bind(fd, address.pointee.ai_addr, address.pointee.ai_addrlen) == 0 else {
             let failure = errno
             let reason = switch failure {
-            case EADDRINUSE: "the port is in use by another process"
+            case EADDRINUSE: Self.inUse(port)
             case EADDRNOTAVAIL: "\(host) is not an address of this machine"
             case EACCES: "not permitted to bind this port"
             default: String(cString: strerror(failure))
             }
             throw ListenAddressUnavailable(host: host, port: port, reason: reason)
         }
+    }
+
+    /// "the port is in use by another process", naming it where /proc tells.
+    static func inUse(_ port: Int) -> String {
+        let holders = PortHolders.describe(port)
+        return "the port is in use by another process" + (holders.isEmpty ? "" : " (\(holders.joined(separator: ", ")))")
     }
 
     /// Whether `host` is an IPv4 or IPv6 address literal (the gRPC listener takes no host names).
