@@ -31,8 +31,13 @@ public protocol FlowStore: Sendable {
     /// the later writes of its flow in the same call.
     /// A journal entry whose sequence already exists is refused and nothing is committed; a
     /// transaction refused for what its writes hold throws `FlowWriteRefused`.
-    /// Called only from the group committer's own thread, which an implementation may block.
+    /// Called only from the group committer's own thread, which an implementation may block,
+    /// unless it `batchesCommits`.
     func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?]
+    /// Whether `commit` batches concurrent callers into shared transactions itself, on a thread
+    /// of its own (a hot-hot partition's store, `PartitionFlowStore`): the engine's group
+    /// committer then hands it each flow's writes as they come. False unless said.
+    var batchesCommits: Bool { get }
 
     func record(_ id: FlowID) async throws -> FlowRecord?
     func record(clientRequestId: String) async throws -> FlowRecord?
@@ -50,6 +55,10 @@ public protocol FlowStore: Sendable {
     /// fence before its engine stops; the database still refuses it (`stale_epoch`) once a newer
     /// owner has claimed. Called only from the group committer's own thread.
     func clearReplayMarkers(_ ids: [FlowID]) async throws
+}
+
+extension FlowStore {
+    public var batchesCommits: Bool { false }
 }
 
 /// The flow store a node runs on (SQLite or PostgreSQL): the port, and what the node's API,

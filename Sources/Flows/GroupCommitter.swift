@@ -5,14 +5,20 @@ import HawserCore
 /// run one after another on a thread of their own: run as tasks in the cooperative pool, each
 /// commit waited in its queue behind the flows' work, several times per transaction, and under
 /// load a commit round took several times the transaction itself.
+///
+/// A store that batches its callers itself (`FlowStore.batchesCommits`) gets each flow's writes
+/// straight away: a second queue in front of its own would make a write wait for this queue's
+/// transaction and then for the store's next one.
 final class GroupCommitter: Sendable {
     private let store: any FlowStore
     private let queue: BatchQueue<[FlowWrite], [FlowRecord?]>
+    private let wroteOutbox: @Sendable (Set<String>) -> Void
 
     /// `wroteOutbox` is called after a transaction that wrote outbox messages, with their
     /// recipients: the link manager delivers them now rather than at its next poll.
     init(store: any FlowStore, maxWritesPerCommit: Int, wroteOutbox: @escaping @Sendable (Set<String>) -> Void = { _ in }) {
         self.store = store
+        self.wroteOutbox = wroteOutbox
         queue = BatchQueue(thread: "hawser-commits", limit: maxWritesPerCommit, size: \.count) { batch in
             await Self.commit(batch[...], store, wroteOutbox)
         }
@@ -25,7 +31,10 @@ final class GroupCommitter: Sendable {
     /// Commits `writes` durably and together (with whatever else is queued); returns what the
     /// store returned for each. Store failures become `TransientFlowError`s for the hospital.
     /// Not cancellable: the transaction may carry other flows' writes.
-    func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] { try await queue.submit(writes) }
+    func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
+        guard store.batchesCommits else { return try await queue.submit(writes) }
+        return try await Self.commit([writes], store, wroteOutbox)[0].get()
+    }
 
     /// How many commits wait for the transaction under way to end (tests wait for a batch to form).
     var waiting: Int { queue.waiting }

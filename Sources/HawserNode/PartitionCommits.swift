@@ -2,17 +2,18 @@ import Coordination
 import Flows
 import HawserCore
 
-/// The group commit of a hot-hot process's partitions. Each partition's engine batches its own
-/// flows' writes (its `GroupCommitter`); here, while one transaction is under way, the batches of
-/// the other partitions queue, and the next transaction carries them all, proving each one's
-/// partition fence (`NodeFlowStore.commit(_:proving:)`). Without it a process serving 16
-/// partitions made 16 transactions where a single node makes one, at half a single node's
-/// throughput (BENCHMARKS.md).
+/// The group commit of a hot-hot process's partitions: while one transaction is under way, the
+/// writes of every partition's flows queue, and the next transaction carries them all, proving
+/// each partition's fence (`NodeFlowStore.commit(_:proving:)`). The partitions' engines hand each
+/// flow's writes straight here (`PartitionFlowStore.batchesCommits`). Without it a process serving
+/// 16 partitions made 16 transactions where a single node makes one, at half a single node's
+/// throughput; with a queue per engine in front of this one, a write waited for its engine's
+/// batch and then for the next shared transaction (BENCHMARKS.md).
 ///
 /// A batch whose fence is released is refused on its own (`not_owner`), before the transaction.
 /// A transaction the database refuses (one partition's fence moved on: `stale_epoch`; one write's
 /// content: `FlowWriteRefused`) is made again batch by batch, so that only the batch at fault
-/// fails and its engine hears why.
+/// fails and its flow hears why.
 final class PartitionCommits: Sendable {
     /// One partition's batch: its engine's writes and the partition's fence.
     private struct Batch: Sendable {
@@ -80,6 +81,7 @@ struct PartitionFlowStore: FlowStore {
     let commits: PartitionCommits
 
     func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] { try await commits.commit(writes, fencedBy: fence) }
+    var batchesCommits: Bool { true }
     func record(_ id: FlowID) async throws -> FlowRecord? { try await fenced.record(id) }
     func record(clientRequestId: String) async throws -> FlowRecord? { try await fenced.record(clientRequestId: clientRequestId) }
     func journal(of id: FlowID) async throws -> [JournalEntry] { try await fenced.journal(of: id) }
