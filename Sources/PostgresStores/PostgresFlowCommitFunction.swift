@@ -16,6 +16,12 @@ extension PostgresFlowCommit {
     /// recorded is the one at the same place in `fence_epochs` (the steady state of
     /// `PostgresFencing.check`), and raises `fenceMoved` otherwise. (Version 5 of the schema: one
     /// fence before, `fence_resource` and `fence_epoch`.)
+    ///
+    /// Every statement finds a few rows by their keys, so the function plans without sequential
+    /// scans, hash joins or merge joins (version 6): PL/pgSQL keeps a statement's plan for the
+    /// connection's life, and a plan made on an empty database, where reading the whole table is
+    /// cheapest, read all of `flows` and the journal in every commit as they grew, until an
+    /// automatic ANALYZE happened to replan it.
     static let function = """
         CREATE FUNCTION hawser_flow_commit(
             fence_resources text[], fence_epochs bigint[], refused text[],
@@ -33,7 +39,9 @@ extension PostgresFlowCommit {
             compacted text[], compaction_keeps text, markers_set text[], markers_cleared text[])
         RETURNS TABLE (id text, client_request_id text, name text, arguments bytea, status text, result bytea, error text,
                        attempts bigint, retry_at bigint, created_at bigint, updated_at bigint)
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql
+        SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+        AS $$
         #variable_conflict use_column
         DECLARE
             recorded bigint;

@@ -40,9 +40,10 @@ public final class PostgresNodeDatabase: Sendable {
     /// Version 1: the tables of the node database as they were when PostgreSQL came; version 2
     /// adds the function that makes a group commit one round trip (`PostgresFlowCommit`); version
     /// 3 the inbox of flow sessions (`PostgresSessionStore`); version 4 the node's settings (a
-    /// hot-hot node's partition count and election); version 5 a group commit that proves several fences (a
-    /// hot-hot process's partitions).
-    static let schema = PostgresSchema(component: "node", version: 5, statements: [
+    /// hot-hot node's partition count and election); version 5 a group commit that proves several
+    /// fences (a hot-hot process's partitions); version 6 the same, planned to find rows by their keys
+    /// however the tables have grown.
+    static let schema = PostgresSchema(component: "node", version: 6, statements: [
         """
         CREATE TABLE flows (
             seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -94,7 +95,8 @@ public final class PostgresNodeDatabase: Sendable {
         PostgresFlowCommit.function,
     ] + PostgresSessionStore.tables + [settingsTable],
     upgrades: [1: [PostgresFlowCommit.function], 2: PostgresSessionStore.tables, 3: [settingsTable],
-               4: ["DROP FUNCTION hawser_flow_commit", PostgresFlowCommit.function]])
+               4: ["DROP FUNCTION hawser_flow_commit", PostgresFlowCommit.function],
+               5: ["DROP FUNCTION hawser_flow_commit", PostgresFlowCommit.function]])
 
     static let settingsTable = "CREATE TABLE node_settings (name text PRIMARY KEY, value text NOT NULL)"
 }

@@ -96,14 +96,14 @@ struct PostgresDatabaseTests {
         defer { running.cancel() }
         _ = try await PostgresNodeDatabase.open(database)
         // What the Hawser before version 2 left: the same tables, without the commit function,
-        // the inbox (version 3) and the settings (version 4); version 5 replaces the function.
+        // the inbox (version 3) and the settings (version 4); versions 5 and 6 replace the function.
         try await server.sql("""
             DROP FUNCTION hawser_flow_commit; DROP TABLE inbox; DROP INDEX outbox_by_recipient; DROP TABLE node_settings;
             UPDATE hawser_schema SET version = 1 WHERE component = 'node'
             """, database: name)
         let node = try await PostgresNodeDatabase.open(database)
         try await server.sql("""
-            DO $$ BEGIN IF (SELECT version FROM hawser_schema WHERE component = 'node') <> 5 THEN RAISE EXCEPTION 'not upgraded'; END IF; END $$
+            DO $$ BEGIN IF (SELECT version FROM hawser_schema WHERE component = 'node') <> 6 THEN RAISE EXCEPTION 'not upgraded'; END IF; END $$
             """, database: name)
         #expect(try await node.flows.setting("partitions", proposing: "4") == "4")
         let start = FlowRecord(id: FlowID("a"), clientRequestId: "c-a", flowName: "F", arguments: [], attempts: 0,
