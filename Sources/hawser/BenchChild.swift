@@ -22,12 +22,15 @@ final class BenchChild: Sendable {
     }
 
     let name: String
+    /// Where its standard error goes, if anywhere.
+    private let log: String?
     private let process = Process()
     private let state = Mutex<(text: String, events: [Event])>(("", []))
 
     /// Starts this binary with `arguments`; its standard error goes to `log` (discarded if nil).
     init(_ name: String, arguments: [String], log: String? = nil) throws {
         self.name = name
+        self.log = log
         process.executableURL = URL(fileURLWithPath: Self.executable)
         process.arguments = arguments
         if let log {
@@ -84,9 +87,16 @@ final class BenchChild: Sendable {
         let deadline = ContinuousClock.now + timeout
         while !condition(events) {
             if ContinuousClock.now > deadline { throw CLIError("\(name): no \(what) within \(timeout)") }
-            if !process.isRunning { throw CLIError("\(name) exited (status \(process.terminationStatus)) before \(what)") }
+            if !process.isRunning { throw CLIError("\(name) exited (status \(process.terminationStatus)) before \(what)\(lastWords)") }
             try await Task.sleep(for: .milliseconds(2))
         }
+    }
+
+    /// The last lines of its log (why it exited, as a rule), after a colon; empty without a log.
+    private var lastWords: String {
+        guard let log, let text = try? String(contentsOfFile: log, encoding: .utf8) else { return "" }
+        let lines = text.split(separator: "\n").suffix(3)
+        return lines.isEmpty ? "" : ": " + lines.joined(separator: " | ")
     }
 
     /// SIGKILL (unless it has exited already) and waits for the exit; returns the moment it was sent.

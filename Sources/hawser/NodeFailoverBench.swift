@@ -60,7 +60,9 @@ struct NodeFailoverBench {
         let notary = try await startNotary()
         var results: [Duration] = [], rebalances: [Duration] = []
         do {
-            let ports = try ids.map { _ in try freeLoopbackPort() }
+            // Outside the kernel's ephemeral range: a port the kernel hands out for port 0 is one
+            // an outgoing connection may take before the node binds it.
+            let ports = try FreePorts.take(ids.count)
             try writeNodeConfigurations(notary: notary.url, notaryKey: notary.key, ports: ports)
             let urls = ports.map { "http://127.0.0.1:\($0)" }
             for trial in 1...trials {
@@ -313,20 +315,4 @@ final class FailoverLoad: Sendable {
             try await Task.sleep(for: .milliseconds(2))
         }
     }
-}
-
-/// A free loopback port (the kernel's choice for port 0, released again).
-func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw CLIError("socket() failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard bound else { throw CLIError("could not pick a free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
