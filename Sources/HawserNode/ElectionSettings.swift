@@ -166,16 +166,27 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
 
     public static let administrationBusyTimeout = Duration.seconds(5)
 
-    public func makeElection(candidate: Candidate, health: HealthChecks, logger: Logger) throws -> any Election {
+    /// The backend the partition elections of one process share (`SharedLeaseBackend`): one
+    /// PostgreSQL connection for them all. Nil on ZooKeeper, and on SQLite, whose administrations
+    /// wait longer for the file than a round may.
+    public func sharedLeaseBackend() throws -> SharedLeaseBackend? {
+        guard postgres != nil else { return nil }
+        return SharedLeaseBackend(try leaseBackend())
+    }
+
+    /// The election, on `shared` if given (a lease election; see `sharedLeaseBackend()`).
+    public func makeElection(candidate: Candidate, health: HealthChecks, logger: Logger,
+                             sharing shared: SharedLeaseBackend? = nil) throws -> any Election {
         if zookeeper != nil {
             return try ZooKeeperElection(candidate: candidate, configuration: try zooKeeperConfiguration(), health: health, logger: logger)
         }
-        return try LeaseElection(candidate: candidate, backend: try leaseBackend(), configuration: leaseConfiguration(),
+        return try LeaseElection(candidate: candidate, backend: try shared ?? leaseBackend(), configuration: leaseConfiguration(),
                                  health: health, logger: logger)
     }
 
-    public func makeAdministration() throws -> any ElectionAdministration {
+    /// The election's administration, on `shared` if given.
+    public func makeAdministration(sharing shared: SharedLeaseBackend? = nil) throws -> any ElectionAdministration {
         if zookeeper != nil { return try ZooKeeperElectionAdministration(configuration: try zooKeeperConfiguration()) }
-        return LeaseAdministration(backend: try leaseBackend(administration: true), configuration: leaseConfiguration())
+        return LeaseAdministration(backend: try shared ?? leaseBackend(administration: true), configuration: leaseConfiguration())
     }
 }

@@ -134,10 +134,15 @@ public enum Node {
             var shards = [any Service]()
             // The partitions this process serves commit together (`PartitionCommits`).
             let commits = PartitionCommits(store: database.flows, maxWritesPerCommit: configuration.maxWritesPerCommit)
+            let shared: SharedLeaseBackend?
+            do { shared = try ha.election?.resolved(against: baseDirectory).sharedLeaseBackend() } catch let error as CoordinationError {
+                throw ConfigurationError(["ha.election: \(error)"])
+            }
             for k in 0..<map.count {
                 let fence = WriteFence(resource: HAConfiguration.resource(partition: k))
                 let stores = database.fenced(fence)
-                let stand = try ShardStand(ha, partition: k, baseDirectory: baseDirectory, serving: engines.partitions[k], logger: logger, probe: probe)
+                let stand = try ShardStand(ha, partition: k, sharing: shared, baseDirectory: baseDirectory, serving: engines.partitions[k],
+                                           logger: logger, probe: probe)
                 let work = FlowShardWork(store: PartitionFlowStore(fenced: stores.flows, fence: fence, commits: commits),
                                          owns: { map.partition(of: $0) == k }, claim: { try await stores.flows.claim() },
                                          draining: { engines.isDraining }) { store in
@@ -146,7 +151,9 @@ public enum Node {
                 stands.append(stand)
                 shards.append(ShardService(stand: stand, fence: fence, work: work, serving: engines.partitions[k]))
             }
-            owner = shards + [PartitionBalancing(stands: stands, interval: .milliseconds(ha.election?.roundMs ?? 500), logger: logger)]
+            // The shared backend is listed first: stopped after the stands and the balancer.
+            owner = (shared.map { [SharedLeaseBackendHold(backend: $0)] } ?? []) + shards
+                + [PartitionBalancing(stands: stands, interval: .milliseconds(ha.election?.roundMs ?? 500), logger: logger)]
         } else if let stand, let fence {
             let work = FlowShardWork(store: database.flows, claim: { try await database.flows.claim() }, draining: { engines.isDraining }) {
                 makeEngine($0, database, nil)

@@ -2,6 +2,7 @@ import Coordination
 import Foundation
 import HawserCore
 import Logging
+import ServiceLifecycle
 
 /// A hot-warm process's stand in the election for its shard, or a hot-hot one's for one partition (`ha` section), with a read of its
 /// shared database as the health check: an active process that cannot reach its database is
@@ -23,9 +24,10 @@ struct ShardStand: Sendable {
 
     /// `probe`: a cheap read of the shared database; its last verdict is kept in `serving` for
     /// `/health/ready`. `ha` must be a validated hot-warm or hot-hot section; `partition`: the
-    /// hot-hot partition this stand is for, whose election is `<ha.election.election>.p<k>`.
-    init<Work>(_ ha: HAConfiguration, partition: Int? = nil, baseDirectory: String, serving: ServingState<Work>, logger: Logger,
-               probe: @escaping @Sendable () async throws -> Void) throws {
+    /// hot-hot partition this stand is for, whose election is `<ha.election.election>.p<k>`;
+    /// `sharing`: the lease backend of the process's partitions.
+    init<Work>(_ ha: HAConfiguration, partition: Int? = nil, sharing shared: SharedLeaseBackend? = nil, baseDirectory: String,
+               serving: ServingState<Work>, logger: Logger, probe: @escaping @Sendable () async throws -> Void) throws {
         guard let id = ha.id, var settings = ha.election?.resolved(against: baseDirectory) else {
             preconditionFailure("a validated hot-warm or hot-hot configuration has ha.id and ha.election")
         }
@@ -36,8 +38,9 @@ struct ShardStand: Sendable {
         shardLogger[metadataKey: "shard"] = "\(partition.map { "p\($0)" } ?? HAConfiguration.shard)"
         self.logger = shardLogger
         do {
-            election = try settings.makeElection(candidate: Candidate(id: id, addresses: ha.advertise), health: health, logger: shardLogger)
-            administration = try settings.makeAdministration()
+            election = try settings.makeElection(candidate: Candidate(id: id, addresses: ha.advertise), health: health, logger: shardLogger,
+                                                 sharing: shared)
+            administration = try settings.makeAdministration(sharing: shared)
         } catch let error as CoordinationError {
             throw ConfigurationError(["ha.election: \(error)"])
         }
@@ -62,5 +65,16 @@ struct DatabaseHealthCheck: HealthCheck {
         }
         report(problem.map { "\(name): \($0)" })
         return problem
+    }
+}
+
+/// Closes the lease backend a process's partitions share (`SharedLeaseBackend`) at shutdown:
+/// listed before their stands and balancer, it stops after them.
+struct SharedLeaseBackendHold: Service {
+    let backend: SharedLeaseBackend
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await backend.closeShared()
     }
 }

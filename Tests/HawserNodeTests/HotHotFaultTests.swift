@@ -103,13 +103,32 @@ struct HotHotFaultTests {
     }
 
     /// Every partition's election led by one of `workers` (`hawser admin status --partitions`).
-    func awaitPartitionsLed(by workers: [String], _ set: NodeHAPair) async throws {
+    func awaitPartitionsLed(by workers: [String], _ set: NodeHAPair, partitions: Int = Self.partitions) async throws {
         struct Status: Decodable { var leads: [String: [Int]] }
         try await eventually("every partition led by one of \(workers)", timeout: .seconds(120)) {
-            let (code, output) = try await HawserProcess.run(["admin", "status", "--partitions", "\(Self.partitions)"] + set.electionOptions)
+            let (code, output) = try await HawserProcess.run(["admin", "status", "--partitions", "\(partitions)"] + set.electionOptions)
             guard code == 0, let status = try? JSONDecoder().decode(Status.self, from: Data(output.utf8)) else { return false }
             let led = status.leads.filter { workers.contains($0.key) }.values.flatMap { $0 }
-            return Set(led) == Set(0..<Self.partitions)
+            return Set(led) == Set(0..<partitions)
         }
+    }
+
+    /// A worker's partition elections share one PostgreSQL connection: with one each (and one
+    /// each for their administrations), a worker of 16 partitions held 40 connections, and three
+    /// went past a default server's `max_connections` of 100.
+    @Test(.timeLimit(.minutes(3))) func aWorkersPartitionsShareOneConnectionForTheirElections() async throws {
+        let postgres = try await PostgresServer.start()
+        defer { postgres.stop() }
+        let notary = try await StandaloneNotary.start()
+        defer { notary.stop() }
+        let dir = try TemporaryDirectory()
+        let set = try await NodeHAPair(root: dir.path, postgres: postgres, notary: notary.url, workers: ["W1"], partitions: 16)
+        try await set.start("W1")
+        try await awaitPartitionsLed(by: ["W1"], set, partitions: 16)
+        let rows = try await postgres.rows("SELECT count(*) FROM pg_stat_activity WHERE datname = 'ledger' AND backend_type = 'client backend'")
+        let connections = try #require(rows.first.flatMap { $0.first }.flatMap { Int($0) })
+        // The pool's `database.maxConnections` (8 by default), and one for the 16 elections.
+        #expect(connections <= 8 + 1, "W1 holds \(connections) connections")
+        #expect(set.stop(), "the worker stops cleanly")
     }
 }
