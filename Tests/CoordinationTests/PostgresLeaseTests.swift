@@ -1,9 +1,11 @@
 import Coordination
 import Foundation
+import HawserCore
 import HawserTestSupport
 import Logging
 import Postgres
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// The lease election and the fencing check on a real PostgreSQL 15.
@@ -58,6 +60,42 @@ struct PostgresLeaseTests {
         try await backend.withdraw(election: election, candidate: "A")
         #expect(try await backend.snapshot(election: election, leaseDuration: .seconds(60)).candidates.map(\.id) == ["B"])
         await backend.close()
+    }
+
+    /// The partitions of a process share one backend (`SharedLeaseBackend`), so a round may wait
+    /// for the connection behind another's. A round whose deadline passes while it waits never
+    /// runs later (its task is cancelled, and so is the transaction it would start): it would act
+    /// for an election that has moved on.
+    @Test func aRoundThatGaveUpWaitingForTheConnectionNeverRuns() async throws {
+        let backend = patientBackend
+        try await backend.prepare()
+        let a = Candidate(id: "A")
+        _ = try await backend.round(election: election, candidate: a, healthy: true, mayAcquire: true, leaseDuration: .seconds(60))
+        // Another session holds the election's row, so the first round waits on it, holding the connection.
+        let holder = Task { try await server.sql("BEGIN; SELECT 1 FROM hawser_lease WHERE election = '\(election)' FOR UPDATE; SELECT pg_sleep(2); COMMIT") }
+        try await eventually("the row held") { try await sessions(where: "query LIKE '%pg_sleep%'") == 1 }
+        let first = Task { try await backend.transaction(election: election) { _ in (LeaseWrites.none, 1) } }
+        try await eventually("the first round waiting for the row") { try await sessions(where: "wait_event_type = 'Lock'") == 1 }
+        let ran = Atomic<Bool>(false)
+        let gaveUp = try await within(.milliseconds(200)) {
+            try await backend.transaction(election: election) { _ in
+                ran.store(true, ordering: .relaxed)
+                return (LeaseWrites.none, 2)
+            }
+        }
+        #expect(gaveUp == nil)
+        #expect(try await first.value == 1)
+        try await holder.value
+        // Served in order: had the second stayed in the queue, it would have run before this one.
+        #expect(try await backend.transaction(election: election) { _ in (LeaseWrites.none, 3) } == 3)
+        let ranLater = ran.load(ordering: .relaxed)
+        #expect(!ranLater, "the round that gave up ran later")
+        await backend.close()
+    }
+
+    /// Sessions on the test's server that match `condition` (`pg_stat_activity`).
+    func sessions(where condition: String) async throws -> Int {
+        Int(try await server.rows("SELECT count(*) FROM pg_stat_activity WHERE \(condition) AND pid <> pg_backend_pid()").first?.first ?? "") ?? -1
     }
 
     @Test func theFencingCheckRefusesAStaleEpochAndItsWholeTransaction() async throws {
