@@ -1,3 +1,4 @@
+import Coordination
 import Flows
 import Foundation
 import HawserCore
@@ -34,6 +35,21 @@ struct FlowStoreConformanceTests {
             #expect(try await flows.record(clientRequestId: "c-a")?.id == FlowID("a"))
             #expect(try await flows.journal(of: FlowID("a")) == [entry(0), entry(1, kind: EffectKind.progress)])
             #expect(try await flows.counts() == [.completed: 1, .running: 1])
+        }
+    }
+
+    /// A hot-hot process's shared commit proves the fence of every partition it carries: when one
+    /// has moved on (a newer owner claimed it), nothing of the transaction is written.
+    @Test(arguments: Backend.available) func aCommitProvingSeveralFencesIsRefusedWholeWhenOneMovedOn(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let flows = try await database.node().flows
+            let both = [CommitFence(resource: "node/p0", epoch: 1), CommitFence(resource: "node/p1", epoch: 1)]
+            _ = try await flows.commit([], proving: both)  // each fence at epoch 1
+            _ = try await flows.commit([], proving: [CommitFence(resource: "node/p1", epoch: 2)])  // p1's newer owner
+            await #expect(throws: CoordinationError.self) { _ = try await flows.commit([.start(record("x"))], proving: both) }
+            #expect(try await flows.record(FlowID("x")) == nil)
+            _ = try await flows.commit([.start(record("y"))], proving: [both[0], CommitFence(resource: "node/p1", epoch: 2)])
+            #expect(try await flows.record(FlowID("y")) != nil)
         }
     }
 
