@@ -43,9 +43,9 @@ extension DatabasePool {
     /// wait for the disk (`synchronous = NORMAL` for it alone), for writes whose loss in a crash
     /// of the machine is harmless: a reservation (the node goes down with the machine, and the
     /// flow chooses again), an outbox acknowledgement (the message is delivered again, and the
-    /// receiver keeps it once), an inbox pruning (it is done again). A crash of the process loses nothing (the system has the log's
-    /// pages), and the log is appended in commit order, so the next commit that waits for the
-    /// disk makes this one durable too.
+    /// receiver keeps it once), an inbox pruning (it is done again). A crash of the process loses
+    /// nothing (the system has the log's pages), and the log is appended in commit order, so the
+    /// next commit that waits for the disk makes this one durable too.
     ///
     /// The write runs in a task of its own, which the caller's cancellation does not reach: GRDB
     /// fails every statement of a cancelled task's access, the restoring one too, and a process

@@ -3,11 +3,11 @@ import Glibc
 import Synchronization
 
 /// Loopback ports for servers that run as processes of their own and are told their ports: a
-/// test's nats-server, ZooKeeper, PostgreSQL or node, a benchmark's workers. They are drawn outside the kernel's ephemeral
-/// range (`net.ipv4.ip_local_port_range`, 32768-60999 by default; below it, or above it if it
-/// starts low): a port the kernel hands out for port 0 is one an outgoing connection of any test
-/// may take before the server binds it (the likely reason a ZooKeeper server of an ensemble once
-/// never came up). Each is checked free by binding it, and none is handed out twice in a process
+/// test's nats-server, ZooKeeper, PostgreSQL or node, a benchmark's workers. They are drawn
+/// outside the kernel's ephemeral range (`net.ipv4.ip_local_port_range`, 32768-60999 by default;
+/// below it, or above it if it starts low): a port the kernel hands out for port 0 is one an
+/// outgoing connection may take before the server binds it (the likely reason a ZooKeeper server
+/// of an ensemble once never came up). Each is checked free by binding it, and none is handed out twice in a process
 /// (so the ports of one take differ too): a server binds its port seconds after it is taken (a
 /// JVM's start), or not at all while it is down to be restarted, and a port drawn again meanwhile
 /// went to two servers (a ZooKeeper server failed to bind its election port and exited). Servers

@@ -14,8 +14,8 @@ extension PostgresFlowCommit {
     /// the flows that hold the client request ids starts found taken. The call first proves, for
     /// each of `fence_resources` (none: an unfenced store), share-locking its row, that the epoch
     /// recorded is the one at the same place in `fence_epochs` (the steady state of
-    /// `PostgresFencing.check`), in one statement, and raises `fenceMoved` otherwise. (Version 5 of
-    /// the schema: one fence before, `fence_resource` and `fence_epoch`.)
+    /// `PostgresFencing.check`), and raises `fenceMoved` otherwise. (Version 5 of the schema: one
+    /// fence before, `fence_resource` and `fence_epoch`.)
     ///
     /// Every statement finds a few rows by their keys, so the function plans without sequential
     /// scans, hash joins or merge joins (version 6): PL/pgSQL keeps a statement's plan for the
@@ -45,29 +45,18 @@ extension PostgresFlowCommit {
         #variable_conflict use_column
         DECLARE
             recorded bigint;
-            proven bigint;
             inserted text[];
             taken text[];
             holder_key text[] := '{}';
             holder_id text[] := '{}';
         BEGIN
-            IF coalesce(cardinality(fence_resources), 0) > 0 THEN
-                -- One statement proves every fence, share-locking the rows in one order; only when
-                -- one fails are they read one by one, to name it.
-                SELECT count(*) INTO proven FROM (
-                    SELECT 1 FROM hawser_fence f JOIN unnest(fence_resources, fence_epochs) AS p(resource, epoch)
-                        ON f.resource = p.resource AND f.epoch = p.epoch
-                    ORDER BY f.resource FOR SHARE OF f) AS locked;
-                IF proven < cardinality(fence_resources) THEN
-                    FOR i IN 1 .. cardinality(fence_resources) LOOP
-                        SELECT f.epoch INTO recorded FROM hawser_fence f WHERE f.resource = fence_resources[i] FOR SHARE;
-                        IF recorded IS DISTINCT FROM fence_epochs[i] THEN
-                            RAISE EXCEPTION 'the fence of % records epoch %, not %', fence_resources[i], recorded, fence_epochs[i]
-                                USING ERRCODE = 'HW001';
-                        END IF;
-                    END LOOP;
+            FOR i IN 1 .. coalesce(cardinality(fence_resources), 0) LOOP
+                SELECT f.epoch INTO recorded FROM hawser_fence f WHERE f.resource = fence_resources[i] FOR SHARE;
+                IF recorded IS DISTINCT FROM fence_epochs[i] THEN
+                    RAISE EXCEPTION 'the fence of % records epoch %, not %', fence_resources[i], recorded, fence_epochs[i]
+                        USING ERRCODE = 'HW001';
                 END IF;
-            END IF;
+            END LOOP;
             IF cardinality(start_id) > 0 THEN
                 WITH new AS (
                     INSERT INTO flows (id, client_request_id, name, arguments, status, attempts, created_at, updated_at)
