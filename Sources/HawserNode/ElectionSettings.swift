@@ -166,27 +166,44 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
 
     public static let administrationBusyTimeout = Duration.seconds(5)
 
-    /// The backend the partition elections of one process share (`SharedLeaseBackend`): one
-    /// PostgreSQL connection for them all. Nil on ZooKeeper, and on SQLite, whose administrations
-    /// wait longer for the file than a round may.
-    public func sharedLeaseBackend() throws -> SharedLeaseBackend? {
-        guard postgres != nil else { return nil }
-        return SharedLeaseBackend(try leaseBackend())
+    /// What the partition elections of one process share (`ElectionConnections`).
+    public func partitionConnections() throws -> ElectionConnections {
+        // Not on SQLite, whose administrations wait longer for the file than a round may.
+        ElectionConnections(lease: postgres == nil ? nil : SharedLeaseBackend(try leaseBackend()),
+                            zooKeeper: zookeeper == nil ? nil : ZooKeeperAdministrationSession())
     }
 
-    /// The election, on `shared` if given (a lease election; see `sharedLeaseBackend()`).
+    /// The election, on the process's shared connections if given.
     public func makeElection(candidate: Candidate, health: HealthChecks, logger: Logger,
-                             sharing shared: SharedLeaseBackend? = nil) throws -> any Election {
+                             sharing shared: ElectionConnections? = nil) throws -> any Election {
         if zookeeper != nil {
             return try ZooKeeperElection(candidate: candidate, configuration: try zooKeeperConfiguration(), health: health, logger: logger)
         }
-        return try LeaseElection(candidate: candidate, backend: try shared ?? leaseBackend(), configuration: leaseConfiguration(),
+        return try LeaseElection(candidate: candidate, backend: try shared?.lease ?? leaseBackend(), configuration: leaseConfiguration(),
                                  health: health, logger: logger)
     }
 
-    /// The election's administration, on `shared` if given.
-    public func makeAdministration(sharing shared: SharedLeaseBackend? = nil) throws -> any ElectionAdministration {
-        if zookeeper != nil { return try ZooKeeperElectionAdministration(configuration: try zooKeeperConfiguration()) }
-        return LeaseAdministration(backend: try shared ?? leaseBackend(administration: true), configuration: leaseConfiguration())
+    /// The election's administration, on the process's shared connections if given.
+    public func makeAdministration(sharing shared: ElectionConnections? = nil) throws -> any ElectionAdministration {
+        if zookeeper != nil {
+            return try ZooKeeperElectionAdministration(configuration: try zooKeeperConfiguration(), session: shared?.zooKeeper)
+        }
+        return LeaseAdministration(backend: try shared?.lease ?? leaseBackend(administration: true), configuration: leaseConfiguration())
+    }
+}
+
+/// The connections the partition elections of one process share, so that their number does not
+/// grow with the partitions': on a PostgreSQL lease one connection for every round and
+/// administration (`SharedLeaseBackend`; one each made a process of 16 partitions hold 32, and
+/// three went past a default server's 100), on ZooKeeper one session for the administrations
+/// (`ZooKeeperAdministrationSession`; each election keeps its own). Closed by their owner once
+/// the elections and administrations have stopped.
+public struct ElectionConnections: Sendable {
+    public let lease: SharedLeaseBackend?
+    public let zooKeeper: ZooKeeperAdministrationSession?
+
+    public func close() async {
+        await lease?.closeShared()
+        await zooKeeper?.close()
     }
 }

@@ -134,8 +134,8 @@ public enum Node {
             var shards = [any Service]()
             // The partitions this process serves commit together (`PartitionCommits`).
             let commits = PartitionCommits(store: database.flows, maxWritesPerCommit: configuration.maxWritesPerCommit)
-            let shared: SharedLeaseBackend?
-            do { shared = try ha.election?.resolved(against: baseDirectory).sharedLeaseBackend() } catch let error as CoordinationError {
+            let shared: ElectionConnections?
+            do { shared = try ha.election?.resolved(against: baseDirectory).partitionConnections() } catch let error as CoordinationError {
                 throw ConfigurationError(["ha.election: \(error)"])
             }
             for k in 0..<map.count {
@@ -151,8 +151,8 @@ public enum Node {
                 stands.append(stand)
                 shards.append(ShardService(stand: stand, fence: fence, work: work, serving: engines.partitions[k]))
             }
-            // The shared backend is listed first: stopped after the stands and the balancer.
-            owner = (shared.map { [SharedLeaseBackendHold(backend: $0)] } ?? []) + shards
+            // The shared connections are listed first: closed after the stands and the balancer.
+            owner = (shared.map { [ElectionConnectionsHold(connections: $0)] } ?? []) + shards
                 + [PartitionBalancing(stands: stands, interval: .milliseconds(ha.election?.roundMs ?? 500), logger: logger)]
         } else if let stand, let fence {
             let work = FlowShardWork(store: database.flows, claim: { try await database.flows.claim() }, draining: { engines.isDraining }) {

@@ -25,8 +25,8 @@ struct ShardStand: Sendable {
     /// `probe`: a cheap read of the shared database; its last verdict is kept in `serving` for
     /// `/health/ready`. `ha` must be a validated hot-warm or hot-hot section; `partition`: the
     /// hot-hot partition this stand is for, whose election is `<ha.election.election>.p<k>`;
-    /// `sharing`: the lease backend of the process's partitions.
-    init<Work>(_ ha: HAConfiguration, partition: Int? = nil, sharing shared: SharedLeaseBackend? = nil, baseDirectory: String,
+    /// `sharing`: the connections of the process's partitions.
+    init<Work>(_ ha: HAConfiguration, partition: Int? = nil, sharing shared: ElectionConnections? = nil, baseDirectory: String,
                serving: ServingState<Work>, logger: Logger, probe: @escaping @Sendable () async throws -> Void) throws {
         guard let id = ha.id, var settings = ha.election?.resolved(against: baseDirectory) else {
             preconditionFailure("a validated hot-warm or hot-hot configuration has ha.id and ha.election")
@@ -68,13 +68,13 @@ struct DatabaseHealthCheck: HealthCheck {
     }
 }
 
-/// Closes the lease backend a process's partitions share (`SharedLeaseBackend`) at shutdown:
+/// Closes the connections a process's partitions share (`ElectionConnections`) at shutdown:
 /// listed before their stands and balancer, it stops after them.
-struct SharedLeaseBackendHold: Service {
-    let backend: SharedLeaseBackend
+struct ElectionConnectionsHold: Service {
+    let connections: ElectionConnections
 
     func run() async throws {
         try? await gracefulShutdown()
-        await backend.closeShared()
+        await connections.close()
     }
 }

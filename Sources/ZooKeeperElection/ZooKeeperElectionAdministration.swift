@@ -7,10 +7,13 @@ import ZooKeeper
 /// the election's credentials.
 public struct ZooKeeperElectionAdministration: ElectionAdministration {
     let configuration: ZooKeeperElectionConfiguration
+    /// The process's session for administrations, if shared; else each call opens its own.
+    let session: ZooKeeperAdministrationSession?
 
-    public init(configuration: ZooKeeperElectionConfiguration) throws {
+    public init(configuration: ZooKeeperElectionConfiguration, session: ZooKeeperAdministrationSession? = nil) throws {
         try configuration.validate()
         self.configuration = configuration
+        self.session = session
     }
 
     public func snapshot() async throws -> ElectionSnapshot {
@@ -53,7 +56,7 @@ public struct ZooKeeperElectionAdministration: ElectionAdministration {
         }
     }
 
-    /// Each command uses its own short session: nothing to close.
+    /// Each command uses its own short session, or the shared one its owner closes: nothing to close.
     public func close() async {}
 
     private func string(_ client: ZooKeeperClient, _ path: String) async throws -> String? {
@@ -61,21 +64,23 @@ public struct ZooKeeperElectionAdministration: ElectionAdministration {
         return data.isEmpty ? nil : String(decoding: data, as: UTF8.self)
     }
 
-    private func withClient<T: Sendable>(_ body: (ZooKeeperClient) async throws -> T) async throws -> T {
+    private func withClient<T: Sendable>(_ body: @Sendable (ZooKeeperClient) async throws -> T) async throws -> T {
         var logger = Logger(label: "hawser.admin")
         logger.logLevel = .warning
-        let client = try await ZooKeeperPaths.connect(configuration, initialConnectTimeout: .seconds(5), logger: logger)
         do {
-            try await ZooKeeperPaths.ensure(client, configuration, logger: logger)
-            let result = try await body(client)
-            await client.close()
-            return result
+            if let session { return try await session.use(configuration, logger: logger, body) }
+            let client = try await ZooKeeperPaths.connect(configuration, initialConnectTimeout: .seconds(5), logger: logger)
+            do {
+                try await ZooKeeperPaths.ensure(client, configuration, logger: logger)
+                let result = try await body(client)
+                await client.close()
+                return result
+            } catch {
+                await client.close()
+                throw error
+            }
         } catch ZooKeeperError.noAuth {
-            await client.close()
             throw CoordinationError.notAuthorized("the election's nodes belong to other credentials than \(configuration.credentials)")
-        } catch {
-            await client.close()
-            throw error
         }
     }
 }

@@ -77,7 +77,7 @@ struct ElectionCommand: AsyncParsableCommand {
                 throw CLIError("\(PauseInRoundBackend.variable) works without --partitions only")
             }
             var services: [CandidateService] = []
-            let shared = try store.settings.sharedLeaseBackend()
+            let shared = try store.settings.partitionConnections()
             for partition in 0..<partitions {
                 let election = try store.partition(partition).settings.makeElection(candidate: candidate, health: health, logger: logger,
                                                                                     sharing: shared)
@@ -94,10 +94,10 @@ struct ElectionCommand: AsyncParsableCommand {
             do {
                 try await runUntilSignalled(service, id: id, logger: logger)
             } catch {
-                await shared?.closeShared()
+                await shared.close()
                 throw error
             }
-            await shared?.closeShared()
+            await shared.close()
         }
     }
 }

@@ -166,6 +166,29 @@ struct ZooKeeperElectionTests {
         }
     }
 
+    /// A balancer reads every partition's election each pass. With a session of its own per call
+    /// each read was a session created and closed, and the election's nodes made sure of: writes
+    /// the ensemble logs, 32 sessions a second for 16 partitions. On the process's shared session
+    /// (`ZooKeeperAdministrationSession`), passes after the first write nothing.
+    @Test func administrationsOnASharedSessionWriteNothingOnceTheirNodesExist() async throws {
+        let leader = try #require(ensemble.leader())
+        let partitions = (0..<4).map { k in
+            var partition = configuration()
+            partition.name = "\(name).p\(k)"
+            return partition
+        }
+        let session = ZooKeeperAdministrationSession()
+        let shared = try partitions.map { try ZooKeeperElectionAdministration(configuration: $0, session: session) }
+        for admin in shared { _ = try await admin.snapshot() }  // the session opened, the nodes made
+        let before = try #require(ensemble.zxid(of: leader))
+        for _ in 0..<5 { for admin in shared { _ = try await admin.snapshot() } }
+        #expect(ensemble.zxid(of: leader) == before, "reads on the shared session wrote to the ensemble")
+        await session.close()
+        // The same reads each on a session of its own write (the measure can see writes).
+        _ = try await ZooKeeperElectionAdministration(configuration: partitions[0]).snapshot()
+        #expect(try #require(ensemble.zxid(of: leader)) > before)
+    }
+
     @Test func preferringOrSwitchingToANonCandidateIsRefusedAndChangesNothing() async throws {
         let a = try election("A")
         try await running([a]) {

@@ -177,7 +177,14 @@ public final class ZooKeeperEnsemble: Sendable {
     }
 
     /// The server's `Mode:` line from the `srvr` four-letter command ("leader", "follower"), if it answers.
-    public func mode(of id: Int) -> String? {
+    public func mode(of id: Int) -> String? { srvr(id, "Mode: ") }
+
+    /// The last transaction the server applied (`Zxid:` of `srvr`): every write to the ensemble,
+    /// a session's creation and closing among them, raises it.
+    public func zxid(of id: Int) -> Int64? { srvr(id, "Zxid: 0x").flatMap { Int64($0, radix: 16) } }
+
+    /// The rest of the `srvr` line that starts with `prefix`, if the server answers.
+    private func srvr(_ id: Int, _ prefix: String) -> String? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -196,8 +203,8 @@ public final class ZooKeeperEnsemble: Sendable {
             if count <= 0 { break }
             reply += chunk[0..<count]
         }
-        let line = String(decoding: reply, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("Mode: ") }
-        return line.map { String($0.dropFirst(6)) }
+        let line = String(decoding: reply, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(prefix) }
+        return line.map { String($0.dropFirst(prefix.count)) }
     }
 
     /// The current leader's id, if one answers as leader.
