@@ -1,5 +1,6 @@
 import Coordination
 import Foundation
+import Hummingbird
 import Logging
 import ServiceLifecycle
 
@@ -39,7 +40,22 @@ func runUntilSignalled(_ service: some Service, id: String, logger: Logger) asyn
         try await group.run()
     } catch let error as CoordinationError {
         emitEvent(["event": "failed", "id": id, "code": error.code, "error": error.description])
-        throw CLIError("\(error.code): \(error)")
+        throw CLIError(error)
     }
     emitEvent(["event": "stopped", "id": id])
+}
+
+/// Runs a node's or notary's services; an election that gives up (`duplicate_candidate`) fails
+/// the command with its code before its sentence, as `hawser election run` says it.
+func runNamingElectionCodes(_ app: some ApplicationProtocol) async throws {
+    do {
+        try await app.runService()
+    } catch let error as CoordinationError {
+        throw CLIError(error)
+    }
+}
+
+extension CLIError {
+    /// A coordination error as the command line says it: its code, then its sentence.
+    init(_ error: CoordinationError) { self.init("\(error.code): \(error)") }
 }

@@ -113,7 +113,7 @@ struct NodeCommand: AsyncParsableCommand {
             }, onPartition: { partition, serving in
                 emitEvent(["event": serving ? "serving" : "released", "partition": partition])
             })
-            try await app.runService()
+            try await runNamingElectionCodes(app)
         }
     }
 

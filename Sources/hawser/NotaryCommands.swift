@@ -72,7 +72,7 @@ struct NotaryCommand: AsyncParsableCommand {
                 let line = "{\"event\":\"grpc_listening\",\"host\":\"\(configuration.grpc?.host ?? "")\",\"port\":\(port)}\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             })
-            try await app.runService()
+            try await runNamingElectionCodes(app)
         }
     }
 

@@ -60,6 +60,26 @@ import Vault
         try await scenario(dir.path, election: election, electionOptions: options, pause: false)
     }
 
+    /// A second process standing with a running one's `ha.id` gives up and exits non-zero, naming
+    /// the code the docs give (before, its error said the sentence alone).
+    @Test(.timeLimit(.minutes(2))) func aSecondProcessWithTheSameIdExitsNamingDuplicateCandidate() async throws {
+        let dir = try TemporaryDirectory()
+        let (election, options) = Self.sqliteElection(in: dir.path)
+        let notary = try await StandaloneNotary.start()
+        defer { notary.stop() }
+        let pair = try Pair(root: dir.path, notary: notary.url, election: election, electionOptions: options)
+        let a = try await pair.start("A")
+        try await awaitReady(pair.url("A"), "ready")
+        var twin = try NodeConfiguration.load(pair.config("B"))
+        twin.ha.id = "A"
+        try twin.save(dir.path + "/twin.json")
+        let (status, output) = try await HawserProcess.runToExit(["node", "run", "--config", dir.path + "/twin.json", "--log-level", "error"],
+                                                                 killWhenListening: false)
+        #expect(status != 0)
+        #expect(output.contains("duplicate_candidate: another process already stands in this election as candidate A"), "\(output)")
+        #expect(a.terminate() == 0)
+    }
+
     /// A quick SQLite lease election in `root` (`election.sqlite`, lease 1 s, renewed every 200
     /// ms), as node.json's `ha.election` and as `hawser admin`'s options.
     static func sqliteElection(in root: String) -> (ElectionSettings, [String]) {
