@@ -93,7 +93,9 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
             out.append("ha.id \"\(id)\" must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-'")
         }
         if let partitions, mode != .hotHot {
-            out.append("ha.partitions (\(partitions)) is for ha.mode hot-hot: remove it, or set ha.mode hot-hot")
+            // A notary is never hot-hot: sending it there would only earn the next refusal.
+            out.append(role == "node" ? "ha.partitions (\(partitions)) is for ha.mode hot-hot: remove it, or set ha.mode hot-hot"
+                                      : "ha.partitions (\(partitions)) is for a hot-hot node's flows: remove it")
         }
         switch mode {
         case .single:

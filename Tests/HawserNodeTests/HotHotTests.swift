@@ -300,5 +300,9 @@ import Testing
         var notary = NotaryConfiguration()
         notary.ha.mode = .hotHot
         #expect(notary.problems.contains("ha.mode hot-hot is for nodes: a notary is single, hot-warm or hot-cold"))
+        // A notary's partitions are refused without sending it to hot-hot.
+        notary.ha.mode = .single
+        notary.ha.partitions = 4
+        #expect(notary.problems.contains("ha.partitions (4) is for a hot-hot node's flows: remove it"), "\(notary.problems)")
     }
 }
