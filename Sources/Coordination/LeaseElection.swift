@@ -153,12 +153,14 @@ public final class LeaseElection: Election {
         }
     }
 
-    /// Store work whose failure is harmless (a lease not released lapses by itself): logged only.
+    /// Store work whose failure is harmless (a lease not released lapses by itself): logged only,
+    /// and not when the election is stopping: the end of `run()` releases the last epoch led
+    /// (`ElectionCore.stop`), outside the cancellation that cut this one short.
     private func attempt(_ what: String, _ body: @escaping @Sendable (LeaseState) throws -> LeaseWrites) async {
         do {
             try await transaction(what) { state in (try body(state), ()) }
         } catch {
-            logger.warning("\(what) failed", metadata: ["problem": "\(error)"])
+            if !Task.isCancelled { logger.warning("\(what) failed", metadata: ["problem": "\(error)"]) }
         }
     }
 

@@ -185,7 +185,8 @@ public final class ZooKeeperElection: Election {
         } catch let error as ZooKeeperError where error == .sessionExpired || error == .closed {
             throw error
         } catch {
-            logger.warning("\(what) failed", metadata: ["problem": "\(error)"])
+            // Not when stopping: closing the session at the end of `run()` releases everything.
+            if !Task.isCancelled { logger.warning("\(what) failed", metadata: ["problem": "\(error)"]) }
         }
     }
 

@@ -52,6 +52,39 @@ enum LeaseScenarios {
         }
     }
 
+    /// A leader whose release is cut short by its own stop (a node resigning as it shuts down:
+    /// the release in flight when `run()` is cancelled) still releases the lease at the end of
+    /// `run()`, and says nothing of the cut-short one: B leads long before A's five-minute lease
+    /// lapses, and A logs no failed release (it logged `releasing the lease failed:
+    /// CancellationError()` before, seen by an audit of hot-hot shutdowns).
+    static func aReleaseCutShortByTheStopStillReleases(backend: () throws -> any LeaseBackend) async throws {
+        var slow = LeaseConfiguration()
+        slow.leaseDuration = .seconds(300)
+        slow.renewInterval = .seconds(60)
+        slow.standAside = .seconds(300)
+        var quick = slow
+        quick.renewInterval = .milliseconds(100)
+        let gate = StallOnce()
+        let lines = LogLines()
+        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: StallingBackend(try backend(), gate: gate), configuration: slow,
+                                  logger: Logger(label: "A", capturingInto: lines))
+        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try backend(), configuration: quick)
+        let runA = Task { try await a.run() }
+        try await eventually("A leading") { a.status.role.epoch != nil }
+        let runB = Task { try await b.run() }
+        defer { runB.cancel() }
+        try await eventually("B following A") { b.status.role == .follower && b.status.leader == "A" }
+        gate.arm()
+        await a.resign()
+        try await eventually("A's release in flight") { gate.isStalling }
+        runA.cancel()
+        _ = try? await runA.value
+        try await eventually("B leading before A's lease lapses", timeout: .seconds(30)) { b.status.role.epoch != nil }
+        #expect(!lines.messages.contains { $0.level >= .warning && $0.text.contains("failed") }, "\(lines.messages.map(\.text))")
+        runB.cancel()
+        _ = try? await runB.value
+    }
+
     /// A hands over to B, and at once B back to A: A leads again although it handed over a
     /// moment ago (a target takes over whatever its stand-aside), long before `standAside` ends.
     static func switchoverBackIsImmediate(configuration: LeaseConfiguration, backend: () throws -> any LeaseBackend) async throws {
@@ -122,6 +155,42 @@ struct FreezableBackend: LeaseBackend {
     func close() async { await backend.close() }
     func transaction<T: Sendable>(election: String, _ body: @escaping @Sendable (LeaseState) throws -> (LeaseWrites, T)) async throws -> T {
         if frozen.isSet { throw CoordinationError.unavailable("frozen") }
+        return try await backend.transaction(election: election, body)
+    }
+}
+
+/// Armed, makes the next transaction wait until its task is cancelled, then fail as cancelled.
+final class StallOnce: Sendable {
+    private let state = Mutex((armed: false, stalling: false))
+    func arm() { state.withLock { $0.armed = true } }
+    var isStalling: Bool { state.withLock { $0.stalling } }
+    /// True for the one call it stalls.
+    func take() -> Bool {
+        state.withLock { state in
+            guard state.armed else { return false }
+            state = (armed: false, stalling: true)
+            return true
+        }
+    }
+}
+
+/// A backend whose next transaction after `StallOnce.arm()` hangs until cancelled.
+struct StallingBackend: LeaseBackend {
+    let backend: any LeaseBackend
+    let gate: StallOnce
+
+    init(_ backend: any LeaseBackend, gate: StallOnce) {
+        self.backend = backend
+        self.gate = gate
+    }
+
+    func prepare() async throws { try await backend.prepare() }
+    func close() async { await backend.close() }
+    func transaction<T: Sendable>(election: String, _ body: @escaping @Sendable (LeaseState) throws -> (LeaseWrites, T)) async throws -> T {
+        if gate.take() {
+            while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(10)) }
+            throw CancellationError()
+        }
         return try await backend.transaction(election: election, body)
     }
 }

@@ -175,6 +175,12 @@ import Testing
         try await LeaseScenarios.aResignationReleasesTheLeaseAtOnce { try SQLiteLeaseBackend(path: path, roundsOf: LeaseConfiguration()) }
     }
 
+    @Test(.timeLimit(.minutes(3))) func aReleaseCutShortByTheStopStillReleases() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/lease.sqlite"
+        try await LeaseScenarios.aReleaseCutShortByTheStopStillReleases { try SQLiteLeaseBackend(path: path, roundsOf: LeaseConfiguration()) }
+    }
+
     @Test(.timeLimit(.minutes(3))) func aSwitchoverToADeadCandidateLeavesNoLongGap() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/lease.sqlite"
