@@ -133,7 +133,7 @@ public enum Node {
             var stands = [ShardStand]()
             var shards = [any Service]()
             // The partitions this process serves commit together (`PartitionCommits`).
-            let commits = PartitionCommits(store: database.flows, maxWritesPerCommit: configuration.maxWritesPerCommit)
+            let commits = PartitionCommits(maxWritesPerCommit: configuration.maxWritesPerCommit, commit: database.flows.commit(_:proving:))
             let shared: ElectionConnections?
             do { shared = try ha.election?.resolved(against: baseDirectory).partitionConnections() } catch let error as CoordinationError {
                 throw ConfigurationError(["ha.election: \(error)"])

@@ -11,65 +11,81 @@ import HawserCore
 /// batch and then for the next shared transaction (BENCHMARKS.md).
 ///
 /// A batch whose fence is released is refused on its own (`not_owner`), before the transaction.
-/// A transaction the database refuses (one partition's fence moved on: `stale_epoch`; one write's
-/// content: `FlowWriteRefused`) is made again batch by batch, so that only the batch at fault
-/// fails and its flow hears why.
+/// A transaction the database refuses for what one batch holds (its partition's fence moved on:
+/// `stale_epoch`; a write's content: `FlowWriteRefused`) is cut in halves, each committed on its
+/// own, down to the batches at fault, as the group committer does: only they fail, and their flows
+/// hear why. Any other failure (the database unreachable) fails every batch at once: trying each
+/// again alone would only wait out the same failure once per flow.
 final class PartitionCommits: Sendable {
-    /// One partition's batch: its engine's writes and the partition's fence.
+    /// One flow's writes and the fence of its partition.
     private struct Batch: Sendable {
         var writes: [FlowWrite]
         var fence: WriteFence
     }
+    /// A batch with its fence at the epoch the commit proves.
+    private struct Proven {
+        var writes: [FlowWrite]
+        var proof: CommitFence
+    }
     private let queue: BatchQueue<Batch, [FlowRecord?]>
 
-    init(store: any NodeFlowStore, maxWritesPerCommit: Int) {
+    /// `commit`: the store's commit proving several fences (`NodeFlowStore.commit(_:proving:)`).
+    init(maxWritesPerCommit: Int, commit: @escaping @Sendable ([FlowWrite], [CommitFence]) async throws -> [FlowRecord?]) {
         queue = BatchQueue(thread: "hawser-partitions", limit: maxWritesPerCommit, size: { $0.writes.count }) { batches in
-            await Self.commit(batches, store)
+            await Self.commit(batches, commit)
         }
     }
 
-    /// Commits `writes`, fenced by `fence`, with whatever other partitions' batches are queued.
+    /// How many batches wait for the transaction under way to end (tests wait for a batch to form).
+    var waiting: Int { queue.waiting }
+
+    /// Commits `writes`, fenced by `fence`, with whatever other partitions' writes are queued.
     func commit(_ writes: [FlowWrite], fencedBy fence: WriteFence) async throws -> [FlowRecord?] {
         try await queue.submit(Batch(writes: writes, fence: fence))
     }
 
-    private static func commit(_ batches: [Batch], _ store: any NodeFlowStore) async -> [Result<[FlowRecord?], any Error>] {
+    private static func commit(_ batches: [Batch], _ store: @Sendable ([FlowWrite], [CommitFence]) async throws -> [FlowRecord?])
+        async -> [Result<[FlowRecord?], any Error>] {
         var results = [Result<[FlowRecord?], any Error>?](repeating: nil, count: batches.count)
-        var proofs: [String: CommitFence] = [:]
-        var ready: [Int] = []
+        var ready: [(index: Int, batch: Proven)] = []
         for (i, batch) in batches.enumerated() {
             do {
-                let epoch = try batch.fence.epochForWrite()
-                proofs[batch.fence.resource] = CommitFence(resource: batch.fence.resource, epoch: epoch.value)
-                ready.append(i)
+                let proof = CommitFence(resource: batch.fence.resource, epoch: try batch.fence.epochForWrite().value)
+                ready.append((i, Proven(writes: batch.writes, proof: proof)))
             } catch {
                 results[i] = .failure(error)
             }
         }
-        do {
-            let stored = try await store.commit(ready.flatMap { batches[$0].writes }, proving: proofs.values.sorted { $0.resource < $1.resource })
-            var offset = 0
-            for i in ready {
-                let range = offset..<(offset + batches[i].writes.count)
-                offset = range.upperBound
-                results[i] = .success(Array(stored[range]))
-            }
-        } catch where ready.count > 1 {
-            for i in ready { results[i] = await alone(batches[i], store) }
-        } catch {
-            for i in ready { results[i] = .failure(error) }
-        }
+        for (i, result) in zip(ready.map(\.index), await transaction(ready.map(\.batch)[...], store)) { results[i] = result }
         return results.map { $0! }
     }
 
-    /// One partition's batch in a transaction of its own.
-    private static func alone(_ batch: Batch, _ store: any NodeFlowStore) async -> Result<[FlowRecord?], any Error> {
+    /// `batches` in one transaction, proving each one's fence; halved on a refusal.
+    private static func transaction(_ batches: ArraySlice<Proven>, _ store: @Sendable ([FlowWrite], [CommitFence]) async throws -> [FlowRecord?])
+        async -> [Result<[FlowRecord?], any Error>] {
+        guard !batches.isEmpty else { return [] }
         do {
-            let epoch = try batch.fence.epochForWrite()
-            return .success(try await store.commit(batch.writes, proving: [CommitFence(resource: batch.fence.resource, epoch: epoch.value)]))
+            let proofs = Set(batches.map(\.proof)).sorted { $0.resource < $1.resource }
+            let stored = try await store(batches.flatMap(\.writes), proofs)
+            var offset = 0
+            return batches.map { batch in
+                let range = offset..<(offset + batch.writes.count)
+                offset = range.upperBound
+                return .success(Array(stored[range]))
+            }
+        } catch where batches.count > 1 && isRefusal(error) {
+            let middle = batches.startIndex + batches.count / 2
+            return await transaction(batches[..<middle], store) + transaction(batches[middle...], store)
         } catch {
-            return .failure(error)
+            return batches.map { _ in .failure(error) }
         }
+    }
+
+    /// A refusal of what one batch holds, rather than of the transaction as a whole.
+    private static func isRefusal(_ error: any Error) -> Bool {
+        if error is FlowWriteRefused { return true }
+        if case CoordinationError.staleEpoch = error { return true }
+        return false
     }
 }
 

@@ -4,6 +4,7 @@ import Flows
 import HawserCore
 @testable import HawserNode
 import HawserTestSupport
+import Synchronization
 import Testing
 
 /// The partitions of a hot-hot process commit together, each batch proving its own partition's
@@ -20,7 +21,7 @@ import Testing
         let database = try SQLiteNodeDatabase(path: dir.path + "/node.sqlite")
         let map = FlowPartitions(count: 3)
         let fences = (0..<3).map { WriteFence(resource: "node/p\($0)", epoch: Epoch(1)) }
-        let commits = PartitionCommits(store: database.flows, maxWritesPerCommit: 1_000)
+        let commits = PartitionCommits(maxWritesPerCommit: 1_000, commit: database.flows.commit(_:proving:))
         for fence in fences { _ = try await commits.commit([], fencedBy: fence) }  // each claims epoch 1
         // Partition 1 has a newer owner; partition 2's fence is released.
         _ = try await database.flows.commit([], proving: [CommitFence(resource: "node/p1", epoch: 2)])
@@ -46,5 +47,36 @@ import Testing
         #expect(results.filter { $0.0 == 2 }.allSatisfy { !$0.1 && ($0.2 as? CoordinationError) == .notOwner(resource: "node/p2") })
         let stored = try await database.flows.list(FlowQuery(limit: 1_000))
         #expect(stored.count == 30 && stored.allSatisfy { map.partition(of: $0.id) == 0 })
+    }
+
+    /// A transaction that fails for no batch's fault (the database unreachable) fails every batch
+    /// in it at once: trying each again alone would wait out the same failure once per flow.
+    struct DatabaseDown: Error {}
+
+    @Test func aDatabaseFailureFailsEveryBatchOnceWithoutTryingEachAgain() async throws {
+        let tried = Mutex(0)  // writes sent to the database
+        let queue = Mutex<PartitionCommits?>(nil)
+        let commits = PartitionCommits(maxWritesPerCommit: 1_000) { writes, _ in
+            // Each transaction waits until every flow's write is in it or queued behind it, so
+            // that some transaction carries several.
+            while writes.count + (queue.withLock { $0 }?.waiting ?? 0) < 20, tried.withLock({ $0 }) == 0 {
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            tried.withLock { $0 += writes.count }
+            throw DatabaseDown()
+        }
+        queue.withLock { $0 = commits }
+        let fence = WriteFence(resource: "node/p0", epoch: Epoch(1))
+        let map = FlowPartitions(count: 1)
+        let failures = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    do { _ = try await commits.commit([start(map.newID(in: 0))], fencedBy: fence); return false } catch { return true }
+                }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(failures == 20)
+        #expect(tried.withLock { $0 } == 20, "each flow's write went to the database once")
     }
 }
