@@ -1,5 +1,6 @@
 import Flows
 import Foundation
+import Postgres
 
 /// What a node database records of the hot-hot node that uses it (`node_settings`: `partitions`
 /// and `election`), checked by every process at start-up. The flows' split decides which process
@@ -45,8 +46,9 @@ extension ElectionSettings {
             return "zookeeper \(zookeeper.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.sorted().joined(separator: ",")) \(election)"
         }
         if let postgres {
-            let url = URLComponents(string: postgres)
-            return "postgres \(url?.host ?? ""):\(url?.port ?? 5432)\(url?.path ?? "") \(election)"
+            // Parsed as the lease parses it (a validated configuration's URL parses).
+            let url = try? PostgresURL.configuration(postgres)
+            return "postgres \(url?.host ?? ""):\(url?.port ?? 5432)/\(url?.database ?? "") \(election)"
         }
         return "sqlite \(URL(fileURLWithPath: sqlite ?? "").standardizedFileURL.path) \(election)"
     }

@@ -89,9 +89,11 @@ struct CoordinationOptions: ParsableArguments {
     func leaseConfiguration() -> LeaseConfiguration { settings.leaseConfiguration() }
     func leaseBackend() throws -> any LeaseBackend { try settings.leaseBackend() }
 
-    func makeElection(candidate: Candidate, health: HealthChecks, logger: Logger) throws -> any Election {
-        try settings.makeElection(candidate: candidate, health: health, logger: logger)
+    func makeElection(candidate: Candidate, health: HealthChecks, logger: Logger, sharing shared: ElectionConnections? = nil) throws -> any Election {
+        try settings.makeElection(candidate: candidate, health: health, logger: logger, sharing: shared)
     }
 
-    func makeAdministration() throws -> any ElectionAdministration { try settings.makeAdministration() }
+    func makeAdministration(sharing shared: ElectionConnections? = nil) throws -> any ElectionAdministration {
+        try settings.makeAdministration(sharing: shared)
+    }
 }

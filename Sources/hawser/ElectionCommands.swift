@@ -79,8 +79,7 @@ struct ElectionCommand: AsyncParsableCommand {
             var services: [CandidateService] = []
             let shared = try store.settings.partitionConnections()
             for partition in 0..<partitions {
-                let election = try store.partition(partition).settings.makeElection(candidate: candidate, health: health, logger: logger,
-                                                                                    sharing: shared)
+                let election = try store.partition(partition).makeElection(candidate: candidate, health: health, logger: logger, sharing: shared)
                 let writer: FencedWriter? = try fencedWrites.map { try FencedWriter(path: $0, id: id, resource: "ledger.p\(partition)") }
                 try await writer?.prepare()
                 services.append(CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs)) { fields in
@@ -89,7 +88,7 @@ struct ElectionCommand: AsyncParsableCommand {
                     emitEvent(fields)
                 })
             }
-            let balancer = PartitionBalancer(partitions: try (0..<partitions).map { try store.partition($0).settings.makeAdministration(sharing: shared) })
+            let balancer = PartitionBalancer(partitions: try (0..<partitions).map { try store.partition($0).makeAdministration(sharing: shared) })
             let service = PartitionedCandidate(partitions: services, balancer: balancer, interval: .milliseconds(store.settings.roundMs), logger: logger)
             do {
                 try await runUntilSignalled(service, id: id, logger: logger)
