@@ -29,14 +29,7 @@ struct NodeHAScriptTests {
             _ = try? await script(["stop", dir], scratch.path)
             throw error
         }
-        let pids = try pidFiles(dir).compactMap { Int32(try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n")[0]) }
-        #expect(pids.count == 7, "nodes A and B, the notary, three ZooKeeper servers and PostgreSQL: \(pids)")
-        let stopped = try await script(["stop", dir], scratch.path)
-        #expect(stopped.status == 0, "\(stopped.output)")
-        // A server may still be exiting (or not yet reaped) for a moment after it gave up its pid file.
-        let deadline = ContinuousClock.now + .seconds(30)
-        while pids.contains(where: { kill($0, 0) == 0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
-        #expect(pids.filter { kill($0, 0) == 0 }.isEmpty, "stop left processes running")
+        try await stopExpectingNoneLeft(dir, scratch.path, processes: 7, "nodes A and B, the notary, three ZooKeeper servers and PostgreSQL")
     }
 
     /// `start DIR hot-hot`: three workers, each leading its share of the 16 partitions; after
@@ -55,12 +48,22 @@ struct NodeHAScriptTests {
             _ = try? await script(["stop", dir], scratch.path)
             throw error
         }
+        try await stopExpectingNoneLeft(dir, scratch.path, processes: 8,
+                                        "workers A, B (killed) and C, the notary, three ZooKeeper servers and PostgreSQL")
+    }
+
+    /// Stops the set-up in `dir`, which ran `count` processes (`what`, by their pid files), and
+    /// expects none of them left.
+    func stopExpectingNoneLeft(_ dir: String, _ scratch: String, processes count: Int, _ what: String,
+                               sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let pids = try pidFiles(dir).compactMap { Int32(try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n")[0]) }
-        #expect(pids.count == 8, "workers A, B (killed) and C, the notary, three ZooKeeper servers and PostgreSQL: \(pids)")
-        #expect(try await script(["stop", dir], scratch.path).status == 0)
+        #expect(pids.count == count, "\(what): \(pids)", sourceLocation: sourceLocation)
+        let stopped = try await script(["stop", dir], scratch)
+        #expect(stopped.status == 0, "\(stopped.output)", sourceLocation: sourceLocation)
+        // A server may still be exiting (or not yet reaped) for a moment after it gave up its pid file.
         let deadline = ContinuousClock.now + .seconds(30)
         while pids.contains(where: { kill($0, 0) == 0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
-        #expect(pids.filter { kill($0, 0) == 0 }.isEmpty, "stop left processes running")
+        #expect(pids.filter { kill($0, 0) == 0 }.isEmpty, "stop left processes running", sourceLocation: sourceLocation)
     }
 
     /// Polls `status` until the partitions each member leads (its `member ID: leads N partitions`
