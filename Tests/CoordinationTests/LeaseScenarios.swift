@@ -66,7 +66,7 @@ enum LeaseScenarios {
         quick.renewInterval = .milliseconds(100)
         let gate = StallOnce()
         let lines = LogLines()
-        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: StallingBackend(try backend(), gate: gate), configuration: slow,
+        let a = try LeaseElection(candidate: Candidate(id: "A"), backend: InterceptedBackend(backend: try backend(), before: gate.stall), configuration: slow,
                                   logger: Logger(label: "A", capturingInto: lines))
         let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try backend(), configuration: quick)
         let runA = Task { try await a.run() }
@@ -111,7 +111,10 @@ enum LeaseScenarios {
         precondition(configuration.standAside >= .seconds(20))
         let frozen = Flag()
         let a = try LeaseElection(candidate: Candidate(id: "A"), backend: try backend(), configuration: configuration)
-        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: FreezableBackend(try backend(), frozen: frozen), configuration: configuration)
+        let b = try LeaseElection(candidate: Candidate(id: "B"), backend: InterceptedBackend(backend: try backend()) {
+            // Every call fails while frozen: from the database's side, B died.
+            if frozen.isSet { throw CoordinationError.unavailable("frozen") }
+        }, configuration: configuration)
         let admin = LeaseAdministration(backend: try backend(), configuration: configuration)
         try await running([a, b]) {
             try await eventually("A leading") { a.status.role.epoch != nil }
@@ -141,20 +144,16 @@ final class Flag: Sendable {
     var isSet: Bool { value.withLock { $0 } }
 }
 
-/// A backend that fails every call while `frozen`: from the database's side, its candidate died.
-struct FreezableBackend: LeaseBackend {
+/// A backend whose transactions first run `before` (which may throw, or hold them up); every
+/// other call goes straight to `backend`.
+struct InterceptedBackend: LeaseBackend {
     let backend: any LeaseBackend
-    let frozen: Flag
-
-    init(_ backend: any LeaseBackend, frozen: Flag) {
-        self.backend = backend
-        self.frozen = frozen
-    }
+    let before: @Sendable () async throws -> Void
 
     func prepare() async throws { try await backend.prepare() }
     func close() async { await backend.close() }
     func transaction<T: Sendable>(election: String, _ body: @escaping @Sendable (LeaseState) throws -> (LeaseWrites, T)) async throws -> T {
-        if frozen.isSet { throw CoordinationError.unavailable("frozen") }
+        try await before()
         return try await backend.transaction(election: election, body)
     }
 }
@@ -164,33 +163,15 @@ final class StallOnce: Sendable {
     private let state = Mutex((armed: false, stalling: false))
     func arm() { state.withLock { $0.armed = true } }
     var isStalling: Bool { state.withLock { $0.stalling } }
-    /// True for the one call it stalls.
-    func take() -> Bool {
-        state.withLock { state in
+    /// Once armed, waits until the caller is cancelled, then throws as cancelled; else returns.
+    @Sendable func stall() async throws {
+        let stalls = state.withLock { state in
             guard state.armed else { return false }
             state = (armed: false, stalling: true)
             return true
         }
-    }
-}
-
-/// A backend whose next transaction after `StallOnce.arm()` hangs until cancelled.
-struct StallingBackend: LeaseBackend {
-    let backend: any LeaseBackend
-    let gate: StallOnce
-
-    init(_ backend: any LeaseBackend, gate: StallOnce) {
-        self.backend = backend
-        self.gate = gate
-    }
-
-    func prepare() async throws { try await backend.prepare() }
-    func close() async { await backend.close() }
-    func transaction<T: Sendable>(election: String, _ body: @escaping @Sendable (LeaseState) throws -> (LeaseWrites, T)) async throws -> T {
-        if gate.take() {
-            while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(10)) }
-            throw CancellationError()
-        }
-        return try await backend.transaction(election: election, body)
+        guard stalls else { return }
+        while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(10)) }
+        throw CancellationError()
     }
 }
