@@ -106,12 +106,16 @@ public enum Node {
             notary = try .remote(configuration.notary)
         }
 
-        // A member of a network talks to its peers through flow sessions.
+        // A member of a network talks to its peers through flow sessions. Any process that serves
+        // takes peers' messages (responders start where RPC starts would); one delivers the outbox:
+        // the active one, or in hot-hot the one serving partition 0 (a singleton through its election).
         let peers: NodePeers? = if let network = configuration.network, let member {
             NodePeers(network, name: configuration.name, identity: member.identity, membership: member.watcher,
-                      sessions: configuration.sessions, store: database.sessions, isActive: { (try? serving.engine()) != nil },
+                      sessions: configuration.sessions, store: database.sessions,
+                      delivers: { [outbox = engines.partitions.first ?? serving] in outbox.isActive }, sharedInbox: ha.mode == .hotHot,
                       timeouts: configuration.http, logger: logger)
         } else { nil }
+        peers?.hub.attach { try? engines.forStart() }
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)
         var common = FlowServices(notary: notary.port, keys: LocalKeys(keys), sessions: peers?.hub)
@@ -122,9 +126,7 @@ public enum Node {
             services.add(stores.vault, as: (any VaultStore).self)
             var settings = engineConfiguration(configuration)
             if let map = ha.flowPartitions, let partition { settings.newFlowID = { map.newID(in: partition) } }
-            let engine = FlowEngine(store: store, registry: flows, services: services, configuration: settings, logger: logger)
-            peers?.hub.attach(engine)  // the engine that starts responders for peers' sessions
-            return engine
+            return FlowEngine(store: store, registry: flows, services: services, configuration: settings, logger: logger)
         }
         // What owns the flows: the one engine (single, hot-cold), the shard's terms (hot-warm), or
         // the terms of each partition this process wins (hot-hot).

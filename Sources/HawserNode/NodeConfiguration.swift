@@ -165,9 +165,6 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         if ha.mode.stands && notary.kind != .remote {
             out.append("ha.mode \(ha.mode.rawValue) needs notary.kind remote: an embedded notary's log and store cannot be shared by several processes")
         }
-        if ha.mode == .hotHot && network != nil {
-            out.append("ha.mode hot-hot does not yet take part in a network: its flow sessions would reach one process, not the partition's owner (use hot-warm)")
-        }
         return out + http.problems(section: "http")
     }
 

@@ -16,15 +16,18 @@ struct NodePeers: Sendable {
     /// Started after the flow engine and stopped before it: the link manager, then the listener.
     let services: [any Service]
 
-    /// `isActive`: whether this process owns the node's flows now (a hot-warm standby does not).
+    /// `delivers`: whether this process owns the node's outbox now (a hot-warm standby does not;
+    /// in hot-hot, the process that serves partition 0). `sharedInbox`: other processes take
+    /// peers' messages too (hot-hot).
     init(_ network: NodeNetworkConfiguration, name: String, identity: SigningKey, membership: MembershipWatcher,
-         sessions: NodeSessionsConfiguration, store: any SessionStore, isActive: @escaping @Sendable () -> Bool, timeouts: HTTPTimeouts,
-         logger: Logger) {
+         sessions: NodeSessionsConfiguration, store: any SessionStore, delivers: @escaping @Sendable () -> Bool, sharedInbox: Bool,
+         timeouts: HTTPTimeouts, logger: Logger) {
         let logger = { var logger = logger; logger[metadataKey: "component"] = "p2p"; return logger }()
         transport = GRPCPeerTransport(settings: .init(me: name, identity: identity, maxDeliveryBytes: network.maxDeliveryBytes,
                                                       callTimeout: .milliseconds(network.deliveryTimeoutMillis)),
                                       membership: { membership.current }, logger: logger)
-        hub = SessionHub(store: store, transport: transport, configuration: sessions.settings, logger: logger, isActive: isActive)
+        hub = SessionHub(store: store, transport: transport, configuration: sessions.settings, logger: logger, delivers: delivers,
+                         sharedInbox: sharedInbox)
         let service = PeerService(hub: hub, check: DeliveryCheck(me: name, maxSkew: .milliseconds(network.maxClockSkewMillis)),
                                   membership: { membership.current }, logger: logger)
         let listen = network.listen

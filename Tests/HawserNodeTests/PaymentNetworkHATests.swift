@@ -32,26 +32,7 @@ import Testing
             configuration.ha.id = "A"  // each process's own below
             configuration.ha.advertise = ["http://127.0.0.1:\(rpc["A"]!)"]
         } prepare: { net in
-            // Both processes' addresses in the definition; each process its own ports.
-            let definition = net + "/network.json"
-            var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: definition))) as! [String: Any]
-            json["nodes"] = (json["nodes"] as! [[String: Any]]).map { node in
-                guard node["name"] as? String == "O=Bob Node, L=London, C=GB" else { return node }
-                var node = node
-                node["addresses"] = ["A", "B"].map { "grpc://127.0.0.1:\(p2p[$0]!)" }
-                return node
-            }
-            try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: definition))
-            let base = try NodeConfiguration.load(net + "/bob/node.json")
-            for id in ["A", "B"] {
-                var configuration = base
-                configuration.listen.port = rpc[id]!
-                configuration.network?.listen.port = p2p[id]!
-                configuration.dataDirectory = "data-\(id)"
-                configuration.ha.id = id
-                configuration.ha.advertise = ["http://127.0.0.1:\(rpc[id]!)"]
-                try configuration.save(net + "/bob/\(id).json")
-            }
+            try Self.listBoth(of: "O=Bob Node, L=London, C=GB", at: p2p, rpc: rpc, in: net)
         }
         defer { network.stop() }
         network.serve("bob", at: ["A", "B"].map { "http://127.0.0.1:\(rpc[$0]!)" })
@@ -97,14 +78,46 @@ import Testing
         try await bob.shutdown()
     }
 
+    /// Lists both processes' peer-to-peer addresses for `node` in the network definition, and
+    /// writes each process's configuration (`A.json`, `B.json`: its own ports and data directory)
+    /// from the node's `node.json`.
+    static func listBoth(of node: String, at p2p: [String: Int], rpc: [String: Int], in net: String) throws {
+        let definition = net + "/network.json"
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: definition))) as! [String: Any]
+        json["nodes"] = (json["nodes"] as! [[String: Any]]).map { entry in
+            guard entry["name"] as? String == node else { return entry }
+            var entry = entry
+            entry["addresses"] = ["A", "B"].map { "grpc://127.0.0.1:\(p2p[$0]!)" }
+            return entry
+        }
+        try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: definition))
+        let base = try NodeConfiguration.load(net + "/bob/node.json")
+        for id in ["A", "B"] {
+            var configuration = base
+            configuration.listen.port = rpc[id]!
+            configuration.network?.listen.port = p2p[id]!
+            configuration.dataDirectory = "data-\(id)"
+            configuration.ha.id = id
+            configuration.ha.advertise = ["http://127.0.0.1:\(rpc[id]!)"]
+            try configuration.save(net + "/bob/\(id).json")
+        }
+    }
+
+    /// The processes that answer ready now.
+    static func ready(_ rpc: [String: Int]) async throws -> [String] {
+        var found = [String]()
+        for (id, port) in rpc.sorted(by: { $0.key < $1.key }) {
+            let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health/ready"), timeout: .seconds(2))
+            if response?.status == .ok { found.append(id) }
+        }
+        return found
+    }
+
     /// The process of the pair that answers ready, once one does.
     static func active(_ rpc: [String: Int]) async throws -> String {
         var found: String?
         try await eventually("one of Bob's processes is active", timeout: .seconds(60)) {
-            for (id, port) in rpc {
-                let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health/ready"), timeout: .seconds(2))
-                if response?.status == .ok { found = id }
-            }
+            found = try await ready(rpc).first
             return found != nil
         }
         return found!

@@ -13,8 +13,10 @@ final class InboxWaiters: Sendable {
     private let state = Mutex(State())
 
     /// `look` (the inbox) once now, then waits for the message to be handed over, until
-    /// `timeout` passes (nil). Cancellation ends the wait with `CancellationError`.
-    func wait(for key: SessionMessageKey, timeout: Duration, clock: any FlowClock,
+    /// `timeout` passes (nil). With `relook`, it also looks again every `relook`: for an inbox
+    /// that other processes write too (a hot-hot node's), whose writes are not handed over here.
+    /// Cancellation ends the wait with `CancellationError`.
+    func wait(for key: SessionMessageKey, timeout: Duration, relook: Duration? = nil, clock: any FlowClock,
               look: @escaping @Sendable () async throws -> SessionMessage?) async throws -> SessionMessage? {
         let (notices, notice) = AsyncStream<SessionMessage>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = state.withLock { state in
@@ -37,6 +39,14 @@ final class InboxWaiters: Sendable {
             group.addTask {
                 try await clock.sleep(for: timeout)
                 return nil
+            }
+            if let relook {
+                group.addTask {
+                    while true {
+                        try await clock.sleep(for: relook)
+                        if let found = try await look() { return found }
+                    }
+                }
             }
             defer { group.cancelAll() }
             return try await group.next() ?? nil

@@ -15,23 +15,30 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     private let clock: any FlowClock
     private let logger: Logger
     private let waiters: InboxWaiters
-    private let engine = Mutex<FlowEngine?>(nil)
-    private let isActive: @Sendable () -> Bool
+    private let engine = Mutex<(@Sendable () -> FlowEngine?)?>(nil)
+    private let delivers: @Sendable () -> Bool
+    /// How often a waiting `receive` looks at an inbox that other processes write too (nil: the
+    /// inbox is this process's alone, and every message taken is handed over here).
+    private let relook: Duration?
 
-    /// `isActive`: whether this process owns the node's flows now (a hot-warm standby shares the
-    /// database but does not); only while it does, the link manager delivers and peers' messages
-    /// are taken.
+    /// `delivers`: whether this process owns the node's outbox now (a hot-warm standby shares the
+    /// database but does not); only while it does, the link manager delivers and the inbox is
+    /// pruned. Peers' messages are taken while an engine is attached (`attach`) and serving.
+    /// `sharedInbox`: other processes of the node take peers' messages into the same inbox (a
+    /// hot-hot node), so a waiting flow looks at it every `configuration.pollInterval`.
     public init(store: any SessionStore, transport: any PeerTransport, configuration: SessionConfiguration = SessionConfiguration(),
-                clock: any FlowClock = SystemFlowClock(), logger: Logger, isActive: @escaping @Sendable () -> Bool = { true }) {
+                clock: any FlowClock = SystemFlowClock(), logger: Logger, delivers: @escaping @Sendable () -> Bool = { true },
+                sharedInbox: Bool = false) {
         let waiters = InboxWaiters()
         self.configuration = configuration
         self.store = store
         self.clock = clock
         self.logger = logger
         self.waiters = waiters
-        self.isActive = isActive
+        self.delivers = delivers
+        relook = sharedInbox ? configuration.pollInterval : nil
         link = LinkManager(store: store, transport: transport, configuration: configuration, clock: clock, logger: logger,
-                           isActive: isActive) { sent, error in
+                           isActive: delivers) { sent, error in
             guard let message = try? SessionMessage.decode(sent.payload), let answer = SessionInbound.refusal(of: message, error) else {
                 logger.error("a peer refused a session message", metadata: ["message": "\(sent.messageId)", "error": "\(error)"])
                 return
@@ -41,7 +48,12 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     }
 
     /// The engine whose registry names the responders, and which starts them.
-    public func attach(_ engine: FlowEngine) { self.engine.withLock { $0 = engine } }
+    public func attach(_ engine: FlowEngine) { attach { engine } }
+
+    /// Where responders start: the engine `choose` gives at each delivery (nil: none serves in
+    /// this process now, and peers' messages are not taken). A hot-hot process gives one of the
+    /// partitions it serves, in turn, as it does for its RPC starts.
+    public func attach(choosing choose: @escaping @Sendable () -> FlowEngine?) { engine.withLock { $0 = choose } }
 
     /// Delivers the outbox, and prunes the inbox every `inboxPruneInterval`, until cancelled or
     /// shut down gracefully (what is not delivered stays in the outbox for the next run).
@@ -58,10 +70,10 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     static let pruneBatch = 1_000
 
     /// Deletes the inbox messages of sessions whose flow here has ended (`SessionStore.pruneInbox`),
-    /// batch after batch; returns how many. Only the process that owns the node's flows prunes.
+    /// batch after batch; returns how many. Only the process that owns the node's outbox prunes.
     @discardableResult
     public func pruneInbox() async throws -> Int {
-        guard isActive() else { return 0 }
+        guard delivers() else { return 0 }
         var total = 0
         while true {
             let deleted = try await store.pruneInbox(limit: Self.pruneBatch)
@@ -88,7 +100,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
 
     public func receive(_ key: SessionMessageKey, timeout: Duration) async throws -> SessionMessage? {
         let store = self.store
-        return try await waiters.wait(for: key, timeout: timeout, clock: clock) {
+        return try await waiters.wait(for: key, timeout: timeout, relook: relook, clock: clock) {
             try await store.inbound(key).map { try SessionMessage.decode($0.body) }
         }
     }
@@ -108,7 +120,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     /// started for a message not answered is found again (by its session) when it comes back.
     public func accept(_ arrived: [ArrivedMessage]) async throws -> [DeliveryAnswer] {
         guard let first = arrived.first else { return [] }
-        guard isActive(), let engine = engine.withLock({ $0 }) else { throw PeerUnreachable(first.message.recipient) }
+        guard let engine = engine.withLock({ $0 })?() else { throw PeerUnreachable(first.message.recipient) }
         let decisions = arrived.map { SessionInbound.decide($0.message, responder: engine.registry.responder(for:)) }
         let failures = await startResponders(decisions, on: engine)
         var answers = [DeliveryAnswer](), taken = [ArrivedMessage]()

@@ -1,0 +1,112 @@
+import Foundation
+import HawserClient
+import HawserNode
+import HawserTestSupport
+import Testing
+
+/// A network member that is a hot-hot node (docs/node.md, "Hot-hot"; docs/p2p.md): Bob's node is
+/// two processes on one PostgreSQL database, each serving its share of 4 partitions, both listed
+/// in the network definition. Either process takes peers' messages into the shared inbox (a
+/// responder starts in a partition it serves); the one serving partition 0 delivers the whole
+/// node's outbox; a flow waiting for a message the other process took finds it in the inbox.
+/// Alice pays Bob, Bob pays Alice and Bob's swaps wait on Alice's answers, from flows on both
+/// processes, also while the process that delivers the outbox is killed -9.
+@Suite(.timeLimit(.minutes(10)), .serialized) struct PaymentNetworkHotHotTests {
+    /// Every round: Alice→Bob payments of 1, Bob→Alice payments of 2, swaps Bob offers (he gives 10 for 25).
+    static let (paysToBob, paysToAlice, swaps) = (8, 8, 4)
+
+    @Test func paymentsAndSwapsWithAHotHotNodeAcrossTheKillOfItsOutboxsProcess() async throws {
+        let dir = try TemporaryDirectory()
+        let postgres = try await PostgresServer.start(durableCommits: true)
+        defer { postgres.stop() }
+        try await postgres.sql("CREATE DATABASE bob")
+        let ports = try FreePorts.take(4)
+        let (rpc, p2p) = (["A": ports[0], "B": ports[1]], ["A": ports[2], "B": ports[3]])
+        let url = postgres.url(database: "bob")
+        let network = try await PaymentNetwork.start(in: dir.path, starting: ["alice"]) { node, configuration in
+            guard node == "bob" else { return configuration.sessions.timeoutMillis = 60_000 }
+            configuration.database.kind = .postgres
+            configuration.database.url = url
+            configuration.ha.mode = .hotHot
+            configuration.ha.partitions = 4
+            var election = ElectionSettings()
+            election.postgres = url
+            election.election = "bob"
+            election.holdDownMs = 500
+            configuration.ha.election = election
+            configuration.ha.id = "A"  // each process's own below
+            configuration.ha.advertise = ["http://127.0.0.1:\(rpc["A"]!)"]
+            // Longer than the test may run: a flow that never hears of a message the other process
+            // took would wait for it until the test's time limit (a message is looked for once more
+            // when the wait ends).
+            configuration.sessions.timeoutMillis = 3_600_000
+        } prepare: { net in
+            try PaymentNetworkHATests.listBoth(of: "O=Bob Node, L=London, C=GB", at: p2p, rpc: rpc, in: net)
+        }
+        defer { network.stop() }
+        for id in ["A", "B"] { try await network.startNode("bob", config: "\(id).json", as: "bob-\(id)") }
+        // Both serve once the balancer has given each its share.
+        try await eventually("both of Bob's processes serve", timeout: .seconds(60)) {
+            try await PaymentNetworkHATests.ready(rpc).count == 2
+        }
+        let (a, b) = (network.party("alice"), network.party("bob"))
+        let alice = try network.client("alice")
+        // Bob's flows run on both processes: each client starts them at one first.
+        network.serve("bob", at: ["A", "B"].map { "http://127.0.0.1:\(rpc[$0]!)" })
+        let bobA = try network.client("bob")
+        network.serve("bob", at: ["B", "A"].map { "http://127.0.0.1:\(rpc[$0]!)" })
+        let bobB = try network.client("bob")
+        // One state for each flow that may hold one at once (a flow reserves whole states).
+        for i in 0..<16 {
+            for (client, owner) in [(alice, a), (i % 2 == 0 ? bobA : bobB, b)] {
+                let issued = try await client.run("IssueTokens", arguments: Array(#"{"owner":"\#(owner)","amount":1000}"#.utf8),
+                                                  clientRequestId: "seed-\(i)")
+                #expect(issued.status == "completed", "\(issued.error ?? "")")
+            }
+        }
+
+        @Sendable func round(_ r: Int) async throws {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                func run(_ client: NodeClient, _ flow: String, _ arguments: String, _ id: String) {
+                    group.addTask {
+                        let done = try await client.run(flow, arguments: Array(arguments.utf8), clientRequestId: "\(id)-\(r)")
+                        #expect(done.status == "completed", "\(id)-\(r): \(done.status): \(done.error ?? "")")
+                    }
+                }
+                for i in 0..<Self.paysToBob { run(alice, "MoveTokens", #"{"owner":"\#(a)","newOwner":"\#(b)","amount":1}"#, "to-bob-\(i)") }
+                for i in 0..<Self.paysToAlice {
+                    run(i % 2 == 0 ? bobA : bobB, "MoveTokens", #"{"owner":"\#(b)","newOwner":"\#(a)","amount":2}"#, "to-alice-\(i)")
+                }
+                for i in 0..<Self.swaps {
+                    run(i % 2 == 0 ? bobA : bobB, "SwapTokens", #"{"owner":"\#(b)","counterparty":"\#(a)","give":10,"want":25}"#, "swap-\(i)")
+                }
+                try await group.waitForAll()
+            }
+        }
+        try await round(0)
+        // The process that delivers Bob's outbox is killed while the second round runs; the other
+        // takes its partitions over, its flows resume there, and it delivers the outbox from then on.
+        let outbox = try #require(["A", "B"].first { HotHotTests.serving(network.process("bob-\($0)")?.printed ?? "").contains(0) })
+        let before = try await network.balances("alice")[a] ?? 0
+        let during = Task { try await round(1) }
+        try await eventually("the second round's flows are under way") { try await network.balances("alice")[a] ?? 0 != before }
+        network.kill("bob-\(outbox)")
+        try await during.value
+        let survivor = outbox == "A" ? "B" : "A"
+        #expect(HotHotTests.serving(network.process("bob-\(survivor)")?.printed ?? "") == [0, 1, 2, 3])
+
+        let rounds = 2
+        let aliceGains = rounds * (2 * Self.paysToAlice - Self.paysToBob - 15 * Self.swaps)
+        try await eventually("both vaults hold every payment and swap", timeout: .seconds(120)) {
+            let (alices, bobs) = (try await network.balances("alice"), try await network.balances("bob"))
+            return alices == [a: Int64(16_000 + aliceGains)] && bobs == [b: Int64(16_000 - aliceGains)]
+        }
+        // Each payment and swap recorded once by its receiver: one responder each.
+        for (client, flow, count) in [(bobA, "ReceiveTokens", Self.paysToBob), (alice, "ReceiveTokens", Self.paysToAlice),
+                                      (alice, "AcceptSwap", Self.swaps)] {
+            let responders = try await PaymentNetworkTests.allFlows(client, named: flow)
+            #expect(responders.count == rounds * count && responders.allSatisfy { $0.status == "completed" }, "\(flow): \(responders.map(\.status))")
+        }
+        for client in [alice, bobA, bobB] { try await client.shutdown() }
+    }
+}
