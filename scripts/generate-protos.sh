@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the committed Swift code for proto/*.proto: the messages (NAME.pb.swift) and the
 # gRPC services (NAME.grpc.swift) of the notary (hawser_notary) and of peer-to-peer delivery
-# (hawser_p2p). Needs `protoc` (Debian: protobuf-compiler);
+# (hawser_p2p), and the messages of a hot-hot node's bus (hawser_bus, no service). Needs `protoc` (Debian: protobuf-compiler);
 # builds protoc-gen-swift and protoc-gen-grpc-swift-2 from the grpc-swift-protobuf version this
 # package resolved (and the swift-protobuf it resolved with it).
 set -euo pipefail
@@ -20,3 +20,6 @@ for proto in hawser_notary hawser_p2p; do
         --grpc-swift_out=Sources/HawserWire --proto_path=proto "proto/$proto.proto"
     echo "generated Sources/HawserWire/$proto.pb.swift and $proto.grpc.swift"
 done
+protoc --plugin=protoc-gen-swift="$plugins/protoc-gen-swift" --swift_opt=Visibility=Public \
+    --swift_out=Sources/HawserWire --proto_path=proto proto/hawser_bus.proto
+echo "generated Sources/HawserWire/hawser_bus.pb.swift"

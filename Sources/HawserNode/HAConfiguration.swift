@@ -31,6 +31,8 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
     /// How many partitions a hot-hot node's flows are split over (`FlowPartitions`); the same in
     /// every process of the node.
     public var partitions: Int?
+    /// Hot-hot: the NATS bus its processes tell each other on (optional: without it they poll).
+    public var bus: BusSettings?
 
     /// Partitions of a hot-hot node when `ha.partitions` is not given, and the most it may have.
     public static let defaultPartitions = 16
@@ -47,7 +49,7 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
     /// The fencing resource of a notary's shard, in the notary database's fencing table.
     public static func notaryResource(shard: String) -> String { "notary/\(shard)" }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case mode, id, advertise, election, partitions }
+    enum CodingKeys: String, CodingKey, CaseIterable { case mode, id, advertise, election, partitions, bus }
 
     public init() {}
 
@@ -64,6 +66,7 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         advertise = try c.decodeIfPresent([String].self, forKey: .advertise) ?? []
         election = try c.decodeIfPresent(ElectionSettings.self, forKey: .election)
         partitions = try c.decodeIfPresent(Int.self, forKey: .partitions)
+        bus = try c.decodeIfPresent(BusSettings.self, forKey: .bus)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -73,6 +76,7 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         if !advertise.isEmpty { try c.encode(advertise, forKey: .advertise) }
         try c.encodeIfPresent(election, forKey: .election)
         try c.encodeIfPresent(partitions, forKey: .partitions)
+        try c.encodeIfPresent(bus, forKey: .bus)
     }
 
     /// The partitions of a hot-hot node's flows (nil in every other mode).
@@ -96,6 +100,13 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
             // A notary is never hot-hot: sending it there would only earn the next refusal.
             out.append(role == "node" ? "ha.partitions (\(partitions)) is for ha.mode hot-hot: remove it, or set ha.mode hot-hot"
                                       : "ha.partitions (\(partitions)) is for a hot-hot node's flows: remove it")
+        }
+        if let bus {
+            if mode == .hotHot {
+                out += bus.problems()
+            } else {
+                out.append(role == "node" ? "ha.bus is for ha.mode hot-hot: remove it, or set ha.mode hot-hot" : "ha.bus is for a hot-hot node: remove it")
+            }
         }
         switch mode {
         case .single:

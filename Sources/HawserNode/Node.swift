@@ -116,6 +116,10 @@ public enum Node {
                       timeouts: configuration.http, logger: logger)
         } else { nil }
         peers?.hub.attach { try? engines.forStart() }
+        // A hot-hot process tells the others on the bus what its hub wrote (`ha.bus`).
+        let bus: NodeBus? = if let peers, let settings = ha.bus, let election = ha.election, let id = ha.id {
+            NodeBus(settings, election: election.election, id: id, hub: peers.hub, logger: logger)
+        } else { nil }
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)
         var common = FlowServices(notary: notary.port, keys: LocalKeys(keys), sessions: peers?.hub)
@@ -192,7 +196,7 @@ public enum Node {
             // the engine outlives the peers' listener and the link manager, and the transport
             // outlives the link manager.
             services: [DataDirectoryHold(lock: lock)] + database.services + notary.services + (peers.map { [$0.transport] } ?? [])
-                + owner + (peers?.services ?? []) + (member.map { [$0.watcher] } ?? []),
+                + owner + (peers?.services ?? []) + (bus.map { [$0] } ?? []) + (member.map { [$0.watcher] } ?? []),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.listen.port
                 openAPI.listening(on: port)

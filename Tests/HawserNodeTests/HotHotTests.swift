@@ -285,7 +285,7 @@ import Testing
         #expect(postgres.identity == "postgres db.example:5432/ledger default")
     }
 
-    @Test func aHotHotNodeNeedsWhatHotWarmNeedsValidPartitionsAndNoNetwork() throws {
+    @Test func aHotHotNodeNeedsWhatHotWarmNeedsValidPartitionsAndAValidBus() throws {
         var configuration = NodeConfiguration()
         configuration.ha.mode = .hotHot
         let problems = configuration.problems.joined(separator: "\n")
@@ -304,5 +304,26 @@ import Testing
         notary.ha.mode = .single
         notary.ha.partitions = 4
         #expect(notary.problems.contains("ha.partitions (4) is for a hot-hot node's flows: remove it"), "\(notary.problems)")
+        notary.ha.partitions = nil
+        notary.ha.bus = BusSettings(servers: ["nats://127.0.0.1:4222"])
+        #expect(notary.problems.contains("ha.bus is for a hot-hot node: remove it"), "\(notary.problems)")
+
+        // The bus: only in hot-hot, with a network, at least one valid server, a subject without wildcards.
+        configuration.ha.partitions = nil
+        configuration.ha.bus = BusSettings(servers: ["nats://127.0.0.1:4222"])
+        #expect(configuration.problems.contains("ha.bus is for ha.mode hot-hot: remove it, or set ha.mode hot-hot"))
+        configuration.ha.mode = .hotHot
+        #expect(configuration.problems.contains { $0.hasPrefix("ha.bus carries a hot-hot node's news") })
+        for (bus, problem) in [
+            (BusSettings(), "ha.bus.servers must name at least one NATS server (nats://host:port)"),
+            (BusSettings(servers: ["http://127.0.0.1:4222"]), #"ha.bus.servers[0] "http://127.0.0.1:4222" must be a NATS server URL: nats://host:port, tls://host:port or host:port"#),
+            (BusSettings(servers: ["nats://127.0.0.1:4222"], subject: "hawser.*"), #"ha.bus.subject "hawser.*" must be 1-200 characters: tokens of A-Z, a-z, 0-9, '_', '-' separated by single dots"#),
+            (BusSettings(servers: ["nats://127.0.0.1:4222"], subject: "hawser..bob"), #"ha.bus.subject "hawser..bob" must be 1-200 characters: tokens of A-Z, a-z, 0-9, '_', '-' separated by single dots"#),
+        ] {
+            configuration.ha.bus = bus
+            #expect(configuration.problems.contains(problem), "\(configuration.problems)")
+        }
+        #expect(BusSettings(subject: "ledger.bob-node_1").eventsSubject(election: "x") == "ledger.bob-node_1.events")
+        #expect(BusSettings().eventsSubject(election: "bob") == "hawser.bob.events")
     }
 }

@@ -10,15 +10,23 @@ import Testing
 /// responder starts in a partition it serves); the one serving partition 0 delivers the whole
 /// node's outbox; a flow waiting for a message the other process took finds it in the inbox.
 /// Alice pays Bob, Bob pays Alice and Bob's swaps wait on Alice's answers, from flows on both
-/// processes, also while the process that delivers the outbox is killed -9.
+/// processes, also while the process that delivers the outbox is killed -9. Bob's processes hear
+/// of each other's writes by polling the database, or on a NATS bus (`ha.bus`): with the bus and a
+/// poll of an hour, only the bus can tell them; with the bus and the usual poll, the NATS server
+/// is killed and started again in the middle, and the polls cover what was lost.
 @Suite(.timeLimit(.minutes(10)), .serialized) struct PaymentNetworkHotHotTests {
     /// Every round: Alice→Bob payments of 1, Bob→Alice payments of 2, swaps Bob offers (he gives 10 for 25).
     static let (paysToBob, paysToAlice, swaps) = (8, 8, 4)
 
-    @Test func paymentsAndSwapsWithAHotHotNodeAcrossTheKillOfItsOutboxsProcess() async throws {
+    enum News: String, CaseIterable, Sendable { case polls, bus, busRestarted }
+
+    @Test(arguments: News.allCases)
+    func paymentsAndSwapsWithAHotHotNodeAcrossTheKillOfItsOutboxsProcess(_ news: News) async throws {
         let dir = try TemporaryDirectory()
         let postgres = try await PostgresServer.start(durableCommits: true)
         defer { postgres.stop() }
+        let nats = news == .polls ? nil : try await NATSCluster.start(size: 1, jetStream: false)
+        defer { nats?.stop() }
         try await postgres.sql("CREATE DATABASE bob")
         let ports = try FreePorts.take(4)
         let (rpc, p2p) = (["A": ports[0], "B": ports[1]], ["A": ports[2], "B": ports[3]])
@@ -40,6 +48,10 @@ import Testing
             // took would wait for it until the test's time limit (a message is looked for once more
             // when the wait ends).
             configuration.sessions.timeoutMillis = 3_600_000
+            if let nats {
+                configuration.ha.bus = BusSettings(servers: nats.urls)
+                if news == .bus { configuration.sessions.pollIntervalMillis = 3_600_000 }
+            }
         } prepare: { net in
             try PaymentNetworkHATests.listBoth(of: "O=Bob Node, L=London, C=GB", at: p2p, rpc: rpc, in: net)
         }
@@ -90,7 +102,13 @@ import Testing
         let before = try await network.balances("alice")[a] ?? 0
         let during = Task { try await round(1) }
         try await eventually("the second round's flows are under way") { try await network.balances("alice")[a] ?? 0 != before }
-        network.kill("bob-\(outbox)")
+        if news == .busRestarted, let nats, let server = nats.servers.first {
+            server.kill9()
+            network.kill("bob-\(outbox)")
+            try nats.restart(server)
+        } else {
+            network.kill("bob-\(outbox)")
+        }
         try await during.value
         let survivor = outbox == "A" ? "B" : "A"
         #expect(HotHotTests.serving(network.process("bob-\(survivor)")?.printed ?? "") == [0, 1, 2, 3])

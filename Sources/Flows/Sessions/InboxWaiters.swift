@@ -3,11 +3,12 @@ import Synchronization
 
 /// Flows waiting for an inbox message, by key: `receive` waits here, and whoever writes the
 /// message to the inbox (`SessionHub.accept`, a refusal's answer) hands it over once it is
-/// written, so the waiter need not read it back. The inbox is looked at after the waiter is
+/// written, so the waiter need not read it back; news that another process wrote it makes the
+/// waiter read it. The inbox is looked at after the waiter is
 /// registered, so a message written meanwhile is not missed.
 final class InboxWaiters: Sendable {
     private struct State {
-        var waiting: [SessionMessageKey: [Int: AsyncStream<SessionMessage>.Continuation]] = [:]
+        var waiting: [SessionMessageKey: [Int: AsyncStream<SessionMessage?>.Continuation]] = [:]
         var next = 0
     }
     private let state = Mutex(State())
@@ -18,7 +19,8 @@ final class InboxWaiters: Sendable {
     /// Cancellation ends the wait with `CancellationError`.
     func wait(for key: SessionMessageKey, timeout: Duration, relook: Duration? = nil, clock: any FlowClock,
               look: @escaping @Sendable () async throws -> SessionMessage?) async throws -> SessionMessage? {
-        let (notices, notice) = AsyncStream<SessionMessage>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        // A notice is the message, or nil: look at the inbox again (another process wrote it).
+        let (notices, notice) = AsyncStream<SessionMessage?>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = state.withLock { state in
             defer { state.next += 1 }
             state.waiting[key, default: [:]][state.next] = notice
@@ -33,7 +35,10 @@ final class InboxWaiters: Sendable {
         if let found = try await look() { return found }
         let found = try await withThrowingTaskGroup(of: SessionMessage?.self) { group in
             group.addTask {
-                for await message in notices { return message }
+                for await message in notices {
+                    if let message { return message }
+                    if let found = try await look() { return found }
+                }
                 return nil
             }
             group.addTask {
@@ -60,5 +65,10 @@ final class InboxWaiters: Sendable {
     /// `message` is in the inbox now (written by the caller, under its key).
     func notify(_ message: SessionMessage) {
         for notice in state.withLock({ Array(($0.waiting[message.key] ?? [:]).values) }) { notice.yield(message) }
+    }
+
+    /// Messages under `keys` are in the inbox now (another process wrote them): their waiters look.
+    func lookAgain(_ keys: [SessionMessageKey]) {
+        for notice in state.withLock({ state in keys.flatMap { (state.waiting[$0] ?? [:]).values } }) { notice.yield(nil) }
     }
 }

@@ -117,11 +117,16 @@ public final class LinkManager: Sendable {
         var description: String { "the node took \(taken) of \(of) messages" }
     }
 
+    /// How often a process that does not deliver looks whether it does now (a standby that took
+    /// over, a hot-hot process that won partition 0): a look at a flag, no read of the outbox.
+    static let inactiveRecheck = Duration.milliseconds(200)
+
     /// Waits for a wake, the next retry or the poll interval, whichever comes first.
     private func pause() async {
         let now = clock.now()
         let untilRetry = backoff.withLock { $0.nextRetry(after: now) }.map { Duration.microseconds(max(0, $0.microsecondsSinceEpoch - now.microsecondsSinceEpoch)) }
-        let delay = min(configuration.pollInterval, untilRetry ?? configuration.pollInterval)
+        let poll = isActive() ? configuration.pollInterval : min(configuration.pollInterval, Self.inactiveRecheck)
+        let delay = min(poll, untilRetry ?? poll)
         // (An AsyncStream would not do: cancelling the task that waits on it ends the stream, and
         // every later pause would return at once.)
         let (wakeup, clock) = (self.wakeup, self.clock)

@@ -16,6 +16,8 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     private let logger: Logger
     private let waiters: InboxWaiters
     private let engine = Mutex<(@Sendable () -> FlowEngine?)?>(nil)
+    /// Tells the node's other processes what this one wrote (a hot-hot node's bus), once `announce` names how.
+    private let tell: Announcer
     private let delivers: @Sendable () -> Bool
     /// How often a waiting `receive` looks at an inbox that other processes write too (nil: the
     /// inbox is this process's alone, and every message taken is handed over here).
@@ -29,7 +31,8 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     public init(store: any SessionStore, transport: any PeerTransport, configuration: SessionConfiguration = SessionConfiguration(),
                 clock: any FlowClock = SystemFlowClock(), logger: Logger, delivers: @escaping @Sendable () -> Bool = { true },
                 sharedInbox: Bool = false) {
-        let waiters = InboxWaiters()
+        let (waiters, tell) = (InboxWaiters(), Announcer())
+        self.tell = tell
         self.configuration = configuration
         self.store = store
         self.clock = clock
@@ -43,12 +46,27 @@ public final class SessionHub: FlowSessions, Service, Sendable {
                 logger.error("a peer refused a session message", metadata: ["message": "\(sent.messageId)", "error": "\(error)"])
                 return
             }
-            if try await store.acceptInbound(InboxMessage(answer)) { waiters.notify(answer) }
+            if try await store.acceptInbound(InboxMessage(answer)) {
+                waiters.notify(answer)
+                tell.say(.inboxWritten([answer.key]))
+            }
         }
     }
 
     /// The engine whose registry names the responders, and which starts them.
     public func attach(_ engine: FlowEngine) { attach { engine } }
+
+    /// Tells `announce` of every message this process writes to the inbox, and of every outbox
+    /// write while another process delivers it: the node's other processes hear it (`heard`).
+    public func announce(_ announce: @escaping @Sendable (SessionNews) -> Void) { tell.listener.withLock { $0 = announce } }
+
+    /// What another process of the node wrote.
+    public func heard(_ news: SessionNews) {
+        switch news {
+        case .inboxWritten(let keys): waiters.lookAgain(keys)
+        case .outboxWritten: link.wake()
+        }
+    }
 
     /// Where responders start: the engine `choose` gives at each delivery (nil: none serves in
     /// this process now, and peers' messages are not taken). A hot-hot process gives one of the
@@ -105,7 +123,13 @@ public final class SessionHub: FlowSessions, Service, Sendable {
         }
     }
 
-    public func outboxChanged(for recipients: Set<String>) { link.wake(for: recipients) }
+    public func outboxChanged(for recipients: Set<String>) {
+        if delivers() {
+            link.wake(for: recipients)
+        } else {
+            tell.say(.outboxWritten)
+        }
+    }
 
     // MARK: Arriving messages
 
@@ -148,7 +172,9 @@ public final class SessionHub: FlowSessions, Service, Sendable {
             }
         }
         let written = try await store.acceptInbound(taken.map { InboxMessage(key: $0.message.key, body: $0.body) })
-        for (arrived, new) in zip(taken, written) where new { waiters.notify(arrived.message) }
+        let new = zip(taken, written).filter(\.1).map(\.0.message)
+        for message in new { waiters.notify(message) }
+        if !new.isEmpty { tell.say(.inboxWritten(new.map(\.key))) }
         return answers
     }
 
@@ -173,4 +199,18 @@ public final class SessionHub: FlowSessions, Service, Sendable {
             return failures
         }
     }
+}
+
+/// Whom a hub tells what it wrote, once `announce` named it.
+private final class Announcer: Sendable {
+    let listener = Mutex<(@Sendable (SessionNews) -> Void)?>(nil)
+    func say(_ news: SessionNews) { listener.withLock { $0 }?(news) }
+}
+
+/// What one process of a node tells the others that share its database (a hot-hot node's bus).
+public enum SessionNews: Sendable, Equatable {
+    /// Messages under these keys are in the inbox now.
+    case inboxWritten([SessionMessageKey])
+    /// The outbox has new messages.
+    case outboxWritten
 }

@@ -1,0 +1,52 @@
+import Flows
+import HawserWire
+import Sessions
+import SwiftProtobuf
+
+/// The bus's events (`proto/hawser_bus.proto`, docs/node.md "The bus"), to and from the session
+/// news they carry. Sans I/O.
+enum BusEvents {
+    /// The schema this Hawser writes, and the only one it reads.
+    static let schema: UInt32 = 1
+
+    static func encode(_ news: SessionNews, sender: String) -> [UInt8] {
+        var event = Hawser_Bus_V1_BusEvent()
+        event.schema = schema
+        event.sender = sender
+        switch news {
+        case .inboxWritten(let keys):
+            event.inboxWritten.keys = keys.map { key in
+                var wire = Hawser_Bus_V1_SessionKey()
+                (wire.session, wire.sender, wire.sequence) = (key.session, key.sender, Int64(key.sequence))
+                return wire
+            }
+        case .outboxWritten:
+            event.outboxWritten = Hawser_Bus_V1_OutboxWritten()
+        }
+        // Encoding a message of these field types cannot fail.
+        return try! event.serializedBytes()
+    }
+
+    /// An event, or why it is refused: not an event, a schema this Hawser does not know (a newer
+    /// process's, during a rolling upgrade), or a kind of event its schema does not name.
+    static func decode(_ bytes: [UInt8]) throws(Refusal) -> (sender: String, news: SessionNews) {
+        let event: Hawser_Bus_V1_BusEvent
+        do { event = try Hawser_Bus_V1_BusEvent(serializedBytes: bytes) } catch { throw Refusal("it is not a bus event (\(error))") }
+        guard event.schema == schema else {
+            throw Refusal("it is of schema \(event.schema), and this process knows schema \(schema) only")
+        }
+        switch event.event {
+        case .inboxWritten(let written):
+            return (event.sender, .inboxWritten(written.keys.map { SessionMessageKey(session: $0.session, sender: $0.sender, sequence: Int($0.sequence)) }))
+        case .outboxWritten:
+            return (event.sender, .outboxWritten)
+        case nil:
+            throw Refusal("it names no event this process knows")
+        }
+    }
+
+    struct Refusal: Error, Equatable, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+}

@@ -1,0 +1,35 @@
+import Flows
+import HawserWire
+@testable import HawserNode
+import Sessions
+import Testing
+
+/// The bus's events (proto/hawser_bus.proto): what one process writes another reads, and a
+/// process refuses, with a sentence that says why, an event of a schema it does not know (a newer
+/// process's in a rolling upgrade), a kind of event its schema does not name, and bytes that are
+/// not an event.
+struct BusEventsTests {
+    @Test func eventsRoundTrip() throws {
+        let keys = [SessionMessageKey(session: "s-1", sender: "O=Alice, L=London, C=GB", sequence: 3),
+                    SessionMessageKey(session: "s-2", sender: "O=Bob, L=London, C=GB", sequence: 1)]
+        for news in [SessionNews.inboxWritten(keys), .outboxWritten] {
+            let (sender, decoded) = try BusEvents.decode(BusEvents.encode(news, sender: "A"))
+            #expect(sender == "A" && decoded == news)
+        }
+    }
+
+    @Test func aSchemaAKindOrBytesThisProcessDoesNotKnowAreRefused() throws {
+        var newer = Hawser_Bus_V1_BusEvent()
+        newer.schema = 2
+        newer.sender = "B"
+        newer.outboxWritten = Hawser_Bus_V1_OutboxWritten()
+        #expect(throws: BusEvents.Refusal("it is of schema 2, and this process knows schema 1 only")) {
+            try BusEvents.decode(try newer.serializedBytes())
+        }
+        // Schema 1 with field 9 (a kind of event not in this schema): no event this process knows.
+        #expect(throws: BusEvents.Refusal("it names no event this process knows")) {
+            try BusEvents.decode([0x08, 0x01, 0x12, 0x01, 0x42, 0x4A, 0x00])
+        }
+        #expect(throws: BusEvents.Refusal.self) { try BusEvents.decode([0xFF, 0xFF, 0xFF]) }
+    }
+}
