@@ -58,9 +58,11 @@ final class PaymentNetwork: @unchecked Sendable {
     }
 
     /// Starts the node process `name` with the configuration `config` in the node's directory
-    /// (default: `node`'s `node.json`, and its name).
-    func startNode(_ node: String, config: String = "node.json", as name: String? = nil) async throws {
-        let (process, _) = try await HawserProcess.node(config: path + "/\(node)/\(config)")
+    /// (default: `node`'s `node.json`, and its name); with `log`, its errors are appended to that file.
+    func startNode(_ node: String, config: String = "node.json", as name: String? = nil, log: String? = nil) async throws {
+        let config = path + "/\(node)/\(config)"
+        let (process, _) = if let log { try await HawserProcess.node(config: config, logLevel: "error", log: log) }
+                           else { try await HawserProcess.node(config: config) }
         lock.withLock { nodes[name ?? node] = process }
     }
 

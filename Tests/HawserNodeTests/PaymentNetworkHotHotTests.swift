@@ -1,6 +1,8 @@
 import Foundation
 import HawserClient
 import HawserNode
+import HawserWire
+import JetStream
 import HawserTestSupport
 import Testing
 
@@ -13,7 +15,8 @@ import Testing
 /// processes, also while the process that delivers the outbox is killed -9. Bob's processes hear
 /// of each other's writes by polling the database, or on a NATS bus (`ha.bus`): with the bus and a
 /// poll of an hour, only the bus can tell them; with the bus and the usual poll, the NATS server
-/// is killed and started again in the middle, and the polls cover what was lost.
+/// is killed and started again in the middle, and a newer process's events (schema 2) are on the
+/// bus throughout: each process refuses them, says so once, and the polls cover what was lost.
 @Suite(.timeLimit(.minutes(10)), .serialized) struct PaymentNetworkHotHotTests {
     /// Every round: Alice→Bob payments of 1, Bob→Alice payments of 2, swaps Bob offers (he gives 10 for 25).
     static let (paysToBob, paysToAlice, swaps) = (8, 8, 4)
@@ -56,7 +59,10 @@ import Testing
             try PaymentNetworkHATests.listBoth(of: "O=Bob Node, L=London, C=GB", at: p2p, rpc: rpc, in: net)
         }
         defer { network.stop() }
-        for id in ["A", "B"] { try await network.startNode("bob", config: "\(id).json", as: "bob-\(id)") }
+        let log = { (id: String) in dir.path + "/bob-\(id).log" }
+        for id in ["A", "B"] { try await network.startNode("bob", config: "\(id).json", as: "bob-\(id)", log: log(id)) }
+        let newer = news == .busRestarted ? Task { try await Self.publishNewerEvents(on: nats!.urls) } : nil
+        defer { newer?.cancel() }
         // Both serve once the balancer has given each its share.
         try await eventually("both of Bob's processes serve", timeout: .seconds(60)) {
             try await PaymentNetworkHATests.ready(rpc).count == 2
@@ -126,5 +132,28 @@ import Testing
             #expect(responders.count == rounds * count && responders.allSatisfy { $0.status == "completed" }, "\(flow): \(responders.map(\.status))")
         }
         for client in [alice, bobA, bobB] { try await client.shutdown() }
+        if news == .busRestarted {
+            let refusal = "refused an event on the bus: it is of schema 2, and this process knows schema 1 only"
+            for id in ["A", "B"] {
+                let said = try String(contentsOfFile: log(id), encoding: .utf8).components(separatedBy: refusal).count - 1
+                #expect(said == 1, "bob-\(id) said it \(said) times")
+            }
+        }
+    }
+
+    /// Publishes an event of schema 2 on Bob's bus every 50 ms, as a newer Hawser would, until cancelled.
+    static func publishNewerEvents(on servers: [String]) async throws {
+        var options = NATSOptions(servers: servers)
+        options.retryOnFailedInitialConnect = true
+        let client = try await NATSClient.connect(options)
+        var event = Hawser_Bus_V1_BusEvent()
+        (event.schema, event.sender) = (2, "Z")
+        event.outboxWritten = Hawser_Bus_V1_OutboxWritten()
+        let bytes: [UInt8] = try event.serializedBytes()
+        while !Task.isCancelled {
+            try? await client.publish("hawser.bob.events", payload: bytes)
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        await client.close()
     }
 }
