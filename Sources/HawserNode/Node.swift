@@ -91,7 +91,12 @@ public enum Node {
         try await HotHotRecord.check(ha, baseDirectory: baseDirectory, store: database.flows)
         let engines = ha.flowPartitions.map { FlowEngines(partitions: $0, serving: onPartition) } ?? FlowEngines(node: ServingState(.standby(active: nil)))
         let serving = engines.node
-        let probe: @Sendable () async throws -> Void = { [store = database.flows] in _ = try await store.record(FlowID("hawser-health-check")) }
+        // The health check's read of the database, shared by the stands of a process (one per
+        // hot-hot partition): a verdict is kept half an election round.
+        let shared = SharedProbe(fresh: .milliseconds((ha.election?.roundMs ?? 500) / 2)) { [store = database.flows] in
+            _ = try await store.record(FlowID("hawser-health-check"))
+        }
+        let probe: @Sendable () async throws -> Void = { try await shared() }
         let stand = ha.mode == .hotWarm ? try ShardStand(ha, baseDirectory: baseDirectory, serving: serving, logger: logger, probe: probe) : nil
 
         let registry = PrometheusCollectorRegistry()
