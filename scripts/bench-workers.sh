@@ -11,7 +11,9 @@
 # PostgreSQL runs as the `postgres` user (it refuses root), so run this as root.
 #
 #   scripts/bench-workers.sh [FLOWS] [CLIENTS] [ROUNDS] [PARTITIONS]   (default: 3000 64 2 16)
-#   CASES="single 1 2 3" (the default) chooses the cases.
+#   CASES="single 1 2 3" (the default) chooses the cases. PERF=DIR records the node processes'
+#   CPU (`perf record --call-graph dwarf`) during each case's benchmark, into DIR/CASE-rN.data.
+#   IDLE=SECONDS first measures each case with no flow running, for that long.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flows=${1:-3000}
@@ -68,6 +70,11 @@ postgres_ticks() {  # PostgreSQL's CPU so far: the postmaster, its live children
     echo "$total"
 }
 
+db_stat() {  # transactions committed and rows read (returned by scans, fetched by index) in database $1
+    as_postgres "$bin/psql" -h "$work" -p "$pgport" -U hawser -d postgres -Atc \
+        "SELECT xact_commit || ' ' || (tup_returned + tup_fetched) FROM pg_stat_database WHERE datname = '$1'"
+}
+
 run_case() {  # single | number of workers
     local case=$1 db="c${1}_$(date +%s%N)" ids=() urls=() worker_pids=() id port
     as_postgres "$bin/psql" -h "$work" -p "$pgport" -U hawser -d postgres -qc "CREATE DATABASE $db"
@@ -98,21 +105,44 @@ run_case() {  # single | number of workers
                        | awk '{last[$1] = $2} END {n = 0; for (p in last) if (last[p] == "serving") n++; print n}') >= want )); do sleep 0.2; done
         done
     fi
-    local nodes=() before notary_before pg_before line after notary_after pg_after
+    local nodes=() before notary_before pg_before line after notary_after pg_after stat_before stat_after
     for u in "${urls[@]}"; do nodes+=(--node "$u"); done
+    if [ -n "${IDLE:-}" ]; then  # what the case costs with no flow running, over IDLE seconds
+        local idle_cpu idle_pg idle_stat
+        sleep 1  # the readiness polls' statistics settle
+        idle_cpu=$(cpu_ticks "${worker_pids[@]}"); idle_pg=$(postgres_ticks); idle_stat=$(db_stat "$db")
+        sleep "$IDLE"
+        printf 'case=%s idle_seconds=%s node_cpu_ms_per_second=%s postgres_cpu_ms_per_second=%s postgres_commits_and_rows_read_per_second=%s\n' \
+            "$case" "$IDLE" "$(echo "scale=1; ($(cpu_ticks "${worker_pids[@]}") - $idle_cpu) * 1000 / $(getconf CLK_TCK) / $IDLE" | bc)" \
+            "$(echo "scale=1; ($(postgres_ticks) - $idle_pg) * 1000 / $(getconf CLK_TCK) / $IDLE" | bc)" \
+            "$(sleep 0.6; paste -d' ' <(db_stat "$db") <(echo "$idle_stat") | awk -v s="$IDLE" '{printf "%.1f/%.1f", ($1 - $3) / s, ($2 - $4) / s}')"
+    fi
     before=$(cpu_ticks "${worker_pids[@]}")
     notary_before=$(cpu_ticks "$notary_pid")
     pg_before=$(postgres_ticks)
+    stat_before=$(db_stat "$db")
+    local perf_pid=
+    if [ -n "${PERF:-}" ]; then
+        mkdir -p "$PERF"
+        perf record -q -F 299 --call-graph dwarf,16384 -o "$PERF/$case-r$round.data" -p "$(IFS=,; echo "${worker_pids[*]}")" 2>/dev/null &
+        perf_pid=$!
+    fi
     line=$(HAWSER_PASSWORD=bench "$hawser" bench flows "${nodes[@]}" --user bench --flows "$flows" --clients "$clients" --warmup "$warmup")
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
     after=$(cpu_ticks "${worker_pids[@]}")
     notary_after=$(cpu_ticks "$notary_pid")
     pg_after=$(postgres_ticks)
-    local hz total=$((flows + warmup))
+    sleep 0.6  # PostgreSQL's statistics reach pg_stat_database up to 500 ms after a transaction
+    stat_after=$(db_stat "$db")
+    local hz total=$((flows + warmup)) xacts rows
     hz=$(getconf CLK_TCK)
-    printf 'case=%s %s node_cpu_ms_per_flow=%s notary_cpu_ms_per_flow=%s postgres_cpu_ms_per_flow=%s\n' "$case" "$line" \
+    read -r xacts rows <<< "$(paste -d' ' <(echo "$stat_after") <(echo "$stat_before") | awk '{print $1 - $3, $2 - $4}')"
+    printf 'case=%s %s node_cpu_ms_per_flow=%s notary_cpu_ms_per_flow=%s postgres_cpu_ms_per_flow=%s postgres_commits_per_flow=%s postgres_rows_read_per_flow=%s\n' \
+        "$case" "$line" \
         "$(echo "scale=3; ($after - $before) * 1000 / $hz / $total" | bc)" \
         "$(echo "scale=3; ($notary_after - $notary_before) * 1000 / $hz / $total" | bc)" \
-        "$(echo "scale=3; ($pg_after - $pg_before) * 1000 / $hz / $total" | bc)"
+        "$(echo "scale=3; ($pg_after - $pg_before) * 1000 / $hz / $total" | bc)" \
+        "$(echo "scale=3; $xacts / $total" | bc)" "$(echo "scale=1; $rows / $total" | bc)"
     for pid in "${worker_pids[@]}"; do kill -TERM "$pid"; done
     for pid in "${worker_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
