@@ -80,6 +80,8 @@ struct EnsembleIntegrationTests {
         let observer = try await connect()
         try await observer.create(root)
         try await owner.create("\(root)/member", data: [1], mode: .ephemeral)
+        // The observer's server may not have applied the owner's write yet: sync it first.
+        try await observer.sync(root)
         let (stat, watch) = try await observer.existsAndWatch("\(root)/member")
         #expect(stat?.ephemeralOwner == owner.sessionID)
 
@@ -97,6 +99,7 @@ struct EnsembleIntegrationTests {
         try await observer.create(root)
         var owner: ZooKeeperClient? = try await connect(sessionTimeout: .seconds(30))
         try await owner?.create("\(root)/member", mode: .ephemeral)
+        try await observer.sync(root)  // as above
         let (_, watch) = try await observer.existsAndWatch("\(root)/member")
         owner = nil
         // Far sooner than the 30 s session timeout: deinit sent closeSession.
@@ -110,6 +113,8 @@ struct EnsembleIntegrationTests {
         let writer = try await connect()
         try await writer.create(root)
         try await writer.create("\(root)/data", data: [0])
+        // The watcher's server may not have applied the writer's creates yet (a .noNode here once).
+        try await watcher.sync(root)
 
         let (_, _, dataWatch) = try await watcher.getDataAndWatch("\(root)/data")
         let (missing, existWatch) = try await watcher.existsAndWatch("\(root)/later")
@@ -179,6 +184,8 @@ struct EnsembleIntegrationTests {
         // digest id computed client-side; world may read.
         let acl = [ACL(permissions: .all, id: .digest(user: "alice", password: "secret")), ACL(permissions: .read, id: .anyone)]
         try await alice.create("\(root)/shared", data: [1], acl: acl)
+        // Each client reads another's writes only after a sync: its server may not have applied them.
+        try await anonymous.sync(root)
         #expect(try await anonymous.getData("\(root)/shared").data == [1])
         await #expect(throws: ZooKeeperError.noAuth) { try await anonymous.setData("\(root)/shared", data: [2]) }
         try await alice.setData("\(root)/shared", data: [3])
@@ -187,17 +194,20 @@ struct EnsembleIntegrationTests {
         try await alice.create("\(root)/private", acl: .creatorAll)
         let (stored, _) = try await alice.getACL("\(root)/private")
         #expect(stored == [ACL(permissions: .all, id: .digest(user: "alice", password: "secret"))])
+        try await anonymous.sync(root)
         await #expect(throws: ZooKeeperError.noAuth) { try await anonymous.getData("\(root)/private") }
         await #expect(throws: ZooKeeperError.invalidACL) { try await anonymous.create("\(root)/nobody", acl: .creatorAll) }
 
         let impostor = try await connect()
         try await impostor.addDigestAuth(user: "alice", password: "wrong")
+        try await impostor.sync(root)
         await #expect(throws: ZooKeeperError.noAuth) { try await impostor.getData("\(root)/private") }
         // Only a holder of the admin permission may change an ACL.
         await #expect(throws: ZooKeeperError.noAuth) { try await impostor.setACL("\(root)/private", acl: .openUnsafe) }
         await #expect(throws: ZooKeeperError.badVersion) { try await alice.setACL("\(root)/shared", acl: .creatorAll, version: 7) }
         let protected = try await alice.setACL("\(root)/shared", acl: .creatorAll, version: 0)
         #expect(protected.aversion == 1)
+        try await anonymous.sync(root)
         await #expect(throws: ZooKeeperError.noAuth) { try await anonymous.getData("\(root)/shared") }
         try await anonymous.addDigestAuth(user: "alice", password: "secret")
         #expect(try await anonymous.getData("\(root)/private").stat.version == 0)
@@ -310,6 +320,7 @@ struct EnsembleIntegrationTests {
         await #expect(throws: ZooKeeperError.sessionExpired) { try await connect(session: zk.credentials) }
 
         let fresh = try await connect()
+        try await fresh.sync(root)
         #expect(try await fresh.exists("\(root)/ephemeral") == nil)
         await fresh.close()
         await zk.close()
