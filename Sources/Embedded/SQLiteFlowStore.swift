@@ -127,6 +127,7 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
                 arguments += [value]
             }
             filter("status = ?", query.status?.rawValue)
+            if query.unfinished { sql += " AND status IN ('running', 'hospitalised')" }
             filter("name = ?", query.flowName)
             filter("client_request_id = ?", query.clientRequestId)
             filter("created_at >= ?", query.since?.microsecondsSinceEpoch)

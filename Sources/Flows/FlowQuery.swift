@@ -4,6 +4,9 @@ import HawserCore
 /// after the flow `after` (the last one of the previous page), at most `limit`.
 public struct FlowQuery: Sendable, Equatable {
     public var status: FlowStatus?
+    /// Only flows that have not ended (running or in the hospital), in one query: a flow that
+    /// moves between the two meanwhile is seen once.
+    public var unfinished = false
     /// The flow's registered name, e.g. `IssueTokens`.
     public var flowName: String?
     public var clientRequestId: String?

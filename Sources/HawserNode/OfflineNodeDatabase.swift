@@ -8,6 +8,18 @@ extension NodeDatabase {
     /// stopped by the operator (or found running by the caller).
     static func offline<T: Sendable>(_ configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
                                      _ body: @escaping @Sendable (NodeDatabase) async throws -> T) async throws -> T {
+        try await using(configuration, baseDirectory: baseDirectory, locking: true, logger: logger, body)
+    }
+
+    /// Runs `body`, which only reads, on the database of a node that may be running
+    /// (`hawser node status`): no lock is taken.
+    static func reading<T: Sendable>(_ configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
+                                     _ body: @escaping @Sendable (NodeDatabase) async throws -> T) async throws -> T {
+        try await using(configuration, baseDirectory: baseDirectory, locking: false, logger: logger, body)
+    }
+
+    private static func using<T: Sendable>(_ configuration: NodeConfiguration, baseDirectory: String, locking: Bool, logger: Logger,
+                                           _ body: @escaping @Sendable (NodeDatabase) async throws -> T) async throws -> T {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).path
         }
@@ -15,8 +27,8 @@ extension NodeDatabase {
         if configuration.database.kind == .sqlite, !FileManager.default.fileExists(atPath: data + "/node.sqlite") {
             throw ConfigurationError(["\(data)/node.sqlite does not exist: the node has never run with this configuration"])
         }
-        let lock = try DataDirectoryLock(directory: data)
-        defer { lock.release() }
+        let lock = locking ? try DataDirectoryLock(directory: data) : nil
+        defer { lock?.release() }
         let database = try await NodeDatabase.open(configuration.database, data: data, fence: nil, resolve: resolve, logger: logger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             for service in database.services { group.addTask { try await service.run(); return nil } }

@@ -108,6 +108,7 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
     public func list(_ query: FlowQuery) async throws -> [FlowRecord] {
         var sql = SQLBuilder("SELECT \(Self.columns) FROM flows WHERE true")
         if let status = query.status { sql.append(" AND status = ", status.rawValue) }
+        if query.unfinished { sql.append(" AND status IN ('running', 'hospitalised')") }
         if let name = query.flowName { sql.append(" AND name = ", name) }
         if let clientRequestId = query.clientRequestId { sql.append(" AND client_request_id = ", clientRequestId) }
         if let since = query.since { sql.append(" AND created_at >= ", since.microsecondsSinceEpoch) }

@@ -6,7 +6,7 @@ import Logging
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Set up and run the all-in-one node (its notary, embedded or remote; flows, vault, RPC API).",
-        subcommands: [Init.self, Run.self, HashPassword.self, Repartition.self])
+        subcommands: [Init.self, Run.self, Status.self, HashPassword.self, Repartition.self])
 
     static let defaultDirectory = "hawser-node"
 
@@ -140,6 +140,36 @@ struct NodeCommand: AsyncParsableCommand {
             } catch {
                 throw CLIError("\(error)")
             }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a running hot-hot node's workers, partitions, epochs and lag as JSON.",
+            discussion: """
+                Reads the node's partition elections (ha.election) and its database while the node runs: `workers` (each \
+                standing process, its addresses and the partitions it leads) and `partition` (for each: its leader, the epoch \
+                it leads under, its preferred master, and its lag: its unfinished flows, those in the hospital, and how long \
+                the oldest has waited since its last write). See docs/node.md, "Hot-hot".
+                """)
+
+        @Option(help: "The configuration file of one of the node's processes (ha.mode hot-hot).")
+        var config = NodeCommand.defaultDirectory + "/node.json"
+
+        func run() async throws {
+            let configuration = try NodeConfiguration.load(config)
+            var logger = Logger(label: "hawser.node.status")
+            logger.logLevel = .error
+            let status: HotHotStatus
+            do {
+                status = try await HotHotStatus.read(configuration: configuration,
+                                                     baseDirectory: URL(fileURLWithPath: config).deletingLastPathComponent().path, logger: logger)
+            } catch {
+                throw CLIError("\(error)")
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(status), as: UTF8.self))
         }
     }
 

@@ -73,6 +73,21 @@ import Testing
         var ids = [String: String]()
         for i in 0..<12 { ids["load-\(i)"] = try await hotWarm.start(i, clients[i % 2]).id }
         #expect(try await hotWarm.unfinished(pair.root) == 12, "the notary being down, no flow can have completed")
+        // `hawser node status` shows the workers, the partitions each leads under which
+        // epoch, and each partition's lag: its share of the 12 waiting flows.
+        let (exit, printed) = try await HawserProcess.run(["node", "status", "--config", pair.config("B")])
+        #expect(exit == 0, "\(printed)")
+        let status = try #require(try JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: Any], "\(printed)")
+        let workers = (status["workers"] as? [[String: Any]] ?? []).map { ($0["id"] as? String ?? "", Set($0["leads"] as? [Int] ?? [])) }
+        #expect(workers.map(\.0) == ["A", "B"] && workers.allSatisfy { Set(leads[$0.0] ?? []) == $0.1 }, "\(printed)")
+        let partitions = status["partition"] as? [[String: Any]] ?? []
+        #expect(status["partitions"] as? Int == Self.partitions && partitions.count == Self.partitions)
+        #expect(partitions.reduce(0) { $0 + ($1["unfinished"] as? Int ?? 0) } == 12, "\(printed)")
+        for entry in partitions {
+            let (k, unfinished) = (entry["partition"] as? Int ?? -1, entry["unfinished"] as? Int ?? 0)
+            #expect(unfinished == ids.values.filter { map.partition(of: FlowID($0)) == k }.count, "\(printed)")
+            #expect((entry["oldestWaitMs"] != nil) == (unfinished > 0) && (entry["epoch"] as? Int ?? 0) > 0, "\(printed)")
+        }
         // A repeated start returns its flow; one that waits, waits where the flow runs: B names A,
         // which started load-0.
         let start = #"{"flow":"IssueTokens","arguments":{"owner":"O=Bob","amount":7},"clientRequestId":"load-0"}"#

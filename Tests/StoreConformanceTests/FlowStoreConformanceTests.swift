@@ -168,6 +168,9 @@ struct FlowStoreConformanceTests {
             #expect(try await ids(FlowQuery(after: FlowID("b"), limit: 2)) == ["c", "d"])
             #expect(try await ids(FlowQuery(status: .hospitalised, limit: 10)) == ["b", "c"])
             #expect(try await ids(FlowQuery(flowName: "G", limit: 10)) == ["b"])
+            var unfinished = FlowQuery(after: FlowID("a"), limit: 10)
+            unfinished.unfinished = true
+            #expect(try await ids(unfinished) == ["b", "c", "e"], "running or in the hospital, parked or not; not ended")
             #expect(try await ids(FlowQuery(clientRequestId: "c-c", limit: 10)) == ["c"])
             #expect(try await ids(FlowQuery(since: Instant(microsecondsSinceEpoch: 20), until: Instant(microsecondsSinceEpoch: 40), limit: 10)) == ["b", "c"])
             // Running flows and those the hospital will retry; not the parked or the ended.
