@@ -165,6 +165,13 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
                 """, logger: logger)
             var recorded: String?
             for try await value in rows.decode(String.self) { recorded = value }
+            if recorded == nil, value != nil {
+                // A proposal made at once by another process won: this insert waited for it to
+                // commit and did nothing, but the statement's snapshot predates it. A new
+                // statement's snapshot sees it.
+                let again = try await connection.query("SELECT value FROM node_settings WHERE name = \(name)", logger: logger)
+                for try await value in again.decode(String.self) { recorded = value }
+            }
             return recorded
         }
     }

@@ -179,4 +179,21 @@ struct FlowStoreConformanceTests {
             #expect(try await flows.record(FlowID("c"))?.error == "y")
         }
     }
+
+    /// Processes of a hot-hot node starting at once all propose the partition count: each must
+    /// hear the one recorded. On PostgreSQL a proposal that lost the race used to hear nothing
+    /// (its statement's snapshot predated the winner's insert), and its process refused to start.
+    @Test(arguments: Backend.available) func proposalsAtOnceAllHearTheOneRecorded(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let flows = try await database.node().flows
+            for round in 0..<20 {
+                let heard = try await withThrowingTaskGroup(of: String?.self) { group in
+                    for i in 0..<8 { group.addTask { try await flows.setting("race-\(round)", proposing: "v\(i)") } }
+                    return try await group.reduce(into: [String?]()) { $0.append($1) }
+                }
+                let recorded = try await flows.setting("race-\(round)", proposing: nil)
+                #expect(recorded != nil && heard.allSatisfy { $0 == recorded }, "round \(round): \(heard), recorded \(recorded ?? "nil")")
+            }
+        }
+    }
 }
