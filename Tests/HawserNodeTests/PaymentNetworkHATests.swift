@@ -79,9 +79,9 @@ import Testing
     }
 
     /// Lists both processes' peer-to-peer addresses for `node` in the network definition, and
-    /// writes each process's configuration (`A.json`, `B.json`: its own ports and data directory)
-    /// from the node's `node.json`.
-    static func listBoth(of node: String, at p2p: [String: Int], rpc: [String: Int], in net: String) throws {
+    /// writes each process's configuration (`A.json`, `B.json`: its own ports, and its own data
+    /// directory unless `sharingData`, for processes on one SQLite database) from the node's `node.json`.
+    static func listBoth(of node: String, at p2p: [String: Int], rpc: [String: Int], in net: String, sharingData: Bool = false) throws {
         let definition = net + "/network.json"
         var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: definition))) as! [String: Any]
         json["nodes"] = (json["nodes"] as! [[String: Any]]).map { entry in
@@ -96,7 +96,7 @@ import Testing
             var configuration = base
             configuration.listen.port = rpc[id]!
             configuration.network?.listen.port = p2p[id]!
-            configuration.dataDirectory = "data-\(id)"
+            if !sharingData { configuration.dataDirectory = "data-\(id)" }
             configuration.ha.id = id
             configuration.ha.advertise = ["http://127.0.0.1:\(rpc[id]!)"]
             try configuration.save(net + "/bob/\(id).json")

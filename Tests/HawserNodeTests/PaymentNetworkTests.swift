@@ -1,6 +1,7 @@
 import Foundation
 import HawserClient
 import HawserCore
+import HawserNode
 import HawserTestSupport
 @testable import hawser
 import Sim
@@ -65,14 +66,49 @@ import Testing
     /// completes, and is recorded once by every party to it (one responder each); every node's
     /// vault agrees, tokens are conserved; nothing forged is taken. `HAWSER_PAYMENT_KILLS`
     /// (default 2) kills of each node; the issue's run uses 10. `HAWSER_FAULT_SEED` picks the moments.
-    @Test func paymentsAndSwapsSurviveKillsReplaysAndForgeries() async throws {
+    /// With `hotHot`, Bob's node is two hot-hot processes on one SQLite database (4 partitions,
+    /// a SQLite lease, a NATS bus), killed in turn: the one the forger reaches, then the other.
+    @Test(arguments: [false, true]) func paymentsAndSwapsSurviveKillsReplaysAndForgeries(hotHot: Bool) async throws {
         let kills = Int(ProcessInfo.processInfo.environment["HAWSER_PAYMENT_KILLS"] ?? "") ?? 2
         let dir = try TemporaryDirectory()
+        let nats = hotHot ? try await NATSCluster.start(size: 1, jetStream: false) : nil
+        defer { nats?.stop() }
+        let ports = try FreePorts.take(4)
+        let (rpc, p2p) = (["A": ports[0], "B": ports[1]], ["A": ports[2], "B": ports[3]])
         // The inboxes pruned often, so that replays and repeated deliveries meet pruned sessions.
-        let network = try await PaymentNetwork.start(in: dir.path, nodes: ["alice", "bob", "charlie"]) { _, configuration in
+        let network = try await PaymentNetwork.start(in: dir.path, nodes: ["alice", "bob", "charlie"],
+                                                     starting: hotHot ? ["alice", "charlie"] : nil) { node, configuration in
             configuration.sessions.inboxPruneIntervalMillis = 500
+            guard hotHot, node == "bob", let nats else { return }
+            var (election, _) = HotWarmTests.sqliteElection(in: "")
+            election.election = "bob"
+            election.holdDownMs = 500
+            configuration.ha.mode = .hotHot
+            configuration.ha.partitions = 4
+            configuration.ha.election = election
+            configuration.ha.bus = BusSettings(servers: nats.urls)
+            configuration.ha.id = "A"  // each process's own in A.json and B.json
+            configuration.ha.advertise = ["http://127.0.0.1:\(rpc["A"]!)"]
+        } prepare: { net in
+            guard hotHot else { return }
+            try PaymentNetworkHATests.listBoth(of: "O=Bob Node, L=London, C=GB", at: p2p, rpc: rpc, in: net, sharingData: true)
+            // The forger reaches Bob at node.json's address: A's.
+            try FileManager.default.removeItem(atPath: net + "/bob/node.json")
+            try FileManager.default.copyItem(atPath: net + "/bob/A.json", toPath: net + "/bob/node.json")
         }
         defer { network.stop() }
+        let bobs = hotHot ? ["bob-A", "bob-B"] : ["bob"]
+        @Sendable func start(_ process: String) async throws {
+            if process.hasPrefix("bob-") {
+                try await network.startNode("bob", config: "\(process.dropFirst(4)).json", as: process)
+            } else {
+                try await network.startNode(process)
+            }
+        }
+        if hotHot {
+            network.serve("bob", at: ["A", "B"].map { "http://127.0.0.1:\(rpc[$0]!)" })
+            for process in bobs { try await start(process) }
+        }
         let (a, b, c) = (network.party("alice"), network.party("bob"), network.party("charlie"))
         let (alice, charlie) = (try network.client("alice"), try network.client("charlie"))
         for (client, owner, states) in [(alice, a, 16), (charlie, c, 8)] {
@@ -116,10 +152,10 @@ import Testing
         let forging = Task { try await forger.run() }
         var random = SeededGenerator(seed: UInt64(ProcessInfo.processInfo.environment["HAWSER_FAULT_SEED"] ?? "") ?? 7)
         for round in 0..<(2 * kills) {
-            let victim = round % 2 == 0 ? "bob" : "alice"
+            let victim = round % 2 == 0 ? bobs[(round / 2) % bobs.count] : "alice"
             try await Task.sleep(for: .milliseconds(Int.random(in: 200...1_500, using: &random)))
             network.kill(victim)
-            try await network.startNode(victim)
+            try await start(victim)
         }
         killed.raise()
         let counts = try await load.value
@@ -146,7 +182,7 @@ import Testing
             #expect(ran.count == count && ran.allSatisfy { $0.status == "completed" }, "\(flow): \(ran.count) of \(count), \(ran.filter { $0.status != "completed" }.map { "\($0.status): \($0.error ?? "")" })")
         }
         let seen = forger.seen
-        print("fault run: \(2 * kills) kills, payments to Bob \(toBob), to Charlie \(toCharlie), swaps \(swaps); forger: \(seen)")
+        print("fault run (Bob \(hotHot ? "hot-hot, two processes" : "one process")): \(2 * kills) kills, payments to Bob \(toBob), to Charlie \(toCharlie), swaps \(swaps); forger: \(seen)")
         #expect(seen.forgedTaken == 0)
         #expect(seen.replayed > 0 && Set(seen.refused.keys) == ["bad_signature", "not_a_member", "forged_sender"], "\(seen)")
         try await alice.shutdown()
