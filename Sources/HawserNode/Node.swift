@@ -87,7 +87,8 @@ public enum Node {
                                   epoch: try HAConfiguration.hotColdEpoch(environment: ProcessInfo.processInfo.environment, role: "node"))
         }
         // The one place the node's stores are chosen (`database` section).
-        let database = try await NodeDatabase.open(configuration.database, data: data, fence: fence, resolve: resolve, logger: logger)
+        let database = try await NodeDatabase.open(configuration.database, data: data, fence: fence, waiting: ha.mode != .hotCold,
+                                                   resolve: resolve, logger: logger)
         try await HotHotRecord.check(ha, baseDirectory: baseDirectory, store: database.flows)
         let engines = ha.flowPartitions.map { FlowEngines(partitions: $0, serving: onPartition) } ?? FlowEngines(node: ServingState(.standby(active: nil)))
         let serving = engines.node

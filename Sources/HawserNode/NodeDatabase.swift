@@ -21,7 +21,9 @@ public struct NodeDatabase: Sendable {
 
     /// Opens the database of `configuration`: SQLite in `data`, or PostgreSQL, reached, logged
     /// into and schema-checked within the connect timeout (`StoreDatabaseError`).
-    static func open(_ configuration: NodeDatabaseConfiguration, data: String, fence: WriteFence?,
+    /// `waiting`: while a PostgreSQL server cannot be reached, wait for it (`connect(waiting:)`)
+    /// rather than fail.
+    static func open(_ configuration: NodeDatabaseConfiguration, data: String, fence: WriteFence?, waiting: Bool = false,
                      resolve: (String) -> String, logger: Logger) async throws -> NodeDatabase {
         switch configuration.kind {
         case .sqlite:
@@ -32,7 +34,7 @@ public struct NodeDatabase: Sendable {
             return stores(try SQLiteNodeDatabase(path: data + "/node.sqlite", fence: fence))
         case .postgres:
             let pool = try await configuration.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.passwordVariable,
-                                                       stallLimit: PostgresNodeDatabase.stallLimit, logger: logger)
+                                                       stallLimit: PostgresNodeDatabase.stallLimit, waiting: waiting, logger: logger)
             @Sendable func stores(_ database: PostgresNodeDatabase) -> NodeDatabase {
                 NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [pool],
                              fenced: { stores(database.fenced(by: $0)) })
@@ -46,10 +48,30 @@ extension NodeDatabaseConfiguration {
     /// The pool of a `postgres` section, reached and logged into within the connect timeout
     /// (`StoreDatabaseError`), with the password from `passwordFile` or `passwordVariable`, its
     /// sessions bounded by `stallLimit` if given (`PostgresDatabase.connect`).
-    func connect(resolve: (String) -> String, passwordVariable: String, stallLimit: Duration? = nil,
+    ///
+    /// `waiting` (a process's start, but for hot-cold, whose watchdog must see it exit to hand over):
+    /// while the server cannot be reached (`database_unavailable`: down, not answering, or the
+    /// database not created yet) it says so in one warning and tries again, every half second at
+    /// first and then every 5 s, until it answers; a refused login or a schema of another version
+    /// fails at once. Serving waits for the database (002's "domino" start).
+    func connect(resolve: (String) -> String, passwordVariable: String, stallLimit: Duration? = nil, waiting: Bool = false,
                  logger: Logger) async throws -> PostgresDatabase {
         let password = try password(resolve: resolve, environment: ProcessInfo.processInfo.environment, variable: passwordVariable)
-        return try await PostgresDatabase.connect(url: url ?? "", password: password, timeout: .milliseconds(connectTimeoutMillis),
-                                                  requestTimeout: .milliseconds(requestTimeoutMillis), stallLimit: stallLimit, maxConnections: maxConnections, logger: logger)
+        var delay = Duration.milliseconds(500)
+        var said = false
+        while true {
+            do {
+                let pool = try await PostgresDatabase.connect(url: url ?? "", password: password, timeout: .milliseconds(connectTimeoutMillis),
+                                                              requestTimeout: .milliseconds(requestTimeoutMillis), stallLimit: stallLimit,
+                                                              maxConnections: maxConnections, logger: logger)
+                if said { logger.warning("the database answers: starting") }
+                return pool
+            } catch let error as StoreDatabaseError where waiting && error.code == .unavailable {
+                if !said { logger.warning("waiting for the database before serving: \(error); trying again until it answers") }
+                said = true
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
     }
 }

@@ -149,7 +149,8 @@ struct NotaryStores: Sendable {
         case .postgres:
             // A shared (fenced) database bounds its sessions on the server, as the node's does.
             let pool = try await configuration.database.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.notaryPasswordVariable,
-                                                                stallLimit: fence == nil ? nil : PostgresNotaryStore.stallLimit, logger: logger)
+                                                                stallLimit: fence == nil ? nil : PostgresNotaryStore.stallLimit,
+                                                                waiting: configuration.ha.mode != .hotCold, logger: logger)
             let store = try await PostgresNotaryStore.open(pool, fence: fence)
             let log = try await PostgresLog.open(pool, fence: fence)
             var claim: (@Sendable () async throws -> Void)?
