@@ -124,7 +124,7 @@ public enum Node {
         peers?.hub.attach { try? engines.forStart() }
         // A hot-hot process tells the others on the bus what its hub wrote (`ha.bus`).
         let bus: NodeBus? = if let peers, let settings = ha.bus, let election = ha.election, let id = ha.id {
-            NodeBus(settings, election: election.election, id: id, hub: peers.hub, logger: logger)
+            NodeBus(settings, election: election.election, id: id, hub: peers.hub, registry: registry, logger: logger)
         } else { nil }
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)

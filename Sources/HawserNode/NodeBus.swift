@@ -2,6 +2,7 @@ import Flows
 import JetStream
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 
 /// A hot-hot process on its node's bus (`ha.bus`, docs/node.md "The bus"): it publishes what its
@@ -16,10 +17,21 @@ final class NodeBus: Service, Sendable {
     private let hub: SessionHub
     private let logger: Logger
     private let outgoing: AsyncStream<SessionNews>
+    /// `hawser_bus_connected`: 1 while this process is connected and subscribed.
+    private let connected: Gauge
+    /// `hawser_bus_events_total` by direction: `published`, `heard`, `refused`.
+    private let published, heard, refused: Counter
     /// Events kept while the connection is being made, newest kept; more are dropped (the polls find them).
     static let backlog = 4_096
 
-    init(_ settings: BusSettings, election: String, id: String, hub: SessionHub, logger: Logger) {
+    init(_ settings: BusSettings, election: String, id: String, hub: SessionHub, registry: PrometheusCollectorRegistry, logger: Logger) {
+        connected = registry.makeGauge(name: "hawser_bus_connected", help: "1 while this process is connected to its node's bus and subscribed (ha.bus).")
+        connected.set(to: 0)
+        func events(_ direction: String) -> Counter {
+            registry.makeCounter(name: "hawser_bus_events_total", labels: [("direction", direction)],
+                                 help: "Events this process published on its node's bus, heard from the others, or refused (ha.bus).")
+        }
+        (published, heard, refused) = (events("published"), events("heard"), events("refused"))
         self.settings = settings
         subject = settings.eventsSubject(election: election)
         self.id = id
@@ -42,11 +54,12 @@ final class NodeBus: Service, Sendable {
                 if !Task.isCancelled { logger.error("could not connect to the bus; polls alone find what other processes write", metadata: ["error": "\(error)"]) }
                 return
             }
-            logger.notice("on the bus", metadata: ["subject": "\(subject)"])
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.listen(client) }
                 group.addTask { await self.publish(client) }
+                group.addTask { await self.follow(client) }
             }
+            self.connected.set(to: 0)
             await client.close()
         }
     }
@@ -55,8 +68,25 @@ final class NodeBus: Service, Sendable {
         for await news in outgoing {
             do {
                 try await client.publish(subject, payload: BusEvents.encode(news, sender: id))
+                published.increment()
             } catch {
                 logger.debug("could not publish on the bus", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The connection's losses and returns (its subscription is made again on each return).
+    private func follow(_ client: NATSClient) async {
+        for await event in client.events() {
+            switch event {
+            case .disconnected:
+                connected.set(to: 0)
+                logger.warning("lost the bus; polls alone find what other processes write until it is back")
+            case .reconnected:
+                connected.set(to: 1)
+                logger.notice("on the bus again")
+            case .closed: return
+            default: break
             }
         }
     }
@@ -67,15 +97,21 @@ final class NodeBus: Service, Sendable {
             logger.error("could not subscribe on the bus; polls alone find what other processes write", metadata: ["error": "\(error)"])
             return
         }
-        var refused = Set<String>()
+        connected.set(to: 1)
+        logger.notice("on the bus", metadata: ["subject": "\(subject)"])
+        var said = Set<String>()
         do {
             for try await message in subscription {
                 do {
                     let (sender, news) = try BusEvents.decode(Array(buffer: message.payload))
-                    if sender != id { hub.heard(news) }
+                    if sender != id {
+                        heard.increment()
+                        hub.heard(news)
+                    }
                 } catch {
+                    refused.increment()
                     // Said once per kind of refusal, not at every event of a newer process.
-                    if refused.insert(error.description).inserted {
+                    if said.insert(error.description).inserted {
                         logger.error("refused an event on the bus: \(error); its news is found by the next poll instead")
                     }
                 }

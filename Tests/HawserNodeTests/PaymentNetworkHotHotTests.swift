@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HawserClient
 import HawserNode
@@ -67,6 +68,15 @@ import Testing
         try await eventually("both of Bob's processes serve", timeout: .seconds(60)) {
             try await PaymentNetworkHATests.ready(rpc).count == 2
         }
+        // An event published before a process subscribes is lost (and found by its polls): with
+        // an hour's poll, the payments wait until both are on the bus.
+        if nats != nil {
+            try await eventually("both of Bob's processes are on the bus") {
+                var on = 0
+                for id in ["A", "B"] where try await Self.metric("hawser_bus_connected", at: rpc[id]!) == 1 { on += 1 }
+                return on == 2
+            }
+        }
         let (a, b) = (network.party("alice"), network.party("bob"))
         let alice = try network.client("alice")
         // Bob's flows run on both processes: each client starts them at one first.
@@ -132,6 +142,10 @@ import Testing
             #expect(responders.count == rounds * count && responders.allSatisfy { $0.status == "completed" }, "\(flow): \(responders.map(\.status))")
         }
         for client in [alice, bobA, bobB] { try await client.shutdown() }
+        if nats != nil {
+            let heard = try await Self.metric(#"hawser_bus_events_total{direction="heard"}"#, at: rpc[survivor]!) ?? 0
+            #expect(heard > 0, "the survivor heard the other process's news on the bus")
+        }
         if news == .busRestarted {
             let refusal = "refused an event on the bus: it is of schema 2, and this process knows schema 1 only"
             for id in ["A", "B"] {
@@ -139,6 +153,13 @@ import Testing
                 #expect(said == 1, "bob-\(id) said it \(said) times")
             }
         }
+    }
+
+    /// The value of the metric line `name` (with its labels) at the node's `/metrics`, if it has one.
+    static func metric(_ name: String, at port: Int) async throws -> Double? {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics"), timeout: .seconds(5))
+        let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        return body.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.dropFirst(name.count + 1)) }
     }
 
     /// Publishes an event of schema 2 on Bob's bus every 50 ms, as a newer Hawser would, until cancelled.
