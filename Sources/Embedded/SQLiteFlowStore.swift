@@ -187,10 +187,14 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
         }
     }
 
-    public func setSetting(_ name: String, to value: String) async throws {
+    public func setSetting(_ name: String, to value: String?) async throws {
         try await db.write { db in
-            try db.execute(sql: "INSERT INTO node_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                           arguments: [name, value])
+            if let value {
+                try db.execute(sql: "INSERT INTO node_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                               arguments: [name, value])
+            } else {
+                try db.execute(sql: "DELETE FROM node_settings WHERE name = ?", arguments: [name])
+            }
         }
     }
 

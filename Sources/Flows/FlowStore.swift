@@ -82,8 +82,8 @@ public protocol NodeFlowStore: FlowStore {
     /// Unfenced.
     func setting(_ name: String, proposing value: String?) async throws -> String?
     /// Records `value` for the setting, whatever was recorded (`hawser node repartition`, while no
-    /// process of the node runs). Unfenced.
-    func setSetting(_ name: String, to value: String) async throws
+    /// process of the node runs; `hawser admin config set`), or with nil deletes it. Unfenced.
+    func setSetting(_ name: String, to value: String?) async throws
 }
 
 /// A fence a commit proves (`NodeFlowStore.commit(_:proving:)`): a resource of the fencing table

@@ -11,8 +11,9 @@ extension NodeDatabase {
         try await using(configuration, baseDirectory: baseDirectory, locking: true, logger: logger, body)
     }
 
-    /// Runs `body`, which only reads, on the database of a node that may be running
-    /// (`hawser node status`): no lock is taken.
+    /// Runs `body` on the database of a node that may be running (`hawser node status`, `hawser
+    /// admin config`): no lock is taken, so `body` reads, or writes only what running processes
+    /// share (the run-time settings).
     static func reading<T: Sendable>(_ configuration: NodeConfiguration, baseDirectory: String, logger: Logger,
                                      _ body: @escaping @Sendable (NodeDatabase) async throws -> T) async throws -> T {
         try await using(configuration, baseDirectory: baseDirectory, locking: false, logger: logger, body)

@@ -176,12 +176,16 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         }
     }
 
-    public func setSetting(_ name: String, to value: String) async throws {
+    public func setSetting(_ name: String, to value: String?) async throws {
         try await database.withSingleConnection { connection, logger in
-            try await connection.query("""
-                INSERT INTO node_settings (name, value) VALUES (\(name), \(value))
-                ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value
-                """, logger: logger)
+            if let value {
+                try await connection.query("""
+                    INSERT INTO node_settings (name, value) VALUES (\(name), \(value))
+                    ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value
+                    """, logger: logger)
+            } else {
+                try await connection.query("DELETE FROM node_settings WHERE name = \(name)", logger: logger)
+            }
         }
     }
 

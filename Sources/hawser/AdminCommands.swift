@@ -7,7 +7,7 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Inspect an election, set its preferred master, hand leadership over, or compare a notary's replicas.",
-        subcommands: [Status.self, Prefer.self, Switchover.self, VerifyCluster.self])
+        subcommands: [Status.self, Prefer.self, Switchover.self, VerifyCluster.self, ConfigCommand.self])
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -94,10 +94,12 @@ struct NodeCommand: AsyncParsableCommand {
         var logLevel: Logger.Level = .info
 
         func run() async throws {
+            // At this level until `hawser admin config set log.level` changes it (docs/node.md).
+            ProcessLogLevel.shared.start(at: logLevel)
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = logLevel
-                return handler
+                handler.logLevel = .trace  // the level is ProcessLogHandler's
+                return ProcessLogHandler(handler)
             }
             let config = self.config ?? NodeCommand.defaultDirectory + "/node.json"
             if self.config == nil, !FileManager.default.fileExists(atPath: config) {

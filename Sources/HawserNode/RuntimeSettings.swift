@@ -1,0 +1,100 @@
+import Logging
+import Synchronization
+
+/// The node's configuration service (issue 19; design 002's configuration service): settings an
+/// operator changes while the node runs, with `hawser admin config set NAME VALUE`. A setting is
+/// checked where it is set (a bad value is refused and nothing recorded), recorded in the node
+/// database (`node_settings`, named `config/NAME`), and applied by every process of the node
+/// within a second (`RuntimeSettingsWatch`); `unset` returns each process to its own start-up value.
+public enum RuntimeSettings {
+    /// Every setting that may be changed at run time, with what it takes.
+    public static let names: [String: String] = [
+        "log.level": "trace, debug, info, notice, warning, error or critical: the level every process of the node logs at",
+    ]
+
+    /// The `node_settings` name a setting is recorded under.
+    static func recorded(_ name: String) -> String { "config/" + name }
+
+    /// `value` as recorded, or why it is refused (an unknown setting, a bad value).
+    public static func check(_ name: String, _ value: String) throws(ConfigurationError) -> String {
+        switch name {
+        case "log.level":
+            guard let level = Logger.Level(rawValue: value.lowercased()) else {
+                throw ConfigurationError(["log.level must be one of trace, debug, info, notice, warning, error, critical, not \"\(value)\""])
+            }
+            return level.rawValue
+        default:
+            throw ConfigurationError(["\(name) cannot be set at run time; these can: \(names.keys.sorted().joined(separator: ", "))"])
+        }
+    }
+}
+
+/// The level the process logs at, changed at run time (`log.level`): `ProcessLogHandler` reads it
+/// at every message, so every logger of the process follows it.
+public final class ProcessLogLevel: Sendable {
+    public static let shared = ProcessLogLevel()
+    private let state = Mutex<(startUp: Logger.Level, set: Logger.Level?)>((.info, nil))
+
+    /// The level at start-up (`--log-level`), used while no run-time value is set.
+    public func start(at level: Logger.Level) { state.withLock { $0.startUp = level } }
+    /// The run-time value (nil: back to the start-up level).
+    func set(_ level: Logger.Level?) { state.withLock { $0.set = level } }
+    public var current: Logger.Level { state.withLock { $0.set ?? $0.startUp } }
+}
+
+/// A log handler at the process's level (`ProcessLogLevel`), unless a logger pins its own.
+public struct ProcessLogHandler: LogHandler {
+    private var inner: StreamLogHandler
+    private var pinned: Logger.Level?
+
+    public init(_ inner: StreamLogHandler) { self.inner = inner }
+
+    public var logLevel: Logger.Level {
+        get { pinned ?? ProcessLogLevel.shared.current }
+        set { pinned = newValue }
+    }
+    public var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+    public var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    public func log(event: LogEvent) { inner.log(event: event) }
+}
+
+/// Reads and records the run-time settings in a node's database (`hawser admin config`), while
+/// its processes run.
+public enum RuntimeSettingsStore {
+    /// Every setting with the value recorded (nil: none, each process at its start-up value).
+    public static func show(configuration: NodeConfiguration, baseDirectory: String, logger: Logger) async throws -> [String: String?] {
+        try await NodeDatabase.reading(configuration, baseDirectory: baseDirectory, logger: logger) { database in
+            var out: [String: String?] = [:]
+            for name in RuntimeSettings.names.keys { out[name] = try await database.flows.setting(RuntimeSettings.recorded(name), proposing: nil) }
+            return out
+        }
+    }
+
+    /// Records `value` for `name` after checking it (nil: forgets it); returns what was recorded.
+    @discardableResult
+    public static func set(_ name: String, _ value: String?, configuration: NodeConfiguration, baseDirectory: String,
+                           logger: Logger) async throws -> String? {
+        let checked: String?
+        if let value {
+            checked = try RuntimeSettings.check(name, value)
+        } else {
+            guard RuntimeSettings.names[name] != nil else { throw ConfigurationError(["\(name) is not a run-time setting; these are: \(RuntimeSettings.names.keys.sorted().joined(separator: ", "))"]) }
+            checked = nil
+        }
+        try await NodeDatabase.reading(configuration, baseDirectory: baseDirectory, logger: logger) { database in
+            try await database.flows.setSetting(RuntimeSettings.recorded(name), to: checked)
+        }
+        return checked
+    }
+}

@@ -1,0 +1,52 @@
+import Flows
+import Logging
+import ServiceLifecycle
+
+/// Applies the node's run-time settings (`RuntimeSettings`) in this process: reads them from the
+/// node database every `interval`, and applies each that changed, saying so in the log. A value
+/// recorded by another version that this one does not take is refused here too, with one error, and
+/// the process keeps what it has.
+struct RuntimeSettingsWatch: Service {
+    let store: any NodeFlowStore
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            // Every setting is at its start-up value until a recorded one is read.
+            var applied: [String: String?] = Dictionary(uniqueKeysWithValues: RuntimeSettings.names.keys.map { ($0, String?.none) })
+            var refused: Set<String> = []
+            while !Task.isCancelled {
+                for name in RuntimeSettings.names.keys.sorted() {
+                    let recorded: String?
+                    do { recorded = try await store.setting(RuntimeSettings.recorded(name), proposing: nil) } catch {
+                        logger.debug("could not read the run-time settings", metadata: ["error": "\(error)"])
+                        break
+                    }
+                    guard applied[name] != .some(recorded) else { continue }
+                    applied[name] = recorded
+                    do {
+                        try apply(name, recorded)
+                    } catch {
+                        if refused.insert("\(name)=\(recorded ?? "")").inserted {
+                            logger.error("refused the run-time setting \(name): \(error)")
+                        }
+                    }
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    private func apply(_ name: String, _ value: String?) throws {
+        switch name {
+        case "log.level":
+            let level = try value.map { Logger.Level(rawValue: try RuntimeSettings.check(name, $0))! }
+            ProcessLogLevel.shared.set(level)
+            // Said at the level it names, so that it shows in the log it changes.
+            logger.log(level: max(ProcessLogLevel.shared.current, .notice), "log.level is \(ProcessLogLevel.shared.current) (\(value == nil ? "as at start-up" : "set at run time"))")
+        default:
+            break
+        }
+    }
+}

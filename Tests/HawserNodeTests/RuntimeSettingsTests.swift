@@ -1,0 +1,38 @@
+import Foundation
+@testable import HawserNode
+import HawserTestSupport
+import Testing
+
+/// The configuration service (`hawser admin config`): a setting recorded in the node database while
+/// the node runs is applied by its process within a second, a bad one is refused and changes
+/// nothing, and `unset` returns the process to its start-up value.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct RuntimeSettingsTests {
+    @Test func aRunningNodeTakesItsLogLevelFromTheDatabaseAndRefusesBadValues() async throws {
+        let dir = try TemporaryDirectory()
+        _ = try Node.initialise(directory: dir.path, port: 0, parties: ["O=Alice, L=London, C=GB"], username: "ops", password: "secret")
+        let config = dir.path + "/node.json"
+        let log = dir.path + "/node.log"
+        let (node, _) = try await HawserProcess.node(config: config, logLevel: "error", log: log)
+        defer { _ = node.terminate() }
+        func logged() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+        let (set, said) = try await HawserProcess.run(["admin", "config", "set", "log.level", "Debug", "--config", config])
+        #expect(set == 0 && said.contains("log.level is debug"), "\(said)")
+        // Logged at notice, which a process at level error would not write: the level changed.
+        try await eventually("the node logs at debug") { logged().contains("log.level is debug (set at run time)") }
+
+        for (name, value, refusal) in [("log.level", "verbose", "log.level must be one of trace, debug, info, notice, warning, error, critical, not \"verbose\""),
+                                       ("ha.mode", "single", "ha.mode cannot be set at run time; these can: log.level")] {
+            let (status, output) = try await HawserProcess.run(["admin", "config", "set", name, value, "--config", config])
+            #expect(status != 0 && output.contains(refusal), "\(output)")
+        }
+        let (_, shown) = try await HawserProcess.run(["admin", "config", "show", "--config", config])
+        #expect(shown.contains(#""log.level" : "debug""#), "a refused value changed nothing: \(shown)")
+
+        let (unset, _) = try await HawserProcess.run(["admin", "config", "unset", "log.level", "--config", config])
+        #expect(unset == 0)
+        try await eventually("the node is back at its start-up level") { logged().contains("log.level is error (as at start-up)") }
+        let (_, after) = try await HawserProcess.run(["admin", "config", "show", "--config", config])
+        #expect(after.contains(#""log.level" : null"#), "\(after)")
+    }
+}
