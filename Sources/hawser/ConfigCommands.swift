@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import HawserNode
-import Logging
 
 /// `hawser admin config`: the node's run-time settings (the configuration service,
 /// docs/node.md "Run-time settings"), recorded in its database and applied by every process.
@@ -16,7 +15,7 @@ struct ConfigCommand: AsyncParsableCommand {
         @Option(help: "The configuration file of one of the node's processes.") var config = NodeCommand.defaultDirectory + "/node.json"
 
         func run() async throws {
-            let values = try await ConfigCommand.run(config) { try await RuntimeSettingsStore.show(configuration: $0, baseDirectory: $1, logger: $2) }
+            let values = try await NodeCommand.using(config) { try await RuntimeSettingsStore.show(configuration: $0, baseDirectory: $1, logger: $2) }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(values.mapValues { $0.map(JSONNull.value) ?? .null }), as: UTF8.self))
@@ -30,7 +29,7 @@ struct ConfigCommand: AsyncParsableCommand {
         @Option(help: "The configuration file of one of the node's processes.") var config = NodeCommand.defaultDirectory + "/node.json"
 
         func run() async throws {
-            let recorded = try await ConfigCommand.run(config) { try await RuntimeSettingsStore.set(name, value, configuration: $0, baseDirectory: $1, logger: $2) }
+            let recorded = try await NodeCommand.using(config) { try await RuntimeSettingsStore.set(name, value, configuration: $0, baseDirectory: $1, logger: $2) }
             print("\(name) is \(recorded ?? value): every process of the node applies it within a second")
         }
     }
@@ -41,20 +40,8 @@ struct ConfigCommand: AsyncParsableCommand {
         @Option(help: "The configuration file of one of the node's processes.") var config = NodeCommand.defaultDirectory + "/node.json"
 
         func run() async throws {
-            try await ConfigCommand.run(config) { try await RuntimeSettingsStore.set(name, nil, configuration: $0, baseDirectory: $1, logger: $2) }
+            _ = try await NodeCommand.using(config) { try await RuntimeSettingsStore.set(name, nil, configuration: $0, baseDirectory: $1, logger: $2) }
             print("\(name) is unset: every process of the node returns to its start-up value within a second")
-        }
-    }
-
-    /// Runs `body` on the node `config` configures; its refusals are the CLI's errors.
-    @discardableResult
-    static func run<T>(_ config: String, _ body: (NodeConfiguration, String, Logger) async throws -> T) async throws -> T {
-        var logger = Logger(label: "hawser.admin.config")
-        logger.logLevel = .error
-        do {
-            return try await body(try NodeConfiguration.load(config), URL(fileURLWithPath: config).deletingLastPathComponent().path, logger)
-        } catch {
-            throw CLIError("\(error)")
         }
     }
 

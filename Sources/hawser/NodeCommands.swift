@@ -119,6 +119,18 @@ struct NodeCommand: AsyncParsableCommand {
         }
     }
 
+    /// Runs `body` with the configuration `config` names, the directory its relative paths
+    /// resolve against, and a logger of errors only; its failures are the CLI's errors.
+    static func using<T>(_ config: String, _ body: (NodeConfiguration, String, Logger) async throws -> T) async throws -> T {
+        var logger = Logger(label: "hawser.node")
+        logger.logLevel = .error
+        do {
+            return try await body(try NodeConfiguration.load(config), URL(fileURLWithPath: config).deletingLastPathComponent().path, logger)
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+
     struct Repartition: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Split a stopped hot-hot node's flows into the configuration's ha.partitions.",
@@ -133,15 +145,7 @@ struct NodeCommand: AsyncParsableCommand {
         var config = NodeCommand.defaultDirectory + "/node.json"
 
         func run() async throws {
-            let configuration = try NodeConfiguration.load(config)
-            var logger = Logger(label: "hawser.node.repartition")
-            logger.logLevel = .error
-            do {
-                print(try await NodeRepartition.apply(configuration: configuration,
-                                                      baseDirectory: URL(fileURLWithPath: config).deletingLastPathComponent().path, logger: logger))
-            } catch {
-                throw CLIError("\(error)")
-            }
+            print(try await NodeCommand.using(config) { try await NodeRepartition.apply(configuration: $0, baseDirectory: $1, logger: $2) })
         }
     }
 
@@ -159,16 +163,7 @@ struct NodeCommand: AsyncParsableCommand {
         var config = NodeCommand.defaultDirectory + "/node.json"
 
         func run() async throws {
-            let configuration = try NodeConfiguration.load(config)
-            var logger = Logger(label: "hawser.node.status")
-            logger.logLevel = .error
-            let status: HotHotStatus
-            do {
-                status = try await HotHotStatus.read(configuration: configuration,
-                                                     baseDirectory: URL(fileURLWithPath: config).deletingLastPathComponent().path, logger: logger)
-            } catch {
-                throw CLIError("\(error)")
-            }
+            let status = try await NodeCommand.using(config) { try await HotHotStatus.read(configuration: $0, baseDirectory: $1, logger: $2) }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(status), as: UTF8.self))
