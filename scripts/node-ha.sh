@@ -261,9 +261,11 @@ status() {
     [[ -f "$dir/mode" ]] || { echo "nothing started in $dir" >&2; exit 1; }
     echo "mode: $(cat "$dir/mode")"
     if [[ $(cat "$dir/mode") == hot-hot ]]; then
-        # shellcheck disable=SC2046
-        "$hawser" admin status --partitions "$partitions" $(election_options) \
-            | jq -r '.leads | to_entries | sort_by(.key)[] | "member \(.key): leads \(.value | length) partitions \(.value | map(tostring) | join(","))"'
+        # Each worker's partitions and their lag (`hawser node status`, docs/node.md "Hot-hot").
+        "$hawser" node status --config "$dir/node/A.json" | jq -r '
+            . as $s | .workers | sort_by(.id)[] | . as $w | ($s.partition | map(select(.leader == $w.id))) as $p
+            | "member \(.id): leads \(.leads | length) partitions \(.leads | map(tostring) | join(","))"
+              + " unfinished \($p | map(.unfinished) | add // 0) oldest-wait-ms \($p | map(.oldestWaitMs // 0) | max // 0)"'
     else
         # shellcheck disable=SC2046
         "$hawser" admin status $(election_options) \

@@ -66,8 +66,8 @@ struct NodeHAScriptTests {
         #expect(pids.filter { kill($0, 0) == 0 }.isEmpty, "stop left processes running", sourceLocation: sourceLocation)
     }
 
-    /// Polls `status` until the partitions each member leads (its `member ID: leads N partitions`
-    /// line) satisfy `done` (within a minute).
+    /// Polls `status` until the partitions each member leads (its `member ID: leads N partitions
+    /// ... unfinished U oldest-wait-ms W` line) satisfy `done` (within a minute).
     func awaitLeads(_ dir: String, _ scratch: String, sourceLocation: SourceLocation = #_sourceLocation,
                     _ done: ([String: Int]) -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
@@ -76,8 +76,11 @@ struct NodeHAScriptTests {
             last = try await script(["status", dir], scratch).output
             var leads: [String: Int] = [:]
             for line in last.split(separator: "\n") where line.hasPrefix("member ") {
-                let words = line.split(separator: " ")
-                if words.count >= 4, words[2] == "leads", let count = Int(words[3]) { leads[String(words[1].dropLast())] = count }
+                // `member A: leads N partitions LIST unfinished U oldest-wait-ms W` (its lag; LIST empty when N is 0).
+                let words = line.split(separator: " ", omittingEmptySubsequences: false)
+                if words.count == 10, words[2] == "leads", words[6] == "unfinished", let count = Int(words[3]), Int(words[7]) != nil {
+                    leads[String(words[1].dropLast())] = count
+                }
             }
             if done(leads) { return }
             try await Task.sleep(for: .milliseconds(500))
