@@ -202,7 +202,7 @@ public enum Node {
             // the engine outlives the peers' listener and the link manager, and the transport
             // outlives the link manager.
             services: [DataDirectoryHold(lock: lock)] + database.services
-                + [RuntimeSettingsWatch(store: database.flows, interval: .seconds(1), logger: logger)] + notary.services + (peers.map { [$0.transport] } ?? [])
+                + [RuntimeSettingsWatch(store: database.flows, sessions: peers?.hub, interval: .seconds(1), logger: logger)] + notary.services + (peers.map { [$0.transport] } ?? [])
                 + owner + (peers?.services ?? []) + (bus.map { [$0] } ?? []) + (member.map { [$0.watcher] } ?? []),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.listen.port

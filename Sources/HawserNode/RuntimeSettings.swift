@@ -10,6 +10,7 @@ public enum RuntimeSettings {
     /// Every setting that may be changed at run time, with what it takes.
     public static let names: [String: String] = [
         "log.level": "trace, debug, info, notice, warning, error or critical: the level every process of the node logs at",
+        "sessions.timeoutMillis": "1...86400000: how long a flow waits for a peer's message, for waits that begin from then on",
     ]
 
     /// The `node_settings` name a setting is recorded under.
@@ -23,6 +24,11 @@ public enum RuntimeSettings {
                 throw ConfigurationError(["log.level must be one of trace, debug, info, notice, warning, error, critical, not \"\(value)\""])
             }
             return level.rawValue
+        case "sessions.timeoutMillis":
+            guard let millis = Int(value), (1...86_400_000).contains(millis) else {
+                throw ConfigurationError(["sessions.timeoutMillis must be 1...86400000 (a day), not \"\(value)\""])
+            }
+            return String(millis)
         default:
             throw ConfigurationError(["\(name) cannot be set at run time; these can: \(names.keys.sorted().joined(separator: ", "))"])
         }

@@ -8,6 +8,8 @@ import ServiceLifecycle
 /// the process keeps what it has.
 struct RuntimeSettingsWatch: Service {
     let store: any NodeFlowStore
+    /// The node's flow sessions, if it is a network member (`sessions.timeoutMillis`).
+    let sessions: SessionHub?
     let interval: Duration
     let logger: Logger
 
@@ -45,6 +47,13 @@ struct RuntimeSettingsWatch: Service {
             ProcessLogLevel.shared.set(level)
             // Said at the level it names, so that it shows in the log it changes.
             logger.log(level: max(ProcessLogLevel.shared.current, .notice), "log.level is \(ProcessLogLevel.shared.current) (\(value == nil ? "as at start-up" : "set at run time"))")
+        case "sessions.timeoutMillis":
+            let millis = try value.map { Int(try RuntimeSettings.check(name, $0))! }
+            sessions?.setTimeout(millis.map { .milliseconds($0) })
+            let now = sessions.map { "\($0.timeout.millisecondsValue) ms" }
+                ?? "of no use (this node has no network)"
+            logger.log(level: max(ProcessLogLevel.shared.current, .notice),
+                       "sessions.timeoutMillis is \(now) (\(value == nil ? "as at start-up" : "set at run time"))")
         default:
             break
         }

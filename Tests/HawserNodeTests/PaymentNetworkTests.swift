@@ -38,12 +38,20 @@ import Testing
     /// payer with `session_timeout`, but it is final (notarised, and the payer's side recorded),
     /// so once the receiver runs again it takes the payment from the outbox and records it:
     /// no token is lost or made.
+    /// Alice's session timeout is set at run time (`hawser admin config set`, docs/node.md
+    /// "Run-time settings"): her node applies it without a restart.
     @Test func aReceiverPausedPastTheSessionTimeoutStillRecordsThePayment() async throws {
         let dir = try TemporaryDirectory()
-        let network = try await PaymentNetwork.start(in: dir.path) { node, configuration in
-            if node == "alice" { configuration.sessions.timeoutMillis = 2_000 }
-        }
+        let network = try await PaymentNetwork.start(in: dir.path, starting: ["bob"])
         defer { network.stop() }
+        let log = dir.path + "/alice.log"
+        try await network.startNode("alice", log: log)
+        let config = network.path + "/alice/node.json"
+        let (set, said) = try await HawserProcess.run(["admin", "config", "set", "sessions.timeoutMillis", "2000", "--config", config])
+        #expect(set == 0, "\(said)")
+        try await eventually("Alice's node applies the run-time session timeout") {
+            (try? String(contentsOfFile: log, encoding: .utf8))?.contains("sessions.timeoutMillis is 2000 ms (set at run time)") == true
+        }
         let (a, b) = (network.party("alice"), network.party("bob"))
         let alice = try network.client("alice")
         #expect(try await alice.run("IssueTokens", arguments: Array(#"{"owner":"\#(a)","amount":100}"#.utf8)).status == "completed")

@@ -22,7 +22,8 @@ import Testing
         try await eventually("the node logs at debug") { logged().contains("log.level is debug (set at run time)") }
 
         for (name, value, refusal) in [("log.level", "verbose", "log.level must be one of trace, debug, info, notice, warning, error, critical, not \"verbose\""),
-                                       ("ha.mode", "single", "ha.mode cannot be set at run time; these can: log.level")] {
+                                       ("sessions.timeoutMillis", "0", "sessions.timeoutMillis must be 1...86400000 (a day), not \"0\""),
+                                       ("ha.mode", "single", "ha.mode cannot be set at run time; these can: log.level, sessions.timeoutMillis")] {
             let (status, output) = try await HawserProcess.run(["admin", "config", "set", name, value, "--config", config])
             #expect(status != 0 && output.contains(refusal), "\(output)")
         }

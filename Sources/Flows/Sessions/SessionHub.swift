@@ -19,6 +19,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     /// Tells the node's other processes what this one wrote (a hot-hot node's bus), once `announce` names how.
     private let tell: Announcer
     private let delivers: @Sendable () -> Bool
+    private let timeoutSet = Mutex<Duration?>(nil)
     /// How often a waiting `receive` looks at an inbox that other processes write too (nil: the
     /// inbox is this process's alone, and every message taken is handed over here).
     private let relook: Duration?
@@ -114,7 +115,11 @@ public final class SessionHub: FlowSessions, Service, Sendable {
 
     // MARK: FlowSessions
 
-    public var timeout: Duration { configuration.timeout }
+    /// The session timeout: the configuration's, unless changed at run time (`setTimeout`).
+    public var timeout: Duration { timeoutSet.withLock { $0 } ?? configuration.timeout }
+
+    /// Changes the session timeout of the waits that begin from now on (nil: the configuration's again).
+    public func setTimeout(_ timeout: Duration?) { timeoutSet.withLock { $0 = timeout } }
 
     public func receive(_ key: SessionMessageKey, timeout: Duration) async throws -> SessionMessage? {
         let store = self.store
