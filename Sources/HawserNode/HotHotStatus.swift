@@ -67,16 +67,20 @@ public struct HotHotStatus: Encodable, Sendable {
             partitions[k].oldestWaitMs = max(partitions[k].oldestWaitMs ?? waited, waited)
         }
         var workers: [String: Worker] = [:]
+        // One connection (or ZooKeeper session) for every partition's read, as a process's balancer does.
+        let shared = try election.partitionConnections()
         for k in 0..<count {
             var settings = election
             settings.election += ".p\(k)"
-            let administration = try settings.makeAdministration()
             let snapshot: ElectionSnapshot
-            do { snapshot = try await administration.snapshot() } catch {
+            do {
+                let administration = try settings.makeAdministration(sharing: shared)
+                snapshot = try await administration.snapshot()
                 await administration.close()
+            } catch {
+                await shared.close()
                 throw error
             }
-            await administration.close()
             partitions[k].leader = snapshot.leader
             partitions[k].epoch = snapshot.leader == nil ? nil : snapshot.epoch.value
             partitions[k].preferred = snapshot.preferred
@@ -85,6 +89,7 @@ public struct HotHotStatus: Encodable, Sendable {
             }
             if let leader = snapshot.leader { workers[leader, default: Worker(id: leader, addresses: [], leads: [])].leads.append(k) }
         }
+        await shared.close()
         return HotHotStatus(partitions: count, election: election.identity, workers: workers.values.sorted { $0.id < $1.id },
                             partition: partitions)
     }
