@@ -6,11 +6,8 @@ import Logging
 /// database (`node_settings`, named `config/NAME`), and applied by every process of the node
 /// within a second (`RuntimeSettingsWatch`); `unset` returns each process to its own start-up value.
 public enum RuntimeSettings {
-    /// Every setting that may be changed at run time, with what it takes.
-    public static let names: [String: String] = [
-        "log.level": "trace, debug, info, notice, warning, error or critical: the level every process of the node logs at",
-        "sessions.timeoutMillis": "1...86400000: how long a flow waits for a peer's message, for waits that begin from then on",
-    ]
+    /// Every setting that may be changed at run time (docs/node.md, "Run-time settings", says what each takes).
+    public static let names = ["log.level", "sessions.timeoutMillis"]
 
     /// The `node_settings` name a setting is recorded under.
     static func recorded(_ name: String) -> String { "config/" + name }
@@ -29,7 +26,7 @@ public enum RuntimeSettings {
             }
             return String(millis)
         default:
-            throw ConfigurationError(["\(name) cannot be set at run time; these can: \(names.keys.sorted().joined(separator: ", "))"])
+            throw ConfigurationError(["\(name) cannot be set at run time; these can: \(names.joined(separator: ", "))"])
         }
     }
 }
@@ -41,7 +38,7 @@ public enum RuntimeSettingsStore {
     public static func show(configuration: NodeConfiguration, baseDirectory: String, logger: Logger) async throws -> [String: String?] {
         try await NodeDatabase.reading(configuration, baseDirectory: baseDirectory, logger: logger) { database in
             var out: [String: String?] = [:]
-            for name in RuntimeSettings.names.keys { out[name] = try await database.flows.setting(RuntimeSettings.recorded(name), proposing: nil) }
+            for name in RuntimeSettings.names { out[name] = try await database.flows.setting(RuntimeSettings.recorded(name), proposing: nil) }
             return out
         }
     }
@@ -54,7 +51,9 @@ public enum RuntimeSettingsStore {
         if let value {
             checked = try RuntimeSettings.check(name, value)
         } else {
-            guard RuntimeSettings.names[name] != nil else { throw ConfigurationError(["\(name) is not a run-time setting; these are: \(RuntimeSettings.names.keys.sorted().joined(separator: ", "))"]) }
+            guard RuntimeSettings.names.contains(name) else {
+                throw ConfigurationError(["\(name) is not a run-time setting; these are: \(RuntimeSettings.names.joined(separator: ", "))"])
+            }
             checked = nil
         }
         try await NodeDatabase.reading(configuration, baseDirectory: baseDirectory, logger: logger) { database in

@@ -16,10 +16,10 @@ struct RuntimeSettingsWatch: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             // Every setting is at its start-up value until a recorded one is read.
-            var applied: [String: String?] = Dictionary(uniqueKeysWithValues: RuntimeSettings.names.keys.map { ($0, String?.none) })
+            var applied: [String: String?] = Dictionary(uniqueKeysWithValues: RuntimeSettings.names.map { ($0, String?.none) })
             var refused: Set<String> = []
             while !Task.isCancelled {
-                for name in RuntimeSettings.names.keys.sorted() {
+                for name in RuntimeSettings.names {
                     let recorded: String?
                     do { recorded = try await store.setting(RuntimeSettings.recorded(name), proposing: nil) } catch {
                         logger.debug("could not read the run-time settings", metadata: ["error": "\(error)"])
@@ -40,22 +40,21 @@ struct RuntimeSettingsWatch: Service {
         }
     }
 
+    /// Applies `value` (nil: the start-up value) and says what the setting is now.
     private func apply(_ name: String, _ value: String?) throws {
+        let checked = try value.map { try RuntimeSettings.check(name, $0) }
+        let now: String
         switch name {
         case "log.level":
-            let level = try value.map { Logger.Level(rawValue: try RuntimeSettings.check(name, $0))! }
-            ProcessLogLevel.shared.set(level)
-            // Said at the level it names, so that it shows in the log it changes.
-            logger.log(level: max(ProcessLogLevel.shared.current, .notice), "log.level is \(ProcessLogLevel.shared.current) (\(value == nil ? "as at start-up" : "set at run time"))")
+            ProcessLogLevel.shared.set(checked.flatMap(Logger.Level.init(rawValue:)))
+            now = "\(ProcessLogLevel.shared.current)"
         case "sessions.timeoutMillis":
-            let millis = try value.map { Int(try RuntimeSettings.check(name, $0))! }
-            sessions?.setTimeout(millis.map { .milliseconds($0) })
-            let now = sessions.map { "\($0.timeout.millisecondsValue) ms" }
-                ?? "of no use (this node has no network)"
-            logger.log(level: max(ProcessLogLevel.shared.current, .notice),
-                       "sessions.timeoutMillis is \(now) (\(value == nil ? "as at start-up" : "set at run time"))")
+            sessions?.setTimeout(checked.flatMap(Int.init).map { .milliseconds($0) })
+            now = sessions.map { "\($0.timeout.millisecondsValue) ms" } ?? "of no use (this node has no network)"
         default:
-            break
+            return
         }
+        // At least at the level it may have set, so that it shows in the log it changes.
+        logger.log(level: max(ProcessLogLevel.shared.current, .notice), "\(name) is \(now) (\(value == nil ? "as at start-up" : "set at run time"))")
     }
 }

@@ -27,6 +27,8 @@ import Testing
             let (status, output) = try await HawserProcess.run(["admin", "config", "set", name, value, "--config", config])
             #expect(status != 0 && output.contains(refusal), "\(output)")
         }
+        let (forget, why) = try await HawserProcess.run(["admin", "config", "unset", "ha.mode", "--config", config])
+        #expect(forget != 0 && why.contains("ha.mode is not a run-time setting; these are: log.level, sessions.timeoutMillis"), "\(why)")
         let (_, shown) = try await HawserProcess.run(["admin", "config", "show", "--config", config])
         #expect(shown.contains(#""log.level" : "debug""#), "a refused value changed nothing: \(shown)")
 
