@@ -24,13 +24,9 @@ import Testing
             guard node == "bob" else { return configuration.sessions.timeoutMillis = 45_000 }
             configuration.database.kind = .postgres
             configuration.database.url = url
-            configuration.ha.mode = .hotWarm
             var election = ElectionSettings()
             election.postgres = url
-            election.election = "bob"
-            configuration.ha.election = election
-            configuration.ha.id = "A"  // each process's own below
-            configuration.ha.advertise = ["http://127.0.0.1:\(rpc["A"]!)"]
+            Self.bobPair(&configuration, mode: .hotWarm, election: election, rpc: rpc)
         } prepare: { net in
             try Self.listBoth(of: "O=Bob Node, L=London, C=GB", at: p2p, rpc: rpc, in: net)
         }
@@ -76,6 +72,17 @@ import Testing
         #expect(received.count == 32 && received.allSatisfy { $0.status == "completed" }, "one responder per payment")
         try await alice.shutdown()
         try await bob.shutdown()
+    }
+
+    /// Makes `configuration` Bob's pair in `mode`, standing in the election `bob` of `election`
+    /// (its back end and timing), as process A; `listBoth` writes each process's own.
+    static func bobPair(_ configuration: inout NodeConfiguration, mode: HAConfiguration.Mode, election: ElectionSettings, rpc: [String: Int]) {
+        var election = election
+        election.election = "bob"
+        configuration.ha.mode = mode
+        configuration.ha.election = election
+        configuration.ha.id = "A"
+        configuration.ha.advertise = ["http://127.0.0.1:\(rpc["A"]!)"]
     }
 
     /// Lists both processes' peer-to-peer addresses for `node` in the network definition, and

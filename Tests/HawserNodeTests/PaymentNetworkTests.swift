@@ -89,14 +89,10 @@ import Testing
             configuration.sessions.inboxPruneIntervalMillis = 500
             guard hotHot, node == "bob", let nats else { return }
             var (election, _) = HotWarmTests.sqliteElection(in: "")
-            election.election = "bob"
             election.holdDownMs = 500
-            configuration.ha.mode = .hotHot
+            PaymentNetworkHATests.bobPair(&configuration, mode: .hotHot, election: election, rpc: rpc)
             configuration.ha.partitions = 4
-            configuration.ha.election = election
             configuration.ha.bus = BusSettings(servers: nats.urls)
-            configuration.ha.id = "A"  // each process's own in A.json and B.json
-            configuration.ha.advertise = ["http://127.0.0.1:\(rpc["A"]!)"]
         } prepare: { net in
             guard hotHot else { return }
             try PaymentNetworkHATests.listBoth(of: "O=Bob Node, L=London, C=GB", at: p2p, rpc: rpc, in: net, sharingData: true)
