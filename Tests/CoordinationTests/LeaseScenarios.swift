@@ -33,16 +33,23 @@ enum LeaseScenarios {
         }
     }
 
-    /// A leader that resigns releases the lease at once, not at its next round: A renews once a
-    /// minute, B tries every 100 ms, and B leads within 30 s, which it can only through A's
-    /// release (A's lease lasts five minutes). Failed before the round loop was woken for queued work.
-    static func aResignationReleasesTheLeaseAtOnce(backend: () throws -> any LeaseBackend) async throws {
+    /// A leader A that renews once a minute on a five-minute lease, and a follower B that tries
+    /// every 100 ms: B can lead within seconds only through A's release.
+    static func slowLeaderQuickFollower() -> (slow: LeaseConfiguration, quick: LeaseConfiguration) {
         var slow = LeaseConfiguration()
         slow.leaseDuration = .seconds(300)
         slow.renewInterval = .seconds(60)
         slow.standAside = .seconds(300)
         var quick = slow
         quick.renewInterval = .milliseconds(100)
+        return (slow, quick)
+    }
+
+    /// A leader that resigns releases the lease at once, not at its next round: A renews once a
+    /// minute, B tries every 100 ms, and B leads within 30 s, which it can only through A's
+    /// release (A's lease lasts five minutes). Failed before the round loop was woken for queued work.
+    static func aResignationReleasesTheLeaseAtOnce(backend: () throws -> any LeaseBackend) async throws {
+        let (slow, quick) = slowLeaderQuickFollower()
         let a = try LeaseElection(candidate: Candidate(id: "A"), backend: try backend(), configuration: slow)
         let b = try LeaseElection(candidate: Candidate(id: "B"), backend: try backend(), configuration: quick)
         try await running([a, b]) {
@@ -58,12 +65,7 @@ enum LeaseScenarios {
     /// lapses, and A logs no failed release (it logged `releasing the lease failed:
     /// CancellationError()` before, seen by an audit of hot-hot shutdowns).
     static func aReleaseCutShortByTheStopStillReleases(backend: () throws -> any LeaseBackend) async throws {
-        var slow = LeaseConfiguration()
-        slow.leaseDuration = .seconds(300)
-        slow.renewInterval = .seconds(60)
-        slow.standAside = .seconds(300)
-        var quick = slow
-        quick.renewInterval = .milliseconds(100)
+        let (slow, quick) = slowLeaderQuickFollower()
         let gate = StallOnce()
         let lines = LogLines()
         let a = try LeaseElection(candidate: Candidate(id: "A"), backend: InterceptedBackend(backend: try backend(), before: gate.stall), configuration: slow,
