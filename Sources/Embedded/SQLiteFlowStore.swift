@@ -198,6 +198,34 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
         }
     }
 
+    public func enqueue(_ start: FlowRecord, partition: Int) async throws -> FlowRecord {
+        try await db.write { db in
+            let stored = try Self.start(start, db)
+            if stored.id == start.id {
+                try db.run("INSERT INTO flow_queue (flow_id, partition) VALUES (?, ?)", [start.id.rawValue, partition])
+            }
+            return stored
+        }
+    }
+
+    public func queued(in partitions: [Int], limit: Int) async throws -> [FlowID] {
+        guard !partitions.isEmpty else { return [] }
+        return try await db.read { db in
+            let marks = partitions.map { _ in "?" }.joined(separator: ", ")
+            return try String.fetchAll(db, sql: "SELECT flow_id FROM flow_queue WHERE partition IN (\(marks)) ORDER BY seq LIMIT ?",
+                                       arguments: StatementArguments(partitions + [limit])).map(FlowID.init)
+        }
+    }
+
+    public func dequeue(_ ids: [FlowID]) async throws {
+        guard !ids.isEmpty else { return }
+        let epoch = try fence.map { try $0.epochForWrite() }
+        try await db.write { [fence] db in
+            if let fence, let epoch { try SQLiteFencing.check(db, resource: fence.resource, epoch: epoch) }
+            for id in ids { try db.run("DELETE FROM flow_queue WHERE flow_id = ?", [id.rawValue]) }
+        }
+    }
+
     private static func decode(_ row: Row) throws -> FlowRecord {
         guard let status = FlowStatus(rawValue: row["status"]) else {
             throw CanonicalDecodingError("a flow's status in the node database is malformed")

@@ -58,6 +58,11 @@ public final class SQLiteNodeDatabase: Sendable {
                 CREATE INDEX IF NOT EXISTS vault_by_lock ON vault_states (locked_by) WHERE locked_by IS NOT NULL;
                 CREATE TABLE IF NOT EXISTS replay_markers (flow_id TEXT PRIMARY KEY) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS node_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS flow_queue (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    flow_id TEXT NOT NULL UNIQUE,
+                    partition INTEGER NOT NULL);
+                CREATE INDEX IF NOT EXISTS flow_queue_by_partition ON flow_queue (partition, seq);
                 """)
             try SQLiteFencing.createTable(db)
             try SQLiteSessionStore.createTables(db)

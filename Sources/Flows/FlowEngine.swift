@@ -253,6 +253,41 @@ public final class FlowEngine: Service, Sendable {
         return (try await waitForEnd(stored.id, timeout: timeout), start.isCreated)
     }
 
+    /// Admits a start as `startReporting` does but does not run it: `enqueue` records it for the
+    /// engine of another process (a hot-hot RPC worker's start, `NodeFlowStore.enqueue`) and
+    /// returns the stored record, the flow the client request id named if it was used.
+    public func queue(flowName: String, arguments: [UInt8], clientRequestId: String? = nil,
+                      into enqueue: (FlowRecord) async throws -> FlowRecord) async throws -> (record: FlowRecord, created: Bool) {
+        switch try await admit(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId, runsHere: false) {
+        case .existing(let found):
+            return (found, false)
+        case .new(let record, _):
+            let stored = try await enqueue(record)
+            guard stored.id == record.id else { return (try Admission.existing(stored, flowName: flowName, arguments: record.arguments), false) }
+            return (stored, true)
+        }
+    }
+
+    /// Runs queued starts (`queue`, by another process): each flow of `ids` the store holds as
+    /// running that does not run here yet. Returns the ids settled (running here now, or ended,
+    /// parked or unknown), for the queue to drop. Before this engine has resumed, none: a resume
+    /// under way launches flows from an earlier read, and could run one again after it ended.
+    /// The flow's task reads the store once registered (`launch` without a journal), so a flow
+    /// that ran and ended here since the read above does not run again.
+    public func adopt(_ ids: [FlowID]) async throws -> [FlowID] {
+        guard hasResumed else { return [] }
+        var settled = [FlowID]()
+        for id in ids {
+            guard let record = try await store.record(id), record.status == .running else {
+                settled.append(id)
+                continue
+            }
+            let running = launch(record, journal: nil) || state.withLock { $0.live[id] != nil }
+            if running { settled.append(id) }
+        }
+        return settled
+    }
+
     private enum StartAdmission {
         case existing(FlowRecord)
         case new(FlowRecord, any Flow)
@@ -261,7 +296,9 @@ public final class FlowEngine: Service, Sendable {
     /// A start request's flow, checked and decoded, and its record; or the flow its client request
     /// id already names, also while draining, if that flow is this same request (else
     /// `clientRequestIdReused`). The store answers that too for a start racing with this one.
-    private func admit(flowName: String, arguments: [UInt8], clientRequestId: String?, responder: Bool = false) async throws -> StartAdmission {
+    /// `runsHere` false: another process's engine runs the flow (`queue`).
+    private func admit(flowName: String, arguments: [UInt8], clientRequestId: String?, responder: Bool = false,
+                       runsHere: Bool = true) async throws -> StartAdmission {
         if let clientRequestId {
             try Admission.check(clientRequestId: clientRequestId)
             // Kept for responders (one per session), so that no other start can take a session's id.
@@ -278,7 +315,7 @@ public final class FlowEngine: Service, Sendable {
             let record = FlowRecord(id: configuration.newFlowID(), clientRequestId: clientRequestId, flowName: flowName, arguments: stored,
                                     createdAt: now, updatedAt: now)
             // Before its start is written: a resume that reads it must know it is this engine's.
-            state.withLock { _ = $0.startedBeforeResume?.insert(record.id) }
+            if runsHere { state.withLock { _ = $0.startedBeforeResume?.insert(record.id) } }
             return .new(record, flow)
         } catch {
             if let clientRequestId, let found = try await store.record(clientRequestId: clientRequestId) {

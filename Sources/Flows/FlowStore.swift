@@ -84,6 +84,20 @@ public protocol NodeFlowStore: FlowStore {
     /// Records `value` for the setting, whatever was recorded (`hawser node repartition`, while no
     /// process of the node runs; `hawser admin config set`), or with nil deletes it. Unfenced.
     func setSetting(_ name: String, to value: String?) async throws
+
+    /// A start for the engine of another process to run (a hot-hot node's RPC worker, docs/node.md
+    /// "Roles"): the flow created as a `.start` write creates it, with a row in the start queue of
+    /// `partition` (the flow's) in the same transaction. Returns the stored record: the flow the
+    /// client request id already named, and no queue row, if it was used. Unfenced: only the
+    /// partition's owner runs the flow, under its fence.
+    func enqueue(_ start: FlowRecord, partition: Int) async throws -> FlowRecord
+    /// The queued starts of `partitions`, oldest first, at most `limit`.
+    func queued(in partitions: [Int], limit: Int) async throws -> [FlowID]
+    /// Removes queued starts the engine on this store has taken, proving the store's fence: a
+    /// deposed owner's removal is refused (`CoordinationError.staleEpoch`), and the new owner finds
+    /// them. (Once removed, a flow that still runs is resumed by whoever owns its partition next,
+    /// as every unfinished flow is.)
+    func dequeue(_ ids: [FlowID]) async throws
 }
 
 /// A fence a commit proves (`NodeFlowStore.commit(_:proving:)`): a resource of the fencing table

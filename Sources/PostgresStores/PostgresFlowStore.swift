@@ -189,6 +189,43 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         }
     }
 
+    /// The start as `hawser_flow_commit` makes it, and its queue row, in one transaction.
+    public func enqueue(_ start: FlowRecord, partition: Int) async throws -> FlowRecord {
+        try await database.transaction { connection, logger in
+            var out: [FlowRecord?] = [nil]
+            var refused = Set<FlowID>()
+            try await PostgresFlowCommit.commit([.start(start)], 0..<1, fences: [], into: &out, refused: &refused, connection, logger)
+            guard let stored = out[0] else { throw StoreDatabaseError(.unavailable, "PostgreSQL returned no record for a start") }
+            if stored.id == start.id {
+                try await connection.query("INSERT INTO flow_queue (flow_id, partition) VALUES (\(start.id.rawValue), \(Int32(partition)))", logger: logger)
+            }
+            return stored
+        }
+    }
+
+    public func queued(in partitions: [Int], limit: Int) async throws -> [FlowID] {
+        guard !partitions.isEmpty else { return [] }
+        let keys = partitions.map { Int32($0) }
+        return try await database.read { connection, logger in
+            var out = [FlowID]()
+            let rows = try await connection.query("""
+                SELECT flow_id FROM flow_queue WHERE partition = ANY (\(keys)) ORDER BY seq LIMIT \(Int64(limit))
+                """, logger: logger)
+            for try await id in rows.decode(String.self) { out.append(FlowID(id)) }
+            return out
+        }
+    }
+
+    public func dequeue(_ ids: [FlowID]) async throws {
+        guard !ids.isEmpty else { return }
+        let fence = try self.fence.map { fence in (resource: fence.resource, epoch: try fence.epochForWrite()) }
+        let flows = ids.map(\.rawValue)
+        try await database.transaction { connection, logger in
+            if let fence { try await PostgresFencing.check(connection, resource: fence.resource, epoch: fence.epoch, logger: logger) }
+            try await connection.query("DELETE FROM flow_queue WHERE flow_id = ANY (\(flows))", logger: logger)
+        }
+    }
+
     static func fetch(_ query: PostgresQuery, _ connection: PostgresConnection, _ logger: Logger) async throws -> [FlowRecord] {
         var out = [FlowRecord]()
         let rows = try await connection.query(query, logger: logger)

@@ -42,8 +42,9 @@ public final class PostgresNodeDatabase: Sendable {
     /// 3 the inbox of flow sessions (`PostgresSessionStore`); version 4 the node's settings (a
     /// hot-hot node's partition count and election); version 5 a group commit that proves several
     /// fences (a hot-hot process's partitions); version 6 the same, planned to find rows by their keys
-    /// however the tables have grown.
-    static let schema = PostgresSchema(component: "node", version: 6, statements: [
+    /// however the tables have grown; version 7 the queue of starts an RPC worker leaves for the
+    /// partitions' owners (`flow_queue`).
+    static let schema = PostgresSchema(component: "node", version: 7, statements: [
         """
         CREATE TABLE flows (
             seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -93,10 +94,20 @@ public final class PostgresNodeDatabase: Sendable {
         "CREATE TABLE replay_markers (flow_id text PRIMARY KEY)",
         PostgresFencing.tableDefinition,
         PostgresFlowCommit.function,
-    ] + PostgresSessionStore.tables + [settingsTable],
+    ] + PostgresSessionStore.tables + [settingsTable] + queueTables,
     upgrades: [1: [PostgresFlowCommit.function], 2: PostgresSessionStore.tables, 3: [settingsTable],
                4: ["DROP FUNCTION hawser_flow_commit", PostgresFlowCommit.function],
-               5: ["DROP FUNCTION hawser_flow_commit", PostgresFlowCommit.function]])
+               5: ["DROP FUNCTION hawser_flow_commit", PostgresFlowCommit.function],
+               6: queueTables])
 
     static let settingsTable = "CREATE TABLE node_settings (name text PRIMARY KEY, value text NOT NULL)"
+    static let queueTables = [
+        """
+        CREATE TABLE flow_queue (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            flow_id text NOT NULL UNIQUE,
+            partition integer NOT NULL)
+        """,
+        "CREATE INDEX flow_queue_by_partition ON flow_queue (partition, seq)",
+    ]
 }

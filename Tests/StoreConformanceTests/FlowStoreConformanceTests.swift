@@ -183,6 +183,39 @@ struct FlowStoreConformanceTests {
     /// Processes of a hot-hot node starting at once all propose the partition count: each must
     /// hear the one recorded. On PostgreSQL a proposal that lost the race used to hear nothing
     /// (its statement's snapshot predated the winner's insert), and its process refused to start.
+    /// An RPC worker's starts (docs/node.md "Roles"): the flow and its queue row in one
+    /// transaction, none for a used client request id; read per partition, oldest first; removed
+    /// only by the partition's owner under a fence the database still holds.
+    @Test(arguments: Backend.available) func queuedStartsAreReadByPartitionAndRemovedOnlyUnderTheOwnersFence(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let flows = try await database.node().flows
+            #expect(try await flows.enqueue(record("a", clientRequestId: "c-a"), partition: 1) == record("a", clientRequestId: "c-a"))
+            #expect(try await flows.enqueue(record("b"), partition: 2) == record("b"))
+            #expect(try await flows.enqueue(record("c"), partition: 1) == record("c"))
+            // The client request id names "a": that flow is the answer, and nothing is queued.
+            #expect(try await flows.enqueue(record("d", clientRequestId: "c-a"), partition: 2) == record("a", clientRequestId: "c-a"))
+            #expect(try await flows.record(FlowID("d")) == nil)
+            #expect(try await flows.record(FlowID("a"))?.status == .running)
+            #expect(try await flows.queued(in: [1], limit: 10) == [FlowID("a"), FlowID("c")])
+            #expect(try await flows.queued(in: [1, 2], limit: 2) == [FlowID("a"), FlowID("b")])
+            #expect(try await flows.queued(in: [], limit: 10).isEmpty)
+
+            let fence = WriteFence(resource: "node/p1")
+            let owner = try await database.node(fence: fence).flows
+            await #expect(throws: CoordinationError.notOwner(resource: "node/p1")) { try await owner.dequeue([FlowID("a")]) }
+            fence.hold(Epoch(1))
+            try await owner.claim()
+            try await owner.dequeue([FlowID("a")])
+            #expect(try await flows.queued(in: [1, 2], limit: 10) == [FlowID("b"), FlowID("c")])
+            // A newer owner claimed the partition: the deposed one removes nothing.
+            try await database.node(fence: WriteFence(resource: "node/p1", epoch: Epoch(2))).flows.claim()
+            await #expect(throws: CoordinationError.staleEpoch(resource: "node/p1", presented: Epoch(1), current: Epoch(2))) {
+                try await owner.dequeue([FlowID("c")])
+            }
+            #expect(try await flows.queued(in: [1], limit: 10) == [FlowID("c")])
+        }
+    }
+
     @Test(arguments: Backend.available) func proposalsAtOnceAllHearTheOneRecorded(_ backend: Backend) async throws {
         try await StoreDatabase.with(backend) { database in
             let flows = try await database.node().flows

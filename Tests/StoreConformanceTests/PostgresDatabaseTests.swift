@@ -96,20 +96,24 @@ struct PostgresDatabaseTests {
         defer { running.cancel() }
         _ = try await PostgresNodeDatabase.open(database)
         // What the Hawser before version 2 left: the same tables, without the commit function,
-        // the inbox (version 3) and the settings (version 4); versions 5 and 6 replace the function.
+        // the inbox (version 3), the settings (version 4) and the start queue (version 7);
+        // versions 5 and 6 replace the function.
         try await server.sql("""
-            DROP FUNCTION hawser_flow_commit; DROP TABLE inbox; DROP INDEX outbox_by_recipient; DROP TABLE node_settings;
+            DROP FUNCTION hawser_flow_commit; DROP TABLE inbox; DROP INDEX outbox_by_recipient; DROP TABLE node_settings; DROP TABLE flow_queue;
             UPDATE hawser_schema SET version = 1 WHERE component = 'node'
             """, database: name)
         let node = try await PostgresNodeDatabase.open(database)
         try await server.sql("""
-            DO $$ BEGIN IF (SELECT version FROM hawser_schema WHERE component = 'node') <> 6 THEN RAISE EXCEPTION 'not upgraded'; END IF; END $$
+            DO $$ BEGIN IF (SELECT version FROM hawser_schema WHERE component = 'node') <> 7 THEN RAISE EXCEPTION 'not upgraded'; END IF; END $$
             """, database: name)
         #expect(try await node.flows.setting("partitions", proposing: "4") == "4")
         let start = FlowRecord(id: FlowID("a"), clientRequestId: "c-a", flowName: "F", arguments: [], attempts: 0,
                                createdAt: Instant(microsecondsSinceEpoch: 1), updatedAt: Instant(microsecondsSinceEpoch: 1))
         #expect(try await node.flows.commit([.start(start)]) == [start])
         #expect(try await node.flows.record(FlowID("a")) == start)
+        #expect(try await node.flows.enqueue(FlowRecord(id: FlowID("b"), clientRequestId: nil, flowName: "F", arguments: [], attempts: 0,
+                                                        createdAt: start.createdAt, updatedAt: start.updatedAt), partition: 3).id == FlowID("b"))
+        #expect(try await node.flows.queued(in: [3], limit: 1) == [FlowID("b")])
         // A message of a session flow "a" opened.
         let message = InboxMessage(key: SessionMessageKey(session: "a/0", sender: "O=Bob", sequence: 1), body: [1])
         #expect(try await node.sessions.acceptInbound(message))
