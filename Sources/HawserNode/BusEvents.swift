@@ -3,25 +3,34 @@ import HawserWire
 import Sessions
 import SwiftProtobuf
 
-/// The bus's events (`proto/hawser_bus.proto`, docs/node.md "The bus"), to and from the session
-/// news they carry. Sans I/O.
+/// What a hot-hot process tells the others on its bus: its session hub's news, or that it queued
+/// flow starts (an RPC worker, docs/node.md "Roles").
+enum BusNews: Sendable, Equatable {
+    case session(SessionNews)
+    case startsQueued
+}
+
+/// The bus's events (`proto/hawser_bus.proto`, docs/node.md "The bus"), to and from the news they
+/// carry. Sans I/O.
 enum BusEvents {
     /// The schema this Hawser writes, and the only one it reads.
     static let schema: UInt32 = 1
 
-    static func encode(_ news: SessionNews, sender: String) -> [UInt8] {
+    static func encode(_ news: BusNews, sender: String) -> [UInt8] {
         var event = Hawser_Bus_V1_BusEvent()
         event.schema = schema
         event.sender = sender
         switch news {
-        case .inboxWritten(let keys):
+        case .session(.inboxWritten(let keys)):
             event.inboxWritten.keys = keys.map { key in
                 var wire = Hawser_Bus_V1_SessionKey()
                 (wire.session, wire.sender, wire.sequence) = (key.session, key.sender, Int64(key.sequence))
                 return wire
             }
-        case .outboxWritten:
+        case .session(.outboxWritten):
             event.outboxWritten = Hawser_Bus_V1_OutboxWritten()
+        case .startsQueued:
+            event.startsQueued = Hawser_Bus_V1_StartsQueued()
         }
         // Encoding a message of these field types cannot fail.
         return try! event.serializedBytes()
@@ -29,7 +38,7 @@ enum BusEvents {
 
     /// An event, or why it is refused: not an event, a schema this Hawser does not know (a newer
     /// process's, during a rolling upgrade), or a kind of event its schema does not name.
-    static func decode(_ bytes: [UInt8]) throws(Refusal) -> (sender: String, news: SessionNews) {
+    static func decode(_ bytes: [UInt8]) throws(Refusal) -> (sender: String, news: BusNews) {
         let event: Hawser_Bus_V1_BusEvent
         do { event = try Hawser_Bus_V1_BusEvent(serializedBytes: bytes) } catch { throw Refusal("it is not a bus event (\(error))") }
         guard event.schema == schema else {
@@ -37,9 +46,11 @@ enum BusEvents {
         }
         switch event.event {
         case .inboxWritten(let written):
-            return (event.sender, .inboxWritten(written.keys.map { SessionMessageKey(session: $0.session, sender: $0.sender, sequence: Int($0.sequence)) }))
+            return (event.sender, .session(.inboxWritten(written.keys.map { SessionMessageKey(session: $0.session, sender: $0.sender, sequence: Int($0.sequence)) })))
         case .outboxWritten:
-            return (event.sender, .outboxWritten)
+            return (event.sender, .session(.outboxWritten))
+        case .startsQueued:
+            return (event.sender, .startsQueued)
         case nil:
             throw Refusal("it names no event this process knows")
         }

@@ -14,6 +14,7 @@ final class FlowEngines: Sendable {
     let map: FlowPartitions?
     private let draining = Mutex(false)
     private let turn = Atomic<UInt>(0)
+    private let startQueue = Mutex<StartQueue?>(nil)
 
     /// One engine, switched by `node`.
     init(node: ServingState<FlowEngine>) {
@@ -68,6 +69,18 @@ final class FlowEngines: Sendable {
         }
     }
 
+    /// An RPC worker's (hot-hot, without the flow role): its starts are queued for the processes
+    /// serving partitions (`StartQueue`). The node serves from then on, with the queue's engine,
+    /// which reads the database and runs no flow.
+    func queue(_ queue: StartQueue) {
+        startQueue.withLock { $0 = queue }
+        if isDraining { queue.engine.setDraining(true) }
+        node.set(.active(queue.engine))
+    }
+
+    /// The queue an RPC worker's starts go to; nil in a process that runs flows.
+    var queue: StartQueue? { startQueue.withLock { $0 } }
+
     /// The engine a start goes to: in a hot-hot node, that of the next partition this process
     /// serves (a start that waits and names an existing flow waits on that flow's: `NodeAPI`).
     func forStart() throws(NodeAPIError) -> FlowEngine {
@@ -84,6 +97,10 @@ final class FlowEngines: Sendable {
         let state = partitions[partition]
         if case .active(let engine) = state.current { return engine }
         guard node.isActive else { return try node.engine() }  // a standby altogether: the usual answer
+        if queue != nil {
+            throw NodeAPIError(.standby, "flow \(id) runs in partition \(partition), on a process with the flow role: this RPC worker "
+                               + "answers its status (GET /v1/flows/{id}, with ?wait) but not its events, kill or resume")
+        }
         let owner = if case .standby(let active) = state.current { active } else { String?.none }
         let message = owner.map { "flow \(id) is in partition \(partition), which the process at \($0) runs" }
             ?? "flow \(id) is in partition \(partition), which no process runs now (it is changing hands); try again shortly"
@@ -103,6 +120,7 @@ final class FlowEngines: Sendable {
     func setDraining(_ on: Bool) {
         draining.withLock { $0 = on }
         for engine in active { engine.setDraining(on) }
+        queue?.engine.setDraining(on)
     }
 
     /// Flows running in this process now.

@@ -21,6 +21,15 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         public var stands: Bool { self == .hotWarm || self == .hotHot }
     }
 
+    /// What a hot-hot process does (docs/node.md, "Roles"): `flow` stands in the partitions'
+    /// elections and runs the flows of those it wins; `rpc` takes clients' starts and reads (a
+    /// process without `flow` queues its starts for the partitions' owners); `p2p` takes peers'
+    /// messages (`network.listen`), which start responders here, so it needs `flow`.
+    public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
+        case rpc, flow, p2p
+        public static func < (a: Role, b: Role) -> Bool { a.rawValue < b.rawValue }
+    }
+
     public var mode = Mode.single
     /// This process's candidate id in the election (hot-warm), unique among its candidates.
     public var id: String?
@@ -33,6 +42,14 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
     public var partitions: Int?
     /// Hot-hot: the NATS bus its processes tell each other on (optional: without it they poll).
     public var bus: BusSettings?
+    /// Hot-hot: this process's roles; nil means all of them.
+    public var roles: Set<Role>?
+    /// Hot-hot: how often a process serving partitions reads the queue of starts RPC workers left
+    /// (at once, besides, when the bus says one was queued).
+    public var startQueuePollMillis = 250
+
+    /// The roles this process has: all of them unless `ha.roles` (hot-hot) chose.
+    public var effectiveRoles: Set<Role> { roles ?? Set(Role.allCases) }
 
     /// Partitions of a hot-hot node when `ha.partitions` is not given, and the most it may have.
     public static let defaultPartitions = 16
@@ -49,7 +66,7 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
     /// The fencing resource of a notary's shard, in the notary database's fencing table.
     public static func notaryResource(shard: String) -> String { "notary/\(shard)" }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case mode, id, advertise, election, partitions, bus }
+    enum CodingKeys: String, CodingKey, CaseIterable { case mode, id, advertise, election, partitions, bus, roles, startQueuePollMillis }
 
     public init() {}
 
@@ -67,6 +84,14 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         election = try c.decodeIfPresent(ElectionSettings.self, forKey: .election)
         partitions = try c.decodeIfPresent(Int.self, forKey: .partitions)
         bus = try c.decodeIfPresent(BusSettings.self, forKey: .bus)
+        startQueuePollMillis = try c.decodeIfPresent(Int.self, forKey: .startQueuePollMillis) ?? startQueuePollMillis
+        if let names = try c.decodeIfPresent([String].self, forKey: .roles) {
+            roles = try Set(names.map { name in
+                if let role = Role(rawValue: name) { return role }
+                throw DecodingError.dataCorruptedError(forKey: .roles, in: c, debugDescription:
+                    "ha.roles names \"\(name)\"; the roles are \(Role.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+            })
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -77,6 +102,8 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         try c.encodeIfPresent(election, forKey: .election)
         try c.encodeIfPresent(partitions, forKey: .partitions)
         try c.encodeIfPresent(bus, forKey: .bus)
+        try c.encodeIfPresent(roles.map { $0.sorted().map(\.rawValue) }, forKey: .roles)
+        if startQueuePollMillis != Self().startQueuePollMillis { try c.encode(startQueuePollMillis, forKey: .startQueuePollMillis) }
     }
 
     /// The partitions of a hot-hot node's flows (nil in every other mode).
@@ -106,6 +133,20 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
                 out += bus.problems()
             } else {
                 out.append(role == "node" ? "ha.bus is for ha.mode hot-hot: remove it, or set ha.mode hot-hot" : "ha.bus is for a hot-hot node: remove it")
+            }
+        }
+        if !(10...60_000).contains(startQueuePollMillis) {
+            out.append("ha.startQueuePollMillis must be 10 to 60000, not \(startQueuePollMillis)")
+        } else if startQueuePollMillis != Self().startQueuePollMillis, mode != .hotHot {
+            out.append("ha.startQueuePollMillis is for ha.mode hot-hot: remove it")
+        }
+        if let roles {
+            if mode != .hotHot {
+                out.append(role == "node" ? "ha.roles is for ha.mode hot-hot: remove it, or set ha.mode hot-hot" : "ha.roles is for a hot-hot node: remove it")
+            } else if roles.isEmpty {
+                out.append("ha.roles must name at least one role: rpc, flow or p2p")
+            } else if roles.contains(.p2p) && !roles.contains(.flow) {
+                out.append("ha.roles: p2p needs flow (a peer's message that opens a session starts its responder in this process)")
             }
         }
         switch mode {

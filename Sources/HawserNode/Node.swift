@@ -68,7 +68,9 @@ public enum Node {
         var keys = [String: SigningKey]()
         for party in configuration.parties { keys[party.name] = try KeyFile.load(resolve(party.keyFile)).key }
         let member = try configuration.network?.open(name: configuration.name, parties: keys, resolve: resolve, logger: logger)
-        if let listen = configuration.network?.listen { try ListenCheck.ensureBindable(host: listen.host, port: listen.port) }
+        // What this process does (all of it unless a hot-hot process's `ha.roles` chose).
+        let roles = configuration.ha.effectiveRoles
+        if let listen = configuration.network?.listen, roles.contains(.p2p) { try ListenCheck.ensureBindable(host: listen.host, port: listen.port) }
         let data = resolve(configuration.dataDirectory)
         // Before anything in the data directory is opened: one process per directory, and a taken
         // port found now rather than after the notary and the engine have started.
@@ -115,33 +117,47 @@ public enum Node {
         // A member of a network talks to its peers through flow sessions. Any process that serves
         // takes peers' messages (responders start where RPC starts would); one delivers the outbox:
         // the active one, or in hot-hot the one serving partition 0 (a singleton through its election).
-        let peers: NodePeers? = if let network = configuration.network, let member {
+        // An RPC worker (no flow role) runs no flow and has no sessions.
+        let peers: NodePeers? = if let network = configuration.network, let member, roles.contains(.flow) {
             NodePeers(network, name: configuration.name, identity: member.identity, membership: member.watcher,
                       sessions: configuration.sessions, store: database.sessions,
                       delivers: { [outbox = engines.partitions.first ?? serving] in outbox.isActive }, sharedInbox: ha.mode == .hotHot,
-                      timeouts: configuration.http, logger: logger)
+                      listens: roles.contains(.p2p), timeouts: configuration.http, logger: logger)
         } else { nil }
         peers?.hub.attach { try? engines.forStart() }
-        // A hot-hot process tells the others on the bus what its hub wrote (`ha.bus`).
-        let bus: NodeBus? = if let peers, let settings = ha.bus, let election = ha.election, let id = ha.id {
-            NodeBus(settings, election: election.election, id: id, hub: peers.hub, registry: registry, logger: logger)
+        // A hot-hot node's partitions: each fences its stores with a fence of its own.
+        let partitionFences = (0..<(ha.flowPartitions?.count ?? 0)).map { WriteFence(resource: HAConfiguration.resource(partition: $0)) }
+        // A hot-hot process serving partitions runs the starts RPC workers queue.
+        let queuedStarts: QueuedStarts? = if ha.mode == .hotHot, roles.contains(.flow) {
+            QueuedStarts(store: database.flows, engines: engines, fenced: partitionFences.map { database.fenced($0).flows },
+                         interval: .milliseconds(ha.startQueuePollMillis), logger: logger)
+        } else { nil }
+        // A hot-hot process tells the others on the bus what its hub wrote and what it queued (`ha.bus`).
+        let bus: NodeBus? = if let settings = ha.bus, let election = ha.election, let id = ha.id {
+            NodeBus(settings, election: election.election, id: id, hub: peers?.hub, starts: queuedStarts, registry: registry, logger: logger)
         } else { nil }
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)
         var common = FlowServices(notary: notary.port, keys: LocalKeys(keys), sessions: peers?.hub)
         if let member { common.add(MembershipDirectory(membership: member.watcher) as any PartyDirectory, as: (any PartyDirectory).self) }
-        // An engine on `stores` (their flow store wrapped in `store`); a hot-hot partition's makes its flows' ids fall in it.
-        let makeEngine: @Sendable (any FlowStore, NodeDatabase, Int?) -> FlowEngine = { [flows, common] store, stores, partition in
+        // An engine on `stores` (their flow store wrapped in `store`) whose flows get ids from
+        // `newFlowID` (a hot-hot partition's fall in it).
+        let makeEngine: @Sendable (any FlowStore, NodeDatabase, (@Sendable () -> FlowID)?) -> FlowEngine = { [flows, common] store, stores, newFlowID in
             var services = common
             services.add(stores.vault, as: (any VaultStore).self)
             var settings = engineConfiguration(configuration)
-            if let map = ha.flowPartitions, let partition { settings.newFlowID = { map.newID(in: partition) } }
+            if let newFlowID { settings.newFlowID = newFlowID }
             return FlowEngine(store: store, registry: flows, services: services, configuration: settings, logger: logger)
         }
         // What owns the flows: the one engine (single, hot-cold), the shard's terms (hot-warm), or
         // the terms of each partition this process wins (hot-hot).
         let owner: [any Service]
-        if let map = ha.flowPartitions {
+        if let map = ha.flowPartitions, !roles.contains(.flow) {
+            // An RPC worker: its starts go to the queue, in partitions taken at random.
+            let engine = makeEngine(database.flows, database) { map.newID(in: Int.random(in: 0..<map.count)) }
+            engines.queue(StartQueue(engine: engine, store: database.flows, map: map) { bus?.startsQueued() })
+            owner = []
+        } else if let map = ha.flowPartitions {
             var stands = [ShardStand]()
             var shards = [any Service]()
             // The partitions this process serves commit together (`PartitionCommits`).
@@ -151,14 +167,14 @@ public enum Node {
                 throw ConfigurationError(["ha.election: \(error)"])
             }
             for k in 0..<map.count {
-                let fence = WriteFence(resource: HAConfiguration.resource(partition: k))
+                let fence = partitionFences[k]
                 let stores = database.fenced(fence)
                 let stand = try ShardStand(ha, partition: k, sharing: shared, baseDirectory: baseDirectory, serving: engines.partitions[k],
                                            logger: logger, probe: probe)
                 let work = FlowShardWork(store: PartitionFlowStore(fenced: stores.flows, fence: fence, commits: commits),
                                          owns: { map.partition(of: $0) == k }, claim: { try await stores.flows.claim() },
                                          draining: { engines.isDraining }) { store in
-                    makeEngine(store, stores, k)
+                    makeEngine(store, stores) { map.newID(in: k) }
                 }
                 stands.append(stand)
                 shards.append(ShardService(stand: stand, fence: fence, work: work, serving: engines.partitions[k]))
@@ -166,6 +182,7 @@ public enum Node {
             // The shared connections are listed first: closed after the stands and the balancer.
             owner = (shared.map { [ElectionConnectionsHold(connections: $0)] } ?? []) + shards
                 + [PartitionBalancing(stands: stands, interval: .milliseconds(ha.election?.roundMs ?? 500), logger: logger)]
+                + (queuedStarts.map { [$0] } ?? [])
         } else if let stand, let fence {
             let work = FlowShardWork(store: database.flows, claim: { try await database.flows.claim() }, draining: { engines.isDraining }) {
                 makeEngine($0, database, nil)
@@ -192,7 +209,8 @@ public enum Node {
                           authenticator: authenticator,
                           identity: NodeIdentityJSON(name: configuration.name, notary: notary.port.identity.name,
                                                      parties: keys.keys.sorted(), flows: flows.names),
-                          maxBodyBytes: configuration.maxBodyBytes, registry: registry, openAPI: openAPI, network: member?.watcher)
+                          maxBodyBytes: configuration.maxBodyBytes, registry: registry, openAPI: openAPI, network: member?.watcher,
+                          rpc: roles.contains(.rpc))
         let app = Application(
             router: api.router(),
             server: .http1(timeouts: configuration.http, logger: logger),

@@ -30,6 +30,9 @@ struct NodeAPI {
     let openAPI: NodeOpenAPI
     /// The network definition in use; nil for a node on its own.
     let network: MembershipWatcher?
+    /// Whether this process takes clients' starts and reads (the rpc role, docs/node.md "Roles");
+    /// without it, only what concerns the flows it runs, health, metrics and draining.
+    var rpc = true
 
     /// Every route with the query parameters it takes: the edge refuses others (`unknown_query_parameter`),
     /// and a test checks the table against the OpenAPI document. A new route or parameter goes here.
@@ -62,10 +65,20 @@ struct NodeAPI {
         if gated { router.add(middleware: StandbyGate<NodeRequestContext, FlowEngine, NodeAPIError>(serving: serving, routes: Self.routes)) }
         router.post("/v1/flows") { request, context in
             try await authorise(request, context, .startFlow)
+            try rpcRole()
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let start = try StartFlowJSON.parse(try await body(request)).get()
-            let engine = try flows.forStart()
             var started: (record: FlowRecord, created: Bool)
+            if let queue = flows.queue {
+                do {
+                    started = try await queue.start(flowName: start.flow, arguments: start.arguments.bytes, clientRequestId: start.clientRequestId)
+                } catch let error as FlowEngineError {
+                    throw Self.apiError(error)
+                }
+                if let wait { started.record = try await waitForEnd(started.record, timeout: wait) }
+                return FlowResponse.response(started.record, status: started.created ? .created : .ok)
+            }
+            let engine = try flows.forStart()
             do {
                 // A caller that waits is answered after the flow's first commit anyway, so its
                 // start is written with that commit (see `FlowEngine.startAndWait`). A repeated
@@ -74,7 +87,7 @@ struct NodeAPI {
                 if let wait {
                     started = try await engine.startAndWait(flowName: start.flow, arguments: start.arguments.bytes,
                                                             clientRequestId: start.clientRequestId, timeout: wait, waitingForExisting: false)
-                    if !started.created { started.record = try await self.engine(running: started.record).waitForEnd(started.record.id, timeout: wait) }
+                    if !started.created { started.record = try await waitForEnd(started.record, timeout: wait) }
                 } else {
                     started = try await engine.startReporting(flowName: start.flow, arguments: start.arguments.bytes,
                                                               clientRequestId: start.clientRequestId)
@@ -87,6 +100,7 @@ struct NodeAPI {
         }
         router.get("/v1/flows") { request, context in
             try await authorise(request, context, .readFlows)
+            try rpcRole()
             let query = try Self.flowQuery(request.uri.queryParameters)
             let engine = try await serving.engine()
             // A cursor must be a flow of this node: the store would read an unknown one as the
@@ -98,6 +112,7 @@ struct NodeAPI {
         }
         router.get("/v1/flows/by-client-id/{clientRequestId}") { request, context in
             try await authorise(request, context, .readFlows)
+            try rpcRole()
             // The router hands the segment over as sent; an id may hold `/`, `?` or a space.
             let sent = context.parameters.get("clientRequestId") ?? ""
             let key = sent.removingPercentEncoding ?? sent
@@ -110,7 +125,8 @@ struct NodeAPI {
             try await authorise(request, context, .readFlows)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let found = try await record(context)
-            return FlowResponse.response(wait == nil ? found : try await engine(running: found).waitForEnd(found.id, timeout: wait))
+            guard let wait else { return FlowResponse.response(found) }
+            return FlowResponse.response(try await waitForEnd(found, timeout: wait))
         }
         router.get("/v1/flows/{id}/events") { request, context in
             try await authorise(request, context, .readFlows)
@@ -148,6 +164,7 @@ struct NodeAPI {
         }
         router.get("/v1/vault") { request, context in
             try await authorise(request, context, .readVault)
+            try rpcRole()
             let query = request.uri.queryParameters
             var consumption = VaultQuery.Consumption.unconsumed
             if let text = query["consumption"].map(String.init) {
@@ -174,6 +191,7 @@ struct NodeAPI {
         }
         router.get("/v1/vault/balances") { request, context in
             try await authorise(request, context, .readVault)
+            try rpcRole()
             let query = request.uri.queryParameters
             guard let type = query["type"].map(String.init), !type.isEmpty else {
                 throw NodeAPIError(.invalidQuery, "type is required: the type of state to sum, e.g. token")
@@ -215,7 +233,7 @@ struct NodeAPI {
                 if let problem = serving.healthProblem { throw NodeAPIError(.notReady, "unhealthy, stepping down: \(problem)") }
                 // A single or hot-cold node serves while it resumes (starts are taken meanwhile),
                 // but is not ready until every unfinished flow runs again.
-                if !engine.hasResumed { throw NodeAPIError(.notReady, "resuming the unfinished flows at start-up") }
+                if !engine.hasResumed && flows.queue == nil { throw NodeAPIError(.notReady, "resuming the unfinished flows at start-up") }
                 return try NodeAPI.json(HealthStatus(status: flows.isDraining ? "draining" : "ready"), status: .ok)
             case .takingOver(let step): throw NodeAPIError(.notReady, "taking over as the active node: \(step)")
             case .standby: return try NodeAPI.json(HealthStatus(status: "standby"), status: .serviceUnavailable)
@@ -260,6 +278,19 @@ struct NodeAPI {
                 throw NodeAPIError(.forbidden, "user `\(user.username)` lacks the \(permission.rawValue) permission")
             }
         }
+    }
+
+    /// Refuses a client's start or read in a process without the rpc role.
+    private func rpcRole() throws(NodeAPIError) {
+        guard !rpc else { return }
+        throw NodeAPIError(.standby, "this process does not have the rpc role (ha.roles): send starts, lists and vault reads to one that has")
+    }
+
+    /// `record`'s flow once it has ended or is parked, or as it stands after `timeout`: from the
+    /// engine that runs it, or from the database in an RPC worker (which runs none).
+    private func waitForEnd(_ record: FlowRecord, timeout: Duration) async throws -> FlowRecord {
+        if let queue = flows.queue { return try await queue.awaitEnd(record.id, timeout: timeout) }
+        return try await engine(running: record).waitForEnd(record.id, timeout: timeout)
     }
 
     /// The engine that can follow `record`'s flow: any for one that has ended, else the one that

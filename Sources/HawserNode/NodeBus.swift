@@ -6,17 +6,20 @@ import Prometheus
 import ServiceLifecycle
 
 /// A hot-hot process on its node's bus (`ha.bus`, docs/node.md "The bus"): it publishes what its
-/// session hub wrote to the shared database (`SessionHub.announce`) and hands what the other
-/// processes published to the hub (`SessionHub.heard`). The bus only hastens: every event is also
+/// session hub wrote to the shared database (`SessionHub.announce`) and the starts it queued (an
+/// RPC worker), and hands what the other processes published to its hub (`SessionHub.heard`) and
+/// to the reader of the start queue (`QueuedStarts`). The bus only hastens: every event is also
 /// found by a poll, so a process starts and serves without it, and one that loses it (a NATS
 /// server restarts) goes on at the pace of its polls until it is back.
 final class NodeBus: Service, Sendable {
     private let settings: BusSettings
     private let subject: String
     private let id: String
-    private let hub: SessionHub
+    private let hub: SessionHub?
+    private let starts: QueuedStarts?
     private let logger: Logger
-    private let outgoing: AsyncStream<SessionNews>
+    private let outgoing: AsyncStream<BusNews>
+    private let send: AsyncStream<BusNews>.Continuation
     /// `hawser_bus_connected`: 1 while this process is connected and subscribed.
     private let connected: Gauge
     /// `hawser_bus_events_total` by direction: `published`, `heard`, `refused`.
@@ -24,7 +27,9 @@ final class NodeBus: Service, Sendable {
     /// Events kept while the connection is being made, newest kept; more are dropped (the polls find them).
     static let backlog = 4_096
 
-    init(_ settings: BusSettings, election: String, id: String, hub: SessionHub, registry: PrometheusCollectorRegistry, logger: Logger) {
+    /// `hub`: a network member's session hub; `starts`: a process serving partitions reads the start queue.
+    init(_ settings: BusSettings, election: String, id: String, hub: SessionHub?, starts: QueuedStarts?,
+         registry: PrometheusCollectorRegistry, logger: Logger) {
         connected = registry.makeGauge(name: "hawser_bus_connected", help: "1 while this process is connected to its node's bus and subscribed (ha.bus).")
         connected.set(to: 0)
         func events(_ direction: String) -> Counter {
@@ -36,11 +41,14 @@ final class NodeBus: Service, Sendable {
         subject = settings.eventsSubject(election: election)
         self.id = id
         self.hub = hub
+        self.starts = starts
         self.logger = { var logger = logger; logger[metadataKey: "component"] = "bus"; return logger }()
-        let (outgoing, continuation) = AsyncStream.makeStream(of: SessionNews.self, bufferingPolicy: .bufferingNewest(Self.backlog))
-        self.outgoing = outgoing
-        hub.announce { continuation.yield($0) }
+        (outgoing, send) = AsyncStream.makeStream(of: BusNews.self, bufferingPolicy: .bufferingNewest(Self.backlog))
+        hub?.announce { [send] in send.yield(.session($0)) }
     }
+
+    /// This process queued flow starts (`NodeFlowStore.enqueue`).
+    func startsQueued() { send.yield(.startsQueued) }
 
     func run() async throws {
         var options = NATSOptions(servers: settings.servers, name: "hawser-node-\(id)")
@@ -106,7 +114,10 @@ final class NodeBus: Service, Sendable {
                     let (sender, news) = try BusEvents.decode(Array(buffer: message.payload))
                     if sender != id {
                         heard.increment()
-                        hub.heard(news)
+                        switch news {
+                        case .session(let news): hub?.heard(news)
+                        case .startsQueued: starts?.ring()
+                        }
                     }
                 } catch {
                     refused.increment()

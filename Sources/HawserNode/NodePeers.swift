@@ -18,10 +18,11 @@ struct NodePeers: Sendable {
 
     /// `delivers`: whether this process owns the node's outbox now (a hot-warm standby does not;
     /// in hot-hot, the process that serves partition 0). `sharedInbox`: other processes take
-    /// peers' messages too (hot-hot).
+    /// peers' messages too (hot-hot). `listens`: this process takes peers' messages (a hot-hot
+    /// process without the p2p role does not).
     init(_ network: NodeNetworkConfiguration, name: String, identity: SigningKey, membership: MembershipWatcher,
          sessions: NodeSessionsConfiguration, store: any SessionStore, delivers: @escaping @Sendable () -> Bool, sharedInbox: Bool,
-         timeouts: HTTPTimeouts, logger: Logger) {
+         listens: Bool, timeouts: HTTPTimeouts, logger: Logger) {
         let logger = { var logger = logger; logger[metadataKey: "component"] = "p2p"; return logger }()
         transport = GRPCPeerTransport(settings: .init(me: name, identity: identity, maxDeliveryBytes: network.maxDeliveryBytes,
                                                       callTimeout: .milliseconds(network.deliveryTimeoutMillis)),
@@ -36,7 +37,7 @@ struct NodePeers: Sendable {
                                     timeouts: timeouts, services: [service], draining: GRPCDraining(), logger: logger) { port in
             logger.notice("serving peer-to-peer delivery", metadata: ["host": "\(listen.host)", "port": "\(port)"])
         }
-        services = [hub, listener]
+        services = listens ? [hub, listener] : [hub]
     }
 }
 

@@ -55,11 +55,20 @@ public nonisolated struct Hawser_Bus_V1_BusEvent: Sendable {
     set {event = .outboxWritten(newValue)}
   }
 
+  public var startsQueued: Hawser_Bus_V1_StartsQueued {
+    get {
+      if case .startsQueued(let v)? = event {return v}
+      return Hawser_Bus_V1_StartsQueued()
+    }
+    set {event = .startsQueued(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Event: Equatable, Sendable {
     case inboxWritten(Hawser_Bus_V1_InboxWritten)
     case outboxWritten(Hawser_Bus_V1_OutboxWritten)
+    case startsQueued(Hawser_Bus_V1_StartsQueued)
 
   }
 
@@ -108,13 +117,25 @@ public nonisolated struct Hawser_Bus_V1_OutboxWritten: Sendable {
   public init() {}
 }
 
+/// An RPC worker queued flow starts (docs/node.md, "Roles"): the processes serving partitions read
+/// the start queue.
+public nonisolated struct Hawser_Bus_V1_StartsQueued: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "hawser.bus.v1"
 
 nonisolated extension Hawser_Bus_V1_BusEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BusEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}schema\0\u{1}sender\0\u{3}inbox_written\0\u{3}outbox_written\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}schema\0\u{1}sender\0\u{3}inbox_written\0\u{3}outbox_written\0\u{3}starts_queued\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -150,6 +171,19 @@ nonisolated extension Hawser_Bus_V1_BusEvent: SwiftProtobuf.Message, SwiftProtob
           self.event = .outboxWritten(v)
         }
       }()
+      case 5: try {
+        var v: Hawser_Bus_V1_StartsQueued?
+        var hadOneofValue = false
+        if let current = self.event {
+          hadOneofValue = true
+          if case .startsQueued(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.event = .startsQueued(v)
+        }
+      }()
       default: break
       }
     }
@@ -174,6 +208,10 @@ nonisolated extension Hawser_Bus_V1_BusEvent: SwiftProtobuf.Message, SwiftProtob
     case .outboxWritten?: try {
       guard case .outboxWritten(let v)? = self.event else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .startsQueued?: try {
+      guard case .startsQueued(let v)? = self.event else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     }()
     case nil: break
     }
@@ -273,6 +311,25 @@ nonisolated extension Hawser_Bus_V1_OutboxWritten: SwiftProtobuf.Message, SwiftP
   }
 
   public static func ==(lhs: Hawser_Bus_V1_OutboxWritten, rhs: Hawser_Bus_V1_OutboxWritten) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hawser_Bus_V1_StartsQueued: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StartsQueued"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Hawser_Bus_V1_StartsQueued, rhs: Hawser_Bus_V1_StartsQueued) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -12,7 +12,7 @@ struct BusEventsTests {
     @Test func eventsRoundTrip() throws {
         let keys = [SessionMessageKey(session: "s-1", sender: "O=Alice, L=London, C=GB", sequence: 3),
                     SessionMessageKey(session: "s-2", sender: "O=Bob, L=London, C=GB", sequence: 1)]
-        for news in [SessionNews.inboxWritten(keys), .outboxWritten] {
+        for news in [BusNews.session(.inboxWritten(keys)), .session(.outboxWritten), .startsQueued] {
             let (sender, decoded) = try BusEvents.decode(BusEvents.encode(news, sender: "A"))
             #expect(sender == "A" && decoded == news)
         }

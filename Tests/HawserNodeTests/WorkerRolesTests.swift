@@ -1,0 +1,99 @@
+import AsyncHTTPClient
+import Flows
+import Foundation
+import HawserClient
+import HawserCore
+@testable import HawserNode
+import HawserTestSupport
+import NIOCore
+import Testing
+
+/// A hot-hot node split by roles (docs/node.md "Roles"): an RPC worker (`ha.roles ["rpc"]`) that
+/// runs no flow and a flow worker (`["flow"]`) that takes no client's start, on one SQLite node
+/// database with SQLite leases and a remote notary. The RPC worker's starts are queued for the
+/// partitions' owner and answered from the database; the flow worker is killed -9 with starts
+/// queued and more are queued while no flow worker runs; a new one runs every flow, each once.
+@Suite(.serialized) struct WorkerRolesTests {
+    let hotWarm = HotWarmTests()
+    let hotHot = HotHotTests()
+
+    @Test(.timeLimit(.minutes(4))) func anRPCWorkersStartsRunOnFlowWorkersEachOnceThroughAKill() async throws {
+        let dir = try TemporaryDirectory()
+        var (election, _) = HotWarmTests.sqliteElection(in: dir.path)
+        election.holdDownMs = 500
+        let notary = try await StandaloneNotary.start()
+        let pair = try HotWarmTests.Pair(root: dir.path, notary: notary.url, election: election, electionOptions: [],
+                                         mode: .hotHot, partitions: HotHotTests.partitions)
+        // A runs flows, B is the RPC worker; C (made from A's file) is the flow worker that replaces A.
+        var flowWorker = try NodeConfiguration.load(pair.config("A"))
+        flowWorker.ha.roles = [.flow]
+        try flowWorker.save(pair.config("A"))
+        let port = try FreePorts.take(1)[0]
+        flowWorker.ha.id = "C"
+        flowWorker.listen.port = port
+        flowWorker.ha.advertise = ["http://127.0.0.1:\(port)"]
+        try flowWorker.save(pair.config("C"))
+        var rpcWorker = try NodeConfiguration.load(pair.config("B"))
+        rpcWorker.ha.roles = [.rpc]
+        try rpcWorker.save(pair.config("B"))
+
+        var a: HawserProcess? = try await pair.start("A")
+        try await hotWarm.awaitReady(pair.url("A"), "ready")
+        let b = try await pair.start("B")
+        try await hotWarm.awaitReady(pair.url("B"), "ready")
+
+        // The flow worker sends clients' starts and reads to an RPC worker.
+        let start = #"{"flow":"IssueTokens","arguments":{"owner":"O=Alice","amount":10}}"#
+        let refused = try await hotHot.post(pair.url("A") + "/v1/flows", start)
+        #expect(refused.status == 503 && refused.body.contains(#""code":"standby""#) && refused.body.contains("rpc role"), "\(refused)")
+        #expect(try await hotWarm.unfinished(pair.root) == 0, "a refused start changes nothing")
+
+        let retries = RetryPolicy(maxAttempts: 1_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200),
+                                  attemptTimeout: .seconds(10), deadline: .seconds(90))
+        let client = NodeClient(urls: [pair.url("B")], username: "ops", password: "secret", retryPolicy: retries)
+        do {
+            // Starts that wait: queued by B, run by A, answered by B from the database.
+            for i in 0..<10 {
+                let seed = try await client.run("IssueTokens", arguments: Array(#"{"owner":"O=Alice","amount":10}"#.utf8),
+                                                clientRequestId: "seed-\(i)")
+                #expect(seed.status == "completed", "seed \(i): \(seed.status) \(seed.error ?? "")")
+            }
+            // A repeated start names its flow and queues nothing.
+            let repeated = try await hotHot.post(pair.url("B") + "/v1/flows",
+                                                 #"{"flow":"IssueTokens","arguments":{"owner":"O=Alice","amount":10},"clientRequestId":"seed-0"}"#)
+            #expect(repeated.status == 200 && repeated.body.contains(#""status":"completed""#), "\(repeated)")
+
+            // kill -9 of the flow worker with starts queued and running (the notary is down), then
+            // more starts while no flow worker runs: the new one (C) runs them all.
+            notary.kill()
+            var ids = [String: String]()
+            for i in 0..<8 { ids["load-\(i)"] = try await hotWarm.start(i, client).id }
+            // A running flow's events are the flow worker's to serve; the RPC worker says so.
+            let events = try await get(pair.url("B") + "/v1/flows/\(ids["load-0"]!)/events")
+            #expect(events.status == 503 && events.body.contains("on a process with the flow role"), "\(events)")
+            a?.kill()
+            a = nil
+            for i in 8..<12 { ids["load-\(i)"] = try await hotWarm.start(i, client).id }
+            #expect(try await hotWarm.unfinished(pair.root) == 12)
+            let c = try await pair.start("C")
+            try await hotWarm.awaitReady("http://127.0.0.1:\(port)", "ready")
+            try await notary.restart()
+            try await hotWarm.expectEveryFlowCompletedOnce(ids, client)
+            #expect(c.terminate() == 0)
+            #expect(b.terminate() == 0)
+            try await hotWarm.checkLedger(pair.root, notary, loads: ids.count)
+        } catch {
+            try await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    /// GETs `url` as the pair's RPC user.
+    func get(_ url: String) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Authorization", value: "Basic " + Data("ops:secret".utf8).base64EncodedString())
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+}
