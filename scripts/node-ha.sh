@@ -3,7 +3,7 @@
 # database), a 3-server ZooKeeper ensemble (the election), a standalone notary, and two node
 # processes A and B (A preferred) on the one database; in hot-hot, three workers A, B and C.
 #
-#   scripts/node-ha.sh start  DIR [hot-warm|hot-cold|hot-hot]   start everything (default hot-warm); prints every address
+#   scripts/node-ha.sh start  DIR [hot-warm|hot-cold|hot-hot|workers]   start everything (default hot-warm); prints every address
 #   scripts/node-ha.sh status DIR                       each member's role and epoch (hot-hot: the partitions each leads), each node's /health/ready
 #   scripts/node-ha.sh kill   DIR A|B|C                 kill -9 that node's process
 #   scripts/node-ha.sh pause  DIR A|B|C                 SIGSTOP it (a frozen machine); resume: SIGCONT
@@ -15,7 +15,8 @@
 # naming the active. hot-cold: two `hawser watchdog` processes stand instead (back-off 200 ms to
 # 2 s), and only the winner's node runs. hot-hot: three workers, each standing in the election of
 # every one of 16 partitions (hold-down 2 s), all serving; each runs the flows of the partitions it
-# leads (docs/node.md, "Hot-hot"). Ports are free ones picked at start; everything lives in
+# leads (docs/node.md, "Hot-hot"). workers: hot-hot split by roles (docs/node.md, "Roles"), flow
+# workers A and B and an RPC worker C, which queues its starts for them. Ports are free ones picked at start; everything lives in
 # DIR (logs: DIR/*.log, at LOG_LEVEL, default info). docs/node.md describes it.
 # The hawser binary: $HAWSER if set, else .build-release/release/hawser, else .build/debug/hawser,
 # else a release build made now; a copy goes to DIR/hawser (later commands on DIR use it).
@@ -33,7 +34,9 @@ election=node
 partitions=16
 
 # The node processes of the set-up in DIR.
-ids() { if [[ $(cat "$dir/mode" 2>/dev/null) == hot-hot ]]; then echo A B C; else echo A B; fi; }
+ids() { if hot_hot; then echo A B C; else echo A B; fi; }
+# Whether the set-up in DIR is hot-hot (with or without roles).
+hot_hot() { [[ $(cat "$dir/mode" 2>/dev/null) == hot-hot || $(cat "$dir/mode" 2>/dev/null) == workers ]]; }
 
 hawser_bin() {
     if [[ -n "${HAWSER:-}" ]]; then echo "$HAWSER"; return; fi
@@ -164,9 +167,10 @@ configure_nodes() {
             | .ha = (if $mode == "hot-warm"
                      then {mode: $mode, id: $id, advertise: [$url],
                            election: {zookeeper: $zk, zookeeperCredentials: "../zk.credentials", election: $election}}
-                     elif $mode == "hot-hot"
-                     then {mode: $mode, id: $id, advertise: [$url], partitions: $partitions,
+                     elif $mode == "hot-hot" or $mode == "workers"
+                     then {mode: "hot-hot", id: $id, advertise: [$url], partitions: $partitions,
                            election: {zookeeper: $zk, zookeeperCredentials: "../zk.credentials", election: $election, holdDownMs: 2000}}
+                          + (if $mode == "workers" then {roles: (if $id == "C" then ["rpc"] else ["flow"] end)} else {} end)
                      else {mode: $mode} end)' "$dir/node/node.json" >"$dir/node/$id.json"
     done
 }
@@ -205,7 +209,7 @@ node_pid() {
 
 start() {
     local mode=${1:-hot-warm}
-    [[ $mode == hot-warm || $mode == hot-cold || $mode == hot-hot ]] || usage
+    [[ $mode == hot-warm || $mode == hot-cold || $mode == hot-hot || $mode == workers ]] || usage
     if [[ -f "$dir/mode" ]]; then echo "$dir holds a set-up already: stop it, or use another DIR" >&2; exit 1; fi
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
@@ -225,8 +229,9 @@ start() {
     await_health "$a" ready
     start_member B
     if [[ $mode == hot-warm ]]; then await_health "$b" standby; fi
-    if [[ $mode == hot-hot ]]; then
-        # Each worker serves once the balancer (A, partition 0's leader) has moved it its share.
+    if hot_hot; then
+        # Each worker serves once the balancer (A, partition 0's leader) has moved it its share
+        # (an RPC worker, C in `workers`, as soon as it listens).
         start_member C
         await_health "$b" ready
         await_health "$(node_url C)" ready
@@ -238,7 +243,8 @@ start() {
     local nodes="" urls="" id note
     for id in $(ids); do
         note=""
-        if [[ $mode != hot-hot && $id == A ]]; then note=" (preferred)"; fi
+        if ! hot_hot && [[ $id == A ]]; then note=" (preferred)"; fi
+        if [[ $mode == workers ]]; then note=$([[ $id == C ]] && echo " (RPC worker: send clients here)" || echo " (flow worker)"); fi
         nodes+="node $id:       $(node_url "$id")$note   config $dir/node/$id.json"$'\n'
         urls+="${urls:+,}$(node_url "$id")"
     done
@@ -260,7 +266,7 @@ status() {
     hawser=$(hawser_bin)
     [[ -f "$dir/mode" ]] || { echo "nothing started in $dir" >&2; exit 1; }
     echo "mode: $(cat "$dir/mode")"
-    if [[ $(cat "$dir/mode") == hot-hot ]]; then
+    if hot_hot; then
         # Each worker's partitions and their lag (`hawser node status`, docs/node.md "Hot-hot").
         "$hawser" node status --config "$dir/node/A.json" | jq -r '
             . as $s | .workers | sort_by(.id)[] | . as $w | ($s.partition | map(select(.leader == $w.id))) as $p

@@ -138,7 +138,8 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         if !(10...60_000).contains(startQueuePollMillis) {
             out.append("ha.startQueuePollMillis must be 10 to 60000, not \(startQueuePollMillis)")
         } else if startQueuePollMillis != Self().startQueuePollMillis, mode != .hotHot {
-            out.append("ha.startQueuePollMillis is for ha.mode hot-hot: remove it")
+            out.append(role == "node" ? "ha.startQueuePollMillis is for ha.mode hot-hot: remove it, or set ha.mode hot-hot"
+                                      : "ha.startQueuePollMillis is for a hot-hot node: remove it")
         }
         if let roles {
             if mode != .hotHot {

@@ -162,9 +162,6 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         out += ha.problems(role: "node", baseDirectory: baseDirectory)
         out += network?.problems(rpcPort: listen.port) ?? []
         out += sessions.settings.problems
-        if ha.mode == .hotHot, ha.bus != nil, network == nil {
-            out.append("ha.bus carries a hot-hot node's news of its peers' messages: it has no use without network; remove it")
-        }
         if ha.mode.stands && notary.kind != .remote {
             out.append("ha.mode \(ha.mode.rawValue) needs notary.kind remote: an embedded notary's log and store cannot be shared by several processes")
         }
