@@ -7,11 +7,14 @@
 # spread over them (`hawser bench flows --node URL ...`). For each case it prints the benchmark's
 # line, then the CPU the node's processes, the notary and PostgreSQL (the postmaster, its live
 # backends and those it reaped) used, per flow (utime + stime from /proc, over the whole run:
-# warm-up and timed flows). Rounds rotate the order of the cases.
+# warm-up and timed flows). Rounds rotate the order of the cases. Case rN is the split by roles
+# (docs/node.md "Roles"): one RPC worker, which alone the callers reach, and N flow workers; with
+# BUS=1 (and a nats-server: $NATS_SERVER or scripts/nats-server-path.sh) the hot-hot processes
+# are on a bus (ha.bus), so a queued start is run at once rather than at the next read of the queue.
 # PostgreSQL runs as the `postgres` user (it refuses root), so run this as root.
 #
 #   scripts/bench-workers.sh [FLOWS] [CLIENTS] [ROUNDS] [PARTITIONS]   (default: 3000 64 2 16)
-#   CASES="single 1 2 3" (the default) chooses the cases. PERF=DIR records the node processes'
+#   CASES="single 1 2 3" (the default; also r1, r2 ...) chooses the cases. PERF=DIR records the node processes'
 #   CPU (`perf record --call-graph dwarf`) during each case's benchmark, into DIR/CASE-rN.data.
 #   IDLE=SECONDS first measures each case with no flow running, for that long.
 set -euo pipefail
@@ -45,6 +48,15 @@ pgport=$(free_port)
 as_postgres "$bin/initdb" -D "$work/pg" -U hawser -A trust -E UTF8 >/dev/null
 as_postgres "$bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
 
+nats_url=
+if [ -n "${BUS:-}" ]; then
+    nats_port=$(free_port)
+    "${NATS_SERVER:-$(scripts/nats-server-path.sh)}" -a 127.0.0.1 -p "$nats_port" >"$work/nats.log" 2>&1 &
+    pids+=("$!")
+    nats_url="nats://127.0.0.1:$nats_port"
+    until (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null; do sleep 0.1; done
+fi
+
 notary_port=$(free_port)
 key=$("$hawser" notary init --dir "$work/notary" --port "$notary_port" --accept-any-party | sed -n 's/.*(public key \(.*\))$/\1/p')
 "$hawser" notary run --config "$work/notary/hawser.json" --log-level error >/dev/null 2>"$work/notary.log" &
@@ -75,20 +87,23 @@ db_stat() {  # transactions committed and rows read (returned by scans, fetched 
         "SELECT xact_commit || ' ' || (tup_returned + tup_fetched) FROM pg_stat_database WHERE datname = '$1'"
 }
 
-run_case() {  # single | number of workers
-    local case=$1 db="c${1}_$(date +%s%N)" ids=() urls=() worker_pids=() id port
+run_case() {  # single | number of workers | rN: an RPC worker and N flow workers
+    local case=$1 db="c${1}_$(date +%s%N)" ids=() urls=() worker_pids=() id port flow_workers=${1#r}
     as_postgres "$bin/psql" -h "$work" -p "$pgport" -U hawser -d postgres -qc "CREATE DATABASE $db"
     local url="postgres://hawser@127.0.0.1:$pgport/$db"
-    if [ "$case" = single ]; then ids=(S); else for i in $(seq "$case"); do ids+=("W$i"); done; fi
+    if [ "$case" = single ]; then ids=(S); else for i in $(seq "$flow_workers"); do ids+=("W$i"); done; fi
+    if [[ $case == r* ]]; then ids+=(R); fi
     for id in "${ids[@]}"; do
         port=$(free_port)
         urls+=("http://127.0.0.1:$port")
         jq --arg id "$id" --argjson port "$port" --arg db "$url" --arg mode "$([ "$case" = single ] && echo single || echo hot-hot)" \
-            --argjson partitions "$partitions" '
+            --argjson partitions "$partitions" --arg split "$([[ $case == r* ]] && echo 1 || echo 0)" --arg bus "${nats_url:-}" '
             .listen.port = $port | .dataDirectory = "data-" + $id | .database = {kind: "postgres", url: $db}
             | .ha = (if $mode == "single" then {mode: "single"}
                      else {mode: $mode, id: $id, advertise: ["http://127.0.0.1:\($port)"], partitions: $partitions,
-                           election: {postgres: $db, election: "bench", holdDownMs: 1000}} end)' \
+                           election: {postgres: $db, election: "bench", holdDownMs: 1000}}
+                          + (if $split == "1" then {roles: (if $id == "R" then ["rpc"] else ["flow"] end)} else {} end)
+                          + (if $bus != "" then {bus: {servers: [$bus]}} else {} end) end)' \
             "$work/node/node.json" >"$work/node/$id.json"
         "$hawser" node run --config "$work/node/$id.json" --log-level error >"$work/$id.out" 2>"$work/$id.log" &
         worker_pids+=("$!")
@@ -99,14 +114,15 @@ run_case() {  # single | number of workers
         until [[ "$(curl -s --max-time 2 "${urls[$i]}/health/ready")" == *'"status":"ready"'* ]]; do sleep 0.2; done
     done
     if [ "$case" != single ]; then
-        local want=$((partitions / case))
+        local want=$((partitions / flow_workers))
         for id in "${ids[@]}"; do
+            [ "$id" = R ] && continue
             until (( $(jq -r 'select(.event == "serving" or .event == "released") | "\(.partition) \(.event)"' "$work/$id.out" \
                        | awk '{last[$1] = $2} END {n = 0; for (p in last) if (last[p] == "serving") n++; print n}') >= want )); do sleep 0.2; done
         done
     fi
     local nodes=() before notary_before pg_before line after notary_after pg_after stat_before stat_after
-    for u in "${urls[@]}"; do nodes+=(--node "$u"); done
+    if [[ $case == r* ]]; then nodes=(--node "${urls[-1]}"); else for u in "${urls[@]}"; do nodes+=(--node "$u"); done; fi
     if [ -n "${IDLE:-}" ]; then  # what the case costs with no flow running, over IDLE seconds
         local idle_cpu idle_pg idle_stat
         sleep 1  # the readiness polls' statistics settle

@@ -208,20 +208,21 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
         }
     }
 
-    public func queued(in partitions: [Int], limit: Int) async throws -> [FlowID] {
+    public func queued(in partitions: [Int], limit: Int) async throws -> [FlowRecord] {
         guard !partitions.isEmpty else { return [] }
         return try await db.read { db in
             let marks = partitions.map { _ in "?" }.joined(separator: ", ")
-            return try String.fetchAll(db, sql: "SELECT flow_id FROM flow_queue WHERE partition IN (\(marks)) ORDER BY seq LIMIT ?",
-                                       arguments: StatementArguments(partitions + [limit])).map(FlowID.init)
+            return try Row.fetchAll(db, sql: """
+                SELECT flows.* FROM flow_queue JOIN flows ON flows.id = flow_queue.flow_id
+                WHERE flow_queue.partition IN (\(marks)) ORDER BY flow_queue.seq LIMIT ?
+                """, arguments: StatementArguments(partitions + [limit])).map(Self.decode)
         }
     }
 
-    public func dequeue(_ ids: [FlowID]) async throws {
+    public func dequeue(_ ids: [FlowID], proving fences: [CommitFence]) async throws {
         guard !ids.isEmpty else { return }
-        let epoch = try fence.map { try $0.epochForWrite() }
-        try await db.write { [fence] db in
-            if let fence, let epoch { try SQLiteFencing.check(db, resource: fence.resource, epoch: epoch) }
+        try await db.write { db in
+            for fence in fences { try SQLiteFencing.check(db, resource: fence.resource, epoch: Epoch(fence.epoch)) }
             for id in ids { try db.run("DELETE FROM flow_queue WHERE flow_id = ?", [id.rawValue]) }
         }
     }

@@ -18,6 +18,9 @@ public final class FlowEngine: Service, Sendable {
         /// The id of each flow this engine starts (a hot-hot node's partition engine makes them
         /// fall in its partition, `FlowPartitions.newID(in:)`).
         public var newFlowID: @Sendable () -> FlowID
+        /// Hears each flow that ended or was parked here, once its state is durable (a hot-hot
+        /// process tells RPC workers waiting for it, on the bus).
+        public var settled: @Sendable (FlowID) -> Void = { _ in }
 
         public init(hospital: HospitalPolicy = HospitalPolicy(), maxWritesPerCommit: Int = 1_000,
                     endEffects: @escaping @Sendable (FlowID) -> [LocalEffect] = { _ in [] },
@@ -268,24 +271,19 @@ public final class FlowEngine: Service, Sendable {
         }
     }
 
-    /// Runs queued starts (`queue`, by another process): each flow of `ids` the store holds as
-    /// running that does not run here yet. Returns the ids settled (running here now, or ended,
-    /// parked or unknown), for the queue to drop. Before this engine has resumed, none: a resume
-    /// under way launches flows from an earlier read, and could run one again after it ended.
-    /// The flow's task reads the store once registered (`launch` without a journal), so a flow
-    /// that ran and ended here since the read above does not run again.
-    public func adopt(_ ids: [FlowID]) async throws -> [FlowID] {
+    /// Runs queued starts (`queue`, by another process; `NodeFlowStore.queued` reads them): each
+    /// flow of `queued` that was running when read and does not run here yet. Returns the ids
+    /// settled (running here now, or no longer running), for the queue to drop. Before this engine
+    /// has resumed, none: a resume under way launches flows from an earlier read, and could run
+    /// one again after it ended. The flow's task reads the store once registered (`launch` without
+    /// a journal), so a flow that ran and ended here since the queue was read does not run again.
+    public func adopt(_ queued: [FlowRecord]) -> [FlowID] {
         guard hasResumed else { return [] }
-        var settled = [FlowID]()
-        for id in ids {
-            guard let record = try await store.record(id), record.status == .running else {
-                settled.append(id)
-                continue
-            }
-            let running = launch(record, journal: nil) || state.withLock { $0.live[id] != nil }
-            if running { settled.append(id) }
+        return queued.compactMap { record in
+            guard record.status == .running else { return record.id }
+            let running = launch(record, journal: nil) || state.withLock { $0.live[record.id] != nil }
+            return running ? record.id : nil
         }
-        return settled
     }
 
     private enum StartAdmission {
@@ -724,6 +722,7 @@ public final class FlowEngine: Service, Sendable {
         let parked = flowState.status == .hospitalised && flowState.retryAt == nil
         publish(.status(id, flowState.status, error: flowState.error, attempts: flowState.attempts),
                 ends: flowState.status.isTerminal || parked)
+        if flowState.status.isTerminal || parked { configuration.settled(id) }
     }
 
     /// `ends`: the flow's task publishes nothing after this event.

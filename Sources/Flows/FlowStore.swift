@@ -91,13 +91,14 @@ public protocol NodeFlowStore: FlowStore {
     /// client request id already named, and no queue row, if it was used. Unfenced: only the
     /// partition's owner runs the flow, under its fence.
     func enqueue(_ start: FlowRecord, partition: Int) async throws -> FlowRecord
-    /// The queued starts of `partitions`, oldest first, at most `limit`.
-    func queued(in partitions: [Int], limit: Int) async throws -> [FlowID]
-    /// Removes queued starts the engine on this store has taken, proving the store's fence: a
-    /// deposed owner's removal is refused (`CoordinationError.staleEpoch`), and the new owner finds
-    /// them. (Once removed, a flow that still runs is resumed by whoever owns its partition next,
-    /// as every unfinished flow is.)
-    func dequeue(_ ids: [FlowID]) async throws
+    /// The queued starts of `partitions`, oldest first, at most `limit`: their flows as they stand.
+    func queued(in partitions: [Int], limit: Int) async throws -> [FlowRecord]
+    /// Removes queued starts the engines of the partitions they are in have taken, in one
+    /// transaction proving each of `fences` (those partitions', as `commit(_:proving:)` does): a
+    /// deposed owner's removal is refused whole (`CoordinationError.staleEpoch`), and the new
+    /// owner finds them. (Once removed, a flow that still runs is resumed by whoever owns its
+    /// partition next, as every unfinished flow is.)
+    func dequeue(_ ids: [FlowID], proving fences: [CommitFence]) async throws
 }
 
 /// A fence a commit proves (`NodeFlowStore.commit(_:proving:)`): a resource of the fencing table

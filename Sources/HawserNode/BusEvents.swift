@@ -7,7 +7,10 @@ import SwiftProtobuf
 /// flow starts (an RPC worker, docs/node.md "Roles").
 enum BusNews: Sendable, Equatable {
     case session(SessionNews)
-    case startsQueued
+    /// An RPC worker queued these flows' starts.
+    case startsQueued([FlowID])
+    /// These flows ended or were parked (an RPC worker waiting for one reads its record).
+    case flowsSettled([FlowID])
 }
 
 /// The bus's events (`proto/hawser_bus.proto`, docs/node.md "The bus"), to and from the news they
@@ -29,8 +32,10 @@ enum BusEvents {
             }
         case .session(.outboxWritten):
             event.outboxWritten = Hawser_Bus_V1_OutboxWritten()
-        case .startsQueued:
-            event.startsQueued = Hawser_Bus_V1_StartsQueued()
+        case .startsQueued(let ids):
+            event.startsQueued.ids = ids.map(\.rawValue)
+        case .flowsSettled(let ids):
+            event.flowsSettled.ids = ids.map(\.rawValue)
         }
         // Encoding a message of these field types cannot fail.
         return try! event.serializedBytes()
@@ -49,8 +54,10 @@ enum BusEvents {
             return (event.sender, .session(.inboxWritten(written.keys.map { SessionMessageKey(session: $0.session, sender: $0.sender, sequence: Int($0.sequence)) })))
         case .outboxWritten:
             return (event.sender, .session(.outboxWritten))
-        case .startsQueued:
-            return (event.sender, .startsQueued)
+        case .startsQueued(let queued):
+            return (event.sender, .startsQueued(queued.ids.map(FlowID.init)))
+        case .flowsSettled(let settled):
+            return (event.sender, .flowsSettled(settled.ids.map(FlowID.init)))
         case nil:
             throw Refusal("it names no event this process knows")
         }

@@ -129,12 +129,15 @@ public enum Node {
         let partitionFences = (0..<(ha.flowPartitions?.count ?? 0)).map { WriteFence(resource: HAConfiguration.resource(partition: $0)) }
         // A hot-hot process serving partitions runs the starts RPC workers queue.
         let queuedStarts: QueuedStarts? = if ha.mode == .hotHot, roles.contains(.flow) {
-            QueuedStarts(store: database.flows, engines: engines, fenced: partitionFences.map { database.fenced($0).flows },
+            QueuedStarts(store: database.flows, engines: engines, fences: partitionFences,
                          interval: .milliseconds(ha.startQueuePollMillis), logger: logger)
         } else { nil }
-        // A hot-hot process tells the others on the bus what its hub wrote and what it queued (`ha.bus`).
+        // A hot-hot process tells the others on the bus what its hub wrote, what it queued and
+        // which flows settled (`ha.bus`).
+        let settled = FlowSettledSignals()
         let bus: NodeBus? = if let settings = ha.bus, let election = ha.election, let id = ha.id {
-            NodeBus(settings, election: election.election, id: id, hub: peers?.hub, starts: queuedStarts, registry: registry, logger: logger)
+            NodeBus(settings, election: election.election, id: id, hub: peers?.hub, starts: queuedStarts, settled: settled,
+                    registry: registry, logger: logger)
         } else { nil }
         var flows = FlowRegistry()
         TokenSample.register(into: &flows)
@@ -147,6 +150,7 @@ public enum Node {
             services.add(stores.vault, as: (any VaultStore).self)
             var settings = engineConfiguration(configuration)
             if let newFlowID { settings.newFlowID = newFlowID }
+            if let bus { settings.settled = { bus.flowSettled($0) } }
             return FlowEngine(store: store, registry: flows, services: services, configuration: settings, logger: logger)
         }
         // What owns the flows: the one engine (single, hot-cold), the shard's terms (hot-warm), or
@@ -155,7 +159,7 @@ public enum Node {
         if let map = ha.flowPartitions, !roles.contains(.flow) {
             // An RPC worker: its starts go to the queue, in partitions taken at random.
             let engine = makeEngine(database.flows, database) { map.newID(in: Int.random(in: 0..<map.count)) }
-            engines.queue(StartQueue(engine: engine, store: database.flows, map: map) { bus?.startsQueued() })
+            engines.queue(StartQueue(engine: engine, store: database.flows, map: map, queued: { bus?.startQueued($0) }, settled: settled))
             owner = []
         } else if let map = ha.flowPartitions {
             var stands = [ShardStand]()

@@ -75,7 +75,7 @@ struct NodeAPI {
                 } catch let error as FlowEngineError {
                     throw Self.apiError(error)
                 }
-                if let wait { started.record = try await waitForEnd(started.record, timeout: wait) }
+                if let wait { started.record = try await queue.awaitEnd(started.record.id, timeout: wait, justQueued: started.created) }
                 return FlowResponse.response(started.record, status: started.created ? .created : .ok)
             }
             let engine = try flows.forStart()

@@ -17,6 +17,7 @@ final class NodeBus: Service, Sendable {
     private let id: String
     private let hub: SessionHub?
     private let starts: QueuedStarts?
+    private let settled: FlowSettledSignals
     private let logger: Logger
     private let outgoing: AsyncStream<BusNews>
     private let send: AsyncStream<BusNews>.Continuation
@@ -27,8 +28,9 @@ final class NodeBus: Service, Sendable {
     /// Events kept while the connection is being made, newest kept; more are dropped (the polls find them).
     static let backlog = 4_096
 
-    /// `hub`: a network member's session hub; `starts`: a process serving partitions reads the start queue.
-    init(_ settings: BusSettings, election: String, id: String, hub: SessionHub?, starts: QueuedStarts?,
+    /// `hub`: a network member's session hub; `starts`: a process serving partitions reads the
+    /// start queue; `settled`: what an RPC worker hears of the flows it waits for.
+    init(_ settings: BusSettings, election: String, id: String, hub: SessionHub?, starts: QueuedStarts?, settled: FlowSettledSignals,
          registry: PrometheusCollectorRegistry, logger: Logger) {
         connected = registry.makeGauge(name: "hawser_bus_connected", help: "1 while this process is connected to its node's bus and subscribed (ha.bus).")
         connected.set(to: 0)
@@ -42,13 +44,17 @@ final class NodeBus: Service, Sendable {
         self.id = id
         self.hub = hub
         self.starts = starts
+        self.settled = settled
         self.logger = { var logger = logger; logger[metadataKey: "component"] = "bus"; return logger }()
         (outgoing, send) = AsyncStream.makeStream(of: BusNews.self, bufferingPolicy: .bufferingNewest(Self.backlog))
         hub?.announce { [send] in send.yield(.session($0)) }
     }
 
-    /// This process queued flow starts (`NodeFlowStore.enqueue`).
-    func startsQueued() { send.yield(.startsQueued) }
+    /// This process queued a flow's start (`NodeFlowStore.enqueue`).
+    func startQueued(_ id: FlowID) { send.yield(.startsQueued([id])) }
+
+    /// A flow this process ran ended or was parked.
+    func flowSettled(_ id: FlowID) { send.yield(.flowsSettled([id])) }
 
     func run() async throws {
         var options = NATSOptions(servers: settings.servers, name: "hawser-node-\(id)")
@@ -68,6 +74,7 @@ final class NodeBus: Service, Sendable {
                 group.addTask { await self.follow(client) }
             }
             self.connected.set(to: 0)
+            self.settled.connected = false
             await client.close()
         }
     }
@@ -89,9 +96,11 @@ final class NodeBus: Service, Sendable {
             switch event {
             case .disconnected:
                 connected.set(to: 0)
+                settled.connected = false
                 logger.warning("lost the bus; polls alone find what other processes write until it is back")
             case .reconnected:
                 connected.set(to: 1)
+                settled.connected = true
                 logger.notice("on the bus again")
             case .closed: return
             default: break
@@ -106,6 +115,7 @@ final class NodeBus: Service, Sendable {
             return
         }
         connected.set(to: 1)
+        settled.connected = true
         logger.notice("on the bus", metadata: ["subject": "\(subject)"])
         var said = Set<String>()
         do {
@@ -116,7 +126,8 @@ final class NodeBus: Service, Sendable {
                         heard.increment()
                         switch news {
                         case .session(let news): hub?.heard(news)
-                        case .startsQueued: starts?.ring()
+                        case .startsQueued(let ids): starts?.ring(ids)
+                        case .flowsSettled(let ids): settled.settled(ids)
                         }
                     }
                 } catch {

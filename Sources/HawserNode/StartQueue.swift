@@ -11,8 +11,10 @@ struct StartQueue: Sendable {
     let engine: FlowEngine
     let store: any NodeFlowStore
     let map: FlowPartitions
-    /// Tells the processes serving partitions that starts were queued (the bus; nothing without one).
-    let queued: @Sendable () -> Void
+    /// Tells the processes serving partitions that a start was queued (the bus; nothing without one).
+    let queued: @Sendable (FlowID) -> Void
+    /// What the bus says of flows that settled.
+    let settled: FlowSettledSignals
 
     /// Queues the start; returns its record and whether this call created the flow (false: the
     /// client request id named an existing one).
@@ -20,22 +22,30 @@ struct StartQueue: Sendable {
         let started = try await engine.queue(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId) { record in
             try await store.enqueue(record, partition: map.partition(of: record.id))
         }
-        if started.created { queued() }
+        if started.created { queued(started.record.id) }
         return started
     }
 
     /// The flow's record once it has ended or is parked in the hospital, or as it stands after
-    /// `timeout`: read from the database, first after 20 ms, then at doubling intervals up to half
-    /// a second (the flow runs in another process).
-    func awaitEnd(_ id: FlowID, timeout: Duration) async throws -> FlowRecord {
+    /// `timeout`, read from the database (the flow runs in another process): at once, unless it was
+    /// `justQueued`; then when the bus says it settled, and at the latest after a pause: 20 ms,
+    /// doubling up to half a second, or a second while the bus is connected.
+    func awaitEnd(_ id: FlowID, timeout: Duration, justQueued: Bool = false) async throws -> FlowRecord {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
+        let waiter = settled.waiter(for: id)
+        defer { waiter.cancel() }
         var pause = Duration.milliseconds(20)
+        var read = !justQueued
         while true {
-            guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
-            let settled = record.status.isTerminal || (record.status == .hospitalised && record.retryAt == nil)
-            if settled || clock.now >= deadline { return record }
-            try await Task.sleep(for: min(pause, deadline - clock.now))
+            if read {
+                guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
+                let ended = record.status.isTerminal || (record.status == .hospitalised && record.retryAt == nil)
+                if ended || clock.now >= deadline { return record }
+            }
+            read = true
+            await waiter.sleep(for: min(settled.connected ? .seconds(1) : pause, deadline - clock.now))
+            try Task.checkCancellation()
             pause = min(pause * 2, .milliseconds(500))
         }
     }

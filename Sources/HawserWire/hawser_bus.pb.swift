@@ -63,12 +63,21 @@ public nonisolated struct Hawser_Bus_V1_BusEvent: Sendable {
     set {event = .startsQueued(newValue)}
   }
 
+  public var flowsSettled: Hawser_Bus_V1_FlowsSettled {
+    get {
+      if case .flowsSettled(let v)? = event {return v}
+      return Hawser_Bus_V1_FlowsSettled()
+    }
+    set {event = .flowsSettled(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Event: Equatable, Sendable {
     case inboxWritten(Hawser_Bus_V1_InboxWritten)
     case outboxWritten(Hawser_Bus_V1_OutboxWritten)
     case startsQueued(Hawser_Bus_V1_StartsQueued)
+    case flowsSettled(Hawser_Bus_V1_FlowsSettled)
 
   }
 
@@ -117,12 +126,29 @@ public nonisolated struct Hawser_Bus_V1_OutboxWritten: Sendable {
   public init() {}
 }
 
-/// An RPC worker queued flow starts (docs/node.md, "Roles"): the processes serving partitions read
-/// the start queue.
+/// An RPC worker queued flow starts (docs/node.md, "Roles"): the processes serving their
+/// partitions run them.
 public nonisolated struct Hawser_Bus_V1_StartsQueued: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  /// the flows' ids
+  public var ids: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Flows that ended or were parked in the hospital (their records say how): an RPC worker waiting
+/// for one reads its record.
+public nonisolated struct Hawser_Bus_V1_FlowsSettled: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var ids: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -135,7 +161,7 @@ fileprivate nonisolated let _protobuf_package = "hawser.bus.v1"
 
 nonisolated extension Hawser_Bus_V1_BusEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BusEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}schema\0\u{1}sender\0\u{3}inbox_written\0\u{3}outbox_written\0\u{3}starts_queued\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}schema\0\u{1}sender\0\u{3}inbox_written\0\u{3}outbox_written\0\u{3}starts_queued\0\u{3}flows_settled\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -184,6 +210,19 @@ nonisolated extension Hawser_Bus_V1_BusEvent: SwiftProtobuf.Message, SwiftProtob
           self.event = .startsQueued(v)
         }
       }()
+      case 6: try {
+        var v: Hawser_Bus_V1_FlowsSettled?
+        var hadOneofValue = false
+        if let current = self.event {
+          hadOneofValue = true
+          if case .flowsSettled(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.event = .flowsSettled(v)
+        }
+      }()
       default: break
       }
     }
@@ -212,6 +251,10 @@ nonisolated extension Hawser_Bus_V1_BusEvent: SwiftProtobuf.Message, SwiftProtob
     case .startsQueued?: try {
       guard case .startsQueued(let v)? = self.event else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case .flowsSettled?: try {
+      guard case .flowsSettled(let v)? = self.event else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     }()
     case nil: break
     }
@@ -318,18 +361,59 @@ nonisolated extension Hawser_Bus_V1_OutboxWritten: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Hawser_Bus_V1_StartsQueued: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StartsQueued"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.ids) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.ids.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.ids, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Hawser_Bus_V1_StartsQueued, rhs: Hawser_Bus_V1_StartsQueued) -> Bool {
+    if lhs.ids != rhs.ids {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hawser_Bus_V1_FlowsSettled: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FlowsSettled"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.ids) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.ids.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.ids, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Hawser_Bus_V1_FlowsSettled, rhs: Hawser_Bus_V1_FlowsSettled) -> Bool {
+    if lhs.ids != rhs.ids {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

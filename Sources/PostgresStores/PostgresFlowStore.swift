@@ -203,25 +203,25 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         }
     }
 
-    public func queued(in partitions: [Int], limit: Int) async throws -> [FlowID] {
+    public func queued(in partitions: [Int], limit: Int) async throws -> [FlowRecord] {
         guard !partitions.isEmpty else { return [] }
         let keys = partitions.map { Int32($0) }
+        let columns = Self.columns.split(separator: ",").map { "f." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
         return try await database.read { connection, logger in
-            var out = [FlowID]()
-            let rows = try await connection.query("""
-                SELECT flow_id FROM flow_queue WHERE partition = ANY (\(keys)) ORDER BY seq LIMIT \(Int64(limit))
-                """, logger: logger)
-            for try await id in rows.decode(String.self) { out.append(FlowID(id)) }
-            return out
+            try await Self.fetch("""
+                SELECT \(unescaped: columns) FROM flow_queue q JOIN flows f ON f.id = q.flow_id
+                WHERE q.partition = ANY (\(keys)) ORDER BY q.seq LIMIT \(Int64(limit))
+                """, connection, logger)
         }
     }
 
-    public func dequeue(_ ids: [FlowID]) async throws {
+    public func dequeue(_ ids: [FlowID], proving fences: [CommitFence]) async throws {
         guard !ids.isEmpty else { return }
-        let fence = try self.fence.map { fence in (resource: fence.resource, epoch: try fence.epochForWrite()) }
         let flows = ids.map(\.rawValue)
         try await database.transaction { connection, logger in
-            if let fence { try await PostgresFencing.check(connection, resource: fence.resource, epoch: fence.epoch, logger: logger) }
+            for fence in fences {
+                try await PostgresFencing.check(connection, resource: fence.resource, epoch: Epoch(fence.epoch), logger: logger)
+            }
             try await connection.query("DELETE FROM flow_queue WHERE flow_id = ANY (\(flows))", logger: logger)
         }
     }

@@ -12,7 +12,8 @@ struct BusEventsTests {
     @Test func eventsRoundTrip() throws {
         let keys = [SessionMessageKey(session: "s-1", sender: "O=Alice, L=London, C=GB", sequence: 3),
                     SessionMessageKey(session: "s-2", sender: "O=Bob, L=London, C=GB", sequence: 1)]
-        for news in [BusNews.session(.inboxWritten(keys)), .session(.outboxWritten), .startsQueued] {
+        for news in [BusNews.session(.inboxWritten(keys)), .session(.outboxWritten), .startsQueued([FlowID("f-1")]),
+                     .flowsSettled([FlowID("f-1"), FlowID("f-2")])] {
             let (sender, decoded) = try BusEvents.decode(BusEvents.encode(news, sender: "A"))
             #expect(sender == "A" && decoded == news)
         }

@@ -185,8 +185,8 @@ struct FlowStoreConformanceTests {
     /// (its statement's snapshot predated the winner's insert), and its process refused to start.
     /// An RPC worker's starts (docs/node.md "Roles"): the flow and its queue row in one
     /// transaction, none for a used client request id; read per partition, oldest first; removed
-    /// only by the partition's owner under a fence the database still holds.
-    @Test(arguments: Backend.available) func queuedStartsAreReadByPartitionAndRemovedOnlyUnderTheOwnersFence(_ backend: Backend) async throws {
+    /// only under the fences of their partitions' owners, all of which the database must still hold.
+    @Test(arguments: Backend.available) func queuedStartsAreReadByPartitionAndRemovedOnlyUnderTheOwnersFences(_ backend: Backend) async throws {
         try await StoreDatabase.with(backend) { database in
             let flows = try await database.node().flows
             #expect(try await flows.enqueue(record("a", clientRequestId: "c-a"), partition: 1) == record("a", clientRequestId: "c-a"))
@@ -196,23 +196,19 @@ struct FlowStoreConformanceTests {
             #expect(try await flows.enqueue(record("d", clientRequestId: "c-a"), partition: 2) == record("a", clientRequestId: "c-a"))
             #expect(try await flows.record(FlowID("d")) == nil)
             #expect(try await flows.record(FlowID("a"))?.status == .running)
-            #expect(try await flows.queued(in: [1], limit: 10) == [FlowID("a"), FlowID("c")])
-            #expect(try await flows.queued(in: [1, 2], limit: 2) == [FlowID("a"), FlowID("b")])
-            #expect(try await flows.queued(in: [], limit: 10).isEmpty)
+            #expect(try await flows.queued(in: [1], limit: 10).map(\.id) == [FlowID("a"), FlowID("c")])
+            #expect(try await flows.queued(in: [1, 2], limit: 2).map(\.id) == [FlowID("a"), FlowID("b")])
+            #expect(try await flows.queued(in: [], limit: 10).map(\.id).isEmpty)
 
-            let fence = WriteFence(resource: "node/p1")
-            let owner = try await database.node(fence: fence).flows
-            await #expect(throws: CoordinationError.notOwner(resource: "node/p1")) { try await owner.dequeue([FlowID("a")]) }
-            fence.hold(Epoch(1))
-            try await owner.claim()
-            try await owner.dequeue([FlowID("a")])
-            #expect(try await flows.queued(in: [1, 2], limit: 10) == [FlowID("b"), FlowID("c")])
-            // A newer owner claimed the partition: the deposed one removes nothing.
-            try await database.node(fence: WriteFence(resource: "node/p1", epoch: Epoch(2))).flows.claim()
+            // Removed under the fences of the partitions they are in: all, or (one moved on) none.
+            let p1 = CommitFence(resource: "node/p1", epoch: 1)
+            try await flows.dequeue([FlowID("a")], proving: [p1])
+            #expect(try await flows.queued(in: [1, 2], limit: 10).map(\.id) == [FlowID("b"), FlowID("c")])
+            _ = try await flows.commit([], proving: [CommitFence(resource: "node/p1", epoch: 2)])  // p1's newer owner
             await #expect(throws: CoordinationError.staleEpoch(resource: "node/p1", presented: Epoch(1), current: Epoch(2))) {
-                try await owner.dequeue([FlowID("c")])
+                try await flows.dequeue([FlowID("b"), FlowID("c")], proving: [CommitFence(resource: "node/p2", epoch: 1), p1])
             }
-            #expect(try await flows.queued(in: [1], limit: 10) == [FlowID("c")])
+            #expect(try await flows.queued(in: [1, 2], limit: 10).map(\.id) == [FlowID("b"), FlowID("c")])
         }
     }
 
