@@ -18,7 +18,7 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     private let logger: Logger
     private let connection = Mutex<Task<JetStreamContext, any Error>?>(nil)
     private let reader = ReaderSlot()
-    /// The highest position this process has read or had acknowledged: the stream held it.
+    /// The highest position this process has read, had acknowledged, or read after: the stream held it.
     private let seen = Mutex<UInt64>(0)
     /// Why the last connect failed, logged once per change (callers retry it often).
     private let connectProblem = Mutex<String?>(nil)
@@ -64,6 +64,9 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
         var current = reader.take()
         if current?.next != position + 1 {
             current = nil
+            // The caller applied `position`, which the stream held (a replica after a restart
+            // has read nothing yet): an end before it is asked again before it is believed.
+            see(position)
             try await checkAvailable(after: position)
             let js = try await context()
             current = (position + 1, js.stream(configuration.stream).read(from: position + 1, batch: limit).makeAsyncIterator())
@@ -102,23 +105,22 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     private func see(_ position: UInt64) { seen.withLock { $0 = max($0, position) } }
 
     /// How long an end before a position this process has seen is asked again before it is
-    /// believed (the stream did lose entries, or was made anew).
+    /// believed (the stream did lose entries, or was made anew), and the longest gap between two
+    /// answers that counts towards it (`StaleEndWatch`).
     static let staleEndBound = Duration.seconds(10)
+    static let staleEndGap = Duration.seconds(2)
 
     /// The stream's state as its leader knows it.
     private func state() async throws -> StreamState {
-        // An end before a position this process has read or appended is most likely a member's
-        // that has not caught up, in an answer that looks like the leader's (a replica that
-        // believed one found the entries it had applied "lost": `truncated`). Asked again, the
-        // leader answers; only an end that stays there is believed.
-        let floor = seen.withLock { $0 }
+        // An end before a position this process has read or appended is asked again; only one
+        // that stays there for the bound is believed (`StaleEndWatch`).
+        var watch = StaleEndWatch(floor: seen.withLock { $0 }, bound: Self.staleEndBound, maxGap: Self.staleEndGap)
         let clock = ContinuousClock()
-        let deadline = clock.now + Self.staleEndBound
         while true {
             let state = try await leadersState()
-            if state.lastSequence >= floor || clock.now >= deadline { return state }
+            if watch.believes(end: state.lastSequence, at: clock.now) { return state }
             logger.debug("JetStream stream info ends before a position seen; asking again",
-                         metadata: ["end": "\(state.lastSequence)", "seen": "\(floor)"])
+                         metadata: ["end": "\(state.lastSequence)", "seen": "\(watch.floor)"])
             try await Task.sleep(for: .milliseconds(100))
         }
     }
