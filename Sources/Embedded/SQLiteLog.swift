@@ -38,5 +38,5 @@ public final class SQLiteLog: ReplicatedLog, Sendable {
         }
     }
 
-    public func lastPosition() async throws -> UInt64 { tail.value }
+    public func lastPosition(applied: UInt64) async throws -> UInt64 { tail.value }
 }

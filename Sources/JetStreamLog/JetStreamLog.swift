@@ -18,7 +18,7 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     private let logger: Logger
     private let connection = Mutex<Task<JetStreamContext, any Error>?>(nil)
     private let reader = ReaderSlot()
-    /// The highest position this process has read, had acknowledged, or read after: the stream held it.
+    /// The highest position this process has read or had acknowledged: the stream held it.
     private let seen = Mutex<UInt64>(0)
     /// Why the last connect failed, logged once per change (callers retry it often).
     private let connectProblem = Mutex<String?>(nil)
@@ -64,9 +64,6 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
         var current = reader.take()
         if current?.next != position + 1 {
             current = nil
-            // The caller applied `position`, which the stream held (a replica after a restart
-            // has read nothing yet): an end before it is asked again before it is believed.
-            see(position)
             try await checkAvailable(after: position)
             let js = try await context()
             current = (position + 1, js.stream(configuration.stream).read(from: position + 1, batch: limit).makeAsyncIterator())
@@ -83,8 +80,8 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
         return batch.map { LogEntry(position: $0.sequence, payload: $0.bytes) }
     }
 
-    public func lastPosition() async throws -> UInt64 {
-        try await state().lastSequence
+    public func lastPosition(applied: UInt64) async throws -> UInt64 {
+        try await state(applied: applied).lastSequence
     }
 
     /// The first position the stream still holds (entries before it were removed by retention).
@@ -110,11 +107,11 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     static let staleEndBound = Duration.seconds(10)
     static let staleEndGap = Duration.seconds(2)
 
-    /// The stream's state as its leader knows it.
-    private func state() async throws -> StreamState {
-        // An end before a position this process has read or appended is asked again; only one
-        // that stays there for the bound is believed (`StaleEndWatch`).
-        var watch = StaleEndWatch(floor: seen.withLock { $0 }, bound: Self.staleEndBound, maxGap: Self.staleEndGap)
+    /// The stream's state as its leader knows it, asked by a caller that applied through `applied`.
+    private func state(applied: UInt64 = 0) async throws -> StreamState {
+        // An end before a position this process has read, appended or applied is asked again;
+        // only one that stays there for the bound is believed (`StaleEndWatch`).
+        var watch = StaleEndWatch(floor: max(seen.withLock { $0 }, applied), bound: Self.staleEndBound, maxGap: Self.staleEndGap)
         let clock = ContinuousClock()
         while true {
             let state = try await leadersState()
@@ -139,7 +136,8 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
 
     /// Refuses to read from a position the stream cannot continue.
     private func checkAvailable(after position: UInt64) async throws {
-        let state = try await state()
+        // The caller applied `position`, which the stream held.
+        let state = try await state(applied: position)
         if position > state.lastSequence {
             throw JetStreamLogError.aheadOfStream(position: position, streamEnd: state.lastSequence, stream: configuration.stream)
         }

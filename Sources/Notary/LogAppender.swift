@@ -152,7 +152,7 @@ public final class LogAppender: Service, Sendable {
     /// Learns the log's end, as this replica has verified it: waits until the replica has
     /// applied everything the log holds now, and a majority has confirmed it.
     private func resync(_ core: inout AppenderCore, within limit: Duration) async throws {
-        let end = try await log.lastPosition()
+        let end = try await log.lastPosition(applied: quorum.head.position)
         switch AppenderCore.resync(logEnd: end, applied: quorum.head) {
         case .diverged(let evidence):
             quorum.broke(evidence)

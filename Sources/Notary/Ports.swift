@@ -26,8 +26,16 @@ public protocol ReplicatedLog: Sendable {
     /// Up to `limit` entries after `position`, in order. Waits until at least one exists.
     func read(after position: UInt64, limit: Int) async throws -> [LogEntry]
 
-    /// The position of the last durable entry (0 when empty).
-    func lastPosition() async throws -> UInt64
+    /// The position of the last durable entry (0 when empty), asked by a caller that has applied
+    /// the log through `applied`. A log whose servers may answer for a while with an end they have
+    /// not caught up to (JetStream) asks again while the end is before `applied`, up to a bound:
+    /// a replica that believed such an end would stop with `log_diverged` (`truncated`).
+    func lastPosition(applied: UInt64) async throws -> UInt64
+}
+
+extension ReplicatedLog {
+    /// The position of the last durable entry, asked by a caller that has applied nothing of it.
+    public func lastPosition() async throws -> UInt64 { try await lastPosition(applied: 0) }
 }
 
 /// The log did not end at the position an append expected: another replica appended meanwhile.

@@ -56,7 +56,10 @@ public final class Replica: Service, Sendable {
         // as they cannot be reached.
         let start: ChainHead, target: UInt64
         do {
-            (start, target) = try await cancelWhenGracefulShutdown { (try await self.store.head(), try await self.log.lastPosition()) }
+            (start, target) = try await cancelWhenGracefulShutdown {
+                let head = try await self.store.head()
+                return (head, try await self.log.lastPosition(applied: head.position))
+            }
         } catch is CancellationError {
             return logger.info("replica stopped before it started: the log could not be read")
         }

@@ -71,7 +71,7 @@ public final class PostgresLog: ReplicatedLog, Sendable {
         }
     }
 
-    public func lastPosition() async throws -> UInt64 {
+    public func lastPosition(applied: UInt64) async throws -> UInt64 {
         let last = try await database.read { connection, logger in try await Self.last(connection, logger) }
         tail.advance(to: last)
         return last

@@ -221,7 +221,8 @@ import Testing
     /// member that has not caught up can answer as if it led (a replica that believed such an
     /// answer stopped with its applied entries "lost", `truncated`, in a fault run on 2.15). It is
     /// asked again: here the stream is made anew, and the end returned is the one that reached
-    /// the log's position again, not the empty stream's. An end that stays low is believed.
+    /// the log's position again, not the empty stream's; so is an end before what the caller
+    /// says it applied. An end that stays low is believed.
     @Test(.timeLimit(.minutes(2))) func anEndBeforeWhatTheLogSawIsAskedAgain() async throws {
         try await withNATSCluster { cluster in
             let log = makeLog(cluster)
@@ -241,6 +242,18 @@ import Testing
                 for i in 0..<6 { _ = try await js.publish(log.configuration.subject, payload: [UInt8(i)]) }
                 #expect(try await end.value == 6)
                 await asked.unsubscribe()
+
+                // A process that has read nothing of the log (a replica just restarted) asks
+                // with the position it applied: the same.
+                try await makeAnew()
+                let fresh = makeLog(cluster)
+                let askedAgain = try await client.subscribe("$JS.API.STREAM.INFO.LOG")
+                let freshEnd = Task { try await fresh.lastPosition(applied: 3) }
+                for try await _ in askedAgain { break }
+                for i in 0..<4 { _ = try await js.publish(log.configuration.subject, payload: [UInt8(i)]) }
+                #expect(try await freshEnd.value == 4)
+                await askedAgain.unsubscribe()
+                await fresh.close()
 
                 try await makeAnew()
                 #expect(try await log.lastPosition() == 0, "an end that stays before what the log saw is believed")

@@ -67,7 +67,7 @@ struct MemoryLog: ReplicatedLog {
 
     func append(_ payload: [UInt8], after last: UInt64) async throws { try bus.append(payload, after: last) }
     func read(after position: UInt64, limit: Int) async throws -> [LogEntry] { try await bus.read(reader, after: position, limit: limit) }
-    func lastPosition() async throws -> UInt64 { bus.end }
+    func lastPosition(applied: UInt64) async throws -> UInt64 { bus.end }
 }
 
 /// The replicas' link in memory: every report reaches every replica, forwards reach the named one.
