@@ -5,7 +5,8 @@ import Testing
 
 /// Issue 19's fault run for hot-hot flows on real processes: three workers (then a fourth) of one
 /// node on a real PostgreSQL (commits durable), each partition elected through a PostgreSQL lease,
-/// with a standalone notary. Clients spread over the workers run flows with client request ids
+/// with a standalone notary, and an RPC worker that queues its starts for them (the first client
+/// starts there). Clients spread over the workers run flows with client request ids
 /// while the test, in an order drawn from a seed (`HAWSER_FAULT_SEED` replays one), kills a worker
 /// with SIGKILL ten times (starting it again each time), pauses one past its lease and resumes it,
 /// adds a worker and removes one (SIGTERM). `NodeHAHistory` then judges what the clients, the
@@ -39,12 +40,18 @@ struct HotHotFaultTests {
         try await set.start("W3")
         var running = ["W1", "W2", "W3"]
         try await awaitEveryRunningWorkerServes(set, running)
+        // An RPC worker, which queues its starts for the flow workers (docs/node.md "Roles").
+        try await set.add("R", roles: [.rpc])
+        try await set.start("R")
 
         let retries = RetryPolicy(maxAttempts: 10_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(300),
                                   attemptTimeout: .seconds(15), deadline: .seconds(240))
-        // Each loop starts at a worker of its own and fails over to the others.
-        let urls = set.ids.map(set.url)
-        let clients = (0..<3).map { i in NodeClient(urls: Array(urls[i...] + urls[..<i]), username: "ops", password: "secret", retryPolicy: retries) }
+        // Each loop starts at a worker of its own and fails over to the others; the first at the
+        // RPC worker, the others at flow workers.
+        let urls = ["W1", "W2", "W3"].map(set.url)
+        let clients = (0..<3).map { i in
+            NodeClient(urls: (i == 0 ? [set.url("R")] : []) + Array(urls[i...] + urls[..<i]), username: "ops", password: "secret", retryPolicy: retries)
+        }
         let load = NodeHALoad(clients[0], clients[1], clients[2])
         do {
             try await load.exercise(steps: faults.count) { step in

@@ -74,8 +74,12 @@ final class NodeHAPair {
         for id in ids { try await add(id) }
     }
 
-    /// Configures one more process, `id` (its role, port and configuration file); `start` starts it.
-    func add(_ id: String) async throws {
+    /// Hot-hot processes with the rpc role alone (RPC workers): they write flows' starts unfenced.
+    private(set) var rpcWorkers: Set<String> = []
+
+    /// Configures one more process, `id` (its role, port and configuration file; in hot-hot its
+    /// `roles`, all unless given); `start` starts it.
+    func add(_ id: String, roles: Set<HAConfiguration.Role>? = nil) async throws {
         try await postgres.sql("CREATE ROLE \(Self.role(id)) SUPERUSER LOGIN")
         let port = try FreePorts.take(1)[0]
         var configuration = base
@@ -84,6 +88,8 @@ final class NodeHAPair {
         configuration.database.url = "postgres://\(Self.role(id))@127.0.0.1:\(postgres.port)/\(database)"
         configuration.ha.id = id
         configuration.ha.advertise = ["http://127.0.0.1:\(port)"]
+        configuration.ha.roles = roles
+        if roles == [.rpc] { rpcWorkers.insert(id) }
         try configuration.save(root + "/\(id).json")
         ids.append(id)
         ports[id] = port
@@ -162,6 +168,7 @@ final class NodeHAPair {
     func history(starts: [NodeHAHistory.Start]) async throws -> NodeHAHistory {
         var history = NodeHAHistory()
         history.starts = starts
+        history.rpcWorkers = rpcWorkers
         let writers = Dictionary(uniqueKeysWithValues: ids.map { (Self.role($0), $0) })
         history.writes = try await postgres.rows("SELECT tbl, key, coalesce(status, ''), writer, coalesce(epoch::text, ''), resource FROM ha_audit ORDER BY seq",
                                            database: database).map { r in
