@@ -219,6 +219,17 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
         }
     }
 
+    public func queued(_ ids: [FlowID]) async throws -> [FlowRecord] {
+        guard !ids.isEmpty else { return [] }
+        return try await db.read { db in
+            let marks = ids.map { _ in "?" }.joined(separator: ", ")
+            return try Row.fetchAll(db, sql: """
+                SELECT flows.* FROM flow_queue JOIN flows ON flows.id = flow_queue.flow_id
+                WHERE flow_queue.flow_id IN (\(marks)) ORDER BY flow_queue.seq
+                """, arguments: StatementArguments(ids.map(\.rawValue))).map(Self.decode)
+        }
+    }
+
     public func dequeue(_ ids: [FlowID], proving fences: [CommitFence]) async throws {
         guard !ids.isEmpty else { return }
         try await db.write { db in

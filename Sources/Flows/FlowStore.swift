@@ -93,6 +93,8 @@ public protocol NodeFlowStore: FlowStore {
     func enqueue(_ start: FlowRecord, partition: Int) async throws -> FlowRecord
     /// The queued starts of `partitions`, oldest first, at most `limit`: their flows as they stand.
     func queued(in partitions: [Int], limit: Int) async throws -> [FlowRecord]
+    /// Those of `ids` still queued, oldest first: their flows as they stand (one read).
+    func queued(_ ids: [FlowID]) async throws -> [FlowRecord]
     /// Removes queued starts the engines of the partitions they are in have taken, in one
     /// transaction proving each of `fences` (those partitions', as `commit(_:proving:)` does): a
     /// deposed owner's removal is refused whole (`CoordinationError.staleEpoch`), and the new

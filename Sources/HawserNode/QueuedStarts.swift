@@ -82,15 +82,12 @@ final class QueuedStarts: Service, Sendable {
         return serving
     }
 
-    /// The flows of `named` in partitions serving here, read by their ids and run.
+    /// The flows of `named` in partitions serving here and still queued, read at once, and run.
     private func pass(named: [FlowID]) async throws {
         guard let map = engines.map else { return }
         let serving = serving
-        var records = [FlowRecord]()
-        for id in Set(named) where serving[map.partition(of: id)] != nil {
-            if let record = try await store.record(id) { records.append(record) }
-        }
-        try await run(records, serving: serving, map: map)
+        let ids = Set(named).filter { serving[map.partition(of: $0)] != nil }
+        try await run(try await store.queued(Array(ids)), serving: serving, map: map)
     }
 
     /// One scan of the queue for the partitions serving here; true if it read a full page and

@@ -14,6 +14,8 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
     private let database: PostgresDatabase
     private let fence: WriteFence?
     static let columns = "id, client_request_id, name, arguments, status, result, error, attempts, retry_at, created_at, updated_at"
+    /// The same of `flows f`, joined with the start queue `q`.
+    static let queueColumns = columns.split(separator: ",").map { "f." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
 
     init(database: PostgresDatabase, fence: WriteFence?) {
         self.database = database
@@ -206,11 +208,21 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
     public func queued(in partitions: [Int], limit: Int) async throws -> [FlowRecord] {
         guard !partitions.isEmpty else { return [] }
         let keys = partitions.map { Int32($0) }
-        let columns = Self.columns.split(separator: ",").map { "f." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
         return try await database.read { connection, logger in
             try await Self.fetch("""
-                SELECT \(unescaped: columns) FROM flow_queue q JOIN flows f ON f.id = q.flow_id
+                SELECT \(unescaped: Self.queueColumns) FROM flow_queue q JOIN flows f ON f.id = q.flow_id
                 WHERE q.partition = ANY (\(keys)) ORDER BY q.seq LIMIT \(Int64(limit))
+                """, connection, logger)
+        }
+    }
+
+    public func queued(_ ids: [FlowID]) async throws -> [FlowRecord] {
+        guard !ids.isEmpty else { return [] }
+        let keys = ids.map(\.rawValue)
+        return try await database.read { connection, logger in
+            try await Self.fetch("""
+                SELECT \(unescaped: Self.queueColumns) FROM flow_queue q JOIN flows f ON f.id = q.flow_id
+                WHERE q.flow_id = ANY (\(keys)) ORDER BY q.seq
                 """, connection, logger)
         }
     }

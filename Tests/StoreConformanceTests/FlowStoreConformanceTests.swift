@@ -199,11 +199,15 @@ struct FlowStoreConformanceTests {
             #expect(try await flows.queued(in: [1], limit: 10).map(\.id) == [FlowID("a"), FlowID("c")])
             #expect(try await flows.queued(in: [1, 2], limit: 2).map(\.id) == [FlowID("a"), FlowID("b")])
             #expect(try await flows.queued(in: [], limit: 10).map(\.id).isEmpty)
+            // By ids: those still queued, oldest first ("d" was never queued).
+            #expect(try await flows.queued([FlowID("c"), FlowID("d"), FlowID("a")]).map(\.id) == [FlowID("a"), FlowID("c")])
+            #expect(try await flows.queued([]).isEmpty)
 
             // Removed under the fences of the partitions they are in: all, or (one moved on) none.
             let p1 = CommitFence(resource: "node/p1", epoch: 1)
             try await flows.dequeue([FlowID("a")], proving: [p1])
             #expect(try await flows.queued(in: [1, 2], limit: 10).map(\.id) == [FlowID("b"), FlowID("c")])
+            #expect(try await flows.queued([FlowID("a"), FlowID("c")]).map(\.id) == [FlowID("c")])
             _ = try await flows.commit([], proving: [CommitFence(resource: "node/p1", epoch: 2)])  // p1's newer owner
             await #expect(throws: CoordinationError.staleEpoch(resource: "node/p1", presented: Epoch(1), current: Epoch(2))) {
                 try await flows.dequeue([FlowID("b"), FlowID("c")], proving: [CommitFence(resource: "node/p2", epoch: 1), p1])
