@@ -238,6 +238,14 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
         }
     }
 
+    public func settings(prefix: String) async throws -> [String: String] {
+        try await db.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT name, value FROM node_settings WHERE substr(name, 1, ?) = ?",
+                                        arguments: [prefix.count, prefix])
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0[1] as String) })
+        }
+    }
+
     private static func decode(_ row: Row) throws -> FlowRecord {
         guard let status = FlowStatus(rawValue: row["status"]) else {
             throw CanonicalDecodingError("a flow's status in the node database is malformed")

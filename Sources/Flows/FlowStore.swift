@@ -84,6 +84,10 @@ public protocol NodeFlowStore: FlowStore {
     /// Records `value` for the setting, whatever was recorded (`hawser node repartition`, while no
     /// process of the node runs; `hawser admin config set`), or with nil deletes it. Unfenced.
     func setSetting(_ name: String, to value: String?) async throws
+    /// The settings whose names begin with `prefix`, read as any read of a running process is
+    /// (`setting(_:proposing:)` opens a connection of its own, for a process whose pool does not
+    /// run yet).
+    func settings(prefix: String) async throws -> [String: String]
 
     /// A start for the engine of another process to run (a hot-hot node's RPC worker, docs/node.md
     /// "Roles"): the flow created as a `.start` write creates it, with a row in the start queue of

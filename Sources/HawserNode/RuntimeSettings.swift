@@ -9,8 +9,10 @@ public enum RuntimeSettings {
     /// Every setting that may be changed at run time (docs/node.md, "Run-time settings", says what each takes).
     public static let names = ["log.level", "sessions.timeoutMillis"]
 
+    /// What the `node_settings` names of the run-time settings begin with.
+    static let prefix = "config/"
     /// The `node_settings` name a setting is recorded under.
-    static func recorded(_ name: String) -> String { "config/" + name }
+    static func recorded(_ name: String) -> String { prefix + name }
 
     /// `value` as recorded, or why it is refused (an unknown setting, a bad value).
     public static func check(_ name: String, _ value: String) throws(ConfigurationError) -> String {
@@ -37,9 +39,8 @@ public enum RuntimeSettingsStore {
     /// Every setting with the value recorded (nil: none, each process at its start-up value).
     public static func show(configuration: NodeConfiguration, baseDirectory: String, logger: Logger) async throws -> [String: String?] {
         try await NodeDatabase.reading(configuration, baseDirectory: baseDirectory, logger: logger) { database in
-            var out: [String: String?] = [:]
-            for name in RuntimeSettings.names { out[name] = try await database.flows.setting(RuntimeSettings.recorded(name), proposing: nil) }
-            return out
+            let recorded = try await database.flows.settings(prefix: RuntimeSettings.prefix)
+            return Dictionary(uniqueKeysWithValues: RuntimeSettings.names.map { ($0, recorded[RuntimeSettings.recorded($0)]) })
         }
     }
 

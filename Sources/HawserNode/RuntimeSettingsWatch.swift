@@ -3,7 +3,8 @@ import Logging
 import ServiceLifecycle
 
 /// Applies the node's run-time settings (`RuntimeSettings`) in this process: reads them from the
-/// node database every `interval`, and applies each that changed, saying so in the log. A value
+/// node database every `interval` (one query, through the pool), and applies each that changed,
+/// saying so in the log. A value
 /// recorded by another version that this one does not take is refused here too, with one error, and
 /// the process keeps what it has.
 struct RuntimeSettingsWatch: Service {
@@ -19,12 +20,14 @@ struct RuntimeSettingsWatch: Service {
             var applied: [String: String?] = Dictionary(uniqueKeysWithValues: RuntimeSettings.names.map { ($0, String?.none) })
             var refused: Set<String> = []
             while !Task.isCancelled {
+                let settings: [String: String]
+                do { settings = try await store.settings(prefix: RuntimeSettings.prefix) } catch {
+                    logger.debug("could not read the run-time settings", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: interval)
+                    continue
+                }
                 for name in RuntimeSettings.names {
-                    let recorded: String?
-                    do { recorded = try await store.setting(RuntimeSettings.recorded(name), proposing: nil) } catch {
-                        logger.debug("could not read the run-time settings", metadata: ["error": "\(error)"])
-                        break
-                    }
+                    let recorded = settings[RuntimeSettings.recorded(name)]
                     guard applied[name] != .some(recorded) else { continue }
                     applied[name] = recorded
                     do {

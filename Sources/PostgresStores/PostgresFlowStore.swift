@@ -191,6 +191,15 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         }
     }
 
+    public func settings(prefix: String) async throws -> [String: String] {
+        try await database.read { connection, logger in
+            var out = [String: String]()
+            let rows = try await connection.query("SELECT name, value FROM node_settings WHERE starts_with(name, \(prefix))", logger: logger)
+            for try await (name, value) in rows.decode((String, String).self) { out[name] = value }
+            return out
+        }
+    }
+
     /// The start as `hawser_flow_commit` makes it, and its queue row, in one transaction.
     public func enqueue(_ start: FlowRecord, partition: Int) async throws -> FlowRecord {
         try await database.transaction { connection, logger in

@@ -216,6 +216,22 @@ struct FlowStoreConformanceTests {
         }
     }
 
+    /// The run-time settings are read in one query by the prefix of their names; a name that only
+    /// contains the prefix, or a `%` or `_` a pattern would take for a wildcard, is not among them.
+    @Test(arguments: Backend.available) func settingsAreReadByThePrefixOfTheirNames(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let flows = try await database.node().flows
+            for (name, value) in [("config/log.level", "debug"), ("config/x", "1"), ("partitions", "4"), ("not-config/y", "2"), ("configxz", "3")] {
+                try await flows.setSetting(name, to: value)
+            }
+            #expect(try await flows.settings(prefix: "config/") == ["config/log.level": "debug", "config/x": "1"])
+            #expect(try await flows.settings(prefix: "conf%").isEmpty)
+            #expect(try await flows.settings(prefix: "config_").isEmpty)
+            try await flows.setSetting("config/x", to: nil)
+            #expect(try await flows.settings(prefix: "config/") == ["config/log.level": "debug"])
+        }
+    }
+
     @Test(arguments: Backend.available) func proposalsAtOnceAllHearTheOneRecorded(_ backend: Backend) async throws {
         try await StoreDatabase.with(backend) { database in
             let flows = try await database.node().flows
