@@ -89,6 +89,45 @@ import Testing
         try await client.shutdown()
     }
 
+    /// On the bus an RPC worker names each start it queued, and the flow worker runs it at once:
+    /// here the flow worker reads the queue only once a minute, so a start the bus did not name
+    /// would still be running when the start's 5 s wait ends.
+    @Test(.timeLimit(.minutes(2))) func onTheBusAnRPCWorkersStartsRunAtOnce() async throws {
+        let nats = try await NATSCluster.start(size: 1, jetStream: false)
+        defer { nats.stop() }
+        let dir = try TemporaryDirectory()
+        var (election, _) = HotWarmTests.sqliteElection(in: dir.path)
+        election.holdDownMs = 500
+        let notary = try await StandaloneNotary.start()
+        defer { notary.stop() }
+        let pair = try HotWarmTests.Pair(root: dir.path, notary: notary.url, election: election, electionOptions: [],
+                                         mode: .hotHot, partitions: HotHotTests.partitions)
+        for (id, roles) in [("A", Set([HAConfiguration.Role.flow])), ("B", [.rpc])] {
+            var configuration = try NodeConfiguration.load(pair.config(id))
+            configuration.ha.roles = roles
+            configuration.ha.bus = BusSettings(servers: nats.urls)
+            configuration.ha.startQueuePollMillis = 60_000
+            try configuration.save(pair.config(id))
+        }
+        let a = try await pair.start("A")
+        try await hotWarm.awaitReady(pair.url("A"), "ready")
+        let b = try await pair.start("B")
+        try await hotWarm.awaitReady(pair.url("B"), "ready")
+        // Both on the bus before the first start (an event sent earlier is lost, and left to the scan).
+        for id in ["A", "B"] {
+            try await eventually("\(id) on the bus") {
+                try await hotWarm.status(pair.url(id) + "/metrics").body.contains("hawser_bus_connected 1")
+            }
+        }
+        for i in 0..<5 {
+            let answer = try await hotHot.post(pair.url("B") + "/v1/flows?wait=5",
+                                               #"{"flow":"IssueTokens","arguments":{"owner":"O=Alice","amount":10},"clientRequestId":"bus-\#(i)"}"#)
+            #expect(answer.status == 201 && answer.body.contains(#""status":"completed""#), "start \(i): \(answer)")
+        }
+        #expect(b.terminate() == 0)
+        #expect(a.terminate() == 0)
+    }
+
     /// GETs `url` as the pair's RPC user.
     func get(_ url: String) async throws -> (status: Int, body: String) {
         var request = HTTPClientRequest(url: url)
