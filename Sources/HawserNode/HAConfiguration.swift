@@ -25,9 +25,8 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
     /// elections and runs the flows of those it wins; `rpc` takes clients' starts and reads (a
     /// process without `flow` queues its starts for the partitions' owners); `p2p` takes peers'
     /// messages (`network.listen`), which start responders here, so it needs `flow`.
-    public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
+    public enum Role: String, Codable, Sendable, CaseIterable {
         case rpc, flow, p2p
-        public static func < (a: Role, b: Role) -> Bool { a.rawValue < b.rawValue }
     }
 
     public var mode = Mode.single
@@ -102,7 +101,7 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         try c.encodeIfPresent(election, forKey: .election)
         try c.encodeIfPresent(partitions, forKey: .partitions)
         try c.encodeIfPresent(bus, forKey: .bus)
-        try c.encodeIfPresent(roles.map { $0.sorted().map(\.rawValue) }, forKey: .roles)
+        try c.encodeIfPresent(roles.map { $0.map(\.rawValue).sorted() }, forKey: .roles)
         if startQueuePollMillis != Self().startQueuePollMillis { try c.encode(startQueuePollMillis, forKey: .startQueuePollMillis) }
     }
 
