@@ -15,7 +15,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     private let clock: any FlowClock
     private let logger: Logger
     private let waiters: InboxWaiters
-    private let engine = Mutex<(@Sendable () -> FlowEngine?)?>(nil)
+    private let engine = Mutex<EngineChoice?>(nil)
     /// Tells the node's other processes what this one wrote (a hot-hot node's bus), once `announce` names how.
     private let tell: Announcer
     private let delivers: @Sendable () -> Bool
@@ -59,7 +59,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
 
     /// Tells `announce` of every message this process writes to the inbox, and of every outbox
     /// write while another process delivers it: the node's other processes hear it (`heard`).
-    public func announce(_ announce: @escaping @Sendable (SessionNews) -> Void) { tell.listener.withLock { $0 = announce } }
+    public func announce(_ announce: @escaping @Sendable (SessionNews) -> Void) { tell.listener.withLock { $0 = .init(hear: announce) } }
 
     /// What another process of the node wrote.
     public func heard(_ news: SessionNews) {
@@ -72,7 +72,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     /// Where responders start: the engine `choose` gives at each delivery (nil: none serves in
     /// this process now, and peers' messages are not taken). A hot-hot process gives one of the
     /// partitions it serves, in turn, as it does for its RPC starts.
-    public func attach(choosing choose: @escaping @Sendable () -> FlowEngine?) { engine.withLock { $0 = choose } }
+    public func attach(choosing choose: @escaping @Sendable () -> FlowEngine?) { engine.withLock { $0 = EngineChoice(choose: choose) } }
 
     /// Delivers the outbox, and prunes the inbox every `inboxPruneInterval`, until cancelled or
     /// shut down gracefully (what is not delivered stays in the outbox for the next run).
@@ -149,7 +149,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     /// started for a message not answered is found again (by its session) when it comes back.
     public func accept(_ arrived: [ArrivedMessage]) async throws -> [DeliveryAnswer] {
         guard let first = arrived.first else { return [] }
-        guard let engine = engine.withLock({ $0 })?() else { throw PeerUnreachable(first.message.recipient) }
+        guard let engine = engine.withLock({ $0 })?.choose() else { throw PeerUnreachable(first.message.recipient) }
         let decisions = arrived.map { SessionInbound.decide($0.message, responder: engine.registry.responder(for:)) }
         let failures = await startResponders(decisions, on: engine)
         var answers = [DeliveryAnswer](), taken = [ArrivedMessage]()
@@ -206,10 +206,22 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     }
 }
 
+// A `Mutex` holds these closures inside a struct, never bare (nor in an optional or a tuple):
+// Swift wraps a bare function value in two more reabstraction thunks each time `withLock` passes
+// it through its generic `inout`, and stores the wrapped one back. Every delivery made the next
+// call slower (a node's CPU a payment grew by the hour), until one overflowed the stack (about
+// 130,000 reads with 8 MB stacks): `SessionHubRepeatedUseTests`.
+
+/// Where a hub starts responders (`attach`).
+private struct EngineChoice: Sendable {
+    let choose: @Sendable () -> FlowEngine?
+}
+
 /// Whom a hub tells what it wrote, once `announce` named it.
 private final class Announcer: Sendable {
-    let listener = Mutex<(@Sendable (SessionNews) -> Void)?>(nil)
-    func say(_ news: SessionNews) { listener.withLock { $0 }?(news) }
+    struct Listener: Sendable { let hear: @Sendable (SessionNews) -> Void }
+    let listener = Mutex<Listener?>(nil)
+    func say(_ news: SessionNews) { listener.withLock { $0 }?.hear(news) }
 }
 
 /// What one process of a node tells the others that share its database (a hot-hot node's bus).
