@@ -97,19 +97,19 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
     }
 
     public func record(_ id: FlowID) async throws -> FlowRecord? {
-        try await db.read { db in
+        try db.readBlocking { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM flows WHERE id = ?"), arguments: [id.rawValue]).map(Self.decode)
         }
     }
 
     public func record(clientRequestId: String) async throws -> FlowRecord? {
-        try await db.read { db in
+        try db.readBlocking { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM flows WHERE client_request_id = ?"), arguments: [clientRequestId]).map(Self.decode)
         }
     }
 
     public func journal(of id: FlowID) async throws -> [JournalEntry] {
-        try await db.read { db in
+        try db.readBlocking { db in
             try Row.fetchAll(db, sql: "SELECT sequence, kind, descriptor, result FROM journal WHERE flow_id = ? ORDER BY sequence",
                              arguments: [id.rawValue]).map { row in
                 JournalEntry(sequence: row[0], kind: row[1], descriptor: row[2], result: [UInt8](row[3] as Data))
@@ -221,7 +221,7 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
 
     public func queued(_ ids: [FlowID]) async throws -> [FlowRecord] {
         guard !ids.isEmpty else { return [] }
-        return try await db.read { db in
+        return try db.readBlocking { db in
             let marks = ids.map { _ in "?" }.joined(separator: ", ")
             return try Row.fetchAll(db, sql: """
                 SELECT flows.* FROM flow_queue JOIN flows ON flows.id = flow_queue.flow_id

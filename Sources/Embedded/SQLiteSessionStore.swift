@@ -50,7 +50,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     }
 
     public func inbound(_ key: SessionMessageKey) async throws -> InboxMessage? {
-        try await db.read { db in
+        try db.readBlocking { db in
             try Data.fetchOne(db.cachedStatement(sql: "SELECT body FROM inbox WHERE session = ? AND sender = ? AND sequence = ?"),
                               arguments: [key.session, key.sender, key.sequence])
                 .map { InboxMessage(key: key, body: [UInt8]($0)) }
@@ -58,7 +58,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     }
 
     public func outbound(limit: Int, excluding: Set<String>) async throws -> [OutboxMessage] {
-        try await db.read { db in
+        try db.readBlocking { db in
             let skip = excluding.sorted()
             let holes = skip.isEmpty ? "" : "WHERE recipient NOT IN (\(Array(repeating: "?", count: skip.count).joined(separator: ", ")))"
             let arguments = StatementArguments(skip) + [limit]

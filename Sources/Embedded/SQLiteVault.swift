@@ -93,7 +93,7 @@ public final class SQLiteVault: VaultStore, Sendable {
     }
 
     public func states(_ refs: [StateRef]) async throws -> [VaultState] {
-        try await db.read { db in
+        try db.readBlocking { db in
             var found = [String: VaultState]()
             let statement = try db.cachedStatement(sql: "SELECT \(Self.columns) FROM vault_states WHERE ref = ?")
             for ref in refs {
