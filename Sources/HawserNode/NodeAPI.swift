@@ -102,7 +102,7 @@ struct NodeAPI {
             try await authorise(request, context, .readFlows)
             try rpcRole()
             let query = try Self.flowQuery(request.uri.queryParameters)
-            let engine = try await serving.engine()
+            let engine = try serving.engine()
             // A cursor must be a flow of this node: the store would read an unknown one as the
             // start, and a client with a stale or mangled cursor would page for ever.
             if let after = query.after, try await engine.record(after) == nil {

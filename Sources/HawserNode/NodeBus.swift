@@ -32,11 +32,13 @@ final class NodeBus: Service, Sendable {
     /// start queue; `settled`: what an RPC worker hears of the flows it waits for.
     init(_ settings: BusSettings, election: String, id: String, hub: SessionHub?, starts: QueuedStarts?, settled: FlowSettledSignals,
          registry: PrometheusCollectorRegistry, logger: Logger) {
-        connected = registry.makeGauge(name: "hawser_bus_connected", help: "1 while this process is connected to its node's bus and subscribed (ha.bus).")
+        connected = registry.makeGauge(descriptor: MetricNameDescriptor(
+            metricName: "hawser_bus_connected", unitName: "", helpText: "1 while this process is connected to its node's bus and subscribed (ha.bus)."))
         connected.set(to: 0)
         func events(_ direction: String) -> Counter {
-            registry.makeCounter(name: "hawser_bus_events_total", labels: [("direction", direction)],
-                                 help: "Events this process published on its node's bus, heard from the others, or refused (ha.bus).")
+            registry.makeCounter(descriptor: MetricNameDescriptor(
+                metricName: "hawser_bus_events", unitName: "total", helpText: "Events this process published on its node's bus, heard from the others, or refused (ha.bus)."),
+                labels: [("direction", direction)])
         }
         (published, heard, refused) = (events("published"), events("heard"), events("refused"))
         self.settings = settings
@@ -62,7 +64,7 @@ final class NodeBus: Service, Sendable {
         options.pingInterval = .seconds(2)
         options.echo = false  // a process's own events are no news to it
         logger.info("connecting to the bus", metadata: ["servers": "\(settings.servers)", "subject": "\(subject)"])
-        await cancelWhenGracefulShutdown { [options, logger, subject] in
+        await cancelWhenGracefulShutdown { [options, logger] in
             let client: NATSClient
             do { client = try await NATSClient.connect(options) } catch {
                 if !Task.isCancelled { logger.error("could not connect to the bus; polls alone find what other processes write", metadata: ["error": "\(error)"]) }
