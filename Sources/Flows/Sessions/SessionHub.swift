@@ -209,7 +209,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
 // A `Mutex` holds these closures inside a struct, never bare (nor in an optional or a tuple):
 // Swift wraps a bare function value in two more reabstraction thunks each time `withLock` passes
 // it through its generic `inout`, and stores the wrapped one back. Every delivery made the next
-// call slower (a node's CPU a payment grew by the hour), until one overflowed the stack (about
+// call slower (a node's CPU a payment grew with its age), until one overflowed the stack (about
 // 130,000 reads with 8 MB stacks): `SessionHubRepeatedUseTests`.
 
 /// Where a hub starts responders (`attach`).
