@@ -31,8 +31,9 @@ enum SQLite {
 /// GRDB's async API each transaction also hopped to GRDB's queue and back, and at 1,000 flows/s
 /// the bench p50 was 1.8 ms higher. A cooperative-pool thread calling them waits out one fsync.
 /// The reads of one row or a few by key that every flow or message makes (a flow's record and
-/// journal, queued starts by id, an inbox message, a page of the outbox, states by ref) block their caller too, even
-/// on the cooperative pool: they take microseconds, less than the two thread switches of a hop.
+/// journal, queued starts by id, an inbox message, a page of the outbox, states by ref) block
+/// their caller too, even on the cooperative pool: they take microseconds, less than the two
+/// thread switches of a hop.
 extension DatabasePool {
     /// A write transaction on the calling thread, returning once it has committed.
     func writeBlocking<T>(_ updates: (Database) throws -> T) throws -> T { try write(updates) }
