@@ -6,16 +6,18 @@ import Testing
 /// Issue 19's fault run for hot-hot flows on real processes: three workers (then a fourth) of one
 /// node on a real PostgreSQL (commits durable), each partition elected through a PostgreSQL lease,
 /// with a standalone notary, and an RPC worker that queues its starts for them (the first client
-/// starts there). Clients spread over the workers run flows with client request ids
-/// while the test, in an order drawn from a seed (`HAWSER_FAULT_SEED` replays one), kills a worker
-/// with SIGKILL ten times (starting it again each time), pauses one past its lease and resumes it,
-/// adds a worker and removes one (SIGTERM). `NodeHAHistory` then judges what the clients, the
+/// starts there), every process on a NATS bus (`ha.bus`). Clients spread over the workers run flows
+/// with client request ids while the test, in an order drawn from a seed (`HAWSER_FAULT_SEED`
+/// replays one), kills a worker with SIGKILL ten times (starting it again each time), pauses one
+/// past its lease and resumes it, adds a worker and removes one (SIGTERM), and kills the bus's
+/// nats-server (every process hears it gone) and starts it again (every process is back on it).
+/// `NodeHAHistory` then judges what the clients, the
 /// workers' logs and the database saw: every acknowledged flow completed exactly once, tokens
 /// conserved, and every flow write made under an epoch of its partition that its writer won, no
 /// epoch of a partition won twice, each partition's fence only growing.
 @Suite(.serialized, .enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"))
 struct HotHotFaultTests {
-    enum Fault: Equatable { case kill(Int), pause, add, remove }
+    enum Fault: Equatable { case kill(Int), pause, add, remove, restartBus }
     static let partitions = 8
 
     static func say(_ text: String) { FileHandle.standardError.write(Data("HotHotFaultTests: \(text)\n".utf8)) }
@@ -23,16 +25,18 @@ struct HotHotFaultTests {
     @Test(.timeLimit(.minutes(10))) func everyFlowEndsOnceThroughKillsAPauseAndWorkersComingAndGoing() async throws {
         let seed = ProcessInfo.processInfo.environment["HAWSER_FAULT_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...999_999)
         var generator = SeededGenerator(seed: seed)
-        let faults = ((0..<10).map { Fault.kill($0) } + [.pause, .add, .remove]).shuffled(using: &generator)
+        let faults = ((0..<10).map { Fault.kill($0) } + [.pause, .add, .remove, .restartBus]).shuffled(using: &generator)
         Self.say("seed \(seed), faults \(faults)")
 
         let postgres = try await PostgresServer.start(durableCommits: true)
         defer { postgres.stop() }
         let notary = try await StandaloneNotary.start()
         defer { notary.stop() }
+        let nats = try await NATSCluster.start(size: 1, jetStream: false)
+        defer { nats.stop() }
         let dir = try TemporaryDirectory()
         let set = try await NodeHAPair(root: dir.path, postgres: postgres, notary: notary.url, workers: ["W1", "W2", "W3"],
-                                       partitions: Self.partitions)
+                                       partitions: Self.partitions, bus: nats.urls)
         try await set.start("W1")
         _ = try await set.awaitState("W1 ready") { $0["W1"] == "ready" }
         try await set.installAudit()
@@ -56,7 +60,7 @@ struct HotHotFaultTests {
         do {
             try await load.exercise(steps: faults.count) { step in
                 Self.say("\(faults[step]), workers \(running), \(load.acknowledged.count) starts acknowledged so far")
-                try await inject(faults[step], set, &running, &generator)
+                try await inject(faults[step], set, nats, &running, &generator)
             }
         } catch {
             for client in clients { try await client.shutdown() }
@@ -76,7 +80,8 @@ struct HotHotFaultTests {
     }
 
     /// One fault, and the wait until every running worker serves again and every partition is led by one.
-    func inject(_ fault: Fault, _ set: NodeHAPair, _ running: inout [String], _ generator: inout SeededGenerator) async throws {
+    func inject(_ fault: Fault, _ set: NodeHAPair, _ nats: NATSCluster, _ running: inout [String],
+                _ generator: inout SeededGenerator) async throws {
         switch fault {
         case .kill:
             let victim = running.randomElement(using: &generator)!
@@ -91,7 +96,7 @@ struct HotHotFaultTests {
             try await awaitPartitionsLed(by: running.filter { $0 != victim }, set)
             set.resume(victim)
         case .add:
-            let id = "W\(set.ids.count + 1)"
+            let id = "W\(set.ids.filter { $0.hasPrefix("W") }.count + 1)"
             try await set.add(id)
             try await set.start(id)
             running.append(id)
@@ -100,8 +105,27 @@ struct HotHotFaultTests {
             #expect(set.stop(leaving), "\(leaving) stops cleanly")
             running.removeAll { $0 == leaving }
             try await awaitPartitionsLed(by: running, set)
+        case .restartBus:
+            // The processes find each other's writes by their polls meanwhile; back on the bus,
+            // they hear its news again.
+            let processes = running + ["R"]
+            try await awaitBus(processes, set, connected: true)
+            nats.servers[0].kill9()
+            try await awaitBus(processes, set, connected: false)
+            try nats.restart(nats.servers[0])
+            try await awaitBus(processes, set, connected: true)
         }
         try await awaitEveryRunningWorkerServes(set, running)
+    }
+
+    /// Every process of `ids` says it is (or is not) connected to the bus (`hawser_bus_connected`).
+    func awaitBus(_ ids: [String], _ set: NodeHAPair, connected: Bool) async throws {
+        try await eventually("\(ids) \(connected ? "on" : "off") the bus", timeout: .seconds(60)) {
+            for id in ids where try await PaymentNetworkHotHotTests.metric("hawser_bus_connected", at: set.ports[id]!) != (connected ? 1 : 0) {
+                return false
+            }
+            return true
+        }
     }
 
     /// Every worker of `running` answers ready (it owns a partition and has resumed its flows).

@@ -44,18 +44,19 @@ final class NodeHAPair {
     }
 
     /// Hot-hot workers `ids` with `partitions`, elected through PostgreSQL leases in the node database
-    /// (`holdDownMs` short, so that the partitions move during a run).
-    convenience init(root: String, postgres: PostgresServer, notary: String, workers ids: [String], partitions: Int) async throws {
+    /// (`holdDownMs` short, so that the partitions move during a run), on the NATS `bus` if given.
+    convenience init(root: String, postgres: PostgresServer, notary: String, workers ids: [String], partitions: Int,
+                     bus: [String]? = nil) async throws {
         var election = ElectionSettings()
         election.postgres = "postgres://hawser@127.0.0.1:\(postgres.port)/ledger"
         election.election = "fault"
         election.holdDownMs = 2_000
         try await self.init(root: root, postgres: postgres, notary: notary, ids: ids, election: election,
-                            electionOptions: ["--postgres", election.postgres!, "--election", "fault"], partitions: partitions)
+                            electionOptions: ["--postgres", election.postgres!, "--election", "fault"], partitions: partitions, bus: bus)
     }
 
     private init(root: String, postgres: PostgresServer, notary: String, ids: [String], election: ElectionSettings,
-                 electionOptions: [String], partitions: Int? = nil) async throws {
+                 electionOptions: [String], partitions: Int? = nil, bus: [String]? = nil) async throws {
         self.root = root
         self.postgres = postgres
         self.ids = []
@@ -70,6 +71,7 @@ final class NodeHAPair {
         base.ha.mode = partitions == nil ? .hotWarm : .hotHot
         base.ha.partitions = partitions
         base.ha.election = election
+        base.ha.bus = bus.map { BusSettings(servers: $0) }
         self.base = base
         for id in ids { try await add(id) }
     }
