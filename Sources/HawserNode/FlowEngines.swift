@@ -97,14 +97,8 @@ final class FlowEngines: Sendable {
         let state = partitions[partition]
         if case .active(let engine) = state.current { return engine }
         guard node.isActive else { return try node.engine() }  // a standby altogether: the usual answer
-        if queue != nil {
-            throw NodeAPIError(.standby, "flow \(id) runs in partition \(partition), on a process with the flow role: this RPC worker "
-                               + "answers its status (GET /v1/flows/{id}, with ?wait) but not its events, kill or resume")
-        }
         let owner = if case .standby(let active) = state.current { active } else { String?.none }
-        let message = owner.map { "flow \(id) is in partition \(partition), which the process at \($0) runs" }
-            ?? "flow \(id) is in partition \(partition), which no process runs now (it is changing hands); try again shortly"
-        throw NodeAPIError(.standby, message, retryAfter: 1, active: owner)
+        throw NodeAPIError.partitionElsewhere(id, partition, owner: owner)
     }
 
     /// Any engine serving now, for what any can answer (reads of the shared database).

@@ -159,7 +159,9 @@ public enum Node {
         if let map = ha.flowPartitions, !roles.contains(.flow) {
             // An RPC worker: its starts go to the queue, in partitions taken at random.
             let engine = makeEngine(database.flows, database) { map.newID(in: Int.random(in: 0..<map.count)) }
-            engines.queue(StartQueue(engine: engine, store: database.flows, map: map, queued: { bus?.startQueued($0) }, settled: settled))
+            let owners = ha.election.map { PartitionOwners(election: $0.resolved(against: baseDirectory)) }
+            engines.queue(StartQueue(engine: engine, store: database.flows, map: map, queued: { bus?.startQueued($0) }, settled: settled,
+                                     owners: owners))
             owner = []
         } else if let map = ha.flowPartitions {
             var stands = [ShardStand]()

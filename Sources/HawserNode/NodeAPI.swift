@@ -294,9 +294,12 @@ struct NodeAPI {
     }
 
     /// The engine that can follow `record`'s flow: any for one that has ended, else the one that
-    /// runs it (in hot-hot, the standby answer names its partition's owner when that is another process).
-    private func engine(running record: FlowRecord) throws(NodeAPIError) -> FlowEngine {
-        record.status.isTerminal ? try flows.any() : try flows.engine(for: record.id)
+    /// runs it (in hot-hot, the standby answer names its partition's owner when that is another
+    /// process; an RPC worker, which runs none, reads the owner from the partition's election).
+    private func engine(running record: FlowRecord) async throws -> FlowEngine {
+        if record.status.isTerminal { return try flows.any() }
+        if let queue = flows.queue { throw await queue.elsewhere(record.id) }
+        return try flows.engine(for: record.id)
     }
 
     private func record(_ context: NodeRequestContext) async throws -> FlowRecord {

@@ -1,3 +1,4 @@
+import Flows
 import Foundation
 import Hummingbird
 import NIOCore
@@ -21,6 +22,14 @@ public struct NodeAPIError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+
+    /// The answer to a request about flow `id` that only the process serving its `partition`
+    /// serves: `standby`, naming that process (`owner`, its first advertised URL) when one does.
+    static func partitionElsewhere(_ id: FlowID, _ partition: Int, owner: String?) -> NodeAPIError {
+        let message = owner.map { "flow \(id) is in partition \(partition), which the process at \($0) runs" }
+            ?? "flow \(id) is in partition \(partition), which no process runs now (it is changing hands); try again shortly"
+        return NodeAPIError(.standby, message, retryAfter: 1, active: owner)
+    }
 }
 
 /// The node API's stable error codes; docs/node-openapi.json lists exactly these (a test checks).

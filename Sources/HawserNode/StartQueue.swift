@@ -15,6 +15,8 @@ struct StartQueue: Sendable {
     let queued: @Sendable (FlowID) -> Void
     /// What the bus says of flows that settled.
     let settled: FlowSettledSignals
+    /// Who serves each partition (nil without an election to read).
+    let owners: PartitionOwners?
 
     /// Queues the start; returns its record and whether this call created the flow (false: the
     /// client request id named an existing one).
@@ -24,6 +26,14 @@ struct StartQueue: Sendable {
         }
         if started.created { queued(started.record.id) }
         return started
+    }
+
+    /// The answer to a request about running flow `id` that only the process running it serves
+    /// (its events, kill and resume): `standby`, naming the process its partition's election has
+    /// as leader, which a client follows.
+    func elsewhere(_ id: FlowID) async -> NodeAPIError {
+        let partition = map.partition(of: id)
+        return .partitionElsewhere(id, partition, owner: await owners?.url(of: partition))
     }
 
     /// The flow's record once it has ended or is parked in the hospital, or as it stands after

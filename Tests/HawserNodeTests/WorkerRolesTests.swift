@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Embedded
 import Flows
 import Foundation
 import HawserClient
@@ -11,8 +12,9 @@ import Testing
 /// A hot-hot node split by roles (docs/node.md "Roles"): an RPC worker (`ha.roles ["rpc"]`) that
 /// runs no flow and a flow worker (`["flow"]`) that takes no client's start, on one SQLite node
 /// database with SQLite leases and a remote notary. The RPC worker's starts are queued for the
-/// partitions' owner and answered from the database; the flow worker is killed -9 with starts
-/// queued and more are queued while no flow worker runs; a new one runs every flow, each once.
+/// partitions' owner and answered from the database (a running flow's events, kill and resume
+/// are sent on to the flow worker, whom the RPC worker names); the flow worker is killed -9 with
+/// starts queued and more are queued while no flow worker runs; a new one runs every flow, each once.
 @Suite(.serialized) struct WorkerRolesTests {
     let hotWarm = HotWarmTests()
     let hotHot = HotHotTests()
@@ -68,9 +70,19 @@ import Testing
             notary.kill()
             var ids = [String: String]()
             for i in 0..<8 { ids["load-\(i)"] = try await hotWarm.start(i, client).id }
-            // A running flow's events are the flow worker's to serve; the RPC worker says so.
+            let doomed = try await client.startFlow("IssueTokens", arguments: Array(#"{"owner":"O=Bob","amount":5}"#.utf8),
+                                                    clientRequestId: "killed-through-the-rpc-worker")
+            try await eventually("the flow worker took every queued start") {
+                try await SQLiteNodeDatabase(path: pair.root + "/data/node.sqlite").flows.queued(in: Array(0..<HotHotTests.partitions), limit: 10).isEmpty
+            }
+            // A running flow's events, kill and resume are the flow worker's to serve: the RPC
+            // worker names it (read from the partition's election), and a client follows.
             let events = try await get(pair.url("B") + "/v1/flows/\(ids["load-0"]!)/events")
-            #expect(events.status == 503 && events.body.contains("on a process with the flow role"), "\(events)")
+            struct Answer: Decodable { struct Detail: Decodable { var code: String; var active: String? }; var error: Detail }
+            let answer = try? JSONDecoder().decode(Answer.self, from: Data(events.body.utf8))
+            #expect(events.status == 503 && answer?.error.code == "standby" && answer?.error.active == pair.url("A"), "\(events)")
+            let killed = try await client.kill(doomed.id)
+            #expect(killed.status == "killed", "\(killed.status)")
             a?.kill()
             a = nil
             for i in 8..<12 { ids["load-\(i)"] = try await hotWarm.start(i, client).id }
@@ -81,7 +93,7 @@ import Testing
             try await hotWarm.expectEveryFlowCompletedOnce(ids, client)
             #expect(c.terminate() == 0)
             #expect(b.terminate() == 0)
-            try await hotWarm.checkLedger(pair.root, notary, loads: ids.count)
+            try await hotWarm.checkLedger(pair.root, notary, loads: ids.count, killed: 1)
         } catch {
             try await client.shutdown()
             throw error
