@@ -11,10 +11,10 @@ import Testing
 /// replays one), kills a worker with SIGKILL ten times (starting it again each time), pauses one
 /// past its lease and resumes it, adds a worker and removes one (SIGTERM), and kills the bus's
 /// nats-server (every process hears it gone) and starts it again (every process is back on it).
-/// `NodeHAHistory` then judges what the clients, the
-/// workers' logs and the database saw: every acknowledged flow completed exactly once, tokens
-/// conserved, and every flow write made under an epoch of its partition that its writer won, no
-/// epoch of a partition won twice, each partition's fence only growing.
+/// `NodeHAHistory` then judges what the clients, the workers' logs and the database saw: every
+/// acknowledged flow completed exactly once, tokens conserved, and every flow write made under an
+/// epoch of its partition that its writer won, no epoch of a partition won twice, each
+/// partition's fence only growing.
 @Suite(.serialized, .enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"))
 struct HotHotFaultTests {
     enum Fault: Equatable { case kill(Int), pause, add, remove, restartBus }
@@ -108,7 +108,7 @@ struct HotHotFaultTests {
         case .restartBus:
             // The processes find each other's writes by their polls meanwhile; back on the bus,
             // they hear its news again.
-            let processes = running + ["R"]
+            let processes = running + set.rpcWorkers.sorted()
             try await awaitBus(processes, set, connected: true)
             nats.servers[0].kill9()
             try await awaitBus(processes, set, connected: false)
