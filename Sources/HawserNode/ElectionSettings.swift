@@ -102,10 +102,10 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
         return problems
     }
 
-    /// These settings with relative file names taken relative to `directory`.
     /// How often a candidate acts on its own: a ZooKeeper check, or a lease renewal.
     public var roundMs: Int { zookeeper != nil ? checkIntervalMs : renewMs }
 
+    /// These settings with relative file names taken relative to `directory`.
     public func resolved(against directory: String) -> ElectionSettings {
         func resolve(_ path: String?) -> String? {
             path.map { $0.hasPrefix("/") ? $0 : URL(fileURLWithPath: directory).appendingPathComponent($0).path }
@@ -189,6 +189,28 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
             return try ZooKeeperElectionAdministration(configuration: try zooKeeperConfiguration(), session: shared?.zooKeeper)
         }
         return LeaseAdministration(backend: try shared?.lease ?? leaseBackend(administration: true), configuration: leaseConfiguration())
+    }
+
+    /// The election's state, read through an administration of its own (on the shared connections
+    /// if given), closed after.
+    public func snapshot(sharing shared: ElectionConnections? = nil) async throws -> ElectionSnapshot {
+        let administration = try makeAdministration(sharing: shared)
+        do {
+            let snapshot = try await administration.snapshot()
+            await administration.close()
+            return snapshot
+        } catch {
+            await administration.close()
+            throw error
+        }
+    }
+
+    /// Partition `k`'s election of a hot-hot node (and of `hawser election run --partitions`):
+    /// these settings with the election named `<election>.p<k>`.
+    public func partition(_ k: Int) -> ElectionSettings {
+        var copy = self
+        copy.election += ".p\(k)"
+        return copy
     }
 }
 

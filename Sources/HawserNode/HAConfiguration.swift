@@ -161,7 +161,7 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
             if var election {
                 // A hot-hot node's elections are named `<election>.p<k>`: the longest must be valid too.
                 let count = partitions ?? Self.defaultPartitions
-                if self.mode == .hotHot, (1...Self.maxPartitions).contains(count) { election.election += ".p\(count - 1)" }
+                if self.mode == .hotHot, (1...Self.maxPartitions).contains(count) { election = election.partition(count - 1) }
                 out += election.resolved(against: baseDirectory ?? FileManager.default.currentDirectoryPath).problems(prefix: "ha.election.")
             } else {
                 out.append("ha.mode \(mode) needs ha.election, the election's back end (zookeeper, postgres or sqlite) and timing")

@@ -70,13 +70,9 @@ public struct HotHotStatus: Encodable, Sendable {
         // One connection (or ZooKeeper session) for every partition's read, as a process's balancer does.
         let shared = try election.partitionConnections()
         for k in 0..<count {
-            var settings = election
-            settings.election += ".p\(k)"
             let snapshot: ElectionSnapshot
             do {
-                let administration = try settings.makeAdministration(sharing: shared)
-                snapshot = try await administration.snapshot()
-                await administration.close()
+                snapshot = try await election.partition(k).snapshot(sharing: shared)
             } catch {
                 await shared.close()
                 throw error

@@ -23,17 +23,8 @@ public enum NodeRepartition {
             }
             let recorded = Int(try await database.flows.setting("partitions", proposing: "\(map.count)") ?? "") ?? map.count
             for partition in 0..<max(recorded, map.count) {
-                var settings = election
-                settings.election += ".p\(partition)"
-                let administration = try settings.makeAdministration()
-                let snapshot: ElectionSnapshot
-                do {
-                    snapshot = try await administration.snapshot()
-                } catch {
-                    await administration.close()
-                    throw error
-                }
-                await administration.close()
+                let settings = election.partition(partition)
+                let snapshot = try await settings.snapshot()
                 if let running = snapshot.leader ?? snapshot.candidates.first?.id {
                     throw ConfigurationError(["\(running) still stands in the election of partition \(partition) (\(settings.election)): "
                                               + "stop every process of the node first (a killed one stands until its lease or session runs out)"])

@@ -10,13 +10,10 @@ struct PartitionOwners: Sendable {
     /// The first address the leader of `partition`'s election advertises; nil while none leads,
     /// or when the election cannot be read within its request time-out.
     func url(of partition: Int) async -> String? {
-        var settings = election
-        settings.election += ".p\(partition)"
-        guard let administration = try? settings.makeAdministration() else { return nil }
+        let settings = election.partition(partition)
         let snapshot = try? await withDeadline(.milliseconds(settings.requestTimeoutMs), "reading the election of partition \(partition)") {
-            try await administration.snapshot()
+            try await settings.snapshot()
         }
-        await administration.close()
         guard let snapshot, let leader = snapshot.leader else { return nil }
         return snapshot.candidates.first { $0.id == leader }?.addresses.first
     }

@@ -28,10 +28,10 @@ struct ShardStand: Sendable {
     /// `sharing`: the connections of the process's partitions.
     init<Work>(_ ha: HAConfiguration, partition: Int? = nil, sharing shared: ElectionConnections? = nil, baseDirectory: String,
                serving: ServingState<Work>, logger: Logger, probe: @escaping @Sendable () async throws -> Void) throws {
-        guard let id = ha.id, var settings = ha.election?.resolved(against: baseDirectory) else {
+        guard let id = ha.id, let node = ha.election?.resolved(against: baseDirectory) else {
             preconditionFailure("a validated hot-warm or hot-hot configuration has ha.id and ha.election")
         }
-        if let partition { settings.election += ".p\(partition)" }
+        let settings = partition.map(node.partition) ?? node
         timeout = .milliseconds(settings.requestTimeoutMs)
         let health = HealthChecks([DatabaseHealthCheck(probe: probe, timeout: timeout) { serving.setHealthProblem($0) }])
         var shardLogger = logger

@@ -81,7 +81,7 @@ struct CoordinationOptions: ParsableArguments {
     /// The options of partition `k`'s election, `<election>.p<k>` (`hawser election run --partitions`).
     func partition(_ k: Int) -> CoordinationOptions {
         var copy = self
-        copy.election = "\(election).p\(k)"
+        copy.election = settings.partition(k).election
         return copy
     }
 
