@@ -4,9 +4,8 @@ import ServiceLifecycle
 
 /// Applies the node's run-time settings (`RuntimeSettings`) in this process: reads them from the
 /// node database every `interval` (one query, through the pool), and applies each that changed,
-/// saying so in the log. A value
-/// recorded by another version that this one does not take is refused here too, with one error, and
-/// the process keeps what it has.
+/// saying so in the log. A value recorded by another version that this one does not take is
+/// refused here too, with one error, and the process keeps what it has.
 struct RuntimeSettingsWatch: Service {
     let store: any NodeFlowStore
     /// The node's flow sessions, if it is a network member (`sessions.timeoutMillis`).
