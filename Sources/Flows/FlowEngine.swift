@@ -21,6 +21,10 @@ public final class FlowEngine: Service, Sendable {
         /// Hears each flow that ended or was parked here, once its state is durable (a hot-hot
         /// process tells RPC workers waiting for it, on the bus).
         public var settled: @Sendable (FlowID) -> Void = { _ in }
+        /// False for an engine that only admits starts for other processes to run (`queue`: a
+        /// hot-hot worker without the flow role, whose stores are not fenced by any partition):
+        /// it refuses to run or resume a flow (`FlowEngineError.runsNoFlows`).
+        public var runsFlows = true
 
         public init(hospital: HospitalPolicy = HospitalPolicy(), maxWritesPerCommit: Int = 1_000,
                     endEffects: @escaping @Sendable (FlowID) -> [LocalEffect] = { _ in [] },
@@ -108,6 +112,7 @@ public final class FlowEngine: Service, Sendable {
         }
         guard begun else { throw CancellationError() }
         defer { finishResuming() }
+        guard configuration.runsFlows else { throw FlowEngineError.runsNoFlows }
         do {
             let unfinished = try await store.resumable()
             let started = state.withLock { state in
@@ -259,9 +264,11 @@ public final class FlowEngine: Service, Sendable {
     /// Admits a start as `startReporting` does but does not run it: `enqueue` records it for the
     /// engine of another process (a hot-hot RPC worker's start, `NodeFlowStore.enqueue`) and
     /// returns the stored record, the flow the client request id named if it was used.
-    public func queue(flowName: String, arguments: [UInt8], clientRequestId: String? = nil,
+    /// `responder`: as `startReporting`'s (a hot-hot worker without the flow role takes a peer's message).
+    public func queue(flowName: String, arguments: [UInt8], clientRequestId: String? = nil, responder: Bool = false,
                       into enqueue: (FlowRecord) async throws -> FlowRecord) async throws -> (record: FlowRecord, created: Bool) {
-        switch try await admit(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId, runsHere: false) {
+        switch try await admit(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId, responder: responder,
+                               runsHere: false) {
         case .existing(let found):
             return (found, false)
         case .new(let record, _):
@@ -297,6 +304,7 @@ public final class FlowEngine: Service, Sendable {
     /// `runsHere` false: another process's engine runs the flow (`queue`).
     private func admit(flowName: String, arguments: [UInt8], clientRequestId: String?, responder: Bool = false,
                        runsHere: Bool = true) async throws -> StartAdmission {
+        if runsHere, !configuration.runsFlows { throw FlowEngineError.runsNoFlows }
         if let clientRequestId {
             try Admission.check(clientRequestId: clientRequestId)
             // Kept for responders (one per session), so that no other start can take a session's id.

@@ -38,6 +38,8 @@ public enum FlowEngineError: Error, Sendable, Equatable, CustomStringConvertible
     case finished(FlowID, FlowStatus)
     /// The engine is stopping (node shutdown) and starts no new flows.
     case stopping
+    /// The engine only admits starts for other processes to run (`Configuration.runsFlows`).
+    case runsNoFlows
 
     public var description: String {
         switch self {
@@ -51,6 +53,7 @@ public enum FlowEngineError: Error, Sendable, Equatable, CustomStringConvertible
         case .notHospitalised(let id, let status): "flow \(id) is \(status.rawValue), not hospitalised"
         case .finished(let id, let status): "flow \(id) has already ended (\(status.rawValue))"
         case .stopping: "the node is shutting down and starts no new flows"
+        case .runsNoFlows: "this process runs no flows (it does not have the flow role, ha.roles): it queues starts for the processes that do"
         }
     }
 }

@@ -393,6 +393,7 @@ struct NodeAPI {
         case .notFound: NodeAPIError(.flowNotFound, error.description)
         case .notHospitalised: NodeAPIError(.flowNotHospitalised, error.description)
         case .finished: NodeAPIError(.flowFinished, error.description)
+        case .runsNoFlows: NodeAPIError(.standby, error.description)
         }
     }
 

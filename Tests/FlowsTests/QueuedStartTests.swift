@@ -7,7 +7,37 @@ import Testing
 /// A start queued by one engine (an RPC worker's, `FlowEngine.queue`) runs once on the engine that
 /// adopts it (the partition owner's, `FlowEngine.adopt`): not before that engine has resumed, not
 /// again when adopted twice or after it ended, and a used client request id names the first flow.
+/// An engine that only queues runs nothing, whatever it is asked.
 @Suite(.timeLimit(.minutes(2))) struct QueuedStartTests {
+    /// A worker without the flow role has an engine that admits starts for the queue; its stores
+    /// are fenced by no partition, so a flow it ran could run beside the partition owner's run.
+    @Test func anEngineThatOnlyQueuesRefusesToRunAFlow() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let register: (inout FlowRegistry) -> Void = { $0.register(CallFirstFlow.self) }
+        let arguments = try FlowCoding.encode(CallFirstFlow())
+        // A flow some other engine started, unfinished: a resume would run it.
+        let other = try await harness.engine(register: register).queue(flowName: CallFirstFlow.flowName, arguments: arguments) {
+            try await harness.database.flows.enqueue($0, partition: 0)
+        }
+        let rpc = harness.engine(runsFlows: false, register: register)
+        await #expect(throws: FlowEngineError.runsNoFlows) {
+            try await rpc.startReporting(flowName: CallFirstFlow.flowName, arguments: arguments, clientRequestId: "r-1")
+        }
+        await #expect(throws: FlowEngineError.runsNoFlows) {
+            try await rpc.startAndWait(flowName: CallFirstFlow.flowName, arguments: arguments, clientRequestId: "r-2", timeout: .seconds(1))
+        }
+        await #expect(throws: FlowEngineError.runsNoFlows) { try await rpc.resumeUnfinished() }
+        #expect(rpc.adopt([other.record]).isEmpty && rpc.runningCount == 0)
+        #expect(try await harness.database.flows.record(clientRequestId: "r-1") == nil, "a refused start writes nothing")
+        // What it is for: queuing.
+        let queued = try await rpc.queue(flowName: CallFirstFlow.flowName, arguments: arguments, clientRequestId: "r-3") {
+            try await harness.database.flows.enqueue($0, partition: 0)
+        }
+        #expect(queued.created && queued.record.status == .running)
+        #expect(harness.hooks.calls("call") == 0)
+    }
+
     @Test func aQueuedStartRunsOnceWhereItIsAdopted() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)
