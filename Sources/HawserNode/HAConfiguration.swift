@@ -22,9 +22,9 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
     }
 
     /// What a hot-hot process does (docs/node.md, "Roles"): `flow` stands in the partitions'
-    /// elections and runs the flows of those it wins; `rpc` takes clients' starts and reads (a
-    /// process without `flow` queues its starts for the partitions' owners); `p2p` takes peers'
-    /// messages (`network.listen`), which start responders here, so it needs `flow`.
+    /// elections and runs the flows of those it wins; `rpc` takes clients' starts and reads; `p2p`
+    /// takes peers' messages (`network.listen`), which start responders. A process without `flow`
+    /// queues its starts and responders for the partitions' owners.
     public enum Role: String, Codable, Sendable, CaseIterable {
         case rpc, flow, p2p
     }
@@ -145,8 +145,6 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
                 out.append(role == "node" ? "ha.roles is for ha.mode hot-hot: remove it, or set ha.mode hot-hot" : "ha.roles is for a hot-hot node: remove it")
             } else if roles.isEmpty {
                 out.append("ha.roles must name at least one role: rpc, flow or p2p")
-            } else if roles.contains(.p2p) && !roles.contains(.flow) {
-                out.append("ha.roles: p2p needs flow (a peer's message that opens a session starts its responder in this process)")
             }
         }
         switch mode {

@@ -115,16 +115,17 @@ public enum Node {
         }
 
         // A member of a network talks to its peers through flow sessions. Any process that serves
-        // takes peers' messages (responders start where RPC starts would); one delivers the outbox:
-        // the active one, or in hot-hot the one serving partition 0 (a singleton through its election).
-        // An RPC worker (no flow role) runs no flow and has no sessions.
-        let peers: NodePeers? = if let network = configuration.network, let member, roles.contains(.flow) {
+        // takes peers' messages (responders start where RPC starts would: a P2P worker, without the
+        // flow role, queues them); one delivers the outbox: the active one, or in hot-hot the one
+        // serving partition 0 (a singleton through its election). An RPC worker (neither flow nor
+        // p2p role) runs no flow and has no sessions.
+        let peers: NodePeers? = if let network = configuration.network, let member, !roles.isDisjoint(with: [.flow, .p2p]) {
             NodePeers(network, name: configuration.name, identity: member.identity, membership: member.watcher,
                       sessions: configuration.sessions, store: database.sessions,
                       delivers: { [outbox = engines.partitions.first ?? serving] in outbox.isActive }, sharedInbox: ha.mode == .hotHot,
                       listens: roles.contains(.p2p), timeouts: configuration.http, logger: logger)
         } else { nil }
-        peers?.hub.attach { try? engines.forStart() }
+        peers?.hub.attach { engines.queue ?? (try? engines.forStart()) }
         // A hot-hot node's partitions: each fences its stores with a fence of its own.
         let partitionFences = (0..<(ha.flowPartitions?.count ?? 0)).map { WriteFence(resource: HAConfiguration.resource(partition: $0)) }
         // A hot-hot process serving partitions runs the starts RPC workers queue.
@@ -151,13 +152,14 @@ public enum Node {
             var settings = engineConfiguration(configuration)
             if let newFlowID { settings.newFlowID = newFlowID }
             if let bus { settings.settled = { bus.flowSettled($0) } }
+            settings.runsFlows = roles.contains(.flow)
             return FlowEngine(store: store, registry: flows, services: services, configuration: settings, logger: logger)
         }
         // What owns the flows: the one engine (single, hot-cold), the shard's terms (hot-warm), or
         // the terms of each partition this process wins (hot-hot).
         let owner: [any Service]
         if let map = ha.flowPartitions, !roles.contains(.flow) {
-            // An RPC worker: its starts go to the queue, in partitions taken at random.
+            // An RPC or P2P worker: its starts and responders go to the queue, in partitions taken at random.
             let engine = makeEngine(database.flows, database) { map.newID(in: Int.random(in: 0..<map.count)) }
             let owners = ha.election.map { PartitionOwners(election: $0.resolved(against: baseDirectory)) }
             engines.queue(StartQueue(engine: engine, store: database.flows, map: map, queued: { bus?.startQueued($0) }, settled: settled,

@@ -161,6 +161,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         if maxBodyBytes < 1024 { out.append("maxBodyBytes must be at least 1024") }
         out += ha.problems(role: "node", baseDirectory: baseDirectory)
         out += network?.problems(rpcPort: listen.port) ?? []
+        if network == nil, ha.mode == .hotHot, ha.roles?.contains(.p2p) == true {
+            out.append("ha.roles names p2p, which takes peers' messages: it needs a network section")
+        }
         out += sessions.settings.problems
         if ha.mode.stands && notary.kind != .remote {
             out.append("ha.mode \(ha.mode.rawValue) needs notary.kind remote: an embedded notary's log and store cannot be shared by several processes")

@@ -1,12 +1,13 @@
 import Flows
 import HawserCore
 
-/// An RPC worker's starts (a hot-hot process with the rpc role and not the flow role, docs/node.md
-/// "Roles"): each is admitted here as a flow engine admits one, then written to the node database
-/// with a row in its partition's start queue (`NodeFlowStore.enqueue`) for the process serving
-/// that partition to run (`QueuedStarts`), which the bus tells at once. The worker answers from
-/// the flow's status in the database.
-struct StartQueue: Sendable {
+/// The starts of a worker without the flow role (a hot-hot process with the rpc or p2p role,
+/// docs/node.md "Roles"): clients' starts and the responders peers' messages ask for. Each is
+/// admitted here as a flow engine admits one, then written to the node database with a row in its
+/// partition's start queue (`NodeFlowStore.enqueue`) for the process serving that partition to
+/// run (`QueuedStarts`), which the bus tells at once. An RPC worker answers from the flow's status
+/// in the database.
+struct StartQueue: ResponderStarter {
     /// Admits starts (and makes their ids, in partitions taken at random); runs no flow.
     let engine: FlowEngine
     let store: any NodeFlowStore
@@ -20,12 +21,20 @@ struct StartQueue: Sendable {
 
     /// Queues the start; returns its record and whether this call created the flow (false: the
     /// client request id named an existing one).
-    func start(flowName: String, arguments: [UInt8], clientRequestId: String?) async throws -> (record: FlowRecord, created: Bool) {
-        let started = try await engine.queue(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId) { record in
+    func start(flowName: String, arguments: [UInt8], clientRequestId: String?, responder: Bool = false) async throws
+        -> (record: FlowRecord, created: Bool) {
+        let started = try await engine.queue(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId,
+                                              responder: responder) { record in
             try await store.enqueue(record, partition: map.partition(of: record.id))
         }
         if started.created { queued(started.record.id) }
         return started
+    }
+
+    var registry: FlowRegistry { engine.registry }
+
+    func startResponder(flowName: String, arguments: [UInt8], clientRequestId: String) async throws {
+        _ = try await start(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId, responder: true)
     }
 
     /// The answer to a request about running flow `id` that only the process running it serves

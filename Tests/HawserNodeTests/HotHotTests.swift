@@ -300,7 +300,7 @@ import Testing
         #expect(postgres.identity == "postgres db.example:5432/ledger default")
     }
 
-    /// Roles are a hot-hot process's: at least one, known names only, p2p with flow; the queue's
+    /// Roles are a hot-hot process's: at least one, known names only, p2p in a network; the queue's
     /// poll interval within bounds.
     @Test func rolesAreCheckedAtStartUp() throws {
         var configuration = NodeConfiguration()
@@ -309,8 +309,10 @@ import Testing
         configuration.ha.mode = .hotHot
         configuration.ha.roles = []
         #expect(configuration.problems.contains("ha.roles must name at least one role: rpc, flow or p2p"))
-        configuration.ha.roles = [.rpc, .p2p]
-        #expect(configuration.problems.contains { $0.hasPrefix("ha.roles: p2p needs flow") })
+        // A P2P worker needs a network to take messages from; it needs no flow role (it queues its responders).
+        configuration.ha.roles = [.p2p]
+        #expect(configuration.problems.contains("ha.roles names p2p, which takes peers' messages: it needs a network section"))
+        #expect(!configuration.problems.contains { $0.hasPrefix("ha.roles:") })
         configuration.ha.roles = [.rpc]
         #expect(!configuration.problems.contains { $0.hasPrefix("ha.roles") })
         configuration.ha.startQueuePollMillis = 5

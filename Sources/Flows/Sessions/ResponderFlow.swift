@@ -9,6 +9,23 @@ public protocol ResponderFlow: Flow {
     var session: FlowSession { get }
 }
 
+/// Where a node's session hub starts the responders peers' messages ask for (`SessionHub.attach`):
+/// a flow engine, which runs each at once, or a hot-hot worker without the flow role, which queues
+/// each for the process serving its partition.
+public protocol ResponderStarter: Sendable {
+    /// The flows it knows, with the responder registered for each initiator.
+    var registry: FlowRegistry { get }
+    /// Starts responder `flowName` with `arguments` under `clientRequestId` (one per session); the
+    /// flow that id names already, if it is this start (`FlowEngineError.clientRequestIdReused` if not).
+    func startResponder(flowName: String, arguments: [UInt8], clientRequestId: String) async throws
+}
+
+extension FlowEngine: ResponderStarter {
+    public func startResponder(flowName: String, arguments: [UInt8], clientRequestId: String) async throws {
+        _ = try await startReporting(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId, responder: true)
+    }
+}
+
 extension FlowRegistry {
     /// Registers `responder` (as a flow too) to answer sessions that `initiator`, at its current
     /// `flowVersion`, opens. A later registration for the same initiator and version replaces it.

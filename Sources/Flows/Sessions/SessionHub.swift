@@ -15,7 +15,7 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     private let clock: any FlowClock
     private let logger: Logger
     private let waiters: InboxWaiters
-    private let engine = Mutex<EngineChoice?>(nil)
+    private let starter = Mutex<StarterChoice?>(nil)
     /// Tells the node's other processes what this one wrote (a hot-hot node's bus), once `announce` names how.
     private let tell: Announcer
     private let delivers: @Sendable () -> Bool
@@ -69,10 +69,13 @@ public final class SessionHub: FlowSessions, Service, Sendable {
         }
     }
 
-    /// Where responders start: the engine `choose` gives at each delivery (nil: none serves in
-    /// this process now, and peers' messages are not taken). A hot-hot process gives one of the
-    /// partitions it serves, in turn, as it does for its RPC starts.
-    public func attach(choosing choose: @escaping @Sendable () -> FlowEngine?) { engine.withLock { $0 = EngineChoice(choose: choose) } }
+    /// Where responders start: the starter `choose` gives at each delivery (nil: none serves in
+    /// this process now, and peers' messages are not taken). A hot-hot process gives the engine of
+    /// one of the partitions it serves, in turn, as it does for its RPC starts; one without the
+    /// flow role, its start queue.
+    public func attach(choosing choose: @escaping @Sendable () -> (any ResponderStarter)?) {
+        starter.withLock { $0 = StarterChoice(choose: choose) }
+    }
 
     /// Delivers the outbox, and prunes the inbox every `inboxPruneInterval`, until cancelled or
     /// shut down gracefully (what is not delivered stays in the outbox for the next run).
@@ -149,9 +152,9 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     /// started for a message not answered is found again (by its session) when it comes back.
     public func accept(_ arrived: [ArrivedMessage]) async throws -> [DeliveryAnswer] {
         guard let first = arrived.first else { return [] }
-        guard let engine = engine.withLock({ $0 })?.choose() else { throw PeerUnreachable(first.message.recipient) }
-        let decisions = arrived.map { SessionInbound.decide($0.message, responder: engine.registry.responder(for:)) }
-        let failures = await startResponders(decisions, on: engine)
+        guard let starter = starter.withLock({ $0 })?.choose() else { throw PeerUnreachable(first.message.recipient) }
+        let decisions = arrived.map { SessionInbound.decide($0.message, responder: starter.registry.responder(for:)) }
+        let failures = await startResponders(decisions, on: starter)
         var answers = [DeliveryAnswer](), taken = [ArrivedMessage]()
         for (index, (message, decision)) in zip(arrived, decisions).enumerated() {
             if case FlowEngineError.clientRequestIdReused? = failures[index] {
@@ -185,14 +188,14 @@ public final class SessionHub: FlowSessions, Service, Sendable {
 
     /// Starts the responder of every `.startResponder` decision, all at once; the error of each
     /// start that failed, by index.
-    private func startResponders(_ decisions: [SessionInbound.Decision], on engine: FlowEngine) async -> [Int: any Error] {
+    private func startResponders(_ decisions: [SessionInbound.Decision], on starter: any ResponderStarter) async -> [Int: any Error] {
         await withTaskGroup(of: (Int, (any Error)?).self) { group in
             for (index, decision) in decisions.enumerated() {
                 guard case .startResponder(let flowName, let session) = decision else { continue }
                 group.addTask {
                     do {
-                        _ = try await engine.startReporting(flowName: flowName, arguments: try engine.registry.responderArguments(flowName, session),
-                                                            clientRequestId: SessionInbound.responderRequestId(session.id), responder: true)
+                        try await starter.startResponder(flowName: flowName, arguments: try starter.registry.responderArguments(flowName, session),
+                                                         clientRequestId: SessionInbound.responderRequestId(session.id))
                         return (index, nil)
                     } catch {
                         return (index, error)
@@ -213,8 +216,8 @@ public final class SessionHub: FlowSessions, Service, Sendable {
 // 130,000 reads with 8 MB stacks): `SessionHubRepeatedUseTests`.
 
 /// Where a hub starts responders (`attach`).
-private struct EngineChoice: Sendable {
-    let choose: @Sendable () -> FlowEngine?
+private struct StarterChoice: Sendable {
+    let choose: @Sendable () -> (any ResponderStarter)?
 }
 
 /// Whom a hub tells what it wrote, once `announce` named it.
