@@ -212,6 +212,14 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
         copy.election += ".p\(k)"
         return copy
     }
+
+    /// A hot-hot node's outbox election (docs/node.md, "Roles"): these settings with the election
+    /// named `<election>.outbox`.
+    public var outbox: ElectionSettings {
+        var copy = self
+        copy.election += ".outbox"
+        return copy
+    }
 }
 
 /// The connections the partition elections of one process share, so that their number does not

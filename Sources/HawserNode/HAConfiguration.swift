@@ -157,9 +157,9 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
             if id == nil { out.append("ha.mode \(mode) needs ha.id, this \(role)'s candidate id in the election") }
             if advertise.isEmpty { out.append("ha.mode \(mode) needs ha.advertise, the API base URLs clients reach this \(role) at") }
             if var election {
-                // A hot-hot node's elections are named `<election>.p<k>`: the longest must be valid too.
-                let count = partitions ?? Self.defaultPartitions
-                if self.mode == .hotHot, (1...Self.maxPartitions).contains(count) { election = election.partition(count - 1) }
+                // A hot-hot node's elections are named `<election>.p<k>` and `<election>.outbox`: the
+                // longest must be valid too (`.outbox` is longer than `.p255`).
+                if self.mode == .hotHot { election = election.outbox }
                 out += election.resolved(against: baseDirectory ?? FileManager.default.currentDirectoryPath).problems(prefix: "ha.election.")
             } else {
                 out.append("ha.mode \(mode) needs ha.election, the election's back end (zookeeper, postgres or sqlite) and timing")

@@ -7,13 +7,22 @@ import Logging
 /// What `hawser node status --config node.json` shows of a running hot-hot node (docs/node.md,
 /// "Hot-hot"): each partition's election (its leader, the epoch it leads under, its preferred
 /// master) and its lag, read from the node database: how many of its flows have not ended, and
-/// how long the oldest of them has waited since its last write; and the workers, each with the
-/// partitions it leads. It reads only: the node's processes run on meanwhile.
+/// how long the oldest of them has waited since its last write; the workers, each with the
+/// partitions it leads; and, for a member of a network, the outbox's election (who delivers the
+/// outbox). It reads only: the node's processes run on meanwhile.
 public struct HotHotStatus: Encodable, Sendable {
     public var partitions: Int
     public var election: String
     public var workers: [Worker]
     public var partition: [Partition]
+    /// The election `<election>.outbox` (nil outside a network).
+    public var outbox: Outbox?
+
+    public struct Outbox: Encodable, Sendable {
+        public var leader: String?
+        public var epoch: UInt64?
+        public var preferred: String?
+    }
 
     public struct Worker: Encodable, Sendable {
         public var id: String
@@ -67,26 +76,33 @@ public struct HotHotStatus: Encodable, Sendable {
             partitions[k].oldestWaitMs = max(partitions[k].oldestWaitMs ?? waited, waited)
         }
         var workers: [String: Worker] = [:]
-        // One connection (or ZooKeeper session) for every partition's read, as a process's balancer does.
+        // One connection (or ZooKeeper session) for every election's read, as a process's elections share.
         let shared = try election.partitionConnections()
-        for k in 0..<count {
-            let snapshot: ElectionSnapshot
+        let elections = (0..<count).map(election.partition) + (configuration.network == nil ? [] : [election.outbox])
+        var snapshots = [ElectionSnapshot]()
+        for settings in elections {
             do {
-                snapshot = try await election.partition(k).snapshot(sharing: shared)
+                snapshots.append(try await settings.snapshot(sharing: shared))
             } catch {
                 await shared.close()
                 throw error
             }
-            partitions[k].leader = snapshot.leader
-            partitions[k].epoch = snapshot.leader == nil ? nil : snapshot.epoch.value
-            partitions[k].preferred = snapshot.preferred
+        }
+        await shared.close()
+        for snapshot in snapshots {
             for candidate in snapshot.candidates where workers[candidate.id] == nil {
                 workers[candidate.id] = Worker(id: candidate.id, addresses: candidate.addresses, leads: [])
             }
+        }
+        let outbox = snapshots.count > count ? snapshots[count] : nil
+        for (k, snapshot) in snapshots.prefix(count).enumerated() {
+            partitions[k].leader = snapshot.leader
+            partitions[k].epoch = snapshot.leader == nil ? nil : snapshot.epoch.value
+            partitions[k].preferred = snapshot.preferred
             if let leader = snapshot.leader { workers[leader, default: Worker(id: leader, addresses: [], leads: [])].leads.append(k) }
         }
-        await shared.close()
         return HotHotStatus(partitions: count, election: election.identity, workers: workers.values.sorted { $0.id < $1.id },
-                            partition: partitions)
+                            partition: partitions,
+                            outbox: outbox.map { Outbox(leader: $0.leader, epoch: $0.leader == nil ? nil : $0.epoch.value, preferred: $0.preferred) })
     }
 }

@@ -116,13 +116,24 @@ public enum Node {
 
         // A member of a network talks to its peers through flow sessions. Any process that serves
         // takes peers' messages (responders start where RPC starts would: a P2P worker, without the
-        // flow role, queues them); one delivers the outbox: the active one, or in hot-hot the one
-        // serving partition 0 (a singleton through its election). An RPC worker (neither flow nor
-        // p2p role) runs no flow and has no sessions.
+        // flow role, queues them); one delivers the outbox: the active one, or in hot-hot the one of
+        // those with the p2p role that leads the outbox's election (`OutboxStand`). An RPC worker
+        // (neither flow nor p2p role) runs no flow and has no sessions.
+        // The connections a hot-hot process's elections share: its partitions' and its outbox's.
+        let connections: ElectionConnections?
+        do {
+            connections = ha.mode == .hotHot && !roles.isDisjoint(with: [.flow, .p2p])
+                ? try ha.election?.resolved(against: baseDirectory).partitionConnections() : nil
+        } catch let error as CoordinationError {
+            throw ConfigurationError(["ha.election: \(error)"])
+        }
+        let outbox: OutboxStand? = if ha.mode == .hotHot, member != nil, roles.contains(.p2p) {
+            try OutboxStand(ha, sharing: connections, baseDirectory: baseDirectory, registry: registry, logger: logger, probe: probe)
+        } else { nil }
+        let delivers: @Sendable () -> Bool = if ha.mode == .hotHot { { outbox?.leads ?? false } } else { { serving.isActive } }
         let peers: NodePeers? = if let network = configuration.network, let member, !roles.isDisjoint(with: [.flow, .p2p]) {
             NodePeers(network, name: configuration.name, identity: member.identity, membership: member.watcher,
-                      sessions: configuration.sessions, store: database.sessions,
-                      delivers: { [outbox = engines.partitions.first ?? serving] in outbox.isActive }, sharedInbox: ha.mode == .hotHot,
+                      sessions: configuration.sessions, store: database.sessions, delivers: delivers, sharedInbox: ha.mode == .hotHot,
                       listens: roles.contains(.p2p), timeouts: configuration.http, logger: logger)
         } else { nil }
         peers?.hub.attach { engines.queue ?? (try? engines.forStart()) }
@@ -170,14 +181,10 @@ public enum Node {
             var shards = [any Service]()
             // The partitions this process serves commit together (`PartitionCommits`).
             let commits = PartitionCommits(maxWritesPerCommit: configuration.maxWritesPerCommit, commit: database.flows.commit(_:proving:))
-            let shared: ElectionConnections?
-            do { shared = try ha.election?.resolved(against: baseDirectory).partitionConnections() } catch let error as CoordinationError {
-                throw ConfigurationError(["ha.election: \(error)"])
-            }
             for k in 0..<map.count {
                 let fence = partitionFences[k]
                 let stores = database.fenced(fence)
-                let stand = try ShardStand(ha, partition: k, sharing: shared, baseDirectory: baseDirectory, serving: engines.partitions[k],
+                let stand = try ShardStand(ha, partition: k, sharing: connections, baseDirectory: baseDirectory, serving: engines.partitions[k],
                                            logger: logger, probe: probe)
                 let work = FlowShardWork(store: PartitionFlowStore(fenced: stores.flows, fence: fence, commits: commits),
                                          owns: { map.partition(of: $0) == k }, claim: { try await stores.flows.claim() },
@@ -187,8 +194,7 @@ public enum Node {
                 stands.append(stand)
                 shards.append(ShardService(stand: stand, fence: fence, work: work, serving: engines.partitions[k]))
             }
-            // The shared connections are listed first: closed after the stands and the balancer.
-            owner = (shared.map { [ElectionConnectionsHold(connections: $0)] } ?? []) + shards
+            owner = shards
                 + [PartitionBalancing(stands: stands, interval: .milliseconds(ha.election?.roundMs ?? 500), logger: logger)]
                 + (queuedStarts.map { [$0] } ?? [])
         } else if let stand, let fence {
@@ -219,6 +225,10 @@ public enum Node {
                                                      parties: keys.keys.sorted(), flows: flows.names),
                           maxBodyBytes: configuration.maxBodyBytes, registry: registry, openAPI: openAPI, network: member?.watcher,
                           rpc: roles.contains(.rpc))
+        // Stopped in reverse order: the elections' shared connections after the stands, the outbox's
+        // stand after the hub.
+        let coordination: [any Service] = (connections.map { [ElectionConnectionsHold(connections: $0)] } ?? []) + owner
+            + (outbox.map { [$0] } ?? [])
         let app = Application(
             router: api.router(),
             server: .http1(timeouts: configuration.http, logger: logger),
@@ -229,7 +239,7 @@ public enum Node {
             // outlives the link manager.
             services: [DataDirectoryHold(lock: lock)] + database.services
                 + [RuntimeSettingsWatch(store: database.flows, sessions: peers?.hub, interval: .seconds(1), logger: logger)] + notary.services + (peers.map { [$0.transport] } ?? [])
-                + owner + (peers?.services ?? []) + (bus.map { [$0] } ?? []) + (member.map { [$0.watcher] } ?? []),
+                + coordination + (peers?.services ?? []) + (bus.map { [$0] } ?? []) + (member.map { [$0.watcher] } ?? []),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.listen.port
                 openAPI.listening(on: port)

@@ -22,20 +22,41 @@ struct ShardStand: Sendable {
         self.logger = logger
     }
 
+    /// Which of a process's elections a stand is in.
+    enum Shard: Sendable {
+        /// The node's or notary's one shard (hot-warm): `ha.election.election` itself.
+        case whole
+        /// A hot-hot partition: `<election>.p<k>`.
+        case partition(Int)
+        /// A hot-hot node's outbox, delivered by one of its processes with the p2p role: `<election>.outbox`.
+        case outbox
+    }
+
     /// `probe`: a cheap read of the shared database; its last verdict is kept in `serving` for
     /// `/health/ready`. `ha` must be a validated hot-warm or hot-hot section; `partition`: the
     /// hot-hot partition this stand is for, whose election is `<ha.election.election>.p<k>`;
     /// `sharing`: the connections of the process's partitions.
     init<Work>(_ ha: HAConfiguration, partition: Int? = nil, sharing shared: ElectionConnections? = nil, baseDirectory: String,
                serving: ServingState<Work>, logger: Logger, probe: @escaping @Sendable () async throws -> Void) throws {
+        try self.init(ha, shard: partition.map(Shard.partition) ?? .whole, sharing: shared, baseDirectory: baseDirectory, logger: logger,
+                      probe: probe) { serving.setHealthProblem($0) }
+    }
+
+    /// As above for any `shard`; the probe's last verdict goes to `report` (nil: healthy).
+    init(_ ha: HAConfiguration, shard: Shard, sharing shared: ElectionConnections? = nil, baseDirectory: String, logger: Logger,
+         probe: @escaping @Sendable () async throws -> Void, report: @escaping @Sendable (String?) -> Void) throws {
         guard let id = ha.id, let node = ha.election?.resolved(against: baseDirectory) else {
             preconditionFailure("a validated hot-warm or hot-hot configuration has ha.id and ha.election")
         }
-        let settings = partition.map(node.partition) ?? node
+        let (settings, name) = switch shard {
+        case .whole: (node, HAConfiguration.shard)
+        case .partition(let k): (node.partition(k), "p\(k)")
+        case .outbox: (node.outbox, "outbox")
+        }
         timeout = .milliseconds(settings.requestTimeoutMs)
-        let health = HealthChecks([DatabaseHealthCheck(probe: probe, timeout: timeout) { serving.setHealthProblem($0) }])
+        let health = HealthChecks([DatabaseHealthCheck(probe: probe, timeout: timeout, report: report)])
         var shardLogger = logger
-        shardLogger[metadataKey: "shard"] = "\(partition.map { "p\($0)" } ?? HAConfiguration.shard)"
+        shardLogger[metadataKey: "shard"] = "\(name)"
         self.logger = shardLogger
         do {
             election = try settings.makeElection(candidate: Candidate(id: id, addresses: ha.advertise), health: health, logger: shardLogger,

@@ -10,8 +10,9 @@ import Testing
 /// with a SQLite lease. Every message of Alice's reaches Bob through the P2P worker: it queues the
 /// responders her payments ask for, and writes her answers to Bob's swaps to the inbox; the flow
 /// worker runs the responders, and its swaps find the answers. Bob's payments to Alice leave from
-/// the flow worker (it serves partition 0, so it delivers the outbox). On a bus, with the flow
-/// worker's polls an hour apart, only the bus can tell it; without one, its polls find them.
+/// the P2P worker too: the outbox is delivered by the process with the p2p role that leads the
+/// outbox's election, never by a flow worker. On a bus, with polls an hour apart, only the bus
+/// tells each worker what the other wrote; without one, their polls find it.
 @Suite(.timeLimit(.minutes(5)), .serialized) struct P2PWorkerTests {
     static let (paysToBob, paysToAlice, swaps) = (6, 4, 2)
 
@@ -83,6 +84,15 @@ import Testing
             #expect(responders.count == count && responders.allSatisfy { $0.status == "completed" }, "\(flow): \(responders.map(\.status))")
         }
         #expect(try await PaymentNetworkHotHotTests.metric("hawser_flows_running_here", at: workerRPC) == 0)
+        #expect(try await PaymentNetworkHotHotTests.metric("hawser_outbox_delivering", at: workerRPC) == 1)
+        #expect(try await PaymentNetworkHotHotTests.metric("hawser_outbox_delivering", at: flowRPC) == nil, "a flow worker does not stand for the outbox")
+        // `hawser node status` lists both workers, the flow worker leading every partition, and the P2P worker the outbox.
+        let (exit, printed) = try await HawserProcess.run(["node", "status", "--config", network.path + "/bob/flow.json"])
+        let status = try #require(exit == 0 ? try JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: Any] : nil, "\(printed)")
+        let workers = (status["workers"] as? [[String: Any]] ?? []).map { ($0["id"] as? String ?? "", $0["leads"] as? [Int] ?? []) }
+        #expect(workers.map(\.0) == ["flow", "p2p"] && workers.map(\.1) == [[0, 1, 2, 3], []], "\(printed)")
+        let outbox = status["outbox"] as? [String: Any]
+        #expect(outbox?["leader"] as? String == "p2p" && (outbox?["epoch"] as? Int ?? 0) > 0, "\(printed)")
         if nats != nil {
             let told = try await PaymentNetworkHotHotTests.metric(#"hawser_bus_events_total{direction="published"}"#, at: workerRPC) ?? 0
             #expect(told > 0, "the P2P worker named what it queued and wrote on the bus")
