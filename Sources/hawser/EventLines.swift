@@ -48,8 +48,16 @@ func runUntilSignalled(_ service: some Service, id: String, logger: Logger) asyn
 /// Runs a node's or notary's services; an election that gives up (`duplicate_candidate`) fails
 /// the command with its code before its sentence, as `hawser election run` says it.
 func runNamingElectionCodes(_ app: some ApplicationProtocol) async throws {
+    try await runNamingElectionCodes([app], logger: app.logger)
+}
+
+/// Runs `services` (a worker's roles) as one group until SIGTERM or SIGINT, which stops each
+/// gracefully; one that ends stops the others. Errors as above.
+func runNamingElectionCodes(_ services: [any Service], logger: Logger) async throws {
+    let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
+                                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {
-        try await app.runService()
+        try await group.run()
     } catch let error as CoordinationError {
         throw CLIError(error)
     }

@@ -20,6 +20,7 @@ struct Hawser: AsyncParsableCommand {
             SimCommand.self,
             CheckCommand.self,
             NetworkCommand.self,
+            WorkerCommand.self,
         ])
 }
 

@@ -43,6 +43,12 @@ final class HawserProcess: Sendable {
         try await start(["node", "run", "--config", config, "--log-level", logLevel ?? "error"], environment: environment)
     }
 
+    /// Starts `hawser worker run` with `arguments` and returns once one of its roles listens (the
+    /// port of the first `listening` line, the node's or the notary's).
+    static func worker(_ arguments: [String]) async throws -> (HawserProcess, port: Int) {
+        try await start(["worker", "run"] + arguments + ["--log-level", logLevel ?? "error"])
+    }
+
     private static func start(_ arguments: [String], environment: [String: String] = [:],
                               mergingErrors: Bool = false) async throws -> (HawserProcess, port: Int) {
         let child = HawserProcess(arguments: arguments, environment: environment, mergingErrors: mergingErrors)

@@ -12,7 +12,8 @@ import Testing
 /// worker runs the responders, and its swaps find the answers. Bob's payments to Alice leave from
 /// the P2P worker too: the outbox is delivered by the process with the p2p role that leads the
 /// outbox's election, never by a flow worker. On a bus, with polls an hour apart, only the bus
-/// tells each worker what the other wrote; without one, their polls find it.
+/// tells each worker what the other wrote; without one, their polls find it. The workers take their
+/// roles from their files (`ha.roles`), or, on the bus, from `hawser worker run --roles`.
 @Suite(.timeLimit(.minutes(5)), .serialized) struct P2PWorkerTests {
     static let (paysToBob, paysToAlice, swaps) = (6, 4, 2)
 
@@ -35,10 +36,16 @@ import Testing
                 configuration.ha.startQueuePollMillis = 60_000
             }
         } prepare: { net in
-            try Self.split(bob: net, flowRPC: flowRPC, workerRPC: workerRPC, workerP2P: workerP2P)
+            try Self.split(bob: net, flowRPC: flowRPC, workerRPC: workerRPC, workerP2P: workerP2P, rolesInFiles: !onABus)
         }
         defer { network.stop() }
-        for id in ["flow", "p2p"] { try await network.startNode("bob", config: "\(id).json", as: "bob-\(id)") }
+        for (id, roles) in [("flow", "flow,rpc"), ("p2p", "p2p")] {
+            if onABus {
+                try await network.startWorker("bob", roles: roles, config: "\(id).json", as: "bob-\(id)")
+            } else {
+                try await network.startNode("bob", config: "\(id).json", as: "bob-\(id)")
+            }
+        }
         try await eventually("both of Bob's workers are ready", timeout: .seconds(60)) {
             try await PaymentNetworkHATests.ready(["flow": flowRPC, "p2p": workerRPC]).count == 2
         }
@@ -101,9 +108,9 @@ import Testing
     }
 
     /// Writes Bob's two processes' files from his `node.json`: `flow.json` (roles flow and rpc,
-    /// not listening to peers) and `p2p.json` (role p2p), on one data directory; lists only the
-    /// P2P worker's address for Bob in the network definition.
-    static func split(bob net: String, flowRPC: Int, workerRPC: Int, workerP2P: Int) throws {
+    /// not listening to peers) and `p2p.json` (role p2p), on one data directory, with their roles
+    /// (`ha.roles`) if `rolesInFiles`; lists only the P2P worker's address for Bob in the network definition.
+    static func split(bob net: String, flowRPC: Int, workerRPC: Int, workerP2P: Int, rolesInFiles: Bool) throws {
         let definition = net + "/network.json"
         var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: definition))) as! [String: Any]
         json["nodes"] = (json["nodes"] as! [[String: Any]]).map { entry in
@@ -120,7 +127,7 @@ import Testing
             configuration.network?.listen.port = workerP2P
             configuration.ha.id = id
             configuration.ha.advertise = ["http://127.0.0.1:\(rpc)"]
-            configuration.ha.roles = roles
+            configuration.ha.roles = rolesInFiles ? roles : nil
             try configuration.save(net + "/bob/\(id).json")
         }
     }

@@ -66,6 +66,12 @@ final class PaymentNetwork: @unchecked Sendable {
         lock.withLock { nodes[name ?? node] = process }
     }
 
+    /// Starts `hawser worker run --roles ROLES --config` the node's file `config`, as process `name`.
+    func startWorker(_ node: String, roles: String, config: String, as name: String) async throws {
+        let (process, _) = try await HawserProcess.worker(["--roles", roles, "--config", path + "/\(node)/\(config)"])
+        lock.withLock { nodes[name] = process }
+    }
+
     /// kill -9 of the node's process.
     func kill(_ node: String) { lock.withLock { nodes.removeValue(forKey: node) }?.kill() }
 
