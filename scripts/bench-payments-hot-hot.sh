@@ -5,11 +5,14 @@
 # network (`hawser network init`), then `hawser bench payments` closed loop (CLIENTS clients,
 # PAYMENTS payments). Cases (CASES, default "single polls bus"): `single` Bob as one process on the
 # same PostgreSQL; `polls` the hot-hot pair telling each other nothing (they poll every
-# sessions.pollIntervalMillis, 500 ms); `bus` the pair on a NATS bus (ha.bus). In the hot-hot
-# cases A starts first and B once A serves, so A keeps partition 0 and delivers Bob's outbox, and
-# the network definition lists B's address first, so Alice delivers to B: every payment's answer
-# crosses from B's flows to A's delivery, the case the bus is for. Rounds rotate the order of the
-# cases. PostgreSQL runs as the `postgres` user (it refuses root): run this as root.
+# sessions.pollIntervalMillis, 500 ms); `bus` the pair on a NATS bus (ha.bus); `split` the pair
+# on the bus split by roles (docs/node.md "Roles"): A a flow worker with the rpc role, B a P2P
+# worker, which takes every message of Alice's and delivers every one of Bob's. In the `polls` and
+# `bus` cases A starts first and B once A serves, so A keeps partition 0 and the outbox's election
+# and delivers Bob's outbox, and the network definition lists B's address first, so Alice delivers
+# to B: every payment's answer crosses from B's flows to A's delivery, the case the bus is for.
+# Rounds rotate the order of the cases. PostgreSQL runs as the `postgres` user (it refuses root):
+# run this as root.
 #
 #   scripts/bench-payments-hot-hot.sh [ROUNDS]   (default 1)
 #   Environment: HAWSER (a release hawser; default: build it), PAYMENTS (2000), CLIENTS (32), CASES.
@@ -63,7 +66,7 @@ pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0));
 as_postgres "$bin/initdb" -D "$work/pg" -U hawser -A trust -E UTF8 >/dev/null
 as_postgres "$bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -o "-p $pgport -k $work -c listen_addresses=127.0.0.1" start >/dev/null
 
-run_case() {  # single | polls | bus
+run_case() {  # single | polls | bus | split
     local case=$1 base net db url case_pids=()
     base=$(free_base)
     net="$work/net-$case-$round"
@@ -72,7 +75,7 @@ run_case() {  # single | polls | bus
     as_postgres "$bin/psql" -h "$work" -p "$pgport" -U hawser -d postgres -qc "CREATE DATABASE $db"
     "$hawser" network init "$net" --nodes Alice,Bob --notary single --base-port "$base" >/dev/null
     local bus=null
-    if [ "$case" = bus ]; then
+    if [ "$case" = bus ] || [ "$case" = split ]; then
         "$nats_server" -a 127.0.0.1 -p "$((base + 30))" >"$net/nats.log" 2>&1 &
         pids+=("$!"); case_pids+=("$!")
         bus="{\"servers\": [\"nats://127.0.0.1:$((base + 30))\"]}"
@@ -87,12 +90,15 @@ run_case() {  # single | polls | bus
             "$net/network.json" >"$net/network.json.new" && mv "$net/network.json.new" "$net/network.json"
     fi
     for i in "${!ids[@]}"; do
+        local roles=null
+        [ "$case" = split ] && roles=$([ "${ids[$i]}" = A ] && echo '["flow", "rpc"]' || echo '["p2p"]')
         jq --arg id "${ids[$i]}" --argjson rpc "${bob_rpc[$i]}" --argjson p2p "${bob_p2p[$i]}" --arg db "$url" \
-           --arg mode "$([ "$case" = single ] && echo single || echo hot-hot)" --argjson bus "$bus" '
+           --arg mode "$([ "$case" = single ] && echo single || echo hot-hot)" --argjson bus "$bus" --argjson roles "$roles" '
             .listen.port = $rpc | .network.listen.port = $p2p | .dataDirectory = "data-" + $id
             | .database = {kind: "postgres", url: $db}
             | if $mode == "single" then . else .ha = ({mode: $mode, id: $id, advertise: ["http://127.0.0.1:\($rpc)"],
-                  election: {postgres: $db, election: "bob", holdDownMs: 1000}} + (if $bus == null then {} else {bus: $bus} end)) end' \
+                  election: {postgres: $db, election: "bob", holdDownMs: 1000}} + (if $bus == null then {} else {bus: $bus} end)
+                  + (if $roles == null then {} else {roles: $roles} end)) end' \
             "$net/bob/node.json" >"$net/bob/${ids[$i]}.json"
     done
     # The payee's RPC address the benchmark reads is node.json's: Bob's first process.

@@ -19,8 +19,15 @@ final class OutboxStand: Service, Sendable {
 
     init(_ ha: HAConfiguration, sharing shared: ElectionConnections?, baseDirectory: String, registry: PrometheusCollectorRegistry,
          logger: Logger, probe: @escaping @Sendable () async throws -> Void) throws {
+        // Said when the verdict changes, not at every check.
+        let said = Mutex<String?>(nil)
         stand = try ShardStand(ha, shard: .outbox, sharing: shared, baseDirectory: baseDirectory, logger: logger, probe: probe) { problem in
-            if let problem { logger.warning("not standing for the outbox: the node database is unhealthy", metadata: ["problem": "\(problem)"]) }
+            guard said.withLock({ defer { $0 = problem }; return $0 != problem }) else { return }
+            if let problem {
+                logger.warning("not standing for the outbox: the node database is unhealthy", metadata: ["problem": "\(problem)"])
+            } else {
+                logger.notice("standing for the outbox again: the node database is healthy")
+            }
         }
         delivering = registry.makeGauge(descriptor: MetricNameDescriptor(
             metricName: "hawser_outbox_delivering", unitName: "",

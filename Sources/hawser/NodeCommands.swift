@@ -94,13 +94,7 @@ struct NodeCommand: AsyncParsableCommand {
         var logLevel: Logger.Level = .info
 
         func run() async throws {
-            // At this level until `hawser admin config set log.level` changes it (docs/node.md).
-            ProcessLogLevel.shared.start(at: logLevel)
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = .trace  // the level is ProcessLogHandler's
-                return ProcessLogHandler(handler)
-            }
+            NodeCommand.bootstrapLogging(at: logLevel)
             let config = self.config ?? NodeCommand.defaultDirectory + "/node.json"
             if self.config == nil, !FileManager.default.fileExists(atPath: config) {
                 FileHandle.standardError.write(Data((try NodeCommand.initialise(
@@ -116,6 +110,17 @@ struct NodeCommand: AsyncParsableCommand {
                 emitEvent(["event": serving ? "serving" : "released", "partition": partition])
             })
             try await runNamingElectionCodes(app)
+        }
+    }
+
+    /// Logs to standard error at `level` until `hawser admin config set log.level` changes it
+    /// (docs/node.md): the node's processes (`node run`, `worker run`).
+    static func bootstrapLogging(at level: Logger.Level) {
+        ProcessLogLevel.shared.start(at: level)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .trace  // the level is ProcessLogHandler's
+            return ProcessLogHandler(handler)
         }
     }
 

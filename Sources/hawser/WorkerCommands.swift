@@ -62,12 +62,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            ProcessLogLevel.shared.start(at: logLevel)
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = .trace  // the level is ProcessLogHandler's
-                return ProcessLogHandler(handler)
-            }
+            NodeCommand.bootstrapLogging(at: logLevel)
             let roles = try Self.parse(self.roles)
             var services = [any Service]()
             if let config {
