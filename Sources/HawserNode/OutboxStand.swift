@@ -19,16 +19,9 @@ final class OutboxStand: Service, Sendable {
 
     init(_ ha: HAConfiguration, sharing shared: ElectionConnections?, baseDirectory: String, registry: PrometheusCollectorRegistry,
          logger: Logger, probe: @escaping @Sendable () async throws -> Void) throws {
-        // Said when the verdict changes, not at every check.
-        let said = Mutex<String?>(nil)
-        stand = try ShardStand(ha, shard: .outbox, sharing: shared, baseDirectory: baseDirectory, logger: logger, probe: probe) { problem in
-            guard said.withLock({ defer { $0 = problem }; return $0 != problem }) else { return }
-            if let problem {
-                logger.warning("not standing for the outbox: the node database is unhealthy", metadata: ["problem": "\(problem)"])
-            } else {
-                logger.notice("standing for the outbox again: the node database is healthy")
-            }
-        }
+        let health = HealthLog(logger: logger)
+        stand = try ShardStand(ha, shard: .outbox, sharing: shared, baseDirectory: baseDirectory, logger: logger, probe: probe,
+                               report: health.report)
         delivering = registry.makeGauge(descriptor: MetricNameDescriptor(
             metricName: "hawser_outbox_delivering", unitName: "",
             helpText: "1 while this process delivers its node's outbox (hot-hot: it leads the election <election>.outbox)."))
@@ -65,5 +58,26 @@ final class OutboxStand: Service, Sendable {
         guard leading.exchange(leads, ordering: .acquiringAndReleasing) != leads else { return }
         delivering.set(to: leads ? 1 : 0)
         stand.logger.notice(leads ? "delivering the node's outbox" : "no longer delivering the node's outbox")
+    }
+}
+
+/// Says when the health check's verdict changes, not at every check.
+private final class HealthLog: Sendable {
+    private let last = Mutex<String?>(nil)
+    private let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    func report(_ problem: String?) {
+        let changed = last.withLock { last in
+            defer { last = problem }
+            return last != problem
+        }
+        guard changed else { return }
+        if let problem {
+            logger.warning("not standing for the outbox: the node database is unhealthy", metadata: ["problem": "\(problem)"])
+        } else {
+            logger.notice("standing for the outbox again: the node database is healthy")
+        }
     }
 }
