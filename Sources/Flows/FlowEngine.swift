@@ -47,6 +47,9 @@ public final class FlowEngine: Service, Sendable {
         var hasEnded = false
         /// Cuts short the hospital's delay the flow is waiting out (an operator's resume).
         var wake: AsyncStream<Void>.Continuation?
+        /// An operator resumed the flow after its retry time was recorded, before its wait began:
+        /// the wait ends at once.
+        var resumeAsked = false
     }
     private struct State {
         var live: [FlowID: Live] = [:]
@@ -465,11 +468,19 @@ public final class FlowEngine: Service, Sendable {
     public func resume(_ id: FlowID) async throws -> FlowRecord {
         var record = try await hospitalisedRecord(id)
         if await awaitLeavingTask(id) { record = try await hospitalisedRecord(id) }
-        // A task here waiting out the hospital's delay (`wake` set) runs the flow again now; one in
-        // another phase (its end being recorded again) goes on as it is.
+        // A task here waiting out the hospital's delay (`wake` set), or about to (its retry time
+        // being recorded), runs the flow again now; one in another phase (its end being recorded
+        // again) goes on as it is.
         let task = state.withLock { state -> (woken: Bool, any: Bool) in
-            state.live[id]?.wake?.yield()
-            return (state.live[id]?.wake != nil, state.live[id] != nil)
+            guard let live = state.live[id] else { return (false, false) }
+            if let wake = live.wake {
+                wake.yield()
+            } else if live.machine.phase == .waiting {
+                state.live[id]?.resumeAsked = true
+            } else {
+                return (false, true)
+            }
+            return (true, true)
         }
         if task.any && !task.woken { return record }
         record.status = .running
@@ -650,7 +661,16 @@ public final class FlowEngine: Service, Sendable {
     private func waitOrWake(_ id: FlowID, _ delay: Duration) async -> FlowTransition.Event {
         let (woken, wake) = AsyncStream.makeStream(of: Void.self)
         // Only the hospital's retry is an operator's to hasten, not a retried record of an end.
-        state.withLock { if $0.live[id]?.machine.phase == .waiting { $0.live[id]?.wake = wake } }
+        let resumed = state.withLock { state -> Bool in
+            guard state.live[id]?.machine.phase == .waiting else { return false }
+            if state.live[id]?.resumeAsked == true {
+                state.live[id]?.resumeAsked = false  // once: a later stay in the hospital waits again
+                return true
+            }
+            state.live[id]?.wake = wake
+            return false
+        }
+        if resumed { return .timerFired }
         defer { state.withLock { $0.live[id]?.wake = nil } }
         let clock = services.clock
         let fired = await withTaskGroup(of: Bool.self) { group in

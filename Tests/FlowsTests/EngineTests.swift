@@ -274,6 +274,37 @@ import Testing
         }
     }
 
+    /// A resume that comes after the hospital's retry time is in the store but before the flow's
+    /// task waits for it (found by the suite under load: the resume answered `hospitalised`,
+    /// changed nothing, and the flow waited its whole delay). Here the task is held in that moment.
+    @Test func aResumeJustAfterTheRetryIsRecordedStillRunsTheFlowAtOnce() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        harness.hooks.failTransiently("call", times: 1)
+        let (held, hold) = AsyncStream.makeStream(of: Void.self)
+        let (released, release) = AsyncStream.makeStream(of: Void.self)
+        let store = InterceptedFlowStore(harness.database.flows) { writes in
+            let stored = try await harness.database.flows.commit(writes)
+            let retry = writes.contains { if case .state(_, let state, _) = $0 { state.retryAt != nil } else { false } }
+            if retry {
+                hold.yield()
+                _ = await released.first { _ in true }
+            }
+            return stored
+        }
+        let engine = harness.engine(store: store, hospital: HospitalPolicy(initialDelay: .seconds(3600), maxDelay: .seconds(3600), maxAttempts: 5))
+        try await running(engine) {
+            let started = try await engine.start(StepsFlow())
+            _ = await held.first { _ in true }  // the retry time is in the store; the task is held before its wait
+            let resumed = try await engine.resume(started.id)
+            #expect(resumed.status == .running && resumed.retryAt == nil, "\(resumed)")
+            release.yield()
+            let record = try await engine.waitForEnd(started.id, timeout: .seconds(30))
+            #expect(record.status == .completed)
+            #expect(harness.hooks.calls("call") == 2)
+        }
+    }
+
     @Test func otherErrorsParkUntilAnOperatorResumes() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)
