@@ -73,7 +73,7 @@ status=0
 faults='HawserNodeTests\.(Cluster|Diverged|NodeCrash|CrashRecovery|NodeHAFault|NodeFailoverBench|RemoteNotaryFault|HotWarm|NotaryHot|Watchdog|NodeHAScript|BenchHistory)'
 # Networks of node processes, on their own: beside the fault runs they loaded the two cores past
 # what the hot-cold notary's failover allows.
-networks='HawserNodeTests\.PaymentNetwork'
+networks='HawserNodeTests\.(PaymentNetwork|P2PWorker|WorkerCommand)'
 run --filter "$faults" || status=$?
 run --filter "$networks" || status=$?
 run --filter HawserNodeTests --skip "$faults" --skip "$networks" || status=$?
