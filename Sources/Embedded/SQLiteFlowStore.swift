@@ -198,13 +198,17 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
         }
     }
 
-    public func enqueue(_ start: FlowRecord, partition: Int) async throws -> FlowRecord {
-        try await db.write { db in
-            let stored = try Self.start(start, db)
-            if stored.id == start.id {
-                try db.run("INSERT INTO flow_queue (flow_id, partition) VALUES (?, ?)", [start.id.rawValue, partition])
+    public func enqueue(_ starts: [QueuedStart]) async throws -> [FlowRecord] {
+        guard !starts.isEmpty else { return [] }
+        return try await db.write { db in
+            try starts.map { start in
+                // A client request id used earlier in `starts` is in the table by now: that flow is the answer.
+                let stored = try Self.start(start.record, db)
+                if stored.id == start.record.id {
+                    try db.run("INSERT INTO flow_queue (flow_id, partition) VALUES (?, ?)", [start.record.id.rawValue, start.partition])
+                }
+                return stored
             }
-            return stored
         }
     }
 

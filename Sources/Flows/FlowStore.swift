@@ -89,12 +89,13 @@ public protocol NodeFlowStore: FlowStore {
     /// run yet).
     func settings(prefix: String) async throws -> [String: String]
 
-    /// A start for the engine of another process to run (a hot-hot node's RPC worker, docs/node.md
-    /// "Roles"): the flow created as a `.start` write creates it, with a row in the start queue of
-    /// `partition` (the flow's) in the same transaction. Returns the stored record: the flow the
-    /// client request id already named, and no queue row, if it was used. Unfenced: only the
-    /// partition's owner runs the flow, under its fence.
-    func enqueue(_ start: FlowRecord, partition: Int) async throws -> FlowRecord
+    /// Starts for the engines of other processes to run (a hot-hot node's RPC and P2P workers,
+    /// docs/node.md "Roles"), in one transaction: each flow created as a `.start` write creates
+    /// it, with a row in the start queue of its `partition` (the flow's). Returns each start's
+    /// stored record, in order: the flow its client request id already named (in the database, or
+    /// earlier in `starts`), and no queue row, if it was used. Unfenced: only the partition's
+    /// owner runs the flow, under its fence.
+    func enqueue(_ starts: [QueuedStart]) async throws -> [FlowRecord]
     /// The queued starts of `partitions`, oldest first, at most `limit`: their flows as they stand.
     func queued(in partitions: [Int], limit: Int) async throws -> [FlowRecord]
     /// Those of `ids` still queued, oldest first: their flows as they stand (one read).
@@ -125,4 +126,15 @@ public struct CommitFence: Sendable, Hashable {
 public struct FlowWriteRefused: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// A start queued for the engine of the partition it is in (`NodeFlowStore.enqueue`).
+public struct QueuedStart: Sendable {
+    public var record: FlowRecord
+    public var partition: Int
+
+    public init(_ record: FlowRecord, partition: Int) {
+        self.record = record
+        self.partition = partition
+    }
 }

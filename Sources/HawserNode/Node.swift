@@ -174,7 +174,7 @@ public enum Node {
             let engine = makeEngine(database.flows, database) { map.newID(in: Int.random(in: 0..<map.count)) }
             let owners = ha.election.map { PartitionOwners(election: $0.resolved(against: baseDirectory)) }
             engines.queue(StartQueue(engine: engine, store: database.flows, map: map, queued: { bus?.startQueued($0) }, settled: settled,
-                                     owners: owners))
+                                     owners: owners, maxStartsPerCommit: configuration.maxWritesPerCommit))
             owner = []
         } else if let map = ha.flowPartitions {
             var stands = [ShardStand]()

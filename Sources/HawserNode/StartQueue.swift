@@ -18,6 +18,26 @@ struct StartQueue: ResponderStarter {
     let settled: FlowSettledSignals
     /// Who serves each partition (nil without an election to read).
     let owners: PartitionOwners?
+    /// Starts made while a transaction of queued starts is under way go together in the next one
+    /// (a worker's many clients, or a delivery's many responders): one transaction, not one each.
+    private let batches: BatchQueue<QueuedStart, FlowRecord>
+
+    init(engine: FlowEngine, store: any NodeFlowStore, map: FlowPartitions, queued: @escaping @Sendable (FlowID) -> Void,
+         settled: FlowSettledSignals, owners: PartitionOwners?, maxStartsPerCommit: Int) {
+        self.engine = engine
+        self.store = store
+        self.map = map
+        self.queued = queued
+        self.settled = settled
+        self.owners = owners
+        batches = BatchQueue(thread: "hawser-start-queue", limit: maxStartsPerCommit, size: { _ in 1 }) { starts in
+            do {
+                return try await store.enqueue(starts).map { .success($0) }
+            } catch {
+                return starts.map { _ in .failure(error) }
+            }
+        }
+    }
 
     /// Queues the start; returns its record and whether this call created the flow (false: the
     /// client request id named an existing one).
@@ -25,7 +45,7 @@ struct StartQueue: ResponderStarter {
         -> (record: FlowRecord, created: Bool) {
         let started = try await engine.queue(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId,
                                               responder: responder) { record in
-            try await store.enqueue(record, partition: map.partition(of: record.id))
+            try await batches.submit(QueuedStart(record, partition: map.partition(of: record.id)))
         }
         if started.created { queued(started.record.id) }
         return started

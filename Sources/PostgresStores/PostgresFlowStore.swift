@@ -201,14 +201,28 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
     }
 
     /// The start as `hawser_flow_commit` makes it, and its queue row, in one transaction.
-    public func enqueue(_ start: FlowRecord, partition: Int) async throws -> FlowRecord {
-        try await database.transaction { connection, logger in
-            var out: [FlowRecord?] = [nil]
+    public func enqueue(_ starts: [QueuedStart]) async throws -> [FlowRecord] {
+        guard !starts.isEmpty else { return [] }
+        return try await database.transaction { connection, logger in
+            var out = [FlowRecord?](repeating: nil, count: starts.count)
             var refused = Set<FlowID>()
-            try await PostgresFlowCommit.commit([.start(start)], 0..<1, fences: [], into: &out, refused: &refused, connection, logger)
-            guard let stored = out[0] else { throw StoreDatabaseError(.unavailable, "PostgreSQL returned no record for a start") }
-            if stored.id == start.id {
-                try await connection.query("INSERT INTO flow_queue (flow_id, partition) VALUES (\(start.id.rawValue), \(Int32(partition)))", logger: logger)
+            // One call for every start: a client request id taken (in the database, or earlier in
+            // `starts`) gives that flow, and the start is refused.
+            try await PostgresFlowCommit.commit(starts.map { .start($0.record) }, 0..<starts.count, fences: [], into: &out, refused: &refused,
+                                                connection, logger)
+            let stored = try out.map { record in
+                guard let record else { throw StoreDatabaseError(.unavailable, "PostgreSQL returned no record for a start") }
+                return record
+            }
+            let created = zip(starts, stored).filter { $0.record.id == $1.id }.map(\.0)
+            if !created.isEmpty {
+                try await connection.query("""
+                    INSERT INTO flow_queue (flow_id, partition)
+                    SELECT flow_id, partition
+                    FROM unnest(\(created.map(\.record.id.rawValue))::text[], \(created.map { Int32($0.partition) })::int[])
+                        WITH ORDINALITY AS start(flow_id, partition, n)
+                    ORDER BY n
+                    """, logger: logger)
             }
             return stored
         }

@@ -18,7 +18,7 @@ import Testing
         let arguments = try FlowCoding.encode(CallFirstFlow())
         // A flow some other engine started, unfinished: a resume would run it.
         let other = try await harness.engine(register: register).queue(flowName: CallFirstFlow.flowName, arguments: arguments) {
-            try await harness.database.flows.enqueue($0, partition: 0)
+            try await harness.database.flows.enqueue([QueuedStart($0, partition: 0)])[0]
         }
         let rpc = harness.engine(runsFlows: false, register: register)
         await #expect(throws: FlowEngineError.runsNoFlows) {
@@ -32,7 +32,7 @@ import Testing
         #expect(try await harness.database.flows.record(clientRequestId: "r-1") == nil, "a refused start writes nothing")
         // What it is for: queuing.
         let queued = try await rpc.queue(flowName: CallFirstFlow.flowName, arguments: arguments, clientRequestId: "r-3") {
-            try await harness.database.flows.enqueue($0, partition: 0)
+            try await harness.database.flows.enqueue([QueuedStart($0, partition: 0)])[0]
         }
         #expect(queued.created && queued.record.status == .running)
         #expect(harness.hooks.calls("call") == 0)
@@ -45,11 +45,11 @@ import Testing
         let rpc = harness.engine(register: register)
         let arguments = try FlowCoding.encode(CallFirstFlow())
         let first = try await rpc.queue(flowName: CallFirstFlow.flowName, arguments: arguments, clientRequestId: "c-1") {
-            try await harness.database.flows.enqueue($0, partition: 0)
+            try await harness.database.flows.enqueue([QueuedStart($0, partition: 0)])[0]
         }
         #expect(first.created && first.record.status == .running)
         let again = try await rpc.queue(flowName: CallFirstFlow.flowName, arguments: arguments, clientRequestId: "c-1") {
-            try await harness.database.flows.enqueue($0, partition: 0)
+            try await harness.database.flows.enqueue([QueuedStart($0, partition: 0)])[0]
         }
         #expect(!again.created && again.record.id == first.record.id)
         #expect(try await harness.database.flows.queued(in: [0], limit: 10).map(\.id) == [first.record.id])
@@ -78,13 +78,13 @@ import Testing
 
         // Queued while the owner runs: adopting launches it.
         let second = try await rpc.queue(flowName: CallFirstFlow.flowName, arguments: arguments, clientRequestId: nil) {
-            try await harness.database.flows.enqueue($0, partition: 0)
+            try await harness.database.flows.enqueue([QueuedStart($0, partition: 0)])[0]
         }
         let next = harness.engine(register: register)
         try await running(next) {
             while !next.hasResumed { await Task.yield() }
             let third = try await rpc.queue(flowName: CallFirstFlow.flowName, arguments: arguments, clientRequestId: nil) {
-                try await harness.database.flows.enqueue($0, partition: 0)
+                try await harness.database.flows.enqueue([QueuedStart($0, partition: 0)])[0]
             }
             #expect(next.adopt(try await harness.database.flows.queued(in: [0], limit: 10)).contains(third.record.id))
             #expect(try await next.waitForEnd(third.record.id, timeout: .seconds(30)).status == .completed)

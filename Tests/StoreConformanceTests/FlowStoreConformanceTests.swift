@@ -189,11 +189,16 @@ struct FlowStoreConformanceTests {
     @Test(arguments: Backend.available) func queuedStartsAreReadByPartitionAndRemovedOnlyUnderTheOwnersFences(_ backend: Backend) async throws {
         try await StoreDatabase.with(backend) { database in
             let flows = try await database.node().flows
-            #expect(try await flows.enqueue(record("a", clientRequestId: "c-a"), partition: 1) == record("a", clientRequestId: "c-a"))
-            #expect(try await flows.enqueue(record("b"), partition: 2) == record("b"))
-            #expect(try await flows.enqueue(record("c"), partition: 1) == record("c"))
+            func enqueue(_ start: FlowRecord, partition: Int) async throws -> FlowRecord {
+                let stored = try await flows.enqueue([QueuedStart(start, partition: partition)])
+                #expect(stored.count == 1)
+                return stored[0]
+            }
+            #expect(try await enqueue(record("a", clientRequestId: "c-a"), partition: 1) == record("a", clientRequestId: "c-a"))
+            #expect(try await enqueue(record("b"), partition: 2) == record("b"))
+            #expect(try await enqueue(record("c"), partition: 1) == record("c"))
             // The client request id names "a": that flow is the answer, and nothing is queued.
-            #expect(try await flows.enqueue(record("d", clientRequestId: "c-a"), partition: 2) == record("a", clientRequestId: "c-a"))
+            #expect(try await enqueue(record("d", clientRequestId: "c-a"), partition: 2) == record("a", clientRequestId: "c-a"))
             #expect(try await flows.record(FlowID("d")) == nil)
             #expect(try await flows.record(FlowID("a"))?.status == .running)
             #expect(try await flows.queued(in: [1], limit: 10).map(\.id) == [FlowID("a"), FlowID("c")])
@@ -213,6 +218,18 @@ struct FlowStoreConformanceTests {
                 try await flows.dequeue([FlowID("b"), FlowID("c")], proving: [CommitFence(resource: "node/p2", epoch: 1), p1])
             }
             #expect(try await flows.queued(in: [1, 2], limit: 10).map(\.id) == [FlowID("b"), FlowID("c")])
+
+            // Several starts in one transaction, each answered in order: new ones, two with one
+            // client request id (the second gets the first's flow), one whose id names "a". Only
+            // the new flows are queued, in the batch's order.
+            let batch = [QueuedStart(record("e"), partition: 2), QueuedStart(record("f", clientRequestId: "c-f"), partition: 1),
+                         QueuedStart(record("g", clientRequestId: "c-f"), partition: 2), QueuedStart(record("h", clientRequestId: "c-a"), partition: 1),
+                         QueuedStart(record("i"), partition: 1)]
+            #expect(try await flows.enqueue(batch).map(\.id) == [FlowID("e"), FlowID("f"), FlowID("f"), FlowID("a"), FlowID("i")])
+            #expect(try await flows.record(FlowID("g")) == nil)
+            #expect(try await flows.record(FlowID("h")) == nil)
+            #expect(try await flows.queued(in: [1, 2], limit: 10).map(\.id) == [FlowID("b"), FlowID("c"), FlowID("e"), FlowID("f"), FlowID("i")])
+            #expect(try await flows.enqueue([]).isEmpty)
         }
     }
 

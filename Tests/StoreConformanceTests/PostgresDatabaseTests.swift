@@ -111,8 +111,9 @@ struct PostgresDatabaseTests {
                                createdAt: Instant(microsecondsSinceEpoch: 1), updatedAt: Instant(microsecondsSinceEpoch: 1))
         #expect(try await node.flows.commit([.start(start)]) == [start])
         #expect(try await node.flows.record(FlowID("a")) == start)
-        #expect(try await node.flows.enqueue(FlowRecord(id: FlowID("b"), clientRequestId: nil, flowName: "F", arguments: [], attempts: 0,
-                                                        createdAt: start.createdAt, updatedAt: start.updatedAt), partition: 3).id == FlowID("b"))
+        #expect(try await node.flows.enqueue([QueuedStart(FlowRecord(id: FlowID("b"), clientRequestId: nil, flowName: "F", arguments: [], attempts: 0,
+                                                                     createdAt: start.createdAt, updatedAt: start.updatedAt), partition: 3)]).map(\.id)
+                == [FlowID("b")])
         #expect(try await node.flows.queued(in: [3], limit: 1).map(\.id) == [FlowID("b")])
         // A message of a session flow "a" opened.
         let message = InboxMessage(key: SessionMessageKey(session: "a/0", sender: "O=Bob", sequence: 1), body: [1])
