@@ -81,6 +81,10 @@ final class FlowEngines: Sendable {
     /// The queue an RPC worker's starts go to; nil in a process that runs flows.
     var queue: StartQueue? { startQueue.withLock { $0 } }
 
+    /// Where a peer's message starts its responder: the queue in a worker without the flow role,
+    /// else the engine of a partition this process serves, in turn (nil: none serves now).
+    var responderStarter: (any ResponderStarter)? { queue ?? (try? forStart()) }
+
     /// The engine a start goes to: in a hot-hot node, that of the next partition this process
     /// serves (a start that waits and names an existing flow waits on that flow's: `NodeAPI`).
     func forStart() throws(NodeAPIError) -> FlowEngine {

@@ -119,6 +119,7 @@ public enum Node {
         // flow role, queues them); one delivers the outbox: the active one, or in hot-hot the one of
         // those with the p2p role that leads the outbox's election (`OutboxStand`). An RPC worker
         // (neither flow nor p2p role) runs no flow and has no sessions.
+        //
         // The connections a hot-hot process's elections share: its partitions' and its outbox's.
         let connections: ElectionConnections?
         do {
@@ -136,7 +137,7 @@ public enum Node {
                       sessions: configuration.sessions, store: database.sessions, delivers: delivers, sharedInbox: ha.mode == .hotHot,
                       listens: roles.contains(.p2p), timeouts: configuration.http, logger: logger)
         } else { nil }
-        peers?.hub.attach { engines.queue ?? (try? engines.forStart()) }
+        peers?.hub.attach { engines.responderStarter }
         // A hot-hot node's partitions: each fences its stores with a fence of its own.
         let partitionFences = (0..<(ha.flowPartitions?.count ?? 0)).map { WriteFence(resource: HAConfiguration.resource(partition: $0)) }
         // A hot-hot process serving partitions runs the starts RPC workers queue.

@@ -79,7 +79,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 let (base, host) = (URL(fileURLWithPath: config).deletingLastPathComponent().path, configuration.listen.host)
                 let (app, _) = try await Node.application(configuration: configuration, baseDirectory: base,
                                                           logger: Logger(label: "hawser.node"), onListening: { port in
-                    emitLine(["event": "listening", "service": "node", "host": host, "port": port])
+                    emitEvent(["event": "listening", "service": "node", "host": host, "port": port])
                 }, onPartition: { partition, serving in
                     emitEvent(["event": serving ? "serving" : "released", "partition": partition])
                 })
@@ -90,9 +90,9 @@ struct WorkerCommand: AsyncParsableCommand {
                 let base = URL(fileURLWithPath: notaryConfig).deletingLastPathComponent().path
                 let (app, _) = try await NotaryNode.application(configuration: configuration, baseDirectory: base,
                                                                 logger: Logger(label: "hawser.notary"), onListening: { port in
-                    emitLine(["event": "listening", "service": "notary", "host": configuration.listen.host, "port": port])
+                    emitEvent(["event": "listening", "service": "notary", "host": configuration.listen.host, "port": port])
                 }, onGRPCListening: { port in
-                    emitLine(["event": "grpc_listening", "service": "notary", "host": configuration.grpc?.host ?? "", "port": port])
+                    emitEvent(["event": "grpc_listening", "service": "notary", "host": configuration.grpc?.host ?? "", "port": port])
                 })
                 services.append(app)
             }
@@ -100,10 +100,4 @@ struct WorkerCommand: AsyncParsableCommand {
             try await runNamingElectionCodes(services, logger: Logger(label: "hawser.worker"))
         }
     }
-}
-
-/// Prints one JSON object as a line on standard output (keys sorted), without a timestamp.
-@Sendable func emitLine(_ fields: [String: any Sendable]) {
-    let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data()
-    FileHandle.standardOutput.write(data + Data("\n".utf8))
 }
