@@ -91,8 +91,21 @@ public final class LeaseElection: Election {
             try await performPending()
             try await perform(driver.apply { $0.tick(now: .now()) })
             try await performPending()
-            await wakeup.sleep(for: configuration.renewInterval)
+            await wakeup.sleep(for: Self.pause(until: configuration.renewInterval, now: .now(), phase: Self.phase))
         }
+    }
+
+    /// Where this process's rounds fall in each renew interval, as a fraction of it, chosen once a
+    /// process: the elections of one process (a hot-hot process's partitions) run their rounds at
+    /// the same moments, and so share a transaction (`SharedLeaseBackend`), while the processes on
+    /// one machine stay apart. (A pause of one interval after each round let them drift apart.)
+    private static let phase = Double.random(in: 0..<1)
+
+    /// The pause from `now` to the next of the moments `phase` of the way into each `interval`.
+    static func pause(until interval: Duration, now: Moment, phase: Double) -> Duration {
+        let period = max(interval.nanosecondsValue, 1)
+        let into = ((now.nanoseconds - Int64(Double(period) * phase)) % period + period) % period
+        return .nanoseconds(period - into)
     }
 
     public func resign() async {

@@ -19,8 +19,13 @@ public struct PartitionBalancer: Sendable {
     /// their new preferred masters.
     @discardableResult
     public func pass() async throws -> [Int: String] {
-        var snapshots: [ElectionSnapshot] = []
-        for partition in partitions { snapshots.append(try await partition.snapshot()) }
+        // All at once: on a process's shared lease backend they then share one transaction.
+        let snapshots = try await withThrowingTaskGroup(of: (Int, ElectionSnapshot).self) { group in
+            for (k, partition) in partitions.enumerated() { group.addTask { (k, try await partition.snapshot()) } }
+            var read = [ElectionSnapshot?](repeating: nil, count: partitions.count)
+            for try await (k, snapshot) in group { read[k] = snapshot }
+            return read.map { $0! }
+        }
         let standing = snapshots.map { Set($0.candidates.map(\.id)) }
         let workers = standing.dropFirst().reduce(standing.first ?? []) { $0.intersection($1) }
         guard !workers.isEmpty else { return [:] }

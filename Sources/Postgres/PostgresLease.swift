@@ -1,4 +1,5 @@
 import Coordination
+import Foundation
 import Logging
 import PostgresNIO
 
@@ -48,31 +49,32 @@ public final class PostgresLeaseBackend: LeaseBackend {
     }
 
     public func transaction<T: Sendable>(election: String, _ body: @escaping @Sendable (LeaseState) throws -> (LeaseWrites, T)) async throws -> T {
-        try await session.use(timeout: timeout) { connection, logger in
-            let (writes, result) = try body(try await Self.read(connection, election: election, logger: logger))
-            if let lease = writes.lease {
-                try await connection.query("""
-                    UPDATE hawser_lease SET holder = \(lease.holder), epoch = \(Int64(lease.epoch.value)),
-                        expires_at = to_timestamp(\(Double(lease.expiresMs) / 1000)), preferred = \(lease.preferred), target = \(lease.target)
-                    WHERE election = \(election)
-                    """, logger: logger)
+        try await LeaseRound.value(election: election, body) { round in try await transaction(rounds: [round])[0].get() }
+    }
+
+    /// Locks every round's lease row (in the elections' order, so that two processes' transactions
+    /// over the same partitions never wait for each other in a cycle), reads the rows and their
+    /// candidates, lets each round decide, and writes what they decided with one statement per
+    /// table: the round trips of a transaction do not grow with its rounds.
+    public func transaction(rounds: [LeaseRound]) async -> [Result<Void, any Error>] {
+        precondition(Set(rounds.map(\.election)).count == rounds.count, "a lease transaction carries each election once")
+        do {
+            return try await session.use(timeout: timeout) { connection, logger in
+                let states = try await Self.read(connection, elections: rounds.map(\.election), logger: logger)
+                var writes: [(election: String, writes: LeaseWrites)] = []
+                let results = rounds.map { round -> Result<Void, any Error> in
+                    Result {
+                        guard let state = states[round.election] else {
+                            throw CoordinationError.unavailable("the lease row of \(round.election) vanished")
+                        }
+                        writes.append((round.election, try round.decide(state)))
+                    }
+                }
+                try await Self.write(writes, connection, logger: logger)
+                return results
             }
-            if let row = writes.candidate {
-                let addresses = row.candidate.addresses.joined(separator: ",")
-                try await connection.query("""
-                    INSERT INTO hawser_candidates (election, id, addresses, healthy, seen_at, instance)
-                    VALUES (\(election), \(row.candidate.id), \(addresses), \(row.healthy), to_timestamp(\(Double(row.seenMs) / 1000)), \(row.instance))
-                    ON CONFLICT (election, id) DO UPDATE SET addresses = EXCLUDED.addresses, healthy = EXCLUDED.healthy,
-                        seen_at = EXCLUDED.seen_at, instance = EXCLUDED.instance
-                    """, logger: logger)
-            }
-            if let withdrawal = writes.withdraw {
-                try await connection.query("""
-                    DELETE FROM hawser_candidates WHERE election = \(election) AND id = \(withdrawal.id)
-                        AND (instance = \(withdrawal.instance) OR instance IS NULL)
-                    """, logger: logger)
-            }
-            return result
+        } catch {
+            return rounds.map { _ in .failure(error) }
         }
     }
 
@@ -85,32 +87,123 @@ public final class PostgresLeaseBackend: LeaseBackend {
         }
     }
 
-    /// The election's state, its lease row created free if missing and locked until the transaction ends.
-    private static func read(_ connection: PostgresConnection, election: String, logger: Logger) async throws -> LeaseState {
-        try await connection.query("""
-            INSERT INTO hawser_lease (election, holder, epoch, expires_at) VALUES (\(election), NULL, 0, to_timestamp(0))
-            ON CONFLICT (election) DO NOTHING
+    /// The elections' states, their lease rows created free if missing and locked until the
+    /// transaction ends.
+    private static func read(_ connection: PostgresConnection, elections: [String], logger: Logger) async throws -> [String: LeaseState] {
+        let sorted = elections.sorted()
+        var (nowMs, leases) = try await lock(connection, sorted, logger: logger)
+        let missing = sorted.filter { leases[$0] == nil }
+        if !missing.isEmpty {
+            try await connection.query("""
+                INSERT INTO hawser_lease (election, holder, epoch, expires_at) SELECT unnest(\(missing)::text[]), NULL, 0, to_timestamp(0)
+                ON CONFLICT (election) DO NOTHING
+                """, logger: logger)
+            (nowMs, leases) = try await lock(connection, sorted, logger: logger)
+        }
+        var candidates: [String: [CandidateRow]] = [:]
+        let found = try await connection.query("""
+            SELECT election, id, addresses, healthy, (extract(epoch FROM seen_at) * 1000)::bigint, instance
+            FROM hawser_candidates WHERE election = ANY(\(sorted)::text[])
             """, logger: logger)
-        var lease: LeaseRow?
+        for try await (election, id, addresses, healthy, seen, instance) in found.decode((String, String, String, Bool, Int64, String?).self) {
+            candidates[election, default: []].append(CandidateRow(candidate: Candidate(id: id, addresses: addresses.split(separator: ",").map(String.init)),
+                                                                  healthy: healthy, seenMs: seen, instance: instance))
+        }
+        return leases.reduce(into: [:]) { states, entry in
+            states[entry.key] = LeaseState(nowMs: nowMs, lease: entry.value, candidates: candidates[entry.key] ?? [])
+        }
+    }
+
+    /// Locks the lease rows of `elections` (sorted) that exist and reads them, with the database's
+    /// time (the transaction's start, the same for every round in it).
+    private static func lock(_ connection: PostgresConnection, _ elections: [String], logger: Logger) async throws -> (nowMs: Int64, [String: LeaseRow]) {
+        var leases: [String: LeaseRow] = [:]
         var nowMs: Int64 = 0
         let rows = try await connection.query("""
-            SELECT holder, epoch, (extract(epoch FROM expires_at) * 1000)::bigint, preferred, target, (extract(epoch FROM now()) * 1000)::bigint
-            FROM hawser_lease WHERE election = \(election) FOR UPDATE
+            SELECT election, holder, epoch, (extract(epoch FROM expires_at) * 1000)::bigint, preferred, target, (extract(epoch FROM now()) * 1000)::bigint
+            FROM hawser_lease WHERE election = ANY(\(elections)::text[]) ORDER BY election FOR UPDATE
             """, logger: logger)
-        for try await (holder, epoch, expires, preferred, target, now) in rows.decode((String?, Int64, Int64, String?, String?, Int64).self) {
-            lease = LeaseRow(holder: holder, epoch: Epoch(UInt64(max(epoch, 0))), expiresMs: expires, preferred: preferred, target: target)
+        for try await (election, holder, epoch, expires, preferred, target, now) in rows.decode((String, String?, Int64, Int64, String?, String?, Int64).self) {
+            leases[election] = LeaseRow(holder: holder, epoch: Epoch(UInt64(max(epoch, 0))), expiresMs: expires, preferred: preferred, target: target)
             nowMs = now
         }
-        guard let lease else { throw CoordinationError.unavailable("the lease row of \(election) vanished") }
-        var candidates: [CandidateRow] = []
-        let found = try await connection.query("""
-            SELECT id, addresses, healthy, (extract(epoch FROM seen_at) * 1000)::bigint, instance
-            FROM hawser_candidates WHERE election = \(election)
-            """, logger: logger)
-        for try await (id, addresses, healthy, seen, instance) in found.decode((String, String, Bool, Int64, String?).self) {
-            candidates.append(CandidateRow(candidate: Candidate(id: id, addresses: addresses.split(separator: ",").map(String.init)),
-                                           healthy: healthy, seenMs: seen, instance: instance))
+        return (nowMs, leases)
+    }
+
+    /// The rounds' writes: the lease rows, the candidates' rows, the withdrawals, a statement each.
+    private static func write(_ writes: [(election: String, writes: LeaseWrites)], _ connection: PostgresConnection, logger: Logger) async throws {
+        let leases = writes.compactMap { w in w.writes.lease.map { LeaseJSON(election: w.election, $0) } }
+        if !leases.isEmpty {
+            try await connection.query("""
+                UPDATE hawser_lease AS l SET holder = w.holder, epoch = w.epoch, expires_at = to_timestamp(w.expires),
+                    preferred = w.preferred, target = w.target
+                FROM jsonb_to_recordset(\(try json(leases))::jsonb)
+                    AS w(election text, holder text, epoch bigint, expires double precision, preferred text, target text)
+                WHERE l.election = w.election
+                """, logger: logger)
         }
-        return LeaseState(nowMs: nowMs, lease: lease, candidates: candidates)
+        let candidates = writes.compactMap { w in w.writes.candidate.map { CandidateJSON(election: w.election, $0) } }
+        if !candidates.isEmpty {
+            try await connection.query("""
+                INSERT INTO hawser_candidates (election, id, addresses, healthy, seen_at, instance)
+                SELECT w.election, w.id, w.addresses, w.healthy, to_timestamp(w.seen), w.instance
+                FROM jsonb_to_recordset(\(try json(candidates))::jsonb)
+                    AS w(election text, id text, addresses text, healthy boolean, seen double precision, instance text)
+                ON CONFLICT (election, id) DO UPDATE SET addresses = EXCLUDED.addresses, healthy = EXCLUDED.healthy,
+                    seen_at = EXCLUDED.seen_at, instance = EXCLUDED.instance
+                """, logger: logger)
+        }
+        let withdrawals = writes.compactMap { w in w.writes.withdraw.map { WithdrawalJSON(election: w.election, id: $0.id, instance: $0.instance) } }
+        if !withdrawals.isEmpty {
+            try await connection.query("""
+                DELETE FROM hawser_candidates AS c USING jsonb_to_recordset(\(try json(withdrawals))::jsonb) AS w(election text, id text, instance text)
+                WHERE c.election = w.election AND c.id = w.id AND (c.instance = w.instance OR c.instance IS NULL)
+                """, logger: logger)
+        }
+    }
+
+    private static func json<T: Encodable>(_ rows: T) throws -> String {
+        String(decoding: try JSONEncoder().encode(rows), as: UTF8.self)
+    }
+
+    /// A lease row as `jsonb_to_recordset` reads it (times in seconds, as `to_timestamp` takes them).
+    private struct LeaseJSON: Encodable {
+        var election: String
+        var holder: String?
+        var epoch: Int64
+        var expires: Double
+        var preferred: String?
+        var target: String?
+        init(election: String, _ row: LeaseRow) {
+            self.election = election
+            holder = row.holder
+            epoch = Int64(row.epoch.value)
+            expires = Double(row.expiresMs) / 1000
+            preferred = row.preferred
+            target = row.target
+        }
+    }
+
+    private struct CandidateJSON: Encodable {
+        var election: String
+        var id: String
+        var addresses: String
+        var healthy: Bool
+        var seen: Double
+        var instance: String?
+        init(election: String, _ row: CandidateRow) {
+            self.election = election
+            id = row.candidate.id
+            addresses = row.candidate.addresses.joined(separator: ",")
+            healthy = row.healthy
+            seen = Double(row.seenMs) / 1000
+            instance = row.instance
+        }
+    }
+
+    private struct WithdrawalJSON: Encodable {
+        var election: String
+        var id: String
+        var instance: String
     }
 }

@@ -66,8 +66,9 @@ struct PostgresLeaseTests {
     /// for the connection behind another's. A round whose deadline passes while it waits never
     /// runs later (its task is cancelled, and so is the transaction it would start): it would act
     /// for an election that has moved on.
-    @Test func aRoundThatGaveUpWaitingForTheConnectionNeverRuns() async throws {
-        let backend = patientBackend
+    @Test(arguments: [false, true]) func aRoundThatGaveUpWaitingForTheConnectionNeverRuns(shared: Bool) async throws {
+        let backend: any LeaseBackend = shared ? SharedLeaseBackend(patientBackend) : patientBackend
+        defer { if let shared = backend as? SharedLeaseBackend { Task { await shared.closeShared() } } }
         try await backend.prepare()
         let a = Candidate(id: "A")
         _ = try await backend.round(election: election, candidate: a, healthy: true, mayAcquire: true, leaseDuration: .seconds(60))
@@ -90,6 +91,43 @@ struct PostgresLeaseTests {
         #expect(try await backend.transaction(election: election) { _ in (LeaseWrites.none, 3) } == 3)
         let ranLater = ran.load(ordering: .relaxed)
         #expect(!ranLater, "the round that gave up ran later")
+        await backend.close()
+    }
+
+    /// Several elections' rounds in one transaction (a process's partitions, group-committed by
+    /// `SharedLeaseBackend`): each reads its own election's state at the same database time,
+    /// a missing lease row is created, and a round that fails to decide writes nothing while the
+    /// others commit.
+    @Test func roundsOfSeveralElectionsShareATransactionAndFailAlone() async throws {
+        struct Refused: Error {}
+        let backend = patientBackend
+        try await backend.prepare()
+        let (e1, e2, e3) = (election + "-1", election + "-2", election + "-3")
+        _ = try await backend.round(election: e1, candidate: Candidate(id: "A"), healthy: true, mayAcquire: true, leaseDuration: .seconds(60))
+        let configuration = PostgresLeaseBackend.configuration(e1, .seconds(60))
+        let request = RoundRequest(healthy: true, mayAcquire: true, standingAside: false, highestSeen: .zero, leadingWith: nil)
+        let seen = Mutex<[String: LeaseState]>([:])
+        let round = { (election: String, id: String) in
+            LeaseRound(election: election) { state in
+                seen.withLock { $0[election] = state }
+                let outcome = LeaseRules.round(state, candidate: Candidate(id: id), instance: "test-\(id)", request: request, configuration: configuration)
+                return LeaseWrites(lease: outcome.lease, candidate: outcome.candidate)
+            }
+        }
+        let results = await backend.transaction(rounds: [
+            round(e3, "C"), LeaseRound(election: e2) { _ in throw Refused() }, round(e1, "B"),
+        ])
+        #expect(results.map { (try? $0.get()) != nil } == [true, false, true])
+        let states = seen.withLock { $0 }
+        #expect(states[e1]?.lease.holder == "A" && states[e1]?.candidates.map(\.candidate.id) == ["A"])
+        #expect(states[e3]?.lease.holder == nil && states[e3]?.candidates == [])
+        #expect(states[e1]?.nowMs == states[e3]?.nowMs, "one transaction, one database time")
+        let one = try await backend.snapshot(election: e1, leaseDuration: .seconds(60))
+        #expect(one.leader == "A" && one.candidates.map(\.id).sorted() == ["A", "B"])
+        let three = try await backend.snapshot(election: e3, leaseDuration: .seconds(60))
+        #expect(three.leader == "C" && three.epoch == Epoch(1) && three.candidates.map(\.id) == ["C"])
+        let two = try await backend.snapshot(election: e2, leaseDuration: .seconds(60))
+        #expect(two.leader == nil && two.candidates.isEmpty)
         await backend.close()
     }
 
