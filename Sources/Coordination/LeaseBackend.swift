@@ -13,7 +13,8 @@ public protocol LeaseBackend: Sendable {
     /// Several elections' rounds in one transaction, each election at most once: every round reads
     /// its election's state and decides its writes as in `transaction(election:_:)`. A round whose
     /// `decide` throws writes nothing and gets its error; the others commit. One result per round,
-    /// in order; a transaction that fails fails every round. (By default, one transaction each.)
+    /// in order; a transaction that fails fails every round. (By default, one `transaction(election:_:)`
+    /// each: right for a backend that wraps another, whose every round must pass through it.)
     func transaction(rounds: [LeaseRound]) async -> [Result<Void, any Error>]
     /// Closes connections; the backend may not be used afterwards.
     func close() async

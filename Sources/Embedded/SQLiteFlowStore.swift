@@ -17,6 +17,9 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
     }
 
     /// Blocks the calling thread (the group committer's) for the transaction.
+    /// The engine's group committer batches its callers.
+    public var batchesCommits: Bool { false }
+
     public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
         let fences = try fence.map { [CommitFence(resource: $0.resource, epoch: try $0.epochForWrite().value)] } ?? []
         return try await commit(writes, proving: fences)

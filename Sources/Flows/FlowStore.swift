@@ -36,7 +36,8 @@ public protocol FlowStore: Sendable {
     func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?]
     /// Whether `commit` batches concurrent callers into shared transactions itself, on a thread
     /// of its own (a hot-hot partition's store, `PartitionFlowStore`): the engine's group
-    /// committer then hands it each flow's writes as they come. False unless said.
+    /// committer then hands it each flow's writes as they come. No default: a store that wraps
+    /// another says what the wrapped one says (a default once hid the shared commit's).
     var batchesCommits: Bool { get }
 
     func record(_ id: FlowID) async throws -> FlowRecord?
@@ -55,10 +56,6 @@ public protocol FlowStore: Sendable {
     /// fence before its engine stops; the database still refuses it (`stale_epoch`) once a newer
     /// owner has claimed. Called only from the group committer's own thread.
     func clearReplayMarkers(_ ids: [FlowID]) async throws
-}
-
-extension FlowStore {
-    public var batchesCommits: Bool { false }
 }
 
 /// The flow store a node runs on (SQLite or PostgreSQL): the port, and what the node's API,

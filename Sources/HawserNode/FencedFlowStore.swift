@@ -30,6 +30,7 @@ struct FencedFlowStore: FlowStore {
         }
     }
 
+    var batchesCommits: Bool { base.batchesCommits }
     func record(_ id: FlowID) async throws -> FlowRecord? { try await base.record(id) }
     func record(clientRequestId: String) async throws -> FlowRecord? { try await base.record(clientRequestId: clientRequestId) }
     func journal(of id: FlowID) async throws -> [JournalEntry] { try await base.journal(of: id) }

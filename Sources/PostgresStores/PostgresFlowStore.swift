@@ -27,6 +27,9 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
     /// transaction. The call proves the fence's epoch; if the epoch recorded is not this one (a
     /// new leader's first write, or a deposed one's), `PostgresFencing` records it or refuses
     /// it, in a transaction of its own, and the batch is tried again.
+    /// The engine's group committer batches its callers.
+    public var batchesCommits: Bool { false }
+
     public func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
         let fences = try fence.map { [CommitFence(resource: $0.resource, epoch: try $0.epochForWrite().value)] } ?? []
         return try await commit(writes, proving: fences)

@@ -53,6 +53,7 @@ import Vault
         /// The kinds of the journal entries in each transaction committed, in order.
         let journaled = Mutex<[[String]]>([])
         init(_ inner: SQLiteFlowStore) { self.inner = inner }
+        var batchesCommits: Bool { inner.batchesCommits }
         func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] {
             if broken.withLock({ $0 }) { throw TransientFlowError("the disk is gone") }
             let carriesJournal = writes.contains { if case .journal = $0 { true } else { false } }

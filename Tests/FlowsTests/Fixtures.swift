@@ -54,6 +54,7 @@ final class InterceptedFlowStore: FlowStore {
         intercept = commit
     }
 
+    var batchesCommits: Bool { base.batchesCommits }
     func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] { try await intercept(writes) }
     func record(_ id: FlowID) async throws -> FlowRecord? {
         defer { read(id) }

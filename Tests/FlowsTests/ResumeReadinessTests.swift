@@ -11,6 +11,7 @@ import Testing
         let inner: SQLiteFlowStore
         let gate = Gate()
         init(_ inner: SQLiteFlowStore) { self.inner = inner }
+        var batchesCommits: Bool { inner.batchesCommits }
         func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] { try await inner.commit(writes) }
         func record(_ id: FlowID) async throws -> FlowRecord? { try await inner.record(id) }
         func record(clientRequestId: String) async throws -> FlowRecord? { try await inner.record(clientRequestId: clientRequestId) }

@@ -4,6 +4,7 @@ import Flows
 import HawserCore
 @testable import HawserNode
 import HawserTestSupport
+import Logging
 import Synchronization
 import Testing
 
@@ -78,5 +79,25 @@ import Testing
         }
         #expect(failures == 20)
         #expect(tried.withLock { $0 } == 20, "each flow's write went to the database once")
+    }
+
+    /// A partition's engine hands each flow's writes straight to the process's shared commit: its
+    /// own group committer in front would make a write wait for the engine's batch and then for
+    /// the next shared transaction. The engine's store is the partition's store wrapped in the
+    /// term's fence check (`FencedFlowStore`), which once hid this and so doubled the queue.
+    @Test func aPartitionsEngineHandsItsWritesStraightToTheSharedCommit() async throws {
+        let dir = try TemporaryDirectory()
+        let database = try SQLiteNodeDatabase(path: dir.path + "/node.sqlite")
+        let commits = PartitionCommits(maxWritesPerCommit: 1_000, commit: database.flows.commit(_:proving:))
+        let partition = PartitionFlowStore(fenced: database.flows, fence: WriteFence(resource: "node/p0", epoch: Epoch(1)), commits: commits)
+        let engineStore = Mutex<(any FlowStore)?>(nil)
+        let work = FlowShardWork(store: partition, claim: {}, draining: { false }) { store in
+            engineStore.withLock { $0 = store }
+            return FlowEngine(store: store, registry: FlowRegistry(), services: FlowServices(), logger: Logger(label: "test"))
+        }
+        _ = work.makeTerm { _ in }
+        let store = try #require(engineStore.withLock { $0 })
+        #expect(store.batchesCommits)
+        #expect(!database.flows.batchesCommits, "a store of its own is batched by the engine's group committer")
     }
 }
