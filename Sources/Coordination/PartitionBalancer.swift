@@ -1,3 +1,4 @@
+import HawserCore
 import Logging
 
 /// Keeps the partitions of a partitioned election balanced over its workers (`PartitionPlan`) by
@@ -20,12 +21,7 @@ public struct PartitionBalancer: Sendable {
     @discardableResult
     public func pass() async throws -> [Int: String] {
         // All at once: on a process's shared lease backend they then share one transaction.
-        let snapshots = try await withThrowingTaskGroup(of: (Int, ElectionSnapshot).self) { group in
-            for (k, partition) in partitions.enumerated() { group.addTask { (k, try await partition.snapshot()) } }
-            var read = [ElectionSnapshot?](repeating: nil, count: partitions.count)
-            for try await (k, snapshot) in group { read[k] = snapshot }
-            return read.map { $0! }
-        }
+        let snapshots = try await concurrently(partitions.count) { [partitions] k in try await partitions[k].snapshot() }
         let standing = snapshots.map { Set($0.candidates.map(\.id)) }
         let workers = standing.dropFirst().reduce(standing.first ?? []) { $0.intersection($1) }
         guard !workers.isEmpty else { return [:] }

@@ -76,17 +76,16 @@ public struct HotHotStatus: Encodable, Sendable {
             partitions[k].oldestWaitMs = max(partitions[k].oldestWaitMs ?? waited, waited)
         }
         var workers: [String: Worker] = [:]
-        // One connection (or ZooKeeper session) for every election's read, as a process's elections share.
+        // One connection (or ZooKeeper session) for every election's read, as a process's elections
+        // share, and the reads all at once: on a PostgreSQL lease they then share a transaction.
         let shared = try election.partitionConnections()
         let elections = (0..<count).map(election.partition) + (configuration.network == nil ? [] : [election.outbox])
-        var snapshots = [ElectionSnapshot]()
-        for settings in elections {
-            do {
-                snapshots.append(try await settings.snapshot(sharing: shared))
-            } catch {
-                await shared.close()
-                throw error
-            }
+        let snapshots: [ElectionSnapshot]
+        do {
+            snapshots = try await concurrently(elections.count) { k in try await elections[k].snapshot(sharing: shared) }
+        } catch {
+            await shared.close()
+            throw error
         }
         await shared.close()
         for snapshot in snapshots {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HawserClient
+import HawserCore
 import HawserNode
 import Sim
 
@@ -119,7 +120,7 @@ struct PaymentBench: AsyncParsableCommand {
     /// a history, each payment's start and end are recorded as its own client's.
     private func drain(_ paying: NodeClient, pay: @escaping @Sendable (Int) -> (String, String), run: String,
                        load: FlowLoad) async throws {
-        let ids = try await Self.concurrently(payments, width: 64) { i -> String in
+        let ids = try await concurrently(payments, width: 64) { i -> String in
             let (flow, arguments) = pay(i)
             let clientRequestId = "\(run)-backlog-\(i)"
             return try await load.start(clientRequestId, by: "p\(i)") {
@@ -130,7 +131,7 @@ struct PaymentBench: AsyncParsableCommand {
         // The caller waits for this line to restart the payee's node: a pipe or file would hold it.
         fflush(nil)  // every stream (naming `stdout` is not concurrency-safe)
         let start = ContinuousClock.now
-        let statuses = try await Self.concurrently(ids.count, width: 64) { i -> String in
+        let statuses = try await concurrently(ids.count, width: 64) { i -> String in
             let final = try await paying.waitForEnd(ids[i])
             load.ended(final, by: "p\(i)")
             return final.status
@@ -140,19 +141,6 @@ struct PaymentBench: AsyncParsableCommand {
         print(String(format: "backlog_payments=%d drained_seconds=%.2f payments_per_second=%.0f ", payments, elapsed,
                      Double(payments) / elapsed) + counts.joined(separator: " "))
         guard statuses.allSatisfy({ $0 == "completed" }) else { throw CLIError("not every payment of the backlog completed") }
-    }
-
-    /// `body(0..<count)`, at most `width` at a time; the results in order.
-    private static func concurrently<T: Sendable>(_ count: Int, width: Int, _ body: @escaping @Sendable (Int) async throws -> T) async throws -> [T] {
-        try await withThrowingTaskGroup(of: (Int, T).self) { group in
-            var out = [T?](repeating: nil, count: count), next = 0
-            while next < min(width, count) { let i = next; group.addTask { (i, try await body(i)) }; next += 1 }
-            while let (i, value) = try await group.next() {
-                out[i] = value
-                if next < count { let j = next; group.addTask { (j, try await body(j)) }; next += 1 }
-            }
-            return out.map { $0! }
-        }
     }
 
     /// How many payments the node's responder has recorded (completed), counted page by page.
