@@ -151,6 +151,7 @@ struct NotaryAPI {
     private func notariseOne(_ request: Request) async throws -> Response {
         let format = try WireFormat.ofBody(request)
         let body = try await request.body.collect(upTo: limits.maxBodyBytes)
+        if format == .protobuf { try checkStateRefs(body.withUnsafeReadableBytes(WireScan.stateRefs(request:)), format) }
         let parsed: NotarisationRequest
         switch try format.decode(body, json: NotarisationRequestJSON.self, proto: Hawser_V1_NotarisationRequest.self) {
         case .json(let json): parsed = try json.decoded()
@@ -164,13 +165,14 @@ struct NotaryAPI {
         let format = try WireFormat.ofBody(request)
         let body = try await request.body.collect(upTo: limits.maxBodyBytes)
         // Each item decodes on its own: one bad item gets its own error and the rest proceed.
-        var decoded: [Result<NotarisationRequest, APIError>]
-        switch try format.decode(body, json: BatchRequestJSON.self, proto: Hawser_V1_NotarisationBatchRequest.self) {
-        case .json(let json): decoded = json.requests.map { item in Result { () throws(APIError) in try item.decoded() } }
-        case .proto(let proto): decoded = proto.requests.map { item in Result { () throws(APIError) in try NotarisationRequest(proto: item) } }
-        }
-        guard decoded.count <= limits.maxBatchRequests else {
-            throw APIError(.batchTooLarge, "the batch holds \(decoded.count) requests; this notary accepts at most \(limits.maxBatchRequests)")
+        let decoded: [Result<NotarisationRequest, APIError>]
+        switch format {
+        case .json:
+            let json = try format.decodeJSON(body, BatchRequestJSON.self)
+            try checkBatchSize(json.requests.count)
+            decoded = json.requests.map { item in Result { () throws(APIError) in try item.decoded() } }
+        case .protobuf:
+            decoded = try decodeProtobufBatch(body)
         }
         let valid = decoded.compactMap { try? $0.get() }
         let parts = try term()
@@ -193,6 +195,45 @@ struct NotaryAPI {
             }
             return p
         }())
+    }
+}
+
+extension NotaryAPI {
+    /// A protobuf batch, read request by request from its bytes (`WireScan`): a batch of more
+    /// requests than allowed is refused, and a request that names more state refs than allowed
+    /// gets its error, before anything is decoded.
+    private func decodeProtobufBatch(_ body: ByteBuffer) throws -> [Result<NotarisationRequest, APIError>] {
+        try body.withUnsafeReadableBytes { bytes in
+            guard let requests = WireScan.requests(batch: bytes) else {
+                throw WireFormat.protobuf.malformed(BatchRequestJSON.self, "undecodable")
+            }
+            try checkBatchSize(requests.count)
+            return try requests.map { range in
+                let item = UnsafeRawBufferPointer(rebasing: bytes[range])
+                guard let refs = WireScan.stateRefs(request: item) else {
+                    throw WireFormat.protobuf.malformed(BatchRequestJSON.self, "undecodable")
+                }
+                guard refs <= limits.maxStateRefs else { return .failure(RequestValidator.tooManyStateRefs(refs, max: limits.maxStateRefs)) }
+                let proto: Hawser_V1_NotarisationRequest
+                do { proto = try Hawser_V1_NotarisationRequest(serializedBytes: Array(item)) } catch {
+                    throw WireFormat.protobuf.malformed(BatchRequestJSON.self, "undecodable")
+                }
+                return Result { () throws(APIError) in try NotarisationRequest(proto: proto) }
+            }
+        }
+    }
+
+    private func checkBatchSize(_ count: Int) throws {
+        guard count <= limits.maxBatchRequests else {
+            throw APIError(.batchTooLarge, "the batch holds \(count) requests; this notary accepts at most \(limits.maxBatchRequests)")
+        }
+    }
+
+    /// Refuses a protobuf request that names more state refs than allowed before it is decoded;
+    /// bytes that are not protobuf are refused as the decoder would.
+    private func checkStateRefs(_ refs: Int?, _ format: WireFormat) throws {
+        guard let refs else { throw format.malformed(NotarisationRequestJSON.self, "undecodable") }
+        guard refs <= limits.maxStateRefs else { throw RequestValidator.tooManyStateRefs(refs, max: limits.maxStateRefs) }
     }
 }
 

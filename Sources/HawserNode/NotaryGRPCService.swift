@@ -1,5 +1,7 @@
 import Foundation
 import GRPCCore
+import SwiftProtobuf
+import GRPCProtobuf
 import HawserCore
 import HawserWire
 import Notary
@@ -15,12 +17,56 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
     let maxInFlightPerStream: Int
     /// Set when the server begins its graceful shutdown.
     let draining: GRPCDraining
+    /// Most state refs in one request (`limits.maxStateRefs`): a request message naming more is
+    /// not decoded (`ReadRequests`).
+    let maxStateRefs: Int
+
+    /// The generated registration, but with request deserializers that count a request's state
+    /// refs in its bytes first: decoded, a ref costs about 48 bytes however short it is on the
+    /// wire, and a 4 MiB message of two million empty refs took the notary 90 MB. A request over
+    /// the limit is answered `too_many_state_refs` as any refused request is.
+    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        router.registerHandler(
+            forMethod: Hawser_V1_Notary.Method.Notarise.descriptor,
+            deserializer: ReadRequests<Hawser_V1_NotarisationRequest>(maxStateRefs: maxStateRefs) { bytes in
+                WireScan.stateRefs(request: bytes).map { (id: 0, stateRefs: $0) }
+            },
+            serializer: ProtobufSerializer<Hawser_V1_NotarisationResult>()
+        ) { request, _ in
+            let read = try await ServerRequest(stream: request).message
+            return StreamingServerResponse(single: ServerResponse(message: await decide(read), metadata: [:]))
+        }
+        router.registerHandler(
+            forMethod: Hawser_V1_Notary.Method.NotariseStream.descriptor,
+            deserializer: ReadRequests<Hawser_V1_StreamedRequest>(maxStateRefs: maxStateRefs, scan: WireScan.streamed),
+            serializer: ProtobufSerializer<Hawser_V1_StreamedResult>()
+        ) { request, context in
+            StreamingServerResponse(metadata: [:]) { writer in
+                try await notariseStream(read: request.messages, response: writer, context: context)
+                return [:]
+            }
+        }
+        router.registerHandler(
+            forMethod: Hawser_V1_Notary.Method.Identity.descriptor,
+            deserializer: ProtobufDeserializer<Hawser_V1_IdentityRequest>(),
+            serializer: ProtobufSerializer<Hawser_V1_Party>()
+        ) { request, context in
+            StreamingServerResponse(single: ServerResponse(message: try await identity(request: try await ServerRequest(stream: request).message,
+                                                                                       context: context), metadata: [:]))
+        }
+    }
 
     func notarise(request: Hawser_V1_NotarisationRequest, context: ServerContext) async throws -> Hawser_V1_NotarisationResult {
-        await decide(request)
+        await decide(.decoded(request))
     }
 
     func notariseStream(request: RPCAsyncSequence<Hawser_V1_StreamedRequest, any Error>,
+                        response: RPCWriter<Hawser_V1_StreamedResult>, context: ServerContext) async throws {
+        try await notariseStream(read: RPCAsyncSequence(wrapping: request.map { .decoded($0) }), response: response, context: context)
+    }
+
+    /// The stream of requests as `ReadRequests` reads them.
+    func notariseStream(read request: RPCAsyncSequence<ReadRequest<Hawser_V1_StreamedRequest>, any Error>,
                         response: RPCWriter<Hawser_V1_StreamedResult>, context: ServerContext) async throws {
         // gRPC reports a call that ended early (the client cancelled it, its connection broke) on
         // the call's cancellation handle, not by cancelling this task: the stream's requests still
@@ -43,10 +89,10 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
     }
 
     /// Reads the stream's requests, decides them in groups and writes each result as it comes.
-    private func serve(_ request: RPCAsyncSequence<Hawser_V1_StreamedRequest, any Error>,
+    private func serve(_ request: RPCAsyncSequence<ReadRequest<Hawser_V1_StreamedRequest>, any Error>,
                        _ response: RPCWriter<Hawser_V1_StreamedResult>) async throws {
         let inFlight = InFlightSlots(maxInFlightPerStream)
-        let arrived = Mailbox<Hawser_V1_StreamedRequest>()
+        let arrived = Mailbox<ReadRequest<Hawser_V1_StreamedRequest>>()
         let answered = Mailbox<Hawser_V1_StreamedResult>()
         try await withThrowingDiscardingTaskGroup { group in
             // Results ready together go out in one write: one hop to the connection's event loop.
@@ -91,20 +137,34 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
     }
 
     /// The answer to one request, or the error the HTTP API would give for it.
-    private func decide(_ proto: Hawser_V1_NotarisationRequest) async -> Hawser_V1_NotarisationResult {
-        var result = Hawser_V1_NotarisationResult()
-        await decide([(0, proto)]) { _, outcome in result = outcome }
-        return result
+    private func decide(_ request: ReadRequest<Hawser_V1_NotarisationRequest>) async -> Hawser_V1_NotarisationResult {
+        switch request {
+        case .decoded(let proto):
+            var result = Hawser_V1_NotarisationResult()
+            await decide([(0, proto)]) { _, outcome in result = outcome }
+            return result
+        case .tooManyStateRefs(let count, _):
+            return Self.result(.failure(RequestValidator.tooManyStateRefs(count, max: maxStateRefs)))
+        }
     }
 
     /// Decides streamed requests together and hands each result to `answer` as soon as it is known.
-    private func decide(_ items: [Hawser_V1_StreamedRequest], answer: (Hawser_V1_StreamedResult) -> Void) async {
-        await decide(items.map { ($0.id, $0.request) }) { id, result in
+    private func decide(_ items: [ReadRequest<Hawser_V1_StreamedRequest>], answer: (Hawser_V1_StreamedResult) -> Void) async {
+        func streamed(_ id: UInt64, _ result: Hawser_V1_NotarisationResult) {
             var out = Hawser_V1_StreamedResult()
             out.id = id
             out.result = result
             answer(out)
         }
+        var decoded: [(id: UInt64, request: Hawser_V1_NotarisationRequest)] = []
+        for item in items {
+            switch item {
+            case .decoded(let message): decoded.append((message.id, message.request))
+            case .tooManyStateRefs(let count, let id):
+                streamed(id, Self.result(.failure(RequestValidator.tooManyStateRefs(count, max: maxStateRefs))))
+            }
+        }
+        await decide(decoded, answer: streamed)
     }
 
     /// Decodes each request (one that does not decode gets its error at once) and notarises the
@@ -176,5 +236,28 @@ final class InFlightSlots: Sendable {
             return state.waiting.removeFirst()
         }
         next?.resume()
+    }
+}
+
+/// A request message as the notary reads it: decoded, or counted in its bytes and found to name
+/// more state refs than the notary takes (then not decoded).
+enum ReadRequest<Message: Sendable>: Sendable {
+    case decoded(Message)
+    /// `id`: the streamed request's id (0 for a unary call's request).
+    case tooManyStateRefs(count: Int, id: UInt64)
+}
+
+/// Decodes a request message only if it names at most `maxStateRefs` state refs, counted in its
+/// bytes first (`scan`: its id and its state refs); bytes the scan cannot read are left to the
+/// decoder, which refuses them (`INVALID_ARGUMENT`).
+struct ReadRequests<Message: SwiftProtobuf.Message>: MessageDeserializer {
+    let maxStateRefs: Int
+    let scan: @Sendable (UnsafeRawBufferPointer) -> (id: UInt64, stateRefs: Int)?
+
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> ReadRequest<Message> {
+        if let counted = serializedMessageBytes.withUnsafeBytes(scan), counted.stateRefs > maxStateRefs {
+            return .tooManyStateRefs(count: counted.stateRefs, id: counted.id)
+        }
+        return .decoded(try ProtobufDeserializer<Message>().deserialize(serializedMessageBytes))
     }
 }

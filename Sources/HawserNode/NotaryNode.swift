@@ -114,7 +114,7 @@ public enum NotaryNode {
                                 maxConcurrentStreams: grpc.maxConcurrentStreams, idleTimeout: .milliseconds(grpc.idleTimeoutMillis),
                                 timeouts: configuration.http, streamingPaths: ["/hawser.v1.Notary/NotariseStream"],
                                 services: [NotaryGRPCService(serving: serving, maxInFlightPerStream: grpc.maxInFlightPerStream,
-                                                             draining: draining)],
+                                                             draining: draining, maxStateRefs: configuration.limits.maxStateRefs)],
                                 draining: draining, logger: logger, onListening: onGRPCListening)
         }
         let app = Application(

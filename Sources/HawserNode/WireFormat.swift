@@ -42,16 +42,27 @@ enum WireFormat {
     }
 
     func decode<J: Decodable, P: SwiftProtobuf.Message>(_ body: ByteBuffer, json: J.Type, proto: P.Type) throws -> Either<J, P> {
+        switch self {
+        case .json: return .json(try Self.json.decodeJSON(body, J.self))
+        case .protobuf:
+            do { return .proto(try P(serializedBytes: Data(buffer: body))) } catch { throw malformed(J.self, Self.summary(of: error)) }
+        }
+    }
+
+    /// A JSON body as `J`.
+    func decodeJSON<J: Decodable>(_ body: ByteBuffer, _ type: J.Type) throws -> J {
         do {
-            switch self {
-            case .json: return .json(try JSONDecoder.decodeRequest(J.self, from: Array(buffer: body)))
-            case .protobuf: return .proto(try P(serializedBytes: Data(buffer: body)))
-            }
+            return try JSONDecoder.decodeRequest(J.self, from: Array(buffer: body))
         } catch let error as UnknownFieldError {
             throw error  // `EdgeMiddleware` answers it
         } catch {
-            throw APIError(.malformedRequest, "the body is not a valid \(contentType) \(String(describing: J.self).replacingOccurrences(of: "JSON", with: "")): \(Self.summary(of: error))")
+            throw malformed(J.self, Self.summary(of: error))
         }
+    }
+
+    /// The refusal of a body that is not a valid `J` (a JSON form's name, as the API calls it).
+    func malformed<J>(_ type: J.Type, _ why: String) -> APIError {
+        APIError(.malformedRequest, "the body is not a valid \(contentType) \(String(describing: J.self).replacingOccurrences(of: "JSON", with: "")): \(why)")
     }
 
     enum Either<J, P> {

@@ -18,6 +18,12 @@ public struct RequestValidator: Sendable {
         }
     }
 
+    /// The refusal of a request that names `count` state refs, over `max` (also given before
+    /// decoding, from the bytes: `WireScan`).
+    public static func tooManyStateRefs(_ count: Int, max: Int) -> APIError {
+        APIError(.tooManyStateRefs, "the request names \(count) state refs; this notary accepts at most \(max) inputs and references together")
+    }
+
     public func check(_ request: NotarisationRequest) throws(APIError) {
         try checkShape(request)
         let verifier: Verifier
@@ -59,9 +65,7 @@ public struct RequestValidator: Sendable {
 
     private func checkShape(_ request: NotarisationRequest) throws(APIError) {
         let count = request.inputs.count + request.references.count
-        guard count <= maxStateRefs else {
-            throw APIError(.tooManyStateRefs, "the request names \(count) state refs; this notary accepts at most \(maxStateRefs) inputs and references together")
-        }
+        guard count <= maxStateRefs else { throw Self.tooManyStateRefs(count, max: maxStateRefs) }
         guard count > 0 || request.timeWindow != nil else {
             throw APIError(.nothingToNotarise, "the request has no inputs, no references and no time window: there is nothing to notarise")
         }

@@ -39,7 +39,7 @@ struct GRPCStreamCancellationTests {
                                       limits: limits, log: log, store: try SQLiteNotaryStore(path: dir.path + "/notary.sqlite"),
                                       metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
         let draining = GRPCDraining()
-        let service = NotaryGRPCService(serving: ServingState(.active(NotaryTerm(assembly))), maxInFlightPerStream: 16, draining: draining)
+        let service = NotaryGRPCService(serving: ServingState(.active(NotaryTerm(assembly))), maxInFlightPerStream: 16, draining: draining, maxStateRefs: 10_000)
         var ids = Ids(seed: 94)
         let (requests, sender) = AsyncThrowingStream.makeStream(of: Hawser_V1_StreamedRequest.self)
         for id in 1...5 {

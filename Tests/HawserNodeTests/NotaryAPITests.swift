@@ -54,6 +54,33 @@ import Testing
         }
     }
 
+    /// A protobuf batch is read request by request from its bytes: a request naming more state refs
+    /// than allowed gets `too_many_state_refs` undecoded (six empty refs were decoded, and refused
+    /// for their empty ids), and the others are decided as ever.
+    @Test func aProtobufBatchCountsEachRequestsStateRefsBeforeDecodingIt() async throws {
+        var ids = Ids(seed: 3)
+        let a = ids.ref()
+        func field1(_ bytes: [UInt8]) -> [UInt8] {  // a batch's `requests` field holding `bytes`
+            var length: [UInt8] = [], n = bytes.count
+            repeat { length.append(UInt8(n & 0x7f) | (n >= 0x80 ? 0x80 : 0)); n >>= 7 } while n > 0
+            return [0x0a] + length + bytes
+        }
+        let sixEmptyRefs = [UInt8]([0x0a, 0x00]) + Array(repeating: [0x12, 0x00], count: 6).flatMap { $0 }
+        let body = field1(try signed(ids.hash(), inputs: [a]).proto.serializedBytes()) + field1(sixEmptyRefs)
+            + field1(try signed(ids.hash(), inputs: [a]).proto.serializedBytes())
+        try await withNotary({ $0.limits.maxStateRefs = 5 }) { client, _ in
+            try await client.execute(uri: "/v1/notarise/batch", method: .post, headers: protobufHeaders,
+                                     body: ByteBuffer(bytes: body)) { (response: TestResponse) async throws in
+                #expect(response.status == .ok)
+                let results = try Hawser_V1_NotarisationBatchResponse(serializedBytes: Array(buffer: response.body)).results
+                try #require(results.count == 3)
+                #expect(results[0].answer.outcome.kind == .committed(.init()))
+                #expect(results[1].error.code == "too_many_state_refs")
+                #expect(results[2].answer.outcome.conflict.conflicts.count == 1)
+            }
+        }
+    }
+
     /// Every bad input of rule 7 gets its code and status, and nothing reaches the log or the store.
     @Test func everyBadInputGetsItsCodeAndChangesNothing() async throws {
         var ids = Ids(seed: 3)
@@ -73,6 +100,10 @@ import Testing
         let strangerRequest = NotarisationRequest.signed(txId: ids.hash(), inputs: [ids.ref()], requesterName: "O=Mallory",
                                                          key: stranger, notary: notaryKey.publicKey)
         let tooMany = signed(ids.hash(), inputs: (0..<6).map { _ in ids.ref() })
+        // Protobuf bodies are counted before they are decoded (`WireScan`): six empty refs (two
+        // bytes each) were decoded, and refused for their first ref's empty id, not their number.
+        let sixEmptyRefs = ByteBuffer(bytes: [0x0a, 0x00] + Array(repeating: [0x12, 0x00], count: 6).flatMap { $0 })
+        let threeEmptyRequests = ByteBuffer(bytes: Array(repeating: [0x0a, 0x00], count: 3).flatMap { $0 })
         // A bound outside the years 0000 to 9999 (UTC) could not be written back in an answer.
         var outOfRange = signed(ids.hash(), inputs: [ids.ref()]).proto
         outOfRange.timeWindow.untilMicros = .min
@@ -98,6 +129,9 @@ import Testing
             ("duplicate", "/v1/notarise", .post, jsonHeaders, variant { $0.inputs = [ref.description, ref.description] }, "duplicate_state_ref", 400),
             ("both", "/v1/notarise", .post, jsonHeaders, variant { $0.inputs = [ref.description]; $0.references = [ref.description] }, "ref_both_input_and_reference", 400),
             ("too many", "/v1/notarise", .post, jsonHeaders, json(NotarisationRequestJSON(tooMany)), "too_many_state_refs", 400),
+            ("too many empty refs, protobuf", "/v1/notarise", .post, protobufHeaders, sixEmptyRefs, "too_many_state_refs", 400),
+            ("protobuf batch too big", "/v1/notarise/batch", .post, protobufHeaders, threeEmptyRequests, "batch_too_large", 413),
+            ("protobuf batch not protobuf", "/v1/notarise/batch", .post, protobufHeaders, ByteBuffer(bytes: [0x0a, 0x09, 0x00]), "malformed_request", 400),
             ("nothing", "/v1/notarise", .post, jsonHeaders, variant { $0.inputs = [] }, "nothing_to_notarise", 400),
             ("unknown party", "/v1/notarise", .post, jsonHeaders, json(NotarisationRequestJSON(strangerRequest)), "unknown_party", 403),
             ("bad signature", "/v1/notarise", .post, jsonHeaders, variant { $0.inputs = [ref.description] }, "invalid_signature", 403),

@@ -84,6 +84,40 @@ import TokenSample
         }
     }
 
+    /// A request message naming more state refs than `limits.maxStateRefs` is not decoded (empty
+    /// refs take 2 bytes on the wire and about 48 decoded): it is counted in its bytes and answered
+    /// `too_many_state_refs`, as over HTTP, on a unary call and on a stream, which goes on. Before,
+    /// the notary decoded every ref and then refused the first one's empty id (`invalid_state_ref`).
+    @Test(.timeLimit(.minutes(2))) func aRequestNamingTooManyStateRefsIsRefusedUndecoded() async throws {
+        try await withGRPCNotary { url, _ in
+            var ids = Ids(seed: 73)
+            var tooMany = Hawser_V1_NotarisationRequest()
+            tooMany.txID = Data(repeating: 1, count: 32)
+            tooMany.inputs = Array(repeating: Hawser_V1_StateRef(), count: 10_001)
+            let (request, good) = (tooMany, signed(ids.hash(), inputs: [ids.ref()]).proto)
+            let port = try #require(URL(string: url)?.port)
+            try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port),
+                                                                transportSecurity: .plaintext)) { grpc in
+                let notary = Hawser_V1_Notary.Client(wrapping: grpc)
+                let unary = try await notary.notarise(request)
+                #expect(unary.error.code == "too_many_state_refs")
+                #expect(unary.error.message.contains("names 10001 state refs"), "\(unary.error.message)")
+                let results = try await notary.notariseStream(requestProducer: { writer in
+                    for (id, message) in [(UInt64(7), request), (UInt64(8), good)] {
+                        var item = Hawser_V1_StreamedRequest()
+                        item.id = id
+                        item.request = message
+                        try await writer.write(item)
+                    }
+                }, onResponse: { response in
+                    try await response.messages.reduce(into: [UInt64: Hawser_V1_NotarisationResult]()) { $0[$1.id] = $1.result }
+                })
+                #expect(results[7]?.error.code == "too_many_state_refs")
+                #expect(results[8]?.answer.outcome.kind == .committed(.init()), "\(String(describing: results[8]))")
+            }
+        }
+    }
+
     /// Requests written to a stream at once are decided together, yet each gets its own result
     /// under its own id: forged ones their refusal, a double spend inside the group its conflict,
     /// and every other one its committed answer.
