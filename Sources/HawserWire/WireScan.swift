@@ -1,14 +1,21 @@
-/// What a protobuf notarisation message holds, read from its bytes without decoding it. Decoded,
-/// a state ref costs about 48 bytes however short it is on the wire (2 bytes when empty), and a
-/// request several hundred: an 8 MiB batch of empty requests took a notary to 1.6 GB before it
-/// could say the batch was too large. The notary reads these counts first and decodes only what
-/// is within its limits. Bytes that are not a sequence of protobuf fields give nil.
+/// What a protobuf message holds, read from its bytes without decoding it. Decoded, an element
+/// of a repeated field costs tens of bytes however short it is on the wire (a state ref about
+/// 48, 2 bytes when empty; a request several hundred): an 8 MiB batch of empty requests took a
+/// notary to 1.6 GB before it could say the batch was too large. The notary, and a node taking
+/// peers' deliveries, read these counts first and decode only what is within their limits. Bytes
+/// that are not a sequence of protobuf fields give nil.
 public enum WireScan {
+    /// How many times the fields `numbers` occur at the top level of a message (a repeated
+    /// field's elements, one each).
+    public static func occurrences(of numbers: Set<Int>, in bytes: UnsafeRawBufferPointer) -> Int? {
+        var count = 0
+        let read = fields(bytes) { number, _ in if numbers.contains(number) { count += 1 } }
+        return read ? count : nil
+    }
+
     /// The state refs (`inputs` and `references`) of a `NotarisationRequest`.
     public static func stateRefs(request bytes: UnsafeRawBufferPointer) -> Int? {
-        var refs = 0
-        let read = fields(bytes) { number, _ in if number == 2 || number == 3 { refs += 1 } }
-        return read ? refs : nil
+        occurrences(of: [2, 3], in: bytes)
     }
 
     /// A `StreamedRequest`'s id and the state refs of its request.

@@ -90,32 +90,6 @@ public struct DeliveryCheck: Sendable {
     /// How many `messages` (field 4) an encoded `Delivery` holds, read from its protobuf wire form
     /// without decoding it; nil if the bytes are not a well-formed message.
     static func messageCount(_ bytes: [UInt8]) -> Int? {
-        var at = 0, count = 0
-        func varint() -> UInt64? {
-            var value: UInt64 = 0
-            for shift in stride(from: 0, to: 64, by: 7) {
-                guard at < bytes.count else { return nil }
-                let byte = bytes[at]
-                at += 1
-                value |= UInt64(byte & 0x7f) << UInt64(shift)
-                if byte < 0x80 { return value }
-            }
-            return nil
-        }
-        while at < bytes.count {
-            guard let tag = varint() else { return nil }
-            switch tag & 7 {
-            case 0: guard varint() != nil else { return nil }
-            case 1: at += 8
-            case 2:
-                guard let length = varint(), length <= UInt64(bytes.count - at) else { return nil }
-                at += Int(length)
-                if tag >> 3 == 4 { count += 1 }
-            case 5: at += 4
-            default: return nil
-            }
-            guard at <= bytes.count else { return nil }
-        }
-        return count
+        bytes.withUnsafeBytes { WireScan.occurrences(of: [4], in: $0) }
     }
 }
