@@ -9,10 +9,10 @@ import Synchronization
 ///
 /// The partitions' rounds are group-committed: while one transaction is under way the rounds that
 /// come queue, and the next transaction carries them all (`transaction(rounds:)`, each election
-/// once; a second round of the same election goes in the transaction after). The partitions'
-/// rounds come at the same moments (each renew interval after the last one ended), so a process
-/// of 16 partitions made 16 transactions of seven round trips each every renew interval, and on
-/// PostgreSQL its idle elections alone kept a tenth of a core busy (BENCHMARKS.md).
+/// once; a second round of the same election goes in the transaction after), and a process's
+/// elections run their rounds at the same moments (`LeaseElection`), so they come together. A
+/// process of 16 partitions made 16 transactions of seven round trips each every renew interval,
+/// and on PostgreSQL its idle elections alone kept a tenth of a core busy (BENCHMARKS.md).
 public final class SharedLeaseBackend: LeaseBackend {
     private let base: any LeaseBackend
     private let prepared = Atomic<Bool>(false)

@@ -1,10 +1,10 @@
 import Foundation
 import GRPCCore
-import SwiftProtobuf
 import GRPCProtobuf
 import HawserCore
 import HawserWire
 import Notary
+import SwiftProtobuf
 import Synchronization
 
 /// The notary's gRPC service (docs/notary-protocol.md, "gRPC"): the same requests and answers as
@@ -248,16 +248,18 @@ enum ReadRequest<Message: Sendable>: Sendable {
 }
 
 /// Decodes a request message only if it names at most `maxStateRefs` state refs, counted in its
-/// bytes first (`scan`: its id and its state refs); bytes the scan cannot read are left to the
-/// decoder, which refuses them (`INVALID_ARGUMENT`).
+/// bytes first (`scan`: its id and its state refs). Bytes the scan cannot read are refused
+/// (`INVALID_ARGUMENT`) undecoded too: millions of empty refs before one bad byte would otherwise
+/// all be decoded before the decoder found it.
 struct ReadRequests<Message: SwiftProtobuf.Message>: MessageDeserializer {
     let maxStateRefs: Int
     let scan: @Sendable (UnsafeRawBufferPointer) -> (id: UInt64, stateRefs: Int)?
 
     func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> ReadRequest<Message> {
-        if let counted = serializedMessageBytes.withUnsafeBytes(scan), counted.stateRefs > maxStateRefs {
-            return .tooManyStateRefs(count: counted.stateRefs, id: counted.id)
+        guard let counted = serializedMessageBytes.withUnsafeBytes(scan) else {
+            throw RPCError(code: .invalidArgument, message: "the message is not a protobuf \(Message.protoMessageName)")
         }
+        guard counted.stateRefs <= maxStateRefs else { return .tooManyStateRefs(count: counted.stateRefs, id: counted.id) }
         return .decoded(try ProtobufDeserializer<Message>().deserialize(serializedMessageBytes))
     }
 }

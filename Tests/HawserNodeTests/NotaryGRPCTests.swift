@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import GRPCProtobuf
 import HawserClient
 import HawserCore
 import HawserNode
@@ -114,8 +115,21 @@ import TokenSample
                 })
                 #expect(results[7]?.error.code == "too_many_state_refs")
                 #expect(results[8]?.answer.outcome.kind == .committed(.init()), "\(String(describing: results[8]))")
+                // Bytes the count cannot read end the call undecoded: empty refs, then a bad byte.
+                let bad = [UInt8]([0x0a, 0x00]) + Array(repeating: [0x12, 0x00], count: 5_000).flatMap { $0 } + [0xff]
+                let refused = await #expect(throws: RPCError.self) {
+                    try await grpc.unary(request: ClientRequest(message: bad), descriptor: Hawser_V1_Notary.Method.Notarise.descriptor,
+                                         serializer: RawBytes(), deserializer: ProtobufDeserializer<Hawser_V1_NotarisationResult>(),
+                                         options: .defaults) { try $0.message }
+                }
+                #expect(refused?.code == .invalidArgument, "\(String(describing: refused))")
             }
         }
+    }
+
+    /// Sends bytes as they are, whatever they hold.
+    struct RawBytes: MessageSerializer {
+        func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
     }
 
     /// Requests written to a stream at once are decided together, yet each gets its own result
