@@ -151,7 +151,7 @@ struct NotaryAPI {
     private func notariseOne(_ request: Request) async throws -> Response {
         let format = try WireFormat.ofBody(request)
         let body = try await request.body.collect(upTo: limits.maxBodyBytes)
-        if format == .protobuf { try checkStateRefs(body.withUnsafeReadableBytes(WireScan.stateRefs(request:)), format) }
+        if format == .protobuf { try checkStateRefs(body.withUnsafeReadableBytes(WireScan.stateRefs(request:))) }
         let parsed: NotarisationRequest
         switch try format.decode(body, json: NotarisationRequestJSON.self, proto: Hawser_V1_NotarisationRequest.self) {
         case .json(let json): parsed = try json.decoded()
@@ -231,8 +231,8 @@ extension NotaryAPI {
 
     /// Refuses a protobuf request that names more state refs than allowed before it is decoded;
     /// bytes that are not protobuf are refused as the decoder would.
-    private func checkStateRefs(_ refs: Int?, _ format: WireFormat) throws {
-        guard let refs else { throw format.malformed(NotarisationRequestJSON.self, "undecodable") }
+    private func checkStateRefs(_ refs: Int?) throws {
+        guard let refs else { throw WireFormat.protobuf.malformed(NotarisationRequestJSON.self, "undecodable") }
         guard refs <= limits.maxStateRefs else { throw RequestValidator.tooManyStateRefs(refs, max: limits.maxStateRefs) }
     }
 }
