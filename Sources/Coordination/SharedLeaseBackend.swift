@@ -61,10 +61,6 @@ public final class SharedLeaseBackend: LeaseBackend {
         }
     }
 
-    public func transaction(rounds: [LeaseRound]) async -> [Result<Void, any Error>] {
-        await Self.transactions(rounds, base)
-    }
-
     /// How many rounds wait for the transaction under way to end (tests wait for a batch to form).
     var waiting: Int { queue.waiting }
 
