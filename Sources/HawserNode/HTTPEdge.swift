@@ -31,7 +31,7 @@ struct APIRoute: Sendable {
 
 /// The failures every route of an API can meet at its edge, before or around its handler.
 enum EdgeFailure {
-    case notFound, methodNotAllowed, bodyTooLarge, malformedRequest, unknownField, unknownQueryParameter, internalError
+    case notFound, methodNotAllowed, bodyTooLarge, overloaded, malformedRequest, unknownField, unknownQueryParameter, internalError
 }
 
 /// An API's error type, as the edge needs it: its own code for each `EdgeFailure`.
@@ -42,13 +42,16 @@ protocol EdgeError: HTTPResponseError {
 /// Turns everything that goes wrong in a request into the API's error body: unknown routes (404,
 /// or 405 with `Allow`), query parameters the route does not take, oversized or truncated
 /// bodies, unknown JSON fields, and unexpected errors, which become `internal_error` without
-/// leaking their details.
+/// leaking their details. A request with a body runs only while its bytes fit in the server's
+/// `BodyBudget`, and is answered `overloaded` unread when they do not.
 struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddleware {
     let routes: [APIRoute]
     /// "notary" or "node", for messages.
     let server: String
     /// The option that limits bodies and its value, for the `body_too_large` message.
     let bodyLimit: (option: String, bytes: Int)
+    /// The bytes of bodies the server takes at once, and the option that sets it.
+    let inFlight: (option: String, budget: BodyBudget)
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
@@ -61,6 +64,12 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
                 throw Failure(edge: .unknownQueryParameter, "unknown query parameter `\(unknown.prefix(100))`: \(request.method) \(path) \(takes)")
             }
         }
+        let bytes = bodyBytes(request)
+        guard inFlight.budget.take(bytes) else {
+            throw Failure(edge: .overloaded, "this \(server) is taking as many request bodies at once as it may (\(inFlight.option), "
+                + "\(inFlight.budget.limit) bytes); send the request again shortly")
+        }
+        defer { inFlight.budget.give(bytes) }
         do {
             return try await next(request, context)
         } catch let error as Failure {
@@ -85,6 +94,13 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
             context.logger.error("request failed", metadata: ["error": "\(error)"])
             throw Failure(edge: .internalError, "the \(server) failed to handle the request; it has been logged")
         }
+    }
+
+    /// The most body bytes `request` can bring: its `Content-Length` (the body limit at most, as
+    /// no more is read), the body limit when a body comes without a length, else none.
+    private func bodyBytes(_ request: Request) -> Int {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length >= 0 { return min(length, bodyLimit.bytes) }
+        return request.headers[.transferEncoding] == nil ? 0 : bodyLimit.bytes
     }
 }
 

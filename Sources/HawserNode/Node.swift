@@ -224,7 +224,7 @@ public enum Node {
                           authenticator: authenticator,
                           identity: NodeIdentityJSON(name: configuration.name, notary: notary.port.identity.name,
                                                      parties: keys.keys.sorted(), flows: flows.names),
-                          maxBodyBytes: configuration.maxBodyBytes, registry: registry, openAPI: openAPI, network: member?.watcher,
+                          maxBodyBytes: configuration.maxBodyBytes, maxBodyBytesInFlight: configuration.maxBodyBytesInFlight, registry: registry, openAPI: openAPI, network: member?.watcher,
                           rpc: roles.contains(.rpc))
         // Stopped in reverse order: the elections' shared connections after the stands, the outbox's
         // stand after the hub.

@@ -26,6 +26,8 @@ struct NodeAPI {
     let authenticator: RPCAuthenticator
     let identity: NodeIdentityJSON
     let maxBodyBytes: Int
+    /// The bytes of request bodies taken at once, over all connections (`BodyBudget`).
+    let maxBodyBytesInFlight: Int
     let registry: PrometheusCollectorRegistry
     let openAPI: NodeOpenAPI
     /// The network definition in use; nil for a node on its own.
@@ -59,7 +61,8 @@ struct NodeAPI {
     func router() -> Router<NodeRequestContext> {
         let router = Router(context: NodeRequestContext.self)
         router.add(middleware: EdgeMiddleware<NodeRequestContext, NodeAPIError>(
-            routes: Self.routes, server: "node", bodyLimit: ("maxBodyBytes", maxBodyBytes)))
+            routes: Self.routes, server: "node", bodyLimit: ("maxBodyBytes", maxBodyBytes),
+            inFlight: ("maxBodyBytesInFlight", BodyBudget(limit: maxBodyBytesInFlight))))
         // Outside the gate, which must see a failed commit's cause (a fencing refusal is `standby`).
         router.add(middleware: DatabaseUnavailableAnswer())
         if gated { router.add(middleware: StandbyGate<NodeRequestContext, FlowEngine, NodeAPIError>(serving: serving, routes: Self.routes)) }

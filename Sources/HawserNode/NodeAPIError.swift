@@ -9,7 +9,7 @@ public struct NodeAPIError: Error, Sendable, Equatable, CustomStringConvertible 
     public var code: NodeErrorCode
     public var message: String
     /// Seconds after which to try again, sent as `Retry-After` (with `too_many_attempts`, `standby`,
-    /// `database_unavailable`).
+    /// `database_unavailable`, `overloaded`).
     public var retryAfter: Int?
     /// With `standby`: the active node's first advertised URL, when one is active.
     public var active: String?
@@ -58,6 +58,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
     case draining = "draining"
     case notReady = "not_ready"
     case standby = "standby"
+    case overloaded = "overloaded"
     case databaseUnavailable = "database_unavailable"
     case internalError = "internal_error"
 
@@ -74,7 +75,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
         case .unsupportedMediaType: 415
         case .tooManyAttempts: 429
         case .internalError: 500
-        case .draining, .notReady, .standby, .databaseUnavailable: 503
+        case .draining, .notReady, .standby, .overloaded, .databaseUnavailable: 503
         }
     }
 }
@@ -109,6 +110,7 @@ extension NodeAPIError: EdgeError {
         case .notFound: self.init(.notFound, message)
         case .methodNotAllowed: self.init(.methodNotAllowed, message)
         case .bodyTooLarge: self.init(.bodyTooLarge, message)
+        case .overloaded: self.init(.overloaded, message, retryAfter: 1)
         case .malformedRequest: self.init(.malformedRequest, message)
         case .unknownField: self.init(.unknownField, message)
         case .unknownQueryParameter: self.init(.unknownQueryParameter, message)

@@ -87,6 +87,8 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var maxWritesPerCommit = 1_000
     /// Largest request body the RPC API accepts.
     public var maxBodyBytes = 1024 * 1024
+    /// The bytes of request bodies the RPC API takes at once, over all connections (`BodyBudget`).
+    public var maxBodyBytesInFlight = 8 * 1024 * 1024
     /// How long a peer may take to send a request.
     public var http = HTTPTimeouts()
     /// High availability: single (the default), hot-warm, hot-cold or hot-hot (docs/node.md).
@@ -97,7 +99,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var sessions = NodeSessionsConfiguration()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, dataDirectory, database, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, http, ha, network, sessions
+        case name, dataDirectory, database, listen, notaryName, notaryKeyFile, notary, parties, rpcUsers, rpcLogin, hospital, maxWritesPerCommit, maxBodyBytes, maxBodyBytesInFlight, http, ha, network, sessions
     }
 
     public static let defaultNotaryName = "O=Hawser Notary, L=London, C=GB"
@@ -121,6 +123,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         hospital = try c.decodeIfPresent(Hospital.self, forKey: .hospital) ?? d.hospital
         maxWritesPerCommit = try c.decodeIfPresent(Int.self, forKey: .maxWritesPerCommit) ?? d.maxWritesPerCommit
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
+        maxBodyBytesInFlight = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytesInFlight) ?? d.maxBodyBytesInFlight
         http = try c.decodeIfPresent(HTTPTimeouts.self, forKey: .http) ?? d.http
         ha = try c.decodeIfPresent(HAConfiguration.self, forKey: .ha) ?? d.ha
         network = try c.decodeIfPresent(NodeNetworkConfiguration.self, forKey: .network)
@@ -159,6 +162,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         out += hospital.policy.problems
         if maxWritesPerCommit < 1 { out.append("maxWritesPerCommit must be at least 1") }
         if maxBodyBytes < 1024 { out.append("maxBodyBytes must be at least 1024") }
+        if maxBodyBytesInFlight < maxBodyBytes {
+            out.append("maxBodyBytesInFlight must be at least maxBodyBytes: a body of the largest size must fit")
+        }
         out += ha.problems(role: "node", baseDirectory: baseDirectory)
         out += network?.problems(rpcPort: listen.port) ?? []
         if network == nil, ha.mode == .hotHot, ha.roles?.contains(.p2p) == true {

@@ -33,7 +33,8 @@ struct NotaryAPI {
     func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: EdgeMiddleware<BasicRequestContext, APIError>(
-            routes: Self.routes, server: "notary", bodyLimit: ("limits.maxBodyBytes", limits.maxBodyBytes)))
+            routes: Self.routes, server: "notary", bodyLimit: ("limits.maxBodyBytes", limits.maxBodyBytes),
+            inFlight: ("limits.maxBodyBytesInFlight", BodyBudget(limit: limits.maxBodyBytesInFlight))))
         if gated { router.add(middleware: StandbyGate<BasicRequestContext, NotaryTerm, APIError>(serving: serving, routes: Self.routes)) }
         router.post("/v1/notarise") { request, _ in try await notariseOne(request) }
         router.post("/v1/notarise/batch") { request, _ in try await notariseBatch(request) }

@@ -37,11 +37,13 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         public var maxStateRefs = NotaryLimits().maxStateRefs
         public var maxBatchRequests = 1_000
         public var maxBodyBytes = 8 * 1024 * 1024
+        /// The bytes of request bodies the HTTP API takes at once, over all connections (`BodyBudget`).
+        public var maxBodyBytesInFlight = 16 * 1024 * 1024
         public var maxRequestsPerLogEntry = NotaryLimits().maxRequestsPerLogEntry
         public var maxEntriesPerApply = NotaryLimits().maxEntriesPerApply
         public var requestTimeoutMillis = Int(NotaryLimits().requestTimeout.components.seconds * 1000)
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case maxStateRefs, maxBatchRequests, maxBodyBytes, maxRequestsPerLogEntry, maxEntriesPerApply, requestTimeoutMillis
+            case maxStateRefs, maxBatchRequests, maxBodyBytes, maxBodyBytesInFlight, maxRequestsPerLogEntry, maxEntriesPerApply, requestTimeoutMillis
         }
         public init() {}
         public init(from decoder: any Decoder) throws {
@@ -49,6 +51,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
             maxStateRefs = try c.decodeIfPresent(Int.self, forKey: .maxStateRefs) ?? maxStateRefs
             maxBatchRequests = try c.decodeIfPresent(Int.self, forKey: .maxBatchRequests) ?? maxBatchRequests
             maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? maxBodyBytes
+            maxBodyBytesInFlight = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytesInFlight) ?? maxBodyBytesInFlight
             maxRequestsPerLogEntry = try c.decodeIfPresent(Int.self, forKey: .maxRequestsPerLogEntry) ?? maxRequestsPerLogEntry
             maxEntriesPerApply = try c.decodeIfPresent(Int.self, forKey: .maxEntriesPerApply) ?? maxEntriesPerApply
             requestTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .requestTimeoutMillis) ?? requestTimeoutMillis
@@ -137,6 +140,9 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         }
         if limits.maxBatchRequests < 1 { out.append("limits.maxBatchRequests must be at least 1") }
         if limits.maxBodyBytes < 1024 { out.append("limits.maxBodyBytes must be at least 1024") }
+        if limits.maxBodyBytesInFlight < limits.maxBodyBytes {
+            out.append("limits.maxBodyBytesInFlight must be at least limits.maxBodyBytes: a body of the largest size must fit")
+        }
         if limits.maxRequestsPerLogEntry < limits.maxBatchRequests {
             out.append("limits.maxRequestsPerLogEntry must be at least limits.maxBatchRequests: one batch call is written as one log entry")
         }

@@ -93,7 +93,7 @@ extension APIError: HTTPResponseError {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = WireFormat.forResponse(to: request).response(status: status, json: ErrorBodyJSON(self), proto: proto)
-        if code == .standby { response.headers[.retryAfter] = "1" }  // the standby answer (ServingState)
+        if code == .standby || code == .overloaded { response.headers[.retryAfter] = "1" }
         return response
     }
 }
@@ -104,6 +104,7 @@ extension APIError: EdgeError {
         case .notFound: self.init(.notFound, message)
         case .methodNotAllowed: self.init(.methodNotAllowed, message)
         case .bodyTooLarge: self.init(.bodyTooLarge, message)
+        case .overloaded: self.init(.overloaded, message)
         case .malformedRequest: self.init(.malformedRequest, message)
         case .unknownField: self.init(.unknownField, message)
         case .unknownQueryParameter: self.init(.unknownQueryParameter, message)

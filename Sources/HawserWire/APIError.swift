@@ -51,6 +51,8 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case shuttingDown = "shutting_down"
     /// A hot-warm standby (or a process taking over): ask the active one, named in `active`.
     case standby = "standby"
+    /// The notary is taking as many request bodies at once as `limits.maxBodyBytesInFlight` allows.
+    case overloaded = "overloaded"
     case internalError = "internal_error"
 
     public var httpStatus: Int {
@@ -65,7 +67,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .batchTooLarge, .bodyTooLarge: 413
         case .unsupportedMediaType: 415
         case .internalError: 500
-        case .notReady, .timeout, .shuttingDown, .logDiverged, .noQuorum, .standby: 503
+        case .notReady, .timeout, .shuttingDown, .logDiverged, .noQuorum, .standby, .overloaded: 503
         }
     }
 

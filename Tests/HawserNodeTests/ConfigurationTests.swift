@@ -77,6 +77,21 @@ import Testing
         }
     }
 
+    /// A server whose budget for bodies in flight is smaller than its largest body could never
+    /// take that body: both configurations refuse it at start-up.
+    @Test func theBodyBudgetMustHoldTheLargestBody() throws {
+        #expect(problems(#"{"acceptAnyParty": true, "limits": {"maxBodyBytes": 4096, "maxBodyBytesInFlight": 4095}}"#)
+            .contains("limits.maxBodyBytesInFlight must be at least limits.maxBodyBytes: a body of the largest size must fit"))
+        #expect(try load(#"{"acceptAnyParty": true, "limits": {"maxBodyBytes": 4096, "maxBodyBytesInFlight": 4096}}"#).limits.maxBodyBytesInFlight == 4096)
+        let dir = try TemporaryDirectory()
+        try writeNodeFiles(in: dir.path)
+        var node = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path + "/node.json"))) as! [String: Any]
+        node["maxBodyBytesInFlight"] = 1000
+        try JSONSerialization.data(withJSONObject: node).write(to: URL(fileURLWithPath: dir.path + "/node.json"))
+        let error = #expect(throws: ConfigurationError.self) { try NodeConfiguration.load(dir.path + "/node.json") }
+        #expect(error?.problems == ["maxBodyBytesInFlight must be at least maxBodyBytes: a body of the largest size must fit"])
+    }
+
     @Test func refusesANotaryNobodyCouldUse() {
         #expect(problems("{}").contains { $0.contains("nobody could notarise") })
     }

@@ -42,7 +42,7 @@ import Testing
                           authenticator: RPCAuthenticator(users: [RPCUser(username: "ops", passwordHash: PasswordHash.make("secret", iterations: 100),
                                                                           permissions: [.all])]),
                           identity: NodeIdentityJSON(name: "O=Alice", notary: "O=Notary", parties: [], flows: registry.names),
-                          maxBodyBytes: 1 << 20, registry: PrometheusCollectorRegistry(),
+                          maxBodyBytes: 1 << 20, maxBodyBytesInFlight: 1 << 23, registry: PrometheusCollectorRegistry(),
                           openAPI: NodeOpenAPI(registry: registry, parties: { [] }, host: "127.0.0.1", port: 0), network: nil)
         try await Application(router: api.router()).test(.router) { client in
             try await client.execute(uri: "/v1/flows" + query, method: .post, headers: ops,
