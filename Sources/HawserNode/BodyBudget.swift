@@ -1,12 +1,13 @@
 import Synchronization
 
-/// The request-body bytes one server reads and decodes at once, across all its connections.
-/// Each connection's body is bounded (`maxBodyBytes`), but decoding costs many times its bytes
-/// (JSON about 30 times, 8 MiB of `0,` 300 MB), and nothing else bounded how many bodies a
-/// server took at once: a few clients sending large bodies together could drive it out of
-/// memory. A request takes its body's length (its `Content-Length`, or the body limit when the
-/// length is not announced) before its body is read and gives it back when it is answered; a
-/// request that does not fit is answered `overloaded` (503, `Retry-After`) unread.
+/// The bytes of request bodies one server holds decoded or being decoded at once, across all its
+/// connections. Each body is bounded (`maxBodyBytes`), but decoding costs many times its bytes
+/// (JSON about 30 times: 8 MiB of `0,` took a notary to 317 MB), and nothing bounded how many
+/// bodies a server decoded at once: a few clients sending large bodies together could drive it
+/// out of memory, the more so with more cores. A request takes its body's bytes once the body has
+/// arrived whole and gives them back once answered; one that does not fit is answered
+/// `overloaded` (503, `Retry-After`) undecoded. Bodies still arriving take nothing, so a client
+/// that sends slowly holds nothing but its connection.
 final class BodyBudget: Sendable {
     let limit: Int
     private let taken = Mutex(0)

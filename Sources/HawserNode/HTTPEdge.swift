@@ -42,8 +42,8 @@ protocol EdgeError: HTTPResponseError {
 /// Turns everything that goes wrong in a request into the API's error body: unknown routes (404,
 /// or 405 with `Allow`), query parameters the route does not take, oversized or truncated
 /// bodies, unknown JSON fields, and unexpected errors, which become `internal_error` without
-/// leaking their details. A request with a body runs only while its bytes fit in the server's
-/// `BodyBudget`, and is answered `overloaded` unread when they do not.
+/// leaking their details. A request's body is read here, whole, and the request runs only while
+/// its bytes fit in the server's `BodyBudget` (else it is answered `overloaded`).
 struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddleware {
     let routes: [APIRoute]
     /// "notary" or "node", for messages.
@@ -64,13 +64,19 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
                 throw Failure(edge: .unknownQueryParameter, "unknown query parameter `\(unknown.prefix(100))`: \(request.method) \(path) \(takes)")
             }
         }
-        let bytes = bodyBytes(request)
-        guard inFlight.budget.take(bytes) else {
-            throw Failure(edge: .overloaded, "this \(server) is taking as many request bodies at once as it may (\(inFlight.option), "
-                + "\(inFlight.budget.limit) bytes); send the request again shortly")
-        }
-        defer { inFlight.budget.give(bytes) }
         do {
+            // The body is read whole here, and its bytes held until the answer, so that what a
+            // server decodes at once is bounded; a body still arriving holds nothing (a client
+            // sending slowly cannot hold the budget), and the handlers' `collect` finds it read.
+            var request = request
+            let body = hasBody(request) ? try await request.body.collect(upTo: bodyLimit.bytes) : nil
+            let bytes = body?.readableBytes ?? 0
+            guard inFlight.budget.take(bytes) else {
+                throw Failure(edge: .overloaded, "this \(server) is decoding as many request bodies at once as it may (\(inFlight.option), "
+                    + "\(inFlight.budget.limit) bytes); send the request again shortly")
+            }
+            defer { inFlight.budget.give(bytes) }
+            if let body { request.body = RequestBody(buffer: body) }
             return try await next(request, context)
         } catch let error as Failure {
             throw error
@@ -96,11 +102,10 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
         }
     }
 
-    /// The most body bytes `request` can bring: its `Content-Length` (the body limit at most, as
-    /// no more is read), the body limit when a body comes without a length, else none.
-    private func bodyBytes(_ request: Request) -> Int {
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length >= 0 { return min(length, bodyLimit.bytes) }
-        return request.headers[.transferEncoding] == nil ? 0 : bodyLimit.bytes
+    /// Whether `request` brings a body (HTTP/1.1: a `Content-Length` above 0, or a transfer coding).
+    private func hasBody(_ request: Request) -> Bool {
+        if let length = request.headers[.contentLength] { return length != "0" }
+        return request.headers[.transferEncoding] != nil
     }
 }
 
