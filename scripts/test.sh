@@ -10,6 +10,7 @@ missing=()
 [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 [ -e /usr/share/zookeeper/bin/zkServer.sh ] || [ -d /usr/share/zookeeper ] || missing+=(zookeeper)
 command -v java >/dev/null || missing+=(default-jre-headless)
+command -v jq >/dev/null || missing+=(jq)  # scripts/rolling-upgrade.sh
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}" >&2
@@ -88,4 +89,30 @@ run --filter "$servers" || status=$?
 # (session 34); with the bound it peaks at about 720 and takes 70 s instead of 52-67 s. (The
 # other processes peak under 260.)
 SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=8 run --skip HawserNodeTests --skip "$servers" || status=$?
+
+# A mixed old/new set (issue 19, docs/node.md "Rolling upgrades"): a hot-hot node of three workers
+# on the build of `upgrade_from` is upgraded to this one, worker by worker, under flow load, and an
+# RPC worker of this build joins (scripts/rolling-upgrade.sh checks every acknowledged flow ended,
+# once, and every flow completed). The old build is made from this repository's history (a debug
+# build of `hawser` alone, about 5 minutes from scratch on 2 cores). `upgrade_from` is the last
+# build that landed; move it forward when a build lands that changes what the node database or the
+# bus carry. A checkout without that commit (a shallow clone) skips this step and says so.
+upgrade_from=f8db61d5eb1dce0de655175c2ebc2d8be585ca0d
+if ! git cat-file -e "$upgrade_from^{commit}" 2>/dev/null; then
+    echo "rolling upgrade: SKIPPED: this checkout does not hold commit $upgrade_from (a shallow clone?)" >&2
+elif [ "$(id -u)" != 0 ]; then
+    echo "rolling upgrade: SKIPPED: it runs PostgreSQL as the postgres user, which needs root (as the PostgreSQL tests do)" >&2
+else
+    old=$(mktemp -d /tmp/hawser-upgrade-from.XXXXXX)
+    git archive "$upgrade_from" | tar -x -C "$old"
+    echo "rolling upgrade: building $upgrade_from in $old" >&2
+    if swift build --package-path "$old" --product hawser >"$old/build.log" 2>&1; then
+        scripts/rolling-upgrade.sh "$old/.build/debug/hawser" .build/debug/hawser 6000 100 || status=$?
+    else
+        echo "rolling upgrade: the build of $upgrade_from failed:" >&2
+        tail -n 20 "$old/build.log" >&2
+        status=1
+    fi
+    rm -rf "$old"
+fi
 exit "$status"
