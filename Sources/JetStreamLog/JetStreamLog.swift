@@ -113,16 +113,31 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
         // only one that stays there for the bound is believed (`StaleEndWatch`).
         var watch = StaleEndWatch(floor: max(seen.withLock { $0 }, applied), bound: Self.staleEndBound, maxGap: Self.staleEndGap)
         let clock = ContinuousClock()
+        var asked = 0
         while true {
-            let state = try await leadersState()
-            if watch.believes(end: state.lastSequence, at: clock.now) { return state }
-            logger.debug("JetStream stream info ends before a position seen; asking again",
-                         metadata: ["end": "\(state.lastSequence)", "seen": "\(watch.floor)"])
+            let info = try await leadersInfo()
+            let state = info.state
+            let believed = watch.believes(end: state.lastSequence, at: clock.now)
+            if state.lastSequence < watch.floor {
+                // Rare, and a stop may follow: the first such answer and the one believed are
+                // logged with who gave them.
+                let metadata: Logger.Metadata = [
+                    "end": "\(state.lastSequence)", "seen": "\(watch.floor)", "answers": "\(asked + 1)",
+                    "leader": "\(info.cluster?.leader ?? "")", "replicas": "\(info.cluster?.replicas?.map(\.name) ?? [])",
+                ]
+                if believed {
+                    logger.warning("JetStream stream info has ended before a position seen for the whole bound: the stream lost entries", metadata: metadata)
+                } else {
+                    logger.log(level: asked == 0 ? .notice : .debug, "JetStream stream info ends before a position seen; asking again", metadata: metadata)
+                }
+            }
+            if believed { return state }
+            asked += 1
             try await Task.sleep(for: .milliseconds(100))
         }
     }
 
-    private func leadersState() async throws -> StreamState {
+    private func leadersInfo() async throws -> StreamInfo {
         // The stream exists (connecting made sure of it): "not found" comes from a server that has
         // just restarted and does not know it yet; asked again, another answers. A server that
         // answers while the stream has no leader gives its own state, which may end before
@@ -130,7 +145,7 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
         try await retrying(for: .seconds(30), what: "stream info", alsoRetrying: JetStreamError.streamNotFoundCode) { js, _ in
             let info = try await js.streamInfo(self.configuration.stream)
             guard info.isFromLeader else { throw NoStreamLeader(stream: self.configuration.stream) }
-            return info.state
+            return info
         }
     }
 
