@@ -13,7 +13,7 @@ import Synchronization
 /// receiver takes each message once (docs/p2p.md).
 final class OutboxStand: Service, Sendable {
     private let stand: ShardStand
-    private let leading = Atomic<Bool>(false)
+    private let leading: Atomic<Bool>
     /// `hawser_outbox_delivering`: 1 while this process delivers the node's outbox.
     private let delivering: Gauge
 
@@ -22,6 +22,9 @@ final class OutboxStand: Service, Sendable {
         let health = HealthLog(logger: logger)
         stand = try ShardStand(ha, shard: .outbox, sharing: shared, baseDirectory: baseDirectory, logger: logger, probe: probe,
                                report: health.report)
+        // After the throwing call: Swift 6.3.1's optimiser crashed (CopyPropagation, "Found
+        // outside of lifetime use") on the clean-up of an Atomic initialised before a throw.
+        leading = Atomic(false)
         delivering = registry.makeGauge(descriptor: MetricNameDescriptor(
             metricName: "hawser_outbox_delivering", unitName: "",
             helpText: "1 while this process delivers its node's outbox (hot-hot: it leads the election <election>.outbox)."))
