@@ -7,6 +7,9 @@ public struct GRPCConfiguration: Codable, Sendable, Equatable {
     public var port = 9090
     /// Largest request message accepted (the call fails with gRPC status RESOURCE_EXHAUSTED).
     public var maxMessageBytes = 4 * 1024 * 1024
+    /// The bytes of request messages the listener takes arriving at once, over every call of every
+    /// connection (`GRPCMessageHold`); a message that does not fit resets its call.
+    public var maxMessageBytesInFlight = 16 * 1024 * 1024
     /// Most HTTP/2 streams (calls) open at once on one connection.
     public var maxConcurrentStreams = 256
     /// Most requests of one `NotariseStream` call being decided at once; the stream is not read
@@ -18,7 +21,7 @@ public struct GRPCConfiguration: Codable, Sendable, Equatable {
     static let idleRange = 100...86_400_000
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case host, port, maxMessageBytes, maxConcurrentStreams, maxInFlightPerStream, idleTimeoutMillis
+        case host, port, maxMessageBytes, maxMessageBytesInFlight, maxConcurrentStreams, maxInFlightPerStream, idleTimeoutMillis
     }
 
     public init() {}
@@ -29,6 +32,7 @@ public struct GRPCConfiguration: Codable, Sendable, Equatable {
         host = try c.decodeIfPresent(String.self, forKey: .host) ?? d.host
         port = try c.decodeIfPresent(Int.self, forKey: .port) ?? d.port
         maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? d.maxMessageBytes
+        maxMessageBytesInFlight = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytesInFlight) ?? d.maxMessageBytesInFlight
         maxConcurrentStreams = try c.decodeIfPresent(Int.self, forKey: .maxConcurrentStreams) ?? d.maxConcurrentStreams
         maxInFlightPerStream = try c.decodeIfPresent(Int.self, forKey: .maxInFlightPerStream) ?? d.maxInFlightPerStream
         idleTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutMillis) ?? d.idleTimeoutMillis
@@ -41,6 +45,9 @@ public struct GRPCConfiguration: Codable, Sendable, Equatable {
         if !(0...65_535).contains(port) { out.append("grpc.port must be 0...65535 (0 picks a free port)") }
         if port != 0 && port == httpPort { out.append("grpc.port must differ from listen.port (\(port)): each needs a port of its own") }
         if !(1024...(64 << 20)).contains(maxMessageBytes) { out.append("grpc.maxMessageBytes must be 1024...67108864") }
+        if maxMessageBytesInFlight < maxMessageBytes {
+            out.append("grpc.maxMessageBytesInFlight must be at least grpc.maxMessageBytes: a message of the largest size must fit")
+        }
         if !(1...65_535).contains(maxConcurrentStreams) { out.append("grpc.maxConcurrentStreams must be 1...65535") }
         if !(1...1_000_000).contains(maxInFlightPerStream) { out.append("grpc.maxInFlightPerStream must be 1...1000000") }
         if !Self.idleRange.contains(idleTimeoutMillis) {

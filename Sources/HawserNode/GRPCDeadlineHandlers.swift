@@ -45,8 +45,9 @@ final class GRPCConnectionGuard: ChannelDuplexHandler {
     }
 }
 
-/// Carries out `GRPCDeadlines.Call` on one call's HTTP/2 stream: it sees the request's frames and
-/// resets the stream (RST_STREAM CANCEL) when its deadline passes.
+/// Carries out `GRPCDeadlines.Call` and `GRPCMessageHold` on one call's HTTP/2 stream: it sees
+/// the request's frames and resets the stream (RST_STREAM CANCEL) when its deadline passes or a
+/// message does not fit in the listener's budget.
 final class GRPCCallGuard: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTP2Frame.FramePayload
@@ -54,14 +55,21 @@ final class GRPCCallGuard: ChannelInboundHandler {
     private let limits: GRPCDeadlines.Limits
     private let streamingPaths: Set<String>
     private var core: GRPCDeadlines.Call?
+    private var hold: GRPCMessageHold
     private var timer = ClosingTimer()
+    private let logger: Logger
 
-    init(limits: GRPCDeadlines.Limits, streamingPaths: Set<String>) {
+    init(limits: GRPCDeadlines.Limits, streamingPaths: Set<String>, budget: BodyBudget, logger: Logger) {
         self.limits = limits
         self.streamingPaths = streamingPaths
+        hold = GRPCMessageHold(budget: budget)
+        self.logger = logger
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { timer.cancel() }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer.cancel()
+        hold.release()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -76,6 +84,12 @@ final class GRPCCallGuard: ChannelInboundHandler {
             timer.arm(core?.deadline, context)
         case .data(let data):
             if case .byteBuffer(let bytes) = data.data {
+                guard hold.data(bytes) else {
+                    logger.debug("resetting a gRPC call: its request message does not fit beside those arriving",
+                                 metadata: ["limit": "\(hold.budget.limit)"])
+                    context.close(promise: nil)
+                    return
+                }
                 core?.data(bytes, endStream: data.endStream, now: .now())
                 timer.arm(core?.deadline, context)
             }

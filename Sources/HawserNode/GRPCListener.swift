@@ -20,7 +20,10 @@ struct GRPCListener: Service {
     ///     handshake, its body timeout each request message (and a unary call's whole request).
     ///   - streamingPaths: the methods whose requests are streams (`/hawser.v1.Notary/NotariseStream`);
     ///     the others are unary.
-    init(host: String, port: Int, maxMessageBytes: Int, maxConcurrentStreams: Int, idleTimeout: Duration, timeouts: HTTPTimeouts,
+    ///   - maxMessageBytesInFlight: the bytes of request messages arriving at once, over every call
+    ///     of every connection (`GRPCMessageHold`).
+    init(host: String, port: Int, maxMessageBytes: Int, maxMessageBytesInFlight: Int, maxConcurrentStreams: Int, idleTimeout: Duration,
+         timeouts: HTTPTimeouts,
          streamingPaths: Set<String> = [], services: [any RegistrableRPCService], draining: GRPCDraining, logger: Logger,
          onListening: @escaping @Sendable (Int) async -> Void) {
         let address: GRPCNIOTransportHTTP2.SocketAddress = host.contains(":")
@@ -34,6 +37,7 @@ struct GRPCListener: Service {
                 // Calls still open when the server stops get this long before the connection closes.
                 config.connection.maxGraceTime = Self.grace
                 // What the library leaves unbounded (`GRPCDeadlines`).
+                let budget = BodyBudget(limit: maxMessageBytesInFlight)
                 let limits = GRPCDeadlines.Limits(handshake: .milliseconds(Int64(timeouts.headerTimeoutMillis)),
                                                   body: .milliseconds(Int64(timeouts.bodyTimeoutMillis)),
                                                   closing: TimeAmount(Self.grace + Self.pingAnswer))
@@ -44,7 +48,8 @@ struct GRPCListener: Service {
                 }
                 config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(GRPCCallGuard(limits: limits, streamingPaths: streamingPaths), position: .first)
+                        try channel.pipeline.syncOperations.addHandler(GRPCCallGuard(limits: limits, streamingPaths: streamingPaths, budget: budget,
+                                                                                   logger: logger), position: .first)
                     }
                 }
             })

@@ -47,6 +47,8 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
     /// Largest delivery the node sends or takes (the messages' bytes and the envelope's); every
     /// node of a network should use the same.
     public var maxDeliveryBytes = 4 * 1024 * 1024
+    /// The bytes of deliveries the listener takes arriving at once, over all calls (`GRPCMessageHold`).
+    public var maxDeliveryBytesInFlight = 16 * 1024 * 1024
     /// How long one delivery may take before the peer's next address is tried.
     public var deliveryTimeoutMillis = 10_000
     /// Most difference between a sender's signing time and this node's clock (docs/p2p.md).
@@ -55,7 +57,7 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
     static let reloadRange = 100...3_600_000
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case file, identityKeyFile, reloadIntervalMillis, listen, maxDeliveryBytes, deliveryTimeoutMillis, maxClockSkewMillis
+        case file, identityKeyFile, reloadIntervalMillis, listen, maxDeliveryBytes, maxDeliveryBytesInFlight, deliveryTimeoutMillis, maxClockSkewMillis
     }
 
     public init(file: String, identityKeyFile: String, listen: Listen = Listen()) {
@@ -71,6 +73,7 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
         listen = try c.decode(Listen.self, forKey: .listen)
         reloadIntervalMillis = try c.decodeIfPresent(Int.self, forKey: .reloadIntervalMillis) ?? reloadIntervalMillis
         maxDeliveryBytes = try c.decodeIfPresent(Int.self, forKey: .maxDeliveryBytes) ?? maxDeliveryBytes
+        maxDeliveryBytesInFlight = try c.decodeIfPresent(Int.self, forKey: .maxDeliveryBytesInFlight) ?? maxDeliveryBytesInFlight
         deliveryTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .deliveryTimeoutMillis) ?? deliveryTimeoutMillis
         maxClockSkewMillis = try c.decodeIfPresent(Int.self, forKey: .maxClockSkewMillis) ?? maxClockSkewMillis
     }
@@ -90,6 +93,9 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
         if !(1...65_535).contains(listen.maxConcurrentStreams) { out.append("network.listen.maxConcurrentStreams must be 1...65535") }
         if !(100...86_400_000).contains(listen.idleTimeoutMillis) { out.append("network.listen.idleTimeoutMillis must be 100...86400000") }
         if !((64 * 1024)...(64 << 20)).contains(maxDeliveryBytes) { out.append("network.maxDeliveryBytes must be 65536...67108864") }
+        if maxDeliveryBytesInFlight < maxDeliveryBytes {
+            out.append("network.maxDeliveryBytesInFlight must be at least network.maxDeliveryBytes: a delivery of the largest size must fit")
+        }
         if !(100...600_000).contains(deliveryTimeoutMillis) { out.append("network.deliveryTimeoutMillis must be 100...600000") }
         if !(1_000...86_400_000).contains(maxClockSkewMillis) { out.append("network.maxClockSkewMillis must be 1000...86400000") }
         return out

@@ -33,6 +33,7 @@ struct NodePeers: Sendable {
                                   membership: { membership.current }, logger: logger)
         let listen = network.listen
         let listener = GRPCListener(host: listen.host, port: listen.port, maxMessageBytes: network.maxDeliveryBytes,
+                                    maxMessageBytesInFlight: network.maxDeliveryBytesInFlight,
                                     maxConcurrentStreams: listen.maxConcurrentStreams, idleTimeout: .milliseconds(listen.idleTimeoutMillis),
                                     timeouts: timeouts, services: [service], draining: GRPCDraining(), logger: logger) { port in
             logger.notice("serving peer-to-peer delivery", metadata: ["host": "\(listen.host)", "port": "\(port)"])

@@ -111,6 +111,7 @@ public enum NotaryNode {
         let grpc = configuration.grpc.map { grpc in
             let draining = GRPCDraining()
             return GRPCListener(host: grpc.host, port: grpc.port, maxMessageBytes: grpc.maxMessageBytes,
+                                maxMessageBytesInFlight: grpc.maxMessageBytesInFlight,
                                 maxConcurrentStreams: grpc.maxConcurrentStreams, idleTimeout: .milliseconds(grpc.idleTimeoutMillis),
                                 timeouts: configuration.http, streamingPaths: ["/hawser.v1.Notary/NotariseStream"],
                                 services: [NotaryGRPCService(serving: serving, maxInFlightPerStream: grpc.maxInFlightPerStream,

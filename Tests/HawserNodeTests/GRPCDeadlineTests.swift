@@ -66,7 +66,8 @@ import Testing
     @Test(arguments: [("/hawser.v1.Notary/NotariseStream", true), ("/hawser.v1.Notary/Notarise", false)])
     func onlyAStreamingCallMayWaitWithItsRequestOpen(path: String, staysOpen: Bool) throws {
         let loop = EmbeddedEventLoop()
-        let channel = EmbeddedChannel(handler: GRPCCallGuard(limits: Self.limits, streamingPaths: ["/hawser.v1.Notary/NotariseStream"]),
+        let channel = EmbeddedChannel(handler: GRPCCallGuard(limits: Self.limits, streamingPaths: ["/hawser.v1.Notary/NotariseStream"],
+                                                             budget: BodyBudget(limit: 1 << 20), logger: quietLogger),
                                       loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         let headers = HPACKHeaders([(":method", "POST"), (":path", path), (":scheme", "http"), ("content-type", "application/grpc")])
