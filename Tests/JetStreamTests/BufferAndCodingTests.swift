@@ -136,10 +136,12 @@ struct JetStreamCodingTests {
 
     /// Stream info as nats-server answers it from the stream's leader, from a member while the
     /// stream has no leader (with its own, possibly stale, state), from a member that saw a leader
-    /// elected while it answered, and from a server without a cluster.
+    /// elected while it answered, from one that names a leader but not all the stream's other
+    /// members, and from a server without a cluster.
     @Test func streamInfoSaysWhetherTheStreamsLeaderAnswered() throws {
-        func info(_ cluster: String) throws -> StreamInfo {
-            let json = #"{"type":"io.nats.jetstream.api.v1.stream_info_response","config":{"name":"LOG","subjects":["log"]},"#
+        func info(_ cluster: String, replicas: Int = 3) throws -> StreamInfo {
+            let json = #"{"type":"io.nats.jetstream.api.v1.stream_info_response","config":{"name":"LOG","subjects":["log"],"num_replicas":"#
+                + "\(replicas)},"
                 + #""state":{"messages":6,"bytes":60,"first_seq":1,"last_seq":6,"consumer_count":0},"cluster":"# + cluster + "}"
             return try JSONCoding.decodeResponse(StreamInfo.self, from: NATSMessage(subject: "x", payload: ByteBuffer(string: json)))
         }
@@ -149,7 +151,11 @@ struct JetStreamCodingTests {
         #expect(!leaderless.isFromLeader)
         let overtaken = try info(#"{"name":"c","leader":"n1","replicas":[{"name":"n1","current":true,"active":1000},{"name":"n3","current":true,"active":1000}]}"#)
         #expect(!overtaken.isFromLeader)
-        #expect(try info(#"{"leader":"solo"}"#).isFromLeader)
+        // The leader lists the others, those down too; fewer, or none, is not the leader's answer.
+        #expect(try info(#"{"name":"c","leader":"n1","replicas":[{"name":"n2","current":false,"offline":true,"active":0},{"name":"n3","current":true,"active":1000}]}"#).isFromLeader)
+        #expect(try !info(#"{"name":"c","leader":"n1","replicas":[{"name":"n3","current":true,"active":1000}]}"#).isFromLeader)
+        #expect(try !info(#"{"name":"c","leader":"n1"}"#).isFromLeader)
+        #expect(try info(#"{"leader":"solo"}"#, replicas: 1).isFromLeader)
         #expect(try !info(#"{"name":"c","leader":""}"#).isFromLeader)
     }
 

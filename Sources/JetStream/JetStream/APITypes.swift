@@ -210,11 +210,14 @@ public struct StreamInfo: Decodable, Sendable, Hashable {
     /// acknowledged. While a clustered stream has no leader, each of its servers that sees none
     /// answers with its own state, which may lag far behind (a server that missed appends while
     /// it was down): it names no leader then, or, if one was elected meanwhile, names it and lists
-    /// it among the replicas (a server lists every replica but itself). A server without a
-    /// cluster names itself.
+    /// it among the replicas (a server lists every replica but itself). The leader lists all the
+    /// others, those down too; an answer listing fewer is from a server that does not know the
+    /// stream's group yet, and it is not taken as the leader's whatever leader it names. A server
+    /// without a cluster names itself and lists none.
     public var isFromLeader: Bool {
         guard let leader = cluster?.leader, !leader.isEmpty else { return false }
-        return cluster?.replicas?.contains { $0.name == leader } != true
+        let others = cluster?.replicas ?? []
+        return !others.contains { $0.name == leader } && others.count == config.replicas - 1
     }
 }
 
