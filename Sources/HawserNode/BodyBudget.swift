@@ -7,7 +7,8 @@ import Synchronization
 /// out of memory, the more so with more cores. A request takes its body's bytes once the body has
 /// arrived whole and gives them back once answered; one that does not fit is answered
 /// `overloaded` (503, `Retry-After`) undecoded. Bodies still arriving take nothing, so a client
-/// that sends slowly holds nothing but its connection.
+/// that sends slowly holds nothing but its connection. A gRPC listener keeps one for the request
+/// messages arriving on its calls (`GRPCMessageHold`), whose library buffers them whole.
 final class BodyBudget: Sendable {
     let limit: Int
     private let taken = Mutex(0)
