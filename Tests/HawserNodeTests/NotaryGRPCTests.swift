@@ -60,19 +60,8 @@ import TokenSample
                 #expect(response.status == .badRequest)
                 return try Hawser_V1_Error(serializedBytes: Array(buffer: response.body))
             }
-            let port = try #require(URL(string: url)?.port)
-            let results = try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port),
-                                                                              transportSecurity: .plaintext)) { grpc in
-                try await Hawser_V1_Notary.Client(wrapping: grpc).notariseStream(requestProducer: { writer in
-                    for (id, request) in [(UInt64(7), bad), (UInt64(8), good)] {
-                        var item = Hawser_V1_StreamedRequest()
-                        item.id = id
-                        item.request = request
-                        try await writer.write(item)
-                    }
-                }, onResponse: { response in
-                    try await response.messages.reduce(into: [UInt64: Hawser_V1_NotarisationResult]()) { $0[$1.id] = $1.result }
-                })
+            let results = try await withNotaryGRPCClient(url) { grpc in
+                try await Hawser_V1_Notary.Client(wrapping: grpc).stream([(7, bad), (8, good)])
             }
             let refusal = try #require(results[7]?.error)
             #expect(refusal.code == "invalid_transaction_id")
@@ -96,23 +85,12 @@ import TokenSample
             tooMany.txID = Data(repeating: 1, count: 32)
             tooMany.inputs = Array(repeating: Hawser_V1_StateRef(), count: 10_001)
             let (request, good) = (tooMany, signed(ids.hash(), inputs: [ids.ref()]).proto)
-            let port = try #require(URL(string: url)?.port)
-            try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port),
-                                                                transportSecurity: .plaintext)) { grpc in
+            try await withNotaryGRPCClient(url) { grpc in
                 let notary = Hawser_V1_Notary.Client(wrapping: grpc)
                 let unary = try await notary.notarise(request)
                 #expect(unary.error.code == "too_many_state_refs")
                 #expect(unary.error.message.contains("names 10001 state refs"), "\(unary.error.message)")
-                let results = try await notary.notariseStream(requestProducer: { writer in
-                    for (id, message) in [(UInt64(7), request), (UInt64(8), good)] {
-                        var item = Hawser_V1_StreamedRequest()
-                        item.id = id
-                        item.request = message
-                        try await writer.write(item)
-                    }
-                }, onResponse: { response in
-                    try await response.messages.reduce(into: [UInt64: Hawser_V1_NotarisationResult]()) { $0[$1.id] = $1.result }
-                })
+                let results = try await notary.stream([(7, request), (8, good)])
                 #expect(results[7]?.error.code == "too_many_state_refs")
                 #expect(results[8]?.answer.outcome.kind == .committed(.init()), "\(String(describing: results[8]))")
                 // Bytes the count cannot read end the call undecoded: empty refs, then a bad byte.
@@ -145,20 +123,8 @@ import TokenSample
                                       notary: SigningKey().publicKey)
             }
             requests[30] = signed(ids.hash(), inputs: requests[0].inputs)  // spends what the first spends
-            let items = requests.enumerated().map { i, request in
-                var item = Hawser_V1_StreamedRequest()
-                item.id = UInt64(1000 + i)
-                item.request = request.proto
-                return item
-            }
-            let port = try #require(URL(string: url)?.port)
-            let results = try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port),
-                                                                              transportSecurity: .plaintext)) { grpc in
-                try await Hawser_V1_Notary.Client(wrapping: grpc).notariseStream(requestProducer: { writer in
-                    try await writer.write(contentsOf: items)
-                }, onResponse: { response in
-                    try await response.messages.reduce(into: [UInt64: Hawser_V1_NotarisationResult]()) { $0[$1.id] = $1.result }
-                })
+            let results = try await withNotaryGRPCClient(url) { grpc in
+                try await Hawser_V1_Notary.Client(wrapping: grpc).stream(requests.enumerated().map { (UInt64(1000 + $0), $1.proto) })
             }
             #expect(results.count == 60)
             let verifier = AnswerVerifier(notaryKey: notaryKey.publicKey)
@@ -290,6 +256,31 @@ import TokenSample
         // A gRPC address is a notary address only: not an HTTP base URL (advertised, health, a standby's hint).
         #expect(throws: NotaryClientError.self) { try NotaryClient.baseURL("grpc://127.0.0.1:9090") }
         #expect(throws: NotaryClientError.self) { try NotaryClient(urls: ["grpc://127.0.0.1:9090", "http://127.0.0.1:8080"]) }
+    }
+}
+
+/// Runs `body` with a gRPC client of the notary at `url` (`grpc://127.0.0.1:PORT`).
+func withNotaryGRPCClient<T: Sendable>(_ url: String, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+    let port = try #require(URL(string: url)?.port)
+    return try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext),
+                                    handleClient: body)
+}
+
+extension Hawser_V1_Notary.Client {
+    /// Writes `requests` (id, request) to one `NotariseStream` call at once and returns each
+    /// result by its request's id.
+    func stream(_ requests: [(UInt64, Hawser_V1_NotarisationRequest)]) async throws -> [UInt64: Hawser_V1_NotarisationResult] {
+        let items = requests.map { id, request in
+            var item = Hawser_V1_StreamedRequest()
+            item.id = id
+            item.request = request
+            return item
+        }
+        return try await notariseStream(requestProducer: { writer in
+            try await writer.write(contentsOf: items)
+        }, onResponse: { response in
+            try await response.messages.reduce(into: [UInt64: Hawser_V1_NotarisationResult]()) { $0[$1.id] = $1.result }
+        })
     }
 }
 
