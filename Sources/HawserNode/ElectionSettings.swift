@@ -170,14 +170,15 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
     public func partitionConnections() throws -> ElectionConnections {
         // Not on SQLite, whose administrations wait longer for the file than a round may.
         ElectionConnections(lease: postgres == nil ? nil : SharedLeaseBackend(try leaseBackend()),
-                            zooKeeper: zookeeper == nil ? nil : ZooKeeperAdministrationSession())
+                            zooKeeper: zookeeper == nil ? nil : ZooKeeperSharedSession())
     }
 
     /// The election, on the process's shared connections if given.
     public func makeElection(candidate: Candidate, health: HealthChecks, logger: Logger,
                              sharing shared: ElectionConnections? = nil) throws -> any Election {
         if zookeeper != nil {
-            return try ZooKeeperElection(candidate: candidate, configuration: try zooKeeperConfiguration(), health: health, logger: logger)
+            return try ZooKeeperElection(candidate: candidate, configuration: try zooKeeperConfiguration(), health: health,
+                                         sharing: shared?.zooKeeper, logger: logger)
         }
         return try LeaseElection(candidate: candidate, backend: try shared?.lease ?? leaseBackend(), configuration: leaseConfiguration(),
                                  health: health, logger: logger)
@@ -225,12 +226,13 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
 /// The connections the partition elections of one process share, so that their number does not
 /// grow with the partitions': on a PostgreSQL lease one connection for every round and
 /// administration (`SharedLeaseBackend`; one each made a process of 16 partitions hold 32, and
-/// three went past a default server's 100), on ZooKeeper one session for the administrations
-/// (`ZooKeeperAdministrationSession`; each election keeps its own). Closed by their owner once
-/// the elections and administrations have stopped.
+/// three went past a default server's 100), on ZooKeeper one session for every election and
+/// administration (`ZooKeeperSharedSession`; one each made a process of 16 partitions hold 18, and
+/// a fourth such process on one machine went past a default server's `maxClientCnxns` of 60).
+/// Closed by their owner once the elections and administrations have stopped.
 public struct ElectionConnections: Sendable {
     public let lease: SharedLeaseBackend?
-    public let zooKeeper: ZooKeeperAdministrationSession?
+    public let zooKeeper: ZooKeeperSharedSession?
 
     public func close() async {
         await lease?.closeShared()

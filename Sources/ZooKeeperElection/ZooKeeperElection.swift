@@ -9,10 +9,11 @@ import ZooKeeper
 /// their own. Leadership lasts only while the session is known to be alive: on `suspended` the
 /// leader stops acting at once, and a leader whose node vanished stops at its next round.
 ///
-/// One task (`run()`) owns the ZooKeeper client and does every request, each bounded by
-/// `requestTimeout`. `resign` and `handOver` change the core at once and queue their requests,
-/// which the round loop then sends at once (a resigning leader's node is gone at once, so the
-/// next candidate's watch fires without waiting for a check interval).
+/// One task (`run()`) does every request, each bounded by `requestTimeout`, on a session of its
+/// own or on the one the process's elections share (`ZooKeeperSharedSession`). `resign` and
+/// `handOver` change the core at once and queue their requests, which the round loop then sends
+/// at once (a resigning leader's node is gone at once, so the next candidate's watch fires
+/// without waiting for a check interval).
 public final class ZooKeeperElection: Election {
     public let candidate: Candidate
     private let configuration: ZooKeeperElectionConfiguration
@@ -21,14 +22,18 @@ public final class ZooKeeperElection: Election {
     private let driver: ElectionDriver
     private let pending = Mutex<[ElectionCore.Action]>([])
     private let wakeup = Wakeup()
+    private let shared: ZooKeeperSharedSession?
 
-    public init(candidate: Candidate, configuration: ZooKeeperElectionConfiguration,
-                health: HealthChecks = HealthChecks(), logger: Logger = Logger(label: "hawser.election")) throws {
+    /// `session`: the process's session, shared with its other elections (their nodes differ by
+    /// election name); nil: a session of its own.
+    public init(candidate: Candidate, configuration: ZooKeeperElectionConfiguration, health: HealthChecks = HealthChecks(),
+                sharing session: ZooKeeperSharedSession? = nil, logger: Logger = Logger(label: "hawser.election")) throws {
         try Candidate.validate(id: candidate.id)
         try configuration.validate()
         self.candidate = candidate
         self.configuration = configuration
         self.health = health
+        self.shared = session
         self.logger = logger
         self.driver = ElectionDriver(ElectionCore(me: candidate.id, timing: configuration.timing), logger: logger)
     }
@@ -57,14 +62,14 @@ public final class ZooKeeperElection: Election {
 
     public func run() async throws {
         defer { driver.finish() }
+        let sessions = shared ?? ZooKeeperSharedSession()  // a session of its own, closed at the end
         var reported: String?
         var failure: (any Error)?
         while !Task.isCancelled, failure == nil {
-            let client: ZooKeeperClient
+            let store: ZooKeeperStore
             do {
-                client = try await ZooKeeperPaths.connect(configuration, initialConnectTimeout: max(configuration.sessionTimeout, .seconds(2)),
-                                                          logger: logger)
-                try await ZooKeeperPaths.ensure(client, configuration, logger: logger)
+                store = ZooKeeperStore(client: try await sessions.client(configuration, logger: logger), configuration: configuration,
+                                       candidate: candidate)
                 if reported != nil { logger.info("ZooKeeper reachable again") }
                 reported = nil
             } catch let error as CoordinationError {
@@ -77,24 +82,28 @@ public final class ZooKeeperElection: Election {
                 try? await Task.sleep(for: configuration.checkInterval)
                 continue
             }
+            var place = ZooKeeperStore.Place()
             do {
-                try await session(ZooKeeperStore(client: client, configuration: configuration, candidate: candidate))
+                try await session(store, &place)
             } catch let error as CoordinationError {
                 failure = error
             } catch {
                 if !Task.isCancelled { logger.warning("ZooKeeper session ended", metadata: ["problem": "\(error)"]) }
             }
             driver.apply { $0.connectionLost(reason: Task.isCancelled ? "stopping" : "session lost", now: .now()) }
-            // Deletes our node at once, so the next candidate need not wait for expiry; in a task of
-            // its own (awaited here) so that our cancellation does not cancel the close.
-            await Task { await client.close() }.value
+            // Our node goes at once, so that the next candidate need not wait for the session's
+            // expiry (a shared session outlives this election); in a task of its own (awaited
+            // here) so that our cancellation does not cancel it.
+            await Task { [place] in await self.withdraw(store, place) }.value
         }
-        driver.apply { $0.stop() }  // the closed session released everything
+        driver.apply { $0.stop() }
+        if shared == nil { await Task { await sessions.close() }.value }
         if let failure { throw failure }
     }
 
-    /// Stands for the life of one session; returns when the session expired or closed.
-    private func session(_ store: ZooKeeperStore) async throws {
+    /// Stands for the life of one session; returns when the session expired or closed, or when
+    /// the election stops. `place` is where the session left our node.
+    private func session(_ store: ZooKeeperStore, _ place: inout ZooKeeperStore.Place) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             // Stops leadership the moment the connection is lost, whatever the loop is doing.
             group.addTask {
@@ -110,12 +119,22 @@ public final class ZooKeeperElection: Election {
                 }
             }
             defer { group.cancelAll() }
-            try await rounds(store)
+            try await rounds(store, &place)
         }
     }
 
-    private func rounds(_ store: ZooKeeperStore) async throws {
-        var place = ZooKeeperStore.Place()
+    /// Deletes our node if the session still lives (an expired one took it along).
+    private func withdraw(_ store: ZooKeeperStore, _ place: ZooKeeperStore.Place) async {
+        guard place.program.node != nil, store.client.state == .connected || store.client.state == .reconnected else { return }
+        var place = place
+        do {
+            try await store.withdraw(&place)
+        } catch {
+            logger.warning("withdrawing at the end failed; the node goes with the session", metadata: ["problem": "\(error)"])
+        }
+    }
+
+    private func rounds(_ store: ZooKeeperStore, _ place: inout ZooKeeperStore.Place) async throws {
         while !Task.isCancelled {
             switch store.client.state {
             case .expired, .closed: return

@@ -7,10 +7,10 @@ import ZooKeeper
 /// the election's credentials.
 public struct ZooKeeperElectionAdministration: ElectionAdministration {
     let configuration: ZooKeeperElectionConfiguration
-    /// The process's session for administrations, if shared; else each call opens its own.
-    let session: ZooKeeperAdministrationSession?
+    /// The process's shared session, if any; else each call opens its own.
+    let session: ZooKeeperSharedSession?
 
-    public init(configuration: ZooKeeperElectionConfiguration, session: ZooKeeperAdministrationSession? = nil) throws {
+    public init(configuration: ZooKeeperElectionConfiguration, session: ZooKeeperSharedSession? = nil) throws {
         try configuration.validate()
         self.configuration = configuration
         self.session = session
@@ -68,7 +68,7 @@ public struct ZooKeeperElectionAdministration: ElectionAdministration {
         var logger = Logger(label: "hawser.admin")
         logger.logLevel = .warning
         do {
-            if let session { return try await session.use(configuration, logger: logger, body) }
+            if let session { return try await body(session.client(configuration, logger: logger)) }
             let client = try await ZooKeeperPaths.connect(configuration, initialConnectTimeout: .seconds(5), logger: logger)
             do {
                 try await ZooKeeperPaths.ensure(client, configuration, logger: logger)

@@ -169,7 +169,7 @@ struct ZooKeeperElectionTests {
     /// A balancer reads every partition's election each pass. With a session of its own per call
     /// each read was a session created and closed, and the election's nodes made sure of: writes
     /// the ensemble logs, 32 sessions a second for 16 partitions. On the process's shared session
-    /// (`ZooKeeperAdministrationSession`), passes after the first write nothing.
+    /// (`ZooKeeperSharedSession`), passes after the first write nothing.
     @Test func administrationsOnASharedSessionWriteNothingOnceTheirNodesExist() async throws {
         let leader = try #require(ensemble.leader())
         let partitions = (0..<4).map { k in
@@ -177,7 +177,7 @@ struct ZooKeeperElectionTests {
             partition.name = "\(name).p\(k)"
             return partition
         }
-        let session = ZooKeeperAdministrationSession()
+        let session = ZooKeeperSharedSession()
         let shared = try partitions.map { try ZooKeeperElectionAdministration(configuration: $0, session: session) }
         for admin in shared { _ = try await admin.snapshot() }  // the session opened, the nodes made
         let before = try #require(ensemble.zxid(of: leader))
@@ -187,6 +187,71 @@ struct ZooKeeperElectionTests {
         // The same reads each on a session of its own write (the measure can see writes).
         _ = try await ZooKeeperElectionAdministration(configuration: partitions[0]).snapshot()
         #expect(try #require(ensemble.zxid(of: leader)) > before)
+    }
+
+    /// A hot-hot process's partitions elect on one session (`ZooKeeperSharedSession`): with a
+    /// session each, a process of 16 partitions held 18, and ZooKeeper's `maxClientCnxns` (60 a
+    /// client address by default) refused a fourth such process on one machine.
+    @Test func aProcesssPartitionElectionsStandOnOneSession() async throws {
+        let session = ZooKeeperSharedSession()
+        let elections = try (0..<6).map { k in
+            try ZooKeeperElection(candidate: Candidate(id: "A"), configuration: partition(k), sharing: session)
+        }
+        let tasks = elections.map { election in Task { try await election.run() } }
+        defer { tasks.forEach { $0.cancel() } }
+        try await eventually("A leading every partition") { elections.allSatisfy { $0.status.role.epoch != nil } }
+        let owners = try await candidateOwners(partitions: 0..<6)
+        #expect(owners.count == 6 && Set(owners.map(\.owner)).count == 1, "\(owners)")
+        for task in tasks { task.cancel(); _ = try? await task.value }
+        await session.close()
+        #expect(try await candidateOwners(partitions: 0..<6).isEmpty)
+    }
+
+    /// An election that stops on a shared session deletes its own node: the session lives on
+    /// (the process's other partitions use it), and without the deletion the next candidate would
+    /// wait for it for ever. The other partitions keep their leader and epoch.
+    @Test func anElectionStoppingOnASharedSessionLeavesItsPlaceAtOnceAndTheOthersKeepLeading() async throws {
+        let sessionA = ZooKeeperSharedSession(), sessionB = ZooKeeperSharedSession()
+        let a = try (0..<3).map { try ZooKeeperElection(candidate: Candidate(id: "A"), configuration: partition($0), sharing: sessionA) }
+        let b = try (0..<3).map { try ZooKeeperElection(candidate: Candidate(id: "B"), configuration: partition($0), sharing: sessionB) }
+        var tasksA = a.map { election in Task { try await election.run() } }
+        defer { tasksA.forEach { $0.cancel() } }
+        try await eventually("A leading every partition") { a.allSatisfy { $0.status.role.epoch != nil } }
+        let tasksB = b.map { election in Task { try await election.run() } }
+        defer { tasksB.forEach { $0.cancel() } }
+        try await eventually("B following A everywhere") { b.allSatisfy { $0.status.role == .follower && $0.status.leader == "A" } }
+        let epochs = a.map(\.status.role.epoch)
+
+        tasksA[0].cancel()
+        _ = try? await tasksA[0].value
+        try await eventually("B leading partition 0", timeout: .seconds(20)) { b[0].status.role.epoch != nil }
+        #expect(a[1].status.role.epoch == epochs[1] && a[2].status.role.epoch == epochs[2])
+        #expect(b[1].status.role == .follower && b[2].status.role == .follower)
+        tasksA.removeFirst()
+        for task in tasksA + tasksB { task.cancel(); _ = try? await task.value }
+        await sessionA.close()
+        await sessionB.close()
+    }
+
+    /// Partition `k`'s election, as a hot-hot node names it (`<election>.p<k>`).
+    func partition(_ k: Int) -> ZooKeeperElectionConfiguration {
+        var partition = configuration()
+        partition.name = "\(name).p\(k)"
+        return partition
+    }
+
+    /// Every candidate node of `partitions` and the session that owns it.
+    func candidateOwners(partitions: Range<Int>) async throws -> [(node: String, owner: Int64)] {
+        let insider = try await client(Self.credentials)
+        var owners: [(node: String, owner: Int64)] = []
+        for k in partitions {
+            let candidates = "\(base).p\(k)/candidates"
+            for node in (try? await insider.getChildren(candidates).children) ?? [] {
+                if let stat = try await insider.exists("\(candidates)/\(node)") { owners.append(("p\(k)/\(node)", stat.ephemeralOwner)) }
+            }
+        }
+        await insider.close()
+        return owners
     }
 
     @Test func preferringOrSwitchingToANonCandidateIsRefusedAndChangesNothing() async throws {

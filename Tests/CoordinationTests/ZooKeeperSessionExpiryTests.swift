@@ -3,6 +3,7 @@ import Foundation
 import HawserTestSupport
 import Synchronization
 import Testing
+import ZooKeeper
 import ZooKeeperElection
 
 /// The ZooKeeper election across the expiry of its session, in-process on a real 3-server
@@ -58,6 +59,59 @@ struct ZooKeeperSessionExpiryTests {
         #expect(try await admin.snapshot().candidates.map(\.id) == ["A"])
         task.cancel()
         _ = try? await task.value
+    }
+}
+
+extension ZooKeeperSessionExpiryTests {
+    /// The expiry of a session a process's partitions share ends every election on it; each
+    /// stands again, all on one new session, with a higher epoch.
+    @Test func theExpiryOfASharedSessionEndsEveryElectionOnItAndEachStandsAgainOnTheNext() async throws {
+        let ensembleLeader = try #require(ensemble.leader())
+        let server = ensemble.servers.first { $0.id != ensembleLeader }!
+        func partition(_ k: Int, _ connectString: String) -> ZooKeeperElectionConfiguration {
+            var configuration = ZooKeeperElectionConfiguration(connectString: connectString, credentials: ZooKeeperCredentialsFile.credentials)
+            configuration.name = "\(name).p\(k)"
+            configuration.checkInterval = .milliseconds(100)
+            configuration.sessionTimeout = .seconds(2)
+            return configuration
+        }
+        let session = ZooKeeperSharedSession()
+        let elections = try (0..<3).map { k in
+            try ZooKeeperElection(candidate: Candidate(id: "A"), configuration: partition(k, server.address.description), sharing: session)
+        }
+        let admins = try (0..<3).map { try ZooKeeperElectionAdministration(configuration: partition($0, ensemble.connectString)) }
+        let tasks = elections.map { election in Task { try await election.run() } }
+        defer {
+            ensemble.resume(server.id)
+            tasks.forEach { $0.cancel() }
+        }
+        try await eventually("A leading every partition", timeout: .seconds(120)) { elections.allSatisfy { $0.status.role.epoch != nil } }
+        let first = elections.map { $0.status.role.epoch! }
+
+        ensemble.pause(server.id)
+        try await eventually("the session expired", timeout: .seconds(30)) {
+            for admin in admins where try await !admin.snapshot().candidates.isEmpty { return false }
+            return true
+        }
+        #expect(elections.allSatisfy { $0.status.role.epoch == nil })
+        ensemble.resume(server.id)
+
+        try await eventually("A leading every partition on a new session", timeout: .seconds(30)) {
+            zip(elections, first).allSatisfy { election, first in (election.status.role.epoch ?? first) > first }
+        }
+        let insider = try await ZooKeeperClient.connect(configuration: ZooKeeperConfiguration(servers: ensemble.addresses))
+        try await insider.addDigestAuth(user: ZooKeeperCredentialsFile.credentials.user, password: ZooKeeperCredentialsFile.credentials.password)
+        var owners: [Int64] = []
+        for k in 0..<3 {
+            let candidates = "/hawser/elections/\(name).p\(k)/candidates"
+            for node in try await insider.getChildren(candidates).children {
+                owners += [try await insider.exists("\(candidates)/\(node)")?.ephemeralOwner].compactMap { $0 }
+            }
+        }
+        await insider.close()
+        #expect(owners.count == 3 && Set(owners).count == 1, "\(owners)")
+        for task in tasks { task.cancel(); _ = try? await task.value }
+        await session.close()
     }
 }
 
