@@ -4,8 +4,8 @@ import HawserTestSupport
 import Testing
 
 /// Issue 19's fault run for hot-hot flows on real processes: three workers (then a fourth) of one
-/// node on a real PostgreSQL (commits durable), each partition elected through a PostgreSQL lease,
-/// with a standalone notary, and an RPC worker that queues its starts for them (the first client
+/// node on a real PostgreSQL (commits durable), each partition elected through a PostgreSQL lease
+/// (or a ZooKeeper ensemble: `HAWSER_FAULT_ELECTION=zookeeper`), with a standalone notary, and an RPC worker that queues its starts for them (the first client
 /// starts there), every process on a NATS bus (`ha.bus`). Clients spread over the workers run flows
 /// with client request ids while the test, in an order drawn from a seed (`HAWSER_FAULT_SEED`
 /// replays one), kills a worker with SIGKILL ten times (starting it again each time), pauses one
@@ -34,9 +34,13 @@ struct HotHotFaultTests {
         defer { notary.stop() }
         let nats = try await NATSCluster.start(size: 1, jetStream: false)
         defer { nats.stop() }
+        // HAWSER_FAULT_ELECTION=zookeeper: the partitions elected through a ZooKeeper ensemble, each
+        // worker's on one session (a paused worker's session expires, and every partition with it).
+        let ensemble = ProcessInfo.processInfo.environment["HAWSER_FAULT_ELECTION"] == "zookeeper" ? try await ZooKeeperEnsemble.start() : nil
+        defer { ensemble?.stop() }
         let dir = try TemporaryDirectory()
         let set = try await NodeHAPair(root: dir.path, postgres: postgres, notary: notary.url, workers: ["W1", "W2", "W3"],
-                                       partitions: Self.partitions, bus: nats.urls)
+                                       partitions: Self.partitions, bus: nats.urls, ensemble: ensemble)
         try await set.start("W1")
         _ = try await set.awaitState("W1 ready") { $0["W1"] == "ready" }
         try await set.installAudit()

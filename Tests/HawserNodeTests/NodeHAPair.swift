@@ -7,7 +7,7 @@ import Testing
 
 /// Two hot-warm `hawser node run` processes, A and B, on one PostgreSQL node database, elected
 /// through a ZooKeeper ensemble, using a remote notary; or (`hotHot`) hot-hot workers, elected
-/// through PostgreSQL leases in the same database. Each logs in to the database as a role of its
+/// through PostgreSQL leases in the same database or through a ZooKeeper ensemble. Each logs in to the database as a role of its
 /// own (`node_a`, `node_b`), so that the audit triggers `installAudit` adds can name the writer of
 /// every row; each writes its log (info) to `root/<id>.log`, where it names the epochs it wins.
 final class NodeHAPair {
@@ -43,16 +43,28 @@ final class NodeHAPair {
                                               "--election", "fault", "--session-timeout-ms", "2000", "--hold-down-ms", "10000"])
     }
 
-    /// Hot-hot workers `ids` with `partitions`, elected through PostgreSQL leases in the node database
-    /// (`holdDownMs` short, so that the partitions move during a run), on the NATS `bus` if given.
+    /// Hot-hot workers `ids` with `partitions`, elected through PostgreSQL leases in the node database,
+    /// or through `ensemble` if given (`holdDownMs` short, so that the partitions move during a run),
+    /// on the NATS `bus` if given.
     convenience init(root: String, postgres: PostgresServer, notary: String, workers ids: [String], partitions: Int,
-                     bus: [String]? = nil) async throws {
+                     bus: [String]? = nil, ensemble: ZooKeeperEnsemble? = nil) async throws {
         var election = ElectionSettings()
-        election.postgres = "postgres://hawser@127.0.0.1:\(postgres.port)/ledger"
         election.election = "fault"
         election.holdDownMs = 2_000
-        try await self.init(root: root, postgres: postgres, notary: notary, ids: ids, election: election,
-                            electionOptions: ["--postgres", election.postgres!, "--election", "fault"], partitions: partitions, bus: bus)
+        let options: [String]
+        if let ensemble {
+            try "hawser-test:pw-\(UUID().uuidString.prefix(8))\n".write(toFile: root + "/zk.credentials", atomically: true, encoding: .utf8)
+            election.zookeeper = ensemble.connectString
+            election.zookeeperCredentials = "zk.credentials"
+            election.sessionTimeoutMs = 2_000
+            options = ["--zookeeper", ensemble.connectString, "--zookeeper-credentials", root + "/zk.credentials", "--election", "fault",
+                       "--session-timeout-ms", "2000"]
+        } else {
+            election.postgres = "postgres://hawser@127.0.0.1:\(postgres.port)/ledger"
+            options = ["--postgres", election.postgres!, "--election", "fault"]
+        }
+        try await self.init(root: root, postgres: postgres, notary: notary, ids: ids, election: election, electionOptions: options,
+                            partitions: partitions, bus: bus)
     }
 
     private init(root: String, postgres: PostgresServer, notary: String, ids: [String], election: ElectionSettings,
