@@ -103,8 +103,8 @@ public struct NetworkDefinition: Codable, Sendable, Equatable {
     /// Why `address` is not `SCHEME://HOST:PORT` with a scheme of `schemes`, nil if it is.
     static func addressProblem(_ address: String, schemes: Set<String>) -> String? {
         guard let url = URL(string: address), let scheme = url.scheme?.lowercased(), schemes.contains(scheme),
-              let host = url.host, !host.isEmpty, let port = url.port, (1...65_535).contains(port),
-              url.path.isEmpty || url.path == "/", url.query == nil else {
+              let host = url.host, !host.isEmpty, let port = url.port, (1...65_535).contains(port), url.user == nil,
+              url.path.isEmpty || url.path == "/", url.query == nil, url.fragment == nil else {
             return "`\(address)` is not an address of the form SCHEME://HOST:PORT with SCHEME "
                 + (schemes.count == 1 ? schemes.first! : "one of " + schemes.sorted().joined(separator: ", "))
         }
