@@ -5,7 +5,7 @@
 /// failover gives a step the same sequence), and the flow's status only if it is not the one seen.
 ///
 /// The text: `<sequence>` after a progress step (`-1` before any), `<sequence>:<status>:<attempts>`
-/// after a status, e.g. `7`, `7:hospitalised:2`, `-1:completed:0`.
+/// after a status, e.g. `7`, `7:hospitalised:2`, `-1:completed:0`; numbers of 1 to 18 digits.
 public struct FlowEventCursor: Sendable, Hashable, CustomStringConvertible {
     /// The journal sequence of the last progress step seen, -1 for none.
     public var progress: Int
@@ -25,10 +25,10 @@ public struct FlowEventCursor: Sendable, Hashable, CustomStringConvertible {
     /// Parses the text form; nil if it is not one.
     public init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 1 || parts.count == 3, let progress = Int(parts[0]), progress >= -1 else { return nil }
+        guard parts.count == 1 || parts.count == 3, let progress = parts[0] == "-1" ? -1 : Int(digits: parts[0]) else { return nil }
         self.init(progress: progress)
         if parts.count == 3 {
-            guard let status = FlowStatus(rawValue: String(parts[1])), let attempts = Int(parts[2]), attempts >= 0 else { return nil }
+            guard let status = FlowStatus(rawValue: String(parts[1])), let attempts = Int(digits: parts[2]) else { return nil }
             self.status = status
             self.attempts = attempts
         }

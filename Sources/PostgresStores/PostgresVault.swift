@@ -96,7 +96,7 @@ public final class PostgresVault: VaultStore, Sendable {
 
     private static func sequence(of cursor: VaultCursor?) throws -> Int64? {
         try cursor.map { cursor in
-            guard let seq = Int64(cursor.rawValue), seq >= 0 else { throw VaultCursorError(cursor.rawValue) }
+            guard let seq = cursor.sequence else { throw VaultCursorError(cursor.rawValue) }
             return seq
         }
     }

@@ -1,4 +1,5 @@
 import Flows
+import HawserCore
 
 /// Which states a query selects, in which order, one page at a time.
 public struct VaultQuery: Sendable, Equatable, Codable {
@@ -47,6 +48,9 @@ public struct VaultQuery: Sendable, Equatable, Codable {
 public struct VaultCursor: Sendable, Hashable, Codable {
     public var rawValue: String
     public init(_ rawValue: String) { self.rawValue = rawValue }
+
+    /// The recording sequence the stores write as a cursor (1 to 18 digits), nil for anything else.
+    public var sequence: Int64? { Int(digits: rawValue).map(Int64.init) }
 }
 
 /// One page of a query's states, and the cursor of the next page (nil: this was the last).

@@ -11,7 +11,9 @@ import Testing
         for text in ["-1", "0", "7", "7:hospitalised:2", "-1:completed:0", "12:running:3"] {
             #expect(FlowEventCursor(text)?.description == text)
         }
-        for text in ["", "-2", "x", "7:", "7:done:1", "7:running", "7:running:-1", "7:running:1:2", "1e3", " 7"] {
+        // Numbers as the OpenAPI pattern writes them: 1 to 18 digits, no sign but `-1`.
+        for text in ["", "-2", "x", "7:", "7:done:1", "7:running", "7:running:-1", "7:running:1:2", "1e3", " 7", "+3", "-01",
+                     "3:completed:+1", "1234567890123456789", "9223372036854775807"] {
             #expect(FlowEventCursor(text) == nil, "\(text)")
         }
     }

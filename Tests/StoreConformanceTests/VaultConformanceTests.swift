@@ -113,7 +113,9 @@ struct VaultConformanceTests {
             }
             // A full last page says there is no next one.
             #expect(try await stores.vault.page(VaultQuery(owner: "Alice", limit: 5)).next == nil)
-            await #expect(throws: VaultCursorError("x")) { try await stores.vault.page(VaultQuery(after: VaultCursor("x"))) }
+            for bad in ["x", "+3", "-1", "1234567890123456789"] {
+                await #expect(throws: VaultCursorError(bad)) { try await stores.vault.page(VaultQuery(after: VaultCursor(bad))) }
+            }
             #expect(try await stores.vault.states([refs[3], ids.ref(), refs[1]]).map(\.ref) == [refs[3], refs[1]])
         }
     }
