@@ -205,6 +205,9 @@ struct ZooKeeperElectionTests {
         for task in tasks { task.cancel(); _ = try? await task.value }
         await session.close()
         #expect(try await candidateOwners(partitions: 0..<6).isEmpty)
+        // A closed session stays closed: a late user does not open another that nobody closes.
+        let late = try ZooKeeperElectionAdministration(configuration: partition(0), session: session)
+        await #expect(throws: ZooKeeperError.closed) { try await late.snapshot() }
     }
 
     /// An election that stops on a shared session deletes its own node: the session lives on
