@@ -24,13 +24,16 @@ public final class FlowContext: Sendable {
     /// A start not yet written: it leads the pending writes, so the flow's first commit carries it.
     private let start: DeferredStart?
     private let onRecorded: @Sendable (JournalEntry) -> Void
+    /// Called before the flow asks the notary (`notarise`); throws if an operator's kill came first.
+    private let askingNotary: @Sendable () throws -> Void
     /// The flow's sessions by id, as its journal has driven them so far (`FlowContext+Sessions`).
     let sessionCores = Mutex<[String: SessionCore]>([:])
 
     /// `clearsReplayMarker`: the flow was replayed at start-up with its marker set; its first
     /// durable write clears it (see `StartupReplay`).
     init(flowId: FlowID, journal: [JournalEntry], services: FlowServices, committer: GroupCommitter,
-         start: DeferredStart? = nil, clearsReplayMarker: Bool = false, onRecorded: @escaping @Sendable (JournalEntry) -> Void) {
+         start: DeferredStart? = nil, clearsReplayMarker: Bool = false, askingNotary: @escaping @Sendable () throws -> Void = {},
+         onRecorded: @escaping @Sendable (JournalEntry) -> Void) {
         self.flowId = flowId
         self.services = services
         let first: [FlowWrite] = (start.map { [.start($0.record)] } ?? []) + (clearsReplayMarker ? [.replayMarker(flowId, false)] : [])
@@ -38,6 +41,7 @@ public final class FlowContext: Sendable {
         self.committer = committer
         self.start = start
         self.onRecorded = onRecorded
+        self.askingNotary = askingNotary
     }
 
     /// True while the flow is still taking results from its journal.
@@ -231,6 +235,9 @@ public final class FlowContext: Sendable {
     /// id returns the first outcome, so a retry after a crash is safe.
     public func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
         guard let notary = services.notary else { throw MissingServiceError("notary") }
+        // From here the transaction may be committed whatever becomes of this run: the engine
+        // refuses to kill the flow (a kill would release inputs the ledger may have spent).
+        try askingNotary()
         let recorded = try await effect(EffectKind.notarise, request.txId.hex, durability: .outside(resultDeferred: true)) { _ in
             RecordedAnswer(try await notary.notarise(request))
         }

@@ -50,6 +50,8 @@ public final class FlowEngine: Service, Sendable {
         /// An operator resumed the flow after its retry time was recorded, before its wait began:
         /// the wait ends at once.
         var resumeAsked = false
+        /// The flow has asked the notary, in this run or an earlier one here: it is not killed.
+        var askedNotary = false
     }
     private struct State {
         var live: [FlowID: Live] = [:]
@@ -427,10 +429,14 @@ public final class FlowEngine: Service, Sendable {
     }
 
     /// Kills a flow: a running one is cancelled at its next effect; a hospitalised one ends at once.
+    /// One that has asked the notary here is refused (`notarising`): its transaction may be
+    /// committed, and a kill releases the inputs it holds, which the vault would then offer
+    /// again though the ledger had spent them (every later spend of them a conflict).
     public func kill(_ id: FlowID) async throws -> FlowRecord {
         await awaitLeavingTask(id)
-        let (task, cancel) = state.withLock { state in
-            (state.live[id]?.task, transition(.kill, of: id, in: &state).contains(.cancel))
+        let (task, cancel) = try state.withLock { state in
+            if state.live[id]?.askedNotary == true { throw FlowEngineError.notarising(id) }
+            return (state.live[id]?.task, transition(.kill, of: id, in: &state).contains(.cancel))
         }
         if let task {
             if cancel { task.cancel() }
@@ -442,6 +448,15 @@ public final class FlowEngine: Service, Sendable {
         }
         guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
         return record
+    }
+
+    /// Flow `id` is about to ask the notary: from now on it is not killed; if a kill came first,
+    /// it does not ask (the kill's cancellation ends it).
+    private func askingNotary(_ id: FlowID) throws {
+        try state.withLock { state in
+            guard state.live[id]?.machine.operatorEnd != .kill else { throw CancellationError() }
+            state.live[id]?.askedNotary = true
+        }
     }
 
     /// Parks a flow in the hospital for an operator, with `reason`: a running one is cancelled at
@@ -600,7 +615,8 @@ public final class FlowEngine: Service, Sendable {
                 case .run(let journal, let carriesStart, let clearsMarker):
                     guard let flow else { return }
                     let made = FlowContext(flowId: id, journal: journal, services: services, committer: committer,
-                                           start: carriesStart ? start : nil, clearsReplayMarker: clearsMarker) { [weak self] entry in
+                                           start: carriesStart ? start : nil, clearsReplayMarker: clearsMarker,
+                                           askingNotary: { [weak self] in try self?.askingNotary(id) }) { [weak self] entry in
                         guard entry.kind == EffectKind.progress else { return }
                         self?.publish(.progress(id, sequence: entry.sequence, step: entry.descriptor))
                     }

@@ -40,6 +40,8 @@ public enum FlowEngineError: Error, Sendable, Equatable, CustomStringConvertible
     case stopping
     /// The engine only admits starts for other processes to run (`Configuration.runsFlows`).
     case runsNoFlows
+    /// A kill of a flow that has asked the notary (`FlowEngine.kill`).
+    case notarising(FlowID)
 
     public var description: String {
         switch self {
@@ -54,6 +56,8 @@ public enum FlowEngineError: Error, Sendable, Equatable, CustomStringConvertible
         case .finished(let id, let status): "flow \(id) has already ended (\(status.rawValue))"
         case .stopping: "the node is shutting down and starts no new flows"
         case .runsNoFlows: "this process runs no flows (it does not have the flow role, ha.roles): it queues starts for the processes that do"
+        case .notarising(let id):
+            "flow \(id) has asked the notary to notarise its transaction, which may be committed: killing it would free inputs the ledger may have spent; it is not killed (it ends by itself once the notary answers)"
         }
     }
 }

@@ -396,6 +396,7 @@ struct NodeAPI {
         case .notFound: NodeAPIError(.flowNotFound, error.description)
         case .notHospitalised: NodeAPIError(.flowNotHospitalised, error.description)
         case .finished: NodeAPIError(.flowFinished, error.description)
+        case .notarising: NodeAPIError(.flowNotarising, error.description)
         case .runsNoFlows: NodeAPIError(.standby, error.description)
         }
     }

@@ -53,6 +53,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
     case methodNotAllowed = "method_not_allowed"
     case flowFinished = "flow_finished"
     case flowNotHospitalised = "flow_not_hospitalised"
+    case flowNotarising = "flow_notarising"
     case bodyTooLarge = "body_too_large"
     case unsupportedMediaType = "unsupported_media_type"
     case draining = "draining"
@@ -70,7 +71,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
         case .forbidden: 403
         case .flowNotFound, .notFound: 404
         case .methodNotAllowed: 405
-        case .flowFinished, .flowNotHospitalised, .clientRequestIdReused: 409
+        case .flowFinished, .flowNotHospitalised, .flowNotarising, .clientRequestIdReused: 409
         case .bodyTooLarge: 413
         case .unsupportedMediaType: 415
         case .tooManyAttempts: 429

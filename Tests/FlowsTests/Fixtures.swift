@@ -156,11 +156,13 @@ struct EngineHarness {
     /// `store`: what the engine writes through (default: the database's flow store);
     /// `runsFlows` false: an engine that only queues starts (`FlowEngine.Configuration.runsFlows`).
     func engine(store: (any FlowStore)? = nil, hospital: HospitalPolicy = HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(5), maxAttempts: 5),
-                runsFlows: Bool = true, register: (inout FlowRegistry) -> Void = { $0.register(StepsFlow.self); $0.register(FailingFlow.self) })
+                runsFlows: Bool = true, notary: (any FlowNotary)? = nil,
+                register: (inout FlowRegistry) -> Void = { $0.register(StepsFlow.self); $0.register(FailingFlow.self) })
         -> FlowEngine {
         var registry = FlowRegistry()
         register(&registry)
         var services = FlowServices()
+        services.notary = notary
         services.add(hooks, as: Hooks.self)
         var configuration = FlowEngine.Configuration(hospital: hospital)
         configuration.runsFlows = runsFlows

@@ -1,0 +1,88 @@
+import Flows
+import HawserTestSupport
+import HawserCore
+import Synchronization
+import Testing
+
+/// A flow that has asked the notary is not killed: its transaction may be committed, and a kill
+/// releases the inputs it holds, which the vault would then offer again though the ledger had
+/// spent them (found from outside: a MoveTokens killed while the notary was paused, then 716 moves
+/// in a row refused as conflicts on the state it had spent).
+struct KillWhileNotarisingTests {
+    @Test func aFlowThatAskedTheNotaryIsNotKilledWhileItWaitsOrRetriesAndEndsWhenTheNotaryAnswers() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let notary = HeldNotary(failFirst: true)
+        let engine = harness.engine(notary: notary) { $0.register(NotarisingFlow.self) }
+        try await running(engine) {
+            let started = try await engine.start(NotarisingFlow())
+            await notary.gate.reached()
+            await #expect(throws: FlowEngineError.notarising(started.id)) { try await engine.kill(started.id) }
+            // The first answer is lost (a transient error): the flow waits in the hospital and asks
+            // again, and is not killed meanwhile either.
+            notary.gate.release()
+            await #expect(throws: FlowEngineError.self) { try await engine.kill(started.id) }
+            let ended = try await engine.waitForEnd(started.id, timeout: .seconds(30))
+            #expect(ended.status == .completed)
+            #expect(notary.asked >= 2)
+        }
+    }
+
+    @Test func aKillBeforeTheFlowAsksTheNotaryEndsItAndItNeverAsks() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let notary = HeldNotary(failFirst: false)
+        notary.gate.release()
+        let engine = harness.engine(notary: notary) { $0.register(NotarisingFlow.self) }
+        try await running(engine) {
+            let started = try await engine.start(NotarisingFlow(gatedBefore: true))
+            await harness.hooks.gate.reached()
+            #expect(try await engine.kill(started.id).status == .killed)
+            harness.hooks.gate.release()
+            #expect(notary.asked == 0)
+        }
+    }
+}
+
+/// Asks the notary about one transaction, after the test's gate if `gatedBefore`.
+struct NotarisingFlow: Flow {
+    static let flowName = "Notarising"
+    var gatedBefore = false
+
+    func run(_ context: FlowContext) async throws -> String {
+        if gatedBefore {
+            let hooks = context.services.service(Hooks.self)!
+            _ = try await context.external("gate") { _ in
+                try await hooks.gate.pass()
+                return true
+            }
+        }
+        let request = NotarisationRequest(txId: SecureHash.sha256(Array("tx".utf8)), inputs: [],
+                                          requester: Party(name: "O=Alice", publicKey: HeldNotary.key.publicKey), signature: [])
+        return "\(try await context.notarise(request).outcome)"
+    }
+}
+
+/// A notary that holds each request at `gate`, then answers `committed` (the first request with
+/// a transient error if `failFirst`); counts the requests.
+final class HeldNotary: FlowNotary {
+    static let key = SigningKey(seed: [UInt8](repeating: 7, count: 32))!
+    let gate = Gate()
+    private let failFirst: Bool
+    private let count = Mutex(0)
+
+    init(failFirst: Bool) { self.failFirst = failFirst }
+
+    var asked: Int { count.withLock { $0 } }
+    var identity: Party { Party(name: "O=Notary", publicKey: Self.key.publicKey) }
+    var verifier: AnswerVerifier { AnswerVerifier(notaryKey: Self.key.publicKey) }
+
+    func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
+        let n = count.withLock { $0 += 1; return $0 }
+        try await gate.pass()
+        if failFirst && n == 1 { throw TransientFlowError("the notary's answer was lost") }
+        let leaf = NotarisationAnswer.leafHash(txId: request.txId, outcome: .committed)
+        return NotarisationAnswer(txId: request.txId, outcome: .committed, proof: MerkleProof(leafIndex: 0, leafCount: 1, path: []),
+                                  signature: Self.key.sign(NotarisationAnswer.batchSigningPayload(root: leaf)))
+    }
+}
