@@ -39,7 +39,12 @@ public final class LeaseElection: Election {
 
     public func run() async throws {
         defer { driver.finish() }
-        guard await prepare() else { return await backend.close() }
+        do {
+            guard try await prepare() else { return await backend.close() }
+        } catch {
+            await backend.close()
+            throw error
+        }
         var failure: (any Error)?
         await withTaskGroup(of: Void.self) { group in
             // Steps a leader down when its lease may lapse, even while a round is stuck.
@@ -65,14 +70,18 @@ public final class LeaseElection: Election {
         if let failure { throw failure }
     }
 
-    /// Creates the tables, retrying while the database is unreachable (each new problem logged once).
-    private func prepare() async -> Bool {
+    /// Creates the tables, retrying while the database is unreachable (each new problem logged
+    /// once); throws `notAuthorized` (a login refused, credentials that will not start fitting),
+    /// as the ZooKeeper election does, so that a process fails at start-up rather than stand by.
+    private func prepare() async throws -> Bool {
         var reported: String?
         while !Task.isCancelled {
             do {
                 try await withDeadline(configuration.requestTimeout * 5, "creating the lease tables") { [backend] in try await backend.prepare() }
                 if reported != nil { logger.info("lease tables ready") }
                 return true
+            } catch let error as CoordinationError where error.code == "coordination_not_authorized" {
+                throw error
             } catch {
                 let problem = "\(error)"
                 if problem != reported, !Task.isCancelled { logger.warning("lease tables not ready", metadata: ["problem": "\(problem)"]) }

@@ -15,6 +15,8 @@ public enum PostgresProblem {
             switch state {
             case "28000", "28P01":
                 return .notAuthorized("PostgreSQL at \(server) refused the login: \(message) (SQLSTATE \(state))")
+            case "42501":
+                return .notAuthorized("PostgreSQL at \(server): \(message) (SQLSTATE \(state)); the role must own the database, or be granted CREATE on it and on its schema public")
             case "3D000":
                 return .unavailable("PostgreSQL at \(server): \(message) (SQLSTATE \(state)); create it or fix the URL")
             default:

@@ -268,6 +268,21 @@ struct PostgresLeaseTests {
         }
     }
 
+    /// A login the server refuses ends the election, as ZooKeeper credentials that do not fit
+    /// do: a process so configured fails at start-up. It stood by for ever, with one warning in
+    /// its log (found by an operator following the docs).
+    @Test func aRefusedLoginEndsTheElection() async throws {
+        let url = "postgres://nobody:hunter2-secret@127.0.0.1:\(server.port)/postgres"
+        let election = try LeaseElection(candidate: Candidate(id: "A"), backend: PostgresLeaseBackend(configuration: try PostgresURL.configuration(url)),
+                                         configuration: lease())
+        do {
+            try await withTimeout(.seconds(30)) { try await election.run() }
+            Issue.record("the election ran without a login")
+        } catch let error as CoordinationError {
+            #expect(error.code == "coordination_not_authorized", "\(error)")
+        }
+    }
+
     @Test func anUnreachableDatabaseIsLoggedOncePerChangeNotEveryRound() async throws {
         let closed = try FreePorts.take(1)[0]
         let url = "postgres://hawser:hunter2-secret@127.0.0.1:\(closed)/postgres"
