@@ -19,6 +19,8 @@ public final class LogAppender: Service, Sendable {
         /// Forwarded by another replica: appended here whoever this replica thinks sequences.
         var forwarded: Bool
         var continuation: CheckedContinuation<Void, any Error>
+        /// When it was queued: its append time-out counts from here.
+        var queued = ContinuousClock.now
     }
     private struct Queue {
         var pending: [Pending] = []
@@ -83,7 +85,8 @@ public final class LogAppender: Service, Sendable {
         for await _ in wakeUps.cancelOnGracefulShutdown() {
             while let group = takeGroup() {
                 do {
-                    try await route(group.flatMap(\.requests), forwarded: group[0].forwarded, core: &core)
+                    try await route(group.flatMap(\.requests), forwarded: group[0].forwarded, since: group.map(\.queued).min()!,
+                                    core: &core)
                     for item in group { item.continuation.resume() }
                 } catch {
                     for item in group { item.continuation.resume(throwing: Notary.apiError(error)) }
@@ -99,13 +102,18 @@ public final class LogAppender: Service, Sendable {
     }
 
     /// Appends here if this replica sequences (or the requests were forwarded to it), else
-    /// forwards them to the sequencer; retries failures a new attempt can fix until the deadline.
-    private func route(_ requests: [NotarisationRequest], forwarded: Bool, core: inout AppenderCore) async throws {
-        let start = ContinuousClock.now
+    /// forwards them to the sequencer; retries failures a new attempt can fix until the append
+    /// time-out, counted from `start`, when the group's oldest request was queued: while the log
+    /// does not answer, every group fails by then, however many wait behind it.
+    private func route(_ requests: [NotarisationRequest], forwarded: Bool, since start: ContinuousClock.Instant,
+                       core: inout AppenderCore) async throws {
         var retry = AppenderCore.Retry(timeout: appendTimeout)
         while true {
             if let refusal = quorum.health.refusal { throw refusal }
             let remaining = appendTimeout - (ContinuousClock.now - start)
+            guard remaining > .zero else {
+                throw AppenderCore.timedOut(CoordinationError.unavailable("the requests waited \(appendTimeout) for the log behind others"))
+            }
             var failure: (any Error)?
             do {
                 switch core.target(forwarded: forwarded, sequencer: quorum.sequencer()) {
@@ -139,7 +147,7 @@ public final class LogAppender: Service, Sendable {
             if core.tail == nil { try await resync(&core, within: limit) }
             let entry = core.entry(requests, time: clock())
             do {
-                try await log.append(entry.payload, after: entry.after)
+                try await withDeadline(limit, "appending to the log") { [log] in try await log.append(entry.payload, after: entry.after) }
                 core.appended(entry)
                 return
             } catch is LogAppendConflict {
@@ -152,7 +160,12 @@ public final class LogAppender: Service, Sendable {
     /// Learns the log's end, as this replica has verified it: waits until the replica has
     /// applied everything the log holds now, and a majority has confirmed it.
     private func resync(_ core: inout AppenderCore, within limit: Duration) async throws {
-        let end = try await log.lastPosition(applied: quorum.head.position)
+        // Bounded like every wait here: a log whose servers have no majority may not answer for
+        // minutes. (JetStream asks again about an end before what this replica applied for 10 s
+        // before it believes it, longer than the default append time-out: the appender then gives
+        // up first, and the replica's own reads stop it if the log did lose entries.)
+        let position = quorum.head.position
+        let end = try await withDeadline(limit, "learning the log's end") { [log] in try await log.lastPosition(applied: position) }
         switch AppenderCore.resync(logEnd: end, applied: quorum.head) {
         case .diverged(let evidence):
             quorum.broke(evidence)

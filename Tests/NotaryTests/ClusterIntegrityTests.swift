@@ -40,6 +40,39 @@ import Testing
     /// The failure the black-box runs found: the bus loses an entry replicas had applied and a
     /// replica that had not seen it gets the same position for another spend of the same state.
     /// Before the verified log, that replica signed `committed` for the second spend too.
+    /// A log that does not answer (JetStream while its servers have no majority) fails every
+    /// request with `timeout` within the append time-out, counted from when it was queued:
+    /// requests to the sequencer waited for minutes, each group behind the one before (found by
+    /// an operator following docs/cluster.md). Then the cluster serves again.
+    @Test func aLogThatDoesNotAnswerTimesEveryRequestOutAndTheClusterServesAgainAfter() async throws {
+        let dir = try TemporaryDirectory()
+        var ids = Ids(seed: 23)
+        try await MemoryCluster.with(directory: dir.path, requestTimeout: .milliseconds(500), liveness: .seconds(120)) { cluster in
+            // Caught up: the appender knows the log's end, so each group goes straight to an append.
+            _ = try await cluster.replicas[0].notary.notarise(request(ids.hash(), inputs: [ids.ref()]))
+            cluster.bus.fallSilent()
+            let requests = (0..<6).map { _ in request(ids.hash(), inputs: [ids.ref()]) }
+            let codes = try await withTimeout(.seconds(60)) {
+                try await withThrowingTaskGroup(of: String.self) { group in
+                    for r in requests {
+                        group.addTask {
+                            do {
+                                _ = try await cluster.replicas[0].notary.notarise(r)
+                                return "answered"
+                            } catch let error as APIError {
+                                return error.code.rawValue
+                            }
+                        }
+                    }
+                    return try await group.reduce(into: [String]()) { $0.append($1) }
+                }
+            }
+            #expect(codes == Array(repeating: "timeout", count: 6), "\(codes)")
+            cluster.bus.answer()
+            #expect(try await cluster.replicas[0].notary.notarise(request(ids.hash(), inputs: [ids.ref()])).outcome == .committed)
+        }
+    }
+
     @Test func anEntryTheBusLostIsNeverReplacedByASignedContradiction() async throws {
         let dir = try TemporaryDirectory()
         var ids = Ids(seed: 22)

@@ -14,6 +14,9 @@ final class MemoryBus: Sendable {
         var entries: [[UInt8]] = []
         var forks: [String: [UInt64: [UInt8]]] = [:]
         var heldAt: [String: UInt64] = [:]
+        /// Appends and questions about the end wait, unanswered, until `answer()` (JetStream
+        /// while its servers have no majority).
+        var silent = false
     }
     private let state = Mutex(State())
     /// Bumped on every change, so that readers wait for an event rather than poll.
@@ -32,6 +35,18 @@ final class MemoryBus: Sendable {
     func truncate(to position: UInt64) { change { $0.entries.removeLast($0.entries.count - Int(position)) } }
     /// `reader` is shown `payload` at `position` instead of what the others see.
     func fork(_ reader: String, at position: UInt64, _ payload: [UInt8]) { change { $0.forks[reader, default: [:]][position] = payload } }
+
+    func fallSilent() { change { $0.silent = true } }
+    func answer() { change { $0.silent = false } }
+
+    /// Returns once the bus answers again (at once unless `fallSilent()`).
+    fileprivate func waitWhileSilent() async throws {
+        while true {
+            let seen = changes.value
+            if !state.withLock({ $0.silent }) { return }
+            try await changes.wait(beyond: seen)
+        }
+    }
 
     fileprivate func append(_ payload: [UInt8], after last: UInt64) throws {
         try change { state in
@@ -65,9 +80,15 @@ struct MemoryLog: ReplicatedLog {
     let bus: MemoryBus
     let reader: String
 
-    func append(_ payload: [UInt8], after last: UInt64) async throws { try bus.append(payload, after: last) }
+    func append(_ payload: [UInt8], after last: UInt64) async throws {
+        try await bus.waitWhileSilent()
+        try bus.append(payload, after: last)
+    }
     func read(after position: UInt64, limit: Int) async throws -> [LogEntry] { try await bus.read(reader, after: position, limit: limit) }
-    func lastPosition(applied: UInt64) async throws -> UInt64 { bus.end }
+    func lastPosition(applied: UInt64) async throws -> UInt64 {
+        try await bus.waitWhileSilent()
+        return bus.end
+    }
 }
 
 /// The replicas' link in memory: every report reaches every replica, forwards reach the named one.
