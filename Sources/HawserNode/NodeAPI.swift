@@ -286,7 +286,8 @@ struct NodeAPI {
     /// Refuses a client's start or read in a process without the rpc role.
     private func rpcRole() throws(NodeAPIError) {
         guard !rpc else { return }
-        throw NodeAPIError(.standby, "this process does not have the rpc role (ha.roles): send starts, lists and vault reads to one that has")
+        throw NodeAPIError(.standby, "this process does not have the rpc role (ha.roles): send starts, lists and vault reads to one that has",
+                           retryAfter: 1)
     }
 
     /// `record`'s flow once it has ended or is parked, or as it stands after `timeout`: from the
@@ -397,7 +398,7 @@ struct NodeAPI {
         case .notHospitalised: NodeAPIError(.flowNotHospitalised, error.description)
         case .finished: NodeAPIError(.flowFinished, error.description)
         case .notarising: NodeAPIError(.flowNotarising, error.description)
-        case .runsNoFlows: NodeAPIError(.standby, error.description)
+        case .runsNoFlows: NodeAPIError(.standby, error.description, retryAfter: 1)
         }
     }
 

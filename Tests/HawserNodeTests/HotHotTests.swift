@@ -172,14 +172,15 @@ import Testing
     }
 
     /// POSTs `body` as the pair's RPC user.
-    func post(_ url: String, _ body: String) async throws -> (status: Int, body: String) {
+    func post(_ url: String, _ body: String) async throws -> (status: Int, body: String, retryAfter: String?) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Authorization", value: "Basic " + Data("ops:secret".utf8).base64EncodedString())
         request.body = .bytes(ByteBuffer(string: body))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)),
+                response.headers.first(name: "Retry-After"))
     }
 
     /// Partitions per leading process, from `hawser admin status --partitions`, once `done` holds.

@@ -190,12 +190,13 @@ import Vault
 
     /// Every flow once in the node database (10 seeds and `loads` load flows, and `killed` flows
     /// that issued nothing), tokens conserved, the notary agreeing with the vault.
-    func checkLedger(_ root: String, _ notary: StandaloneNotary, loads: Int, killed: Int = 0) async throws {
+    /// `issuedToBob`: flows besides the load that issued Bob that many tokens each.
+    func checkLedger(_ root: String, _ notary: StandaloneNotary, loads: Int, killed: Int = 0, issuedToBob: [Int64] = []) async throws {
         // Alice: 100 - a move of 2 for each odd load flow; Bob: an issue of 7 for each even one, and
         // the moves. No state spent twice: the notary's record of each state agrees with the vault.
         let (issues, moves) = ((loads + 1) / 2, loads / 2)
         let database = try SQLiteNodeDatabase(path: root + "/data/node.sqlite")
-        var expected: [FlowStatus: Int] = [.completed: 10 + loads]
+        var expected: [FlowStatus: Int] = [.completed: 10 + loads + issuedToBob.count]
         if killed > 0 { expected[.killed] = killed }
         #expect(try await database.flows.counts() == expected)
         let states = try await database.vault.query(VaultQuery(type: "token", consumption: .all, limit: 100_000))
@@ -204,7 +205,7 @@ import Vault
             let token = try JSONSerialization.jsonObject(with: Data(state.data)) as! [String: Any]
             balances[state.owner, default: 0] += (token["amount"] as! NSNumber).int64Value
         }
-        #expect(balances == ["O=Alice": 100 - 2 * Int64(moves), "O=Bob": 7 * Int64(issues) + 2 * Int64(moves)])
+        #expect(balances == ["O=Alice": 100 - 2 * Int64(moves), "O=Bob": 7 * Int64(issues) + 2 * Int64(moves) + issuedToBob.reduce(0, +)])
         notary.stop()
         let store = try notary.store()
         for state in states {

@@ -48,6 +48,7 @@ import Testing
         let start = #"{"flow":"IssueTokens","arguments":{"owner":"O=Alice","amount":10}}"#
         let refused = try await hotHot.post(pair.url("A") + "/v1/flows", start)
         #expect(refused.status == 503 && refused.body.contains(#""code":"standby""#) && refused.body.contains("rpc role"), "\(refused)")
+        #expect(refused.retryAfter == "1", "a standby answer says when to try again, as every one does")
         #expect(try await hotWarm.unfinished(pair.root) == 0, "a refused start changes nothing")
 
         let retries = RetryPolicy(maxAttempts: 1_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200),
@@ -81,19 +82,25 @@ import Testing
             struct Answer: Decodable { struct Detail: Decodable { var code: String; var active: String? }; var error: Detail }
             let answer = try? JSONDecoder().decode(Answer.self, from: Data(events.body.utf8))
             #expect(events.status == 503 && answer?.error.code == "standby" && answer?.error.active == pair.url("A"), "\(events)")
-            let killed = try await client.kill(doomed.id)
-            #expect(killed.status == "killed", "\(killed.status)")
+            // The flow worker refuses to kill a flow that has asked the notary (down here: the
+            // flow retries): its transaction may yet be committed. It completes once the notary is back.
+            do {
+                _ = try await client.kill(doomed.id)
+                Issue.record("killed a flow that had asked the notary")
+            } catch {
+                #expect("\(error)".contains("flow_notarising"), "\(error)")
+            }
             a?.kill()
             a = nil
             for i in 8..<12 { ids["load-\(i)"] = try await hotWarm.start(i, client).id }
-            #expect(try await hotWarm.unfinished(pair.root) == 12)
+            #expect(try await hotWarm.unfinished(pair.root) == 13, "the 12 load flows and the one not killed")
             let c = try await pair.start("C")
             try await hotWarm.awaitReady("http://127.0.0.1:\(port)", "ready")
             try await notary.restart()
-            try await hotWarm.expectEveryFlowCompletedOnce(ids, client)
+            try await hotWarm.expectEveryFlowCompletedOnce(ids.merging(["killed-through-the-rpc-worker": doomed.id]) { a, _ in a }, client)
             #expect(c.terminate() == 0)
             #expect(b.terminate() == 0)
-            try await hotWarm.checkLedger(pair.root, notary, loads: ids.count, killed: 1)
+            try await hotWarm.checkLedger(pair.root, notary, loads: ids.count, issuedToBob: [5])
         } catch {
             try await client.shutdown()
             throw error
