@@ -118,6 +118,8 @@ struct FlowCommand: AsyncParsableCommand {
                                            "attempts": .number(JSONNumber(flow.attempts))]
         if let id = flow.clientRequestId { object["clientRequestId"] = .string(id) }
         if let createdAt = flow.createdAt { object["createdAt"] = .string(createdAt) }
+        if let updatedAt = flow.updatedAt { object["updatedAt"] = .string(updatedAt) }
+        if let retryAt = flow.retryAt { object["retryAt"] = .string(retryAt) }
         if let error = flow.error { object["error"] = .string(error) }
         if let result = flow.result, let value = try? JSONValue(parsing: [UInt8](result)) { object["result"] = value }
         return String(decoding: JSONValue.object(object).bytes, as: UTF8.self)

@@ -81,6 +81,7 @@ import Testing
         #expect(started.status == 0, "\(started.lines)")
         let flow = try #require(started.lines.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
         #expect(flow["status"] as? String == "completed")
+        #expect(flow["createdAt"] is String && flow["updatedAt"] is String, "the flow's times, as the API gives them: \(flow)")
         let id = try #require(flow["id"] as? String)
 
         let listed = try await hawser("flow", "list", "--flow", "IssueTokens", "--status", "completed", "--since", "2000-01-01T00:00:00Z")
