@@ -24,6 +24,8 @@ struct CoordinationOptions: ParsableArguments {
     @Option(help: "Lease: how long a resigned or unhealthy candidate stands aside (ms).") var standAsideMs = 4000
     @Option(help: "How long the preferred master must stand before leadership moves to it (ms).") var holdDownMs = 10000
     @Option(help: "Bound on one request to the coordination store (ms). Lease: a hand-over reserves the lease for --renew-ms plus this.") var requestTimeoutMs = 1000
+    @Option(help: ArgumentHelp("Take the store, the election's name and its timings from a node's configuration (its ha.election, file names relative to it), in place of the options above.",
+                               valueName: "node.json")) var nodeConfig: String?
 
     /// The store: the options if any is given, else `HAWSER_ZOOKEEPER`, `HAWSER_POSTGRES` and
     /// `HAWSER_SQLITE`, so that a shell sets it once and a PostgreSQL password stays out of the
@@ -59,7 +61,8 @@ struct CoordinationOptions: ParsableArguments {
         return settings
     }
 
-    func validate() throws {
+    mutating func validate() throws {
+        if let nodeConfig { try adopt(nodeConfig) }
         guard [zookeeper, postgres, sqlite].compactMap({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --zookeeper, --postgres, --sqlite (or set exactly one of HAWSER_ZOOKEEPER, HAWSER_POSTGRES, HAWSER_SQLITE)")
         }
@@ -69,6 +72,23 @@ struct CoordinationOptions: ParsableArguments {
         if zookeeper == nil, zookeeperCredentials != nil { throw ValidationError("--zookeeper-credentials goes with --zookeeper only") }
         let problems = settings.problems(naming: Self.option)
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "; ")) }
+    }
+
+    /// Sets every option from the `ha.election` of the node configuration at `path`, so that an
+    /// operator need not retype the store's address (a password in it) and the election's name.
+    private mutating func adopt(_ path: String) throws {
+        guard [zookeeperOption, zookeeperCredentials, postgresOption, sqliteOption].allSatisfy({ $0 == nil }) else {
+            throw ValidationError("--node-config names the election's store: give none of --zookeeper, --zookeeper-credentials, --postgres and --sqlite with it")
+        }
+        let node: NodeConfiguration
+        do { node = try NodeConfiguration.load(path) } catch { throw ValidationError("--node-config \(path): \(error)") }
+        guard let settings = node.ha.election?.resolved(against: URL(fileURLWithPath: path).deletingLastPathComponent().path) else {
+            throw ValidationError("--node-config \(path) has no ha.election: its node runs alone (ha.mode single)")
+        }
+        (zookeeperOption, zookeeperCredentials, postgresOption, sqliteOption) = (settings.zookeeper, settings.zookeeperCredentials, settings.postgres, settings.sqlite)
+        election = settings.election
+        (sessionTimeoutMs, checkIntervalMs, leaseMs, renewMs) = (settings.sessionTimeoutMs, settings.checkIntervalMs, settings.leaseMs, settings.renewMs)
+        (standAsideMs, holdDownMs, requestTimeoutMs) = (settings.standAsideMs, settings.holdDownMs, settings.requestTimeoutMs)
     }
 
     /// The command-line option of an `ElectionSettings` field: `leaseMs` is `--lease-ms`.

@@ -1,8 +1,10 @@
 import ArgumentParser
+import Coordination
 import Foundation
 import HawserCore
 import HawserNode
 import HawserTestSupport
+import Logging
 import Testing
 @testable import hawser
 
@@ -133,5 +135,35 @@ import Testing
         let signed = try await HawserProcess.runToExit(["request", "sign", "--key", dir.path + "/alice.key",
                                                         "--notary-key", key.publicKey.base64, "--input", String(repeating: "1", count: 64) + ":0"])
         #expect(signed.status == 0 && signed.output.hasPrefix("{"), "\(signed.output)")
+    }
+
+    /// `hawser admin --node-config node.json` takes the election from the node's `ha.election`
+    /// (its store, file names relative to the file, name and timings), so an operator need not
+    /// type the store's address (a password in it) and the election's name again.
+    @Test func adminCommandsTakeTheElectionFromANodesConfiguration() async throws {
+        let dir = try TemporaryDirectory()
+        var settings = ElectionSettings()
+        settings.sqlite = "lease.sqlite"
+        settings.election = "from-the-file"
+        try writeRemoteNodeFiles(in: dir.path, urls: ["http://127.0.0.1:1"]) { configuration in
+            configuration.ha.mode = .hotWarm
+            configuration.ha.id = "A"
+            configuration.ha.advertise = ["http://127.0.0.1:1"]
+            configuration.ha.election = settings
+        }
+        let standing = try settings.resolved(against: dir.path).makeElection(candidate: Candidate(id: "A"), health: HealthChecks(),
+                                                                             logger: Logger(label: "test"))
+        let task = Task { try await standing.run() }
+        defer { task.cancel() }
+        try await eventually("A leading") { standing.status.role.epoch != nil }
+
+        let status = try await HawserProcess.run(["admin", "status", "--node-config", dir.path + "/node.json"])
+        #expect(status.status == 0 && status.output.contains(#""leader" : "A""#), "\(status.output)")
+        let both = try await HawserProcess.run(["admin", "status", "--node-config", dir.path + "/node.json", "--sqlite", dir.path + "/other.sqlite"])
+        #expect(both.status != 0 && both.output.contains("give none of --zookeeper"), "\(both.output)")
+        let alone = try TemporaryDirectory()
+        try writeNodeFiles(in: alone.path)
+        let single = try await HawserProcess.run(["admin", "status", "--node-config", alone.path + "/node.json"])
+        #expect(single.status != 0 && single.output.contains("has no ha.election"), "\(single.output)")
     }
 }
