@@ -67,18 +67,13 @@ public struct ZooKeeperElectionAdministration: ElectionAdministration {
     private func withClient<T: Sendable>(_ body: @Sendable (ZooKeeperClient) async throws -> T) async throws -> T {
         var logger = Logger(label: "hawser.admin")
         logger.logLevel = .warning
+        // An operator's command opens a session of its own, closed here, and waits longer for it.
+        let session = self.session ?? ZooKeeperSharedSession(initialConnectTimeout: .seconds(5))
+        let result: Result<T, any Error>
+        do { result = .success(try await body(session.client(configuration, logger: logger))) } catch { result = .failure(error) }
+        if self.session == nil { await session.close() }
         do {
-            if let session { return try await body(session.client(configuration, logger: logger)) }
-            let client = try await ZooKeeperPaths.connect(configuration, initialConnectTimeout: .seconds(5), logger: logger)
-            do {
-                try await ZooKeeperPaths.ensure(client, configuration, logger: logger)
-                let result = try await body(client)
-                await client.close()
-                return result
-            } catch {
-                await client.close()
-                throw error
-            }
+            return try result.get()
         } catch ZooKeeperError.noAuth {
             throw CoordinationError.notAuthorized("the election's nodes belong to other credentials than \(configuration.credentials)")
         }

@@ -23,8 +23,13 @@ public final class ZooKeeperSharedSession: Sendable {
         var closed = false
     }
     private let state = Mutex(State())
+    private let initialConnectTimeout: Duration?
 
-    public init() {}
+    /// `initialConnectTimeout`: how long opening a session may take; nil: the session time-out's,
+    /// at least 2 s.
+    public init(initialConnectTimeout: Duration? = nil) {
+        self.initialConnectTimeout = initialConnectTimeout
+    }
 
     /// The session's client, opened with `configuration`'s ensemble, session time-out and
     /// credentials (every partition's are the same), with the election's nodes made sure of.
@@ -33,10 +38,8 @@ public final class ZooKeeperSharedSession: Sendable {
         let opening = try state.withLock { state in
             guard !state.closed else { throw ZooKeeperError.closed }
             if let opening = state.opening { return opening }
-            let opening = Task {
-                try await ZooKeeperPaths.connect(configuration, initialConnectTimeout: max(configuration.sessionTimeout, .seconds(2)),
-                                                 logger: logger)
-            }
+            let timeout = initialConnectTimeout ?? max(configuration.sessionTimeout, .seconds(2))
+            let opening = Task { try await ZooKeeperPaths.connect(configuration, initialConnectTimeout: timeout, logger: logger) }
             state.opening = opening
             state.ensured = []
             return opening
