@@ -80,8 +80,8 @@ public final class LeaseElection: Election {
                 try await withDeadline(configuration.requestTimeout * 5, "creating the lease tables") { [backend] in try await backend.prepare() }
                 if reported != nil { logger.info("lease tables ready") }
                 return true
-            } catch let error as CoordinationError where error.code == "coordination_not_authorized" {
-                throw error
+            } catch CoordinationError.notAuthorized(let message) {
+                throw CoordinationError.notAuthorized(message)
             } catch {
                 let problem = "\(error)"
                 if problem != reported, !Task.isCancelled { logger.warning("lease tables not ready", metadata: ["problem": "\(problem)"]) }
