@@ -63,10 +63,15 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
                 case .compact(let id):
                     guard !refused.contains(id) else { return nil }
                     try db.run("DELETE FROM journal WHERE flow_id = ? AND kind <> ?", [id.rawValue, EffectKind.progress])
+                    try db.run("DELETE FROM notary_asks WHERE flow_id = ?", [id.rawValue])
                     return nil
                 case .replayMarker(let id, let set):
                     try db.run(set ? "INSERT OR IGNORE INTO replay_markers (flow_id) VALUES (?)"
                                    : "DELETE FROM replay_markers WHERE flow_id = ?", [id.rawValue])
+                    return nil
+                case .notaryAsked(let id):
+                    guard !refused.contains(id) else { return nil }
+                    try db.run("INSERT OR IGNORE INTO notary_asks (flow_id) VALUES (?)", [id.rawValue])
                     return nil
                 }
             }
@@ -153,6 +158,13 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
     public func replayMarkers() async throws -> Set<FlowID> {
         try await db.read { db in
             Set(try String.fetchAll(db, sql: "SELECT flow_id FROM replay_markers").map(FlowID.init))
+        }
+    }
+
+    public func hasAskedNotary(_ id: FlowID) async throws -> Bool {
+        try db.readBlocking { db in
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM notary_asks WHERE flow_id = ?)"),
+                              arguments: [id.rawValue]) ?? false
         }
     }
 

@@ -57,6 +57,7 @@ public final class SQLiteNodeDatabase: Sendable {
                 CREATE INDEX IF NOT EXISTS vault_by_type_owner ON vault_states (type, owner, consumed_by);
                 CREATE INDEX IF NOT EXISTS vault_by_lock ON vault_states (locked_by) WHERE locked_by IS NOT NULL;
                 CREATE TABLE IF NOT EXISTS replay_markers (flow_id TEXT PRIMARY KEY) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS notary_asks (flow_id TEXT PRIMARY KEY) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS node_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS flow_queue (
                     seq INTEGER PRIMARY KEY AUTOINCREMENT,

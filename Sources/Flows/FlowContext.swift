@@ -236,8 +236,12 @@ public final class FlowContext: Sendable {
     public func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
         guard let notary = services.notary else { throw MissingServiceError("notary") }
         // From here the transaction may be committed whatever becomes of this run: the engine
-        // refuses to kill the flow (a kill would release inputs the ledger may have spent).
+        // refuses to kill the flow (a kill would release inputs the ledger may have spent), and
+        // so does any engine after a restart, from the record written before the request goes.
         try askingNotary()
+        core.withLock { core in
+            if !core.replay.isReplaying { core.pending.append(.notaryAsked(flowId)) }
+        }
         let recorded = try await effect(EffectKind.notarise, request.txId.hex, durability: .outside(resultDeferred: true)) { _ in
             RecordedAnswer(try await notary.notarise(request))
         }

@@ -429,13 +429,17 @@ public final class FlowEngine: Service, Sendable {
     }
 
     /// Kills a flow: a running one is cancelled at its next effect; a hospitalised one ends at once.
-    /// One that has asked the notary here is refused (`notarising`): its transaction may be
-    /// committed, and a kill releases the inputs it holds, which the vault would then offer
-    /// again though the ledger had spent them (every later spend of them a conflict).
+    /// One that has asked the notary is refused (`notarising`) until it ends: its transaction may
+    /// be committed, and a kill releases the inputs it holds, which the vault would then offer
+    /// again though the ledger had spent them (every later spend of them a conflict). The store
+    /// records the ask before it is made (`FlowWrite.notaryAsked`), so this holds across restarts
+    /// and for parked flows; a flow running here also says so in memory, under the engine's lock.
     public func kill(_ id: FlowID) async throws -> FlowRecord {
         await awaitLeavingTask(id)
+        // Read first: a flow that asks after the read says so in memory before it asks.
+        let askedBefore = try await store.hasAskedNotary(id)
         let (task, cancel) = try state.withLock { state in
-            if state.live[id]?.askedNotary == true { throw FlowEngineError.notarising(id) }
+            if askedBefore || state.live[id]?.askedNotary == true { throw FlowEngineError.notarising(id) }
             return (state.live[id]?.task, transition(.kill, of: id, in: &state).contains(.cancel))
         }
         if let task {

@@ -11,6 +11,10 @@ public enum FlowWrite: Sendable {
     case compact(FlowID)
     /// Sets (true) or clears the flow's replay marker (see `StartupReplay`).
     case replayMarker(FlowID, Bool)
+    /// Records that the flow is about to ask the notary: from then on its transaction may be
+    /// committed, so it is not killed (a kill releases its inputs) until it ends. The flow's
+    /// compaction, when it has ended, removes the record.
+    case notaryAsked(FlowID)
 }
 
 extension FlowWrite {
@@ -18,7 +22,7 @@ extension FlowWrite {
     public var flowID: FlowID {
         switch self {
         case .start(let record): record.id
-        case .journal(let id, _, _), .state(let id, _, _), .compact(let id), .replayMarker(let id, _): id
+        case .journal(let id, _, _), .state(let id, _, _), .compact(let id), .replayMarker(let id, _), .notaryAsked(let id): id
         }
     }
 }
@@ -50,6 +54,8 @@ public protocol FlowStore: Sendable {
     func resumable() async throws -> [FlowRecord]
     /// The flows whose replay marker is set.
     func replayMarkers() async throws -> Set<FlowID>
+    /// Whether the flow has asked the notary (`notaryAsked`) and not been compacted since.
+    func hasAskedNotary(_ id: FlowID) async throws -> Bool
     /// The engine's last write, once every flow it ran has stopped (none took the process down):
     /// clears the replay markers of `ids`. A fenced store makes it under the epoch of the term
     /// that is ending (`WriteFence.epochForCleanup`), since a process stepping down releases its

@@ -79,7 +79,7 @@ extension FlowWrite {
         switch self {
         case .journal(_, _, let effects), .state(_, _, let effects):
             effects.compactMap { if case .outbox(let message) = $0 { message.recipient } else { nil } }
-        case .start, .compact, .replayMarker: []
+        case .start, .compact, .replayMarker, .notaryAsked: []
         }
     }
 }

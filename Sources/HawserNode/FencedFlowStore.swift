@@ -37,6 +37,7 @@ struct FencedFlowStore: FlowStore {
     func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await base.list(query) }
     func resumable() async throws -> [FlowRecord] { try await base.resumable().filter { owns($0.id) } }
     func replayMarkers() async throws -> Set<FlowID> { try await base.replayMarkers().filter(owns) }
+    func hasAskedNotary(_ id: FlowID) async throws -> Bool { try await base.hasAskedNotary(id) }
     /// Not reported when refused: the term is over by then.
     func clearReplayMarkers(_ ids: [FlowID]) async throws { try await base.clearReplayMarkers(ids.filter(owns)) }
 }

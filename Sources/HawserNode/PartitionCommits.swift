@@ -104,5 +104,6 @@ struct PartitionFlowStore: FlowStore {
     func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await fenced.list(query) }
     func resumable() async throws -> [FlowRecord] { try await fenced.resumable() }
     func replayMarkers() async throws -> Set<FlowID> { try await fenced.replayMarkers() }
+    func hasAskedNotary(_ id: FlowID) async throws -> Bool { try await fenced.hasAskedNotary(id) }
     func clearReplayMarkers(_ ids: [FlowID]) async throws { try await fenced.clearReplayMarkers(ids) }
 }

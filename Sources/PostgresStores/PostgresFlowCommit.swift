@@ -7,7 +7,7 @@ import Vault
 /// A group commit on PostgreSQL in one round trip, whatever the number of flows: each kind of
 /// write of a batch goes to the server as arrays, and one call of the function
 /// `hawser_flow_commit` (`PostgresFlowCommitFunction.swift`) applies them in the order start,
-/// journal, effects, state, compaction, replay marker. One statement per write made a commit of
+/// journal, notary ask, effects, state, compaction, replay marker. One statement per write made a commit of
 /// 64 flows several hundred round trips (364 flows/s); one statement per kind of write still took
 /// eight, `BEGIN` and `COMMIT` included, each a wake-up of the server and of this process.
 ///
@@ -20,7 +20,7 @@ enum PostgresFlowCommit {
     static func phase(_ write: FlowWrite) -> Int {
         switch write {
         case .start: 0
-        case .journal: 1
+        case .journal, .notaryAsked: 1
         case .state: 2
         case .compact: 3
         case .replayMarker: 4
@@ -76,6 +76,7 @@ enum PostgresFlowCommit {
                 segment.effects.add(local, of: id)
             case .compact(let id): segment.compacted.append(id.rawValue)
             case .replayMarker(let id, let set): segment.markers[id.rawValue] = set
+            case .notaryAsked(let id): segment.asked.append(id.rawValue)
             }
         }
         var taken = [String: FlowRecord]()
@@ -100,6 +101,7 @@ enum PostgresFlowCommit {
         var states = [FlowID: FlowState](), stateOrder = [FlowID]()
         var compacted = [String]()
         var markers = [String: Bool]()
+        var asked = [String]()
         var effects = Effects()
 
         /// The call of `hawser_flow_commit`; it returns the flows holding the client request ids
@@ -128,7 +130,7 @@ enum PostgresFlowCommit {
                     \(states.map { Int64($0.1.attempts) }), \(states.map { $0.1.retryAt?.microsecondsSinceEpoch ?? 0 }),
                     \(states.map { $0.1.retryAt != nil }), \(states.map(\.1.updatedAt.microsecondsSinceEpoch)),
                     \(compacted), \(EffectKind.progress),
-                    \(markers.filter(\.value).map(\.key)), \(markers.filter { !$0.value }.map(\.key)))
+                    \(markers.filter(\.value).map(\.key)), \(markers.filter { !$0.value }.map(\.key)), \(asked))
                 """
         }
     }

@@ -22,8 +22,13 @@ extension PostgresFlowCommit {
     /// connection's life, and a plan made on an empty database, where reading the whole table is
     /// cheapest, read all of `flows` and the journal in every commit as they grew, until an
     /// automatic ANALYZE happened to replan it.
+    ///
+    /// Version 8 adds `asked` (flows about to ask the notary, `notary_asks`), as a new overload:
+    /// processes of the build before keep calling the version 7 function while a rolling upgrade
+    /// runs, so it stays. (A later version that drops either must name its argument types.)
+    /// `CREATE OR REPLACE`: an upgrade from before version 5 has made this one already.
     static let function = """
-        CREATE FUNCTION hawser_flow_commit(
+        CREATE OR REPLACE FUNCTION hawser_flow_commit(
             fence_resources text[], fence_epochs bigint[], refused text[],
             start_id text[], start_key text[], start_has_key boolean[], start_name text[], start_arguments bytea[],
             start_status text[], start_attempts bigint[], start_created bigint[], start_updated bigint[],
@@ -36,7 +41,7 @@ extension PostgresFlowCommit {
             state_flow text[], state_status text[], state_result bytea[], state_has_result boolean[], state_error text[],
             state_has_error boolean[], state_attempts bigint[], state_retry_at bigint[], state_has_retry boolean[],
             state_updated bigint[],
-            compacted text[], compaction_keeps text, markers_set text[], markers_cleared text[])
+            compacted text[], compaction_keeps text, markers_set text[], markers_cleared text[], asked text[])
         RETURNS TABLE (id text, client_request_id text, name text, arguments bytea, status text, result bytea, error text,
                        attempts bigint, retry_at bigint, created_at bigint, updated_at bigint)
         LANGUAGE plpgsql
@@ -97,6 +102,10 @@ extension PostgresFlowCommit {
                 WHERE j.flow_id <> ALL (refused)
                 ORDER BY j.position;
             END IF;
+            IF cardinality(asked) > 0 THEN
+                INSERT INTO notary_asks (flow_id) SELECT a.flow_id FROM unnest(asked) AS a(flow_id) WHERE a.flow_id <> ALL (refused)
+                ON CONFLICT DO NOTHING;
+            END IF;
             IF cardinality(consumed_flow) > 0 THEN
                 -- The first consumption of a ref wins, as applied one by one.
                 UPDATE vault_states SET consumed_by = c.tx_id, locked_by = NULL
@@ -141,6 +150,7 @@ extension PostgresFlowCommit {
             IF cardinality(compacted) > 0 THEN
                 DELETE FROM journal
                 WHERE journal.flow_id = ANY (compacted) AND journal.flow_id <> ALL (refused) AND journal.kind <> compaction_keeps;
+                DELETE FROM notary_asks WHERE notary_asks.flow_id = ANY (compacted) AND notary_asks.flow_id <> ALL (refused);
             END IF;
             IF cardinality(markers_set) > 0 THEN
                 INSERT INTO replay_markers (flow_id) SELECT unnest(markers_set) ON CONFLICT DO NOTHING;

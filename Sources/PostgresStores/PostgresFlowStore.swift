@@ -146,6 +146,17 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
         }
     }
 
+    public func hasAskedNotary(_ id: FlowID) async throws -> Bool {
+        try await database.read { connection, logger in
+            var found = false
+            for try await asked in try await connection.query("SELECT EXISTS (SELECT 1 FROM notary_asks WHERE flow_id = \(id.rawValue))",
+                                                               logger: logger).decode(Bool.self) {
+                found = asked
+            }
+            return found
+        }
+    }
+
     public func counts() async throws -> [FlowStatus: Int] {
         try await database.read { connection, logger in
             var out = [FlowStatus: Int]()

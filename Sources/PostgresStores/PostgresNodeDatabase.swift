@@ -43,8 +43,9 @@ public final class PostgresNodeDatabase: Sendable {
     /// hot-hot node's partition count and election); version 5 a group commit that proves several
     /// fences (a hot-hot process's partitions); version 6 the same, planned to find rows by their keys
     /// however the tables have grown; version 7 the queue of starts an RPC worker leaves for the
-    /// partitions' owners (`flow_queue`).
-    static let schema = PostgresSchema(component: "node", version: 7, statements: [
+    /// partitions' owners (`flow_queue`); version 8 the flows that have asked the notary
+    /// (`notary_asks`, written by a new overload of the commit function).
+    static let schema = PostgresSchema(component: "node", version: 8, statements: [
         """
         CREATE TABLE flows (
             seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -92,13 +93,16 @@ public final class PostgresNodeDatabase: Sendable {
         "CREATE INDEX vault_by_type_owner ON vault_states (type, owner, consumed_by)",
         "CREATE INDEX vault_by_lock ON vault_states (locked_by) WHERE locked_by IS NOT NULL",
         "CREATE TABLE replay_markers (flow_id text PRIMARY KEY)",
+        askedTable,
         PostgresFencing.tableDefinition,
         PostgresFlowCommit.function,
     ] + PostgresSessionStore.tables + [settingsTable] + queueTables,
     upgrades: [1: [PostgresFlowCommit.function], 2: PostgresSessionStore.tables, 3: [settingsTable],
                4: ["DROP FUNCTION hawser_flow_commit", PostgresFlowCommit.function],
                5: ["DROP FUNCTION hawser_flow_commit", PostgresFlowCommit.function],
-               6: queueTables])
+               6: queueTables, 7: [askedTable, PostgresFlowCommit.function]])
+
+    static let askedTable = "CREATE TABLE notary_asks (flow_id text PRIMARY KEY)"
 
     static let settingsTable = "CREATE TABLE node_settings (name text PRIMARY KEY, value text NOT NULL)"
     static let queueTables = [

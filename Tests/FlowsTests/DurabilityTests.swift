@@ -72,6 +72,7 @@ import Vault
                     case .state: "state"
                     case .compact: "compact"
                     case .replayMarker: "marker"
+                    case .notaryAsked: "asked"
                     }
                 })
             }
@@ -86,6 +87,7 @@ import Vault
             return try await inner.resumable()
         }
         func replayMarkers() async throws -> Set<FlowID> { try await inner.replayMarkers() }
+        func hasAskedNotary(_ id: FlowID) async throws -> Bool { try await inner.hasAskedNotary(id) }
         func clearReplayMarkers(_ ids: [FlowID]) async throws {
             if broken.withLock({ $0 }) { throw TransientFlowError("the disk is gone") }
             try await inner.clearReplayMarkers(ids)

@@ -65,6 +65,7 @@ final class InterceptedFlowStore: FlowStore {
     func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await base.list(query) }
     func resumable() async throws -> [FlowRecord] { try await base.resumable() }
     func replayMarkers() async throws -> Set<FlowID> { try await base.replayMarkers() }
+    func hasAskedNotary(_ id: FlowID) async throws -> Bool { try await base.hasAskedNotary(id) }
     func clearReplayMarkers(_ ids: [FlowID]) async throws { try await base.clearReplayMarkers(ids) }
 }
 

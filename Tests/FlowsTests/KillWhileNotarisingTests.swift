@@ -28,6 +28,34 @@ struct KillWhileNotarisingTests {
         }
     }
 
+    /// What the engine knows in memory is gone once the flow is parked, or the node restarted:
+    /// the store's record of the ask refuses the kill then (an operator resumes such a flow).
+    @Test func aFlowThatAskedTheNotaryIsNotKilledOnceParkedNorAfterARestartAndItsRecordGoesWhenItEnds() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let held = HeldNotary(failFirst: false)
+        let first = harness.engine(notary: held) { $0.register(NotarisingFlow.self) }
+        let id = try await running(first) {
+            let started = try await first.start(NotarisingFlow())
+            await held.gate.reached()
+            #expect(try await first.park(started.id, reason: "the notary is slow").status == .hospitalised)
+            await #expect(throws: FlowEngineError.notarising(started.id)) { try await first.kill(started.id) }
+            return started.id
+        }
+        let answering = HeldNotary(failFirst: false)
+        answering.gate.release()
+        let second = harness.engine(notary: answering) { $0.register(NotarisingFlow.self) }
+        try await running(second) {
+            await #expect(throws: FlowEngineError.notarising(id)) { try await second.kill(id) }
+            #expect(try await harness.database.flows.hasAskedNotary(id))
+            _ = try await second.resume(id)
+            let ended = try await second.waitForEnd(id, timeout: .seconds(30))
+            #expect(ended.status == .completed)
+            #expect(try await !harness.database.flows.hasAskedNotary(id))
+            await #expect(throws: FlowEngineError.finished(id, .completed)) { try await second.kill(id) }
+        }
+    }
+
     @Test func aKillBeforeTheFlowAsksTheNotaryEndsItAndItNeverAsks() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)

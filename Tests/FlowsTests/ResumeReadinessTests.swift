@@ -22,6 +22,7 @@ import Testing
         func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await inner.list(query) }
         func resumable() async throws -> [FlowRecord] { try await inner.resumable() }
         func replayMarkers() async throws -> Set<FlowID> { try await inner.replayMarkers() }
+        func hasAskedNotary(_ id: FlowID) async throws -> Bool { try await inner.hasAskedNotary(id) }
         func clearReplayMarkers(_ ids: [FlowID]) async throws { try await inner.clearReplayMarkers(ids) }
     }
 

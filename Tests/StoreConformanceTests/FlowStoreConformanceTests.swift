@@ -7,7 +7,7 @@ import Testing
 import Vault
 
 /// The flow store on every back end: group commits, client request ids, the journal, compaction,
-/// replay markers, the outbox and the queries.
+/// replay markers, asks of the notary, the outbox and the queries.
 @Suite(PostgresTrait(ifAvailable: true), .timeLimit(.minutes(2)))
 struct FlowStoreConformanceTests {
     func record(_ id: String, clientRequestId: String? = nil, name: String = "F", at micros: Int64 = 1) -> FlowRecord {
@@ -136,6 +136,26 @@ struct FlowStoreConformanceTests {
             #expect(try await flows.replayMarkers() == [FlowID("b")])
             try await flows.clearReplayMarkers([FlowID("b"), FlowID("c")])
             #expect(try await flows.replayMarkers().isEmpty)
+        }
+    }
+
+    @Test(arguments: Backend.available) func anAskOfTheNotaryIsRecordedOnceAndGoesWhenTheFlowIsCompacted(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let flows = try await database.node().flows
+            _ = try await flows.commit([
+                .start(record("a", clientRequestId: "k")), .journal(FlowID("a"), entry(0), []), .notaryAsked(FlowID("a")),
+                .notaryAsked(FlowID("a")), .start(record("b")),
+                // A start refused (its client request id names "a"): its ask is not written either.
+                .start(record("c", clientRequestId: "k")), .notaryAsked(FlowID("c")),
+            ])
+            #expect(try await flows.hasAskedNotary(FlowID("a")))
+            #expect(try await !flows.hasAskedNotary(FlowID("b")))
+            #expect(try await !flows.hasAskedNotary(FlowID("c")))
+            _ = try await flows.commit([.notaryAsked(FlowID("b")), .journal(FlowID("a"), entry(1), []),
+                                        .state(FlowID("a"), FlowState(status: .completed, attempts: 0, updatedAt: Instant(microsecondsSinceEpoch: 2)), []),
+                                        .compact(FlowID("a"))])
+            #expect(try await !flows.hasAskedNotary(FlowID("a")))
+            #expect(try await flows.hasAskedNotary(FlowID("b")))
         }
     }
 
