@@ -10,8 +10,9 @@ extension FlowCommand {
             abstract: "Kill or park a flow while the node is stopped (e.g. a flow that keeps it from starting).",
             discussion: """
                 Works on the database in the node's data directory, not through the RPC API: stop the node first. \
-                kill ends the flow (its soft locks are released); park leaves it in the hospital, where it is not run \
-                at start-up, for `POST /v1/flows/{id}/resume` or kill once the node runs. Prints the flow (JSON).
+                kill ends the flow (its soft locks are released), unless it has asked the notary (its transaction may be \
+                committed): park such a flow. park leaves it in the hospital, where it is not run at start-up, for \
+                `POST /v1/flows/{id}/resume` or kill once the node runs. Prints the flow (JSON).
                 """,
             subcommands: [Kill.self, Park.self])
 
