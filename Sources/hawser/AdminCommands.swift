@@ -35,6 +35,10 @@ struct AdminCommand: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             guard let partitions else {
                 let snapshot = try await AdminCommand.using(store) { try await $0.snapshot() }
+                if snapshot.epoch == .zero && snapshot.candidates.isEmpty && snapshot.unhealthy.isEmpty {
+                    // Indistinguishable in the output from a misspelt --election: say so.
+                    FileHandle.standardError.write(Data("note: nothing has ever stood in election \(store.election) on this store (is --election right?)\n".utf8))
+                }
                 return print(String(decoding: try encoder.encode(snapshot), as: UTF8.self))
             }
             var statuses: [PartitionStatus] = []

@@ -107,5 +107,7 @@ struct ElectionCommandLineTests {
         let (status, stderr, stdout) = try await Self.runCapturing(["admin", "status", "--sqlite", "lease.sqlite"], in: directory.path)
         #expect(status == 0 && stdout.contains("\"epoch\""), "\(stderr)")
         #expect(FileManager.default.fileExists(atPath: directory.path + "/lease.sqlite"))
+        // Nothing stood in it: perhaps a misspelt --election, which the output alone would not show.
+        #expect(stderr.contains("nothing has ever stood in election default"), "\(stderr)")
     }
 }
