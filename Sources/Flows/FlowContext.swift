@@ -235,17 +235,24 @@ public final class FlowContext: Sendable {
     /// id returns the first outcome, so a retry after a crash is safe.
     public func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
         guard let notary = services.notary else { throw MissingServiceError("notary") }
-        // From here the transaction may be committed whatever becomes of this run: the engine
-        // refuses to kill the flow (a kill would release inputs the ledger may have spent), and
-        // so does any engine after a restart, from the record written before the request goes.
-        try askingNotary()
-        core.withLock { core in
-            if !core.replay.isReplaying { core.pending.append(.notaryAsked(flowId)) }
-        }
+        try transactionMayCommit()
         let recorded = try await effect(EffectKind.notarise, request.txId.hex, durability: .outside(resultDeferred: true)) { _ in
             RecordedAnswer(try await notary.notarise(request))
         }
         return try recorded.answer()
+    }
+
+    /// Says that from here a transaction spending what this flow holds may be committed at the
+    /// notary whatever becomes of this run: this flow is about to ask (`notarise` says so), or is
+    /// about to give a counterparty what lets it notarise (its agreement to a swap). The engine
+    /// then refuses to kill the flow (a kill releases inputs the ledger may have spent), and so
+    /// does any engine after a restart: the store records it with the flow's next durable write,
+    /// which comes before anything leaves the node. Throws if an operator's kill came first.
+    public func transactionMayCommit() throws {
+        try askingNotary()
+        core.withLock { core in
+            if !core.replay.isReplaying { core.pending.append(.notaryAsked(flowId)) }
+        }
     }
 
     public func notaryIdentity() throws -> Party {

@@ -57,7 +57,7 @@ public enum FlowEngineError: Error, Sendable, Equatable, CustomStringConvertible
         case .stopping: "the node is shutting down and starts no new flows"
         case .runsNoFlows: "this process runs no flows (it does not have the flow role, ha.roles): it queues starts for the processes that do"
         case .notarising(let id):
-            "flow \(id) has asked the notary to notarise its transaction, which may be committed: killing it would free inputs the ledger may have spent; it is not killed: it ends once the notary answers (resume it if it is parked)"
+            "flow \(id) has asked the notary to notarise its transaction (or agreed to one its counterparty notarises), which may be committed: killing it would free inputs the ledger may have spent; it is not killed: it ends once the notary answers (resume it if it is parked)"
         }
     }
 }

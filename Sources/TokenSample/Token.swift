@@ -83,6 +83,16 @@ public struct TokenReceipt: Codable, Sendable, Equatable {
     public var txId: String
     /// The refs of the states it produced.
     public var outputs: [String]
+    /// Why the counterparty has not acknowledged the transaction (a payment's receiver, a swap's
+    /// acceptor); absent once it has. The transaction is final all the same: a receiver that
+    /// was down or silent gets it when its node runs again, one that refused does not record it.
+    public var unacknowledged: String?
+
+    public init(txId: String, outputs: [String], unacknowledged: String? = nil) {
+        self.txId = txId
+        self.outputs = outputs
+        self.unacknowledged = unacknowledged
+    }
 }
 
 extension TokenReceipt {

@@ -1,5 +1,6 @@
 import Flows
 import HawserCore
+import Sessions
 import Vault
 
 /// Issues `amount` new tokens to `owner`, a party this node hosts: builds the transaction,
@@ -37,7 +38,8 @@ public struct IssueTokens: Flow {
 /// transaction; otherwise `newOwner` must be a party of the network (`PartyDirectory`), and the
 /// flow records its own side as soon as the notary has committed, then sends `newOwner` the
 /// transaction with the signed request and the notary's answer (`ReceiveTokens` checks and
-/// records them) and completes once it has the acknowledgement (docs/tokens.md).
+/// records them) and completes once it has the acknowledgement, or once it knows there will be
+/// none (docs/tokens.md): the payment is final either way, so the flow does not fail then.
 public struct MoveTokens: Flow {
     public static let flowName = "MoveTokens"
     public static let argumentSchema: FlowSchema? = FlowSchema("Moves tokens from a party this node hosts to a party of the network.", fields: [
@@ -74,10 +76,9 @@ public struct MoveTokens: Flow {
         try await context.progress("sending")
         let session = try await context.initiateFlow(with: newOwner, as: owner, by: MoveTokens.self)
         let payment = try FlowCoding.encode(TokenPayment(transaction: tx, request: request, answer: answer))
-        do { try TokenChecks.acknowledgement(try await context.sendAndReceive(payment, on: session), of: tx.id) } catch let refusal as TokenRefusal {
-            throw FlowFailure(refusal.reason)
-        }
-        return receipt
+        var delivered = receipt
+        delivered.unacknowledged = try await TokenNotarisation.deliver(payment, of: tx, on: session, context)
+        return delivered
     }
 }
 
@@ -122,6 +123,16 @@ enum TokenNotarisation {
     /// unless the notary committed. Returns the signed request and the answer.
     static func notarise(_ tx: TokenTransaction, requester: String, window: TimeWindow?,
                          _ context: FlowContext) async throws -> (NotarisationRequest, NotarisationAnswer) {
+        let (request, answer) = try await ask(tx, requester: requester, window: window, context)
+        guard answer.outcome.isCommitted else {
+            throw FlowFailure("the notary refused transaction \(tx.id): \(answer.outcome.kindName)")
+        }
+        return (request, answer)
+    }
+
+    /// Signs the request as `requester` and asks the notary, whatever it answers.
+    static func ask(_ tx: TokenTransaction, requester: String, window: TimeWindow?,
+                    _ context: FlowContext) async throws -> (NotarisationRequest, NotarisationAnswer) {
         guard let keys = context.services.keys, let party = keys.party(named: requester) else {
             throw FlowFailure("this node does not host party `\(requester)`")
         }
@@ -130,11 +141,23 @@ enum TokenNotarisation {
         try await context.progress("notarising")
         request.signature = try await context.sign(request.signingPayload(notary: notary.publicKey), as: requester)
         // The notary port has verified the answer's proof and signature.
-        let answer = try await context.notarise(request)
-        guard answer.outcome.isCommitted else {
-            throw FlowFailure("the notary refused transaction \(tx.id): \(answer.outcome.kindName)")
+        return (request, try await context.notarise(request))
+    }
+
+    /// Sends `payload` on `session` and waits for the counterparty's acknowledgement that it has
+    /// recorded `tx`, which is final already: a counterparty that fails, refuses, closes or stays
+    /// silent past the session timeout does not undo it. Returns why there is no acknowledgement
+    /// (nil: there is one), for the receipt.
+    static func deliver(_ payload: [UInt8], of tx: TokenTransaction, on session: FlowSession,
+                        _ context: FlowContext) async throws -> String? {
+        do {
+            try TokenChecks.acknowledgement(try await context.sendAndReceive(payload, on: session), of: tx.id)
+            return nil
+        } catch let error as SessionError {
+            return error.description
+        } catch let refusal as TokenRefusal {
+            return refusal.reason
         }
-        return (request, answer)
     }
 
     /// Records the notarised `tx` in the vault: the inputs it spends (those the vault does not

@@ -76,17 +76,19 @@ final class TokenNode: Sendable {
     private let network: InProcessNetwork
     private let services: Mutex<[Task<Void, Never>]> = Mutex([])
 
+    /// `notaryPort`: how this node reaches `notary` (default: straight).
     init(directory: String, parties: [String], network: InProcessNetwork, notary: SharedNotary,
-         partyDirectory: StaticPartyDirectory = tokenDirectory, transport: (any PeerTransport)? = nil, hooks: Hooks = Hooks()) throws {
+         partyDirectory: StaticPartyDirectory = tokenDirectory, transport: (any PeerTransport)? = nil, hooks: Hooks = Hooks(),
+         sessions: SessionConfiguration = SessionNode.configuration, notaryPort: (any FlowNotary)? = nil) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         database = try SQLiteNodeDatabase(path: directory + "/node.sqlite")
-        hub = SessionHub(store: database.sessions, transport: transport ?? network, configuration: SessionNode.configuration, logger: quietLogger)
+        hub = SessionHub(store: database.sessions, transport: transport ?? network, configuration: sessions, logger: quietLogger)
         var registry = FlowRegistry()
         TokenSample.register(into: &registry)
         registry.register(SendPayload.self)
         registry.register(MoveInline.self)
         let keys = LocalKeys(Dictionary(uniqueKeysWithValues: parties.map { ($0, sampleKeys.signingKey(of: $0) ?? carolKey) }))
-        var services = FlowServices(notary: notary.port, keys: keys, sessions: hub)
+        var services = FlowServices(notary: notaryPort ?? notary.port, keys: keys, sessions: hub)
         services.add(database.vault, as: (any VaultStore).self)
         services.add(partyDirectory as any PartyDirectory, as: (any PartyDirectory).self)
         services.add(hooks, as: Hooks.self)
@@ -150,5 +152,43 @@ struct SendPayload: Flow {
     func run(_ context: FlowContext) async throws -> String {
         let session = try await context.initiateFlow(with: to, as: from, by: MoveTokens.self)
         return String(decoding: try await context.sendAndReceive([UInt8](payload), on: session), as: UTF8.self)
+    }
+}
+
+/// A notary port that, once `armed`, calls `arrived` and holds each request at `gate` before
+/// passing it on.
+final class GatedNotary: FlowNotary {
+    private let base: any FlowNotary
+    let gate = Gate()
+    let armed = Mutex(false)
+    private let arrived: @Sendable () -> Void
+
+    init(_ base: any FlowNotary, arrived: @escaping @Sendable () -> Void = {}) {
+        self.base = base
+        self.arrived = arrived
+    }
+
+    var identity: Party { base.identity }
+    var verifier: AnswerVerifier { base.verifier }
+
+    func notarise(_ request: NotarisationRequest) async throws -> NotarisationAnswer {
+        if armed.withLock({ $0 }) {
+            arrived()
+            try await gate.pass()
+        }
+        return try await base.notarise(request)
+    }
+}
+
+/// A link that fails every delivery while `blocked` (the peer looks unreachable).
+final class BlockableTransport: PeerTransport {
+    let network: InProcessNetwork
+    let blocked = Mutex(false)
+
+    init(network: InProcessNetwork) { self.network = network }
+
+    func deliver(_ bodies: [[UInt8]], to recipient: String) async throws -> [DeliveryAnswer] {
+        if blocked.withLock({ $0 }) { throw PeerUnreachable(recipient) }
+        return try await network.deliver(bodies, to: recipient)
     }
 }
