@@ -246,8 +246,13 @@ struct NodeAPI {
             Response(json: openAPI.document(authority: request.head.authority))
         }
         router.get("/metrics") { _, _ in
-            let counts = try await database.flows.counts()
+            // Metrics are what an operator reads while the database is down: the counts wait for
+            // it briefly, and otherwise keep the last scrape's values.
+            let counts = try? await within(.seconds(2)) { try await database.flows.counts() }
+            registry.makeGauge(descriptor: gauge("hawser_flows_counted", "1 if this scrape counted hawser_flows; 0: the node database did not answer within 2 s, and hawser_flows are the last counts."))
+                .set(to: counts == nil ? 0 : 1)
             for status in FlowStatus.allCases {
+                guard let counts else { break }
                 registry.makeGauge(descriptor: gauge("hawser_flows", "Flows in the node database, by status."),
                                    labels: [("status", status.rawValue)]).set(to: Double(counts[status] ?? 0))
             }

@@ -102,7 +102,18 @@ struct NodeDatabaseTests {
                 (response: TestResponse) async throws in try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body)).status
             }
             #expect(first == "completed")
+            let metrics = { (client: any TestClientProtocol) async throws -> String in
+                try await client.execute(uri: "/metrics", method: .get) { (response: TestResponse) async throws -> String in
+                    #expect(response.status == .ok)
+                    return String(buffer: response.body)
+                }
+            }
+            let counted = try await metrics(client)
+            #expect(counted.contains("hawser_flows_counted 1") && counted.contains("hawser_flows{status=\"completed\"} 1"), "\(counted)")
             try await server.crash()
+            // The metrics are served all the same, with the counts of the last scrape.
+            let uncounted = try await metrics(client)
+            #expect(uncounted.contains("hawser_flows_counted 0") && uncounted.contains("hawser_flows{status=\"completed\"} 1"), "\(uncounted)")
             for (uri, method, body) in [("/v1/flows", HTTPRequest.Method.post, start), ("/v1/flows", .get, ByteBuffer())] {
                 try await client.execute(uri: uri, method: method, headers: ops, body: body) { (response: TestResponse) async throws in
                     #expect(response.status == .serviceUnavailable)
