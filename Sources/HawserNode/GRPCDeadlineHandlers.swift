@@ -73,15 +73,25 @@ final class GRPCCallGuard: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .headers(let headers):
+        case .headers(var headers):
             if core == nil {
                 let path = headers.headers.first(name: ":path") ?? ""
                 core = GRPCDeadlines.Call(limits: limits, unary: !streamingPaths.contains(path), headersAt: .now(),
                                           endStream: headers.endStream)
+                timer.arm(core?.deadline, context)
+                if headers.endStream {
+                    // A request that ends with its headers (no message at all) was never answered
+                    // by the gRPC server, which answers the same request ended by an empty DATA
+                    // frame at once (`INTERNAL`, "Empty stream."): it is passed on as that.
+                    headers.endStream = false
+                    context.fireChannelRead(wrapInboundOut(.headers(headers)))
+                    context.fireChannelRead(wrapInboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))))
+                    return
+                }
             } else {
                 core?.trailers()
+                timer.arm(core?.deadline, context)
             }
-            timer.arm(core?.deadline, context)
         case .data(let data):
             if case .byteBuffer(let bytes) = data.data {
                 guard hold.data(bytes) else {

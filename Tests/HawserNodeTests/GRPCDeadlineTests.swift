@@ -140,25 +140,45 @@ import Testing
         _ = notary.terminate()
     }
 
-    /// A HEADERS frame (END_HEADERS, not END_STREAM) of literal, unindexed, unencoded fields.
-    static func headers(stream: UInt32, path: String) -> [UInt8] {
+    /// A request that ends with its HEADERS frame, with no message, is answered (a unary call's
+    /// `INTERNAL` "Empty stream.", a stream's end) rather than held open for good, with its
+    /// connection past the idle time-out (found from outside).
+    @Test(arguments: ["/hawser.v1.Notary/Notarise", "/hawser.v1.Notary/NotariseStream"])
+    func aRequestThatEndsWithItsHeadersIsAnswered(path: String) async throws {
+        let dir = try TemporaryDirectory()
+        let (notary, port) = try await Self.notary(in: dir.path)
+        do {
+            let client = try await RawConnection(port: port)
+            #expect(await client.send(Self.preface + Self.headers(stream: 1, path: path, endStream: true)))
+            // The answer ends with a HEADERS frame (the trailers) carrying END_STREAM.
+            let ended = { (frames: [(type: UInt8, stream: UInt32, flags: UInt8)]) in
+                frames.contains { $0.type == 1 && $0.stream == 1 && $0.flags & 1 == 1 }
+            }
+            let received = try await GRPCMessageHoldTests.read(client, until: ended)
+            #expect(ended(Self.frames(in: received)), "no end of the call: \(Self.frames(in: received))")
+        }
+        _ = notary.terminate()
+    }
+
+    /// A HEADERS frame (END_HEADERS, and END_STREAM if `endStream`) of literal, unindexed, unencoded fields.
+    static func headers(stream: UInt32, path: String, endStream: Bool = false) -> [UInt8] {
         var block = [UInt8]()
         for (name, value) in [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "127.0.0.1"),
                               ("content-type", "application/grpc"), ("te", "trailers")] {
             block += [0, UInt8(name.utf8.count)] + Array(name.utf8) + [UInt8(value.utf8.count)] + Array(value.utf8)
         }
         let length = block.count
-        return [UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff), 1, 4]
+        return [UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff), 1, endStream ? 5 : 4]
             + [UInt8(stream >> 24 & 0x7f), UInt8(stream >> 16 & 0xff), UInt8(stream >> 8 & 0xff), UInt8(stream & 0xff)] + block
     }
 
-    /// The frames (type, stream) in a server's bytes.
-    static func frames(in bytes: [UInt8]) -> [(type: UInt8, stream: UInt32)] {
-        var out: [(UInt8, UInt32)] = [], at = 0
+    /// The frames (type, stream, flags) in a server's bytes.
+    static func frames(in bytes: [UInt8]) -> [(type: UInt8, stream: UInt32, flags: UInt8)] {
+        var out: [(UInt8, UInt32, UInt8)] = [], at = 0
         while at + 9 <= bytes.count {
             let length = Int(bytes[at]) << 16 | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2])
             let stream = UInt32(bytes[at + 5] & 0x7f) << 24 | UInt32(bytes[at + 6]) << 16 | UInt32(bytes[at + 7]) << 8 | UInt32(bytes[at + 8])
-            out.append((bytes[at + 3], stream))
+            out.append((bytes[at + 3], stream, bytes[at + 4]))
             at += 9 + length
         }
         return out

@@ -79,7 +79,7 @@ import Testing
     }
 
     /// Reads the server's bytes until `done` holds for the frames in them (20 s at most).
-    static func read(_ client: RawConnection, until done: ([(type: UInt8, stream: UInt32)]) -> Bool) async throws -> [UInt8] {
+    static func read(_ client: RawConnection, until done: ([(type: UInt8, stream: UInt32, flags: UInt8)]) -> Bool) async throws -> [UInt8] {
         var received = [UInt8]()
         let deadline = ContinuousClock.now + .seconds(20)
         while !done(GRPCDeadlineTests.frames(in: received)), ContinuousClock.now < deadline {
