@@ -63,8 +63,9 @@ public struct Confirmations: Sendable, CustomStringConvertible {
     /// The last report with this replica's id from another process, and when it came.
     private var impostorSeen: (report: ReplicaReport, at: Moment)?
     /// This replica's recent heads by position (slot `position % count`), to compare with peers'
-    /// reports for positions it has already passed.
-    private var recent: [ChainHead]
+    /// reports for positions it has already passed; nil where none is yet (a made-up head there
+    /// once answered for position 2^64 - 1).
+    private var recent: [ChainHead?]
     private static let pendingLimit = 64
 
     public var majority: Int { members.count / 2 + 1 }
@@ -79,15 +80,15 @@ public struct Confirmations: Sendable, CustomStringConvertible {
         self.instance = instance
         self.liveness = liveness
         self.head = head
-        recent = Array(repeating: ChainHead(position: .max, entryHash: .zero, stateHash: .zero), count: memory)
+        recent = Array(repeating: nil, count: memory)
         record(head)
         if members.count == 1 { confirmed = head.position }
     }
 
     /// This replica's head at `position`, if it is recent enough to be remembered.
     public func head(at position: UInt64) -> ChainHead? {
-        let slot = recent[Int(position % UInt64(recent.count))]
-        return slot.position == position ? slot : nil
+        guard let slot = recent[Int(position % UInt64(recent.count))], slot.position == position else { return nil }
+        return slot
     }
 
     /// The peers that hold a different chain than this replica.

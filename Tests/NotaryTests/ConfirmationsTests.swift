@@ -38,6 +38,15 @@ import Testing
         #expect(c.confirmed == 6)
     }
 
+    /// Only heads the replica reached are remembered: an empty slot answers for no position
+    /// (one once answered for 2^64 - 1 with a made-up head, found from outside).
+    @Test func aPositionNotReachedHasNoHead() {
+        var c = Confirmations(members: Self.members, me: "r0", instance: 1, head: .genesis, memory: 8)
+        c.applied(Self.heads(through: 3), at: Self.at(0))
+        #expect(c.head(at: 3) == Self.head(3))
+        for position in [4, 7, UInt64.max, UInt64.max - 5] { #expect(c.head(at: position) == nil, "\(position)") }
+    }
+
     @Test func aNotaryOnItsOwnConfirmsWhatItApplies() {
         var c = Confirmations(members: ["local"], me: "local", instance: 1, head: Self.head(3))
         #expect(c.confirmed == 3)
