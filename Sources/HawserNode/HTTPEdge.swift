@@ -90,7 +90,11 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
             throw Failure(edge: .unknownField, "the body has a field this \(server) does not know: `\(error.path.prefix(200))`")
         } catch let error as HTTPError where error.status == .notFound {
             let allowed = Set(routes.filter { $0.matches(path) }.map(\.method.rawValue)).sorted()
-            guard !allowed.isEmpty else { throw Failure(edge: .notFound, "no such endpoint: \(path.prefix(200))") }
+            // The method allowed, the router still found nothing (`/v1/flows/by-client-id/`, with
+            // its key empty, looks like `/v1/flows/{id}` here): there is no such resource.
+            guard !allowed.isEmpty, !allowed.contains(request.method.rawValue) else {
+                throw Failure(edge: .notFound, "no such endpoint: \(path.prefix(200))")
+            }
             // RFC 9110: a 405 names the methods the resource supports.
             var response = try Failure(edge: .methodNotAllowed, "\(request.method) is not allowed on \(path.prefix(200)); use \(allowed.joined(separator: " or "))")
                 .response(from: request, context: context)

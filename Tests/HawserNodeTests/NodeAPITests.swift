@@ -179,6 +179,12 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
             try await client.execute(uri: "/v1/flows", method: .delete, headers: ops) { (response: TestResponse) async throws in
                 #expect(response.status == .methodNotAllowed)
             }
+            // An empty key: no such resource, not a method the path would not take (found from
+            // outside: 405 "GET is not allowed ...; use GET").
+            try await client.execute(uri: "/v1/flows/by-client-id/", method: .get, headers: ops) { (response: TestResponse) async throws in
+                #expect(response.status == .notFound)
+                #expect(String(buffer: response.body).contains("\"code\":\"not_found\""), "\(String(buffer: response.body))")
+            }
         }
     }
 
