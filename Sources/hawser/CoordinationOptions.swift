@@ -16,7 +16,8 @@ struct CoordinationOptions: ParsableArguments {
     var postgresOption: String?
     @Option(name: .customLong("sqlite"), help: "SQLite lease file, candidates on this machine only (default: $HAWSER_SQLITE).")
     var sqliteOption: String?
-    @Option(help: "The election's name (several can share a store).") var election = "default"
+    @Option(name: .customLong("election"), help: "The election's name (several can share a store; default: default, or with --node-config its ha.election's).")
+    var electionOption: String?
     @Option(help: "ZooKeeper session timeout (ms).") var sessionTimeoutMs = 2000
     @Option(help: "ZooKeeper: how often a candidate runs a round: health, switchover, preferred master, its own node (ms); at most a third of the session timeout.") var checkIntervalMs = 250
     @Option(help: "Lease duration (ms), judged by the database's clock.") var leaseMs = 2000
@@ -24,7 +25,7 @@ struct CoordinationOptions: ParsableArguments {
     @Option(help: "Lease: how long a resigned or unhealthy candidate stands aside (ms).") var standAsideMs = 4000
     @Option(help: "How long the preferred master must stand before leadership moves to it (ms).") var holdDownMs = 10000
     @Option(help: "Bound on one request to the coordination store (ms). Lease: a hand-over reserves the lease for --renew-ms plus this.") var requestTimeoutMs = 1000
-    @Option(help: ArgumentHelp("Take the store, the election's name and its timings from a node's configuration (its ha.election, file names relative to it), in place of the options above.",
+    @Option(help: ArgumentHelp("Take the store, the election's name (unless --election is given) and its timings from a node's configuration (its ha.election, file names relative to it), in place of the options above.",
                                valueName: "node.json")) var nodeConfig: String?
 
     /// The store: the options if any is given, else `HAWSER_ZOOKEEPER`, `HAWSER_POSTGRES` and
@@ -41,6 +42,10 @@ struct CoordinationOptions: ParsableArguments {
     var zookeeper: String? { chosenStore[0] }
     var postgres: String? { chosenStore[1] }
     var sqlite: String? { chosenStore[2] }
+    var election: String {
+        get { electionOption ?? "default" }
+        set { electionOption = newValue }
+    }
 
     /// The options as `ElectionSettings`, the one place that validates them and builds the
     /// election (node.json's `ha.election` uses the same).
@@ -86,7 +91,8 @@ struct CoordinationOptions: ParsableArguments {
             throw ValidationError("--node-config \(path) has no ha.election: its node runs alone (ha.mode single)")
         }
         (zookeeperOption, zookeeperCredentials, postgresOption, sqliteOption) = (settings.zookeeper, settings.zookeeperCredentials, settings.postgres, settings.sqlite)
-        election = settings.election
+        // A name given beside it wins: the node's other elections (`<election>.outbox`, `.p3`) share its store.
+        if electionOption == nil { election = settings.election }
         (sessionTimeoutMs, checkIntervalMs, leaseMs, renewMs) = (settings.sessionTimeoutMs, settings.checkIntervalMs, settings.leaseMs, settings.renewMs)
         (standAsideMs, holdDownMs, requestTimeoutMs) = (settings.standAsideMs, settings.holdDownMs, settings.requestTimeoutMs)
     }

@@ -159,6 +159,11 @@ import Testing
 
         let status = try await HawserProcess.run(["admin", "status", "--node-config", dir.path + "/node.json"])
         #expect(status.status == 0 && status.output.contains(#""leader" : "A""#), "\(status.output)")
+        // Another election of the node's store (its `.outbox`, a partition's): --election wins
+        // (found from outside: it was ignored, and `prefer` acted on the file's election).
+        let other = try await HawserProcess.run(["admin", "status", "--node-config", dir.path + "/node.json", "--election", "from-the-file.outbox"])
+        #expect(other.status == 0 && !other.output.contains(#""leader""#)
+                && other.output.contains("nothing has ever stood in election from-the-file.outbox"), "\(other.output)")
         let both = try await HawserProcess.run(["admin", "status", "--node-config", dir.path + "/node.json", "--sqlite", dir.path + "/other.sqlite"])
         #expect(both.status != 0 && both.output.contains("give none of --zookeeper"), "\(both.output)")
         let alone = try TemporaryDirectory()
