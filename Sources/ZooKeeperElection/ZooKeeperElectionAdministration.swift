@@ -76,6 +76,9 @@ public struct ZooKeeperElectionAdministration: ElectionAdministration {
             return try result.get()
         } catch ZooKeeperError.noAuth {
             throw CoordinationError.notAuthorized("the election's nodes belong to other credentials than \(configuration.credentials)")
+        } catch let error as ZooKeeperError where [.connectionLoss, .operationTimeout, .requestTimeout, .sessionExpired].contains(error) {
+            // The errors table's code (`coordination_unavailable`), not the client's word for it.
+            throw CoordinationError.unavailable("cannot reach ZooKeeper at \(configuration.connectString): \(error)")
         }
     }
 }

@@ -100,6 +100,18 @@ struct ElectionCommandLineTests {
         #expect(switched != 0 && refusal.contains("unknown_candidate"), "\(refusal)")
     }
 
+    /// An unreachable ZooKeeper is the errors table's `coordination_unavailable` (found from
+    /// outside: the command printed the client's `connectionLoss`).
+    @Test func anUnreachableZooKeeperIsCoordinationUnavailable() async throws {
+        let directory = try TemporaryDirectory()
+        try "hawser:secret\n".write(toFile: directory.path + "/zk.credentials", atomically: true, encoding: .utf8)
+        let closed = try FreePorts.take(1)[0]
+        let (status, stderr) = try await Self.run(["admin", "status", "--zookeeper", "127.0.0.1:\(closed)",
+                                                   "--zookeeper-credentials", directory.path + "/zk.credentials"])
+        #expect(status == 1 && stderr.contains("coordination_unavailable: ") && stderr.contains("cannot reach ZooKeeper at 127.0.0.1:\(closed)"),
+                "\(stderr)")
+    }
+
     /// A lease file named without a directory lives in the working directory (it failed: "The
     /// file doesn't exist", the empty directory part created).
     @Test func aBareLeaseFileNameIsInTheWorkingDirectory() async throws {
