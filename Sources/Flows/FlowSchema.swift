@@ -96,7 +96,7 @@ public struct FlowSchema: Sendable {
                 property["type"] = .string("boolean")
             case .party:
                 property["type"] = .string("string")
-                property["description"] = .string(field.description + " (a party this node knows; GET /v1/node lists them)")
+                property["description"] = .string(field.description + " (a party this node knows: GET /v1/node lists those it hosts, GET /v1/network the others)")
                 if let parties { property["enum"] = .array(parties.map(JSONValue.string)) }
             }
             properties[field.name] = .object(property)
