@@ -312,7 +312,9 @@ struct NodeAPI {
     }
 
     private func record(_ context: NodeRequestContext) async throws -> FlowRecord {
-        let id = FlowID(context.parameters.get("id") ?? "")
+        // Percent-decoded, as every path segment is (node.md), the client request id's too.
+        let sent = context.parameters.get("id") ?? ""
+        let id = FlowID(sent.removingPercentEncoding ?? sent)
         guard let record = try await serving.engine().record(id) else {
             throw NodeAPIError(.flowNotFound, "no flow has id `\(id.rawValue.prefix(100))`")
         }

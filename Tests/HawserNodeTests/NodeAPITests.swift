@@ -96,6 +96,11 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
                 #expect(response.status == .ok)
                 #expect(try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body)).id == flow.id)
             }
+            // Path segments are percent-decoded, the flow id's as any (node.md).
+            let encoded = flow.id.replacingOccurrences(of: "-", with: "%2D")
+            try await client.execute(uri: "/v1/flows/\(encoded)", method: .get, headers: viewer) { (response: TestResponse) async throws in
+                #expect(response.status == .ok, "\(String(buffer: response.body))")
+            }
             try await client.execute(uri: "/v1/flows/\(flow.id)", method: .get, headers: viewer) { (response: TestResponse) async throws in
                 #expect(response.status == .ok)
                 let got = try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body))
