@@ -11,9 +11,10 @@ public enum FlowWrite: Sendable {
     case compact(FlowID)
     /// Sets (true) or clears the flow's replay marker (see `StartupReplay`).
     case replayMarker(FlowID, Bool)
-    /// Records that the flow is about to ask the notary: from then on its transaction may be
-    /// committed, so it is not killed (a kill releases its inputs) until it ends. The flow's
-    /// compaction, when it has ended, removes the record.
+    /// Records that the flow's transaction may be committed from now on (it is about to ask the
+    /// notary, or to give a counterparty its agreement to one: `FlowContext.transactionMayCommit`),
+    /// so it is not killed (a kill releases its inputs) until it ends. The flow's compaction,
+    /// when it has ended, removes the record.
     case notaryAsked(FlowID)
 }
 
