@@ -72,13 +72,12 @@ public struct MoveTokens: Flow {
         let (request, answer) = try await TokenNotarisation.notarise(tx, requester: owner, window: nil, context)
         // The transaction is final now, whatever the counterparty makes of it: the owner's
         // inputs are spent, so the vault says so at once (a later move must not pick them).
-        let receipt = try await TokenNotarisation.record(tx, context)
+        var receipt = try await TokenNotarisation.record(tx, context)
         try await context.progress("sending")
         let session = try await context.initiateFlow(with: newOwner, as: owner, by: MoveTokens.self)
         let payment = try FlowCoding.encode(TokenPayment(transaction: tx, request: request, answer: answer))
-        var delivered = receipt
-        delivered.unacknowledged = try await TokenNotarisation.deliver(payment, of: tx, on: session, context)
-        return delivered
+        receipt.unacknowledged = try await TokenNotarisation.deliver(payment, of: tx, on: session, context)
+        return receipt
     }
 }
 
