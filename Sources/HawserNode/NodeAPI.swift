@@ -251,10 +251,11 @@ struct NodeAPI {
             let counts = try? await within(.seconds(2)) { try await database.flows.counts() }
             registry.makeGauge(descriptor: gauge("hawser_flows_counted", "1 if this scrape counted hawser_flows; 0: the node database did not answer within 2 s, and hawser_flows are the last counts."))
                 .set(to: counts == nil ? 0 : 1)
-            for status in FlowStatus.allCases {
-                guard let counts else { break }
-                registry.makeGauge(descriptor: gauge("hawser_flows", "Flows in the node database, by status."),
-                                   labels: [("status", status.rawValue)]).set(to: Double(counts[status] ?? 0))
+            if let counts {
+                for status in FlowStatus.allCases {
+                    registry.makeGauge(descriptor: gauge("hawser_flows", "Flows in the node database, by status."),
+                                       labels: [("status", status.rawValue)]).set(to: Double(counts[status] ?? 0))
+                }
             }
             registry.makeGauge(descriptor: gauge("hawser_flows_running_here", "Flows running in this process now.")).set(to: Double(flows.runningCount))
             registry.makeGauge(descriptor: gauge("hawser_flows_draining", "1 while the node is draining for an upgrade.")).set(to: flows.isDraining ? 1 : 0)
