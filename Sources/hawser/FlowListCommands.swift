@@ -53,7 +53,7 @@ extension FlowCommand {
     struct Kill: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Kill a running or hospitalised flow (it stops at its next effect and releases its soft locks); print it.",
-            discussion: "Refused (409 flow_notarising) for a flow that has asked the notary: its transaction may be committed.")
+            discussion: "Refused (409 flow_notarising) for a flow that has asked the notary, or agreed to a swap its counterparty notarises: its transaction may be committed.")
 
         @OptionGroup var connection: Connection
         @Argument(help: "The flow's id.") var id: String
