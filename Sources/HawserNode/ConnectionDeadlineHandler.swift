@@ -5,11 +5,12 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 
 /// Carries out `ConnectionDeadlines` on one HTTP/1.1 connection: it feeds the core what it sees
 /// and closes the connection when a deadline passes. It sits after the HTTP codec, where request
 /// and response parts pass; a companion at the head of the pipeline reports raw bytes, because a
-/// head sent byte by byte makes no part until it is complete.
+/// head sent byte by byte makes no part until it is complete. It also installs `HTTP1VersionRules`.
 final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -33,7 +34,11 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         do {
-            try context.pipeline.syncOperations.addHandler(ByteObserver(owner: self), position: .first)
+            let pipeline = context.pipeline.syncOperations
+            try pipeline.addHandler(ByteObserver(owner: self), position: .first)
+            // Hummingbird adds handlers only after the codec's conversion to HTTP types.
+            let conversion = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
+            try pipeline.addHandler(HTTP1VersionRules(), position: .before(conversion))
         } catch {
             context.fireErrorCaught(error)
         }

@@ -161,6 +161,63 @@ import Testing
         }
     }
 
+    /// `Connection: close, foo` was held open until the idle deadline: only a field of exactly
+    /// `close` was seen.
+    @Test func aCloseTokenInAListClosesTheConnection() async throws {
+        try await withLiveNode { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: Close, foo\r\n\r\n"))
+            let answer = await connection.read(within: .seconds(10))
+            let text = String(decoding: answer.bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 200") && text.lowercased().contains("\r\nconnection: close\r\n"), "\(text)")
+            #expect(answer.closed)
+        }
+    }
+
+    /// An HTTP/1.0 client reads an answer to the end of the connection. It was held open until
+    /// the idle deadline, and an answer of unknown length came in chunks it cannot read.
+    @Test func anHTTP10RequestIsAnsweredInHTTP10AndTheConnectionCloses() async throws {
+        try await withLiveNode { port in
+            for head in ["GET /health/live HTTP/1.0\r\n\r\n", "GET /health/live HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"] {
+                let connection = try await RawConnection(port: port)
+                #expect(await connection.send(head))
+                let answer = await connection.read(within: .seconds(10))
+                let text = String(decoding: answer.bytes, as: UTF8.self)
+                #expect(text.hasPrefix("HTTP/1.0 200") && text.hasSuffix("{\"status\":\"live\"}"), "\(text)")
+                #expect(answer.closed)
+            }
+            // A flow's event stream, which has no length: its end is the connection's.
+            let starter = try await RawConnection(port: port)
+            let start = "{\"flow\":\"IssueTokens\",\"arguments\":{\"owner\":\"O=Alice\",\"amount\":1}}"
+            #expect(await starter.send("POST /v1/flows?wait=10 HTTP/1.1\r\nHost: x\r\nAuthorization: \(Self.opsAuthorization)\r\n"
+                                       + "Content-Type: application/json\r\nContent-Length: \(start.utf8.count)\r\n\r\n\(start)"))
+            let started = await starter.readResponse()
+            let id = try #require(started.firstMatch(of: /"id":"([0-9a-f-]+)"/)?.1, "\(started)")
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("GET /v1/flows/\(id)/events HTTP/1.0\r\nAuthorization: \(Self.opsAuthorization)\r\n\r\n"))
+            let answer = await connection.read(within: .seconds(10))
+            let text = String(decoding: answer.bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.0 200") && !text.lowercased().contains("transfer-encoding"), "\(text)")
+            #expect(text.contains("\"completed\""), "\(text)")
+            #expect(answer.closed)
+        }
+    }
+
+    /// curl sends `Expect: 100-continue` before a body over 1 KiB and waited a second for an
+    /// answer that never came.
+    @Test func expect100ContinueIsAnsweredBeforeTheBody() async throws {
+        try await withLiveNode { port in
+            let connection = try await RawConnection(port: port)
+            let body = "{\"draining\":false}"
+            #expect(await connection.send("PUT /v1/admin/draining HTTP/1.1\r\nHost: x\r\nAuthorization: \(Self.opsAuthorization)\r\n"
+                                          + "Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n"))
+            let interim = await connection.readResponse()
+            #expect(interim == "HTTP/1.1 100 Continue\r\n\r\n", "\(interim)")
+            #expect(await connection.send(body))
+            #expect(await connection.readResponse().hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
     @Test func unknownJSONFieldsAreRefusedWithTheirPath() async throws {
         var ids = Ids(seed: 41)
         var request = try JSONSerialization.jsonObject(with: JSONEncoder().encode(NotarisationRequestJSON(signed(ids.hash(), inputs: [ids.ref()])))) as! [String: Any]
