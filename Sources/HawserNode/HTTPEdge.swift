@@ -31,7 +31,8 @@ struct APIRoute: Sendable {
 
 /// The failures every route of an API can meet at its edge, before or around its handler.
 enum EdgeFailure {
-    case notFound, methodNotAllowed, bodyTooLarge, overloaded, malformedRequest, unknownField, unknownQueryParameter, internalError
+    case notFound, methodNotAllowed, bodyTooLarge, overloaded, malformedRequest, unknownField, unknownQueryParameter,
+         repeatedQueryParameter, internalError
 }
 
 /// An API's error type, as the edge needs it: its own code for each `EdgeFailure`.
@@ -59,9 +60,14 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
         let served = request.uri.query?.isEmpty == false ? routes.filter { $0.method == request.method && $0.matches(path) } : []
         if !served.isEmpty {
             let known = served.reduce(into: Set<String>()) { $0.formUnion($1.query) }
-            if let unknown = request.uri.queryParameters.map({ String($0.key) }).sorted().first(where: { !known.contains($0) }) {
+            let names = request.uri.queryParameters.map { String($0.key) }.sorted()
+            if let unknown = names.first(where: { !known.contains($0) }) {
                 let takes = known.isEmpty ? "takes no query parameters" : "takes only \(known.sorted().joined(separator: ", "))"
                 throw Failure(edge: .unknownQueryParameter, "unknown query parameter `\(unknown.prefix(100))`: \(request.method) \(path) \(takes)")
+            }
+            // A handler reads one of the values; which one would be a guess.
+            if let repeated = zip(names, names.dropFirst()).first(where: { $0 == $1 })?.0 {
+                throw Failure(edge: .repeatedQueryParameter, "the query parameter `\(repeated)` is given more than once: give it once")
             }
         }
         do {

@@ -115,6 +115,7 @@ extension NodeAPIError: EdgeError {
         case .malformedRequest: self.init(.malformedRequest, message)
         case .unknownField: self.init(.unknownField, message)
         case .unknownQueryParameter: self.init(.unknownQueryParameter, message)
+        case .repeatedQueryParameter: self.init(.invalidQuery, message)
         case .internalError: self.init(.internalError, message)
         }
     }

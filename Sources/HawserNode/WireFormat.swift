@@ -108,6 +108,8 @@ extension APIError: EdgeError {
         case .malformedRequest: self.init(.malformedRequest, message)
         case .unknownField: self.init(.unknownField, message)
         case .unknownQueryParameter: self.init(.unknownQueryParameter, message)
+        // No notary route takes a query parameter: any is unknown before it can be repeated.
+        case .repeatedQueryParameter: self.init(.malformedRequest, message)
         case .internalError: self.init(.internalError, message)
         }
     }

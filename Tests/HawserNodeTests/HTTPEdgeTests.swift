@@ -260,6 +260,11 @@ import Testing
             #expect(refused.contains("\"unknown_query_parameter\"") && refused.contains("`statsu`"), "\(refused)")
             #expect(await connection.send("GET /v1/flows?limit=5&status=running HTTP/1.1\r\nHost: x\r\nAuthorization: \(Self.opsAuthorization)\r\n\r\n"))
             #expect(await connection.readResponse().hasPrefix("HTTP/1.1 200"))
+            // Which of two limits a handler would read was a guess.
+            #expect(await connection.send("GET /v1/flows?limit=5&status=running&limit=7 HTTP/1.1\r\nHost: x\r\nAuthorization: \(Self.opsAuthorization)\r\n\r\n"))
+            let repeated = await connection.readResponse()
+            #expect(repeated.hasPrefix("HTTP/1.1 400"), "\(repeated)")
+            #expect(repeated.contains("\"invalid_query\"") && repeated.contains("`limit`"), "\(repeated)")
         }
     }
 
