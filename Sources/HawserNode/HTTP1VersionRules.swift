@@ -6,8 +6,8 @@ import NIOHTTPTypes
 /// Hummingbird does. It sits between the codec and the conversion to HTTP types, the one place
 /// where a request's version is still known.
 ///
-/// - A request that ends the connection (HTTP/1.0, or a `close` token anywhere in `Connection`)
-///   goes on with `Connection: close` alone, the one form Hummingbird and `ConnectionDeadlines`
+/// - A request that ends the connection (HTTP/1.0, a `close` token anywhere in `Connection`, a
+///   `CONNECT`) goes on with `Connection: close` alone, the one form Hummingbird and `ConnectionDeadlines`
 ///   recognise. HTTP/1.0's `keep-alive` extension is not offered: one request per connection.
 /// - An HTTP/1.0 request is answered as HTTP/1.0, so that a body of unknown length ends with
 ///   the connection rather than in chunks, which such a client cannot read.
@@ -28,14 +28,15 @@ final class HTTP1VersionRules: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(var head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
         let isHTTP10 = Self.isBeforeHTTP11(head.version)
-        if isHTTP10 || !head.isKeepAlive {
-            head.headers.replaceOrAdd(name: "connection", value: "close")
-        }
+        // NIO's encoder sends the answer to a CONNECT (404: no route is an authority) without
+        // its body or length, so only the connection's end can end it.
+        let isLast = isHTTP10 || !head.isKeepAlive || head.method == .CONNECT
+        if isLast { head.headers.replaceOrAdd(name: "connection", value: "close") }
         if owed.isEmpty, !closing, !isHTTP10,
            head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
-        if isHTTP10 || !head.isKeepAlive { closing = true }
+        if isLast { closing = true }
         owed.append(head.version)
         context.fireChannelRead(wrapInboundOut(.head(head)))
     }

@@ -174,6 +174,18 @@ import Testing
         }
     }
 
+    /// NIO sends the answer to a CONNECT without its body or length: the connection must end it.
+    @Test func aConnectIsAnsweredAndTheConnectionCloses() async throws {
+        try await withLiveNode { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"))
+            let answer = await connection.read(within: .seconds(10))
+            let text = String(decoding: answer.bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 404") && text.lowercased().contains("\r\nconnection: close\r\n"), "\(text)")
+            #expect(answer.closed)
+        }
+    }
+
     /// An HTTP/1.0 client reads an answer to the end of the connection. It was held open until
     /// the idle deadline, and an answer of unknown length came in chunks it cannot read.
     @Test func anHTTP10RequestIsAnsweredInHTTP10AndTheConnectionCloses() async throws {
