@@ -337,9 +337,9 @@ struct NodeAPI {
 
     /// The body of a JSON request, at most `maxBodyBytes`.
     private func body(_ request: Request) async throws -> [UInt8] {
-        let contentType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
-        guard contentType == "application/json" else {
-            throw NodeAPIError(.unsupportedMediaType, "send the body as application/json")
+        let (type, foreignCharset) = MediaTypes.content(request.headers[.contentType])
+        guard type == "application/json", foreignCharset == nil else {
+            throw NodeAPIError(.unsupportedMediaType, "send the body as application/json, in UTF-8")
         }
         return Array(buffer: try await request.body.collect(upTo: maxBodyBytes))
     }

@@ -13,22 +13,24 @@ enum WireFormat {
 
     var contentType: String { self == .json ? "application/json" : Self.protobufType }
 
-    /// A POST's body format, from its Content-Type; anything but JSON or protobuf is refused.
+    /// A POST's body format, from its Content-Type; anything but JSON (in UTF-8) or protobuf is refused.
     static func ofBody(_ request: Request) throws -> WireFormat {
-        let type = request.headers[.contentType]?.split(separator: ";").first?
-            .trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        let (type, foreignCharset) = MediaTypes.content(request.headers[.contentType])
         switch type {
-        case "application/json": return .json
+        case "application/json" where foreignCharset == nil: return .json
+        case "application/json":
+            throw APIError(.unsupportedMediaType, "send the JSON body in UTF-8, not `\(foreignCharset!.prefix(40))`")
         case protobufType: return .protobuf
         default:
             throw APIError(.unsupportedMediaType, "send the body as application/json or \(protobufType), not `\(type.isEmpty ? "(none)" : type)`")
         }
     }
 
-    /// The format a response should use: the body's format for a POST, else the Accept header.
+    /// The format a response should use: the body's format for a POST, else protobuf when the
+    /// Accept header prefers it to JSON.
     static func forResponse(to request: Request) -> WireFormat {
         if request.method == .post, let format = try? ofBody(request) { return format }
-        return request.headers[.accept]?.contains(protobufType) == true ? .protobuf : .json
+        return MediaTypes.accept(request.headers[.accept], prefers: protobufType, to: "application/json") ? .protobuf : .json
     }
 
     func response<J: Encodable, P: SwiftProtobuf.Message>(status: HTTPResponse.Status = .ok, json: @autoclosure () -> J,

@@ -280,6 +280,23 @@ import Testing
         }
     }
 
+    /// JSON is UTF-8 only: a body announced in another charset was read as UTF-8.
+    @Test func aJSONBodyInAnotherCharsetIsRefused() async throws {
+        let head = "HTTP/1.1\r\nHost: x\r\nContent-Type: application/json; charset=utf-16\r\nContent-Length: 2\r\n"
+        try await withLiveNotary { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("POST /v1/notarise \(head)\r\n{}"))
+            let answer = await connection.readResponse()
+            #expect(answer.hasPrefix("HTTP/1.1 415") && answer.contains("\"unsupported_media_type\""), "\(answer)")
+        }
+        try await withLiveNode { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("POST /v1/flows \(head)Authorization: \(Self.opsAuthorization)\r\n\r\n{}"))
+            let answer = await connection.readResponse()
+            #expect(answer.hasPrefix("HTTP/1.1 415") && answer.contains("\"unsupported_media_type\""), "\(answer)")
+        }
+    }
+
     @Test func every405NamesTheAllowedMethods() async throws {
         try await withLiveNotary { port in
             let connection = try await RawConnection(port: port)
