@@ -1,5 +1,3 @@
-import Foundation
-
 /// Reads the two headers that name media types (RFC 9110 §8.3, §12.5.1), as both APIs need them.
 enum MediaTypes {
     /// A `Content-Type`'s media type, lower-cased ("" without one), and its `charset` parameter
@@ -29,19 +27,26 @@ enum MediaTypes {
     }
 
     /// `type/subtype; name=value; ...`: the type lower-cased, parameter names lower-cased, values
-    /// unquoted.
+    /// unquoted. Every request of the notary's hot path passes here: no Foundation bridging.
     private static func parse(_ text: String) -> (type: String, parameters: [String: String]) {
         let parts = text.split(separator: ";", omittingEmptySubsequences: false)
-        let type = parts.first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let type = parts.first.map { trimmed($0).lowercased() } ?? ""
         var parameters: [String: String] = [:]
         for part in parts.dropFirst() {
             let pair = part.split(separator: "=", maxSplits: 1)
             guard pair.count == 2 else { continue }
-            let name = pair[0].trimmingCharacters(in: .whitespaces).lowercased()
-            var value = pair[1].trimmingCharacters(in: .whitespaces)
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
-            if parameters[name] == nil { parameters[name] = value }
+            let name = trimmed(pair[0]).lowercased()
+            var value = trimmed(pair[1])
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = value.dropFirst().dropLast() }
+            if parameters[name] == nil { parameters[name] = String(value) }
         }
         return (type, parameters)
+    }
+
+    /// Without the optional white space (spaces and tabs) around it.
+    private static func trimmed(_ text: Substring) -> Substring {
+        var result = text.drop(while: { $0 == " " || $0 == "\t" })
+        while let last = result.last, last == " " || last == "\t" { result.removeLast() }
+        return result
     }
 }

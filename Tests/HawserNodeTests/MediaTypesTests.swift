@@ -6,6 +6,7 @@ import Testing
         #expect(MediaTypes.content("application/json") == ("application/json", nil))
         #expect(MediaTypes.content("Application/JSON; Charset=\"UTF-8\"") == ("application/json", nil))
         #expect(MediaTypes.content("application/json;charset=utf-16") == ("application/json", "utf-16"))
+        #expect(MediaTypes.content(" application/json\t;\tcharset=latin1 ") == ("application/json", "latin1"))
         #expect(MediaTypes.content(nil) == ("", nil))
     }
 
