@@ -10,4 +10,12 @@ public enum PostgresSessionLimits {
         let ms = "\(max(bound.millisecondsValue, 1))"
         return [("idle_in_transaction_session_timeout", ms), ("lock_timeout", ms)]
     }
+
+    /// For a pool, whose sessions wait for each other's locks: a statement of one, waiting when
+    /// the process stopped, is granted its lock as the server ends the session that held it, and
+    /// then sits idle in turn. With each limit half of `bound`, the stopped process holds no lock
+    /// `bound` after it stopped (with each at `bound`, a paused node held a standby's claim 10 s).
+    public static func pool(_ bound: Duration) -> [(String, String)] {
+        parameters(bound / 2)
+    }
 }

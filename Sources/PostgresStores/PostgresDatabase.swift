@@ -30,9 +30,9 @@ public final class PostgresDatabase: Service, Sendable {
     ///
     /// A request waits at most `timeout` for a pooled connection and then runs at most
     /// `requestTimeout` on it. With a `stallLimit`, the server ends a pooled session's
-    /// transaction left idle that long, and a statement's wait for a lock (`PostgresSessionLimits`):
-    /// a process stopped inside a transaction (SIGSTOP, a hung VM) cannot hold its row locks, the
-    /// fencing row among them, for longer.
+    /// transaction left idle, and a statement's wait for a lock, after half of it each
+    /// (`PostgresSessionLimits.pool`): a process stopped inside a transaction (SIGSTOP, a hung VM)
+    /// cannot hold its row locks, the fencing row among them, for longer than `stallLimit`.
     public static func connect(url: String, password: String?, timeout: Duration = .seconds(10),
                                requestTimeout: Duration = .seconds(30), stallLimit: Duration? = nil,
                                maxConnections: Int = 8, logger: Logger) async throws -> PostgresDatabase {
@@ -60,7 +60,7 @@ public final class PostgresDatabase: Service, Sendable {
                                                   database: configuration.database, tls: .disable)
         pooled.options.connectTimeout = timeout
         pooled.options.maximumConnections = maxConnections
-        if let stallLimit { pooled.options.additionalStartupParameters = PostgresSessionLimits.parameters(stallLimit) }
+        if let stallLimit { pooled.options.additionalStartupParameters = PostgresSessionLimits.pool(stallLimit) }
         client = PostgresClient(configuration: pooled, backgroundLogger: logger)
         self.logger = logger
     }

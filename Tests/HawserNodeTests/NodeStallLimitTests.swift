@@ -46,7 +46,7 @@ struct NodeStallLimitTests {
         configuration.database.kind = .postgres
         configuration.database.url = try await server.createDatabase()
         configuration.database.connectTimeoutMillis = 30_000
-        for (fence, expected) in [(WriteFence(resource: "notary", epoch: Epoch(1)), ["5s", "5s"]), (nil, ["0", "0"])] {
+        for (fence, expected) in [(WriteFence(resource: "notary", epoch: Epoch(1)), ["2500ms", "2500ms"]), (nil, ["0", "0"])] {
             let stores = try await NotaryStores.open(configuration, data: "/nonexistent", fence: fence, resolve: { $0 }, logger: quietLogger)
             let pool = try #require(stores.services.first as? PostgresStores.PostgresDatabase)
             let running = Task { try await pool.run() }
@@ -84,7 +84,7 @@ struct NodeStallLimitTests {
         _ = try await a.flows.commit([])  // A's claim at epoch 1
 
         // Every session of the node's pool carries the bound, sent when it opens.
-        #expect(try await Self.limits(poolA) == ["5s", "5s"])
+        #expect(try await Self.limits(poolA) == ["2500ms", "2500ms"])
 
         // A takes the fencing row FOR SHARE in a transaction, and then sends nothing more: what
         // the server sees of a process stopped between two statements.
