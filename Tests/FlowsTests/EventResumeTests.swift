@@ -59,6 +59,33 @@ import Testing
         }
     }
 
+    /// The rule node.md gives for a running flow: `running` is sent only to an id holding another
+    /// status or other attempts; an id of a step alone, or of `running` itself, already says so.
+    @Test func aRunningFlowsStatusIsSentOnlyToAnIdOfAnotherStatus() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine()
+        try await running(engine) {
+            let started = try await engine.start(StepsFlow(gated: true))
+            await harness.hooks.gate.reached()  // running, after step "one" (sequence 1)
+            let expected: [(String, [String])] = [
+                ("-1", ["one", "two", "completed"]),
+                ("1", ["two", "completed"]),
+                ("-1:running:0", ["one", "two", "completed"]),
+                ("1:running:2", ["running", "two", "completed"]),
+                ("1:completed:0", ["running", "two", "completed"]),
+            ]
+            var streams: [AsyncStream<FlowEvent>] = []
+            for (id, _) in expected { streams.append(try await engine.events(of: started.id, after: try #require(FlowEventCursor(id)))) }
+            harness.hooks.gate.release()
+            for ((id, events), stream) in zip(expected, streams) {
+                var heard: [String] = []
+                for await event in stream { heard.append(event.step ?? event.status?.rawValue ?? "?") }
+                #expect(heard == events, "after \(id)")
+            }
+        }
+    }
+
     @Test func aStreamResumedWithAnOlderStatusHearsTheCurrentOne() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)
