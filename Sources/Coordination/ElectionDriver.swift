@@ -49,7 +49,9 @@ public final class ElectionDriver: Sendable {
         case .steppedDown(let epoch, let reason): logger.info("stepped down", metadata: ["epoch": "\(epoch)", "reason": "\(reason)"])
         case .unhealthy(let problem): logger.warning("unhealthy: not standing", metadata: ["problem": "\(problem)"])
         case .healthy: logger.info("healthy: standing")
-        case .storeProblem(let problem): logger.warning("coordination store problem", metadata: ["problem": "\(problem)"])
+        case .storeProblem(let problem):
+            // A round cut short because this process is stopping (its task cancelled) is not news.
+            logger.log(level: Task.isCancelled ? .debug : .warning, "coordination store problem", metadata: ["problem": "\(problem)"])
         case .storeRecovered: logger.info("coordination store reachable again")
         case .duplicateSeen:
             logger.warning("another process stands with this candidate id; waiting for it to go before giving up")
