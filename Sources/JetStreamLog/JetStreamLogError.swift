@@ -2,8 +2,8 @@
 public enum JetStreamLogError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Retention already removed the entries after `position` that a replica still needs.
     case positionRemoved(position: UInt64, firstAvailable: UInt64, stream: String)
-    /// The replica has applied more entries than the stream holds: the stream was deleted and
-    /// recreated, so this replica's database belongs to another log.
+    /// The replica has applied more entries than the stream holds: the stream lost entries (it
+    /// was deleted and recreated, or its servers lost their stores).
     case aheadOfStream(position: UInt64, streamEnd: UInt64, stream: String)
 
     public var description: String {
@@ -11,7 +11,12 @@ public enum JetStreamLogError: Error, Sendable, Equatable, CustomStringConvertib
         case .positionRemoved(let position, let first, let stream):
             "the replica needs log entry \(position + 1) of stream \(stream), but retention has removed every entry before \(first): restore this replica from a snapshot of another replica (docs/cluster.md, `hawser notary restore`)"
         case .aheadOfStream(let position, let end, let stream):
-            "the replica has applied log position \(position) but stream \(stream) ends at \(end): the stream was replaced; delete this replica's notary.sqlite (or restore a snapshot) and start again"
+            // Never advise deleting the store: with the stream gone it is the only record of what
+            // was signed, and a replica started without it signs again what was already spent.
+            "the replica has applied log position \(position) but stream \(stream) ends at \(end): the stream lost entries (deleted and recreated, or its servers' stores lost). "
+                + "Keep this replica's notary.sqlite: it records what the notary signed, and a replica started without it would sign spends of states already spent. "
+                + "If a majority of the replicas agrees and serves, restore this one from one of them (`hawser notary restore --force`); "
+                + "otherwise keep the notary stopped and preserve every store (docs/cluster.md, \"When a replica stops with log_diverged\")"
         }
     }
 }
