@@ -141,6 +141,14 @@ public struct ACL: Sendable, Hashable {
     }
 }
 
+extension ACL: CustomStringConvertible {
+    /// As zkCli.sh writes it: `scheme:id:perms`, e.g. `world:anyone:cdrwa`.
+    public var description: String {
+        let letters: [(Permissions, Character)] = [(.create, "c"), (.delete, "d"), (.read, "r"), (.write, "w"), (.admin, "a")]
+        return "\(id.scheme):\(id.id):" + String(letters.filter { permissions.contains($0.0) }.map(\.1))
+    }
+}
+
 extension Array where Element == ACL {
     /// `world:anyone` with every permission (`Ids.OPEN_ACL_UNSAFE`).
     public static var openUnsafe: [ACL] { [ACL(permissions: .all, id: .anyone)] }

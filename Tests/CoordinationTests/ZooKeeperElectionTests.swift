@@ -98,6 +98,37 @@ struct ZooKeeperElectionTests {
         await anonymous.close()
     }
 
+    /// An outsider who made a new election's nodes before its first candidate could queue
+    /// candidates there: one that stood first under a made-up id, so nobody led while its session
+    /// lived, and one under A's id, so A gave up as a duplicate. The candidates remove them.
+    @Test func candidatesAnOutsiderQueuedBeforeTheElectionExistedAreRemoved() async throws {
+        let anonymous = try await client()
+        var path = ""
+        for part in ["hawser", "elections", name] {
+            path += "/\(part)"
+            _ = try? await anonymous.create(path)
+        }
+        for child in ["candidates", "epoch", "preferred", "switchover"] { try await anonymous.create("\(base)/\(child)") }
+        try await anonymous.setData("\(base)/preferred", data: Array("X".utf8))
+        for id in ["X", "A"] {
+            let data = Array(try JSONEncoder().encode(try Candidate(id: id)))
+            try await anonymous.create("\(base)/candidates/c-\(id)-", data: data, mode: .ephemeralSequential)
+        }
+        let a = try election("A")
+        let b = try election("B")
+        try await running([a, b]) {
+            // `running` saw A lead while the outsider's session lives.
+            let insider = try await client(Self.credentials)
+            #expect(try await insider.getChildren("\(base)/candidates").children.allSatisfy { !$0.hasPrefix("c-X-") })
+            #expect(try await insider.getData("\(base)/preferred").data.isEmpty)
+            await #expect(throws: ZooKeeperError.noAuth) {
+                try await anonymous.create("\(base)/candidates/c-X-", mode: .ephemeralSequential)
+            }
+            await insider.close()
+        }
+        await anonymous.close()
+    }
+
     @Test func anElectionWhoseNodesBelongToOtherCredentialsRefusesToStart() async throws {
         let a = try election("A")
         try await running([a]) {
