@@ -12,7 +12,9 @@
 ///   (another watchdog's child takes over) and stops standing until its back-off has passed.
 /// - Back-off doubles with each failure in a row, from `backoffInitial` up to `backoffMax`, and is
 ///   forgotten once a child has stayed healthy for `backoffReset`.
-/// - A child being stopped gets SIGTERM, then SIGKILL after `stopGrace`.
+/// - A child being stopped gets SIGTERM, then SIGKILL after `stopGrace`, or sooner: before the
+///   election lets go of a leadership given up (`leadershipHold`), so that it never runs beside
+///   the next leader's child.
 /// - On shutdown the child is stopped first; `.finish` comes only once no child runs.
 public struct WatchdogCore: Sendable {
     public struct Settings: Sendable, Hashable {
@@ -20,6 +22,9 @@ public struct WatchdogCore: Sendable {
         public var healthFailures = 3
         public var startTimeout: Duration = .seconds(60)
         public var stopGrace: Duration = .seconds(10)
+        /// How long the election keeps a leadership given up while the child stops (its timing's
+        /// `validity`); a child not gone by four fifths of it is killed. Nil: `stopGrace` alone.
+        public var leadershipHold: Duration?
         public var backoffInitial: Duration = .seconds(1)
         public var backoffMax: Duration = .seconds(30)
         public var backoffReset: Duration = .seconds(60)
@@ -33,11 +38,15 @@ public struct WatchdogCore: Sendable {
             if healthFailures < 1 { problems.append("health failures must be at least 1") }
             if startTimeout <= .zero { problems.append("the start timeout must be positive") }
             if stopGrace < .zero { problems.append("the stop grace must not be negative") }
+            if let leadershipHold, leadershipHold <= .zero { problems.append("the leadership hold must be positive") }
             if backoffInitial <= .zero { problems.append("the initial back-off must be positive") }
             if backoffMax < backoffInitial { problems.append("the maximum back-off must be at least the initial one") }
             if backoffReset <= .zero { problems.append("the back-off reset period must be positive") }
             return problems
         }
+
+        /// From SIGTERM to SIGKILL.
+        var killAfter: Duration { leadershipHold.map { min(stopGrace, $0 * 4 / 5) } ?? stopGrace }
 
         /// The pause after `failures` failures in a row (1 for the first).
         public func backoff(afterFailures failures: Int) -> Duration {
@@ -182,7 +191,7 @@ public struct WatchdogCore: Sendable {
         var actions: [Action] = []
         if var running = child {
             if let stopping = running.stopping {
-                if !stopping.killed, now >= stopping.since + settings.stopGrace {
+                if !stopping.killed, now >= stopping.since + settings.killAfter {
                     running.stopping = (stopping.since, true)
                     child = running
                     actions += [.report(.killing(generation: running.generation)), .kill(generation: running.generation)]

@@ -40,7 +40,7 @@ struct WatchdogCommand: AsyncParsableCommand {
     @Option(help: "Bound on one health request (ms).") var healthTimeoutMs = 1000
     @Option(help: "Failed health polls in a row that make a child that was healthy unhealthy.") var healthFailures = 3
     @Option(help: "How long a started child may take to answer healthy (ms).") var startTimeoutMs = 60000
-    @Option(help: "From SIGTERM to SIGKILL when the child is stopped (ms).") var stopGraceMs = 10000
+    @Option(help: "From SIGTERM to SIGKILL when the child is stopped (ms); at most four fifths of the time the election keeps a leadership given up.") var stopGraceMs = 10000
     @Option(help: "Back-off after the first failure in a row (ms); it doubles with each further one.") var backoffInitialMs = 1000
     @Option(help: "The longest back-off (ms).") var backoffMaxMs = 30000
     @Option(help: "A child healthy this long (ms) resets the back-off.") var backoffResetMs = 60000
@@ -97,6 +97,8 @@ struct WatchdogCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "hawser.watchdog")
         let candidate = Candidate(id: id, addresses: advertise)
+        var settings = settings
+        settings.leadershipHold = try store.settings.timing().validity
         let shell = try WatchdogShell(
             settings: settings,
             child: WatchdogShell.ChildCommand(executable: try Self.executable(command[0]), arguments: Array(command.dropFirst())),

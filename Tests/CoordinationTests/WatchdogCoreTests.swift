@@ -182,6 +182,28 @@ import Testing
         #expect(core.standProblem(now: Self.at(4001)) == nil)
     }
 
+    /// The election keeps a leadership given up only so long while the child stops (0.9 of a
+    /// lease): a child slower to stop than that ran beside the next leader's (an outside checker
+    /// saw 2.4 s of overlap after a switchover, with the default 10 s grace).
+    @Test func aChildStoppingIsKilledBeforeTheElectionLetsLeadershipGo() {
+        // A hold shorter than the 2 s grace kills at four fifths of it; a longer one leaves the grace.
+        for (hold, killedAt) in [(Duration.seconds(1), Int64(1800)), (.seconds(60), 3000)] {
+            var settings = Self.settings
+            settings.leadershipHold = hold
+            #expect(settings.problems().isEmpty)
+            var core = WatchdogCore(settings: settings)
+            _ = core.leadership(Epoch(3), now: Self.at(0))
+            _ = core.tick(now: Self.at(0))
+            _ = core.healthPolled(generation: 1, problem: nil, now: Self.at(10))
+            #expect(core.leadership(nil, now: Self.at(1000)) == [.report(.stopping(generation: 1, reason: "leadership lost")), .terminate(generation: 1)])
+            #expect(core.tick(now: Self.at(killedAt - 1)) == [], "hold \(hold)")
+            #expect(core.tick(now: Self.at(killedAt)) == [.report(.killing(generation: 1)), .kill(generation: 1)], "hold \(hold)")
+        }
+        var settings = Self.settings
+        settings.leadershipHold = .zero
+        #expect(settings.problems() == ["the leadership hold must be positive"])
+    }
+
     @Test func aNewEpochMeansANewChildOnlyOnceTheOldOneHasExited() {
         var core = Self.healthy()
         #expect(core.leadership(Epoch(8), now: Self.at(1000)) == [

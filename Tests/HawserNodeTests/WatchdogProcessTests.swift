@@ -126,7 +126,9 @@ import Testing
 
     @Test func sigtermStopsTheChildFirstThenWithdrawsAndTheOtherTakesOver() async throws {
         let setup = try HotCold()
-        let a = try setup.watchdog("A")
+        // A lease long enough that the node's graceful stop fits in the hold (a child not gone by
+        // four fifths of it is killed), on a loaded machine too.
+        let a = try setup.watchdog("A", leaseMs: 6000)
         try await Self.leadsWithHealthyChild(a)
         let b = try setup.watchdog("B")
         try await b.await("follower") { $0.fields["leader"] == "A" }
@@ -143,7 +145,8 @@ import Testing
     }
 
     /// A child that answers every GET on the port given with 200 (once it can listen on it), and
-    /// takes a second to stop on SIGTERM (as a node does whose engine is slow to stop).
+    /// takes the seconds given second (1 if not) to stop on SIGTERM (as a node does whose engine is
+    /// slow to stop).
     static let slowStoppingChild = """
         import http.server, os, signal, sys, time
         class Health(http.server.BaseHTTPRequestHandler):
@@ -151,7 +154,7 @@ import Testing
                 self.send_response(200); self.end_headers(); self.wfile.write(b"{}")
             def log_message(self, *args): pass
         def stop(*args):
-            time.sleep(1); os._exit(0)
+            time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 1); os._exit(0)
         signal.signal(signal.SIGTERM, stop)
         while True:
             try:
@@ -185,6 +188,28 @@ import Testing
         b.terminate()
         #expect(await a.exitStatus() == 0)
         #expect(await b.exitStatus() == 0)
+    }
+
+    /// Failed before the fix: a child slower to stop than the election keeps a leadership given
+    /// up (0.9 of the lease) ran beside B's once A let go; an outside checker saw 2.4 s of it.
+    /// Now A kills its child first.
+    @Test func aChildSlowerToStopThanTheHoldIsKilledBeforeTheOtherStartsOne() async throws {
+        let setup = try HotCold()
+        let child = ["/usr/bin/python3", "-c", Self.slowStoppingChild, String(setup.port), "30"]
+        let a = try setup.watchdog("A", child: child)
+        try await Self.leadsWithHealthyChild(a)
+        let b = try setup.watchdog("B", child: child)
+        try await b.await("follower") { $0.fields["leader"] == "A" }
+
+        let (status, output) = try await HawserProcess.run(["admin", "switchover", "--to", "B", "--sqlite", setup.directory.path + "/lease.sqlite"])
+        #expect(status == 0, "\(output)")
+        let exited = try await a.await("child-exited")
+        #expect(exited.fields["status"] == "killed by signal 9")
+        try await Self.leadsWithHealthyChild(b)
+        let bStarted = try await b.await("child-started")
+        #expect(bStarted.t > exited.t, "B's child started while A's was still stopping")
+        a.terminate()
+        b.terminate()
     }
 
     @Test func badSettingsAreRefusedAtStartUpWithASentence() async throws {
