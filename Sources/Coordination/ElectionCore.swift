@@ -304,7 +304,8 @@ public struct ElectionCore: Sendable {
             return [.clearTarget]  // reached, or its target is not standing: dropped
         }
         if let preferred = policy.observe(now: now, me: me, preferred: view.preferred,
-                                          preferredStanding: view.preferred.map(view.standing.contains) ?? false) {
+                                          preferredStanding: view.preferred.map(view.standing.contains) ?? false,
+                                          incarnation: view.preferred.flatMap { view.incarnations[$0] }) {
             return handOver(to: preferred, now: now, reason: "preferred master \(preferred) is back")
         }
         return []

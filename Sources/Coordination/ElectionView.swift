@@ -13,16 +13,21 @@ public struct ElectionView: Sendable, Hashable {
     public var target: String?
     /// Candidates standing now (up and healthy), this one included if it is.
     public var standing: Set<String>
+    /// What tells one run of a standing candidate from the next (a lease row's instance, its
+    /// ZooKeeper nodes): a candidate that restarted has stood only since, though its id stood
+    /// throughout (a dead run's row or node outlives it for a lease or a session).
+    public var incarnations: [String: String]
     /// Another live process stands with this candidate's id: this one must not lead.
     public var duplicate: Bool
 
     public init(holder: String?, epoch: Epoch, preferred: String? = nil, target: String? = nil,
-                standing: Set<String> = [], duplicate: Bool = false) {
+                standing: Set<String> = [], incarnations: [String: String] = [:], duplicate: Bool = false) {
         self.holder = holder
         self.epoch = epoch
         self.preferred = preferred
         self.target = target
         self.standing = standing
+        self.incarnations = incarnations
         self.duplicate = duplicate
     }
 }

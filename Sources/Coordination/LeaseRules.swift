@@ -66,7 +66,9 @@ public enum LeaseRules {
         var candidates = state.candidates.filter { $0.candidate.id != candidate.id || duplicate }
         let mine = duplicate ? nil : CandidateRow(candidate: candidate, healthy: request.healthy, seenMs: now, instance: instance)
         if let mine { candidates.append(mine) }
-        let standing = Set(standingRows(candidates, now: now, within: configuration.leaseDuration).map(\.candidate.id))
+        let standingRows = standingRows(candidates, now: now, within: configuration.leaseDuration)
+        let standing = Set(standingRows.map(\.candidate.id))
+        let incarnations = Dictionary(standingRows.map { ($0.candidate.id, $0.instance ?? "") }, uniquingKeysWith: { first, _ in first })
 
         var row = state.lease
         var write: LeaseRow?
@@ -97,7 +99,7 @@ public enum LeaseRules {
         let live = row.holder != nil && row.expiresMs > now ? row.holder : nil
         let holder = live == candidate.id && write == nil ? nil : live
         let view = ElectionView(holder: holder, epoch: row.epoch, preferred: row.preferred, target: row.target,
-                                standing: standing, duplicate: duplicate)
+                                standing: standing, incarnations: incarnations, duplicate: duplicate)
         return RoundOutcome(candidate: mine, lease: write, view: view)
     }
 

@@ -49,7 +49,9 @@ struct ZooKeeperDecisions {
             }
         }
         try watchPredecessor(queue, &place)
-        return ElectionView(holder: holder, epoch: epoch, preferred: preferred, target: target, standing: standing, duplicate: duplicate)
+        let incarnations = Dictionary(grouping: queue, by: \.id).mapValues { $0.map(\.name).sorted().joined(separator: ",") }
+        return ElectionView(holder: holder, epoch: epoch, preferred: preferred, target: target, standing: standing,
+                            incarnations: incarnations, duplicate: duplicate)
     }
 
     /// Leadership given up: reserve it for `handOverTo` (the switchover node), then go to the back.

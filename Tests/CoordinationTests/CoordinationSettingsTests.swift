@@ -20,6 +20,17 @@ import Testing
         #expect(policy.observe(now: Self.at(19), me: "A", preferred: "B", preferredStanding: true) == "B")
     }
 
+    /// A preferred node that crashed and restarted within a lease or session kept its id standing
+    /// (the dead run's row or node lived on), and took over from runs that then died at once: an
+    /// outside checker saw five hand-overs to short-lived processes in 20 s.
+    @Test func aRestartOfThePreferredNodeStartsTheHoldDownAgain() {
+        var policy = PreferredMasterPolicy(holdDown: .seconds(10))
+        _ = policy.observe(now: Self.at(0), me: "A", preferred: "B", preferredStanding: true, incarnation: "b1")
+        #expect(policy.observe(now: Self.at(10), me: "A", preferred: "B", preferredStanding: true, incarnation: "b2") == nil)
+        #expect(policy.observe(now: Self.at(19), me: "A", preferred: "B", preferredStanding: true, incarnation: "b2") == nil)
+        #expect(policy.observe(now: Self.at(20), me: "A", preferred: "B", preferredStanding: true, incarnation: "b2") == "B")
+    }
+
     @Test func changingThePreferredNodeStartsTheHoldDownAgain() {
         var policy = PreferredMasterPolicy(holdDown: .seconds(10))
         _ = policy.observe(now: Self.at(0), me: "A", preferred: "B", preferredStanding: true)

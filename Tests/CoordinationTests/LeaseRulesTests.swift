@@ -50,6 +50,13 @@ import Testing
         #expect(Self.round(state, "A", Self.request(highest: 3, leading: 2)).lease?.epoch == Epoch(4), "an older term is no renewal either")
     }
 
+    /// Which run of each standing candidate the view shows: a restart is another instance.
+    @Test func theViewTellsRunsOfACandidateApart() {
+        let state = Self.state(holder: "A", epoch: 3, expiresIn: 500,
+                               candidates: [Self.row("A"), Self.row("B", instance: "b-2"), Self.row("D", seenAgo: 5_000)])
+        #expect(Self.round(state, "A", Self.request(leading: 3)).view.incarnations == ["A": "i-A", "B": "b-2"])
+    }
+
     @Test func theHolderRenewsAndOthersLeave() {
         let state = Self.state(holder: "A", epoch: 3, expiresIn: 500)
         let renewed = Self.round(state, "A", Self.request(leading: 3))
