@@ -80,7 +80,7 @@ struct AdminCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard (node == nil) == none else { throw ValidationError("give a NODE or --none") }
-            if let node { try Candidate.validate(id: node) }
+            if let node { try Candidate.validateOption(node) }
         }
 
         func run() async throws {
@@ -101,7 +101,7 @@ struct AdminCommand: AsyncParsableCommand {
         @OptionGroup var store: CoordinationOptions
         @Option(help: "Wait this long (ms) for the new leader; 0 to return at once.") var waitMs = 10000
 
-        func validate() throws { try Candidate.validate(id: to) }
+        func validate() throws { try Candidate.validateOption(to) }
 
         func run() async throws {
             try await AdminCommand.using(store) { try await handOver($0) }

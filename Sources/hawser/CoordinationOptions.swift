@@ -123,3 +123,11 @@ struct CoordinationOptions: ParsableArguments {
         try settings.makeAdministration(sharing: shared)
     }
 }
+
+extension Candidate {
+    /// `validate(id:)` for a command-line value: a usage error (exit 64, with the usage), as every
+    /// other bad option is, rather than a failure of the command.
+    static func validateOption(_ id: String) throws {
+        do { try validate(id: id) } catch { throw ValidationError("\(error)") }
+    }
+}

@@ -44,7 +44,7 @@ struct ElectionCommand: AsyncParsableCommand {
         static let maxPartitions = 256
 
         func validate() throws {
-            try Candidate.validate(id: id)
+            try Candidate.validateOption(id)
             guard writeIntervalMs >= 1 else { throw ValidationError("--write-interval-ms must be at least 1") }
             if let partitions {
                 guard (1...Self.maxPartitions).contains(partitions) else {

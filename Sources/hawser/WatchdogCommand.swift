@@ -61,7 +61,7 @@ struct WatchdogCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        try Candidate.validate(id: id)
+        try Candidate.validateOption(id)
         guard !command.isEmpty else { throw ValidationError("give the child's command after --, e.g. -- hawser node run --config node.json") }
         _ = try Self.executable(command[0])
         for url in advertise + [health] {

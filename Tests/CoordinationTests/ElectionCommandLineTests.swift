@@ -77,6 +77,18 @@ struct ElectionCommandLineTests {
         #expect(renew.stderr.contains("--renew-ms must be 10 ms to a third of --lease-ms"), "\(renew.stderr)")
     }
 
+    /// A bad candidate id is a usage error like any other bad option (exit 64, with the usage); it
+    /// was a failure of the command (exit 1, no usage).
+    @Test func aBadCandidateIdIsAUsageError() async throws {
+        for arguments in [["election", "run", "--id", "bad id", "--sqlite", "/tmp/unused-lease.sqlite"],
+                          ["admin", "prefer", "bad id", "--sqlite", "/tmp/unused-lease.sqlite"],
+                          ["watchdog", "--id", "bad id", "--sqlite", "/tmp/unused-lease.sqlite", "--health", "http://127.0.0.1:1/", "--", "/bin/true"]] {
+            let (status, stderr) = try await Self.run(arguments)
+            #expect(status == 64, "\(arguments)")
+            #expect(stderr.contains("candidate id \"bad id\" must be 1-64 characters") && stderr.contains("Usage:"), "\(stderr)")
+        }
+    }
+
     @Test func aPartitionCountOutOfRangeOrAPartitionNameTooLongIsRefusedAtStartUp() async throws {
         let cases: [(partitions: String, election: String, says: String)] = [
             ("0", "default", "--partitions must be 1 to 256, not 0"),
