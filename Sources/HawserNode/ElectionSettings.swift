@@ -173,13 +173,13 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
                             zooKeeper: zookeeper == nil ? nil : ZooKeeperSharedSession())
     }
 
-    /// The election, on the process's shared connections if given.
     /// The election's timing (how long a leadership lasts after each confirmation, and so how
     /// long one given up is kept while its work stops).
     public func timing() throws -> ElectionTiming {
         zookeeper != nil ? try zooKeeperConfiguration().timing : leaseConfiguration().timing
     }
 
+    /// The election, on the process's shared connections if given.
     public func makeElection(candidate: Candidate, health: HealthChecks, logger: Logger,
                              sharing shared: ElectionConnections? = nil) throws -> any Election {
         if zookeeper != nil {

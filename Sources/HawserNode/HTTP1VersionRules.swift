@@ -22,7 +22,7 @@ final class HTTP1VersionRules: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Versions of the requests whose answers have not ended, oldest first.
     private var owed: [HTTPVersion] = []
-    /// A request or an answer ended the connection: nothing after it is read.
+    /// A request or an answer ended the connection: no later (pipelined) request gets a 100.
     private var closing = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -60,7 +60,6 @@ final class HTTP1VersionRules: ChannelDuplexHandler, RemovableChannelHandler {
         version.major < 1 || (version.major == 1 && version.minor < 1)
     }
 }
-
 
 @available(*, unavailable)
 extension HTTP1VersionRules: Sendable {}

@@ -67,7 +67,8 @@ import ZooKeeperElection
         ] + Self.settings(preferred: "A") + [
             (.claim(node: node, record: EpochRecord(leader: "A", node: node), version: 0), .claimed(mzxid: 9)),
         ])
-        #expect(run.view == ElectionView(holder: "A", epoch: Epoch(9), preferred: "A", target: nil, standing: ["A"], duplicate: false))
+        #expect(run.view == ElectionView(holder: "A", epoch: Epoch(9), preferred: "A", target: nil, standing: ["A"],
+                                         incarnations: ["A": "c-A-0000000001"], duplicate: false))
         #expect(run.place == Place(node: node))
     }
 
@@ -84,7 +85,8 @@ import ZooKeeperElection
         ] + Self.settings() + [
             (.watch(node: early), .exists(ephemeralOwner: Self.other)),
         ])
-        #expect(run.view == ElectionView(holder: "B", epoch: Epoch(7), preferred: nil, target: nil, standing: ["A", "B"], duplicate: false))
+        #expect(run.view == ElectionView(holder: "B", epoch: Epoch(7), preferred: nil, target: nil, standing: ["A", "B"],
+                                         incarnations: ["A": "c-A-0000000002", "B": "c-B-0000000001"], duplicate: false))
         #expect(run.place == Place(node: mine, watching: early))
     }
 
@@ -122,7 +124,8 @@ import ZooKeeperElection
             ])
         }
         let gone = claim(failingAt: 0)
-        #expect(gone.view == ElectionView(holder: nil, epoch: .zero, preferred: nil, target: nil, standing: ["A"], duplicate: false))
+        #expect(gone.view == ElectionView(holder: nil, epoch: .zero, preferred: nil, target: nil, standing: ["A"],
+                                          incarnations: ["A": "c-A-0000000001"], duplicate: false))
         #expect(gone.place == Place())
         #expect(claim(failingAt: 1).place == Place(node: mine))
     }
