@@ -144,9 +144,9 @@ import Testing
         #expect(bStarted.t > exited.t)
     }
 
-    /// A child that answers every GET on the port given with 200 (once it can listen on it), and
-    /// takes the seconds given second (1 if not) to stop on SIGTERM (as a node does whose engine is
-    /// slow to stop).
+    /// A child that answers every GET on the port given first with 200 (once it can listen on it),
+    /// and takes the seconds given second to stop on SIGTERM (as a node does whose engine is slow
+    /// to stop).
     static let slowStoppingChild = """
         import http.server, os, signal, sys, time
         class Health(http.server.BaseHTTPRequestHandler):
@@ -154,7 +154,7 @@ import Testing
                 self.send_response(200); self.end_headers(); self.wfile.write(b"{}")
             def log_message(self, *args): pass
         def stop(*args):
-            time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 1); os._exit(0)
+            time.sleep(float(sys.argv[2])); os._exit(0)
         signal.signal(signal.SIGTERM, stop)
         while True:
             try:
@@ -165,22 +165,28 @@ import Testing
         server.serve_forever()
         """
 
-    /// Failed before the fix: A's election released the lease for B as soon as it saw the
-    /// switchover, so B started its child while A's was still stopping (beside it, under a newer
-    /// epoch: the old child's last writes would be refused, a node's replay markers left behind).
-    @Test func aSwitchoverStopsTheChildBeforeTheOtherWatchdogStartsOne() async throws {
+    /// A switchover while A's child takes `stopSeconds` to stop, on a lease of `leaseMs`:
+    /// - 1 s on a 6 s lease: A's hold for the stop (0.9 of the lease at most) outlasts it, and the
+    ///   child exits by itself. Failed before its fix: A's election released the lease for B as
+    ///   soon as it saw the switchover, so B started its child while A's was still stopping.
+    /// - 30 s on a 1.5 s lease: A kills its child before the hold ends. Failed before its fix: the
+    ///   child, given the 5 s stop grace, ran beside B's once A let go (an outside checker saw
+    ///   2.4 s of it).
+    /// Either way B's child starts only after A's has exited (beside it, under a newer epoch, the
+    /// old child's last writes would be refused, a node's replay markers left behind).
+    @Test(arguments: [(1, 6000, "exit status 0"), (30, 1500, "killed by signal 9")])
+    func aSwitchoverStopsTheChildBeforeTheOtherWatchdogStartsOne(stopSeconds: Int, leaseMs: Int, status expected: String) async throws {
         let setup = try HotCold()
-        let child = ["/usr/bin/python3", "-c", Self.slowStoppingChild, String(setup.port)]
-        // A long lease: A's hold for its child's stop (0.9 of it at most) outlasts the second.
-        let a = try setup.watchdog("A", child: child, leaseMs: 6000)
+        let child = ["/usr/bin/python3", "-c", Self.slowStoppingChild, String(setup.port), String(stopSeconds)]
+        let a = try setup.watchdog("A", child: child, leaseMs: leaseMs)
         try await Self.leadsWithHealthyChild(a)
-        let b = try setup.watchdog("B", child: child, leaseMs: 6000)
+        let b = try setup.watchdog("B", child: child, leaseMs: leaseMs)
         try await b.await("follower") { $0.fields["leader"] == "A" }
 
         let (status, output) = try await HawserProcess.run(["admin", "switchover", "--to", "B", "--sqlite", setup.directory.path + "/lease.sqlite"])
         #expect(status == 0, "\(output)")
         let exited = try await a.await("child-exited")
-        #expect(exited.fields["status"] == "exit status 0")
+        #expect(exited.fields["status"] == expected)
         try await Self.leadsWithHealthyChild(b)
         let bStarted = try await b.await("child-started")
         #expect(bStarted.t > exited.t, "B's child started while A's was still stopping")
@@ -188,28 +194,6 @@ import Testing
         b.terminate()
         #expect(await a.exitStatus() == 0)
         #expect(await b.exitStatus() == 0)
-    }
-
-    /// Failed before the fix: a child slower to stop than the election keeps a leadership given
-    /// up (0.9 of the lease) ran beside B's once A let go; an outside checker saw 2.4 s of it.
-    /// Now A kills its child first.
-    @Test func aChildSlowerToStopThanTheHoldIsKilledBeforeTheOtherStartsOne() async throws {
-        let setup = try HotCold()
-        let child = ["/usr/bin/python3", "-c", Self.slowStoppingChild, String(setup.port), "30"]
-        let a = try setup.watchdog("A", child: child)
-        try await Self.leadsWithHealthyChild(a)
-        let b = try setup.watchdog("B", child: child)
-        try await b.await("follower") { $0.fields["leader"] == "A" }
-
-        let (status, output) = try await HawserProcess.run(["admin", "switchover", "--to", "B", "--sqlite", setup.directory.path + "/lease.sqlite"])
-        #expect(status == 0, "\(output)")
-        let exited = try await a.await("child-exited")
-        #expect(exited.fields["status"] == "killed by signal 9")
-        try await Self.leadsWithHealthyChild(b)
-        let bStarted = try await b.await("child-started")
-        #expect(bStarted.t > exited.t, "B's child started while A's was still stopping")
-        a.terminate()
-        b.terminate()
     }
 
     @Test func badSettingsAreRefusedAtStartUpWithASentence() async throws {
