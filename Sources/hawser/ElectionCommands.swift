@@ -181,13 +181,14 @@ private struct CandidateService: Service {
                 emit(["event": "write", "id": election.candidate.id, "epoch": epoch.value, "accepted": true])
             } catch let error as CoordinationError {
                 emit(["event": "write", "id": election.candidate.id, "epoch": epoch.value, "accepted": false, "error": error.code])
+            } catch is CancellationError {
+                break  // stopping: not a refusal (the file says whether it committed)
             } catch {
                 emit(["event": "write", "id": election.candidate.id, "epoch": epoch.value, "accepted": false, "error": "\(error)"])
             }
         }
     }
 }
-
 
 /// A SQLite file of fenced writes: a row per accepted write, in commit order.
 struct FencedWriter: Sendable {
