@@ -15,13 +15,29 @@ enum SQLite {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA cache_size = -65536")  // 64 MiB per connection
         }
-        let pool = try DatabasePool(path: path, configuration: config)
+        let pool = try openRetryingWhileBusy(path, config, for: busyTimeout)
         // Set on the writer once the pool is open: opening it puts the writer into WAL mode with
         // `synchronous = NORMAL`, which would undo a setting made while preparing the connection.
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronousFull ? "FULL" : "NORMAL")")
         }
         return pool
+    }
+
+    /// Opening puts the file in WAL mode, and that can be refused busy without the busy handler's
+    /// wait: a hot-hot worker restarted beside others under load failed to start so, once in the
+    /// suite ("database is locked - while executing `PRAGMA journal_mode = WAL`"; not reproduced
+    /// on purpose: an exclusive transaction elsewhere is waited for as usual). Tried again for up
+    /// to `seconds`, as the busy handler waits for any other statement.
+    private static func openRetryingWhileBusy(_ path: String, _ config: Configuration, for seconds: Double) throws -> DatabasePool {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: config)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
     }
 }
 
