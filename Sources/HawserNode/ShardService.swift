@@ -1,4 +1,5 @@
 import Coordination
+import HawserCore
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -198,7 +199,7 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
             group.addTask { [work, input, timeout, logger] in
                 do {
                     if retry { try await Task.sleep(for: timeout) }
-                    try await withDeadline(timeout, "the claiming write") { try await work.claim() }
+                    guard try await within(timeout, { try await work.claim() }) != nil else { throw ClaimTookTooLong(timeout: timeout) }
                     input.yield(.claimed(epoch))
                 } catch is CancellationError {
                     return
@@ -249,5 +250,15 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
         await work.stop(term)
         election.workStopped()  // its last write is made: a successor may claim now
         logger.info("work stopped: standby")
+    }
+}
+
+/// The claiming write did not answer in time. It is a write to the shared database, not to the
+/// coordination store: the database is slow, or a former owner's transaction still holds the
+/// fencing row (a stopped process's, until the server ends it).
+struct ClaimTookTooLong: Error, CustomStringConvertible {
+    let timeout: Duration
+    var description: String {
+        "the claiming write to the shared database took longer than \(timeout) (the database is slow, or a former owner's transaction still holds the fencing row)"
     }
 }
