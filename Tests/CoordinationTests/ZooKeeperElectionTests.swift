@@ -41,6 +41,16 @@ struct ZooKeeperElectionTests {
 
     var base: String { "/hawser/elections/\(name)" }
 
+    /// The election's node and its ancestors, made by `client` with no ACL (anybody's), as an
+    /// older version or an outsider before the first candidate would.
+    func makeOpenElection(_ client: ZooKeeperClient) async {
+        var path = ""
+        for part in ["hawser", "elections", name] {
+            path += "/\(part)"
+            _ = try? await client.create(path)
+        }
+    }
+
     /// Runs the elections while `body` runs, then stops them. The first is leading before the
     /// others start.
     func running(_ elections: [ZooKeeperElection], _ body: () async throws -> Void) async throws {
@@ -84,11 +94,7 @@ struct ZooKeeperElectionTests {
 
     @Test func anElectionLeftOpenByAnOlderVersionIsProtectedWhenItStarts() async throws {
         let anonymous = try await client()
-        var path = ""
-        for part in ["hawser", "elections", name] {
-            path += "/\(part)"
-            _ = try? await anonymous.create(path)
-        }
+        await makeOpenElection(anonymous)
         try await anonymous.create("\(base)/epoch", data: Array(#"{"epoch":7,"leader":"X","node":"c-X-0000000001"}"#.utf8))
         let a = try election("A")
         try await running([a]) {
@@ -103,11 +109,7 @@ struct ZooKeeperElectionTests {
     /// lived, and one under A's id, so A gave up as a duplicate. The candidates remove them.
     @Test func candidatesAnOutsiderQueuedBeforeTheElectionExistedAreRemoved() async throws {
         let anonymous = try await client()
-        var path = ""
-        for part in ["hawser", "elections", name] {
-            path += "/\(part)"
-            _ = try? await anonymous.create(path)
-        }
+        await makeOpenElection(anonymous)
         for child in ["candidates", "epoch", "preferred", "switchover"] { try await anonymous.create("\(base)/\(child)") }
         try await anonymous.setData("\(base)/preferred", data: Array("X".utf8))
         for id in ["X", "A"] {
