@@ -63,18 +63,29 @@ struct GRPCListener: Service {
     /// How long a client has to answer the PING after the server's first GOAWAY, on top of the grace.
     static let pingAnswer = Duration.seconds(5)
 
+    /// Cancelled (another service of the process failed), it stops as on a graceful shutdown:
+    /// the transport cancelled while it accepts a connection leaves that connection's writer
+    /// unfinished, and NIO then stops the whole process (swift-nio issue 2813), spending seconds
+    /// on a backtrace before a supervisor can start it again. So `serve()` runs in a task of its
+    /// own, which cancellation does not reach.
     func run() async throws {
+        let serving = Task { try await server.serve() }
         try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await server.serve() }
+            try await withTaskCancellationHandler {
                 let bound = try await server.listeningAddress
                 if let port = bound?.ipv4?.port ?? bound?.ipv6?.port { await onListening(port) }
-                try await group.waitForAll()
+                try await serving.value
+            } onCancel: {
+                stop()
             }
         } onGracefulShutdown: {
-            draining.begin()
-            server.beginGracefulShutdown()
+            stop()
         }
+    }
+
+    private func stop() {
+        draining.begin()
+        server.beginGracefulShutdown()
     }
 }
 

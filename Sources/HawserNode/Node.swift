@@ -247,7 +247,7 @@ public enum Node {
                 await onListening(port)
             },
             logger: logger)
-        return (app, Parts(engines: engines, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
+        return (GracefulApplication(app), Parts(engines: engines, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
     }
 
     /// How the node's flow engine treats flows: the hospital's policy, group commit, and the

@@ -126,7 +126,7 @@ public enum NotaryNode {
             services: [DataDirectoryHold(lock: lock)] + stores.services + owner + (grpc.map { [$0] } ?? []),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.listen.port) },
             logger: logger)
-        return (app, Parts(serving: serving, store: stores.store, log: stores.log, storePath: stores.storePath))
+        return (GracefulApplication(app), Parts(serving: serving, store: stores.store, log: stores.log, storePath: stores.storePath))
     }
 }
 

@@ -52,9 +52,10 @@ func runNamingElectionCodes(_ app: some ApplicationProtocol) async throws {
 }
 
 /// Runs `services` (a worker's roles) as one group until SIGTERM or SIGINT, which stops each
-/// gracefully; one that ends stops the others. Errors as above.
+/// gracefully; one that ends or fails stops the others gracefully too (`GracefulApplication`
+/// says why). Errors as above.
 func runNamingElectionCodes(_ services: [any Service], logger: Logger) async throws {
-    let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
+    let group = ServiceGroup(configuration: .init(services: services.map { .stoppingGroupGracefully($0) },
                                                   gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {
         try await group.run()
