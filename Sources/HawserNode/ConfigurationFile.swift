@@ -19,7 +19,7 @@ enum ConfigurationFile {
     }
 
     /// Reads and validates a configuration file of type `T`: strict JSON (a member named twice is
-    /// a mistake, never the first one winning), no unknown option (`unknownOptions`), and every
+    /// a mistake, never the first one winning), no unknown option (`unknownOptions`), no null, and every
     /// problem `problems` finds, given the directory relative file names point into.
     static func load<T: Decodable>(_ path: String, unknownOptions: (Data) -> [String],
                                    problems: (T, _ baseDirectory: String) -> [String]) throws -> T {
@@ -28,7 +28,7 @@ enum ConfigurationFile {
         do { json = try JSONValue(parsing: Array(data)) } catch {
             throw ConfigurationError(["\(path) is not valid JSON: \(error)"])
         }
-        var found = unknownOptions(data)
+        var found = unknownOptions(data) + json.nullMembers()
         do {
             let configuration = try JSONDecoder().decode(T.self, from: data)
             found += problems(configuration, URL(fileURLWithPath: path).deletingLastPathComponent().path)

@@ -6,17 +6,19 @@ extension DecodingError {
     /// (`listen.port`, `parties[0].name`) and what is wrong, without Swift's type names or dumps.
     var plainDescription: String {
         func path(_ context: Context, _ last: (any CodingKey)? = nil) -> String {
-            (context.codingPath + (last.map { [$0] } ?? [])).enumerated().map { index, key in
+            let keys = context.codingPath + (last.map { [$0] } ?? [])
+            guard !keys.isEmpty else { return "the top level" }
+            return "`" + keys.enumerated().map { index, key in
                 key.intValue.map { "[\($0)]" } ?? (index == 0 ? key.stringValue : "." + key.stringValue)
-            }.joined()
+            }.joined() + "`"
         }
         switch self {
         case .typeMismatch(let type, let c):
-            return "`\(path(c))` must be \(Self.kind(type))"
+            return "\(path(c)) must be \(Self.kind(type))"
         case .valueNotFound(let type, let c):
-            return "`\(path(c))` must be \(Self.kind(type)), not null"
+            return "\(path(c)) must be \(Self.kind(type)), not null"
         case .keyNotFound(let key, let c):
-            return "`\(path(c, key))` is missing"
+            return "\(path(c, key)) is missing"
         case .dataCorrupted(let c) where c.codingPath.isEmpty:
             // Every reader checks the JSON itself first (`JSONValue(parsing:)`): what is left is
             // a number Foundation's reader cannot hold.
@@ -24,7 +26,7 @@ extension DecodingError {
             return "a number does not fit (too large, or a fraction where a whole number is wanted)"
                 + (underlying.map { ": \($0)" } ?? "")
         case .dataCorrupted(let c):
-            return "`\(path(c))`: \(c.debugDescription)"
+            return "\(path(c)): \(c.debugDescription)"
         @unknown default:
             return "\(self)"
         }
@@ -53,6 +55,21 @@ extension JSONValue {
         case .object(let members):
             return members.sorted { $0.key < $1.key }.flatMap { $1.numbersBeyondWholeNumbers(at: path.isEmpty ? $0 : "\(path).\($0)") }
         case .null, .bool, .string:
+            return []
+        }
+    }
+
+    /// Where in the value a member is null (`listen.port`): the decoder takes it for a field left
+    /// out, and a file that says `null` would silently get the default.
+    func nullMembers(at path: String = "") -> [String] {
+        switch self {
+        case .null:
+            return [path.isEmpty ? "the top level is null, not an object" : "`\(path)` is null: leave a field out to take its default"]
+        case .array(let items):
+            return items.enumerated().flatMap { $1.nullMembers(at: "\(path)[\($0)]") }
+        case .object(let members):
+            return members.sorted { $0.key < $1.key }.flatMap { $1.nullMembers(at: path.isEmpty ? $0 : "\(path).\($0)") }
+        case .number, .bool, .string:
             return []
         }
     }

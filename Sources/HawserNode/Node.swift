@@ -65,8 +65,22 @@ public enum Node {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).path
         }
-        var keys = [String: SigningKey]()
-        for party in configuration.parties { keys[party.name] = try KeyFile.load(resolve(party.keyFile)).key }
+        // What the configuration names (key and password files, the watchdog's epoch) is read
+        // before anything is made: a start refused for it leaves no directory, lock or schema.
+        let keys = try Self.partyKeys(configuration.parties, resolve: resolve)
+        let notaryKey = configuration.notary.kind == .embedded
+            ? try KeyFile.load(resolve(configuration.notaryKeyFile ?? NodeConfiguration.defaultNotaryKeyFile)).key : nil
+        if configuration.database.kind == .postgres {
+            _ = try configuration.database.password(resolve: resolve, environment: ProcessInfo.processInfo.environment)
+        }
+        let ha = configuration.ha
+        let fence: WriteFence? = switch ha.mode {
+        // A hot-hot node fences each partition's stores with a fence of its own (below).
+        case .single, .hotHot: nil
+        case .hotWarm: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard))
+        case .hotCold: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard),
+                                  epoch: try HAConfiguration.hotColdEpoch(environment: ProcessInfo.processInfo.environment, role: "node"))
+        }
         let member = try configuration.network?.open(name: configuration.name, parties: keys, resolve: resolve, logger: logger)
         // What this process does (all of it unless a hot-hot process's `ha.roles` chose).
         let roles = configuration.ha.effectiveRoles
@@ -80,14 +94,6 @@ public enum Node {
 
         // Everything that may still refuse to start comes before the notary: a remote notary's
         // HTTP client, once made, must be shut down.
-        let ha = configuration.ha
-        let fence: WriteFence? = switch ha.mode {
-        // A hot-hot node fences each partition's stores with a fence of its own (below).
-        case .single, .hotHot: nil
-        case .hotWarm: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard))
-        case .hotCold: WriteFence(resource: HAConfiguration.resource(shard: HAConfiguration.shard),
-                                  epoch: try HAConfiguration.hotColdEpoch(environment: ProcessInfo.processInfo.environment, role: "node"))
-        }
         // The one place the node's stores are chosen (`database` section).
         let database = try await NodeDatabase.open(configuration.database, data: data, fence: fence, waiting: ha.mode != .hotCold,
                                                    resolve: resolve, logger: logger)
@@ -106,8 +112,8 @@ public enum Node {
         let notary: NodeNotary
         switch configuration.notary.kind {
         case .embedded:
-            notary = try .embedded(name: configuration.notaryName ?? NodeConfiguration.defaultNotaryName,
-                                   key: try KeyFile.load(resolve(configuration.notaryKeyFile ?? NodeConfiguration.defaultNotaryKeyFile)).key,
+            guard let notaryKey else { preconditionFailure("an embedded notary's key is read first") }
+            notary = try .embedded(name: configuration.notaryName ?? NodeConfiguration.defaultNotaryName, key: notaryKey,
                                    hosted: keys.map { Party(name: $0.key, publicKey: $0.value.publicKey) }, data: data,
                                    registry: registry, logger: logger)
         case .remote:
@@ -248,6 +254,24 @@ public enum Node {
             },
             logger: logger)
         return (GracefulApplication(app), Parts(engines: engines, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
+    }
+
+    /// The parties' keys by name. Each party's key file must name it and hold a key of its own:
+    /// a key shared by two parties lets the flows of either spend the other's states.
+    static func partyKeys(_ parties: [NodeConfiguration.Party], resolve: (String) -> String) throws -> [String: SigningKey] {
+        var keys = [String: SigningKey](), owners = [PublicKey: String](), problems = [String]()
+        for party in parties {
+            let file = try KeyFile.load(resolve(party.keyFile))
+            if file.name != party.name {
+                problems.append("parties: the key file \(party.keyFile) is \"\(file.name)\"'s, not \"\(party.name)\"'s")
+            }
+            if let other = owners.updateValue(party.name, forKey: file.key.publicKey) {
+                problems.append("parties: \"\(other)\" and \"\(party.name)\" have one key: each party needs a key of its own")
+            }
+            keys[party.name] = file.key
+        }
+        guard problems.isEmpty else { throw ConfigurationError(problems) }
+        return keys
     }
 
     /// How the node's flow engine treats flows: the hospital's policy, group commit, and the

@@ -59,7 +59,15 @@ public enum NotaryNode {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).path
         }
+        // What the configuration names (the key and password files, the watchdog's epoch) is read
+        // before anything is made: a start refused for it leaves no directory, lock or schema.
         let signer = try KeyFile.load(resolve(configuration.keyFile)).key
+        if configuration.database.kind == .postgres {
+            _ = try configuration.database.password(resolve: resolve, environment: ProcessInfo.processInfo.environment,
+                                                    variable: NodeDatabaseConfiguration.notaryPasswordVariable)
+        }
+        let hotColdEpoch = configuration.ha.mode == .hotCold
+            ? try HAConfiguration.hotColdEpoch(environment: ProcessInfo.processInfo.environment, role: "notary") : nil
         let data = resolve(configuration.dataDirectory)
         // Hot-warm and hot-cold notaries keep nothing in their data directory (their database is
         // PostgreSQL) but may share it.
@@ -67,8 +75,6 @@ public enum NotaryNode {
         try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
         if let grpc = configuration.grpc { try ListenCheck.ensureBindable(host: grpc.host, port: grpc.port) }
         let resource = HAConfiguration.notaryResource(shard: HAConfiguration.shard)
-        let hotColdEpoch = configuration.ha.mode == .hotCold
-            ? try HAConfiguration.hotColdEpoch(environment: ProcessInfo.processInfo.environment, role: "notary") : nil
         let fence: WriteFence? = configuration.ha.mode == .single ? nil : WriteFence(resource: resource, epoch: hotColdEpoch)
         let stores = try await NotaryStores.open(configuration, data: data, fence: fence, resolve: resolve, logger: logger)
 

@@ -107,6 +107,12 @@ import Testing
             .contains { $0.contains("a number does not fit") && $0.contains("(not whole numbers: `listen.port` is 99999999999999999999)") })
         #expect(problems(#"{"acceptAnyParty": true, "ha": {"mode": "hot-warm", "partitions": 8.5}}"#)
             .contains { $0.contains("(not whole numbers: `ha.partitions` is 8.5)") })
+        // A null is no value: it was taken for a field left out, and the file silently got the default.
+        #expect(problems(#"{"acceptAnyParty": true, "listen": {"port": null}, "limits": null}"#)
+            == ["`limits` is null: leave a field out to take its default", "`listen.port` is null: leave a field out to take its default"])
+        #expect(problems(#"{"acceptAnyParty": null, "authorisedParties": [null]}"#)
+            .starts(with: ["`acceptAnyParty` is null: leave a field out to take its default", "`authorisedParties[0]` is null: leave a field out to take its default"]))
+        #expect(problems("[]").contains { $0.hasSuffix("hawser.json: the top level must be an object") }, "\(problems("[]"))")
     }
 
     /// Files that cannot be read say why in words (they named "NSCocoaErrorDomain error 256").

@@ -137,6 +137,7 @@ struct NotaryHotColdStartTests {
         #expect(try await server.rows("SELECT count(*) FROM pg_tables WHERE tablename = 'hawser_fence'",
                                       database: String(databaseURL.split(separator: "/").last!)) == [["0"]],
                 "a refused start opens nothing")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/data"), "nor makes its data directory")
 
         // Epoch 5: it serves, and the database learns the epoch before it is ready.
         let first = try await HawserProcess.notary(config: config, environment: [HAConfiguration.fenceEpochVariable: "5"])
