@@ -13,7 +13,10 @@ import Synchronization
 /// The sending side of peer-to-peer delivery (docs/p2p.md): it finds the node that hosts a
 /// recipient in the membership in use, signs the messages with this node's identity key, and
 /// calls `Peer/Deliver` at the node's addresses in turn, starting with the one that answered
-/// last (an HA pair lists both of its processes; the standby answers UNAVAILABLE). A recipient's
+/// last (an HA pair lists both of its processes; the standby answers UNAVAILABLE). An address
+/// that fails is left for the next at once; one that does not answer within `hedgeAfter` (a
+/// paused process, whose partner has taken over) gets the next one tried beside it, and the first
+/// to take the delivery wins (the receiver takes each message once). A recipient's
 /// messages go in deliveries of at most `maxDeliveryBytes`. Run it (a service) for as long as the
 /// link manager that uses it: it owns the gRPC connections.
 public final class GRPCPeerTransport: PeerTransport, Service, Sendable {
@@ -24,14 +27,18 @@ public final class GRPCPeerTransport: PeerTransport, Service, Sendable {
         /// Largest delivery sent (its messages' bytes and the envelope's); a single message larger
         /// than fits is refused as `protocol_violation` without being sent.
         public var maxDeliveryBytes: Int
-        /// How long one call may take before the next address is tried.
+        /// How long one call may take.
         public var callTimeout: Duration
+        /// How long a call goes unanswered before the node's next address is tried beside it.
+        public var hedgeAfter: Duration
 
-        public init(me: String, identity: SigningKey, maxDeliveryBytes: Int, callTimeout: Duration) {
+        /// `hedgeAfter` defaults to a tenth of `callTimeout`.
+        public init(me: String, identity: SigningKey, maxDeliveryBytes: Int, callTimeout: Duration, hedgeAfter: Duration? = nil) {
             self.me = me
             self.identity = identity
             self.maxDeliveryBytes = maxDeliveryBytes
             self.callTimeout = callTimeout
+            self.hedgeAfter = hedgeAfter ?? callTimeout / 10
         }
     }
 
@@ -128,29 +135,65 @@ public final class GRPCPeerTransport: PeerTransport, Service, Sendable {
     private func deliver(_ bodies: [[UInt8]], to node: NetworkDefinition.Node) async throws -> [DeliveryAnswer] {
         let signed = DeliverySigning.sign(bodies, from: settings.me, to: node.name, at: clock.now(), with: settings.identity)
         let first = state.withLock { $0.preferred[node.name] ?? 0 }
-        var lastError: any Error = PeerUnreachable(node.name)
-        for step in 0..<node.addresses.count {
-            let index = (first + step) % node.addresses.count
-            let address = node.addresses[index]
-            do {
-                let reply = try await call(signed, at: address)
-                state.withLock { $0.preferred[node.name] = index }
-                if reply.hasRefused {
-                    let refused = Refused(node: node.name, code: reply.refused.code, message: reply.refused.message)
-                    logger.warning("a peer refused a delivery", metadata: ["node": "\(node.name)", "address": "\(address)",
-                                                                         "code": "\(refused.code)", "reason": "\(refused.message)"])
-                    throw refused
-                }
-                return reply.answers.map(Self.answer)
-            } catch let refused as Refused {
-                throw refused
-            } catch {
-                logger.debug("a peer's address did not take the delivery", metadata: ["node": "\(node.name)", "address": "\(address)",
-                                                                                   "error": "\(error)"])
-                lastError = error
-            }
+        let order = (0..<node.addresses.count).map { (first + $0) % node.addresses.count }
+        let (index, reply) = try await firstAnswer(signed, node: node, order: order)
+        state.withLock { $0.preferred[node.name] = index }
+        if reply.hasRefused {
+            let refused = Refused(node: node.name, code: reply.refused.code, message: reply.refused.message)
+            logger.warning("a peer refused a delivery", metadata: ["node": "\(node.name)", "address": "\(node.addresses[index])",
+                                                                 "code": "\(refused.code)", "reason": "\(refused.message)"])
+            throw refused
         }
-        throw lastError
+        return reply.answers.map(Self.answer)
+    }
+
+    private enum Attempt: Sendable {
+        case answered(Int, Hawser_P2p_V1_DeliveryReply)
+        case failed(Int, any Error)
+        case unanswered
+    }
+
+    /// The first reply from the addresses at `order`: the next is called when one fails, or
+    /// beside the calls under way when none has answered for `hedgeAfter`. The calls left are
+    /// cancelled.
+    private func firstAnswer(_ signed: Hawser_P2p_V1_SignedDelivery, node: NetworkDefinition.Node,
+                             order: [Int]) async throws -> (Int, Hawser_P2p_V1_DeliveryReply) {
+        guard !order.isEmpty else { throw PeerUnreachable(node.name) }
+        return try await withThrowingTaskGroup(of: Attempt.self) { group in
+            var next = 0, calling = 0
+            var lastError: any Error = PeerUnreachable(node.name)
+            func callNext() {
+                let index = order[next]
+                next += 1
+                calling += 1
+                group.addTask {
+                    do { return .answered(index, try await self.call(signed, at: node.addresses[index])) } catch { return .failed(index, error) }
+                }
+                if next < order.count {
+                    group.addTask { [hedge = settings.hedgeAfter] in
+                        try await Task.sleep(for: hedge)
+                        return .unanswered
+                    }
+                }
+            }
+            callNext()
+            defer { group.cancelAll() }
+            while calling > 0, let attempt = try await group.next() {
+                switch attempt {
+                case .answered(let index, let reply):
+                    return (index, reply)
+                case .failed(let index, let error):
+                    logger.debug("a peer's address did not take the delivery", metadata: ["node": "\(node.name)", "address": "\(node.addresses[index])",
+                                                                                       "error": "\(error)"])
+                    lastError = error
+                    calling -= 1
+                    if next < order.count { callNext() }
+                case .unanswered:
+                    if next < order.count { callNext() }
+                }
+            }
+            throw lastError
+        }
     }
 
     private func call(_ signed: Hawser_P2p_V1_SignedDelivery, at address: String) async throws -> Hawser_P2p_V1_DeliveryReply {

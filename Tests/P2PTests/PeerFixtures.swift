@@ -41,10 +41,12 @@ final class PeerNode: Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let serving = Mutex<Task<Void, Never>?>(nil)
 
-    init(name: String, identity: SigningKey, directory: String, network: TestNetwork, port: Int = 0) throws {
+    init(name: String, identity: SigningKey, directory: String, network: TestNetwork, port: Int = 0,
+         callTimeout: Duration = .seconds(10), hedgeAfter: Duration? = nil) throws {
         self.name = name
         database = try SQLiteNodeDatabase(path: directory + "/node.sqlite")
-        transport = GRPCPeerTransport(settings: .init(me: name, identity: identity, maxDeliveryBytes: 64 * 1024, callTimeout: .seconds(10)),
+        transport = GRPCPeerTransport(settings: .init(me: name, identity: identity, maxDeliveryBytes: 64 * 1024, callTimeout: callTimeout,
+                                                      hedgeAfter: hedgeAfter),
                                       membership: { network.membership }, logger: quietLogger)
         hub = SessionHub(store: database.sessions, transport: transport,
                          configuration: SessionConfiguration(timeout: .seconds(120), backoff: .init(initialDelay: .milliseconds(10), maxDelay: .milliseconds(200)),

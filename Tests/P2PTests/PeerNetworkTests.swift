@@ -9,6 +9,9 @@ import Membership
 import P2P
 import Sessions
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Two nodes that reach each other only through loopback gRPC, each delivery signed: sessions
 /// complete, a node is found at whichever of its addresses answers, a backlog drains in order
@@ -16,10 +19,12 @@ import Testing
 @Suite(.timeLimit(.minutes(3))) struct PeerNetworkTests {
     /// Starts both nodes (Bob's listed at `bobExtra` addresses before his own), points the
     /// network at their ports and runs `body`; stops them after.
-    func withTwoNodes(bobFirst bobExtra: [Int] = [], _ body: (PeerNode, PeerNode, TestNetwork) async throws -> Void) async throws {
+    func withTwoNodes(bobFirst bobExtra: [Int] = [], aliceCallTimeout: Duration = .seconds(10), aliceHedgeAfter: Duration? = nil,
+                      _ body: (PeerNode, PeerNode, TestNetwork) async throws -> Void) async throws {
         let directory = try TemporaryDirectory()
         let network = try TestNetwork(TwoNodes.definition(alice: [1], bob: [1]))
-        let alice = try PeerNode(name: "O=Alice Node", identity: TwoNodes.aliceIdentity, directory: directory.path + "/alice", network: network)
+        let alice = try PeerNode(name: "O=Alice Node", identity: TwoNodes.aliceIdentity, directory: directory.path + "/alice", network: network,
+                                 callTimeout: aliceCallTimeout, hedgeAfter: aliceHedgeAfter)
         let bob = try PeerNode(name: "O=Bob Node", identity: TwoNodes.bobIdentity, directory: directory.path + "/bob", network: network)
         try FileManager.default.createDirectory(atPath: directory.path + "/alice", withIntermediateDirectories: true)
         let alicePort = try await alice.start()
@@ -55,6 +60,18 @@ import Testing
             let ended = try await alice.engine.waitForEnd(try await alice.engine.start(Ping(rounds: 2)).id)
             #expect(ended.status == .completed, "\(ended.error ?? "")")
             #expect(alice.hub.link.failures(of: "O=Bob") == 0)
+        }
+    }
+
+    /// Bob's first address takes connections and never answers, as a paused process does (its
+    /// partner took over): the next address is tried beside it long before the call's deadline,
+    /// which here outlasts the test (it cost each failover the whole deadline, 10 s by default).
+    @Test func aNodeIsReachedAtItsNextAddressWhileOneHangs() async throws {
+        let hung = try HungListener()
+        defer { hung.close() }
+        try await withTwoNodes(bobFirst: [hung.port], aliceCallTimeout: .seconds(3600), aliceHedgeAfter: .milliseconds(200)) { alice, _, _ in
+            let ended = try await alice.engine.waitForEnd(try await alice.engine.start(Ping(rounds: 2)).id)
+            #expect(ended.status == .completed, "\(ended.error ?? "")")
         }
     }
 
@@ -133,4 +150,27 @@ import Testing
             #expect(try await bob.database.sessions.inbound(Self.data.key)?.body == Self.data.encoded())
         }
     }
+}
+
+/// A TCP port on 127.0.0.1 whose connections the kernel completes and nobody reads: a process
+/// that is paused (SIGSTOP) or hung.
+private struct HungListener {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard fd >= 0, bound else { throw POSIXError(.EADDRNOTAVAIL) }
+        self.fd = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() { _ = Glibc.close(fd) }
 }
