@@ -68,9 +68,12 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
         guard chosen.count == 1 else {
             return ["give exactly one election back end: \(name("zookeeper")), \(name("postgres")) or \(name("sqlite"))"]
         }
-        let timings = [("sessionTimeoutMs", sessionTimeoutMs), ("checkIntervalMs", checkIntervalMs), ("leaseMs", leaseMs), ("renewMs", renewMs),
-                       ("standAsideMs", standAsideMs), ("holdDownMs", holdDownMs), ("requestTimeoutMs", requestTimeoutMs)]
         var problems = timings.filter { $0.1 < 0 || $0.1 > Self.maxMs }.map { "\(name($0.0)) must be 0 to \(Self.maxMs) ms (a day), not \($0.1)" }
+        // A timing of the other back end would be silently ignored: one set away from its default is refused.
+        let unused: Set = zookeeper != nil ? ["leaseMs", "renewMs", "standAsideMs"] : ["sessionTimeoutMs", "checkIntervalMs"]
+        for field in timingsChanged(from: ElectionSettings()) where unused.contains(field) {
+            problems.append("\(name(field)) is for \(zookeeper != nil ? "a lease (\(name("postgres")), \(name("sqlite")))" : name("zookeeper")): this election does not use it")
+        }
         guard problems.isEmpty else { return problems }
         if zookeeper != nil {
             if sessionTimeoutMs < 400 || sessionTimeoutMs > 60_000 {
@@ -95,11 +98,35 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
         }
         if problems.isEmpty { problems += leaseConfiguration().problems() }  // the election's name
         if zookeeperCredentials != nil { problems.append("\(name("zookeeperCredentials")) goes with \(name("zookeeper")) only") }
-        if sqlite?.isEmpty == true { problems.append("\(name("sqlite")) must name a file") }
+        if let sqlite { problems += Self.leaseFileProblems(sqlite, option: name("sqlite")) }
         if let postgres, (try? PostgresURL.configuration(postgres)) == nil {
             problems.append("\(name("postgres")) must be a URL of the form postgres://user[:password]@host[:port]/database")
         }
         return problems
+    }
+
+    /// The SQLite lease file must be a file in a directory that exists: a mistyped path would
+    /// otherwise make the directories, and candidates given different paths never meet.
+    static func leaseFileProblems(_ path: String, option: String) -> [String] {
+        guard !path.isEmpty else { return ["\(option) must name a file"] }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return ["\(option) \(path) is a directory: name the lease file in it"]
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: directory) else { return ["\(option) \(path): there is no directory \(directory)"] }
+        return []
+    }
+
+    /// Every timing, by its field's name.
+    var timings: [(String, Int)] {
+        [("sessionTimeoutMs", sessionTimeoutMs), ("checkIntervalMs", checkIntervalMs), ("leaseMs", leaseMs), ("renewMs", renewMs),
+         ("standAsideMs", standAsideMs), ("holdDownMs", holdDownMs), ("requestTimeoutMs", requestTimeoutMs)]
+    }
+
+    /// The names of the timings that differ from `other`'s.
+    public func timingsChanged(from other: ElectionSettings) -> [String] {
+        zip(timings, other.timings).filter { $0.0.1 != $0.1.1 }.map(\.0.0)
     }
 
     /// How often a candidate acts on its own: a ZooKeeper check, or a lease renewal.
@@ -107,8 +134,9 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
 
     /// These settings with relative file names taken relative to `directory`.
     public func resolved(against directory: String) -> ElectionSettings {
+        // An empty name stays empty, for `problems` to refuse (it would name the directory).
         func resolve(_ path: String?) -> String? {
-            path.map { $0.hasPrefix("/") ? $0 : URL(fileURLWithPath: directory).appendingPathComponent($0).path }
+            path.map { $0.hasPrefix("/") || $0.isEmpty ? $0 : URL(fileURLWithPath: directory).appendingPathComponent($0).path }
         }
         var copy = self
         copy.sqlite = resolve(sqlite)

@@ -18,13 +18,15 @@ struct CoordinationOptions: ParsableArguments {
     var sqliteOption: String?
     @Option(name: .customLong("election"), help: "The election's name (several can share a store; default: default, or with --node-config its ha.election's).")
     var electionOption: String?
-    @Option(help: "ZooKeeper session timeout (ms).") var sessionTimeoutMs = 2000
-    @Option(help: "ZooKeeper: how often a candidate runs a round: health, switchover, preferred master, its own node (ms); at most a third of the session timeout.") var checkIntervalMs = 250
-    @Option(help: "Lease duration (ms), judged by the database's clock.") var leaseMs = 2000
-    @Option(help: "Lease renew and acquire interval (ms).") var renewMs = 500
-    @Option(help: "Lease: how long a resigned or unhealthy candidate stands aside (ms).") var standAsideMs = 4000
-    @Option(help: "How long the preferred master must stand before leadership moves to it (ms).") var holdDownMs = 10000
-    @Option(help: "Bound on one request to the coordination store (ms). Lease: a hand-over reserves the lease for --renew-ms plus this.") var requestTimeoutMs = 1000
+    @Option(help: "ZooKeeper session timeout (ms).") var sessionTimeoutMs = ElectionSettings().sessionTimeoutMs
+    @Option(help: "ZooKeeper: how often a candidate runs a round: health, switchover, preferred master, its own node (ms); at most a third of the session timeout.")
+    var checkIntervalMs = ElectionSettings().checkIntervalMs
+    @Option(help: "Lease duration (ms), judged by the database's clock.") var leaseMs = ElectionSettings().leaseMs
+    @Option(help: "Lease renew and acquire interval (ms).") var renewMs = ElectionSettings().renewMs
+    @Option(help: "Lease: how long a resigned or unhealthy candidate stands aside (ms).") var standAsideMs = ElectionSettings().standAsideMs
+    @Option(help: "How long the preferred master must stand before leadership moves to it (ms).") var holdDownMs = ElectionSettings().holdDownMs
+    @Option(help: "Bound on one request to the coordination store (ms). Lease: a hand-over reserves the lease for --renew-ms plus this.")
+    var requestTimeoutMs = ElectionSettings().requestTimeoutMs
     @Option(help: ArgumentHelp("Take the store, the election's name (unless --election is given) and its timings from a node's configuration (its ha.election, file names relative to it), in place of the options above.",
                                valueName: "node.json")) var nodeConfig: String?
 
@@ -84,6 +86,11 @@ struct CoordinationOptions: ParsableArguments {
     private mutating func adopt(_ path: String) throws {
         guard [zookeeperOption, zookeeperCredentials, postgresOption, sqliteOption].allSatisfy({ $0 == nil }) else {
             throw ValidationError("--node-config names the election's store: give none of --zookeeper, --zookeeper-credentials, --postgres and --sqlite with it")
+        }
+        // Its timings replace the options', so an option set away from its default would be lost.
+        let given = settings.timingsChanged(from: ElectionSettings()).map(Self.option)
+        guard given.isEmpty else {
+            throw ValidationError("--node-config takes the election's timings from the file: give none of \(given.joined(separator: ", ")) with it")
         }
         let node: NodeConfiguration
         do { node = try NodeConfiguration.load(path) } catch { throw ValidationError("--node-config \(path): \(error)") }

@@ -268,6 +268,37 @@ import Vault
         #expect(settings.problems { "--" + $0 }.contains { $0.hasPrefix("--sessionTimeoutMs must be 400 to 60000 ms") })
     }
 
+    /// A timing of the other back end was silently ignored, out of range or not (found by an
+    /// outside checker); so was an empty or a directory's name as the lease file, and a file in a
+    /// directory that does not exist made the directories.
+    @Test func timingsOfTheOtherBackEndAndBadLeaseFilesAreRefused() throws {
+        var zookeeper = ElectionSettings()
+        zookeeper.zookeeper = "127.0.0.1:2181"
+        zookeeper.leaseMs = 100
+        zookeeper.standAsideMs = 1
+        #expect(zookeeper.problems(prefix: "ha.election.") == [
+            "ha.election.leaseMs is for a lease (ha.election.postgres, ha.election.sqlite): this election does not use it",
+            "ha.election.standAsideMs is for a lease (ha.election.postgres, ha.election.sqlite): this election does not use it",
+        ])
+        var lease = ElectionSettings()
+        lease.postgres = "postgres://hawser@127.0.0.1/hawser"
+        lease.checkIntervalMs = 1
+        #expect(lease.problems(prefix: "ha.election.") == ["ha.election.checkIntervalMs is for ha.election.zookeeper: this election does not use it"])
+        lease.checkIntervalMs = ElectionSettings().checkIntervalMs  // the default, given: no harm
+        #expect(lease.problems(prefix: "ha.election.") == [])
+
+        let dir = try TemporaryDirectory()
+        var sqlite = ElectionSettings()
+        for (path, problem) in [("", "ha.election.sqlite must name a file"),
+                                (".", "ha.election.sqlite \(dir.path)/. is a directory: name the lease file in it"),
+                                ("no/such/lease.sqlite", "ha.election.sqlite \(dir.path)/no/such/lease.sqlite: there is no directory \(dir.path)/no/such")] {
+            sqlite.sqlite = path
+            #expect(sqlite.resolved(against: dir.path).problems(prefix: "ha.election.") == [problem], "\(path)")
+        }
+        sqlite.sqlite = "lease.sqlite"
+        #expect(sqlite.resolved(against: dir.path).problems(prefix: "ha.election.") == [])
+    }
+
     // MARK: Helpers
 
     struct AdminStatus: Decodable {

@@ -166,6 +166,9 @@ import Testing
                 && other.output.contains("nothing has ever stood in election from-the-file.outbox"), "\(other.output)")
         let both = try await HawserProcess.run(["admin", "status", "--node-config", dir.path + "/node.json", "--sqlite", dir.path + "/other.sqlite"])
         #expect(both.status != 0 && both.output.contains("give none of --zookeeper"), "\(both.output)")
+        // A timing given beside the file was replaced by the file's without a word.
+        let timed = try await HawserProcess.run(["admin", "status", "--node-config", dir.path + "/node.json", "--lease-ms", "100", "--renew-ms", "5000"])
+        #expect(timed.status == 64 && timed.output.contains("give none of --lease-ms, --renew-ms with it"), "\(timed.output)")
         let alone = try TemporaryDirectory()
         try writeNodeFiles(in: alone.path)
         let single = try await HawserProcess.run(["admin", "status", "--node-config", alone.path + "/node.json"])
