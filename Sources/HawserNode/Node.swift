@@ -289,7 +289,6 @@ public enum Node {
     public static func initialise(directory: String, port: Int, parties: [String], partyKeyFiles: [String] = [],
                                   username: String, password: String,
                                   notary: NodeNotaryConfiguration = NodeNotaryConfiguration()) throws -> String {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/node.json"
         guard !FileManager.default.fileExists(atPath: path) else { throw ConfigurationError(["\(path) already exists"]) }
         var configuration = NodeConfiguration()
@@ -311,6 +310,7 @@ public enum Node {
         // Checked before any key is written, so that a refused call leaves nothing behind.
         let problems = configuration.problems
         guard problems.isEmpty else { throw ConfigurationError(problems) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var lines = [String]()
         if let keyFile = configuration.notaryKeyFile {
             try KeyFile(name: configuration.notaryName ?? NodeConfiguration.defaultNotaryName, key: SigningKey()).save(directory + "/" + keyFile)

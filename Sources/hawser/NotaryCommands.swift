@@ -31,6 +31,21 @@ struct NotaryCommand: AsyncParsableCommand {
         @Flag(help: "Accept any party that signs with the key it names (open notary, for demos).")
         var acceptAnyParty = false
 
+        /// Everything that can be wrong is found before anything is written (a usage error, exit 64).
+        func validate() throws {
+            do {
+                _ = try NotaryCommand.configuration(name: name, port: port, parties: parties, demoPartyKey: demoParty ? SigningKey() : nil,
+                                                    acceptAnyParty: acceptAnyParty, grpcPort: grpcPort)
+            } catch let error as ConfigurationError {
+                var problems = error.problems
+                if let nobody = problems.firstIndex(where: { $0.hasPrefix("authorisedParties is empty") }) {
+                    problems[nobody] = "nobody could notarise: give --authorise NAME=BASE64KEY, --demo-party or --accept-any-party"
+                }
+                throw ValidationError(problems.joined(separator: "; "))
+            }
+            if FileManager.default.fileExists(atPath: dir + "/hawser.json") { throw ValidationError("\(dir)/hawser.json already exists") }
+        }
+
         func run() async throws {
             let summary = try NotaryCommand.initialise(directory: dir, name: name, port: port, parties: parties,
                                                        demoParty: demoParty, acceptAnyParty: acceptAnyParty, grpcPort: grpcPort)
@@ -79,11 +94,33 @@ struct NotaryCommand: AsyncParsableCommand {
     /// Writes a key and a configuration into `directory`; returns what it did, for people.
     static func initialise(directory: String, name: String, port: Int, parties: [String], demoParty: Bool,
                            acceptAnyParty: Bool, grpcPort: Int? = nil) throws -> String {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // The configuration is whole and valid before the directory is made.
+        let demoPartyKey = demoParty ? SigningKey() : nil
+        let configuration = try configuration(name: name, port: port, parties: parties, demoPartyKey: demoPartyKey,
+                                              acceptAnyParty: acceptAnyParty, grpcPort: grpcPort)
         let configPath = directory + "/hawser.json"
         guard !FileManager.default.fileExists(atPath: configPath) else {
             throw ValidationError("\(configPath) already exists")
         }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var lines = [String]()
+        if let demoPartyKey {
+            try KeyFile(name: demoPartyName, key: demoPartyKey).save(directory + "/demo-party.key")
+            lines.append("created the demo party key \(directory)/demo-party.key")
+        }
+        let notaryKey = SigningKey()
+        try KeyFile(name: name, key: notaryKey).save(directory + "/notary.key")
+        try configuration.save(configPath)
+        lines.append("created the notary key \(directory)/notary.key (public key \(notaryKey.publicKey.base64))")
+        lines.append("created \(configPath); every option is described in docs/configuration.md")
+        return lines.joined(separator: "\n")
+    }
+
+    static let demoPartyName = "O=Demo Party, L=London, C=GB"
+
+    /// The configuration `init` writes, or every problem with the options.
+    static func configuration(name: String, port: Int, parties: [String], demoPartyKey: SigningKey?, acceptAnyParty: Bool,
+                              grpcPort: Int?) throws -> NotaryConfiguration {
         var configuration = NotaryConfiguration()
         configuration.name = name
         configuration.listen.port = port
@@ -93,21 +130,10 @@ struct NotaryCommand: AsyncParsableCommand {
             configuration.grpc?.port = grpcPort
         }
         for text in parties { configuration.authorisedParties.append(try authorisedParty(text)) }
-        var lines = [String]()
-        if demoParty {
-            let key = SigningKey()
-            try KeyFile(name: "O=Demo Party, L=London, C=GB", key: key).save(directory + "/demo-party.key")
-            configuration.authorisedParties.append(.init(name: "O=Demo Party, L=London, C=GB", publicKey: key.publicKey.base64))
-            lines.append("created the demo party key \(directory)/demo-party.key")
-        }
+        if let demoPartyKey { configuration.authorisedParties.append(.init(name: demoPartyName, publicKey: demoPartyKey.publicKey.base64)) }
         let problems = configuration.problems
         guard problems.isEmpty else { throw ConfigurationError(problems) }
-        let notaryKey = SigningKey()
-        try KeyFile(name: name, key: notaryKey).save(directory + "/notary.key")
-        try configuration.save(configPath)
-        lines.append("created the notary key \(directory)/notary.key (public key \(notaryKey.publicKey.base64))")
-        lines.append("created \(configPath); every option is described in docs/configuration.md")
-        return lines.joined(separator: "\n")
+        return configuration
     }
 
     /// Splits `--authorise NAME=BASE64KEY`. Both halves may hold `=` (X.500 names such as

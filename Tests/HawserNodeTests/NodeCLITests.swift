@@ -115,6 +115,25 @@ import Testing
 
     /// The README's tour: the key printed by `hawser notary identity` is the one `request sign`
     /// takes, also when it holds a `/` (which the JSON of `/v1/identity` escapes as `\/`).
+    /// `notary init` checks its options before it writes: each refusal is a usage error (64) that
+    /// names what to give and leaves no directory (it left an empty one, and without any party
+    /// option it failed as a configuration error).
+    @Test func notaryInitRefusesBeforeItWrites() async throws {
+        let dir = try TemporaryDirectory()
+        for (options, expected) in [([String](), "nobody could notarise: give --authorise NAME=BASE64KEY, --demo-party or --accept-any-party"),
+                                    (["--demo-party", "--port", "70000"], "listen.port must be 0...65535"),
+                                    (["--authorise", "foo"], "--authorise wants NAME=BASE64KEY")] {
+            let refused = try await HawserProcess.run(["notary", "init", "--dir", dir.path + "/n"] + options)
+            #expect(refused.status == 64 && refused.output.contains(expected) && refused.output.contains("Usage: hawser notary init"),
+                    "\(options): \(refused.output)")
+            #expect(!FileManager.default.fileExists(atPath: dir.path + "/n"), "\(options)")
+        }
+        let made = try await HawserProcess.run(["notary", "init", "--dir", dir.path + "/n", "--accept-any-party"])
+        #expect(made.status == 0 && FileManager.default.fileExists(atPath: dir.path + "/n/hawser.json"), "\(made.output)")
+        let again = try await HawserProcess.run(["notary", "init", "--dir", dir.path + "/n", "--accept-any-party"])
+        #expect(again.status == 64 && again.output.contains("hawser.json already exists"), "\(again.output)")
+    }
+
     @Test func notaryIdentityPrintsTheKeyThatRequestSignTakes() async throws {
         let seed = try #require((UInt8(0)...255).first { SigningKey(seed: [UInt8](repeating: $0, count: 32))!.publicKey.base64.contains("/") })
         let key = SigningKey(seed: [UInt8](repeating: seed, count: 32))!

@@ -102,6 +102,6 @@ import Testing
             try Node.initialise(directory: dir.path + "/bad", port: 0, parties: ["O=Dan"], username: "ops", password: "secret",
                                 notary: .remote(urls: [], publicKey: key))
         }
-        #expect(!FileManager.default.fileExists(atPath: dir.path + "/bad/party-1.key"))
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/bad"))
     }
 }
