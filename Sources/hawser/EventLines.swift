@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 // The event lines of `hawser election run` and `hawser watchdog`, one JSON object per line on
 // standard output, which tests and operators read.
@@ -67,4 +68,24 @@ func runNamingElectionCodes(_ services: [any Service], logger: Logger) async thr
 extension CLIError {
     /// A coordination error as the command line says it: its code, then its sentence.
     init(_ error: CoordinationError) { self.init("\(error.code): \(error)") }
+}
+
+/// Runs a process's set-up (it may wait for its database for as long as that is down) so that
+/// SIGTERM or SIGINT stops it as they stop the running process: nil then, and the command exits 0.
+/// The service group that runs the process traps the signals from then on.
+func stoppableBySignals<T: Sendable>(_ setUp: @escaping @Sendable () async throws -> T) async throws -> T? {
+    let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+    let work = Task { try await setUp() }
+    let watcher = Task {
+        for await _ in signals {
+            work.cancel()
+            return
+        }
+    }
+    defer { watcher.cancel() }
+    do {
+        return try await work.value
+    } catch is CancellationError where work.isCancelled {
+        return nil
+    }
 }

@@ -102,13 +102,15 @@ struct NodeCommand: AsyncParsableCommand {
             }
             let configuration = try NodeConfiguration.load(config)
             let base = URL(fileURLWithPath: config).deletingLastPathComponent().path
-            let (app, _) = try await Node.application(configuration: configuration, baseDirectory: base,
-                                                logger: Logger(label: "hawser.node"), onListening: { port in
-                let line = "{\"event\":\"listening\",\"host\":\"\(configuration.listen.host)\",\"port\":\(port)}\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
-            }, onPartition: { partition, serving in
-                emitEvent(["event": serving ? "serving" : "released", "partition": partition])
-            })
+            guard let app = try await stoppableBySignals({
+                try await Node.application(configuration: configuration, baseDirectory: base,
+                                           logger: Logger(label: "hawser.node"), onListening: { port in
+                    let line = "{\"event\":\"listening\",\"host\":\"\(configuration.listen.host)\",\"port\":\(port)}\n"
+                    FileHandle.standardOutput.write(Data(line.utf8))
+                }, onPartition: { partition, serving in
+                    emitEvent(["event": serving ? "serving" : "released", "partition": partition])
+                }).app
+            }) else { return }
             try await runNamingElectionCodes(app)
         }
     }

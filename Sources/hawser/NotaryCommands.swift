@@ -78,15 +78,16 @@ struct NotaryCommand: AsyncParsableCommand {
             let configuration = try NotaryConfiguration.load(path)
             let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
             let logger = Logger(label: "hawser.notary")
-            let (app, _) = try await NotaryNode.application(configuration: configuration, baseDirectory: base, logger: logger,
-                                                      onListening: { port in
-                // One JSON line on stdout, for scripts and tests that start the notary on port 0.
-                let line = "{\"event\":\"listening\",\"host\":\"\(configuration.listen.host)\",\"port\":\(port)}\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
-            }, onGRPCListening: { port in
-                let line = "{\"event\":\"grpc_listening\",\"host\":\"\(configuration.grpc?.host ?? "")\",\"port\":\(port)}\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
-            })
+            guard let app = try await stoppableBySignals({
+                try await NotaryNode.application(configuration: configuration, baseDirectory: base, logger: logger, onListening: { port in
+                    // One JSON line on stdout, for scripts and tests that start the notary on port 0.
+                    let line = "{\"event\":\"listening\",\"host\":\"\(configuration.listen.host)\",\"port\":\(port)}\n"
+                    FileHandle.standardOutput.write(Data(line.utf8))
+                }, onGRPCListening: { port in
+                    let line = "{\"event\":\"grpc_listening\",\"host\":\"\(configuration.grpc?.host ?? "")\",\"port\":\(port)}\n"
+                    FileHandle.standardOutput.write(Data(line.utf8))
+                }).app
+            }) else { return }
             try await runNamingElectionCodes(app)
         }
     }

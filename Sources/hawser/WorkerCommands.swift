@@ -77,23 +77,27 @@ struct WorkerCommand: AsyncParsableCommand {
                     configuration.ha.roles = nil
                 }
                 let (base, host) = (URL(fileURLWithPath: config).deletingLastPathComponent().path, configuration.listen.host)
-                let (app, _) = try await Node.application(configuration: configuration, baseDirectory: base,
-                                                          logger: Logger(label: "hawser.node"), onListening: { port in
-                    emitEvent(["event": "listening", "service": "node", "host": host, "port": port])
-                }, onPartition: { partition, serving in
-                    emitEvent(["event": serving ? "serving" : "released", "partition": partition])
-                })
+                let configured = configuration
+                guard let app = try await stoppableBySignals({
+                    try await Node.application(configuration: configured, baseDirectory: base, logger: Logger(label: "hawser.node"), onListening: { port in
+                        emitEvent(["event": "listening", "service": "node", "host": host, "port": port])
+                    }, onPartition: { partition, serving in
+                        emitEvent(["event": serving ? "serving" : "released", "partition": partition])
+                    }).app
+                }) else { return }
                 services.append(app)
             }
             if let notaryConfig {
                 let configuration = try NotaryConfiguration.load(notaryConfig)
                 let base = URL(fileURLWithPath: notaryConfig).deletingLastPathComponent().path
-                let (app, _) = try await NotaryNode.application(configuration: configuration, baseDirectory: base,
-                                                                logger: Logger(label: "hawser.notary"), onListening: { port in
-                    emitEvent(["event": "listening", "service": "notary", "host": configuration.listen.host, "port": port])
-                }, onGRPCListening: { port in
-                    emitEvent(["event": "grpc_listening", "service": "notary", "host": configuration.grpc?.host ?? "", "port": port])
-                })
+                guard let app = try await stoppableBySignals({
+                    try await NotaryNode.application(configuration: configuration, baseDirectory: base, logger: Logger(label: "hawser.notary"),
+                                                     onListening: { port in
+                        emitEvent(["event": "listening", "service": "notary", "host": configuration.listen.host, "port": port])
+                    }, onGRPCListening: { port in
+                        emitEvent(["event": "grpc_listening", "service": "notary", "host": configuration.grpc?.host ?? "", "port": port])
+                    }).app
+                }) else { return }
                 services.append(app)
             }
             // One group: a signal stops every role gracefully, and a role that fails stops the others.

@@ -28,6 +28,29 @@ import Testing
         #expect(node.terminate() == 0)
     }
 
+    /// SIGTERM during the wait ends it as it ends a running node: exit 0. The signal killed the
+    /// process instead (status 143), before any handler was installed (found from outside).
+    @Test func aSignalStopsTheWaitForTheDatabase() async throws {
+        let dir = try TemporaryDirectory()
+        let closed = try FreePorts.take(1)[0]
+        let config = try Self.node(in: dir.path, url: "postgres://hawser@127.0.0.1:\(closed)/node")
+        let log = dir.path + "/node.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: HawserProcess.binary)
+        process.arguments = ["node", "run", "--config", config, "--log-level", "warning"]
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try ChildProcesses.start { try process.run() }
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        try await eventually("the node waits for its database") {
+            (try? String(contentsOfFile: log, encoding: .utf8))?.contains("waiting for the database before serving") == true
+        }
+        process.terminate()
+        #expect(process.waitUntilGone(within: .seconds(30)))
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0,
+                "\(process.terminationReason) \(process.terminationStatus): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+
     @Test func aHotColdNodeExitsForItsWatchdogInstead() async throws {
         let dir = try TemporaryDirectory()
         let closed = try FreePorts.take(1)[0]
