@@ -4,8 +4,8 @@ import ServiceLifecycle
 
 /// Applies the node's run-time settings (`RuntimeSettings`) in this process: reads them from the
 /// node database every `interval` (one query, through the pool), and applies each that changed,
-/// saying so in the log. A value recorded by another version that this one does not take is
-/// refused here too, with one error, and the process keeps what it has.
+/// saying so in the log. A value or a setting recorded by another version that this one does not
+/// take is refused here too, with one error, and the process keeps what it has.
 struct RuntimeSettingsWatch: Service {
     let store: any NodeFlowStore
     /// The node's flow sessions, if it is a network member (`sessions.timeoutMillis`).
@@ -36,6 +36,11 @@ struct RuntimeSettingsWatch: Service {
                             logger.error("refused the run-time setting \(name): \(error)")
                         }
                     }
+                }
+                // A setting this version does not know (recorded by a newer one): said once.
+                let known = Set(RuntimeSettings.names.map(RuntimeSettings.recorded))
+                for key in settings.keys.sorted() where !known.contains(key) && refused.insert(key).inserted {
+                    logger.error("refused the run-time setting \(key.dropFirst(RuntimeSettings.prefix.count)): this version of Hawser does not know it")
                 }
                 try? await Task.sleep(for: interval)
             }

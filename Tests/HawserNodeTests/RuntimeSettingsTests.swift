@@ -1,3 +1,4 @@
+import Embedded
 import Foundation
 @testable import HawserNode
 import HawserTestSupport
@@ -31,6 +32,12 @@ import Testing
         #expect(forget != 0 && why.contains("ha.mode is not a run-time setting; these are: log.level, sessions.timeoutMillis"), "\(why)")
         let (_, shown) = try await HawserProcess.run(["admin", "config", "show", "--config", config])
         #expect(shown.contains(#""log.level" : "debug""#), "a refused value changed nothing: \(shown)")
+
+        // A setting a later version recorded, which this one does not know: one error names it.
+        try await SQLiteNodeDatabase(path: dir.path + "/data/node.sqlite").flows.setSetting("config/future.thing", to: "1")
+        try await eventually("the node says it does not take the unknown setting") {
+            logged().contains("refused the run-time setting future.thing: this version of Hawser does not know it")
+        }
 
         let (unset, _) = try await HawserProcess.run(["admin", "config", "unset", "log.level", "--config", config])
         #expect(unset == 0)
