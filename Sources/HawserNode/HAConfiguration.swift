@@ -90,6 +90,9 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
                 throw DecodingError.dataCorruptedError(forKey: .roles, in: c, debugDescription:
                     "ha.roles names \"\(name)\"; the roles are \(Role.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
             })
+            if roles?.count != names.count {
+                throw DecodingError.dataCorruptedError(forKey: .roles, in: c, debugDescription: "ha.roles names a role twice")
+            }
         }
     }
 
@@ -130,6 +133,11 @@ public struct HAConfiguration: Codable, Sendable, Equatable {
         if let bus {
             if mode == .hotHot {
                 out += bus.problems()
+                // Without a subject of its own it is made of the election's name, which may hold
+                // what a subject may not (".." or a dot at an end).
+                if bus.subject == nil, let election, !BusSettings.isSubject(bus.eventsSubject(election: election.election)) {
+                    out.append("ha.bus.subject: the default, hawser.<ha.election.election>.events, is no NATS subject with the election \"\(election.election)\": set ha.bus.subject")
+                }
             } else {
                 out.append(role == "node" ? "ha.bus is for ha.mode hot-hot: remove it, or set ha.mode hot-hot" : "ha.bus is for a hot-hot node: remove it")
             }

@@ -329,6 +329,16 @@ import Testing
                 "\(notary.problems)")
         // A role the file names that does not exist is refused as the file is read.
         #expect(throws: (any Error).self) { try JSONDecoder().decode(HAConfiguration.self, from: Data(#"{"mode": "hot-hot", "roles": ["rpc", "gateway"]}"#.utf8)) }
+        // So is a role named twice (it was taken once, without a word).
+        #expect(throws: (any Error).self) { try JSONDecoder().decode(HAConfiguration.self, from: Data(#"{"mode": "hot-hot", "roles": ["rpc", "rpc"]}"#.utf8)) }
+        // The bus's subject made of an election name that no subject can hold ("ab." gave hawser.ab..events).
+        var subjectless = NodeConfiguration()
+        subjectless.ha.mode = .hotHot
+        subjectless.ha.bus = BusSettings(servers: ["nats://127.0.0.1:4222"])
+        subjectless.ha.election = ElectionSettings()
+        subjectless.ha.election?.election = "ab."
+        #expect(subjectless.problems.contains { $0.hasPrefix("ha.bus.subject: the default, hawser.<ha.election.election>.events, is no NATS subject") },
+                "\(subjectless.problems)")
         // Written and read back alike.
         var written = HAConfiguration()
         written.mode = .hotHot
