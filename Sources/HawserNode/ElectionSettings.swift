@@ -105,16 +105,14 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
         return problems
     }
 
-    /// The SQLite lease file must be a file in a directory that exists: a mistyped path would
-    /// otherwise make the directories, and candidates given different paths never meet.
+    /// The SQLite lease file must be named, and not be a directory (`""` and `"."` passed, to
+    /// fail later naming no option). Its directory is made if it is missing.
     static func leaseFileProblems(_ path: String, option: String) -> [String] {
         guard !path.isEmpty else { return ["\(option) must name a file"] }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             return ["\(option) \(path) is a directory: name the lease file in it"]
         }
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        guard FileManager.default.fileExists(atPath: directory) else { return ["\(option) \(path): there is no directory \(directory)"] }
         return []
     }
 
