@@ -8,6 +8,10 @@ public protocol Election: Sendable {
     var candidate: Candidate { get }
     /// The latest status.
     var status: ElectionStatus { get }
+    /// Whether this candidate leads at this moment by the clock: false once its last confirmation
+    /// is no longer valid, even before the step-down that follows is made (a process paused past
+    /// its lease runs its requests before the timer that steps it down).
+    func leadsNow() -> Bool
     /// The statuses from now on, starting with the current one.
     func statuses() -> AsyncStream<ElectionStatus>
     /// Stands for election until cancelled; on cancellation it steps down and withdraws.

@@ -16,6 +16,9 @@ public final class ElectionDriver: Sendable {
     }
 
     public var status: ElectionStatus { broadcast.status }
+
+    /// `Election.leadsNow`: leading, and the last confirmation valid at `now`.
+    public func leads(at now: Moment) -> Bool { ask { core in core.leading.map { now < $0.validUntil } ?? false } }
     public func statuses() -> AsyncStream<ElectionStatus> { broadcast.stream() }
 
     /// Runs one transition and publishes its status in the same critical section. Reports are

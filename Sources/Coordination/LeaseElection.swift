@@ -35,6 +35,7 @@ public final class LeaseElection: Election {
     }
 
     public var status: ElectionStatus { driver.status }
+    public func leadsNow() -> Bool { driver.leads(at: .now()) }
     public func statuses() -> AsyncStream<ElectionStatus> { driver.statuses() }
 
     public func run() async throws {

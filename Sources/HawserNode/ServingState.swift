@@ -22,13 +22,25 @@ final class ServingState<Work: Sendable>: Sendable {
     private let problem = Mutex<String?>(nil)
     /// Called after every change (a hot-hot node's partitions tell the node's state, `FlowEngines`).
     private let changed: @Sendable () -> Void
+    /// Whether the election still confirms this process's leadership (`Election.leadsNow`), for a
+    /// process that owns its shard through one.
+    private let leads = Mutex<(@Sendable () -> Bool)?>(nil)
 
     init(_ state: State, changed: @escaping @Sendable () -> Void = {}) {
         self.state = Mutex(state)
         self.changed = changed
     }
 
-    var current: State { state.withLock { $0 } }
+    /// Serving only while `leads` says so: a process paused past its lease, run again, otherwise
+    /// served (and answered ready) for the moments before its election stepped it down.
+    func confirmed(by leads: @escaping @Sendable () -> Bool) { self.leads.withLock { $0 = leads } }
+
+    /// The state, `standby` once the leadership under an `active` one is no longer valid.
+    var current: State {
+        let current = state.withLock { $0 }
+        if case .active = current, let leads = leads.withLock({ $0 }), !leads() { return .standby(active: nil) }
+        return current
+    }
     func set(_ new: State) {
         state.withLock { $0 = new }
         changed()

@@ -67,6 +67,7 @@ final class ShardService<Work: ShardWork>: Service, Sendable {
         self.fence = fence
         self.work = work
         self.serving = serving
+        serving.confirmed { [election = stand.election] in election.leadsNow() }
         self.timeout = stand.timeout
         self.logger = stand.logger
         (events, input) = AsyncStream.makeStream(of: Event.self)

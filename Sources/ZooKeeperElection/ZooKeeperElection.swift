@@ -39,6 +39,7 @@ public final class ZooKeeperElection: Election {
     }
 
     public var status: ElectionStatus { driver.status }
+    public func leadsNow() -> Bool { driver.leads(at: .now()) }
     public func statuses() -> AsyncStream<ElectionStatus> { driver.statuses() }
 
     public func resign() async {

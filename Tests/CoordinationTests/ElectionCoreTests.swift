@@ -1,4 +1,5 @@
 import Coordination
+import Logging
 import Testing
 
 /// The election core's decisions, driven by hand: no store, clock or sleep.
@@ -51,6 +52,16 @@ import Testing
         #expect(core.checkExpiry(now: Self.at(1799)) == [])
         #expect(core.checkExpiry(now: Self.at(1800)) == [.report(.steppedDown(Epoch(1), reason: "leadership not confirmed in time"))])
         #expect(core.status.role == .follower)
+    }
+
+    /// What a process asks before it serves a request (`Election.leadsNow`): whether the
+    /// confirmation is valid now, whether or not the expiry's step-down has run yet (a process
+    /// paused past its lease answered ready for some milliseconds after it ran again).
+    @Test func theDriverSaysALapsedLeadershipIsOverBeforeItsStepDownRuns() {
+        let driver = ElectionDriver(Self.leader(), logger: .init(label: "test"))
+        #expect(driver.leads(at: Self.at(1799)))
+        #expect(!driver.leads(at: Self.at(1800)))
+        #expect(!ElectionDriver(ElectionCore(me: "A", timing: Self.timing), logger: .init(label: "test")).leads(at: Self.at(0)))
     }
 
     @Test func failedRoundsKeepTheLeaderOnlyUntilItsConfirmationLapsesAndAreReportedOncePerChange() {
