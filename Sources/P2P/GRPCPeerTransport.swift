@@ -150,7 +150,8 @@ public final class GRPCPeerTransport: PeerTransport, Service, Sendable {
     private enum Attempt: Sendable {
         case answered(Int, Hawser_P2p_V1_DeliveryReply)
         case failed(Int, any Error)
-        case unanswered
+        /// The call made as the `n`th has not answered within `hedgeAfter`.
+        case unanswered(n: Int)
     }
 
     /// The first reply from the addresses at `order`: the next is called when one fails, or
@@ -158,7 +159,8 @@ public final class GRPCPeerTransport: PeerTransport, Service, Sendable {
     /// cancelled.
     private func firstAnswer(_ signed: Hawser_P2p_V1_SignedDelivery, node: NetworkDefinition.Node,
                              order: [Int]) async throws -> (Int, Hawser_P2p_V1_DeliveryReply) {
-        guard !order.isEmpty else { throw PeerUnreachable(node.name) }
+        guard let only = order.first else { throw PeerUnreachable(node.name) }
+        if order.count == 1 { return (only, try await call(signed, at: node.addresses[only])) }
         return try await withThrowingTaskGroup(of: Attempt.self) { group in
             var next = 0, calling = 0
             var lastError: any Error = PeerUnreachable(node.name)
@@ -170,9 +172,9 @@ public final class GRPCPeerTransport: PeerTransport, Service, Sendable {
                     do { return .answered(index, try await self.call(signed, at: node.addresses[index])) } catch { return .failed(index, error) }
                 }
                 if next < order.count {
-                    group.addTask { [hedge = settings.hedgeAfter] in
+                    group.addTask { [hedge = settings.hedgeAfter, n = next] in
                         try await Task.sleep(for: hedge)
-                        return .unanswered
+                        return .unanswered(n: n)
                     }
                 }
             }
@@ -188,8 +190,9 @@ public final class GRPCPeerTransport: PeerTransport, Service, Sendable {
                     lastError = error
                     calling -= 1
                     if next < order.count { callNext() }
-                case .unanswered:
-                    if next < order.count { callNext() }
+                case .unanswered(let n):
+                    // Only the latest call's wait counts: after a failure the next was called at once.
+                    if n == next, next < order.count { callNext() }
                 }
             }
             throw lastError
