@@ -152,11 +152,14 @@ public final class GRPCPeerTransport: PeerTransport, Service, Sendable {
         case failed(Int, any Error)
         /// The call made as the `n`th has not answered within `hedgeAfter`.
         case unanswered(n: Int)
+        /// Time to call the address at this index again.
+        case again(Int)
     }
 
     /// The first reply from the addresses at `order`: the next is called when one fails, or
-    /// beside the calls under way when none has answered for `hedgeAfter`. The calls left are
-    /// cancelled.
+    /// beside the calls under way when none has answered for `hedgeAfter`. An address that failed
+    /// while another call still waits is called again every `hedgeAfter` (a standby that takes over
+    /// from a paused process answers UNAVAILABLE until it has). The calls left are cancelled.
     private func firstAnswer(_ signed: Hawser_P2p_V1_SignedDelivery, node: NetworkDefinition.Node,
                              order: [Int]) async throws -> (Int, Hawser_P2p_V1_DeliveryReply) {
         guard let only = order.first else { throw PeerUnreachable(node.name) }
@@ -164,15 +167,18 @@ public final class GRPCPeerTransport: PeerTransport, Service, Sendable {
         return try await withThrowingTaskGroup(of: Attempt.self) { group in
             var next = 0, calling = 0
             var lastError: any Error = PeerUnreachable(node.name)
-            func callNext() {
-                let index = order[next]
-                next += 1
+            let hedge = settings.hedgeAfter
+            func call(_ index: Int) {
                 calling += 1
                 group.addTask {
                     do { return .answered(index, try await self.call(signed, at: node.addresses[index])) } catch { return .failed(index, error) }
                 }
+            }
+            func callNext() {
+                call(order[next])
+                next += 1
                 if next < order.count {
-                    group.addTask { [hedge = settings.hedgeAfter, n = next] in
+                    group.addTask { [n = next] in
                         try await Task.sleep(for: hedge)
                         return .unanswered(n: n)
                     }
@@ -189,10 +195,19 @@ public final class GRPCPeerTransport: PeerTransport, Service, Sendable {
                                                                                        "error": "\(error)"])
                     lastError = error
                     calling -= 1
-                    if next < order.count { callNext() }
+                    if next < order.count {
+                        callNext()
+                    } else if calling > 0 {
+                        group.addTask {
+                            try await Task.sleep(for: hedge)
+                            return .again(index)
+                        }
+                    }
                 case .unanswered(let n):
                     // Only the latest call's wait counts: after a failure the next was called at once.
                     if n == next, next < order.count { callNext() }
+                case .again(let index):
+                    call(index)
                 }
             }
             throw lastError

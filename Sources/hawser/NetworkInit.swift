@@ -99,7 +99,8 @@ struct NetworkInit: ParsableCommand {
             // Three replicas of one notary (one key) on a JetStream cluster whose servers listen on
             // BASE+100...BASE+102 (scripts/nats-cluster.sh start DIR/notary/nats BASE+100).
             let servers = (0..<3).map { "nats://127.0.0.1:\(basePort + 100 + $0)" }
-            lines.append("the notary's JetStream cluster first: scripts/nats-cluster.sh start \(directory)/nats \(basePort + 100)")
+            lines.append("the notary's JetStream cluster first: scripts/nats-cluster.sh start \(directory)/nats \(basePort + 100) "
+                         + "in a source tree, or three nats-servers as docs/network.md shows")
             var key: SigningKey?
             for replica in 0..<3 {
                 let replicaDirectory = directory + "/r\(replica)"

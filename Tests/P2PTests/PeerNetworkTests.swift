@@ -8,6 +8,7 @@ import HawserWire
 import Membership
 import P2P
 import Sessions
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -73,6 +74,33 @@ import Glibc
             let ended = try await alice.engine.waitForEnd(try await alice.engine.start(Ping(rounds: 2)).id)
             #expect(ended.status == .completed, "\(ended.error ?? "")")
         }
+    }
+
+    /// As above, but the other address turns the first call away (a standby not yet taken over)
+    /// and serves only later: it is called again while the hung call waits. It was called once, and
+    /// deliveries then waited for the paused process or the whole deadline (found from outside).
+    @Test func aStandbyTakingOverBehindAPausedNodeIsCalledAgainUntilItServes() async throws {
+        let hung = try HungListener()
+        defer { hung.close() }
+        let standby = try HungListener(closingEach: true)
+        let directory = try TemporaryDirectory()
+        let network = try TestNetwork(TwoNodes.definition(alice: [1], bob: [1]))
+        try FileManager.default.createDirectory(atPath: directory.path + "/alice", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory.path + "/bob", withIntermediateDirectories: true)
+        let alice = try PeerNode(name: "O=Alice Node", identity: TwoNodes.aliceIdentity, directory: directory.path + "/alice", network: network,
+                                 callTimeout: .seconds(3600), hedgeAfter: .milliseconds(100))
+        let alicePort = try await alice.start()
+        try network.use(TwoNodes.definition(version: 2, alice: [alicePort], bob: [hung.port, standby.port]))
+        let ping = try await alice.engine.start(Ping(rounds: 1))
+        try await eventually("Alice was turned away at Bob's second address") { standby.accepted > 0 }
+        standby.close()
+        let bob = try PeerNode(name: "O=Bob Node", identity: TwoNodes.bobIdentity, directory: directory.path + "/bob", network: network,
+                               port: standby.port)
+        _ = try await bob.start()
+        let ended = try await alice.engine.waitForEnd(ping.id)
+        #expect(ended.status == .completed, "\(ended.error ?? "")")
+        await alice.stop()
+        await bob.stop()
     }
 
     @Test func aBacklogDrainsInOrderOnceTheReceiverIsBack() async throws {
@@ -153,12 +181,18 @@ import Glibc
 }
 
 /// A TCP port on 127.0.0.1 whose connections the kernel completes and nobody reads: a process
-/// that is paused (SIGSTOP) or hung.
-private struct HungListener {
+/// that is paused (SIGSTOP) or hung. `closingEach`: a thread accepts each connection and closes
+/// it at once, as a process that does not serve turns a call away.
+private final class HungListener: Sendable {
     let fd: Int32
     let port: Int
+    private let count = Mutex(0)
+    private let closed = Atomic(false)
+    /// Signalled by the turning-away thread once it has closed the socket (a socket closed under a
+    /// thread's `poll` stays bound until the poll returns).
+    private let done: DispatchSemaphore?
 
-    init() throws {
+    init(closingEach: Bool = false) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -170,7 +204,32 @@ private struct HungListener {
         guard fd >= 0, bound else { throw POSIXError(.EADDRNOTAVAIL) }
         self.fd = fd
         port = Int(UInt16(bigEndian: address.sin_port))
+        done = closingEach ? DispatchSemaphore(value: 0) : nil
+        if closingEach { Thread.detachNewThread { [self] in turnAway() } }
     }
 
-    func close() { _ = Glibc.close(fd) }
+    /// How many connections it has turned away.
+    var accepted: Int { count.withLock { $0 } }
+
+    private func turnAway() {
+        while !closed.load(ordering: .acquiring) {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 20) > 0, !closed.load(ordering: .acquiring) else { continue }
+            let connection = accept(fd, nil, nil)
+            if connection >= 0 {
+                // Reset, not closed: a closed connection would hold the port (TIME_WAIT) from Bob.
+                var reset = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(connection, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+                _ = Glibc.close(connection)
+                count.withLock { $0 += 1 }
+            }
+        }
+        _ = Glibc.close(fd)
+        done?.signal()
+    }
+
+    func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if let done { done.wait() } else { _ = Glibc.close(fd) }
+    }
 }
