@@ -46,31 +46,33 @@ extension DecodingError {
 extension JSONValue {
     /// Where in the value a number is not a whole number that 64 bits hold (`ha.partitions`,
     /// `parties[0].x`), with its text: what Foundation's decoder refuses without saying where.
-    func numbersBeyondWholeNumbers(at path: String = "") -> [String] {
-        switch self {
-        case .number(let number):
-            return Int64(number.text) == nil ? ["`\(path)` is \(number.text)"] : []
-        case .array(let items):
-            return items.enumerated().flatMap { $1.numbersBeyondWholeNumbers(at: "\(path)[\($0)]") }
-        case .object(let members):
-            return members.sorted { $0.key < $1.key }.flatMap { $1.numbersBeyondWholeNumbers(at: path.isEmpty ? $0 : "\(path).\($0)") }
-        case .null, .bool, .string:
-            return []
+    func numbersBeyondWholeNumbers() -> [String] {
+        problems { value, path in
+            guard case .number(let number) = value, Int64(number.text) == nil else { return nil }
+            return "`\(path)` is \(number.text)"
         }
     }
 
     /// Where in the value a member is null (`listen.port`): the decoder takes it for a field left
     /// out, and a file that says `null` would silently get the default.
-    func nullMembers(at path: String = "") -> [String] {
+    func nullMembers() -> [String] {
+        problems { value, path in
+            guard case .null = value else { return nil }
+            return path.isEmpty ? "the top level is null, not an object" : "`\(path)` is null: leave a field out to take its default"
+        }
+    }
+
+    /// What `check` says of this value and of every value in it, each given its place as the user
+    /// writes it (`parties[0].keyFile`), object members in name order.
+    private func problems(at path: String = "", _ check: (JSONValue, String) -> String?) -> [String] {
+        let here = check(self, path).map { [$0] } ?? []
         switch self {
-        case .null:
-            return [path.isEmpty ? "the top level is null, not an object" : "`\(path)` is null: leave a field out to take its default"]
         case .array(let items):
-            return items.enumerated().flatMap { $1.nullMembers(at: "\(path)[\($0)]") }
+            return here + items.enumerated().flatMap { $1.problems(at: "\(path)[\($0)]", check) }
         case .object(let members):
-            return members.sorted { $0.key < $1.key }.flatMap { $1.nullMembers(at: path.isEmpty ? $0 : "\(path).\($0)") }
-        case .number, .bool, .string:
-            return []
+            return here + members.sorted { $0.key < $1.key }.flatMap { $1.problems(at: path.isEmpty ? $0 : "\(path).\($0)", check) }
+        case .null, .bool, .number, .string:
+            return here
         }
     }
 }
