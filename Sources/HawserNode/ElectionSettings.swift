@@ -109,6 +109,7 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
     /// fail later naming no option). Its directory is made if it is missing.
     static func leaseFileProblems(_ path: String, option: String) -> [String] {
         guard !path.isEmpty else { return ["\(option) must name a file"] }
+        guard !path.hasSuffix("/") else { return ["\(option) \(path) ends in /: name the lease file, not a directory"] }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             return ["\(option) \(path) is a directory: name the lease file in it"]
@@ -132,9 +133,10 @@ public struct ElectionSettings: Codable, Sendable, Equatable {
 
     /// These settings with relative file names taken relative to `directory`.
     public func resolved(against directory: String) -> ElectionSettings {
-        // An empty name stays empty, for `problems` to refuse (it would name the directory).
+        // An empty name, or one ending in `/`, stays as written for `problems` to refuse (resolved,
+        // the one would name the directory and the other would lose its `/`).
         func resolve(_ path: String?) -> String? {
-            path.map { $0.hasPrefix("/") || $0.isEmpty ? $0 : URL(fileURLWithPath: directory).appendingPathComponent($0).path }
+            path.map { $0.hasPrefix("/") || $0.isEmpty || $0.hasSuffix("/") ? $0 : URL(fileURLWithPath: directory).appendingPathComponent($0).path }
         }
         var copy = self
         copy.sqlite = resolve(sqlite)

@@ -290,7 +290,8 @@ import Vault
         let dir = try TemporaryDirectory()
         var sqlite = ElectionSettings()
         for (path, problem) in [("", "ha.election.sqlite must name a file"),
-                                (".", "ha.election.sqlite \(dir.path)/. is a directory: name the lease file in it")] {
+                                (".", "ha.election.sqlite \(dir.path)/. is a directory: name the lease file in it"),
+                                ("sub/", "ha.election.sqlite sub/ ends in /: name the lease file, not a directory")] {
             sqlite.sqlite = path
             #expect(sqlite.resolved(against: dir.path).problems(prefix: "ha.election.") == [problem], "\(path)")
         }
