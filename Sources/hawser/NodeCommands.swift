@@ -184,6 +184,10 @@ struct NodeCommand: AsyncParsableCommand {
         @Argument(help: "The password.")
         var password: String
 
+        func validate() throws {
+            if password.isEmpty { throw ValidationError("the password must not be empty") }
+        }
+
         func run() async throws {
             print(PasswordHash.make(password))
         }

@@ -37,13 +37,21 @@ struct NotaryCommand: AsyncParsableCommand {
                 _ = try NotaryCommand.configuration(name: name, port: port, parties: parties, demoPartyKey: demoParty ? SigningKey() : nil,
                                                     acceptAnyParty: acceptAnyParty, grpcPort: grpcPort)
             } catch let error as ConfigurationError {
-                var problems = error.problems
-                if let nobody = problems.firstIndex(where: { $0.hasPrefix("authorisedParties is empty") }) {
-                    problems[nobody] = "nobody could notarise: give --authorise NAME=BASE64KEY, --demo-party or --accept-any-party"
-                }
-                throw ValidationError(problems.joined(separator: "; "))
+                throw ValidationError(error.problems.map(Self.namingOptions).joined(separator: "; "))
             }
             if FileManager.default.fileExists(atPath: dir + "/hawser.json") { throw ValidationError("\(dir)/hawser.json already exists") }
+        }
+
+        /// A problem with the configuration `init` would write, told by the options that set it.
+        static func namingOptions(_ problem: String) -> String {
+            if problem.hasPrefix("authorisedParties is empty") {
+                return "nobody could notarise: give --authorise NAME=BASE64KEY, --demo-party or --accept-any-party"
+            }
+            var text = problem.hasPrefix("name ") ? "--" + problem : problem
+            for (field, option) in [("grpc.port", "--grpc-port"), ("listen.port", "--port")] {
+                text = text.replacingOccurrences(of: field, with: option)
+            }
+            return text.replacingOccurrences(of: #"authorisedParties(\[\d+\]\.name)?"#, with: "--authorise", options: .regularExpression)
         }
 
         func run() async throws {

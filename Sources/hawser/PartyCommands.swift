@@ -16,6 +16,12 @@ struct PartyCommand: AsyncParsableCommand {
         @Option(help: "The party's name.") var name: String
         @Option(help: "The key file to write; an existing file is never overwritten.") var out: String
 
+        func validate() throws {
+            // A node and a notary refuse a blank party name; a key made for one would be useless.
+            if name.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--name must not be empty or blank") }
+            if out.isEmpty { throw ValidationError("--out must name a file") }
+        }
+
         func run() async throws {
             let key = SigningKey()
             do { try KeyFile(name: name, key: key).save(out) } catch { throw CLIError("\(error)") }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import HawserClient
 import NIOCore
 
 extension AdminCommand {
@@ -27,6 +28,9 @@ extension AdminCommand {
 
         func validate() throws {
             guard !urls.isEmpty else { throw ValidationError("give every replica's URL with --url") }
+            for url in urls where (try? NotaryClient.baseURL(url)) == nil {
+                throw ValidationError("--url `\(url.prefix(200))` is not an http:// or https:// base URL such as http://127.0.0.1:8080")
+            }
         }
 
         struct Head: Codable, Equatable { var position: UInt64; var entryHash: String; var stateHash: String }

@@ -121,7 +121,10 @@ import Testing
     @Test func notaryInitRefusesBeforeItWrites() async throws {
         let dir = try TemporaryDirectory()
         for (options, expected) in [([String](), "nobody could notarise: give --authorise NAME=BASE64KEY, --demo-party or --accept-any-party"),
-                                    (["--demo-party", "--port", "70000"], "listen.port must be 0...65535"),
+                                    (["--demo-party", "--port", "70000"], "--port must be 0...65535"),
+                                    (["--demo-party", "--name", " "], "--name must not be empty or blank"),
+                                    (["--demo-party", "--port", "9000", "--grpc-port", "9000"], "--grpc-port must differ from --port (9000)"),
+                                    (["--authorise", " =" + SigningKey().publicKey.base64], "--authorise must not be empty or blank"),
                                     (["--authorise", "foo"], "--authorise wants NAME=BASE64KEY")] {
             let refused = try await HawserProcess.run(["notary", "init", "--dir", dir.path + "/n"] + options)
             #expect(refused.status == 64 && refused.output.contains(expected) && refused.output.contains("Usage: hawser notary init"),
@@ -132,6 +135,18 @@ import Testing
         #expect(made.status == 0 && FileManager.default.fileExists(atPath: dir.path + "/n/hawser.json"), "\(made.output)")
         let again = try await HawserProcess.run(["notary", "init", "--dir", dir.path + "/n", "--accept-any-party"])
         #expect(again.status == 64 && again.output.contains("hawser.json already exists"), "\(again.output)")
+    }
+
+    /// Arguments that could only make something useless are usage errors (64) that write nothing.
+    @Test func blankNamesPasswordsAndOtherURLsAreUsageErrors() async throws {
+        let dir = try TemporaryDirectory()
+        let party = try await HawserProcess.run(["party", "new", "--name", " ", "--out", dir.path + "/p.key"])
+        #expect(party.status == 64 && party.output.contains("--name must not be empty or blank"), "\(party.output)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/p.key"))
+        let hash = try await HawserProcess.run(["node", "hash-password", ""])
+        #expect(hash.status == 64 && hash.output.contains("the password must not be empty"), "\(hash.output)")
+        let verify = try await HawserProcess.run(["admin", "verify-cluster", "--url", "http://127.0.0.1:1", "--url", "ftp://x"])
+        #expect(verify.status == 64 && verify.output.contains("--url `ftp://x` is not an http:// or https:// base URL"), "\(verify.output)")
     }
 
     @Test func notaryIdentityPrintsTheKeyThatRequestSignTakes() async throws {
