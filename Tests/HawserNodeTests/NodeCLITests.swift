@@ -179,6 +179,8 @@ import Testing
         var settings = ElectionSettings()
         settings.sqlite = "lease.sqlite"
         settings.election = "from-the-file"
+        // A lease no busy moment of the suite's can lapse before `admin status` reads it.
+        settings.leaseMs = 60_000
         try writeRemoteNodeFiles(in: dir.path, urls: ["http://127.0.0.1:1"]) { configuration in
             configuration.ha.mode = .hotWarm
             configuration.ha.id = "A"
