@@ -265,6 +265,9 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
                 try await Task.sleep(for: .milliseconds(200))
             } catch let error as NATSError where isTransient(error) && clock.now < deadline {
                 try await Task.sleep(for: .milliseconds(200))
+            } catch let error as JetStreamError where error.errorCode == JetStreamError.replicasNeedAClusterCode {
+                await client.close()
+                throw JetStreamLogError.replicasNeedACluster(replicas: configuration.replicas, stream: configuration.stream)
             } catch {
                 await client.close()
                 throw error
@@ -283,7 +286,8 @@ extension JetStreamError {
     /// Server-side failures an election or restart fixes (no leader, cluster not ready).
     var isTransient: Bool {
         if case .api(let status, let code, _) = self {
-            return status >= 500 || code == 10008 || code == 10023 || code == 10058
+            // A server that is not clustered answers 500 to a replicated stream: no retry helps.
+            return (status >= 500 && code != Self.replicasNeedAClusterCode) || code == 10008 || code == 10023 || code == 10058
         }
         return false
     }

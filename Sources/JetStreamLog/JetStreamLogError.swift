@@ -5,6 +5,8 @@ public enum JetStreamLogError: Error, Sendable, Equatable, CustomStringConvertib
     /// The replica has applied more entries than the stream holds: the stream lost entries (it
     /// was deleted and recreated, or its servers lost their stores).
     case aheadOfStream(position: UInt64, streamEnd: UInt64, stream: String)
+    /// The stream asks for more copies than a server that is not clustered can keep.
+    case replicasNeedACluster(replicas: Int, stream: String)
 
     public var description: String {
         switch self {
@@ -17,6 +19,9 @@ public enum JetStreamLogError: Error, Sendable, Equatable, CustomStringConvertib
                 + "Keep this replica's notary.sqlite: it records what the notary signed, and a replica started without it would sign spends of states already spent. "
                 + "If a majority of the replicas agrees and serves, restore this one from one of them (`hawser notary restore --force`); "
                 + "otherwise keep the notary stopped and preserve every store (docs/cluster.md, \"When a replica stops with log_diverged\")"
+        case .replicasNeedACluster(let replicas, let stream):
+            "stream \(stream) is to keep \(replicas) copies (log.replicas), but the NATS server is not clustered "
+                + "(JetStream: replicas > 1 not supported in non-clustered mode): give log.servers of a cluster of at least \(replicas) servers, or set log.replicas 1"
         }
     }
 }

@@ -114,6 +114,18 @@ import Testing
         }
     }
 
+    /// Three copies on one server that is not clustered: said at once, not retried for 30 s as if
+    /// a cluster were electing and then thrown as the server's 500.
+    @Test func aReplicatedStreamOnAServerThatIsNotClusteredIsAConfigurationProblem() async throws {
+        try await withNATSCluster(size: 1) { cluster in
+            let log = makeLog(cluster) { $0.replicas = 3 }
+            await #expect(throws: JetStreamLogError.replicasNeedACluster(replicas: 3, stream: "LOG")) {
+                _ = try await log.firstPosition()
+            }
+            await log.close()
+        }
+    }
+
     @Test func retentionBoundsTheStreamAndAReplicaBehindItIsToldToRestore() async throws {
         try await withNATSCluster { cluster in
             let log = makeLog(cluster) { $0.maxEntries = 5 }

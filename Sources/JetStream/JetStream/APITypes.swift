@@ -26,6 +26,8 @@ public enum JetStreamError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let wrongLastSequenceConstantCode = 10164
     public static let noMessageFoundCode = 10037
     public static let consumerNotFoundCode = 10014
+    /// "replicas > 1 not supported in non-clustered mode".
+    public static let replicasNeedAClusterCode = 10074
 
     /// A publish refused because the stream (or subject) did not end where its expectation said.
     public var isWrongLastSequence: Bool {
