@@ -59,8 +59,8 @@ import Testing
             // Failures and warnings both fail the run (see the configuration).
             #expect(run.status == 0, "schemathesis against the \(name):\n\(run.output)")
         }
-        #expect(notary.terminate() == 0)
-        #expect(node.terminate() == 0)
+        #expect(await notary.terminate() == 0)
+        #expect(await node.terminate() == 0)
     }
 
     /// Saves what `url` answers to `path`.

@@ -61,7 +61,7 @@ import Testing
         let violations = try history.violations()
         #expect(violations.isEmpty, "\(violations.count) violations of the history rules: \(violations.prefix(10))")
         try await client.shutdown()
-        #expect(notary.terminate() == 0, "SIGTERM shuts the notary down cleanly")
+        #expect(await notary.terminate() == 0, "SIGTERM shuts the notary down cleanly")
 
         // The store agrees with every acknowledged commit.
         let store = try SQLiteNotaryStore(path: dir.path + "/data/notary.sqlite")

@@ -71,7 +71,7 @@ import Testing
                 "\(second.output)")
         first.kill()
         let (third, _) = try await HawserProcess.node(config: config)
-        #expect(third.terminate() == 0)
+        #expect(await third.terminate() == 0)
     }
 
     /// `notary restore` replaces the store: never under a running replica.

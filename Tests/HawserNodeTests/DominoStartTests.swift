@@ -25,7 +25,7 @@ import Testing
         let ready = try await HotWarmTests().status("http://127.0.0.1:\(port)/health/ready")
         #expect(ready.status == 200, "\(ready)")
         #expect(try String(contentsOfFile: log, encoding: .utf8).contains("the database answers: starting"))
-        #expect(node.terminate() == 0)
+        #expect(await node.terminate() == 0)
     }
 
     /// SIGTERM during the wait ends it as it ends a running node: exit 0. The signal killed the

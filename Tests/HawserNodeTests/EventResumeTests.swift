@@ -61,6 +61,6 @@ import Testing
 
         try await http.shutdown()
         try await client.shutdown()
-        #expect(node.terminate() == 0)
+        #expect(await node.terminate() == 0)
     }
 }

@@ -107,7 +107,7 @@ import Testing
             let silent = try await RawConnection(port: port)
             #expect(await silent.read(within: .seconds(20)).closed)
         }
-        _ = notary.terminate()
+        _ = await notary.terminate()
     }
 
     /// Before, the notary never finished its graceful shutdown while such a client stayed connected.
@@ -117,7 +117,7 @@ import Testing
         let client = try await RawConnection(port: port)
         #expect(await client.send(Self.preface))
         _ = await client.read(within: .milliseconds(300))  // the server's SETTINGS
-        #expect(notary.terminate(within: .seconds(30)) == 0)
+        #expect(await notary.terminate(within: .seconds(30)) == 0)
     }
 
     /// A unary call whose request never ends is reset (RST_STREAM) after the body time-out; before,
@@ -137,7 +137,7 @@ import Testing
             }
             #expect(Self.frames(in: received).contains { $0.type == 3 && $0.stream == 1 }, "no RST_STREAM: \(Self.frames(in: received))")
         }
-        _ = notary.terminate()
+        _ = await notary.terminate()
     }
 
     /// A request that ends with its HEADERS frame, with no message, is answered (a unary call's
@@ -157,7 +157,7 @@ import Testing
             let received = try await GRPCMessageHoldTests.read(client, until: ended)
             #expect(ended(Self.frames(in: received)), "no end of the call: \(Self.frames(in: received))")
         }
-        _ = notary.terminate()
+        _ = await notary.terminate()
     }
 
     /// A HEADERS frame (END_HEADERS, and END_STREAM if `endStream`) of literal, unindexed, unencoded fields.

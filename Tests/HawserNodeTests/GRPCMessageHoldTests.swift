@@ -68,7 +68,7 @@ import Testing
             #expect(GRPCDeadlineTests.frames(in: received).contains { $0.type == 1 && $0.stream == 5 })
             #expect(!GRPCDeadlineTests.frames(in: received).contains { $0.type == 3 && $0.stream == 5 })
         }
-        #expect(notary.terminate(within: .seconds(30)) == 0)
+        #expect(await notary.terminate(within: .seconds(30)) == 0)
     }
 
     /// A DATA frame on `stream`.

@@ -189,15 +189,22 @@ final class HawserProcess: Sendable {
 
     /// SIGTERM and wait: a graceful shutdown. Returns the exit status. A process that has not
     /// exited within `bound` is killed (SIGKILL: status 9), so a shutdown that hangs fails the
-    /// test that expects 0 instead of holding the whole suite.
-    func terminate(within bound: Duration = .seconds(60)) -> Int32 {
+    /// test that expects 0 instead of holding the whole suite. The wait runs on a thread of its
+    /// own: a shutdown takes seconds, and blocking a cooperative thread for them (two on this
+    /// machine) starved the tests' in-process elections and engines of the suite's other tests.
+    func terminate(within bound: Duration = .seconds(60)) async -> Int32 {
         stopWatchdog()
         process.terminate()
-        if !process.waitUntilGone(within: bound) {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            _ = process.waitUntilGone()
+        let process = process
+        return await withCheckedContinuation { continuation in
+            Thread {
+                if !process.waitUntilGone(within: bound) {
+                    Foundation.kill(process.processIdentifier, SIGKILL)
+                    _ = process.waitUntilGone()
+                }
+                continuation.resume(returning: process.exitStatus ?? SIGKILL)
+            }.start()
         }
-        return process.exitStatus ?? SIGKILL
     }
 
     private func stopWatchdog() { watchdog.withLock { $0 }?.stop() }

@@ -31,7 +31,7 @@ struct HotHotFaultTests {
         let postgres = try await PostgresServer.start(durableCommits: true)
         defer { postgres.stop() }
         let notary = try await StandaloneNotary.start()
-        defer { notary.stop() }
+        defer { notary.kill() }
         let nats = try await NATSCluster.start(size: 1, jetStream: false)
         defer { nats.stop() }
         // HAWSER_FAULT_ELECTION=zookeeper: the partitions elected through a ZooKeeper ensemble, each
@@ -75,7 +75,7 @@ struct HotHotFaultTests {
 
         // Flows whose start no client heard of must end too.
         try await eventually("every flow ended", timeout: .seconds(120)) { try await set.unfinished() == 0 }
-        #expect(set.stop(), "every worker stops cleanly")
+        #expect(await set.stop(), "every worker stops cleanly")
         let history = try await set.history(starts: load.acknowledged)
         let terms = history.won.values.map(\.count).reduce(0, +)
         #expect(history.starts.count >= 60 && terms >= Self.partitions + 10, "\(history.starts.count) starts, \(terms) terms won")
@@ -106,7 +106,7 @@ struct HotHotFaultTests {
             running.append(id)
         case .remove:
             let leaving = running.randomElement(using: &generator)!
-            #expect(set.stop(leaving), "\(leaving) stops cleanly")
+            #expect(await set.stop(leaving), "\(leaving) stops cleanly")
             running.removeAll { $0 == leaving }
             try await awaitPartitionsLed(by: running, set)
         case .restartBus:
@@ -155,7 +155,7 @@ struct HotHotFaultTests {
         let postgres = try await PostgresServer.start()
         defer { postgres.stop() }
         let notary = try await StandaloneNotary.start()
-        defer { notary.stop() }
+        defer { notary.kill() }
         let dir = try TemporaryDirectory()
         let set = try await NodeHAPair(root: dir.path, postgres: postgres, notary: notary.url, workers: ["W1"], partitions: 16)
         try await set.start("W1")
@@ -164,6 +164,6 @@ struct HotHotFaultTests {
         let connections = try #require(rows.first.flatMap { $0.first }.flatMap { Int($0) })
         // The pool's `database.maxConnections` (8 by default), and one for the 16 elections.
         #expect(connections <= 8 + 1, "W1 holds \(connections) connections")
-        #expect(set.stop(), "the worker stops cleanly")
+        #expect(await set.stop(), "the worker stops cleanly")
     }
 }

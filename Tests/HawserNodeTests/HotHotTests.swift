@@ -104,7 +104,7 @@ import Testing
         try await hotWarm.awaitReady(pair.url("B"), "ready")
         try await notary.restart()
         try await hotWarm.expectEveryFlowCompletedOnce(ids, clients[2])
-        #expect(b.terminate() == 0)
+        #expect(await b.terminate() == 0)
         try await hotWarm.checkLedger(pair.root, notary, loads: ids.count)
     }
 
@@ -116,7 +116,7 @@ import Testing
         let dir = try TemporaryDirectory()
         let (election, _) = HotWarmTests.sqliteElection(in: dir.path)
         let notary = try await StandaloneNotary.start()
-        defer { notary.stop() }
+        defer { notary.kill() }
         let pair = try HotWarmTests.Pair(root: dir.path, notary: notary.url, election: election, electionOptions: [],
                                          mode: .hotHot, partitions: Self.partitions)
         var eight = try NodeConfiguration.load(pair.config("B"))
@@ -129,7 +129,7 @@ import Testing
         #expect(refused != 0 && why.contains("ha.partitions is 8, but the node database splits its flows into 4 partitions"), "\(why)")
         let (busy, lock) = try await HawserProcess.run(["node", "repartition", "--config", pair.config("B")])
         #expect(busy != 0 && lock.contains("(hawser node run); stop it first"), "\(lock)")
-        #expect(a.terminate() == 0)
+        #expect(await a.terminate() == 0)
         // A file naming another election cannot check that the node's processes are stopped: refused.
         var elsewhere = eight
         elsewhere.ha.election?.election = "other"
@@ -157,7 +157,7 @@ import Testing
         #expect(done.contains("the node database splits its flows into 8 partitions (it split them into 4)"), "\(done)")
         let b = try await pair.start("B")
         try await hotWarm.awaitReady(pair.url("B"), "ready")
-        #expect(b.terminate() == 0)
+        #expect(await b.terminate() == 0)
     }
 
     /// The partitions whose last `serving`/`released` event line in `output` is `serving`.

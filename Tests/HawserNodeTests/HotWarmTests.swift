@@ -67,7 +67,7 @@ import Vault
         let dir = try TemporaryDirectory()
         let (election, options) = Self.sqliteElection(in: dir.path)
         let notary = try await StandaloneNotary.start()
-        defer { notary.stop() }
+        defer { notary.kill() }
         let pair = try Pair(root: dir.path, notary: notary.url, election: election, electionOptions: options)
         let a = try await pair.start("A")
         try await awaitReady(pair.url("A"), "ready")
@@ -78,7 +78,7 @@ import Vault
                                                                  killWhenListening: false)
         #expect(status != 0)
         #expect(output.contains("duplicate_candidate: another process already stands in this election as candidate A"), "\(output)")
-        #expect(a.terminate() == 0)
+        #expect(await a.terminate() == 0)
     }
 
     /// A quick SQLite lease election in `root` (`election.sqlite`, lease 1 s, renewed every 200
@@ -119,7 +119,7 @@ import Vault
             throw error
         }
         try await client.shutdown()
-        #expect(b.terminate() == 0)
+        #expect(await b.terminate() == 0)
         try await checkLedger(root, notary, loads: loads)
     }
 
@@ -166,7 +166,7 @@ import Vault
         #expect(members[1].epoch != nil && members[0].epoch == nil && members.allSatisfy(\.healthy), "\(json)")
         #expect(members.map(\.addresses) == [[pair.url("A")], [pair.url("B")]])
         guard pause else {
-            #expect(restarted.terminate() == 0)
+            #expect(await restarted.terminate() == 0)
             return ids.count
         }
         notary.kill()
@@ -184,7 +184,7 @@ import Vault
         #expect(b.isRunning, "the deposed node stands by without a restart")
         _ = try await awaitStandbyAnswer(pair.url("B"), naming: pair.url("A"))
         try await expectEveryFlowCompletedOnce(ids.merging(later) { x, _ in x }, client)
-        #expect(restarted.terminate() == 0)
+        #expect(await restarted.terminate() == 0)
         return ids.count + later.count
     }
 
@@ -206,7 +206,7 @@ import Vault
             balances[state.owner, default: 0] += (token["amount"] as! NSNumber).int64Value
         }
         #expect(balances == ["O=Alice": 100 - 2 * Int64(moves), "O=Bob": 7 * Int64(issues) + 2 * Int64(moves) + issuedToBob.reduce(0, +)])
-        notary.stop()
+        await notary.stop()
         let store = try notary.store()
         for state in states {
             #expect(try await store.consumer(of: state.ref) == state.consumedBy, "\(state.ref)")
@@ -447,7 +447,7 @@ struct HotWarmZooKeeperTests {
         let client = NodeClient(urls: ["http://127.0.0.1:\(node.port)"], username: "ops", password: "secret")
         #expect(try await client.run("IssueTokens", arguments: Array(#"{"owner":"O=Alice","amount":1}"#.utf8)).status == "completed")
         try await client.shutdown()
-        #expect(node.0.terminate() == 0)
+        #expect(await node.0.terminate() == 0)
 
         // A node started with an older epoch (a watchdog whose win was overtaken) writes nothing and exits.
         // It listens before its claim is refused: it must be left to exit on its own (within the time limit).

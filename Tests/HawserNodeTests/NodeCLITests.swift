@@ -110,7 +110,7 @@ import Testing
         let vault = try await hawser("vault", "query", "--type", "token", "--owner", "O=Alice")
         #expect(vault.status == 0 && vault.lines.count == 1, "\(vault.lines)")
         #expect(vault.lines.first?.contains("\"data\":{\"amount\":7,\"owner\":\"O=Alice\"}") == true, "\(vault.lines)")
-        #expect(node.terminate() == 0)
+        #expect(await node.terminate() == 0)
     }
 
     /// The README's tour: the key printed by `hawser notary identity` is the one `request sign`
@@ -164,7 +164,7 @@ import Testing
         let online = try await HawserProcess.runToExit(["notary", "identity", "--url", "http://127.0.0.1:\(port)", "--json"])
         #expect(online.output == "{\"name\":\"O=Hawser Notary, L=London, C=GB\",\"publicKey\":\"\(key.publicKey.base64)\"}\n",
                 "\(online.output)")
-        #expect(notary.terminate() == 0)
+        #expect(await notary.terminate() == 0)
 
         let signed = try await HawserProcess.runToExit(["request", "sign", "--key", dir.path + "/alice.key",
                                                         "--notary-key", key.publicKey.base64, "--input", String(repeating: "1", count: 64) + ":0"])

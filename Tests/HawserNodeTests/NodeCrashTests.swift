@@ -114,7 +114,7 @@ import Testing
         for i in 0..<200 {
             #expect(try await client.flow(clientRequestId: "load-\(i)")?.id == ids["load-\(i)"])
         }
-        _ = node.terminate()
+        _ = await node.terminate()
         try await client.shutdown()
 
         // Totals: Alice 500 - 100 × 2, Bob 100 × 7 + 100 × 2.

@@ -59,7 +59,7 @@ struct NodeHAFaultTests {
         // Flows whose start no client heard of must end too.
         let deadline = ContinuousClock.now + .seconds(120)
         while try await pair.unfinished() > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
-        #expect(pair.stop(), "both nodes stop cleanly")
+        #expect(await pair.stop(), "both nodes stop cleanly")
         let history = try await pair.history(starts: load.acknowledged)
         #expect(history.starts.count >= 40 && history.won.values.map(\.count).reduce(0, +) >= faults.count,
                 "\(history.starts.count) starts, epochs won \(history.won)")

@@ -131,13 +131,18 @@ final class NodeHAPair {
     func isRunning(_ id: String) -> Bool { processes[id]?.isRunning ?? false }
 
     /// SIGTERM to `id`; true if it exited cleanly.
-    func stop(_ id: String) -> Bool { processes.removeValue(forKey: id).map { $0.terminate() == 0 } ?? true }
+    func stop(_ id: String) async -> Bool {
+        guard let process = processes.removeValue(forKey: id) else { return true }
+        return await process.terminate() == 0
+    }
 
     /// SIGTERM to every process; true if all exited cleanly.
-    func stop() -> Bool {
-        let statuses = processes.values.map { $0.terminate() }
+    func stop() async -> Bool {
+        let stopping = Array(processes.values)
         processes = [:]
-        return statuses.allSatisfy { $0 == 0 }
+        var clean = true
+        for process in stopping where await process.terminate() != 0 { clean = false }
+        return clean
     }
 
     /// Records every write to the node's tables, in the order the fence serialises them: the table,

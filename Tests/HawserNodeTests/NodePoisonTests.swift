@@ -57,7 +57,7 @@ import Vault
         let ended = try await running.client.waitForEnd(move.id)
         #expect(ended.status == "completed", "\(ended.error ?? "")")
         #expect(running.node.isRunning)
-        _ = running.node.terminate()
+        _ = await running.node.terminate()
         let balances = try await SQLiteNodeDatabase(path: running.databasePath).vault.balances(type: "token", owner: nil)
         #expect(balances.map(\.owner) == ["O=Alice", "O=Bob"])
         #expect(balances.map(\.amount) == [2_305_843_009_213_693_952, 6_917_529_027_641_081_856])
@@ -76,7 +76,7 @@ import Vault
 
     @Test(.timeLimit(.minutes(2))) func aFlowWhoseReplayTookTheNodeDownIsParkedWithItsReason() async throws {
         let running = try await RunningNode.start()
-        _ = running.node.terminate()
+        _ = await running.node.terminate()
         let id = try await runningFlow(try SQLiteNodeDatabase(path: running.databasePath), marked: true)
         try await running.restart()
         // The engine decides about unfinished flows while the API already answers.
@@ -103,7 +103,7 @@ import Vault
     @Test(.timeLimit(.minutes(2))) func anOperatorKillsOrParksAFlowWhileTheNodeIsStopped() async throws {
         let running = try await RunningNode.start()
         let issued = try await running.issue(5, to: "O=Alice")
-        _ = running.node.terminate()
+        _ = await running.node.terminate()
         let database = try SQLiteNodeDatabase(path: running.databasePath)
         let (killed, parked) = (try await runningFlow(database, marked: true), try await runningFlow(database, marked: false))
         let state = try #require(try await database.vault.query(VaultQuery(type: "token")).first)

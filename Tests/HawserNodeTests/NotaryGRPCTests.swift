@@ -162,12 +162,12 @@ import TokenSample
         var ids = Ids(seed: 73)
         let early = signed(ids.hash(), inputs: [ids.ref()])
         #expect(try await client.notarise(early).outcome == .committed)
-        first.stop()
+        await first.stop()
         for _ in 0..<20 {
             #expect(try await client.notarise(signed(ids.hash(), inputs: [ids.ref()])).outcome == .committed)
         }
         try await client.shutdown()
-        second.stop()
+        await second.stop()
         // The first replica decided the early request, the second every later one.
         #expect(try await first.store().outcome(of: early.txId) == .committed)
         #expect(try await second.store().outcome(of: early.txId) == nil)
@@ -224,7 +224,7 @@ import TokenSample
             let issued = try await parts.engine.run(IssueTokens(owner: "O=Alice", amount: 10))
             #expect(issued.status == .completed, "\(issued.error ?? "")")
         }
-        notary.stop()
+        await notary.stop()
     }
 
     /// The `grpc` section is validated at start-up, one sentence per problem.

@@ -145,7 +145,7 @@ struct NotaryHotColdStartTests {
         let request = signed(.sha256(Array("hot-cold-1".utf8)), inputs: [StateRef(txId: .sha256(Array("in-1".utf8)), index: 0)])
         #expect(try await client.notarise(request).outcome == .committed)
         try await client.shutdown()
-        #expect(first.0.terminate() == 0)
+        #expect(await first.0.terminate() == 0)
 
         // A notary started with an older epoch (a watchdog whose win was overtaken) writes nothing and exits.
         // It listens before its claim is refused: it must be left to exit on its own (within the time limit).

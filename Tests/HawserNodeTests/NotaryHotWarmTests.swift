@@ -99,7 +99,7 @@ struct NotaryHotWarmTests {
             history.stopped.store(true, ordering: .relaxed)
             await load.value
             try await check(history, client)
-            #expect(restarted.terminate() == 0)
+            #expect(await restarted.terminate() == 0)
         } catch {
             history.stopped.store(true, ordering: .relaxed)
             await load.value
@@ -109,7 +109,7 @@ struct NotaryHotWarmTests {
         try await client.shutdown()
         // The deposed notary's graceful stop ends: a replica request whose PostgreSQL session
         // the server ended while the notary was paused fails instead of waiting for ever.
-        #expect(b.terminate() == 0)
+        #expect(await b.terminate() == 0)
     }
 
     /// Two clients race for each contested state (one of each pair must lose), recording every

@@ -21,6 +21,6 @@ import Testing
         try await eventually("the log naming the unreachable servers", timeout: .seconds(30)) {
             notary.printed.contains("cannot connect to a NATS server; trying again") && notary.printed.contains("127.0.0.1:\(unused)")
         }
-        #expect(notary.terminate(within: .seconds(20)) == 0, "\(notary.printed)")
+        #expect(await notary.terminate(within: .seconds(20)) == 0, "\(notary.printed)")
     }
 }

@@ -111,9 +111,10 @@ final class PaymentNetwork: @unchecked Sendable {
         return out
     }
 
+    /// The tests' clean-up, once they have checked what they check: SIGKILL every process.
     func stop() {
-        for process in lock.withLock({ Array(nodes.values) }) { _ = process.terminate() }
-        _ = notary.terminate()
+        for process in lock.withLock({ Array(nodes.values) }) { process.kill() }
+        notary.kill()
     }
 }
 

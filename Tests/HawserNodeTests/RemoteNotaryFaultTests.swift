@@ -49,7 +49,7 @@ import Vault
 
             // The notary agrees with the vault: each consumed state was spent by the transaction the
             // vault says, no unconsumed one was spent, and every transaction is committed.
-            notary.stop()
+            await notary.stop()
             let store = try notary.store()
             for state in try await parts.database.vault.query(VaultQuery(type: Token.stateType, consumption: .all, limit: 100_000)) {
                 #expect(try await store.consumer(of: state.ref) == state.consumedBy, "\(state.ref)")

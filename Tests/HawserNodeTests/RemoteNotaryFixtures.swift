@@ -68,7 +68,7 @@ final class StandaloneNotary: Sendable {
     func kill() { process.withLock { $0.take() }?.kill() }
 
     /// SIGTERM and wait.
-    func stop() { _ = process.withLock { $0.take() }?.terminate() }
+    func stop() async { _ = await process.withLock { $0.take() }?.terminate() }
 
     /// The notary's store, to read once it is stopped.
     func store() throws -> SQLiteNotaryStore { try SQLiteNotaryStore(path: root + "/data/notary.sqlite") }

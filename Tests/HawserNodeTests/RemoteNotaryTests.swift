@@ -43,7 +43,7 @@ import Testing
         let ready = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health/ready"), timeout: .seconds(10))
         #expect(ready.status == .ok)
         try await client.shutdown()
-        #expect(process.terminate() == 0)
+        #expect(await process.terminate() == 0)
 
         // The node kept nothing of a notary; the notary recorded both transactions as committed.
         for file in ["log.sqlite", "notary.sqlite"] { #expect(!FileManager.default.fileExists(atPath: node + "/data/" + file)) }

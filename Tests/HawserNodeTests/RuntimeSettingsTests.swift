@@ -14,7 +14,7 @@ import Testing
         let config = dir.path + "/node.json"
         let log = dir.path + "/node.log"
         let (node, _) = try await HawserProcess.node(config: config, logLevel: "error", log: log)
-        defer { _ = node.terminate() }
+        defer { node.kill() }
         func logged() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
         let (set, said) = try await HawserProcess.run(["admin", "config", "set", "log.level", "Debug", "--config", config])

@@ -26,7 +26,7 @@ import Testing
         try await eventually("both roles said they listen") {
             worker.printed.contains(#""service":"node""#) && worker.printed.contains(#""service":"notary""#)
         }
-        #expect(worker.terminate() == 0)
+        #expect(await worker.terminate() == 0)
     }
 
     /// Roles that do not exist, a split of a node that is not hot-hot, and a role without its file

@@ -98,8 +98,8 @@ import Testing
             try await hotWarm.awaitReady("http://127.0.0.1:\(port)", "ready")
             try await notary.restart()
             try await hotWarm.expectEveryFlowCompletedOnce(ids.merging(["killed-through-the-rpc-worker": doomed.id]) { a, _ in a }, client)
-            #expect(c.terminate() == 0)
-            #expect(b.terminate() == 0)
+            #expect(await c.terminate() == 0)
+            #expect(await b.terminate() == 0)
             try await hotWarm.checkLedger(pair.root, notary, loads: ids.count, issuedToBob: [5])
         } catch {
             try await client.shutdown()
@@ -118,7 +118,7 @@ import Testing
         var (election, _) = HotWarmTests.sqliteElection(in: dir.path)
         election.holdDownMs = 500
         let notary = try await StandaloneNotary.start()
-        defer { notary.stop() }
+        defer { notary.kill() }
         let pair = try HotWarmTests.Pair(root: dir.path, notary: notary.url, election: election, electionOptions: [],
                                          mode: .hotHot, partitions: HotHotTests.partitions)
         for (id, roles) in [("A", Set([HAConfiguration.Role.flow])), ("B", [.rpc])] {
@@ -143,8 +143,8 @@ import Testing
                                                #"{"flow":"IssueTokens","arguments":{"owner":"O=Alice","amount":10},"clientRequestId":"bus-\#(i)"}"#)
             #expect(answer.status == 201 && answer.body.contains(#""status":"completed""#), "start \(i): \(answer)")
         }
-        #expect(b.terminate() == 0)
-        #expect(a.terminate() == 0)
+        #expect(await b.terminate() == 0)
+        #expect(await a.terminate() == 0)
     }
 
     /// GETs `url` as the pair's RPC user.
