@@ -28,7 +28,7 @@ extension FlowCommand {
             guard let password = password ?? environment["HAWSER_PASSWORD"] ?? stored else {
                 throw ValidationError("give --password, set HAWSER_PASSWORD, or run from the directory holding \(NodeCommand.defaultDirectory)/")
             }
-            let urls = Self.urls(given: nodes, environment: environment, configuration: NodeCommand.defaultDirectory + "/node.json")
+            let urls = try Self.urls(given: nodes, environment: environment, configuration: NodeCommand.defaultDirectory + "/node.json")
             for url in urls where (try? NotaryClient.baseURL(url)) == nil {
                 throw ValidationError("--node (or HAWSER_NODE) `\(url.prefix(200))` is not an http:// or https:// base URL such as \(Self.defaultURL)")
             }
@@ -45,13 +45,21 @@ extension FlowCommand {
         /// The node URLs: `given`, else `HAWSER_NODE` (comma-separated), else the listen address
         /// of the node configuration at `configuration` (if it exists and names a fixed port),
         /// else `defaultURL`.
-        static func urls(given: [String], environment: [String: String], configuration: String) -> [String] {
+        static func urls(given: [String], environment: [String: String], configuration: String) throws -> [String] {
             if !given.isEmpty { return given }
             if let text = environment["HAWSER_NODE"] {
                 let urls = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
                 if !urls.isEmpty { return urls }
             }
-            if let listen = try? NodeConfiguration.load(configuration).listen, listen.port != 0 {
+            // A file that is there but unreadable is said, not passed over for the default address
+            // (which some other node, or none, may answer).
+            var listen: NotaryConfiguration.Listen?
+            if FileManager.default.fileExists(atPath: configuration) {
+                do { listen = try NodeConfiguration.load(configuration).listen } catch {
+                    throw ValidationError("\(configuration) names no node to reach (\(error)); give --node or set HAWSER_NODE")
+                }
+            }
+            if let listen, listen.port != 0 {
                 // A node listening on every address is reached on loopback from here.
                 let host = switch listen.host {
                 case "0.0.0.0": "127.0.0.1"

@@ -22,11 +22,16 @@ import Testing
         try configuration.save(dir.path + "/node.json")
         let config = dir.path + "/node.json"
         typealias Connection = FlowCommand.Connection
-        #expect(Connection.urls(given: ["http://a:1"], environment: ["HAWSER_NODE": "http://b:2"], configuration: config) == ["http://a:1"])
-        #expect(Connection.urls(given: [], environment: ["HAWSER_NODE": "http://b:2, http://c:3"], configuration: config)
+        #expect(try Connection.urls(given: ["http://a:1"], environment: ["HAWSER_NODE": "http://b:2"], configuration: config) == ["http://a:1"])
+        #expect(try Connection.urls(given: [], environment: ["HAWSER_NODE": "http://b:2, http://c:3"], configuration: config)
                 == ["http://b:2", "http://c:3"])
-        #expect(Connection.urls(given: [], environment: [:], configuration: config) == ["http://127.0.0.1:9123"])
-        #expect(Connection.urls(given: [], environment: [:], configuration: dir.path + "/none.json") == ["http://127.0.0.1:8090"])
+        #expect(try Connection.urls(given: [], environment: [:], configuration: config) == ["http://127.0.0.1:9123"])
+        #expect(try Connection.urls(given: [], environment: [:], configuration: dir.path + "/none.json") == ["http://127.0.0.1:8090"])
+        // A broken file was passed over for the default address.
+        try Data("{\"listen\": ".utf8).write(to: URL(fileURLWithPath: dir.path + "/broken.json"))
+        #expect(throws: ValidationError.self) {
+            try Connection.urls(given: [], environment: [:], configuration: dir.path + "/broken.json")
+        }
     }
 
     @Test func theElectionStoreComesFromOptionsElseTheEnvironment() {
