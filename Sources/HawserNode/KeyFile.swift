@@ -1,5 +1,6 @@
 import Foundation
 import HawserCore
+import Logging
 
 /// A party's or notary's Ed25519 key on disk: `{"name": ..., "seed": "<base64 of 32 bytes>"}`,
 /// readable by its owner only.
@@ -14,12 +15,22 @@ public struct KeyFile: Codable, Sendable {
 
     public var key: SigningKey? { Data(base64Encoded: seed).flatMap { SigningKey(seed: [UInt8]($0)) } }
 
+    /// The key in the file at `path`. A file others can read is still taken (as ssh's client
+    /// would not), but said once per load: the seed is the party's or the notary's signature.
     public static func load(_ path: String) throws -> (name: String, key: SigningKey) {
         let data = try ConfigurationFile.contents(of: path, what: "key file")
         guard let file = try? JSONDecoder().decode(KeyFile.self, from: data), let key = file.key else {
             throw ConfigurationError(["key file \(path) is not {\"name\": ..., \"seed\": <base64 of 32 bytes>}"])
         }
+        if let exposure = exposure(of: path) { Logger(label: "hawser.keys").warning("\(exposure)") }
         return (file.name, key)
+    }
+
+    /// A sentence if the file at `path` can be read or written by anyone but its owner.
+    public static func exposure(of path: String) -> String? {
+        guard let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int,
+              mode & 0o077 != 0 else { return nil }
+        return "key file \(path) is open to others than its owner (mode \(String(mode & 0o777, radix: 8))): anyone who reads it can sign as its party; chmod 600 it"
     }
 
     /// Writes the file with mode 0600; refuses to overwrite an existing key.
