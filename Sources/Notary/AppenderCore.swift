@@ -119,8 +119,16 @@ public struct AppenderCore: Sendable {
 
     public static let shuttingDown = APIError(.shuttingDown, "the notary is shutting down; send the request to another replica or retry")
 
+    /// `error`, which a retry could have fixed, as the time-out it became; a time-out already
+    /// (the sequencer's, forwarded back) as it is.
     public static func timedOut(_ error: any Error) -> APIError {
-        APIError(.timeout, "the log did not take the request in time (\(error)); it may still be decided: ask again with the same transaction id")
+        if let error = error as? APIError, error.code == .timeout { return error }
+        return APIError(.timeout, "the log did not take the request in time (\(error)); it may still be decided: ask again with the same transaction id")
+    }
+
+    /// Requests that waited `limit` behind others and were never sent to the log.
+    public static func timedOut(waitingFor limit: Duration) -> APIError {
+        APIError(.timeout, "the log did not take the request in time (it waited \(limit) behind others for the log); it may still be decided: ask again with the same transaction id")
     }
 
     public static func diverged(_ evidence: LogBreak) -> APIError {

@@ -112,7 +112,7 @@ public final class LogAppender: Service, Sendable {
             if let refusal = quorum.health.refusal { throw refusal }
             let remaining = appendTimeout - (ContinuousClock.now - start)
             guard remaining > .zero else {
-                throw AppenderCore.timedOut(CoordinationError.unavailable("the requests waited \(appendTimeout) for the log behind others"))
+                throw AppenderCore.timedOut(waitingFor: appendTimeout)
             }
             var failure: (any Error)?
             do {

@@ -92,6 +92,15 @@ import Uniqueness
             return
         }
         #expect(noQuorum.code == .noQuorum && timedOut.code == .timeout)
+        // The sequencer's own time-out, forwarded back, is passed on as it is (found from outside:
+        // "the log did not take the request in time (timeout: the log did not take ...").
+        let sequencers = AppenderCore.timedOut(waitingFor: .seconds(10))
+        guard case .giveUp(let passedOn) = retry.next(after: sequencers, elapsed: .seconds(1)) else {
+            Issue.record("past the deadline the group gives up")
+            return
+        }
+        #expect(passedOn == sequencers)
+        #expect(sequencers.message.components(separatedBy: "in time").count == 2 && !sequencers.message.contains("coordination"), "\(sequencers)")
         #expect(AppenderCore.fatal(APIError(.batchTooLarge, "x"))?.code == .batchTooLarge)
         #expect(AppenderCore.fatal(APIError(.logDiverged, "x")) == nil, "a 503 from the sequencer: another may take it")
         #expect(AppenderCore.fatal(CancellationError())?.code == .shuttingDown)
