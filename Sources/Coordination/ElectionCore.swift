@@ -91,6 +91,8 @@ public struct ElectionCore: Sendable {
     private var duplicateSince: Moment?
     private var storeProblem: String?
     private var lastView: ElectionView?
+    /// When the round that showed `lastView` was sent.
+    private var lastViewSentAt: Moment?
     private var finished = false
     private var policy: PreferredMasterPolicy
     private var hold = ReleaseHold()
@@ -155,6 +157,7 @@ public struct ElectionCore: Sendable {
         // An answer sent before the connection was lost says nothing about the session now.
         if let lostAt, sentAt < lostAt { return actions }
         lastView = view
+        lastViewSentAt = sentAt
         let previouslySeen = highestSeen
         highestSeen = max(highestSeen, view.epoch)
         if view.duplicate {
@@ -324,6 +327,14 @@ public struct ElectionCore: Sendable {
     }
 
     private mutating func expire(now: Moment) -> [Action] {
+        // A view as old as a leadership's validity says nothing about who leads now: name nobody
+        // (hot-hot processes named each other as active through a database outage, and clients
+        // that followed them went back and forth).
+        if let sentAt = lastViewSentAt, now >= sentAt + timing.validity {
+            lastView = nil
+            lastViewSentAt = nil
+            publish()
+        }
         guard let current = leading, now >= current.validUntil else { return [] }
         defer { publish() }
         return loseLeadership(reason: "leadership not confirmed in time")

@@ -126,6 +126,29 @@ import Testing
         #expect(core.roundSucceeded(Self.view("A", epoch: 2), now: Self.at(2110)) == [.report(.leading(Epoch(2)))])
     }
 
+    /// A follower names the leader its last round showed only while that leadership could still
+    /// be valid: once the store has not answered for as long, it names nobody, until a round
+    /// shows a leader again.
+    @Test func aFollowerForgetsTheLeaderItCannotConfirm() {
+        var core = ElectionCore(me: "A", timing: Self.timing)
+        _ = core.health(problem: nil, now: Self.at(0))
+        _ = core.tick(now: Self.at(0))
+        _ = core.roundSucceeded(Self.view("B", epoch: 3), now: Self.at(10))
+        #expect(core.status == ElectionStatus(role: .follower, leader: "B"))
+        _ = core.tick(now: Self.at(500))
+        _ = core.roundFailed(problem: "connection refused", now: Self.at(600))
+        #expect(core.status.leader == "B", "one failed round: B may well lead still")
+        _ = core.tick(now: Self.at(1000))
+        _ = core.roundFailed(problem: "connection refused", now: Self.at(1100))
+        _ = core.checkExpiry(now: Self.at(1799))
+        #expect(core.status.leader == "B")
+        _ = core.checkExpiry(now: Self.at(1800))
+        #expect(core.status == ElectionStatus(role: .follower, leader: nil))
+        _ = core.tick(now: Self.at(2000))
+        _ = core.roundSucceeded(Self.view("B", epoch: 3), now: Self.at(2010))
+        #expect(core.status == ElectionStatus(role: .follower, leader: "B"))
+    }
+
     @Test func losingLeadershipInTheStoreStepsDown() {
         var core = Self.leader()
         _ = core.tick(now: Self.at(500))
