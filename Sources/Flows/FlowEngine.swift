@@ -59,6 +59,8 @@ public final class FlowEngine: Service, Sendable {
         var nextWatcher = 0
         var draining = false
         var stopping = false
+        /// Set once the process begins to shut down (`endWaits`): no watcher waits any more.
+        var waitsEnded = false
         /// Flows that completed here lately, so a waiter learns the result without a read.
         var completed: [FlowID: FlowRecord] = [:]
         var completedOrder: [FlowID] = []
@@ -370,10 +372,10 @@ public final class FlowEngine: Service, Sendable {
         let watcher = FlowWatcher(continuation, after: cursor)
         // Registering and asking whether the flow's end is still to be published happen under one
         // lock, as publishing does: either the end reaches this watcher or the store holds it.
-        let (key, endIsAhead, stopping, context) = state.withLock { state in
+        let (key, endIsAhead, ends, context) = state.withLock { state in
             state.nextWatcher += 1
             state.watchers[id, default: [:]][state.nextWatcher] = watcher
-            return (state.nextWatcher, state.live[id].map { !$0.hasEnded } ?? false, state.stopping, state.live[id]?.context)
+            return (state.nextWatcher, state.live[id].map { !$0.hasEnded } ?? false, state.stopping || state.waitsEnded, state.live[id]?.context)
         }
         continuation.onTermination = { [weak self] _ in
             _ = self?.state.withLock { $0.watchers[id]?.removeValue(forKey: key) }
@@ -382,6 +384,7 @@ public final class FlowEngine: Service, Sendable {
             // A flow running here publishes its end to the watcher just registered: nothing to read.
             if !withHistory, endIsAhead {
                 watcher.deliverHistory([], status: nil)
+                if ends { watcher.finish() }
                 return (stream, watcher)
             }
             guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
@@ -400,7 +403,7 @@ public final class FlowEngine: Service, Sendable {
             // hospital) gets its status here, and so does an observer that saw another one.
             let told = record.status.isTerminal || record.status == .hospitalised || cursor.status != nil
             watcher.deliverHistory(history, status: told ? .status(id, record.status, error: record.error, attempts: record.attempts) : nil)
-            if stopping { watcher.finish() }  // a stopped engine runs the flow no further
+            if ends { watcher.finish() }  // a stopped engine runs the flow no further; a stopping process waits no more
         } catch {
             continuation.finish()
             throw error
@@ -545,6 +548,21 @@ public final class FlowEngine: Service, Sendable {
     }
 
     public var isDraining: Bool { state.withLock { $0.draining } }
+
+    /// Ends every wait for a flow (`waitForEnd` returns the flow as it stands, an event stream
+    /// ends), now and from now on, while the flows run on: the process is shutting down, and its
+    /// HTTP server finishes the requests under way before the engine stops. A long poll or an
+    /// event stream of a flow that ran on held SIGTERM back until the flow ended.
+    public func endWaits() {
+        let watchers = state.withLock { state in
+            state.waitsEnded = true
+            return state.watchers.values.flatMap(\.values)
+        }
+        for watcher in watchers { watcher.finish() }
+    }
+
+    /// True once `endWaits` was called.
+    public var waitsEnded: Bool { state.withLock { $0.waitsEnded } }
 
     /// True once `stop` has begun.
     public var isStopping: Bool { state.withLock { $0.stopping } }

@@ -121,6 +121,12 @@ final class FlowEngines: Sendable {
         queue?.engine.setDraining(on)
     }
 
+    /// The process is shutting down: every wait for a flow ends (`FlowEngine.endWaits`).
+    func endWaits() {
+        for engine in active { engine.endWaits() }
+        queue?.engine.endWaits()
+    }
+
     /// Flows running in this process now.
     var runningCount: Int { active.reduce(0) { $0 + $1.runningCount } }
 }

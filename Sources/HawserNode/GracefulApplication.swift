@@ -18,12 +18,15 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
     /// The HTTP server alone.
     private let http: Application<Responder>
     public let services: [any Service]
+    /// Run when the shutdown begins, before the HTTP server stops (which waits for its requests).
+    private let beforeTheServerStops: @Sendable () -> Void
 
-    public init(_ application: Application<Responder>) {
+    public init(_ application: Application<Responder>, beforeTheServerStops: @escaping @Sendable () -> Void = {}) {
         var http = application
         services = http.services
         http.services = []
         self.http = http
+        self.beforeTheServerStops = beforeTheServerStops
     }
 
     public var responder: Responder { get async throws { http.responder } }
@@ -35,8 +38,20 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
     public var processesRunBeforeServerStart: [@Sendable () async throws -> Void] { http.processesRunBeforeServerStart }
 
     public func run() async throws {
-        // The server listed last stops first, as in Hummingbird's group.
-        try await ServiceGroup(configuration: .init(services: (services + [http]).map { .stoppingGroupGracefully($0) }, logger: logger)).run()
+        // The service listed last stops first, as in Hummingbird's group: the shutdown's first
+        // step, then the server.
+        let services = services + [http, ShutdownBegins(action: beforeTheServerStops)]
+        try await ServiceGroup(configuration: .init(services: services.map { .stoppingGroupGracefully($0) }, logger: logger)).run()
+    }
+}
+
+/// Runs `action` once the group begins to shut down (or is cancelled), then ends.
+private struct ShutdownBegins: Service {
+    let action: @Sendable () -> Void
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        action()
     }
 }
 

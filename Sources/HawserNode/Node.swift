@@ -253,7 +253,8 @@ public enum Node {
                 await onListening(port)
             },
             logger: logger)
-        return (GracefulApplication(app), Parts(engines: engines, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
+        // Long polls and event streams end as the shutdown begins: the server waits for them.
+        return (GracefulApplication(app, beforeTheServerStops: { engines.endWaits() }), Parts(engines: engines, database: database, notary: notary.embedded?.notary, notaryStore: notary.embedded?.store))
     }
 
     /// The parties' keys by name. Each party's key file must name it and hold a key of its own:

@@ -117,3 +117,27 @@ final class HeldNotary: FlowNotary {
                                   signature: Self.key.sign(NotarisationAnswer.batchSigningPayload(root: leaf)))
     }
 }
+
+/// As the process begins to shut down, no wait for a flow holds it (its HTTP server finishes the
+/// requests under way before the engine stops): waits end with the flow as it stands, and the
+/// flows run on until the engine stops.
+struct EndWaitsTests {
+    @Test func waitsEndAndTheFlowRunsOn() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let notary = HeldNotary(failFirst: false)
+        let engine = harness.engine(notary: notary) { $0.register(NotarisingFlow.self) }
+        try await running(engine) {
+            let started = try await engine.start(NotarisingFlow())
+            await notary.gate.reached()
+            let waiting = Task { try await engine.waitForEnd(started.id, timeout: .seconds(600)) }
+            let events = try await engine.events(of: started.id)
+            engine.endWaits()
+            #expect(try await waiting.value.status == .running)
+            for await _ in events {}  // the stream ends
+            #expect(try await engine.waitForEnd(started.id, timeout: .seconds(600)).status == .running, "a wait begun later ends at once")
+            notary.gate.release()
+            try await eventually("the flow completes") { try await engine.record(started.id)?.status == .completed }
+        }
+    }
+}
