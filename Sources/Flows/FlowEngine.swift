@@ -508,6 +508,9 @@ public final class FlowEngine: Service, Sendable {
         record.status = .running
         record.retryAt = nil
         if task.woken { return record }
+        // Left out of a start-up resume under way, which may read it as running and would launch
+        // it again after it ended (as a start made meanwhile is).
+        state.withLock { _ = $0.startedBeforeResume?.insert(id) }
         // Marked like a replay at start-up: if this flow takes the node down, it is parked again.
         try await setState(id, FlowState(status: .running, attempts: record.attempts, updatedAt: services.clock.now()),
                            also: [.replayMarker(id, true)])
