@@ -66,11 +66,12 @@ public final class FlowEngine: Service, Sendable {
         var completedOrder: [FlowID] = []
         /// Flows this engine launched with their replay marker set; cleared when it stops.
         var marked: Set<FlowID> = []
-        /// The flows this engine admitted before `resumeUnfinished` read the store's unfinished
-        /// ones; nil once it has. Resuming leaves them alone: they run already, or have ended and
-        /// must not run again. Which engine started a flow decides, not when it was created: a
-        /// clock stepped back, or another node's clock, makes creation times lie.
-        var startedBeforeResume: Set<FlowID>? = []
+        /// The flows this engine admitted, and those an operator resumed, killed or parked, before
+        /// `resumeUnfinished` read the store's unfinished ones; nil once it has. Resuming leaves
+        /// them alone: they run already, or have ended and must not run again. Which engine
+        /// started a flow decides, not when it was created: a clock stepped back, or another
+        /// node's clock, makes creation times lie.
+        var takenBeforeResume: Set<FlowID>? = []
         /// Set once `resumeUnfinished` has resumed (or parked) every unfinished flow.
         var resumed = false
         /// `resumeUnfinished` is under way; `stop` waits for it (`resumeWaiters`).
@@ -123,8 +124,8 @@ public final class FlowEngine: Service, Sendable {
         do {
             let unfinished = try await store.resumable()
             let started = state.withLock { state in
-                defer { state.startedBeforeResume = nil }
-                return state.startedBeforeResume ?? []
+                defer { state.takenBeforeResume = nil }
+                return state.takenBeforeResume ?? []
             }
             let plan = StartupReplay(resumable: unfinished.filter { !started.contains($0.id) },
                                      markers: try await store.replayMarkers(), now: services.clock.now())
@@ -328,7 +329,7 @@ public final class FlowEngine: Service, Sendable {
             let record = FlowRecord(id: configuration.newFlowID(), clientRequestId: clientRequestId, flowName: flowName, arguments: stored,
                                     createdAt: now, updatedAt: now)
             // Before its start is written: a resume that reads it must know it is this engine's.
-            if runsHere { state.withLock { _ = $0.startedBeforeResume?.insert(record.id) } }
+            if runsHere { state.withLock { _ = $0.takenBeforeResume?.insert(record.id) } }
             return .new(record, flow)
         } catch {
             if let clientRequestId, let found = try await store.record(clientRequestId: clientRequestId) {
@@ -443,6 +444,7 @@ public final class FlowEngine: Service, Sendable {
         let askedBefore = try await store.hasAskedNotary(id)
         let (task, cancel) = try state.withLock { state in
             if askedBefore || state.live[id]?.askedNotary == true { throw FlowEngineError.notarising(id) }
+            state.takenBeforeResume?.insert(id)  // a start-up resume under way must not run it again
             return (state.live[id]?.task, transition(.kill, of: id, in: &state).contains(.cancel))
         }
         if let task {
@@ -472,7 +474,8 @@ public final class FlowEngine: Service, Sendable {
     public func park(_ id: FlowID, reason: String) async throws -> FlowRecord {
         await awaitLeavingTask(id)
         let (task, cancel) = state.withLock { state in
-            (state.live[id]?.task, transition(.park(reason), of: id, in: &state).contains(.cancel))
+            state.takenBeforeResume?.insert(id)  // a start-up resume under way must not run it again
+            return (state.live[id]?.task, transition(.park(reason), of: id, in: &state).contains(.cancel))
         }
         if let task {
             if cancel { task.cancel() }
@@ -509,8 +512,8 @@ public final class FlowEngine: Service, Sendable {
         record.retryAt = nil
         if task.woken { return record }
         // Left out of a start-up resume under way, which may read it as running and would launch
-        // it again after it ended (as a start made meanwhile is).
-        state.withLock { _ = $0.startedBeforeResume?.insert(id) }
+        // it again after it ended (`takenBeforeResume`).
+        state.withLock { _ = $0.takenBeforeResume?.insert(id) }
         // Marked like a replay at start-up: if this flow takes the node down, it is parked again.
         try await setState(id, FlowState(status: .running, attempts: record.attempts, updatedAt: services.clock.now()),
                            also: [.replayMarker(id, true)])

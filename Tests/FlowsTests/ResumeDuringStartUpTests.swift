@@ -69,4 +69,30 @@ struct ResumeDuringStartUpTests {
             await #expect(throws: FlowEngineError.finished(id, .completed)) { try await second.kill(id) }
         }
     }
+
+    /// A flow killed after the start-up read saw it running stays killed: the read's plan does
+    /// not bring it back to life.
+    @Test func aFlowKilledMeanwhileIsNotLaunched() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let first = harness.engine()
+        let id = try await running(first) {
+            let started = try await first.start(StepsFlow(gated: true))
+            await harness.hooks.gate.reached()
+            return started.id  // stopped while running: it stays running in the store
+        }
+
+        let store = HeldResumableStore(harness.database.flows)
+        let second = harness.engine(store: store)
+        try await running(second) {
+            await store.beforeRead.reached()
+            store.beforeRead.release()
+            await store.afterRead.reached()  // the start-up read has seen it running
+            #expect(try await second.kill(id).status == .killed)
+            store.afterRead.release()
+            try await eventually("the engine has resumed") { second.hasResumed }
+            #expect(store.journalReads(of: id) == 0, "never launched")
+            #expect(try await second.record(id)?.status == .killed)
+        }
+    }
 }
