@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coordination
 import Foundation
+import HawserNode
 
 /// `hawser admin`: operator commands on an election, talking to its coordination store directly.
 struct AdminCommand: AsyncParsableCommand {
@@ -19,7 +20,7 @@ struct AdminCommand: AsyncParsableCommand {
 
                 With --partitions N: the N partition elections of `hawser election run --partitions` (<election>.p0 ...), \
                 as {"partitions": [one status per partition, with its "partition" number], "leads": {worker id: [the \
-                partitions it leads]}}.
+                partitions it leads]}}; with --node-config of a hot-hot node (and not another --election), its partitions.
                 """)
         @OptionGroup var store: CoordinationOptions
         @Option(help: "Show the partitions of a partitioned election (1-\(ElectionCommand.Run.maxPartitions)).") var partitions: Int?
@@ -30,10 +31,19 @@ struct AdminCommand: AsyncParsableCommand {
             }
         }
 
+        /// --partitions, else a hot-hot node's own partitions when its file names the election
+        /// (found from outside: its node's election alone showed nothing, as if nothing ran).
+        private var partitionsShown: Int? {
+            if let partitions { return partitions }
+            guard let path = store.nodeConfig, let node = try? NodeConfiguration.load(path), node.ha.mode == .hotHot,
+                  node.ha.election?.election == store.election else { return nil }
+            return node.ha.partitions ?? HAConfiguration.defaultPartitions
+        }
+
         func run() async throws {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            guard let partitions else {
+            guard let partitions = partitionsShown else {
                 let snapshot = try await AdminCommand.using(store) { try await $0.snapshot() }
                 if snapshot.epoch == .zero && snapshot.candidates.isEmpty && snapshot.unhealthy.isEmpty {
                     // Indistinguishable in the output from a misspelt --election: say so.

@@ -210,6 +210,19 @@ import Testing
         // A timing given beside the file was replaced by the file's without a word.
         let timed = try await HawserProcess.run(["admin", "status", "--node-config", dir.path + "/node.json", "--lease-ms", "100", "--renew-ms", "5000"])
         #expect(timed.status == 64 && timed.output.contains("give none of --lease-ms, --renew-ms with it"), "\(timed.output)")
+        // A hot-hot node's file shows its partitions (found from outside: the node's election
+        // alone showed nothing, as if nothing ran).
+        let hotHot = try TemporaryDirectory()
+        try writeRemoteNodeFiles(in: hotHot.path, urls: ["http://127.0.0.1:1"]) { configuration in
+            configuration.ha.mode = .hotHot
+            configuration.ha.id = "A"
+            configuration.ha.advertise = ["http://127.0.0.1:1"]
+            configuration.ha.partitions = 2
+            configuration.ha.election = settings
+        }
+        let partitions = try await HawserProcess.run(["admin", "status", "--node-config", hotHot.path + "/node.json"])
+        #expect(partitions.status == 0 && partitions.output.contains(#""partition" : 1"#) && !partitions.output.contains(#""partition" : 2"#),
+                "\(partitions.output)")
         let alone = try TemporaryDirectory()
         try writeNodeFiles(in: alone.path)
         let single = try await HawserProcess.run(["admin", "status", "--node-config", alone.path + "/node.json"])
