@@ -23,7 +23,9 @@ public enum RuntimeSettings {
             }
             return level.rawValue
         case "sessions.timeoutMillis":
-            guard let millis = Int(value), (1...86_400_000).contains(millis) else {
+            // Digits only: `Int` also takes a sign (`+5`), which the plain decimal form has not.
+            guard value.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), let millis = Int(value),
+                  (1...86_400_000).contains(millis) else {
                 throw ConfigurationError(["sessions.timeoutMillis must be 1...86400000 (a day), not \"\(value)\""])
             }
             return String(millis)

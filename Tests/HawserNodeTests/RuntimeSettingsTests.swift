@@ -8,6 +8,14 @@ import Testing
 /// the node runs is applied by its process within a second, a bad one is refused and changes
 /// nothing, and `unset` returns the process to its start-up value.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct RuntimeSettingsTests {
+    /// Numbers are taken in their plain decimal form only (found from outside: `+5` was taken).
+    @Test func numbersAreTakenInTheirPlainDecimalFormOnly() throws {
+        #expect(try RuntimeSettings.check("sessions.timeoutMillis", "0010") == "10")
+        for value in ["+5", "-5", " 5", "5 ", "1e3", "1.5", "0x10", ""] {
+            #expect(throws: ConfigurationError.self, "\(value)") { try RuntimeSettings.check("sessions.timeoutMillis", value) }
+        }
+    }
+
     @Test func aRunningNodeTakesItsLogLevelFromTheDatabaseAndRefusesBadValues() async throws {
         let dir = try TemporaryDirectory()
         _ = try Node.initialise(directory: dir.path, port: 0, parties: ["O=Alice, L=London, C=GB"], username: "ops", password: "secret")
