@@ -15,8 +15,9 @@ public struct KeyFile: Codable, Sendable {
 
     public var key: SigningKey? { Data(base64Encoded: seed).flatMap { SigningKey(seed: [UInt8]($0)) } }
 
-    /// The key in the file at `path`. A file others can read is still taken (as ssh's client
-    /// would not), but said once per load: the seed is the party's or the notary's signature.
+    /// The key in the file at `path`. A file others can read is taken with a warning (ssh would
+    /// refuse it; a refusal here would stop set-ups that copied their keys): the seed is the
+    /// party's or the notary's signature.
     public static func load(_ path: String) throws -> (name: String, key: SigningKey) {
         let data = try ConfigurationFile.contents(of: path, what: "key file")
         guard let file = try? JSONDecoder().decode(KeyFile.self, from: data), let key = file.key else {
