@@ -33,14 +33,8 @@ struct KillWhileNotarisingTests {
     @Test func aFlowThatAskedTheNotaryIsNotKilledOnceParkedNorAfterARestartAndItsRecordGoesWhenItEnds() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)
-        let held = HeldNotary(failFirst: false)
-        let first = harness.engine(notary: held) { $0.register(NotarisingFlow.self) }
-        let id = try await running(first) {
-            let started = try await first.start(NotarisingFlow())
-            await held.gate.reached()
-            #expect(try await first.park(started.id, reason: "the notary is slow").status == .hospitalised)
-            await #expect(throws: FlowEngineError.notarising(started.id)) { try await first.kill(started.id) }
-            return started.id
+        let id = try await Self.parkedAfterAskingTheNotary(harness) { engine, id in
+            await #expect(throws: FlowEngineError.notarising(id)) { try await engine.kill(id) }
         }
         let answering = HeldNotary(failFirst: false)
         answering.gate.release()
@@ -56,6 +50,21 @@ struct KillWhileNotarisingTests {
             #expect(ended.status == .completed, "\(ended)")
             #expect(try await !harness.database.flows.hasAskedNotary(id))
             await #expect(throws: FlowEngineError.finished(id, .completed)) { try await second.kill(id) }
+        }
+    }
+
+    /// A flow that asked a notary that never answers, parked by an operator while it waited, in
+    /// an engine that has stopped since; `then` runs while that engine still runs.
+    static func parkedAfterAskingTheNotary(_ harness: EngineHarness,
+                                           then: (FlowEngine, FlowID) async throws -> Void = { _, _ in }) async throws -> FlowID {
+        let held = HeldNotary(failFirst: false)
+        let first = harness.engine(notary: held) { $0.register(NotarisingFlow.self) }
+        return try await running(first) {
+            let started = try await first.start(NotarisingFlow())
+            await held.gate.reached()
+            #expect(try await first.park(started.id, reason: "the notary is slow").status == .hospitalised)
+            try await then(first, started.id)
+            return started.id
         }
     }
 

@@ -43,14 +43,7 @@ struct ResumeDuringStartUpTests {
     @Test func aFlowResumedByAnOperatorMeanwhileIsNotLaunchedAgain() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)
-        let held = HeldNotary(failFirst: false)
-        let first = harness.engine(notary: held) { $0.register(NotarisingFlow.self) }
-        let id = try await running(first) {
-            let started = try await first.start(NotarisingFlow())
-            await held.gate.reached()
-            #expect(try await first.park(started.id, reason: "the notary is slow").status == .hospitalised)
-            return started.id
-        }
+        let id = try await KillWhileNotarisingTests.parkedAfterAskingTheNotary(harness)
 
         let store = HeldResumableStore(harness.database.flows)
         let answering = HeldNotary(failFirst: false)
