@@ -39,18 +39,24 @@ final class Gate: Sendable {
     func reached() async { for await _ in arrived { return } }
 }
 
-/// A flow store whose commits go through `commit` (which may delay, fail or lose them), and
-/// whose reads of a record are reported to `read` once made; every other call goes straight to
-/// `base`.
+/// A flow store whose commits go through `commit` (which may delay, fail or lose them), whose reads of a record are reported to `read` once made, whose
+/// journal reads first run `journal`, and whose read of the resumable flows is made by
+/// `resumable` (given the read); every other call goes straight to `base`.
 final class InterceptedFlowStore: FlowStore {
     let base: any FlowStore
     private let intercept: @Sendable ([FlowWrite]) async throws -> [FlowRecord?]
     private let read: @Sendable (FlowID) -> Void
+    private let beforeJournal: @Sendable (FlowID) async throws -> Void
+    private let readResumable: @Sendable (@Sendable () async throws -> [FlowRecord]) async throws -> [FlowRecord]
 
     init(_ base: any FlowStore, read: @escaping @Sendable (FlowID) -> Void = { _ in },
+         journal: @escaping @Sendable (FlowID) async throws -> Void = { _ in },
+         resumable: @escaping @Sendable (@Sendable () async throws -> [FlowRecord]) async throws -> [FlowRecord] = { try await $0() },
          commit: @escaping @Sendable ([FlowWrite]) async throws -> [FlowRecord?]) {
         self.base = base
         self.read = read
+        beforeJournal = journal
+        readResumable = resumable
         intercept = commit
     }
 
@@ -61,9 +67,12 @@ final class InterceptedFlowStore: FlowStore {
         return try await base.record(id)
     }
     func record(clientRequestId: String) async throws -> FlowRecord? { try await base.record(clientRequestId: clientRequestId) }
-    func journal(of id: FlowID) async throws -> [JournalEntry] { try await base.journal(of: id) }
+    func journal(of id: FlowID) async throws -> [JournalEntry] {
+        try await beforeJournal(id)
+        return try await base.journal(of: id)
+    }
     func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await base.list(query) }
-    func resumable() async throws -> [FlowRecord] { try await base.resumable() }
+    func resumable() async throws -> [FlowRecord] { try await readResumable { [base] in try await base.resumable() } }
     func replayMarkers() async throws -> Set<FlowID> { try await base.replayMarkers() }
     func hasAskedNotary(_ id: FlowID) async throws -> Bool { try await base.hasAskedNotary(id) }
     func clearReplayMarkers(_ ids: [FlowID]) async throws { try await base.clearReplayMarkers(ids) }

@@ -10,34 +10,22 @@ import Testing
 struct ResumeDuringStartUpTests {
     /// Holds the start-up read of the resumable flows before and after it is made, and counts the
     /// reads of each flow's journal (one for every launch of the flow).
-    final class HeldResumableStore: FlowStore {
-        let base: any FlowStore
+    final class HeldResumableRead: Sendable {
         let beforeRead = Gate()
         let afterRead = Gate()
         private let journalReads = Mutex<[FlowID: Int]>([:])
 
-        init(_ base: any FlowStore) { self.base = base }
+        /// `base`, its start-up read held and its journal reads counted here.
+        func store(over base: any FlowStore) -> InterceptedFlowStore {
+            InterceptedFlowStore(base, journal: { id in self.journalReads.withLock { $0[id, default: 0] += 1 } }, resumable: { read in
+                try await self.beforeRead.pass()
+                let found = try await read()
+                try await self.afterRead.pass()
+                return found
+            }, commit: { try await base.commit($0) })
+        }
 
         func journalReads(of id: FlowID) -> Int { journalReads.withLock { $0[id] ?? 0 } }
-
-        var batchesCommits: Bool { base.batchesCommits }
-        func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] { try await base.commit(writes) }
-        func record(_ id: FlowID) async throws -> FlowRecord? { try await base.record(id) }
-        func record(clientRequestId: String) async throws -> FlowRecord? { try await base.record(clientRequestId: clientRequestId) }
-        func journal(of id: FlowID) async throws -> [JournalEntry] {
-            journalReads.withLock { $0[id, default: 0] += 1 }
-            return try await base.journal(of: id)
-        }
-        func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await base.list(query) }
-        func resumable() async throws -> [FlowRecord] {
-            try await beforeRead.pass()
-            let found = try await base.resumable()
-            try await afterRead.pass()
-            return found
-        }
-        func replayMarkers() async throws -> Set<FlowID> { try await base.replayMarkers() }
-        func hasAskedNotary(_ id: FlowID) async throws -> Bool { try await base.hasAskedNotary(id) }
-        func clearReplayMarkers(_ ids: [FlowID]) async throws { try await base.clearReplayMarkers(ids) }
     }
 
     @Test func aFlowResumedByAnOperatorMeanwhileIsNotLaunchedAgain() async throws {
@@ -45,20 +33,20 @@ struct ResumeDuringStartUpTests {
         let harness = try EngineHarness(directory: directory.path)
         let id = try await KillWhileNotarisingTests.parkedAfterAskingTheNotary(harness)
 
-        let store = HeldResumableStore(harness.database.flows)
+        let held = HeldResumableRead()
         let answering = HeldNotary(failFirst: false)
-        let second = harness.engine(store: store, notary: answering) { $0.register(NotarisingFlow.self) }
+        let second = harness.engine(store: held.store(over: harness.database.flows), notary: answering) { $0.register(NotarisingFlow.self) }
         try await running(second) {
-            await store.beforeRead.reached()
+            await held.beforeRead.reached()
             _ = try await second.resume(id)
             await answering.gate.reached()  // running, in the store too
-            store.beforeRead.release()
-            await store.afterRead.reached()  // the start-up read has seen it running
+            held.beforeRead.release()
+            await held.afterRead.reached()  // the start-up read has seen it running
             answering.gate.release()
             #expect(try await second.waitForEnd(id, timeout: .seconds(60)).status == .completed)
-            store.afterRead.release()
+            held.afterRead.release()
             try await eventually("the engine has resumed") { second.hasResumed }
-            #expect(store.journalReads(of: id) == 1, "launched once, by the operator's resume")
+            #expect(held.journalReads(of: id) == 1, "launched once, by the operator's resume")
             await #expect(throws: FlowEngineError.finished(id, .completed)) { try await second.kill(id) }
         }
     }
@@ -75,16 +63,16 @@ struct ResumeDuringStartUpTests {
             return started.id  // stopped while running: it stays running in the store
         }
 
-        let store = HeldResumableStore(harness.database.flows)
-        let second = harness.engine(store: store)
+        let held = HeldResumableRead()
+        let second = harness.engine(store: held.store(over: harness.database.flows))
         try await running(second) {
-            await store.beforeRead.reached()
-            store.beforeRead.release()
-            await store.afterRead.reached()  // the start-up read has seen it running
+            await held.beforeRead.reached()
+            held.beforeRead.release()
+            await held.afterRead.reached()  // the start-up read has seen it running
             #expect(try await second.kill(id).status == .killed)
-            store.afterRead.release()
+            held.afterRead.release()
             try await eventually("the engine has resumed") { second.hasResumed }
-            #expect(store.journalReads(of: id) == 0, "never launched")
+            #expect(held.journalReads(of: id) == 0, "never launched")
             #expect(try await second.record(id)?.status == .killed)
         }
     }

@@ -6,26 +6,6 @@ import Testing
 /// `FlowEngine.hasResumed`, which a node's `/health/ready` waits for: an engine that finds
 /// unfinished flows at start is not ready until every one of them runs again.
 @Suite(.timeLimit(.minutes(10))) struct ResumeReadinessTests {
-    /// The node database's flow store, whose journal reads (made while resuming) wait at a gate.
-    final class HeldJournalStore: FlowStore {
-        let inner: SQLiteFlowStore
-        let gate = Gate()
-        init(_ inner: SQLiteFlowStore) { self.inner = inner }
-        var batchesCommits: Bool { inner.batchesCommits }
-        func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] { try await inner.commit(writes) }
-        func record(_ id: FlowID) async throws -> FlowRecord? { try await inner.record(id) }
-        func record(clientRequestId: String) async throws -> FlowRecord? { try await inner.record(clientRequestId: clientRequestId) }
-        func journal(of id: FlowID) async throws -> [JournalEntry] {
-            try await gate.pass()
-            return try await inner.journal(of: id)
-        }
-        func list(_ query: FlowQuery) async throws -> [FlowRecord] { try await inner.list(query) }
-        func resumable() async throws -> [FlowRecord] { try await inner.resumable() }
-        func replayMarkers() async throws -> Set<FlowID> { try await inner.replayMarkers() }
-        func hasAskedNotary(_ id: FlowID) async throws -> Bool { try await inner.hasAskedNotary(id) }
-        func clearReplayMarkers(_ ids: [FlowID]) async throws { try await inner.clearReplayMarkers(ids) }
-    }
-
     @Test func anEngineIsNotResumedUntilItsUnfinishedFlowsRunAgain() async throws {
         let directory = try TemporaryDirectory()
         // A first engine stops (as a node stops) while its flow waits at the hooks' gate.
@@ -41,7 +21,10 @@ import Testing
 
         // The next engine on the same database is not resumed while it reads the flow's journal.
         let second = try EngineHarness(directory: directory.path)
-        let store = HeldJournalStore(second.database.flows)
+        // Its journal reads (made while resuming) wait at a gate.
+        let gate = Gate()
+        let flows = second.database.flows
+        let store = InterceptedFlowStore(flows, journal: { _ in try await gate.pass() }) { try await flows.commit($0) }
         var registry = FlowRegistry()
         registry.register(StepsFlow.self)
         var services = FlowServices()
@@ -49,9 +32,9 @@ import Testing
         let next = FlowEngine(store: store, registry: registry, services: services, logger: quietLogger)
         let service = Task { try await next.run() }
         defer { service.cancel() }
-        await store.gate.reached()
+        await gate.reached()
         #expect(!next.hasResumed, "resuming is under way")
-        store.gate.release()
+        gate.release()
         await second.hooks.gate.reached()  // the flow runs again, from its journal
         try await eventually("the engine resumed") { next.hasResumed }
         second.hooks.gate.release()
