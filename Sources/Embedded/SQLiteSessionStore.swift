@@ -69,6 +69,14 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         }
     }
 
+    public func outboxBacklog() async throws -> [String: Int] {
+        try await db.read { db in
+            // `outbox_by_recipient` holds the rows in recipient order: a scan of the index.
+            try Row.fetchAll(db, sql: "SELECT recipient, count(*) FROM outbox GROUP BY recipient")
+                .reduce(into: [:]) { backlog, row in backlog[row[0] as String] = row[1] as Int }
+        }
+    }
+
     public func pruneInbox(limit: Int) async throws -> Int {
         // A row is pruned once no flow of its session runs here: both the initiator and the
         // responder do when two parties of this node are in the session, and the one that ended

@@ -35,6 +35,7 @@ struct NodeAPI {
     /// Whether this process takes clients' starts and reads (the rpc role, docs/node.md "Roles");
     /// without it, only what concerns the flows it runs, health, metrics and draining.
     var rpc = true
+    let outboxBacklog = OutboxBacklogGauges()
 
     /// Every route with the query parameters it takes: the edge refuses others (`unknown_query_parameter`),
     /// and a test checks the table against the OpenAPI document. A new route or parameter goes here.
@@ -248,10 +249,12 @@ struct NodeAPI {
         router.get("/metrics") { _, _ in
             // Metrics are what an operator reads while the database is down: the counts wait for
             // it briefly, and otherwise keep the last scrape's values.
-            let counts = try? await within(.seconds(2)) { try await database.flows.counts() }
-            registry.makeGauge(descriptor: gauge("hawser_flows_counted", "1 if this scrape counted hawser_flows; 0: the node database did not answer within 2 s, and hawser_flows are the last counts."))
-                .set(to: counts == nil ? 0 : 1)
-            if let counts {
+            let database = self.database
+            let read = try? await within(.seconds(2)) { (try await database.flows.counts(), try await database.sessions.outboxBacklog()) }
+            registry.makeGauge(descriptor: gauge("hawser_flows_counted", "1 if this scrape counted hawser_flows and hawser_outbox_messages; 0: the node database did not answer within 2 s, and they are the last counts."))
+                .set(to: read == nil ? 0 : 1)
+            if let (counts, backlog) = read {
+                outboxBacklog.show(backlog, in: registry)
                 for status in FlowStatus.allCases {
                     registry.makeGauge(descriptor: gauge("hawser_flows", "Flows in the node database, by status."),
                                        labels: [("status", status.rawValue)]).set(to: Double(counts[status] ?? 0))

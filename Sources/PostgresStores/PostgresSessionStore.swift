@@ -80,6 +80,15 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         }
     }
 
+    public func outboxBacklog() async throws -> [String: Int] {
+        try await database.read { connection, logger in
+            var backlog = [String: Int]()
+            let rows = try await connection.query("SELECT recipient, count(*) FROM outbox GROUP BY recipient", logger: logger)
+            for try await (recipient, count) in rows.decode((String, Int64).self) { backlog[recipient] = Int(count) }
+            return backlog
+        }
+    }
+
     /// The statuses of a flow that has ended.
     private static let ended = FlowStatus.allCases.filter(\.isTerminal).map(\.rawValue)
 

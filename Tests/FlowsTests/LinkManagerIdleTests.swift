@@ -22,6 +22,7 @@ struct LinkManagerIdleTests {
             return try await base.outbound(limit: limit, excluding: excluding)
         }
         func acknowledge(_ messageIds: [String]) async throws { try await base.acknowledge(messageIds) }
+        func outboxBacklog() async throws -> [String: Int] { try await base.outboxBacklog() }
         func pruneInbox(limit: Int) async throws -> Int { try await base.pruneInbox(limit: limit) }
     }
 

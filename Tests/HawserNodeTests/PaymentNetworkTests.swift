@@ -59,6 +59,10 @@ import TokenSample
         let bob = try #require(network.process("bob"))
         bob.pause()
         let paid = try await alice.run("MoveTokens", arguments: Array(#"{"owner":"\#(a)","newOwner":"\#(b)","amount":40}"#.utf8))
+        // Alice's metrics show what waits for Bob (docs/node.md), and that it drains.
+        let alicePort = network.base + 10 + network.names.firstIndex(of: "alice")!
+        let backlog = #"hawser_outbox_messages{recipient="\#(b)"}"#
+        #expect(try await PaymentNetworkHotHotTests.metric(backlog, at: alicePort) ?? 0 >= 1)
         bob.resume()
         // The payment was made: the flow completes, saying the receiver has not acknowledged it.
         #expect(paid.status == "completed", "\(paid.status): \(paid.error ?? "")")
@@ -68,6 +72,7 @@ import TokenSample
         try await eventually("Bob took the payment once he ran again", timeout: .seconds(60)) {
             try await network.balances("bob") == [b: 40]
         }
+        try await eventually("Alice's outbox for Bob drained") { try await PaymentNetworkHotHotTests.metric(backlog, at: alicePort) == 0 }
         try await alice.shutdown()
     }
 

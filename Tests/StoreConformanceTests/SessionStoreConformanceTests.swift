@@ -8,7 +8,7 @@ import Testing
 
 /// The session store on every back end: the inbox keeps each message key once, only while the
 /// flow its session belongs to here runs, and drops the sessions of flows that have ended, and the outbox is read in batches, in order, past the
-/// recipients put off, and emptied by acknowledgements.
+/// recipients put off, counted by recipient, and emptied by acknowledgements.
 @Suite(PostgresTrait(ifAvailable: true), .timeLimit(.minutes(2)))
 struct SessionStoreConformanceTests {
     func inbox(_ sequence: Int, _ body: [UInt8] = [1], session: String = "s") -> InboxMessage {
@@ -112,10 +112,12 @@ struct SessionStoreConformanceTests {
             #expect(try await node.sessions.outbound(limit: 10, excluding: []) == messages)
             #expect(try await node.sessions.outbound(limit: 2, excluding: []) == Array(messages.prefix(2)))
             #expect(try await node.sessions.outbound(limit: 10, excluding: ["O=Bob", "O=Dan"]) == [messages[1]])
+            #expect(try await node.sessions.outboxBacklog() == ["O=Bob": 2, "O=Carol": 1, "O=Dan": 1])
             try await node.sessions.acknowledge(["1"])
             try await node.sessions.acknowledge(["1", "4"])
             try await node.sessions.acknowledge([])
             #expect(try await node.sessions.outbound(limit: 10, excluding: []) == [messages[1], messages[2]])
+            #expect(try await node.sessions.outboxBacklog() == ["O=Bob": 1, "O=Carol": 1])
         }
     }
 

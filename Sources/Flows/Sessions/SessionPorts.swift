@@ -15,6 +15,9 @@ public protocol SessionStore: Sendable {
     /// Deletes the outbox messages `messageIds` in one transaction: their recipients' nodes have
     /// them. Deleting one that is gone does nothing.
     func acknowledge(_ messageIds: [String]) async throws
+    /// How many outbox messages wait for each recipient (recipients with none are left out):
+    /// a peer that is down shows as its backlog.
+    func outboxBacklog() async throws -> [String: Int]
     /// Deletes up to `limit` inbox messages of sessions no flow here runs any more (neither the
     /// initiator nor the responder, both here when two parties of the node talk), in one
     /// transaction; returns how many it deleted. Refused (throws) by a fenced store whose fence
