@@ -1,31 +1,56 @@
 import Coordination
+import Logging
 import ServiceLifecycle
 
 /// A hot-cold process's ownership (a node, or a notary): its watchdog won the election and
 /// started it with the epoch (`HAWSER_FENCE_EPOCH`), which the process's fence holds for its
 /// whole life. This service makes one fenced write at start-up, so the database knows the epoch
-/// and refuses the former owner from then on, and only then lets the API serve `work` (before,
-/// the process is taking over: not ready, its requests held or answered `standby`). It ends the
-/// process (the service group, so the process exits non-zero and its watchdog resigns) as soon
-/// as a write is refused: a newer owner exists.
-struct HotColdFence<Work: Sendable>: Service {
-    /// The claiming write: the fencing check alone, in a transaction of its own.
-    let claim: @Sendable () async throws -> Void
-    /// Every write of the process that the fencing check refused.
-    let refusals: AsyncStream<CoordinationError>
-    let serving: ServingState<Work>
+/// and refuses the former owner from then on; only then does the work begin (the node resumes
+/// its unfinished flows, the notary catches up with the log) and the API serve it (before, the
+/// process is taking over: not ready, its requests held or answered `standby`). The work reads
+/// nothing before the claim: a read before it would miss what the former owner, still running
+/// without its watchdog, committed meanwhile (a start it took), or see a flow running that it
+/// has since ended. The process ends (the service group, so it exits non-zero and its watchdog
+/// resigns) as soon as a write is refused, a newer owner exists, or the work fails.
+/// `ShardWork` is hot-warm's: one term, for the process's life.
+struct HotColdFence<Work: ShardWork>: Service {
     let work: Work
+    let serving: ServingState<Work.Term>
+    let epoch: Epoch
+    let logger: Logger
 
-    /// What the API says until the claim is made.
-    static func takingOver(_ epoch: Epoch) -> ServingState<Work>.State { .takingOver("claiming the shard at epoch \(epoch)") }
+    /// Until the claim is made, the API says the process is taking over at `epoch`.
+    init(work: Work, serving: ServingState<Work.Term>, epoch: Epoch, logger: Logger) {
+        self.work = work
+        self.serving = serving
+        self.epoch = epoch
+        self.logger = logger
+        serving.set(.takingOver("claiming the shard at epoch \(epoch)"))
+    }
 
     func run() async throws {
-        try await claim()
-        serving.set(.active(work))
-        try await cancelWhenGracefulShutdown {
-            for await error in refusals { throw error }
+        let (failures, failed) = AsyncStream.makeStream(of: String.self)
+        let term = work.makeTerm { failed.yield($0) }
+        do {
+            try await work.claim()
+            logger.info("claimed the shared database: starting", metadata: ["epoch": "\(epoch)"])
+            // A single or hot-cold node serves while it resumes (starts are taken meanwhile).
+            serving.set(.active(term))
+            try await work.start(term)
+            try await cancelWhenGracefulShutdown {
+                for await failure in failures { throw HotColdTermEnded(description: failure) }
+            }
+        } catch {
+            await work.stop(term)
+            throw error
         }
+        await work.stop(term)
     }
+}
+
+/// A hot-cold process's term ended by a refused write or a failure of its work.
+struct HotColdTermEnded: Error, CustomStringConvertible {
+    let description: String
 }
 
 extension HAConfiguration {

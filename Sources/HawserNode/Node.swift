@@ -204,17 +204,14 @@ public enum Node {
             owner = shards
                 + [PartitionBalancing(stands: stands, interval: .milliseconds(ha.election?.roundMs ?? 500), logger: logger)]
                 + (queuedStarts.map { [$0] } ?? [])
-        } else if let stand, let fence {
+        } else if let fence {
+            // Hot-warm: a term each time the process wins the shard; hot-cold: one, for its life,
+            // at the epoch its fence holds from the start.
             let work = FlowShardWork(store: database.flows, claim: { try await database.flows.claim() }, draining: { engines.isDraining }) {
                 makeEngine($0, database, nil)
             }
-            owner = [ShardService(stand: stand, fence: fence, work: work, serving: serving)]
-        } else if let epoch = fence?.epoch {
-            let (refusals, refused) = AsyncStream.makeStream(of: CoordinationError.self)
-            let engine = makeEngine(FencedFlowStore(base: database.flows) { refused.yield($0) }, database, nil)
-            serving.set(HotColdFence.takingOver(epoch))
-            owner = [HotColdFence(claim: { [store = database.flows] in try await store.claim() }, refusals: refusals,
-                                  serving: serving, work: engine), engine]
+            owner = if let stand { [ShardService(stand: stand, fence: fence, work: work, serving: serving)] }
+                    else { [HotColdFence(work: work, serving: serving, epoch: try fence.epochForWrite(), logger: logger)] }
         } else {
             let engine = makeEngine(database.flows, database, nil)
             serving.set(.active(engine))

@@ -98,14 +98,10 @@ public enum NotaryNode {
             let work = NotaryShardWork(log: stores.log, store: stores.store, claimWrite: claim, makeParts: makeParts)
             owner = [ShardService(stand: stand, fence: fence, work: work, serving: serving)]
         case (let epoch?, _, let claim?):
-            // Every write is fenced at the watchdog's epoch for the process's life; the first
-            // refused one ends the process.
-            let (refusals, refused) = AsyncStream.makeStream(of: CoordinationError.self)
-            let report: @Sendable (CoordinationError) -> Void = { refused.yield($0) }
-            let term = makeParts(FencedNotaryLog(base: stores.log, refused: report),
-                                 FencedNotaryStore(base: stores.store, refused: report), nil)
-            serving.set(HotColdFence.takingOver(epoch))
-            owner = [HotColdFence(claim: claim, refusals: refusals, serving: serving, work: term)] + term.assembly.services
+            // One term for the process's life, every write fenced at the watchdog's epoch; the
+            // first refused one ends the process.
+            let work = NotaryShardWork(log: stores.log, store: stores.store, claimWrite: claim, makeParts: makeParts)
+            owner = [HotColdFence(work: work, serving: serving, epoch: epoch, logger: logger)]
         default:
             let term = makeParts(stores.log, stores.store, nil)
             serving.set(.active(term))
