@@ -103,8 +103,9 @@ public struct NodeNotaryConfiguration: Codable, Sendable, Equatable {
             }
             if let attemptTimeoutMillis, !Self.timeoutRange.contains(attemptTimeoutMillis) {
                 out.append("notary.attemptTimeoutMillis must be \(Self.timeoutRange.lowerBound)...\(Self.timeoutRange.upperBound)")
-            } else if let attemptTimeoutMillis, attemptTimeoutMillis > timeoutMillis ?? Int.max {
-                out.append("notary.attemptTimeoutMillis must not exceed notary.timeoutMillis (one attempt cannot outlast the whole call)")
+            } else if let attemptTimeoutMillis, .milliseconds(attemptTimeoutMillis) > retryPolicy.deadline {
+                let deadline = Int(retryPolicy.deadline / .milliseconds(1))
+                out.append("notary.attemptTimeoutMillis must not exceed notary.timeoutMillis (\(deadline) ms; one attempt cannot outlast the whole call)")
             }
             if let maxAttempts, !(1...1_000).contains(maxAttempts) { out.append("notary.maxAttempts must be 1...1000") }
             return out

@@ -60,6 +60,13 @@ import Testing
                          "notary.maxAttempts must be 1...1000", "unknown option `notary.retries`"] {
             #expect(more.contains { $0.contains(expected) }, "missing: \(expected) in \(more)")
         }
+        // Against the default whole-call bound too (60 s): it was let through (found from outside).
+        let pastDefault = try problems {
+            $0["notaryName"] = nil
+            $0["notaryKeyFile"] = nil
+            $0["notary"] = ["kind": "remote", "urls": ["http://a:1"], "publicKey": notaryKey.publicKey.base64, "attemptTimeoutMillis": 70_000]
+        }
+        #expect(pastDefault.contains { $0.contains("notary.attemptTimeoutMillis must not exceed notary.timeoutMillis (60000 ms") }, "\(pastDefault)")
     }
 
     /// gRPC addresses are accepted, but not mixed with HTTP ones: one client speaks one protocol.
