@@ -164,9 +164,12 @@ public final class LogAppender: Service, Sendable {
         // minutes. (JetStream asks again about an end before what this replica applied for 10 s
         // before it believes it, longer than the default append time-out: the appender then gives
         // up first, and the replica's own reads stop it if the log did lose entries.)
-        let position = quorum.head.position
-        let end = try await withDeadline(limit, "learning the log's end") { [log] in try await log.lastPosition(applied: position) }
-        switch AppenderCore.resync(logEnd: end, applied: quorum.head) {
+        // The end answered is the log's end when asked: it is compared with the head as it was
+        // then. The replica may apply more meanwhile (another member appending: a change of
+        // sequencer), and an end before that later head is no loss.
+        let asked = quorum.head
+        let end = try await withDeadline(limit, "learning the log's end") { [log] in try await log.lastPosition(applied: asked.position) }
+        switch AppenderCore.resync(logEnd: end, applied: asked) {
         case .diverged(let evidence):
             quorum.broke(evidence)
             throw AppenderCore.diverged(evidence)

@@ -73,6 +73,35 @@ import Testing
         }
     }
 
+    /// A replica that learns the log's end (before its first append) while another replica
+    /// appends: a change of sequencer, or one replica given the members in another order, which
+    /// makes two sequencers (found from outside). The end answered is the end when asked; the
+    /// replica compared it with its head after the answer came, by when it had applied the other's
+    /// entry, and stopped with a false `truncated` ("the log lost entries"); so did a correctly
+    /// configured replica beside it. An end is now compared with the head it was asked against.
+    @Test func anEndLearnedWhileAnotherReplicaAppendsIsNoTruncation() async throws {
+        let dir = try TemporaryDirectory()
+        var ids = Ids(seed: 24)
+        try await MemoryCluster.with(directory: dir.path, liveness: .seconds(120)) { cluster in
+            _ = try await answered(cluster, 0, request(ids.hash(), inputs: [ids.ref()]))
+            try await cluster.replicas[1].replica.waitUntilApplied(cluster.bus.end)
+            cluster.bus.holdEnds()
+            // A batch forwarded to r1 (by a replica that takes r1 for the sequencer): r1 appends
+            // it, and asks where the log ends first.
+            let forwarded = request(ids.hash(), inputs: [ids.ref()])
+            let reply = Task { [codec] in try await cluster.link.endpoint.forward(codec.forwarded([forwarded]), to: "r1", timeout: .seconds(60)) }
+            try await cluster.bus.waitUntilEndsAsked(1)
+            // Meanwhile r0 appends, and r1 applies that entry.
+            _ = try await answered(cluster, 0, request(ids.hash(), inputs: [ids.ref()]))
+            try await cluster.replicas[1].replica.waitUntilApplied(cluster.bus.end)
+            cluster.bus.releaseEnds()
+            let refusal = codec.forwardRefusal(try await reply.value)
+            #expect(refusal == nil, "\(String(describing: refusal))")
+            if case .diverged(let evidence) = cluster.replicas[1].quorum.health { Issue.record("r1 stopped: \(evidence)") }
+            #expect(try await answered(cluster, 1, forwarded).outcome == .committed)
+        }
+    }
+
     @Test func anEntryTheBusLostIsNeverReplacedByASignedContradiction() async throws {
         let dir = try TemporaryDirectory()
         var ids = Ids(seed: 22)

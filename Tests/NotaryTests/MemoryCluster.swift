@@ -17,6 +17,10 @@ final class MemoryBus: Sendable {
         /// Appends and questions about the end wait, unanswered, until `answer()` (JetStream
         /// while its servers have no majority).
         var silent = false
+        /// Answers about the end are held, each as it was when asked (a slow answer), until
+        /// `releaseEnds()`; `endsAsked` counts the questions held.
+        var endsHeld = false
+        var endsAsked = 0
     }
     private let state = Mutex(State())
     /// Bumped on every change, so that readers wait for an event rather than poll.
@@ -48,6 +52,36 @@ final class MemoryBus: Sendable {
         }
     }
 
+    func holdEnds() { change { $0.endsHeld = true } }
+    func releaseEnds() { change { $0.endsHeld = false } }
+    var endsAsked: Int { state.withLock { $0.endsAsked } }
+
+    /// Returns once `endsAsked` reaches `count`.
+    func waitUntilEndsAsked(_ count: Int) async throws {
+        while true {
+            let seen = changes.value
+            if endsAsked >= count { return }
+            try await changes.wait(beyond: seen)
+        }
+    }
+
+    /// The end as it is now, answered once the ends are no longer held.
+    fileprivate func endAnswer() async throws -> UInt64 {
+        try await waitWhileSilent()
+        var held = false
+        let end = try change { state -> UInt64 in
+            held = state.endsHeld
+            if held { state.endsAsked += 1 }
+            return UInt64(state.entries.count)
+        }
+        while held {
+            let seen = changes.value
+            held = state.withLock { $0.endsHeld }
+            if held { try await changes.wait(beyond: seen) }
+        }
+        return end
+    }
+
     fileprivate func append(_ payload: [UInt8], after last: UInt64) throws {
         try change { state in
             guard state.entries.count == Int(last) else { throw LogAppendConflict(expected: last) }
@@ -70,9 +104,11 @@ final class MemoryBus: Sendable {
         }
     }
 
-    private func change(_ body: (inout State) throws -> Void) rethrows {
-        try state.withLock { try body(&$0) }
+    @discardableResult
+    private func change<T>(_ body: (inout State) throws -> T) rethrows -> T {
+        let value = try state.withLock { try body(&$0) }
         changes.advance(to: version.withLock { $0 += 1; return $0 })
+        return value
     }
 }
 
@@ -85,10 +121,7 @@ struct MemoryLog: ReplicatedLog {
         try bus.append(payload, after: last)
     }
     func read(after position: UInt64, limit: Int) async throws -> [LogEntry] { try await bus.read(reader, after: position, limit: limit) }
-    func lastPosition(applied: UInt64) async throws -> UInt64 {
-        try await bus.waitWhileSilent()
-        return bus.end
-    }
+    func lastPosition(applied: UInt64) async throws -> UInt64 { try await bus.endAnswer() }
 }
 
 /// The replicas' link in memory: every report reaches every replica, forwards reach the named one.
@@ -136,6 +169,7 @@ final class MemoryLink: Sendable {
 /// Three replicas of one notary in this process, on a `MemoryBus` and a `MemoryLink`.
 struct MemoryCluster {
     let bus: MemoryBus
+    let link: MemoryLink
     let replicas: [NotaryAssembly]
     let stores: [SQLiteNotaryStore]
     static let members = ["r0", "r1", "r2"]
@@ -157,7 +191,7 @@ struct MemoryCluster {
                                            appendTimeout: requestTimeout, metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance),
                                            logger: quietLogger, liveness: liveness))
         }
-        let cluster = MemoryCluster(bus: bus, replicas: replicas, stores: stores)
+        let cluster = MemoryCluster(bus: bus, link: link, replicas: replicas, stores: stores)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             for replica in replicas {
                 for service in replica.services { group.addTask { try await service.run() } }
