@@ -292,6 +292,8 @@ struct ReplicaStatusJSON: ResponseEncodable {
         case .impostor: "duplicate_replica"
         case .noQuorum: "no_quorum"
         }
+        // Before the replica has read its store, its head is not yet its own.
+        if !quorum.started { status = "starting" }
         applied = ChainHeadJSON(quorum.head)
         confirmed = quorum.confirmed
         sequencer = quorum.sequencer()

@@ -150,6 +150,9 @@ public final class Quorum: Sendable {
     /// This replica's head (genesis before it started).
     public var head: ChainHead { state.withLock { $0.confirmations?.head ?? .genesis } }
 
+    /// Whether the replica has started: read its store's head (before, `head` is genesis).
+    public var started: Bool { state.withLock { $0.confirmations != nil } }
+
     /// This replica's head at a recent `position`.
     public func head(at position: UInt64) -> ChainHead? { state.withLock { $0.confirmations?.head(at: position) } }
 

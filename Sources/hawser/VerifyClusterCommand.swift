@@ -17,8 +17,9 @@ extension AdminCommand {
                 for its chain head there, and groups the replicas by it: equal heads mean the same log \
                 entries decided alike. When every replica stands at the same position (an idle cluster), \
                 their store digests are compared too. Prints JSON. Exit status: 0 all agree, 1 some \
-                disagree, 3 the comparison is incomplete (a replica unreachable, or the position too old \
-                for one to remember).
+                disagree, 2 their chains agree but a replica has stopped signing (log_diverged, \
+                duplicate_replica), 3 the comparison is incomplete (a replica unreachable, still starting, \
+                or the position too old for one to remember).
                 """)
 
         @Option(name: .customLong("url"), help: "A replica's base URL; give every replica (repeat the option).")
@@ -68,6 +69,7 @@ extension AdminCommand {
             switch report.verdict {
             case "agree": return
             case "disagree": throw ExitCode(1)
+            case "stopped": throw ExitCode(2)
             default: throw ExitCode(3)
             }
         }
@@ -80,8 +82,13 @@ extension AdminCommand {
                     let status: Status = try await Self.get(http, bases[i] + "/v1/replica")
                     replicas[i].replica = status.replica
                     replicas[i].status = status.status
-                    replicas[i].applied = status.applied.position
                     replicas[i].confirmed = status.confirmed
+                    // A replica still starting reports genesis: its store's head is not read yet.
+                    if status.status == "starting" {
+                        replicas[i].problem = "the replica is starting: it has not read its store yet"
+                    } else {
+                        replicas[i].applied = status.applied.position
+                    }
                 } catch {
                     replicas[i].problem = "\(error)"
                 }
@@ -115,7 +122,8 @@ extension AdminCommand {
                 }
             }
             let incomplete = replicas.contains { $0.problem != nil }
-            let verdict = groups.count > 1 ? "disagree" : incomplete ? "incomplete" : "agree"
+            let stopped = replicas.contains { ["log_diverged", "duplicate_replica"].contains($0.status) }
+            let verdict = groups.count > 1 ? "disagree" : stopped ? "stopped" : incomplete ? "incomplete" : "agree"
             return Report(position: at, verdict: verdict, groups: groups.count, replicas: replicas)
         }
 

@@ -1,0 +1,56 @@
+import Foundation
+import HawserTestSupport
+import Hummingbird
+import HummingbirdTesting
+import Synchronization
+import Testing
+
+/// `hawser admin verify-cluster` against replicas that answer as scripted (one server, a path
+/// prefix for each): its verdict and exit status for chains that agree, a replica that stopped
+/// signing, and one still starting.
+@Suite(.timeLimit(.minutes(2))) struct VerifyClusterTests {
+    /// Each replica's `/v1/replica` status and applied position; every head at a position is equal.
+    final class Replicas: Sendable {
+        let state = Mutex<[String: (status: String, applied: Int)]>([:])
+    }
+
+    func withReplicas(_ replicas: Replicas, _ body: @Sendable (Int) async throws -> Void) async throws {
+        let router = Router()
+        let head = #""entryHash":"aa","stateHash":"bb""#
+        router.get("/:id/v1/replica") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let (status, applied) = replicas.state.withLock({ $0[id] }) else { throw HTTPError(.notFound) }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: """
+                {"replica":"\(id)","members":["r0","r1","r2"],"status":"\(status)","applied":{"position":\(applied),\(head)},"confirmed":\(applied),"disagreements":[]}
+                """)))
+        }
+        router.get("/:id/v1/replica/heads/:position") { _, context in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: """
+                {"position":\(context.parameters.get("position") ?? "0"),\(head)}
+                """)))
+        }
+        try await Application(router: router).test(.live) { client in try await body(try #require(client.port)) }
+    }
+
+    @Test func theVerdictNamesAStoppedReplicaAndWaitsForAStartingOne() async throws {
+        let replicas = Replicas()
+        try await withReplicas(replicas) { port in
+            let verify = ["admin", "verify-cluster"] + ["r0", "r1", "r2"].flatMap { ["--url", "http://127.0.0.1:\(port)/\($0)"] }
+            func set(_ r2: (String, Int)) { replicas.state.withLock { $0 = ["r0": ("ready", 5), "r1": ("ready", 6), "r2": r2] } }
+
+            set(("ready", 5))
+            let agree = try await HawserProcess.run(verify)
+            #expect(agree.status == 0 && agree.output.contains(#""verdict" : "agree""#), "\(agree.output)")
+            // Chains that agree, but a replica stopped signing (it said "agree", exit 0: found from outside).
+            set(("log_diverged", 5))
+            let stopped = try await HawserProcess.run(verify)
+            #expect(stopped.status == 2 && stopped.output.contains(#""verdict" : "stopped""#), "\(stopped.output)")
+            // A replica that has not read its store reports position 0: compared there, every other
+            // replica had forgotten it (exit 3, position_not_remembered, found from outside).
+            set(("starting", 0))
+            let starting = try await HawserProcess.run(verify)
+            #expect(starting.status == 3 && starting.output.contains(#""position" : 5"#)
+                    && starting.output.contains("the replica is starting"), "\(starting.output)")
+        }
+    }
+}
