@@ -100,6 +100,8 @@ enum GRPCDeadlines {
         let lengthBytes: Range<Int>
         private var header: [UInt8] = []
         private var remaining = 0
+        /// The bytes read of the record in progress, its header's included (0 between records).
+        private(set) var partialBytes = 0
 
         static func grpcMessages() -> Self { Self(headerSize: 5, lengthBytes: 1..<5) }
         static func http2Frames() -> Self { Self(headerSize: 9, lengthBytes: 0..<3) }
@@ -121,15 +123,17 @@ enum GRPCDeadlines {
                     let skipped = min(remaining, bytes.readableBytes)
                     bytes.moveReaderIndex(forwardBy: skipped)
                     remaining -= skipped
-                    if remaining == 0 { completed += 1 }
+                    partialBytes += skipped
+                    if remaining == 0 { (completed, partialBytes) = (completed + 1, 0) }
                     continue
                 }
                 header.append(bytes.readInteger(as: UInt8.self)!)
+                partialBytes += 1
                 guard header.count == headerSize else { continue }
                 headerRead(header)
                 remaining = lengthBytes.reduce(0) { $0 << 8 | Int(header[$1]) }
                 header = []
-                if remaining == 0 { completed += 1 }
+                if remaining == 0 { (completed, partialBytes) = (completed + 1, 0) }
             }
             return completed
         }
