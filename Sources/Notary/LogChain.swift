@@ -62,7 +62,7 @@ public struct LogBreak: Error, Sendable, Equatable, CustomStringConvertible {
         case .fork:
             "log entry at position \(position) follows entry \(claimedPrevious?.hex ?? "?"), but the entry this replica applied at \(position - 1) is \(expectedPrevious.hex) (sequencer `\(sequencer)`): the log forked"
         case .unchained:
-            "log entry at position \(position) is not a chained Hawser log entry (undecodable, or written by a Hawser before the verified log)"
+            "log entry at position \(position) is not a chained Hawser log entry that this replica's notary key verifies (written with another key: every replica must use the same key file; or undecodable; or written by a Hawser before the verified log)"
         case .truncated:
             "the log ends at position \(position), but this replica has applied the entry \(expectedPrevious.hex) at position \(claimedPosition): the log lost entries"
         }
