@@ -115,11 +115,19 @@ public struct NetworkDefinition: Codable, Sendable, Equatable {
     /// `problems`, and any field this version does not know: a misspelt field is an error, not a
     /// silently missing value).
     public static func load(_ data: Data) throws(MembershipError) -> NetworkDefinition {
+        // Strict JSON first, as for a configuration file: a member named twice (`"version"`) is a
+        // mistake, never the first one winning (Foundation's reader took the first).
+        let json: JSONValue
+        do { json = try JSONValue(parsing: Array(data)) } catch {
+            throw MembershipError.unreadable("not valid JSON: \(error)")
+        }
         let definition: NetworkDefinition
-        do { definition = try JSONDecoder().decode(NetworkDefinition.self, from: data) } catch {
+        do { definition = try JSONDecoder().decode(NetworkDefinition.self, from: data) } catch let error as DecodingError {
+            throw MembershipError.unreadable(error.plainDescription)
+        } catch {
             throw MembershipError.unreadable("\(error)")
         }
-        let problems = unknownFields(in: data) + definition.problems
+        let problems = unknownFields(in: data) + json.nullMembers() + definition.problems
         guard problems.isEmpty else { throw MembershipError.invalid(problems) }
         return definition
     }

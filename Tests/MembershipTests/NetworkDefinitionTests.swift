@@ -68,6 +68,15 @@ struct NetworkDefinitionTests {
             try NetworkDefinition.load(misspelt)
         }
         #expect(throws: MembershipError.self) { try NetworkDefinition.load(Data("{\"version\": 1}".utf8)) }
+        // A member named twice, or a byte-order mark, was read with the first value winning, or
+        // past the mark (found from outside); a missing field is said in words.
+        let text = String(decoding: good, as: UTF8.self)
+        for bad in [String(text.dropLast()) + #","version":9}"#, "\u{FEFF}" + text] {
+            #expect(throws: MembershipError.self) { try NetworkDefinition.load(Data(bad.utf8)) }
+        }
+        #expect(throws: MembershipError.unreadable("`nodes` is missing")) {
+            try NetworkDefinition.load(Data(#"{"version": 1, "notaries": []}"#.utf8))
+        }
     }
 
     @Test func onlyAHigherValidVersionIsTaken() throws {

@@ -1,10 +1,9 @@
 import Foundation
-import HawserCore
 
 extension DecodingError {
     /// The problem in words about the input, for the person who wrote it: where in the JSON
     /// (`listen.port`, `parties[0].name`) and what is wrong, without Swift's type names or dumps.
-    var plainDescription: String {
+    public var plainDescription: String {
         func path(_ context: Context, _ last: (any CodingKey)? = nil) -> String {
             let keys = context.codingPath + (last.map { [$0] } ?? [])
             guard !keys.isEmpty else { return "the top level" }
@@ -46,7 +45,7 @@ extension DecodingError {
 extension JSONValue {
     /// Where in the value a number is not a whole number that 64 bits hold (`ha.partitions`,
     /// `parties[0].x`), with its text: what Foundation's decoder refuses without saying where.
-    func numbersBeyondWholeNumbers() -> [String] {
+    public func numbersBeyondWholeNumbers() -> [String] {
         problems { value, path in
             guard case .number(let number) = value, Int64(number.text) == nil else { return nil }
             return "`\(path)` is \(number.text)"
@@ -55,7 +54,7 @@ extension JSONValue {
 
     /// Where in the value a member is null (`listen.port`): the decoder takes it for a field left
     /// out, and a file that says `null` would silently get the default.
-    func nullMembers() -> [String] {
+    public func nullMembers() -> [String] {
         problems { value, path in
             guard case .null = value else { return nil }
             return path.isEmpty ? "the top level is null, not an object" : "`\(path)` is null: leave a field out to take its default"
