@@ -44,8 +44,11 @@ public struct DeliveryCheck: Sendable {
         let bytes = [UInt8](signed.delivery)
         // Counted before decoding, which makes an object of every message: anyone, member or not,
         // could send millions of empty ones in one delivery, at about ten times its size in memory.
-        guard let count = Self.messageCount(bytes), count <= Self.maxMessages else {
-            throw DeliveryRefusal(.malformedDelivery, "a delivery carries at most \(Self.maxMessages) messages, each a length-delimited field 4")
+        guard let count = Self.messageCount(bytes) else {
+            throw DeliveryRefusal(.malformedDelivery, "the delivery is not an encoded `Delivery` message (proto/hawser_p2p.proto)")
+        }
+        guard count <= Self.maxMessages else {
+            throw DeliveryRefusal(.malformedDelivery, "the delivery carries \(count) messages; at most \(Self.maxMessages) are taken in one")
         }
         let delivery: Hawser_P2p_V1_Delivery
         do { delivery = try Hawser_P2p_V1_Delivery(serializedBytes: bytes) } catch {
@@ -73,7 +76,7 @@ public struct DeliveryCheck: Sendable {
         for (index, data) in delivery.messages.enumerated() {
             let arrived: ArrivedMessage
             do { arrived = try ArrivedMessage(body: [UInt8](data)) } catch {
-                throw DeliveryRefusal(.malformedDelivery, "message \(index) does not decode: \(error)")
+                throw DeliveryRefusal(.malformedDelivery, "message \(index) does not decode: \((error as? DecodingError)?.plainDescription ?? "\(error)")")
             }
             let message = arrived.message
             guard senders.contains(message.sender) else {

@@ -18,6 +18,7 @@ public struct PeerService: Hawser_P2p_V1_Peer.SimpleServiceProtocol {
     let membership: @Sendable () -> Membership
     let clock: any FlowClock
     let logger: Logger
+    let refusals = RefusalLog(interval: .seconds(10))
 
     public init(hub: SessionHub, check: DeliveryCheck, membership: @escaping @Sendable () -> Membership,
                 clock: any FlowClock = SystemFlowClock(), logger: Logger) {
@@ -32,8 +33,11 @@ public struct PeerService: Hawser_P2p_V1_Peer.SimpleServiceProtocol {
         var reply = Hawser_P2p_V1_DeliveryReply()
         switch check.check(request, in: membership(), now: clock.now()) {
         case .failure(let refusal):
-            logger.warning("refused a peer-to-peer delivery", metadata: ["code": "\(refusal.code.rawValue)", "reason": "\(refusal.message)",
-                                                                       "peer": "\(context.remotePeer)"])
+            if let unlogged = refusals.admit(refusal.code.rawValue, at: .now) {
+                logger.warning("refused a peer-to-peer delivery", metadata: ["code": "\(refusal.code.rawValue)", "reason": "\(refusal.message)",
+                                                                           "peer": "\(context.remotePeer)",
+                                                                           "refusedUnloggedSinceLast": "\(unlogged)"])
+            }
             reply.refused.code = refusal.code.rawValue
             reply.refused.message = refusal.message
         case .success(let passed):

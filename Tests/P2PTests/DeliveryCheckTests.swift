@@ -41,7 +41,11 @@ struct DeliveryCheckTests {
     }
 
     func refusal(_ delivery: Hawser_P2p_V1_SignedDelivery, now: Instant = now) -> DeliveryRefusal.Code? {
-        if case .failure(let refusal) = check.check(delivery, in: Self.membership, now: now) { return refusal.code }
+        sentence(delivery, now: now)?.code
+    }
+
+    func sentence(_ delivery: Hawser_P2p_V1_SignedDelivery, now: Instant = now) -> DeliveryRefusal? {
+        if case .failure(let refusal) = check.check(delivery, in: Self.membership, now: now) { return refusal }
         return nil
     }
 
@@ -58,9 +62,13 @@ struct DeliveryCheckTests {
         var garbage = Hawser_P2p_V1_SignedDelivery()
         garbage.delivery = Data([0xFF, 0xFF, 0xFF])
         garbage.signature = Data(Self.aliceNode.sign([0xFF, 0xFF, 0xFF]))
-        #expect(refusal(garbage) == .malformedDelivery)
+        // Each said as what it is (garbage was "at most 32 messages", a bad field Swift's debug words).
+        #expect(sentence(garbage)?.message == "the delivery is not an encoded `Delivery` message (proto/hawser_p2p.proto)")
         #expect(refusal(signed([])) == .malformedDelivery)
         #expect(refusal(signed([Self.message(1), Array("not json".utf8)])) == .malformedDelivery)
+        let badField = sentence(signed([Array(#"{"kind":"data"}"#.utf8)]))
+        #expect(badField?.code == .malformedDelivery && badField?.message.hasPrefix("message 0 does not decode: `") == true
+                && badField?.message.contains("is missing") == true, "\(String(describing: badField))")
         // An outsider signing as itself, or as a member.
         #expect(refusal(signed([Self.message(1)], from: "O=Mallory Node", key: Self.outsider)) == .notAMember)
         #expect(refusal(signed([Self.message(1)], key: Self.outsider)) == .badSignature)
@@ -93,7 +101,7 @@ struct DeliveryCheckTests {
     @Test func aDeliveryOfMoreThan32MessagesIsRefusedUndecoded() throws {
         let messages = (1...32).map { Self.message($0) }
         #expect(refusal(signed(messages)) == nil)
-        #expect(refusal(signed(messages + [Self.message(33)])) == .malformedDelivery)
+        #expect(sentence(signed(messages + [Self.message(33)]))?.message == "the delivery carries 33 messages; at most 32 are taken in one")
         var flood = Hawser_P2p_V1_Delivery()
         flood.fromNode = "O=Mallory Node"
         flood.messages = Array(repeating: Data(), count: 100_000)
