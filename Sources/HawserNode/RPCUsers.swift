@@ -17,6 +17,17 @@ public enum RPCPermission: String, Codable, Sendable, CaseIterable {
     case admin
     /// Everything above.
     case all
+
+    /// A name that is none of the permissions is refused naming those there are.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let permission = Self(rawValue: name) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "`\(name.prefix(100))` is not a permission: one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = permission
+    }
 }
 
 /// One RPC user. The password is stored only as a PBKDF2-HMAC-SHA256 hash

@@ -67,6 +67,15 @@ import Testing
             $0["notary"] = ["kind": "remote", "urls": ["http://a:1"], "publicKey": notaryKey.publicKey.base64, "attemptTimeoutMillis": 70_000]
         }
         #expect(pastDefault.contains { $0.contains("notary.attemptTimeoutMillis must not exceed notary.timeoutMillis (60000 ms") }, "\(pastDefault)")
+        // A permission that does not exist is named with those that do (it was Swift's "Cannot
+        // initialize RPCPermission from invalid String value", found from outside).
+        let permission = try problems {
+            var users = $0["rpcUsers"] as! [[String: Any]]
+            users[0]["permissions"] = ["bogus"]
+            $0["rpcUsers"] = users
+        }
+        #expect(permission.contains { $0.contains("`rpcUsers[0].permissions[0]`: `bogus` is not a permission: one of startFlow, readFlows") },
+                "\(permission)")
     }
 
     /// gRPC addresses are accepted, but not mixed with HTTP ones: one client speaks one protocol.
