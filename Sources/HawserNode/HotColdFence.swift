@@ -34,7 +34,8 @@ struct HotColdFence<Work: ShardWork>: Service {
         do {
             try await work.claim()
             logger.info("claimed the shared database: starting", metadata: ["epoch": "\(epoch)"])
-            // A single or hot-cold node serves while it resumes (starts are taken meanwhile).
+            // It serves while its work starts: a node takes starts while it resumes (as a single
+            // one does), a notary's requests wait for its replica to catch up.
             serving.set(.active(term))
             try await work.start(term)
             try await cancelWhenGracefulShutdown {
