@@ -43,6 +43,13 @@ struct NodeResumeReadinessTests {
             try await eventually("the flow in the hospital") { try await parts.database.flows.record(FlowID(id))?.status == .hospitalised }
         }
 
+        // The first run's services stop after `test` returns, its data directory's lock last: the
+        // next run started sooner found the directory in use (once, in the full suite).
+        try await eventually("the first run let its data directory go") {
+            guard let probe = try? DataDirectoryLock(directory: dir.path + "/data") else { return false }
+            probe.release()
+            return true
+        }
         // The next run finds it, and its engine's reads wait for the lock on the journal.
         let (second, _) = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
         let lock = try TableLock(url: databaseURL, table: "journal")
