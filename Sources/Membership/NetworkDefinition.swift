@@ -127,25 +127,25 @@ public struct NetworkDefinition: Codable, Sendable, Equatable {
         } catch {
             throw MembershipError.unreadable("\(error)")
         }
-        let problems = unknownFields(in: data) + json.nullMembers() + definition.problems
+        let problems = unknownFields(in: json) + json.nullMembers() + definition.problems
         guard problems.isEmpty else { throw MembershipError.invalid(problems) }
         return definition
     }
 
-    private static func unknownFields(in data: Data) -> [String] {
-        guard let top = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [] }
+    private static func unknownFields(in top: JSONValue) -> [String] {
         var out = [String]()
-        func check(_ object: Any?, _ known: Set<String>, _ path: String) {
-            for key in ((object as? [String: Any])?.keys.sorted() ?? []) where !known.contains(key) {
+        func check(_ value: JSONValue?, _ known: Set<String>, _ path: String) {
+            for key in (value?.object?.keys.sorted() ?? []) where !known.contains(key) {
                 out.append("unknown field `\(path)\(key)`")
             }
         }
+        func items(_ value: JSONValue?) -> [JSONValue] { if case .array(let items)? = value { items } else { [] } }
         check(top, ["version", "nodes", "notaries"], "")
-        for node in top["nodes"] as? [Any] ?? [] {
+        for node in items(top.object?["nodes"]) {
             check(node, ["name", "identityKey", "addresses", "parties"], "nodes[].")
-            for party in (node as? [String: Any])?["parties"] as? [Any] ?? [] { check(party, ["name", "publicKey"], "nodes[].parties[].") }
+            for party in items(node.object?["parties"]) { check(party, ["name", "publicKey"], "nodes[].parties[].") }
         }
-        for notary in top["notaries"] as? [Any] ?? [] { check(notary, ["name", "publicKey", "addresses"], "notaries[].") }
+        for notary in items(top.object?["notaries"]) { check(notary, ["name", "publicKey", "addresses"], "notaries[].") }
         return out
     }
 
