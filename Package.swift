@@ -224,6 +224,7 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .testTarget(name: "JetStreamTests", dependencies: [
             "JetStream", "HawserTestSupport", .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -22,8 +22,9 @@ struct GRPCListener: Service {
     ///     the others are unary.
     ///   - maxMessageBytesInFlight: the bytes of request messages arriving at once, over every call
     ///     of every connection (`GRPCMessageHold`).
-    init(host: String, port: Int, maxMessageBytes: Int, maxMessageBytesInFlight: Int, maxConcurrentStreams: Int, idleTimeout: Duration,
-         timeouts: HTTPTimeouts,
+    ///   - cap: the most connections open at once.
+    init(host: String, port: Int, maxMessageBytes: Int, maxMessageBytesInFlight: Int, cap: ConnectionCap, maxConcurrentStreams: Int,
+         idleTimeout: Duration, timeouts: HTTPSettings,
          streamingPaths: Set<String> = [], services: [any RegistrableRPCService], draining: GRPCDraining, logger: Logger,
          onListening: @escaping @Sendable (Int) async -> Void) {
         let address: GRPCNIOTransportHTTP2.SocketAddress = host.contains(":")
@@ -43,7 +44,9 @@ struct GRPCListener: Service {
                                                   closing: TimeAmount(Self.grace + Self.pingAnswer))
                 config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(GRPCConnectionGuard(limits: limits, logger: logger), position: .first)
+                        let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(GRPCConnectionGuard(limits: limits, logger: logger), position: .first)
+                        try pipeline.addHandler(ConnectionCapHandler(cap: cap), position: .first)
                     }
                 }
                 config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in

@@ -120,9 +120,11 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 with the read deadlines of `timeouts` (see `ConnectionDeadlines`).
-    static func http1(timeouts: HTTPTimeouts, logger: Logger) -> HTTPServerBuilder {
-        .http1(configuration: .init(additionalChannelHandlers: [ConnectionDeadlineHandler(limits: timeouts.limits, logger: logger)]))
+    /// HTTP/1.1 with the connection cap and the read deadlines of `settings` (see `ConnectionCap`
+    /// and `ConnectionDeadlines`).
+    static func http1(_ settings: HTTPSettings, cap: ConnectionCap, logger: Logger) -> HTTPServerBuilder {
+        .http1(configuration: .init(additionalChannelHandlers: [ConnectionCapHandler(cap: cap),
+                                                                ConnectionDeadlineHandler(limits: settings.limits, logger: logger)]))
     }
 }
 

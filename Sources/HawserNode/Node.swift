@@ -141,7 +141,7 @@ public enum Node {
         let peers: NodePeers? = if let network = configuration.network, let member, !roles.isDisjoint(with: [.flow, .p2p]) {
             NodePeers(network, name: configuration.name, identity: member.identity, membership: member.watcher,
                       sessions: configuration.sessions, store: database.sessions, delivers: delivers, sharedInbox: ha.mode == .hotHot,
-                      listens: roles.contains(.p2p), timeouts: configuration.http, logger: logger)
+                      listens: roles.contains(.p2p), timeouts: configuration.http, registry: registry, logger: logger)
         } else { nil }
         peers?.hub.attach { engines.responderStarter }
         // A hot-hot node's partitions: each fences its stores with a fence of its own.
@@ -235,7 +235,9 @@ public enum Node {
             + (outbox.map { [$0] } ?? [])
         let app = Application(
             router: api.router(),
-            server: .http1(timeouts: configuration.http, logger: logger),
+            server: .http1(configuration.http, cap: ConnectionCap(limit: configuration.http.maxConnections, listener: "http",
+                                                                  option: "http.maxConnections", registry: registry, logger: logger),
+                          logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser-node"),
             // Stopped in reverse order: the database's pool outlives the engine that writes to it,

@@ -90,7 +90,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     /// The bytes of request bodies the RPC API takes at once, over all connections (`BodyBudget`).
     public var maxBodyBytesInFlight = 8 * 1024 * 1024
     /// How long a peer may take to send a request.
-    public var http = HTTPTimeouts()
+    public var http = HTTPSettings()
     /// High availability: single (the default), hot-warm, hot-cold or hot-hot (docs/node.md).
     public var ha = HAConfiguration()
     /// The network the node is a member of (docs/network.md); nil: a node on its own.
@@ -124,7 +124,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         maxWritesPerCommit = try c.decodeIfPresent(Int.self, forKey: .maxWritesPerCommit) ?? d.maxWritesPerCommit
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
         maxBodyBytesInFlight = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytesInFlight) ?? d.maxBodyBytesInFlight
-        http = try c.decodeIfPresent(HTTPTimeouts.self, forKey: .http) ?? d.http
+        http = try c.decodeIfPresent(HTTPSettings.self, forKey: .http) ?? d.http
         ha = try c.decodeIfPresent(HAConfiguration.self, forKey: .ha) ?? d.ha
         network = try c.decodeIfPresent(NodeNetworkConfiguration.self, forKey: .network)
         sessions = try c.decodeIfPresent(NodeSessionsConfiguration.self, forKey: .sessions) ?? d.sessions
@@ -178,6 +178,11 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     }
 
     /// Reads and validates a configuration file.
+    /// The connection caps of the node's listeners (`OpenFileLimit`).
+    public var connectionCaps: [OpenFileLimit.Cap] {
+        [("http.maxConnections", http.maxConnections)] + (network.map { [("network.listen.maxConnections", $0.listen.maxConnections)] } ?? [])
+    }
+
     public static func load(_ path: String) throws -> NodeConfiguration {
         try ConfigurationFile.load(path, unknownOptions: unknownKeys) { configuration, base in configuration.problems(baseDirectory: base) }
     }
@@ -197,7 +202,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             "hospital": UnknownOptions.keys(Hospital.CodingKeys.self),
             "notary": UnknownOptions.keys(NodeNotaryConfiguration.CodingKeys.self),
             "database": UnknownOptions.keys(NodeDatabaseConfiguration.CodingKeys.self),
-            "http": UnknownOptions.keys(HTTPTimeouts.CodingKeys.self),
+            "http": UnknownOptions.keys(HTTPSettings.CodingKeys.self),
             "rpcLogin": UnknownOptions.keys(RPCLogin.CodingKeys.self),
             "ha": UnknownOptions.keys(HAConfiguration.CodingKeys.self),
             "ha.election": UnknownOptions.keys(ElectionSettings.CodingKeys.self),

@@ -3,6 +3,7 @@ import HawserCore
 import Logging
 import Membership
 import P2P
+import Prometheus
 import ServiceLifecycle
 import Sessions
 
@@ -22,7 +23,7 @@ struct NodePeers: Sendable {
     /// process without the p2p role does not).
     init(_ network: NodeNetworkConfiguration, name: String, identity: SigningKey, membership: MembershipWatcher,
          sessions: NodeSessionsConfiguration, store: any SessionStore, delivers: @escaping @Sendable () -> Bool, sharedInbox: Bool,
-         listens: Bool, timeouts: HTTPTimeouts, logger: Logger) {
+         listens: Bool, timeouts: HTTPSettings, registry: PrometheusCollectorRegistry, logger: Logger) {
         let logger = { var logger = logger; logger[metadataKey: "component"] = "p2p"; return logger }()
         transport = GRPCPeerTransport(settings: .init(me: name, identity: identity, maxDeliveryBytes: network.maxDeliveryBytes,
                                                       callTimeout: .milliseconds(network.deliveryTimeoutMillis)),
@@ -34,6 +35,8 @@ struct NodePeers: Sendable {
         let listen = network.listen
         let listener = GRPCListener(host: listen.host, port: listen.port, maxMessageBytes: network.maxDeliveryBytes,
                                     maxMessageBytesInFlight: network.maxDeliveryBytesInFlight,
+                                    cap: ConnectionCap(limit: listen.maxConnections, listener: "p2p", option: "network.listen.maxConnections",
+                                                       registry: registry, logger: logger),
                                     maxConcurrentStreams: listen.maxConcurrentStreams, idleTimeout: .milliseconds(listen.idleTimeoutMillis),
                                     timeouts: timeouts, services: [service], draining: GRPCDraining(), logger: logger) { port in
             logger.notice("serving peer-to-peer delivery", metadata: ["host": "\(listen.host)", "port": "\(port)"])

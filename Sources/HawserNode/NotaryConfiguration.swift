@@ -73,7 +73,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     /// Where the request log lives: embedded (default) or a JetStream stream shared by a cluster.
     public var log = LogConfiguration()
     /// How long a peer may take to send a request.
-    public var http = HTTPTimeouts()
+    public var http = HTTPSettings()
     /// Where the log and the store live: SQLite files in `dataDirectory` (the default) or PostgreSQL.
     public var database = NodeDatabaseConfiguration()
     /// High availability: single (the default), or hot-warm or hot-cold on a shared PostgreSQL database.
@@ -98,13 +98,18 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         acceptAnyParty = try c.decodeIfPresent(Bool.self, forKey: .acceptAnyParty) ?? d.acceptAnyParty
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
         log = try c.decodeIfPresent(LogConfiguration.self, forKey: .log) ?? d.log
-        http = try c.decodeIfPresent(HTTPTimeouts.self, forKey: .http) ?? d.http
+        http = try c.decodeIfPresent(HTTPSettings.self, forKey: .http) ?? d.http
         database = try c.decodeIfPresent(NodeDatabaseConfiguration.self, forKey: .database) ?? d.database
         ha = try c.decodeIfPresent(HAConfiguration.self, forKey: .ha) ?? d.ha
         grpc = try c.decodeIfPresent(GRPCConfiguration.self, forKey: .grpc)
     }
 
     /// Reads and validates a configuration file.
+    /// The connection caps of the notary's listeners (`OpenFileLimit`).
+    public var connectionCaps: [OpenFileLimit.Cap] {
+        [("http.maxConnections", http.maxConnections)] + (grpc.map { [("grpc.maxConnections", $0.maxConnections)] } ?? [])
+    }
+
     public static func load(_ path: String) throws -> NotaryConfiguration {
         try ConfigurationFile.load(path, unknownOptions: unknownKeys) { configuration, base in configuration.problems(baseDirectory: base) }
     }
@@ -186,7 +191,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
             "listen": UnknownOptions.keys(Listen.CodingKeys.self),
             "limits": UnknownOptions.keys(Limits.CodingKeys.self),
             "log": UnknownOptions.keys(LogConfiguration.CodingKeys.self),
-            "http": UnknownOptions.keys(HTTPTimeouts.CodingKeys.self),
+            "http": UnknownOptions.keys(HTTPSettings.CodingKeys.self),
             "database": UnknownOptions.keys(NodeDatabaseConfiguration.CodingKeys.self),
             "ha": UnknownOptions.keys(HAConfiguration.CodingKeys.self),
             "ha.election": UnknownOptions.keys(ElectionSettings.CodingKeys.self),

@@ -114,6 +114,8 @@ public enum NotaryNode {
             let draining = GRPCDraining()
             return GRPCListener(host: grpc.host, port: grpc.port, maxMessageBytes: grpc.maxMessageBytes,
                                 maxMessageBytesInFlight: grpc.maxMessageBytesInFlight,
+                                cap: ConnectionCap(limit: grpc.maxConnections, listener: "grpc", option: "grpc.maxConnections",
+                                                   registry: registry, logger: logger),
                                 maxConcurrentStreams: grpc.maxConcurrentStreams, idleTimeout: .milliseconds(grpc.idleTimeoutMillis),
                                 timeouts: configuration.http, streamingPaths: ["/hawser.v1.Notary/NotariseStream"],
                                 services: [NotaryGRPCService(serving: serving, maxInFlightPerStream: grpc.maxInFlightPerStream,
@@ -122,7 +124,9 @@ public enum NotaryNode {
         }
         let app = Application(
             router: api.router(),
-            server: .http1(timeouts: configuration.http, logger: logger),
+            server: .http1(configuration.http, cap: ConnectionCap(limit: configuration.http.maxConnections, listener: "http",
+                                                                  option: "http.maxConnections", registry: registry, logger: logger),
+                          logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "hawser"),
             services: [DataDirectoryHold(lock: lock)] + stores.services + owner + (grpc.map { [$0] } ?? []),

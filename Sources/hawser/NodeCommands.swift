@@ -101,6 +101,7 @@ struct NodeCommand: AsyncParsableCommand {
                     directory: NodeCommand.defaultDirectory, port: 8090, parties: [], user: "admin", password: nil) + "\n").utf8))
             }
             let configuration = try NodeConfiguration.load(config)
+            if let problem = OpenFileLimit.raise(toFit: configuration.connectionCaps) { throw CLIError(problem) }
             let base = URL(fileURLWithPath: config).deletingLastPathComponent().path
             guard let app = try await stoppableBySignals({
                 try await Node.application(configuration: configuration, baseDirectory: base,

@@ -84,6 +84,7 @@ struct NotaryCommand: AsyncParsableCommand {
                     demoParty: true, acceptAnyParty: false) + "\n").utf8))
             }
             let configuration = try NotaryConfiguration.load(path)
+            if let problem = OpenFileLimit.raise(toFit: configuration.connectionCaps) { throw CLIError(problem) }
             let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
             let logger = Logger(label: "hawser.notary")
             guard let app = try await stoppableBySignals({

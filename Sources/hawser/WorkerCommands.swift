@@ -64,9 +64,13 @@ struct WorkerCommand: AsyncParsableCommand {
         func run() async throws {
             NodeCommand.bootstrapLogging(at: logLevel)
             let roles = try Self.parse(self.roles)
+            let nodeConfiguration = try config.map(NodeConfiguration.load)
+            let notaryConfiguration = try notaryConfig.map(NotaryConfiguration.load)
+            // One process: its listeners share its open files.
+            let caps = (nodeConfiguration?.connectionCaps ?? []) + (notaryConfiguration?.connectionCaps ?? [])
+            if let problem = OpenFileLimit.raise(toFit: caps) { throw CLIError(problem) }
             var services = [any Service]()
-            if let config {
-                var configuration = try NodeConfiguration.load(config)
+            if let config, var configuration = nodeConfiguration {
                 let nodeRoles = Set(roles.compactMap { HAConfiguration.Role(rawValue: $0.rawValue) })
                 if nodeRoles != Set(HAConfiguration.Role.allCases) {
                     guard configuration.ha.mode == .hotHot else {
@@ -87,8 +91,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 }) else { return }
                 services.append(app)
             }
-            if let notaryConfig {
-                let configuration = try NotaryConfiguration.load(notaryConfig)
+            if let notaryConfig, let configuration = notaryConfiguration {
                 let base = URL(fileURLWithPath: notaryConfig).deletingLastPathComponent().path
                 guard let app = try await stoppableBySignals({
                     try await NotaryNode.application(configuration: configuration, baseDirectory: base, logger: Logger(label: "hawser.notary"),

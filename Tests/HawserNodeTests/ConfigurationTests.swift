@@ -53,7 +53,7 @@ import Testing
     /// timeouts at start-up.
     @Test func httpTimeoutsAreValidatedInBothConfigurations() throws {
         let c = try load(#"{"acceptAnyParty": true, "http": {"idleTimeoutMillis": 5000}}"#)
-        #expect(c.http.idleTimeoutMillis == 5000 && c.http.headerTimeoutMillis == HTTPTimeouts().headerTimeoutMillis)
+        #expect(c.http.idleTimeoutMillis == 5000 && c.http.headerTimeoutMillis == HTTPSettings().headerTimeoutMillis)
         let found = problems(#"{"acceptAnyParty": true, "http": {"headerTimeoutMillis": 0, "bodyTimeoutMillis": 3600001, "idle": 1}}"#)
         for expected in ["unknown option `http.idle`", "http.headerTimeoutMillis must be 100...3600000",
                          "http.bodyTimeoutMillis must be 100...3600000"] {

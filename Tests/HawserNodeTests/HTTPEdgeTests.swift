@@ -12,7 +12,7 @@ import Testing
 /// parameters, and `Allow` on 405.
 @Suite(.timeLimit(.minutes(10))) struct HTTPEdgeTests {
     /// Short deadlines, so that a test waits a fraction of a second for each.
-    static func short(_ timeouts: inout HTTPTimeouts) {
+    static func short(_ timeouts: inout HTTPSettings) {
         timeouts.headerTimeoutMillis = 300
         timeouts.bodyTimeoutMillis = 300
         timeouts.idleTimeoutMillis = 300

@@ -22,14 +22,14 @@ final class RawConnection: @unchecked Sendable {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
             guard result == 0 else {
-                close(fd)
+                Glibc.close(fd)
                 throw RawConnectionError("connect: errno \(errno)")
             }
             return fd
         }
     }
 
-    deinit { close(fd) }
+    deinit { Glibc.close(fd) }
 
     enum WriteOutcome { case sent, refused, timedOut }
 
@@ -91,6 +91,9 @@ final class RawConnection: @unchecked Sendable {
 
     /// Ends the client's side of the stream (FIN), keeping the server's side open for its answer.
     func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Ends both sides, as a close does; the descriptor itself is released when this is.
+    func close() { shutdown(fd, Int32(SHUT_RDWR)) }
 
     private static func isComplete(_ bytes: [UInt8]) -> Bool {
         let text = String(decoding: bytes, as: UTF8.self)

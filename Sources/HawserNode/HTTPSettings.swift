@@ -1,8 +1,11 @@
 import NIOCore
 
-/// The `http` section of the notary's and the node's configuration: how long a peer may take to
-/// send a request before the server closes its connection (docs/configuration.md, docs/node.md).
-public struct HTTPTimeouts: Codable, Sendable, Equatable {
+/// The `http` section of the notary's and the node's configuration: how many connections the HTTP
+/// API holds open, and how long a peer may take to send a request before the server closes its
+/// connection (docs/configuration.md, docs/node.md).
+public struct HTTPSettings: Codable, Sendable, Equatable {
+    /// Most connections open at once (`ConnectionCap`).
+    public var maxConnections = 4_096
     /// A request head (request line and headers) must arrive within this time of its first byte,
     /// or of the connection's accept for its first request.
     public var headerTimeoutMillis = 10_000
@@ -19,13 +22,14 @@ public struct HTTPTimeouts: Codable, Sendable, Equatable {
     static let linger = TimeAmount.seconds(2)
     static let range = 100...3_600_000
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case headerTimeoutMillis, bodyTimeoutMillis, idleTimeoutMillis }
+    enum CodingKeys: String, CodingKey, CaseIterable { case maxConnections, headerTimeoutMillis, bodyTimeoutMillis, idleTimeoutMillis }
 
     public init() {}
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = HTTPTimeouts()
+        let d = HTTPSettings()
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? d.maxConnections
         headerTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .headerTimeoutMillis) ?? d.headerTimeoutMillis
         bodyTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .bodyTimeoutMillis) ?? d.bodyTimeoutMillis
         idleTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutMillis) ?? d.idleTimeoutMillis
@@ -33,7 +37,8 @@ public struct HTTPTimeouts: Codable, Sendable, Equatable {
 
     /// Every invalid value, one sentence each, naming the option under `section`.
     func problems(section: String) -> [String] {
-        [("headerTimeoutMillis", headerTimeoutMillis), ("bodyTimeoutMillis", bodyTimeoutMillis), ("idleTimeoutMillis", idleTimeoutMillis)]
+        ConnectionCap.problems(maxConnections, option: "\(section).maxConnections")
+            + [("headerTimeoutMillis", headerTimeoutMillis), ("bodyTimeoutMillis", bodyTimeoutMillis), ("idleTimeoutMillis", idleTimeoutMillis)]
             .filter { !Self.range.contains($0.1) }
             .map { "\(section).\($0.0) must be \(Self.range.lowerBound)...\(Self.range.upperBound) (milliseconds)" }
     }

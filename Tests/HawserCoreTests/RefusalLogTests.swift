@@ -1,4 +1,4 @@
-@testable import P2P
+import HawserCore
 import Testing
 
 /// A peer listener logs at most one refusal per code every interval, saying how many went unlogged.

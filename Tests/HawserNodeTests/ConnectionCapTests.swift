@@ -1,0 +1,117 @@
+import Foundation
+import HawserCore
+import HawserNode
+import HawserTestSupport
+import Testing
+
+/// A listener holds at most its cap of connections: one more is closed as soon as it is accepted,
+/// and a connection that closes gives its place back. Before the cap, 21,000 idle connections
+/// took every file descriptor of a notary (found from outside) and it answered nobody.
+@Suite(.timeLimit(.minutes(5))) struct ConnectionCapTests {
+    @Test func theHTTPListenerClosesAConnectionOverItsCap() async throws {
+        // A header timeout far beyond the test's reads: a connection closed here was closed by the cap.
+        try await withLiveNotary({ $0.http.maxConnections = 4; $0.http.headerTimeoutMillis = 600_000 }) { port in
+            let reader = try await RawConnection(port: port)
+            // The test harness may hold a connection of its own: fill the cap from what is open.
+            let before = Self.value(#"hawser_connections_open{listener="http"}"#, in: await Self.metrics(on: reader))
+            let openBefore = try #require(before.map { Int($0) })
+            var held = [RawConnection]()
+            for _ in openBefore..<4 {
+                let connection = try await RawConnection(port: port)
+                #expect(await connection.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n"))
+                #expect(await connection.readResponse().hasPrefix("HTTP/1.1 200"))
+                held.append(connection)
+            }
+
+            let over = try await RawConnection(port: port)
+            let answer = await over.read(within: .seconds(60))
+            #expect(answer.closed && answer.bytes.isEmpty)
+
+            let metrics = await Self.metrics(on: reader)
+            #expect(Self.value(#"hawser_connections_open{listener="http"}"#, in: metrics) == 4, "\(metrics)")
+            #expect(Self.value(#"hawser_connections_refused_total{listener="http"}"#, in: metrics) == 1, "\(metrics)")
+
+            // Closed, a held connection's place is free again (once the server has seen it close).
+            held.first?.close()
+            let admitted = await Self.admitted(port: port) { connection in
+                guard await connection.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n") else { return false }
+                return await connection.readResponse().hasPrefix("HTTP/1.1 200")
+            }
+            #expect(admitted)
+        }
+    }
+
+    @Test func theGRPCListenerClosesAConnectionOverItsCap() async throws {
+        let grpcPort = try #require(try FreePorts.take(1).first)
+        try await withLiveNotary({
+            $0.grpc = GRPCConfiguration()
+            $0.grpc?.port = grpcPort
+            $0.grpc?.maxConnections = 1
+            $0.http.headerTimeoutMillis = 600_000
+        }) { port in
+            // An admitted connection hears the server's HTTP/2 SETTINGS at once; one over the cap is closed.
+            // (The gRPC listener may start listening after the HTTP API.)
+            var connected: RawConnection?
+            try await eventually("the gRPC listener listens") {
+                connected = try? await RawConnection(port: grpcPort)
+                return connected != nil
+            }
+            let held = try #require(connected)
+            let settings = await held.read(within: .seconds(2))
+            #expect(!settings.closed && !settings.bytes.isEmpty)
+            let over = try await RawConnection(port: grpcPort)
+            let answer = await over.read(within: .seconds(60))
+            #expect(answer.closed && answer.bytes.isEmpty)
+
+            let reader = try await RawConnection(port: port)
+            let metrics = await Self.metrics(on: reader)
+            #expect(Self.value(#"hawser_connections_open{listener="grpc"}"#, in: metrics) == 1, "\(metrics)")
+            #expect(Self.value(#"hawser_connections_refused_total{listener="grpc"}"#, in: metrics) == 1, "\(metrics)")
+
+            held.close()
+            let admitted = await Self.admitted(port: grpcPort) { connection in
+                let read = await connection.read(within: .seconds(2))
+                return !read.closed && !read.bytes.isEmpty
+            }
+            #expect(admitted)
+        }
+    }
+
+    /// The open-file limit must hold every listener's cap and the process's own files.
+    @Test func capsThatDoNotFitUnderTheOpenFileLimitAreRefused() {
+        #expect(OpenFileLimit.raise(toFit: [("http.maxConnections", 16)]) == nil)
+        let problem = OpenFileLimit.raise(toFit: [("http.maxConnections", 1_000_000), ("grpc.maxConnections", 1_000_000)])
+        #expect(problem?.hasPrefix("http.maxConnections (1000000) + grpc.maxConnections (1000000) + 1024 files for the process's own use need 2001024 open files") == true,
+                "\(problem ?? "nil")")
+    }
+
+    @Test func aCapOutsideItsRangeIsRefused() {
+        var configuration = NotaryConfiguration()
+        configuration.acceptAnyParty = true
+        configuration.http.maxConnections = 0
+        configuration.grpc = GRPCConfiguration()
+        configuration.grpc?.maxConnections = 1_000_001
+        #expect(configuration.problems.contains("http.maxConnections must be 1...1000000"))
+        #expect(configuration.problems.contains("grpc.maxConnections must be 1...1000000"))
+    }
+
+    private static func metrics(on connection: RawConnection) async -> String {
+        guard await connection.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") else { return "" }
+        return await connection.readResponse()
+    }
+
+    /// The value of the series named `series` (name and labels) in a Prometheus text answer.
+    private static func value(_ series: String, in metrics: String) -> Double? {
+        metrics.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.dropFirst(series.count + 1)) }
+    }
+
+    /// Whether a new connection is served within a bounded number of tries: a place given back is
+    /// free once the server has handled the close, which a new connection may overtake.
+    private static func admitted(port: Int, _ served: (RawConnection) async -> Bool) async -> Bool {
+        for _ in 0..<50 {
+            guard let connection = try? await RawConnection(port: port) else { continue }
+            if await served(connection) { return true }
+        }
+        return false
+    }
+}
