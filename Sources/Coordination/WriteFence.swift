@@ -43,6 +43,15 @@ public final class WriteFence: Sendable {
         return epoch
     }
 
+    /// Whether the epoch held still owns the shard, given the epoch the database records for it:
+    /// throws `CoordinationError.staleEpoch` once a newer owner has recorded a higher one
+    /// (`notOwner` while none is held). For a process that holds its epoch for life (hot-cold),
+    /// which hears of a newer owner from no election, only from the database.
+    public func checkRecorded(_ recorded: Epoch?) throws(CoordinationError) {
+        let epoch = try epochForWrite()
+        if let recorded, recorded > epoch { throw .staleEpoch(resource: resource, presented: epoch, current: recorded) }
+    }
+
     /// The epoch of the cleanup a term makes once its work has stopped (a flow engine clearing
     /// the replay markers of the flows it stopped): the epoch held now, else the one held last.
     /// A process that steps down releases the fence before its work stops, so that no write of

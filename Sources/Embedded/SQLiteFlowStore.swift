@@ -193,6 +193,11 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
         try await db.write { db in try SQLiteFencing.claim(db, resource: fence.resource, epoch: epoch) }
     }
 
+    public func checkClaim() async throws {
+        guard let fence else { return }
+        try fence.checkRecorded(try await db.read { db in try SQLiteFencing.currentEpoch(db, resource: fence.resource) })
+    }
+
     public func setting(_ name: String, proposing value: String?) async throws -> String? {
         try await db.write { db in
             if let value {

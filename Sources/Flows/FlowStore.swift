@@ -81,6 +81,10 @@ public protocol NodeFlowStore: FlowStore {
     /// recorded, so that two processes never both begin a term on one epoch. (Nothing to do for
     /// an unfenced store.)
     func claim() async throws
+    /// Whether the store's fence still owns it: throws `CoordinationError.staleEpoch` once the
+    /// database records a higher epoch (a newer owner claimed). A read: a hot-cold process that
+    /// writes nothing learns of its successor by it (`HotColdFence`). Nothing for an unfenced store.
+    func checkClaim() async throws
     /// A setting of the node as the database records it (`node_settings`: a hot-hot node's
     /// `partitions` and `election`), after recording `value` if none was and `value` is given.
     /// Unfenced.

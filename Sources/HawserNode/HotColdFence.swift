@@ -11,17 +11,26 @@ import ServiceLifecycle
 /// nothing before the claim: a read before it would miss what the former owner, still running
 /// without its watchdog, committed meanwhile (a start it took), or see a flow running that it
 /// has since ended. The process ends (the service group, so it exits non-zero and its watchdog
-/// resigns) as soon as a write is refused, a newer owner exists, or the work fails.
+/// resigns) as soon as a write is refused, a newer owner's claim shows in the database (checked
+/// every `checkInterval`: a process whose watchdog died hears of no election, and one that
+/// writes nothing would otherwise serve on, ready, until its next write), or the work fails.
 /// `ShardWork` is hot-warm's: one term, for the process's life.
 struct HotColdFence<Work: ShardWork>: Service {
     let work: Work
+    /// Whether the claim still holds (`NodeFlowStore.checkClaim`): throws `CoordinationError`
+    /// once a newer owner has claimed.
+    let checkClaim: @Sendable () async throws -> Void
+    let checkInterval: Duration
     let serving: ServingState<Work.Term>
     let epoch: Epoch
     let logger: Logger
 
     /// Until the claim is made, the API says the process is taking over at `epoch`.
-    init(work: Work, serving: ServingState<Work.Term>, epoch: Epoch, logger: Logger) {
+    init(work: Work, checkClaim: @escaping @Sendable () async throws -> Void, checkInterval: Duration = .seconds(1),
+         serving: ServingState<Work.Term>, epoch: Epoch, logger: Logger) {
         self.work = work
+        self.checkClaim = checkClaim
+        self.checkInterval = checkInterval
         self.serving = serving
         self.epoch = epoch
         self.logger = logger
@@ -39,7 +48,13 @@ struct HotColdFence<Work: ShardWork>: Service {
             serving.set(.active(term))
             try await work.start(term)
             try await cancelWhenGracefulShutdown {
-                for await failure in failures { throw HotColdTermEnded(description: failure) }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { for await failure in failures { throw HotColdTermEnded(description: failure) } }
+                    group.addTask { try await watchClaim() }
+                    // Either ends the term; a graceful shutdown ends both.
+                    try await group.next()
+                    group.cancelAll()
+                }
             }
         } catch {
             await work.stop(term)
@@ -49,7 +64,24 @@ struct HotColdFence<Work: ShardWork>: Service {
     }
 }
 
-/// A hot-cold process's term ended by a refused write or a failure of its work.
+extension HotColdFence {
+    /// Returns when cancelled; throws once a newer owner's claim shows. A check the database
+    /// does not answer proves nothing either way: the next one, or the next write, will tell.
+    private func watchClaim() async throws {
+        while true {
+            do { try await Task.sleep(for: checkInterval) } catch { return }
+            do {
+                try await checkClaim()
+            } catch let error as CoordinationError {
+                throw HotColdTermEnded(description: "\(error)")
+            } catch {
+                logger.debug("could not check the claim", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// A hot-cold process's term ended by a refused write, a newer owner's claim or a failure of its work.
 struct HotColdTermEnded: Error, CustomStringConvertible {
     let description: String
 }

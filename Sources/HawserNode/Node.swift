@@ -211,7 +211,8 @@ public enum Node {
                 makeEngine($0, database, nil)
             }
             owner = if let stand { [ShardService(stand: stand, fence: fence, work: work, serving: serving)] }
-                    else { [HotColdFence(work: work, serving: serving, epoch: try fence.epochForWrite(), logger: logger)] }
+                    else { [HotColdFence(work: work, checkClaim: { try await database.flows.checkClaim() }, serving: serving,
+                                              epoch: try fence.epochForWrite(), logger: logger)] }
         } else {
             let engine = makeEngine(database.flows, database, nil)
             serving.set(.active(engine))

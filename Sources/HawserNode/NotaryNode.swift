@@ -95,13 +95,13 @@ public enum NotaryNode {
             let stand = try ShardStand(configuration.ha, baseDirectory: baseDirectory, serving: serving, logger: logger) {
                 [store = stores.store] in _ = try await store.head()
             }
-            let work = NotaryShardWork(log: stores.log, store: stores.store, claimWrite: claim, makeParts: makeParts)
+            let work = NotaryShardWork(log: stores.log, store: stores.store, claimWrite: claim.make, makeParts: makeParts)
             owner = [ShardService(stand: stand, fence: fence, work: work, serving: serving)]
         case (let epoch?, _, let claim?):
             // One term for the process's life, every write fenced at the watchdog's epoch; the
-            // first refused one ends the process.
-            let work = NotaryShardWork(log: stores.log, store: stores.store, claimWrite: claim, makeParts: makeParts)
-            owner = [HotColdFence(work: work, serving: serving, epoch: epoch, logger: logger)]
+            // first refused one (or a newer owner's claim) ends the process.
+            let work = NotaryShardWork(log: stores.log, store: stores.store, claimWrite: claim.make, makeParts: makeParts)
+            owner = [HotColdFence(work: work, checkClaim: claim.check, serving: serving, epoch: epoch, logger: logger)]
         default:
             let term = makeParts(stores.log, stores.store, nil)
             serving.set(.active(term))
@@ -145,8 +145,9 @@ struct NotaryStores: Sendable {
     let link: (any ReplicaLink)?
     /// The SQLite store's file (nil on PostgreSQL).
     let storePath: String?
-    /// The claim of a fenced (hot-warm, hot-cold) store's fence: its epoch, if higher than the one recorded.
-    let claim: (@Sendable () async throws -> Void)?
+    /// A fenced (hot-warm, hot-cold) store's claim of its fence (`make`: its epoch, if higher than
+    /// the one recorded) and the check that it still holds (`check`, `PostgresNotaryStore.checkClaim`).
+    let claim: (make: @Sendable () async throws -> Void, check: @Sendable () async throws -> Void)?
     /// Started before the notary and stopped after it.
     let services: [any Service]
 
@@ -160,8 +161,9 @@ struct NotaryStores: Sendable {
                                                                 waiting: configuration.ha.mode != .hotCold, logger: logger)
             let store = try await PostgresNotaryStore.open(pool, fence: fence)
             let log = try await PostgresLog.open(pool, fence: fence)
-            var claim: (@Sendable () async throws -> Void)?
-            if fence != nil { claim = { try await store.claim() } }
+            let make: @Sendable () async throws -> Void = { try await store.claim() }
+            let check: @Sendable () async throws -> Void = { try await store.checkClaim() }
+            let claim = fence == nil ? nil : (make: make, check: check)
             return NotaryStores(log: log, store: store, link: nil, storePath: nil, claim: claim, services: [pool])
         case .sqlite:
             let storePath = data + "/notary.sqlite"

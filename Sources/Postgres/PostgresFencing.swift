@@ -59,6 +59,13 @@ public enum PostgresFencing {
         throw CoordinationError.staleEpoch(resource: resource, presented: epoch, current: highest)
     }
 
+    /// The epoch recorded for `resource`, if any; a plain read that locks nothing.
+    public static func recorded(_ connection: PostgresConnection, resource: String, logger: Logger) async throws -> Epoch? {
+        let rows = try await connection.query("SELECT epoch FROM hawser_fence WHERE resource = \(resource)", logger: logger)
+        for try await value in rows.decode(Int64.self) { return Epoch(UInt64(value)) }
+        return nil
+    }
+
     /// The check of a store's fence (nil: an unfenced, single-process store). Throws
     /// `CoordinationError.notOwner` while the fence holds no epoch, `.staleEpoch` as above.
     public static func check(_ connection: PostgresConnection, _ fence: WriteFence?, logger: Logger) async throws {

@@ -157,4 +157,12 @@ extension PostgresDatabase {
             try await PostgresFencing.claim(connection, resource: fence.resource, epoch: epoch, logger: logger)
         }
     }
+
+    /// Whether a store's fence still owns it (`WriteFence.checkRecorded`), by a read that waits
+    /// for no lock. Nothing to do for an unfenced store.
+    func checkClaim(_ fence: WriteFence?) async throws {
+        guard let fence else { return }
+        let recorded = try await read { connection, logger in try await PostgresFencing.recorded(connection, resource: fence.resource, logger: logger) }
+        try fence.checkRecorded(recorded)
+    }
 }

@@ -170,6 +170,8 @@ public final class PostgresFlowStore: NodeFlowStore, Sendable {
 
     public func claim() async throws { try await database.claim(fence) }
 
+    public func checkClaim() async throws { try await database.checkClaim(fence) }
+
     /// On a connection of its own: a node checks its settings at start-up, before its pool runs.
     public func setting(_ name: String, proposing value: String?) async throws -> String? {
         try await database.withSingleConnection { connection, logger in

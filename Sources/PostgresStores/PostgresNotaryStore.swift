@@ -29,6 +29,9 @@ public final class PostgresNotaryStore: NotaryStore, Sendable {
     /// former owner commits.
     public func claim() async throws { try await database.claim(fence) }
 
+    /// Whether the fence still owns the store (`PostgresDatabase.checkClaim`): a read.
+    public func checkClaim() async throws { try await database.checkClaim(fence) }
+
     /// The bound a fenced notary's pool gives its sessions (`PostgresDatabase.connect`'s
     /// `stallLimit`): a process that stalls inside a transaction (paused, partitioned) holds the
     /// fencing row at most this long; otherwise a paused former owner would stop the new owner's

@@ -54,7 +54,7 @@ import Testing
         let fence = HotColdFence(work: work(database, engines: engines) {
             enter.yield()
             for await _ in released { return }
-        }, serving: serving, epoch: Epoch(7), logger: quietLogger)
+        }, checkClaim: { try await database.flows.checkClaim() }, serving: serving, epoch: Epoch(7), logger: quietLogger)
         let running = Task { try await fence.run() }
         defer { running.cancel() }
         for await _ in entered { break }
@@ -78,10 +78,28 @@ import Testing
         let database = try SQLiteNodeDatabase(path: path, fence: WriteFence(resource: "node/0", epoch: Epoch(7)))
         let engines = Engines()
         let serving = ServingState<FlowEngine>(.standby(active: nil))
-        let fence = HotColdFence(work: work(database, engines: engines) {}, serving: serving, epoch: Epoch(7), logger: quietLogger)
+        let fence = HotColdFence(work: work(database, engines: engines) {}, checkClaim: { try await database.flows.checkClaim() },
+                                 serving: serving, epoch: Epoch(7), logger: quietLogger)
         await #expect(throws: CoordinationError.self) { try await fence.run() }
         #expect(!serving.isActive)
         #expect(engines.noneResumed)
         #expect(try await database.flows.record(FlowID("left"))?.status == .running)
+    }
+
+    /// An orphan that writes nothing (its watchdog died; no client starts a flow) ends its term
+    /// once the newer owner's claim shows: before, it served on, ready, until its next write.
+    @Test func anIdleTermEndsOnceANewerOwnerHasClaimed() async throws {
+        let dir = try TemporaryDirectory(), path = dir.path + "/node.sqlite"
+        let database = try SQLiteNodeDatabase(path: path, fence: WriteFence(resource: "node/0", epoch: Epoch(7)))
+        let serving = ServingState<FlowEngine>(.standby(active: nil))
+        let fence = HotColdFence(work: work(database, engines: Engines()) {}, checkClaim: { try await database.flows.checkClaim() },
+                                 checkInterval: .milliseconds(50), serving: serving, epoch: Epoch(7), logger: quietLogger)
+        let running = Task { try await fence.run() }
+        defer { running.cancel() }
+        try await eventually("the term serves") { serving.isActive }
+        // Its own claim is no newer owner.
+        try await database.flows.checkClaim()
+        try await SQLiteNodeDatabase(path: path, fence: WriteFence(resource: "node/0", epoch: Epoch(8))).flows.claim()
+        await #expect(throws: HotColdTermEnded.self) { try await running.value }
     }
 }

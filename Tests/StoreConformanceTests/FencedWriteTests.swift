@@ -91,6 +91,26 @@ struct FencedWriteTests {
         }
     }
 
+    /// A hot-cold process holds its epoch for life and hears of a successor only from the
+    /// database: its check passes while its epoch is the highest recorded (equal included), and
+    /// fails once a newer owner has claimed, without writing anything.
+    @Test(arguments: Backend.available) func aClaimCheckFailsOnceANewerOwnerHasClaimed(_ backend: Backend) async throws {
+        try await StoreDatabase.with(backend) { database in
+            let owner = try await database.node(fence: WriteFence(resource: "node/0", epoch: Epoch(5)))
+            // Nothing recorded yet (the claim has not been made): nothing newer either.
+            try await owner.flows.checkClaim()
+            try await owner.flows.claim()
+            try await owner.flows.checkClaim()
+            try await database.node(fence: WriteFence(resource: "node/0", epoch: Epoch(6))).flows.claim()
+            await #expect(throws: CoordinationError.staleEpoch(resource: "node/0", presented: Epoch(5), current: Epoch(6))) {
+                try await owner.flows.checkClaim()
+            }
+            // Another resource's epochs are not this one's; an unfenced store has nothing to check.
+            try await database.node(fence: WriteFence(resource: "node/1", epoch: Epoch(1))).flows.checkClaim()
+            try await database.node().flows.checkClaim()
+        }
+    }
+
     /// A term that steps down releases its fence before its engine stops; the engine's last
     /// write, clearing the replay markers of the flows it stopped, carries the term's epoch: the
     /// database takes it until a newer owner has claimed, and refuses it after.
