@@ -96,8 +96,14 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
         let answered = Mailbox<Hawser_V1_StreamedResult>()
         try await withThrowingDiscardingTaskGroup { group in
             // Results ready together go out in one write: one hop to the connection's event loop.
+            // A request holds its place until its result is written, not merely decided: a client
+            // that sends and never reads would otherwise have every result it did not read held
+            // here (HTTP/2 flow control stops the writes, not the reads).
             group.addTask {
-                while let results = await answered.takeAll() { try await response.write(contentsOf: results) }
+                while let results = await answered.takeAll() {
+                    try await response.write(contentsOf: results)
+                    for _ in results { inFlight.release() }
+                }
             }
             try await withThrowingDiscardingTaskGroup { batches in
                 batches.addTask {
@@ -112,10 +118,7 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
                 // together (one validation pass, one append); each is answered on its own.
                 while let items = await arrived.takeAll() {
                     batches.addTask {
-                        await decide(items) { result in
-                            answered.post(result)
-                            inFlight.release()
-                        }
+                        await decide(items) { answered.post($0) }
                     }
                 }
             }
