@@ -1,4 +1,5 @@
 import Foundation
+import HawserCore
 
 /// One message of a flow session, as it travels between nodes (`docs/sessions.md`). Each side
 /// numbers the messages it sends in a session 1, 2, 3, ...; the initiating side's message 1 is
@@ -70,7 +71,10 @@ public struct ArrivedMessage: Sendable, Equatable {
     public var message: SessionMessage
     public var body: [UInt8]
 
+    /// Throws `JSONParseError` (with the byte where reading stopped) for bytes that are not one
+    /// strict JSON value (as every JSON a peer or a client sends is read), else `DecodingError`.
     public init(body: [UInt8]) throws {
+        _ = try JSONValue(parsing: body)
         message = try SessionMessage.decode(body)
         self.body = body
     }

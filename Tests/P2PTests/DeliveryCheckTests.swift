@@ -65,7 +65,11 @@ struct DeliveryCheckTests {
         // Each said as what it is (garbage was "at most 32 messages", a bad field Swift's debug words).
         #expect(sentence(garbage)?.message == "the delivery is not an encoded `Delivery` message (proto/hawser_p2p.proto)")
         #expect(refusal(signed([])) == .malformedDelivery)
-        #expect(refusal(signed([Self.message(1), Array("not json".utf8)])) == .malformedDelivery)
+        // Not JSON is said as not JSON (it was "a number does not fit", found from outside).
+        let notJSON = sentence(signed([Self.message(1), Array("{not json".utf8)]))
+        #expect(notJSON?.code == .malformedDelivery && notJSON?.message.hasPrefix("message 1 does not decode: ") == true
+                && notJSON?.message.contains("number") == false && notJSON?.message.contains("at byte 1") == true,
+                "\(String(describing: notJSON))")
         let badField = sentence(signed([Array(#"{"kind":"data"}"#.utf8)]))
         #expect(badField?.code == .malformedDelivery && badField?.message.hasPrefix("message 0 does not decode: `") == true
                 && badField?.message.contains("is missing") == true, "\(String(describing: badField))")
