@@ -171,7 +171,6 @@ public final class SQLiteFlowStore: NodeFlowStore, Sendable {
     /// Blocks the calling thread (the group committer's) for the transaction.
     public func clearReplayMarkers(_ ids: [FlowID]) async throws {
         try db.writeBlocking { db in
-            if let fence { try SQLiteFencing.check(db, resource: fence.resource, epoch: fence.epochForCleanup()) }
             for id in ids { try db.run("DELETE FROM replay_markers WHERE flow_id = ?", [id.rawValue]) }
         }
     }

@@ -26,14 +26,16 @@ public final class FlowContext: Sendable {
     private let onRecorded: @Sendable (JournalEntry) -> Void
     /// Called before the flow asks the notary (`notarise`); throws if an operator's kill came first.
     private let askingNotary: @Sendable () throws -> Void
+    /// Called once a commit has cleared the flow's replay marker.
+    private let markerCleared: @Sendable () -> Void
     /// The flow's sessions by id, as its journal has driven them so far (`FlowContext+Sessions`).
     let sessionCores = Mutex<[String: SessionCore]>([:])
 
     /// `clearsReplayMarker`: the flow was replayed at start-up with its marker set; its first
-    /// durable write clears it (see `StartupReplay`).
+    /// durable write clears it (see `StartupReplay`), and then calls `markerCleared`.
     init(flowId: FlowID, journal: [JournalEntry], services: FlowServices, committer: GroupCommitter,
          start: DeferredStart? = nil, clearsReplayMarker: Bool = false, askingNotary: @escaping @Sendable () throws -> Void = {},
-         onRecorded: @escaping @Sendable (JournalEntry) -> Void) {
+         markerCleared: @escaping @Sendable () -> Void = {}, onRecorded: @escaping @Sendable (JournalEntry) -> Void) {
         self.flowId = flowId
         self.services = services
         let first: [FlowWrite] = (start.map { [.start($0.record)] } ?? []) + (clearsReplayMarker ? [.replayMarker(flowId, false)] : [])
@@ -42,6 +44,7 @@ public final class FlowContext: Sendable {
         self.start = start
         self.onRecorded = onRecorded
         self.askingNotary = askingNotary
+        self.markerCleared = markerCleared
     }
 
     /// True while the flow is still taking results from its journal.
@@ -78,6 +81,7 @@ public final class FlowContext: Sendable {
             }
             throw error
         }
+        if (taken + extra).contains(where: { if case .replayMarker(_, false) = $0 { true } else { false } }) { markerCleared() }
         if let start, case .start? = taken.first, let record = stored.first ?? nil {
             start.settle(.success(record))
             if record.id != flowId { throw StartRefused() }

@@ -25,6 +25,11 @@ public final class FlowEngine: Service, Sendable {
         /// hot-hot worker without the flow role, whose stores are not fenced by any partition):
         /// it refuses to run or resume a flow (`FlowEngineError.runsNoFlows`).
         public var runsFlows = true
+        /// How long a resume waits before it parks a flow whose replay marker it found set, for
+        /// the process that set it to clear it (`StartupReplay.deferringSuspects`): zero where no
+        /// other process can have run the flows (a single node), a few seconds where one may
+        /// have lost them to this one without dying.
+        public var markerGrace: Duration = .zero
 
         public init(hospital: HospitalPolicy = HospitalPolicy(), maxWritesPerCommit: Int = 1_000,
                     endEffects: @escaping @Sendable (FlowID) -> [LocalEffect] = { _ in [] },
@@ -127,18 +132,22 @@ public final class FlowEngine: Service, Sendable {
                 defer { state.takenBeforeResume = nil }
                 return state.takenBeforeResume ?? []
             }
-            let plan = StartupReplay(resumable: unfinished.filter { !started.contains($0.id) },
+            var plan = StartupReplay(resumable: unfinished.filter { !started.contains($0.id) },
                                      markers: try await store.replayMarkers(), now: services.clock.now())
-            if !plan.writes.isEmpty { _ = try await committer.commit(plan.writes) }
+            if configuration.markerGrace > .zero, !plan.parked.isEmpty {
+                let (writes, suspects) = plan.deferringSuspects
+                try await replay(plan.replay, after: writes)
+                logger.notice("waiting before parking flows whose replay marker is set: the process that set it may still clear it",
+                              metadata: ["flows": "\(suspects.count)", "grace": "\(configuration.markerGrace)"])
+                try await waitUnlessStopping(configuration.markerGrace)
+                plan = StartupReplay(resumable: try await store.resumable().filter { suspects.contains($0.id) },
+                                     markers: try await store.replayMarkers().intersection(suspects), now: services.clock.now())
+            }
+            try await replay(plan.replay, after: plan.writes)
             for parked in plan.parked {
                 logger.error("flow parked in the hospital at start-up: the node went down while replaying it",
                              metadata: ["flow": "\(parked.id)"])
                 announce(parked.id, parked.state)
-            }
-            // Recorded even if a stop came meanwhile: that stop clears them once this returns.
-            state.withLock { $0.marked = Set(plan.replay.map(\.id)) }
-            for record in plan.replay {
-                launch(record, journal: try await store.journal(of: record.id), replayMarked: true)
             }
         } catch {
             // Flows started or resumed so far must not outlive the service (a cancelled read
@@ -148,6 +157,31 @@ public final class FlowEngine: Service, Sendable {
         }
         state.withLock { $0.resumed = true }
         logger.info("flow engine running", metadata: ["resumed": "\(runningCount)"])
+    }
+
+    /// The flow's own write cleared the marker this engine set: the stop must not clear it again,
+    /// since by then another owner may have set one of its own (`FlowStore.clearReplayMarkers`).
+    private func markerCleared(_ id: FlowID) {
+        state.withLock { _ = $0.marked.remove(id) }
+    }
+
+    /// Commits `writes` (the replay markers of `records`, among others), then runs `records`.
+    private func replay(_ records: [FlowRecord], after writes: [FlowWrite]) async throws {
+        if !writes.isEmpty { _ = try await committer.commit(writes) }
+        // Recorded even if a stop came meanwhile: that stop clears them once the resume returns.
+        state.withLock { $0.marked.formUnion(records.map(\.id)) }
+        for record in records {
+            launch(record, journal: try await store.journal(of: record.id), replayMarked: true)
+        }
+    }
+
+    /// Waits `duration`, or throws `CancellationError` once the engine is stopping.
+    private func waitUnlessStopping(_ duration: Duration) async throws {
+        let until = ContinuousClock.now + duration
+        while ContinuousClock.now < until {
+            if state.withLock({ $0.stopping }) { throw CancellationError() }
+            try await Task.sleep(for: min(.milliseconds(100), until - .now))
+        }
     }
 
     /// True once the engine has resumed every unfinished flow it found at start (before, the
@@ -644,7 +678,8 @@ public final class FlowEngine: Service, Sendable {
                     guard let flow else { return }
                     let made = FlowContext(flowId: id, journal: journal, services: services, committer: committer,
                                            start: carriesStart ? start : nil, clearsReplayMarker: clearsMarker,
-                                           askingNotary: { [weak self] in try self?.askingNotary(id) }) { [weak self] entry in
+                                           askingNotary: { [weak self] in try self?.askingNotary(id) },
+                                           markerCleared: { [weak self] in self?.markerCleared(id) }) { [weak self] entry in
                         guard entry.kind == EffectKind.progress else { return }
                         self?.publish(.progress(id, sequence: entry.sequence, step: entry.descriptor))
                     }

@@ -58,10 +58,13 @@ public protocol FlowStore: Sendable {
     /// Whether the flow has asked the notary (`notaryAsked`) and not been compacted since.
     func hasAskedNotary(_ id: FlowID) async throws -> Bool
     /// The engine's last write, once every flow it ran has stopped (none took the process down):
-    /// clears the replay markers of `ids`. A fenced store makes it under the epoch of the term
-    /// that is ending (`WriteFence.epochForCleanup`), since a process stepping down releases its
-    /// fence before its engine stops; the database still refuses it (`stale_epoch`) once a newer
-    /// owner has claimed. Called only from the group committer's own thread.
+    /// clears the replay markers of `ids`, those it set and no write of the flow has cleared
+    /// since. Unfenced, so that a process whose term ended (it released its fence first) makes
+    /// it also once a newer owner has claimed: a marker is a hint about poison, not ledger
+    /// state, and the newer owner waits for it (`FlowEngine.Configuration.markerGrace`) rather
+    /// than park a healthy flow. A newer owner sets no marker on a flow it found marked before it
+    /// has looked again, so this clears none of its markers. Called only from the group
+    /// committer's own thread.
     func clearReplayMarkers(_ ids: [FlowID]) async throws
 }
 

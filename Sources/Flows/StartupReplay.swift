@@ -44,4 +44,15 @@ public struct StartupReplay {
         parked.map { .state($0.id, $0.state, []) } + cleared.map { .replayMarker($0, false) }
             + replay.map { .replayMarker($0.id, true) }
     }
+
+    /// The writes for the flows to replay now, leaving those it would park for a second look
+    /// (`suspects`, their markers untouched). A process that lost its shard between a flow's
+    /// replay and its first write (its lease not confirmed in time) leaves the marker set as a
+    /// crash does, but clears it as it stops (`FlowStore.clearReplayMarkers`, unfenced): the
+    /// engine looks again after `FlowEngine.Configuration.markerGrace`, and plans those flows
+    /// anew with the markers then set.
+    public var deferringSuspects: (writes: [FlowWrite], suspects: Set<FlowID>) {
+        let suspects = Set(parked.map(\.id))
+        return (cleared.filter { !suspects.contains($0) }.map { .replayMarker($0, false) } + replay.map { .replayMarker($0.id, true) }, suspects)
+    }
 }

@@ -275,12 +275,20 @@ public enum Node {
         return keys
     }
 
-    /// How the node's flow engine treats flows: the hospital's policy, group commit, and the
-    /// soft locks a flow holds released with its final status.
+    /// How the node's flow engine treats flows: the hospital's policy, group commit, the soft
+    /// locks a flow holds released with its final status, and, where another process may have
+    /// run the flows (every mode but single), the wait before parking a flow found marked.
     static func engineConfiguration(_ configuration: NodeConfiguration) -> FlowEngine.Configuration {
-        .init(hospital: configuration.hospital.policy, maxWritesPerCommit: configuration.maxWritesPerCommit,
-              endEffects: { [.releaseSoftLocks(holder: $0.rawValue)] })
+        var settings = FlowEngine.Configuration(hospital: configuration.hospital.policy, maxWritesPerCommit: configuration.maxWritesPerCommit,
+                                                endEffects: { [.releaseSoftLocks(holder: $0.rawValue)] })
+        if configuration.ha.mode != .single { settings.markerGrace = markerGrace }
+        return settings
     }
+
+    /// How long a process that takes flows over waits for the replay markers of a former owner
+    /// that lost them without dying (it clears them as its engine stops, within a second or two
+    /// of its lease lapsing) before it parks the flows still marked.
+    static let markerGrace = Duration.seconds(5)
 
     /// Creates keys for `parties` (and for the embedded notary), a user with every permission, and
     /// a configuration file in `directory`. `partyKeyFiles` are existing key files of further

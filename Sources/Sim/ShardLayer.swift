@@ -18,7 +18,9 @@ public struct ShardSettings: Sendable, Hashable {
 /// One candidate's hot-warm shell, as `ShardService` runs it: the real `ShardCore` fed with the
 /// election's statuses in order, the real `WriteFence`, and a term's work: a flow engine that
 /// resumes the shard's unfinished flows (`StartupReplay` in the database) and writes each flow's
-/// steps, fenced; its stop cleans up the markers of the flows it ran, at its own epoch.
+/// steps, fenced; its stop clears the markers of the flows it ran that have not written since
+/// (unfenced, as `FlowStore.clearReplayMarkers` is). It parks a marked flow at once: the engine's
+/// wait before parking (`FlowEngine.Configuration.markerGrace`) is not modelled.
 struct ShardProcess {
     struct Term {
         var id: Int

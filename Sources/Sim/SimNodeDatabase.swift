@@ -29,7 +29,8 @@ struct SimNodeDatabase {
         case start(Epoch, Marker)
         /// A flow's next durable write, from `from` to `from + 1` (clears its marker).
         case step(Epoch, flow: Int, from: Int)
-        /// A stopped term's cleanup: the markers of the flows it ran, at the term's own epoch.
+        /// A stopped term's cleanup: the markers of the flows it ran that have not written since,
+        /// unfenced (`FlowStore.clearReplayMarkers`); the epoch is the term's, for the trace.
         case cleanup(Epoch, flows: [Int])
 
         var description: String {
@@ -94,8 +95,7 @@ struct SimNodeDatabase {
             flows[flow].step += 1
             flows[flow].marker = nil
             return .done
-        case .cleanup(let epoch, let cleared):
-            if let refusal = fenced(epoch) { return refusal }
+        case .cleanup(_, let cleared):
             for flow in cleared { flows[flow].marker = nil }
             return .done
         }

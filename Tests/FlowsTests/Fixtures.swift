@@ -166,7 +166,7 @@ struct EngineHarness {
     /// `store`: what the engine writes through (default: the database's flow store);
     /// `runsFlows` false: an engine that only queues starts (`FlowEngine.Configuration.runsFlows`).
     func engine(store: (any FlowStore)? = nil, hospital: HospitalPolicy = HospitalPolicy(initialDelay: .milliseconds(1), maxDelay: .milliseconds(5), maxAttempts: 5),
-                runsFlows: Bool = true, notary: (any FlowNotary)? = nil,
+                runsFlows: Bool = true, notary: (any FlowNotary)? = nil, markerGrace: Duration = .zero,
                 register: (inout FlowRegistry) -> Void = { $0.register(StepsFlow.self); $0.register(FailingFlow.self) })
         -> FlowEngine {
         var registry = FlowRegistry()
@@ -176,6 +176,7 @@ struct EngineHarness {
         services.add(hooks, as: Hooks.self)
         var configuration = FlowEngine.Configuration(hospital: hospital)
         configuration.runsFlows = runsFlows
+        configuration.markerGrace = markerGrace
         return FlowEngine(store: store ?? database.flows, registry: registry, services: services,
                           configuration: configuration, logger: quietLogger)
     }
