@@ -10,10 +10,9 @@ import HawserCore
 /// it ends, or when the engine stops. A marker still set at the next start-up means the process
 /// went down between the flow's replay and its next write: the flow is parked in the hospital,
 /// with a reason, for an operator to kill or resume, instead of being replayed. A node killed
-/// from outside in that window parks its flows the same way, and so does a process that lost its
-/// shard in it (its clearing write refused once the next owner claimed): the window lasts until
-/// the flow's next durable write, which it makes before anything outside the node, but which a
-/// loaded database can hold up for seconds.
+/// from outside in that window parks its flows the same way. A process that lost its shard in it
+/// without dying leaves the markers set too, but clears them as its engine stops; an engine that
+/// may take flows over from such a process looks twice (`deferringSuspects`).
 public struct StartupReplay {
     /// The flows to replay, each with its marker set.
     public private(set) var replay: [FlowRecord] = []

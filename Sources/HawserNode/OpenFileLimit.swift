@@ -36,7 +36,8 @@ public enum OpenFileLimit {
         guard needed > limit else { return nil }
         let named = caps.map { "\($0.option) (\($0.value))" }.joined(separator: " + ")
         return "\(named) + \(reserve) files for the process's own use need \(needed) open files, but this process may open only \(limit) "
-            + "(its hard limit, `ulimit -Hn`): lower the caps or raise the limit (LimitNOFILE= in a systemd unit, `ulimit -n` in a shell)"
+            + "(`ulimit -n`, raised to the hard limit `ulimit -Hn` where the system allows): lower the caps or raise the limit "
+            + "(LimitNOFILE= in a systemd unit, `ulimit -Hn` as root in a shell)"
     }
 
     private static var resource: __rlimit_resource_t { __rlimit_resource_t(RLIMIT_NOFILE.rawValue) }

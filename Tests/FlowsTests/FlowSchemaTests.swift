@@ -91,4 +91,15 @@ import TokenSample
         // The stale marker of a flow that no longer runs goes too.
         #expect(Set(plan.cleared) == [FlowID("b"), FlowID("gone")])
     }
+
+    /// Deferring: the flows it would park are left, markers and all, for a second look; the rest
+    /// is written as before.
+    @Test func deferringLeavesTheFlowsItWouldParkUntouched() {
+        let plan = StartupReplay(resumable: [flow("a"), flow("b")], markers: [FlowID("b"), FlowID("gone")], now: now)
+        let (writes, suspects) = plan.deferringSuspects
+        #expect(suspects == [FlowID("b")])
+        #expect(writes.count == 2)
+        #expect(writes.contains { if case .replayMarker(FlowID("gone"), false) = $0 { true } else { false } })
+        #expect(writes.contains { if case .replayMarker(FlowID("a"), true) = $0 { true } else { false } })
+    }
 }
