@@ -110,7 +110,7 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
                     defer { arrived.close() }
                     for try await item in request {
                         // At the limit the stream is not read on: HTTP/2 flow control then holds the client back.
-                        await inFlight.acquire()
+                        try await inFlight.acquire()
                         arrived.post(item)
                     }
                 }
@@ -205,38 +205,53 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
 }
 
 /// A counting limit for async tasks: `acquire` waits while `limit` holders have not released.
+/// A wait ends when its task is cancelled: a call whose client went away while its stream was
+/// held back (its results unread) must end, not wait for places nobody will give back.
 final class InFlightSlots: Sendable {
     private struct State {
         var free: Int
-        var waiting: [CheckedContinuation<Void, Never>] = []
+        var waiting: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var nextID: UInt64 = 0
     }
     private let state: Mutex<State>
 
     init(_ limit: Int) { state = Mutex(State(free: limit)) }
 
-    func acquire() async {
-        let taken = state.withLock { state -> Bool in
-            guard state.free > 0 else { return false }
-            state.free -= 1
-            return true
+    /// Takes a place, waiting for one; throws `CancellationError` if the task is cancelled first.
+    func acquire() async throws {
+        let id = state.withLock { state -> UInt64? in
+            guard state.free == 0 else { state.free -= 1; return nil }
+            defer { state.nextID += 1 }
+            return state.nextID
         }
-        if taken { return }
-        await withCheckedContinuation { continuation in
-            let now = state.withLock { state -> Bool in
-                // A slot freed between the two locks is taken at once.
-                guard state.free > 0 else { state.waiting.append(continuation); return false }
-                state.free -= 1
-                return true
+        guard let id else { return }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let now = state.withLock { state -> Result<Void, any Error>? in
+                    // Checked under the lock: a cancellation either came before (and is seen
+                    // here) or comes after the wait is registered (and finds it).
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    // A place freed since the first look is taken at once.
+                    guard state.free == 0 else { state.free -= 1; return .success(()) }
+                    state.waiting.append((id, continuation))
+                    return nil
+                }
+                if let now { continuation.resume(with: now) }
             }
-            if now { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+                guard let index = state.waiting.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiting.remove(at: index).continuation
+            }
+            waiter?.resume(throwing: CancellationError())
         }
     }
 
     func release() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            // A waiter inherits the slot; only when none waits is it freed.
+        let next = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+            // A waiter inherits the place; only when none waits is it freed.
             guard !state.waiting.isEmpty else { state.free += 1; return nil }
-            return state.waiting.removeFirst()
+            return state.waiting.removeFirst().continuation
         }
         next?.resume()
     }

@@ -124,8 +124,9 @@ struct GRPCStreamCancellationTests {
             return request
         }
         let writer = StalledWriter()
+        let handle = ServerContext.RPCCancellationHandle()
         let context = ServerContext(descriptor: Hawser_V1_Notary.Method.NotariseStream.descriptor, remotePeer: "test",
-                                    localPeer: "test", cancellation: ServerContext.RPCCancellationHandle())
+                                    localPeer: "test", cancellation: handle)
         let call = Task {
             try await service.notariseStream(request: RPCAsyncSequence(wrapping: stream), response: RPCWriter(wrapping: writer), context: context)
         }
@@ -139,6 +140,11 @@ struct GRPCStreamCancellationTests {
         }
         let heldBack = sixthRead == nil
         #expect(heldBack, "\(read.load(ordering: .relaxed)) of 200 requests read with 4 places")
+        // The client goes away: the call ends, its read no longer waiting for a place. (It waited
+        // for ever, and the notary then never stopped on SIGTERM: found from outside.)
+        handle.cancel()
+        let ended: Bool? = try await within(.seconds(30)) { _ = await call.result; return true }
+        #expect(ended == true)
     }
 }
 
