@@ -10,8 +10,10 @@ public struct GRPCConfiguration: Codable, Sendable, Equatable {
     /// The bytes of request messages the listener takes arriving at once, over every call of every
     /// connection (`GRPCMessageHold`); a message that does not fit resets its call.
     public var maxMessageBytesInFlight = 16 * 1024 * 1024
-    /// Most connections open at once (`ConnectionCap`).
+    /// Most connections open at once (`ListenerCap`).
     public var maxConnections = 4_096
+    /// Most calls open at once, over every connection (`ListenerCap`).
+    public var maxCalls = 4_096
     /// Most HTTP/2 streams (calls) open at once on one connection.
     public var maxConcurrentStreams = 256
     /// Most requests of one `NotariseStream` call being decided at once; the stream is not read
@@ -23,7 +25,7 @@ public struct GRPCConfiguration: Codable, Sendable, Equatable {
     static let idleRange = 100...86_400_000
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case host, port, maxMessageBytes, maxMessageBytesInFlight, maxConnections, maxConcurrentStreams, maxInFlightPerStream, idleTimeoutMillis
+        case host, port, maxMessageBytes, maxMessageBytesInFlight, maxConnections, maxCalls, maxConcurrentStreams, maxInFlightPerStream, idleTimeoutMillis
     }
 
     public init() {}
@@ -36,6 +38,7 @@ public struct GRPCConfiguration: Codable, Sendable, Equatable {
         maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? d.maxMessageBytes
         maxMessageBytesInFlight = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytesInFlight) ?? d.maxMessageBytesInFlight
         maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? d.maxConnections
+        maxCalls = try c.decodeIfPresent(Int.self, forKey: .maxCalls) ?? d.maxCalls
         maxConcurrentStreams = try c.decodeIfPresent(Int.self, forKey: .maxConcurrentStreams) ?? d.maxConcurrentStreams
         maxInFlightPerStream = try c.decodeIfPresent(Int.self, forKey: .maxInFlightPerStream) ?? d.maxInFlightPerStream
         idleTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutMillis) ?? d.idleTimeoutMillis
@@ -51,7 +54,8 @@ public struct GRPCConfiguration: Codable, Sendable, Equatable {
         if maxMessageBytesInFlight < maxMessageBytes {
             out.append("grpc.maxMessageBytesInFlight must be at least grpc.maxMessageBytes: a message of the largest size must fit")
         }
-        out += ConnectionCap.problems(maxConnections, option: "grpc.maxConnections")
+        out += ListenerCap.problems(maxConnections, option: "grpc.maxConnections")
+        out += ListenerCap.problems(maxCalls, option: "grpc.maxCalls")
         if !(1...65_535).contains(maxConcurrentStreams) { out.append("grpc.maxConcurrentStreams must be 1...65535") }
         if !(1...1_000_000).contains(maxInFlightPerStream) { out.append("grpc.maxInFlightPerStream must be 1...1000000") }
         if !Self.idleRange.contains(idleTimeoutMillis) {

@@ -45,9 +45,10 @@ final class GRPCConnectionGuard: ChannelDuplexHandler {
     }
 }
 
-/// Carries out `GRPCDeadlines.Call` and `GRPCMessageHold` on one call's HTTP/2 stream: it sees
-/// the request's frames and resets the stream (RST_STREAM CANCEL) when its deadline passes or a
-/// message does not fit in the listener's budget.
+/// Carries out `GRPCDeadlines.Call`, `GRPCMessageHold` and the listener's calls cap on one call's
+/// HTTP/2 stream: it sees the request's frames, refuses the call (RST_STREAM REFUSED_STREAM) if
+/// the listener holds as many calls as it may, and resets the stream (RST_STREAM CANCEL) when its
+/// deadline passes or a message does not fit in the listener's budget.
 final class GRPCCallGuard: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTP2Frame.FramePayload
@@ -56,25 +57,38 @@ final class GRPCCallGuard: ChannelInboundHandler {
     private let streamingPaths: Set<String>
     private var core: GRPCDeadlines.Call?
     private var hold: GRPCMessageHold
+    private let calls: ListenerCap
+    /// Whether `calls` counted this call in (it gives its place back when the stream goes).
+    private var admitted = false
     private var timer = ClosingTimer()
     private let logger: Logger
 
-    init(limits: GRPCDeadlines.Limits, streamingPaths: Set<String>, budget: BodyBudget, logger: Logger) {
+    init(limits: GRPCDeadlines.Limits, streamingPaths: Set<String>, budget: BodyBudget, calls: ListenerCap, logger: Logger) {
         self.limits = limits
         self.streamingPaths = streamingPaths
         hold = GRPCMessageHold(budget: budget)
+        self.calls = calls
         self.logger = logger
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer.cancel()
         hold.release()
+        if admitted { calls.release() }
+        admitted = false
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .headers(var headers):
             if core == nil {
+                guard calls.admit() else {
+                    // Refused before anything of it is read: the client may send it again.
+                    context.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.refusedStream)), promise: nil)
+                    context.close(promise: nil)
+                    return
+                }
+                admitted = true
                 let path = headers.headers.first(name: ":path") ?? ""
                 core = GRPCDeadlines.Call(limits: limits, unary: !streamingPaths.contains(path), headersAt: .now(),
                                           endStream: headers.endStream)

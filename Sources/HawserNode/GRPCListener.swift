@@ -22,8 +22,8 @@ struct GRPCListener: Service {
     ///     the others are unary.
     ///   - maxMessageBytesInFlight: the bytes of request messages arriving at once, over every call
     ///     of every connection (`GRPCMessageHold`).
-    ///   - cap: the most connections open at once.
-    init(host: String, port: Int, maxMessageBytes: Int, maxMessageBytesInFlight: Int, cap: ConnectionCap, maxConcurrentStreams: Int,
+    ///   - cap: the most connections open at once; `calls`: the most calls open at once, over them all.
+    init(host: String, port: Int, maxMessageBytes: Int, maxMessageBytesInFlight: Int, cap: ListenerCap, calls: ListenerCap, maxConcurrentStreams: Int,
          idleTimeout: Duration, timeouts: HTTPSettings,
          streamingPaths: Set<String> = [], services: [any RegistrableRPCService], draining: GRPCDraining, logger: Logger,
          onListening: @escaping @Sendable (Int) async -> Void) {
@@ -52,7 +52,7 @@ struct GRPCListener: Service {
                 config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(GRPCCallGuard(limits: limits, streamingPaths: streamingPaths, budget: budget,
-                                                                                   logger: logger), position: .first)
+                                                                                   calls: calls, logger: logger), position: .first)
                     }
                 }
             })

@@ -120,9 +120,9 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 with the connection cap and the read deadlines of `settings` (see `ConnectionCap`
+    /// HTTP/1.1 with the connection cap and the read deadlines of `settings` (see `ListenerCap`
     /// and `ConnectionDeadlines`).
-    static func http1(_ settings: HTTPSettings, cap: ConnectionCap, logger: Logger) -> HTTPServerBuilder {
+    static func http1(_ settings: HTTPSettings, cap: ListenerCap, logger: Logger) -> HTTPServerBuilder {
         .http1(configuration: .init(additionalChannelHandlers: [ConnectionCapHandler(cap: cap),
                                                                 ConnectionDeadlineHandler(limits: settings.limits, logger: logger)]))
     }

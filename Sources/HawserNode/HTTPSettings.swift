@@ -4,7 +4,7 @@ import NIOCore
 /// API holds open, and how long a peer may take to send a request before the server closes its
 /// connection (docs/configuration.md, docs/node.md).
 public struct HTTPSettings: Codable, Sendable, Equatable {
-    /// Most connections open at once (`ConnectionCap`).
+    /// Most connections open at once (`ListenerCap`).
     public var maxConnections = 4_096
     /// A request head (request line and headers) must arrive within this time of its first byte,
     /// or of the connection's accept for its first request.
@@ -37,7 +37,7 @@ public struct HTTPSettings: Codable, Sendable, Equatable {
 
     /// Every invalid value, one sentence each, naming the option under `section`.
     func problems(section: String) -> [String] {
-        ConnectionCap.problems(maxConnections, option: "\(section).maxConnections")
+        ListenerCap.problems(maxConnections, option: "\(section).maxConnections")
             + [("headerTimeoutMillis", headerTimeoutMillis), ("bodyTimeoutMillis", bodyTimeoutMillis), ("idleTimeoutMillis", idleTimeoutMillis)]
             .filter { !Self.range.contains($0.1) }
             .map { "\(section).\($0.0) must be \(Self.range.lowerBound)...\(Self.range.upperBound) (milliseconds)" }

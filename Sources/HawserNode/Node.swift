@@ -236,7 +236,7 @@ public enum Node {
             + (outbox.map { [$0] } ?? [])
         let app = Application(
             router: api.router(),
-            server: .http1(configuration.http, cap: ConnectionCap(limit: configuration.http.maxConnections, listener: "http",
+            server: .http1(configuration.http, cap: ListenerCap(limit: configuration.http.maxConnections, listener: "http",
                                                                   option: "http.maxConnections", registry: registry, logger: logger),
                           logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),

@@ -35,7 +35,9 @@ struct NodePeers: Sendable {
         let listen = network.listen
         let listener = GRPCListener(host: listen.host, port: listen.port, maxMessageBytes: network.maxDeliveryBytes,
                                     maxMessageBytesInFlight: network.maxDeliveryBytesInFlight,
-                                    cap: ConnectionCap(limit: listen.maxConnections, listener: "p2p", option: "network.listen.maxConnections",
+                                    cap: ListenerCap(limit: listen.maxConnections, listener: "p2p", option: "network.listen.maxConnections",
+                                                       registry: registry, logger: logger),
+                                    calls: ListenerCap(limit: listen.maxCalls, of: .calls, listener: "p2p", option: "network.listen.maxCalls",
                                                        registry: registry, logger: logger),
                                     maxConcurrentStreams: listen.maxConcurrentStreams, idleTimeout: .milliseconds(listen.idleTimeoutMillis),
                                     timeouts: timeouts, services: [service], draining: GRPCDraining(), logger: logger) { port in

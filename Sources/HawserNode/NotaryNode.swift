@@ -114,7 +114,9 @@ public enum NotaryNode {
             let draining = GRPCDraining()
             return GRPCListener(host: grpc.host, port: grpc.port, maxMessageBytes: grpc.maxMessageBytes,
                                 maxMessageBytesInFlight: grpc.maxMessageBytesInFlight,
-                                cap: ConnectionCap(limit: grpc.maxConnections, listener: "grpc", option: "grpc.maxConnections",
+                                cap: ListenerCap(limit: grpc.maxConnections, listener: "grpc", option: "grpc.maxConnections",
+                                                   registry: registry, logger: logger),
+                                calls: ListenerCap(limit: grpc.maxCalls, of: .calls, listener: "grpc", option: "grpc.maxCalls",
                                                    registry: registry, logger: logger),
                                 maxConcurrentStreams: grpc.maxConcurrentStreams, idleTimeout: .milliseconds(grpc.idleTimeoutMillis),
                                 timeouts: configuration.http, streamingPaths: ["/hawser.v1.Notary/NotariseStream"],
@@ -124,7 +126,7 @@ public enum NotaryNode {
         }
         let app = Application(
             router: api.router(),
-            server: .http1(configuration.http, cap: ConnectionCap(limit: configuration.http.maxConnections, listener: "http",
+            server: .http1(configuration.http, cap: ListenerCap(limit: configuration.http.maxConnections, listener: "http",
                                                                   option: "http.maxConnections", registry: registry, logger: logger),
                           logger: logger),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),

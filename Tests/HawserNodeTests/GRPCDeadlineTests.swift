@@ -4,6 +4,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHPACK
 import NIOHTTP2
+import Prometheus
 import Testing
 @testable import HawserNode
 
@@ -67,14 +68,52 @@ import Testing
     func onlyAStreamingCallMayWaitWithItsRequestOpen(path: String, staysOpen: Bool) throws {
         let loop = EmbeddedEventLoop()
         let channel = EmbeddedChannel(handler: GRPCCallGuard(limits: Self.limits, streamingPaths: ["/hawser.v1.Notary/NotariseStream"],
-                                                             budget: BodyBudget(limit: 1 << 20), logger: quietLogger),
+                                                             budget: BodyBudget(limit: 1 << 20), calls: Self.calls(10), logger: quietLogger),
                                       loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        let headers = HPACKHeaders([(":method", "POST"), (":path", path), (":scheme", "http"), ("content-type", "application/grpc")])
-        try channel.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: headers)))
+        try channel.writeInbound(Self.headers(path))
         loop.advanceTime(to: .now() + .seconds(31))
         #expect(channel.isActive == staysOpen)
         _ = try? channel.finish()
+    }
+
+    /// A listener holds at most `grpc.maxCalls` calls open, over all its connections: one more is
+    /// refused (RST_STREAM REFUSED_STREAM) before anything of it is read, and a call that ends
+    /// gives its place back. Before, silent calls were bounded only by connections × streams
+    /// each: 102,400 of them took a notary to 3.45 GB (found from outside).
+    @Test func aCallOverTheListenersCapIsRefused() throws {
+        let calls = Self.calls(1)
+        func stream() throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel(handler: GRPCCallGuard(limits: Self.limits, streamingPaths: ["/hawser.v1.Notary/NotariseStream"],
+                                                                 budget: BodyBudget(limit: 1 << 20), calls: calls, logger: quietLogger))
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            try channel.writeInbound(Self.headers("/hawser.v1.Notary/NotariseStream"))
+            return channel
+        }
+        let first = try stream()
+        #expect(first.isActive)
+        #expect(try first.readInbound(as: HTTP2Frame.FramePayload.self) != nil, "the call's headers are passed on")
+        let second = try stream()
+        #expect(!second.isActive)
+        #expect(try second.readInbound(as: HTTP2Frame.FramePayload.self) == nil, "nothing of a refused call is passed on")
+        guard case .rstStream(let code)? = try second.readOutbound(as: HTTP2Frame.FramePayload.self) else {
+            Issue.record("no RST_STREAM")
+            return
+        }
+        #expect(code == .refusedStream)
+        _ = try? first.finish()
+        let third = try stream()
+        #expect(third.isActive, "the ended call's place is free again")
+        _ = try? third.finish()
+        _ = try? second.finish()
+    }
+
+    static func calls(_ limit: Int) -> ListenerCap {
+        ListenerCap(limit: limit, of: .calls, listener: "grpc", option: "grpc.maxCalls", registry: PrometheusCollectorRegistry(), logger: quietLogger)
+    }
+
+    static func headers(_ path: String) -> HTTP2Frame.FramePayload {
+        .headers(.init(headers: HPACKHeaders([(":method", "POST"), (":path", path), (":scheme", "http"), ("content-type", "application/grpc")])))
     }
 
     // MARK: A real notary's gRPC listener

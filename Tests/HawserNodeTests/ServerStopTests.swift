@@ -19,7 +19,9 @@ import Glibc
         for _ in 0..<20 {
             let (ports, port) = AsyncStream.makeStream(of: Int.self)
             let listener = GRPCListener(host: "127.0.0.1", port: 0, maxMessageBytes: 1 << 20, maxMessageBytesInFlight: 1 << 24,
-                                        cap: ConnectionCap(limit: 1_000, listener: "grpc", option: "grpc.maxConnections",
+                                        cap: ListenerCap(limit: 1_000, listener: "grpc", option: "grpc.maxConnections",
+                                                           registry: PrometheusCollectorRegistry(), logger: quietLogger),
+                                        calls: ListenerCap(limit: 1_000, of: .calls, listener: "grpc", option: "grpc.maxCalls",
                                                            registry: PrometheusCollectorRegistry(), logger: quietLogger),
                                         maxConcurrentStreams: 16, idleTimeout: .seconds(60), timeouts: HTTPSettings(),
                                         services: [], draining: GRPCDraining(), logger: quietLogger, onListening: { port.yield($0) })

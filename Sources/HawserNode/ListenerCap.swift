@@ -4,15 +4,22 @@ import NIOCore
 import Prometheus
 import Synchronization
 
-/// The most connections one listener holds open at once (`http.maxConnections`,
-/// `grpc.maxConnections`, `network.listen.maxConnections`). Every connection costs a file
-/// descriptor until it closes, and the timeouts bound how long a connection lives, not how many
-/// there are: 21,000 idle connections took every descriptor of a notary whose limit was 20,000
-/// (found from outside), after which it could open neither a client's connection nor a file. A
-/// connection over the cap is closed as soon as it is accepted, before anything is read from it;
-/// the client sees its connection closed or reset and may try again.
-final class ConnectionCap: Sendable {
+/// The most connections, or gRPC calls, one listener holds open at once (`http.maxConnections`,
+/// `grpc.maxConnections`, `grpc.maxCalls`, `network.listen.maxConnections`,
+/// `network.listen.maxCalls`). Every connection costs a file descriptor until it closes, and the
+/// timeouts bound how long a connection lives, not how many there are: 21,000 idle connections
+/// took every descriptor of a notary whose limit was 20,000 (found from outside), after which it
+/// could open neither a client's connection nor a file. Every open gRPC call costs 20 to 30 KB
+/// however little it sends, and a `NotariseStream` may wait for ever: 102,400 silent calls took a
+/// notary to 3.45 GB (found from outside), within the connection cap and the streams allowed
+/// on each. A connection over its cap is closed as soon as it is accepted, before anything is read
+/// from it; a call over its cap is refused (RST_STREAM `REFUSED_STREAM`). Either may be tried again.
+final class ListenerCap: Sendable {
+    /// What is counted: its name in metrics (`hawser_<kind>_open`) and logs.
+    enum Kind: String, Sendable { case connections, calls }
+
     let limit: Int
+    let kind: Kind
     /// The listener's name in metrics and logs: `http`, `grpc` or `p2p`.
     let listener: String
     /// The option that sets `limit`, for the log line.
@@ -23,15 +30,17 @@ final class ConnectionCap: Sendable {
     private let refusals = RefusalLog(interval: .seconds(10))
     private let logger: Logger
 
-    init(limit: Int, listener: String, option: String, registry: PrometheusCollectorRegistry, logger: Logger) {
+    init(limit: Int, of kind: Kind = .connections, listener: String, option: String, registry: PrometheusCollectorRegistry, logger: Logger) {
         self.limit = limit
+        self.kind = kind
         self.listener = listener
         self.option = option
         openGauge = registry.makeGauge(descriptor: MetricNameDescriptor(
-            metricName: "hawser_connections_open", unitName: "", helpText: "Connections open on the listener now."),
+            metricName: "hawser_\(kind.rawValue)_open", unitName: "", helpText: "\(kind.rawValue.capitalized) open on the listener now."),
             labels: [("listener", listener)])
         refusedCounter = registry.makeCounter(descriptor: MetricNameDescriptor(
-            metricName: "hawser_connections_refused", unitName: "total", helpText: "Connections closed at accept because the listener held its most."),
+            metricName: "hawser_\(kind.rawValue)_refused", unitName: "total",
+            helpText: "\(kind.rawValue.capitalized) refused as they opened because the listener held its most."),
             labels: [("listener", listener)])
         self.logger = logger
     }
@@ -43,7 +52,7 @@ final class ConnectionCap: Sendable {
         range.contains(value) ? [] : ["\(option) must be \(range.lowerBound)...\(range.upperBound)"]
     }
 
-    /// Counts a connection in if there is room; false (and counted as refused) if not.
+    /// Counts one in if there is room; false (and counted as refused) if not.
     func admit() -> Bool {
         if open.wrappingAdd(1, ordering: .relaxed).newValue <= limit {
             openGauge.increment()
@@ -52,20 +61,20 @@ final class ConnectionCap: Sendable {
         open.wrappingSubtract(1, ordering: .relaxed)
         refusedCounter.increment()
         if let unlogged = refusals.admit("over_cap", at: .now) {
-            logger.warning("closed a new connection: the \(listener) listener holds \(option) (\(limit)) open",
+            logger.warning("refused new \(kind.rawValue): the \(listener) listener holds \(option) (\(limit)) open",
                            metadata: unlogged > 0 ? ["refusedUnloggedSinceLast": "\(unlogged)"] : [:])
         }
         return false
     }
 
-    /// Counts out a connection `admit` counted in.
+    /// Counts out one `admit` counted in.
     func release() {
         open.wrappingSubtract(1, ordering: .relaxed)
         openGauge.decrement()
     }
 }
 
-/// Carries out a `ConnectionCap` on one accepted connection, at the head of its pipeline: it
+/// Carries out a connections `ListenerCap` on one accepted connection, at the head of its pipeline: it
 /// closes the connection at once if the cap has no room, and otherwise gives its place back when
 /// the connection closes.
 final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -73,10 +82,10 @@ final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private enum State { case accepted, admitted, refused, released }
 
-    private let cap: ConnectionCap
+    private let cap: ListenerCap
     private var state = State.accepted
 
-    init(cap: ConnectionCap) { self.cap = cap }
+    init(cap: ListenerCap) { self.cap = cap }
 
     func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { admit(context) }
