@@ -138,6 +138,10 @@ struct ConnectionDeadlines {
     /// it owes. Then the connection lingers.
     mutating func parseFailed(now: NIODeadline) -> (route: ParseErrorRoute, action: Action) {
         guard phase != .lingering else { return (.drop, .none) }
+        // Bytes sent after a whole request that asked to close (pipelined with it: the parser
+        // refuses anything after such a request): dropped, as lingering drops them; its answer
+        // is the last, and says so. They were answered 400 besides (found from outside).
+        if closeRequested, phase == .answering, !owesMalformedAnswer { return (.drop, .none) }
         closeRequested = true
         if phase == .readingBody {
             guard unanswered > 0 else { return (.drop, startLingering(now: now)) }

@@ -41,6 +41,18 @@ import Testing
         #expect(core.timerFired(now: at(60)) == .close(.head))
     }
 
+    /// Bytes after a whole request that asked to close fail to parse (nothing may follow it):
+    /// they are dropped, and that request's answer is the last.
+    @Test func bytesAfterARequestThatAskedToCloseAreDropped() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.headReceived(now: at(1), closeAfter: true)
+        _ = core.endReceived(now: at(1))
+        let (route, action) = core.parseFailed(now: at(1))
+        #expect(route == .drop && action == .none)
+        #expect(core.answeringLast)
+        #expect(core.answerSent(now: at(2)) == .linger(at(4)))
+    }
+
     @Test func anIdleConnectionIsClosed() {
         var core = ConnectionDeadlines(limits: limits, now: at(0))
         _ = core.headReceived(now: at(1), closeAfter: false)
