@@ -78,16 +78,16 @@ struct NotaryHotColdTests {
         try await client.shutdown()
 
         // B's watchdog dies alone: its notary runs on, orphaned, at its epoch. Once B's lease has
-        // lapsed A's watchdog wins, and its new notary claims a newer epoch before it is healthy.
+        // lapsed A's watchdog wins, and its new notary claims a newer epoch before it is healthy;
+        // the orphan, writing nothing, sees that claim within a second and exits.
         let orphan = try #require(b.events.last { $0.event == "child-started" }?.pid)
         let seen = a.events.count
         b.kill()
         let third = try await WatchdogProcessTests.leadsWithHealthyChild(a, after: seen)
         #expect(third > second)
-        #expect(isAlive(orphan), "the orphaned notary still runs")
 
-        // The orphan's next write (the append of this request) is refused: it answers nothing
-        // committed, exits, and the request is not in the shared store.
+        // A request sent to the orphan meanwhile (its append refused) or after (nobody listens)
+        // is answered nothing committed, and is not in the shared store.
         let orphanClient = try NotaryClient(urls: [url["B"]!], notaryKey: notaryKey.publicKey,
                                             retryPolicy: RetryPolicy(maxAttempts: 1, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(20),
                                                                      attemptTimeout: .seconds(30), deadline: .seconds(30)))
