@@ -89,7 +89,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var maxBodyBytes = 1024 * 1024
     /// The bytes of request bodies the RPC API takes at once, over all connections (`BodyBudget`).
     public var maxBodyBytesInFlight = 8 * 1024 * 1024
-    /// How long a peer may take to send a request.
+    /// How many connections the HTTP API holds open, and how long a peer may take to send a request.
     public var http = HTTPSettings()
     /// High availability: single (the default), hot-warm, hot-cold or hot-hot (docs/node.md).
     public var ha = HAConfiguration()
@@ -177,12 +177,12 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         return out + http.problems(section: "http")
     }
 
-    /// Reads and validates a configuration file.
     /// The connection caps of the node's listeners (`OpenFileLimit`).
     public var connectionCaps: [OpenFileLimit.Cap] {
         [("http.maxConnections", http.maxConnections)] + (network.map { [("network.listen.maxConnections", $0.listen.maxConnections)] } ?? [])
     }
 
+    /// Reads and validates a configuration file.
     public static func load(_ path: String) throws -> NodeConfiguration {
         try ConfigurationFile.load(path, unknownOptions: unknownKeys) { configuration, base in configuration.problems(baseDirectory: base) }
     }

@@ -72,7 +72,7 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
     public var limits = Limits()
     /// Where the request log lives: embedded (default) or a JetStream stream shared by a cluster.
     public var log = LogConfiguration()
-    /// How long a peer may take to send a request.
+    /// How many connections the HTTP API holds open, and how long a peer may take to send a request.
     public var http = HTTPSettings()
     /// Where the log and the store live: SQLite files in `dataDirectory` (the default) or PostgreSQL.
     public var database = NodeDatabaseConfiguration()
@@ -104,12 +104,12 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         grpc = try c.decodeIfPresent(GRPCConfiguration.self, forKey: .grpc)
     }
 
-    /// Reads and validates a configuration file.
     /// The connection caps of the notary's listeners (`OpenFileLimit`).
     public var connectionCaps: [OpenFileLimit.Cap] {
         [("http.maxConnections", http.maxConnections)] + (grpc.map { [("grpc.maxConnections", $0.maxConnections)] } ?? [])
     }
 
+    /// Reads and validates a configuration file.
     public static func load(_ path: String) throws -> NotaryConfiguration {
         try ConfigurationFile.load(path, unknownOptions: unknownKeys) { configuration, base in configuration.problems(baseDirectory: base) }
     }

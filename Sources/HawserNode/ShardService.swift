@@ -17,7 +17,7 @@ protocol ShardWork: Sendable {
     /// Starts `term` and returns once it serves (the node resumed its flows, the notary caught up).
     func start(_ term: Term) async throws
     /// Stops `term` at once; its fence has been released already, so only what the stopped work
-    /// leaves behind is written, under the term's epoch (`WriteFence.epochForCleanup`).
+    /// leaves behind is written (its replay markers cleared, unfenced: `FlowStore.clearReplayMarkers`).
     func stop(_ term: Term) async
 }
 

@@ -103,9 +103,8 @@ extension LeaseElectionWorld {
             send(index, .step(epoch, flow: flow, from: step), for: .step(term: term, flow: flow))
         case .engineStopped(let index, let incarnation, let term):
             guard let index = ready(index, event), shells[index].incarnation == incarnation,
-                  let current = processes[index].term, current.id == term,
-                  let epoch = try? processes[index].fence.epochForCleanup() else { return }
-            send(index, .cleanup(epoch, flows: current.unwritten.sorted()), for: .cleanup(term: term))
+                  let current = processes[index].term, current.id == term else { return }
+            send(index, .cleanup(current.epoch, flows: current.unwritten.sorted()), for: .cleanup(term: term))
         default:
             break
         }

@@ -142,7 +142,7 @@ import Testing
     /// ends before the flow's next write left its replay marker set (the fence is released before
     /// the engine stops, and the stop's clearing write was refused), so the next term parked the
     /// flow in the hospital as if it had taken the node down. The stop now clears the markers
-    /// under the term's own epoch (`WriteFence.epochForCleanup`). Failed before the fix.
+    /// (now unfenced: `FlowStore.clearReplayMarkers`). Failed before the fix.
     @Test(.timeLimit(.minutes(2))) func aFlowResumedInAShortTermIsResumedAgainNotParked() async throws {
         let dir = try TemporaryDirectory()
         let health = Switch()
