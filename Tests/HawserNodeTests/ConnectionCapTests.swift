@@ -86,6 +86,23 @@ import Testing
                 "\(problem ?? "nil")")
     }
 
+    /// `hawser notary run` with caps the open-file limit cannot hold refuses to start (exit 1),
+    /// says why, and makes no data directory.
+    @Test func aNotaryWhoseCapsDoNotFitRefusesToStart() async throws {
+        let dir = try TemporaryDirectory()
+        try writeNotaryFiles(in: dir.path) {
+            $0.http.maxConnections = 1_000_000
+            $0.grpc = GRPCConfiguration()
+            $0.grpc?.port = 0
+            $0.grpc?.maxConnections = 1_000_000
+        }
+        let (status, output) = try await HawserProcess.run(["notary", "run", "--config", dir.path + "/hawser.json"])
+        #expect(status == 1)
+        #expect(output.contains("http.maxConnections (1000000) + grpc.maxConnections (1000000) + 1024 files for the process's own use need 2001024 open files"),
+                "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/" + NotaryConfiguration().dataDirectory))
+    }
+
     @Test func aCapOutsideItsRangeIsRefused() {
         var configuration = NotaryConfiguration()
         configuration.acceptAnyParty = true
