@@ -32,7 +32,7 @@ struct APIRoute: Sendable {
 /// The failures every route of an API can meet at its edge, before or around its handler.
 enum EdgeFailure {
     case notFound, methodNotAllowed, bodyTooLarge, overloaded, malformedRequest, unknownField, unknownQueryParameter,
-         repeatedQueryParameter, internalError
+         repeatedQueryParameter, unsupportedTransferCoding, internalError
 }
 
 /// An API's error type, as the edge needs it: its own code for each `EdgeFailure`.
@@ -69,6 +69,14 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
             if let repeated = zip(names, names.dropFirst()).first(where: { $0 == $1 })?.0 {
                 throw Failure(edge: .repeatedQueryParameter, "the query parameter `\(repeated)` is given more than once: give it once")
             }
+        }
+        // The HTTP/1.1 parser frames a body by its last coding, `chunked`, and passes the others
+        // through: a gzip body would be read as JSON. RFC 9112 answers a coding it does not
+        // implement with 501; the body is still framed, so the connection stays usable.
+        if let coding = request.headers[values: .transferEncoding].lazy.flatMap({ $0.split(separator: ",") })
+            .map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.lowercased() != "chunked" }) {
+            throw Failure(edge: .unsupportedTransferCoding, "the transfer coding `\(coding.prefix(40))` is not supported: send the body "
+                + "with Content-Length or Transfer-Encoding: chunked alone")
         }
         do {
             // The body is read whole here, and its bytes held until the answer, so that what a

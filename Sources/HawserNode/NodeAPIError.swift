@@ -56,6 +56,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
     case flowNotarising = "flow_notarising"
     case bodyTooLarge = "body_too_large"
     case unsupportedMediaType = "unsupported_media_type"
+    case unsupportedTransferCoding = "unsupported_transfer_coding"
     case draining = "draining"
     case notReady = "not_ready"
     case standby = "standby"
@@ -76,6 +77,7 @@ public enum NodeErrorCode: String, Sendable, CaseIterable, Codable {
         case .unsupportedMediaType: 415
         case .tooManyAttempts: 429
         case .internalError: 500
+        case .unsupportedTransferCoding: 501
         case .draining, .notReady, .standby, .overloaded, .databaseUnavailable: 503
         }
     }
@@ -116,6 +118,7 @@ extension NodeAPIError: EdgeError {
         case .unknownField: self.init(.unknownField, message)
         case .unknownQueryParameter: self.init(.unknownQueryParameter, message)
         case .repeatedQueryParameter: self.init(.invalidQuery, message)
+        case .unsupportedTransferCoding: self.init(.unsupportedTransferCoding, message)
         case .internalError: self.init(.internalError, message)
         }
     }

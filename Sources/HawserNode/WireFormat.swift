@@ -112,6 +112,7 @@ extension APIError: EdgeError {
         case .unknownQueryParameter: self.init(.unknownQueryParameter, message)
         // No notary route takes a query parameter: any is unknown before it can be repeated.
         case .repeatedQueryParameter: self.init(.malformedRequest, message)
+        case .unsupportedTransferCoding: self.init(.unsupportedTransferCoding, message)
         case .internalError: self.init(.internalError, message)
         }
     }

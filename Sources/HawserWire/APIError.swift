@@ -35,6 +35,8 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case unknownParty = "unknown_party"
     case invalidSignature = "invalid_signature"
     case unsupportedMediaType = "unsupported_media_type"
+    /// The body was sent with a transfer coding other than `chunked` (gzip, say).
+    case unsupportedTransferCoding = "unsupported_transfer_coding"
     case transactionNotFound = "transaction_not_found"
     /// A replica was asked for its chain at a position it has not applied or no longer remembers.
     case positionNotRemembered = "position_not_remembered"
@@ -67,6 +69,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .batchTooLarge, .bodyTooLarge: 413
         case .unsupportedMediaType: 415
         case .internalError: 500
+        case .unsupportedTransferCoding: 501
         case .notReady, .timeout, .shuttingDown, .logDiverged, .noQuorum, .standby, .overloaded: 503
         }
     }
