@@ -290,6 +290,7 @@ struct ReplicaStatusJSON: ResponseEncodable {
         case .catchingUp: "catching_up"
         case .diverged: "log_diverged"
         case .impostor: "duplicate_replica"
+        case .foreignKey: "key_mismatch"
         case .noQuorum: "no_quorum"
         }
         // Before the replica has read its store, its head is not yet its own.

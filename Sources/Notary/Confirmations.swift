@@ -62,6 +62,9 @@ public struct Confirmations: Sendable, CustomStringConvertible {
     private var peers: [String: Peer] = [:]
     /// The last report with this replica's id from another process, and when it came.
     private var impostorSeen: (report: ReplicaReport, at: Moment)?
+    /// The last report on the bus that did not authenticate under this replica's key, and the
+    /// replica it claimed to come from ("" when it named none).
+    private var unauthenticSeen: (claimed: String, at: Moment)?
     /// This replica's recent heads by position (slot `position % count`), to compare with peers'
     /// reports for positions it has already passed; nil where none is yet (a made-up head there
     /// once answered for position 2^64 - 1).
@@ -101,6 +104,15 @@ public struct Confirmations: Sendable, CustomStringConvertible {
     /// one replica, so this one stops confirming until it has not been heard for a while.
     public func impostor(at now: Moment) -> ReplicaReport? {
         impostorSeen.flatMap { now - $0.at <= liveness * 10 ? $0.report : nil }
+    }
+
+    /// Reports arrive that do not authenticate and no peer's report does: this replica runs with
+    /// another notary key than the others (or is cut off from them while something else writes
+    /// on their subject). Its entries would stop the others, their requests fail its signature
+    /// checks: it takes no requests and does not sequence. Returns the claimed sender.
+    public func foreignKey(at now: Moment) -> String? {
+        guard let seen = unauthenticSeen, now - seen.at <= liveness, live(at: now) == [me] else { return nil }
+        return seen.claimed
     }
 
     public func report(status: ReplicaReport.Status) -> ReplicaReport {
@@ -144,6 +156,11 @@ public struct Confirmations: Sendable, CustomStringConvertible {
         recount(at: now)
     }
 
+    /// A report arrived that did not authenticate, claiming to come from `claimed` (unverified).
+    public mutating func unauthentic(claimed: String, at now: Moment) {
+        unauthenticSeen = (claimed, now)
+    }
+
     /// The member that should append: the first in `members` order that is ready, heard within
     /// `liveness` and agrees with this replica so far; nil when there is none.
     public func sequencer(at now: Moment, selfReady: Bool) -> String? {
@@ -163,13 +180,14 @@ public struct Confirmations: Sendable, CustomStringConvertible {
     /// it has applied what the log held when it started.
     public func status(broken: Bool, caughtUp: Bool, at now: Moment) -> ReplicaReport.Status {
         if broken || isOutvoted || impostor(at: now) != nil { return .diverged }
-        return caughtUp ? .ready : .catchingUp
+        return caughtUp && foreignKey(at: now) == nil ? .ready : .catchingUp
     }
 
     /// Whether this replica may take requests now (`QuorumHealth.refusal`), and why not.
     public func health(broken: LogBreak?, caughtUp: Bool, at now: Moment) -> QuorumHealth {
         if let impostor = impostor(at: now) { return .impostor(impostor) }
         if broken != nil || isOutvoted { return .diverged(broken, disagreements) }
+        if let claimed = foreignKey(at: now) { return .foreignKey(claimed: claimed) }
         if !caughtUp { return .catchingUp }
         // A peer on another chain cannot help confirm anything past the fork: without a majority
         // that agrees, nothing is signed, and health says so rather than `ready`.

@@ -12,6 +12,8 @@ public struct NotaryMetrics: Sendable {
     let confirmedPosition: Gauge
     /// 1 once this replica found the log broken or was outvoted (it stopped signing).
     let logDiverged: Gauge
+    /// Reports on the replicas' subject that did not authenticate under this replica's key.
+    let unauthenticReports: Counter
     let batchRequests: Recorder
     let rejected: @Sendable (ErrorCodeLabel) -> Counter
     let latency: Timer
@@ -26,6 +28,7 @@ public struct NotaryMetrics: Sendable {
         appliedPosition = Gauge(label: "hawser_notary_applied_position", factory: factory)
         confirmedPosition = Gauge(label: "hawser_notary_confirmed_position", factory: factory)
         logDiverged = Gauge(label: "hawser_notary_log_diverged", factory: factory)
+        unauthenticReports = Counter(label: "hawser_notary_unauthentic_reports_total", factory: factory)
         batchRequests = Recorder(label: "hawser_notary_requests_per_apply", factory: factory)
         rejected = { code in Counter(label: "hawser_notary_rejected_total", dimensions: [("code", code)], factory: factory) }
         latency = Timer(label: "hawser_notary_request_duration_seconds", factory: factory)

@@ -28,6 +28,9 @@ public enum QuorumHealth: Sendable, Equatable {
     /// Fewer than a majority of the members have been heard from lately and agree with this
     /// replica's chain (`live`): nothing more can be confirmed.
     case noQuorum(live: [String])
+    /// The others' reports do not authenticate under this replica's notary key (`claimed`: the
+    /// replica the last one named itself, unverified): it runs with another key.
+    case foreignKey(claimed: String)
 
     /// The error a request gets from a replica in this state, nil when it may proceed (a replica
     /// that is catching up or short of a quorum still takes requests: they may yet be answered).
@@ -40,6 +43,10 @@ public enum QuorumHealth: Sendable, Equatable {
                      + "; send the request to another replica")
         case .impostor(let report):
             APIError(.logDiverged, "this replica stopped signing: another process runs as replica `\(report.replica)`; send the request to another replica")
+        case .foreignKey(let claimed):
+            APIError(.noQuorum, "the replicas' reports this replica hears (the last claiming to come from `\(claimed.prefix(64))`) do not "
+                     + "authenticate under its notary key, and none does: it and they run with different keys (compare `hawser notary "
+                     + "identity` on each); send the request to another replica")
         }
     }
 }
@@ -68,7 +75,7 @@ public final class Quorum: Sendable {
     public let confirmedSignal = PositionSignal(0)
     /// The position this replica has applied.
     public let appliedSignal = PositionSignal(0)
-    /// How many reports this replica has received from the others.
+    /// How many reports this replica has received from the others, authentic or not.
     public let reportsReceived = PositionSignal(0)
 
     public init(membership: ReplicaMembership, gate: AnswerGate, metrics: NotaryMetrics, liveness: Duration = .milliseconds(1_500),
@@ -117,6 +124,20 @@ public final class Quorum: Sendable {
             return (state.confirmations?.confirmed ?? 0, Self.status(state, now) != before, state.reports)
         }
         advance(to: confirmed)
+        if statusChanged { publish() }
+        reportsReceived.advance(to: count)
+    }
+
+    /// A report arrived that does not authenticate (`claimed`: the sender it names, unverified).
+    func unauthentic(claimed: String) {
+        let now = clock()
+        let (statusChanged, count) = state.withLock { state -> (Bool, UInt64) in
+            let before = Self.status(state, now)
+            state.confirmations?.unauthentic(claimed: claimed, at: now)
+            state.reports += 1
+            return (Self.status(state, now) != before, state.reports)
+        }
+        metrics.unauthenticReports.increment()
         if statusChanged { publish() }
         reportsReceived.advance(to: count)
     }

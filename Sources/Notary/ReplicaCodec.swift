@@ -105,6 +105,13 @@ public struct ReplicaCodec: Sendable {
                              status: status)
     }
 
+    /// The replica a report that did not authenticate names, for messages only: nothing vouches for it.
+    func claimedReplica(_ payload: [UInt8]) -> String? {
+        guard let envelope = try? Hawser_V1_Authenticated(serializedBytes: payload),
+              let proto = try? Hawser_V1_ReplicaReport(serializedBytes: envelope.body) else { return nil }
+        return proto.replica
+    }
+
     // MARK: Envelope
 
     private func seal(_ message: some SwiftProtobuf.Message, with authenticator: MessageAuthenticator) -> [UInt8] {

@@ -14,6 +14,8 @@ public struct ReplicaGossip: Service {
     let appender: LogAppender
     let heartbeat: Duration
     let logger: Logger
+    /// Peers' heartbeats come four times a second: one line each would flood the log.
+    private let unauthenticLog = RefusalLog(interval: .seconds(10))
 
     public init(link: any ReplicaLink, codec: ReplicaCodec, quorum: Quorum, appender: LogAppender,
                 heartbeat: Duration = .milliseconds(250), logger: Logger) {
@@ -39,7 +41,12 @@ public struct ReplicaGossip: Service {
     private func listen() async throws {
         for try await bytes in try await link.reports() {
             guard let report = codec.report(bytes) else {
-                logger.warning("ignored a replica report that is not authentic (another notary key, or not a report)")
+                let claimed = codec.claimedReplica(bytes) ?? ""
+                quorum.unauthentic(claimed: claimed)
+                if let unlogged = unauthenticLog.admit("unauthentic", at: .now) {
+                    logger.warning("ignored a replica report that is not authentic (another notary key, or not a report)",
+                                   metadata: ["claimed": "\(claimed.prefix(64))", "unlogged": "\(unlogged)"])
+                }
                 continue
             }
             quorum.received(report)

@@ -178,6 +178,30 @@ import Testing
         }
     }
 
+    /// A replica started with another notary key answered valid requests 403 `invalid_signature`
+    /// (final for a client) and, were a client to sign for its key, its entries would have stopped
+    /// the others. It hears their reports, authenticates none, and takes no requests; they serve.
+    @Test func aReplicaWithAnotherKeyTakesNoRequestsAndTheOthersServe() async throws {
+        let dir = try TemporaryDirectory()
+        var ids = Ids(seed: 29)
+        let stranger = SigningKey(seed: [UInt8](repeating: 9, count: 32))!
+        try await MemoryCluster.with(directory: dir.path, key: { $0 == "r0" ? stranger : notaryKey }, sequencer: "r1") { cluster in
+            let r0 = cluster.replicas[0]
+            try await r0.quorum.waitUntil { $0.health == .foreignKey(claimed: "r1") || $0.health == .foreignKey(claimed: "r2") }
+            #expect(r0.quorum.sequencer() == nil)
+            // Valid for the notary's key, and valid for r0's: refused for what r0 is, not as forged.
+            for signer in [notaryKey, stranger] {
+                let refused = await #expect(throws: APIError.self) {
+                    try await r0.notary.notarise(request(ids.hash(), inputs: [ids.ref()], notary: signer.publicKey))
+                }
+                #expect(refused?.code == .noQuorum && refused?.message.contains("do not authenticate") == true, "\(String(describing: refused))")
+            }
+            #expect(try await answered(cluster, 1, request(ids.hash(), inputs: [ids.ref()])).outcome == .committed)
+            #expect(try await answered(cluster, 2, request(ids.hash(), inputs: [ids.ref()])).outcome == .committed)
+            #expect(cluster.bus.end == 2, "r0 appended nothing")
+        }
+    }
+
     /// The answer to a request that must be decided, asked again after a timeout as the API tells
     /// a client to (a loaded machine can take longer than the short request timeout these tests
     /// use so that a contradiction is not waited on for long).

@@ -38,6 +38,26 @@ import Testing
         #expect(c.confirmed == 6)
     }
 
+    /// Reports that do not authenticate, and none that does: this replica runs with another key.
+    /// It is not ready and does not sequence while that lasts; an authentic peer, or the silence
+    /// of the others for `liveness`, ends it (garbage on the subject cannot stop a replica that
+    /// hears its peers).
+    @Test func unauthenticReportsWithNoAuthenticPeerMeanAnotherKey() {
+        var c = Confirmations(members: Self.members, me: "r0", instance: 1, head: .genesis, liveness: .milliseconds(1_500))
+        c.applied(Self.heads(through: 2), at: Self.at(0))
+        c.unauthentic(claimed: "r1", at: Self.at(10))
+        #expect(c.health(broken: nil, caughtUp: true, at: Self.at(20)) == .foreignKey(claimed: "r1"))
+        #expect(c.status(broken: false, caughtUp: true, at: Self.at(20)) == .catchingUp)
+        #expect(c.sequencer(at: Self.at(20), selfReady: false) == nil)
+        // Silence for longer than `liveness`: no longer evidence of anything.
+        #expect(c.health(broken: nil, caughtUp: true, at: Self.at(1_600)) == .noQuorum(live: ["r0"]))
+        // An authentic peer heard: the unauthentic reports are someone else's.
+        c.unauthentic(claimed: "r1", at: Self.at(2_000))
+        c.received(report("r2", Self.head(2)), at: Self.at(2_010))
+        #expect(c.health(broken: nil, caughtUp: true, at: Self.at(2_020)) == .ready)
+        #expect(c.status(broken: false, caughtUp: true, at: Self.at(2_020)) == .ready)
+    }
+
     /// Only heads the replica reached are remembered: an empty slot answers for no position
     /// (one once answered for 2^64 - 1 with a made-up head, found from outside).
     @Test func aPositionNotReachedHasNoHead() {

@@ -20,9 +20,9 @@ let bob = SigningKey(seed: [UInt8](repeating: 2, count: 32))!
 let parties = [Party(name: "O=Alice", publicKey: alice.publicKey), Party(name: "O=Bob", publicKey: bob.publicKey)]
 
 func request(_ txId: SecureHash, inputs: [StateRef], references: [StateRef] = [], window: TimeWindow? = nil,
-             by key: SigningKey = alice, name: String = "O=Alice") -> NotarisationRequest {
+             by key: SigningKey = alice, name: String = "O=Alice", notary: PublicKey = notaryKey.publicKey) -> NotarisationRequest {
     .signed(txId: txId, inputs: inputs, references: references, timeWindow: window, requesterName: name, key: key,
-            notary: notaryKey.publicKey)
+            notary: notary)
 }
 
 /// A complete embedded notary in a temporary directory, its services running for the duration of `body`.

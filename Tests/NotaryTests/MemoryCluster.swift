@@ -176,7 +176,10 @@ struct MemoryCluster {
 
     /// `liveness`: how long a silent replica still counts as up (a test that needs r0 to stay
     /// the sequencer on a loaded machine makes it long).
+    /// `key`: each replica's notary key (a test gives one another); `sequencer`: the member every
+    /// replica with the notary's key sees appending before `body` runs.
     static func with<T: Sendable>(directory: String, requestTimeout: Duration = .seconds(5), liveness: Duration = .milliseconds(1_500),
+                                  key: (String) -> SigningKey = { _ in notaryKey }, sequencer: String = "r0",
                                   _ body: (MemoryCluster) async throws -> T) async throws -> T {
         let bus = MemoryBus(), link = MemoryLink()
         var limits = NotaryLimits()
@@ -185,7 +188,7 @@ struct MemoryCluster {
         for id in members {
             let store = try SQLiteNotaryStore(path: "\(directory)/\(id).sqlite", durable: true)
             stores.append(store)
-            replicas.append(NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
+            replicas.append(NotaryAssembly(name: "O=Test Notary", signer: key(id), authorisedParties: parties, limits: limits,
                                            log: bus.log(for: id), store: store, link: link.endpoint,
                                            membership: ReplicaMembership(me: id, members: members),
                                            appendTimeout: requestTimeout, metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance),
@@ -197,7 +200,9 @@ struct MemoryCluster {
                 for service in replica.services { group.addTask { try await service.run() } }
             }
             defer { group.cancelAll() }
-            for replica in replicas { try await replica.quorum.waitUntil { $0.sequencer() == "r0" } }
+            for (id, replica) in zip(members, replicas) where key(id).publicKey == notaryKey.publicKey {
+                try await replica.quorum.waitUntil { $0.sequencer() == sequencer }
+            }
             return try await body(cluster)
         }
     }
