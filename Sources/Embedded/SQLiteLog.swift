@@ -39,4 +39,11 @@ public final class SQLiteLog: ReplicatedLog, Sendable {
     }
 
     public func lastPosition(applied: UInt64) async throws -> UInt64 { tail.value }
+
+    public func entry(at position: UInt64) async throws -> LogEntry? {
+        try await db.read { db in
+            try Data.fetchOne(db, sql: "SELECT payload FROM log WHERE position = ?", arguments: [Int64(position)])
+                .map { LogEntry(position: position, payload: [UInt8]($0)) }
+        }
+    }
 }

@@ -109,6 +109,7 @@ struct FencedNotaryLog: ReplicatedLog {
 
     func read(after position: UInt64, limit: Int) async throws -> [LogEntry] { try await base.read(after: position, limit: limit) }
     func lastPosition(applied: UInt64) async throws -> UInt64 { try await base.lastPosition(applied: applied) }
+    func entry(at position: UInt64) async throws -> LogEntry? { try await base.entry(at: position) }
 }
 
 /// The shared store of a hot-warm notary: as `FencedNotaryLog`, for applied batches.

@@ -49,6 +49,16 @@ public struct LogBreak: Error, Sendable, Equatable, CustomStringConvertible {
     public var sequencer: String
     public var entryHash: SecureHash
 
+    /// The entry at `head`'s position, which this replica applied before it started, does not
+    /// authenticate under its notary key: it runs with another key than the one that wrote the
+    /// log. Checked at start, because a replica that has nothing more to apply would otherwise
+    /// serve (refusing every request signed for the notary's key) and append entries that stop
+    /// every process with the right key.
+    public static func unauthenticApplied(_ entry: LogEntry, head: ChainHead) -> LogBreak {
+        LogBreak(kind: .unchained, position: entry.position, claimedPosition: 0, expectedPrevious: head.entryHash,
+                 claimedPrevious: nil, sequencer: "", entryHash: .sha256(entry.payload))
+    }
+
     /// The log ends at `end`, before `head`, which this replica has applied.
     public static func truncated(end: UInt64, head: ChainHead) -> LogBreak {
         LogBreak(kind: .truncated, position: end, claimedPosition: head.position, expectedPrevious: head.entryHash,

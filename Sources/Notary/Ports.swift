@@ -31,9 +31,15 @@ public protocol ReplicatedLog: Sendable {
     /// not caught up to (JetStream) asks again while the end is before `applied`, up to a bound:
     /// a replica that believed such an end would stop with `log_diverged` (`truncated`).
     func lastPosition(applied: UInt64) async throws -> UInt64
+
+    /// The entry at `position` if the log still holds it and can fetch one entry by itself; nil
+    /// otherwise (removed by retention, or a log that cannot tell). Does not wait.
+    func entry(at position: UInt64) async throws -> LogEntry?
 }
 
 extension ReplicatedLog {
+    public func entry(at position: UInt64) async throws -> LogEntry? { nil }
+
     /// The position of the last durable entry, asked by a caller that has applied nothing of it.
     public func lastPosition() async throws -> UInt64 { try await lastPosition(applied: 0) }
 }

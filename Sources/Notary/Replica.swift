@@ -54,16 +54,25 @@ public final class Replica: Service, Sendable {
     public func run() async throws {
         // Cancelled by a graceful shutdown too: the log's end waits for its servers, for as long
         // as they cannot be reached.
-        let start: ChainHead, target: UInt64
+        let start: ChainHead, target: UInt64, applied: LogEntry?
         do {
-            (start, target) = try await cancelWhenGracefulShutdown {
+            (start, target, applied) = try await cancelWhenGracefulShutdown {
                 let head = try await self.store.head()
-                return (head, try await self.log.lastPosition(applied: head.position))
+                let end = try await self.log.lastPosition(applied: head.position)
+                return (head, end, head.position > 0 ? try await self.log.entry(at: head.position) : nil)
             }
         } catch is CancellationError {
             return logger.info("replica stopped before it started: the log could not be read")
         }
+        let broken = applied.flatMap { codec.batch(fromEntry: $0.payload) == nil ? LogBreak.unauthenticApplied($0, head: start) : nil }
+        // Before the start, so that whoever waits for the start sees the break.
+        if let broken { stop(at: broken) }
         quorum.start(at: start)
+        if broken != nil {
+            // Nothing can be applied; wait for the operator (health says why), as at any break.
+            try? await gracefulShutdown()
+            return
+        }
         catchUpTarget.withLock { $0 = target }
         if start.position >= target { quorum.caughtUp() }
         logger.info("replica starting", metadata: ["applied": "\(start.position)", "logEnd": "\(target)"])

@@ -77,6 +77,16 @@ public final class PostgresLog: ReplicatedLog, Sendable {
         return last
     }
 
+    public func entry(at position: UInt64) async throws -> LogEntry? {
+        try await database.read { connection, logger in
+            let rows = try await connection.query("SELECT payload FROM notary_log WHERE position = \(Int64(position))", logger: logger)
+            for try await payload in rows.decode(ByteBuffer.self) {
+                return LogEntry(position: position, payload: Array(payload.readableBytesView))
+            }
+            return nil
+        }
+    }
+
     private static func last(_ connection: PostgresConnection, _ logger: Logger) async throws -> UInt64 {
         for try await last in try await connection.query("SELECT COALESCE(MAX(position), 0) FROM notary_log", logger: logger).decode(Int64.self) {
             return UInt64(last)

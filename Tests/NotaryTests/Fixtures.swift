@@ -34,10 +34,10 @@ struct NotaryHarness {
     let clock: ManualClock
 
     static func with<T: Sendable>(directory: String, clock: ManualClock = ManualClock(), limits: NotaryLimits = NotaryLimits(),
-                                  _ body: (NotaryHarness) async throws -> T) async throws -> T {
+                                  signer: SigningKey = notaryKey, _ body: (NotaryHarness) async throws -> T) async throws -> T {
         let log = try SQLiteLog(path: directory + "/log.sqlite")
         let store = try SQLiteNotaryStore(path: directory + "/notary.sqlite")
-        let assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
+        let assembly = NotaryAssembly(name: "O=Test Notary", signer: signer, authorisedParties: parties, limits: limits,
                                       log: log, store: store, metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance),
                                       logger: quietLogger, clock: clock.read)
         let notary = assembly.notary, replica = assembly.replica, appender = assembly.appender

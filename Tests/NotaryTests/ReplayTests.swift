@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import Notary
 import HawserTestSupport
+import HawserWire
 import Testing
 
 /// Determinism and recovery: replicas fed the same log agree byte for byte, and a replica
@@ -30,6 +31,35 @@ import Testing
                 try await group.waitForAll()
             }
             return try await h.store.digest()
+        }
+    }
+
+    /// A notary started on its data with another key had nothing to apply and served: valid
+    /// requests refused 403 `invalid_signature` (final for a client), and its entries, under its
+    /// key, would stop every process with the right one that shares the log. It stops at start,
+    /// on the entry it applied last, which does not authenticate under its key.
+    @Test func aNotaryStartedWithAnotherKeyStopsBeforeServing() async throws {
+        let dir = try TemporaryDirectory()
+        var ids = Ids(seed: 12)
+        _ = try await NotaryHarness.with(directory: dir.path) { h in try await h.notary.notarise(request(ids.hash(), inputs: [ids.ref()])) }
+        let stranger = SigningKey(seed: [UInt8](repeating: 9, count: 32))!
+        try await NotaryHarness.with(directory: dir.path, signer: stranger) { h in
+            try await h.replica.waitUntilApplied(1)
+            guard case .diverged(let found?, _) = h.replica.quorum.health else {
+                Issue.record("serving: \(h.replica.quorum.health)")
+                return
+            }
+            #expect(found.kind == .unchained && found.position == 1)
+            let refused = await #expect(throws: APIError.self) {
+                try await h.notary.notarise(request(ids.hash(), inputs: [ids.ref()], notary: stranger.publicKey))
+            }
+            #expect(refused?.code == .logDiverged)
+            #expect(try await h.log.lastPosition() == 1, "nothing appended under the other key")
+        }
+        // With its own key again it serves.
+        try await NotaryHarness.with(directory: dir.path) { h in
+            let answer = try await h.notary.notarise(request(ids.hash(), inputs: [ids.ref()]))
+            #expect(answer.outcome == .committed)
         }
     }
 

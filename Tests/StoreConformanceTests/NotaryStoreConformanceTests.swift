@@ -96,6 +96,9 @@ struct NotaryStoreConformanceTests {
             let again = try await database.log()
             #expect(try await again.lastPosition() == 3)
             #expect(try await again.read(after: 2, limit: 10) == [LogEntry(position: 3, payload: [3])])
+            // One entry by its position, without waiting (a replica's check of what it applied last).
+            #expect(try await again.entry(at: 2) == LogEntry(position: 2, payload: [2]))
+            #expect(try await again.entry(at: 4) == nil)
         }
     }
 }
