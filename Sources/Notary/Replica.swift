@@ -64,15 +64,16 @@ public final class Replica: Service, Sendable {
         } catch is CancellationError {
             return logger.info("replica stopped before it started: the log could not be read")
         }
-        let broken = applied.flatMap { codec.batch(fromEntry: $0.payload) == nil ? LogBreak.unauthenticApplied($0, head: start) : nil }
-        // Before the start, so that whoever waits for the start sees the break.
-        if let broken { stop(at: broken) }
-        quorum.start(at: start)
-        if broken != nil {
-            // Nothing can be applied; wait for the operator (health says why), as at any break.
-            try? await gracefulShutdown()
-            return
+        // This process runs with another key than the log's: it fails, so that the process stops
+        // (single) or its term ends and another process, perhaps with the right key, takes over
+        // (hot-warm, hot-cold). The break is recorded first, for whoever waits for the start.
+        if let applied, codec.batch(fromEntry: applied.payload) == nil {
+            let broken = LogBreak.unauthenticApplied(applied, head: start)
+            stop(at: broken)
+            quorum.start(at: start)
+            throw broken
         }
+        quorum.start(at: start)
         catchUpTarget.withLock { $0 = target }
         if start.position >= target { quorum.caughtUp() }
         logger.info("replica starting", metadata: ["applied": "\(start.position)", "logEnd": "\(target)"])

@@ -30,11 +30,11 @@ struct NotaryHotWarmTests {
         }
     }
 
-    @Test func theStandbyTakesOverAfterAKillAndAPauseAndNothingIsSignedTwice() async throws {
+    /// The configuration of processes A and B in `root/A` and `root/B`, on a new database and
+    /// election; their URLs.
+    func writePair(in root: String) async throws -> [String: String] {
         let server = try #require(PostgresTrait.current)
         let ensemble = try #require(ZooKeeperEnsemble.current)
-        let dir = try TemporaryDirectory()
-        let root = dir.path
         try "hawser-test:pw-\(UUID().uuidString.prefix(8))\n".write(toFile: root + "/zk.credentials", atomically: true, encoding: .utf8)
         let electionName = "notary-\(UUID().uuidString.prefix(8))"
         let ports = try FreePorts.take(2)
@@ -56,6 +56,13 @@ struct NotaryHotWarmTests {
                 configuration.ha.election = election
             }
         }
+        return url
+    }
+
+    @Test func theStandbyTakesOverAfterAKillAndAPauseAndNothingIsSignedTwice() async throws {
+        let dir = try TemporaryDirectory()
+        let root = dir.path
+        let url = try await writePair(in: root)
         var a: HawserProcess? = try await HawserProcess.notary(config: root + "/A/hawser.json").0
         try await awaitReady(url["A"]!, "ready")
         let b = try await HawserProcess.notary(config: root + "/B/hawser.json").0
@@ -110,6 +117,50 @@ struct NotaryHotWarmTests {
         // The deposed notary's graceful stop ends: a replica request whose PostgreSQL session
         // the server ended while the notary was paused fails instead of waiting for ever.
         #expect(await b.terminate() == 0)
+    }
+
+    /// A standby started with another notary key took over and served: valid requests refused
+    /// 403 `invalid_signature`, and its appends, under its key, would have stopped the other
+    /// process. Its replica now fails at start on the entry it applied last, its term ends and
+    /// it stands by; the process with the notary's key takes over again.
+    @Test func aStandbyWithAnotherKeyDoesNotServeAndTheRightOneTakesOver() async throws {
+        let dir = try TemporaryDirectory()
+        let root = dir.path
+        let url = try await writePair(in: root)
+        try FileManager.default.removeItem(atPath: root + "/B/notary.key")
+        try KeyFile(name: "O=Test Notary", key: SigningKey(seed: [UInt8](repeating: 9, count: 32))!).save(root + "/B/notary.key")
+        var a: HawserProcess? = try await HawserProcess.notary(config: root + "/A/hawser.json").0
+        try await awaitReady(url["A"]!, "ready")
+        let client = try NotaryClient(urls: [url["A"]!, url["B"]!], notaryKey: notaryKey.publicKey,
+                                      retryPolicy: RetryPolicy(maxAttempts: 1_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200),
+                                                               attemptTimeout: .seconds(10), deadline: .seconds(90)))
+        do {
+            let first = signed(.sha256(Array("first".utf8)), inputs: [StateRef(txId: .sha256(Array("s1".utf8)), index: 0)])
+            #expect(try await client.notarise(first).outcome == .committed)
+            let b = try await HawserProcess.notary(config: root + "/B/hawser.json", mergingErrors: true).0
+            try await awaitReady(url["B"]!, "standby")
+            a?.kill()
+            a = nil
+            // B wins, finds it cannot authenticate the log it shares, and gives the term up.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !b.printed.contains("is not a chained Hawser log entry that this replica's notary key verifies") {
+                guard ContinuousClock.now < deadline else { Issue.record("B never refused: \(b.printed.suffix(2000))"); break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            a = try await HawserProcess.notary(config: root + "/A/hawser.json").0
+            try await awaitReady(url["A"]!, "ready")
+            let second = signed(.sha256(Array("second".utf8)), inputs: [StateRef(txId: .sha256(Array("s2".utf8)), index: 0)])
+            #expect(try await client.notarise(second).outcome == .committed)
+            #expect(b.isRunning, "B stands by without a restart")
+            #expect(try await client.answer(for: first.txId).outcome == .committed)
+            #expect(await a!.terminate() == 0)
+            #expect(await b.terminate() == 0)
+        } catch {
+            a?.kill()
+            try await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
     }
 
     /// Two clients race for each contested state (one of each pair must lose), recording every
