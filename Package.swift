@@ -233,7 +233,7 @@ let package = Package(
             "ZooKeeper", "HawserTestSupport", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "JetStreamLogTests", dependencies: [
-            "JetStreamLog", "JetStream", "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport",
+            "JetStreamLog", "JetStream", "Coordination", "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CoordinationTests", dependencies: [

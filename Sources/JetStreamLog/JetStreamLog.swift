@@ -20,6 +20,8 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     private let reader = ReaderSlot()
     /// The highest position this process has read or had acknowledged: the stream held it.
     private let seen = Mutex<UInt64>(0)
+    /// An end before `seen` being asked again (`state`), shared by every caller.
+    private let staleEnd = Mutex<StaleEndWatch?>(nil)
     /// Why the last connect failed, logged once per change (callers retry it often).
     private let connectProblem = Mutex<String?>(nil)
     /// The context once connected: every append and read asks for it, and need not wait on the
@@ -35,10 +37,15 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
 
     public func append(_ payload: [UInt8], after last: UInt64) async throws {
         // The id makes a retry after a lost acknowledgement a duplicate, which JetStream answers
-        // with the first copy's sequence. The expected last sequence of the log's one subject
-        // makes the append conditional (unlike the stream's, it also means something for 0).
+        // with the first copy's sequence. The expected last sequence makes the append
+        // conditional: the stream's (its one subject's), except for the first entry, where the
+        // stream's 0 means "not checked" and the subject's 0 means "no entry yet". The subject's
+        // alone was never met again after a purge (the subject empty, the stream's sequence
+        // kept): every request timed out while health said ready (found from outside).
         let id = randomUUID().uuidString
-        let options = PublishOptions(messageID: id, expectedStream: configuration.stream, expectedLastSubjectSequence: last)
+        let options = last == 0
+            ? PublishOptions(messageID: id, expectedStream: configuration.stream, expectedLastSubjectSequence: 0)
+            : PublishOptions(messageID: id, expectedStream: configuration.stream, expectedLastSequence: last)
         do {
             let sequence = try await retrying(for: configuration.appendTimeout, what: "append") { js, remaining in
                 var options = options
@@ -84,6 +91,13 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
         try await state(applied: applied).lastSequence
     }
 
+    public func entry(at position: UInt64) async throws -> LogEntry? {
+        let message = try await retrying(for: .seconds(30), what: "get entry") { js, _ in
+            try await js.getMessage(stream: self.configuration.stream, sequence: position)
+        }
+        return message.map { LogEntry(position: position, payload: Array($0.payload.readableBytesView)) }
+    }
+
     /// The first position the stream still holds (entries before it were removed by retention).
     public func firstPosition() async throws -> UInt64 {
         try await state().firstSequence
@@ -111,18 +125,29 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
     private func state(applied: UInt64 = 0) async throws -> StreamState {
         // An end before a position this process has read, appended or applied is asked again;
         // only one that stays there for the bound is believed (`StaleEndWatch`).
-        var watch = StaleEndWatch(floor: max(seen.withLock { $0 }, applied), bound: Self.staleEndBound, maxGap: Self.staleEndGap)
+        // The watch outlives this call: each caller gives up after its own time-out (an append's,
+        // 10 s, no longer than the bound), and a watch started anew by each never reached it, so a
+        // stream that had lost entries stalled every request while health said ready (found from
+        // outside). Answers from every caller count towards one watch, the gap rule still
+        // starting it again after a pause.
+        let floor = max(seen.withLock { $0 }, applied)
         let clock = ContinuousClock()
         var asked = 0
         while true {
             let info = try await leadersInfo()
             let state = info.state
-            let believed = watch.believes(end: state.lastSequence, at: clock.now)
-            if state.lastSequence < watch.floor {
+            let believed = staleEnd.withLock { stored in
+                var watch = stored.flatMap { $0.floor == floor ? $0 : nil }
+                    ?? StaleEndWatch(floor: floor, bound: Self.staleEndBound, maxGap: Self.staleEndGap)
+                let believed = watch.believes(end: state.lastSequence, at: clock.now)
+                stored = believed ? nil : watch
+                return believed
+            }
+            if state.lastSequence < floor {
                 // Rare, and a stop may follow: the first such answer and the one believed are
                 // logged with who gave them.
                 let metadata: Logger.Metadata = [
-                    "end": "\(state.lastSequence)", "seen": "\(watch.floor)", "answers": "\(asked + 1)",
+                    "end": "\(state.lastSequence)", "seen": "\(floor)", "answers": "\(asked + 1)",
                     "leader": "\(info.cluster?.leader ?? "")", "replicas": "\(info.cluster?.replicas?.map(\.name) ?? [])",
                 ]
                 if believed {

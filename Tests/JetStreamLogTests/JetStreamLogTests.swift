@@ -1,3 +1,4 @@
+import Coordination
 import Foundation
 import HawserTestSupport
 import JetStream
@@ -275,6 +276,47 @@ import Testing
                 try await makeAnew()
                 #expect(try await log.lastPosition() == 0, "an end that stays before what the log saw is believed")
             }
+            await log.close()
+        }
+    }
+
+    /// Each append gives up after its own time-out; the 10 s an end before what the log saw is
+    /// asked again was counted afresh by each, so it was never believed (a rolled-back stream
+    /// stalled every request, found from outside). The answers of calls that gave up count.
+    @Test(.timeLimit(.minutes(2))) func anEndBeforeWhatTheLogSawIsBelievedAcrossCallsThatGiveUp() async throws {
+        try await withNATSCluster { cluster in
+            let log = makeLog(cluster)
+            for i in 0..<3 { try await log.append([UInt8(i)], after: UInt64(i)) }
+            try await NATSClient.withConnection(NATSOptions(servers: cluster.urls)) { client in
+                let js = JetStreamContext(client: client)
+                try await js.deleteStream("LOG")
+                _ = try await js.createOrUpdateStream(StreamConfig(name: "LOG", subjects: [log.configuration.subject], replicas: 3, storage: .file))
+                _ = try await js.publish(log.configuration.subject, payload: [9])
+            }
+            // Callers that give up before the bound, one after another, as requests do.
+            let started = ContinuousClock.now
+            var end: UInt64?
+            while end == nil && ContinuousClock.now - started < .seconds(30) {
+                end = try? await withDeadline(.seconds(3), "the log's end") { try await log.lastPosition(applied: 3) }
+            }
+            #expect(end == 1, "believed within the bound, though no one caller waited for it")
+            await log.close()
+        }
+    }
+
+    /// A purged stream keeps its sequence, and its one subject holds nothing: an append that
+    /// expected the subject's last sequence was refused for ever (found from outside).
+    @Test(.timeLimit(.minutes(2))) func appendsGoOnAfterTheStreamIsPurged() async throws {
+        try await withNATSCluster { cluster in
+            let log = makeLog(cluster)
+            for i in 0..<3 { try await log.append([UInt8(i)], after: UInt64(i)) }
+            try await NATSClient.withConnection(NATSOptions(servers: cluster.urls)) { client in
+                try await JetStreamContext(client: client).purgeStream("LOG")
+            }
+            #expect(try await log.lastPosition(applied: 3) == 3)
+            try await log.append([3], after: 3)
+            await #expect(throws: LogAppendConflict(expected: 3)) { try await log.append([4], after: 3) }
+            #expect(try await log.read(after: 3, limit: 10) == [LogEntry(position: 4, payload: [3])])
             await log.close()
         }
     }

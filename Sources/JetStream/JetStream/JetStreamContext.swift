@@ -111,6 +111,12 @@ public struct JetStreamContext: Sendable {
         _ = try await request("STREAM.DELETE.\(name)", as: SuccessResponse.self)
     }
 
+    /// Removes every message of the stream; its sequence goes on from where it was.
+    public func purgeStream(_ name: String) async throws {
+        try Self.validateName(name)
+        _ = try await request("STREAM.PURGE.\(name)", as: SuccessResponse.self)
+    }
+
     /// A handle for reading one stream.
     public func stream(_ name: String) -> StreamHandle {
         StreamHandle(context: self, name: name)
