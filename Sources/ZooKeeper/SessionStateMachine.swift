@@ -38,6 +38,9 @@ struct SessionStateMachine {
         case initialConnect
         /// Bounds the wait for the closeSession reply.
         case closing
+        /// Runs from losing an established connection until the next: once it fires the session
+        /// is taken as expired (no server has heard from it for the negotiated timeout).
+        case sessionLost
     }
 
     /// A timer instance; a fired timer whose generation is not current is stale and ignored.
@@ -192,6 +195,13 @@ struct SessionStateMachine {
             return finishClose(error: .connectionLoss)
         case (.closing, .closing):
             return finishClose(error: .closed)
+        case (.sessionLost, .connecting), (.sessionLost, .waitingToReconnect):
+            // As Curator's "lost": the servers expire a session they have not heard from for its
+            // timeout, and an ensemble that lost its data refuses the session's reconnection for
+            // ever ("it has seen zxid ... client must try another server"); a new session starts
+            // from that ensemble's state. Without this a pair on a re-created ensemble stayed
+            // without a master until both processes restarted (found from outside).
+            return expire(currentConnection)
         default:
             return []
         }
@@ -328,6 +338,7 @@ struct SessionStateMachine {
             return actions + finishClose(error: .closed)
         case .connected:
             actions.append(.stateChanged(.suspended))
+            actions.append(schedule(.sessionLost, .milliseconds(Int64(negotiatedTimeoutMs ?? requestedTimeoutMs))))
             for entry in inFlight {
                 if let pending = entry.pending { actions.append(.complete(pending.id, .failure(.connectionLoss))) }
             }
@@ -417,7 +428,7 @@ struct SessionStateMachine {
         phase = .connected(id, server: server)
         failedAttempts = 0
         var actions: [Action] = [
-            cancel(.connect), cancel(.initialConnect),
+            cancel(.connect), cancel(.initialConnect), cancel(.sessionLost),
             schedule(.ping, pingInterval), schedule(.read, readTimeout),
         ]
         for entry in authEntries {
@@ -435,9 +446,10 @@ struct SessionStateMachine {
         return actions
     }
 
-    private mutating func expire(_ id: ConnectionID) -> [Action] {
+    /// The session is gone: the server said so on connection `id`, or none heard from it for its timeout.
+    private mutating func expire(_ id: ConnectionID?) -> [Action] {
         phase = .expired
-        var actions: [Action] = [.closeConnection(id), .stateChanged(.expired)] + cancelAllTimers()
+        var actions: [Action] = (id.map { [.closeConnection($0)] } ?? []) + [.stateChanged(.expired)] + cancelAllTimers()
         actions += failAll(.sessionExpired)
         return actions
     }
@@ -455,7 +467,7 @@ struct SessionStateMachine {
     }
 
     private mutating func cancelAllTimers() -> [Action] {
-        [TimerKind.connect, .ping, .read, .reconnect, .initialConnect, .closing].map { cancel($0) }
+        [TimerKind.connect, .ping, .read, .reconnect, .initialConnect, .closing, .sessionLost].map { cancel($0) }
     }
 
     private mutating func failAll(_ error: ZooKeeperError) -> [Action] {

@@ -259,6 +259,33 @@ struct EnsembleIntegrationTests {
         try await ensemble.waitUntilServing([victim])
     }
 
+    /// An ensemble re-created without its data refuses a session that has seen more of the old
+    /// one ("it has seen zxid ... client must try another server"), on every server, for ever:
+    /// the client stayed suspended and an election on it had no master until its process
+    /// restarted (found from outside). Unheard for its timeout, the session is taken as expired,
+    /// and a new one serves.
+    @Test func aSessionOnAnEnsembleThatLostItsDataEndsAndANewOneServes() async throws {
+        let zk = try await connect(sessionTimeout: .seconds(2))
+        let states = zk.states()
+        _ = try await states.states(until: .connected)
+        try await zk.create(root)
+        for i in 0..<5 { try await zk.create("\(root)/n\(i)") }
+        for server in ensemble.servers { ensemble.kill(server.id) }
+        for server in ensemble.servers {
+            try FileManager.default.removeItem(at: server.home.appendingPathComponent("data/version-2"))
+            try ensemble.startServer(server.id)
+        }
+        try await ensemble.waitUntilServing(ensemble.servers.map(\.id))
+        // (Reconnected in between when the servers die one after another.)
+        let seen = try await states.states(until: .expired)
+        #expect(seen.first == .suspended && seen.last == .expired, "\(seen)")
+        await zk.close()
+        let fresh = try await connect()
+        #expect(try await fresh.exists(root) == nil, "the ensemble lost its data")
+        try await fresh.create(root)
+        await fresh.close()
+    }
+
     /// A client cut off from the ensemble (its only server frozen) for longer than its session
     /// timeout: the leader expires the session, and the client learns it when it gets through again.
     @Test func sessionExpiresDuringAPartition() async throws {

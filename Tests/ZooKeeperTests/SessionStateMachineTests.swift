@@ -222,6 +222,47 @@ extension [SessionStateMachine.Action] {
         #expect(h.machine.close(id: 4).completions[4] == .success(.none))
     }
 
+    /// An ensemble that lost its data refuses a reconnection whose last zxid is ahead of its
+    /// own, on every server, for ever: the session is taken as expired once none has heard from
+    /// it for the negotiated timeout, and its owner starts a new one (found from outside: a
+    /// hot-warm pair stayed without a master until both processes restarted).
+    @Test func aSessionUnheardForItsTimeoutWhileReconnectingIsExpired() {
+        var h = Harness()
+        _ = h.start()
+        _ = h.handshake(1, session: 5, timeout: 6000)
+        _ = h.submit(.exists(path: "/w", watch: true), id: 1, watch: 100)
+        _ = h.receive(1, Server.reply(xid: 1, zxid: 3) { Stat().encode(into: &$0) })
+        let lost = h.closed(1)
+        #expect(lost.states == [.suspended])
+        #expect(h.timers[.sessionLost]?.1 == .milliseconds(6000))
+        // Every server takes the TCP connection and closes it after the handshake.
+        _ = h.established(2)
+        _ = h.closed(2)
+        _ = h.submit(.getData(path: "/q", watch: false), id: 2)
+        _ = h.established(3)
+        let expired = h.fire(.sessionLost)
+        #expect(expired.states == [.expired])
+        #expect(expired.closes == [3])
+        #expect(expired.completions[2] == .failure(.sessionExpired))
+        #expect(expired.contains(.failWatches([100], .sessionExpired)))
+        #expect(h.machine.phase == .expired)
+        #expect(h.timers.isEmpty, "\(h.timers)")
+    }
+
+    /// A reconnection within the timeout keeps the session, and a later loss starts the clock anew.
+    @Test func aSessionBackWithinItsTimeoutIsKept() {
+        var h = Harness()
+        _ = h.start()
+        _ = h.handshake(1, session: 5, timeout: 6000)
+        _ = h.closed(1)
+        let clock = h.timers[.sessionLost]?.0
+        _ = h.established(2)
+        #expect(h.receive(2, Server.connectResponse(timeout: 6000, session: 5)).states == [.reconnected])
+        #expect(h.timers[.sessionLost] == nil)
+        if let clock { #expect(h.record(h.machine.timerFired(clock)).isEmpty, "a stale timer changes nothing") }
+        #expect(h.machine.connectedServer == Harness.servers[1])
+    }
+
     @Test func resumingAGivenSessionSendsItsCredentials() throws {
         var h = Harness(credentials: SessionCredentials(id: 0xABC, password: [1, 2, 3]))
         _ = h.start()
