@@ -71,6 +71,11 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
         context.fireChannelRead(data)
     }
 
+    func read(context: ChannelHandlerContext) {
+        update { $0.readRequested(now: .now()) }
+        context.read()
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         // Keep reading what is dropped, so that the peer's close is seen (the request reader may
         // have stopped asking for more).

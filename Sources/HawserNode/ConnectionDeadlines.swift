@@ -3,7 +3,8 @@ import NIOCore
 /// The read deadlines of one HTTP/1.1 server connection, as a value driven by events (sans-I/O:
 /// time is an input, actions are returned). It promises that a connection is never held open by
 /// its peer without bound: a request head must arrive within `head` of its first byte (of the
-/// accept, for the first request), a body within `body` of its head, the next request's first
+/// accept, for the first request), a body within `body` of the server waiting for it (time the
+/// server does not ask for more bytes, busy with other work, does not count), the next request's first
 /// byte within `idle` of the last answer, and after the answer to a `Connection: close` request
 /// (or to a request that could not be parsed) the peer has `linger` to close before the server
 /// does. While a request is being answered no read deadline runs: the answer may take as long as
@@ -64,6 +65,10 @@ struct ConnectionDeadlines {
     private var closeRequested = false
     /// The input broke outside a request's body: after the answers owed, the server answers 400.
     private var owesMalformedAnswer = false
+    /// Since when the server has asked for bytes that have not come; nil while it asks for none.
+    private var readSince: NIODeadline?
+    /// How long the server has waited for the body's bytes so far.
+    private var bodyWaited = TimeAmount.zero
 
     /// Whether the answer being written is the last on this connection (RFC 9112 section 9.6:
     /// it then says `Connection: close`).
@@ -78,15 +83,30 @@ struct ConnectionDeadlines {
 
     var initialAction: Action { deadline.map(Action.arm) ?? .none }
 
+    /// The server asks for more bytes. A body's deadline runs only while it does: a server
+    /// that stops reading (its request handlers are busy) held a body back and then closed the
+    /// connection at the body deadline, the client having sent everything (found from outside).
+    mutating func readRequested(now: NIODeadline) -> Action {
+        guard readSince == nil else { return .none }
+        readSince = now
+        guard phase == .readingBody else { return .none }
+        return arm(now + (limits.body - bodyWaited))
+    }
+
     /// Bytes arrived from the peer (before they are parsed).
     mutating func bytesReceived(now: NIODeadline) -> Action {
+        defer { readSince = nil }
         switch phase {
         case .awaitingRequest, .answering:
             // Once a request is fully read, any byte begins the next (pipelined) one.
             guard !closeRequested else { return .none }
             phase = .readingHead
             return arm(now + limits.head)
-        case .readingHead, .readingBody, .lingering:
+        case .readingBody:
+            if let readSince { bodyWaited = bodyWaited + (now - readSince) }
+            deadline = nil  // until the server asks for more
+            return .none
+        case .readingHead, .lingering:
             return .none
         }
     }
@@ -97,6 +117,11 @@ struct ConnectionDeadlines {
         unanswered += 1
         closeRequested = closeAfter
         phase = .readingBody
+        bodyWaited = .zero
+        guard readSince != nil else {
+            deadline = nil
+            return .none
+        }
         return arm(now + limits.body)
     }
 

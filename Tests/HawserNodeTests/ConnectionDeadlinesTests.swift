@@ -15,11 +15,38 @@ import Testing
         #expect(core.timerFired(now: at(10)) == .close(.head))
     }
 
-    @Test func aBodyMustArriveWithinItsTimeOfTheHead() {
+    @Test func aBodyMustArriveWithinItsTimeOfTheServerWaitingForIt() {
         var core = ConnectionDeadlines(limits: limits, now: at(0))
-        #expect(core.headReceived(now: at(1), closeAfter: false) == .arm(at(31)))
+        #expect(core.headReceived(now: at(1), closeAfter: false) == .none)
+        #expect(core.readRequested(now: at(1)) == .arm(at(31)))
         #expect(core.bytesReceived(now: at(20)) == .none)
+        #expect(core.readRequested(now: at(20)) == .arm(at(31)))
         #expect(core.timerFired(now: at(31)) == .close(.body))
+    }
+
+    /// A server that stops reading (its handlers busy with other requests) does not spend the
+    /// client's time: it closed a connection whose body the client had sent whole, unread, at
+    /// the body deadline (found from outside, with large bodies on two cores).
+    @Test func timeTheServerDoesNotAskForTheBodyDoesNotCount() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.readRequested(now: at(0))
+        _ = core.bytesReceived(now: at(1))
+        #expect(core.headReceived(now: at(1), closeAfter: false) == .none)
+        #expect(core.readRequested(now: at(1)) == .arm(at(31)))
+        #expect(core.bytesReceived(now: at(3)) == .none)
+        // The server asks for nothing until 100: the deadline does not run meanwhile.
+        #expect(core.timerFired(now: at(31)) == .none)
+        #expect(core.readRequested(now: at(100)) == .arm(at(128)), "2 s of the 30 spent already")
+        #expect(core.bytesReceived(now: at(110)) == .none)
+        #expect(core.endReceived(now: at(110)) == .none)
+        #expect(core.phase == .answering)
+    }
+
+    /// A head that arrives while the server still waits for bytes starts its body's time at once.
+    @Test func aHeadReadWhileAReadIsOutstandingStartsTheBodysTime() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = core.readRequested(now: at(0))
+        #expect(core.headReceived(now: at(1), closeAfter: false) == .arm(at(31)))
     }
 
     @Test func noDeadlineRunsWhileAnswering() {
@@ -66,7 +93,8 @@ import Testing
         _ = core.headReceived(now: at(1), closeAfter: false)
         _ = core.endReceived(now: at(1))
         #expect(core.bytesReceived(now: at(2)) == .arm(at(12)))
-        #expect(core.headReceived(now: at(3), closeAfter: false) == .arm(at(33)))
+        #expect(core.headReceived(now: at(3), closeAfter: false) == .none)
+        #expect(core.readRequested(now: at(3)) == .arm(at(33)))
         #expect(core.answerSent(now: at(4)) == .none)
         #expect(core.phase == .readingBody)
         #expect(core.endReceived(now: at(5)) == .none)
