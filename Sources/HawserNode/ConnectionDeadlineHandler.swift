@@ -89,7 +89,7 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError, core != nil else { return context.fireErrorCaught(error) }
+        guard error is HTTPParserError || error is InvalidHost, core != nil else { return context.fireErrorCaught(error) }
         let (route, action) = core!.parseFailed(now: .now())
         parseError = error
         perform(action)

@@ -14,6 +14,9 @@ import NIOHTTPTypes
 /// - `Expect: 100-continue` is answered `100 Continue` at once, unless an answer to an earlier
 ///   (pipelined) request is still owed, which a 100 must not overtake; the client then sends
 ///   its body after its own wait, as it would with a server that never answers.
+/// - An HTTP/1.1 request without a `Host` header, or with more than one, is not valid (RFC 9112
+///   §3.2): it goes no further, and the server answers 400 as for any input it cannot parse
+///   (`ConnectionDeadlines.parseFailed`); the connection ends with it.
 final class HTTP1VersionRules: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -24,10 +27,17 @@ final class HTTP1VersionRules: ChannelDuplexHandler, RemovableChannelHandler {
     private var owed: [HTTPVersion] = []
     /// A request or an answer ended the connection: no later (pipelined) request gets a 100.
     private var closing = false
+    /// A request was refused as invalid: nothing more of the connection's input goes on.
+    private var refused = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
         guard case .head(var head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
         let isHTTP10 = Self.isBeforeHTTP11(head.version)
+        if !isHTTP10, head.headers[canonicalForm: "host"].count != 1 {
+            refused = true
+            return context.fireErrorCaught(InvalidHost())
+        }
         // NIO's encoder sends the answer to a CONNECT (404: no route is an authority) without
         // its body or length, so only the connection's end can end it.
         let isLast = isHTTP10 || !head.isKeepAlive || head.method == .CONNECT
@@ -59,6 +69,11 @@ final class HTTP1VersionRules: ChannelDuplexHandler, RemovableChannelHandler {
     private static func isBeforeHTTP11(_ version: HTTPVersion) -> Bool {
         version.major < 1 || (version.major == 1 && version.minor < 1)
     }
+}
+
+/// An HTTP/1.1 request without exactly one `Host` header.
+struct InvalidHost: Error, CustomStringConvertible {
+    var description: String { "an HTTP/1.1 request has exactly one Host header" }
 }
 
 @available(*, unavailable)

@@ -235,6 +235,23 @@ import Testing
         }
     }
 
+    /// RFC 9112 §3.2: an HTTP/1.1 request with no Host, or more than one, is answered 400; both
+    /// were served (found from outside). HTTP/1.0 needs none.
+    @Test(arguments: ["GET /health/live HTTP/1.1\r\n\r\n", "GET /health/live HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"])
+    func anHTTP11RequestWithoutExactlyOneHostIsMalformed(_ request: String) async throws {
+        try await withLiveNotary { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send(request))
+            let answer = await connection.read(within: .seconds(10))
+            let text = String(decoding: answer.bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 400") && text.contains("\"malformed_request\"") && text.contains("Host"), "\(text)")
+            #expect(answer.closed)
+            let old = try await RawConnection(port: port)
+            #expect(await old.send("GET /health/live HTTP/1.0\r\n\r\n"))
+            #expect(String(decoding: await old.read(within: .seconds(10)).bytes, as: UTF8.self).hasPrefix("HTTP/1.0 200"))
+        }
+    }
+
     /// curl sends `Expect: 100-continue` before a body over 1 KiB and waited a second for an
     /// answer that never came.
     @Test func expect100ContinueIsAnsweredBeforeTheBody() async throws {
