@@ -37,6 +37,9 @@ struct GRPCStreamCancellationTests {
         let log = try SQLiteLog(path: dir.path + "/log.sqlite")
         let assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: [Party(name: "O=Alice", publicKey: alice.publicKey)],
                                       limits: limits, log: log, store: try SQLiteNotaryStore(path: dir.path + "/notary.sqlite"),
+                                      // The suite's process loads two cores: the replica's start
+                                      // once took longer than the default 10 s (no_quorum).
+                                      appendTimeout: .seconds(120),
                                       metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
         let draining = GRPCDraining()
         let service = NotaryGRPCService(serving: ServingState(.active(NotaryTerm(assembly))), maxInFlightPerStream: 16, draining: draining, maxStateRefs: 10_000)

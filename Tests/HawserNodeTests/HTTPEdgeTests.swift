@@ -214,22 +214,22 @@ import Testing
 
     /// The parser frames a body by its last coding and passed the others through: a gzip body
     /// reached the handlers as if it were JSON. It is refused, and the connection goes on.
-    @Test(arguments: ["gzip, chunked", "gzip,chunked", "identity, chunked"])
-    func aTransferCodingOtherThanChunkedIsNotImplemented(_ coding: String) async throws {
+    @Test func aTransferCodingOtherThanChunkedIsNotImplemented() async throws {
         try await withLiveNotary { port in
             let connection = try await RawConnection(port: port)
-            let body = "{}"
-            #expect(await connection.send("POST /v1/notarise HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                          + "Transfer-Encoding: \(coding)\r\n\r\n\(String(body.utf8.count, radix: 16))\r\n\(body)\r\n0\r\n\r\n"))
-            let answer = await connection.readResponse()
-            #expect(answer.hasPrefix("HTTP/1.1 501") && answer.contains("\"unsupported_transfer_coding\""), "\(answer)")
+            for coding in ["gzip, chunked", "gzip,chunked", "identity, chunked"] {
+                #expect(await connection.send("POST /v1/notarise HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                              + "Transfer-Encoding: \(coding)\r\n\r\n2\r\n{}\r\n0\r\n\r\n"))
+                let answer = await connection.readResponse()
+                #expect(answer.hasPrefix("HTTP/1.1 501") && answer.contains("\"unsupported_transfer_coding\""), "\(coding): \(answer)")
+            }
             #expect(await connection.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n"))
             #expect(await connection.readResponse().hasPrefix("HTTP/1.1 200"))
         }
         try await withLiveNode { port in
             let connection = try await RawConnection(port: port)
             #expect(await connection.send("PUT /v1/admin/draining HTTP/1.1\r\nHost: x\r\nAuthorization: \(Self.opsAuthorization)\r\n"
-                                          + "Content-Type: application/json\r\nTransfer-Encoding: \(coding)\r\n\r\n1\r\n{\r\n0\r\n\r\n"))
+                                          + "Content-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\n{\r\n0\r\n\r\n"))
             let answer = await connection.readResponse()
             #expect(answer.hasPrefix("HTTP/1.1 501") && answer.contains("\"unsupported_transfer_coding\""), "\(answer)")
         }
