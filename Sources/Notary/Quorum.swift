@@ -116,28 +116,26 @@ public final class Quorum: Sendable {
 
     /// A peer's authenticated report arrived.
     func received(_ report: ReplicaReport) {
-        let now = clock()
-        let (confirmed, statusChanged, count) = state.withLock { state -> (UInt64, Bool, UInt64) in
-            let before = Self.status(state, now)
-            state.confirmations?.received(report, at: now)
-            state.reports += 1
-            return (state.confirmations?.confirmed ?? 0, Self.status(state, now) != before, state.reports)
-        }
-        advance(to: confirmed)
-        if statusChanged { publish() }
-        reportsReceived.advance(to: count)
+        take { $0.received(report, at: $1) }
     }
 
     /// A report arrived that does not authenticate (`claimed`: the sender it names, unverified).
     func unauthentic(claimed: String) {
-        let now = clock()
-        let (statusChanged, count) = state.withLock { state -> (Bool, UInt64) in
-            let before = Self.status(state, now)
-            state.confirmations?.unauthentic(claimed: claimed, at: now)
-            state.reports += 1
-            return (Self.status(state, now) != before, state.reports)
-        }
         metrics.unauthenticReports.increment()
+        take { $0.unauthentic(claimed: claimed, at: $1) }
+    }
+
+    /// Gives the rule a report (`change`, at now), counts it, and publishes this replica's
+    /// report if its status changed.
+    private func take(_ change: (inout Confirmations, Moment) -> Void) {
+        let now = clock()
+        let (confirmed, statusChanged, count) = state.withLock { state -> (UInt64, Bool, UInt64) in
+            let before = Self.status(state, now)
+            if state.confirmations != nil { change(&state.confirmations!, now) }
+            state.reports += 1
+            return (state.confirmations?.confirmed ?? 0, Self.status(state, now) != before, state.reports)
+        }
+        advance(to: confirmed)
         if statusChanged { publish() }
         reportsReceived.advance(to: count)
     }
