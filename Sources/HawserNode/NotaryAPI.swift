@@ -280,6 +280,12 @@ struct ReplicaStatusJSON: ResponseEncodable {
     var sequencer: String?
     var logBreak: BreakJSON?
     var disagreements: [DisagreementJSON]
+    /// With `members_mismatch`: the replica heard with another list, and its list.
+    var otherMembers: OtherMembersJSON?
+    struct OtherMembersJSON: Encodable {
+        var replica: String
+        var members: [String]
+    }
 
     init(_ quorum: Quorum) {
         replica = quorum.membership.me
@@ -291,6 +297,7 @@ struct ReplicaStatusJSON: ResponseEncodable {
         case .diverged: "log_diverged"
         case .impostor: "duplicate_replica"
         case .foreignKey: "key_mismatch"
+        case .otherMembers: "members_mismatch"
         case .noQuorum: "no_quorum"
         }
         // Before the replica has read its store, its head is not yet its own.
@@ -298,6 +305,9 @@ struct ReplicaStatusJSON: ResponseEncodable {
         applied = ChainHeadJSON(quorum.head)
         confirmed = quorum.confirmed
         sequencer = quorum.sequencer()
+        if case .otherMembers(let other, _) = health {
+            otherMembers = OtherMembersJSON(replica: other.replica, members: other.members)
+        }
         if case .diverged(let found?, _) = health {
             logBreak = BreakJSON(kind: found.kind.rawValue, position: found.position, claimedPosition: found.claimedPosition,
                                  expectedPrevious: found.expectedPrevious.hex, claimedPrevious: found.claimedPrevious?.hex,

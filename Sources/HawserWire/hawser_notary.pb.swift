@@ -461,6 +461,11 @@ public nonisolated struct Hawser_V1_ReplicaReport: Sendable {
 
   public var status: Hawser_V1_ReplicaReport.Status = .catchingUp
 
+  /// The sender's `log.members`, in order. Replicas with different lists have majorities that
+  /// need not overlap: a replica that hears another list takes no requests (docs/cluster.md).
+  /// Empty from a version that did not send it: not compared.
+  public var members: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Status: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -1279,7 +1284,7 @@ nonisolated extension Hawser_V1_LogBatch: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Hawser_V1_ReplicaReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicaReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}instance\0\u{1}position\0\u{3}entry_hash\0\u{3}state_hash\0\u{1}status\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}instance\0\u{1}position\0\u{3}entry_hash\0\u{3}state_hash\0\u{1}status\0\u{1}members\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1293,6 +1298,7 @@ nonisolated extension Hawser_V1_ReplicaReport: SwiftProtobuf.Message, SwiftProto
       case 4: try { try decoder.decodeSingularBytesField(value: &self.entryHash) }()
       case 5: try { try decoder.decodeSingularBytesField(value: &self.stateHash) }()
       case 6: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.members) }()
       default: break
       }
     }
@@ -1317,6 +1323,9 @@ nonisolated extension Hawser_V1_ReplicaReport: SwiftProtobuf.Message, SwiftProto
     if self.status != .catchingUp {
       try visitor.visitSingularEnumField(value: self.status, fieldNumber: 6)
     }
+    if !self.members.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.members, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1327,6 +1336,7 @@ nonisolated extension Hawser_V1_ReplicaReport: SwiftProtobuf.Message, SwiftProto
     if lhs.entryHash != rhs.entryHash {return false}
     if lhs.stateHash != rhs.stateHash {return false}
     if lhs.status != rhs.status {return false}
+    if lhs.members != rhs.members {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -10,12 +10,15 @@ public struct ReplicaReport: Sendable, Hashable {
     public var instance: UInt64
     public var head: ChainHead
     public var status: Status
+    /// The sender's member list, in order; empty from a version that did not send it.
+    public var members: [String]
 
-    public init(replica: String, instance: UInt64, head: ChainHead, status: Status) {
+    public init(replica: String, instance: UInt64, head: ChainHead, status: Status, members: [String] = []) {
         self.replica = replica
         self.instance = instance
         self.head = head
         self.status = status
+        self.members = members
     }
 }
 
@@ -65,6 +68,8 @@ public struct Confirmations: Sendable, CustomStringConvertible {
     /// The last report on the bus that did not authenticate under this replica's key, and the
     /// replica it claimed to come from ("" when it named none).
     private var unauthenticSeen: (claimed: String, at: Moment)?
+    /// The last authentic report that named another member list than this replica's, and when.
+    private var otherMembersSeen: (report: ReplicaReport, at: Moment)?
     /// This replica's recent heads by position (slot `position % count`), to compare with peers'
     /// reports for positions it has already passed; nil where none is yet (a made-up head there
     /// once answered for position 2^64 - 1).
@@ -115,8 +120,17 @@ public struct Confirmations: Sendable, CustomStringConvertible {
         return seen.claimed
     }
 
+    /// A replica of this notary (same key) runs with another member list, heard lately. Two lists
+    /// have majorities that need not share a replica, and the proof that no two replicas sign
+    /// contradicting outcomes rests on that: no replica that hears it takes requests, so a
+    /// misconfigured one cannot quietly sign on a majority of its own. It ends `liveness` after
+    /// the last such report.
+    public func otherMembers(at now: Moment) -> ReplicaReport? {
+        otherMembersSeen.flatMap { now - $0.at <= liveness ? $0.report : nil }
+    }
+
     public func report(status: ReplicaReport.Status) -> ReplicaReport {
-        ReplicaReport(replica: me, instance: instance, head: head, status: status)
+        ReplicaReport(replica: me, instance: instance, head: head, status: status, members: members)
     }
 
     /// Records the heads this replica reached `now`, one for each position it consumed, in order.
@@ -130,10 +144,15 @@ public struct Confirmations: Sendable, CustomStringConvertible {
         recount(at: now)
     }
 
-    /// Takes a peer's report, received `now`. Reports from non-members are ignored.
+    /// Takes a peer's report, received `now`. Reports from non-members, and from replicas with
+    /// another member list (`otherMembers`), are not counted.
     public mutating func received(_ report: ReplicaReport, at now: Moment) {
         if report.replica == me {
             if report.instance != instance { impostorSeen = (report, now) }
+            return
+        }
+        if !report.members.isEmpty && report.members != members {
+            otherMembersSeen = (report, now)
             return
         }
         guard members.contains(report.replica) else { return }
@@ -180,13 +199,14 @@ public struct Confirmations: Sendable, CustomStringConvertible {
     /// it has applied what the log held when it started.
     public func status(broken: Bool, caughtUp: Bool, at now: Moment) -> ReplicaReport.Status {
         if broken || isOutvoted || impostor(at: now) != nil { return .diverged }
-        return caughtUp && foreignKey(at: now) == nil ? .ready : .catchingUp
+        return caughtUp && foreignKey(at: now) == nil && otherMembers(at: now) == nil ? .ready : .catchingUp
     }
 
     /// Whether this replica may take requests now (`QuorumHealth.refusal`), and why not.
     public func health(broken: LogBreak?, caughtUp: Bool, at now: Moment) -> QuorumHealth {
         if let impostor = impostor(at: now) { return .impostor(impostor) }
         if broken != nil || isOutvoted { return .diverged(broken, disagreements) }
+        if let other = otherMembers(at: now) { return .otherMembers(other, mine: members) }
         if let claimed = foreignKey(at: now) { return .foreignKey(claimed: claimed) }
         if !caughtUp { return .catchingUp }
         // A peer on another chain cannot help confirm anything past the fork: without a majority

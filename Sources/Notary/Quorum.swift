@@ -31,6 +31,9 @@ public enum QuorumHealth: Sendable, Equatable {
     /// The others' reports do not authenticate under this replica's notary key (`claimed`: the
     /// replica the last one named itself, unverified): it runs with another key.
     case foreignKey(claimed: String)
+    /// A replica of this notary runs with another `log.members` list than this one's (`mine`):
+    /// majorities of two lists need not overlap, so this one takes no requests.
+    case otherMembers(ReplicaReport, mine: [String])
 
     /// The error a request gets from a replica in this state, nil when it may proceed (a replica
     /// that is catching up or short of a quorum still takes requests: they may yet be answered).
@@ -47,6 +50,10 @@ public enum QuorumHealth: Sendable, Equatable {
             APIError(.noQuorum, "the replicas' reports this replica hears (the last claiming to come from `\(claimed.prefix(64))`) do not "
                      + "authenticate under its notary key, and none does: it and they run with different keys (compare `hawser notary "
                      + "identity` on each); send the request to another replica")
+        case .otherMembers(let report, let mine):
+            APIError(.noQuorum, "replica `\(report.replica)` of this notary runs with the members [\(report.members.joined(separator: ", "))], "
+                     + "this replica with [\(mine.joined(separator: ", "))]: majorities of two lists need not overlap, so no replica "
+                     + "that hears another list takes requests until every replica runs with the same `log.members`; try again later")
         }
     }
 }

@@ -86,6 +86,7 @@ public struct ReplicaCodec: Sendable {
         case .ready: .ready
         case .diverged: .diverged
         }
+        proto.members = report.members
         return seal(proto, with: reports)
     }
 
@@ -102,7 +103,7 @@ public struct ReplicaCodec: Sendable {
         }
         return ReplicaReport(replica: proto.replica, instance: proto.instance,
                              head: ChainHead(position: proto.position, entryHash: entryHash, stateHash: stateHash),
-                             status: status)
+                             status: status, members: proto.members)
     }
 
     /// The replica a report that did not authenticate names, for messages only: nothing vouches for it.

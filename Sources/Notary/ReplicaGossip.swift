@@ -15,7 +15,7 @@ public struct ReplicaGossip: Service {
     let heartbeat: Duration
     let logger: Logger
     /// Peers' heartbeats come four times a second: one line each would flood the log.
-    private let unauthenticLog = RefusalLog(interval: .seconds(10))
+    private let reportProblems = RefusalLog(interval: .seconds(10))
 
     public init(link: any ReplicaLink, codec: ReplicaCodec, quorum: Quorum, appender: LogAppender,
                 heartbeat: Duration = .milliseconds(250), logger: Logger) {
@@ -43,13 +43,18 @@ public struct ReplicaGossip: Service {
             guard let report = codec.report(bytes) else {
                 let claimed = codec.claimedReplica(bytes) ?? ""
                 quorum.unauthentic(claimed: claimed)
-                if let unlogged = unauthenticLog.admit("unauthentic", at: .now) {
+                if let unlogged = reportProblems.admit("unauthentic", at: .now) {
                     logger.warning("ignored a replica report that is not authentic (another notary key, or not a report)",
                                    metadata: ["claimed": "\(claimed.prefix(64))", "unlogged": "\(unlogged)"])
                 }
                 continue
             }
             quorum.received(report)
+            if case .otherMembers(let other, _) = quorum.health, let unlogged = reportProblems.admit("members", at: .now) {
+                logger.error("a replica of this notary runs with another log.members list: this replica takes no requests until the lists agree",
+                             metadata: ["replica": "\(other.replica)", "theirs": "\(other.members)",
+                                        "mine": "\(quorum.membership.members)", "unlogged": "\(unlogged)"])
+            }
         }
     }
 

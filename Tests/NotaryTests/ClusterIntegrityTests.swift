@@ -202,6 +202,36 @@ import Testing
         }
     }
 
+    /// A replica started with another `log.members` list (here only itself, so a majority of one)
+    /// signed on its own: majorities of the two lists need not overlap, so the proof that no two
+    /// replicas contradict each other no longer held, and nothing said so. Every replica that hears
+    /// another list now takes no requests, and says which replica runs with which list.
+    @Test func aReplicaWithAnotherMemberListStopsTheNotaryTakingRequests() async throws {
+        let dir = try TemporaryDirectory()
+        var ids = Ids(seed: 31)
+        try await MemoryCluster.with(directory: dir.path, membersOf: { $0 == "r0" ? ["r0"] : MemoryCluster.members },
+                                     sequencer: nil) { cluster in
+            for replica in cluster.replicas {
+                let noticed = try await within(.seconds(10)) {
+                    try await replica.quorum.waitUntil { quorum in
+                        if case .otherMembers = quorum.health { true } else { false }
+                    }
+                }
+                #expect(noticed != nil, "\(replica.quorum.membership.me) did not notice the other list")
+            }
+            for (index, replica) in cluster.replicas.enumerated() {
+                let refused = await #expect(throws: APIError.self) {
+                    try await replica.notary.notarise(request(ids.hash(), inputs: [ids.ref()]))
+                }
+                #expect(refused?.code == .noQuorum && refused?.message.contains("runs with the members [") == true,
+                        "r\(index): \(String(describing: refused))")
+            }
+            guard case .otherMembers(let other, let mine) = cluster.replicas[0].quorum.health else { return }
+            #expect(other.members == MemoryCluster.members && mine == ["r0"])
+            #expect(cluster.bus.end == 0, "nothing was appended")
+        }
+    }
+
     /// The answer to a request that must be decided, asked again after a timeout as the API tells
     /// a client to (a loaded machine can take longer than the short request timeout these tests
     /// use so that a contradiction is not waited on for long).

@@ -58,6 +58,32 @@ import Testing
         #expect(c.status(broken: false, caughtUp: true, at: Self.at(2_020)) == .ready)
     }
 
+    /// A report with another member list is not counted, and makes this replica refuse requests
+    /// and not sequence for `liveness` after the last one. A report without a list (an older
+    /// version) is counted as before.
+    @Test func aReportWithAnotherMemberListIsNotCountedAndStopsRequests() {
+        var c = Confirmations(members: Self.members, me: "r0", instance: 1, head: .genesis, liveness: .milliseconds(1_500))
+        c.applied(Self.heads(through: 2), at: Self.at(0))
+        var other = report("r1", Self.head(2))
+        other.members = ["r1", "r2", "r3"]
+        c.received(other, at: Self.at(10))
+        #expect(c.health(broken: nil, caughtUp: true, at: Self.at(20)) == .otherMembers(other, mine: Self.members))
+        #expect(c.status(broken: false, caughtUp: true, at: Self.at(20)) == .catchingUp)
+        #expect(c.live(at: Self.at(20)) == ["r0"] && c.confirmed == 0)
+        #expect(c.sequencer(at: Self.at(20), selfReady: false) == nil)
+        // Its own list, or none (a version that did not send one): counted.
+        c.received(report("r2", Self.head(2)), at: Self.at(30))
+        var same = report("r1", Self.head(2))
+        same.members = Self.members
+        c.received(same, at: Self.at(40))
+        #expect(c.confirmed == 2 && c.live(at: Self.at(50)) == Self.members)
+        #expect(c.health(broken: nil, caughtUp: true, at: Self.at(50)) == .otherMembers(other, mine: Self.members))
+        // Not heard for longer than `liveness`: the notary serves again.
+        c.received(same, at: Self.at(1_600))
+        c.received(report("r2", Self.head(2)), at: Self.at(1_600))
+        #expect(c.health(broken: nil, caughtUp: true, at: Self.at(1_700)) == .ready)
+    }
+
     /// Only heads the replica reached are remembered: an empty slot answers for no position
     /// (one once answered for 2^64 - 1 with a made-up head, found from outside).
     @Test func aPositionNotReachedHasNoHead() {

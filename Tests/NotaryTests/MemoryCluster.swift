@@ -176,10 +176,12 @@ struct MemoryCluster {
 
     /// `liveness`: how long a silent replica still counts as up (a test that needs r0 to stay
     /// the sequencer on a loaded machine makes it long).
-    /// `key`: each replica's notary key (a test gives one another); `sequencer`: the member every
-    /// replica with the notary's key sees appending before `body` runs.
+    /// `key` and `membersOf`: each replica's notary key and member list (a test gives one another);
+    /// `sequencer`: the member every replica with the notary's key sees appending before `body`
+    /// runs (nil: `body` runs at once).
     static func with<T: Sendable>(directory: String, requestTimeout: Duration = .seconds(5), liveness: Duration = .milliseconds(1_500),
-                                  key: (String) -> SigningKey = { _ in notaryKey }, sequencer: String = "r0",
+                                  key: (String) -> SigningKey = { _ in notaryKey }, membersOf: (String) -> [String] = { _ in members },
+                                  sequencer: String? = "r0",
                                   _ body: (MemoryCluster) async throws -> T) async throws -> T {
         let bus = MemoryBus(), link = MemoryLink()
         var limits = NotaryLimits()
@@ -190,7 +192,7 @@ struct MemoryCluster {
             stores.append(store)
             replicas.append(NotaryAssembly(name: "O=Test Notary", signer: key(id), authorisedParties: parties, limits: limits,
                                            log: bus.log(for: id), store: store, link: link.endpoint,
-                                           membership: ReplicaMembership(me: id, members: members),
+                                           membership: ReplicaMembership(me: id, members: membersOf(id)),
                                            appendTimeout: requestTimeout, metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance),
                                            logger: quietLogger, liveness: liveness))
         }
@@ -200,7 +202,7 @@ struct MemoryCluster {
                 for service in replica.services { group.addTask { try await service.run() } }
             }
             defer { group.cancelAll() }
-            for (id, replica) in zip(members, replicas) where key(id).publicKey == notaryKey.publicKey {
+            for (id, replica) in zip(members, replicas) where sequencer != nil && key(id).publicKey == notaryKey.publicKey {
                 try await replica.quorum.waitUntil { $0.sequencer() == sequencer }
             }
             return try await body(cluster)
