@@ -49,9 +49,11 @@ final class GRPCConnectionGuard: ChannelDuplexHandler {
 /// HTTP/2 stream: it sees the request's frames, refuses the call (RST_STREAM REFUSED_STREAM) if
 /// the listener holds as many calls as it may, and resets the stream (RST_STREAM CANCEL) when its
 /// deadline passes or a message does not fit in the listener's budget.
-final class GRPCCallGuard: ChannelInboundHandler {
+final class GRPCCallGuard: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
 
     private let limits: GRPCDeadlines.Limits
     private let streamingPaths: Set<String>
@@ -90,8 +92,7 @@ final class GRPCCallGuard: ChannelInboundHandler {
                 }
                 admitted = true
                 let path = headers.headers.first(name: ":path") ?? ""
-                core = GRPCDeadlines.Call(limits: limits, unary: !streamingPaths.contains(path), headersAt: .now(),
-                                          endStream: headers.endStream)
+                core = GRPCDeadlines.Call(limits: limits, unary: !streamingPaths.contains(path), endStream: headers.endStream)
                 timer.arm(core?.deadline, context)
                 if headers.endStream {
                     // A request that ends with its headers (no message at all) was never answered
@@ -121,6 +122,15 @@ final class GRPCCallGuard: ChannelInboundHandler {
             break
         }
         context.fireChannelRead(data)
+    }
+
+    /// The server asks for more of the request: only then does a message's time run.
+    func read(context: ChannelHandlerContext) {
+        if core != nil {
+            core?.readRequested(now: .now())
+            timer.arm(core?.deadline, context)
+        }
+        context.read()
     }
 }
 

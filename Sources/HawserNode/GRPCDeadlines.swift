@@ -53,7 +53,10 @@ enum GRPCDeadlines {
         static let goAwayType: UInt8 = 0x7
     }
 
-    /// One call (an HTTP/2 stream), fed its request's frames.
+    /// One call (an HTTP/2 stream), fed its request's frames and the server's requests for more.
+    /// A request message (a unary call's whole request) must arrive within `body` of time the
+    /// server spends waiting for it: time it asks for no bytes (its places are full, it is busy)
+    /// does not count, as for an HTTP/1.1 body (`ConnectionDeadlines`).
     struct Call {
         let limits: Limits
         /// A unary call: its request must end, not only its messages be complete.
@@ -61,32 +64,53 @@ enum GRPCDeadlines {
         private(set) var deadline: NIODeadline?
         private var messages = LengthPrefixedRecords.grpcMessages()
         private var ended = false
+        /// A message (a unary request) has begun and is not yet complete.
+        private var owed: Bool
+        /// How long the server has waited for what is owed so far.
+        private var waited = TimeAmount.zero
+        /// Since when the server has asked for bytes that have not come; nil while it asks for none.
+        private var readSince: NIODeadline?
 
-        init(limits: Limits, unary: Bool, headersAt now: NIODeadline, endStream: Bool) {
+        init(limits: Limits, unary: Bool, endStream: Bool) {
             self.limits = limits
             self.unary = unary
             ended = endStream
-            if unary, !endStream { deadline = now + limits.body }
+            owed = unary && !endStream
+        }
+
+        /// The server asks for more of the request.
+        mutating func readRequested(now: NIODeadline) {
+            guard readSince == nil else { return }
+            readSince = now
+            rearm()
         }
 
         /// A DATA frame of the request.
         mutating func data(_ bytes: ByteBuffer, endStream: Bool, now: NIODeadline) {
+            if let readSince { waited = waited + (now - readSince) }
+            readSince = nil
             let wasPartial = messages.isPartial
             let completed = messages.consume(bytes)
             if endStream { ended = true }
             if unary {
-                if ended { deadline = nil }
+                owed = !ended
             } else if !messages.isPartial {
-                deadline = nil
+                owed = false
             } else if !wasPartial || completed > 0 {
-                deadline = now + limits.body  // a new message began; it must be complete in time
+                (owed, waited) = (true, .zero)  // a new message began; it must be complete in time
             }
+            rearm()
         }
 
         /// Trailers (HEADERS after the request's data): the request has ended.
         mutating func trailers() {
             ended = true
-            if unary || !messages.isPartial { deadline = nil }
+            if unary || !messages.isPartial { owed = false }
+            rearm()
+        }
+
+        private mutating func rearm() {
+            deadline = owed ? readSince.map { $0 + (limits.body - waited) } : nil
         }
     }
 

@@ -43,23 +43,55 @@ import Testing
     }
 
     @Test func aUnaryRequestMustEndInTimeAStreamsMessagesMustEachBeComplete() {
-        var unary = GRPCDeadlines.Call(limits: Self.limits, unary: true, headersAt: Self.t0, endStream: false)
+        var unary = GRPCDeadlines.Call(limits: Self.limits, unary: true, endStream: false)
+        #expect(unary.deadline == nil, "the server has not asked for the request yet")
+        unary.readRequested(now: Self.t0)
         #expect(unary.deadline == Self.t0 + .seconds(30))
         unary.data(ByteBuffer(bytes: [0, 0, 0, 0, 2, 1, 2]), endStream: false, now: Self.t0)
+        unary.readRequested(now: Self.t0)
         #expect(unary.deadline == Self.t0 + .seconds(30), "a whole message, but no end")
         unary.data(ByteBuffer(), endStream: true, now: Self.t0)
         #expect(unary.deadline == nil)
 
-        var stream = GRPCDeadlines.Call(limits: Self.limits, unary: false, headersAt: Self.t0, endStream: false)
+        var stream = GRPCDeadlines.Call(limits: Self.limits, unary: false, endStream: false)
+        stream.readRequested(now: Self.t0)
         #expect(stream.deadline == nil, "a stream may wait for its first message")
         stream.data(ByteBuffer(bytes: [0, 0, 0, 0, 100, 1]), endStream: false, now: Self.t0 + .seconds(5))
+        stream.readRequested(now: Self.t0 + .seconds(5))
         #expect(stream.deadline == Self.t0 + .seconds(35), "a message begun")
         stream.data(ByteBuffer(bytes: [UInt8](repeating: 1, count: 98)), endStream: false, now: Self.t0 + .seconds(6))
+        stream.readRequested(now: Self.t0 + .seconds(6))
         #expect(stream.deadline == Self.t0 + .seconds(35), "its first byte counts, not the last")
         stream.data(ByteBuffer(bytes: [1, 0, 0]), endStream: false, now: Self.t0 + .seconds(7))
+        stream.readRequested(now: Self.t0 + .seconds(7))
         #expect(stream.deadline == Self.t0 + .seconds(37), "complete, and the next begun")
         stream.data(ByteBuffer(bytes: [0, 0, 0]), endStream: false, now: Self.t0 + .seconds(8))
+        stream.readRequested(now: Self.t0 + .seconds(8))
         #expect(stream.deadline == nil, "a zero-length message is whole with its prefix")
+    }
+
+    /// A message's time runs only while the server asks for its bytes. Before, a server that
+    /// stopped reading a stream (its places full, its decisions slow) reset the call when a
+    /// message it had itself held back passed the body time-out, with every request in flight on
+    /// it (the class of the HTTP/1.1 body deadline found from outside in stop 53).
+    @Test func timeTheServerDoesNotAskForBytesDoesNotCount() {
+        var stream = GRPCDeadlines.Call(limits: Self.limits, unary: false, endStream: false)
+        stream.readRequested(now: Self.t0)
+        stream.data(ByteBuffer(bytes: [0, 0, 0, 0, 100, 1]), endStream: false, now: Self.t0 + .seconds(10))
+        #expect(stream.deadline == nil, "the server asks for nothing: no deadline runs")
+        // The server asks again a minute later; the message has its whole 30 s from then.
+        stream.readRequested(now: Self.t0 + .seconds(70))
+        #expect(stream.deadline == Self.t0 + .seconds(100))
+        // 20 s of waiting spent; after another pause only the 10 s left remain.
+        stream.data(ByteBuffer(bytes: [1]), endStream: false, now: Self.t0 + .seconds(90))
+        stream.readRequested(now: Self.t0 + .seconds(200))
+        #expect(stream.deadline == Self.t0 + .seconds(210))
+        // A client that trickles while the server keeps asking is still cut off in time.
+        for second in 201...209 {
+            stream.data(ByteBuffer(bytes: [1]), endStream: false, now: Self.t0 + .seconds(Int64(second)))
+            stream.readRequested(now: Self.t0 + .seconds(Int64(second)))
+        }
+        #expect(stream.deadline == Self.t0 + .seconds(210))
     }
 
     /// The call guard tells the streaming method from unary ones by its `:path`: a stream that
@@ -72,6 +104,7 @@ import Testing
                                       loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         try channel.writeInbound(Self.headers(path))
+        channel.read()  // the server asks for the request, as its stream channel does
         loop.advanceTime(to: .now() + .seconds(31))
         #expect(channel.isActive == staysOpen)
         _ = try? channel.finish()
