@@ -6,6 +6,7 @@ import HawserWire
 public final class Notary: Sendable {
     public let identity: Party
     private let validator: RequestValidator
+    private let log: any ReplicatedLog
     private let appender: LogAppender
     private let waiters: AnswerWaiters
     private let store: any NotaryStore
@@ -14,11 +15,12 @@ public final class Notary: Sendable {
     private let limits: NotaryLimits
     private let metrics: NotaryMetrics
 
-    public init(name: String, signer: SigningKey, authorisedParties: [Party]?, limits: NotaryLimits,
+    public init(name: String, signer: SigningKey, authorisedParties: [Party]?, limits: NotaryLimits, log: any ReplicatedLog,
                 appender: LogAppender, waiters: AnswerWaiters, store: any NotaryStore, quorum: Quorum, metrics: NotaryMetrics) {
         self.identity = Party(name: name, publicKey: signer.publicKey)
         self.validator = RequestValidator(notary: signer.publicKey, authorisedParties: authorisedParties,
                                           maxStateRefs: limits.maxStateRefs)
+        self.log = log
         self.appender = appender
         self.waiters = waiters
         self.store = store
@@ -76,7 +78,14 @@ public final class Notary: Sendable {
     /// The recorded outcome of `txId`, freshly signed as a one-leaf batch once the quorum has
     /// confirmed the position that decided it.
     public func answer(for txId: SecureHash) async throws -> NotarisationAnswer {
-        guard let outcome = try await store.outcome(of: txId) else {
+        var recorded = try await store.outcome(of: txId)
+        if recorded == nil && !quorum.isAlone {
+            // Another replica may have signed it while this one was behind: "none" is this
+            // replica's answer only once it has applied the log as it ends now.
+            try await applyToLogEnd()
+            recorded = try await store.outcome(of: txId)
+        }
+        guard let outcome = recorded else {
             throw APIError(.transactionNotFound, "this notary has no outcome for transaction \(txId.hex)")
         }
         // Read after the outcome: the entry that decided it is at or before this position.
@@ -96,6 +105,23 @@ public final class Notary: Sendable {
         let signature = signer.sign(NotarisationAnswer.batchSigningPayload(root: leaf))
         return NotarisationAnswer(txId: txId, outcome: outcome, proof: MerkleProof(leafIndex: 0, leafCount: 1, path: []),
                                   signature: signature)
+    }
+
+    /// Returns once this replica has applied the log through the position it ends at now.
+    private func applyToLogEnd() async throws {
+        if let refusal = quorum.health.refusal { throw refusal }
+        let applied = quorum.appliedSignal
+        do {
+            try await withDeadline(limits.requestTimeout, "applying the log to its end") { [log] in
+                let end = try await log.lastPosition(applied: applied.value)
+                if end > 0 { try await applied.wait(beyond: end - 1) }
+            }
+        } catch is CancellationError {
+            throw APIError(.shuttingDown, "the notary is shutting down; retry the request")
+        } catch {
+            throw APIError(.timeout, "this replica has not applied the log to its end within \(limits.requestTimeout), so it cannot "
+                           + "tell whether another replica recorded the transaction; ask again or ask another replica")
+        }
     }
 
     private func recordLatency(since start: ContinuousClock.Instant) {

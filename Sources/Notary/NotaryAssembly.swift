@@ -36,7 +36,7 @@ public struct NotaryAssembly: Sendable {
                           maxEntriesPerApply: limits.maxEntriesPerApply, metrics: metrics, logger: logger, thread: thread)
         appender = LogAppender(log: log, link: link, codec: codec, quorum: quorum, maxRequestsPerEntry: limits.maxRequestsPerLogEntry,
                                appendTimeout: appendTimeout, clock: clock, thread: thread)
-        notary = Notary(name: name, signer: signer, authorisedParties: authorisedParties, limits: limits, appender: appender,
+        notary = Notary(name: name, signer: signer, authorisedParties: authorisedParties, limits: limits, log: log, appender: appender,
                         waiters: waiters, store: store, quorum: quorum, metrics: metrics)
         let appender = self.appender
         gossip = link.map { ReplicaGossip(link: $0, codec: codec, quorum: quorum, appender: appender, logger: logger) }
