@@ -18,6 +18,10 @@ enum BusNews: Sendable, Equatable {
 enum BusEvents {
     /// The schema this Hawser writes, and the only one it reads.
     static let schema: UInt32 = 1
+    /// The most flows or inbox keys one event may name. A process names one start or settled
+    /// flow an event and at most a delivery's messages (32); anyone who can publish on the subject
+    /// could otherwise make every process read thousands of made-up flows at each event.
+    static let maxNamed = 1_000
 
     static func encode(_ news: BusNews, sender: String) -> [UInt8] {
         var event = Hawser_Bus_V1_BusEvent()
@@ -49,6 +53,13 @@ enum BusEvents {
         guard event.schema == schema else {
             throw Refusal("it is of schema \(event.schema), and this process knows schema \(schema) only")
         }
+        let named = switch event.event {
+        case .inboxWritten(let written): written.keys.count
+        case .startsQueued(let queued): queued.ids.count
+        case .flowsSettled(let settled): settled.ids.count
+        case .outboxWritten, nil: 0
+        }
+        guard named <= maxNamed else { throw Refusal("it names more than \(maxNamed) flows or messages") }
         switch event.event {
         case .inboxWritten(let written):
             return (event.sender, .session(.inboxWritten(written.keys.map { SessionMessageKey(session: $0.session, sender: $0.sender, sequence: Int($0.sequence)) })))

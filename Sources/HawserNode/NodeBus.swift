@@ -27,6 +27,8 @@ final class NodeBus: Service, Sendable {
     private let published, heard, refused: Counter
     /// Events kept while the connection is being made, newest kept; more are dropped (the polls find them).
     static let backlog = 4_096
+    /// Events received and not yet heard (at most the servers' `max_payload` each, 1 MiB by default).
+    static let heardBacklog = 1_024
 
     /// `hub`: a network member's session hub; `starts`: a process serving partitions reads the
     /// start queue; `settled`: what an RPC worker hears of the flows it waits for.
@@ -63,6 +65,9 @@ final class NodeBus: Service, Sendable {
         options.retryOnFailedInitialConnect = true
         options.pingInterval = .seconds(2)
         options.echo = false  // a process's own events are no news to it
+        // Events waiting for this process to hear them, beyond which new ones are dropped (the
+        // polls find what they name): a flood on the subject cannot fill its memory.
+        options.subscriptionBufferLimit = Self.heardBacklog
         logger.info("connecting to the bus", metadata: ["servers": "\(settings.servers)", "subject": "\(subject)"])
         await cancelWhenGracefulShutdown { [options, logger] in
             let client: NATSClient

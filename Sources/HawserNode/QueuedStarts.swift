@@ -20,8 +20,10 @@ final class QueuedStarts: Service, Sendable {
     private let interval: Duration
     private let logger: Logger
     private let wakeup = Wakeup()
-    /// Flows the bus named since the last pass.
+    /// Flows the bus named since the last pass, at most `maxNamed`: more are dropped, and found
+    /// by the next scan (a flood of events naming made-up flows grew a process without bound).
     private let named = Mutex<[FlowID]>([])
+    static let maxNamed = 1_000
     /// Starts read in one pass; a full page is followed at once by the next.
     static let page = 1_000
 
@@ -35,9 +37,12 @@ final class QueuedStarts: Service, Sendable {
 
     /// These flows' starts were queued: run them now.
     func ring(_ ids: [FlowID]) {
-        named.withLock { $0 += ids }
+        named.withLock { named in named += ids.prefix(max(0, Self.maxNamed - named.count)) }
         wakeup.wake()
     }
+
+    /// How many named flows wait for the next pass.
+    var namedWaiting: Int { named.withLock { $0.count } }
 
     func run() async throws {
         await cancelWhenGracefulShutdown {

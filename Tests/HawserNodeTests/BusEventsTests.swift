@@ -1,4 +1,6 @@
+import Embedded
 import Flows
+import HawserTestSupport
 import HawserWire
 @testable import HawserNode
 import Sessions
@@ -32,5 +34,26 @@ struct BusEventsTests {
             try BusEvents.decode([0x08, 0x01, 0x12, 0x01, 0x42, 0x4A, 0x00])
         }
         #expect(throws: BusEvents.Refusal.self) { try BusEvents.decode([0xFF, 0xFF, 0xFF]) }
+    }
+
+    /// Events are not authenticated: whoever can publish on the subject made every process read
+    /// 25,000 made-up flows an event, and keep them all until read (found from outside: workers
+    /// grew to 2.7 GB under a flood and gave their partitions up). An event names at most 1,000,
+    /// and a process keeps at most 1,000 named starts; more are left to its scan of the queue.
+    @Test func anEventNamingTooManyIsRefusedAndNamedStartsAreBounded() async throws {
+        let most = (0..<BusEvents.maxNamed).map { FlowID("f-\($0)") }
+        #expect(try BusEvents.decode(BusEvents.encode(.startsQueued(most), sender: "A")).news == .startsQueued(most))
+        for news in [BusNews.startsQueued(most + [FlowID("x")]), .flowsSettled(most + [FlowID("x")]),
+                     .session(.inboxWritten((0...BusEvents.maxNamed).map { SessionMessageKey(session: "s", sender: "O=A", sequence: $0) }))] {
+            #expect(throws: BusEvents.Refusal("it names more than 1000 flows or messages")) {
+                try BusEvents.decode(BusEvents.encode(news, sender: "A"))
+            }
+        }
+        let dir = try TemporaryDirectory()
+        let starts = QueuedStarts(store: try SQLiteNodeDatabase(path: dir.path + "/node.sqlite").flows,
+                                  engines: FlowEngines(partitions: FlowPartitions(count: 1)), fences: [], interval: .seconds(1),
+                                  logger: quietLogger)
+        for _ in 0..<5 { starts.ring(most) }
+        #expect(starts.namedWaiting == QueuedStarts.maxNamed)
     }
 }
