@@ -18,6 +18,8 @@ struct NotaryAPI {
     let storePath: String?
     let limits: NotaryConfiguration.Limits
     let registry: PrometheusCollectorRegistry
+    /// Who may copy the store (`GET /v1/snapshot`).
+    let snapshots: SnapshotCredential
 
     /// The notary parts serving now, or the standby answer.
     private func term() throws(APIError) -> NotaryTerm { try serving.work(or: APIError.self) }
@@ -54,7 +56,7 @@ struct NotaryAPI {
             _ = try term()  // a standby's view of the shared store may be behind the active's
             return try await digest()
         }
-        router.get("/v1/snapshot") { _, _ in
+        router.get("/v1/snapshot") { request, _ in
             _ = try term()
             guard let storePath else {
                 // A snapshot starts a replica of a JetStream cluster (`hawser notary restore`);
@@ -62,6 +64,8 @@ struct NotaryAPI {
                 throw APIError(.noSnapshot, "this notary keeps its store in PostgreSQL, which every process of it shares: "
                                + "there is no replica to start from a snapshot; back the database up with PostgreSQL's own tools (pg_dump)")
             }
+            let now = Int64(Date().timeIntervalSince1970)
+            if let refusal = snapshots.refusal(request.headers[.authorization], at: now) { throw APIError(.unauthorized, refusal) }
             return try await snapshot(of: storePath)
         }
         router.get("/v1/replica") { _, _ in ReplicaStatusJSON(try term().replica.quorum) }

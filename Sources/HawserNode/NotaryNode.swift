@@ -108,7 +108,8 @@ public enum NotaryNode {
             owner = term.assembly.services
         }
         let api = NotaryAPI(serving: serving, gated: configuration.ha.mode != .single, store: stores.store,
-                            storePath: stores.storePath, limits: configuration.limits, registry: registry)
+                            storePath: stores.storePath, limits: configuration.limits, registry: registry,
+                            snapshots: SnapshotCredential(notaryKey: signer))
         // Listed last, so it stops first of the services, after the HTTP server.
         let grpc = configuration.grpc.map { grpc in
             let draining = GRPCDraining()

@@ -34,6 +34,8 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case bodyTooLarge = "body_too_large"
     case unknownParty = "unknown_party"
     case invalidSignature = "invalid_signature"
+    /// A route for the notary's own replicas (`GET /v1/snapshot`) asked without a valid credential.
+    case unauthorized = "unauthorized"
     case unsupportedMediaType = "unsupported_media_type"
     /// The body was sent with a transfer coding other than `chunked` (gzip, say).
     case unsupportedTransferCoding = "unsupported_transfer_coding"
@@ -63,6 +65,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
              .invalidTimeWindow, .invalidPublicKey, .duplicateStateRef, .refBothInputAndReference, .tooManyStateRefs,
              .nothingToNotarise:
             400
+        case .unauthorized: 401
         case .unknownParty, .invalidSignature: 403
         case .transactionNotFound, .notFound, .positionNotRemembered, .noSnapshot: 404
         case .methodNotAllowed: 405

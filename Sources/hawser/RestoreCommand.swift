@@ -4,6 +4,7 @@ import Embedded
 import Foundation
 import HawserNode
 import NIOCore
+import Notary
 
 extension NotaryCommand {
     /// `hawser notary restore`: gives a new (or lost) replica of a cluster another replica's store,
@@ -39,7 +40,10 @@ extension NotaryCommand {
                 throw CLIError("\(store) exists; stop the replica and pass --force to replace it")
             }
             let download = store + ".download"
-            try await Self.download(from.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/snapshot", to: download)
+            let keyFile = configuration.keyFile.hasPrefix("/") ? configuration.keyFile : base.appendingPathComponent(configuration.keyFile).path
+            let credential = SnapshotCredential(notaryKey: try KeyFile.load(keyFile).key).header(at: Int64(Date().timeIntervalSince1970))
+            try await Self.download(from.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/snapshot", to: download,
+                                    authorization: credential)
             let position: UInt64
             do { position = try SQLiteSnapshot.appliedPosition(of: download) } catch {
                 try? FileManager.default.removeItem(atPath: download)
@@ -50,13 +54,15 @@ extension NotaryCommand {
             print("restored \(store) from \(from): applied log position \(position); start the replica to continue from the log")
         }
 
-        static func download(_ url: String, to path: String) async throws {
+        static func download(_ url: String, to path: String, authorization: String) async throws {
             _ = FileManager.default.createFile(atPath: path, contents: nil)  // failure shows as no handle below
             guard let file = FileHandle(forWritingAtPath: path) else { throw CLIError("cannot write \(path)") }
             defer { try? file.close() }
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             do {
-                let response = try await http.execute(HTTPClientRequest(url: url), timeout: .minutes(30))
+                var request = HTTPClientRequest(url: url)
+                request.headers.add(name: "Authorization", value: authorization)
+                let response = try await http.execute(request, timeout: .minutes(30))
                 guard response.status == .ok else {
                     let body = try await response.body.collect(upTo: 1 << 16)
                     throw CLIError("\(url) answered \(response.status.code): \(String(buffer: body))")

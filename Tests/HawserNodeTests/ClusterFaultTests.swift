@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HawserClient
 import HawserCore
@@ -80,6 +81,10 @@ import Testing
                 #expect(try await client.notarise(request).outcome == .committed)
                 requests.append(request)
             }
+            // The store names every transaction: nobody without the notary's key copies it.
+            let anonymous = try await cluster.http.execute(HTTPClientRequest(url: cluster.urls[1] + "/v1/snapshot"), timeout: .seconds(10))
+            let refusal = try await anonymous.body.collect(upTo: 1 << 16)
+            #expect(anonymous.status == .unauthorized && String(buffer: refusal).contains("\"code\":\"unauthorized\""), "\(String(buffer: refusal))")
             let restore = Process()
             restore.executableURL = URL(fileURLWithPath: HawserProcess.binary)
             restore.arguments = ["notary", "restore", "--config", cluster.config(2), "--from", cluster.urls[1]]

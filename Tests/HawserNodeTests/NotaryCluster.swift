@@ -5,6 +5,7 @@ import HawserNode
 import HawserTestSupport
 import JetStream
 import NIOCore
+import Notary
 import Synchronization
 
 /// Replicas of one notary (one key) as `hawser notary run` child processes, on a 3-server
@@ -15,7 +16,7 @@ final class NotaryCluster: Sendable {
     let root: String
     let ports: [Int]
     private let processes: Mutex<[HawserProcess?]>
-    private let http = HTTPClient(eventLoopGroupProvider: .singleton)
+    let http = HTTPClient(eventLoopGroupProvider: .singleton)
 
     var urls: [String] { ports.map { "http://127.0.0.1:\($0)" } }
     func config(_ replica: Int) -> String { "\(root)/r\(replica)/hawser.json" }
@@ -114,7 +115,9 @@ final class NotaryCluster: Sendable {
 
     /// The replica's snapshot (`GET /v1/snapshot`) as bytes, with its `Hawser-Applied-Position`.
     func snapshot(_ replica: Int) async throws -> (position: UInt64, bytes: ByteBuffer) {
-        let response = try await http.execute(HTTPClientRequest(url: urls[replica] + "/v1/snapshot"), timeout: .seconds(30))
+        var request = HTTPClientRequest(url: urls[replica] + "/v1/snapshot")
+        request.headers.add(name: "Authorization", value: SnapshotCredential(notaryKey: notaryKey).header(at: Int64(Date().timeIntervalSince1970)))
+        let response = try await http.execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 1 << 30)
         guard response.status == .ok, let position = response.headers.first(name: "Hawser-Applied-Position").flatMap(UInt64.init) else {
             throw ProcessError(message: "snapshot: \(response.status)")
