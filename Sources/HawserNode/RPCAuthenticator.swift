@@ -30,6 +30,9 @@ public final class RPCAuthenticator: Sendable {
         var throttle: LoginThrottle
     }
     private let users: [String: (user: RPCUser, hash: PasswordHash)]
+    /// Checked for a name no user has: answering at once told which names exist (found from
+    /// outside, 4 ms against 550 ms).
+    private let decoy: PasswordHash
     private let state: Mutex<State>
     private let threads: PasswordCheckThreads
     /// Compares a password with a hash; tests replace it to hold checks on their threads.
@@ -43,6 +46,8 @@ public final class RPCAuthenticator: Sendable {
         var table = [String: (RPCUser, PasswordHash)]()
         for user in users { if let hash = PasswordHash(user.passwordHash) { table[user.username] = (user, hash) } }
         self.users = table
+        let iterations = Set(table.values.map(\.1.iterations))
+        decoy = .decoy(iterations: iterations.count == 1 ? iterations.first! : PasswordHash.defaultIterations)
         state = Mutex(State(throttle: LoginThrottle(limits: limits.throttleLimits)))
         threads = PasswordCheckThreads(count: limits.checkThreads)
         self.verify = verify
@@ -64,13 +69,12 @@ public final class RPCAuthenticator: Sendable {
             if let running = state.verifying[key] { return .verifying(running) }
             guard let credentials else { return .rejected }
             let entry = users[credentials.username]
-            // An unknown name is checked against no hash, but still costs its source an attempt.
+            // An unknown name costs its source an attempt, and is checked against the decoy.
             if case .refused(let wait) = state.throttle.admit(source: source, user: entry.map { _ in credentials.username }, now: now) {
                 return .throttled(wait)
             }
-            guard let entry else { return .rejected }
             state.passwordChecks += 1
-            let task = Task { await self.check(credentials, against: entry.hash, key: key, source: source) }
+            let task = Task { await self.check(credentials, against: entry?.hash ?? self.decoy, key: key, source: source) }
             state.verifying[key] = task
             return .verifying(task)
         }

@@ -71,6 +71,17 @@ public struct PasswordHash: Sendable, Equatable {
     public var salt: [UInt8]
     public var hash: [UInt8]
 
+    init(iterations: Int, salt: [UInt8], hash: [UInt8]) {
+        (self.iterations, self.salt, self.hash) = (iterations, salt, hash)
+    }
+
+    /// A hash no password matches (a random one), checked for a user name that is not configured
+    /// so that a wrong name takes as long as a wrong password: `iterations` those of the users.
+    static func decoy(iterations: Int) -> PasswordHash {
+        PasswordHash(iterations: iterations, salt: (0..<16).map { _ in .random(in: .min ... .max) },
+                     hash: (0..<32).map { _ in .random(in: .min ... .max) })
+    }
+
     public init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == Self.scheme, let iterations = Int(parts[1]), (1...Self.maxIterations).contains(iterations),
