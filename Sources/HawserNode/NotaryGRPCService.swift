@@ -162,6 +162,8 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
         var decoded: [(id: UInt64, request: Hawser_V1_NotarisationRequest)] = []
         for item in items {
             switch item {
+            case .decoded(let message) where !message.hasRequest:
+                streamed(message.id, Self.result(.failure(APIError(.malformedRequest, "the streamed request has no `request`"))))
             case .decoded(let message): decoded.append((message.id, message.request))
             case .tooManyStateRefs(let count, let id):
                 streamed(id, Self.result(.failure(RequestValidator.tooManyStateRefs(count, max: maxStateRefs))))

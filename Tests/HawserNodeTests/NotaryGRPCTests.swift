@@ -61,10 +61,12 @@ import TokenSample
                 return try Hawser_V1_Error(serializedBytes: Array(buffer: response.body))
             }
             let results = try await withNotaryGRPCClient(url) { grpc in
-                try await Hawser_V1_Notary.Client(wrapping: grpc).stream([(7, bad), (8, good)])
+                try await Hawser_V1_Notary.Client(wrapping: grpc).stream([(7, bad), (8, good), (9, nil)])
             }
             let refusal = try #require(results[7]?.error)
             #expect(refusal.code == "invalid_transaction_id")
+            // No request at all: malformed, not a transaction id of no bytes (found from outside).
+            #expect(results[9]?.error.code == "malformed_request" && results[9]?.error.message == "the streamed request has no `request`")
             #expect(refusal.code == httpError.code && refusal.message == httpError.message)
             if case .answer(let answer)? = results[8]?.result {
                 #expect(try NotarisationAnswer(proto: answer).outcome == .committed)
@@ -267,13 +269,13 @@ func withNotaryGRPCClient<T: Sendable>(_ url: String, _ body: (GRPCClient<HTTP2C
 }
 
 extension Hawser_V1_Notary.Client {
-    /// Writes `requests` (id, request) to one `NotariseStream` call at once and returns each
-    /// result by its request's id.
-    func stream(_ requests: [(UInt64, Hawser_V1_NotarisationRequest)]) async throws -> [UInt64: Hawser_V1_NotarisationResult] {
+    /// Writes `requests` (id, request; nil: none) to one `NotariseStream` call at once and returns
+    /// each result by its request's id.
+    func stream(_ requests: [(UInt64, Hawser_V1_NotarisationRequest?)]) async throws -> [UInt64: Hawser_V1_NotarisationResult] {
         let items = requests.map { id, request in
             var item = Hawser_V1_StreamedRequest()
             item.id = id
-            item.request = request
+            if let request { item.request = request }
             return item
         }
         return try await notariseStream(requestProducer: { writer in
