@@ -41,7 +41,8 @@ struct NotaryAPI {
         router.post("/v1/notarise") { request, _ in try await notariseOne(request) }
         router.post("/v1/notarise/batch") { request, _ in try await notariseBatch(request) }
         router.get("/v1/transactions/{txId}") { request, context in
-            let text = context.parameters.get("txId") ?? ""
+            let sent = context.parameters.get("txId") ?? ""
+            let text = sent.removingPercentEncoding ?? sent  // path segments are percent-decoded, as the node's
             guard let txId = SecureHash(hex: text) else {
                 throw APIError(.invalidTransactionId, "`\(text.prefix(100))` is not a transaction id (64 hexadecimal digits)")
             }
@@ -70,7 +71,8 @@ struct NotaryAPI {
         }
         router.get("/v1/replica") { _, _ in ReplicaStatusJSON(try term().replica.quorum) }
         router.get("/v1/replica/heads/{position}") { _, context in
-            let text = context.parameters.get("position") ?? ""
+            let sent = context.parameters.get("position") ?? ""
+            let text = sent.removingPercentEncoding ?? sent
             let replica = try term().replica
             guard let position = UInt64(text) else {
                 throw APIError(.malformedRequest, "`\(text.prefix(30))` is not a log position (a whole number)")

@@ -28,9 +28,13 @@ import Testing
                 #expect(answer.outcome == .conflict([Conflict(ref: input, kind: .input, consumingTxIdHash: .sha256(tx.bytes))]))
                 #expect(answer.isValid(notary: Verifier(notaryKey.publicKey)))
             }
-            try await client.execute(uri: "/v1/transactions/\(tx.hex)", method: .get) { (response: TestResponse) async throws in
-                #expect(response.status == .ok)
-                #expect(try decode(NotarisationAnswerJSON.self, response.body).decoded().outcome == .committed)
+            // Path segments are percent-decoded, as the node's are (`%61` is `a`).
+            let encoded = tx.hex.map { "%" + String($0.asciiValue!, radix: 16) }.joined()
+            for path in [tx.hex, encoded] {
+                try await client.execute(uri: "/v1/transactions/\(path)", method: .get) { (response: TestResponse) async throws in
+                    #expect(response.status == .ok)
+                    #expect(try decode(NotarisationAnswerJSON.self, response.body).decoded().outcome == .committed)
+                }
             }
         }
     }
