@@ -16,7 +16,8 @@
 # 2 s), and only the winner's node runs. hot-hot: three workers, each standing in the election of
 # every one of 16 partitions (hold-down 2 s), all serving; each runs the flows of the partitions it
 # leads (docs/node.md, "Hot-hot"). workers: hot-hot split by roles (docs/node.md, "Roles"), flow
-# workers A and B and an RPC worker C, which queues its starts for them. Ports are free ones picked at start; everything lives in
+# workers A and B and an RPC worker C, which queues its starts for them. Ports are free ones picked at start
+# (in 20000-31999, or in PORTS=LOW-HIGH if set, at least 64 ports; also the ensemble's); everything lives in
 # DIR (logs: DIR/*.log, at LOG_LEVEL, default info). docs/node.md describes it.
 # The hawser binary: $HAWSER if set, else .build-release/release/hawser, else .build/debug/hawser,
 # else a release build made now; a copy goes to DIR/hawser (later commands on DIR use it).
@@ -24,7 +25,7 @@
 # zookeeper package and a JDK, jq and curl must be installed.
 set -Eeuo pipefail
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 cmd=${1:-}
 dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || usage
@@ -58,10 +59,17 @@ hawser_bin() {
 
 port_is_free() { ! { (exec 3<>"/dev/tcp/127.0.0.1/$1"); } 2>/dev/null; }
 
+ports=${PORTS:-20000-31999}  # below the ephemeral range, as zookeeper-ensemble.sh
+if ! [[ $ports =~ ^([0-9]{4,5})-([0-9]{4,5})$ ]] || ((BASH_REMATCH[1] < 1024 || BASH_REMATCH[2] > 65535 || BASH_REMATCH[2] - BASH_REMATCH[1] < 63)); then
+    echo "PORTS must be LOW-HIGH, 1024 <= LOW, HIGH <= 65535, at least 64 ports: $ports" >&2
+    exit 2
+fi
+ports_low=${BASH_REMATCH[1]} ports_span=$((BASH_REMATCH[2] - BASH_REMATCH[1] + 1))
+
 free_port() {
     local port
     while true; do
-        port=$((20000 + RANDOM % 12000))  # below the ephemeral range, as zookeeper-ensemble.sh
+        port=$((ports_low + (RANDOM << 15 | RANDOM) % ports_span))
         if port_is_free "$port" && ! grep -qx "$port" "$dir/ports" 2>/dev/null; then
             echo "$port" >>"$dir/ports"
             echo "$port"

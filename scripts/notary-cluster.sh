@@ -5,7 +5,9 @@
 #   scripts/notary-cluster.sh start <dir> [nats-base-port] [http-base-port] [grpc-base-port]
 #   scripts/notary-cluster.sh stop  <dir>
 #   scripts/notary-cluster.sh kill  <dir> <replica 0-2>     kill -9 one replica (to try failover)
-#   scripts/notary-cluster.sh restart <dir> <replica 0-2>   start a stopped replica again
+#   scripts/notary-cluster.sh restart <dir> <replica 0-2>...   start stopped replicas again, then wait
+#                                                         until each is ready (a replica is ready only with
+#                                                         a majority running: after a whole outage, give two or three)
 #
 # NATS client ports are nats-base-port..+2 (default 4222); the replicas' HTTP APIs listen on
 # http-base-port..+2 (default 8080); given a grpc-base-port, they also serve gRPC on ..+2, listed
@@ -18,7 +20,7 @@
 # scripts/nats-cluster.sh.
 set -euo pipefail
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 cmd=${1:-}
 dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || usage
@@ -123,10 +125,11 @@ kill)
     kill -KILL "$(cat "$dir/r$i/hawser.pid")" && rm -f "$dir/r$i/hawser.pid"
     ;;
 restart)
-    i=${3:?replica 0-2}
+    replicas=("${@:3}")
+    ((${#replicas[@]} > 0)) || usage
     hawser=$("$root/scripts/hawser-path.sh" "$dir")
-    start_replica "$i" "$hawser"
-    wait_ready "$i"
+    for i in "${replicas[@]}"; do start_replica "$i" "$hawser"; done
+    for i in "${replicas[@]}"; do wait_ready "$i"; done
     ;;
 *)
     usage

@@ -7,7 +7,8 @@
 #
 # Uses the Debian `zookeeper` package (jars in /usr/share/java) and a JDK. Each server gets
 # DIR/zkN/{zoo.cfg,data/myid,server.log,pid}; ports are picked at random among free ones in 20000-31999
-# (client, quorum and election ports, all on 127.0.0.1). ZOOKEEPER_TICK_MS sets tickTime (200).
+# (client, quorum and election ports, all on 127.0.0.1), or in PORTS=LOW-HIGH if set (at least 64
+# ports). ZOOKEEPER_TICK_MS sets tickTime (200).
 set -euo pipefail
 
 command=${1:-}
@@ -24,12 +25,19 @@ port_is_free() {
     ! { (exec 3<>"/dev/tcp/127.0.0.1/$1"); } 2>/dev/null
 }
 
+# Below the kernel's ephemeral range (32768 and up) by default, where outgoing connections of other
+# processes could take a port between the check and the server's bind.
+ports=${PORTS:-20000-31999}
+if ! [[ $ports =~ ^([0-9]{4,5})-([0-9]{4,5})$ ]] || ((BASH_REMATCH[1] < 1024 || BASH_REMATCH[2] > 65535 || BASH_REMATCH[2] - BASH_REMATCH[1] < 63)); then
+    echo "PORTS must be LOW-HIGH, 1024 <= LOW, HIGH <= 65535, at least 64 ports: $ports" >&2
+    exit 2
+fi
+ports_low=${BASH_REMATCH[1]} ports_span=$((BASH_REMATCH[2] - BASH_REMATCH[1] + 1))
+
 pick_ports() {
     local -a picked=()
     while ((${#picked[@]} < 9)); do
-        # Below the kernel's ephemeral range (32768 and up), where outgoing connections of other
-        # processes could take a port between this check and the server's bind.
-        local port=$((20000 + RANDOM % 12000))
+        local port=$((ports_low + (RANDOM << 15 | RANDOM) % ports_span))
         [[ " ${picked[*]} " == *" $port "* ]] && continue
         port_is_free "$port" && picked+=("$port")
     done
