@@ -46,9 +46,8 @@ public struct LoginThrottle: Sendable {
         self.maxSources = maxSources
     }
 
-    /// Before a password check for `user` (nil for a name that is not configured: it is checked
-    /// against no hash, so only its source pays) from `source`: takes an attempt from each bucket,
-    /// or refuses without taking any.
+    /// Before a password check for `user` (nil: only the source's bucket counts) from `source`:
+    /// takes an attempt from each bucket, or refuses without taking any.
     public mutating func admit(source: String, user: String?, now: Moment) -> Decision {
         var sourceBucket = refilled(sources[source], burst: limits.perSource, now: now)
         var userBucket = user.map { refilled(users[$0], burst: limits.perUser, now: now) }

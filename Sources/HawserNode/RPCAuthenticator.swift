@@ -33,6 +33,8 @@ public final class RPCAuthenticator: Sendable {
     /// Checked for a name no user has: answering at once told which names exist (found from
     /// outside, 4 ms against 550 ms).
     private let decoy: PasswordHash
+    /// The throttle's bucket for every name that is not configured (no user name holds a NUL).
+    static let unknownNames = "\u{0}unknown names"
     private let state: Mutex<State>
     private let threads: PasswordCheckThreads
     /// Compares a password with a hash; tests replace it to hold checks on their threads.
@@ -69,8 +71,10 @@ public final class RPCAuthenticator: Sendable {
             if let running = state.verifying[key] { return .verifying(running) }
             guard let credentials else { return .rejected }
             let entry = users[credentials.username]
-            // An unknown name costs its source an attempt, and is checked against the decoy.
-            if case .refused(let wait) = state.throttle.admit(source: source, user: entry.map { _ in credentials.username }, now: now) {
+            // An unknown name is checked against the decoy; all of them share one bucket, so
+            // that they cost no more hashing than one user.
+            let bucket = entry == nil ? Self.unknownNames : credentials.username
+            if case .refused(let wait) = state.throttle.admit(source: source, user: bucket, now: now) {
                 return .throttled(wait)
             }
             state.passwordChecks += 1

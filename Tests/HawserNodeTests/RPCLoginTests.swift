@@ -64,7 +64,9 @@ import Testing
     @Test func anUnknownNameIsHashedLikeAKnownOne() async throws {
         let asked = Mutex<[Int]>([])
         let user = RPCUser(username: "ops", passwordHash: PasswordHash.make("secret", iterations: 1_234), permissions: [.all])
-        let authenticator = RPCAuthenticator(users: [user], limits: NodeConfiguration.RPCLogin(), verify: { hash, password in
+        var login = NodeConfiguration.RPCLogin()
+        login.attemptsPerUser = 2
+        let authenticator = RPCAuthenticator(users: [user], limits: login, verify: { hash, password in
             asked.withLock { $0.append(hash.iterations) }
             return hash.verify(password)
         })
@@ -73,6 +75,13 @@ import Testing
         }
         #expect(await authenticator.authenticate(authorization: RPCAuthenticator.basic(username: "nobody", password: "secret"), source: "x") == .rejected)
         #expect(asked.withLock { $0 } == [1_234, 1_234, 1_234] && authenticator.passwordChecks == 3)
+        // Every unknown name draws on one bucket: together they cost no more than one user.
+        guard case .throttled = await authenticator.authenticate(authorization: RPCAuthenticator.basic(username: "ghost", password: "x"),
+                                                                 source: "another") else {
+            Issue.record("a third unknown name was hashed")
+            return
+        }
+        #expect(authenticator.passwordChecks == 3)
     }
 
     @Test func tooManyWrongPasswordsAreRefusedWith429BeforeHashing() async throws {
