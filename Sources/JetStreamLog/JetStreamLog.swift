@@ -281,7 +281,7 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
         let deadline = clock.now + .seconds(30)
         while true {
             do {
-                let info = try await js.createOrUpdateStream(stream)
+                let info = try await ensure(stream, js)
                 logger.info("JetStream log ready", metadata: [
                     "stream": "\(configuration.stream)", "first": "\(info.state.firstSequence)", "last": "\(info.state.lastSequence)",
                 ])
@@ -298,6 +298,41 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
                 throw error
             }
         }
+    }
+}
+
+extension JetStreamLog {
+    /// Creates the stream, or finds it made with the same settings. One that exists with other
+    /// settings the operator chose (`log.replicas`, the retention limits, the duplicate window)
+    /// is not changed: a replica started with `replicas` 1 and `maxEntries` 2,000 silently cut a
+    /// three-way stream to one server and dropped 5,355 entries (found from outside). Settings of
+    /// Hawser's own (the description, deny-delete) are brought to this version's.
+    static func ensure(_ wanted: StreamConfig, _ js: JetStreamContext) async throws -> StreamInfo {
+        do {
+            return try await js.createStream(wanted)
+        } catch let error as JetStreamError where error.errorCode == JetStreamError.streamNameInUseCode {
+            let found = try await js.streamInfo(wanted.name).config
+            let differences = settingDifferences(wanted: wanted, found: found)
+            guard differences.isEmpty else { throw JetStreamLogError.streamSettingsDiffer(stream: wanted.name, differences) }
+            return try await js.updateStream(wanted)
+        }
+    }
+
+    /// The operator's settings in which `found` differs from `wanted`, as `log.NAME: found, not wanted`.
+    static func settingDifferences(wanted: StreamConfig, found: StreamConfig) -> [String] {
+        func limit(_ value: Int64) -> String { value < 0 ? "none" : "\(value)" }
+        func seconds(_ value: Duration) -> String { "\(value.components.seconds)" }
+        var out = [String]()
+        func compare(_ name: String, _ have: String, _ want: String) {
+            if have != want { out.append("\(name): the stream has \(have), this replica \(want)") }
+        }
+        compare("log.replicas", "\(found.replicas)", "\(wanted.replicas)")
+        compare("log.maxEntries", limit(found.maxMessages), limit(wanted.maxMessages))
+        compare("log.maxBytes", limit(found.maxBytes), limit(wanted.maxBytes))
+        compare("log.maxAgeSeconds", seconds(found.maxAge), seconds(wanted.maxAge))
+        compare("log.duplicateWindowSeconds", seconds(found.duplicateWindow), seconds(wanted.duplicateWindow))
+        compare("its subjects", found.subjects.joined(separator: ","), wanted.subjects.joined(separator: ","))
+        return out
     }
 }
 

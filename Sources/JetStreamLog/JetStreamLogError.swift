@@ -7,6 +7,8 @@ public enum JetStreamLogError: Error, Sendable, Equatable, CustomStringConvertib
     case aheadOfStream(position: UInt64, streamEnd: UInt64, stream: String)
     /// The stream asks for more copies than a server that is not clustered can keep.
     case replicasNeedACluster(replicas: Int, stream: String)
+    /// The stream exists with other settings than this replica's `log` section names.
+    case streamSettingsDiffer(stream: String, [String])
 
     public var description: String {
         switch self {
@@ -22,6 +24,10 @@ public enum JetStreamLogError: Error, Sendable, Equatable, CustomStringConvertib
         case .replicasNeedACluster(let replicas, let stream):
             "stream \(stream) is to keep \(replicas) copies (log.replicas), but the NATS server is not clustered "
                 + "(JetStream: replicas > 1 not supported in non-clustered mode): give log.servers of a cluster of at least \(replicas) servers, or set log.replicas 1"
+        case .streamSettingsDiffer(let stream, let differences):
+            "stream \(stream) exists with other settings than this replica's log section (\(differences.joined(separator: "; "))): "
+                + "every replica must have the same, and a replica does not change a stream the others use. Correct this "
+                + "replica's hawser.json, or change the stream with NATS's own tools and then every replica's (docs/cluster.md)"
         }
     }
 }

@@ -152,6 +152,29 @@ import Testing
         }
     }
 
+    /// A replica whose log section differs from the stream's settings does not change the stream
+    /// the others use: it refuses to start, naming each difference. Before, it set the stream to
+    /// its own values: `replicas` 1 and `maxEntries` 2,000 cut a three-way stream to one server and
+    /// dropped its older entries at once (found from outside).
+    @Test func aReplicaWithOtherStreamSettingsDoesNotChangeTheStream() async throws {
+        try await withNATSCluster { cluster in
+            let log = makeLog(cluster) { $0.replicas = 3 }
+            for i in 0..<12 { try await log.append([UInt8(i)], after: UInt64(i)) }
+            let other = makeLog(cluster) { $0.replicas = 1; $0.maxEntries = 5 }
+            let refused = await #expect(throws: JetStreamLogError.self) { _ = try await other.firstPosition() }
+            #expect(refused == .streamSettingsDiffer(stream: "LOG", ["log.replicas: the stream has 3, this replica 1",
+                                                                     "log.maxEntries: the stream has none, this replica 5"]),
+                    "\(String(describing: refused))")
+            await other.close()
+            // The stream is as it was, and a replica with the same settings still starts.
+            let same = makeLog(cluster) { $0.replicas = 3 }
+            let (first, last) = (try await same.firstPosition(), try await same.lastPosition())
+            #expect(first == 1 && last == 12)
+            await same.close()
+            await log.close()
+        }
+    }
+
     /// kill -9 the stream leader while four appenders race for the log's end: every append that
     /// returned holds its payload at its position, and no payload is stored twice (retries carry
     /// the same message id, and a retry whose first attempt landed finds it there).
