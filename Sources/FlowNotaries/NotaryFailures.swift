@@ -8,7 +8,11 @@ import HawserWire
 ///
 /// - An answer (committed, conflict, time window invalid) that verifies is returned as it is.
 /// - An answer that does not verify (another transaction, a broken proof, a signature by a key other
-///   than the notary's) is a `FlowFailure`: the flow fails and records nothing.
+///   than the notary's) proves nothing either way, and the notary may have committed the
+///   transaction (something between the node and it changed the answer): it is a
+///   `TransientFlowError`, so the flow records nothing, keeps its inputs reserved and asks again
+///   as the hospital says (parked after `hospital.maxAttempts`). Failing it freed inputs the
+///   ledger had spent (found from outside: every later move of the owner then met a conflict).
 /// - A failure that may pass (503: `not_ready`, `timeout`, `shutting_down`, `no_quorum`,
 ///   `log_diverged`; the notary unreachable or too slow until the client gave up) is a
 ///   `TransientFlowError`: the hospital runs the flow again later, which sends the same request
@@ -27,9 +31,9 @@ public enum NotaryFailures {
     public static func flowError(_ error: any Error) -> any Error {
         switch error {
         case let invalid as InvalidAnswerError:
-            return FlowFailure(invalidAnswer(invalid.txId, invalid.reason))
+            return unverified(invalid.txId, invalid.reason)
         case NotaryClientError.invalidAnswer(let txId, let reason):
-            return FlowFailure(invalidAnswer(txId, reason))
+            return unverified(txId, reason)
         case let refusal as APIError where refusal.code.isRetryable:
             return TransientFlowError("notary: \(refusal.message) (\(refusal.code.rawValue))")
         case let refusal as APIError:
@@ -45,8 +49,10 @@ public enum NotaryFailures {
         }
     }
 
-    private static func invalidAnswer(_ txId: SecureHash?, _ reason: String) -> String {
-        "the notary's answer\(txId.map { " for transaction \($0.hex)" } ?? "") is invalid and was not accepted: \(reason)"
+
+    private static func unverified(_ txId: SecureHash?, _ reason: String) -> TransientFlowError {
+        TransientFlowError("the notary's answer\(txId.map { " for transaction \($0.hex)" } ?? "") is invalid and was not accepted: "
+                           + "\(reason); the transaction may be committed, so the flow keeps its inputs and asks again")
     }
 }
 

@@ -83,6 +83,18 @@ public struct MoveTokens: Flow {
 
 /// Reserving a party's tokens to spend.
 enum TokenSelection {
+    /// The most tokens one transaction spends: a notary takes at most `limits.maxStateRefs`
+    /// (10,000 by default) state refs a request. A move that needed more reserved them, was
+    /// refused by the notary, and, having asked it, could be neither killed nor mended, its
+    /// tokens locked for good (found from outside).
+    static let maxInputs = 10_000
+
+    /// What is left to cover, and how many tokens are taken so far.
+    struct Cover: Sendable {
+        var left: Int64
+        var taken = 0
+    }
+
     /// Reserves enough of `owner`'s unconsumed tokens to cover `amount` (soft locks held until the
     /// flow ends) and returns their refs and the change; a `FlowFailure` if the owner has too few.
     static func reserve(_ amount: Int64, of owner: String, _ context: FlowContext) async throws -> (refs: [StateRef], change: Int64) {
@@ -93,10 +105,15 @@ enum TokenSelection {
         // Take the owner's tokens in recording order until they cover the amount; what is left
         // to cover only shrinks, so nothing here can overflow, whatever the amounts.
         let chosen = try await context.vault.selectAndReserve(VaultQuery(type: Token.stateType, owner: owner),
-                                                              from: amount) { left, state in
+                                                              from: Cover(left: amount)) { cover, state in
             guard let token = try? Token(state), token.amount > 0 else { return .skip }
-            left -= min(left, token.amount)
-            return left == 0 ? .takeAndStop : .take
+            guard cover.taken < maxInputs else {
+                throw FlowFailure("covering \(amount) takes more than \(maxInputs) of \(owner)'s tokens, more than a notary takes in one "
+                                  + "transaction: move less at once")
+            }
+            cover.taken += 1
+            cover.left -= min(cover.left, token.amount)
+            return cover.left == 0 ? .takeAndStop : .take
         }
         guard let chosen else { throw FlowFailure("\(owner) holds fewer than \(amount) unreserved tokens") }
         // The inputs may add up to more than an Int64 holds; the change is less than the last

@@ -2,7 +2,7 @@ import Flows
 import HawserCore
 import HawserTestSupport
 import Testing
-import TokenSample
+@testable import TokenSample
 import Vault
 
 @Suite(.timeLimit(.minutes(10))) struct TokenSampleTests {
@@ -96,6 +96,27 @@ import Vault
                 try await node.engine.start(MoveTokens(owner: "O=Alice", newOwner: "O=Bob", amount: 1_050)).id)
             #expect(moved.status == .completed, "\(moved.error ?? "")")
             #expect(try await TokenSample.balances(node.database.vault) == ["O=Alice": 50, "O=Bob": 1_050])
+        }
+    }
+
+    /// A move that needs more tokens than a notary takes in one transaction fails before asking it,
+    /// its tokens free again. Before, it reserved 10,001 tokens, the notary refused it
+    /// (`too_many_state_refs`), and the flow, having asked, could be neither killed nor mended:
+    /// the owner's tokens stayed locked for good (found from outside).
+    @Test func aMoveNeedingMoreThanANotaryTakesFailsBeforeAsking() async throws {
+        let directory = try TemporaryDirectory()
+        try await SampleNode.with(directory: directory.path) { node in
+            try await seed(TokenSelection.maxInputs + 1, in: node)
+            let moved = try await node.engine.waitForEnd(
+                try await node.engine.start(MoveTokens(owner: "O=Alice", newOwner: "O=Bob", amount: 10_001)).id)
+            #expect(moved.status == .failed)
+            #expect(moved.error == "covering 10001 takes more than 10000 of O=Alice's tokens, more than a notary takes in one transaction: "
+                    + "move less at once")
+            #expect(try await node.engine.progress(of: moved.id).map(\.step).contains("notarising") == false)
+            let again = try await node.engine.waitForEnd(
+                try await node.engine.start(MoveTokens(owner: "O=Alice", newOwner: "O=Bob", amount: 10_000)).id)
+            #expect(again.status == .completed, "\(again.error ?? "")")
+            #expect(try await TokenSample.balances(node.database.vault) == ["O=Alice": 1, "O=Bob": 10_000])
         }
     }
 
