@@ -1,3 +1,4 @@
+import Coordination
 import HawserCore
 import HawserWire
 import Logging
@@ -22,6 +23,8 @@ public final class Replica: Service, Sendable {
     private let thread: DedicatedThread?
     /// The log's end when the replica started; it is caught up once it has applied that far.
     private let catchUpTarget = Mutex<UInt64?>(nil)
+    /// A store that keeps failing is logged once per 10 s, not at every try.
+    private let storeFailureLog = RefusalLog(interval: .seconds(10))
 
     /// `thread`: the thread to run on, shared with other loops (each calls its `stop`); by
     /// default the replica makes one of its own.
@@ -92,10 +95,29 @@ public final class Replica: Service, Sendable {
     private func applyLoop(from start: ChainHead, caughtUpAt target: UInt64) async throws {
         try await cancelWhenGracefulShutdown {
             var head = start, caughtUp = start.position >= target
+            var failures = 0
             while !Task.isCancelled {
                 let entries = try await self.log.read(after: head.position, limit: self.maxEntriesPerApply)
                 guard !entries.isEmpty else { continue }
-                let (next, broken) = try await self.apply(entries, after: head)
+                let next: ChainHead, broken: LogBreak?
+                do {
+                    (next, broken) = try await self.apply(entries, after: head)
+                    failures = 0
+                } catch let error where !(error is CancellationError) && !(error is CoordinationError) {
+                    // The store could not commit (a full disk, a database away): its transaction
+                    // rolled back, and the same entries are applied again after a pause. Requests
+                    // wait meanwhile, and time out. The process does not stop: a node's flows
+                    // then wait in its hospital, and all resumes once the store writes again.
+                    // A fencing refusal (another process owns the store now) still ends the run.
+                    failures += 1
+                    if let unlogged = self.storeFailureLog.admit("apply", at: .now) {
+                        self.logger.error("the replica could not apply log entries to its store; trying again",
+                                          metadata: ["position": "\(head.position + 1)", "error": "\(error)",
+                                                     "failures": "\(failures)", "unlogged": "\(unlogged)"])
+                    }
+                    try await Task.sleep(for: .milliseconds(min(5_000, 50 << min(failures, 7))))
+                    continue
+                }
                 head = next
                 if let broken {
                     self.stop(at: broken)

@@ -6,7 +6,9 @@ import Metrics
 import Notary
 import HawserTestSupport
 import HawserWire
+import Synchronization
 import Testing
+import Uniqueness
 
 /// Determinism and recovery: replicas fed the same log agree byte for byte, and a replica
 /// rebuilt from the log, or restarted part way, reaches the same state.
@@ -99,5 +101,61 @@ import Testing
         #expect(try await replay(log, into: path, entriesPerApply: 3) == original)
         try FileManager.default.removeItem(atPath: path)
         #expect(try await replay(log, into: path, entriesPerApply: 7) == original)
+    }
+}
+
+/// A store that fails its first `failures` applies (a full disk), then writes.
+final class FailingStore: NotaryStore, Sendable {
+    let base: any NotaryStore
+    let failures = Mutex(0)
+
+    init(_ base: any NotaryStore, failing count: Int) {
+        self.base = base
+        failures.withLock { $0 = count }
+    }
+
+    struct DiskFull: Error {}
+
+    func apply(refs: [StateRef], txIds: [SecureHash],
+               decide: @escaping @Sendable (UniquenessView) -> AppliedBatch) async throws -> AppliedBatch {
+        let fail = failures.withLock { left -> Bool in
+            defer { left = max(0, left - 1) }
+            return left > 0
+        }
+        if fail { throw DiskFull() }
+        return try await base.apply(refs: refs, txIds: txIds, decide: decide)
+    }
+
+    func head() async throws -> ChainHead { try await base.head() }
+    func outcome(of txId: SecureHash) async throws -> NotarisationOutcome? { try await base.outcome(of: txId) }
+    func digest() async throws -> SecureHash { try await base.digest() }
+}
+
+extension ReplayTests {
+    /// A store that cannot commit for a while (a full disk) delays answers; it no longer stops
+    /// the replica, which took the whole node down with it (found from outside: `SQLite error 13:
+    /// database or disk is full`, exit 1). The same entries are applied once the store writes.
+    @Test func aStoreThatCannotWriteForAWhileDelaysAnswersAndStopsNothing() async throws {
+        let dir = try TemporaryDirectory()
+        let store = FailingStore(try SQLiteNotaryStore(path: dir.path + "/notary.sqlite"), failing: 3)
+        var limits = NotaryLimits()
+        limits.requestTimeout = .seconds(60)
+        let assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
+                                      log: try SQLiteLog(path: dir.path + "/log.sqlite"), store: store,
+                                      metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
+        var ids = Ids(seed: 41)
+        let state = ids.ref()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await assembly.replica.run() }
+            group.addTask { try await assembly.appender.run() }
+            defer { group.cancelAll() }
+            #expect(try await assembly.notary.notarise(request(ids.hash(), inputs: [state])).outcome == .committed)
+            #expect(store.failures.withLock { $0 } == 0, "the store failed three times first")
+            let again = try await assembly.notary.notarise(request(ids.hash(), inputs: [state]))
+            guard case .conflict = again.outcome else {
+                Issue.record("the state was not recorded spent: \(again.outcome)")
+                return
+            }
+        }
     }
 }
