@@ -6,6 +6,9 @@
 #
 #   scripts/fault-cluster.sh [FIRST-LAST]     seeds, default 1-20
 #
+# It runs the test from this source tree (swift build, swift test): a release binary alone is not
+# enough.
+#
 # Environment: NATS_SERVER (default: scripts/nats-server-path.sh, the current pip-installed one);
 # NATS_SERVER=/usr/sbin/nats-server runs Debian's 2.9.10.
 set -euo pipefail
