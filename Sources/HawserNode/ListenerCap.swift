@@ -24,14 +24,19 @@ final class ListenerCap: Sendable {
     let listener: String
     /// The option that sets `limit`, for the log line.
     let option: String
+    /// The most one source address (`SourceAddress`) may hold, and its option; nil: no such limit.
+    let perSource: (limit: Int, option: String)?
     private let open = Atomic(0)
+    private let bySource = Mutex<[String: Int]>([:])
     private let openGauge: Gauge
     private let refusedCounter: Counter
     private let refusals = RefusalLog(interval: .seconds(10))
     private let logger: Logger
 
-    init(limit: Int, of kind: Kind = .connections, listener: String, option: String, registry: PrometheusCollectorRegistry, logger: Logger) {
+    init(limit: Int, of kind: Kind = .connections, listener: String, option: String, perSource: (limit: Int, option: String)? = nil,
+         registry: PrometheusCollectorRegistry, logger: Logger) {
         self.limit = limit
+        self.perSource = perSource
         self.kind = kind
         self.listener = listener
         self.option = option
@@ -52,25 +57,46 @@ final class ListenerCap: Sendable {
         range.contains(value) ? [] : ["\(option) must be \(range.lowerBound)...\(range.upperBound)"]
     }
 
-    /// Counts one in if there is room; false (and counted as refused) if not.
-    func admit() -> Bool {
+    /// Counts one in from `source` if there is room; false (and counted as refused) if not.
+    func admit(source: String = "") -> Bool {
+        if let perSource, !bySource.withLock({ held in
+            guard held[source, default: 0] < perSource.limit else { return false }
+            held[source, default: 0] += 1
+            return true
+        }) {
+            return refuse("one address (\(source)) holds \(perSource.option) (\(perSource.limit))", code: "over_source_cap")
+        }
         if open.wrappingAdd(1, ordering: .relaxed).newValue <= limit {
             openGauge.increment()
             return true
         }
         open.wrappingSubtract(1, ordering: .relaxed)
+        releaseSource(source)
+        return refuse("the \(listener) listener holds \(option) (\(limit))", code: "over_cap")
+    }
+
+    private func refuse(_ why: String, code: String) -> Bool {
         refusedCounter.increment()
-        if let unlogged = refusals.admit("over_cap", at: .now) {
-            logger.warning("refused new \(kind.rawValue): the \(listener) listener holds \(option) (\(limit)) open",
+        if let unlogged = refusals.admit(code, at: .now) {
+            logger.warning("refused new \(kind.rawValue): \(why) open",
                            metadata: unlogged > 0 ? ["refusedUnloggedSinceLast": "\(unlogged)"] : [:])
         }
         return false
     }
 
-    /// Counts out one `admit` counted in.
-    func release() {
+    /// Counts out one `admit(source:)` counted in.
+    func release(source: String = "") {
         open.wrappingSubtract(1, ordering: .relaxed)
         openGauge.decrement()
+        releaseSource(source)
+    }
+
+    private func releaseSource(_ source: String) {
+        guard perSource != nil else { return }
+        bySource.withLock { held in
+            held[source, default: 1] -= 1
+            if held[source] == 0 { held[source] = nil }
+        }
     }
 }
 
@@ -84,6 +110,8 @@ final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private let cap: ListenerCap
     private var state = State.accepted
+    /// Where the connection comes from (`SourceAddress`), once admitted.
+    private var source = ""
 
     init(cap: ListenerCap) { self.cap = cap }
 
@@ -106,14 +134,15 @@ final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private func admit(_ context: ChannelHandlerContext) {
         guard state == .accepted else { return }
-        state = cap.admit() ? .admitted : .refused
+        source = SourceAddress.group(context.channel.remoteAddress)
+        state = cap.admit(source: source) ? .admitted : .refused
         if state == .refused { context.close(promise: nil) }
     }
 
     private func release() {
         guard state == .admitted else { return }
         state = .released
-        cap.release()
+        cap.release(source: source)
     }
 }
 

@@ -16,6 +16,9 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
         public var port = 0
         /// Most connections open at once (`ListenerCap`); peers need one or a few each.
         public var maxConnections = 1_024
+        /// Most of them from one address (an IPv4 address or an IPv6 /64): one host that opened
+        /// 1,024 idle connections kept every new peer out (found from outside).
+        public var maxConnectionsPerAddress = 64
         /// Most calls open at once, over every connection (`ListenerCap`).
         public var maxCalls = 1_024
         /// Most calls open at once on one connection.
@@ -23,7 +26,9 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
         /// A connection with no call open for this long is closed (gracefully, with GOAWAY).
         public var idleTimeoutMillis = 300_000
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case host, port, maxConnections, maxCalls, maxConcurrentStreams, idleTimeoutMillis }
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case host, port, maxConnections, maxConnectionsPerAddress, maxCalls, maxConcurrentStreams, idleTimeoutMillis
+        }
 
         public init(host: String = "127.0.0.1", port: Int = 0) {
             self.host = host
@@ -36,6 +41,7 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
             host = try c.decodeIfPresent(String.self, forKey: .host) ?? d.host
             port = try c.decode(Int.self, forKey: .port)
             maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? d.maxConnections
+            maxConnectionsPerAddress = try c.decodeIfPresent(Int.self, forKey: .maxConnectionsPerAddress) ?? d.maxConnectionsPerAddress
             maxCalls = try c.decodeIfPresent(Int.self, forKey: .maxCalls) ?? d.maxCalls
             maxConcurrentStreams = try c.decodeIfPresent(Int.self, forKey: .maxConcurrentStreams) ?? d.maxConcurrentStreams
             idleTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutMillis) ?? d.idleTimeoutMillis
@@ -97,6 +103,7 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
         if !(0...65_535).contains(listen.port) { out.append("network.listen.port must be 0...65535 (0 picks a free port)") }
         if listen.port != 0 && listen.port == rpcPort { out.append("network.listen.port must differ from listen.port (\(rpcPort))") }
         out += ListenerCap.problems(listen.maxConnections, option: "network.listen.maxConnections")
+        out += ListenerCap.problems(listen.maxConnectionsPerAddress, option: "network.listen.maxConnectionsPerAddress")
         out += ListenerCap.problems(listen.maxCalls, option: "network.listen.maxCalls")
         if !(1...65_535).contains(listen.maxConcurrentStreams) { out.append("network.listen.maxConcurrentStreams must be 1...65535") }
         if !(100...86_400_000).contains(listen.idleTimeoutMillis) { out.append("network.listen.idleTimeoutMillis must be 100...86400000") }

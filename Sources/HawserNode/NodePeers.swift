@@ -36,6 +36,7 @@ struct NodePeers: Sendable {
         let listener = GRPCListener(host: listen.host, port: listen.port, maxMessageBytes: network.maxDeliveryBytes,
                                     maxMessageBytesInFlight: network.maxDeliveryBytesInFlight,
                                     cap: ListenerCap(limit: listen.maxConnections, listener: "p2p", option: "network.listen.maxConnections",
+                                                       perSource: (listen.maxConnectionsPerAddress, "network.listen.maxConnectionsPerAddress"),
                                                        registry: registry, logger: logger),
                                     calls: ListenerCap(limit: listen.maxCalls, of: .calls, listener: "p2p", option: "network.listen.maxCalls",
                                                        registry: registry, logger: logger),

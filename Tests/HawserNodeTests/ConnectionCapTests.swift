@@ -1,7 +1,9 @@
 import Foundation
 import HawserCore
-import HawserNode
+@testable import HawserNode
 import HawserTestSupport
+import NIOCore
+import Prometheus
 import Testing
 
 /// A listener holds at most its cap of connections: one more is closed as soon as it is accepted,
@@ -79,6 +81,23 @@ import Testing
     }
 
     /// The open-file limit must hold every listener's cap and the process's own files.
+    /// One address holds at most its share: one host that opened 1,024 idle connections to a
+    /// node's peer listener kept every new peer out (found from outside). Another address still
+    /// gets in, and a place given back is free again.
+    @Test func oneAddressHoldsAtMostItsShare() {
+        let cap = ListenerCap(limit: 10, listener: "p2p", option: "network.listen.maxConnections",
+                              perSource: (3, "network.listen.maxConnectionsPerAddress"), registry: PrometheusCollectorRegistry(), logger: quietLogger)
+        #expect((0..<3).allSatisfy { _ in cap.admit(source: "10.0.0.1") })
+        #expect(!cap.admit(source: "10.0.0.1"))
+        #expect(cap.admit(source: "10.0.0.2"))
+        cap.release(source: "10.0.0.1")
+        #expect(cap.admit(source: "10.0.0.1"))
+        // The listener's own cap still holds over all addresses.
+        #expect((3...8).allSatisfy { cap.admit(source: "10.0.1.\($0)") })
+        #expect(!cap.admit(source: "10.0.2.1"))
+        #expect(SourceAddress.group(try? SocketAddress(ipAddress: "2001:db8:1:2:3:4:5:6", port: 1)) == "2001:db8:1:2::/64")
+    }
+
     @Test func capsThatDoNotFitUnderTheOpenFileLimitAreRefused() {
         #expect(OpenFileLimit.raise(toFit: [("http.maxConnections", 16)]) == nil)
         let problem = OpenFileLimit.raise(toFit: [("http.maxConnections", 1_000_000), ("grpc.maxConnections", 1_000_000)])
