@@ -49,7 +49,6 @@ public enum NotaryFailures {
         }
     }
 
-
     private static func unverified(_ txId: SecureHash?, _ reason: String) -> TransientFlowError {
         TransientFlowError("the notary's answer\(txId.map { " for transaction \($0.hex)" } ?? "") is invalid and was not accepted: "
                            + "\(reason); the transaction may be committed, so the flow keeps its inputs and asks again")

@@ -134,7 +134,7 @@ final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private func admit(_ context: ChannelHandlerContext) {
         guard state == .accepted else { return }
-        source = SourceAddress.group(context.channel.remoteAddress)
+        if cap.perSource != nil { source = SourceAddress.group(context.channel.remoteAddress) }
         state = cap.admit(source: source) ? .admitted : .refused
         if state == .refused { context.close(promise: nil) }
     }
