@@ -119,7 +119,7 @@ struct NodeAPI {
             try rpcRole()
             // The router hands the segment over as sent; an id may hold `/`, `?` or a space.
             let sent = context.parameters.get("clientRequestId") ?? ""
-            let key = sent.removingPercentEncoding ?? sent
+            guard let key = sent.removingPercentEncoding else { throw Self.badEscape(sent) }
             guard let record = try await serving.engine().store.record(clientRequestId: key) else {
                 throw NodeAPIError(.flowNotFound, "no flow was started with client request id `\(key.prefix(200))`")
             }
@@ -315,10 +315,17 @@ struct NodeAPI {
         return try flows.engine(for: record.id)
     }
 
+    /// A path segment whose `%` escapes are not two hexadecimal digits of UTF-8 was read as sent,
+    /// so `%FF` found the flow named `%FF` (found from outside); it is refused instead.
+    static func badEscape(_ sent: String) -> NodeAPIError {
+        NodeAPIError(.malformedRequest, "the path segment `\(sent.prefix(200))` holds a `%` that is not followed by two hexadecimal digits of UTF-8 text")
+    }
+
     private func record(_ context: NodeRequestContext) async throws -> FlowRecord {
         // Percent-decoded, as every path segment is (node.md), the client request id's too.
         let sent = context.parameters.get("id") ?? ""
-        let id = FlowID(sent.removingPercentEncoding ?? sent)
+        guard let decoded = sent.removingPercentEncoding else { throw Self.badEscape(sent) }
+        let id = FlowID(decoded)
         guard let record = try await serving.engine().record(id) else {
             throw NodeAPIError(.flowNotFound, "no flow has id `\(id.rawValue.prefix(100))`")
         }

@@ -41,9 +41,9 @@ struct NotaryAPI {
         router.post("/v1/notarise") { request, _ in try await notariseOne(request) }
         router.post("/v1/notarise/batch") { request, _ in try await notariseBatch(request) }
         router.get("/v1/transactions/{txId}") { request, context in
-            let sent = context.parameters.get("txId") ?? ""
-            let text = sent.removingPercentEncoding ?? sent  // path segments are percent-decoded, as the node's
-            guard let txId = SecureHash(hex: text) else {
+            // Path segments are percent-decoded, as the node's; a bad escape is no transaction id.
+            let text = context.parameters.get("txId") ?? ""
+            guard let txId = text.removingPercentEncoding.flatMap({ SecureHash(hex: $0) }) else {
                 throw APIError(.invalidTransactionId, "`\(text.prefix(100))` is not a transaction id (64 hexadecimal digits)")
             }
             let answer = try await term().notary.answer(for: txId)
@@ -71,10 +71,9 @@ struct NotaryAPI {
         }
         router.get("/v1/replica") { _, _ in ReplicaStatusJSON(try term().replica.quorum) }
         router.get("/v1/replica/heads/{position}") { _, context in
-            let sent = context.parameters.get("position") ?? ""
-            let text = sent.removingPercentEncoding ?? sent
+            let text = context.parameters.get("position") ?? ""
             let replica = try term().replica
-            guard let position = UInt64(text) else {
+            guard let position = text.removingPercentEncoding.flatMap({ UInt64($0) }) else {
                 throw APIError(.malformedRequest, "`\(text.prefix(30))` is not a log position (a whole number)")
             }
             guard let head = replica.quorum.head(at: position) else {

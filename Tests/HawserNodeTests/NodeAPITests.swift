@@ -77,6 +77,22 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
                 #expect(response.status == .ok)
                 #expect(try JSONDecoder().decode(FlowJSON.self, from: Data(buffer: response.body)).id == spaced.id)
             }
+            // A `%` that begins no escape of UTF-8 text is refused, not read as sent: `%FF` found
+            // the flow whose id is the text `%FF` (found from outside).
+            _ = try await client.execute(uri: "/v1/flows", method: .post, headers: ops,
+                                         body: startBody("IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":1}",
+                                                         clientRequestId: "%FF")) { (response: TestResponse) async throws in
+                #expect(response.status == .created)
+            }
+            for path in ["/v1/flows/by-client-id/%FF", "/v1/flows/by-client-id/%ZZ", "/v1/flows/%FF", "/v1/flows/%ZZ/events"] {
+                try await client.execute(uri: path, method: .get, headers: viewer) { (response: TestResponse) async throws in
+                    #expect(response.status == .badRequest && String(buffer: response.body).contains("\"code\":\"malformed_request\""),
+                            "\(path): \(response.status) \(String(buffer: response.body))")
+                }
+            }
+            try await client.execute(uri: "/v1/flows/by-client-id/%25FF", method: .get, headers: viewer) { (response: TestResponse) async throws in
+                #expect(response.status == .ok, "the id `%FF` itself, its `%` escaped")
+            }
         }
     }
 
