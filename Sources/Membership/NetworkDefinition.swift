@@ -76,7 +76,7 @@ public struct NetworkDefinition: Codable, Sendable, Equatable {
         var names = [String: String](), keys = [String: String]()
         func claim(_ name: String, key: String, as what: String) {
             if name.trimmingCharacters(in: .whitespaces).isEmpty { out.append("\(what): a name must not be empty") }
-            if let other = names.updateValue(what, forKey: name) { out.append("\(what) `\(name)`: the name is also \(other)'s") }
+            if let other = names.updateValue(what, forKey: name) { out.append("\(what) `\(name)`: a \(other) has the same name too") }
             if PublicKey(base64: key) == nil {
                 out.append("\(what) `\(name)`: `\(key)` is not an Ed25519 public key in base64")
             } else if let other = keys.updateValue("\(what) `\(name)`", forKey: key) {

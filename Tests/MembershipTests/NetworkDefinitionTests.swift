@@ -44,7 +44,7 @@ struct NetworkDefinitionTests {
         bad.notaries[0].addresses = []
         let problems = bad.problems
         #expect(problems.contains("version must be at least 1, got 0"))
-        #expect(problems.contains("node `O=Node 0, L=London, C=GB`: the name is also node's"))
+        #expect(problems.contains("node `O=Node 0, L=London, C=GB`: a node has the same name too"))
         #expect(problems.contains("node `O=Node 2, L=London, C=GB`: the key is also node `O=Node 0, L=London, C=GB`'s"))
         #expect(problems.filter { $0.contains("is not an address of the form SCHEME://HOST:PORT") }.count == 8)
         #expect(problems.contains("party `O=Party 1, L=London, C=GB`: `not a key` is not an Ed25519 public key in base64"))
