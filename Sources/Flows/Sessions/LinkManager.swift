@@ -23,6 +23,9 @@ public final class LinkManager: Sendable {
     private let refused: @Sendable (OutboxMessage, SessionError) async throws -> Void
     /// Whether this process owns the outbox now (a hot-warm standby does not): only then it delivers.
     private let isActive: @Sendable () -> Bool
+    /// A recipient that cannot be reached is said once a minute: a sender that logged nothing
+    /// while a peer's listener refused its connections left its operator blind (found from outside).
+    private let failures = RefusalLog(interval: .seconds(60))
 
     init(store: any SessionStore, transport: any PeerTransport, configuration: SessionConfiguration, clock: any FlowClock,
          logger: Logger, isActive: @escaping @Sendable () -> Bool,
@@ -105,8 +108,13 @@ public final class LinkManager: Sendable {
             backoff.withLock { $0.delivered(recipient) }
         } catch {
             let retryAt = backoff.withLock { $0.failed(recipient, now: clock.now()) }
-            logger.debug("delivery failed; will retry", metadata: ["recipient": "\(recipient)", "error": "\(error)",
-                                                                  "retryAt": "\(retryAt)"])
+            var metadata: Logger.Metadata = ["recipient": "\(recipient)", "error": "\(error)", "retryAt": "\(retryAt)"]
+            if let unlogged = failures.admit(recipient, at: .now) {
+                metadata["failuresUnloggedSinceLast"] = "\(unlogged)"
+                logger.warning("could not deliver to a peer; its messages wait in the outbox and are sent again with back-off", metadata: metadata)
+            } else {
+                logger.debug("delivery failed; will retry", metadata: metadata)
+            }
         }
     }
 
