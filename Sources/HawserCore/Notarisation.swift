@@ -8,6 +8,10 @@ public enum ProtocolTag {
 /// A request to notarise one transaction: spend its inputs, check its references and time window.
 /// The requesting party signs `signingPayload(notary:)` with its Ed25519 key.
 public struct NotarisationRequest: Hashable, Sendable {
+    /// Most inputs plus references a notary takes in one request unless configured otherwise
+    /// (`limits.maxStateRefs`); a flow that builds larger transactions is refused.
+    public static let defaultMaxStateRefs = 10_000
+
     public var txId: SecureHash
     public var inputs: [StateRef]
     public var references: [StateRef]

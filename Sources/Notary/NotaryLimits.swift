@@ -1,7 +1,9 @@
+import HawserCore
+
 /// The notary's tunable limits. Every value is validated at start-up (`problems`).
 public struct NotaryLimits: Sendable, Equatable {
     /// Most inputs plus references one request may name.
-    public var maxStateRefs = 10_000
+    public var maxStateRefs = NotarisationRequest.defaultMaxStateRefs
     /// Most requests written into one log entry (group commit).
     public var maxRequestsPerLogEntry = 2_000
     /// Most log entries the replica applies in one database transaction.

@@ -87,7 +87,7 @@ enum TokenSelection {
     /// (10,000 by default) state refs a request. A move that needed more reserved them, was
     /// refused by the notary, and, having asked it, could be neither killed nor mended, its
     /// tokens locked for good (found from outside).
-    static let maxInputs = 10_000
+    static let maxInputs = NotarisationRequest.defaultMaxStateRefs
 
     /// What is left to cover, and how many tokens are taken so far.
     struct Cover: Sendable {
