@@ -63,9 +63,23 @@ run() {
         echo "the tests did not finish within 30 minutes: a test hangs. Still running:" >&2
         scripts/unfinished-tests.py "$events" >&2
     fi
+    if [ "$status" != 0 ]; then
+        { echo "swift test $* failed (exit $status); the tests that recorded an issue:"
+          scripts/unfinished-tests.py --failed "$events"; } >>"$failures"
+    fi
     rm -f "$events"
     return "$status"
 }
+# What failed, repeated at the very end: a CI log keeps only the tail of the output.
+failures=$(mktemp)
+report() {
+    if [ -s "$failures" ]; then
+        echo "scripts/test.sh: FAILED:" >&2
+        cat "$failures" >&2
+    fi
+    rm -f "$failures"
+}
+trap report EXIT
 if [ $# -gt 0 ]; then
     run "$@"
     exit
@@ -97,7 +111,7 @@ SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=8 run --skip HawserNodeTests --sk
 # The release build, which the README's first command runs: the optimiser meets what a debug build
 # does not (Swift 6.3.1 crashed on one init in session 45, unseen by the suite). About 10 minutes
 # from scratch on 2 cores; benchmarks and scripts use the same build directory.
-swift build -c release --product hawser --scratch-path .build-release || status=$?
+swift build -c release --product hawser --scratch-path .build-release || { status=$?; echo "the release build failed" >>"$failures"; }
 
 # A mixed old/new set (issue 19, docs/node.md "Rolling upgrades"): a hot-hot node of three workers
 # on the build of `upgrade_from` is upgraded to this one, worker by worker, under flow load, and an
@@ -116,7 +130,8 @@ else
     git archive "$upgrade_from" | tar -x -C "$old"
     echo "rolling upgrade: building $upgrade_from in $old" >&2
     if swift build --package-path "$old" --product hawser >"$old/build.log" 2>&1; then
-        scripts/rolling-upgrade.sh "$old/.build/debug/hawser" .build/debug/hawser 6000 100 || status=$?
+        scripts/rolling-upgrade.sh "$old/.build/debug/hawser" .build/debug/hawser 6000 100 ||
+            { status=$?; echo "the rolling upgrade failed" >>"$failures"; }
     else
         echo "rolling upgrade: the build of $upgrade_from failed:" >&2
         tail -n 20 "$old/build.log" >&2

@@ -3,14 +3,18 @@
 shows started but not ended, with how long before the stream's last event each started, and
 every issue recorded on them: after a run that timed out, the tests that hung. (Console output
 passes through `swift test`, which loses its last lines when it is killed; the stream is written
-by the test process itself.)"""
+by the test process itself.) With `--failed` first, it prints instead every test that recorded an
+issue, with the issue's messages: scripts/test.sh repeats them at the end of its output, which is
+the part a CI log keeps."""
 import json
 import sys
 
+failed_mode = sys.argv[1] == "--failed"
+path = sys.argv[-1]
 started = {}   # test ID -> instant it started (seconds)
 issues = {}    # test ID -> messages of issues recorded
 last = 0.0
-with open(sys.argv[1], encoding="utf-8", errors="replace") as stream:
+with open(path, encoding="utf-8", errors="replace") as stream:
     for line in stream:
         try:
             record = json.loads(line)
@@ -29,8 +33,15 @@ with open(sys.argv[1], encoding="utf-8", errors="replace") as stream:
             started[test] = instant
         elif kind == "testEnded":
             started.pop(test, None)
-        elif kind == "issueRecorded":
+        elif kind == "issueRecorded" and not event.get("issue", {}).get("isKnown", False):
             issues.setdefault(test, []).extend(m.get("text", "") for m in event.get("messages", []))
+
+if failed_mode:
+    for test, messages in sorted(issues.items()):
+        print(f"  {test}")
+        for message in messages:
+            print(f"      {message}")
+    sys.exit(0)
 
 # A suite is open while any of its tests is: name only the innermost (functions).
 open_tests = [t for t in started if not any(o != t and o.startswith(t + "/") for o in started)]
