@@ -102,9 +102,7 @@ public enum Node {
         let serving = engines.node
         // The health check's read of the database, shared by the stands of a process (one per
         // hot-hot partition): a verdict is kept half an election round.
-        let shared = SharedProbe(fresh: .milliseconds((ha.election?.roundMs ?? 500) / 2)) { [store = database.flows] in
-            _ = try await store.record(FlowID("hawser-health-check"))
-        }
+        let shared = SharedProbe(fresh: .milliseconds((ha.election?.roundMs ?? 500) / 2)) { [database] in try await database.read() }
         let probe: @Sendable () async throws -> Void = { try await shared() }
         let stand = ha.mode == .hotWarm ? try ShardStand(ha, baseDirectory: baseDirectory, serving: serving, logger: logger, probe: probe) : nil
 

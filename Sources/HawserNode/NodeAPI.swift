@@ -232,12 +232,19 @@ struct NodeAPI {
             if let replica, !replica.isCaughtUp {
                 throw NodeAPIError(.notReady, "the embedded notary is still catching up with its log (applied \(replica.appliedPosition))")
             }
+            if let problem = replica?.storeProblem { throw NodeAPIError(.notReady, "the embedded notary: " + Replica.storeProblemMessage(problem)) }
             switch serving.current {
             case .active(let engine):
                 if let problem = serving.healthProblem { throw NodeAPIError(.notReady, "unhealthy, stepping down: \(problem)") }
                 // A single or hot-cold node serves while it resumes (starts are taken meanwhile),
                 // but is not ready until every unfinished flow runs again.
                 if !engine.hasResumed && flows.queue == nil { throw NodeAPIError(.notReady, "resuming the unfinished flows at start-up") }
+                // The node database answers a read: a corrupt one failed every read while the node
+                // said ready (found from outside). Writes are not tried: a full disk fails them,
+                // and the node rides that out in the hospital (docs/node.md).
+                if let problem = await database.readProblem() {
+                    throw NodeAPIError(.notReady, "the node database does not answer a read: \(problem)")
+                }
                 return try NodeAPI.json(HealthStatus(status: flows.isDraining ? "draining" : "ready"), status: .ok)
             case .takingOver(let step): throw NodeAPIError(.notReady, "taking over as the active node: \(step)")
             case .standby: return try NodeAPI.json(HealthStatus(status: "standby"), status: .serviceUnavailable)

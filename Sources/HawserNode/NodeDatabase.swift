@@ -2,6 +2,7 @@ import Coordination
 import Embedded
 import Flows
 import Foundation
+import HawserCore
 import Logging
 import PostgresStores
 import ServiceLifecycle
@@ -18,6 +19,21 @@ public struct NodeDatabase: Sendable {
     /// The same database's stores with every write fenced by the given fence (a hot-hot node's
     /// partition), on the same connections.
     let fenced: @Sendable (WriteFence) -> NodeDatabase
+
+    /// The cheap read that tells whether the database answers (the elections' health checks,
+    /// `/health/ready`): one flow looked up by its key.
+    func read() async throws {
+        _ = try await flows.record(FlowID("hawser-health-check"))
+    }
+
+    /// Why `read` failed or took longer than 2 s; nil if it answered.
+    func readProblem() async -> String? {
+        do {
+            return try await within(.seconds(2)) { try await read() } == nil ? "no answer within 2 s" : nil
+        } catch {
+            return "\(error)"
+        }
+    }
 
     /// Opens the database of `configuration`: SQLite in `data`, or PostgreSQL, reached, logged
     /// into and schema-checked within the connect timeout (`StoreDatabaseError`).

@@ -92,6 +92,7 @@ struct NotaryAPI {
                                 body: .init(byteBuffer: ByteBuffer(string: #"{"status":"standby"}"#)))
             }
             if let problem = serving.healthProblem { throw APIError(.notReady, "unhealthy, stepping down: \(problem)") }
+            if let problem = replica.storeProblem { throw APIError(.notReady, Replica.storeProblemMessage(problem)) }
             switch replica.quorum.health {
             case .ready: return try HealthStatus(status: "ready").response(from: request, context: context)
             case .catchingUp:

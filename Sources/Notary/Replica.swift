@@ -25,6 +25,7 @@ public final class Replica: Service, Sendable {
     private let catchUpTarget = Mutex<UInt64?>(nil)
     /// A store that keeps failing is logged once per 10 s, not at every try.
     private let storeFailureLog = RefusalLog(interval: .seconds(10))
+    private let storeFailure = Mutex<String?>(nil)
 
     /// `thread`: the thread to run on, shared with other loops (each calls its `stop`); by
     /// default the replica makes one of its own.
@@ -47,6 +48,15 @@ public final class Replica: Service, Sendable {
     /// Returns once the replica has applied `position`.
     public func waitUntilApplied(_ position: UInt64) async throws {
         if position > 0 { try await quorum.appliedSignal.wait(beyond: position - 1) }
+    }
+
+    /// Why the store refused the last entries the replica tried to apply (they are tried again);
+    /// nil once it applies. The replica is not ready meanwhile: every request to it times out.
+    public var storeProblem: String? { storeFailure.withLock { $0 } }
+
+    /// `/health/ready`'s sentence for a `storeProblem`.
+    public static func storeProblemMessage(_ problem: String) -> String {
+        "the replica's store cannot apply log entries (trying again; requests time out meanwhile): \(problem)"
     }
 
     /// True once the replica has applied everything the log held when it started.
@@ -102,6 +112,7 @@ public final class Replica: Service, Sendable {
                 let next: ChainHead, broken: LogBreak?
                 do {
                     (next, broken) = try await self.apply(entries, after: head)
+                    if failures > 0 { self.storeFailure.withLock { $0 = nil } }
                     failures = 0
                 } catch let error where !(error is CancellationError) && !(error is CoordinationError) {
                     // The store could not commit (a full disk, a database away): its transaction
@@ -110,6 +121,7 @@ public final class Replica: Service, Sendable {
                     // then wait in its hospital, and all resumes once the store writes again.
                     // A fencing refusal (another process owns the store now) still ends the run.
                     failures += 1
+                    self.storeFailure.withLock { $0 = "\(error)" }
                     if let unlogged = self.storeFailureLog.admit("apply", at: .now) {
                         self.logger.error("the replica could not apply log entries to its store; trying again",
                                           metadata: ["position": "\(head.position + 1)", "error": "\(error)",

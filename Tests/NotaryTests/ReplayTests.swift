@@ -159,3 +159,33 @@ extension ReplayTests {
         }
     }
 }
+
+extension ReplayTests {
+    /// While its store cannot apply, a replica says so (`/health/ready` answers `not_ready` with
+    /// it), and stops saying so once it applies again. It said `ready` while every request timed
+    /// out.
+    @Test func aReplicaWhoseStoreCannotApplySaysSoUntilItApplies() async throws {
+        let dir = try TemporaryDirectory()
+        let store = FailingStore(try SQLiteNotaryStore(path: dir.path + "/notary.sqlite"), failing: 1_000_000)
+        var limits = NotaryLimits()
+        limits.requestTimeout = .seconds(60)
+        let assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
+                                      log: try SQLiteLog(path: dir.path + "/log.sqlite"), store: store,
+                                      metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
+        var ids = Ids(seed: 42)
+        let tx = request(ids.hash(), inputs: [ids.ref()])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await assembly.replica.run() }
+            group.addTask { try await assembly.appender.run() }
+            defer { group.cancelAll() }
+            #expect(assembly.replica.storeProblem == nil)
+            let answer = Task { try await assembly.notary.notarise(tx).outcome }
+            try await eventually("the replica says its store fails") {
+                assembly.replica.storeProblem?.contains("DiskFull") == true
+            }
+            store.failures.withLock { $0 = 0 }
+            #expect(try await answer.value == .committed)
+            #expect(assembly.replica.storeProblem == nil)
+        }
+    }
+}
