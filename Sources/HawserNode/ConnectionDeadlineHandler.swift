@@ -155,7 +155,7 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     private func answerMalformed(_ context: ChannelHandlerContext) {
         let description = parseError.map { "\($0)" } ?? "unparsable input"
         let body = ErrorBodyJSON(APIError(.malformedRequest, "the request is not valid HTTP/1.1 (\(description))"))
-        let bytes = ByteBuffer(bytes: (try? JSONEncoder().encode(body)) ?? Data())
+        let bytes = ByteBuffer(bytes: (try? WireFormat.encoder.encode(body)) ?? Data())
         let head = HTTPResponse(status: .badRequest, headerFields: [.contentType: "application/json", .connection: "close",
                                                                      .contentLength: String(bytes.readableBytes)])
         context.write(wrapOutboundOut(.head(head)), promise: nil)

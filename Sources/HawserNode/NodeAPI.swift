@@ -137,8 +137,7 @@ struct NodeAPI {
             let resumed = try Self.resumedCursor(request)
             let found = try await record(context)
             let events = try await engine(running: found).events(of: found.id, after: resumed)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
+            let encoder = WireFormat.encoder
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                             body: ResponseBody { writer in
                 // Every event carries the cursor after it as its id: a client resumes from the last one it saw.
@@ -433,9 +432,7 @@ struct NodeAPI {
     }
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        Response(status: status, headers: [.contentType: "application/json"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: try WireFormat.encoder.encode(value))))
     }
 }

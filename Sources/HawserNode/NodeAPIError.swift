@@ -100,9 +100,7 @@ extension NodeAPIError: HTTPResponseError {
         var headers: HTTPFields = [.contentType: "application/json"]
         if code == .unauthenticated { headers[.wwwAuthenticate] = "Basic realm=\"hawser\"" }
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]  // `active` is a URL
-        let body = try encoder.encode(NodeErrorBody(error: .init(code: code.rawValue, message: message, active: active)))
+        let body = try WireFormat.encoder.encode(NodeErrorBody(error: .init(code: code.rawValue, message: message, active: active)))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

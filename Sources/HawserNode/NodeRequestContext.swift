@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOCore
 
@@ -11,6 +12,9 @@ struct NodeRequestContext: RequestContext, RemoteAddressRequestContext {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
     }
+
+    /// Bodies a route returns as a value are written as every other body (`WireFormat.encoder`).
+    var responseEncoder: JSONEncoder { WireFormat.encoder }
 
     /// The caller as the password limits count it (`SourceAddress`).
     var source: String { SourceAddress.group(remoteAddress) }

@@ -32,12 +32,12 @@ struct NotaryAPI {
         APIRoute(.get, "/health/live"), APIRoute(.get, "/health/ready"), APIRoute(.get, "/metrics"),
     ]
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
-        router.add(middleware: EdgeMiddleware<BasicRequestContext, APIError>(
+    func router() -> Router<NotaryRequestContext> {
+        let router = Router(context: NotaryRequestContext.self)
+        router.add(middleware: EdgeMiddleware<NotaryRequestContext, APIError>(
             routes: Self.routes, server: "notary", bodyLimit: ("limits.maxBodyBytes", limits.maxBodyBytes),
             inFlight: ("limits.maxBodyBytesInFlight", BodyBudget(limit: limits.maxBodyBytesInFlight))))
-        if gated { router.add(middleware: StandbyGate<BasicRequestContext, NotaryTerm, APIError>(serving: serving, routes: Self.routes)) }
+        if gated { router.add(middleware: StandbyGate<NotaryRequestContext, NotaryTerm, APIError>(serving: serving, routes: Self.routes)) }
         router.post("/v1/notarise") { request, _ in try await notariseOne(request) }
         router.post("/v1/notarise/batch") { request, _ in try await notariseBatch(request) }
         router.get("/v1/transactions/{txId}") { request, context in

@@ -72,7 +72,10 @@ enum WireFormat {
         case proto(P)
     }
 
-    private static let encoder: JSONEncoder = {
+    /// Every JSON body the APIs write: sorted keys, so that a client sees one order (a
+    /// dictionary-ordered encoder gave the keys of one error body in either order, request by
+    /// request), and URLs unescaped.
+    static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
