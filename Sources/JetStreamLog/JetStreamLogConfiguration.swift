@@ -44,6 +44,9 @@ public struct JetStreamLogConfiguration: Sendable, Equatable {
         return out
     }
 
+    /// The longest retention or duplicate window taken: 100 years.
+    static let longestDuration = Duration.seconds(3_155_760_000)
+
     /// The stream's own settings (name, replicas, retention, duplicate window, append time-out),
     /// which are checked wherever they are written, also beside an embedded log.
     public func streamProblems(prefix: String = "") -> [String] {
@@ -55,6 +58,12 @@ public struct JetStreamLogConfiguration: Sendable, Equatable {
         if maxEntries < 0 { out.append("\(prefix)maxEntries must not be negative (0: unbounded)") }
         if maxBytes < 0 { out.append("\(prefix)maxBytes must not be negative (0: unbounded)") }
         if maxAge < .zero { out.append("\(prefix)maxAgeSeconds must not be negative (0: forever)") }
+        // JetStream carries durations as 64-bit nanoseconds (about 292 years); a longer one
+        // crashed the replica as it created the stream.
+        if maxAge > Self.longestDuration { out.append("\(prefix)maxAgeSeconds must be at most 3155760000 (100 years)") }
+        if duplicateWindow > Self.longestDuration {
+            out.append("\(prefix)duplicateWindowSeconds must be at most 3155760000 (100 years)")
+        }
         if maxAge > .zero && maxAge < duplicateWindow {
             out.append("\(prefix)maxAgeSeconds must be at least the duplicate window (\(duplicateWindow))")
         }

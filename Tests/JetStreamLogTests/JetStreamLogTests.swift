@@ -383,6 +383,16 @@ import Testing
         #expect(problems.contains { $0.hasPrefix("log.maxAgeSeconds must be at least the duplicate window") })
         #expect(problems.contains("log.user and log.password go together"))
         #expect(JetStreamLogConfiguration(servers: ["nats://127.0.0.1:4222"]).problems().isEmpty)
+
+        // Beyond what JetStream's 64-bit nanoseconds hold, a replica crashed creating the stream.
+        var long = JetStreamLogConfiguration(servers: ["nats://127.0.0.1:4222"])
+        long.duplicateWindow = .seconds(9_300_000_000)
+        long.maxAge = .seconds(10_000_000_000)
+        #expect(long.problems(prefix: "log.") == ["log.maxAgeSeconds must be at most 3155760000 (100 years)",
+                                                  "log.duplicateWindowSeconds must be at most 3155760000 (100 years)"])
+        long.duplicateWindow = .seconds(3_155_760_000)
+        long.maxAge = .seconds(3_155_760_000)
+        #expect(long.problems().isEmpty)
     }
 }
 

@@ -174,3 +174,16 @@ struct JetStreamCodingTests {
         #expect(throws: JetStreamError.invalidName("a.b")) { try KeyValue.validateBucket("a.b") }
     }
 }
+
+/// Durations travel as 64-bit nanoseconds; one beyond them is sent as the longest there is. A
+/// stream config with a duplicate window of 9.3e9 s trapped on overflow (found from outside).
+@Test func aDurationBeyondSixtyFourBitNanosecondsIsSentAsTheLongest() throws {
+    #expect(Duration.seconds(2).nanoseconds == 2_000_000_000)
+    #expect(Duration.milliseconds(1_500).nanoseconds == 1_500_000_000)
+    #expect(Duration.seconds(9_300_000_000).nanoseconds == .max)
+    #expect(Duration.seconds(-9_300_000_000).nanoseconds == .min)
+    var config = StreamConfig(name: "LOG", subjects: ["log"])
+    config.duplicateWindow = .seconds(9_300_000_000)
+    let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)) as? [String: Any]
+    #expect((json?["duplicate_window"] as? NSNumber)?.int64Value == .max)
+}

@@ -72,14 +72,16 @@ public struct NATSOptions: Sendable {
 }
 
 extension Duration {
-    var timeAmount: TimeAmount {
-        let (s, atto) = components
-        return .nanoseconds(s * 1_000_000_000 + atto / 1_000_000_000)
-    }
+    var timeAmount: TimeAmount { .nanoseconds(nanoseconds) }
 
+    /// Whole nanoseconds, at most `Int64.max` (about 292 years): a longer duration (an
+    /// operator's retention of 10^10 s) trapped on overflow.
     var nanoseconds: Int64 {
         let (s, atto) = components
-        return s * 1_000_000_000 + atto / 1_000_000_000
+        let (whole, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return s < 0 ? .min : .max }
+        let (sum, overflowAgain) = whole.addingReportingOverflow(atto / 1_000_000_000)
+        return overflowAgain ? (whole < 0 ? .min : .max) : sum
     }
 }
 
