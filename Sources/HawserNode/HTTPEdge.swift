@@ -15,11 +15,14 @@ struct APIRoute: Sendable {
     let method: HTTPRequest.Method
     let path: String
     let query: Set<String>
+    /// The process's own state (draining), which a standby serves too (`StandbyGate`).
+    let processWide: Bool
 
-    init(_ method: HTTPRequest.Method, _ path: String, query: Set<String> = []) {
+    init(_ method: HTTPRequest.Method, _ path: String, query: Set<String> = [], processWide: Bool = false) {
         self.method = method
         self.path = path
         self.query = query
+        self.processWide = processWide
     }
 
     func matches(_ requestPath: String) -> Bool {

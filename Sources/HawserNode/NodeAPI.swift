@@ -51,8 +51,8 @@ struct NodeAPI {
         APIRoute(.get, "/v1/vault/balances", query: ["type", "owner"]),
         APIRoute(.get, "/v1/node"),
         APIRoute(.get, "/v1/network"),
-        APIRoute(.get, "/v1/admin/draining"),
-        APIRoute(.put, "/v1/admin/draining"),
+        APIRoute(.get, "/v1/admin/draining", processWide: true),
+        APIRoute(.put, "/v1/admin/draining", processWide: true),
         APIRoute(.get, "/health/live"),
         APIRoute(.get, "/health/ready"),
         APIRoute(.get, "/metrics"),
@@ -215,13 +215,11 @@ struct NodeAPI {
         }
         router.get("/v1/admin/draining") { request, context in
             try await authorise(request, context, .admin)
-            _ = try serving.engine()
             return DrainingJSON(draining: flows.isDraining, runningFlows: flows.runningCount)
         }
         router.put("/v1/admin/draining") { request, context in
             try await authorise(request, context, .admin)
             let body = try await decode(SetDrainingJSON.self, request)
-            _ = try serving.engine()
             flows.setDraining(body.draining)
             return DrainingJSON(draining: flows.isDraining, runningFlows: flows.runningCount)
         }

@@ -23,8 +23,11 @@ struct StandbyGate<Context: RequestContext, Work: Sendable, Failure: StandbyAnsw
         let path = request.uri.path
         guard path.hasPrefix("/v1/") else { return try await next(request, context) }
         if !serving.isActive {
-            // Unknown paths keep their 404 and wrong methods their 405 (from the edge).
-            guard routes.contains(where: { $0.method == request.method && $0.matches(path) }) else { return try await next(request, context) }
+            // Unknown paths keep their 404 and wrong methods their 405 (from the edge); the
+            // process's own state is its to serve.
+            guard let route = routes.first(where: { $0.method == request.method && $0.matches(path) }), !route.processWide else {
+                return try await next(request, context)
+            }
             if await !serving.awaitTakeOver(within: Self.takeOverWait) {
                 _ = try serving.work(or: Failure.self)  // throws the standby answer
             }
