@@ -59,6 +59,13 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
+        // A bad escape in the query was decoded to something (`?type=%zz` listed no states)
+        // instead of refused, as one in the path is.
+        if let query = request.uri.query, query.contains("%"),
+           let bad = query.split(separator: "&").first(where: { String($0).removingPercentEncoding == nil }) {
+            throw Failure(edge: .malformedRequest, "the query's `\(bad.prefix(100))` has a `%` not followed by two hexadecimal digits, "
+                + "or escapes that are not UTF-8: encode a `%` as `%25`")
+        }
         // Most requests have no query: they skip the route lookup.
         let served = request.uri.query?.isEmpty == false ? routes.filter { $0.method == request.method && $0.matches(path) } : []
         if !served.isEmpty {

@@ -20,7 +20,10 @@ struct PostgresLeaseTests {
         let parsed = try PostgresURL.configuration("postgres://u:p@db.example:5433/ledger")
         #expect(parsed.username == "u" && parsed.password == "p" && parsed.database == "ledger")
         for bad in ["http://u@h/db", "postgres://h/db", "postgres://u@/db", "nonsense",
-                    "postgres://u@h:99999/db", "postgres://u@h:0/db", "postgres://u@h:5432", "postgres://u@h:5432/", "postgres://u@h/db/x"] {
+                    "postgres://u@h:99999/db", "postgres://u@h:0/db", "postgres://u@h:5432", "postgres://u@h:5432/", "postgres://u@h/db/x",
+                    // Options were dropped without a word: `sslmode=verify-full` connected in
+                    // plain text (found from outside).
+                    "postgres://u@h/db?sslmode=require", "postgresql://u@h/db?", "postgres://u@h/db#x"] {
             #expect(throws: PostgresURLError.self) { try PostgresURL.configuration(bad) }
         }
         let withPassword = try #require(#expect(throws: PostgresURLError.self) { try PostgresURL.configuration("postgres://u:hunter2@h:99999/db") }).description

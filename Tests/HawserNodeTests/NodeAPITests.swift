@@ -84,7 +84,9 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
                                                          clientRequestId: "%FF")) { (response: TestResponse) async throws in
                 #expect(response.status == .created)
             }
-            for path in ["/v1/flows/by-client-id/%FF", "/v1/flows/by-client-id/%ZZ", "/v1/flows/%FF", "/v1/flows/%ZZ/events"] {
+            // So is one in a query value, which listed nothing (`?type=%zz`: 200, no states).
+            for path in ["/v1/flows/by-client-id/%FF", "/v1/flows/by-client-id/%ZZ", "/v1/flows/%FF", "/v1/flows/%ZZ/events",
+                         "/v1/vault?type=%zz", "/v1/vault?type=%", "/v1/vault/balances?type=%FFtoken", "/v1/flows?clientRequestId=%FF"] {
                 try await client.execute(uri: path, method: .get, headers: viewer) { (response: TestResponse) async throws in
                     #expect(response.status == .badRequest && String(buffer: response.body).contains("\"code\":\"malformed_request\""),
                             "\(path): \(response.status) \(String(buffer: response.body))")
