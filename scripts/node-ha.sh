@@ -8,7 +8,7 @@
 #   scripts/node-ha.sh kill   DIR A|B|C                 kill -9 that node's process
 #   scripts/node-ha.sh pause  DIR A|B|C                 SIGSTOP it (a frozen machine); resume: SIGCONT
 #   scripts/node-ha.sh resume DIR A|B|C
-#   scripts/node-ha.sh start-node DIR A|B|C             start a killed node (hot-warm, hot-hot; in hot-cold its watchdog restarts it)
+#   scripts/node-ha.sh start-node DIR A|B|C             start a killed node (hot-warm, hot-hot); in hot-cold, a killed watchdog (which starts its node)
 #   scripts/node-ha.sh stop   DIR                       stop everything started in DIR, also after a half-done start
 #
 # hot-warm: both nodes run and stand in the election themselves; the standby answers 503 `standby`
@@ -83,7 +83,10 @@ as_postgres() {
     if [[ $(id -u) == 0 ]]; then setpriv --reuid=postgres --regid=postgres --init-groups "$@"; else "$@"; fi
 }
 
-alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Whether process $1 runs: a zombie does not (a killed process whose parent, in a container
+# without an init that reaps, is slow to reap it).
+running() { kill -0 "$1" 2>/dev/null && [[ $(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) != Z ]]; }
+alive() { [[ -f "$1" ]] && running "$(cat "$1")"; }
 
 # Closes every inherited descriptor but 0-2 (in a subshell that starts a daemon), so that the
 # daemons hold nothing of their caller's: a caller that waits for a descriptor to close (as
@@ -102,10 +105,10 @@ stop_pid() {
     local pidfile=$1 pid
     [[ -f "$pidfile" ]] || return 0
     pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null; then
+    if running "$pid"; then
         kill -CONT "$pid" 2>/dev/null || true
         kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 100); do running "$pid" || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$pidfile"
@@ -211,7 +214,7 @@ node_pid() {
     if [[ $(cat "$dir/mode") != hot-cold ]]; then cat "$dir/$id.pid"; return; fi
     local child
     child=$(grep '"event":"child-started"' "$dir/$id.out" | tail -1 | jq -r .pid)
-    if [[ -z "$child" ]] || ! kill -0 "$child" 2>/dev/null; then echo "$id's watchdog runs no node now" >&2; return 1; fi
+    if [[ -z "$child" ]] || ! running "$child"; then echo "$id's watchdog runs no node now" >&2; return 1; fi
     echo "$child"
 }
 
@@ -307,9 +310,16 @@ stop() {
 }
 
 signal() {
-    local id=${1:-} sig=$2
+    local id=${1:-} sig=$2 pid
     [[ " $(ids) " == *" $id "* ]] || usage
-    kill "-$sig" "$(node_pid "$id")"
+    pid=$(node_pid "$id")
+    kill "-$sig" "$pid"
+    # A kill returns once the process is gone, so that start-node right after it finds it gone.
+    if [[ $sig == KILL ]]; then
+        for _ in $(seq 200); do running "$pid" || return 0; sleep 0.05; done
+        echo "$id (pid $pid) still runs 10 s after kill -9" >&2
+        return 1
+    fi
 }
 
 case "$cmd" in
@@ -321,7 +331,11 @@ resume) signal "${3:-}" CONT ;;
 start-node)
     id=${3:-}
     [[ -n $id && " $(ids) " == *" $id "* ]] || usage
-    [[ $(cat "$dir/mode") != hot-cold ]] || { echo "in hot-cold the watchdog starts its node" >&2; exit 1; }
+    # In hot-cold the watchdog restarts its node itself; start-node starts a watchdog that is gone.
+    if [[ $(cat "$dir/mode") == hot-cold ]] && alive "$dir/$id.pid"; then
+        echo "in hot-cold $id's watchdog (pid $(cat "$dir/$id.pid")) restarts its node itself" >&2
+        exit 1
+    fi
     start_member "$id"
     ;;
 stop) stop ;;

@@ -4,7 +4,8 @@ import Testing
 
 /// `scripts/node-ha.sh`, the local HA set-up in one command: it starts PostgreSQL, ZooKeeper, a
 /// notary and a hot-warm pair; `status` shows one active and one standby; after `kill` of the
-/// active the other takes over; `stop` leaves no process running.
+/// active the other takes over, and `start-node` brings it back (to lead again, as the preferred
+/// master); `stop` leaves no process running.
 @Suite(.enabled(if: PostgresServer.isAvailable && ZooKeeperEnsemble.isAvailable && ChildProcess.find("jq") != nil,
                 "needs PostgreSQL 15 and root, the Debian zookeeper package, a JDK and jq"))
 struct NodeHAScriptTests {
@@ -24,7 +25,12 @@ struct NodeHAScriptTests {
             #expect(roles.contains(#"{"status":"ready"}"#) && roles.contains(#"{"status":"standby"}"#), "\(roles)")
             let killed = try await script(["kill", dir, "A"], scratch.path)
             #expect(killed.status == 0, "\(killed.output)")
-            try await awaitRoles(dir, scratch.path, ["B": "active"])
+            // `kill` returns once A is gone, so A can be started again at once (start-node found
+            // the killed process, not yet reaped, still running: found from outside).
+            let again = try await script(["start-node", dir, "A"], scratch.path)
+            #expect(again.status == 0, "\(again.output)")
+            // Back as standby, A, the preferred master, takes over again after the 2 s hold-down.
+            try await awaitRoles(dir, scratch.path, ["A": "active", "B": "standby"])
         } catch {
             _ = try? await script(["stop", dir], scratch.path)
             throw error
