@@ -9,8 +9,10 @@ import Darwin
 public struct ListenAddressUnavailable: Error, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// The configuration section that gave the address (`listen`, `grpc`, `network.listen`).
+    public var section: String
     public var reason: String
-    public var description: String { "cannot listen on \(host):\(port): \(reason)" }
+    public var description: String { "cannot listen on \(host):\(port) (\(section).host, \(section).port): \(reason)" }
 }
 
 /// Checks, before a node or notary opens its databases and starts its services, that its HTTP
@@ -19,7 +21,7 @@ public struct ListenAddressUnavailable: Error, CustomStringConvertible {
 enum ListenCheck {
     /// Binds a socket to `host:port` as the HTTP server will (with `SO_REUSEADDR`) and closes it.
     /// Port 0 (any free port) always binds.
-    static func ensureBindable(host: String, port: Int) throws {
+    static func ensureBindable(host: String, port: Int, section: String) throws {
         guard port != 0 else { return }
         var hints = addrinfo()
         hints.ai_flags = AI_PASSIVE
@@ -32,7 +34,7 @@ enum ListenCheck {
         var found: UnsafeMutablePointer<addrinfo>?
         let resolved = getaddrinfo(host, String(port), &hints, &found)
         guard resolved == 0, let address = found else {
-            throw ListenAddressUnavailable(host: host, port: port, reason: "the host does not resolve (\(String(cString: gai_strerror(resolved))))")
+            throw ListenAddressUnavailable(host: host, port: port, section: section, reason: "the host does not resolve (\(String(cString: gai_strerror(resolved))))")
         }
         defer { freeaddrinfo(found) }
         let fd = socket(address.pointee.ai_family, address.pointee.ai_socktype, address.pointee.ai_protocol)
@@ -48,7 +50,7 @@ enum ListenCheck {
             case EACCES: "not permitted to bind this port"
             default: String(cString: strerror(failure))
             }
-            throw ListenAddressUnavailable(host: host, port: port, reason: reason)
+            throw ListenAddressUnavailable(host: host, port: port, section: section, reason: reason)
         }
     }
 

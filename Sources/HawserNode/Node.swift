@@ -84,13 +84,13 @@ public enum Node {
         let member = try configuration.network?.open(name: configuration.name, parties: keys, resolve: resolve, logger: logger)
         // What this process does (all of it unless a hot-hot process's `ha.roles` chose).
         let roles = configuration.ha.effectiveRoles
-        if let listen = configuration.network?.listen, roles.contains(.p2p) { try ListenCheck.ensureBindable(host: listen.host, port: listen.port) }
+        if let listen = configuration.network?.listen, roles.contains(.p2p) { try ListenCheck.ensureBindable(host: listen.host, port: listen.port, section: "network.listen") }
         let data = resolve(configuration.dataDirectory)
         // Before anything in the data directory is opened: one process per directory, and a taken
         // port found now rather than after the notary and the engine have started.
         // Hot-warm nodes share the directory of their shared SQLite database (the fence guards it).
         let lock = try DataDirectoryLock(directory: data, shared: configuration.ha.mode.stands)
-        try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
+        try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port, section: "listen")
 
         // Everything that may still refuse to start comes before the notary: a remote notary's
         // HTTP client, once made, must be shut down.

@@ -72,8 +72,8 @@ public enum NotaryNode {
         // Hot-warm and hot-cold notaries keep nothing in their data directory (their database is
         // PostgreSQL) but may share it.
         let lock = try DataDirectoryLock(directory: data, shared: configuration.ha.mode != .single)
-        try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port)
-        if let grpc = configuration.grpc { try ListenCheck.ensureBindable(host: grpc.host, port: grpc.port) }
+        try ListenCheck.ensureBindable(host: configuration.listen.host, port: configuration.listen.port, section: "listen")
+        if let grpc = configuration.grpc { try ListenCheck.ensureBindable(host: grpc.host, port: grpc.port, section: "grpc") }
         let resource = HAConfiguration.notaryResource(shard: HAConfiguration.shard)
         let fence: WriteFence? = configuration.ha.mode == .single ? nil : WriteFence(resource: resource, epoch: hotColdEpoch)
         let stores = try await NotaryStores.open(configuration, data: data, fence: fence, resolve: resolve, logger: logger)

@@ -42,8 +42,8 @@ import Testing
         let error = await #expect(throws: ListenAddressUnavailable.self) {
             _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
         }
-        // The holder, this test's process, is named (Linux's /proc tells).
-        #expect(error?.description.hasPrefix("cannot listen on 127.0.0.1:\(taken.port): the port is in use by another process (pid \(getpid()) (") == true,
+        // The option and the holder, this test's process, are named (Linux's /proc tells).
+        #expect(error?.description.hasPrefix("cannot listen on 127.0.0.1:\(taken.port) (listen.host, listen.port): the port is in use by another process (pid \(getpid()) (") == true,
                 "\(String(describing: error))")
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/node.sqlite"))
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/log.sqlite"))

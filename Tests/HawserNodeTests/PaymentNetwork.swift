@@ -52,7 +52,7 @@ final class PaymentNetwork: @unchecked Sendable {
         for _ in 0..<50 {
             let base = Int.random(in: 20_000...59_000)
             let ports = [0, 1, 10, 11, 12, 20, 21, 22].map { base + $0 }
-            if ports.allSatisfy({ (try? ListenCheck.ensureBindable(host: "127.0.0.1", port: $0)) != nil }) { return base }
+            if ports.allSatisfy({ (try? ListenCheck.ensureBindable(host: "127.0.0.1", port: $0, section: "test")) != nil }) { return base }
         }
         throw SetUpFailed("no free range of ports for a network")
     }
