@@ -30,9 +30,10 @@ public final class DataDirectoryLock: Sendable {
             throw DataDirectoryInUse(directory: directory, holder: nil, reason: "\(directory) is a file, not a directory: give dataDirectory a directory")
         }
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            // Foundation's error names a domain and a number; the system's reason is beneath it.
+            // Foundation's error names a domain and a number; the system's reason is beneath it,
+            // or else (under /proc) only in its sentence.
             let posix = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
-            throw DataDirectoryInUse(directory: directory, holder: nil, reason: "cannot create it: \(posix ?? "\(error)")")
+            throw DataDirectoryInUse(directory: directory, holder: nil, reason: "cannot create it: \(posix ?? (error as NSError).localizedDescription)")
         }
         let path = directory + "/" + Self.fileName
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)

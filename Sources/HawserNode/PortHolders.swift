@@ -7,22 +7,40 @@ enum PortHolders {
     /// "pid 123 (nats-server)" for each process with a socket bound to `port`, in pid order.
     static func describe(_ port: Int) -> [String] {
         let inodes = socketInodes(port)
-        guard !inodes.isEmpty, let pids = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        guard !inodes.isEmpty else { return [] }
         var holders: [(Int, String)] = []
-        for pid in pids.compactMap(Int.init) {
-            let fds = "/proc/\(pid)/fd"
-            guard let entries = try? FileManager.default.contentsOfDirectory(atPath: fds) else { continue }
-            let holds = entries.contains { entry in
-                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: fds + "/" + entry),
-                      target.hasPrefix("socket:[") else { return false }
-                return inodes.contains(String(target.dropFirst(8).dropLast()))
-            }
-            guard holds else { continue }
+        for pid in entries("/proc").compactMap(Int.init) {
+            guard holdsSocket(pid, inodes) else { continue }
             let name = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
             holders.append((pid, name))
         }
         return holders.sorted { $0.0 < $1.0 }.map { "pid \($0.0) (\($0.1))" }
+    }
+
+    /// Whether process `pid` has one of the sockets `inodes` open.
+    private static func holdsSocket(_ pid: Int, _ inodes: Set<String>) -> Bool {
+        let fds = "/proc/\(pid)/fd"
+        var target = [CChar](repeating: 0, count: 256)
+        return entries(fds).contains { name in
+            let length = readlink(fds + "/" + name, &target, target.count - 1)
+            guard length > 0 else { return false }
+            let link = String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return link.hasPrefix("socket:[") && inodes.contains(String(link.dropFirst(8).dropLast()))
+        }
+    }
+
+    /// The names in a directory, read with readdir: Foundation's listing gave up on the whole of
+    /// /proc when a process it listed exited while it read (the holder was then not named, now and
+    /// then, in tests that started processes alongside). An entry gone meanwhile is skipped.
+    private static func entries(_ path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            names.append(withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+        }
+        return names
     }
 
     /// The inodes of the sockets bound to `port` (a socket in TIME_WAIT has none).

@@ -33,6 +33,14 @@ import Testing
         _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
     }
 
+    /// A directory that cannot be made is refused in a sentence, not Foundation's error dump
+    /// (`Error Domain=NSCocoaErrorDomain Code=4 ... UserInfo={...}`, found from outside).
+    @Test func aDataDirectoryThatCannotBeMadeIsRefusedInASentence() throws {
+        let error = #expect(throws: DataDirectoryInUse.self) { _ = try DataDirectoryLock(directory: "/proc/hawser-test/data") }
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains("cannot create it: ") && !text.contains("NSCocoaErrorDomain") && !text.contains("UserInfo"), "\(text)")
+    }
+
     @Test func aTakenPortIsFoundBeforeTheDataDirectoryIsOpened() async throws {
         let taken = try ListeningSocket()
         let dir = try TemporaryDirectory()
