@@ -99,7 +99,7 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .head = unwrapOutboundIn(data) { core?.answerStarting() }
+        if case .head(let head) = unwrapOutboundIn(data) { core?.answerStarting(status: head.status.code) }
         switch unwrapOutboundIn(data) {
         case .head(var head) where core?.answeringLast == true:
             head.headerFields[.connection] = "close"

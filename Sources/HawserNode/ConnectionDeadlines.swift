@@ -128,9 +128,11 @@ struct ConnectionDeadlines {
     /// An answer's head is being written. Begun while its request's body still arrives (an early
     /// error: 413 `body_too_large`), the answer is the connection's last: the rest of the body is
     /// not read on (an oversized body was taken at full speed until the body deadline), the
-    /// answer says `Connection: close`, and the connection lingers after it.
-    mutating func answerStarting() {
-        if phase == .readingBody, unanswered == 1 { closeRequested = true }
+    /// answer says `Connection: close`, and the connection lingers after it. A 413 is the last
+    /// also when the body happened to be all in already: whether it was depended on how fast the
+    /// peer sent it (a node kept one connection and the notary closed another, found from outside).
+    mutating func answerStarting(status: Int) {
+        if phase == .readingBody || status == 413, unanswered == 1 { closeRequested = true }
     }
 
     /// The request's body ended.

@@ -116,7 +116,7 @@ import Testing
     @Test func anEarlyAnswerEndsTheConnection() {
         var core = ConnectionDeadlines(limits: limits, now: at(0))
         _ = core.headReceived(now: at(1), closeAfter: false)
-        core.answerStarting()
+        core.answerStarting(status: 413)
         #expect(core.answeringLast)
         #expect(core.answerSent(now: at(2)) == .linger(at(4)))
         #expect(core.timerFired(now: at(4)) == .close(.linger))
@@ -124,9 +124,16 @@ import Testing
         var kept = ConnectionDeadlines(limits: limits, now: at(0))
         _ = kept.headReceived(now: at(1), closeAfter: false)
         _ = kept.endReceived(now: at(1))
-        kept.answerStarting()
+        kept.answerStarting(status: 200)
         #expect(!kept.answeringLast)
         #expect(kept.answerSent(now: at(2)) == .arm(at(77)))
+        // But a 413 is the last whether or not its body was all in: that depended on the peer's speed.
+        var late = ConnectionDeadlines(limits: limits, now: at(0))
+        _ = late.headReceived(now: at(1), closeAfter: false)
+        _ = late.endReceived(now: at(1))
+        late.answerStarting(status: 413)
+        #expect(late.answeringLast)
+        #expect(late.answerSent(now: at(2)) == .linger(at(4)))
     }
 
     @Test func aLingeringConnectionClosesWhenThePeerDoes() {

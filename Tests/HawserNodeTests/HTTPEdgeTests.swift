@@ -76,6 +76,23 @@ import Testing
         }
     }
 
+    /// A 413 whose body was all in when it was answered is the last too: the node kept such a
+    /// connection and answered the next request on it (found from outside); whether it did
+    /// depended on how fast the body came.
+    @Test func aBodyTooLargeThatArrivedWholeIsTheConnectionsLast() async throws {
+        try await withLiveNode({ $0.maxBodyBytes = 1024 }) { port in
+            let connection = try await RawConnection(port: port)
+            let body = String(repeating: " ", count: 2048)
+            #expect(await connection.send("POST /v1/flows HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                          + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"))
+            let answer = await connection.read(within: .seconds(10))
+            let responses = Self.responses(in: answer.bytes)
+            #expect(responses.count == 1 && responses[0].hasPrefix("413") && responses[0].lowercased().contains("connection: close"),
+                    "\(responses)")
+            #expect(answer.closed)
+        }
+    }
+
     @Test func aRequestAnsweredBeforeItsBodyEndsThatAskedToCloseIsClosed() async throws {
         try await withLiveNotary({ $0.limits.maxBodyBytes = 1024 }) { port in
             let connection = try await RawConnection(port: port)
