@@ -27,9 +27,9 @@ public struct History: Sendable {
 
     public enum Outcome: Sendable, Hashable {
         case committed
-        /// Each state (input or reference) already consumed, with the SHA-256 of the id of the
-        /// transaction that consumed it, as the answer names them.
-        case conflict([StateRef: SecureHash])
+        /// Each state (input or reference) already consumed, with the SHA-256 of the id of each
+        /// transaction the answer names as its consumer (more than one is a double spend).
+        case conflict([StateRef: Set<SecureHash>])
         case timeWindowInvalid
     }
 
@@ -45,10 +45,14 @@ public struct History: Sendable {
     /// A history a simulation recorded.
     init(events: [Event]) { self.events = events }
 
-    /// Reads JSON lines; blank lines are skipped. Throws `ReadError` at the first bad line.
+    /// Reads JSON lines (ended by LF or CRLF); blank lines are skipped. Throws `ReadError` at the
+    /// first bad line, and at an `invoke` of a transaction invoked before with other inputs (a
+    /// transaction's id fixes its inputs: the history is not of one ledger).
     public init(jsonLines text: String) throws {
         events = []
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        var invoked = [SecureHash: (inputs: [StateRef], line: Int)]()
+        // "\r\n" is one Character in Swift: a split on "\n" alone kept CRLF lines whole.
+        for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let line = index + 1
             guard !raw.allSatisfy(\.isWhitespace) else { continue }
             let object: [String: Any]
@@ -62,7 +66,17 @@ public struct History: Sendable {
             } catch {
                 throw ReadError(line: line, problem: "not JSON")
             }
-            events.append(try Self.event(object, line: line))
+            let event = try Self.event(object, line: line)
+            if event.kind == .invoke, case .notarise(let txId, let inputs?, _) = event.op {
+                if let first = invoked[txId] {
+                    guard first.inputs == inputs else {
+                        throw ReadError(line: line, problem: "transaction \(txId) was invoked at line \(first.line) with other inputs")
+                    }
+                } else {
+                    invoked[txId] = (inputs, line)
+                }
+            }
+            events.append(event)
         }
     }
 
@@ -112,12 +126,15 @@ public struct History: Sendable {
             guard let list = object["conflicts"] as? [[String: Any]], !list.isEmpty else {
                 throw ReadError(line: line, problem: "a conflict needs `conflicts`: [{\"ref\": ..., \"consumingTxIdHash\": ...}]")
             }
-            var consumed = [StateRef: SecureHash]()
+            var consumed = [StateRef: Set<SecureHash>]()
             for entry in list {
                 guard let ref = entry["ref"] as? String, let by = entry["consumingTxIdHash"] as? String else {
                     throw ReadError(line: line, problem: "each conflict needs `ref` and `consumingTxIdHash`")
                 }
-                consumed[try stateRef(ref, line: line)] = try hash(by, line: line)
+                if let kind = entry["kind"], kind as? String != "input" && kind as? String != "reference" {
+                    throw ReadError(line: line, problem: "a conflict's `kind` must be input or reference")
+                }
+                consumed[try stateRef(ref, line: line), default: []].insert(try hash(by, line: line))
             }
             return .conflict(consumed)
         default:

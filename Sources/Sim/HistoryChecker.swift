@@ -64,13 +64,17 @@ public struct HistoryChecker: Sendable {
         var flows = [String: (flowId: String, line: Int)]()
         var results = [String: (status: String, result: String?, line: Int)]()
 
+        // Every transaction's inputs first: an answer may come before its `invoke` down the file
+        // (clients writing one file each, merged), and counts all the same.
+        for event in history.events {
+            if event.kind == .invoke, case .notarise(let txId, let refs?, _) = event.op, inputs[txId] == nil {
+                inputs[txId] = (refs, event.line)
+                byHash[SecureHash.sha256(txId.bytes)] = txId
+            }
+        }
         for event in history.events {
             switch event.op {
-            case .notarise(let txId, let refs, let outcome):
-                if let refs, inputs[txId] == nil {
-                    inputs[txId] = (refs, event.line)
-                    byHash[SecureHash.sha256(txId.bytes)] = txId
-                }
+            case .notarise(let txId, _, let outcome):
                 guard event.kind == .ok, let outcome else { continue }
                 if let first = answers[txId] {
                     if first.outcome != outcome {
@@ -88,9 +92,11 @@ public struct HistoryChecker: Sendable {
                         consumers[ref, default: [:]][consumer] = event.line
                     }
                 case .conflict(let consumed):
-                    for (ref, by) in consumed.sorted(by: { $0.key < $1.key }) {
-                        if consumers[ref, default: [:]][by] == nil { consumers[ref, default: [:]][by] = event.line }
-                        conflictsNamed.append((ref, by, event.line))
+                    for (ref, named) in consumed.sorted(by: { $0.key < $1.key }) {
+                        for by in named.sorted() {
+                            if consumers[ref, default: [:]][by] == nil { consumers[ref, default: [:]][by] = event.line }
+                            conflictsNamed.append((ref, by, event.line))
+                        }
                     }
                 case .timeWindowInvalid:
                     break
@@ -108,8 +114,15 @@ public struct HistoryChecker: Sendable {
                 }
             case .result(let flowId, let status, let result):
                 // Only an end counts: a flow read while running, or parked in the hospital, has
-                // not ended, and must not hide that it never did (`unfinished`).
-                guard Self.finalStatuses.contains(status) else { continue }
+                // not ended, and must not hide that it never did (`unfinished`). Read so after
+                // it ended, though, its end was lost.
+                guard Self.finalStatuses.contains(status) else {
+                    if let first = results[flowId] {
+                        out.append(Violation(rule: "changed_result", detail: "flow \(flowId) ended \(first.status), then read as \(status)",
+                                             lines: [first.line, event.line]))
+                    }
+                    continue
+                }
                 if let first = results[flowId] {
                     if first.status != status || first.result != result {
                         out.append(Violation(rule: "changed_result", detail: "flow \(flowId) ended \(first.status), then read as \(status)\(first.result != result ? " with another result" : "")",
@@ -145,7 +158,8 @@ public struct HistoryChecker: Sendable {
     static func name(_ outcome: History.Outcome) -> String {
         switch outcome {
         case .committed: "committed"
-        case .conflict(let consumed): "conflict (\(consumed.sorted { $0.key < $1.key }.map { "\($0.key) by id hash \($0.value.hex)" }.joined(separator: ", ")))"
+        case .conflict(let consumed):
+            "conflict (\(consumed.sorted { $0.key < $1.key }.map { "\($0.key) by id hash \($0.value.sorted().map(\.hex).joined(separator: " and "))" }.joined(separator: ", ")))"
         case .timeWindowInvalid: "time_window_invalid"
         }
     }

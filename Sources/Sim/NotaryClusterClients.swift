@@ -123,7 +123,7 @@ extension NotaryClusterWorld {
     static func historyOutcome(_ outcome: NotarisationOutcome) -> History.Outcome {
         switch outcome {
         case .committed: .committed
-        case .conflict(let conflicts): .conflict(Dictionary(conflicts.map { ($0.ref, $0.consumingTxIdHash) }, uniquingKeysWith: { first, _ in first }))
+        case .conflict(let conflicts): .conflict(Dictionary(conflicts.map { ($0.ref, [$0.consumingTxIdHash]) }, uniquingKeysWith: { $0.union($1) }))
         case .timeWindowInvalid: .timeWindowInvalid
         }
     }

@@ -21,7 +21,7 @@ import Testing
             case nil: answer = "-"
             case .committed?: answer = "committed"
             case .timeWindowInvalid?: answer = "time_window_invalid"
-            case .conflict(let consumed)?: answer = "conflict " + consumed.sorted { $0.key < $1.key }.map { "\($0.key) by \($0.value.hex)" }.joined(separator: ", ")
+            case .conflict(let consumed)?: answer = "conflict " + consumed.sorted { $0.key < $1.key }.map { "\($0.key) by \($0.value.sorted().map(\.hex).joined(separator: " and "))" }.joined(separator: ", ")
             }
             return "\(event.kind) notarise \(txId.hex) \(inputs.map { $0.map(\.description).joined(separator: " ") } ?? "-") \(answer)"
         case .start(let clientRequestId, let flowId): return "\(event.kind) start \(clientRequestId) \(flowId ?? "-")"

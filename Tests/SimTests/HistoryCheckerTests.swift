@@ -70,6 +70,32 @@ import Testing
         let parked = #"{"type": "ok", "op": "result", "flowId": "f1", "status": "hospitalised"}"#
         #expect(try check([start("r1", "f1"), parked]).map(\.rule) == ["unfinished"])
         #expect(try check([start("r1", "f1"), parked, result("f1", 5)]) == [])
+        // Read as not ended after its end: the end was lost (it passed, found from outside).
+        #expect(try check([start("r1", "f1"), result("f1", 5), parked]).map(\.detail) == ["flow f1 ended completed, then read as hospitalised"])
+    }
+
+    /// Found from outside: one conflict answer naming two consumers of a state passed (the reader
+    /// kept one consumer a state); an answer before its `invoke` counted for nothing, so did a
+    /// second `invoke` of a transaction with other inputs; CRLF lines were "not JSON".
+    @Test func oneAnswerNamingTwoConsumersIsADoubleSpend() throws {
+        let (ha, hb) = (SecureHash.sha256(SecureHash(hex: Self.a)!.bytes).hex, SecureHash.sha256(SecureHash(hex: Self.b)!.bytes).hex)
+        let both = #"{"type": "ok", "op": "notarise", "txId": "\#(Self.c)", "outcome": "conflict", "conflicts": [{"ref": "\#(Self.s1)", "kind": "input", "consumingTxIdHash": "\#(ha)"}, {"ref": "\#(Self.s1)", "kind": "input", "consumingTxIdHash": "\#(hb)"}]}"#
+        let lines = [Self.invoke(Self.a, [Self.s1]), Self.invoke(Self.b, [Self.s1]), Self.invoke(Self.c, [Self.s1]), both]
+        let found = try check(lines)
+        #expect(found.map(\.rule) == ["double_spend"] && found.first?.lines == [4, 4], "\(found)")
+    }
+
+    @Test func theOrderOfAnAnswerAndItsInvokeDoesNotMatter() throws {
+        let lines = [Self.committed(Self.a), Self.invoke(Self.a, [Self.s1]), Self.invoke(Self.b, [Self.s1]), Self.committed(Self.b)]
+        #expect(try check(lines).map(\.rule) == ["double_spend"])
+        #expect {
+            _ = try History(jsonLines: [Self.invoke(Self.a, [Self.s1]), Self.invoke(Self.a, [Self.s2])].joined(separator: "\n"))
+        } throws: { error in
+            (error as? History.ReadError).map { $0.line == 2 && $0.problem.contains("invoked at line 1 with other inputs") } ?? false
+        }
+        #expect(try check([Self.invoke(Self.a, [Self.s1]), Self.invoke(Self.a, [Self.s1]), Self.committed(Self.a)]) == [], "a retry's invoke")
+        let crlf = [Self.invoke(Self.a, [Self.s1]), Self.committed(Self.a)].joined(separator: "\r\n") + "\r\n"
+        #expect(try HistoryChecker().check(History(jsonLines: crlf)).violations == [])
     }
 
     @Test func aBadLineIsRefusedWithItsNumber() {
@@ -77,7 +103,9 @@ import Testing
                                 (#"{"type": "invoke", "op": "notarise", "txId": "\#(Self.a)"}"#, "needs `inputs`"),
                                 (#"{"type": "invoke", "op": "notarise", "txId": "aa"}"#, "64 hexadecimal digits"),
                                 (#"{"type": "invoke", "op": "notarise", "txId": "\#(Self.a)", "inputs": ["\#(Self.b):01"]}"#, "TXID:INDEX"),
-                                (#"{"type": "ok", "op": "notarise", "txId": "\#(Self.a)", "outcome": "maybe"}"#, "`outcome` must be")] {
+                                (#"{"type": "ok", "op": "notarise", "txId": "\#(Self.a)", "outcome": "maybe"}"#, "`outcome` must be"),
+                                (#"{"type": "ok", "op": "notarise", "txId": "\#(Self.a)", "outcome": "conflict", "conflicts": [{"ref": "\#(Self.s1)", "kind": "bogus", "consumingTxIdHash": "\#(Self.b)"}]}"#,
+                                 "`kind` must be input or reference")] {
             #expect {
                 _ = try History(jsonLines: "\n" + line)
             } throws: { error in
