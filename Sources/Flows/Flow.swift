@@ -63,13 +63,6 @@ public struct TransientFlowError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// A store's or a service's error that says whether it may go away by itself (a database that
-/// cannot be reached now). The hospital treats a transient one as a `TransientFlowError`: a flow
-/// that meets it reading the vault is retried, not parked as if it had met a bug.
-public protocol PossiblyTransientError: Error {
-    var isTransient: Bool { get }
-}
-
 /// The JSON form of flow arguments, outputs and journaled results. Keys are sorted so that the
 /// same value always encodes to the same bytes.
 public enum FlowCoding {

@@ -1,3 +1,4 @@
+import HawserCore
 import Sessions
 
 /// The flow hospital's policy (sans-I/O): what to do with a flow whose run threw.

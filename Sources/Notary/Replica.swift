@@ -106,30 +106,44 @@ public final class Replica: Service, Sendable {
         try await cancelWhenGracefulShutdown {
             var head = start, caughtUp = start.position >= target
             var failures = 0
+            // A failure to read the log (its database away) or to apply it (a full disk, a
+            // database away) is tried again after a pause: the transaction rolled back, and the
+            // same entries are read and applied again. Requests wait meanwhile, and time out. The
+            // process does not stop: a node's flows then wait in its hospital, and all resumes
+            // once the store writes again. Only the store's failure is kept for readiness: a
+            // read that waits for entries does not come back while the log is idle, so nothing
+            // would clear a read's.
+            func pause(after error: any Error, store: Bool) async throws {
+                failures += 1
+                if store { self.storeFailure.withLock { $0 = "\(error)" } }
+                if let unlogged = self.storeFailureLog.admit("apply", at: .now) {
+                    self.logger.error("the replica could not read or apply log entries; trying again",
+                                      metadata: ["position": "\(head.position + 1)", "error": "\(error)",
+                                                 "failures": "\(failures)", "unlogged": "\(unlogged)"])
+                }
+                try await Task.sleep(for: .milliseconds(min(5_000, 50 << min(failures, 7))))
+            }
             while !Task.isCancelled {
-                let entries = try await self.log.read(after: head.position, limit: self.maxEntriesPerApply)
+                let entries: [LogEntry]
+                do {
+                    entries = try await self.log.read(after: head.position, limit: self.maxEntriesPerApply)
+                } catch let error as any PossiblyTransientError where error.isTransient {
+                    // Only a failure that says it may pass: a stream that lost entries, or one the
+                    // replica is ahead of, stops it for the operator to restore.
+                    try await pause(after: error, store: false)
+                    continue
+                }
                 guard !entries.isEmpty else { continue }
                 let next: ChainHead, broken: LogBreak?
                 do {
                     (next, broken) = try await self.apply(entries, after: head)
-                    if failures > 0 { self.storeFailure.withLock { $0 = nil } }
-                    failures = 0
                 } catch let error where !(error is CancellationError) && !(error is CoordinationError) {
-                    // The store could not commit (a full disk, a database away): its transaction
-                    // rolled back, and the same entries are applied again after a pause. Requests
-                    // wait meanwhile, and time out. The process does not stop: a node's flows
-                    // then wait in its hospital, and all resumes once the store writes again.
                     // A fencing refusal (another process owns the store now) still ends the run.
-                    failures += 1
-                    self.storeFailure.withLock { $0 = "\(error)" }
-                    if let unlogged = self.storeFailureLog.admit("apply", at: .now) {
-                        self.logger.error("the replica could not apply log entries to its store; trying again",
-                                          metadata: ["position": "\(head.position + 1)", "error": "\(error)",
-                                                     "failures": "\(failures)", "unlogged": "\(unlogged)"])
-                    }
-                    try await Task.sleep(for: .milliseconds(min(5_000, 50 << min(failures, 7))))
+                    try await pause(after: error, store: true)
                     continue
                 }
+                if failures > 0 { self.storeFailure.withLock { $0 = nil } }
+                failures = 0
                 head = next
                 if let broken {
                     self.stop(at: broken)

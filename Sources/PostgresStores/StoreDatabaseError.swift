@@ -1,5 +1,6 @@
 import Coordination
 import Flows
+import HawserCore
 import Postgres
 import PostgresNIO
 
