@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start or stop a 3-server NATS JetStream cluster on loopback (127.0.0.1 only).
 #
-#   scripts/nats-cluster.sh start <dir> [base-port]   start servers, print the client URLs
+#   scripts/nats-cluster.sh start <dir> [base-port]   start servers (those not running), print the client URLs
 #   scripts/nats-cluster.sh stop  <dir>               stop the servers started in <dir>
 #   scripts/nats-cluster.sh urls  <dir>               print the client URLs again
 #
@@ -52,9 +52,10 @@ start)
     routes=${routes%, }
     for i in 0 1 2; do
         name="n$((i + 1))"
+        # A server still running is left as it is: `start` again brings back the ones that died.
         if [[ -f "$dir/$name.pid" ]] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
             echo "$name already running (pid $(cat "$dir/$name.pid"))" >&2
-            exit 1
+            continue
         fi
         mkdir -p "$dir/$name"
         cat >"$dir/$name.conf" <<CONF

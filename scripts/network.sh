@@ -36,7 +36,8 @@ start_process() {
 # Waits (at most 90 s) until the process in $1 answers GET /health/ready on port $2.
 wait_ready() {
     local where=$1 port=$2 deadline=$((SECONDS + 90))
-    until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready") == 200 ]]; do
+    # --max-time: a paused process (SIGSTOP) accepts connections and never answers.
+    until [[ $(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready") == 200 ]]; do
         if ! kill -0 "$(cat "$where/hawser.pid")" 2>/dev/null; then echo "$where: exited; see $where/hawser.log" >&2; return 1; fi
         if ((SECONDS > deadline)); then echo "$where: not ready after 90 s; see $where/hawser.log" >&2; return 1; fi
         sleep 0.2

@@ -77,10 +77,14 @@ public struct NetworkDefinition: Codable, Sendable, Equatable {
         func claim(_ name: String, key: String, as what: String) {
             if name.trimmingCharacters(in: .whitespaces).isEmpty { out.append("\(what): a name must not be empty") }
             if let other = names.updateValue(what, forKey: name) { out.append("\(what) `\(name)`: a \(other) has the same name too") }
-            if PublicKey(base64: key) == nil {
-                out.append("\(what) `\(name)`: `\(key)` is not an Ed25519 public key in base64")
-            } else if let other = keys.updateValue("\(what) `\(name)`", forKey: key) {
-                out.append("\(what) `\(name)`: the key is also \(other)'s")
+            // Canonical base64 only: the unused low bits of the last character gave one key a
+            // second spelling, which passed the rule below (found from outside).
+            if let parsed = PublicKey(base64: key), parsed.base64 == key {
+                if let other = keys.updateValue("\(what) `\(name)`", forKey: parsed.base64) {
+                    out.append("\(what) `\(name)`: the key is also \(other)'s")
+                }
+            } else {
+                out.append("\(what) `\(name)`: `\(key)` is not an Ed25519 public key in canonical base64 (32 bytes, padded, unused bits zero)")
             }
         }
         for node in nodes {

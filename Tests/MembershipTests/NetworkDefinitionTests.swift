@@ -47,10 +47,18 @@ struct NetworkDefinitionTests {
         #expect(problems.contains("node `O=Node 0, L=London, C=GB`: a node has the same name too"))
         #expect(problems.contains("node `O=Node 2, L=London, C=GB`: the key is also node `O=Node 0, L=London, C=GB`'s"))
         #expect(problems.filter { $0.contains("is not an address of the form SCHEME://HOST:PORT") }.count == 8)
-        #expect(problems.contains("party `O=Party 1, L=London, C=GB`: `not a key` is not an Ed25519 public key in base64"))
+        #expect(problems.contains("party `O=Party 1, L=London, C=GB`: `not a key` is not an Ed25519 public key in canonical base64 (32 bytes, padded, unused bits zero)"))
         #expect(problems.contains("node `O=Node 2, L=London, C=GB`: needs at least one party"))
         #expect(problems.contains("notary `O=Notary, L=London, C=GB`: needs at least one address"))
         #expect(throws: MembershipError.self) { try Membership(bad) }
+        // A second spelling of a key (the last character's unused bits set) is no key of its own.
+        var respelt = network()
+        let key = respelt.nodes[0].identityKey
+        let last = key.dropLast().last!  // before the `=`
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        respelt.nodes[1].parties[0].publicKey = String(key.dropLast(2)) + String(alphabet[alphabet.firstIndex(of: last)! ^ 1]) + "="
+        #expect(PublicKey(base64: respelt.nodes[1].parties[0].publicKey)?.base64 == key, "the same 32 bytes")
+        #expect(respelt.problems.contains { $0.hasPrefix("party `O=Party 1, L=London, C=GB`: `") && $0.hasSuffix("is not an Ed25519 public key in canonical base64 (32 bytes, padded, unused bits zero)") })
         #expect(NetworkDefinition(version: 1, nodes: [], notaries: []).problems
             == ["nodes: a network needs at least one node", "notaries: a network needs at least one notary"])
     }
