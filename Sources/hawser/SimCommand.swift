@@ -234,7 +234,13 @@ struct SimCommand: ParsableCommand {
         case "all": return Set(Kind.allCases)
         case "none": return []
         default:
-            return Set(try faults.split(separator: ",").map { name in
+            // An empty list (`--faults "$UNSET"`) meant none, without a word, and its replay line
+            // could not be run (found from outside): `none` is said so.
+            let names = faults.split(separator: ",", omittingEmptySubsequences: false)
+            if names.contains(where: \.isEmpty) {
+                throw ValidationError("--faults: an empty fault name in \"\(faults.prefix(100))\"; give fault names separated by commas, or all or none")
+            }
+            return Set(try names.map { name in
                 guard let kind = Kind(rawValue: String(name)) else {
                     throw ValidationError("--faults: unknown fault \(name) of \(model); known: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")), or all or none")
                 }

@@ -63,6 +63,7 @@ struct SimCommandTests {
     @Test func badOptionsAreRefused() async throws {
         for (arguments, says) in [(["--seeds", "9-1"], "--seeds must be N, FIRST-LAST"),
                                   (["--faults", "pause,meteor"], "unknown fault meteor"),
+                                  (["--faults", ""], "an empty fault name"), (["--faults", "pause,"], "an empty fault name"),
                                   (["--drift", "2"], "--drift must be 0...0.9"),
                                   (["--model", "cluster", "--faults", "resign"], "unknown fault resign of the cluster"),
                                   (["--mutation", "early-answers"], "--mutation needs --model cluster or sessions"),
