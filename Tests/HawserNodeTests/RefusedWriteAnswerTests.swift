@@ -6,7 +6,6 @@ import Foundation
 import HawserTestSupport
 import Hummingbird
 import HummingbirdTesting
-import Prometheus
 import Synchronization
 import Testing
 
@@ -36,14 +35,7 @@ import Testing
         let refusals = RefusalCount()
         let engine = FlowEngine(store: FencedFlowStore(base: database.flows) { _ in refusals.add() }, registry: registry,
                                 services: FlowServices(), logger: quietLogger)
-        let api = NodeAPI(flows: FlowEngines(node: ServingState(.active(engine))), gated: true,
-                          database: NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [],
-                                                 fenced: { _ in preconditionFailure("not partitioned") }), replica: nil,
-                          authenticator: RPCAuthenticator(users: [RPCUser(username: "ops", passwordHash: PasswordHash.make("secret", iterations: 100),
-                                                                          permissions: [.all])]),
-                          identity: NodeIdentityJSON(name: "O=Alice", notary: "O=Notary", parties: [], flows: registry.names),
-                          maxBodyBytes: 1 << 20, maxBodyBytesInFlight: 1 << 23, registry: PrometheusCollectorRegistry(),
-                          openAPI: NodeOpenAPI(registry: registry, parties: { [] }, host: "127.0.0.1", port: 0), network: nil)
+        let api = NodeAPI.gated(FlowEngines(node: ServingState(.active(engine))), database: database, registry: registry)
         try await Application(router: api.router()).test(.router) { client in
             try await client.execute(uri: "/v1/flows" + query, method: .post, headers: ops,
                                      body: startBody("Greet", #"{"text":"refused"}"#, clientRequestId: "greet-1")) { response in

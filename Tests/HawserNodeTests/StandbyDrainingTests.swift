@@ -5,7 +5,6 @@ import Foundation
 import HawserTestSupport
 import Hummingbird
 import HummingbirdTesting
-import Prometheus
 import Testing
 
 /// Draining is the process's state, and outlasts its terms: a process drained, then made a
@@ -18,14 +17,7 @@ import Testing
         let database = try SQLiteNodeDatabase(path: dir.path + "/node.sqlite", fence: nil)
         let registry = FlowRegistry()
         let engines = FlowEngines(node: ServingState(.standby(active: "http://127.0.0.1:1")))
-        let api = NodeAPI(flows: engines, gated: true,
-                          database: NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [],
-                                                 fenced: { _ in preconditionFailure("not partitioned") }), replica: nil,
-                          authenticator: RPCAuthenticator(users: [RPCUser(username: "ops", passwordHash: PasswordHash.make("secret", iterations: 100),
-                                                                          permissions: [.all])]),
-                          identity: NodeIdentityJSON(name: "O=Alice", notary: "O=Notary", parties: [], flows: registry.names),
-                          maxBodyBytes: 1 << 20, maxBodyBytesInFlight: 1 << 23, registry: PrometheusCollectorRegistry(),
-                          openAPI: NodeOpenAPI(registry: registry, parties: { [] }, host: "127.0.0.1", port: 0), network: nil)
+        let api = NodeAPI.gated(engines, database: database, registry: registry)
         try await Application(router: api.router()).test(.router) { client in
             try await client.execute(uri: "/v1/flows", method: .get, headers: ops) { response in
                 #expect(response.status == .serviceUnavailable && String(buffer: response.body).contains(#""code":"standby""#))

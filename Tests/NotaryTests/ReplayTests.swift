@@ -132,52 +132,51 @@ final class FailingStore: NotaryStore, Sendable {
 }
 
 extension ReplayTests {
+    /// Runs `body` with a notary on `log` and `store` whose requests wait up to a minute.
+    func withPatientNotary(log: any ReplicatedLog, store: any NotaryStore,
+                           _ body: @escaping @Sendable (NotaryAssembly) async throws -> Void) async throws {
+        var limits = NotaryLimits()
+        limits.requestTimeout = .seconds(60)
+        let assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
+                                      log: log, store: store, metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance),
+                                      logger: quietLogger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await assembly.replica.run() }
+            group.addTask { try await assembly.appender.run() }
+            defer { group.cancelAll() }
+            try await body(assembly)
+        }
+    }
+
     /// A store that cannot commit for a while (a full disk) delays answers; it no longer stops
     /// the replica, which took the whole node down with it (found from outside: `SQLite error 13:
     /// database or disk is full`, exit 1). The same entries are applied once the store writes.
     @Test func aStoreThatCannotWriteForAWhileDelaysAnswersAndStopsNothing() async throws {
         let dir = try TemporaryDirectory()
         let store = FailingStore(try SQLiteNotaryStore(path: dir.path + "/notary.sqlite"), failing: 3)
-        var limits = NotaryLimits()
-        limits.requestTimeout = .seconds(60)
-        let assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
-                                      log: try SQLiteLog(path: dir.path + "/log.sqlite"), store: store,
-                                      metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
         var ids = Ids(seed: 41)
         let state = ids.ref()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await assembly.replica.run() }
-            group.addTask { try await assembly.appender.run() }
-            defer { group.cancelAll() }
-            #expect(try await assembly.notary.notarise(request(ids.hash(), inputs: [state])).outcome == .committed)
+        let (first, second) = (request(ids.hash(), inputs: [state]), request(ids.hash(), inputs: [state]))
+        try await withPatientNotary(log: try SQLiteLog(path: dir.path + "/log.sqlite"), store: store) { assembly in
+            #expect(try await assembly.notary.notarise(first).outcome == .committed)
             #expect(store.failures.withLock { $0 } == 0, "the store failed three times first")
-            let again = try await assembly.notary.notarise(request(ids.hash(), inputs: [state]))
+            let again = try await assembly.notary.notarise(second)
             guard case .conflict = again.outcome else {
                 Issue.record("the state was not recorded spent: \(again.outcome)")
                 return
             }
         }
     }
-}
 
-extension ReplayTests {
     /// While its store cannot apply, a replica says so (`/health/ready` answers `not_ready` with
     /// it), and stops saying so once it applies again. It said `ready` while every request timed
     /// out.
     @Test func aReplicaWhoseStoreCannotApplySaysSoUntilItApplies() async throws {
         let dir = try TemporaryDirectory()
         let store = FailingStore(try SQLiteNotaryStore(path: dir.path + "/notary.sqlite"), failing: 1_000_000)
-        var limits = NotaryLimits()
-        limits.requestTimeout = .seconds(60)
-        let assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
-                                      log: try SQLiteLog(path: dir.path + "/log.sqlite"), store: store,
-                                      metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
         var ids = Ids(seed: 42)
         let tx = request(ids.hash(), inputs: [ids.ref()])
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await assembly.replica.run() }
-            group.addTask { try await assembly.appender.run() }
-            defer { group.cancelAll() }
+        try await withPatientNotary(log: try SQLiteLog(path: dir.path + "/log.sqlite"), store: store) { assembly in
             #expect(assembly.replica.storeProblem == nil)
             let answer = Task { try await assembly.notary.notarise(tx).outcome }
             try await eventually("the replica says its store fails") {
@@ -186,6 +185,21 @@ extension ReplayTests {
             store.failures.withLock { $0 = 0 }
             #expect(try await answer.value == .committed)
             #expect(assembly.replica.storeProblem == nil)
+        }
+    }
+
+    /// A notary on PostgreSQL exited when its database went away while it served: the replica's
+    /// read of the log failed with `database_unavailable` and ended its run (found from outside;
+    /// the docs promise an exit only in hot-cold). A transient read failure is tried again.
+    @Test func aLogThatCannotBeReadForAWhileDelaysAnswersAndStopsNothing() async throws {
+        let dir = try TemporaryDirectory()
+        let log = FlakyReadLog(try SQLiteLog(path: dir.path + "/log.sqlite"), failing: 3)
+        var ids = Ids(seed: 43)
+        let tx = request(ids.hash(), inputs: [ids.ref()])
+        try await withPatientNotary(log: log, store: try SQLiteNotaryStore(path: dir.path + "/notary.sqlite")) { assembly in
+            let outcome = try await assembly.notary.notarise(tx).outcome
+            #expect(outcome == .committed)
+            #expect(log.failures.withLock { $0 } == 0, "the reads failed three times first")
         }
     }
 }
@@ -215,27 +229,3 @@ final class FlakyReadLog: ReplicatedLog, Sendable {
     func entry(at position: UInt64) async throws -> LogEntry? { try await base.entry(at: position) }
 }
 
-extension ReplayTests {
-    /// A notary on PostgreSQL exited when its database went away while it served: the replica's
-    /// read of the log failed with `database_unavailable` and ended its run (found from outside;
-    /// the docs promise an exit only in hot-cold). A transient read failure is tried again.
-    @Test func aLogThatCannotBeReadForAWhileDelaysAnswersAndStopsNothing() async throws {
-        let dir = try TemporaryDirectory()
-        let log = FlakyReadLog(try SQLiteLog(path: dir.path + "/log.sqlite"), failing: 3)
-        var limits = NotaryLimits()
-        limits.requestTimeout = .seconds(60)
-        let assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
-                                      log: log, store: try SQLiteNotaryStore(path: dir.path + "/notary.sqlite"),
-                                      metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
-        var ids = Ids(seed: 43)
-        let tx = request(ids.hash(), inputs: [ids.ref()])
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await assembly.replica.run() }
-            group.addTask { try await assembly.appender.run() }
-            defer { group.cancelAll() }
-            let outcome = try await assembly.notary.notarise(tx).outcome
-            #expect(outcome == .committed)
-            #expect(log.failures.withLock { $0 } == 0, "the reads failed three times first")
-        }
-    }
-}
