@@ -11,17 +11,24 @@ import Testing
 /// corrupted answered every read with `SQLite error 26` while `/health/ready` said `ready`
 /// (found from outside). Here the flows' table is renamed under the running node, and back.
 @Suite(.timeLimit(.minutes(3))) struct DatabaseReadinessTests {
-    @Test func aNodeWhoseDatabaseCannotBeReadIsNotReady() async throws {
+    /// Runs `body` with a single node, once ready, and its data directory.
+    func withReadyNode(_ body: @Sendable (any TestClientProtocol, String) async throws -> Void) async throws {
         let dir = try TemporaryDirectory()
         try writeNodeFiles(in: dir.path)
+        let data = dir.path + "/data"
         let configuration = try NodeConfiguration.load(dir.path + "/node.json")
-        let path = dir.path + "/data/node.sqlite"
         let (app, _) = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
         try await app.test(.router) { client in
             try await eventually("the node ready") {
                 try await client.execute(uri: "/health/ready", method: .get) { $0.status == .ok }
             }
-            let other = try DatabaseQueue(path: path)
+            try await body(client, data)
+        }
+    }
+
+    @Test func aNodeWhoseDatabaseCannotBeReadIsNotReady() async throws {
+        try await withReadyNode { client, data in
+            let other = try DatabaseQueue(path: data + "/node.sqlite")
             try await other.write { try $0.execute(sql: "ALTER TABLE flows RENAME TO flows_away") }
             try await client.execute(uri: "/health/ready", method: .get) { response in
                 let body = String(buffer: response.body)
@@ -40,16 +47,8 @@ import Testing
     /// its outcomes' table renamed), every notarisation times out; the node says so, and is ready
     /// again once the replica applies.
     @Test func aNodeWhoseEmbeddedNotaryCannotApplyIsNotReady() async throws {
-        let dir = try TemporaryDirectory()
-        try writeNodeFiles(in: dir.path)
-        let path = dir.path + "/data/notary.sqlite"
-        let configuration = try NodeConfiguration.load(dir.path + "/node.json")
-        let (app, _) = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
-        try await app.test(.router) { client in
-            try await eventually("the node ready") {
-                try await client.execute(uri: "/health/ready", method: .get) { $0.status == .ok }
-            }
-            let other = try DatabaseQueue(path: path)
+        try await withReadyNode { client, data in
+            let other = try DatabaseQueue(path: data + "/notary.sqlite")
             try await other.write { try $0.execute(sql: "ALTER TABLE outcomes RENAME TO outcomes_away") }
             try await client.execute(uri: "/v1/flows", method: .post, headers: ops,
                                      body: startBody("IssueTokens", #"{"owner":"O=Alice","amount":5}"#)) { #expect($0.status == .created) }
