@@ -11,7 +11,7 @@ import Synchronization
 /// `grpc://host:port`: every request to one address shares one `NotariseStream` call).
 ///
 /// - Retries and failover: connection errors, timeouts and 503 answers (`not_ready`, `timeout`,
-///   `shutting_down`, `standby`, `overloaded`) are retried with the same request on the next base URL, after an
+///   `shutting_down`, `standby`, `overloaded`, `database_unavailable`) are retried with the same request on the next base URL, after an
 ///   exponential back-off with jitter, as `RetryPolicy` says. A hot-warm standby's answer sends the
 ///   next attempt to the active notary it names instead, after at least its `Retry-After`
 ///   (`FailoverTargets`, the rule `NodeClient` follows too). This is safe because the notary is

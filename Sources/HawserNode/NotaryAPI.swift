@@ -55,7 +55,7 @@ struct NotaryAPI {
         }
         router.get("/v1/digest") { _, _ in
             _ = try term()  // a standby's view of the shared store may be behind the active's
-            return try await digest()
+            do { return try await digest() } catch { throw Notary.apiError(error, "compute its digest") }
         }
         router.get("/v1/snapshot") { request, _ in
             _ = try term()

@@ -98,7 +98,7 @@ extension APIError: HTTPResponseError {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = WireFormat.forResponse(to: request).response(status: status, json: ErrorBodyJSON(self), proto: proto)
-        if code == .standby || code == .overloaded { response.headers[.retryAfter] = "1" }
+        if code == .standby || code == .overloaded || code == .databaseUnavailable { response.headers[.retryAfter] = "1" }
         return response
     }
 }

@@ -57,6 +57,8 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case standby = "standby"
     /// The notary is taking as many request bodies at once as `limits.maxBodyBytesInFlight` allows.
     case overloaded = "overloaded"
+    /// The notary's database (PostgreSQL) cannot be reached now: nothing the client sent was wrong.
+    case databaseUnavailable = "database_unavailable"
     case internalError = "internal_error"
 
     public var httpStatus: Int {
@@ -73,7 +75,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .unsupportedMediaType: 415
         case .internalError: 500
         case .unsupportedTransferCoding: 501
-        case .notReady, .timeout, .shuttingDown, .logDiverged, .noQuorum, .standby, .overloaded: 503
+        case .notReady, .timeout, .shuttingDown, .logDiverged, .noQuorum, .standby, .overloaded, .databaseUnavailable: 503
         }
     }
 

@@ -78,12 +78,12 @@ public final class Notary: Sendable {
     /// The recorded outcome of `txId`, freshly signed as a one-leaf batch once the quorum has
     /// confirmed the position that decided it.
     public func answer(for txId: SecureHash) async throws -> NotarisationAnswer {
-        var recorded = try await store.outcome(of: txId)
+        var recorded = try await recordedOutcome(of: txId)
         if recorded == nil && !quorum.isAlone {
             // Another replica may have signed it while this one was behind: "none" is this
             // replica's answer only once it has applied the log as it ends now.
             try await applyToLogEnd()
-            recorded = try await store.outcome(of: txId)
+            recorded = try await recordedOutcome(of: txId)
         }
         guard let outcome = recorded else {
             throw APIError(.transactionNotFound, "this notary has no outcome for transaction \(txId.hex)")
@@ -105,6 +105,10 @@ public final class Notary: Sendable {
         let signature = signer.sign(NotarisationAnswer.batchSigningPayload(root: leaf))
         return NotarisationAnswer(txId: txId, outcome: outcome, proof: MerkleProof(leafIndex: 0, leafCount: 1, path: []),
                                   signature: signature)
+    }
+
+    private func recordedOutcome(of txId: SecureHash) async throws(APIError) -> NotarisationOutcome? {
+        do { return try await store.outcome(of: txId) } catch { throw Self.apiError(error, "read the transaction's outcome") }
     }
 
     /// Returns once this replica has applied the log through the position it ends at now.
@@ -135,9 +139,15 @@ public final class Notary: Sendable {
         each(index, result)
     }
 
-    static func apiError(_ error: any Error) -> APIError {
+    /// What a failure to `doing` (a phrase: "record the request") is to the client. A database
+    /// that cannot be reached now (PostgreSQL down) is `database_unavailable`, retryable: nothing
+    /// the client sent was wrong.
+    public static func apiError(_ error: any Error, _ doing: String = "record the request") -> APIError {
         if let error = error as? APIError { return error }
         if error is CancellationError { return APIError(.shuttingDown, "the notary is shutting down; retry the request") }
-        return APIError(.internalError, "the notary could not record the request: \(error)")
+        if let transient = error as? any PossiblyTransientError, transient.isTransient {
+            return APIError(.databaseUnavailable, "the notary could not \(doing), its database cannot be reached now (\(error)); retry the request")
+        }
+        return APIError(.internalError, "the notary could not \(doing): \(error)")
     }
 }
