@@ -47,7 +47,9 @@ public struct NodeDatabase: Sendable {
                 NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [],
                              fenced: { stores(database.fenced(by: $0)) })
             }
-            return stores(try SQLiteNodeDatabase(path: data + "/node.sqlite", fence: fence))
+            let path = data + "/node.sqlite"
+            return try DatabaseBirthRecord(data: data, name: "node-database", database: "the node database (\(path))")
+                .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(path)) { stores(try SQLiteNodeDatabase(path: path, fence: fence)) }
         case .postgres:
             let pool = try await configuration.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.passwordVariable,
                                                        stallLimit: PostgresNodeDatabase.stallLimit, waiting: waiting, logger: logger)
@@ -55,7 +57,8 @@ public struct NodeDatabase: Sendable {
                 NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [pool],
                              fenced: { stores(database.fenced(by: $0)) })
             }
-            return stores(try await PostgresNodeDatabase.open(pool, fence: fence))
+            return try await DatabaseBirthRecord(data: data, name: "node-database", database: "the node database (PostgreSQL at \(pool.server))")
+                .guarding(present: try await PostgresNodeDatabase.isPresent(pool)) { stores(try await PostgresNodeDatabase.open(pool, fence: fence)) }
         }
     }
 }

@@ -23,7 +23,9 @@ struct NodeNotary {
     /// apart, where at 10,000 requests/s they work in parallel.
     static func embedded(name: String, key: SigningKey, hosted: [Party], data: String, registry: PrometheusCollectorRegistry,
                          logger: Logger) throws -> NodeNotary {
-        let log = try SQLiteLog(path: data + "/log.sqlite")
+        let logPath = data + "/log.sqlite"
+        let log = try DatabaseBirthRecord(data: data, name: "notary-log", database: "the embedded notary's log (\(logPath))")
+            .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(logPath)) { try SQLiteLog(path: logPath) }
         let store = try SQLiteNotaryStore(path: data + "/notary.sqlite")
         let metrics = NotaryMetrics(factory: PrometheusMetricsFactory(registry: registry))
         let assembly = NotaryAssembly(name: name, signer: key, authorisedParties: hosted, limits: NotaryLimits(), log: log,

@@ -162,8 +162,10 @@ struct NotaryStores: Sendable {
             let pool = try await configuration.database.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.notaryPasswordVariable,
                                                                 stallLimit: fence == nil ? nil : PostgresNotaryStore.stallLimit,
                                                                 waiting: configuration.ha.mode != .hotCold, logger: logger)
-            let store = try await PostgresNotaryStore.open(pool, fence: fence)
-            let log = try await PostgresLog.open(pool, fence: fence)
+            let (store, log) = try await DatabaseBirthRecord(data: data, name: "notary-database", database: "the notary database (PostgreSQL at \(pool.server))")
+                .guarding(present: try await PostgresNotaryStore.isPresent(pool)) {
+                    (try await PostgresNotaryStore.open(pool, fence: fence), try await PostgresLog.open(pool, fence: fence))
+                }
             let make: @Sendable () async throws -> Void = { try await store.claim() }
             let check: @Sendable () async throws -> Void = { try await store.checkClaim() }
             let claim = fence == nil ? nil : (make: make, check: check)
@@ -174,8 +176,10 @@ struct NotaryStores: Sendable {
             let store = try SQLiteNotaryStore(path: storePath, durable: membership.members.count > 1)
             switch configuration.log.kind {
             case .embedded:
-                return NotaryStores(log: try SQLiteLog(path: data + "/log.sqlite"), store: store, link: nil, storePath: storePath,
-                                    claim: nil, services: [])
+                let logPath = data + "/log.sqlite"
+                let log = try DatabaseBirthRecord(data: data, name: "notary-log", database: "the notary's log (\(logPath))")
+                    .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(logPath)) { try SQLiteLog(path: logPath) }
+                return NotaryStores(log: log, store: store, link: nil, storePath: storePath, claim: nil, services: [])
             case .jetstream:
                 let jetStream = JetStreamLog(configuration: configuration.log.jetStream, logger: logger)
                 return NotaryStores(log: jetStream, store: store, link: jetStream, storePath: storePath, claim: nil,

@@ -18,7 +18,7 @@ public final class PostgresDatabase: Service, Sendable {
     let client: PostgresClient
     let logger: Logger
     /// `host:port` as errors name it (never the password).
-    let server: String
+    public let server: String
     private let single: PostgresConnection.Configuration
     private let timeout: Duration
     private let requestTimeout: Duration

@@ -26,6 +26,9 @@ public final class PostgresNodeDatabase: Sendable {
         return PostgresNodeDatabase(database, fence: fence)
     }
 
+    /// Whether the database holds the node's tables, read without making them.
+    public static func isPresent(_ database: PostgresDatabase) async throws -> Bool { try await schema.isPresent(database) }
+
     /// The same database's stores with every write fenced by `fence` instead (a hot-hot node's
     /// partition), on the same pool.
     public func fenced(by fence: WriteFence) -> PostgresNodeDatabase { PostgresNodeDatabase(database, fence: fence) }

@@ -20,6 +20,9 @@ public final class PostgresNotaryStore: NotaryStore, Sendable {
         return PostgresNotaryStore(database: database, fence: fence)
     }
 
+    /// Whether the database holds the notary's tables (its log's too), read without making them.
+    public static func isPresent(_ database: PostgresDatabase) async throws -> Bool { try await schema.isPresent(database) }
+
     private init(database: PostgresDatabase, fence: WriteFence?) {
         self.database = database
         self.fence = fence

@@ -48,6 +48,21 @@ struct PostgresSchema: Sendable {
         }
     }
 
+    /// Whether the database holds this part's tables (its row of `hawser_schema`), read without
+    /// making anything: a start can refuse a database that lost them before `prepare` remakes them.
+    func isPresent(_ database: PostgresDatabase) async throws -> Bool {
+        let component = self.component
+        return try await database.withSingleConnection { connection, logger in
+            var table = false
+            for try await found in try await connection.query("SELECT to_regclass('hawser_schema') IS NOT NULL", logger: logger)
+                .decode(Bool.self) { table = found }
+            guard table else { return false }
+            let rows = try await connection.query("SELECT version FROM hawser_schema WHERE component = \(component)", logger: logger)
+            for try await _ in rows.decode(Int.self) { return true }
+            return false
+        }
+    }
+
     /// The upgrades from version `found` to this one, in order; nil unless every step is known.
     func steps(from found: Int) -> [String]? {
         guard found < version else { return nil }
