@@ -28,11 +28,7 @@ public struct NodeDatabase: Sendable {
 
     /// Why `read` failed or took longer than 2 s; nil if it answered.
     func readProblem() async -> String? {
-        do {
-            return try await within(.seconds(2)) { try await read() } == nil ? "no answer within 2 s" : nil
-        } catch {
-            return "\(error)"
-        }
+        await HawserCore.readProblem { try await read() }
     }
 
     /// Opens the database of `configuration`: SQLite in `data`, or PostgreSQL, reached, logged

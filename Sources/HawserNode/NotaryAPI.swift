@@ -93,6 +93,11 @@ struct NotaryAPI {
             }
             if let problem = serving.healthProblem { throw APIError(.notReady, "unhealthy, stepping down: \(problem)") }
             if let problem = replica.storeProblem { throw APIError(.notReady, Replica.storeProblemMessage(problem)) }
+            // The store answers a read: a notary whose PostgreSQL server was gone said ready
+            // while no request could be decided (found from outside).
+            if let problem = await readProblem({ [store] in _ = try await store.head() }) {
+                throw APIError(.notReady, "the notary database does not answer a read: \(problem)")
+            }
             switch replica.quorum.health {
             case .ready: return try HealthStatus(status: "ready").response(from: request, context: context)
             case .catchingUp:

@@ -10,7 +10,8 @@ import Testing
 /// A notary on PostgreSQL whose server goes away while it serves: a lookup, which reads the
 /// store, is answered 503 `database_unavailable` with `Retry-After: 1`, as the node's requests
 /// are, and answers again once the server is back. It was 500 `internal_error` ("failed to handle
-/// the request"), which a client must not retry.
+/// the request"), which a client must not retry. Its readiness says `not_ready` meanwhile; it
+/// said `ready`.
 @Suite(.enabled(if: PostgresServer.isAvailable, "needs PostgreSQL 15 and root (to run it as postgres)"),
        .timeLimit(.minutes(5)))
 struct NotaryDatabaseOutageTests {
@@ -41,11 +42,20 @@ struct NotaryDatabaseOutageTests {
                     #expect(body.contains(#""code":"database_unavailable""#), "\(uri): \(body)")
                 }
             }
+            // Nor is it ready: it said ready for the whole outage.
+            try await client.execute(uri: "/health/ready", method: .get) { response in
+                let body = String(buffer: response.body)
+                #expect(response.status == .serviceUnavailable, "\(body)")
+                #expect(body.contains(#""code":"not_ready""#) && body.contains("does not answer a read"), "\(body)")
+            }
             try await server.startAgain()
             try await eventually("the lookup answered once the server is back", timeout: .seconds(120)) {
                 try await client.execute(uri: "/v1/transactions/\(txId.hex)", method: .get) { response in
                     response.status == .ok && String(buffer: response.body).contains(#""committed""#)
                 }
+            }
+            try await eventually("ready again") {
+                try await client.execute(uri: "/health/ready", method: .get) { $0.status == .ok }
             }
         }
     }
