@@ -1,8 +1,24 @@
 import Foundation
 import GRDB
 
+/// A SQLite database file that could not be opened or prepared, by name: SQLite's own message
+/// ("unable to open database file", "attempt to write a readonly database") names no file.
+public struct SQLiteOpenError: Error, CustomStringConvertible {
+    public let path: String
+    public let underlying: any Error
+    public var description: String { "cannot open the SQLite database \(path): \(underlying)" }
+}
+
 /// Opens a WAL-mode SQLite database for one of the embedded adapters.
 enum SQLite {
+    /// Runs an adapter's opening of `path` (the file, its pragmas, its tables), naming the file in
+    /// any error.
+    static func opening<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as SQLiteOpenError { throw error } catch {
+            throw SQLiteOpenError(path: path, underlying: error)
+        }
+    }
+
     /// `synchronous` is FULL where a commit must be on disk before it is acknowledged (the log,
     /// the node's flows, the lease), NORMAL where the data can be rebuilt from the log (a
     /// replica's store).

@@ -19,7 +19,7 @@ public final class SQLiteLeaseBackend: LeaseBackend {
     ///   below the election's `requestTimeout`.
     public init(path: String, busyTimeout: Duration) throws {
         // The epoch must never go back after a crash, or fencing would accept a stale leader.
-        db = try SQLite.open(path, synchronousFull: true, busyTimeout: Double(busyTimeout.millisecondsValue) / 1000)
+        db = try SQLite.opening(path) { try SQLite.open(path, synchronousFull: true, busyTimeout: Double(busyTimeout.millisecondsValue) / 1000) }
         self.path = path
         self.busyTimeout = busyTimeout
     }

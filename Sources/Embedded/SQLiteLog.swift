@@ -10,11 +10,13 @@ public final class SQLiteLog: ReplicatedLog, Sendable {
     private let tail: PositionSignal
 
     public init(path: String) throws {
-        db = try SQLite.open(path, synchronousFull: true)
-        try db.write { db in
-            try db.execute(sql: "CREATE TABLE IF NOT EXISTS log (position INTEGER PRIMARY KEY, payload BLOB NOT NULL)")
+        (db, tail) = try SQLite.opening(path) {
+            let db = try SQLite.open(path, synchronousFull: true)
+            try db.write { db in
+                try db.execute(sql: "CREATE TABLE IF NOT EXISTS log (position INTEGER PRIMARY KEY, payload BLOB NOT NULL)")
+            }
+            return (db, PositionSignal(try db.read { try UInt64.fetchOne($0, sql: "SELECT COALESCE(MAX(position), 0) FROM log") ?? 0 }))
         }
-        tail = PositionSignal( try db.read { try UInt64.fetchOne($0, sql: "SELECT COALESCE(MAX(position), 0) FROM log") ?? 0 })
     }
 
     /// Blocks the calling thread (the appender's) for the transaction.

@@ -19,29 +19,32 @@ public final class SQLiteNotaryStore: NotaryStore, Sendable {
 
     public init(path: String, durable: Bool = false, fence: WriteFence? = nil) throws {
         self.fence = fence
-        db = try SQLite.open(path, synchronousFull: durable)
-        try db.writeWithoutTransaction { db in
-            // Every lookup and insert runs on the writer connection (`apply`); a large page cache
-            // there keeps a store of millions of states in memory. The memory is used only as
-            // pages are touched.
-            try db.execute(sql: "PRAGMA cache_size = -1048576")
-        }
-        try db.write { db in
-            // A ref is 36 bytes: the transaction id, then the output index as a big-endian u32.
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS spent (ref BLOB PRIMARY KEY, tx_id BLOB NOT NULL) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS outcomes (tx_id BLOB PRIMARY KEY, outcome BLOB NOT NULL) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS applied (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL);
-                INSERT OR IGNORE INTO applied (id, position) VALUES (1, 0);
-                """)
-            if fence != nil { try SQLiteFencing.createTable(db) }
-            // The chain head's hashes; NULL in a store written before the verified log.
-            let columns = try db.columns(in: "applied").map(\.name)
-            if !columns.contains("entry_hash") {
-                try db.execute(sql: "ALTER TABLE applied ADD COLUMN entry_hash BLOB; ALTER TABLE applied ADD COLUMN state_hash BLOB")
-                try db.execute(sql: "UPDATE applied SET entry_hash = ?, state_hash = ? WHERE position = 0",
-                               arguments: [Data(SecureHash.zero.bytes), Data(SecureHash.zero.bytes)])
+        db = try SQLite.opening(path) {
+            let db = try SQLite.open(path, synchronousFull: durable)
+            try db.writeWithoutTransaction { db in
+                // Every lookup and insert runs on the writer connection (`apply`); a large page cache
+                // there keeps a store of millions of states in memory. The memory is used only as
+                // pages are touched.
+                try db.execute(sql: "PRAGMA cache_size = -1048576")
             }
+            try db.write { db in
+                // A ref is 36 bytes: the transaction id, then the output index as a big-endian u32.
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS spent (ref BLOB PRIMARY KEY, tx_id BLOB NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS outcomes (tx_id BLOB PRIMARY KEY, outcome BLOB NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS applied (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL);
+                    INSERT OR IGNORE INTO applied (id, position) VALUES (1, 0);
+                    """)
+                if fence != nil { try SQLiteFencing.createTable(db) }
+                // The chain head's hashes; NULL in a store written before the verified log.
+                let columns = try db.columns(in: "applied").map(\.name)
+                if !columns.contains("entry_hash") {
+                    try db.execute(sql: "ALTER TABLE applied ADD COLUMN entry_hash BLOB; ALTER TABLE applied ADD COLUMN state_hash BLOB")
+                    try db.execute(sql: "UPDATE applied SET entry_hash = ?, state_hash = ? WHERE position = 0",
+                                   arguments: [Data(SecureHash.zero.bytes), Data(SecureHash.zero.bytes)])
+                }
+            }
+            return db
         }
     }
 
