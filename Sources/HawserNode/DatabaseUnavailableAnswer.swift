@@ -2,8 +2,8 @@ import Flows
 import Hummingbird
 import PostgresStores
 
-/// Answers a request that failed because the node database cannot be reached (a PostgreSQL
-/// server that is down or restarting) with 503 `database_unavailable` and `Retry-After: 1`,
+/// Answers a request that failed because the node database cannot be used now (a PostgreSQL
+/// server that is down or restarting, a full disk) with 503 `database_unavailable` and `Retry-After: 1`,
 /// instead of `internal_error`: nothing the client sent was wrong, and the same request may be
 /// sent again (a start with its client request id is safe to repeat). A flow commit that fails
 /// reaches the API as the engine's `TransientFlowError`, a read as `StoreDatabaseError`.
@@ -12,9 +12,9 @@ struct DatabaseUnavailableAnswer<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as StoreDatabaseError where error.code == .unavailable {
-            throw NodeAPIError(.databaseUnavailable, "the node database cannot be reached: \(error.message)", retryAfter: 1)
+            throw NodeAPIError(.databaseUnavailable, "the node database cannot be used now: \(error.message)", retryAfter: 1)
         } catch let error as TransientFlowError {
-            throw NodeAPIError(.databaseUnavailable, "the node database cannot be reached: \(error.message)", retryAfter: 1)
+            throw NodeAPIError(.databaseUnavailable, "the node database cannot be used now: \(error.message)", retryAfter: 1)
         }
     }
 }

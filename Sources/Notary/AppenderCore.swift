@@ -109,7 +109,7 @@ public struct AppenderCore: Sendable {
         /// found no member to append (`error` nil).
         public mutating func next(after error: (any Error)?, elapsed: Duration) -> Next {
             if elapsed + backoff >= timeout {
-                if let error { return .giveUp(AppenderCore.timedOut(error)) }
+                if let error { return .giveUp(AppenderCore.timedOut(error, within: timeout)) }
                 return .giveUp(APIError(.noQuorum, "no replica could append to the log within \(timeout): fewer than a majority of the replicas are ready"))
             }
             defer { backoff = min(backoff * 2, .milliseconds(200)) }
@@ -119,11 +119,13 @@ public struct AppenderCore: Sendable {
 
     public static let shuttingDown = APIError(.shuttingDown, "the notary is shutting down; send the request to another replica or retry")
 
-    /// `error`, which a retry could have fixed, as the time-out it became; a time-out already
-    /// (the sequencer's, forwarded back) as it is.
-    public static func timedOut(_ error: any Error) -> APIError {
+    /// `error`, the last try's within the append time-out `timeout`, which a retry could have
+    /// fixed, as the time-out it became; a time-out already (the sequencer's, forwarded back) as
+    /// it is. The last try had only what was left of `timeout`, which its own error may quote.
+    public static func timedOut(_ error: any Error, within timeout: Duration) -> APIError {
         if let error = error as? APIError, error.code == .timeout { return error }
-        return APIError(.timeout, "the log did not take the request in time (\(error)); it may still be decided: ask again with the same transaction id")
+        return APIError(.timeout, "the log did not take the request within \(timeout) (the last try, in the time left: \(error)); "
+                        + "it may still be decided: ask again with the same transaction id")
     }
 
     /// Requests that waited `limit` behind others and were never sent to the log.

@@ -92,6 +92,9 @@ import Uniqueness
             return
         }
         #expect(noQuorum.code == .noQuorum && timedOut.code == .timeout)
+        // It names the append time-out, not only the last try's remnant of it (found from
+        // outside: "learning the log's end took longer than 0.009260072 seconds").
+        #expect(timedOut.message.contains("within \(retry.timeout)"), "\(timedOut)")
         // The sequencer's own time-out, forwarded back, is passed on as it is (found from outside:
         // "the log did not take the request in time (timeout: the log did not take ...").
         let sequencers = AppenderCore.timedOut(waitingFor: .seconds(10))
