@@ -542,8 +542,10 @@ public final class FlowEngine: Service, Sendable {
             return (true, true)
         }
         if task.any && !task.woken { return record }
+        // Running again: the hospital's reason no longer describes it (the stored state drops it too).
         record.status = .running
         record.retryAt = nil
+        record.error = nil
         if task.woken { return record }
         // Left out of a start-up resume under way, which may read it as running and would launch
         // it again after it ended (`takenBeforeResume`).
