@@ -3,6 +3,7 @@ import HawserClient
 import HawserCore
 import HawserNode
 import HawserWire
+import Notary
 
 struct RequestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,17 +28,30 @@ struct RequestCommand: AsyncParsableCommand {
         @Option(help: "Time window start (RFC 3339, inclusive).") var from: String?
         @Option(help: "Time window end (RFC 3339, exclusive).") var until: String?
 
-        func run() async throws {
+        /// Bad option values are usage errors (exit 64), as every command's are; so is a request
+        /// any notary would refuse (none of --input, --reference, --from and --until is nothing
+        /// to notarise): the notary's own checks run here, on the request signed with a throwaway key.
+        func validate() throws {
             guard let notary = PublicKey(base64: notaryKey) else {
                 throw ValidationError("--notary-key is not a base64 Ed25519 public key")
             }
+            do {
+                let trial = try draft().signed(requesterName: "O=Trial", key: SigningKey(), notary: notary)
+                try RequestValidator(notary: notary, authorisedParties: nil, maxStateRefs: NotarisationRequest.defaultMaxStateRefs)
+                    .check(trial)
+            } catch {
+                throw ValidationError("a notary would refuse this request (\(error.code.rawValue)): \(error.message)")
+            }
+        }
+
+        func run() async throws {
             let party: (name: String, key: SigningKey)
             do { party = try KeyFile.load(key) } catch { throw CLIError("\(error)") }
-            let draft: RequestDraft
-            do {
-                draft = try RequestDraft(txIdHex: txId, inputs: inputs, references: references, from: from, until: until)
-            } catch { throw CLIError(error.message) }
-            print(draft.signed(requesterName: party.name, key: party.key, notary: notary).jsonText)
+            print(try draft().signed(requesterName: party.name, key: party.key, notary: PublicKey(base64: notaryKey)!).jsonText)
+        }
+
+        private func draft() throws(APIError) -> RequestDraft {
+            try RequestDraft(txIdHex: txId, inputs: inputs, references: references, from: from, until: until)
         }
     }
 }

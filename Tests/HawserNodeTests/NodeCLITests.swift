@@ -174,6 +174,14 @@ import Testing
         let signed = try await HawserProcess.runToExit(["request", "sign", "--key", dir.path + "/alice.key",
                                                         "--notary-key", key.publicKey.base64, "--input", String(repeating: "1", count: 64) + ":0"])
         #expect(signed.status == 0 && signed.output.hasPrefix("{"), "\(signed.output)")
+        // A request every notary refuses is not printed: it was, with exit 0 (found by a client
+        // written from the docs). Refused as a usage error, as a bad option value is.
+        let empty = try await HawserProcess.runToExit(["request", "sign", "--key", dir.path + "/alice.key",
+                                                       "--notary-key", key.publicKey.base64])
+        #expect(empty.status == 64 && empty.output.contains("nothing_to_notarise") && !empty.output.contains("{"), "\(empty.output)")
+        let bad = try await HawserProcess.runToExit(["request", "sign", "--key", dir.path + "/alice.key",
+                                                     "--notary-key", key.publicKey.base64, "--input", "bad"])
+        #expect(bad.status == 64 && bad.output.contains("invalid_state_ref"), "\(bad.output)")
     }
 
     /// `hawser admin --node-config node.json` takes the election from the node's `ha.election`
