@@ -226,6 +226,11 @@ start() {
     dir=$(cd "$dir" && pwd)
     echo "$mode" >"$dir/mode"
     trap 'echo "start failed: stopping what was started (logs stay in $dir)" >&2; stop' ERR
+    # $HAWSER is copied too: this set-up runs the copy, and later commands on DIR without HAWSER use it.
+    if [[ -n "${HAWSER:-}" ]]; then
+        [[ "$HAWSER" -ef "$dir/hawser" ]] || cp "$HAWSER" "$dir/hawser"
+        HAWSER=$dir/hawser
+    fi
     local hawser
     hawser=$(hawser_bin)
     start_postgres
