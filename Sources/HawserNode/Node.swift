@@ -297,27 +297,12 @@ public enum Node {
                                   username: String, password: String,
                                   notary: NodeNotaryConfiguration = NodeNotaryConfiguration()) throws -> String {
         let path = directory + "/node.json"
-        guard !FileManager.default.fileExists(atPath: path) else { throw ConfigurationError(["\(path) already exists"]) }
-        var configuration = NodeConfiguration()
-        configuration.listen.port = port
-        configuration.notary = notary
-        configuration.rpcUsers = [RPCUser(username: username, passwordHash: PasswordHash.make(password), permissions: [.all])]
-        var hosted = [Party]()
-        for file in partyKeyFiles {
-            let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
-            let (name, key) = try KeyFile.load(absolute)
-            configuration.parties.append(.init(name: name, keyFile: absolute))
-            hosted.append(Party(name: name, publicKey: key.publicKey))
-        }
-        configuration.parties += parties.enumerated().map { NodeConfiguration.Party(name: $1, keyFile: "party-\($0 + 1).key") }
-        if notary.kind == .embedded {
-            configuration.notaryName = NodeConfiguration.defaultNotaryName
-            configuration.notaryKeyFile = NodeConfiguration.defaultNotaryKeyFile
-        }
         // Checked before any key is written, so that a refused call leaves nothing behind.
-        let problems = configuration.problems
-        guard problems.isEmpty else { throw ConfigurationError(problems) }
+        let (configuration, keyFileParties) = try initialConfiguration(directory: directory, port: port, parties: parties,
+                                                               partyKeyFiles: partyKeyFiles, username: username,
+                                                               passwordHash: PasswordHash.make(password), notary: notary)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var hosted = keyFileParties
         var lines = [String]()
         if let keyFile = configuration.notaryKeyFile {
             try KeyFile(name: configuration.notaryName ?? NodeConfiguration.defaultNotaryName, key: SigningKey()).save(directory + "/" + keyFile)
@@ -336,5 +321,34 @@ public enum Node {
             lines += hosted.map { "  \($0.name)=\($0.publicKey.base64)" }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The configuration `initialise` writes in `directory`, with the parties of `partyKeyFiles`,
+    /// or every problem with it (`ConfigurationError`: a `node.json` there already, a bad port or
+    /// party name, a key file that cannot be read). Writes nothing.
+    public static func initialConfiguration(directory: String, port: Int, parties: [String], partyKeyFiles: [String],
+                                            username: String, passwordHash: String,
+                                            notary: NodeNotaryConfiguration) throws -> (NodeConfiguration, hosted: [Party]) {
+        let path = directory + "/node.json"
+        guard !FileManager.default.fileExists(atPath: path) else { throw ConfigurationError(["\(path) already exists"]) }
+        var configuration = NodeConfiguration()
+        configuration.listen.port = port
+        configuration.notary = notary
+        configuration.rpcUsers = [RPCUser(username: username, passwordHash: passwordHash, permissions: [.all])]
+        var hosted = [Party]()
+        for file in partyKeyFiles {
+            let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
+            let (name, key) = try KeyFile.load(absolute)
+            configuration.parties.append(.init(name: name, keyFile: absolute))
+            hosted.append(Party(name: name, publicKey: key.publicKey))
+        }
+        configuration.parties += parties.enumerated().map { NodeConfiguration.Party(name: $1, keyFile: "party-\($0 + 1).key") }
+        if notary.kind == .embedded {
+            configuration.notaryName = NodeConfiguration.defaultNotaryName
+            configuration.notaryKeyFile = NodeConfiguration.defaultNotaryKeyFile
+        }
+        let problems = configuration.problems
+        guard problems.isEmpty else { throw ConfigurationError(problems) }
+        return (configuration, hosted)
     }
 }

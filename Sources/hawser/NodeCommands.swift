@@ -32,15 +32,38 @@ struct NodeCommand: AsyncParsableCommand {
         @Option(help: "The remote notary's name (default: \(NodeConfiguration.defaultNotaryName)).")
         var notaryName: String?
 
+        /// Options that cannot make a valid node directory are usage errors (exit 64) naming the
+        /// option, as `notary init`'s are: the configuration `init` would write is checked first.
         func validate() throws {
             if password?.isEmpty == true { throw ValidationError("--password must not be empty (leave it out for a random one)") }
             if notaryURLs.isEmpty != (notaryKey == nil) { throw ValidationError("--notary-url and --notary-key go together") }
             if notaryURLs.isEmpty, notaryName != nil { throw ValidationError("--notary-name names a remote notary: give --notary-url and --notary-key too") }
+            do {
+                // One iteration: the hash is only checked for its form here.
+                _ = try Node.initialConfiguration(directory: dir, port: port, parties: NodeCommand.hostedParties(parties, partyKeys),
+                                                  partyKeyFiles: partyKeys, username: user,
+                                                  passwordHash: PasswordHash.make("unchecked", iterations: 1), notary: notary)
+            } catch let error as ConfigurationError {
+                throw ValidationError(error.problems.map(Self.namingOptions).joined(separator: "; "))
+            }
+        }
+
+        /// A problem with the configuration `init` would write, told by the options that set it.
+        static func namingOptions(_ problem: String) -> String {
+            var text = problem
+            for (field, option) in [("listen.port", "--port"), ("parties:", "--party:"), ("rpcUsers:", "--user:"),
+                                    ("notary.urls", "--notary-url"), ("notary.publicKey", "--notary-key"), ("notary.name", "--notary-name"),
+                                    ("cannot read key file", "--party-key: cannot read key file")] {
+                text = text.replacingOccurrences(of: field, with: option)
+            }
+            return text
+        }
+
+        private var notary: NodeNotaryConfiguration {
+            notaryKey.map { NodeNotaryConfiguration.remote(urls: notaryURLs, publicKey: $0, name: notaryName) } ?? NodeNotaryConfiguration()
         }
 
         func run() async throws {
-            let notary = notaryKey.map { NodeNotaryConfiguration.remote(urls: notaryURLs, publicKey: $0, name: notaryName) }
-                ?? NodeNotaryConfiguration()
             print(try NodeCommand.initialise(directory: dir, port: port, parties: parties, partyKeys: partyKeys, user: user,
                                              password: password, notary: notary))
         }
@@ -49,6 +72,11 @@ struct NodeCommand: AsyncParsableCommand {
     /// Where a generated RPC password is kept, readable only by its owner; `hawser flow` reads it
     /// when given no password.
     static let passwordFile = "rpc-password"
+
+    /// The parties `init` makes keys for: O=Alice and O=Bob unless any is named.
+    static func hostedParties(_ parties: [String], _ partyKeys: [String]) -> [String] {
+        parties.isEmpty && partyKeys.isEmpty ? ["O=Alice", "O=Bob"] : parties
+    }
 
     /// Creates a node directory (see `Node.initialise`); without `password` makes a random one and
     /// stores it in the directory. Returns what it did, for people.
@@ -59,8 +87,7 @@ struct NodeCommand: AsyncParsableCommand {
         let existed = FileManager.default.fileExists(atPath: directory)
         var lines: String
         do {
-            lines = try Node.initialise(directory: directory, port: port,
-                                        parties: parties.isEmpty && partyKeys.isEmpty ? ["O=Alice", "O=Bob"] : parties,
+            lines = try Node.initialise(directory: directory, port: port, parties: hostedParties(parties, partyKeys),
                                         partyKeyFiles: partyKeys, username: user, password: chosen, notary: notary)
         } catch {
             if !existed { try? FileManager.default.removeItem(atPath: directory) }

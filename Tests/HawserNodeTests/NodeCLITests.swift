@@ -50,8 +50,13 @@ import Testing
         let empty = try await HawserProcess.runToExit(["node", "init", "--dir", dir.path + "/a", "--password", ""])
         #expect(empty.status != 0 && empty.output.contains("--password must not be empty"), "\(empty.output)")
         let refused = try await HawserProcess.runToExit(["node", "init", "--dir", dir.path + "/b", "--port", "70000"])
-        #expect(refused.status != 0)
+        // A usage error naming the option, as `notary init`'s (it was exit 1, naming listen.port).
+        #expect(refused.status == 64 && refused.output.contains("--port must be 0...65535"), "\(refused.output)")
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/b"), "\(refused.output)")
+        let made = try await HawserProcess.runToExit(["node", "init", "--dir", dir.path + "/c", "--port", "0"])
+        #expect(made.status == 0, "\(made.output)")
+        let again = try await HawserProcess.runToExit(["node", "init", "--dir", dir.path + "/c", "--party", ""])
+        #expect(again.status == 64 && again.output.contains("node.json already exists"), "\(again.output)")
         // `flow status` takes an id or a client request id: neither, or both (the id was ignored), is refused.
         #expect(throws: (any Error).self) { try FlowCommand.Status.parse([]) }
         #expect(throws: (any Error).self) { try FlowCommand.Status.parse(["abc", "--client-request-id", "x"]) }
