@@ -18,10 +18,15 @@ public struct KeyFile: Codable, Sendable {
     /// The key in the file at `path`. A file others can read is taken with a warning (ssh would
     /// refuse it; a refusal here would stop set-ups that copied their keys): the seed is the
     /// party's or the notary's signature.
-    public static func load(_ path: String) throws -> (name: String, key: SigningKey) {
-        let data = try ConfigurationFile.contents(of: path, what: "key file")
+    /// `option`, the configuration option that names the file, begins a problem's sentence.
+    public static func load(_ path: String, option: String? = nil) throws -> (name: String, key: SigningKey) {
+        let said = option.map { "\($0): " } ?? ""
+        let data: Data
+        do { data = try ConfigurationFile.contents(of: path, what: "key file") } catch let error as ConfigurationError {
+            throw ConfigurationError(error.problems.map { said + $0 })
+        }
         guard let file = try? JSONDecoder().decode(KeyFile.self, from: data), let key = file.key else {
-            throw ConfigurationError(["key file \(path) is not {\"name\": ..., \"seed\": <base64 of 32 bytes>}"])
+            throw ConfigurationError(["\(said)key file \(path) is not {\"name\": ..., \"seed\": <base64 of 32 bytes>}"])
         }
         if let exposure = exposure(of: path) { Logger(label: "hawser.keys").warning("\(exposure)") }
         return (file.name, key)

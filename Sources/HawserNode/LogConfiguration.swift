@@ -87,7 +87,7 @@ public struct LogConfiguration: Codable, Sendable, Equatable {
             // The stream's settings do nothing here, but `notary init` writes them, and a value
             // out of range is a mistake to hear about before the log is moved to JetStream.
             let jetStreamOnly = !servers.isEmpty || user != nil || password != nil || token != nil || replicaId != nil || !members.isEmpty
-            return (jetStreamOnly ? ["log.servers, credentials, replicaId and members apply only to log.kind \"jetstream\""] : [])
+            return (jetStreamOnly ? ["log.servers, log.user, log.password, log.token, log.replicaId and log.members apply only to log.kind \"jetstream\""] : [])
                 + jetStream.streamProblems(prefix: "log.")
         case .jetstream:
             return jetStream.problems(prefix: "log.") + membershipProblems

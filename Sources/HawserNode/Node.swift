@@ -69,7 +69,7 @@ public enum Node {
         // before anything is made: a start refused for it leaves no directory, lock or schema.
         let keys = try Self.partyKeys(configuration.parties, resolve: resolve)
         let notaryKey = configuration.notary.kind == .embedded
-            ? try KeyFile.load(resolve(configuration.notaryKeyFile ?? NodeConfiguration.defaultNotaryKeyFile)).key : nil
+            ? try KeyFile.load(resolve(configuration.notaryKeyFile ?? NodeConfiguration.defaultNotaryKeyFile), option: "notaryKeyFile").key : nil
         if configuration.database.kind == .postgres {
             _ = try configuration.database.password(resolve: resolve, environment: ProcessInfo.processInfo.environment)
         }
@@ -260,7 +260,7 @@ public enum Node {
     static func partyKeys(_ parties: [NodeConfiguration.Party], resolve: (String) -> String) throws -> [String: SigningKey] {
         var keys = [String: SigningKey](), owners = [PublicKey: String](), problems = [String]()
         for party in parties {
-            let file = try KeyFile.load(resolve(party.keyFile))
+            let file = try KeyFile.load(resolve(party.keyFile), option: "parties (\(party.name))")
             if file.name != party.name {
                 problems.append("parties: the key file \(party.keyFile) is \"\(file.name)\"'s, not \"\(party.name)\"'s")
             }

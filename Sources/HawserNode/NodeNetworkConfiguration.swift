@@ -125,7 +125,7 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
         do { watcher = try MembershipWatcher(path: resolve(file), interval: .milliseconds(reloadIntervalMillis), logger: logger) } catch {
             throw ConfigurationError(["network.file: \(error)"])
         }
-        let identityKey = try KeyFile.load(resolve(identityKeyFile)).key
+        let identityKey = try KeyFile.load(resolve(identityKeyFile), option: "network.identityKeyFile").key
         let identity = identityKey.publicKey
         let membership = watcher.current
         guard let me = membership.node(named: name) else {

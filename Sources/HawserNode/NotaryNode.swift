@@ -61,7 +61,7 @@ public enum NotaryNode {
         }
         // What the configuration names (the key and password files, the watchdog's epoch) is read
         // before anything is made: a start refused for it leaves no directory, lock or schema.
-        let signer = try KeyFile.load(resolve(configuration.keyFile)).key
+        let signer = try KeyFile.load(resolve(configuration.keyFile), option: "keyFile").key
         if configuration.database.kind == .postgres {
             _ = try configuration.database.password(resolve: resolve, environment: ProcessInfo.processInfo.environment,
                                                     variable: NodeDatabaseConfiguration.notaryPasswordVariable)

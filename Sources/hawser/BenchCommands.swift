@@ -107,7 +107,7 @@ struct BenchCommand: AsyncParsableCommand {
 
         func run() async throws {
             let party: (name: String, key: SigningKey)
-            do { party = try key.map(KeyFile.load) ?? ("O=Bench Party", SigningKey()) } catch { throw CLIError("\(error)") }
+            do { party = try key.map { try KeyFile.load($0) } ?? ("O=Bench Party", SigningKey()) } catch { throw CLIError("\(error)") }
             // Made first, so that a path that cannot be written fails the run before any load.
             let recorder: HistoryWriter?
             do { recorder = try history.map { try HistoryWriter(path: $0) } } catch { throw CLIError("\(error)") }

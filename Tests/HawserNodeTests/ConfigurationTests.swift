@@ -122,6 +122,10 @@ import Testing
         #expect(directory?.problems == ["cannot read configuration file \(dir.path): it is a directory"])
         let missing = #expect(throws: ConfigurationError.self) { try KeyFile.load(dir.path + "/none.key") }
         #expect(missing?.problems == ["cannot read key file \(dir.path)/none.key: there is no such file"])
+        // Named by the option that names the file, when there is one (found from outside: a
+        // notary's missing `keyFile` was told by its path alone).
+        let named = #expect(throws: ConfigurationError.self) { try KeyFile.load(dir.path + "/none.key", option: "keyFile") }
+        #expect(named?.problems == ["keyFile: cannot read key file \(dir.path)/none.key: there is no such file"])
         #expect(FileManager.default.createFile(atPath: dir.path + "/file", contents: Data()))
         #expect(throws: DataDirectoryInUse.self) { try DataDirectoryLock(directory: dir.path + "/file") }
         do { _ = try DataDirectoryLock(directory: dir.path + "/file") } catch {

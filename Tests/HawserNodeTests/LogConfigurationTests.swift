@@ -55,7 +55,7 @@ import Testing
         }
         #expect(problems(#"{"acceptAnyParty": true, "log": {"kind": "kafka"}}"#).contains { $0.contains("log.kind") })
         #expect(problems(#"{"acceptAnyParty": true, "log": {"servers": ["nats://x:4222"]}}"#)
-            .contains("log.servers, credentials, replicaId and members apply only to log.kind \"jetstream\""))
+            .contains("log.servers, log.user, log.password, log.token, log.replicaId and log.members apply only to log.kind \"jetstream\""))
         #expect(problems(#"{"acceptAnyParty": true, "log": {"kind": "jetstream", "servers": ["nats://x:4222"]}}"#)
             == ["log.members must list the ids of every replica of this notary (the same list on each)",
                 "log.replicaId must say which of log.members this replica is"])
