@@ -129,8 +129,9 @@ public final class NodeClient: Sendable {
         var failures = 0
         while true {
             try Task.checkCancellation()
+            let target = targets.withLock { $0.current }
             do {
-                var request = HTTPClientRequest(url: targets.withLock { $0.current } + "/v1/flows/\(Self.escape(id))/events")
+                var request = HTTPClientRequest(url: target + "/v1/flows/\(Self.escape(id))/events")
                 request.headers.add(name: "Authorization", value: authorization)
                 request.headers.add(name: "Accept", value: "text/event-stream")
                 if let lastEventID { request.headers.add(name: "Last-Event-ID", value: lastEventID) }
@@ -158,7 +159,7 @@ public final class NodeClient: Sendable {
                 guard Self.isRetryable(error) else { throw error }
                 failures += 1
                 guard failures < retryPolicy.maxAttempts else {
-                    throw NodeClientError.unavailable(attempts: failures, lastError: "\(error)")
+                    throw NodeClientError.unavailable(attempts: failures, lastError: "\(target): \(error)")
                 }
                 failOver(after: error)
                 try await Task.sleep(for: pause(beforeRetry: failures))

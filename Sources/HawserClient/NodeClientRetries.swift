@@ -13,14 +13,16 @@ extension NodeClient {
         var attempts = 0
         while true {
             attempts += 1
+            let target = targets.withLock { $0.current }
             do {
-                return try await attempt(targets.withLock { $0.current }, min(retryPolicy.attemptTimeout, deadline - clock.now))
+                return try await attempt(target, min(retryPolicy.attemptTimeout, deadline - clock.now))
             } catch {
                 guard Self.isRetryable(error) else { throw error }
                 failOver(after: error)
                 let pause = pause(beforeRetry: attempts)
                 guard attempts < retryPolicy.maxAttempts, clock.now + pause < deadline else {
-                    throw NodeClientError.unavailable(attempts: attempts, lastError: "\(error)")
+                    // Which node: an operator whose address was wrong sees the one tried.
+                    throw NodeClientError.unavailable(attempts: attempts, lastError: "\(target): \(error)")
                 }
                 try await Task.sleep(for: pause)
             }
