@@ -5,33 +5,36 @@ import Foundation
 /// was deleted (or whose PostgreSQL database was replaced by an empty one) started ready with no
 /// flows and ran a repeated start of an acknowledged flow a second time; a notary whose log went
 /// the same way would forget every state it saw spent. The first start leaves a record file in
-/// the data directory; while it is there, a database without its tables is refused before
-/// anything is made in it.
+/// the data directory naming the database; while it is there, that database without its tables
+/// is refused before anything is made in it. Another database (the configuration now names
+/// another file or server) is a new one: its record replaces the old.
 struct DatabaseBirthRecord {
     /// The record's file, `DATA/NAME.created`.
     let path: String
-    /// What the database is, for the refusal ("the node database (…/node.sqlite)").
+    /// Which database this is, as the record names it: a SQLite file's name in the directory
+    /// (the directory may move), or a PostgreSQL database's `host:port/name`.
+    let identity: String
+    /// What it is, for the refusal ("the node database (/srv/node/data/node.sqlite)").
     let database: String
 
-    init(data: String, name: String, database: String) {
+    init(data: String, name: String, identity: String, database: String) {
         path = data + "/" + name + ".created"
+        self.identity = identity
         self.database = database
     }
 
     enum Verdict: Equatable {
-        /// Open it; write the record first if it is missing (a first start, or a directory from
-        /// before records were kept, whose database is there).
+        /// Open it; write the record first if it does not name this database (a first start, a
+        /// database the configuration moved to, or a directory from before records were kept).
         case open(writeRecord: Bool)
-        /// The record says the database was made before, and it has no tables now.
+        /// The record says this database was made before, and it has no tables now.
         case refuse
     }
 
-    static func verdict(recorded: Bool, present: Bool) -> Verdict {
-        switch (recorded, present) {
-        case (true, false): .refuse
-        case (true, true): .open(writeRecord: false)
-        case (false, _): .open(writeRecord: true)
-        }
+    /// `recorded`: the database the record names, if there is a record.
+    static func verdict(recorded: String?, identity: String, present: Bool) -> Verdict {
+        guard recorded == identity else { return .open(writeRecord: true) }
+        return present ? .open(writeRecord: false) : .refuse
     }
 
     /// `open`s the database, whose tables are `present` or not before it is opened, unless the
@@ -56,20 +59,24 @@ struct DatabaseBirthRecord {
         ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) > 0
     }
 
+    private static let databaseLine = "database: "
+    private static let madeLine = "made: "
+
     private func check(present: Bool) throws -> Bool {
-        switch Self.verdict(recorded: FileManager.default.fileExists(atPath: path), present: present) {
+        let lines = (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n") ?? []
+        func field(_ prefix: String) -> String? { lines.first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) } }
+        switch Self.verdict(recorded: field(Self.databaseLine), identity: identity, present: present) {
         case .open(let write): return write
         case .refuse:
-            let made = (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").first.map { " (\($0))" } ?? ""
-            throw LostDatabase(message: "\(database) has none of its tables, but \(path) records that it was made before\(made): "
-                               + "it was deleted, emptied or replaced, and starting on it would forget what it held. "
-                               + "Restore it from a backup; to start afresh on purpose, delete \(path)")
+            throw LostDatabase(message: "\(database) has none of its tables, but \(path) records that it was made "
+                               + "\(field(Self.madeLine) ?? "before"): it was deleted, emptied or replaced, and starting on it "
+                               + "would forget what it held. Restore it from a backup; to start afresh on purpose, delete \(path)")
         }
     }
 
     private func record() throws {
-        let text = "made \(ISO8601DateFormatter().string(from: Date())): \(database)\n"
-            + "While this file is here, hawser refuses to start if that database has none of its tables. Delete it to start afresh.\n"
+        let text = Self.databaseLine + identity + "\n" + Self.madeLine + ISO8601DateFormatter().string(from: Date()) + "\n"
+            + "While this file names it, hawser refuses to start if that database has none of its tables. Delete this file to start afresh.\n"
         try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }

@@ -44,7 +44,7 @@ public struct NodeDatabase: Sendable {
                              fenced: { stores(database.fenced(by: $0)) })
             }
             let path = data + "/node.sqlite"
-            return try DatabaseBirthRecord(data: data, name: "node-database", database: "the node database (\(path))")
+            return try DatabaseBirthRecord(data: data, name: "node-database", identity: "node.sqlite", database: "the node database (\(path))")
                 .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(path)) { stores(try SQLiteNodeDatabase(path: path, fence: fence)) }
         case .postgres:
             let pool = try await configuration.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.passwordVariable,
@@ -53,7 +53,8 @@ public struct NodeDatabase: Sendable {
                 NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [pool],
                              fenced: { stores(database.fenced(by: $0)) })
             }
-            return try await DatabaseBirthRecord(data: data, name: "node-database", database: "the node database (PostgreSQL at \(pool.server))")
+            return try await DatabaseBirthRecord(data: data, name: "node-database", identity: pool.name,
+                                               database: "the node database (PostgreSQL at \(pool.name))")
                 .guarding(present: try await PostgresNodeDatabase.isPresent(pool)) { stores(try await PostgresNodeDatabase.open(pool, fence: fence)) }
         }
     }

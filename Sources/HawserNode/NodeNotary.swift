@@ -24,7 +24,7 @@ struct NodeNotary {
     static func embedded(name: String, key: SigningKey, hosted: [Party], data: String, registry: PrometheusCollectorRegistry,
                          logger: Logger) throws -> NodeNotary {
         let logPath = data + "/log.sqlite"
-        let log = try DatabaseBirthRecord(data: data, name: "notary-log", database: "the embedded notary's log (\(logPath))")
+        let log = try DatabaseBirthRecord(data: data, name: "notary-log", identity: "log.sqlite", database: "the embedded notary's log (\(logPath))")
             .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(logPath)) { try SQLiteLog(path: logPath) }
         let store = try SQLiteNotaryStore(path: data + "/notary.sqlite")
         let metrics = NotaryMetrics(factory: PrometheusMetricsFactory(registry: registry))

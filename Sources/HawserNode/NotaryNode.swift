@@ -162,7 +162,8 @@ struct NotaryStores: Sendable {
             let pool = try await configuration.database.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.notaryPasswordVariable,
                                                                 stallLimit: fence == nil ? nil : PostgresNotaryStore.stallLimit,
                                                                 waiting: configuration.ha.mode != .hotCold, logger: logger)
-            let (store, log) = try await DatabaseBirthRecord(data: data, name: "notary-database", database: "the notary database (PostgreSQL at \(pool.server))")
+            let (store, log) = try await DatabaseBirthRecord(data: data, name: "notary-database", identity: pool.name,
+                                                           database: "the notary database (PostgreSQL at \(pool.name))")
                 .guarding(present: try await PostgresNotaryStore.isPresent(pool)) {
                     (try await PostgresNotaryStore.open(pool, fence: fence), try await PostgresLog.open(pool, fence: fence))
                 }
@@ -177,7 +178,7 @@ struct NotaryStores: Sendable {
             switch configuration.log.kind {
             case .embedded:
                 let logPath = data + "/log.sqlite"
-                let log = try DatabaseBirthRecord(data: data, name: "notary-log", database: "the notary's log (\(logPath))")
+                let log = try DatabaseBirthRecord(data: data, name: "notary-log", identity: "log.sqlite", database: "the notary's log (\(logPath))")
                     .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(logPath)) { try SQLiteLog(path: logPath) }
                 return NotaryStores(log: log, store: store, link: nil, storePath: storePath, claim: nil, services: [])
             case .jetstream:

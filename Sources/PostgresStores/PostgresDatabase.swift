@@ -19,6 +19,8 @@ public final class PostgresDatabase: Service, Sendable {
     let logger: Logger
     /// `host:port` as errors name it (never the password).
     public let server: String
+    /// `host:port/database`: which database this is (PostgreSQL's default database is the user's name).
+    public let name: String
     private let single: PostgresConnection.Configuration
     private let timeout: Duration
     private let requestTimeout: Duration
@@ -55,6 +57,7 @@ public final class PostgresDatabase: Service, Sendable {
         self.timeout = timeout
         self.requestTimeout = requestTimeout
         server = "\(configuration.host ?? "?"):\(configuration.port ?? 5432)"
+        name = "\(server)/\(configuration.database ?? configuration.username)"
         var pooled = PostgresClient.Configuration(host: configuration.host ?? "127.0.0.1", port: configuration.port ?? 5432,
                                                   username: configuration.username, password: configuration.password,
                                                   database: configuration.database, tls: .disable)

@@ -86,6 +86,14 @@ struct LostPostgresDatabaseTests {
         await #expect(throws: LostDatabase.self) {
             _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
         }
+
+        // Another database is a new one, not a lost one: a node moved to it starts there.
+        configuration.database.url = try await server.createDatabase()
+        let (moved, parts) = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+        try await moved.test(.router) { _ in
+            let counts = try await parts.database.flows.counts()
+            #expect(counts.isEmpty)
+        }
     }
 
     @Test func aNotaryWhosePostgreSQLDatabaseWasEmptiedIsRefused() async throws {
