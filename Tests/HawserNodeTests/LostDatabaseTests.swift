@@ -98,18 +98,12 @@ struct LostPostgresDatabaseTests {
 
     @Test func aNotaryWhosePostgreSQLDatabaseWasEmptiedIsRefused() async throws {
         let server = try #require(PostgresTrait.current)
-        let databaseURL = try await server.createDatabase()
         let dir = try TemporaryDirectory()
-        try writeNotaryFiles(in: dir.path) { configuration in
-            configuration.database.kind = .postgres
-            configuration.database.url = databaseURL
-            configuration.database.connectTimeoutMillis = 60_000
-        }
-        let configuration = try NotaryConfiguration.load(dir.path + "/hawser.json")
+        let (configuration, database) = try await writePostgresNotaryFiles(in: dir.path, server: server)
         let (first, _) = try await NotaryNode.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
         try await first.test(.router) { _ in }
 
-        try await server.sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public", database: String(databaseURL.split(separator: "/").last!))
+        try await server.sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public", database: database)
         await #expect(throws: LostDatabase.self) {
             _ = try await NotaryNode.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
         }

@@ -20,6 +20,19 @@ func writeNotaryFiles(in directory: String, port: Int = 0, _ adjust: (inout Nota
     try configuration.save(directory + "/hawser.json")
 }
 
+/// A notary's files in `directory` keeping its log and store in a new database of `server`: its
+/// configuration, and the database's name.
+func writePostgresNotaryFiles(in directory: String, server: PostgresServer) async throws -> (NotaryConfiguration, database: String) {
+    let databaseURL = try await server.createDatabase()
+    try writeNotaryFiles(in: directory) { configuration in
+        configuration.database.kind = .postgres
+        configuration.database.url = databaseURL
+        // The full suite loads the machine: connecting once took longer than the default 10 s.
+        configuration.database.connectTimeoutMillis = 60_000
+    }
+    return (try NotaryConfiguration.load(directory + "/hawser.json"), String(databaseURL.split(separator: "/").last!))
+}
+
 /// Runs an embedded notary for the duration of `body`, reached through Hummingbird's test client.
 func withNotary<T: Sendable>(_ adjust: (inout NotaryConfiguration) -> Void = { _ in },
                              _ body: @Sendable (any TestClientProtocol, NotaryNode.Parts) async throws -> T) async throws -> T {

@@ -78,16 +78,8 @@ struct NodeResumeReadinessTests {
 struct NotaryReplayReadinessTests {
     @Test func aNotaryIsNotReadyUntilItHasAppliedItsLog() async throws {
         let server = try #require(PostgresTrait.current)
-        let databaseURL = try await server.createDatabase()
-        let database = String(databaseURL.split(separator: "/").last!)
         let dir = try TemporaryDirectory()
-        try writeNotaryFiles(in: dir.path) { configuration in
-            configuration.database.kind = .postgres
-            configuration.database.url = databaseURL
-            // The full suite loads the machine: connecting once took longer than the default 10 s.
-            configuration.database.connectTimeoutMillis = 60_000
-        }
-        let configuration = try NotaryConfiguration.load(dir.path + "/hawser.json")
+        let (configuration, database) = try await writePostgresNotaryFiles(in: dir.path, server: server)
         let txIds = (0..<3).map { SecureHash.sha256(Array("replayed-\($0)".utf8)) }
 
         // A first run notarises three transactions (three log entries).
@@ -105,7 +97,7 @@ struct NotaryReplayReadinessTests {
             """, database: database)
 
         let (second, _) = try await NotaryNode.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
-        let lock = try TableLock(url: databaseURL, table: "notary_spent")
+        let lock = try TableLock(url: configuration.database.url!, table: "notary_spent")
         defer { lock.release() }
         try await eventually("the lock on the spent states") { try await server.locks(on: "notary_spent", in: database, granted: true) > 0 }
         try await second.test(.router) { client in
