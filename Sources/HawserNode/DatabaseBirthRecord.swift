@@ -24,8 +24,8 @@ struct DatabaseBirthRecord {
     }
 
     enum Verdict: Equatable {
-        /// Open it; write the record first if it does not name this database (a first start, a
-        /// database the configuration moved to, or a directory from before records were kept).
+        /// Open it; once it opened, write the record if it does not name this database (a first
+        /// start, a database the configuration moved to, or a directory from before records were kept).
         case open(writeRecord: Bool)
         /// The record says this database was made before, and it has no tables now.
         case refuse
