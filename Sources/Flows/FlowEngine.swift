@@ -528,20 +528,24 @@ public final class FlowEngine: Service, Sendable {
         var record = try await hospitalisedRecord(id)
         if await awaitLeavingTask(id) { record = try await hospitalisedRecord(id) }
         // A task here waiting out the hospital's delay (`wake` set), or about to (its retry time
-        // being recorded), runs the flow again now; one in another phase (its end being recorded
-        // again) goes on as it is.
-        let task = state.withLock { state -> (woken: Bool, any: Bool) in
-            guard let live = state.live[id] else { return (false, false) }
+        // being recorded), runs the flow again now; one in another phase goes on as it is: it runs
+        // (another resume woke it), or its end is being recorded again.
+        let task = state.withLock { state -> (woken: Bool, busy: FlowStatus?) in
+            guard let live = state.live[id] else { return (false, nil) }
             if let wake = live.wake {
                 wake.yield()
             } else if live.machine.phase == .waiting {
                 state.live[id]?.resumeAsked = true
+            } else if case .recordWaiting(let end) = live.machine.phase {
+                return (false, end.status)
             } else {
-                return (false, true)
+                return (false, .running)
             }
-            return (true, true)
+            return (true, nil)
         }
-        if task.any && !task.woken { return record }
+        // Not hospitalised any more, whatever the store still says: two resumes at once answered
+        // one `running` and the other the stale hospitalised record (found by racing clients).
+        if let busy = task.busy { throw FlowEngineError.notHospitalised(id, busy) }
         // Running again: the hospital's reason no longer describes it (the stored state drops it too).
         record.status = .running
         record.retryAt = nil

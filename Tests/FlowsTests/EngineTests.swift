@@ -276,6 +276,25 @@ import Testing
         }
     }
 
+    /// A second resume of a flow another resume has set running is refused: the flow is not
+    /// hospitalised any more, whatever the store still says. It answered the stale hospitalised
+    /// record, retry time and error included, as if it had resumed it (found by racing clients).
+    @Test func aSecondResumeOfARunningFlowIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        harness.hooks.failTransiently("call", times: 1)
+        let engine = harness.engine(hospital: HospitalPolicy(initialDelay: .seconds(3600), maxDelay: .seconds(3600), maxAttempts: 5))
+        try await running(engine) {
+            let started = try await engine.start(StepsFlow(gated: true))
+            try await eventually("the flow waits for its retry") { try await harness.database.flows.record(started.id)?.retryAt != nil }
+            #expect(try await engine.resume(started.id).status == .running)
+            await harness.hooks.gate.reached()  // running again, held at the gate
+            await #expect(throws: FlowEngineError.notHospitalised(started.id, .running)) { try await engine.resume(started.id) }
+            harness.hooks.gate.release()
+            #expect(try await engine.waitForEnd(started.id, timeout: .seconds(30)).status == .completed)
+        }
+    }
+
     /// A resume that comes after the hospital's retry time is in the store but before the flow's
     /// task waits for it (found by the suite under load: the resume answered `hospitalised`,
     /// changed nothing, and the flow waited its whole delay). Here the task is held in that moment.
