@@ -123,7 +123,9 @@ extension AdminCommand {
             }
             let incomplete = replicas.contains { $0.problem != nil }
             let stopped = replicas.contains { ["log_diverged", "duplicate_replica"].contains($0.status) }
-            let verdict = groups.count > 1 ? "disagree" : stopped ? "stopped" : incomplete ? "incomplete" : "agree"
+            // `stopped` says the chains agree: only once every replica's was compared (it said so
+            // when none was, the others not remembering a stopped replica's position: found from outside).
+            let verdict = groups.count > 1 ? "disagree" : incomplete ? "incomplete" : stopped ? "stopped" : "agree"
             return Report(position: at, verdict: verdict, groups: groups.count, replicas: replicas)
         }
 

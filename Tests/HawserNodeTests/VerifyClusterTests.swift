@@ -12,6 +12,8 @@ import Testing
     /// Each replica's `/v1/replica` status and applied position; every head at a position is equal.
     final class Replicas: Sendable {
         let state = Mutex<[String: (status: String, applied: Int)]>([:])
+        /// Replicas that remember no position below 5 (`position_not_remembered`).
+        let forgetful = Mutex<Set<String>>([])
     }
 
     func withReplicas(_ replicas: Replicas, _ body: @Sendable (Int) async throws -> Void) async throws {
@@ -25,7 +27,11 @@ import Testing
                 """)))
         }
         router.get("/:id/v1/replica/heads/:position") { _, context in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: """
+            let position = Int(context.parameters.get("position") ?? "") ?? 0
+            if position < 5, replicas.forgetful.withLock({ $0.contains(context.parameters.get("id") ?? "") }) {
+                return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: #"{"error":{"code":"position_not_remembered","message":"too old"}}"#)))
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: """
                 {"position":\(context.parameters.get("position") ?? "0"),\(head)}
                 """)))
         }
@@ -45,6 +51,13 @@ import Testing
             set(("log_diverged", 5))
             let stopped = try await HawserProcess.run(verify)
             #expect(stopped.status == 2 && stopped.output.contains(#""verdict" : "stopped""#), "\(stopped.output)")
+            // A stopped replica behind the others, at a position they no longer remember: no chain
+            // was compared, so nothing is known to agree (it said "stopped", found from outside).
+            replicas.forgetful.withLock { $0 = ["r0", "r1"] }
+            set(("duplicate_replica", 2))
+            let unknown = try await HawserProcess.run(verify)
+            #expect(unknown.status == 3 && unknown.output.contains(#""verdict" : "incomplete""#), "\(unknown.output)")
+            replicas.forgetful.withLock { $0 = [] }
             // A replica that has not read its store reports position 0: compared there, every other
             // replica had forgotten it (exit 3, position_not_remembered, found from outside).
             set(("starting", 0))
