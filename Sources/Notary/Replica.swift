@@ -87,6 +87,10 @@ public final class Replica: Service, Sendable {
             throw broken
         }
         quorum.start(at: start)
+        // A log that ends before what this replica applied lost entries (a deleted log file, or
+        // an older copy): its appender would say so at the first request, readiness from the
+        // start (it said ready until then, found from outside).
+        if case .diverged(let evidence) = AppenderCore.resync(logEnd: target, applied: start) { stop(at: evidence) }
         catchUpTarget.withLock { $0 = target }
         if start.position >= target { quorum.caughtUp() }
         logger.info("replica starting", metadata: ["applied": "\(start.position)", "logEnd": "\(target)"])

@@ -65,6 +65,25 @@ import Uniqueness
         }
     }
 
+    /// A replica whose log ends before what it applied (the log file deleted, the store kept)
+    /// stops signing at start, and says so at once: it said ready until its first request was
+    /// refused `log_diverged` (found from outside).
+    @Test func aReplicaWhoseLogLostEntriesSaysSoAtStart() async throws {
+        let dir = try TemporaryDirectory()
+        var ids = Ids(seed: 13)
+        _ = try await NotaryHarness.with(directory: dir.path) { h in try await h.notary.notarise(request(ids.hash(), inputs: [ids.ref()])) }
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir.path + "/log.sqlite" + suffix) }
+        try await NotaryHarness.with(directory: dir.path) { h in
+            try await eventually("the replica started") { h.replica.quorum.started }
+            guard case .diverged(let found?, _) = h.replica.quorum.health else {
+                Issue.record("ready with a log that lost an entry it applied: \(h.replica.quorum.health)")
+                return
+            }
+            #expect(found.kind == .truncated && found.position == 0 && found.claimedPosition == 1, "\(found)")
+            #expect(try await h.log.lastPosition() == 0, "nothing appended")
+        }
+    }
+
     /// Applies `log` to a new store at `path` with a given batch size and returns its digest.
     func replay(_ log: SQLiteLog, into path: String, entriesPerApply: Int, upTo end: UInt64? = nil) async throws -> SecureHash {
         let store = try SQLiteNotaryStore(path: path)
