@@ -302,15 +302,7 @@ struct ReplicaStatusJSON: ResponseEncodable {
         replica = quorum.membership.me
         members = quorum.membership.members
         let health = quorum.health
-        status = switch health {
-        case .ready: "ready"
-        case .catchingUp: "catching_up"
-        case .diverged: "log_diverged"
-        case .impostor: "duplicate_replica"
-        case .foreignKey: "key_mismatch"
-        case .otherMembers: "members_mismatch"
-        case .noQuorum: "no_quorum"
-        }
+        status = health.status
         // Before the replica has read its store, its head is not yet its own.
         if !quorum.started { status = "starting" }
         applied = ChainHeadJSON(quorum.head)

@@ -35,6 +35,19 @@ public enum QuorumHealth: Sendable, Equatable {
     /// majorities of two lists need not overlap, so this one takes no requests.
     case otherMembers(ReplicaReport, mine: [String])
 
+    /// The state's name in `GET /v1/replica`'s `status` and in the log.
+    public var status: String {
+        switch self {
+        case .ready: "ready"
+        case .catchingUp: "catching_up"
+        case .diverged: "log_diverged"
+        case .impostor: "duplicate_replica"
+        case .foreignKey: "key_mismatch"
+        case .otherMembers: "members_mismatch"
+        case .noQuorum: "no_quorum"
+        }
+    }
+
     /// The error a request gets from a replica in this state, nil when it may proceed (a replica
     /// that is catching up or short of a quorum still takes requests: they may yet be answered).
     public var refusal: APIError? {

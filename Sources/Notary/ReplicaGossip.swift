@@ -80,9 +80,30 @@ public struct ReplicaGossip: Service {
     }
 
     private func publishHeartbeats() async throws {
+        var said = quorum.health.status
         while true {
             try await Task.sleep(for: heartbeat)
+            sayHealth(since: &said)
             if let report = quorum.report { try await link.publish(report: codec.message(report)) }
+        }
+    }
+
+    /// Logs a change of the replica's health: a cluster without a quorum for a minute, or a
+    /// second process running as this replica, showed only in metrics and health (found from
+    /// outside). Each state is logged at most once per 10 s, so a flapping quorum cannot flood.
+    private func sayHealth(since said: inout String) {
+        let health = quorum.health
+        guard health.status != said else { return }
+        defer { said = health.status }
+        guard let unlogged = reportProblems.admit("health \(health.status)", at: .now) else { return }
+        let metadata: Logger.Metadata = ["was": "\(said)", "now": "\(health.status)", "unlogged": "\(unlogged)"]
+        if let refusal = health.refusal {
+            logger.error("the replica takes no requests: \(refusal.message)", metadata: metadata)
+        } else if case .noQuorum(let live) = health {
+            logger.warning("fewer than a majority of the replicas are heard from and agree: nothing can be confirmed; requests wait",
+                           metadata: metadata.merging(["live": "\(live)"]) { $1 })
+        } else {
+            logger.notice("the replica's health changed", metadata: metadata)
         }
     }
 
