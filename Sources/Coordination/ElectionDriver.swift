@@ -57,7 +57,12 @@ public final class ElectionDriver: Sendable {
             logger.log(level: Task.isCancelled ? .debug : .warning, "coordination store problem", metadata: ["problem": "\(problem)"])
         case .storeRecovered: logger.info("coordination store reachable again")
         case .duplicateSeen:
-            logger.warning("another process stands with this candidate id; waiting for it to go before giving up")
+            // Said as what is known: after a lost session, this process's own old candidacy looks
+            // the same until the store drops it (an operator read "another process" with none running).
+            logger.warning("""
+                a candidacy with this candidate id is in the store: another process's, or this process's own from a \
+                session the store has not yet ended; waiting for it to go before giving up
+                """)
         case .epochWentBack(let offered, let seen):
             logger.error("the store offered an epoch below one already seen (tampered with or rolled back): not leading with it",
                          metadata: ["offered": "\(offered)", "seen": "\(seen)"])
