@@ -244,7 +244,7 @@ struct NodeAPI {
                 }
                 return try NodeAPI.json(HealthStatus(status: flows.isDraining ? "draining" : "ready"), status: .ok)
             case .takingOver(let step): throw NodeAPIError(.notReady, "taking over as the active node: \(step)")
-            case .standby: return try NodeAPI.json(HealthStatus(status: "standby"), status: .serviceUnavailable)
+            case .standby: return try NodeAPI.json(HealthStatus(status: "standby", problem: serving.healthProblem), status: .serviceUnavailable)
             }
         }
         router.get("/openapi.json") { request, _ in

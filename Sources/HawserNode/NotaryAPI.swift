@@ -88,8 +88,9 @@ struct NotaryAPI {
             case .active(let term): replica = term.replica
             case .takingOver(let step): throw APIError(.notReady, "taking over as the active notary: \(step)")
             case .standby:
-                return Response(status: .serviceUnavailable, headers: [.contentType: "application/json"],
-                                body: .init(byteBuffer: ByteBuffer(string: #"{"status":"standby"}"#)))
+                var response = try HealthStatus(status: "standby", problem: serving.healthProblem).response(from: request, context: context)
+                response.status = .serviceUnavailable
+                return response
             }
             if let problem = serving.healthProblem { throw APIError(.notReady, "unhealthy, stepping down: \(problem)") }
             if let problem = replica.storeProblem { throw APIError(.notReady, Replica.storeProblemMessage(problem)) }
@@ -324,6 +325,10 @@ struct ReplicaStatusJSON: ResponseEncodable {
 
 struct HealthStatus: ResponseEncodable {
     var status: String
+    /// With `standby`: why this process does not stand for election now (its database does not
+    /// answer), absent while it stands. Both answers are 503; an operator reading only
+    /// readiness could not tell a healthy standby from one that could never take over.
+    var problem: String? = nil
 }
 
 extension NotaryIdentityJSON: ResponseEncodable {}
