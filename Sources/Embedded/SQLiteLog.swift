@@ -6,7 +6,7 @@ import Notary
 /// (`synchronous = FULL`), so an acknowledged entry survives a crash of the process or machine.
 /// It replicates nothing; it is the default for a single process.
 public final class SQLiteLog: ReplicatedLog, Sendable {
-    private let db: DatabasePool
+    let db: DatabasePool
     private let tail: PositionSignal
 
     public init(path: String) throws {

@@ -12,7 +12,7 @@ public final class SQLiteNodeDatabase: Sendable {
     public let flows: SQLiteFlowStore
     public let vault: SQLiteVault
     public let sessions: SQLiteSessionStore
-    private let db: DatabasePool
+    let db: DatabasePool
 
     public convenience init(path: String, fence: WriteFence? = nil) throws {
         let db = try SQLite.opening(path) {

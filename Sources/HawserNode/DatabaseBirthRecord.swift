@@ -5,9 +5,12 @@ import Foundation
 /// was deleted (or whose PostgreSQL database was replaced by an empty one) started ready with no
 /// flows and ran a repeated start of an acknowledged flow a second time; a notary whose log went
 /// the same way would forget every state it saw spent. The first start leaves a record file in
-/// the data directory naming the database; while it is there, that database without its tables
-/// is refused before anything is made in it. Another database (the configuration now names
-/// another file or server) is a new one: its record replaces the old.
+/// the data directory naming the database and its incarnation (a random id the database keeps,
+/// `SQLiteIncarnation`, `PostgresIncarnation`). While the record is there, that database without
+/// its tables is refused before anything is made in it, and one with another incarnation (made
+/// afresh by another process: a hot-warm peer whose own record was lost) once it is opened.
+/// Another database (the configuration now names another file or server) is a new one: its
+/// record replaces the old.
 struct DatabaseBirthRecord {
     /// The record's file, `DATA/NAME.created`.
     let path: String
@@ -37,20 +40,20 @@ struct DatabaseBirthRecord {
         return present ? .open(writeRecord: false) : .refuse
     }
 
-    /// `open`s the database, whose tables are `present` or not before it is opened, unless the
-    /// record refuses it (`LostDatabase`); records its birth once it opened.
-    func guarding<T>(present: Bool, _ open: () async throws -> T) async throws -> T {
-        let write = try check(present: present)
+    /// `open`s the database, whose tables are `present` or not before it is opened, and reads its
+    /// `incarnation`, unless the record refuses it (`LostDatabase`); records it once it opened.
+    func guarding<T>(present: Bool, _ open: () async throws -> T, incarnation: (T) async throws -> String) async throws -> T {
+        let recorded = try check(present: present)
         let opened = try await open()
-        if write { try record() }
+        try settle(recorded, incarnation: try await incarnation(opened))
         return opened
     }
 
     /// As above, for a database opened synchronously (SQLite).
-    func guarding<T>(present: Bool, _ open: () throws -> T) throws -> T {
-        let write = try check(present: present)
+    func guarding<T>(present: Bool, _ open: () throws -> T, incarnation: (T) throws -> String) throws -> T {
+        let recorded = try check(present: present)
         let opened = try open()
-        if write { try record() }
+        try settle(recorded, incarnation: try incarnation(opened))
         return opened
     }
 
@@ -60,23 +63,49 @@ struct DatabaseBirthRecord {
     }
 
     private static let databaseLine = "database: "
+    private static let incarnationLine = "incarnation: "
     private static let madeLine = "made: "
 
-    private func check(present: Bool) throws -> Bool {
+    /// The record's fields that bear on this database, as read before it is opened.
+    private struct Recorded {
+        /// Nil: no record names this database (it is to be written).
+        var incarnation: String??
+        var made: String?
+    }
+
+    private func check(present: Bool) throws -> Recorded {
         let lines = (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n") ?? []
         func field(_ prefix: String) -> String? { lines.first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) } }
         switch Self.verdict(recorded: field(Self.databaseLine), identity: identity, present: present) {
-        case .open(let write): return write
+        case .open(writeRecord: true): return Recorded(incarnation: nil)
+        case .open(writeRecord: false): return Recorded(incarnation: .some(field(Self.incarnationLine)), made: field(Self.madeLine))
         case .refuse:
-            throw LostDatabase(message: "\(database) has none of its tables, but \(path) records that it was made "
-                               + "\(field(Self.madeLine) ?? "before"): it was deleted, emptied or replaced, and starting on it "
-                               + "would forget what it held. Restore it from a backup; to start afresh on purpose, delete \(path)")
+            throw lost("has none of its tables", made: field(Self.madeLine))
         }
     }
 
-    private func record() throws {
-        let text = Self.databaseLine + identity + "\n" + Self.madeLine + ISO8601DateFormatter().string(from: Date()) + "\n"
-            + "While this file names it, hawser refuses to start if that database has none of its tables. Delete this file to start afresh.\n"
+    /// Refuses a database whose incarnation is not the recorded one; writes the record if it
+    /// is to be written, or names no incarnation yet (written before records held one).
+    private func settle(_ recorded: Recorded, incarnation: String) throws {
+        switch recorded.incarnation {
+        case .some(.some(let expected)) where expected != incarnation:
+            throw lost("is another database than the one made here (incarnation \(incarnation), not \(expected))", made: recorded.made)
+        case .some(.some): return
+        case .some(.none), .none: try record(incarnation)
+        }
+    }
+
+    private func lost(_ what: String, made: String?) -> LostDatabase {
+        LostDatabase(message: "\(database) \(what), but \(path) records that it was made \(made ?? "before"): it was deleted, "
+                     + "emptied or replaced, and starting on it would forget what it held. Restore it from a backup; to start "
+                     + "afresh on purpose, delete \(path)")
+    }
+
+    private func record(_ incarnation: String) throws {
+        let text = Self.databaseLine + identity + "\n" + Self.incarnationLine + incarnation + "\n"
+            + Self.madeLine + ISO8601DateFormatter().string(from: Date()) + "\n"
+            + "While this file names it, hawser refuses to start if that database has none of its tables or is another "
+            + "incarnation. Delete this file to start afresh.\n"
         try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }

@@ -44,8 +44,9 @@ public struct NodeDatabase: Sendable {
                              fenced: { stores(database.fenced(by: $0)) })
             }
             let path = data + "/node.sqlite"
-            return try DatabaseBirthRecord(data: data, name: "node-database", identity: "node.sqlite", database: "the node database (\(path))")
-                .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(path)) { stores(try SQLiteNodeDatabase(path: path, fence: fence)) }
+            return stores(try DatabaseBirthRecord(data: data, name: "node-database", identity: "node.sqlite", database: "the node database (\(path))")
+                .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(path), { try SQLiteNodeDatabase(path: path, fence: fence) },
+                          incarnation: { try $0.incarnation() }))
         case .postgres:
             let pool = try await configuration.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.passwordVariable,
                                                        stallLimit: PostgresNodeDatabase.stallLimit, waiting: waiting, logger: logger)
@@ -53,9 +54,10 @@ public struct NodeDatabase: Sendable {
                 NodeDatabase(flows: database.flows, vault: database.vault, sessions: database.sessions, services: [pool],
                              fenced: { stores(database.fenced(by: $0)) })
             }
-            return try await DatabaseBirthRecord(data: data, name: "node-database", identity: pool.name,
-                                               database: "the node database (PostgreSQL at \(pool.name))")
-                .guarding(present: try await PostgresNodeDatabase.isPresent(pool)) { stores(try await PostgresNodeDatabase.open(pool, fence: fence)) }
+            return stores(try await DatabaseBirthRecord(data: data, name: "node-database", identity: pool.name,
+                                                      database: "the node database (PostgreSQL at \(pool.name))")
+                .guarding(present: try await PostgresNodeDatabase.isPresent(pool), { try await PostgresNodeDatabase.open(pool, fence: fence) },
+                          incarnation: { try await $0.incarnation() }))
         }
     }
 }

@@ -164,9 +164,9 @@ struct NotaryStores: Sendable {
                                                                 waiting: configuration.ha.mode != .hotCold, logger: logger)
             let (store, log) = try await DatabaseBirthRecord(data: data, name: "notary-database", identity: pool.name,
                                                            database: "the notary database (PostgreSQL at \(pool.name))")
-                .guarding(present: try await PostgresNotaryStore.isPresent(pool)) {
+                .guarding(present: try await PostgresNotaryStore.isPresent(pool), {
                     (try await PostgresNotaryStore.open(pool, fence: fence), try await PostgresLog.open(pool, fence: fence))
-                }
+                }, incarnation: { try await $0.0.incarnation() })
             let make: @Sendable () async throws -> Void = { try await store.claim() }
             let check: @Sendable () async throws -> Void = { try await store.checkClaim() }
             let claim = fence == nil ? nil : (make: make, check: check)
@@ -179,7 +179,8 @@ struct NotaryStores: Sendable {
             case .embedded:
                 let logPath = data + "/log.sqlite"
                 let log = try DatabaseBirthRecord(data: data, name: "notary-log", identity: "log.sqlite", database: "the notary's log (\(logPath))")
-                    .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(logPath)) { try SQLiteLog(path: logPath) }
+                    .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(logPath), { try SQLiteLog(path: logPath) },
+                              incarnation: { try $0.incarnation() })
                 return NotaryStores(log: log, store: store, link: nil, storePath: storePath, claim: nil, services: [])
             case .jetstream:
                 let jetStream = JetStreamLog(configuration: configuration.log.jetStream, logger: logger)

@@ -11,7 +11,7 @@ import Uniqueness
 /// commit in one transaction. For a notary whose processes share the database (hot-warm) give a
 /// `fence`: a batch is applied only under the newest epoch of its resource.
 public final class PostgresNotaryStore: NotaryStore, Sendable {
-    private let database: PostgresDatabase
+    let database: PostgresDatabase
     private let fence: WriteFence?
 
     /// Creates the notary's tables in a new database or checks their version (`StoreDatabaseError`).

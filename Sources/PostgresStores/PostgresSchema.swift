@@ -26,6 +26,10 @@ struct PostgresSchema: Sendable {
                 try await connection.query("""
                     CREATE TABLE IF NOT EXISTS hawser_schema (component text PRIMARY KEY, version integer NOT NULL)
                     """, logger: logger)
+                // Outside the versioned tables: older versions ignore it (`PostgresIncarnation`).
+                try await connection.query("""
+                    CREATE TABLE IF NOT EXISTS hawser_incarnation (component text PRIMARY KEY, incarnation text NOT NULL)
+                    """, logger: logger)
                 var found: Int?
                 let rows = try await connection.query("SELECT version FROM hawser_schema WHERE component = \(schema.component)", logger: logger)
                 for try await version in rows.decode(Int.self) { found = version }

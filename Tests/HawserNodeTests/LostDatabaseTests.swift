@@ -36,6 +36,25 @@ import Testing
         }
     }
 
+    /// A database made afresh elsewhere and put in its place has its tables, but is not the one
+    /// this directory made: it is refused by its incarnation (found from outside: in a hot-warm
+    /// pair, a peer whose own record was lost made the tables again, and the other took them).
+    @Test func aNodeDatabaseReplacedByAnotherIsRefused() async throws {
+        let dir = try TemporaryDirectory(), other = try TemporaryDirectory()
+        try writeNodeFiles(in: dir.path)
+        try writeNodeFiles(in: other.path)
+        let configuration = try NodeConfiguration.load(dir.path + "/node.json")
+        try await completeOneFlow(configuration, in: dir.path)
+        try await completeOneFlow(try NodeConfiguration.load(other.path + "/node.json"), in: other.path)
+
+        try removeSQLite(dir.path + "/data/node.sqlite")
+        try FileManager.default.copyItem(atPath: other.path + "/data/node.sqlite", toPath: dir.path + "/data/node.sqlite")
+        let refusal = await #expect(throws: LostDatabase.self) {
+            _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+        }
+        #expect(refusal?.message.contains("is another database than the one made here") == true, "\(String(describing: refusal))")
+    }
+
     @Test func aNodeWhoseEmbeddedNotaryLostItsLogIsRefused() async throws {
         let dir = try TemporaryDirectory()
         try writeNodeFiles(in: dir.path)
@@ -86,6 +105,17 @@ struct LostPostgresDatabaseTests {
         await #expect(throws: LostDatabase.self) {
             _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
         }
+
+        // A peer without a record (its data directory lost) makes the tables again; this node,
+        // whose record names the database that was lost, still refuses the new one.
+        let peer = try TemporaryDirectory()
+        try writeNodeFiles(in: peer.path)
+        let (made, _) = try await Node.application(configuration: configuration, baseDirectory: peer.path, logger: quietLogger)
+        try await made.test(.router) { _ in }
+        let replaced = await #expect(throws: LostDatabase.self) {
+            _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+        }
+        #expect(replaced?.message.contains("is another database") == true, "\(String(describing: replaced))")
 
         // Another database is a new one, not a lost one: a node moved to it starts there.
         configuration.database.url = try await server.createDatabase()
