@@ -20,7 +20,9 @@ struct NodeStallLimitTests {
         configuration.kind = .postgres
         configuration.url = url
         configuration.connectTimeoutMillis = 30_000
-        let database = try await NodeDatabase.open(configuration, data: "/nonexistent", fence: fence, resolve: { $0 }, logger: quietLogger)
+        // The data directory holds the database's record (`node-database.created`) only.
+        let data = try TemporaryDirectory()
+        let database = try await NodeDatabase.open(configuration, data: data.path, fence: fence, resolve: { $0 }, logger: quietLogger)
         let pool = try #require(database.services.first as? PostgresStores.PostgresDatabase)
         return (database, pool, Task { try await pool.run() })
     }
@@ -46,8 +48,9 @@ struct NodeStallLimitTests {
         configuration.database.kind = .postgres
         configuration.database.url = try await server.createDatabase()
         configuration.database.connectTimeoutMillis = 30_000
+        let data = try TemporaryDirectory()
         for (fence, expected) in [(WriteFence(resource: "notary", epoch: Epoch(1)), ["2500ms", "2500ms"]), (nil, ["0", "0"])] {
-            let stores = try await NotaryStores.open(configuration, data: "/nonexistent", fence: fence, resolve: { $0 }, logger: quietLogger)
+            let stores = try await NotaryStores.open(configuration, data: data.path, fence: fence, resolve: { $0 }, logger: quietLogger)
             let pool = try #require(stores.services.first as? PostgresStores.PostgresDatabase)
             let running = Task { try await pool.run() }
             defer { running.cancel() }
@@ -64,7 +67,8 @@ struct NodeStallLimitTests {
         configuration.url = try await server.createDatabase()
         configuration.connectTimeoutMillis = 30_000
         configuration.requestTimeoutMillis = 1_000
-        let database = try await NodeDatabase.open(configuration, data: "/nonexistent", fence: nil, resolve: { $0 }, logger: quietLogger)
+        let data = try TemporaryDirectory()
+        let database = try await NodeDatabase.open(configuration, data: data.path, fence: nil, resolve: { $0 }, logger: quietLogger)
         let pool = try #require(database.services.first as? PostgresStores.PostgresDatabase)
         let running = Task { try await pool.run() }
         defer { running.cancel() }
