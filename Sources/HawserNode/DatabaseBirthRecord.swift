@@ -66,19 +66,20 @@ struct DatabaseBirthRecord {
     private static let incarnationLine = "incarnation: "
     private static let madeLine = "made: "
 
-    /// The record's fields that bear on this database, as read before it is opened.
-    private struct Recorded {
-        /// Nil: no record names this database (it is to be written).
-        var incarnation: String??
-        var made: String?
+    /// What the record says of this database, as read before it is opened.
+    private enum Recorded {
+        /// Nothing: no record names it (one is to be written).
+        case nothing
+        /// It names it, with its incarnation (none in a record written before they were kept).
+        case named(incarnation: String?, made: String?)
     }
 
     private func check(present: Bool) throws -> Recorded {
         let lines = (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n") ?? []
         func field(_ prefix: String) -> String? { lines.first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) } }
         switch Self.verdict(recorded: field(Self.databaseLine), identity: identity, present: present) {
-        case .open(writeRecord: true): return Recorded(incarnation: nil)
-        case .open(writeRecord: false): return Recorded(incarnation: .some(field(Self.incarnationLine)), made: field(Self.madeLine))
+        case .open(writeRecord: true): return .nothing
+        case .open(writeRecord: false): return .named(incarnation: field(Self.incarnationLine), made: field(Self.madeLine))
         case .refuse:
             throw lost("has none of its tables", made: field(Self.madeLine))
         }
@@ -87,11 +88,11 @@ struct DatabaseBirthRecord {
     /// Refuses a database whose incarnation is not the recorded one; writes the record if it
     /// is to be written, or names no incarnation yet (written before records held one).
     private func settle(_ recorded: Recorded, incarnation: String) throws {
-        switch recorded.incarnation {
-        case .some(.some(let expected)) where expected != incarnation:
-            throw lost("is another database than the one made here (incarnation \(incarnation), not \(expected))", made: recorded.made)
-        case .some(.some): return
-        case .some(.none), .none: try record(incarnation)
+        switch recorded {
+        case .named(let expected?, let made) where expected != incarnation:
+            throw lost("is another database than the one made here (incarnation \(incarnation), not \(expected))", made: made)
+        case .named(.some, _): return
+        case .named(nil, _), .nothing: try record(incarnation)
         }
     }
 
