@@ -107,6 +107,9 @@ struct DatabaseBirthRecord {
             + Self.madeLine + ISO8601DateFormatter().string(from: Date()) + "\n"
             + "While this file names it, hawser refuses to start if that database has none of its tables or is another "
             + "incarnation. Delete this file to start afresh.\n"
+        // A process that reads a PostgreSQL database from elsewhere (`hawser admin config` on
+        // another machine) may have no data directory yet: the lock makes it for the others.
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }

@@ -20,9 +20,11 @@ struct NodeStallLimitTests {
         configuration.kind = .postgres
         configuration.url = url
         configuration.connectTimeoutMillis = 30_000
-        // The data directory holds the database's record (`node-database.created`) only.
+        // The data directory holds the database's record (`node-database.created`) only; one not
+        // made yet is made for it, as for `hawser admin config` run on another machine.
         let data = try TemporaryDirectory()
-        let database = try await NodeDatabase.open(configuration, data: data.path, fence: fence, resolve: { $0 }, logger: quietLogger)
+        let database = try await NodeDatabase.open(configuration, data: data.path + "/not-made-yet", fence: fence, resolve: { $0 },
+                                                   logger: quietLogger)
         let pool = try #require(database.services.first as? PostgresStores.PostgresDatabase)
         return (database, pool, Task { try await pool.run() })
     }
