@@ -203,7 +203,7 @@ let package = Package(
         ]),
         .testTarget(name: "HawserCoreTests", dependencies: ["HawserCore", "HawserTestSupport"]),
         .testTarget(name: "SimTests", dependencies: ["Sim", "Coordination", "HawserCore", "ZooKeeper"]),
-        .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire"]),
+        .testTarget(name: "HawserClientTests", dependencies: ["HawserClient", "HawserCore", "HawserWire", "HawserTestSupport"]),
         .testTarget(name: "UniquenessTests", dependencies: ["Uniqueness", "HawserCore", "HawserTestSupport"]),
         .testTarget(name: "NotaryTests", dependencies: [
             "Notary", "Embedded", "HawserCore", "HawserWire", "HawserTestSupport", "Coordination", "Uniqueness",

@@ -38,7 +38,7 @@ struct FlowCommand: AsyncParsableCommand {
             try await connection.withClient { client in
                 let started = try await client.startFlow(flow, arguments: Array(arguments.utf8),
                                                          clientRequestId: clientRequestId ?? UUID().uuidString.lowercased())
-                let final = wait ? try await client.watch(started.id) { FlowCommand.printNow(FlowCommand.line($0)) } : started
+                let final = wait ? try await FlowCommand.follow(started.id, client: client) : started
                 print(FlowCommand.line(final))
                 ended = final.status
             }
@@ -85,11 +85,27 @@ struct FlowCommand: AsyncParsableCommand {
         func run() async throws {
             var ended: String?
             try await connection.withClient { client in
-                let final = try await client.watch(id) { FlowCommand.printNow(FlowCommand.line($0)) }
+                let final = try await FlowCommand.follow(id, client: client)
                 print(FlowCommand.line(final))
                 ended = final.status
             }
             try FlowCommand.exit(forEnd: ended)
+        }
+    }
+
+    /// Prints a flow's events as they come and returns its final state. When the stream told the
+    /// end but the final state cannot be read (every node of a pair standing by), the error says
+    /// which end was seen, so that "completed, result unknown" is not taken for a failure.
+    static func follow(_ id: String, client: NodeClient) async throws -> NodeFlow {
+        var seen: String?
+        do {
+            return try await client.watch(id) { event in
+                if let status = event.status { seen = status }
+                printNow(line(event))
+            }
+        } catch {
+            guard let seen, ["completed", "failed", "killed", "hospitalised"].contains(seen) else { throw error }
+            throw CLIError("flow \(id) is \(seen), but its final state could not be read: \(error)")
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import HawserClient
+import HawserTestSupport
 import Testing
 
 /// `NodeClient` against fake nodes that answer as a hot-warm pair does (docs/node.md, "Clients

@@ -6,29 +6,35 @@ import Glibc
 
 /// A small HTTP/1.1 server on loopback that stands in for a node: it answers every request with
 /// what `answer` returns (one request per connection, `Connection: close`) and records each one.
-final class FakeNode: Sendable {
-    struct Request: Sendable {
-        var method: String
-        var path: String
+public final class FakeNode: Sendable {
+    public struct Request: Sendable {
+        public var method: String
+        public var path: String
         /// Header names in lower case.
-        var headers: [String: String]
-        var at: ContinuousClock.Instant
+        public var headers: [String: String]
+        public var at: ContinuousClock.Instant
     }
 
-    struct Answer: Sendable {
-        var status: Int
-        var headers: [(String, String)] = []
-        var body: String = ""
+    public struct Answer: Sendable {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: String
+
+        public init(status: Int, headers: [(String, String)] = [], body: String = "") {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
     }
 
-    let port: Int
+    public let port: Int
     private let listener: Int32
     private final class Log: Sendable {
         let requests = Mutex<[Request]>([])
     }
     private let log = Log()
 
-    init(answer: @escaping @Sendable (Request) -> Answer) throws {
+    public init(answer: @escaping @Sendable (Request) -> Answer) throws {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -51,10 +57,10 @@ final class FakeNode: Sendable {
         }.start()
     }
 
-    var url: String { "http://127.0.0.1:\(port)" }
-    var requests: [Request] { log.requests.withLock { $0 } }
+    public var url: String { "http://127.0.0.1:\(port)" }
+    public var requests: [Request] { log.requests.withLock { $0 } }
 
-    func stop() {
+    public func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
     }
@@ -92,4 +98,4 @@ final class FakeNode: Sendable {
     }
 }
 
-struct FakeNodeError: Error {}
+public struct FakeNodeError: Error {}
