@@ -21,8 +21,9 @@ struct ElectionCommand: AsyncParsableCommand {
                 stopped, failed (code, error: the election gave up, for example duplicate_candidate, and the process \
                 exits non-zero). Each carries "t", CLOCK_MONOTONIC in nanoseconds (comparable across processes on one \
                 machine). With --fenced-writes, the leader writes a row every --write-interval-ms: it takes its epoch, \
-                waits the interval, then writes with that epoch, as real work does; a write whose epoch is stale is \
-                refused by the fencing check and reported.
+                waits the interval, then writes with that epoch if it still leads with it, as real work does; a write \
+                whose epoch is stale (with --unchecked-writes, a test option, it does not ask) is refused by the \
+                fencing check and reported.
 
                 With --partitions N, the candidate stands in N elections, <election>.p0 to <election>.p<N-1>, one \
                 per partition, each with its own epoch (and, with --fenced-writes, its own fenced resource, \
@@ -38,6 +39,8 @@ struct ElectionCommand: AsyncParsableCommand {
         @Option(help: "Unhealthy while this file exists (drain a node by touching it).") var unhealthyIfExists: String?
         @Option(help: "SQLite file for fenced writes while leading.") var fencedWrites: String?
         @Option(help: "Interval between fenced writes (ms).") var writeIntervalMs = 100
+        @Flag(help: "A test option: write without first asking whether this candidate still leads, so that the fence alone refuses a stale write.")
+        var uncheckedWrites = false
         @Option(help: "Stand in this many partition elections (1-\(Self.maxPartitions)) and balance them.") var partitions: Int?
         @Option(help: "Log level for stderr.") var logLevel: Logger.Level = .warning
 
@@ -70,7 +73,8 @@ struct ElectionCommand: AsyncParsableCommand {
                 let election = try PauseInRoundBackend.election(store, candidate: candidate, health: health, logger: logger)
                 let writer: FencedWriter? = try fencedWrites.map { try FencedWriter(path: $0, id: id, resource: "ledger") }
                 try await writer?.prepare()
-                let service = CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs), emit: emitEvent)
+                let service = CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs), checked: !uncheckedWrites,
+                                               emit: emitEvent)
                 return try await runUntilSignalled(service, id: id, logger: logger)
             }
             if !(ProcessInfo.processInfo.environment[PauseInRoundBackend.variable] ?? "").isEmpty {
@@ -82,7 +86,8 @@ struct ElectionCommand: AsyncParsableCommand {
                 let election = try store.partition(partition).makeElection(candidate: candidate, health: health, logger: logger, sharing: shared)
                 let writer: FencedWriter? = try fencedWrites.map { try FencedWriter(path: $0, id: id, resource: "ledger.p\(partition)") }
                 try await writer?.prepare()
-                services.append(CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs)) { fields in
+                services.append(CandidateService(election: election, writer: writer, interval: .milliseconds(writeIntervalMs),
+                                                 checked: !uncheckedWrites) { fields in
                     var fields = fields
                     fields["partition"] = partition
                     emitEvent(fields)
@@ -141,6 +146,8 @@ private struct CandidateService: Service {
     let election: any Election
     let writer: FencedWriter?
     let interval: Duration
+    /// Whether a write first asks if this candidate still leads (`--unchecked-writes` clears it).
+    let checked: Bool
     let emit: @Sendable ([String: any Sendable]) -> Void
 
     func run() async throws {
@@ -165,15 +172,24 @@ private struct CandidateService: Service {
 
     /// The first write of an epoch goes at once and claims it (so the store learns the new epoch,
     /// and refuses it if another writer claimed it already: then nothing is written under it);
-    /// later ones take the epoch, wait, then write, as work that decides first and commits later does.
+    /// later ones take the epoch, wait, then write, as work that decides first and commits later
+    /// does. A write goes only while this candidate still leads with its epoch by the clock
+    /// (`leadsNow`): it wrote once more after a switchover or a pause had ended its leadership
+    /// (found from outside). The fence still refuses one whose writer was paused between that
+    /// check and its commit, and every stale write of `--unchecked-writes`, which the fault tests
+    /// use to try the fence.
     private func write(_ writer: FencedWriter) async {
         var registered: Epoch?, claimed: Epoch?
+        func leads(_ epoch: Epoch) -> Bool { !checked || (election.status.role.epoch == epoch && election.leadsNow()) }
         while !Task.isCancelled {
-            guard let epoch = election.status.role.epoch else {
+            guard let epoch = election.status.role.epoch, leads(epoch) else {
                 try? await Task.sleep(for: .milliseconds(10))
                 continue
             }
-            if registered == epoch { try? await Task.sleep(for: interval) }
+            if registered == epoch {
+                try? await Task.sleep(for: interval)
+                guard leads(epoch) else { continue }
+            }
             registered = epoch
             do {
                 try await writer.write(epoch: epoch, claiming: claimed != epoch)

@@ -20,13 +20,15 @@ enum ElectionScenarios {
 
     /// SIGSTOP of the leader A just after a write: B takes over with a higher epoch; after SIGCONT
     /// A's writes are refused with `stale_epoch` and it steps down (one of `steppedDown` events).
+    /// A writes with `--unchecked-writes`, as if paused between asking whether it leads and its
+    /// commit: the fence alone stands between it and the file.
     /// `holdsNoLock` tells whether the paused A holds no lock the others need: a process stopped
     /// inside a SQLite transaction blocks every other writer of the file until it runs again, and
     /// the scenario is a leader stopped between its transactions.
     static func pausedLeaderIsFenced(arguments: [String], takeOverTimeout: Duration = .seconds(20),
                                      steppedDown: Set<String> = ["follower"],
                                      holdsNoLock: () throws -> Bool = { true }) async throws {
-        let a = try CandidateProcess(id: "A", arguments: arguments)
+        let a = try CandidateProcess(id: "A", arguments: arguments + ["--unchecked-writes"])
         let first = try await a.waitUntilLeading()
         let b = try CandidateProcess(id: "B", arguments: arguments)
         try await b.waitUntilFollowing("A")

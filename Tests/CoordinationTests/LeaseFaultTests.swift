@@ -63,7 +63,7 @@ struct LeaseFaultTests {
     @Test func aLeaderStoppedInsideARoundBlocksTheLeaseUntilItResumes() async throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let arguments = ["--sqlite", directory + "/lease.sqlite", "--lease-ms", "3000", "--renew-ms", "300",
-                         "--request-timeout-ms", "1500", "--hold-down-ms", "60000"]
+                         "--request-timeout-ms", "1500", "--hold-down-ms", "60000", "--fenced-writes", writes]
         try await LeasePauseScenarios.leaderStoppedInsideARound(arguments: arguments, directory: directory) { b in
             try await eventually("B naming the lock") { b.log.contains("held by another process") }
             #expect(b.leadingEpoch == nil)

@@ -9,7 +9,7 @@ import Testing
 enum LeasePauseScenarios {
     /// A leads and B follows; A stops inside its next renewal. `whilePaused` checks what B does
     /// meanwhile (each back end's own story). Then A is resumed: it steps down before anything
-    /// else, never leads with its old epoch again, and a higher epoch leads.
+    /// else (no write first), never leads with its old epoch again, and a higher epoch leads.
     static func leaderStoppedInsideARound(arguments: [String], directory: String,
                                           whilePaused: (_ b: CandidateProcess) async throws -> Void) async throws {
         let trigger = directory + "/pause-now"
@@ -26,6 +26,10 @@ enum LeasePauseScenarios {
         let isRole = { (event: CandidateProcess.Event) in CandidateProcess.roleEvents.contains(event.event) }
         try await a.waitUntil("a role after resuming") { $0.dropFirst(paused).contains(where: isRole) }
         #expect(a.events.dropFirst(paused).first(where: isRole)?.event == "follower")
+        // Nothing before it either: its leadership ran out while it was stopped, and a write it
+        // made on waking was accepted (no successor had claimed yet; found from outside).
+        let beforeStepDown = a.events.dropFirst(paused).prefix { !isRole($0) }
+        #expect(!beforeStepDown.contains { $0.event == "write" }, "\(beforeStepDown)")
         try await eventually("a higher epoch leading") { [a, b].contains { ($0.leadingEpoch ?? 0) > first } }
         #expect(!a.events.dropFirst(paused).contains { $0.event == "leader" && $0.epoch == first })
         a.terminate()

@@ -217,7 +217,7 @@ struct PostgresLeaseTests {
     @Test func aLeaderStoppedInsideARoundIsReplacedWhileStopped() async throws {
         let directory = try TemporaryDirectory()
         let arguments = ["--postgres", server.url, "--election", election, "--lease-ms", "3000", "--renew-ms", "300",
-                         "--request-timeout-ms", "1500", "--hold-down-ms", "60000"]
+                         "--request-timeout-ms", "1500", "--hold-down-ms", "60000", "--fenced-writes", directory.path + "/writes.sqlite"]
         try await LeasePauseScenarios.leaderStoppedInsideARound(arguments: arguments, directory: directory.path) { b in
             _ = try await b.waitUntilLeading(timeout: .seconds(45))
         }
