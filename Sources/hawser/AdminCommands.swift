@@ -109,9 +109,13 @@ struct AdminCommand: AsyncParsableCommand {
                 """)
         @Option(help: "The candidate id to hand over to.") var to: String
         @OptionGroup var store: CoordinationOptions
-        @Option(help: "Wait this long (ms) for the new leader; 0 to return at once.") var waitMs = 10000
+        @Option(help: "Wait this long (ms, 0 to 86,400,000) for the new leader; 0 to return at once.") var waitMs = 10000
 
-        func validate() throws { try Candidate.validateOption(to) }
+        func validate() throws {
+            try Candidate.validateOption(to)
+            // As every timing (coordination.md): a negative wait returned at once, as 0 does.
+            guard (0...86_400_000).contains(waitMs) else { throw ValidationError("--wait-ms must be 0 to 86,400,000 ms (a day), not \(waitMs)") }
+        }
 
         func run() async throws {
             try await AdminCommand.using(store) { try await handOver($0) }

@@ -95,7 +95,10 @@ struct CoordinationOptions: ParsableArguments {
         let node: NodeConfiguration
         do { node = try NodeConfiguration.load(path) } catch { throw ValidationError("--node-config \(path): \(error)") }
         guard let settings = node.ha.election?.resolved(against: URL(fileURLWithPath: path).deletingLastPathComponent().path) else {
-            throw ValidationError("--node-config \(path) has no ha.election: its node runs alone (ha.mode single)")
+            // A hot-cold node's election is its watchdog's, given on the watchdog's command line.
+            let why = node.ha.mode == .hotCold ? "its watchdog stands in the election (ha.mode hot-cold): give the watchdog's election options"
+                : "its node runs alone (ha.mode \(node.ha.mode.rawValue))"
+            throw ValidationError("--node-config \(path) has no ha.election: \(why)")
         }
         (zookeeperOption, zookeeperCredentials, postgresOption, sqliteOption) = (settings.zookeeper, settings.zookeeperCredentials, settings.postgres, settings.sqlite)
         // A name given beside it wins: the node's other elections (`<election>.outbox`, `.p3`) share its store.

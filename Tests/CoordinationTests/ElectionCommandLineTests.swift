@@ -110,6 +110,11 @@ struct ElectionCommandLineTests {
         #expect(stderr.contains("unknown_candidate"), "\(stderr)")
         let (switched, refusal) = try await Self.run(["admin", "switchover", "--to", "nobody", "--sqlite", directory.path + "/lease.sqlite"])
         #expect(switched != 0 && refusal.contains("unknown_candidate"), "\(refusal)")
+        // A wait out of range is refused before anything is asked (-5 returned at once, as 0 does).
+        for wait in ["--wait-ms=-5", "--wait-ms=86400001"] {
+            let (status, stderr) = try await Self.run(["admin", "switchover", "--to", "nobody", wait, "--sqlite", directory.path + "/lease.sqlite"])
+            #expect(status == 64 && stderr.contains("--wait-ms must be 0 to 86,400,000 ms"), "\(wait): \(stderr)")
+        }
     }
 
     /// An unreachable ZooKeeper is the errors table's `coordination_unavailable` (found from

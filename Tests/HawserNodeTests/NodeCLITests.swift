@@ -265,6 +265,11 @@ import Testing
         let alone = try TemporaryDirectory()
         try writeNodeFiles(in: alone.path)
         let single = try await HawserProcess.run(["admin", "status", "--node-config", alone.path + "/node.json"])
-        #expect(single.status != 0 && single.output.contains("has no ha.election"), "\(single.output)")
+        #expect(single.status != 0 && single.output.contains("has no ha.election: its node runs alone (ha.mode single)"), "\(single.output)")
+        // A hot-cold node's file is refused too, and not said to run alone (found from outside).
+        let hotCold = try TemporaryDirectory()
+        try writeRemoteNodeFiles(in: hotCold.path, urls: ["http://127.0.0.1:1"]) { $0.ha.mode = .hotCold }
+        let watched = try await HawserProcess.run(["admin", "status", "--node-config", hotCold.path + "/node.json"])
+        #expect(watched.status == 64 && watched.output.contains("its watchdog stands in the election (ha.mode hot-cold)"), "\(watched.output)")
     }
 }
