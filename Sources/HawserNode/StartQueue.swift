@@ -57,6 +57,8 @@ struct StartQueue: ResponderStarter {
         _ = try await start(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId, responder: true)
     }
 
+    func hasFlow(_ id: FlowID) async throws -> Bool { try await store.record(id) != nil }
+
     /// The answer to a request about running flow `id` that only the process running it serves
     /// (its events, kill and resume): `standby`, naming the process its partition's election has
     /// as leader, which a client follows.

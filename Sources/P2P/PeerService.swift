@@ -42,7 +42,7 @@ public struct PeerService: Hawser_P2p_V1_Peer.SimpleServiceProtocol {
             reply.refused.message = refusal.message
         case .success(let passed):
             let answers: [DeliveryAnswer]
-            do { answers = try await hub.accept(passed.messages) } catch {
+            do { answers = try await hub.accept(passed.messages, fromAnotherNode: passed.from != check.me) } catch {
                 throw RPCError(code: .unavailable, message: "this node cannot take messages now: \(error)")
             }
             reply.answers = answers.map { answer in

@@ -165,6 +165,27 @@ import Glibc
         }
     }
 
+    /// Another node's `initiate` in a session this node opened (its id begins with one of this
+    /// node's flow ids) is refused: it was taken, and the responder it started broke the session
+    /// of this node's own flow (found from outside, docs/sessions.md).
+    @Test func anotherNodeCannotInitiateASessionThisNodeOpened() async throws {
+        try await withTwoNodes { _, bob, network in
+            let port = try #require(network.membership.node(named: "O=Bob Node")?.addresses.last.flatMap { URL(string: $0)?.port })
+            let own = try await bob.engine.start(Burst(count: 1, size: 8))  // fails on Bob (it speaks as Alice): a flow of Bob's all the same
+            _ = try await bob.engine.waitForEnd(own.id)
+            let hijack = SessionMessage(session: "\(own.id.rawValue)/9", sender: "O=Alice", recipient: "O=Bob", sequence: 1, kind: .initiate,
+                                        initiator: .init(flowName: Burst.flowName, version: 1))
+            let reply = try await call(DeliverySigning.sign([hijack.encoded(), Self.initiate.encoded()], from: "O=Alice Node", to: "O=Bob Node",
+                                                            at: SystemFlowClock().now(), with: TwoNodes.aliceIdentity), port: port)
+            #expect(!reply.hasRefused && reply.answers.count == 2, "\(reply)")
+            #expect(reply.answers.first?.code == "protocol_violation" && reply.answers.first?.message.contains("was opened by flow") == true,
+                    "\(reply)")
+            #expect(reply.answers.last?.accepted == true, "another session in the same delivery is taken: \(reply)")
+            #expect(try await bob.flows(named: "Count").count == 1, "one responder, for the other session")
+            #expect(try await bob.database.sessions.inbound(hijack.key) == nil)
+        }
+    }
+
     @Test func aReplayedDeliveryIsAnsweredAgainAndChangesNothing() async throws {
         try await withTwoNodes { _, bob, network in
             let port = try #require(network.membership.node(named: "O=Bob Node")?.addresses.last.flatMap { URL(string: $0)?.port })

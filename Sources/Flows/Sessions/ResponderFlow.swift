@@ -18,12 +18,16 @@ public protocol ResponderStarter: Sendable {
     /// Starts responder `flowName` with `arguments` under `clientRequestId` (one per session); the
     /// flow that id names already, if it is this start (`FlowEngineError.clientRequestIdReused` if not).
     func startResponder(flowName: String, arguments: [UInt8], clientRequestId: String) async throws
+    /// Whether the node has a flow with this id (running or ended).
+    func hasFlow(_ id: FlowID) async throws -> Bool
 }
 
 extension FlowEngine: ResponderStarter {
     public func startResponder(flowName: String, arguments: [UInt8], clientRequestId: String) async throws {
         _ = try await startReporting(flowName: flowName, arguments: arguments, clientRequestId: clientRequestId, responder: true)
     }
+
+    public func hasFlow(_ id: FlowID) async throws -> Bool { try await record(id) != nil }
 }
 
 extension FlowRegistry {

@@ -150,10 +150,23 @@ public final class SessionHub: FlowSessions, Service, Sendable {
     /// database cannot be written, the engine is draining or not attached): the sender tries
     /// again. A responder started while the engine stops runs when the node starts again; one
     /// started for a message not answered is found again (by its session) when it comes back.
-    public func accept(_ arrived: [ArrivedMessage]) async throws -> [DeliveryAnswer] {
+    ///
+    /// `fromAnotherNode`: the delivery came from another node. Its `initiate` may not open a
+    /// session whose id names a flow of this node as its initiator (`initiatorFlowId`): only this
+    /// node opens those. Such an initiate was taken, and its responder disrupted the session this
+    /// node's flow had opened (found from outside); it is refused with `protocol_violation`.
+    public func accept(_ arrived: [ArrivedMessage], fromAnotherNode: Bool = false) async throws -> [DeliveryAnswer] {
         guard let first = arrived.first else { return [] }
         guard let starter = starter.withLock({ $0 })?.choose() else { throw PeerUnreachable(first.message.recipient) }
-        let decisions = arrived.map { SessionInbound.decide($0.message, responder: starter.registry.responder(for:)) }
+        var decisions = arrived.map { SessionInbound.decide($0.message, responder: starter.registry.responder(for:)) }
+        if fromAnotherNode {
+            for (index, decision) in decisions.enumerated() {
+                guard case .startResponder(_, let session) = decision, let flow = SessionInbound.initiatorFlowId(of: session.id),
+                      try await starter.hasFlow(FlowID(flow)) else { continue }
+                decisions[index] = .refuse(SessionError(.protocolViolation, "session `\(session.id)` was opened by flow \(flow) of this node; "
+                                                        + "another node cannot initiate it"))
+            }
+        }
         let failures = await startResponders(decisions, on: starter)
         var answers = [DeliveryAnswer](), taken = [ArrivedMessage]()
         for (index, (message, decision)) in zip(arrived, decisions).enumerated() {
