@@ -121,22 +121,34 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
     /// hosts. Returns the watcher that keeps it current, and the identity key.
     func open(name: String, parties: [String: SigningKey], resolve: (String) -> String, logger: Logger)
         throws -> (watcher: MembershipWatcher, identity: SigningKey) {
+        let identityKey = try KeyFile.load(resolve(identityKeyFile), option: "network.identityKeyFile").key
+        let hosted = parties.mapValues(\.publicKey.base64)
         let watcher: MembershipWatcher
-        do { watcher = try MembershipWatcher(path: resolve(file), interval: .milliseconds(reloadIntervalMillis), logger: logger) } catch {
+        do {
+            watcher = try MembershipWatcher(path: resolve(file), interval: .milliseconds(reloadIntervalMillis), logger: logger) { membership in
+                Self.misfits(membership, name: name, identity: identityKey.publicKey.base64, parties: hosted)
+            }
+        } catch .doesNotFit(let problems) {
+            throw ConfigurationError(problems)
+        } catch {
             throw ConfigurationError(["network.file: \(error)"])
         }
-        let identityKey = try KeyFile.load(resolve(identityKeyFile), option: "network.identityKeyFile").key
-        let identity = identityKey.publicKey
-        let membership = watcher.current
+        return (watcher, identityKey)
+    }
+
+    /// What keeps `membership` from describing this node as it is configured: `name` is a node of
+    /// it, with the identity key `identity` and exactly the parties (and keys) the node hosts. At
+    /// the start each is a configuration problem; later, a definition with any is not taken.
+    static func misfits(_ membership: Membership, name: String, identity: String, parties: [String: String]) -> [String] {
         guard let me = membership.node(named: name) else {
-            throw ConfigurationError(["network.file: the network definition (version \(membership.version)) has no node named `\(name)`, this node's name"])
+            return ["network.file: the network definition (version \(membership.version)) has no node named `\(name)`, this node's name"]
         }
         var problems = [String]()
-        if me.identityKey != identity.base64 {
-            problems.append("network.identityKeyFile: its public key \(identity.base64) is not the identity key of `\(name)` in the network definition")
+        if me.identityKey != identity {
+            problems.append("network.identityKeyFile: its public key \(identity) is not the identity key of `\(name)` in the network definition")
         }
         let listed = Dictionary(uniqueKeysWithValues: me.parties.map { ($0.name, $0.publicKey) })  // names are unique (`problems`)
-        for (party, key) in parties.sorted(by: { $0.key < $1.key }) where listed[party] != key.publicKey.base64 {
+        for (party, key) in parties.sorted(by: { $0.key < $1.key }) where listed[party] != key {
             problems.append(listed[party] == nil
                 ? "parties: `\(party)` is not a party of `\(name)` in the network definition"
                 : "parties: the key of `\(party)` is not the one the network definition gives it")
@@ -144,7 +156,6 @@ public struct NodeNetworkConfiguration: Codable, Sendable, Equatable {
         for party in listed.keys.sorted() where parties[party] == nil {
             problems.append("parties: the network definition gives `\(name)` the party `\(party)`, which this node does not host")
         }
-        guard problems.isEmpty else { throw ConfigurationError(problems) }
-        return (watcher, identityKey)
+        return problems
     }
 }

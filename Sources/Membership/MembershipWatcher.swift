@@ -5,8 +5,9 @@ import Synchronization
 
 /// The network definition a node uses, from its file, kept current without a restart: it reads
 /// the file every `interval` and takes a new version by `Membership.update` (valid, and a higher
-/// version). A file that cannot be used is logged and the version in use stays, so a bad edit
-/// never takes the network away from a running node.
+/// version) that fits the node (`fits`: the node's own entry as the node is). A file that cannot
+/// be used is logged and the version in use stays, so a bad edit never takes the network away
+/// from a running node.
 public final class MembershipWatcher: Service, Sendable {
     private struct State {
         var membership: Membership
@@ -18,15 +19,22 @@ public final class MembershipWatcher: Service, Sendable {
     public let path: String
     private let interval: Duration
     private let logger: Logger
+    private let fits: @Sendable (Membership) -> [String]
     private let state: Mutex<State>
 
-    /// Loads the file at `path`; throws if it cannot be used: a node does not start without a network.
-    public init(path: String, interval: Duration, logger: Logger) throws(MembershipError) {
+    /// Loads the file at `path`; throws if it cannot be used: a node does not start without a
+    /// network. `fits` names what keeps a definition from describing this node (none: it fits);
+    /// one that does not fit is refused at the start (`doesNotFit`) as later.
+    public init(path: String, interval: Duration, logger: Logger,
+                fits: @escaping @Sendable (Membership) -> [String] = { _ in [] }) throws(MembershipError) {
         let data = try Self.read(path)
         let membership = try Membership(NetworkDefinition.load(data))
+        let problems = fits(membership)
+        guard problems.isEmpty else { throw .doesNotFit(problems) }
         self.path = path
         self.interval = interval
         self.logger = logger
+        self.fits = fits
         state = Mutex(State(membership: membership, seen: data))
     }
 
@@ -59,6 +67,11 @@ public final class MembershipWatcher: Service, Sendable {
             }
             guard case .success(let update) = taken else { return (taken.map { $0!.1 }, []) }
             guard let (next, change) = update else { return (nil, []) }
+            // A node whose own entry changed (a party's key, its identity key) would sign with keys
+            // the others no longer take: a payment it made was notarised and refused by its payee,
+            // its tokens in no vault (found from outside). Its configuration changes first, with a restart.
+            let problems = fits(next)
+            guard problems.isEmpty else { return (.failure(.doesNotFit(problems)), []) }
             state.membership = next
             let due = state.waiters.filter { $0.version <= next.version }.map(\.continuation)
             state.waiters.removeAll { $0.version <= next.version }

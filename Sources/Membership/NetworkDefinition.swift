@@ -169,6 +169,8 @@ public enum MembershipError: Error, Sendable, Equatable, CustomStringConvertible
     case invalid([String])
     /// Its version is not higher than the one in use (an edit without a new version, or an older file).
     case notNewer(offered: Int, current: Int)
+    /// It does not describe the node that reads it as that node is (its name, identity key, parties and their keys).
+    case doesNotFit([String])
 
     public var description: String {
         switch self {
@@ -176,6 +178,7 @@ public enum MembershipError: Error, Sendable, Equatable, CustomStringConvertible
         case .invalid(let problems): "the network definition is invalid: " + problems.joined(separator: "; ")
         case .notNewer(let offered, let current):
             "the network definition's version \(offered) is not higher than version \(current) in use; raise `version` with every change"
+        case .doesNotFit(let problems): "the network definition does not fit this node: " + problems.joined(separator: "; ")
         }
     }
 }

@@ -48,6 +48,26 @@ struct MembershipWatcherTests {
         #expect(watcher.current.definition.nodes.count == 2, "and a newer one is still taken after it")
     }
 
+    /// A definition that does not fit the node (`fits` names why) is refused at the start and not
+    /// taken later: a node that took one whose entry for its party had a new key went on paying
+    /// with the old one, and its payees refused what the notary had signed (found from outside).
+    @Test func aDefinitionThatDoesNotFitTheNodeIsNotTaken() throws {
+        let path = try temporaryFile(network(version: 1).json)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let fits: @Sendable (Membership) -> [String] = { $0.definition.nodes.count == 3 ? [] : ["not three nodes"] }
+        let watcher = try MembershipWatcher(path: path, interval: .seconds(1), logger: logger, fits: fits)
+        try network(version: 2, nodes: 4).json.write(to: URL(fileURLWithPath: path))
+        watcher.check()
+        #expect(watcher.current.version == 1)
+        try network(version: 3, nodes: 3).json.write(to: URL(fileURLWithPath: path))
+        watcher.check()
+        #expect(watcher.current.version == 3, "a later one that fits is taken")
+        try network(version: 4, nodes: 2).json.write(to: URL(fileURLWithPath: path))
+        #expect(throws: MembershipError.doesNotFit(["not three nodes"])) {
+            try MembershipWatcher(path: path, interval: .seconds(1), logger: logger, fits: fits)
+        }
+    }
+
     /// The running service picks a new version up by itself.
     @Test(.timeLimit(.minutes(1))) func theRunningWatcherPicksUpANewVersion() async throws {
         let path = try temporaryFile(network(version: 1).json)
