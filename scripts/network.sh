@@ -29,7 +29,7 @@ start_process() {
         return 0
     fi
     # The subshell becomes the process (exec), so that $! is its pid; it holds none of our streams.
-    (cd "$where" && exec nohup "$@" --log-level "${LOG_LEVEL:-warning}" >stdout.log 2>hawser.log </dev/null) &
+    (cd "$where" && exec nohup "$@" --log-level "${LOG_LEVEL:-warning}" >>stdout.log 2>>hawser.log </dev/null) &
     echo $! >"$where/hawser.pid"
 }
 

@@ -37,7 +37,7 @@ start_replica() {
         return 1
     fi
     nohup "$hawser" notary run --config "$dir/r$i/hawser.json" --log-level "${LOG_LEVEL:-warning}" \
-        >"$dir/r$i/stdout.log" 2>"$dir/r$i/hawser.log" &
+        >>"$dir/r$i/stdout.log" 2>>"$dir/r$i/hawser.log" &
     echo $! >"$pidfile"
 }
 
