@@ -22,6 +22,30 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { base64 }
 
+    /// Whether the key is a point of small order (a multiple of it by 8 is the identity), in any
+    /// of its encodings. A signature under such a key verifies for a share of all messages
+    /// without any private key (an all-zero key, a plausible placeholder, is one), and grinding
+    /// makes one certain: no party, node or notary may have one (libsodium refuses them too).
+    public var hasSmallOrder: Bool {
+        var bytes = rawBytes
+        bytes[31] &= 0x7f  // the sign of x: either sign of each point
+        return Self.smallOrderPoints.contains(bytes)
+    }
+
+    /// The encodings of the eight points of small order, sign bit cleared: y = 0, 1, the two of
+    /// order 8, p − 1, and y = p and p + 1 (non-canonical spellings of 0 and 1).
+    private static let smallOrderPoints: Set<[UInt8]> = [
+        [UInt8](repeating: 0, count: 32),
+        [1] + [UInt8](repeating: 0, count: 31),
+        [0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+         0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05],
+        [0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+         0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a],
+        [0xec] + [UInt8](repeating: 0xff, count: 30) + [0x7f],
+        [0xed] + [UInt8](repeating: 0xff, count: 30) + [0x7f],
+        [0xee] + [UInt8](repeating: 0xff, count: 30) + [0x7f],
+    ]
+
     /// Verifies an Ed25519 signature. Prefer `Verifier` on hot paths: it parses the key once.
     public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         Verifier(self).isValidSignature(signature, for: message)

@@ -97,6 +97,8 @@ public struct NodeNotaryConfiguration: Codable, Sendable, Equatable {
                 out.append("notary.publicKey is required: the remote notary's Ed25519 public key (base64), which every answer is checked against")
             } else if identity == nil {
                 out.append("notary.publicKey is not a base64 Ed25519 public key (44 characters)")
+            } else if identity?.publicKey.hasSmallOrder == true {
+                out.append("notary.publicKey is a key of small order: answers could be signed for it without its private key")
             }
             if let timeoutMillis, !Self.timeoutRange.contains(timeoutMillis) {
                 out.append("notary.timeoutMillis must be \(Self.timeoutRange.lowerBound)...\(Self.timeoutRange.upperBound)")

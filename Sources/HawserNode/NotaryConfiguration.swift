@@ -135,8 +135,14 @@ public struct NotaryConfiguration: Codable, Sendable, Equatable {
         for (i, party) in authorisedParties.enumerated() where party.name.trimmingCharacters(in: .whitespaces).isEmpty {
             out.append("authorisedParties[\(i)].name must not be empty or blank")
         }
-        for party in authorisedParties where PublicKey(base64: party.publicKey) == nil {
-            out.append("authorisedParties: the key of `\(party.name)` is not a base64 Ed25519 public key")
+        for party in authorisedParties {
+            if let key = PublicKey(base64: party.publicKey) {
+                if key.hasSmallOrder {
+                    out.append("authorisedParties: the key of `\(party.name)` is of small order: signatures can be made for it without its private key")
+                }
+            } else {
+                out.append("authorisedParties: the key of `\(party.name)` is not a base64 Ed25519 public key")
+            }
         }
         let names = authorisedParties.map(\.name)
         if Set(names).count != names.count { out.append("authorisedParties: each name may appear once") }

@@ -80,6 +80,9 @@ public struct NetworkDefinition: Codable, Sendable, Equatable {
             // Canonical base64 only: the unused low bits of the last character gave one key a
             // second spelling, which passed the rule below (found from outside).
             if let parsed = PublicKey(base64: key), parsed.base64 == key {
+                if parsed.hasSmallOrder {
+                    out.append("\(what) `\(name)`: `\(key)` is a key of small order, for which signatures can be made without its private key")
+                }
                 if let other = keys.updateValue("\(what) `\(name)`", forKey: parsed.base64) {
                     out.append("\(what) `\(name)`: the key is also \(other)'s")
                 }

@@ -17,6 +17,31 @@ import HawserTestSupport
         #endif
     }
 
+    /// The encodings of the eight points of small order, with either sign bit (libsodium's list,
+    /// computed again here from the curve: each times 8 is the identity).
+    static let smallOrderKeys = [
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA=",
+        "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA=",
+        "JuiVj8KyJ7BFw/SJ8u+Y8NXfrAXTxjM5sTgCiG1T/AU=", "JuiVj8KyJ7BFw/SJ8u+Y8NXfrAXTxjM5sTgCiG1T/IU=",
+        "xxdqcD1N2E+6PAt2DRBnDyogU/osOczGTsf9d5KsA3o=", "xxdqcD1N2E+6PAt2DRBnDyogU/osOczGTsf9d5KsA/o=",
+        "7P///////////////////////////////////////38=", "7P////////////////////////////////////////8=",
+        "7f///////////////////////////////////////38=", "7f////////////////////////////////////////8=",
+        "7v///////////////////////////////////////38=", "7v////////////////////////////////////////8=",
+    ]
+
+    /// Why keys of small order are refused wherever a configuration names one: BoringSSL verifies
+    /// a signature made with no private key under them. Under the all-zero key (order 4) the
+    /// signature R = the identity, S = 0 holds for a quarter of all messages.
+    @Test func aKeyOfSmallOrderIsRefusedForItsSignaturesCanBeForged() throws {
+        let keys = Self.smallOrderKeys.map { PublicKey(base64: $0) }
+        #expect(keys.allSatisfy { $0?.hasSmallOrder == true }, "every one parses, and is of small order")
+        #expect((0..<200).allSatisfy { _ in !SigningKey().publicKey.hasSmallOrder })
+        let zero = try #require(keys[0])
+        let forged = [1] + [UInt8](repeating: 0, count: 63)
+        let accepted = (0..<64).filter { zero.isValidSignature(forged, for: Array("message \($0)".utf8)) }
+        #expect(!accepted.isEmpty, "forged signatures verify under a key of small order")
+    }
+
     @Test func seedRoundTripAndLengths() {
         let key = Fixtures.key(7)
         #expect(key.seed == [UInt8](repeating: 7, count: 32))

@@ -35,13 +35,15 @@ import Testing
 
     @Test func everyProblemIsReportedAtOnce() {
         let found = problems(#"""
-            {"nmae": "typo", "listen": {"port": 70000, "hots": "x"}, "authorisedParties": [{"name": "A", "publicKey": "AAAA", "x": 1}],
+            {"nmae": "typo", "listen": {"port": 70000, "hots": "x"}, "authorisedParties": [{"name": "A", "publicKey": "AAAA", "x": 1},
+             {"name": "Z", "publicKey": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}],
              "limits": {"maxStateRefs": 0, "requestTimeoutMillis": -1, "maxBodyBytes": 10, "extra": 1,
                         "maxBatchRequests": 50, "maxRequestsPerLogEntry": 20}}
             """#)
         for expected in ["unknown option `nmae`", "unknown option `listen.hots`", "unknown option `limits.extra`",
                          "unknown option `authorisedParties[0].x`",
                          "listen.port must be 0...65535", "the key of `A` is not a base64 Ed25519 public key",
+                         "the key of `Z` is of small order",
                          "limits.maxStateRefs must be at least 1", "limits.requestTimeoutMillis must be 1...3600000 (an hour)",
                          "limits.maxBodyBytes must be at least 1024",
                          "limits.maxRequestsPerLogEntry must be at least limits.maxBatchRequests"] {

@@ -67,6 +67,13 @@ import Testing
             $0["notary"] = ["kind": "remote", "urls": ["http://a:1"], "publicKey": notaryKey.publicKey.base64, "attemptTimeoutMillis": 70_000]
         }
         #expect(pastDefault.contains { $0.contains("notary.attemptTimeoutMillis must not exceed notary.timeoutMillis (60000 ms") }, "\(pastDefault)")
+        // A key of small order (an all-zero placeholder) is refused: anyone could sign answers for it.
+        let weak = try problems {
+            $0["notaryName"] = nil
+            $0["notaryKeyFile"] = nil
+            $0["notary"] = ["kind": "remote", "urls": ["http://a:1"], "publicKey": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]
+        }
+        #expect(weak.contains("notary.publicKey is a key of small order: answers could be signed for it without its private key"), "\(weak)")
         // A permission that does not exist is named with those that do (it was Swift's "Cannot
         // initialize RPCPermission from invalid String value", found from outside).
         let permission = try problems {

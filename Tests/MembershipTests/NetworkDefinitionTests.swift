@@ -59,6 +59,11 @@ struct NetworkDefinitionTests {
         respelt.nodes[1].parties[0].publicKey = String(key.dropLast(2)) + String(alphabet[alphabet.firstIndex(of: last)! ^ 1]) + "="
         #expect(PublicKey(base64: respelt.nodes[1].parties[0].publicKey)?.base64 == key, "the same 32 bytes")
         #expect(respelt.problems.contains { $0.hasPrefix("party `O=Party 1, L=London, C=GB`: `") && $0.hasSuffix("is not an Ed25519 public key in canonical base64 (32 bytes, padded, unused bits zero)") })
+        // A key of small order (an all-zero placeholder) is refused: anyone can sign for it.
+        var weak = network()
+        weak.nodes[1].parties[0].publicKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+        #expect(weak.problems == ["party `O=Party 1, L=London, C=GB`: `AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=` is a key of small order, "
+                                  + "for which signatures can be made without its private key"])
         #expect(NetworkDefinition(version: 1, nodes: [], notaries: []).problems
             == ["nodes: a network needs at least one node", "notaries: a network needs at least one notary"])
     }
