@@ -6,7 +6,8 @@
 #   scripts/nats-cluster.sh urls  <dir>               print the client URLs again
 #
 # <dir> holds the configuration, JetStream data, logs and pid files of the three servers.
-# Client ports are base-port, +1, +2 (default 4222); route ports are base-port+100, +101, +102.
+# Client ports are base-port, +1, +2 (default 4222); route ports are base-port+100, +101, +102;
+# monitoring (HTTP) ports are base-port+200, +201, +202.
 # `start` waits (at most 30 s) until every server accepts clients and JetStream has a meta leader.
 # Environment: NATS_SERVER (default: scripts/nats-server-path.sh, the pip-installed current
 # server first); SYNC_INTERVAL (e.g. `always`: JetStream fsyncs every write before acknowledging

@@ -9,7 +9,8 @@
 #                                                         until each is ready (a replica is ready only with
 #                                                         a majority running: after a whole outage, give two or three)
 #
-# NATS client ports are nats-base-port..+2 (default 4222); the replicas' HTTP APIs listen on
+# NATS client ports are nats-base-port..+2 (default 4222; the servers also take +100..+102 for
+# routes and +200..+202 for monitoring, see nats-cluster.sh); the replicas' HTTP APIs listen on
 # http-base-port..+2 (default 8080); given a grpc-base-port, they also serve gRPC on ..+2, listed
 # in <dir>/grpc-urls. <dir> holds everything: the NATS cluster (nats/), the replicas (r0/, r1/,
 # r2/ with hawser.json, notary.key and data/), their logs and pid files, the notary's public key

@@ -35,7 +35,7 @@ struct APIRoute: Sendable {
 /// The failures every route of an API can meet at its edge, before or around its handler.
 enum EdgeFailure {
     case notFound, methodNotAllowed, bodyTooLarge, overloaded, malformedRequest, unknownField, unknownQueryParameter,
-         repeatedQueryParameter, unsupportedTransferCoding, internalError
+         repeatedQueryParameter, unsupportedTransferCoding, unsupportedContentCoding, internalError
 }
 
 /// An API's error type, as the edge needs it: its own code for each `EdgeFailure`.
@@ -87,6 +87,16 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
             .map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.lowercased() != "chunked" }) {
             throw Failure(edge: .unsupportedTransferCoding, "the transfer coding `\(coding.prefix(40))` is not supported: send the body "
                 + "with Content-Length or Transfer-Encoding: chunked alone")
+        }
+        // A compressed body was read as it came: gzip'd JSON answered "not valid JSON" (found
+        // from outside). RFC 9110 answers a content coding the server does not take with 415,
+        // naming the ones it takes (RFC 7694) in Accept-Encoding.
+        if hasBody(request), let coding = request.headers[values: .contentEncoding].lazy.flatMap({ $0.split(separator: ",") })
+            .map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.lowercased() != "identity" }) {
+            var response = try Failure(edge: .unsupportedContentCoding, "the content coding `\(coding.prefix(40))` is not supported: "
+                + "send the body uncompressed, without Content-Encoding").response(from: request, context: context)
+            response.headers[.acceptEncoding] = "identity"
+            return response
         }
         do {
             // The body is read whole here, and its bytes held until the answer, so that what a

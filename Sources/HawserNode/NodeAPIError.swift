@@ -117,6 +117,7 @@ extension NodeAPIError: EdgeError {
         case .unknownQueryParameter: self.init(.unknownQueryParameter, message)
         case .repeatedQueryParameter: self.init(.invalidQuery, message)
         case .unsupportedTransferCoding: self.init(.unsupportedTransferCoding, message)
+        case .unsupportedContentCoding: self.init(.unsupportedMediaType, message)
         case .internalError: self.init(.internalError, message)
         }
     }

@@ -116,6 +116,7 @@ extension APIError: EdgeError {
         // No notary route takes a query parameter: any is unknown before it can be repeated.
         case .repeatedQueryParameter: self.init(.malformedRequest, message)
         case .unsupportedTransferCoding: self.init(.unsupportedTransferCoding, message)
+        case .unsupportedContentCoding: self.init(.unsupportedMediaType, message)
         case .internalError: self.init(.internalError, message)
         }
     }

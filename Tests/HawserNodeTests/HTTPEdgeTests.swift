@@ -259,6 +259,32 @@ import Testing
         }
     }
 
+    /// A compressed body was read as it came (gzip'd JSON answered "not valid JSON", found from
+    /// outside): a content coding other than identity is answered 415, naming what is taken.
+    @Test func aContentCodingOtherThanIdentityIsUnsupported() async throws {
+        try await withLiveNotary { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("POST /v1/notarise HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                          + "Content-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}"))
+            let answer = await connection.readResponse()
+            #expect(answer.hasPrefix("HTTP/1.1 415") && answer.contains("\"unsupported_media_type\"")
+                    && answer.contains("the content coding `gzip` is not supported") && answer.lowercased().contains("accept-encoding: identity"),
+                    "\(answer)")
+            // identity is no coding at all; the connection goes on.
+            #expect(await connection.send("POST /v1/notarise HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                          + "Content-Encoding: identity\r\nContent-Length: 2\r\n\r\n{}"))
+            let plain = await connection.readResponse()
+            #expect(plain.hasPrefix("HTTP/1.1 400") && !plain.contains("unsupported_media_type"), "\(plain)")
+        }
+        try await withLiveNode { port in
+            let connection = try await RawConnection(port: port)
+            #expect(await connection.send("PUT /v1/admin/draining HTTP/1.1\r\nHost: x\r\nAuthorization: \(Self.opsAuthorization)\r\n"
+                                          + "Content-Type: application/json\r\nContent-Encoding: br\r\nContent-Length: 1\r\n\r\n{"))
+            let answer = await connection.readResponse()
+            #expect(answer.hasPrefix("HTTP/1.1 415") && answer.contains("\"unsupported_media_type\""), "\(answer)")
+        }
+    }
+
     /// RFC 9112 §3.2: an HTTP/1.1 request with no Host, or more than one, is answered 400; both
     /// were served (found from outside). HTTP/1.0 needs none.
     @Test(arguments: ["GET /health/live HTTP/1.1\r\n\r\n", "GET /health/live HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"])
