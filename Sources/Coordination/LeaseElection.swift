@@ -97,6 +97,9 @@ public final class LeaseElection: Election {
     private func rounds() async throws {
         while !Task.isCancelled {
             let problem = await health.problem()
+            // Stopping cuts a check short (a probe's CancellationError): not a verdict on health,
+            // and "unhealthy: not standing" at every graceful stop alarmed (found from outside).
+            if Task.isCancelled { break }
             try await perform(driver.apply { $0.health(problem: problem, now: .now()) })
             try await performPending()
             try await perform(driver.apply { $0.tick(now: .now()) })

@@ -68,8 +68,8 @@ struct NodeAPI {
         router.add(middleware: DatabaseUnavailableAnswer())
         if gated { router.add(middleware: StandbyGate<NodeRequestContext, FlowEngine, NodeAPIError>(serving: serving, routes: Self.routes)) }
         router.post("/v1/flows") { request, context in
-            try await authorise(request, context, .startFlow)
             try rpcRole()
+            try await authorise(request, context, .startFlow)
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let start = try StartFlowJSON.parse(try await body(request)).get()
             var started: (record: FlowRecord, created: Bool)
@@ -103,8 +103,8 @@ struct NodeAPI {
             return FlowResponse.response(started.record, status: started.created ? .created : .ok)
         }
         router.get("/v1/flows") { request, context in
-            try await authorise(request, context, .readFlows)
             try rpcRole()
+            try await authorise(request, context, .readFlows)
             let query = try Self.flowQuery(request.uri.queryParameters)
             let engine = try serving.engine()
             // A cursor must be a flow of this node: the store would read an unknown one as the
@@ -115,8 +115,8 @@ struct NodeAPI {
             return FlowResponse.list(try await engine.list(query))
         }
         router.get("/v1/flows/by-client-id/{clientRequestId}") { request, context in
-            try await authorise(request, context, .readFlows)
             try rpcRole()
+            try await authorise(request, context, .readFlows)
             // The router hands the segment over as sent; an id may hold `/`, `?` or a space.
             let sent = context.parameters.get("clientRequestId") ?? ""
             guard let key = sent.removingPercentEncoding else { throw Self.badEscape(sent) }
@@ -166,8 +166,8 @@ struct NodeAPI {
             do { return FlowResponse.response(try await engine(running: found).resume(found.id)) } catch let error as FlowEngineError { throw Self.apiError(error) }
         }
         router.get("/v1/vault") { request, context in
-            try await authorise(request, context, .readVault)
             try rpcRole()
+            try await authorise(request, context, .readVault)
             let query = request.uri.queryParameters
             var consumption = VaultQuery.Consumption.unconsumed
             if let text = query["consumption"].map(String.init) {
@@ -193,8 +193,8 @@ struct NodeAPI {
             }
         }
         router.get("/v1/vault/balances") { request, context in
-            try await authorise(request, context, .readVault)
             try rpcRole()
+            try await authorise(request, context, .readVault)
             let query = request.uri.queryParameters
             guard let type = query["type"].map(String.init), !type.isEmpty else {
                 throw NodeAPIError(.invalidQuery, "type is required: the type of state to sum, e.g. token")
@@ -296,7 +296,9 @@ struct NodeAPI {
         }
     }
 
-    /// Refuses a client's start or read in a process without the rpc role.
+    /// Refuses a client's start or read in a process without the rpc role, before its credentials
+    /// are looked at, as a standby does: a client sent here without them (or with wrong ones) was
+    /// answered 401 and not told to try the next address (found from outside).
     private func rpcRole() throws(NodeAPIError) {
         guard !rpc else { return }
         throw NodeAPIError(.standby, "this process does not have the rpc role (ha.roles): send starts, lists and vault reads to one that has",

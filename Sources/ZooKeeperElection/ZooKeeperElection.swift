@@ -150,6 +150,7 @@ public final class ZooKeeperElection: Election {
             }
             do {
                 let problem = await health.problem()
+                if Task.isCancelled { return }  // a check cut short by the stop is no verdict (as in `LeaseElection`)
                 try await perform(driver.apply { $0.health(problem: problem, now: .now()) }, store, &place)
                 try await perform(pending.withLock { actions in defer { actions = [] }; return actions }, store, &place)
                 try await perform(driver.apply { $0.tick(now: .now()) }, store, &place)

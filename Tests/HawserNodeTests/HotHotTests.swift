@@ -171,12 +171,12 @@ import Testing
         return Set(last.filter { $0.value == "serving" }.keys)
     }
 
-    /// POSTs `body` as the pair's RPC user.
-    func post(_ url: String, _ body: String) async throws -> (status: Int, body: String, retryAfter: String?) {
+    /// POSTs `body` as the pair's RPC user (as nobody: `authorised` false).
+    func post(_ url: String, _ body: String, authorised: Bool = true) async throws -> (status: Int, body: String, retryAfter: String?) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Authorization", value: "Basic " + Data("ops:secret".utf8).base64EncodedString())
+        if authorised { request.headers.add(name: "Authorization", value: "Basic " + Data("ops:secret".utf8).base64EncodedString()) }
         request.body = .bytes(ByteBuffer(string: body))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)),

@@ -49,6 +49,9 @@ import Testing
         let refused = try await hotHot.post(pair.url("A") + "/v1/flows", start)
         #expect(refused.status == 503 && refused.body.contains(#""code":"standby""#) && refused.body.contains("rpc role"), "\(refused)")
         #expect(refused.retryAfter == "1", "a standby answer says when to try again, as every one does")
+        // Without credentials too, as a standby answers: it was 401, and the client was not sent on.
+        let anonymous = try await hotHot.post(pair.url("A") + "/v1/flows", start, authorised: false)
+        #expect(anonymous.status == 503 && anonymous.body.contains("rpc role"), "\(anonymous)")
         #expect(try await hotWarm.unfinished(pair.root) == 0, "a refused start changes nothing")
 
         let retries = RetryPolicy(maxAttempts: 1_000, baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200),
