@@ -39,8 +39,10 @@ struct WorkerCommand: AsyncParsableCommand {
 
         /// The roles `--roles` names, or why it is refused.
         static func parse(_ list: String) throws(ValidationError) -> Set<Role> {
-            var roles = Set<Role>()
+            var roles = Set<Role>(), named = Set<String>()
             for name in list.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                // As ha.roles refuses a role named twice (`rpc,rpc` was taken without a word, found from outside).
+                guard named.insert(name).inserted else { throw ValidationError("--roles names \"\(name)\" twice") }
                 if name == "all" {
                     roles.formUnion([.rpc, .flow, .p2p])
                 } else if let role = Role(rawValue: name) {
