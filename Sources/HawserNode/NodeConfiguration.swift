@@ -151,8 +151,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         if parties.isEmpty { out.append("parties is empty: flows would have nobody to act for") }
         let names = parties.map(\.name)
         if Set(names).count != names.count { out.append("parties: each name may appear once") }
-        for party in parties where party.name.isEmpty || party.keyFile.isEmpty {
-            out.append("parties: every party needs a name and a keyFile")
+        // Blank as the node's own name is (a party named " " ran, found from outside).
+        for party in parties where party.name.trimmingCharacters(in: .whitespaces).isEmpty || party.keyFile.isEmpty {
+            out.append("parties: every party needs a name (not blank) and a keyFile")
         }
         if rpcUsers.isEmpty { out.append("rpcUsers is empty: nobody could use the RPC API") }
         let users = rpcUsers.map(\.username)

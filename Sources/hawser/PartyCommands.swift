@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import HawserCore
 import HawserNode
 
@@ -20,6 +21,9 @@ struct PartyCommand: AsyncParsableCommand {
             // A node and a notary refuse a blank party name; a key made for one would be useless.
             if name.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--name must not be empty or blank") }
             if out.isEmpty { throw ValidationError("--out must name a file") }
+            // A usage error, as node init's and notary init's refusals of a file there are (it was
+            // exit 1, "invalid configuration"); `save` refuses too, should one appear meanwhile.
+            if FileManager.default.fileExists(atPath: out) { throw ValidationError("--out \(out) already exists; an existing key file is never overwritten") }
         }
 
         func run() async throws {

@@ -57,6 +57,17 @@ import Testing
         #expect(made.status == 0, "\(made.output)")
         let again = try await HawserProcess.runToExit(["node", "init", "--dir", dir.path + "/c", "--party", ""])
         #expect(again.status == 64 && again.output.contains("node.json already exists"), "\(again.output)")
+        // A blank party name is refused as an empty one is (" " was written, and ran; found from outside).
+        let blank = try await HawserProcess.runToExit(["node", "init", "--dir", dir.path + "/d", "--party", " "])
+        #expect(blank.status == 64 && blank.output.contains("--party: every party needs a name (not blank)"), "\(blank.output)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/d"), "\(blank.output)")
+        // A key file there is a usage error too (it was exit 1, "invalid configuration").
+        let key = dir.path + "/carol.key"
+        #expect(try await HawserProcess.runToExit(["party", "new", "--name", "O=Carol", "--out", key]).status == 0)
+        let before = try String(contentsOfFile: key, encoding: .utf8)
+        let twice = try await HawserProcess.runToExit(["party", "new", "--name", "O=Carol", "--out", key])
+        #expect(twice.status == 64 && twice.output.contains("already exists; an existing key file is never overwritten"), "\(twice.output)")
+        #expect(try String(contentsOfFile: key, encoding: .utf8) == before)
         // `flow status` takes an id or a client request id: neither, or both (the id was ignored), is refused.
         #expect(throws: (any Error).self) { try FlowCommand.Status.parse([]) }
         #expect(throws: (any Error).self) { try FlowCommand.Status.parse(["abc", "--client-request-id", "x"]) }
