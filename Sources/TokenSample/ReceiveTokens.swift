@@ -21,7 +21,11 @@ public struct ReceiveTokens: ResponderFlow {
         do {
             tx = try TokenChecks.payment(payload, from: session.counterparty, to: session.ourParty,
                                          directory: directory.party(named:), notary: notary)
-        } catch {
+            // Patched: a flow journaled before the check existed replays without it.
+            if try await context.patched(TokenChecks.ownInputsPatch) {
+                try TokenChecks.spendsNoneButTheSender(try await context.vault.states(tx.inputs), sender: session.counterparty)
+            }
+        } catch let error as TokenRefusal {
             throw FlowFailure("refused the payment from \(session.counterparty): \(error.reason)")
         }
         try await context.progress("checked")

@@ -84,7 +84,12 @@ public struct AcceptSwap: ResponderFlow {
         let directory = try context.partyDirectory()
         let notary = try context.notaryVerifier()
         let terms: SwapTerms
-        do { terms = try TokenChecks.swapProposal(proposal, from: session.counterparty, to: session.ourParty) } catch {
+        do {
+            terms = try TokenChecks.swapProposal(proposal, from: session.counterparty, to: session.ourParty)
+            if try await context.patched(TokenChecks.ownInputsPatch) {  // as in `ReceiveTokens`
+                try TokenChecks.spendsNoneButTheSender(try await context.vault.states(terms.offererInputs), sender: session.counterparty)
+            }
+        } catch let error as TokenRefusal {
             throw FlowFailure("refused the swap proposal of \(session.counterparty): \(error.reason)")
         }
         try await context.progress("selecting")

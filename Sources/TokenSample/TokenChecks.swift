@@ -36,6 +36,21 @@ public enum TokenChecks {
         return tx
     }
 
+    /// The `patched` marker of the check below in the flows that make it.
+    public static let ownInputsPatch = "spends-none-but-the-sender"
+
+    /// A transaction from `sender` must not spend a state this node holds for another party: the
+    /// notary checks who asks, not who owns what it spends, so a member could have a spend of a
+    /// receiver's own tokens notarised and then present it as a payment or a swap's inputs, and
+    /// the receiver recorded the loss, or signed it (found from outside). `held` are the
+    /// transaction's inputs this node's vault holds; a state of `sender` held here (two parties
+    /// of one node) is its own to spend.
+    public static func spendsNoneButTheSender(_ held: [VaultState], sender: String) throws(TokenRefusal) {
+        if let taken = held.first(where: { $0.owner != sender }) {
+            throw TokenRefusal("the transaction spends \(taken.ref), a state of \(taken.owner), not of \(sender)")
+        }
+    }
+
     /// A transaction notarised at `by`'s request, as a counterparty presents it: its bytes, the
     /// request and the answer. Each must be what it claims; returns the decoded transaction.
     static func notarised(transaction bytes: [UInt8], request: NotarisationRequest, answer: NotarisationAnswer,

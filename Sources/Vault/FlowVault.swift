@@ -27,6 +27,15 @@ public struct FlowVault: Sendable {
         return page.page
     }
 
+    /// The states with these refs that this node's vault holds (consumed or not), in the order
+    /// asked; refs it does not hold are left out. Journaled whole.
+    public func states(_ refs: [StateRef]) async throws -> [VaultState] {
+        let store = try store()
+        return try await context.effect("vault.states", refs.map(\.description).joined(separator: ","), durability: .read) { _ in
+            try await store.states(refs)
+        }
+    }
+
     /// Reserves `refs` for this flow until it ends; false when one is consumed or held by another flow.
     public func reserve(_ refs: [StateRef]) async throws -> Bool {
         let store = try store()

@@ -145,12 +145,16 @@ final class TokenNode: Sendable {
 /// sends `payload` as it is and returns the answer: a forger's payment.
 struct SendPayload: Flow {
     static let flowName = "SendPayload"
+    /// The flow whose responder takes it: a payment's (`ReceiveTokens`) or a swap's (`AcceptSwap`).
+    enum As: String, Codable { case payment, swap }
     var payload: Data
     var to = "O=Bob"
     var from = "O=Alice"
+    var by = As.payment
 
     func run(_ context: FlowContext) async throws -> String {
-        let session = try await context.initiateFlow(with: to, as: from, by: MoveTokens.self)
+        let session = by == .swap ? try await context.initiateFlow(with: to, as: from, by: SwapTokens.self)
+            : try await context.initiateFlow(with: to, as: from, by: MoveTokens.self)
         return String(decoding: try await context.sendAndReceive([UInt8](payload), on: session), as: UTF8.self)
     }
 }

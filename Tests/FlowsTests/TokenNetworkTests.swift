@@ -127,6 +127,31 @@ import Vault
         }
     }
 
+    /// The notary checks who asks, not who owns what a transaction spends: a member had a spend of
+    /// the receiver's own tokens notarised, then presented it as a payment (the receiver recorded
+    /// its loss) or as a swap's inputs (the receiver signed it; found from outside). Both are
+    /// refused, and the receiver's tokens stay its own in its vault.
+    @Test func aPaymentOrASwapBuiltOnTheReceiversOwnTokensIsRefused() async throws {
+        try await withNodes { a, b, notary in
+            try await b.issue(49, to: "O=Bob")
+            let held = try #require(try await b.database.vault.query(VaultQuery(type: Token.stateType, owner: "O=Bob")).first)
+            let forgery = Forgery(notary: notary.port)
+            let theft = try await forgery.payment(tamper: nil, spending: held.ref,
+                                                  outputs: [Token(owner: "O=Bob", amount: 1), Token(owner: "O=Alice", amount: 48)])
+            let sent = try await a.run(SendPayload(payload: Data(theft)))
+            #expect(sent.status == .failed)
+            #expect(sent.error == "counterparty_failed: the counterparty's flow failed: refused the payment from O=Alice: "
+                + "the transaction spends \(held.ref), a state of O=Bob, not of O=Alice")
+            let proposal = try FlowCoding.encode(SwapProposal(give: 1, want: 1, inputs: [held.ref], change: 48))
+            let proposed = try await a.run(SendPayload(payload: Data(proposal), by: .swap))
+            #expect(proposed.status == .failed)
+            #expect(proposed.error?.hasSuffix("refused the swap proposal of O=Alice: the transaction spends \(held.ref), a state of O=Bob, "
+                                              + "not of O=Alice") == true, "\(proposed.error ?? "")")
+            #expect(try await b.database.vault.states([held.ref]).first?.consumedBy == nil, "nothing recorded")
+            #expect(try await b.locked().isEmpty, "the acceptor reserved nothing")
+        }
+    }
+
     @Test func theSenderRestartedMidPaymentCompletesExactlyOnce() async throws {
         let directory = try TemporaryDirectory()
         let notary = try SharedNotary(directory: directory.path)
@@ -242,11 +267,12 @@ struct Forgery {
     enum Tamper { case notarySignature, requestKey, recipient }
     let notary: CountingNotary
 
-    /// A move of 5 tokens from a made-up input, or with `tamper` forged.
-    func payment(tamper: Tamper?) async throws -> [UInt8] {
+    /// A move of 5 tokens from a made-up input, or with `tamper` forged; or of `spending` to `outputs`.
+    func payment(tamper: Tamper?, spending: StateRef? = nil, outputs: [Token]? = nil) async throws -> [UInt8] {
         let alice = sampleKeys.signingKey(of: "O=Alice")!
-        let tx = TokenTransaction(command: "move", inputs: [StateRef(txId: .sha256(Array("forged-\(UInt64.random(in: 0 ... .max))".utf8)), index: 0)],
-                                  outputs: [Token(owner: tamper == .recipient ? "O=Carol" : "O=Bob", amount: 5)], nonce: 1)
+        let input = spending ?? StateRef(txId: .sha256(Array("forged-\(UInt64.random(in: 0 ... .max))".utf8)), index: 0)
+        let tx = TokenTransaction(command: "move", inputs: [input],
+                                  outputs: outputs ?? [Token(owner: tamper == .recipient ? "O=Carol" : "O=Bob", amount: 5)], nonce: 1)
         var request = NotarisationRequest.signed(txId: tx.id, inputs: tx.inputs, requesterName: "O=Alice", key: alice,
                                                  notary: notary.identity.publicKey)
         var answer = try await notary.notarise(request)
