@@ -19,12 +19,14 @@ cmd=${1:-}
 dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || usage
 root=$(cd "$(dirname "$0")/.." && pwd)
+# A live process: a killed one not yet reaped (a zombie) answers kill -0 too (as node-ha.sh).
+running() { kill -0 "$1" 2>/dev/null && [[ $(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) != Z ]]; }
 nodes=(alice bob charlie)
 
 # Starts `hawser $2...` in directory $1 (its pid in $1/hawser.pid, its log in $1/hawser.log).
 start_process() {
     local where=$1; shift
-    if [[ -f "$where/hawser.pid" ]] && kill -0 "$(cat "$where/hawser.pid")" 2>/dev/null; then
+    if [[ -f "$where/hawser.pid" ]] && running "$(cat "$where/hawser.pid")"; then
         echo "$where: already running (pid $(cat "$where/hawser.pid"))" >&2
         return 0
     fi
@@ -38,7 +40,7 @@ wait_ready() {
     local where=$1 port=$2 deadline=$((SECONDS + 90))
     # --max-time: a paused process (SIGSTOP) accepts connections and never answers.
     until [[ $(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready") == 200 ]]; do
-        if ! kill -0 "$(cat "$where/hawser.pid")" 2>/dev/null; then echo "$where: exited; see $where/hawser.log" >&2; return 1; fi
+        if ! running "$(cat "$where/hawser.pid")"; then echo "$where: exited; see $where/hawser.log" >&2; return 1; fi
         if ((SECONDS > deadline)); then echo "$where: not ready after 90 s; see $where/hawser.log" >&2; return 1; fi
         sleep 0.2
     done
@@ -83,7 +85,7 @@ stop)
         [[ -f "$where/hawser.pid" ]] || continue
         pid=$(cat "$where/hawser.pid")
         kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 100); do running "$pid" || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
         rm -f "$where/hawser.pid"
     done

@@ -26,6 +26,8 @@ cmd=${1:-}
 dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || usage
 root=$(cd "$(dirname "$0")/.." && pwd)
+# A live process: a killed one not yet reaped (a zombie) answers kill -0 too (as node-ha.sh).
+running() { kill -0 "$1" 2>/dev/null && [[ $(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) != Z ]]; }
 
 # True once the replica on port $1 answers GET /health/ready with 200.
 ready() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/health/ready") == 200 ]]; }
@@ -33,7 +35,7 @@ ready() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/healt
 start_replica() {
     local i=$1 hawser=$2
     local pidfile="$dir/r$i/hawser.pid"
-    if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    if [[ -f "$pidfile" ]] && running "$(cat "$pidfile")"; then
         echo "replica $i already running (pid $(cat "$pidfile"))" >&2
         return 1
     fi
@@ -47,7 +49,7 @@ wait_ready() {
     port=$(cat "$dir/r$i/port")
     local deadline=$((SECONDS + 60))
     until ready "$port"; do
-        if ! kill -0 "$(cat "$dir/r$i/hawser.pid")" 2>/dev/null; then
+        if ! running "$(cat "$dir/r$i/hawser.pid")"; then
             echo "replica $i exited; see $dir/r$i/hawser.log" >&2
             return 1
         fi
@@ -111,11 +113,11 @@ stop)
         pidfile="$dir/r$i/hawser.pid"
         [[ -f "$pidfile" ]] || continue
         pid=$(cat "$pidfile")
-        if kill -0 "$pid" 2>/dev/null; then
+        if running "$pid"; then
             kill -CONT "$pid" 2>/dev/null || true
             kill -TERM "$pid"
-            for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+            for _ in $(seq 100); do running "$pid" || break; sleep 0.1; done
+            running "$pid" && kill -KILL "$pid"
         fi
         rm -f "$pidfile"
     done
