@@ -114,8 +114,9 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
         }
         do {
             // The body is read whole here, and its bytes held until the answer, so that what a
-            // server decodes at once is bounded; a body still arriving holds nothing (a client
-            // sending slowly cannot hold the budget), and the handlers' `collect` finds it read.
+            // server decodes at once is bounded; a body still arriving holds nothing of it (a
+            // client sending slowly cannot hold the budget) but is bounded apart (`arriving`),
+            // and the handlers' `collect` finds it read.
             var request = request
             let body = hasBody(request) ? try await receive(request.body) : nil
             let bytes = body?.readableBytes ?? 0
@@ -154,7 +155,6 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
         }
     }
 
-    /// Whether `request` brings a body (HTTP/1.1: a `Content-Length` above 0, or a transfer coding).
     /// The body, whole, its bytes held in `arriving` as they come and given back once it is whole.
     private func receive(_ body: RequestBody) async throws -> ByteBuffer {
         var whole = ByteBuffer(), held = 0
@@ -171,6 +171,7 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
         return whole
     }
 
+    /// Whether `request` brings a body (HTTP/1.1: a `Content-Length` above 0, or a transfer coding).
     private func hasBody(_ request: Request) -> Bool {
         if let length = request.headers[.contentLength] { return length != "0" }
         return request.headers[.transferEncoding] != nil
