@@ -6,7 +6,8 @@ import PostgresStores
 /// server that is down or restarting, a full disk) with 503 `database_unavailable` and `Retry-After: 1`,
 /// instead of `internal_error`: nothing the client sent was wrong, and the same request may be
 /// sent again (a start with its client request id is safe to repeat). A flow commit that fails
-/// reaches the API as the engine's `TransientFlowError`, a read as `StoreDatabaseError`.
+/// reaches the API as the engine's `TransientFlowError`, a read as `StoreDatabaseError`. Work
+/// stopped under a request (a `CancellationError` not its own) is answered 503 `standby` likewise.
 struct DatabaseUnavailableAnswer<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -15,6 +16,13 @@ struct DatabaseUnavailableAnswer<Context: RequestContext>: RouterMiddleware {
             throw NodeAPIError(.databaseUnavailable, "the node database cannot be used now: \(error.message)", retryAfter: 1)
         } catch let error as TransientFlowError {
             throw NodeAPIError(.databaseUnavailable, "the node database cannot be used now: \(error.message)", retryAfter: 1)
+        } catch is CancellationError where !Task.isCancelled {
+            // Not this request's cancellation: the work serving it was stopped under it (a hot-hot
+            // partition released mid-commit). It was a 500, which a client must not retry (seen
+            // once in the suite's rolling upgrade); the same request may be sent again.
+            throw NodeAPIError(.standby, "the work serving this request stopped before it was answered (a partition moved, or the "
+                               + "node is stopping): send the same request again (a start with its client request id is safe to repeat)",
+                               retryAfter: 1)
         }
     }
 }
