@@ -97,16 +97,14 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
         // The HTTP/1.1 parser frames a body by its last coding, `chunked`, and passes the others
         // through: a gzip body would be read as JSON. RFC 9112 answers a coding it does not
         // implement with 501; the body is still framed, so the connection stays usable.
-        if let coding = request.headers[values: .transferEncoding].lazy.flatMap({ $0.split(separator: ",") })
-            .map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.lowercased() != "chunked" }) {
+        if let coding = Self.coding(in: request.headers[values: .transferEncoding], other: "chunked") {
             throw Failure(edge: .unsupportedTransferCoding, "the transfer coding `\(coding.prefix(40))` is not supported: send the body "
                 + "with Content-Length or Transfer-Encoding: chunked alone")
         }
         // A compressed body was read as it came: gzip'd JSON answered "not valid JSON" (found
         // from outside). RFC 9110 answers a content coding the server does not take with 415,
         // naming the ones it takes (RFC 7694) in Accept-Encoding.
-        if hasBody(request), let coding = request.headers[values: .contentEncoding].lazy.flatMap({ $0.split(separator: ",") })
-            .map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.lowercased() != "identity" }) {
+        if hasBody(request), let coding = Self.coding(in: request.headers[values: .contentEncoding], other: "identity") {
             var response = try Failure(edge: .unsupportedContentCoding, "the content coding `\(coding.prefix(40))` is not supported: "
                 + "send the body uncompressed, without Content-Encoding").response(from: request, context: context)
             response.headers[.acceptEncoding] = "identity"
@@ -169,6 +167,12 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
             whole.writeBuffer(&chunk)
         }
         return whole
+    }
+
+    /// The first coding a coding header's values (comma-separated lists) name other than `taken`.
+    private static func coding(in values: [String], other taken: String) -> String? {
+        values.lazy.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.lowercased() != taken }
     }
 
     /// Whether `request` brings a body (HTTP/1.1: a `Content-Length` above 0, or a transfer coding).
