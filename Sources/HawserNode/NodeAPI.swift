@@ -65,7 +65,7 @@ struct NodeAPI {
             routes: Self.routes, server: "node", bodyLimit: ("maxBodyBytes", maxBodyBytes),
             inFlight: ("maxBodyBytesInFlight", BodyBudget(limit: maxBodyBytesInFlight))))
         // Outside the gate, which must see a failed commit's cause (a fencing refusal is `standby`).
-        router.add(middleware: DatabaseUnavailableAnswer())
+        router.add(middleware: RetryableFailureAnswer())
         if gated { router.add(middleware: StandbyGate<NodeRequestContext, FlowEngine, NodeAPIError>(serving: serving, routes: Self.routes)) }
         router.post("/v1/flows") { request, context in
             try rpcRole()

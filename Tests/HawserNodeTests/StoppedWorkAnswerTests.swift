@@ -13,7 +13,7 @@ import Testing
         router.add(middleware: EdgeMiddleware<BasicRequestContext, NodeAPIError>(
             routes: [APIRoute(.post, "/stopped")], server: "node", bodyLimit: ("maxBodyBytes", 1024),
             inFlight: ("maxBodyBytesInFlight", BodyBudget(limit: 1024))))
-        router.add(middleware: DatabaseUnavailableAnswer())
+        router.add(middleware: RetryableFailureAnswer())
         router.post("/stopped") { _, _ -> String in throw CancellationError() }
         try await Application(router: router).test(.router) { client in
             try await client.execute(uri: "/stopped", method: .post) { response in

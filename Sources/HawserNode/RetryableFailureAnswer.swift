@@ -8,7 +8,7 @@ import PostgresStores
 /// sent again (a start with its client request id is safe to repeat). A flow commit that fails
 /// reaches the API as the engine's `TransientFlowError`, a read as `StoreDatabaseError`. Work
 /// stopped under a request (a `CancellationError` not its own) is answered 503 `standby` likewise.
-struct DatabaseUnavailableAnswer<Context: RequestContext>: RouterMiddleware {
+struct RetryableFailureAnswer<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
