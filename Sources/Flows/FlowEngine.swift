@@ -704,7 +704,9 @@ public final class FlowEngine: Service, Sendable {
                 case .keepRecorded:
                     _ = try? await context?.commitPending()
                 case .failStart:
-                    if let failure { start?.settle(.failure(failure)) }
+                    // A body cut by this engine's stop says so, not as its task's cancellation.
+                    let stopped = failure is CancellationError && isStopping
+                    if let failure { start?.settle(.failure(stopped ? FlowEngineError.stopping : failure)) }
                 case .record(let flowState):
                     await settle(id, flowState)
                 case .recordIfUnfinished(let flowState):

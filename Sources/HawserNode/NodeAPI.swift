@@ -96,6 +96,9 @@ struct NodeAPI {
                     started = try await engine.startReporting(flowName: start.flow, arguments: start.arguments.bytes,
                                                               clientRequestId: start.clientRequestId)
                 }
+            } catch FlowEngineError.stopping where !flows.partitions.isEmpty {
+                // The start's partition was given up under it (or the process stops): not `draining`.
+                throw NodeAPIError.workStopped
             } catch let error as FlowEngineError {
                 throw Self.apiError(error)
             }

@@ -30,6 +30,13 @@ public struct NodeAPIError: Error, Sendable, Equatable, CustomStringConvertible 
             ?? "flow \(id) is in partition \(partition), which no process runs now (it is changing hands); try again shortly"
         return NodeAPIError(.standby, message, retryAfter: 1, active: owner)
     }
+
+    /// The answer to a request whose serving work stopped under it (a hot-hot partition released
+    /// mid-request, or the process stopping): nothing the client sent was wrong, and the same
+    /// request may be sent again (docs/node.md "Hot-hot").
+    static let workStopped = NodeAPIError(.standby, "the work serving this request stopped before it was answered (a partition moved, or "
+                                          + "the node is stopping): send the same request again (a start with its client request id "
+                                          + "is safe to repeat)", retryAfter: 1)
 }
 
 /// The node API's stable error codes; docs/node-openapi.json lists exactly these (a test checks).

@@ -17,12 +17,9 @@ struct RetryableFailureAnswer<Context: RequestContext>: RouterMiddleware {
         } catch let error as TransientFlowError {
             throw NodeAPIError(.databaseUnavailable, "the node database cannot be used now: \(error.message)", retryAfter: 1)
         } catch is CancellationError where !Task.isCancelled {
-            // Not this request's cancellation: the work serving it was stopped under it (a hot-hot
-            // partition released mid-commit). It was a 500, which a client must not retry (seen
-            // once in the suite's rolling upgrade); the same request may be sent again.
-            throw NodeAPIError(.standby, "the work serving this request stopped before it was answered (a partition moved, or the "
-                               + "node is stopping): send the same request again (a start with its client request id is safe to repeat)",
-                               retryAfter: 1)
+            // Not this request's cancellation: the work serving it was stopped under it. It was a
+            // 500, which a client must not retry; the same request may be sent again.
+            throw NodeAPIError.workStopped
         }
     }
 }

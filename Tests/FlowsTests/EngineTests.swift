@@ -216,6 +216,30 @@ import Testing
         #expect(try await engine.list().isEmpty)
     }
 
+    /// The engine stops (a hot-hot partition moves) while a waiting start's flow runs before its
+    /// first write: the stop cancels the flow's task, whose body throws `CancellationError`, and
+    /// the commit of what it recorded, made in that task (as PostgreSQL's store makes it), fails.
+    /// The starter hears that the engine stopped, not the flow task's cancellation, which the
+    /// node's API answered 500 (seen once in the rolling upgrade).
+    @Test func aStartCutByTheStopBeforeItsFirstWriteHearsThatTheEngineStopped() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let flows = harness.database.flows
+        let store = InterceptedFlowStore(flows, batchesCommits: true) { writes in
+            try Task.checkCancellation()  // as a PostgreSQL call in a cancelled task
+            return try await flows.commit(writes)
+        }
+        let engine = harness.engine(store: store) { $0.register(WaitsBeforeItsFirstWrite.self) }
+        try await running(engine) {
+            let arguments = try FlowCoding.encode(WaitsBeforeItsFirstWrite())
+            let started = Task { try await engine.startAndWait(flowName: WaitsBeforeItsFirstWrite.flowName, arguments: arguments) }
+            await harness.hooks.gate.reached()
+            await engine.stop()
+            await #expect(throws: FlowEngineError.stopping) { _ = try await started.value }
+            #expect(try await harness.database.flows.counts().isEmpty)
+        }
+    }
+
     @Test func transientErrorsAreRetriedWithBackOff() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)
@@ -456,5 +480,15 @@ import Testing
             for await event in try await engine.events(of: started.id) { late.append(event.step ?? event.status?.rawValue ?? "?") }
             #expect(late == ["one", "two", "completed"])
         }
+    }
+}
+
+/// Waits at the gate before its first effect, so that a stop cancels it before anything is written.
+struct WaitsBeforeItsFirstWrite: Flow {
+    static let flowName = "WaitsBeforeItsFirstWrite"
+
+    func run(_ context: FlowContext) async throws -> Int {
+        try await context.services.service(Hooks.self)!.gate.pass()
+        return try await context.external("call") { _ in 1 }
     }
 }

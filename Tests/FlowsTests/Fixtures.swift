@@ -41,9 +41,11 @@ final class Gate: Sendable {
 
 /// A flow store whose commits go through `commit` (which may delay, fail or lose them), whose reads of a record are reported to `read` once made, whose
 /// journal reads first run `journal`, and whose read of the resumable flows is made by
-/// `resumable` (given the read); every other call goes straight to `base`.
+/// `resumable` (given the read); every other call goes straight to `base`. `batchesCommits`: as
+/// PostgreSQL's store, its commits are made in the flows' own tasks (default: as `base`'s).
 final class InterceptedFlowStore: FlowStore {
     let base: any FlowStore
+    let batchesCommits: Bool
     private let intercept: @Sendable ([FlowWrite]) async throws -> [FlowRecord?]
     private let read: @Sendable (FlowID) -> Void
     private let beforeJournal: @Sendable (FlowID) async throws -> Void
@@ -52,15 +54,15 @@ final class InterceptedFlowStore: FlowStore {
     init(_ base: any FlowStore, read: @escaping @Sendable (FlowID) -> Void = { _ in },
          journal: @escaping @Sendable (FlowID) async throws -> Void = { _ in },
          resumable: @escaping @Sendable (@Sendable () async throws -> [FlowRecord]) async throws -> [FlowRecord] = { try await $0() },
-         commit: @escaping @Sendable ([FlowWrite]) async throws -> [FlowRecord?]) {
+         batchesCommits: Bool? = nil, commit: @escaping @Sendable ([FlowWrite]) async throws -> [FlowRecord?]) {
         self.base = base
+        self.batchesCommits = batchesCommits ?? base.batchesCommits
         self.read = read
         beforeJournal = journal
         readResumable = resumable
         intercept = commit
     }
 
-    var batchesCommits: Bool { base.batchesCommits }
     func commit(_ writes: [FlowWrite]) async throws -> [FlowRecord?] { try await intercept(writes) }
     func record(_ id: FlowID) async throws -> FlowRecord? {
         defer { read(id) }
