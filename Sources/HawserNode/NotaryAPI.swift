@@ -101,6 +101,8 @@ struct NotaryAPI {
             }
             switch replica.quorum.health {
             case .ready: return try HealthStatus(status: "ready").response(from: request, context: context)
+            case .catchingUp where !replica.quorum.started:
+                throw APIError(.notReady, "the replica is starting: it reads its store and waits for the log to answer (applied \(replica.appliedPosition))")
             case .catchingUp:
                 throw APIError(.notReady, "the replica is still catching up with the log (applied \(replica.appliedPosition))")
             case .noQuorum(let live):

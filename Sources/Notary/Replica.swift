@@ -23,6 +23,8 @@ public final class Replica: Service, Sendable {
     private let thread: DedicatedThread?
     /// The log's end when the replica started; it is caught up once it has applied that far.
     private let catchUpTarget = Mutex<UInt64?>(nil)
+    /// The store's head position as read at start.
+    private let storeHead = Atomic<UInt64>(0)
     /// A store that keeps failing is logged once per 10 s, not at every try.
     private let storeFailureLog = RefusalLog(interval: .seconds(10))
     private let storeFailure = Mutex<String?>(nil)
@@ -42,8 +44,8 @@ public final class Replica: Service, Sendable {
         self.logger = logger
     }
 
-    /// The last log position applied to the store.
-    public var appliedPosition: UInt64 { quorum.appliedSignal.value }
+    /// The last log position applied to the store (as read at start until the replica starts).
+    public var appliedPosition: UInt64 { max(quorum.appliedSignal.value, storeHead.load(ordering: .relaxed)) }
 
     /// Returns once the replica has applied `position`.
     public func waitUntilApplied(_ position: UInt64) async throws {
@@ -71,6 +73,16 @@ public final class Replica: Service, Sendable {
         do {
             (start, target, applied) = try await cancelWhenGracefulShutdown {
                 let head = try await self.store.head()
+                // What the store holds is known before the log answers (a majority of its
+                // servers may be down): readiness and the metric say so, not 0, meanwhile.
+                self.metrics.appliedPosition.record(Int64(head.position))
+                self.storeHead.store(head.position, ordering: .relaxed)
+                let logger = self.logger
+                let waiting = Deadlines.shared.schedule(after: .seconds(10)) {
+                    logger.warning("the replica has read its store and still waits for the log to answer (are its servers up?)",
+                                   metadata: ["applied": "\(head.position)"])
+                }
+                defer { Deadlines.shared.cancel(waiting) }
                 let end = try await self.log.lastPosition(applied: head.position)
                 return (head, end, head.position > 0 ? try await self.log.entry(at: head.position) : nil)
             }
