@@ -485,6 +485,8 @@ public final class FlowEngine: Service, Sendable {
             if cancel { task.cancel() }
             await task.value
         } else if let record = try await store.record(id) {
+            // Killed already (a retried kill, or one racing another): done, as asked.
+            if record.status == .killed { return record }
             guard !record.status.isTerminal else { throw FlowEngineError.finished(id, record.status) }
             try await setState(id, FlowState(status: .killed, error: FlowTransition.killedMessage, attempts: record.attempts,
                                              updatedAt: services.clock.now()), also: [.replayMarker(id, false)])
@@ -523,10 +525,15 @@ public final class FlowEngine: Service, Sendable {
         return record
     }
 
-    /// Runs a hospitalised flow again (an operator's decision after fixing the cause).
+    /// Runs a hospitalised flow again (an operator's decision after fixing the cause). A flow
+    /// running already (a retried resume, or one racing another) is returned as it stands.
     public func resume(_ id: FlowID) async throws -> FlowRecord {
-        var record = try await hospitalisedRecord(id)
-        if await awaitLeavingTask(id) { record = try await hospitalisedRecord(id) }
+        var record = try await resumableRecord(id)
+        if record.status == .running { return record }
+        if await awaitLeavingTask(id) {
+            record = try await resumableRecord(id)
+            if record.status == .running { return record }
+        }
         // A task here waiting out the hospital's delay (`wake` set), or about to (its retry time
         // being recorded), runs the flow again now; one in another phase goes on as it is: it runs
         // (another resume woke it), or its end is being recorded again.
@@ -543,14 +550,14 @@ public final class FlowEngine: Service, Sendable {
             }
             return (true, nil)
         }
-        // Not hospitalised any more, whatever the store still says: two resumes at once answered
-        // one `running` and the other the stale hospitalised record (found by racing clients).
-        if let busy = task.busy { throw FlowEngineError.notHospitalised(id, busy) }
         // Running again: the hospital's reason no longer describes it (the stored state drops it too).
         record.status = .running
         record.retryAt = nil
         record.error = nil
-        if task.woken { return record }
+        // Not hospitalised any more, whatever the store still says: two resumes at once answered
+        // one `running` and the other the stale hospitalised record (found by racing clients).
+        if let busy = task.busy, busy != .running { throw FlowEngineError.notHospitalised(id, busy) }
+        if task.woken || task.busy == .running { return record }
         // Left out of a start-up resume under way, which may read it as running and would launch
         // it again after it ended (`takenBeforeResume`).
         state.withLock { _ = $0.takenBeforeResume?.insert(id) }
@@ -562,9 +569,10 @@ public final class FlowEngine: Service, Sendable {
         return record
     }
 
-    private func hospitalisedRecord(_ id: FlowID) async throws -> FlowRecord {
+    /// The flow's record if it is hospitalised or running.
+    private func resumableRecord(_ id: FlowID) async throws -> FlowRecord {
         guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
-        guard record.status == .hospitalised else { throw FlowEngineError.notHospitalised(id, record.status) }
+        guard record.status == .hospitalised || record.status == .running else { throw FlowEngineError.notHospitalised(id, record.status) }
         return record
     }
 
