@@ -15,6 +15,19 @@ enum SQLiteIncarnation {
     }
 }
 
+/// A SQLite file's incarnation read without changing the file: nil if it holds none (a file not
+/// made by Hawser, or from before incarnations were kept). Opening a store makes its tables, and a
+/// foreign file refused after that had been changed (found from outside).
+public func sqliteIncarnation(at path: String) throws -> String? {
+    // A plain queue sets no journal mode: the read writes nothing to the file.
+    let queue = try DatabaseQueue(path: path)
+    defer { try? queue.close() }
+    return try queue.read { db in
+        guard try db.tableExists("hawser_incarnation") else { return nil }
+        return try String.fetchOne(db, sql: "SELECT incarnation FROM hawser_incarnation WHERE id = 1")
+    }
+}
+
 extension SQLiteNodeDatabase {
     /// This database's incarnation (`SQLiteIncarnation`), made on the first call.
     public func incarnation() throws -> String { try SQLiteIncarnation.ensure(db) }

@@ -1,3 +1,4 @@
+import Embedded
 import Foundation
 
 /// Refuses to start afresh on a database that is gone. A store makes its tables when it finds
@@ -49,17 +50,19 @@ struct DatabaseBirthRecord {
         return opened
     }
 
-    /// As above, for a database opened synchronously (SQLite).
-    func guarding<T>(present: Bool, _ open: () throws -> T, incarnation: (T) throws -> String) throws -> T {
+    /// As above, for the SQLite file at `path`: a file that holds another incarnation than the
+    /// recorded one, or none, is refused before it is opened, unchanged (opening makes the tables).
+    func guardingSQLite<T>(path: String, _ open: () throws -> T, incarnation: (T) throws -> String) throws -> T {
+        // SQLite makes a missing or empty file a new database.
+        let present = ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) > 0
         let recorded = try check(present: present)
+        if case .named(let expected?, let made) = recorded {
+            let found = try sqliteIncarnation(at: path)
+            if found != expected { throw another(found, expected: expected, made: made) }
+        }
         let opened = try open()
         try settle(recorded, incarnation: try incarnation(opened))
         return opened
-    }
-
-    /// Whether a SQLite database file holds anything: SQLite makes a missing or empty file a new database.
-    static func sqliteFileHoldsData(_ path: String) -> Bool {
-        ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) > 0
     }
 
     private static let databaseLine = "database: "
@@ -90,10 +93,15 @@ struct DatabaseBirthRecord {
     private func settle(_ recorded: Recorded, incarnation: String) throws {
         switch recorded {
         case .named(let expected?, let made) where expected != incarnation:
-            throw lost("is another database than the one made here (incarnation \(incarnation), not \(expected))", made: made)
+            throw another(incarnation, expected: expected, made: made)
         case .named(.some, _): return
         case .named(nil, _), .nothing: try record(incarnation)
         }
+    }
+
+    private func another(_ found: String?, expected: String, made: String?) -> LostDatabase {
+        lost("is another database than the one made here (" + (found.map { "incarnation \($0)" } ?? "it holds no incarnation")
+             + ", not \(expected))", made: made)
     }
 
     private func lost(_ what: String, made: String?) -> LostDatabase {

@@ -45,7 +45,7 @@ public struct NodeDatabase: Sendable {
             }
             let path = data + "/node.sqlite"
             return stores(try DatabaseBirthRecord(data: data, name: "node-database", identity: "node.sqlite", database: "the node database (\(path))")
-                .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(path), { try SQLiteNodeDatabase(path: path, fence: fence) },
+                .guardingSQLite(path: path, { try SQLiteNodeDatabase(path: path, fence: fence) },
                           incarnation: { try $0.incarnation() }))
         case .postgres:
             let pool = try await configuration.connect(resolve: resolve, passwordVariable: NodeDatabaseConfiguration.passwordVariable,

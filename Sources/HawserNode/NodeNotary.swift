@@ -25,7 +25,7 @@ struct NodeNotary {
                          logger: Logger) throws -> NodeNotary {
         let logPath = data + "/log.sqlite"
         let log = try DatabaseBirthRecord(data: data, name: "notary-log", identity: "log.sqlite", database: "the embedded notary's log (\(logPath))")
-            .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(logPath), { try SQLiteLog(path: logPath) }, incarnation: { try $0.incarnation() })
+            .guardingSQLite(path: logPath, { try SQLiteLog(path: logPath) }, incarnation: { try $0.incarnation() })
         let store = try SQLiteNotaryStore(path: data + "/notary.sqlite")
         let metrics = NotaryMetrics(factory: PrometheusMetricsFactory(registry: registry))
         let assembly = NotaryAssembly(name: name, signer: key, authorisedParties: hosted, limits: NotaryLimits(), log: log,

@@ -179,7 +179,7 @@ struct NotaryStores: Sendable {
             case .embedded:
                 let logPath = data + "/log.sqlite"
                 let log = try DatabaseBirthRecord(data: data, name: "notary-log", identity: "log.sqlite", database: "the notary's log (\(logPath))")
-                    .guarding(present: DatabaseBirthRecord.sqliteFileHoldsData(logPath), { try SQLiteLog(path: logPath) },
+                    .guardingSQLite(path: logPath, { try SQLiteLog(path: logPath) },
                               incarnation: { try $0.incarnation() })
                 return NotaryStores(log: log, store: store, link: nil, storePath: storePath, claim: nil, services: [])
             case .jetstream:

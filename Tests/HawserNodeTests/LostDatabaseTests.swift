@@ -1,5 +1,6 @@
 import Flows
 import Foundation
+import GRDB
 import HawserCore
 import HawserNode
 import HawserTestSupport
@@ -53,6 +54,29 @@ import Testing
             _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
         }
         #expect(refusal?.message.contains("is another database than the one made here") == true, "\(String(describing: refusal))")
+    }
+
+    /// A file that is no database of Hawser's (or has lost its incarnation) in the node
+    /// database's or the log's place is refused unchanged: the start made every table in it
+    /// before it refused it (found from outside).
+    @Test(arguments: ["node.sqlite", "log.sqlite"]) func aForeignFileInADatabasesPlaceIsRefusedUnchanged(_ name: String) async throws {
+        let dir = try TemporaryDirectory()
+        try writeNodeFiles(in: dir.path)
+        let configuration = try NodeConfiguration.load(dir.path + "/node.json")
+        try await completeOneFlow(configuration, in: dir.path)
+
+        let path = dir.path + "/data/" + name
+        try removeSQLite(path)
+        let foreign = try DatabaseQueue(path: path)
+        try await foreign.write { try $0.execute(sql: "CREATE TABLE x (a)") }
+        try foreign.close()
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        let refusal = await #expect(throws: LostDatabase.self) {
+            _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+        }
+        #expect(refusal?.message.contains("is another database than the one made here (it holds no incarnation") == true,
+                "\(String(describing: refusal))")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "the refused file was changed")
     }
 
     @Test func aNodeWhoseEmbeddedNotaryLostItsLogIsRefused() async throws {
