@@ -19,7 +19,7 @@ extension AdminCommand {
                 their store digests are compared too. Prints JSON. Exit status: 0 all agree, 1 some \
                 disagree, 2 their chains agree but a replica has stopped signing (log_diverged, \
                 duplicate_replica), 3 the comparison is incomplete (a replica unreachable, still starting, \
-                or the position too old for one to remember).
+                given twice, a member the replicas name not given, or the position too old for one to remember).
                 """)
 
         @Option(name: .customLong("url"), help: "A replica's base URL; give every replica (repeat the option).")
@@ -35,7 +35,7 @@ extension AdminCommand {
         }
 
         struct Head: Codable, Equatable { var position: UInt64; var entryHash: String; var stateHash: String }
-        struct Status: Decodable { var replica: String; var status: String; var applied: Head; var confirmed: UInt64 }
+        struct Status: Decodable { var replica: String; var members: [String]; var status: String; var applied: Head; var confirmed: UInt64 }
         struct Digest: Decodable { var appliedPosition: UInt64; var digest: String }
         struct Replica: Encodable {
             var url: String
@@ -53,6 +53,8 @@ extension AdminCommand {
             var verdict: String
             var groups: Int
             var replicas: [Replica]
+            /// Members the replicas name that no URL reached (absent when none).
+            var missing: [String]?
         }
 
         func run() async throws {
@@ -77,15 +79,24 @@ extension AdminCommand {
         private func compare(_ http: HTTPClient) async throws -> Report {
             let bases = urls.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "/")) }
             var replicas = bases.map { Replica(url: $0) }
+            var members = Set<String>(), given = [String: String]()
             for i in replicas.indices {
                 do {
                     let status: Status = try await Self.get(http, bases[i] + "/v1/replica")
+                    members.formUnion(status.members)
                     replicas[i].replica = status.replica
+                    // Each member compared once: one replica given twice was compared with itself,
+                    // and the others never, with the verdict `agree` (found from outside).
+                    if let first = given[status.replica] {
+                        replicas[i].problem = "the same replica (\(status.replica)) as \(first): give each replica once"
+                        continue
+                    }
+                    given[status.replica] = bases[i]
                     replicas[i].status = status.status
                     replicas[i].confirmed = status.confirmed
-                    // A replica still starting reports genesis: its store's head is not read yet.
+                    // A replica still starting reports genesis: its head is not known yet.
                     if status.status == "starting" {
-                        replicas[i].problem = "the replica is starting: it has not read its store yet"
+                        replicas[i].problem = "the replica is starting: its head is not known yet"
                     } else {
                         replicas[i].applied = status.applied.position
                     }
@@ -121,12 +132,13 @@ extension AdminCommand {
                     replicas[i].group = groups.count - 1
                 }
             }
-            let incomplete = replicas.contains { $0.problem != nil }
+            let missing = members.subtracting(given.keys).sorted()
+            let incomplete = replicas.contains { $0.problem != nil } || !missing.isEmpty
             let stopped = replicas.contains { ["log_diverged", "duplicate_replica"].contains($0.status) }
             // `stopped` says the chains agree: only once every replica's was compared (it said so
             // when none was, the others not remembering a stopped replica's position: found from outside).
             let verdict = groups.count > 1 ? "disagree" : incomplete ? "incomplete" : stopped ? "stopped" : "agree"
-            return Report(position: at, verdict: verdict, groups: groups.count, replicas: replicas)
+            return Report(position: at, verdict: verdict, groups: groups.count, replicas: replicas, missing: missing.isEmpty ? nil : missing)
         }
 
         static func get<T: Decodable>(_ http: HTTPClient, _ url: String) async throws -> T {

@@ -66,4 +66,21 @@ import Testing
                     && starting.output.contains("the replica is starting"), "\(starting.output)")
         }
     }
+
+    /// Every member the replicas name must be compared, each once: given one replica's URL, or
+    /// one twice, it said `agree`, exit 0 (found from outside).
+    @Test func aComparisonThatLeavesAMemberOutIsIncomplete() async throws {
+        let replicas = Replicas()
+        replicas.state.withLock { $0 = ["r0": ("ready", 5), "r1": ("ready", 5), "r2": ("ready", 5)] }
+        try await withReplicas(replicas) { port in
+            func url(_ id: String) -> [String] { ["--url", "http://127.0.0.1:\(port)/\(id)"] }
+            let one = try await HawserProcess.run(["admin", "verify-cluster"] + url("r0"))
+            #expect(one.status == 3 && one.output.contains(#""verdict" : "incomplete""#), "\(one.output)")
+            #expect(one.output.contains(#""missing" : ["#) && one.output.contains(#""r1""#) && one.output.contains(#""r2""#), "\(one.output)")
+            let twice = try await HawserProcess.run(["admin", "verify-cluster"] + url("r0") + url("r0") + url("r1"))
+            #expect(twice.status == 3 && twice.output.contains("give each replica once"), "\(twice.output)")
+            let all = try await HawserProcess.run(["admin", "verify-cluster"] + url("r0") + url("r1") + url("r2"))
+            #expect(all.status == 0 && !all.output.contains("missing"), "\(all.output)")
+        }
+    }
 }
