@@ -101,7 +101,7 @@ protocol StandbyAnswer: Error {
 extension NodeAPIError: StandbyAnswer {
     static func standby(active: String?) -> NodeAPIError {
         let message = active.map { "this node is a standby; the active node is at \($0)" }
-            ?? "this node is a standby and no node is active yet; try again shortly"
+            ?? "this node is a standby and knows of no active node yet (a take-over may be under way); try again shortly"
         return NodeAPIError(.standby, message, retryAfter: 1, active: active)
     }
 }
