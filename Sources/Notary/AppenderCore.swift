@@ -124,7 +124,7 @@ public struct AppenderCore: Sendable {
     /// it is. The last try had only what was left of `timeout`, which its own error may quote.
     public static func timedOut(_ error: any Error, within timeout: Duration) -> APIError {
         if let error = error as? APIError, error.code == .timeout { return error }
-        return APIError(.timeout, "the log did not take the request within \(timeout) (the last try, in the time left: \(error)); "
+        return APIError(.timeout, "the log did not take the request in the \(timeout) its tries may take (the last try, in the time left: \(error)); "
                         + "it may still be decided: ask again with the same transaction id")
     }
 
