@@ -70,6 +70,7 @@ struct NodeAPI {
         router.post("/v1/flows") { request, context in
             try rpcRole()
             try await authorise(request, context, .startFlow)
+            if let misfit = network?.misfit { throw Self.misfitError(misfit) }
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let start = try StartFlowJSON.parse(try await body(request)).get()
             var started: (record: FlowRecord, created: Bool)
@@ -236,6 +237,7 @@ struct NodeAPI {
             switch serving.current {
             case .active(let engine):
                 if let problem = serving.healthProblem { throw NodeAPIError(.notReady, "unhealthy, stepping down: \(problem)") }
+                if let misfit = network?.misfit { throw Self.misfitError(misfit) }
                 // A single or hot-cold node serves while it resumes (starts are taken meanwhile),
                 // but is not ready until every unfinished flow runs again.
                 if !engine.hasResumed && flows.queue == nil { throw NodeAPIError(.notReady, "resuming the unfinished flows at start-up") }
@@ -410,6 +412,15 @@ struct NodeAPI {
             throw NodeAPIError(.invalidQuery, "wait must be a whole number of seconds from 1 to 60")
         }
         return .seconds(seconds)
+    }
+
+    /// A newer network definition does not fit this node: the other nodes may use it, and refuse
+    /// what this node signs with the keys it holds, after the notary has spent its inputs (found
+    /// from outside: a payment's tokens in no vault). No flow starts until the node fits again.
+    static func misfitError(_ misfit: MembershipWatcher.Misfit) -> NodeAPIError {
+        NodeAPIError(.notReady, "version \(misfit.version) of the network definition does not fit this node ("
+                     + misfit.problems.joined(separator: "; ") + "): it starts no flows until its configuration fits that "
+                     + "version and it is restarted, or the file holds the version in use again")
     }
 
     static func apiError(_ error: FlowEngineError) -> NodeAPIError {

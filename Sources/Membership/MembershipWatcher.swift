@@ -7,10 +7,20 @@ import Synchronization
 /// the file every `interval` and takes a new version by `Membership.update` (valid, and a higher
 /// version) that fits the node (`fits`: the node's own entry as the node is). A file that cannot
 /// be used is logged and the version in use stays, so a bad edit never takes the network away
-/// from a running node.
+/// from a running node. A newer version that does not fit is kept as `misfit`: the other nodes
+/// may have taken it, and take nothing this node signs with the keys it holds (the node starts no
+/// flows meanwhile, docs/network.md).
 public final class MembershipWatcher: Service, Sendable {
+    /// A newer version the file offers that does not fit this node, and why.
+    public struct Misfit: Sendable, Equatable {
+        public let version: Int
+        public let problems: [String]
+    }
+
     private struct State {
         var membership: Membership
+        /// Until a version that fits is taken, or the file holds the one in use again.
+        var misfit: Misfit?
         /// The file's bytes last looked at, taken or not (nil: it could not be read): each edit,
         /// and a file gone missing, is judged and logged once.
         var seen: Data?
@@ -41,6 +51,9 @@ public final class MembershipWatcher: Service, Sendable {
     /// The membership in use.
     public var current: Membership { state.withLock { $0.membership } }
 
+    /// The newer version that does not fit this node, while the file offers one.
+    public var misfit: Misfit? { state.withLock { $0.misfit } }
+
     /// Reads the file every `interval` until cancelled or the node shuts down.
     public func run() async throws {
         do {
@@ -63,6 +76,7 @@ public final class MembershipWatcher: Service, Sendable {
             // The version in use, written again (e.g. restored after it went missing), is no news.
             let taken = Result { () throws(MembershipError) -> (Membership, Membership.Change)? in
                 let offered = try NetworkDefinition.load(read.get())
+                if offered == state.membership.definition { state.misfit = nil }
                 return offered == state.membership.definition ? nil : try state.membership.update(to: offered)
             }
             guard case .success(let update) = taken else { return (taken.map { $0!.1 }, []) }
@@ -71,8 +85,12 @@ public final class MembershipWatcher: Service, Sendable {
             // the others no longer take: a payment it made was notarised and refused by its payee,
             // its tokens in no vault (found from outside). Its configuration changes first, with a restart.
             let problems = fits(next)
-            guard problems.isEmpty else { return (.failure(.doesNotFit(problems)), []) }
+            guard problems.isEmpty else {
+                state.misfit = Misfit(version: next.version, problems: problems)
+                return (.failure(.doesNotFit(problems)), [])
+            }
             state.membership = next
+            state.misfit = nil
             let due = state.waiters.filter { $0.version <= next.version }.map(\.continuation)
             state.waiters.removeAll { $0.version <= next.version }
             return (.success(change), due)

@@ -80,6 +80,36 @@ import Testing
         }
     }
 
+    /// A newer version that gives one of this node's parties another key is not taken, and while
+    /// the file offers it the node starts no flow and is not ready: the other nodes may take it,
+    /// and would refuse what this node signs with the old key after the notary spent its inputs
+    /// (found from outside: a payment's tokens in no vault). The file back at the version in use
+    /// ends it.
+    @Test(.timeLimit(.minutes(2))) func theNodeStartsNoFlowWhileANewerDefinitionDoesNotFitIt() async throws {
+        let dir = try TemporaryDirectory(), path = dir.path
+        let configuration = try Self.memberNodeFiles(in: path, Self.definition(version: 1))
+        let (app, parts) = try await Node.application(configuration: configuration, baseDirectory: path, logger: quietLogger)
+        try await app.test(.live) { client in
+            @Sendable func start() async throws -> (HTTPResponse.Status, String) {
+                try await client.execute(uri: "/v1/flows", method: .post, headers: ops,
+                                         body: startBody("IssueTokens", #"{"owner":"O=Alice","amount":1}"#)) { ($0.status, String(buffer: $0.body)) }
+            }
+            @Sendable func ready() async throws -> HTTPResponse.Status { try await client.execute(uri: "/health/ready", method: .get) { $0.status } }
+            try await eventually("the node is ready") { try await ready() == .ok }
+            let stranger = SigningKey(seed: [UInt8](repeating: 33, count: 32))!
+            try Self.definition(version: 2, parties: ["O=Alice": alice, "O=Bob": stranger]).json.write(to: URL(fileURLWithPath: path + "/network.json"))
+            try await eventually("the node is not ready") { try await ready() == .serviceUnavailable }
+            let (status, body) = try await start()
+            #expect(status == .serviceUnavailable && body.contains(#""code":"not_ready""#)
+                    && body.contains("version 2 of the network definition does not fit this node"), "\(body)")
+            #expect(try await parts.database.flows.counts().isEmpty, "nothing started")
+            #expect(try await served(client).1?.version == 1)
+            try Self.definition(version: 1).json.write(to: URL(fileURLWithPath: path + "/network.json"))
+            try await eventually("the node is ready again") { try await ready() == .ok }
+            #expect(try await start().0 == .created)
+        }
+    }
+
     /// Carol's node, the other member of `definition`.
     static let carolNode = SigningKey(seed: [UInt8](repeating: 31, count: 32))!
 
