@@ -8,7 +8,9 @@ import NIOCore
 /// byte within `idle` of the last answer, and after the answer to a `Connection: close` request
 /// (or to a request that could not be parsed) the peer has `linger` to close before the server
 /// does. While a request is being answered no read deadline runs: the answer may take as long as
-/// its route allows (a long poll, an event stream).
+/// its route allows (a long poll, an event stream). Apart from them, answers the peer does not
+/// read (the connection's write buffer full) must move again within `idle`: a client that
+/// pipelined requests and read no answer held its connection for ever (found from outside).
 struct ConnectionDeadlines {
     struct Limits: Sendable, Equatable {
         var head: TimeAmount
@@ -32,7 +34,7 @@ struct ConnectionDeadlines {
 
     /// Which deadline closed the connection (for the log).
     enum Expiry: String, Equatable {
-        case head, body, idle, linger
+        case head, body, idle, linger, write
     }
 
     enum Action: Equatable {
@@ -69,6 +71,9 @@ struct ConnectionDeadlines {
     private var readSince: NIODeadline?
     /// How long the server has waited for the body's bytes so far.
     private var bodyWaited = TimeAmount.zero
+    /// While the peer reads none of the answers written (the connection is not writable): when
+    /// the connection is closed unless it becomes writable first.
+    private(set) var writeDeadline: NIODeadline?
 
     /// Whether the answer being written is the last on this connection (RFC 9112 section 9.6:
     /// it then says `Connection: close`).
@@ -185,6 +190,17 @@ struct ConnectionDeadlines {
         return (.drop, answerMalformed(now: now))
     }
 
+    /// The connection stopped (or started again) taking the answers written: the peer reads none.
+    mutating func writabilityChanged(writable: Bool, now: NIODeadline) -> Action {
+        guard !writable else {
+            writeDeadline = nil
+            return .none
+        }
+        guard writeDeadline == nil else { return .none }
+        writeDeadline = now + limits.idle
+        return .arm(now + limits.idle)
+    }
+
     /// The peer closed its side while the connection lingers: close now.
     mutating func inputClosed() -> Action {
         phase == .lingering ? .close(.linger) : .none
@@ -192,8 +208,9 @@ struct ConnectionDeadlines {
 
     /// The armed timer fired.
     mutating func timerFired(now: NIODeadline) -> Action {
-        guard let deadline else { return .none }
-        guard now >= deadline else { return .arm(deadline) }
+        if let writeDeadline, now >= writeDeadline { return .close(.write) }
+        guard let deadline else { return writeDeadline.map(Action.arm) ?? .none }
+        guard now >= deadline else { return .arm(min(deadline, writeDeadline ?? deadline)) }
         switch phase {
         case .awaitingRequest: return .close(.idle)
         case .readingHead: return .close(.head)

@@ -15,6 +15,27 @@ import Testing
         #expect(core.timerFired(now: at(10)) == .close(.head))
     }
 
+    /// A peer that reads none of the answers (pipelined requests, nothing read) is closed once
+    /// they have not moved for the idle time, whatever the read deadlines do meanwhile; one that
+    /// reads again in time is not. It held its connection for ever (found from outside).
+    @Test func answersThePeerDoesNotReadMustMoveWithinTheIdleTime() {
+        var core = ConnectionDeadlines(limits: limits, now: at(0))
+        #expect(core.headReceived(now: at(1), closeAfter: false) == .none)
+        #expect(core.endReceived(now: at(1)) == .none)
+        #expect(core.writabilityChanged(writable: false, now: at(2)) == .arm(at(77)))
+        #expect(core.writabilityChanged(writable: false, now: at(5)) == .none, "the first stall's deadline stands")
+        #expect(core.writabilityChanged(writable: true, now: at(50)) == .none)
+        #expect(core.timerFired(now: at(77)) == .none, "it read again in time")
+        #expect(core.writabilityChanged(writable: false, now: at(100)) == .arm(at(175)))
+        // The next (pipelined) request's head deadline comes first and re-arms for the write's.
+        #expect(core.bytesReceived(now: at(101)) == .arm(at(111)))
+        #expect(core.timerFired(now: at(105)) == .arm(at(111)))
+        #expect(core.headReceived(now: at(106), closeAfter: false) == .none)
+        #expect(core.endReceived(now: at(106)) == .none)
+        #expect(core.timerFired(now: at(111)) == .arm(at(175)))
+        #expect(core.timerFired(now: at(175)) == .close(.write))
+    }
+
     @Test func aBodyMustArriveWithinItsTimeOfTheServerWaitingForIt() {
         var core = ConnectionDeadlines(limits: limits, now: at(0))
         #expect(core.headReceived(now: at(1), closeAfter: false) == .none)

@@ -55,6 +55,24 @@ import Testing
         }
     }
 
+    /// A client that pipelines requests and reads none of the answers is closed once they have
+    /// not moved for the idle time: no read deadline runs while a request is answered, and it
+    /// held its connection for ever (found from outside). The read deadlines are long here, so
+    /// only the write's can close it within the test.
+    @Test func aPeerThatReadsNoAnswerIsClosedAfterTheIdleTime() async throws {
+        try await withLiveNotary({ $0.http.headerTimeoutMillis = 60_000; $0.http.bodyTimeoutMillis = 60_000; $0.http.idleTimeoutMillis = 300 }) { port in
+            let connection = try await RawConnection(port: port)
+            let request = Array("GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+            // Requests until the server takes no more: its answers fill both ends' buffers.
+            var outcome = RawConnection.WriteOutcome.sent
+            for _ in 0..<1_000_000 where outcome == .sent { outcome = await connection.write(request, within: .seconds(2)) }
+            #expect(outcome != .sent)
+            // Closed by the server: what is sent now is refused (it was taken by no one, for ever).
+            if outcome == .timedOut { outcome = await connection.write(request, within: .seconds(20)) }
+            #expect(outcome == .refused)
+        }
+    }
+
     /// Any request answered before its body ends (413) ends the connection: before, the server
     /// read the rest of an oversized body at full speed until the body deadline (30 s).
     @Test func aRequestAnsweredBeforeItsBodyEndsIsTheConnectionsLast() async throws {
