@@ -159,7 +159,7 @@ public final class NodeClient: Sendable {
                 guard Self.isRetryable(error) else { throw error }
                 failures += 1
                 guard failures < retryPolicy.maxAttempts else {
-                    throw NodeClientError.unavailable(attempts: failures, lastError: "\(target): \(error)")
+                    throw NodeClientError.unavailable(attempts: failures, lastError: "\(target): \(errorText(error))")
                 }
                 failOver(after: error)
                 try await Task.sleep(for: pause(beforeRetry: failures))

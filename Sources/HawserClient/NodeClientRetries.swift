@@ -22,7 +22,7 @@ extension NodeClient {
                 let pause = pause(beforeRetry: attempts)
                 guard attempts < retryPolicy.maxAttempts, clock.now + pause < deadline else {
                     // Which node: an operator whose address was wrong sees the one tried.
-                    throw NodeClientError.unavailable(attempts: attempts, lastError: "\(target): \(error)")
+                    throw NodeClientError.unavailable(attempts: attempts, lastError: "\(target): \(errorText(error))")
                 }
                 try await Task.sleep(for: pause)
             }

@@ -17,7 +17,7 @@ public enum NotaryClientError: Error, Sendable, CustomStringConvertible {
         case .invalidAnswer(let txId, let reason):
             "invalid answer\(txId.map { " for \($0.hex)" } ?? ""): \(reason)"
         case .unavailable(let attempts, let lastError):
-            "notary unavailable after \(attempts) attempt\(attempts == 1 ? "" : "s"); last error: \(lastError)"
+            "notary unavailable after \(attempts) attempt\(attempts == 1 ? "" : "s"); last error: \(errorText(lastError))"
         case .unexpectedResponse(let status, let body):
             "unexpected HTTP \(status) response: \(body)"
         case .invalidConfiguration(let problem):

@@ -70,7 +70,7 @@ struct FlowLoad: Sendable {
         history?.record(HistoryEvent.startInvoke(clientRequestId: clientRequestId).by(client: name))
         let started: NodeFlow
         do { started = try await call() } catch {
-            history?.record(HistoryEvent.startInfo(clientRequestId: clientRequestId, error: "\(error)").by(client: name))
+            history?.record(HistoryEvent.startInfo(clientRequestId: clientRequestId, error: errorText(error)).by(client: name))
             throw error
         }
         history?.record(HistoryEvent.startOk(clientRequestId: clientRequestId, flowId: started.id).by(client: name))

@@ -12,8 +12,8 @@ enum LoadHistory {
     static func event(_ txId: SecureHash, _ result: Result<NotarisationAnswer, any Error>) -> HistoryEvent {
         switch result {
         case .success(let answer): .notariseOk(txId: txId, outcome: answer.outcome)
-        case .failure(let error) where notCarriedOut(error): .notariseFail(txId: txId, error: "\(error)")
-        case .failure(let error): .notariseInfo(txId: txId, error: "\(error)")
+        case .failure(let error) where notCarriedOut(error): .notariseFail(txId: txId, error: errorText(error))
+        case .failure(let error): .notariseInfo(txId: txId, error: errorText(error))
         }
     }
 

@@ -101,7 +101,7 @@ extension AdminCommand {
                         replicas[i].applied = status.applied.position
                     }
                 } catch {
-                    replicas[i].problem = "\(error)"
+                    replicas[i].problem = errorText(error)
                 }
             }
             let applied = replicas.compactMap(\.applied)
@@ -109,7 +109,7 @@ extension AdminCommand {
             if let at {
                 for i in replicas.indices where replicas[i].problem == nil {
                     do { replicas[i].head = try await Self.get(http, bases[i] + "/v1/replica/heads/\(at)") } catch {
-                        replicas[i].problem = "\(error)"
+                        replicas[i].problem = errorText(error)
                     }
                 }
                 if applied.count == replicas.count, Set(applied).count == 1 {
