@@ -80,6 +80,11 @@ struct EdgeMiddleware<Context: RequestContext, Failure: EdgeError>: RouterMiddle
             throw Failure(edge: .malformedRequest, "the query's `\(bad.prefix(100))` has a `%` not followed by two hexadecimal digits, "
                 + "or escapes that are not UTF-8: encode a `%` as `%25`")
         }
+        // Nothing stored holds a NUL, and PostgreSQL's text cannot: looked up there it failed the
+        // query, answered 503 `database_unavailable`, which clients retry for ever (found from outside).
+        if path.contains("%00") || request.uri.query?.contains("%00") == true {
+            throw Failure(edge: .malformedRequest, "the path or query holds a NUL character (`%00`), which nothing the server holds has")
+        }
         // Most requests have no query: they skip the route lookup.
         let served = request.uri.query?.isEmpty == false ? routes.filter { $0.method == request.method && $0.matches(path) } : []
         if !served.isEmpty {

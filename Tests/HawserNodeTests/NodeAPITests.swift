@@ -86,7 +86,9 @@ func startBody(_ flow: String, _ arguments: String, clientRequestId: String? = n
             }
             // So is one in a query value, which listed nothing (`?type=%zz`: 200, no states).
             for path in ["/v1/flows/by-client-id/%FF", "/v1/flows/by-client-id/%ZZ", "/v1/flows/%FF", "/v1/flows/%ZZ/events",
-                         "/v1/vault?type=%zz", "/v1/vault?type=%", "/v1/vault/balances?type=%FFtoken", "/v1/flows?clientRequestId=%FF"] {
+                         "/v1/vault?type=%zz", "/v1/vault?type=%", "/v1/vault/balances?type=%FFtoken", "/v1/flows?clientRequestId=%FF",
+                         // A NUL, which nothing holds: PostgreSQL failed the lookup, answered 503 `database_unavailable`.
+                         "/v1/flows/by-client-id/a%00", "/v1/flows/a%00", "/v1/vault?owner=a%00", "/v1/flows?after=a%00"] {
                 try await client.execute(uri: path, method: .get, headers: viewer) { (response: TestResponse) async throws in
                     #expect(response.status == .badRequest && String(buffer: response.body).contains("\"code\":\"malformed_request\""),
                             "\(path): \(response.status) \(String(buffer: response.body))")
