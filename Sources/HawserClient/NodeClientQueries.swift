@@ -61,7 +61,15 @@ extension NodeClient {
     /// node's default), `consumed` or `all`, at most `limit` (1 to 1000; the node's default is 100).
     public func vault(type: String? = nil, owner: String? = nil, consumption: String? = nil, limit: Int? = nil)
         async throws -> [NodeVaultState] {
-        let query = Self.query([("type", type), ("owner", owner), ("consumption", consumption), ("limit", limit.map(String.init))])
+        try await vaultPage(type: type, owner: owner, consumption: consumption, limit: limit).states
+    }
+
+    /// As `vault`, the page after the cursor `after` (the previous page's `next`), with the cursor
+    /// of the page after it (nil: this page is the last).
+    public func vaultPage(type: String? = nil, owner: String? = nil, consumption: String? = nil, limit: Int? = nil, after: String? = nil)
+        async throws -> (states: [NodeVaultState], next: String?) {
+        let query = Self.query([("type", type), ("owner", owner), ("consumption", consumption), ("limit", limit.map(String.init)),
+                                ("after", after)])
         let body = try await withRetries { base, timeout in
             try await self.call(post: false, base + "/v1/vault" + query, body: nil, timeout: timeout)
         }
@@ -69,13 +77,15 @@ extension NodeClient {
             var ref: String, type: String, owner: String
             var consumedBy: String?, lockedBy: String?
         }
-        return try Self.items(body, key: "states").map { json in
+        let states = try Self.items(body, key: "states").map { json in
             guard let fields = try? JSONDecoder().decode(Fields.self, from: json) else {
                 throw NodeClientError.unexpectedResponse(status: 200, body: String(decoding: json.prefix(200), as: UTF8.self))
             }
             return NodeVaultState(ref: fields.ref, type: fields.type, owner: fields.owner, consumedBy: fields.consumedBy,
                                   lockedBy: fields.lockedBy, json: json)
         }
+        struct Page: Decodable { var next: String? }
+        return (states, (try? JSONDecoder().decode(Page.self, from: body))?.next)
     }
 
     /// The elements of the array `key` of a JSON object, each as JSON (keys sorted).

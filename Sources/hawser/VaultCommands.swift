@@ -16,6 +16,7 @@ struct VaultCommand: AsyncParsableCommand {
         @Option(help: "Only states owned by this party, e.g. O=Alice.") var owner: String?
         @Option(help: "unconsumed (the default), consumed or all.") var consumption: String?
         @Option(help: "Most states to print, 1 to 1000 (default 100).") var limit: Int?
+        @Option(help: "The page after this cursor (the `next` the previous page printed on standard error).") var after: String?
 
         func validate() throws {
             if let consumption, !["unconsumed", "consumed", "all"].contains(consumption) {
@@ -26,8 +27,12 @@ struct VaultCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await connection.withClient { client in
-                for state in try await client.vault(type: type, owner: owner, consumption: consumption, limit: limit) {
-                    print(String(decoding: state.json, as: UTF8.self))
+                let page = try await client.vaultPage(type: type, owner: owner, consumption: consumption, limit: limit, after: after)
+                for state in page.states { print(String(decoding: state.json, as: UTF8.self)) }
+                // Standard output holds only states; the cursor of the next page goes beside it.
+                if let next = page.next {
+                    fflush(nil)  // the states first (naming `stdout` is not concurrency-safe)
+                    FileHandle.standardError.write(Data("next page: --after \(next)\n".utf8))
                 }
             }
         }

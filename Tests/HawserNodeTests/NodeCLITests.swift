@@ -157,6 +157,13 @@ import Testing
         let vault = try await hawser("vault", "query", "--type", "token", "--owner", "O=Alice")
         #expect(vault.status == 0 && vault.lines.count == 1, "\(vault.lines)")
         #expect(vault.lines.first?.contains("\"data\":{\"amount\":7,\"owner\":\"O=Alice\"}") == true, "\(vault.lines)")
+        // One page at a time: the next page's cursor is printed beside the states (there was no way to page on).
+        #expect(try await hawser("flow", "start", "IssueTokens", "{\"owner\":\"O=Alice\",\"amount\":3}", "--wait").status == 0)
+        let first = try await hawser("vault", "query", "--owner", "O=Alice", "--limit", "1")
+        let cursor = try #require(first.lines.last.flatMap { $0.hasPrefix("next page: --after ") ? String($0.dropFirst(19)) : nil }, "\(first.lines)")
+        #expect(first.status == 0 && first.lines.count == 2 && first.lines[0].contains("\"amount\":7"), "\(first.lines)")
+        let second = try await hawser("vault", "query", "--owner", "O=Alice", "--limit", "1", "--after", cursor)
+        #expect(second.status == 0 && second.lines.first?.contains("\"amount\":3") == true, "\(second.lines)")
         #expect(await node.terminate() == 0)
     }
 
