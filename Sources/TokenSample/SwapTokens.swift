@@ -19,7 +19,7 @@ public struct SwapTokens: Flow {
         .init("owner", .party, "The party this node hosts that gives tokens."),
         .init("counterparty", .party, "The party that gives tokens back."),
         .init("give", .integer(1...Int64.max), "How many tokens the owner gives."),
-        .init("want", .integer(1...Int64.max), "How many tokens the owner gets."),
+        .init("want", .integer(1...Int64.max), "How many tokens the owner gets; the counterparty's AcceptSwap takes only a want no larger than give."),
     ])
     public var owner: String
     public var counterparty: String
@@ -89,6 +89,7 @@ public struct AcceptSwap: ResponderFlow {
             if try await context.patched(TokenChecks.ownInputsPatch) {  // as in `ReceiveTokens`
                 try TokenChecks.spendsNoneButTheSender(try await context.vault.states(terms.offererInputs), sender: session.counterparty)
             }
+            if try await context.patched(TokenChecks.fairTermsPatch) { try TokenChecks.givesNoMoreThanItGets(terms) }
         } catch let error as TokenRefusal {
             throw FlowFailure("refused the swap proposal of \(session.counterparty): \(error.reason)")
         }

@@ -39,6 +39,18 @@ public enum TokenChecks {
     /// The `patched` marker of the check below in the flows that make it.
     public static let ownInputsPatch = "spends-none-but-the-sender"
 
+    /// The version marker of `givesNoMoreThanItGets`, so that a swap accepted before it replays as it ran.
+    public static let fairTermsPatch = "gives-no-more-than-it-gets"
+
+    /// A swap's acceptor runs without its operator, so it agrees only to terms that cost its party
+    /// nothing: it gives (`want`) no more than it gets (`give`). It agreed to any, and a member
+    /// took another party's tokens with a swap of 1 for all of them (found from outside).
+    public static func givesNoMoreThanItGets(_ terms: SwapTerms) throws(TokenRefusal) {
+        guard terms.want <= terms.give else {
+            throw TokenRefusal("it asks \(terms.want) tokens of \(terms.acceptor) for \(terms.give): an acceptor gives no more than it gets")
+        }
+    }
+
     /// A transaction from `sender` must not spend a state this node holds for another party: the
     /// notary checks who asks, not who owns what it spends, so a member could have a spend of a
     /// receiver's own tokens notarised and then present it as a payment or a swap's inputs, and

@@ -239,6 +239,22 @@ import Vault
         }
     }
 
+    /// An acceptor gives no more than it gets: a swap of 1 for all of Bob's tokens took them,
+    /// with no one on Bob's side asked (found from outside).
+    @Test func aSwapThatAsksMoreThanItGivesIsRefused() async throws {
+        try await withNodes { a, b, _ in
+            try await a.issue(100, to: "O=Alice")
+            try await b.issue(50, to: "O=Bob")
+            let swapped = try await a.run(SwapTokens(owner: "O=Alice", counterparty: "O=Bob", give: 1, want: 50))
+            #expect(swapped.status == .failed)
+            #expect(swapped.error?.contains("it asks 50 tokens of O=Bob for 1: an acceptor gives no more than it gets") == true, "\(swapped.error ?? "")")
+            #expect(try await a.balances() == ["O=Alice": 100])
+            #expect(try await b.balances() == ["O=Bob": 50])
+            #expect(try await a.locked().isEmpty)
+            #expect(try await b.locked().isEmpty)
+        }
+    }
+
     @Test func aSwapTheCounterpartyCannotPayFailsOnBothSidesWithNoLockLeft() async throws {
         try await withNodes { a, b, _ in
             try await a.issue(100, to: "O=Alice")

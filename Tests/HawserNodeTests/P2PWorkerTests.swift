@@ -13,7 +13,7 @@ import Testing
 /// a P2P worker too: the outbox is delivered by the process with the p2p role that leads the
 /// outbox's election, never by a flow worker.
 @Suite(.timeLimit(.minutes(5)), .serialized) struct P2PWorkerTests {
-    /// One round: Alice→Bob payments of 1, Bob→Alice payments of 2, swaps Bob offers (he gives 10 for 25).
+    /// One round: Alice→Bob payments of 1, Bob→Alice payments of 2, swaps Bob offers (he gives 25 for 10).
     static let (paysToBob, paysToAlice, swaps) = (6, 4, 2)
 
     /// One P2P worker. On a bus, with polls an hour apart, only the bus tells each worker what the
@@ -184,7 +184,7 @@ import Testing
             }
             for i in 0..<paysToBob { run(alice, "MoveTokens", #"{"owner":"\#(a)","newOwner":"\#(b)","amount":1}"#, "to-bob-\(i)") }
             for i in 0..<paysToAlice { run(bob, "MoveTokens", #"{"owner":"\#(b)","newOwner":"\#(a)","amount":2}"#, "to-alice-\(i)") }
-            for i in 0..<swaps { run(bob, "SwapTokens", #"{"owner":"\#(b)","counterparty":"\#(a)","give":10,"want":25}"#, "swap-\(i)") }
+            for i in 0..<swaps { run(bob, "SwapTokens", #"{"owner":"\#(b)","counterparty":"\#(a)","give":25,"want":10}"#, "swap-\(i)") }
             try await group.waitForAll()
         }
     }
@@ -193,7 +193,7 @@ import Testing
     /// its receiver: one responder each, Bob's run by his flow worker.
     static func expectLedgers(_ network: PaymentNetwork, _ alice: NodeClient, _ bob: NodeClient, rounds: Int) async throws {
         let (a, b) = (network.party("alice"), network.party("bob"))
-        let aliceGains = Int64(rounds * (2 * paysToAlice - paysToBob - 15 * swaps))
+        let aliceGains = Int64(rounds * (2 * paysToAlice - paysToBob + 15 * swaps))
         try await eventually("both vaults hold every payment and swap", timeout: .seconds(60)) {
             let (alices, bobs) = (try await network.balances("alice"), try await network.balances("bob"))
             return alices == [a: 8_000 + aliceGains] && bobs == [b: 8_000 - aliceGains]

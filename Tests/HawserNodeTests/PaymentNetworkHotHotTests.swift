@@ -19,7 +19,7 @@ import Testing
 /// is killed and started again in the middle, and a newer process's events (schema 2) are on the
 /// bus throughout: each process refuses them, says so once, and the polls cover what was lost.
 @Suite(.timeLimit(.minutes(10)), .serialized) struct PaymentNetworkHotHotTests {
-    /// Every round: Alice→Bob payments of 1, Bob→Alice payments of 2, swaps Bob offers (he gives 10 for 25).
+    /// Every round: Alice→Bob payments of 1, Bob→Alice payments of 2, swaps Bob offers (he gives 25 for 10).
     static let (paysToBob, paysToAlice, swaps) = (8, 8, 4)
 
     enum News: String, CaseIterable, Sendable { case polls, bus, busRestarted }
@@ -102,7 +102,7 @@ import Testing
                     run(i % 2 == 0 ? bobA : bobB, "MoveTokens", #"{"owner":"\#(b)","newOwner":"\#(a)","amount":2}"#, "to-alice-\(i)")
                 }
                 for i in 0..<Self.swaps {
-                    run(i % 2 == 0 ? bobA : bobB, "SwapTokens", #"{"owner":"\#(b)","counterparty":"\#(a)","give":10,"want":25}"#, "swap-\(i)")
+                    run(i % 2 == 0 ? bobA : bobB, "SwapTokens", #"{"owner":"\#(b)","counterparty":"\#(a)","give":25,"want":10}"#, "swap-\(i)")
                 }
                 try await group.waitForAll()
             }
@@ -136,7 +136,7 @@ import Testing
         try await eventually("the survivor delivers the outbox") { try await Self.metric("hawser_outbox_delivering", at: rpc[survivor]!) == 1 }
 
         let rounds = 2
-        let aliceGains = rounds * (2 * Self.paysToAlice - Self.paysToBob - 15 * Self.swaps)
+        let aliceGains = rounds * (2 * Self.paysToAlice - Self.paysToBob + 15 * Self.swaps)
         try await eventually("both vaults hold every payment and swap", timeout: .seconds(120)) {
             let (alices, bobs) = (try await network.balances("alice"), try await network.balances("bob"))
             return alices == [a: Int64(16_000 + aliceGains)] && bobs == [b: Int64(16_000 - aliceGains)]

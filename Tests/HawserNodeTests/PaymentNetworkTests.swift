@@ -26,11 +26,11 @@ import TokenSample
         #expect(paid.status == "completed", "\(paid.error ?? "")")
         #expect(try await network.balances("alice") == [a: 70])
         #expect(try await network.balances("bob") == [b: 130])
-        // A swap: Alice gives 10 of hers for 25 of Bob's; both sign, both record.
-        let swapped = try await alice.run("SwapTokens", arguments: Array(#"{"owner":"\#(a)","counterparty":"\#(b)","give":10,"want":25}"#.utf8))
+        // A swap: Alice gives 25 of hers for 10 of Bob's; both sign, both record.
+        let swapped = try await alice.run("SwapTokens", arguments: Array(#"{"owner":"\#(a)","counterparty":"\#(b)","give":25,"want":10}"#.utf8))
         #expect(swapped.status == "completed", "\(swapped.error ?? "")")
-        #expect(try await network.balances("alice") == [a: 85])
-        #expect(try await network.balances("bob") == [b: 115])
+        #expect(try await network.balances("alice") == [a: 55])
+        #expect(try await network.balances("bob") == [b: 145])
         try await alice.shutdown()
         try await bob.shutdown()
     }
@@ -132,11 +132,11 @@ import TokenSample
         }
         let history = try HistoryWriter(path: dir.path + "/history.jsonl")
         let recording = FlowLoad(clients: 8, history: history)  // records each call's start and end
-        // Caller 0-5's i-th flow pays Bob or Charlie in turn; callers 6 and 7 swap 2 of Alice's
-        // tokens for 3 of Charlie's. Each caller goes on until every kill is done.
+        // Caller 0-5's i-th flow pays Bob or Charlie in turn; callers 6 and 7 swap 3 of Alice's
+        // tokens for 2 of Charlie's. Each caller goes on until every kill is done.
         let item = { @Sendable (caller: Int, i: Int) -> (id: String, flow: String, arguments: String) in
             switch (caller, (caller + i) % 2) {
-            case (6..., _): ("swap-\(caller)-\(i)", "SwapTokens", #"{"owner":"\#(a)","counterparty":"\#(c)","give":2,"want":3}"#)
+            case (6..., _): ("swap-\(caller)-\(i)", "SwapTokens", #"{"owner":"\#(a)","counterparty":"\#(c)","give":3,"want":2}"#)
             case (_, 0): ("pay-\(caller)-\(i)", "MoveTokens", #"{"owner":"\#(a)","newOwner":"\#(b)","amount":1}"#)
             default: ("pay-\(caller)-\(i)", "MoveTokens", #"{"owner":"\#(a)","newOwner":"\#(c)","amount":1}"#)
             }
@@ -183,9 +183,9 @@ import TokenSample
         #expect(checked.counts.flows == work.count)
         try await eventually("Bob and Charlie recorded every payment and swap", timeout: .seconds(120)) {
             let (bobs, charlies) = (try await network.balances("bob")[b], try await network.balances("charlie")[c])
-            return bobs == Int64(toBob) && charlies == Int64(8_000 + toCharlie - swaps)
+            return bobs == Int64(toBob) && charlies == Int64(8_000 + toCharlie + swaps)
         }
-        #expect(try await network.balances("alice")[a] == Int64(16_000 - toBob - toCharlie + swaps), "tokens are conserved across the network")
+        #expect(try await network.balances("alice")[a] == Int64(16_000 - toBob - toCharlie - swaps), "tokens are conserved across the network")
         let bob = try network.client("bob")
         // Every payment and swap completed (a flow survives its sender's and receiver's crashes),
         // and ran once on every node party to it.
