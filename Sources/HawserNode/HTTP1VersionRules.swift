@@ -15,8 +15,10 @@ import NIOHTTPTypes
 ///   (pipelined) request is still owed, which a 100 must not overtake; the client then sends
 ///   its body after its own wait, as it would with a server that never answers.
 /// - An HTTP/1.1 request without a `Host` header, or with more than one, is not valid (RFC 9112
-///   §3.2): it goes no further, and the server answers 400 as for any input it cannot parse
-///   (`ConnectionDeadlines.parseFailed`); the connection ends with it.
+///   §3.2), nor is one whose last transfer coding is not `chunked` (§6.3: its body cannot be
+///   framed; it was answered 501 and then a bare 400, found from outside): it goes no further,
+///   and the server answers 400 as for any input it cannot parse (`ConnectionDeadlines.parseFailed`);
+///   the connection ends with it.
 final class HTTP1VersionRules: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -36,7 +38,11 @@ final class HTTP1VersionRules: ChannelDuplexHandler, RemovableChannelHandler {
         let isHTTP10 = Self.isBeforeHTTP11(head.version)
         if !isHTTP10, head.headers[canonicalForm: "host"].count != 1 {
             refused = true
-            return context.fireErrorCaught(InvalidHost())
+            return context.fireErrorCaught(InvalidRequest("an HTTP/1.1 request has exactly one Host header"))
+        }
+        if let last = head.headers[canonicalForm: "transfer-encoding"].last, last.lowercased() != "chunked" {
+            refused = true
+            return context.fireErrorCaught(InvalidRequest("a Transfer-Encoding must end with chunked: the body cannot be framed"))
         }
         // NIO's encoder sends the answer to a CONNECT (404: no route is an authority) without
         // its body or length, so only the connection's end can end it.
@@ -72,8 +78,10 @@ final class HTTP1VersionRules: ChannelDuplexHandler, RemovableChannelHandler {
 }
 
 /// An HTTP/1.1 request without exactly one `Host` header.
-struct InvalidHost: Error, CustomStringConvertible {
-    var description: String { "an HTTP/1.1 request has exactly one Host header" }
+/// A request head that breaks HTTP/1.1's rules, which the server answers 400 as unparsable input.
+struct InvalidRequest: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 @available(*, unavailable)

@@ -298,6 +298,15 @@ import Testing
             }
             #expect(await connection.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n"))
             #expect(await connection.readResponse().hasPrefix("HTTP/1.1 200"))
+            // A last coding other than chunked frames no body: not valid HTTP/1.1, one 400 and the
+            // connection's end (it was answered 501, then a bare 400: found from outside).
+            let unframed = try await RawConnection(port: port)
+            #expect(await unframed.send("POST /v1/notarise HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                        + "Transfer-Encoding: gzip\r\n\r\nGET /v1/identity HTTP/1.1\r\nHost: x\r\n\r\n"))
+            let refused = await unframed.readResponse()
+            #expect(refused.hasPrefix("HTTP/1.1 400") && refused.contains("\"malformed_request\"") && refused.contains("chunked"), "\(refused)")
+            let after = await unframed.read(within: .seconds(10))
+            #expect(after.closed && after.bytes.isEmpty, "\(String(decoding: after.bytes, as: UTF8.self))")
         }
         try await withLiveNode { port in
             let connection = try await RawConnection(port: port)
