@@ -94,7 +94,7 @@ import Uniqueness
         #expect(noQuorum.code == .noQuorum && timedOut.code == .timeout)
         // It names the append time-out, not only the last try's remnant of it (found from
         // outside: "learning the log's end took longer than 0.009260072 seconds").
-        #expect(timedOut.message.contains("within \(retry.timeout)"), "\(timedOut)")
+        #expect(timedOut.message.contains("in the \(retry.timeout) its tries may take"), "\(timedOut)")
         // The sequencer's own time-out, forwarded back, is passed on as it is (found from outside:
         // "the log did not take the request in time (timeout: the log did not take ...").
         let sequencers = AppenderCore.timedOut(waitingFor: .seconds(10))
