@@ -77,7 +77,6 @@ final class HTTP1VersionRules: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-/// An HTTP/1.1 request without exactly one `Host` header.
 /// A request head that breaks HTTP/1.1's rules, which the server answers 400 as unparsable input.
 struct InvalidRequest: Error, CustomStringConvertible {
     let description: String

@@ -76,8 +76,11 @@ public final class MembershipWatcher: Service, Sendable {
             // The version in use, written again (e.g. restored after it went missing), is no news.
             let taken = Result { () throws(MembershipError) -> (Membership, Membership.Change)? in
                 let offered = try NetworkDefinition.load(read.get())
-                if offered == state.membership.definition { state.misfit = nil }
-                return offered == state.membership.definition ? nil : try state.membership.update(to: offered)
+                guard offered != state.membership.definition else {
+                    state.misfit = nil
+                    return nil
+                }
+                return try state.membership.update(to: offered)
             }
             guard case .success(let update) = taken else { return (taken.map { $0!.1 }, []) }
             guard let (next, change) = update else { return (nil, []) }
