@@ -19,13 +19,17 @@ public struct GRPCConfiguration: Codable, Sendable, Equatable {
     /// Most requests of one `NotariseStream` call being decided at once; the stream is not read
     /// further (HTTP/2 flow control holds the client back) until one of them is answered.
     public var maxInFlightPerStream = 4096
-    /// A connection with no call open for this long is closed (gracefully, with GOAWAY).
+    /// Most requests of every `NotariseStream` together being decided or waiting for their
+    /// result to be written; at the limit no stream is read further until one result is written.
+    public var maxInFlight = 65_536
+    /// A connection with no call open for this long is closed (gracefully, with GOAWAY); a
+    /// `NotariseStream` whose result waits this long to be written (its client reads none) is ended.
     public var idleTimeoutMillis = 300_000
 
     static let idleRange = 100...86_400_000
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case host, port, maxMessageBytes, maxMessageBytesInFlight, maxConnections, maxCalls, maxConcurrentStreams, maxInFlightPerStream, idleTimeoutMillis
+        case host, port, maxMessageBytes, maxMessageBytesInFlight, maxConnections, maxCalls, maxConcurrentStreams, maxInFlightPerStream, maxInFlight, idleTimeoutMillis
     }
 
     public init() {}
@@ -41,6 +45,7 @@ public struct GRPCConfiguration: Codable, Sendable, Equatable {
         maxCalls = try c.decodeIfPresent(Int.self, forKey: .maxCalls) ?? d.maxCalls
         maxConcurrentStreams = try c.decodeIfPresent(Int.self, forKey: .maxConcurrentStreams) ?? d.maxConcurrentStreams
         maxInFlightPerStream = try c.decodeIfPresent(Int.self, forKey: .maxInFlightPerStream) ?? d.maxInFlightPerStream
+        maxInFlight = try c.decodeIfPresent(Int.self, forKey: .maxInFlight) ?? d.maxInFlight
         idleTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutMillis) ?? d.idleTimeoutMillis
     }
 
@@ -58,6 +63,7 @@ public struct GRPCConfiguration: Codable, Sendable, Equatable {
         out += ListenerCap.problems(maxCalls, option: "grpc.maxCalls")
         if !(1...65_535).contains(maxConcurrentStreams) { out.append("grpc.maxConcurrentStreams must be 1...65535") }
         if !(1...1_000_000).contains(maxInFlightPerStream) { out.append("grpc.maxInFlightPerStream must be 1...1000000") }
+        if !(1...10_000_000).contains(maxInFlight) { out.append("grpc.maxInFlight must be 1...10000000") }
         if !Self.idleRange.contains(idleTimeoutMillis) {
             out.append("grpc.idleTimeoutMillis must be \(Self.idleRange.lowerBound)...\(Self.idleRange.upperBound) (milliseconds)")
         }

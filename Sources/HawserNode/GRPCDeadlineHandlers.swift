@@ -46,9 +46,10 @@ final class GRPCConnectionGuard: ChannelDuplexHandler {
 }
 
 /// Carries out `GRPCDeadlines.Call`, `GRPCMessageHold` and the listener's calls cap on one call's
-/// HTTP/2 stream: it sees the request's frames, refuses the call (RST_STREAM REFUSED_STREAM) if
-/// the listener holds as many calls as it may, and resets the stream (RST_STREAM CANCEL) when its
-/// deadline passes or a message does not fit in the listener's budget.
+/// HTTP/2 stream: it sees the request's frames and the stream's writability, refuses the call
+/// (RST_STREAM REFUSED_STREAM) if the listener holds as many calls as it may, and resets the
+/// stream (RST_STREAM CANCEL) when its deadline passes or a message does not fit in the
+/// listener's budget. A reset drops what the call had queued to write.
 final class GRPCCallGuard: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTP2Frame.FramePayload
@@ -122,6 +123,14 @@ final class GRPCCallGuard: ChannelDuplexHandler {
             break
         }
         context.fireChannelRead(data)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if core != nil {
+            core?.writable(context.channel.isWritable, now: .now())
+            timer.arm(core?.deadline, context)
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     /// The server asks for more of the request: only then does a message's time run.

@@ -15,6 +15,9 @@ enum GRPCDeadlines {
         var body: TimeAmount
         /// After the server's first GOAWAY (idle, shutdown), the connection closes within this.
         var closing: TimeAmount
+        /// A call the server cannot write to for this long (its client reads none of its answers:
+        /// the stream's flow-control window stays full) is reset.
+        var write: TimeAmount
     }
 
     /// One connection, fed the raw bytes in each direction.
@@ -70,6 +73,8 @@ enum GRPCDeadlines {
         private var waited = TimeAmount.zero
         /// Since when the server has asked for bytes that have not come; nil while it asks for none.
         private var readSince: NIODeadline?
+        /// Since when the server has not been able to write to the call; nil while it can.
+        private var unwritableSince: NIODeadline?
 
         init(limits: Limits, unary: Bool, endStream: Bool) {
             self.limits = limits
@@ -109,8 +114,16 @@ enum GRPCDeadlines {
             rearm()
         }
 
+        /// The call's stream became writable or not (HTTP/2 flow control: the client reads its answers or not).
+        mutating func writable(_ writable: Bool, now: NIODeadline) {
+            unwritableSince = writable ? nil : (unwritableSince ?? now)
+            rearm()
+        }
+
         private mutating func rearm() {
-            deadline = owed ? readSince.map { $0 + (limits.body - waited) } : nil
+            let request = owed ? readSince.map { $0 + (limits.body - waited) } : nil
+            let answers = unwritableSince.map { $0 + limits.write }
+            deadline = [request, answers].compactMap { $0 }.min()
         }
     }
 

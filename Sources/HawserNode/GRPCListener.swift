@@ -41,7 +41,8 @@ struct GRPCListener: Service {
                 let budget = BodyBudget(limit: maxMessageBytesInFlight)
                 let limits = GRPCDeadlines.Limits(handshake: .milliseconds(Int64(timeouts.headerTimeoutMillis)),
                                                   body: .milliseconds(Int64(timeouts.bodyTimeoutMillis)),
-                                                  closing: TimeAmount(Self.grace + Self.pingAnswer))
+                                                  closing: TimeAmount(Self.grace + Self.pingAnswer),
+                                                  write: TimeAmount(idleTimeout))
                 config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let pipeline = channel.pipeline.syncOperations

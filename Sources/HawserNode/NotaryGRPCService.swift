@@ -15,6 +15,8 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
     let serving: ServingState<NotaryTerm>
     /// Most requests of one stream decided at once (`grpc.maxInFlightPerStream`).
     let maxInFlightPerStream: Int
+    /// The places of every stream together (`grpc.maxInFlight`): what unread results can hold.
+    let inFlight: InFlightSlots
     /// Set when the server begins its graceful shutdown.
     let draining: GRPCDraining
     /// Most state refs in one request (`limits.maxStateRefs`): a request message naming more is
@@ -68,13 +70,15 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
     /// The stream of requests as `ReadRequests` reads them.
     func notariseStream(read request: RPCAsyncSequence<ReadRequest<Hawser_V1_StreamedRequest>, any Error>,
                         response: RPCWriter<Hawser_V1_StreamedResult>, context: ServerContext) async throws {
+        let places = StreamPlaces(own: maxInFlightPerStream, all: inFlight)
+        defer { places.releaseRest() }
         // gRPC reports a call that ended early (the client cancelled it, its connection broke) on
         // the call's cancellation handle, not by cancelling this task: the stream's requests still
         // waiting for a decision would hold their places until the request timeout. The handle
         // fires too when the server begins a graceful shutdown; then the call finishes what it read.
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
-                try await serve(request, response)
+                try await serve(request, response, places: places)
                 return true
             }
             group.addTask {
@@ -90,19 +94,19 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
 
     /// Reads the stream's requests, decides them in groups and writes each result as it comes.
     private func serve(_ request: RPCAsyncSequence<ReadRequest<Hawser_V1_StreamedRequest>, any Error>,
-                       _ response: RPCWriter<Hawser_V1_StreamedResult>) async throws {
-        let inFlight = InFlightSlots(maxInFlightPerStream)
+                       _ response: RPCWriter<Hawser_V1_StreamedResult>, places: StreamPlaces) async throws {
         let arrived = Mailbox<ReadRequest<Hawser_V1_StreamedRequest>>()
         let answered = Mailbox<Hawser_V1_StreamedResult>()
         try await withThrowingDiscardingTaskGroup { group in
             // Results ready together go out in one write: one hop to the connection's event loop.
             // A request holds its place until its result is written, not merely decided: a client
             // that sends and never reads would otherwise have every result it did not read held
-            // here (HTTP/2 flow control stops the writes, not the reads).
+            // here (HTTP/2 flow control stops the writes, not the reads). A call left unwritable
+            // for the idle time-out is reset (`GRPCCallGuard`): its places then come back.
             group.addTask {
                 while let results = await answered.takeAll() {
                     try await response.write(contentsOf: results)
-                    for _ in results { inFlight.release() }
+                    places.release(results.count)
                 }
             }
             try await withThrowingDiscardingTaskGroup { batches in
@@ -110,7 +114,7 @@ struct NotaryGRPCService: Hawser_V1_Notary.SimpleServiceProtocol {
                     defer { arrived.close() }
                     for try await item in request {
                         // At the limit the stream is not read on: HTTP/2 flow control then holds the client back.
-                        try await inFlight.acquire()
+                        try await places.acquire()
                         arrived.post(item)
                     }
                 }
@@ -219,6 +223,9 @@ final class InFlightSlots: Sendable {
 
     init(_ limit: Int) { state = Mutex(State(free: limit)) }
 
+    /// Places free now (for tests).
+    var free: Int { state.withLock(\.free) }
+
     /// Takes a place, waiting for one; throws `CancellationError` if the task is cancelled first.
     func acquire() async throws {
         let id = state.withLock { state -> UInt64? in
@@ -256,6 +263,42 @@ final class InFlightSlots: Sendable {
             return state.waiting.removeFirst().continuation
         }
         next?.resume()
+    }
+}
+
+/// A stream's places: one of its own (`grpc.maxInFlightPerStream`) and one of every stream's
+/// (`grpc.maxInFlight`) per request read and not yet written back. Whatever it still holds when
+/// the call ends (a write that failed, results never written) goes back with `releaseRest`.
+final class StreamPlaces: Sendable {
+    private let own: InFlightSlots
+    private let all: InFlightSlots
+    private let held = Atomic(0)
+
+    init(own limit: Int, all: InFlightSlots) {
+        own = InFlightSlots(limit)
+        self.all = all
+    }
+
+    func acquire() async throws {
+        try await own.acquire()
+        do { try await all.acquire() } catch {
+            own.release()
+            throw error
+        }
+        held.add(1, ordering: .relaxed)
+    }
+
+    func release(_ count: Int) {
+        held.subtract(count, ordering: .relaxed)
+        for _ in 0..<count {
+            own.release()
+            all.release()
+        }
+    }
+
+    /// Called once the call's tasks have all ended.
+    func releaseRest() {
+        for _ in 0..<held.exchange(0, ordering: .relaxed) { all.release() }
     }
 }
 

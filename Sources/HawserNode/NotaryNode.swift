@@ -122,7 +122,7 @@ public enum NotaryNode {
                                 maxConcurrentStreams: grpc.maxConcurrentStreams, idleTimeout: .milliseconds(grpc.idleTimeoutMillis),
                                 timeouts: configuration.http, streamingPaths: ["/hawser.v1.Notary/NotariseStream"],
                                 services: [NotaryGRPCService(serving: serving, maxInFlightPerStream: grpc.maxInFlightPerStream,
-                                                             draining: draining, maxStateRefs: configuration.limits.maxStateRefs)],
+                                                             inFlight: InFlightSlots(grpc.maxInFlight), draining: draining, maxStateRefs: configuration.limits.maxStateRefs)],
                                 draining: draining, logger: logger, onListening: onGRPCListening)
         }
         let app = Application(

@@ -12,7 +12,7 @@ import Testing
 /// never finishes its handshake, never answers the closing PING, or never finishes its request
 /// no longer holds a connection, a call or a shutdown for ever.
 @Suite(.timeLimit(.minutes(2))) struct GRPCDeadlineTests {
-    static let limits = GRPCDeadlines.Limits(handshake: .seconds(10), body: .seconds(30), closing: .seconds(10))
+    static let limits = GRPCDeadlines.Limits(handshake: .seconds(10), body: .seconds(30), closing: .seconds(10), write: .seconds(60))
     static let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
 
     @Test func theHandshakeDeadlineHoldsUntilThePrefaceAndAFrameHeaderArrived() {
@@ -94,6 +94,26 @@ import Testing
         #expect(stream.deadline == Self.t0 + .seconds(210))
     }
 
+    /// A call the server cannot write to (its client reads none of its answers) is reset after the
+    /// write time-out, counted from when it stopped being writable; writable again, it runs no
+    /// longer. It runs beside a request's deadline: the earlier one counts.
+    @Test func aCallThatCannotBeWrittenToIsResetAfterTheWriteTimeOut() {
+        var stream = GRPCDeadlines.Call(limits: Self.limits, unary: false, endStream: false)
+        stream.writable(false, now: Self.t0)
+        #expect(stream.deadline == Self.t0 + .seconds(60))
+        stream.writable(false, now: Self.t0 + .seconds(10))
+        #expect(stream.deadline == Self.t0 + .seconds(60), "still unwritable: counted from the first time")
+        stream.writable(true, now: Self.t0 + .seconds(20))
+        #expect(stream.deadline == nil)
+        stream.writable(false, now: Self.t0 + .seconds(30))
+        stream.readRequested(now: Self.t0 + .seconds(30))
+        stream.data(ByteBuffer(bytes: [0, 0, 0, 0, 100, 1]), endStream: false, now: Self.t0 + .seconds(31))
+        stream.readRequested(now: Self.t0 + .seconds(31))
+        #expect(stream.deadline == Self.t0 + .seconds(61), "the message's 30 s end before the write's 60")
+        stream.data(ByteBuffer(bytes: [UInt8](repeating: 1, count: 99)), endStream: false, now: Self.t0 + .seconds(32))
+        #expect(stream.deadline == Self.t0 + .seconds(90), "the message complete, the write's deadline remains")
+    }
+
     /// The call guard tells the streaming method from unary ones by its `:path`: a stream that
     /// waits between messages is left alone, a unary request that does not end is reset.
     @Test(arguments: [("/hawser.v1.Notary/NotariseStream", true), ("/hawser.v1.Notary/Notarise", false)])
@@ -156,11 +176,12 @@ import Testing
 
     /// A notary process serving gRPC, with short header and body time-outs (the header one long
     /// enough that a loaded machine reads a client's first bytes in time: 500 ms was not, once).
-    static func notary(in directory: String) async throws -> (HawserProcess, grpcPort: Int) {
+    static func notary(in directory: String, idleTimeoutMillis: Int = 300_000) async throws -> (HawserProcess, grpcPort: Int) {
         let grpcPort = try FreePorts.take(1)[0]
         try writeNotaryFiles(in: directory) { c in
             c.grpc = GRPCConfiguration()
             c.grpc?.port = grpcPort
+            c.grpc?.idleTimeoutMillis = idleTimeoutMillis
             c.http.headerTimeoutMillis = 3_000
             c.http.bodyTimeoutMillis = 1_000
         }
@@ -208,6 +229,30 @@ import Testing
                 if closed { break }
             }
             #expect(Self.frames(in: received).contains { $0.type == 3 && $0.stream == 1 }, "no RST_STREAM: \(Self.frames(in: received))")
+        }
+        _ = await notary.terminate()
+    }
+
+    /// A `NotariseStream` whose client reads none of its results (it gives the server no HTTP/2
+    /// flow-control window) is reset after `grpc.idleTimeoutMillis`, and what it had queued goes
+    /// with it. Before, it stayed open for as long as the connection did, its results held.
+    @Test func aStreamWhoseClientReadsNoResultIsReset() async throws {
+        let dir = try TemporaryDirectory()
+        let (notary, port) = try await Self.notary(in: dir.path, idleTimeoutMillis: 1_000)
+        do {
+            let client = try await RawConnection(port: port)
+            // SETTINGS_INITIAL_WINDOW_SIZE 0: the server may send no DATA on any stream.
+            let noWindow: [UInt8] = [0, 0, 6, 4, 0, 0, 0, 0, 0] + [0, 4, 0, 0, 0, 0]
+            let settingsAck: [UInt8] = [0, 0, 0, 4, 1, 0, 0, 0, 0]
+            // Streamed requests without a `request`: each is refused at once, a result to write;
+            // enough that their results pass what the server queues for a stream (8 KB).
+            let messages = (1...1_000).flatMap { id -> [UInt8] in [0, 0, 0, 0, 3, 0x08, UInt8(0x80 | id & 0x7f), UInt8(id >> 7)] }
+            #expect(await client.send(Self.preface + noWindow + settingsAck + Self.headers(stream: 1, path: "/hawser.v1.Notary/NotariseStream")
+                                      + GRPCMessageHoldTests.data(stream: 1, messages)))
+            let reset = { (frames: [(type: UInt8, stream: UInt32, flags: UInt8)]) in frames.contains { $0.type == 3 && $0.stream == 1 } }
+            let received = try await GRPCMessageHoldTests.read(client, until: reset)
+            #expect(reset(Self.frames(in: received)), "no RST_STREAM: \(Self.frames(in: received))")
+            #expect(!Self.frames(in: received).contains { $0.type == 0 && $0.stream == 1 }, "no DATA without a window")
         }
         _ = await notary.terminate()
     }

@@ -42,7 +42,8 @@ struct GRPCStreamCancellationTests {
                                       appendTimeout: .seconds(120),
                                       metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
         let draining = GRPCDraining()
-        let service = NotaryGRPCService(serving: ServingState(.active(NotaryTerm(assembly))), maxInFlightPerStream: 16, draining: draining, maxStateRefs: 10_000)
+        let service = NotaryGRPCService(serving: ServingState(.active(NotaryTerm(assembly))), maxInFlightPerStream: 16,
+                                        inFlight: InFlightSlots(1_000), draining: draining, maxStateRefs: 10_000)
         var ids = Ids(seed: 94)
         let (requests, sender) = AsyncThrowingStream.makeStream(of: Hawser_V1_StreamedRequest.self)
         for id in 1...5 {
@@ -107,7 +108,8 @@ struct GRPCStreamCancellationTests {
                                       store: try SQLiteNotaryStore(path: dir.path + "/notary.sqlite"),
                                       metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
         let service = NotaryGRPCService(serving: ServingState(.active(NotaryTerm(assembly))), maxInFlightPerStream: 4,
-                                        draining: GRPCDraining(), maxStateRefs: 10_000)
+                                        inFlight: InFlightSlots(1_000), draining: GRPCDraining(),
+                                        maxStateRefs: 10_000)
         // Requests from a party the notary does not know: each is refused at once, without the log.
         let read = Atomic(0)
         var ids = Ids(seed: 95)
@@ -148,6 +150,86 @@ struct GRPCStreamCancellationTests {
         handle.cancel()
         let ended: Bool? = try await within(.seconds(30)) { _ = await call.result; return true }
         #expect(ended == true)
+    }
+}
+
+extension GRPCStreamCancellationTests {
+    /// A notary in `dir`, and `count` streamed requests from a party it does not know (each
+    /// refused at once, without the log) whose reads are counted.
+    final class RefusedStream: Sendable {
+        let assembly: NotaryAssembly
+        let requests: RPCAsyncSequence<Hawser_V1_StreamedRequest, any Error>
+        private final class Reads: Sendable { let count = Atomic(0) }
+        private let reads = Reads()
+        var read: Int { reads.count.load(ordering: .relaxed) }
+
+        init(count: Int, seed: UInt64, dir: String) throws {
+            assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: [Party(name: "O=Alice", publicKey: alice.publicKey)],
+                                      limits: NotaryLimits(), log: try SQLiteLog(path: dir + "/log.sqlite"),
+                                      store: try SQLiteNotaryStore(path: dir + "/notary.sqlite"),
+                                      metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
+            var ids = Ids(seed: seed)
+            let stranger = SigningKey()
+            let items = (1...count).map { id in
+                var item = Hawser_V1_StreamedRequest()
+                item.id = UInt64(id)
+                item.request = NotarisationRequest.signed(txId: ids.hash(), inputs: [ids.ref()], references: [], timeWindow: nil,
+                                                          requesterName: "O=Mallory", key: stranger, notary: notaryKey.publicKey).proto
+                return item
+            }
+            // Each item is handed out as the notary reads it: the count is of reads, not of what was queued.
+            let reads = self.reads
+            requests = RPCAsyncSequence(wrapping: AsyncThrowingStream<Hawser_V1_StreamedRequest, any Error> {
+                let index = reads.count.add(1, ordering: .relaxed).oldValue
+                return index < items.count ? items[index] : nil
+            })
+        }
+    }
+
+    func context() -> (ServerContext, ServerContext.RPCCancellationHandle) {
+        let handle = ServerContext.RPCCancellationHandle()
+        return (ServerContext(descriptor: Hawser_V1_Notary.Method.NotariseStream.descriptor, remotePeer: "test",
+                              localPeer: "test", cancellation: handle), handle)
+    }
+
+    /// The streams together hold no more than `grpc.maxInFlight` requests: a client that reads no
+    /// results holds at most its own stream's places, and those of every stream once enough such
+    /// clients connect (then no stream is read until one is written back or its call ends).
+    /// Before, each stream had only its own limit: `grpc.maxCalls` streams that read nothing held
+    /// about 6 GB at the defaults.
+    @Test func theStreamsTogetherHoldNoMoreThanTheNotarysPlaces() async throws {
+        let dir = try TemporaryDirectory(), otherDir = try TemporaryDirectory()
+        let stalled = try RefusedStream(count: 200, seed: 96, dir: dir.path)
+        let places = InFlightSlots(4)
+        let service = NotaryGRPCService(serving: ServingState(.active(NotaryTerm(stalled.assembly))), maxInFlightPerStream: 16,
+                                        inFlight: places, draining: GRPCDraining(), maxStateRefs: 10_000)
+        let writer = StalledWriter()
+        let (stalledContext, stalledHandle) = context()
+        let first = Task {
+            try await service.notariseStream(request: stalled.requests, response: RPCWriter(wrapping: writer), context: stalledContext)
+        }
+        defer { first.cancel() }
+        await writer.firstWrite()
+        // The four places of the notary are the stalled stream's: another stream gets none.
+        let other = try RefusedStream(count: 3, seed: 97, dir: otherDir.path)
+        let results = Results()
+        let (otherContext, _) = context()
+        let second = Task {
+            try await service.notariseStream(request: other.requests, response: RPCWriter(wrapping: results), context: otherContext)
+        }
+        defer { second.cancel() }
+        let answeredMeanwhile: Bool? = try await within(.seconds(2)) {
+            while results.all.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+            return true
+        }
+        #expect(answeredMeanwhile == nil, "\(results.all.count) results on a second stream while the first held the notary's 4 places")
+        #expect(stalled.read <= 5)
+        // The stalled client goes away: its places come back, and the other stream is answered.
+        stalledHandle.cancel()
+        _ = await first.result
+        try await second.value
+        #expect(results.all.map(\.id).sorted() == [1, 2, 3])
+        #expect(places.free == 4, "every place given back")
     }
 }
 

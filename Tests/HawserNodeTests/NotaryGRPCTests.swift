@@ -240,10 +240,11 @@ import TokenSample
         configuration.grpc?.maxMessageBytes = 10
         configuration.grpc?.maxConcurrentStreams = 0
         configuration.grpc?.maxInFlightPerStream = 0
+        configuration.grpc?.maxInFlight = 0
         configuration.grpc?.idleTimeoutMillis = 5
         let problems = configuration.problems
         for option in ["grpc.host", "grpc.port", "grpc.maxMessageBytes", "grpc.maxConcurrentStreams", "grpc.maxInFlightPerStream",
-                       "grpc.idleTimeoutMillis"] {
+                       "grpc.maxInFlight", "grpc.idleTimeoutMillis"] {
             #expect(problems.contains { $0.hasPrefix(option + " ") }, "\(option) not refused: \(problems)")
         }
         let dir = try TemporaryDirectory()
