@@ -61,6 +61,8 @@ public struct Confirmations: Sendable, CustomStringConvertible {
         var disagreement: Disagreement?
         var lastHeard: Moment
         var status: ReplicaReport.Status
+        /// The head of the peer's latest report, compared with this replica's chain or not.
+        var latest: ChainHead?
     }
     private var peers: [String: Peer] = [:]
     /// The last report with this replica's id from another process, and when it came.
@@ -97,6 +99,25 @@ public struct Confirmations: Sendable, CustomStringConvertible {
     public func head(at position: UInt64) -> ChainHead? {
         guard let slot = recent[Int(position % UInt64(recent.count))], slot.position == position else { return nil }
         return slot
+    }
+
+    /// The furthest head that a majority of the members report having applied (this replica's
+    /// own head counts as its report), whether or not this replica has compared it with its own
+    /// chain; nil at the start of the log. An entry a majority applied may have been confirmed and
+    /// signed, so the log holds at least this far: one that ends before it lost entries, even if
+    /// this replica applied none of them (it was down, or behind, when the others did).
+    public var majorityReached: ChainHead? {
+        var heads = [head]
+        for id in members where id != me {
+            guard let peer = peers[id], let latest = peer.latest else { continue }
+            // Not while two processes share a replica id (as `recount`): either may be anything.
+            if peer.duplicateSeen != nil { continue }
+            heads.append(latest)
+        }
+        guard heads.count >= majority else { return nil }
+        heads.sort { $0.position > $1.position }
+        let reached = heads[majority - 1]
+        return reached.position > 0 ? reached : nil
     }
 
     /// The peers that hold a different chain than this replica.
@@ -165,6 +186,7 @@ public struct Confirmations: Sendable, CustomStringConvertible {
         }
         peer.lastHeard = now
         peer.status = report.status
+        if report.head.position >= peer.latest?.position ?? 0 { peer.latest = report.head }
         if report.head.position > peer.agreed && !peer.pending.contains(report) {
             peer.pending.append(report)
             peer.pending.sort { $0.head.position < $1.head.position }

@@ -48,6 +48,9 @@ public struct LogBreak: Error, Sendable, Equatable, CustomStringConvertible {
     /// The sequencer the entry names.
     public var sequencer: String
     public var entryHash: SecureHash
+    /// For `truncated`: the position past the end is one a majority of the replicas reported
+    /// having applied, not one this replica applied.
+    public var reportedByMajority = false
 
     /// The entry at `head`'s position, which this replica applied before it started, does not
     /// authenticate under its notary key: it runs with another key than the one that wrote the
@@ -65,6 +68,14 @@ public struct LogBreak: Error, Sendable, Equatable, CustomStringConvertible {
                  claimedPrevious: nil, sequencer: "", entryHash: head.entryHash)
     }
 
+    /// The log ends at `end`, before `reached`, which a majority of the replicas report having
+    /// applied (this replica need not have: it was down or behind while they did).
+    public static func truncated(end: UInt64, reachedByMajority reached: ChainHead) -> LogBreak {
+        var evidence = truncated(end: end, head: reached)
+        evidence.reportedByMajority = true
+        return evidence
+    }
+
     public var description: String {
         switch kind {
         case .gap:
@@ -73,6 +84,8 @@ public struct LogBreak: Error, Sendable, Equatable, CustomStringConvertible {
             "log entry at position \(position) follows entry \(claimedPrevious?.hex ?? "?"), but the entry this replica applied at \(position - 1) is \(expectedPrevious.hex) (sequencer `\(sequencer)`): the log forked"
         case .unchained:
             "log entry at position \(position) is not a chained Hawser log entry that this replica's notary key verifies (written with another key: every replica must use the same key file; or undecodable; or written by a Hawser before the verified log)"
+        case .truncated where reportedByMajority:
+            "the log ends at position \(position), but a majority of the replicas report having applied the entry \(expectedPrevious.hex) at position \(claimedPosition): the log lost entries they may have signed"
         case .truncated:
             "the log ends at position \(position), but this replica has applied the entry \(expectedPrevious.hex) at position \(claimedPosition): the log lost entries"
         }

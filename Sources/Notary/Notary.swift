@@ -85,10 +85,10 @@ public final class Notary: Sendable {
             try await applyToLogEnd()
             recorded = try await recordedOutcome(of: txId)
         }
-        guard let outcome = recorded else {
-            throw APIError(.transactionNotFound, "this notary has no outcome for transaction \(txId.hex)")
-        }
-        // Read after the outcome: the entry that decided it is at or before this position.
+        // Read after the outcome (or its absence): the entry that decided it, or the log this
+        // replica searched, ends at or before this position. Either answer holds only once a
+        // majority applied the same chain that far: a replica shown another entry than the others
+        // would otherwise sign an outcome they contradict, or say "none" of one they signed.
         let applied = quorum.appliedSignal.value
         if quorum.confirmed < applied {
             if let refusal = quorum.health.refusal { throw refusal }
@@ -98,8 +98,12 @@ public final class Notary: Sendable {
             } catch is CancellationError {
                 throw APIError(.shuttingDown, "the notary is shutting down; retry the request")
             } catch {
-                throw APIError(.noQuorum, "the replicas did not confirm this outcome within \(limits.requestTimeout): fewer than a majority of them are ready")
+                throw APIError(.noQuorum, "the replicas did not confirm this replica's log through position \(applied) within "
+                               + "\(limits.requestTimeout), so it cannot answer for the transaction: fewer than a majority of them are ready")
             }
+        }
+        guard let outcome = recorded else {
+            throw APIError(.transactionNotFound, "this notary has no outcome for transaction \(txId.hex)")
         }
         let leaf = NotarisationAnswer.leafHash(txId: txId, outcome: outcome)
         let signature = signer.sign(NotarisationAnswer.batchSigningPayload(root: leaf))
@@ -111,14 +115,18 @@ public final class Notary: Sendable {
         do { return try await store.outcome(of: txId) } catch { throw Self.apiError(error, "read the transaction's outcome") }
     }
 
-    /// Returns once this replica has applied the log through the position it ends at now.
+    /// Returns once this replica has applied the log through the position it ends at now, which
+    /// must be at least as far as a majority of the replicas report having applied.
     private func applyToLogEnd() async throws {
         if let refusal = quorum.health.refusal { throw refusal }
         let applied = quorum.appliedSignal
+        let lost: LogBreak?
         do {
-            try await withDeadline(limits.requestTimeout, "applying the log to its end") { [log] in
-                let end = try await log.lastPosition(applied: applied.value)
+            lost = try await withDeadline(limits.requestTimeout, "applying the log to its end") { [log, quorum] in
+                let end = try await log.lastPosition(applied: max(applied.value, quorum.majorityReached))
+                if let lost = quorum.logLost(end: end) { return lost }
                 if end > 0 { try await applied.wait(beyond: end - 1) }
+                return nil
             }
         } catch is CancellationError {
             throw APIError(.shuttingDown, "the notary is shutting down; retry the request")
@@ -126,6 +134,8 @@ public final class Notary: Sendable {
             throw APIError(.timeout, "this replica has not applied the log to its end within \(limits.requestTimeout), so it cannot "
                            + "tell whether another replica recorded the transaction; ask again or ask another replica")
         }
+        // The replica stops on it too (`Replica`); this answer need not wait for that.
+        if let lost, let refusal = QuorumHealth.diverged(lost, []).refusal { throw refusal }
     }
 
     private func recordLatency(since start: ContinuousClock.Instant) {

@@ -186,6 +186,16 @@ public final class Quorum: Sendable {
         if first { publish() }
     }
 
+    /// The evidence that the log, ending at `end`, lost entries that a majority of the replicas
+    /// report having applied (`Confirmations.majorityReached`); nil if it holds that far.
+    public func logLost(end: UInt64) -> LogBreak? {
+        guard let reached = state.withLock({ $0.confirmations?.majorityReached }), end < reached.position else { return nil }
+        return .truncated(end: end, reachedByMajority: reached)
+    }
+
+    /// The furthest position a majority of the replicas report having applied (0 if none).
+    public var majorityReached: UInt64 { state.withLock { $0.confirmations?.majorityReached?.position ?? 0 } }
+
     /// This replica's head (genesis before it started).
     public var head: ChainHead { state.withLock { $0.confirmations?.head ?? .genesis } }
 

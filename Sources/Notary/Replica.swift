@@ -109,8 +109,12 @@ public final class Replica: Service, Sendable {
         let thread = self.thread ?? DedicatedThread(name: "hawser-replica")
         defer { thread.stop() }
         do {
-            try await withTaskExecutorPreference(thread) {
-                try await self.applyLoop(from: start, caughtUpAt: target)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await self.watchLogEnd() }
+                try await withTaskExecutorPreference(thread) {
+                    try await self.applyLoop(from: start, caughtUpAt: target)
+                }
+                group.cancelAll()
             }
         } catch is CancellationError {
             // Shutdown: an interrupted batch was rolled back and is applied again on restart.
@@ -171,6 +175,26 @@ public final class Replica: Service, Sendable {
                     caughtUp = true
                     self.quorum.caughtUp()
                 }
+            }
+        }
+    }
+
+    /// Once a second, while a majority of the replicas report having applied further than this
+    /// one: asks where the log ends, and stops (`truncated`) if it ends before what they reached.
+    /// A replica that was down while the log lost entries the others had applied finds nothing
+    /// wrong in the log alone: it would serve, and say "no outcome" for transactions they signed
+    /// (found from outside).
+    private func watchLogEnd() async {
+        guard !quorum.isAlone else { return }
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .seconds(1)) } catch { return }
+            let reached = quorum.majorityReached
+            guard reached > appliedPosition, quorum.health.refusal == nil else { continue }
+            // An end before `reached` is asked again for a while before it is believed (JetStream).
+            guard let end = try? await log.lastPosition(applied: reached) else { continue }
+            if let evidence = quorum.logLost(end: end) {
+                stop(at: evidence)
+                return
             }
         }
     }

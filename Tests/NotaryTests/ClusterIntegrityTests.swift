@@ -258,6 +258,35 @@ import Testing
         }
     }
 
+    /// A replica that was behind (or down) while the log lost entries the others had applied
+    /// found nothing wrong in the log alone: it served, said `ready`, and answered
+    /// `transaction_not_found`, final, for a transaction the others had signed (found from
+    /// outside). A log that ends before what a majority of the replicas report having applied
+    /// lost entries: the replica stops (`truncated`), and a lookup is refused, not answered "none".
+    @Test func aReplicaBehindWhenTheLogLostEntriesDoesNotSayTheyWereNeverSigned() async throws {
+        let dir = try TemporaryDirectory()
+        var ids = Ids(seed: 38)
+        try await MemoryCluster.with(directory: dir.path, requestTimeout: .seconds(2)) { cluster in
+            _ = try await answered(cluster, 0, request(ids.hash(), inputs: [ids.ref()]))
+            try await cluster.replicas[2].replica.waitUntilApplied(cluster.bus.end)
+            cluster.bus.hold("r2", at: cluster.bus.end)
+            let signed = request(ids.hash(), inputs: [ids.ref()])
+            #expect(try await answered(cluster, 0, signed).outcome == .committed)
+            try await cluster.replicas[1].replica.waitUntilApplied(cluster.bus.end)
+            // The log loses the entry r0 and r1 applied; r2 reads on to the (new) end.
+            cluster.bus.truncate(to: cluster.bus.end - 1)
+            cluster.bus.release("r2")
+            try await cluster.replicas[2].quorum.waitUntil { $0.majorityReached > cluster.bus.end }
+            let lookup = await #expect(throws: APIError.self) { try await cluster.replicas[2].notary.answer(for: signed.txId) }
+            #expect(lookup?.code == .logDiverged, "\(String(describing: lookup))")
+            try await eventually("r2 stopped") {
+                if case .diverged(let evidence?, _) = cluster.replicas[2].quorum.health { return evidence.kind == .truncated }
+                return false
+            }
+            #expect(cluster.replicas[2].quorum.health.refusal?.message.contains("a majority of the replicas report") == true)
+        }
+    }
+
     /// The answer to a request that must be decided, asked again after a timeout as the API tells
     /// a client to (a loaded machine can take longer than the short request timeout these tests
     /// use so that a contradiction is not waited on for long).

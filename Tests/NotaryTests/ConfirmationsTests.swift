@@ -38,6 +38,20 @@ import Testing
         #expect(c.confirmed == 6)
     }
 
+    /// What a majority of the members report having applied, compared with this replica's chain
+    /// or not: the log must hold at least that far (`Quorum.logLost`).
+    @Test func theFurthestHeadAMajorityReportsCountsEveryReport() {
+        var c = Confirmations(members: Self.members, me: "r0", instance: 1, head: .genesis)
+        c.applied(Self.heads(through: 3), at: Self.at(0))
+        #expect(c.majorityReached == nil, "no peer heard: no majority reports anything")
+        c.received(report("r1", Self.head(7)), at: Self.at(1))
+        #expect(c.majorityReached == Self.head(3), "r0 and r1 both reached 3")
+        c.received(report("r2", Self.head(5)), at: Self.at(2))
+        #expect(c.majorityReached == Self.head(5), "r1 and r2 both reached 5, which r0 has not compared")
+        c.received(report("r2", Self.head(4)), at: Self.at(3))
+        #expect(c.majorityReached == Self.head(5), "an older report does not move it back")
+    }
+
     /// Reports that do not authenticate, and none that does: this replica runs with another key.
     /// It is not ready and does not sequence while that lasts; an authentic peer, or the silence
     /// of the others for `liveness`, ends it (garbage on the subject cannot stop a replica that
