@@ -234,6 +234,7 @@ struct NodeAPI {
                 throw NodeAPIError(.notReady, "the embedded notary is still catching up with its log (applied \(replica.appliedPosition))")
             }
             if let problem = replica?.storeProblem { throw NodeAPIError(.notReady, "the embedded notary: " + Replica.storeProblemMessage(problem)) }
+            if let problem = replica?.quorum.appendProblem { throw NodeAPIError(.notReady, "the embedded notary: " + Quorum.appendProblemMessage(problem)) }
             switch serving.current {
             case .active(let engine):
                 if let problem = serving.healthProblem { throw NodeAPIError(.notReady, "unhealthy, stepping down: \(problem)") }

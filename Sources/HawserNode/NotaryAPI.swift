@@ -94,6 +94,9 @@ struct NotaryAPI {
             }
             if let problem = serving.healthProblem { throw APIError(.notReady, "unhealthy, stepping down: \(problem)") }
             if let problem = replica.storeProblem { throw APIError(.notReady, Replica.storeProblemMessage(problem)) }
+            if let problem = replica.quorum.appendProblem {
+                throw APIError(.notReady, Quorum.appendProblemMessage(problem))
+            }
             // The store answers a read: a notary whose PostgreSQL server was gone said ready
             // while no request could be decided (found from outside).
             if let problem = await readProblem({ [store] in _ = try await store.head() }) {

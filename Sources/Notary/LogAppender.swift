@@ -148,11 +148,15 @@ public final class LogAppender: Service, Sendable {
             let entry = core.entry(requests, time: clock())
             do {
                 try await withDeadline(limit, "appending to the log") { [log] in try await log.append(entry.payload, after: entry.after) }
+                quorum.appendTaken()
                 core.appended(entry)
                 return
             } catch is LogAppendConflict {
                 try await resync(&core, within: limit)
                 if entry.landed(quorum.head(at: entry.position)) { return }
+            } catch let error where !(error is CoordinationError) && !(error is CancellationError) {
+                quorum.appendRefused("\(error)", for: appendTimeout)
+                throw error
             }
         }
     }

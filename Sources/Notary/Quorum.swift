@@ -175,6 +175,26 @@ public final class Quorum: Sendable {
         publish()
     }
 
+    /// The last append the log refused (not one it failed to answer in time: a full disk, not
+    /// servers without a majority), and until when it counts; cleared by the next append taken.
+    private let appendRefusal = Mutex<(problem: String, until: ContinuousClock.Instant)?>(nil)
+
+    /// The log refused an append: readiness says so for `window` (the appender's time-out), or
+    /// until an append is taken. Past it the refusal is forgotten, so that a notary nobody sends
+    /// requests to (as it said it was not ready) is tried again and can find the disk freed.
+    func appendRefused(_ problem: String, for window: Duration) { appendRefusal.withLock { $0 = (problem, .now + window) } }
+    func appendTaken() { appendRefusal.withLock { if $0 != nil { $0 = nil } } }
+
+    /// Why the log refused the last append, while that counts (`appendRefused`).
+    public var appendProblem: String? {
+        appendRefusal.withLock { refusal in refusal.flatMap { ContinuousClock.now <= $0.until ? $0.problem : nil } }
+    }
+
+    /// `/health/ready`'s sentence for an `appendProblem`.
+    public static func appendProblemMessage(_ problem: String) -> String {
+        "the log refuses appends (requests time out meanwhile; the next one tries again): \(problem)"
+    }
+
     /// The replica found the log broken: it applies nothing more (what it applied before the
     /// break is still signed once confirmed).
     func broke(_ evidence: LogBreak) {

@@ -157,8 +157,8 @@ extension ReplayTests {
         var limits = NotaryLimits()
         limits.requestTimeout = .seconds(60)
         let assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: parties, limits: limits,
-                                      log: log, store: store, metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance),
-                                      logger: quietLogger)
+                                      log: log, store: store, appendTimeout: .seconds(60),
+                                      metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await assembly.replica.run() }
             group.addTask { try await assembly.appender.run() }
@@ -208,6 +208,25 @@ extension ReplayTests {
         }
     }
 
+    /// A log that refuses appends (its disk full) makes readiness say so until it takes one: the
+    /// notary said `ready` while every request timed out (found from outside).
+    @Test func aNotaryWhoseLogRefusesAppendsSaysSoUntilItTakesOne() async throws {
+        let dir = try TemporaryDirectory()
+        let log = RefusingLog(try SQLiteLog(path: dir.path + "/log.sqlite"))
+        var ids = Ids(seed: 44)
+        let (first, tx) = (request(ids.hash(), inputs: [ids.ref()]), request(ids.hash(), inputs: [ids.ref()]))
+        try await withPatientNotary(log: log, store: try SQLiteNotaryStore(path: dir.path + "/notary.sqlite")) { assembly in
+            #expect(try await assembly.notary.notarise(first).outcome == .committed)
+            #expect(assembly.quorum.appendProblem == nil)
+            log.refusing.withLock { $0 = true }
+            let answer = Task { try await assembly.notary.notarise(tx).outcome }
+            try await eventually("readiness says the log refuses appends") { assembly.quorum.appendProblem?.contains("DiskFull") == true }
+            log.refusing.withLock { $0 = false }
+            #expect(try await answer.value == .committed, "the appender tried again within its time-out")
+            #expect(assembly.quorum.appendProblem == nil)
+        }
+    }
+
     /// A notary on PostgreSQL exited when its database went away while it served: the replica's
     /// read of the log failed with `database_unavailable` and ended its run (found from outside;
     /// the docs promise an exit only in hot-cold). A transient read failure is tried again.
@@ -249,3 +268,21 @@ final class FlakyReadLog: ReplicatedLog, Sendable {
     func entry(at position: UInt64) async throws -> LogEntry? { try await base.entry(at: position) }
 }
 
+
+/// A log whose appends fail (its disk full) while `refusing`.
+final class RefusingLog: ReplicatedLog, Sendable {
+    let base: any ReplicatedLog
+    let refusing = Mutex(false)
+
+    struct DiskFull: Error {}
+
+    init(_ base: any ReplicatedLog) { self.base = base }
+
+    func append(_ payload: [UInt8], after last: UInt64) async throws {
+        if refusing.withLock({ $0 }) { throw DiskFull() }
+        try await base.append(payload, after: last)
+    }
+    func read(after position: UInt64, limit: Int) async throws -> [LogEntry] { try await base.read(after: position, limit: limit) }
+    func lastPosition(applied: UInt64) async throws -> UInt64 { try await base.lastPosition(applied: applied) }
+    func entry(at position: UInt64) async throws -> LogEntry? { try await base.entry(at: position) }
+}
