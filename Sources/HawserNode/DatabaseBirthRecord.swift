@@ -57,7 +57,13 @@ struct DatabaseBirthRecord {
         let present = ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) > 0
         let recorded = try check(present: present)
         if case .named(let expected?, let made) = recorded {
-            let found = try sqliteIncarnation(at: path)
+            let found: String?
+            do { found = try sqliteIncarnation(at: path) } catch {
+                // A damaged file: SQLite's error names no file (found from outside).
+                throw LostDatabase(message: "\(database) cannot be read (\(error)), and \(path) records that it was made "
+                                   + "\(made ?? "before"): it is damaged. Restore it from a backup; to start afresh on purpose, "
+                                   + "delete it and \(path)")
+            }
             if found != expected { throw another(found, expected: expected, made: made) }
         }
         let opened = try open()

@@ -79,6 +79,26 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "the refused file was changed")
     }
 
+    /// A damaged file (truncated) is refused naming the database and its record; it was refused
+    /// with SQLite's bare "database disk image is malformed", naming no file (found from outside).
+    @Test func aDamagedLogIsRefusedNamingTheFile() async throws {
+        let dir = try TemporaryDirectory()
+        try writeNodeFiles(in: dir.path)
+        let configuration = try NodeConfiguration.load(dir.path + "/node.json")
+        try await completeOneFlow(configuration, in: dir.path)
+        let path = dir.path + "/data/log.sqlite"
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
+        var damaged = whole.prefix(whole.count / 2)
+        damaged.replaceSubrange(0..<16, with: Data(repeating: 0x41, count: 16))  // no SQLite header
+        try damaged.write(to: URL(fileURLWithPath: path))
+        let refusal = await #expect(throws: LostDatabase.self) {
+            _ = try await Node.application(configuration: configuration, baseDirectory: dir.path, logger: quietLogger)
+        }
+        #expect(refusal?.message.contains("log.sqlite") == true && refusal?.message.contains("cannot be read") == true,
+                "\(String(describing: refusal))")
+    }
+
     @Test func aNodeWhoseEmbeddedNotaryLostItsLogIsRefused() async throws {
         let dir = try TemporaryDirectory()
         try writeNodeFiles(in: dir.path)
