@@ -243,11 +243,7 @@ import Testing
         let dir = try TemporaryDirectory()
         var ids = Ids(seed: 37)
         try await MemoryCluster.with(directory: dir.path, requestTimeout: .seconds(2)) { cluster in
-            _ = try await answered(cluster, 0, request(ids.hash(), inputs: [ids.ref()]))
-            try await cluster.replicas[2].replica.waitUntilApplied(cluster.bus.end)
-            cluster.bus.hold("r2", at: cluster.bus.end)
-            let signed = request(ids.hash(), inputs: [ids.ref()])
-            #expect(try await answered(cluster, 0, signed).outcome == .committed)
+            let signed = try await signWhileR2IsBehind(cluster, &ids)
             let behind = await #expect(throws: APIError.self) { try await cluster.replicas[2].notary.answer(for: signed.txId) }
             #expect(behind?.code == .timeout, "\(String(describing: behind))")
             cluster.bus.release("r2")
@@ -267,11 +263,7 @@ import Testing
         let dir = try TemporaryDirectory()
         var ids = Ids(seed: 38)
         try await MemoryCluster.with(directory: dir.path, requestTimeout: .seconds(2)) { cluster in
-            _ = try await answered(cluster, 0, request(ids.hash(), inputs: [ids.ref()]))
-            try await cluster.replicas[2].replica.waitUntilApplied(cluster.bus.end)
-            cluster.bus.hold("r2", at: cluster.bus.end)
-            let signed = request(ids.hash(), inputs: [ids.ref()])
-            #expect(try await answered(cluster, 0, signed).outcome == .committed)
+            let signed = try await signWhileR2IsBehind(cluster, &ids)
             try await cluster.replicas[1].replica.waitUntilApplied(cluster.bus.end)
             // The log loses the entry r0 and r1 applied; r2 reads on to the (new) end.
             cluster.bus.truncate(to: cluster.bus.end - 1)
@@ -285,6 +277,16 @@ import Testing
             }
             #expect(cluster.replicas[2].quorum.health.refusal?.message.contains("a majority of the replicas report") == true)
         }
+    }
+
+    /// Has r0 sign a transaction while r2 is held one entry behind (r2 applied everything before it).
+    func signWhileR2IsBehind(_ cluster: MemoryCluster, _ ids: inout Ids) async throws -> NotarisationRequest {
+        _ = try await answered(cluster, 0, request(ids.hash(), inputs: [ids.ref()]))
+        try await cluster.replicas[2].replica.waitUntilApplied(cluster.bus.end)
+        cluster.bus.hold("r2", at: cluster.bus.end)
+        let signed = request(ids.hash(), inputs: [ids.ref()])
+        #expect(try await answered(cluster, 0, signed).outcome == .committed)
+        return signed
     }
 
     /// The answer to a request that must be decided, asked again after a timeout as the API tells
