@@ -6,7 +6,7 @@ import HawserCore
 public func withDeadline<T: Sendable>(_ timeout: Duration, _ what: String,
                                       _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     guard let value = try await within(timeout, body) else {
-        throw CoordinationError.unavailable("\(what) took longer than \(timeout)")
+        throw CoordinationError.unavailable("\(what) took longer than \(timeout.millisecondsValue) ms")
     }
     return value
 }

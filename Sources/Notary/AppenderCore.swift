@@ -1,3 +1,4 @@
+import Coordination
 import HawserCore
 import HawserWire
 
@@ -124,7 +125,10 @@ public struct AppenderCore: Sendable {
     /// it is. The last try had only what was left of `timeout`, which its own error may quote.
     public static func timedOut(_ error: any Error, within timeout: Duration) -> APIError {
         if let error = error as? APIError, error.code == .timeout { return error }
-        return APIError(.timeout, "the log did not take the request in the \(timeout) its tries may take (the last try, in the time left: \(error)); "
+        // A try cut by its deadline says only that (it is no coordination store's failure).
+        var last = "\(error)"
+        if case .unavailable(let what) = error as? CoordinationError { last = what }
+        return APIError(.timeout, "the log did not take the request in the \(timeout) its tries may take (the last try, in the time left: \(last)); "
                         + "it may still be decided: ask again with the same transaction id")
     }
 

@@ -1,3 +1,4 @@
+import Coordination
 import HawserCore
 import HawserWire
 @testable import Notary
@@ -103,6 +104,13 @@ import Uniqueness
             return
         }
         #expect(passedOn == sequencers)
+        // A try cut by its deadline is said plainly, not as a coordination store's failure (found from outside).
+        guard case .giveUp(let cut) = retry.next(after: CoordinationError.unavailable("learning the log's end took longer than 113 ms"),
+                                                 elapsed: .seconds(1)) else {
+            Issue.record("past the deadline the group gives up")
+            return
+        }
+        #expect(cut.message.contains("in the time left: learning the log's end took longer than 113 ms)"), "\(cut)")
         #expect(sequencers.message.components(separatedBy: "in time").count == 2 && !sequencers.message.contains("coordination"), "\(sequencers)")
         #expect(AppenderCore.fatal(APIError(.batchTooLarge, "x"))?.code == .batchTooLarge)
         #expect(AppenderCore.fatal(APIError(.logDiverged, "x")) == nil, "a 503 from the sequencer: another may take it")
