@@ -22,8 +22,8 @@ public struct GRPCConfiguration: Codable, Sendable, Equatable {
     /// Most requests of every `NotariseStream` together being decided or waiting for their
     /// result to be written; at the limit no stream is read further until one result is written.
     public var maxInFlight = 65_536
-    /// A connection with no call open for this long is closed (gracefully, with GOAWAY); a
-    /// `NotariseStream` whose result waits this long to be written (its client reads none) is ended.
+    /// A connection with no call open for this long is closed (gracefully, with GOAWAY); a call
+    /// the server cannot write to for this long (its client reads none of its answers) is reset.
     public var idleTimeoutMillis = 300_000
 
     static let idleRange = 100...86_400_000

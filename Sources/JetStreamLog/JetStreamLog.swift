@@ -137,11 +137,8 @@ public final class JetStreamLog: ReplicatedLog, Sendable {
             let info = try await leadersInfo()
             let state = info.state
             let believed = staleEnd.withLock { stored in
-                var watch = stored.flatMap { $0.floor == floor ? $0 : nil }
-                    ?? StaleEndWatch(floor: floor, bound: Self.staleEndBound, maxGap: Self.staleEndGap)
-                let believed = watch.believes(end: state.lastSequence, at: clock.now)
-                stored = believed ? nil : watch
-                return believed
+                StaleEndWatch.shared(&stored, floor: floor, end: state.lastSequence, at: clock.now,
+                                     bound: Self.staleEndBound, maxGap: Self.staleEndGap)
             }
             if state.lastSequence < floor {
                 // Rare, and a stop may follow: the first such answer and the one believed are

@@ -31,3 +31,21 @@ struct StaleEndWatch {
         return now - first >= bound
     }
 }
+
+extension StaleEndWatch {
+    /// Whether `end`, heard at `now` by a caller whose floor is `floor`, is believed, with the one
+    /// watch all callers share (`stored`). A caller whose floor the end reaches believes it and
+    /// leaves the watch alone; one that doubts it keeps the watch of a floor at or below its own
+    /// that the end is still below (that watch's belief is evidence for it too), else starts its
+    /// own. Before, every caller with another floor started the watch again: a replica's check of
+    /// a majority's position against the end never reached the bound while requests came.
+    static func shared(_ stored: inout StaleEndWatch?, floor: UInt64, end: UInt64, at now: ContinuousClock.Instant,
+                       bound: Duration, maxGap: Duration) -> Bool {
+        guard end < floor else { return true }
+        var watch = stored.flatMap { end < $0.floor && $0.floor <= floor ? $0 : nil }
+            ?? StaleEndWatch(floor: floor, bound: bound, maxGap: maxGap)
+        let believed = watch.believes(end: end, at: now)
+        stored = believed ? nil : watch
+        return believed
+    }
+}

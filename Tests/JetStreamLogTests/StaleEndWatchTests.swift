@@ -26,6 +26,23 @@ struct StaleEndWatchTests {
         #expect(believed)
     }
 
+    /// Callers with other floors share the watch: one whose floor the end reaches leaves it alone,
+    /// one with a higher floor keeps it. Before, each started it again, and a replica's check of a
+    /// majority's position (a higher floor) never reached the bound while requests (the applied
+    /// position's floor, which the end reached) came in between.
+    @Test func callersWithOtherFloorsDoNotStartTheWatchAgain() {
+        var stored: StaleEndWatch?
+        var believedAt = [Int]()
+        for ms in stride(from: 0, through: 10_000, by: 100) {
+            // A request's caller: its floor (what this process applied) is reached.
+            #expect(StaleEndWatch.shared(&stored, floor: 7, end: 7, at: at(ms), bound: .seconds(10), maxGap: .seconds(2)))
+            if StaleEndWatch.shared(&stored, floor: 9, end: 7, at: at(ms), bound: .seconds(10), maxGap: .seconds(2)) { believedAt.append(ms) }
+            // A lookup whose floor is higher still: the watch of floor 9 is evidence for it too.
+            if ms == 5_000 { #expect(!StaleEndWatch.shared(&stored, floor: 12, end: 7, at: at(ms), bound: .seconds(10), maxGap: .seconds(2))) }
+        }
+        #expect(believedAt == [10_000], "\(believedAt)")
+    }
+
     @Test func aGapLongerThanMaxGapStartsTheBoundAgain() {
         var watch = StaleEndWatch(floor: 10, bound: .seconds(10), maxGap: .seconds(2))
         // Answers at 0 and 1 s; then paused 7 s: the 8 s since the first are not 8 s observed;
