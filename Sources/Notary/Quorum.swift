@@ -206,6 +206,9 @@ public final class Quorum: Sendable {
         if first { publish() }
     }
 
+    /// Whether the replica found the log broken (`broke`).
+    var isBroken: Bool { state.withLock { $0.broken != nil } }
+
     /// The evidence that the log, ending at `end`, lost entries that a majority of the replicas
     /// report having applied (`Confirmations.majorityReached`); nil if it holds that far.
     public func logLost(end: UInt64) -> LogBreak? {

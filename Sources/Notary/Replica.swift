@@ -154,6 +154,11 @@ public final class Replica: Service, Sendable {
                     continue
                 }
                 guard !entries.isEmpty else { continue }
+                if self.quorum.isBroken {
+                    // Stopped by `watchLogEnd` while this read waited: nothing more is applied.
+                    try await gracefulShutdown()
+                    return
+                }
                 let next: ChainHead, broken: LogBreak?
                 do {
                     (next, broken) = try await self.apply(entries, after: head)

@@ -25,6 +25,12 @@ public struct ReceiveTokens: ResponderFlow {
             if try await context.patched(TokenChecks.ownInputsPatch) {
                 try TokenChecks.spendsNoneButTheSender(try await context.vault.states(tx.inputs), sender: session.counterparty)
             }
+        } catch let error as TokenRefusal where error.waitsForTheDefinition {
+            // Retried (replaying the payment received) until a definition gives the sender that
+            // key, then parked for an operator; nothing is recorded meanwhile. No patch marker:
+            // this path ended the flow for good before, so no journal replays through it.
+            throw TransientFlowError("cannot take the payment from \(session.counterparty) yet: \(error.reason); "
+                                     + "waiting for a network definition that gives it that key")
         } catch let error as TokenRefusal {
             throw FlowFailure("refused the payment from \(session.counterparty): \(error.reason)")
         }

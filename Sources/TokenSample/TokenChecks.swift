@@ -7,7 +7,16 @@ import HawserWire
 /// the counterparty as `counterparty_failed`.
 public struct TokenRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     public var reason: String
-    public init(_ reason: String) { self.reason = reason }
+    /// Not a refusal for good: a transaction the notary committed, its request signed with a key
+    /// that the network definition in use does not give the sender. The notary took that key,
+    /// so the tokens are spent; which key is the party's is the definition's to settle, and a
+    /// receiver that refused for good lost them (found from outside: an edit of the definition,
+    /// undone, and a payment made in between). The receiver waits for a definition instead.
+    public var waitsForTheDefinition = false
+    public init(_ reason: String, waitsForTheDefinition: Bool = false) {
+        self.reason = reason
+        self.waitsForTheDefinition = waitsForTheDefinition
+    }
     public var description: String { reason }
 }
 
@@ -80,9 +89,9 @@ public enum TokenChecks {
             throw TokenRefusal("the notarisation request is \(request.requester.name)'s, not \(owner)'s, who sent it")
         }
         guard let known = directory(owner) else { throw TokenRefusal("\(owner) is not a party of the network") }
-        // The directory's key, not the one the request carries: anyone can sign with a key of their own.
-        guard known.publicKey == request.requester.publicKey,
-              known.publicKey.isValidSignature(request.signature, for: request.signingPayload(notary: notary.notaryKey)) else {
+        // The key the request names must have signed it; a valid signature by another key than the
+        // directory's is checked further (below), not taken: anyone can sign with a key of their own.
+        guard request.requester.publicKey.isValidSignature(request.signature, for: request.signingPayload(notary: notary.notaryKey)) else {
             throw TokenRefusal("the notarisation request is not signed with \(owner)'s key")
         }
         do { try notary.verify(answer, for: id) } catch {
@@ -90,6 +99,10 @@ public enum TokenChecks {
         }
         guard answer.outcome.isCommitted else {
             throw TokenRefusal("the notary did not commit transaction \(id.hex): \(answer.outcome.kindName)")
+        }
+        guard known.publicKey == request.requester.publicKey else {
+            throw TokenRefusal("the notarisation request is signed with a key the network definition in use does not give \(owner) "
+                               + "(\(request.requester.publicKey.base64)), and the notary committed it", waitsForTheDefinition: true)
         }
         return tx
     }

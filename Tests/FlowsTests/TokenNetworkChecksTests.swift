@@ -61,7 +61,7 @@ import TokenSample
              "the notarisation request does not spend exactly the transaction's inputs"),
             (TokenPayment(transaction: tx, request: request(tx), answer: answer(tx.id)), "O=Carol",
              "the notarisation request is O=Alice's, not O=Carol's, who sent it"),
-            (TokenPayment(transaction: tx, request: request(tx, key: carolKey), answer: answer(tx.id)), "O=Alice",
+            (TokenPayment(transaction: tx, request: forgedSignature(tx), answer: answer(tx.id)), "O=Alice",
              "the notarisation request is not signed with O=Alice's key"),
             (TokenPayment(transaction: tx, request: request(tx), answer: answer(tx.id, signer: carolKey)), "O=Alice",
              "the notary's answer does not verify: the signature over the batch root does not verify under the notary key"),
@@ -86,6 +86,36 @@ import TokenSample
         #expect(refusal(TokenPayment(transaction: tx, request: fromZed, answer: answer(tx.id)), from: "O=Zed")
                 == "O=Zed is not a party of the network")
         #expect(refusal(payload: Array("nope".utf8))?.hasPrefix("the payment does not decode: ") == true)
+    }
+
+    /// A request naming Alice's key, signed by another.
+    func forgedSignature(_ tx: TokenTransaction) -> NotarisationRequest {
+        var forged = request(tx)
+        forged.signature = carolKey.sign(forged.signingPayload(notary: notaryKey.publicKey))
+        return forged
+    }
+
+    /// A committed transaction whose request another key signed, and named, than the one the
+    /// directory gives the sender: the notary took that key, so the tokens are spent; the
+    /// receiver waits for a definition that settles the key, it does not refuse for good. It
+    /// refused for good, and a definition edit undone lost a payment's tokens (found from outside).
+    /// Not committed, the same request is refused for good.
+    @Test func aCommittedPaymentSignedWithAKeyTheDefinitionDoesNotGiveWaitsForTheDefinition() {
+        let tx = move
+        let payment = TokenPayment(transaction: tx, request: request(tx, key: carolKey), answer: answer(tx.id))
+        do {
+            _ = try check(payment)
+            Issue.record("taken")
+        } catch {
+            #expect(error.waitsForTheDefinition, "\(error)")
+            #expect(error.reason.hasPrefix("the notarisation request is signed with a key the network definition in use does not give O=Alice"))
+        }
+        do {
+            _ = try check(TokenPayment(transaction: tx, request: request(tx, key: carolKey), answer: answer(tx.id, .conflict([]))))
+            Issue.record("taken")
+        } catch {
+            #expect(!error.waitsForTheDefinition && error.reason.hasPrefix("the notary did not commit"), "\(error)")
+        }
     }
 
     func refusal(payload: [UInt8]) -> String? {
