@@ -463,6 +463,13 @@ public final class FlowEngine: Service, Sendable {
         }
         try Task.checkCancellation()
         guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
+        // The stream ended because this engine stops (the process, or its partition given up),
+        // not at the time limit: the caller hears that, not a record that says `running` as if
+        // the wait had run its course (found from outside).
+        let cut = state.withLock { $0.stopping || $0.waitsEnded }
+        if cut && !record.status.isTerminal && !(record.status == .hospitalised && record.retryAt == nil) {
+            throw FlowEngineError.stopping
+        }
         return record
     }
 
@@ -603,8 +610,8 @@ public final class FlowEngine: Service, Sendable {
 
     public var isDraining: Bool { state.withLock { $0.draining } }
 
-    /// Ends every wait for a flow (`waitForEnd` returns the flow as it stands, an event stream
-    /// ends), now and from now on, while the flows run on: the process is shutting down, and its
+    /// Ends every wait for a flow (`waitForEnd` throws `stopping` unless the flow has ended, an
+    /// event stream ends), now and from now on, while the flows run on: the process is shutting down, and its
     /// HTTP server finishes the requests under way before the engine stops. A long poll or an
     /// event stream of a flow that ran on held SIGTERM back until the flow ended.
     public func endWaits() {

@@ -80,7 +80,11 @@ struct NodeAPI {
                 } catch let error as FlowEngineError {
                     throw Self.apiError(error)
                 }
-                if let wait { started.record = try await queue.awaitEnd(started.record.id, timeout: wait, justQueued: started.created) }
+                if let wait {
+                    do { started.record = try await queue.awaitEnd(started.record.id, timeout: wait, justQueued: started.created) } catch FlowEngineError.stopping {
+                        throw NodeAPIError.workStopped
+                    }
+                }
                 return FlowResponse.response(started.record, status: started.created ? .created : .ok)
             }
             let engine = try flows.forStart()
@@ -134,7 +138,9 @@ struct NodeAPI {
             let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init))
             let found = try await record(context)
             guard let wait else { return FlowResponse.response(found) }
-            return FlowResponse.response(try await waitForEnd(found, timeout: wait))
+            do { return FlowResponse.response(try await waitForEnd(found, timeout: wait)) } catch FlowEngineError.stopping {
+                throw flows.partitions.isEmpty && flows.queue == nil ? Self.apiError(FlowEngineError.stopping) : NodeAPIError.workStopped
+            }
         }
         router.get("/v1/flows/{id}/events") { request, context in
             try await authorise(request, context, .readFlows)

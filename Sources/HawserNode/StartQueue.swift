@@ -82,7 +82,9 @@ struct StartQueue: ResponderStarter {
             if read {
                 guard let record = try await store.record(id) else { throw FlowEngineError.notFound(id) }
                 let ended = record.status.isTerminal || (record.status == .hospitalised && record.retryAt == nil)
-                if ended || clock.now >= deadline || engine.waitsEnded { return record }
+                if ended || clock.now >= deadline { return record }
+                // This process stops: the caller hears that, not a record that says `running`.
+                if engine.waitsEnded || engine.isStopping { throw FlowEngineError.stopping }
             }
             read = true
             await waiter.sleep(for: min(settled.connected ? .seconds(1) : pause, deadline - clock.now))

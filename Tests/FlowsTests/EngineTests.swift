@@ -240,6 +240,23 @@ import Testing
         }
     }
 
+    /// A wait for a flow's end that the engine's stop cuts short hears that the engine stopped;
+    /// it was handed the record as it stood (`running`), which a node's API answered 2xx as if
+    /// the `?wait` had run its course (found from outside: a hot-hot process stopping, or its
+    /// partition handed over).
+    @Test func aWaitCutShortByTheEnginesStopHearsThatItStopped() async throws {
+        let directory = try TemporaryDirectory()
+        let harness = try EngineHarness(directory: directory.path)
+        let engine = harness.engine { $0.register(WaitsBeforeItsFirstWrite.self) }
+        try await running(engine) {
+            let started = try await engine.start(WaitsBeforeItsFirstWrite())
+            await harness.hooks.gate.reached()
+            let waiting = Task { try await engine.waitForEnd(started.id, timeout: .seconds(600)) }
+            await engine.stop()
+            await #expect(throws: FlowEngineError.stopping) { _ = try await waiting.value }
+        }
+    }
+
     @Test func transientErrorsAreRetriedWithBackOff() async throws {
         let directory = try TemporaryDirectory()
         let harness = try EngineHarness(directory: directory.path)
