@@ -60,11 +60,15 @@ struct FailoverTargets: Sendable, Equatable {
 
 /// What an error answer says about the next attempt: the active node's address (a standby's
 /// answer) and how long to wait at least (`Retry-After`, in seconds).
-struct RetryHints: Error, Sendable, Equatable {
+struct RetryHints: Error, Sendable, Equatable, CustomStringConvertible {
     /// The error to report if no attempt is left.
     var error: NodeClientError
     var active: String?
     var retryAfter: Duration?
+
+    /// The answer's own sentence: the hints are for the retries, not for people (a CLI printed
+    /// `RetryHints(error: ..., active: nil, retryAfter: Optional(1.0 seconds))`, found from outside).
+    var description: String { "\(error)" }
 
     /// The active process a standby's answer names, if it is one (`code` `standby`) and names a
     /// valid base URL: a malformed address is no hint, the client walks its list as if none was given.

@@ -27,6 +27,9 @@ import Testing
         let none = #"{"error":{"code":"standby","message":"no node is active"}}"#
         #expect((NodeClient.error(status: 503, retryAfter: "Wed, 21 Oct 2026 07:28:00 GMT", body: ByteBuffer(string: none)) as? RetryHints)
                 == RetryHints(error: .api(status: 503, code: "standby", message: "no node is active"), active: nil, retryAfter: nil))
+        // Said as the answer's sentence (a CLI printed the hints' fields, found from outside).
+        let hints = NodeClient.error(status: 503, retryAfter: "1", body: ByteBuffer(string: standby))
+        #expect("\(hints)" == "\(NodeClientError.api(status: 503, code: "standby", message: "this node is a standby"))")
         let odd = #"{"error":{"code":"standby","message":"m","active":"ftp://10.0.0.1"}}"#
         #expect((NodeClient.error(status: 503, retryAfter: nil, body: ByteBuffer(string: odd)) as? RetryHints)?.active == nil)
         // Only a standby names the way; refusals are not retried at all.
