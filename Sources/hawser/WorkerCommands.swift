@@ -39,17 +39,22 @@ struct WorkerCommand: AsyncParsableCommand {
 
         /// The roles `--roles` names, or why it is refused.
         static func parse(_ list: String) throws(ValidationError) -> Set<Role> {
-            var roles = Set<Role>(), named = Set<String>()
+            var roles = Set<Role>()
             for name in list.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
-                // As ha.roles refuses a role named twice (`rpc,rpc` was taken without a word, found from outside).
-                guard named.insert(name).inserted else { throw ValidationError("--roles names \"\(name)\" twice") }
+                let these: Set<Role>
                 if name == "all" {
-                    roles.formUnion([.rpc, .flow, .p2p])
+                    these = [.rpc, .flow, .p2p]
                 } else if let role = Role(rawValue: name) {
-                    roles.insert(role)
+                    these = [role]
                 } else {
                     throw ValidationError("--roles names \"\(name)\"; the roles are rpc, flow, p2p, notary and all")
                 }
+                // As ha.roles refuses a role named twice (`rpc,rpc` was taken without a word, found
+                // from outside); `all` names rpc, flow and p2p, so `rpc,all` names rpc twice.
+                if let twice = these.intersection(roles).map(\.rawValue).sorted().first {
+                    throw ValidationError("--roles names \"\(twice)\" twice" + (list.contains("all") ? " (`all` is rpc, flow and p2p)" : ""))
+                }
+                roles.formUnion(these)
             }
             return roles
         }

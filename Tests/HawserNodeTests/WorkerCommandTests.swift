@@ -41,6 +41,7 @@ import Testing
             (["--roles", "rpc,gateway", "--config", node], #"--roles names "gateway"; the roles are rpc, flow, p2p, notary and all"#),
             (["--roles", "rpc", "--config", node], "splits a node's roles, which needs ha.mode hot-hot"),
             (["--roles", "rpc,flow,rpc", "--config", node], #"--roles names "rpc" twice"#),
+            (["--roles", "rpc,all", "--config", node], #"--roles names "rpc" twice (`all` is rpc, flow and p2p)"#),
             (["--roles", "notary"], "the role notary runs a notary: give its file with --notary-config"),
             (["--roles", "flow"], "the roles rpc, flow and p2p run a node: give its file with --config"),
         ] {
