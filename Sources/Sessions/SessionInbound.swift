@@ -21,6 +21,12 @@ public enum SessionInbound {
         guard !message.session.isEmpty, message.session.utf8.count <= maxSessionIdBytes else {
             return .refuse(SessionError(.protocolViolation, "a session id must be 1 to \(maxSessionIdBytes) bytes long"))
         }
+        // As a client request id (the responder's is made of it): one with a control character
+        // failed the responder's start, which the node answered as if it could take no messages
+        // now, and the sender delivered it again for ever (found from outside).
+        guard !message.session.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            return .refuse(SessionError(.protocolViolation, "a session id must hold no control character"))
+        }
         guard message.sequence >= 1 else {
             return .refuse(SessionError(.protocolViolation, "message sequence numbers start at 1, got \(message.sequence)"))
         }

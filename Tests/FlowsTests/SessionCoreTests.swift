@@ -160,7 +160,12 @@ import Testing
         zero.sequence = 0
         var long = initiate
         long.session = String(repeating: "s", count: SessionInbound.maxSessionIdBytes + 1)
-        for message in [late, unnamed, zero, long] {
+        // A control character, as a client request id may hold none: it was answered as if the
+        // node could take no messages now, and delivered again for ever (found from outside).
+        var control = initiate, nul = initiate
+        control.session = "ctl\u{1}b/0"
+        nul.session = "abc\u{0}/0"
+        for message in [late, unnamed, zero, long, control, nul] {
             guard case .refuse(let error) = SessionInbound.decide(message, responder: { _ in "Pong" }) else {
                 Issue.record("\(message) not refused")
                 continue
