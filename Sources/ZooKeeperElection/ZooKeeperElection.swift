@@ -71,14 +71,18 @@ public final class ZooKeeperElection: Election {
             do {
                 store = ZooKeeperStore(client: try await sessions.client(configuration, logger: logger), configuration: configuration,
                                        candidate: candidate)
-                if reported != nil { logger.info("ZooKeeper reachable again") }
+                if reported != nil { logger.info("the election is open on ZooKeeper again") }
                 reported = nil
             } catch let error as CoordinationError {
                 failure = error  // credentials that do not fit will not start fitting
                 break
             } catch {
                 if Task.isCancelled { break }
-                if "\(error)" != reported { logger.warning("cannot reach ZooKeeper", metadata: ["problem": "\(error)"]) }
+                // Unreachable, or a race with another candidate setting the election's nodes up
+                // (`badVersion`): it was logged "cannot reach ZooKeeper" (found from outside).
+                if "\(error)" != reported {
+                    logger.warning("could not open the election on ZooKeeper; trying again", metadata: ["problem": "\(error)"])
+                }
                 reported = "\(error)"
                 try? await Task.sleep(for: configuration.checkInterval)
                 continue
