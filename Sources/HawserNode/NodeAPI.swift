@@ -82,7 +82,7 @@ struct NodeAPI {
                 }
                 if let wait {
                     do { started.record = try await queue.awaitEnd(started.record.id, timeout: wait, justQueued: started.created) } catch FlowEngineError.stopping {
-                        throw NodeAPIError.workStopped
+                        throw workStopped
                     }
                 }
                 return FlowResponse.response(started.record, status: started.created ? .created : .ok)
@@ -101,9 +101,8 @@ struct NodeAPI {
                     started = try await engine.startReporting(flowName: start.flow, arguments: start.arguments.bytes,
                                                               clientRequestId: start.clientRequestId)
                 }
-            } catch FlowEngineError.stopping where !flows.partitions.isEmpty {
-                // The start's partition was given up under it (or the process stops): not `draining`.
-                throw NodeAPIError.workStopped
+            } catch FlowEngineError.stopping {
+                throw workStopped
             } catch let error as FlowEngineError {
                 throw Self.apiError(error)
             }
@@ -139,7 +138,7 @@ struct NodeAPI {
             let found = try await record(context)
             guard let wait else { return FlowResponse.response(found) }
             do { return FlowResponse.response(try await waitForEnd(found, timeout: wait)) } catch FlowEngineError.stopping {
-                throw flows.partitions.isEmpty && flows.queue == nil ? Self.apiError(FlowEngineError.stopping) : NodeAPIError.workStopped
+                throw workStopped
             }
         }
         router.get("/v1/flows/{id}/events") { request, context in
@@ -319,6 +318,12 @@ struct NodeAPI {
 
     /// `record`'s flow once it has ended or is parked, or as it stands after `timeout`: from the
     /// engine that runs it, or from the database in an RPC worker (which runs none).
+    /// The answer to a request whose serving work stopped under it: in hot-hot (a partition given
+    /// up, or the process stopping) 503 `standby`, to be sent again; on one process `draining`.
+    private var workStopped: NodeAPIError {
+        flows.partitions.isEmpty && flows.queue == nil ? Self.apiError(FlowEngineError.stopping) : NodeAPIError.workStopped
+    }
+
     private func waitForEnd(_ record: FlowRecord, timeout: Duration) async throws -> FlowRecord {
         if let queue = flows.queue { return try await queue.awaitEnd(record.id, timeout: timeout) }
         return try await engine(running: record).waitForEnd(record.id, timeout: timeout)
