@@ -98,11 +98,12 @@ public final class Replica: Service, Sendable {
             quorum.start(at: start)
             throw broken
         }
-        quorum.start(at: start)
         // A log that ends before what this replica applied lost entries (a deleted log file, or
         // an older copy): its appender would say so at the first request, readiness from the
-        // start (it said ready until then, found from outside).
+        // start (it said ready until then, found from outside). Recorded before the quorum
+        // starts, so that no one sees it started and healthy in between.
         if case .diverged(let evidence) = AppenderCore.resync(logEnd: target, applied: start) { stop(at: evidence) }
+        quorum.start(at: start)
         catchUpTarget.withLock { $0 = target }
         if start.position >= target { quorum.caughtUp() }
         logger.info("replica starting", metadata: ["applied": "\(start.position)", "logEnd": "\(target)"])
