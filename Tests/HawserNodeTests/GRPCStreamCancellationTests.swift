@@ -103,48 +103,25 @@ struct GRPCStreamCancellationTests {
     /// memory: anyone could send refused requests forever and grow it without bound.
     @Test func aClientThatDoesNotReadItsResultsIsHeldBack() async throws {
         let dir = try TemporaryDirectory()
-        let assembly = NotaryAssembly(name: "O=Test Notary", signer: notaryKey, authorisedParties: [Party(name: "O=Alice", publicKey: alice.publicKey)],
-                                      limits: NotaryLimits(), log: try SQLiteLog(path: dir.path + "/log.sqlite"),
-                                      store: try SQLiteNotaryStore(path: dir.path + "/notary.sqlite"),
-                                      metrics: NotaryMetrics(factory: NOOPMetricsHandler.instance), logger: quietLogger)
-        let service = NotaryGRPCService(serving: ServingState(.active(NotaryTerm(assembly))), maxInFlightPerStream: 4,
+        let stalled = try RefusedStream(count: 200, seed: 95, dir: dir.path)
+        let service = NotaryGRPCService(serving: ServingState(.active(NotaryTerm(stalled.assembly))), maxInFlightPerStream: 4,
                                         inFlight: InFlightSlots(1_000), draining: GRPCDraining(),
                                         maxStateRefs: 10_000)
-        // Requests from a party the notary does not know: each is refused at once, without the log.
-        let read = Atomic(0)
-        var ids = Ids(seed: 95)
-        let stranger = SigningKey()
-        let requests = (1...200).map { id in
-            var item = Hawser_V1_StreamedRequest()
-            item.id = UInt64(id)
-            item.request = NotarisationRequest.signed(txId: ids.hash(), inputs: [ids.ref()], references: [], timeWindow: nil,
-                                                      requesterName: "O=Mallory", key: stranger, notary: notaryKey.publicKey).proto
-            return item
-        }
-        let stream = AsyncThrowingStream<Hawser_V1_StreamedRequest, any Error> { continuation in
-            for request in requests { continuation.yield(request) }
-            continuation.finish()
-        }.map { request in
-            read.add(1, ordering: .relaxed)
-            return request
-        }
         let writer = StalledWriter()
-        let handle = ServerContext.RPCCancellationHandle()
-        let context = ServerContext(descriptor: Hawser_V1_Notary.Method.NotariseStream.descriptor, remotePeer: "test",
-                                    localPeer: "test", cancellation: handle)
+        let (context, handle) = context()
         let call = Task {
-            try await service.notariseStream(request: RPCAsyncSequence(wrapping: stream), response: RPCWriter(wrapping: writer), context: context)
+            try await service.notariseStream(request: stalled.requests, response: RPCWriter(wrapping: writer), context: context)
         }
         defer { call.cancel() }
         // The first write stalls, as a connection whose client reads nothing does.
         await writer.firstWrite()
         // Four places, and one request read that waits for a place: a sixth read is the defect.
         let sixthRead: Bool? = try await within(.seconds(2)) {
-            while read.load(ordering: .relaxed) <= 5 { try await Task.sleep(for: .milliseconds(5)) }
+            while stalled.read <= 5 { try await Task.sleep(for: .milliseconds(5)) }
             return true
         }
         let heldBack = sixthRead == nil
-        #expect(heldBack, "\(read.load(ordering: .relaxed)) of 200 requests read with 4 places")
+        #expect(heldBack, "\(stalled.read) of 200 requests read with 4 places")
         // The client goes away: the call ends, its read no longer waiting for a place. (It waited
         // for ever, and the notary then never stopped on SIGTERM: found from outside.)
         handle.cancel()
